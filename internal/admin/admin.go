@@ -1,0 +1,45 @@
+// Package admin serves the operational endpoints every binary exposes on its admin port:
+// /metrics for Prometheus, /healthz (the process is alive) and /readyz (it should get traffic).
+// Keeping them off the RPC port lets Kubernetes probe and scrape without touching the API.
+package admin
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// ReadyFunc reports whether the process should receive traffic; a non-nil error says why not.
+type ReadyFunc func() error
+
+// NewHandler returns the admin mux: metrics from gatherer, liveness, and readiness from ready.
+func NewHandler(gatherer prometheus.Gatherer, ready ReadyFunc) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// NewServer returns an HTTP/1.1 server for the admin handler with conservative timeouts.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       time.Minute,
+	}
+}

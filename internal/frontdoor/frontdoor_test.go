@@ -1,0 +1,290 @@
+package frontdoor_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/beacon/eventdispatch/internal/eliza"
+	"github.com/beacon/eventdispatch/internal/frontdoor"
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+)
+
+const seed = 42
+
+type harness struct {
+	url     string
+	h2c     *http.Client // HTTP/2 without TLS, as gRPC clients use
+	http1   *http.Client
+	metrics *prometheus.Registry
+}
+
+func start(t *testing.T) *harness {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	handler := frontdoor.NewHandler(frontdoor.Options{
+		Service: frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }),
+		Health:  grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName),
+		Metrics: frontdoor.NewMetrics(reg),
+		Log:     slog.New(slog.DiscardHandler),
+	})
+	srv := httptest.NewUnstartedServer(handler)
+	srv.Config = frontdoor.NewServer("", handler)
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	return &harness{
+		url:     srv.URL,
+		h2c:     &http.Client{Transport: &http.Transport{Protocols: &h2c}},
+		http1:   &http.Client{},
+		metrics: reg,
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	t.Helper()
+	c, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func TestSay_AnswersPlainJSONOverHTTP1(t *testing.T) {
+	h := start(t)
+	req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+"/connectrpc.eliza.v1.ElizaService/Say",
+		strings.NewReader(`{"sentence": "I feel happy."}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := h.http1.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || res.ProtoMajor != 1 {
+		t.Fatalf("got %s over HTTP/%d: %s", res.Status, res.ProtoMajor, body)
+	}
+	if !strings.HasPrefix(string(body), `{"sentence":"`) || len(body) < len(`{"sentence":"x"}`) {
+		t.Fatalf("want a non-empty sentence, got %s", body)
+	}
+}
+
+func TestSay_AnswersHTTPGet(t *testing.T) {
+	h := start(t)
+	q := url.Values{"connect": {"v1"}, "encoding": {"json"}, "message": {`{"sentence":"I feel happy."}`}}
+	res, err := h.http1.Get(h.url + "/connectrpc.eliza.v1.ElizaService/Say?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `"sentence":"`) {
+		t.Fatalf("got %s: %s", res.Status, body)
+	}
+
+	client := elizav1connect.NewElizaServiceClient(h.http1, h.url, connect.WithHTTPGet())
+	reply, err := client.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{Sentence: "I feel happy."}))
+	if err != nil || reply.Msg.GetSentence() == "" {
+		t.Fatalf("Say via the Connect client's GET: %v %q", err, reply.Msg.GetSentence())
+	}
+}
+
+func TestConverse_OverGRPCAnswersInTurnAndEndsAfterGoodbye(t *testing.T) {
+	h := start(t)
+	client := elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
+	stream := client.Converse(ctx(t))
+	want := eliza.New(seed) // the stream's engine, replayed: same seed, same sentences
+
+	for i, sentence := range []string{"test", "test", "bye"} {
+		if err := stream.Send(&elizav1.ConverseRequest{Sentence: sentence}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		res, err := stream.Receive()
+		if err != nil {
+			t.Fatalf("receive %d: %v", i, err)
+		}
+		wantReply, end := want.Reply(sentence)
+		if res.GetSentence() != wantReply {
+			t.Errorf("reply %d = %q, want %q", i, res.GetSentence(), wantReply)
+		}
+		if end != (sentence == "bye") {
+			t.Errorf("engine says end=%v after %q", end, sentence)
+		}
+	}
+	// The server ends the stream after the goodbye without the client closing its side.
+	if _, err := stream.Receive(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after goodbye: want the stream to end cleanly, got %v", err)
+	}
+	if err := stream.CloseResponse(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+}
+
+func TestConverse_StreamsDoNotShareConversationState(t *testing.T) {
+	h := start(t)
+	client := elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
+	other, mine := client.Converse(ctx(t)), client.Converse(ctx(t))
+	defer other.CloseResponse() //nolint:errcheck // the test is over; nothing to report
+	defer mine.CloseResponse()  //nolint:errcheck
+	want := eliza.New(seed) // what a conversation of its own answers
+
+	for i, sentence := range []string{"my dog is sick", "I remember my mother", "hmm", "why?", "nothing"} {
+		// Someone else talks in between; it must not change what this stream hears.
+		if err := other.Send(&elizav1.ConverseRequest{Sentence: "my brother took my job"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Receive(); err != nil {
+			t.Fatal(err)
+		}
+		if err := mine.Send(&elizav1.ConverseRequest{Sentence: sentence}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := mine.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantReply, _ := want.Reply(sentence); res.GetSentence() != wantReply {
+			t.Fatalf("reply %d = %q, want %q: conversations leak into each other", i, res.GetSentence(), wantReply)
+		}
+	}
+}
+
+func TestConverse_EndsCleanlyWhenClientHalfCloses(t *testing.T) {
+	h := start(t)
+	client := elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
+	stream := client.Converse(ctx(t))
+	if err := stream.Send(&elizav1.ConverseRequest{Sentence: "hello there"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseRequest(); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := stream.Receive(); err != nil || res.GetSentence() == "" {
+		t.Fatalf("want a reply, got %q %v", res.GetSentence(), err)
+	}
+	if _, err := stream.Receive(); !errors.Is(err, io.EOF) {
+		t.Fatalf("want a clean end, got %v", err)
+	}
+}
+
+func TestIntroduce_StreamsSeveralSentences(t *testing.T) {
+	h := start(t)
+	for _, protocol := range []connect.ClientOption{connect.WithGRPC(), connect.WithGRPCWeb(), connect.WithProtoJSON()} {
+		client := elizav1connect.NewElizaServiceClient(h.h2c, h.url, protocol)
+		stream, err := client.Introduce(ctx(t), connect.NewRequest(&elizav1.IntroduceRequest{Name: "Ada"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for stream.Receive() {
+			got = append(got, stream.Msg().GetSentence())
+		}
+		if err := stream.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) < 2 || !strings.Contains(strings.Join(got, " "), "Ada") {
+			t.Fatalf("want several sentences addressed to Ada, got %q", got)
+		}
+	}
+}
+
+func TestReflection_ListsElizaService(t *testing.T) {
+	h := start(t)
+	stream := grpcreflect.NewClient(h.h2c, h.url).NewStream(ctx(t))
+	defer stream.Close()
+	names, err := stream.ListServices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, n := range names {
+		found = found || string(n) == elizav1connect.ElizaServiceName
+	}
+	if !found {
+		t.Fatalf("reflection lists %v, want %s among them", names, elizav1connect.ElizaServiceName)
+	}
+	files, err := stream.FileContainingSymbol(elizav1connect.ElizaServiceName)
+	if err != nil || len(files) == 0 {
+		t.Fatalf("reflection cannot describe the service: %v", err)
+	}
+}
+
+func TestHealth_ReportsServing(t *testing.T) {
+	h := start(t)
+	client := grpchealth.NewClient(h.h2c, h.url, connect.WithGRPC())
+	for _, service := range []string{"", elizav1connect.ElizaServiceName} {
+		res, err := client.Check(ctx(t), &grpchealth.CheckRequest{Service: service})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != grpchealth.StatusServing {
+			t.Errorf("service %q: status %v, want SERVING", service, res.Status)
+		}
+	}
+}
+
+func TestBadInput_GetsInvalidArgument(t *testing.T) {
+	h := start(t)
+	oversized := strings.Repeat("a", frontdoor.MaxSentenceBytes+1)
+	protocols := map[string]connect.ClientOption{"connect": connect.WithProtoJSON(), "grpc": connect.WithGRPC(), "grpc-web": connect.WithGRPCWeb()}
+	for name, protocol := range protocols {
+		client := elizav1connect.NewElizaServiceClient(h.h2c, h.url, protocol)
+		for _, sentence := range []string{"", "   ", oversized} {
+			_, err := client.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{Sentence: sentence}))
+			if connect.CodeOf(err) != connect.CodeInvalidArgument {
+				t.Errorf("%s: Say(%.10q...) = %v, want InvalidArgument", name, sentence, err)
+			}
+		}
+		stream := client.Converse(ctx(t))
+		_ = stream.Send(&elizav1.ConverseRequest{Sentence: ""})
+		if _, err := stream.Receive(); connect.CodeOf(err) != connect.CodeInvalidArgument {
+			t.Errorf("%s: Converse with an empty sentence = %v, want InvalidArgument", name, err)
+		}
+	}
+}
+
+func TestHugeMessage_IsRefusedBeforeBeingRead(t *testing.T) {
+	h := start(t)
+	client := elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
+	huge := strings.Repeat("a", frontdoor.MaxMessageBytes+1)
+	_, err := client.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{Sentence: huge}))
+	if connect.CodeOf(err) != connect.CodeResourceExhausted {
+		t.Fatalf("want ResourceExhausted for a message over the limit, got %v", err)
+	}
+}
+
+func TestMetrics_CountCallsByProcedureAndCode(t *testing.T) {
+	h := start(t)
+	client := elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
+	if _, err := client.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{Sentence: "hi"})); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = client.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{}))
+
+	want := `
+# HELP frontdoor_rpc_requests_total RPCs handled, by procedure and Connect code (ok when there was no error).
+# TYPE frontdoor_rpc_requests_total counter
+frontdoor_rpc_requests_total{code="invalid_argument",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
+frontdoor_rpc_requests_total{code="ok",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
+`
+	if err := testutil.GatherAndCompare(h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,102 @@
+package frontdoor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the front door's Prometheus instruments. Create them once per registry.
+type Metrics struct {
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	openStreams *prometheus.GaugeVec
+}
+
+// NewMetrics registers the front door's instruments with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "frontdoor_rpc_requests_total",
+			Help: "RPCs handled, by procedure and Connect code (ok when there was no error).",
+		}, []string{"procedure", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "frontdoor_rpc_duration_seconds",
+			Help:    "Time from the start of an RPC to its end; for streams, the life of the stream.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 30, 120, 600},
+		}, []string{"procedure"}),
+		openStreams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "frontdoor_rpc_open_streams",
+			Help: "Streaming RPCs currently open, by procedure.",
+		}, []string{"procedure"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.openStreams)
+	return m
+}
+
+// observer is a Connect interceptor that counts, times and logs every call the server handles.
+type observer struct {
+	metrics *Metrics
+	log     *slog.Logger
+}
+
+func (o *observer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		start := time.Now()
+		res, err := next(ctx, req)
+		o.done(ctx, req.Spec().Procedure, start, err)
+		return res, err
+	}
+}
+
+func (o *observer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next // the front door is a server; its clients are observed elsewhere
+}
+
+func (o *observer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		procedure := conn.Spec().Procedure
+		open := o.metrics.openStreams.WithLabelValues(procedure)
+		open.Inc()
+		defer open.Dec()
+		start := time.Now()
+		err := next(ctx, conn)
+		o.done(ctx, procedure, start, err)
+		return err
+	}
+}
+
+func (o *observer) done(ctx context.Context, procedure string, start time.Time, err error) {
+	elapsed := time.Since(start)
+	code := "ok"
+	if err != nil {
+		code = connect.CodeOf(err).String()
+	}
+	o.metrics.requests.WithLabelValues(procedure, code).Inc()
+	o.metrics.duration.WithLabelValues(procedure).Observe(elapsed.Seconds())
+
+	level := slog.LevelDebug
+	if err != nil && serverFault(err) {
+		level = slog.LevelWarn
+	}
+	o.log.Log(ctx, level, "rpc", "procedure", procedure, "code", code, "took", elapsed, "error", err)
+}
+
+// serverFault reports whether err is the server's problem rather than the caller's, which is
+// what deserves a warning in the log.
+func serverFault(err error) bool {
+	var connectErr *connect.Error
+	if !errors.As(err, &connectErr) {
+		return true // a bare error reaches the client as Unknown: always worth a look
+	}
+	switch connectErr.Code() {
+	case connect.CodeInternal, connect.CodeUnknown, connect.CodeDataLoss, connect.CodeUnavailable, connect.CodeUnimplemented:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,68 @@
+package frontdoor
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+)
+
+// Options assemble the front door's HTTP handler.
+type Options struct {
+	// Service answers ElizaService calls. Required.
+	Service elizav1connect.ElizaServiceHandler
+	// Health reports serving status through grpc.health.v1. Required; the caller flips it to
+	// NOT_SERVING when it starts to drain.
+	Health grpchealth.Checker
+	// Metrics counts and times calls. Required.
+	Metrics *Metrics
+	// Log receives one line per call (debug) and one per server-side failure (warn).
+	Log *slog.Logger
+}
+
+// NewHandler returns the handler serving ElizaService, gRPC reflection (v1 and v1alpha, so
+// grpcurl needs no proto files) and gRPC health on one mux.
+func NewHandler(opts Options) http.Handler {
+	handlerOpts := []connect.HandlerOption{
+		connect.WithInterceptors(&observer{metrics: opts.Metrics, log: opts.Log}),
+		connect.WithReadMaxBytes(MaxMessageBytes),
+		connect.WithSendMaxBytes(MaxMessageBytes),
+	}
+	mux := http.NewServeMux()
+	mux.Handle(elizav1connect.NewElizaServiceHandler(opts.Service, handlerOpts...))
+
+	reflector := grpcreflect.NewStaticReflector(elizav1connect.ElizaServiceName, grpchealth.HealthV1ServiceName)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.Handle(grpchealth.NewHandler(opts.Health))
+	return mux
+}
+
+// NewServer returns an HTTP server for h that speaks HTTP/1.1 and unencrypted HTTP/2 (h2c),
+// which is what Connect, gRPC and gRPC-Web clients need on a plaintext port.
+//
+// Header reads are bounded; whole-request read and write timeouts are not set, because they
+// would cut long-lived streams. Message sizes are bounded by the Connect handlers.
+func NewServer(addr string, h http.Handler) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: 256,
+			PingTimeout:          15 * time.Second,
+			SendPingTimeout:      time.Minute,
+		},
+	}
+}

@@ -1,0 +1,89 @@
+package frontdoor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"connectrpc.com/connect"
+
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+)
+
+// Responder answers sentences. internal/eliza's Engine is the production implementation.
+type Responder interface {
+	// Reply answers one sentence; end reports that the conversation is over.
+	Reply(sentence string) (reply string, end bool)
+	// Introduce returns the sentences of an introduction addressed to name.
+	Introduce(name string) []string
+}
+
+// Service implements ElizaService on top of Responders.
+type Service struct {
+	newResponder func() Responder
+}
+
+var _ elizav1connect.ElizaServiceHandler = (*Service)(nil)
+
+// NewService returns a Service that answers each call with a Responder from newResponder.
+// Responders remember what was said, so every Say call and every Converse stream gets its own:
+// one person's conversation never leaks into another's.
+func NewService(newResponder func() Responder) *Service {
+	return &Service{newResponder: newResponder}
+}
+
+// Say answers one sentence.
+func (s *Service) Say(_ context.Context, req *connect.Request[elizav1.SayRequest]) (*connect.Response[elizav1.SayResponse], error) {
+	if err := validateSentence(req.Msg.GetSentence()); err != nil {
+		return nil, err
+	}
+	reply, _ := s.newResponder().Reply(req.Msg.GetSentence())
+	return connect.NewResponse(&elizav1.SayResponse{Sentence: reply}), nil
+}
+
+// Converse answers each sentence in turn until the client half-closes or says goodbye; the
+// stream ends right after the goodbye reply.
+func (s *Service) Converse(ctx context.Context, stream *connect.BidiStream[elizav1.ConverseRequest, elizav1.ConverseResponse]) error {
+	responder := s.newResponder()
+	for {
+		req, err := stream.Receive()
+		if errors.Is(err, io.EOF) {
+			return nil // the client half-closed: a normal end
+		}
+		if err != nil {
+			return err
+		}
+		if err := validateSentence(req.GetSentence()); err != nil {
+			return err
+		}
+		reply, end := responder.Reply(req.GetSentence())
+		if err := stream.Send(&elizav1.ConverseResponse{Sentence: reply}); err != nil {
+			return fmt.Errorf("send reply: %w", err)
+		}
+		if end {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return connect.NewError(connect.CodeCanceled, err)
+		}
+	}
+}
+
+// Introduce streams a short introduction addressed to the given name.
+func (s *Service) Introduce(ctx context.Context, req *connect.Request[elizav1.IntroduceRequest], stream *connect.ServerStream[elizav1.IntroduceResponse]) error {
+	if len(req.Msg.GetName()) > MaxSentenceBytes {
+		return connect.NewError(connect.CodeInvalidArgument,
+			fmt.Errorf("name is %d bytes long; the limit is %d", len(req.Msg.GetName()), MaxSentenceBytes))
+	}
+	for _, sentence := range s.newResponder().Introduce(req.Msg.GetName()) {
+		if err := ctx.Err(); err != nil {
+			return connect.NewError(connect.CodeCanceled, err)
+		}
+		if err := stream.Send(&elizav1.IntroduceResponse{Sentence: sentence}); err != nil {
+			return fmt.Errorf("send introduction: %w", err)
+		}
+	}
+	return nil
+}
