@@ -1,0 +1,51 @@
+// Command migrate applies the project's SQL migrations to DATABASE_URL and exits. The local
+// stack runs it after starting Postgres; in Kubernetes it runs as a Job/init container.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/beacon/eventdispatch/internal/config"
+	"github.com/beacon/eventdispatch/internal/logging"
+	"github.com/beacon/eventdispatch/migrations"
+)
+
+type settings struct {
+	DatabaseURL string        `env:"DATABASE_URL" envDefault:"postgres://postgres:demo@localhost:5432/beacon?sslmode=disable"`
+	Timeout     time.Duration `env:"MIGRATE_TIMEOUT" envDefault:"2m"`
+	Log         logging.Config
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "migrate:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.Load[settings]()
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	log, err := logging.New(os.Stderr, cfg.Log)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+
+	version, err := migrations.Up(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return err
+	}
+	log.Info("database schema is current", "version", version)
+	return nil
+}

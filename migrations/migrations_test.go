@@ -1,0 +1,98 @@
+package migrations_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/beacon/eventdispatch/internal/stack"
+	"github.com/beacon/eventdispatch/migrations"
+)
+
+func TestUp_IsIdempotentAndAcceptsTheExerciseInsert(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+
+	first, err := migrations.Up(ctx, ep.DatabaseURL, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := migrations.Up(ctx, ep.DatabaseURL, log)
+	if err != nil || second != first || first < 2 {
+		t.Fatalf("second Up: version %d then %d, err %v", first, second, err)
+	}
+
+	db, err := pgx.Connect(ctx, ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.WithoutCancel(ctx))
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) // leave no rows behind
+
+	// The exercise's manual insert, with the span written as PostgreSQL 15 accepts it.
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO datastore.signal (
+		    id, data, recording, span, sensor_label, sensor_type, channels, sample_unit,
+		    sample_resolution_in_unit, sample_offset_in_unit, sample_type, sample_rate
+		) VALUES (
+		    gen_random_uuid(), 'x'::bytea, $1::uuid, '[0,60000000000)'::datastore.time_span,
+		    'eeg'::datastore.signal_label, 'eeg'::datastore.signal_label,
+		    array['f7-o1', 'f8-o2', 'f8-f7', 'f8-o1', 'f7-o2'], 'microvolt'::datastore.signal_label,
+		    1, 0, 'float32'::datastore.sample_type, 250
+		), (
+		    gen_random_uuid(), 'b'::bytea, $1::uuid, '[0,60000000000)'::datastore.time_span,
+		    'accelerometer'::datastore.signal_label, 'accelerometer'::datastore.signal_label,
+		    array['x', 'y', 'z'], 'gforce'::datastore.signal_label,
+		    1, 0, 'float32'::datastore.sample_type, 50
+		)`, "6f1e0a52-2b53-4f7b-9d55-1f3c1c1f0a01")
+	if err != nil {
+		t.Fatalf("exercise insert: %v", err)
+	}
+	if tag.RowsAffected() != 2 {
+		t.Fatalf("inserted %d rows, want 2", tag.RowsAffected())
+	}
+	var lower, upper int64
+	if err := tx.QueryRow(ctx, `SELECT lower(span), upper(span) FROM datastore.signal WHERE sensor_type = 'accelerometer' AND recording = $1`,
+		"6f1e0a52-2b53-4f7b-9d55-1f3c1c1f0a01").Scan(&lower, &upper); err != nil {
+		t.Fatal(err)
+	}
+	if lower != 0 || upper != 60_000_000_000 {
+		t.Fatalf("span = [%d,%d), want [0,60000000000)", lower, upper)
+	}
+}
+
+func TestSchema_RejectsValuesOutsideItsTypes(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if _, err := migrations.Up(ctx, ep.DatabaseURL, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	db, err := pgx.Connect(ctx, ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.WithoutCancel(ctx))
+	for name, expr := range map[string]string{
+		"label with capitals": `'EEG'::datastore.signal_label`,
+		"label with spaces":   `'eeg signal'::datastore.signal_label`,
+		"unknown sample type": `'float16'::datastore.sample_type`,
+		"span of wrong shape": `'[5,1)'::datastore.time_span`,
+	} {
+		if _, err := db.Exec(ctx, "SELECT "+expr); err == nil {
+			t.Errorf("%s: %s was accepted", name, expr)
+		}
+	}
+	if _, err := db.Exec(ctx, `SELECT 'snake_case_2'::datastore.signal_label`); err != nil {
+		t.Errorf("a snake_case label was rejected: %v", err)
+	}
+}
