@@ -36,7 +36,7 @@ func TestUp_IsIdempotentAndAcceptsTheExerciseInsert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) // leave no rows behind
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // leave no rows behind
 
 	// The exercise's manual insert, with the span written as PostgreSQL 15 accepts it.
 	tag, err := tx.Exec(ctx, `

@@ -143,7 +143,7 @@ func TestConverse_StreamsDoNotShareConversationState(t *testing.T) {
 	other, mine := client.Converse(ctx(t)), client.Converse(ctx(t))
 	defer other.CloseResponse() //nolint:errcheck // the test is over; nothing to report
 	defer mine.CloseResponse()  //nolint:errcheck
-	want := eliza.New(seed) // what a conversation of its own answers
+	want := eliza.New(seed)     // what a conversation of its own answers
 
 	for i, sentence := range []string{"my dog is sick", "I remember my mother", "hmm", "why?", "nothing"} {
 		// Someone else talks in between; it must not change what this stream hears.

@@ -54,7 +54,8 @@ func moduleRoot() (string, error) {
 // FreeAddr returns a loopback address with a port that was free a moment ago.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,8 @@ type Proc struct {
 // test ends if it is still running; its combined output is logged when the test fails.
 func Start(t testing.TB, bin string, env ...string) *Proc {
 	t.Helper()
-	p := &Proc{cmd: exec.Command(bin), done: make(chan struct{})}
+	// The test's context kills the process if the test ends while it still runs.
+	p := &Proc{cmd: exec.CommandContext(t.Context(), bin), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout = (*lockedWriter)(p)
 	p.cmd.Stderr = (*lockedWriter)(p)

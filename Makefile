@@ -1,0 +1,55 @@
+# Every target a developer or CI needs. `make help` lists them.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := go run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: ## Run the front door on :8080 (admin on :9090).
+	go run ./cmd/frontdoor
+
+.PHONY: build
+build: ## Build every binary into bin/.
+	go build -o bin/ ./cmd/...
+
+.PHONY: generate
+generate: ## Regenerate Go code from proto/ into internal/gen.
+	go tool buf generate
+
+.PHONY: lint
+lint: ## gofmt, go vet, buf lint and breaking check, golangci-lint.
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+	go tool buf lint
+	@if git rev-parse --verify -q main >/dev/null; then go tool buf breaking --against '.git#branch=main'; fi
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: test
+test: stack-up ## Start the local stack if needed, then run every test with the race detector.
+	go test -race -count=1 ./...
+
+.PHONY: test-unit
+test-unit: ## Run the tests without the stack (integration tests skip, or fail when CI=true).
+	go test -race -count=1 ./...
+
+.PHONY: stack-up
+stack-up: ## Start Postgres, Kafka and Kafka Connect + Debezium locally (idempotent).
+	bash deploy/local/stack.sh up
+
+.PHONY: stack-down
+stack-down: ## Stop everything stack-up started.
+	bash deploy/local/stack.sh down
+
+.PHONY: stack-status
+stack-status: ## Show what of the local stack is up.
+	bash deploy/local/stack.sh status
+
+.PHONY: tidy
+tidy: ## go mod tidy.
+	go mod tidy
