@@ -1,0 +1,134 @@
+package recording
+
+import (
+	"github.com/google/uuid"
+)
+
+// Signal is what the rule needs to know of one signal row.
+type Signal struct {
+	ID         uuid.UUID
+	Recording  uuid.UUID
+	SensorType string
+	Channels   []string
+	SampleType string
+	// Version is the source position (Postgres LSN) of the change that last set this signal.
+	Version int64
+	// Deleted marks a tombstone: the row was deleted at Version.
+	Deleted bool
+}
+
+// State is what is known of one recording.
+type State struct {
+	Signals map[uuid.UUID]Signal
+	// Processed is set once process_record has run for the recording.
+	Processed bool
+}
+
+// Ledger holds the state of the recordings it was given or has seen. It is not safe for
+// concurrent use; stores own one per transaction (Postgres) or behind a lock (memory).
+type Ledger struct {
+	rule       Rule
+	recordings map[uuid.UUID]*State
+	// owner maps a signal to its recording, for deletes that carry only the signal's ID.
+	owner map[uuid.UUID]uuid.UUID
+}
+
+// NewLedger returns an empty ledger deciding with rule.
+func NewLedger(rule Rule) *Ledger {
+	return &Ledger{rule: rule, recordings: map[uuid.UUID]*State{}, owner: map[uuid.UUID]uuid.UUID{}}
+}
+
+// Load adds what a store knows of a recording before changes are applied.
+func (l *Ledger) Load(recording uuid.UUID, processed bool, signals []Signal) {
+	st := l.state(recording)
+	st.Processed = st.Processed || processed
+	for _, s := range signals {
+		st.Signals[s.ID] = s
+		l.owner[s.ID] = recording
+	}
+}
+
+// Recording returns the state of a recording, or nil if the ledger knows nothing of it.
+func (l *Ledger) Recording(recording uuid.UUID) *State {
+	return l.recordings[recording]
+}
+
+func (l *Ledger) state(recording uuid.UUID) *State {
+	st, ok := l.recordings[recording]
+	if !ok {
+		st = &State{Signals: map[uuid.UUID]Signal{}}
+		l.recordings[recording] = st
+	}
+	return st
+}
+
+// Outcome is what applying one change did.
+type Outcome struct {
+	// Changed is false when the change was older than what the ledger had (a replay).
+	Changed bool
+	// New is true when the signal was unknown before this change.
+	New bool
+	// Signal is the signal's state after the change.
+	Signal Signal
+	// Completed is set when this change made the recording complete for the first time.
+	Completed *Complete
+}
+
+// Upsert applies a created, snapshot-read or updated signal.
+func (l *Ledger) Upsert(s Signal) Outcome {
+	st := l.state(s.Recording)
+	old, known := l.lookup(s.ID)
+	if known && old.Version > s.Version {
+		return Outcome{Signal: old}
+	}
+	if known && old.Recording != s.Recording {
+		delete(l.recordings[old.Recording].Signals, s.ID) // the row moved to another recording
+	}
+	s.Deleted = false
+	st.Signals[s.ID] = s
+	l.owner[s.ID] = s.Recording
+	out := Outcome{Changed: true, New: !known, Signal: s}
+	if !st.Processed {
+		if c, ok := l.rule.Evaluate(s.Recording, present(st)); ok {
+			st.Processed = true
+			out.Completed = &c
+		}
+	}
+	return out
+}
+
+// Delete applies the deletion of signal id at version. A signal the ledger never saw is
+// remembered as a tombstone without a recording, so a replayed create cannot revive it.
+func (l *Ledger) Delete(id uuid.UUID, version int64) Outcome {
+	old, known := l.lookup(id)
+	if known && old.Version > version {
+		return Outcome{Signal: old}
+	}
+	tomb := Signal{ID: id, Version: version, Deleted: true}
+	if known {
+		tomb = old
+		tomb.Version, tomb.Deleted = version, true
+	}
+	l.state(tomb.Recording).Signals[id] = tomb
+	l.owner[id] = tomb.Recording
+	return Outcome{Changed: true, New: !known, Signal: tomb}
+}
+
+func (l *Ledger) lookup(id uuid.UUID) (Signal, bool) {
+	rec, ok := l.owner[id]
+	if !ok {
+		return Signal{}, false
+	}
+	s, ok := l.recordings[rec].Signals[id]
+	return s, ok
+}
+
+func present(st *State) []Signal {
+	out := make([]Signal, 0, len(st.Signals))
+	for _, s := range st.Signals {
+		if !s.Deleted {
+			out = append(out, s)
+		}
+	}
+	return out
+}
