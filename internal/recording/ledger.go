@@ -1,6 +1,8 @@
 package recording
 
 import (
+	"time"
+
 	"github.com/google/uuid"
 )
 
@@ -131,4 +133,22 @@ func present(st *State) []Signal {
 		}
 	}
 	return out
+}
+
+// Change is one change to a signal as the source reported it.
+type Change struct {
+	// Signal is the signal after the change; for a delete only ID and Version are meaningful.
+	Signal Signal
+	// Delete marks the signal's deletion.
+	Delete bool
+	// At is when the change was committed in the source.
+	At time.Time
+}
+
+// Apply applies one change.
+func (l *Ledger) Apply(c Change) Outcome {
+	if c.Delete {
+		return l.Delete(c.Signal.ID, c.Signal.Version)
+	}
+	return l.Upsert(c.Signal)
 }

@@ -1,0 +1,276 @@
+// Package pgstore keeps the dispatcher's pending state in Postgres and applies batches of
+// signal changes to it, running process_record in the same transaction.
+//
+// Why Postgres and not consumer memory: Debezium keys events by recording here, but the
+// dispatcher must stay correct when a partition moves to another replica mid-recording, when
+// a process is killed, and with the connector's default primary-key keying, where one
+// recording's signals land on several partitions owned by different replicas. Durable shared
+// state makes all of these the same case. Each batch runs in one transaction that
+//
+//  1. takes a transaction-scoped advisory lock per recording it touches, in sorted order (so
+//     two transactions never deadlock on them), which serialises work on a recording across
+//     partitions and replicas;
+//  2. loads those recordings' signal states and whether they were processed;
+//  3. applies the changes in order with a recording.Ledger, which ignores anything older than
+//     what it has (redeliveries, replays after a crash);
+//  4. writes the changed signal states, runs the Processor for recordings that became
+//     complete, and tracks pending recordings;
+//  5. commits — and only then may the caller commit the Kafka offsets.
+//
+// A crash anywhere before 5 leaves nothing; after 5 and before the offset commit, the batch is
+// redelivered and changes nothing. That is what makes the effect exactly-once.
+package pgstore
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/beacon/eventdispatch/internal/recording"
+)
+
+// Processor is process_record. ProcessRecords runs inside the transaction that marks the
+// recordings complete, so whatever it writes through tx commits or rolls back with that mark.
+// Effects outside this database must be idempotent on the recording ID.
+type Processor interface {
+	ProcessRecords(ctx context.Context, tx pgx.Tx, recs []recording.Complete) error
+}
+
+// Store is the Postgres-backed state of the dispatcher.
+type Store struct {
+	pool      *pgxpool.Pool
+	rule      recording.Rule
+	processor Processor
+}
+
+// New returns a Store on pool deciding completeness with rule and processing with p.
+func New(pool *pgxpool.Pool, rule recording.Rule, p Processor) *Store {
+	return &Store{pool: pool, rule: rule, processor: p}
+}
+
+// Invalid is a signal seen for the first time whose values can never qualify.
+type Invalid struct {
+	Signal recording.Signal
+	Err    error
+}
+
+// Result is what a batch did.
+type Result struct {
+	// Completed are the recordings processed by this batch, in the order they completed.
+	Completed []recording.Complete
+	// Invalid are signals first seen in this batch with invalid values (log them once).
+	Invalid []Invalid
+	// Ignored counts changes older than the state they met (redeliveries).
+	Ignored int
+}
+
+// Apply applies changes, in order, in one transaction. On error nothing was applied.
+func (s *Store) Apply(ctx context.Context, changes []recording.Change) (Result, error) {
+	var res Result
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		res, err = s.apply(ctx, tx, changes)
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("apply %d signal changes: %w", len(changes), err)
+	}
+	return res, nil
+}
+
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change) (Result, error) {
+	var res Result
+	ids := make([]uuid.UUID, 0, len(changes))
+	recordings := map[uuid.UUID]bool{}
+	firstSeen := map[uuid.UUID]time.Time{}
+	for _, c := range changes {
+		ids = append(ids, c.Signal.ID)
+		if !c.Delete {
+			recordings[c.Signal.Recording] = true
+		}
+	}
+	// Deletes name only the signal: find its recording so that it is locked and loaded too.
+	owners, err := s.owners(ctx, tx, ids)
+	if err != nil {
+		return res, err
+	}
+	for _, rec := range owners {
+		recordings[rec] = true
+	}
+	recs := make([]uuid.UUID, 0, len(recordings))
+	for rec := range recordings {
+		recs = append(recs, rec)
+	}
+	if err := lock(ctx, tx, recs); err != nil {
+		return res, err
+	}
+	ledger := recording.NewLedger(s.rule)
+	if err := s.load(ctx, tx, ledger, recs, ids); err != nil {
+		return res, err
+	}
+
+	dirty := map[uuid.UUID]recording.Signal{}
+	for _, c := range changes {
+		out := ledger.Apply(c)
+		if !out.Changed {
+			res.Ignored++
+			continue
+		}
+		dirty[out.Signal.ID] = out.Signal
+		if !c.Delete {
+			if t, ok := firstSeen[c.Signal.Recording]; !ok || c.At.Before(t) {
+				firstSeen[c.Signal.Recording] = c.At
+			}
+			if out.New {
+				if err := recording.Validate(out.Signal); err != nil {
+					res.Invalid = append(res.Invalid, Invalid{Signal: out.Signal, Err: err})
+				}
+			}
+		}
+		if out.Completed != nil {
+			res.Completed = append(res.Completed, *out.Completed)
+		}
+	}
+
+	if err := saveSignals(ctx, tx, dirty); err != nil {
+		return res, err
+	}
+	if len(res.Completed) > 0 {
+		if err := s.processor.ProcessRecords(ctx, tx, res.Completed); err != nil {
+			return res, fmt.Errorf("process_record: %w", err)
+		}
+	}
+	return res, trackPending(ctx, tx, ledger, firstSeen, res.Completed)
+}
+
+// owners returns the recording of each known signal among ids.
+func (s *Store) owners(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := tx.Query(ctx, `SELECT DISTINCT recording FROM dispatcher.signal_state WHERE signal = ANY($1) AND recording IS NOT NULL`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("find recordings of signals: %w", err)
+	}
+	recs, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("find recordings of signals: %w", err)
+	}
+	return recs, nil
+}
+
+// lock takes a transaction-scoped advisory lock per recording, in ascending key order.
+func lock(ctx context.Context, tx pgx.Tx, recs []uuid.UUID) error {
+	keys := make([]int64, len(recs))
+	for i, rec := range recs {
+		keys[i] = int64(binary.BigEndian.Uint64(rec[:8])) //nolint:gosec // a hash: wrapping is fine
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, keys); err != nil {
+		return fmt.Errorf("lock recordings: %w", err)
+	}
+	return nil
+}
+
+// load gives the ledger the state of recs, and the tombstones of unowned signals among ids.
+func (s *Store) load(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs, ids []uuid.UUID) error {
+	rows, err := tx.Query(ctx, `
+		SELECT signal, coalesce(recording, '00000000-0000-0000-0000-000000000000'), sensor_type, channels, sample_type, source_lsn, deleted
+		FROM dispatcher.signal_state
+		WHERE recording = ANY($1) OR (recording IS NULL AND signal = ANY($2))`, recs, ids)
+	if err != nil {
+		return fmt.Errorf("load signal state: %w", err)
+	}
+	signals, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (recording.Signal, error) {
+		var sg recording.Signal
+		err := row.Scan(&sg.ID, &sg.Recording, &sg.SensorType, &sg.Channels, &sg.SampleType, &sg.Version, &sg.Deleted)
+		return sg, err
+	})
+	if err != nil {
+		return fmt.Errorf("load signal state: %w", err)
+	}
+	byRecording := map[uuid.UUID][]recording.Signal{}
+	for _, sg := range signals {
+		byRecording[sg.Recording] = append(byRecording[sg.Recording], sg)
+	}
+	rows, err = tx.Query(ctx, `SELECT recording FROM dispatcher.processed_recording WHERE recording = ANY($1)`, recs)
+	if err != nil {
+		return fmt.Errorf("load processed recordings: %w", err)
+	}
+	processed, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return fmt.Errorf("load processed recordings: %w", err)
+	}
+	for _, rec := range processed {
+		ledger.Load(rec, true, nil)
+	}
+	for rec, sigs := range byRecording {
+		ledger.Load(rec, false, sigs)
+	}
+	return nil
+}
+
+func saveSignals(ctx context.Context, tx pgx.Tx, dirty map[uuid.UUID]recording.Signal) error {
+	if len(dirty) == 0 {
+		return nil
+	}
+	batch := &pgx.Batch{}
+	for _, sg := range dirty {
+		var rec *uuid.UUID
+		if sg.Recording != uuid.Nil {
+			rec = &sg.Recording
+		}
+		channels := sg.Channels
+		if channels == nil {
+			channels = []string{}
+		}
+		batch.Queue(`
+			INSERT INTO dispatcher.signal_state (signal, recording, sensor_type, channels, sample_type, deleted, source_lsn)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (signal) DO UPDATE SET
+				recording = coalesce(EXCLUDED.recording, signal_state.recording),
+				sensor_type = EXCLUDED.sensor_type, channels = EXCLUDED.channels,
+				sample_type = EXCLUDED.sample_type, deleted = EXCLUDED.deleted,
+				source_lsn = EXCLUDED.source_lsn, updated_at = now()
+			WHERE signal_state.source_lsn <= EXCLUDED.source_lsn`,
+			sg.ID, rec, sg.SensorType, channels, sg.SampleType, sg.Deleted, sg.Version)
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("save signal state: %w", err)
+	}
+	return nil
+}
+
+// trackPending records recordings seen and not complete, and forgets completed ones.
+func trackPending(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, firstSeen map[uuid.UUID]time.Time, completed []recording.Complete) error {
+	var recs []uuid.UUID
+	var seen []time.Time
+	for rec, at := range firstSeen {
+		if st := ledger.Recording(rec); rec != uuid.Nil && st != nil && !st.Processed {
+			recs, seen = append(recs, rec), append(seen, at)
+		}
+	}
+	if len(recs) > 0 {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO dispatcher.pending_recording (recording, first_seen)
+			SELECT * FROM unnest($1::uuid[], $2::timestamptz[])
+			ON CONFLICT (recording) DO UPDATE SET first_seen = least(pending_recording.first_seen, EXCLUDED.first_seen)`,
+			recs, seen); err != nil {
+			return fmt.Errorf("track pending recordings: %w", err)
+		}
+	}
+	if len(completed) > 0 {
+		done := make([]uuid.UUID, len(completed))
+		for i, c := range completed {
+			done[i] = c.Recording
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM dispatcher.pending_recording WHERE recording = ANY($1)`, done); err != nil {
+			return fmt.Errorf("forget completed recordings: %w", err)
+		}
+	}
+	return nil
+}
