@@ -1,0 +1,153 @@
+package debezium
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Helpers that read single JSON values handed over by encoding/json (a column's bytes, given to
+// an UnmarshalJSON method). encoding/json has already checked that the whole input is valid
+// JSON, so these need not validate syntax; they are still written to be safe on any input.
+// They exist so that the common case (ASCII strings without escapes, numbers) costs no extra
+// pass and no allocation beyond the final value.
+
+// isNull reports whether b is the JSON literal null.
+func isNull(b []byte) bool {
+	return len(b) == 4 && string(b) == "null"
+}
+
+// kindOf names the JSON type of the value b starts with, for error messages.
+func kindOf(b []byte) string {
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case '"':
+		return "string"
+	case '[':
+		return "array"
+	case '{':
+		return "object"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// wrongType is the error for a value of the wrong JSON type.
+func wrongType(want string, b []byte) error {
+	return fmt.Errorf("want %s, got %s", want, kindOf(b))
+}
+
+// plainString reports whether the string token tok (quotes included) can be used without
+// unquoting: no escapes and only ASCII, so its bytes between the quotes are its value.
+// (Non-ASCII goes the slow way so that invalid UTF-8 is handled exactly as encoding/json does.)
+func plainString(tok []byte) bool {
+	if len(tok) < 2 || tok[0] != '"' || tok[len(tok)-1] != '"' {
+		return false
+	}
+	for _, c := range tok[1 : len(tok)-1] {
+		if c == '\\' || c == '"' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// stringValue returns the value of the JSON string b.
+func stringValue(b []byte) (string, error) {
+	if len(b) == 0 || b[0] != '"' {
+		return "", wrongType("string", b)
+	}
+	if plainString(b) {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return "", fmt.Errorf("bad string: %w", err)
+	}
+	return s, nil
+}
+
+// stringBytes returns the value of the JSON string b as bytes, for immediate parsing: the
+// result may alias b and must not be kept.
+func stringBytes(b []byte) ([]byte, error) {
+	if plainString(b) {
+		return b[1 : len(b)-1], nil
+	}
+	s, err := stringValue(b)
+	return []byte(s), err
+}
+
+// stringEnd returns the index just past the JSON string token that starts at b[i], or -1 if
+// there is no string token there.
+func stringEnd(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++ // skip the escaped byte; a \u escape's hex digits are ordinary bytes
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// skipSpace returns the index of the first non-whitespace byte of b at or after i.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+var errUnterminatedArray = errors.New("unterminated array")
+
+// stringArray returns the values of b, a JSON array whose elements must all be strings (a
+// null element is an error: a NULL inside a text[] has no meaning for this table).
+func stringArray(b []byte) ([]string, error) {
+	if len(b) == 0 || b[0] != '[' {
+		return nil, wrongType("array of strings", b)
+	}
+	i := skipSpace(b, 1)
+	if i < len(b) && b[i] == ']' {
+		return []string{}, nil
+	}
+	n := 1
+	for _, c := range b {
+		if c == ',' { // commas inside strings only overestimate
+			n++
+		}
+	}
+	out := make([]string, 0, n)
+	for {
+		i = skipSpace(b, i)
+		end := stringEnd(b, i)
+		if end < 0 {
+			return nil, fmt.Errorf("element %d: want string, got %s", len(out), kindOf(b[min(i, len(b)):]))
+		}
+		s, err := stringValue(b[i:end])
+		if err != nil {
+			return nil, fmt.Errorf("element %d: %w", len(out), err)
+		}
+		out = append(out, s)
+		i = skipSpace(b, end)
+		if i >= len(b) {
+			return nil, errUnterminatedArray
+		}
+		switch b[i] {
+		case ']':
+			return out, nil
+		case ',':
+			i++
+		default:
+			return nil, fmt.Errorf("unexpected %q after element %d", b[i], len(out)-1)
+		}
+	}
+}
