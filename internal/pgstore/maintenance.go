@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/beacon/eventdispatch/internal/recording"
 )
 
 // Truncate forgets every signal changed before version: the source table was truncated.
@@ -20,15 +21,9 @@ func (s *Store) Truncate(ctx context.Context, version int64) error {
 	return nil
 }
 
-// Incomplete is a recording still incomplete long after its first signal.
-type Incomplete struct {
-	Recording uuid.UUID
-	FirstSeen time.Time
-}
-
 // ReportIncomplete returns, once each across all replicas, the recordings whose first signal
 // is older than age and that are still incomplete.
-func (s *Store) ReportIncomplete(ctx context.Context, age time.Duration) ([]Incomplete, error) {
+func (s *Store) ReportIncomplete(ctx context.Context, age time.Duration) ([]recording.Incomplete, error) {
 	rows, err := s.pool.Query(ctx, `
 		UPDATE dispatcher.pending_recording SET reported_at = now()
 		WHERE reported_at IS NULL AND first_seen < now() - make_interval(secs => $1::float8)
@@ -36,7 +31,7 @@ func (s *Store) ReportIncomplete(ctx context.Context, age time.Duration) ([]Inco
 	if err != nil {
 		return nil, fmt.Errorf("report incomplete recordings: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Incomplete])
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[recording.Incomplete])
 	if err != nil {
 		return nil, fmt.Errorf("report incomplete recordings: %w", err)
 	}

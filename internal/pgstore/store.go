@@ -54,38 +54,22 @@ func New(pool *pgxpool.Pool, rule recording.Rule, p Processor) *Store {
 	return &Store{pool: pool, rule: rule, processor: p}
 }
 
-// Invalid is a signal seen for the first time whose values can never qualify.
-type Invalid struct {
-	Signal recording.Signal
-	Err    error
-}
-
-// Result is what a batch did.
-type Result struct {
-	// Completed are the recordings processed by this batch, in the order they completed.
-	Completed []recording.Complete
-	// Invalid are signals first seen in this batch with invalid values (log them once).
-	Invalid []Invalid
-	// Ignored counts changes older than the state they met (redeliveries).
-	Ignored int
-}
-
 // Apply applies changes, in order, in one transaction. On error nothing was applied.
-func (s *Store) Apply(ctx context.Context, changes []recording.Change) (Result, error) {
-	var res Result
+func (s *Store) Apply(ctx context.Context, changes []recording.Change) (recording.Applied, error) {
+	var res recording.Applied
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		res, err = s.apply(ctx, tx, changes)
 		return err
 	})
 	if err != nil {
-		return Result{}, fmt.Errorf("apply %d signal changes: %w", len(changes), err)
+		return recording.Applied{}, fmt.Errorf("apply %d signal changes: %w", len(changes), err)
 	}
 	return res, nil
 }
 
-func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change) (Result, error) {
-	var res Result
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change) (recording.Applied, error) {
+	var res recording.Applied
 	ids := make([]uuid.UUID, 0, len(changes))
 	recordings := map[uuid.UUID]bool{}
 	firstSeen := map[uuid.UUID]time.Time{}
@@ -129,7 +113,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 			}
 			if out.New {
 				if err := recording.Validate(out.Signal); err != nil {
-					res.Invalid = append(res.Invalid, Invalid{Signal: out.Signal, Err: err})
+					res.Invalid = append(res.Invalid, recording.Invalid{Signal: out.Signal, Err: err})
 				}
 			}
 		}

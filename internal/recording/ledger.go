@@ -152,3 +152,25 @@ func (l *Ledger) Apply(c Change) Outcome {
 	}
 	return l.Upsert(c.Signal)
 }
+
+// Applied is what applying a batch of changes did.
+type Applied struct {
+	// Completed are the recordings that became complete, in the order they did.
+	Completed []Complete
+	// Invalid are signals seen for the first time whose values can never qualify.
+	Invalid []Invalid
+	// Ignored counts changes older than the state they met (redeliveries and replays).
+	Ignored int
+}
+
+// Invalid is a signal whose values can never qualify, and why.
+type Invalid struct {
+	Signal Signal
+	Err    error
+}
+
+// Incomplete is a recording still incomplete long after its first signal.
+type Incomplete struct {
+	Recording uuid.UUID
+	FirstSeen time.Time
+}

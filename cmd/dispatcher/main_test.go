@@ -1,0 +1,352 @@
+package main_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/beacon/eventdispatch/internal/proctest"
+	"github.com/beacon/eventdispatch/internal/stack"
+)
+
+// The tests share one consumer group so each run continues from where the last one stopped
+// instead of re-reading the topic's whole history. They run one at a time (no t.Parallel):
+// a test that kills a dispatcher must be the only member doing the work.
+const testGroup = "dispatcher-signals-test"
+
+var (
+	eegChannels = []string{"f7-o1", "f8-o2", "f8-f7", "f8-o1", "f7-o2"}
+	accChannels = []string{"x", "y", "z"}
+)
+
+type env struct {
+	ep   stack.Endpoints
+	db   *pgxpool.Pool
+	bin  string
+	test *testing.T
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	ep := stack.Require(t, stack.Postgres, stack.Kafka, stack.Debezium)
+	db, err := pgxpool.New(t.Context(), ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return &env{ep: ep, db: db, bin: proctest.Build(t, "./cmd/dispatcher"), test: t}
+}
+
+type dispatcher struct {
+	*proctest.Proc
+	admin string
+}
+
+// start runs a dispatcher and waits until it is ready.
+func (e *env) start(extra ...string) dispatcher {
+	e.test.Helper()
+	d := e.launch(extra...)
+	proctest.WaitHTTP(e.test, "http://"+d.admin+"/readyz", 60*time.Second)
+	return d
+}
+
+// launch runs a dispatcher; later entries of extra override the defaults.
+func (e *env) launch(extra ...string) dispatcher {
+	e.test.Helper()
+	admin := proctest.FreeAddr(e.test)
+	p := proctest.Start(e.test, e.bin, append([]string{
+		"ADMIN_ADDR=" + admin,
+		"KAFKA_BROKERS=" + strings.Join(e.ep.KafkaBrokers, ","),
+		"DATABASE_URL=" + e.ep.DatabaseURL,
+		"GROUP_ID=" + testGroup,
+		"KAFKA_SESSION_TIMEOUT=6s",
+		"SHUTDOWN_GRACE=10s",
+	}, extra...)...)
+	return dispatcher{Proc: p, admin: admin}
+}
+
+func (e *env) stop(d dispatcher) {
+	e.test.Helper()
+	d.Signal(e.test, syscall.SIGTERM)
+	if code := d.Wait(e.test, 30*time.Second); code != 0 {
+		e.test.Fatalf("dispatcher exited %d after SIGTERM", code)
+	}
+}
+
+// insert writes one signal row and returns its id.
+func (e *env) insert(recording uuid.UUID, sensor string, channels []string) uuid.UUID {
+	e.test.Helper()
+	id := uuid.New()
+	_, err := e.db.Exec(e.test.Context(), `
+		INSERT INTO datastore.signal (id, data, recording, span, sensor_label, sensor_type, channels,
+			sample_unit, sample_resolution_in_unit, sample_offset_in_unit, sample_type, sample_rate)
+		VALUES ($1, 'x'::bytea, $2, '[0,60000000000)', $3, $3, $4, 'microvolt', 1, 0, 'float32', 250)`,
+		id, recording, sensor, channels)
+	if err != nil {
+		e.test.Fatalf("insert %s signal: %v", sensor, err)
+	}
+	return id
+}
+
+type processed struct {
+	eeg, acc uuid.UUID
+}
+
+func (e *env) processed(recs ...uuid.UUID) map[uuid.UUID]processed {
+	e.test.Helper()
+	rows, err := e.db.Query(e.test.Context(),
+		`SELECT recording, eeg_signal, accelerometer_signal FROM dispatcher.processed_recording WHERE recording = ANY($1)`, recs)
+	if err != nil {
+		e.test.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]processed{}
+	for rows.Next() {
+		var rec uuid.UUID
+		var p processed
+		if err := rows.Scan(&rec, &p.eeg, &p.acc); err != nil {
+			e.test.Fatal(err)
+		}
+		out[rec] = p
+	}
+	return out
+}
+
+// waitProcessed waits until every recording in recs has its processed row.
+func (e *env) waitProcessed(timeout time.Duration, recs ...uuid.UUID) map[uuid.UUID]processed {
+	e.test.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := e.processed(recs...)
+		if len(got) == len(recs) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			e.test.Fatalf("%d of %d recordings processed after %s", len(got), len(recs), timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// settle waits for the dispatcher to have handled everything on the topic so far, by sending a
+// marker recording through the whole path and waiting for it.
+func (e *env) settle() {
+	e.test.Helper()
+	marker := uuid.New()
+	e.insert(marker, "eeg", eegChannels)
+	e.insert(marker, "accelerometer", accChannels)
+	e.waitProcessed(30*time.Second, marker)
+}
+
+func TestDispatcher_ProcessesTheExerciseInsertWithin10s(t *testing.T) {
+	e := setup(t)
+	d := e.start()
+	defer e.stop(d)
+
+	rec := uuid.New()
+	// The exercise's manual insert, with the span written as PostgreSQL 15 accepts it.
+	_, err := e.db.Exec(t.Context(), `
+		INSERT INTO datastore.signal (
+		    id, data, recording, span, sensor_label, sensor_type, channels, sample_unit,
+		    sample_resolution_in_unit, sample_offset_in_unit, sample_type, sample_rate
+		) VALUES (
+		    gen_random_uuid(), 'x'::bytea, $1::uuid, '[0,60000000000)'::datastore.time_span,
+		    'eeg'::datastore.signal_label, 'eeg'::datastore.signal_label,
+		    array['f7-o1', 'f8-o2', 'f8-f7', 'f8-o1', 'f7-o2'], 'microvolt'::datastore.signal_label,
+		    1, 0, 'float32'::datastore.sample_type, 250
+		), (
+		    gen_random_uuid(), 'b'::bytea, $1::uuid, '[0,60000000000)'::datastore.time_span,
+		    'accelerometer'::datastore.signal_label, 'accelerometer'::datastore.signal_label,
+		    array['x', 'y', 'z'], 'gforce'::datastore.signal_label,
+		    1, 0, 'float32'::datastore.sample_type, 50
+		)`, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eeg, acc uuid.UUID
+	if err := e.db.QueryRow(t.Context(), `SELECT
+		(SELECT id FROM datastore.signal WHERE recording = $1 AND sensor_type = 'eeg'),
+		(SELECT id FROM datastore.signal WHERE recording = $1 AND sensor_type = 'accelerometer')`, rec).Scan(&eeg, &acc); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitProcessed(10*time.Second, rec)
+	if got[rec] != (processed{eeg: eeg, acc: acc}) {
+		t.Fatalf("processed %+v, want eeg %s and accelerometer %s", got[rec], eeg, acc)
+	}
+	waitLog(t, d.Proc, "processing recording "+rec.String())
+}
+
+func TestDispatcher_ProcessesInterleavedRecordingsAPollerWouldMiss(t *testing.T) {
+	e := setup(t)
+	d := e.start()
+	defer e.stop(d)
+	a, b := uuid.New(), uuid.New()
+	e.insert(a, "eeg", eegChannels)
+	e.insert(b, "eeg", eegChannels)
+	e.insert(b, "accelerometer", accChannels)
+	e.insert(a, "accelerometer", accChannels)
+	e.waitProcessed(10*time.Second, a, b)
+}
+
+func TestDispatcher_InvalidEEGDoesNotQualifyUntilAValidOneArrives(t *testing.T) {
+	e := setup(t)
+	d := e.start()
+	defer e.stop(d)
+	rec := uuid.New()
+	e.insert(rec, "eeg", []string{"foo", "bar"})
+	e.insert(rec, "accelerometer", accChannels)
+	e.settle()
+	if got := e.processed(rec); len(got) != 0 {
+		t.Fatalf("processed with an invalid eeg channel set: %+v", got)
+	}
+	valid := e.insert(rec, "eeg", eegChannels)
+	if got := e.waitProcessed(10*time.Second, rec); got[rec].eeg != valid {
+		t.Fatalf("processed with eeg %s, want the valid %s", got[rec].eeg, valid)
+	}
+}
+
+func TestDispatcher_DuplicatesAndUpdatesHaveNoSecondEffect(t *testing.T) {
+	e := setup(t)
+	d := e.start()
+	defer e.stop(d)
+	rec := uuid.New()
+	eeg := e.insert(rec, "eeg", eegChannels)
+	e.insert(rec, "accelerometer", accChannels)
+	first := e.waitProcessed(10*time.Second, rec)[rec]
+
+	// A duplicate pair of rows and an update of the processed recording's signal.
+	e.insert(rec, "eeg", eegChannels)
+	e.insert(rec, "accelerometer", accChannels)
+	if _, err := e.db.Exec(t.Context(), `UPDATE datastore.signal SET sample_rate = 500 WHERE id = $1`, eeg); err != nil {
+		t.Fatal(err)
+	}
+	e.settle()
+	if got := e.processed(rec)[rec]; got != first {
+		t.Fatalf("processed row changed from %+v to %+v", first, got)
+	}
+	if n := strings.Count(d.Output(), "processing recording "+rec.String()); n != 1 {
+		t.Fatalf("recording processed %d times", n)
+	}
+}
+
+func TestDispatcher_PoisonMessageGoesToTheDeadLetterTopicAndLaterEventsFlow(t *testing.T) {
+	e := setup(t)
+	d := e.start()
+	defer e.stop(d)
+
+	poison := fmt.Sprintf(`{"not":"a debezium event","id":%q}`, uuid.NewString())
+	w := &kafka.Writer{Addr: kafka.TCP(e.ep.KafkaBrokers...), Topic: "postgres.datastore.signal", RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	if err := w.WriteMessages(t.Context(), kafka.Message{Key: []byte("poison"), Value: []byte(poison)}); err != nil {
+		t.Fatal(err)
+	}
+	rec := uuid.New()
+	e.insert(rec, "eeg", eegChannels)
+	e.insert(rec, "accelerometer", accChannels)
+	e.waitProcessed(10*time.Second, rec)
+
+	msg := findDeadLetter(t, e.ep.KafkaBrokers, poison)
+	headers := map[string]string{}
+	for _, h := range msg.Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	if headers["dlq.original.topic"] != "postgres.datastore.signal" || headers["dlq.original.offset"] == "" ||
+		headers["dlq.original.partition"] == "" || headers["dlq.error"] == "" {
+		t.Fatalf("dead letter headers %v", headers)
+	}
+	waitMetric(t, d.admin, "dispatcher_dead_lettered_total")
+}
+
+func findDeadLetter(t *testing.T, brokers []string, value string) kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	conn, err := kafka.DialContext(ctx, "tcp", brokers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	partitions, err := conn.ReadPartitions("postgres.datastore.signal.dlq")
+	conn.Close()
+	if err != nil {
+		t.Fatalf("dead-letter topic: %v", err)
+	}
+	found := make(chan kafka.Message, len(partitions))
+	for _, p := range partitions {
+		go func() {
+			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: p.Topic, Partition: p.ID, MaxWait: 200 * time.Millisecond})
+			defer r.Close()
+			for {
+				m, err := r.ReadMessage(ctx)
+				if err != nil {
+					return
+				}
+				if string(m.Value) == value {
+					found <- m
+					return
+				}
+			}
+		}()
+	}
+	select {
+	case m := <-found:
+		return m
+	case <-ctx.Done():
+		t.Fatal("poison message not found on the dead-letter topic")
+		return kafka.Message{}
+	}
+}
+
+func waitLog(t *testing.T, p *proctest.Proc, text string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.Output(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log lacks %q", text)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func waitMetric(t *testing.T, admin, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		body := proctest.Get(t, "http://"+admin+"/metrics")
+		for _, line := range strings.Split(body, "\n") {
+			if strings.HasPrefix(line, name+" ") && !strings.HasSuffix(line, " 0") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metric %s never rose above 0", name)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestDispatcher_DeletedSignalStopsCounting(t *testing.T) {
+	e := setup(t)
+	d := e.start()
+	defer e.stop(d)
+	rec := uuid.New()
+	eeg := e.insert(rec, "eeg", eegChannels)
+	if _, err := e.db.Exec(t.Context(), `DELETE FROM datastore.signal WHERE id = $1`, eeg); err != nil {
+		t.Fatal(err)
+	}
+	e.insert(rec, "accelerometer", accChannels)
+	e.settle()
+	if got := e.processed(rec); len(got) != 0 {
+		t.Fatalf("processed with a deleted eeg signal: %+v", got)
+	}
+	again := e.insert(rec, "eeg", eegChannels)
+	if got := e.waitProcessed(10*time.Second, rec); got[rec].eeg != again {
+		t.Fatalf("processed with eeg %s, want %s", got[rec].eeg, again)
+	}
+}

@@ -1,0 +1,195 @@
+// Package consumer runs a Kafka consumer group whose offsets are committed only after the
+// work they cover is done. It is the one place where partitions, generations and offsets are
+// handled; the work itself is a Handler that sees batches of one partition's messages.
+//
+// It uses kafka-go's ConsumerGroup and per-partition readers rather than the group Reader so
+// that every commit carries the generation it was earned in: after a rebalance, a commit from
+// the previous owner of a partition is refused by the coordinator instead of overwriting the
+// new owner's progress.
+//
+// For each assigned partition, messages are read in order and handed to the Handler in
+// batches (up to BatchSize, gathered for at most Linger). A batch that fails is retried with
+// exponential backoff and jitter until it succeeds or the partition is taken away; only then
+// is offset+1 of its last message committed. So a crash, kill -9, rebalance or outage at any
+// point redelivers at most the batches not yet committed — the Handler must be idempotent —
+// and never skips one.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/segmentio/kafka-go"
+)
+
+// Handler does the work for a batch of one partition's messages, in offset order. It returns
+// nil only when the batch's effects are durable. It is called again with the same batch after
+// an error, and may see a batch again after a restart or rebalance.
+type Handler interface {
+	HandleBatch(ctx context.Context, partition int, msgs []kafka.Message) error
+}
+
+// Config configures a Group. Zero values take the documented defaults.
+type Config struct {
+	Brokers []string
+	GroupID string
+	Topic   string
+	// BatchSize caps the messages per batch. Default 500.
+	BatchSize int
+	// Linger is how long a batch may wait for more messages after its first. Default 5ms.
+	Linger time.Duration
+	// SessionTimeout is how long the coordinator waits for a silent member (one killed with
+	// kill -9) before handing its partitions to others. Default 10s.
+	SessionTimeout time.Duration
+	// HandleTimeout bounds one attempt of a batch. Default 30s.
+	HandleTimeout time.Duration
+	// MaxBackoff caps the wait between attempts of a failing batch. Default 10s.
+	MaxBackoff time.Duration
+	// Metrics, if set, receive lag, commit and retry counts.
+	Metrics *Metrics
+	// Log receives rebalances, retries and errors.
+	Log *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 500
+	}
+	if c.Linger <= 0 {
+		c.Linger = 5 * time.Millisecond
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.HandleTimeout <= 0 {
+		c.HandleTimeout = 30 * time.Second
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 10 * time.Second
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Group consumes a topic as a member of a consumer group.
+type Group struct {
+	cfg     Config
+	handler Handler
+	joined  atomic.Bool
+}
+
+// New returns a Group that will hand batches to h.
+func New(cfg Config, h Handler) *Group {
+	cfg.defaults()
+	return &Group{cfg: cfg, handler: h}
+}
+
+// Joined reports whether the member currently holds a generation (with or without partitions).
+func (g *Group) Joined() bool { return g.joined.Load() }
+
+// Run consumes until ctx is done. Then each partition finishes and commits the batch in hand
+// (bounded by HandleTimeout), the member leaves the group, and Run returns nil. Kafka being
+// unreachable is retried, not returned.
+func (g *Group) Run(ctx context.Context) error {
+	log := g.cfg.Log.With("group", g.cfg.GroupID, "topic", g.cfg.Topic)
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                g.cfg.GroupID,
+		Brokers:           g.cfg.Brokers,
+		Topics:            []string{g.cfg.Topic},
+		StartOffset:       kafka.FirstOffset,
+		SessionTimeout:    g.cfg.SessionTimeout,
+		RebalanceTimeout:  g.cfg.HandleTimeout + 5*time.Second,
+		HeartbeatInterval: g.cfg.SessionTimeout / 5,
+		JoinGroupBackoff:  time.Second,
+		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("consumer group %s: %w", g.cfg.GroupID, err)
+	}
+	defer group.Close() // leaves the group so partitions move at once
+
+	retry := g.newBackoff()
+	for {
+		gen, err := group.Next(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			wait := retry.NextBackOff()
+			log.Warn("cannot join consumer group; retrying", "error", err, "retry_in", wait)
+			if !sleep(ctx, wait) {
+				return nil
+			}
+			continue
+		}
+		retry.Reset()
+		g.runGeneration(ctx, gen, log)
+	}
+}
+
+func (g *Group) runGeneration(ctx context.Context, gen *kafka.Generation, log *slog.Logger) {
+	assigned := gen.Assignments[g.cfg.Topic]
+	partitions := make([]int, len(assigned))
+	for i, a := range assigned {
+		partitions[i] = a.ID
+	}
+	log.Info("joined consumer group", "generation", gen.ID, "member", gen.MemberID, "partitions", partitions)
+	g.joined.Store(true)
+	done := make(chan struct{})
+	for _, a := range assigned {
+		gen.Start(func(genCtx context.Context) {
+			g.consumePartition(ctx, genCtx, gen, a, log.With("partition", a.ID))
+		})
+	}
+	if len(assigned) == 0 {
+		// Hold the generation until it ends or we shut down, so Next is not called in a loop.
+		gen.Start(func(genCtx context.Context) {
+			select {
+			case <-genCtx.Done():
+			case <-ctx.Done():
+			}
+		})
+	}
+	gen.Start(func(genCtx context.Context) {
+		<-genCtx.Done()
+		close(done)
+	})
+	select {
+	case <-done:
+	case <-ctx.Done():
+		<-done
+	}
+	g.joined.Store(false)
+	log.Info("consumer group generation ended", "generation", gen.ID)
+}
+
+// sleep waits for d or ctx, reporting whether the wait completed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (g *Group) newBackoff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 100 * time.Millisecond
+	b.MaxInterval = g.cfg.MaxBackoff
+	b.RandomizationFactor = 1 // full jitter around the interval
+	return b
+}
+
+func partitionLabel(p int) string { return strconv.Itoa(p) }
+
+var errStopped = errors.New("partition stopped")

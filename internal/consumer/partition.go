@@ -1,0 +1,113 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// consumePartition reads one partition from its committed offset, handing batches to the
+// handler and committing after each. It returns when the generation ends (rebalance) or ctx
+// is done (shutdown); a batch in hand is finished first.
+func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generation, a kafka.PartitionAssignment, log *slog.Logger) {
+	// stop ends reading on either shutdown or the end of the generation.
+	stop, cancel := context.WithCancel(genCtx)
+	defer cancel()
+	go func() {
+		select {
+		case <-ctx.Done():
+			cancel()
+		case <-stop.Done():
+		}
+	}()
+
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   g.cfg.Brokers,
+		Topic:     g.cfg.Topic,
+		Partition: a.ID,
+		MinBytes:  1,
+		MaxBytes:  16 << 20,
+		MaxWait:   250 * time.Millisecond,
+	})
+	defer r.Close()
+	if err := r.SetOffset(a.Offset); err != nil {
+		log.Error("cannot seek partition", "offset", a.Offset, "error", err)
+		return
+	}
+	log.Info("consuming partition", "from_offset", a.Offset)
+
+	for {
+		batch, err := g.fetchBatch(stop, r)
+		if err != nil {
+			return // shutdown or rebalance, with nothing in hand
+		}
+		if err := g.handle(stop, a.ID, batch, log); err != nil {
+			log.Warn("batch abandoned uncommitted; it will be redelivered", "first_offset", batch[0].Offset, "error", err)
+			return
+		}
+		g.commit(gen, a.ID, batch[len(batch)-1].Offset+1, log)
+		if m := g.cfg.Metrics; m != nil {
+			m.lag.WithLabelValues(g.cfg.GroupID, g.cfg.Topic, partitionLabel(a.ID)).Set(float64(r.Stats().Lag))
+		}
+		if stop.Err() != nil {
+			return
+		}
+	}
+}
+
+// fetchBatch blocks for one message, then gathers what else arrives within Linger.
+func (g *Group) fetchBatch(stop context.Context, r *kafka.Reader) ([]kafka.Message, error) {
+	first, err := r.FetchMessage(stop)
+	if err != nil {
+		return nil, err
+	}
+	batch := []kafka.Message{first}
+	linger, cancel := context.WithTimeout(stop, g.cfg.Linger)
+	defer cancel()
+	for len(batch) < g.cfg.BatchSize {
+		m, err := r.FetchMessage(linger)
+		if err != nil {
+			break
+		}
+		batch = append(batch, m)
+	}
+	return batch, nil
+}
+
+// handle runs the handler until it succeeds. Each attempt may run to HandleTimeout even after
+// stop, so a batch in hand at shutdown is finished; between attempts, stop ends the retries.
+func (g *Group) handle(stop context.Context, partition int, batch []kafka.Message, log *slog.Logger) error {
+	retry := g.newBackoff()
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(stop), g.cfg.HandleTimeout)
+		err := g.handler.HandleBatch(ctx, partition, batch)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if m := g.cfg.Metrics; m != nil {
+			m.retries.WithLabelValues(g.cfg.GroupID).Inc()
+		}
+		wait := retry.NextBackOff()
+		log.Warn("batch failed; retrying", "attempt", attempt, "messages", len(batch),
+			"first_offset", batch[0].Offset, "error", err, "retry_in", wait)
+		if !sleep(stop, wait) {
+			return errors.Join(errStopped, err)
+		}
+	}
+}
+
+// commit records next as the partition's committed offset in this generation. A failure is
+// logged and counted but not fatal: the batch is done, and at worst it is redelivered.
+func (g *Group) commit(gen *kafka.Generation, partition int, next int64, log *slog.Logger) {
+	err := gen.CommitOffsets(map[string]map[int]int64{g.cfg.Topic: {partition: next}})
+	if err != nil {
+		if m := g.cfg.Metrics; m != nil {
+			m.commitErrors.WithLabelValues(g.cfg.GroupID).Inc()
+		}
+		log.Warn("commit offsets failed; the batch may be redelivered", "offset", next, "error", err)
+	}
+}

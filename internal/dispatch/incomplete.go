@@ -1,0 +1,42 @@
+package dispatch
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/beacon/eventdispatch/internal/recording"
+)
+
+// Watcher is the part of the store the incomplete-recording report needs.
+type Watcher interface {
+	Pending(ctx context.Context) (int64, error)
+	ReportIncomplete(ctx context.Context, age time.Duration) ([]recording.Incomplete, error)
+}
+
+// WatchIncomplete refreshes the pending gauge and logs, once each, recordings still
+// incomplete after age, until ctx is done. A late signal still completes them normally.
+func WatchIncomplete(ctx context.Context, w Watcher, age time.Duration, m *Metrics, log *slog.Logger) {
+	every := min(max(age/10, time.Second), time.Minute)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if n, err := w.Pending(ctx); err == nil {
+			m.pending.Set(float64(n))
+		}
+		incomplete, err := w.ReportIncomplete(ctx, age)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("cannot check for incomplete recordings", "error", err)
+		}
+		for _, inc := range incomplete {
+			m.incomplete.Inc()
+			log.Warn("recording still incomplete", "recording", inc.Recording,
+				"first_signal_at", inc.FirstSeen, "incomplete_after", age)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,51 @@
+package dispatch
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the dispatcher's instruments for the signal flow.
+type Metrics struct {
+	events        *prometheus.CounterVec
+	completed     prometheus.Counter
+	deadLettered  prometheus.Counter
+	ignored       prometheus.Counter
+	batchDuration prometheus.Histogram
+	pending       prometheus.Gauge
+	incomplete    prometheus.Counter
+}
+
+// NewMetrics registers the instruments with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dispatcher_events_total",
+			Help: "Change events consumed and made durable, by Debezium op (c, r, u, d, t, or tombstone).",
+		}, []string{"op"}),
+		completed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dispatcher_recordings_completed_total",
+			Help: "Recordings that became complete and were processed (process_record ran).",
+		}),
+		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dispatcher_dead_lettered_total",
+			Help: "Messages that could not be decoded and went to the dead-letter topic.",
+		}),
+		ignored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dispatcher_changes_ignored_total",
+			Help: "Changes older than the state they met: redeliveries and replays, harmlessly skipped.",
+		}),
+		batchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "dispatcher_process_duration_seconds",
+			Help:    "Time to apply one batch of changes and run process_record for what completed, in one transaction.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "dispatcher_pending_recordings",
+			Help: "Recordings seen and not yet complete (all replicas).",
+		}),
+		incomplete: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dispatcher_incomplete_recordings_total",
+			Help: "Recordings still incomplete INCOMPLETE_AFTER after their first signal (each counted once, by one replica).",
+		}),
+	}
+	reg.MustRegister(m.events, m.completed, m.deadLettered, m.ignored, m.batchDuration, m.pending, m.incomplete)
+	return m
+}
