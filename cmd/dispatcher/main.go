@@ -1,6 +1,8 @@
-// Command dispatcher consumes Debezium change events for datastore.signal as a member of
-// consumer group GROUP_ID and runs process_record exactly once (in effect) for every
-// recording whose signals are complete. Run as many replicas as the topic has partitions.
+// Command dispatcher runs two consumer groups. On SIGNAL_TOPIC (group GROUP_ID) it consumes
+// Debezium change events for datastore.signal and runs process_record exactly once (in effect)
+// for every recording whose signals are complete. On JOBS_TOPIC (group LLM_GROUP_ID) a pool of
+// WORKERS answers queued conversation jobs with the model and publishes the replies to
+// REPLIES_TOPIC. Run as many replicas as the topics have partitions.
 // /metrics, /healthz and /readyz are on ADMIN_ADDR. On SIGTERM or SIGINT it stops fetching,
 // finishes and commits the batches in hand, leaves the group and exits 0.
 package main
@@ -26,6 +28,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/dispatch"
 	"github.com/beacon/eventdispatch/internal/httpserve"
+	"github.com/beacon/eventdispatch/internal/kafkaqueue"
 	"github.com/beacon/eventdispatch/internal/logging"
 	"github.com/beacon/eventdispatch/internal/pgstore"
 	"github.com/beacon/eventdispatch/internal/recording"
@@ -41,6 +44,10 @@ type settings struct {
 	BatchLinger     time.Duration `env:"BATCH_LINGER" envDefault:"5ms"`
 	SessionTimeout  time.Duration `env:"KAFKA_SESSION_TIMEOUT" envDefault:"10s"`
 	IncompleteAfter time.Duration `env:"INCOMPLETE_AFTER" envDefault:"10m"`
+	JobsTopic       string        `env:"JOBS_TOPIC" envDefault:"eliza.jobs"`
+	RepliesTopic    string        `env:"REPLIES_TOPIC" envDefault:"eliza.replies"`
+	LLMGroupID      string        `env:"LLM_GROUP_ID" envDefault:"dispatcher-llm"`
+	Workers         int           `env:"WORKERS" envDefault:"8"`
 	ShutdownGrace   time.Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
 	Log             logging.Config
 }
@@ -53,7 +60,8 @@ func (s settings) validate() error {
 	if _, err := pgxpool.ParseConfig(s.DatabaseURL); err != nil {
 		errs = append(errs, fmt.Errorf("DATABASE_URL: %w", err))
 	}
-	for name, v := range map[string]string{"SIGNAL_TOPIC": s.SignalTopic, "GROUP_ID": s.GroupID} {
+	for name, v := range map[string]string{"SIGNAL_TOPIC": s.SignalTopic, "GROUP_ID": s.GroupID,
+		"JOBS_TOPIC": s.JobsTopic, "REPLIES_TOPIC": s.RepliesTopic, "LLM_GROUP_ID": s.LLMGroupID} {
 		if strings.TrimSpace(v) == "" {
 			errs = append(errs, fmt.Errorf("%s: must not be empty", name))
 		}
@@ -65,6 +73,9 @@ func (s settings) validate() error {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %s", name, d))
 		}
+	}
+	if s.Workers < 1 || s.Workers > 4096 {
+		errs = append(errs, fmt.Errorf("WORKERS: %d is not between 1 and 4096", s.Workers))
 	}
 	if s.SessionTimeout < 6*time.Second {
 		errs = append(errs, fmt.Errorf("KAFKA_SESSION_TIMEOUT: %s is below Kafka's minimum of 6s", s.SessionTimeout))
@@ -113,6 +124,7 @@ func run() error {
 	}
 	defer deadLetters.Close()
 
+	consumerMetrics := consumer.NewMetrics(reg)
 	metrics := dispatch.NewMetrics(reg)
 	signals := consumer.New(consumer.Config{
 		Brokers:        cfg.KafkaBrokers,
@@ -122,9 +134,11 @@ func run() error {
 		Linger:         cfg.BatchLinger,
 		SessionTimeout: cfg.SessionTimeout,
 		HandleTimeout:  cfg.ShutdownGrace / 2,
-		Metrics:        consumer.NewMetrics(reg),
+		Metrics:        consumerMetrics,
 		Log:            log,
 	}, dispatch.NewHandler(store, deadLetters, metrics, log))
+	conversations, closeConversations := newConversations(cfg, consumerMetrics, reg, log)
+	defer closeConversations()
 
 	adminLn, err := httpserve.Listen(ctx, "admin (ADMIN_ADDR)", cfg.AdminAddr)
 	if err != nil {
@@ -133,6 +147,9 @@ func run() error {
 	adminSrv := admin.NewServer(cfg.AdminAddr, admin.NewHandler(reg, func() error {
 		if !signals.Joined() {
 			return fmt.Errorf("not in consumer group %s yet", cfg.GroupID)
+		}
+		if !conversations.Joined() {
+			return fmt.Errorf("not in consumer group %s yet", cfg.LLMGroupID)
 		}
 		pingCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -149,6 +166,10 @@ func run() error {
 	g.Go(func() error {
 		defer stopAdmin() // the admin port outlives the consumers, for probes while draining
 		return signals.Run(gctx)
+	})
+	g.Go(func() error {
+		kafkaqueue.AwaitTopics(gctx, cfg.KafkaBrokers, 3, log, cfg.JobsTopic, cfg.RepliesTopic)
+		return conversations.Run(gctx)
 	})
 	g.Go(func() error {
 		dispatch.WatchIncomplete(gctx, store, cfg.IncompleteAfter, metrics, log)

@@ -80,9 +80,10 @@ func (c *Config) defaults() {
 
 // Group consumes a topic as a member of a consumer group.
 type Group struct {
-	cfg     Config
-	handler Handler
-	joined  atomic.Bool
+	cfg       Config
+	handler   Handler   // batch mode (New)
+	processor Processor // pipelined mode (NewPipelined)
+	joined    atomic.Bool
 }
 
 // New returns a Group that will hand batches to h.

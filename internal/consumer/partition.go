@@ -38,7 +38,10 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 		return
 	}
 	log.Info("consuming partition", "from_offset", a.Offset)
-
+	if g.processor != nil {
+		g.pipelinePartition(stop, gen, a.ID, r, log)
+		return
+	}
 	for {
 		batch, err := g.fetchBatch(stop, r)
 		if err != nil {

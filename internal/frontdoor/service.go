@@ -23,6 +23,7 @@ type Responder interface {
 // Service implements ElizaService on top of Responders.
 type Service struct {
 	newResponder func() Responder
+	queue        *Queue
 }
 
 var _ elizav1connect.ElizaServiceHandler = (*Service)(nil)
@@ -32,6 +33,12 @@ var _ elizav1connect.ElizaServiceHandler = (*Service)(nil)
 // one person's conversation never leaks into another's.
 func NewService(newResponder func() Responder) *Service {
 	return &Service{newResponder: newResponder}
+}
+
+// WithQueue enables QueueConversation on top of q. Without it the RPC answers Unimplemented.
+func (s *Service) WithQueue(q *Queue) *Service {
+	s.queue = q
+	return s
 }
 
 // Say answers one sentence.

@@ -26,6 +26,67 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Kind says which; programs should read it rather than parse sentence.
+type QueueConversationResponse_Kind int32
+
+const (
+	// Never sent.
+	QueueConversationResponse_KIND_UNSPECIFIED QueueConversationResponse_Kind = 0
+	// The sentence was queued as job_id.
+	QueueConversationResponse_KIND_ENQUEUED QueueConversationResponse_Kind = 1
+	// The stream has as many jobs waiting as it may; nothing was queued.
+	QueueConversationResponse_KIND_QUEUE_FULL QueueConversationResponse_Kind = 2
+	// The answer to job_id, whose sentence is in_reply_to.
+	QueueConversationResponse_KIND_REPLY QueueConversationResponse_Kind = 3
+	// The sentence was refused, or job_id could not be answered; sentence says why.
+	QueueConversationResponse_KIND_ERROR QueueConversationResponse_Kind = 4
+)
+
+// Enum value maps for QueueConversationResponse_Kind.
+var (
+	QueueConversationResponse_Kind_name = map[int32]string{
+		0: "KIND_UNSPECIFIED",
+		1: "KIND_ENQUEUED",
+		2: "KIND_QUEUE_FULL",
+		3: "KIND_REPLY",
+		4: "KIND_ERROR",
+	}
+	QueueConversationResponse_Kind_value = map[string]int32{
+		"KIND_UNSPECIFIED": 0,
+		"KIND_ENQUEUED":    1,
+		"KIND_QUEUE_FULL":  2,
+		"KIND_REPLY":       3,
+		"KIND_ERROR":       4,
+	}
+)
+
+func (x QueueConversationResponse_Kind) Enum() *QueueConversationResponse_Kind {
+	p := new(QueueConversationResponse_Kind)
+	*p = x
+	return p
+}
+
+func (x QueueConversationResponse_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (QueueConversationResponse_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_connectrpc_eliza_v1_eliza_proto_enumTypes[0].Descriptor()
+}
+
+func (QueueConversationResponse_Kind) Type() protoreflect.EnumType {
+	return &file_connectrpc_eliza_v1_eliza_proto_enumTypes[0]
+}
+
+func (x QueueConversationResponse_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use QueueConversationResponse_Kind.Descriptor instead.
+func (QueueConversationResponse_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_connectrpc_eliza_v1_eliza_proto_rawDescGZIP(), []int{7, 0}
+}
+
 // SayRequest carries one sentence for ELIZA.
 type SayRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -302,6 +363,125 @@ func (x *IntroduceResponse) GetSentence() string {
 	return ""
 }
 
+// QueueConversationRequest carries one sentence to queue.
+type QueueConversationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sentence to answer: not empty, at most 1024 bytes of UTF-8.
+	Sentence      string `protobuf:"bytes,1,opt,name=sentence,proto3" json:"sentence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueConversationRequest) Reset() {
+	*x = QueueConversationRequest{}
+	mi := &file_connectrpc_eliza_v1_eliza_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueConversationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueConversationRequest) ProtoMessage() {}
+
+func (x *QueueConversationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connectrpc_eliza_v1_eliza_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueConversationRequest.ProtoReflect.Descriptor instead.
+func (*QueueConversationRequest) Descriptor() ([]byte, []int) {
+	return file_connectrpc_eliza_v1_eliza_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *QueueConversationRequest) GetSentence() string {
+	if x != nil {
+		return x.Sentence
+	}
+	return ""
+}
+
+// QueueConversationResponse is an acknowledgement, a refusal, an answer or an error.
+type QueueConversationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "enqueued", "queue is full!", the model's answer, or an error message.
+	Sentence string `protobuf:"bytes,1,opt,name=sentence,proto3" json:"sentence,omitempty"`
+	// What this response is.
+	Kind QueueConversationResponse_Kind `protobuf:"varint,2,opt,name=kind,proto3,enum=connectrpc.eliza.v1.QueueConversationResponse_Kind" json:"kind,omitempty"`
+	// The job this response is about (empty for queue_full and refused sentences).
+	JobId string `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// For replies and job errors: the sentence being answered.
+	InReplyTo     string `protobuf:"bytes,4,opt,name=in_reply_to,json=inReplyTo,proto3" json:"in_reply_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueConversationResponse) Reset() {
+	*x = QueueConversationResponse{}
+	mi := &file_connectrpc_eliza_v1_eliza_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueConversationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueConversationResponse) ProtoMessage() {}
+
+func (x *QueueConversationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connectrpc_eliza_v1_eliza_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueConversationResponse.ProtoReflect.Descriptor instead.
+func (*QueueConversationResponse) Descriptor() ([]byte, []int) {
+	return file_connectrpc_eliza_v1_eliza_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *QueueConversationResponse) GetSentence() string {
+	if x != nil {
+		return x.Sentence
+	}
+	return ""
+}
+
+func (x *QueueConversationResponse) GetKind() QueueConversationResponse_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return QueueConversationResponse_KIND_UNSPECIFIED
+}
+
+func (x *QueueConversationResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *QueueConversationResponse) GetInReplyTo() string {
+	if x != nil {
+		return x.InReplyTo
+	}
+	return ""
+}
+
 var File_connectrpc_eliza_v1_eliza_proto protoreflect.FileDescriptor
 
 const file_connectrpc_eliza_v1_eliza_proto_rawDesc = "" +
@@ -319,11 +499,27 @@ const file_connectrpc_eliza_v1_eliza_proto_rawDesc = "" +
 	"\x10IntroduceRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"/\n" +
 	"\x11IntroduceResponse\x12\x1a\n" +
-	"\bsentence\x18\x01 \x01(\tR\bsentence2\x9c\x02\n" +
+	"\bsentence\x18\x01 \x01(\tR\bsentence\"6\n" +
+	"\x18QueueConversationRequest\x12\x1a\n" +
+	"\bsentence\x18\x01 \x01(\tR\bsentence\"\x9d\x02\n" +
+	"\x19QueueConversationResponse\x12\x1a\n" +
+	"\bsentence\x18\x01 \x01(\tR\bsentence\x12G\n" +
+	"\x04kind\x18\x02 \x01(\x0e23.connectrpc.eliza.v1.QueueConversationResponse.KindR\x04kind\x12\x15\n" +
+	"\x06job_id\x18\x03 \x01(\tR\x05jobId\x12\x1e\n" +
+	"\vin_reply_to\x18\x04 \x01(\tR\tinReplyTo\"d\n" +
+	"\x04Kind\x12\x14\n" +
+	"\x10KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rKIND_ENQUEUED\x10\x01\x12\x13\n" +
+	"\x0fKIND_QUEUE_FULL\x10\x02\x12\x0e\n" +
+	"\n" +
+	"KIND_REPLY\x10\x03\x12\x0e\n" +
+	"\n" +
+	"KIND_ERROR\x10\x042\x96\x03\n" +
 	"\fElizaService\x12M\n" +
 	"\x03Say\x12\x1f.connectrpc.eliza.v1.SayRequest\x1a .connectrpc.eliza.v1.SayResponse\"\x03\x90\x02\x01\x12]\n" +
 	"\bConverse\x12$.connectrpc.eliza.v1.ConverseRequest\x1a%.connectrpc.eliza.v1.ConverseResponse\"\x00(\x010\x01\x12^\n" +
-	"\tIntroduce\x12%.connectrpc.eliza.v1.IntroduceRequest\x1a&.connectrpc.eliza.v1.IntroduceResponse\"\x000\x01B\xdd\x01\n" +
+	"\tIntroduce\x12%.connectrpc.eliza.v1.IntroduceRequest\x1a&.connectrpc.eliza.v1.IntroduceResponse\"\x000\x01\x12x\n" +
+	"\x11QueueConversation\x12-.connectrpc.eliza.v1.QueueConversationRequest\x1a..connectrpc.eliza.v1.QueueConversationResponse\"\x00(\x010\x01B\xdd\x01\n" +
 	"\x17com.connectrpc.eliza.v1B\n" +
 	"ElizaProtoP\x01ZHgithub.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1;elizav1\xa2\x02\x03CEX\xaa\x02\x13Connectrpc.Eliza.V1\xca\x02\x13Connectrpc\\Eliza\\V1\xe2\x02\x1fConnectrpc\\Eliza\\V1\\GPBMetadata\xea\x02\x15Connectrpc::Eliza::V1b\x06proto3"
 
@@ -339,27 +535,34 @@ func file_connectrpc_eliza_v1_eliza_proto_rawDescGZIP() []byte {
 	return file_connectrpc_eliza_v1_eliza_proto_rawDescData
 }
 
-var file_connectrpc_eliza_v1_eliza_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_connectrpc_eliza_v1_eliza_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_connectrpc_eliza_v1_eliza_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_connectrpc_eliza_v1_eliza_proto_goTypes = []any{
-	(*SayRequest)(nil),        // 0: connectrpc.eliza.v1.SayRequest
-	(*SayResponse)(nil),       // 1: connectrpc.eliza.v1.SayResponse
-	(*ConverseRequest)(nil),   // 2: connectrpc.eliza.v1.ConverseRequest
-	(*ConverseResponse)(nil),  // 3: connectrpc.eliza.v1.ConverseResponse
-	(*IntroduceRequest)(nil),  // 4: connectrpc.eliza.v1.IntroduceRequest
-	(*IntroduceResponse)(nil), // 5: connectrpc.eliza.v1.IntroduceResponse
+	(QueueConversationResponse_Kind)(0), // 0: connectrpc.eliza.v1.QueueConversationResponse.Kind
+	(*SayRequest)(nil),                  // 1: connectrpc.eliza.v1.SayRequest
+	(*SayResponse)(nil),                 // 2: connectrpc.eliza.v1.SayResponse
+	(*ConverseRequest)(nil),             // 3: connectrpc.eliza.v1.ConverseRequest
+	(*ConverseResponse)(nil),            // 4: connectrpc.eliza.v1.ConverseResponse
+	(*IntroduceRequest)(nil),            // 5: connectrpc.eliza.v1.IntroduceRequest
+	(*IntroduceResponse)(nil),           // 6: connectrpc.eliza.v1.IntroduceResponse
+	(*QueueConversationRequest)(nil),    // 7: connectrpc.eliza.v1.QueueConversationRequest
+	(*QueueConversationResponse)(nil),   // 8: connectrpc.eliza.v1.QueueConversationResponse
 }
 var file_connectrpc_eliza_v1_eliza_proto_depIdxs = []int32{
-	0, // 0: connectrpc.eliza.v1.ElizaService.Say:input_type -> connectrpc.eliza.v1.SayRequest
-	2, // 1: connectrpc.eliza.v1.ElizaService.Converse:input_type -> connectrpc.eliza.v1.ConverseRequest
-	4, // 2: connectrpc.eliza.v1.ElizaService.Introduce:input_type -> connectrpc.eliza.v1.IntroduceRequest
-	1, // 3: connectrpc.eliza.v1.ElizaService.Say:output_type -> connectrpc.eliza.v1.SayResponse
-	3, // 4: connectrpc.eliza.v1.ElizaService.Converse:output_type -> connectrpc.eliza.v1.ConverseResponse
-	5, // 5: connectrpc.eliza.v1.ElizaService.Introduce:output_type -> connectrpc.eliza.v1.IntroduceResponse
-	3, // [3:6] is the sub-list for method output_type
-	0, // [0:3] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	0, // 0: connectrpc.eliza.v1.QueueConversationResponse.kind:type_name -> connectrpc.eliza.v1.QueueConversationResponse.Kind
+	1, // 1: connectrpc.eliza.v1.ElizaService.Say:input_type -> connectrpc.eliza.v1.SayRequest
+	3, // 2: connectrpc.eliza.v1.ElizaService.Converse:input_type -> connectrpc.eliza.v1.ConverseRequest
+	5, // 3: connectrpc.eliza.v1.ElizaService.Introduce:input_type -> connectrpc.eliza.v1.IntroduceRequest
+	7, // 4: connectrpc.eliza.v1.ElizaService.QueueConversation:input_type -> connectrpc.eliza.v1.QueueConversationRequest
+	2, // 5: connectrpc.eliza.v1.ElizaService.Say:output_type -> connectrpc.eliza.v1.SayResponse
+	4, // 6: connectrpc.eliza.v1.ElizaService.Converse:output_type -> connectrpc.eliza.v1.ConverseResponse
+	6, // 7: connectrpc.eliza.v1.ElizaService.Introduce:output_type -> connectrpc.eliza.v1.IntroduceResponse
+	8, // 8: connectrpc.eliza.v1.ElizaService.QueueConversation:output_type -> connectrpc.eliza.v1.QueueConversationResponse
+	5, // [5:9] is the sub-list for method output_type
+	1, // [1:5] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_connectrpc_eliza_v1_eliza_proto_init() }
@@ -372,13 +575,14 @@ func file_connectrpc_eliza_v1_eliza_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connectrpc_eliza_v1_eliza_proto_rawDesc), len(file_connectrpc_eliza_v1_eliza_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   6,
+			NumEnums:      1,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_connectrpc_eliza_v1_eliza_proto_goTypes,
 		DependencyIndexes: file_connectrpc_eliza_v1_eliza_proto_depIdxs,
+		EnumInfos:         file_connectrpc_eliza_v1_eliza_proto_enumTypes,
 		MessageInfos:      file_connectrpc_eliza_v1_eliza_proto_msgTypes,
 	}.Build()
 	File_connectrpc_eliza_v1_eliza_proto = out.File

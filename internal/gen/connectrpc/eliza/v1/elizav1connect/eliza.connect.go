@@ -44,6 +44,9 @@ const (
 	ElizaServiceConverseProcedure = "/connectrpc.eliza.v1.ElizaService/Converse"
 	// ElizaServiceIntroduceProcedure is the fully-qualified name of the ElizaService's Introduce RPC.
 	ElizaServiceIntroduceProcedure = "/connectrpc.eliza.v1.ElizaService/Introduce"
+	// ElizaServiceQueueConversationProcedure is the fully-qualified name of the ElizaService's
+	// QueueConversation RPC.
+	ElizaServiceQueueConversationProcedure = "/connectrpc.eliza.v1.ElizaService/QueueConversation"
 )
 
 // ElizaServiceClient is a client for the connectrpc.eliza.v1.ElizaService service.
@@ -56,6 +59,12 @@ type ElizaServiceClient interface {
 	Converse(context.Context) *connect.BidiStreamForClient[v1.ConverseRequest, v1.ConverseResponse]
 	// Introduce streams a short introduction addressed to the given name.
 	Introduce(context.Context, *connect.Request[v1.IntroduceRequest]) (*connect.ServerStreamForClient[v1.IntroduceResponse], error)
+	// QueueConversation queues each sentence instead of answering it at once: the server
+	// answers "enqueued" once the job is durably in the queue, or "queue is full!" when this
+	// stream already has QUEUE_LIMIT jobs waiting, and sends each answer on the same stream as
+	// it arrives. The stream stays open either way. After the client half-closes, the server
+	// still delivers the answers to every job it accepted, then ends the stream.
+	QueueConversation(context.Context) *connect.BidiStreamForClient[v1.QueueConversationRequest, v1.QueueConversationResponse]
 }
 
 // NewElizaServiceClient constructs a client for the connectrpc.eliza.v1.ElizaService service. By
@@ -88,14 +97,21 @@ func NewElizaServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(elizaServiceMethods.ByName("Introduce")),
 			connect.WithClientOptions(opts...),
 		),
+		queueConversation: connect.NewClient[v1.QueueConversationRequest, v1.QueueConversationResponse](
+			httpClient,
+			baseURL+ElizaServiceQueueConversationProcedure,
+			connect.WithSchema(elizaServiceMethods.ByName("QueueConversation")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // elizaServiceClient implements ElizaServiceClient.
 type elizaServiceClient struct {
-	say       *connect.Client[v1.SayRequest, v1.SayResponse]
-	converse  *connect.Client[v1.ConverseRequest, v1.ConverseResponse]
-	introduce *connect.Client[v1.IntroduceRequest, v1.IntroduceResponse]
+	say               *connect.Client[v1.SayRequest, v1.SayResponse]
+	converse          *connect.Client[v1.ConverseRequest, v1.ConverseResponse]
+	introduce         *connect.Client[v1.IntroduceRequest, v1.IntroduceResponse]
+	queueConversation *connect.Client[v1.QueueConversationRequest, v1.QueueConversationResponse]
 }
 
 // Say calls connectrpc.eliza.v1.ElizaService.Say.
@@ -113,6 +129,11 @@ func (c *elizaServiceClient) Introduce(ctx context.Context, req *connect.Request
 	return c.introduce.CallServerStream(ctx, req)
 }
 
+// QueueConversation calls connectrpc.eliza.v1.ElizaService.QueueConversation.
+func (c *elizaServiceClient) QueueConversation(ctx context.Context) *connect.BidiStreamForClient[v1.QueueConversationRequest, v1.QueueConversationResponse] {
+	return c.queueConversation.CallBidiStream(ctx)
+}
+
 // ElizaServiceHandler is an implementation of the connectrpc.eliza.v1.ElizaService service.
 type ElizaServiceHandler interface {
 	// Say answers one sentence. It has no side effects, so Connect clients may also call it
@@ -123,6 +144,12 @@ type ElizaServiceHandler interface {
 	Converse(context.Context, *connect.BidiStream[v1.ConverseRequest, v1.ConverseResponse]) error
 	// Introduce streams a short introduction addressed to the given name.
 	Introduce(context.Context, *connect.Request[v1.IntroduceRequest], *connect.ServerStream[v1.IntroduceResponse]) error
+	// QueueConversation queues each sentence instead of answering it at once: the server
+	// answers "enqueued" once the job is durably in the queue, or "queue is full!" when this
+	// stream already has QUEUE_LIMIT jobs waiting, and sends each answer on the same stream as
+	// it arrives. The stream stays open either way. After the client half-closes, the server
+	// still delivers the answers to every job it accepted, then ends the stream.
+	QueueConversation(context.Context, *connect.BidiStream[v1.QueueConversationRequest, v1.QueueConversationResponse]) error
 }
 
 // NewElizaServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -151,6 +178,12 @@ func NewElizaServiceHandler(svc ElizaServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(elizaServiceMethods.ByName("Introduce")),
 		connect.WithHandlerOptions(opts...),
 	)
+	elizaServiceQueueConversationHandler := connect.NewBidiStreamHandler(
+		ElizaServiceQueueConversationProcedure,
+		svc.QueueConversation,
+		connect.WithSchema(elizaServiceMethods.ByName("QueueConversation")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/connectrpc.eliza.v1.ElizaService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ElizaServiceSayProcedure:
@@ -159,6 +192,8 @@ func NewElizaServiceHandler(svc ElizaServiceHandler, opts ...connect.HandlerOpti
 			elizaServiceConverseHandler.ServeHTTP(w, r)
 		case ElizaServiceIntroduceProcedure:
 			elizaServiceIntroduceHandler.ServeHTTP(w, r)
+		case ElizaServiceQueueConversationProcedure:
+			elizaServiceQueueConversationHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -178,4 +213,8 @@ func (UnimplementedElizaServiceHandler) Converse(context.Context, *connect.BidiS
 
 func (UnimplementedElizaServiceHandler) Introduce(context.Context, *connect.Request[v1.IntroduceRequest], *connect.ServerStream[v1.IntroduceResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("connectrpc.eliza.v1.ElizaService.Introduce is not implemented"))
+}
+
+func (UnimplementedElizaServiceHandler) QueueConversation(context.Context, *connect.BidiStream[v1.QueueConversationRequest, v1.QueueConversationResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("connectrpc.eliza.v1.ElizaService.QueueConversation is not implemented"))
 }

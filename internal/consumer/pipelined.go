@@ -1,0 +1,144 @@
+package consumer
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Processor handles messages one at a time as they arrive, possibly many at once and finishing
+// in any order. Process must return quickly (hand the work to goroutines of its own) and call
+// done exactly once when the message's work is durable. The group commits the highest offset
+// below which every message is done, so a restart redoes only unfinished work.
+type Processor interface {
+	Process(ctx context.Context, msg kafka.Message, done func())
+}
+
+// NewPipelined returns a Group that hands messages to p as they arrive. At most
+// Config.BatchSize messages per partition are outstanding at once (back-pressure).
+func NewPipelined(cfg Config, p Processor) *Group {
+	cfg.defaults()
+	return &Group{cfg: cfg, processor: p}
+}
+
+// commitEvery is how often a pipelined partition commits what is done.
+const commitEvery = 200 * time.Millisecond
+
+func (g *Group) pipelinePartition(stop context.Context, gen *kafka.Generation, partition int, r *kafka.Reader, log *slog.Logger) {
+	loopDone := make(chan struct{})
+	defer close(loopDone)
+	acks := make(chan int64, g.cfg.BatchSize)
+	slots := make(chan struct{}, g.cfg.BatchSize)
+	msgs := make(chan kafka.Message)
+	fetchCtx, stopFetch := context.WithCancel(stop)
+	defer stopFetch()
+	go func() {
+		defer close(msgs)
+		for {
+			select {
+			case slots <- struct{}{}:
+			case <-fetchCtx.Done():
+				return
+			}
+			m, err := r.FetchMessage(fetchCtx)
+			if err != nil {
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-fetchCtx.Done():
+				return
+			}
+		}
+	}()
+
+	var pending offsets
+	committed := int64(-1)
+	commit := func() {
+		if next, ok := pending.committable(); ok && next > committed {
+			g.commit(gen, partition, next, log)
+			committed = next
+		}
+	}
+	// Work keeps running after a rebalance or shutdown begins: it is not cancelled with stop.
+	workCtx := context.WithoutCancel(stop)
+	tick := time.NewTicker(commitEvery)
+	defer tick.Stop()
+	for msgs != nil {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				msgs = nil
+				continue
+			}
+			pending.add(m.Offset)
+			offset := m.Offset
+			g.processor.Process(workCtx, m, func() {
+				select {
+				case acks <- offset:
+				case <-loopDone:
+				}
+			})
+		case off := <-acks:
+			pending.done(off)
+			<-slots
+		case <-tick.C:
+			commit()
+		}
+	}
+	// Fetching has stopped: wait for the work in hand, within HandleTimeout, and commit it.
+	deadline := time.NewTimer(g.cfg.HandleTimeout)
+	defer deadline.Stop()
+	for !pending.empty() {
+		select {
+		case off := <-acks:
+			pending.done(off)
+		case <-deadline.C:
+			log.Warn("unfinished work left uncommitted; it will be redone", "outstanding", pending.outstanding())
+			commit()
+			return
+		}
+	}
+	commit()
+}
+
+// offsets tracks the outstanding offsets of one partition, in the order they were read.
+type offsets struct {
+	order    []int64
+	finished map[int64]bool
+	last     int64
+	any      bool
+}
+
+func (o *offsets) add(off int64) {
+	if o.finished == nil {
+		o.finished = map[int64]bool{}
+	}
+	o.order = append(o.order, off)
+	o.last, o.any = off, true
+}
+
+func (o *offsets) done(off int64) {
+	o.finished[off] = true
+	for len(o.order) > 0 && o.finished[o.order[0]] {
+		delete(o.finished, o.order[0])
+		o.order = o.order[1:]
+	}
+}
+
+// committable returns the offset to commit: the lowest outstanding one, or the one after the
+// last read when nothing is outstanding.
+func (o *offsets) committable() (int64, bool) {
+	if !o.any {
+		return 0, false
+	}
+	if len(o.order) > 0 {
+		return o.order[0], true
+	}
+	return o.last + 1, true
+}
+
+func (o *offsets) empty() bool      { return len(o.order) == 0 }
+func (o *offsets) outstanding() int { return len(o.order) }

@@ -1,0 +1,36 @@
+package worker
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the worker pool's instruments.
+type Metrics struct {
+	jobs         *prometheus.CounterVec
+	duration     prometheus.Histogram
+	busy         prometheus.Gauge
+	deadLettered prometheus.Counter
+}
+
+// NewMetrics registers the pool's instruments with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "worker_jobs_total",
+			Help: "Jobs ended with a published reply, by outcome (answered, failed).",
+		}, []string{"outcome"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "worker_model_duration_seconds",
+			Help:    "Time a job spent with the model, retries and waits included.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
+		busy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "worker_busy",
+			Help: "Model calls in progress (at most WORKERS).",
+		}),
+		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "worker_dead_lettered_total",
+			Help: "Jobs copied to the jobs dead-letter topic (failed or undecodable).",
+		}),
+	}
+	reg.MustRegister(m.jobs, m.duration, m.busy, m.deadLettered)
+	return m
+}
