@@ -143,7 +143,7 @@ func (s *Service) admit(ctx context.Context, q *Queue, admission *queue.Stream, 
 	if err := validateSentence(sentence); err != nil {
 		return &elizav1.QueueConversationResponse{Sentence: connect.CodeOf(err).String() + ": " + errorMessage(err), Kind: elizav1.QueueConversationResponse_KIND_ERROR}
 	}
-	if !q.Replies.Ready() {
+	if !waitReady(ctx, q.Replies, q.EnqueueTimeout) {
 		return &elizav1.QueueConversationResponse{Sentence: TextUnavailable, Kind: elizav1.QueueConversationResponse_KIND_ERROR}
 	}
 	switch admission.Admit() {
@@ -182,4 +182,21 @@ func errorMessage(err error) string {
 		return ce.Message()
 	}
 	return err.Error()
+}
+
+// waitReady waits up to timeout for replies to be read (Kafka may be starting, or a topic's
+// leader moving), since a job whose reply could not be delivered must not be accepted.
+func waitReady(ctx context.Context, r Replies, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for !r.Ready() {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return true
 }

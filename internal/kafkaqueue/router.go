@@ -81,7 +81,7 @@ func (r *Router) Run(ctx context.Context) error {
 			return nil
 		}
 		r.log.Warn("reply router stopped; restarting", "error", err)
-		if !sleep(ctx, time.Second) {
+		if !sleep(ctx, 250*time.Millisecond) {
 			return nil
 		}
 	}
