@@ -22,9 +22,9 @@ import (
 // queueSystem is front doors and dispatchers on topics of their own, so tests neither see nor
 // disturb anything else on the shared Kafka.
 type queueSystem struct {
-	t                    *testing.T
-	ep                   stack.Endpoints
-	jobs, replies, group string
+	t                     *testing.T
+	ep                    stack.Endpoints
+	jobs, replies, group  string
 	frontdoorBin, dispBin string
 }
 
