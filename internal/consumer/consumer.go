@@ -7,12 +7,14 @@
 // the previous owner of a partition is refused by the coordinator instead of overwriting the
 // new owner's progress.
 //
-// For each assigned partition, messages are read in order and handed to the Handler in
-// batches (up to BatchSize, gathered for at most Linger). A batch that fails is retried with
-// exponential backoff and jitter until it succeeds or the partition is taken away; only then
-// is offset+1 of its last message committed. So a crash, kill -9, rebalance or outage at any
-// point redelivers at most the batches not yet committed — the Handler must be idempotent —
-// and never skips one.
+// Two modes. In batch mode (New) each assigned partition's messages are read in order and
+// handed to a Handler in batches (up to BatchSize, gathered for at most Linger). A batch that
+// fails is retried with exponential backoff and jitter until it succeeds or the partition is
+// taken away; only then is offset+1 of its last message committed. In pipelined mode
+// (NewPipelined) messages go to a Processor as they arrive, up to BatchSize outstanding per
+// partition, finish in any order, and the group commits the lowest offset not yet finished.
+// Either way a crash, kill -9, rebalance or outage at any point redelivers at most the work not
+// yet committed — handlers must be idempotent — and never skips any.
 package consumer
 
 import (
