@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -163,13 +164,21 @@ func run() error {
 	g, gctx := errgroup.WithContext(ctx)
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdmin()
+	var consumers sync.WaitGroup
+	consumers.Add(2)
 	g.Go(func() error {
-		defer stopAdmin() // the admin port outlives the consumers, for probes while draining
+		defer consumers.Done()
 		return signals.Run(gctx)
 	})
 	g.Go(func() error {
+		defer consumers.Done()
 		kafkaqueue.AwaitTopics(gctx, cfg.KafkaBrokers, 3, log, cfg.JobsTopic, cfg.RepliesTopic)
 		return conversations.Run(gctx)
+	})
+	g.Go(func() error {
+		consumers.Wait()
+		stopAdmin() // the admin port outlives the consumers, for probes while draining
+		return nil
 	})
 	g.Go(func() error {
 		dispatch.WatchIncomplete(gctx, store, cfg.IncompleteAfter, metrics, log)
@@ -185,22 +194,19 @@ func run() error {
 		return nil
 	})
 
-	done := make(chan error, 1)
-	go func() { done <- g.Wait() }()
+	waited := make(chan error, 1)
+	go func() { waited <- g.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			return err
-		}
+	case err = <-waited:
 	case <-ctx.Done():
 		select {
-		case err := <-done:
-			if err != nil {
-				return err
-			}
+		case err = <-waited:
 		case <-time.After(cfg.ShutdownGrace):
-			return fmt.Errorf("shutdown took longer than SHUTDOWN_GRACE (%s); uncommitted batches will be redelivered", cfg.ShutdownGrace)
+			return fmt.Errorf("shutdown took longer than SHUTDOWN_GRACE (%s); uncommitted work will be redone", cfg.ShutdownGrace)
 		}
+	}
+	if err != nil {
+		return err
 	}
 	log.Info("shut down cleanly")
 	return nil
