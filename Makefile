@@ -38,6 +38,10 @@ test: stack-up ## Start the local stack if needed, then run every test with the 
 test-unit: ## Run the tests without the stack (integration tests skip, or fail when CI=true).
 	go test -race -count=1 ./...
 
+.PHONY: bench-dispatch
+bench-dispatch: stack-up ## Benchmark the signal dispatcher on the local stack: latency, backlog throughput, statements (see BENCHMARKS.md).
+	go run ./bench/dispatch -rate 50 -warmup 5s -duration 40s -backlog 100000 -pairs 100 -timeout 9m
+
 .PHONY: stack-up
 stack-up: ## Start Postgres, Kafka and Kafka Connect + Debezium locally (idempotent).
 	bash deploy/local/stack.sh up
