@@ -1,0 +1,186 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// BreakerConfig configures Breaker. Zero values take the defaults named on each field.
+type BreakerConfig struct {
+	// Failures is how many retryable failures in a row open the breaker: 0 means 5.
+	// Permanent errors (a 400, a bad key) count as successes — the API answered. Rate-limit
+	// answers (429) count as neither: the API is up and said when to come back, which Retry
+	// honours per job; opening the breaker for a whole cool-down would wait far longer. Calls
+	// the caller abandoned count as neither too.
+	Failures int
+	// Cooldown is how long the breaker stays open before it lets probes through: 0 means 30s.
+	Cooldown time.Duration
+	// Probes is how many calls a half-open breaker lets through at once; that many
+	// successes close it, one failure opens it again. 0 means 3.
+	Probes int
+	// MaxJobAge bounds how long a job may wait for an open breaker, counted from
+	// Request.EnqueuedAt: an older job fails with ErrUnavailable. 0 means 2m.
+	MaxJobAge time.Duration
+	// Metrics records the breaker's state, its transitions and the jobs it failed; nil
+	// records nothing.
+	Metrics *Metrics
+
+	// Test hook; nil means the real clock. The breaker's own cool-down runs on real time.
+	now func() time.Time
+}
+
+// unavailableMessage is what the client is told when the model stays unreachable.
+const unavailableMessage = "the assistant is unavailable, please try again later"
+
+type unavailableError struct{}
+
+func (unavailableError) Error() string { return unavailableMessage }
+
+// UserMessage is the text for the client (see worker.UserError).
+func (unavailableError) UserMessage() string { return unavailableMessage }
+
+// ErrUnavailable ends a job that waited for an open breaker until it was MaxJobAge old. Its
+// message is exactly what the client should see: "the assistant is unavailable, please try
+// again later" (also given by its UserMessage method). It is permanent, and Retry returns it
+// unwrapped.
+var ErrUnavailable error = unavailableError{}
+
+// Breaker stops calling a model that keeps failing. After Failures retryable failures in a
+// row it opens; Cooldown later it lets Probes calls through, and closes when they succeed.
+//
+// While it is open (or half-open with all probe slots taken), a call is not failed: it
+// waits — consuming no attempt and no per-call timeout — until the breaker lets it through,
+// the caller's context ends, or the job is MaxJobAge old, when it fails with ErrUnavailable.
+// One breaker is created per Breaker call and shared by every Call the returned middleware
+// wraps. Place it inside Retry, so that each attempt is let through and counted on its own.
+func Breaker(cfg BreakerConfig) Middleware {
+	cfg = cfg.withDefaults()
+	b := &breaker{cfg: cfg, changed: make(chan struct{})}
+	b.cb = gobreaker.NewCircuitBreaker[Response](gobreaker.Settings{
+		Name:        "llm",
+		MaxRequests: uint32(cfg.Probes),
+		Timeout:     cfg.Cooldown,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(cfg.Failures) },
+		IsSuccessful: func(err error) bool {
+			return err == nil || !IsRetryable(err)
+		},
+		IsExcluded: func(err error) bool {
+			_, ok := errors.AsType[*abandoned](err)
+			return ok || isRateLimited(err)
+		},
+		OnStateChange: b.onStateChange,
+	})
+	cfg.Metrics.setBreakerState(gobreaker.StateClosed)
+	return b.wrap
+}
+
+type breaker struct {
+	cfg BreakerConfig
+	cb  *gobreaker.CircuitBreaker[Response]
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced at every state change, to wake waiting calls
+}
+
+// abandoned marks the error of a call whose caller gave up, so the breaker does not count it.
+type abandoned struct{ err error }
+
+func (a *abandoned) Error() string { return a.err.Error() }
+
+func (b *breaker) wrap(next Call) Call {
+	return func(ctx context.Context, req Request) (Response, error) {
+		var deadline time.Time
+		for {
+			resp, err := b.cb.Execute(func() (Response, error) {
+				resp, err := next(ctx, req)
+				if err != nil && ctx.Err() != nil {
+					return resp, &abandoned{err}
+				}
+				return resp, err
+			})
+			if a, ok := errors.AsType[*abandoned](err); ok {
+				return resp, a.err
+			}
+			if !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
+				return resp, err
+			}
+			now := b.cfg.now()
+			if deadline.IsZero() {
+				deadline = b.jobDeadline(req, now)
+			}
+			if !now.Before(deadline) {
+				b.cfg.Metrics.jobUnavailable()
+				return Response{}, ErrUnavailable
+			}
+			if err := b.await(ctx, min(b.poll(), deadline.Sub(now))); err != nil {
+				return Response{}, fmt.Errorf("waiting for the model's circuit breaker to close: %w", err)
+			}
+		}
+	}
+}
+
+// jobDeadline is when a job stops waiting: MaxJobAge after it was enqueued, or after now
+// when the request does not say.
+func (b *breaker) jobDeadline(req Request, now time.Time) time.Time {
+	if req.EnqueuedAt.IsZero() {
+		return now.Add(b.cfg.MaxJobAge)
+	}
+	return req.EnqueuedAt.Add(b.cfg.MaxJobAge)
+}
+
+// await sleeps for d, or until the breaker changes state or ctx ends. gobreaker moves from
+// open to half-open only when asked, so waiting calls poll; a state change (a probe closing
+// the breaker) wakes them at once.
+func (b *breaker) await(ctx context.Context, d time.Duration) error {
+	b.mu.Lock()
+	changed := b.changed
+	b.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-changed:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+// poll is how often a waiting call asks again: a twentieth of the cool-down, within
+// [10ms, 1s] — soon enough after half-opening, rare enough to cost nothing.
+func (b *breaker) poll() time.Duration {
+	return min(max(b.cfg.Cooldown/20, 10*time.Millisecond), time.Second)
+}
+
+// onStateChange runs under gobreaker's lock: it must not call the breaker.
+func (b *breaker) onStateChange(_ string, from, to gobreaker.State) {
+	b.cfg.Metrics.breakerTransition(from, to)
+	b.mu.Lock()
+	close(b.changed)
+	b.changed = make(chan struct{})
+	b.mu.Unlock()
+}
+
+func (cfg BreakerConfig) withDefaults() BreakerConfig {
+	if cfg.Failures <= 0 {
+		cfg.Failures = 5
+	}
+	if cfg.Cooldown <= 0 {
+		cfg.Cooldown = 30 * time.Second
+	}
+	if cfg.Probes <= 0 {
+		cfg.Probes = 3
+	}
+	if cfg.MaxJobAge <= 0 {
+		cfg.MaxJobAge = 2 * time.Minute
+	}
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
+	return cfg
+}

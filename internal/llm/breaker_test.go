@@ -1,0 +1,184 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestBreaker_OpensAfterConsecutiveFailuresAndStopsCallingTheModel(t *testing.T) {
+	model := &scripted{fallback: status(500)}
+	call := Chain(model.call, Breaker(BreakerConfig{Failures: 3, Cooldown: time.Minute, MaxJobAge: 50 * time.Millisecond}))
+	for range 3 {
+		if _, err := call(context.Background(), Request{}); !errors.Is(err, errAPI(500)) {
+			t.Fatalf("err = %v, want the model's 500", err)
+		}
+	}
+	start := time.Now()
+	_, err := call(context.Background(), Request{EnqueuedAt: time.Now()})
+	if err != ErrUnavailable { //nolint:errorlint // the exact value is the point
+		t.Errorf("err = %v, want ErrUnavailable once the job is MaxJobAge old", err)
+	}
+	if took := time.Since(start); took < 40*time.Millisecond {
+		t.Errorf("gave up after %v, want the job to wait until it is 50ms old", took)
+	}
+	if model.count() != 3 {
+		t.Errorf("model called %d times, want 3: an open breaker must not call it", model.count())
+	}
+}
+
+func TestBreaker_WaitingJobsSucceedOnceItHalfOpensAndTheModelRecovers(t *testing.T) {
+	model := &scripted{fallback: status(503)}
+	m := newTestMetrics(t)
+	call := Chain(model.call, Breaker(BreakerConfig{Failures: 2, Cooldown: 150 * time.Millisecond, Probes: 2, Metrics: m}))
+	beforeOpening := time.Now()
+	for range 2 {
+		_, _ = call(context.Background(), Request{})
+	}
+	if got := testutil.ToFloat64(m.breakerState); got != 2 {
+		t.Fatalf("llm_breaker_state = %v, want 2 (open)", got)
+	}
+	model.setFallback(nil)
+
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			resp, err := call(context.Background(), Request{Sentence: "hi", EnqueuedAt: time.Now()})
+			if err != nil || resp.Text != "answer to hi" {
+				t.Errorf("got %+v, %v; want an answer after the breaker half-opens", resp, err)
+			}
+			if waited := time.Since(beforeOpening); waited < 150*time.Millisecond {
+				t.Errorf("answered %v after the breaker opened, before its cool-down", waited)
+			}
+		})
+	}
+	wg.Wait()
+	if model.count() != 2+6 {
+		t.Errorf("model called %d times, want 8 (2 failures, then each waiting job once)", model.count())
+	}
+	if got := testutil.ToFloat64(m.breakerState); got != 0 {
+		t.Errorf("llm_breaker_state = %v, want 0 (closed)", got)
+	}
+	for _, tr := range [][2]string{{"closed", "open"}, {"open", "half-open"}, {"half-open", "closed"}} {
+		if got := testutil.ToFloat64(m.breakerTransitions.WithLabelValues(tr[0], tr[1])); got != 1 {
+			t.Errorf("transitions %s→%s = %v, want 1", tr[0], tr[1], got)
+		}
+	}
+}
+
+func TestBreaker_JobsOlderThanMaxJobAgeAreUnavailableAtOnce(t *testing.T) {
+	model := &scripted{fallback: status(500)}
+	m := newTestMetrics(t)
+	call := Chain(model.call, Breaker(BreakerConfig{Failures: 1, Cooldown: time.Minute, MaxJobAge: 2 * time.Minute, Metrics: m}))
+	_, _ = call(context.Background(), Request{})
+
+	start := time.Now()
+	_, err := call(context.Background(), Request{EnqueuedAt: time.Now().Add(-3 * time.Minute)})
+	if !errors.Is(err, ErrUnavailable) || err.Error() != "the assistant is unavailable, please try again later" {
+		t.Fatalf("err = %q, want exactly the unavailable message", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("an old job waited %v", took)
+	}
+	var ue interface{ UserMessage() string }
+	if !errors.As(err, &ue) || ue.UserMessage() != err.Error() {
+		t.Errorf("ErrUnavailable does not carry its message for the client")
+	}
+	if got := testutil.ToFloat64(m.unavailable); got != 1 {
+		t.Errorf("llm_jobs_unavailable_total = %v, want 1", got)
+	}
+}
+
+func TestBreaker_PermanentErrorsDoNotOpenIt(t *testing.T) {
+	model := &scripted{fallback: status(400)}
+	call := Chain(model.call, Breaker(BreakerConfig{Failures: 2, MaxJobAge: time.Millisecond}))
+	for range 10 {
+		if _, err := call(context.Background(), Request{}); !errors.Is(err, errAPI(400)) {
+			t.Fatalf("err = %v, want the model's 400", err)
+		}
+	}
+	if model.count() != 10 {
+		t.Errorf("model called %d times, want 10: 400s must not open the breaker", model.count())
+	}
+}
+
+func TestBreaker_APermanentErrorBreaksARunOfFailures(t *testing.T) {
+	model := &scripted{errs: []error{status(500), status(401), status(500), status(500)}}
+	call := Chain(model.call, Breaker(BreakerConfig{Failures: 3, MaxJobAge: time.Millisecond}))
+	for range 5 {
+		_, _ = call(context.Background(), Request{})
+	}
+	if model.count() != 5 {
+		t.Errorf("model called %d times, want 5: no three retryable failures in a row", model.count())
+	}
+}
+
+func TestBreaker_CallsTheCallerAbandonedAreNotFailures(t *testing.T) {
+	var calls int
+	model := func(ctx context.Context, _ Request) (Response, error) {
+		calls++
+		<-ctx.Done()
+		return Response{}, ctx.Err()
+	}
+	call := Chain(model, Breaker(BreakerConfig{Failures: 2, MaxJobAge: time.Millisecond}))
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		_, err := call(ctx, Request{})
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v", err)
+		}
+	}
+	if calls != 5 {
+		t.Errorf("model called %d times, want 5: abandoned calls must not open the breaker", calls)
+	}
+}
+
+func TestBreaker_AWaitingJobStopsWhenItsContextEnds(t *testing.T) {
+	model := &scripted{fallback: status(500)}
+	call := Chain(model.call, Breaker(BreakerConfig{Failures: 1, Cooldown: time.Minute}))
+	_, _ = call(context.Background(), Request{})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(30*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := call(ctx, Request{EnqueuedAt: time.Now()})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) {
+		t.Errorf("err = %v, want the cancellation", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("stopped after %v", took)
+	}
+}
+
+func TestBreaker_AFailedProbeOpensItAgain(t *testing.T) {
+	model := &scripted{fallback: status(500)}
+	call := Chain(model.call, Breaker(BreakerConfig{Failures: 1, Cooldown: 50 * time.Millisecond, Probes: 1, MaxJobAge: 150 * time.Millisecond}))
+	_, _ = call(context.Background(), Request{})
+	// The next job waits out the cool-down and is the probe: it fails and reopens the
+	// breaker. A job with 10ms of age left then cannot wait for the next cool-down.
+	if _, err := call(context.Background(), Request{EnqueuedAt: time.Now()}); !errors.Is(err, errAPI(500)) {
+		t.Fatalf("err = %v, want the probe's 500", err)
+	}
+	_, err := call(context.Background(), Request{EnqueuedAt: time.Now().Add(-140 * time.Millisecond)})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("err = %v, want ErrUnavailable", err)
+	}
+	if model.count() != 2 {
+		t.Errorf("model called %d times, want 2", model.count())
+	}
+}
+
+func TestBreaker_RateLimitAnswersDoNotOpenIt(t *testing.T) {
+	model := &scripted{fallback: status(429, "Retry-After", "1")}
+	call := Chain(model.call, Breaker(BreakerConfig{Failures: 2, MaxJobAge: time.Millisecond}))
+	for range 6 {
+		_, _ = call(context.Background(), Request{})
+	}
+	if model.count() != 6 {
+		t.Errorf("model called %d times, want 6: 429s are the rate limit's business", model.count())
+	}
+}

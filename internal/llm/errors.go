@@ -1,0 +1,111 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"syscall"
+
+	"github.com/openai/openai-go/v3"
+)
+
+// StatusError is an error answer of the model API: its HTTP status and headers (Retry-After,
+// x-ratelimit-reset-requests, ...) for the retry policy, and the SDK's error (an
+// *openai.Error when the body could be read) for the message.
+type StatusError struct {
+	Status int
+	Header http.Header
+	Err    error
+}
+
+// Error says the status and the SDK's message.
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("model API answered %d %s: %v", e.Status, http.StatusText(e.Status), e.Err)
+}
+
+// Unwrap returns the SDK's error.
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// ErrMalformedResponse means the API answered 2xx with a body that is not a usable chat
+// completion: invalid JSON, no choices, or no text. It is retryable: such answers come from
+// overloaded proxies and truncated connections more often than from a steady bug.
+var ErrMalformedResponse = errors.New("malformed model response")
+
+// ErrTimeout means one call took longer than its per-call timeout (see Timeout). It is
+// retryable; the caller's own deadline ending is not (the caller has given up).
+var ErrTimeout = errors.New("model call timed out")
+
+// IsRetryable reports whether trying the same request again may succeed: 408, 429 and 5xx
+// answers, per-call timeouts, connection failures and malformed answers. Everything else —
+// other 4xx answers (bad request, bad key, unknown model), a 429 whose code is
+// "insufficient_quota" (the account is out of credit), cancellation, ErrUnavailable — is
+// permanent.
+func IsRetryable(err error) bool {
+	return reasonOf(err) != ""
+}
+
+// reasonOf names why err is retryable, for the llm_retries_total label: the HTTP status
+// ("429", "503"), "timeout", "connection" or "malformed"; "" when it is not retryable.
+func reasonOf(err error) string {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return ""
+	}
+	if se, ok := errors.AsType[*StatusError](err); ok {
+		if se.Status == http.StatusTooManyRequests && apiCode(se) == "insufficient_quota" {
+			return "" // the account is out of credit: waiting will not help
+		}
+		if se.Status == http.StatusRequestTimeout || se.Status == http.StatusTooManyRequests || se.Status >= 500 {
+			return strconv.Itoa(se.Status)
+		}
+		return ""
+	}
+	switch {
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return ""
+	case errors.Is(err, ErrMalformedResponse):
+		return "malformed"
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return "timeout"
+	}
+	if isConnection(err) {
+		return "connection"
+	}
+	return ""
+}
+
+// apiCode returns the "code" of the API's error body, such as "rate_limit_exceeded", or "".
+func apiCode(se *StatusError) string {
+	if ae, ok := errors.AsType[*openai.Error](se.Err); ok {
+		return ae.Code
+	}
+	return ""
+}
+
+// isRateLimited reports a 429 that asks the client to slow down (rather than one that says
+// the account is out of credit).
+func isRateLimited(err error) bool {
+	se, ok := errors.AsType[*StatusError](err)
+	return ok && se.Status == http.StatusTooManyRequests && reasonOf(err) != ""
+}
+
+// isConnection reports transport failures: refused or reset connections, a body cut short,
+// and whatever else the HTTP client reports as a *url.Error.
+func isConnection(err error) bool {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return true
+	}
+	if _, ok := errors.AsType[*net.OpError](err); ok {
+		return true
+	}
+	_, ok := errors.AsType[*url.Error](err)
+	return ok
+}

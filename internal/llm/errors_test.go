@@ -1,0 +1,76 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"syscall"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+)
+
+func TestIsRetryable_SortsErrorsIntoRetryableAndPermanent(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		reason string // "" means permanent
+	}{
+		{"nil", nil, ""},
+		{"429", status(429), "429"},
+		{"500", status(500), "500"},
+		{"502 wrapped", fmt.Errorf("call: %w", status(502)), "502"},
+		{"503", status(503), "503"},
+		{"408", status(408), "408"},
+		{"400", status(400), ""},
+		{"401", status(401), ""},
+		{"403", status(403), ""},
+		{"404", status(404), ""},
+		{"422", status(422), ""},
+		{"per-call timeout", fmt.Errorf("%w after 1s: %w", ErrTimeout, context.DeadlineExceeded), "timeout"},
+		{"deadline", context.DeadlineExceeded, "timeout"},
+		{"canceled", fmt.Errorf("post: %w", context.Canceled), ""},
+		{"malformed", fmt.Errorf("x: %w: no choices", ErrMalformedResponse), "malformed"},
+		{"refused", &url.Error{Op: "Post", URL: "http://x", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}, "connection"},
+		{"reset", fmt.Errorf("read: %w", syscall.ECONNRESET), "connection"},
+		{"cut short", fmt.Errorf("read body: %w", io.ErrUnexpectedEOF), "connection"},
+		{"unavailable", ErrUnavailable, ""},
+		{"something else", errors.New("cannot build request"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := reasonOf(tt.err); got != tt.reason {
+				t.Errorf("reasonOf = %q, want %q", got, tt.reason)
+			}
+			if got := IsRetryable(tt.err); got != (tt.reason != "") {
+				t.Errorf("IsRetryable = %v", got)
+			}
+		})
+	}
+}
+
+func TestStatusError_ExposesStatusAndHeadersThroughWrapping(t *testing.T) {
+	err := fmt.Errorf("job 7: %w", status(429, "Retry-After", "3"))
+	se, ok := errors.AsType[*StatusError](err)
+	if !ok || se.Status != 429 || se.Header.Get("Retry-After") != "3" {
+		t.Fatalf("As = %v, %+v", ok, se)
+	}
+	var api errAPI
+	if !errors.As(err, &api) {
+		t.Error("the SDK's error is not reachable through StatusError")
+	}
+}
+
+func TestIsRetryable_TreatsAnAccountOutOfCreditAsPermanent(t *testing.T) {
+	quota := &StatusError{Status: 429, Err: &openai.Error{Code: "insufficient_quota", StatusCode: 429}}
+	limited := &StatusError{Status: 429, Err: &openai.Error{Code: "rate_limit_exceeded", StatusCode: 429}}
+	if IsRetryable(quota) || isRateLimited(quota) {
+		t.Error("insufficient_quota is retryable")
+	}
+	if !IsRetryable(limited) || !isRateLimited(limited) {
+		t.Error("rate_limit_exceeded is not retryable")
+	}
+}

@@ -1,0 +1,48 @@
+package llm
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestServerWait_ReadsRetryAfterAndRateLimitResets(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		err  error
+		want time.Duration
+		ok   bool
+	}{
+		{"Retry-After seconds", status(429, "Retry-After", "1"), time.Second, true},
+		{"Retry-After fraction", status(503, "Retry-After", "0.5"), 500 * time.Millisecond, true},
+		{"Retry-After HTTP date", status(503, "Retry-After", now.Add(90*time.Second).Format(http.TimeFormat)), 90 * time.Second, true},
+		{"Retry-After date in the past", status(503, "Retry-After", now.Add(-time.Minute).Format(http.TimeFormat)), 0, true},
+		{"retry-after-ms", status(429, "retry-after-ms", "250"), 250 * time.Millisecond, true},
+		{"reset requests 1s", status(429, "x-ratelimit-reset-requests", "1s"), time.Second, true},
+		{"reset requests 20ms", status(429, "x-ratelimit-reset-requests", "20ms"), 20 * time.Millisecond, true},
+		{"reset tokens 1.5s", status(429, "x-ratelimit-reset-tokens", "1.5s"), 1500 * time.Millisecond, true},
+		{"reset tokens 6m0s", status(429, "x-ratelimit-reset-tokens", "6m0s"), 6 * time.Minute, true},
+		{"reset as bare seconds", status(429, "x-ratelimit-reset-requests", "2"), 2 * time.Second, true},
+		{"longest wins", status(429, "Retry-After", "1", "x-ratelimit-reset-requests", "2.5s"), 2500 * time.Millisecond, true},
+		{
+			"reset of a budget not used up is ignored",
+			status(429, "x-ratelimit-reset-tokens", "6m0s", "x-ratelimit-remaining-tokens", "4000",
+				"x-ratelimit-reset-requests", "3s", "x-ratelimit-remaining-requests", "0"),
+			3 * time.Second, true,
+		},
+		{"resets ignored on a 500", status(500, "x-ratelimit-reset-requests", "1s"), 0, false},
+		{"garbage ignored", status(429, "Retry-After", "soon", "x-ratelimit-reset-requests", "later"), 0, false},
+		{"negative ignored", status(429, "Retry-After", "-3"), 0, false},
+		{"no headers", status(429), 0, false},
+		{"not a status error", ErrTimeout, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := serverWait(tt.err, now)
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("serverWait = %v, %v; want %v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}

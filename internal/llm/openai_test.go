@@ -1,0 +1,198 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/beacon/eventdispatch/internal/fakeopenai"
+)
+
+// fake starts a fake API for one test and returns it and a Call talking to it.
+func fake(t *testing.T, cfg OpenAIConfig, opts ...fakeopenai.Option) (*fakeopenai.Server, Call) {
+	t.Helper()
+	s := fakeopenai.New(opts...)
+	base, err := s.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	cfg.BaseURL = base
+	if cfg.APIKey == "" {
+		cfg.APIKey = "sk-test"
+	}
+	call, err := NewOpenAI(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, call
+}
+
+func TestOpenAI_AnswersThroughTheSDK(t *testing.T) {
+	s, call := fake(t, OpenAIConfig{Model: "small-model"})
+	resp, err := call(context.Background(), Request{Sentence: "I feel tired"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Text != "echo: I feel tired" || resp.PromptTokens == 0 || resp.CompletionTokens == 0 {
+		t.Errorf("resp = %+v", resp)
+	}
+	got := s.Requests()[0]
+	if got.Model != "small-model" || got.Authorization != "Bearer sk-test" {
+		t.Errorf("server saw model %q, authorization %q", got.Model, got.Authorization)
+	}
+}
+
+func TestOpenAI_SendsSystemPromptRecentHistoryAndSentenceInOrder(t *testing.T) {
+	s, call := fake(t, OpenAIConfig{SystemPrompt: "be brief", MaxHistory: 3})
+	history := []Turn{
+		{RoleUser, "one"}, {RoleAssistant, "two"}, {RoleUser, "three"}, {RoleAssistant, "four"}, {RoleUser, "five"},
+	}
+	if _, err := call(context.Background(), Request{Sentence: "six", History: history}); err != nil {
+		t.Fatal(err)
+	}
+	want := []fakeopenai.Message{
+		{Role: "system", Content: "be brief"},
+		{Role: "user", Content: "three"},
+		{Role: "assistant", Content: "four"},
+		{Role: "user", Content: "five"},
+		{Role: "user", Content: "six"},
+	}
+	got := s.Requests()[0].Messages
+	if len(got) != len(want) {
+		t.Fatalf("messages = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("message %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestOpenAI_UsesDefaultsForPromptModelAndHistory(t *testing.T) {
+	s, call := fake(t, OpenAIConfig{})
+	var history []Turn
+	for range 15 {
+		history = append(history, Turn{RoleUser, "again"})
+	}
+	if _, err := call(context.Background(), Request{Sentence: "hi", History: history}); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Requests()[0]
+	if got.Model != DefaultModel || got.Messages[0].Content != DefaultSystemPrompt || len(got.Messages) != 1+DefaultMaxHistory+1 {
+		t.Errorf("model %q, %d messages, system %q", got.Model, len(got.Messages), got.Messages[0].Content)
+	}
+}
+
+func TestOpenAI_ErrorAnswersCarryStatusAndHeaders(t *testing.T) {
+	s, call := fake(t, OpenAIConfig{}, fakeopenai.WithScript(fakeopenai.RateLimited(2*time.Second), fakeopenai.Fail(401)))
+	_, err := call(context.Background(), Request{Sentence: "hi"})
+	se, ok := errors.AsType[*StatusError](err)
+	if !ok || se.Status != 429 || se.Header.Get("Retry-After") != "2" || se.Header.Get("x-ratelimit-reset-requests") != "2s" {
+		t.Fatalf("err = %v, want a 429 StatusError with its headers", err)
+	}
+	if !IsRetryable(err) {
+		t.Error("429 not retryable")
+	}
+	_, err = call(context.Background(), Request{Sentence: "hi"})
+	if se, ok := errors.AsType[*StatusError](err); !ok || se.Status != 401 || IsRetryable(err) {
+		t.Errorf("err = %v, want a permanent 401", err)
+	}
+	if s.Count() != 2 {
+		t.Errorf("server saw %d requests, want 2: the SDK must not retry", s.Count())
+	}
+}
+
+func TestOpenAI_MalformedAnswersAreRetryable(t *testing.T) {
+	for name, b := range map[string]fakeopenai.Behaviour{
+		"invalid JSON":  fakeopenai.Malformed(),
+		"no choices":    fakeopenai.EmptyChoices(),
+		"blank content": fakeopenai.Reply("   "),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, call := fake(t, OpenAIConfig{}, fakeopenai.WithDefault(b))
+			_, err := call(context.Background(), Request{Sentence: "hi"})
+			if !errors.Is(err, ErrMalformedResponse) || !IsRetryable(err) {
+				t.Errorf("err = %v, want retryable ErrMalformedResponse", err)
+			}
+		})
+	}
+}
+
+func TestOpenAI_KeepsTheStatusOfAnErrorAnswerThatIsNotJSON(t *testing.T) {
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Retry-After", "3")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte("<html>502 Bad Gateway</html>"))
+	}))
+	defer proxy.Close()
+	call, err := NewOpenAI(OpenAIConfig{BaseURL: proxy.URL + "/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = call(context.Background(), Request{Sentence: "hi"})
+	if se, ok := errors.AsType[*StatusError](err); !ok || se.Status != 502 || se.Header.Get("Retry-After") != "3" {
+		t.Errorf("err = %v, want a 502 StatusError", err)
+	}
+}
+
+func TestOpenAI_ConnectionFailuresAreRetryable(t *testing.T) {
+	s := fakeopenai.New()
+	base, err := s.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	call, err := NewOpenAI(OpenAIConfig{BaseURL: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = call(context.Background(), Request{Sentence: "hi"})
+	if reasonOf(err) != "connection" {
+		t.Errorf("err = %v (reason %q), want a retryable connection error", err, reasonOf(err))
+	}
+}
+
+func TestNewOpenAI_RejectsUnusableConfigurations(t *testing.T) {
+	for name, cfg := range map[string]OpenAIConfig{
+		"public API without key": {},
+		"relative URL":           {BaseURL: "/v1", APIKey: "k"},
+		"no scheme":              {BaseURL: "127.0.0.1:8080/v1", APIKey: "k"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := NewOpenAI(cfg); err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+	if _, err := NewOpenAI(OpenAIConfig{APIKey: "k"}); err != nil {
+		t.Errorf("public API with a key: %v", err)
+	}
+	if _, err := NewOpenAI(OpenAIConfig{BaseURL: "http://127.0.0.1:1/v1"}); err != nil {
+		t.Errorf("a local server without a key: %v", err)
+	}
+}
+
+func TestOpenAI_SendsNoAuthorizationWorthTheNameWithoutAKey(t *testing.T) {
+	s := fakeopenai.New()
+	base, err := s.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	call, err := NewOpenAI(OpenAIConfig{BaseURL: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call(context.Background(), Request{Sentence: "hi"}); err != nil {
+		t.Fatalf("a keyless local server: %v", err)
+	}
+	if a := s.Requests()[0].Authorization; strings.TrimSpace(strings.TrimPrefix(a, "Bearer")) != "" {
+		t.Errorf("authorization %q without a key", a)
+	}
+}

@@ -1,0 +1,172 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/beacon/eventdispatch/internal/fakeopenai"
+)
+
+// fastPolicy keeps backoffs short so that the tests spend their time only where they mean to.
+func fastPolicy(cfg PolicyConfig) PolicyConfig {
+	if cfg.BackoffBase == 0 {
+		cfg.BackoffBase = time.Millisecond
+	}
+	if cfg.BackoffCap == 0 {
+		cfg.BackoffCap = 5 * time.Millisecond
+	}
+	return cfg
+}
+
+func TestPolicy_AnswersOverHTTP(t *testing.T) {
+	m := newTestMetrics(t)
+	_, model := fake(t, OpenAIConfig{})
+	resp, err := NewPolicy(model, PolicyConfig{}, m)(context.Background(), Request{Sentence: "hello"})
+	if err != nil || resp.Text != "echo: hello" {
+		t.Fatalf("got %+v, %v", resp, err)
+	}
+	if got := testutil.ToFloat64(m.calls.WithLabelValues(OutcomeOK)); got != 1 {
+		t.Errorf("llm_calls_total{outcome=ok} = %v", got)
+	}
+	if got := testutil.ToFloat64(m.tokens.WithLabelValues("prompt")); got != float64(resp.PromptTokens) || got == 0 {
+		t.Errorf("llm_tokens_total{kind=prompt} = %v, want %d", got, resp.PromptTokens)
+	}
+}
+
+func TestPolicy_RetriesOnceAfterTheRetryAfterOfA429(t *testing.T) {
+	m := newTestMetrics(t)
+	s, model := fake(t, OpenAIConfig{}, fakeopenai.WithScript(fakeopenai.RateLimited(time.Second)))
+	start := time.Now()
+	resp, err := NewPolicy(model, PolicyConfig{}, m)(context.Background(), Request{Sentence: "hello"})
+	if err != nil || resp.Text != "echo: hello" {
+		t.Fatalf("got %+v, %v", resp, err)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("answered after %v, want at least the 1s the server asked for", took)
+	}
+	if s.Count() != 2 {
+		t.Errorf("server saw %d requests, want 2 (one retry)", s.Count())
+	}
+	if got := testutil.ToFloat64(m.retries.WithLabelValues("429")); got != 1 {
+		t.Errorf("llm_retries_total{reason=429} = %v, want 1", got)
+	}
+}
+
+func TestPolicy_RetriesMalformedAnswers(t *testing.T) {
+	s, model := fake(t, OpenAIConfig{}, fakeopenai.WithScript(fakeopenai.Malformed(), fakeopenai.EmptyChoices()))
+	resp, err := NewPolicy(model, fastPolicy(PolicyConfig{}), nil)(context.Background(), Request{Sentence: "hello"})
+	if err != nil || resp.Text != "echo: hello" || s.Count() != 3 {
+		t.Errorf("got %+v, %v after %d requests; want an answer on the third", resp, err, s.Count())
+	}
+}
+
+func TestPolicy_TimesOutAHangingCallAndRetries(t *testing.T) {
+	m := newTestMetrics(t)
+	s, model := fake(t, OpenAIConfig{}, fakeopenai.WithScript(fakeopenai.Hang()))
+	start := time.Now()
+	resp, err := NewPolicy(model, fastPolicy(PolicyConfig{Timeout: 200 * time.Millisecond}), m)(context.Background(), Request{Sentence: "hello"})
+	if err != nil || resp.Text != "echo: hello" {
+		t.Fatalf("got %+v, %v", resp, err)
+	}
+	if took := time.Since(start); took < 200*time.Millisecond || took > 5*time.Second {
+		t.Errorf("answered after %v, want just over the 200ms timeout", took)
+	}
+	if s.Count() != 2 || s.Served(fakeopenai.KindHang) != 1 {
+		t.Errorf("server saw %d requests", s.Count())
+	}
+	if got := testutil.ToFloat64(m.calls.WithLabelValues(OutcomeTimeout)); got != 1 {
+		t.Errorf("llm_calls_total{outcome=timeout} = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.retries.WithLabelValues("timeout")); got != 1 {
+		t.Errorf("llm_retries_total{reason=timeout} = %v, want 1", got)
+	}
+}
+
+func TestPolicy_MakesExactlyMaxAttemptsAgainstAnAPIThatAlwaysFails(t *testing.T) {
+	s, model := fake(t, OpenAIConfig{}, fakeopenai.WithDefault(fakeopenai.Fail(500)))
+	_, err := NewPolicy(model, fastPolicy(PolicyConfig{MaxAttempts: 3}), nil)(context.Background(), Request{Sentence: "hello"})
+	if s.Count() != 3 {
+		t.Errorf("server saw %d requests, want 3: the SDK's own retries must be off", s.Count())
+	}
+	if !errors.Is(err, ErrExhausted) || !strings.Contains(err.Error(), "3 attempts") {
+		t.Errorf("err = %v", err)
+	}
+	if se, ok := errors.AsType[*StatusError](err); !ok || se.Status != 500 {
+		t.Errorf("err = %v, want the last 500 inside", err)
+	}
+}
+
+func TestPolicy_DoesNotRetryPermanentErrors(t *testing.T) {
+	for _, code := range []int{400, 401} {
+		s, model := fake(t, OpenAIConfig{}, fakeopenai.WithDefault(fakeopenai.Fail(code)))
+		_, err := NewPolicy(model, fastPolicy(PolicyConfig{}), nil)(context.Background(), Request{Sentence: "hello"})
+		if se, ok := errors.AsType[*StatusError](err); !ok || se.Status != code || s.Count() != 1 {
+			t.Errorf("%d: err = %v after %d requests, want one request", code, err, s.Count())
+		}
+	}
+}
+
+func TestPolicy_JobsWaitForTheBreakerThenGetAnswersOrUnavailable(t *testing.T) {
+	m := newTestMetrics(t)
+	s, model := fake(t, OpenAIConfig{}, fakeopenai.WithDefault(fakeopenai.Fail(503)))
+	call := NewPolicy(model, fastPolicy(PolicyConfig{
+		MaxAttempts:     2,
+		BreakerFailures: 2,
+		BreakerCooldown: 300 * time.Millisecond,
+		MaxJobAge:       200 * time.Millisecond,
+	}), m)
+
+	// Two failed attempts open the breaker.
+	if _, err := call(context.Background(), Request{Sentence: "one"}); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("err = %v, want exhausted retries", err)
+	}
+	// A job that cannot wait out the cool-down (it may wait 200ms of the 300ms) is told the
+	// assistant is unavailable.
+	_, err := call(context.Background(), Request{Sentence: "two", EnqueuedAt: time.Now()})
+	if err == nil || err.Error() != "the assistant is unavailable, please try again later" {
+		t.Fatalf("err = %v, want exactly the unavailable message", err)
+	}
+	// The API recovers; the next job, enqueued 200ms after the breaker opened, can wait
+	// until it half-opens at 300ms, and is answered.
+	s.SetDefault(fakeopenai.OK())
+	resp, err := call(context.Background(), Request{Sentence: "three", EnqueuedAt: time.Now()})
+	if err != nil || resp.Text != "echo: three" {
+		t.Fatalf("got %+v, %v", resp, err)
+	}
+	if s.Count() != 3 {
+		t.Errorf("server saw %d requests, want 3 (none while the breaker was open)", s.Count())
+	}
+	if got := testutil.ToFloat64(m.unavailable); got != 1 {
+		t.Errorf("llm_jobs_unavailable_total = %v, want 1", got)
+	}
+}
+
+func TestPolicy_SharesOneLimiterAmongItsCallers(t *testing.T) {
+	c := newClock()
+	limit := RateLimit(fakeLimit(c, RateLimitConfig{RPM: 60}))
+	_, model := fake(t, OpenAIConfig{})
+	call := Chain(model, limit)
+	for range 3 {
+		if _, err := call(context.Background(), Request{Sentence: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(c.waits()) != 2 {
+		t.Errorf("waits = %v, want two (burst of one)", c.waits())
+	}
+}
+
+func TestPolicyConfig_ValidateNamesTheBadField(t *testing.T) {
+	if err := (PolicyConfig{}).Validate(); err != nil {
+		t.Errorf("zero config: %v", err)
+	}
+	err := PolicyConfig{BreakerCooldown: -time.Second}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "BreakerCooldown") {
+		t.Errorf("err = %v, want it to name BreakerCooldown", err)
+	}
+}

@@ -1,0 +1,107 @@
+package llm
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// RateLimitConfig configures RateLimit. The zero value limits nothing.
+type RateLimitConfig struct {
+	// RPM is the requests per minute allowed; <= 0 means no request limit. Bursts are one
+	// second's worth (at least one request), so calls are spread over the minute rather
+	// than spent at its start.
+	RPM int
+	// TPM is the tokens per minute allowed; <= 0 means no token limit. Each call takes its
+	// estimated tokens (Estimate) before it starts; the bucket holds a minute's worth, as
+	// the API's own token budget does, and a call estimated above that takes the whole bucket.
+	TPM int
+	// Estimate returns the tokens a call will use, prompt and answer. nil means
+	// OpenAIConfig{}.EstimateTokens (the default prompt and history length); pass the
+	// EstimateTokens of the OpenAIConfig in use to count a custom prompt.
+	Estimate func(Request) int
+	// Metrics records how long calls waited; nil records nothing.
+	Metrics *Metrics
+
+	// Test hooks; nil means the real clock and a timer.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// RateLimit holds each call until the request and token budgets allow it. One limiter is
+// created per RateLimit call and shared by every Call the returned middleware wraps, and by
+// all goroutines using them: create it once per process so that all its workers share it.
+// A call waits as long as needed, or until its context ends (then it fails with the
+// context's error, and gives back what it had reserved).
+func RateLimit(cfg RateLimitConfig) Middleware {
+	if cfg.RPM <= 0 && cfg.TPM <= 0 {
+		return passThrough
+	}
+	l := newLimiter(cfg)
+	return func(next Call) Call {
+		return func(ctx context.Context, req Request) (Response, error) {
+			if err := l.wait(ctx, req); err != nil {
+				return Response{}, err
+			}
+			return next(ctx, req)
+		}
+	}
+}
+
+type limiter struct {
+	requests, tokens *rate.Limiter // nil when that limit is off
+	estimate         func(Request) int
+	metrics          *Metrics
+	now              func() time.Time
+	sleep            func(ctx context.Context, d time.Duration) error
+}
+
+func newLimiter(cfg RateLimitConfig) *limiter {
+	l := &limiter{estimate: cfg.Estimate, metrics: cfg.Metrics, now: cfg.now, sleep: cfg.sleep}
+	if cfg.RPM > 0 {
+		l.requests = rate.NewLimiter(rate.Limit(float64(cfg.RPM)/60), max(1, cfg.RPM/60))
+	}
+	if cfg.TPM > 0 {
+		l.tokens = rate.NewLimiter(rate.Limit(float64(cfg.TPM)/60), cfg.TPM)
+	}
+	if l.estimate == nil {
+		l.estimate = OpenAIConfig{}.EstimateTokens
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.sleep == nil {
+		l.sleep = sleep
+	}
+	return l
+}
+
+// wait reserves one request and the call's tokens at once, then sleeps until both are due.
+func (l *limiter) wait(ctx context.Context, req Request) error {
+	now := l.now()
+	var reservations []*rate.Reservation
+	if l.requests != nil {
+		reservations = append(reservations, l.requests.ReserveN(now, 1))
+	}
+	if l.tokens != nil {
+		n := min(max(l.estimate(req), 1), l.tokens.Burst())
+		reservations = append(reservations, l.tokens.ReserveN(now, n))
+	}
+	var delay time.Duration
+	for _, r := range reservations {
+		delay = max(delay, r.DelayFrom(now))
+	}
+	l.metrics.limited(delay)
+	if delay == 0 {
+		return nil
+	}
+	if err := l.sleep(ctx, delay); err != nil {
+		for _, r := range reservations {
+			r.CancelAt(l.now())
+		}
+		return fmt.Errorf("waiting %s for the model rate limit: %w", delay.Round(time.Millisecond), err)
+	}
+	return nil
+}

@@ -1,0 +1,189 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// RetryConfig configures Retry. The zero value is the recommended policy.
+type RetryConfig struct {
+	// MaxAttempts counts every call, the first included: 0 means 4; 1 means no retries.
+	MaxAttempts int
+	// Base and Cap shape the backoff before retry n (n = 0, 1, ...): a random duration in
+	// [0, min(Cap, Base·2^n)) — "full jitter", so workers that failed together do not retry
+	// together. 0 means 200ms and 10s.
+	Base, Cap time.Duration
+	// MaxWait bounds the wait the API may ask for (Retry-After, x-ratelimit-reset-*): when
+	// it asks for longer, Retry gives up at once rather than hold a worker. 0 means 1m.
+	MaxWait time.Duration
+	// Metrics counts retries by reason; nil counts nothing.
+	Metrics *Metrics
+
+	// Test hooks; nil means the real clock, a timer and math/rand.
+	now    func() time.Time
+	sleep  func(ctx context.Context, d time.Duration) error
+	jitter func(limit time.Duration) time.Duration
+}
+
+// ErrExhausted is wrapped by the error of a call that was still failing with a retryable
+// error when Retry stopped: its attempts were used up, or the API asked for a wait longer
+// than RetryConfig.MaxWait or than the caller's deadline allows.
+var ErrExhausted = errors.New("retries exhausted")
+
+// RetryError is the final error of a call that Retry gave up on. errors.Is and errors.As
+// see through it to the last attempt's error (and to the caller's context error when the
+// caller stopped the retries).
+type RetryError struct {
+	// Attempts is how many calls were made.
+	Attempts int
+	// Exhausted reports that the last error was retryable but Retry stopped retrying.
+	Exhausted bool
+	// Err is the last attempt's error.
+	Err error
+
+	why  string // why Retry stopped, for the message
+	stop error  // the caller's context error, when the caller stopped the retries
+}
+
+// Error says how many attempts were made, why Retry stopped, and the last error.
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("model call failed after %d attempt%s (%s): %v", e.Attempts, plural(e.Attempts), e.why, e.Err)
+}
+
+// Unwrap returns the last attempt's error and, when the caller stopped the retries, the
+// caller's context error.
+func (e *RetryError) Unwrap() []error {
+	if e.stop != nil {
+		return []error{e.Err, e.stop}
+	}
+	return []error{e.Err}
+}
+
+// Is makes errors.Is(err, ErrExhausted) true when the retries were exhausted.
+func (e *RetryError) Is(target error) bool { return target == ErrExhausted && e.Exhausted }
+
+// Retry calls again on retryable errors (see IsRetryable), up to MaxAttempts calls, with
+// full-jitter exponential backoff between them; when the API said how long to wait, it
+// waits at least that long. Permanent errors end the call at once; so does the caller's
+// context, also while waiting. ErrUnavailable (from a breaker inside Retry) is returned as
+// it is: it ends the job and its message is for the client. Every other failure is a
+// *RetryError.
+func Retry(cfg RetryConfig) Middleware {
+	cfg = cfg.withDefaults()
+	return func(next Call) Call {
+		return func(ctx context.Context, req Request) (Response, error) {
+			for attempt := 1; ; attempt++ {
+				resp, err := next(ctx, req)
+				if err == nil {
+					return resp, nil
+				}
+				if errors.Is(err, ErrUnavailable) {
+					return Response{}, err
+				}
+				if ctx.Err() != nil {
+					return Response{}, &RetryError{Attempts: attempt, Err: err, why: "caller stopped", stop: context.Cause(ctx)}
+				}
+				reason := reasonOf(err)
+				if reason == "" {
+					return Response{}, &RetryError{Attempts: attempt, Err: err, why: "not retryable"}
+				}
+				if attempt >= cfg.MaxAttempts {
+					return Response{}, &RetryError{Attempts: attempt, Exhausted: true, Err: err, why: "attempts exhausted"}
+				}
+				wait, gaveUp := cfg.wait(ctx, attempt-1, err)
+				if gaveUp != "" {
+					return Response{}, &RetryError{Attempts: attempt, Exhausted: true, Err: err, why: gaveUp}
+				}
+				cfg.Metrics.retried(reason)
+				if serr := cfg.sleep(ctx, wait); serr != nil {
+					return Response{}, &RetryError{Attempts: attempt, Err: err, why: "caller stopped while waiting to retry", stop: serr}
+				}
+			}
+		}
+	}
+}
+
+// wait returns how long to wait before retry n (n = 0 before the second attempt), or why
+// there is no point in waiting.
+func (cfg RetryConfig) wait(ctx context.Context, n int, err error) (time.Duration, string) {
+	now := cfg.now()
+	wait := cfg.jitter(cfg.backoff(n))
+	if hint, ok := serverWait(err, now); ok {
+		if hint > cfg.MaxWait {
+			return 0, fmt.Sprintf("the API asked to wait %s, longer than %s", hint, cfg.MaxWait)
+		}
+		wait = max(wait, hint)
+	}
+	if deadline, ok := ctx.Deadline(); ok && now.Add(wait).After(deadline) {
+		return 0, fmt.Sprintf("waiting %s would pass the caller's deadline", wait.Round(time.Millisecond))
+	}
+	return wait, ""
+}
+
+// backoff is the upper bound of the jittered wait before retry n: min(Cap, Base·2^n).
+func (cfg RetryConfig) backoff(n int) time.Duration {
+	d := cfg.Base
+	for range n {
+		if d >= cfg.Cap/2 {
+			return cfg.Cap
+		}
+		d *= 2
+	}
+	return min(d, cfg.Cap)
+}
+
+func (cfg RetryConfig) withDefaults() RetryConfig {
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 4
+	}
+	if cfg.Base <= 0 {
+		cfg.Base = 200 * time.Millisecond
+	}
+	if cfg.Cap <= 0 {
+		cfg.Cap = 10 * time.Second
+	}
+	cfg.Cap = max(cfg.Cap, cfg.Base)
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = time.Minute
+	}
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
+	if cfg.sleep == nil {
+		cfg.sleep = sleep
+	}
+	if cfg.jitter == nil {
+		cfg.jitter = fullJitter
+	}
+	return cfg
+}
+
+// fullJitter returns a uniformly random duration in [0, limit).
+func fullJitter(limit time.Duration) time.Duration {
+	if limit <= 0 {
+		return 0
+	}
+	return rand.N(limit)
+}
+
+// sleep waits for d or until ctx ends, whichever is first, and returns ctx's cause then.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,231 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fakeRetry returns a RetryConfig on a fake clock whose jitter is the largest value allowed,
+// so waits are predictable.
+func fakeRetry(c *clock, cfg RetryConfig) RetryConfig {
+	cfg.now, cfg.sleep = c.now, c.sleep
+	cfg.jitter = func(limit time.Duration) time.Duration { return limit }
+	return cfg
+}
+
+func TestRetry_RetriesRetryableErrorsUntilAnAnswer(t *testing.T) {
+	for _, err := range []error{
+		status(429), status(500), status(502), status(503),
+		fmt.Errorf("%w after 30s: %w", ErrTimeout, context.DeadlineExceeded),
+		fmt.Errorf("chat completion: %w: invalid character", ErrMalformedResponse),
+		fmt.Errorf("post: %w", syscall.ECONNRESET),
+	} {
+		t.Run(err.Error(), func(t *testing.T) {
+			model := &scripted{errs: []error{err, err}}
+			c := newClock()
+			resp, gotErr := Chain(model.call, Retry(fakeRetry(c, RetryConfig{})))(context.Background(), Request{Sentence: "hi"})
+			if gotErr != nil || resp.Text != "answer to hi" {
+				t.Fatalf("got %+v, %v", resp, gotErr)
+			}
+			if model.count() != 3 {
+				t.Errorf("model called %d times, want 3", model.count())
+			}
+			if w := c.waits(); len(w) != 2 || w[0] != 200*time.Millisecond || w[1] != 400*time.Millisecond {
+				t.Errorf("waits = %v, want the backoff bounds [200ms 400ms]", w)
+			}
+		})
+	}
+}
+
+func TestRetry_WaitsAtLeastWhatTheAPIAskedFor(t *testing.T) {
+	now := newClock().now()
+	tests := []struct {
+		name string
+		err  error
+		want time.Duration
+	}{
+		{"Retry-After 1", status(429, "Retry-After", "1"), time.Second},
+		{"Retry-After as date", status(503, "Retry-After", now.Add(3*time.Second).Format("Mon, 02 Jan 2006 15:04:05 GMT")), 3 * time.Second},
+		{"reset requests", status(429, "x-ratelimit-reset-requests", "6s"), 6 * time.Second},
+		{"reset tokens", status(429, "x-ratelimit-reset-tokens", "1.5s"), 1500 * time.Millisecond},
+		{"hint shorter than backoff keeps the backoff", status(429, "x-ratelimit-reset-requests", "20ms"), 200 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			model := &scripted{errs: []error{tt.err}}
+			c := newClock()
+			_, err := Chain(model.call, Retry(fakeRetry(c, RetryConfig{})))(context.Background(), Request{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w := c.waits(); len(w) != 1 || w[0] != tt.want {
+				t.Errorf("waits = %v, want [%v]", w, tt.want)
+			}
+		})
+	}
+}
+
+func TestRetry_HonoursRetryAfterEvenWhenTheJitterIsSmall(t *testing.T) {
+	c := newClock()
+	cfg := fakeRetry(c, RetryConfig{})
+	cfg.jitter = func(time.Duration) time.Duration { return 0 }
+	model := &scripted{errs: []error{status(429, "Retry-After", "2")}}
+	if _, err := Chain(model.call, Retry(cfg))(context.Background(), Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if w := c.waits(); len(w) != 1 || w[0] < 2*time.Second {
+		t.Errorf("waits = %v, want one of at least 2s", w)
+	}
+}
+
+func TestRetry_DoesNotRetryPermanentErrors(t *testing.T) {
+	for _, err := range []error{status(400), status(401), status(404), errors.New("cannot encode request")} {
+		t.Run(err.Error(), func(t *testing.T) {
+			model := &scripted{errs: []error{err}}
+			c := newClock()
+			_, got := Chain(model.call, Retry(fakeRetry(c, RetryConfig{})))(context.Background(), Request{})
+			if model.count() != 1 || len(c.waits()) != 0 {
+				t.Errorf("model called %d times, waited %v; want one call and no wait", model.count(), c.waits())
+			}
+			re, ok := errors.AsType[*RetryError](got)
+			if !ok || re.Attempts != 1 || re.Exhausted || errors.Is(got, ErrExhausted) {
+				t.Errorf("err = %#v, want a RetryError after 1 attempt, not exhausted", got)
+			}
+			if !errors.Is(got, err) {
+				t.Errorf("err = %v does not wrap %v", got, err)
+			}
+		})
+	}
+}
+
+func TestRetry_ExhaustsItsAttempts(t *testing.T) {
+	model := &scripted{fallback: status(503)}
+	c := newClock()
+	_, err := Chain(model.call, Retry(fakeRetry(c, RetryConfig{MaxAttempts: 5, Base: 100 * time.Millisecond, Cap: 300 * time.Millisecond})))(context.Background(), Request{})
+	if model.count() != 5 {
+		t.Errorf("model called %d times, want 5", model.count())
+	}
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond}
+	if w := c.waits(); fmt.Sprint(w) != fmt.Sprint(want) {
+		t.Errorf("waits = %v, want %v (capped)", w, want)
+	}
+	if !errors.Is(err, ErrExhausted) || !strings.Contains(err.Error(), "after 5 attempts") {
+		t.Errorf("err = %v, want exhausted after 5 attempts", err)
+	}
+	if se, ok := errors.AsType[*StatusError](err); !ok || se.Status != 503 {
+		t.Errorf("last error not reachable: %v", err)
+	}
+}
+
+func TestRetry_DefaultsToFourAttempts(t *testing.T) {
+	model := &scripted{fallback: status(500)}
+	_, err := Chain(model.call, Retry(fakeRetry(newClock(), RetryConfig{})))(context.Background(), Request{})
+	if re, ok := errors.AsType[*RetryError](err); !ok || re.Attempts != 4 || model.count() != 4 {
+		t.Errorf("err = %v after %d calls, want 4 attempts", err, model.count())
+	}
+}
+
+func TestRetry_FullJitterStaysWithinItsBounds(t *testing.T) {
+	cfg := RetryConfig{Base: 100 * time.Millisecond, Cap: time.Second}.withDefaults()
+	for n, limit := range []time.Duration{100, 200, 400, 800, 1000, 1000, 1000} {
+		limit *= time.Millisecond
+		if got := cfg.backoff(n); got != limit {
+			t.Errorf("backoff(%d) = %v, want %v", n, got, limit)
+		}
+		low, high := limit, time.Duration(0)
+		for range 2000 {
+			d := fullJitter(limit)
+			if d < 0 || d >= limit {
+				t.Fatalf("jitter(%v) = %v, outside [0, %v)", limit, d, limit)
+			}
+			low, high = min(low, d), max(high, d)
+		}
+		// Full jitter spreads over the whole range, not just near the bound.
+		if low > limit/10 || high < limit*9/10 {
+			t.Errorf("jitter(%v) spread over [%v, %v], want nearly [0, %v)", limit, low, high, limit)
+		}
+	}
+	if got := cfg.backoff(200); got != time.Second {
+		t.Errorf("backoff(200) = %v, want the cap (no overflow)", got)
+	}
+}
+
+func TestRetry_GivesUpWhenTheAPIAsksForTooLongAWait(t *testing.T) {
+	model := &scripted{errs: []error{status(429, "Retry-After", "120")}}
+	c := newClock()
+	_, err := Chain(model.call, Retry(fakeRetry(c, RetryConfig{MaxWait: time.Minute})))(context.Background(), Request{})
+	if model.count() != 1 || len(c.waits()) != 0 {
+		t.Errorf("model called %d times, waited %v; want no retry", model.count(), c.waits())
+	}
+	if !errors.Is(err, ErrExhausted) || !strings.Contains(err.Error(), "asked to wait 2m0s") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestRetry_GivesUpWhenTheWaitWouldPassTheCallersDeadline(t *testing.T) {
+	model := &scripted{errs: []error{status(429, "Retry-After", "5")}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	cfg := RetryConfig{}
+	cfg.sleep = func(context.Context, time.Duration) error { t.Error("slept"); return nil }
+	_, err := Chain(model.call, Retry(cfg))(ctx, Request{})
+	if model.count() != 1 || !errors.Is(err, ErrExhausted) || !strings.Contains(err.Error(), "deadline") {
+		t.Errorf("err = %v after %d calls", err, model.count())
+	}
+}
+
+func TestRetry_StopsWaitingAtOnceWhenTheCallerCancels(t *testing.T) {
+	model := &scripted{fallback: status(429, "Retry-After", "30")}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := Chain(model.call, Retry(RetryConfig{}))(ctx, Request{})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("returned after %v, want at once after the cancel", took)
+	}
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrExhausted) {
+		t.Errorf("err = %v, want it to wrap context.Canceled", err)
+	}
+	if se, ok := errors.AsType[*StatusError](err); !ok || se.Status != 429 {
+		t.Errorf("last error lost: %v", err)
+	}
+}
+
+func TestRetry_DoesNotRetryWhenTheCallerHasGoneAway(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	model := func(context.Context, Request) (Response, error) {
+		cancel()
+		return Response{}, status(500)
+	}
+	_, err := Chain(model, Retry(fakeRetry(newClock(), RetryConfig{})))(ctx, Request{})
+	if re, ok := errors.AsType[*RetryError](err); !ok || re.Attempts != 1 || !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want one attempt and the cancellation", err)
+	}
+}
+
+func TestRetry_PassesUnavailableThroughUntouched(t *testing.T) {
+	model := &scripted{errs: []error{status(500), ErrUnavailable}}
+	_, err := Chain(model.call, Retry(fakeRetry(newClock(), RetryConfig{})))(context.Background(), Request{})
+	if err != ErrUnavailable { //nolint:errorlint // the exact value is the point
+		t.Errorf("err = %v, want ErrUnavailable itself", err)
+	}
+}
+
+func TestRetry_CountsRetriesByReason(t *testing.T) {
+	m := newTestMetrics(t)
+	model := &scripted{errs: []error{status(429), status(503), ErrTimeout}}
+	cfg := fakeRetry(newClock(), RetryConfig{Metrics: m})
+	if _, err := Chain(model.call, Retry(cfg))(context.Background(), Request{}); err != nil {
+		t.Fatal(err)
+	}
+	for reason, want := range map[string]float64{"429": 1, "503": 1, "timeout": 1} {
+		if got := counterValue(t, m.retries.WithLabelValues(reason)); got != want {
+			t.Errorf("llm_retries_total{reason=%q} = %v, want %v", reason, got, want)
+		}
+	}
+}
