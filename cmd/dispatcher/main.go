@@ -49,6 +49,7 @@ type settings struct {
 	RepliesTopic    string        `env:"REPLIES_TOPIC" envDefault:"eliza.replies"`
 	LLMGroupID      string        `env:"LLM_GROUP_ID" envDefault:"dispatcher-llm"`
 	Workers         int           `env:"WORKERS" envDefault:"8"`
+	Model           modelSettings
 	ShutdownGrace   time.Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
 	Log             logging.Config
 }
@@ -81,6 +82,7 @@ func (s settings) validate() error {
 	if s.SessionTimeout < 6*time.Second {
 		errs = append(errs, fmt.Errorf("KAFKA_SESSION_TIMEOUT: %s is below Kafka's minimum of 6s", s.SessionTimeout))
 	}
+	errs = append(errs, s.Model.validate())
 	return errors.Join(errs...)
 }
 
@@ -138,7 +140,10 @@ func run() error {
 		Metrics:        consumerMetrics,
 		Log:            log,
 	}, dispatch.NewHandler(store, deadLetters, metrics, log))
-	conversations, closeConversations := newConversations(cfg, consumerMetrics, reg, log)
+	conversations, closeConversations, err := newConversations(cfg, consumerMetrics, reg, log)
+	if err != nil {
+		return err
+	}
 	defer closeConversations()
 
 	adminLn, err := httpserve.Listen(ctx, "admin (ADMIN_ADDR)", cfg.AdminAddr)

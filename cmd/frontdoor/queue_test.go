@@ -14,6 +14,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/beacon/eventdispatch/internal/fakeopenai"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/stack"
@@ -54,6 +55,24 @@ func (q *queueSystem) frontdoor(extra ...string) frontdoor {
 
 func (q *queueSystem) dispatcher(extra ...string) *proctest.Proc {
 	q.t.Helper()
+	p, _ := q.dispatcherWithAdmin(extra...)
+	return p
+}
+
+// model starts a fake OpenAI-compatible server and returns the dispatcher settings using it.
+func (q *queueSystem) model(opts ...fakeopenai.Option) (*fakeopenai.Server, []string) {
+	q.t.Helper()
+	srv := fakeopenai.New(opts...)
+	url, err := srv.Start()
+	if err != nil {
+		q.t.Fatal(err)
+	}
+	q.t.Cleanup(func() { _ = srv.Close() })
+	return srv, []string{"OPENAI_BASE_URL=" + url, "OPENAI_API_KEY=test-key"}
+}
+
+func (q *queueSystem) dispatcherWithAdmin(extra ...string) (*proctest.Proc, string) {
+	q.t.Helper()
 	admin := proctest.FreeAddr(q.t)
 	p := proctest.Start(q.t, q.dispBin, append([]string{
 		"ADMIN_ADDR=" + admin, "KAFKA_BROKERS=" + strings.Join(q.ep.KafkaBrokers, ","), "DATABASE_URL=" + q.ep.DatabaseURL,
@@ -63,7 +82,7 @@ func (q *queueSystem) dispatcher(extra ...string) *proctest.Proc {
 		"KAFKA_SESSION_TIMEOUT=6s", "SHUTDOWN_GRACE=10s",
 	}, extra...)...)
 	proctest.WaitHTTP(q.t, "http://"+admin+"/readyz", 60*time.Second)
-	return p
+	return p, admin
 }
 
 func deleteTopics(brokers []string, topics ...string) {

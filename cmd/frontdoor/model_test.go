@@ -1,0 +1,176 @@
+package main_test
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/beacon/eventdispatch/internal/fakeopenai"
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/proctest"
+)
+
+func TestQueueConversation_ExerciseSessionWithASlowModel(t *testing.T) {
+	q := newQueueSystem(t)
+	_, model := q.model(fakeopenai.WithLatency(1500 * time.Millisecond))
+	f := q.frontdoor("QUEUE_LIMIT=3")
+	q.dispatcher(model...)
+	s := openQueue(t, f.rpc)
+
+	want := []string{"enqueued", "enqueued", "enqueued", "queue is full!", "queue is full!", "queue is full!"}
+	sentences := []string{"test is a test", "you gotta", "you gotta", "you gotta", "you gotta", "you gotta"}
+	for i, sentence := range sentences {
+		send(t, s, sentence)
+		if res := receive(t, s); res.GetSentence() != want[i] {
+			t.Fatalf("response %d to %q = %q, want %q", i, sentence, res.GetSentence(), want[i])
+		}
+	}
+	// Then, as the workers answer, three replies on the same open stream.
+	for i := range 3 {
+		res := receive(t, s)
+		if res.GetKind() != elizav1.QueueConversationResponse_KIND_REPLY || res.GetInReplyTo() != sentences[i] ||
+			res.GetSentence() != "echo: "+sentences[i] {
+			t.Fatalf("reply %d: %+v", i, res)
+		}
+	}
+	// With room again, the stream queues once more.
+	send(t, s, "still here")
+	if res := receive(t, s); res.GetSentence() != "enqueued" {
+		t.Fatalf("after the answers: %+v", res)
+	}
+}
+
+func TestQueueConversation_RetryAfterIsHonouredWithExactlyOneRetry(t *testing.T) {
+	q := newQueueSystem(t)
+	srv, model := q.model(fakeopenai.WithScript(fakeopenai.RateLimited(time.Second)))
+	f := q.frontdoor()
+	q.dispatcher(model...)
+	s := openQueue(t, f.rpc)
+	send(t, s, "hello")
+	if res := receive(t, s); res.GetSentence() != "enqueued" {
+		t.Fatalf("%+v", res)
+	}
+	enqueued := time.Now()
+	res := receive(t, s)
+	if res.GetKind() != elizav1.QueueConversationResponse_KIND_REPLY {
+		t.Fatalf("%+v", res)
+	}
+	if waited := time.Since(enqueued); waited < time.Second {
+		t.Fatalf("answered %s after a 429 with Retry-After: 1", waited)
+	}
+	if n := srv.Count(); n != 2 {
+		t.Fatalf("the model saw %d requests, want 2 (the 429 and one retry)", n)
+	}
+}
+
+func TestQueueConversation_BreakerOpensOnAFailingModelAndEveryJobGetsAnError(t *testing.T) {
+	q := newQueueSystem(t)
+	srv, model := q.model(fakeopenai.WithDefault(fakeopenai.Fail(500)))
+	f := q.frontdoor()
+	_, admin := q.dispatcherWithAdmin(append(model, "LLM_MAX_ATTEMPTS=2", "LLM_BREAKER_FAILURES=2",
+		"LLM_BREAKER_COOLDOWN=2s", "LLM_MAX_JOB_AGE=4s")...)
+
+	var streams []*queueStream
+	for range 4 {
+		s := openQueue(t, f.rpc)
+		send(t, s, "are you there?")
+		if res := receive(t, s); res.GetSentence() != "enqueued" {
+			t.Fatalf("%+v", res)
+		}
+		streams = append(streams, s)
+	}
+	deadline := time.Now().Add(15 * time.Second) // the maximum job age, plus slack
+	for i, s := range streams {
+		res := receive(t, s)
+		if res.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || res.GetJobId() == "" || res.GetSentence() == "" {
+			t.Fatalf("stream %d: %+v, want an error reply", i, res)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream %d waited past the maximum job age", i)
+		}
+	}
+	if !strings.Contains(proctest.Get(t, "http://"+admin+"/metrics"), `llm_breaker_transitions_total{from="closed",to="open"}`) {
+		t.Fatal("the breaker never opened")
+	}
+
+	srv.SetDefault(fakeopenai.OK()) // the model recovers
+	s := openQueue(t, f.rpc)
+	send(t, s, "better now?")
+	receive(t, s) // enqueued
+	if res := receive(t, s); res.GetKind() != elizav1.QueueConversationResponse_KIND_REPLY {
+		t.Fatalf("after recovery: %+v", res)
+	}
+}
+
+func TestQueueConversation_KillNineOfADispatcherLosesNoJob(t *testing.T) {
+	q := newQueueSystem(t)
+	srv, model := q.model(fakeopenai.WithLatency(300 * time.Millisecond))
+	f := q.frontdoor("QUEUE_LIMIT=5")
+	first := q.dispatcher(append(model, "WORKERS=4")...)
+
+	var streams []*queueStream
+	for range 10 {
+		s := openQueue(t, f.rpc)
+		for range 5 {
+			send(t, s, "one of fifty")
+		}
+		if err := s.CloseRequest(); err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, s)
+	}
+	for srv.Count() < 8 { // some answered, most still in flight or queued
+		time.Sleep(20 * time.Millisecond)
+	}
+	first.Signal(t, syscall.SIGKILL)
+	first.Wait(t, 10*time.Second)
+	q.dispatcher(append(model, "WORKERS=8")...)
+
+	for i, s := range streams {
+		acks, replies := collect(t, s)
+		seen := map[string]int{}
+		for _, r := range replies {
+			seen[r.GetJobId()]++
+		}
+		if len(acks) != 5 || len(replies) != 5 || len(seen) != 5 {
+			t.Fatalf("stream %d: %d enqueued, %d replies for %d jobs", i, len(acks), len(replies), len(seen))
+		}
+	}
+}
+
+func TestDispatcher_SIGTERMFinishesModelCallsInFlightAndCommits(t *testing.T) {
+	q := newQueueSystem(t)
+	srv, model := q.model(fakeopenai.WithLatency(2 * time.Second))
+	f := q.frontdoor()
+	d := q.dispatcher(append(model, "WORKERS=4")...)
+	var streams []*queueStream
+	for range 4 {
+		s := openQueue(t, f.rpc)
+		send(t, s, "take your time")
+		_ = s.CloseRequest()
+		streams = append(streams, s)
+	}
+	for srv.Count() < 4 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	d.Signal(t, syscall.SIGTERM)
+	if code := d.Wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("dispatcher exited %d", code)
+	}
+	for i, s := range streams {
+		if _, replies := collect(t, s); len(replies) != 1 {
+			t.Fatalf("stream %d: %d replies", i, len(replies))
+		}
+	}
+	// Committed: a new dispatcher in the same group finds nothing to redo.
+	srv.Reset()
+	q.dispatcher(model...)
+	s := openQueue(t, f.rpc)
+	send(t, s, "marker")
+	_ = s.CloseRequest()
+	collect(t, s)
+	if n := srv.Count(); n != 1 {
+		t.Fatalf("the model saw %d requests after the restart, want only the marker's", n)
+	}
+}
