@@ -29,7 +29,6 @@ import (
 	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/dispatch"
 	"github.com/beacon/eventdispatch/internal/httpserve"
-	"github.com/beacon/eventdispatch/internal/kafkaqueue"
 	"github.com/beacon/eventdispatch/internal/logging"
 	"github.com/beacon/eventdispatch/internal/pgstore"
 	"github.com/beacon/eventdispatch/internal/recording"
@@ -173,11 +172,12 @@ func run() error {
 	consumers.Add(2)
 	g.Go(func() error {
 		defer consumers.Done()
+		consumer.AwaitTopics(gctx, cfg.KafkaBrokers, 3, log, cfg.SignalTopic)
 		return signals.Run(gctx)
 	})
 	g.Go(func() error {
 		defer consumers.Done()
-		kafkaqueue.AwaitTopics(gctx, cfg.KafkaBrokers, 3, log, cfg.JobsTopic, cfg.RepliesTopic)
+		consumer.AwaitTopics(gctx, cfg.KafkaBrokers, 3, log, cfg.JobsTopic, cfg.RepliesTopic)
 		return conversations.Run(gctx)
 	})
 	g.Go(func() error {

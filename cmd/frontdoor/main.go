@@ -23,6 +23,7 @@ import (
 
 	"github.com/beacon/eventdispatch/internal/admin"
 	"github.com/beacon/eventdispatch/internal/config"
+	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/eliza"
 	"github.com/beacon/eventdispatch/internal/frontdoor"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
@@ -162,7 +163,7 @@ func run() error {
 	routerCtx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRouter()
 	g.Go(func() error {
-		kafkaqueue.AwaitTopics(routerCtx, cfg.KafkaBrokers, 3, log, cfg.JobsTopic, cfg.RepliesTopic)
+		consumer.AwaitTopics(routerCtx, cfg.KafkaBrokers, 3, log, cfg.JobsTopic, cfg.RepliesTopic)
 		return router.Run(routerCtx)
 	})
 	g.Go(func() error {

@@ -103,15 +103,17 @@ func (g *Group) Joined() bool { return g.joined.Load() }
 func (g *Group) Run(ctx context.Context) error {
 	log := g.cfg.Log.With("group", g.cfg.GroupID, "topic", g.cfg.Topic)
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID:                g.cfg.GroupID,
-		Brokers:           g.cfg.Brokers,
-		Topics:            []string{g.cfg.Topic},
-		StartOffset:       kafka.FirstOffset,
-		SessionTimeout:    g.cfg.SessionTimeout,
-		RebalanceTimeout:  g.cfg.HandleTimeout + 5*time.Second,
-		HeartbeatInterval: g.cfg.SessionTimeout / 5,
-		JoinGroupBackoff:  time.Second,
-		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
+		ID:          g.cfg.GroupID,
+		Brokers:     g.cfg.Brokers,
+		Topics:      []string{g.cfg.Topic},
+		StartOffset: kafka.FirstOffset,
+		// Partitions added to the topic start a new generation that includes them.
+		WatchPartitionChanges: true,
+		SessionTimeout:        g.cfg.SessionTimeout,
+		RebalanceTimeout:      g.cfg.HandleTimeout + 5*time.Second,
+		HeartbeatInterval:     g.cfg.SessionTimeout / 5,
+		JoinGroupBackoff:      time.Second,
+		ErrorLogger:           kafka.LoggerFunc(func(msg string, args ...any) { log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
 	})
 	if err != nil {
 		return fmt.Errorf("consumer group %s: %w", g.cfg.GroupID, err)
