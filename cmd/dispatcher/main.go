@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
@@ -53,7 +51,8 @@ type settings struct {
 	Log             logging.Config
 }
 
-func (s settings) validate() error {
+// Validate checks the values, naming the variable that is wrong.
+func (s settings) Validate() error {
 	var errs []error
 	if len(s.KafkaBrokers) == 0 || strings.TrimSpace(s.KafkaBrokers[0]) == "" {
 		errs = append(errs, errors.New("KAFKA_BROKERS: no broker given"))
@@ -97,9 +96,6 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
 	log, err := logging.New(os.Stderr, cfg.Log)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -107,8 +103,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := admin.NewRegistry()
 
 	pool, err := pgxpool.New(ctx, cfg.DatabaseURL) // connects lazily: an absent database is retried
 	if err != nil {

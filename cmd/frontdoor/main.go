@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"connectrpc.com/grpchealth"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/beacon/eventdispatch/internal/admin"
@@ -57,7 +55,8 @@ type settings struct {
 	Log            logging.Config
 }
 
-func (s settings) validate() error {
+// Validate checks the values, naming the variable that is wrong.
+func (s settings) Validate() error {
 	var errs []error
 	if s.ShutdownGrace <= 0 {
 		errs = append(errs, fmt.Errorf("SHUTDOWN_GRACE: must be positive, got %s", s.ShutdownGrace))
@@ -92,9 +91,6 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
 	log, err := logging.New(os.Stderr, cfg.Log)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -103,8 +99,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := admin.NewRegistry()
 	health := grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName)
 	var draining atomic.Bool
 

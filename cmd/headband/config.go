@@ -26,7 +26,8 @@ type settings struct {
 }
 
 // validate checks what parsing cannot, naming each variable that is wrong.
-func (s settings) validate() error {
+// Validate checks the values, naming the variable that is wrong.
+func (s settings) Validate() error {
 	var errs []error
 	positive := func(name string, d time.Duration) {
 		if d <= 0 {

@@ -19,8 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/beacon/eventdispatch/internal/admin"
@@ -47,9 +45,6 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
 	log, err := logging.New(os.Stderr, cfg.Log)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -69,8 +64,7 @@ func run() error {
 	// After the first signal, a second one ends the process at once.
 	defer context.AfterFunc(ctx, stop)()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := admin.NewRegistry()
 	adminLn, err := httpserve.Listen(ctx, "admin (ADMIN_ADDR)", cfg.AdminAddr)
 	if err != nil {
 		return err

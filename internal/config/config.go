@@ -12,12 +12,22 @@ import (
 	"github.com/caarlos0/env/v11"
 )
 
-// Load parses the environment into a T. Each problem in the returned error starts with the
-// variable's name, e.g. `SHUTDOWN_GRACE: time: invalid duration "soon"`.
+// Validator is implemented by settings that check their values once parsed; its errors
+// should name the variable too.
+type Validator interface {
+	Validate() error
+}
+
+// Load parses the environment into a T and, if T is a Validator, validates it. Each problem in
+// the returned error starts with the variable's name, e.g.
+// `SHUTDOWN_GRACE: time: invalid duration "soon"`.
 func Load[T any]() (T, error) {
 	cfg, err := env.ParseAs[T]()
 	if err == nil {
-		return cfg, nil
+		if v, ok := any(cfg).(Validator); ok {
+			err = v.Validate()
+		}
+		return cfg, err
 	}
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {

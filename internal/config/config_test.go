@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +50,26 @@ func TestLoad_NamesTheVariableThatIsWrong(t *testing.T) {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}
+	}
+}
+
+type checked struct {
+	Count int `env:"TEST_CHECKED_COUNT" envDefault:"1"`
+}
+
+func (c checked) Validate() error {
+	if c.Count < 1 {
+		return errors.New("TEST_CHECKED_COUNT: must be at least 1")
+	}
+	return nil
+}
+
+func TestLoad_ValidatesSettingsThatCanCheckThemselves(t *testing.T) {
+	if _, err := Load[checked](); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_CHECKED_COUNT", "0")
+	if _, err := Load[checked](); err == nil || !strings.Contains(err.Error(), "TEST_CHECKED_COUNT") {
+		t.Fatalf("want the validation error naming the variable, got %v", err)
 	}
 }
