@@ -174,3 +174,25 @@ func TestDispatcher_SIGTERMFinishesModelCallsInFlightAndCommits(t *testing.T) {
 		t.Fatalf("the model saw %d requests after the restart, want only the marker's", n)
 	}
 }
+
+func TestQueueConversation_ReplyForAStreamThatWentAwayIsCountedAndDropped(t *testing.T) {
+	q := newQueueSystem(t)
+	srv, model := q.model(fakeopenai.WithLatency(time.Second))
+	f := q.frontdoor()
+	q.dispatcher(model...)
+	s := openQueue(t, f.rpc)
+	send(t, s, "I have to go")
+	if res := receive(t, s); res.GetSentence() != "enqueued" {
+		t.Fatalf("%+v", res)
+	}
+	if err := s.CloseResponse(); err != nil { // the client disconnects before the answer
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(proctest.Get(t, "http://"+f.admin+"/metrics"), "frontdoor_replies_dropped_total 1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the orphaned reply was not counted (the model saw %d requests)", srv.Count())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
