@@ -1,0 +1,81 @@
+package k8s
+
+import (
+	"encoding/json"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// skaffoldConfig is the part of skaffold.yaml the cross-reference checks read. The schema test
+// validates the whole file.
+type skaffoldConfig struct {
+	Build struct {
+		Artifacts []struct {
+			Image   string `json:"image"`
+			Context string `json:"context"`
+			Docker  struct {
+				Dockerfile string            `json:"dockerfile"`
+				BuildArgs  map[string]string `json:"buildArgs"`
+			} `json:"docker"`
+		} `json:"artifacts"`
+	} `json:"build"`
+	Manifests struct {
+		RawYaml []string `json:"rawYaml"`
+	} `json:"manifests"`
+	ResourceSelector struct {
+		Allow []struct {
+			GroupKind string   `json:"groupKind"`
+			Image     []string `json:"image"`
+		} `json:"allow"`
+	} `json:"resourceSelector"`
+	Deploy struct {
+		Helm struct {
+			Releases []struct {
+				Name        string `json:"name"`
+				Repo        string `json:"repo"`
+				RemoteChart string `json:"remoteChart"`
+				Version     string `json:"version"`
+				Namespace   string `json:"namespace"`
+			} `json:"releases"`
+		} `json:"helm"`
+		Kubectl struct {
+			DefaultNamespace string `json:"defaultNamespace"`
+		} `json:"kubectl"`
+	} `json:"deploy"`
+	PortForward []struct {
+		ResourceType string `json:"resourceType"`
+		ResourceName string `json:"resourceName"`
+		Namespace    string `json:"namespace"`
+		Port         int    `json:"port"`
+		LocalPort    int    `json:"localPort"`
+	} `json:"portForward"`
+}
+
+func skaffoldJSON(t *testing.T) []byte {
+	t.Helper()
+	js, err := yaml.YAMLToJSON(readRepoFile(t, "skaffold.yaml"))
+	if err != nil {
+		t.Fatalf("skaffold.yaml is not valid YAML: %v", err)
+	}
+	return js
+}
+
+func loadSkaffold(t *testing.T) skaffoldConfig {
+	t.Helper()
+	var cfg skaffoldConfig
+	if err := json.Unmarshal(skaffoldJSON(t), &cfg); err != nil {
+		t.Fatalf("skaffold.yaml: %v", err)
+	}
+	return cfg
+}
+
+// binaryOf maps each skaffold image to the cmd/ directory its Go binary is built from ("" for
+// images that are not Go binaries, such as Kafka Connect).
+func (s skaffoldConfig) binaryOf() map[string]string {
+	out := map[string]string{}
+	for _, a := range s.Build.Artifacts {
+		out[a.Image] = a.Docker.BuildArgs["CMD"]
+	}
+	return out
+}
