@@ -1,0 +1,208 @@
+package k8s
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// perEnvironmentKeys are the connector settings that differ between the local stack and the
+// cluster (deploy/local/README.md, "The connector configuration").
+var perEnvironmentKeys = []string{"database.hostname", "database.password"}
+
+// secretRef matches Strimzi's KubernetesSecretConfigProvider reference ${secrets:ns/name:key}.
+var secretRef = regexp.MustCompile(`^\$\{secrets:([a-z0-9-]+)/([a-z0-9.-]+):([A-Za-z0-9._-]+)\}$`)
+
+func TestKafkaConnector_MatchesTheLocalStacksConnector(t *testing.T) {
+	c := loadCluster(t)
+	var local map[string]string
+	if err := json.Unmarshal(readRepoFile(t, "deploy/local/debezium-connector.json"), &local); err != nil {
+		t.Fatalf("deploy/local/debezium-connector.json: %v", err)
+	}
+	m, ok := c.Strimzi["KafkaConnector"][local["name"]]
+	if !ok {
+		t.Fatalf("no KafkaConnector named %q (the name in deploy/local/debezium-connector.json) in k8s/", local["name"])
+	}
+	spec := strimziSpec(m)
+	flat := map[string]string{"name": m.Name}
+	if v, ok := spec["class"].(string); ok {
+		flat["connector.class"] = v
+	}
+	if v, ok := spec["tasksMax"]; ok {
+		flat["tasks.max"] = fmt.Sprint(v)
+	}
+	cfg, _ := spec["config"].(map[string]any)
+	for k, v := range cfg {
+		flat[k] = fmt.Sprint(v)
+	}
+	for k, want := range local {
+		if slices.Contains(perEnvironmentKeys, k) {
+			continue
+		}
+		if got, ok := flat[k]; !ok {
+			t.Errorf("KafkaConnector %s lacks %s=%q of deploy/local/debezium-connector.json; add it to spec.config (or spec.class/tasksMax)", m.Name, k, want)
+		} else if got != want {
+			t.Errorf("KafkaConnector %s has %s=%q, deploy/local/debezium-connector.json %q; the local stack's file is the source of truth", m.Name, k, got, want)
+		}
+	}
+	for k := range flat {
+		if _, ok := local[k]; !ok {
+			t.Errorf("KafkaConnector %s sets %s, which deploy/local/debezium-connector.json does not; add it there too, or document it as per-environment", m.Name, k)
+		}
+	}
+	if local["database.password"] != "" && flat["database.password"] == local["database.password"] {
+		t.Errorf("KafkaConnector %s inlines the database password; read it through the config provider: ${secrets:<namespace>/<secret>:<key>}", m.Name)
+	}
+}
+
+func TestKafkaConnector_ReadsThePasswordFromTheSecretItMayRead(t *testing.T) {
+	c, sk := loadCluster(t), loadSkaffold(t)
+	for name, m := range c.Strimzi["KafkaConnector"] {
+		cfg, _ := strimziSpec(m)["config"].(map[string]any)
+		pw, _ := cfg["database.password"].(string)
+		ref := secretRef.FindStringSubmatch(pw)
+		if ref == nil {
+			t.Errorf("KafkaConnector %s: database.password %q is not a ${secrets:<namespace>/<secret>:<key>} reference", name, pw)
+			continue
+		}
+		ns, secret, key := ref[1], ref[2], ref[3]
+		if ns != sk.Deploy.Kubectl.DefaultNamespace {
+			t.Errorf("KafkaConnector %s: the password reference names namespace %q, but skaffold deploys to %q", name, ns, sk.Deploy.Kubectl.DefaultNamespace)
+		}
+		s, ok := c.Secrets[secret]
+		if !ok {
+			t.Errorf("KafkaConnector %s: Secret %s does not exist in k8s/", name, secret)
+		} else if _, ok := s.StringData[key]; !ok {
+			if _, ok := s.Data[key]; !ok {
+				t.Errorf("KafkaConnector %s: Secret %s has no key %q", name, secret, key)
+			}
+		}
+		cluster := m.Labels["strimzi.io/cluster"]
+		kc, ok := c.Strimzi["KafkaConnect"][cluster]
+		if !ok {
+			t.Errorf("KafkaConnector %s: label strimzi.io/cluster=%q names no KafkaConnect in k8s/", name, cluster)
+			continue
+		}
+		if ann, _ := kc.Object["metadata"].(map[string]any)["annotations"].(map[string]any); ann["strimzi.io/use-connector-resources"] != "true" {
+			t.Errorf("KafkaConnect %s: annotation strimzi.io/use-connector-resources must be \"true\", or KafkaConnector %s is ignored", cluster, name)
+		}
+		kcfg, _ := strimziSpec(kc)["config"].(map[string]any)
+		providers := strings.Split(fmt.Sprint(kcfg["config.providers"]), ",")
+		if !slices.Contains(providers, "secrets") || kcfg["config.providers.secrets.class"] != "io.strimzi.kafka.KubernetesSecretConfigProvider" {
+			t.Errorf("KafkaConnect %s: config must set config.providers to include secrets and config.providers.secrets.class io.strimzi.kafka.KubernetesSecretConfigProvider", cluster)
+		}
+		sa := cluster + "-connect" // the service account Strimzi gives the Connect pods
+		if !c.mayGetSecret(sa, ns, secret) {
+			t.Errorf("no Role/RoleBinding in k8s/ lets service account %s/%s get Secret %s; the config provider reads it with that account", ns, sa, secret)
+		}
+	}
+}
+
+// mayGetSecret reports whether a RoleBinding in k8s/ grants service account ns/sa "get" on
+// Secret name through a Role in k8s/.
+func (c *cluster) mayGetSecret(sa, ns, name string) bool {
+	for _, rb := range c.RoleBindings {
+		bound := false
+		for _, s := range rb.Subjects {
+			bound = bound || (s.Kind == "ServiceAccount" && s.Name == sa && s.Namespace == ns)
+		}
+		role := c.Roles[rb.RoleRef.Name]
+		if !bound || rb.RoleRef.Kind != "Role" || role == nil {
+			continue
+		}
+		for _, r := range role.Rules {
+			if slices.Contains(r.APIGroups, "") && slices.Contains(r.Resources, "secrets") && slices.Contains(r.Verbs, "get") &&
+				(len(r.ResourceNames) == 0 || slices.Contains(r.ResourceNames, name)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestKafkaTopics_ExistForEveryTopicTheServicesUse(t *testing.T) {
+	c, sk := loadCluster(t), loadSkaffold(t)
+	topics := map[string]manifest{}
+	for name, m := range c.Strimzi["KafkaTopic"] {
+		topicName := name
+		if tn, ok := strimziSpec(m)["topicName"].(string); ok {
+			topicName = tn
+		}
+		topics[topicName] = m
+		if _, ok := c.Strimzi["Kafka"][m.Labels["strimzi.io/cluster"]]; !ok {
+			t.Errorf("KafkaTopic %s: label strimzi.io/cluster=%q names no Kafka in k8s/", name, m.Labels["strimzi.io/cluster"])
+		}
+	}
+	want := map[string]string{} // topic -> who uses it
+	for _, gc := range goContainers(t, c, sk) {
+		for v := range gc.Known {
+			if !strings.HasSuffix(v, "_TOPIC") {
+				continue
+			}
+			topic := gc.effective(v)
+			want[topic] = fmt.Sprintf("%s (%s)", gc.Workload, v)
+			if v == "SIGNAL_TOPIC" || v == "JOBS_TOPIC" { // their dead letters: <topic>.dlq
+				want[topic+".dlq"] = fmt.Sprintf("%s (%s + .dlq)", gc.Workload, v)
+			}
+		}
+	}
+	for name, m := range c.Strimzi["KafkaConnector"] {
+		cfg, _ := strimziSpec(m)["config"].(map[string]any)
+		for _, table := range strings.Split(fmt.Sprint(cfg["table.include.list"]), ",") {
+			want[fmt.Sprint(cfg["topic.prefix"])+"."+strings.TrimSpace(table)] = "KafkaConnector " + name
+		}
+	}
+	// The dispatcher runs up to as many replicas as these have partitions.
+	dispatchers := int64(0)
+	if d := c.Deployments["dispatcher"]; d != nil && d.Spec.Replicas != nil {
+		dispatchers = int64(*d.Spec.Replicas)
+	}
+	for topic, user := range want {
+		m, ok := topics[topic]
+		if !ok {
+			t.Errorf("%s uses topic %s, but no KafkaTopic in k8s/ creates it", user, topic)
+			continue
+		}
+		p, _ := strimziSpec(m)["partitions"].(float64)
+		if p < 3 {
+			t.Errorf("KafkaTopic %s has %v partitions; want at least 3 so several dispatchers share the work", topic, p)
+		}
+		if int64(p) < dispatchers {
+			t.Errorf("KafkaTopic %s has %v partitions, fewer than the dispatcher's %d replicas", topic, p, dispatchers)
+		}
+	}
+}
+
+func TestKafka_IsOneKRaftNodeOfKafka431(t *testing.T) {
+	c := loadCluster(t)
+	if len(c.Strimzi["Kafka"]) != 1 {
+		t.Fatalf("want one Kafka in k8s/, found %d", len(c.Strimzi["Kafka"]))
+	}
+	for name, k := range c.Strimzi["Kafka"] {
+		kafka, _ := strimziSpec(k)["kafka"].(map[string]any)
+		if kafka["version"] != "4.3.1" {
+			t.Errorf("Kafka %s: spec.kafka.version %v, want 4.3.1 (the local stack's, and the Connect image's)", name, kafka["version"])
+		}
+		roles := map[string]bool{}
+		for _, p := range c.Strimzi["KafkaNodePool"] {
+			if p.Labels["strimzi.io/cluster"] != name {
+				continue
+			}
+			rs, _ := strimziSpec(p)["roles"].([]any)
+			for _, r := range rs {
+				roles[fmt.Sprint(r)] = true
+			}
+		}
+		if !roles["controller"] || !roles["broker"] {
+			t.Errorf("Kafka %s: its KafkaNodePools give roles %v; KRaft needs a controller and a broker", name, roles)
+		}
+	}
+	for name, kc := range c.Strimzi["KafkaConnect"] {
+		if v := strimziSpec(kc)["version"]; v != "4.3.1" {
+			t.Errorf("KafkaConnect %s: spec.version %v, want 4.3.1", name, v)
+		}
+	}
+}
