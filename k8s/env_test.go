@@ -4,7 +4,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -27,30 +26,35 @@ func binaryEnv(t *testing.T, name string) map[string]envVar {
 	t.Helper()
 	out := map[string]envVar{}
 	for _, dir := range []string{filepath.Join("..", "cmd", name), filepath.Join("..", "internal", "logging")} {
-		fset := token.NewFileSet()
-		pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
-		if err != nil {
-			t.Fatalf("parse %s: %v", dir, err)
+		paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil || len(paths) == 0 {
+			t.Fatalf("no Go files in %s (err %v): is the artifact's CMD build arg a directory under cmd/?", dir, err)
 		}
-		for _, pkg := range pkgs {
-			for _, f := range pkg.Files {
-				ast.Inspect(f, func(n ast.Node) bool {
-					field, ok := n.(*ast.Field)
-					if !ok || field.Tag == nil {
-						return true
-					}
-					tag, err := strconv.Unquote(field.Tag.Value)
-					if err != nil {
-						return true
-					}
-					st := reflect.StructTag(tag)
-					if env := st.Get("env"); env != "" {
-						name, _, _ := strings.Cut(env, ",")
-						out[name] = envVar{Name: name, Default: st.Get("envDefault")}
-					}
-					return true
-				})
+		fset := token.NewFileSet()
+		for _, path := range paths {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
 			}
+			f, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				t.Fatalf("parse %s: %v", path, err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				field, ok := n.(*ast.Field)
+				if !ok || field.Tag == nil {
+					return true
+				}
+				tag, err := strconv.Unquote(field.Tag.Value)
+				if err != nil {
+					return true
+				}
+				st := reflect.StructTag(tag)
+				if env := st.Get("env"); env != "" {
+					name, _, _ := strings.Cut(env, ",")
+					out[name] = envVar{Name: name, Default: st.Get("envDefault")}
+				}
+				return true
+			})
 		}
 	}
 	if len(out) == 0 {
