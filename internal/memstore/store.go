@@ -1,0 +1,161 @@
+// Package memstore keeps the dispatcher's state in process memory: the same semantics as
+// internal/pgstore behind the same interfaces (dispatch.Store, dispatch.Watcher), for
+// standalone mode, where there is no Postgres.
+//
+// A Store is a recording.Ledger behind a mutex. Apply runs a batch under the lock, so batches
+// from different partitions are serialised as pgstore's advisory locks serialise them, and a
+// batch either applies whole or (it cannot fail half-way) not at all. The Ledger ignores
+// changes older than what it holds, so redelivered batches have no second effect, and a
+// processed recording is never processed again.
+//
+// What it does not give: durability. Everything is lost when the process ends — pending
+// recordings, processed recordings and the memory of what was processed — while the Kafka
+// offsets may survive elsewhere. That is acceptable only where the broker is in the same
+// process and dies with it (standalone mode).
+package memstore
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/beacon/eventdispatch/internal/recording"
+)
+
+// Store is the in-memory state of the dispatcher. It is safe for concurrent use. The zero
+// value is not usable: call New.
+type Store struct {
+	mu     sync.Mutex
+	ledger *recording.Ledger
+	// owner maps every signal seen to its recording (uuid.Nil for a tombstone of a signal
+	// never seen), so Truncate can reach every signal.
+	owner map[uuid.UUID]uuid.UUID
+	// pending holds recordings seen and not complete, with their first signal's time.
+	pending   map[uuid.UUID]*pendingRecording
+	processed map[uuid.UUID]recording.Complete
+	// order lists processed recordings in the order they completed.
+	order []uuid.UUID
+	now   func() time.Time
+}
+
+type pendingRecording struct {
+	firstSeen time.Time
+	reported  bool
+}
+
+// New returns an empty Store deciding completeness with rule.
+func New(rule recording.Rule) *Store {
+	return &Store{
+		ledger:    recording.NewLedger(rule),
+		owner:     map[uuid.UUID]uuid.UUID{},
+		pending:   map[uuid.UUID]*pendingRecording{},
+		processed: map[uuid.UUID]recording.Complete{},
+		now:       time.Now,
+	}
+}
+
+// Apply applies changes in order, as one step, and records each recording that becomes
+// complete as processed (process_record's effect here). It never fails.
+func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.Applied, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var res recording.Applied
+	for _, c := range changes {
+		out := s.ledger.Apply(c)
+		if !out.Changed {
+			res.Ignored++
+			continue
+		}
+		s.owner[out.Signal.ID] = out.Signal.Recording
+		if !c.Delete {
+			s.seen(c.Signal.Recording, c.At)
+			if out.New {
+				if err := recording.Validate(out.Signal); err != nil {
+					res.Invalid = append(res.Invalid, recording.Invalid{Signal: out.Signal, Err: err})
+				}
+			}
+		}
+		if done := out.Completed; done != nil {
+			res.Completed = append(res.Completed, *done)
+			s.processed[done.Recording] = *done
+			s.order = append(s.order, done.Recording)
+			delete(s.pending, done.Recording)
+		}
+	}
+	return res, nil
+}
+
+// seen notes a signal of rec changed at at, if rec is not processed yet.
+func (s *Store) seen(rec uuid.UUID, at time.Time) {
+	if rec == uuid.Nil {
+		return
+	}
+	if st := s.ledger.Recording(rec); st == nil || st.Processed {
+		return
+	}
+	p, ok := s.pending[rec]
+	if !ok {
+		s.pending[rec] = &pendingRecording{firstSeen: at}
+		return
+	}
+	if at.Before(p.firstSeen) {
+		p.firstSeen = at
+	}
+}
+
+// Truncate forgets every signal changed before version: the source table was truncated.
+func (s *Store) Truncate(_ context.Context, version int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, rec := range s.owner {
+		st := s.ledger.Recording(rec)
+		if st == nil {
+			continue
+		}
+		if sg, ok := st.Signals[id]; ok && !sg.Deleted && sg.Version < version {
+			s.ledger.Delete(id, version)
+		}
+	}
+	return nil
+}
+
+// Pending counts recordings seen and not yet complete.
+func (s *Store) Pending(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int64(len(s.pending)), nil
+}
+
+// ReportIncomplete returns, once each, the recordings whose first signal is older than age
+// and that are still incomplete.
+func (s *Store) ReportIncomplete(_ context.Context, age time.Duration) ([]recording.Incomplete, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cutoff := s.now().Add(-age)
+	var out []recording.Incomplete
+	for rec, p := range s.pending {
+		if !p.reported && p.firstSeen.Before(cutoff) {
+			p.reported = true
+			out = append(out, recording.Incomplete{Recording: rec, FirstSeen: p.firstSeen})
+		}
+	}
+	slices.SortFunc(out, func(a, b recording.Incomplete) int { return a.FirstSeen.Compare(b.FirstSeen) })
+	return out, nil
+}
+
+// Ping reports that the store answers; memory always does.
+func (s *Store) Ping(context.Context) error { return nil }
+
+// Processed returns the processed recordings in the order they completed.
+func (s *Store) Processed() []recording.Complete {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]recording.Complete, len(s.order))
+	for i, rec := range s.order {
+		out[i] = s.processed[rec]
+	}
+	return out
+}
