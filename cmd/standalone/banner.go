@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// banner is what a newcomer sees first: where things are and what to try.
+type banner struct {
+	rpc, admin, kafka  net.Addr
+	store, model       string
+	interval, maxPause time.Duration
+}
+
+func (b banner) print(w io.Writer) {
+	rpc, admin := hostPort(b.rpc), hostPort(b.admin)
+	fmt.Fprintf(w, `
+eventdispatch standalone: front door, dispatcher and headband simulator in one process,
+on an embedded Kafka broker. No Postgres, Kafka or Debezium needed.
+
+  front door   %[1]s  (Connect, gRPC, gRPC-Web; reflection on)
+  metrics      http://%[2]s/metrics  (and /healthz, /readyz)
+  Kafka        %[3]s  (embedded; topics %[4]s, %[5]s, %[6]s)
+  recordings   %[7]s
+  model        %[8]s
+
+Try:
+  curl --header "Content-Type: application/json" --data '{"sentence": "I feel happy."}' \
+      http://%[1]s/connectrpc.eliza.v1.ElizaService/Say
+  go tool grpcurl -plaintext -d '@' %[1]s connectrpc.eliza.v1.ElizaService/Converse
+  go tool grpcurl -plaintext -d '@' %[1]s connectrpc.eliza.v1.ElizaService/QueueConversation
+      (type lines such as {"sentence":"I feel happy."}; Ctrl-D ends the input)
+  curl -s http://%[2]s/metrics | grep dispatcher_recordings_completed_total
+
+The simulated headband starts a recording every %[9]s (pauses up to %[10]s); the log shows
+"processing recording <uuid>" for each complete one. Ctrl-C stops everything.
+
+`, rpc, admin, b.kafka, signalTopic, jobsTopic, repliesTopic, b.store, b.model, b.interval, b.maxPause)
+}
+
+// hostPort names a listener's address the way a client on this machine would dial it.
+func hostPort(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		_, port, _ := net.SplitHostPort(a.String())
+		return net.JoinHostPort("localhost", port)
+	}
+	return tcp.String()
+}

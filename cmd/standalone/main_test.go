@@ -1,0 +1,127 @@
+package main_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	"github.com/beacon/eventdispatch/internal/proctest"
+)
+
+// These tests need nothing but Go: the binary brings its own broker and keeps state in memory.
+
+type standalone struct {
+	*proctest.Proc
+	rpc, admin string
+}
+
+func start(t *testing.T, bin string, extra ...string) standalone {
+	t.Helper()
+	s := standalone{rpc: proctest.FreeAddr(t), admin: proctest.FreeAddr(t)}
+	s.Proc = proctest.Start(t, bin, append([]string{
+		"ADDR=" + s.rpc, "ADMIN_ADDR=" + s.admin, "STANDALONE_KAFKA_ADDR=" + proctest.FreeAddr(t),
+		"OPENAI_API_KEY=", "OPENAI_BASE_URL=", "DATABASE_URL=", // whatever the developer's shell has
+		"HEADBAND_INTERVAL=200ms", "HEADBAND_MAX_PAUSE=100ms",
+	}, extra...)...)
+	return s
+}
+
+func TestStandalone_AnswersQueuesProcessesRecordingsAndStopsCleanly(t *testing.T) {
+	bin := proctest.Build(t, "./cmd/standalone")
+	s := start(t, bin)
+	deadline := time.Now().Add(30 * time.Second)
+	proctest.WaitHTTP(t, "http://"+s.admin+"/readyz", time.Until(deadline))
+
+	client := elizav1connect.NewElizaServiceClient(http.DefaultClient, "http://"+s.rpc, connect.WithProtoJSON())
+	say, err := client.Say(t.Context(), connect.NewRequest(&elizav1.SayRequest{Sentence: "I feel happy."}))
+	if err != nil || say.Msg.GetSentence() == "" {
+		t.Fatalf("Say: %q %v", say.Msg.GetSentence(), err)
+	}
+
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	grpc := elizav1connect.NewElizaServiceClient(&http.Client{Transport: &http.Transport{Protocols: &h2c}}, "http://"+s.rpc, connect.WithGRPC())
+	ctx, cancel := context.WithDeadline(t.Context(), deadline)
+	defer cancel()
+	stream := grpc.QueueConversation(ctx)
+	if err := stream.Send(&elizav1.QueueConversationRequest{Sentence: "I feel happy."}); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	ack, err := stream.Receive()
+	if err != nil || ack.GetSentence() != "enqueued" {
+		t.Fatalf("first answer %q %v, want \"enqueued\"", ack.GetSentence(), err)
+	}
+	reply, err := stream.Receive()
+	if err != nil || reply.GetKind() != elizav1.QueueConversationResponse_KIND_REPLY || reply.GetJobId() != ack.GetJobId() || reply.GetSentence() == "" {
+		t.Fatalf("reply %+v %v, want an ELIZA reply to job %s", reply, err, ack.GetJobId())
+	}
+	_ = stream.CloseRequest()
+	_ = stream.CloseResponse()
+
+	for completed(t, s.admin) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no recording from the simulator processed within 30s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !regexp.MustCompile(`processing recording [0-9a-f-]{36}`).MatchString(s.Output()) {
+		t.Error(`no "processing recording <uuid>" in the log`)
+	}
+	for _, want := range []string{"curl", "grpcurl", "QueueConversation", "/metrics"} {
+		if !strings.Contains(s.Output(), want) {
+			t.Errorf("banner does not mention %s", want)
+		}
+	}
+
+	s.Signal(t, syscall.SIGINT)
+	began := time.Now()
+	if code := s.Wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGINT", code)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("took %s to stop", took)
+	}
+}
+
+// completed reads dispatcher_recordings_completed_total.
+func completed(t *testing.T, admin string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^dispatcher_recordings_completed_total (\S+)$`).FindStringSubmatch(proctest.Get(t, "http://"+admin+"/metrics"))
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.ParseFloat(m[1], 64)
+	return n
+}
+
+func TestStandalone_NamesABusyPortAndItsVariable(t *testing.T) {
+	bin := proctest.Build(t, "./cmd/standalone")
+	var lc net.ListenConfig
+	busy, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, variable := range []string{"ADDR", "ADMIN_ADDR", "STANDALONE_KAFKA_ADDR"} {
+		t.Run(variable, func(t *testing.T) {
+			s := start(t, bin, variable+"="+busy.Addr().String())
+			if code := s.Wait(t, 10*time.Second); code == 0 {
+				t.Fatal("exit code 0 with a busy port")
+			}
+			out := s.Output()
+			if !strings.Contains(out, "("+variable+")") || !strings.Contains(out, busy.Addr().String()) {
+				t.Fatalf("error does not name %s and the port:\n%s", variable, out)
+			}
+		})
+	}
+}
