@@ -149,8 +149,8 @@ func TestWriter_EnvelopeHasTheCapturedConnectorsShape(t *testing.T) {
 		t.Errorf("op %v before %v transaction %v", gp["op"], gp["before"], gp["transaction"])
 	}
 	// Doubles keep their fraction, as the JsonConverter writes them.
-	if v := string(c.msgs[0].Value); !strings.Contains(v, `"sample_offset_in_unit":0.0`) {
-		t.Errorf("sample_offset_in_unit not written as 0.0: %s", v[strings.Index(v, `"payload"`):])
+	if _, payload, _ := strings.Cut(string(c.msgs[0].Value), `"payload":`); !strings.Contains(payload, `"sample_offset_in_unit":0.0`) {
+		t.Errorf("sample_offset_in_unit not written as 0.0: %s", payload)
 	}
 
 	gotKey, wantKey := decodeJSON(t, c.msgs[0].Key), fixture(t, "keys/datastore-signal/create-eeg.json")
