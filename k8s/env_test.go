@@ -19,13 +19,13 @@ type envVar struct {
 }
 
 // binaryEnv returns the variables the binary built from cmd/<name> reads: the env tags of the
-// struct fields in its non-test Go files and in internal/logging, whose Config every binary's
-// settings embed. Parsing the source (not a hand-kept list) keeps this check in step with the
-// code.
+// struct fields in its non-test Go files and in the module's packages it imports directly
+// (internal/logging's Config, internal/worker's ModelSettings, ...), whose settings structs it
+// embeds. Parsing the source (not a hand-kept list) keeps this check in step with the code.
 func binaryEnv(t *testing.T, name string) map[string]envVar {
 	t.Helper()
 	out := map[string]envVar{}
-	for _, dir := range []string{filepath.Join("..", "cmd", name), filepath.Join("..", "internal", "logging")} {
+	for _, dir := range settingsDirs(t, filepath.Join("..", "cmd", name)) {
 		paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
 		if err != nil || len(paths) == 0 {
 			t.Fatalf("no Go files in %s (err %v): is the artifact's CMD build arg a directory under cmd/?", dir, err)
@@ -61,6 +61,32 @@ func binaryEnv(t *testing.T, name string) map[string]envVar {
 		t.Fatalf("found no env tags in cmd/%s: is the artifact's CMD build arg a directory under cmd/?", name)
 	}
 	return out
+}
+
+// settingsDirs returns cmd's directory and those of the module's packages it imports.
+func settingsDirs(t *testing.T, cmd string) []string {
+	t.Helper()
+	const module = "github.com/beacon/eventdispatch/"
+	dirs := []string{cmd}
+	seen := map[string]bool{}
+	paths, _ := filepath.Glob(filepath.Join(cmd, "*.go"))
+	for _, path := range paths {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatalf("parse %s: %v", path, err)
+		}
+		for _, imp := range f.Imports {
+			pkg, _ := strconv.Unquote(imp.Path.Value)
+			if rel, ok := strings.CutPrefix(pkg, module); ok && !seen[rel] {
+				seen[rel] = true
+				dirs = append(dirs, filepath.Join("..", filepath.FromSlash(rel)))
+			}
+		}
+	}
+	return dirs
 }
 
 // requiredEnv lists, per binary, the variables a manifest must set because their defaults
@@ -128,7 +154,7 @@ func TestManifests_SetOnlyEnvVarsTheBinaryReads(t *testing.T) {
 	for _, gc := range containers {
 		for name := range gc.Set {
 			if _, ok := gc.Known[name]; !ok {
-				t.Errorf("%s container %s sets %s, which %s does not read (no env:%q tag in cmd/%s or internal/logging): remove it or fix its name",
+				t.Errorf("%s container %s sets %s, which %s does not read (no env:%q tag in cmd/%s or the packages it imports): remove it or fix its name",
 					gc.Workload, gc.Name, name, gc.Binary, name, gc.Binary)
 			}
 		}

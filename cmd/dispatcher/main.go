@@ -30,6 +30,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/logging"
 	"github.com/beacon/eventdispatch/internal/pgstore"
 	"github.com/beacon/eventdispatch/internal/recording"
+	"github.com/beacon/eventdispatch/internal/worker"
 )
 
 type settings struct {
@@ -46,7 +47,7 @@ type settings struct {
 	RepliesTopic    string        `env:"REPLIES_TOPIC" envDefault:"eliza.replies"`
 	LLMGroupID      string        `env:"LLM_GROUP_ID" envDefault:"dispatcher-llm"`
 	Workers         int           `env:"WORKERS" envDefault:"8"`
-	Model           modelSettings
+	Model           worker.ModelSettings
 	ShutdownGrace   time.Duration `env:"SHUTDOWN_GRACE" envDefault:"20s"`
 	Log             logging.Config
 }
@@ -80,7 +81,7 @@ func (s settings) Validate() error {
 	if s.SessionTimeout < 6*time.Second {
 		errs = append(errs, fmt.Errorf("KAFKA_SESSION_TIMEOUT: %s is below Kafka's minimum of 6s", s.SessionTimeout))
 	}
-	errs = append(errs, s.Model.validate())
+	errs = append(errs, s.Model.Validate())
 	return errors.Join(errs...)
 }
 

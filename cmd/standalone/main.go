@@ -121,7 +121,7 @@ func run() error {
 	}, dispatch.NewHandler(store, signalDLQ, dispatchMetrics, log))
 
 	// The dispatcher's conversation group: workers answering jobs with the model.
-	model, err := newModel(cfg.Model, reg)
+	model, err := worker.NewModel(cfg.Model, reg)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/beacon/eventdispatch/internal/logging"
+	"github.com/beacon/eventdispatch/internal/worker"
 )
 
 // Topics of the embedded broker: the names the binaries use by default.
@@ -36,7 +37,7 @@ type settings struct {
 	HeadbandSeed    *uint64       `env:"HEADBAND_SEED"`
 	IncompleteAfter time.Duration `env:"INCOMPLETE_AFTER" envDefault:"1m"`
 	ShutdownGrace   time.Duration `env:"SHUTDOWN_GRACE" envDefault:"5s"`
-	Model           modelSettings
+	Model           worker.ModelSettings
 	Log             logging.Config
 }
 
@@ -71,7 +72,7 @@ func (s settings) Validate() error {
 	if s.ContextTurns < 0 {
 		errs = append(errs, fmt.Errorf("CONTEXT_TURNS: must not be negative, got %d", s.ContextTurns))
 	}
-	errs = append(errs, s.Model.validate())
+	errs = append(errs, s.Model.Validate())
 	return errors.Join(errs...)
 }
 
