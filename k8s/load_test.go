@@ -133,7 +133,7 @@ func decodeStrict(m manifest) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(m.JSON))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(obj); err != nil {
-		return nil, fmt.Errorf("%s does not decode strictly into %s %s: %v", m, m.APIVersion, m.Kind, err)
+		return nil, fmt.Errorf("%s does not decode strictly into %s %s: %w", m, m.APIVersion, m.Kind, err)
 	}
 	return obj, nil
 }
