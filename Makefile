@@ -42,6 +42,10 @@ test-unit: ## Run the tests without the stack (integration tests skip, or fail w
 bench-dispatch: stack-up ## Benchmark the signal dispatcher on the local stack: latency, backlog throughput, statements (see BENCHMARKS.md).
 	go run ./bench/dispatch -rate 50 -warmup 5s -duration 40s -backlog 100000 -pairs 100 -timeout 9m
 
+.PHONY: bench-llm
+bench-llm: stack-up ## Benchmark queued conversations on the local stack: throughput vs ideal, enqueue latency, memory per idle stream (see BENCHMARKS.md).
+	go run ./bench/llm -workers 64 -latency 100ms -conversations 256 -rpm 12000 -rate 1000 -streams 200 -idle-streams 10000 -timeout 8m
+
 .PHONY: stack-up
 stack-up: ## Start Postgres, Kafka and Kafka Connect + Debezium locally (idempotent).
 	bash deploy/local/stack.sh up

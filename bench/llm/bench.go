@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// bench holds what the measurements of a run share, and what the run must clean up.
+type bench struct {
+	cfg   config
+	log   *slog.Logger
+	runID string // unique per run: names topics and groups
+	dir   string // the binaries and their logs
+	kafka *kafkaAdmin
+
+	// Left behind by the measurements, removed by cleanup.
+	topics, groups []string
+}
+
+func newBench(cfg config, log *slog.Logger) (*bench, error) {
+	b := &bench{cfg: cfg, log: log, kafka: newKafkaAdmin(cfg.Endpoints.KafkaBrokers),
+		runID: "bench-llm-" + strings.ToLower(time.Now().UTC().Format("20060102t150405z"))}
+	var err error
+	if b.dir, err = os.MkdirTemp("", "bench-llm-"); err != nil {
+		return nil, fmt.Errorf("temporary directory: %w", err)
+	}
+	return b, nil
+}
+
+// cleanup deletes the run's topics and consumer groups. Run it once every process of the
+// run has stopped (groups with members cannot be deleted).
+func (b *bench) cleanup(ctx context.Context) error {
+	b.log.Info("cleaning up", "topics", len(b.topics), "groups", len(b.groups))
+	var errs []error
+	if len(b.topics) > 0 {
+		errs = append(errs, b.kafka.deleteTopics(ctx, b.topics...))
+	}
+	if len(b.groups) > 0 {
+		errs = append(errs, b.kafka.deleteGroups(ctx, b.groups...))
+	}
+	return errors.Join(errs...)
+}
+
+// removeDir removes the binaries and the processes' logs.
+func (b *bench) removeDir() {
+	if b.dir != "" {
+		_ = os.RemoveAll(b.dir)
+	}
+}
+
+// raiseFileLimit lifts the soft limit on open files to the hard one, for the harness and the
+// front doors it starts (they inherit it): thousands of streams and their connections.
+func raiseFileLimit(log *slog.Logger) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("read the open-files limit: %w", err)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			return fmt.Errorf("raise the open-files limit to %d: %w", lim.Max, err)
+		}
+	}
+	log.Info("open-files limit", "limit", lim.Cur)
+	return nil
+}
+
+// sleep waits d or until ctx ends, whichever is first; it returns ctx's error in the latter case.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

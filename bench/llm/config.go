@@ -1,0 +1,154 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/beacon/eventdispatch/internal/stack"
+)
+
+// config is the harness's configuration: the stack's endpoints from the environment (as the
+// tests read them), everything else from flags.
+type config struct {
+	Endpoints stack.Endpoints
+
+	// Throughput: Workers (the dispatcher's WORKERS) answer Conversations streams, each of
+	// which keeps PerConversation jobs waiting, against a fake model answering in Latency.
+	// The run is repeated with the dispatcher's LLM_RPM set to RPM (0 skips it).
+	Workers         int
+	Latency         time.Duration
+	Conversations   int
+	PerConversation int
+	RPM             int
+	// Warmup and Window are the throughput runs' unmeasured and measured parts.
+	Warmup, Window time.Duration
+
+	// Enqueue latency: Rate sentences per second in all, spread over Streams streams, for
+	// EnqueueWarmup and then EnqueueDuration; the model answers in FastLatency.
+	Rate            float64
+	Streams         int
+	EnqueueWarmup   time.Duration
+	EnqueueDuration time.Duration
+	FastLatency     time.Duration
+
+	// Memory: IdleStreams streams held open at once, on a front door with QUEUE_LIMIT
+	// MemoryQueueLimit (the reply buffer each stream gets is sized from it).
+	IdleStreams      int
+	MemoryQueueLimit int
+	// StreamsPerConn bounds the streams the harness puts on one HTTP/2 connection (the front
+	// door allows 256).
+	StreamsPerConn int
+	// Settle is how long the front door is left alone before its memory is read.
+	Settle time.Duration
+
+	// Only, if set, names the measurements to run (throughput, enqueue, memory); all when empty.
+	Only map[string]bool
+
+	// Timeout bounds the whole run; cleanup gets a minute more.
+	Timeout time.Duration
+	// Out, if set, also receives the report.
+	Out string
+}
+
+func parseConfig(args []string) (config, error) {
+	c := config{Endpoints: stack.Get()}
+	fs := flag.NewFlagSet("bench-llm", flag.ContinueOnError)
+	fs.IntVar(&c.Workers, "workers", 64, "the dispatcher's WORKERS in the throughput runs (N)")
+	fs.DurationVar(&c.Latency, "latency", 100*time.Millisecond, "the fake model's latency in the throughput runs (R)")
+	fs.IntVar(&c.Conversations, "conversations", 256, "streams with work waiting in the throughput runs (C)")
+	fs.IntVar(&c.PerConversation, "per-conversation", 4, "jobs each throughput stream keeps waiting (at most the front door's QUEUE_LIMIT)")
+	fs.IntVar(&c.RPM, "rpm", 12000, "LLM_RPM of the second throughput run; 0 skips it")
+	fs.DurationVar(&c.Warmup, "warmup", 5*time.Second, "throughput runs: time before measuring")
+	fs.DurationVar(&c.Window, "window", 20*time.Second, "throughput runs: time measured")
+	fs.Float64Var(&c.Rate, "rate", 1000, "enqueue latency: sentences per second, all streams together")
+	fs.IntVar(&c.Streams, "streams", 200, "enqueue latency: streams sending")
+	fs.DurationVar(&c.EnqueueWarmup, "enqueue-warmup", 3*time.Second, "enqueue latency: time before measuring")
+	fs.DurationVar(&c.EnqueueDuration, "enqueue-duration", 20*time.Second, "enqueue latency: time measured")
+	fs.DurationVar(&c.FastLatency, "fast-latency", 10*time.Millisecond, "the fake model's latency outside the throughput runs")
+	fs.IntVar(&c.IdleStreams, "idle-streams", 10000, "memory: streams held open at once")
+	fs.IntVar(&c.MemoryQueueLimit, "memory-queue-limit", defaultQueueLimit, "memory: the front door's QUEUE_LIMIT")
+	fs.IntVar(&c.StreamsPerConn, "streams-per-conn", 200, "most streams per HTTP/2 connection of the harness (the server allows 256)")
+	fs.DurationVar(&c.Settle, "settle", 3*time.Second, "memory: quiet time before each reading")
+	fs.DurationVar(&c.Timeout, "timeout", 8*time.Minute, "give up after this long")
+	fs.StringVar(&c.Out, "out", "", "also write the report to this file")
+	only := fs.String("only", "", "comma-separated measurements to run: throughput, enqueue, memory (default all)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if *only != "" {
+		c.Only = map[string]bool{}
+		for _, m := range strings.Split(*only, ",") {
+			c.Only[strings.TrimSpace(m)] = true
+		}
+	}
+	return c, c.validate()
+}
+
+// Front-door settings of the runs.
+const (
+	// defaultQueueLimit is the front door's own default QUEUE_LIMIT.
+	defaultQueueLimit = 3
+	// throughputQueueLimit is QUEUE_LIMIT in the throughput runs: room for PerConversation.
+	throughputQueueLimit = 64
+	// enqueueQueueLimit is QUEUE_LIMIT in the latency run, far above what a stream sending
+	// 5 sentences a second has waiting, so that nothing is refused.
+	enqueueQueueLimit = 1000
+	// maxInflight is MAX_INFLIGHT in every run: never the limit.
+	maxInflight = 1000000
+)
+
+// measurements are the harness's measurements, as -only names them.
+var measurements = []string{"throughput", "enqueue", "memory"}
+
+// runs reports whether the run includes measurement m.
+func (c config) runs(m string) bool { return len(c.Only) == 0 || c.Only[m] }
+
+func (c config) validate() error {
+	var errs []error
+	positive := map[string]time.Duration{
+		"-latency": c.Latency, "-warmup": c.Warmup, "-window": c.Window, "-enqueue-warmup": c.EnqueueWarmup,
+		"-enqueue-duration": c.EnqueueDuration, "-settle": c.Settle, "-timeout": c.Timeout,
+	}
+	for name, d := range positive {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
+		}
+	}
+	if c.FastLatency < 0 {
+		errs = append(errs, fmt.Errorf("-fast-latency must not be negative, got %s", c.FastLatency))
+	}
+	if c.Workers < 1 || c.Workers > 4096 {
+		errs = append(errs, fmt.Errorf("-workers must be in [1, 4096], got %d", c.Workers))
+	}
+	if c.Conversations < 1 || c.Streams < 1 || c.IdleStreams < 1 {
+		errs = append(errs, fmt.Errorf("-conversations, -streams and -idle-streams must be at least 1, got %d, %d and %d", c.Conversations, c.Streams, c.IdleStreams))
+	}
+	if c.PerConversation < 1 || c.PerConversation > throughputQueueLimit {
+		errs = append(errs, fmt.Errorf("-per-conversation must be in [1, %d] (the runs' QUEUE_LIMIT), got %d", throughputQueueLimit, c.PerConversation))
+	}
+	if c.MemoryQueueLimit < 1 {
+		errs = append(errs, fmt.Errorf("-memory-queue-limit must be at least 1, got %d", c.MemoryQueueLimit))
+	}
+	if c.RPM < 0 {
+		errs = append(errs, fmt.Errorf("-rpm must not be negative, got %d", c.RPM))
+	}
+	if c.Rate <= 0 || c.Rate/float64(max(c.Streams, 1)) > 100 {
+		errs = append(errs, fmt.Errorf("-rate must be positive and at most 100 per stream, got %g over %d streams", c.Rate, c.Streams))
+	}
+	if c.StreamsPerConn < 1 || c.StreamsPerConn > 256 {
+		errs = append(errs, fmt.Errorf("-streams-per-conn must be in [1, 256] (the front door's MaxConcurrentStreams), got %d", c.StreamsPerConn))
+	}
+	for m := range c.Only {
+		if !slices.Contains(measurements, m) {
+			errs = append(errs, fmt.Errorf("-only: unknown measurement %q (want some of %s)", m, strings.Join(measurements, ", ")))
+		}
+	}
+	if len(c.Endpoints.KafkaBrokers) == 0 || c.Endpoints.KafkaBrokers[0] == "" {
+		errs = append(errs, errors.New("KAFKA_BROKERS: no broker given"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+)
+
+// ackWait bounds how long the enqueue run waits for the last acknowledgements once every
+// sentence is sent.
+const ackWait = 10 * time.Second
+
+// enqueueResult is one enqueue-latency run: Send of a sentence → its acknowledgement
+// received, on the client.
+type enqueueResult struct {
+	// Dispatcher tells whether a dispatcher with Workers workers answered the jobs meanwhile
+	// (with a model answering in ModelDelay), or none ran and the jobs stayed on the topic.
+	Dispatcher bool
+	Workers    int
+	ModelDelay time.Duration
+	Streams    int
+	Rate       float64 // asked for, sentences per second
+	// Window is the measured part; Sent the sentences sent in it and acknowledged (their
+	// latencies are Latency's sample).
+	Window  time.Duration
+	Sent    int64
+	Latency distribution
+	// Over the whole run: sentences enqueued, refused ("queue is full!" or busy), invalid or
+	// unavailable, never acknowledged; replies received before the streams were closed.
+	Enqueued, Refused, Invalid, Unacked, Replies int64
+	// MaxLag is the latest a sentence was sent after its scheduled time: the harness's own
+	// scheduling delay.
+	MaxLag time.Duration
+	CPU    map[cpuGroup]time.Duration
+}
+
+// AchievedRate is the measured sentences per second.
+func (r enqueueResult) AchievedRate() float64 { return float64(r.Sent) / r.Window.Seconds() }
+
+// sendTimes is one stream's sentences sent and not yet acknowledged, oldest first: the
+// server answers a stream's sentences in order.
+type sendTimes struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (s *sendTimes) push(t time.Time) {
+	s.mu.Lock()
+	s.times = append(s.times, t)
+	s.mu.Unlock()
+}
+
+func (s *sendTimes) pop() (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.times) == 0 {
+		return time.Time{}, false
+	}
+	t := s.times[0]
+	s.times = s.times[1:]
+	return t, true
+}
+
+// enqueueStream is one stream of the run and what it saw.
+type enqueueStream struct {
+	stream  *queueStream
+	pending sendTimes
+	samples []time.Duration // latencies of sentences sent in the measured window
+	maxLag  time.Duration
+}
+
+// runEnqueueLatency sends Rate sentences per second in all, evenly over Streams streams, for
+// EnqueueWarmup + EnqueueDuration, and times each sentence from just before Send to its
+// acknowledgement's Receive. With withDispatcher, a dispatcher and a fast model answer the
+// jobs meanwhile, as in production; without, the front door works alone.
+func (b *bench) runEnqueueLatency(ctx context.Context, withDispatcher bool) (res enqueueResult, err error) {
+	cfg := b.cfg
+	res = enqueueResult{Dispatcher: withDispatcher, Streams: cfg.Streams, Rate: cfg.Rate, Window: cfg.EnqueueDuration}
+	spec := systemSpec{name: "enqueue-alone", queueLimit: enqueueQueueLimit, latency: cfg.FastLatency}
+	if withDispatcher {
+		spec.name, spec.workers = "enqueue", cfg.Workers
+		res.Workers, res.ModelDelay = cfg.Workers, cfg.FastLatency
+	}
+	sys, err := b.startSystem(ctx, spec)
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, sys.stop()) }() //nolint:contextcheck // stopping must work once ctx has ended too
+	pool := newClientPool(sys.rpc, cfg.Streams, cfg.StreamsPerConn)
+	defer pool.close()
+
+	// Stream i sends every interval, offset by i/Rate: together, one sentence every 1/Rate.
+	interval := time.Duration(float64(cfg.Streams) / cfg.Rate * float64(time.Second))
+	start := time.Now().Add(100 * time.Millisecond)
+	measureFrom := start.Add(cfg.EnqueueWarmup)
+	end := measureFrom.Add(cfg.EnqueueDuration)
+
+	var counts streamCounts
+	var outstanding atomic.Int64 // sent, not yet acknowledged
+	streamsCtx, stopStreams := context.WithCancel(ctx)
+	defer stopStreams()
+	streams := make([]*enqueueStream, cfg.Streams)
+	for i := range streams {
+		streams[i] = &enqueueStream{stream: pool.client(i).QueueConversation(streamsCtx)}
+	}
+	defer func() {
+		for _, s := range streams {
+			_ = s.stream.CloseResponse() // the outcome is what Receive returned
+		}
+	}()
+
+	var sendersDone sync.WaitGroup
+	g, gctx := errgroup.WithContext(streamsCtx)
+	for i, s := range streams {
+		first := start.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))
+		sendersDone.Add(1)
+		g.Go(func() error {
+			defer sendersDone.Done()
+			return s.send(gctx, i, first, interval, end, &outstanding)
+		})
+		g.Go(func() error { return s.receive(gctx, i, measureFrom, end, &outstanding, &counts) })
+	}
+	g.Go(func() error {
+		// CPU over the measured window; then, once every sentence is sent and acknowledged
+		// (or ackWait has passed), the streams are closed.
+		defer stopStreams()
+		if sleep(gctx, time.Until(measureFrom)) != nil {
+			return nil
+		}
+		before := cpuTimes(sys.frontdoor.PID(), sys.dispatcherPID())
+		if sleep(gctx, time.Until(end)) != nil {
+			return nil
+		}
+		res.CPU = cpuDelta(before, cpuTimes(sys.frontdoor.PID(), sys.dispatcherPID()))
+		sendersDone.Wait()
+		for deadline := time.Now().Add(ackWait); outstanding.Load() > 0 && time.Now().Before(deadline); {
+			if sleep(gctx, 10*time.Millisecond) != nil {
+				return nil
+			}
+		}
+		return nil
+	})
+	b.log.Info("enqueue latency: sending", "run", spec.name, "rate", cfg.Rate, "streams", cfg.Streams, "warmup", cfg.EnqueueWarmup, "duration", cfg.EnqueueDuration)
+	if err := g.Wait(); err != nil {
+		return res, fmt.Errorf("%s: %w", spec.name, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("%s: %w", spec.name, err)
+	}
+	var all []time.Duration
+	for _, s := range streams {
+		all = append(all, s.samples...)
+		res.MaxLag = max(res.MaxLag, s.maxLag)
+	}
+	res.Sent = int64(len(all))
+	res.Latency = summarise(all)
+	res.Enqueued, res.Refused, res.Invalid = counts.enqueued.Load(), counts.refused.Load(), counts.invalid.Load()
+	res.Unacked, res.Replies = outstanding.Load(), counts.replies.Load()
+	b.log.Info("enqueue latency: done", "run", spec.name, "sent", res.Sent, "p50", res.Latency.P50, "p99", res.Latency.P99, "unacked", res.Unacked)
+	return res, nil
+}
+
+// send sends one sentence every interval from first until end, recording when each was
+// sent, then half-closes the stream.
+func (s *enqueueStream) send(ctx context.Context, i int, first time.Time, interval time.Duration, end time.Time, outstanding *atomic.Int64) error {
+	// Half-closing also lets the HTTP/2 transport act on a cancelled ctx: while the request
+	// body is open, it only waits for the body's next message.
+	defer s.stream.CloseRequest() //nolint:errcheck // a broken stream shows in Receive
+	for n, at := 0, first; at.Before(end); n, at = n+1, at.Add(interval) {
+		if err := sleep(ctx, time.Until(at)); err != nil {
+			return nil
+		}
+		now := time.Now()
+		s.maxLag = max(s.maxLag, now.Sub(at))
+		s.pending.push(now)
+		outstanding.Add(1)
+		if err := s.stream.Send(&elizav1.QueueConversationRequest{Sentence: fmt.Sprintf("stream %d, sentence %d: I feel a little anxious today", i, n)}); err != nil {
+			return streamError(ctx, i, "send", err)
+		}
+	}
+	return nil
+}
+
+// receive reads the stream until the server ends it or ctx ends, timing each
+// acknowledgement against its send. Sentences sent in [from, to) are the sample.
+func (s *enqueueStream) receive(ctx context.Context, i int, from, to time.Time, outstanding *atomic.Int64, counts *streamCounts) error {
+	for {
+		res, err := s.stream.Receive()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return streamError(ctx, i, "receive", err)
+		}
+		at := time.Now()
+		if isReply(res) {
+			counts.replies.Add(1)
+			continue
+		}
+		sent, ok := s.pending.pop()
+		if !ok {
+			return fmt.Errorf("stream %d: an acknowledgement for no sentence: %+v", i, res)
+		}
+		outstanding.Add(-1)
+		if !sent.Before(from) && sent.Before(to) {
+			s.samples = append(s.samples, at.Sub(sent))
+		}
+		switch res.GetKind() {
+		case elizav1.QueueConversationResponse_KIND_ENQUEUED:
+			counts.enqueued.Add(1)
+		case elizav1.QueueConversationResponse_KIND_QUEUE_FULL:
+			counts.refused.Add(1)
+		default:
+			counts.invalid.Add(1)
+		}
+	}
+}

@@ -1,0 +1,132 @@
+// Command llm is the benchmark harness behind `make bench-llm`. It measures queued
+// conversations (QueueConversation on the real front door, jobs through Kafka to the real
+// dispatcher's worker pool, answered by a fake OpenAI-compatible model served by the harness)
+// on the local stack, and prints a Markdown report; BENCHMARKS.md explains the method and
+// keeps a run's numbers.
+//
+// It runs these measurements, each with its own front door, dispatcher, fake model, topics
+// (bench.jobs.<run>.<name>, bench.replies.<run>.<name>) and consumer groups:
+//
+//  1. throughput: C streams keep work waiting for N workers and a model answering in R;
+//     replies per second against the ideal min(N, C)/R;
+//  2. the same with the dispatcher's LLM_RPM set, whose cap RPM/60 is then the ideal;
+//  3. enqueue latency: sentences at a steady rate over many streams, each timed from Send to
+//     its "enqueued" acknowledgement, on the client; once with a dispatcher and a fast model
+//     answering the jobs meanwhile, once with the front door alone (no dispatcher);
+//  4. memory: many streams held open on one front door, its RSS and Go heap read before and
+//     after.
+//
+// At the end it deletes its topics and groups and stops every process it started. It needs
+// the stack of `make stack-up` (Kafka, and Postgres for the dispatcher's readiness) and runs
+// from the repository's root.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-llm:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := parseConfig(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the usage was printed
+	}
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	if err := raiseFileLimit(log); err != nil {
+		return err
+	}
+	b, err := newBench(cfg, log)
+	if err != nil {
+		return err
+	}
+	rep, runErr := b.run(ctx)
+
+	// Cleanup runs whatever happened, with time of its own; every process is stopped by now.
+	cleanupCtx, cancelCleanup := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancelCleanup()
+	cleanErr := b.cleanup(cleanupCtx)
+	if runErr != nil {
+		log.Error("run failed; the processes' logs are kept", "dir", b.dir)
+		return errors.Join(runErr, cleanErr)
+	}
+	b.removeDir()
+
+	out := []io.Writer{os.Stdout}
+	if cfg.Out != "" {
+		f, err := os.Create(cfg.Out)
+		if err != nil {
+			return errors.Join(fmt.Errorf("-out: %w", err), cleanErr)
+		}
+		defer f.Close()
+		out = append(out, f)
+	}
+	fmt.Fprintln(os.Stdout)
+	rep.write(io.MultiWriter(out...))
+	return cleanErr
+}
+
+// run checks the stack, builds the binaries and runs the measurements one after the other.
+func (b *bench) run(ctx context.Context) (report, error) {
+	rep := report{cfg: b.cfg, runID: b.runID}
+	var err error
+	if rep.machine, err = preflight(ctx, b.cfg); err != nil {
+		return rep, err
+	}
+	b.log.Info("building the front door and the dispatcher", "run", b.runID, "dir", b.dir)
+	if err := buildBinaries(ctx, b.dir); err != nil {
+		return rep, err
+	}
+	if b.cfg.runs("throughput") {
+		rpms := []int{0}
+		if b.cfg.RPM > 0 {
+			rpms = append(rpms, b.cfg.RPM)
+		}
+		for _, rpm := range rpms {
+			res, err := b.runThroughput(ctx, rpm)
+			if err != nil {
+				return rep, err
+			}
+			rep.throughput = append(rep.throughput, res)
+		}
+	}
+	if b.cfg.runs("enqueue") {
+		for _, withDispatcher := range []bool{true, false} {
+			res, err := b.runEnqueueLatency(ctx, withDispatcher)
+			if err != nil {
+				return rep, err
+			}
+			rep.enqueue = append(rep.enqueue, res)
+		}
+	}
+	if b.cfg.runs("memory") {
+		res, err := b.runMemory(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.memory = &res
+	}
+	return rep, nil
+}
