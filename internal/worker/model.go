@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +68,7 @@ func NewModel(m ModelSettings, reg prometheus.Registerer) (Model, error) {
 			BaseURL: m.BaseURL, APIKey: m.APIKey, Model: m.Model,
 			// Jobs carry the history the front door chose to send (CONTEXT_TURNS): send it all.
 			SystemPrompt: m.SystemPrompt, MaxHistory: math.MaxInt32,
+			HTTPClient: pooledClient(),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("model: %w", err)
@@ -87,4 +89,14 @@ func NewModel(m ModelSettings, reg prometheus.Registerer) (Model, error) {
 		})
 		return res.Text, err
 	}, nil
+}
+
+// pooledClient keeps enough idle connections for every worker to reuse one: the default
+// transport keeps two per host, so with dozens of workers most calls would dial anew
+// (bench-llm counted hundreds of closed connections in 20 s).
+func pooledClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 1024
+	return &http.Client{Transport: t}
 }
