@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 // cleanupChunk bounds the recordings per DELETE statement.
@@ -29,10 +31,10 @@ func (b *bench) cleanup(ctx context.Context) error {
 		errs = append(errs, b.deleteRows(ctx, stmt, all))
 	}
 	if len(b.topics) > 0 {
-		errs = append(errs, b.kafka.deleteTopics(ctx, b.topics...))
+		errs = append(errs, benchkit.DeleteTopics(ctx, b.kafka.client, b.topics...))
 	}
 	if len(b.groups) > 0 {
-		errs = append(errs, b.kafka.deleteGroups(ctx, b.groups...))
+		errs = append(errs, benchkit.DeleteGroups(ctx, b.kafka.client, b.groups...))
 	}
 	return errors.Join(errs...)
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 // buildDispatcher compiles ./cmd/dispatcher into dir and returns the binary's path.
@@ -109,7 +111,7 @@ func (d *dispatcherProc) WaitReady(ctx context.Context, timeout time.Duration) e
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if d.ready(ctx) {
+		if benchkit.Ready(ctx, d.http, "http://"+d.admin+"/readyz") {
 			return nil
 		}
 		select {
@@ -120,19 +122,6 @@ func (d *dispatcherProc) WaitReady(ctx context.Context, timeout time.Duration) e
 		case <-tick.C:
 		}
 	}
-}
-
-func (d *dispatcherProc) ready(ctx context.Context) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.admin+"/readyz", nil)
-	if err != nil {
-		return false
-	}
-	res, err := d.http.Do(req)
-	if err != nil {
-		return false
-	}
-	defer res.Body.Close()
-	return res.StatusCode == http.StatusOK
 }
 
 // Metrics scrapes the dispatcher's /metrics.

@@ -5,12 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
-)
 
-// clockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ, 100 on Linux).
-const clockTick = 10 * time.Millisecond
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
+)
 
 // Process groups whose CPU time the backlog drain reports.
 const (
@@ -29,7 +27,7 @@ const (
 // not counted, which is fine across a window in which the dispatcher's connections stay open.
 func cpuTimes(dispatcherPID int) map[string]time.Duration {
 	out := map[string]time.Duration{}
-	busy, ok := machineBusy()
+	busy, ok := benchkit.MachineBusy()
 	if !ok {
 		return out
 	}
@@ -45,7 +43,7 @@ func cpuTimes(dispatcherPID int) map[string]time.Duration {
 		if err != nil {
 			continue
 		}
-		comm, cpu, ok := procCPU(dir)
+		comm, cpu, ok := benchkit.ProcCPU(dir)
 		if !ok {
 			continue
 		}
@@ -70,29 +68,6 @@ func cpuTimes(dispatcherPID int) map[string]time.Duration {
 	return out
 }
 
-// procCPU reads a process's command name and CPU time from its stat file.
-func procCPU(dir string) (string, time.Duration, bool) {
-	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-	if err != nil {
-		return "", 0, false
-	}
-	// pid (comm) state ppid ... : comm may hold spaces, so split around the last ')'.
-	open, closing := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-	if open < 0 || closing < open {
-		return "", 0, false
-	}
-	fields := strings.Fields(string(stat[closing+1:]))
-	if len(fields) < 13 {
-		return "", 0, false
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64) // field 14 of proc(5)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return "", 0, false
-	}
-	return string(stat[open+1 : closing]), time.Duration(utime+stime) * clockTick, true
-}
-
 // cpuDelta returns after − before for each group.
 func cpuDelta(before, after map[string]time.Duration) map[string]time.Duration {
 	out := map[string]time.Duration{}
@@ -100,26 +75,4 @@ func cpuDelta(before, after map[string]time.Duration) map[string]time.Duration {
 		out[k] = v - before[k]
 	}
 	return out
-}
-
-// machineBusy returns the CPU time all CPUs spent not idle since boot, from /proc/stat.
-func machineBusy() (time.Duration, bool) {
-	stat, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, false
-	}
-	line, _, _ := strings.Cut(string(stat), "\n")
-	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	if len(fields) < 9 || fields[0] != "cpu" {
-		return 0, false
-	}
-	var busy int64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} {
-		v, err := strconv.ParseInt(fields[i], 10, 64)
-		if err != nil {
-			return 0, false
-		}
-		busy += v
-	}
-	return time.Duration(busy) * clockTick, true
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 // bench holds what the measurements of a run share, and what the run must clean up.
@@ -39,10 +41,10 @@ func (b *bench) cleanup(ctx context.Context) error {
 	b.log.Info("cleaning up", "topics", len(b.topics), "groups", len(b.groups))
 	var errs []error
 	if len(b.topics) > 0 {
-		errs = append(errs, b.kafka.deleteTopics(ctx, b.topics...))
+		errs = append(errs, benchkit.DeleteTopics(ctx, b.kafka.client, b.topics...))
 	}
 	if len(b.groups) > 0 {
-		errs = append(errs, b.kafka.deleteGroups(ctx, b.groups...))
+		errs = append(errs, benchkit.DeleteGroups(ctx, b.kafka.client, b.groups...))
 	}
 	return errors.Join(errs...)
 }

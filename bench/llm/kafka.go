@@ -74,34 +74,3 @@ func (k *kafkaAdmin) led(ctx context.Context, topics []string) (bool, error) {
 	}
 	return true, nil
 }
-
-// deleteTopics deletes topics; one that does not exist is not an error.
-func (k *kafkaAdmin) deleteTopics(ctx context.Context, topics ...string) error {
-	res, err := k.client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics})
-	if err != nil {
-		return fmt.Errorf("delete topics %v: %w", topics, err)
-	}
-	var errs []error
-	for t, err := range res.Errors {
-		if err != nil && !errors.Is(err, kafka.UnknownTopicOrPartition) {
-			errs = append(errs, fmt.Errorf("delete topic %s: %w", t, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// deleteGroups deletes consumer groups that have no members left; one that does not exist is
-// not an error.
-func (k *kafkaAdmin) deleteGroups(ctx context.Context, groups ...string) error {
-	res, err := k.client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: groups})
-	if err != nil {
-		return fmt.Errorf("delete groups %v: %w", groups, err)
-	}
-	var errs []error
-	for g, err := range res.Errors {
-		if err != nil && !errors.Is(err, kafka.GroupIdNotFound) {
-			errs = append(errs, fmt.Errorf("delete group %s: %w", g, err))
-		}
-	}
-	return errors.Join(errs...)
-}

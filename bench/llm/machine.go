@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 // machine describes where and against what a run happened, for the report.
@@ -49,8 +47,8 @@ func preflight(ctx context.Context, cfg config) (machine, error) {
 	if err := getJSON(ctx, cfg.Endpoints.ConnectURL+"/", &root); err == nil && root.Version != "" {
 		m.Kafka = root.Version
 	}
-	m.CPUModel = procField("/proc/cpuinfo", "model name")
-	m.Memory = memory(procField("/proc/meminfo", "MemTotal"))
+	m.CPUModel = benchkit.CPUModel()
+	m.Memory = benchkit.MemTotal()
 	return m, nil
 }
 
@@ -73,30 +71,4 @@ func getJSON(ctx context.Context, url string, v any) error {
 		return fmt.Errorf("GET %s: %w", url, err)
 	}
 	return nil
-}
-
-// procField returns the value of the first "key: value" line of a /proc file, or "unknown".
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
-}
-
-// memory turns /proc/meminfo's "24684084 kB" into "23.5 GiB".
-func memory(kb string) string {
-	n, err := strconv.ParseFloat(strings.TrimSuffix(kb, " kB"), 64)
-	if err != nil {
-		return kb
-	}
-	return strconv.FormatFloat(n/(1<<20), 'f', 1, 64) + " GiB"
 }

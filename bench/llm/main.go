@@ -26,12 +26,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 func main() {
@@ -74,17 +75,13 @@ func run() error {
 	}
 	b.removeDir()
 
-	out := []io.Writer{os.Stdout}
-	if cfg.Out != "" {
-		f, err := os.Create(cfg.Out)
-		if err != nil {
-			return errors.Join(fmt.Errorf("-out: %w", err), cleanErr)
-		}
-		defer f.Close()
-		out = append(out, f)
+	out, closeOut, err := benchkit.ReportWriter(cfg.Out)
+	if err != nil {
+		return errors.Join(fmt.Errorf("-out: %w", err), cleanErr)
 	}
+	defer closeOut()
 	fmt.Fprintln(os.Stdout)
-	rep.write(io.MultiWriter(out...))
+	rep.write(out)
 	return cleanErr
 }
 

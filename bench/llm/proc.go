@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 // buildBinaries compiles ./cmd/frontdoor and ./cmd/dispatcher into dir.
@@ -94,7 +96,7 @@ func (p *proc) WaitReady(ctx context.Context, timeout time.Duration) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if p.ready(ctx) {
+		if benchkit.Ready(ctx, p.http, "http://"+p.admin+"/readyz") {
 			return nil
 		}
 		select {
@@ -105,19 +107,6 @@ func (p *proc) WaitReady(ctx context.Context, timeout time.Duration) error {
 		case <-tick.C:
 		}
 	}
-}
-
-func (p *proc) ready(ctx context.Context) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.admin+"/readyz", nil)
-	if err != nil {
-		return false
-	}
-	res, err := p.http.Do(req)
-	if err != nil {
-		return false
-	}
-	defer res.Body.Close()
-	return res.StatusCode == http.StatusOK
 }
 
 // Metrics scrapes the process's /metrics.

@@ -11,10 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// clockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ, 100 on Linux).
-const clockTick = 10 * time.Millisecond
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
+)
 
 // rss returns a process's resident set size (VmRSS of /proc/PID/status) in bytes.
 func rss(pid int) (int64, error) {
@@ -66,7 +65,7 @@ var cpuGroups = []cpuGroup{cpuFrontdoor, cpuDispatcher, cpuKafka, cpuHarness, cp
 // It returns an empty map where /proc is not Linux's.
 func cpuTimes(frontdoorPID, dispatcherPID int) map[cpuGroup]time.Duration {
 	out := map[cpuGroup]time.Duration{}
-	busy, ok := machineBusy()
+	busy, ok := benchkit.MachineBusy()
 	if !ok {
 		return out
 	}
@@ -74,13 +73,13 @@ func cpuTimes(frontdoorPID, dispatcherPID int) map[cpuGroup]time.Duration {
 		if pid == 0 {
 			continue
 		}
-		if _, cpu, ok := procCPU(fmt.Sprintf("/proc/%d", pid)); ok {
+		if _, cpu, ok := benchkit.ProcCPU(fmt.Sprintf("/proc/%d", pid)); ok {
 			out[group] = cpu
 		}
 	}
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, dir := range dirs {
-		comm, cpu, ok := procCPU(dir)
+		comm, cpu, ok := benchkit.ProcCPU(dir)
 		if !ok || comm != "java" {
 			continue
 		}
@@ -94,51 +93,6 @@ func cpuTimes(frontdoorPID, dispatcherPID int) map[cpuGroup]time.Duration {
 	}
 	out[cpuOther] = max(out[cpuOther], 0)
 	return out
-}
-
-// procCPU reads a process's command name and CPU time from its stat file.
-func procCPU(dir string) (string, time.Duration, bool) {
-	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
-	if err != nil {
-		return "", 0, false
-	}
-	// pid (comm) state ppid ...: comm may hold spaces, so split around the last ')'.
-	open, closing := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
-	if open < 0 || closing < open {
-		return "", 0, false
-	}
-	fields := strings.Fields(string(stat[closing+1:]))
-	if len(fields) < 13 {
-		return "", 0, false
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64) // field 14 of proc(5)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return "", 0, false
-	}
-	return string(stat[open+1 : closing]), time.Duration(utime+stime) * clockTick, true
-}
-
-// machineBusy returns the CPU time all CPUs spent not idle since boot, from /proc/stat.
-func machineBusy() (time.Duration, bool) {
-	stat, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, false
-	}
-	line, _, _ := strings.Cut(string(stat), "\n")
-	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	if len(fields) < 9 || fields[0] != "cpu" {
-		return 0, false
-	}
-	var busy int64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} {
-		v, err := strconv.ParseInt(fields[i], 10, 64)
-		if err != nil {
-			return 0, false
-		}
-		busy += v
-	}
-	return time.Duration(busy) * clockTick, true
 }
 
 // cpuDelta returns after − before for each group; never negative (cpuOther is a difference

@@ -1,0 +1,60 @@
+package benchkit
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ClockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ, 100 on Linux).
+const ClockTick = 10 * time.Millisecond
+
+// ProcCPU reads a process's command name and CPU time (user + system) from the stat file in
+// dir, a /proc/PID directory. It reports false if the file is missing or malformed.
+func ProcCPU(dir string) (string, time.Duration, bool) {
+	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
+	if err != nil {
+		return "", 0, false
+	}
+	// pid (comm) state ppid ...: comm may hold spaces, so split around the last ')'.
+	open, closing := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if open < 0 || closing < open {
+		return "", 0, false
+	}
+	fields := strings.Fields(string(stat[closing+1:]))
+	if len(fields) < 13 {
+		return "", 0, false
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64) // field 14 of proc(5)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return "", 0, false
+	}
+	return string(stat[open+1 : closing]), time.Duration(utime+stime) * ClockTick, true
+}
+
+// MachineBusy returns the CPU time all CPUs spent not idle since boot, from /proc/stat. It
+// reports false where /proc/stat is missing or not Linux's.
+func MachineBusy() (time.Duration, bool) {
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0, false
+	}
+	var busy int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		v, err := strconv.ParseInt(fields[i], 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		busy += v
+	}
+	return time.Duration(busy) * ClockTick, true
+}
