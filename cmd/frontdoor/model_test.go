@@ -120,9 +120,7 @@ func TestQueueConversation_KillNineOfADispatcherLosesNoJob(t *testing.T) {
 		}
 		streams = append(streams, s)
 	}
-	for srv.Count() < 8 { // some answered, most still in flight or queued
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRequests(t, srv, 8) // some answered, most still in flight or queued
 	first.Signal(t, syscall.SIGKILL)
 	first.Wait(t, 10*time.Second)
 	q.dispatcher(append(model, "WORKERS=8")...)
@@ -151,9 +149,7 @@ func TestDispatcher_SIGTERMFinishesModelCallsInFlightAndCommits(t *testing.T) {
 		_ = s.CloseRequest()
 		streams = append(streams, s)
 	}
-	for srv.Count() < 4 {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitRequests(t, srv, 4)
 	d.Signal(t, syscall.SIGTERM)
 	if code := d.Wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("dispatcher exited %d", code)
@@ -194,5 +190,17 @@ func TestQueueConversation_ReplyForAStreamThatWentAwayIsCountedAndDropped(t *tes
 			t.Fatalf("the orphaned reply was not counted (the model saw %d requests)", srv.Count())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitRequests waits until the fake model has received at least n requests.
+func waitRequests(t *testing.T, srv *fakeopenai.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for srv.Count() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the model received %d requests, waiting for %d", srv.Count(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
