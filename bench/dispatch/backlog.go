@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/beacon/eventdispatch/bench/dispatch/synth"
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 // backlogPartitions is the partition count of the backlog topic, as of the signal topic.
@@ -42,7 +43,7 @@ type backlogResult struct {
 func (b *bench) runBacklog(ctx context.Context) (backlogResult, error) {
 	res := backlogResult{Topic: "bench.signal." + b.runID[len("bench-"):], Recordings: b.cfg.Backlog / 2}
 	b.topics = append(b.topics, res.Topic, res.Topic+".dlq")
-	if err := b.kafka.createTopic(ctx, res.Topic, backlogPartitions); err != nil {
+	if err := b.kafka.CreateTopics(ctx, backlogPartitions, res.Topic); err != nil {
 		return res, err
 	}
 	factory, err := synth.Load(b.cfg.Testdata)
@@ -193,19 +194,19 @@ func (b *bench) drain(ctx context.Context, res *backlogResult) error {
 	ready := time.Now()
 	res.Startup = ready.Sub(start)
 	cpuBefore := cpuTimes(d.PID())
-	before := metricSet{} // a new process: its counters started at zero
+	before := benchkit.Metrics{} // a new process: its counters started at zero
 	waitCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	after, err := d.WaitMetric(waitCtx, mEvents, float64(res.Events), 50*time.Millisecond)
+	after, err := d.WaitMetric(waitCtx, mEvents, 50*time.Millisecond, func(v float64) bool { return v >= float64(res.Events) })
 	if err != nil {
 		return fmt.Errorf("dispatcher draining the backlog: %w", err)
 	}
 	res.Drain = time.Since(ready)
-	res.CPU = cpuDelta(cpuBefore, cpuTimes(d.PID()))
-	res.Batches = delta(before, after, mApplyCount)
-	res.ApplySeconds = delta(before, after, mApplySum)
-	res.Retries = delta(before, after, mRetries)
-	res.DeadLettered = delta(before, after, mDead)
+	res.CPU = benchkit.CPUDelta(cpuBefore, cpuTimes(d.PID()))
+	res.Batches = benchkit.Delta(before, after, mApplyCount)
+	res.ApplySeconds = benchkit.Delta(before, after, mApplySum)
+	res.Retries = benchkit.Delta(before, after, mRetries)
+	res.DeadLettered = benchkit.Delta(before, after, mDead)
 	if err := d.Stop(); err != nil {
 		return err
 	}

@@ -74,13 +74,6 @@ func (b *bench) close() {
 	b.pool.Close()
 }
 
-// removeDir removes the binary and the dispatchers' logs.
-func (b *bench) removeDir() {
-	if b.dir != "" {
-		_ = os.RemoveAll(b.dir)
-	}
-}
-
 // withParams returns DATABASE_URL with application_name app (unless it names one) and, if
 // addr is set, pointed at addr with TLS off (a counting proxy reads the protocol in the clear).
 func withParams(databaseURL, addr, app string) (string, error) {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-
-	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 // cleanupChunk bounds the recordings per DELETE statement.
@@ -30,12 +28,7 @@ func (b *bench) cleanup(ctx context.Context) error {
 	} {
 		errs = append(errs, b.deleteRows(ctx, stmt, all))
 	}
-	if len(b.topics) > 0 {
-		errs = append(errs, benchkit.DeleteTopics(ctx, b.kafka.client, b.topics...))
-	}
-	if len(b.groups) > 0 {
-		errs = append(errs, benchkit.DeleteGroups(ctx, b.kafka.client, b.groups...))
-	}
+	errs = append(errs, b.kafka.DeleteTopics(ctx, b.topics...), b.kafka.DeleteGroups(ctx, b.groups...))
 	return errors.Join(errs...)
 }
 

@@ -91,6 +91,9 @@ func (c config) validate() error {
 	return errors.Join(errs...)
 }
 
+// RunTimeout is -timeout, for benchkit.Main.
+func (c config) RunTimeout() time.Duration { return c.Timeout }
+
 // recordings is the number of recordings in the latency workload's warm-up and measurement.
 func (c config) recordings() (warmup, measured int) {
 	return int(c.Rate * c.Warmup.Seconds()), int(c.Rate * c.Duration.Seconds())

@@ -4,48 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
-// kafkaAdmin does the topic and group bookkeeping of a run.
+// kafkaAdmin adds to benchkit's topic and group bookkeeping the offsets the phases read and
+// set.
 type kafkaAdmin struct {
-	client  *kafka.Client
-	brokers []string
+	*benchkit.Kafka
 }
 
 func newKafkaAdmin(brokers []string) *kafkaAdmin {
-	return &kafkaAdmin{client: &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 15 * time.Second}, brokers: brokers}
-}
-
-// partitions lists topic's partitions that have a leader.
-func (k *kafkaAdmin) partitions(ctx context.Context, topic string) ([]int, error) {
-	res, err := k.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
-	}
-	for _, t := range res.Topics {
-		if t.Name != topic {
-			continue
-		}
-		if t.Error != nil {
-			return nil, fmt.Errorf("metadata of %s: %w", topic, t.Error)
-		}
-		var ids []int
-		for _, p := range t.Partitions {
-			if p.Error == nil && p.Leader.Host != "" {
-				ids = append(ids, p.ID)
-			}
-		}
-		return ids, nil
-	}
-	return nil, fmt.Errorf("metadata of %s: no such topic", topic)
+	return &kafkaAdmin{Kafka: benchkit.NewKafka(brokers)}
 }
 
 // endOffsets returns, per partition, the offset the next message will get.
 func (k *kafkaAdmin) endOffsets(ctx context.Context, topic string) (map[int]int64, error) {
-	ids, err := k.partitions(ctx, topic)
+	ids, err := k.Partitions(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +30,7 @@ func (k *kafkaAdmin) endOffsets(ctx context.Context, topic string) (map[int]int6
 	for i, id := range ids {
 		reqs[i] = kafka.LastOffsetOf(id)
 	}
-	res, err := k.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	res, err := k.Client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
 	if err != nil {
 		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
@@ -74,7 +51,7 @@ func (k *kafkaAdmin) commitOffsets(ctx context.Context, group, topic string, off
 	for p, off := range offsets {
 		commits = append(commits, kafka.OffsetCommit{Partition: p, Offset: off})
 	}
-	res, err := k.client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
+	res, err := k.Client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
 		GroupID: group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{topic: commits},
 	})
 	if err != nil {
@@ -87,30 +64,4 @@ func (k *kafkaAdmin) commitOffsets(ctx context.Context, group, topic string, off
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// createTopic creates topic with n partitions and waits until each has a leader.
-func (k *kafkaAdmin) createTopic(ctx context.Context, topic string, n int) error {
-	res, err := k.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{
-		Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: n, ReplicationFactor: 1}},
-	})
-	if err != nil {
-		return fmt.Errorf("create topic %s: %w", topic, err)
-	}
-	if err := res.Errors[topic]; err != nil {
-		return fmt.Errorf("create topic %s: %w", topic, err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		ids, err := k.partitions(ctx, topic)
-		if err == nil && len(ids) == n {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("topic %s has no leaders for its %d partitions: %w", topic, n, ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

@@ -4,12 +4,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 // latencyPart is one part of the path from commit to processed row, and its distribution.
 type latencyPart struct {
 	Name string
-	Dist distribution
+	Dist benchkit.Distribution
 }
 
 // latencyResult is the latency workload's outcome.
@@ -21,7 +23,7 @@ type latencyResult struct {
 	Unmatched int
 	Parts     []latencyPart
 	// Debezium and Dispatcher are the two parts the targets speak of.
-	Debezium, Dispatcher, DispatcherVisible distribution
+	Debezium, Dispatcher, DispatcherVisible benchkit.Distribution
 	// Batches and ApplySeconds are the dispatcher's, over the measured window.
 	Batches, Events, ApplySeconds float64
 }
@@ -74,7 +76,7 @@ func latencyParts(parts map[string][]time.Duration) []latencyPart {
 	names := []string{partDebezium, partDebeziumRead, partDebeziumProduce, partDispatcher, partDispatcherVisible, partFetched, partTotal, partTotalVisible}
 	out := make([]latencyPart, len(names))
 	for i, n := range names {
-		out[i] = latencyPart{Name: n, Dist: summarise(parts[n])}
+		out[i] = latencyPart{Name: n, Dist: benchkit.Summarise(parts[n])}
 	}
 	return out
 }

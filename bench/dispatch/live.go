@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 // liveResult is the outcome of the phase on the real topic.
@@ -110,11 +112,11 @@ func (b *bench) measureLive(ctx context.Context, w *liveWorld, warm, measured, p
 	res.Latency = latencyResult{
 		Recordings: len(measured), Elapsed: elapsed, Rate: float64(len(measured)) / elapsed.Seconds(),
 		Unmatched: unmatched, Parts: latencyParts(parts),
-		Debezium: summarise(parts[partDebezium]), Dispatcher: summarise(parts[partDispatcher]),
-		DispatcherVisible: summarise(parts[partDispatcherVisible]),
-		Batches:           delta(before.metrics, after.metrics, mApplyCount),
-		Events:            delta(before.metrics, after.metrics, mEvents),
-		ApplySeconds:      delta(before.metrics, after.metrics, mApplySum),
+		Debezium: benchkit.Summarise(parts[partDebezium]), Dispatcher: benchkit.Summarise(parts[partDispatcher]),
+		DispatcherVisible: benchkit.Summarise(parts[partDispatcherVisible]),
+		Batches:           benchkit.Delta(before.metrics, after.metrics, mApplyCount),
+		Events:            benchkit.Delta(before.metrics, after.metrics, mEvents),
+		ApplySeconds:      benchkit.Delta(before.metrics, after.metrics, mApplySum),
 	}
 	return res, nil
 }

@@ -10,12 +10,13 @@ import (
 
 	"github.com/beacon/eventdispatch/bench/dispatch/pgcount"
 	"github.com/beacon/eventdispatch/bench/dispatch/poller"
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 // liveWorld is what runs during the live phase: the dispatcher under test, with its database
 // traffic counted, and beside it the harness's observers and the baseline poller.
 type liveWorld struct {
-	dispatcher *dispatcherProc
+	dispatcher *benchkit.Process
 	dispProxy  *pgcount.Proxy
 	pollProxy  *pgcount.Proxy
 	poller     *poller.Poller
@@ -84,7 +85,7 @@ func (w *liveWorld) close(ctx context.Context) {
 type snapshot struct {
 	at          time.Time
 	disp, poll  pgcount.Counts
-	metrics     metricSet
+	metrics     benchkit.Metrics
 	pollerCount int
 }
 

@@ -24,40 +24,17 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
+	"path/filepath"
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "bench-dispatch:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("bench-dispatch", parseConfig, run) }
 
-func run() error {
-	cfg, err := parseConfig(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return nil // the usage was printed
-	}
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-
+func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = rand.Uint64()
@@ -68,25 +45,7 @@ func run() error {
 	}
 	defer b.close()
 	rep, runErr := b.run(ctx)
-
-	// Cleanup runs whatever happened, with time of its own.
-	cleanupCtx, cancelCleanup := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancelCleanup()
-	cleanErr := b.cleanup(cleanupCtx)
-	if runErr != nil {
-		log.Error("run failed; the dispatchers' logs are kept", "dir", b.dir)
-		return errors.Join(runErr, cleanErr)
-	}
-	b.removeDir()
-
-	out, closeOut, err := benchkit.ReportWriter(cfg.Out)
-	if err != nil {
-		return errors.Join(fmt.Errorf("-out: %w", err), cleanErr)
-	}
-	defer closeOut()
-	fmt.Fprintln(os.Stdout)
-	rep.write(out)
-	return cleanErr
+	return benchkit.Finish(ctx, log, benchkit.Outcome{Err: runErr, Cleanup: b.cleanup, Dir: b.dir, Out: cfg.Out, Report: rep.write})
 }
 
 // run checks the stack, builds the dispatcher and runs both phases.
@@ -97,9 +56,10 @@ func (b *bench) run(ctx context.Context) (report, error) {
 		return rep, err
 	}
 	b.log.Info("building the dispatcher", "run", b.runID, "seed", b.seed)
-	if b.bin, err = buildDispatcher(ctx, b.dir); err != nil {
+	if err := benchkit.Build(ctx, b.dir, "./cmd/dispatcher"); err != nil {
 		return rep, err
 	}
+	b.bin = filepath.Join(b.dir, "dispatcher")
 	if rep.live, err = b.runLive(ctx); err != nil {
 		return rep, fmt.Errorf("live phase: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/beacon/eventdispatch/bench/dispatch/pgcount"
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 // Targets of the issue.
@@ -29,9 +30,7 @@ type report struct {
 
 func (r report) write(w io.Writer) {
 	m := r.machine
-	fmt.Fprintf(w, "## bench-dispatch: run %s\n\n", r.runID)
-	fmt.Fprintf(w, "- date: %s\n", m.Date.Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(w, "- machine: %d CPUs (%s), %s memory\n", m.CPUs, m.CPUModel, m.Memory)
+	m.WriteHeader(w, "bench-dispatch", r.runID)
 	fmt.Fprintf(w, "- versions: %s, PostgreSQL %s, Kafka %s, Debezium %s\n", m.Go, m.Postgres, m.Kafka, m.Debezium)
 	fmt.Fprintf(w, "- seed: %d\n\n", r.seed)
 	r.writeLatency(w)
@@ -46,11 +45,11 @@ func (r report) writeLatency(w io.Writer) {
 	fmt.Fprintf(w, "### Latency, INSERT commit → processed row, steady %g recordings/s\n\n", r.cfg.Rate)
 	fmt.Fprintf(w, "%d recordings (eeg + accelerometer row, each its own transaction) in %s, %.1f/s achieved, after a %s warm-up; %d left out for want of an event or row.\n\n",
 		l.Recordings, l.Elapsed.Round(100*time.Millisecond), l.Rate, r.cfg.Warmup, l.Unmatched)
-	t := newTable("part (of the recording's completing row)", "p50", "p99", "max")
+	t := benchkit.NewTable("part (of the recording's completing row)", "p50", "p99", "max")
 	for _, p := range l.Parts {
-		t.add(p.Name, ms(p.Dist.P50), ms(p.Dist.P99), ms(p.Dist.Max))
+		t.Add(p.Name, benchkit.Millis(p.Dist.P50), benchkit.Millis(p.Dist.P99), benchkit.Millis(p.Dist.Max))
 	}
-	t.write(w)
+	t.Write(w)
 	if l.Batches > 0 {
 		fmt.Fprintf(w, "\nDispatcher in the window: %.0f batches of %.1f events on average, Store.Apply %.1f ms per batch on average.\n",
 			l.Batches, l.Events/l.Batches, 1000*l.ApplySeconds/l.Batches)
@@ -60,14 +59,14 @@ func (r report) writeLatency(w io.Writer) {
 
 func (r report) writeThroughput(w io.Writer) {
 	b := r.backlog
-	fmt.Fprintf(w, "### Throughput, draining a backlog of %s events\n\n", thousands(b.Events))
+	fmt.Fprintf(w, "### Throughput, draining a backlog of %s events\n\n", benchkit.Thousands(b.Events))
 	fmt.Fprintf(w, "Topic %s, %d partitions, %s recordings × (eeg, accelerometer) create events rendered from the connector's captured events (%.1f KB each on average), keyed by recording; produced in %s.\n\n",
-		b.Topic, backlogPartitions, thousands(int64(b.Recordings)), float64(b.Bytes)/float64(b.Events)/1000, b.Produce.Round(100*time.Millisecond))
-	t := newTable("reader, same topic, same run", "events/s", "time")
-	t.add("bare kafka-go read loop (3 partition readers, no decode, no DB)", rate(b.Events, b.BareRead), secs(b.BareRead))
-	t.add("dispatcher: ready → every event durable and committed", rate(b.Events, b.Drain), secs(b.Drain))
-	t.add("dispatcher: process start → every event durable (incl. group join)", rate(b.Events, b.Startup+b.Drain), secs(b.Startup+b.Drain))
-	t.write(w)
+		b.Topic, backlogPartitions, benchkit.Thousands(int64(b.Recordings)), float64(b.Bytes)/float64(b.Events)/1000, b.Produce.Round(100*time.Millisecond))
+	t := benchkit.NewTable("reader, same topic, same run", "events/s", "time")
+	t.Add("bare kafka-go read loop (3 partition readers, no decode, no DB)", rate(b.Events, b.BareRead), benchkit.Seconds(b.BareRead, 2))
+	t.Add("dispatcher: ready → every event durable and committed", rate(b.Events, b.Drain), benchkit.Seconds(b.Drain, 2))
+	t.Add("dispatcher: process start → every event durable (incl. group join)", rate(b.Events, b.Startup+b.Drain), benchkit.Seconds(b.Startup+b.Drain, 2))
+	t.Write(w)
 	fmt.Fprintln(w)
 	if b.Batches > 0 {
 		fmt.Fprintf(w, "Dispatcher: %.0f batches (%.0f events each on average), Store.Apply %.1f ms per batch on average (%.1f s summed over the 3 partitions' workers); %d of %d recordings processed; %.0f retries, %.0f dead-lettered.\n",
@@ -79,7 +78,7 @@ func (r report) writeThroughput(w io.Writer) {
 			parts = append(parts, fmt.Sprintf("%s %.1f s (%.0f%% of one core)", k, b.CPU[k].Seconds(), 100*b.CPU[k].Seconds()/b.Drain.Seconds()))
 		}
 		fmt.Fprintf(w, "CPU during the drain (%s wall, %d cores = %.1f core-s): %s.\n",
-			secs(b.Drain), r.machine.CPUs, float64(r.machine.CPUs)*b.Drain.Seconds(), strings.Join(parts, ", "))
+			benchkit.Seconds(b.Drain, 2), r.machine.CPUs, float64(r.machine.CPUs)*b.Drain.Seconds(), strings.Join(parts, ", "))
 	}
 	fmt.Fprintln(w)
 }
@@ -90,19 +89,19 @@ func (r report) writeStatements(w io.Writer) {
 	fmt.Fprintf(w, "### Database statements per processed recording\n\n")
 	fmt.Fprintf(w, "Over the latency workload's measured window (%s, %d recordings), counted on the wire by a proxy in front of each consumer's connections; then an idle window of %s.\n\n",
 		s.Window.Round(100*time.Millisecond), s.Workload, s.IdleWindow)
-	t := newTable("", "dispatcher", fmt.Sprintf("baseline: %s poller", r.cfg.PollInterval))
-	t.add("recordings processed in the window", strconv.Itoa(d.Processed), strconv.Itoa(p.Processed))
-	t.add("statements per processed recording", per(d.Counts.Statements, d.Processed), per(p.Counts.Statements, p.Processed))
-	t.add("  of which BEGIN/COMMIT", per(2*d.Counts.Transactions, d.Processed), per(2*p.Counts.Transactions, p.Processed))
-	t.add("round trips per processed recording", per(d.Counts.RoundTrips, d.Processed), per(p.Counts.RoundTrips, p.Processed))
-	t.add("transactions per processed recording", per(d.Counts.Transactions, d.Processed), per(p.Counts.Statements, p.Processed)+" (autocommit)")
-	t.add("statements in the window", strconv.FormatInt(d.Counts.Statements, 10), strconv.FormatInt(p.Counts.Statements, 10))
-	t.add("pool pings in the window (not counted above)", strconv.FormatInt(d.Counts.Pings, 10), strconv.FormatInt(p.Counts.Pings, 10))
-	t.add(fmt.Sprintf("statements while idle (%s)", s.IdleWindow), idle(d.Idle), idle(p.Idle))
-	t.add(fmt.Sprintf("workload recordings missed (of %d)", s.Workload), strconv.Itoa(d.Missed), strconv.Itoa(p.Missed))
-	t.write(w)
+	t := benchkit.NewTable("", "dispatcher", fmt.Sprintf("baseline: %s poller", r.cfg.PollInterval))
+	t.Add("recordings processed in the window", strconv.Itoa(d.Processed), strconv.Itoa(p.Processed))
+	t.Add("statements per processed recording", per(d.Counts.Statements, d.Processed), per(p.Counts.Statements, p.Processed))
+	t.Add("  of which BEGIN/COMMIT", per(2*d.Counts.Transactions, d.Processed), per(2*p.Counts.Transactions, p.Processed))
+	t.Add("round trips per processed recording", per(d.Counts.RoundTrips, d.Processed), per(p.Counts.RoundTrips, p.Processed))
+	t.Add("transactions per processed recording", per(d.Counts.Transactions, d.Processed), per(p.Counts.Statements, p.Processed)+" (autocommit)")
+	t.Add("statements in the window", strconv.FormatInt(d.Counts.Statements, 10), strconv.FormatInt(p.Counts.Statements, 10))
+	t.Add("pool pings in the window (not counted above)", strconv.FormatInt(d.Counts.Pings, 10), strconv.FormatInt(p.Counts.Pings, 10))
+	t.Add(fmt.Sprintf("statements while idle (%s)", s.IdleWindow), idle(d.Idle), idle(p.Idle))
+	t.Add(fmt.Sprintf("workload recordings missed (of %d)", s.Workload), strconv.Itoa(d.Missed), strconv.Itoa(p.Missed))
+	t.Write(w)
 	fmt.Fprintf(w, "\nOne baseline poll with nothing new (EXPLAIN ANALYZE): reads %s rows of datastore.signal (%s in the table) in %.1f ms; the dispatcher's are index lookups by key.\n\n",
-		thousands(s.Poll.RowsRead), thousands(s.Poll.TableRows), float64(s.Poll.Time.Microseconds())/1000)
+		benchkit.Thousands(s.Poll.RowsRead), benchkit.Thousands(s.Poll.TableRows), float64(s.Poll.Time.Microseconds())/1000)
 }
 
 func (r report) writeInterleave(w io.Writer) {
@@ -110,35 +109,29 @@ func (r report) writeInterleave(w io.Writer) {
 	fmt.Fprintf(w, "### Interleaving: A's eeg, B's eeg, B's accelerometer, A's accelerometer\n\n")
 	fmt.Fprintf(w, "%d pairs, %d at a time, in %s; pauses uniform in [0, %s) between rows and [0, %s) before A's accelerometer; the poller polls every %s throughout.\n\n",
 		i.Pairs, i.Lanes, i.Elapsed.Round(100*time.Millisecond), shortPause, longPause, r.cfg.PollInterval)
-	t := newTable("recordings missed", "dispatcher", "baseline poller")
-	t.add("A (first signal before B's, last after)", frac(i.DispatcherMissedA, i.Pairs), frac(i.PollerMissedA, i.Pairs))
-	t.add("B", frac(i.DispatcherMissedB, i.Pairs), frac(i.PollerMissedB, i.Pairs))
-	t.write(w)
+	t := benchkit.NewTable("recordings missed", "dispatcher", "baseline poller")
+	t.Add("A (first signal before B's, last after)", frac(i.DispatcherMissedA, i.Pairs), frac(i.PollerMissedA, i.Pairs))
+	t.Add("B", frac(i.DispatcherMissedB, i.Pairs), frac(i.PollerMissedB, i.Pairs))
+	t.Write(w)
 	fmt.Fprintln(w)
 }
 
 func (r report) writeTargets(w io.Writer) {
 	l, b := r.live.Latency, r.backlog
 	fmt.Fprintf(w, "### Targets\n\n")
-	t := newTable("target", "measured", "met")
-	t.add("dispatcher's part of the latency, p99 < 50 ms (processed_at − Kafka timestamp)", ms(l.Dispatcher.P99), yes(l.Dispatcher.N > 0 && l.Dispatcher.P99 < targetDispatcherP99))
-	t.add("  same, to the row being visible to a reader", ms(l.DispatcherVisible.P99), yes(l.DispatcherVisible.N > 0 && l.DispatcherVisible.P99 < targetDispatcherP99))
+	t := benchkit.NewTable("target", "measured", "met")
+	t.Add("dispatcher's part of the latency, p99 < 50 ms (processed_at − Kafka timestamp)", benchkit.Millis(l.Dispatcher.P99), benchkit.Met(l.Dispatcher.N > 0 && l.Dispatcher.P99 < targetDispatcherP99))
+	t.Add("  same, to the row being visible to a reader", benchkit.Millis(l.DispatcherVisible.P99), benchkit.Met(l.DispatcherVisible.N > 0 && l.DispatcherVisible.P99 < targetDispatcherP99))
 	drain := float64(b.Events) / b.Drain.Seconds()
-	t.add("backlog drain ≥ 5,000 events/s (ready → all durable)", rate(b.Events, b.Drain)+"/s", yes(drain >= targetThroughput))
-	t.write(w)
+	t.Add("backlog drain ≥ 5,000 events/s (ready → all durable)", rate(b.Events, b.Drain)+"/s", benchkit.Met(drain >= targetThroughput))
+	t.Write(w)
 }
-
-func ms(d time.Duration) string {
-	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
-}
-
-func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + " s" }
 
 func rate(events int64, d time.Duration) string {
 	if d <= 0 {
 		return "n/a"
 	}
-	return thousands(int64(math.Round(float64(events) / d.Seconds())))
+	return benchkit.Thousands(int64(math.Round(float64(events) / d.Seconds())))
 }
 
 func per(n int64, recordings int) string {
@@ -153,28 +146,3 @@ func idle(c pgcount.Counts) string {
 }
 
 func frac(n, of int) string { return fmt.Sprintf("%d / %d", n, of) }
-
-func yes(ok bool) string {
-	if ok {
-		return "yes"
-	}
-	return "NO"
-}
-
-// thousands formats n with comma separators.
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}

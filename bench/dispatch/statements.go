@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/beacon/eventdispatch/bench/dispatch/pgcount"
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 // consumerCost is what one consumer (the dispatcher, or the baseline poller) cost the database
@@ -33,7 +34,7 @@ type statementsResult struct {
 func windowCost(w *liveWorld, before, after snapshot, workload []workRecording, missing int) statementsResult {
 	st := statementsResult{Window: after.at.Sub(before.at), Workload: len(workload)}
 	st.Dispatcher = consumerCost{
-		Counts: after.disp.Sub(before.disp), Processed: int(delta(before.metrics, after.metrics, mCompleted)), Missed: missing,
+		Counts: after.disp.Sub(before.disp), Processed: int(benchkit.Delta(before.metrics, after.metrics, mCompleted)), Missed: missing,
 	}
 	st.Poller = consumerCost{Counts: after.poll.Sub(before.poll), Processed: after.pollerCount - before.pollerCount}
 	for _, r := range workload {

@@ -19,14 +19,14 @@ type bench struct {
 	log   *slog.Logger
 	runID string // unique per run: names topics and groups
 	dir   string // the binaries and their logs
-	kafka *kafkaAdmin
+	kafka *benchkit.Kafka
 
 	// Left behind by the measurements, removed by cleanup.
 	topics, groups []string
 }
 
 func newBench(cfg config, log *slog.Logger) (*bench, error) {
-	b := &bench{cfg: cfg, log: log, kafka: newKafkaAdmin(cfg.Endpoints.KafkaBrokers),
+	b := &bench{cfg: cfg, log: log, kafka: benchkit.NewKafka(cfg.Endpoints.KafkaBrokers),
 		runID: "bench-llm-" + strings.ToLower(time.Now().UTC().Format("20060102t150405z"))}
 	var err error
 	if b.dir, err = os.MkdirTemp("", "bench-llm-"); err != nil {
@@ -39,21 +39,7 @@ func newBench(cfg config, log *slog.Logger) (*bench, error) {
 // run has stopped (groups with members cannot be deleted).
 func (b *bench) cleanup(ctx context.Context) error {
 	b.log.Info("cleaning up", "topics", len(b.topics), "groups", len(b.groups))
-	var errs []error
-	if len(b.topics) > 0 {
-		errs = append(errs, benchkit.DeleteTopics(ctx, b.kafka.client, b.topics...))
-	}
-	if len(b.groups) > 0 {
-		errs = append(errs, benchkit.DeleteGroups(ctx, b.kafka.client, b.groups...))
-	}
-	return errors.Join(errs...)
-}
-
-// removeDir removes the binaries and the processes' logs.
-func (b *bench) removeDir() {
-	if b.dir != "" {
-		_ = os.RemoveAll(b.dir)
-	}
+	return errors.Join(b.kafka.DeleteTopics(ctx, b.topics...), b.kafka.DeleteGroups(ctx, b.groups...))
 }
 
 // raiseFileLimit lifts the soft limit on open files to the hard one, for the harness and the

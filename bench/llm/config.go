@@ -88,6 +88,9 @@ func parseConfig(args []string) (config, error) {
 	return c, c.validate()
 }
 
+// RunTimeout is -timeout, for benchkit.Main.
+func (c config) RunTimeout() time.Duration { return c.Timeout }
+
 // Front-door settings of the runs.
 const (
 	// defaultQueueLimit is the front door's own default QUEUE_LIMIT.

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 )
 
@@ -32,7 +33,7 @@ type enqueueResult struct {
 	// latencies are Latency's sample).
 	Window  time.Duration
 	Sent    int64
-	Latency distribution
+	Latency benchkit.Distribution
 	// Over the whole run: sentences enqueued, refused ("queue is full!" or busy), invalid or
 	// unavailable, never acknowledged; replies received before the streams were closed.
 	Enqueued, Refused, Invalid, Unacked, Replies int64
@@ -139,7 +140,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, withDispatcher bool) (res
 		if sleep(gctx, time.Until(end)) != nil {
 			return nil
 		}
-		res.CPU = cpuDelta(before, cpuTimes(sys.frontdoor.PID(), sys.dispatcherPID()))
+		res.CPU = benchkit.CPUDelta(before, cpuTimes(sys.frontdoor.PID(), sys.dispatcherPID()))
 		sendersDone.Wait()
 		for deadline := time.Now().Add(ackWait); outstanding.Load() > 0 && time.Now().Before(deadline); {
 			if sleep(gctx, 10*time.Millisecond) != nil {
@@ -161,7 +162,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, withDispatcher bool) (res
 		res.MaxLag = max(res.MaxLag, s.maxLag)
 	}
 	res.Sent = int64(len(all))
-	res.Latency = summarise(all)
+	res.Latency = benchkit.Summarise(all)
 	res.Enqueued, res.Refused, res.Invalid = counts.enqueued.Load(), counts.refused.Load(), counts.invalid.Load()
 	res.Unacked, res.Replies = outstanding.Load(), counts.replies.Load()
 	b.log.Info("enqueue latency: done", "run", spec.name, "sent", res.Sent, "p50", res.Latency.P50, "p99", res.Latency.P99, "unacked", res.Unacked)

@@ -23,39 +23,14 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "bench-llm:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchkit.Main("bench-llm", parseConfig, run) }
 
-func run() error {
-	cfg, err := parseConfig(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		return nil // the usage was printed
-	}
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-
+func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	if err := raiseFileLimit(log); err != nil {
 		return err
 	}
@@ -64,25 +39,8 @@ func run() error {
 		return err
 	}
 	rep, runErr := b.run(ctx)
-
-	// Cleanup runs whatever happened, with time of its own; every process is stopped by now.
-	cleanupCtx, cancelCleanup := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancelCleanup()
-	cleanErr := b.cleanup(cleanupCtx)
-	if runErr != nil {
-		log.Error("run failed; the processes' logs are kept", "dir", b.dir)
-		return errors.Join(runErr, cleanErr)
-	}
-	b.removeDir()
-
-	out, closeOut, err := benchkit.ReportWriter(cfg.Out)
-	if err != nil {
-		return errors.Join(fmt.Errorf("-out: %w", err), cleanErr)
-	}
-	defer closeOut()
-	fmt.Fprintln(os.Stdout)
-	rep.write(out)
-	return cleanErr
+	// Every process has stopped by now, so the run's groups can go.
+	return benchkit.Finish(ctx, log, benchkit.Outcome{Err: runErr, Cleanup: b.cleanup, Dir: b.dir, Out: cfg.Out, Report: rep.write})
 }
 
 // run checks the stack, builds the binaries and runs the measurements one after the other.
@@ -93,7 +51,7 @@ func (b *bench) run(ctx context.Context) (report, error) {
 		return rep, err
 	}
 	b.log.Info("building the front door and the dispatcher", "run", b.runID, "dir", b.dir)
-	if err := buildBinaries(ctx, b.dir); err != nil {
+	if err := benchkit.Build(ctx, b.dir, "./cmd/frontdoor", "./cmd/dispatcher"); err != nil {
 		return rep, err
 	}
 	if b.cfg.runs("throughput") {

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 )
 
@@ -160,15 +161,10 @@ func exchangeOne(ctx context.Context, streams []*queueStream) (int, error) {
 func waitOpenStreams(ctx context.Context, sys *system, want float64, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for {
-		m, err := sys.frontdoor.Metrics(ctx)
-		if err == nil && m[mOpenStreams] == want {
-			return nil
-		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return fmt.Errorf("front door has %.0f open streams, want %.0f: %w", m[mOpenStreams], want, err)
-		}
+	if _, err := sys.frontdoor.WaitMetric(ctx, mOpenStreams, 100*time.Millisecond, func(v float64) bool { return v == want }); err != nil {
+		return fmt.Errorf("front door's open streams, want %.0f: %w", want, err)
 	}
+	return nil
 }
 
 // readMemory lets the front door settle, then reads its RSS and Go runtime metrics.
@@ -181,7 +177,7 @@ func (b *bench) readMemory(ctx context.Context, sys *system, label string) (memo
 	if err != nil {
 		return r, fmt.Errorf("memory reading %q: %w", label, err)
 	}
-	if r.RSS, err = rss(sys.frontdoor.PID()); err != nil {
+	if r.RSS, err = benchkit.RSS(sys.frontdoor.PID()); err != nil {
 		return r, fmt.Errorf("memory reading %q: %w", label, err)
 	}
 	r.OpenStreams, r.HeapInuse, r.StackInuse, r.Goroutines = m[mOpenStreams], m[mHeapInuse], m[mStackInuse], m[mGoroutines]

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 // Targets of the issue.
@@ -27,9 +29,7 @@ type report struct {
 
 func (r report) write(w io.Writer) {
 	m := r.machine
-	fmt.Fprintf(w, "## bench-llm: run %s\n\n", r.runID)
-	fmt.Fprintf(w, "- date: %s\n", m.Date.Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(w, "- machine: %d CPUs (%s), %s memory\n", m.CPUs, m.CPUModel, m.Memory)
+	m.WriteHeader(w, "bench-llm", r.runID)
 	fmt.Fprintf(w, "- versions: %s, Kafka %s\n\n", m.Go, m.Kafka)
 	if len(r.throughput) > 0 {
 		r.writeThroughput(w)
@@ -48,17 +48,17 @@ func (r report) writeThroughput(w io.Writer) {
 	fmt.Fprintf(w, "### Throughput: fake model answering in %s, WORKERS=%d, %d conversations with work waiting\n\n", dur(c.Latency), c.Workers, c.Conversations)
 	fmt.Fprintf(w, "Each of the %d streams keeps %d jobs waiting (sends %d sentences, then one per reply; QUEUE_LIMIT %d); %s warm-up, then the measured window. Replies counted on the streams; ideal = min(N, C)/R, capped by LLM_RPM/60 when set.\n\n",
 		c.Conversations, c.PerConversation, c.PerConversation, throughputQueueLimit, dur(c.Warmup))
-	t := newTable("configuration", "window", "ideal", "replies/s", "model calls/s", "achieved / ideal")
+	t := benchkit.NewTable("configuration", "window", "ideal", "replies/s", "model calls/s", "achieved / ideal")
 	for _, res := range r.throughput {
-		t.add(throughputLabel(res), secs(res.Window), fmt.Sprintf("%.0f/s", res.Ideal), fmt.Sprintf("%.1f", res.RepliesPerSecond()),
+		t.Add(throughputLabel(res), benchkit.Seconds(res.Window, 1), fmt.Sprintf("%.0f/s", res.Ideal), fmt.Sprintf("%.1f", res.RepliesPerSecond()),
 			fmt.Sprintf("%.1f", float64(res.ModelCalls)/res.Window.Seconds()), fmt.Sprintf("%.3f", res.RepliesPerSecond()/res.Ideal))
 	}
-	t.write(w)
+	t.Write(w)
 	fmt.Fprintln(w)
 	for _, res := range r.throughput {
 		fmt.Fprintf(w, "%s. Dispatcher over the window: model call %s on average (HTTP, the fake's latency included); a job %s with the model (rate limiter included, which held calls %s on average); %.0f retries; at least %s TCP connections to the model closed (%.2f per call). Whole run: %d error replies, %d \"queue is full!\", %d other refusals.\n",
-			throughputLabel(res), ms(res.CallMean), ms(res.JobModelMean), ms(res.RateWaitMean), res.Retries,
-			thousands(int64(res.ModelConnsClosed)), float64(res.ModelConnsClosed)/max(float64(res.ModelCalls), 1), res.FailedReplies, res.Refused, res.Invalid)
+			throughputLabel(res), benchkit.Millis(res.CallMean), benchkit.Millis(res.JobModelMean), benchkit.Millis(res.RateWaitMean), res.Retries,
+			benchkit.Thousands(int64(res.ModelConnsClosed)), float64(res.ModelConnsClosed)/max(float64(res.ModelCalls), 1), res.FailedReplies, res.Refused, res.Invalid)
 		writeCPU(w, res.CPU, res.Window, r.machine.CPUs)
 		fmt.Fprintln(w)
 	}
@@ -74,19 +74,19 @@ func throughputLabel(res throughputResult) string {
 
 func (r report) writeEnqueue(w io.Writer) {
 	c := r.cfg
-	fmt.Fprintf(w, "### Enqueue latency: %s sentences/s over %d streams\n\n", thousands(int64(c.Rate)), c.Streams)
+	fmt.Fprintf(w, "### Enqueue latency: %s sentences/s over %d streams\n\n", benchkit.Thousands(int64(c.Rate)), c.Streams)
 	fmt.Fprintf(w, "Send → its \"enqueued\" received, timed on the client over loopback h2c (%d streams per connection), so the network hop and the harness's own scheduling are included; each stream sends every %s; %s warm-up, then %s measured; QUEUE_LIMIT %d, so nothing is refused.\n\n",
 		c.StreamsPerConn, dur(time.Duration(float64(c.Streams)/c.Rate*float64(time.Second))), dur(c.EnqueueWarmup), dur(c.EnqueueDuration), enqueueQueueLimit)
-	t := newTable("jobs meanwhile", "sentences measured", "achieved", "p50", "p90", "p99", "p99.9", "max")
+	t := benchkit.NewTable("jobs meanwhile", "sentences measured", "achieved", "p50", "p90", "p99", "p99.9", "max")
 	for _, e := range r.enqueue {
 		d := e.Latency
-		t.add(enqueueLabel(e), thousands(e.Sent), fmt.Sprintf("%.1f/s", e.AchievedRate()), ms(d.P50), ms(d.P90), ms(d.P99), ms(d.P999), ms(d.Max))
+		t.Add(enqueueLabel(e), benchkit.Thousands(e.Sent), fmt.Sprintf("%.1f/s", e.AchievedRate()), benchkit.Millis(d.P50), benchkit.Millis(d.P90), benchkit.Millis(d.P99), benchkit.Millis(d.P999), benchkit.Millis(d.Max))
 	}
-	t.write(w)
+	t.Write(w)
 	fmt.Fprintln(w)
 	for _, e := range r.enqueue {
 		fmt.Fprintf(w, "%s. Whole run: %s enqueued, %d refused, %d invalid or unavailable, %d never acknowledged; %s replies received; sends at most %s behind schedule.\n",
-			enqueueLabel(e), thousands(e.Enqueued), e.Refused, e.Invalid, e.Unacked, thousands(e.Replies), ms(e.MaxLag))
+			enqueueLabel(e), benchkit.Thousands(e.Enqueued), e.Refused, e.Invalid, e.Unacked, benchkit.Thousands(e.Replies), benchkit.Millis(e.MaxLag))
 		writeCPU(w, e.CPU, e.Window, r.machine.CPUs)
 		fmt.Fprintln(w)
 	}
@@ -101,43 +101,43 @@ func enqueueLabel(e enqueueResult) string {
 
 func (r report) writeMemory(w io.Writer) {
 	m := r.memory
-	fmt.Fprintf(w, "### Memory per open idle QueueConversation stream: %s streams\n\n", thousands(int64(m.Streams)))
+	fmt.Fprintf(w, "### Memory per open idle QueueConversation stream: %s streams\n\n", benchkit.Thousands(int64(m.Streams)))
 	limit := strconv.Itoa(m.QueueLimit)
 	if m.QueueLimit == defaultQueueLimit {
 		limit += ", the default"
 	}
 	fmt.Fprintf(w, "One front door (QUEUE_LIMIT %s); %s streams over %d h2c connections (%d each), all open %s after the first; each reading after %s without traffic. Per stream = (reading − before) / %s.\n\n",
-		limit, thousands(int64(m.Streams)), m.Conns, r.cfg.StreamsPerConn, secs(m.Opened), dur(r.cfg.Settle), thousands(int64(m.Streams)))
-	t := newTable("front door", "open streams", "RSS", "RSS per stream", "Go heap in use per stream", "goroutine stacks per stream", "goroutines per stream")
-	t.add(m.Baseline.Label, fmt.Sprintf("%.0f", m.Baseline.OpenStreams), mib(float64(m.Baseline.RSS)), "", "", "", "")
+		limit, benchkit.Thousands(int64(m.Streams)), m.Conns, r.cfg.StreamsPerConn, benchkit.Seconds(m.Opened, 1), dur(r.cfg.Settle), benchkit.Thousands(int64(m.Streams)))
+	t := benchkit.NewTable("front door", "open streams", "RSS", "RSS per stream", "Go heap in use per stream", "goroutine stacks per stream", "goroutines per stream")
+	t.Add(m.Baseline.Label, fmt.Sprintf("%.0f", m.Baseline.OpenStreams), mib(float64(m.Baseline.RSS)), "", "", "", "")
 	for _, rd := range []memoryReading{m.Idle, m.Answered, m.Closed} {
 		rssPer, heapPer, stackPer, gPer := m.perStream(rd)
-		t.add(rd.Label, fmt.Sprintf("%.0f", rd.OpenStreams), mib(float64(rd.RSS)), kib(rssPer), kib(heapPer), kib(stackPer), fmt.Sprintf("%.2f", gPer))
+		t.Add(rd.Label, fmt.Sprintf("%.0f", rd.OpenStreams), mib(float64(rd.RSS)), kib(rssPer), kib(heapPer), kib(stackPer), fmt.Sprintf("%.2f", gPer))
 	}
-	t.write(w)
+	t.Write(w)
 	fmt.Fprintf(w, "\n%d streams did not get an enqueued-then-reply for their sentence.\n\n", m.Unanswered)
 }
 
 func (r report) writeTargets(w io.Writer) {
 	fmt.Fprintf(w, "### Targets\n\n")
-	t := newTable("target", "measured", "met")
+	t := benchkit.NewTable("target", "measured", "met")
 	for _, res := range r.throughput {
 		ratio := res.RepliesPerSecond() / res.Ideal
-		t.add(fmt.Sprintf("throughput ≥ %.1f × ideal, %s (ideal %.0f/s)", targetThroughputRatio, throughputLabel(res), res.Ideal),
-			fmt.Sprintf("%.1f/s = %.3f", res.RepliesPerSecond(), ratio), yes(ratio >= targetThroughputRatio))
+		t.Add(fmt.Sprintf("throughput ≥ %.1f × ideal, %s (ideal %.0f/s)", targetThroughputRatio, throughputLabel(res), res.Ideal),
+			fmt.Sprintf("%.1f/s = %.3f", res.RepliesPerSecond(), ratio), benchkit.Met(ratio >= targetThroughputRatio))
 	}
 	for _, e := range r.enqueue {
-		t.add(fmt.Sprintf("enqueue latency p99 < %s at %s sentences/s, jobs %s", dur(targetEnqueueP99), thousands(int64(e.Rate)), enqueueLabel(e)),
-			ms(e.Latency.P99), yes(e.Latency.N > 0 && e.Latency.P99 < targetEnqueueP99))
+		t.Add(fmt.Sprintf("enqueue latency p99 < %s at %s sentences/s, jobs %s", dur(targetEnqueueP99), benchkit.Thousands(int64(e.Rate)), enqueueLabel(e)),
+			benchkit.Millis(e.Latency.P99), benchkit.Met(e.Latency.N > 0 && e.Latency.P99 < targetEnqueueP99))
 	}
 	if m := r.memory; m != nil {
 		for _, rd := range []memoryReading{m.Idle, m.Answered} {
 			per, _, _, _ := m.perStream(rd)
-			t.add(fmt.Sprintf("front-door RSS per open idle stream < 64 KiB, %s streams, %s", thousands(int64(m.Streams)), rd.Label),
-				kib(per), yes(per < targetBytesPerStream))
+			t.Add(fmt.Sprintf("front-door RSS per open idle stream < 64 KiB, %s streams, %s", benchkit.Thousands(int64(m.Streams)), rd.Label),
+				kib(per), benchkit.Met(per < targetBytesPerStream))
 		}
 	}
-	t.write(w)
+	t.Write(w)
 }
 
 // writeCPU writes one line: each group's CPU time over a window.
@@ -153,7 +153,7 @@ func writeCPU(w io.Writer, cpu map[cpuGroup]time.Duration, window time.Duration,
 	}
 	capacity := float64(cpus) * window.Seconds()
 	fmt.Fprintf(w, "CPU over the window (%s × %d cores = %.0f core-s, %.0f%% busy): %s.\n",
-		secs(window), cpus, capacity, 100*busy.Seconds()/capacity, strings.Join(parts, ", "))
+		benchkit.Seconds(window, 1), cpus, capacity, 100*busy.Seconds()/capacity, strings.Join(parts, ", "))
 }
 
 // dur writes a configured duration briefly: "100 ms", "20 s".
@@ -168,37 +168,6 @@ func dur(d time.Duration) string {
 	}
 }
 
-func ms(d time.Duration) string {
-	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
-}
-
-func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 1, 64) + " s" }
-
 func kib(b float64) string { return strconv.FormatFloat(b/1024, 'f', 1, 64) + " KiB" }
 
 func mib(b float64) string { return strconv.FormatFloat(b/(1<<20), 'f', 1, 64) + " MiB" }
-
-func yes(ok bool) string {
-	if ok {
-		return "yes"
-	}
-	return "NO"
-}
-
-// thousands formats n with comma separators.
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}

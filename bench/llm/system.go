@@ -9,8 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 	"github.com/beacon/eventdispatch/internal/fakeopenai"
 )
+
+// topicPartitions is what the local stack gives a new topic, and what the binaries create
+// when a topic is missing.
+const topicPartitions = 3
 
 // systemSpec says how to configure one run's front door, dispatcher and fake model.
 type systemSpec struct {
@@ -30,9 +35,9 @@ type systemSpec struct {
 type system struct {
 	spec      systemSpec
 	rpc       string // the front door's ADDR
-	frontdoor *proc
+	frontdoor *benchkit.Process
 	// dispatcher is nil when the spec has no workers.
-	dispatcher *proc
+	dispatcher *benchkit.Process
 	model      *fakeopenai.Server
 	// modelPort is the fake model's port.
 	modelPort int
@@ -79,7 +84,7 @@ func (b *bench) startSystem(ctx context.Context, spec systemSpec) (sys *system, 
 	// Remembered first, so that cleanup removes them whatever happens below.
 	b.topics = append(b.topics, jobs, replies, signals, jobs+".dlq", signals+".dlq")
 	b.groups = append(b.groups, group, group+"-signals")
-	if err := b.kafka.createTopics(ctx, jobs, replies, signals); err != nil {
+	if err := b.kafka.CreateTopics(ctx, topicPartitions, jobs, replies, signals); err != nil {
 		return nil, err
 	}
 
@@ -99,15 +104,18 @@ func (b *bench) startSystem(ctx context.Context, spec systemSpec) (sys *system, 
 	if sys.modelPort, err = urlPort(modelURL); err != nil {
 		return sys, fmt.Errorf("fake model: %w", err)
 	}
-	if sys.rpc, err = freeAddr(ctx); err != nil {
+	if sys.rpc, err = benchkit.FreeAddr(ctx); err != nil {
 		return sys, err
 	}
 	brokers := "KAFKA_BROKERS=" + strings.Join(b.cfg.Endpoints.KafkaBrokers, ",")
-	sys.frontdoor, err = startProc(ctx, "frontdoor", filepath.Join(b.dir, "frontdoor"), filepath.Join(b.dir, spec.name+".frontdoor.log"),
-		"ADDR="+sys.rpc, brokers, "JOBS_TOPIC="+jobs, "REPLIES_TOPIC="+replies,
-		"QUEUE_LIMIT="+strconv.Itoa(spec.queueLimit), "MAX_INFLIGHT="+strconv.Itoa(maxInflight),
-		"SHUTDOWN_GRACE=5s",
-	)
+	sys.frontdoor, err = benchkit.StartProcess(ctx, benchkit.ProcessConfig{
+		Name: "frontdoor", Path: filepath.Join(b.dir, "frontdoor"), Log: filepath.Join(b.dir, spec.name+".frontdoor.log"),
+		Env: []string{
+			"ADDR=" + sys.rpc, brokers, "JOBS_TOPIC=" + jobs, "REPLIES_TOPIC=" + replies,
+			"QUEUE_LIMIT=" + strconv.Itoa(spec.queueLimit), "MAX_INFLIGHT=" + strconv.Itoa(maxInflight),
+			"SHUTDOWN_GRACE=5s",
+		},
+	})
 	if err != nil {
 		return sys, err
 	}
@@ -118,15 +126,18 @@ func (b *bench) startSystem(ctx context.Context, spec systemSpec) (sys *system, 
 		b.log.Info("system ready", "run", spec.name, "frontdoor", sys.rpc, "dispatcher", "none")
 		return sys, nil
 	}
-	sys.dispatcher, err = startProc(ctx, "dispatcher", filepath.Join(b.dir, "dispatcher"), filepath.Join(b.dir, spec.name+".dispatcher.log"),
-		brokers, "DATABASE_URL="+b.cfg.Endpoints.DatabaseURL,
-		"JOBS_TOPIC="+jobs, "REPLIES_TOPIC="+replies, "LLM_GROUP_ID="+group,
-		"WORKERS="+strconv.Itoa(spec.workers), "LLM_RPM="+strconv.Itoa(spec.rpm),
-		"OPENAI_BASE_URL="+modelURL, "OPENAI_API_KEY=bench",
-		// Its signal consumer reads a topic nobody writes, so it stays idle.
-		"SIGNAL_TOPIC="+signals, "GROUP_ID="+group+"-signals",
-		"KAFKA_SESSION_TIMEOUT=6s", "SHUTDOWN_GRACE=10s",
-	)
+	sys.dispatcher, err = benchkit.StartProcess(ctx, benchkit.ProcessConfig{
+		Name: "dispatcher", Path: filepath.Join(b.dir, "dispatcher"), Log: filepath.Join(b.dir, spec.name+".dispatcher.log"),
+		Env: []string{
+			brokers, "DATABASE_URL=" + b.cfg.Endpoints.DatabaseURL,
+			"JOBS_TOPIC=" + jobs, "REPLIES_TOPIC=" + replies, "LLM_GROUP_ID=" + group,
+			"WORKERS=" + strconv.Itoa(spec.workers), "LLM_RPM=" + strconv.Itoa(spec.rpm),
+			"OPENAI_BASE_URL=" + modelURL, "OPENAI_API_KEY=bench",
+			// Its signal consumer reads a topic nobody writes, so it stays idle.
+			"SIGNAL_TOPIC=" + signals, "GROUP_ID=" + group + "-signals",
+			"KAFKA_SESSION_TIMEOUT=6s", "SHUTDOWN_GRACE=10s",
+		},
+	})
 	if err != nil {
 		return sys, err
 	}
@@ -142,7 +153,7 @@ func (s *system) stop() error {
 	var errs []error
 	done := make(chan error, 2)
 	n := 0
-	for _, p := range []*proc{s.frontdoor, s.dispatcher} {
+	for _, p := range []*benchkit.Process{s.frontdoor, s.dispatcher} {
 		if p != nil {
 			n++
 			go func() { done <- p.Stop() }()

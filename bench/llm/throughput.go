@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 )
 
@@ -100,12 +101,12 @@ func (b *bench) runThroughput(ctx context.Context, rpm int) (res throughputResul
 		}
 		res.Window = after.at.Sub(before.at)
 		res.Replies = after.replies - before.replies
-		res.ModelCalls = int64(delta(before.disp, after.disp, mLLMCalls))
-		res.JobModelMean = seconds(mean(before.disp, after.disp, mModelSum, mModelCount))
-		res.CallMean = seconds(mean(before.disp, after.disp, mLLMCallSum, mLLMCallCount))
-		res.RateWaitMean = seconds(mean(before.disp, after.disp, mRateWaitSum, mRateWaitN))
-		res.Retries = delta(before.disp, after.disp, mRetries)
-		res.CPU = cpuDelta(before.cpu, after.cpu)
+		res.ModelCalls = int64(benchkit.Delta(before.disp, after.disp, mLLMCalls))
+		res.JobModelMean = seconds(benchkit.Mean(before.disp, after.disp, mModelSum, mModelCount))
+		res.CallMean = seconds(benchkit.Mean(before.disp, after.disp, mLLMCallSum, mLLMCallCount))
+		res.RateWaitMean = seconds(benchkit.Mean(before.disp, after.disp, mRateWaitSum, mRateWaitN))
+		res.Retries = benchkit.Delta(before.disp, after.disp, mRetries)
+		res.CPU = benchkit.CPUDelta(before.cpu, after.cpu)
 		res.ModelConnsClosed = after.timeWait - before.timeWait
 		return nil
 	})
@@ -125,7 +126,7 @@ type throughputSnapshot struct {
 	at       time.Time
 	replies  int64
 	timeWait int
-	disp     metricSet
+	disp     benchkit.Metrics
 	cpu      map[cpuGroup]time.Duration
 }
 

@@ -1,7 +1,17 @@
-// Package benchkit holds the code the benchmark harnesses under bench/ (dispatch and llm)
-// share, so that it is written once: reading process and machine CPU time from /proc,
-// describing the machine (CPU model, memory), probing a started process's /readyz, deleting
-// the Kafka topics and consumer groups a run created, and opening the report's output. Each
-// harness keeps its own measurements, metric parsing and report format. It is internal to
-// the harnesses and not part of the project's API.
+// Package benchkit is the code the benchmark harnesses under bench/ (dispatch and llm) share,
+// written once so that a fix lands in both:
+//
+//   - a run's lifecycle: Main and Finish (flags, signals, the deadline, cleanup with time of
+//     its own, the kept or removed working directory, the report on stdout and -out);
+//   - the processes a run starts: Build, StartProcess and Process (graceful stop, /readyz,
+//     /metrics), FreeAddr;
+//   - Prometheus text metrics: ParseMetrics, Scrape, Delta and Mean;
+//   - the machine: CPUTimes and CPUDelta (CPU time by process group, from /proc), RSS,
+//     ThisMachine for the report's header;
+//   - the stack: Kafka (topics and consumer groups a run creates and deletes), KafkaReachable,
+//     GetJSON;
+//   - the report: Table, Summarise and Distribution, and the number formats both use.
+//
+// Each harness keeps its own measurements, metric names and report wording. The package is
+// internal to the harnesses and not part of the project's API.
 package benchkit

@@ -2,16 +2,42 @@ package benchkit
 
 import (
 	"bufio"
+	"fmt"
+	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// CPUModel returns the machine's CPU model from /proc/cpuinfo, or "unknown".
-func CPUModel() string { return procField("/proc/cpuinfo", "model name") }
+// Machine describes the machine a run happened on, for the report's header.
+type Machine struct {
+	// Date is when the run started, in UTC.
+	Date time.Time
+	CPUs int
+	// CPUModel and Memory come from /proc; "unknown" where it does not tell.
+	CPUModel, Memory string
+	// Go is the harness's Go version, which built the binaries too.
+	Go string
+}
 
-// MemTotal returns the machine's memory from /proc/meminfo, as "23.5 GiB", or "unknown".
-func MemTotal() string { return memory(procField("/proc/meminfo", "MemTotal")) }
+// ThisMachine describes the machine the harness runs on, now.
+func ThisMachine() Machine {
+	return Machine{
+		Date: time.Now().UTC(), CPUs: runtime.NumCPU(), Go: runtime.Version(),
+		CPUModel: procField("/proc/cpuinfo", "model name"),
+		Memory:   memory(procField("/proc/meminfo", "MemTotal")),
+	}
+}
+
+// WriteHeader writes the report's title, "## harness: run runID", and its date and machine
+// lines; the harness goes on with its own list items (versions).
+func (m Machine) WriteHeader(w io.Writer, harness, runID string) {
+	fmt.Fprintf(w, "## %s: run %s\n\n", harness, runID)
+	fmt.Fprintf(w, "- date: %s\n", m.Date.Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(w, "- machine: %d CPUs (%s), %s memory\n", m.CPUs, m.CPUModel, m.Memory)
+}
 
 // procField returns the value of the first "key: value" line of a /proc file, or "unknown".
 func procField(path, key string) string {

@@ -1,7 +1,11 @@
 package benchkit
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,16 +13,21 @@ import (
 	"time"
 )
 
-// ClockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ, 100 on Linux).
-const ClockTick = 10 * time.Millisecond
+// clockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
 
-// ProcCPU reads a process's command name and CPU time (user + system) from the stat file in
+// procCPU reads a process's command name and CPU time (user + system) from the stat file in
 // dir, a /proc/PID directory. It reports false if the file is missing or malformed.
-func ProcCPU(dir string) (string, time.Duration, bool) {
+func procCPU(dir string) (string, time.Duration, bool) {
 	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
 	if err != nil {
 		return "", 0, false
 	}
+	return parseStat(stat)
+}
+
+// parseStat reads the command name and CPU time of a /proc/PID/stat file's contents.
+func parseStat(stat []byte) (string, time.Duration, bool) {
 	// pid (comm) state ppid ...: comm may hold spaces, so split around the last ')'.
 	open, closing := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
 	if open < 0 || closing < open {
@@ -33,12 +42,12 @@ func ProcCPU(dir string) (string, time.Duration, bool) {
 	if err1 != nil || err2 != nil {
 		return "", 0, false
 	}
-	return string(stat[open+1 : closing]), time.Duration(utime+stime) * ClockTick, true
+	return string(stat[open+1 : closing]), time.Duration(utime+stime) * clockTick, true
 }
 
-// MachineBusy returns the CPU time all CPUs spent not idle since boot, from /proc/stat. It
+// machineBusy returns the CPU time all CPUs spent not idle since boot, from /proc/stat. It
 // reports false where /proc/stat is missing or not Linux's.
-func MachineBusy() (time.Duration, bool) {
+func machineBusy() (time.Duration, bool) {
 	stat, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, false
@@ -56,5 +65,35 @@ func MachineBusy() (time.Duration, bool) {
 		}
 		busy += v
 	}
-	return time.Duration(busy) * ClockTick, true
+	return time.Duration(busy) * clockTick, true
+}
+
+// RSS returns a process's resident set size (VmRSS of /proc/PID/status) in bytes.
+func RSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read VmRSS: %w", err)
+	}
+	defer f.Close()
+	return vmRSS(f)
+}
+
+// vmRSS finds the VmRSS line of a /proc/PID/status file ("VmRSS:    12345 kB").
+func vmRSS(r io.Reader) (int64, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || k != "VmRSS" {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse VmRSS %q: %w", v, err)
+		}
+		return kb << 10, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read VmRSS: %w", err)
+	}
+	return 0, errors.New("no VmRSS line")
 }

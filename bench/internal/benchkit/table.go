@@ -1,4 +1,4 @@
-package main
+package benchkit
 
 import (
 	"fmt"
@@ -7,18 +7,23 @@ import (
 	"unicode/utf8"
 )
 
-// table is a Markdown table whose columns are padded to line up in plain text too. The first
-// column is left-aligned, the others (numbers) right-aligned.
-type table struct {
+// Table is a Markdown table whose columns are padded to line up in plain text too, as the
+// reports print them. The first column (labels) is left-aligned, the others (numbers)
+// right-aligned. Make one with NewTable.
+type Table struct {
 	header []string
 	rows   [][]string
 }
 
-func newTable(header ...string) *table { return &table{header: header} }
+// NewTable returns an empty table with these column headers.
+func NewTable(header ...string) *Table { return &Table{header: header} }
 
-func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+// Add appends a row, one cell per column.
+func (t *Table) Add(cells ...string) { t.rows = append(t.rows, cells) }
 
-func (t *table) write(w io.Writer) {
+// Write prints the header, the alignment row and the rows to w. A column is as wide as its
+// widest cell, and at least 3 characters (the alignment row's "--:").
+func (t *Table) Write(w io.Writer) {
 	width := make([]int, len(t.header))
 	for _, row := range append([][]string{t.header}, t.rows...) {
 		for i, c := range row {
