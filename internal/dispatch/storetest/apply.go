@@ -1,0 +1,135 @@
+package storetest
+
+import (
+	"math"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/beacon/eventdispatch/internal/recording"
+)
+
+// concurrentHalvesCompleteOnce applies each recording's eeg and accelerometer at the same
+// moment through two calls, as two partitions owned by two replicas would.
+func (h Harness[S]) concurrentHalvesCompleteOnce(t *testing.T) {
+	store := h.NewStore(t)
+	recs := h.recordings(t, 40)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	completions := map[uuid.UUID]int{}
+	for i, rec := range recs {
+		for _, c := range []recording.Change{eeg(rec, int64(2*i+1)), accelerometer(rec, int64(2*i+2))} {
+			wg.Go(func() {
+				res, err := store.Apply(t.Context(), []recording.Change{c})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for _, done := range completed(res) {
+					completions[done]++
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for _, rec := range recs {
+		if completions[rec] != 1 {
+			t.Errorf("recording %s completed %d times", rec, completions[rec])
+		}
+	}
+	if n := len(h.processed(t, store, recs...)); n != len(recs) {
+		t.Fatalf("%d processed recordings, want %d", n, len(recs))
+	}
+}
+
+// redeliver applies a batch completing a recording to first, then again to second, as a batch
+// whose offsets were not committed is redelivered (to a restarted or other replica when second
+// is reopened), and checks that the recording was completed and processed once.
+func (h Harness[S]) redeliver(t *testing.T, first, second S) {
+	t.Helper()
+	rec := h.recordings(t, 1)[0]
+	batch := []recording.Change{eeg(rec, 1), accelerometer(rec, 2)}
+	delivered := apply(t, first, batch...)
+	if len(delivered.Completed) != 1 {
+		t.Fatalf("first delivery: %+v", delivered)
+	}
+	if again := apply(t, second, batch...); len(again.Completed) != 0 {
+		t.Fatalf("redelivery completed again: %+v", again)
+	}
+	if got := h.processed(t, second, rec); len(got) != 1 || got[rec] != delivered.Completed[0] {
+		t.Fatalf("processed %v, want only %+v", got, delivered.Completed[0])
+	}
+}
+
+// finishHalfComplete applies a recording's eeg to first and then its accelerometer to second
+// (a restarted or other replica when second is reopened), and checks that the second half, not
+// the first, completes it.
+func (h Harness[S]) finishHalfComplete(t *testing.T, first, second S) {
+	t.Helper()
+	rec := h.recordings(t, 1)[0]
+	if res := apply(t, first, eeg(rec, 1)); len(res.Completed) != 0 {
+		t.Fatalf("completed with one signal: %+v", res)
+	}
+	if res := apply(t, second, accelerometer(rec, 2)); !slices.Equal(completed(res), []uuid.UUID{rec}) {
+		t.Fatalf("second half: %+v", res)
+	}
+	if got := h.processed(t, second, rec); len(got) != 1 {
+		t.Fatalf("processed %v, want %s", got, rec)
+	}
+}
+
+func (h Harness[S]) deletedSignalDoesNotCount(t *testing.T) {
+	store := h.NewStore(t)
+	rec := h.recordings(t, 1)[0]
+	created := eeg(rec, 1)
+	deleted := recording.Change{Delete: true, Signal: recording.Signal{ID: created.Signal.ID, Version: 2}}
+	apply(t, store, created, deleted)
+	// The create is redelivered after the delete, then the accelerometer arrives.
+	if res := apply(t, store, created, accelerometer(rec, 3)); len(res.Completed) != 0 {
+		t.Fatalf("completed with a deleted eeg: %+v", res)
+	}
+	if got := h.processed(t, store, rec); len(got) != 0 {
+		t.Fatalf("processed %v with a deleted eeg", got)
+	}
+}
+
+func (h Harness[S]) invalidSignalsReportedOnce(t *testing.T) {
+	store := h.NewStore(t)
+	rec := h.recordings(t, 1)[0]
+	bad := signal(rec, "eeg", []string{"foo", "foo"}, 1)
+	if res := apply(t, store, bad); len(res.Invalid) != 1 || res.Invalid[0].Signal.ID != bad.Signal.ID {
+		t.Fatalf("first sight: %+v", res)
+	}
+	bad.Signal.Version = 2
+	if res := apply(t, store, bad); len(res.Invalid) != 0 {
+		t.Fatalf("second sight reported again: %+v", res)
+	}
+}
+
+// truncateForgetsEarlierSignalsOnly: after a truncate, signals from before it no longer count
+// and signals from after it do.
+//
+// Truncate reaches every signal of the store older than its version, not only this
+// subtest's. On a shared database the versions here are the lowest an int64 holds: real
+// source positions (Postgres LSNs) and the other subtests' versions are all positive, so no
+// signal but this subtest's own is older than the truncate (or, in another process running
+// this suite at the same moment, its twin's, which this truncate leaves in the same state).
+func (h Harness[S]) truncateForgetsEarlierSignalsOnly(t *testing.T) {
+	const base = math.MinInt64
+	store := h.NewStore(t)
+	rec := h.recordings(t, 1)[0]
+	apply(t, store, eeg(rec, base+1))
+	if err := store.Truncate(t.Context(), base+5); err != nil {
+		t.Fatalf("truncate: %v", err)
+	}
+	if res := apply(t, store, accelerometer(rec, base+6)); len(res.Completed) != 0 {
+		t.Fatalf("completed with a signal from before the truncate: %+v", res)
+	}
+	if res := apply(t, store, eeg(rec, base+7)); !slices.Equal(completed(res), []uuid.UUID{rec}) {
+		t.Fatalf("signals after the truncate did not complete the recording: %+v", res)
+	}
+}

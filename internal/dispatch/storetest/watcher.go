@@ -1,0 +1,97 @@
+package storetest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/beacon/eventdispatch/internal/recording"
+)
+
+// incompleteAfter is the age at which the suite reports its recordings incomplete. It is far
+// beyond any real recording's, so that on a shared database ReportIncomplete claims only
+// recordings the suite dated that far back, and leaves other tests' to them.
+const incompleteAfter = 90 * 24 * time.Hour
+
+// longAgo returns c as committed well before incompleteAfter.
+func longAgo(c recording.Change) recording.Change {
+	c.At = time.Now().Add(-2 * incompleteAfter)
+	return c
+}
+
+func (h Harness[S]) incompleteReportedOnceAndPendingCounted(t *testing.T) {
+	store := h.NewStore(t)
+	recs := h.recordings(t, 2)
+	old, fresh := recs[0], recs[1]
+	before := pending(t, store)
+	first := longAgo(eeg(old, 1))
+	apply(t, store, first, eeg(fresh, 2))
+	h.checkPending(t, store, before+2, 2)
+
+	got := reported(t, store, recs)
+	if len(got) != 1 || got[0].Recording != old {
+		t.Fatalf("reported %v, want only %s, the one first seen long ago", got, old)
+	}
+	if d := got[0].FirstSeen.Sub(first.At).Abs(); d > time.Millisecond {
+		t.Errorf("reported first seen at %v, want its first signal's time %v", got[0].FirstSeen, first.At)
+	}
+	if got := reported(t, store, recs); len(got) != 0 {
+		t.Fatalf("reported twice: %v", got)
+	}
+	// A late signal still completes it, and it stops being pending.
+	if res := apply(t, store, accelerometer(old, 3)); !slices.Equal(completed(res), []uuid.UUID{old}) {
+		t.Fatalf("late completion: %+v", res)
+	}
+	h.checkPending(t, store, before+1, 1)
+}
+
+// processedIsNotPendingAgain: a signal arriving after its recording was processed does not
+// make the recording pending (or reported incomplete) again.
+func (h Harness[S]) processedIsNotPendingAgain(t *testing.T) {
+	store := h.NewStore(t)
+	recs := h.recordings(t, 1)
+	rec := recs[0]
+	before := pending(t, store)
+	if res := apply(t, store, longAgo(eeg(rec, 1)), longAgo(accelerometer(rec, 2))); len(res.Completed) != 1 {
+		t.Fatalf("complete batch: %+v", res)
+	}
+	apply(t, store, longAgo(signal(rec, "ignore", []string{"ignore"}, 3))) // a late extra signal
+	h.checkPending(t, store, before, 0)
+	if got := reported(t, store, recs); len(got) != 0 {
+		t.Fatalf("processed recording reported incomplete: %v", got)
+	}
+}
+
+func pending(t *testing.T, s Store) int64 {
+	t.Helper()
+	n, err := s.Pending(t.Context())
+	if err != nil {
+		t.Fatalf("pending: %v", err)
+	}
+	return n
+}
+
+// checkPending checks the pending count now that own of the subtest's recordings are
+// pending: exactly want on a store of the subtest's own, at least own on a shared one.
+func (h Harness[S]) checkPending(t *testing.T, s S, want, own int64) {
+	t.Helper()
+	n := pending(t, s)
+	switch {
+	case !h.Shared && n != want:
+		t.Fatalf("pending = %d, want %d", n, want)
+	case h.Shared && n < own:
+		t.Fatalf("pending = %d, want at least this subtest's %d", n, own)
+	}
+}
+
+// reported returns those of recs that ReportIncomplete reports now.
+func reported(t *testing.T, s Store, recs []uuid.UUID) []recording.Incomplete {
+	t.Helper()
+	all, err := s.ReportIncomplete(t.Context(), incompleteAfter)
+	if err != nil {
+		t.Fatalf("report incomplete: %v", err)
+	}
+	return slices.DeleteFunc(all, func(inc recording.Incomplete) bool { return !slices.Contains(recs, inc.Recording) })
+}
