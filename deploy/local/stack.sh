@@ -30,9 +30,12 @@ PG_DIR="$STACK_DIR/postgres"
 PG_DATA="$PG_DIR/data"
 KAFKA_DATA="$STACK_DIR/kafka/data"
 
+BIN_DIR="$STACK_DIR/bin"                              # the stack's own helper programs
+CONNECTOR_BIN="$BIN_DIR/connector"                    # built from deploy/local/connector
+
 CONNECTOR_FILE="$HERE/debezium-connector.json"
 
-# --- Addresses and credentials (the contract in DESIGN.md "Local stack") ---------------------
+# --- Addresses and credentials (the contract in docs/architecture.md, "The local stack") -----
 
 HOST=127.0.0.1
 PG_PORT=5432
@@ -556,97 +559,61 @@ connect_start() {
 
 connect_stop() { stop_component connect; }
 
-# connector_name: the connector's name is the "name" key of debezium-connector.json, the one
-# place it is defined.
-connector_name() {
-  local name
-  name=$(sed -n 's/^[[:space:]]*"name"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p;T;q' "$CONNECTOR_FILE")
-  [[ -n $name ]] || die "no \"name\" in $CONNECTOR_FILE"
-  echo "$name"
+# The connector is handled by deploy/local/connector, a small Go program that reads
+# debezium-connector.json and speaks Connect's REST API with real JSON parsing: the connector's
+# name (the file's "name" key, the one place it is defined), a semantic comparison of the
+# registered config with the file's, PUT .../config retried on 409/5xx until the deadline,
+# the restart of failed parts, the wait for RUNNING, and the status row. It prints one progress
+# line per step on stdout (logged here with our prefix) and its final error on stderr; its exit
+# status is 0 (done), 1 (failed) or 3 (failed in a way Connect's log explains).
+#
+# It is built into $BIN_DIR rather than run with `go run`, which would turn every failure into
+# exit status 1 and add a line to stderr. `go build` leaves an up-to-date binary alone, so this
+# costs a fraction of a second once built.
+connector_build() {
+  local out
+  mkdir -p "$BIN_DIR"
+  out=$(cd "$REPO_ROOT" && go build -o "$CONNECTOR_BIN" ./deploy/local/connector 2>&1) ||
+    die "could not build deploy/local/connector (go build):
+$out"
 }
 
-# config_pairs: "key":"value" lines, sorted, from flat JSON on stdin. Good enough to compare our
-# flat, string-valued connector config with what Connect returns, without needing jq.
-config_pairs() {
-  grep -o '"[^"]*"[[:space:]]*:[[:space:]]*"[^"]*"' | sed 's/"[[:space:]]*:[[:space:]]*"/":"/' | sort
+# connector_helper ARGS...: run the helper (built by connector_build) with this stack's settings.
+connector_helper() {
+  (cd "$REPO_ROOT" && exec "$CONNECTOR_BIN" -file "${CONNECTOR_FILE#"$REPO_ROOT"/}" -url "$CONNECT_URL" \
+    -topic "$SIGNAL_TOPIC" -timeout "${CONNECTOR_RUNNING_TIMEOUT}s" -connect-log "$LOG_DIR/connect.log" "$@")
 }
 
-# connector_state: "CONNECTOR_STATE TASK_STATE..." from GET /connectors/NAME/status.
-connector_state() {
-  curl -fsS -m 5 "$CONNECT_URL/connectors/$(connector_name)/status" 2>/dev/null |
-    grep -o '"state":"[A-Z_]*"' | sed 's/"state":"\(.*\)"/\1/' | tr '\n' ' ' | sed 's/ $//'
-}
-
-# describe_state "CONNECTOR_STATE TASK_STATE...": e.g. "connector RUNNING, tasks: RUNNING".
-describe_state() {
-  local -a states
-  read -ra states <<<"$1"
-  if ((${#states[@]} == 0)); then
-    echo "not registered"
-  else
-    echo "connector ${states[0]}, tasks: ${states[*]:1}"
+# connector_query ARGS...: the helper's output, for the status rows. On failure its message is
+# shown as an error and the status goes on (the row then shows the connector down).
+connector_query() {
+  local errfile out rc=0
+  errfile=$(mktemp)
+  out=$(connector_helper "$@" 2>"$errfile") || rc=$?
+  if ((rc != 0)); then
+    printf 'stack: error: %s\n' "$(cat "$errfile")" >&2
   fi
+  rm -f "$errfile"
+  printf '%s\n' "$out"
 }
 
-connector_running() {
-  local states
-  states=$(connector_state) || return 1
-  # Connector RUNNING, at least one task, every task RUNNING.
-  [[ $states =~ ^RUNNING( RUNNING)+$ ]]
-}
-
-connector_failed() {
-  [[ "$(connector_state)" == *FAILED* ]]
-}
-
+# connector_register: make Connect's connector match debezium-connector.json (a PUT only when
+# the configs differ), restart failed parts once, and wait until the connector and its tasks
+# are RUNNING, logging the helper's progress as it goes.
 connector_register() {
-  local name current reply code deadline
-  name=$(connector_name)
-  deadline=$((SECONDS + CONNECTOR_RUNNING_TIMEOUT))
-  # Right after a (re)start the worker may still be rebalancing and answer 409/5xx: retry
-  # until the deadline.
-  while :; do
-    current=$(curl -fsS -m 10 "$CONNECT_URL/connectors/$name/config" 2>/dev/null || true)
-    if [[ -n $current ]] && diff -q <(config_pairs <<<"$current") <(config_pairs <"$CONNECTOR_FILE") >/dev/null; then
-      log "connector: $name already registered with the current config"
-      break
-    fi
-    log "connector: registering $name from ${CONNECTOR_FILE#"$REPO_ROOT"/}"
-    # PUT /connectors/NAME/config creates or updates: safe to repeat.
-    reply=$(curl -sS -m 30 -X PUT -H 'Content-Type: application/json' \
-      --data-binary "@$CONNECTOR_FILE" -w '\n%{http_code}' "$CONNECT_URL/connectors/$name/config" 2>&1) || true
-    code=${reply##*$'\n'}
-    case $code in
-      200 | 201) break ;;
-      4[0-9][0-9]) [[ $code == 409 ]] || die "connector: Connect refused the config (HTTP $code): ${reply%$'\n'*}" ;;
-    esac
-    ((SECONDS < deadline)) || die "connector: could not register $name (last answer: ${reply//$'\n'/ }); see $LOG_DIR/connect.log"
-    sleep 1
-  done
-  # A connector or task that FAILED earlier (e.g. Postgres was restarted under it) stays failed
-  # until restarted: give it one restart, which is what a person would do first.
-  if connector_failed; then
-    log "connector: $name has failed parts ($(describe_state "$(connector_state)")), restarting them"
-    curl -fsS -m 30 -o /dev/null -X POST "$CONNECT_URL/connectors/$name/restart?includeTasks=true&onlyFailed=true" ||
-      die "connector: restart request for $name failed; see $LOG_DIR/connect.log"
-    sleep 2
-  fi
-  deadline=$((SECONDS + CONNECTOR_RUNNING_TIMEOUT))
-  until connector_running; do
-    if connector_failed; then
-      {
-        echo "stack: error: connector $name failed:"
-        curl -fsS -m 5 "$CONNECT_URL/connectors/$name/status" | sed 's/\\n\\t/\n\t/g' | head -n 20
-        echo "see $LOG_DIR/connect.log"
-      } >&2
-      exit 1
-    fi
-    if ((SECONDS >= deadline)); then
-      die_with_log "connector: $name not RUNNING after ${CONNECTOR_RUNNING_TIMEOUT}s (state: $(connector_state)); see $LOG_DIR/connect.log" "$LOG_DIR/connect.log"
-    fi
-    sleep 0.5
-  done
-  log "connector: $name RUNNING with all tasks; changes to datastore.signal go to topic $SIGNAL_TOPIC"
+  local errfile line rc=0 msg
+  errfile=$(mktemp)
+  while IFS= read -r line; do
+    log "$line"
+  done < <(connector_helper register 2>"$errfile")
+  wait $! || rc=$?
+  msg=$(cat "$errfile")
+  rm -f "$errfile"
+  case $rc in
+    0) ;;
+    3) die_with_log "$msg" "$LOG_DIR/connect.log" ;;
+    *) die "${msg:-deploy/local/connector register failed (exit status $rc)}" ;;
+  esac
 }
 
 # --- Subcommands -----------------------------------------------------------------------------
@@ -687,6 +654,7 @@ cmd_up() {
   ensure_jars
   kafka_start
   connect_start
+  connector_build
   connector_register
   log "stack is up in ${SECONDS}s. Logs: $LOG_DIR"
   print_status
@@ -729,7 +697,7 @@ stray_pids() {
 
 # print_status: one line per component; returns non-zero when any is down.
 print_status() {
-  local down=0 pid state
+  local down=0 pid updown name description
   row() { printf '  %-10s %-5s %-28s %s\n' "$@"; }
 
   if pg_healthy; then
@@ -750,22 +718,20 @@ print_status() {
   pid=$(java_pid connect)
   if connect_healthy; then
     row connect up "$CONNECT_URL" "pid $pid"
-    state=$(connector_state || true)
-    if connector_running; then
-      row connector up "$(connector_name)" "$(describe_state "$state") -> topic $SIGNAL_TOPIC"
-    else
-      row connector down "$(connector_name)" "$(describe_state "$state")"
-      down=1
-    fi
+    # One line from the helper: up|down, the connector's name, what Connect says of it.
+    IFS=$'\t' read -r updown name description <<<"$(connector_query status)"
+    row connector "${updown:-down}" "$name" "$description"
+    [[ $updown == up ]] || down=1
   else
     row connect down "$CONNECT_URL" "log ${LOG_DIR#"$REPO_ROOT"/}/connect.log"
-    row connector down "$(connector_name)" "needs connect"
+    row connector down "$(connector_query name)" "needs connect"
     down=1
   fi
   return "$down"
 }
 
 cmd_status() {
+  connector_build
   echo "local stack in $STACK_DIR:"
   print_status
 }
