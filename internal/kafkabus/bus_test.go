@@ -1,0 +1,77 @@
+package kafkabus_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/beacon/eventdispatch/internal/kafkabus"
+	"github.com/beacon/eventdispatch/internal/kafkatest"
+)
+
+func partitionsOf(t *testing.T, b *kafkatest.Broker, topic string) int {
+	t.Helper()
+	meta, err := b.Client.Metadata(t.Context(), &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil || len(meta.Topics) != 1 || meta.Topics[0].Error != nil {
+		t.Fatalf("metadata of %s: %+v %v", topic, meta, err)
+	}
+	return len(meta.Topics[0].Partitions)
+}
+
+func TestBus_EnsureTopicsCreatesWhatIsMissingWithTheConfiguredPartitions(t *testing.T) {
+	broker := kafkatest.Start(t, 1, "existing")
+	bus := kafkabus.New(kafkabus.Config{Brokers: broker.Addrs, Partitions: 5})
+	if err := bus.EnsureTopics(t.Context(), "existing", "fresh", kafkabus.DeadLetterTopic("fresh")); err != nil {
+		t.Fatal(err)
+	}
+	for topic, want := range map[string]int{"existing": 1, "fresh": 5, "fresh.dlq": 5} {
+		if got := partitionsOf(t, broker, topic); got != want {
+			t.Errorf("%s has %d partitions, want %d", topic, got, want)
+		}
+	}
+	// Again: existing topics are no error.
+	if err := bus.EnsureTopics(t.Context(), "fresh"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBus_AwaitTopicsReturnsWhenItsContextEndsWhileKafkaIsAway(t *testing.T) {
+	bus := kafkabus.New(kafkabus.Config{Brokers: []string{"127.0.0.1:1"}, Partitions: 3})
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	bus.AwaitTopics(ctx, slog.New(slog.DiscardHandler), "t")
+	if took := time.Since(began); took > 3*time.Second {
+		t.Fatalf("AwaitTopics took %s to notice its context had ended", took)
+	}
+}
+
+func TestBus_WriterPutsEveryMessageOfAKeyOnOnePartition(t *testing.T) {
+	broker := kafkatest.Start(t, 3, "jobs")
+	bus := kafkabus.New(kafkabus.Config{Brokers: broker.Addrs, Partitions: 3})
+	w := bus.Writer("jobs")
+	defer w.Close()
+	var msgs []kafka.Message
+	for i := range 30 {
+		msgs = append(msgs, kafka.Message{Key: fmt.Appendf(nil, "conversation-%d", i%5), Value: fmt.Appendf(nil, "%d", i)})
+	}
+	if err := w.WriteMessages(t.Context(), msgs...); err != nil {
+		t.Fatal(err)
+	}
+	partitionOf := map[string]int{}
+	used := map[int]bool{}
+	for _, m := range broker.Read("jobs", len(msgs), 10*time.Second) {
+		if p, seen := partitionOf[string(m.Key)]; seen && p != m.Partition {
+			t.Fatalf("key %s on partitions %d and %d", m.Key, p, m.Partition)
+		}
+		partitionOf[string(m.Key)] = m.Partition
+		used[m.Partition] = true
+	}
+	if len(used) < 2 {
+		t.Errorf("five keys all landed on partition(s) %v: the writer does not spread keys", used)
+	}
+}

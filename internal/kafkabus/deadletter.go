@@ -1,0 +1,186 @@
+package kafkabus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+)
+
+// Headers set on a dead-lettered copy, beside the original key, value and headers.
+const (
+	HeaderError     = "dlq.error"
+	HeaderTopic     = "dlq.original.topic"
+	HeaderPartition = "dlq.original.partition"
+	HeaderOffset    = "dlq.original.offset"
+)
+
+// DeadLetterTopic names the dead-letter topic of topic.
+func DeadLetterTopic(topic string) string { return topic + ".dlq" }
+
+// MessageWriter durably writes messages; a *kafka.Writer from Bus.Writer is one.
+type MessageWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// DeadLetters keeps copies of messages that cannot be handled: undecodable ones, and those
+// whose handling failed for good. Each copy carries the original key, value and headers, plus
+// the reason and where the original was (the Header* names). A DeadLetters serves one source
+// topic and is safe for concurrent use.
+type DeadLetters struct {
+	w      MessageWriter
+	copied prometheus.Counter
+	log    *slog.Logger
+}
+
+// NewDeadLetters returns DeadLetters writing through w and counting each durable copy in
+// copied.
+func NewDeadLetters(w MessageWriter, copied prometheus.Counter, log *slog.Logger) *DeadLetters {
+	return &DeadLetters{w: w, copied: copied, log: log}
+}
+
+// poison is a message and why it cannot be handled.
+type poison struct {
+	msg   kafka.Message
+	cause error
+}
+
+// Copy durably writes the copy of msg with cause as its reason.
+func (d *DeadLetters) Copy(ctx context.Context, msg kafka.Message, cause error) error {
+	return d.copyAll(ctx, []poison{{msg, cause}})
+}
+
+func (d *DeadLetters) copyAll(ctx context.Context, msgs []poison) error {
+	copies := make([]kafka.Message, len(msgs))
+	for i, p := range msgs {
+		copies[i] = copyOf(p.msg, p.cause)
+	}
+	if err := d.w.WriteMessages(ctx, copies...); err != nil {
+		return fmt.Errorf("copy %d messages to the dead-letter topic: %w", len(copies), err)
+	}
+	d.copied.Add(float64(len(copies)))
+	for _, p := range msgs {
+		d.log.Error("message copied to the dead-letter topic", "topic", p.msg.Topic,
+			"partition", p.msg.Partition, "offset", p.msg.Offset, "error", p.cause)
+	}
+	return nil
+}
+
+func copyOf(m kafka.Message, cause error) kafka.Message {
+	headers := make([]kafka.Header, 0, len(m.Headers)+4)
+	headers = append(headers, m.Headers...)
+	headers = append(headers,
+		kafka.Header{Key: HeaderError, Value: []byte(cause.Error())},
+		kafka.Header{Key: HeaderTopic, Value: []byte(m.Topic)},
+		kafka.Header{Key: HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},
+		kafka.Header{Key: HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+	)
+	return kafka.Message{Key: m.Key, Value: m.Value, Headers: headers}
+}
+
+// Decoder turns a message into what a handler works on. An error means the message can never
+// be handled: it is dead-lettered and skipped.
+type Decoder[T any] func(kafka.Message) (T, error)
+
+// BatchFunc handles the decoded messages of one batch of one partition, in offset order, and
+// returns nil only when their effects are durable (internal/consumer's Handler contract).
+type BatchFunc[T any] func(ctx context.Context, partition int, items []T) error
+
+// Batches wraps handle as a batch handler of raw messages (a consumer.Handler): each message
+// is decoded; those that cannot be are copied to the dead-letter topic and the rest go to
+// handle. The copies are durable before handle runs, and an error from either makes the
+// batch fail, to be retried whole, so nothing is skipped without a copy. A retried batch
+// does not copy its poison messages again (a long database outage would otherwise fill the
+// dead-letter topic with copies of one message).
+func Batches[T any](d *DeadLetters, decode Decoder[T], handle BatchFunc[T]) *BatchHandler[T] {
+	return &BatchHandler[T]{dead: d, decode: decode, handle: handle, copied: map[int]int64{}}
+}
+
+// BatchHandler is what Batches returns. It is safe for concurrent use by the partitions of
+// one topic.
+type BatchHandler[T any] struct {
+	dead   *DeadLetters
+	decode Decoder[T]
+	handle BatchFunc[T]
+
+	mu sync.Mutex
+	// copied is, per partition, the highest offset whose copy is durable. Batches of a
+	// partition come in offset order, so anything at or below it was copied already.
+	copied map[int]int64
+}
+
+// HandleBatch decodes msgs, dead-letters the undecodable ones and hands the rest on.
+func (h *BatchHandler[T]) HandleBatch(ctx context.Context, partition int, msgs []kafka.Message) error {
+	items := make([]T, 0, len(msgs))
+	var bad []poison
+	h.mu.Lock()
+	last, seen := h.copied[partition]
+	h.mu.Unlock()
+	for _, m := range msgs {
+		v, err := h.decode(m)
+		if err == nil {
+			items = append(items, v)
+		} else if !seen || m.Offset > last {
+			bad = append(bad, poison{m, err})
+		}
+	}
+	if len(bad) > 0 {
+		if err := h.dead.copyAll(ctx, bad); err != nil {
+			return err
+		}
+		h.mu.Lock()
+		h.copied[partition] = max(h.copied[partition], bad[len(bad)-1].msg.Offset)
+		h.mu.Unlock()
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	return h.handle(ctx, partition, items)
+}
+
+// EachFunc starts the work on one decoded message and returns at once; done is called once
+// when the work is over, with nil on success or the reason the message failed for good.
+type EachFunc[T any] func(ctx context.Context, item T, done func(error))
+
+// Each wraps process as a processor of raw messages (a consumer.Processor in pipelined mode):
+// each message is decoded and handed on; one that cannot be decoded, or whose work ends in an
+// error, is copied to the dead-letter topic before it counts as done. A copy that cannot be
+// written is logged and the message counts as done anyway: a failed message has already had
+// its answer (an error reply, say), and holding its offset would stall the partition.
+func Each[T any](d *DeadLetters, decode Decoder[T], process EachFunc[T]) *EachProcessor[T] {
+	return &EachProcessor[T]{dead: d, decode: decode, process: process}
+}
+
+// EachProcessor is what Each returns.
+type EachProcessor[T any] struct {
+	dead    *DeadLetters
+	decode  Decoder[T]
+	process EachFunc[T]
+}
+
+// Process decodes msg and hands it on; done is called once the message is finished.
+func (p *EachProcessor[T]) Process(ctx context.Context, msg kafka.Message, done func()) {
+	v, err := p.decode(msg)
+	if err != nil {
+		p.copy(ctx, msg, err)
+		done()
+		return
+	}
+	p.process(ctx, v, func(err error) {
+		if err != nil {
+			p.copy(ctx, msg, err)
+		}
+		done()
+	})
+}
+
+func (p *EachProcessor[T]) copy(ctx context.Context, msg kafka.Message, cause error) {
+	if err := p.dead.Copy(ctx, msg, cause); err != nil {
+		p.dead.log.Error("message not copied to the dead-letter topic", "topic", msg.Topic,
+			"partition", msg.Partition, "offset", msg.Offset, "reason", cause, "error", err)
+	}
+}

@@ -1,0 +1,171 @@
+package kafkabus_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/beacon/eventdispatch/internal/kafkabus"
+)
+
+// sink records what the dead-letter writer was asked to write, failing while err is set.
+type sink struct {
+	mu   sync.Mutex
+	msgs []kafka.Message
+	err  error
+}
+
+func (s *sink) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	s.msgs = append(s.msgs, msgs...)
+	return nil
+}
+
+func (s *sink) written() []kafka.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]kafka.Message(nil), s.msgs...)
+}
+
+func newDeadLetters(s *sink) (*kafkabus.DeadLetters, prometheus.Counter) {
+	copied := prometheus.NewCounter(prometheus.CounterOpts{Name: "copied_total", Help: "test"})
+	return kafkabus.NewDeadLetters(s, copied, slog.New(slog.DiscardHandler)), copied
+}
+
+// decodeNumber decodes messages whose value is a number; anything else is poison.
+func decodeNumber(m kafka.Message) (int, error) { return strconv.Atoi(string(m.Value)) }
+
+func msg(partition int, offset int64, value string) kafka.Message {
+	return kafka.Message{Topic: "in", Partition: partition, Offset: offset, Key: []byte("k" + value), Value: []byte(value),
+		Headers: []kafka.Header{{Key: "trace", Value: []byte("t1")}}}
+}
+
+func headers(m kafka.Message) map[string]string {
+	out := map[string]string{}
+	for _, h := range m.Headers {
+		out[h.Key] = string(h.Value)
+	}
+	return out
+}
+
+func TestBatches_CopiesUndecodableMessagesWithTheirOriginAndHandsOnTheRest(t *testing.T) {
+	s := &sink{}
+	dl, copied := newDeadLetters(s)
+	var got []int
+	h := kafkabus.Batches(dl, decodeNumber, func(_ context.Context, _ int, items []int) error {
+		got = append(got, items...)
+		return nil
+	})
+	if err := h.HandleBatch(t.Context(), 2, []kafka.Message{msg(2, 41, "1"), msg(2, 42, "garbage"), msg(2, 43, "3")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != 1 || got[1] != 3 {
+		t.Fatalf("handled %v, want [1 3] in order", got)
+	}
+	w := s.written()
+	if len(w) != 1 {
+		t.Fatalf("copied %d messages, want 1", len(w))
+	}
+	hd := headers(w[0])
+	if hd[kafkabus.HeaderTopic] != "in" || hd[kafkabus.HeaderPartition] != "2" || hd[kafkabus.HeaderOffset] != "42" ||
+		hd[kafkabus.HeaderError] == "" || hd["trace"] != "t1" || string(w[0].Key) != "kgarbage" || string(w[0].Value) != "garbage" {
+		t.Fatalf("copy: headers %v key %q value %q", hd, w[0].Key, w[0].Value)
+	}
+	if n := testutil.ToFloat64(copied); n != 1 {
+		t.Fatalf("counted %v copies, want 1", n)
+	}
+}
+
+func TestBatches_FailsWithoutHandlingOrCountingWhenTheCopyFails(t *testing.T) {
+	s := &sink{err: errors.New("kafka down")}
+	dl, copied := newDeadLetters(s)
+	handled := false
+	h := kafkabus.Batches(dl, decodeNumber, func(context.Context, int, []int) error { handled = true; return nil })
+	if err := h.HandleBatch(t.Context(), 0, []kafka.Message{msg(0, 1, "garbage"), msg(0, 2, "2")}); err == nil {
+		t.Fatal("want an error so that the batch is retried")
+	}
+	if handled || testutil.ToFloat64(copied) != 0 {
+		t.Fatalf("handled %v, counted %v: nothing should count before the copy is durable", handled, testutil.ToFloat64(copied))
+	}
+}
+
+func TestBatches_ARetriedBatchDoesNotCopyItsPoisonAgain(t *testing.T) {
+	s := &sink{}
+	dl, _ := newDeadLetters(s)
+	fail := true
+	h := kafkabus.Batches(dl, decodeNumber, func(context.Context, int, []int) error {
+		if fail {
+			return errors.New("database down")
+		}
+		return nil
+	})
+	batch := []kafka.Message{msg(0, 7, "garbage"), msg(0, 8, "8")}
+	for range 3 {
+		if err := h.HandleBatch(t.Context(), 0, batch); err == nil {
+			t.Fatal("want the handler's error")
+		}
+	}
+	fail = false
+	if err := h.HandleBatch(t.Context(), 0, batch); err != nil {
+		t.Fatal(err)
+	}
+	// The same offset on another partition is another message.
+	if err := h.HandleBatch(t.Context(), 1, []kafka.Message{msg(1, 7, "garbage")}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.written()); n != 2 {
+		t.Fatalf("copied %d messages over four attempts and another partition, want 2", n)
+	}
+}
+
+func TestEach_CopiesUndecodableAndFailedMessagesBeforeTheyCountAsDone(t *testing.T) {
+	s := &sink{}
+	dl, copied := newDeadLetters(s)
+	p := kafkabus.Each(dl, decodeNumber, func(_ context.Context, n int, done func(error)) {
+		if n < 0 {
+			done(errors.New("the model could not answer"))
+			return
+		}
+		done(nil)
+	})
+	var done []int64
+	for _, m := range []kafka.Message{msg(0, 1, "1"), msg(0, 2, "garbage"), msg(0, 3, "-3")} {
+		p.Process(t.Context(), m, func() {
+			if len(s.written()) < len(done) {
+				t.Errorf("offset %d done before its copy was written", m.Offset)
+			}
+			done = append(done, m.Offset)
+		})
+	}
+	if len(done) != 3 {
+		t.Fatalf("done %v, want all three", done)
+	}
+	w := s.written()
+	if len(w) != 2 || headers(w[0])[kafkabus.HeaderOffset] != "2" || headers(w[1])[kafkabus.HeaderError] != "the model could not answer" {
+		t.Fatalf("copies %v", w)
+	}
+	if n := testutil.ToFloat64(copied); n != 2 {
+		t.Fatalf("counted %v copies, want 2", n)
+	}
+}
+
+func TestEach_AMessageWhoseCopyFailsStillCountsAsDone(t *testing.T) {
+	dl, copied := newDeadLetters(&sink{err: errors.New("kafka down")})
+	p := kafkabus.Each(dl, decodeNumber, func(_ context.Context, _ int, done func(error)) { done(nil) })
+	finished := false
+	p.Process(t.Context(), msg(0, 1, "garbage"), func() { finished = true })
+	if !finished || testutil.ToFloat64(copied) != 0 {
+		t.Fatalf("done %v, counted %v: the partition must not stall on a copy that failed", finished, testutil.ToFloat64(copied))
+	}
+}
