@@ -1,92 +1,27 @@
 package k8s
 
 import (
-	"go/ast"
-	"go/parser"
-	"go/token"
-	"path/filepath"
-	"reflect"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/beacon/eventdispatch/internal/app"
+	"github.com/beacon/eventdispatch/internal/config"
 )
 
-// envVar is an environment variable a binary reads, from an `env:"NAME"` struct tag.
-type envVar struct {
-	Name    string
-	Default string // envDefault, "" if none
-}
-
-// binaryEnv returns the variables the binary built from cmd/<name> reads: the env tags of the
-// struct fields in its non-test Go files and in the module's packages it imports directly
-// (internal/logging's Config, internal/worker's ModelSettings, ...), whose settings structs it
-// embeds. Parsing the source (not a hand-kept list) keeps this check in step with the code.
-func binaryEnv(t *testing.T, name string) map[string]envVar {
+// binaryEnv returns the variables the binary built from cmd/<name> reads, with its defaults,
+// from its settings type in internal/app (the same values the binary loads), so this check
+// cannot drift from the code.
+func binaryEnv(t *testing.T, name string) map[string]config.Variable {
 	t.Helper()
-	out := map[string]envVar{}
-	for _, dir := range settingsDirs(t, filepath.Join("..", "cmd", name)) {
-		paths, err := filepath.Glob(filepath.Join(dir, "*.go"))
-		if err != nil || len(paths) == 0 {
-			t.Fatalf("no Go files in %s (err %v): is the artifact's CMD build arg a directory under cmd/?", dir, err)
-		}
-		fset := token.NewFileSet()
-		for _, path := range paths {
-			if strings.HasSuffix(path, "_test.go") {
-				continue
-			}
-			f, err := parser.ParseFile(fset, path, nil, 0)
-			if err != nil {
-				t.Fatalf("parse %s: %v", path, err)
-			}
-			ast.Inspect(f, func(n ast.Node) bool {
-				field, ok := n.(*ast.Field)
-				if !ok || field.Tag == nil {
-					return true
-				}
-				tag, err := strconv.Unquote(field.Tag.Value)
-				if err != nil {
-					return true
-				}
-				st := reflect.StructTag(tag)
-				if env := st.Get("env"); env != "" {
-					name, _, _ := strings.Cut(env, ",")
-					out[name] = envVar{Name: name, Default: st.Get("envDefault")}
-				}
-				return true
-			})
-		}
+	settings, ok := app.Binaries()[name]
+	if !ok {
+		t.Fatalf("no binary %q in internal/app.Binaries: is the artifact's CMD build arg a directory under cmd/?", name)
 	}
-	if len(out) == 0 {
-		t.Fatalf("found no env tags in cmd/%s: is the artifact's CMD build arg a directory under cmd/?", name)
+	out := map[string]config.Variable{}
+	for _, v := range config.Variables(settings) {
+		out[v.Name] = v
 	}
 	return out
-}
-
-// settingsDirs returns cmd's directory and those of the module's packages it imports.
-func settingsDirs(t *testing.T, cmd string) []string {
-	t.Helper()
-	const module = "github.com/beacon/eventdispatch/"
-	dirs := []string{cmd}
-	seen := map[string]bool{}
-	paths, _ := filepath.Glob(filepath.Join(cmd, "*.go"))
-	for _, path := range paths {
-		if strings.HasSuffix(path, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatalf("parse %s: %v", path, err)
-		}
-		for _, imp := range f.Imports {
-			pkg, _ := strconv.Unquote(imp.Path.Value)
-			if rel, ok := strings.CutPrefix(pkg, module); ok && !seen[rel] {
-				seen[rel] = true
-				dirs = append(dirs, filepath.Join("..", filepath.FromSlash(rel)))
-			}
-		}
-	}
-	return dirs
 }
 
 // requiredEnv lists, per binary, the variables a manifest must set because their defaults
@@ -107,7 +42,7 @@ type goContainer struct {
 	Init     bool
 	Env      map[string]string // variables set with a literal value ("" for valueFrom)
 	Set      map[string]bool
-	Known    map[string]envVar
+	Known    map[string]config.Variable
 }
 
 // effective returns the value the binary sees for name: the manifest's, else its default.
@@ -121,7 +56,7 @@ func (c goContainer) effective(name string) string {
 func goContainers(t *testing.T, c *cluster, sk skaffoldConfig) []goContainer {
 	t.Helper()
 	binaries := sk.binaryOf()
-	envCache := map[string]map[string]envVar{}
+	envCache := map[string]map[string]config.Variable{}
 	var out []goContainer
 	for _, w := range c.workloads() {
 		inits := len(w.Template.Spec.InitContainers)
@@ -154,8 +89,8 @@ func TestManifests_SetOnlyEnvVarsTheBinaryReads(t *testing.T) {
 	for _, gc := range containers {
 		for name := range gc.Set {
 			if _, ok := gc.Known[name]; !ok {
-				t.Errorf("%s container %s sets %s, which %s does not read (no env:%q tag in cmd/%s or the packages it imports): remove it or fix its name",
-					gc.Workload, gc.Name, name, gc.Binary, name, gc.Binary)
+				t.Errorf("%s container %s sets %s, which %s does not read (not in its settings in internal/app): remove it or fix its name",
+					gc.Workload, gc.Name, name, gc.Binary)
 			}
 		}
 		for _, name := range requiredEnv[gc.Binary] {

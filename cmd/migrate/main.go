@@ -8,18 +8,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
+	"github.com/beacon/eventdispatch/internal/app"
 	"github.com/beacon/eventdispatch/internal/config"
 	"github.com/beacon/eventdispatch/internal/logging"
 	"github.com/beacon/eventdispatch/migrations"
 )
-
-type settings struct {
-	DatabaseURL string        `env:"DATABASE_URL" envDefault:"postgres://postgres:demo@localhost:5432/beacon?sslmode=disable"`
-	Timeout     time.Duration `env:"MIGRATE_TIMEOUT" envDefault:"2m"`
-	Log         logging.Config
-}
 
 func main() {
 	if err := run(); err != nil {
@@ -29,7 +23,7 @@ func main() {
 }
 
 func run() error {
-	cfg, err := config.Load[settings]()
+	cfg, err := config.Load(app.DefaultMigrate())
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}

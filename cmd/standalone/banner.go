@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -11,6 +12,7 @@ import (
 type banner struct {
 	rpc, admin, kafka  net.Addr
 	store, model       string
+	topics             []string
 	interval, maxPause time.Duration
 }
 
@@ -22,9 +24,9 @@ on an embedded Kafka broker. No Postgres, Kafka or Debezium needed.
 
   front door   %[1]s  (Connect, gRPC, gRPC-Web; reflection on)
   metrics      http://%[2]s/metrics  (and /healthz, /readyz)
-  Kafka        %[3]s  (embedded; topics %[4]s, %[5]s, %[6]s)
-  recordings   %[7]s
-  model        %[8]s
+  Kafka        %[3]s  (embedded; topics %[4]s)
+  recordings   %[5]s
+  model        %[6]s
 
 Try:
   curl --header "Content-Type: application/json" --data '{"sentence": "I feel happy."}' \
@@ -34,10 +36,10 @@ Try:
       (type lines such as {"sentence":"I feel happy."}; Ctrl-D ends the input)
   curl -s http://%[2]s/metrics | grep dispatcher_recordings_completed_total
 
-The simulated headband starts a recording every %[9]s (pauses up to %[10]s); the log shows
+The simulated headband starts a recording every %[7]s (pauses up to %[8]s); the log shows
 "processing recording <uuid>" for each complete one. Ctrl-C stops everything.
 
-`, rpc, admin, b.kafka, signalTopic, jobsTopic, repliesTopic, b.store, b.model, b.interval, b.maxPause)
+`, rpc, admin, b.kafka, strings.Join(b.topics, ", "), b.store, b.model, b.interval, b.maxPause)
 }
 
 // hostPort names a listener's address the way a client on this machine would dial it.

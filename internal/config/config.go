@@ -1,13 +1,18 @@
-// Package config loads a binary's settings from environment variables into a plain struct
-// (fields tagged `env:"NAME" envDefault:"..."`, nested structs allowed) and reports a bad value
-// by the name of the variable that holds it, so an operator knows what to fix.
+// Package config loads a binary's settings from environment variables into a plain struct and
+// reports a bad value by the name of the variable that holds it, so an operator knows what to
+// fix. Fields name their variable with an `env:"NAME"` tag (nested structs allowed); defaults
+// are not tags but the values of the struct handed to Load, built by one function per
+// settings type, so that a default is written in exactly one place. Variables lists what a
+// settings type reads and its defaults, for documentation and its checks.
 package config
 
 import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caarlos0/env/v11"
 )
@@ -18,11 +23,12 @@ type Validator interface {
 	Validate() error
 }
 
-// Load parses the environment into a T and, if T is a Validator, validates it. Each problem in
-// the returned error starts with the variable's name, e.g.
-// `SHUTDOWN_GRACE: time: invalid duration "soon"`.
-func Load[T any]() (T, error) {
-	cfg, err := env.ParseAs[T]()
+// Load returns defaults with every variable that is set (and not empty) in the environment
+// parsed over it, and, if T is a Validator, validated. Each problem in the returned error
+// starts with the variable's name, e.g. `SHUTDOWN_GRACE: time: invalid duration "soon"`.
+func Load[T any](defaults T) (T, error) {
+	cfg := defaults
+	err := env.Parse(&cfg)
 	if err == nil {
 		if v, ok := any(cfg).(Validator); ok {
 			err = v.Validate()
@@ -67,4 +73,77 @@ func envName(t reflect.Type, field string) string {
 		}
 	}
 	return ""
+}
+
+// Variable is an environment variable a settings type reads, with its default written as
+// an operator would write the value ("20s", "localhost:9092", "" when unset).
+type Variable struct {
+	Name    string
+	Default string
+}
+
+// Variables lists the variables settings reads, in field order, with the values settings
+// holds as their defaults. A variable read by two fields is listed once.
+func Variables(settings any) []Variable {
+	var out []Variable
+	seen := map[string]bool{}
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		for i := range v.NumField() {
+			f, fv := v.Type().Field(i), v.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+			if name == "" {
+				if fv.Kind() == reflect.Struct {
+					walk(fv)
+				}
+				continue
+			}
+			if !seen[name] {
+				seen[name] = true
+				out = append(out, Variable{Name: name, Default: format(fv, f.Tag.Get("envSeparator"))})
+			}
+		}
+	}
+	walk(reflect.ValueOf(settings))
+	return out
+}
+
+// format writes v as the variable's value would be written.
+func format(v reflect.Value, sep string) string {
+	if d, ok := v.Interface().(time.Duration); ok {
+		return FormatDuration(d)
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return ""
+		}
+		return format(v.Elem(), sep)
+	case reflect.Slice:
+		parts := make([]string, v.Len())
+		for i := range parts {
+			parts[i] = format(v.Index(i), sep)
+		}
+		if sep == "" {
+			sep = ","
+		}
+		return strings.Join(parts, sep)
+	case reflect.Bool:
+		return strconv.FormatBool(v.Bool())
+	default:
+		return fmt.Sprint(v.Interface())
+	}
+}
+
+// FormatDuration writes d the short way people write durations: "10m" rather than Go's
+// "10m0s", "24h" rather than "24h0m0s". time.ParseDuration reads it back.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

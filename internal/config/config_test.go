@@ -8,17 +8,24 @@ import (
 )
 
 type inner struct {
-	Level string `env:"TEST_LEVEL" envDefault:"info"`
+	Level string `env:"TEST_LEVEL"`
 }
 
 type sample struct {
-	Grace time.Duration `env:"TEST_GRACE" envDefault:"20s"`
-	Count int           `env:"TEST_COUNT" envDefault:"3"`
-	Inner inner
+	Grace   time.Duration `env:"TEST_GRACE"`
+	Count   int           `env:"TEST_COUNT"`
+	Brokers []string      `env:"TEST_BROKERS" envSeparator:","`
+	Seed    *uint64       `env:"TEST_SEED"`
+	Inner   inner
+	Again   inner // a second field reading TEST_LEVEL
+}
+
+func defaults() sample {
+	return sample{Grace: 20 * time.Second, Count: 3, Brokers: []string{"a:1", "b:2"}, Inner: inner{Level: "info"}}
 }
 
 func TestLoad_AppliesDefaults(t *testing.T) {
-	cfg, err := Load[sample]()
+	cfg, err := Load(defaults())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +37,7 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 func TestLoad_ReadsEnvironment(t *testing.T) {
 	t.Setenv("TEST_GRACE", "2s")
 	t.Setenv("TEST_LEVEL", "debug")
-	cfg, err := Load[sample]()
+	cfg, err := Load(defaults())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +49,7 @@ func TestLoad_ReadsEnvironment(t *testing.T) {
 func TestLoad_NamesTheVariableThatIsWrong(t *testing.T) {
 	t.Setenv("TEST_GRACE", "soon")
 	t.Setenv("TEST_COUNT", "many")
-	_, err := Load[sample]()
+	_, err := Load(defaults())
 	if err == nil {
 		t.Fatal("want an error for unparsable values")
 	}
@@ -54,7 +61,7 @@ func TestLoad_NamesTheVariableThatIsWrong(t *testing.T) {
 }
 
 type checked struct {
-	Count int `env:"TEST_CHECKED_COUNT" envDefault:"1"`
+	Count int `env:"TEST_CHECKED_COUNT"`
 }
 
 func (c checked) Validate() error {
@@ -65,11 +72,41 @@ func (c checked) Validate() error {
 }
 
 func TestLoad_ValidatesSettingsThatCanCheckThemselves(t *testing.T) {
-	if _, err := Load[checked](); err != nil {
+	if _, err := Load(checked{Count: 1}); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("TEST_CHECKED_COUNT", "0")
-	if _, err := Load[checked](); err == nil || !strings.Contains(err.Error(), "TEST_CHECKED_COUNT") {
+	if _, err := Load(checked{Count: 1}); err == nil || !strings.Contains(err.Error(), "TEST_CHECKED_COUNT") {
 		t.Fatalf("want the validation error naming the variable, got %v", err)
+	}
+}
+
+func TestVariables_ListsEachVariableOnceWithItsDefaultAsAnOperatorWritesIt(t *testing.T) {
+	got := Variables(defaults())
+	want := []Variable{
+		{"TEST_GRACE", "20s"}, {"TEST_COUNT", "3"}, {"TEST_BROKERS", "a:1,b:2"}, {"TEST_SEED", ""}, {"TEST_LEVEL", "info"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("variable %d: got %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestFormatDuration_WritesWhatPeopleWriteAndParsesBack(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		5 * time.Millisecond: "5ms", 20 * time.Second: "20s", 10 * time.Minute: "10m", 90 * time.Second: "1m30s",
+		24 * time.Hour: "24h", 2*time.Hour + 30*time.Minute: "2h30m", 0: "0s",
+	} {
+		got := FormatDuration(d)
+		if got != want {
+			t.Errorf("%v: got %q, want %q", d, got, want)
+		}
+		if back, err := time.ParseDuration(got); err != nil || back != d {
+			t.Errorf("%q parses back to %v, %v", got, back, err)
+		}
 	}
 }

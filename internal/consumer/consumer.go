@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,21 +38,32 @@ type Handler interface {
 	HandleBatch(ctx context.Context, partition int, msgs []kafka.Message) error
 }
 
-// Config configures a Group. Zero values take the documented defaults.
+// Defaults of Config's fields, also the defaults of the settings the binaries read for them
+// (internal/app).
+const (
+	DefaultBatchSize      = 500
+	DefaultLinger         = 5 * time.Millisecond
+	DefaultSessionTimeout = 10 * time.Second
+	DefaultHandleTimeout  = 30 * time.Second
+	DefaultMaxBackoff     = 10 * time.Second
+)
+
+// Config configures a Group. Zero values take the Default* constants above.
 type Config struct {
 	Brokers []string
 	GroupID string
 	Topic   string
-	// BatchSize caps the messages per batch. Default 500.
+	// BatchSize caps the messages per batch (in pipelined mode: outstanding per partition).
 	BatchSize int
-	// Linger is how long a batch may wait for more messages after its first. Default 5ms.
+	// Linger is how long a batch may wait for more messages after its first.
 	Linger time.Duration
 	// SessionTimeout is how long the coordinator waits for a silent member (one killed with
-	// kill -9) before handing its partitions to others. Default 10s.
+	// kill -9) before handing its partitions to others.
 	SessionTimeout time.Duration
-	// HandleTimeout bounds one attempt of a batch. Default 30s.
+	// HandleTimeout bounds one attempt of a batch, and at shutdown the wait for work in hand.
 	HandleTimeout time.Duration
-	// MaxBackoff caps the wait between attempts of a failing batch. Default 10s.
+	// MaxBackoff caps the wait between attempts of a failing batch, and between attempts to
+	// join the group.
 	MaxBackoff time.Duration
 	// Metrics, if set, receive lag, commit and retry counts.
 	Metrics *Metrics
@@ -61,19 +73,19 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.BatchSize <= 0 {
-		c.BatchSize = 500
+		c.BatchSize = DefaultBatchSize
 	}
 	if c.Linger <= 0 {
-		c.Linger = 5 * time.Millisecond
+		c.Linger = DefaultLinger
 	}
 	if c.SessionTimeout <= 0 {
-		c.SessionTimeout = 10 * time.Second
+		c.SessionTimeout = DefaultSessionTimeout
 	}
 	if c.HandleTimeout <= 0 {
-		c.HandleTimeout = 30 * time.Second
+		c.HandleTimeout = DefaultHandleTimeout
 	}
 	if c.MaxBackoff <= 0 {
-		c.MaxBackoff = 10 * time.Second
+		c.MaxBackoff = DefaultMaxBackoff
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -135,11 +147,17 @@ func (g *Group) Run(ctx context.Context) error {
 			continue
 		}
 		retry.Reset()
-		g.runGeneration(ctx, gen, log)
+		g.runGeneration(ctx, group, gen, log)
 	}
 }
 
-func (g *Group) runGeneration(ctx context.Context, gen *kafka.Generation, log *slog.Logger) {
+// runGeneration consumes the generation's partitions until it ends or ctx is done. At
+// shutdown the generation is kept until every partition has committed its work in hand:
+// kafka-go ends a generation, and stops its heartbeats, as soon as any function started in it
+// returns, so a partition with nothing in hand would otherwise let the session expire under
+// one still finishing, whose commit the coordinator would then refuse. Closing the group
+// before the generation ends also makes the member leave instead of joining once more.
+func (g *Group) runGeneration(ctx context.Context, group *kafka.ConsumerGroup, gen *kafka.Generation, log *slog.Logger) {
 	assigned := gen.Assignments[g.cfg.Topic]
 	partitions := make([]int, len(assigned))
 	for i, a := range assigned {
@@ -148,19 +166,20 @@ func (g *Group) runGeneration(ctx context.Context, gen *kafka.Generation, log *s
 	log.Info("joined consumer group", "generation", gen.ID, "member", gen.MemberID, "partitions", partitions)
 	g.joined.Store(true)
 	done := make(chan struct{})
+	var finishing sync.WaitGroup
 	for _, a := range assigned {
+		finishing.Add(1)
 		gen.Start(func(genCtx context.Context) {
 			g.consumePartition(ctx, genCtx, gen, a, log.With("partition", a.ID))
+			finishing.Done()
+			if ctx.Err() != nil {
+				<-genCtx.Done() // shutting down: hold the generation until the group is closed
+			}
 		})
 	}
 	if len(assigned) == 0 {
-		// Hold the generation until it ends or we shut down, so Next is not called in a loop.
-		gen.Start(func(genCtx context.Context) {
-			select {
-			case <-genCtx.Done():
-			case <-ctx.Done():
-			}
-		})
+		// Hold the generation until it ends, so Next is not called in a loop.
+		gen.Start(func(genCtx context.Context) { <-genCtx.Done() })
 	}
 	gen.Start(func(genCtx context.Context) {
 		<-genCtx.Done()
@@ -169,6 +188,8 @@ func (g *Group) runGeneration(ctx context.Context, gen *kafka.Generation, log *s
 	select {
 	case <-done:
 	case <-ctx.Done():
+		finishing.Wait()
+		_ = group.Close() // ends the generation and leaves the group
 		<-done
 	}
 	g.joined.Store(false)

@@ -1,10 +1,11 @@
 // Package dispatch turns Debezium change events for datastore.signal into process_record
-// calls: it decodes each message, sends what cannot be decoded to the dead-letter topic,
-// applies the rest to the Store in one batch, and logs and counts what that did. It is the
+// calls: Decode turns each message into an Event, and a Handler applies a partition's batch of
+// events to the Store in one step and logs and counts what that did. Wrapped by
+// kafkabus.Batches (which sends what Decode refuses to the dead-letter topic) it is the
 // consumer.Handler of the dispatcher's signal group.
 //
 // Delivery guarantees come from the pieces around it: the consumer commits a batch's offsets
-// only after HandleBatch returns nil, and the Store applies a batch atomically and
-// idempotently (see internal/pgstore). HandleBatch therefore returns an error — and the batch
-// is retried — whenever any part of it is not durable: the dead-letter write or the Store.
+// only after the handler returns nil, and the Store applies a batch atomically and
+// idempotently (see internal/pgstore). Handle therefore returns an error — and the batch is
+// retried — whenever any part of it is not durable.
 package dispatch

@@ -3,9 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -23,48 +21,49 @@ type Store interface {
 	Truncate(ctx context.Context, version int64) error
 }
 
-// DeadLetters receives messages that cannot be decoded. A kafka.Writer with RequiredAcks
-// set to all is the production implementation.
-type DeadLetters interface {
-	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+// Event is one decoded message of the signal topic: a change, or a tombstone (the connector's
+// empty follow-up to a delete, with nothing to apply).
+type Event struct {
+	Change    debezium.Change
+	Tombstone bool
 }
 
-// Headers set on dead-lettered messages, beside the original key, value and headers.
-const (
-	HeaderError     = "dlq.error"
-	HeaderTopic     = "dlq.original.topic"
-	HeaderPartition = "dlq.original.partition"
-	HeaderOffset    = "dlq.original.offset"
-)
+// Decode decodes a message of the signal topic. An error means the message can never be
+// applied: it belongs in the dead-letter topic (see kafkabus.Batches).
+func Decode(m kafka.Message) (Event, error) {
+	ch, err := debezium.DecodeSignalChange(m.Value)
+	if errors.Is(err, debezium.ErrTombstone) {
+		return Event{Tombstone: true}, nil
+	}
+	if err != nil {
+		return Event{}, err
+	}
+	return Event{Change: ch}, nil
+}
 
-// Handler handles batches of the signal topic.
+// Handler applies batches of decoded signal events.
 type Handler struct {
 	store   Store
-	dead    DeadLetters
 	metrics *Metrics
 	log     *slog.Logger
 }
 
-// NewHandler returns a Handler applying changes to store and dead-lettering to dead.
-func NewHandler(store Store, dead DeadLetters, metrics *Metrics, log *slog.Logger) *Handler {
-	return &Handler{store: store, dead: dead, metrics: metrics, log: log}
+// NewHandler returns a Handler applying changes to store.
+func NewHandler(store Store, metrics *Metrics, log *slog.Logger) *Handler {
+	return &Handler{store: store, metrics: metrics, log: log}
 }
 
-// HandleBatch decodes msgs, dead-letters the undecodable ones and applies the rest.
-func (h *Handler) HandleBatch(ctx context.Context, partition int, msgs []kafka.Message) error {
-	var dead []kafka.Message
+// Handle applies one partition's events in order and returns nil once their effects are
+// durable; only then are they counted.
+func (h *Handler) Handle(ctx context.Context, _ int, events []Event) error {
 	var changes []recording.Change
-	var counts []string // ops, counted only once the batch is durable
-	for _, m := range msgs {
-		ch, err := debezium.DecodeSignalChange(m.Value)
-		switch {
-		case errors.Is(err, debezium.ErrTombstone):
+	counts := make([]string, 0, len(events)) // ops, counted only once the batch is durable
+	for _, ev := range events {
+		if ev.Tombstone {
 			counts = append(counts, "tombstone")
 			continue
-		case err != nil:
-			dead = append(dead, deadLetter(m, err))
-			continue
 		}
+		ch := ev.Change
 		counts = append(counts, string(ch.Op))
 		if ch.Op == debezium.OpTruncate {
 			// Everything before the truncate must be applied before it.
@@ -80,18 +79,8 @@ func (h *Handler) HandleBatch(ctx context.Context, partition int, msgs []kafka.M
 		}
 		changes = append(changes, toChange(ch))
 	}
-	if len(dead) > 0 {
-		if err := h.dead.WriteMessages(ctx, dead...); err != nil {
-			return fmt.Errorf("write %d messages to the dead-letter topic: %w", len(dead), err)
-		}
-	}
 	if err := h.apply(ctx, changes); err != nil {
 		return err
-	}
-	for _, m := range dead {
-		h.metrics.deadLettered.Inc()
-		h.log.Error("undecodable message sent to the dead-letter topic", "partition", partition,
-			"offset", header(m, HeaderOffset), "error", header(m, HeaderError))
 	}
 	for _, op := range counts {
 		h.metrics.events.WithLabelValues(op).Inc()
@@ -132,24 +121,4 @@ func toChange(ch debezium.Change) recording.Change {
 		ID: s.ID, Recording: s.Recording, SensorType: s.SensorType, Channels: s.Channels,
 		SampleType: s.SampleType, Version: ch.Source.LSN,
 	}}
-}
-
-func deadLetter(m kafka.Message, cause error) kafka.Message {
-	headers := append([]kafka.Header{}, m.Headers...)
-	headers = append(headers,
-		kafka.Header{Key: HeaderError, Value: []byte(cause.Error())},
-		kafka.Header{Key: HeaderTopic, Value: []byte(m.Topic)},
-		kafka.Header{Key: HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},
-		kafka.Header{Key: HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
-	)
-	return kafka.Message{Key: m.Key, Value: m.Value, Headers: headers}
-}
-
-func header(m kafka.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,8 +15,9 @@ import (
 	"github.com/beacon/eventdispatch/internal/recording"
 )
 
-// The store and dead-letter sink here are this package's own interfaces played by recorders;
-// the same handler runs against real Postgres and Kafka in cmd/dispatcher's tests.
+// The store here is this package's own interface played by a recorder; the same handler runs
+// against real Postgres and Kafka in cmd/dispatcher's tests. Dead-lettering what Decode
+// refuses is kafkabus.Batches' work, tested there.
 
 type store struct {
 	applied   [][]recording.Change
@@ -38,19 +38,6 @@ func (s *store) Truncate(_ context.Context, version int64) error {
 	return s.err
 }
 
-type sink struct {
-	msgs []kafka.Message
-	err  error
-}
-
-func (d *sink) WriteMessages(_ context.Context, msgs ...kafka.Message) error {
-	if d.err != nil {
-		return d.err
-	}
-	d.msgs = append(d.msgs, msgs...)
-	return nil
-}
-
 func fixture(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "debezium", "testdata", "events", path))
@@ -60,70 +47,70 @@ func fixture(t *testing.T, path string) []byte {
 	return b
 }
 
-func handler(st *store, dl *sink) (*dispatch.Handler, *prometheus.Registry) {
+func handler(st *store) (*dispatch.Handler, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
-	return dispatch.NewHandler(st, dl, dispatch.NewMetrics(reg), slog.New(slog.DiscardHandler)), reg
+	return dispatch.NewHandler(st, dispatch.NewMetrics(reg), slog.New(slog.DiscardHandler)), reg
 }
 
-func TestHandleBatch_DeadLettersUndecodableMessagesWithTheirOrigin(t *testing.T) {
-	st, dl := &store{}, &sink{}
-	h, reg := handler(st, dl)
-	msgs := []kafka.Message{
-		{Topic: "postgres.datastore.signal", Partition: 2, Offset: 41, Value: fixture(t, "datastore-signal/create-eeg.json")},
-		{Topic: "postgres.datastore.signal", Partition: 2, Offset: 42, Value: []byte(`{"not": "debezium"}`), Key: []byte("k")},
-		{Topic: "postgres.datastore.signal", Partition: 2, Offset: 43, Value: nil}, // tombstone
+// handle decodes msgs as the signal group does and hands them to h.
+func handle(t *testing.T, h *dispatch.Handler, msgs ...kafka.Message) error {
+	t.Helper()
+	events := make([]dispatch.Event, len(msgs))
+	for i, m := range msgs {
+		ev, err := dispatch.Decode(m)
+		if err != nil {
+			t.Fatalf("decode message %d: %v", i, err)
+		}
+		events[i] = ev
 	}
-	if err := h.HandleBatch(t.Context(), 2, msgs); err != nil {
+	return h.Handle(t.Context(), 0, events)
+}
+
+func TestDecode_RefusesWhatIsNotADebeziumEventAndAcceptsTombstones(t *testing.T) {
+	if _, err := dispatch.Decode(kafka.Message{Value: []byte(`{"not": "debezium"}`)}); err == nil {
+		t.Fatal("a foreign JSON object decoded")
+	}
+	if ev, err := dispatch.Decode(kafka.Message{Value: nil}); err != nil || !ev.Tombstone {
+		t.Fatalf("tombstone: %+v %v", ev, err)
+	}
+	if ev, err := dispatch.Decode(kafka.Message{Value: fixture(t, "datastore-signal/create-eeg.json")}); err != nil || ev.Tombstone || ev.Change.After == nil {
+		t.Fatalf("create: %+v %v", ev, err)
+	}
+}
+
+func TestHandle_CountsEventsByOpOnlyOnceDurable(t *testing.T) {
+	st := &store{}
+	h, reg := handler(st)
+	if err := handle(t, h, kafka.Message{Value: fixture(t, "datastore-signal/create-eeg.json")}, kafka.Message{Value: nil}); err != nil {
 		t.Fatal(err)
 	}
-	if len(dl.msgs) != 1 {
-		t.Fatalf("dead-lettered %d messages, want 1", len(dl.msgs))
+	if n := counter(t, reg, "dispatcher_events_total"); n != 2 {
+		t.Fatalf("counted %v events, want a create and a tombstone", n)
 	}
-	got := map[string]string{}
-	for _, hd := range dl.msgs[0].Headers {
-		got[hd.Key] = string(hd.Value)
+	st.err = errors.New("database down")
+	if err := handle(t, h, kafka.Message{Value: fixture(t, "datastore-signal/create-eeg.json")}); err == nil {
+		t.Fatal("want the store's error so the batch is retried")
 	}
-	if got[dispatch.HeaderTopic] != "postgres.datastore.signal" || got[dispatch.HeaderPartition] != "2" ||
-		got[dispatch.HeaderOffset] != "42" || got[dispatch.HeaderError] == "" || string(dl.msgs[0].Key) != "k" {
-		t.Fatalf("dead letter %v key %q", got, dl.msgs[0].Key)
-	}
-	if len(st.applied) != 1 || len(st.applied[0]) != 1 {
-		t.Fatalf("applied %v, want the one good event", st.applied)
-	}
-	if n := counter(t, reg, "dispatcher_dead_lettered_total"); n != 1 {
-		t.Fatalf("dead-letter metric %v", n)
+	if n := counter(t, reg, "dispatcher_events_total"); n != 2 {
+		t.Fatalf("counted %v events after a failed batch, want still 2", n)
 	}
 }
 
-func TestHandleBatch_FailsWithoutCountingWhenTheDeadLetterWriteFails(t *testing.T) {
-	st, dl := &store{}, &sink{err: errors.New("kafka down")}
-	h, reg := handler(st, dl)
-	err := h.HandleBatch(t.Context(), 0, []kafka.Message{{Value: []byte("garbage")}})
-	if err == nil || !strings.Contains(err.Error(), "dead-letter") {
-		t.Fatalf("want a dead-letter error so the batch is retried, got %v", err)
-	}
-	if n := counter(t, reg, "dispatcher_dead_lettered_total"); n != 0 {
-		t.Fatalf("counted %v dead letters that were not written", n)
-	}
-}
-
-func TestHandleBatch_FailsWhenTheStoreFails(t *testing.T) {
-	st, dl := &store{err: errors.New("database down")}, &sink{}
-	h, _ := handler(st, dl)
-	if err := h.HandleBatch(t.Context(), 0, []kafka.Message{{Value: fixture(t, "datastore-signal/create-eeg.json")}}); err == nil {
+func TestHandle_FailsWhenTheStoreFails(t *testing.T) {
+	h, _ := handler(&store{err: errors.New("database down")})
+	if err := handle(t, h, kafka.Message{Value: fixture(t, "datastore-signal/create-eeg.json")}); err == nil {
 		t.Fatal("want the store's error so the batch is retried")
 	}
 }
 
-func TestHandleBatch_AppliesWhatCameBeforeATruncateFirst(t *testing.T) {
-	st, dl := &store{}, &sink{}
-	h, _ := handler(st, dl)
-	msgs := []kafka.Message{
-		{Value: fixture(t, "scratch/create-eeg.json")},
-		{Value: fixture(t, "scratch/truncate.json")},
-		{Value: fixture(t, "scratch/create-accelerometer.json")},
-	}
-	if err := h.HandleBatch(t.Context(), 0, msgs); err != nil {
+func TestHandle_AppliesWhatCameBeforeATruncateFirst(t *testing.T) {
+	st := &store{}
+	h, _ := handler(st)
+	if err := handle(t, h,
+		kafka.Message{Value: fixture(t, "scratch/create-eeg.json")},
+		kafka.Message{Value: fixture(t, "scratch/truncate.json")},
+		kafka.Message{Value: fixture(t, "scratch/create-accelerometer.json")},
+	); err != nil {
 		t.Fatal(err)
 	}
 	if len(st.applied) != 2 || len(st.truncated) != 1 {
@@ -131,10 +118,10 @@ func TestHandleBatch_AppliesWhatCameBeforeATruncateFirst(t *testing.T) {
 	}
 }
 
-func TestHandleBatch_DeletesCarryTheSignalAndItsPosition(t *testing.T) {
-	st, dl := &store{}, &sink{}
-	h, _ := handler(st, dl)
-	if err := h.HandleBatch(t.Context(), 0, []kafka.Message{{Value: fixture(t, "datastore-signal/delete-eeg.json")}}); err != nil {
+func TestHandle_DeletesCarryTheSignalAndItsPosition(t *testing.T) {
+	st := &store{}
+	h, _ := handler(st)
+	if err := handle(t, h, kafka.Message{Value: fixture(t, "datastore-signal/delete-eeg.json")}); err != nil {
 		t.Fatal(err)
 	}
 	c := st.applied[0][0]
@@ -143,7 +130,7 @@ func TestHandleBatch_DeletesCarryTheSignalAndItsPosition(t *testing.T) {
 	}
 }
 
-// counter returns the value of the unlabelled counter name in reg.
+// counter returns the total of the counter name in reg, over its labels.
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	families, err := reg.Gather()
@@ -152,7 +139,11 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	for _, f := range families {
 		if f.GetName() == name {
-			return f.GetMetric()[0].GetCounter().GetValue()
+			var sum float64
+			for _, m := range f.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+			return sum
 		}
 	}
 	t.Fatalf("no metric %s", name)

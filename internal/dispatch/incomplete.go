@@ -8,6 +8,16 @@ import (
 	"github.com/beacon/eventdispatch/internal/recording"
 )
 
+// StateStore is all the signal group needs of its state: the Store it applies batches to, the
+// Watcher behind the incomplete-recording report, and a Ping for readiness checks.
+// internal/pgstore and internal/memstore are the two; internal/dispatch/storetest is the
+// conformance suite they share.
+type StateStore interface {
+	Store
+	Watcher
+	Ping(ctx context.Context) error
+}
+
 // Watcher is the part of the store the incomplete-recording report needs.
 type Watcher interface {
 	Pending(ctx context.Context) (int64, error)

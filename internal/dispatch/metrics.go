@@ -49,3 +49,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.events, m.completed, m.deadLettered, m.ignored, m.batchDuration, m.pending, m.incomplete)
 	return m
 }
+
+// DeadLettered counts the signal topic's messages copied to its dead-letter topic.
+func (m *Metrics) DeadLettered() prometheus.Counter { return m.deadLettered }

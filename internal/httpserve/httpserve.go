@@ -1,6 +1,6 @@
 // Package httpserve runs an http.Server for the life of a context and shuts it down gracefully:
-// stop accepting, let requests and streams in flight finish up to a grace period, then close
-// whatever is left. Every binary's listeners go through it so they drain the same way.
+// stop accepting, let requests and streams in flight finish while a drain context lasts, then
+// close whatever is left. Every binary's listeners go through it so they drain the same way.
 package httpserve
 
 import (
@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 )
 
 // Listen opens a TCP listener on addr with an error that names what the port was for, so a
@@ -24,10 +23,10 @@ func Listen(ctx context.Context, name, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve serves srv on ln until ctx is done, then shuts down within grace. It returns nil after
-// a shutdown caused by ctx and the serve error otherwise. Connections still open when grace
-// runs out are closed.
-func Serve(ctx context.Context, log *slog.Logger, name string, srv *http.Server, ln net.Listener, grace time.Duration) error {
+// Serve serves srv on ln until ctx is done, then shuts down: it stops accepting and lets
+// requests and streams in flight finish until drain is done, then closes the connections
+// still open. It returns nil after a shutdown caused by ctx and the serve error otherwise.
+func Serve(ctx, drain context.Context, log *slog.Logger, name string, srv *http.Server, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "server", name, "addr", ln.Addr().String())
@@ -38,10 +37,8 @@ func Serve(ctx context.Context, log *slog.Logger, name string, srv *http.Server,
 	case <-ctx.Done():
 	}
 
-	log.Info("draining", "server", name, "grace", grace)
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	log.Info("draining", "server", name)
+	if err := srv.Shutdown(drain); err != nil {
 		log.Warn("grace period over; closing open connections", "server", name, "error", err)
 		_ = srv.Close()
 	}

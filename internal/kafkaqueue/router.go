@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/queue"
 )
 
@@ -31,13 +32,13 @@ type Router struct {
 
 // NewRouter returns a router for replies on topic addressed to instance. buffer is the most
 // replies a stream may have undelivered (a stream has at most QUEUE_LIMIT jobs waiting).
-func NewRouter(brokers []string, topic, instance string, buffer int, reg prometheus.Registerer, log *slog.Logger) *Router {
+func NewRouter(bus *kafkabus.Bus, topic, instance string, buffer int, reg prometheus.Registerer, log *slog.Logger) *Router {
 	dropped := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "frontdoor_replies_dropped_total",
 		Help: "Replies addressed to this process whose stream had gone away.",
 	})
 	reg.MustRegister(dropped)
-	return &Router{brokers: brokers, topic: topic, instance: instance, buffer: buffer, log: log, dropped: dropped, subs: map[string]chan queue.Reply{}}
+	return &Router{brokers: bus.Brokers(), topic: topic, instance: instance, buffer: buffer, log: log, dropped: dropped, subs: map[string]chan queue.Reply{}}
 }
 
 // Ready reports whether the router is reading every partition.

@@ -3,27 +3,14 @@ package kafkaqueue
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/queue"
 )
 
-// NewWriter returns a writer to topic that waits for all in-sync replicas and sends without
-// waiting for a batch to fill (kafka-go's BatchTimeout would otherwise add up to a second).
-func NewWriter(brokers []string, topic string) *kafka.Writer {
-	return &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
-		Topic:        topic,
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond,
-		MaxAttempts:  3,
-	}
-}
-
-// Jobs enqueues jobs on the jobs topic.
+// Jobs enqueues jobs on the jobs topic through W, a writer from kafkabus.Bus.Writer (acks from
+// all in-sync replicas: a job is enqueued only once it survives a broker's loss).
 type Jobs struct{ W *kafka.Writer }
 
 // Enqueue writes job, keyed by its conversation, and returns once it is durably stored.
@@ -31,7 +18,7 @@ func (j Jobs) Enqueue(ctx context.Context, job queue.Job) error {
 	return write(ctx, j.W, job.ConversationID, job)
 }
 
-// Replies publishes replies on the replies topic.
+// Replies publishes replies on the replies topic through W, a writer from kafkabus.Bus.Writer.
 type Replies struct{ W *kafka.Writer }
 
 // Publish writes r, keyed by its conversation, and returns once it is durably stored.

@@ -168,16 +168,16 @@ func (b *breaker) onStateChange(_ string, from, to gobreaker.State) {
 
 func (cfg BreakerConfig) withDefaults() BreakerConfig {
 	if cfg.Failures <= 0 {
-		cfg.Failures = 5
+		cfg.Failures = DefaultBreakerFailures
 	}
 	if cfg.Cooldown <= 0 {
-		cfg.Cooldown = 30 * time.Second
+		cfg.Cooldown = DefaultBreakerCooldown
 	}
 	if cfg.Probes <= 0 {
 		cfg.Probes = 3
 	}
 	if cfg.MaxJobAge <= 0 {
-		cfg.MaxJobAge = 2 * time.Minute
+		cfg.MaxJobAge = DefaultMaxJobAge
 	}
 	if cfg.now == nil {
 		cfg.now = time.Now

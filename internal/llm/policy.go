@@ -36,8 +36,20 @@ type PolicyConfig struct {
 	MaxJobAge time.Duration
 }
 
-// DefaultTimeout is the per-attempt timeout when PolicyConfig.Timeout is zero.
-const DefaultTimeout = 30 * time.Second
+// Defaults of the policy settings the binaries read (internal/app uses these, so each
+// default is written once).
+const (
+	// DefaultTimeout bounds each attempt when PolicyConfig.Timeout is zero.
+	DefaultTimeout = 30 * time.Second
+	// DefaultMaxAttempts counts attempts per job when MaxAttempts is zero.
+	DefaultMaxAttempts = 4
+	// DefaultBreakerFailures opens the breaker when BreakerFailures is zero.
+	DefaultBreakerFailures = 5
+	// DefaultBreakerCooldown keeps it open when BreakerCooldown is zero.
+	DefaultBreakerCooldown = 30 * time.Second
+	// DefaultMaxJobAge bounds a job's wait for an open breaker when MaxJobAge is zero.
+	DefaultMaxJobAge = 2 * time.Minute
+)
 
 // Validate reports settings that cannot be meant, naming the field.
 func (c PolicyConfig) Validate() error {

@@ -137,7 +137,7 @@ func (cfg RetryConfig) backoff(n int) time.Duration {
 
 func (cfg RetryConfig) withDefaults() RetryConfig {
 	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 4
+		cfg.MaxAttempts = DefaultMaxAttempts
 	}
 	if cfg.Base <= 0 {
 		cfg.Base = 200 * time.Millisecond

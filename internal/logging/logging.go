@@ -11,10 +11,10 @@ import (
 
 // Config selects the log format and minimum level. The zero value logs text at info.
 type Config struct {
-	// Format is "text" (default) or "json".
-	Format string `env:"LOG_FORMAT" envDefault:"text"`
-	// Level is "debug", "info" (default), "warn" or "error".
-	Level string `env:"LOG_LEVEL" envDefault:"info"`
+	// Format is "text" (the default when empty) or "json".
+	Format string `env:"LOG_FORMAT"`
+	// Level is "debug", "info" (the default when empty), "warn" or "error".
+	Level string `env:"LOG_LEVEL"`
 }
 
 // New returns a logger writing to w as cfg says, or an error naming the variable that is wrong.

@@ -34,3 +34,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.jobs, m.duration, m.busy, m.deadLettered)
 	return m
 }
+
+// DeadLettered counts jobs copied to the jobs dead-letter topic.
+func (m *Metrics) DeadLettered() prometheus.Counter { return m.deadLettered }

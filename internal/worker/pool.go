@@ -5,13 +5,15 @@
 // jobs let the consumer commit past them (internal/consumer's pipelined mode), so a worker
 // that dies loses nothing: its unfinished jobs are redone elsewhere, and the front door drops
 // the duplicate replies by job id.
+//
+// The pool works on decoded jobs; kafkabus.Each puts it on the jobs topic, decoding messages
+// with Decode and copying undecodable and failed jobs to the dead-letter topic.
 package worker
 
 import (
 	"context"
 	"errors"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -40,17 +42,15 @@ type Publisher interface {
 	Publish(ctx context.Context, r queue.Reply) error
 }
 
-// DeadLetters keeps copies of failed or undecodable jobs, with the reason in a header.
-type DeadLetters interface {
-	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
-}
+// Decode decodes a message of the jobs topic. An error means there is nobody to answer: no
+// conversation or reply_to can be read from it.
+func Decode(m kafka.Message) (queue.Job, error) { return queue.UnmarshalJob(m.Value) }
 
-// Pool answers jobs. Its Process method makes it a consumer.Processor.
+// Pool answers jobs.
 type Pool struct {
 	slots   chan struct{}
 	model   Model
 	replies Publisher
-	dead    DeadLetters
 	metrics *Metrics
 	log     *slog.Logger
 
@@ -61,29 +61,20 @@ type Pool struct {
 
 type task struct {
 	job  queue.Job
-	msg  kafka.Message
-	done func()
+	done func(error)
 }
 
 // NewPool returns a pool of workers concurrent model calls.
-func NewPool(workers int, model Model, replies Publisher, dead DeadLetters, m *Metrics, log *slog.Logger) *Pool {
-	return &Pool{slots: make(chan struct{}, workers), model: model, replies: replies, dead: dead, metrics: m, log: log, queues: map[string][]task{}}
+func NewPool(workers int, model Model, replies Publisher, m *Metrics, log *slog.Logger) *Pool {
+	return &Pool{slots: make(chan struct{}, workers), model: model, replies: replies, metrics: m, log: log, queues: map[string][]task{}}
 }
 
-// Process takes one job message; done is called once its reply is published.
-func (p *Pool) Process(ctx context.Context, msg kafka.Message, done func()) {
-	job, err := queue.UnmarshalJob(msg.Value)
-	if err != nil {
-		// Without a conversation and reply_to there is nobody to answer: keep a copy.
-		p.wg.Go(func() {
-			p.deadLetter(ctx, msg, "undecodable job: "+err.Error())
-			done()
-		})
-		return
-	}
+// Process takes one job and returns at once; done is called once its reply is published,
+// with the model's error when the reply says the job failed.
+func (p *Pool) Process(ctx context.Context, job queue.Job, done func(error)) {
 	p.mu.Lock()
 	waiting, running := p.queues[job.ConversationID]
-	p.queues[job.ConversationID] = append(waiting, task{job: job, msg: msg, done: done})
+	p.queues[job.ConversationID] = append(waiting, task{job: job, done: done})
 	p.mu.Unlock()
 	if !running {
 		p.wg.Go(func() { p.runConversation(ctx, job.ConversationID) })
@@ -106,8 +97,7 @@ func (p *Pool) runConversation(ctx context.Context, conv string) {
 		t := tasks[0]
 		p.mu.Unlock()
 
-		p.answer(ctx, t)
-		t.done()
+		t.done(p.answer(ctx, t.job))
 
 		p.mu.Lock()
 		p.queues[conv] = p.queues[conv][1:]
@@ -115,16 +105,17 @@ func (p *Pool) runConversation(ctx context.Context, conv string) {
 	}
 }
 
-func (p *Pool) answer(ctx context.Context, t task) {
+// answer asks the model, publishes the reply and returns the model's error, if any.
+func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	p.slots <- struct{}{}
 	p.metrics.busy.Inc()
 	start := time.Now()
-	text, err := p.model(ctx, t.job)
+	text, err := p.model(ctx, job)
 	p.metrics.busy.Dec()
 	<-p.slots
 	p.metrics.duration.Observe(time.Since(start).Seconds())
 
-	reply := queue.Reply{JobID: t.job.ID, ConversationID: t.job.ConversationID, ReplyTo: t.job.ReplyTo, InReplyTo: t.job.Sentence, Text: text}
+	reply := queue.Reply{JobID: job.ID, ConversationID: job.ConversationID, ReplyTo: job.ReplyTo, InReplyTo: job.Sentence, Text: text}
 	outcome := "answered"
 	if err != nil {
 		outcome = "failed"
@@ -133,12 +124,12 @@ func (p *Pool) answer(ctx context.Context, t task) {
 		if errors.As(err, &ue) {
 			reply.Text = ue.UserMessage()
 		}
-		p.log.Warn("job failed", "job", t.job.ID, "conversation", t.job.ConversationID, "error", err)
-		p.deadLetter(ctx, t.msg, err.Error())
+		p.log.Warn("job failed", "job", job.ID, "conversation", job.ConversationID, "error", err)
 	}
 	p.publish(ctx, reply)
 	p.metrics.jobs.WithLabelValues(outcome).Inc()
-	p.log.Info("job answered", "job", t.job.ID, "conversation", t.job.ConversationID, "error", reply.Error, "took", time.Since(start))
+	p.log.Info("job answered", "job", job.ID, "conversation", job.ConversationID, "error", reply.Error, "took", time.Since(start))
+	return err
 }
 
 // publish retries until the reply is stored: a job is not done before its reply is.
@@ -158,18 +149,4 @@ func (p *Pool) publish(ctx context.Context, r queue.Reply) {
 		case <-time.After(wait):
 		}
 	}
-}
-
-func (p *Pool) deadLetter(ctx context.Context, msg kafka.Message, reason string) {
-	copyMsg := kafka.Message{Key: msg.Key, Value: msg.Value, Headers: append(append([]kafka.Header{}, msg.Headers...),
-		kafka.Header{Key: "dlq.error", Value: []byte(reason)},
-		kafka.Header{Key: "dlq.original.topic", Value: []byte(msg.Topic)},
-		kafka.Header{Key: "dlq.original.partition", Value: []byte(strconv.Itoa(msg.Partition))},
-		kafka.Header{Key: "dlq.original.offset", Value: []byte(strconv.FormatInt(msg.Offset, 10))},
-	)}
-	if err := p.dead.WriteMessages(ctx, copyMsg); err != nil {
-		p.log.Error("cannot copy job to the dead-letter topic", "offset", msg.Offset, "reason", reason, "error", err)
-		return
-	}
-	p.metrics.deadLettered.Inc()
 }

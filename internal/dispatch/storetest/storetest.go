@@ -28,7 +28,6 @@
 package storetest
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -40,12 +39,7 @@ import (
 )
 
 // Store is what the suite tests: the dispatcher's state as the signal group uses it.
-type Store interface {
-	dispatch.Store
-	dispatch.Watcher
-	// Ping reports whether the store answers, for readiness checks.
-	Ping(ctx context.Context) error
-}
+type Store = dispatch.StateStore
 
 // Harness is what the suite needs to know of one implementation of Store.
 type Harness[S Store] struct {

@@ -14,22 +14,11 @@ import (
 	"github.com/beacon/eventdispatch/internal/headband"
 )
 
-// MessageWriter sends messages and returns once they are stored; *kafka.Writer is one.
+// MessageWriter sends messages and returns once they are stored. A writer from
+// kafkabus.Bus.Writer is one, and partitions by key with murmur2 as Kafka Connect's producer
+// does, so every event of a recording lands on one partition as the connector's would.
 type MessageWriter interface {
 	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
-}
-
-// NewKafkaWriter returns a writer to topic that partitions by key with murmur2, as Kafka
-// Connect's producer does, waits for all in-sync replicas and does not wait to fill batches.
-func NewKafkaWriter(brokers []string, topic string) *kafka.Writer {
-	return &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
-		Topic:        topic,
-		Balancer:     kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 5 * time.Millisecond,
-		MaxAttempts:  3,
-	}
 }
 
 // Connector-level values the events carry: the connector's topic prefix and the database.

@@ -1,0 +1,91 @@
+package app
+
+import (
+	"time"
+
+	"github.com/beacon/eventdispatch/internal/consumer"
+	"github.com/beacon/eventdispatch/internal/llm"
+	"github.com/beacon/eventdispatch/internal/logging"
+)
+
+// Every default of every binary, in one place. Where a library has a default of its own for
+// a setting (consumer, llm), this uses that constant rather than repeat the value. The
+// README's configuration table is checked against these (readme_test.go).
+
+// DefaultDatabaseURL is the local stack's Postgres.
+const DefaultDatabaseURL = "postgres://postgres:demo@localhost:5432/beacon?sslmode=disable"
+
+func defaultProcess(adminAddr string) Process {
+	return Process{AdminAddr: adminAddr, ShutdownGrace: 20 * time.Second, Log: logging.Config{Format: "text", Level: "info"}}
+}
+
+func defaultKafka() Kafka { return Kafka{Brokers: []string{"localhost:9092"}, Partitions: 3} }
+
+func defaultGroups() Groups { return Groups{SessionTimeout: consumer.DefaultSessionTimeout} }
+
+func defaultQueueTopics() QueueTopics {
+	return QueueTopics{Jobs: "eliza.jobs", Replies: "eliza.replies"}
+}
+
+func defaultFrontDoor() FrontDoor {
+	return FrontDoor{Addr: ":8080", QueueLimit: 3, MaxInflight: 10000, EnqueueTimeout: 5 * time.Second, ContextTurns: 10}
+}
+
+func defaultSignals() Signals {
+	return Signals{
+		Topic: "postgres.datastore.signal", GroupID: "dispatcher-signals",
+		BatchSize: consumer.DefaultBatchSize, BatchLinger: consumer.DefaultLinger, IncompleteAfter: 10 * time.Minute,
+	}
+}
+
+func defaultConversations() Conversations {
+	return Conversations{GroupID: "dispatcher-llm", Workers: 8, Model: Model{
+		// OPENAI_MODEL and LLM_SYSTEM_PROMPT empty: llm.DefaultModel and llm.DefaultSystemPrompt.
+		Timeout: llm.DefaultTimeout, MaxAttempts: llm.DefaultMaxAttempts,
+		BreakerFailures: llm.DefaultBreakerFailures, BreakerCooldown: llm.DefaultBreakerCooldown, MaxJobAge: llm.DefaultMaxJobAge,
+	}}
+}
+
+func defaultHeadband() Headband {
+	return Headband{Interval: 5 * time.Second, MaxPause: 10 * time.Second, MaxInFlight: 16, RetryFor: time.Minute}
+}
+
+// DefaultFrontDoor returns cmd/frontdoor's defaults.
+func DefaultFrontDoor() FrontDoorSettings {
+	return FrontDoorSettings{Process: defaultProcess(":9090"), Kafka: defaultKafka(), Queue: defaultQueueTopics(), FrontDoor: defaultFrontDoor()}
+}
+
+// DefaultDispatcher returns cmd/dispatcher's defaults.
+func DefaultDispatcher() DispatcherSettings {
+	return DispatcherSettings{
+		Process: defaultProcess(":9091"), Kafka: defaultKafka(), Groups: defaultGroups(), DatabaseURL: DefaultDatabaseURL,
+		Queue: defaultQueueTopics(), Signals: defaultSignals(), Conversations: defaultConversations(),
+	}
+}
+
+// DefaultHeadband returns cmd/headband's defaults. Its admin port is not the 9092 of Kafka on
+// the local stack.
+func DefaultHeadband() HeadbandSettings {
+	return HeadbandSettings{Process: defaultProcess(":9095"), DatabaseURL: DefaultDatabaseURL, Headband: defaultHeadband()}
+}
+
+// DefaultStandalone returns cmd/standalone's defaults: the other binaries', with quicker
+// timings so that a newcomer sees things happen within seconds, on a free loopback port for
+// the embedded broker, and no database.
+func DefaultStandalone() StandaloneSettings {
+	s := StandaloneSettings{
+		Process: defaultProcess(":9090"), Kafka: EmbeddedKafka{Addr: "127.0.0.1:0", Partitions: defaultKafka().Partitions},
+		Groups: defaultGroups(), Queue: defaultQueueTopics(), FrontDoor: defaultFrontDoor(),
+		Signals: defaultSignals(), Conversations: defaultConversations(), Headband: defaultHeadband(),
+	}
+	s.ShutdownGrace = 5 * time.Second
+	s.Groups.SessionTimeout = 6 * time.Second // the broker is in the process: no member is silent for long
+	s.Signals.IncompleteAfter = time.Minute
+	s.Headband.Interval, s.Headband.MaxPause, s.Headband.RetryFor = time.Second, 500*time.Millisecond, 30*time.Second
+	return s
+}
+
+// DefaultMigrate returns cmd/migrate's defaults.
+func DefaultMigrate() MigrateSettings {
+	return MigrateSettings{DatabaseURL: DefaultDatabaseURL, Timeout: 2 * time.Minute, Log: defaultProcess("").Log}
+}

@@ -1,0 +1,71 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/beacon/eventdispatch/internal/headband"
+	"github.com/beacon/eventdispatch/internal/headband/debeziumpub"
+	"github.com/beacon/eventdispatch/internal/headband/pgwriter"
+	"github.com/beacon/eventdispatch/internal/headband/simulate"
+	"github.com/beacon/eventdispatch/internal/kafkabus"
+)
+
+// OpenSignalTable returns the simulator's writer of datastore.signal rows in the Postgres at
+// url. The process is not ready while the database does not answer.
+func (s *System) OpenSignalTable(url string) (*pgwriter.Writer, error) {
+	w, err := pgwriter.Open(url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	s.OnClose(w.Close)
+	s.addReady(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*pingTimeout)
+		defer cancel()
+		return w.Ping(ctx)
+	})
+	return w, nil
+}
+
+// AddHeadband adds the headband simulator: a recording every HEADBAND_INTERVAL, each signal
+// written on its own through w (rows of datastore.signal, or in standalone mode the change
+// events Debezium would publish). Once HEADBAND_RECORDINGS recordings are done the whole
+// process stops if stopWhenDone, else only the simulator does. It returns the seed, drawn at
+// random unless HEADBAND_SEED is set.
+//
+// On shutdown it starts no more recordings and gives the inserts in flight half of
+// SHUTDOWN_GRACE.
+func (s *System) AddHeadband(cfg Headband, w simulate.Writer, stopWhenDone bool) uint64 {
+	seed := rand.Uint64()
+	if cfg.Seed != nil {
+		seed = *cfg.Seed
+	}
+	sim := simulate.New(simulate.Config{
+		Interval:    cfg.Interval,
+		Fast:        cfg.Fast,
+		Recordings:  cfg.Recordings,
+		MaxInFlight: cfg.MaxInFlight,
+		RetryFor:    cfg.RetryFor,
+		Grace:       s.ShutdownGrace() / 2,
+	}, headband.NewGenerator(seed, cfg.MaxPause), w, s.Log, simulate.NewMetrics(s.Registry))
+	s.Log.Info("simulating headband", "seed", seed, "interval", cfg.Interval, "max_pause", cfg.MaxPause,
+		"fast", cfg.Fast, "recordings", cfg.Recordings)
+	s.addIntake(task("headband simulator", func(ctx context.Context) error {
+		sim.Run(ctx)
+		if !stopWhenDone {
+			<-ctx.Done()
+		}
+		return nil
+	}))
+	return seed
+}
+
+// PublishSignalEvents returns a simulator writer that publishes, for each signal, the change
+// event Debezium's connector would for its INSERT, on topic: standalone mode's stand-in for
+// Postgres and Debezium.
+func (s *System) PublishSignalEvents(bus *kafkabus.Bus, topic string) simulate.Writer {
+	w := bus.Writer(topic)
+	s.OnClose(func() { _ = w.Close() })
+	return debeziumpub.New(w, topic)
+}

@@ -1,0 +1,130 @@
+package app_test
+
+import (
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/beacon/eventdispatch/internal/app"
+	"github.com/beacon/eventdispatch/internal/config"
+)
+
+// row is one line of the README's configuration table.
+type row struct {
+	line      int
+	variables []string
+	defaults  string // the default cell as written
+	readBy    map[string]bool
+}
+
+// configTable reads the table under "## Configuration" in the README.
+func configTable(t *testing.T) []row {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Configuration\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Configuration" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	binaries := slices.Collect(maps.Keys(app.Binaries()))
+	code := regexp.MustCompile("`([A-Z][A-Z0-9_]*)`")
+	var rows []row
+	for i, line := range strings.Split(section, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 5 || !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		r := row{line: i, defaults: cells[2], readBy: map[string]bool{}}
+		for _, m := range code.FindAllStringSubmatch(cells[1], -1) {
+			r.variables = append(r.variables, m[1])
+		}
+		for _, word := range regexp.MustCompile(`[a-z]+`).FindAllString(cells[3], -1) {
+			if slices.Contains(binaries, word) {
+				r.readBy[word] = true
+			}
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) == 0 {
+		t.Fatal("no rows found in the README's configuration table")
+	}
+	return rows
+}
+
+// documentedDefault finds binary's default in a default cell written as "`20s` (`5s`
+// standalone)" or "`:9090` frontdoor, standalone; `:9091` dispatcher": a value followed by
+// binary names is theirs, a value followed by none is everyone else's.
+func documentedDefault(cell, binary string) (string, bool) {
+	var generic string
+	var found bool
+	for _, m := range regexp.MustCompile("`([^`]*)`([^`]*)").FindAllStringSubmatch(cell, -1) {
+		names := regexp.MustCompile(`[a-z]+`).FindAllString(m[2], -1)
+		if slices.Contains(names, binary) {
+			return m[1], true
+		}
+		if !found && !slices.ContainsFunc(names, func(n string) bool { _, ok := app.Binaries()[n]; return ok }) {
+			generic, found = m[1], true
+		}
+	}
+	return generic, found
+}
+
+func TestREADME_ConfigurationTableMatchesWhatEachBinaryReads(t *testing.T) {
+	rows := configTable(t)
+	byVariable := map[string]row{}
+	for _, r := range rows {
+		for _, v := range r.variables {
+			if _, dup := byVariable[v]; dup {
+				t.Errorf("README: %s has two rows", v)
+			}
+			byVariable[v] = r
+		}
+	}
+	readers := map[string]map[string]bool{} // variable → binaries reading it
+	for binary, settings := range app.Binaries() {
+		for _, v := range config.Variables(settings) {
+			if readers[v.Name] == nil {
+				readers[v.Name] = map[string]bool{}
+			}
+			readers[v.Name][binary] = true
+			r, ok := byVariable[v.Name]
+			if !ok {
+				t.Errorf("README: %s reads %s, which the configuration table does not list", binary, v.Name)
+				continue
+			}
+			if !r.readBy[binary] {
+				t.Errorf("README: %s's row does not say that %s reads it", v.Name, binary)
+			}
+			if v.Default == "" {
+				continue // unset: the cell says in words what that means
+			}
+			if doc, ok := documentedDefault(r.defaults, binary); !ok || doc != v.Default {
+				t.Errorf("README: %s's default for %s is %q in the code, but the table says %q", v.Name, binary, v.Default, strings.TrimSpace(r.defaults))
+			}
+		}
+	}
+	for _, r := range rows {
+		for _, v := range r.variables {
+			for binary := range r.readBy {
+				if !readers[v][binary] {
+					t.Errorf("README: the table says %s reads %s, but its settings (internal/app) have no such variable", binary, v)
+				}
+			}
+		}
+	}
+}
+
+func TestDefaults_AreValid(t *testing.T) {
+	for binary, settings := range app.Binaries() {
+		if err := settings.(interface{ Validate() error }).Validate(); err != nil {
+			t.Errorf("%s's defaults do not validate: %v", binary, err)
+		}
+	}
+}

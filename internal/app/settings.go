@@ -1,0 +1,266 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/beacon/eventdispatch/internal/kafkabus"
+	"github.com/beacon/eventdispatch/internal/logging"
+)
+
+// The parts of the binaries' settings. Each binary's settings (binaries.go) combine some of
+// them; their defaults are in defaults.go, the one place defaults are written.
+
+// Process is what every long-running binary reads.
+type Process struct {
+	// AdminAddr serves /metrics, /healthz and /readyz.
+	AdminAddr string `env:"ADMIN_ADDR"`
+	// ShutdownGrace bounds the whole shutdown after SIGTERM or SIGINT.
+	ShutdownGrace time.Duration `env:"SHUTDOWN_GRACE"`
+	Log           logging.Config
+}
+
+func (p Process) process() Process { return p }
+
+// Validate checks the values, naming the variable that is wrong.
+func (p Process) Validate() error {
+	return positive("SHUTDOWN_GRACE", p.ShutdownGrace)
+}
+
+// Kafka says how a process reaches Kafka and creates the topics it needs.
+type Kafka struct {
+	Brokers []string `env:"KAFKA_BROKERS" envSeparator:","`
+	// Partitions is the partition count of the topics the process creates.
+	Partitions int `env:"KAFKA_TOPIC_PARTITIONS"`
+}
+
+// Bus returns the one way onto Kafka the process's parts share.
+func (k Kafka) Bus() *kafkabus.Bus {
+	return kafkabus.New(kafkabus.Config{Brokers: k.Brokers, Partitions: k.Partitions})
+}
+
+// Validate checks the values, naming the variable that is wrong.
+func (k Kafka) Validate() error {
+	var errs []error
+	if len(k.Brokers) == 0 || strings.TrimSpace(k.Brokers[0]) == "" {
+		errs = append(errs, errors.New("KAFKA_BROKERS: no broker given"))
+	}
+	return errors.Join(append(errs, validPartitions(k.Partitions))...)
+}
+
+func validPartitions(n int) error {
+	if n < 1 || n > 1000 {
+		return fmt.Errorf("KAFKA_TOPIC_PARTITIONS: %d is not between 1 and 1000", n)
+	}
+	return nil
+}
+
+// Groups says how the process's consumer-group members behave.
+type Groups struct {
+	// SessionTimeout is how soon a silent (killed) member's partitions move to others.
+	SessionTimeout time.Duration `env:"KAFKA_SESSION_TIMEOUT"`
+}
+
+// Validate checks the values, naming the variable that is wrong.
+func (g Groups) Validate() error {
+	if g.SessionTimeout < 6*time.Second {
+		return fmt.Errorf("KAFKA_SESSION_TIMEOUT: %s is below Kafka's minimum of 6s", g.SessionTimeout)
+	}
+	return nil
+}
+
+// QueueTopics name the queued conversations' topics, shared by the front door and the workers.
+type QueueTopics struct {
+	Jobs    string `env:"JOBS_TOPIC"`
+	Replies string `env:"REPLIES_TOPIC"`
+}
+
+// Validate checks the values, naming the variable that is wrong.
+func (q QueueTopics) Validate() error {
+	return nonEmpty("JOBS_TOPIC", q.Jobs, "REPLIES_TOPIC", q.Replies)
+}
+
+// FrontDoor is the RPC server and its queue admission.
+type FrontDoor struct {
+	Addr string `env:"ADDR"`
+	// QueueLimit is the jobs of one stream enqueued and not yet answered.
+	QueueLimit int `env:"QUEUE_LIMIT"`
+	// MaxInflight is the jobs of the whole process enqueued and not yet answered.
+	MaxInflight    int           `env:"MAX_INFLIGHT"`
+	EnqueueTimeout time.Duration `env:"ENQUEUE_TIMEOUT"`
+	// ContextTurns is how many earlier turns of the stream go with each job.
+	ContextTurns int `env:"CONTEXT_TURNS"`
+}
+
+// Validate checks the values, naming the variable that is wrong.
+func (f FrontDoor) Validate() error {
+	var errs []error
+	if f.QueueLimit < 1 {
+		errs = append(errs, fmt.Errorf("QUEUE_LIMIT: must be at least 1, got %d", f.QueueLimit))
+	}
+	if f.MaxInflight < f.QueueLimit {
+		errs = append(errs, fmt.Errorf("MAX_INFLIGHT: %d is below QUEUE_LIMIT %d", f.MaxInflight, f.QueueLimit))
+	}
+	if f.ContextTurns < 0 {
+		errs = append(errs, fmt.Errorf("CONTEXT_TURNS: must not be negative, got %d", f.ContextTurns))
+	}
+	return errors.Join(append(errs, positive("ENQUEUE_TIMEOUT", f.EnqueueTimeout))...)
+}
+
+// Signals is the dispatcher's consumer group on Debezium's topic for datastore.signal.
+type Signals struct {
+	Topic           string        `env:"SIGNAL_TOPIC"`
+	GroupID         string        `env:"GROUP_ID"`
+	BatchSize       int           `env:"BATCH_SIZE"`
+	BatchLinger     time.Duration `env:"BATCH_LINGER"`
+	IncompleteAfter time.Duration `env:"INCOMPLETE_AFTER"`
+}
+
+// Validate checks the values, naming the variable that is wrong.
+func (s Signals) Validate() error {
+	var errs []error
+	if s.BatchSize < 1 || s.BatchSize > 10000 {
+		errs = append(errs, fmt.Errorf("BATCH_SIZE: %d is not between 1 and 10000", s.BatchSize))
+	}
+	return errors.Join(append(errs,
+		nonEmpty("SIGNAL_TOPIC", s.Topic, "GROUP_ID", s.GroupID),
+		positive("BATCH_LINGER", s.BatchLinger),
+		positive("INCOMPLETE_AFTER", s.IncompleteAfter),
+	)...)
+}
+
+// Conversations is the dispatcher's pool of workers on the jobs topic.
+type Conversations struct {
+	GroupID string `env:"LLM_GROUP_ID"`
+	// Workers is the most concurrent model calls of the process.
+	Workers int `env:"WORKERS"`
+	Model   Model
+}
+
+// Validate checks the values, naming the variable that is wrong.
+func (c Conversations) Validate() error {
+	var errs []error
+	if c.Workers < 1 || c.Workers > 4096 {
+		errs = append(errs, fmt.Errorf("WORKERS: %d is not between 1 and 4096", c.Workers))
+	}
+	return errors.Join(append(errs, nonEmpty("LLM_GROUP_ID", c.GroupID), c.Model.Validate())...)
+}
+
+// Model chooses the model that answers jobs and the policies between the queue and it.
+type Model struct {
+	APIKey          string        `env:"OPENAI_API_KEY"`
+	BaseURL         string        `env:"OPENAI_BASE_URL"`
+	Model           string        `env:"OPENAI_MODEL"`
+	SystemPrompt    string        `env:"LLM_SYSTEM_PROMPT"`
+	Timeout         time.Duration `env:"LLM_TIMEOUT"`
+	MaxAttempts     int           `env:"LLM_MAX_ATTEMPTS"`
+	RPM             int           `env:"LLM_RPM"`
+	TPM             int           `env:"LLM_TPM"`
+	BreakerFailures int           `env:"LLM_BREAKER_FAILURES"`
+	BreakerCooldown time.Duration `env:"LLM_BREAKER_COOLDOWN"`
+	MaxJobAge       time.Duration `env:"LLM_MAX_JOB_AGE"`
+}
+
+// Offline reports that no model API is configured, so the offline ELIZA responder answers.
+func (m Model) Offline() bool { return m.APIKey == "" && m.BaseURL == "" }
+
+// Validate checks the values, naming the variable that is wrong.
+func (m Model) Validate() error {
+	var errs []error
+	if m.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("LLM_MAX_ATTEMPTS: must be at least 1, got %d", m.MaxAttempts))
+	}
+	if m.BreakerFailures < 1 {
+		errs = append(errs, fmt.Errorf("LLM_BREAKER_FAILURES: must be at least 1, got %d", m.BreakerFailures))
+	}
+	if m.RPM < 0 {
+		errs = append(errs, fmt.Errorf("LLM_RPM: must not be negative, got %d", m.RPM))
+	}
+	if m.TPM < 0 {
+		errs = append(errs, fmt.Errorf("LLM_TPM: must not be negative, got %d", m.TPM))
+	}
+	return errors.Join(append(errs,
+		positive("LLM_TIMEOUT", m.Timeout),
+		positive("LLM_BREAKER_COOLDOWN", m.BreakerCooldown),
+		positive("LLM_MAX_JOB_AGE", m.MaxJobAge),
+	)...)
+}
+
+// Headband is the simulator's schedule.
+type Headband struct {
+	Interval   time.Duration `env:"HEADBAND_INTERVAL"`
+	MaxPause   time.Duration `env:"HEADBAND_MAX_PAUSE"`
+	Fast       bool          `env:"HEADBAND_FAST"`
+	Recordings int           `env:"HEADBAND_RECORDINGS"`
+	// Seed is nil when HEADBAND_SEED is unset: a random seed is drawn and logged.
+	Seed        *uint64       `env:"HEADBAND_SEED"`
+	MaxInFlight int           `env:"HEADBAND_MAX_IN_FLIGHT"`
+	RetryFor    time.Duration `env:"HEADBAND_RETRY_FOR"`
+}
+
+// Validate checks the values, naming the variable that is wrong.
+func (h Headband) Validate() error {
+	var errs []error
+	if h.MaxPause < 0 {
+		errs = append(errs, fmt.Errorf("HEADBAND_MAX_PAUSE: must not be negative, got %s", h.MaxPause))
+	}
+	if h.Recordings < 0 {
+		errs = append(errs, fmt.Errorf("HEADBAND_RECORDINGS: must be 0 (no limit) or more, got %d", h.Recordings))
+	}
+	if h.MaxInFlight < 1 {
+		errs = append(errs, fmt.Errorf("HEADBAND_MAX_IN_FLIGHT: must be at least 1, got %d", h.MaxInFlight))
+	}
+	return errors.Join(append(errs, positive("HEADBAND_INTERVAL", h.Interval), positive("HEADBAND_RETRY_FOR", h.RetryFor))...)
+}
+
+// EmbeddedKafka is standalone mode's broker.
+type EmbeddedKafka struct {
+	// Addr is a loopback address; port 0 picks a free one.
+	Addr       string `env:"STANDALONE_KAFKA_ADDR"`
+	Partitions int    `env:"KAFKA_TOPIC_PARTITIONS"`
+}
+
+// Validate checks the values, naming the variable that is wrong.
+func (e EmbeddedKafka) Validate() error {
+	var errs []error
+	if host, _, err := net.SplitHostPort(e.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("STANDALONE_KAFKA_ADDR: %w", err))
+	} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		errs = append(errs, fmt.Errorf("STANDALONE_KAFKA_ADDR: %q is not a loopback address; the embedded broker only listens on this machine", e.Addr))
+	}
+	return errors.Join(append(errs, validPartitions(e.Partitions))...)
+}
+
+// validDatabaseURL checks a Postgres URL; optional allows an empty one.
+func validDatabaseURL(url string, optional bool) error {
+	if url == "" && optional {
+		return nil
+	}
+	if _, err := pgxpool.ParseConfig(url); err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	return nil
+}
+
+func positive(name string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%s: must be positive, got %s", name, d)
+	}
+	return nil
+}
+
+// nonEmpty checks name/value pairs.
+func nonEmpty(pairs ...string) error {
+	var errs []error
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if strings.TrimSpace(pairs[i+1]) == "" {
+			errs = append(errs, fmt.Errorf("%s: must not be empty", pairs[i]))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,73 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/beacon/eventdispatch/internal/consumer"
+	"github.com/beacon/eventdispatch/internal/dispatch"
+	"github.com/beacon/eventdispatch/internal/kafkabus"
+	"github.com/beacon/eventdispatch/internal/pgstore"
+	"github.com/beacon/eventdispatch/internal/recording"
+)
+
+// pingTimeout bounds the database check behind /readyz, below a typical probe timeout.
+const pingTimeout = time.Second
+
+// OpenPostgres returns the dispatcher's store in the Postgres at url. The pool connects
+// lazily: a database that is not up yet is retried by the work, not fatal here.
+func (s *System) OpenPostgres(ctx context.Context, url string) (*pgstore.Store, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	s.OnClose(pool.Close)
+	return pgstore.New(pool, recording.DefaultRule(), pgstore.ProcessedRecordingWriter{}), nil
+}
+
+// AddSignals adds the dispatcher's signal group: consumer group GROUP_ID on SIGNAL_TOPIC,
+// applying Debezium's change events to store in batches and running process_record for every
+// recording that becomes complete, with undecodable events copied to SIGNAL_TOPIC.dlq; and
+// the watch that reports recordings still incomplete after INCOMPLETE_AFTER. The process is
+// ready once it is in the group and the store answers.
+func (s *System) AddSignals(cfg Signals, groups Groups, bus *kafkabus.Bus, store dispatch.StateStore) {
+	metrics := dispatch.NewMetrics(s.Registry)
+	dlqTopic := kafkabus.DeadLetterTopic(cfg.Topic)
+	dlq := bus.Writer(dlqTopic)
+	s.OnClose(func() { _ = dlq.Close() })
+	handler := dispatch.NewHandler(store, metrics, s.Log)
+	group := consumer.New(consumer.Config{
+		Brokers:        bus.Brokers(),
+		GroupID:        cfg.GroupID,
+		Topic:          cfg.Topic,
+		BatchSize:      cfg.BatchSize,
+		Linger:         cfg.BatchLinger,
+		SessionTimeout: groups.SessionTimeout,
+		HandleTimeout:  s.ShutdownGrace() / 2,
+		Metrics:        s.consumerMetrics(),
+		Log:            s.Log,
+	}, kafkabus.Batches(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), s.Log), dispatch.Decode, handler.Handle))
+
+	s.addWork(task("signal group", func(ctx context.Context) error {
+		bus.AwaitTopics(ctx, s.Log, cfg.Topic, dlqTopic)
+		return group.Run(ctx)
+	}))
+	s.addWork(task("incomplete-recording watch", func(ctx context.Context) error {
+		dispatch.WatchIncomplete(ctx, store, cfg.IncompleteAfter, metrics, s.Log)
+		return nil
+	}))
+	s.addReady(func() error {
+		if !group.Joined() {
+			return fmt.Errorf("not in consumer group %s yet", cfg.GroupID)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			return fmt.Errorf("database unreachable: %w", err)
+		}
+		return nil
+	})
+}
