@@ -26,16 +26,8 @@ func (s *System) AddConversations(cfg Conversations, groups Groups, topics Queue
 	// Closers run in reverse: the pool's last replies are written before the writers close.
 	s.OnClose(func() { _ = replies.Close(); _ = dlq.Close() })
 	s.OnClose(pool.Wait)
-	group := consumer.NewPipelined(consumer.Config{
-		Brokers:        bus.Brokers(),
-		GroupID:        cfg.GroupID,
-		Topic:          topics.Jobs,
-		BatchSize:      4 * cfg.Workers,
-		SessionTimeout: groups.SessionTimeout,
-		HandleTimeout:  s.ShutdownGrace() / 2,
-		Metrics:        s.consumerMetrics(),
-		Log:            s.Log,
-	}, kafkabus.Each(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), s.Log), worker.Decode, pool.Process))
+	// Up to four jobs per worker are fetched ahead, so a worker never waits for the next.
+	group := consumer.NewPipelined(s.groupConfig(bus, groups, cfg.GroupID, topics.Jobs, 4*cfg.Workers), kafkabus.Each(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), s.Log), worker.Decode, pool.Process))
 
 	s.addWork(task("conversation group", func(ctx context.Context) error {
 		bus.AwaitTopics(ctx, s.Log, topics.Jobs, topics.Replies, dlqTopic)

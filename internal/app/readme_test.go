@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/beacon/eventdispatch/internal/app"
 	"github.com/beacon/eventdispatch/internal/config"
@@ -125,6 +126,22 @@ func TestDefaults_AreValid(t *testing.T) {
 	for binary, settings := range app.Binaries() {
 		if err := settings.(interface{ Validate() error }).Validate(); err != nil {
 			t.Errorf("%s's defaults do not validate: %v", binary, err)
+		}
+	}
+}
+
+func TestSettings_NameEveryVariableThatIsWrong(t *testing.T) {
+	cfg := app.DefaultStandalone()
+	cfg.FrontDoor.QueueLimit, cfg.FrontDoor.MaxInflight = 5, 4
+	cfg.Signals.BatchSize = 0
+	cfg.Conversations.Model.RPM = -1
+	cfg.Groups.SessionTimeout = time.Second
+	cfg.Kafka.Addr = "10.0.0.1:9092"
+	cfg.Headband.MaxPause = -time.Second
+	err := cfg.Validate()
+	for _, name := range []string{"MAX_INFLIGHT", "BATCH_SIZE", "LLM_RPM", "KAFKA_SESSION_TIMEOUT", "STANDALONE_KAFKA_ADDR", "HEADBAND_MAX_PAUSE"} {
+		if err == nil || !strings.Contains(err.Error(), name+":") {
+			t.Errorf("error %v does not name %s", err, name)
 		}
 	}
 }

@@ -50,14 +50,7 @@ func (k Kafka) Validate() error {
 	if len(k.Brokers) == 0 || strings.TrimSpace(k.Brokers[0]) == "" {
 		errs = append(errs, errors.New("KAFKA_BROKERS: no broker given"))
 	}
-	return errors.Join(append(errs, validPartitions(k.Partitions))...)
-}
-
-func validPartitions(n int) error {
-	if n < 1 || n > 1000 {
-		return fmt.Errorf("KAFKA_TOPIC_PARTITIONS: %d is not between 1 and 1000", n)
-	}
-	return nil
+	return errors.Join(append(errs, between("KAFKA_TOPIC_PARTITIONS", k.Partitions, 1, 1000))...)
 }
 
 // Groups says how the process's consumer-group members behave.
@@ -100,16 +93,14 @@ type FrontDoor struct {
 // Validate checks the values, naming the variable that is wrong.
 func (f FrontDoor) Validate() error {
 	var errs []error
-	if f.QueueLimit < 1 {
-		errs = append(errs, fmt.Errorf("QUEUE_LIMIT: must be at least 1, got %d", f.QueueLimit))
-	}
 	if f.MaxInflight < f.QueueLimit {
 		errs = append(errs, fmt.Errorf("MAX_INFLIGHT: %d is below QUEUE_LIMIT %d", f.MaxInflight, f.QueueLimit))
 	}
-	if f.ContextTurns < 0 {
-		errs = append(errs, fmt.Errorf("CONTEXT_TURNS: must not be negative, got %d", f.ContextTurns))
-	}
-	return errors.Join(append(errs, positive("ENQUEUE_TIMEOUT", f.EnqueueTimeout))...)
+	return errors.Join(append(errs,
+		atLeast("QUEUE_LIMIT", f.QueueLimit, 1),
+		atLeast("CONTEXT_TURNS", f.ContextTurns, 0),
+		positive("ENQUEUE_TIMEOUT", f.EnqueueTimeout),
+	)...)
 }
 
 // Signals is the dispatcher's consumer group on Debezium's topic for datastore.signal.
@@ -123,15 +114,12 @@ type Signals struct {
 
 // Validate checks the values, naming the variable that is wrong.
 func (s Signals) Validate() error {
-	var errs []error
-	if s.BatchSize < 1 || s.BatchSize > 10000 {
-		errs = append(errs, fmt.Errorf("BATCH_SIZE: %d is not between 1 and 10000", s.BatchSize))
-	}
-	return errors.Join(append(errs,
+	return errors.Join(
+		between("BATCH_SIZE", s.BatchSize, 1, 10000),
 		nonEmpty("SIGNAL_TOPIC", s.Topic, "GROUP_ID", s.GroupID),
 		positive("BATCH_LINGER", s.BatchLinger),
 		positive("INCOMPLETE_AFTER", s.IncompleteAfter),
-	)...)
+	)
 }
 
 // Conversations is the dispatcher's pool of workers on the jobs topic.
@@ -144,11 +132,7 @@ type Conversations struct {
 
 // Validate checks the values, naming the variable that is wrong.
 func (c Conversations) Validate() error {
-	var errs []error
-	if c.Workers < 1 || c.Workers > 4096 {
-		errs = append(errs, fmt.Errorf("WORKERS: %d is not between 1 and 4096", c.Workers))
-	}
-	return errors.Join(append(errs, nonEmpty("LLM_GROUP_ID", c.GroupID), c.Model.Validate())...)
+	return errors.Join(between("WORKERS", c.Workers, 1, 4096), nonEmpty("LLM_GROUP_ID", c.GroupID), c.Model.Validate())
 }
 
 // Model chooses the model that answers jobs and the policies between the queue and it.
@@ -171,24 +155,15 @@ func (m Model) Offline() bool { return m.APIKey == "" && m.BaseURL == "" }
 
 // Validate checks the values, naming the variable that is wrong.
 func (m Model) Validate() error {
-	var errs []error
-	if m.MaxAttempts < 1 {
-		errs = append(errs, fmt.Errorf("LLM_MAX_ATTEMPTS: must be at least 1, got %d", m.MaxAttempts))
-	}
-	if m.BreakerFailures < 1 {
-		errs = append(errs, fmt.Errorf("LLM_BREAKER_FAILURES: must be at least 1, got %d", m.BreakerFailures))
-	}
-	if m.RPM < 0 {
-		errs = append(errs, fmt.Errorf("LLM_RPM: must not be negative, got %d", m.RPM))
-	}
-	if m.TPM < 0 {
-		errs = append(errs, fmt.Errorf("LLM_TPM: must not be negative, got %d", m.TPM))
-	}
-	return errors.Join(append(errs,
+	return errors.Join(
+		atLeast("LLM_MAX_ATTEMPTS", m.MaxAttempts, 1),
+		atLeast("LLM_BREAKER_FAILURES", m.BreakerFailures, 1),
+		atLeast("LLM_RPM", m.RPM, 0),
+		atLeast("LLM_TPM", m.TPM, 0),
 		positive("LLM_TIMEOUT", m.Timeout),
 		positive("LLM_BREAKER_COOLDOWN", m.BreakerCooldown),
 		positive("LLM_MAX_JOB_AGE", m.MaxJobAge),
-	)...)
+	)
 }
 
 // Headband is the simulator's schedule.
@@ -209,13 +184,12 @@ func (h Headband) Validate() error {
 	if h.MaxPause < 0 {
 		errs = append(errs, fmt.Errorf("HEADBAND_MAX_PAUSE: must not be negative, got %s", h.MaxPause))
 	}
-	if h.Recordings < 0 {
-		errs = append(errs, fmt.Errorf("HEADBAND_RECORDINGS: must be 0 (no limit) or more, got %d", h.Recordings))
-	}
-	if h.MaxInFlight < 1 {
-		errs = append(errs, fmt.Errorf("HEADBAND_MAX_IN_FLIGHT: must be at least 1, got %d", h.MaxInFlight))
-	}
-	return errors.Join(append(errs, positive("HEADBAND_INTERVAL", h.Interval), positive("HEADBAND_RETRY_FOR", h.RetryFor))...)
+	return errors.Join(append(errs,
+		atLeast("HEADBAND_RECORDINGS", h.Recordings, 0), // 0: no limit
+		atLeast("HEADBAND_MAX_IN_FLIGHT", h.MaxInFlight, 1),
+		positive("HEADBAND_INTERVAL", h.Interval),
+		positive("HEADBAND_RETRY_FOR", h.RetryFor),
+	)...)
 }
 
 // EmbeddedKafka is standalone mode's broker.
@@ -233,7 +207,7 @@ func (e EmbeddedKafka) Validate() error {
 	} else if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		errs = append(errs, fmt.Errorf("STANDALONE_KAFKA_ADDR: %q is not a loopback address; the embedded broker only listens on this machine", e.Addr))
 	}
-	return errors.Join(append(errs, validPartitions(e.Partitions))...)
+	return errors.Join(append(errs, between("KAFKA_TOPIC_PARTITIONS", e.Partitions, 1, 1000))...)
 }
 
 // validDatabaseURL checks a Postgres URL; optional allows an empty one.
@@ -243,6 +217,20 @@ func validDatabaseURL(url string, optional bool) error {
 	}
 	if _, err := pgxpool.ParseConfig(url); err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	return nil
+}
+
+func atLeast(name string, n, least int) error {
+	if n < least {
+		return fmt.Errorf("%s: must be at least %d, got %d", name, least, n)
+	}
+	return nil
+}
+
+func between(name string, n, least, most int) error {
+	if n < least || n > most {
+		return fmt.Errorf("%s: %d is not between %d and %d", name, n, least, most)
 	}
 	return nil
 }

@@ -39,17 +39,9 @@ func (s *System) AddSignals(cfg Signals, groups Groups, bus *kafkabus.Bus, store
 	dlq := bus.Writer(dlqTopic)
 	s.OnClose(func() { _ = dlq.Close() })
 	handler := dispatch.NewHandler(store, metrics, s.Log)
-	group := consumer.New(consumer.Config{
-		Brokers:        bus.Brokers(),
-		GroupID:        cfg.GroupID,
-		Topic:          cfg.Topic,
-		BatchSize:      cfg.BatchSize,
-		Linger:         cfg.BatchLinger,
-		SessionTimeout: groups.SessionTimeout,
-		HandleTimeout:  s.ShutdownGrace() / 2,
-		Metrics:        s.consumerMetrics(),
-		Log:            s.Log,
-	}, kafkabus.Batches(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), s.Log), dispatch.Decode, handler.Handle))
+	cc := s.groupConfig(bus, groups, cfg.GroupID, cfg.Topic, cfg.BatchSize)
+	cc.Linger = cfg.BatchLinger
+	group := consumer.New(cc, kafkabus.Batches(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), s.Log), dispatch.Decode, handler.Handle))
 
 	s.addWork(task("signal group", func(ctx context.Context) error {
 		bus.AwaitTopics(ctx, s.Log, cfg.Topic, dlqTopic)

@@ -15,6 +15,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/config"
 	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/httpserve"
+	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/lifecycle"
 	"github.com/beacon/eventdispatch/internal/logging"
 )
@@ -120,11 +121,24 @@ func (s *System) addIntake(t lifecycle.Task) { s.intake = append(s.intake, t) }
 func (s *System) addWork(t lifecycle.Task)   { s.work = append(s.work, t) }
 func (s *System) addReady(r admin.ReadyFunc) { s.ready = append(s.ready, r) }
 func (s *System) onDraining(f func())        { s.draining = append(s.draining, f) }
-func (s *System) consumerMetrics() *consumer.Metrics {
+
+// groupConfig is a consumer-group member's configuration as every part of the process
+// wants it: its brokers, KAFKA_SESSION_TIMEOUT, half of SHUTDOWN_GRACE for the work in hand
+// at shutdown, and the process's consumer metrics.
+func (s *System) groupConfig(bus *kafkabus.Bus, groups Groups, group, topic string, batchSize int) consumer.Config {
 	if s.consumers == nil {
 		s.consumers = consumer.NewMetrics(s.Registry)
 	}
-	return s.consumers
+	return consumer.Config{
+		Brokers:        bus.Brokers(),
+		GroupID:        group,
+		Topic:          topic,
+		BatchSize:      batchSize,
+		SessionTimeout: groups.SessionTimeout,
+		HandleTimeout:  s.ShutdownGrace() / 2,
+		Metrics:        s.consumers,
+		Log:            s.Log,
+	}
 }
 
 // readiness is /readyz: every part's check, the first failure saying why not.
