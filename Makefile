@@ -35,8 +35,8 @@ test: stack-up ## Start the local stack if needed, then run every test with the 
 	go test -race -count=1 ./...
 
 .PHONY: test-unit
-test-unit: ## Run the tests without the stack (integration tests skip, or fail when CI=true).
-	go test -race -count=1 ./...
+test-unit: ## Run only the tests that need no stack (-short: in-process, kfake, subprocesses without Postgres/Kafka).
+	go test -race -short -count=1 ./...
 
 .PHONY: bench-dispatch
 bench-dispatch: stack-up ## Benchmark the signal dispatcher on the local stack: latency, backlog throughput, statements (see BENCHMARKS.md).

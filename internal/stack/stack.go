@@ -2,6 +2,10 @@
 // Connect (with Debezium) are — DATABASE_URL, KAFKA_BROKERS and CONNECT_URL, defaulting to
 // what `make stack-up` starts — and stops a test that needs a component that is not there:
 // a skip on a developer's machine, a failure when CI=true, so CI can never pass by skipping.
+// With -short every such test is skipped: that is `make test-unit`, the suite that needs no
+// stack.
+// It also keeps tests independent of what earlier runs left on a long-lived stack's topics
+// (EndOffsets, GroupAtEnd).
 package stack
 
 import (
@@ -60,8 +64,14 @@ const (
 
 // Require returns the endpoints after checking that each component in needs answers. If one
 // does not, the test is skipped with a hint to run `make stack-up`, or failed when CI=true.
+//
+// Under -short (`make test-unit`) such tests are skipped without looking: that run is the
+// suite that needs no stack, by choice, even when CI=true.
 func Require(t testing.TB, needs ...Component) Endpoints {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the local stack: not run with -short (make test-unit); make test runs it")
+	}
 	ep := Get()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
