@@ -55,7 +55,7 @@ func newBench(ctx context.Context, cfg config, log *slog.Logger, seed uint64) (*
 	if b.pool, err = pgxpool.New(ctx, dbURL); err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	if b.writer, err = pgwriter.Open(dbURL); err != nil { //nolint:contextcheck // it connects lazily, on each insert's context
+	if b.writer, err = pgwriter.Open(ctx, dbURL); err != nil {
 		b.pool.Close()
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}

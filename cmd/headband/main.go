@@ -16,8 +16,8 @@ import (
 )
 
 func main() {
-	app.Main("headband", app.DefaultHeadband(), func(_ context.Context, sys *app.System, cfg app.HeadbandSettings) error {
-		rows, err := sys.OpenSignalTable(cfg.DatabaseURL)
+	app.Main("headband", app.DefaultHeadband(), func(ctx context.Context, sys *app.System, cfg app.HeadbandSettings) error {
+		rows, err := sys.OpenSignalTable(ctx, cfg.DatabaseURL)
 		if err != nil {
 			return err
 		}

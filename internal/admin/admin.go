@@ -4,6 +4,7 @@
 package admin
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -22,7 +23,8 @@ func NewRegistry() *prometheus.Registry {
 }
 
 // ReadyFunc reports whether the process should receive traffic; a non-nil error says why not.
-type ReadyFunc func() error
+// ctx is the probe's request: checks that ask another service (a database ping) stop with it.
+type ReadyFunc func(ctx context.Context) error
 
 // NewHandler returns the admin mux: metrics from gatherer, liveness, and readiness from ready.
 func NewHandler(gatherer prometheus.Gatherer, ready ReadyFunc) http.Handler {
@@ -31,8 +33,8 @@ func NewHandler(gatherer prometheus.Gatherer, ready ReadyFunc) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := ready(); err != nil {
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := ready(r.Context()); err != nil {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}

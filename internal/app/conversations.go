@@ -33,7 +33,7 @@ func (s *System) AddConversations(cfg Conversations, groups Groups, topics Queue
 		bus.AwaitTopics(ctx, s.Log, topics.Jobs, topics.Replies, dlqTopic)
 		return group.Run(ctx)
 	}))
-	s.addReady(func() error {
+	s.addReady(func(context.Context) error {
 		if !group.Joined() {
 			return fmt.Errorf("not in consumer group %s yet", cfg.GroupID)
 		}

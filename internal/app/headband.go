@@ -14,14 +14,14 @@ import (
 
 // OpenSignalTable returns the simulator's writer of datastore.signal rows in the Postgres at
 // url. The process is not ready while the database does not answer.
-func (s *System) OpenSignalTable(url string) (*pgwriter.Writer, error) {
-	w, err := pgwriter.Open(url)
+func (s *System) OpenSignalTable(ctx context.Context, url string) (*pgwriter.Writer, error) {
+	w, err := pgwriter.Open(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	s.OnClose(w.Close)
-	s.addReady(func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*pingTimeout)
+	s.addReady(func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*pingTimeout)
 		defer cancel()
 		return w.Ping(ctx)
 	})

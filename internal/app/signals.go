@@ -51,11 +51,11 @@ func (s *System) AddSignals(cfg Signals, groups Groups, bus *kafkabus.Bus, store
 		dispatch.WatchIncomplete(ctx, store, cfg.IncompleteAfter, metrics, s.Log)
 		return nil
 	}))
-	s.addReady(func() error {
+	s.addReady(func(ctx context.Context) error {
 		if !group.Joined() {
 			return fmt.Errorf("not in consumer group %s yet", cfg.GroupID)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
+		ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 		defer cancel()
 		if err := store.Ping(ctx); err != nil {
 			return fmt.Errorf("database unreachable: %w", err)

@@ -142,9 +142,9 @@ func (s *System) groupConfig(bus *kafkabus.Bus, groups Groups, group, topic stri
 }
 
 // readiness is /readyz: every part's check, the first failure saying why not.
-func (s *System) readiness() error {
+func (s *System) readiness(ctx context.Context) error {
 	for _, r := range s.ready {
-		if err := r(); err != nil {
+		if err := r(ctx); err != nil {
 			return err
 		}
 	}

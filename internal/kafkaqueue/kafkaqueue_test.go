@@ -110,7 +110,9 @@ func TestRouter_DeliversRepliesAddressedHereToTheirConversationOnly(t *testing.T
 	}
 	dropped := func() float64 { return counter(t, reg, "frontdoor_replies_dropped_total") }
 	kafkatest.Eventually(t, 5*time.Second, func() bool { return dropped() == 1 },
-		func() string { return fmt.Sprintf("%v replies counted dropped, want the one whose stream went away", dropped()) })
+		func() string {
+			return fmt.Sprintf("%v replies counted dropped, want the one whose stream went away", dropped())
+		})
 	select {
 	case rep := <-mine:
 		t.Fatalf("a second delivery: %+v", rep)

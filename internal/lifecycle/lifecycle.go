@@ -90,11 +90,11 @@ type result struct {
 // tasks' errors, or an error naming the tasks still running when the grace ran out.
 func (p *Process) Run(ctx context.Context, again <-chan struct{}) error {
 	var draining atomic.Bool
-	adminSrv := admin.NewServer(p.Admin.Listener.Addr().String(), admin.NewHandler(p.Admin.Metrics, func() error {
+	adminSrv := admin.NewServer(p.Admin.Listener.Addr().String(), admin.NewHandler(p.Admin.Metrics, func(ctx context.Context) error {
 		if draining.Load() {
 			return errors.New("shutting down")
 		}
-		return p.Admin.Ready()
+		return p.Admin.Ready(ctx)
 	}))
 
 	drain, endDrain := context.WithCancel(context.WithoutCancel(ctx))

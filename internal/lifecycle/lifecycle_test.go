@@ -59,7 +59,7 @@ func (h *harness) start(grace time.Duration, stages ...[]lifecycle.Task) {
 	p := &lifecycle.Process{
 		Log:      slog.New(slog.DiscardHandler),
 		Grace:    grace,
-		Admin:    lifecycle.Admin{Listener: ln, Metrics: prometheus.NewRegistry(), Ready: func() error { return nil }},
+		Admin:    lifecycle.Admin{Listener: ln, Metrics: prometheus.NewRegistry(), Ready: func(context.Context) error { return nil }},
 		Stages:   stages,
 		Draining: func() { h.note("draining") },
 	}

@@ -24,7 +24,7 @@ type Writer struct {
 // Open parses databaseURL and returns a Writer with a pool that connects lazily, so a
 // database that is down at start is not an error here: inserts retry and /readyz reports it.
 // Pool settings such as pool_max_conns may be given in the URL.
-func Open(databaseURL string) (*Writer, error) {
+func Open(ctx context.Context, databaseURL string) (*Writer, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, err // pgconn redacts the password in the message
@@ -32,7 +32,7 @@ func Open(databaseURL string) (*Writer, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "headband"
 	}
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)
 	}

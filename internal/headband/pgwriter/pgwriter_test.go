@@ -23,7 +23,7 @@ import (
 func setup(t *testing.T, recs ...headband.Recording) (*pgwriter.Writer, *pgx.Conn) {
 	t.Helper()
 	ep := stack.Require(t, stack.Postgres)
-	w, err := pgwriter.Open(ep.DatabaseURL)
+	w, err := pgwriter.Open(t.Context(), ep.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestWriter_FailsTransientlyWhileTheDatabaseIsUnreachable(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	w, err := pgwriter.Open("postgres://postgres:secret@" + addr + "/beacon?sslmode=disable")
+	w, err := pgwriter.Open(t.Context(), "postgres://postgres:secret@"+addr+"/beacon?sslmode=disable")
 	if err != nil {
 		t.Fatalf("Open must not need the database: %v", err)
 	}
@@ -143,7 +143,7 @@ func TestWriter_FailsTransientlyWhileTheDatabaseIsUnreachable(t *testing.T) {
 }
 
 func TestOpen_RejectsAMalformedURLWithoutShowingThePassword(t *testing.T) {
-	_, err := pgwriter.Open("postgres://postgres:hunter2@localhost:notaport/beacon")
+	_, err := pgwriter.Open(t.Context(), "postgres://postgres:hunter2@localhost:notaport/beacon")
 	if err == nil {
 		t.Fatal("want an error for a malformed URL")
 	}
