@@ -24,7 +24,9 @@ type Server struct {
 
 	srv       *http.Server
 	baseURL   string
-	closing   chan struct{} // closed by Close, to release hanging and sleeping handlers
+	closing   chan struct{}     // closed by Close, to release hanging and sleeping handlers
+	closed    bool              // set by Close, under mu
+	fresh     map[net.Conn]bool // connections that have not sent a request yet, under mu
 	closeOnce sync.Once
 	serveErr  chan error
 }
@@ -59,6 +61,7 @@ func New(opts ...Option) *Server {
 		fallback:  OK(),
 		responder: Echo,
 		closing:   make(chan struct{}),
+		fresh:     map[net.Conn]bool{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -78,7 +81,7 @@ func (s *Server) Start() (string, error) {
 		return "", fmt.Errorf("fake OpenAI server: listen: %w", err)
 	}
 	s.mu.Lock()
-	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ConnState: s.track}
 	s.baseURL = "http://" + ln.Addr().String() + "/v1"
 	s.serveErr = make(chan error, 1)
 	srv, serveErr := s.srv, s.serveErr
@@ -94,13 +97,18 @@ func (s *Server) URL() string {
 	return s.baseURL
 }
 
-// Close releases hanging requests, stops the server and waits for it.
+// Close releases hanging requests, stops the server and waits for it. Connections that have
+// not sent a request are closed at once (see track).
 func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		s.mu.Lock()
 		srv, serveErr := s.srv, s.serveErr
+		s.closed = true
+		for c := range s.fresh {
+			_ = c.Close()
+		}
 		s.mu.Unlock()
 		if srv == nil {
 			return
@@ -115,6 +123,24 @@ func (s *Server) Close() error {
 		}
 	})
 	return err
+}
+
+// track follows the connections that have not sent a request yet, and closes them once the
+// server is closing. http.Server.Shutdown counts such a connection as busy until it is over
+// 5 s old, as long as Close's own deadline; yet an HTTP client that dials for a request and
+// gets an idle connection back first keeps the dialled one unused in its pool, so Close
+// would wait for it in vain and fail. httptest.Server closes them for the same reason.
+func (s *Server) track(c net.Conn, state http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case state == http.StateNew && s.closed:
+		_ = c.Close()
+	case state == http.StateNew:
+		s.fresh[c] = true
+	default:
+		delete(s.fresh, c)
+	}
 }
 
 // SetLatency delays every answer from now on by d.

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -254,6 +256,41 @@ func TestServer_CloseReleasesHangingRequests(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("request still hanging after Close")
+	}
+}
+
+// An HTTP client may dial a connection for a request, get an idle one back first and keep the
+// dialled one unused; Close must not wait for it to send a request.
+func TestServer_CloseDoesNotWaitForConnectionsThatNeverSentARequest(t *testing.T) {
+	s := fakeopenai.New()
+	base, err := s.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(t.Context(), "tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	mustPost(t, base) // the server has accepted the silent connection by the time it answers
+
+	startAt := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if took := time.Since(startAt); took > 3*time.Second {
+		t.Errorf("Close took %v, waiting for a connection that never sent a request", took)
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Errorf("read from the silent connection after Close: %v, want EOF", err)
 	}
 }
 
