@@ -155,9 +155,18 @@ func (b *Broker) readPartition(ctx context.Context, topic string, partition int)
 }
 
 // Committed returns the group's committed offset of each of topic's first partitions
-// partitions, -1 where there is none.
+// partitions, -1 where there is none, failing the test on an error.
 func (b *Broker) Committed(group, topic string, partitions int) []int64 {
 	b.t.Helper()
+	out, err := b.FetchCommitted(group, topic, partitions)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return out
+}
+
+// FetchCommitted is Committed for a goroutine, which must not fail the test itself.
+func (b *Broker) FetchCommitted(group, topic string, partitions int) ([]int64, error) {
 	out := make([]int64, partitions)
 	ids := make([]int, partitions)
 	for i := range out {
@@ -168,18 +177,18 @@ func (b *Broker) Committed(group, topic string, partitions int) []int64 {
 		err = res.Error
 	}
 	if errors.Is(err, kafka.GroupIdNotFound) { // before the group's first join
-		return out
+		return out, nil
 	}
 	if err != nil {
-		b.t.Fatalf("fetch the offsets of group %s: %v", group, err)
+		return out, fmt.Errorf("fetch the offsets of group %s: %w", group, err)
 	}
 	for _, p := range res.Topics[topic] {
 		if p.Error != nil {
-			b.t.Fatalf("fetch the offset of %s[%d]: %v", topic, p.Partition, p.Error)
+			return out, fmt.Errorf("fetch the offset of %s[%d]: %w", topic, p.Partition, p.Error)
 		}
 		out[p.Partition] = p.CommittedOffset
 	}
-	return out
+	return out, nil
 }
 
 // Eventually polls cond every 10ms until it holds, failing the test with what() after timeout.

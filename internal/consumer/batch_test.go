@@ -1,0 +1,309 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/beacon/eventdispatch/internal/consumer"
+)
+
+// handlerFunc adapts a function to consumer.Handler.
+type handlerFunc func(ctx context.Context, partition int, msgs []kafka.Message) error
+
+func (f handlerFunc) HandleBatch(ctx context.Context, partition int, msgs []kafka.Message) error {
+	return f(ctx, partition, msgs)
+}
+
+// attempt is one call of a handler.
+type attempt struct {
+	member    string
+	partition int
+	offsets   []int64
+	err       error
+}
+
+// journal records every attempt of the handlers it wraps, across members.
+type journal struct {
+	mu       sync.Mutex
+	attempts []attempt
+}
+
+// handler returns member's handler: it runs work and records the attempt.
+func (j *journal) handler(member string, work handlerFunc) consumer.Handler {
+	return handlerFunc(func(ctx context.Context, partition int, msgs []kafka.Message) error {
+		err := work(ctx, partition, msgs)
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.attempts = append(j.attempts, attempt{member, partition, offsetsOf(msgs), err})
+		return err
+	})
+}
+
+// where returns the attempts for which keep is true.
+func (j *journal) where(keep func(attempt) bool) []attempt {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []attempt
+	for _, a := range j.attempts {
+		if keep(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func succeeded(a attempt) bool { return a.err == nil }
+
+// gate holds handlers until the test opens it. A test defers open, so that a failed assertion
+// leaves no handler blocked when the cleanups stop the members.
+type gate struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func newGate() *gate  { return &gate{ch: make(chan struct{})} }
+func (g *gate) wait() { <-g.ch }
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+func succeed(context.Context, int, []kafka.Message) error { return nil }
+
+func TestGroup_CommitsABatchOnlyAfterTheHandlerSucceeds(t *testing.T) {
+	b := newBroker(t)
+	b.produce(0, 5)
+	inHand := make(chan []int64, 10)
+	release := newGate()
+	defer release.open()
+	start(t, consumer.New(b.config(), handlerFunc(func(_ context.Context, _ int, msgs []kafka.Message) error {
+		inHand <- offsetsOf(msgs)
+		release.wait()
+		return nil
+	})))
+
+	first := receive(t, inHand, "batch")
+	if first[0] != 0 {
+		t.Fatalf("first batch %v, want it to start at offset 0", first)
+	}
+	if got := b.committed(); got[0] != -1 {
+		t.Fatalf("partition 0 committed at %d while its first batch is still being handled", got[0])
+	}
+	release.open()
+	b.waitCommitted([partitions]int64{5, -1, -1})
+}
+
+func TestGroup_RetriesAFailingBatchUntilItSucceeds(t *testing.T) {
+	b := newBroker(t)
+	b.produce(1, 4)
+	var j journal
+	var mu sync.Mutex
+	failures := 3
+	var committedWhileFailing [][partitions]int64
+	start(t, consumer.New(b.config(), j.handler("a", func(context.Context, int, []kafka.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures == 0 {
+			return nil
+		}
+		failures--
+		c, err := b.fetchCommitted()
+		if err != nil {
+			return err
+		}
+		committedWhileFailing = append(committedWhileFailing, c)
+		return errors.New("store unavailable")
+	})))
+
+	b.waitCommitted([partitions]int64{-1, 4, -1})
+	if gen := b.kfake.GroupInfo(group).Epoch; gen != 1 {
+		t.Errorf("group in generation %d, want 1: the batch retried in place, not redelivered by a rebalance", gen)
+	}
+	attempts := j.where(func(attempt) bool { return true })
+	if len(attempts) != 4 {
+		t.Fatalf("%d attempts, want 3 failures and a success: %+v", len(attempts), attempts)
+	}
+	for i, a := range attempts {
+		if a.partition != 1 || !slices.Equal(a.offsets, span(0, 4)) {
+			t.Errorf("attempt %d was partition %d offsets %v, want the same batch each time: partition 1 offsets 0-3", i+1, a.partition, a.offsets)
+		}
+		if (a.err == nil) != (i == 3) {
+			t.Errorf("attempt %d returned %v", i+1, a.err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, c := range committedWhileFailing {
+		if c[1] != -1 {
+			t.Errorf("partition 1 committed at %d during failed attempt %d", c[1], i+1)
+		}
+	}
+}
+
+func TestGroup_NeverCommitsPastAFailingBatchAndTheNextMemberGetsIt(t *testing.T) {
+	b := newBroker(t)
+	b.produce(0, 5)
+	b.produce(1, 3)
+	b.produce(2, 3)
+	var j journal
+	failing := make(chan struct{}, 100)
+	first := start(t, consumer.New(b.config(), j.handler("first", func(_ context.Context, _ int, msgs []kafka.Message) error {
+		if msgs[len(msgs)-1].Partition == 0 && msgs[len(msgs)-1].Offset >= 5 {
+			failing <- struct{}{}
+			return errors.New("cannot handle offsets 5 and later")
+		}
+		return nil
+	})))
+	b.waitCommitted([partitions]int64{5, 3, 3})
+
+	b.produce(0, 5) // offsets 5-9, which the first member cannot handle
+	for range 3 {
+		receive(t, failing, "failed attempt")
+	}
+	if got := b.committed(); got[0] != 5 {
+		t.Fatalf("partition 0 committed at %d while its batch from offset 5 fails", got[0])
+	}
+	first.stop()
+	if got := b.committed(); got != [partitions]int64{5, 3, 3} {
+		t.Fatalf("committed %v after the first member stopped, want [5 3 3]", got)
+	}
+
+	start(t, consumer.New(b.config(), j.handler("second", succeed)))
+	b.waitCommitted([partitions]int64{10, 3, 3})
+	var redelivered []int64
+	for _, a := range j.where(func(a attempt) bool { return a.member == "second" }) {
+		if a.partition != 0 {
+			t.Errorf("second member got committed offsets %v of partition %d", a.offsets, a.partition)
+		}
+		redelivered = append(redelivered, a.offsets...)
+	}
+	if !slices.Equal(redelivered, span(5, 10)) {
+		t.Errorf("second member handled offsets %v of partition 0, want 5-9: exactly what was not committed", redelivered)
+	}
+	if n := len(j.where(func(a attempt) bool { return a.member == "first" && a.err == nil && a.offsets[0] >= 5 })); n != 0 {
+		t.Errorf("the first member's handler succeeded on offsets 5 and later %d times", n)
+	}
+}
+
+func TestGroup_ShutdownFinishesAndCommitsTheBatchInHand(t *testing.T) {
+	b := newBroker(t)
+	b.produce(2, 6)
+	inHand := make(chan struct{}, 10)
+	release := newGate()
+	defer release.open()
+	ctxErrs := make(chan error, 10)
+	m := start(t, consumer.New(b.config(), handlerFunc(func(ctx context.Context, _ int, _ []kafka.Message) error {
+		inHand <- struct{}{}
+		release.wait()
+		ctxErrs <- ctx.Err()
+		return nil
+	})))
+	receive(t, inHand, "batch")
+
+	stopped := make(chan struct{})
+	go func() {
+		m.stop()
+		close(stopped)
+	}()
+	// Shutdown has begun; the batch is still in hand, so Run must still be running.
+	if m.stopped() {
+		t.Fatal("Run returned with a batch in hand")
+	}
+	release.open()
+	receive(t, stopped, "return from Run")
+	if err := receive(t, ctxErrs, "handler result"); err != nil {
+		t.Errorf("the batch's context ended at shutdown: %v", err)
+	}
+	if got := b.committed(); got != [partitions]int64{-1, -1, 6} {
+		t.Errorf("committed %v after shutdown, want [-1 -1 6]: the batch in hand committed", got)
+	}
+}
+
+func TestGroup_HandsOutBatchesOfOnePartitionInOffsetOrder(t *testing.T) {
+	b := newBroker(t)
+	cfg := b.config()
+	want := map[int][]int64{}
+	for round := range 5 {
+		for p := range partitions {
+			want[p] = append(want[p], b.produce(p, 3+round+p)...)
+		}
+	}
+	var j journal
+	var mu sync.Mutex
+	var strays []string
+	start(t, consumer.New(cfg, j.handler("a", func(_ context.Context, partition int, msgs []kafka.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range msgs {
+			if m.Partition != partition || m.Topic != topic {
+				strays = append(strays, fmt.Sprintf("%s/%d@%d in a batch of partition %d", m.Topic, m.Partition, m.Offset, partition))
+			}
+		}
+		return nil
+	})))
+
+	b.waitCommitted([partitions]int64{int64(len(want[0])), int64(len(want[1])), int64(len(want[2]))})
+	mu.Lock()
+	for _, s := range strays {
+		t.Errorf("stray message: %s", s)
+	}
+	mu.Unlock()
+	largest := 0
+	for p := range partitions {
+		var got []int64
+		for _, a := range j.where(func(a attempt) bool { return a.partition == p }) {
+			largest = max(largest, len(a.offsets))
+			got = append(got, a.offsets...)
+		}
+		if !slices.Equal(got, want[p]) {
+			t.Errorf("partition %d handled offsets %v, want each once in order %v", p, got, want[p])
+		}
+	}
+	if largest != cfg.BatchSize {
+		t.Errorf("largest batch %d messages, want BatchSize (%d): every partition had more waiting", largest, cfg.BatchSize)
+	}
+}
+
+func TestGroup_ShutdownCommitsABatchInHandThatOutlastsTheSession(t *testing.T) {
+	b := newBroker(t)
+	cfg := b.config()
+	b.produce(0, 3)
+	b.produce(1, 3) // two partitions: one has nothing in hand at shutdown and stops at once
+	inHand := make(chan struct{}, 10)
+	release := newGate()
+	defer release.open()
+	ctxErrs := make(chan error, 10)
+	var once sync.Once
+	m := start(t, consumer.New(cfg, handlerFunc(func(ctx context.Context, partition int, _ []kafka.Message) error {
+		if partition == 1 {
+			return nil
+		}
+		once.Do(func() { inHand <- struct{}{} })
+		release.wait()
+		ctxErrs <- ctx.Err()
+		return nil
+	})))
+	b.waitCommitted([partitions]int64{-1, 3, -1})
+	receive(t, inHand, "batch")
+
+	stopped := make(chan struct{})
+	go func() {
+		m.stop()
+		close(stopped)
+	}()
+	// The batch takes twice the session timeout to finish, within HandleTimeout: the
+	// member must stay in the group meanwhile for its commit to be accepted.
+	time.Sleep(2 * cfg.SessionTimeout)
+	release.open()
+	receive(t, stopped, "return from Run")
+	if err := receive(t, ctxErrs, "handler result"); err != nil {
+		t.Errorf("the batch's context ended at shutdown: %v", err)
+	}
+	if got := b.committed(); got != [partitions]int64{3, 3, -1} {
+		t.Errorf("committed %v after shutdown, want [3 3 -1]: the batch in hand committed", got)
+	}
+}
