@@ -16,10 +16,14 @@ import (
 	"github.com/beacon/eventdispatch/internal/stack"
 )
 
-// The tests share one consumer group so each run continues from where the last one stopped
-// instead of re-reading the topic's whole history. They run one at a time (no t.Parallel):
-// a test that kills a dispatcher must be the only member doing the work.
-const testGroup = "dispatcher-signals-test"
+// Each test's dispatchers join consumer groups of the test's own, positioned at the end of
+// their topics before the test writes anything, so they read only what the test does and not
+// the history earlier runs left on a long-lived stack. The tests run one at a time (no
+// t.Parallel): Debezium's single connector and the shared tables are the stack's.
+const (
+	signalTopic = "postgres.datastore.signal"
+	jobsTopic   = "eliza.jobs"
+)
 
 var (
 	eegChannels = []string{"f7-o1", "f8-o2", "f8-f7", "f8-o1", "f7-o2"}
@@ -31,6 +35,8 @@ type env struct {
 	db   *pgxpool.Pool
 	bin  string
 	test *testing.T
+	// signals and conversations are the dispatchers' consumer groups (GROUP_ID, LLM_GROUP_ID).
+	signals, conversations string
 }
 
 func setup(t *testing.T) *env {
@@ -41,7 +47,11 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(db.Close)
-	return &env{ep: ep, db: db, bin: proctest.Build(t, "./cmd/dispatcher"), test: t}
+	return &env{
+		ep: ep, db: db, bin: proctest.Build(t, "./cmd/dispatcher"), test: t,
+		signals:       stack.GroupAtEnd(t, ep, "dispatcher-signals-test", signalTopic),
+		conversations: stack.GroupAtEnd(t, ep, "dispatcher-llm-test", jobsTopic),
+	}
 }
 
 type dispatcher struct {
@@ -65,7 +75,8 @@ func (e *env) launch(extra ...string) dispatcher {
 		"ADMIN_ADDR=" + admin,
 		"KAFKA_BROKERS=" + strings.Join(e.ep.KafkaBrokers, ","),
 		"DATABASE_URL=" + e.ep.DatabaseURL,
-		"GROUP_ID=" + testGroup,
+		"GROUP_ID=" + e.signals,
+		"LLM_GROUP_ID=" + e.conversations,
 		"KAFKA_SESSION_TIMEOUT=6s",
 		"SHUTDOWN_GRACE=10s",
 	}, extra...)...)
@@ -242,7 +253,8 @@ func TestDispatcher_PoisonMessageGoesToTheDeadLetterTopicAndLaterEventsFlow(t *t
 	defer e.stop(d)
 
 	poison := fmt.Sprintf(`{"not":"a debezium event","id":%q}`, uuid.NewString())
-	w := &kafka.Writer{Addr: kafka.TCP(e.ep.KafkaBrokers...), Topic: "postgres.datastore.signal", RequiredAcks: kafka.RequireAll}
+	deadLetterEnds := stack.EndOffsets(t, e.ep, signalTopic+".dlq")
+	w := &kafka.Writer{Addr: kafka.TCP(e.ep.KafkaBrokers...), Topic: signalTopic, RequiredAcks: kafka.RequireAll}
 	defer w.Close()
 	if err := w.WriteMessages(t.Context(), kafka.Message{Key: []byte("poison"), Value: []byte(poison)}); err != nil {
 		t.Fatal(err)
@@ -252,19 +264,21 @@ func TestDispatcher_PoisonMessageGoesToTheDeadLetterTopicAndLaterEventsFlow(t *t
 	e.insert(rec, "accelerometer", accChannels)
 	e.waitProcessed(10*time.Second, rec)
 
-	msg := findDeadLetter(t, e.ep.KafkaBrokers, poison)
+	msg := findDeadLetter(t, e.ep.KafkaBrokers, deadLetterEnds, poison)
 	headers := map[string]string{}
 	for _, h := range msg.Headers {
 		headers[h.Key] = string(h.Value)
 	}
-	if headers["dlq.original.topic"] != "postgres.datastore.signal" || headers["dlq.original.offset"] == "" ||
+	if headers["dlq.original.topic"] != signalTopic || headers["dlq.original.offset"] == "" ||
 		headers["dlq.original.partition"] == "" || headers["dlq.error"] == "" {
 		t.Fatalf("dead letter headers %v", headers)
 	}
 	waitMetric(t, d.admin, "dispatcher_dead_lettered_total")
 }
 
-func findDeadLetter(t *testing.T, brokers []string, value string) kafka.Message {
+// findDeadLetter reads the dead-letter topic from the offsets in from (the end before the
+// test wrote its poison; a partition not in from, from its start) until it meets value.
+func findDeadLetter(t *testing.T, brokers []string, from map[int]int64, value string) kafka.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -272,7 +286,7 @@ func findDeadLetter(t *testing.T, brokers []string, value string) kafka.Message 
 	if err != nil {
 		t.Fatal(err)
 	}
-	partitions, err := conn.ReadPartitions("postgres.datastore.signal.dlq")
+	partitions, err := conn.ReadPartitions(signalTopic + ".dlq")
 	conn.Close()
 	if err != nil {
 		t.Fatalf("dead-letter topic: %v", err)
@@ -282,6 +296,11 @@ func findDeadLetter(t *testing.T, brokers []string, value string) kafka.Message 
 		go func() {
 			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: p.Topic, Partition: p.ID, MaxWait: 200 * time.Millisecond})
 			defer r.Close()
+			if off, ok := from[p.ID]; ok {
+				if err := r.SetOffset(off); err != nil {
+					return
+				}
+			}
 			for {
 				m, err := r.ReadMessage(ctx)
 				if err != nil {

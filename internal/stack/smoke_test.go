@@ -54,6 +54,7 @@ func TestStack_InsertedSignalArrivesAsDebeziumCreateEvent(t *testing.T) {
 	}
 	defer db.Close(context.WithoutCancel(ctx))
 
+	from := stack.EndOffsets(t, ep, signalTopic) // the event will come after what is there now
 	id, recording := uuid.New(), uuid.New()
 	_, err = db.Exec(ctx, `
 		INSERT INTO datastore.signal (id, data, recording, span, sensor_label, sensor_type, channels,
@@ -68,7 +69,7 @@ func TestStack_InsertedSignalArrivesAsDebeziumCreateEvent(t *testing.T) {
 		_, _ = db.Exec(context.WithoutCancel(ctx), `DELETE FROM datastore.signal WHERE id = $1`, id)
 	})
 
-	got, err := findCreateEvent(ctx, ep.KafkaBrokers, id.String())
+	got, err := findCreateEvent(ctx, ep.KafkaBrokers, from, id.String())
 	if err != nil {
 		t.Fatalf("no change event for signal %s on %s: %v", id, signalTopic, err)
 	}
@@ -83,9 +84,10 @@ func TestStack_InsertedSignalArrivesAsDebeziumCreateEvent(t *testing.T) {
 	}
 }
 
-// findCreateEvent reads every partition of the signal topic from the start, without a consumer
-// group (so it leaves nothing behind), until it meets the event for signal id.
-func findCreateEvent(ctx context.Context, brokers []string, id string) (change, error) {
+// findCreateEvent reads every partition of the signal topic from the offsets in from (from
+// the start for a partition not in it), without a consumer group (so it leaves nothing
+// behind), until it meets the event for signal id.
+func findCreateEvent(ctx context.Context, brokers []string, from map[int]int64, id string) (change, error) {
 	partitions, err := waitForPartitions(ctx, brokers[0])
 	if err != nil {
 		return change{}, err
@@ -98,6 +100,11 @@ func findCreateEvent(ctx context.Context, brokers []string, id string) (change, 
 		g.Go(func() error {
 			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: signalTopic, Partition: p.ID, MaxWait: 500 * time.Millisecond})
 			defer r.Close()
+			if off, ok := from[p.ID]; ok {
+				if err := r.SetOffset(off); err != nil {
+					return err
+				}
+			}
 			for {
 				msg, err := r.ReadMessage(searchCtx)
 				if err != nil {

@@ -4,6 +4,7 @@
 // a skip on a developer's machine, a failure when CI=true, so CI can never pass by skipping.
 // With -short every such test is skipped: that is `make test-unit`, the suite that needs no
 // stack.
+//
 // It also keeps tests independent of what earlier runs left on a long-lived stack's topics
 // (EndOffsets, GroupAtEnd).
 package stack
