@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -215,4 +217,30 @@ func TestProcess_ASecondSignalStopsAtOnce(t *testing.T) {
 	if err := h.wait(); !errors.Is(err, lifecycle.ErrInterrupted) {
 		t.Fatalf("Run: %v, want ErrInterrupted", err)
 	}
+}
+
+func TestInterrupts_TheFirstSignalEndsTheContextAndTheSecondClosesAgain(t *testing.T) {
+	ctx, again, stop := lifecycle.Interrupts()
+	defer stop()
+	wait := func(done <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s within 5s of the signal", what)
+		}
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	wait(ctx.Done(), "the context did not end")
+	select {
+	case <-again:
+		t.Fatal("again closed at the first signal")
+	default:
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wait(again, "again was not closed")
 }
