@@ -7,6 +7,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/kafkaqueue"
+	"github.com/beacon/eventdispatch/internal/lifecycle"
 	"github.com/beacon/eventdispatch/internal/worker"
 )
 
@@ -23,16 +24,25 @@ func (s *System) AddConversations(cfg Conversations, groups Groups, topics Queue
 	dlqTopic := kafkabus.DeadLetterTopic(topics.Jobs)
 	dlq := bus.Writer(dlqTopic)
 	pool := worker.NewPool(cfg.Workers, model, kafkaqueue.Replies{W: replies}, metrics, s.Log)
-	// Closers run in reverse: the pool's last replies are written before the writers close.
 	s.OnClose(func() { _ = replies.Close(); _ = dlq.Close() })
-	s.OnClose(pool.Wait)
 	// Up to four jobs per worker are fetched ahead, so a worker never waits for the next.
 	group := consumer.NewPipelined(s.groupConfig(bus, groups, cfg.GroupID, topics.Jobs, 4*cfg.Workers), kafkabus.Each(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), s.Log), worker.Decode, pool.Process))
 
-	s.addWork(task("conversation group", func(ctx context.Context) error {
+	s.addWork(lifecycle.Task{Name: "conversation group", Run: func(ctx, drain context.Context) error {
 		bus.AwaitTopics(ctx, s.Log, topics.Jobs, topics.Replies, dlqTopic)
-		return group.Run(ctx)
-	}))
+		err := group.Run(ctx)
+		// Model calls the group stopped waiting for (HandleTimeout) may still finish and
+		// publish their replies before the writers close, while the drain lasts. Their jobs
+		// are uncommitted either way, and will be redone.
+		finished := make(chan struct{})
+		go func() { pool.Wait(); close(finished) }()
+		select {
+		case <-finished:
+		case <-drain.Done():
+			s.Log.Warn("model calls still running at the shutdown deadline; their jobs will be redone")
+		}
+		return err
+	}})
 	s.addReady(func(context.Context) error {
 		if !group.Joined() {
 			return fmt.Errorf("not in consumer group %s yet", cfg.GroupID)

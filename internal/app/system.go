@@ -67,7 +67,7 @@ func run[S Settings](name string, defaults S, build Build[S]) error {
 	defer stop()
 
 	sys := &System{Log: log, Registry: admin.NewRegistry(), proc: proc}
-	defer sys.close()
+	defer sys.close(closeWithin)
 	if sys.adminLn, err = sys.Listen(ctx, "admin (ADMIN_ADDR)", proc.AdminAddr); err != nil {
 		return err
 	}
@@ -102,12 +102,25 @@ func (s *System) Listen(ctx context.Context, name, addr string) (net.Listener, e
 }
 
 // OnClose registers f to run at exit, after every task has stopped; closers run in the
-// reverse order of registration.
+// reverse order of registration. f must be quick: releasing, not finishing work.
 func (s *System) OnClose(f func()) { s.closers = append(s.closers, f) }
 
-func (s *System) close() {
-	for _, f := range slices.Backward(s.closers) {
-		f()
+// closeWithin bounds the closers at exit, so that a writer stuck on an unreachable broker
+// cannot hold the process past its shutdown deadline.
+const closeWithin = 2 * time.Second
+
+func (s *System) close(within time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, f := range slices.Backward(s.closers) {
+			f()
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(within):
+		s.Log.Warn("resources not released at exit; exiting anyway", "waited", within)
 	}
 }
 
