@@ -79,9 +79,8 @@ const overrun = time.Second
 var ErrInterrupted = errors.New("second signal: stopped without finishing the work in hand")
 
 type result struct {
-	stage int
-	name  string
-	err   error
+	stage, index int
+	err          error
 }
 
 // Run starts every task and the admin port, and returns once all have stopped. The shutdown
@@ -104,7 +103,7 @@ func (p *Process) Run(ctx context.Context, again <-chan struct{}) error {
 		return httpserve.Serve(ctx, drain, p.Log, "admin", adminSrv, p.Admin.Listener)
 	}}})
 	stops := make([]context.CancelFunc, len(stages))
-	running := make([]map[string]bool, len(stages))
+	running := make([]map[int]string, len(stages)) // per stage, index → name of the tasks not returned
 	tasks := 0
 	for _, stage := range stages {
 		tasks += len(stage)
@@ -113,27 +112,28 @@ func (p *Process) Run(ctx context.Context, again <-chan struct{}) error {
 	for i, stage := range stages {
 		stageCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 		defer stop()
-		stops[i], running[i] = stop, map[string]bool{}
-		for _, t := range stage {
-			running[i][t.Name] = true
-			go func() { results <- result{i, t.Name, t.Run(stageCtx, drain)} }()
+		stops[i], running[i] = stop, map[int]string{}
+		for j, t := range stage {
+			running[i][j] = t.Name
+			go func() { results <- result{i, j, t.Run(stageCtx, drain)} }()
 		}
 	}
 
 	var errs []error
-	record := func(r result) {
-		delete(running[r.stage], r.name)
+	record := func(r result) string {
+		name := running[r.stage][r.index]
+		delete(running[r.stage], r.index)
 		if r.err != nil {
-			p.Log.Error("stopped with an error", "task", r.name, "error", r.err)
-			errs = append(errs, fmt.Errorf("%s: %w", r.name, r.err))
+			p.Log.Error("stopped with an error", "task", name, "error", r.err)
+			errs = append(errs, fmt.Errorf("%s: %w", name, r.err))
 		}
+		return name
 	}
 	select {
 	case <-ctx.Done():
 		p.Log.Info("shutting down", "grace", p.Grace)
 	case r := <-results:
-		record(r)
-		p.Log.Info("shutting down: "+r.name+" has stopped", "grace", p.Grace)
+		p.Log.Info("shutting down: "+record(r)+" has stopped", "grace", p.Grace)
 	}
 	draining.Store(true)
 	if p.Draining != nil {
@@ -169,10 +169,10 @@ func (p *Process) Run(ctx context.Context, again <-chan struct{}) error {
 	return nil
 }
 
-func stillRunning(running []map[string]bool) string {
+func stillRunning(running []map[int]string) string {
 	var names []string
 	for _, stage := range running {
-		for name := range stage {
+		for _, name := range stage {
 			names = append(names, name)
 		}
 	}
