@@ -1,0 +1,265 @@
+package transcript
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Memory is a Store in process memory, for standalone mode: the same semantics as
+// pgtranscript, lost when the process ends. The zero value is not usable: call NewMemory.
+type Memory struct {
+	ttl time.Duration
+	now func() time.Time
+
+	mu    sync.Mutex
+	convs map[uuid.UUID]*memConversation
+}
+
+type memConversation struct {
+	events   []Event // events[i].Serial == i+1
+	jobs     map[uuid.UUID]*memJob
+	activeAt time.Time
+	watchers map[chan struct{}]struct{}
+}
+
+type memJob struct {
+	sentence          string
+	reservedAt        time.Time
+	accepted, outcome uint64 // serials, 0 until recorded
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty store whose conversations expire after ttl idle.
+func NewMemory(ttl time.Duration) *Memory {
+	return &Memory{ttl: ttl, now: time.Now, convs: map[uuid.UUID]*memConversation{}}
+}
+
+// conversation returns the live conversation id, or ErrNotFound. Call with mu held.
+func (m *Memory) conversation(id uuid.UUID) (*memConversation, error) {
+	c, ok := m.convs[id]
+	if !ok || m.now().Sub(c.activeAt) > m.ttl {
+		return nil, ErrNotFound
+	}
+	return c, nil
+}
+
+// Open implements Store.
+func (m *Memory) Open(_ context.Context, id uuid.UUID, create bool) (Info, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, exists := m.convs[id]; !exists && create {
+		m.convs[id] = &memConversation{jobs: map[uuid.UUID]*memJob{}, activeAt: m.now(), watchers: map[chan struct{}]struct{}{}}
+	}
+	c, err := m.conversation(id)
+	if err != nil {
+		return Info{}, err
+	}
+	return Info{ID: id, LastSerial: uint64(len(c.events))}, nil
+}
+
+// Reserve implements Store.
+func (m *Memory) Reserve(_ context.Context, conversation, job uuid.UUID, sentence string, limit int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.conversation(conversation)
+	if err != nil {
+		return err
+	}
+	if _, ok := c.jobs[job]; ok {
+		return nil
+	}
+	now, open := m.now(), 0
+	for _, j := range c.jobs {
+		if j.outcome == 0 && (j.accepted != 0 || now.Sub(j.reservedAt) < ReservationLease) {
+			open++
+		}
+	}
+	if open >= limit {
+		return ErrFull
+	}
+	c.jobs[job] = &memJob{sentence: sentence, reservedAt: now}
+	return nil
+}
+
+// Release implements Store.
+func (m *Memory) Release(_ context.Context, conversation, job uuid.UUID) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.conversation(conversation)
+	if err != nil {
+		return err
+	}
+	if j, ok := c.jobs[job]; ok && j.accepted == 0 {
+		delete(c.jobs, job)
+	}
+	return nil
+}
+
+// Accept implements Store.
+func (m *Memory) Accept(_ context.Context, conversation, job uuid.UUID, sentence string) (Event, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.conversation(conversation)
+	if err != nil {
+		return Event{}, err
+	}
+	j := c.job(job, sentence, m.now())
+	if j.accepted == 0 {
+		j.accepted = m.append(c, conversation, Event{Kind: Accepted, JobID: job, Text: j.sentence})
+	}
+	return c.events[j.accepted-1], nil
+}
+
+// Finish implements Store.
+func (m *Memory) Finish(_ context.Context, conversation, job uuid.UUID, sentence string, kind Kind, text string) (Event, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.conversation(conversation)
+	if err != nil {
+		return Event{}, false, err
+	}
+	j := c.job(job, sentence, m.now())
+	if j.outcome != 0 {
+		return c.events[j.outcome-1], false, nil
+	}
+	if j.accepted == 0 {
+		j.accepted = m.append(c, conversation, Event{Kind: Accepted, JobID: job, Text: j.sentence})
+	}
+	j.outcome = m.append(c, conversation, Event{Kind: kind, JobID: job, Text: text, InReplyTo: j.sentence})
+	return c.events[j.outcome-1], true, nil
+}
+
+// job returns conversation's job, creating its record if the front door's is missing.
+func (c *memConversation) job(job uuid.UUID, sentence string, now time.Time) *memJob {
+	j, ok := c.jobs[job]
+	if !ok {
+		j = &memJob{sentence: sentence, reservedAt: now}
+		c.jobs[job] = j
+	}
+	return j
+}
+
+// append adds ev as the conversation's next event, wakes its watchers and returns the serial.
+func (m *Memory) append(c *memConversation, id uuid.UUID, ev Event) uint64 {
+	ev.Conversation, ev.Serial, ev.At = id, uint64(len(c.events))+1, m.now()
+	c.events = append(c.events, ev)
+	c.activeAt = ev.At
+	for w := range c.watchers {
+		select {
+		case w <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
+	return ev.Serial
+}
+
+// Outcome implements Store.
+func (m *Memory) Outcome(_ context.Context, conversation, job uuid.UUID) (Event, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.conversation(conversation)
+	if err != nil {
+		return Event{}, false, err
+	}
+	if j, ok := c.jobs[job]; ok && j.outcome != 0 {
+		return c.events[j.outcome-1], true, nil
+	}
+	return Event{}, false, nil
+}
+
+// Exchanges implements Store.
+func (m *Memory) Exchanges(_ context.Context, conversation, job uuid.UUID, limit int) ([]Exchange, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.conversation(conversation)
+	if err != nil {
+		return nil, err
+	}
+	before := uint64(len(c.events)) + 1
+	if j, ok := c.jobs[job]; ok && j.accepted != 0 {
+		before = j.accepted
+	}
+	type exchange struct {
+		accepted uint64
+		Exchange
+	}
+	var out []exchange
+	for _, j := range c.jobs {
+		if j.accepted != 0 && j.accepted < before && j.outcome != 0 && c.events[j.outcome-1].Kind == Reply {
+			out = append(out, exchange{j.accepted, Exchange{Sentence: j.sentence, Answer: c.events[j.outcome-1].Text}})
+		}
+	}
+	slices.SortFunc(out, func(a, b exchange) int { return cmp.Compare(a.accepted, b.accepted) })
+	if limit >= 0 && len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	exchanges := make([]Exchange, len(out))
+	for i, e := range out {
+		exchanges[i] = e.Exchange
+	}
+	return exchanges, nil
+}
+
+// Events implements Store.
+func (m *Memory) Events(_ context.Context, conversation uuid.UUID, after uint64, limit int) ([]Event, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.conversation(conversation)
+	if err != nil {
+		return nil, err
+	}
+	if after >= uint64(len(c.events)) {
+		return nil, nil
+	}
+	rest := c.events[after:]
+	if limit >= 0 && len(rest) > limit {
+		rest = rest[:limit]
+	}
+	return slices.Clone(rest), nil
+}
+
+// Watch implements Store.
+func (m *Memory) Watch(_ context.Context, conversation uuid.UUID) (<-chan struct{}, func(), error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.conversation(conversation)
+	if err != nil {
+		return nil, nil, err
+	}
+	w := make(chan struct{}, 1)
+	c.watchers[w] = struct{}{}
+	var once sync.Once
+	return w, func() {
+		once.Do(func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			delete(c.watchers, w)
+		})
+	}, nil
+}
+
+// Expire implements Store.
+func (m *Memory) Expire(_ context.Context, batch int) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, c := range m.convs {
+		if n >= batch {
+			break
+		}
+		if m.now().Sub(c.activeAt) > m.ttl {
+			delete(m.convs, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Ping implements Store: memory always answers.
+func (m *Memory) Ping(context.Context) error { return nil }

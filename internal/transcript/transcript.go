@@ -1,0 +1,124 @@
+// Package transcript is the durable record of queued conversations: every event a client sees
+// on a conversation — a sentence accepted into the queue, its reply, or its error — with a
+// serial that increases by one within the conversation and is never reused. It is what lets a
+// conversation outlive a stream: a client that comes back with the last serial it saw gets
+// the rest, in order, exactly once, then the new events as they are appended, on whichever
+// front door it reaches.
+//
+// The Store is written by both ends of the queue: the front door reserves a slot for a
+// sentence (Reserve, bounded per conversation), records it once it is durably enqueued
+// (Accept), and reads events (Events, Watch); the worker reads the conversation so far
+// (Exchanges) and records each job's outcome exactly once (Finish), so a job redone after a
+// crash neither adds a second reply nor asks the model again (Outcome).
+//
+// Memory (this package) keeps it in the process, for standalone mode;
+// internal/transcript/pgtranscript keeps it in Postgres and wakes watchers with
+// LISTEN/NOTIFY. Both pass internal/transcript/transcripttest.
+package transcript
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Kind says what an event records.
+type Kind string
+
+// The kinds of events.
+const (
+	// Accepted: the sentence (Text) was durably enqueued as JobID.
+	Accepted Kind = "accepted"
+	// Reply: JobID was answered with Text; InReplyTo is its sentence.
+	Reply Kind = "reply"
+	// Failed: JobID could not be answered; Text says why, to a person.
+	Failed Kind = "error"
+)
+
+// Event is one entry of a conversation's transcript.
+type Event struct {
+	Conversation uuid.UUID
+	// Serial is 1 for the conversation's first event and one more for each after it.
+	Serial uint64
+	Kind   Kind
+	JobID  uuid.UUID
+	// Text is the sentence (Accepted), the answer (Reply) or the error message (Failed).
+	Text string
+	// InReplyTo is the job's sentence, for Reply and Failed.
+	InReplyTo string
+	// At is when the event was appended.
+	At time.Time
+}
+
+// Info describes a conversation.
+type Info struct {
+	ID uuid.UUID
+	// LastSerial is the serial of its last event, 0 when it has none yet.
+	LastSerial uint64
+}
+
+// Exchange is an earlier sentence of a conversation and the reply it got.
+type Exchange struct {
+	Sentence, Answer string
+}
+
+// Errors the stores return, to be told apart with errors.Is.
+var (
+	// ErrNotFound: the conversation does not exist, or has been idle longer than the TTL.
+	ErrNotFound = errors.New("unknown or expired conversation")
+	// ErrFull: the conversation has as many jobs without an outcome as it may.
+	ErrFull = errors.New("the conversation has as many unanswered jobs as it may")
+)
+
+// ReservationLease is how long a reservation that was never accepted (its front door died
+// between Reserve and Accept) keeps its slot.
+const ReservationLease = time.Minute
+
+// Store is a transcript store. Implementations are safe for concurrent use, by several
+// processes at once where they share state (pgtranscript).
+type Store interface {
+	// Open returns the conversation id. Without create, a conversation that does not exist or
+	// has been idle longer than the TTL is ErrNotFound; with create, one that does not exist
+	// is created empty (an idle one is still ErrNotFound: its serials must not be reused).
+	Open(ctx context.Context, id uuid.UUID, create bool) (Info, error)
+	// Reserve takes a slot for job in conversation, or returns ErrFull when the conversation
+	// already has limit jobs without an outcome (reservations older than ReservationLease
+	// that were never accepted do not count). Reserving a job twice takes one slot.
+	Reserve(ctx context.Context, conversation, job uuid.UUID, sentence string, limit int) error
+	// Release gives back the slot of a job that could not be enqueued. A job already accepted
+	// keeps its slot until its outcome.
+	Release(ctx context.Context, conversation, job uuid.UUID) error
+	// Accept records that job was durably enqueued: it appends the job's Accepted event, once;
+	// called again, it returns the same event.
+	Accept(ctx context.Context, conversation, job uuid.UUID, sentence string) (Event, error)
+	// Finish records job's outcome (kind Reply or Failed, with text), once. It appends the
+	// Accepted event first if the front door could not, then the outcome, and frees the
+	// job's slot. Called again, it appends nothing and returns the first outcome with
+	// recorded false.
+	Finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind Kind, text string) (ev Event, recorded bool, err error)
+	// Outcome returns job's outcome event, and whether it has one.
+	Outcome(ctx context.Context, conversation, job uuid.UUID) (Event, bool, error)
+	// Exchanges returns the conversation's answered exchanges (a sentence and its Reply;
+	// failed jobs are left out) whose Accepted event comes before job's, oldest first, at
+	// most the last max. For a job without an Accepted event, all of them.
+	Exchanges(ctx context.Context, conversation, job uuid.UUID, max int) ([]Exchange, error)
+	// Events returns the events with a serial above after, oldest first, at most limit.
+	Events(ctx context.Context, conversation uuid.UUID, after uint64, limit int) ([]Event, error)
+	// Watch returns a channel that receives a value whenever events are appended to
+	// conversation after Watch has returned (wake-ups are coalesced: read Events to see how
+	// many), until stop is called. Call Watch before reading Events, so that nothing
+	// appended in between is missed.
+	Watch(ctx context.Context, conversation uuid.UUID) (wake <-chan struct{}, stop func(), err error)
+	// Expire deletes at most batch conversations idle longer than the TTL, returning how
+	// many it deleted.
+	Expire(ctx context.Context, batch int) (int, error)
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+}
+
+// ExchangesFor is how many whole exchanges fit in a context of turns earlier turns
+// (CONTEXT_TURNS): a sentence and its answer are two turns, and are sent together or not at
+// all.
+func ExchangesFor(turns int) int { return max(turns, 0) / 2 }
