@@ -173,6 +173,23 @@ func (m *Memory) Outcome(_ context.Context, conversation, job uuid.UUID) (Event,
 	return Event{}, false, nil
 }
 
+// Waiting implements Store.
+func (m *Memory) Waiting(_ context.Context, conversation uuid.UUID) ([]uuid.UUID, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, err := m.conversation(conversation)
+	if err != nil {
+		return nil, err
+	}
+	var jobs []uuid.UUID
+	for _, ev := range c.events {
+		if j := c.jobs[ev.JobID]; ev.Kind == Accepted && j.outcome == 0 {
+			jobs = append(jobs, ev.JobID)
+		}
+	}
+	return jobs, nil
+}
+
 // Exchanges implements Store.
 func (m *Memory) Exchanges(_ context.Context, conversation, job uuid.UUID, limit int) ([]Exchange, error) {
 	m.mu.Lock()

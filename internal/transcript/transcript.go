@@ -100,6 +100,9 @@ type Store interface {
 	Finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind Kind, text string) (ev Event, recorded bool, err error)
 	// Outcome returns job's outcome event, and whether it has one.
 	Outcome(ctx context.Context, conversation, job uuid.UUID) (Event, bool, error)
+	// Waiting returns the conversation's accepted jobs that have no outcome yet, in the
+	// order they were accepted.
+	Waiting(ctx context.Context, conversation uuid.UUID) ([]uuid.UUID, error)
 	// Exchanges returns the conversation's answered exchanges (a sentence and its Reply;
 	// failed jobs are left out) whose Accepted event comes before job's, oldest first, at
 	// most the last max. For a job without an Accepted event, all of them.

@@ -34,7 +34,7 @@ const (
 	QueueConversationResponse_KIND_UNSPECIFIED QueueConversationResponse_Kind = 0
 	// The sentence was queued as job_id.
 	QueueConversationResponse_KIND_ENQUEUED QueueConversationResponse_Kind = 1
-	// The stream has as many jobs waiting as it may; nothing was queued.
+	// The conversation has as many jobs waiting as it may; nothing was queued.
 	QueueConversationResponse_KIND_QUEUE_FULL QueueConversationResponse_Kind = 2
 	// The answer to job_id, whose sentence is in_reply_to.
 	QueueConversationResponse_KIND_REPLY QueueConversationResponse_Kind = 3
@@ -363,11 +363,20 @@ func (x *IntroduceResponse) GetSentence() string {
 	return ""
 }
 
-// QueueConversationRequest carries one sentence to queue.
+// QueueConversationRequest carries one sentence to queue. The first message of a stream may
+// also say which conversation it belongs to and from where to resume it.
 type QueueConversationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The sentence to answer: not empty, at most 1024 bytes of UTF-8.
-	Sentence      string `protobuf:"bytes,1,opt,name=sentence,proto3" json:"sentence,omitempty"`
+	// The sentence to answer: at most 1024 bytes of UTF-8. Empty only in a first message that
+	// just attaches to conversation_id.
+	Sentence string `protobuf:"bytes,1,opt,name=sentence,proto3" json:"sentence,omitempty"`
+	// The conversation, a UUID. Read from the first message only. Empty: the server starts a
+	// new conversation and says its id in every response. A UUID the server does not know
+	// starts a conversation with that id (a client may choose its own).
+	ConversationId string `protobuf:"bytes,2,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	// The last serial the client has seen; the server sends the events after it first. Read
+	// from the first message only; 0 sends the whole transcript.
+	ResumeAfter   uint64 `protobuf:"varint,3,opt,name=resume_after,json=resumeAfter,proto3" json:"resume_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -409,6 +418,20 @@ func (x *QueueConversationRequest) GetSentence() string {
 	return ""
 }
 
+func (x *QueueConversationRequest) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *QueueConversationRequest) GetResumeAfter() uint64 {
+	if x != nil {
+		return x.ResumeAfter
+	}
+	return 0
+}
+
 // QueueConversationResponse is an acknowledgement, a refusal, an answer or an error.
 type QueueConversationResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -418,8 +441,15 @@ type QueueConversationResponse struct {
 	Kind QueueConversationResponse_Kind `protobuf:"varint,2,opt,name=kind,proto3,enum=connectrpc.eliza.v1.QueueConversationResponse_Kind" json:"kind,omitempty"`
 	// The job this response is about (empty for queue_full and refused sentences).
 	JobId string `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	// For replies and job errors: the sentence being answered.
-	InReplyTo     string `protobuf:"bytes,4,opt,name=in_reply_to,json=inReplyTo,proto3" json:"in_reply_to,omitempty"`
+	// The sentence this response is about: the one enqueued, answered, refused or not
+	// answered.
+	InReplyTo string `protobuf:"bytes,4,opt,name=in_reply_to,json=inReplyTo,proto3" json:"in_reply_to,omitempty"`
+	// The conversation this response belongs to.
+	ConversationId string `protobuf:"bytes,5,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	// The event's place in the conversation: 1 for its first event, one more for each after.
+	// Enqueued, reply and job-error responses are events; queue_full and refused sentences
+	// are not, and carry 0.
+	Serial        uint64 `protobuf:"varint,6,opt,name=serial,proto3" json:"serial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -482,6 +512,214 @@ func (x *QueueConversationResponse) GetInReplyTo() string {
 	return ""
 }
 
+func (x *QueueConversationResponse) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *QueueConversationResponse) GetSerial() uint64 {
+	if x != nil {
+		return x.Serial
+	}
+	return 0
+}
+
+// SendRequest carries one sentence of a conversation.
+type SendRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The conversation, a UUID; empty starts a new one. A UUID the server does not know starts
+	// a conversation with that id.
+	ConversationId string `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	// The sentence to answer: not empty, at most 1024 bytes of UTF-8.
+	Sentence      string `protobuf:"bytes,2,opt,name=sentence,proto3" json:"sentence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendRequest) Reset() {
+	*x = SendRequest{}
+	mi := &file_connectrpc_eliza_v1_eliza_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendRequest) ProtoMessage() {}
+
+func (x *SendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connectrpc_eliza_v1_eliza_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
+func (*SendRequest) Descriptor() ([]byte, []int) {
+	return file_connectrpc_eliza_v1_eliza_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SendRequest) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *SendRequest) GetSentence() string {
+	if x != nil {
+		return x.Sentence
+	}
+	return ""
+}
+
+// SendResponse says what became of the sentence: enqueued (an event, with its serial),
+// queue_full, or refused.
+type SendResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The conversation, as given or as started.
+	ConversationId string `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	// The job the sentence became; empty when it was not queued.
+	JobId string `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// KIND_ENQUEUED, KIND_QUEUE_FULL or KIND_ERROR.
+	Kind QueueConversationResponse_Kind `protobuf:"varint,3,opt,name=kind,proto3,enum=connectrpc.eliza.v1.QueueConversationResponse_Kind" json:"kind,omitempty"`
+	// "enqueued", "queue is full!", or why the sentence was refused.
+	Sentence string `protobuf:"bytes,4,opt,name=sentence,proto3" json:"sentence,omitempty"`
+	// The serial of the enqueued event; 0 when the sentence was not queued.
+	Serial        uint64 `protobuf:"varint,5,opt,name=serial,proto3" json:"serial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendResponse) Reset() {
+	*x = SendResponse{}
+	mi := &file_connectrpc_eliza_v1_eliza_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendResponse) ProtoMessage() {}
+
+func (x *SendResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_connectrpc_eliza_v1_eliza_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
+func (*SendResponse) Descriptor() ([]byte, []int) {
+	return file_connectrpc_eliza_v1_eliza_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SendResponse) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *SendResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *SendResponse) GetKind() QueueConversationResponse_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return QueueConversationResponse_KIND_UNSPECIFIED
+}
+
+func (x *SendResponse) GetSentence() string {
+	if x != nil {
+		return x.Sentence
+	}
+	return ""
+}
+
+func (x *SendResponse) GetSerial() uint64 {
+	if x != nil {
+		return x.Serial
+	}
+	return 0
+}
+
+// WatchRequest names a conversation to watch and where to start.
+type WatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The conversation, a UUID.
+	ConversationId string `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	// The last serial the client has seen; 0 sends the whole transcript.
+	AfterSerial   uint64 `protobuf:"varint,2,opt,name=after_serial,json=afterSerial,proto3" json:"after_serial,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_connectrpc_eliza_v1_eliza_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_connectrpc_eliza_v1_eliza_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_connectrpc_eliza_v1_eliza_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *WatchRequest) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *WatchRequest) GetAfterSerial() uint64 {
+	if x != nil {
+		return x.AfterSerial
+	}
+	return 0
+}
+
 var File_connectrpc_eliza_v1_eliza_proto protoreflect.FileDescriptor
 
 const file_connectrpc_eliza_v1_eliza_proto_rawDesc = "" +
@@ -499,14 +737,18 @@ const file_connectrpc_eliza_v1_eliza_proto_rawDesc = "" +
 	"\x10IntroduceRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"/\n" +
 	"\x11IntroduceResponse\x12\x1a\n" +
-	"\bsentence\x18\x01 \x01(\tR\bsentence\"6\n" +
+	"\bsentence\x18\x01 \x01(\tR\bsentence\"\x82\x01\n" +
 	"\x18QueueConversationRequest\x12\x1a\n" +
-	"\bsentence\x18\x01 \x01(\tR\bsentence\"\x9d\x02\n" +
+	"\bsentence\x18\x01 \x01(\tR\bsentence\x12'\n" +
+	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x12!\n" +
+	"\fresume_after\x18\x03 \x01(\x04R\vresumeAfter\"\xde\x02\n" +
 	"\x19QueueConversationResponse\x12\x1a\n" +
 	"\bsentence\x18\x01 \x01(\tR\bsentence\x12G\n" +
 	"\x04kind\x18\x02 \x01(\x0e23.connectrpc.eliza.v1.QueueConversationResponse.KindR\x04kind\x12\x15\n" +
 	"\x06job_id\x18\x03 \x01(\tR\x05jobId\x12\x1e\n" +
-	"\vin_reply_to\x18\x04 \x01(\tR\tinReplyTo\"d\n" +
+	"\vin_reply_to\x18\x04 \x01(\tR\tinReplyTo\x12'\n" +
+	"\x0fconversation_id\x18\x05 \x01(\tR\x0econversationId\x12\x16\n" +
+	"\x06serial\x18\x06 \x01(\x04R\x06serial\"d\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rKIND_ENQUEUED\x10\x01\x12\x13\n" +
@@ -514,12 +756,26 @@ const file_connectrpc_eliza_v1_eliza_proto_rawDesc = "" +
 	"\n" +
 	"KIND_REPLY\x10\x03\x12\x0e\n" +
 	"\n" +
-	"KIND_ERROR\x10\x042\x96\x03\n" +
+	"KIND_ERROR\x10\x04\"R\n" +
+	"\vSendRequest\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x1a\n" +
+	"\bsentence\x18\x02 \x01(\tR\bsentence\"\xcb\x01\n" +
+	"\fSendResponse\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12G\n" +
+	"\x04kind\x18\x03 \x01(\x0e23.connectrpc.eliza.v1.QueueConversationResponse.KindR\x04kind\x12\x1a\n" +
+	"\bsentence\x18\x04 \x01(\tR\bsentence\x12\x16\n" +
+	"\x06serial\x18\x05 \x01(\x04R\x06serial\"Z\n" +
+	"\fWatchRequest\x12'\n" +
+	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12!\n" +
+	"\fafter_serial\x18\x02 \x01(\x04R\vafterSerial2\xc5\x04\n" +
 	"\fElizaService\x12M\n" +
 	"\x03Say\x12\x1f.connectrpc.eliza.v1.SayRequest\x1a .connectrpc.eliza.v1.SayResponse\"\x03\x90\x02\x01\x12]\n" +
 	"\bConverse\x12$.connectrpc.eliza.v1.ConverseRequest\x1a%.connectrpc.eliza.v1.ConverseResponse\"\x00(\x010\x01\x12^\n" +
 	"\tIntroduce\x12%.connectrpc.eliza.v1.IntroduceRequest\x1a&.connectrpc.eliza.v1.IntroduceResponse\"\x000\x01\x12x\n" +
-	"\x11QueueConversation\x12-.connectrpc.eliza.v1.QueueConversationRequest\x1a..connectrpc.eliza.v1.QueueConversationResponse\"\x00(\x010\x01B\xdd\x01\n" +
+	"\x11QueueConversation\x12-.connectrpc.eliza.v1.QueueConversationRequest\x1a..connectrpc.eliza.v1.QueueConversationResponse\"\x00(\x010\x01\x12M\n" +
+	"\x04Send\x12 .connectrpc.eliza.v1.SendRequest\x1a!.connectrpc.eliza.v1.SendResponse\"\x00\x12^\n" +
+	"\x05Watch\x12!.connectrpc.eliza.v1.WatchRequest\x1a..connectrpc.eliza.v1.QueueConversationResponse\"\x000\x01B\xdd\x01\n" +
 	"\x17com.connectrpc.eliza.v1B\n" +
 	"ElizaProtoP\x01ZHgithub.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1;elizav1\xa2\x02\x03CEX\xaa\x02\x13Connectrpc.Eliza.V1\xca\x02\x13Connectrpc\\Eliza\\V1\xe2\x02\x1fConnectrpc\\Eliza\\V1\\GPBMetadata\xea\x02\x15Connectrpc::Eliza::V1b\x06proto3"
 
@@ -536,7 +792,7 @@ func file_connectrpc_eliza_v1_eliza_proto_rawDescGZIP() []byte {
 }
 
 var file_connectrpc_eliza_v1_eliza_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_connectrpc_eliza_v1_eliza_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_connectrpc_eliza_v1_eliza_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_connectrpc_eliza_v1_eliza_proto_goTypes = []any{
 	(QueueConversationResponse_Kind)(0), // 0: connectrpc.eliza.v1.QueueConversationResponse.Kind
 	(*SayRequest)(nil),                  // 1: connectrpc.eliza.v1.SayRequest
@@ -547,22 +803,30 @@ var file_connectrpc_eliza_v1_eliza_proto_goTypes = []any{
 	(*IntroduceResponse)(nil),           // 6: connectrpc.eliza.v1.IntroduceResponse
 	(*QueueConversationRequest)(nil),    // 7: connectrpc.eliza.v1.QueueConversationRequest
 	(*QueueConversationResponse)(nil),   // 8: connectrpc.eliza.v1.QueueConversationResponse
+	(*SendRequest)(nil),                 // 9: connectrpc.eliza.v1.SendRequest
+	(*SendResponse)(nil),                // 10: connectrpc.eliza.v1.SendResponse
+	(*WatchRequest)(nil),                // 11: connectrpc.eliza.v1.WatchRequest
 }
 var file_connectrpc_eliza_v1_eliza_proto_depIdxs = []int32{
-	0, // 0: connectrpc.eliza.v1.QueueConversationResponse.kind:type_name -> connectrpc.eliza.v1.QueueConversationResponse.Kind
-	1, // 1: connectrpc.eliza.v1.ElizaService.Say:input_type -> connectrpc.eliza.v1.SayRequest
-	3, // 2: connectrpc.eliza.v1.ElizaService.Converse:input_type -> connectrpc.eliza.v1.ConverseRequest
-	5, // 3: connectrpc.eliza.v1.ElizaService.Introduce:input_type -> connectrpc.eliza.v1.IntroduceRequest
-	7, // 4: connectrpc.eliza.v1.ElizaService.QueueConversation:input_type -> connectrpc.eliza.v1.QueueConversationRequest
-	2, // 5: connectrpc.eliza.v1.ElizaService.Say:output_type -> connectrpc.eliza.v1.SayResponse
-	4, // 6: connectrpc.eliza.v1.ElizaService.Converse:output_type -> connectrpc.eliza.v1.ConverseResponse
-	6, // 7: connectrpc.eliza.v1.ElizaService.Introduce:output_type -> connectrpc.eliza.v1.IntroduceResponse
-	8, // 8: connectrpc.eliza.v1.ElizaService.QueueConversation:output_type -> connectrpc.eliza.v1.QueueConversationResponse
-	5, // [5:9] is the sub-list for method output_type
-	1, // [1:5] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	0,  // 0: connectrpc.eliza.v1.QueueConversationResponse.kind:type_name -> connectrpc.eliza.v1.QueueConversationResponse.Kind
+	0,  // 1: connectrpc.eliza.v1.SendResponse.kind:type_name -> connectrpc.eliza.v1.QueueConversationResponse.Kind
+	1,  // 2: connectrpc.eliza.v1.ElizaService.Say:input_type -> connectrpc.eliza.v1.SayRequest
+	3,  // 3: connectrpc.eliza.v1.ElizaService.Converse:input_type -> connectrpc.eliza.v1.ConverseRequest
+	5,  // 4: connectrpc.eliza.v1.ElizaService.Introduce:input_type -> connectrpc.eliza.v1.IntroduceRequest
+	7,  // 5: connectrpc.eliza.v1.ElizaService.QueueConversation:input_type -> connectrpc.eliza.v1.QueueConversationRequest
+	9,  // 6: connectrpc.eliza.v1.ElizaService.Send:input_type -> connectrpc.eliza.v1.SendRequest
+	11, // 7: connectrpc.eliza.v1.ElizaService.Watch:input_type -> connectrpc.eliza.v1.WatchRequest
+	2,  // 8: connectrpc.eliza.v1.ElizaService.Say:output_type -> connectrpc.eliza.v1.SayResponse
+	4,  // 9: connectrpc.eliza.v1.ElizaService.Converse:output_type -> connectrpc.eliza.v1.ConverseResponse
+	6,  // 10: connectrpc.eliza.v1.ElizaService.Introduce:output_type -> connectrpc.eliza.v1.IntroduceResponse
+	8,  // 11: connectrpc.eliza.v1.ElizaService.QueueConversation:output_type -> connectrpc.eliza.v1.QueueConversationResponse
+	10, // 12: connectrpc.eliza.v1.ElizaService.Send:output_type -> connectrpc.eliza.v1.SendResponse
+	8,  // 13: connectrpc.eliza.v1.ElizaService.Watch:output_type -> connectrpc.eliza.v1.QueueConversationResponse
+	8,  // [8:14] is the sub-list for method output_type
+	2,  // [2:8] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_connectrpc_eliza_v1_eliza_proto_init() }
@@ -576,7 +840,7 @@ func file_connectrpc_eliza_v1_eliza_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connectrpc_eliza_v1_eliza_proto_rawDesc), len(file_connectrpc_eliza_v1_eliza_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

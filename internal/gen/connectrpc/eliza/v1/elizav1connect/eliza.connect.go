@@ -47,6 +47,10 @@ const (
 	// ElizaServiceQueueConversationProcedure is the fully-qualified name of the ElizaService's
 	// QueueConversation RPC.
 	ElizaServiceQueueConversationProcedure = "/connectrpc.eliza.v1.ElizaService/QueueConversation"
+	// ElizaServiceSendProcedure is the fully-qualified name of the ElizaService's Send RPC.
+	ElizaServiceSendProcedure = "/connectrpc.eliza.v1.ElizaService/Send"
+	// ElizaServiceWatchProcedure is the fully-qualified name of the ElizaService's Watch RPC.
+	ElizaServiceWatchProcedure = "/connectrpc.eliza.v1.ElizaService/Watch"
 )
 
 // ElizaServiceClient is a client for the connectrpc.eliza.v1.ElizaService service.
@@ -60,11 +64,30 @@ type ElizaServiceClient interface {
 	// Introduce streams a short introduction addressed to the given name.
 	Introduce(context.Context, *connect.Request[v1.IntroduceRequest]) (*connect.ServerStreamForClient[v1.IntroduceResponse], error)
 	// QueueConversation queues each sentence instead of answering it at once: the server
-	// answers "enqueued" once the job is durably in the queue, or "queue is full!" when this
-	// stream already has QUEUE_LIMIT jobs waiting, and sends each answer on the same stream as
-	// it arrives. The stream stays open either way. After the client half-closes, the server
-	// still delivers the answers to every job it accepted, then ends the stream.
+	// answers "enqueued" once the job is durably in the queue, or "queue is full!" when the
+	// conversation already has QUEUE_LIMIT jobs waiting, and sends each answer on the same
+	// stream as it arrives. The stream stays open either way. After the client half-closes, the
+	// server still delivers the answers to every job of the conversation that is waiting for
+	// one, then ends the stream.
+	//
+	// Conversations outlive streams. The first message may name a conversation
+	// (conversation_id) and the last serial the client saw (resume_after): the server then
+	// sends every event after it, in order and exactly once, then the new ones as they happen
+	// — including the answers to jobs queued on an earlier stream or another server. A first
+	// message without a sentence only attaches.
+	//
+	// Watch streams the same responses, so that clients decode one message type.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	QueueConversation(context.Context) *connect.BidiStreamForClient[v1.QueueConversationRequest, v1.QueueConversationResponse]
+	// Send queues one sentence of a conversation, like a message of QueueConversation, for
+	// clients that cannot stream requests (browsers). An empty conversation_id starts one.
+	Send(context.Context, *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error)
+	// Watch streams a conversation's events after after_serial, then the new ones as they
+	// happen, until the client goes away: the events QueueConversation sends, for clients
+	// that queue with Send.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	Watch(context.Context, *connect.Request[v1.WatchRequest]) (*connect.ServerStreamForClient[v1.QueueConversationResponse], error)
 }
 
 // NewElizaServiceClient constructs a client for the connectrpc.eliza.v1.ElizaService service. By
@@ -103,6 +126,18 @@ func NewElizaServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(elizaServiceMethods.ByName("QueueConversation")),
 			connect.WithClientOptions(opts...),
 		),
+		send: connect.NewClient[v1.SendRequest, v1.SendResponse](
+			httpClient,
+			baseURL+ElizaServiceSendProcedure,
+			connect.WithSchema(elizaServiceMethods.ByName("Send")),
+			connect.WithClientOptions(opts...),
+		),
+		watch: connect.NewClient[v1.WatchRequest, v1.QueueConversationResponse](
+			httpClient,
+			baseURL+ElizaServiceWatchProcedure,
+			connect.WithSchema(elizaServiceMethods.ByName("Watch")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -112,6 +147,8 @@ type elizaServiceClient struct {
 	converse          *connect.Client[v1.ConverseRequest, v1.ConverseResponse]
 	introduce         *connect.Client[v1.IntroduceRequest, v1.IntroduceResponse]
 	queueConversation *connect.Client[v1.QueueConversationRequest, v1.QueueConversationResponse]
+	send              *connect.Client[v1.SendRequest, v1.SendResponse]
+	watch             *connect.Client[v1.WatchRequest, v1.QueueConversationResponse]
 }
 
 // Say calls connectrpc.eliza.v1.ElizaService.Say.
@@ -134,6 +171,16 @@ func (c *elizaServiceClient) QueueConversation(ctx context.Context) *connect.Bid
 	return c.queueConversation.CallBidiStream(ctx)
 }
 
+// Send calls connectrpc.eliza.v1.ElizaService.Send.
+func (c *elizaServiceClient) Send(ctx context.Context, req *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error) {
+	return c.send.CallUnary(ctx, req)
+}
+
+// Watch calls connectrpc.eliza.v1.ElizaService.Watch.
+func (c *elizaServiceClient) Watch(ctx context.Context, req *connect.Request[v1.WatchRequest]) (*connect.ServerStreamForClient[v1.QueueConversationResponse], error) {
+	return c.watch.CallServerStream(ctx, req)
+}
+
 // ElizaServiceHandler is an implementation of the connectrpc.eliza.v1.ElizaService service.
 type ElizaServiceHandler interface {
 	// Say answers one sentence. It has no side effects, so Connect clients may also call it
@@ -145,11 +192,30 @@ type ElizaServiceHandler interface {
 	// Introduce streams a short introduction addressed to the given name.
 	Introduce(context.Context, *connect.Request[v1.IntroduceRequest], *connect.ServerStream[v1.IntroduceResponse]) error
 	// QueueConversation queues each sentence instead of answering it at once: the server
-	// answers "enqueued" once the job is durably in the queue, or "queue is full!" when this
-	// stream already has QUEUE_LIMIT jobs waiting, and sends each answer on the same stream as
-	// it arrives. The stream stays open either way. After the client half-closes, the server
-	// still delivers the answers to every job it accepted, then ends the stream.
+	// answers "enqueued" once the job is durably in the queue, or "queue is full!" when the
+	// conversation already has QUEUE_LIMIT jobs waiting, and sends each answer on the same
+	// stream as it arrives. The stream stays open either way. After the client half-closes, the
+	// server still delivers the answers to every job of the conversation that is waiting for
+	// one, then ends the stream.
+	//
+	// Conversations outlive streams. The first message may name a conversation
+	// (conversation_id) and the last serial the client saw (resume_after): the server then
+	// sends every event after it, in order and exactly once, then the new ones as they happen
+	// — including the answers to jobs queued on an earlier stream or another server. A first
+	// message without a sentence only attaches.
+	//
+	// Watch streams the same responses, so that clients decode one message type.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	QueueConversation(context.Context, *connect.BidiStream[v1.QueueConversationRequest, v1.QueueConversationResponse]) error
+	// Send queues one sentence of a conversation, like a message of QueueConversation, for
+	// clients that cannot stream requests (browsers). An empty conversation_id starts one.
+	Send(context.Context, *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error)
+	// Watch streams a conversation's events after after_serial, then the new ones as they
+	// happen, until the client goes away: the events QueueConversation sends, for clients
+	// that queue with Send.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+	Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.QueueConversationResponse]) error
 }
 
 // NewElizaServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -184,6 +250,18 @@ func NewElizaServiceHandler(svc ElizaServiceHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(elizaServiceMethods.ByName("QueueConversation")),
 		connect.WithHandlerOptions(opts...),
 	)
+	elizaServiceSendHandler := connect.NewUnaryHandler(
+		ElizaServiceSendProcedure,
+		svc.Send,
+		connect.WithSchema(elizaServiceMethods.ByName("Send")),
+		connect.WithHandlerOptions(opts...),
+	)
+	elizaServiceWatchHandler := connect.NewServerStreamHandler(
+		ElizaServiceWatchProcedure,
+		svc.Watch,
+		connect.WithSchema(elizaServiceMethods.ByName("Watch")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/connectrpc.eliza.v1.ElizaService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ElizaServiceSayProcedure:
@@ -194,6 +272,10 @@ func NewElizaServiceHandler(svc ElizaServiceHandler, opts ...connect.HandlerOpti
 			elizaServiceIntroduceHandler.ServeHTTP(w, r)
 		case ElizaServiceQueueConversationProcedure:
 			elizaServiceQueueConversationHandler.ServeHTTP(w, r)
+		case ElizaServiceSendProcedure:
+			elizaServiceSendHandler.ServeHTTP(w, r)
+		case ElizaServiceWatchProcedure:
+			elizaServiceWatchHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -217,4 +299,12 @@ func (UnimplementedElizaServiceHandler) Introduce(context.Context, *connect.Requ
 
 func (UnimplementedElizaServiceHandler) QueueConversation(context.Context, *connect.BidiStream[v1.QueueConversationRequest, v1.QueueConversationResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("connectrpc.eliza.v1.ElizaService.QueueConversation is not implemented"))
+}
+
+func (UnimplementedElizaServiceHandler) Send(context.Context, *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("connectrpc.eliza.v1.ElizaService.Send is not implemented"))
+}
+
+func (UnimplementedElizaServiceHandler) Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.QueueConversationResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("connectrpc.eliza.v1.ElizaService.Watch is not implemented"))
 }

@@ -1,0 +1,25 @@
+package transcript
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Age moves everything m holds of conversation id into the past by d, as if nothing had
+// happened to it for d: the suite's Harness.Age for Memory.
+func (m *Memory) Age(id uuid.UUID, d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.convs[id]
+	if !ok {
+		return
+	}
+	c.activeAt = c.activeAt.Add(-d)
+	for _, j := range c.jobs {
+		j.reservedAt = j.reservedAt.Add(-d)
+	}
+	for i := range c.events {
+		c.events[i].At = c.events[i].At.Add(-d)
+	}
+}

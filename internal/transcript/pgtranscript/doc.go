@@ -1,0 +1,34 @@
+// Package pgtranscript keeps the transcript of queued conversations in Postgres (schema
+// transcript, migrations/00005_transcript.sql) and wakes watchers with LISTEN/NOTIFY. It is the
+// transcript.Store that front doors and workers in several processes share.
+//
+// # Writes
+//
+// Every write to a conversation (Reserve, Release, Accept, Finish) runs in one transaction that
+// first locks the conversation's row and checks that it is not idle. The lock serialises the
+// writers of one conversation across processes, and everything else follows from it:
+//
+//   - appending an event bumps the row's last_serial and active_at and inserts the event with
+//     that serial, in the same transaction as the job's update, so serials are gapless, per
+//     conversation, and never handed out twice;
+//   - Reserve counts the jobs holding a slot (accepted without an outcome, or reserved less
+//     than transcript.ReservationLease ago) under the lock, so two front doors cannot both take
+//     the last slot;
+//   - Accept and Finish read the job's row under the lock and append only what is missing, so
+//     they are idempotent: a job redone after a crash finds its outcome and appends nothing.
+//
+// A conversation idle longer than the TTL is transcript.ErrNotFound to every method, even to
+// Open with create: its serials must not be reused while clients may still hold them. Expire
+// deletes idle conversations in batches; nothing revives one, so deleting is safe at any time.
+//
+// # Wake-ups
+//
+// Each append also runs pg_notify on the conversation's own channel ("transcript_" and the id's
+// 32 hex digits), delivered when its transaction commits. A front door therefore LISTENs only
+// to the conversations it serves and hears nothing of the others. One dedicated connection per
+// Store (not from the pool: a pooled connection would lose its LISTENs when returned) carries
+// every LISTEN; Listen runs it for the life of the process. Watch returns once LISTEN is in
+// effect for its conversation, so a caller that reads Events after Watch misses nothing. When
+// the connection breaks, Listen reconnects with backoff, LISTENs again and wakes every watcher
+// that was listening, which then reads Events again: notifications lost meanwhile cost nothing.
+package pgtranscript

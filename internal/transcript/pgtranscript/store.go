@@ -1,0 +1,149 @@
+package pgtranscript
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/beacon/eventdispatch/internal/transcript"
+)
+
+// Store is the transcript in Postgres. Its methods are safe for concurrent use, and any number
+// of Stores, in any number of processes, may share one database. Watch needs Listen running.
+type Store struct {
+	pool *pgxpool.Pool
+	ttl  pgtype.Interval
+	// listenConfig is what the listener's own connection is opened with.
+	listenConfig *pgx.ConnConfig
+	log          *slog.Logger
+	hub          hub
+}
+
+var _ transcript.Store = (*Store)(nil)
+
+// New returns a Store on pool whose conversations expire after ttl without an append. The
+// listener connects with pool's settings.
+func New(pool *pgxpool.Pool, ttl time.Duration) *Store {
+	cfg := pool.Config().ConnConfig
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	if cfg.RuntimeParams["application_name"] == "" {
+		// So that pg_stat_activity tells the listener from the pool's connections.
+		cfg.RuntimeParams["application_name"] = "pgtranscript listener"
+	}
+	return &Store{
+		pool:         pool,
+		ttl:          interval(ttl),
+		listenConfig: cfg,
+		log:          slog.New(slog.DiscardHandler),
+		hub:          hub{channels: map[string]*channel{}},
+	}
+}
+
+// SetLog sets where Listen reports lost connections and reconnections (nowhere by default).
+// Call it before Listen.
+func (s *Store) SetLog(log *slog.Logger) { s.log = log }
+
+func interval(d time.Duration) pgtype.Interval {
+	return pgtype.Interval{Microseconds: d.Microseconds(), Valid: true}
+}
+
+// Open implements transcript.Store.
+func (s *Store) Open(ctx context.Context, id uuid.UUID, create bool) (transcript.Info, error) {
+	last, err := s.lastSerial(ctx, id)
+	if errors.Is(err, errMissing) && create {
+		// Another process may create it at the same moment: either way it exists afterwards,
+		// and the second look sees it.
+		if _, err = s.pool.Exec(ctx, `INSERT INTO transcript.conversation (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, id); err != nil {
+			return transcript.Info{}, fmt.Errorf("create conversation %s: %w", id, err)
+		}
+		last, err = s.lastSerial(ctx, id)
+	}
+	if errors.Is(err, errMissing) {
+		err = transcript.ErrNotFound
+	}
+	if err != nil {
+		return transcript.Info{}, fmt.Errorf("open conversation %s: %w", id, err)
+	}
+	return transcript.Info{ID: id, LastSerial: last}, nil
+}
+
+// errMissing: the conversation has no row at all (unlike an idle one, Open may create it).
+var errMissing = errors.New("no such conversation")
+
+// lastSerial returns a live conversation's last serial; errMissing when it does not exist,
+// transcript.ErrNotFound when it is idle.
+func (s *Store) lastSerial(ctx context.Context, id uuid.UUID) (uint64, error) {
+	var last uint64
+	var live bool
+	err := s.pool.QueryRow(ctx, `SELECT last_serial, active_at >= now() - $2::interval FROM transcript.conversation WHERE id = $1`,
+		id, s.ttl).Scan(&last, &live)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return 0, errMissing
+	case err != nil:
+		return 0, err
+	case !live:
+		return 0, transcript.ErrNotFound
+	}
+	return last, nil
+}
+
+// live returns transcript.ErrNotFound unless the conversation exists and is not idle.
+func (s *Store) live(ctx context.Context, id uuid.UUID) error {
+	_, err := s.lastSerial(ctx, id)
+	if errors.Is(err, errMissing) {
+		return transcript.ErrNotFound
+	}
+	return err
+}
+
+// locked runs fn in a transaction holding the lock of a live conversation's row, which every
+// write to the conversation takes first.
+func (s *Store) locked(ctx context.Context, id uuid.UUID, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var live bool
+		err := tx.QueryRow(ctx, `SELECT active_at >= now() - $2::interval FROM transcript.conversation WHERE id = $1 FOR UPDATE`,
+			id, s.ttl).Scan(&live)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows), err == nil && !live:
+			return transcript.ErrNotFound
+		case err != nil:
+			return fmt.Errorf("lock conversation: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
+// Expire implements transcript.Store. A conversation whose row another transaction holds is
+// skipped rather than waited for (so concurrent Expires do not queue behind each other); if it
+// is idle, a later Expire takes it. Idle is for good: no method revives an idle conversation.
+func (s *Store) Expire(ctx context.Context, batch int) (int, error) {
+	if batch <= 0 {
+		return 0, nil
+	}
+	tag, err := s.pool.Exec(ctx, `
+		DELETE FROM transcript.conversation WHERE id IN (
+		    SELECT id FROM transcript.conversation WHERE active_at < now() - $1::interval
+		    ORDER BY active_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, s.ttl, batch)
+	if err != nil {
+		return 0, fmt.Errorf("expire idle conversations: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// Ping implements transcript.Store: it pings the pool (the listener reconnects by itself).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping transcript database: %w", err)
+	}
+	return nil
+}

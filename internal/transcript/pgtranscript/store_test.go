@@ -1,0 +1,173 @@
+package pgtranscript_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/beacon/eventdispatch/internal/stack"
+	"github.com/beacon/eventdispatch/internal/transcript"
+	"github.com/beacon/eventdispatch/internal/transcript/pgtranscript"
+	"github.com/beacon/eventdispatch/internal/transcript/transcripttest"
+	"github.com/beacon/eventdispatch/migrations"
+)
+
+// TestStore_PassesTheTranscriptSuite runs the behaviour every transcript store shares against
+// the local stack's Postgres. That database holds other tests' and earlier runs' rows, so the
+// suite is told it is shared and its conversations are deleted after each subtest. Another
+// process is another Store, with a pool and a listener of its own.
+func TestStore_PassesTheTranscriptSuite(t *testing.T) {
+	pool := newPool(t)
+	transcripttest.Run(t, transcripttest.Harness[*pgtranscript.Store]{
+		NewStore: func(t *testing.T, ttl time.Duration) *pgtranscript.Store { return listening(t, pool, ttl) },
+		Age: func(t *testing.T, _ *pgtranscript.Store, conv uuid.UUID, d time.Duration) {
+			_, err := pool.Exec(t.Context(), `
+				WITH conversation AS (
+				    UPDATE transcript.conversation SET active_at = active_at - $2::interval, created_at = created_at - $2::interval
+				    WHERE id = $1
+				), job AS (
+				    UPDATE transcript.job SET reserved_at = reserved_at - $2::interval WHERE conversation = $1
+				)
+				UPDATE transcript.event SET at = at - $2::interval WHERE conversation = $1`,
+				conv, pgtype.Interval{Microseconds: d.Microseconds(), Valid: true})
+			if err != nil {
+				t.Fatalf("age conversation: %v", err)
+			}
+		},
+		Forget: func(t *testing.T, convs []uuid.UUID) {
+			// In a cleanup: t's context is done. Jobs and events go with their conversation.
+			if _, err := pool.Exec(context.Background(), `DELETE FROM transcript.conversation WHERE id = ANY($1)`, convs); err != nil {
+				t.Errorf("forget conversations: %v", err)
+			}
+		},
+		Reopen: func(t *testing.T, _ *pgtranscript.Store, ttl time.Duration) *pgtranscript.Store {
+			return listening(t, newPool(t), ttl)
+		},
+		Shared: true,
+	})
+}
+
+// The listener's connection is killed from the server's side: the watcher is woken (it may
+// have missed notifications meanwhile), and appends after the reconnection wake it again.
+func TestStore_ListenerReconnectsAndWakesItsWatchers(t *testing.T) {
+	pool := newPool(t)
+	s := listening(t, pool, time.Hour)
+	conv := conversation(t, s, pool)
+	wake, stop, err := s.Watch(t.Context(), conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+
+	killed := pgtranscript.ListenerPID(s)
+	var terminated bool
+	if err := pool.QueryRow(t.Context(), `SELECT pg_terminate_backend($1)`, int64(killed)).Scan(&terminated); err != nil || !terminated {
+		t.Fatalf("terminate the listener's backend %d: %v, %v", killed, terminated, err)
+	}
+	awaitWake(t, wake, "after the listener reconnected")
+	if pid := pgtranscript.ListenerPID(s); pid == 0 || pid == killed {
+		t.Fatalf("listener backend %d after the reconnection, want a new one (not %d)", pid, killed)
+	}
+	if _, err := s.Accept(t.Context(), conv, uuid.New(), "hello"); err != nil {
+		t.Fatal(err)
+	}
+	awaitWake(t, wake, "by an append after the reconnection")
+}
+
+// Watch returns only once its conversation is LISTENed, so without a listener it waits; when
+// the listener starts, the Watch waiting returns.
+func TestStore_WatchWaitsForTheListener(t *testing.T) {
+	pool := newPool(t)
+	s := pgtranscript.New(pool, time.Hour)
+	conv := conversation(t, s, pool)
+	short, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if _, _, err := s.Watch(short, conv); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("watch without a listener: %v, want the caller's deadline", err)
+	}
+
+	watched := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		_, stop, err := s.Watch(ctx, conv)
+		if err == nil {
+			stop()
+		}
+		watched <- err
+	}()
+	listen(t, s)
+	if err := <-watched; err != nil {
+		t.Fatalf("watch waiting for the listener: %v", err)
+	}
+	if err := s.Listen(t.Context()); err == nil {
+		t.Fatal("a second Listen on one Store did not fail")
+	}
+}
+
+// newPool returns a pool on the local stack's database, migrated, closed when t ends.
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	url := stack.Require(t, stack.Postgres).DatabaseURL
+	if _, err := migrations.Up(t.Context(), url, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	pool, err := pgxpool.New(t.Context(), url)
+	if err != nil {
+		t.Fatalf("pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// listening returns a Store on pool whose listener runs until t ends.
+func listening(t *testing.T, pool *pgxpool.Pool, ttl time.Duration) *pgtranscript.Store {
+	t.Helper()
+	s := pgtranscript.New(pool, ttl)
+	s.SetLog(slog.New(slog.NewTextHandler(t.Output(), nil)))
+	listen(t, s)
+	return s
+}
+
+// listen runs s's listener until t ends.
+func listen(t *testing.T, s *pgtranscript.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Listen(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("listen: %v", err)
+		}
+	})
+}
+
+// conversation creates a conversation, deleted when t ends.
+func conversation(t *testing.T, s transcript.Store, pool *pgxpool.Pool) uuid.UUID {
+	t.Helper()
+	id := uuid.New()
+	t.Cleanup(func() {
+		if _, err := pool.Exec(context.Background(), `DELETE FROM transcript.conversation WHERE id = $1`, id); err != nil {
+			t.Errorf("delete conversation: %v", err)
+		}
+	})
+	if _, err := s.Open(t.Context(), id, true); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func awaitWake(t *testing.T, wake <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-wake:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no wake-up %s", what)
+	}
+}

@@ -1,0 +1,71 @@
+package transcripttest
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/beacon/eventdispatch/internal/transcript"
+)
+
+func (h Harness[S]) exchangesBeforeTheJob(t *testing.T) {
+	s, conv := h.storeWithConversation(t)
+	j := jobs(6)
+	for _, job := range j[:5] {
+		accept(t, s, conv, job)
+	}
+	answer(t, s, conv, j[1]) // answered out of order: exchanges follow the accepted order
+	answer(t, s, conv, j[0])
+	finish(t, s, conv, j[2], transcript.Failed, "sorry") // failed: left out
+	answer(t, s, conv, j[4])                             // j[3] is not answered yet
+	exchange := func(job uuid.UUID) transcript.Exchange {
+		return transcript.Exchange{Sentence: sentence(job), Answer: answerTo(job)}
+	}
+	for _, c := range []struct {
+		name string
+		job  uuid.UUID
+		max  int
+		want []transcript.Exchange
+	}{
+		{"before an accepted job", j[4], 10, []transcript.Exchange{exchange(j[0]), exchange(j[1])}},
+		{"the last max of them", j[4], 1, []transcript.Exchange{exchange(j[1])}},
+		{"before the first job", j[0], 10, nil},
+		{"for a job not accepted, all", j[5], 10, []transcript.Exchange{exchange(j[0]), exchange(j[1]), exchange(j[4])}},
+		{"none wanted", j[5], 0, nil},
+	} {
+		got, err := s.Exchanges(t.Context(), conv, c.job, c.max)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%s: exchanges %v, %v; want %v", c.name, got, err, c.want)
+		}
+	}
+}
+
+func (h Harness[S]) eventsAfterUpToLimit(t *testing.T) {
+	s, conv := h.storeWithConversation(t)
+	for _, job := range jobs(2) {
+		accept(t, s, conv, job)
+		answer(t, s, conv, job)
+	}
+	for _, c := range []struct {
+		after       uint64
+		limit       int
+		wantSerials []uint64
+	}{
+		{0, 10, []uint64{1, 2, 3, 4}},
+		{1, 2, []uint64{2, 3}},
+		{3, 10, []uint64{4}},
+		{4, 10, nil},
+		{9, 10, nil},
+		{0, 0, nil},
+	} {
+		evs, err := s.Events(t.Context(), conv, c.after, c.limit)
+		var serials []uint64
+		for _, ev := range evs {
+			serials = append(serials, ev.Serial)
+		}
+		if err != nil || !slices.Equal(serials, c.wantSerials) {
+			t.Errorf("events after %d, at most %d: serials %v, %v; want %v", c.after, c.limit, serials, err, c.wantSerials)
+		}
+	}
+}

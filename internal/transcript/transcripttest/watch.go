@@ -1,0 +1,119 @@
+package transcripttest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/beacon/eventdispatch/internal/transcript"
+)
+
+// The checks that a watcher is not woken use a barrier instead of waiting for a while: a
+// wake-up of another watcher, caused by a later append, shows that the store has delivered
+// whatever it was going to deliver for the appends before it (a store wakes its watchers in
+// the order the appends committed, pgtranscript over one connection).
+
+// watch watches conv until t ends, or until the returned stop.
+func watch(t *testing.T, s transcript.Store, conv uuid.UUID) (<-chan struct{}, func()) {
+	t.Helper()
+	wake, stop, err := s.Watch(withDeadline(t), conv)
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	t.Cleanup(stop)
+	return wake, stop
+}
+
+// woken waits for a wake-up, failing t after orDeadline.
+func woken(t *testing.T, wake <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-wake:
+	case <-time.After(orDeadline):
+		t.Fatalf("%s: no wake-up within %v", what, orDeadline)
+	}
+}
+
+// notWoken fails t if a wake-up is pending.
+func notWoken(t *testing.T, wake <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-wake:
+		t.Fatalf("%s: woken", what)
+	default:
+	}
+}
+
+func (h Harness[S]) watchWakesForAppends(t *testing.T) {
+	s, conv := h.storeWithConversation(t)
+	wake, _ := watch(t, s, conv)
+	job := uuid.New()
+	accept(t, s, conv, job)
+	woken(t, wake, "after an accept")
+	if evs := events(t, s, conv); len(evs) != 1 {
+		t.Fatalf("%d events after the wake-up, want 1", len(evs))
+	}
+	answer(t, s, conv, job)
+	woken(t, wake, "after a finish")
+}
+
+func (h Harness[S]) wakeUpsAreCoalesced(t *testing.T) {
+	s := h.NewStore(t, ttl)
+	conv, barrier := h.conversation(t, s), h.conversation(t, s)
+	wake, _ := watch(t, s, conv)
+	barrierWake, _ := watch(t, s, barrier)
+	for _, job := range jobs(3) {
+		accept(t, s, conv, job)
+	}
+	accept(t, s, barrier, uuid.New())
+	woken(t, barrierWake, "the barrier")
+	woken(t, wake, "after three appends")
+	notWoken(t, wake, "a second time for three appends read at once")
+}
+
+func (h Harness[S]) stoppedWatchIsNotWoken(t *testing.T) {
+	s, conv := h.storeWithConversation(t)
+	stopped, stop := watch(t, s, conv)
+	barrier, _ := watch(t, s, conv)
+	stop()
+	stop() // stopping twice is harmless
+	accept(t, s, conv, uuid.New())
+	woken(t, barrier, "the other watcher")
+	notWoken(t, stopped, "a stopped watcher")
+
+	// When the last watcher stops and another comes, the new one is woken.
+	_, stopBarrier := watch(t, s, conv)
+	stopBarrier()
+	rewatched, _ := watch(t, s, conv)
+	accept(t, s, conv, uuid.New())
+	woken(t, rewatched, "a watcher after the last one stopped")
+}
+
+func (h Harness[S]) watchIgnoresOtherConversations(t *testing.T) {
+	s := h.NewStore(t, ttl)
+	conv, other := h.conversation(t, s), h.conversation(t, s)
+	wake, _ := watch(t, s, conv)
+	otherWake, _ := watch(t, s, other)
+	accept(t, s, other, uuid.New())
+	woken(t, otherWake, "the other conversation's watcher")
+	notWoken(t, wake, "by another conversation's append")
+}
+
+func (h Harness[S]) wokenThroughAnotherStore(t *testing.T) {
+	if h.Reopen == nil {
+		t.Skip("this store shares its state with no other (Harness.Reopen is nil)")
+	}
+	s := h.NewStore(t, ttl)
+	other := h.Reopen(t, s, ttl)
+	conv := h.conversation(t, s)
+	wake, _ := watch(t, s, conv)
+	otherWake, _ := watch(t, other, conv)
+	accept(t, other, conv, uuid.New())
+	woken(t, wake, "by an append through another store")
+	answer(t, s, conv, uuid.New())
+	woken(t, otherWake, "the other store's watcher")
+	if evs := events(t, s, conv); len(evs) != 3 {
+		t.Fatalf("%d events, want 3 from both stores", len(evs))
+	}
+}
