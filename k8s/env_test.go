@@ -28,7 +28,7 @@ func binaryEnv(t *testing.T, name string) map[string]config.Variable {
 // only suit a developer machine: the addresses of Kafka and Postgres, and JSON logs for the
 // cluster's log collection.
 var requiredEnv = map[string][]string{
-	"frontdoor":  {"KAFKA_BROKERS", "LOG_FORMAT"},
+	"frontdoor":  {"KAFKA_BROKERS", "DATABASE_URL", "LOG_FORMAT"},
 	"dispatcher": {"KAFKA_BROKERS", "DATABASE_URL", "LOG_FORMAT"},
 	"headband":   {"DATABASE_URL", "LOG_FORMAT"},
 	"migrate":    {"DATABASE_URL", "LOG_FORMAT"},

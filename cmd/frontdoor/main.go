@@ -1,10 +1,11 @@
 // Command frontdoor serves connectrpc.eliza.v1.ElizaService (Say, Converse, Introduce and
 // QueueConversation) over Connect, gRPC and gRPC-Web on ADDR, with gRPC reflection and health,
-// and /metrics, /healthz and /readyz on ADMIN_ADDR. QueueConversation's jobs go to JOBS_TOPIC;
-// their replies come back on REPLIES_TOPIC, answered by the dispatchers.
+// and /metrics, /healthz and /readyz on ADMIN_ADDR. Queued conversations (QueueConversation,
+// Send, Watch) put jobs on JOBS_TOPIC and read and watch the conversations' transcript in the
+// Postgres at DATABASE_URL, where the dispatchers record the answers.
 //
 // On SIGTERM or SIGINT it reports not-ready, stops accepting, lets open streams finish within
-// SHUTDOWN_GRACE (the replies they wait for still arrive), then exits 0.
+// SHUTDOWN_GRACE (the answers they wait for still arrive), then exits 0.
 package main
 
 import (
@@ -15,7 +16,11 @@ import (
 
 func main() {
 	app.Main("frontdoor", app.DefaultFrontDoor(), func(ctx context.Context, sys *app.System, cfg app.FrontDoorSettings) error {
-		_, err := sys.AddFrontDoor(ctx, cfg.FrontDoor, cfg.Queue, cfg.Kafka.Bus())
+		conversations, err := sys.OpenTranscript(ctx, cfg.DatabaseURL, cfg.Transcript)
+		if err != nil {
+			return err
+		}
+		_, err = sys.AddFrontDoor(ctx, cfg.FrontDoor, cfg.Queue, cfg.Kafka.Bus(), conversations)
 		return err
 	})
 }

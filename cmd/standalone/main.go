@@ -30,18 +30,22 @@ func main() {
 		if err != nil {
 			return err
 		}
-		rpcAddr, err := sys.AddFrontDoor(ctx, cfg.FrontDoor, cfg.Queue, bus)
+		conversations, err := sys.OpenTranscript(ctx, cfg.DatabaseURL, cfg.Transcript)
+		if err != nil {
+			return err
+		}
+		rpcAddr, err := sys.AddFrontDoor(ctx, cfg.FrontDoor, cfg.Queue, bus, conversations)
 		if err != nil {
 			return err
 		}
 		sys.AddSignals(cfg.Signals, cfg.Groups, bus, store)
-		if err := sys.AddConversations(cfg.Conversations, cfg.Groups, cfg.Queue, bus); err != nil {
+		if err := sys.AddConversations(cfg.Conversations, cfg.Groups, cfg.Queue, bus, conversations); err != nil {
 			return err
 		}
 		sys.AddHeadband(cfg.Headband, sys.PublishSignalEvents(bus, cfg.Signals.Topic), false)
 		banner{
 			rpc: rpcAddr, admin: sys.AdminAddr(), kafka: kafkaAddr, store: storeName, model: cfg.Conversations.Model.Describe(),
-			topics:   []string{cfg.Signals.Topic, cfg.Queue.Jobs, cfg.Queue.Replies},
+			topics:   []string{cfg.Signals.Topic, cfg.Queue.Jobs},
 			interval: cfg.Headband.Interval, maxPause: cfg.Headband.MaxPause,
 		}.print(os.Stdout)
 		return nil

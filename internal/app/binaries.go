@@ -16,14 +16,18 @@ type Settings interface {
 // FrontDoorSettings are cmd/frontdoor's.
 type FrontDoorSettings struct {
 	Process
-	Kafka     Kafka
-	Queue     QueueTopics
-	FrontDoor FrontDoor
+	Kafka Kafka
+	// DatabaseURL is the Postgres of the conversations' transcript.
+	DatabaseURL string `env:"DATABASE_URL"`
+	Transcript  Transcript
+	Queue       QueueTopics
+	FrontDoor   FrontDoor
 }
 
 // Validate checks the values, naming the variables that are wrong.
 func (s FrontDoorSettings) Validate() error {
-	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), s.Queue.Validate(), s.FrontDoor.Validate())
+	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), validDatabaseURL(s.DatabaseURL, false), s.Transcript.Validate(),
+		s.Queue.Validate(), s.FrontDoor.Validate())
 }
 
 // DispatcherSettings are cmd/dispatcher's.
@@ -32,6 +36,7 @@ type DispatcherSettings struct {
 	Kafka         Kafka
 	Groups        Groups
 	DatabaseURL   string `env:"DATABASE_URL"`
+	Transcript    Transcript
 	Queue         QueueTopics
 	Signals       Signals
 	Conversations Conversations
@@ -40,7 +45,7 @@ type DispatcherSettings struct {
 // Validate checks the values, naming the variables that are wrong.
 func (s DispatcherSettings) Validate() error {
 	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), s.Groups.Validate(), validDatabaseURL(s.DatabaseURL, false),
-		s.Queue.Validate(), s.Signals.Validate(), s.Conversations.Validate())
+		s.Transcript.Validate(), s.Queue.Validate(), s.Signals.Validate(), s.Conversations.Validate())
 }
 
 // HeadbandSettings are cmd/headband's.
@@ -61,8 +66,10 @@ type StandaloneSettings struct {
 	Process
 	Kafka  EmbeddedKafka
 	Groups Groups
-	// DatabaseURL, when set, keeps the dispatcher's state in Postgres instead of memory.
+	// DatabaseURL, when set, keeps the dispatcher's state and the conversations' transcript
+	// in Postgres instead of memory.
 	DatabaseURL   string `env:"DATABASE_URL"`
+	Transcript    Transcript
 	Queue         QueueTopics
 	FrontDoor     FrontDoor
 	Signals       Signals
@@ -73,7 +80,7 @@ type StandaloneSettings struct {
 // Validate checks the values, naming the variables that are wrong.
 func (s StandaloneSettings) Validate() error {
 	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), s.Groups.Validate(), validDatabaseURL(s.DatabaseURL, true),
-		s.Queue.Validate(), s.FrontDoor.Validate(), s.Signals.Validate(), s.Conversations.Validate(), s.Headband.Validate())
+		s.Transcript.Validate(), s.Queue.Validate(), s.FrontDoor.Validate(), s.Signals.Validate(), s.Conversations.Validate(), s.Headband.Validate())
 }
 
 // MigrateSettings are cmd/migrate's, a one-shot command with no admin port.

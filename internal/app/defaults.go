@@ -23,12 +23,12 @@ func defaultKafka() Kafka { return Kafka{Brokers: []string{"localhost:9092"}, Pa
 
 func defaultGroups() Groups { return Groups{SessionTimeout: consumer.DefaultSessionTimeout} }
 
-func defaultQueueTopics() QueueTopics {
-	return QueueTopics{Jobs: "eliza.jobs", Replies: "eliza.replies"}
-}
+func defaultQueueTopics() QueueTopics { return QueueTopics{Jobs: "eliza.jobs"} }
+
+func defaultTranscript() Transcript { return Transcript{TTL: 24 * time.Hour} }
 
 func defaultFrontDoor() FrontDoor {
-	return FrontDoor{Addr: ":8080", QueueLimit: 3, MaxInflight: 10000, EnqueueTimeout: 5 * time.Second, ContextTurns: 10}
+	return FrontDoor{Addr: ":8080", QueueLimit: 3, MaxInflight: 10000, EnqueueTimeout: 5 * time.Second}
 }
 
 func defaultSignals() Signals {
@@ -39,7 +39,7 @@ func defaultSignals() Signals {
 }
 
 func defaultConversations() Conversations {
-	return Conversations{GroupID: "dispatcher-llm", Workers: 8, Model: Model{
+	return Conversations{GroupID: "dispatcher-llm", Workers: 8, ContextTurns: 10, Model: Model{
 		// OPENAI_MODEL and LLM_SYSTEM_PROMPT empty: llm.DefaultModel and llm.DefaultSystemPrompt.
 		Timeout: llm.DefaultTimeout, MaxAttempts: llm.DefaultMaxAttempts,
 		BreakerFailures: llm.DefaultBreakerFailures, BreakerCooldown: llm.DefaultBreakerCooldown, MaxJobAge: llm.DefaultMaxJobAge,
@@ -52,14 +52,17 @@ func defaultHeadband() Headband {
 
 // DefaultFrontDoor returns cmd/frontdoor's defaults.
 func DefaultFrontDoor() FrontDoorSettings {
-	return FrontDoorSettings{Process: defaultProcess(":9090"), Kafka: defaultKafka(), Queue: defaultQueueTopics(), FrontDoor: defaultFrontDoor()}
+	return FrontDoorSettings{
+		Process: defaultProcess(":9090"), Kafka: defaultKafka(), DatabaseURL: DefaultDatabaseURL, Transcript: defaultTranscript(),
+		Queue: defaultQueueTopics(), FrontDoor: defaultFrontDoor(),
+	}
 }
 
 // DefaultDispatcher returns cmd/dispatcher's defaults.
 func DefaultDispatcher() DispatcherSettings {
 	return DispatcherSettings{
 		Process: defaultProcess(":9091"), Kafka: defaultKafka(), Groups: defaultGroups(), DatabaseURL: DefaultDatabaseURL,
-		Queue: defaultQueueTopics(), Signals: defaultSignals(), Conversations: defaultConversations(),
+		Transcript: defaultTranscript(), Queue: defaultQueueTopics(), Signals: defaultSignals(), Conversations: defaultConversations(),
 	}
 }
 
@@ -75,7 +78,7 @@ func DefaultHeadband() HeadbandSettings {
 func DefaultStandalone() StandaloneSettings {
 	s := StandaloneSettings{
 		Process: defaultProcess(":9090"), Kafka: EmbeddedKafka{Addr: "127.0.0.1:0", Partitions: defaultKafka().Partitions},
-		Groups: defaultGroups(), Queue: defaultQueueTopics(), FrontDoor: defaultFrontDoor(),
+		Groups: defaultGroups(), Transcript: defaultTranscript(), Queue: defaultQueueTopics(), FrontDoor: defaultFrontDoor(),
 		Signals: defaultSignals(), Conversations: defaultConversations(), Headband: defaultHeadband(),
 	}
 	s.ShutdownGrace = 5 * time.Second

@@ -2,10 +2,8 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net"
-	"os"
 
 	"connectrpc.com/grpchealth"
 
@@ -17,30 +15,28 @@ import (
 	"github.com/beacon/eventdispatch/internal/kafkaqueue"
 	"github.com/beacon/eventdispatch/internal/lifecycle"
 	"github.com/beacon/eventdispatch/internal/queue"
+	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
 // AddFrontDoor adds the RPC server on ADDR: ElizaService over Connect, gRPC and gRPC-Web, with
-// reflection and health, and QueueConversation's jobs and replies on bus. It returns the
-// address it listens on.
+// reflection and health, and queued conversations: jobs to bus, the conversations' record in
+// store. It returns the address it listens on.
 //
 // On shutdown gRPC health turns NOT_SERVING with /readyz, the server stops accepting and lets
-// open streams finish until the drain ends; the reply router stops only after that, so
-// streams finishing still get their replies.
-func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, topics QueueTopics, bus *kafkabus.Bus) (net.Addr, error) {
+// open streams finish until the drain ends; the transcript's listener (a store that has one,
+// pgtranscript) stops only after that, so streams finishing still get their events.
+func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store) (net.Addr, error) {
 	ln, err := s.Listen(ctx, "rpc (ADDR)", cfg.Addr)
 	if err != nil {
 		return nil, err
 	}
-	instance := instanceName()
-	router := kafkaqueue.NewRouter(bus, topics.Replies, instance, 4*cfg.QueueLimit+16, s.Registry, s.Log)
 	jobs := bus.Writer(topics.Jobs)
 	s.OnClose(func() { _ = jobs.Close() })
 	service := frontdoor.NewService(func() frontdoor.Responder { return eliza.New(rand.Uint64()) }).WithQueue(&frontdoor.Queue{
 		Jobs:           kafkaqueue.Jobs{W: jobs},
-		Replies:        router,
-		Gate:           queue.NewGate(cfg.QueueLimit, cfg.MaxInflight),
-		Instance:       instance,
-		MaxHistory:     cfg.ContextTurns,
+		Transcript:     store,
+		Gate:           queue.NewGate(cfg.MaxInflight),
+		Limit:          cfg.QueueLimit,
 		EnqueueTimeout: cfg.EnqueueTimeout,
 		Log:            s.Log,
 	})
@@ -55,19 +51,21 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, topics QueueTo
 	s.addIntake(lifecycle.Task{Name: "rpc", Run: func(ctx, drain context.Context) error {
 		return httpserve.Serve(ctx, drain, s.Log, "rpc", srv, ln)
 	}})
-	s.addWork(task("reply router", func(ctx context.Context) error {
-		bus.AwaitTopics(ctx, s.Log, topics.Jobs, topics.Replies)
-		return router.Run(ctx)
+	// Jobs can be queued before any dispatcher has created the topic. (The task then idles:
+	// a task that returns stops the process.)
+	s.addWork(task("jobs topic", func(ctx context.Context) error {
+		bus.AwaitTopics(ctx, s.Log, topics.Jobs)
+		<-ctx.Done()
+		return nil
 	}))
+	if l, ok := store.(listener); ok {
+		s.addWork(task("transcript listener", l.Listen))
+	}
 	return ln.Addr(), nil
 }
 
-// instanceName names this process in jobs' reply_to: the host (the pod, in Kubernetes) and a
-// random suffix, so a restarted process never receives its predecessor's replies.
-func instanceName() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "frontdoor"
-	}
-	return fmt.Sprintf("%s-%08x", host, rand.Uint32())
+// listener is a transcript store whose watchers need a task of their own (pgtranscript's
+// LISTEN connection).
+type listener interface {
+	Listen(ctx context.Context) error
 }

@@ -7,13 +7,12 @@ import (
 	"net/http"
 
 	"github.com/beacon/eventdispatch/internal/llm"
-	"github.com/beacon/eventdispatch/internal/worker"
 )
 
 // newModel returns what answers jobs: the offline ELIZA responder unless OPENAI_API_KEY or
 // OPENAI_BASE_URL is set, behind the policy chain (retries, breaker, rate limit, timeout),
 // built once so that every worker of the process shares one limiter and one breaker.
-func (s *System) newModel(m Model) (worker.Model, error) {
+func (s *System) newModel(m Model) (llm.Call, error) {
 	var call llm.Call
 	if m.Offline() {
 		s.Log.Info("no OPENAI_API_KEY or OPENAI_BASE_URL: answering queued conversations with the offline ELIZA responder")
@@ -31,10 +30,10 @@ func (s *System) newModel(m Model) (worker.Model, error) {
 			return nil, fmt.Errorf("model: %w", err)
 		}
 	}
-	return worker.Ask(llm.NewPolicy(call, llm.PolicyConfig{
+	return llm.NewPolicy(call, llm.PolicyConfig{
 		Timeout: m.Timeout, MaxAttempts: m.MaxAttempts, RPM: m.RPM, TPM: m.TPM,
 		BreakerFailures: m.BreakerFailures, BreakerCooldown: m.BreakerCooldown, MaxJobAge: m.MaxJobAge,
-	}, llm.NewMetrics(s.Registry))), nil
+	}, llm.NewMetrics(s.Registry)), nil
 }
 
 // Describe says in a phrase which model answers, for people (standalone mode's banner).

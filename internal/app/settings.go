@@ -69,38 +69,40 @@ func (g Groups) Validate() error {
 
 // QueueTopics name the queued conversations' topics, shared by the front door and the workers.
 type QueueTopics struct {
-	Jobs    string `env:"JOBS_TOPIC"`
-	Replies string `env:"REPLIES_TOPIC"`
+	Jobs string `env:"JOBS_TOPIC"`
 }
 
 // Validate checks the values, naming the variable that is wrong.
 func (q QueueTopics) Validate() error {
-	return nonEmpty("JOBS_TOPIC", q.Jobs, "REPLIES_TOPIC", q.Replies)
+	return nonEmpty("JOBS_TOPIC", q.Jobs)
 }
+
+// Transcript is the conversations' durable record, shared by the front door and the workers.
+type Transcript struct {
+	// TTL is how long an idle conversation can be resumed; it is deleted after.
+	TTL time.Duration `env:"CONVERSATION_TTL"`
+}
+
+// Validate checks the values, naming the variable that is wrong.
+func (t Transcript) Validate() error { return positive("CONVERSATION_TTL", t.TTL) }
 
 // FrontDoor is the RPC server and its queue admission.
 type FrontDoor struct {
 	Addr string `env:"ADDR"`
-	// QueueLimit is the jobs of one stream enqueued and not yet answered.
+	// QueueLimit is the jobs of one conversation enqueued and not yet answered.
 	QueueLimit int `env:"QUEUE_LIMIT"`
-	// MaxInflight is the jobs of the whole process enqueued and not yet answered.
+	// MaxInflight is the sentences the process admits at once.
 	MaxInflight    int           `env:"MAX_INFLIGHT"`
 	EnqueueTimeout time.Duration `env:"ENQUEUE_TIMEOUT"`
-	// ContextTurns is how many earlier turns of the stream go with each job.
-	ContextTurns int `env:"CONTEXT_TURNS"`
 }
 
 // Validate checks the values, naming the variable that is wrong.
 func (f FrontDoor) Validate() error {
-	var errs []error
-	if f.MaxInflight < f.QueueLimit {
-		errs = append(errs, fmt.Errorf("MAX_INFLIGHT: %d is below QUEUE_LIMIT %d", f.MaxInflight, f.QueueLimit))
-	}
-	return errors.Join(append(errs,
+	return errors.Join(
 		atLeast("QUEUE_LIMIT", f.QueueLimit, 1),
-		atLeast("CONTEXT_TURNS", f.ContextTurns, 0),
+		atLeast("MAX_INFLIGHT", f.MaxInflight, 1),
 		positive("ENQUEUE_TIMEOUT", f.EnqueueTimeout),
-	)...)
+	)
 }
 
 // Signals is the dispatcher's consumer group on Debezium's topic for datastore.signal.
@@ -127,12 +129,15 @@ type Conversations struct {
 	GroupID string `env:"LLM_GROUP_ID"`
 	// Workers is the most concurrent model calls of the process.
 	Workers int `env:"WORKERS"`
-	Model   Model
+	// ContextTurns is how many earlier turns of the conversation go to the model with a job.
+	ContextTurns int `env:"CONTEXT_TURNS"`
+	Model        Model
 }
 
 // Validate checks the values, naming the variable that is wrong.
 func (c Conversations) Validate() error {
-	return errors.Join(between("WORKERS", c.Workers, 1, 4096), nonEmpty("LLM_GROUP_ID", c.GroupID), c.Model.Validate())
+	return errors.Join(between("WORKERS", c.Workers, 1, 4096), atLeast("CONTEXT_TURNS", c.ContextTurns, 0),
+		nonEmpty("LLM_GROUP_ID", c.GroupID), c.Model.Validate())
 }
 
 // Model chooses the model that answers jobs and the policies between the queue and it.

@@ -132,7 +132,7 @@ func TestDefaults_AreValid(t *testing.T) {
 
 func TestSettings_NameEveryVariableThatIsWrong(t *testing.T) {
 	cfg := app.DefaultStandalone()
-	cfg.FrontDoor.QueueLimit, cfg.FrontDoor.MaxInflight = 5, 4
+	cfg.FrontDoor.MaxInflight = 0
 	cfg.Signals.BatchSize = 0
 	cfg.Conversations.Model.RPM = -1
 	cfg.Groups.SessionTimeout = time.Second

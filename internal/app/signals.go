@@ -17,15 +17,31 @@ import (
 // pingTimeout bounds the database check behind /readyz, below a typical probe timeout.
 const pingTimeout = time.Second
 
-// OpenPostgres returns the dispatcher's store in the Postgres at url. The pool connects
-// lazily: a database that is not up yet is retried by the work, not fatal here.
+// OpenPostgres returns the dispatcher's store in the Postgres at url.
 func (s *System) OpenPostgres(ctx context.Context, url string) (*pgstore.Store, error) {
-	pool, err := pgxpool.New(ctx, url)
+	pool, err := s.pool(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	return pgstore.New(pool, recording.DefaultRule(), pgstore.ProcessedRecordingWriter{}), nil
+}
+
+// pool returns the process's connection pool to url, one per URL. It connects lazily: a
+// database that is not up yet is retried by the work, not fatal here.
+func (s *System) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	if p, ok := s.pools[url]; ok {
+		return p, nil
+	}
+	p, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	s.OnClose(pool.Close)
-	return pgstore.New(pool, recording.DefaultRule(), pgstore.ProcessedRecordingWriter{}), nil
+	if s.pools == nil {
+		s.pools = map[string]*pgxpool.Pool{}
+	}
+	s.pools[url] = p
+	s.OnClose(p.Close)
+	return p, nil
 }
 
 // AddSignals adds the dispatcher's signal group: consumer group GROUP_ID on SIGNAL_TOPIC,

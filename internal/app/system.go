@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/beacon/eventdispatch/internal/admin"
@@ -36,6 +37,7 @@ type System struct {
 	draining  []func()
 	closers   []func()
 	consumers *consumer.Metrics
+	pools     map[string]*pgxpool.Pool
 }
 
 // Build adds a binary's parts to sys from its settings. Work that outlives Build belongs in

@@ -15,24 +15,12 @@ type Jobs struct{ W *kafka.Writer }
 
 // Enqueue writes job, keyed by its conversation, and returns once it is durably stored.
 func (j Jobs) Enqueue(ctx context.Context, job queue.Job) error {
-	return write(ctx, j.W, job.ConversationID, job)
-}
-
-// Replies publishes replies on the replies topic through W, a writer from kafkabus.Bus.Writer.
-type Replies struct{ W *kafka.Writer }
-
-// Publish writes r, keyed by its conversation, and returns once it is durably stored.
-func (p Replies) Publish(ctx context.Context, r queue.Reply) error {
-	return write(ctx, p.W, r.ConversationID, r)
-}
-
-func write(ctx context.Context, w *kafka.Writer, key string, v any) error {
-	b, err := queue.Marshal(v)
+	b, err := queue.Marshal(job)
 	if err != nil {
 		return err
 	}
-	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte(key), Value: b}); err != nil {
-		return fmt.Errorf("write to %s: %w", w.Topic, err)
+	if err := j.W.WriteMessages(ctx, kafka.Message{Key: []byte(job.ConversationID.String()), Value: b}); err != nil {
+		return fmt.Errorf("write to %s: %w", j.W.Topic, err)
 	}
 	return nil
 }

@@ -2,69 +2,34 @@ package queue
 
 import "sync"
 
-// Refusal says why a job was not admitted.
-type Refusal int
-
-// Reasons a job is refused.
-const (
-	Admitted    Refusal = iota
-	StreamFull          // the stream has QUEUE_LIMIT jobs waiting: "queue is full!"
-	ProcessFull         // the process has MAX_INFLIGHT jobs waiting
-)
-
-// Gate bounds jobs enqueued and not yet answered: per stream and per process. Safe for
-// concurrent use.
+// Gate bounds the sentences a process is admitting at once: reserving a slot, writing the job
+// to Kafka and recording it. It is what keeps a burst of sentences from turning into an
+// unbounded number of concurrent durable writes. Safe for concurrent use.
 type Gate struct {
-	mu        sync.Mutex
-	process   int
-	inflight  int
-	perStream int
+	mu    sync.Mutex
+	limit int
+	busy  int
 }
 
-// NewGate returns a gate allowing perStream jobs per stream and process jobs in all.
-func NewGate(perStream, process int) *Gate {
-	return &Gate{perStream: perStream, process: process}
-}
+// NewGate returns a gate letting limit admissions run at once.
+func NewGate(limit int) *Gate { return &Gate{limit: limit} }
 
-// Stream is one stream's share of the gate.
-type Stream struct {
-	gate    *Gate
-	waiting int
-}
-
-// Open returns the admission state of a new stream.
-func (g *Gate) Open() *Stream { return &Stream{gate: g} }
-
-// Admit takes a slot for one more job, or says why not.
-func (s *Stream) Admit() Refusal {
-	g := s.gate
+// Take takes a slot, or reports false when all are taken.
+func (g *Gate) Take() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if s.waiting >= g.perStream {
-		return StreamFull
+	if g.busy >= g.limit {
+		return false
 	}
-	if g.inflight >= g.process {
-		return ProcessFull
-	}
-	s.waiting++
-	g.inflight++
-	return Admitted
+	g.busy++
+	return true
 }
 
-// Release frees a slot: the job was answered, failed to enqueue, or the stream went away.
-func (s *Stream) Release() {
-	g := s.gate
+// Release gives a slot back.
+func (g *Gate) Release() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if s.waiting > 0 {
-		s.waiting--
-		g.inflight--
+	if g.busy > 0 {
+		g.busy--
 	}
-}
-
-// Waiting reports the stream's jobs enqueued and not yet answered.
-func (s *Stream) Waiting() int {
-	s.gate.mu.Lock()
-	defer s.gate.mu.Unlock()
-	return s.waiting
 }

@@ -1,10 +1,18 @@
 // Package worker answers queued conversation jobs. A Pool runs at most WORKERS model calls at
 // once for the whole process, answers the jobs of one conversation one at a time and in queue
-// order, different conversations in parallel, and ends every job in exactly one published
-// reply: the answer, or an error a person can read. Only then is the job done, and only done
-// jobs let the consumer commit past them (internal/consumer's pipelined mode), so a worker
-// that dies loses nothing: its unfinished jobs are redone elsewhere, and the front door drops
-// the duplicate replies by job id.
+// order, different conversations in parallel, and ends every job in exactly one outcome in
+// the conversation's transcript: the answer, or an error a person can read.
+//
+// Each job is put to the model with the conversation as it stands when the job runs — the
+// earlier sentences and their answers, in conversation order, from the transcript (at most
+// CONTEXT_TURNS turns) — not as it stood when the job was queued: three sentences queued back
+// to back are answered as a conversation, each seeing the answers before it.
+//
+// Only once the outcome is stored is the job done, and only done jobs let the consumer commit
+// past them (internal/consumer's pipelined mode), so a worker that dies loses nothing: its
+// unfinished jobs are redone elsewhere. A job redone after its outcome was stored (the worker
+// died before the commit) finds the outcome in the transcript and is neither asked of the
+// model again nor answered twice.
 //
 // The pool works on decoded jobs; kafkabus.Each puts it on the jobs topic, decoding messages
 // with Decode and copying undecodable and failed jobs to the dead-letter topic.
@@ -18,13 +26,13 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/beacon/eventdispatch/internal/llm"
 	"github.com/beacon/eventdispatch/internal/queue"
+	"github.com/beacon/eventdispatch/internal/transcript"
 )
-
-// Model answers one job.
-type Model func(ctx context.Context, job queue.Job) (string, error)
 
 // UserError is implemented by model errors that carry a message meant for the client, such
 // as "the assistant is unavailable, please try again later".
@@ -37,25 +45,37 @@ type UserError interface {
 // of its own for the client.
 const FailedText = "the assistant could not answer, please try again later"
 
-// Publisher durably publishes replies.
-type Publisher interface {
-	Publish(ctx context.Context, r queue.Reply) error
+// Transcript is the part of the transcript store the workers use.
+type Transcript interface {
+	Outcome(ctx context.Context, conversation, job uuid.UUID) (transcript.Event, bool, error)
+	Exchanges(ctx context.Context, conversation, job uuid.UUID, max int) ([]transcript.Exchange, error)
+	Finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind transcript.Kind, text string) (transcript.Event, bool, error)
 }
 
 // Decode decodes a message of the jobs topic. An error means there is nobody to answer: no
-// conversation or reply_to can be read from it.
+// job or conversation can be read from it.
 func Decode(m kafka.Message) (queue.Job, error) { return queue.UnmarshalJob(m.Value) }
+
+// Config configures a Pool.
+type Config struct {
+	// Workers is the most model calls at once (WORKERS).
+	Workers int
+	// ContextTurns is the most earlier turns sent with a sentence (CONTEXT_TURNS).
+	ContextTurns int
+	// Model is the model behind its policies (llm.NewPolicy), shared by all workers.
+	Model      llm.Call
+	Transcript Transcript
+	Metrics    *Metrics
+	Log        *slog.Logger
+}
 
 // Pool answers jobs.
 type Pool struct {
-	slots   chan struct{}
-	model   Model
-	replies Publisher
-	metrics *Metrics
-	log     *slog.Logger
+	cfg   Config
+	slots chan struct{}
 
 	mu     sync.Mutex
-	queues map[string][]task // per conversation, the jobs waiting behind the one running
+	queues map[uuid.UUID][]task // per conversation, the jobs waiting behind the one running
 	wg     sync.WaitGroup
 }
 
@@ -64,13 +84,13 @@ type task struct {
 	done func(error)
 }
 
-// NewPool returns a pool of workers concurrent model calls.
-func NewPool(workers int, model Model, replies Publisher, m *Metrics, log *slog.Logger) *Pool {
-	return &Pool{slots: make(chan struct{}, workers), model: model, replies: replies, metrics: m, log: log, queues: map[string][]task{}}
+// NewPool returns a pool for cfg.
+func NewPool(cfg Config) *Pool {
+	return &Pool{cfg: cfg, slots: make(chan struct{}, cfg.Workers), queues: map[uuid.UUID][]task{}}
 }
 
-// Process takes one job and returns at once; done is called once its reply is published,
-// with the model's error when the reply says the job failed.
+// Process takes one job and returns at once; done is called once its outcome is stored,
+// with the model's error when the job failed.
 func (p *Pool) Process(ctx context.Context, job queue.Job, done func(error)) {
 	p.mu.Lock()
 	waiting, running := p.queues[job.ConversationID]
@@ -85,7 +105,7 @@ func (p *Pool) Process(ctx context.Context, job queue.Job, done func(error)) {
 func (p *Pool) Wait() { p.wg.Wait() }
 
 // runConversation answers a conversation's jobs in order until none is waiting.
-func (p *Pool) runConversation(ctx context.Context, conv string) {
+func (p *Pool) runConversation(ctx context.Context, conv uuid.UUID) {
 	for {
 		p.mu.Lock()
 		tasks := p.queues[conv]
@@ -105,48 +125,92 @@ func (p *Pool) runConversation(ctx context.Context, conv string) {
 	}
 }
 
-// answer asks the model, publishes the reply and returns the model's error, if any.
+// answer asks the model unless the job already has an outcome, stores the outcome, and
+// returns the model's error, if any.
 func (p *Pool) answer(ctx context.Context, job queue.Job) error {
-	p.slots <- struct{}{}
-	p.metrics.busy.Inc()
-	start := time.Now()
-	text, err := p.model(ctx, job)
-	p.metrics.busy.Dec()
-	<-p.slots
-	p.metrics.duration.Observe(time.Since(start).Seconds())
+	log := p.cfg.Log.With("job", job.ID, "conversation", job.ConversationID)
+	var prior transcript.Event
+	var finished bool
+	if !p.retry(ctx, log, "read the job's outcome", func() (err error) {
+		prior, finished, err = p.cfg.Transcript.Outcome(ctx, job.ConversationID, job.ID)
+		return err
+	}) {
+		return nil // shutting down: the job stays uncommitted and is redone
+	}
+	if finished {
+		p.cfg.Metrics.jobs.WithLabelValues("already_answered").Inc()
+		log.Info("job already answered; not asking the model again", "serial", prior.Serial)
+		return nil
+	}
+	var exchanges []transcript.Exchange
+	if !p.retry(ctx, log, "read the conversation", func() (err error) {
+		exchanges, err = p.cfg.Transcript.Exchanges(ctx, job.ConversationID, job.ID, transcript.ExchangesFor(p.cfg.ContextTurns))
+		return err
+	}) {
+		return nil
+	}
 
-	reply := queue.Reply{JobID: job.ID, ConversationID: job.ConversationID, ReplyTo: job.ReplyTo, InReplyTo: job.Sentence, Text: text}
-	outcome := "answered"
+	p.slots <- struct{}{}
+	p.cfg.Metrics.busy.Inc()
+	start := time.Now()
+	res, err := p.cfg.Model(ctx, llm.Request{
+		JobID: job.ID.String(), ConversationID: job.ConversationID.String(), Sentence: job.Sentence,
+		History: history(exchanges), EnqueuedAt: job.EnqueuedAt,
+	})
+	p.cfg.Metrics.busy.Dec()
+	<-p.slots
+	p.cfg.Metrics.duration.Observe(time.Since(start).Seconds())
+
+	kind, text, outcome := transcript.Reply, res.Text, "answered"
 	if err != nil {
-		outcome = "failed"
-		reply.Error, reply.Text = true, FailedText
+		kind, text, outcome = transcript.Failed, FailedText, "failed"
 		var ue UserError
 		if errors.As(err, &ue) {
-			reply.Text = ue.UserMessage()
+			text = ue.UserMessage()
 		}
-		p.log.Warn("job failed", "job", job.ID, "conversation", job.ConversationID, "error", err)
+		log.Warn("job failed", "error", err)
 	}
-	p.publish(ctx, reply)
-	p.metrics.jobs.WithLabelValues(outcome).Inc()
-	p.log.Info("job answered", "job", job.ID, "conversation", job.ConversationID, "error", reply.Error, "took", time.Since(start))
+	var ev transcript.Event
+	var recorded bool
+	if !p.retry(ctx, log, "store the outcome", func() (e error) {
+		ev, recorded, e = p.cfg.Transcript.Finish(ctx, job.ConversationID, job.ID, job.Sentence, kind, text)
+		return e
+	}) {
+		return nil
+	}
+	if !recorded {
+		outcome = "already_answered" // another worker stored one first; the job has exactly one
+	}
+	p.cfg.Metrics.jobs.WithLabelValues(outcome).Inc()
+	log.Info("job answered", "serial", ev.Serial, "error", kind == transcript.Failed, "took", time.Since(start))
 	return err
 }
 
-// publish retries until the reply is stored: a job is not done before its reply is.
-func (p *Pool) publish(ctx context.Context, r queue.Reply) {
-	retry := backoff.NewExponentialBackOff()
-	retry.MaxInterval = 5 * time.Second
+// history turns the answered exchanges into the model's earlier turns, oldest first.
+func history(exchanges []transcript.Exchange) []llm.Turn {
+	turns := make([]llm.Turn, 0, 2*len(exchanges))
+	for _, e := range exchanges {
+		turns = append(turns, llm.Turn{Role: llm.RoleUser, Content: e.Sentence}, llm.Turn{Role: llm.RoleAssistant, Content: e.Answer})
+	}
+	return turns
+}
+
+// retry runs op until it succeeds or ctx is done, reporting which: the transcript store
+// being unreachable delays a job, it does not end it.
+func (p *Pool) retry(ctx context.Context, log *slog.Logger, what string, op func() error) bool {
+	wait := backoff.NewExponentialBackOff()
+	wait.MaxInterval = 5 * time.Second
 	for {
-		err := p.replies.Publish(ctx, r)
+		err := op()
 		if err == nil {
-			return
+			return true
 		}
-		wait := retry.NextBackOff()
-		p.log.Warn("cannot publish reply; retrying", "job", r.JobID, "error", err, "retry_in", wait)
+		next := wait.NextBackOff()
+		log.Warn("cannot "+what+"; retrying", "error", err, "retry_in", next)
 		select {
 		case <-ctx.Done():
-			return
-		case <-time.After(wait):
+			return false
+		case <-time.After(next):
 		}
 	}
 }

@@ -1,0 +1,222 @@
+package frontdoor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/transcript"
+)
+
+type inbound struct {
+	sentence string
+	err      error
+}
+
+// QueueConversation attaches the stream to a conversation (the first message's, or a new
+// one), sends the events after resume_after, then queues each sentence and sends every new
+// event of the conversation as it happens: its own "enqueued" and answers, and those of
+// other streams on the same conversation. After the client half-closes, it ends once no job
+// of the conversation is waiting for its outcome and every outcome has been sent — also the
+// outcomes of jobs queued on an earlier stream, which a client resuming with grpcurl (whose
+// input ends at once) is waiting for.
+func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStream[elizav1.QueueConversationRequest, elizav1.QueueConversationResponse]) error {
+	q := s.queue
+	if q == nil {
+		return errNoQueue
+	}
+	first, err := stream.Receive()
+	if errors.Is(err, io.EOF) {
+		return nil // opened and closed without a word
+	}
+	if err != nil {
+		return err
+	}
+	// Without a conversation_id the stream starts one, whatever the first sentence (a bad one
+	// is answered like any other); with one and no sentence it only attaches.
+	create := first.GetConversationId() == "" || (first.GetSentence() != "" && first.GetResumeAfter() == 0)
+	info, err := q.open(ctx, first.GetConversationId(), create)
+	if err != nil {
+		return err
+	}
+	if err := checkAfter(info, first.GetResumeAfter(), "resume_after"); err != nil {
+		return err
+	}
+	f, err := openFeed(ctx, q.Transcript, info.ID, first.GetResumeAfter())
+	if err != nil {
+		return unavailable(q, err)
+	}
+	defer f.stop()
+
+	mine := map[uuid.UUID]bool{} // jobs queued on this stream whose outcome is not sent yet
+	send := func(ev transcript.Event) error {
+		if ev.Kind != transcript.Accepted {
+			delete(mine, ev.JobID)
+		}
+		if err := stream.Send(response(ev)); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+		return nil
+	}
+	queueSentence := func(sentence string) error {
+		a := q.admit(ctx, info.ID, sentence)
+		if a.enqueued {
+			mine[a.job] = true
+		}
+		if a.refusal != nil {
+			if err := f.catchUp(ctx, send); err != nil {
+				return unavailable(q, err)
+			}
+			return stream.Send(a.refusal)
+		}
+		// Its "enqueued" comes through the feed, in order with everything else.
+		if err := f.catchUp(ctx, send); err != nil {
+			return unavailable(q, err)
+		}
+		return nil
+	}
+
+	if err := f.catchUp(ctx, send); err != nil {
+		return unavailable(q, err)
+	}
+	if first.GetConversationId() == "" || first.GetSentence() != "" {
+		if err := queueSentence(first.GetSentence()); err != nil {
+			return err
+		}
+	}
+	events := make(chan inbound)
+	go receive(ctx, stream, events)
+	halfClosed := false
+	for {
+		if halfClosed {
+			switch done, err := f.drained(ctx, len(mine), send); {
+			case err != nil:
+				return unavailable(q, err)
+			case done:
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return connect.NewError(connect.CodeCanceled, ctx.Err())
+		case ev := <-events:
+			if errors.Is(ev.err, io.EOF) {
+				halfClosed, events = true, nil
+				continue
+			}
+			if ev.err != nil {
+				return ev.err
+			}
+			if err := queueSentence(ev.sentence); err != nil {
+				return err
+			}
+		case <-f.wake:
+			if err := f.catchUp(ctx, send); err != nil {
+				return unavailable(q, err)
+			}
+		}
+	}
+}
+
+// receive reads the stream's further messages into events until an error (io.EOF at
+// half-close) or ctx ends.
+func receive(ctx context.Context, stream *connect.BidiStream[elizav1.QueueConversationRequest, elizav1.QueueConversationResponse], events chan<- inbound) {
+	for {
+		req, err := stream.Receive()
+		ev := inbound{err: err}
+		if err == nil {
+			ev.sentence = req.GetSentence()
+		}
+		select {
+		case events <- ev:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Send queues one sentence of a conversation (a new one when conversation_id is empty).
+func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendRequest]) (*connect.Response[elizav1.SendResponse], error) {
+	q := s.queue
+	if q == nil {
+		return nil, errNoQueue
+	}
+	if err := validateSentence(req.Msg.GetSentence()); err != nil {
+		return nil, err
+	}
+	info, err := q.open(ctx, req.Msg.GetConversationId(), true)
+	if err != nil {
+		return nil, err
+	}
+	a := q.admit(ctx, info.ID, req.Msg.GetSentence())
+	res := &elizav1.SendResponse{ConversationId: info.ID.String()}
+	switch {
+	case a.refusal != nil:
+		res.Kind, res.Sentence = a.refusal.GetKind(), a.refusal.GetSentence()
+	default:
+		res.Kind, res.Sentence, res.JobId = elizav1.QueueConversationResponse_KIND_ENQUEUED, TextEnqueued, a.job.String()
+		if a.event != nil {
+			res.Serial = a.event.Serial
+		}
+	}
+	return connect.NewResponse(res), nil
+}
+
+// Watch sends a conversation's events after after_serial, then each new one as it is
+// appended, until the client goes away. An idle watch holds no more than its stream.
+func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchRequest], stream *connect.ServerStream[elizav1.QueueConversationResponse]) error {
+	q := s.queue
+	if q == nil {
+		return errNoQueue
+	}
+	info, err := q.open(ctx, req.Msg.GetConversationId(), false)
+	if err != nil {
+		return err
+	}
+	if err := checkAfter(info, req.Msg.GetAfterSerial(), "after_serial"); err != nil {
+		return err
+	}
+	f, err := openFeed(ctx, q.Transcript, info.ID, req.Msg.GetAfterSerial())
+	if err != nil {
+		return unavailable(q, err)
+	}
+	defer f.stop()
+	send := func(ev transcript.Event) error {
+		if err := stream.Send(response(ev)); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+		return nil
+	}
+	for {
+		if err := f.catchUp(ctx, send); err != nil {
+			return unavailable(q, err)
+		}
+		select {
+		case <-ctx.Done():
+			return connect.NewError(connect.CodeCanceled, ctx.Err())
+		case <-f.wake:
+		}
+	}
+}
+
+// unavailable logs a transcript failure and tells the client to come back; the conversation
+// is not lost, and a resume picks it up where the client left it.
+func unavailable(q *Queue, err error) error {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return connect.NewError(connect.CodeCanceled, err)
+	}
+	q.Log.Warn("conversation stream ended: transcript unavailable", "error", err)
+	return connect.NewError(connect.CodeUnavailable, errors.New("conversations are unavailable, please resume later"))
+}

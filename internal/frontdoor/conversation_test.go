@@ -1,0 +1,382 @@
+package frontdoor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beacon/eventdispatch/internal/eliza"
+	"github.com/beacon/eventdispatch/internal/frontdoor"
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	"github.com/beacon/eventdispatch/internal/queue"
+	"github.com/beacon/eventdispatch/internal/transcript"
+)
+
+// These tests run the conversation RPCs on the in-memory transcript with a recording queue
+// and play the worker themselves (Finish); the same RPCs run on Kafka and Postgres in
+// cmd/frontdoor's tests.
+
+// jobs records what was enqueued, failing while err is set.
+type jobs struct {
+	mu   sync.Mutex
+	jobs []queue.Job
+	err  error
+}
+
+func (j *jobs) Enqueue(_ context.Context, job queue.Job) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return j.err
+	}
+	j.jobs = append(j.jobs, job)
+	return nil
+}
+
+func (j *jobs) all() []queue.Job {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]queue.Job(nil), j.jobs...)
+}
+
+func (j *jobs) fail(err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.err = err
+}
+
+type conversations struct {
+	t      *testing.T
+	client elizav1connect.ElizaServiceClient
+	store  *transcript.Memory
+	jobs   *jobs
+}
+
+func startConversations(t *testing.T, ttl time.Duration) *conversations {
+	t.Helper()
+	c := &conversations{t: t, store: transcript.NewMemory(ttl), jobs: &jobs{}}
+	handler := frontdoor.NewHandler(frontdoor.Options{
+		Service: frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }).WithQueue(&frontdoor.Queue{
+			Jobs: c.jobs, Transcript: c.store, Gate: queue.NewGate(100), Limit: 3, EnqueueTimeout: time.Second,
+			Log: slog.New(slog.DiscardHandler),
+		}),
+		Health:  grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName),
+		Metrics: frontdoor.NewMetrics(prometheus.NewRegistry()),
+		Log:     slog.New(slog.DiscardHandler),
+	})
+	srv := httptest.NewUnstartedServer(handler)
+	srv.Config = frontdoor.NewServer("", handler)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	c.client = elizav1connect.NewElizaServiceClient(&http.Client{Transport: &http.Transport{Protocols: &h2c}}, srv.URL, connect.WithGRPC())
+	return c
+}
+
+type stream = connect.BidiStreamForClient[elizav1.QueueConversationRequest, elizav1.QueueConversationResponse]
+
+func (c *conversations) open() *stream {
+	c.t.Helper()
+	s := c.client.QueueConversation(ctx(c.t))
+	c.t.Cleanup(func() { _ = s.CloseResponse() })
+	return s
+}
+
+func (c *conversations) send(s *stream, req *elizav1.QueueConversationRequest) {
+	c.t.Helper()
+	if err := s.Send(req); err != nil {
+		c.t.Fatalf("send %+v: %v", req, err)
+	}
+}
+
+func (c *conversations) receive(s *stream) *elizav1.QueueConversationResponse {
+	c.t.Helper()
+	res, err := s.Receive()
+	if err != nil {
+		c.t.Fatalf("receive: %v", err)
+	}
+	return res
+}
+
+// answer plays the worker: it records the outcome of the n-th job enqueued.
+func (c *conversations) answer(n int, text string) {
+	c.t.Helper()
+	var job queue.Job
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if all := c.jobs.all(); len(all) > n {
+			job = all[n]
+			break
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("job %d was never enqueued", n)
+		}
+	}
+	if _, _, err := c.store.Finish(c.t.Context(), job.ConversationID, job.ID, job.Sentence, transcript.Reply, text); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// short describes a response as the tests compare it: kind, serial and text.
+func short(res *elizav1.QueueConversationResponse) string {
+	return fmt.Sprintf("%s/%d/%s/%s", res.GetKind().String()[5:], res.GetSerial(), res.GetSentence(), res.GetInReplyTo())
+}
+
+func TestQueueConversation_StartsAConversationAndNumbersItsEvents(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	s := c.open()
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "hello"})
+	first := c.receive(s)
+	if short(first) != "ENQUEUED/1/enqueued/hello" || first.GetJobId() == "" {
+		t.Fatalf("first response %+v", first)
+	}
+	if _, err := uuid.Parse(first.GetConversationId()); err != nil {
+		t.Fatalf("conversation id %q: %v", first.GetConversationId(), err)
+	}
+	c.answer(0, "hi there")
+	reply := c.receive(s)
+	if short(reply) != "REPLY/2/hi there/hello" || reply.GetJobId() != first.GetJobId() || reply.GetConversationId() != first.GetConversationId() {
+		t.Fatalf("reply %+v", reply)
+	}
+}
+
+func TestQueueConversation_QueueFullIsPerConversationAndSaysWhichSentence(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	s := c.open()
+	for i, want := range []string{"ENQUEUED/1/enqueued/a", "ENQUEUED/2/enqueued/b", "ENQUEUED/3/enqueued/c", "QUEUE_FULL/0/queue is full!/d"} {
+		c.send(s, &elizav1.QueueConversationRequest{Sentence: string(rune('a' + i))})
+		if got := short(c.receive(s)); got != want {
+			t.Fatalf("response %d = %s, want %s", i, got, want)
+		}
+	}
+	// Another conversation has room of its own.
+	other := c.open()
+	c.send(other, &elizav1.QueueConversationRequest{Sentence: "e"})
+	if got := short(c.receive(other)); got != "ENQUEUED/1/enqueued/e" {
+		t.Fatalf("another conversation: %s", got)
+	}
+	// An answer frees a slot.
+	c.answer(0, "A")
+	if got := short(c.receive(s)); got != "REPLY/4/A/a" {
+		t.Fatalf("reply %s", got)
+	}
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "f"})
+	if got := short(c.receive(s)); got != "ENQUEUED/5/enqueued/f" {
+		t.Fatalf("after an answer: %s", got)
+	}
+}
+
+func TestQueueConversation_ResumeSendsTheRestExactlyOnceThenWhatHappens(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	a := c.open()
+	c.send(a, &elizav1.QueueConversationRequest{Sentence: "one"})
+	conv := c.receive(a).GetConversationId()
+	c.send(a, &elizav1.QueueConversationRequest{Sentence: "two"})
+	c.receive(a)
+	_ = a.CloseRequest()
+	_ = a.CloseResponse() // the client goes away with two jobs waiting
+	c.answer(0, "ONE")
+
+	b := c.open()
+	c.send(b, &elizav1.QueueConversationRequest{ConversationId: conv, ResumeAfter: 1})
+	for _, want := range []string{"ENQUEUED/2/enqueued/two", "REPLY/3/ONE/one"} {
+		if got := short(c.receive(b)); got != want {
+			t.Fatalf("resumed: %s, want %s", got, want)
+		}
+	}
+	c.answer(1, "TWO")
+	if got := short(c.receive(b)); got != "REPLY/4/TWO/two" {
+		t.Fatalf("live after the replay: %s", got)
+	}
+	// Half-closed with nothing waiting, the stream ends.
+	_ = b.CloseRequest()
+	if _, err := b.Receive(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after half-close: %v, want the end of the stream", err)
+	}
+}
+
+func TestQueueConversation_HalfClosedResumeWaitsForJobsQueuedOnAnEarlierStream(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	a := c.open()
+	c.send(a, &elizav1.QueueConversationRequest{Sentence: "one"})
+	first := c.receive(a)
+	_ = a.CloseResponse()
+
+	// grpcurl sends its input and half-closes at once.
+	b := c.open()
+	c.send(b, &elizav1.QueueConversationRequest{ConversationId: first.GetConversationId(), ResumeAfter: first.GetSerial()})
+	_ = b.CloseRequest()
+	c.answer(0, "ONE")
+	if got := short(c.receive(b)); got != "REPLY/2/ONE/one" {
+		t.Fatalf("resumed: %s", got)
+	}
+	if _, err := b.Receive(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last answer: %v, want the end of the stream", err)
+	}
+}
+
+func TestQueueConversation_TwoStreamsOnOneConversationBothGetEveryEvent(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	a := c.open()
+	c.send(a, &elizav1.QueueConversationRequest{Sentence: "from a"})
+	first := c.receive(a)
+	b := c.open()
+	c.send(b, &elizav1.QueueConversationRequest{ConversationId: first.GetConversationId(), ResumeAfter: 1, Sentence: "from b"})
+	if got := short(c.receive(b)); got != "ENQUEUED/2/enqueued/from b" {
+		t.Fatalf("b's own: %s", got)
+	}
+	if got := short(c.receive(a)); got != "ENQUEUED/2/enqueued/from b" {
+		t.Fatalf("a sees b's sentence: %s", got)
+	}
+	c.answer(0, "A")
+	for name, s := range map[string]*stream{"a": a, "b": b} {
+		if got := short(c.receive(s)); got != "REPLY/3/A/from a" {
+			t.Fatalf("%s: %s", name, got)
+		}
+	}
+}
+
+func TestQueueConversation_RefusesBadInputWithTheRightCode(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	s := c.open()
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "hello"})
+	known := c.receive(s)
+	cases := map[string]struct {
+		req  *elizav1.QueueConversationRequest
+		code connect.Code
+	}{
+		"malformed id":         {&elizav1.QueueConversationRequest{ConversationId: "not-a-uuid", Sentence: "x"}, connect.CodeInvalidArgument},
+		"attach to unknown":    {&elizav1.QueueConversationRequest{ConversationId: uuid.NewString()}, connect.CodeNotFound},
+		"resume unknown":       {&elizav1.QueueConversationRequest{ConversationId: uuid.NewString(), ResumeAfter: 1, Sentence: "x"}, connect.CodeNotFound},
+		"resume beyond":        {&elizav1.QueueConversationRequest{ConversationId: known.GetConversationId(), ResumeAfter: 9}, connect.CodeInvalidArgument},
+		"resume without an id": {&elizav1.QueueConversationRequest{ResumeAfter: 1, Sentence: "x"}, connect.CodeInvalidArgument},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := c.open()
+			c.send(s, tc.req)
+			if _, err := s.Receive(); connect.CodeOf(err) != tc.code {
+				t.Fatalf("got %v, want %s", err, tc.code)
+			}
+		})
+	}
+	// A bad first sentence is answered like any other; the stream stays open in a new
+	// conversation.
+	s = c.open()
+	c.send(s, &elizav1.QueueConversationRequest{})
+	if res := c.receive(s); res.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || res.GetSerial() != 0 || res.GetConversationId() == "" {
+		t.Fatalf("an empty first sentence: %+v", res)
+	}
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "now"})
+	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/now" {
+		t.Fatalf("after it: %s", got)
+	}
+	// A client's own new id starts a conversation with that id.
+	mine := uuid.NewString()
+	s = c.open()
+	c.send(s, &elizav1.QueueConversationRequest{ConversationId: mine, Sentence: "hi"})
+	if res := c.receive(s); res.GetConversationId() != mine || res.GetSerial() != 1 {
+		t.Fatalf("a client-chosen id: %+v", res)
+	}
+}
+
+func TestQueueConversation_AnEnqueueFailureSaysUnavailableAndFreesTheSlot(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	s := c.open()
+	c.jobs.fail(errors.New("kafka down"))
+	for range 4 {
+		c.send(s, &elizav1.QueueConversationRequest{Sentence: "lost"})
+		if got := short(c.receive(s)); got != "ERROR/0/queue unavailable/lost" {
+			t.Fatalf("with Kafka down: %s", got)
+		}
+	}
+	c.jobs.fail(nil)
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "back"})
+	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/back" {
+		t.Fatalf("after Kafka is back: %s", got)
+	}
+}
+
+func TestSendAndWatch_QueueAndFollowAConversationWithoutStreamingRequests(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Msg.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED || sent.Msg.GetSerial() != 1 || sent.Msg.GetJobId() == "" {
+		t.Fatalf("send: %+v", sent.Msg)
+	}
+	conv := sent.Msg.GetConversationId()
+	watch, err := c.client.Watch(ctx(t), connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	next := func() string {
+		t.Helper()
+		if !watch.Receive() {
+			t.Fatalf("watch ended: %v", watch.Err())
+		}
+		return short(watch.Msg())
+	}
+	if got := next(); got != "ENQUEUED/1/enqueued/hello" {
+		t.Fatalf("replay: %s", got)
+	}
+	c.answer(0, "hi")
+	if got := next(); got != "REPLY/2/hi/hello" {
+		t.Fatalf("live: %s", got)
+	}
+	again, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: "more"}))
+	if err != nil || again.Msg.GetSerial() != 3 {
+		t.Fatalf("second send: %+v %v", again.Msg, err)
+	}
+	if got := next(); got != "ENQUEUED/3/enqueued/more" {
+		t.Fatalf("live enqueued: %s", got)
+	}
+}
+
+func TestSendAndWatch_RefuseBadInput(t *testing.T) {
+	c := startConversations(t, 200*time.Millisecond)
+	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: ""})); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("empty sentence: %v", err)
+	}
+	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: "x", Sentence: "hi"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("malformed id: %v", err)
+	}
+	watchErr := func(req *elizav1.WatchRequest) error {
+		w, err := c.client.Watch(ctx(t), connect.NewRequest(req))
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		w.Receive()
+		return w.Err()
+	}
+	if err := watchErr(&elizav1.WatchRequest{ConversationId: uuid.NewString()}); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("unknown conversation: %v", err)
+	}
+	sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := watchErr(&elizav1.WatchRequest{ConversationId: sent.Msg.GetConversationId(), AfterSerial: 5}); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("after_serial beyond the end: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond) // idle past the 200ms CONVERSATION_TTL of this test
+	if err := watchErr(&elizav1.WatchRequest{ConversationId: sent.Msg.GetConversationId()}); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("expired conversation: %v", err)
+	}
+}

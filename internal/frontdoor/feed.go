@@ -1,0 +1,69 @@
+package frontdoor
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/beacon/eventdispatch/internal/transcript"
+)
+
+// feedPage is how many events one read of the transcript returns.
+const feedPage = 500
+
+// feed delivers a conversation's events to one client: those after a serial, in order and
+// exactly once, then each new one as it is appended. Everything a stream sends about its
+// conversation goes through it, so there is no gap or duplicate between the replay and the
+// live events, or between a stream's own "enqueued" and the events of other streams.
+type feed struct {
+	store transcript.Store
+	conv  uuid.UUID
+	last  uint64 // the serial of the last event sent
+	wake  <-chan struct{}
+	stop  func()
+}
+
+// openFeed starts watching conv, then (so that nothing appended in between is missed) is
+// ready to send the events after after.
+func openFeed(ctx context.Context, store transcript.Store, conv uuid.UUID, after uint64) (*feed, error) {
+	wake, stop, err := store.Watch(ctx, conv)
+	if err != nil {
+		return nil, fmt.Errorf("watch conversation %s: %w", conv, err)
+	}
+	return &feed{store: store, conv: conv, last: after, wake: wake, stop: stop}, nil
+}
+
+// drained reports whether nothing of the conversation is left to send: no job is waiting for
+// its outcome, nor any of the ownOpen jobs the caller queued and has not seen answered, and
+// every outcome has been sent. Waiting is asked before catching up, so an outcome stored in
+// between is sent before drained says true.
+func (f *feed) drained(ctx context.Context, ownOpen int, send func(transcript.Event) error) (bool, error) {
+	waiting, err := f.store.Waiting(ctx, f.conv)
+	if err != nil {
+		return false, fmt.Errorf("read conversation %s: %w", f.conv, err)
+	}
+	if err := f.catchUp(ctx, send); err != nil {
+		return false, err
+	}
+	return len(waiting) == 0 && ownOpen == 0, nil
+}
+
+// catchUp sends every event after the last one sent, in order.
+func (f *feed) catchUp(ctx context.Context, send func(transcript.Event) error) error {
+	for {
+		events, err := f.store.Events(ctx, f.conv, f.last, feedPage)
+		if err != nil {
+			return fmt.Errorf("read conversation %s: %w", f.conv, err)
+		}
+		for _, ev := range events {
+			if err := send(ev); err != nil {
+				return err
+			}
+			f.last = ev.Serial
+		}
+		if len(events) < feedPage {
+			return nil
+		}
+	}
+}

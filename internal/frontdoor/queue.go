@@ -1,0 +1,157 @@
+package frontdoor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/queue"
+	"github.com/beacon/eventdispatch/internal/transcript"
+)
+
+// Texts of the responses people read.
+const (
+	TextEnqueued    = "enqueued"
+	TextQueueFull   = "queue is full!"
+	TextUnavailable = "queue unavailable"
+	TextBusy        = "the server is busy, please try again later"
+)
+
+// Jobs durably enqueues jobs: Enqueue returns nil only once the job is in the queue.
+type Jobs interface {
+	Enqueue(ctx context.Context, job queue.Job) error
+}
+
+// Queue is what queued conversations (QueueConversation, Send, Watch) need: where jobs go,
+// the conversations' transcript, and the bounds on admission.
+type Queue struct {
+	Jobs       Jobs
+	Transcript transcript.Store
+	// Gate bounds the sentences this process admits at once (MAX_INFLIGHT).
+	Gate *queue.Gate
+	// Limit is the most jobs a conversation may have waiting for an outcome (QUEUE_LIMIT).
+	Limit int
+	// EnqueueTimeout bounds one admission; past it the client hears "queue unavailable".
+	EnqueueTimeout time.Duration
+	Log            *slog.Logger
+}
+
+// errNoQueue answers the queued-conversation RPCs of a server without a queue.
+var errNoQueue = connect.NewError(connect.CodeUnimplemented, errors.New("queued conversations are not configured on this server"))
+
+// open finds the conversation named by id (a UUID; empty starts a new one), creating it when
+// create is set. The errors are the RPC's.
+func (q *Queue) open(ctx context.Context, id string, create bool) (transcript.Info, error) {
+	conv := uuid.New()
+	switch {
+	case id != "":
+		var err error
+		if conv, err = uuid.Parse(id); err != nil {
+			return transcript.Info{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("conversation_id %q is not a UUID", id))
+		}
+	case !create:
+		return transcript.Info{}, connect.NewError(connect.CodeInvalidArgument, errors.New("conversation_id is required"))
+	}
+	info, err := q.Transcript.Open(ctx, conv, create)
+	switch {
+	case errors.Is(err, transcript.ErrNotFound):
+		return info, connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown or has expired; start a new one", conv))
+	case err != nil:
+		q.Log.Warn("cannot open conversation", "conversation", conv, "error", err)
+		return info, connect.NewError(connect.CodeUnavailable, errors.New("conversations are unavailable, please try again later"))
+	}
+	return info, nil
+}
+
+// checkAfter refuses a resume point the conversation has not reached.
+func checkAfter(info transcript.Info, after uint64, field string) error {
+	if after > info.LastSerial {
+		return connect.NewError(connect.CodeInvalidArgument,
+			fmt.Errorf("%s %d is beyond the conversation's last event, %d", field, after, info.LastSerial))
+	}
+	return nil
+}
+
+// admission is what became of a sentence: a job enqueued (and its event, when the transcript
+// could record it), or a refusal to send back.
+type admission struct {
+	job      uuid.UUID
+	event    *transcript.Event
+	refusal  *elizav1.QueueConversationResponse
+	enqueued bool
+}
+
+// admit validates sentence, takes a slot in the conversation, enqueues the job durably and
+// records it in the transcript. "enqueued" is only ever said of a job that is in Kafka: if
+// the transcript cannot record the acceptance afterwards, the worker records it with the
+// outcome, and the client sees both then.
+func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admission {
+	refuse := func(kind elizav1.QueueConversationResponse_Kind, text string) admission {
+		return admission{refusal: &elizav1.QueueConversationResponse{
+			Sentence: text, Kind: kind, InReplyTo: sentence, ConversationId: conv.String(),
+		}}
+	}
+	if err := validateSentence(sentence); err != nil {
+		return refuse(elizav1.QueueConversationResponse_KIND_ERROR, connect.CodeOf(err).String()+": "+errorMessage(err))
+	}
+	if !q.Gate.Take() {
+		return refuse(elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextBusy)
+	}
+	defer q.Gate.Release()
+	ctx, cancel := context.WithTimeout(ctx, q.EnqueueTimeout)
+	defer cancel()
+	log := q.Log.With("conversation", conv)
+
+	job := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: sentence, EnqueuedAt: time.Now().UTC()}
+	switch err := q.Transcript.Reserve(ctx, conv, job.ID, sentence, q.Limit); {
+	case errors.Is(err, transcript.ErrFull):
+		return refuse(elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextQueueFull)
+	case err != nil:
+		log.Warn("cannot reserve a slot for a job", "error", err)
+		return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable)
+	}
+	if err := q.Jobs.Enqueue(ctx, job); err != nil {
+		log.Warn("cannot enqueue job", "job", job.ID, "error", err)
+		if err := q.Transcript.Release(context.WithoutCancel(ctx), conv, job.ID); err != nil {
+			log.Warn("cannot release the job's slot; it frees itself later", "job", job.ID, "error", err)
+		}
+		return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable)
+	}
+	ev, err := q.Transcript.Accept(context.WithoutCancel(ctx), conv, job.ID, sentence)
+	if err != nil {
+		log.Warn("job enqueued but not recorded; its worker will record it", "job", job.ID, "error", err)
+		return admission{job: job.ID, enqueued: true}
+	}
+	log.Debug("job enqueued", "job", job.ID, "serial", ev.Serial)
+	return admission{job: job.ID, event: &ev, enqueued: true}
+}
+
+// response is how an event of the transcript is sent to clients.
+func response(ev transcript.Event) *elizav1.QueueConversationResponse {
+	res := &elizav1.QueueConversationResponse{
+		JobId: ev.JobID.String(), ConversationId: ev.Conversation.String(), Serial: ev.Serial, InReplyTo: ev.InReplyTo,
+	}
+	switch ev.Kind {
+	case transcript.Accepted:
+		res.Sentence, res.Kind, res.InReplyTo = TextEnqueued, elizav1.QueueConversationResponse_KIND_ENQUEUED, ev.Text
+	case transcript.Reply:
+		res.Sentence, res.Kind = ev.Text, elizav1.QueueConversationResponse_KIND_REPLY
+	default:
+		res.Sentence, res.Kind = ev.Text, elizav1.QueueConversationResponse_KIND_ERROR
+	}
+	return res
+}
+
+func errorMessage(err error) string {
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return ce.Message()
+	}
+	return err.Error()
+}
