@@ -47,7 +47,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	if err := checkAfter(info, first.GetResumeAfter(), "resume_after"); err != nil {
 		return err
 	}
-	f, err := openFeed(ctx, q.Transcript, info.ID, first.GetResumeAfter())
+	f, err := q.openFeed(ctx, info.ID, first.GetResumeAfter())
 	if err != nil {
 		return unavailable(q, err)
 	}
@@ -184,7 +184,7 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 	if err := checkAfter(info, req.Msg.GetAfterSerial(), "after_serial"); err != nil {
 		return err
 	}
-	f, err := openFeed(ctx, q.Transcript, info.ID, req.Msg.GetAfterSerial())
+	f, err := q.openFeed(ctx, info.ID, req.Msg.GetAfterSerial())
 	if err != nil {
 		return unavailable(q, err)
 	}

@@ -25,13 +25,16 @@ type feed struct {
 }
 
 // openFeed starts watching conv, then (so that nothing appended in between is missed) is
-// ready to send the events after after.
-func openFeed(ctx context.Context, store transcript.Store, conv uuid.UUID, after uint64) (*feed, error) {
-	wake, stop, err := store.Watch(ctx, conv)
+// ready to send the events after after. Starting to watch may wait for the store (a listener
+// reconnecting to Postgres): at most EnqueueTimeout.
+func (q *Queue) openFeed(ctx context.Context, conv uuid.UUID, after uint64) (*feed, error) {
+	watchCtx, cancel := context.WithTimeout(ctx, q.EnqueueTimeout)
+	defer cancel()
+	wake, stop, err := q.Transcript.Watch(watchCtx, conv)
 	if err != nil {
 		return nil, fmt.Errorf("watch conversation %s: %w", conv, err)
 	}
-	return &feed{store: store, conv: conv, last: after, wake: wake, stop: stop}, nil
+	return &feed{store: q.Transcript, conv: conv, last: after, wake: wake, stop: stop}, nil
 }
 
 // drained reports whether nothing of the conversation is left to send: no job is waiting for

@@ -118,12 +118,17 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 	}
 	if err := q.Jobs.Enqueue(ctx, job); err != nil {
 		log.Warn("cannot enqueue job", "job", job.ID, "error", err)
-		if err := q.Transcript.Release(context.WithoutCancel(ctx), conv, job.ID); err != nil {
+		releaseCtx, cancelRelease := context.WithTimeout(context.WithoutCancel(ctx), q.EnqueueTimeout)
+		defer cancelRelease()
+		if err := q.Transcript.Release(releaseCtx, conv, job.ID); err != nil {
 			log.Warn("cannot release the job's slot; it frees itself later", "job", job.ID, "error", err)
 		}
 		return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable)
 	}
-	ev, err := q.Transcript.Accept(context.WithoutCancel(ctx), conv, job.ID, sentence)
+	// The job is in Kafka: record it even if the client has gone, within a bound of its own.
+	recordCtx, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), q.EnqueueTimeout)
+	defer cancelRecord()
+	ev, err := q.Transcript.Accept(recordCtx, conv, job.ID, sentence)
 	if err != nil {
 		log.Warn("job enqueued but not recorded; its worker will record it", "job", job.ID, "error", err)
 		return admission{job: job.ID, enqueued: true}
