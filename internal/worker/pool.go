@@ -131,11 +131,11 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	log := p.cfg.Log.With("job", job.ID, "conversation", job.ConversationID)
 	var prior transcript.Event
 	var finished bool
-	if !p.retry(ctx, log, "read the job's outcome", func() (err error) {
+	if err := p.retry(ctx, log, "read the job's outcome", func() (err error) {
 		prior, finished, err = p.cfg.Transcript.Outcome(ctx, job.ConversationID, job.ID)
 		return err
-	}) {
-		return nil // shutting down: the job stays uncommitted and is redone
+	}); err != nil {
+		return p.gone(log, err)
 	}
 	if finished {
 		p.cfg.Metrics.jobs.WithLabelValues("already_answered").Inc()
@@ -143,11 +143,11 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		return nil
 	}
 	var exchanges []transcript.Exchange
-	if !p.retry(ctx, log, "read the conversation", func() (err error) {
+	if err := p.retry(ctx, log, "read the conversation", func() (err error) {
 		exchanges, err = p.cfg.Transcript.Exchanges(ctx, job.ConversationID, job.ID, transcript.ExchangesFor(p.cfg.ContextTurns))
 		return err
-	}) {
-		return nil
+	}); err != nil {
+		return p.gone(log, err)
 	}
 
 	p.slots <- struct{}{}
@@ -172,11 +172,11 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	}
 	var ev transcript.Event
 	var recorded bool
-	if !p.retry(ctx, log, "store the outcome", func() (e error) {
+	if err := p.retry(ctx, log, "store the outcome", func() (e error) {
 		ev, recorded, e = p.cfg.Transcript.Finish(ctx, job.ConversationID, job.ID, job.Sentence, kind, text)
 		return e
-	}) {
-		return nil
+	}); err != nil {
+		return p.gone(log, err)
 	}
 	if !recorded {
 		outcome = "already_answered" // another worker stored one first; the job has exactly one
@@ -195,21 +195,34 @@ func history(exchanges []transcript.Exchange) []llm.Turn {
 	return turns
 }
 
-// retry runs op until it succeeds or ctx is done, reporting which: the transcript store
-// being unreachable delays a job, it does not end it.
-func (p *Pool) retry(ctx context.Context, log *slog.Logger, what string, op func() error) bool {
+// gone ends a job that retry gave up on. A job of an expired conversation has nobody left to
+// answer: it is done, without an outcome, so that it does not hold back its partition. At
+// shutdown the job is left for the partition's next owner (its done comes too late to be
+// committed).
+func (p *Pool) gone(log *slog.Logger, err error) error {
+	if errors.Is(err, transcript.ErrNotFound) {
+		p.cfg.Metrics.jobs.WithLabelValues("expired").Inc()
+		log.Warn("job dropped: its conversation has expired")
+	}
+	return nil
+}
+
+// retry runs op until it succeeds. It gives up, returning the reason, when ctx is done or the
+// conversation turns out to have expired (transcript.ErrNotFound); any other failure (the
+// transcript store unreachable) delays the job, it does not end it.
+func (p *Pool) retry(ctx context.Context, log *slog.Logger, what string, op func() error) error {
 	wait := backoff.NewExponentialBackOff()
 	wait.MaxInterval = 5 * time.Second
 	for {
 		err := op()
-		if err == nil {
-			return true
+		if err == nil || errors.Is(err, transcript.ErrNotFound) {
+			return err
 		}
 		next := wait.NextBackOff()
 		log.Warn("cannot "+what+"; retrying", "error", err, "retry_in", next)
 		select {
 		case <-ctx.Done():
-			return false
+			return ctx.Err()
 		case <-time.After(next):
 		}
 	}

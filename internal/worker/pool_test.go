@@ -376,3 +376,44 @@ func TestPool_AJobUnfinishedAtShutdownIsRedoneByTheNextMember(t *testing.T) {
 		t.Fatalf("transcript %+v, want the accepted event and one outcome", evs)
 	}
 }
+
+// expiring is the transcript with one conversation gone, as the expiry sweep leaves it.
+type expiring struct {
+	worker.Transcript
+	gone uuid.UUID
+}
+
+func (e expiring) Outcome(ctx context.Context, conv, job uuid.UUID) (transcript.Event, bool, error) {
+	if conv == e.gone {
+		return transcript.Event{}, false, transcript.ErrNotFound
+	}
+	return e.Transcript.Outcome(ctx, conv, job)
+}
+
+func TestPool_AJobOfAnExpiredConversationIsDroppedWithoutHoldingBackItsPartition(t *testing.T) {
+	r := newRig(t)
+	conv := conversations(2)
+	jobs := r.enqueue(conv, 1)
+	model := newEcho(0)
+	dlq := r.bus.Writer(kafkabus.DeadLetterTopic(jobsTopic))
+	defer dlq.Close()
+	log := slog.New(slog.DiscardHandler)
+	metrics := worker.NewMetrics(prometheus.NewRegistry())
+	pool := worker.NewPool(worker.Config{Workers: 2, ContextTurns: 10, Model: model.call,
+		Transcript: expiring{Transcript: r.transcript, gone: conv[0]}, Metrics: metrics, Log: log})
+	g := consumer.NewPipelined(consumer.Config{Brokers: r.bus.Brokers(), GroupID: group, Topic: jobsTopic, BatchSize: 8,
+		SessionTimeout: time.Second, MaxBackoff: 50 * time.Millisecond, Log: log},
+		kafkabus.Each(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), log), worker.Decode, pool.Process))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() { cancel(); <-done; pool.Wait() }()
+
+	if ev := r.outcomes(jobs[1:])[jobs[1].ID]; ev.Kind != transcript.Reply {
+		t.Fatalf("the live conversation's job: %+v", ev)
+	}
+	r.waitCommittedPast(len(jobs))
+	if n := model.calls(); n != 1 {
+		t.Fatalf("the model was asked %d times, want only for the live conversation", n)
+	}
+}
