@@ -24,10 +24,17 @@ func (h Harness[S]) expireDeletesOnlyIdle(t *testing.T) {
 	for _, conv := range idle {
 		h.Age(t, s, conv, century+time.Hour)
 	}
-	h.Age(t, s, old, century-time.Hour) // old, not idle
+	// Old, not idle. On a shared database the dispatchers running beside the suite sweep
+	// with their own TTL (a day by default) and would take a conversation that old, and the
+	// suite's idle ones before it: there, the suite checks bounds, not exact counts.
+	notIdle, exactly := century-time.Hour, 1
+	if h.Shared {
+		notIdle, exactly = time.Hour, -1
+	}
+	h.Age(t, s, old, notIdle)
 
 	expire(t, s, 0, 0)
-	expire(t, s, 1, 1)
+	expire(t, s, 1, exactly)
 	if n := h.deleted(t, s, idle); n > 1 || (!h.Shared && n != 1) {
 		t.Fatalf("expire of one deleted %d of the suite's idle conversations, want 1", n)
 	}
