@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,15 @@ import (
 	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
+// builds are the binaries these tests start, built once for all of them.
+var builds proctest.Builds
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builds.Remove()
+	os.Exit(code)
+}
+
 type frontdoor struct {
 	proc  *proctest.Proc
 	rpc   string
@@ -26,7 +36,7 @@ type frontdoor struct {
 
 func startFrontdoor(t *testing.T, grace string) frontdoor {
 	t.Helper()
-	bin := proctest.Build(t, "./cmd/frontdoor")
+	bin := builds.Build(t, "./cmd/frontdoor")
 	f := frontdoor{rpc: proctest.FreeAddr(t), admin: proctest.FreeAddr(t)}
 	f.proc = proctest.Start(t, bin, "ADDR="+f.rpc, "ADMIN_ADDR="+f.admin, "SHUTDOWN_GRACE="+grace, "LOG_LEVEL=debug")
 	proctest.WaitHTTP(t, "http://"+f.admin+"/readyz", 20*time.Second)
@@ -94,7 +104,7 @@ func TestFrontdoor_SIGTERMExitsZeroWhenGraceRunsOutOnAnIdleStream(t *testing.T) 
 }
 
 func TestFrontdoor_RejectsBadConfigurationNamingTheVariable(t *testing.T) {
-	bin := proctest.Build(t, "./cmd/frontdoor")
+	bin := builds.Build(t, "./cmd/frontdoor")
 	cases := map[string][]string{
 		"SHUTDOWN_GRACE": {"SHUTDOWN_GRACE=soon"},
 		"LOG_LEVEL":      {"LOG_LEVEL=chatty"},
@@ -117,7 +127,7 @@ func TestFrontdoor_BusyPortIsAClearError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	bin := proctest.Build(t, "./cmd/frontdoor")
+	bin := builds.Build(t, "./cmd/frontdoor")
 	p := proctest.Start(t, bin, "ADDR="+ln.Addr().String(), "ADMIN_ADDR="+proctest.FreeAddr(t))
 	if code := p.Wait(t, 10*time.Second); code == 0 {
 		t.Fatal("exit code 0 with the RPC port taken")

@@ -18,27 +18,20 @@ func TestQueueConversation_ExerciseSessionWithASlowModel(t *testing.T) {
 	q.dispatcher(model...)
 	s := openQueue(t, f.rpc)
 
-	want := []string{"enqueued", "enqueued", "enqueued", "queue is full!", "queue is full!", "queue is full!"}
-	sentences := []string{"test is a test", "you gotta", "you gotta", "you gotta", "you gotta", "you gotta"}
+	sentences := []string{"test is a test", "you gotta", "you gotta"}
+	var conv string
+	jobs := make([]string, len(sentences))
 	for i, sentence := range sentences {
-		send(t, s, sentence)
-		if res := receive(t, s); res.GetSentence() != want[i] {
-			t.Fatalf("response %d to %q = %q, want %q", i, sentence, res.GetSentence(), want[i])
-		}
+		conv, jobs[i] = queueOn(t, s, sentence, uint64(i+1))
+	}
+	for range 3 { // the conversation has QUEUE_LIMIT jobs waiting
+		send(t, s, "you gotta")
+		expect(t, bidi(s), conv, queueFull("you gotta"))
 	}
 	// Then, as the workers answer, three replies on the same open stream.
-	for i := range 3 {
-		res := receive(t, s)
-		if res.GetKind() != elizav1.QueueConversationResponse_KIND_REPLY || res.GetInReplyTo() != sentences[i] ||
-			res.GetSentence() != "echo: "+sentences[i] {
-			t.Fatalf("reply %d: %+v", i, res)
-		}
-	}
+	expect(t, bidi(s), conv, answered(4, jobs[0], sentences[0]), answered(5, jobs[1], sentences[1]), answered(6, jobs[2], sentences[2]))
 	// With room again, the stream queues once more.
-	send(t, s, "still here")
-	if res := receive(t, s); res.GetSentence() != "enqueued" {
-		t.Fatalf("after the answers: %+v", res)
-	}
+	queueOn(t, s, "still here", 7)
 }
 
 func TestQueueConversation_RetryAfterIsHonouredWithExactlyOneRetry(t *testing.T) {
@@ -128,13 +121,27 @@ func TestQueueConversation_KillNineOfADispatcherLosesNoJob(t *testing.T) {
 	q.dispatcher(append(model, "WORKERS=8")...)
 
 	for i, s := range streams {
+		// Each job once enqueued and once answered, in the order queued; the events of the
+		// conversation numbered without a gap.
 		acks, replies := collect(t, s)
-		seen := map[string]int{}
-		for _, r := range replies {
-			seen[r.GetJobId()]++
+		if len(acks) != 5 || len(replies) != 5 {
+			t.Fatalf("stream %d: %d enqueued and %d replies, want 5 and 5", i, len(acks), len(replies))
 		}
-		if len(acks) != 5 || len(replies) != 5 || len(seen) != 5 {
-			t.Fatalf("stream %d: %d enqueued, %d replies for %d jobs", i, len(acks), len(replies), len(seen))
+		jobs := map[string]bool{}
+		serials := map[uint64]bool{}
+		for j, a := range acks {
+			r := replies[j]
+			if a.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED || r.GetJobId() != a.GetJobId() ||
+				r.GetKind() != elizav1.QueueConversationResponse_KIND_REPLY || r.GetSentence() != "echo: one of fifty" ||
+				r.GetInReplyTo() != "one of fifty" || jobs[a.GetJobId()] {
+				t.Fatalf("stream %d, job %d: enqueued %v, answered %v", i, j, eventOf(a), eventOf(r))
+			}
+			jobs[a.GetJobId()], serials[a.GetSerial()], serials[r.GetSerial()] = true, true, true
+		}
+		for serial := range uint64(10) {
+			if !serials[serial+1] {
+				t.Fatalf("stream %d: no event %d among %v and %v", i, serial+1, events(acks), events(replies))
+			}
 		}
 	}
 }
@@ -179,25 +186,18 @@ func TestQueueConversation_AClientThatLeftAfterEnqueuedGetsTheReplyWhenItResumes
 	f := q.frontdoor()
 	q.dispatcher(model...)
 	s := openQueue(t, f.rpc)
-	send(t, s, "I have to go")
-	enqueued := receive(t, s)
-	if enqueued.GetSentence() != "enqueued" || enqueued.GetSerial() != 1 {
-		t.Fatalf("%+v", enqueued)
-	}
+	conv, job := queueOn(t, s, "I have to go", 1)
 	if err := s.CloseResponse(); err != nil { // the client disconnects before the answer
 		t.Fatal(err)
 	}
 	waitRequests(t, srv, 1)
 
-	back := openQueue(t, f.rpc)
-	if err := back.Send(&elizav1.QueueConversationRequest{ConversationId: enqueued.GetConversationId(), ResumeAfter: enqueued.GetSerial()}); err != nil {
+	back := attach(t, f.rpc, conv, 1)
+	if err := back.CloseRequest(); err != nil {
 		t.Fatal(err)
 	}
-	_ = back.CloseRequest()
-	acks, replies := collect(t, back)
-	if len(acks) != 0 || len(replies) != 1 || replies[0].GetJobId() != enqueued.GetJobId() || replies[0].GetSerial() != 2 {
-		t.Fatalf("resumed with %+v and replies %+v, want only the reply to job %s", acks, replies, enqueued.GetJobId())
-	}
+	expect(t, bidi(back), conv, answered(2, job, "I have to go")) // only what it had not seen
+	expectEnd(t, bidi(back))
 }
 
 // waitRequests waits until the fake model has received at least n requests.

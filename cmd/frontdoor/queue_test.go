@@ -5,94 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"github.com/segmentio/kafka-go"
 
-	"github.com/beacon/eventdispatch/internal/fakeopenai"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/proctest"
-	"github.com/beacon/eventdispatch/internal/stack"
 )
-
-// queueSystem is front doors and dispatchers on topics of their own, so tests neither see nor
-// disturb anything else on the shared Kafka.
-type queueSystem struct {
-	t                     *testing.T
-	ep                    stack.Endpoints
-	jobs, replies, group  string
-	frontdoorBin, dispBin string
-}
-
-func newQueueSystem(t *testing.T) *queueSystem {
-	t.Helper()
-	ep := stack.Require(t, stack.Postgres, stack.Kafka)
-	suffix := fmt.Sprintf("%d-%08x", time.Now().UnixNano(), rand.Uint32())
-	q := &queueSystem{
-		t: t, ep: ep,
-		jobs: "test.jobs." + suffix, replies: "test.replies." + suffix, group: "test-llm-" + suffix,
-		frontdoorBin: proctest.Build(t, "./cmd/frontdoor"), dispBin: proctest.Build(t, "./cmd/dispatcher"),
-	}
-	t.Cleanup(func() { deleteTopics(ep.KafkaBrokers, q.jobs, q.replies, q.jobs+".dlq") })
-	return q
-}
-
-func (q *queueSystem) frontdoor(extra ...string) frontdoor {
-	q.t.Helper()
-	f := frontdoor{rpc: proctest.FreeAddr(q.t), admin: proctest.FreeAddr(q.t)}
-	f.proc = proctest.Start(q.t, q.frontdoorBin, append([]string{
-		"ADDR=" + f.rpc, "ADMIN_ADDR=" + f.admin, "KAFKA_BROKERS=" + strings.Join(q.ep.KafkaBrokers, ","),
-		"JOBS_TOPIC=" + q.jobs, "REPLIES_TOPIC=" + q.replies, "SHUTDOWN_GRACE=5s",
-	}, extra...)...)
-	proctest.WaitHTTP(q.t, "http://"+f.admin+"/readyz", 20*time.Second)
-	return f
-}
-
-func (q *queueSystem) dispatcher(extra ...string) *proctest.Proc {
-	q.t.Helper()
-	p, _ := q.dispatcherWithAdmin(extra...)
-	return p
-}
-
-// model starts a fake OpenAI-compatible server and returns the dispatcher settings using it.
-func (q *queueSystem) model(opts ...fakeopenai.Option) (*fakeopenai.Server, []string) {
-	q.t.Helper()
-	srv := fakeopenai.New(opts...)
-	url, err := srv.Start()
-	if err != nil {
-		q.t.Fatal(err)
-	}
-	q.t.Cleanup(func() { _ = srv.Close() })
-	return srv, []string{"OPENAI_BASE_URL=" + url, "OPENAI_API_KEY=test-key"}
-}
-
-func (q *queueSystem) dispatcherWithAdmin(extra ...string) (*proctest.Proc, string) {
-	q.t.Helper()
-	admin := proctest.FreeAddr(q.t)
-	p := proctest.Start(q.t, q.dispBin, append([]string{
-		"ADMIN_ADDR=" + admin, "KAFKA_BROKERS=" + strings.Join(q.ep.KafkaBrokers, ","), "DATABASE_URL=" + q.ep.DatabaseURL,
-		"JOBS_TOPIC=" + q.jobs, "REPLIES_TOPIC=" + q.replies, "LLM_GROUP_ID=" + q.group,
-		// The signal group of these dispatchers reads a topic nobody writes.
-		"SIGNAL_TOPIC=" + q.jobs + ".signals", "GROUP_ID=" + q.group + "-signals",
-		"KAFKA_SESSION_TIMEOUT=6s", "SHUTDOWN_GRACE=10s",
-	}, extra...)...)
-	proctest.WaitHTTP(q.t, "http://"+admin+"/readyz", 60*time.Second)
-	return p, admin
-}
-
-func deleteTopics(brokers []string, topics ...string) {
-	conn, err := kafka.Dial("tcp", brokers[0])
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	_ = conn.DeleteTopics(topics...)
-}
 
 type queueStream = connect.BidiStreamForClient[elizav1.QueueConversationRequest, elizav1.QueueConversationResponse]
 

@@ -2,23 +2,37 @@ package main_test
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/beacon/eventdispatch/internal/fakeopenai"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
 // These tests need nothing but Go: the binary brings its own broker and keeps state in memory.
+
+// builds are the binaries these tests start, built once for all of them.
+var builds proctest.Builds
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builds.Remove()
+	os.Exit(code)
+}
 
 type standalone struct {
 	*proctest.Proc
@@ -37,7 +51,7 @@ func start(t *testing.T, bin string, extra ...string) standalone {
 }
 
 func TestStandalone_AnswersQueuesProcessesRecordingsAndStopsCleanly(t *testing.T) {
-	bin := proctest.Build(t, "./cmd/standalone")
+	bin := builds.Build(t, "./cmd/standalone")
 	s := start(t, bin)
 	deadline := time.Now().Add(30 * time.Second)
 	proctest.WaitHTTP(t, "http://"+s.admin+"/readyz", time.Until(deadline))
@@ -93,6 +107,60 @@ func TestStandalone_AnswersQueuesProcessesRecordingsAndStopsCleanly(t *testing.T
 	}
 }
 
+func TestStandalone_AClientThatLeftResumesItsConversationAndGetsTheReply(t *testing.T) {
+	// The model answers once the client has gone.
+	release := make(chan struct{})
+	model := fakeopenai.New(fakeopenai.WithLatencyFunc(func(int) time.Duration { <-release; return 0 }))
+	url, err := model.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = model.Close() })
+	var once sync.Once
+	released := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(released) // before the model closes, which waits for its handlers
+
+	s := start(t, builds.Build(t, "./cmd/standalone"), "OPENAI_BASE_URL="+url, "OPENAI_API_KEY=test-key")
+	proctest.WaitHTTP(t, "http://"+s.admin+"/readyz", 30*time.Second)
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	client := elizav1connect.NewElizaServiceClient(&http.Client{Transport: &http.Transport{Protocols: &h2c}}, "http://"+s.rpc, connect.WithGRPC())
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+
+	left := client.QueueConversation(ctx)
+	if err := left.Send(&elizav1.QueueConversationRequest{Sentence: "I have to go"}); err != nil {
+		t.Fatal(err)
+	}
+	ack, err := left.Receive()
+	if err != nil || ack.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED || ack.GetSerial() != 1 ||
+		ack.GetJobId() == "" || ack.GetInReplyTo() != "I have to go" {
+		t.Fatalf("first answer %+v %v, want the sentence enqueued as event 1", ack, err)
+	}
+	if err := left.CloseResponse(); err != nil { // gone before the answer
+		t.Fatal(err)
+	}
+	released()
+
+	back := client.QueueConversation(ctx)
+	defer back.CloseResponse() //nolint:errcheck // the outcome is checked through Receive
+	if err := back.Send(&elizav1.QueueConversationRequest{ConversationId: ack.GetConversationId(), ResumeAfter: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := back.CloseRequest(); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := back.Receive()
+	if err != nil || reply.GetKind() != elizav1.QueueConversationResponse_KIND_REPLY || reply.GetSerial() != 2 ||
+		reply.GetJobId() != ack.GetJobId() || reply.GetConversationId() != ack.GetConversationId() ||
+		reply.GetSentence() != fakeopenai.Echo("I have to go") || reply.GetInReplyTo() != "I have to go" {
+		t.Fatalf("resumed with %+v %v, want the answer to job %s as event 2", reply, err, ack.GetJobId())
+	}
+	if extra, err := back.Receive(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the answer: %+v %v, want the stream to end", extra, err)
+	}
+}
+
 // completed reads dispatcher_recordings_completed_total.
 func completed(t *testing.T, admin string) float64 {
 	t.Helper()
@@ -105,7 +173,7 @@ func completed(t *testing.T, admin string) float64 {
 }
 
 func TestStandalone_NamesABusyPortAndItsVariable(t *testing.T) {
-	bin := proctest.Build(t, "./cmd/standalone")
+	bin := builds.Build(t, "./cmd/standalone")
 	var lc net.ListenConfig
 	busy, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
