@@ -6,16 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
-	"connectrpc.com/grpchealth"
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/beacon/eventdispatch/internal/eliza"
 	"github.com/beacon/eventdispatch/internal/frontdoor"
@@ -68,22 +64,11 @@ type conversations struct {
 func startConversations(t *testing.T, ttl time.Duration) *conversations {
 	t.Helper()
 	c := &conversations{t: t, store: transcript.NewMemory(ttl), jobs: &jobs{}}
-	handler := frontdoor.NewHandler(frontdoor.Options{
-		Service: frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }).WithQueue(&frontdoor.Queue{
-			Jobs: c.jobs, Transcript: c.store, Gate: queue.NewGate(100), Limit: 3, EnqueueTimeout: time.Second,
-			Log: slog.New(slog.DiscardHandler),
-		}),
-		Health:  grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName),
-		Metrics: frontdoor.NewMetrics(prometheus.NewRegistry()),
-		Log:     slog.New(slog.DiscardHandler),
-	})
-	srv := httptest.NewUnstartedServer(handler)
-	srv.Config = frontdoor.NewServer("", handler)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	var h2c http.Protocols
-	h2c.SetUnencryptedHTTP2(true)
-	c.client = elizav1connect.NewElizaServiceClient(&http.Client{Transport: &http.Transport{Protocols: &h2c}}, srv.URL, connect.WithGRPC())
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }).WithQueue(&frontdoor.Queue{
+		Jobs: c.jobs, Transcript: c.store, Gate: queue.NewGate(100), Limit: 3, EnqueueTimeout: time.Second,
+		Log: slog.New(slog.DiscardHandler),
+	}))
+	c.client = elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
 	return c
 }
 

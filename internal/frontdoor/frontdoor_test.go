@@ -35,9 +35,15 @@ type harness struct {
 
 func start(t *testing.T) *harness {
 	t.Helper()
+	return startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }))
+}
+
+// startService serves service as the front door does, on a local port.
+func startService(t *testing.T, service *frontdoor.Service) *harness {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	handler := frontdoor.NewHandler(frontdoor.Options{
-		Service: frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }),
+		Service: service,
 		Health:  grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName),
 		Metrics: frontdoor.NewMetrics(reg),
 		Log:     slog.New(slog.DiscardHandler),
