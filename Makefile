@@ -43,8 +43,8 @@ bench-dispatch: stack-up ## Benchmark the signal dispatcher on the local stack: 
 	go run ./bench/dispatch -rate 50 -warmup 5s -duration 40s -backlog 100000 -pairs 100 -timeout 9m
 
 .PHONY: bench-llm
-bench-llm: stack-up ## Benchmark queued conversations on the local stack: throughput vs ideal, enqueue latency, memory per idle stream (see BENCHMARKS.md).
-	go run ./bench/llm -workers 64 -latency 100ms -conversations 256 -rpm 12000 -rate 1000 -streams 200 -idle-streams 10000 -timeout 8m
+bench-llm: stack-up ## Benchmark queued conversations on the local stack: throughput vs ideal, enqueue latency, resume, what a front door reads, memory per idle stream (see BENCHMARKS.md).
+	go run ./bench/llm -workers 64 -latency 100ms -conversations 256 -rpm 12000 -rate 1000,300 -streams 200 -resume-events 1000 -resumes 50 -fanout-conversations 60 -fanout-doors 3 -idle-streams 10000 -timeout 9m
 
 .PHONY: stack-up
 stack-up: ## Start Postgres, Kafka and Kafka Connect + Debezium locally (idempotent).

@@ -8,9 +8,9 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/beacon/eventdispatch/bench/dispatch/pgcount"
 	"github.com/beacon/eventdispatch/bench/dispatch/poller"
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
+	"github.com/beacon/eventdispatch/bench/internal/benchkit/pgcount"
 )
 
 // liveWorld is what runs during the live phase: the dispatcher under test, with its database

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beacon/eventdispatch/bench/dispatch/pgcount"
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
+	"github.com/beacon/eventdispatch/bench/internal/benchkit/pgcount"
 )
 
 // Targets of the issue.

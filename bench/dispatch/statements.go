@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/beacon/eventdispatch/bench/dispatch/pgcount"
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
+	"github.com/beacon/eventdispatch/bench/internal/benchkit/pgcount"
 )
 
 // consumerCost is what one consumer (the dispatcher, or the baseline poller) cost the database

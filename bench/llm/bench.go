@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
@@ -20,26 +24,36 @@ type bench struct {
 	runID string // unique per run: names topics and groups
 	dir   string // the binaries and their logs
 	kafka *benchkit.Kafka
+	// pgAddr is Postgres's host:port, for the proxies that count what front doors read.
+	pgAddr string
 
 	// Left behind by the measurements, removed by cleanup.
 	topics, groups []string
+	conversations  conversations
 }
 
 func newBench(cfg config, log *slog.Logger) (*bench, error) {
 	b := &bench{cfg: cfg, log: log, kafka: benchkit.NewKafka(cfg.Endpoints.KafkaBrokers),
 		runID: "bench-llm-" + strings.ToLower(time.Now().UTC().Format("20060102t150405z"))}
-	var err error
+	pg, err := pgxpool.ParseConfig(cfg.Endpoints.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	b.pgAddr = net.JoinHostPort(pg.ConnConfig.Host, strconv.Itoa(int(pg.ConnConfig.Port)))
 	if b.dir, err = os.MkdirTemp("", "bench-llm-"); err != nil {
 		return nil, fmt.Errorf("temporary directory: %w", err)
 	}
 	return b, nil
 }
 
-// cleanup deletes the run's topics and consumer groups. Run it once every process of the
-// run has stopped (groups with members cannot be deleted).
+// cleanup deletes the run's topics, consumer groups and conversations. Run it once every
+// process of the run has stopped (groups with members cannot be deleted, and a dispatcher
+// still running could record an outcome in a conversation being deleted).
 func (b *bench) cleanup(ctx context.Context) error {
 	b.log.Info("cleaning up", "topics", len(b.topics), "groups", len(b.groups))
-	return errors.Join(b.kafka.DeleteTopics(ctx, b.topics...), b.kafka.DeleteGroups(ctx, b.groups...))
+	deleted, convErr := b.conversations.delete(ctx, b.cfg.Endpoints.DatabaseURL)
+	b.log.Info("conversations deleted from the transcript", "deleted", deleted)
+	return errors.Join(b.kafka.DeleteTopics(ctx, b.topics...), b.kafka.DeleteGroups(ctx, b.groups...), convErr)
 }
 
 // raiseFileLimit lifts the soft limit on open files to the hard one, for the harness and the

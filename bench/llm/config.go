@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,13 +28,26 @@ type config struct {
 	// Warmup and Window are the throughput runs' unmeasured and measured parts.
 	Warmup, Window time.Duration
 
-	// Enqueue latency: Rate sentences per second in all, spread over Streams streams, for
-	// EnqueueWarmup and then EnqueueDuration; the model answers in FastLatency.
-	Rate            float64
+	// Enqueue latency: at each of Rates, that many sentences per second in all, spread over
+	// Streams streams, for EnqueueWarmup and then EnqueueDuration; the model answers in
+	// FastLatency.
+	Rates           []float64
 	Streams         int
 	EnqueueWarmup   time.Duration
 	EnqueueDuration time.Duration
 	FastLatency     time.Duration
+
+	// Resume: ResumeConversations conversations of ResumeEvents events each (ResumeEvents/2
+	// sentences, each answered), then Resumes resumes from serial 0, one at a time, round
+	// robin over the conversations.
+	ResumeEvents, ResumeConversations, Resumes int
+
+	// Fan-out: FanoutConversations conversations, each sending FanoutRate sentences per
+	// second for FanoutDuration, all on one front door, then spread over FanoutDoors; what
+	// each front door reads from Postgres is counted.
+	FanoutConversations, FanoutDoors int
+	FanoutRate                       float64
+	FanoutDuration                   time.Duration
 
 	// Memory: IdleStreams streams held open at once, on a front door with QUEUE_LIMIT
 	// MemoryQueueLimit (the reply buffer each stream gets is sized from it).
@@ -45,7 +59,7 @@ type config struct {
 	// Settle is how long the front door is left alone before its memory is read.
 	Settle time.Duration
 
-	// Only, if set, names the measurements to run (throughput, enqueue, memory); all when empty.
+	// Only, if set, names the measurements to run (see measurements); all when empty.
 	Only map[string]bool
 
 	// Timeout bounds the whole run; cleanup gets a minute more.
@@ -64,20 +78,31 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.RPM, "rpm", 12000, "LLM_RPM of the second throughput run; 0 skips it")
 	fs.DurationVar(&c.Warmup, "warmup", 5*time.Second, "throughput runs: time before measuring")
 	fs.DurationVar(&c.Window, "window", 20*time.Second, "throughput runs: time measured")
-	fs.Float64Var(&c.Rate, "rate", 1000, "enqueue latency: sentences per second, all streams together")
+	rates := fs.String("rate", "1000", "enqueue latency: sentences per second, all streams together; several, comma-separated, are run one after the other")
 	fs.IntVar(&c.Streams, "streams", 200, "enqueue latency: streams sending")
 	fs.DurationVar(&c.EnqueueWarmup, "enqueue-warmup", 3*time.Second, "enqueue latency: time before measuring")
 	fs.DurationVar(&c.EnqueueDuration, "enqueue-duration", 20*time.Second, "enqueue latency: time measured")
 	fs.DurationVar(&c.FastLatency, "fast-latency", 10*time.Millisecond, "the fake model's latency outside the throughput runs")
+	fs.IntVar(&c.ResumeEvents, "resume-events", 1000, "resume: events in each conversation resumed (an even number: a sentence and its answer each)")
+	fs.IntVar(&c.ResumeConversations, "resume-conversations", 5, "resume: conversations built")
+	fs.IntVar(&c.Resumes, "resumes", 50, "resume: resumes timed, one at a time, round robin over the conversations")
+	fs.IntVar(&c.FanoutConversations, "fanout-conversations", 60, "fan-out: conversations, spread evenly over the front doors")
+	fs.IntVar(&c.FanoutDoors, "fanout-doors", 3, "fan-out: front doors the conversations are spread over after the run on one")
+	fs.Float64Var(&c.FanoutRate, "fanout-rate", 2, "fan-out: sentences per second in each conversation")
+	fs.DurationVar(&c.FanoutDuration, "fanout-duration", 10*time.Second, "fan-out: how long each conversation sends")
 	fs.IntVar(&c.IdleStreams, "idle-streams", 10000, "memory: streams held open at once")
 	fs.IntVar(&c.MemoryQueueLimit, "memory-queue-limit", defaultQueueLimit, "memory: the front door's QUEUE_LIMIT")
 	fs.IntVar(&c.StreamsPerConn, "streams-per-conn", 200, "most streams per HTTP/2 connection of the harness (the server allows 256)")
 	fs.DurationVar(&c.Settle, "settle", 3*time.Second, "memory: quiet time before each reading")
 	fs.DurationVar(&c.Timeout, "timeout", 8*time.Minute, "give up after this long")
 	fs.StringVar(&c.Out, "out", "", "also write the report to this file")
-	only := fs.String("only", "", "comma-separated measurements to run: throughput, enqueue, memory (default all)")
+	only := fs.String("only", "", "comma-separated measurements to run: "+strings.Join(measurements, ", ")+" (default all)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	var err error
+	if c.Rates, err = parseRates(*rates); err != nil {
+		return c, fmt.Errorf("-rate: %w", err)
 	}
 	if *only != "" {
 		c.Only = map[string]bool{}
@@ -86,6 +111,19 @@ func parseConfig(args []string) (config, error) {
 		}
 	}
 	return c, c.validate()
+}
+
+// parseRates reads a comma-separated list of rates ("1000,300").
+func parseRates(s string) ([]float64, error) {
+	var rates []float64
+	for _, f := range strings.Split(s, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", strings.TrimSpace(f))
+		}
+		rates = append(rates, r)
+	}
+	return rates, nil
 }
 
 // RunTimeout is -timeout, for benchkit.Main.
@@ -105,7 +143,7 @@ const (
 )
 
 // measurements are the harness's measurements, as -only names them.
-var measurements = []string{"throughput", "enqueue", "memory"}
+var measurements = []string{"throughput", "enqueue", "resume", "fanout", "memory"}
 
 // runs reports whether the run includes measurement m.
 func (c config) runs(m string) bool { return len(c.Only) == 0 || c.Only[m] }
@@ -114,7 +152,7 @@ func (c config) validate() error {
 	var errs []error
 	positive := map[string]time.Duration{
 		"-latency": c.Latency, "-warmup": c.Warmup, "-window": c.Window, "-enqueue-warmup": c.EnqueueWarmup,
-		"-enqueue-duration": c.EnqueueDuration, "-settle": c.Settle, "-timeout": c.Timeout,
+		"-enqueue-duration": c.EnqueueDuration, "-fanout-duration": c.FanoutDuration, "-settle": c.Settle, "-timeout": c.Timeout,
 	}
 	for name, d := range positive {
 		if d <= 0 {
@@ -133,14 +171,28 @@ func (c config) validate() error {
 	if c.PerConversation < 1 || c.PerConversation > throughputQueueLimit {
 		errs = append(errs, fmt.Errorf("-per-conversation must be in [1, %d] (the runs' QUEUE_LIMIT), got %d", throughputQueueLimit, c.PerConversation))
 	}
+	if c.ResumeEvents < 2 || c.ResumeEvents%2 != 0 {
+		errs = append(errs, fmt.Errorf("-resume-events must be an even number of at least 2 (a sentence and its answer each), got %d", c.ResumeEvents))
+	}
+	if c.ResumeConversations < 1 || c.Resumes < 1 {
+		errs = append(errs, fmt.Errorf("-resume-conversations and -resumes must be at least 1, got %d and %d", c.ResumeConversations, c.Resumes))
+	}
+	if c.FanoutDoors < 2 || c.FanoutConversations < c.FanoutDoors {
+		errs = append(errs, fmt.Errorf("-fanout-doors must be at least 2 and -fanout-conversations at least as many, got %d and %d", c.FanoutDoors, c.FanoutConversations))
+	}
+	if c.FanoutRate <= 0 || c.FanoutRate > 100 {
+		errs = append(errs, fmt.Errorf("-fanout-rate must be in (0, 100] sentences per second, got %g", c.FanoutRate))
+	}
 	if c.MemoryQueueLimit < 1 {
 		errs = append(errs, fmt.Errorf("-memory-queue-limit must be at least 1, got %d", c.MemoryQueueLimit))
 	}
 	if c.RPM < 0 {
 		errs = append(errs, fmt.Errorf("-rpm must not be negative, got %d", c.RPM))
 	}
-	if c.Rate <= 0 || c.Rate/float64(max(c.Streams, 1)) > 100 {
-		errs = append(errs, fmt.Errorf("-rate must be positive and at most 100 per stream, got %g over %d streams", c.Rate, c.Streams))
+	for _, rate := range c.Rates {
+		if rate <= 0 || rate/float64(max(c.Streams, 1)) > 100 {
+			errs = append(errs, fmt.Errorf("-rate must be positive and at most 100 per stream, got %g over %d streams", rate, c.Streams))
+		}
 	}
 	if c.StreamsPerConn < 1 || c.StreamsPerConn > 256 {
 		errs = append(errs, fmt.Errorf("-streams-per-conn must be in [1, 256] (the front door's MaxConcurrentStreams), got %d", c.StreamsPerConn))

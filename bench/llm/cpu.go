@@ -2,12 +2,13 @@ package main
 
 import (
 	"os"
+	"slices"
 	"time"
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
-// cpuGroup names the processes whose CPU time a throughput run reports.
+// cpuGroup names the processes whose CPU time a run reports.
 type cpuGroup string
 
 // The groups, in the order the report lists them.
@@ -15,21 +16,23 @@ const (
 	cpuFrontdoor  cpuGroup = "front door"
 	cpuDispatcher cpuGroup = "dispatcher"
 	cpuKafka      cpuGroup = "kafka broker"
+	cpuPostgres   cpuGroup = "postgres"
 	cpuHarness    cpuGroup = "harness (clients + fake model)"
 	// cpuOther is the machine's busy time less the groups above.
 	cpuOther cpuGroup = "everything else"
 )
 
-var cpuGroups = []cpuGroup{cpuFrontdoor, cpuDispatcher, cpuKafka, cpuHarness, cpuOther}
+var cpuGroups = []cpuGroup{cpuFrontdoor, cpuDispatcher, cpuKafka, cpuPostgres, cpuHarness, cpuOther}
 
-// cpuTimes returns the CPU time (user + system) used so far by the front door, the
-// dispatcher (pid 0: none), the Kafka broker and the harness, and by the rest of the machine.
-// It returns an empty map where /proc is not Linux's.
-func cpuTimes(frontdoorPID, dispatcherPID int) map[cpuGroup]time.Duration {
+// cpuTimes returns the CPU time (user + system) used so far by the front doors (together),
+// the dispatcher (pid 0: none), the Kafka broker, Postgres (all its processes, every
+// database's backends included) and the harness, and by the rest of the machine. It returns
+// an empty map where /proc is not Linux's.
+func cpuTimes(frontdoorPIDs []int, dispatcherPID int) map[cpuGroup]time.Duration {
 	harness := os.Getpid()
 	return benchkit.CPUTimes(func(p benchkit.ProcInfo) (cpuGroup, bool) {
 		switch {
-		case p.PID == frontdoorPID:
+		case slices.Contains(frontdoorPIDs, p.PID):
 			return cpuFrontdoor, true
 		case p.PID == dispatcherPID:
 			return cpuDispatcher, true
@@ -37,6 +40,8 @@ func cpuTimes(frontdoorPID, dispatcherPID int) map[cpuGroup]time.Duration {
 			return cpuHarness, true
 		case p.Comm == "java" && p.CmdlineHas("kafka.Kafka"):
 			return cpuKafka, true
+		case p.Comm == "postgres":
+			return cpuPostgres, true
 		}
 		return "", false
 	}, cpuOther)

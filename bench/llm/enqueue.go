@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
@@ -30,10 +31,11 @@ type enqueueResult struct {
 	Streams    int
 	Rate       float64 // asked for, sentences per second
 	// Window is the measured part; Sent the sentences sent in it and acknowledged (their
-	// latencies are Latency's sample).
-	Window  time.Duration
-	Sent    int64
-	Latency benchkit.Distribution
+	// latencies are Latency's sample); Acked the acknowledgements received in it, whenever
+	// their sentences were sent: what the front door kept up with.
+	Window      time.Duration
+	Sent, Acked int64
+	Latency     benchkit.Distribution
 	// Over the whole run: sentences enqueued, refused ("queue is full!" or busy), invalid or
 	// unavailable, never acknowledged; replies received before the streams were closed.
 	Enqueued, Refused, Invalid, Unacked, Replies int64
@@ -45,6 +47,9 @@ type enqueueResult struct {
 
 // AchievedRate is the measured sentences per second.
 func (r enqueueResult) AchievedRate() float64 { return float64(r.Sent) / r.Window.Seconds() }
+
+// AckedRate is the acknowledgements received per second in the window.
+func (r enqueueResult) AckedRate() float64 { return float64(r.Acked) / r.Window.Seconds() }
 
 // sendTimes is one stream's sentences sent and not yet acknowledged, oldest first: the
 // server answers a stream's sentences in order.
@@ -73,21 +78,23 @@ func (s *sendTimes) pop() (time.Time, bool) {
 // enqueueStream is one stream of the run and what it saw.
 type enqueueStream struct {
 	stream  *queueStream
+	conv    uuid.UUID // its conversation, named in its first sentence
 	pending sendTimes
 	samples []time.Duration // latencies of sentences sent in the measured window
+	acked   int64           // acknowledgements received in the measured window
 	maxLag  time.Duration
 }
 
-// runEnqueueLatency sends Rate sentences per second in all, evenly over Streams streams, for
+// runEnqueueLatency sends rate sentences per second in all, evenly over Streams streams, for
 // EnqueueWarmup + EnqueueDuration, and times each sentence from just before Send to its
 // acknowledgement's Receive. With withDispatcher, a dispatcher and a fast model answer the
 // jobs meanwhile, as in production; without, the front door works alone.
-func (b *bench) runEnqueueLatency(ctx context.Context, withDispatcher bool) (res enqueueResult, err error) {
+func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatcher bool) (res enqueueResult, err error) {
 	cfg := b.cfg
-	res = enqueueResult{Dispatcher: withDispatcher, Streams: cfg.Streams, Rate: cfg.Rate, Window: cfg.EnqueueDuration}
-	spec := systemSpec{name: "enqueue-alone", queueLimit: enqueueQueueLimit, latency: cfg.FastLatency}
+	res = enqueueResult{Dispatcher: withDispatcher, Streams: cfg.Streams, Rate: rate, Window: cfg.EnqueueDuration}
+	spec := systemSpec{name: fmt.Sprintf("enqueue%g-alone", rate), queueLimit: enqueueQueueLimit, latency: cfg.FastLatency}
 	if withDispatcher {
-		spec.name, spec.workers = "enqueue", cfg.Workers
+		spec.name, spec.workers = fmt.Sprintf("enqueue%g", rate), cfg.Workers
 		res.Workers, res.ModelDelay = cfg.Workers, cfg.FastLatency
 	}
 	sys, err := b.startSystem(ctx, spec)
@@ -95,11 +102,11 @@ func (b *bench) runEnqueueLatency(ctx context.Context, withDispatcher bool) (res
 		return res, err
 	}
 	defer func() { err = errors.Join(err, sys.stop()) }() //nolint:contextcheck // stopping must work once ctx has ended too
-	pool := newClientPool(sys.rpc, cfg.Streams, cfg.StreamsPerConn)
+	pool := newClientPool(sys.frontdoor().rpc, cfg.Streams, cfg.StreamsPerConn)
 	defer pool.close()
 
-	// Stream i sends every interval, offset by i/Rate: together, one sentence every 1/Rate.
-	interval := time.Duration(float64(cfg.Streams) / cfg.Rate * float64(time.Second))
+	// Stream i sends every interval, offset by i/rate: together, one sentence every 1/rate.
+	interval := time.Duration(float64(cfg.Streams) / rate * float64(time.Second))
 	start := time.Now().Add(100 * time.Millisecond)
 	measureFrom := start.Add(cfg.EnqueueWarmup)
 	end := measureFrom.Add(cfg.EnqueueDuration)
@@ -108,9 +115,13 @@ func (b *bench) runEnqueueLatency(ctx context.Context, withDispatcher bool) (res
 	var outstanding atomic.Int64 // sent, not yet acknowledged
 	streamsCtx, stopStreams := context.WithCancel(ctx)
 	defer stopStreams()
+	// The streams live on the group's context, the one their goroutines check when a stream
+	// fails: had they the parent's, a stream could see the parent cancelled before the
+	// group's context is, and its end would count as a failure.
+	g, gctx := errgroup.WithContext(streamsCtx)
 	streams := make([]*enqueueStream, cfg.Streams)
-	for i := range streams {
-		streams[i] = &enqueueStream{stream: pool.client(i).QueueConversation(streamsCtx)}
+	for i, conv := range b.conversations.add(cfg.Streams) {
+		streams[i] = &enqueueStream{stream: pool.client(i).QueueConversation(gctx), conv: conv}
 	}
 	defer func() {
 		for _, s := range streams {
@@ -119,9 +130,8 @@ func (b *bench) runEnqueueLatency(ctx context.Context, withDispatcher bool) (res
 	}()
 
 	var sendersDone sync.WaitGroup
-	g, gctx := errgroup.WithContext(streamsCtx)
 	for i, s := range streams {
-		first := start.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))
+		first := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
 		sendersDone.Add(1)
 		g.Go(func() error {
 			defer sendersDone.Done()
@@ -136,11 +146,11 @@ func (b *bench) runEnqueueLatency(ctx context.Context, withDispatcher bool) (res
 		if sleep(gctx, time.Until(measureFrom)) != nil {
 			return nil
 		}
-		before := cpuTimes(sys.frontdoor.PID(), sys.dispatcherPID())
+		before := sys.cpu()
 		if sleep(gctx, time.Until(end)) != nil {
 			return nil
 		}
-		res.CPU = benchkit.CPUDelta(before, cpuTimes(sys.frontdoor.PID(), sys.dispatcherPID()))
+		res.CPU = benchkit.CPUDelta(before, sys.cpu())
 		sendersDone.Wait()
 		for deadline := time.Now().Add(ackWait); outstanding.Load() > 0 && time.Now().Before(deadline); {
 			if sleep(gctx, 10*time.Millisecond) != nil {
@@ -149,7 +159,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, withDispatcher bool) (res
 		}
 		return nil
 	})
-	b.log.Info("enqueue latency: sending", "run", spec.name, "rate", cfg.Rate, "streams", cfg.Streams, "warmup", cfg.EnqueueWarmup, "duration", cfg.EnqueueDuration)
+	b.log.Info("enqueue latency: sending", "run", spec.name, "rate", rate, "streams", cfg.Streams, "warmup", cfg.EnqueueWarmup, "duration", cfg.EnqueueDuration)
 	if err := g.Wait(); err != nil {
 		return res, fmt.Errorf("%s: %w", spec.name, err)
 	}
@@ -159,6 +169,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, withDispatcher bool) (res
 	var all []time.Duration
 	for _, s := range streams {
 		all = append(all, s.samples...)
+		res.Acked += s.acked
 		res.MaxLag = max(res.MaxLag, s.maxLag)
 	}
 	res.Sent = int64(len(all))
@@ -183,7 +194,11 @@ func (s *enqueueStream) send(ctx context.Context, i int, first time.Time, interv
 		s.maxLag = max(s.maxLag, now.Sub(at))
 		s.pending.push(now)
 		outstanding.Add(1)
-		if err := s.stream.Send(&elizav1.QueueConversationRequest{Sentence: fmt.Sprintf("stream %d, sentence %d: I feel a little anxious today", i, n)}); err != nil {
+		req := &elizav1.QueueConversationRequest{Sentence: fmt.Sprintf("stream %d, sentence %d: I feel a little anxious today", i, n)}
+		if n == 0 {
+			req.ConversationId = s.conv.String()
+		}
+		if err := s.stream.Send(req); err != nil {
 			return streamError(ctx, i, "send", err)
 		}
 	}
@@ -213,6 +228,9 @@ func (s *enqueueStream) receive(ctx context.Context, i int, from, to time.Time, 
 		outstanding.Add(-1)
 		if !sent.Before(from) && sent.Before(to) {
 			s.samples = append(s.samples, at.Sub(sent))
+		}
+		if !at.Before(from) && at.Before(to) {
+			s.acked++
 		}
 		switch res.GetKind() {
 		case elizav1.QueueConversationResponse_KIND_ENQUEUED:

@@ -1,24 +1,31 @@
 // Command llm is the benchmark harness behind `make bench-llm`. It measures queued
 // conversations (QueueConversation on the real front door, jobs through Kafka to the real
-// dispatcher's worker pool, answered by a fake OpenAI-compatible model served by the harness)
-// on the local stack, and prints a Markdown report; BENCHMARKS.md explains the method and
-// keeps a run's numbers.
+// dispatcher's worker pool, answered by a fake OpenAI-compatible model served by the harness,
+// every event recorded in the conversations' transcript in Postgres) on the local stack, and
+// prints a Markdown report; BENCHMARKS.md explains the method and keeps a run's numbers.
 //
-// It runs these measurements, each with its own front door, dispatcher, fake model, topics
-// (bench.jobs.<run>.<name>, bench.replies.<run>.<name>) and consumer groups:
+// It runs these measurements, each with its own front doors, dispatcher, fake model, topics
+// (bench.jobs.<run>.<name>) and consumer groups:
 //
 //  1. throughput: C streams keep work waiting for N workers and a model answering in R;
 //     replies per second against the ideal min(N, C)/R;
 //  2. the same with the dispatcher's LLM_RPM set, whose cap RPM/60 is then the ideal;
 //  3. enqueue latency: sentences at a steady rate over many streams, each timed from Send to
-//     its "enqueued" acknowledgement, on the client; once with a dispatcher and a fast model
-//     answering the jobs meanwhile, once with the front door alone (no dispatcher);
-//  4. memory: many streams held open on one front door, its RSS and Go heap read before and
+//     its "enqueued" acknowledgement (Reserve, Kafka, Accept in the transcript), on the
+//     client; once with a dispatcher and a fast model answering the jobs meanwhile, once with
+//     the front door alone (no dispatcher);
+//  4. resume: conversations of many events are built, then resumed from serial 0 one at a
+//     time, each timed until its last event arrives;
+//  5. fan-out: one conversation workload on one front door, then spread over several, with
+//     each front door's Postgres traffic counted by a proxy of its own (bytes, rows,
+//     notifications of its listener connection): what a front door reads as replicas grow;
+//  6. memory: many streams held open on one front door, its RSS and Go heap read before and
 //     after.
 //
-// At the end it deletes its topics and groups and stops every process it started. It needs
-// the stack of `make stack-up` (Kafka, and Postgres for the dispatcher's readiness) and runs
-// from the repository's root.
+// The harness chooses the id of every conversation it starts. At the end it deletes those
+// conversations from the transcript (their jobs and events go with them), its topics and
+// groups, and stops every process it started. It needs the stack of `make stack-up` (Kafka,
+// and Postgres with the migrations applied) and runs from the repository's root.
 package main
 
 import (
@@ -68,13 +75,29 @@ func (b *bench) run(ctx context.Context) (report, error) {
 		}
 	}
 	if b.cfg.runs("enqueue") {
-		for _, withDispatcher := range []bool{true, false} {
-			res, err := b.runEnqueueLatency(ctx, withDispatcher)
-			if err != nil {
-				return rep, err
+		for _, rate := range b.cfg.Rates {
+			for _, withDispatcher := range []bool{true, false} {
+				res, err := b.runEnqueueLatency(ctx, rate, withDispatcher)
+				if err != nil {
+					return rep, err
+				}
+				rep.enqueue = append(rep.enqueue, res)
 			}
-			rep.enqueue = append(rep.enqueue, res)
 		}
+	}
+	if b.cfg.runs("resume") {
+		res, err := b.runResume(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.resume = &res
+	}
+	if b.cfg.runs("fanout") {
+		res, err := b.runFanout(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.fanout = &res
 	}
 	if b.cfg.runs("memory") {
 		res, err := b.runMemory(ctx)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
@@ -56,7 +57,7 @@ func (b *bench) runMemory(ctx context.Context) (res memoryResult, err error) {
 		return res, err
 	}
 	defer func() { err = errors.Join(err, sys.stop()) }() //nolint:contextcheck // stopping must work once ctx has ended too
-	pool := newClientPool(sys.rpc, cfg.IdleStreams, cfg.StreamsPerConn)
+	pool := newClientPool(sys.frontdoor().rpc, cfg.IdleStreams, cfg.StreamsPerConn)
 	defer pool.close()
 	res.Conns = pool.conns()
 
@@ -97,7 +98,7 @@ func (b *bench) runMemory(ctx context.Context) (res memoryResult, err error) {
 	}
 
 	b.log.Info("memory: one sentence per stream")
-	unanswered, err := exchangeOne(ctx, streams)
+	unanswered, err := exchangeOne(ctx, streams, b.conversations.add(len(streams)))
 	if err != nil {
 		return res, err
 	}
@@ -116,15 +117,16 @@ func (b *bench) runMemory(ctx context.Context) (res memoryResult, err error) {
 	return res, nil
 }
 
-// exchangeOne has every stream send one sentence and read its acknowledgement and reply. It
-// returns how many streams got anything else.
-func exchangeOne(ctx context.Context, streams []*queueStream) (int, error) {
+// exchangeOne has every stream start its conversation (convs, one per stream) with one
+// sentence and read its acknowledgement and reply. It returns how many streams got anything
+// else.
+func exchangeOne(ctx context.Context, streams []*queueStream, convs []uuid.UUID) (int, error) {
 	results := make([]bool, len(streams))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(exchangeConcurrency)
 	for i, s := range streams {
 		g.Go(func() error {
-			if err := s.Send(&elizav1.QueueConversationRequest{Sentence: fmt.Sprintf("stream %d: hello, I would like to talk", i)}); err != nil {
+			if err := s.Send(&elizav1.QueueConversationRequest{ConversationId: convs[i].String(), Sentence: fmt.Sprintf("stream %d: hello, I would like to talk", i)}); err != nil {
 				return streamError(gctx, i, "send", err)
 			}
 			ack, err := s.Receive()
@@ -161,7 +163,7 @@ func exchangeOne(ctx context.Context, streams []*queueStream) (int, error) {
 func waitOpenStreams(ctx context.Context, sys *system, want float64, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if _, err := sys.frontdoor.WaitMetric(ctx, mOpenStreams, 100*time.Millisecond, func(v float64) bool { return v == want }); err != nil {
+	if _, err := sys.frontdoor().proc.WaitMetric(ctx, mOpenStreams, 100*time.Millisecond, func(v float64) bool { return v == want }); err != nil {
 		return fmt.Errorf("front door's open streams, want %.0f: %w", want, err)
 	}
 	return nil
@@ -173,11 +175,11 @@ func (b *bench) readMemory(ctx context.Context, sys *system, label string) (memo
 	if err := sleep(ctx, b.cfg.Settle); err != nil {
 		return r, fmt.Errorf("memory reading %q: %w", label, err)
 	}
-	m, err := sys.frontdoor.Metrics(ctx)
+	m, err := sys.frontdoor().proc.Metrics(ctx)
 	if err != nil {
 		return r, fmt.Errorf("memory reading %q: %w", label, err)
 	}
-	if r.RSS, err = benchkit.RSS(sys.frontdoor.PID()); err != nil {
+	if r.RSS, err = benchkit.RSS(sys.frontdoor().proc.PID()); err != nil {
 		return r, fmt.Errorf("memory reading %q: %w", label, err)
 	}
 	r.OpenStreams, r.HeapInuse, r.StackInuse, r.Goroutines = m[mOpenStreams], m[mHeapInuse], m[mStackInuse], m[mGoroutines]

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 )
 
 func TestFormatting_ReadsAsTheReportWritesIt(t *testing.T) {
@@ -12,9 +15,55 @@ func TestFormatting_ReadsAsTheReportWritesIt(t *testing.T) {
 		{dur(1500 * time.Microsecond), "1.5ms"},
 		{kib(25395), "24.8 KiB"},
 		{mib(17.5 * (1 << 20)), "17.5 MiB"},
+		{size(0), "0 B"},
+		{size(1023), "1023 B"},
+		{size(1024), "1.0 KiB"},
+		{size(25395), "24.8 KiB"},
+		{size(1.25 * (1 << 20)), "1.2 MiB"},
+		{plural(1, "front door"), "1 front door"},
+		{plural(3, "front door"), "3 front doors"},
+		{enqueueP99(enqueueResult{Latency: benchkit.Distribution{P99: 9 * time.Millisecond}}), "9.0 ms"},
+		{enqueueP99(enqueueResult{Latency: benchkit.Distribution{P99: 19 * time.Second}, Unacked: 8970}), "19000.0 ms of those acknowledged; 8,970 never were"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+func TestReport_WritesEachMeasurementAndItsTargets(t *testing.T) {
+	cfg, err := parseConfig([]string{"-rate", "1000,300"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := time.Millisecond
+	rep := report{cfg: cfg, runID: "bench-llm-test",
+		enqueue: []enqueueResult{
+			{Dispatcher: true, Workers: 64, ModelDelay: 10 * ms, Rate: 1000, Window: 20 * time.Second, Sent: 20000, Acked: 20000, Latency: benchkit.Distribution{N: 20000, P99: 30 * ms}},
+			{Rate: 300, Window: 20 * time.Second, Sent: 6000, Acked: 6000, Latency: benchkit.Distribution{N: 6000, P99: 9 * ms}},
+		},
+		resume: &resumeResult{Conversations: 5, Events: 1000, Runs: 50, All: benchkit.Distribution{N: 50, P50: 60 * ms, Max: 90 * ms}},
+		fanout: &fanoutResult{Conversations: 60, Rate: 2, Duration: 10 * time.Second, Runs: []fanoutRun{
+			{Doors: 1, PerDoor: []fanoutDoor{doorRead(60, false, 900, 100), doorRead(1, true, 0, 0)}},
+			{Doors: 3, PerDoor: []fanoutDoor{doorRead(20, false, 300, 30), doorRead(20, false, 330, 40), doorRead(20, false, 290, 30), doorRead(1, true, 0, 0)}},
+		}},
+	}
+	var out strings.Builder
+	rep.write(&out)
+	for _, want := range []string{
+		"| enqueue latency p99 < 25 ms at 1,000 sentences/s, jobs answered (dispatcher, WORKERS=64, model in 10 ms)",
+		"| 300/s, left on the topic (no dispatcher)",
+		"max 90.0 ms (p50 60.0 ms) | yes |",
+		"| 0.370 with 0.333 of the conversations (front door 2) | yes |",
+		"| quiet, beside 3",
+		"| the 3 busy ones together",
+		"On 3 front doors:",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "at 300 sentences/s, jobs") {
+		t.Error("the report judges the 300/s run against the target, which is at 1,000/s")
 	}
 }

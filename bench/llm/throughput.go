@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
@@ -68,7 +69,8 @@ func (b *bench) runThroughput(ctx context.Context, rpm int) (res throughputResul
 		return res, err
 	}
 	defer func() { err = errors.Join(err, sys.stop()) }() //nolint:contextcheck // stopping must work once ctx has ended too
-	pool := newClientPool(sys.rpc, cfg.Conversations, cfg.StreamsPerConn)
+	pool := newClientPool(sys.frontdoor().rpc, cfg.Conversations, cfg.StreamsPerConn)
+	convs := b.conversations.add(cfg.Conversations)
 	defer pool.close()
 
 	var counts streamCounts
@@ -79,7 +81,7 @@ func (b *bench) runThroughput(ctx context.Context, rpm int) (res throughputResul
 	g, gctx := errgroup.WithContext(streamsCtx)
 	for i := range cfg.Conversations {
 		g.Go(func() error {
-			return keepBusy(gctx, pool.client(i).QueueConversation(gctx), i, cfg.PerConversation, stop, &counts)
+			return keepBusy(gctx, pool.client(i).QueueConversation(gctx), i, convs[i], cfg.PerConversation, stop, &counts)
 		})
 	}
 	g.Go(func() error {
@@ -132,7 +134,7 @@ type throughputSnapshot struct {
 
 func (b *bench) throughputSnapshot(ctx context.Context, sys *system, counts *streamCounts) (throughputSnapshot, error) {
 	s := throughputSnapshot{at: time.Now(), replies: counts.replies.Load(),
-		cpu: cpuTimes(sys.frontdoor.PID(), sys.dispatcherPID())}
+		cpu: sys.cpu()}
 	var err error
 	if s.timeWait, err = timeWaitSockets(sys.modelPort); err != nil {
 		return s, err
@@ -143,16 +145,21 @@ func (b *bench) throughputSnapshot(ctx context.Context, sys *system, counts *str
 	return s, nil
 }
 
-// keepBusy sends perConversation sentences on stream, then one more for each reply. Once stop
-// is closed it sends no more: it half-closes the stream at the next reply and reads until the
-// server ends the stream, which it does once the stream's last job is answered. An error
-// before then, unless ctx has ended, is the stream's failure.
-func keepBusy(ctx context.Context, stream *queueStream, i, perConversation int, stop <-chan struct{}, counts *streamCounts) error {
+// keepBusy starts conversation conv on stream with perConversation sentences, then sends one
+// more for each reply. Once stop is closed it sends no more: it half-closes the stream at the
+// next reply and reads until the server ends the stream, which it does once the
+// conversation's last job is answered. An error before then, unless ctx has ended, is the
+// stream's failure.
+func keepBusy(ctx context.Context, stream *queueStream, i int, conv uuid.UUID, perConversation int, stop <-chan struct{}, counts *streamCounts) error {
 	defer stream.CloseResponse() //nolint:errcheck // the stream's outcome is what Receive returned
 	n := 0
 	send := func() error {
 		n++
-		return stream.Send(&elizav1.QueueConversationRequest{Sentence: fmt.Sprintf("conversation %d, sentence %d: I keep thinking about my work", i, n)})
+		req := &elizav1.QueueConversationRequest{Sentence: fmt.Sprintf("conversation %d, sentence %d: I keep thinking about my work", i, n)}
+		if n == 1 {
+			req.ConversationId = conv.String()
+		}
+		return stream.Send(req)
 	}
 	for range perConversation {
 		if err := send(); err != nil {

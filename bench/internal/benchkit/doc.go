@@ -6,11 +6,14 @@
 //   - the processes a run starts: Build, StartProcess and Process (graceful stop, /readyz,
 //     /metrics), FreeAddr;
 //   - Prometheus text metrics: ParseMetrics, Scrape, Delta and Mean;
-//   - the machine: CPUTimes and CPUDelta (CPU time by process group, from /proc), RSS,
-//     ThisMachine for the report's header;
+//   - the machine: CPUTimes and CPUDelta (CPU time by process group, from /proc), SchedCPU
+//     (one process's, to the nanosecond), RSS, ThisMachine for the report's header;
 //   - the stack: Kafka (topics and consumer groups a run creates and deletes), KafkaReachable,
 //     GetJSON;
 //   - the report: Table, Summarise and Distribution, and the number formats both use.
+//
+// Its subpackage pgcount is a counting proxy for the Postgres wire protocol, which both
+// harnesses put between a process and Postgres to measure its database traffic.
 //
 // Each harness keeps its own measurements, metric names and report wording. The package is
 // internal to the harnesses and not part of the project's API.

@@ -97,3 +97,28 @@ func vmRSS(r io.Reader) (int64, error) {
 	}
 	return 0, errors.New("no VmRSS line")
 }
+
+// SchedCPU returns the time a process has spent on a CPU, from the first field of
+// /proc/PID/schedstat, in nanoseconds: finer than the clock ticks of /proc/PID/stat, for
+// processes that use little CPU (a Postgres backend woken now and then).
+func SchedCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read schedstat: %w", err)
+	}
+	return parseSchedstat(b)
+}
+
+// parseSchedstat reads the on-CPU time of a /proc/PID/schedstat file's contents ("run-ns
+// wait-ns timeslices").
+func parseSchedstat(b []byte) (time.Duration, error) {
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return 0, errors.New("empty schedstat")
+	}
+	ns, err := strconv.ParseInt(fields[0], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse schedstat %q: %w", fields[0], err)
+	}
+	return time.Duration(ns), nil
+}

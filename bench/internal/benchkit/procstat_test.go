@@ -59,3 +59,15 @@ func TestRSS_ReadsThisProcess(t *testing.T) {
 		t.Errorf("RSS = %d, want a positive size", rss)
 	}
 }
+
+func TestParseSchedstat_ReadsTheOnCPUNanoseconds(t *testing.T) {
+	got, err := parseSchedstat([]byte("13987956912 38874503099 356020\n"))
+	if err != nil || got != 13987956912*time.Nanosecond {
+		t.Errorf("parseSchedstat = %v, %v; want 13.987956912s", got, err)
+	}
+	for _, bad := range []string{"", "\n", "x 1 2"} {
+		if _, err := parseSchedstat([]byte(bad)); err == nil {
+			t.Errorf("parseSchedstat(%q): no error", bad)
+		}
+	}
+}

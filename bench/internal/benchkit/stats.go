@@ -6,11 +6,11 @@ import (
 	"time"
 )
 
-// Distribution summarises a sample of durations (latencies): its size, nearest-rank
+// Distribution summarises a sample of durations (latencies): its size, minimum, nearest-rank
 // percentiles and maximum. The zero value is an empty sample's.
 type Distribution struct {
-	N                        int
-	P50, P90, P99, P999, Max time.Duration
+	N                             int
+	Min, P50, P90, P99, P999, Max time.Duration
 }
 
 // Summarise returns the distribution of d, which it leaves as it was. A percentile p is the
@@ -24,5 +24,5 @@ func Summarise(d []time.Duration) Distribution {
 	rank := func(p float64) time.Duration {
 		return s[max(int(math.Ceil(p*float64(len(s))))-1, 0)]
 	}
-	return Distribution{N: len(s), P50: rank(0.50), P90: rank(0.90), P99: rank(0.99), P999: rank(0.999), Max: s[len(s)-1]}
+	return Distribution{N: len(s), Min: s[0], P50: rank(0.50), P90: rank(0.90), P99: rank(0.99), P999: rank(0.999), Max: s[len(s)-1]}
 }
