@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,13 +27,26 @@ func (s *System) OpenPostgres(ctx context.Context, url string) (*pgstore.Store, 
 	return pgstore.New(pool, recording.DefaultRule(), pgstore.ProcessedRecordingWriter{}), nil
 }
 
+// defaultPoolConns is the most connections a process's pool opens unless DATABASE_URL says
+// otherwise (pool_max_conns).
+const defaultPoolConns = 16
+
 // pool returns the process's connection pool to url, one per URL. It connects lazily: a
 // database that is not up yet is retried by the work, not fatal here.
 func (s *System) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if p, ok := s.pools[url]; ok {
 		return p, nil
 	}
-	p, err := pgxpool.New(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default is the number of CPUs (4 at least): too few for a front door with
+		// many streams, each a few short statements per sentence (bench-llm).
+		cfg.MaxConns = defaultPoolConns
+	}
+	p, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}

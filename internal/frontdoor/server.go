@@ -25,6 +25,9 @@ type Options struct {
 	Log *slog.Logger
 }
 
+// compressMinBytes is the smallest response worth compressing for a client that accepts it.
+const compressMinBytes = 1 << 10
+
 // NewHandler returns the handler serving ElizaService, gRPC reflection (v1 and v1alpha, so
 // grpcurl needs no proto files) and gRPC health on one mux.
 func NewHandler(opts Options) http.Handler {
@@ -32,6 +35,8 @@ func NewHandler(opts Options) http.Handler {
 		connect.WithInterceptors(&observer{metrics: opts.Metrics, log: opts.Log}),
 		connect.WithReadMaxBytes(MaxMessageBytes),
 		connect.WithSendMaxBytes(MaxMessageBytes),
+		// Answers are a sentence or two: compressing them costs more CPU than it saves bytes.
+		connect.WithCompressMinBytes(compressMinBytes),
 	}
 	mux := http.NewServeMux()
 	mux.Handle(elizav1connect.NewElizaServiceHandler(opts.Service, handlerOpts...))
