@@ -407,7 +407,13 @@ func TestPool_AJobOfAnExpiredConversationIsDroppedWithoutHoldingBackItsPartition
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
-	defer func() { cancel(); <-done; pool.Wait() }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("group: %v", err)
+		}
+		pool.Wait()
+	}()
 
 	if ev := r.outcomes(jobs[1:])[jobs[1].ID]; ev.Kind != transcript.Reply {
 		t.Fatalf("the live conversation's job: %+v", ev)
