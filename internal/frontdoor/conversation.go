@@ -74,8 +74,14 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 			}
 			return stream.Send(a.refusal)
 		}
-		// Its "enqueued" comes through the feed, in order with everything else.
-		if err := f.catchUp(ctx, send); err != nil {
+		// Its "enqueued" goes through the feed, in order with everything else.
+		var err error
+		if a.event != nil {
+			err = f.deliver(ctx, *a.event, send)
+		} else {
+			err = f.catchUp(ctx, send)
+		}
+		if err != nil {
 			return unavailable(q, err)
 		}
 		return nil

@@ -52,6 +52,20 @@ func (f *feed) drained(ctx context.Context, ownOpen int, send func(transcript.Ev
 	return len(waiting) == 0 && ownOpen == 0, nil
 }
 
+// deliver sends ev, an event the caller has just appended, if it is the next one to send;
+// otherwise (other events came first) it catches up, which sends ev in its turn. The first
+// case saves reading back what the caller already holds.
+func (f *feed) deliver(ctx context.Context, ev transcript.Event, send func(transcript.Event) error) error {
+	if ev.Serial != f.last+1 {
+		return f.catchUp(ctx, send)
+	}
+	if err := send(ev); err != nil {
+		return err
+	}
+	f.last = ev.Serial
+	return nil
+}
+
 // catchUp sends every event after the last one sent, in order.
 func (f *feed) catchUp(ctx context.Context, send func(transcript.Event) error) error {
 	for {

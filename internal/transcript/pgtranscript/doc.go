@@ -2,11 +2,17 @@
 // transcript, migrations/00005_transcript.sql) and wakes watchers with LISTEN/NOTIFY. It is the
 // transcript.Store that front doors and workers in several processes share.
 //
+// Each method is one statement calling one of the schema's functions
+// (migrations/00006_transcript_functions.sql), so each is one round trip and, for the
+// writes, one implicit transaction: a sentence and its answer cost the front door about four
+// round trips and the worker three. The functions raise SQLSTATE P0002 for a conversation
+// that does not exist or is idle, which the methods return as transcript.ErrNotFound.
+//
 // # Writes
 //
-// Every write to a conversation (Reserve, Release, Accept, Finish) runs in one transaction that
-// first locks the conversation's row and checks that it is not idle. The lock serialises the
-// writers of one conversation across processes, and everything else follows from it:
+// Every write to a conversation (Reserve, Release, Accept, Finish) first locks the
+// conversation's row and checks that it is not idle. The lock serialises the writers of one
+// conversation across processes, and everything else follows from it:
 //
 //   - appending an event bumps the row's last_serial and active_at and inserts the event with
 //     that serial, in the same transaction as the job's update, so serials are gapless, per
@@ -24,7 +30,7 @@
 // # Wake-ups
 //
 // Each append also runs pg_notify on the conversation's own channel ("transcript_" and the id's
-// 32 hex digits), delivered when its transaction commits. A front door therefore LISTENs only
+// 32 hex digits; the payload is the event's serial), delivered when its transaction commits. A front door therefore LISTENs only
 // to the conversations it serves and hears nothing of the others. One dedicated connection per
 // Store (not from the pool: a pooled connection would lose its LISTENs when returned) carries
 // every LISTEN; Listen runs it for the life of the process. Watch returns once LISTEN is in

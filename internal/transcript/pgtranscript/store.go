@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -58,69 +59,29 @@ func interval(d time.Duration) pgtype.Interval {
 
 // Open implements transcript.Store.
 func (s *Store) Open(ctx context.Context, id uuid.UUID, create bool) (transcript.Info, error) {
-	last, err := s.lastSerial(ctx, id)
-	if errors.Is(err, errMissing) && create {
-		// Another process may create it at the same moment: either way it exists afterwards,
-		// and the second look sees it.
-		if _, err = s.pool.Exec(ctx, `INSERT INTO transcript.conversation (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, id); err != nil {
-			return transcript.Info{}, fmt.Errorf("create conversation %s: %w", id, err)
-		}
-		last, err = s.lastSerial(ctx, id)
-	}
-	if errors.Is(err, errMissing) {
-		err = transcript.ErrNotFound
-	}
-	if err != nil {
-		return transcript.Info{}, fmt.Errorf("open conversation %s: %w", id, err)
+	var last uint64
+	if err := s.pool.QueryRow(ctx, `SELECT transcript.open_conversation($1, $2, $3)`, id, create, s.ttl).Scan(&last); err != nil {
+		return transcript.Info{}, fmt.Errorf("open conversation %s: %w", id, gone(err))
 	}
 	return transcript.Info{ID: id, LastSerial: last}, nil
 }
 
-// errMissing: the conversation has no row at all (unlike an idle one, Open may create it).
-var errMissing = errors.New("no such conversation")
-
-// lastSerial returns a live conversation's last serial; errMissing when it does not exist,
-// transcript.ErrNotFound when it is idle.
-func (s *Store) lastSerial(ctx context.Context, id uuid.UUID) (uint64, error) {
-	var last uint64
-	var live bool
-	err := s.pool.QueryRow(ctx, `SELECT last_serial, active_at >= now() - $2::interval FROM transcript.conversation WHERE id = $1`,
-		id, s.ttl).Scan(&last, &live)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return 0, errMissing
-	case err != nil:
-		return 0, err
-	case !live:
-		return 0, transcript.ErrNotFound
-	}
-	return last, nil
-}
-
 // live returns transcript.ErrNotFound unless the conversation exists and is not idle.
 func (s *Store) live(ctx context.Context, id uuid.UUID) error {
-	_, err := s.lastSerial(ctx, id)
-	if errors.Is(err, errMissing) {
+	_, err := s.pool.Exec(ctx, `SELECT transcript.live_conversation($1, $2, false)`, id, s.ttl)
+	return gone(err)
+}
+
+// noDataFound is the SQLSTATE (no_data_found) the transcript's functions raise for a
+// conversation that does not exist or is idle (migrations/00006_transcript_functions.sql).
+const noDataFound = "P0002"
+
+// gone is err, or transcript.ErrNotFound when err is noDataFound.
+func gone(err error) error {
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == noDataFound {
 		return transcript.ErrNotFound
 	}
 	return err
-}
-
-// locked runs fn in a transaction holding the lock of a live conversation's row, which every
-// write to the conversation takes first.
-func (s *Store) locked(ctx context.Context, id uuid.UUID, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var live bool
-		err := tx.QueryRow(ctx, `SELECT active_at >= now() - $2::interval FROM transcript.conversation WHERE id = $1 FOR UPDATE`,
-			id, s.ttl).Scan(&live)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows), err == nil && !live:
-			return transcript.ErrNotFound
-		case err != nil:
-			return fmt.Errorf("lock conversation: %w", err)
-		}
-		return fn(tx)
-	})
 }
 
 // Expire implements transcript.Store. A conversation whose row another transaction holds is

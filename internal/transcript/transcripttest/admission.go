@@ -3,6 +3,8 @@ package transcripttest
 import (
 	"errors"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +43,36 @@ func (h Harness[S]) reserveCountsAcceptedAndFresh(t *testing.T) {
 	h.Age(t, s, conv, transcript.ReservationLease+time.Second)
 	checkReserve(t, s, conv, j[2], 2, nil, "a lapsed reservation frees its slot")
 	checkReserve(t, s, conv, j[3], 2, transcript.ErrFull, "the accepted job and the new reservation hold both slots")
+}
+
+// concurrentReservesTakeAtMostLimit reserves many jobs of one conversation at once, through
+// several stores on the same state where the harness can make them (front doors in several
+// processes): exactly limit of them get a slot.
+func (h Harness[S]) concurrentReservesTakeAtMostLimit(t *testing.T) {
+	const limit, callers = 3, 16
+	s, conv := h.storeWithConversation(t)
+	others := []S{s}
+	if h.Reopen != nil {
+		others = append(others, h.Reopen(t, s, ttl), h.Reopen(t, s, ttl))
+	}
+	var reserved, full atomic.Int32
+	var wg sync.WaitGroup
+	for i, job := range jobs(callers) {
+		wg.Go(func() {
+			switch err := others[i%len(others)].Reserve(t.Context(), conv, job, sentence(job), limit); {
+			case err == nil:
+				reserved.Add(1)
+			case errors.Is(err, transcript.ErrFull):
+				full.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if reserved.Load() != limit || full.Load() != callers-limit {
+		t.Fatalf("%d callers at once, limit %d: %d reserved, %d full", callers, limit, reserved.Load(), full.Load())
+	}
 }
 
 func (h Harness[S]) reservingTwiceTakesOneSlot(t *testing.T) {

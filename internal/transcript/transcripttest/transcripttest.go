@@ -70,6 +70,7 @@ func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 		{"UnknownConversationIsNotFound", h.unknownConversationIsNotFound},
 		{"IdleConversationIsNotFoundEvenWithCreate", h.idleConversationIsNotFound},
 		{"ReserveCountsAcceptedJobsAndFreshReservations", h.reserveCountsAcceptedAndFresh},
+		{"ConcurrentReservesTakeAtMostTheLimit", h.concurrentReservesTakeAtMostLimit},
 		{"ReservingAJobTwiceTakesOneSlot", h.reservingTwiceTakesOneSlot},
 		{"ReleaseFreesOnlyAJobNotAccepted", h.releaseFreesOnlyNotAccepted},
 		{"FinishFreesTheSlot", h.finishFreesTheSlot},
