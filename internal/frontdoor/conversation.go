@@ -122,7 +122,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 				return err
 			}
 		case <-f.wake:
-			if err := f.catchUp(ctx, send); err != nil {
+			if err := f.woken(ctx, send); err != nil {
 				return unavailable(q, err)
 			}
 		}
@@ -201,14 +201,17 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 		}
 		return nil
 	}
+	if err := f.catchUp(ctx, send); err != nil {
+		return unavailable(q, err)
+	}
 	for {
-		if err := f.catchUp(ctx, send); err != nil {
-			return unavailable(q, err)
-		}
 		select {
 		case <-ctx.Done():
 			return connect.NewError(connect.CodeCanceled, ctx.Err())
 		case <-f.wake:
+			if err := f.woken(ctx, send); err != nil {
+				return unavailable(q, err)
+			}
 		}
 	}
 }

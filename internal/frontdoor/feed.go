@@ -66,6 +66,15 @@ func (f *feed) deliver(ctx context.Context, ev transcript.Event, send func(trans
 	return nil
 }
 
+// woken catches up after a wake-up, unless the store can tell that every event it woke the
+// feed for has been sent already (the stream's own "enqueued", say).
+func (f *feed) woken(ctx context.Context, send func(transcript.Event) error) error {
+	if heard, ok := f.store.Heard(f.conv); ok && heard <= f.last {
+		return nil
+	}
+	return f.catchUp(ctx, send)
+}
+
 // catchUp sends every event after the last one sent, in order.
 func (f *feed) catchUp(ctx context.Context, send func(transcript.Event) error) error {
 	for {

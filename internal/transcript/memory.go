@@ -110,9 +110,11 @@ func (m *Memory) Accept(_ context.Context, conversation, job uuid.UUID, sentence
 		return Event{}, err
 	}
 	j := c.job(job, sentence, m.now())
-	if j.accepted == 0 {
-		j.accepted = m.append(c, conversation, Event{Kind: Accepted, JobID: job, Text: j.sentence})
+	if j.accepted != 0 {
+		c.wake()
+		return c.events[j.accepted-1], nil
 	}
+	j.accepted = m.append(c, conversation, Event{Kind: Accepted, JobID: job, Text: j.sentence})
 	return c.events[j.accepted-1], nil
 }
 
@@ -126,6 +128,7 @@ func (m *Memory) Finish(_ context.Context, conversation, job uuid.UUID, sentence
 	}
 	j := c.job(job, sentence, m.now())
 	if j.outcome != 0 {
+		c.wake()
 		return c.events[j.outcome-1], false, nil
 	}
 	if j.accepted == 0 {
@@ -150,13 +153,18 @@ func (m *Memory) append(c *memConversation, id uuid.UUID, ev Event) uint64 {
 	ev.Conversation, ev.Serial, ev.At = id, uint64(len(c.events))+1, m.now()
 	c.events = append(c.events, ev)
 	c.activeAt = ev.At
+	c.wake()
+	return ev.Serial
+}
+
+// wake wakes the conversation's watchers.
+func (c *memConversation) wake() {
 	for w := range c.watchers {
 		select {
 		case w <- struct{}{}:
 		default: // a wake-up is already pending
 		}
 	}
-	return ev.Serial
 }
 
 // Outcome implements Store.
@@ -259,6 +267,18 @@ func (m *Memory) Watch(_ context.Context, conversation uuid.UUID) (<-chan struct
 			delete(c.watchers, w)
 		})
 	}, nil
+}
+
+// Heard implements Store: watchers are woken as each event is appended, under the lock that
+// Heard takes, so the last serial is always what they have been woken for.
+func (m *Memory) Heard(conversation uuid.UUID) (uint64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.convs[conversation]
+	if !ok || len(c.watchers) == 0 {
+		return 0, false
+	}
+	return uint64(len(c.events)), true
 }
 
 // Expire implements Store.

@@ -91,12 +91,13 @@ type Store interface {
 	// keeps its slot until its outcome.
 	Release(ctx context.Context, conversation, job uuid.UUID) error
 	// Accept records that job was durably enqueued: it appends the job's Accepted event, once;
-	// called again, it returns the same event.
+	// called again, it returns the same event and wakes the conversation's watchers again.
 	Accept(ctx context.Context, conversation, job uuid.UUID, sentence string) (Event, error)
 	// Finish records job's outcome (kind Reply or Failed, with text), once. It appends the
 	// Accepted event first if the front door could not, then the outcome, and frees the
-	// job's slot. Called again, it appends nothing and returns the first outcome with
-	// recorded false.
+	// job's slot. Called again, it appends nothing, returns the first outcome with recorded
+	// false and wakes the conversation's watchers again (a job redone after a crash between
+	// storing its outcome and waking them is how they learn of it in pgtranscript).
 	Finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind Kind, text string) (ev Event, recorded bool, err error)
 	// Outcome returns job's outcome event, and whether it has one.
 	Outcome(ctx context.Context, conversation, job uuid.UUID) (Event, bool, error)
@@ -110,10 +111,16 @@ type Store interface {
 	// Events returns the events with a serial above after, oldest first, at most limit.
 	Events(ctx context.Context, conversation uuid.UUID, after uint64, limit int) ([]Event, error)
 	// Watch returns a channel that receives a value whenever events are appended to
-	// conversation after Watch has returned (wake-ups are coalesced: read Events to see how
+	// conversation after Watch has returned, or Accept or Finish is called again (wake-ups are coalesced: read Events to see how
 	// many), until stop is called. Call Watch before reading Events, so that nothing
 	// appended in between is missed.
 	Watch(ctx context.Context, conversation uuid.UUID) (wake <-chan struct{}, stop func(), err error)
+	// Heard returns the highest serial of conversation that this store's watchers of it have
+	// been woken for, and true; false when it cannot tell (nobody watches the conversation
+	// through this store, or wake-ups may have been missed). A watcher that is woken and has
+	// already sent every event up to that serial has nothing to read: the wake-up was for
+	// its own append, or for one it has read already.
+	Heard(conversation uuid.UUID) (uint64, bool)
 	// Expire deletes at most batch conversations idle longer than the TTL, returning how
 	// many it deleted.
 	Expire(ctx context.Context, batch int) (int, error)

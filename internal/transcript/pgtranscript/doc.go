@@ -4,9 +4,9 @@
 //
 // Each method is one statement calling one of the schema's functions
 // (migrations/00006_transcript_functions.sql), so each is one round trip and, for the
-// writes, one implicit transaction: a sentence and its answer cost the front door about four
-// round trips and the worker three. The functions raise SQLSTATE P0002 for a conversation
-// that does not exist or is idle, which the methods return as transcript.ErrNotFound.
+// writes, one implicit transaction; Accept and Finish add one more, to notify. The functions
+// raise SQLSTATE P0002 for a conversation that does not exist or is idle, which the methods
+// return as transcript.ErrNotFound.
 //
 // # Writes
 //
@@ -24,17 +24,27 @@
 //     they are idempotent: a job redone after a crash finds its outcome and appends nothing.
 //
 // A conversation idle longer than the TTL is transcript.ErrNotFound to every method, even to
-// Open with create: its serials must not be reused while clients may still hold them. Expire
-// deletes idle conversations in batches; nothing revives one, so deleting is safe at any time.
+// Open with create: its serials must not be reused while clients may still hold them. Its last
+// activity is recorded to a hundredth of the TTL, so that most appends change no indexed
+// column (a HOT update), and it may go idle that much early. Expire deletes idle
+// conversations in batches; nothing revives one, so deleting is safe at any time.
 //
 // # Wake-ups
 //
-// Each append also runs pg_notify on the conversation's own channel ("transcript_" and the id's
-// 32 hex digits; the payload is the event's serial), delivered when its transaction commits. A front door therefore LISTENs only
-// to the conversations it serves and hears nothing of the others. One dedicated connection per
-// Store (not from the pool: a pooled connection would lose its LISTENs when returned) carries
-// every LISTEN; Listen runs it for the life of the process. Watch returns once LISTEN is in
-// effect for its conversation, so a caller that reads Events after Watch misses nothing. When
-// the connection breaks, Listen reconnects with backoff, LISTENs again and wakes every watcher
-// that was listening, which then reads Events again: notifications lost meanwhile cost nothing.
+// After each append, Accept and Finish run pg_notify on the conversation's own channel
+// ("transcript_" and the id's 32 hex digits; the payload is the event's serial). A front door
+// therefore LISTENs only to the conversations it serves and hears nothing of the others. One
+// dedicated connection per Store (not from the pool: a pooled connection would lose its
+// LISTENs when returned) carries every LISTEN; Listen runs it for the life of the process.
+// Watch returns once LISTEN is in effect for its conversation, so a caller that reads Events
+// after Watch misses nothing.
+//
+// The notification goes in a transaction of its own that does not wait for the disk:
+// Postgres holds a database-wide lock from a notifying transaction's commit until its commit
+// record is flushed, so notifying inside the appends would make every append wait for the
+// disk in turn. A crash between the two loses a wake-up, never an event: the redone Accept or
+// Finish notifies again, and the conversation's next event wakes its watchers too. When the
+// listener's connection breaks, Listen reconnects with backoff, LISTENs again and wakes every
+// watcher that was listening, which then reads Events again: notifications lost meanwhile
+// cost nothing.
 package pgtranscript

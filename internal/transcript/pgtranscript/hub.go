@@ -2,6 +2,7 @@ package pgtranscript
 
 import (
 	"context"
+	"strconv"
 	"sync"
 )
 
@@ -30,6 +31,10 @@ type channel struct {
 	// missed: the channel was listened on a connection that broke, so its watchers may have
 	// missed notifications and are woken once it is listened again.
 	missed bool
+	// heard is the highest serial notified on the channel since it was first listened, unless
+	// deaf: a notification may have been missed (a broken connection) or carried no serial.
+	heard uint64
+	deaf  bool
 }
 
 // add registers a watcher of the channel name. Its wake-ups start once ready is closed.
@@ -100,19 +105,39 @@ func (h *hub) listened(names []string) {
 		ch.listening = true
 		close(ch.ready)
 		if ch.missed {
-			ch.missed = false
+			ch.missed, ch.deaf = false, true
 			ch.wakeLocked()
 		}
 	}
 }
 
-// notify wakes the watchers of the channel name.
-func (h *hub) notify(name string) {
+// notify records the serial in a notification's payload and wakes the watchers of the
+// channel name.
+func (h *hub) notify(name, payload string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if ch := h.channels[name]; ch != nil {
-		ch.wakeLocked()
+	ch := h.channels[name]
+	if ch == nil {
+		return
 	}
+	if serial, err := strconv.ParseUint(payload, 10, 64); err != nil {
+		ch.deaf = true
+	} else {
+		ch.heard = max(ch.heard, serial)
+	}
+	ch.wakeLocked()
+}
+
+// heard returns the highest serial notified on the channel name, and false when it is not
+// known: the channel is not listened, or a notification may have been missed.
+func (h *hub) heard(name string) (uint64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch := h.channels[name]
+	if ch == nil || !ch.listening || ch.deaf {
+		return 0, false
+	}
+	return ch.heard, true
 }
 
 // wakeLocked wakes every watcher of ch that has no wake-up pending. Call with the hub's mu held.

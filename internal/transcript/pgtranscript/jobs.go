@@ -42,6 +42,9 @@ func (s *Store) Accept(ctx context.Context, conversation, job uuid.UUID, sentenc
 	if err != nil {
 		return transcript.Event{}, fmt.Errorf("accept job %s: %w", job, gone(err))
 	}
+	if err := s.notify(ctx, ev); err != nil {
+		return transcript.Event{}, fmt.Errorf("accept job %s: %w", job, err)
+	}
 	return ev, nil
 }
 
@@ -59,5 +62,18 @@ func (s *Store) Finish(ctx context.Context, conversation, job uuid.UUID, sentenc
 	if err != nil {
 		return transcript.Event{}, false, fmt.Errorf("finish job %s: %w", job, gone(err))
 	}
+	if err := s.notify(ctx, ev); err != nil {
+		return transcript.Event{}, false, fmt.Errorf("finish job %s: %w", job, err)
+	}
 	return ev, recorded, nil
+}
+
+// notify wakes the watchers of ev's conversation, in a transaction of its own after ev's has
+// committed (transcript.notify says why). An error leaves ev stored and its watchers not
+// woken; the caller's retry of Accept or Finish, which notifies again, makes up for it.
+func (s *Store) notify(ctx context.Context, ev transcript.Event) error {
+	if _, err := s.pool.Exec(ctx, `SELECT transcript.notify($1, $2)`, ev.Conversation, ev.Serial); err != nil {
+		return fmt.Errorf("wake the watchers of event %d: %w", ev.Serial, err)
+	}
+	return nil
 }

@@ -83,7 +83,7 @@ func (s *Store) serve(ctx context.Context, conn *pgx.Conn) error {
 		interrupted, idle := waitCtx.Err() != nil, errors.Is(waitCtx.Err(), context.DeadlineExceeded)
 		cancel()
 		if n != nil {
-			s.hub.notify(n.Channel)
+			s.hub.notify(n.Channel, n.Payload)
 		}
 		switch {
 		case err == nil:

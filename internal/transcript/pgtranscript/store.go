@@ -68,7 +68,7 @@ func (s *Store) Open(ctx context.Context, id uuid.UUID, create bool) (transcript
 
 // live returns transcript.ErrNotFound unless the conversation exists and is not idle.
 func (s *Store) live(ctx context.Context, id uuid.UUID) error {
-	_, err := s.pool.Exec(ctx, `SELECT transcript.live_conversation($1, $2, false)`, id, s.ttl)
+	_, err := s.pool.Exec(ctx, `SELECT transcript.live_conversation($1, $2)`, id, s.ttl)
 	return gone(err)
 }
 

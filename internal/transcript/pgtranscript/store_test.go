@@ -54,7 +54,8 @@ func TestStore_PassesTheTranscriptSuite(t *testing.T) {
 }
 
 // The listener's connection is killed from the server's side: the watcher is woken (it may
-// have missed notifications meanwhile), and appends after the reconnection wake it again.
+// have missed notifications meanwhile, so Heard no longer claims to know), and appends after
+// the reconnection wake it again.
 func TestStore_ListenerReconnectsAndWakesItsWatchers(t *testing.T) {
 	pool := newPool(t)
 	s := listening(t, pool, time.Hour)
@@ -71,6 +72,9 @@ func TestStore_ListenerReconnectsAndWakesItsWatchers(t *testing.T) {
 		t.Fatalf("terminate the listener's backend %d: %v, %v", killed, terminated, err)
 	}
 	awaitWake(t, wake, "after the listener reconnected")
+	if heard, ok := s.Heard(conv); ok {
+		t.Fatalf("Heard after a reconnection: %d, want unknown (notifications may have been missed)", heard)
+	}
 	if pid := pgtranscript.ListenerPID(s); pid == 0 || pid == killed {
 		t.Fatalf("listener backend %d after the reconnection, want a new one (not %d)", pid, killed)
 	}

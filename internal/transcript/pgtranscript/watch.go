@@ -23,3 +23,8 @@ func (s *Store) Watch(ctx context.Context, conversation uuid.UUID) (<-chan struc
 		return nil, nil, fmt.Errorf("watch conversation %s: waiting for the listener: %w", conversation, context.Cause(ctx))
 	}
 }
+
+// Heard implements transcript.Store, from the serials that the notifications carry.
+func (s *Store) Heard(conversation uuid.UUID) (uint64, bool) {
+	return s.hub.heard(channelName(conversation))
+}

@@ -84,6 +84,8 @@ func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 		{"EventsAreThoseAfterASerialUpToALimit", h.eventsAfterUpToLimit},
 		{"WatchWakesForAnAppendAfterItReturned", h.watchWakesForAppends},
 		{"WakeUpsAreCoalesced", h.wakeUpsAreCoalesced},
+		{"AcceptAndFinishCalledAgainWakeTheWatchers", h.callingAgainWakes},
+		{"HeardIsTheSerialAWatcherWasWokenFor", h.heardIsTheSerialWokenFor},
 		{"StoppedWatchIsNotWoken", h.stoppedWatchIsNotWoken},
 		{"WatchIsNotWokenByAnotherConversation", h.watchIgnoresOtherConversations},
 		{"WatcherIsWokenByAnAppendThroughAnotherStore", h.wokenThroughAnotherStore},

@@ -117,3 +117,44 @@ func (h Harness[S]) wokenThroughAnotherStore(t *testing.T) {
 		t.Fatalf("%d events, want 3 from both stores", len(evs))
 	}
 }
+
+// callingAgainWakes: a redone job's Accept and Finish append nothing but wake the watchers,
+// which may have missed the first wake-up (a process that stored the outcome and died).
+func (h Harness[S]) callingAgainWakes(t *testing.T) {
+	s, conv := h.storeWithConversation(t)
+	job := uuid.New()
+	accept(t, s, conv, job)
+	answer(t, s, conv, job)
+	wake, _ := watch(t, s, conv)
+	accept(t, s, conv, job)
+	woken(t, wake, "by an accept called again")
+	if _, recorded, err := s.Finish(t.Context(), conv, job, sentence(job), transcript.Reply, "again"); err != nil || recorded {
+		t.Fatalf("finish called again: recorded %v, %v", recorded, err)
+	}
+	woken(t, wake, "by a finish called again")
+	if evs := events(t, s, conv); len(evs) != 2 {
+		t.Fatalf("%d events, want 2: calling again must append nothing", len(evs))
+	}
+}
+
+// heardIsTheSerialWokenFor: once a watcher is woken for an append, Heard is that event's
+// serial; a conversation nobody watches is unknown.
+func (h Harness[S]) heardIsTheSerialWokenFor(t *testing.T) {
+	s, conv := h.storeWithConversation(t)
+	if _, ok := s.Heard(conv); ok {
+		t.Fatal("Heard of a conversation nobody watches: ok, want unknown")
+	}
+	wake, _ := watch(t, s, conv)
+	job := uuid.New()
+	for _, ev := range []func() transcript.Event{
+		func() transcript.Event { return accept(t, s, conv, job) },
+		func() transcript.Event { return answer(t, s, conv, job) },
+	} {
+		appended := ev()
+		woken(t, wake, "after an append")
+		heard, ok := s.Heard(conv)
+		if !ok || heard != appended.Serial {
+			t.Fatalf("Heard after waking for serial %d: %d, %v", appended.Serial, heard, ok)
+		}
+	}
+}
