@@ -98,7 +98,7 @@ func (r report) writeEnqueue(w io.Writer) {
 		intervals = append(intervals, fmt.Sprintf("%s at %s/s", dur(time.Duration(float64(c.Streams)/rate*float64(time.Second)).Round(time.Millisecond)), benchkit.Thousands(int64(rate))))
 	}
 	fmt.Fprintf(w, "### Enqueue latency: %s sentences/s over %d streams\n\n", strings.Join(rates, " and "), c.Streams)
-	fmt.Fprintf(w, "Send → its \"enqueued\" received (the front door's Reserve in the transcript, the Kafka write, Accept in the transcript, and the event read back), timed on the client over loopback h2c (%d streams per connection), so the network hop and the harness's own scheduling are included; each stream sends every %s; %s warm-up, then %s measured; QUEUE_LIMIT %d, so nothing is refused. Achieved: sentences sent in the window and acknowledged (the sample); acknowledged: acknowledgements received in the window, whenever sent (what the front door kept up with).\n\n",
+	fmt.Fprintf(w, "Send → its \"enqueued\" received (the front door's Reserve in the transcript, the Kafka write and Accept in the transcript), timed on the client over loopback h2c (%d streams per connection), so the network hop and the harness's own scheduling are included; each stream sends every %s; %s warm-up, then %s measured; QUEUE_LIMIT %d, so nothing is refused. Achieved: sentences sent in the window and acknowledged (the sample); acknowledged: acknowledgements received in the window, whenever sent (what the front door kept up with).\n\n",
 		c.StreamsPerConn, strings.Join(intervals, ", "), dur(c.EnqueueWarmup), dur(c.EnqueueDuration), enqueueQueueLimit)
 	t := benchkit.NewTable("sentences/s, jobs meanwhile", "sentences measured", "achieved", "acknowledged", "p50", "p90", "p99", "p99.9", "max")
 	for _, e := range r.enqueue {
