@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,5 +160,52 @@ func waitForPartitions(ctx context.Context, broker string) ([]kafka.Partition, e
 			return nil, ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
+	}
+}
+
+// The database's other tables (the transcript, the dispatcher's state) write far more WAL than
+// datastore.signal. Debezium confirms a position to its replication slot only when it has
+// something to confirm, so without its heartbeat a quiet datastore.signal kept all that WAL
+// on disk until the slot passed max_slot_wal_keep_size and Postgres invalidated it: change
+// data capture stopped for good (bench-llm did it in minutes). With the heartbeat
+// (heartbeat.interval.ms, heartbeat.action.query in debezium-connector.json) the slot
+// follows the WAL while no signal changes.
+func TestStack_SlotFollowsTheWALWhileNoSignalChanges(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres, stack.Debezium)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	db, err := pgx.Connect(ctx, ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.WithoutCancel(ctx))
+
+	// WAL that is none of the connector's business: a table of its own, written and dropped.
+	table := pgx.Identifier{"public", "wal_" + strings.ReplaceAll(uuid.NewString(), "-", "")}.Sanitize()
+	var written string
+	err = db.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&written)
+	if err == nil {
+		_, err = db.Exec(ctx, `CREATE TABLE `+table+` AS SELECT g FROM generate_series(1, 10000) g; DROP TABLE `+table)
+	}
+	if err == nil {
+		err = db.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&written)
+	}
+	if err != nil {
+		t.Fatalf("write WAL: %v", err)
+	}
+	for {
+		var confirmed bool
+		err := db.QueryRow(ctx, `
+			SELECT confirmed_flush_lsn >= $1::pg_lsn FROM pg_replication_slots WHERE slot_name = 'debezium_datastore_signal'`,
+			written).Scan(&confirmed)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			t.Fatalf("read the slot: %v", err)
+		case confirmed:
+			return
+		case ctx.Err() != nil:
+			t.Fatalf("the slot has not confirmed WAL position %s within 60 s (Debezium's heartbeat is every 10 s)", written)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
