@@ -14,9 +14,9 @@
 // conversation's row and checks that it is not idle. The lock serialises the writers of one
 // conversation across processes, and everything else follows from it:
 //
-//   - appending an event bumps the row's last_serial and active_at and inserts the event with
-//     that serial, in the same transaction as the job's update, so serials are gapless, per
-//     conversation, and never handed out twice;
+//   - appending an event bumps the row's last_serial (and active_at, see below) and inserts
+//     the event with that serial, in the same transaction as the job's update, so serials are
+//     gapless, per conversation, and never handed out twice;
 //   - Reserve counts the jobs holding a slot (accepted without an outcome, or reserved less
 //     than transcript.ReservationLease ago) under the lock, so two front doors cannot both take
 //     the last slot;
