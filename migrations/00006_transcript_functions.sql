@@ -247,22 +247,37 @@ END $$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
--- outcome returns the job's outcome event, if it has one. Asked before every job, and mostly
--- of jobs that have none, it reads the conversation's liveness in the same statement.
-CREATE FUNCTION transcript.outcome(p_conversation uuid, p_job uuid, p_ttl interval)
-RETURNS SETOF transcript.event LANGUAGE plpgsql STABLE AS $$
+-- prepare returns what a worker reads before it answers a job, in one call: first the job's
+-- outcome event if it has one (a row whose sentence and answer are NULL), then the newest
+-- answered exchanges (sentence, reply) accepted before the job, newest first (the index reads
+-- them in that order and stops after p_limit), all of them when the job was not accepted (rows
+-- whose event columns are NULL). The outcome is read with the conversation's liveness.
+CREATE FUNCTION transcript.prepare(p_conversation uuid, p_job uuid, p_limit integer, p_ttl interval)
+RETURNS TABLE (serial bigint, kind text, job uuid, text text, in_reply_to text, at timestamptz,
+               sentence text, answer text)
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     r record;
 BEGIN
-    SELECT c.active_at >= now() - p_ttl AS live, e.* INTO r FROM transcript.conversation c
+    SELECT c.active_at >= now() - p_ttl AS live, j.accepted_serial AS accepted,
+           e.serial AS o_serial, e.kind AS o_kind, e.text AS o_text, e.in_reply_to AS o_in_reply_to, e.at AS o_at
+    INTO r FROM transcript.conversation c
     LEFT JOIN transcript.job j ON j.conversation = c.id AND j.job = p_job
     LEFT JOIN transcript.event e ON e.conversation = c.id AND e.serial = j.outcome_serial
     WHERE c.id = p_conversation;
     IF r.live IS NOT TRUE THEN
         PERFORM transcript.gone(p_conversation);
-    ELSIF r.serial IS NOT NULL THEN
-        RETURN NEXT ROW(r.conversation, r.serial, r.kind, r.job, r.text, r.in_reply_to, r.at)::transcript.event;
     END IF;
+    IF r.o_serial IS NOT NULL THEN
+        RETURN QUERY SELECT r.o_serial, r.o_kind, p_job, r.o_text, r.o_in_reply_to, r.o_at, NULL::text, NULL::text;
+    END IF;
+    RETURN QUERY SELECT NULL::bigint, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz, x.sentence, e.text
+    FROM transcript.job x
+    JOIN transcript.event e ON e.conversation = x.conversation AND e.serial = x.outcome_serial
+    WHERE x.conversation = p_conversation AND x.outcome_serial IS NOT NULL AND e.kind = 'reply'
+      AND x.accepted_serial < coalesce(r.accepted, 9223372036854775807)
+    ORDER BY x.accepted_serial DESC
+    LIMIT p_limit;
 END $$;
 -- +goose StatementEnd
 
@@ -282,33 +297,9 @@ BEGIN
 END $$;
 -- +goose StatementEnd
 
--- +goose StatementBegin
--- exchanges returns the newest answered exchanges (sentence, reply) accepted before the job,
--- newest first (the index reads them in that order and stops after p_limit); all of them
--- when the job was not accepted.
-CREATE FUNCTION transcript.exchanges(p_conversation uuid, p_job uuid, p_limit integer, p_ttl interval)
-RETURNS TABLE (sentence text, answer text) LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    RETURN QUERY SELECT j.sentence, e.text FROM transcript.conversation c
-    JOIN transcript.job j ON j.conversation = c.id
-    JOIN transcript.event e ON e.conversation = c.id AND e.serial = j.outcome_serial
-    WHERE c.id = p_conversation AND c.active_at >= now() - p_ttl
-      AND j.outcome_serial IS NOT NULL AND e.kind = 'reply'
-      AND j.accepted_serial < coalesce(
-          (SELECT accepted_serial FROM transcript.job WHERE conversation = p_conversation AND job = p_job),
-          9223372036854775807)
-    ORDER BY j.accepted_serial DESC
-    LIMIT p_limit;
-    IF NOT FOUND THEN
-        PERFORM transcript.live_conversation(p_conversation, p_ttl);
-    END IF;
-END $$;
--- +goose StatementEnd
-
 -- +goose Down
-DROP FUNCTION transcript.exchanges(uuid, uuid, integer, interval);
 DROP FUNCTION transcript.waiting(uuid, interval);
-DROP FUNCTION transcript.outcome(uuid, uuid, interval);
+DROP FUNCTION transcript.prepare(uuid, uuid, integer, interval);
 DROP FUNCTION transcript.events(uuid, bigint, integer, interval);
 DROP FUNCTION transcript.finish(uuid, uuid, text, text, text, interval);
 DROP FUNCTION transcript.accept(uuid, uuid, text, interval);

@@ -167,20 +167,6 @@ func (c *memConversation) wake() {
 	}
 }
 
-// Outcome implements Store.
-func (m *Memory) Outcome(_ context.Context, conversation, job uuid.UUID) (Event, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, err := m.conversation(conversation)
-	if err != nil {
-		return Event{}, false, err
-	}
-	if j, ok := c.jobs[job]; ok && j.outcome != 0 {
-		return c.events[j.outcome-1], true, nil
-	}
-	return Event{}, false, nil
-}
-
 // Waiting implements Store.
 func (m *Memory) Waiting(_ context.Context, conversation uuid.UUID) ([]uuid.UUID, error) {
 	m.mu.Lock()
@@ -198,18 +184,32 @@ func (m *Memory) Waiting(_ context.Context, conversation uuid.UUID) ([]uuid.UUID
 	return jobs, nil
 }
 
-// Exchanges implements Store.
-func (m *Memory) Exchanges(_ context.Context, conversation, job uuid.UUID, limit int) ([]Exchange, error) {
+// Prepare implements Store.
+func (m *Memory) Prepare(_ context.Context, conversation, job uuid.UUID, limit int) (Preparation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, err := m.conversation(conversation)
 	if err != nil {
-		return nil, err
+		return Preparation{}, err
 	}
+	var p Preparation
 	before := uint64(len(c.events)) + 1
-	if j, ok := c.jobs[job]; ok && j.accepted != 0 {
-		before = j.accepted
+	if j, ok := c.jobs[job]; ok {
+		if j.outcome != 0 {
+			outcome := c.events[j.outcome-1]
+			p.Outcome = &outcome
+		}
+		if j.accepted != 0 {
+			before = j.accepted
+		}
 	}
+	p.Exchanges = c.exchangesBefore(before, limit)
+	return p, nil
+}
+
+// exchangesBefore returns the answered exchanges accepted before serial, oldest first, at
+// most the last limit (all when limit is negative).
+func (c *memConversation) exchangesBefore(before uint64, limit int) []Exchange {
 	type exchange struct {
 		accepted uint64
 		Exchange
@@ -224,11 +224,11 @@ func (m *Memory) Exchanges(_ context.Context, conversation, job uuid.UUID, limit
 	if limit >= 0 && len(out) > limit {
 		out = out[len(out)-limit:]
 	}
-	exchanges := make([]Exchange, len(out))
-	for i, e := range out {
-		exchanges[i] = e.Exchange
+	var exchanges []Exchange
+	for _, e := range out {
+		exchanges = append(exchanges, e.Exchange)
 	}
-	return exchanges, nil
+	return exchanges
 }
 
 // Events implements Store.

@@ -7,9 +7,10 @@
 //
 // The Store is written by both ends of the queue: the front door reserves a slot for a
 // sentence (Reserve, bounded per conversation), records it once it is durably enqueued
-// (Accept), and reads events (Events, Watch); the worker reads the conversation so far
-// (Exchanges) and records each job's outcome exactly once (Finish), so a job redone after a
-// crash neither adds a second reply nor asks the model again (Outcome).
+// (Accept), and reads events (Events, Watch); the worker reads the conversation so far and
+// whether the job is answered already (Prepare) and records each job's outcome exactly once
+// (Finish), so a job redone after a crash neither adds a second reply nor asks the model
+// again.
 //
 // Memory (this package) keeps it in the process, for standalone mode;
 // internal/transcript/pgtranscript keeps it in Postgres and wakes watchers with
@@ -64,6 +65,17 @@ type Exchange struct {
 	Sentence, Answer string
 }
 
+// Preparation is what Prepare reads for a job.
+type Preparation struct {
+	// Outcome is the job's outcome event, nil while it has none. A job with an outcome must
+	// not be asked of the model again.
+	Outcome *Event
+	// Exchanges are the conversation's answered exchanges (a sentence and its Reply; failed
+	// jobs are left out) whose Accepted event comes before the job's, oldest first, at most
+	// the last max; for a job without an Accepted event, all of them.
+	Exchanges []Exchange
+}
+
 // Errors the stores return, to be told apart with errors.Is.
 var (
 	// ErrNotFound: the conversation does not exist, or has been idle longer than the TTL.
@@ -99,15 +111,13 @@ type Store interface {
 	// false and wakes the conversation's watchers again (a job redone after a crash between
 	// storing its outcome and waking them is how they learn of it in pgtranscript).
 	Finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind Kind, text string) (ev Event, recorded bool, err error)
-	// Outcome returns job's outcome event, and whether it has one.
-	Outcome(ctx context.Context, conversation, job uuid.UUID) (Event, bool, error)
 	// Waiting returns the conversation's accepted jobs that have no outcome yet, in the
 	// order they were accepted.
 	Waiting(ctx context.Context, conversation uuid.UUID) ([]uuid.UUID, error)
-	// Exchanges returns the conversation's answered exchanges (a sentence and its Reply;
-	// failed jobs are left out) whose Accepted event comes before job's, oldest first, at
-	// most the last max. For a job without an Accepted event, all of them.
-	Exchanges(ctx context.Context, conversation, job uuid.UUID, max int) ([]Exchange, error)
+	// Prepare returns, in one read, what a worker needs before it answers job: the job's
+	// outcome if it has one, and the conversation's answered exchanges before it. A negative
+	// max means no limit.
+	Prepare(ctx context.Context, conversation, job uuid.UUID, max int) (Preparation, error)
 	// Events returns the events with a serial above after, oldest first, at most limit.
 	Events(ctx context.Context, conversation uuid.UUID, after uint64, limit int) ([]Event, error)
 	// Watch returns a channel that receives a value whenever events are appended to

@@ -47,8 +47,7 @@ const FailedText = "the assistant could not answer, please try again later"
 
 // Transcript is the part of the transcript store the workers use.
 type Transcript interface {
-	Outcome(ctx context.Context, conversation, job uuid.UUID) (transcript.Event, bool, error)
-	Exchanges(ctx context.Context, conversation, job uuid.UUID, max int) ([]transcript.Exchange, error)
+	Prepare(ctx context.Context, conversation, job uuid.UUID, max int) (transcript.Preparation, error)
 	Finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind transcript.Kind, text string) (transcript.Event, bool, error)
 }
 
@@ -129,25 +128,17 @@ func (p *Pool) runConversation(ctx context.Context, conv uuid.UUID) {
 // returns the model's error, if any.
 func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	log := p.cfg.Log.With("job", job.ID, "conversation", job.ConversationID)
-	var prior transcript.Event
-	var finished bool
-	if err := p.retry(ctx, log, "read the job's outcome", func() (err error) {
-		prior, finished, err = p.cfg.Transcript.Outcome(ctx, job.ConversationID, job.ID)
-		return err
-	}); err != nil {
-		return p.gone(log, err)
-	}
-	if finished {
-		p.cfg.Metrics.jobs.WithLabelValues("already_answered").Inc()
-		log.Info("job already answered; not asking the model again", "serial", prior.Serial)
-		return nil
-	}
-	var exchanges []transcript.Exchange
+	var prep transcript.Preparation
 	if err := p.retry(ctx, log, "read the conversation", func() (err error) {
-		exchanges, err = p.cfg.Transcript.Exchanges(ctx, job.ConversationID, job.ID, transcript.ExchangesFor(p.cfg.ContextTurns))
+		prep, err = p.cfg.Transcript.Prepare(ctx, job.ConversationID, job.ID, transcript.ExchangesFor(p.cfg.ContextTurns))
 		return err
 	}); err != nil {
 		return p.gone(log, err)
+	}
+	if prep.Outcome != nil {
+		p.cfg.Metrics.jobs.WithLabelValues("already_answered").Inc()
+		log.Info("job already answered; not asking the model again", "serial", prep.Outcome.Serial)
+		return nil
 	}
 
 	p.slots <- struct{}{}
@@ -155,7 +146,7 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	start := time.Now()
 	res, err := p.cfg.Model(ctx, llm.Request{
 		JobID: job.ID.String(), ConversationID: job.ConversationID.String(), Sentence: job.Sentence,
-		History: history(exchanges), EnqueuedAt: job.EnqueuedAt,
+		History: history(prep.Exchanges), EnqueuedAt: job.EnqueuedAt,
 	})
 	p.cfg.Metrics.busy.Dec()
 	<-p.slots

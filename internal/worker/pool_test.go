@@ -140,8 +140,8 @@ func (r *rig) outcomes(jobs []queue.Job) map[uuid.UUID]transcript.Event {
 	out := map[uuid.UUID]transcript.Event{}
 	kafkatest.Eventually(r.t, 15*time.Second, func() bool {
 		for _, job := range jobs {
-			if ev, ok, err := r.transcript.Outcome(r.t.Context(), job.ConversationID, job.ID); err == nil && ok {
-				out[job.ID] = ev
+			if p, err := r.transcript.Prepare(r.t.Context(), job.ConversationID, job.ID, 0); err == nil && p.Outcome != nil {
+				out[job.ID] = *p.Outcome
 			}
 		}
 		return len(out) == len(jobs)
@@ -383,11 +383,11 @@ type expiring struct {
 	gone uuid.UUID
 }
 
-func (e expiring) Outcome(ctx context.Context, conv, job uuid.UUID) (transcript.Event, bool, error) {
+func (e expiring) Prepare(ctx context.Context, conv, job uuid.UUID, max int) (transcript.Preparation, error) {
 	if conv == e.gone {
-		return transcript.Event{}, false, transcript.ErrNotFound
+		return transcript.Preparation{}, transcript.ErrNotFound
 	}
-	return e.Transcript.Outcome(ctx, conv, job)
+	return e.Transcript.Prepare(ctx, conv, job, max)
 }
 
 func TestPool_AJobOfAnExpiredConversationIsDroppedWithoutHoldingBackItsPartition(t *testing.T) {

@@ -2,9 +2,9 @@ package pgtranscript
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -15,17 +15,34 @@ import (
 // eventColumns are the columns of an event (aliased e) that scanEvent reads, in its order.
 const eventColumns = `e.serial, e.kind, e.job, e.text, e.in_reply_to, e.at`
 
-// Outcome implements transcript.Store.
-func (s *Store) Outcome(ctx context.Context, conversation, job uuid.UUID) (transcript.Event, bool, error) {
-	ev, err := scanEvent(conversation, s.pool.QueryRow(ctx,
-		`SELECT `+eventColumns+` FROM transcript.outcome($1, $2, $3) e`, conversation, job, s.ttl))
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return transcript.Event{}, false, nil
-	case err != nil:
-		return transcript.Event{}, false, fmt.Errorf("read the outcome of job %s: %w", job, gone(err))
+// Prepare implements transcript.Store. A negative most means no limit.
+func (s *Store) Prepare(ctx context.Context, conversation, job uuid.UUID, most int) (transcript.Preparation, error) {
+	var p transcript.Preparation
+	rows, _ := s.pool.Query(ctx, `
+		SELECT serial, kind, job, text, in_reply_to, at, sentence, answer
+		FROM transcript.prepare($1, $2, $3, $4)`, conversation, job, limitOf(most), s.ttl)
+	var (
+		serial           *uint64
+		kind             *transcript.Kind
+		jobID            *uuid.UUID
+		text, inReplyTo  *string
+		at               *time.Time
+		sentence, answer *string
+	)
+	_, err := pgx.ForEachRow(rows, []any{&serial, &kind, &jobID, &text, &inReplyTo, &at, &sentence, &answer}, func() error {
+		if serial != nil { // the outcome comes first, and once
+			p.Outcome = &transcript.Event{Conversation: conversation, Serial: *serial, Kind: *kind, JobID: *jobID,
+				Text: *text, InReplyTo: *inReplyTo, At: *at}
+			return nil
+		}
+		p.Exchanges = append(p.Exchanges, transcript.Exchange{Sentence: *sentence, Answer: *answer})
+		return nil
+	})
+	if err != nil {
+		return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, gone(err))
 	}
-	return ev, true, nil
+	slices.Reverse(p.Exchanges) // newest first, as the index reads them
+	return p, nil
 }
 
 // Waiting implements transcript.Store.
@@ -36,19 +53,6 @@ func (s *Store) Waiting(ctx context.Context, conversation uuid.UUID) ([]uuid.UUI
 		return nil, fmt.Errorf("list the waiting jobs of conversation %s: %w", conversation, gone(err))
 	}
 	return jobs, nil
-}
-
-// Exchanges implements transcript.Store. A negative most means no limit.
-func (s *Store) Exchanges(ctx context.Context, conversation, job uuid.UUID, most int) ([]transcript.Exchange, error) {
-	// Newest first, as the index reads them; reversed below.
-	rows, _ := s.pool.Query(ctx, `SELECT sentence, answer FROM transcript.exchanges($1, $2, $3, $4)`,
-		conversation, job, limitOf(most), s.ttl)
-	exchanges, err := pgx.CollectRows(rows, pgx.RowToStructByPos[transcript.Exchange])
-	if err != nil {
-		return nil, fmt.Errorf("read the exchanges before job %s: %w", job, gone(err))
-	}
-	slices.Reverse(exchanges)
-	return exchanges, nil
 }
 
 // Events implements transcript.Store. A negative limit means no limit.

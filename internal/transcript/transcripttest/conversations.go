@@ -88,10 +88,9 @@ func notFoundEverywhere(t *testing.T, s transcript.Store, conv uuid.UUID) {
 			_, _, err := s.Finish(ctx, conv, job, "hello", transcript.Reply, "hi")
 			return err
 		},
-		"outcome":   func() error { _, _, err := s.Outcome(ctx, conv, job); return err },
-		"waiting":   func() error { _, err := s.Waiting(ctx, conv); return err },
-		"exchanges": func() error { _, err := s.Exchanges(ctx, conv, job, 10); return err },
-		"events":    func() error { _, err := s.Events(ctx, conv, 0, 10); return err },
+		"prepare": func() error { _, err := s.Prepare(ctx, conv, job, 10); return err },
+		"waiting": func() error { _, err := s.Waiting(ctx, conv); return err },
+		"events":  func() error { _, err := s.Events(ctx, conv, 0, 10); return err },
 		"watch": func() error {
 			_, stop, err := s.Watch(ctx, conv)
 			if err == nil {

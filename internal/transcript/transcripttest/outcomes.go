@@ -66,7 +66,7 @@ func (h Harness[S]) finishWithoutAcceptAppendsAccepted(t *testing.T) {
 	}
 }
 
-func (h Harness[S]) outcomeIsTheRecordedOutcome(t *testing.T) {
+func (h Harness[S]) prepareReadsTheRecordedOutcome(t *testing.T) {
 	s, conv := h.storeWithConversation(t)
 	answered, failed, pending, unknown := uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	accept(t, s, conv, pending)
@@ -75,10 +75,10 @@ func (h Harness[S]) outcomeIsTheRecordedOutcome(t *testing.T) {
 		failed:   finish(t, s, conv, failed, transcript.Failed, "sorry"),
 	}
 	for _, job := range []uuid.UUID{answered, failed, pending, unknown} {
-		ev, ok, err := s.Outcome(t.Context(), conv, job)
+		p, err := s.Prepare(t.Context(), conv, job, 10)
 		w, has := want[job]
-		if err != nil || ok != has || (has && !sameEvent(ev, w)) {
-			t.Errorf("outcome of job %s: %+v, %v, %v; want %+v, %v", job, ev, ok, err, w, has)
+		if err != nil || (p.Outcome != nil) != has || (has && !sameEvent(*p.Outcome, w)) {
+			t.Errorf("outcome of job %s: %+v, %v; want %+v, %v", job, p.Outcome, err, w, has)
 		}
 	}
 }

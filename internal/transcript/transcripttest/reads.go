@@ -29,14 +29,15 @@ func (h Harness[S]) exchangesBeforeTheJob(t *testing.T) {
 		want []transcript.Exchange
 	}{
 		{"before an accepted job", j[4], 10, []transcript.Exchange{exchange(j[0]), exchange(j[1])}},
+		{"before a job that is answered", j[1], 10, []transcript.Exchange{exchange(j[0])}},
 		{"the last max of them", j[4], 1, []transcript.Exchange{exchange(j[1])}},
 		{"before the first job", j[0], 10, nil},
 		{"for a job not accepted, all", j[5], 10, []transcript.Exchange{exchange(j[0]), exchange(j[1]), exchange(j[4])}},
 		{"none wanted", j[5], 0, nil},
 	} {
-		got, err := s.Exchanges(t.Context(), conv, c.job, c.max)
-		if err != nil || !slices.Equal(got, c.want) {
-			t.Errorf("%s: exchanges %v, %v; want %v", c.name, got, err, c.want)
+		p, err := s.Prepare(t.Context(), conv, c.job, c.max)
+		if err != nil || !slices.Equal(p.Exchanges, c.want) {
+			t.Errorf("%s: exchanges %v, %v; want %v", c.name, p.Exchanges, err, c.want)
 		}
 	}
 }
