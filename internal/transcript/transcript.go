@@ -121,9 +121,9 @@ type Store interface {
 	// Events returns the events with a serial above after, oldest first, at most limit.
 	Events(ctx context.Context, conversation uuid.UUID, after uint64, limit int) ([]Event, error)
 	// Watch returns a channel that receives a value whenever events are appended to
-	// conversation after Watch has returned, or Accept or Finish is called again (wake-ups are coalesced: read Events to see how
-	// many), until stop is called. Call Watch before reading Events, so that nothing
-	// appended in between is missed.
+	// conversation after Watch has returned, or Accept or Finish is called again (wake-ups
+	// are coalesced: read Events to see how many), until stop is called. Call Watch before
+	// reading Events, so that nothing appended in between is missed.
 	Watch(ctx context.Context, conversation uuid.UUID) (wake <-chan struct{}, stop func(), err error)
 	// Heard returns the highest serial of conversation that this store's watchers of it have
 	// been woken for, and true; false when it cannot tell (nobody watches the conversation
