@@ -26,6 +26,11 @@ func main() {
 		if err != nil {
 			return err
 		}
+		// The broker is new and empty: its topics exist before anything writes to them, so the
+		// first sentence, sent as soon as the port answers, is not refused.
+		if err := bus.EnsureTopics(ctx, cfg.Signals.Topic, cfg.Queue.Jobs); err != nil {
+			return err
+		}
 		store, storeName, err := sys.OpenStandaloneStore(ctx, cfg.DatabaseURL)
 		if err != nil {
 			return err

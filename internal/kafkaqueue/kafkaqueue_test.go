@@ -1,6 +1,8 @@
 package kafkaqueue_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,5 +51,43 @@ func TestJobs_EnqueueStoresTheJobKeyedByItsConversationInOrder(t *testing.T) {
 		if got := order[job.ConversationID][i/2]; got != job.ID {
 			t.Fatalf("conversation %s's jobs out of order", job.ConversationID)
 		}
+	}
+}
+
+// A front door serves before its jobs topic exists on a fresh cluster (it creates it beside
+// serving): a sentence queued meanwhile waits for the topic instead of being refused.
+func TestJobs_EnqueueWaitsForItsTopicToBeCreated(t *testing.T) {
+	const topic = "eliza.jobs"
+	broker := kafkatest.StartWithoutAutoCreate(t, 3)
+	bus := kafkabus.New(kafkabus.Config{Brokers: broker.Addrs, Partitions: 3})
+	w := bus.Writer(topic)
+	defer w.Close()
+	created := make(chan error, 1)
+	time.AfterFunc(300*time.Millisecond, func() { created <- bus.EnsureTopics(context.Background(), topic) })
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	job := queue.Job{ID: uuid.New(), ConversationID: uuid.New(), Sentence: "hello"}
+	if err := (kafkaqueue.Jobs{W: w}).Enqueue(ctx, job); err != nil {
+		t.Fatalf("enqueue while the topic was being created: %v", err)
+	}
+	if err := <-created; err != nil {
+		t.Fatal(err)
+	}
+	if got := broker.Read(topic, 1, 5*time.Second); len(got) != 1 || string(got[0].Key) != job.ConversationID.String() {
+		t.Fatalf("topic holds %d messages, want the job once", len(got))
+	}
+}
+
+// A topic that never comes: the write gives up when its context ends, saying why.
+func TestJobs_EnqueueToATopicThatNeverExistsFailsWhenItsContextEnds(t *testing.T) {
+	broker := kafkatest.StartWithoutAutoCreate(t, 3)
+	w := kafkabus.New(kafkabus.Config{Brokers: broker.Addrs, Partitions: 3}).Writer("nowhere")
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	err := (kafkaqueue.Jobs{W: w}).Enqueue(ctx, queue.Job{ID: uuid.New(), ConversationID: uuid.New(), Sentence: "hello"})
+	if err == nil || !strings.Contains(err.Error(), "Unknown Topic Or Partition") {
+		t.Fatalf("enqueue to a missing topic: %v, want an unknown-topic error", err)
 	}
 }

@@ -32,11 +32,25 @@ type Broker struct {
 // take a fraction of a second. It stops when the test ends.
 func Start(t testing.TB, partitions int, topics ...string) *Broker {
 	t.Helper()
+	return start(t, partitions, true, topics...)
+}
+
+// StartWithoutAutoCreate is Start on a broker that creates no topic on first use, as a
+// production cluster does not: a topic exists once someone creates it.
+func StartWithoutAutoCreate(t testing.TB, partitions int, topics ...string) *Broker {
+	t.Helper()
+	return start(t, partitions, false, topics...)
+}
+
+func start(t testing.TB, partitions int, autoCreate bool, topics ...string) *Broker {
+	t.Helper()
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.DefaultNumPartitions(partitions),
-		kfake.AllowAutoTopicCreation(),
 		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
+	}
+	if autoCreate {
+		opts = append(opts, kfake.AllowAutoTopicCreation())
 	}
 	if len(topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(int32(partitions), topics...)) //nolint:gosec // a small test count
