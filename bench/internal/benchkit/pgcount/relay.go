@@ -51,20 +51,11 @@ func relayClient(client io.Reader, server io.Writer, untyped chan<- uint32, c *c
 	if err != nil {
 		return err
 	}
-	var header [5]byte
 	var body []byte
 	for {
-		if r.Buffered() == 0 { // the client's write is complete: pass it on before waiting
-			if err := w.Flush(); err != nil {
-				return err
-			}
-		}
-		if _, err := io.ReadFull(r, header[:]); err != nil {
+		header, n, err := nextMessage(r, w, "client")
+		if err != nil {
 			return err
-		}
-		n := int64(binary.BigEndian.Uint32(header[1:])) - 4
-		if n < 0 || n > maxMessage {
-			return fmt.Errorf("client message %q has length %d", header[0], n+4)
 		}
 		if int64(cap(body)) < n {
 			body = make([]byte, n)
@@ -106,19 +97,10 @@ func relayServer(server io.Reader, client io.Writer, untyped <-chan uint32, c *c
 			return err
 		}
 	}
-	var header [5]byte
 	for {
-		if r.Buffered() == 0 { // the server's write is complete: pass it on before waiting
-			if err := w.Flush(); err != nil {
-				return err
-			}
-		}
-		if _, err := io.ReadFull(r, header[:]); err != nil {
+		header, n, err := nextMessage(r, w, "server")
+		if err != nil {
 			return err
-		}
-		n := int64(binary.BigEndian.Uint32(header[1:])) - 4
-		if n < 0 || n > maxMessage {
-			return fmt.Errorf("server message %q has length %d", header[0], n+4)
 		}
 		c.countServer(header[0])
 		c.serverBytes.Add(5 + n)
@@ -129,6 +111,25 @@ func relayServer(server io.Reader, client io.Writer, untyped <-chan uint32, c *c
 			return err
 		}
 	}
+}
+
+// nextMessage reads the header of the next typed message from r and returns it with the
+// length of the body that follows. When r holds nothing more, the sender's write is complete:
+// what w holds is passed on first, before waiting.
+func nextMessage(r *bufio.Reader, w *bufio.Writer, from string) (header [5]byte, n int64, err error) {
+	if r.Buffered() == 0 {
+		if err := w.Flush(); err != nil {
+			return header, 0, err
+		}
+	}
+	if _, err := io.ReadFull(r, header[:]); err != nil {
+		return header, 0, err
+	}
+	n = int64(binary.BigEndian.Uint32(header[1:])) - 4
+	if n < 0 || n > maxMessage {
+		return header, 0, fmt.Errorf("%s message %q has length %d", from, header[0], n+4)
+	}
+	return header, n, nil
 }
 
 // relayUntyped copies one packet without a type byte (length, code, payload) and returns its
