@@ -25,21 +25,27 @@ import (
 // and play the worker themselves (Finish); the same RPCs run on Kafka and Postgres in
 // cmd/frontdoor's tests.
 
-// jobs records what was enqueued, failing while err is set.
+// jobs records what was enqueued, failing while err is set. With lands set, a failing write
+// is recorded all the same, as a Kafka write that timed out and landed later; landed, if set,
+// is called with each job that lands before Enqueue returns (a worker taking it at once).
 type jobs struct {
-	mu   sync.Mutex
-	jobs []queue.Job
-	err  error
+	mu     sync.Mutex
+	jobs   []queue.Job
+	err    error
+	lands  bool
+	landed func(queue.Job)
 }
 
 func (j *jobs) Enqueue(_ context.Context, job queue.Job) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.err != nil {
-		return j.err
+	if j.err == nil || j.lands {
+		j.jobs = append(j.jobs, job)
+		if j.landed != nil {
+			j.landed(job)
+		}
 	}
-	j.jobs = append(j.jobs, job)
-	return nil
+	return j.err
 }
 
 func (j *jobs) all() []queue.Job {
@@ -54,6 +60,13 @@ func (j *jobs) fail(err error) {
 	j.err = err
 }
 
+// failButLand makes the writes fail and land anyway, calling landed with each.
+func (j *jobs) failButLand(err error, landed func(queue.Job)) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.err, j.lands, j.landed = err, true, landed
+}
+
 type conversations struct {
 	t      *testing.T
 	client elizav1connect.ElizaServiceClient
@@ -63,9 +76,16 @@ type conversations struct {
 
 func startConversations(t *testing.T, ttl time.Duration) *conversations {
 	t.Helper()
-	c := &conversations{t: t, store: transcript.NewMemory(ttl), jobs: &jobs{}}
+	m := transcript.NewMemory(ttl)
+	return startConversationsOn(t, m, m)
+}
+
+// startConversationsOn serves conversations on store, whose state m holds (store may wrap m).
+func startConversationsOn(t *testing.T, m *transcript.Memory, store transcript.Store) *conversations {
+	t.Helper()
+	c := &conversations{t: t, store: m, jobs: &jobs{}}
 	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }).WithQueue(&frontdoor.Queue{
-		Jobs: c.jobs, Transcript: c.store, Gate: queue.NewGate(100), Limit: 3, EnqueueTimeout: time.Second,
+		Jobs: c.jobs, Transcript: store, Gate: queue.NewGate(100), Limit: 3, EnqueueTimeout: time.Second,
 		Log: slog.New(slog.DiscardHandler),
 	}))
 	c.client = elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
@@ -292,6 +312,73 @@ func TestQueueConversation_AnEnqueueFailureSaysUnavailableAndFreesTheSlot(t *tes
 	c.send(s, &elizav1.QueueConversationRequest{Sentence: "back"})
 	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/back" {
 		t.Fatalf("after Kafka is back: %s", got)
+	}
+}
+
+// prepare plays a worker taking job from the queue.
+func (c *conversations) prepare(job queue.Job) transcript.Preparation {
+	c.t.Helper()
+	p, err := c.store.Prepare(context.Background(), job.ConversationID, job.ID, job.Sentence, 10)
+	if err != nil {
+		c.t.Error(err)
+	}
+	return p
+}
+
+func TestQueueConversation_AWriteThatFailsButLandsLaterIsRefusedAndNeverAnswered(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	s := c.open()
+	c.jobs.failButLand(context.DeadlineExceeded, nil)
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "stalled"})
+	res := c.receive(s)
+	if got := short(res); got != "ERROR/0/queue unavailable/stalled" {
+		t.Fatalf("a write that timed out: %s", got)
+	}
+	job := c.jobs.all()[0]
+	if res.GetJobId() != job.ID.String() {
+		t.Fatalf("the refusal names job %q, want %s", res.GetJobId(), job.ID)
+	}
+	// The message lands after all and a worker finds it: it skips it.
+	if p := c.prepare(job); !p.Refused {
+		t.Fatalf("the worker's preparation of the refused job: %+v, want Refused", p)
+	}
+}
+
+func TestQueueConversation_AWriteThatFailsAfterAWorkerTookItsJobSaysEnqueued(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	s := c.open()
+	c.jobs.failButLand(context.DeadlineExceeded, func(job queue.Job) { c.prepare(job) })
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "raced"})
+	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/raced" {
+		t.Fatalf("a write that timed out but whose job a worker took: %s", got)
+	}
+	c.answer(0, "answered")
+	if got := short(c.receive(s)); got != "REPLY/2/answered/raced" {
+		t.Fatalf("its answer: %s", got)
+	}
+}
+
+// unsettled is a transcript that cannot refuse: Postgres went away with Kafka.
+type unsettled struct{ *transcript.Memory }
+
+func (unsettled) Refuse(context.Context, uuid.UUID, uuid.UUID, string) (transcript.Event, bool, error) {
+	return transcript.Event{}, false, errors.New("connection refused")
+}
+
+func TestQueueConversation_AFailedWriteThatCannotBeRefusedIsNotConfirmed(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	c := startConversationsOn(t, m, unsettled{m})
+	s := c.open()
+	c.jobs.failButLand(context.DeadlineExceeded, nil)
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "unknown"})
+	res := c.receive(s)
+	if got := short(res); got != "ERROR/0/"+frontdoor.TextUnconfirmed+"/unknown" || res.GetJobId() != c.jobs.all()[0].ID.String() {
+		t.Fatalf("a write neither confirmed nor refused: %s, job %q", got, res.GetJobId())
+	}
+	// It may still be answered: a worker that finds it takes it, and the stream hears of it.
+	c.prepare(c.jobs.all()[0])
+	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/unknown" {
+		t.Fatalf("the job taken by a worker: %s", got)
 	}
 }
 

@@ -17,9 +17,13 @@ import (
 
 // Texts of the responses people read.
 const (
-	TextEnqueued    = "enqueued"
-	TextQueueFull   = "queue is full!"
+	TextEnqueued  = "enqueued"
+	TextQueueFull = "queue is full!"
+	// TextUnavailable refuses a sentence: it will not be answered.
 	TextUnavailable = "queue unavailable"
+	// TextUnconfirmed answers a sentence whose enqueueing could be neither confirmed nor
+	// undone: it may still be answered, on the conversation, under the job id it carries.
+	TextUnconfirmed = "not confirmed: this sentence may still be answered"
 	TextBusy        = "the server is busy, please try again later"
 )
 
@@ -88,20 +92,24 @@ type admission struct {
 }
 
 // admit validates sentence, takes a slot in the conversation, enqueues the job durably and
-// records it in the transcript. "enqueued" is only ever said of a job that is in Kafka: if
-// the transcript cannot record the acceptance afterwards, the worker records it with the
-// outcome, and the client sees both then.
+// records it in the transcript. "enqueued" is only ever said of a job that is in Kafka, and
+// "queue unavailable" only of one that will never be answered: a Kafka write that failed may
+// still land (the producer keeps the message), so the transcript settles it (Refuse). If the
+// transcript cannot record the acceptance after a write that succeeded, the worker records it
+// when it takes the job, and the client sees it then.
 func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admission {
-	refuse := func(kind elizav1.QueueConversationResponse_Kind, text string) admission {
-		return admission{refusal: &elizav1.QueueConversationResponse{
-			Sentence: text, Kind: kind, InReplyTo: sentence, ConversationId: conv.String(),
-		}}
+	refuse := func(kind elizav1.QueueConversationResponse_Kind, text string, job uuid.UUID) admission {
+		res := &elizav1.QueueConversationResponse{Sentence: text, Kind: kind, InReplyTo: sentence, ConversationId: conv.String()}
+		if job != uuid.Nil {
+			res.JobId = job.String()
+		}
+		return admission{refusal: res}
 	}
 	if err := validateSentence(sentence); err != nil {
-		return refuse(elizav1.QueueConversationResponse_KIND_ERROR, connect.CodeOf(err).String()+": "+errorMessage(err))
+		return refuse(elizav1.QueueConversationResponse_KIND_ERROR, connect.CodeOf(err).String()+": "+errorMessage(err), uuid.Nil)
 	}
 	if !q.Gate.Take() {
-		return refuse(elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextBusy)
+		return refuse(elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextBusy, uuid.Nil)
 	}
 	defer q.Gate.Release()
 	ctx, cancel := context.WithTimeout(ctx, q.EnqueueTimeout)
@@ -111,23 +119,28 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 	job := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: sentence, EnqueuedAt: time.Now().UTC()}
 	switch err := q.Transcript.Reserve(ctx, conv, job.ID, sentence, q.Limit); {
 	case errors.Is(err, transcript.ErrFull):
-		return refuse(elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextQueueFull)
+		return refuse(elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextQueueFull, uuid.Nil)
 	case err != nil:
 		log.Warn("cannot reserve a slot for a job", "error", err)
-		return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable)
+		return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, uuid.Nil)
 	}
-	if err := q.Jobs.Enqueue(ctx, job); err != nil {
-		log.Warn("cannot enqueue job", "job", job.ID, "error", err)
-		releaseCtx, cancelRelease := context.WithTimeout(context.WithoutCancel(ctx), q.EnqueueTimeout)
-		defer cancelRelease()
-		if err := q.Transcript.Release(releaseCtx, conv, job.ID); err != nil {
-			log.Warn("cannot release the job's slot; it frees itself later", "job", job.ID, "error", err)
-		}
-		return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable)
-	}
-	// The job is in Kafka: record it even if the client has gone, within a bound of its own.
+	// From here on the job may reach Kafka: whatever happens, the transcript is told within a
+	// bound of its own, even if the client has gone.
 	recordCtx, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), q.EnqueueTimeout)
 	defer cancelRecord()
+	if err := q.Jobs.Enqueue(ctx, job); err != nil {
+		log.Warn("cannot enqueue job", "job", job.ID, "error", err)
+		accepted, refused, err := q.Transcript.Refuse(recordCtx, conv, job.ID, sentence)
+		switch {
+		case err != nil:
+			log.Warn("cannot refuse the job: it may still be answered", "job", job.ID, "error", err)
+			return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnconfirmed, job.ID)
+		case refused:
+			return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, job.ID)
+		}
+		log.Info("job reached the queue after all: a worker has taken it", "job", job.ID, "serial", accepted.Serial)
+		return admission{job: job.ID, event: &accepted, enqueued: true}
+	}
 	ev, err := q.Transcript.Accept(recordCtx, conv, job.ID, sentence)
 	if err != nil {
 		log.Warn("job enqueued but not recorded; its worker will record it", "job", job.ID, "error", err)

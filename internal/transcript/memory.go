@@ -31,6 +31,7 @@ type memJob struct {
 	sentence          string
 	reservedAt        time.Time
 	accepted, outcome uint64 // serials, 0 until recorded
+	refused           bool
 }
 
 var _ Store = (*Memory)(nil)
@@ -76,7 +77,7 @@ func (m *Memory) Reserve(_ context.Context, conversation, job uuid.UUID, sentenc
 	}
 	now, open := m.now(), 0
 	for _, j := range c.jobs {
-		if j.outcome == 0 && (j.accepted != 0 || now.Sub(j.reservedAt) < ReservationLease) {
+		if j.outcome == 0 && !j.refused && (j.accepted != 0 || now.Sub(j.reservedAt) < ReservationLease) {
 			open++
 		}
 	}
@@ -87,18 +88,20 @@ func (m *Memory) Reserve(_ context.Context, conversation, job uuid.UUID, sentenc
 	return nil
 }
 
-// Release implements Store.
-func (m *Memory) Release(_ context.Context, conversation, job uuid.UUID) error {
+// Refuse implements Store.
+func (m *Memory) Refuse(_ context.Context, conversation, job uuid.UUID, sentence string) (Event, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, err := m.conversation(conversation)
 	if err != nil {
-		return err
+		return Event{}, false, err
 	}
-	if j, ok := c.jobs[job]; ok && j.accepted == 0 {
-		delete(c.jobs, job)
+	j := c.job(job, sentence, m.now())
+	if j.accepted != 0 {
+		return c.events[j.accepted-1], false, nil
 	}
-	return nil
+	j.refused = true
+	return Event{}, true, nil
 }
 
 // Accept implements Store.
@@ -110,7 +113,10 @@ func (m *Memory) Accept(_ context.Context, conversation, job uuid.UUID, sentence
 		return Event{}, err
 	}
 	j := c.job(job, sentence, m.now())
-	if j.accepted != 0 {
+	switch {
+	case j.refused:
+		return Event{}, ErrRefused
+	case j.accepted != 0:
 		c.wake()
 		return c.events[j.accepted-1], nil
 	}
@@ -127,7 +133,10 @@ func (m *Memory) Finish(_ context.Context, conversation, job uuid.UUID, sentence
 		return Event{}, false, err
 	}
 	j := c.job(job, sentence, m.now())
-	if j.outcome != 0 {
+	switch {
+	case j.refused:
+		return Event{}, false, ErrRefused
+	case j.outcome != 0:
 		c.wake()
 		return c.events[j.outcome-1], false, nil
 	}
@@ -185,26 +194,24 @@ func (m *Memory) Waiting(_ context.Context, conversation uuid.UUID) ([]uuid.UUID
 }
 
 // Prepare implements Store.
-func (m *Memory) Prepare(_ context.Context, conversation, job uuid.UUID, limit int) (Preparation, error) {
+func (m *Memory) Prepare(_ context.Context, conversation, job uuid.UUID, sentence string, limit int) (Preparation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, err := m.conversation(conversation)
 	if err != nil {
 		return Preparation{}, err
 	}
-	var p Preparation
-	before := uint64(len(c.events)) + 1
-	if j, ok := c.jobs[job]; ok {
-		if j.outcome != 0 {
-			outcome := c.events[j.outcome-1]
-			p.Outcome = &outcome
-		}
-		if j.accepted != 0 {
-			before = j.accepted
-		}
+	j := c.job(job, sentence, m.now())
+	switch {
+	case j.refused:
+		return Preparation{Refused: true}, nil
+	case j.outcome != 0:
+		outcome := c.events[j.outcome-1]
+		return Preparation{Outcome: &outcome}, nil
+	case j.accepted == 0:
+		j.accepted = m.append(c, conversation, Event{Kind: Accepted, JobID: job, Text: j.sentence})
 	}
-	p.Exchanges = c.exchangesBefore(before, limit)
-	return p, nil
+	return Preparation{Exchanges: c.exchangesBefore(j.accepted, limit)}, nil
 }
 
 // exchangesBefore returns the answered exchanges accepted before serial, oldest first, at

@@ -7,10 +7,15 @@
 //
 // The Store is written by both ends of the queue: the front door reserves a slot for a
 // sentence (Reserve, bounded per conversation), records it once it is durably enqueued
-// (Accept), and reads events (Events, Watch); the worker reads the conversation so far and
-// whether the job is answered already (Prepare) and records each job's outcome exactly once
-// (Finish), so a job redone after a crash neither adds a second reply nor asks the model
-// again.
+// (Accept) or refuses it when it could not be (Refuse), and reads events (Events, Watch); the
+// worker takes the job and reads the conversation so far and whether the job is answered
+// already (Prepare), and records each job's outcome exactly once (Finish), so a job redone
+// after a crash neither adds a second reply nor asks the model again.
+//
+// Refuse and Prepare settle, under one lock, whether a job whose enqueueing the front door
+// could not confirm runs or not: a Kafka write that timed out may still land later, and
+// whichever of the two comes first decides. A refused job is never answered; a job a worker
+// has taken is accepted, and the front door that tries to refuse it says "enqueued" instead.
 //
 // Memory (this package) keeps it in the process, for standalone mode;
 // internal/transcript/pgtranscript keeps it in Postgres and wakes watchers with
@@ -70,9 +75,12 @@ type Preparation struct {
 	// Outcome is the job's outcome event, nil while it has none. A job with an outcome must
 	// not be asked of the model again.
 	Outcome *Event
+	// Refused is true when the front door refused the job (its enqueueing could not be
+	// confirmed): it must not be answered, and Outcome and Exchanges are empty.
+	Refused bool
 	// Exchanges are the conversation's answered exchanges (a sentence and its Reply; failed
 	// jobs are left out) whose Accepted event comes before the job's, oldest first, at most
-	// the last max; for a job without an Accepted event, all of them.
+	// the last max. Empty when the job has an outcome.
 	Exchanges []Exchange
 }
 
@@ -82,6 +90,8 @@ var (
 	ErrNotFound = errors.New("unknown or expired conversation")
 	// ErrFull: the conversation has as many jobs without an outcome as it may.
 	ErrFull = errors.New("the conversation has as many unanswered jobs as it may")
+	// ErrRefused: the job was refused (Refuse) and records nothing more.
+	ErrRefused = errors.New("the job was refused: its enqueueing could not be confirmed")
 )
 
 // ReservationLease is how long a reservation that was never accepted (its front door died
@@ -97,27 +107,33 @@ type Store interface {
 	Open(ctx context.Context, id uuid.UUID, create bool) (Info, error)
 	// Reserve takes a slot for job in conversation, or returns ErrFull when the conversation
 	// already has limit jobs without an outcome (reservations older than ReservationLease
-	// that were never accepted do not count). Reserving a job twice takes one slot.
+	// that were never accepted and refused jobs do not count). Reserving a job twice takes
+	// one slot.
 	Reserve(ctx context.Context, conversation, job uuid.UUID, sentence string, limit int) error
-	// Release gives back the slot of a job that could not be enqueued. A job already accepted
-	// keeps its slot until its outcome.
-	Release(ctx context.Context, conversation, job uuid.UUID) error
+	// Refuse records that job's enqueueing could not be confirmed, unless the job is accepted
+	// already: a refused job frees its slot, Prepare reports it refused (however late it
+	// reaches a worker), and Accept and Finish return ErrRefused for it. When the job was
+	// accepted first (a worker took it: it reached the queue after all), Refuse changes
+	// nothing and returns its Accepted event with refused false. Refusing twice refuses once.
+	Refuse(ctx context.Context, conversation, job uuid.UUID, sentence string) (accepted Event, refused bool, err error)
 	// Accept records that job was durably enqueued: it appends the job's Accepted event, once;
 	// called again, it returns the same event and wakes the conversation's watchers again.
 	Accept(ctx context.Context, conversation, job uuid.UUID, sentence string) (Event, error)
 	// Finish records job's outcome (kind Reply or Failed, with text), once. It appends the
-	// Accepted event first if the front door could not, then the outcome, and frees the
-	// job's slot. Called again, it appends nothing, returns the first outcome with recorded
-	// false and wakes the conversation's watchers again (a job redone after a crash between
-	// storing its outcome and waking them is how they learn of it in pgtranscript).
+	// Accepted event first if nobody has, then the outcome, and frees the job's slot. Called
+	// again, it appends nothing, returns the first outcome with recorded false and wakes the
+	// conversation's watchers again (a job redone after a crash between storing its outcome
+	// and waking them is how they learn of it in pgtranscript).
 	Finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind Kind, text string) (ev Event, recorded bool, err error)
 	// Waiting returns the conversation's accepted jobs that have no outcome yet, in the
 	// order they were accepted.
 	Waiting(ctx context.Context, conversation uuid.UUID) ([]uuid.UUID, error)
-	// Prepare returns, in one read, what a worker needs before it answers job: the job's
-	// outcome if it has one, and the conversation's answered exchanges before it. A negative
-	// max means no limit.
-	Prepare(ctx context.Context, conversation, job uuid.UUID, max int) (Preparation, error)
+	// Prepare takes job for a worker and returns, in one call, what the worker needs before
+	// it answers: whether the job was refused, its outcome if it has one, and the
+	// conversation's answered exchanges before it. A job neither accepted nor refused yet (its
+	// front door has not recorded it, or could not confirm it) is accepted here, as Accept
+	// would, so that Refuse can no longer refuse it. A negative max means no limit.
+	Prepare(ctx context.Context, conversation, job uuid.UUID, sentence string, max int) (Preparation, error)
 	// Events returns the events with a serial above after, oldest first, at most limit.
 	Events(ctx context.Context, conversation uuid.UUID, after uint64, limit int) ([]Event, error)
 	// Watch returns a channel that receives a value whenever events are appended to

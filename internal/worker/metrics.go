@@ -15,7 +15,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "worker_jobs_total",
-			Help: "Jobs ended, by outcome: answered, failed, already_answered (redone after its outcome was stored: no model call, no second reply), or expired (its conversation was gone: no outcome).",
+			Help: "Jobs ended, by outcome: answered, failed, already_answered (redone after its outcome was stored: no model call, no second reply), refused (the front door could not confirm it and said so: no model call, no outcome), or expired (its conversation was gone: no outcome).",
 		}, []string{"outcome"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "worker_model_duration_seconds",

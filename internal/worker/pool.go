@@ -47,7 +47,7 @@ const FailedText = "the assistant could not answer, please try again later"
 
 // Transcript is the part of the transcript store the workers use.
 type Transcript interface {
-	Prepare(ctx context.Context, conversation, job uuid.UUID, max int) (transcript.Preparation, error)
+	Prepare(ctx context.Context, conversation, job uuid.UUID, sentence string, max int) (transcript.Preparation, error)
 	Finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind transcript.Kind, text string) (transcript.Event, bool, error)
 }
 
@@ -124,16 +124,21 @@ func (p *Pool) runConversation(ctx context.Context, conv uuid.UUID) {
 	}
 }
 
-// answer asks the model unless the job already has an outcome, stores the outcome, and
-// returns the model's error, if any.
+// answer asks the model unless the job already has an outcome or was refused, stores the
+// outcome, and returns the model's error, if any.
 func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	log := p.cfg.Log.With("job", job.ID, "conversation", job.ConversationID)
 	var prep transcript.Preparation
 	if err := p.retry(ctx, log, "read the conversation", func() (err error) {
-		prep, err = p.cfg.Transcript.Prepare(ctx, job.ConversationID, job.ID, transcript.ExchangesFor(p.cfg.ContextTurns))
+		prep, err = p.cfg.Transcript.Prepare(ctx, job.ConversationID, job.ID, job.Sentence, transcript.ExchangesFor(p.cfg.ContextTurns))
 		return err
 	}); err != nil {
 		return p.gone(log, err)
+	}
+	if prep.Refused {
+		p.cfg.Metrics.jobs.WithLabelValues("refused").Inc()
+		log.Info("job skipped: the front door could not confirm it and told the client so")
+		return nil
 	}
 	if prep.Outcome != nil {
 		p.cfg.Metrics.jobs.WithLabelValues("already_answered").Inc()
@@ -187,26 +192,31 @@ func history(exchanges []transcript.Exchange) []llm.Turn {
 }
 
 // gone ends a job that retry gave up on. A job of an expired conversation has nobody left to
-// answer: it is done, without an outcome, so that it does not hold back its partition. At
+// answer, and a refused one was told it would not be: it is done, without an outcome, so that it does not hold back its partition. At
 // shutdown the job is left for the partition's next owner (its done comes too late to be
 // committed).
 func (p *Pool) gone(log *slog.Logger, err error) error {
-	if errors.Is(err, transcript.ErrNotFound) {
+	switch {
+	case errors.Is(err, transcript.ErrNotFound):
 		p.cfg.Metrics.jobs.WithLabelValues("expired").Inc()
 		log.Warn("job dropped: its conversation has expired")
+	case errors.Is(err, transcript.ErrRefused):
+		p.cfg.Metrics.jobs.WithLabelValues("refused").Inc()
+		log.Warn("job dropped: the front door refused it")
 	}
 	return nil
 }
 
-// retry runs op until it succeeds. It gives up, returning the reason, when ctx is done or the
-// conversation turns out to have expired (transcript.ErrNotFound); any other failure (the
+// retry runs op until it succeeds. It gives up, returning the reason, when ctx is done, the
+// conversation turns out to have expired (transcript.ErrNotFound) or the job to have been
+// refused (transcript.ErrRefused); any other failure (the
 // transcript store unreachable) delays the job, it does not end it.
 func (p *Pool) retry(ctx context.Context, log *slog.Logger, what string, op func() error) error {
 	wait := backoff.NewExponentialBackOff()
 	wait.MaxInterval = 5 * time.Second
 	for {
 		err := op()
-		if err == nil || errors.Is(err, transcript.ErrNotFound) {
+		if err == nil || errors.Is(err, transcript.ErrNotFound) || errors.Is(err, transcript.ErrRefused) {
 			return err
 		}
 		next := wait.NextBackOff()

@@ -140,8 +140,14 @@ func (r *rig) outcomes(jobs []queue.Job) map[uuid.UUID]transcript.Event {
 	out := map[uuid.UUID]transcript.Event{}
 	kafkatest.Eventually(r.t, 15*time.Second, func() bool {
 		for _, job := range jobs {
-			if p, err := r.transcript.Prepare(r.t.Context(), job.ConversationID, job.ID, 0); err == nil && p.Outcome != nil {
-				out[job.ID] = *p.Outcome
+			evs, err := r.transcript.Events(r.t.Context(), job.ConversationID, 0, -1)
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			for _, ev := range evs {
+				if ev.JobID == job.ID && ev.Kind != transcript.Accepted {
+					out[job.ID] = ev
+				}
 			}
 		}
 		return len(out) == len(jobs)
@@ -336,6 +342,50 @@ func TestPool_AJobWhoseOutcomeIsStoredIsNeitherAskedAgainNorAnsweredTwice(t *tes
 	}
 }
 
+func TestPool_ARefusedJobThatReachesTheQueueIsSkippedAndOneNotYetRecordedIsTaken(t *testing.T) {
+	r := newRig(t)
+	conv := conversations(1)[0]
+	if _, err := r.transcript.Open(t.Context(), conv, true); err != nil {
+		t.Fatal(err)
+	}
+	// Two jobs whose writes the front door could not confirm, which landed after all: one it
+	// refused, one it has not settled yet (its Refuse comes after the worker has taken it).
+	refused := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: "refused", EnqueuedAt: time.Now()}
+	pending := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: "pending", EnqueuedAt: time.Now()}
+	w := r.bus.Writer(jobsTopic)
+	defer w.Close()
+	for _, job := range []queue.Job{refused, pending} {
+		if err := r.transcript.Reserve(t.Context(), conv, job.ID, job.Sentence, 10); err != nil {
+			t.Fatal(err)
+		}
+		if err := (kafkaqueue.Jobs{W: w}).Enqueue(t.Context(), job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, wasRefused, err := r.transcript.Refuse(t.Context(), conv, refused.ID, refused.Sentence); err != nil || !wasRefused {
+		t.Fatalf("refuse: %v, %v", wasRefused, err)
+	}
+
+	model := newEcho(0)
+	r.member(model.call, 2, 10, 5*time.Second)
+	if ev := r.outcomes([]queue.Job{pending})[pending.ID]; ev.Kind != transcript.Reply {
+		t.Fatalf("the pending job's outcome: %+v, want a reply", ev)
+	}
+	r.waitCommittedPast(2)
+	if seen := model.seen[conv.String()]; len(seen) != 1 || seen[0].Sentence != "pending" {
+		t.Fatalf("the model was asked %+v, want only the pending job", seen)
+	}
+	evs := r.events(conv)
+	if len(evs) != 2 || evs[0].Kind != transcript.Accepted || evs[0].JobID != pending.ID || evs[1].Kind != transcript.Reply {
+		t.Fatalf("transcript %+v, want the pending job accepted (by its worker) and answered, nothing of the refused one", evs)
+	}
+	// The front door settles the pending job at last: it is enqueued, with the worker's event.
+	ev, wasRefused, err := r.transcript.Refuse(t.Context(), conv, pending.ID, pending.Sentence)
+	if err != nil || wasRefused || ev.Serial != evs[0].Serial {
+		t.Fatalf("refuse after the worker took the job: %+v, %v, %v; want its Accepted event", ev, wasRefused, err)
+	}
+}
+
 func TestPool_AJobUnfinishedAtShutdownIsRedoneByTheNextMember(t *testing.T) {
 	r := newRig(t)
 	release := make(chan struct{})
@@ -383,11 +433,11 @@ type expiring struct {
 	gone uuid.UUID
 }
 
-func (e expiring) Prepare(ctx context.Context, conv, job uuid.UUID, max int) (transcript.Preparation, error) {
+func (e expiring) Prepare(ctx context.Context, conv, job uuid.UUID, sentence string, max int) (transcript.Preparation, error) {
 	if conv == e.gone {
 		return transcript.Preparation{}, transcript.ErrNotFound
 	}
-	return e.Transcript.Prepare(ctx, conv, job, max)
+	return e.Transcript.Prepare(ctx, conv, job, sentence, max)
 }
 
 func TestPool_AJobOfAnExpiredConversationIsDroppedWithoutHoldingBackItsPartition(t *testing.T) {

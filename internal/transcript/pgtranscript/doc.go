@@ -3,14 +3,16 @@
 // transcript.Store that front doors and workers in several processes share.
 //
 // Each method is one statement calling one of the schema's functions
-// (migrations/00006_transcript_functions.sql), so each is one round trip and, for the
-// writes, one implicit transaction; Accept and Finish add one more, to notify. The functions
-// raise SQLSTATE P0002 for a conversation that does not exist or is idle, which the methods
-// return as transcript.ErrNotFound.
+// (migrations/00006_transcript_functions.sql and 00007_transcript_refuse.sql), so each is one
+// round trip and, for the writes, one implicit transaction; Accept and Finish (and Prepare,
+// when it appends) add one more, to notify. The functions raise SQLSTATE P0002 for a
+// conversation that does not exist or is idle and P0003 for a refused job, which the methods
+// return as transcript.ErrNotFound and transcript.ErrRefused.
 //
 // # Writes
 //
-// Every write to a conversation (Reserve, Release, Accept, Finish) first locks the
+// Every write to a conversation (Reserve, Refuse, Accept, Finish, and Prepare when it takes a
+// job nobody has recorded) first locks the
 // conversation's row and checks that it is not idle. The lock serialises the writers of one
 // conversation across processes, and everything else follows from it:
 //
@@ -21,7 +23,9 @@
 //     than transcript.ReservationLease ago) under the lock, so two front doors cannot both take
 //     the last slot;
 //   - Accept and Finish read the job's row under the lock and append only what is missing, so
-//     they are idempotent: a job redone after a crash finds its outcome and appends nothing.
+//     they are idempotent: a job redone after a crash finds its outcome and appends nothing;
+//   - Refuse and Prepare read the job's row under the lock too, so of a front door refusing a
+//     job and a worker taking it, exactly one wins and the other sees it.
 //
 // A conversation idle longer than the TTL is transcript.ErrNotFound to every method, even to
 // Open with create: its serials must not be reused while clients may still hold them. Its last

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
@@ -27,12 +28,20 @@ func (s *Store) Reserve(ctx context.Context, conversation, job uuid.UUID, senten
 	return nil
 }
 
-// Release implements transcript.Store.
-func (s *Store) Release(ctx context.Context, conversation, job uuid.UUID) error {
-	if _, err := s.pool.Exec(ctx, `SELECT transcript.release($1, $2, $3)`, conversation, job, s.ttl); err != nil {
-		return fmt.Errorf("release the slot of job %s: %w", job, gone(err))
+// Refuse implements transcript.Store.
+func (s *Store) Refuse(ctx context.Context, conversation, job uuid.UUID, sentence string) (transcript.Event, bool, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM transcript.refuse($1, $2, $3, $4) e`,
+		conversation, job, sentence, s.ttl)
+	accepted, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (transcript.Event, error) {
+		return scanEvent(conversation, row)
+	})
+	switch {
+	case err != nil:
+		return transcript.Event{}, false, fmt.Errorf("refuse job %s: %w", job, gone(err))
+	case len(accepted) == 0:
+		return transcript.Event{}, true, nil
 	}
-	return nil
+	return accepted[0], false, nil
 }
 
 // Accept implements transcript.Store.

@@ -15,35 +15,53 @@ import (
 // eventColumns are the columns of an event (aliased e) that scanEvent reads, in its order.
 const eventColumns = `e.serial, e.kind, e.job, e.text, e.in_reply_to, e.at`
 
-// Prepare implements transcript.Store. A negative most means no limit.
-func (s *Store) Prepare(ctx context.Context, conversation, job uuid.UUID, most int) (transcript.Preparation, error) {
+// Prepare implements transcript.Store. A negative most means no limit. When it accepts the
+// job it notifies the Accepted event, as Accept does.
+func (s *Store) Prepare(ctx context.Context, conversation, job uuid.UUID, sentence string, most int) (transcript.Preparation, error) {
 	var p transcript.Preparation
+	var accepted *transcript.Event
 	rows, _ := s.pool.Query(ctx, `
 		SELECT serial, kind, job, text, in_reply_to, at, sentence, answer
-		FROM transcript.prepare($1, $2, $3, $4)`, conversation, job, limitOf(most), s.ttl)
+		FROM transcript.prepare($1, $2, $3, $4, $5)`, conversation, job, sentence, limitOf(most), s.ttl)
 	var (
-		serial           *uint64
-		kind             *transcript.Kind
-		jobID            *uuid.UUID
-		text, inReplyTo  *string
-		at               *time.Time
-		sentence, answer *string
+		serial            *uint64
+		kind              *transcript.Kind
+		jobID             *uuid.UUID
+		text, inReplyTo   *string
+		at                *time.Time
+		exchanged, answer *string
 	)
-	_, err := pgx.ForEachRow(rows, []any{&serial, &kind, &jobID, &text, &inReplyTo, &at, &sentence, &answer}, func() error {
-		if serial != nil { // the outcome comes first, and once
-			p.Outcome = &transcript.Event{Conversation: conversation, Serial: *serial, Kind: *kind, JobID: *jobID,
+	_, err := pgx.ForEachRow(rows, []any{&serial, &kind, &jobID, &text, &inReplyTo, &at, &exchanged, &answer}, func() error {
+		switch {
+		case kind == nil: // an exchange
+			p.Exchanges = append(p.Exchanges, transcript.Exchange{Sentence: *exchanged, Answer: *answer})
+		case *kind == refusedRow:
+			p.Refused = true
+		default:
+			ev := &transcript.Event{Conversation: conversation, Serial: *serial, Kind: *kind, JobID: *jobID,
 				Text: *text, InReplyTo: *inReplyTo, At: *at}
-			return nil
+			if ev.Kind == transcript.Accepted {
+				accepted = ev
+			} else {
+				p.Outcome = ev
+			}
 		}
-		p.Exchanges = append(p.Exchanges, transcript.Exchange{Sentence: *sentence, Answer: *answer})
 		return nil
 	})
 	if err != nil {
 		return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, gone(err))
 	}
+	if accepted != nil {
+		if err := s.notify(ctx, *accepted); err != nil {
+			return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, err)
+		}
+	}
 	slices.Reverse(p.Exchanges) // newest first, as the index reads them
 	return p, nil
 }
+
+// refusedRow is the kind of the row transcript.prepare returns for a refused job.
+const refusedRow = "refused"
 
 // Waiting implements transcript.Store.
 func (s *Store) Waiting(ctx context.Context, conversation uuid.UUID) ([]uuid.UUID, error) {

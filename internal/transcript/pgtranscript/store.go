@@ -72,14 +72,23 @@ func (s *Store) live(ctx context.Context, id uuid.UUID) error {
 	return gone(err)
 }
 
-// noDataFound is the SQLSTATE (no_data_found) the transcript's functions raise for a
-// conversation that does not exist or is idle (migrations/00006_transcript_functions.sql).
-const noDataFound = "P0002"
+// The SQLSTATEs the transcript's functions raise (migrations/00006_transcript_functions.sql
+// and 00007_transcript_refuse.sql): no_data_found for a conversation that does not exist or
+// is idle, too_many_rows for a job that was refused.
+const (
+	noDataFound = "P0002"
+	tooManyRows = "P0003"
+)
 
-// gone is err, or transcript.ErrNotFound when err is noDataFound.
+// gone is err, or transcript.ErrNotFound or ErrRefused for the SQLSTATEs that mean them.
 func gone(err error) error {
-	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == noDataFound {
-		return transcript.ErrNotFound
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		switch pgErr.Code {
+		case noDataFound:
+			return transcript.ErrNotFound
+		case tooManyRows:
+			return transcript.ErrRefused
+		}
 	}
 	return err
 }

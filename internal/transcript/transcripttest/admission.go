@@ -2,7 +2,6 @@ package transcripttest
 
 import (
 	"errors"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -85,25 +84,154 @@ func (h Harness[S]) reservingTwiceTakesOneSlot(t *testing.T) {
 	checkReserve(t, s, conv, j[2], 2, transcript.ErrFull, "both slots taken")
 }
 
-func (h Harness[S]) releaseFreesOnlyNotAccepted(t *testing.T) {
+// refuse refuses job, failing t unless the store reports it refused.
+func refuse(t *testing.T, s transcript.Store, conv, job uuid.UUID) {
+	t.Helper()
+	if ev, refused, err := s.Refuse(t.Context(), conv, job, sentence(job)); err != nil || !refused {
+		t.Fatalf("refuse job %s: refused %v (accepted %+v), %v; want refused", job, refused, ev, err)
+	}
+}
+
+// prepare prepares job as a worker does, with up to 10 exchanges.
+func prepare(t *testing.T, s transcript.Store, conv, job uuid.UUID) transcript.Preparation {
+	t.Helper()
+	p, err := s.Prepare(t.Context(), conv, job, sentence(job), 10)
+	if err != nil {
+		t.Fatalf("prepare job %s: %v", job, err)
+	}
+	return p
+}
+
+func (h Harness[S]) refusedJobFreesItsSlotAndIsNeverAnswered(t *testing.T) {
 	s, conv := h.storeWithConversation(t)
 	j := jobs(3)
 	checkReserve(t, s, conv, j[0], 1, nil, "the only slot")
-	if err := s.Release(t.Context(), conv, j[0]); err != nil {
-		t.Fatalf("release: %v", err)
+	refuse(t, s, conv, j[0])
+	refuse(t, s, conv, j[0]) // refusing twice refuses once
+	checkReserve(t, s, conv, j[1], 1, nil, "the refused job's slot")
+
+	// Its Kafka write landed after all: the worker that finds it must skip it.
+	if p := prepare(t, s, conv, j[0]); !p.Refused || p.Outcome != nil || len(p.Exchanges) != 0 {
+		t.Fatalf("prepare of a refused job: %+v, want Refused only", p)
 	}
-	checkReserve(t, s, conv, j[1], 1, nil, "the released slot")
-	acc := accept(t, s, conv, j[1])
-	if err := s.Release(t.Context(), conv, j[1]); err != nil { // too late: it is in the queue
-		t.Fatalf("release of an accepted job: %v", err)
+	if ev, err := s.Accept(t.Context(), conv, j[0], sentence(j[0])); !errors.Is(err, transcript.ErrRefused) {
+		t.Fatalf("accept of a refused job: %+v, %v; want ErrRefused", ev, err)
 	}
-	checkReserve(t, s, conv, j[2], 1, transcript.ErrFull, "an accepted job keeps its slot when released")
-	if waiting, err := s.Waiting(t.Context(), conv); err != nil || !slices.Equal(waiting, j[1:2]) {
-		t.Fatalf("waiting %v, %v; want the accepted job %s", waiting, err, j[1])
+	if ev, recorded, err := s.Finish(t.Context(), conv, j[0], sentence(j[0]), transcript.Reply, "hi"); !errors.Is(err, transcript.ErrRefused) || recorded {
+		t.Fatalf("finish of a refused job: %+v, %v, %v; want ErrRefused", ev, recorded, err)
 	}
-	if again := accept(t, s, conv, j[1]); !sameEvent(again, acc) {
-		t.Fatalf("accept after release: %+v, want %+v", again, acc)
+	// A job whose reservation the store lost can be refused too.
+	refuse(t, s, conv, j[2])
+	if p := prepare(t, s, conv, j[2]); !p.Refused {
+		t.Fatalf("prepare of a refused job that had no reservation: %+v, want Refused", p)
 	}
+	if evs := events(t, s, conv); len(evs) != 0 {
+		t.Fatalf("refused jobs appended events: %+v", evs)
+	}
+	if waiting, err := s.Waiting(t.Context(), conv); err != nil || len(waiting) != 0 {
+		t.Fatalf("waiting %v, %v; want none (refused jobs never wait)", waiting, err)
+	}
+}
+
+func (h Harness[S]) prepareTakesTheJobBeforeRefuse(t *testing.T) {
+	s, conv := h.storeWithConversation(t)
+	j := jobs(2)
+	checkReserve(t, s, conv, j[0], 1, nil, "the only slot")
+	wake, stop, err := s.Watch(withDeadline(t), conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+
+	// The front door's write timed out, but the job reached the queue and a worker took it
+	// first: Prepare accepts it and wakes the watchers.
+	if p := prepare(t, s, conv, j[0]); p.Refused || p.Outcome != nil {
+		t.Fatalf("prepare of a reserved job: %+v, want it taken", p)
+	}
+	select {
+	case <-wake:
+	case <-withDeadline(t).Done():
+		t.Fatal("prepare accepted the job without waking the watchers")
+	}
+	evs := events(t, s, conv)
+	if len(evs) != 1 {
+		t.Fatalf("events after prepare %+v, want one Accepted", evs)
+	}
+	checkEvent(t, evs[0], conv, 1, transcript.Accepted, j[0], sentence(j[0]), "")
+
+	// The front door's Refuse comes too late: the job is enqueued after all.
+	ev, refused, err := s.Refuse(t.Context(), conv, j[0], sentence(j[0]))
+	if err != nil || refused || !sameEvent(ev, evs[0]) {
+		t.Fatalf("refuse of a taken job: %+v, refused %v, %v; want %+v, not refused", ev, refused, err, evs[0])
+	}
+	if again := accept(t, s, conv, j[0]); !sameEvent(again, evs[0]) {
+		t.Fatalf("accept of a taken job: %+v, want %+v", again, evs[0])
+	}
+	checkReserve(t, s, conv, j[1], 1, transcript.ErrFull, "the taken job keeps its slot")
+	if p := prepare(t, s, conv, j[0]); p.Refused || p.Outcome != nil { // the job redone: taken once
+		t.Fatalf("prepare again: %+v", p)
+	}
+	if evs := events(t, s, conv); len(evs) != 1 {
+		t.Fatalf("events after a second prepare %+v, want the one Accepted", evs)
+	}
+}
+
+// refuseAndPrepareRacing refuses and prepares many jobs at once, through several stores where
+// the harness can make them (a front door and a worker in two processes): for each job exactly
+// one of them wins, and both see the same outcome.
+func (h Harness[S]) refuseAndPrepareRacing(t *testing.T) {
+	s, conv := h.storeWithConversation(t)
+	other := s
+	if h.Reopen != nil {
+		other = h.Reopen(t, s, ttl)
+	}
+	js := jobs(24)
+	type result struct {
+		refused  bool
+		accepted transcript.Event
+		prep     transcript.Preparation
+	}
+	results := make([]result, len(js))
+	var wg sync.WaitGroup
+	for i, job := range js {
+		if err := reserve(t, s, conv, job, len(js)); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			ev, refused, err := s.Refuse(t.Context(), conv, job, sentence(job))
+			if err != nil {
+				t.Error(err)
+			}
+			results[i].refused, results[i].accepted = refused, ev
+		})
+		wg.Go(func() {
+			p, err := other.Prepare(t.Context(), conv, job, sentence(job), 0)
+			if err != nil {
+				t.Error(err)
+			}
+			results[i].prep = p
+		})
+	}
+	wg.Wait()
+	accepted := map[uuid.UUID]transcript.Event{}
+	for _, ev := range events(t, s, conv) {
+		accepted[ev.JobID] = ev
+	}
+	var refusals int
+	for i, r := range results {
+		ev, taken := accepted[js[i]]
+		switch {
+		case r.refused != r.prep.Refused:
+			t.Errorf("job %d: Refuse says refused %v, Prepare %v", i, r.refused, r.prep.Refused)
+		case r.refused && taken:
+			t.Errorf("job %d: refused, yet accepted as %+v", i, ev)
+		case !r.refused && (!taken || !sameEvent(r.accepted, ev)):
+			t.Errorf("job %d: taken, Refuse returned %+v; the transcript has %+v", i, r.accepted, ev)
+		case r.refused:
+			refusals++
+		}
+	}
+	t.Logf("%d of %d jobs refused first, the rest taken first", refusals, len(js))
 }
 
 func (h Harness[S]) finishFreesTheSlot(t *testing.T) {

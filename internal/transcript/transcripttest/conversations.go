@@ -82,13 +82,13 @@ func notFoundEverywhere(t *testing.T, s transcript.Store, conv uuid.UUID) {
 	ctx, job := withDeadline(t), uuid.New()
 	calls := map[string]func() error{
 		"reserve": func() error { return s.Reserve(ctx, conv, job, "hello", 1) },
-		"release": func() error { return s.Release(ctx, conv, job) },
+		"refuse":  func() error { _, _, err := s.Refuse(ctx, conv, job, "hello"); return err },
 		"accept":  func() error { _, err := s.Accept(ctx, conv, job, "hello"); return err },
 		"finish": func() error {
 			_, _, err := s.Finish(ctx, conv, job, "hello", transcript.Reply, "hi")
 			return err
 		},
-		"prepare": func() error { _, err := s.Prepare(ctx, conv, job, 10); return err },
+		"prepare": func() error { _, err := s.Prepare(ctx, conv, job, "hello", 10); return err },
 		"waiting": func() error { _, err := s.Waiting(ctx, conv); return err },
 		"events":  func() error { _, err := s.Events(ctx, conv, 0, 10); return err },
 		"watch": func() error {

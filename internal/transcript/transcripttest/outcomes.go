@@ -75,7 +75,7 @@ func (h Harness[S]) prepareReadsTheRecordedOutcome(t *testing.T) {
 		failed:   finish(t, s, conv, failed, transcript.Failed, "sorry"),
 	}
 	for _, job := range []uuid.UUID{answered, failed, pending, unknown} {
-		p, err := s.Prepare(t.Context(), conv, job, 10)
+		p, err := s.Prepare(t.Context(), conv, job, sentence(job), 10)
 		w, has := want[job]
 		if err != nil || (p.Outcome != nil) != has || (has && !sameEvent(*p.Outcome, w)) {
 			t.Errorf("outcome of job %s: %+v, %v; want %+v, %v", job, p.Outcome, err, w, has)

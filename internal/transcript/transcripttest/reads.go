@@ -28,14 +28,14 @@ func (h Harness[S]) exchangesBeforeTheJob(t *testing.T) {
 		max  int
 		want []transcript.Exchange
 	}{
-		{"before an accepted job", j[4], 10, []transcript.Exchange{exchange(j[0]), exchange(j[1])}},
-		{"before a job that is answered", j[1], 10, []transcript.Exchange{exchange(j[0])}},
-		{"the last max of them", j[4], 1, []transcript.Exchange{exchange(j[1])}},
+		{"before an accepted job", j[3], 10, []transcript.Exchange{exchange(j[0]), exchange(j[1])}},
+		{"none for a job that is answered (it is not asked again)", j[1], 10, nil},
+		{"the last max of them", j[3], 1, []transcript.Exchange{exchange(j[1])}},
 		{"before the first job", j[0], 10, nil},
-		{"for a job not accepted, all", j[5], 10, []transcript.Exchange{exchange(j[0]), exchange(j[1]), exchange(j[4])}},
+		{"for a job not accepted yet (Prepare accepts it), all", j[5], 10, []transcript.Exchange{exchange(j[0]), exchange(j[1]), exchange(j[4])}},
 		{"none wanted", j[5], 0, nil},
 	} {
-		p, err := s.Prepare(t.Context(), conv, c.job, c.max)
+		p, err := s.Prepare(t.Context(), conv, c.job, sentence(c.job), c.max)
 		if err != nil || !slices.Equal(p.Exchanges, c.want) {
 			t.Errorf("%s: exchanges %v, %v; want %v", c.name, p.Exchanges, err, c.want)
 		}

@@ -38,7 +38,9 @@ const (
 	QueueConversationResponse_KIND_QUEUE_FULL QueueConversationResponse_Kind = 2
 	// The answer to job_id, whose sentence is in_reply_to.
 	QueueConversationResponse_KIND_REPLY QueueConversationResponse_Kind = 3
-	// The sentence was refused, or job_id could not be answered; sentence says why.
+	// The sentence was refused, or job_id could not be answered; sentence says why. A
+	// refusal with a job_id is final ("queue unavailable": the job will not be answered),
+	// except "not confirmed: ...", whose job may still be answered on the conversation.
 	QueueConversationResponse_KIND_ERROR QueueConversationResponse_Kind = 4
 )
 
@@ -439,7 +441,8 @@ type QueueConversationResponse struct {
 	Sentence string `protobuf:"bytes,1,opt,name=sentence,proto3" json:"sentence,omitempty"`
 	// What this response is.
 	Kind QueueConversationResponse_Kind `protobuf:"varint,2,opt,name=kind,proto3,enum=connectrpc.eliza.v1.QueueConversationResponse_Kind" json:"kind,omitempty"`
-	// The job this response is about (empty for queue_full and refused sentences).
+	// The job this response is about (empty for queue_full sentences and for sentences refused
+	// before anything was written to the queue).
 	JobId string `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	// The sentence this response is about: the one enqueued, answered, refused or not
 	// answered.
