@@ -206,3 +206,23 @@ func TestKafka_IsOneKRaftNodeOfKafka431(t *testing.T) {
 		}
 	}
 }
+
+// A Connect worker that drops out of its group gives up its tasks; with the default
+// scheduled.rebalance.max.delay.ms they stay unassigned for 5 minutes, waiting for the worker
+// to come back, while nothing is captured. With one worker, locally and in the cluster, the
+// delay must be 0.
+func TestKafkaConnect_ReassignsTasksAtOnceWithOneWorker(t *testing.T) {
+	const key = "scheduled.rebalance.max.delay.ms"
+	c := loadCluster(t)
+	for name, m := range c.Strimzi["KafkaConnect"] {
+		spec := strimziSpec(m)
+		cfg, _ := spec["config"].(map[string]any)
+		if replicas := fmt.Sprint(spec["replicas"]); replicas == "1" && fmt.Sprint(cfg[key]) != "0" {
+			t.Errorf("KafkaConnect %s has one replica and %s=%v; set it to 0 in spec.config", name, key, cfg[key])
+		}
+	}
+	props := string(readRepoFile(t, "deploy/local/kafka/connect-distributed.properties"))
+	if !slices.Contains(strings.Split(props, "\n"), key+"=0") {
+		t.Errorf("deploy/local/kafka/connect-distributed.properties lacks %s=0 (its worker is alone in its group)", key)
+	}
+}

@@ -581,7 +581,7 @@ $out"
 # connector_helper ARGS...: run the helper (built by connector_build) with this stack's settings.
 connector_helper() {
   (cd "$REPO_ROOT" && exec "$CONNECTOR_BIN" -file "${CONNECTOR_FILE#"$REPO_ROOT"/}" -url "$CONNECT_URL" \
-    -topic "$SIGNAL_TOPIC" -timeout "${CONNECTOR_RUNNING_TIMEOUT}s" -connect-log "$LOG_DIR/connect.log" "$@")
+    -topic "$SIGNAL_TOPIC" -broker "$HOST:$KAFKA_PORT" -timeout "${CONNECTOR_RUNNING_TIMEOUT}s" -connect-log "$LOG_DIR/connect.log" "$@")
 }
 
 # connector_query ARGS...: the helper's output, for the status rows. On failure its message is

@@ -75,7 +75,7 @@ func TestStatusLine_ReportsWhatConnectSays(t *testing.T) {
 			}))
 			defer srv.Close()
 			c := &client{base: srv.URL, name: "datastore-signal", http: srv.Client()}
-			if got := statusLine(t.Context(), c, "postgres.datastore.signal"); !strings.HasPrefix(got, tc.prefix) {
+			if got := statusLine(t.Context(), c, "postgres.datastore.signal", "", heartbeat{}); !strings.HasPrefix(got, tc.prefix) {
 				t.Fatalf("status line %q, want %q", got, tc.prefix)
 			}
 		})

@@ -11,6 +11,10 @@
 //	                            differ), restart failed parts, wait until RUNNING
 //	connector [flags] status    print "up|down<TAB>NAME<TAB>description" for stack.sh status
 //
+// status believes Connect's RUNNING only with a recent Debezium heartbeat (heartbeat.go): a
+// task whose newest heartbeat is older than three heartbeat intervals is shown down, as
+// stalled, whatever Connect's status topic says.
+//
 // register compares the registered config with the file's as JSON objects: key order,
 // spacing and 1 versus "1" (Connect stores every value as a string) make no difference. A
 // PUT answered 409 (the Connect worker is rebalancing) or 5xx, or not answered, is retried
@@ -80,6 +84,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	connectURL := fs.String("url", "http://127.0.0.1:8083", "Kafka Connect's REST API")
 	timeout := fs.Duration("timeout", 120*time.Second, "register: deadline for registering, and again for RUNNING")
 	topic := fs.String("topic", "postgres.datastore.signal", "the topic the connector writes, for messages")
+	broker := fs.String("broker", "127.0.0.1:9092", "status: a Kafka broker, to read the connector's heartbeat topic")
 	connectLog := fs.String("connect-log", "the Connect log", "Connect's log file, named in error messages")
 	dryRun := fs.Bool("dry-run", false, "register: compare and report, change nothing")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
@@ -95,7 +100,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		_, err := fmt.Fprintln(out, s.name)
 		return err
 	case "status":
-		_, err := fmt.Fprintln(out, statusLine(ctx, c, *topic))
+		_, err := fmt.Fprintln(out, statusLine(ctx, c, *topic, *broker, heartbeatOf(s.config)))
 		return err
 	case "register":
 		r := newRegistrar(c, s, out)
@@ -107,7 +112,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 // usage is the usage message, after err when there is one.
 func usage(err error) string {
-	msg := `usage: connector [-file F] [-url U] [-timeout D] [-topic T] [-connect-log L] [-dry-run] name|register|status`
+	msg := `usage: connector [-file F] [-url U] [-timeout D] [-topic T] [-broker B] [-connect-log L] [-dry-run] name|register|status`
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		msg = err.Error() + "\n" + msg
 	}
@@ -115,16 +120,32 @@ func usage(err error) string {
 }
 
 // statusLine is the connector's row for `stack.sh status`: up or down, its name, and what
-// Connect says of it.
-func statusLine(ctx context.Context, c *client, topic string) string {
+// Connect says of it; RUNNING is up only if the task's heartbeat (hb, read from broker) is
+// recent.
+func statusLine(ctx context.Context, c *client, topic, broker string, hb heartbeat) string {
 	st, err := c.status(ctx)
 	switch {
 	case errors.Is(err, errNotFound):
 		return "down\t" + c.name + "\tnot registered"
 	case err != nil:
 		return "down\t" + c.name + "\tstatus unknown: " + err.Error()
-	case st.running():
+	case !st.running():
+		return "down\t" + c.name + "\t" + st.describe()
+	case hb.interval == 0:
 		return "up\t" + c.name + "\t" + st.describe() + " -> topic " + topic
 	}
-	return "down\t" + c.name + "\t" + st.describe()
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	at, err := lastHeartbeat(ctx, broker, hb.topic)
+	switch age := time.Since(at).Round(time.Second); {
+	case errors.Is(err, errNoHeartbeat):
+		return "up\t" + c.name + "\t" + st.describe() + ", no heartbeat yet -> topic " + topic
+	case err != nil:
+		return "down\t" + c.name + "\t" + st.describe() + ", heartbeat unknown: " + err.Error()
+	case age > heartbeatsMissed*hb.interval:
+		return fmt.Sprintf("down\t%s\tstalled: %s per Connect, but no heartbeat for %s (expected every %s; "+
+			"see the Connect log for a pending rebalance)", c.name, st.describe(), age, hb.interval)
+	default:
+		return fmt.Sprintf("up\t%s\t%s, heartbeat %s ago -> topic %s", c.name, st.describe(), age, topic)
+	}
 }
