@@ -7,6 +7,7 @@
 #   bash deploy/local/stack.sh up       start what is not already running (idempotent)
 #   bash deploy/local/stack.sh status   print each component up/down; non-zero if any is down
 #   bash deploy/local/stack.sh down     stop everything `up` started; no processes left behind
+#   bash deploy/local/stack.sh pid C    the pid of component C (postgres, kafka, connect)
 #
 # All state and logs live under one folder, $STACK_DIR (default: .stack/ at the repo root,
 # git-ignored). Deleting it (after `down`) resets the stack; the jars are re-copied from ~/.m2.
@@ -736,14 +737,31 @@ cmd_status() {
   print_status
 }
 
+# cmd_pid COMPONENT: the pid of a running component (postgres: the postmaster), for tools
+# that signal it (the fault suite); exits 1 when it is not running.
+cmd_pid() {
+  local pid
+  case "${1:-}" in
+    postgres) pid=$(pg_pid) ;;
+    kafka | connect) pid=$(java_pid "$1") ;;
+    *)
+      usage >&2
+      exit 2
+      ;;
+  esac
+  [[ -n $pid ]] || exit 1
+  echo "$pid"
+}
+
 usage() {
   cat <<EOF
-usage: bash deploy/local/stack.sh up|down|status
+usage: bash deploy/local/stack.sh up|down|status|pid postgres|kafka|connect
 
   up      start Postgres ($HOST:$PG_PORT), Kafka ($HOST:$KAFKA_PORT), Kafka Connect ($CONNECT_URL)
           and register the Debezium connector; a no-op for what is already running
   status  show what is up; exits non-zero if anything is down
   down    stop everything 'up' started
+  pid     print the pid of a running component (exit 1 if it is not running)
 
 State and logs: \$STACK_DIR (now $STACK_DIR)
 EOF
@@ -754,6 +772,7 @@ main() {
     up) cmd_up ;;
     down) cmd_down ;;
     status) cmd_status ;;
+    pid) cmd_pid "${2:-}" ;;
     -h | --help | help) usage ;;
     *)
       usage >&2

@@ -166,7 +166,7 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 	res := &elizav1.SendResponse{ConversationId: info.ID.String()}
 	switch {
 	case a.refusal != nil:
-		res.Kind, res.Sentence = a.refusal.GetKind(), a.refusal.GetSentence()
+		res.Kind, res.Sentence, res.JobId = a.refusal.GetKind(), a.refusal.GetSentence(), a.refusal.GetJobId()
 	default:
 		res.Kind, res.Sentence, res.JobId = elizav1.QueueConversationResponse_KIND_ENQUEUED, TextEnqueued, a.job.String()
 		if a.event != nil {

@@ -358,6 +358,19 @@ func TestQueueConversation_AWriteThatFailsAfterAWorkerTookItsJobSaysEnqueued(t *
 	}
 }
 
+func TestSend_ARefusalAfterAFailedWriteNamesItsJob(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	c.jobs.failButLand(context.DeadlineExceeded, nil)
+	res, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "stalled"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Msg.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || res.Msg.GetSentence() != frontdoor.TextUnavailable ||
+		res.Msg.GetJobId() != c.jobs.all()[0].ID.String() || res.Msg.GetSerial() != 0 {
+		t.Fatalf("send with a write that timed out: %+v", res.Msg)
+	}
+}
+
 // unsettled is a transcript that cannot refuse: Postgres went away with Kafka.
 type unsettled struct{ *transcript.Memory }
 

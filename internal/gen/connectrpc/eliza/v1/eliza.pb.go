@@ -591,7 +591,8 @@ type SendResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The conversation, as given or as started.
 	ConversationId string `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
-	// The job the sentence became; empty when it was not queued.
+	// The job the sentence became; empty when nothing was written to the queue for it. A
+	// refusal with a job id is as in QueueConversationResponse.Kind.KIND_ERROR.
 	JobId string `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
 	// KIND_ENQUEUED, KIND_QUEUE_FULL or KIND_ERROR.
 	Kind QueueConversationResponse_Kind `protobuf:"varint,3,opt,name=kind,proto3,enum=connectrpc.eliza.v1.QueueConversationResponse_Kind" json:"kind,omitempty"`
