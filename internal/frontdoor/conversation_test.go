@@ -34,9 +34,22 @@ type jobs struct {
 	err    error
 	lands  bool
 	landed func(queue.Job)
+	// stall makes each write wait until its context is done, then fail with the context's
+	// error and land, as a write to a stalled broker does.
+	stall bool
 }
 
-func (j *jobs) Enqueue(_ context.Context, job queue.Job) error {
+func (j *jobs) Enqueue(ctx context.Context, job queue.Job) error {
+	j.mu.Lock()
+	stall := j.stall
+	j.mu.Unlock()
+	if stall {
+		<-ctx.Done()
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.jobs = append(j.jobs, job)
+		return ctx.Err()
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.err == nil || j.lands {
@@ -341,6 +354,35 @@ func TestQueueConversation_AWriteThatFailsButLandsLaterIsRefusedAndNeverAnswered
 	// The message lands after all and a worker finds it: it skips it.
 	if p := c.prepare(job); !p.Refused {
 		t.Fatalf("the worker's preparation of the refused job: %+v, want Refused", p)
+	}
+}
+
+// networked is the in-memory transcript whose Refuse takes a round trip, failing if its
+// context ends first, as a store across a network does.
+type networked struct{ *transcript.Memory }
+
+func (n networked) Refuse(ctx context.Context, conv, job uuid.UUID, sentence string) (transcript.Event, bool, error) {
+	select {
+	case <-ctx.Done():
+		return transcript.Event{}, false, ctx.Err()
+	case <-time.After(20 * time.Millisecond):
+	}
+	return n.Memory.Refuse(ctx, conv, job, sentence)
+}
+
+func TestQueueConversation_AWriteThatTimesOutIsRefusedWithinATimeoutOfItsOwn(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	c := startConversationsOn(t, m, networked{m})
+	s := c.open()
+	c.jobs.mu.Lock()
+	c.jobs.stall = true
+	c.jobs.mu.Unlock()
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "stalled"})
+	if got := short(c.receive(s)); got != "ERROR/0/queue unavailable/stalled" {
+		t.Fatalf("a write that used up ENQUEUE_TIMEOUT: %s (the refusal needs a deadline of its own)", got)
+	}
+	if p := c.prepare(c.jobs.all()[0]); !p.Refused {
+		t.Fatalf("the worker's preparation of the stalled job: %+v, want Refused", p)
 	}
 }
 

@@ -124,11 +124,12 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 		log.Warn("cannot reserve a slot for a job", "error", err)
 		return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, uuid.Nil)
 	}
-	// From here on the job may reach Kafka: whatever happens, the transcript is told within a
-	// bound of its own, even if the client has gone.
+	err := q.Jobs.Enqueue(ctx, job)
+	// The job may be in Kafka now, whatever Enqueue said: the transcript is told, within a
+	// bound of its own (the write may have used up ctx's), even if the client has gone.
 	recordCtx, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), q.EnqueueTimeout)
 	defer cancelRecord()
-	if err := q.Jobs.Enqueue(ctx, job); err != nil {
+	if err != nil {
 		log.Warn("cannot enqueue job", "job", job.ID, "error", err)
 		accepted, refused, err := q.Transcript.Refuse(recordCtx, conv, job.ID, sentence)
 		switch {
