@@ -38,6 +38,10 @@ test: stack-up ## Start the local stack if needed, then run every test with the 
 test-unit: ## Run only the tests that need no stack (-short: in-process, kfake, subprocesses without Postgres/Kafka).
 	go test -race -short -count=1 ./...
 
+.PHONY: test-faults
+test-faults: stack-up ## Break the local stack's parts under load (kill -9, SIGSTOP) and check nothing is lost or done twice (see docs/reliability.md).
+	go test -tags faults -count=1 -timeout 30m -v ./faults/
+
 .PHONY: bench-dispatch
 bench-dispatch: stack-up ## Benchmark the signal dispatcher on the local stack: latency, backlog throughput, statements (see BENCHMARKS.md).
 	go run ./bench/dispatch -rate 50 -warmup 5s -duration 40s -backlog 100000 -pairs 100 -timeout 9m

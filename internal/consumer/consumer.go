@@ -15,19 +15,28 @@
 // partition, finish in any order, and the group commits the lowest offset not yet finished.
 // Either way a crash, kill -9, rebalance or outage at any point redelivers at most the work not
 // yet committed — handlers must be idempotent — and never skips any.
+//
+// When Kafka becomes unreachable the member's generation ends at the next heartbeat
+// (SessionTimeout/5) and Joined turns false. Joining is then retried, each attempt on fresh
+// connections and after a wait of at most JoinBackoff, so the member is back in the group, and
+// Joined true, within JoinBackoff of Kafka answering again: 1s by default, plus the join's
+// round trips. (The next join starts only once every partition of the ended generation has
+// returned: once the attempt at the batch in hand, or in pipelined mode the work in hand, is
+// done, within HandleTimeout.)
 package consumer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -46,6 +55,7 @@ const (
 	DefaultSessionTimeout = 10 * time.Second
 	DefaultHandleTimeout  = 30 * time.Second
 	DefaultMaxBackoff     = 10 * time.Second
+	DefaultJoinBackoff    = time.Second
 )
 
 // Config configures a Group. Zero values take the Default* constants above.
@@ -62,9 +72,12 @@ type Config struct {
 	SessionTimeout time.Duration
 	// HandleTimeout bounds one attempt of a batch, and at shutdown the wait for work in hand.
 	HandleTimeout time.Duration
-	// MaxBackoff caps the wait between attempts of a failing batch, and between attempts to
-	// join the group.
+	// MaxBackoff caps the wait between attempts of a failing batch. No wait exceeds it.
 	MaxBackoff time.Duration
+	// JoinBackoff caps the wait between attempts to join the group while Kafka is unreachable
+	// or refuses: the member rejoins within JoinBackoff (and a join's round trips) of Kafka
+	// answering again. No wait exceeds it.
+	JoinBackoff time.Duration
 	// Metrics, if set, receive lag, commit and retry counts.
 	Metrics *Metrics
 	// Log receives rebalances, retries and errors.
@@ -87,6 +100,9 @@ func (c *Config) defaults() {
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = DefaultMaxBackoff
 	}
+	if c.JoinBackoff <= 0 {
+		c.JoinBackoff = DefaultJoinBackoff
+	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -107,14 +123,64 @@ func New(cfg Config, h Handler) *Group {
 }
 
 // Joined reports whether the member currently holds a generation (with or without partitions).
+// It turns false as soon as the generation ends — a rebalance, shutdown, or a heartbeat (every
+// SessionTimeout/5) failing with Kafka unreachable — and true again once the member rejoins.
 func (g *Group) Joined() bool { return g.joined.Load() }
 
 // Run consumes until ctx is done. Then each partition finishes and commits the batch in hand
 // (bounded by HandleTimeout), the member leaves the group, and Run returns nil. Kafka being
-// unreachable is retried, not returned.
+// unreachable is retried, not returned; only an invalid configuration is.
+//
+// Two workarounds keep the rejoin within JoinBackoff of Kafka answering again. A failed join
+// is retried with a new kafka-go ConsumerGroup, not by its own loop: that loop makes its next
+// attempt JoinGroupBackoff after Next took the last error and holds the outcome until Next is
+// called again, so after a wait of ours Next would hand back a stale error (connection
+// refused, from while Kafka was down) and cost another wait; a new ConsumerGroup attempts at
+// once. And kafka-go drops its member ID after a failed join, when leaving with it fails too
+// (Kafka is down); a restarted coordinator restores its members and would hold the next join
+// until that ID's session expired, so Run removes the ID itself before joining again.
 func (g *Group) Run(ctx context.Context) error {
 	log := g.cfg.Log.With("group", g.cfg.GroupID, "topic", g.cfg.Topic)
-	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+	cfg := g.groupConfig(log)
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("consumer group %s: %w", g.cfg.GroupID, err)
+	}
+	retry := newBackoff(g.cfg.JoinBackoff)
+	var abandoned string // a member ID of ours that the coordinator may still count
+	var failures int     // failed joins in a row
+	var warned time.Time // when a failed join was last logged as a warning
+	for {
+		if abandoned != "" && g.leave(ctx, abandoned, log) {
+			abandoned = ""
+		}
+		memberID, err := g.member(ctx, cfg, retry, log)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if memberID != "" {
+			abandoned = memberID // dropped by kafka-go, perhaps still counted by the coordinator
+			failures = 0
+		}
+		failures++
+		wait := retry.next()
+		level := slog.LevelDebug
+		if failures == 1 || time.Since(warned) >= joinWarnEvery {
+			level, warned = slog.LevelWarn, time.Now()
+		}
+		log.Log(ctx, level, "cannot join consumer group; retrying", "error", err, "failures", failures, "retry_in", wait)
+		if !sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// joinWarnEvery is how often repeated join failures are logged as warnings; the others are
+// logged at debug level.
+const joinWarnEvery = 30 * time.Second
+
+// groupConfig is the kafka-go configuration of the member.
+func (g *Group) groupConfig(log *slog.Logger) kafka.ConsumerGroupConfig {
+	return kafka.ConsumerGroupConfig{
 		ID:          g.cfg.GroupID,
 		Brokers:     g.cfg.Brokers,
 		Topics:      []string{g.cfg.Topic},
@@ -124,30 +190,69 @@ func (g *Group) Run(ctx context.Context) error {
 		SessionTimeout:        g.cfg.SessionTimeout,
 		RebalanceTimeout:      g.cfg.HandleTimeout + 5*time.Second,
 		HeartbeatInterval:     g.cfg.SessionTimeout / 5,
-		JoinGroupBackoff:      time.Second,
-		ErrorLogger:           kafka.LoggerFunc(func(msg string, args ...any) { log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
-	})
+		// Never waited out: Run replaces the ConsumerGroup after a failed join.
+		JoinGroupBackoff: g.cfg.JoinBackoff,
+		ErrorLogger:      kafka.LoggerFunc(func(msg string, args ...any) { log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
+	}
+}
+
+// member joins the group with a new kafka-go ConsumerGroup and consumes its generations until
+// ctx is done or a join fails. It returns the failure, and the member ID of the last
+// generation it held ("" if none).
+func (g *Group) member(ctx context.Context, cfg kafka.ConsumerGroupConfig, retry *backoff, log *slog.Logger) (memberID string, err error) {
+	group, err := kafka.NewConsumerGroup(cfg)
 	if err != nil {
-		return fmt.Errorf("consumer group %s: %w", g.cfg.GroupID, err)
+		return "", fmt.Errorf("consumer group %s: %w", g.cfg.GroupID, err)
 	}
 	defer group.Close() // leaves the group so partitions move at once
-
-	retry := g.newBackoff()
 	for {
 		gen, err := group.Next(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			wait := retry.NextBackOff()
-			log.Warn("cannot join consumer group; retrying", "error", err, "retry_in", wait)
-			if !sleep(ctx, wait) {
-				return nil
-			}
+		switch {
+		case ctx.Err() != nil:
+			return memberID, nil
+		case errors.Is(err, kafka.RebalanceInProgress):
+			// kafka-go keeps its member ID and rejoins at once; the coordinator paces it.
+			log.Info("consumer group rebalancing; rejoining", "error", err)
 			continue
+		case err != nil:
+			return memberID, fmt.Errorf("join consumer group %s: %w", g.cfg.GroupID, err)
 		}
-		retry.Reset()
+		retry.reset()
+		memberID = gen.MemberID
 		g.runGeneration(ctx, group, gen, log)
+	}
+}
+
+// leaveTimeout bounds the request that removes an abandoned member ID from the group.
+const leaveTimeout = 5 * time.Second
+
+// leave asks the coordinator to drop memberID, reporting whether the ID is now gone (removed,
+// or already unknown). It uses connections of its own, so none broken in an outage is reused.
+func (g *Group) leave(ctx context.Context, memberID string, log *slog.Logger) bool {
+	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
+	defer cancel()
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(g.cfg.Brokers...), Transport: transport}
+	res, err := client.LeaveGroup(ctx, &kafka.LeaveGroupRequest{
+		GroupID: g.cfg.GroupID,
+		Members: []kafka.LeaveGroupRequestMember{{ID: memberID}},
+	})
+	if err == nil {
+		err = res.Error
+		for _, m := range res.Members {
+			err = cmp.Or(err, m.Error)
+		}
+	}
+	switch {
+	case err == nil:
+		log.Info("removed the member's previous ID from the group", "member", memberID)
+		return true
+	case errors.Is(err, kafka.UnknownMemberId), errors.Is(err, kafka.GroupIdNotFound):
+		return true
+	default:
+		log.Debug("cannot remove the member's previous ID from the group yet", "member", memberID, "error", err)
+		return false
 	}
 }
 
@@ -208,13 +313,28 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-func (g *Group) newBackoff() *backoff.ExponentialBackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 100 * time.Millisecond
-	b.MaxInterval = g.cfg.MaxBackoff
-	b.RandomizationFactor = 1 // full jitter around the interval
-	return b
+// backoffInitial is the first wait of a backoff.
+const backoffInitial = 100 * time.Millisecond
+
+// backoff yields waits that double from backoffInitial up to a cap, each drawn at random from
+// the upper half of its step: the n-th wait is in [d/2, d], d = min(backoffInitial·2ⁿ⁻¹, cap).
+// No wait exceeds the cap, and members that failed together do not retry together.
+type backoff struct {
+	limit time.Duration // the cap
+	step  time.Duration
 }
+
+func newBackoff(limit time.Duration) *backoff { return &backoff{limit: limit} }
+
+// next returns the wait before the next attempt.
+func (b *backoff) next() time.Duration {
+	d := min(b.limit, max(b.step, backoffInitial))
+	b.step = min(b.limit, 2*d)
+	return d/2 + rand.N(d/2+1)
+}
+
+// reset starts the waits over from backoffInitial.
+func (b *backoff) reset() { b.step = 0 }
 
 func partitionLabel(p int) string { return strconv.Itoa(p) }
 

@@ -83,7 +83,7 @@ func (g *Group) fetchBatch(stop context.Context, r *kafka.Reader) ([]kafka.Messa
 // handle runs the handler until it succeeds. Each attempt may run to HandleTimeout even after
 // stop, so a batch in hand at shutdown is finished; between attempts, stop ends the retries.
 func (g *Group) handle(stop context.Context, partition int, batch []kafka.Message, log *slog.Logger) error {
-	retry := g.newBackoff()
+	retry := newBackoff(g.cfg.MaxBackoff)
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(stop), g.cfg.HandleTimeout)
 		err := g.handler.HandleBatch(ctx, partition, batch)
@@ -94,7 +94,7 @@ func (g *Group) handle(stop context.Context, partition int, batch []kafka.Messag
 		if m := g.cfg.Metrics; m != nil {
 			m.retries.WithLabelValues(g.cfg.GroupID).Inc()
 		}
-		wait := retry.NextBackOff()
+		wait := retry.next()
 		log.Warn("batch failed; retrying", "attempt", attempt, "messages", len(batch),
 			"first_offset", batch[0].Offset, "error", err, "retry_in", wait)
 		if !sleep(stop, wait) {

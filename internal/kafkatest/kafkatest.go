@@ -8,7 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"slices"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -25,6 +28,7 @@ type Broker struct {
 	Addrs []string
 	// Client speaks the protocol to it directly (offset fetches, produce requests).
 	Client *kafka.Client
+	opts   []kfake.Opt // how it was started, for Restart
 }
 
 // Start runs a broker with topics created at partitions each, other topics created on first
@@ -32,17 +36,25 @@ type Broker struct {
 // take a fraction of a second. It stops when the test ends.
 func Start(t testing.TB, partitions int, topics ...string) *Broker {
 	t.Helper()
-	return start(t, partitions, true, topics...)
+	return start(t, partitions, true, false, topics...)
 }
 
 // StartWithoutAutoCreate is Start on a broker that creates no topic on first use, as a
 // production cluster does not: a topic exists once someone creates it.
 func StartWithoutAutoCreate(t testing.TB, partitions int, topics ...string) *Broker {
 	t.Helper()
-	return start(t, partitions, false, topics...)
+	return start(t, partitions, false, false, topics...)
 }
 
-func start(t testing.TB, partitions int, autoCreate bool, topics ...string) *Broker {
+// StartDurable is Start on a broker that keeps its topics, records, groups and committed
+// offsets on disk (in a directory of the test's), so that after Stop, Restart brings it back
+// as a restarted Kafka broker comes back: with everything it had.
+func StartDurable(t testing.TB, partitions int, topics ...string) *Broker {
+	t.Helper()
+	return start(t, partitions, true, true, topics...)
+}
+
+func start(t testing.TB, partitions int, autoCreate, durable bool, topics ...string) *Broker {
 	t.Helper()
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
@@ -51,6 +63,9 @@ func start(t testing.TB, partitions int, autoCreate bool, topics ...string) *Bro
 	}
 	if autoCreate {
 		opts = append(opts, kfake.AllowAutoTopicCreation())
+	}
+	if durable {
+		opts = append(opts, kfake.DataDir(t.TempDir()))
 	}
 	if len(topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(int32(partitions), topics...)) //nolint:gosec // a small test count
@@ -61,7 +76,46 @@ func start(t testing.TB, partitions int, autoCreate bool, topics ...string) *Bro
 	}
 	t.Cleanup(c.Close)
 	addrs := c.ListenAddrs()
-	return &Broker{t: t, Cluster: c, Addrs: addrs, Client: &kafka.Client{Addr: kafka.TCP(addrs...), Timeout: 10 * time.Second}}
+	return &Broker{t: t, Cluster: c, Addrs: addrs, Client: &kafka.Client{Addr: kafka.TCP(addrs...), Timeout: 10 * time.Second}, opts: opts}
+}
+
+// Stop takes the broker down as a crash or an outage does: its connections are closed and its
+// address refuses new ones until Restart.
+func (b *Broker) Stop() { b.Cluster.Close() }
+
+// Restart brings a stopped broker back on the same address. One from StartDurable comes back
+// with the state it had when it stopped; one from Start comes back empty but for its seeded
+// topics. Cluster is then the new broker, and Client a new client: the old one's pooled
+// connections to the stopped broker would fail its first requests.
+func (b *Broker) Restart() {
+	b.t.Helper()
+	_, port, err := net.SplitHostPort(b.Addrs[0])
+	if err != nil {
+		b.t.Fatalf("restart the embedded broker: address %s: %v", b.Addrs[0], err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		b.t.Fatalf("restart the embedded broker: port of %s: %v", b.Addrs[0], err)
+	}
+	opts := append(slices.Clip(b.opts), kfake.Ports(p))
+	// The port may be briefly taken (a client's outgoing connection can be given it while it
+	// is free): retry for a little while.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := kfake.NewCluster(opts...)
+		if err == nil {
+			b.t.Cleanup(c.Close)
+			transport := &kafka.Transport{}
+			b.t.Cleanup(transport.CloseIdleConnections)
+			b.Cluster = c
+			b.Client = &kafka.Client{Addr: b.Client.Addr, Timeout: b.Client.Timeout, Transport: transport}
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("restart the embedded broker on %s: %v", b.Addrs[0], err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Produce appends values to one partition of topic, as keyless records, and returns their

@@ -1,0 +1,144 @@
+//go:build faults
+
+package faults_test
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A scenario breaks one part of a running system and says when it is healed; its bound is
+// how soon after that the system must work again.
+type scenario struct {
+	dispatchers, frontdoors int
+	bound                   time.Duration
+	fault                   func(t *testing.T, s *system) (healed time.Time)
+}
+
+const (
+	// warmup is how long the load runs before the fault; afterwards, how long after recovery.
+	warmup, afterwards = 8 * time.Second, 5 * time.Second
+	// settle bounds the wait for every complete recording and enqueued sentence to be done.
+	settle = 90 * time.Second
+)
+
+func TestFaults_DispatcherKillNineWithJobsInFlight(t *testing.T) {
+	run(t, scenario{dispatchers: 2, frontdoors: 1, bound: 30 * time.Second,
+		fault: func(t *testing.T, s *system) time.Time {
+			s.kill(s.dispatchers[0])
+			return time.Now() // the other takes over on its own
+		}})
+}
+
+func TestFaults_DispatcherReplicasTwoThreeTwo(t *testing.T) {
+	run(t, scenario{dispatchers: 2, frontdoors: 1, bound: 20 * time.Second,
+		fault: func(t *testing.T, s *system) time.Time {
+			s.dispatcher()
+			time.Sleep(10 * time.Second)
+			s.stop(s.dispatchers[0])
+			return time.Now()
+		}})
+}
+
+func TestFaults_FrontdoorKillNine(t *testing.T) {
+	run(t, scenario{dispatchers: 1, frontdoors: 2, bound: 10 * time.Second,
+		fault: func(t *testing.T, s *system) time.Time {
+			s.kill(s.frontdoors[0])
+			return time.Now()
+		}})
+}
+
+func TestFaults_KafkaStoppedFor15s(t *testing.T) {
+	run(t, scenario{dispatchers: 2, frontdoors: 1, bound: 30 * time.Second,
+		fault: func(t *testing.T, s *system) time.Time {
+			signalStack(t, "kafka", syscall.SIGSTOP)
+			resumed := false
+			t.Cleanup(func() {
+				if !resumed {
+					signalStack(t, "kafka", syscall.SIGCONT)
+				}
+			})
+			time.Sleep(15 * time.Second)
+			signalStack(t, "kafka", syscall.SIGCONT)
+			resumed = true
+			return time.Now()
+		}})
+}
+
+func TestFaults_KafkaKillNine(t *testing.T) {
+	run(t, scenario{dispatchers: 2, frontdoors: 1, bound: 60 * time.Second,
+		fault: func(t *testing.T, s *system) time.Time {
+			killStack(t, "kafka")
+			time.Sleep(5 * time.Second)
+			restartStack(t)
+			return time.Now()
+		}})
+}
+
+func TestFaults_PostgresKillNine(t *testing.T) {
+	run(t, scenario{dispatchers: 2, frontdoors: 1, bound: 60 * time.Second,
+		fault: func(t *testing.T, s *system) time.Time {
+			killStack(t, "postgres")
+			time.Sleep(5 * time.Second)
+			restartStack(t)
+			return time.Now()
+		}})
+}
+
+func TestFaults_ConnectKillNine(t *testing.T) {
+	run(t, scenario{dispatchers: 2, frontdoors: 1, bound: 60 * time.Second,
+		fault: func(t *testing.T, s *system) time.Time {
+			killStack(t, "connect")
+			time.Sleep(5 * time.Second)
+			restartStack(t)
+			return time.Now()
+		}})
+}
+
+// run starts the scenario's system under load, breaks it, measures its recovery, stops the
+// load, waits for the work to settle and checks what became of every recording and sentence.
+func run(t *testing.T, sc scenario) {
+	s := newSystem(t, t.Name())
+	for range sc.dispatchers {
+		s.dispatcher()
+	}
+	for range sc.frontdoors {
+		s.frontdoor()
+	}
+	stopHeadband := s.headband()
+	cl := s.startClients()
+	time.Sleep(warmup)
+
+	healed := sc.fault(t, s)
+	cdc, conv := s.recovery(healed)
+	t.Logf("back after %s (CDC) and %s (conversations)", cdc.Round(100*time.Millisecond), conv.Round(100*time.Millisecond))
+	time.Sleep(afterwards)
+	sents := cl.halt()
+	stopHeadband()
+
+	rec := s.checkRecordings(settle)
+	cv := s.checkConversations(sents, settle)
+	report.add(row{scenario: t.Name(), cdc: cdc, conv: conv, bound: sc.bound, rec: rec, sentences: cv})
+
+	if cdc > sc.bound || conv > sc.bound {
+		t.Errorf("back after %s (CDC) and %s (conversations), bound %s", cdc, conv, sc.bound)
+	}
+	if len(rec.lost) > 0 || len(rec.dups) > 0 || len(rec.ghosts) > 0 {
+		t.Errorf("recordings: %d complete, %d lost (e.g. %v), %d processed twice (%v), %d processed but not complete (%v)",
+			rec.complete, len(rec.lost), first(rec.lost), len(rec.dups), first(rec.dups), len(rec.ghosts), first(rec.ghosts))
+	}
+	if rec.complete == 0 {
+		t.Error("no complete recording was inserted: the load did not run")
+	}
+	if len(cv.unanswered) > 0 || len(cv.twice) > 0 || len(cv.ghosts) > 0 {
+		t.Errorf("sentences: %d enqueued, %d without an outcome (%v), %d with more than one (%v); ghosts: %v",
+			cv.enqueued, len(cv.unanswered), first(cv.unanswered), len(cv.twice), first(cv.twice), cv.ghosts)
+	}
+	if cv.enqueued == 0 {
+		t.Error("no sentence was enqueued: the load did not run")
+	}
+}
+
+// first is the first element of xs, for messages, or nothing.
+func first[T any](xs []T) []T { return xs[:min(len(xs), 1)] }
