@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -50,16 +51,7 @@ func TestStatusLine_ARunningTaskWithoutRecentHeartbeatsIsStalled(t *testing.T) {
 	if got := line(); !strings.HasPrefix(got, "up\tdatastore-signal\tconnector RUNNING, tasks: RUNNING, no heartbeat yet") {
 		t.Fatalf("before the first heartbeat: %q", got)
 	}
-	beat := func(at time.Time) {
-		t.Helper()
-		w := &kafka.Writer{Addr: kafka.TCP(broker.Addrs...), Topic: topic, RequiredAcks: kafka.RequireAll}
-		defer w.Close()
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		defer cancel()
-		if err := w.WriteMessages(ctx, kafka.Message{Value: []byte(`{"ts_ms":0}`), Time: at}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	beat := beater(t, broker.Addrs, topic)
 	beat(time.Now().Add(-45 * time.Second))
 	if got := line(); !strings.HasPrefix(got, "down\tdatastore-signal\tstalled: connector RUNNING, tasks: RUNNING per Connect, but no heartbeat for 4") {
 		t.Fatalf("with the last heartbeat 45 s old: %q", got)
@@ -68,4 +60,69 @@ func TestStatusLine_ARunningTaskWithoutRecentHeartbeatsIsStalled(t *testing.T) {
 	if got := line(); !strings.HasPrefix(got, "up\tdatastore-signal\tconnector RUNNING, tasks: RUNNING, heartbeat ") || !strings.HasSuffix(got, " ago -> topic postgres.datastore.signal") {
 		t.Fatalf("with a fresh heartbeat: %q", got)
 	}
+}
+
+// beater returns a function that writes a heartbeat record stamped at to topic.
+func beater(t *testing.T, addrs []string, topic string) func(at time.Time) {
+	return func(at time.Time) {
+		t.Helper()
+		w := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: topic, RequiredAcks: kafka.RequireAll}
+		defer w.Close()
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		if err := w.WriteMessages(ctx, kafka.Message{Value: []byte(`{"ts_ms":0}`), Time: at}); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// After Kafka restarts, Connect says RUNNING before the task's producer reaches the broker
+// again: register waits for a recent heartbeat, so that `stack.sh up` does not call a
+// connector up that captures nothing.
+func TestRegister_WaitsForARecentHeartbeatAfterRunning(t *testing.T) {
+	const topic = "__debezium-heartbeat.postgres"
+	broker := kafkatest.StartWithoutAutoCreate(t, 1, topic)
+	beat := beater(t, broker.Addrs, topic)
+	register := func() (string, error) {
+		srv := httptest.NewServer(&fakeConnect{registered: fileConfig})
+		defer srv.Close()
+		var out strings.Builder
+		s := spec{name: "datastore-signal", config: raw(t, fileConfig), raw: []byte(fileConfig)}
+		r := newRegistrar(&client{base: srv.URL, name: s.name, http: srv.Client()}, s, &out)
+		r.timeout, r.pollEvery = 5*time.Second, 50*time.Millisecond
+		r.broker, r.heartbeat = broker.Addrs[0], heartbeat{topic: topic, interval: time.Second}
+		err := r.register(t.Context())
+		return out.String(), err
+	}
+
+	// A connector that has never beaten (just created) is not waited for.
+	if out, err := register(); err != nil || strings.Contains(out, "waiting for its heartbeat") {
+		t.Fatalf("with no heartbeat yet: %v\n%s", err, out)
+	}
+	beat(time.Now().Add(-time.Minute))
+	go func() {
+		time.Sleep(time.Second)
+		beat(time.Now())
+	}()
+	start := time.Now()
+	out, err := register()
+	if err != nil || time.Since(start) < time.Second ||
+		!strings.Contains(out, "connector: datastore-signal RUNNING per Connect; waiting for its heartbeat (the last one is 1m") ||
+		!strings.Contains(out, "connector: datastore-signal capturing again: heartbeat ") {
+		t.Fatalf("after %s: %v\n%s", time.Since(start), err, out)
+	}
+	beat(time.Now().Add(-time.Minute))
+	out, err = register()
+	if code := exitCode(err); code != exitSeeConnect || !strings.Contains(err.Error(), "RUNNING per Connect but not capturing: the last one is 1m") {
+		t.Fatalf("with no recent heartbeat: exit %d, %v\n%s", code, err, out)
+	}
+}
+
+// exitCode is the status run would exit with for err.
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 0
 }

@@ -8,7 +8,8 @@
 //
 //	connector [flags] name      print the connector's name
 //	connector [flags] register  make Connect's config match the file (PUT only when they
-//	                            differ), restart failed parts, wait until RUNNING
+//	                            differ), restart failed parts, wait until RUNNING and, if
+//	                            the connector has written heartbeats, for a recent one
 //	connector [flags] status    print "up|down<TAB>NAME<TAB>description" for stack.sh status
 //
 // status believes Connect's RUNNING only with a recent Debezium heartbeat (heartbeat.go): a
@@ -84,7 +85,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	connectURL := fs.String("url", "http://127.0.0.1:8083", "Kafka Connect's REST API")
 	timeout := fs.Duration("timeout", 120*time.Second, "register: deadline for registering, and again for RUNNING")
 	topic := fs.String("topic", "postgres.datastore.signal", "the topic the connector writes, for messages")
-	broker := fs.String("broker", "127.0.0.1:9092", "status: a Kafka broker, to read the connector's heartbeat topic")
+	broker := fs.String("broker", "127.0.0.1:9092", "register, status: a Kafka broker, to read the connector's heartbeat topic")
 	connectLog := fs.String("connect-log", "the Connect log", "Connect's log file, named in error messages")
 	dryRun := fs.Bool("dry-run", false, "register: compare and report, change nothing")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
@@ -105,6 +106,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	case "register":
 		r := newRegistrar(c, s, out)
 		r.timeout, r.topic, r.connectLog, r.dryRun = *timeout, *topic, *connectLog, *dryRun
+		r.broker, r.heartbeat = *broker, heartbeatOf(s.config)
 		return r.register(ctx)
 	}
 	return &exitError{code: exitUsage, msg: usage(fmt.Errorf("unknown command %q", fs.Arg(0)))}

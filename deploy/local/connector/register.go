@@ -20,6 +20,10 @@ type registrar struct {
 	topic, connectLog string
 	// dryRun compares and reports, and changes nothing.
 	dryRun bool
+	// broker and heartbeat, when both are set, make register wait, after RUNNING, until the
+	// task's heartbeat is recent too (see heartbeat.go).
+	broker    string
+	heartbeat heartbeat
 	// Pauses: between attempts to register, after asking for a restart, between status polls.
 	retryPause, restartPause, pollEvery time.Duration
 }
@@ -39,7 +43,7 @@ func (r *registrar) say(format string, args ...any) {
 }
 
 // register makes the registered config match the file, restarts failed parts once, and
-// waits until the connector and all its tasks are RUNNING.
+// waits until the connector and all its tasks are RUNNING, and capturing.
 func (r *registrar) register(ctx context.Context) error {
 	done, err := r.ensureConfig(ctx)
 	if err != nil || done {
@@ -56,7 +60,55 @@ func (r *registrar) register(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	return r.awaitRunning(ctx)
+	if err := r.awaitRunning(ctx); err != nil {
+		return err
+	}
+	return r.awaitHeartbeat(ctx)
+}
+
+// awaitHeartbeat waits until the task's newest heartbeat is recent: RUNNING alone can be
+// Connect's stale word for a task that runs nowhere, or one whose producer has not reached a
+// broker that just came back. A connector that has written no heartbeat yet (just created)
+// is not waited for.
+func (r *registrar) awaitHeartbeat(ctx context.Context) error {
+	if r.broker == "" || r.heartbeat.interval == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(r.timeout)
+	said := false
+	for {
+		readCtx, cancel := context.WithTimeout(ctx, statusTimeout)
+		at, err := lastHeartbeat(readCtx, r.broker, r.heartbeat.topic)
+		cancel()
+		age := time.Since(at)
+		switch {
+		case errors.Is(err, errNoHeartbeat):
+			return nil
+		case err == nil && age <= heartbeatsMissed*r.heartbeat.interval:
+			if said {
+				r.say("%s capturing again: heartbeat %s ago", r.spec.name, age.Round(time.Second))
+			}
+			return nil
+		case !said:
+			r.say("%s RUNNING per Connect; waiting for its heartbeat (%s)", r.spec.name, heartbeatState(age, err))
+			said = true
+		}
+		if !time.Now().Before(deadline) {
+			return &exitError{code: exitSeeConnect, msg: fmt.Sprintf("connector: %s RUNNING per Connect but not capturing: %s after %s; see %s",
+				r.spec.name, heartbeatState(age, err), seconds(r.timeout), r.connectLog)}
+		}
+		if !sleep(ctx, r.pollEvery) {
+			return ctx.Err()
+		}
+	}
+}
+
+// heartbeatState says how old the newest heartbeat is, or why it could not be read.
+func heartbeatState(age time.Duration, err error) string {
+	if err != nil {
+		return "heartbeat unknown: " + err.Error()
+	}
+	return fmt.Sprintf("the last one is %s old", age.Round(time.Second))
 }
 
 // ensureConfig registers the file's config unless Connect already has it. done is true
