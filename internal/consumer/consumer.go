@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -114,6 +115,7 @@ type Group struct {
 	handler   Handler   // batch mode (New)
 	processor Processor // pipelined mode (NewPipelined)
 	joined    atomic.Bool
+	leftAt    atomic.Int64 // when the last generation ended (unix ns); 0 after a failed join
 }
 
 // New returns a Group that will hand batches to h.
@@ -122,10 +124,19 @@ func New(cfg Config, h Handler) *Group {
 	return &Group{cfg: cfg, handler: h}
 }
 
-// Joined reports whether the member currently holds a generation (with or without partitions).
-// It turns false as soon as the generation ends — a rebalance, shutdown, or a heartbeat (every
-// SessionTimeout/5) failing with Kafka unreachable — and true again once the member rejoins.
-func (g *Group) Joined() bool { return g.joined.Load() }
+// Joined reports whether the member is in the group: it holds a generation (with or without
+// partitions), or its last one ended less than SessionTimeout ago and it has not failed to
+// join since (a rebalance under way, which members that join at different times after an
+// outage go through more than once). It turns false when a join fails (Kafka unreachable or
+// refusing) or a rebalance outlasts SessionTimeout, and true again once the member rejoins.
+// Readiness reads it: a rebalance does not make a healthy member unready.
+func (g *Group) Joined() bool {
+	if g.joined.Load() {
+		return true
+	}
+	left := g.leftAt.Load()
+	return left != 0 && time.Since(time.Unix(0, left)) < g.cfg.SessionTimeout
+}
 
 // Run consumes until ctx is done. Then each partition finishes and commits the batch in hand
 // (bounded by HandleTimeout), the member leaves the group, and Run returns nil. Kafka being
@@ -161,6 +172,7 @@ func (g *Group) Run(ctx context.Context) error {
 			abandoned = memberID // dropped by kafka-go, perhaps still counted by the coordinator
 			failures = 0
 		}
+		g.leftAt.Store(0) // a failed join: out of the group
 		failures++
 		wait := retry.next()
 		level := slog.LevelDebug
@@ -227,13 +239,33 @@ func (g *Group) member(ctx context.Context, cfg kafka.ConsumerGroupConfig, retry
 const leaveTimeout = 5 * time.Second
 
 // leave asks the coordinator to drop memberID, reporting whether the ID is now gone (removed,
-// or already unknown). It uses connections of its own, so none broken in an outage is reused.
+// or not a member). It uses connections of its own, so none broken in an outage is reused.
+//
+// It looks before it leaves: a broker that has just restarted answers LeaveGroup without an
+// error that kafka-go reports while it is not yet the group's coordinator, or is still loading
+// the group, and then restores the member when it has loaded it. DescribeGroups does report
+// those states, so the ID counts as gone only once the loaded group is seen without it.
 func (g *Group) leave(ctx context.Context, memberID string, log *slog.Logger) bool {
 	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
 	defer cancel()
 	transport := &kafka.Transport{}
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(g.cfg.Brokers...), Transport: transport}
+	notYet := func(err error) bool {
+		log.Debug("cannot remove the member's previous ID from the group yet", "member", memberID, "error", err)
+		return false
+	}
+	desc, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{g.cfg.GroupID}})
+	switch {
+	case err != nil:
+		return notYet(err)
+	case len(desc.Groups) != 1:
+		return notYet(fmt.Errorf("described %d groups", len(desc.Groups)))
+	case desc.Groups[0].Error != nil:
+		return notYet(desc.Groups[0].Error)
+	case !slices.ContainsFunc(desc.Groups[0].Members, func(m kafka.DescribeGroupsResponseMember) bool { return m.MemberID == memberID }):
+		return true
+	}
 	res, err := client.LeaveGroup(ctx, &kafka.LeaveGroupRequest{
 		GroupID: g.cfg.GroupID,
 		Members: []kafka.LeaveGroupRequestMember{{ID: memberID}},
@@ -251,8 +283,7 @@ func (g *Group) leave(ctx context.Context, memberID string, log *slog.Logger) bo
 	case errors.Is(err, kafka.UnknownMemberId), errors.Is(err, kafka.GroupIdNotFound):
 		return true
 	default:
-		log.Debug("cannot remove the member's previous ID from the group yet", "member", memberID, "error", err)
-		return false
+		return notYet(err)
 	}
 }
 
@@ -297,6 +328,7 @@ func (g *Group) runGeneration(ctx context.Context, group *kafka.ConsumerGroup, g
 		_ = group.Close() // ends the generation and leaves the group
 		<-done
 	}
+	g.leftAt.Store(time.Now().UnixNano())
 	g.joined.Store(false)
 	log.Info("consumer group generation ended", "generation", gen.ID)
 }

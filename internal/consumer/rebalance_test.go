@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"sync"
 	"testing"
 	"time"
@@ -197,5 +198,43 @@ func TestGroup_MembersSplitThePartitionsAndTheOneLeftTakesOverTheOthers(t *testi
 		if by := handled[w]; len(by) > 0 && by[0] != "second" {
 			t.Errorf("message %+v, written after the first member left, was handled by %s", w, by[0])
 		}
+	}
+}
+
+// A rebalance is not an outage: a member whose generation ends because another joins stays
+// Joined (readiness reads it), while one that cannot reach the broker does not (outage_test.go).
+func TestGroup_AMemberStaysJoinedThroughARebalance(t *testing.T) {
+	b := newBroker(t)
+	idle := func(context.Context, int, []kafka.Message) error { return nil }
+	g := consumer.New(b.config(), handlerFunc(idle))
+	start(t, g)
+	b.waitMembers(1)
+	epoch := b.kfake.GroupInfo(group).Epoch
+
+	var unjoined atomic.Int32
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				if !g.Joined() {
+					unjoined.Add(1)
+				}
+			}
+		}
+	}()
+	start(t, consumer.New(b.config(), handlerFunc(idle)))
+	b.waitMembers(2)
+	close(stop)
+	<-done
+	if after := b.kfake.GroupInfo(group).Epoch; after <= epoch {
+		t.Fatalf("generation %d, then %d: the second member's join did not rebalance the group", epoch, after)
+	}
+	if n := unjoined.Load(); n > 0 {
+		t.Fatalf("Joined was false in %d polls during the rebalance", n)
 	}
 }
