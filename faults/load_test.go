@@ -48,9 +48,11 @@ type clients struct {
 	sent []sent
 }
 
+// The clients' pace: each conversation sends more slowly than the model answers (300 ms), so
+// its jobs do not pile up, as a person's do not; together they keep every dispatcher busy.
 const (
-	clientConversations = 6
-	sendEvery           = 200 * time.Millisecond
+	clientConversations = 10
+	sendEvery           = 500 * time.Millisecond
 )
 
 func (s *system) startClients() *clients {
@@ -120,15 +122,48 @@ func (c *clients) halt() []sent {
 	return c.sent
 }
 
-// recovery measures how long after healed the system works again: a complete recording
-// inserted then is processed (cdc), and a sentence sent then is enqueued and answered (conv).
-func (s *system) recovery(healed time.Time) (cdc, conv time.Duration) {
+// recovery measures how long after healed the system works again: every live dispatcher is
+// ready (in its groups, Postgres answering), a complete recording inserted then is processed
+// (cdc), and a sentence sent then is enqueued and answered (conv).
+func (s *system) recovery(healed time.Time) (ready, cdc, conv time.Duration) {
 	s.t.Helper()
 	var wg sync.WaitGroup
+	wg.Go(func() { ready = s.probeReady(healed) })
 	wg.Go(func() { cdc = s.probeRecording(healed) })
 	wg.Go(func() { conv = s.probeConversation(healed) })
 	wg.Wait()
-	return cdc, conv
+	return ready, cdc, conv
+}
+
+// probeReady returns when every live dispatcher's /readyz answers 200, as time since healed.
+func (s *system) probeReady(healed time.Time) time.Duration {
+	deadline := time.Now().Add(probeDeadline)
+	for {
+		s.mu.Lock()
+		var admins []string
+		for _, d := range s.dispatchers {
+			if !d.dead {
+				admins = append(admins, d.admin)
+			}
+		}
+		s.mu.Unlock()
+		ready := true
+		for _, admin := range admins {
+			res, err := http.Get("http://" + admin + "/readyz")
+			if err == nil {
+				_ = res.Body.Close()
+			}
+			ready = ready && err == nil && res.StatusCode == http.StatusOK
+		}
+		if ready {
+			return time.Since(healed)
+		}
+		if time.Now().After(deadline) {
+			s.t.Errorf("dispatchers not ready within %s", probeDeadline)
+			return probeDeadline
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // probeDeadline bounds a probe: past it the scenario fails.

@@ -13,6 +13,7 @@ import (
 // row is one scenario's line of the report.
 type row struct {
 	scenario  string
+	ready     time.Duration
 	cdc, conv time.Duration
 	bound     time.Duration
 	rec       cdcResult
@@ -41,13 +42,13 @@ func (r *results) print(w io.Writer) {
 		return
 	}
 	fmt.Fprintln(w, "\nFault suite,", time.Now().UTC().Format("2006-01-02 15:04 MST")+":")
-	fmt.Fprintln(w, "| scenario | CDC back | conversations back | bound | complete recordings | lost | twice | ghost | "+
+	fmt.Fprintln(w, "| scenario | dispatchers ready | CDC back | conversations back | bound | complete recordings | lost | twice | ghost | "+
 		"enqueued | refused | not confirmed | failed calls | unanswered | answered twice | ghost jobs | model calls | extra calls |")
-	fmt.Fprintln(w, "|---|"+strings.Repeat("--:|", 16))
+	fmt.Fprintln(w, "|---|"+strings.Repeat("--:|", 17))
 	for _, x := range r.rows {
 		c := x.sentences
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n",
-			strings.TrimPrefix(x.scenario, "TestFaults_"), x.cdc.Round(100*time.Millisecond), x.conv.Round(100*time.Millisecond), x.bound,
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n",
+			strings.TrimPrefix(x.scenario, "TestFaults_"), x.ready.Round(100*time.Millisecond), x.cdc.Round(100*time.Millisecond), x.conv.Round(100*time.Millisecond), x.bound,
 			x.rec.complete, len(x.rec.lost), len(x.rec.dups), len(x.rec.ghosts),
 			c.enqueued, c.refused, c.unconfirmed, c.failed, len(c.unanswered), len(c.twice), len(c.ghosts), c.modelCalls, c.extraCalls)
 	}

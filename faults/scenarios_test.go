@@ -16,6 +16,10 @@ type scenario struct {
 	fault                   func(t *testing.T, s *system) (healed time.Time)
 }
 
+// rejoinBound is how soon after a fault is healed every dispatcher must be ready again: in its
+// consumer groups, with Postgres answering.
+const rejoinBound = 2 * time.Second
+
 const (
 	// warmup is how long the load runs before the fault; afterwards, how long after recovery.
 	warmup, afterwards = 8 * time.Second, 5 * time.Second
@@ -111,16 +115,20 @@ func run(t *testing.T, sc scenario) {
 	time.Sleep(warmup)
 
 	healed := sc.fault(t, s)
-	cdc, conv := s.recovery(healed)
-	t.Logf("back after %s (CDC) and %s (conversations)", cdc.Round(100*time.Millisecond), conv.Round(100*time.Millisecond))
+	ready, cdc, conv := s.recovery(healed)
+	t.Logf("dispatchers ready after %s; back after %s (CDC) and %s (conversations)",
+		ready.Round(100*time.Millisecond), cdc.Round(100*time.Millisecond), conv.Round(100*time.Millisecond))
 	time.Sleep(afterwards)
 	sents := cl.halt()
 	stopHeadband()
 
 	rec := s.checkRecordings(settle)
 	cv := s.checkConversations(sents, settle)
-	report.add(row{scenario: t.Name(), cdc: cdc, conv: conv, bound: sc.bound, rec: rec, sentences: cv})
+	report.add(row{scenario: t.Name(), ready: ready, cdc: cdc, conv: conv, bound: sc.bound, rec: rec, sentences: cv})
 
+	if ready > rejoinBound {
+		t.Errorf("dispatchers ready %s after the fault was healed, bound %s", ready, rejoinBound)
+	}
 	if cdc > sc.bound || conv > sc.bound {
 		t.Errorf("back after %s (CDC) and %s (conversations), bound %s", cdc, conv, sc.bound)
 	}
