@@ -122,17 +122,25 @@ func (c *clients) halt() []sent {
 	return c.sent
 }
 
-// recovery measures how long after healed the system works again: every live dispatcher is
-// ready (in its groups, Postgres answering), a complete recording inserted then is processed
-// (cdc), and a sentence sent then is enqueued and answered (conv).
-func (s *system) recovery(healed time.Time) (ready, cdc, conv time.Duration) {
+// recovered is how long after a fault was healed each part of the system worked again.
+type recovered struct {
+	// ready: every live dispatcher's /readyz answers 200 (in its groups, Postgres answering).
+	ready time.Duration
+	// cdc: a complete recording inserted then is processed; conv: a sentence sent then is
+	// enqueued and answered.
+	cdc, conv time.Duration
+}
+
+// recovery measures how long after healed the system works again.
+func (s *system) recovery(healed time.Time) recovered {
 	s.t.Helper()
+	var r recovered
 	var wg sync.WaitGroup
-	wg.Go(func() { ready = s.probeReady(healed) })
-	wg.Go(func() { cdc = s.probeRecording(healed) })
-	wg.Go(func() { conv = s.probeConversation(healed) })
+	wg.Go(func() { r.ready = s.probeReady(healed) })
+	wg.Go(func() { r.cdc = s.probeRecording(healed) })
+	wg.Go(func() { r.conv = s.probeConversation(healed) })
 	wg.Wait()
-	return ready, cdc, conv
+	return r
 }
 
 // probeReady returns when every live dispatcher's /readyz answers 200, as time since healed.

@@ -13,8 +13,7 @@ import (
 // row is one scenario's line of the report.
 type row struct {
 	scenario  string
-	ready     time.Duration
-	cdc, conv time.Duration
+	recovered recovered
 	bound     time.Duration
 	rec       cdcResult
 	sentences convResult
@@ -48,7 +47,7 @@ func (r *results) print(w io.Writer) {
 	for _, x := range r.rows {
 		c := x.sentences
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n",
-			strings.TrimPrefix(x.scenario, "TestFaults_"), x.ready.Round(100*time.Millisecond), x.cdc.Round(100*time.Millisecond), x.conv.Round(100*time.Millisecond), x.bound,
+			strings.TrimPrefix(x.scenario, "TestFaults_"), round(x.recovered.ready), round(x.recovered.cdc), round(x.recovered.conv), x.bound,
 			x.rec.complete, len(x.rec.lost), len(x.rec.dups), len(x.rec.ghosts),
 			c.enqueued, c.refused, c.unconfirmed, c.failed, len(c.unanswered), len(c.twice), len(c.ghosts), c.modelCalls, c.extraCalls)
 	}

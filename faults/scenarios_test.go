@@ -16,9 +16,12 @@ type scenario struct {
 	fault                   func(t *testing.T, s *system) (healed time.Time)
 }
 
-// rejoinBound is how soon after a fault is healed every dispatcher must be ready again: in its
-// consumer groups, with Postgres answering.
-const rejoinBound = 2 * time.Second
+// readyBound is how soon after a fault is healed every dispatcher must be ready again: in its
+// consumer groups, with Postgres answering. A dispatcher rejoins within about a second of
+// Kafka serving its group; a broker resumed after a stall longer than its KRaft session is
+// fenced first and serves groups 1.5-2 s later, and dispatchers joining at different times
+// cost the group a second rebalance, which waits for the work in hand (RebalanceDrain).
+const readyBound = 5 * time.Second
 
 const (
 	// warmup is how long the load runs before the fault; afterwards, how long after recovery.
@@ -115,22 +118,22 @@ func run(t *testing.T, sc scenario) {
 	time.Sleep(warmup)
 
 	healed := sc.fault(t, s)
-	ready, cdc, conv := s.recovery(healed)
-	t.Logf("dispatchers ready after %s; back after %s (CDC) and %s (conversations)",
-		ready.Round(100*time.Millisecond), cdc.Round(100*time.Millisecond), conv.Round(100*time.Millisecond))
+	r := s.recovery(healed)
+	t.Logf("after the fault was healed: dispatchers ready after %s; back after %s (CDC) and %s (conversations)",
+		round(r.ready), round(r.cdc), round(r.conv))
 	time.Sleep(afterwards)
 	sents := cl.halt()
 	stopHeadband()
 
 	rec := s.checkRecordings(settle)
 	cv := s.checkConversations(sents, settle)
-	report.add(row{scenario: t.Name(), ready: ready, cdc: cdc, conv: conv, bound: sc.bound, rec: rec, sentences: cv})
+	report.add(row{scenario: t.Name(), recovered: r, bound: sc.bound, rec: rec, sentences: cv})
 
-	if ready > rejoinBound {
-		t.Errorf("dispatchers ready %s after the fault was healed, bound %s", ready, rejoinBound)
+	if r.ready > readyBound {
+		t.Errorf("dispatchers ready %s after the fault was healed, bound %s", r.ready, readyBound)
 	}
-	if cdc > sc.bound || conv > sc.bound {
-		t.Errorf("back after %s (CDC) and %s (conversations), bound %s", cdc, conv, sc.bound)
+	if r.cdc > sc.bound || r.conv > sc.bound {
+		t.Errorf("back after %s (CDC) and %s (conversations), bound %s", r.cdc, r.conv, sc.bound)
 	}
 	if len(rec.lost) > 0 || len(rec.dups) > 0 || len(rec.ghosts) > 0 {
 		t.Errorf("recordings: %d complete, %d lost (e.g. %v), %d processed twice (%v), %d processed but not complete (%v)",
@@ -147,6 +150,9 @@ func run(t *testing.T, sc scenario) {
 		t.Error("no sentence was enqueued: the load did not run")
 	}
 }
+
+// round rounds d for the logs and the report.
+func round(d time.Duration) time.Duration { return d.Round(100 * time.Millisecond) }
 
 // first is the first element of xs, for messages, or nothing.
 func first[T any](xs []T) []T { return xs[:min(len(xs), 1)] }

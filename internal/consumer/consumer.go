@@ -16,13 +16,16 @@
 // Either way a crash, kill -9, rebalance or outage at any point redelivers at most the work not
 // yet committed — handlers must be idempotent — and never skips any.
 //
-// When Kafka becomes unreachable the member's generation ends at the next heartbeat
-// (SessionTimeout/5) and Joined turns false. Joining is then retried, each attempt on fresh
-// connections and after a wait of at most JoinBackoff, so the member is back in the group, and
-// Joined true, within JoinBackoff of Kafka answering again: 1s by default, plus the join's
-// round trips. (The next join starts only once every partition of the ended generation has
+// Members heartbeat every SessionTimeout/5, at most every 500 ms: a heartbeat is also how a
+// member learns that its group is rebalancing, so a short one lets a rebalance finish soon
+// after the member that caused it joins. When Kafka becomes unreachable the member's
+// generation ends at the next heartbeat, and Joined turns false once a join fails (a
+// rebalance alone does not make it false: see Joined). Joining is then retried, each attempt
+// on fresh connections and after a wait of at most JoinBackoff, so the member is back in the
+// group, and Joined true, within JoinBackoff of Kafka answering again: 1s by default, plus the
+// join's round trips. (The next join starts only once every partition of the ended generation has
 // returned: once the attempt at the batch in hand, or in pipelined mode the work in hand, is
-// done, within HandleTimeout.)
+// done, within HandleTimeout, or in pipelined mode at a rebalance within RebalanceDrain.)
 package consumer
 
 import (
@@ -57,6 +60,7 @@ const (
 	DefaultHandleTimeout  = 30 * time.Second
 	DefaultMaxBackoff     = 10 * time.Second
 	DefaultJoinBackoff    = time.Second
+	DefaultRebalanceDrain = time.Second
 )
 
 // Config configures a Group. Zero values take the Default* constants above.
@@ -73,6 +77,12 @@ type Config struct {
 	SessionTimeout time.Duration
 	// HandleTimeout bounds one attempt of a batch, and at shutdown the wait for work in hand.
 	HandleTimeout time.Duration
+	// RebalanceDrain bounds, in pipelined mode, the wait for work in hand when a rebalance
+	// ends the generation (at most HandleTimeout): the whole group waits for the slowest
+	// member to rejoin. Work still in hand then goes on in this process but is not committed;
+	// the partition's next owner redoes it (a Processor must find what is already done, as
+	// the conversations' workers do in the transcript).
+	RebalanceDrain time.Duration
 	// MaxBackoff caps the wait between attempts of a failing batch. No wait exceeds it.
 	MaxBackoff time.Duration
 	// JoinBackoff caps the wait between attempts to join the group while Kafka is unreachable
@@ -100,6 +110,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.RebalanceDrain <= 0 {
+		c.RebalanceDrain = DefaultRebalanceDrain
 	}
 	if c.JoinBackoff <= 0 {
 		c.JoinBackoff = DefaultJoinBackoff
@@ -186,6 +199,15 @@ func (g *Group) Run(ctx context.Context) error {
 	}
 }
 
+// heartbeatInterval is how often the member heartbeats: SessionTimeout/5, at most
+// maxHeartbeatInterval.
+func (g *Group) heartbeatInterval() time.Duration {
+	return min(g.cfg.SessionTimeout/5, maxHeartbeatInterval)
+}
+
+// maxHeartbeatInterval bounds how long a member takes to learn that its group is rebalancing.
+const maxHeartbeatInterval = 500 * time.Millisecond
+
 // joinWarnEvery is how often repeated join failures are logged as warnings; the others are
 // logged at debug level.
 const joinWarnEvery = 30 * time.Second
@@ -201,7 +223,7 @@ func (g *Group) groupConfig(log *slog.Logger) kafka.ConsumerGroupConfig {
 		WatchPartitionChanges: true,
 		SessionTimeout:        g.cfg.SessionTimeout,
 		RebalanceTimeout:      g.cfg.HandleTimeout + 5*time.Second,
-		HeartbeatInterval:     g.cfg.SessionTimeout / 5,
+		HeartbeatInterval:     g.heartbeatInterval(),
 		// Never waited out: Run replaces the ConsumerGroup after a failed join.
 		JoinGroupBackoff: g.cfg.JoinBackoff,
 		ErrorLogger:      kafka.LoggerFunc(func(msg string, args ...any) { log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),

@@ -39,7 +39,7 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 	}
 	log.Info("consuming partition", "from_offset", a.Offset)
 	if g.processor != nil {
-		g.pipelinePartition(stop, gen, a.ID, r, log)
+		g.pipelinePartition(ctx, stop, gen, a.ID, r, log)
 		return
 	}
 	for {

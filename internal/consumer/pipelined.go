@@ -27,7 +27,9 @@ func NewPipelined(cfg Config, p Processor) *Group {
 // commitEvery is how often a pipelined partition commits what is done.
 const commitEvery = 200 * time.Millisecond
 
-func (g *Group) pipelinePartition(stop context.Context, gen *kafka.Generation, partition int, r *kafka.Reader, log *slog.Logger) {
+// pipelinePartition hands the partition's messages to the processor until stop (the end of the
+// generation, or shutdown: ctx), committing what is done every commitEvery.
+func (g *Group) pipelinePartition(ctx, stop context.Context, gen *kafka.Generation, partition int, r *kafka.Reader, log *slog.Logger) {
 	loopDone := make(chan struct{})
 	defer close(loopDone)
 	acks := make(chan int64, g.cfg.BatchSize)
@@ -89,15 +91,21 @@ func (g *Group) pipelinePartition(stop context.Context, gen *kafka.Generation, p
 			commit()
 		}
 	}
-	// Fetching has stopped: wait for the work in hand, within HandleTimeout, and commit it.
-	deadline := time.NewTimer(g.cfg.HandleTimeout)
+	// Fetching has stopped: wait for the work in hand, within HandleTimeout at shutdown and
+	// RebalanceDrain at a rebalance (the group waits for this member meanwhile), and commit it.
+	wait := g.cfg.HandleTimeout
+	if ctx.Err() == nil {
+		wait = min(wait, g.cfg.RebalanceDrain)
+	}
+	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	for !pending.empty() {
 		select {
 		case off := <-acks:
 			pending.done(off)
 		case <-deadline.C:
-			log.Warn("unfinished work left uncommitted; it will be redone", "outstanding", pending.outstanding())
+			log.Warn("unfinished work left uncommitted; it will be redone", "outstanding", pending.outstanding(),
+				"waited", wait, "shutdown", ctx.Err() != nil)
 			commit()
 			return
 		}

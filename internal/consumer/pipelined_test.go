@@ -186,3 +186,44 @@ func TestPipelined_KeepsAtMostBatchSizeMessagesOutstandingPerPartition(t *testin
 		t.Errorf("partition 0 arrived as %v, want each offset once in order", got)
 	}
 }
+
+// At a rebalance the whole group waits for its slowest member: a member whose work in hand is
+// slow waits for it at most RebalanceDrain, then rejoins; the work is left uncommitted, and
+// the partition's next owner gets it again.
+func TestPipelined_ARebalanceWaitsForWorkInHandAtMostRebalanceDrain(t *testing.T) {
+	b := newBroker(t)
+	b.produce(0, 1)
+	b.produce(1, 1)
+	b.produce(2, 1)
+	cfg := b.config()
+	cfg.HandleTimeout, cfg.RebalanceDrain = 5*time.Second, 300*time.Millisecond
+	h := newHolder(cfg.BatchSize) // never finishes anything
+	start(t, consumer.NewPipelined(cfg, h))
+	for p := range partitions {
+		h.waitReceived(t, p, 1)
+	}
+
+	var mu sync.Mutex
+	var second []position
+	joining := time.Now()
+	start(t, consumer.NewPipelined(cfg, processorFunc(func(_ context.Context, msg kafka.Message, done func()) {
+		mu.Lock()
+		second = append(second, position{msg.Partition, msg.Offset})
+		mu.Unlock()
+		done()
+	})))
+	b.waitMembers(2)
+	took := time.Since(joining)
+	eventually(t, 10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(second) > 0 },
+		func() string { return "the second member got nothing of the first's unfinished work" })
+	if took > 3*time.Second {
+		t.Errorf("the rebalance took %s with work in hand for longer than HandleTimeout, want about RebalanceDrain (%s)", took, cfg.RebalanceDrain)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, pos := range second {
+		if pos.offset != 0 {
+			t.Errorf("the second member got %v, want the unfinished offset 0 of its partitions again", pos)
+		}
+	}
+}
