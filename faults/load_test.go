@@ -16,6 +16,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/frontdoor"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	"github.com/beacon/eventdispatch/internal/stack"
 )
 
 // What became of a sentence a client sent, as the client heard it.
@@ -183,21 +184,7 @@ func (s *system) probeRecording(healed time.Time) time.Duration {
 	recording := uuid.New()
 	deadline := time.Now().Add(probeDeadline)
 	for {
-		_, err := s.db.Exec(context.Background(), `
-			INSERT INTO datastore.signal (
-			    id, data, recording, span, sensor_label, sensor_type, channels, sample_unit,
-			    sample_resolution_in_unit, sample_offset_in_unit, sample_type, sample_rate
-			) VALUES (
-			    gen_random_uuid(), 'x'::bytea, $1::uuid, '[0,60000000000)'::datastore.time_span,
-			    'eeg'::datastore.signal_label, 'eeg'::datastore.signal_label,
-			    array['f7-o1', 'f8-o2', 'f8-f7', 'f8-o1', 'f7-o2'], 'microvolt'::datastore.signal_label,
-			    1, 0, 'float32'::datastore.sample_type, 250
-			), (
-			    gen_random_uuid(), 'b'::bytea, $1::uuid, '[0,60000000000)'::datastore.time_span,
-			    'accelerometer'::datastore.signal_label, 'accelerometer'::datastore.signal_label,
-			    array['x', 'y', 'z'], 'gforce'::datastore.signal_label,
-			    1, 0, 'float32'::datastore.sample_type, 50
-			)`, recording)
+		_, err := s.db.Exec(context.Background(), stack.ExerciseInsert, recording)
 		if err == nil {
 			break
 		}

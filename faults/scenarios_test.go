@@ -74,33 +74,26 @@ func TestFaults_KafkaStoppedFor15s(t *testing.T) {
 }
 
 func TestFaults_KafkaKillNine(t *testing.T) {
-	run(t, scenario{dispatchers: 2, frontdoors: 1, bound: 60 * time.Second,
-		fault: func(t *testing.T, s *system) time.Time {
-			killStack(t, "kafka")
-			time.Sleep(5 * time.Second)
-			restartStack(t)
-			return time.Now()
-		}})
+	run(t, scenario{dispatchers: 2, frontdoors: 1, bound: 60 * time.Second, fault: killAndRestart("kafka")})
 }
 
 func TestFaults_PostgresKillNine(t *testing.T) {
-	run(t, scenario{dispatchers: 2, frontdoors: 1, bound: 60 * time.Second,
-		fault: func(t *testing.T, s *system) time.Time {
-			killStack(t, "postgres")
-			time.Sleep(5 * time.Second)
-			restartStack(t)
-			return time.Now()
-		}})
+	run(t, scenario{dispatchers: 2, frontdoors: 1, bound: 60 * time.Second, fault: killAndRestart("postgres")})
 }
 
 func TestFaults_ConnectKillNine(t *testing.T) {
-	run(t, scenario{dispatchers: 2, frontdoors: 1, bound: 60 * time.Second,
-		fault: func(t *testing.T, s *system) time.Time {
-			killStack(t, "connect")
-			time.Sleep(5 * time.Second)
-			restartStack(t)
-			return time.Now()
-		}})
+	run(t, scenario{dispatchers: 2, frontdoors: 1, bound: 60 * time.Second, fault: killAndRestart("connect")})
+}
+
+// killAndRestart is the fault of a stack component killed with SIGKILL, left down for 5 s,
+// then started again by stack.sh up; it is healed when stack.sh up is done.
+func killAndRestart(component string) func(t *testing.T, s *system) time.Time {
+	return func(t *testing.T, _ *system) time.Time {
+		killStack(t, component)
+		time.Sleep(5 * time.Second)
+		restartStack(t)
+		return time.Now()
+	}
 }
 
 // run starts the scenario's system under load, breaks it, measures its recovery, stops the

@@ -234,12 +234,17 @@ func (s *system) liveFrontdoors() []*proc {
 	return out
 }
 
-// kill sends SIGKILL to p and waits for it to be gone.
-func (s *system) kill(p *proc) {
-	s.t.Helper()
+// markDead takes p out of the live processes (the clients' front doors, the ready probe).
+func (s *system) markDead(p *proc) {
 	s.mu.Lock()
 	p.dead = true
 	s.mu.Unlock()
+}
+
+// kill sends SIGKILL to p and waits for it to be gone.
+func (s *system) kill(p *proc) {
+	s.t.Helper()
+	s.markDead(p)
 	p.Signal(s.t, syscall.SIGKILL)
 	p.Wait(s.t, 10*time.Second)
 }
@@ -247,9 +252,7 @@ func (s *system) kill(p *proc) {
 // stop sends SIGTERM to p and wants it to exit 0 within its grace.
 func (s *system) stop(p *proc) {
 	s.t.Helper()
-	s.mu.Lock()
-	p.dead = true
-	s.mu.Unlock()
+	s.markDead(p)
 	p.Signal(s.t, syscall.SIGTERM)
 	if code := p.Wait(s.t, 30*time.Second); code != 0 {
 		s.t.Errorf("%s exited %d after SIGTERM", p.name, code)
@@ -297,29 +300,26 @@ func stackPid(t *testing.T, component string) int {
 	return pid
 }
 
-// signalStack sends sig to a stack component.
-func signalStack(t *testing.T, component string, sig syscall.Signal) {
+// signalStack sends sig to a stack component and returns its pid.
+func signalStack(t *testing.T, component string, sig syscall.Signal) int {
 	t.Helper()
 	pid := stackPid(t, component)
 	if err := syscall.Kill(pid, sig); err != nil {
 		t.Fatalf("signal %s (pid %d) with %v: %v", component, pid, sig, err)
 	}
 	t.Logf("sent %v to %s (pid %d)", sig, component, pid)
+	return pid
 }
 
 // killStack kills a stack component with SIGKILL and waits until its process is gone.
 func killStack(t *testing.T, component string) {
 	t.Helper()
-	pid := stackPid(t, component)
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill %s (pid %d): %v", component, pid, err)
-	}
+	pid := signalStack(t, component, syscall.SIGKILL)
 	for deadline := time.Now().Add(30 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s (pid %d) still there 30 s after SIGKILL", component, pid)
 		}
 	}
-	t.Logf("killed %s (pid %d)", component, pid)
 }
 
 // restartStack starts whatever of the stack is down again, as an operator would.

@@ -38,22 +38,7 @@ func TestUp_IsIdempotentAndAcceptsTheExerciseInsert(t *testing.T) {
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // leave no rows behind
 
-	// The exercise's manual insert, with the span written as PostgreSQL 15 accepts it.
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO datastore.signal (
-		    id, data, recording, span, sensor_label, sensor_type, channels, sample_unit,
-		    sample_resolution_in_unit, sample_offset_in_unit, sample_type, sample_rate
-		) VALUES (
-		    gen_random_uuid(), 'x'::bytea, $1::uuid, '[0,60000000000)'::datastore.time_span,
-		    'eeg'::datastore.signal_label, 'eeg'::datastore.signal_label,
-		    array['f7-o1', 'f8-o2', 'f8-f7', 'f8-o1', 'f7-o2'], 'microvolt'::datastore.signal_label,
-		    1, 0, 'float32'::datastore.sample_type, 250
-		), (
-		    gen_random_uuid(), 'b'::bytea, $1::uuid, '[0,60000000000)'::datastore.time_span,
-		    'accelerometer'::datastore.signal_label, 'accelerometer'::datastore.signal_label,
-		    array['x', 'y', 'z'], 'gforce'::datastore.signal_label,
-		    1, 0, 'float32'::datastore.sample_type, 50
-		)`, "6f1e0a52-2b53-4f7b-9d55-1f3c1c1f0a01")
+	tag, err := tx.Exec(ctx, stack.ExerciseInsert, "6f1e0a52-2b53-4f7b-9d55-1f3c1c1f0a01")
 	if err != nil {
 		t.Fatalf("exercise insert: %v", err)
 	}

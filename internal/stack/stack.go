@@ -167,3 +167,22 @@ func getJSON(ctx context.Context, url string, v any) error {
 	}
 	return json.NewDecoder(res.Body).Decode(v)
 }
+
+// ExerciseInsert is the exercise's manual insert of one complete recording (an eeg and an
+// accelerometer signal), with the span written as PostgreSQL 15 accepts it; $1 is the
+// recording's id.
+const ExerciseInsert = `
+	INSERT INTO datastore.signal (
+	    id, data, recording, span, sensor_label, sensor_type, channels, sample_unit,
+	    sample_resolution_in_unit, sample_offset_in_unit, sample_type, sample_rate
+	) VALUES (
+	    gen_random_uuid(), 'x'::bytea, $1::uuid, '[0,60000000000)'::datastore.time_span,
+	    'eeg'::datastore.signal_label, 'eeg'::datastore.signal_label,
+	    array['f7-o1', 'f8-o2', 'f8-f7', 'f8-o1', 'f7-o2'], 'microvolt'::datastore.signal_label,
+	    1, 0, 'float32'::datastore.sample_type, 250
+	), (
+	    gen_random_uuid(), 'b'::bytea, $1::uuid, '[0,60000000000)'::datastore.time_span,
+	    'accelerometer'::datastore.signal_label, 'accelerometer'::datastore.signal_label,
+	    array['x', 'y', 'z'], 'gforce'::datastore.signal_label,
+	    1, 0, 'float32'::datastore.sample_type, 50
+	)`
