@@ -192,9 +192,9 @@ func history(exchanges []transcript.Exchange) []llm.Turn {
 }
 
 // gone ends a job that retry gave up on. A job of an expired conversation has nobody left to
-// answer, and a refused one was told it would not be: it is done, without an outcome, so that it does not hold back its partition. At
-// shutdown the job is left for the partition's next owner (its done comes too late to be
-// committed).
+// answer, and a refused one's client was told it would not be: it is done, without an
+// outcome, so that it does not hold back its partition. At shutdown the job is left for the
+// partition's next owner (its done comes too late to be committed).
 func (p *Pool) gone(log *slog.Logger, err error) error {
 	switch {
 	case errors.Is(err, transcript.ErrNotFound):
@@ -209,8 +209,8 @@ func (p *Pool) gone(log *slog.Logger, err error) error {
 
 // retry runs op until it succeeds. It gives up, returning the reason, when ctx is done, the
 // conversation turns out to have expired (transcript.ErrNotFound) or the job to have been
-// refused (transcript.ErrRefused); any other failure (the
-// transcript store unreachable) delays the job, it does not end it.
+// refused (transcript.ErrRefused); any other failure (the transcript store unreachable)
+// delays the job, it does not end it.
 func (p *Pool) retry(ctx context.Context, log *slog.Logger, what string, op func() error) error {
 	wait := backoff.NewExponentialBackOff()
 	wait.MaxInterval = 5 * time.Second
