@@ -109,6 +109,8 @@ func TestFrontdoor_RejectsBadConfigurationNamingTheVariable(t *testing.T) {
 		"SHUTDOWN_GRACE": {"SHUTDOWN_GRACE=soon"},
 		"LOG_LEVEL":      {"LOG_LEVEL=chatty"},
 		"LOG_FORMAT":     {"LOG_FORMAT=xml"},
+		// A page's address, not its origin: browsers send scheme://host[:port] only.
+		"CORS_ALLOWED_ORIGINS": {"CORS_ALLOWED_ORIGINS=https://chat.example.com,https://chat.example.com/app"},
 	}
 	for name, env := range cases {
 		p := proctest.Start(t, bin, append(env, "ADDR="+proctest.FreeAddr(t), "ADMIN_ADDR="+proctest.FreeAddr(t))...)

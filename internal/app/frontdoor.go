@@ -43,6 +43,7 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, topics QueueTo
 	health := grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName)
 	srv := frontdoor.NewServer(cfg.Addr, frontdoor.NewHandler(frontdoor.Options{
 		Service: service, Health: health, Metrics: frontdoor.NewMetrics(s.Registry), Log: s.Log,
+		AllowedOrigins: cfg.CORSAllowedOrigins,
 	}))
 	s.onDraining(func() {
 		health.SetStatus("", grpchealth.StatusNotServing)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -94,6 +95,8 @@ type FrontDoor struct {
 	// MaxInflight is the sentences the process admits at once.
 	MaxInflight    int           `env:"MAX_INFLIGHT"`
 	EnqueueTimeout time.Duration `env:"ENQUEUE_TIMEOUT"`
+	// CORSAllowedOrigins are the web origins whose pages may call the RPCs; "*" is any.
+	CORSAllowedOrigins []string `env:"CORS_ALLOWED_ORIGINS" envSeparator:","`
 }
 
 // Validate checks the values, naming the variable that is wrong.
@@ -102,7 +105,24 @@ func (f FrontDoor) Validate() error {
 		atLeast("QUEUE_LIMIT", f.QueueLimit, 1),
 		atLeast("MAX_INFLIGHT", f.MaxInflight, 1),
 		positive("ENQUEUE_TIMEOUT", f.EnqueueTimeout),
+		origins("CORS_ALLOWED_ORIGINS", f.CORSAllowedOrigins),
 	)
+}
+
+// origins checks a list of web origins: each "*", or a scheme, a host and perhaps a port
+// (https://chat.example.com, http://localhost:5173), as a browser sends it in Origin.
+func origins(name string, list []string) error {
+	var errs []error
+	for _, o := range list {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not an origin (scheme://host[:port], e.g. https://chat.example.com) or *", name, o))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Signals is the dispatcher's consumer group on Debezium's topic for datastore.signal.

@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	connectcors "connectrpc.com/cors"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"github.com/rs/cors"
 
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 )
@@ -23,6 +25,9 @@ type Options struct {
 	Metrics *Metrics
 	// Log receives one line per call (debug) and one per server-side failure (warn).
 	Log *slog.Logger
+	// AllowedOrigins are the web origins whose pages may call the service (CORS); "*" allows
+	// any. Empty: no cross-origin access.
+	AllowedOrigins []string
 }
 
 // compressMinBytes is the smallest response worth compressing for a client that accepts it.
@@ -45,7 +50,28 @@ func NewHandler(opts Options) http.Handler {
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle(grpchealth.NewHandler(opts.Health))
-	return mux
+	return withCORS(mux, opts.AllowedOrigins)
+}
+
+// corsMaxAge is how long, in seconds, a browser may keep a preflight's answer.
+const corsMaxAge = 2 * 60 * 60
+
+// withCORS lets pages from origins call h with Connect and gRPC-Web: preflights are answered
+// with the methods and request headers those protocols use, and responses expose the headers
+// their clients read (gRPC-Web's status and message above all: without them a browser's
+// client sees "missing trailer"), as connectrpc.com/cors lists them. A request from another
+// origin gets no CORS headers, and is otherwise served as any other.
+func withCORS(h http.Handler, origins []string) http.Handler {
+	if len(origins) == 0 {
+		return h
+	}
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: connectcors.AllowedMethods(),
+		AllowedHeaders: connectcors.AllowedHeaders(),
+		ExposedHeaders: connectcors.ExposedHeaders(),
+		MaxAge:         corsMaxAge,
+	}).Handler(h)
 }
 
 // NewServer returns an HTTP server for h that speaks HTTP/1.1 and unencrypted HTTP/2 (h2c),
