@@ -1,0 +1,297 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"github.com/jackc/pgx/v5"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/beacon/eventdispatch/internal/proctest"
+	"github.com/beacon/eventdispatch/internal/stack"
+)
+
+// These tests run the eliza binary against a standalone process (the front door, its queue
+// and the offline ELIZA responder in one, no external services), as a person or a script
+// would: arguments, a pipe, and a terminal (a pseudo-terminal).
+
+var builds proctest.Builds
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builds.Remove()
+	os.Exit(code)
+}
+
+// server starts a standalone process and returns its RPC address.
+func server(t *testing.T) string {
+	t.Helper()
+	rpc, admin := proctest.FreeAddr(t), proctest.FreeAddr(t)
+	proctest.Start(t, builds.Build(t, "./cmd/standalone"),
+		"ADDR="+rpc, "ADMIN_ADDR="+admin, "STANDALONE_KAFKA_ADDR="+proctest.FreeAddr(t),
+		"OPENAI_API_KEY=", "OPENAI_BASE_URL=", "DATABASE_URL=", "HEADBAND_RECORDINGS=1")
+	proctest.WaitHTTP(t, "http://"+admin+"/readyz", 30*time.Second)
+	return rpc
+}
+
+// eliza returns the command running the eliza binary against addr, keeping its state in a
+// directory of the test's.
+func eliza(t *testing.T, addr, state string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), builds.Build(t, "./cmd/eliza"), args...)
+	cmd.Env = append(os.Environ(), "ELIZA_ADDR="+addr, "XDG_STATE_HOME="+state)
+	return cmd
+}
+
+func TestSay_PrintsEachAnswerAndFailsWithOneLine(t *testing.T) {
+	addr := server(t)
+	out, err := eliza(t, addr, t.TempDir(), "say", "I feel sad", "hello").Output()
+	if err != nil {
+		t.Fatalf("say: %v", err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(out)), "\n"); len(lines) != 2 || lines[0] == "" || lines[1] == "" {
+		t.Fatalf("say of two sentences printed %q, want two answers", out)
+	}
+
+	cmd := eliza(t, addr, t.TempDir(), "say", "")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	if exit, ok := errors.AsType[*exec.ExitError](err); !ok || exit.ExitCode() != 1 {
+		t.Fatalf("say of an empty sentence: %v, want exit status 1", err)
+	}
+	if len(out) != 0 || strings.Count(stderr.String(), "\n") != 1 || !strings.Contains(stderr.String(), "invalid_argument") {
+		t.Fatalf("say of an empty sentence printed %q and %q, want one line on stderr naming invalid_argument", out, stderr.String())
+	}
+
+	cmd = eliza(t, proctest.FreeAddr(t), t.TempDir(), "say", "hello")
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "cannot reach") {
+		t.Fatalf("say with no server: %v, %q; want a failure saying it cannot reach it", err, stderr.String())
+	}
+}
+
+// replyLine matches what chat prints for an answer.
+var replyLine = regexp.MustCompile(`(?m)^eliza: \S`)
+
+func TestChat_ThroughAPipeAnswersEveryLineThenResumesTheConversation(t *testing.T) {
+	addr, state := server(t), t.TempDir()
+	cmd := eliza(t, addr, state, "chat")
+	cmd.Stdin = strings.NewReader("I feel sad\nmy mother hates me\n\nI dream of trains\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chat: %v\n%s", err, out)
+	}
+	if n := len(replyLine.FindAllString(string(out), -1)); n != 3 || strings.Count(string(out), "  enqueued: ") != 3 {
+		t.Fatalf("three sentences (and an empty line) gave %d replies:\n%s", n, out)
+	}
+	var saved struct {
+		Conversation string `json:"conversation"`
+		Serial       uint64 `json:"serial"`
+	}
+	b, err := os.ReadFile(filepath.Join(state, "eliza", "conversation.json"))
+	if err != nil || json.Unmarshal(b, &saved) != nil || saved.Serial != 6 {
+		t.Fatalf("saved %s (%v), want the conversation at serial 6", b, err)
+	}
+
+	cmd = eliza(t, addr, state, "chat", "--resume")
+	cmd.Stdin = strings.NewReader("and my father\n")
+	out, err = cmd.Output()
+	if err != nil {
+		t.Fatalf("chat --resume: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "[conversation "+saved.Conversation+" (after event 6)]") ||
+		len(replyLine.FindAllString(string(out), -1)) != 1 {
+		t.Fatalf("chat --resume printed, want the same conversation and only the new reply:\n%s", out)
+	}
+}
+
+// terminal is eliza chat in a pseudo-terminal, as a person at a terminal runs it.
+type terminal struct {
+	t    *testing.T
+	tty  *os.File
+	mu   sync.Mutex
+	seen strings.Builder
+	cmd  *exec.Cmd
+}
+
+func startTerminal(t *testing.T, cmd *exec.Cmd) *terminal {
+	t.Helper()
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := &terminal{t: t, tty: tty, cmd: cmd}
+	go func() {
+		r := bufio.NewReader(tty)
+		buf := make([]byte, 4096)
+		for {
+			n, err := r.Read(buf)
+			term.mu.Lock()
+			term.seen.Write(buf[:n])
+			term.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { _ = tty.Close() })
+	return term
+}
+
+// typeLine types text and Enter.
+func (term *terminal) typeLine(text string) {
+	term.t.Helper()
+	if _, err := io.WriteString(term.tty, text+"\r"); err != nil {
+		term.t.Fatal(err)
+	}
+}
+
+// waitFor waits until the screen's output has matched re n times.
+func (term *terminal) waitFor(re *regexp.Regexp, n int) {
+	term.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		term.mu.Lock()
+		seen := term.seen.String()
+		term.mu.Unlock()
+		if len(re.FindAllString(seen, -1)) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			term.t.Fatalf("waited for %d of %s; the terminal shows:\n%q", n, re, seen)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// answerOnScreen matches an answer on the terminal, where line editing puts control
+// sequences before it.
+var answerOnScreen = regexp.MustCompile(`eliza: \S`)
+
+func TestChat_InATerminalAnswersWhatIsTypedAndExitsOnCtrlD(t *testing.T) {
+	addr := server(t)
+	term := startTerminal(t, eliza(t, addr, t.TempDir(), "chat"))
+	term.waitFor(regexp.MustCompile(`> `), 1)
+	term.typeLine("I feel sad")
+	term.waitFor(answerOnScreen, 1)
+	term.typeLine("my mother hates me")
+	term.waitFor(answerOnScreen, 2)
+	if _, err := term.tty.Write([]byte{4}); err != nil { // Ctrl-D on an empty line
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- term.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("chat after Ctrl-D: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("chat still running 10 s after Ctrl-D")
+	}
+}
+
+// A front door and a dispatcher on the local stack, on a jobs topic and groups of their own,
+// the dispatcher answering with the offline ELIZA responder.
+type stackSystem struct {
+	t         *testing.T
+	ep        stack.Endpoints
+	jobs, rpc string
+	frontdoor *proctest.Proc
+}
+
+func newStackSystem(t *testing.T) *stackSystem {
+	t.Helper()
+	ep := stack.Require(t, stack.Postgres, stack.Kafka)
+	suffix := fmt.Sprintf("%d-%08x", time.Now().UnixNano(), rand.Uint32())
+	s := &stackSystem{t: t, ep: ep, jobs: "test.eliza-cli." + suffix, rpc: proctest.FreeAddr(t)}
+	t.Cleanup(func() {
+		if conn, err := kafka.Dial("tcp", ep.KafkaBrokers[0]); err == nil {
+			_ = conn.DeleteTopics(s.jobs, s.jobs+".dlq", s.jobs+".signals", s.jobs+".signals.dlq")
+			_ = conn.Close()
+		}
+	})
+	admin := proctest.FreeAddr(t)
+	proctest.Start(t, builds.Build(t, "./cmd/dispatcher"),
+		"ADMIN_ADDR="+admin, "KAFKA_BROKERS="+strings.Join(ep.KafkaBrokers, ","), "DATABASE_URL="+ep.DatabaseURL,
+		"JOBS_TOPIC="+s.jobs, "LLM_GROUP_ID=test-eliza-cli-"+suffix, "SIGNAL_TOPIC="+s.jobs+".signals",
+		"GROUP_ID=test-eliza-cli-signals-"+suffix, "KAFKA_SESSION_TIMEOUT=6s", "OPENAI_API_KEY=", "OPENAI_BASE_URL=")
+	proctest.WaitHTTP(t, "http://"+admin+"/readyz", 60*time.Second)
+	s.startFrontdoor()
+	return s
+}
+
+// startFrontdoor starts the front door on the system's RPC address.
+func (s *stackSystem) startFrontdoor() {
+	s.t.Helper()
+	admin := proctest.FreeAddr(s.t)
+	s.frontdoor = proctest.Start(s.t, builds.Build(s.t, "./cmd/frontdoor"),
+		"ADDR="+s.rpc, "ADMIN_ADDR="+admin, "KAFKA_BROKERS="+strings.Join(s.ep.KafkaBrokers, ","),
+		"DATABASE_URL="+s.ep.DatabaseURL, "JOBS_TOPIC="+s.jobs)
+	proctest.WaitHTTP(s.t, "http://"+admin+"/readyz", 30*time.Second)
+}
+
+// forget deletes the conversation saved in state from the transcript.
+func (s *stackSystem) forget(state string) {
+	b, err := os.ReadFile(filepath.Join(state, "eliza", "conversation.json"))
+	var saved struct {
+		Conversation string `json:"conversation"`
+	}
+	if err != nil || json.Unmarshal(b, &saved) != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if conn, err := pgx.Connect(ctx, s.ep.DatabaseURL); err == nil {
+		_, _ = conn.Exec(ctx, `DELETE FROM transcript.conversation WHERE id = $1`, saved.Conversation)
+		_ = conn.Close(ctx)
+	}
+}
+
+func TestChat_InATerminalContinuesTheConversationWhenTheFrontDoorIsKilledAndRestarted(t *testing.T) {
+	s := newStackSystem(t)
+	state := t.TempDir()
+	t.Cleanup(func() { s.forget(state) })
+	term := startTerminal(t, eliza(t, s.rpc, state, "chat"))
+	term.waitFor(regexp.MustCompile(`> `), 1)
+	term.typeLine("I feel sad")
+	term.waitFor(answerOnScreen, 1)
+
+	s.frontdoor.Signal(t, syscall.SIGKILL)
+	s.frontdoor.Wait(t, 10*time.Second)
+	term.waitFor(regexp.MustCompile(`lost the server`), 1)
+	s.startFrontdoor()
+
+	term.typeLine("my mother hates me")
+	term.waitFor(answerOnScreen, 2)
+	term.waitFor(regexp.MustCompile(`\[reconnected\]`), 1)
+	term.typeLine("I dream of trains")
+	term.waitFor(answerOnScreen, 3)
+	time.Sleep(500 * time.Millisecond) // anything repeated would show by now
+	term.mu.Lock()
+	screen := term.seen.String()
+	term.mu.Unlock()
+	if n := len(answerOnScreen.FindAllString(screen, -1)); n != 3 {
+		t.Fatalf("%d answers on screen for three sentences, across a front-door restart:\n%q", n, screen)
+	}
+	if n := strings.Count(screen, "enqueued: "); n != 3 {
+		t.Fatalf("%d enqueued lines for three sentences:\n%q", n, screen)
+	}
+}

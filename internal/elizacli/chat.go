@@ -1,0 +1,296 @@
+package elizacli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/chzyer/readline"
+	"github.com/spf13/cobra"
+
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+)
+
+// answerWait bounds how long chat waits, at the end of input, for the answers still due.
+const answerWait = 2 * time.Minute
+
+func newChat(srv *server) *cobra.Command {
+	var conversation string
+	var resume bool
+	cmd := &cobra.Command{
+		Use:   "chat [--conversation ID] [--resume]",
+		Short: "Hold a queued conversation, a line at a time",
+		Long: "chat sends each line you type as a sentence of the conversation and prints its events as they come: " +
+			"\"enqueued\", \"queue is full!\", the replies and errors. It reconnects when the server goes away and " +
+			"misses nothing. --resume continues the last conversation (kept in $XDG_STATE_HOME/eliza), --conversation " +
+			"a given one. Ctrl-D waits for the answers still due and exits; Ctrl-C exits at once.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			client, err := srv.client()
+			if err != nil {
+				return err
+			}
+			c := &chat{client: client, srv: srv, changed: make(chan struct{}, 1), pending: map[string]bool{}, done: map[string]bool{}}
+			switch {
+			case conversation != "" && resume:
+				return errors.New("give --conversation or --resume, not both")
+			case resume:
+				s, ok, err := load()
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return errors.New("no conversation to resume: start one with `eliza chat`")
+				}
+				c.conv, c.last = s.Conversation, s.Serial
+			case conversation != "":
+				c.conv = conversation
+				if s, ok, _ := load(); ok && s.Conversation == conversation {
+					c.last = s.Serial
+				}
+			}
+			return c.run(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&conversation, "conversation", "", "join the conversation with this id")
+	cmd.Flags().BoolVar(&resume, "resume", false, "continue the last conversation")
+	return cmd
+}
+
+// chat is one `eliza chat`.
+type chat struct {
+	client elizav1connect.ElizaServiceClient
+	srv    *server
+	out    io.Writer
+
+	mu      sync.Mutex
+	conv    string
+	last    uint64          // the last event printed
+	pending map[string]bool // jobs enqueued whose outcome has not been printed
+	done    map[string]bool // jobs whose outcome has been printed (it may come before Send returns)
+	watched bool
+	changed chan struct{} // a value after each event printed
+}
+
+// run reads lines until the end of input or ctx (Ctrl-C).
+func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lines, print, closeInput, err := input(in, out)
+	if err != nil {
+		return err
+	}
+	defer closeInput()
+	c.out = print
+	if c.conv != "" {
+		c.say("conversation %s (after event %d)", c.conv, c.last)
+		c.watch(ctx)
+	}
+	for {
+		line, err := lines()
+		switch {
+		case errors.Is(err, readline.ErrInterrupt) || ctx.Err() != nil:
+			return nil
+		case errors.Is(err, io.EOF):
+			return c.drain(ctx)
+		case err != nil:
+			return err
+		}
+		if line = strings.TrimSpace(line); line != "" {
+			c.send(ctx, line)
+		}
+	}
+}
+
+// input returns a function reading one line at a time, a writer for everything printed and a
+// closer: line editing and history on a terminal, plain lines otherwise (a pipe).
+func input(in io.Reader, out io.Writer) (next func() (string, error), print io.Writer, closeInput func(), err error) {
+	if f, ok := in.(*os.File); ok && readline.IsTerminal(int(f.Fd())) {
+		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", Stdin: f, Stdout: out, HistoryLimit: 500})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("terminal: %w", err)
+		}
+		return rl.Readline, rl.Stdout(), func() { _ = rl.Close() }, nil
+	}
+	sc := bufio.NewScanner(in)
+	next = func() (string, error) {
+		if sc.Scan() {
+			return sc.Text(), nil
+		}
+		if err := sc.Err(); err != nil {
+			return "", err
+		}
+		return "", io.EOF
+	}
+	return next, &lockedWriter{w: out}, func() {}, nil
+}
+
+// lockedWriter lets the watcher and the input loop print whole lines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// say prints a line of the client's own, in brackets.
+func (c *chat) say(format string, args ...any) {
+	fmt.Fprintf(c.out, "["+format+"]\n", args...)
+}
+
+// send sends one sentence and prints a refusal; "enqueued" and what follows come through the
+// watch, in the conversation's order.
+func (c *chat) send(ctx context.Context, sentence string) {
+	c.mu.Lock()
+	conv := c.conv
+	c.mu.Unlock()
+	res, err := c.client.Send(ctx, connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: sentence}))
+	if err != nil {
+		c.say("not sent: %v", describe(err, c.srv))
+		return
+	}
+	m := res.Msg
+	if m.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
+		if m.GetJobId() != "" {
+			c.say("%s (job %s)", m.GetSentence(), m.GetJobId())
+		} else {
+			c.say("%s", m.GetSentence())
+		}
+		return
+	}
+	c.mu.Lock()
+	if !c.done[m.GetJobId()] {
+		c.pending[m.GetJobId()] = true
+	}
+	first := c.conv == ""
+	c.conv = m.GetConversationId()
+	c.mu.Unlock()
+	if first {
+		c.say("conversation %s", m.GetConversationId())
+		c.save()
+		c.watch(ctx)
+	}
+}
+
+// watch follows the conversation from the last event printed until ctx ends, reconnecting
+// with backoff when the stream breaks. It starts once.
+func (c *chat) watch(ctx context.Context) {
+	c.mu.Lock()
+	if c.watched {
+		c.mu.Unlock()
+		return
+	}
+	c.watched = true
+	c.mu.Unlock()
+	go func() {
+		wait, broken := 100*time.Millisecond, false
+		for ctx.Err() == nil {
+			c.mu.Lock()
+			conv, after := c.conv, c.last
+			c.mu.Unlock()
+			stream, err := c.client.Watch(ctx, connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv, AfterSerial: after}))
+			if err == nil {
+				for stream.Receive() {
+					if broken {
+						c.say("reconnected")
+						broken = false
+					}
+					wait = 100 * time.Millisecond
+					c.print(stream.Msg())
+				}
+				err = stream.Err()
+				_ = stream.Close()
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			if code := connect.CodeOf(err); code == connect.CodeNotFound || code == connect.CodeInvalidArgument {
+				c.say("the conversation cannot be followed: %v", describe(err, c.srv))
+				return
+			}
+			if !broken {
+				c.say("lost the server (%v); reconnecting", describe(err, c.srv))
+				broken = true
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, 5*time.Second)
+		}
+	}()
+}
+
+// print prints an event once, in order, and saves the conversation's place before the job
+// counts as answered (so that chat does not exit with the place unsaved).
+func (c *chat) print(ev *elizav1.QueueConversationResponse) {
+	c.mu.Lock()
+	if ev.GetSerial() <= c.last {
+		c.mu.Unlock()
+		return
+	}
+	c.last = ev.GetSerial()
+	c.mu.Unlock()
+	switch ev.GetKind() {
+	case elizav1.QueueConversationResponse_KIND_ENQUEUED:
+		fmt.Fprintf(c.out, "  enqueued: %s\n", ev.GetInReplyTo())
+	case elizav1.QueueConversationResponse_KIND_REPLY:
+		fmt.Fprintf(c.out, "eliza: %s\n", ev.GetSentence())
+	default:
+		fmt.Fprintf(c.out, "error: %s (to %q)\n", ev.GetSentence(), ev.GetInReplyTo())
+	}
+	c.save()
+	if ev.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
+		c.mu.Lock()
+		delete(c.pending, ev.GetJobId())
+		c.done[ev.GetJobId()] = true
+		c.mu.Unlock()
+	}
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// save keeps the conversation's place for --resume; a failure is said once per event.
+func (c *chat) save() {
+	c.mu.Lock()
+	s := saved{Conversation: c.conv, Serial: c.last, Addr: c.srv.addr}
+	c.mu.Unlock()
+	if err := store(s); err != nil {
+		c.say("%v", err)
+	}
+}
+
+// drain waits, at the end of input, until every job sent has its outcome printed.
+func (c *chat) drain(ctx context.Context) error {
+	deadline := time.After(answerWait)
+	for {
+		c.mu.Lock()
+		n := len(c.pending)
+		c.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-c.changed:
+		case <-ctx.Done():
+			return nil
+		case <-deadline:
+			return fmt.Errorf("%d answers still due after %s; `eliza chat --resume` shows them when they come", n, answerWait)
+		}
+	}
+}

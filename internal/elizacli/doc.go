@@ -1,0 +1,15 @@
+// Package elizacli is the eliza command (cmd/eliza): a terminal client of the front door.
+//
+//	eliza say SENTENCE...                      Say each sentence; plain answers, for scripts
+//	eliza chat [--conversation ID] [--resume]  a queued conversation, line by line
+//
+// chat sends each line with Send and follows the conversation with Watch, printing its
+// events ("enqueued", replies, errors) in the conversation's order, each once. When the server
+// goes away it reconnects with backoff and resumes after the last event it printed, so no
+// reply is lost or repeated; the conversation's id and that serial are saved (in the user's
+// state directory) after every event, and `chat --resume` continues the last conversation.
+// At the end of input (Ctrl-D, or the end of a pipe) it waits for the answers still due, then
+// exits; Ctrl-C exits at once.
+//
+// The server is ELIZA_ADDR (host:port, default localhost:8080), plain HTTP unless --tls.
+package elizacli

@@ -1,0 +1,110 @@
+package elizacli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+)
+
+// DefaultAddr is the server when ELIZA_ADDR is not set.
+const DefaultAddr = "localhost:8080"
+
+// Main runs the command with args and returns its exit status.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	root := newRoot(stdin, stdout, stderr)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "eliza:", err)
+		return 1
+	}
+	return 0
+}
+
+// server is how the subcommands reach the front door.
+type server struct {
+	addr string
+	tls  bool
+}
+
+// client returns an ElizaService client over the Connect protocol (plain HTTP/1.1 is enough
+// for Say, Send and Watch), with the system's roots under --tls.
+func (s *server) client() (elizav1connect.ElizaServiceClient, error) {
+	if strings.Contains(s.addr, "://") {
+		return nil, fmt.Errorf("ELIZA_ADDR %q: give host:port, and --tls for HTTPS", s.addr)
+	}
+	scheme := "http://"
+	if s.tls {
+		scheme = "https://"
+	}
+	return elizav1connect.NewElizaServiceClient(http.DefaultClient, scheme+s.addr), nil
+}
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	srv := &server{addr: DefaultAddr}
+	if a := os.Getenv("ELIZA_ADDR"); a != "" {
+		srv.addr = a
+	}
+	root := &cobra.Command{
+		Use:           "eliza",
+		Short:         "Talk to the ELIZA front door",
+		Long:          "eliza talks to the front door at ELIZA_ADDR (host:port, default " + DefaultAddr + "), over plain HTTP unless --tls.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&srv.addr, "addr", srv.addr, "the front door, host:port (ELIZA_ADDR)")
+	root.PersistentFlags().BoolVar(&srv.tls, "tls", false, "use HTTPS, verified against the system's roots")
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newSay(srv), newChat(srv))
+	return root
+}
+
+func newSay(srv *server) *cobra.Command {
+	return &cobra.Command{
+		Use:   "say SENTENCE...",
+		Short: "Print ELIZA's answer to each sentence, one line each",
+		Long: "say sends each sentence to Say and prints the answer on a line of its own. " +
+			"It stops at the first failure, with a one-line error and exit status 1.",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			client, err := srv.client()
+			if err != nil {
+				return err
+			}
+			for _, sentence := range args {
+				res, err := client.Say(cmd.Context(), connect.NewRequest(&elizav1.SayRequest{Sentence: sentence}))
+				if err != nil {
+					return describe(err, srv)
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), res.Msg.GetSentence())
+			}
+			return nil
+		},
+	}
+}
+
+// describe turns an RPC error into the line a person reads.
+func describe(err error, srv *server) error {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	if ce.Code() == connect.CodeUnavailable {
+		return fmt.Errorf("cannot reach %s: %s", srv.addr, ce.Message())
+	}
+	return fmt.Errorf("%s: %s", ce.Code(), ce.Message())
+}

@@ -1,0 +1,73 @@
+package elizacli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// saved is the last conversation, as `chat --resume` finds it.
+type saved struct {
+	Conversation string `json:"conversation"`
+	// Serial is the last event printed: a resume asks for those after it.
+	Serial uint64 `json:"serial"`
+	// Addr is the server it was held with.
+	Addr string `json:"addr"`
+}
+
+// statePath is where the last conversation is kept: $XDG_STATE_HOME/eliza, or
+// ~/.local/state/eliza.
+func statePath() (string, error) {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("where to keep the conversation: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "eliza", "conversation.json"), nil
+}
+
+// load reads the last conversation; ok is false when there is none.
+func load() (s saved, ok bool, err error) {
+	path, err := statePath()
+	if err != nil {
+		return saved{}, false, err
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return saved{}, false, nil
+	} else if err != nil {
+		return saved{}, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil || s.Conversation == "" {
+		return saved{}, false, fmt.Errorf("%s is not a saved conversation (delete it to start afresh)", path)
+	}
+	return s, true, nil
+}
+
+// store writes s, replacing the file whole so that a crash leaves the old or the new one.
+func store(s saved) error {
+	path, err := statePath()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("keep the conversation: %w", err)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("keep the conversation: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("keep the conversation: %w", err)
+	}
+	return nil
+}
