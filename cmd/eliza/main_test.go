@@ -295,3 +295,58 @@ func TestChat_InATerminalContinuesTheConversationWhenTheFrontDoorIsKilledAndRest
 		t.Fatalf("%d enqueued lines for three sentences:\n%q", n, screen)
 	}
 }
+
+func TestChat_ThroughAnOpenPipeLeavesAtOnceOnCtrlC(t *testing.T) {
+	addr := server(t)
+	cmd := eliza(t, addr, t.TempDir(), "chat")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	var out lockedBuffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(stdin, "I feel sad\n"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); !replyLine.MatchString(out.String()); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reply through the pipe:\n%s", out.String())
+		}
+	}
+	// The input stays open: chat waits for the next line until Ctrl-C.
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("chat after Ctrl-C: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("chat still waiting for input 5 s after Ctrl-C")
+	}
+}
+
+// lockedBuffer is a strings.Builder the process writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

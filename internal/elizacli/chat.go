@@ -84,7 +84,7 @@ type chat struct {
 func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	lines, print, closeInput, err := input(in, out)
+	lines, print, closeInput, err := input(ctx, in, out)
 	if err != nil {
 		return err
 	}
@@ -111,8 +111,9 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 }
 
 // input returns a function reading one line at a time, a writer for everything printed and a
-// closer: line editing and history on a terminal, plain lines otherwise (a pipe).
-func input(in io.Reader, out io.Writer) (next func() (string, error), print io.Writer, closeInput func(), err error) {
+// closer: line editing and history on a terminal, plain lines otherwise (a pipe), read in a
+// goroutine of their own so that ctx (Ctrl-C) ends a wait for the next one.
+func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (string, error), print io.Writer, closeInput func(), err error) {
 	if f, ok := in.(*os.File); ok && readline.IsTerminal(int(f.Fd())) {
 		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", Stdin: f, Stdout: out, HistoryLimit: 500})
 		if err != nil {
@@ -120,15 +121,36 @@ func input(in io.Reader, out io.Writer) (next func() (string, error), print io.W
 		}
 		return rl.Readline, rl.Stdout(), func() { _ = rl.Close() }, nil
 	}
-	sc := bufio.NewScanner(in)
+	type line struct {
+		text string
+		err  error
+	}
+	lines := make(chan line)
+	go func() {
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			select {
+			case lines <- line{text: sc.Text()}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		err := sc.Err()
+		if err == nil {
+			err = io.EOF
+		}
+		select {
+		case lines <- line{err: err}:
+		case <-ctx.Done():
+		}
+	}()
 	next = func() (string, error) {
-		if sc.Scan() {
-			return sc.Text(), nil
+		select {
+		case l := <-lines:
+			return l.text, l.err
+		case <-ctx.Done():
+			return "", ctx.Err()
 		}
-		if err := sc.Err(); err != nil {
-			return "", err
-		}
-		return "", io.EOF
 	}
 	return next, &lockedWriter{w: out}, func() {}, nil
 }
