@@ -38,12 +38,15 @@ func relayClient(client io.Reader, server io.Writer, untyped chan<- uint32, c *c
 				return err
 			}
 			c.clientBytes.Add(int64(8 + len(payload)))
+			startup := code != sslRequest && code != gssEncRequest
+			if startup { // named before the server can answer, so its answer finds it named
+				named(startupParam(payload, "application_name"))
+			}
 			if err := w.Flush(); err != nil {
 				return err
 			}
 			untyped <- code
-			if code != sslRequest && code != gssEncRequest {
-				named(startupParam(payload, "application_name"))
+			if startup {
 				return nil // that was the startup message (or a cancel request)
 			}
 		}
