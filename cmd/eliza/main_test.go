@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,10 +21,15 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/grpchealth"
 	"github.com/creack/pty"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	elizabot "github.com/beacon/eventdispatch/internal/eliza"
+	"github.com/beacon/eventdispatch/internal/frontdoor"
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/stack"
 )
@@ -186,8 +194,8 @@ func (term *terminal) waitFor(re *regexp.Regexp, n int) {
 var answerOnScreen = regexp.MustCompile(`eliza: \S`)
 
 func TestChat_InATerminalAnswersWhatIsTypedAndExitsOnCtrlD(t *testing.T) {
-	addr := server(t)
-	term := startTerminal(t, eliza(t, addr, t.TempDir(), "chat"))
+	addr, state := server(t), t.TempDir()
+	term := startTerminal(t, eliza(t, addr, state, "chat"))
 	term.waitFor(regexp.MustCompile(`> `), 1)
 	term.typeLine("I feel sad")
 	term.waitFor(answerOnScreen, 1)
@@ -205,6 +213,10 @@ func TestChat_InATerminalAnswersWhatIsTypedAndExitsOnCtrlD(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("chat still running 10 s after Ctrl-D")
+	}
+	history, err := os.ReadFile(filepath.Join(state, "eliza", "history"))
+	if err != nil || !strings.Contains(string(history), "I feel sad") || !strings.Contains(string(history), "my mother hates me") {
+		t.Fatalf("history %q, %v; want the lines typed, for the next run's line editing", history, err)
 	}
 }
 
@@ -349,4 +361,36 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// An HTTPS front door (as behind a TLS-terminating ingress) whose certificate the system's
+// roots must vouch for: Go reads the roots from SSL_CERT_FILE when it is set.
+func TestSay_OverTLSTrustsTheSystemsRoots(t *testing.T) {
+	srv := httptest.NewTLSServer(frontdoor.NewHandler(frontdoor.Options{
+		Service: frontdoor.NewService(func() frontdoor.Responder { return elizabot.New(1) }),
+		Health:  grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName),
+		Metrics: frontdoor.NewMetrics(prometheus.NewRegistry()),
+		Log:     slog.New(slog.DiscardHandler),
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "https://")
+	roots := filepath.Join(t.TempDir(), "roots.pem")
+	if err := os.WriteFile(roots, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := eliza(t, addr, t.TempDir(), "--tls", "say", "I feel sad")
+	cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+roots)
+	out, err := cmd.Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" {
+		t.Fatalf("say over TLS: %q, %v", out, err)
+	}
+
+	cmd = eliza(t, addr, t.TempDir(), "--tls", "say", "I feel sad")
+	cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+filepath.Join(t.TempDir(), "none.pem"))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "certificate") {
+		t.Fatalf("say over TLS to a server the roots do not vouch for: %v, %q; want a certificate error", err, stderr.String())
+	}
 }

@@ -111,11 +111,16 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 }
 
 // input returns a function reading one line at a time, a writer for everything printed and a
-// closer: line editing and history on a terminal, plain lines otherwise (a pipe), read in a
-// goroutine of their own so that ctx (Ctrl-C) ends a wait for the next one.
+// closer: line editing and history (kept across runs, beside the saved conversation) on a
+// terminal, plain lines otherwise (a pipe), read in a goroutine of their own so that ctx
+// (Ctrl-C) ends a wait for the next one.
 func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (string, error), print io.Writer, closeInput func(), err error) {
 	if f, ok := in.(*os.File); ok && readline.IsTerminal(int(f.Fd())) {
-		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", Stdin: f, Stdout: out, HistoryLimit: 500})
+		history, err := historyPath()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", Stdin: f, Stdout: out, HistoryFile: history, HistoryLimit: 500})
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("terminal: %w", err)
 		}

@@ -11,5 +11,7 @@
 // At the end of input (Ctrl-D, or the end of a pipe) it waits for the answers still due, then
 // exits; Ctrl-C exits at once.
 //
-// The server is ELIZA_ADDR (host:port, default localhost:8080), plain HTTP unless --tls.
+// The server is ELIZA_ADDR (host:port, default localhost:8080), plain HTTP unless --tls
+// (HTTPS, verified against the system's roots). At a terminal, the lines typed are kept as
+// line editing's history in the same directory as the saved conversation.
 package elizacli

@@ -17,9 +17,9 @@ type saved struct {
 	Addr string `json:"addr"`
 }
 
-// statePath is where the last conversation is kept: $XDG_STATE_HOME/eliza, or
+// stateDir is where chat keeps what outlives it: $XDG_STATE_HOME/eliza, or
 // ~/.local/state/eliza.
-func statePath() (string, error) {
+func stateDir() (string, error) {
 	dir := os.Getenv("XDG_STATE_HOME")
 	if dir == "" {
 		home, err := os.UserHomeDir()
@@ -28,7 +28,26 @@ func statePath() (string, error) {
 		}
 		dir = filepath.Join(home, ".local", "state")
 	}
-	return filepath.Join(dir, "eliza", "conversation.json"), nil
+	return filepath.Join(dir, "eliza"), nil
+}
+
+// statePath is the file of the last conversation.
+func statePath() (string, error) {
+	dir, err := stateDir()
+	return filepath.Join(dir, "conversation.json"), err
+}
+
+// historyPath is the file of the lines typed at the terminal, for line editing's history; its
+// directory is made if missing.
+func historyPath() (string, error) {
+	dir, err := stateDir()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("keep the history: %w", err)
+	}
+	return filepath.Join(dir, "history"), nil
 }
 
 // load reads the last conversation; ok is false when there is none.
