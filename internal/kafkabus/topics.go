@@ -15,7 +15,8 @@ import (
 // EnsureTopics creates those of topics that do not exist yet, with the Bus's partition count
 // and the cluster's default replication. In Kubernetes the topics are declared as KafkaTopics;
 // this keeps the local stack, standalone mode and tests working without them, and lets a
-// consumer join before the producer (Debezium, say) has written anything.
+// consumer join before the producer (Debezium, say) has written anything. It returns once
+// every partition of topics has a leader (see awaitLeaders).
 func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 	var d kafka.Dialer
 	conn, err := d.DialContext(ctx, "tcp", b.brokers[0])
@@ -39,7 +40,53 @@ func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 	if err := cc.CreateTopics(configs...); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return fmt.Errorf("ensure topics %v: %w", topics, err)
 	}
-	return nil
+	return awaitLeaders(ctx, conn, topics)
+}
+
+// allLed reports whether each of topics has partitions, every one with a leader.
+func allLed(partitions []kafka.Partition, topics []string) bool {
+	count := map[string]int{}
+	for _, p := range partitions {
+		if p.Leader.Host == "" {
+			return false
+		}
+		count[p.Topic]++
+	}
+	for _, t := range topics {
+		if count[t] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// leadersTimeout bounds the wait for a new topic's partitions to have leaders.
+const leadersTimeout = 10 * time.Second
+
+// awaitLeaders waits until every partition of topics has a leader. For a moment after it is
+// created a topic has none, and a consumer group whose leader read the topic's metadata then
+// would assign none of its partitions, until its next look at them (seconds later).
+func awaitLeaders(ctx context.Context, conn *kafka.Conn, topics []string) error {
+	deadline := time.Now().Add(leadersTimeout)
+	for {
+		partitions, err := conn.ReadPartitions(topics...)
+		if err == nil && allLed(partitions, topics) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("ensure topics %v: read their partitions: %w", topics, err)
+			}
+			return fmt.Errorf("ensure topics %v: partitions without a leader after %s", topics, leadersTimeout)
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // AwaitTopics calls EnsureTopics until it succeeds or ctx is done, logging each failure: a
