@@ -144,6 +144,9 @@ func (s *system) recovery(healed time.Time) recovered {
 	return r
 }
 
+// readyClient asks the dispatchers whether they are ready; a hung one is not.
+var readyClient = &http.Client{Timeout: 2 * time.Second}
+
 // probeReady returns when every live dispatcher's /readyz answers 200, as time since healed.
 func (s *system) probeReady(healed time.Time) time.Duration {
 	deadline := time.Now().Add(probeDeadline)
@@ -158,7 +161,7 @@ func (s *system) probeReady(healed time.Time) time.Duration {
 		s.mu.Unlock()
 		ready := true
 		for _, admin := range admins {
-			res, err := http.Get("http://" + admin + "/readyz")
+			res, err := readyClient.Get("http://" + admin + "/readyz")
 			if err == nil {
 				_ = res.Body.Close()
 			}

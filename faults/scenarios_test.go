@@ -99,7 +99,7 @@ func killAndRestart(component string) func(t *testing.T, s *system) time.Time {
 // run starts the scenario's system under load, breaks it, measures its recovery, stops the
 // load, waits for the work to settle and checks what became of every recording and sentence.
 func run(t *testing.T, sc scenario) {
-	s := newSystem(t, t.Name())
+	s := newSystem(t)
 	for range sc.dispatchers {
 		s.dispatcher()
 	}

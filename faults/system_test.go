@@ -23,6 +23,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/fakeopenai"
+	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/stack"
 )
@@ -65,10 +66,9 @@ const modelLatency = 300 * time.Millisecond
 // on a jobs topic and consumer groups of their own, the stack's Postgres, Kafka and Debezium,
 // and a fake model in the test process.
 type system struct {
-	t    *testing.T
-	ep   stack.Endpoints
-	db   *pgxpool.Pool
-	name string
+	t  *testing.T
+	ep stack.Endpoints
+	db *pgxpool.Pool
 	// jobs is the scenario's jobs topic; llmGroup and signalGroup its dispatchers' groups.
 	jobs, llmGroup, signalGroup string
 	model                       *fakeopenai.Server
@@ -88,11 +88,11 @@ type proc struct {
 	dead             bool
 }
 
-func newSystem(t *testing.T, name string) *system {
+func newSystem(t *testing.T) *system {
 	t.Helper()
 	ep := stack.Require(t, stack.Postgres, stack.Kafka, stack.Debezium)
 	suffix := fmt.Sprintf("%d-%08x", time.Now().UnixNano(), rand.Uint32())
-	s := &system{t: t, ep: ep, name: name, jobs: "faults.jobs." + suffix,
+	s := &system{t: t, ep: ep, jobs: "faults.jobs." + suffix,
 		llmGroup: "faults-llm-" + suffix, signalGroup: "faults-signals-" + suffix}
 	db, err := pgxpool.New(context.Background(), ep.DatabaseURL)
 	if err != nil {
@@ -153,33 +153,12 @@ func (s *system) skipSignalBacklog() {
 	ctx, cancel := context.WithTimeout(s.t.Context(), 30*time.Second)
 	defer cancel()
 	client := &kafka.Client{Addr: kafka.TCP(s.ep.KafkaBrokers...)}
-	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{signalTopic}})
-	if err != nil || len(meta.Topics) != 1 || meta.Topics[0].Error != nil {
-		s.t.Fatalf("read %s's partitions: %v %+v", signalTopic, err, meta)
+	ends, err := kafkabus.EndOffsets(ctx, client, signalTopic)
+	if err == nil {
+		err = kafkabus.CommitOffsets(ctx, client, s.signalGroup, signalTopic, ends)
 	}
-	var req []kafka.OffsetRequest
-	for _, p := range meta.Topics[0].Partitions {
-		req = append(req, kafka.LastOffsetOf(p.ID))
-	}
-	offsets, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{signalTopic: req}})
 	if err != nil {
-		s.t.Fatalf("list %s's offsets: %v", signalTopic, err)
-	}
-	var commits []kafka.OffsetCommit
-	for _, p := range offsets.Topics[signalTopic] {
-		commits = append(commits, kafka.OffsetCommit{Partition: p.Partition, Offset: p.LastOffset})
-	}
-	res, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: s.signalGroup, GenerationID: -1,
-		Topics: map[string][]kafka.OffsetCommit{signalTopic: commits}})
-	if err != nil {
-		s.t.Fatalf("commit the signal group's start: %v", err)
-	}
-	for _, ps := range res.Topics {
-		for _, p := range ps {
-			if p.Error != nil {
-				s.t.Fatalf("commit the signal group's start on partition %d: %v", p.Partition, p.Error)
-			}
-		}
+		s.t.Fatalf("start the signal group at the end of %s: %v", signalTopic, err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/beacon/eventdispatch/bench/dispatch/synth"
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
+	"github.com/beacon/eventdispatch/internal/kafkabus"
 )
 
 // backlogPartitions is the partition count of the backlog topic, as of the signal topic.
@@ -57,7 +58,7 @@ func (b *bench) runBacklog(ctx context.Context) (backlogResult, error) {
 		return res, err
 	}
 	res.Produce = time.Since(start)
-	ends, err := b.kafka.endOffsets(ctx, res.Topic)
+	ends, err := kafkabus.EndOffsets(ctx, b.kafka.Client, res.Topic)
 	if err != nil {
 		return res, err
 	}

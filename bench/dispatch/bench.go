@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 	"github.com/beacon/eventdispatch/internal/headband/pgwriter"
 )
 
@@ -32,7 +33,7 @@ type bench struct {
 	pgAddr string // host:port of Postgres, for the counting proxies
 	pool   *pgxpool.Pool
 	writer *pgwriter.Writer
-	kafka  *kafkaAdmin
+	kafka  *benchkit.Kafka
 
 	// Left behind by the phases, removed by cleanup.
 	sourceRecordings []uuid.UUID // rows in datastore.signal, and state in dispatcher.*
@@ -42,7 +43,7 @@ type bench struct {
 
 func newBench(ctx context.Context, cfg config, log *slog.Logger, seed uint64) (*bench, error) {
 	now := time.Now().UTC()
-	b := &bench{cfg: cfg, log: log, seed: seed, runID: "bench-" + strings.ToLower(now.Format("20060102T150405Z")), kafka: newKafkaAdmin(cfg.Endpoints.KafkaBrokers)}
+	b := &bench{cfg: cfg, log: log, seed: seed, runID: "bench-" + strings.ToLower(now.Format("20060102T150405Z")), kafka: benchkit.NewKafka(cfg.Endpoints.KafkaBrokers)}
 	dbURL, err := withParams(cfg.Endpoints.DatabaseURL, "", applicationName)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
+	"github.com/beacon/eventdispatch/internal/kafkabus"
 )
 
 // liveResult is the outcome of the phase on the real topic.
@@ -32,12 +33,12 @@ func (b *bench) runLive(ctx context.Context) (liveResult, error) {
 	}
 
 	group := b.runID + "-live"
-	ends, err := b.kafka.endOffsets(ctx, b.cfg.SignalTopic)
+	ends, err := kafkabus.EndOffsets(ctx, b.kafka.Client, b.cfg.SignalTopic)
 	if err != nil {
 		return liveResult{}, err
 	}
 	b.groups = append(b.groups, group)
-	if err := b.kafka.commitOffsets(ctx, group, b.cfg.SignalTopic, ends); err != nil {
+	if err := kafkabus.CommitOffsets(ctx, b.kafka.Client, group, b.cfg.SignalTopic, ends); err != nil {
 		return liveResult{}, err
 	}
 

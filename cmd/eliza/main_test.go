@@ -30,6 +30,7 @@ import (
 	elizabot "github.com/beacon/eventdispatch/internal/eliza"
 	"github.com/beacon/eventdispatch/internal/frontdoor"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/stack"
 )
@@ -174,19 +175,17 @@ func (term *terminal) typeLine(text string) {
 // waitFor waits until the screen's output has matched re n times.
 func (term *terminal) waitFor(re *regexp.Regexp, n int) {
 	term.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		term.mu.Lock()
-		seen := term.seen.String()
-		term.mu.Unlock()
-		if len(re.FindAllString(seen, -1)) >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			term.t.Fatalf("waited for %d of %s; the terminal shows:\n%q", n, re, seen)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	kafkatest.Eventually(term.t, 20*time.Second, func() bool { return len(re.FindAllString(term.screen(), -1)) >= n },
+		func() string {
+			return fmt.Sprintf("waited for %d of %s; the terminal shows:\n%q", n, re, term.screen())
+		})
+}
+
+// screen is everything the terminal has shown so far.
+func (term *terminal) screen() string {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	return term.seen.String()
 }
 
 // answerOnScreen matches an answer on the terminal, where line editing puts control
@@ -296,15 +295,16 @@ func TestChat_InATerminalContinuesTheConversationWhenTheFrontDoorIsKilledAndRest
 	term.waitFor(regexp.MustCompile(`\[reconnected\]`), 1)
 	term.typeLine("I dream of trains")
 	term.waitFor(answerOnScreen, 3)
-	time.Sleep(500 * time.Millisecond) // anything repeated would show by now
-	term.mu.Lock()
-	screen := term.seen.String()
-	term.mu.Unlock()
-	if n := len(answerOnScreen.FindAllString(screen, -1)); n != 3 {
-		t.Fatalf("%d answers on screen for three sentences, across a front-door restart:\n%q", n, screen)
+	// Events come in the conversation's order: anything repeated from before the restart
+	// would be on screen before the answer to a fourth sentence.
+	term.typeLine("my father is kind")
+	term.waitFor(answerOnScreen, 4)
+	screen := term.screen()
+	if n := len(answerOnScreen.FindAllString(screen, -1)); n != 4 {
+		t.Fatalf("%d answers on screen for four sentences, across a front-door restart:\n%q", n, screen)
 	}
-	if n := strings.Count(screen, "enqueued: "); n != 3 {
-		t.Fatalf("%d enqueued lines for three sentences:\n%q", n, screen)
+	if n := strings.Count(screen, "enqueued: "); n != 4 {
+		t.Fatalf("%d enqueued lines for four sentences:\n%q", n, screen)
 	}
 }
 
@@ -324,11 +324,8 @@ func TestChat_ThroughAnOpenPipeLeavesAtOnceOnCtrlC(t *testing.T) {
 	if _, err := io.WriteString(stdin, "I feel sad\n"); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); !replyLine.MatchString(out.String()); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reply through the pipe:\n%s", out.String())
-		}
-	}
+	kafkatest.Eventually(t, 20*time.Second, func() bool { return replyLine.MatchString(out.String()) },
+		func() string { return "no reply through the pipe:\n" + out.String() })
 	// The input stays open: chat waits for the next line until Ctrl-C.
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
