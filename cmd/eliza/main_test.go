@@ -2,14 +2,12 @@ package main_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -23,9 +21,7 @@ import (
 
 	"connectrpc.com/grpchealth"
 	"github.com/creack/pty"
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
 
 	elizabot "github.com/beacon/eventdispatch/internal/eliza"
 	"github.com/beacon/eventdispatch/internal/frontdoor"
@@ -219,76 +215,31 @@ func TestChat_InATerminalAnswersWhatIsTypedAndExitsOnCtrlD(t *testing.T) {
 	}
 }
 
-// A front door and a dispatcher on the local stack, on a jobs topic and groups of their own,
-// the dispatcher answering with the offline ELIZA responder.
-type stackSystem struct {
-	t         *testing.T
-	ep        stack.Endpoints
-	jobs, rpc string
-	frontdoor *proctest.Proc
-}
-
-func newStackSystem(t *testing.T) *stackSystem {
-	t.Helper()
-	ep := stack.Require(t, stack.Postgres, stack.Kafka)
-	suffix := fmt.Sprintf("%d-%08x", time.Now().UnixNano(), rand.Uint32())
-	s := &stackSystem{t: t, ep: ep, jobs: "test.eliza-cli." + suffix, rpc: proctest.FreeAddr(t)}
-	t.Cleanup(func() {
-		if conn, err := kafka.Dial("tcp", ep.KafkaBrokers[0]); err == nil {
-			_ = conn.DeleteTopics(s.jobs, s.jobs+".dlq", s.jobs+".signals", s.jobs+".signals.dlq")
-			_ = conn.Close()
-		}
-	})
-	admin := proctest.FreeAddr(t)
-	proctest.Start(t, builds.Build(t, "./cmd/dispatcher"),
-		"ADMIN_ADDR="+admin, "KAFKA_BROKERS="+strings.Join(ep.KafkaBrokers, ","), "DATABASE_URL="+ep.DatabaseURL,
-		"JOBS_TOPIC="+s.jobs, "LLM_GROUP_ID=test-eliza-cli-"+suffix, "SIGNAL_TOPIC="+s.jobs+".signals",
-		"GROUP_ID=test-eliza-cli-signals-"+suffix, "KAFKA_SESSION_TIMEOUT=6s", "OPENAI_API_KEY=", "OPENAI_BASE_URL=")
-	proctest.WaitHTTP(t, "http://"+admin+"/readyz", 60*time.Second)
-	s.startFrontdoor()
-	return s
-}
-
-// startFrontdoor starts the front door on the system's RPC address.
-func (s *stackSystem) startFrontdoor() {
-	s.t.Helper()
-	admin := proctest.FreeAddr(s.t)
-	s.frontdoor = proctest.Start(s.t, builds.Build(s.t, "./cmd/frontdoor"),
-		"ADDR="+s.rpc, "ADMIN_ADDR="+admin, "KAFKA_BROKERS="+strings.Join(s.ep.KafkaBrokers, ","),
-		"DATABASE_URL="+s.ep.DatabaseURL, "JOBS_TOPIC="+s.jobs)
-	proctest.WaitHTTP(s.t, "http://"+admin+"/readyz", 30*time.Second)
-}
-
-// forget deletes the conversation saved in state from the transcript.
-func (s *stackSystem) forget(state string) {
+// savedConversation is the conversation chat saved in state, "" if none.
+func savedConversation(state string) string {
 	b, err := os.ReadFile(filepath.Join(state, "eliza", "conversation.json"))
 	var saved struct {
 		Conversation string `json:"conversation"`
 	}
 	if err != nil || json.Unmarshal(b, &saved) != nil {
-		return
+		return ""
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if conn, err := pgx.Connect(ctx, s.ep.DatabaseURL); err == nil {
-		_, _ = conn.Exec(ctx, `DELETE FROM transcript.conversation WHERE id = $1`, saved.Conversation)
-		_ = conn.Close(ctx)
-	}
+	return saved.Conversation
 }
 
 func TestChat_InATerminalContinuesTheConversationWhenTheFrontDoorIsKilledAndRestarted(t *testing.T) {
-	s := newStackSystem(t)
+	s := proctest.StartConversations(t, &builds, stack.Require(t, stack.Postgres, stack.Kafka), "eliza-cli", nil, nil)
 	state := t.TempDir()
-	t.Cleanup(func() { s.forget(state) })
-	term := startTerminal(t, eliza(t, s.rpc, state, "chat"))
+	t.Cleanup(func() { s.Forget(savedConversation(state)) })
+	term := startTerminal(t, eliza(t, s.RPC, state, "chat"))
 	term.waitFor(regexp.MustCompile(`> `), 1)
 	term.typeLine("I feel sad")
 	term.waitFor(answerOnScreen, 1)
 
-	s.frontdoor.Signal(t, syscall.SIGKILL)
-	s.frontdoor.Wait(t, 10*time.Second)
+	s.FrontDoor.Signal(t, syscall.SIGKILL)
+	s.FrontDoor.Wait(t, 10*time.Second)
 	term.waitFor(regexp.MustCompile(`lost the server`), 1)
-	s.startFrontdoor()
+	s.StartFrontDoor()
 
 	term.typeLine("my mother hates me")
 	term.waitFor(answerOnScreen, 2)

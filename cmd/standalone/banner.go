@@ -14,15 +14,21 @@ type banner struct {
 	store, model       string
 	topics             []string
 	interval, maxPause time.Duration
+	page               bool // the chat page is served at the front door's "/"
 }
 
 func (b banner) print(w io.Writer) {
 	rpc, admin := hostPort(b.rpc), hostPort(b.admin)
+	page := "off (WEB_UI=false)"
+	if b.page {
+		page = "http://" + rpc + "/  (open it in a browser)"
+	}
 	fmt.Fprintf(w, `
 eventdispatch standalone: front door, dispatcher and headband simulator in one process,
 on an embedded Kafka broker. No Postgres, Kafka or Debezium needed.
 
   front door   %[1]s  (Connect, gRPC, gRPC-Web; reflection on)
+  chat page    %[9]s
   metrics      http://%[2]s/metrics  (and /healthz, /readyz)
   Kafka        %[3]s  (embedded; topics %[4]s)
   recordings   %[5]s
@@ -39,7 +45,7 @@ Try:
 The simulated headband starts a recording every %[7]s (pauses up to %[8]s); the log shows
 "processing recording <uuid>" for each complete one. Ctrl-C stops everything.
 
-`, rpc, admin, b.kafka, strings.Join(b.topics, ", "), b.store, b.model, b.interval, b.maxPause)
+`, rpc, admin, b.kafka, strings.Join(b.topics, ", "), b.store, b.model, b.interval, b.maxPause, page)
 }
 
 // hostPort names a listener's address the way a client on this machine would dial it.

@@ -91,7 +91,10 @@ func TestStandalone_AnswersQueuesProcessesRecordingsAndStopsCleanly(t *testing.T
 	if !regexp.MustCompile(`processing recording [0-9a-f-]{36}`).MatchString(s.Output()) {
 		t.Error(`no "processing recording <uuid>" in the log`)
 	}
-	for _, want := range []string{"curl", "grpcurl", "QueueConversation", "/metrics"} {
+	if page := proctest.Get(t, "http://"+s.rpc+"/"); !strings.Contains(page, "<title>ELIZA</title>") {
+		t.Errorf("GET / on the front door: %.200q, want the chat page", page)
+	}
+	for _, want := range []string{"curl", "grpcurl", "QueueConversation", "/metrics", "chat page    http://"} {
 		if !strings.Contains(s.Output(), want) {
 			t.Errorf("banner does not mention %s", want)
 		}
@@ -104,6 +107,26 @@ func TestStandalone_AnswersQueuesProcessesRecordingsAndStopsCleanly(t *testing.T
 	}
 	if took := time.Since(began); took > 5*time.Second {
 		t.Errorf("took %s to stop", took)
+	}
+}
+
+func TestStandalone_WithoutWebUIServesOnlyTheRPCs(t *testing.T) {
+	s := start(t, builds.Build(t, "./cmd/standalone"), "WEB_UI=false")
+	proctest.WaitHTTP(t, "http://"+s.admin+"/readyz", 30*time.Second)
+	res, err := http.Get("http://" + s.rpc + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET / with WEB_UI=false: %d, want 404", res.StatusCode)
+	}
+	client := elizav1connect.NewElizaServiceClient(http.DefaultClient, "http://"+s.rpc)
+	if _, err := client.Say(t.Context(), connect.NewRequest(&elizav1.SayRequest{Sentence: "hello"})); err != nil {
+		t.Fatalf("Say with WEB_UI=false: %v", err)
+	}
+	if !strings.Contains(s.Output(), "off (WEB_UI=false)") {
+		t.Error("the banner does not say the page is off")
 	}
 }
 

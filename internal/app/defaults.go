@@ -28,7 +28,7 @@ func defaultQueueTopics() QueueTopics { return QueueTopics{Jobs: "eliza.jobs"} }
 func defaultTranscript() Transcript { return Transcript{TTL: 24 * time.Hour} }
 
 func defaultFrontDoor() FrontDoor {
-	return FrontDoor{Addr: ":8080", QueueLimit: 3, MaxInflight: 10000, EnqueueTimeout: 5 * time.Second}
+	return FrontDoor{Addr: ":8080", QueueLimit: 3, MaxInflight: 10000, EnqueueTimeout: 5 * time.Second, WebUI: true}
 }
 
 func defaultSignals() Signals {

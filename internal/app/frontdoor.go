@@ -16,10 +16,11 @@ import (
 	"github.com/beacon/eventdispatch/internal/lifecycle"
 	"github.com/beacon/eventdispatch/internal/queue"
 	"github.com/beacon/eventdispatch/internal/transcript"
+	"github.com/beacon/eventdispatch/internal/webui"
 )
 
 // AddFrontDoor adds the RPC server on ADDR: ElizaService over Connect, gRPC and gRPC-Web, with
-// reflection and health, and queued conversations: jobs to bus, the conversations' record in
+// reflection and health, the chat page at "/" (WEB_UI), and queued conversations: jobs to bus, the conversations' record in
 // store. It returns the address it listens on.
 //
 // On shutdown gRPC health turns NOT_SERVING with /readyz, the server stops accepting and lets
@@ -41,10 +42,14 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, topics QueueTo
 		Log:            s.Log,
 	})
 	health := grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName)
-	srv := frontdoor.NewServer(cfg.Addr, frontdoor.NewHandler(frontdoor.Options{
+	opts := frontdoor.Options{
 		Service: service, Health: health, Metrics: frontdoor.NewMetrics(s.Registry), Log: s.Log,
 		AllowedOrigins: cfg.CORSAllowedOrigins,
-	}))
+	}
+	if cfg.WebUI {
+		opts.Page = webui.Handler()
+	}
+	srv := frontdoor.NewServer(cfg.Addr, frontdoor.NewHandler(opts))
 	s.onDraining(func() {
 		health.SetStatus("", grpchealth.StatusNotServing)
 		health.SetStatus(elizav1connect.ElizaServiceName, grpchealth.StatusNotServing)

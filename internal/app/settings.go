@@ -97,6 +97,8 @@ type FrontDoor struct {
 	EnqueueTimeout time.Duration `env:"ENQUEUE_TIMEOUT"`
 	// CORSAllowedOrigins are the web origins whose pages may call the RPCs; "*" is any.
 	CORSAllowedOrigins []string `env:"CORS_ALLOWED_ORIGINS" envSeparator:","`
+	// WebUI serves the chat page at "/" of ADDR.
+	WebUI bool `env:"WEB_UI"`
 }
 
 // Validate checks the values, naming the variable that is wrong.

@@ -28,13 +28,16 @@ type Options struct {
 	// AllowedOrigins are the web origins whose pages may call the service (CORS); "*" allows
 	// any. Empty: no cross-origin access.
 	AllowedOrigins []string
+	// Page, when set, answers at "/" and every path no RPC route claims: the chat page
+	// (webui.Handler). Nil: those paths are 404.
+	Page http.Handler
 }
 
 // compressMinBytes is the smallest response worth compressing for a client that accepts it.
 const compressMinBytes = 1 << 10
 
 // NewHandler returns the handler serving ElizaService, gRPC reflection (v1 and v1alpha, so
-// grpcurl needs no proto files) and gRPC health on one mux.
+// grpcurl needs no proto files), gRPC health and, when set, the chat page on one mux.
 func NewHandler(opts Options) http.Handler {
 	handlerOpts := []connect.HandlerOption{
 		connect.WithInterceptors(&observer{metrics: opts.Metrics, log: opts.Log}),
@@ -50,6 +53,9 @@ func NewHandler(opts Options) http.Handler {
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle(grpchealth.NewHandler(opts.Health))
+	if opts.Page != nil {
+		mux.Handle("/", opts.Page)
+	}
 	return withCORS(mux, opts.AllowedOrigins)
 }
 

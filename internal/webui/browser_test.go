@@ -1,0 +1,351 @@
+package webui_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/beacon/eventdispatch/internal/eliza"
+	"github.com/beacon/eventdispatch/internal/fakeopenai"
+	"github.com/beacon/eventdispatch/internal/kafkatest"
+	"github.com/beacon/eventdispatch/internal/proctest"
+	"github.com/beacon/eventdispatch/internal/stack"
+	"github.com/beacon/eventdispatch/internal/webui"
+)
+
+// These tests drive the chat page in a real headless Chromium (Debian's package, which
+// `make stack-up` installs when it is missing), against the real binaries: the page as the
+// front door serves it, and as a page on another origin would use the service.
+
+var builds proctest.Builds
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	builds.Remove()
+	os.Exit(code)
+}
+
+// page is a tab of a headless Chromium, driven by one test.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// browser starts a headless Chromium for the test and returns its tab; it is closed at the
+// end of the test. Without Chromium the test is skipped, or fails when CI=true.
+func browser(t *testing.T) *page {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("drives a real browser: not run with -short (make test-unit); make test runs it")
+	}
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		msg := "Chromium not found (`make stack-up` installs Debian's chromium): " + err.Error()
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.WindowSize(900, 1000))
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to sandbox itself as root
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return &page{t: t, ctx: ctx}
+}
+
+// run runs steps in the browser, failing the test on error.
+func (p *page) run(steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// eval returns the value of a JavaScript expression on the page.
+func eval[T any](p *page, expression string) T {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expression))
+	if err != nil {
+		p.t.Fatalf("%s: %v", expression, err)
+	}
+	return v
+}
+
+// ready waits until the page's script has started.
+var ready = chromedp.WaitVisible(chromedp.CSS(`body[data-ready="true"]`))
+
+// open loads the page at url and waits until its script has started.
+func (p *page) open(url string) {
+	p.t.Helper()
+	p.run(chromedp.Navigate(url), ready)
+}
+
+// standalone starts a standalone process (front door, queue and workers in one) with extra
+// settings and returns its RPC address.
+func standalone(t *testing.T, env ...string) string {
+	t.Helper()
+	rpc, admin := proctest.FreeAddr(t), proctest.FreeAddr(t)
+	proctest.Start(t, builds.Build(t, "./cmd/standalone"), append([]string{
+		"ADDR=" + rpc, "ADMIN_ADDR=" + admin, "STANDALONE_KAFKA_ADDR=" + proctest.FreeAddr(t),
+		"OPENAI_API_KEY=", "OPENAI_BASE_URL=", "DATABASE_URL=", "HEADBAND_RECORDINGS=1",
+	}, env...)...)
+	proctest.WaitHTTP(t, "http://"+admin+"/readyz", 30*time.Second)
+	return rpc
+}
+
+// slowModel starts a fake OpenAI-compatible model that answers as ELIZA, taking latency per
+// answer, and returns the settings pointing workers at it.
+func slowModel(t *testing.T, latency time.Duration) []string {
+	t.Helper()
+	var mu sync.Mutex
+	bot := eliza.New(1)
+	srv := fakeopenai.New(fakeopenai.WithLatency(latency), fakeopenai.WithResponder(func(sentence string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		reply, _ := bot.Reply(sentence)
+		return reply
+	}))
+	url, err := srv.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return []string{"OPENAI_BASE_URL=" + url, "OPENAI_API_KEY=test-key"}
+}
+
+// entry is one line of the page's conversation log.
+type entry struct {
+	Kind   string `json:"kind"`
+	Serial string `json:"serial"`
+	Text   string `json:"text"`
+}
+
+// entries reads the conversation's log as the page shows it.
+func (p *page) entries() []entry {
+	p.t.Helper()
+	return eval[[]entry](p, `[...document.querySelectorAll("#log li")].map(li => ({
+		kind: li.dataset.kind, serial: li.dataset.serial ?? "", text: li.querySelector(".text").textContent}))`)
+}
+
+func count(es []entry, kind string) int {
+	n := 0
+	for _, e := range es {
+		if e.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// waitLog waits until the log shows n entries of kind.
+func (p *page) waitLog(kind string, n int) {
+	p.t.Helper()
+	kafkatest.Eventually(p.t, 30*time.Second, func() bool { return count(p.entries(), kind) >= n },
+		func() string {
+			return fmt.Sprintf("waited for %d %q entries; the log shows %+v", n, kind, p.entries())
+		})
+}
+
+// waitStatus waits until the page's connection status is state.
+func (p *page) waitStatus(state string) {
+	p.t.Helper()
+	var got []string
+	kafkatest.Eventually(p.t, 30*time.Second, func() bool {
+		got = eval[[]string](p, `[document.getElementById("status").dataset.state, document.getElementById("status").textContent]`)
+		return got[0] == state
+	}, func() string { return fmt.Sprintf("status %q, want %q", got, state) })
+}
+
+// say types a sentence into the conversation's field and presses Enter.
+func (p *page) say(sentence string) {
+	p.t.Helper()
+	p.run(chromedp.SendKeys(chromedp.ID("sentence"), sentence+kb.Enter))
+}
+
+// checkOnce fails unless every event of the conversation is shown once, in serial order.
+func checkOnce(t *testing.T, es []entry) {
+	t.Helper()
+	var serials []string
+	for _, e := range es {
+		if e.Serial != "" {
+			serials = append(serials, e.Serial)
+		}
+	}
+	for i := range serials {
+		if want := fmt.Sprint(i + 1); serials[i] != want {
+			t.Fatalf("event serials %v: want 1, 2, 3... each once; the log: %+v", serials, es)
+		}
+	}
+}
+
+func TestPage_AnswersEverySentenceAcrossAReloadAndSaysWhenTheQueueIsFull(t *testing.T) {
+	p := browser(t)
+	// One answer a second: the reload comes while answers are still due.
+	rpc := standalone(t, slowModel(t, time.Second)...)
+	p.open("http://" + rpc + "/")
+
+	for _, s := range []string{"I feel sad", "my mother hates me", "I dream of trains", "and my father"} {
+		p.say(s)
+	}
+	p.waitLog("enqueued", 3)
+	p.waitLog("refused", 1) // QUEUE_LIMIT is 3
+	p.waitLog("reply", 1)
+	before := p.entries()
+	if count(before, "reply") == 3 {
+		t.Fatalf("all three answers came before the reload, which tests nothing: %+v", before)
+	}
+	if refused := before[slices.IndexFunc(before, func(e entry) bool { return e.Kind == "refused" })]; refused.Text != "queue is full!" {
+		t.Fatalf("the fourth sentence shows %q, want \"queue is full!\"", refused.Text)
+	}
+
+	p.run(chromedp.Reload(), ready)
+	p.waitLog("reply", 3)
+	after := p.entries()
+	if !slices.Equal(after[:len(before)], before) {
+		t.Fatalf("after the reload the log begins %+v, want what it showed before: %+v", after, before)
+	}
+	if count(after, "enqueued") != 3 || count(after, "reply") != 3 || count(after, "refused") != 1 || len(after) != 7 {
+		t.Fatalf("the log after the reload: %+v; want 3 enqueued, 3 answers and 1 refusal", after)
+	}
+	checkOnce(t, after)
+
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(t.ArtifactDir(), "chat.png")
+	if err := os.WriteFile(shot, png, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", shot)
+}
+
+func TestPage_RecoversWhenTheFrontDoorIsKilledAndRestarted(t *testing.T) {
+	p := browser(t)
+	s := proctest.StartConversations(t, &builds, stack.Require(t, stack.Postgres, stack.Kafka), "webui", nil, nil)
+	p.open("http://" + s.RPC + "/")
+	p.say("I feel sad")
+	p.waitLog("reply", 1)
+	id := eval[string](p, `document.getElementById("conversation").textContent`)
+	t.Cleanup(func() { s.Forget(strings.TrimPrefix(id, "Conversation ")) })
+
+	s.FrontDoor.Signal(t, syscall.SIGKILL)
+	s.FrontDoor.Wait(t, 10*time.Second)
+	p.waitStatus("offline")
+	s.StartFrontDoor()
+	p.waitStatus("online")
+
+	p.say("my mother hates me")
+	p.waitLog("reply", 2)
+	// Events come in order: one repeated from before the restart would show before the
+	// answer to a third sentence.
+	p.say("I dream of trains")
+	p.waitLog("reply", 3)
+	es := p.entries()
+	if count(es, "enqueued") != 3 || count(es, "reply") != 3 {
+		t.Fatalf("the log after a front-door restart: %+v; want 3 enqueued and 3 answers", es)
+	}
+	checkOnce(t, es)
+}
+
+// A page on another origin uses the service as the Connect ELIZA demo's front end does
+// (createConnectTransport / createGrpcWebTransport with baseUrl set to the server), over both
+// protocols: an allowed origin reads answers and the server's own error messages, another
+// origin is refused by the browser.
+func TestPage_FromAnotherOriginCallsSayOverConnectAndGRPCWeb(t *testing.T) {
+	p := browser(t)
+	allowed := httptest.NewServer(webui.Handler())
+	defer allowed.Close()
+	other := httptest.NewServer(webui.Handler())
+	defer other.Close()
+	rpc := standalone(t, "CORS_ALLOWED_ORIGINS="+allowed.URL)
+
+	for _, protocol := range []string{"connect", "grpc-web"} {
+		t.Run(protocol, func(t *testing.T) {
+			p.open(allowed.URL + "/?server=http://" + rpc + "&protocol=" + protocol)
+			if got := p.sayForm("I feel sad"); got.bad || got.text == "" {
+				t.Fatalf("Say from an allowed origin: %+v, want an answer", got)
+			}
+			if got := p.sayForm(""); !got.bad || got.text != "sentence is empty: say something" {
+				t.Fatalf("Say of nothing from an allowed origin: %+v, want the server's InvalidArgument message", got)
+			}
+			p.open(other.URL + "/?server=http://" + rpc + "&protocol=" + protocol)
+			if got := p.sayForm("I feel sad"); !got.bad || !strings.Contains(got.text, "cannot reach the server") {
+				t.Fatalf("Say from an origin not allowed: %+v, want the browser to refuse it", got)
+			}
+		})
+	}
+}
+
+type sayResult struct {
+	text string
+	bad  bool
+}
+
+// sayForm types sentence into the page's Say form, presses Enter and returns what it shows.
+func (p *page) sayForm(sentence string) sayResult {
+	p.t.Helper()
+	eval[string](p, `document.getElementById("say-sentence").value = document.getElementById("say-answer").textContent = ""`)
+	p.run(chromedp.SendKeys(chromedp.ID("say-sentence"), sentence+kb.Enter))
+	var r sayResult
+	kafkatest.Eventually(p.t, 20*time.Second, func() bool {
+		r.text = eval[string](p, `document.getElementById("say-answer").textContent`)
+		r.bad = eval[bool](p, `document.getElementById("say-answer").classList.contains("bad")`)
+		return r.text != "" && r.text != "…"
+	}, func() string { return "Say shows no answer" })
+	return r
+}
+
+// On a phone-width screen the page fits without sideways scrolling, every field has a label,
+// and it works from the keyboard alone: Tab reaches the sentence, Enter sends it.
+func TestPage_FitsAPhoneAndWorksFromTheKeyboard(t *testing.T) {
+	p := browser(t)
+	rpc := standalone(t)
+	p.run(chromedp.EmulateViewport(360, 740, chromedp.EmulateScale(2)))
+	p.open("http://" + rpc + "/")
+
+	unlabelled := eval[[]string](p, `[...document.querySelectorAll("input, button")]
+		.filter(el => el.tagName === "INPUT" ? el.labels.length === 0 : el.textContent.trim() === "")
+		.map(el => el.id || el.outerHTML)`)
+	if len(unlabelled) > 0 {
+		t.Fatalf("controls without a label or text: %v", unlabelled)
+	}
+
+	p.run(chromedp.KeyEvent(kb.Tab))
+	if focused := eval[string](p, `document.activeElement.id`); focused != "sentence" {
+		t.Fatalf("the first Tab focuses %q, want the sentence field", focused)
+	}
+	p.run(chromedp.KeyEvent("I feel sad" + kb.Enter))
+	p.waitLog("reply", 1)
+
+	if eval[bool](p, `document.documentElement.scrollWidth > window.innerWidth`) {
+		t.Fatal("the page is wider than a 360 px screen")
+	}
+
+	p.run(chromedp.SetValue(chromedp.ID("introduce-name"), "Ada"), chromedp.Click(chromedp.CSS(`#introduce-form button`)))
+	kafkatest.Eventually(t, 20*time.Second, func() bool {
+		return eval[int](p, `document.querySelectorAll("#introduce-answer li").length`) > 1
+	}, func() string { return "Introduce shows no introduction" })
+}

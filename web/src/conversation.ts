@@ -1,0 +1,258 @@
+// A queued conversation as the page keeps it: sentences go out with Send, everything that
+// happens to the conversation comes back, in order, through one Watch that is reopened with
+// backoff whenever it breaks. The conversation's id, the last serial shown and what was shown
+// are kept in localStorage, so a reload carries on where the page was: the next Watch asks
+// only for the events after that serial, and nothing is shown twice or skipped.
+
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
+import {
+  type ElizaService,
+  type QueueConversationResponse,
+  QueueConversationResponse_Kind as Kind,
+} from "./gen/connectrpc/eliza/v1/eliza_pb.js";
+
+/** One line of the conversation's log. */
+export type Entry = {
+  kind: "enqueued" | "reply" | "error" | "refused" | "note";
+  text: string;
+  /** The event's serial in the conversation; absent for what the server did not record. */
+  serial?: string;
+  /** The sentence an answer, error or refusal is about. */
+  about?: string;
+};
+
+/** Connection states the page shows. */
+export type Health = "idle" | "online" | "offline";
+
+/** What the conversation draws on: the page, or a test's stand-in. */
+export interface View {
+  add(entry: Entry): void;
+  clear(): void;
+  health(state: Health, text: string): void;
+  conversation(id: string): void;
+}
+
+/** The most log entries kept across reloads; older ones are dropped first. */
+const keptEntries = 300;
+/** The first wait before reopening a broken Watch, doubled up to maxWaitMs. */
+const firstWaitMs = 500;
+const maxWaitMs = 10_000;
+/** A Watch that has not failed this long after opening is taken as connected. */
+const settleMs = 1_000;
+
+type Saved = { id: string; serial: string; entries: Entry[] };
+
+export class Conversation {
+  private id = "";
+  private last = 0n;
+  private entries: Entry[] = [];
+  private following: AbortController | null = null;
+  private wake: () => void = () => {};
+  private sending: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly client: Client<typeof ElizaService>,
+    private readonly view: View,
+    private readonly storage: Storage,
+    private readonly key: string,
+  ) {}
+
+  /** Shows what was shown before the reload and follows the conversation from there. */
+  restore(): void {
+    const saved = this.load();
+    if (saved === null) {
+      return;
+    }
+    this.id = saved.id;
+    this.last = BigInt(saved.serial);
+    this.entries = saved.entries;
+    for (const e of this.entries) {
+      this.view.add(e);
+    }
+    this.view.conversation(this.id);
+    this.follow();
+  }
+
+  /** Queues a sentence; resolves to false when it was not sent (the caller keeps the text). */
+  send(sentence: string): Promise<boolean> {
+    // One Send at a time: the first one creates the conversation the next ones belong to.
+    const sent = this.sending.then(() => this.sendNow(sentence));
+    this.sending = sent.then(() => undefined);
+    return sent;
+  }
+
+  /** Leaves the conversation: the next sentence starts a new one. */
+  forget(): void {
+    this.following?.abort();
+    this.following = null;
+    this.id = "";
+    this.last = 0n;
+    this.entries = [];
+    this.storage.removeItem(this.key);
+    this.view.clear();
+    this.view.conversation("");
+    this.view.health("idle", "Ready.");
+  }
+
+  private async sendNow(sentence: string): Promise<boolean> {
+    let res;
+    try {
+      res = await this.client.send({ conversationId: this.id, sentence });
+    } catch (err) {
+      const e = ConnectError.from(err);
+      if (refusedByServer(e.code)) {
+        this.show({ kind: "refused", text: `not sent: ${e.rawMessage}`, about: sentence });
+        return true; // sending the same text again would be refused again
+      }
+      this.view.health("offline", `Cannot reach the server (${e.rawMessage}); your sentence was not sent.`);
+      return false;
+    }
+    this.view.health("online", "Connected.");
+    if (res.kind !== Kind.ENQUEUED) {
+      // Refusals are not events of the conversation: they are shown here, not watched.
+      this.show({ kind: "refused", text: res.sentence, about: sentence });
+      return true;
+    }
+    if (this.id === "") {
+      this.id = res.conversationId;
+      this.view.conversation(this.id);
+      this.save();
+      this.follow();
+    } else {
+      this.wake(); // the server is back: no need to sit out the backoff
+    }
+    return true;
+  }
+
+  /** Follows the conversation until forget, reopening the Watch with backoff. */
+  private follow(): void {
+    if (this.following !== null) {
+      return;
+    }
+    const ctl = new AbortController();
+    this.following = ctl;
+    void this.watchLoop(ctl.signal);
+  }
+
+  private async watchLoop(signal: AbortSignal): Promise<void> {
+    let wait = firstWaitMs;
+    while (!signal.aborted) {
+      const settled = setTimeout(() => this.view.health("online", "Connected."), settleMs);
+      try {
+        const stream = this.client.watch({ conversationId: this.id, afterSerial: this.last }, { signal });
+        for await (const ev of stream) {
+          this.view.health("online", "Connected.");
+          wait = firstWaitMs;
+          this.event(ev);
+        }
+        // The server ended the stream (it is shutting down): come back at once.
+        wait = firstWaitMs;
+      } catch (err) {
+        if (signal.aborted) {
+          return;
+        }
+        const e = ConnectError.from(err);
+        if (e.code === Code.NotFound || e.code === Code.InvalidArgument) {
+          this.forget();
+          this.show({ kind: "note", text: `That conversation cannot be continued (${e.rawMessage}). Your next sentence starts a new one.` });
+          return;
+        }
+        this.view.health("offline", `Cannot reach the server (${e.rawMessage}); retrying in ${Math.round(wait / 100) / 10} s.`);
+      } finally {
+        clearTimeout(settled);
+      }
+      await this.pause(wait, signal);
+      wait = Math.min(2 * wait, maxWaitMs);
+    }
+  }
+
+  /** Waits ms with up to a fifth more at random, or until a Send gets through. */
+  private pause(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        this.wake = () => {};
+        resolve();
+      };
+      const timer = setTimeout(done, ms * (1 + Math.random() / 5));
+      signal.addEventListener("abort", done);
+      this.wake = done;
+    });
+  }
+
+  /** Shows an event once: those at or before the last serial shown were shown already. */
+  private event(ev: QueueConversationResponse): void {
+    if (ev.serial <= this.last) {
+      return;
+    }
+    this.last = ev.serial;
+    const serial = ev.serial.toString();
+    switch (ev.kind) {
+      case Kind.ENQUEUED:
+        this.show({ kind: "enqueued", text: ev.inReplyTo, serial });
+        break;
+      case Kind.REPLY:
+        this.show({ kind: "reply", text: ev.sentence, serial, about: ev.inReplyTo });
+        break;
+      default:
+        this.show({ kind: "error", text: ev.sentence, serial, about: ev.inReplyTo });
+    }
+  }
+
+  private show(entry: Entry): void {
+    this.view.add(entry);
+    if (entry.kind === "note") {
+      return; // the page's own remarks are not part of the conversation
+    }
+    this.entries.push(entry);
+    if (this.entries.length > keptEntries) {
+      this.entries.splice(0, this.entries.length - keptEntries);
+    }
+    this.save();
+  }
+
+  private load(): Saved | null {
+    try {
+      const raw = this.storage.getItem(this.key);
+      if (raw === null) {
+        return null;
+      }
+      const saved = JSON.parse(raw) as Saved;
+      if (typeof saved.id !== "string" || saved.id === "" || !/^\d+$/.test(saved.serial) || !Array.isArray(saved.entries)) {
+        return null;
+      }
+      return saved;
+    } catch {
+      return null; // unreadable: start afresh rather than not at all
+    }
+  }
+
+  private save(): void {
+    if (this.id === "") {
+      return;
+    }
+    const saved: Saved = { id: this.id, serial: this.last.toString(), entries: this.entries };
+    try {
+      this.storage.setItem(this.key, JSON.stringify(saved));
+    } catch {
+      // Storage full or disabled (private browsing): the page works, a reload starts afresh.
+    }
+  }
+}
+
+/** Codes with which the server answered the request itself, as against not being reached. */
+export function refusedByServer(code: Code): boolean {
+  switch (code) {
+    case Code.InvalidArgument:
+    case Code.NotFound:
+    case Code.FailedPrecondition:
+    case Code.ResourceExhausted:
+    case Code.PermissionDenied:
+    case Code.Unauthenticated:
+    case Code.Unimplemented:
+      return true;
+    default:
+      return false;
+  }
+}
