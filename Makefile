@@ -35,8 +35,9 @@ lint: ## gofmt, go vet, buf lint and breaking check, golangci-lint.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
-test: stack-up ## Start the local stack if needed, then run every test with the race detector.
-	go test -race -count=1 ./...
+test: stack-up ## Start the local stack if needed, then run every test with the race detector (artifacts, such as the chat page's screenshot, in .artifacts/).
+	mkdir -p .artifacts
+	go test -race -count=1 -artifacts -outputdir=$(CURDIR)/.artifacts ./...
 
 .PHONY: test-unit
 test-unit: ## Run only the tests that need no stack (-short: in-process, kfake, subprocesses without Postgres/Kafka).

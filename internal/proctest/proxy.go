@@ -11,13 +11,17 @@ import (
 // Proxy forwards TCP connections from a loopback port to a target, and can cut them: a test
 // puts it between a binary and Postgres or Kafka to play an outage without stopping the
 // shared stack.
+//
+// The port stays the proxy's for the whole test, also while it is down: a closed port could be
+// taken by a server of another test in the meantime (tests of other packages run at once and
+// pick free ports too), and the binary would then reach that server instead of an outage.
 type Proxy struct {
 	t      testing.TB
 	target string
-	addr   string
+	ln     net.Listener
 
 	mu    sync.Mutex
-	ln    net.Listener
+	up    bool
 	conns map[net.Conn]bool
 	wg    sync.WaitGroup
 }
@@ -25,29 +29,12 @@ type Proxy struct {
 // NewProxy returns a proxy to target listening on a free loopback port, up.
 func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
-	p := &Proxy{t: t, target: target, addr: FreeAddr(t), conns: map[net.Conn]bool{}}
-	p.Up()
-	t.Cleanup(func() {
-		p.Down()
-		p.wg.Wait()
-	})
-	return p
-}
-
-// Addr is the address to connect to instead of the target.
-func (p *Proxy) Addr() string { return p.addr }
-
-// Up starts accepting and forwarding connections.
-func (p *Proxy) Up() {
-	p.t.Helper()
 	var lc net.ListenConfig
-	ln, err := lc.Listen(context.Background(), "tcp", p.addr)
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
-		p.t.Fatalf("proxy listen: %v", err)
+		t.Fatalf("proxy listen: %v", err)
 	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
+	p := &Proxy{t: t, target: target, ln: ln, up: true, conns: map[net.Conn]bool{}}
 	p.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -57,26 +44,48 @@ func (p *Proxy) Up() {
 			p.wg.Go(func() { p.forward(c) })
 		}
 	})
+	t.Cleanup(func() {
+		p.Down()
+		_ = ln.Close()
+		p.wg.Wait()
+	})
+	return p
 }
 
-// Down closes the port and every forwarded connection: the target looks unreachable.
+// Addr is the address to connect to instead of the target.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Up forwards connections again.
+func (p *Proxy) Up() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.up = true
+}
+
+// Down resets every forwarded connection, and each new one as soon as it is accepted: the
+// target looks unreachable.
 func (p *Proxy) Down() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ln != nil {
-		_ = p.ln.Close()
-		p.ln = nil
-	}
+	p.up = false
 	for c := range p.conns {
-		_ = c.Close()
+		reset(c)
 	}
+}
+
+// reset closes c with a TCP reset, as a peer that went away abruptly.
+func reset(c net.Conn) {
+	if tcp, ok := c.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
+	_ = c.Close()
 }
 
 func (p *Proxy) track(c net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ln == nil {
-		_ = c.Close()
+	if !p.up {
+		reset(c)
 		return false
 	}
 	p.conns[c] = true
@@ -91,18 +100,19 @@ func (p *Proxy) untrack(c net.Conn) {
 }
 
 func (p *Proxy) forward(client net.Conn) {
+	if !p.track(client) {
+		return
+	}
+	defer p.untrack(client)
 	var d net.Dialer
 	server, err := d.DialContext(context.Background(), "tcp", p.target)
 	if err != nil {
 		_ = client.Close()
 		return
 	}
-	if !p.track(client) || !p.track(server) {
-		_ = server.Close()
-		_ = client.Close()
+	if !p.track(server) {
 		return
 	}
-	defer p.untrack(client)
 	defer p.untrack(server)
 	done := make(chan struct{}, 2)
 	go func() { _, _ = io.Copy(server, client); done <- struct{}{} }()
