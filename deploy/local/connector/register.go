@@ -45,7 +45,7 @@ func (r *registrar) say(format string, args ...any) {
 // register makes the registered config match the file, restarts failed parts once, and
 // waits until the connector and all its tasks are RUNNING, and capturing.
 func (r *registrar) register(ctx context.Context) error {
-	done, err := r.ensureConfig(ctx)
+	done, put, err := r.ensureConfig(ctx)
 	if err != nil || done {
 		return err
 	}
@@ -63,14 +63,16 @@ func (r *registrar) register(ctx context.Context) error {
 	if err := r.awaitRunning(ctx); err != nil {
 		return err
 	}
-	return r.awaitHeartbeat(ctx)
+	return r.awaitHeartbeat(ctx, !put)
 }
 
 // awaitHeartbeat waits until the task's newest heartbeat is recent: RUNNING alone can be
 // Connect's stale word for a task that runs nowhere, or one whose producer has not reached a
-// broker that just came back. A connector that has written no heartbeat yet (just created)
-// is not waited for.
-func (r *registrar) awaitHeartbeat(ctx context.Context) error {
+// broker that just came back. A connector this run has just registered may have written no
+// heartbeat yet, and is not waited for then; one that was registered already (existing) must
+// show a recent heartbeat: right after a broker restart its topic can look missing or empty
+// for a while, which is no reason to stop waiting.
+func (r *registrar) awaitHeartbeat(ctx context.Context, existing bool) error {
 	if r.broker == "" || r.heartbeat.interval == 0 {
 		return nil
 	}
@@ -82,7 +84,7 @@ func (r *registrar) awaitHeartbeat(ctx context.Context) error {
 		cancel()
 		age := time.Since(at)
 		switch {
-		case errors.Is(err, errNoHeartbeat):
+		case errors.Is(err, errNoHeartbeat) && !existing:
 			return nil
 		case err == nil && age <= heartbeatsMissed*r.heartbeat.interval:
 			if said {
@@ -112,8 +114,8 @@ func heartbeatState(age time.Duration, err error) string {
 }
 
 // ensureConfig registers the file's config unless Connect already has it. done is true
-// after a dry run, which stops there.
-func (r *registrar) ensureConfig(ctx context.Context) (done bool, err error) {
+// after a dry run, which stops there; put is true when this call sent the config.
+func (r *registrar) ensureConfig(ctx context.Context) (done, put bool, err error) {
 	// Right after a (re)start the worker may still be rebalancing and answer 409/5xx: retry
 	// until the deadline.
 	deadline := time.Now().Add(r.timeout)
@@ -123,33 +125,33 @@ func (r *registrar) ensureConfig(ctx context.Context) (done bool, err error) {
 			changed := diffConfig(current, r.spec.config)
 			if len(changed) == 0 {
 				r.say("%s already registered with the current config", r.spec.name)
-				return r.dryRun, nil
+				return r.dryRun, false, nil
 			}
 			// Keys only: values may be secrets.
 			r.say("%s is registered with a different config (%s)", r.spec.name, strings.Join(changed, ", "))
 		}
 		if r.dryRun {
 			r.say("would register %s from %s (dry run: nothing sent)", r.spec.name, r.spec.path)
-			return true, nil
+			return true, false, nil
 		}
 		r.say("registering %s from %s", r.spec.name, r.spec.path)
 		// PUT /connectors/NAME/config creates or updates: safe to repeat.
 		err = r.c.putConfig(ctx, r.spec.raw)
 		if err == nil {
-			return false, nil
+			return false, true, nil
 		}
 		var he *httpError
 		if errors.As(err, &he) && he.code/100 == 4 && he.code != 409 {
-			return false, failed("connector: Connect refused the config (HTTP %d): %s", he.code, he.message)
+			return false, false, failed("connector: Connect refused the config (HTTP %d): %s", he.code, he.message)
 		}
 		if ctx.Err() != nil {
-			return false, ctx.Err()
+			return false, false, ctx.Err()
 		}
 		if !time.Now().Before(deadline) {
-			return false, failed("connector: could not register %s (last answer: %v); see %s", r.spec.name, err, r.connectLog)
+			return false, false, failed("connector: could not register %s (last answer: %v); see %s", r.spec.name, err, r.connectLog)
 		}
 		if !sleep(ctx, r.retryPause) {
-			return false, ctx.Err()
+			return false, false, ctx.Err()
 		}
 	}
 }
