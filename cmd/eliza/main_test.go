@@ -2,6 +2,10 @@ package main_test
 
 import (
 	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -21,9 +25,11 @@ import (
 
 	"connectrpc.com/grpchealth"
 	"github.com/creack/pty"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	elizabot "github.com/beacon/eventdispatch/internal/eliza"
+	"github.com/beacon/eventdispatch/internal/fakeopenai"
 	"github.com/beacon/eventdispatch/internal/frontdoor"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 	"github.com/beacon/eventdispatch/internal/kafkatest"
@@ -340,5 +346,98 @@ func TestSay_OverTLSTrustsTheSystemsRoots(t *testing.T) {
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "certificate") {
 		t.Fatalf("say over TLS to a server the roots do not vouch for: %v, %q; want a certificate error", err, stderr.String())
+	}
+}
+
+// admin runs an administration command of eliza against the stack's Postgres and returns its
+// standard output and standard error.
+func admin(t *testing.T, ep stack.Endpoints, args ...string) (string, string) {
+	t.Helper()
+	cmd := eliza(t, proctest.FreeAddr(t), t.TempDir(), args...)
+	cmd.Env = append(cmd.Env, "DATABASE_URL="+ep.DatabaseURL)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("eliza %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out), stderr.String()
+}
+
+// chatOnce sends one sentence through eliza chat with token (none when empty) and returns
+// what chat printed.
+func chatOnce(t *testing.T, addr, token, sentence string) string {
+	t.Helper()
+	cmd := eliza(t, addr, t.TempDir(), "chat")
+	cmd.Env = append(cmd.Env, "ELIZA_TOKEN="+token)
+	cmd.Stdin = strings.NewReader(sentence + "\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chat: %v\n%s", err, out)
+	}
+	return string(out)
+}
+
+var idIn = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
+// A premium client's sentences go to the model, the anonymous (free, here) caller's to the
+// offline responder; a revoked token stops working; no token or hash appears in any log.
+func TestClients_OnlyPremiumSentencesReachTheModel(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres, stack.Kafka)
+	model := fakeopenai.New()
+	url, err := model.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = model.Close() })
+	s := proctest.StartConversations(t, &builds, ep, "eliza-tiers",
+		[]string{"OPENAI_BASE_URL=" + url, "OPENAI_API_KEY=test-key"}, []string{"AUTH=optional", "ANONYMOUS_TIER=free"})
+
+	out, stderr := admin(t, ep, "clients", "add", "--name", "test premium", "--tier", "premium")
+	token := strings.TrimSpace(out)
+	ids := idIn.FindAllString(stderr, -1)
+	if strings.Count(out, "\n") != 1 || !strings.HasPrefix(token, "eliza_") || len(ids) != 2 {
+		t.Fatalf("clients add printed %q on stdout and %q on stderr; want the token alone on stdout, the ids on stderr", out, stderr)
+	}
+	clientID, tokenID := ids[0], ids[1]
+	t.Cleanup(func() {
+		if pool, err := pgxpool.New(context.Background(), ep.DatabaseURL); err == nil {
+			_, _ = pool.Exec(context.Background(), `DELETE FROM access.client WHERE id = $1`, clientID)
+			pool.Close()
+		}
+	})
+	if list, _ := admin(t, ep, "clients", "list"); !strings.Contains(list, clientID) || strings.Contains(list, token) {
+		t.Fatalf("clients list does not show the client, or shows its token:\n%s", list)
+	}
+
+	if out := chatOnce(t, s.RPC, "", "I feel sad"); !replyLine.MatchString(out) || strings.Contains(out, "echo:") {
+		t.Fatalf("an anonymous sentence with ANONYMOUS_TIER=free got, want the offline responder's answer:\n%s", out)
+	}
+	if n := model.Count(); n != 0 {
+		t.Fatalf("the model was called %d times for an anonymous free sentence", n)
+	}
+	if out := chatOnce(t, s.RPC, token, "I feel premium"); !strings.Contains(out, "eliza: echo: I feel premium") {
+		t.Fatalf("a premium client's sentence got, want the model's answer:\n%s", out)
+	}
+	if reqs := model.Requests(); len(reqs) != 1 {
+		t.Fatalf("the model saw %d requests, want the premium sentence alone", len(reqs))
+	}
+
+	admin(t, ep, "tokens", "revoke", tokenID)
+	kafkatest.Eventually(t, 5*time.Second, func() bool {
+		cmd := eliza(t, s.RPC, t.TempDir(), "say", "hello")
+		cmd.Env = append(cmd.Env, "ELIZA_TOKEN="+token)
+		var e strings.Builder
+		cmd.Stderr = &e
+		return cmd.Run() != nil && strings.Contains(e.String(), "unauthenticated")
+	}, func() string { return "the revoked token still works" })
+
+	sum := sha256.Sum256([]byte(token))
+	for name, logs := range map[string]string{"front door": s.FrontDoor.Output(), "dispatcher": s.Dispatcher.Output()} {
+		for _, secret := range []string{token, token[len("eliza_"):], hex.EncodeToString(sum[:]), base64.StdEncoding.EncodeToString(sum[:])} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("the %s's log shows the token or its hash", name)
+			}
+		}
 	}
 }

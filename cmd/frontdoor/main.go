@@ -20,7 +20,7 @@ func main() {
 		if err != nil {
 			return err
 		}
-		_, err = sys.AddFrontDoor(ctx, cfg.FrontDoor, cfg.Queue, cfg.Kafka.Bus(), conversations)
+		_, err = sys.AddFrontDoor(ctx, cfg.FrontDoor, cfg.DatabaseURL, cfg.Queue, cfg.Kafka.Bus(), conversations)
 		return err
 	})
 }

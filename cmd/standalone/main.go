@@ -39,7 +39,7 @@ func main() {
 		if err != nil {
 			return err
 		}
-		rpcAddr, err := sys.AddFrontDoor(ctx, cfg.FrontDoor, cfg.Queue, bus, conversations)
+		rpcAddr, err := sys.AddFrontDoor(ctx, cfg.FrontDoor, cfg.DatabaseURL, cfg.Queue, bus, conversations)
 		if err != nil {
 			return err
 		}

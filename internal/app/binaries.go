@@ -27,7 +27,7 @@ type FrontDoorSettings struct {
 // Validate checks the values, naming the variables that are wrong.
 func (s FrontDoorSettings) Validate() error {
 	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), validDatabaseURL(s.DatabaseURL, false), s.Transcript.Validate(),
-		s.Queue.Validate(), s.FrontDoor.Validate())
+		s.Queue.Validate(), s.FrontDoor.Validate(), validAuth(s.FrontDoor, s.DatabaseURL))
 }
 
 // DispatcherSettings are cmd/dispatcher's.
@@ -80,7 +80,8 @@ type StandaloneSettings struct {
 // Validate checks the values, naming the variables that are wrong.
 func (s StandaloneSettings) Validate() error {
 	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), s.Groups.Validate(), validDatabaseURL(s.DatabaseURL, true),
-		s.Transcript.Validate(), s.Queue.Validate(), s.FrontDoor.Validate(), s.Signals.Validate(), s.Conversations.Validate(), s.Headband.Validate())
+		s.Transcript.Validate(), s.Queue.Validate(), s.FrontDoor.Validate(), validAuth(s.FrontDoor, s.DatabaseURL),
+		s.Signals.Validate(), s.Conversations.Validate(), s.Headband.Validate())
 }
 
 // MigrateSettings are cmd/migrate's, a one-shot command with no admin port.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/lifecycle"
+	"github.com/beacon/eventdispatch/internal/llm"
 	"github.com/beacon/eventdispatch/internal/transcript"
 	"github.com/beacon/eventdispatch/internal/worker"
 )
@@ -27,7 +29,8 @@ func (s *System) AddConversations(cfg Conversations, groups Groups, topics Queue
 	dlq := bus.Writer(dlqTopic)
 	s.OnClose(func() { _ = dlq.Close() })
 	pool := worker.NewPool(worker.Config{
-		Workers: cfg.Workers, ContextTurns: cfg.ContextTurns, Model: model, Transcript: store, Metrics: metrics, Log: s.Log,
+		Workers: cfg.Workers, ContextTurns: cfg.ContextTurns, Model: model, Free: llm.NewOffline(rand.Uint64()),
+		Transcript: store, Metrics: metrics, Log: s.Log,
 	})
 	// Up to four jobs per worker are fetched ahead, so a worker never waits for the next.
 	group := consumer.NewPipelined(s.groupConfig(bus, groups, cfg.GroupID, topics.Jobs, 4*cfg.Workers), kafkabus.Each(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), s.Log), worker.Decode, pool.Process))

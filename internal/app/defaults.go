@@ -3,6 +3,7 @@ package app
 import (
 	"time"
 
+	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/llm"
 	"github.com/beacon/eventdispatch/internal/logging"
@@ -28,7 +29,8 @@ func defaultQueueTopics() QueueTopics { return QueueTopics{Jobs: "eliza.jobs"} }
 func defaultTranscript() Transcript { return Transcript{TTL: 24 * time.Hour} }
 
 func defaultFrontDoor() FrontDoor {
-	return FrontDoor{Addr: ":8080", QueueLimit: 3, MaxInflight: 10000, EnqueueTimeout: 5 * time.Second, WebUI: true}
+	return FrontDoor{Addr: ":8080", QueueLimit: 3, MaxInflight: 10000, EnqueueTimeout: 5 * time.Second, WebUI: true,
+		Auth: access.Optional, AnonymousTier: access.Premium}
 }
 
 func defaultSignals() Signals {
@@ -82,6 +84,7 @@ func DefaultStandalone() StandaloneSettings {
 		Signals: defaultSignals(), Conversations: defaultConversations(), Headband: defaultHeadband(),
 	}
 	s.ShutdownGrace = 5 * time.Second
+	s.FrontDoor.Auth = access.Off             // no database to keep tokens in, unless DATABASE_URL is set
 	s.Groups.SessionTimeout = 6 * time.Second // the broker is in the process: no member is silent for long
 	s.Signals.IncompleteAfter = time.Minute
 	s.Headband.Interval, s.Headband.MaxPause, s.Headband.RetryFor = time.Second, 500*time.Millisecond, 30*time.Second

@@ -20,13 +20,18 @@ import (
 )
 
 // AddFrontDoor adds the RPC server on ADDR: ElizaService over Connect, gRPC and gRPC-Web, with
-// reflection and health, the chat page at "/" (WEB_UI), and queued conversations: jobs to bus, the conversations' record in
+// reflection and health, callers authenticated as AUTH says (tokens in the Postgres at
+// databaseURL), the chat page at "/" (WEB_UI), and queued conversations: jobs to bus, the conversations' record in
 // store. It returns the address it listens on.
 //
 // On shutdown gRPC health turns NOT_SERVING with /readyz, the server stops accepting and lets
 // open streams finish until the drain ends; the transcript's listener (a store that has one,
 // pgtranscript) stops only after that, so streams finishing still get their events.
-func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store) (net.Addr, error) {
+func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL string, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store) (net.Addr, error) {
+	auth, err := s.openAccess(ctx, cfg, databaseURL)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := s.Listen(ctx, "rpc (ADDR)", cfg.Addr)
 	if err != nil {
 		return nil, err
@@ -44,7 +49,7 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, topics QueueTo
 	health := grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName)
 	opts := frontdoor.Options{
 		Service: service, Health: health, Metrics: frontdoor.NewMetrics(s.Registry), Log: s.Log,
-		AllowedOrigins: cfg.CORSAllowedOrigins,
+		AllowedOrigins: cfg.CORSAllowedOrigins, Auth: auth.Interceptor(),
 	}
 	if cfg.WebUI {
 		opts.Page = webui.Handler()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/logging"
 )
@@ -99,6 +100,9 @@ type FrontDoor struct {
 	CORSAllowedOrigins []string `env:"CORS_ALLOWED_ORIGINS" envSeparator:","`
 	// WebUI serves the chat page at "/" of ADDR.
 	WebUI bool `env:"WEB_UI"`
+	// Auth says whether callers need a token; AnonymousTier is the tier of those without one.
+	Auth          access.Mode `env:"AUTH"`
+	AnonymousTier access.Tier `env:"ANONYMOUS_TIER"`
 }
 
 // Validate checks the values, naming the variable that is wrong.
@@ -109,6 +113,15 @@ func (f FrontDoor) Validate() error {
 		positive("ENQUEUE_TIMEOUT", f.EnqueueTimeout),
 		origins("CORS_ALLOWED_ORIGINS", f.CORSAllowedOrigins),
 	)
+}
+
+// validAuth checks that tokens have somewhere to live: AUTH other than off needs the
+// Postgres at DATABASE_URL.
+func validAuth(f FrontDoor, databaseURL string) error {
+	if f.Auth != access.Off && databaseURL == "" {
+		return fmt.Errorf("AUTH=%s needs DATABASE_URL: clients and tokens are kept in Postgres (or set AUTH=off)", f.Auth)
+	}
+	return nil
 }
 
 // origins checks a list of web origins: each "*", or a scheme, a host and perhaps a port

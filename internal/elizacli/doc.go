@@ -2,6 +2,8 @@
 //
 //	eliza say SENTENCE...                      Say each sentence; plain answers, for scripts
 //	eliza chat [--conversation ID] [--resume]  a queued conversation, line by line
+//	eliza clients add|list|tier|disable|enable  who may call (Postgres at DATABASE_URL)
+//	eliza tokens add|list|revoke               their tokens (Postgres at DATABASE_URL)
 //
 // chat sends each line with Send and follows the conversation with Watch, printing its
 // events ("enqueued", replies, errors) in the conversation's order, each once. When the server
@@ -12,6 +14,9 @@
 // exits; Ctrl-C exits at once.
 //
 // The server is ELIZA_ADDR (host:port, default localhost:8080), plain HTTP unless --tls
-// (HTTPS, verified against the system's roots). At a terminal, the lines typed are kept as
+// (HTTPS, verified against the system's roots), with the token of --token or ELIZA_TOKEN sent
+// as "Authorization: Bearer" when there is one. The administration commands need no front
+// door: they change the clients and tokens in Postgres, and every front door notices within a
+// second. A token is printed once, alone on standard output, when it is made. At a terminal, the lines typed are kept as
 // line editing's history in the same directory as the saved conversation.
 package elizacli

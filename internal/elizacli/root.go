@@ -35,8 +35,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // server is how the subcommands reach the front door.
 type server struct {
-	addr string
-	tls  bool
+	addr  string
+	tls   bool
+	token string
 }
 
 // client returns an ElizaService client over the Connect protocol (plain HTTP/1.1 is enough
@@ -49,7 +50,27 @@ func (s *server) client() (elizav1connect.ElizaServiceClient, error) {
 	if s.tls {
 		scheme = "https://"
 	}
-	return elizav1connect.NewElizaServiceClient(http.DefaultClient, scheme+s.addr), nil
+	token := s.token
+	if token == "" {
+		token = os.Getenv("ELIZA_TOKEN")
+	}
+	httpClient := http.DefaultClient
+	if token != "" {
+		httpClient = &http.Client{Transport: bearer{token: token, next: http.DefaultTransport}}
+	}
+	return elizav1connect.NewElizaServiceClient(httpClient, scheme+s.addr), nil
+}
+
+// bearer sends a token with every request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set("Authorization", "Bearer "+b.token)
+	return b.next.RoundTrip(req)
 }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
@@ -66,10 +87,13 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&srv.addr, "addr", srv.addr, "the front door, host:port (ELIZA_ADDR)")
 	root.PersistentFlags().BoolVar(&srv.tls, "tls", false, "use HTTPS, verified against the system's roots")
+	// No default shown from ELIZA_TOKEN: help must not print a secret.
+	root.PersistentFlags().StringVar(&srv.token, "token", "", "the client's token, sent as Authorization: Bearer (default: ELIZA_TOKEN)")
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newSay(srv), newChat(srv))
+	db := newDatabase()
+	root.AddCommand(newSay(srv), newChat(srv), newClients(db), newTokens(db))
 	return root
 }
 

@@ -38,16 +38,21 @@ func start(t *testing.T) *harness {
 	return startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }))
 }
 
-// startService serves service as the front door does, on a local port.
-func startService(t *testing.T, service *frontdoor.Service) *harness {
+// startService serves service as the front door does, on a local port, with the options
+// changed by each of with.
+func startService(t *testing.T, service *frontdoor.Service, with ...func(*frontdoor.Options)) *harness {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	handler := frontdoor.NewHandler(frontdoor.Options{
+	opts := frontdoor.Options{
 		Service: service,
 		Health:  grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName),
 		Metrics: frontdoor.NewMetrics(reg),
 		Log:     slog.New(slog.DiscardHandler),
-	})
+	}
+	for _, w := range with {
+		w(&opts)
+	}
+	handler := frontdoor.NewHandler(opts)
 	srv := httptest.NewUnstartedServer(handler)
 	srv.Config = frontdoor.NewServer("", handler)
 	srv.Start()

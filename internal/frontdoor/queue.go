@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 
+	"github.com/beacon/eventdispatch/internal/access"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/queue"
 	"github.com/beacon/eventdispatch/internal/transcript"
@@ -117,6 +118,9 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 	log := q.Log.With("conversation", conv)
 
 	job := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: sentence, EnqueuedAt: time.Now().UTC()}
+	if c, ok := access.ClientFrom(ctx); ok {
+		job.ClientID, job.Tier = c.ID, string(c.Tier)
+	}
 	switch err := q.Transcript.Reserve(ctx, conv, job.ID, sentence, q.Limit); {
 	case errors.Is(err, transcript.ErrFull):
 		return refuse(elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextQueueFull, uuid.Nil)

@@ -28,6 +28,9 @@ type Options struct {
 	// AllowedOrigins are the web origins whose pages may call the service (CORS); "*" allows
 	// any. Empty: no cross-origin access.
 	AllowedOrigins []string
+	// Auth, when set, authenticates every ElizaService call (access.Authenticator.Interceptor)
+	// and puts the client in its context. Reflection and health stay open.
+	Auth connect.Interceptor
 	// Page, when set, answers at "/" and every path no RPC route claims: the chat page
 	// (webui.Handler). Nil: those paths are 404.
 	Page http.Handler
@@ -39,8 +42,13 @@ const compressMinBytes = 1 << 10
 // NewHandler returns the handler serving ElizaService, gRPC reflection (v1 and v1alpha, so
 // grpcurl needs no proto files), gRPC health and, when set, the chat page on one mux.
 func NewHandler(opts Options) http.Handler {
+	// The observer comes first (outermost), so that refused calls are counted and logged too.
+	interceptors := []connect.Interceptor{&observer{metrics: opts.Metrics, log: opts.Log}}
+	if opts.Auth != nil {
+		interceptors = append(interceptors, opts.Auth)
+	}
 	handlerOpts := []connect.HandlerOption{
-		connect.WithInterceptors(&observer{metrics: opts.Metrics, log: opts.Log}),
+		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(MaxMessageBytes),
 		connect.WithSendMaxBytes(MaxMessageBytes),
 		// Answers are a sentence or two: compressing them costs more CPU than it saves bytes.

@@ -25,9 +25,9 @@ type Conversations struct {
 	ep     stack.Endpoints
 	// Jobs is the jobs topic; RPC the front door's address, the same across restarts.
 	Jobs, RPC string
-	// FrontDoor is the running front door (the last started).
-	FrontDoor *Proc
-	frontEnv  []string
+	// FrontDoor is the running front door (the last started); Dispatcher the dispatcher.
+	FrontDoor, Dispatcher *Proc
+	frontEnv              []string
 }
 
 // StartConversations starts the dispatcher (with dispatcherEnv added to its environment, e.g.
@@ -44,7 +44,7 @@ func StartConversations(t testing.TB, builds *Builds, ep stack.Endpoints, name s
 		}
 	})
 	admin := FreeAddr(t)
-	Start(t, builds.Build(t, "./cmd/dispatcher"), append([]string{
+	c.Dispatcher = Start(t, builds.Build(t, "./cmd/dispatcher"), append([]string{
 		"ADMIN_ADDR=" + admin, "KAFKA_BROKERS=" + strings.Join(ep.KafkaBrokers, ","), "DATABASE_URL=" + ep.DatabaseURL,
 		"JOBS_TOPIC=" + c.Jobs, "LLM_GROUP_ID=test-" + name + "-" + suffix,
 		// The signal group reads a topic nobody writes.

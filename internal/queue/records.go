@@ -16,6 +16,11 @@ type Job struct {
 	ConversationID uuid.UUID `json:"conversation_id"`
 	Sentence       string    `json:"sentence"`
 	EnqueuedAt     time.Time `json:"enqueued_at"`
+	// ClientID is who queued it (uuid.Nil: the anonymous client); Tier ("free" or "premium")
+	// decides what answers it, as the front door authenticated the caller. A job without a
+	// tier (queued before tiers existed) is answered as premium, as all jobs were then.
+	ClientID uuid.UUID `json:"client_id,omitzero"`
+	Tier     string    `json:"tier,omitempty"`
 }
 
 // Marshal encodes a job for Kafka.

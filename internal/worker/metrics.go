@@ -8,6 +8,7 @@ type Metrics struct {
 	duration     prometheus.Histogram
 	busy         prometheus.Gauge
 	deadLettered prometheus.Counter
+	tiers        *prometheus.CounterVec
 }
 
 // NewMetrics registers the pool's instruments with reg.
@@ -22,6 +23,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time a job spent with the model, retries and waits included.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 		}),
+		tiers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "worker_answers_by_tier_total",
+			Help: "Jobs put to what answers their tier: premium (and jobs without a tier) to the model, free to the offline ELIZA responder.",
+		}, []string{"tier"}),
 		busy: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "worker_busy",
 			Help: "Model calls in progress (at most WORKERS).",
@@ -31,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Jobs copied to the jobs dead-letter topic (failed or undecodable).",
 		}),
 	}
-	reg.MustRegister(m.jobs, m.duration, m.busy, m.deadLettered)
+	reg.MustRegister(m.jobs, m.duration, m.busy, m.deadLettered, m.tiers)
 	return m
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/llm"
 	"github.com/beacon/eventdispatch/internal/queue"
 	"github.com/beacon/eventdispatch/internal/transcript"
@@ -61,8 +62,12 @@ type Config struct {
 	Workers int
 	// ContextTurns is the most earlier turns sent with a sentence (CONTEXT_TURNS).
 	ContextTurns int
-	// Model is the model behind its policies (llm.NewPolicy), shared by all workers.
-	Model      llm.Call
+	// Model is the model behind its policies (llm.NewPolicy), shared by all workers. It
+	// answers premium jobs, and jobs that carry no tier.
+	Model llm.Call
+	// Free answers free-tier jobs (the offline ELIZA responder), without a worker slot: it
+	// spends no model. Nil: Model answers them too.
+	Free       llm.Call
 	Transcript Transcript
 	Metrics    *Metrics
 	Log        *slog.Logger
@@ -146,16 +151,25 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		return nil
 	}
 
-	p.slots <- struct{}{}
-	p.cfg.Metrics.busy.Inc()
-	start := time.Now()
-	res, err := p.cfg.Model(ctx, llm.Request{
+	req := llm.Request{
 		JobID: job.ID.String(), ConversationID: job.ConversationID.String(), Sentence: job.Sentence,
 		History: history(prep.Exchanges), EnqueuedAt: job.EnqueuedAt,
-	})
-	p.cfg.Metrics.busy.Dec()
-	<-p.slots
-	p.cfg.Metrics.duration.Observe(time.Since(start).Seconds())
+	}
+	start := time.Now()
+	var res llm.Response
+	var err error
+	if free := p.cfg.Free; free != nil && job.Tier == string(access.Free) {
+		p.cfg.Metrics.tiers.WithLabelValues(string(access.Free)).Inc()
+		res, err = free(ctx, req)
+	} else {
+		p.cfg.Metrics.tiers.WithLabelValues(string(access.Premium)).Inc()
+		p.slots <- struct{}{}
+		p.cfg.Metrics.busy.Inc()
+		res, err = p.cfg.Model(ctx, req)
+		p.cfg.Metrics.busy.Dec()
+		<-p.slots
+		p.cfg.Metrics.duration.Observe(time.Since(start).Seconds())
+	}
 
 	kind, text, outcome := transcript.Reply, res.Text, "answered"
 	if err != nil {

@@ -38,6 +38,10 @@ type rig struct {
 	broker     *kafkatest.Broker
 	bus        *kafkabus.Bus
 	transcript *transcript.Memory
+	// free answers free-tier jobs in the members started after it is set; tier is the tier of
+	// the jobs enqueued after it is set.
+	free llm.Call
+	tier string
 }
 
 func newRig(t *testing.T) *rig {
@@ -56,7 +60,7 @@ func (r *rig) member(model llm.Call, workers, contextTurns int, handleTimeout ti
 	log := slog.New(slog.DiscardHandler)
 	metrics := worker.NewMetrics(prometheus.NewRegistry())
 	pool := worker.NewPool(worker.Config{
-		Workers: workers, ContextTurns: contextTurns, Model: model, Transcript: r.transcript, Metrics: metrics, Log: log,
+		Workers: workers, ContextTurns: contextTurns, Model: model, Free: r.free, Transcript: r.transcript, Metrics: metrics, Log: log,
 	})
 	g := consumer.NewPipelined(consumer.Config{
 		Brokers: r.bus.Brokers(), GroupID: group, Topic: jobsTopic, BatchSize: 4 * workers,
@@ -110,7 +114,7 @@ func (r *rig) enqueue(convs []uuid.UUID, each int) []queue.Job {
 			if _, err := r.transcript.Open(ctx, conv, true); err != nil {
 				r.t.Fatal(err)
 			}
-			job := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: fmt.Sprint("sentence ", i), EnqueuedAt: time.Now()}
+			job := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: fmt.Sprint("sentence ", i), EnqueuedAt: time.Now(), Tier: r.tier}
 			if err := r.transcript.Reserve(ctx, conv, job.ID, job.Sentence, 1000); err != nil {
 				r.t.Fatal(err)
 			}
@@ -249,6 +253,28 @@ func TestPool_AnswersEveryJobOnceInOrderPerConversationAndCommitsPastThem(t *tes
 		t.Errorf("at most %d model call at once: conversations should be answered in parallel", n)
 	}
 	r.waitCommittedPast(len(jobs))
+}
+
+// The tier each job carries decides what answers it: free jobs never reach the model; premium
+// ones, and those queued before tiers existed (no tier), do.
+func TestPool_AnswersFreeJobsWithoutTheModel(t *testing.T) {
+	r := newRig(t)
+	model, free := newEcho(0), newEcho(0)
+	r.free = free.call
+	r.member(model.call, 4, 10, 10*time.Second)
+	convs := conversations(3)
+	r.tier = "free"
+	freeJobs := r.enqueue(convs[:1], 3)
+	r.tier = "premium"
+	premiumJobs := r.enqueue(convs[1:2], 2)
+	r.tier = ""
+	untiered := r.enqueue(convs[2:], 1)
+	if got := r.outcomes(append(append(freeJobs, premiumJobs...), untiered...)); len(got) != 6 {
+		t.Fatalf("%d outcomes for 6 jobs", len(got))
+	}
+	if free.calls() != 3 || model.calls() != 3 {
+		t.Fatalf("the free responder answered %d jobs and the model %d; want the 3 free jobs and the other 3", free.calls(), model.calls())
+	}
 }
 
 func TestPool_PutsEachJobToTheModelWithTheConversationSoFar(t *testing.T) {

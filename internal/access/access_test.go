@@ -1,0 +1,286 @@
+package access_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/beacon/eventdispatch/internal/access"
+	"github.com/beacon/eventdispatch/internal/kafkatest"
+	"github.com/beacon/eventdispatch/internal/stack"
+)
+
+func TestToken_IsRecognisedByItsShapeOnly(t *testing.T) {
+	secret, hash := access.NewToken()
+	if got, ok := access.HashToken(secret); !ok || got != hash || got != sha256.Sum256([]byte(secret)) {
+		t.Fatalf("HashToken(a new token) = %x, %t; want its SHA-256", got, ok)
+	}
+	other, _ := access.NewToken()
+	if other == secret {
+		t.Fatal("two new tokens are equal")
+	}
+	for _, bad := range []string{"", "eliza_", secret[:len(secret)-1], secret + "A", "x" + secret[1:], strings.Replace(secret, "_", "-", 1), secret[:10] + "!" + secret[11:]} {
+		if _, ok := access.HashToken(bad); ok {
+			t.Errorf("HashToken(%q) accepted a malformed token", bad)
+		}
+	}
+}
+
+func pool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ep := stack.Require(t, stack.Postgres)
+	p, err := pgxpool.New(t.Context(), ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// client adds a client of the test's own, deleted at the end.
+func client(t *testing.T, s *access.Store, p *pgxpool.Pool, tier access.Tier) (access.Client, string, access.Token) {
+	t.Helper()
+	c, secret, tok, err := s.AddClient(t.Context(), "test "+t.Name(), tier, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = p.Exec(context.Background(), `DELETE FROM access.client WHERE id = $1`, c.ID) })
+	return c, secret, tok
+}
+
+func TestStore_KeepsClientsAndOnlyTheHashesOfTheirTokens(t *testing.T) {
+	p := pool(t)
+	s := access.NewStore(p)
+	c, secret, tok, err := s.AddClient(t.Context(), "test store", access.Premium, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = p.Exec(context.Background(), `DELETE FROM access.client WHERE id = $1`, c.ID) })
+	if c.Name != "test store" || c.Tier != access.Premium || !c.Admin || c.Disabled() || tok.Client != c.ID {
+		t.Fatalf("added %+v with token %+v", c, tok)
+	}
+	var stored []byte
+	if err := p.QueryRow(t.Context(), `SELECT hash FROM access.token WHERE id = $1`, tok.ID).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if want := sha256.Sum256([]byte(secret)); string(stored) != string(want[:]) {
+		t.Fatalf("stored %x for the token, want its SHA-256", stored)
+	}
+	var leaks int
+	if err := p.QueryRow(t.Context(), `SELECT count(*) FROM access.token t, access.client c
+		WHERE t.client = $1 AND c.id = $1 AND (t::text LIKE '%' || $2 || '%' OR c::text LIKE '%' || $2 || '%')`,
+		c.ID, secret[len("eliza_"):]).Scan(&leaks); err != nil || leaks != 0 {
+		t.Fatalf("the token is stored in the clear (%d rows, %v)", leaks, err)
+	}
+
+	if err := s.SetTier(t.Context(), c.ID, access.Free); err != nil {
+		t.Fatal(err)
+	}
+	second, tok2, err := s.AddToken(t.Context(), c.ID)
+	if err != nil || second == secret {
+		t.Fatalf("AddToken: %v", err)
+	}
+	if err := s.RevokeToken(t.Context(), tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDisabled(t.Context(), c.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := s.Clients(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got access.Client
+	for _, x := range cs {
+		if x.ID == c.ID {
+			got = x
+		}
+	}
+	if got.Tier != access.Free || !got.Disabled() {
+		t.Fatalf("listed %+v, want it free and disabled", got)
+	}
+	ts, err := s.Tokens(t.Context(), c.ID)
+	if err != nil || len(ts) != 2 || ts[0].ID != tok.ID || ts[0].RevokedAt.IsZero() || ts[1].ID != tok2.ID || !ts[1].RevokedAt.IsZero() {
+		t.Fatalf("tokens %+v (%v), want the first revoked and the second valid", ts, err)
+	}
+
+	for name, err := range map[string]error{
+		"tier":    s.SetTier(t.Context(), uuid.New(), access.Free),
+		"disable": s.SetDisabled(t.Context(), uuid.New(), true),
+		"token":   func() error { _, _, err := s.AddToken(t.Context(), uuid.New()); return err }(),
+		"revoke":  s.RevokeToken(t.Context(), uuid.New()),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "not found") {
+			t.Errorf("%s of an unknown id: %v, want not found", name, err)
+		}
+	}
+}
+
+func header(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Set(kv[i], kv[i+1])
+	}
+	return h
+}
+
+// listening returns an authenticator whose listener is connected, on a pool of its own (as
+// each front-door replica has).
+func listening(t *testing.T, mode access.Mode, tier access.Tier) (*access.Authenticator, *pgxpool.Pool) {
+	t.Helper()
+	p := pool(t)
+	a := access.NewAuthenticator(mode, tier, access.NewStore(p), slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = a.Listen(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	kafkatest.Eventually(t, 10*time.Second, a.Live, func() string { return "the token cache listener did not connect" })
+	return a, p
+}
+
+func code(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return connect.CodeOf(err).String()
+}
+
+func TestAuthenticator_TellsEachKindOfCallerApart(t *testing.T) {
+	a, p := listening(t, access.Optional, access.Free)
+	s := access.NewStore(p)
+	premium, secret, _ := client(t, s, p, access.Premium)
+	disabled, disabledSecret, _ := client(t, s, p, access.Free)
+	if err := s.SetDisabled(t.Context(), disabled.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	revokedClient, revokedSecret, revokedToken := client(t, s, p, access.Premium)
+	_ = revokedClient
+	if err := s.RevokeToken(t.Context(), revokedToken.ID); err != nil {
+		t.Fatal(err)
+	}
+	unknown, _ := access.NewToken()
+
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		want   string
+		client uuid.UUID
+	}{
+		{"no token", header(), "ok", uuid.Nil},
+		{"bearer", header("Authorization", "Bearer "+secret), "ok", premium.ID},
+		{"bearer, any case", header("Authorization", "bearer "+secret), "ok", premium.ID},
+		{"x-token", header("X-Token", secret), "ok", premium.ID},
+		{"unknown", header("Authorization", "Bearer "+unknown), "unauthenticated", uuid.Nil},
+		{"revoked", header("X-Token", revokedSecret), "unauthenticated", uuid.Nil},
+		{"malformed", header("Authorization", "Bearer "+secret[:20]), "unauthenticated", uuid.Nil},
+		{"empty", header("X-Token", ""), "unauthenticated", uuid.Nil},
+		{"another scheme", header("Authorization", "Basic "+secret), "unauthenticated", uuid.Nil},
+		{"disabled", header("Authorization", "Bearer "+disabledSecret), "permission_denied", uuid.Nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 2 { // the second time from the cache
+				c, err := a.Authenticate(t.Context(), tc.header)
+				if code(err) != tc.want || (err == nil && c.ID != tc.client) {
+					t.Fatalf("%v, %+v; want %s as %s", err, c, tc.want, tc.client)
+				}
+				if err != nil && strings.Contains(err.Error(), secret[6:]) {
+					t.Fatalf("the error %q shows the token", err)
+				}
+			}
+		})
+	}
+	if c, _ := a.Authenticate(t.Context(), header()); !c.Anonymous() || c.Tier != access.Free {
+		t.Fatalf("the anonymous caller is %+v, want the anonymous free client", c)
+	}
+
+	required, _ := listening(t, access.Required, access.Premium)
+	if _, err := required.Authenticate(t.Context(), header()); code(err) != "unauthenticated" {
+		t.Fatalf("AUTH=required without a token: %v, want unauthenticated", err)
+	}
+	off := access.NewAuthenticator(access.Off, access.Premium, nil, slog.New(slog.DiscardHandler))
+	if c, err := off.Authenticate(t.Context(), header("Authorization", "Bearer nonsense")); err != nil || !c.Anonymous() || c.Tier != access.Premium {
+		t.Fatalf("AUTH=off: %+v, %v; want everyone anonymous", c, err)
+	}
+}
+
+// A revocation reaches every replica through LISTEN/NOTIFY: a token that both had checked
+// (and cached) stops working on both within the documented second.
+func TestAuthenticator_RevocationReachesEveryReplicaWithinASecond(t *testing.T) {
+	one, p := listening(t, access.Required, access.Free)
+	two, _ := listening(t, access.Required, access.Free)
+	s := access.NewStore(p)
+	_, secret, tok := client(t, s, p, access.Premium)
+	h := header("Authorization", "Bearer "+secret)
+	for _, a := range []*access.Authenticator{one, two} {
+		if _, err := a.Authenticate(t.Context(), h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeToken(t.Context(), tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	for i, a := range []*access.Authenticator{one, two} {
+		kafkatest.Eventually(t, time.Second-time.Since(revoked), func() bool {
+			_, err := a.Authenticate(t.Context(), h)
+			return code(err) == "unauthenticated"
+		}, func() string { return fmt.Sprintf("replica %d still accepts the token 1 s after its revocation", i+1) })
+	}
+}
+
+// counter counts the statements a pool sends.
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// Once a token is cached, checking it costs no database round trip. (Other tests change
+// clients meanwhile, and each change drops the cache, so a few lookups are allowed for.)
+func TestAuthenticator_ChecksACachedTokenWithoutTheDatabase(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres)
+	cfg, err := pgxpool.ParseConfig(ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statements := &counter{}
+	cfg.ConnConfig.Tracer = statements
+	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	a := access.NewAuthenticator(access.Required, access.Free, access.NewStore(p), slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = a.Listen(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	kafkatest.Eventually(t, 10*time.Second, a.Live, func() string { return "the token cache listener did not connect" })
+
+	c, secret, _ := client(t, access.NewStore(pool(t)), pool(t), access.Premium)
+	h := header("X-Token", secret)
+	before := statements.n.Load()
+	const checks = 1000
+	for range checks {
+		if got, err := a.Authenticate(t.Context(), h); err != nil || got.ID != c.ID {
+			t.Fatalf("%+v, %v", got, err)
+		}
+	}
+	if n := statements.n.Load() - before; n > 10 {
+		t.Fatalf("%d checks of one token sent %d statements, want almost none (the cache)", checks, n)
+	}
+}

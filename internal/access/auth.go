@@ -1,0 +1,228 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+)
+
+// Mode says whether callers must bring a token (AUTH).
+type Mode string
+
+// The modes.
+const (
+	// Off: every caller is the anonymous client; tokens are not looked at.
+	Off Mode = "off"
+	// Optional: callers without a token are the anonymous client; a token must be valid.
+	Optional Mode = "optional"
+	// Required: every call needs a valid token.
+	Required Mode = "required"
+)
+
+// ParseMode reads a mode by name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
+	case Off, Optional, Required:
+		return m, nil
+	}
+	return "", fmt.Errorf("%q: want off, optional or required", s)
+}
+
+// UnmarshalText reads a mode from configuration (AUTH).
+func (m *Mode) UnmarshalText(b []byte) error {
+	v, err := ParseMode(string(b))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// What callers are told. They name no token and say nothing about which tokens exist.
+var (
+	errMissing   = connect.NewError(connect.CodeUnauthenticated, errors.New(`this server needs a token: send "Authorization: Bearer TOKEN" or "X-Token: TOKEN"`))
+	errMalformed = connect.NewError(connect.CodeUnauthenticated, errors.New(`the token is malformed: send it as it was printed when it was made ("Authorization: Bearer eliza_…" or "X-Token: eliza_…")`))
+	errInvalid   = connect.NewError(connect.CodeUnauthenticated, errors.New("the token is not valid: it is unknown or has been revoked"))
+	errDisabled  = connect.NewError(connect.CodePermissionDenied, errors.New("this client is disabled: ask the service's operators"))
+	errCheck     = connect.NewError(connect.CodeUnavailable, errors.New("cannot check the token right now, please try again"))
+)
+
+// Authenticator finds the client of each call.
+type Authenticator struct {
+	mode      Mode
+	anonymous Client
+	store     *Store
+	log       *slog.Logger
+	cache     *cache
+}
+
+// NewAuthenticator returns an Authenticator. store may be nil only with mode Off. Under
+// Optional and Required, run Listen for the life of the process: until it has connected,
+// and whenever its connection is down, every token is looked up in the database.
+func NewAuthenticator(mode Mode, anonymousTier Tier, store *Store, log *slog.Logger) *Authenticator {
+	return &Authenticator{mode: mode, anonymous: AnonymousClient(anonymousTier), store: store, log: log, cache: newCache()}
+}
+
+// Authenticate returns the client a call with header comes from, or the connect error to
+// answer it with.
+func (a *Authenticator) Authenticate(ctx context.Context, header http.Header) (Client, error) {
+	if a.mode == Off {
+		return a.anonymous, nil
+	}
+	secret, present := tokenOf(header)
+	if !present {
+		if a.mode == Required {
+			return Client{}, errMissing
+		}
+		return a.anonymous, nil
+	}
+	hash, ok := HashToken(secret)
+	if !ok {
+		return Client{}, errMalformed
+	}
+	c, err := a.lookup(ctx, hash)
+	switch {
+	case errors.Is(err, errUnknownToken):
+		return Client{}, errInvalid
+	case err != nil:
+		if ctx.Err() == nil {
+			a.log.Warn("token check failed", "error", err) // the error names no token
+		}
+		return Client{}, errCheck
+	case c.Disabled():
+		return Client{}, errDisabled
+	}
+	return c, nil
+}
+
+func (a *Authenticator) lookup(ctx context.Context, hash Hash) (Client, error) {
+	if c, err, ok := a.cache.get(hash); ok {
+		return c, err
+	}
+	gen := a.cache.generation()
+	c, err := a.store.resolve(ctx, hash)
+	if err == nil || errors.Is(err, errUnknownToken) {
+		a.cache.put(gen, hash, c, err)
+	}
+	return c, err
+}
+
+// tokenOf reads the token from "Authorization: Bearer TOKEN" or, failing that, "X-Token:
+// TOKEN". A header that is there but empty, or another Authorization scheme, is a malformed
+// token, not a missing one.
+func tokenOf(h http.Header) (string, bool) {
+	if v := h.Values("Authorization"); len(v) > 0 {
+		scheme, token, _ := strings.Cut(strings.TrimSpace(v[0]), " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return "", true
+		}
+		return strings.TrimSpace(token), true
+	}
+	if v := h.Values("X-Token"); len(v) > 0 {
+		return strings.TrimSpace(v[0]), true
+	}
+	return "", false
+}
+
+// Interceptor authenticates every call of the handlers it is given to, and puts the client
+// in the call's context (ClientFrom).
+func (a *Authenticator) Interceptor() connect.Interceptor { return interceptor{a} }
+
+type interceptor struct{ a *Authenticator }
+
+func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if req.Spec().IsClient {
+			return next(ctx, req)
+		}
+		c, err := i.a.Authenticate(ctx, req.Header())
+		if err != nil {
+			return nil, err
+		}
+		return next(WithClient(ctx, c), req)
+	}
+}
+
+func (i interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		c, err := i.a.Authenticate(ctx, conn.RequestHeader())
+		if err != nil {
+			return err
+		}
+		return next(WithClient(ctx, c), conn)
+	}
+}
+
+// cacheTTL bounds how long a cached answer is used even while the listener is connected: a
+// backstop, should a notification be lost without the connection breaking.
+const cacheTTL = time.Minute
+
+// cacheMax is the most tokens cached; past it the cache starts afresh. Unknown tokens are
+// cached too (a caller retrying a bad token costs no round trip), so it must be bounded.
+const cacheMax = 10_000
+
+// cache remembers what tokens resolved to while the listener is connected. Every
+// notification, and every (dis)connection of the listener, starts a new generation: the
+// entries are dropped, and lookups that began before it do not store their answer.
+type cache struct {
+	mu      sync.Mutex
+	live    bool
+	gen     uint64
+	entries map[Hash]cached
+}
+
+type cached struct {
+	client Client
+	err    error
+	at     time.Time
+}
+
+func newCache() *cache { return &cache{entries: map[Hash]cached{}} }
+
+func (c *cache) get(h Hash) (Client, error, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[h]
+	if !ok || !c.live || time.Since(e.at) > cacheTTL {
+		return Client{}, nil, false
+	}
+	return e.client, e.err, true
+}
+
+func (c *cache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+func (c *cache) put(gen uint64, h Hash, client Client, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.live || gen != c.gen {
+		return
+	}
+	if len(c.entries) >= cacheMax {
+		c.entries = map[Hash]cached{}
+	}
+	c.entries[h] = cached{client: client, err: err, at: time.Now()}
+}
+
+// reset drops every entry and says whether entries may be cached from now on.
+func (c *cache) reset(live bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.live = live
+	c.gen++
+	c.entries = map[Hash]cached{}
+}

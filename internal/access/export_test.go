@@ -1,0 +1,8 @@
+package access
+
+// Live reports whether the cache is in use: the listener is connected and LISTENing.
+func (a *Authenticator) Live() bool {
+	a.cache.mu.Lock()
+	defer a.cache.mu.Unlock()
+	return a.cache.live
+}

@@ -1,0 +1,240 @@
+package elizacli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/beacon/eventdispatch/internal/access"
+	"github.com/beacon/eventdispatch/internal/app"
+)
+
+// The administration commands (clients, tokens) talk to the Postgres that the front doors
+// read tokens from, at DATABASE_URL; they need no front door. Tokens are printed once, alone
+// on standard output, so that a script can capture them; everything else goes to standard
+// error.
+
+// database is where the administration commands find the clients and tokens.
+type database struct{ url string }
+
+func (d *database) store(ctx context.Context) (*access.Store, func(), error) {
+	cfg, err := pgxpool.ParseConfig(d.url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	cfg.MaxConns = 2
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("cannot reach the database at DATABASE_URL: %w", err)
+	}
+	return access.NewStore(pool), pool.Close, nil
+}
+
+// withStore wraps a command's work with an open store.
+func (d *database) withStore(f func(cmd *cobra.Command, args []string, s *access.Store) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		s, closeStore, err := d.store(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer closeStore()
+		return f(cmd, args, s)
+	}
+}
+
+func newDatabase() *database {
+	d := &database{url: app.DefaultDatabaseURL}
+	if u := os.Getenv("DATABASE_URL"); u != "" {
+		d.url = u
+	}
+	return d
+}
+
+func parseID(what, s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("%s %q is not an id (a UUID, as `eliza clients list` shows it)", what, s)
+	}
+	return id, nil
+}
+
+func newClients(db *database) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "clients",
+		Short: "Manage who may call the service (in the Postgres at DATABASE_URL)",
+		Long: "clients adds, lists, re-tiers, disables and enables the clients that front doors authenticate " +
+			"(AUTH=optional|required). It talks to the Postgres at DATABASE_URL, not to a front door.",
+	}
+	var name, tier string
+	var admin bool
+	add := &cobra.Command{
+		Use:   "add --name NAME [--tier free|premium] [--admin]",
+		Short: "Add a client and print its first token (once, alone on standard output)",
+		Args:  cobra.NoArgs,
+		RunE: db.withStore(func(cmd *cobra.Command, _ []string, s *access.Store) error {
+			t, err := access.ParseTier(tier)
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				return fmt.Errorf("--name is required")
+			}
+			c, secret, tok, err := s.AddClient(cmd.Context(), name, t, admin)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "added client %s (%s, %s); its token %s is below, and is not shown again\n", c.ID, c.Name, c.Tier, tok.ID)
+			fmt.Fprintln(cmd.OutOrStdout(), secret)
+			return nil
+		}),
+	}
+	add.Flags().StringVar(&name, "name", "", "the client's name, for people")
+	add.Flags().StringVar(&tier, "tier", string(access.Free), "free (answered by the offline ELIZA responder) or premium (by the model)")
+	add.Flags().BoolVar(&admin, "admin", false, "may read every client's usage")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the clients",
+		Args:  cobra.NoArgs,
+		RunE: db.withStore(func(cmd *cobra.Command, _ []string, s *access.Store) error {
+			cs, err := s.Clients(cmd.Context())
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tNAME\tTIER\tADMIN\tCREATED\tSTATE")
+			for _, c := range cs {
+				state := "enabled"
+				if c.Disabled() {
+					state = "disabled " + c.DisabledAt.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%s\t%s\n", c.ID, c.Name, c.Tier, c.Admin, c.CreatedAt.UTC().Format(time.RFC3339), state)
+			}
+			return w.Flush()
+		}),
+	}
+
+	setTier := &cobra.Command{
+		Use:   "tier ID free|premium",
+		Short: "Change a client's tier",
+		Args:  cobra.ExactArgs(2),
+		RunE: db.withStore(func(cmd *cobra.Command, args []string, s *access.Store) error {
+			id, err := parseID("client", args[0])
+			if err != nil {
+				return err
+			}
+			t, err := access.ParseTier(args[1])
+			if err != nil {
+				return err
+			}
+			if err := s.SetTier(cmd.Context(), id, t); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "client %s is %s now\n", id, t)
+			return nil
+		}),
+	}
+
+	able := func(use, short string, disabled bool) *cobra.Command {
+		return &cobra.Command{
+			Use:   use + " ID",
+			Short: short,
+			Args:  cobra.ExactArgs(1),
+			RunE: db.withStore(func(cmd *cobra.Command, args []string, s *access.Store) error {
+				id, err := parseID("client", args[0])
+				if err != nil {
+					return err
+				}
+				if err := s.SetDisabled(cmd.Context(), id, disabled); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "client %s is %sd now\n", id, use)
+				return nil
+			}),
+		}
+	}
+	cmd.AddCommand(add, list, setTier,
+		able("disable", "Refuse a client's calls (PermissionDenied) until it is enabled again", true),
+		able("enable", "Let a disabled client call again", false))
+	return cmd
+}
+
+func newTokens(db *database) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tokens",
+		Short: "Manage clients' tokens (in the Postgres at DATABASE_URL)",
+	}
+	add := &cobra.Command{
+		Use:   "add CLIENT_ID",
+		Short: "Make another token for a client and print it (once, alone on standard output)",
+		Args:  cobra.ExactArgs(1),
+		RunE: db.withStore(func(cmd *cobra.Command, args []string, s *access.Store) error {
+			id, err := parseID("client", args[0])
+			if err != nil {
+				return err
+			}
+			secret, tok, err := s.AddToken(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "token %s for client %s is below, and is not shown again\n", tok.ID, id)
+			fmt.Fprintln(cmd.OutOrStdout(), secret)
+			return nil
+		}),
+	}
+	list := &cobra.Command{
+		Use:   "list CLIENT_ID",
+		Short: "List a client's tokens (their ids, never the tokens)",
+		Args:  cobra.ExactArgs(1),
+		RunE: db.withStore(func(cmd *cobra.Command, args []string, s *access.Store) error {
+			id, err := parseID("client", args[0])
+			if err != nil {
+				return err
+			}
+			ts, err := s.Tokens(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tCREATED\tSTATE")
+			for _, t := range ts {
+				state := "valid"
+				if !t.RevokedAt.IsZero() {
+					state = "revoked " + t.RevokedAt.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\n", t.ID, t.CreatedAt.UTC().Format(time.RFC3339), state)
+			}
+			return w.Flush()
+		}),
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke TOKEN_ID",
+		Short: "Revoke a token: every front door refuses it within a second",
+		Args:  cobra.ExactArgs(1),
+		RunE: db.withStore(func(cmd *cobra.Command, args []string, s *access.Store) error {
+			id, err := parseID("token", args[0])
+			if err != nil {
+				return err
+			}
+			if err := s.RevokeToken(cmd.Context(), id); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "token %s is revoked\n", id)
+			return nil
+		}),
+	}
+	cmd.AddCommand(add, list, revoke)
+	return cmd
+}
