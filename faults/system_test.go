@@ -211,6 +211,8 @@ func (s *system) frontdoor() *proc {
 	p.Proc = proctest.Start(s.t, builds.Build(s.t, "./cmd/frontdoor"),
 		"ADDR="+p.rpc, "ADMIN_ADDR="+p.admin, "KAFKA_BROKERS="+strings.Join(s.ep.KafkaBrokers, ","),
 		"DATABASE_URL="+s.ep.DatabaseURL, "JOBS_TOPIC="+s.jobs, "QUEUE_LIMIT=1000", "ENQUEUE_TIMEOUT=2s",
+		// The suite measures what faults do, not the anonymous caller's quota.
+		"ANONYMOUS_REQUESTS_PER_SECOND=0", "ANONYMOUS_SENTENCES_PER_MINUTE=0",
 		"SHUTDOWN_GRACE=5s", "LOG_LEVEL=info")
 	proctest.WaitHTTP(s.t, "http://"+p.admin+"/readyz", 30*time.Second)
 	s.mu.Lock()

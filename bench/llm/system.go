@@ -137,6 +137,8 @@ func (b *bench) startSystem(ctx context.Context, spec systemSpec) (sys *system, 
 		d, err := b.startDoor(ctx, bgCtx, sys, i, []string{
 			brokers, "JOBS_TOPIC=" + jobs,
 			"QUEUE_LIMIT=" + strconv.Itoa(spec.queueLimit), "MAX_INFLIGHT=" + strconv.Itoa(maxInflight),
+			// The bench measures the system, not the anonymous caller's quota.
+			"ANONYMOUS_REQUESTS_PER_SECOND=0", "ANONYMOUS_SENTENCES_PER_MINUTE=0",
 			"SHUTDOWN_GRACE=5s",
 		})
 		if d != nil {

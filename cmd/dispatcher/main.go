@@ -26,6 +26,6 @@ func main() {
 		if err != nil {
 			return err
 		}
-		return sys.AddConversations(cfg.Conversations, cfg.Groups, cfg.Queue, bus, conversations)
+		return sys.AddConversations(ctx, cfg.Conversations, cfg.Groups, cfg.Queue, bus, conversations, cfg.DatabaseURL)
 	})
 }

@@ -422,6 +422,21 @@ func TestClients_OnlyPremiumSentencesReachTheModel(t *testing.T) {
 	if reqs := model.Requests(); len(reqs) != 1 {
 		t.Fatalf("the model saw %d requests, want the premium sentence alone", len(reqs))
 	}
+	// The worker counted the call's tokens for the client (once), for its tokens per day.
+	var tokens, calls int64
+	pool, err := pgxpool.New(t.Context(), ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	t.Cleanup(func() { // before the pool closes
+		_, _ = pool.Exec(context.Background(), `DELETE FROM access.model_call WHERE client = $1`, clientID)
+		_, _ = pool.Exec(context.Background(), `DELETE FROM access.daily_tokens WHERE client = $1`, clientID)
+	})
+	if err := pool.QueryRow(t.Context(), `SELECT coalesce(sum(tokens), 0), coalesce(sum(calls), 0) FROM access.daily_tokens WHERE client = $1`,
+		clientID).Scan(&tokens, &calls); err != nil || calls != 1 || tokens <= 0 {
+		t.Fatalf("the premium client's model usage today: %d tokens in %d calls (%v), want the one call's", tokens, calls, err)
+	}
 
 	admin(t, ep, "tokens", "revoke", tokenID)
 	kafkatest.Eventually(t, 5*time.Second, func() bool {

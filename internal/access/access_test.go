@@ -87,6 +87,9 @@ func TestStore_KeepsClientsAndOnlyTheHashesOfTheirTokens(t *testing.T) {
 	if err := s.SetTier(t.Context(), c.ID, access.Free); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.SetLimits(t.Context(), c.ID, access.Limits{SentencesPerMinute: 7}); err != nil {
+		t.Fatal(err)
+	}
 	second, tok2, err := s.AddToken(t.Context(), c.ID)
 	if err != nil || second == secret {
 		t.Fatalf("AddToken: %v", err)
@@ -107,8 +110,12 @@ func TestStore_KeepsClientsAndOnlyTheHashesOfTheirTokens(t *testing.T) {
 			got = x
 		}
 	}
-	if got.Tier != access.Free || !got.Disabled() {
-		t.Fatalf("listed %+v, want it free and disabled", got)
+	if got.Tier != access.Free || !got.Disabled() || got.Limits != (access.Limits{SentencesPerMinute: 7}) {
+		t.Fatalf("listed %+v, want it free, disabled, with its own 7 sentences a minute", got)
+	}
+	defaults := access.NewQuotas(access.QuotaConfig{Clients: access.Limits{RequestsPerSecond: 5, SentencesPerMinute: 60}}, nil, slog.New(slog.DiscardHandler))
+	if l := defaults.Limits(got); l != (access.Limits{RequestsPerSecond: 5, SentencesPerMinute: 7}) {
+		t.Fatalf("the limits of a client with one of its own: %+v, want its own and the other defaults", l)
 	}
 	ts, err := s.Tokens(t.Context(), c.ID)
 	if err != nil || len(ts) != 2 || ts[0].ID != tok.ID || ts[0].RevokedAt.IsZero() || ts[1].ID != tok2.ID || !ts[1].RevokedAt.IsZero() {
@@ -282,5 +289,51 @@ func TestAuthenticator_ChecksACachedTokenWithoutTheDatabase(t *testing.T) {
 	}
 	if n := statements.n.Load() - before; n > 10 {
 		t.Fatalf("%d checks of one token sent %d statements, want almost none (the cache)", checks, n)
+	}
+}
+
+// A premium client's model tokens are counted once per job (a job redone after a crash adds
+// nothing), in Postgres, and every replica refuses its sentences once the day's are spent.
+func TestQuotas_CountModelTokensOncePerJobAcrossReplicas(t *testing.T) {
+	p := pool(t)
+	s := access.NewStore(p)
+	c, _, _ := client(t, s, p, access.Premium)
+	t.Cleanup(func() {
+		_, _ = p.Exec(context.Background(), `DELETE FROM access.model_call WHERE client = $1`, c.ID)
+		_, _ = p.Exec(context.Background(), `DELETE FROM access.daily_tokens WHERE client = $1`, c.ID)
+	})
+	log := slog.New(slog.DiscardHandler)
+	limits := access.QuotaConfig{Clients: access.Limits{TokensPerDay: 100}}
+	replicas := []*access.Quotas{access.NewQuotas(limits, access.NewStore(pool(t)), log), access.NewQuotas(limits, access.NewStore(pool(t)), log)}
+	for i, q := range replicas {
+		if why := q.AdmitSentence(t.Context(), c); why != "" {
+			t.Fatalf("replica %d refused a client with nothing spent: %s", i+1, why)
+		}
+	}
+
+	job := uuid.New()
+	for i := range 3 { // the first worker, and two redoes of the same job
+		counted, err := s.RecordModelCall(t.Context(), job, c.ID, 40, 30)
+		if err != nil || counted != (i == 0) {
+			t.Fatalf("record %d of one job: counted %t, %v; want only the first counted", i+1, counted, err)
+		}
+	}
+	if tokens, calls, err := s.TokensToday(t.Context(), c.ID); err != nil || tokens != 70 || calls != 1 {
+		t.Fatalf("today: %d tokens in %d calls (%v), want 70 in 1", tokens, calls, err)
+	}
+	if _, err := s.RecordModelCall(t.Context(), uuid.New(), c.ID, 20, 10); err != nil {
+		t.Fatal(err)
+	}
+	for i, q := range replicas {
+		kafkatest.Eventually(t, 5*time.Second, func() bool {
+			return strings.Contains(q.AdmitSentence(t.Context(), c), "the 100 model tokens a day are spent")
+		}, func() string {
+			return fmt.Sprintf("replica %d still admits a client whose day's tokens are spent", i+1)
+		})
+	}
+	free := c
+	free.Tier = access.Free
+	if why := replicas[0].AdmitSentence(t.Context(), free); why != "" {
+		t.Fatalf("a free client is held to the model's tokens: %s", why)
 	}
 }

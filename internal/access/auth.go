@@ -61,6 +61,33 @@ type Authenticator struct {
 	store     *Store
 	log       *slog.Logger
 	cache     *cache
+
+	quotas  *Quotas
+	limited map[string]bool // procedures counted against the requests-per-second quota
+}
+
+// WithQuotas makes the interceptor hold each call of procedures (full names, such as
+// "/connectrpc.eliza.v1.ElizaService/Say") to the client's requests per second.
+func (a *Authenticator) WithQuotas(q *Quotas, procedures ...string) *Authenticator {
+	a.quotas, a.limited = q, map[string]bool{}
+	for _, p := range procedures {
+		a.limited[p] = true
+	}
+	return a
+}
+
+// admit authenticates a call of procedure and applies its request quota.
+func (a *Authenticator) admit(ctx context.Context, procedure string, header http.Header) (context.Context, error) {
+	c, err := a.Authenticate(ctx, header)
+	if err != nil {
+		return nil, err
+	}
+	if a.quotas != nil && a.limited[procedure] {
+		if err := a.quotas.AllowRequest(c); err != nil {
+			return nil, err
+		}
+	}
+	return WithClient(ctx, c), nil
 }
 
 // NewAuthenticator returns an Authenticator. store may be nil only with mode Off. Under
@@ -131,8 +158,8 @@ func tokenOf(h http.Header) (string, bool) {
 	return "", false
 }
 
-// Interceptor authenticates every call of the handlers it is given to, and puts the client
-// in the call's context (ClientFrom).
+// Interceptor authenticates every call of the handlers it is given to, applies the request
+// quota (WithQuotas), and puts the client in the call's context (ClientFrom).
 func (a *Authenticator) Interceptor() connect.Interceptor { return interceptor{a} }
 
 type interceptor struct{ a *Authenticator }
@@ -142,11 +169,11 @@ func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if req.Spec().IsClient {
 			return next(ctx, req)
 		}
-		c, err := i.a.Authenticate(ctx, req.Header())
+		ctx, err := i.a.admit(ctx, req.Spec().Procedure, req.Header())
 		if err != nil {
 			return nil, err
 		}
-		return next(WithClient(ctx, c), req)
+		return next(ctx, req)
 	}
 }
 
@@ -156,11 +183,11 @@ func (i interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conne
 
 func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		c, err := i.a.Authenticate(ctx, conn.RequestHeader())
+		ctx, err := i.a.admit(ctx, conn.Spec().Procedure, conn.RequestHeader())
 		if err != nil {
 			return err
 		}
-		return next(WithClient(ctx, c), conn)
+		return next(ctx, conn)
 	}
 }
 

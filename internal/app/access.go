@@ -4,20 +4,32 @@ import (
 	"context"
 
 	"github.com/beacon/eventdispatch/internal/access"
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 )
 
 // openAccess returns what authenticates the front door's calls (AUTH): with AUTH=off every
 // caller is the anonymous client and no database is needed; otherwise tokens are looked up in
 // the Postgres at url, through a cache that a task of its own keeps in step with it.
-func (s *System) openAccess(ctx context.Context, cfg FrontDoor, url string) (*access.Authenticator, error) {
+//
+// The quotas hold every caller to its limits, the anonymous one included; the daily model
+// tokens only where there is a database to count them in.
+func (s *System) openAccess(ctx context.Context, cfg FrontDoor, url string) (*access.Authenticator, *access.Quotas, error) {
+	var store *access.Store
+	if url != "" {
+		pool, err := s.pool(ctx, url)
+		if err != nil {
+			return nil, nil, err
+		}
+		store = access.NewStore(pool)
+	}
+	quotas := access.NewQuotas(cfg.quotas(), store, s.Log)
+	limited := []string{
+		elizav1connect.ElizaServiceSayProcedure, elizav1connect.ElizaServiceConverseProcedure, elizav1connect.ElizaServiceIntroduceProcedure,
+	}
 	if cfg.Auth == access.Off {
-		return access.NewAuthenticator(access.Off, cfg.AnonymousTier, nil, s.Log), nil
+		return access.NewAuthenticator(access.Off, cfg.AnonymousTier, nil, s.Log).WithQuotas(quotas, limited...), quotas, nil
 	}
-	pool, err := s.pool(ctx, url)
-	if err != nil {
-		return nil, err
-	}
-	auth := access.NewAuthenticator(cfg.Auth, cfg.AnonymousTier, access.NewStore(pool), s.Log)
+	auth := access.NewAuthenticator(cfg.Auth, cfg.AnonymousTier, store, s.Log).WithQuotas(quotas, limited...)
 	s.addWork(task("token cache listener", auth.Listen))
-	return auth, nil
+	return auth, quotas, nil
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/lifecycle"
@@ -16,13 +17,22 @@ import (
 )
 
 // AddConversations adds the dispatcher's conversation workers: consumer group LLM_GROUP_ID on
-// JOBS_TOPIC, at most WORKERS model calls at once, every job's outcome recorded in store, failed
+// JOBS_TOPIC, at most WORKERS model calls at once, every job's outcome recorded in store (and
+// its model tokens in the Postgres at databaseURL, when set), failed
 // and undecodable jobs copied to JOBS_TOPIC.dlq; and the sweep that deletes conversations idle
 // longer than CONVERSATION_TTL. The process is ready once it is in the group.
-func (s *System) AddConversations(cfg Conversations, groups Groups, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store) error {
+func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups Groups, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store, databaseURL string) error {
 	model, err := s.newModel(cfg.Model)
 	if err != nil {
 		return err
+	}
+	var usage worker.Usage // the model tokens each client spends, where there is a database to count them in
+	if databaseURL != "" {
+		pool, err := s.pool(ctx, databaseURL)
+		if err != nil {
+			return err
+		}
+		usage = access.NewStore(pool)
 	}
 	metrics := worker.NewMetrics(s.Registry)
 	dlqTopic := kafkabus.DeadLetterTopic(topics.Jobs)
@@ -30,7 +40,7 @@ func (s *System) AddConversations(cfg Conversations, groups Groups, topics Queue
 	s.OnClose(func() { _ = dlq.Close() })
 	pool := worker.NewPool(worker.Config{
 		Workers: cfg.Workers, ContextTurns: cfg.ContextTurns, Model: model, Free: llm.NewOffline(rand.Uint64()),
-		Transcript: store, Metrics: metrics, Log: s.Log,
+		Transcript: store, Usage: usage, Metrics: metrics, Log: s.Log,
 	})
 	// Up to four jobs per worker are fetched ahead, so a worker never waits for the next.
 	group := consumer.NewPipelined(s.groupConfig(bus, groups, cfg.GroupID, topics.Jobs, 4*cfg.Workers), kafkabus.Each(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), s.Log), worker.Decode, pool.Process))

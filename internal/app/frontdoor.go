@@ -28,7 +28,7 @@ import (
 // open streams finish until the drain ends; the transcript's listener (a store that has one,
 // pgtranscript) stops only after that, so streams finishing still get their events.
 func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL string, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store) (net.Addr, error) {
-	auth, err := s.openAccess(ctx, cfg, databaseURL)
+	auth, quotas, err := s.openAccess(ctx, cfg, databaseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +44,7 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL st
 		Gate:           queue.NewGate(cfg.MaxInflight),
 		Limit:          cfg.QueueLimit,
 		EnqueueTimeout: cfg.EnqueueTimeout,
+		Quotas:         quotas,
 		Log:            s.Log,
 	})
 	health := grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName)

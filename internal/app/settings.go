@@ -103,6 +103,23 @@ type FrontDoor struct {
 	// Auth says whether callers need a token; AnonymousTier is the tier of those without one.
 	Auth          access.Mode `env:"AUTH"`
 	AnonymousTier access.Tier `env:"ANONYMOUS_TIER"`
+	// The default limits of clients (QUOTA_*) and of the anonymous caller (ANONYMOUS_*); 0 is
+	// no limit.
+	QuotaRequestsPerSecond      int   `env:"QUOTA_REQUESTS_PER_SECOND"`
+	QuotaSentencesPerMinute     int   `env:"QUOTA_SENTENCES_PER_MINUTE"`
+	QuotaTokensPerDay           int64 `env:"QUOTA_TOKENS_PER_DAY"`
+	AnonymousRequestsPerSecond  int   `env:"ANONYMOUS_REQUESTS_PER_SECOND"`
+	AnonymousSentencesPerMinute int   `env:"ANONYMOUS_SENTENCES_PER_MINUTE"`
+	AnonymousTokensPerDay       int64 `env:"ANONYMOUS_TOKENS_PER_DAY"`
+}
+
+// quotas are the default limits as access reads them.
+func (f FrontDoor) quotas() access.QuotaConfig {
+	return access.QuotaConfig{
+		Clients: access.Limits{RequestsPerSecond: f.QuotaRequestsPerSecond, SentencesPerMinute: f.QuotaSentencesPerMinute, TokensPerDay: f.QuotaTokensPerDay},
+		Anonymous: access.Limits{RequestsPerSecond: f.AnonymousRequestsPerSecond, SentencesPerMinute: f.AnonymousSentencesPerMinute,
+			TokensPerDay: f.AnonymousTokensPerDay},
+	}
 }
 
 // Validate checks the values, naming the variable that is wrong.
@@ -112,6 +129,12 @@ func (f FrontDoor) Validate() error {
 		atLeast("MAX_INFLIGHT", f.MaxInflight, 1),
 		positive("ENQUEUE_TIMEOUT", f.EnqueueTimeout),
 		origins("CORS_ALLOWED_ORIGINS", f.CORSAllowedOrigins),
+		atLeast("QUOTA_REQUESTS_PER_SECOND", f.QuotaRequestsPerSecond, 0),
+		atLeast("QUOTA_SENTENCES_PER_MINUTE", f.QuotaSentencesPerMinute, 0),
+		atLeast("ANONYMOUS_REQUESTS_PER_SECOND", f.AnonymousRequestsPerSecond, 0),
+		atLeast("ANONYMOUS_SENTENCES_PER_MINUTE", f.AnonymousSentencesPerMinute, 0),
+		nonNegative("QUOTA_TOKENS_PER_DAY", f.QuotaTokensPerDay),
+		nonNegative("ANONYMOUS_TOKENS_PER_DAY", f.AnonymousTokensPerDay),
 	)
 }
 
@@ -257,6 +280,13 @@ func validDatabaseURL(url string, optional bool) error {
 	}
 	if _, err := pgxpool.ParseConfig(url); err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	return nil
+}
+
+func nonNegative(name string, n int64) error {
+	if n < 0 {
+		return fmt.Errorf("%s: must be at least 0 (0: no limit), got %d", name, n)
 	}
 	return nil
 }

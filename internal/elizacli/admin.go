@@ -114,13 +114,14 @@ func newClients(db *database) *cobra.Command {
 				return err
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tNAME\tTIER\tADMIN\tCREATED\tSTATE")
+			fmt.Fprintln(w, "ID\tNAME\tTIER\tADMIN\tLIMITS\tCREATED\tSTATE")
 			for _, c := range cs {
 				state := "enabled"
 				if c.Disabled() {
 					state = "disabled " + c.DisabledAt.UTC().Format(time.RFC3339)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%s\t%s\n", c.ID, c.Name, c.Tier, c.Admin, c.CreatedAt.UTC().Format(time.RFC3339), state)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%s\t%s\t%s\n", c.ID, c.Name, c.Tier, c.Admin, describeLimits(c.Limits),
+					c.CreatedAt.UTC().Format(time.RFC3339), state)
 			}
 			return w.Flush()
 		}),
@@ -147,6 +148,30 @@ func newClients(db *database) *cobra.Command {
 		}),
 	}
 
+	var limits access.Limits
+	setLimits := &cobra.Command{
+		Use:   "limits ID [--requests-per-second N] [--sentences-per-minute N] [--tokens-per-day N]",
+		Short: "Set a client's own limits (0, or a flag left out: the front door's default)",
+		Args:  cobra.ExactArgs(1),
+		RunE: db.withStore(func(cmd *cobra.Command, args []string, s *access.Store) error {
+			id, err := parseID("client", args[0])
+			if err != nil {
+				return err
+			}
+			if limits.RequestsPerSecond < 0 || limits.SentencesPerMinute < 0 || limits.TokensPerDay < 0 {
+				return fmt.Errorf("limits must be positive, or 0 for the default")
+			}
+			if err := s.SetLimits(cmd.Context(), id, limits); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "client %s: %s\n", id, describeLimits(limits))
+			return nil
+		}),
+	}
+	setLimits.Flags().IntVar(&limits.RequestsPerSecond, "requests-per-second", 0, "Say, Converse and Introduce calls a second, per front door")
+	setLimits.Flags().IntVar(&limits.SentencesPerMinute, "sentences-per-minute", 0, "queued sentences a minute, per front door")
+	setLimits.Flags().Int64Var(&limits.TokensPerDay, "tokens-per-day", 0, "model tokens a UTC day (premium), across front doors")
+
 	able := func(use, short string, disabled bool) *cobra.Command {
 		return &cobra.Command{
 			Use:   use + " ID",
@@ -165,7 +190,7 @@ func newClients(db *database) *cobra.Command {
 			}),
 		}
 	}
-	cmd.AddCommand(add, list, setTier,
+	cmd.AddCommand(add, list, setTier, setLimits,
 		able("disable", "Refuse a client's calls (PermissionDenied) until it is enabled again", true),
 		able("enable", "Let a disabled client call again", false))
 	return cmd
@@ -237,4 +262,16 @@ func newTokens(db *database) *cobra.Command {
 	}
 	cmd.AddCommand(add, list, revoke)
 	return cmd
+}
+
+// describeLimits shows a client's own limits, "default" for those it does not set.
+func describeLimits(l access.Limits) string {
+	show := func(n int64, unit string) string {
+		if n == 0 {
+			return "default " + unit
+		}
+		return fmt.Sprintf("%d %s", n, unit)
+	}
+	return show(int64(l.RequestsPerSecond), "req/s") + ", " + show(int64(l.SentencesPerMinute), "sentences/min") + ", " +
+		show(l.TokensPerDay, "tokens/day")
 }

@@ -2,7 +2,7 @@
 //
 //	eliza say SENTENCE...                      Say each sentence; plain answers, for scripts
 //	eliza chat [--conversation ID] [--resume]  a queued conversation, line by line
-//	eliza clients add|list|tier|disable|enable  who may call (Postgres at DATABASE_URL)
+//	eliza clients add|list|tier|limits|...     who may call (Postgres at DATABASE_URL)
 //	eliza tokens add|list|revoke               their tokens (Postgres at DATABASE_URL)
 //
 // chat sends each line with Send and follows the conversation with Watch, printing its

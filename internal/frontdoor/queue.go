@@ -44,7 +44,10 @@ type Queue struct {
 	Limit int
 	// EnqueueTimeout bounds one admission; past it the client hears "queue unavailable".
 	EnqueueTimeout time.Duration
-	Log            *slog.Logger
+	// Quotas, when set, hold each client to its queued sentences per minute and (premium) model
+	// tokens per day; a sentence over either is answered with an error, the stream stays open.
+	Quotas *access.Quotas
+	Log    *slog.Logger
 }
 
 // errNoQueue answers the queued-conversation RPCs of a server without a queue.
@@ -120,6 +123,11 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 	job := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: sentence, EnqueuedAt: time.Now().UTC()}
 	if c, ok := access.ClientFrom(ctx); ok {
 		job.ClientID, job.Tier = c.ID, string(c.Tier)
+		if q.Quotas != nil {
+			if why := q.Quotas.AdmitSentence(ctx, c); why != "" {
+				return refuse(elizav1.QueueConversationResponse_KIND_ERROR, why, uuid.Nil)
+			}
+		}
 	}
 	switch err := q.Transcript.Reserve(ctx, conv, job.ID, sentence, q.Limit); {
 	case errors.Is(err, transcript.ErrFull):

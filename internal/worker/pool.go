@@ -52,6 +52,12 @@ type Transcript interface {
 	Finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind transcript.Kind, text string) (transcript.Event, bool, error)
 }
 
+// Usage counts the model tokens a job spent, once per job however often it is recorded
+// (access.Store).
+type Usage interface {
+	RecordModelCall(ctx context.Context, job, client uuid.UUID, prompt, completion int) (bool, error)
+}
+
 // Decode decodes a message of the jobs topic. An error means there is nobody to answer: no
 // job or conversation can be read from it.
 func Decode(m kafka.Message) (queue.Job, error) { return queue.UnmarshalJob(m.Value) }
@@ -69,8 +75,11 @@ type Config struct {
 	// spends no model. Nil: Model answers them too.
 	Free       llm.Call
 	Transcript Transcript
-	Metrics    *Metrics
-	Log        *slog.Logger
+	// Usage, when set, counts the tokens of every job the model answered, once per job (a
+	// client's tokens per day).
+	Usage   Usage
+	Metrics *Metrics
+	Log     *slog.Logger
 }
 
 // Pool answers jobs.
@@ -169,6 +178,17 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		p.cfg.Metrics.busy.Dec()
 		<-p.slots
 		p.cfg.Metrics.duration.Observe(time.Since(start).Seconds())
+		if err == nil && p.cfg.Usage != nil {
+			// Before the outcome: a worker that dies in between leaves the job to be redone,
+			// and the redo counts nothing twice. A count that cannot be written is logged,
+			// and does not cost the client its answer.
+			if rerr := p.retry(ctx, log, "count the model tokens", func() error {
+				_, e := p.cfg.Usage.RecordModelCall(ctx, job.ID, job.ClientID, res.PromptTokens, res.CompletionTokens)
+				return e
+			}); rerr != nil {
+				log.Warn("model tokens not counted", "error", rerr, "prompt_tokens", res.PromptTokens, "completion_tokens", res.CompletionTokens)
+			}
+		}
 	}
 
 	kind, text, outcome := transcript.Reply, res.Text, "answered"

@@ -1,0 +1,190 @@
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+	"golang.org/x/time/rate"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// QuotaConfig holds the default limits: Clients' for clients whose own limit is not set (a
+// NULL column), Anonymous's for the caller without a token. A zero field is no limit.
+type QuotaConfig struct {
+	Clients, Anonymous Limits
+}
+
+// spentTTL is how long a front door trusts the tokens it read as a client's spending today:
+// the daily budget is enforced within that lag (and the jobs already queued still run).
+const spentTTL = 2 * time.Second
+
+// Quotas hold each client to its limits. Requests per second (Say, Converse, Introduce) and
+// queued sentences per minute are token buckets in this process: each front-door replica
+// allows the full limit, so with N replicas a client may reach N times it. Model tokens per
+// day (premium clients only) are counted in Postgres by the workers (RecordModelCall) and
+// read by every replica, so that limit holds across replicas.
+type Quotas struct {
+	cfg   QuotaConfig
+	store *Store // nil: no tokens-per-day limit (no database)
+	log   *slog.Logger
+
+	mu        sync.Mutex
+	requests  map[uuid.UUID]*bucket
+	sentences map[uuid.UUID]*bucket
+	spent     map[uuid.UUID]spending
+}
+
+type bucket struct {
+	limit int // per second or per minute, as configured: a change rebuilds the bucket
+	lim   *rate.Limiter
+}
+
+type spending struct {
+	tokens int64
+	at     time.Time
+}
+
+// NewQuotas returns Quotas with cfg's defaults; store may be nil (no daily token limit).
+func NewQuotas(cfg QuotaConfig, store *Store, log *slog.Logger) *Quotas {
+	return &Quotas{cfg: cfg, store: store, log: log,
+		requests: map[uuid.UUID]*bucket{}, sentences: map[uuid.UUID]*bucket{}, spent: map[uuid.UUID]spending{}}
+}
+
+// Limits returns c's limits: its own where set, the defaults elsewhere.
+func (q *Quotas) Limits(c Client) Limits {
+	l := q.cfg.Clients
+	if c.Anonymous() {
+		l = q.cfg.Anonymous
+	}
+	if c.Limits.RequestsPerSecond > 0 {
+		l.RequestsPerSecond = c.Limits.RequestsPerSecond
+	}
+	if c.Limits.SentencesPerMinute > 0 {
+		l.SentencesPerMinute = c.Limits.SentencesPerMinute
+	}
+	if c.Limits.TokensPerDay > 0 {
+		l.TokensPerDay = c.Limits.TokensPerDay
+	}
+	return l
+}
+
+// take takes one from c's bucket in buckets, of limit per period, and returns how long to
+// wait when it is empty.
+func (q *Quotas) take(buckets map[uuid.UUID]*bucket, id uuid.UUID, limit int, period time.Duration) (time.Duration, bool) {
+	if limit <= 0 {
+		return 0, true
+	}
+	q.mu.Lock()
+	b, ok := buckets[id]
+	if !ok || b.limit != limit {
+		b = &bucket{limit: limit, lim: rate.NewLimiter(rate.Limit(float64(limit)/period.Seconds()), limit)}
+		buckets[id] = b
+	}
+	q.mu.Unlock()
+	r := b.lim.Reserve()
+	if d := r.Delay(); d > 0 {
+		r.Cancel()
+		return d, false
+	}
+	return 0, true
+}
+
+// AllowRequest takes a request of c's per-second allowance, or returns the ResourceExhausted
+// error (with a RetryInfo detail) to answer it with.
+func (q *Quotas) AllowRequest(c Client) error {
+	limit := q.Limits(c).RequestsPerSecond
+	wait, ok := q.take(q.requests, c.ID, limit, time.Second)
+	if ok {
+		return nil
+	}
+	return exhausted(fmt.Sprintf("quota exceeded: at most %d requests a second; try again in %s", limit, roundUp(wait)), wait)
+}
+
+// AdmitSentence takes a queued sentence of c's per-minute allowance and, for a premium client,
+// checks its model tokens today. It returns the words to refuse the sentence with, or "".
+func (q *Quotas) AdmitSentence(ctx context.Context, c Client) string {
+	l := q.Limits(c)
+	if c.Tier == Premium && l.TokensPerDay > 0 && q.store != nil {
+		spent, err := q.spentToday(ctx, c.ID)
+		switch {
+		case err != nil:
+			// Let it in: a quota that cannot be read is not a reason to refuse service.
+			q.log.Warn("cannot read a client's model tokens today; not limiting", "client", c.ID, "error", err)
+		case spent >= l.TokensPerDay:
+			return fmt.Sprintf("quota exceeded: the %d model tokens a day are spent; they renew at 00:00 UTC, in %s",
+				l.TokensPerDay, roundUp(untilMidnightUTC(time.Now())))
+		}
+	}
+	if wait, ok := q.take(q.sentences, c.ID, l.SentencesPerMinute, time.Minute); !ok {
+		return fmt.Sprintf("quota exceeded: at most %d sentences a minute; try again in %s", l.SentencesPerMinute, roundUp(wait))
+	}
+	return ""
+}
+
+func (q *Quotas) spentToday(ctx context.Context, client uuid.UUID) (int64, error) {
+	q.mu.Lock()
+	s, ok := q.spent[client]
+	q.mu.Unlock()
+	if ok && time.Since(s.at) < spentTTL {
+		return s.tokens, nil
+	}
+	tokens, _, err := q.store.TokensToday(ctx, client)
+	if err != nil {
+		return 0, err
+	}
+	q.mu.Lock()
+	q.spent[client] = spending{tokens: tokens, at: time.Now()}
+	q.mu.Unlock()
+	return tokens, nil
+}
+
+func untilMidnightUTC(now time.Time) time.Duration {
+	now = now.UTC()
+	return time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC).Sub(now)
+}
+
+// roundUp shows a wait in whole seconds (at least one), or minutes past an hour.
+func roundUp(d time.Duration) time.Duration {
+	if d > time.Hour {
+		return d.Round(time.Minute)
+	}
+	return max(time.Second, (d + time.Second - 1).Truncate(time.Second))
+}
+
+// exhausted is ResourceExhausted with a RetryInfo detail saying when to come back.
+func exhausted(msg string, wait time.Duration) error {
+	err := connect.NewError(connect.CodeResourceExhausted, errors.New(msg))
+	if detail, derr := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(roundUp(wait))}); derr == nil {
+		err.AddDetail(detail)
+	}
+	return err
+}
+
+// RecordModelCall counts the tokens of a job the model answered for client, once per job
+// however often it is recorded (a job redone after a crash). It reports whether this call
+// counted them.
+func (s *Store) RecordModelCall(ctx context.Context, job, client uuid.UUID, prompt, completion int) (bool, error) {
+	var counted bool
+	err := s.pool.QueryRow(ctx, `SELECT access.record_model_call($1, $2, $3, $4)`, job, client, prompt, completion).Scan(&counted)
+	if err != nil {
+		return false, fmt.Errorf("record model call: %w", err)
+	}
+	return counted, nil
+}
+
+// TokensToday returns the model tokens client has spent today (UTC) and in how many calls.
+func (s *Store) TokensToday(ctx context.Context, client uuid.UUID) (tokens, calls int64, err error) {
+	err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(tokens), 0), coalesce(sum(calls), 0) FROM access.daily_tokens
+		WHERE client = $1 AND day = (now() AT TIME ZONE 'UTC')::date`, client).Scan(&tokens, &calls)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read model tokens today: %w", err)
+	}
+	return tokens, calls, nil
+}

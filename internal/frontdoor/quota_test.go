@@ -1,0 +1,75 @@
+package frontdoor_test
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+
+	"github.com/beacon/eventdispatch/internal/access"
+	"github.com/beacon/eventdispatch/internal/eliza"
+	"github.com/beacon/eventdispatch/internal/frontdoor"
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	"github.com/beacon/eventdispatch/internal/queue"
+	"github.com/beacon/eventdispatch/internal/transcript"
+)
+
+// Over a quota, a call is ResourceExhausted with a RetryInfo saying when to come back, and a
+// queued sentence is answered with an error on a stream that stays open.
+func TestQuotas_RefuseWithRetryInfoAndKeepTheStreamOpen(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	quotas := access.NewQuotas(access.QuotaConfig{Anonymous: access.Limits{RequestsPerSecond: 2, SentencesPerMinute: 2}}, nil, log)
+	auth := access.NewAuthenticator(access.Off, access.Free, nil, log).WithQuotas(quotas, elizav1connect.ElizaServiceSayProcedure)
+	c := &conversations{t: t, store: transcript.NewMemory(time.Hour), jobs: &jobs{}}
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }).WithQueue(&frontdoor.Queue{
+		Jobs: c.jobs, Transcript: c.store, Gate: queue.NewGate(100), Limit: 3, EnqueueTimeout: time.Second, Quotas: quotas, Log: log,
+	}), func(o *frontdoor.Options) { o.Auth = auth.Interceptor() })
+	c.client = elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
+
+	var err error
+	for range 3 {
+		_, err = c.client.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{Sentence: "hello"}))
+	}
+	var ce *connect.Error
+	if !errors.As(err, &ce) || ce.Code() != connect.CodeResourceExhausted || !strings.Contains(ce.Message(), "at most 2 requests a second") {
+		t.Fatalf("the third Say within a second: %v, want ResourceExhausted naming the limit", err)
+	}
+	var retry *errdetails.RetryInfo
+	for _, d := range ce.Details() {
+		if v, err := d.Value(); err == nil {
+			if r, ok := v.(*errdetails.RetryInfo); ok {
+				retry = r
+			}
+		}
+	}
+	if retry == nil || retry.GetRetryDelay().AsDuration() <= 0 || retry.GetRetryDelay().AsDuration() > time.Second {
+		t.Fatalf("RetryInfo %v, want a delay within the second", retry)
+	}
+
+	s := c.open()
+	for i, sentence := range []string{"one", "two"} {
+		c.send(s, &elizav1.QueueConversationRequest{Sentence: sentence})
+		if res := c.receive(s); res.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
+			t.Fatalf("sentence %d: %s, want enqueued", i+1, short(res))
+		}
+		c.answer(i, "answer")
+		c.receive(s)
+	}
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "three"})
+	res := c.receive(s)
+	if res.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || !strings.Contains(res.GetSentence(), "at most 2 sentences a minute") {
+		t.Fatalf("the third sentence in a minute: %s, want an error naming the quota", short(res))
+	}
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "four"})
+	if res := c.receive(s); res.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR {
+		t.Fatalf("the stream after a refusal: %s, want it open and refusing", short(res))
+	}
+	if n := len(c.jobs.all()); n != 2 {
+		t.Fatalf("%d jobs queued, want the 2 within the quota", n)
+	}
+}
