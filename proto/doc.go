@@ -1,3 +1,4 @@
-// Package proto holds the API's protobuf sources (connectrpc/eliza/v1). Go code generated from
-// them lives in internal/gen; this package's test fails when that code is stale.
+// Package proto holds the API's protobuf sources (connectrpc/eliza/v1, eventdispatch/usage/v1).
+// Go code generated from them lives in internal/gen (and the chat page's TypeScript in
+// web/src/gen); this package's test fails when the Go code is stale.
 package proto

@@ -432,10 +432,30 @@ func TestClients_OnlyPremiumSentencesReachTheModel(t *testing.T) {
 	t.Cleanup(func() { // before the pool closes
 		_, _ = pool.Exec(context.Background(), `DELETE FROM access.model_call WHERE client = $1`, clientID)
 		_, _ = pool.Exec(context.Background(), `DELETE FROM access.daily_tokens WHERE client = $1`, clientID)
+		_, _ = pool.Exec(context.Background(), `DELETE FROM access.usage WHERE client = $1`, clientID)
 	})
 	if err := pool.QueryRow(t.Context(), `SELECT coalesce(sum(tokens), 0), coalesce(sum(calls), 0) FROM access.daily_tokens WHERE client = $1`,
 		clientID).Scan(&tokens, &calls); err != nil || calls != 1 || tokens <= 0 {
 		t.Fatalf("the premium client's model usage today: %d tokens in %d calls (%v), want the one call's", tokens, calls, err)
+	}
+
+	// Usage, as the client reads it: counted in memory, written every 2 s.
+	kafkatest.Eventually(t, 10*time.Second, func() bool {
+		cmd := eliza(t, s.RPC, t.TempDir(), "usage")
+		cmd.Env = append(cmd.Env, "ELIZA_TOKEN="+token)
+		out, err := cmd.Output()
+		fields := strings.Fields(lastLine(string(out)))
+		// DAY QUEUED MODEL-CALLS PROMPT COMPLETION REFUSALS CALLS...
+		return err == nil && len(fields) > 6 && fields[1] == "1" && fields[2] == "1" && strings.Contains(string(out), "Send/ok=1")
+	}, func() string {
+		out, _ := eliza(t, s.RPC, t.TempDir(), "--token", token, "usage").CombinedOutput()
+		return "eliza usage does not show the one sentence queued and answered by the model:\n" + string(out)
+	})
+	anonymous := eliza(t, s.RPC, t.TempDir(), "usage")
+	var denied strings.Builder
+	anonymous.Stderr = &denied
+	if err := anonymous.Run(); err == nil || !strings.Contains(denied.String(), "permission_denied") {
+		t.Fatalf("usage without a token: %v, %q; want permission_denied", err, denied.String())
 	}
 
 	admin(t, ep, "tokens", "revoke", tokenID)
@@ -455,4 +475,10 @@ func TestClients_OnlyPremiumSentencesReachTheModel(t *testing.T) {
 			}
 		}
 	}
+}
+
+// lastLine is the last non-empty line of out.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
 }

@@ -337,3 +337,41 @@ func TestQuotas_CountModelTokensOncePerJobAcrossReplicas(t *testing.T) {
 		t.Fatalf("a free client is held to the model's tokens: %s", why)
 	}
 }
+
+// Usage counted in memory reaches Postgres in one flush, and reads back as what was done.
+func TestUsage_CountsWhatWasDoneAndReadsItBackPerDay(t *testing.T) {
+	p := pool(t)
+	s := access.NewStore(p)
+	c, _, _ := client(t, s, p, access.Premium)
+	t.Cleanup(func() {
+		for _, table := range []string{"usage", "model_call", "daily_tokens"} {
+			_, _ = p.Exec(context.Background(), `DELETE FROM access.`+table+` WHERE client = $1`, c.ID)
+		}
+	})
+	u := access.NewUsage(s, slog.New(slog.DiscardHandler))
+	for range 3 {
+		u.RPC(c.ID, "Say", "ok")
+	}
+	u.RPC(c.ID, "Say", "invalid_argument")
+	u.Queued(c.ID)
+	u.Queued(c.ID)
+	u.Refused(c.ID, "sentences")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := u.Run(ctx); err != nil { // an ended context: one last flush
+		t.Fatal(err)
+	}
+	if _, err := s.RecordModelCall(t.Context(), uuid.New(), c.ID, 12, 5); err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	days, err := s.UsageBetween(t.Context(), c.ID, today.AddDate(0, 0, -1), today)
+	if err != nil || len(days) != 1 {
+		t.Fatalf("usage %+v (%v), want today's alone", days, err)
+	}
+	d := days[0]
+	if !d.Day.Equal(today) || d.RPCs["Say/ok"] != 3 || d.RPCs["Say/invalid_argument"] != 1 || d.Queued != 2 || d.Refused != 1 ||
+		d.ModelCalls != 1 || d.PromptTokens != 12 || d.CompletionTokens != 5 {
+		t.Fatalf("today's usage %+v, want 3 Say ok, 1 invalid, 2 queued, 1 refused, 1 model call of 12 + 5 tokens", d)
+	}
+}

@@ -64,6 +64,26 @@ type Authenticator struct {
 
 	quotas  *Quotas
 	limited map[string]bool // procedures counted against the requests-per-second quota
+	usage   *Usage
+}
+
+// WithUsage counts every authenticated call, by client, method and code, in u.
+func (a *Authenticator) WithUsage(u *Usage) *Authenticator {
+	a.usage = u
+	return a
+}
+
+// count counts a call of procedure that ended with err, when the caller is known.
+func (a *Authenticator) count(ctx context.Context, procedure string, err error) {
+	c, ok := ClientFrom(ctx)
+	if !ok || a.usage == nil {
+		return
+	}
+	code := "ok"
+	if err != nil {
+		code = connect.CodeOf(err).String()
+	}
+	a.usage.RPC(c.ID, procedure[strings.LastIndex(procedure, "/")+1:], code)
 }
 
 // WithQuotas makes the interceptor hold each call of procedures (full names, such as
@@ -82,12 +102,14 @@ func (a *Authenticator) admit(ctx context.Context, procedure string, header http
 	if err != nil {
 		return nil, err
 	}
+	ctx = WithClient(ctx, c)
 	if a.quotas != nil && a.limited[procedure] {
 		if err := a.quotas.AllowRequest(c); err != nil {
+			a.count(ctx, procedure, err)
 			return nil, err
 		}
 	}
-	return WithClient(ctx, c), nil
+	return ctx, nil
 }
 
 // NewAuthenticator returns an Authenticator. store may be nil only with mode Off. Under
@@ -173,7 +195,9 @@ func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if err != nil {
 			return nil, err
 		}
-		return next(ctx, req)
+		res, err := next(ctx, req)
+		i.a.count(ctx, req.Spec().Procedure, err)
+		return res, err
 	}
 }
 
@@ -187,7 +211,9 @@ func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 		if err != nil {
 			return err
 		}
-		return next(ctx, conn)
+		err = next(ctx, conn)
+		i.a.count(ctx, conn.Spec().Procedure, err)
+		return err
 	}
 }
 

@@ -33,6 +33,7 @@ const spentTTL = 2 * time.Second
 type Quotas struct {
 	cfg   QuotaConfig
 	store *Store // nil: no tokens-per-day limit (no database)
+	usage *Usage // counts refusals; nil counts nothing
 	log   *slog.Logger
 
 	mu        sync.Mutex
@@ -55,6 +56,12 @@ type spending struct {
 func NewQuotas(cfg QuotaConfig, store *Store, log *slog.Logger) *Quotas {
 	return &Quotas{cfg: cfg, store: store, log: log,
 		requests: map[uuid.UUID]*bucket{}, sentences: map[uuid.UUID]*bucket{}, spent: map[uuid.UUID]spending{}}
+}
+
+// WithUsage counts every refusal in u.
+func (q *Quotas) WithUsage(u *Usage) *Quotas {
+	q.usage = u
+	return q
 }
 
 // Limits returns c's limits: its own where set, the defaults elsewhere.
@@ -104,6 +111,7 @@ func (q *Quotas) AllowRequest(c Client) error {
 	if ok {
 		return nil
 	}
+	q.usage.Refused(c.ID, "requests")
 	return exhausted(fmt.Sprintf("quota exceeded: at most %d requests a second; try again in %s", limit, roundUp(wait)), wait)
 }
 
@@ -118,11 +126,13 @@ func (q *Quotas) AdmitSentence(ctx context.Context, c Client) string {
 			// Let it in: a quota that cannot be read is not a reason to refuse service.
 			q.log.Warn("cannot read a client's model tokens today; not limiting", "client", c.ID, "error", err)
 		case spent >= l.TokensPerDay:
+			q.usage.Refused(c.ID, "tokens")
 			return fmt.Sprintf("quota exceeded: the %d model tokens a day are spent; they renew at 00:00 UTC, in %s",
 				l.TokensPerDay, roundUp(untilMidnightUTC(time.Now())))
 		}
 	}
 	if wait, ok := q.take(q.sentences, c.ID, l.SentencesPerMinute, time.Minute); !ok {
+		q.usage.Refused(c.ID, "sentences")
 		return fmt.Sprintf("quota exceeded: at most %d sentences a minute; try again in %s", l.SentencesPerMinute, roundUp(wait))
 	}
 	return ""

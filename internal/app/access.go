@@ -13,23 +13,26 @@ import (
 //
 // The quotas hold every caller to its limits, the anonymous one included; the daily model
 // tokens only where there is a database to count them in.
-func (s *System) openAccess(ctx context.Context, cfg FrontDoor, url string) (*access.Authenticator, *access.Quotas, error) {
+func (s *System) openAccess(ctx context.Context, cfg FrontDoor, url string) (*access.Authenticator, *access.Quotas, *access.Usage, error) {
 	var store *access.Store
+	var usage *access.Usage // usage statistics, where there is a database to keep them in
 	if url != "" {
 		pool, err := s.pool(ctx, url)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		store = access.NewStore(pool)
+		usage = access.NewUsage(store, s.Log)
+		s.addWork(task("usage counts", usage.Run))
 	}
-	quotas := access.NewQuotas(cfg.quotas(), store, s.Log)
+	quotas := access.NewQuotas(cfg.quotas(), store, s.Log).WithUsage(usage)
 	limited := []string{
 		elizav1connect.ElizaServiceSayProcedure, elizav1connect.ElizaServiceConverseProcedure, elizav1connect.ElizaServiceIntroduceProcedure,
 	}
 	if cfg.Auth == access.Off {
-		return access.NewAuthenticator(access.Off, cfg.AnonymousTier, nil, s.Log).WithQuotas(quotas, limited...), quotas, nil
+		return access.NewAuthenticator(access.Off, cfg.AnonymousTier, nil, s.Log).WithQuotas(quotas, limited...).WithUsage(usage), quotas, usage, nil
 	}
-	auth := access.NewAuthenticator(cfg.Auth, cfg.AnonymousTier, store, s.Log).WithQuotas(quotas, limited...)
+	auth := access.NewAuthenticator(cfg.Auth, cfg.AnonymousTier, store, s.Log).WithQuotas(quotas, limited...).WithUsage(usage)
 	s.addWork(task("token cache listener", auth.Listen))
-	return auth, quotas, nil
+	return auth, quotas, usage, nil
 }

@@ -28,7 +28,7 @@ import (
 // open streams finish until the drain ends; the transcript's listener (a store that has one,
 // pgtranscript) stops only after that, so streams finishing still get their events.
 func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL string, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store) (net.Addr, error) {
-	auth, quotas, err := s.openAccess(ctx, cfg, databaseURL)
+	auth, quotas, usage, err := s.openAccess(ctx, cfg, databaseURL)
 	if err != nil {
 		return nil, err
 	}
@@ -45,6 +45,7 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL st
 		Limit:          cfg.QueueLimit,
 		EnqueueTimeout: cfg.EnqueueTimeout,
 		Quotas:         quotas,
+		Usage:          usage,
 		Log:            s.Log,
 	})
 	health := grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName)
@@ -54,6 +55,9 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL st
 	}
 	if cfg.WebUI {
 		opts.Page = webui.Handler()
+	}
+	if usage != nil {
+		opts.Usage = &frontdoor.UsageService{Store: usage.Store()}
 	}
 	srv := frontdoor.NewServer(cfg.Addr, frontdoor.NewHandler(opts))
 	s.onDraining(func() {

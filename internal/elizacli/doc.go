@@ -2,6 +2,7 @@
 //
 //	eliza say SENTENCE...                      Say each sentence; plain answers, for scripts
 //	eliza chat [--conversation ID] [--resume]  a queued conversation, line by line
+//	eliza usage [--from D] [--to D]            your usage per day, from the front door
 //	eliza clients add|list|tier|limits|...     who may call (Postgres at DATABASE_URL)
 //	eliza tokens add|list|revoke               their tokens (Postgres at DATABASE_URL)
 //

@@ -43,8 +43,17 @@ type server struct {
 // client returns an ElizaService client over the Connect protocol (plain HTTP/1.1 is enough
 // for Say, Send and Watch), with the system's roots under --tls.
 func (s *server) client() (elizav1connect.ElizaServiceClient, error) {
+	base, httpClient, err := s.base()
+	if err != nil {
+		return nil, err
+	}
+	return elizav1connect.NewElizaServiceClient(httpClient, base), nil
+}
+
+// base returns the server's URL and the HTTP client that sends the token, if there is one.
+func (s *server) base() (string, *http.Client, error) {
 	if strings.Contains(s.addr, "://") {
-		return nil, fmt.Errorf("ELIZA_ADDR %q: give host:port, and --tls for HTTPS", s.addr)
+		return "", nil, fmt.Errorf("ELIZA_ADDR %q: give host:port, and --tls for HTTPS", s.addr)
 	}
 	scheme := "http://"
 	if s.tls {
@@ -58,7 +67,7 @@ func (s *server) client() (elizav1connect.ElizaServiceClient, error) {
 	if token != "" {
 		httpClient = &http.Client{Transport: bearer{token: token, next: http.DefaultTransport}}
 	}
-	return elizav1connect.NewElizaServiceClient(httpClient, scheme+s.addr), nil
+	return scheme + s.addr, httpClient, nil
 }
 
 // bearer sends a token with every request.
@@ -93,7 +102,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	db := newDatabase()
-	root.AddCommand(newSay(srv), newChat(srv), newClients(db), newTokens(db))
+	root.AddCommand(newSay(srv), newChat(srv), newUsage(srv), newClients(db), newTokens(db))
 	return root
 }
 

@@ -47,7 +47,9 @@ type Queue struct {
 	// Quotas, when set, hold each client to its queued sentences per minute and (premium) model
 	// tokens per day; a sentence over either is answered with an error, the stream stays open.
 	Quotas *access.Quotas
-	Log    *slog.Logger
+	// Usage, when set, counts each client's sentences that reach the queue.
+	Usage *access.Usage
+	Log   *slog.Logger
 }
 
 // errNoQueue answers the queued-conversation RPCs of a server without a queue.
@@ -152,8 +154,10 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 			return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, job.ID)
 		}
 		log.Info("job reached the queue after all: a worker has taken it", "job", job.ID, "serial", accepted.Serial)
+		q.Usage.Queued(job.ClientID)
 		return admission{job: job.ID, event: &accepted, enqueued: true}
 	}
+	q.Usage.Queued(job.ClientID)
 	ev, err := q.Transcript.Accept(recordCtx, conv, job.ID, sentence)
 	if err != nil {
 		log.Warn("job enqueued but not recorded; its worker will record it", "job", job.ID, "error", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/cors"
 
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	"github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1/usagev1connect"
 )
 
 // Options assemble the front door's HTTP handler.
@@ -31,6 +32,9 @@ type Options struct {
 	// Auth, when set, authenticates every ElizaService call (access.Authenticator.Interceptor)
 	// and puts the client in its context. Reflection and health stay open.
 	Auth connect.Interceptor
+	// Usage, when set, serves eventdispatch.usage.v1.UsageService beside ElizaService, behind
+	// the same interceptors.
+	Usage usagev1connect.UsageServiceHandler
 	// Page, when set, answers at "/" and every path no RPC route claims: the chat page
 	// (webui.Handler). Nil: those paths are 404.
 	Page http.Handler
@@ -56,8 +60,13 @@ func NewHandler(opts Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(elizav1connect.NewElizaServiceHandler(opts.Service, handlerOpts...))
+	services := []string{elizav1connect.ElizaServiceName, grpchealth.HealthV1ServiceName}
+	if opts.Usage != nil {
+		mux.Handle(usagev1connect.NewUsageServiceHandler(opts.Usage, handlerOpts...))
+		services = append(services, usagev1connect.UsageServiceName)
+	}
 
-	reflector := grpcreflect.NewStaticReflector(elizav1connect.ElizaServiceName, grpchealth.HealthV1ServiceName)
+	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle(grpchealth.NewHandler(opts.Health))

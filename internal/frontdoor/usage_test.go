@@ -1,0 +1,83 @@
+package frontdoor_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/google/uuid"
+
+	"github.com/beacon/eventdispatch/internal/access"
+	"github.com/beacon/eventdispatch/internal/eliza"
+	"github.com/beacon/eventdispatch/internal/frontdoor"
+	usagev1 "github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1"
+	"github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1/usagev1connect"
+)
+
+// usageRecords answers UsageBetween with one day of usage, and remembers what it was asked.
+type usageRecords struct {
+	client   uuid.UUID
+	from, to time.Time
+}
+
+func (u *usageRecords) UsageBetween(_ context.Context, client uuid.UUID, from, to time.Time) ([]access.DayUsage, error) {
+	u.client, u.from, u.to = client, from, to
+	return []access.DayUsage{{Day: from, RPCs: map[string]int64{"Say/ok": 2, "Converse/ok": 1}, Queued: 3, ModelCalls: 3, PromptTokens: 30}}, nil
+}
+
+// as is an interceptor that makes every call come from c, as access's would.
+func as(c access.Client) connect.Interceptor {
+	return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			if c.Name != "" {
+				ctx = access.WithClient(ctx, c)
+			}
+			return next(ctx, req)
+		}
+	})
+}
+
+func TestGetUsage_AnswersTheCallerAndAdminsAboutOthers(t *testing.T) {
+	records := &usageRecords{}
+	usage := func(c access.Client) usagev1connect.UsageServiceClient {
+		h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
+			o.Usage, o.Auth = &frontdoor.UsageService{Store: records}, as(c)
+		})
+		return usagev1connect.NewUsageServiceClient(h.http1, h.url)
+	}
+	me := access.Client{ID: uuid.New(), Name: "me", Tier: access.Premium}
+	other := uuid.New()
+
+	res, err := usage(me).GetUsage(ctx(t), connect.NewRequest(&usagev1.GetUsageRequest{}))
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	if err != nil || records.client != me.ID || !records.from.Equal(today) || !records.to.Equal(today) {
+		t.Fatalf("an empty request: %v, asked for %s %s..%s; want the caller today", err, records.client, records.from, records.to)
+	}
+	d := res.Msg.GetDays()[0]
+	if res.Msg.GetClientId() != me.ID.String() || d.GetSentencesQueued() != 3 || len(d.GetRpcs()) != 2 || d.GetRpcs()[0].GetMethod() != "Converse" {
+		t.Fatalf("response %v", res.Msg)
+	}
+
+	for name, tc := range map[string]struct {
+		caller access.Client
+		req    *usagev1.GetUsageRequest
+		want   connect.Code
+	}{
+		"anonymous":              {access.AnonymousClient(access.Premium), &usagev1.GetUsageRequest{}, connect.CodePermissionDenied},
+		"another client":         {me, &usagev1.GetUsageRequest{ClientId: other.String()}, connect.CodePermissionDenied},
+		"a malformed client":     {me, &usagev1.GetUsageRequest{ClientId: "nobody"}, connect.CodeInvalidArgument},
+		"a malformed day":        {me, &usagev1.GetUsageRequest{From: "12/03/2026"}, connect.CodeInvalidArgument},
+		"a range backwards":      {me, &usagev1.GetUsageRequest{From: "2026-12-03", To: "2026-12-01"}, connect.CodeInvalidArgument},
+		"more than a year":       {me, &usagev1.GetUsageRequest{From: "2025-01-01", To: "2026-12-01"}, connect.CodeInvalidArgument},
+		"an admin about another": {access.Client{ID: uuid.New(), Name: "admin", Admin: true}, &usagev1.GetUsageRequest{ClientId: other.String(), From: "2026-11-01", To: "2026-11-30"}, 0},
+	} {
+		_, err := usage(tc.caller).GetUsage(ctx(t), connect.NewRequest(tc.req))
+		if got := connect.CodeOf(err); (tc.want == 0 && err != nil) || (tc.want != 0 && got != tc.want) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
+	}
+	if records.client != other || records.from.Format("2006-01-02") != "2026-11-01" || records.to.Format("2006-01-02") != "2026-11-30" {
+		t.Fatalf("the admin's request read %s %s..%s", records.client, records.from, records.to)
+	}
+}
