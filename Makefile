@@ -55,6 +55,10 @@ bench-dispatch: stack-up ## Benchmark the signal dispatcher on the local stack: 
 bench-llm: stack-up ## Benchmark queued conversations on the local stack: throughput vs ideal, enqueue latency, resume, what a front door reads, memory per idle stream (see BENCHMARKS.md).
 	go run ./bench/llm -workers 64 -latency 100ms -conversations 256 -rpm 12000 -rate 1000,300 -streams 200 -resume-events 1000 -resumes 50 -fanout-conversations 60 -fanout-doors 3 -idle-streams 10000 -timeout 9m
 
+.PHONY: bench-auth
+bench-auth: stack-up ## Benchmark authentication on the local stack: Say with AUTH=required against AUTH=off, revocation reaching two front doors (see BENCHMARKS.md).
+	go run ./bench/auth -concurrency 32 -duration 10s -rounds 3 -revocations 20 -timeout 5m
+
 .PHONY: stack-up
 stack-up: ## Start Postgres, Kafka and Kafka Connect + Debezium locally (idempotent).
 	bash deploy/local/stack.sh up
