@@ -380,8 +380,8 @@ func chatOnce(t *testing.T, addr, token, sentence string) string {
 
 var idIn = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 
-// A premium client's sentences go to the model, the anonymous (free, here) caller's to the
-// offline responder; a revoked token stops working; no token or hash appears in any log.
+// A premium client's sentences go to the model, a free client's and the anonymous (free,
+// here) caller's to the offline responder; a revoked token stops working; no token or hash appears in any log.
 func TestClients_OnlyPremiumSentencesReachTheModel(t *testing.T) {
 	ep := stack.Require(t, stack.Postgres, stack.Kafka)
 	model := fakeopenai.New()
@@ -415,6 +415,18 @@ func TestClients_OnlyPremiumSentencesReachTheModel(t *testing.T) {
 	}
 	if n := model.Count(); n != 0 {
 		t.Fatalf("the model was called %d times for an anonymous free sentence", n)
+	}
+	freeOut, freeErr := admin(t, ep, "clients", "add", "--name", "test free")
+	freeID := idIn.FindString(freeErr)
+	t.Cleanup(func() {
+		if pool, err := pgxpool.New(context.Background(), ep.DatabaseURL); err == nil {
+			_, _ = pool.Exec(context.Background(), `DELETE FROM access.client WHERE id = $1`, freeID)
+			_, _ = pool.Exec(context.Background(), `DELETE FROM access.usage WHERE client = $1`, freeID)
+			pool.Close()
+		}
+	})
+	if out := chatOnce(t, s.RPC, strings.TrimSpace(freeOut), "I feel free"); !replyLine.MatchString(out) || strings.Contains(out, "echo:") {
+		t.Fatalf("a free client's sentence got, want the offline responder's answer:\n%s", out)
 	}
 	if out := chatOnce(t, s.RPC, token, "I feel premium"); !strings.Contains(out, "eliza: echo: I feel premium") {
 		t.Fatalf("a premium client's sentence got, want the model's answer:\n%s", out)
