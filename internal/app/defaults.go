@@ -51,6 +51,7 @@ func defaultConversations() Conversations {
 		// OPENAI_MODEL and LLM_SYSTEM_PROMPT empty: llm.DefaultModel and llm.DefaultSystemPrompt.
 		Timeout: llm.DefaultTimeout, MaxAttempts: llm.DefaultMaxAttempts,
 		BreakerFailures: llm.DefaultBreakerFailures, BreakerCooldown: llm.DefaultBreakerCooldown, MaxJobAge: llm.DefaultMaxJobAge,
+		MaxRetryWait: llm.DefaultMaxRetryWait,
 	}}
 }
 

@@ -211,6 +211,7 @@ type Model struct {
 	BreakerFailures int           `env:"LLM_BREAKER_FAILURES"`
 	BreakerCooldown time.Duration `env:"LLM_BREAKER_COOLDOWN"`
 	MaxJobAge       time.Duration `env:"LLM_MAX_JOB_AGE"`
+	MaxRetryWait    time.Duration `env:"LLM_MAX_RETRY_WAIT"`
 }
 
 // Offline reports that no model API is configured, so the offline ELIZA responder answers.
@@ -226,6 +227,7 @@ func (m Model) Validate() error {
 		positive("LLM_TIMEOUT", m.Timeout),
 		positive("LLM_BREAKER_COOLDOWN", m.BreakerCooldown),
 		positive("LLM_MAX_JOB_AGE", m.MaxJobAge),
+		positive("LLM_MAX_RETRY_WAIT", m.MaxRetryWait),
 	)
 }
 

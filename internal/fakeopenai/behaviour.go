@@ -76,6 +76,15 @@ func RateLimited(d time.Duration) Behaviour {
 	return Behaviour{Kind: KindRateLimited, Status: http.StatusTooManyRequests, Header: h}
 }
 
+// RateLimitedByProxy answers 429 as an OpenAI-compatible proxy (LiteLLM) does for a limit of
+// its own: the wait only in llm_provider-retry-after (whole seconds, rounded up), with no
+// Retry-After and no x-ratelimit-* headers.
+func RateLimitedByProxy(d time.Duration) Behaviour {
+	h := http.Header{}
+	h.Set("llm_provider-retry-after", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+	return Behaviour{Kind: KindRateLimited, Status: http.StatusTooManyRequests, Header: h}
+}
+
 // Fail answers status (such as 500, 503, 400 or 401) with an OpenAI error body.
 func Fail(status int) Behaviour { return Behaviour{Kind: KindFail, Status: status} }
 

@@ -8,14 +8,20 @@ import (
 	"time"
 )
 
+// proxyPrefix is how OpenAI-compatible proxies (LiteLLM) pass on the provider's headers:
+// "llm_provider-retry-after", "llm_provider-x-ratelimit-reset-requests", ... A proxy's own
+// model-level limit may send only these forms.
+const proxyPrefix = "llm_provider-"
+
 // serverWait returns how long the API asked the client to wait before trying again, and
 // whether it asked at all. It reads, on any error answer, retry-after-ms (OpenAI's
 // millisecond form) and Retry-After (seconds or an HTTP date); and on a 429 also
 // x-ratelimit-reset-requests and x-ratelimit-reset-tokens (Go-style durations such as "1s",
-// "6m0s", "20ms"). A reset header is skipped when its x-ratelimit-remaining-* companion
-// says that limit is not used up: OpenAI sends them on every answer, and the tokens reset
-// of an untouched token budget says nothing about when a request may be sent. When several
-// apply, the longest wins.
+// "6m0s", "20ms"). Each is read as sent and behind a proxy's llm_provider- prefix. A reset
+// header is skipped when its x-ratelimit-remaining-* companion (of the same form) says that
+// limit is not used up: OpenAI sends them on every answer, and the tokens reset of an
+// untouched token budget says nothing about when a request may be sent. When several apply,
+// the longest wins.
 func serverWait(err error, now time.Time) (time.Duration, bool) {
 	se, ok := errors.AsType[*StatusError](err)
 	if !ok || se.Header == nil {
@@ -29,14 +35,16 @@ func serverWait(err error, now time.Time) (time.Duration, bool) {
 			wait = max(wait, d)
 		}
 	}
-	take(parseRetryAfterMs(se.Header.Get("retry-after-ms")))
-	take(parseRetryAfter(se.Header.Get("Retry-After"), now))
-	if se.Status == http.StatusTooManyRequests {
-		for _, limit := range []string{"requests", "tokens"} {
-			if remaining(se.Header.Get("x-ratelimit-remaining-" + limit)) {
-				continue
+	for _, prefix := range []string{"", proxyPrefix} {
+		take(parseRetryAfterMs(se.Header.Get(prefix + "retry-after-ms")))
+		take(parseRetryAfter(se.Header.Get(prefix+"Retry-After"), now))
+		if se.Status == http.StatusTooManyRequests {
+			for _, limit := range []string{"requests", "tokens"} {
+				if remaining(se.Header.Get(prefix + "x-ratelimit-remaining-" + limit)) {
+					continue
+				}
+				take(parseReset(se.Header.Get(prefix + "x-ratelimit-reset-" + limit)))
 			}
-			take(parseReset(se.Header.Get("x-ratelimit-reset-" + limit)))
 		}
 	}
 	return wait, found

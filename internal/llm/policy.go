@@ -17,7 +17,7 @@ type PolicyConfig struct {
 	// BackoffBase and BackoffCap shape the jittered backoff: 0 means 200ms and 10s.
 	BackoffBase, BackoffCap time.Duration
 	// MaxServerWait is the longest Retry-After or rate-limit reset honoured before a job gives
-	// up: 0 means 1m.
+	// up (LLM_MAX_RETRY_WAIT): 0 means 2m.
 	MaxServerWait time.Duration
 	// RPM and TPM are the requests and tokens per minute this process may use (LLM_RPM,
 	// LLM_TPM): 0 means no limit.
@@ -49,6 +49,8 @@ const (
 	DefaultBreakerCooldown = 30 * time.Second
 	// DefaultMaxJobAge bounds a job's wait for an open breaker when MaxJobAge is zero.
 	DefaultMaxJobAge = 2 * time.Minute
+	// DefaultMaxRetryWait is the longest wait the API may ask for when MaxServerWait is zero.
+	DefaultMaxRetryWait = 2 * time.Minute
 )
 
 // Validate reports settings that cannot be meant, naming the field.
@@ -94,6 +96,7 @@ func NewPolicy(model Call, cfg PolicyConfig, m *Metrics) Call {
 			Base:        cfg.BackoffBase,
 			Cap:         cfg.BackoffCap,
 			MaxWait:     cfg.MaxServerWait,
+			MaxJobAge:   maxJobAge(cfg.MaxJobAge),
 			Metrics:     m,
 		}),
 		Breaker(BreakerConfig{
@@ -107,6 +110,13 @@ func NewPolicy(model Call, cfg PolicyConfig, m *Metrics) Call {
 		Instrument(m),
 		Timeout(timeout),
 	)
+}
+
+func maxJobAge(d time.Duration) time.Duration {
+	if d == 0 {
+		return DefaultMaxJobAge
+	}
+	return d
 }
 
 // stampEnqueued dates a request that does not say when it was enqueued, once for all its

@@ -57,6 +57,20 @@ func TestPolicy_RetriesOnceAfterTheRetryAfterOfA429(t *testing.T) {
 	}
 }
 
+// Behind a proxy whose model-level limit sends only llm_provider-retry-after, the wait is
+// honoured just the same: the header reaches the policy through the OpenAI SDK.
+func TestPolicy_HonoursAProxysRetryAfter(t *testing.T) {
+	s, model := fake(t, OpenAIConfig{}, fakeopenai.WithScript(fakeopenai.RateLimitedByProxy(time.Second)))
+	start := time.Now()
+	resp, err := NewPolicy(model, PolicyConfig{}, nil)(context.Background(), Request{Sentence: "hello"})
+	if err != nil || resp.Text != "echo: hello" || s.Count() != 2 {
+		t.Fatalf("got %+v, %v after %d requests; want the answer on the second", resp, err, s.Count())
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("answered after %v, want at least the 1s the proxy asked for", took)
+	}
+}
+
 func TestPolicy_RetriesMalformedAnswers(t *testing.T) {
 	s, model := fake(t, OpenAIConfig{}, fakeopenai.WithScript(fakeopenai.Malformed(), fakeopenai.EmptyChoices()))
 	resp, err := NewPolicy(model, fastPolicy(PolicyConfig{}), nil)(context.Background(), Request{Sentence: "hello"})

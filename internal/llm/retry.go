@@ -17,8 +17,12 @@ type RetryConfig struct {
 	// together. 0 means 200ms and 10s.
 	Base, Cap time.Duration
 	// MaxWait bounds the wait the API may ask for (Retry-After, x-ratelimit-reset-*): when
-	// it asks for longer, Retry gives up at once rather than hold a worker. 0 means 1m.
+	// it asks for longer, Retry gives up at once rather than hold a worker. 0 means 2m.
 	MaxWait time.Duration
+	// MaxJobAge, when set, is a job's age budget from Request.EnqueuedAt: a wait the API asks
+	// for that would end past it ends the job at once with ErrUnavailable, whose message
+	// tells the client to come back later, rather than fail it after the wait.
+	MaxJobAge time.Duration
 	// Metrics counts retries by reason; nil counts nothing.
 	Metrics *Metrics
 
@@ -93,9 +97,12 @@ func Retry(cfg RetryConfig) Middleware {
 				if attempt >= cfg.MaxAttempts {
 					return Response{}, &RetryError{Attempts: attempt, Exhausted: true, Err: err, why: "attempts exhausted"}
 				}
-				wait, gaveUp := cfg.wait(ctx, attempt-1, err)
-				if gaveUp != "" {
-					return Response{}, &RetryError{Attempts: attempt, Exhausted: true, Err: err, why: gaveUp}
+				wait, gaveUp := cfg.wait(ctx, attempt-1, err, req)
+				if errors.Is(gaveUp, ErrUnavailable) {
+					return Response{}, gaveUp
+				}
+				if gaveUp != nil {
+					return Response{}, &RetryError{Attempts: attempt, Exhausted: true, Err: err, why: gaveUp.Error()}
 				}
 				cfg.Metrics.retried(reason)
 				if serr := cfg.sleep(ctx, wait); serr != nil {
@@ -107,20 +114,26 @@ func Retry(cfg RetryConfig) Middleware {
 }
 
 // wait returns how long to wait before retry n (n = 0 before the second attempt), or why
-// there is no point in waiting.
-func (cfg RetryConfig) wait(ctx context.Context, n int, err error) (time.Duration, string) {
+// there is no point in waiting: an error wrapping ErrUnavailable when the API's wait would
+// end past the job's age budget, another when it is longer than MaxWait or would pass the
+// caller's deadline.
+func (cfg RetryConfig) wait(ctx context.Context, n int, err error, req Request) (time.Duration, error) {
 	now := cfg.now()
 	wait := cfg.jitter(cfg.backoff(n))
 	if hint, ok := serverWait(err, now); ok {
+		if budget := req.EnqueuedAt.Add(cfg.MaxJobAge); cfg.MaxJobAge > 0 && !req.EnqueuedAt.IsZero() && now.Add(hint).After(budget) {
+			return 0, fmt.Errorf("the API asked to wait %s, past the job's age budget (%s left of %s): %w",
+				hint, max(budget.Sub(now), 0).Round(time.Millisecond), cfg.MaxJobAge, ErrUnavailable)
+		}
 		if hint > cfg.MaxWait {
-			return 0, fmt.Sprintf("the API asked to wait %s, longer than %s", hint, cfg.MaxWait)
+			return 0, fmt.Errorf("the API asked to wait %s, longer than %s", hint, cfg.MaxWait)
 		}
 		wait = max(wait, hint)
 	}
 	if deadline, ok := ctx.Deadline(); ok && now.Add(wait).After(deadline) {
-		return 0, fmt.Sprintf("waiting %s would pass the caller's deadline", wait.Round(time.Millisecond))
+		return 0, fmt.Errorf("waiting %s would pass the caller's deadline", wait.Round(time.Millisecond))
 	}
-	return wait, ""
+	return wait, nil
 }
 
 // backoff is the upper bound of the jittered wait before retry n: min(Cap, Base·2^n).
@@ -147,7 +160,7 @@ func (cfg RetryConfig) withDefaults() RetryConfig {
 	}
 	cfg.Cap = max(cfg.Cap, cfg.Base)
 	if cfg.MaxWait <= 0 {
-		cfg.MaxWait = time.Minute
+		cfg.MaxWait = DefaultMaxRetryWait
 	}
 	if cfg.now == nil {
 		cfg.now = time.Now

@@ -167,6 +167,27 @@ func TestRetry_GivesUpWhenTheAPIAsksForTooLongAWait(t *testing.T) {
 	}
 }
 
+// A proxy's model-level limit asks for a minute (in its llm_provider- form only): the job
+// waits it out while its age budget allows, and is told to come back later at once when not.
+func TestRetry_AWaitPastTheJobsAgeBudgetEndsItAsUnavailable(t *testing.T) {
+	limited := func() *scripted { return &scripted{errs: []error{status(429, "llm_provider-retry-after", "60")}} }
+	c := newClock()
+	cfg := fakeRetry(c, RetryConfig{MaxJobAge: 2 * time.Minute})
+
+	young := limited()
+	if _, err := Chain(young.call, Retry(cfg))(context.Background(), Request{EnqueuedAt: c.now().Add(-30 * time.Second)}); err != nil ||
+		young.count() != 2 || c.waits()[0] != time.Minute {
+		t.Fatalf("a job 30 s old: %v after %d calls and waits %v; want it answered after the minute asked for", err, young.count(), c.waits())
+	}
+
+	old := limited()
+	_, err := Chain(old.call, Retry(cfg))(context.Background(), Request{EnqueuedAt: c.now().Add(-90 * time.Second)})
+	var ue interface{ UserMessage() string }
+	if old.count() != 1 || !errors.Is(err, ErrUnavailable) || !errors.As(err, &ue) || !strings.Contains(err.Error(), "age budget") {
+		t.Fatalf("a job 90 s old of 2m: %v after %d calls; want ErrUnavailable at once, saying why", err, old.count())
+	}
+}
+
 func TestRetry_GivesUpWhenTheWaitWouldPassTheCallersDeadline(t *testing.T) {
 	model := &scripted{errs: []error{status(429, "Retry-After", "5")}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
