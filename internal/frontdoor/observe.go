@@ -73,17 +73,40 @@ func (o *observer) WrapStreamingHandler(next connect.StreamingHandlerFunc) conne
 func (o *observer) done(ctx context.Context, procedure string, start time.Time, err error) {
 	elapsed := time.Since(start)
 	code := "ok"
-	if err != nil {
+	level := slog.LevelDebug
+	switch ended := callerEnded(ctx, err); {
+	case ended != 0:
+		// The caller's deadline passed or the caller went away: what the client sees (the
+		// handler's own error, if any, came of it), and nothing the server did wrong.
+		code, level = ended.String(), slog.LevelInfo
+	case err != nil:
 		code = connect.CodeOf(err).String()
+		if serverFault(err) {
+			level = slog.LevelWarn
+		}
 	}
 	o.metrics.requests.WithLabelValues(procedure, code).Inc()
 	o.metrics.duration.WithLabelValues(procedure).Observe(elapsed.Seconds())
-
-	level := slog.LevelDebug
-	if err != nil && serverFault(err) {
-		level = slog.LevelWarn
-	}
 	o.log.Log(ctx, level, "rpc", "procedure", procedure, "code", code, "took", elapsed, "error", err)
+}
+
+// callerEnded returns DeadlineExceeded or Canceled when a failed call ended because the
+// call's own context did (the client's deadline, grpc-timeout or Connect-Timeout-Ms, passed,
+// or the client went away), and 0 otherwise. A deadline that passed before the handler ran
+// reaches the observer as a bare context error, which connect would count as unknown. A
+// timeout of the server's own (a context derived inside the handler) leaves the call's
+// context alive, and stays the server's.
+func callerEnded(ctx context.Context, err error) connect.Code {
+	if err == nil {
+		return 0
+	}
+	switch ctx.Err() {
+	case context.DeadlineExceeded:
+		return connect.CodeDeadlineExceeded
+	case context.Canceled:
+		return connect.CodeCanceled
+	}
+	return 0
 }
 
 // serverFault reports whether err is the server's problem rather than the caller's, which is

@@ -1,0 +1,117 @@
+package frontdoor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/beacon/eventdispatch/internal/eliza"
+	"github.com/beacon/eventdispatch/internal/frontdoor"
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+)
+
+// lockedLog is a log the server writes while the test reads it.
+type lockedLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// grpcFrame is a gRPC (and gRPC-Web) message frame around a protobuf body.
+func grpcFrame(body []byte) []byte {
+	frame := make([]byte, 5, 5+len(body))
+	binary.BigEndian.PutUint32(frame[1:], uint32(len(body)))
+	return append(frame, body...)
+}
+
+// A call that arrives with its deadline already passed, or that its client cancels, is the
+// caller's doing: it is counted as deadline_exceeded or canceled, and logged at info, not
+// as a server fault — on all three protocols.
+func TestObserver_CountsExpiredAndCanceledCallsAsTheCallersOwn(t *testing.T) {
+	var logs lockedLog
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
+		o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	say := h.url + "/connectrpc.eliza.v1.ElizaService/Say"
+	body := []byte{0x0a, 0x02, 'h', 'i'} // SayRequest{sentence: "hi"}
+	for _, req := range []struct {
+		name, contentType string
+		header            [2]string
+		body              []byte
+	}{
+		{"connect", "application/proto", [2]string{"Connect-Timeout-Ms", "0"}, body},
+		{"grpc", "application/grpc", [2]string{"Grpc-Timeout", "1n"}, grpcFrame(body)},
+		{"grpc-web", "application/grpc-web", [2]string{"Grpc-Timeout", "1n"}, grpcFrame(body)},
+	} {
+		r, err := http.NewRequestWithContext(ctx(t), http.MethodPost, say, bytes.NewReader(req.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Content-Type", req.contentType)
+		r.Header.Set(req.header[0], req.header[1])
+		if req.name == "connect" {
+			r.Header.Set("Connect-Protocol-Version", "1")
+		}
+		res, err := h.h2c.Do(r)
+		if err != nil {
+			t.Fatalf("%s: %v", req.name, err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		_ = res.Body.Close()
+	}
+
+	for _, opt := range []connect.ClientOption{connect.WithProtoJSON(), connect.WithGRPC(), connect.WithGRPCWeb()} {
+		client := elizav1connect.NewElizaServiceClient(h.h2c, h.url, opt)
+		cctx, cancel := context.WithCancel(ctx(t))
+		s := client.Converse(cctx)
+		if err := s.Send(&elizav1.ConverseRequest{Sentence: "hello"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Receive(); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		_ = s.CloseResponse()
+	}
+
+	want := `
+# HELP frontdoor_rpc_requests_total RPCs handled, by procedure and Connect code (ok when there was no error).
+# TYPE frontdoor_rpc_requests_total counter
+frontdoor_rpc_requests_total{code="canceled",procedure="/connectrpc.eliza.v1.ElizaService/Converse"} 3
+frontdoor_rpc_requests_total{code="deadline_exceeded",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 3
+`
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err = testutil.GatherAndCompare(h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total"); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "level=WARN") || strings.Count(logs.String(), "level=INFO msg=rpc") != 6 {
+		t.Fatalf("want the six calls logged at info and no warning; the log:\n%s", logs.String())
+	}
+}
