@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/openai/openai-go/v3"
@@ -23,9 +25,65 @@ type StatusError struct {
 	Err    error
 }
 
-// Error says the status and the SDK's message.
+// Error says the status and what the API said: its error's message, type and code when the
+// body had them (the SDK's own text says only the status again). Never the request: the
+// SDK's error keeps it, with the API key in its headers.
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("model API answered %d %s: %v", e.Status, http.StatusText(e.Status), e.Err)
+	head := fmt.Sprintf("model API answered %d %s", e.Status, http.StatusText(e.Status))
+	ae, ok := errors.AsType[*openai.Error](e.Err)
+	if !ok || (ae.Message == "" && ae.Type == "" && ae.Code == "") {
+		return fmt.Sprintf("%s: %v", head, e.Err)
+	}
+	var detail []string
+	if ae.Message != "" {
+		detail = append(detail, fmt.Sprintf("%q", clip(redactKeys(ae.Message), maxAPIMessage)))
+	}
+	if ae.Type != "" {
+		detail = append(detail, "type "+clip(ae.Type, maxAPIMessage))
+	}
+	if ae.Code != "" {
+		detail = append(detail, "code "+clip(ae.Code, maxAPIMessage))
+	}
+	return head + ": " + strings.Join(detail, ", ")
+}
+
+// maxAPIMessage bounds how much of the API's own message goes into logs and dead letters.
+const maxAPIMessage = 300
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// apiKeyLike matches OpenAI-style secret keys, which some error messages quote (usually
+// masked already; this makes sure).
+var apiKeyLike = regexp.MustCompile(`sk-[A-Za-z0-9_\-]{8,}`)
+
+func redactKeys(s string) string { return apiKeyLike.ReplaceAllString(s, "sk-[redacted]") }
+
+// apiErrorLabels returns the API error's type and code as bounded metric label values:
+// lowercase identifiers of at most 40 characters, "other" for anything else, "" when absent.
+func apiErrorLabels(err error) (typ, code string) {
+	ae, ok := errors.AsType[*openai.Error](err)
+	if !ok {
+		return "", ""
+	}
+	return labelValue(ae.Type), labelValue(ae.Code)
+}
+
+var labelLike = regexp.MustCompile(`^[a-z0-9_.]{1,40}$`)
+
+func labelValue(s string) string {
+	switch {
+	case s == "":
+		return ""
+	case labelLike.MatchString(s):
+		return s
+	default:
+		return "other"
+	}
 }
 
 // Unwrap returns the SDK's error.

@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,7 @@ type Metrics struct {
 	breakerTransitions *prometheus.CounterVec
 	unavailable        prometheus.Counter
 	tokens             *prometheus.CounterVec
+	apiErrors          *prometheus.CounterVec
 }
 
 // NewMetrics registers the instruments with reg.
@@ -64,6 +66,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "llm_jobs_unavailable_total",
 			Help: "Jobs failed as unavailable: they waited for the open breaker until LLM_MAX_JOB_AGE.",
 		}),
+		apiErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "llm_api_errors_total",
+			Help: "Error answers of the model API (each attempt), by HTTP status and the API error's type and code (empty when the body had none; other for values that are not short identifiers).",
+		}, []string{"status", "type", "code"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llm_tokens_total",
 			Help: "Tokens the model API reported used, by kind: prompt or completion.",
@@ -74,7 +80,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.tokens.WithLabelValues("prompt")
 	m.tokens.WithLabelValues("completion")
-	reg.MustRegister(m.calls, m.callDuration, m.retries, m.limiterWait, m.breakerState, m.breakerTransitions, m.unavailable, m.tokens)
+	reg.MustRegister(m.calls, m.callDuration, m.retries, m.limiterWait, m.breakerState, m.breakerTransitions, m.unavailable, m.tokens, m.apiErrors)
 	return m
 }
 
@@ -91,6 +97,10 @@ func Instrument(m *Metrics) Middleware {
 			resp, err := next(ctx, req)
 			m.callDuration.Observe(time.Since(start).Seconds())
 			m.calls.WithLabelValues(outcomeOf(ctx, err)).Inc()
+			if se, ok := errors.AsType[*StatusError](err); ok {
+				typ, code := apiErrorLabels(se.Err)
+				m.apiErrors.WithLabelValues(strconv.Itoa(se.Status), typ, code).Inc()
+			}
 			m.tokens.WithLabelValues("prompt").Add(float64(resp.PromptTokens))
 			m.tokens.WithLabelValues("completion").Add(float64(resp.CompletionTokens))
 			return resp, err

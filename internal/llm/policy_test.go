@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -182,5 +183,30 @@ func TestPolicyConfig_ValidateNamesTheBadField(t *testing.T) {
 	err := PolicyConfig{BreakerCooldown: -time.Second}.Validate()
 	if err == nil || !strings.Contains(err.Error(), "BreakerCooldown") {
 		t.Errorf("err = %v, want it to name BreakerCooldown", err)
+	}
+}
+
+// An error answer carries the API's own message, type and code into the error (and so into
+// the log and the dead letter's reason), and its type and code into llm_api_errors_total.
+func TestPolicy_KeepsTheAPIsErrorDetail(t *testing.T) {
+	m := newTestMetrics(t)
+	_, model := fake(t, OpenAIConfig{}, fakeopenai.WithScript(fakeopenai.RateLimited(time.Millisecond), fakeopenai.Fail(400)))
+	_, err := NewPolicy(model, fastPolicy(PolicyConfig{}), m)(context.Background(), Request{Sentence: "a secret sentence"})
+	msg := fmt.Sprint(err)
+	if !strings.Contains(msg, `"The fake server was told to answer 400 Bad Request."`) || !strings.Contains(msg, "type invalid_request_error") ||
+		strings.Contains(msg, "a secret sentence") || strings.Contains(msg, "test-key") {
+		t.Fatalf("error %q: want the API's message and type, and neither the request nor the key", msg)
+	}
+	if got := counterValue(t, m.apiErrors.WithLabelValues("429", "requests", "rate_limit_exceeded")); got != 1 {
+		t.Errorf(`llm_api_errors_total{status="429",type="requests",code="rate_limit_exceeded"} = %v, want 1`, got)
+	}
+	if got := counterValue(t, m.apiErrors.WithLabelValues("400", "invalid_request_error", "")); got != 1 {
+		t.Errorf(`llm_api_errors_total{status="400",type="invalid_request_error",code=""} = %v, want 1`, got)
+	}
+	if labelValue("Rate limit: RPM limit=5, current usage=6") != "other" || labelValue("rate_limit_exceeded") != "rate_limit_exceeded" {
+		t.Error("label values are not bounded")
+	}
+	if got := redactKeys("Incorrect API key provided: sk-proj-abcdefghijklmnop."); strings.Contains(got, "abcdefgh") {
+		t.Errorf("redactKeys left a key: %q", got)
 	}
 }
