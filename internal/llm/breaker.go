@@ -56,6 +56,9 @@ var ErrUnavailable error = unavailableError{}
 // While it is open (or half-open with all probe slots taken), a call is not failed: it
 // waits — consuming no attempt and no per-call timeout — until the breaker lets it through,
 // the caller's context ends, or the job is MaxJobAge old, when it fails with ErrUnavailable.
+// A call let through as a probe that fails goes back to waiting the same way: in an outage
+// of many cool-downs a job is answered after it, or is unavailable at MaxJobAge, but never
+// fails for having been the probe.
 // One breaker is created per Breaker call and shared by every Call the returned middleware
 // wraps. Place it inside Retry, so that each attempt is let through and counted on its own.
 func Breaker(cfg BreakerConfig) Middleware {
@@ -96,6 +99,9 @@ func (b *breaker) wrap(next Call) Call {
 	return func(ctx context.Context, req Request) (Response, error) {
 		var deadline time.Time
 		for {
+			// A call let through half-open is a probe (State moves an open breaker whose
+			// cool-down is over to half-open).
+			probe := b.cb.State() == gobreaker.StateHalfOpen
 			resp, err := b.cb.Execute(func() (Response, error) {
 				resp, err := next(ctx, req)
 				if err != nil && ctx.Err() != nil {
@@ -106,7 +112,11 @@ func (b *breaker) wrap(next Call) Call {
 			if a, ok := errors.AsType[*abandoned](err); ok {
 				return resp, a.err
 			}
-			if !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
+			// A failed probe opened the breaker again: its job goes back to waiting, as if it
+			// had not been let through, and spends no attempt — only calls made while the
+			// breaker lets traffic through count against a job.
+			failedProbe := probe && err != nil && IsRetryable(err) && !isRateLimited(err)
+			if !failedProbe && !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) {
 				return resp, err
 			}
 			now := b.cfg.now()

@@ -154,31 +154,43 @@ func TestBreaker_AWaitingJobStopsWhenItsContextEnds(t *testing.T) {
 	}
 }
 
-func TestBreaker_AFailedProbeOpensItAgain(t *testing.T) {
+// A failed probe opens the breaker again, and its job goes back to waiting rather than fail:
+// with the model down for good, it probes once a cool-down and is unavailable at its age.
+func TestBreaker_AFailedProbeOpensItAgainAndItsJobWaitsOn(t *testing.T) {
 	model := &scripted{fallback: status(500)}
-	call := Chain(model.call, Breaker(BreakerConfig{Failures: 1, Cooldown: 50 * time.Millisecond, Probes: 1, MaxJobAge: 150 * time.Millisecond}))
+	call := Chain(model.call, Breaker(BreakerConfig{Failures: 1, Cooldown: 50 * time.Millisecond, Probes: 1, MaxJobAge: 175 * time.Millisecond}))
 	_, _ = call(context.Background(), Request{})
-	// The next job waits out the cool-down and is the probe: it fails and reopens the
-	// breaker. A job with 10ms of age left then cannot wait for the next cool-down.
-	if _, err := call(context.Background(), Request{EnqueuedAt: time.Now()}); !errors.Is(err, errAPI(500)) {
-		t.Fatalf("err = %v, want the probe's 500", err)
-	}
-	_, err := call(context.Background(), Request{EnqueuedAt: time.Now().Add(-140 * time.Millisecond)})
+	start := time.Now()
+	_, err := call(context.Background(), Request{EnqueuedAt: start})
 	if !errors.Is(err, ErrUnavailable) {
-		t.Errorf("err = %v, want ErrUnavailable", err)
+		t.Fatalf("err = %v, want ErrUnavailable at the job's age, not the probe's 500", err)
 	}
-	if model.count() != 2 {
-		t.Errorf("model called %d times, want 2", model.count())
+	if took := time.Since(start); took < 175*time.Millisecond {
+		t.Errorf("unavailable after %v, before the job's age of 175ms", took)
+	}
+	if n := model.count(); n < 3 {
+		t.Errorf("model called %d times, want the first call and a probe per cool-down (3 or more)", n)
 	}
 }
 
-func TestBreaker_RateLimitAnswersDoNotOpenIt(t *testing.T) {
-	model := &scripted{fallback: status(429, "Retry-After", "1")}
-	call := Chain(model.call, Breaker(BreakerConfig{Failures: 2, MaxJobAge: time.Millisecond}))
-	for range 6 {
-		_, _ = call(context.Background(), Request{})
+// An outage of three cool-downs: a job queued before it is answered after it. It fails once
+// (which opens the breaker), then is the probe of each cool-down: had the failed probes cost
+// it attempts, its three would be spent before the model came back.
+func TestPolicy_AnOutageOfThreeCooldownsFailsNoJob(t *testing.T) {
+	model := &scripted{fallback: status(503)}
+	cooldown := 100 * time.Millisecond
+	call := NewPolicy(model.call, fastPolicy(PolicyConfig{
+		MaxAttempts: 3, BreakerFailures: 1, BreakerCooldown: cooldown, BreakerProbes: 1, MaxJobAge: time.Minute, Timeout: -1,
+	}), nil)
+	go func() {
+		time.Sleep(3*cooldown + cooldown/2)
+		model.setFallback(nil)
+	}()
+	resp, err := call(context.Background(), Request{Sentence: "hello", EnqueuedAt: time.Now()})
+	if err != nil || resp.Text != "answer to hello" {
+		t.Fatalf("a job queued before the outage: %+v, %v; want it answered after the outage", resp, err)
 	}
-	if model.count() != 6 {
-		t.Errorf("model called %d times, want 6: 429s are the rate limit's business", model.count())
+	if n := model.count(); n != 5 {
+		t.Errorf("model called %d times, want the failure, three failed probes and the answer", n)
 	}
 }
