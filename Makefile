@@ -59,6 +59,10 @@ bench-llm: stack-up ## Benchmark queued conversations on the local stack: throug
 bench-auth: stack-up ## Benchmark authentication on the local stack: Say with AUTH=required against AUTH=off, revocation reaching two front doors (see BENCHMARKS.md).
 	go run ./bench/auth -concurrency 32 -duration 10s -rounds 3 -revocations 20 -timeout 5m
 
+.PHONY: observe
+observe: ## Run a Prometheus (with deploy/observability's rules) against the binaries running here; prints its URL.
+	bash deploy/observability/observe.sh
+
 .PHONY: stack-up
 stack-up: ## Start Postgres, Kafka and Kafka Connect + Debezium locally (idempotent).
 	bash deploy/local/stack.sh up

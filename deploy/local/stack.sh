@@ -5,7 +5,7 @@
 # from their Maven Central jars (see pom.xml).
 #
 #   bash deploy/local/stack.sh up       start what is not already running (idempotent); also
-#                                       installs Chromium, which the chat page's tests drive
+#                                       installs Chromium and Prometheus, which tests drive
 #   bash deploy/local/stack.sh status   print each component up/down; non-zero if any is down
 #   bash deploy/local/stack.sh down     stop everything `up` started; no processes left behind
 #   bash deploy/local/stack.sh pid C    the pid of component C (postgres, kafka, connect)
@@ -232,9 +232,11 @@ Install them with:  apt-get install -y openjdk-17-jdk-headless maven"
   command -v go >/dev/null 2>&1 || die "go not found: it is needed to apply the migrations (go run ./cmd/migrate)"
   # curl talks to Connect's REST API. Installed on the development image; install if absent.
   command -v curl >/dev/null 2>&1 || apt_install curl
-  # Not a part of the stack, but what `make test` needs beside it: the chat page's tests
+  # Not parts of the stack, but what `make test` needs beside it: the chat page's tests
   # drive a real headless Chromium (internal/webui).
   command -v chromium >/dev/null 2>&1 || apt_install chromium
+  # The same for the observability tests: promtool and a real Prometheus (deploy/observability).
+  command -v promtool >/dev/null 2>&1 || apt_install prometheus
 }
 
 # apt_install PACKAGE...: install Debian packages (root only). A temporary policy-rc.d keeps

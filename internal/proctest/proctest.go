@@ -77,8 +77,15 @@ type Proc struct {
 // test ends if it is still running; its combined output is logged when the test fails.
 func Start(t testing.TB, bin string, env ...string) *Proc {
 	t.Helper()
+	return StartArgs(t, bin, nil, env...)
+}
+
+// StartArgs is Start with command-line arguments, for programs that are not the project's
+// (Prometheus).
+func StartArgs(t testing.TB, bin string, args []string, env ...string) *Proc {
+	t.Helper()
 	// The test's context kills the process if the test ends while it still runs.
-	p := &Proc{cmd: exec.CommandContext(t.Context(), bin), done: make(chan struct{})}
+	p := &Proc{cmd: exec.CommandContext(t.Context(), bin, args...), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout = (*lockedWriter)(p)
 	p.cmd.Stderr = (*lockedWriter)(p)
