@@ -52,11 +52,7 @@ func TestMain(m *testing.M) {
 // server starts a standalone process and returns its RPC address.
 func server(t *testing.T) string {
 	t.Helper()
-	rpc, admin := proctest.FreeAddr(t), proctest.FreeAddr(t)
-	proctest.Start(t, builds.Build(t, "./cmd/standalone"),
-		"ADDR="+rpc, "ADMIN_ADDR="+admin, "STANDALONE_KAFKA_ADDR="+proctest.FreeAddr(t),
-		"OPENAI_API_KEY=", "OPENAI_BASE_URL=", "DATABASE_URL=", "HEADBAND_RECORDINGS=1")
-	proctest.WaitHTTP(t, "http://"+admin+"/readyz", 30*time.Second)
+	rpc, _ := proctest.Standalone(t, &builds)
 	return rpc
 }
 

@@ -71,11 +71,7 @@ func TestPrometheus_EveryPanelHasDataAndEveryRuleEvaluates(t *testing.T) {
 		t.Skip("runs Prometheus and the standalone binary for half a minute: not with -short")
 	}
 	prometheus := tool(t, "prometheus")
-	rpc, admin := proctest.FreeAddr(t), proctest.FreeAddr(t)
-	proctest.Start(t, builds.Build(t, "./cmd/standalone"),
-		"ADDR="+rpc, "ADMIN_ADDR="+admin, "STANDALONE_KAFKA_ADDR="+proctest.FreeAddr(t),
-		"OPENAI_API_KEY=", "OPENAI_BASE_URL=", "DATABASE_URL=", "HEADBAND_INTERVAL=200ms", "HEADBAND_MAX_PAUSE=100ms")
-	proctest.WaitHTTP(t, "http://"+admin+"/readyz", 30*time.Second)
+	rpc, admin := proctest.Standalone(t, &builds, "HEADBAND_RECORDINGS=0", "HEADBAND_INTERVAL=200ms", "HEADBAND_MAX_PAUSE=100ms")
 
 	dir := t.TempDir()
 	rules, err := filepath.Abs("rules.yml")

@@ -76,3 +76,19 @@ func (c *Conversations) Forget(id string) {
 		_ = conn.Close(ctx)
 	}
 }
+
+// Standalone starts cmd/standalone (front door, queue, workers and headband simulator in one
+// process, on its own embedded broker, in memory, with the offline ELIZA responder unless env
+// says otherwise) with env added, waits until it is ready, and returns its RPC and admin
+// addresses.
+func Standalone(t testing.TB, builds *Builds, env ...string) (rpc, admin string) {
+	t.Helper()
+	rpc, admin = FreeAddr(t), FreeAddr(t)
+	Start(t, builds.Build(t, "./cmd/standalone"), append([]string{
+		"ADDR=" + rpc, "ADMIN_ADDR=" + admin, "STANDALONE_KAFKA_ADDR=" + FreeAddr(t),
+		// Whatever the developer's shell has: no model, no database.
+		"OPENAI_API_KEY=", "OPENAI_BASE_URL=", "DATABASE_URL=", "HEADBAND_RECORDINGS=1",
+	}, env...)...)
+	WaitHTTP(t, "http://"+admin+"/readyz", 30*time.Second)
+	return rpc, admin
+}

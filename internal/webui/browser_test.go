@@ -106,12 +106,7 @@ func (p *page) open(url string) {
 // settings and returns its RPC address.
 func standalone(t *testing.T, env ...string) string {
 	t.Helper()
-	rpc, admin := proctest.FreeAddr(t), proctest.FreeAddr(t)
-	proctest.Start(t, builds.Build(t, "./cmd/standalone"), append([]string{
-		"ADDR=" + rpc, "ADMIN_ADDR=" + admin, "STANDALONE_KAFKA_ADDR=" + proctest.FreeAddr(t),
-		"OPENAI_API_KEY=", "OPENAI_BASE_URL=", "DATABASE_URL=", "HEADBAND_RECORDINGS=1",
-	}, env...)...)
-	proctest.WaitHTTP(t, "http://"+admin+"/readyz", 30*time.Second)
+	rpc, _ := proctest.Standalone(t, &builds, env...)
 	return rpc
 }
 
