@@ -91,7 +91,8 @@ func withCORS(h http.Handler, origins []string) http.Handler {
 	return cors.New(cors.Options{
 		AllowedOrigins: origins,
 		AllowedMethods: connectcors.AllowedMethods(),
-		AllowedHeaders: connectcors.AllowedHeaders(),
+		// And the two headers a token travels in (AUTH).
+		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization", "X-Token"),
 		ExposedHeaders: connectcors.ExposedHeaders(),
 		MaxAge:         corsMaxAge,
 	}).Handler(h)

@@ -16,7 +16,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/eliza"
 	"github.com/beacon/eventdispatch/internal/fakeopenai"
 	"github.com/beacon/eventdispatch/internal/kafkatest"
@@ -343,4 +345,60 @@ func TestPage_FitsAPhoneAndWorksFromTheKeyboard(t *testing.T) {
 	kafkatest.Eventually(t, 20*time.Second, func() bool {
 		return eval[int](p, `document.querySelectorAll("#introduce-answer li").length`) > 1
 	}, func() string { return "Introduce shows no introduction" })
+}
+
+// Where the server requires a token (AUTH=required), the page says so, and once the token is
+// saved in it, sends it with every call: the conversation, and Say from another origin (the
+// token's header passes the CORS preflight).
+func TestPage_SendsItsTokenWhereTheServerRequiresOne(t *testing.T) {
+	p := browser(t)
+	ep := stack.Require(t, stack.Postgres, stack.Kafka)
+	other := httptest.NewServer(webui.Handler())
+	defer other.Close()
+	s := proctest.StartConversations(t, &builds, ep, "webui-auth", nil, []string{"AUTH=required", "CORS_ALLOWED_ORIGINS=" + other.URL})
+	pool, err := pgxpool.New(t.Context(), ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	client, token, _, err := access.NewStore(pool).AddClient(t.Context(), "test "+t.Name(), access.Free, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, q := range []string{`DELETE FROM access.usage WHERE client = $1`, `DELETE FROM access.client WHERE id = $1`} {
+			_, _ = pool.Exec(context.Background(), q, client.ID)
+		}
+	})
+
+	p.open("http://" + s.RPC + "/")
+	p.say("I feel sad")
+	p.waitLog("refused", 1)
+	if es := p.entries(); !strings.Contains(es[0].Text, "needs a token") {
+		t.Fatalf("without a token the page shows %+v, want the server's refusal", es)
+	}
+	p.saveToken(token)
+	p.say("I feel sad")
+	p.waitLog("reply", 1)
+	id := eval[string](p, `document.getElementById("conversation").textContent`)
+	t.Cleanup(func() { s.Forget(strings.TrimPrefix(id, "Conversation ")) })
+
+	p.open(other.URL + "/?server=http://" + s.RPC + "&protocol=grpc-web")
+	if got := p.sayForm("I feel sad"); !got.bad || !strings.Contains(got.text, "needs a token") {
+		t.Fatalf("Say from another origin without a token: %+v, want the server's refusal", got)
+	}
+	p.saveToken(token)
+	if got := p.sayForm("I feel sad"); got.bad || got.text == "" {
+		t.Fatalf("Say from another origin with the token: %+v, want an answer", got)
+	}
+}
+
+// saveToken types token into the page's token form and saves it.
+func (p *page) saveToken(token string) {
+	p.t.Helper()
+	eval[bool](p, `document.getElementById("token-section").open = true`)
+	p.run(chromedp.SendKeys(chromedp.ID("token"), token+kb.Enter))
+	kafkatest.Eventually(p.t, 5*time.Second, func() bool {
+		return strings.Contains(eval[string](p, `document.getElementById("token-state").textContent`), "saved")
+	}, func() string { return "the page did not save the token" })
 }

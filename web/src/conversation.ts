@@ -81,6 +81,13 @@ export class Conversation {
     return sent;
   }
 
+  /** Follows the conversation again after the watch was refused (a token was missing). */
+  resume(): void {
+    if (this.id !== "") {
+      this.follow();
+    }
+  }
+
   /** Leaves the conversation: the next sentence starts a new one. */
   forget(): void {
     this.following?.abort();
@@ -155,6 +162,12 @@ export class Conversation {
         if (e.code === Code.NotFound || e.code === Code.InvalidArgument) {
           this.forget();
           this.show({ kind: "note", text: `That conversation cannot be continued (${e.rawMessage}). Your next sentence starts a new one.` });
+          return;
+        }
+        if (e.code === Code.Unauthenticated || e.code === Code.PermissionDenied) {
+          // Retrying will not help until the token changes (resume).
+          this.following = null;
+          this.view.health("offline", `The server refused: ${e.rawMessage}. Set your token below.`);
           return;
         }
         this.view.health("offline", `Cannot reach the server (${e.rawMessage}); retrying in ${Math.round(wait / 100) / 10} s.`);

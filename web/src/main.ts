@@ -3,7 +3,7 @@
 // another one (whose CORS_ALLOWED_ORIGINS must then list this page's origin) and
 // `?protocol=grpc-web` switches the protocol.
 
-import { ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { ElizaService } from "./gen/connectrpc/eliza/v1/eliza_pb.js";
 import { Conversation, type Entry, type Health, refusedByServer } from "./conversation.js";
@@ -16,8 +16,17 @@ function element<T extends HTMLElement>(id: string): T {
   return el as T;
 }
 
-function transport(baseUrl: string, protocol: string): Transport {
-  return protocol === "grpc-web" ? createGrpcWebTransport({ baseUrl }) : createConnectTransport({ baseUrl });
+function transport(baseUrl: string, protocol: string, token: () => string): Transport {
+  // The token, when there is one, goes with every call.
+  const bearer: Interceptor = (next) => (req) => {
+    const t = token();
+    if (t !== "") {
+      req.header.set("Authorization", `Bearer ${t}`);
+    }
+    return next(req);
+  };
+  const options = { baseUrl, interceptors: [bearer] };
+  return protocol === "grpc-web" ? createGrpcWebTransport(options) : createConnectTransport(options);
 }
 
 /** A failed call in words: the server's own message when it answered, else that it was not reached. */
@@ -30,7 +39,15 @@ function start(): void {
   const params = new URLSearchParams(window.location.search);
   const baseUrl = (params.get("server") ?? window.location.origin).replace(/\/+$/, "");
   const protocol = params.get("protocol") === "grpc-web" ? "grpc-web" : "connect";
-  const client = createClient(ElizaService, transport(baseUrl, protocol));
+  const tokenKey = `eliza.token:${baseUrl}`;
+  const storedToken = (): string => {
+    try {
+      return window.localStorage.getItem(tokenKey) ?? "";
+    } catch {
+      return "";
+    }
+  };
+  const client = createClient(ElizaService, transport(baseUrl, protocol, storedToken));
   element("server").textContent = baseUrl;
   element("protocol").textContent = protocol === "grpc-web" ? "gRPC-Web" : "Connect";
 
@@ -125,6 +142,32 @@ function start(): void {
       }
     })();
   });
+
+  const tokenInput = element<HTMLInputElement>("token");
+  const tokenState = element("token-state");
+  const showToken = () => {
+    tokenState.textContent = storedToken() === "" ? "No token: calls are anonymous." : "A token is saved for this server.";
+  };
+  element<HTMLFormElement>("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    try {
+      if (tokenInput.value.trim() === "") {
+        window.localStorage.removeItem(tokenKey);
+      } else {
+        window.localStorage.setItem(tokenKey, tokenInput.value.trim());
+      }
+    } catch {
+      tokenState.textContent = "This browser does not keep the token (storage is disabled).";
+      return;
+    }
+    tokenInput.value = "";
+    showToken();
+    conversation.resume(); // a watch refused for want of a token tries again
+  });
+  if (storedToken() !== "") {
+    element<HTMLDetailsElement>("token-section").open = false;
+  }
+  showToken();
 
   conversation.restore();
   document.body.dataset.ready = "true";
