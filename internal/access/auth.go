@@ -45,14 +45,20 @@ func (m *Mode) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// What callers are told. They name no token and say nothing about which tokens exist.
+// What callers are told. They name no token and say nothing about which tokens exist. Each
+// call gets an error of its own: connect may add metadata to the error it is handed.
 var (
-	errMissing   = connect.NewError(connect.CodeUnauthenticated, errors.New(`this server needs a token: send "Authorization: Bearer TOKEN" or "X-Token: TOKEN"`))
-	errMalformed = connect.NewError(connect.CodeUnauthenticated, errors.New(`the token is malformed: send it as it was printed when it was made ("Authorization: Bearer eliza_…" or "X-Token: eliza_…")`))
-	errInvalid   = connect.NewError(connect.CodeUnauthenticated, errors.New("the token is not valid: it is unknown or has been revoked"))
-	errDisabled  = connect.NewError(connect.CodePermissionDenied, errors.New("this client is disabled: ask the service's operators"))
-	errCheck     = connect.NewError(connect.CodeUnavailable, errors.New("cannot check the token right now, please try again"))
+	errMissing   = refusal(connect.CodeUnauthenticated, `this server needs a token: send "Authorization: Bearer TOKEN" or "X-Token: TOKEN"`)
+	errMalformed = refusal(connect.CodeUnauthenticated, `the token is malformed: send it as it was printed when it was made ("Authorization: Bearer eliza_…" or "X-Token: eliza_…")`)
+	errInvalid   = refusal(connect.CodeUnauthenticated, "the token is not valid: it is unknown or has been revoked")
+	errDisabled  = refusal(connect.CodePermissionDenied, "this client is disabled: ask the service's operators")
+	errCheck     = refusal(connect.CodeUnavailable, "cannot check the token right now, please try again")
 )
+
+// refusal returns a maker of fresh errors with code and msg.
+func refusal(code connect.Code, msg string) func() error {
+	return func() error { return connect.NewError(code, errors.New(msg)) }
+}
 
 // Authenticator finds the client of each call.
 type Authenticator struct {
@@ -128,25 +134,25 @@ func (a *Authenticator) Authenticate(ctx context.Context, header http.Header) (C
 	secret, present := tokenOf(header)
 	if !present {
 		if a.mode == Required {
-			return Client{}, errMissing
+			return Client{}, errMissing()
 		}
 		return a.anonymous, nil
 	}
 	hash, ok := HashToken(secret)
 	if !ok {
-		return Client{}, errMalformed
+		return Client{}, errMalformed()
 	}
 	c, err := a.lookup(ctx, hash)
 	switch {
 	case errors.Is(err, errUnknownToken):
-		return Client{}, errInvalid
+		return Client{}, errInvalid()
 	case err != nil:
 		if ctx.Err() == nil {
 			a.log.Warn("token check failed", "error", err) // the error names no token
 		}
-		return Client{}, errCheck
+		return Client{}, errCheck()
 	case c.Disabled():
-		return Client{}, errDisabled
+		return Client{}, errDisabled()
 	}
 	return c, nil
 }
