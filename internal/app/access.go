@@ -7,12 +7,12 @@ import (
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 )
 
-// openAccess returns what authenticates the front door's calls (AUTH): with AUTH=off every
-// caller is the anonymous client and no database is needed; otherwise tokens are looked up in
-// the Postgres at url, through a cache that a task of its own keeps in step with it.
-//
-// The quotas hold every caller to its limits, the anonymous one included; the daily model
-// tokens only where there is a database to count them in.
+// openAccess returns what authenticates the front door's calls (AUTH), the quotas, and the
+// usage counters. With AUTH=off every caller is the anonymous client and no database is
+// needed; otherwise tokens are looked up in the Postgres at url, through a cache that a task
+// of its own keeps in step with it. The quotas hold every caller to its limits, the
+// anonymous one included; the daily model tokens, and usage, only where there is a database
+// (url not empty) to count them in: usage is nil without one.
 func (s *System) openAccess(ctx context.Context, cfg FrontDoor, url string) (*access.Authenticator, *access.Quotas, *access.Usage, error) {
 	var store *access.Store
 	var usage *access.Usage // usage statistics, where there is a database to keep them in

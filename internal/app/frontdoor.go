@@ -20,8 +20,9 @@ import (
 )
 
 // AddFrontDoor adds the RPC server on ADDR: ElizaService over Connect, gRPC and gRPC-Web, with
-// reflection and health, callers authenticated as AUTH says (tokens in the Postgres at
-// databaseURL), the chat page at "/" (WEB_UI), and queued conversations: jobs to bus, the conversations' record in
+// reflection and health; callers authenticated as AUTH says and held to their quotas, their
+// tokens and usage in the Postgres at databaseURL (UsageService when there is one); the chat
+// page at "/" (WEB_UI); and queued conversations: jobs to bus, the conversations' record in
 // store. It returns the address it listens on.
 //
 // On shutdown gRPC health turns NOT_SERVING with /readyz, the server stops accepting and lets
