@@ -495,8 +495,12 @@ kafka_start() {
   if [[ ! -s "$KAFKA_DATA/meta.properties" ]]; then
     # A new KRaft node must have its storage formatted with a cluster id. --standalone makes
     # this node the single voter of a dynamic controller quorum.
-    local cluster_id
-    cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    # A base64url id; one starting with "-" would be read as an option by the tool's argument
+    # parser (1 run in 64 failed so), so draw again, as Kafka's own Uuid.randomUuid does.
+    local cluster_id="-"
+    while [[ $cluster_id == -* ]]; do
+      cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+    done
     log "kafka: formatting KRaft storage (cluster id $cluster_id)"
     if ! java -cp "$LIB_DIR/*" -Dlog4j2.configurationFile="$HERE/log4j2.properties" \
       -Dstack.log.dir="$LOG_DIR" -Dstack.log.name=kafka-storage \
