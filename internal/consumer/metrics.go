@@ -15,7 +15,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kafka_consumer_lag",
-			Help: "Messages between the last one handled and the partition's end, by group, topic and partition.",
+			Help: "Messages between the last one handled and the partition's end, by group, topic and partition (pipelined groups: those not fetched yet plus those in hand, updated every 200ms).",
 		}, []string{"group", "topic", "partition"}),
 		commitErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kafka_consumer_commit_errors_total",

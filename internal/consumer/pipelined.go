@@ -89,6 +89,11 @@ func (g *Group) pipelinePartition(ctx, stop context.Context, gen *kafka.Generati
 			<-slots
 		case <-tick.C:
 			commit()
+			if m := g.cfg.Metrics; m != nil {
+				// Behind the committed point: not fetched yet, and fetched but not done.
+				m.lag.WithLabelValues(g.cfg.GroupID, g.cfg.Topic, partitionLabel(partition)).
+					Set(float64(r.Stats().Lag + int64(pending.outstanding())))
+			}
 		}
 	}
 	// Fetching has stopped: wait for the work in hand, within HandleTimeout at shutdown and
