@@ -77,7 +77,11 @@ export class Conversation {
   send(sentence: string): Promise<boolean> {
     // One Send at a time: the first one creates the conversation the next ones belong to.
     const sent = this.sending.then(() => this.sendNow(sentence));
-    this.sending = sent.then(() => undefined);
+    // The chain goes on whatever became of this one.
+    this.sending = sent.then(
+      () => undefined,
+      () => undefined,
+    );
     return sent;
   }
 
