@@ -198,20 +198,9 @@ func sayClient(d door, token string, conns int) elizav1connect.ElizaServiceClien
 	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
 	var rt http.RoundTripper = tr
 	if token != "" {
-		rt = withToken{token: token, next: tr}
+		rt = access.WithHeader(tr, "Authorization", "Bearer "+token)
 	}
 	return elizav1connect.NewElizaServiceClient(&http.Client{Transport: rt}, "http://"+d.addr)
-}
-
-type withToken struct {
-	token string
-	next  http.RoundTripper
-}
-
-func (w withToken) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.Header.Set("Authorization", "Bearer "+w.token)
-	return w.next.RoundTrip(req)
 }
 
 // load runs the callers against d for a second of warm-up, then for the duration, and returns

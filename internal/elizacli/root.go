@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
+	"github.com/beacon/eventdispatch/internal/access"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 )
@@ -65,21 +66,9 @@ func (s *server) base() (string, *http.Client, error) {
 	}
 	httpClient := http.DefaultClient
 	if token != "" {
-		httpClient = &http.Client{Transport: bearer{token: token, next: http.DefaultTransport}}
+		httpClient = &http.Client{Transport: access.WithHeader(http.DefaultTransport, "Authorization", "Bearer "+token)}
 	}
 	return scheme + s.addr, httpClient, nil
-}
-
-// bearer sends a token with every request.
-type bearer struct {
-	token string
-	next  http.RoundTripper
-}
-
-func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.Header.Set("Authorization", "Bearer "+b.token)
-	return b.next.RoundTrip(req)
 }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

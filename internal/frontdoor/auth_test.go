@@ -18,18 +18,6 @@ import (
 	"github.com/beacon/eventdispatch/internal/stack"
 )
 
-// withHeader sends a header with every request, as a client sending a token does.
-type withHeader struct {
-	name, value string
-	next        http.RoundTripper
-}
-
-func (w withHeader) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.Header.Set(w.name, w.value)
-	return w.next.RoundTrip(req)
-}
-
 // calls makes each ElizaService RPC once and returns its error.
 func calls(c elizav1connect.ElizaServiceClient) map[string]func(context.Context) error {
 	return map[string]func(context.Context) error{
@@ -129,7 +117,7 @@ func TestAuth_RefusesBadTokensOnEveryRPCAndProtocol(t *testing.T) {
 		} {
 			transport := h.h2c.Transport
 			if caller.header != "" {
-				transport = withHeader{caller.header, caller.value, transport}
+				transport = access.WithHeader(transport, caller.header, caller.value)
 			}
 			client := elizav1connect.NewElizaServiceClient(&http.Client{Transport: transport}, h.url, protocol.opt)
 			for rpc, call := range calls(client) {

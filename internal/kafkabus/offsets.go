@@ -8,14 +8,18 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// EndOffsets returns, per partition of topic, the offset the next message will get.
+// EndOffsets returns, per partition of topic, the offset the next message will get. A topic
+// that does not exist yet has no history: the map is empty.
 func EndOffsets(ctx context.Context, client *kafka.Client, topic string) (map[int]int64, error) {
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
-	if len(meta.Topics) != 1 || meta.Topics[0].Error != nil {
-		return nil, fmt.Errorf("end offsets of %s: no such topic (%v)", topic, meta.Topics)
+	if len(meta.Topics) != 1 || errors.Is(meta.Topics[0].Error, kafka.UnknownTopicOrPartition) {
+		return map[int]int64{}, nil
+	}
+	if err := meta.Topics[0].Error; err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
 	reqs := make([]kafka.OffsetRequest, len(meta.Topics[0].Partitions))
 	for i, p := range meta.Topics[0].Partitions {

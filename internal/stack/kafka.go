@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/beacon/eventdispatch/internal/kafkabus"
 )
 
 // A long-lived stack keeps every event earlier runs wrote: hundreds of thousands on the signal
@@ -23,7 +25,7 @@ func EndOffsets(t testing.TB, ep Endpoints, topic string) map[int]int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	ends, err := endOffsets(ctx, kafkaClient(ep), topic)
+	ends, err := kafkabus.EndOffsets(ctx, kafkaClient(ep), topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,40 +37,25 @@ func EndOffsets(t testing.TB, ep Endpoints, topic string) map[int]int64 {
 // joining it reads only what is written from now on, however long the topics' history. Call
 // it before the test writes anything it expects the group to read. A topic that does not
 // exist yet is left out: the group starts at its beginning, as with no history. The group is
-// deleted when the test ends.
-//
-// It commits as admin tools reset a group that has no members (kafka-consumer-groups
-// --reset-offsets): generation -1, no member id, which the coordinator accepts for a group it
-// does not know yet.
+// deleted when the test ends. The offsets are committed as an admin resets a group without
+// members (kafkabus.CommitOffsets).
 func GroupAtEnd(t testing.TB, ep Endpoints, prefix string, topics ...string) string {
 	t.Helper()
 	group := fmt.Sprintf("%s-%08x", prefix, rand.Uint32())
 	client := kafkaClient(ep)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	commits := map[string][]kafka.OffsetCommit{}
+	t.Cleanup(func() { deleteGroup(t, client, group) })
 	for _, topic := range topics {
-		ends, err := endOffsets(ctx, client, topic)
+		ends, err := kafkabus.EndOffsets(ctx, client, topic)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for p, off := range ends {
-			commits[topic] = append(commits[topic], kafka.OffsetCommit{Partition: p, Offset: off})
+		if len(ends) == 0 {
+			continue
 		}
-	}
-	t.Cleanup(func() { deleteGroup(t, client, group) })
-	if len(commits) == 0 {
-		return group
-	}
-	res, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: commits})
-	if err != nil {
-		t.Fatalf("position consumer group %s at the end of %v: %v", group, topics, err)
-	}
-	for topic, ps := range res.Topics {
-		for _, p := range ps {
-			if p.Error != nil {
-				t.Fatalf("position consumer group %s at the end of %s/%d: %v", group, topic, p.Partition, p.Error)
-			}
+		if err := kafkabus.CommitOffsets(ctx, client, group, topic, ends); err != nil {
+			t.Fatalf("position consumer group %s at the end of %s: %v", group, topic, err)
 		}
 	}
 	return group
@@ -76,35 +63,6 @@ func GroupAtEnd(t testing.TB, ep Endpoints, prefix string, topics ...string) str
 
 func kafkaClient(ep Endpoints) *kafka.Client {
 	return &kafka.Client{Addr: kafka.TCP(ep.KafkaBrokers...), Timeout: 10 * time.Second}
-}
-
-func endOffsets(ctx context.Context, client *kafka.Client, topic string) (map[int]int64, error) {
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, fmt.Errorf("metadata of topic %s: %w", topic, err)
-	}
-	ends := map[int]int64{}
-	if len(md.Topics) != 1 || errors.Is(md.Topics[0].Error, kafka.UnknownTopicOrPartition) {
-		return ends, nil
-	}
-	if err := md.Topics[0].Error; err != nil {
-		return nil, fmt.Errorf("metadata of topic %s: %w", topic, err)
-	}
-	reqs := make([]kafka.OffsetRequest, len(md.Topics[0].Partitions))
-	for i, p := range md.Topics[0].Partitions {
-		reqs[i] = kafka.LastOffsetOf(p.ID)
-	}
-	res, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-	if err != nil {
-		return nil, fmt.Errorf("end offsets of topic %s: %w", topic, err)
-	}
-	for _, p := range res.Topics[topic] {
-		if p.Error != nil {
-			return nil, fmt.Errorf("end offset of %s/%d: %w", topic, p.Partition, p.Error)
-		}
-		ends[p.Partition] = p.LastOffset
-	}
-	return ends, nil
 }
 
 // deleteGroup deletes a test's group once its members have left. A member killed with
