@@ -12,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/frontdoor"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
@@ -125,6 +126,10 @@ func (c *clients) halt() []sent {
 
 // recovered is how long after a fault was healed each part of the system worked again.
 type recovered struct {
+	// serving: Kafka leads every partition of the dispatchers' topics and its coordinator
+	// has loaded both of their groups, so a join can succeed (a broker resumed after a stall
+	// is fenced by its controller first, and serves again only when it has re-registered).
+	serving time.Duration
 	// ready: every live dispatcher's /readyz answers 200 (in its groups, Postgres answering).
 	ready time.Duration
 	// cdc: a complete recording inserted then is processed; conv: a sentence sent then is
@@ -137,7 +142,12 @@ func (s *system) recovery(healed time.Time) recovered {
 	s.t.Helper()
 	var r recovered
 	var wg sync.WaitGroup
-	wg.Go(func() { r.ready = s.probeReady(healed) })
+	readyDone := make(chan struct{})
+	wg.Go(func() { r.serving = s.probeServing(healed, readyDone) })
+	wg.Go(func() {
+		defer close(readyDone)
+		r.ready = s.probeReady(healed)
+	})
 	wg.Go(func() { r.cdc = s.probeRecording(healed) })
 	wg.Go(func() { r.conv = s.probeConversation(healed) })
 	wg.Wait()
@@ -176,6 +186,73 @@ func (s *system) probeReady(healed time.Time) time.Duration {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// rejoin is how long after Kafka served their groups the dispatchers were all ready.
+func (r recovered) rejoin() time.Duration { return max(0, r.ready-r.serving) }
+
+// probeServing returns when Kafka could take the dispatchers back for good, as time since
+// healed: from then on, until readyDone is closed, every partition of their topics had a
+// leader and the coordinator described both of their groups without an error (not
+// NOT_COORDINATOR, not COORDINATOR_LOAD_IN_PROGRESS). A broker resumed after a stall answers
+// at once and is fenced by its controller a moment later, so the first good answer is not it.
+func (s *system) probeServing(healed time.Time, readyDone <-chan struct{}) time.Duration {
+	deadline := time.Now().Add(probeDeadline)
+	var since time.Time // zero while Kafka does not serve
+	for {
+		err := s.kafkaServes()
+		switch {
+		case err != nil:
+			since = time.Time{}
+		case since.IsZero():
+			since = time.Now()
+		}
+		select {
+		case <-readyDone:
+			if !since.IsZero() {
+				return since.Sub(healed)
+			}
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Errorf("Kafka not serving the dispatchers' groups within %s: %v", probeDeadline, err)
+			return probeDeadline
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kafkaServes asks Kafka, on connections of its own, whether it serves the dispatchers.
+func (s *system) kafkaServes() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(s.ep.KafkaBrokers...), Transport: transport}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{s.jobs, signalTopic}})
+	if err != nil {
+		return err
+	}
+	for _, topic := range md.Topics {
+		if topic.Error != nil {
+			return fmt.Errorf("%s: %w", topic.Name, topic.Error)
+		}
+		for _, p := range topic.Partitions {
+			if p.Error != nil || p.Leader.ID < 0 {
+				return fmt.Errorf("%s[%d] has no leader: %v", topic.Name, p.ID, p.Error)
+			}
+		}
+	}
+	desc, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{s.llmGroup, s.signalGroup}})
+	if err != nil {
+		return err
+	}
+	for _, g := range desc.Groups {
+		if g.Error != nil {
+			return fmt.Errorf("group %s: %w", g.GroupID, g.Error)
+		}
+	}
+	return nil
 }
 
 // probeDeadline bounds a probe: past it the scenario fails.

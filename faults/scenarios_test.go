@@ -16,12 +16,15 @@ type scenario struct {
 	fault                   func(t *testing.T, s *system) (healed time.Time)
 }
 
-// readyBound is how soon after a fault is healed every dispatcher must be ready again: in its
-// consumer groups, with Postgres answering. A dispatcher rejoins within about a second of
-// Kafka serving its group; a broker resumed after a stall longer than its KRaft session is
-// fenced first and serves groups 1.5-2 s later, and dispatchers joining at different times
-// cost the group a second rebalance, which waits for the work in hand (RebalanceDrain).
-const readyBound = 5 * time.Second
+// rejoinBound is how soon after Kafka serves their groups again (probeServing) every
+// dispatcher must be ready again: in its consumer groups, with Postgres answering. Joins are
+// retried at most a second apart, and within 100 ms while the broker answers that the group's
+// coordinator is loading; dispatchers joining at different times cost the group a second
+// rebalance, which waits for the work in hand (RebalanceDrain). The broker's own recovery is
+// not the dispatchers' to bound: a broker resumed after a stall longer than its KRaft session
+// is fenced by its controller first, and serves groups again seconds later (how many depends
+// on how much of __consumer_offsets it reloads); it counts against the scenario's bound.
+const rejoinBound = 2 * time.Second
 
 const (
 	// warmup is how long the load runs before the fault; afterwards, how long after recovery.
@@ -112,8 +115,8 @@ func run(t *testing.T, sc scenario) {
 
 	healed := sc.fault(t, s)
 	r := s.recovery(healed)
-	t.Logf("after the fault was healed: dispatchers ready after %s; back after %s (CDC) and %s (conversations)",
-		round(r.ready), round(r.cdc), round(r.conv))
+	t.Logf("after the fault was healed: Kafka serving after %s, dispatchers ready after %s (%s later); back after %s (CDC) and %s (conversations)",
+		round(r.serving), round(r.ready), round(r.rejoin()), round(r.cdc), round(r.conv))
 	time.Sleep(afterwards)
 	sents := cl.halt()
 	stopHeadband()
@@ -122,8 +125,11 @@ func run(t *testing.T, sc scenario) {
 	cv := s.checkConversations(sents, settle)
 	report.add(row{scenario: t.Name(), recovered: r, bound: sc.bound, rec: rec, sentences: cv})
 
-	if r.ready > readyBound {
-		t.Errorf("dispatchers ready %s after the fault was healed, bound %s", r.ready, readyBound)
+	if r.serving > sc.bound {
+		t.Errorf("Kafka served the dispatchers' groups %s after the fault was healed, bound %s", r.serving, sc.bound)
+	}
+	if r.rejoin() > rejoinBound {
+		t.Errorf("dispatchers ready %s after Kafka served their groups again, bound %s", r.rejoin(), rejoinBound)
 	}
 	if r.cdc > sc.bound || r.conv > sc.bound {
 		t.Errorf("back after %s (CDC) and %s (conversations), bound %s", r.cdc, r.conv, sc.bound)

@@ -23,7 +23,9 @@
 // rebalance alone does not make it false: see Joined). Joining is then retried, each attempt
 // on fresh connections and after a wait of at most JoinBackoff, so the member is back in the
 // group, and Joined true, within JoinBackoff of Kafka answering again: 1s by default, plus the
-// join's round trips. (The next join starts only once every partition of the ended generation has
+// join's round trips. A broker that answers while its group coordinator is being elected or
+// loads the group is asked again within 100 ms, so the join follows the coordinator's loading
+// closely. (The next join starts only once every partition of the ended generation has
 // returned: once the attempt at the batch in hand, or in pipelined mode the work in hand, is
 // done, within HandleTimeout, or in pipelined mode at a rebalance within RebalanceDrain.)
 package consumer
@@ -60,7 +62,7 @@ const (
 	DefaultHandleTimeout  = 30 * time.Second
 	DefaultMaxBackoff     = 10 * time.Second
 	DefaultJoinBackoff    = time.Second
-	DefaultRebalanceDrain = time.Second
+	DefaultRebalanceDrain = 500 * time.Millisecond
 )
 
 // Config configures a Group. Zero values take the Default* constants above.
@@ -188,6 +190,13 @@ func (g *Group) Run(ctx context.Context) error {
 		g.leftAt.Store(0) // a failed join: out of the group
 		failures++
 		wait := retry.next()
+		if coordinatorMoving(err) {
+			// The broker answered and asked to be asked again soon: its group coordinator is
+			// being elected or is loading the group. Polling it is cheap, and backing off
+			// would add up to JoinBackoff to the rejoin for nothing.
+			retry.reset()
+			wait = coordinatorRetry/2 + rand.N(coordinatorRetry/2+1)
+		}
 		level := slog.LevelDebug
 		if failures == 1 || time.Since(warned) >= joinWarnEvery {
 			level, warned = slog.LevelWarn, time.Now()
@@ -197,6 +206,18 @@ func (g *Group) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// coordinatorRetry bounds the wait before the next join after a broker answered that the
+// group's coordinator is moving (coordinatorMoving).
+const coordinatorRetry = 100 * time.Millisecond
+
+// coordinatorMoving reports whether a join failed because a live broker is electing or loading
+// the group's coordinator, as after a broker restarts or is unfenced: errors that Kafka's own
+// clients retry after 100 ms.
+func coordinatorMoving(err error) bool {
+	return errors.Is(err, kafka.GroupCoordinatorNotAvailable) || errors.Is(err, kafka.NotCoordinatorForGroup) ||
+		errors.Is(err, kafka.GroupLoadInProgress)
 }
 
 // heartbeatInterval is how often the member heartbeats: SessionTimeout/5, at most

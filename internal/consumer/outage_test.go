@@ -2,10 +2,13 @@ package consumer_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/kafkatest"
@@ -101,5 +104,38 @@ func TestGroup_RejoinsAndConsumesWithinTwoSecondsOfTheBrokerComingBack(t *testin
 			b.waitCommitted([partitions]int64{offset + 1, -1, -1})
 			m.stop() // before the test's cleanups stop the broker
 		})
+	}
+}
+
+func TestGroup_JoinsSoonAfterTheCoordinatorHasLoadedTheGroup(t *testing.T) {
+	b := newBroker(t)
+	cfg := b.config()
+	cfg.JoinBackoff = 0 // the default, 1s: what the retries would back off to
+	// Every join is answered COORDINATOR_LOAD_IN_PROGRESS, as by a broker that was just
+	// unfenced or restarted and reads __consumer_offsets, for 3 s: long enough for a backoff
+	// to reach its cap (100ms doubling to 1s). The last refusal marks the group loaded.
+	loading := time.Now().Add(3 * time.Second)
+	var loadedAt atomic.Int64 // UnixNano; 0 while loading
+	b.kfake.ControlKey(int16(kmsg.JoinGroup), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		b.kfake.KeepControl()
+		if loadedAt.Load() != 0 {
+			return nil, nil, false
+		}
+		if time.Now().After(loading) {
+			loadedAt.Store(time.Now().UnixNano())
+		}
+		res := req.(*kmsg.JoinGroupRequest).ResponseKind().(*kmsg.JoinGroupResponse)
+		res.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+		return res, nil, true
+	})
+	g := consumer.New(cfg, handlerFunc(func(context.Context, int, []kafka.Message) error { return nil }))
+	m := start(t, g)
+	defer m.stop()
+	eventually(t, 10*time.Second, g.Joined, func() string { return "not Joined after the group was loaded" })
+	took := time.Since(time.Unix(0, loadedAt.Load()))
+	t.Logf("Joined %s after the coordinator's last refusal", took.Round(time.Millisecond))
+	// A backed-off retry would wait at least half of JoinBackoff (500ms).
+	if bound := 300 * time.Millisecond; took > bound {
+		t.Errorf("Joined %s after the coordinator's last refusal, want within %s", took.Round(time.Millisecond), bound)
 	}
 }
