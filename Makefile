@@ -21,6 +21,10 @@ build: ## Build every binary into bin/.
 generate: ## Regenerate Go code from proto/ into internal/gen.
 	go tool buf generate
 
+.PHONY: k8s-monitoring
+k8s-monitoring: ## Regenerate k8s/monitoring/ (PrometheusRule, dashboard ConfigMap, PodMonitor) from deploy/observability/.
+	go run ./deploy/observability/tok8s
+
 .PHONY: web
 web: ## Rebuild the chat page: npm ci in web/, its TypeScript from proto/, type check, bundle into internal/webui/dist.
 	cd web && npm ci --no-audit --no-fund && npm run generate && npm run check && npm run build

@@ -41,9 +41,15 @@ var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
 // loadManifests reads every document of k8s/*.yaml, the files skaffold applies.
 func loadManifests(t *testing.T) []manifest {
 	t.Helper()
-	files, err := filepath.Glob("*.yaml")
+	return loadManifestFiles(t, "*.yaml")
+}
+
+// loadManifestFiles is loadManifests for the files of k8s/ that match pattern.
+func loadManifestFiles(t *testing.T, pattern string) []manifest {
+	t.Helper()
+	files, err := filepath.Glob(pattern)
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no k8s/*.yaml manifests found (err %v)", err)
+		t.Fatalf("no k8s/%s manifests found (err %v)", pattern, err)
 	}
 	sort.Strings(files)
 	var out []manifest
