@@ -52,16 +52,29 @@ test-faults: stack-up ## Break the local stack's parts under load (kill -9, SIGS
 	go test -tags faults -count=1 -timeout 30m -v ./faults/
 
 .PHONY: bench-dispatch
-bench-dispatch: stack-up ## Benchmark the signal dispatcher on the local stack: latency, backlog throughput, statements (see BENCHMARKS.md).
-	go run ./bench/dispatch -rate 50 -warmup 5s -duration 40s -backlog 100000 -pairs 100 -timeout 9m
+bench-dispatch: stack-up ## Benchmark the signal dispatcher on the local stack: latency, backlog throughput, statements; report and plots in bench/results/ (see BENCHMARKS.md).
+	mkdir -p bench/results
+	go run ./bench/dispatch -out bench/results/dispatch.md -rate 50 -warmup 5s -duration 40s -backlog 100000 -pairs 100 -timeout 9m
 
 .PHONY: bench-llm
-bench-llm: stack-up ## Benchmark queued conversations on the local stack: throughput vs ideal, enqueue latency, resume, what a front door reads, memory per idle stream (see BENCHMARKS.md).
-	go run ./bench/llm -workers 64 -latency 100ms -conversations 256 -rpm 12000 -rate 1000,300 -streams 200 -resume-events 1000 -resumes 50 -fanout-conversations 60 -fanout-doors 3 -idle-streams 10000 -timeout 9m
+bench-llm: stack-up ## Benchmark queued conversations on the local stack: throughput vs ideal, enqueue latency, resume, what a front door reads, memory per idle stream; report and plots in bench/results/ (see BENCHMARKS.md).
+	mkdir -p bench/results
+	go run ./bench/llm -out bench/results/llm.md -workers 64 -latency 100ms -conversations 256 -rpm 12000 -rate 1000,300 -streams 200 -resume-events 1000 -resumes 50 -fanout-conversations 60 -fanout-doors 3 -idle-streams 10000 -timeout 9m
 
 .PHONY: bench-auth
-bench-auth: stack-up ## Benchmark authentication on the local stack: Say with AUTH=required against AUTH=off, revocation reaching two front doors (see BENCHMARKS.md).
-	go run ./bench/auth -concurrency 32 -duration 10s -rounds 3 -revocations 20 -timeout 5m
+bench-auth: stack-up ## Benchmark authentication on the local stack: Say with AUTH=required against AUTH=off, revocation reaching two front doors; report and plot in bench/results/ (see BENCHMARKS.md).
+	mkdir -p bench/results
+	go run ./bench/auth -out bench/results/auth.md -concurrency 32 -duration 10s -rounds 3 -revocations 20 -timeout 5m
+
+.PHONY: profile-dispatch
+profile-dispatch: stack-up ## Profile the dispatcher draining a 300,000-event backlog (CPU and allocations, via its admin port's /debug/pprof); report in bench/results/, profiles in bench/results/profiles/.
+	mkdir -p bench/results
+	go run ./bench/dispatch -out bench/results/profile-dispatch.md -profile bench/results/profiles -profile-seconds 20 -rate 50 -warmup 5s -duration 20s -backlog 300000 -pairs 20 -timeout 9m
+
+.PHONY: profile-frontdoor
+profile-frontdoor: stack-up ## Profile the front door under bench-llm's enqueue run at 1,000 sentences/s with a dispatcher answering; report in bench/results/, profiles in bench/results/profiles/.
+	mkdir -p bench/results
+	go run ./bench/llm -out bench/results/profile-frontdoor.md -profile bench/results/profiles -only enqueue -rate 1000 -workers 64 -streams 200 -timeout 5m
 
 .PHONY: observe
 observe: ## Run a Prometheus (with deploy/observability's rules) against the binaries running here; prints its URL.

@@ -99,7 +99,7 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	}
 	b := &bench{cfg: cfg, log: log, dir: dir, runID: time.Now().UTC().Format("20060102T150405")}
 	rep, runErr := b.run(ctx)
-	return benchkit.Finish(ctx, log, benchkit.Outcome{Err: runErr, Cleanup: b.cleanup, Dir: dir, Out: cfg.Out, Report: rep.write})
+	return benchkit.Finish(ctx, log, benchkit.Outcome{Err: runErr, Cleanup: b.cleanup, Dir: dir, Out: cfg.Out, Report: rep.write, Figures: rep.figures})
 }
 
 type door struct {
@@ -174,8 +174,8 @@ func (b *bench) run(ctx context.Context) (report, error) {
 			rates[d.name] = append(rates[d.name], rate)
 		}
 	}
-	rep.off = result{rps: median(rates[off.name]), latency: benchkit.Summarise(samples[off.name])}
-	rep.required = result{rps: median(rates[required.name]), latency: benchkit.Summarise(samples[required.name])}
+	rep.off = result{rps: median(rates[off.name]), latency: benchkit.Summarise(samples[off.name]), samples: samples[off.name]}
+	rep.required = result{rps: median(rates[required.name]), latency: benchkit.Summarise(samples[required.name]), samples: samples[required.name]}
 
 	second, err := b.startDoor(ctx, "frontdoor-required-2", "AUTH=required")
 	if err != nil {
@@ -320,6 +320,7 @@ func (b *bench) cleanup(ctx context.Context) error {
 type result struct {
 	rps     float64
 	latency benchkit.Distribution
+	samples []time.Duration // latency's sample, for the plot
 }
 
 type report struct {
@@ -328,6 +329,14 @@ type report struct {
 	machine       benchkit.Machine
 	off, required result
 	revocation    benchkit.Distribution
+}
+
+// figures is the report's plot: Say's latency with and without authentication.
+func (r report) figures() []benchkit.Figure {
+	return []benchkit.Figure{{Name: "say", Plot: benchkit.LatencyCDF(
+		fmt.Sprintf("Say latency, %d concurrent callers", r.cfg.Concurrency),
+		benchkit.Series{Name: "AUTH=off", Sample: r.off.samples},
+		benchkit.Series{Name: "AUTH=required, valid token", Sample: r.required.samples})}}
 }
 
 func (r report) write(w io.Writer) {

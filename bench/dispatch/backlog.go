@@ -37,7 +37,14 @@ type backlogResult struct {
 	Batches, ApplySeconds, Retries, DeadLettered float64
 	// CPU is the CPU time each process group used during the drain.
 	CPU map[string]time.Duration
+	// Progress is dispatcher_events_total during the drain, every progressEvery from ready.
+	Progress []benchkit.Point
+	// ProfileCPU and ProfileAllocs are the top of the dispatcher's profiles (-profile).
+	ProfileCPU, ProfileAllocs string
 }
+
+// progressEvery is how often the drain's progress is kept for its plot.
+const progressEvery = 250 * time.Millisecond
 
 // runBacklog produces the backlog to a topic of its own, reads it with a bare kafka-go loop,
 // then has a dispatcher drain it.
@@ -194,11 +201,23 @@ func (b *bench) drain(ctx context.Context, res *backlogResult) error {
 	}
 	ready := time.Now()
 	res.Startup = ready.Sub(start)
+	var cpuProfile chan error
+	if b.cfg.Profile != "" {
+		cpuProfile = make(chan error, 1)
+		go func() {
+			cpuProfile <- d.Profile(ctx, "profile", b.cfg.ProfileSeconds, filepath.Join(b.cfg.Profile, "dispatcher-cpu.pb.gz"))
+		}()
+	}
 	cpuBefore := cpuTimes(d.PID())
 	before := benchkit.Metrics{} // a new process: its counters started at zero
 	waitCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	after, err := d.WaitMetric(waitCtx, mEvents, 50*time.Millisecond, func(v float64) bool { return v >= float64(res.Events) })
+	after, err := d.WaitMetric(waitCtx, mEvents, 50*time.Millisecond, func(v float64) bool {
+		if at := time.Since(ready); len(res.Progress) == 0 || at-res.Progress[len(res.Progress)-1].At >= progressEvery {
+			res.Progress = append(res.Progress, benchkit.Point{At: at, Value: v})
+		}
+		return v >= float64(res.Events)
+	})
 	if err != nil {
 		return fmt.Errorf("dispatcher draining the backlog: %w", err)
 	}
@@ -208,6 +227,11 @@ func (b *bench) drain(ctx context.Context, res *backlogResult) error {
 	res.ApplySeconds = benchkit.Delta(before, after, mApplySum)
 	res.Retries = benchkit.Delta(before, after, mRetries)
 	res.DeadLettered = benchkit.Delta(before, after, mDead)
+	if cpuProfile != nil {
+		if err := b.profileDrain(ctx, d, cpuProfile, res); err != nil {
+			return err
+		}
+	}
 	if err := d.Stop(); err != nil {
 		return err
 	}
@@ -217,3 +241,26 @@ func (b *bench) drain(ctx context.Context, res *backlogResult) error {
 	}
 	return nil
 }
+
+// profileDrain waits for the drain's CPU profile, fetches the dispatcher's allocation profile
+// (everything it allocated since it started, nearly all of it in the drain) and keeps the top
+// entries of both for the report.
+func (b *bench) profileDrain(ctx context.Context, d *benchkit.Process, cpuProfile <-chan error, res *backlogResult) error {
+	if err := <-cpuProfile; err != nil {
+		return err
+	}
+	cpu, allocs := filepath.Join(b.cfg.Profile, "dispatcher-cpu.pb.gz"), filepath.Join(b.cfg.Profile, "dispatcher-allocs.pb.gz")
+	if err := d.Profile(ctx, "allocs", 0, allocs); err != nil {
+		return err
+	}
+	var err error
+	if res.ProfileCPU, err = benchkit.PprofTop(ctx, cpu, profileTop); err != nil {
+		return err
+	}
+	res.ProfileAllocs, err = benchkit.PprofTop(ctx, allocs, profileTop, "-sample_index=alloc_space")
+	b.log.Info("backlog: profiles written", "cpu", cpu, "allocs", allocs)
+	return err
+}
+
+// profileTop is how many functions of each profile the report shows.
+const profileTop = 20

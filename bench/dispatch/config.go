@@ -40,6 +40,11 @@ type config struct {
 	Seed uint64
 	// Out, if set, also receives the report.
 	Out string
+	// Profile, if set, is a directory that receives the dispatcher's CPU profile over the
+	// first ProfileSeconds of the backlog drain and its allocation profile after it; the
+	// report shows the top entries of both.
+	Profile        string
+	ProfileSeconds int
 }
 
 func parseConfig(args []string) (config, error) {
@@ -59,6 +64,8 @@ func parseConfig(args []string) (config, error) {
 	fs.DurationVar(&c.Timeout, "timeout", 9*time.Minute, "give up after this long")
 	fs.Uint64Var(&c.Seed, "seed", 0, "seed for recordings and timings (0: random)")
 	fs.StringVar(&c.Out, "out", "", "also write the report to this file")
+	fs.StringVar(&c.Profile, "profile", "", "write the dispatcher's CPU and allocation profiles of the backlog drain to this directory")
+	fs.IntVar(&c.ProfileSeconds, "profile-seconds", 15, "length of the CPU profile, from the start of the drain (below 30: the admin server's write timeout)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -81,6 +88,9 @@ func (c config) validate() error {
 	}
 	if c.Pairs < 1 || c.Lanes < 1 {
 		errs = append(errs, fmt.Errorf("-pairs and -lanes must be at least 1, got %d and %d", c.Pairs, c.Lanes))
+	}
+	if c.ProfileSeconds < 1 || c.ProfileSeconds > 25 {
+		errs = append(errs, fmt.Errorf("-profile-seconds must be in [1, 25], got %d", c.ProfileSeconds))
 	}
 	if c.Backlog < 2 || c.Backlog%2 != 0 {
 		errs = append(errs, fmt.Errorf("-backlog must be a positive even number, got %d", c.Backlog))

@@ -24,6 +24,8 @@ type latencyResult struct {
 	Parts     []latencyPart
 	// Debezium and Dispatcher are the two parts the targets speak of.
 	Debezium, Dispatcher, DispatcherVisible benchkit.Distribution
+	// Samples are the parts' latencies, by part name, for the plot.
+	Samples map[string][]time.Duration
 	// Batches and ApplySeconds are the dispatcher's, over the measured window.
 	Batches, Events, ApplySeconds float64
 }

@@ -112,7 +112,7 @@ func (b *bench) measureLive(ctx context.Context, w *liveWorld, warm, measured, p
 	parts, unmatched := splitLatency(measured, w.tap.Event, w.watch.Seen)
 	res.Latency = latencyResult{
 		Recordings: len(measured), Elapsed: elapsed, Rate: float64(len(measured)) / elapsed.Seconds(),
-		Unmatched: unmatched, Parts: latencyParts(parts),
+		Unmatched: unmatched, Parts: latencyParts(parts), Samples: parts,
 		Debezium: benchkit.Summarise(parts[partDebezium]), Dispatcher: benchkit.Summarise(parts[partDispatcher]),
 		DispatcherVisible: benchkit.Summarise(parts[partDispatcherVisible]),
 		Batches:           benchkit.Delta(before.metrics, after.metrics, mApplyCount),

@@ -45,7 +45,7 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	}
 	defer b.close()
 	rep, runErr := b.run(ctx)
-	return benchkit.Finish(ctx, log, benchkit.Outcome{Err: runErr, Cleanup: b.cleanup, Dir: b.dir, Out: cfg.Out, Report: rep.write})
+	return benchkit.Finish(ctx, log, benchkit.Outcome{Err: runErr, Cleanup: b.cleanup, Dir: b.dir, Out: cfg.Out, Report: rep.write, Figures: rep.figures})
 }
 
 // run checks the stack, builds the dispatcher and runs both phases.

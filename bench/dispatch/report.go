@@ -40,6 +40,21 @@ func (r report) write(w io.Writer) {
 	r.writeTargets(w)
 }
 
+// figures are the report's plots: the latency parts' distributions, and the drain's pace.
+func (r report) figures() []benchkit.Figure {
+	var series []benchkit.Series
+	for _, part := range []string{partDebezium, partDispatcher, partDispatcherVisible, partTotalVisible} {
+		series = append(series, benchkit.Series{Name: strings.TrimSpace(part), Sample: r.live.Latency.Samples[part]})
+	}
+	return []benchkit.Figure{
+		{Name: "latency", Plot: benchkit.LatencyCDF(
+			fmt.Sprintf("Latency at %g recordings/s: distribution of each part", r.cfg.Rate), series...)},
+		{Name: "drain", Plot: benchkit.OverTime(
+			fmt.Sprintf("Draining %s events: the dispatcher's pace", benchkit.Thousands(r.backlog.Events)), "events/s", true,
+			benchkit.Line{Name: "dispatcher_events_total, per second", Points: r.backlog.Progress})},
+	}
+}
+
 func (r report) writeLatency(w io.Writer) {
 	l := r.live.Latency
 	fmt.Fprintf(w, "### Latency, INSERT commit → processed row, steady %g recordings/s\n\n", r.cfg.Rate)
@@ -81,6 +96,12 @@ func (r report) writeThroughput(w io.Writer) {
 			benchkit.Seconds(b.Drain, 2), r.machine.CPUs, float64(r.machine.CPUs)*b.Drain.Seconds(), strings.Join(parts, ", "))
 	}
 	fmt.Fprintln(w)
+	if b.ProfileCPU != "" {
+		fmt.Fprintf(w, "#### The dispatcher's profiles of the drain (-profile %s)\n\n", r.cfg.Profile)
+		fmt.Fprintf(w, "CPU, the first %d s from ready (the drain took %s), top %d by flat time:\n\n```\n%s\n```\n\n",
+			r.cfg.ProfileSeconds, benchkit.Seconds(b.Drain, 1), profileTop, b.ProfileCPU)
+		fmt.Fprintf(w, "Allocations since the process started, top %d by bytes allocated:\n\n```\n%s\n```\n\n", profileTop, b.ProfileAllocs)
+	}
 }
 
 func (r report) writeStatements(w io.Writer) {

@@ -66,6 +66,10 @@ type config struct {
 	Timeout time.Duration
 	// Out, if set, also receives the report.
 	Out string
+	// Profile, if set, is a directory that receives the front door's CPU profile over each
+	// enqueue run's measured window (at most 25 s of it) and its allocation profile after
+	// it; the report shows the top entries of both.
+	Profile string
 }
 
 func parseConfig(args []string) (config, error) {
@@ -96,6 +100,7 @@ func parseConfig(args []string) (config, error) {
 	fs.DurationVar(&c.Settle, "settle", 3*time.Second, "memory: quiet time before each reading")
 	fs.DurationVar(&c.Timeout, "timeout", 8*time.Minute, "give up after this long")
 	fs.StringVar(&c.Out, "out", "", "also write the report to this file")
+	fs.StringVar(&c.Profile, "profile", "", "write the front door's CPU and allocation profiles of each enqueue run to this directory")
 	only := fs.String("only", "", "comma-separated measurements to run: "+strings.Join(measurements, ", ")+" (default all)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

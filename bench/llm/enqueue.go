@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,12 @@ type enqueueResult struct {
 	Window      time.Duration
 	Sent, Acked int64
 	Latency     benchkit.Distribution
+	// Samples are Latency's sample, for the plot.
+	Samples []time.Duration
+	// ProfileCPU and ProfileAllocs are the top of the front door's profiles (-profile), the
+	// CPU one over ProfiledFor from the start of the window.
+	ProfileCPU, ProfileAllocs string
+	ProfiledFor               time.Duration
 	// Over the whole run: sentences enqueued, refused ("queue is full!" or busy), invalid or
 	// unavailable, never acknowledged; replies received before the streams were closed.
 	Enqueued, Refused, Invalid, Unacked, Replies int64
@@ -147,10 +154,23 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 			return nil
 		}
 		before := sys.cpu()
+		var cpuProfile chan error
+		if cfg.Profile != "" {
+			res.ProfiledFor = min(cfg.EnqueueDuration.Truncate(time.Second), maxProfile)
+			cpuProfile = make(chan error, 1)
+			go func() {
+				cpuProfile <- sys.frontdoor().proc.Profile(gctx, "profile", int(res.ProfiledFor.Seconds()), b.profilePath(spec.name, "cpu"))
+			}()
+		}
 		if sleep(gctx, time.Until(end)) != nil {
 			return nil
 		}
 		res.CPU = benchkit.CPUDelta(before, sys.cpu())
+		if cpuProfile != nil {
+			if err := b.profileEnqueue(gctx, sys, spec.name, cpuProfile, &res); err != nil {
+				return err
+			}
+		}
 		sendersDone.Wait()
 		for deadline := time.Now().Add(ackWait); outstanding.Load() > 0 && time.Now().Before(deadline); {
 			if sleep(gctx, 10*time.Millisecond) != nil {
@@ -173,7 +193,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 		res.MaxLag = max(res.MaxLag, s.maxLag)
 	}
 	res.Sent = int64(len(all))
-	res.Latency = benchkit.Summarise(all)
+	res.Latency, res.Samples = benchkit.Summarise(all), all
 	res.Enqueued, res.Refused, res.Invalid = counts.enqueued.Load(), counts.refused.Load(), counts.invalid.Load()
 	res.Unacked, res.Replies = outstanding.Load(), counts.replies.Load()
 	b.log.Info("enqueue latency: done", "run", spec.name, "sent", res.Sent, "p50", res.Latency.P50, "p99", res.Latency.P99, "unacked", res.Unacked)
@@ -241,4 +261,33 @@ func (s *enqueueStream) receive(ctx context.Context, i int, from, to time.Time, 
 			counts.invalid.Add(1)
 		}
 	}
+}
+
+// maxProfile bounds a CPU profile: the admin server's write timeout is 30 s.
+const maxProfile = 25 * time.Second
+
+// profileTop is how many functions of each profile the report shows.
+const profileTop = 20
+
+// profilePath is where run's profile of kind goes.
+func (b *bench) profilePath(run, kind string) string {
+	return filepath.Join(b.cfg.Profile, "frontdoor-"+run+"-"+kind+".pb.gz")
+}
+
+// profileEnqueue waits for the run's CPU profile, fetches the front door's allocation profile
+// and keeps the top entries of both for the report.
+func (b *bench) profileEnqueue(ctx context.Context, sys *system, run string, cpuProfile <-chan error, res *enqueueResult) error {
+	if err := <-cpuProfile; err != nil {
+		return err
+	}
+	if err := sys.frontdoor().proc.Profile(ctx, "allocs", 0, b.profilePath(run, "allocs")); err != nil {
+		return err
+	}
+	var err error
+	if res.ProfileCPU, err = benchkit.PprofTop(ctx, b.profilePath(run, "cpu"), profileTop); err != nil {
+		return err
+	}
+	res.ProfileAllocs, err = benchkit.PprofTop(ctx, b.profilePath(run, "allocs"), profileTop, "-sample_index=alloc_space")
+	b.log.Info("enqueue latency: profiles written", "run", run, "dir", b.cfg.Profile)
+	return err
 }

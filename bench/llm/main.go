@@ -47,7 +47,7 @@ func run(ctx context.Context, log *slog.Logger, cfg config) error {
 	}
 	rep, runErr := b.run(ctx)
 	// Every process has stopped by now, so the run's groups can go.
-	return benchkit.Finish(ctx, log, benchkit.Outcome{Err: runErr, Cleanup: b.cleanup, Dir: b.dir, Out: cfg.Out, Report: rep.write})
+	return benchkit.Finish(ctx, log, benchkit.Outcome{Err: runErr, Cleanup: b.cleanup, Dir: b.dir, Out: cfg.Out, Report: rep.write, Figures: rep.figures})
 }
 
 // run checks the stack, builds the binaries and runs the measurements one after the other.

@@ -115,6 +115,14 @@ func (r report) writeEnqueue(w io.Writer) {
 		writeCPUPer(w, e.CPU, e.Acked, "acknowledged sentence")
 		fmt.Fprintln(w)
 	}
+	for _, e := range r.enqueue {
+		if e.ProfileCPU == "" {
+			continue
+		}
+		fmt.Fprintf(w, "#### The front door's profiles, %s (-profile %s)\n\n", enqueueRunLabel(e), r.cfg.Profile)
+		fmt.Fprintf(w, "CPU over the measured window (%s), top %d by flat time:\n\n```\n%s\n```\n\n", dur(e.ProfiledFor), profileTop, e.ProfileCPU)
+		fmt.Fprintf(w, "Allocations since the process started, top %d by bytes allocated:\n\n```\n%s\n```\n\n", profileTop, e.ProfileAllocs)
+	}
 }
 
 // enqueueP99 is a run's p99, said to be of the acknowledged sentences only when some never
@@ -124,6 +132,42 @@ func enqueueP99(e enqueueResult) string {
 		return benchkit.Millis(e.Latency.P99)
 	}
 	return fmt.Sprintf("%s of those acknowledged; %s never were", benchkit.Millis(e.Latency.P99), benchkit.Thousands(e.Unacked))
+}
+
+// figures are the report's plots: enqueue latency by run, and each throughput run's replies
+// per second against its ideal.
+func (r report) figures() []benchkit.Figure {
+	var figs []benchkit.Figure
+	if len(r.enqueue) > 0 {
+		var series []benchkit.Series
+		for _, e := range r.enqueue {
+			series = append(series, benchkit.Series{Name: enqueueRunLabel(e), Sample: e.Samples})
+		}
+		figs = append(figs, benchkit.Figure{Name: "enqueue", Plot: benchkit.LatencyCDF(
+			"Enqueue latency: Send of a sentence → its acknowledgement", series...)})
+	}
+	if len(r.throughput) > 0 {
+		var lines []benchkit.Line
+		for _, t := range r.throughput {
+			name := fmt.Sprintf("replies/s, WORKERS=%d, model in %s", t.Workers, dur(t.Latency))
+			if t.RPM > 0 {
+				name += fmt.Sprintf(", LLM_RPM=%d", t.RPM)
+			}
+			lines = append(lines, benchkit.Line{Name: name, Points: t.Progress})
+		}
+		figs = append(figs, benchkit.Figure{Name: "throughput", Plot: benchkit.OverTime(
+			fmt.Sprintf("Throughput: replies per second over each run (ideal %s)", idealLabel(r.throughput)), "replies/s", true, lines...)})
+	}
+	return figs
+}
+
+// idealLabel lists the throughput runs' ideals.
+func idealLabel(runs []throughputResult) string {
+	var parts []string
+	for _, t := range runs {
+		parts = append(parts, fmt.Sprintf("%.0f/s", t.Ideal))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // enqueueRunLabel names an enqueue run by its rate and what answered the jobs meanwhile.

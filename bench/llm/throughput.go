@@ -40,7 +40,13 @@ type throughputResult struct {
 	// sockets; a lower bound): the model client's connection reuse.
 	ModelConnsClosed int
 	CPU              map[cpuGroup]time.Duration
+	// Progress is the replies the streams had received, every progressEvery from the first
+	// sentence until the measurement was over, for the plot.
+	Progress []benchkit.Point
 }
+
+// progressEvery is how often a throughput run's progress is kept for its plot.
+const progressEvery = 250 * time.Millisecond
 
 // ideal returns min(n, c)/r, capped by rpm/60 when rpm > 0.
 func ideal(n, c int, r time.Duration, rpm int) float64 {
@@ -84,6 +90,21 @@ func (b *bench) runThroughput(ctx context.Context, rpm int) (res throughputResul
 			return keepBusy(gctx, pool.client(i).QueueConversation(gctx), i, convs[i], cfg.PerConversation, stop, &counts)
 		})
 	}
+	started := time.Now()
+	g.Go(func() error {
+		tick := time.NewTicker(progressEvery)
+		defer tick.Stop()
+		for {
+			res.Progress = append(res.Progress, benchkit.Point{At: time.Since(started), Value: float64(counts.replies.Load())})
+			select {
+			case <-stop:
+				return nil
+			case <-gctx.Done():
+				return nil
+			case <-tick.C:
+			}
+		}
+	})
 	g.Go(func() error {
 		defer close(stop)
 		if err := sleep(gctx, cfg.Warmup); err != nil {

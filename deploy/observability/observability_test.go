@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +19,13 @@ import (
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/proctest"
+	"github.com/beacon/eventdispatch/internal/stack"
 )
 
 var builds proctest.Builds
+
+// signalTopic is Debezium's topic for datastore.signal, the dispatcher's default SIGNAL_TOPIC.
+const signalTopic = "postgres.datastore.signal"
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -63,20 +68,46 @@ type dashboard struct {
 	} `json:"panels"`
 }
 
-// A real Prometheus scrapes a real standalone process (front door, dispatcher and headband
-// simulator in one) during a short workload: every rule evaluates without error and every
-// panel's query returns data.
+// A real Prometheus scrapes the real binaries during a short workload: every rule evaluates
+// without error and every panel's query returns data. Twice: on the local stack (a front door,
+// a dispatcher and the headband simulator, with Postgres, Kafka and Debezium between them), as
+// in production, and a standalone process (all of them in one), as `make run` starts it.
 func TestPrometheus_EveryPanelHasDataAndEveryRuleEvaluates(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs Prometheus and the standalone binary for half a minute: not with -short")
+		t.Skip("runs Prometheus and the binaries for half a minute each: not with -short")
 	}
 	prometheus := tool(t, "prometheus")
-	rpc, admin := proctest.Standalone(t, &builds, "HEADBAND_RECORDINGS=0", "HEADBAND_INTERVAL=200ms", "HEADBAND_MAX_PAUSE=100ms")
+	t.Run("local stack", func(t *testing.T) {
+		ep := stack.Require(t, stack.Postgres, stack.Kafka, stack.Debezium)
+		// The dispatcher's signal group reads Debezium's topic from now on: what the
+		// headband simulator below inserts.
+		group := stack.GroupAtEnd(t, ep, "test-observability-signals", signalTopic)
+		c := proctest.StartConversations(t, &builds, ep, "observability",
+			[]string{"SIGNAL_TOPIC=" + signalTopic, "GROUP_ID=" + group}, nil)
+		headband := proctest.FreeAddr(t)
+		proctest.Start(t, builds.Build(t, "./cmd/headband"), "DATABASE_URL="+ep.DatabaseURL, "ADMIN_ADDR="+headband,
+			"HEADBAND_RECORDINGS=0", "HEADBAND_INTERVAL=200ms", "HEADBAND_MAX_PAUSE=100ms")
+		proctest.WaitHTTP(t, "http://"+headband+"/readyz", 30*time.Second)
+		check(t, prometheus, c.RPC, c.FrontDoorAdmin, c.DispatcherAdmin, headband)
+	})
+	t.Run("standalone", func(t *testing.T) {
+		rpc, admin := proctest.Standalone(t, &builds, "HEADBAND_RECORDINGS=0", "HEADBAND_INTERVAL=200ms", "HEADBAND_MAX_PAUSE=100ms")
+		check(t, prometheus, rpc, admin)
+	})
+}
 
+// check runs Prometheus with rules.yml against targets (admin addresses) while clients call the
+// front door at rpc, then asks it for every dashboard panel's queries and every rule's health.
+func check(t *testing.T, prometheus, rpc string, targets ...string) {
+	t.Helper()
 	dir := t.TempDir()
 	rules, err := filepath.Abs("rules.yml")
 	if err != nil {
 		t.Fatal(err)
+	}
+	quoted := make([]string, len(targets))
+	for i, target := range targets {
+		quoted[i] = strconv.Quote(target)
 	}
 	config := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(config, fmt.Appendf(nil, `global:
@@ -84,10 +115,10 @@ func TestPrometheus_EveryPanelHasDataAndEveryRuleEvaluates(t *testing.T) {
   evaluation_interval: 1s
 rule_files: [%q]
 scrape_configs:
-  - job_name: standalone
+  - job_name: eventdispatch
     static_configs:
-      - targets: [%q]
-`, rules, admin), 0o600); err != nil {
+      - targets: [%s]
+`, rules, strings.Join(quoted, ", ")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	web := proctest.FreeAddr(t)
@@ -96,6 +127,11 @@ scrape_configs:
 	})
 	base := "http://" + web
 	proctest.WaitHTTP(t, base+"/-/ready", 30*time.Second)
+	var up int
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		up, _ = query(t, base, "up == 1")
+		return up == len(targets)
+	}, func() string { return fmt.Sprintf("%d of %d targets up", up, len(targets)) })
 
 	// The workload: answers, a queued conversation, the headband's recordings meanwhile.
 	client := elizav1connect.NewElizaServiceClient(http.DefaultClient, "http://"+rpc)

@@ -1,12 +1,15 @@
 // Package admin serves the operational endpoints every binary exposes on its admin port:
-// /metrics for Prometheus, /healthz (the process is alive) and /readyz (it should get traffic).
-// Keeping them off the RPC port lets Kubernetes probe and scrape without touching the API.
+// /metrics for Prometheus, /healthz (the process is alive), /readyz (it should get traffic) and
+// Go's profiles under /debug/pprof/ (`go tool pprof http://ADMIN_ADDR/debug/pprof/profile`).
+// Keeping them off the RPC port lets Kubernetes probe and scrape, and people profile, without
+// touching the API.
 package admin
 
 import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +29,8 @@ func NewRegistry() *prometheus.Registry {
 // ctx is the probe's request: checks that ask another service (a database ping) stop with it.
 type ReadyFunc func(ctx context.Context) error
 
-// NewHandler returns the admin mux: metrics from gatherer, liveness, and readiness from ready.
+// NewHandler returns the admin mux: metrics from gatherer, liveness, readiness from ready, and
+// the runtime's profiles.
 func NewHandler(gatherer prometheus.Gatherer, ready ReadyFunc) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
@@ -40,6 +44,13 @@ func NewHandler(gatherer prometheus.Gatherer, ready ReadyFunc) http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	// A CPU profile or trace runs for its seconds parameter, which must stay below the
+	// server's WriteTimeout (30 s).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

@@ -27,7 +27,9 @@ type Conversations struct {
 	Jobs, RPC string
 	// FrontDoor is the running front door (the last started); Dispatcher the dispatcher.
 	FrontDoor, Dispatcher *Proc
-	frontEnv              []string
+	// FrontDoorAdmin and DispatcherAdmin are their admin servers' addresses (/metrics).
+	FrontDoorAdmin, DispatcherAdmin string
+	frontEnv                        []string
 }
 
 // StartConversations starts the dispatcher (with dispatcherEnv added to its environment, e.g.
@@ -43,15 +45,15 @@ func StartConversations(t testing.TB, builds *Builds, ep stack.Endpoints, name s
 			_ = conn.Close()
 		}
 	})
-	admin := FreeAddr(t)
+	c.DispatcherAdmin = FreeAddr(t)
 	c.Dispatcher = Start(t, builds.Build(t, "./cmd/dispatcher"), append([]string{
-		"ADMIN_ADDR=" + admin, "KAFKA_BROKERS=" + strings.Join(ep.KafkaBrokers, ","), "DATABASE_URL=" + ep.DatabaseURL,
+		"ADMIN_ADDR=" + c.DispatcherAdmin, "KAFKA_BROKERS=" + strings.Join(ep.KafkaBrokers, ","), "DATABASE_URL=" + ep.DatabaseURL,
 		"JOBS_TOPIC=" + c.Jobs, "LLM_GROUP_ID=test-" + name + "-" + suffix,
 		// The signal group reads a topic nobody writes.
 		"SIGNAL_TOPIC=" + c.Jobs + ".signals", "GROUP_ID=test-" + name + "-signals-" + suffix,
 		"KAFKA_SESSION_TIMEOUT=6s", "OPENAI_API_KEY=", "OPENAI_BASE_URL=",
 	}, dispatcherEnv...)...)
-	WaitHTTP(t, "http://"+admin+"/readyz", 60*time.Second)
+	WaitHTTP(t, "http://"+c.DispatcherAdmin+"/readyz", 60*time.Second)
 	c.StartFrontDoor()
 	return c
 }
@@ -59,12 +61,12 @@ func StartConversations(t testing.TB, builds *Builds, ep stack.Endpoints, name s
 // StartFrontDoor starts a front door on RPC and waits until it is ready.
 func (c *Conversations) StartFrontDoor() {
 	c.t.Helper()
-	admin := FreeAddr(c.t)
+	c.FrontDoorAdmin = FreeAddr(c.t)
 	c.FrontDoor = Start(c.t, c.builds.Build(c.t, "./cmd/frontdoor"), append([]string{
-		"ADDR=" + c.RPC, "ADMIN_ADDR=" + admin, "KAFKA_BROKERS=" + strings.Join(c.ep.KafkaBrokers, ","),
+		"ADDR=" + c.RPC, "ADMIN_ADDR=" + c.FrontDoorAdmin, "KAFKA_BROKERS=" + strings.Join(c.ep.KafkaBrokers, ","),
 		"DATABASE_URL=" + c.ep.DatabaseURL, "JOBS_TOPIC=" + c.Jobs,
 	}, c.frontEnv...)...)
-	WaitHTTP(c.t, "http://"+admin+"/readyz", 30*time.Second)
+	WaitHTTP(c.t, "http://"+c.FrontDoorAdmin+"/readyz", 30*time.Second)
 }
 
 // Forget deletes a conversation from the stack's transcript, for a test that is done with it.

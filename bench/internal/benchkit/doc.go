@@ -1,5 +1,5 @@
-// Package benchkit is the code the benchmark harnesses under bench/ (dispatch and llm) share,
-// written once so that a fix lands in both:
+// Package benchkit is the code the benchmark harnesses under bench/ (dispatch, llm and auth)
+// share, written once so that a fix lands in all of them:
 //
 //   - a run's lifecycle: Main and Finish (flags, signals, the deadline, cleanup with time of
 //     its own, the kept or removed working directory, the report on stdout and -out);
@@ -10,7 +10,9 @@
 //     (one process's, to the nanosecond), RSS, ThisMachine for the report's header;
 //   - the stack: Kafka (topics and consumer groups a run creates and deletes), KafkaReachable,
 //     GetJSON;
-//   - the report: Table, Summarise and Distribution, and the number formats both use.
+//   - the report: Table, Summarise and Distribution, and the number formats both use;
+//   - its plots (gonum/plot): LatencyCDF and OverTime make Figures, which Finish writes as
+//     PNGs next to the report's Markdown (-out) and links from its end.
 //
 // Its subpackage pgcount is a counting proxy for the Postgres wire protocol, which both
 // harnesses put between a process and Postgres to measure its database traffic.

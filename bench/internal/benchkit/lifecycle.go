@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -61,6 +62,9 @@ type Outcome struct {
 	Out string
 	// Report writes the report; called only if the run succeeded.
 	Report func(io.Writer)
+	// Figures, if set, are the report's plots: with Out set, each is written as a PNG next to
+	// it, and the report ends with them.
+	Figures func() []Figure
 }
 
 // Finish ends a run: it cleans up, with a minute of its own even if ctx has ended, then
@@ -85,7 +89,21 @@ func Finish(ctx context.Context, log *slog.Logger, o Outcome) error {
 	defer closeOut()
 	fmt.Fprintln(os.Stdout)
 	o.Report(out)
-	return cleanErr
+	if o.Figures == nil {
+		return cleanErr
+	}
+	if o.Out == "" {
+		log.Info("plots not written: they go next to the report, and there is no -out")
+		return cleanErr
+	}
+	names, err := writeFigures(o.Out, o.Figures())
+	if len(names) > 0 {
+		fmt.Fprintf(out, "### Plots\n\n")
+		for _, name := range names {
+			fmt.Fprintf(out, "![%s](%s)\n\n", strings.TrimSuffix(name, ".png"), name)
+		}
+	}
+	return errors.Join(err, cleanErr)
 }
 
 // reportWriter returns the writer the report goes to: standard output and, when path is not

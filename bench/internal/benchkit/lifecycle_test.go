@@ -1,14 +1,17 @@
 package benchkit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"image/png"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestFinish_CleansUpThenRemovesTheDirAndWritesTheReportAfterASuccess(t *testing.T) {
@@ -59,5 +62,44 @@ func TestFinish_CleansUpAndKeepsTheDirAfterAFailure(t *testing.T) {
 	}
 	if _, err := os.Stat(work); err != nil {
 		t.Errorf("working directory removed after a failure: %v", err)
+	}
+}
+
+func TestFinish_WritesTheFiguresAsPNGsNextToTheReportAndLinksThem(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "dispatch.md")
+	sample := []time.Duration{time.Millisecond, 2 * time.Millisecond, 40 * time.Millisecond}
+	err := Finish(context.Background(), slog.New(slog.DiscardHandler), Outcome{
+		Cleanup: func(context.Context) error { return nil },
+		Out:     out,
+		Report:  func(w io.Writer) { fmt.Fprint(w, "## report\n\n") },
+		Figures: func() []Figure {
+			return []Figure{
+				{Name: "latency", Plot: LatencyCDF("latency", Series{Name: "a", Sample: sample}, Series{Name: "empty"})},
+				{Name: "drain", Plot: OverTime("drain", "events/s", true, Line{Name: "events", Points: []Point{
+					{0, 0}, {time.Second, 1000}, {2 * time.Second, 3000},
+				}})},
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"dispatch-latency.png", "dispatch-drain.png"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+			t.Errorf("%s is not a PNG: %v", name, err)
+		}
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "## report\n\n### Plots\n\n![dispatch-latency](dispatch-latency.png)\n\n![dispatch-drain](dispatch-drain.png)\n\n"
+	if string(got) != want {
+		t.Errorf("report = %q, want %q", got, want)
 	}
 }
