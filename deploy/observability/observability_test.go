@@ -58,8 +58,14 @@ func TestRules_PassPromtoolsCheckAndUnitTests(t *testing.T) {
 	}
 }
 
-// dashboard is what the test reads of dashboard.json: every panel's queries.
+// dashboard is what the test reads of dashboard.json: its variables and every panel's
+// queries.
 type dashboard struct {
+	Templating struct {
+		List []struct {
+			Name, Type, Query string
+		} `json:"list"`
+	} `json:"templating"`
 	Panels []struct {
 		Title   string `json:"title"`
 		Targets []struct {
@@ -84,21 +90,24 @@ func TestPrometheus_EveryPanelHasDataAndEveryRuleEvaluates(t *testing.T) {
 		group := stack.GroupAtEnd(t, ep, "test-observability-signals", signalTopic)
 		c := proctest.StartConversations(t, &builds, ep, "observability",
 			[]string{"SIGNAL_TOPIC=" + signalTopic, "GROUP_ID=" + group}, nil)
+		// The operator sets the dashboard's variables to the deployment's settings.
+		vars := map[string]string{"jobs_topic": c.Jobs}
 		headband := proctest.FreeAddr(t)
 		proctest.Start(t, builds.Build(t, "./cmd/headband"), "DATABASE_URL="+ep.DatabaseURL, "ADMIN_ADDR="+headband,
 			"HEADBAND_RECORDINGS=0", "HEADBAND_INTERVAL=200ms", "HEADBAND_MAX_PAUSE=100ms")
 		proctest.WaitHTTP(t, "http://"+headband+"/readyz", 30*time.Second)
-		check(t, prometheus, c.RPC, c.FrontDoorAdmin, c.DispatcherAdmin, headband)
+		check(t, prometheus, vars, c.RPC, c.FrontDoorAdmin, c.DispatcherAdmin, headband)
 	})
 	t.Run("standalone", func(t *testing.T) {
 		rpc, admin := proctest.Standalone(t, &builds, "HEADBAND_RECORDINGS=0", "HEADBAND_INTERVAL=200ms", "HEADBAND_MAX_PAUSE=100ms")
-		check(t, prometheus, rpc, admin)
+		check(t, prometheus, nil, rpc, admin) // the variables' defaults are the defaults' settings
 	})
 }
 
 // check runs Prometheus with rules.yml against targets (admin addresses) while clients call the
-// front door at rpc, then asks it for every dashboard panel's queries and every rule's health.
-func check(t *testing.T, prometheus, rpc string, targets ...string) {
+// front door at rpc, then asks it for every dashboard panel's queries, with the dashboard's
+// variables set to vars or else their defaults, and every rule's health.
+func check(t *testing.T, prometheus string, vars map[string]string, rpc string, targets ...string) {
 	t.Helper()
 	dir := t.TempDir()
 	rules, err := filepath.Abs("rules.yml")
@@ -152,8 +161,21 @@ scrape_configs:
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatal(err)
 	}
+	var vals []string
+	for _, v := range d.Templating.List {
+		if v.Type == "datasource" {
+			continue
+		}
+		val, ok := vars[v.Name]
+		if !ok {
+			val = v.Query
+		}
+		vals = append(vals, "${"+v.Name+"}", val, "$"+v.Name, val)
+	}
+	substitute := strings.NewReplacer(vals...)
 	for _, p := range d.Panels {
 		for _, target := range p.Targets {
+			target.Expr = substitute.Replace(target.Expr)
 			var n int
 			var qerr error
 			kafkatest.Eventually(t, 45*time.Second, func() bool {
