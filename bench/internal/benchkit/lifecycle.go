@@ -98,7 +98,7 @@ func Finish(ctx context.Context, log *slog.Logger, o Outcome) error {
 	}
 	names, err := writeFigures(o.Out, o.Figures())
 	if len(names) > 0 {
-		fmt.Fprintf(out, "### Plots\n\n")
+		fmt.Fprintf(out, "\n### Plots\n\n")
 		for _, name := range names {
 			fmt.Fprintf(out, "![%s](%s)\n\n", strings.TrimSuffix(name, ".png"), name)
 		}

@@ -98,7 +98,7 @@ func TestFinish_WritesTheFiguresAsPNGsNextToTheReportAndLinksThem(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "## report\n\n### Plots\n\n![dispatch-latency](dispatch-latency.png)\n\n![dispatch-drain](dispatch-drain.png)\n\n"
+	want := "## report\n\n\n### Plots\n\n![dispatch-latency](dispatch-latency.png)\n\n![dispatch-drain](dispatch-drain.png)\n\n"
 	if string(got) != want {
 		t.Errorf("report = %q, want %q", got, want)
 	}
