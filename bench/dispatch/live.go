@@ -33,6 +33,12 @@ func (b *bench) runLive(ctx context.Context) (liveResult, error) {
 	}
 
 	group := b.runID + "-live"
+	// On a fresh stack the topic appears only with the first change Debezium captures; create
+	// it as the dispatcher would, so that its end is known and the tap reads every partition.
+	if err := kafkabus.New(kafkabus.Config{Brokers: b.cfg.Endpoints.KafkaBrokers, Partitions: backlogPartitions}).
+		EnsureTopics(ctx, b.cfg.SignalTopic); err != nil {
+		return liveResult{}, err
+	}
 	ends, err := kafkabus.EndOffsets(ctx, b.kafka.Client, b.cfg.SignalTopic)
 	if err != nil {
 		return liveResult{}, err

@@ -76,6 +76,7 @@ func TestFinish_WritesTheFiguresAsPNGsNextToTheReportAndLinksThem(t *testing.T) 
 		Figures: func() []Figure {
 			return []Figure{
 				{Name: "latency", Plot: LatencyCDF("latency", Series{Name: "a", Sample: sample}, Series{Name: "empty"})},
+				{Name: "nothing", Plot: LatencyCDF("nothing measured", Series{Name: "empty"})},
 				{Name: "drain", Plot: OverTime("drain", "events/s", true, Line{Name: "events", Points: []Point{
 					{0, 0}, {time.Second, 1000}, {2 * time.Second, 3000},
 				}})},
@@ -85,7 +86,7 @@ func TestFinish_WritesTheFiguresAsPNGsNextToTheReportAndLinksThem(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"dispatch-latency.png", "dispatch-drain.png"} {
+	for _, name := range []string{"dispatch-latency.png", "dispatch-nothing.png", "dispatch-drain.png"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
@@ -98,7 +99,7 @@ func TestFinish_WritesTheFiguresAsPNGsNextToTheReportAndLinksThem(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "## report\n\n\n### Plots\n\n![dispatch-latency](dispatch-latency.png)\n\n![dispatch-drain](dispatch-drain.png)\n\n"
+	want := "## report\n\n\n### Plots\n\n![dispatch-latency](dispatch-latency.png)\n\n![dispatch-nothing](dispatch-nothing.png)\n\n![dispatch-drain](dispatch-drain.png)\n\n"
 	if string(got) != want {
 		t.Errorf("report = %q, want %q", got, want)
 	}

@@ -34,11 +34,15 @@ type Series struct {
 func LatencyCDF(title string, series ...Series) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	p.X.Label.Text = "latency (ms, log scale)"
 	p.Y.Label.Text = "fraction at or below"
+	p.Y.Min, p.Y.Max = 0, 1
+	if !slices.ContainsFunc(series, func(s Series) bool { return len(s.Sample) > 0 }) {
+		p.Title.Text += " (no sample)" // and no log axis, which cannot be drawn empty
+		return p
+	}
+	p.X.Label.Text = "latency (ms, log scale)"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Y.Min, p.Y.Max = 0, 1
 	p.Add(plotter.NewGrid())
 	for i, s := range series {
 		if len(s.Sample) == 0 {
