@@ -100,7 +100,7 @@ func TestPrometheus_EveryPanelHasDataAndEveryRuleEvaluates(t *testing.T) {
 	})
 	t.Run("standalone", func(t *testing.T) {
 		rpc, admin := proctest.Standalone(t, &builds, "HEADBAND_RECORDINGS=0", "HEADBAND_INTERVAL=200ms", "HEADBAND_MAX_PAUSE=100ms")
-		check(t, prometheus, nil, rpc, admin) // the variables' defaults are the defaults' settings
+		check(t, prometheus, nil, rpc, admin) // default settings: the variables' defaults fit
 	})
 }
 

@@ -214,7 +214,8 @@ const coordinatorRetry = 100 * time.Millisecond
 
 // coordinatorMoving reports whether a join failed because a live broker is electing or loading
 // the group's coordinator, as after a broker restarts or is unfenced: errors that Kafka's own
-// clients retry after 100 ms.
+// clients first retry after 100 ms (retry.backoff.ms). Each attempt is a FindCoordinator and a
+// JoinGroup on fresh connections, cheap for a broker that answers.
 func coordinatorMoving(err error) bool {
 	return errors.Is(err, kafka.GroupCoordinatorNotAvailable) || errors.Is(err, kafka.NotCoordinatorForGroup) ||
 		errors.Is(err, kafka.GroupLoadInProgress)
