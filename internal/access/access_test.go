@@ -39,13 +39,7 @@ func TestToken_IsRecognisedByItsShapeOnly(t *testing.T) {
 
 func pool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ep := stack.Require(t, stack.Postgres)
-	p, err := pgxpool.New(t.Context(), ep.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
+	return stack.Pool(t, stack.Require(t, stack.Postgres).DatabaseURL)
 }
 
 // client adds a client of the test's own, deleted at the end.

@@ -12,6 +12,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/dispatch"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/pgstore"
+	"github.com/beacon/eventdispatch/internal/pguuid"
 	"github.com/beacon/eventdispatch/internal/recording"
 )
 
@@ -46,6 +47,7 @@ func (s *System) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		// many streams, each a few short statements per sentence (bench-llm).
 		cfg.MaxConns = defaultPoolConns
 	}
+	cfg.AfterConnect = pguuid.AfterConnect
 	p, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/app"
+	"github.com/beacon/eventdispatch/internal/pguuid"
 )
 
 // The administration commands (clients, tokens) talk to the Postgres that the front doors
@@ -29,6 +30,7 @@ func (d *database) store(ctx context.Context) (*access.Store, func(), error) {
 		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	cfg.MaxConns = 2
+	cfg.AfterConnect = pguuid.AfterConnect
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)

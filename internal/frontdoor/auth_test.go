@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/eliza"
@@ -68,11 +67,7 @@ func calls(c elizav1connect.ElizaServiceClient) map[string]func(context.Context)
 
 func TestAuth_RefusesBadTokensOnEveryRPCAndProtocol(t *testing.T) {
 	ep := stack.Require(t, stack.Postgres)
-	pool, err := pgxpool.New(t.Context(), ep.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := stack.Pool(t, ep.DatabaseURL)
 	store := access.NewStore(pool)
 	add := func(tier access.Tier) (access.Client, string, access.Token) {
 		c, secret, tok, err := store.AddClient(t.Context(), "test "+t.Name(), tier, false)

@@ -88,12 +88,7 @@ func migratedPool(t *testing.T) *pgxpool.Pool {
 	if _, err := migrations.Up(t.Context(), ep.DatabaseURL, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
-	pool, err := pgxpool.New(t.Context(), ep.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+	return stack.Pool(t, ep.DatabaseURL)
 }
 
 // processed returns the processed_recording rows of recs.

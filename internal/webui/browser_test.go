@@ -16,7 +16,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/eliza"
@@ -356,11 +355,7 @@ func TestPage_SendsItsTokenWhereTheServerRequiresOne(t *testing.T) {
 	other := httptest.NewServer(webui.Handler())
 	defer other.Close()
 	s := proctest.StartConversations(t, &builds, ep, "webui-auth", nil, []string{"AUTH=required", "CORS_ALLOWED_ORIGINS=" + other.URL})
-	pool, err := pgxpool.New(t.Context(), ep.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := stack.Pool(t, ep.DatabaseURL)
 	client, token, _, err := access.NewStore(pool).AddClient(t.Context(), "test "+t.Name(), access.Free, false)
 	if err != nil {
 		t.Fatal(err)

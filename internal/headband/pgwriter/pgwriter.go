@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/beacon/eventdispatch/internal/headband"
+	"github.com/beacon/eventdispatch/internal/pguuid"
 )
 
 // Writer inserts signals through a connection pool. It is safe for concurrent use.
@@ -32,6 +33,7 @@ func Open(ctx context.Context, databaseURL string) (*Writer, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "headband"
 	}
+	cfg.AfterConnect = pguuid.AfterConnect
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create pool: %w", err)

@@ -122,12 +122,7 @@ func newPool(t *testing.T) *pgxpool.Pool {
 	if _, err := migrations.Up(t.Context(), url, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	pool, err := pgxpool.New(t.Context(), url)
-	if err != nil {
-		t.Fatalf("pool: %v", err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+	return stack.Pool(t, url)
 }
 
 // listening returns a Store on pool whose listener runs until t ends.
