@@ -54,7 +54,7 @@ func (b *bench) runBacklog(ctx context.Context) (backlogResult, error) {
 	if err := b.kafka.CreateTopics(ctx, backlogPartitions, res.Topic); err != nil {
 		return res, err
 	}
-	factory, err := synth.Load(b.cfg.Testdata)
+	factory, err := synth.Load(b.cfg.Testdata, b.cfg.Schemas)
 	if err != nil {
 		return res, fmt.Errorf("backlog templates (-testdata): %w", err)
 	}

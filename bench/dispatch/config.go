@@ -17,6 +17,9 @@ type config struct {
 	SignalTopic string
 	// Testdata holds the captured Debezium events used as templates for the backlog.
 	Testdata string
+	// Schemas renders the backlog's values with JsonConverter's schema, as connectors with
+	// the converter's default write them; without, as this project's connector writes them.
+	Schemas bool
 
 	// Rate is recordings per second in the latency workload; Warmup and Duration its length
 	// before and during measurement.
@@ -52,6 +55,7 @@ func parseConfig(args []string) (config, error) {
 	fs := flag.NewFlagSet("bench-dispatch", flag.ContinueOnError)
 	fs.StringVar(&c.SignalTopic, "topic", "postgres.datastore.signal", "the connector's topic (the live dispatcher's SIGNAL_TOPIC)")
 	fs.StringVar(&c.Testdata, "testdata", "internal/debezium/testdata", "captured Debezium events used as templates for the backlog")
+	fs.BoolVar(&c.Schemas, "schemas", false, "render the backlog's values with the converter's schema (value.converter.schemas.enable=true), not as the project's connector writes them")
 	fs.Float64Var(&c.Rate, "rate", 50, "recordings per second in the latency workload")
 	fs.DurationVar(&c.Warmup, "warmup", 5*time.Second, "latency workload before measuring")
 	fs.DurationVar(&c.Duration, "duration", 40*time.Second, "latency workload measured")

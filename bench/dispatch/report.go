@@ -75,8 +75,12 @@ func (r report) writeLatency(w io.Writer) {
 func (r report) writeThroughput(w io.Writer) {
 	b := r.backlog
 	fmt.Fprintf(w, "### Throughput, draining a backlog of %s events\n\n", benchkit.Thousands(b.Events))
-	fmt.Fprintf(w, "Topic %s, %d partitions, %s recordings × (eeg, accelerometer) create events rendered from the connector's captured events (%.1f KB each on average), keyed by recording; produced in %s.\n\n",
-		b.Topic, backlogPartitions, benchkit.Thousands(int64(b.Recordings)), float64(b.Bytes)/float64(b.Events)/1000, b.Produce.Round(100*time.Millisecond))
+	form := "without the converter's schema, as the connector writes them (value.converter.schemas.enable=false)"
+	if r.cfg.Schemas {
+		form = "with the converter's schema (-schemas)"
+	}
+	fmt.Fprintf(w, "Topic %s, %d partitions, %s recordings × (eeg, accelerometer) create events rendered from the connector's captured events, %s (%.1f KB each on average), keyed by recording; produced in %s.\n\n",
+		b.Topic, backlogPartitions, benchkit.Thousands(int64(b.Recordings)), form, float64(b.Bytes)/float64(b.Events)/1000, b.Produce.Round(100*time.Millisecond))
 	t := benchkit.NewTable("reader, same topic, same run", "events/s", "time")
 	t.Add("bare kafka-go read loop (3 partition readers, no decode, no DB)", rate(b.Events, b.BareRead), benchkit.Seconds(b.BareRead, 2))
 	t.Add("dispatcher: ready → every event durable and committed", rate(b.Events, b.Drain), benchkit.Seconds(b.Drain, 2))

@@ -76,26 +76,37 @@ func (t *tap) read(ctx context.Context, partition int, offset int64) error {
 	}
 }
 
-// decodeTapEvent reads a create, read or update event; anything else (deletes, truncates,
-// other tests' poison messages) is skipped.
+// tapEnvelope is the part of a Debezium envelope the tap reads.
+type tapEnvelope struct {
+	After *struct {
+		ID        uuid.UUID `json:"id"`
+		Recording uuid.UUID `json:"recording"`
+	} `json:"after"`
+	Source struct {
+		TsUs int64 `json:"ts_us"`
+		LSN  int64 `json:"lsn"`
+	} `json:"source"`
+	TsUs int64 `json:"ts_us"`
+}
+
+// decodeTapEvent reads a create, read or update event, with the converter's schema (the
+// envelope under "payload") or without (the envelope itself); anything else (deletes,
+// truncates, other tests' poison messages) is skipped.
 func decodeTapEvent(value []byte) (tapEvent, bool) {
-	var env struct {
-		Payload struct {
-			After *struct {
-				ID        uuid.UUID `json:"id"`
-				Recording uuid.UUID `json:"recording"`
-			} `json:"after"`
-			Source struct {
-				TsUs int64 `json:"ts_us"`
-				LSN  int64 `json:"lsn"`
-			} `json:"source"`
-			TsUs int64 `json:"ts_us"`
-		} `json:"payload"`
+	var msg struct {
+		tapEnvelope
+		Payload *tapEnvelope `json:"payload"`
 	}
-	if err := json.Unmarshal(value, &env); err != nil || env.Payload.After == nil {
+	if err := json.Unmarshal(value, &msg); err != nil {
 		return tapEvent{}, false
 	}
-	p := env.Payload
+	p := &msg.tapEnvelope
+	if msg.Payload != nil {
+		p = msg.Payload
+	}
+	if p.After == nil {
+		return tapEvent{}, false
+	}
 	return tapEvent{
 		Signal: p.After.ID, Recording: p.After.Recording, LSN: p.Source.LSN,
 		Committed: time.UnixMicro(p.Source.TsUs), Emitted: time.UnixMicro(p.TsUs),

@@ -5,9 +5,11 @@
 // DecodeSignalChange takes one Kafka message value as produced by Kafka Connect's
 // JsonConverter and accepts both of its forms:
 //
-//   - schemas enabled (the converter's default and this stack's configuration):
-//     {"schema": {...}, "payload": {<envelope>}}; the schema is skipped, not checked;
-//   - schemas disabled (value.converter.schemas.enable=false): the envelope itself at the top.
+//   - schemas enabled (the converter's default, and what this stack's connector wrote until
+//     it set value.converter.schemas.enable=false): {"schema": {...}, "payload":
+//     {<envelope>}}; the schema is skipped, not checked;
+//   - schemas disabled (this stack's configuration, locally and in k8s/): the envelope itself
+//     at the top, about a fifth of the bytes.
 //
 // The envelope is Debezium's {"before", "after", "source", "op", "ts_ms", ...}. Fields this
 // package does not use are tolerated everywhere, so newer Debezium versions that add fields

@@ -3,7 +3,8 @@
 // (internal/debezium/testdata) are the templates: only the row's id and recording, the source
 // position (lsn, txId, sequence) and the timestamps are replaced, so everything else — the
 // schema, field order, number formats, the sample data — is byte for byte what the connector
-// emits. Keys are the connector's keys, by recording (message.key.columns).
+// emits, with or without the converter's schema. Keys are the connector's keys, by recording
+// (message.key.columns).
 package synth
 
 import (
@@ -45,16 +46,20 @@ const (
 )
 
 // Load reads the captured create events and their keys from testdata (the directory
-// internal/debezium/testdata of this repository).
-func Load(testdata string) (*Factory, error) {
+// internal/debezium/testdata of this repository). With schemas, values are the connector's
+// messages with JsonConverter's schemas enabled, as captured; without, the captured payload
+// alone, which is what the converter writes with value.converter.schemas.enable=false (the
+// local stack's and k8s/'s setting). Keys keep their schema either way, as the connector's do.
+func Load(testdata string, schemas bool) (*Factory, error) {
 	var f Factory
+	value := func(src []byte) (template, error) { return compileValue(src, schemas) }
 	for _, t := range []struct {
 		path  string
 		into  *template
 		parse func([]byte) (template, error)
 	}{
-		{eegEvent, &f.eeg, compileValue},
-		{accEvent, &f.accelerometer, compileValue},
+		{eegEvent, &f.eeg, value},
+		{accEvent, &f.accelerometer, value},
 		{eegKey, &f.eegKey, compileKey},
 		{accKey, &f.accKey, compileKey},
 	} {
@@ -69,10 +74,21 @@ func Load(testdata string) (*Factory, error) {
 	return &f, nil
 }
 
-func compileValue(src []byte) (template, error) {
+// compileValue compiles a captured value with schemas into a template of it, or without
+// schemas of its payload alone.
+func compileValue(src []byte, schemas bool) (template, error) {
 	fields, err := valueFields(src)
 	if err != nil {
 		return template{}, err
+	}
+	if !schemas {
+		var env struct {
+			Payload json.RawMessage `json:"payload"`
+		}
+		if err := json.Unmarshal(src, &env); err != nil {
+			return template{}, err
+		}
+		src = env.Payload
 	}
 	return compile(src, fields)
 }

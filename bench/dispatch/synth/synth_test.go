@@ -3,8 +3,10 @@ package synth
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -40,15 +42,29 @@ func TestTemplate_RendersTheCapturedEventBackWithItsOwnValues(t *testing.T) {
 }
 
 func TestFactory_EventsDecodeAsTheConnectorsOwn(t *testing.T) {
-	f, err := Load(testdata)
-	if err != nil {
-		t.Fatal(err)
+	for _, schemas := range []bool{true, false} {
+		f, err := Load(testdata, schemas)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkFactory(t, f, schemas)
 	}
+}
+
+func checkFactory(t *testing.T, f *Factory, schemas bool) {
+	t.Helper()
 	committed := time.Date(2026, 11, 29, 8, 0, 0, 123456000, time.UTC)
 	c := Change{Signal: uuid.New(), Recording: uuid.New(), LSN: 987654321, TxID: 4242,
 		Committed: committed, Emitted: committed.Add(150 * time.Millisecond)}
 	for name, render := range map[string]func(Change) ([]byte, []byte){"eeg": f.EEG, "accelerometer": f.Accelerometer} {
 		key, value := render(c)
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(value, &top); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, ok := top["schema"]; ok != schemas {
+			t.Fatalf("%s with schemas %t: top-level keys %v", name, schemas, slices.Collect(maps.Keys(top)))
+		}
 		ch, err := debezium.DecodeSignalChange(value)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
