@@ -23,7 +23,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/fakeopenai"
-	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/stack"
 )
@@ -93,7 +92,7 @@ func newSystem(t *testing.T) *system {
 	ep := stack.Require(t, stack.Postgres, stack.Kafka, stack.Debezium)
 	suffix := fmt.Sprintf("%d-%08x", time.Now().UnixNano(), rand.Uint32())
 	s := &system{t: t, ep: ep, jobs: "faults.jobs." + suffix,
-		llmGroup: "faults-llm-" + suffix, signalGroup: "faults-signals-" + suffix}
+		llmGroup: "faults-llm-" + suffix}
 	db, err := pgxpool.New(context.Background(), ep.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +104,9 @@ func newSystem(t *testing.T) *system {
 		db.Close()
 	})
 	s.installAudit()
-	s.skipSignalBacklog()
+	// The signal group starts at the end of Debezium's topic: it sees only what the scenario
+	// inserts, however long the topic's history.
+	s.signalGroup = stack.GroupAtEnd(t, ep, "faults-signals", signalTopic)
 	s.model = fakeopenai.New(fakeopenai.WithLatency(modelLatency))
 	url, err := s.model.Start()
 	if err != nil {
@@ -143,22 +144,6 @@ func (s *system) installAudit() {
 		    FOR EACH ROW EXECUTE FUNCTION faults.audit();`)
 	if err != nil {
 		s.t.Fatalf("install the audit trigger: %v", err)
-	}
-}
-
-// skipSignalBacklog commits the signal group's offsets at the end of Debezium's topic, so the
-// scenario's dispatchers start with what the scenario inserts, not with every earlier run's.
-func (s *system) skipSignalBacklog() {
-	s.t.Helper()
-	ctx, cancel := context.WithTimeout(s.t.Context(), 30*time.Second)
-	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(s.ep.KafkaBrokers...)}
-	ends, err := kafkabus.EndOffsets(ctx, client, signalTopic)
-	if err == nil {
-		err = kafkabus.CommitOffsets(ctx, client, s.signalGroup, signalTopic, ends)
-	}
-	if err != nil {
-		s.t.Fatalf("start the signal group at the end of %s: %v", signalTopic, err)
 	}
 }
 

@@ -131,9 +131,15 @@ var nativeKinds = map[string]func() any{
 
 // decodeStrict decodes a native manifest into its API type; unknown fields are errors.
 func decodeStrict(m manifest) (any, error) {
-	newObj, ok := nativeKinds[m.APIVersion+"/"+m.Kind]
+	return decodeStrictAs(m, nativeKinds, "nativeKinds in k8s/load_test.go")
+}
+
+// decodeStrictAs is decodeStrict with the kinds of kinds, which the error for an unknown kind
+// names as where.
+func decodeStrictAs(m manifest, kinds map[string]func() any, where string) (any, error) {
+	newObj, ok := kinds[m.APIVersion+"/"+m.Kind]
 	if !ok {
-		return nil, fmt.Errorf("%s: %s %s is not a kind these checks know; add it to nativeKinds in k8s/load_test.go", m, m.APIVersion, m.Kind)
+		return nil, fmt.Errorf("%s: %s %s is not a kind these checks know; add it to %s", m, m.APIVersion, m.Kind, where)
 	}
 	obj := newObj()
 	dec := json.NewDecoder(bytes.NewReader(m.JSON))

@@ -1,7 +1,6 @@
 package k8s
 
 import (
-	"bytes"
 	"encoding/json"
 	"os/exec"
 	"slices"
@@ -41,19 +40,12 @@ func monitoringObjects(t *testing.T) map[string][]any {
 	t.Helper()
 	objs := map[string][]any{}
 	for _, m := range loadManifestFiles(t, "monitoring/*.yaml") {
-		newObj, ok := monitoringKinds[m.APIVersion+"/"+m.Kind]
-		if !ok {
-			t.Errorf("%s: %s %s is not a kind of k8s/monitoring/", m, m.APIVersion, m.Kind)
-			continue
-		}
 		if m.Namespace != "" {
 			t.Errorf("%s sets metadata.namespace %q: leave it out, skaffold's deploy.kubectl.defaultNamespace places everything", m, m.Namespace)
 		}
-		obj := newObj()
-		dec := json.NewDecoder(bytes.NewReader(m.JSON))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(obj); err != nil {
-			t.Errorf("%s does not decode strictly into %s %s: %v", m, m.APIVersion, m.Kind, err)
+		obj, err := decodeStrictAs(m, monitoringKinds, "monitoringKinds in k8s/monitoring_test.go")
+		if err != nil {
+			t.Error(err)
 			continue
 		}
 		objs[m.Kind] = append(objs[m.Kind], obj)

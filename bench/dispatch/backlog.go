@@ -201,12 +201,9 @@ func (b *bench) drain(ctx context.Context, res *backlogResult) error {
 	}
 	ready := time.Now()
 	res.Startup = ready.Sub(start)
-	var cpuProfile chan error
+	var cpuProfile *benchkit.CPUProfile
 	if b.cfg.Profile != "" {
-		cpuProfile = make(chan error, 1)
-		go func() {
-			cpuProfile <- d.Profile(ctx, "profile", b.cfg.ProfileSeconds, filepath.Join(b.cfg.Profile, "dispatcher-cpu.pb.gz"))
-		}()
+		cpuProfile = d.StartCPUProfile(ctx, b.cfg.ProfileSeconds, filepath.Join(b.cfg.Profile, "dispatcher-cpu.pb.gz"))
 	}
 	cpuBefore := cpuTimes(d.PID())
 	before := benchkit.Metrics{} // a new process: its counters started at zero
@@ -228,9 +225,11 @@ func (b *bench) drain(ctx context.Context, res *backlogResult) error {
 	res.Retries = benchkit.Delta(before, after, mRetries)
 	res.DeadLettered = benchkit.Delta(before, after, mDead)
 	if cpuProfile != nil {
-		if err := b.profileDrain(ctx, d, cpuProfile, res); err != nil {
+		allocs := filepath.Join(b.cfg.Profile, "dispatcher-allocs.pb.gz")
+		if res.ProfileCPU, res.ProfileAllocs, err = cpuProfile.Tops(ctx, allocs); err != nil {
 			return err
 		}
+		b.log.Info("backlog: profiles written", "dir", b.cfg.Profile)
 	}
 	if err := d.Stop(); err != nil {
 		return err
@@ -241,26 +240,3 @@ func (b *bench) drain(ctx context.Context, res *backlogResult) error {
 	}
 	return nil
 }
-
-// profileDrain waits for the drain's CPU profile, fetches the dispatcher's allocation profile
-// (everything it allocated since it started, nearly all of it in the drain) and keeps the top
-// entries of both for the report.
-func (b *bench) profileDrain(ctx context.Context, d *benchkit.Process, cpuProfile <-chan error, res *backlogResult) error {
-	if err := <-cpuProfile; err != nil {
-		return err
-	}
-	cpu, allocs := filepath.Join(b.cfg.Profile, "dispatcher-cpu.pb.gz"), filepath.Join(b.cfg.Profile, "dispatcher-allocs.pb.gz")
-	if err := d.Profile(ctx, "allocs", 0, allocs); err != nil {
-		return err
-	}
-	var err error
-	if res.ProfileCPU, err = benchkit.PprofTop(ctx, cpu, profileTop); err != nil {
-		return err
-	}
-	res.ProfileAllocs, err = benchkit.PprofTop(ctx, allocs, profileTop, "-sample_index=alloc_space")
-	b.log.Info("backlog: profiles written", "cpu", cpu, "allocs", allocs)
-	return err
-}
-
-// profileTop is how many functions of each profile the report shows.
-const profileTop = 20

@@ -103,8 +103,8 @@ func (r report) writeThroughput(w io.Writer) {
 	if b.ProfileCPU != "" {
 		fmt.Fprintf(w, "#### The dispatcher's profiles of the drain (-profile %s)\n\n", r.cfg.Profile)
 		fmt.Fprintf(w, "CPU, the first %d s from ready (the drain took %s), top %d by flat time:\n\n```\n%s\n```\n\n",
-			r.cfg.ProfileSeconds, benchkit.Seconds(b.Drain, 1), profileTop, b.ProfileCPU)
-		fmt.Fprintf(w, "Allocations since the process started, top %d by bytes allocated:\n\n```\n%s\n```\n\n", profileTop, b.ProfileAllocs)
+			r.cfg.ProfileSeconds, benchkit.Seconds(b.Drain, 1), benchkit.ProfileTop, b.ProfileCPU)
+		fmt.Fprintf(w, "Allocations since the process started, top %d by bytes allocated:\n\n```\n%s\n```\n\n", benchkit.ProfileTop, b.ProfileAllocs)
 	}
 }
 

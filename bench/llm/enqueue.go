@@ -154,22 +154,21 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 			return nil
 		}
 		before := sys.cpu()
-		var cpuProfile chan error
+		var cpuProfile *benchkit.CPUProfile
 		if cfg.Profile != "" {
 			res.ProfiledFor = min(cfg.EnqueueDuration.Truncate(time.Second), maxProfile)
-			cpuProfile = make(chan error, 1)
-			go func() {
-				cpuProfile <- sys.frontdoor().proc.Profile(gctx, "profile", int(res.ProfiledFor.Seconds()), b.profilePath(spec.name, "cpu"))
-			}()
+			cpuProfile = sys.frontdoor().proc.StartCPUProfile(gctx, int(res.ProfiledFor.Seconds()), b.profilePath(spec.name, "cpu"))
 		}
 		if sleep(gctx, time.Until(end)) != nil {
 			return nil
 		}
 		res.CPU = benchkit.CPUDelta(before, sys.cpu())
 		if cpuProfile != nil {
-			if err := b.profileEnqueue(gctx, sys, spec.name, cpuProfile, &res); err != nil {
+			var err error
+			if res.ProfileCPU, res.ProfileAllocs, err = cpuProfile.Tops(gctx, b.profilePath(spec.name, "allocs")); err != nil {
 				return err
 			}
+			b.log.Info("enqueue latency: profiles written", "run", spec.name, "dir", cfg.Profile)
 		}
 		sendersDone.Wait()
 		for deadline := time.Now().Add(ackWait); outstanding.Load() > 0 && time.Now().Before(deadline); {
@@ -266,28 +265,7 @@ func (s *enqueueStream) receive(ctx context.Context, i int, from, to time.Time, 
 // maxProfile bounds a CPU profile: the admin server's write timeout is 30 s.
 const maxProfile = 25 * time.Second
 
-// profileTop is how many functions of each profile the report shows.
-const profileTop = 20
-
 // profilePath is where run's profile of kind goes.
 func (b *bench) profilePath(run, kind string) string {
 	return filepath.Join(b.cfg.Profile, "frontdoor-"+run+"-"+kind+".pb.gz")
-}
-
-// profileEnqueue waits for the run's CPU profile, fetches the front door's allocation profile
-// and keeps the top entries of both for the report.
-func (b *bench) profileEnqueue(ctx context.Context, sys *system, run string, cpuProfile <-chan error, res *enqueueResult) error {
-	if err := <-cpuProfile; err != nil {
-		return err
-	}
-	if err := sys.frontdoor().proc.Profile(ctx, "allocs", 0, b.profilePath(run, "allocs")); err != nil {
-		return err
-	}
-	var err error
-	if res.ProfileCPU, err = benchkit.PprofTop(ctx, b.profilePath(run, "cpu"), profileTop); err != nil {
-		return err
-	}
-	res.ProfileAllocs, err = benchkit.PprofTop(ctx, b.profilePath(run, "allocs"), profileTop, "-sample_index=alloc_space")
-	b.log.Info("enqueue latency: profiles written", "run", run, "dir", b.cfg.Profile)
-	return err
 }

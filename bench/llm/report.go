@@ -120,8 +120,8 @@ func (r report) writeEnqueue(w io.Writer) {
 			continue
 		}
 		fmt.Fprintf(w, "#### The front door's profiles, %s (-profile %s)\n\n", enqueueRunLabel(e), r.cfg.Profile)
-		fmt.Fprintf(w, "CPU over the measured window (%s), top %d by flat time:\n\n```\n%s\n```\n\n", dur(e.ProfiledFor), profileTop, e.ProfileCPU)
-		fmt.Fprintf(w, "Allocations since the process started, top %d by bytes allocated:\n\n```\n%s\n```\n\n", profileTop, e.ProfileAllocs)
+		fmt.Fprintf(w, "CPU over the measured window (%s), top %d by flat time:\n\n```\n%s\n```\n\n", dur(e.ProfiledFor), benchkit.ProfileTop, e.ProfileCPU)
+		fmt.Fprintf(w, "Allocations since the process started, top %d by bytes allocated:\n\n```\n%s\n```\n\n", benchkit.ProfileTop, e.ProfileAllocs)
 	}
 }
 

@@ -189,13 +189,15 @@ func (g *Group) Run(ctx context.Context) error {
 		}
 		g.leftAt.Store(0) // a failed join: out of the group
 		failures++
-		wait := retry.next()
+		var wait time.Duration
 		if coordinatorMoving(err) {
 			// The broker answered and asked to be asked again soon: its group coordinator is
 			// being elected or is loading the group. Polling it is cheap, and backing off
 			// would add up to JoinBackoff to the rejoin for nothing.
 			retry.reset()
 			wait = coordinatorRetry/2 + rand.N(coordinatorRetry/2+1)
+		} else {
+			wait = retry.next()
 		}
 		level := slog.LevelDebug
 		if failures == 1 || time.Since(warned) >= joinWarnEvery {

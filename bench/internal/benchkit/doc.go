@@ -4,7 +4,7 @@
 //   - a run's lifecycle: Main and Finish (flags, signals, the deadline, cleanup with time of
 //     its own, the kept or removed working directory, the report on stdout and -out);
 //   - the processes a run starts: Build, StartProcess and Process (graceful stop, /readyz,
-//     /metrics), FreeAddr;
+//     /metrics, /debug/pprof: Profile, StartCPUProfile and PprofTop), FreeAddr;
 //   - Prometheus text metrics: ParseMetrics, Scrape, Delta and Mean;
 //   - the machine: CPUTimes and CPUDelta (CPU time by process group, from /proc), SchedCPU
 //     (one process's, to the nanosecond), RSS, ThisMachine for the report's header;

@@ -32,8 +32,7 @@ type Series struct {
 // below each latency, in milliseconds on a logarithmic axis, so that the median and the tail
 // both show. Empty series are left out.
 func LatencyCDF(title string, series ...Series) *plot.Plot {
-	p := plot.New()
-	p.Title.Text = title
+	p := newPlot(title)
 	p.Y.Label.Text = "fraction at or below"
 	p.Y.Min, p.Y.Max = 0, 1
 	if !slices.ContainsFunc(series, func(s Series) bool { return len(s.Sample) > 0 }) {
@@ -43,7 +42,6 @@ func LatencyCDF(title string, series ...Series) *plot.Plot {
 	p.X.Label.Text = "latency (ms, log scale)"
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Add(plotter.NewGrid())
 	for i, s := range series {
 		if len(s.Sample) == 0 {
 			continue
@@ -76,12 +74,10 @@ type Line struct {
 // change per second between consecutive readings when perSecond is set (for counters), else
 // the values themselves.
 func OverTime(title, unit string, perSecond bool, lines ...Line) *plot.Plot {
-	p := plot.New()
-	p.Title.Text = title
+	p := newPlot(title)
 	p.X.Label.Text = "time (s)"
 	p.Y.Label.Text = unit
 	p.Y.Min = 0
-	p.Add(plotter.NewGrid())
 	for i, l := range lines {
 		var pts plotter.XYs
 		for j, pt := range l.Points {
@@ -100,6 +96,17 @@ func OverTime(title, unit string, perSecond bool, lines ...Line) *plot.Plot {
 	return p
 }
 
+// newPlot is a white plot with a grid and its legend at the top left.
+func newPlot(title string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.BackgroundColor = color.White
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.Padding = vg.Points(4)
+	p.Add(plotter.NewGrid())
+	return p
+}
+
 // addLine adds a line of the i-th style, with its legend entry.
 func addLine(p *plot.Plot, i int, name string, pts plotter.XYs) {
 	l, err := plotter.NewLine(pts)
@@ -110,10 +117,6 @@ func addLine(p *plot.Plot, i int, name string, pts plotter.XYs) {
 	l.Width = vg.Points(1.5)
 	p.Add(l)
 	p.Legend.Add(name, l)
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Legend.Padding = vg.Points(4)
-	p.BackgroundColor = color.White
 }
 
 // writeFigures saves each figure as a PNG next to the report at out (out's name without its

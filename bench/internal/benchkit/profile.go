@@ -60,3 +60,38 @@ func PprofTop(ctx context.Context, path string, n int, options ...string) (strin
 	}
 	return strings.TrimRight(string(out), "\n"), nil
 }
+
+// ProfileTop is how many functions of each profile a report shows.
+const ProfileTop = 20
+
+// CPUProfile is a CPU profile of a process being taken (StartCPUProfile).
+type CPUProfile struct {
+	p    *Process
+	path string
+	done chan error
+}
+
+// StartCPUProfile starts fetching p's CPU profile over the next seconds into path, in the
+// background.
+func (p *Process) StartCPUProfile(ctx context.Context, seconds int, path string) *CPUProfile {
+	c := &CPUProfile{p: p, path: path, done: make(chan error, 1)}
+	go func() { c.done <- p.Profile(ctx, "profile", seconds, path) }()
+	return c
+}
+
+// Tops waits for the CPU profile, fetches the process's allocation profile (everything it has
+// allocated since it started) into allocsPath, and returns the first ProfileTop entries of
+// both: the CPU by flat time, the allocations by bytes.
+func (c *CPUProfile) Tops(ctx context.Context, allocsPath string) (cpu, allocs string, err error) {
+	if err := <-c.done; err != nil {
+		return "", "", err
+	}
+	if err := c.p.Profile(ctx, "allocs", 0, allocsPath); err != nil {
+		return "", "", err
+	}
+	if cpu, err = PprofTop(ctx, c.path, ProfileTop); err != nil {
+		return "", "", err
+	}
+	allocs, err = PprofTop(ctx, allocsPath, ProfileTop, "-sample_index=alloc_space")
+	return cpu, allocs, err
+}
