@@ -332,6 +332,34 @@ func TestQuotas_CountModelTokensOncePerJobAcrossReplicas(t *testing.T) {
 	}
 }
 
+// A model call's count commits without waiting for the disk: every call of a client adds to
+// one row, and waiting would make the workers take its lock one disk flush at a time
+// (migration 00011 says why nothing is lost).
+func TestStore_RecordModelCallCommitsWithoutWaitingForTheDisk(t *testing.T) {
+	p := pool(t)
+	job, client := uuid.New(), uuid.New()
+	t.Cleanup(func() {
+		_, _ = p.Exec(context.Background(), `DELETE FROM access.model_call WHERE client = $1`, client)
+		_, _ = p.Exec(context.Background(), `DELETE FROM access.daily_tokens WHERE client = $1`, client)
+	})
+	tx, err := p.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	var counted bool
+	if err := tx.QueryRow(t.Context(), `SELECT access.record_model_call($1, $2, 3, 4)`, job, client).Scan(&counted); err != nil || !counted {
+		t.Fatalf("record a model call: counted %t, %v", counted, err)
+	}
+	var setting string
+	if err := tx.QueryRow(t.Context(), `SHOW synchronous_commit`).Scan(&setting); err != nil {
+		t.Fatal(err)
+	}
+	if setting != "off" {
+		t.Fatalf("synchronous_commit is %q in the transaction that recorded a model call, want off", setting)
+	}
+}
+
 // Usage counted in memory reaches Postgres in one flush, and reads back as what was done.
 func TestUsage_CountsWhatWasDoneAndReadsItBackPerDay(t *testing.T) {
 	p := pool(t)

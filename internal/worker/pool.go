@@ -53,7 +53,7 @@ type Transcript interface {
 }
 
 // Usage counts the model tokens a job spent, once per job however often it is recorded
-// (access.Store).
+// (access.Store, in the transcript's database: see answer).
 type Usage interface {
 	RecordModelCall(ctx context.Context, job, client uuid.UUID, prompt, completion int) (bool, error)
 }
@@ -180,8 +180,10 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		p.cfg.Metrics.duration.Observe(time.Since(start).Seconds())
 		if err == nil && p.cfg.Usage != nil {
 			// Before the outcome: a worker that dies in between leaves the job to be redone,
-			// and the redo counts nothing twice. A count that cannot be written is logged,
-			// and does not cost the client its answer.
+			// and the redo counts nothing twice. The count's commit does not wait for the
+			// disk; the outcome's, in the same database, does, and takes the count with it.
+			// A count that cannot be written is logged, and does not cost the client its
+			// answer.
 			if rerr := p.retry(ctx, log, "count the model tokens", func() error {
 				_, e := p.cfg.Usage.RecordModelCall(ctx, job.ID, job.ClientID, res.PromptTokens, res.CompletionTokens)
 				return e
