@@ -4,8 +4,8 @@
 //
 // Each method is one statement calling one of the schema's functions
 // (migrations/00006_transcript_functions.sql and 00007_transcript_refuse.sql), so each is one
-// round trip and, for the writes, one implicit transaction; Accept and Finish (and Prepare,
-// when it appends) add one more, to notify. The functions raise SQLSTATE P0002 for a
+// round trip and, for the writes, one implicit transaction; the wake-ups of appends go in
+// transactions of their own, shared by the appends of many conversations (see Wake-ups). The functions raise SQLSTATE P0002 for a
 // conversation that does not exist or is idle and P0003 for a refused job, which the methods
 // return as transcript.ErrNotFound and transcript.ErrRefused.
 //
@@ -35,8 +35,8 @@
 //
 // # Wake-ups
 //
-// After each append, Accept and Finish run pg_notify on the conversation's own channel
-// ("transcript_" and the id's 32 hex digits; the payload is the event's serial). A front door
+// After each append, Accept, Finish and Prepare have pg_notify run on the conversation's own
+// channel ("transcript_" and the id's 32 hex digits; the payload is the event's serial). A front door
 // therefore LISTENs only to the conversations it serves and hears nothing of the others. One
 // dedicated connection per Store (not from the pool: a pooled connection would lose its
 // LISTENs when returned) carries every LISTEN; Listen runs it for the life of the process.
@@ -46,8 +46,13 @@
 // The notification goes in a transaction of its own that does not wait for the disk:
 // Postgres holds a database-wide lock from a notifying transaction's commit until its commit
 // record is flushed, so notifying inside the appends would make every append wait for the
-// disk in turn. A crash between the two loses a wake-up, never an event: the redone Accept or
-// Finish notifies again, and the conversation's next event wakes its watchers too. When the
+// disk in turn. The wake-ups announced while one such transaction is in flight go together in
+// the next, one statement for all (like a group commit), so under load a few transactions
+// wake the watchers of many appends. Finish and Prepare return once their wake-up is sent;
+// Accept does not wait, since its caller holds the event and every accepted job's outcome
+// wakes the watchers again. A crash between an append and its wake-up loses the wake-up,
+// never an event: the redone Accept or Finish notifies again, and the conversation's next
+// event wakes its watchers too. When the
 // listener's connection breaks, Listen reconnects with backoff, LISTENs again and wakes every
 // watcher that was listening, which then reads Events again: notifications lost meanwhile
 // cost nothing.

@@ -1,5 +1,19 @@
 package pgtranscript
 
+import "github.com/google/uuid"
+
 // ListenerPID returns the backend process id of s's listener connection, 0 while it has none,
 // so that a test can break the connection from the server's side.
 func ListenerPID(s *Store) uint32 { return s.hub.listenerPID() }
+
+// Announce announces a wake-up for conversation's event serial without waiting for it.
+func Announce(s *Store, conversation uuid.UUID, serial uint64) {
+	s.waker.announce(conversation, serial)
+}
+
+// WakeRounds returns how many rounds of wake-ups s has taken to send.
+func WakeRounds(s *Store) int {
+	s.waker.mu.Lock()
+	defer s.waker.mu.Unlock()
+	return s.waker.rounds
+}

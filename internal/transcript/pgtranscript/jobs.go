@@ -44,16 +44,16 @@ func (s *Store) Refuse(ctx context.Context, conversation, job uuid.UUID, sentenc
 	return accepted[0], false, nil
 }
 
-// Accept implements transcript.Store.
+// Accept implements transcript.Store. It does not wait for the watchers to be woken: the
+// caller holds the event, and the other watchers learn of it from this wake-up or, at the
+// latest, from the job's outcome's, which Finish sends and waits for.
 func (s *Store) Accept(ctx context.Context, conversation, job uuid.UUID, sentence string) (transcript.Event, error) {
 	ev, err := scanEvent(conversation, s.pool.QueryRow(ctx,
 		`SELECT `+eventColumns+` FROM transcript.accept($1, $2, $3, $4) e`, conversation, job, sentence, s.ttl))
 	if err != nil {
 		return transcript.Event{}, fmt.Errorf("accept job %s: %w", job, gone(err))
 	}
-	if err := s.notify(ctx, ev); err != nil {
-		return transcript.Event{}, fmt.Errorf("accept job %s: %w", job, err)
-	}
+	s.waker.announce(ev.Conversation, ev.Serial)
 	return ev, nil
 }
 
@@ -71,17 +71,18 @@ func (s *Store) Finish(ctx context.Context, conversation, job uuid.UUID, sentenc
 	if err != nil {
 		return transcript.Event{}, false, fmt.Errorf("finish job %s: %w", job, gone(err))
 	}
-	if err := s.notify(ctx, ev); err != nil {
+	if err := s.wake(ctx, ev); err != nil {
 		return transcript.Event{}, false, fmt.Errorf("finish job %s: %w", job, err)
 	}
 	return ev, recorded, nil
 }
 
-// notify wakes the watchers of ev's conversation, in a transaction of its own after ev's has
-// committed (transcript.notify says why). An error leaves ev stored and its watchers not
-// woken; the caller's retry of Accept or Finish, which notifies again, makes up for it.
-func (s *Store) notify(ctx context.Context, ev transcript.Event) error {
-	if _, err := s.pool.Exec(ctx, `SELECT transcript.notify($1, $2)`, ev.Conversation, ev.Serial); err != nil {
+// wake wakes the watchers of ev's conversation, in a transaction of its own after ev's has
+// committed (transcript.notify says why), shared with the wake-ups of other appends (waker),
+// and returns once they are woken. An error leaves ev stored and its watchers not woken; the
+// caller's retry of Finish or Prepare, which wakes them again, makes up for it.
+func (s *Store) wake(ctx context.Context, ev transcript.Event) error {
+	if err := s.waker.announce(ev.Conversation, ev.Serial).wait(ctx); err != nil {
 		return fmt.Errorf("wake the watchers of event %d: %w", ev.Serial, err)
 	}
 	return nil

@@ -52,7 +52,7 @@ func (s *Store) Prepare(ctx context.Context, conversation, job uuid.UUID, senten
 		return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, gone(err))
 	}
 	if accepted != nil {
-		if err := s.notify(ctx, *accepted); err != nil {
+		if err := s.wake(ctx, *accepted); err != nil {
 			return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, err)
 		}
 	}

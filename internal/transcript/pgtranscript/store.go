@@ -25,6 +25,7 @@ type Store struct {
 	listenConfig *pgx.ConnConfig
 	log          *slog.Logger
 	hub          hub
+	waker        waker
 }
 
 var _ transcript.Store = (*Store)(nil)
@@ -40,18 +41,20 @@ func New(pool *pgxpool.Pool, ttl time.Duration) *Store {
 		// So that pg_stat_activity tells the listener from the pool's connections.
 		cfg.RuntimeParams["application_name"] = "pgtranscript listener"
 	}
+	log := slog.New(slog.DiscardHandler)
 	return &Store{
 		pool:         pool,
 		ttl:          interval(ttl),
 		listenConfig: cfg,
-		log:          slog.New(slog.DiscardHandler),
+		log:          log,
 		hub:          hub{channels: map[string]*channel{}},
+		waker:        waker{pool: pool, log: log},
 	}
 }
 
-// SetLog sets where Listen reports lost connections and reconnections (nowhere by default).
-// Call it before Listen.
-func (s *Store) SetLog(log *slog.Logger) { s.log = log }
+// SetLog sets where Listen reports lost connections and reconnections, and where wake-ups
+// that could not be sent are reported (nowhere by default). Call it before using the Store.
+func (s *Store) SetLog(log *slog.Logger) { s.log, s.waker.log = log, log }
 
 func interval(d time.Duration) pgtype.Interval {
 	return pgtype.Interval{Microseconds: d.Microseconds(), Valid: true}

@@ -116,6 +116,51 @@ func TestStore_WatchWaitsForTheListener(t *testing.T) {
 }
 
 // newPool returns a pool on the local stack's database, migrated, closed when t ends.
+// Wake-ups announced while a round is waiting for a connection go out together in the next
+// round: one notifying transaction for many appends. Every watcher is woken, with its serial.
+func TestStore_WakeUpsAnnouncedMeanwhileGoInOneRound(t *testing.T) {
+	pool := newPool(t)
+	s := listening(t, pool, time.Hour)
+	convs := make([]uuid.UUID, 20)
+	wakes := make([]<-chan struct{}, len(convs))
+	for i := range convs {
+		convs[i] = conversation(t, s, pool)
+		wake, stop, err := s.Watch(t.Context(), convs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(stop)
+		wakes[i] = wake
+	}
+	// Rounds wait while the test holds every connection of the Store's pool.
+	var held []*pgxpool.Conn
+	for range pool.Config().MaxConns {
+		c, err := pool.Acquire(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	before := pgtranscript.WakeRounds(s)
+	for i, conv := range convs {
+		pgtranscript.Announce(s, conv, 1)
+		pgtranscript.Announce(s, conv, uint64(i+2)) // a later event of the same conversation
+	}
+	for _, c := range held {
+		c.Release()
+	}
+	for i, conv := range convs {
+		awaitWake(t, wakes[i], "for an announced event")
+		if heard, ok := s.Heard(conv); !ok || heard != uint64(i+2) {
+			t.Fatalf("conversation %d: heard %d (%t), want its last serial %d", i, heard, ok, i+2)
+		}
+	}
+	// The first round may have left with the first wake-up before the others were announced.
+	if rounds := pgtranscript.WakeRounds(s) - before; rounds > 2 {
+		t.Fatalf("%d wake-ups went out in %d rounds, want at most 2", 2*len(convs), rounds)
+	}
+}
+
 func newPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	url := stack.Require(t, stack.Postgres).DatabaseURL
