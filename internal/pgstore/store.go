@@ -24,6 +24,7 @@ package pgstore
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -198,32 +199,54 @@ func (s *Store) load(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, r
 	return nil
 }
 
+// signalRow is a signal's state as saveSignals sends it: one element of a JSON array that
+// jsonb_to_recordset turns into rows. JSON because a batch's channel lists differ in length,
+// which one array parameter per column (unnest) cannot carry.
+type signalRow struct {
+	Signal     uuid.UUID  `json:"signal"`
+	Recording  *uuid.UUID `json:"recording"`
+	SensorType string     `json:"sensor_type"`
+	Channels   []string   `json:"channels"`
+	SampleType string     `json:"sample_type"`
+	Deleted    bool       `json:"deleted"`
+	SourceLSN  int64      `json:"source_lsn"`
+}
+
+// saveSignals writes the changed signal states in one statement: the batch's rows go to
+// Postgres as one parameter, instead of one statement per signal.
 func saveSignals(ctx context.Context, tx pgx.Tx, dirty map[uuid.UUID]recording.Signal) error {
 	if len(dirty) == 0 {
 		return nil
 	}
-	batch := &pgx.Batch{}
+	rows := make([]signalRow, 0, len(dirty))
 	for _, sg := range dirty {
-		var rec *uuid.UUID
+		row := signalRow{Signal: sg.ID, SensorType: sg.SensorType, Channels: sg.Channels, SampleType: sg.SampleType,
+			Deleted: sg.Deleted, SourceLSN: sg.Version}
 		if sg.Recording != uuid.Nil {
-			rec = &sg.Recording
+			row.Recording = &sg.Recording
 		}
-		channels := sg.Channels
-		if channels == nil {
-			channels = []string{}
+		if row.Channels == nil {
+			row.Channels = []string{}
 		}
-		batch.Queue(`
-			INSERT INTO dispatcher.signal_state (signal, recording, sensor_type, channels, sample_type, deleted, source_lsn)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
-			ON CONFLICT (signal) DO UPDATE SET
-				recording = coalesce(EXCLUDED.recording, signal_state.recording),
-				sensor_type = EXCLUDED.sensor_type, channels = EXCLUDED.channels,
-				sample_type = EXCLUDED.sample_type, deleted = EXCLUDED.deleted,
-				source_lsn = EXCLUDED.source_lsn, updated_at = now()
-			WHERE signal_state.source_lsn <= EXCLUDED.source_lsn`,
-			sg.ID, rec, sg.SensorType, channels, sg.SampleType, sg.Deleted, sg.Version)
+		rows = append(rows, row)
 	}
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+	doc, err := json.Marshal(rows)
+	if err != nil {
+		return fmt.Errorf("save signal state: %w", err)
+	}
+	// Each signal is in dirty once, so no row is updated twice by the statement.
+	_, err = tx.Exec(ctx, `
+		INSERT INTO dispatcher.signal_state AS st (signal, recording, sensor_type, channels, sample_type, deleted, source_lsn)
+		SELECT signal, recording, sensor_type, channels, sample_type, deleted, source_lsn
+		FROM jsonb_to_recordset($1::jsonb) AS r(signal uuid, recording uuid, sensor_type text, channels text[],
+		                                        sample_type text, deleted boolean, source_lsn bigint)
+		ON CONFLICT (signal) DO UPDATE SET
+			recording = coalesce(EXCLUDED.recording, st.recording),
+			sensor_type = EXCLUDED.sensor_type, channels = EXCLUDED.channels,
+			sample_type = EXCLUDED.sample_type, deleted = EXCLUDED.deleted,
+			source_lsn = EXCLUDED.source_lsn, updated_at = now()
+		WHERE st.source_lsn <= EXCLUDED.source_lsn`, string(doc))
+	if err != nil {
 		return fmt.Errorf("save signal state: %w", err)
 	}
 	return nil

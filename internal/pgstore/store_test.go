@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -78,6 +79,63 @@ func TestStore_FailedProcessRecordLeavesNothingAndTheRetryCompletes(t *testing.T
 	}
 	if got := processed(t, pool, []uuid.UUID{rec}); len(got) != 1 || got[0] != res.Completed[0] {
 		t.Fatalf("processed %+v, want %+v", got, res.Completed[0])
+	}
+}
+
+// A batch's signal states are written in one statement; what it writes reads back as it was
+// sent: channel names with the characters of JSON and array syntax, a delete of a signal never
+// seen (a tombstone without a recording), and an older change of a signal that does not
+// overwrite a newer one from an earlier batch.
+func TestStore_SavesEachSignalsStateAsItWas(t *testing.T) {
+	pool := migratedPool(t)
+	rec := uuid.New()
+	t.Cleanup(func() { forget(t, pool, []uuid.UUID{rec}) })
+	store := pgstore.New(pool, recording.DefaultRule(), pgstore.ProcessedRecordingWriter{})
+
+	odd := recording.Change{At: time.Now(), Signal: recording.Signal{
+		ID: uuid.New(), Recording: rec, SensorType: `eeg "raw"`, SampleType: "int16",
+		Channels: []string{`a"b`, `c,d`, `{e}`, `f\g`, "NULL", "", "ünï"}, Version: 20,
+	}}
+	newer := signal(rec, recording.DefaultRule().Accelerometer, 30)
+	unseen := recording.Change{Delete: true, At: time.Now(), Signal: recording.Signal{ID: uuid.New(), Version: 25}}
+	t.Cleanup(func() {
+		_, _ = pool.Exec(context.Background(), `DELETE FROM dispatcher.signal_state WHERE signal = $1`, unseen.Signal.ID)
+	})
+	if _, err := store.Apply(t.Context(), []recording.Change{odd, newer, unseen}); err != nil {
+		t.Fatal(err)
+	}
+	older := newer
+	older.Signal.SensorType, older.Signal.Version = "stale", 10
+	if _, err := store.Apply(t.Context(), []recording.Change{older}); err != nil {
+		t.Fatal(err)
+	}
+
+	type state struct {
+		Recording              *uuid.UUID
+		SensorType, SampleType string
+		Channels               []string
+		Deleted                bool
+		SourceLSN              int64
+	}
+	read := func(signal uuid.UUID) state {
+		var st state
+		err := pool.QueryRow(t.Context(), `SELECT recording, sensor_type, sample_type, channels, deleted, source_lsn
+			FROM dispatcher.signal_state WHERE signal = $1`, signal).
+			Scan(&st.Recording, &st.SensorType, &st.SampleType, &st.Channels, &st.Deleted, &st.SourceLSN)
+		if err != nil {
+			t.Fatalf("read signal %s: %v", signal, err)
+		}
+		return st
+	}
+	if got := read(odd.Signal.ID); got.Recording == nil || *got.Recording != rec || got.SensorType != odd.Signal.SensorType ||
+		got.SampleType != "int16" || !slices.Equal(got.Channels, odd.Signal.Channels) || got.Deleted || got.SourceLSN != 20 {
+		t.Errorf("signal with odd channel names read back as %+v, want %+v", got, odd.Signal)
+	}
+	if got := read(newer.Signal.ID); got.SensorType != newer.Signal.SensorType || got.SourceLSN != 30 {
+		t.Errorf("a signal changed at LSN 30, then by an older change at 10, reads back as %+v", got)
+	}
+	if got := read(unseen.Signal.ID); got.Recording != nil || !got.Deleted || got.SourceLSN != 25 || got.Channels == nil {
+		t.Errorf("the tombstone of a signal never seen reads back as %+v, want no recording, deleted, at 25", got)
 	}
 }
 
