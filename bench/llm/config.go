@@ -28,6 +28,10 @@ type config struct {
 	// Warmup and Window are the throughput runs' unmeasured and measured parts.
 	Warmup, Window time.Duration
 
+	// Burst: BurstConversations conversations send BurstSentences sentences each at once, to
+	// Workers workers and a model answering in Latency.
+	BurstConversations, BurstSentences int
+
 	// Enqueue latency: at each of Rates, that many sentences per second in all, spread over
 	// Streams streams, for EnqueueWarmup and then EnqueueDuration; the model answers in
 	// FastLatency.
@@ -82,6 +86,8 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.RPM, "rpm", 12000, "LLM_RPM of the second throughput run; 0 skips it")
 	fs.DurationVar(&c.Warmup, "warmup", 5*time.Second, "throughput runs: time before measuring")
 	fs.DurationVar(&c.Window, "window", 20*time.Second, "throughput runs: time measured")
+	fs.IntVar(&c.BurstConversations, "burst-conversations", 256, "burst: conversations sending at once (the model answers in -latency, WORKERS is -workers)")
+	fs.IntVar(&c.BurstSentences, "burst-sentences", 30, "burst: sentences each conversation sends at once (its QUEUE_LIMIT)")
 	rates := fs.String("rate", "1000", "enqueue latency: sentences per second, all streams together; several, comma-separated, are run one after the other")
 	fs.IntVar(&c.Streams, "streams", 200, "enqueue latency: streams sending")
 	fs.DurationVar(&c.EnqueueWarmup, "enqueue-warmup", 3*time.Second, "enqueue latency: time before measuring")
@@ -148,7 +154,7 @@ const (
 )
 
 // measurements are the harness's measurements, as -only names them.
-var measurements = []string{"throughput", "enqueue", "resume", "fanout", "memory"}
+var measurements = []string{"throughput", "burst", "enqueue", "resume", "fanout", "memory"}
 
 // runs reports whether the run includes measurement m.
 func (c config) runs(m string) bool { return len(c.Only) == 0 || c.Only[m] }
@@ -175,6 +181,9 @@ func (c config) validate() error {
 	}
 	if c.PerConversation < 1 || c.PerConversation > throughputQueueLimit {
 		errs = append(errs, fmt.Errorf("-per-conversation must be in [1, %d] (the runs' QUEUE_LIMIT), got %d", throughputQueueLimit, c.PerConversation))
+	}
+	if c.BurstConversations < 1 || c.BurstSentences < 1 {
+		errs = append(errs, fmt.Errorf("-burst-conversations and -burst-sentences must be at least 1, got %d and %d", c.BurstConversations, c.BurstSentences))
 	}
 	if c.ResumeEvents < 2 || c.ResumeEvents%2 != 0 {
 		errs = append(errs, fmt.Errorf("-resume-events must be an even number of at least 2 (a sentence and its answer each), got %d", c.ResumeEvents))

@@ -74,6 +74,13 @@ func (b *bench) run(ctx context.Context) (report, error) {
 			rep.throughput = append(rep.throughput, res)
 		}
 	}
+	if b.cfg.runs("burst") {
+		res, err := b.runBurst(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.burst = &res
+	}
 	if b.cfg.runs("enqueue") {
 		for _, rate := range b.cfg.Rates {
 			for _, withDispatcher := range []bool{true, false} {

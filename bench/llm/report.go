@@ -13,6 +13,7 @@ import (
 // Targets of the issues.
 const (
 	targetThroughputRatio = 0.9
+	targetBurstRatio      = 0.95
 	targetEnqueueP99      = 25 * time.Millisecond
 	targetEnqueueRate     = 1000
 	targetBytesPerStream  = 64 << 10
@@ -32,7 +33,8 @@ type report struct {
 	runID      string
 	throughput []throughputResult
 	enqueue    []enqueueResult
-	// resume, fanout and memory are nil when not run.
+	// burst, resume, fanout and memory are nil when not run.
+	burst  *burstResult
 	resume *resumeResult
 	fanout *fanoutResult
 	memory *memoryResult
@@ -44,6 +46,9 @@ func (r report) write(w io.Writer) {
 	fmt.Fprintf(w, "- versions: %s, Kafka %s, %s\n\n", m.Go, m.Kafka, m.Postgres)
 	if len(r.throughput) > 0 {
 		r.writeThroughput(w)
+	}
+	if r.burst != nil {
+		r.writeBurst(w)
 	}
 	if len(r.enqueue) > 0 {
 		r.writeEnqueue(w)
@@ -80,6 +85,23 @@ func (r report) writeThroughput(w io.Writer) {
 		writeCPUPer(w, res.CPU, res.Replies, "reply")
 		fmt.Fprintln(w)
 	}
+}
+
+func (r report) writeBurst(w io.Writer) {
+	b := r.burst
+	jobs := b.Conversations * b.Sentences
+	fmt.Fprintf(w, "### Burst: %s conversations send %d sentences each at once\n\n", benchkit.Thousands(int64(b.Conversations)), b.Sentences)
+	fmt.Fprintf(w, "WORKERS=%d, fake model answering in %s, QUEUE_LIMIT %d. A conversation's jobs run one after another, so the pool can be full only while at least %d conversations have work. Ideal = %s jobs ÷ (min(N, C)/R) = %s: the pool busy from the first sentence to the last reply. Timed on the clients, from the first sentence sent to the last reply received.\n\n",
+		b.Workers, dur(b.Latency), b.Sentences, b.Workers, benchkit.Thousands(int64(jobs)), benchkit.Seconds(b.Ideal, 2))
+	t := benchkit.NewTable("jobs", "ideal", "took", "ideal / took", "first reply", "every conversation's first reply by", "first conversation done")
+	t.Add(benchkit.Thousands(int64(jobs)), benchkit.Seconds(b.Ideal, 2), benchkit.Seconds(b.Took, 2), fmt.Sprintf("%.3f", b.Ratio()),
+		benchkit.Millis(b.FirstReply), benchkit.Seconds(b.LastFirstReply, 2), benchkit.Seconds(b.FirstDone, 2))
+	t.Write(w)
+	fmt.Fprintf(w, "\n%s replies of %s; %d error replies, %d \"queue is full!\", %d other refusals.\n",
+		benchkit.Thousands(b.Replies), benchkit.Thousands(int64(jobs)), b.FailedReplies, b.Refused, b.Invalid)
+	writeCPU(w, b.CPU, b.Took, r.machine.CPUs)
+	writeCPUPer(w, b.CPU, b.Replies, "reply")
+	fmt.Fprintln(w)
 }
 
 func throughputLabel(res throughputResult) string {
@@ -146,6 +168,11 @@ func (r report) figures() []benchkit.Figure {
 		figs = append(figs, benchkit.Figure{Name: "enqueue", Plot: benchkit.LatencyCDF(
 			"Enqueue latency: Send of a sentence → its acknowledgement", series...)})
 	}
+	if b := r.burst; b != nil {
+		figs = append(figs, benchkit.Figure{Name: "burst", Plot: benchkit.OverTime(
+			fmt.Sprintf("Burst: replies received, %d conversations × %d sentences (ideal %s)", b.Conversations, b.Sentences, benchkit.Seconds(b.Ideal, 1)),
+			"replies", false, benchkit.Line{Name: fmt.Sprintf("WORKERS=%d, model in %s", b.Workers, dur(b.Latency)), Points: b.Progress})})
+	}
 	if len(r.throughput) > 0 {
 		var lines []benchkit.Line
 		for _, t := range r.throughput {
@@ -208,6 +235,10 @@ func (r report) writeTargets(w io.Writer) {
 		ratio := res.RepliesPerSecond() / res.Ideal
 		t.Add(fmt.Sprintf("throughput ≥ %.1f × ideal, %s (ideal %.0f/s)", targetThroughputRatio, throughputLabel(res), res.Ideal),
 			fmt.Sprintf("%.1f/s = %.3f", res.RepliesPerSecond(), ratio), benchkit.Met(ratio >= targetThroughputRatio))
+	}
+	if b := r.burst; b != nil {
+		t.Add(fmt.Sprintf("burst ≥ %.2f × ideal, %d conversations × %d sentences, N=%d, R=%s (ideal %s)", targetBurstRatio, b.Conversations, b.Sentences, b.Workers, dur(b.Latency), benchkit.Seconds(b.Ideal, 2)),
+			fmt.Sprintf("%s = %.3f", benchkit.Seconds(b.Took, 2), b.Ratio()), benchkit.Met(b.Replies == int64(b.Conversations*b.Sentences) && b.Ratio() >= targetBurstRatio))
 	}
 	for _, e := range r.enqueue {
 		if e.Rate != targetEnqueueRate {

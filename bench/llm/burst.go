@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/beacon/eventdispatch/bench/internal/benchkit"
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+)
+
+// burstResult is one burst run: C conversations each send S sentences at once, N workers
+// and a fake model answering in R work through them.
+type burstResult struct {
+	Workers, Conversations, Sentences int
+	Latency                           time.Duration
+	// Ideal is how long the pool needs if it is never idle: C·S jobs at min(N, C)/R a second.
+	// A conversation's jobs run one after another, so it is also never shorter than S·R.
+	Ideal time.Duration
+	// Took is from the first sentence sent to the last reply received; FirstReply and
+	// LastFirstReply are the earliest and the latest first reply of a conversation.
+	Took, FirstReply, LastFirstReply time.Duration
+	// Replies counts the replies received (C·S when nothing is lost); FailedReplies, Refused
+	// and Invalid should be 0.
+	Replies, FailedReplies, Refused, Invalid int64
+	// FirstDone is when the first conversation had all its replies: from then on fewer than
+	// C conversations have work, and once fewer than N do, the pool cannot be full.
+	FirstDone time.Duration
+	CPU       map[cpuGroup]time.Duration
+	Progress  []benchkit.Point
+}
+
+// Ratio is the ideal time over the time taken: 1 when the pool was busy throughout.
+func (r burstResult) Ratio() float64 { return r.Ideal.Seconds() / r.Took.Seconds() }
+
+// burstIdeal is max(c·s / (min(n, c)/r), s·r).
+func burstIdeal(n, c, s int, r time.Duration) time.Duration {
+	pool := time.Duration(float64(c*s) / float64(min(n, c)) * float64(r))
+	return max(pool, time.Duration(s)*r)
+}
+
+// runBurst has every conversation send all its sentences at once and times the pool's work
+// through them, ramp-up and tail included: what a steady throughput window leaves out.
+func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
+	cfg := b.cfg
+	c, s := cfg.BurstConversations, cfg.BurstSentences
+	res = burstResult{Workers: cfg.Workers, Conversations: c, Sentences: s, Latency: cfg.Latency,
+		Ideal: burstIdeal(cfg.Workers, c, s, cfg.Latency)}
+	sys, err := b.startSystem(ctx, systemSpec{name: "burst", queueLimit: s, workers: cfg.Workers, latency: cfg.Latency})
+	if err != nil {
+		return res, err
+	}
+	defer func() { err = errors.Join(err, sys.stop()) }() //nolint:contextcheck // stopping must work once ctx has ended too
+	pool := newClientPool(sys.frontdoor().rpc, c, cfg.StreamsPerConn)
+	defer pool.close()
+	convs := b.conversations.add(c)
+
+	runCtx, cancel := context.WithTimeout(ctx, 10*res.Ideal+drainWait)
+	defer cancel()
+	// Every stream is opened first; then all send at once.
+	streams := make([]*queueStream, c)
+	for i := range streams {
+		streams[i] = pool.client(i).QueueConversation(runCtx)
+	}
+	defer func() {
+		for _, st := range streams {
+			_ = st.CloseResponse() // the outcome is what Receive returned
+		}
+	}()
+	var counts streamCounts
+	var mu sync.Mutex
+	var firsts, lasts []time.Duration // each conversation's first and last reply
+	var streamsDone sync.WaitGroup
+	before := sys.cpu()
+	start := time.Now()
+	g, gctx := errgroup.WithContext(runCtx)
+	for i, st := range streams {
+		streamsDone.Add(1)
+		g.Go(func() error {
+			defer streamsDone.Done()
+			first, last, err := burstStream(gctx, st, i, convs[i], s, start, &counts)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if last > 0 {
+				firsts, lasts = append(firsts, first), append(lasts, last)
+			}
+			return nil
+		})
+	}
+	done := make(chan struct{})
+	g.Go(func() error {
+		streamsDone.Wait()
+		close(done)
+		return nil
+	})
+	g.Go(func() error {
+		tick := time.NewTicker(progressEvery)
+		defer tick.Stop()
+		for {
+			res.Progress = append(res.Progress, benchkit.Point{At: time.Since(start), Value: float64(counts.replies.Load())})
+			select {
+			case <-done:
+				return nil
+			case <-gctx.Done():
+				return nil
+			case <-tick.C:
+			}
+		}
+	})
+	b.log.Info("burst: sending", "conversations", c, "sentences_each", s, "ideal", res.Ideal)
+	if err := g.Wait(); err != nil {
+		return res, fmt.Errorf("burst: %w", err)
+	}
+	if err := runCtx.Err(); err != nil {
+		return res, fmt.Errorf("burst: not answered within %s: %w", 10*res.Ideal+drainWait, err)
+	}
+	res.CPU = benchkit.CPUDelta(before, sys.cpu())
+	res.Replies, res.FailedReplies = counts.replies.Load(), counts.failed.Load()
+	res.Refused, res.Invalid = counts.refused.Load(), counts.invalid.Load()
+	res.FirstReply, res.LastFirstReply, res.FirstDone, res.Took = minOf(firsts), maxOf(firsts), minOf(lasts), maxOf(lasts)
+	b.log.Info("burst: done", "took", res.Took, "ideal", res.Ideal, "ratio", fmt.Sprintf("%.3f", res.Ratio()), "replies", res.Replies)
+	return res, nil
+}
+
+// burstStream sends conversation conv's sentences on stream at once, half-closes it and
+// reads until the server ends it, which it does once every job is answered. It returns when
+// the first and the last reply came, counted from start.
+func burstStream(ctx context.Context, stream *queueStream, i int, conv uuid.UUID, sentences int, start time.Time, counts *streamCounts) (first, last time.Duration, err error) {
+	for n := 1; n <= sentences; n++ {
+		req := &elizav1.QueueConversationRequest{Sentence: fmt.Sprintf("conversation %d, sentence %d: I keep thinking about my work", i, n)}
+		if n == 1 {
+			req.ConversationId = conv.String()
+		}
+		if err := stream.Send(req); err != nil {
+			return 0, 0, streamError(ctx, i, "send", err)
+		}
+	}
+	if err := stream.CloseRequest(); err != nil {
+		return 0, 0, streamError(ctx, i, "half-close", err)
+	}
+	for {
+		r, err := stream.Receive()
+		if errors.Is(err, io.EOF) {
+			return first, last, nil
+		}
+		if err != nil {
+			return first, last, streamError(ctx, i, "receive", err)
+		}
+		switch {
+		case isReply(r):
+			counts.replies.Add(1)
+			if r.GetKind() == elizav1.QueueConversationResponse_KIND_ERROR {
+				counts.failed.Add(1)
+			}
+			last = time.Since(start)
+			if first == 0 {
+				first = last
+			}
+		case r.GetKind() == elizav1.QueueConversationResponse_KIND_ENQUEUED:
+			counts.enqueued.Add(1)
+		case r.GetKind() == elizav1.QueueConversationResponse_KIND_QUEUE_FULL:
+			counts.refused.Add(1)
+		default:
+			counts.invalid.Add(1)
+		}
+	}
+}
+
+func minOf(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	m := ds[0]
+	for _, d := range ds[1:] {
+		m = min(m, d)
+	}
+	return m
+}
+
+func maxOf(ds []time.Duration) time.Duration {
+	var m time.Duration
+	for _, d := range ds {
+		m = max(m, d)
+	}
+	return m
+}
