@@ -66,13 +66,20 @@ func (f *feed) deliver(ctx context.Context, ev transcript.Event, send func(trans
 	return nil
 }
 
-// woken catches up after a wake-up, unless the store can tell that every event it woke the
-// feed for has been sent already (the stream's own "enqueued", say).
+// woken sends what a wake-up was for: the events the store was woken with, when it holds
+// them all (none, for the stream's own "enqueued"), else what a read of the transcript finds.
 func (f *feed) woken(ctx context.Context, send func(transcript.Event) error) error {
-	if heard, ok := f.store.Heard(f.conv); ok && heard <= f.last {
-		return nil
+	events, ok := f.store.Heard(f.conv, f.last)
+	if !ok {
+		return f.catchUp(ctx, send)
 	}
-	return f.catchUp(ctx, send)
+	for _, ev := range events {
+		if err := send(ev); err != nil {
+			return err
+		}
+		f.last = ev.Serial
+	}
+	return nil
 }
 
 // catchUp sends every event after the last one sent, in order.

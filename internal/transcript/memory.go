@@ -277,15 +277,18 @@ func (m *Memory) Watch(_ context.Context, conversation uuid.UUID) (<-chan struct
 }
 
 // Heard implements Store: watchers are woken as each event is appended, under the lock that
-// Heard takes, so the last serial is always what they have been woken for.
-func (m *Memory) Heard(conversation uuid.UUID) (uint64, bool) {
+// Heard takes, so every event is one they have been woken for, and all are in memory.
+func (m *Memory) Heard(conversation uuid.UUID, after uint64) ([]Event, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, ok := m.convs[conversation]
 	if !ok || len(c.watchers) == 0 {
-		return 0, false
+		return nil, false
 	}
-	return uint64(len(c.events)), true
+	if after >= uint64(len(c.events)) {
+		return nil, true
+	}
+	return slices.Clone(c.events[after:]), true
 }
 
 // Expire implements Store.

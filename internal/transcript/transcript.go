@@ -141,12 +141,14 @@ type Store interface {
 	// are coalesced: read Events to see how many), until stop is called. Call Watch before
 	// reading Events, so that nothing appended in between is missed.
 	Watch(ctx context.Context, conversation uuid.UUID) (wake <-chan struct{}, stop func(), err error)
-	// Heard returns the highest serial of conversation that this store's watchers of it have
-	// been woken for, and true; false when it cannot tell (nobody watches the conversation
-	// through this store, or wake-ups may have been missed). A watcher that is woken and has
-	// already sent every event up to that serial has nothing to read: the wake-up was for
-	// its own append, or for one it has read already.
-	Heard(conversation uuid.UUID) (uint64, bool)
+	// Heard returns the events of conversation after serial after that this store's watchers
+	// of it have been woken for, oldest first, and true when the store holds every one of
+	// them (none, when the wake-ups were for events up to after: a watcher's own append, or
+	// one it has read already). It returns false when it cannot tell or does not hold them
+	// (nobody watches the conversation through this store, wake-ups may have been missed, or
+	// did not carry their events): then read Events. A watcher that is woken sends what Heard
+	// returns, without a read, in the common case.
+	Heard(conversation uuid.UUID, after uint64) ([]Event, bool)
 	// Expire deletes at most batch conversations idle longer than the TTL, returning how
 	// many it deleted.
 	Expire(ctx context.Context, batch int) (int, error)

@@ -36,8 +36,11 @@
 // # Wake-ups
 //
 // After each append, Accept, Finish and Prepare have pg_notify run on the conversation's own
-// channel ("transcript_" and the id's 32 hex digits; the payload is the event's serial). A front door
-// therefore LISTENs only to the conversations it serves and hears nothing of the others. One
+// channel ("transcript_" and the id's 32 hex digits), so a front door LISTENs only to the
+// conversations it serves and hears nothing of the others. The payload is the event itself, in
+// JSON, or only its serial when the event would not fit in a notification; the listener keeps
+// each channel's last few events, so a woken watcher sends them (Heard) instead of reading
+// them back, and reads Events only when it is further behind or was woken without them. One
 // dedicated connection per Store (not from the pool: a pooled connection would lose its
 // LISTENs when returned) carries every LISTEN; Listen runs it for the life of the process.
 // Watch returns once LISTEN is in effect for its conversation, so a caller that reads Events

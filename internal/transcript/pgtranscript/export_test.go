@@ -1,15 +1,13 @@
 package pgtranscript
 
-import "github.com/google/uuid"
+import "github.com/beacon/eventdispatch/internal/transcript"
 
 // ListenerPID returns the backend process id of s's listener connection, 0 while it has none,
 // so that a test can break the connection from the server's side.
 func ListenerPID(s *Store) uint32 { return s.hub.listenerPID() }
 
-// Announce announces a wake-up for conversation's event serial without waiting for it.
-func Announce(s *Store, conversation uuid.UUID, serial uint64) {
-	s.waker.announce(conversation, serial)
-}
+// Announce announces the wake-up for ev without waiting for it.
+func Announce(s *Store, ev transcript.Event) { s.waker.announce(ev) }
 
 // WakeRounds returns how many rounds of wake-ups s has taken to send.
 func WakeRounds(s *Store) int {

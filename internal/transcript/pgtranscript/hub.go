@@ -2,8 +2,12 @@ package pgtranscript
 
 import (
 	"context"
-	"strconv"
+	"slices"
 	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
 // hub is what Watch and the listener share: the channels watched and their watchers, which of
@@ -35,15 +39,24 @@ type channel struct {
 	// deaf: a notification may have been missed (a broken connection) or carried no serial.
 	heard uint64
 	deaf  bool
+	// recent are the last events up to heard that notifications carried, consecutive: at
+	// most recentEvents, and none when the notification for heard carried only its serial.
+	recent []transcript.Event
+	conv   uuid.UUID
 }
 
-// add registers a watcher of the channel name. Its wake-ups start once ready is closed.
-func (h *hub) add(name string) (wake chan struct{}, ready <-chan struct{}, stop func()) {
+// recentEvents is how many of a conversation's last events a channel keeps for its watchers,
+// which send them without reading them back. A watcher further behind reads Events.
+const recentEvents = 8
+
+// add registers a watcher of conversation's channel. Its wake-ups start once ready is closed.
+func (h *hub) add(conversation uuid.UUID) (wake chan struct{}, ready <-chan struct{}, stop func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	name := channelName(conversation)
 	ch := h.channels[name]
 	if ch == nil {
-		ch = &channel{watchers: map[chan struct{}]struct{}{}, ready: make(chan struct{})}
+		ch = &channel{watchers: map[chan struct{}]struct{}{}, ready: make(chan struct{}), conv: conversation}
 		h.channels[name] = ch
 		h.changedLocked()
 	}
@@ -111,8 +124,8 @@ func (h *hub) listened(names []string) {
 	}
 }
 
-// notify records the serial in a notification's payload and wakes the watchers of the
-// channel name.
+// notify records what a notification's payload carries (an event, or only its serial) and
+// wakes the watchers of the channel name.
 func (h *hub) notify(name, payload string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -120,24 +133,43 @@ func (h *hub) notify(name, payload string) {
 	if ch == nil {
 		return
 	}
-	if serial, err := strconv.ParseUint(payload, 10, 64); err != nil {
+	serial, ev, err := parsePayload(ch.conv, payload)
+	switch {
+	case err != nil:
 		ch.deaf = true
-	} else {
-		ch.heard = max(ch.heard, serial)
+	case serial <= ch.heard:
+		// Announced before (a job redone wakes its watchers again), or overtaken.
+	case ev == nil:
+		ch.heard, ch.recent = serial, nil
+	default:
+		if len(ch.recent) == 0 || serial != ch.heard+1 {
+			ch.recent = ch.recent[:0]
+		}
+		ch.recent = append(ch.recent, *ev)
+		if len(ch.recent) > recentEvents {
+			ch.recent = slices.Delete(ch.recent, 0, len(ch.recent)-recentEvents)
+		}
+		ch.heard = serial
 	}
 	ch.wakeLocked()
 }
 
-// heard returns the highest serial notified on the channel name, and false when it is not
-// known: the channel is not listened, or a notification may have been missed.
-func (h *hub) heard(name string) (uint64, bool) {
+// heard returns the events after serial after that notifications on the channel name
+// carried, and false when they are not all known: the channel is not listened, a
+// notification may have been missed, or the events are not all held.
+func (h *hub) heard(name string, after uint64) ([]transcript.Event, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ch := h.channels[name]
-	if ch == nil || !ch.listening || ch.deaf {
-		return 0, false
+	switch {
+	case ch == nil || !ch.listening || ch.deaf:
+		return nil, false
+	case ch.heard <= after:
+		return nil, true
+	case len(ch.recent) == 0 || ch.recent[0].Serial > after+1:
+		return nil, false
 	}
-	return ch.heard, true
+	return slices.Clone(ch.recent[after+1-ch.recent[0].Serial:]), true
 }
 
 // wakeLocked wakes every watcher of ch that has no wake-up pending. Call with the hub's mu held.

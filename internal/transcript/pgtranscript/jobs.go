@@ -53,7 +53,7 @@ func (s *Store) Accept(ctx context.Context, conversation, job uuid.UUID, sentenc
 	if err != nil {
 		return transcript.Event{}, fmt.Errorf("accept job %s: %w", job, gone(err))
 	}
-	s.waker.announce(ev.Conversation, ev.Serial)
+	s.waker.announce(ev)
 	return ev, nil
 }
 
@@ -82,7 +82,7 @@ func (s *Store) Finish(ctx context.Context, conversation, job uuid.UUID, sentenc
 // and returns once they are woken. An error leaves ev stored and its watchers not woken; the
 // caller's retry of Finish or Prepare, which wakes them again, makes up for it.
 func (s *Store) wake(ctx context.Context, ev transcript.Event) error {
-	if err := s.waker.announce(ev.Conversation, ev.Serial).wait(ctx); err != nil {
+	if err := s.waker.announce(ev).wait(ctx); err != nil {
 		return fmt.Errorf("wake the watchers of event %d: %w", ev.Serial, err)
 	}
 	return nil

@@ -3,7 +3,10 @@ package pgtranscript_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,8 +75,8 @@ func TestStore_ListenerReconnectsAndWakesItsWatchers(t *testing.T) {
 		t.Fatalf("terminate the listener's backend %d: %v, %v", killed, terminated, err)
 	}
 	awaitWake(t, wake, "after the listener reconnected")
-	if heard, ok := s.Heard(conv); ok {
-		t.Fatalf("Heard after a reconnection: %d, want unknown (notifications may have been missed)", heard)
+	if heard, ok := s.Heard(conv, 0); ok {
+		t.Fatalf("Heard after a reconnection: %v, want unknown (notifications may have been missed)", heard)
 	}
 	if pid := pgtranscript.ListenerPID(s); pid == 0 || pid == killed {
 		t.Fatalf("listener backend %d after the reconnection, want a new one (not %d)", pid, killed)
@@ -117,7 +120,9 @@ func TestStore_WatchWaitsForTheListener(t *testing.T) {
 
 // newPool returns a pool on the local stack's database, migrated, closed when t ends.
 // Wake-ups announced while a round is waiting for a connection go out together in the next
-// round: one notifying transaction for many appends. Every watcher is woken, with its serial.
+// round: one notifying transaction for many appends. Every watcher is woken and holds the
+// events it was woken for; one too long for a notification arrives as its serial only, and
+// its watchers are told to read.
 func TestStore_WakeUpsAnnouncedMeanwhileGoInOneRound(t *testing.T) {
 	pool := newPool(t)
 	s := listening(t, pool, time.Hour)
@@ -142,17 +147,39 @@ func TestStore_WakeUpsAnnouncedMeanwhileGoInOneRound(t *testing.T) {
 		held = append(held, c)
 	}
 	before := pgtranscript.WakeRounds(s)
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	announced := make([][]transcript.Event, len(convs))
 	for i, conv := range convs {
-		pgtranscript.Announce(s, conv, 1)
-		pgtranscript.Announce(s, conv, uint64(i+2)) // a later event of the same conversation
+		for serial := range uint64(2) {
+			ev := transcript.Event{Conversation: conv, Serial: serial + 1, Kind: transcript.Accepted, JobID: uuid.New(),
+				Text: fmt.Sprintf("sentence %d of conversation %d, with \"quotes\" and ünïcode", serial+1, i), At: at}
+			if i == 0 && serial == 1 {
+				ev.Text = strings.Repeat("x", 8000) // too long for a notification
+			}
+			pgtranscript.Announce(s, ev)
+			announced[i] = append(announced[i], ev)
+		}
 	}
 	for _, c := range held {
 		c.Release()
 	}
 	for i, conv := range convs {
 		awaitWake(t, wakes[i], "for an announced event")
-		if heard, ok := s.Heard(conv); !ok || heard != uint64(i+2) {
-			t.Fatalf("conversation %d: heard %d (%t), want its last serial %d", i, heard, ok, i+2)
+		// The two notifications of a conversation may be heard one after the other.
+		want := func(evs []transcript.Event, ok bool) bool {
+			if i == 0 { // its last event was too long to carry: its watchers must read
+				return !ok
+			}
+			return ok && slices.EqualFunc(evs, announced[i], func(a, b transcript.Event) bool { return a == b })
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			evs, ok := s.Heard(conv, 0)
+			if want(evs, ok) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("conversation %d: Heard %v (%t), want the events announced (%v), or unknown for the one too long to carry", i, evs, ok, announced[i])
+			}
 		}
 	}
 	// The first round may have left with the first wake-up before the others were announced.

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
 // wakeTimeout bounds one round of wake-ups: a statement that notifies every conversation
@@ -17,10 +19,9 @@ const wakeTimeout = 10 * time.Second
 
 // waker sends the wake-ups of a Store's appends the way Postgres commits to disk in groups:
 // the appends announced while one round is in flight go out together in the next, one
-// statement and one transaction for all of them, in the order they were announced (for a
-// conversation announced several times, with the highest serial, at its first place). Under
-// load that is one notifying transaction for many appends instead of one each; alone, an
-// append's wake-up leaves at once.
+// statement and one transaction for all of them, in the order they were announced, each
+// notification carrying its event (payload). Under load that is one notifying transaction for
+// many appends instead of one each; alone, an append's wake-up leaves at once.
 //
 // A goroutine runs the rounds while there is something to send and ends when there is not,
 // so a Store needs no closing.
@@ -37,30 +38,25 @@ type waker struct {
 // wakeRound is the wake-ups of one round and, once sent, its outcome.
 type wakeRound struct {
 	conversations []uuid.UUID
-	serials       []int64
-	at            map[uuid.UUID]int // index in conversations
+	payloads      []string
 	// sent is closed when the round has been sent, or has failed with err.
 	sent chan struct{}
 	err  error
 }
 
-// announce adds a wake-up for conversation's event serial to the next round and returns that
-// round; wait on it with (*wakeRound).wait, or do not, to leave the wake-up to be sent.
-func (w *waker) announce(conversation uuid.UUID, serial uint64) *wakeRound {
+// announce adds the wake-up for ev to the next round and returns that round; wait on it with
+// (*wakeRound).wait, or do not, to leave the wake-up to be sent.
+func (w *waker) announce(ev transcript.Event) *wakeRound {
+	p := payload(ev)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	r := w.next
 	if r == nil {
-		r = &wakeRound{at: map[uuid.UUID]int{}, sent: make(chan struct{})}
+		r = &wakeRound{sent: make(chan struct{})}
 		w.next = r
 	}
-	if i, ok := r.at[conversation]; ok {
-		r.serials[i] = max(r.serials[i], int64(serial)) //nolint:gosec // serials are far below 2^63
-	} else {
-		r.at[conversation] = len(r.conversations)
-		r.conversations = append(r.conversations, conversation)
-		r.serials = append(r.serials, int64(serial)) //nolint:gosec // serials are far below 2^63
-	}
+	r.conversations = append(r.conversations, ev.Conversation)
+	r.payloads = append(r.payloads, p)
 	if !w.sending {
 		w.sending = true
 		go w.send()
@@ -83,8 +79,7 @@ func (w *waker) send() {
 		w.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(context.Background(), wakeTimeout)
-		_, err := w.pool.Exec(ctx, `SELECT transcript.notify(c, s) FROM unnest($1::uuid[], $2::bigint[]) AS u(c, s)`,
-			r.conversations, r.serials)
+		_, err := w.pool.Exec(ctx, `SELECT transcript.wake($1, $2)`, r.conversations, r.payloads)
 		cancel()
 		if err != nil {
 			r.err = fmt.Errorf("wake the watchers of %d conversations: %w", len(r.conversations), err)

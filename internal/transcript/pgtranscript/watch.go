@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
 // Watch implements transcript.Store. It returns once the listener has LISTENed to the
@@ -14,7 +16,7 @@ func (s *Store) Watch(ctx context.Context, conversation uuid.UUID) (<-chan struc
 	if err := s.live(ctx, conversation); err != nil {
 		return nil, nil, fmt.Errorf("watch conversation %s: %w", conversation, err)
 	}
-	wake, ready, stop := s.hub.add(channelName(conversation))
+	wake, ready, stop := s.hub.add(conversation)
 	select {
 	case <-ready:
 		return wake, stop, nil
@@ -24,7 +26,8 @@ func (s *Store) Watch(ctx context.Context, conversation uuid.UUID) (<-chan struc
 	}
 }
 
-// Heard implements transcript.Store, from the serials that the notifications carry.
-func (s *Store) Heard(conversation uuid.UUID) (uint64, bool) {
-	return s.hub.heard(channelName(conversation))
+// Heard implements transcript.Store, from the events (or serials) that the notifications
+// carry.
+func (s *Store) Heard(conversation uuid.UUID, after uint64) ([]transcript.Event, bool) {
+	return s.hub.heard(channelName(conversation), after)
 }

@@ -87,7 +87,7 @@ func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 		{"WatchWakesForAnAppendAfterItReturned", h.watchWakesForAppends},
 		{"WakeUpsAreCoalesced", h.wakeUpsAreCoalesced},
 		{"AcceptAndFinishCalledAgainWakeTheWatchers", h.callingAgainWakes},
-		{"HeardIsTheSerialAWatcherWasWokenFor", h.heardIsTheSerialWokenFor},
+		{"HeardIsWhatAWatcherWasWokenFor", h.heardIsWhatAWatcherWasWokenFor},
 		{"StoppedWatchIsNotWoken", h.stoppedWatchIsNotWoken},
 		{"WatchIsNotWokenByAnotherConversation", h.watchIgnoresOtherConversations},
 		{"WatcherIsWokenByAnAppendThroughAnotherStore", h.wokenThroughAnotherStore},

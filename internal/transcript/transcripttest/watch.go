@@ -1,6 +1,7 @@
 package transcripttest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -137,24 +138,39 @@ func (h Harness[S]) callingAgainWakes(t *testing.T) {
 	}
 }
 
-// heardIsTheSerialWokenFor: once a watcher is woken for an append, Heard is that event's
-// serial; a conversation nobody watches is unknown.
-func (h Harness[S]) heardIsTheSerialWokenFor(t *testing.T) {
+// heardIsWhatAWatcherWasWokenFor: once a watcher is woken for an append, Heard returns the
+// events it was woken for after a serial (small events, woken for one by one: every store
+// holds those), and nothing to read after the last; a conversation nobody watches is unknown.
+func (h Harness[S]) heardIsWhatAWatcherWasWokenFor(t *testing.T) {
 	s, conv := h.storeWithConversation(t)
-	if _, ok := s.Heard(conv); ok {
+	if _, ok := s.Heard(conv, 0); ok {
 		t.Fatal("Heard of a conversation nobody watches: ok, want unknown")
 	}
 	wake, _ := watch(t, s, conv)
 	job := uuid.New()
+	var all []transcript.Event
 	for _, ev := range []func() transcript.Event{
 		func() transcript.Event { return accept(t, s, conv, job) },
 		func() transcript.Event { return answer(t, s, conv, job) },
 	} {
 		appended := ev()
+		all = append(all, appended)
 		woken(t, wake, "after an append")
-		heard, ok := s.Heard(conv)
-		if !ok || heard != appended.Serial {
-			t.Fatalf("Heard after waking for serial %d: %d, %v", appended.Serial, heard, ok)
+		if evs, ok := s.Heard(conv, appended.Serial); !ok || len(evs) != 0 {
+			t.Fatalf("Heard after the serial woken for (%d): %v, %v; want nothing to read", appended.Serial, evs, ok)
+		}
+		if evs, ok := s.Heard(conv, 0); !ok || !sameEvents(evs, all) {
+			t.Fatalf("Heard after serial 0: %v, %v; want every event woken for, %v", evs, ok, all)
 		}
 	}
+}
+
+// sameEvents reports whether a and b are the same events, their times equal to the
+// microsecond (what Postgres keeps).
+func sameEvents(a, b []transcript.Event) bool {
+	return slices.EqualFunc(a, b, func(x, y transcript.Event) bool {
+		x.At, y.At = x.At.Truncate(time.Microsecond), y.At.Truncate(time.Microsecond)
+		return x.At.Equal(y.At) && x.Conversation == y.Conversation && x.Serial == y.Serial && x.Kind == y.Kind &&
+			x.JobID == y.JobID && x.Text == y.Text && x.InReplyTo == y.InReplyTo
+	})
 }
