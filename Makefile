@@ -57,7 +57,7 @@ bench-dispatch: stack-up ## Benchmark the signal dispatcher on the local stack: 
 	go run ./bench/dispatch -out bench/results/dispatch.md -rate 50 -warmup 5s -duration 40s -backlog 100000 -pairs 100 -timeout 9m
 
 .PHONY: bench-llm
-bench-llm: stack-up ## Benchmark queued conversations on the local stack: throughput vs ideal, enqueue latency, resume, what a front door reads, memory per idle stream; report and plots in bench/results/ (see BENCHMARKS.md).
+bench-llm: stack-up ## Benchmark queued conversations on the local stack: throughput vs ideal, a burst, enqueue latency, resume, what a front door reads, memory per idle stream; report and plots in bench/results/ (see BENCHMARKS.md).
 	mkdir -p bench/results
 	go run ./bench/llm -out bench/results/llm.md -workers 64 -latency 100ms -conversations 256 -rpm 12000 -rate 1000,300 -streams 200 -resume-events 1000 -resumes 50 -fanout-conversations 60 -fanout-doors 3 -idle-streams 10000 -timeout 9m
 

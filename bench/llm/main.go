@@ -10,16 +10,18 @@
 //  1. throughput: C streams keep work waiting for N workers and a model answering in R;
 //     replies per second against the ideal min(N, C)/R;
 //  2. the same with the dispatcher's LLM_RPM set, whose cap RPM/60 is then the ideal;
-//  3. enqueue latency: sentences at a steady rate over many streams, each timed from Send to
+//  3. burst: C conversations send S sentences each at once; the time to the last reply
+//     against the pool's ideal C·S/(min(N, C)/R), ramp-up and tail included;
+//  4. enqueue latency: sentences at a steady rate over many streams, each timed from Send to
 //     its "enqueued" acknowledgement (Reserve, Kafka, Accept in the transcript), on the
 //     client; once with a dispatcher and a fast model answering the jobs meanwhile, once with
 //     the front door alone (no dispatcher);
-//  4. resume: conversations of many events are built, then resumed from serial 0 one at a
+//  5. resume: conversations of many events are built, then resumed from serial 0 one at a
 //     time, each timed until its last event arrives;
-//  5. fan-out: one conversation workload on one front door, then spread over several, with
+//  6. fan-out: one conversation workload on one front door, then spread over several, with
 //     each front door's Postgres traffic counted by a proxy of its own (bytes, rows,
 //     notifications of its listener connection): what a front door reads as replicas grow;
-//  6. memory: many streams held open on one front door, its RSS and Go heap read before and
+//  7. memory: many streams held open on one front door, its RSS and Go heap read before and
 //     after.
 //
 // The harness chooses the id of every conversation it starts. At the end it deletes those
