@@ -103,18 +103,8 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 		return nil
 	})
 	g.Go(func() error {
-		tick := time.NewTicker(progressEvery)
-		defer tick.Stop()
-		for {
-			res.Progress = append(res.Progress, benchkit.Point{At: time.Since(start), Value: float64(counts.replies.Load())})
-			select {
-			case <-done:
-				return nil
-			case <-gctx.Done():
-				return nil
-			case <-tick.C:
-			}
-		}
+		res.Progress = progress(gctx, done, start, &counts.replies)
+		return nil
 	})
 	b.log.Info("burst: sending", "conversations", c, "sentences_each", s, "ideal", res.Ideal)
 	if err := g.Wait(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,8 +46,26 @@ type throughputResult struct {
 	Progress []benchkit.Point
 }
 
-// progressEvery is how often a throughput run's progress is kept for its plot.
+// progressEvery is how often a run's progress is kept for its plot.
 const progressEvery = 250 * time.Millisecond
+
+// progress returns the replies counted, every progressEvery from start until stop is closed
+// or ctx ends: a run's progress, for its plot.
+func progress(ctx context.Context, stop <-chan struct{}, start time.Time, replies *atomic.Int64) []benchkit.Point {
+	var points []benchkit.Point
+	tick := time.NewTicker(progressEvery)
+	defer tick.Stop()
+	for {
+		points = append(points, benchkit.Point{At: time.Since(start), Value: float64(replies.Load())})
+		select {
+		case <-stop:
+			return points
+		case <-ctx.Done():
+			return points
+		case <-tick.C:
+		}
+	}
+}
 
 // ideal returns min(n, c)/r, capped by rpm/60 when rpm > 0.
 func ideal(n, c int, r time.Duration, rpm int) float64 {
@@ -92,18 +111,8 @@ func (b *bench) runThroughput(ctx context.Context, rpm int) (res throughputResul
 	}
 	started := time.Now()
 	g.Go(func() error {
-		tick := time.NewTicker(progressEvery)
-		defer tick.Stop()
-		for {
-			res.Progress = append(res.Progress, benchkit.Point{At: time.Since(started), Value: float64(counts.replies.Load())})
-			select {
-			case <-stop:
-				return nil
-			case <-gctx.Done():
-				return nil
-			case <-tick.C:
-			}
-		}
+		res.Progress = progress(gctx, stop, started, &counts.replies)
+		return nil
 	})
 	g.Go(func() error {
 		defer close(stop)
