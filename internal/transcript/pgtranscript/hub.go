@@ -89,6 +89,9 @@ func (h *hub) changedLocked() {
 func (h *hub) plan() (listen, unlisten []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if !h.changed {
+		return nil, nil // the listener asks after every notification: no walk of every channel then
+	}
 	h.changed = false
 	for name, ch := range h.channels {
 		switch {
@@ -195,6 +198,7 @@ func (h *hub) disconnected() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.pid = 0
+	h.changed = true // the next connection LISTENs to every watched channel
 	for name, ch := range h.channels {
 		switch {
 		case len(ch.watchers) == 0:
