@@ -145,22 +145,11 @@ func burstStream(ctx context.Context, stream *queueStream, i int, conv uuid.UUID
 		if err != nil {
 			return first, last, streamError(ctx, i, "receive", err)
 		}
-		switch {
-		case isReply(r):
-			counts.replies.Add(1)
-			if r.GetKind() == elizav1.QueueConversationResponse_KIND_ERROR {
-				counts.failed.Add(1)
-			}
+		if counts.count(r) {
 			last = time.Since(start)
 			if first == 0 {
 				first = last
 			}
-		case r.GetKind() == elizav1.QueueConversationResponse_KIND_ENQUEUED:
-			counts.enqueued.Add(1)
-		case r.GetKind() == elizav1.QueueConversationResponse_KIND_QUEUE_FULL:
-			counts.refused.Add(1)
-		default:
-			counts.invalid.Add(1)
 		}
 	}
 }

@@ -236,8 +236,7 @@ func (s *enqueueStream) receive(ctx context.Context, i int, from, to time.Time, 
 			return streamError(ctx, i, "receive", err)
 		}
 		at := time.Now()
-		if isReply(res) {
-			counts.replies.Add(1)
+		if counts.count(res) {
 			continue
 		}
 		sent, ok := s.pending.pop()
@@ -250,14 +249,6 @@ func (s *enqueueStream) receive(ctx context.Context, i int, from, to time.Time, 
 		}
 		if !at.Before(from) && at.Before(to) {
 			s.acked++
-		}
-		switch res.GetKind() {
-		case elizav1.QueueConversationResponse_KIND_ENQUEUED:
-			counts.enqueued.Add(1)
-		case elizav1.QueueConversationResponse_KIND_QUEUE_FULL:
-			counts.refused.Add(1)
-		default:
-			counts.invalid.Add(1)
 		}
 	}
 }

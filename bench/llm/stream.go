@@ -70,6 +70,26 @@ type streamCounts struct {
 	replies, failed, enqueued, refused, invalid atomic.Int64
 }
 
+// count counts res as what it is, and reports whether it is a reply (an answer or an error
+// reply): the end of a job, not the acknowledgement of a sentence.
+func (c *streamCounts) count(res *elizav1.QueueConversationResponse) bool {
+	switch {
+	case isReply(res):
+		c.replies.Add(1)
+		if res.GetKind() == elizav1.QueueConversationResponse_KIND_ERROR {
+			c.failed.Add(1)
+		}
+		return true
+	case res.GetKind() == elizav1.QueueConversationResponse_KIND_ENQUEUED:
+		c.enqueued.Add(1)
+	case res.GetKind() == elizav1.QueueConversationResponse_KIND_QUEUE_FULL:
+		c.refused.Add(1)
+	default:
+		c.invalid.Add(1)
+	}
+	return false
+}
+
 // streamError is nil once ctx has ended (the harness closed the stream), else err described.
 func streamError(ctx context.Context, i int, op string, err error) error {
 	if ctx.Err() != nil {

@@ -205,35 +205,22 @@ func keepBusy(ctx context.Context, stream *queueStream, i int, conv uuid.UUID, p
 		if err != nil {
 			return streamError(ctx, i, "receive", err)
 		}
-		switch {
-		case isReply(res):
-			counts.replies.Add(1)
-			if res.GetKind() == elizav1.QueueConversationResponse_KIND_ERROR {
-				counts.failed.Add(1)
+		if !counts.count(res) || halfClosed {
+			continue
+		}
+		select {
+		case <-stop:
+			halfClosed = true
+			// Also lets the HTTP/2 transport notice a cancelled ctx: while the request body is
+			// open, it waits for the body's next message.
+			if err := stream.CloseRequest(); err != nil {
+				return streamError(ctx, i, "half-close", err)
 			}
-			if halfClosed {
-				continue
-			}
-			select {
-			case <-stop:
-				halfClosed = true
-				// Also lets the HTTP/2 transport notice a cancelled ctx: while the request body
-				// is open, it waits for the body's next message.
-				if err := stream.CloseRequest(); err != nil {
-					return streamError(ctx, i, "half-close", err)
-				}
-				continue
-			default:
-			}
-			if err := send(); err != nil {
-				return streamError(ctx, i, "send", err)
-			}
-		case res.GetKind() == elizav1.QueueConversationResponse_KIND_ENQUEUED:
-			counts.enqueued.Add(1)
-		case res.GetKind() == elizav1.QueueConversationResponse_KIND_QUEUE_FULL:
-			counts.refused.Add(1)
+			continue
 		default:
-			counts.invalid.Add(1)
+		}
+		if err := send(); err != nil {
+			return streamError(ctx, i, "send", err)
 		}
 	}
 }
