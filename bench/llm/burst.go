@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,7 +62,8 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 	defer pool.close()
 	convs := b.conversations.add(c)
 
-	runCtx, cancel := context.WithTimeout(ctx, 10*res.Ideal+drainWait)
+	limit := 10*res.Ideal + drainWait
+	runCtx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	// Every stream is opened first; then all send at once.
 	streams := make([]*queueStream, c)
@@ -111,12 +113,15 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 		return res, fmt.Errorf("burst: %w", err)
 	}
 	if err := runCtx.Err(); err != nil {
-		return res, fmt.Errorf("burst: not answered within %s: %w", 10*res.Ideal+drainWait, err)
+		return res, fmt.Errorf("burst: not answered within %s: %w", limit, err)
 	}
 	res.CPU = benchkit.CPUDelta(before, sys.cpu())
 	res.Replies, res.FailedReplies = counts.replies.Load(), counts.failed.Load()
 	res.Refused, res.Invalid = counts.refused.Load(), counts.invalid.Load()
-	res.FirstReply, res.LastFirstReply, res.FirstDone, res.Took = minOf(firsts), maxOf(firsts), minOf(lasts), maxOf(lasts)
+	if len(lasts) > 0 {
+		res.FirstReply, res.LastFirstReply = slices.Min(firsts), slices.Max(firsts)
+		res.FirstDone, res.Took = slices.Min(lasts), slices.Max(lasts)
+	}
 	b.log.Info("burst: done", "took", res.Took, "ideal", res.Ideal, "ratio", fmt.Sprintf("%.3f", res.Ratio()), "replies", res.Replies)
 	return res, nil
 }
@@ -152,23 +157,4 @@ func burstStream(ctx context.Context, stream *queueStream, i int, conv uuid.UUID
 			}
 		}
 	}
-}
-
-func minOf(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	m := ds[0]
-	for _, d := range ds[1:] {
-		m = min(m, d)
-	}
-	return m
-}
-
-func maxOf(ds []time.Duration) time.Duration {
-	var m time.Duration
-	for _, d := range ds {
-		m = max(m, d)
-	}
-	return m
 }

@@ -73,13 +73,7 @@ func (f *feed) woken(ctx context.Context, send func(transcript.Event) error) err
 	if !ok {
 		return f.catchUp(ctx, send)
 	}
-	for _, ev := range events {
-		if err := send(ev); err != nil {
-			return err
-		}
-		f.last = ev.Serial
-	}
-	return nil
+	return f.sendAll(events, send)
 }
 
 // catchUp sends every event after the last one sent, in order.
@@ -89,14 +83,22 @@ func (f *feed) catchUp(ctx context.Context, send func(transcript.Event) error) e
 		if err != nil {
 			return fmt.Errorf("read conversation %s: %w", f.conv, err)
 		}
-		for _, ev := range events {
-			if err := send(ev); err != nil {
-				return err
-			}
-			f.last = ev.Serial
+		if err := f.sendAll(events, send); err != nil {
+			return err
 		}
 		if len(events) < feedPage {
 			return nil
 		}
 	}
+}
+
+// sendAll sends events, the next ones after the last sent, in order.
+func (f *feed) sendAll(events []transcript.Event, send func(transcript.Event) error) error {
+	for _, ev := range events {
+		if err := send(ev); err != nil {
+			return err
+		}
+		f.last = ev.Serial
+	}
+	return nil
 }

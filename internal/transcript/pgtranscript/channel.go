@@ -47,9 +47,10 @@ func payload(ev transcript.Event) string {
 	return string(b)
 }
 
-// parsePayload reads a notification of conversation: its serial, and its event when it
-// carries one (transcript.notify, of the version before, sends only serials).
-func parsePayload(conversation uuid.UUID, payload string) (uint64, *transcript.Event, error) {
+// parsePayload reads a notification: its serial, and its event (without its conversation,
+// which is the channel's) when it carries one (transcript.notify, of the version before,
+// sends only serials).
+func parsePayload(payload string) (uint64, *transcript.Event, error) {
 	if !strings.HasPrefix(payload, "{") {
 		serial, err := strconv.ParseUint(payload, 10, 64)
 		return serial, nil, err
@@ -61,6 +62,5 @@ func parsePayload(conversation uuid.UUID, payload string) (uint64, *transcript.E
 	if w.Serial == 0 {
 		return 0, nil, errors.New("notification payload: no serial")
 	}
-	return w.Serial, &transcript.Event{Conversation: conversation, Serial: w.Serial, Kind: w.Kind, JobID: w.Job,
-		Text: w.Text, InReplyTo: w.InReplyTo, At: w.At}, nil
+	return w.Serial, &transcript.Event{Serial: w.Serial, Kind: w.Kind, JobID: w.Job, Text: w.Text, InReplyTo: w.InReplyTo, At: w.At}, nil
 }

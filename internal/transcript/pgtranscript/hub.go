@@ -130,13 +130,13 @@ func (h *hub) listened(names []string) {
 // notify records what a notification's payload carries (an event, or only its serial) and
 // wakes the watchers of the channel name.
 func (h *hub) notify(name, payload string) {
+	serial, ev, err := parsePayload(payload) // before the lock, which Watch and stop take too
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ch := h.channels[name]
 	if ch == nil {
 		return
 	}
-	serial, ev, err := parsePayload(ch.conv, payload)
 	switch {
 	case err != nil:
 		ch.deaf = true
@@ -148,6 +148,7 @@ func (h *hub) notify(name, payload string) {
 		if len(ch.recent) == 0 || serial != ch.heard+1 {
 			ch.recent = ch.recent[:0]
 		}
+		ev.Conversation = ch.conv
 		ch.recent = append(ch.recent, *ev)
 		if len(ch.recent) > recentEvents {
 			ch.recent = slices.Delete(ch.recent, 0, len(ch.recent)-recentEvents)

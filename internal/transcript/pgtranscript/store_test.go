@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/stack"
 	"github.com/beacon/eventdispatch/internal/transcript"
 	"github.com/beacon/eventdispatch/internal/transcript/pgtranscript"
@@ -118,7 +119,6 @@ func TestStore_WatchWaitsForTheListener(t *testing.T) {
 	}
 }
 
-// newPool returns a pool on the local stack's database, migrated, closed when t ends.
 // Wake-ups announced while a round is waiting for a connection go out together in the next
 // round: one notifying transaction for many appends. Every watcher is woken and holds the
 // events it was woken for; one too long for a notification arrives as its serial only, and
@@ -172,15 +172,14 @@ func TestStore_WakeUpsAnnouncedMeanwhileGoInOneRound(t *testing.T) {
 			}
 			return ok && slices.EqualFunc(evs, announced[i], func(a, b transcript.Event) bool { return a == b })
 		}
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-			evs, ok := s.Heard(conv, 0)
-			if want(evs, ok) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("conversation %d: Heard %v (%t), want the events announced (%v), or unknown for the one too long to carry", i, evs, ok, announced[i])
-			}
-		}
+		var evs []transcript.Event
+		var ok bool
+		kafkatest.Eventually(t, 10*time.Second, func() bool {
+			evs, ok = s.Heard(conv, 0)
+			return want(evs, ok)
+		}, func() string {
+			return fmt.Sprintf("conversation %d: Heard %v (%t), want the events announced (%v), or unknown for the one too long to carry", i, evs, ok, announced[i])
+		})
 	}
 	// The first round may have left with the first wake-up before the others were announced.
 	if rounds := pgtranscript.WakeRounds(s) - before; rounds > 2 {
@@ -188,6 +187,7 @@ func TestStore_WakeUpsAnnouncedMeanwhileGoInOneRound(t *testing.T) {
 	}
 }
 
+// newPool returns a pool on the local stack's database, migrated, closed when t ends.
 func newPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	url := stack.Require(t, stack.Postgres).DatabaseURL
