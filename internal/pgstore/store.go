@@ -14,7 +14,8 @@
 //  3. applies the changes in order with a recording.Ledger, which ignores anything older than
 //     what it has (redeliveries, replays after a crash);
 //  4. writes the changed signal states, runs the Processor for recordings that became
-//     complete, and tracks pending recordings;
+//     complete, and tracks pending recordings (a processed recording's signals are written
+//     only if they had a row: see recording.Ledger.Upsert);
 //  5. commits — and only then may the caller commit the Kafka offsets.
 //
 // A crash anywhere before 5 leaves nothing; after 5 and before the offset commit, the batch is
@@ -96,7 +97,8 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 		return res, err
 	}
 	ledger := recording.NewLedger(s.rule)
-	if err := s.load(ctx, tx, ledger, recs, ids); err != nil {
+	stored, err := s.load(ctx, tx, ledger, recs, ids)
+	if err != nil {
 		return res, err
 	}
 
@@ -123,6 +125,14 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 		}
 	}
 
+	// A processed recording's signals need no row unless one exists: the ledger ignores
+	// signals it does not know of processed recordings. Most recordings complete within
+	// the batch that brings their signals, so this saves most of the rows of a backlog.
+	for id, sg := range dirty {
+		if st := ledger.Recording(sg.Recording); !stored[id] && !sg.Deleted && st != nil && st.Processed {
+			delete(dirty, id)
+		}
+	}
 	if err := saveSignals(ctx, tx, dirty); err != nil {
 		return res, err
 	}
@@ -161,14 +171,15 @@ func lock(ctx context.Context, tx pgx.Tx, recs []uuid.UUID) error {
 	return nil
 }
 
-// load gives the ledger the state of recs, and the tombstones of unowned signals among ids.
-func (s *Store) load(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs, ids []uuid.UUID) error {
+// load gives the ledger the state of recs, and the tombstones of unowned signals among ids,
+// and returns the signals it had a row for.
+func (s *Store) load(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT signal, coalesce(recording, '00000000-0000-0000-0000-000000000000'), sensor_type, channels, sample_type, source_lsn, deleted
 		FROM dispatcher.signal_state
 		WHERE recording = ANY($1) OR (recording IS NULL AND signal = ANY($2))`, recs, ids)
 	if err != nil {
-		return fmt.Errorf("load signal state: %w", err)
+		return nil, fmt.Errorf("load signal state: %w", err)
 	}
 	signals, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (recording.Signal, error) {
 		var sg recording.Signal
@@ -176,19 +187,21 @@ func (s *Store) load(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, r
 		return sg, err
 	})
 	if err != nil {
-		return fmt.Errorf("load signal state: %w", err)
+		return nil, fmt.Errorf("load signal state: %w", err)
 	}
 	byRecording := map[uuid.UUID][]recording.Signal{}
+	stored := make(map[uuid.UUID]bool, len(signals))
 	for _, sg := range signals {
 		byRecording[sg.Recording] = append(byRecording[sg.Recording], sg)
+		stored[sg.ID] = true
 	}
 	rows, err = tx.Query(ctx, `SELECT recording FROM dispatcher.processed_recording WHERE recording = ANY($1)`, recs)
 	if err != nil {
-		return fmt.Errorf("load processed recordings: %w", err)
+		return nil, fmt.Errorf("load processed recordings: %w", err)
 	}
 	processed, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	if err != nil {
-		return fmt.Errorf("load processed recordings: %w", err)
+		return nil, fmt.Errorf("load processed recordings: %w", err)
 	}
 	for _, rec := range processed {
 		ledger.Load(rec, true, nil)
@@ -196,7 +209,7 @@ func (s *Store) load(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, r
 	for rec, sigs := range byRecording {
 		ledger.Load(rec, false, sigs)
 	}
-	return nil
+	return stored, nil
 }
 
 // signalRow is a signal's state as saveSignals sends it: one element of a JSON array that

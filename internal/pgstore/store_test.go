@@ -82,6 +82,57 @@ func TestStore_FailedProcessRecordLeavesNothingAndTheRetryCompletes(t *testing.T
 	}
 }
 
+// A processed recording's signals are not kept unless they already had a row: one completed
+// within its batch leaves none, one completed across two batches keeps its first half's, and
+// a redelivery of either finds nothing to change.
+func TestStore_KeepsNoRowsForSignalsOfRecordingsCompletedInTheirBatch(t *testing.T) {
+	pool := migratedPool(t)
+	within, across := uuid.New(), uuid.New()
+	t.Cleanup(func() { forget(t, pool, []uuid.UUID{within, across}) })
+	rule := recording.DefaultRule()
+	store := pgstore.New(pool, rule, pgstore.ProcessedRecordingWriter{})
+	apply := func(changes ...recording.Change) recording.Applied {
+		t.Helper()
+		res, err := store.Apply(t.Context(), changes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	rows := func(rec uuid.UUID) int {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM dispatcher.signal_state WHERE recording = $1`, rec).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	batch := []recording.Change{signal(within, rule.EEG, 1), signal(within, rule.Accelerometer, 2)}
+	if res := apply(batch...); len(res.Completed) != 1 {
+		t.Fatalf("recording completed within its batch: %+v", res)
+	}
+	first, second := signal(across, rule.EEG, 3), signal(across, rule.Accelerometer, 4)
+	apply(first)
+	if res := apply(second); len(res.Completed) != 1 {
+		t.Fatalf("recording completed across batches: %+v", res)
+	}
+	if n := rows(within); n != 0 {
+		t.Errorf("recording completed within its batch kept %d signal rows, want 0", n)
+	}
+	if n := rows(across); n != 1 {
+		t.Errorf("recording completed across batches kept %d signal rows, want 1 (its first half's)", n)
+	}
+	for _, redelivered := range [][]recording.Change{batch, {second}} {
+		if res := apply(redelivered...); len(res.Completed) != 0 || res.Ignored != len(redelivered) {
+			t.Errorf("redelivery: %+v, want all %d changes ignored", res, len(redelivered))
+		}
+	}
+	if n := rows(within) + rows(across); n != 1 {
+		t.Errorf("redeliveries left %d signal rows, want 1", n)
+	}
+}
+
 // A batch's signal states are written in one statement; what it writes reads back as it was
 // sent: channel names with the characters of JSON and array syntax, a delete of a signal never
 // seen (a tombstone without a recording), and an older change of a signal that does not

@@ -66,7 +66,8 @@ func (l *Ledger) state(recording uuid.UUID) *State {
 
 // Outcome is what applying one change did.
 type Outcome struct {
-	// Changed is false when the change was older than what the ledger had (a replay).
+	// Changed is false when the change was ignored: no newer than what the ledger had (a
+	// redelivery or a replay), or of an unknown signal of a processed recording (see Upsert).
 	Changed bool
 	// New is true when the signal was unknown before this change.
 	New bool
@@ -77,11 +78,19 @@ type Outcome struct {
 }
 
 // Upsert applies a created, snapshot-read or updated signal.
+//
+// A signal the ledger does not know, of a recording already processed, is ignored: it cannot
+// change the outcome, so a store need not keep a processed recording's signals that it did
+// not already have. A known signal is always applied, so that one which moves into a processed
+// recording leaves the recording it was in.
 func (l *Ledger) Upsert(s Signal) Outcome {
 	st := l.state(s.Recording)
 	old, known := l.lookup(s.ID)
-	if known && old.Version > s.Version {
+	if known && old.Version >= s.Version {
 		return Outcome{Signal: old}
+	}
+	if !known && st.Processed {
+		return Outcome{}
 	}
 	if known && old.Recording != s.Recording {
 		delete(l.recordings[old.Recording].Signals, s.ID) // the row moved to another recording
@@ -103,7 +112,7 @@ func (l *Ledger) Upsert(s Signal) Outcome {
 // remembered as a tombstone without a recording, so a replayed create cannot revive it.
 func (l *Ledger) Delete(id uuid.UUID, version int64) Outcome {
 	old, known := l.lookup(id)
-	if known && old.Version > version {
+	if known && old.Version >= version {
 		return Outcome{Signal: old}
 	}
 	tomb := Signal{ID: id, Version: version, Deleted: true}
@@ -159,7 +168,8 @@ type Applied struct {
 	Completed []Complete
 	// Invalid are signals seen for the first time whose values can never qualify.
 	Invalid []Invalid
-	// Ignored counts changes older than the state they met (redeliveries and replays).
+	// Ignored counts changes that could change nothing: no newer than the state they met, or
+	// of a signal not known to a recording already processed (redeliveries and replays).
 	Ignored int
 }
 

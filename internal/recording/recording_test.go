@@ -133,6 +133,34 @@ func TestLedger_ReplayedOlderChangesAreIgnored(t *testing.T) {
 	}
 }
 
+// A processed recording cannot complete again, so a signal the ledger does not know is
+// ignored there (stores do not keep such signals). A known one still moves: it must leave the
+// recording it was in, which may be pending.
+func TestLedger_ProcessedRecordingIgnoresOnlySignalsItDoesNotKnow(t *testing.T) {
+	done, pending := uuid.New(), uuid.New()
+	kept := sig(done, "eeg", eegChannels, 1)
+	l := recording.NewLedger(recording.DefaultRule())
+	l.Load(done, true, []recording.Signal{kept})
+	if out := l.Upsert(sig(done, "accelerometer", accChannels, 2)); out.Changed || out.New || out.Completed != nil {
+		t.Fatalf("unknown signal of a processed recording: %+v, want ignored", out)
+	}
+
+	moving := sig(pending, "eeg", eegChannels, 3)
+	l.Load(pending, false, []recording.Signal{moving})
+	moved := moving
+	moved.Recording, moved.Version = done, 4
+	if out := l.Upsert(moved); !out.Changed || out.New {
+		t.Fatalf("known signal moving into a processed recording: %+v, want applied", out)
+	}
+	if _, still := l.Recording(pending).Signals[moving.ID]; still {
+		t.Fatal("the moved signal is still counted in the recording it left")
+	}
+	kept.Version = 5
+	if out := l.Upsert(kept); !out.Changed {
+		t.Fatalf("update of a known signal of a processed recording: %+v, want applied", out)
+	}
+}
+
 func TestLedger_ChoiceAmongQualifyingSignalsIsTheLowestID(t *testing.T) {
 	rec := uuid.New()
 	eegs := []recording.Signal{sig(rec, "eeg", eegChannels, 1), sig(rec, "eeg", eegChannels, 2), sig(rec, "eeg", eegChannels, 3)}

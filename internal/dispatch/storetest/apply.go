@@ -57,8 +57,8 @@ func (h Harness[S]) redeliver(t *testing.T, first, second S) {
 	if len(delivered.Completed) != 1 {
 		t.Fatalf("first delivery: %+v", delivered)
 	}
-	if again := apply(t, second, batch...); len(again.Completed) != 0 {
-		t.Fatalf("redelivery completed again: %+v", again)
+	if again := apply(t, second, batch...); len(again.Completed) != 0 || again.Ignored != len(batch) {
+		t.Fatalf("redelivery: %+v, want nothing completed and all %d changes ignored", again, len(batch))
 	}
 	if got := h.processed(t, second, rec); len(got) != 1 || got[rec] != delivered.Completed[0] {
 		t.Fatalf("processed %v, want only %+v", got, delivered.Completed[0])
