@@ -10,11 +10,13 @@ import (
 	"github.com/google/uuid"
 )
 
-// The column types below are what a row's fields decode into. Each parses its value the
-// moment encoding/json hands it over (the bytes may not be kept) and records, instead of
-// failing the whole decode, whether the column was there and why its value was rejected, so
+// A row's columns are read into a column each (see wireRow.member): its value is parsed the
+// moment the scanner has read it (the bytes may not be kept), and instead of failing the
+// whole decode the column records whether it was there and why its value was rejected, so
 // that the caller can apply the per-column rules (required or optional, strict or
-// placeholder) and name the column in the error.
+// placeholder) and name the column in the error. Text, domain-over-text and enum columns are
+// read by stringValue, text[] columns by stringArray (jsontext.go), the others by the parsers
+// below.
 
 // presence is what the event said about a column.
 type presence uint8
@@ -32,8 +34,7 @@ type column[T any] struct {
 	err      error
 }
 
-// set records the value b, parsed by parse. A repeated field overwrites the earlier one, as
-// encoding/json does for ordinary fields.
+// set records the value b, parsed by parse. A repeated field overwrites the earlier one.
 func (c *column[T]) set(b []byte, parse func([]byte) (T, error)) {
 	if isNull(b) {
 		*c = column[T]{presence: null}
@@ -43,12 +44,8 @@ func (c *column[T]) set(b []byte, parse func([]byte) (T, error)) {
 	*c = column[T]{presence: present, val: v, err: err}
 }
 
-// uuidColumn is a uuid column (io.debezium.data.Uuid: a string). The nil UUID is rejected:
+// parseUUID reads a uuid column (io.debezium.data.Uuid: a string). The nil UUID is rejected:
 // Postgres never generates it, and a delete's placeholder for a non-key uuid is "", not it.
-type uuidColumn struct{ column[uuid.UUID] }
-
-func (c *uuidColumn) UnmarshalJSON(b []byte) error { c.set(b, parseUUID); return nil }
-
 var errNilUUID = errors.New("the nil UUID is not a row's uuid")
 
 func parseUUID(b []byte) (uuid.UUID, error) {
@@ -66,16 +63,7 @@ func parseUUID(b []byte) (uuid.UUID, error) {
 	return u, nil
 }
 
-// stringColumn is a text, domain-over-text or enum column (a string).
-type stringColumn struct{ column[string] }
-
-func (c *stringColumn) UnmarshalJSON(b []byte) error { c.set(b, stringValue); return nil }
-
-// bytesColumn is a bytea column: Connect bytes, which the JSON converter writes as base64.
-type bytesColumn struct{ column[[]byte] }
-
-func (c *bytesColumn) UnmarshalJSON(b []byte) error { c.set(b, parseBase64); return nil }
-
+// parseBase64 reads a bytea column: Connect bytes, which the JSON converter writes as base64.
 func parseBase64(b []byte) ([]byte, error) {
 	s, err := stringBytes(b)
 	if err != nil {
@@ -89,16 +77,12 @@ func parseBase64(b []byte) ([]byte, error) {
 	return out[:n], nil
 }
 
-// spanColumn is the span column (datastore.time_span). With include.unknown.datatypes=true
-// Debezium sends Postgres's text form as Connect bytes, so base64 of "[0,60000000000)"; a
+// parseSpanValue reads the span column (datastore.time_span). With
+// include.unknown.datatypes=true Debezium sends Postgres's text form as Connect bytes, so base64 of "[0,60000000000)"; a
 // plain range literal in the string is accepted too. The two cannot be confused: a range
 // literal always contains a bracket or parenthesis, or is "empty" (five letters), and none of
 // those is valid padded base64. A value that is neither is malformed, like any ill-typed
 // column: an event whose span cannot be read cannot be placed in its recording.
-type spanColumn struct{ column[*Span] }
-
-func (c *spanColumn) UnmarshalJSON(b []byte) error { c.set(b, parseSpanValue); return nil }
-
 func parseSpanValue(b []byte) (*Span, error) {
 	s, err := stringBytes(b)
 	if err != nil {
@@ -125,11 +109,7 @@ func parseSpanValue(b []byte) (*Span, error) {
 	return &sp, nil
 }
 
-// floatColumn is a float8 column (a JSON number).
-type floatColumn struct{ column[float64] }
-
-func (c *floatColumn) UnmarshalJSON(b []byte) error { c.set(b, parseFloat); return nil }
-
+// parseFloat reads a float8 column (a JSON number).
 func parseFloat(b []byte) (float64, error) {
 	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) {
 		return 0, wrongType("number", b)
@@ -141,16 +121,7 @@ func parseFloat(b []byte) (float64, error) {
 	return f, nil
 }
 
-// stringsColumn is a text[] column (a JSON array of strings).
-type stringsColumn struct{ column[[]string] }
-
-func (c *stringsColumn) UnmarshalJSON(b []byte) error { c.set(b, stringArray); return nil }
-
-// timeColumn is a timestamptz column (io.debezium.time.ZonedTimestamp: an ISO-8601 string).
-type timeColumn struct{ column[time.Time] }
-
-func (c *timeColumn) UnmarshalJSON(b []byte) error { c.set(b, parseTime); return nil }
-
+// parseTime reads a timestamptz column (io.debezium.time.ZonedTimestamp: an ISO-8601 string).
 func parseTime(b []byte) (time.Time, error) {
 	s, err := stringBytes(b)
 	if err != nil {

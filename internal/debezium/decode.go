@@ -1,46 +1,28 @@
 package debezium
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"reflect"
 )
 
-// wireEnvelope is Debezium's change event envelope: the whole value with schemas disabled,
-// the "payload" with schemas enabled.
+// wireEnvelope is Debezium's change event envelope, as read: the whole value with schemas
+// disabled, the "payload" with schemas enabled. Absent and null members are alike.
 type wireEnvelope struct {
-	Before *wireRow    `json:"before"`
-	After  *wireRow    `json:"after"`
-	Source *wireSource `json:"source"`
-	Op     string      `json:"op"`
-	TsMs   int64       `json:"ts_ms"`
+	before, after       wireRow
+	hasBefore, hasAfter bool
+	source              Source
+	hasSource, hasLSN   bool
+	op                  string
+	tsMs                int64
 }
 
-// wireSource is the envelope's "source" block, the fields of it this package uses.
-type wireSource struct {
-	LSN      *int64 `json:"lsn"`
-	TxID     int64  `json:"txId"`
-	TsMs     int64  `json:"ts_ms"`
-	Snapshot string `json:"snapshot"`
-	Schema   string `json:"schema"`
-	Table    string `json:"table"`
-}
+// where says where an envelope is in the value, for error messages: at the top, or under
+// "payload".
+type where struct{ envelope, source string }
 
-// wireMessage is a message value in either converter form, read in one pass: with schemas
-// disabled the envelope's fields are at the top; with schemas enabled they are under
-// "payload", and the sibling "schema" is skipped unread (only its presence is noted).
-type wireMessage struct {
-	wireEnvelope
-	Schema  seen          `json:"schema"`
-	Payload *wireEnvelope `json:"payload"`
-}
-
-// seen records that a field was there, whatever its value, without keeping the value.
-type seen bool
-
-func (s *seen) UnmarshalJSON([]byte) error { *s = true; return nil }
+var (
+	atTop        = where{"", "source."}
+	underPayload = where{"payload.", "payload.source."}
+)
 
 // DecodeSignalChange decodes one Kafka message value (JsonConverter, schemas enabled or
 // disabled) carrying a Debezium change event of table datastore.signal.
@@ -50,6 +32,8 @@ func (s *seen) UnmarshalJSON([]byte) error { *s = true; return nil }
 // anything it cannot decode it returns an error wrapping ErrMalformed that names the field or
 // column. The rules:
 //
+//   - the value must be JSON (RFC 8259: syntax errors anywhere, even in fields not used, are
+//     malformed); object keys are matched exactly, and of a repeated key the last counts;
 //   - op must be one of the Op constants, and source must be present with a numeric lsn, the
 //     position consumers order changes by;
 //   - for OpCreate, OpRead and OpUpdate, after is required, with id, recording, sensor_type,
@@ -68,102 +52,144 @@ func DecodeSignalChange(value []byte) (Change, error) {
 	if len(value) == 0 {
 		return Change{}, ErrTombstone
 	}
-	var msg wireMessage
-	if err := json.Unmarshal(value, &msg); err != nil {
-		return Change{}, jsonError(err)
+	s := &scanner{b: value}
+	switch s.peek() {
+	case '{':
+	case 'n':
+		if err := s.literal("null"); err != nil {
+			return Change{}, err
+		}
+		if err := s.end(); err != nil {
+			return Change{}, err
+		}
+		return Change{}, ErrTombstone
+	default:
+		v, err := s.value()
+		if err == nil {
+			err = s.end()
+		}
+		if err != nil {
+			return Change{}, err
+		}
+		return Change{}, fmt.Errorf("%w: not a Debezium envelope: the value is a JSON %s, want an object", ErrMalformed, kindOf(v))
 	}
-	env := &msg.wireEnvelope
-	if env.Op == "" {
+	var top, payload wireEnvelope
+	var hasSchema, hasPayload bool
+	err := s.members(func(key []byte) error {
+		switch string(key) {
+		case "schema":
+			hasSchema = true
+			_, err := s.value()
+			return err
+		case "payload":
+			var err error
+			hasPayload, err = s.object("", "payload", func(key []byte) error { return payload.member(s, underPayload, key) })
+			return err
+		}
+		return top.member(s, atTop, key)
+	})
+	if err == nil {
+		err = s.end()
+	}
+	if err != nil {
+		return Change{}, err
+	}
+	if s.typeErr != nil {
+		return Change{}, s.typeErr
+	}
+	env := &top
+	if env.op == "" {
 		switch {
-		case msg.Payload != nil:
-			env = msg.Payload
-		case bool(msg.Schema):
+		case hasPayload:
+			env = &payload
+		case hasSchema:
 			return Change{}, ErrTombstone // {"schema": ..., "payload": null}
-		case string(bytes.TrimSpace(value)) == "null":
-			return Change{}, ErrTombstone
 		}
 	}
 	return env.change()
 }
 
+// member reads the envelope's member key; members it does not use are read and dropped.
+func (env *wireEnvelope) member(s *scanner, at where, key []byte) error {
+	var err error
+	switch string(key) {
+	case "before":
+		env.before = wireRow{}
+		env.hasBefore, err = s.object(at.envelope, "before", func(key []byte) error { return env.before.member(s, key) })
+	case "after":
+		env.after = wireRow{}
+		env.hasAfter, err = s.object(at.envelope, "after", func(key []byte) error { return env.after.member(s, key) })
+	case "source":
+		env.source, env.hasLSN = Source{}, false
+		env.hasSource, err = s.object(at.envelope, "source", func(key []byte) error { return env.sourceMember(s, at, key) })
+	case "op":
+		env.op, err = s.str(at.envelope, "op")
+	case "ts_ms":
+		env.tsMs, _, err = s.integer(at.envelope, "ts_ms")
+	default:
+		_, err = s.value()
+	}
+	return err
+}
+
+// sourceMember reads the member key of the envelope's source block.
+func (env *wireEnvelope) sourceMember(s *scanner, at where, key []byte) error {
+	var err error
+	src := &env.source
+	switch string(key) {
+	case "lsn":
+		src.LSN, env.hasLSN, err = s.integer(at.source, "lsn")
+	case "txId":
+		src.TxID, _, err = s.integer(at.source, "txId")
+	case "ts_ms":
+		src.TsMs, _, err = s.integer(at.source, "ts_ms")
+	case "snapshot":
+		src.Snapshot, err = s.str(at.source, "snapshot")
+	case "schema":
+		src.Schema, err = s.str(at.source, "schema")
+	case "table":
+		src.Table, err = s.str(at.source, "table")
+	default:
+		_, err = s.value()
+	}
+	return err
+}
+
 // change checks the envelope against the rules of DecodeSignalChange and converts it.
 func (env *wireEnvelope) change() (Change, error) {
-	op := Op(env.Op)
+	op := Op(env.op)
 	switch {
 	case op == "":
 		return Change{}, fmt.Errorf("%w: not a Debezium envelope: no op", ErrMalformed)
 	case !op.valid():
-		return Change{}, fmt.Errorf("%w: unknown op %q", ErrMalformed, env.Op)
-	case env.Source == nil:
+		return Change{}, fmt.Errorf("%w: unknown op %q", ErrMalformed, env.op)
+	case !env.hasSource:
 		return Change{}, fmt.Errorf("%w: source is missing", ErrMalformed)
-	case env.Source.LSN == nil:
+	case !env.hasLSN:
 		return Change{}, fmt.Errorf("%w: source.lsn is missing", ErrMalformed)
 	}
-	ch := Change{
-		Op: op,
-		Source: Source{
-			LSN:      *env.Source.LSN,
-			TxID:     env.Source.TxID,
-			TsMs:     env.Source.TsMs,
-			Snapshot: env.Source.Snapshot,
-			Schema:   env.Source.Schema,
-			Table:    env.Source.Table,
-		},
-		TsMs: env.TsMs,
-	}
+	ch := Change{Op: op, Source: env.source, TsMs: env.tsMs}
 	var err error
 	switch op {
 	case OpCreate, OpRead, OpUpdate:
-		if env.After == nil {
-			return Change{}, fmt.Errorf("%w: op %q without after", ErrMalformed, env.Op)
+		if !env.hasAfter {
+			return Change{}, fmt.Errorf("%w: op %q without after", ErrMalformed, env.op)
 		}
-		if ch.After, err = env.After.signal("after", false); err != nil {
+		if ch.After, err = env.after.signal("after", false); err != nil {
 			return Change{}, err
 		}
-		if env.Before != nil {
-			if ch.Before, err = env.Before.signal("before", false); err != nil {
+		if env.hasBefore {
+			if ch.Before, err = env.before.signal("before", false); err != nil {
 				return Change{}, err
 			}
 		}
 	case OpDelete:
-		if env.Before == nil {
+		if !env.hasBefore {
 			return Change{}, fmt.Errorf("%w: delete without before", ErrMalformed)
 		}
-		if ch.Before, err = env.Before.signal("before", true); err != nil {
+		if ch.Before, err = env.before.signal("before", true); err != nil {
 			return Change{}, err
 		}
 	}
 	return ch, nil
-}
-
-// jsonError describes an encoding/json error as a malformed event, naming the field for a
-// type mismatch.
-func jsonError(err error) error {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return fmt.Errorf("%w: not JSON: %w", ErrMalformed, err)
-	case errors.As(err, &typ) && typ.Field == "":
-		return fmt.Errorf("%w: not a Debezium envelope: the value is a JSON %s, want an object", ErrMalformed, typ.Value)
-	case errors.As(err, &typ):
-		return fmt.Errorf("%w: %s: want %s, got JSON %s", ErrMalformed, typ.Field, jsonKind(typ.Type), typ.Value)
-	}
-	return fmt.Errorf("%w: %w", ErrMalformed, err)
-}
-
-// jsonKind names the JSON type that decodes into t, for error messages.
-func jsonKind(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		return "an object"
-	case reflect.String:
-		return "a string"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return "an integer"
-	}
-	return t.String()
 }

@@ -1,6 +1,7 @@
 package debezium
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -50,6 +51,31 @@ func FuzzDecodeSignalChange(f *testing.F) {
 			}
 		default:
 			t.Fatalf("decoded unknown op %q", ch.Op)
+		}
+	})
+}
+
+// FuzzScannerChecksSyntaxAsEncodingJSONDoes: the scanner, reading a whole text as
+// DecodeSignalChange does (one value, then only whitespace), accepts exactly the texts that
+// encoding/json calls valid.
+func FuzzScannerChecksSyntaxAsEncodingJSONDoes(f *testing.F) {
+	for _, seed := range []string{
+		`{"a":[1,-0.5e+3,true,false,null,"x\u00e9\n"],"b":{}}`, `[]`, `""`, `"\ud800"`, "\"\x7f\xff\"",
+		`01`, `1.`, `-`, `.5`, `1e`, `[1,]`, `{"a" 1}`, `{"a":1,}`, `"\x"`, "\"\t\"", `nul`, `{"a":1}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, text []byte) {
+		s := &scanner{b: text}
+		_, err := s.value()
+		if err == nil {
+			err = s.end()
+		}
+		if want := json.Valid(text); (err == nil) != want {
+			t.Fatalf("scanner says %v, encoding/json says valid=%v, for %q", err, want, text)
+		}
+		if err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("syntax error does not wrap ErrMalformed: %v", err)
 		}
 	})
 }

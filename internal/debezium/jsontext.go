@@ -6,11 +6,10 @@ import (
 	"fmt"
 )
 
-// Helpers that read single JSON values handed over by encoding/json (a column's bytes, given to
-// an UnmarshalJSON method). encoding/json has already checked that the whole input is valid
-// JSON, so these need not validate syntax; they are still written to be safe on any input.
-// They exist so that the common case (ASCII strings without escapes, numbers) costs no extra
-// pass and no allocation beyond the final value.
+// Helpers that read single JSON values: a column's bytes, once the scanner (scan.go) has
+// checked their syntax. They are still written to be safe on any input. They exist so that
+// the common case (ASCII strings without escapes, numbers) costs no extra pass and no
+// allocation beyond the final value.
 
 // isNull reports whether b is the JSON literal null.
 func isNull(b []byte) bool {

@@ -1,23 +1,65 @@
 package debezium
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
 
 // wireRow is a row of datastore.signal (an envelope's "before" or "after") as the event
 // carries it. Columns the event lacks stay absent; unknown fields are ignored.
 type wireRow struct {
-	ID                     uuidColumn    `json:"id"`
-	Recording              uuidColumn    `json:"recording"`
-	Data                   bytesColumn   `json:"data"`
-	Span                   spanColumn    `json:"span"`
-	SensorLabel            stringColumn  `json:"sensor_label"`
-	SensorType             stringColumn  `json:"sensor_type"`
-	Channels               stringsColumn `json:"channels"`
-	SampleUnit             stringColumn  `json:"sample_unit"`
-	SampleResolutionInUnit floatColumn   `json:"sample_resolution_in_unit"`
-	SampleOffsetInUnit     floatColumn   `json:"sample_offset_in_unit"`
-	SampleType             stringColumn  `json:"sample_type"`
-	SampleRate             floatColumn   `json:"sample_rate"`
-	InsertedAt             timeColumn    `json:"inserted_at"`
+	ID                     column[uuid.UUID]
+	Recording              column[uuid.UUID]
+	Data                   column[[]byte]
+	Span                   column[*Span]
+	SensorLabel            column[string]
+	SensorType             column[string]
+	Channels               column[[]string]
+	SampleUnit             column[string]
+	SampleResolutionInUnit column[float64]
+	SampleOffsetInUnit     column[float64]
+	SampleType             column[string]
+	SampleRate             column[float64]
+	InsertedAt             column[time.Time]
+}
+
+// member reads the row's member key, parsing a column's value the moment it is read.
+func (w *wireRow) member(s *scanner, key []byte) error {
+	v, err := s.value()
+	if err != nil {
+		return err
+	}
+	switch string(key) {
+	case "id":
+		w.ID.set(v, parseUUID)
+	case "recording":
+		w.Recording.set(v, parseUUID)
+	case "data":
+		w.Data.set(v, parseBase64)
+	case "span":
+		w.Span.set(v, parseSpanValue)
+	case "sensor_label":
+		w.SensorLabel.set(v, stringValue)
+	case "sensor_type":
+		w.SensorType.set(v, stringValue)
+	case "channels":
+		w.Channels.set(v, stringArray)
+	case "sample_unit":
+		w.SampleUnit.set(v, stringValue)
+	case "sample_resolution_in_unit":
+		w.SampleResolutionInUnit.set(v, parseFloat)
+	case "sample_offset_in_unit":
+		w.SampleOffsetInUnit.set(v, parseFloat)
+	case "sample_type":
+		w.SampleType.set(v, stringValue)
+	case "sample_rate":
+		w.SampleRate.set(v, parseFloat)
+	case "inserted_at":
+		w.InsertedAt.set(v, parseTime)
+	}
+	return nil
 }
 
 // rowReader turns columns into values under one set of rules and keeps the first error.
@@ -60,19 +102,19 @@ func (w *wireRow) signal(row string, keyOnly bool) (*Signal, error) {
 	r := rowReader{row: row, keyOnly: keyOnly}
 	full := !keyOnly
 	s := &Signal{
-		ID:                     get(&r, &w.ID.column, "id", true),
-		Recording:              get(&r, &w.Recording.column, "recording", full),
-		Data:                   get(&r, &w.Data.column, "data", false),
-		Span:                   get(&r, &w.Span.column, "span", false),
-		SensorLabel:            get(&r, &w.SensorLabel.column, "sensor_label", false),
-		SensorType:             get(&r, &w.SensorType.column, "sensor_type", full),
-		Channels:               get(&r, &w.Channels.column, "channels", full),
-		SampleUnit:             get(&r, &w.SampleUnit.column, "sample_unit", false),
-		SampleResolutionInUnit: get(&r, &w.SampleResolutionInUnit.column, "sample_resolution_in_unit", false),
-		SampleOffsetInUnit:     get(&r, &w.SampleOffsetInUnit.column, "sample_offset_in_unit", false),
-		SampleType:             get(&r, &w.SampleType.column, "sample_type", full),
-		SampleRate:             get(&r, &w.SampleRate.column, "sample_rate", false),
-		InsertedAt:             get(&r, &w.InsertedAt.column, "inserted_at", false),
+		ID:                     get(&r, &w.ID, "id", true),
+		Recording:              get(&r, &w.Recording, "recording", full),
+		Data:                   get(&r, &w.Data, "data", false),
+		Span:                   get(&r, &w.Span, "span", false),
+		SensorLabel:            get(&r, &w.SensorLabel, "sensor_label", false),
+		SensorType:             get(&r, &w.SensorType, "sensor_type", full),
+		Channels:               get(&r, &w.Channels, "channels", full),
+		SampleUnit:             get(&r, &w.SampleUnit, "sample_unit", false),
+		SampleResolutionInUnit: get(&r, &w.SampleResolutionInUnit, "sample_resolution_in_unit", false),
+		SampleOffsetInUnit:     get(&r, &w.SampleOffsetInUnit, "sample_offset_in_unit", false),
+		SampleType:             get(&r, &w.SampleType, "sample_type", full),
+		SampleRate:             get(&r, &w.SampleRate, "sample_rate", false),
+		InsertedAt:             get(&r, &w.InsertedAt, "inserted_at", false),
 	}
 	if r.err != nil {
 		return nil, r.err
