@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -240,5 +241,50 @@ func awaitWake(t *testing.T, wake <-chan struct{}, what string) {
 	case <-wake:
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no wake-up %s", what)
+	}
+}
+
+// Every statement of the transcript's functions finds its rows through an index, whatever the
+// planner makes of the tables' statistics (migration 00013). A connection keeps a function's
+// plans for its life, and plans made while the statistics say a table is nearly empty scan
+// it, however large it grows. Here a fresh connection is told that random reads cost a
+// million times a sequential one, which makes any scan look cheaper than an index, and the
+// transaction's own counts must show no scan of a transcript table.
+func TestFunctions_FindRowsThroughIndexesWhateverTheStatistics(t *testing.T) {
+	pool := newPool(t)
+	ctx := t.Context()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	exec := func(sql string, args ...any) {
+		t.Helper()
+		if _, err := tx.Exec(ctx, sql, args...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	const ttl, lease = 24 * time.Hour, time.Minute
+	conv, answered, refused := uuid.New(), uuid.New(), uuid.New()
+	exec(`SET LOCAL random_page_cost = 1000000`)
+	exec(`SELECT transcript.open_conversation($1, true, $2)`, conv, ttl)
+	exec(`SELECT transcript.reserve($1, $2, 'hello', 10, $3, $4)`, conv, answered, ttl, lease)
+	exec(`SELECT * FROM transcript.accept($1, $2, 'hello', $3)`, conv, answered, ttl)
+	exec(`SELECT * FROM transcript.prepare($1, $2, 'hello', 10, $3)`, conv, answered, ttl)
+	exec(`SELECT * FROM transcript.finish($1, $2, 'hello', 'reply', 'hi', $3)`, conv, answered, ttl)
+	exec(`SELECT transcript.reserve($1, $2, 'again', 10, $3, $4)`, conv, refused, ttl, lease)
+	exec(`SELECT * FROM transcript.refuse($1, $2, 'again', $3)`, conv, refused, ttl)
+	exec(`SELECT * FROM transcript.events($1, 0, 100, $2)`, conv, ttl)
+	exec(`SELECT transcript.waiting($1, $2)`, conv, ttl)
+	exec(`SELECT transcript.live_conversation($1, $2)`, conv, ttl)
+
+	rows, _ := tx.Query(ctx, `SELECT relname || ': ' || seq_scan FROM pg_stat_xact_user_tables
+		WHERE schemaname = 'transcript' AND seq_scan > 0 ORDER BY relname`)
+	scanned, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scanned) > 0 {
+		t.Fatalf("the transcript's functions scanned tables (sequential scans): %v", scanned)
 	}
 }
