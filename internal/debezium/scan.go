@@ -75,14 +75,8 @@ func (s *scanner) members(member func(key []byte) error) error {
 	if s.peek() != '{' {
 		return s.unexpected("where an object begins")
 	}
-	if s.depth++; s.depth > maxDepth {
-		return s.notJSON("nested too deeply")
-	}
-	s.i++
-	if s.peek() == '}' {
-		s.i++
-		s.depth--
-		return nil
+	if more, err := s.open('}'); !more || err != nil {
+		return err
 	}
 	for {
 		if s.peek() != '"' {
@@ -109,15 +103,8 @@ func (s *scanner) members(member func(key []byte) error) error {
 		if err := member(key); err != nil {
 			return err
 		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			s.depth--
-			return nil
-		default:
-			return s.unexpected("after an object member")
+		if more, err := s.next('}', "after an object member"); !more || err != nil {
+			return err
 		}
 	}
 }
@@ -159,30 +146,49 @@ func (s *scanner) value() ([]byte, error) {
 
 // elements reads the array at the scanner's position.
 func (s *scanner) elements() error {
-	if s.depth++; s.depth > maxDepth {
-		return s.notJSON("nested too deeply")
-	}
-	s.i++ // [
-	if s.peek() == ']' {
-		s.i++
-		s.depth--
-		return nil
+	if more, err := s.open(']'); !more || err != nil {
+		return err
 	}
 	for {
 		if _, err := s.value(); err != nil {
 			return err
 		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			s.depth--
-			return nil
-		default:
-			return s.unexpected("after an array element")
+		if more, err := s.next(']', "after an array element"); !more || err != nil {
+			return err
 		}
 	}
+}
+
+// open steps into the object or array whose opening byte is at the scanner's position and
+// reports whether it has members, stepping over closing when it has none.
+func (s *scanner) open(closing byte) (bool, error) {
+	if s.depth++; s.depth > maxDepth {
+		return false, s.notJSON("nested too deeply")
+	}
+	s.i++
+	return !s.closeIf(closing), nil
+}
+
+// next reads what follows a member or an element: a comma (true: another follows) or closing.
+func (s *scanner) next(closing byte, after string) (bool, error) {
+	if s.peek() == ',' {
+		s.i++
+		return true, nil
+	}
+	if s.closeIf(closing) {
+		return false, nil
+	}
+	return false, s.unexpected(after)
+}
+
+// closeIf steps out of the object or array if closing is next, and reports whether it did.
+func (s *scanner) closeIf(closing byte) bool {
+	if s.peek() != closing {
+		return false
+	}
+	s.i++
+	s.depth--
+	return true
 }
 
 // stringToken reads the string token at the scanner's position and returns the index just
