@@ -14,6 +14,7 @@ import (
 
 	"github.com/beacon/eventdispatch/internal/dispatch/storetest"
 	"github.com/beacon/eventdispatch/internal/pgstore"
+	"github.com/beacon/eventdispatch/internal/pguuid"
 	"github.com/beacon/eventdispatch/internal/recording"
 	"github.com/beacon/eventdispatch/internal/stack"
 	"github.com/beacon/eventdispatch/migrations"
@@ -131,6 +132,62 @@ func TestStore_KeepsNoRowsForSignalsOfRecordingsCompletedInTheirBatch(t *testing
 	if n := rows(within) + rows(across); n != 1 {
 		t.Errorf("redeliveries left %d signal rows, want 1", n)
 	}
+}
+
+// Apply's statements find their rows through indexes whatever the planner makes of the
+// tables' statistics: a connection keeps a prepared statement's plan, and a plan made while
+// the tables looked empty would scan them however large they grew. Here the connections are
+// told that a random read costs a million sequential ones, which makes any scan look cheaper
+// than an index, and the batch's own counts, read by process_record inside its transaction,
+// must show no sequential scan of the dispatcher's tables.
+func TestStore_ApplyFindsRowsThroughIndexesWhateverTheStatistics(t *testing.T) {
+	migratedPool(t)
+	cfg, err := pgxpool.ParseConfig(stack.Require(t, stack.Postgres).DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["random_page_cost"] = "1000000"
+	cfg.AfterConnect = pguuid.AfterConnect
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	rec := uuid.New()
+	t.Cleanup(func() { forget(t, pool, []uuid.UUID{rec}) })
+	rule := recording.DefaultRule()
+	spy := &scanCounter{}
+	store := pgstore.New(pool, rule, spy)
+	// Two batches, so that the second loads what the first wrote.
+	for _, c := range []recording.Change{signal(rec, rule.EEG, 1), signal(rec, rule.Accelerometer, 2)} {
+		if _, err := store.Apply(t.Context(), []recording.Change{c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !spy.ran {
+		t.Fatal("process_record did not run: the recording did not complete")
+	}
+	if len(spy.scanned) > 0 {
+		t.Fatalf("the batch scanned tables (sequential scans): %v", spy.scanned)
+	}
+}
+
+// scanCounter is process_record that notes the sequential scans of the dispatcher's tables
+// in its transaction so far, then writes processed_recording.
+type scanCounter struct {
+	ran     bool
+	scanned []string
+}
+
+func (s *scanCounter) ProcessRecords(ctx context.Context, tx pgx.Tx, recs []recording.Complete) error {
+	rows, _ := tx.Query(ctx, `SELECT relname || ': ' || seq_scan FROM pg_stat_xact_user_tables
+		WHERE schemaname = 'dispatcher' AND seq_scan > 0 ORDER BY relname`)
+	scanned, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	s.ran, s.scanned = true, scanned
+	return pgstore.ProcessedRecordingWriter{}.ProcessRecords(ctx, tx, recs)
 }
 
 // A batch's signal states are written in one statement; what it writes reads back as it was
