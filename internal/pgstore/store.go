@@ -11,8 +11,8 @@
 //     two transactions never deadlock on them), which serialises work on a recording across
 //     partitions and replicas;
 //  2. loads those recordings' signal states and whether they were processed;
-//  3. applies the changes in order with a recording.Ledger, which ignores anything older than
-//     what it has (redeliveries, replays after a crash);
+//  3. applies the changes in order with a recording.Ledger, which ignores anything no newer
+//     than what it has (redeliveries, replays after a crash);
 //  4. writes the changed signal states, runs the Processor for recordings that became
 //     complete, and tracks pending recordings (a processed recording's signals are written
 //     only if they had a row: see recording.Ledger.Upsert);
