@@ -1,8 +1,6 @@
 package debezium
 
-import (
-	"fmt"
-)
+import "fmt"
 
 // wireEnvelope is Debezium's change event envelope, as read: the whole value with schemas
 // disabled, the "payload" with schemas enabled. Absent and null members are alike.
