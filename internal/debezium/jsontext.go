@@ -2,7 +2,6 @@ package debezium
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 )
 
@@ -81,23 +80,6 @@ func stringBytes(b []byte) ([]byte, error) {
 	return []byte(s), err
 }
 
-// stringEnd returns the index just past the JSON string token that starts at b[i], or -1 if
-// there is no string token there.
-func stringEnd(b []byte, i int) int {
-	if i >= len(b) || b[i] != '"' {
-		return -1
-	}
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++ // skip the escaped byte; a \u escape's hex digits are ordinary bytes
-		case '"':
-			return j + 1
-		}
-	}
-	return -1
-}
-
 // skipSpace returns the index of the first non-whitespace byte of b at or after i.
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
@@ -106,17 +88,11 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-var errUnterminatedArray = errors.New("unterminated array")
-
 // stringArray returns the values of b, a JSON array whose elements must all be strings (a
 // null element is an error: a NULL inside a text[] has no meaning for this table).
 func stringArray(b []byte) ([]string, error) {
 	if len(b) == 0 || b[0] != '[' {
 		return nil, wrongType("array of strings", b)
-	}
-	i := skipSpace(b, 1)
-	if i < len(b) && b[i] == ']' {
-		return []string{}, nil
 	}
 	n := 1
 	for _, c := range b {
@@ -125,28 +101,27 @@ func stringArray(b []byte) ([]string, error) {
 		}
 	}
 	out := make([]string, 0, n)
-	for {
-		i = skipSpace(b, i)
-		end := stringEnd(b, i)
-		if end < 0 {
-			return nil, fmt.Errorf("element %d: want string, got %s", len(out), kindOf(b[min(i, len(b)):]))
-		}
-		s, err := stringValue(b[i:end])
+	s := &scanner{b: b}
+	err := s.elements(func() error {
+		v, err := s.value()
 		if err != nil {
-			return nil, fmt.Errorf("element %d: %w", len(out), err)
+			return err
 		}
-		out = append(out, s)
-		i = skipSpace(b, end)
-		if i >= len(b) {
-			return nil, errUnterminatedArray
+		if v[0] != '"' {
+			return fmt.Errorf("element %d: want string, got %s", len(out), kindOf(v))
 		}
-		switch b[i] {
-		case ']':
-			return out, nil
-		case ',':
-			i++
-		default:
-			return nil, fmt.Errorf("unexpected %q after element %d", b[i], len(out)-1)
+		str, err := stringValue(v)
+		if err != nil {
+			return fmt.Errorf("element %d: %w", len(out), err)
 		}
+		out = append(out, str)
+		return nil
+	})
+	if err == nil {
+		err = s.end()
 	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

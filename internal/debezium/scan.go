@@ -126,7 +126,10 @@ func (s *scanner) value() ([]byte, error) {
 			return err
 		})
 	case c == '[':
-		err = s.elements()
+		err = s.elements(func() error {
+			_, err := s.value()
+			return err
+		})
 	case c == '-' || c >= '0' && c <= '9':
 		err = s.number()
 	case c == 't':
@@ -144,13 +147,14 @@ func (s *scanner) value() ([]byte, error) {
 	return s.b[start:s.i], nil
 }
 
-// elements reads the array at the scanner's position.
-func (s *scanner) elements() error {
+// elements reads the array at the scanner's position, calling element with the scanner at
+// each element, which element must read.
+func (s *scanner) elements(element func() error) error {
 	if more, err := s.open(']'); !more || err != nil {
 		return err
 	}
 	for {
-		if _, err := s.value(); err != nil {
+		if err := element(); err != nil {
 			return err
 		}
 		if more, err := s.next(']', "after an array element"); !more || err != nil {

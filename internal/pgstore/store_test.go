@@ -14,7 +14,6 @@ import (
 
 	"github.com/beacon/eventdispatch/internal/dispatch/storetest"
 	"github.com/beacon/eventdispatch/internal/pgstore"
-	"github.com/beacon/eventdispatch/internal/pguuid"
 	"github.com/beacon/eventdispatch/internal/recording"
 	"github.com/beacon/eventdispatch/internal/stack"
 	"github.com/beacon/eventdispatch/migrations"
@@ -142,17 +141,9 @@ func TestStore_KeepsNoRowsForSignalsOfRecordingsCompletedInTheirBatch(t *testing
 // must show no sequential scan of the dispatcher's tables.
 func TestStore_ApplyFindsRowsThroughIndexesWhateverTheStatistics(t *testing.T) {
 	migratedPool(t)
-	cfg, err := pgxpool.ParseConfig(stack.Require(t, stack.Postgres).DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["random_page_cost"] = "1000000"
-	cfg.AfterConnect = pguuid.AfterConnect
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := stack.Pool(t, stack.Require(t, stack.Postgres).DatabaseURL, func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.RuntimeParams["random_page_cost"] = "1000000"
+	})
 	rec := uuid.New()
 	t.Cleanup(func() { forget(t, pool, []uuid.UUID{rec}) })
 	rule := recording.DefaultRule()

@@ -9,14 +9,17 @@ import (
 )
 
 // Pool returns a connection pool to url set up as the binaries set theirs up (uuid.UUID
-// through internal/pguuid), closed when the test ends.
-func Pool(t testing.TB, url string) *pgxpool.Pool {
+// through internal/pguuid), then by each of configure, closed when the test ends.
+func Pool(t testing.TB, url string, configure ...func(*pgxpool.Config)) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.AfterConnect = pguuid.AfterConnect
+	for _, c := range configure {
+		c(cfg)
+	}
 	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)

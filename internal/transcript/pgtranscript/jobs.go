@@ -78,9 +78,10 @@ func (s *Store) Finish(ctx context.Context, conversation, job uuid.UUID, sentenc
 }
 
 // wake wakes the watchers of ev's conversation, in a transaction of its own after ev's has
-// committed (migration 00006's transcript.notify says why), shared with the wake-ups of other appends (waker),
-// and returns once they are woken. An error leaves ev stored and its watchers not woken; the
-// caller's retry of Finish or Prepare, which wakes them again, makes up for it.
+// committed (migration 00006's transcript.notify says why), shared with the wake-ups of other
+// appends (waker), and returns once they are woken. An error leaves ev stored and its
+// watchers not woken; the caller's retry of Finish or Prepare, which wakes them again, makes
+// up for it.
 func (s *Store) wake(ctx context.Context, ev transcript.Event) error {
 	if err := s.waker.announce(ev).wait(ctx); err != nil { //nolint:contextcheck // as in Accept; the wait ends with ctx
 		return fmt.Errorf("wake the watchers of event %d: %w", ev.Serial, err)
