@@ -7,12 +7,16 @@
 // does not fit, and scans every uuid column through Scan, from that string again. The
 // dispatcher's allocation profile of a backlog drain (BENCHMARKS.md, "Where the time goes")
 // had a quarter of all the bytes it allocated there. Register gives pgx's uuid type a codec
-// that handles uuid.UUID itself; the bytes sent to and read from Postgres are the same.
+// that handles uuid.UUID itself, and its uuid[] type one that writes a []uuid.UUID parameter
+// in one pass (pgx's array codec boxes every element on its way to the element's codec); the
+// bytes sent to and read from Postgres are the same.
 package pguuid
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -24,7 +28,7 @@ import (
 func Register(m *pgtype.Map) {
 	t := &pgtype.Type{Name: "uuid", OID: pgtype.UUIDOID, Codec: codec{}}
 	m.RegisterType(t)
-	m.RegisterType(&pgtype.Type{Name: "_uuid", OID: pgtype.UUIDArrayOID, Codec: &pgtype.ArrayCodec{ElementType: t}})
+	m.RegisterType(&pgtype.Type{Name: "_uuid", OID: pgtype.UUIDArrayOID, Codec: arrayCodec{&pgtype.ArrayCodec{ElementType: t}}})
 }
 
 // AfterConnect registers the types on a new connection: set it as a pool's
@@ -103,4 +107,35 @@ func (scanText) Scan(src []byte, target any) error {
 	}
 	*u = parsed
 	return nil
+}
+
+// arrayCodec is pgx's array codec of uuid[], with a binary plan of its own for a non-empty
+// []uuid.UUID: the batches of the dispatcher's store send several such arrays of hundreds.
+type arrayCodec struct{ *pgtype.ArrayCodec }
+
+func (c arrayCodec) PlanEncode(m *pgtype.Map, oid uint32, format int16, value any) pgtype.EncodePlan {
+	if ids, ok := value.([]uuid.UUID); ok && len(ids) > 0 && format == pgtype.BinaryFormatCode {
+		return encodeBinaryArray{}
+	}
+	return c.ArrayCodec.PlanEncode(m, oid, format, value)
+}
+
+// encodeBinaryArray writes Postgres's binary array form: the number of dimensions (1), a
+// has-nulls flag (0), the element type, the dimension's length and lower bound (1), then each
+// element as its length and its bytes.
+type encodeBinaryArray struct{}
+
+func (encodeBinaryArray) Encode(value any, buf []byte) ([]byte, error) {
+	ids := value.([]uuid.UUID)
+	buf = slices.Grow(buf, 20+len(ids)*(4+len(uuid.Nil)))
+	buf = binary.BigEndian.AppendUint32(buf, 1)
+	buf = binary.BigEndian.AppendUint32(buf, 0)
+	buf = binary.BigEndian.AppendUint32(buf, pgtype.UUIDOID)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(ids))) //nolint:gosec // a slice's length fits
+	buf = binary.BigEndian.AppendUint32(buf, 1)
+	for _, id := range ids {
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(id)))
+		buf = append(buf, id[:]...)
+	}
+	return buf, nil
 }

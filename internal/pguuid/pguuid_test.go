@@ -31,6 +31,9 @@ func TestRegister_EncodesAndScansAsPgxDoesWithoutAStringPerUUID(t *testing.T) {
 		{"nil *uuid", pgtype.UUIDOID, pgtype.BinaryFormatCode, nilID},
 		{"uuid[], binary", pgtype.UUIDArrayOID, pgtype.BinaryFormatCode, ids},
 		{"uuid[], text", pgtype.UUIDArrayOID, pgtype.TextFormatCode, ids},
+		{"uuid[] of one", pgtype.UUIDArrayOID, pgtype.BinaryFormatCode, ids[:1]},
+		{"empty uuid[]", pgtype.UUIDArrayOID, pgtype.BinaryFormatCode, []uuid.UUID{}},
+		{"nil uuid[]", pgtype.UUIDArrayOID, pgtype.BinaryFormatCode, []uuid.UUID(nil)},
 	} {
 		want, err := plain.Encode(c.oid, c.format, c.value, nil)
 		if err != nil {
@@ -66,7 +69,7 @@ func TestRegister_EncodesAndScansAsPgxDoesWithoutAStringPerUUID(t *testing.T) {
 			t.Errorf("scan of uuid[], format %d: %d ids, %v", format, len(arr), err)
 		}
 	}
-	// What the package is for: a uuid[] of 100 without a string per element.
+	// What the package is for: a uuid[] of 100 without a string, or a box, per element.
 	allocs := func(m *pgtype.Map) float64 {
 		buf := make([]byte, 0, 4096)
 		return testing.AllocsPerRun(20, func() {
@@ -77,7 +80,7 @@ func TestRegister_EncodesAndScansAsPgxDoesWithoutAStringPerUUID(t *testing.T) {
 	}
 	before, after := allocs(plain), allocs(registered)
 	t.Logf("encoding a uuid[] of %d: %.0f allocations with pgx alone, %.0f registered", len(ids), before, after)
-	if after > before/10 {
-		t.Errorf("encoding a uuid[] of %d allocated %.0f times registered, %.0f with pgx alone: want a tenth at most", len(ids), after, before)
+	if after > 1 {
+		t.Errorf("encoding a uuid[] of %d allocated %.0f times registered (%.0f with pgx alone): want one at most", len(ids), after, before)
 	}
 }
