@@ -175,7 +175,7 @@ type Signals struct {
 // Validate checks the values, naming the variable that is wrong.
 func (s Signals) Validate() error {
 	return errors.Join(
-		between("BATCH_SIZE", s.BatchSize, 1, 10000),
+		between("BATCH_SIZE", s.BatchSize, 1, maxSignalBatchSize),
 		nonEmpty("SIGNAL_TOPIC", s.Topic, "GROUP_ID", s.GroupID),
 		positive("BATCH_LINGER", s.BatchLinger),
 		positive("INCOMPLETE_AFTER", s.IncompleteAfter),
