@@ -44,13 +44,8 @@ func defaultFrontDoor() FrontDoor {
 // recordings with signals on both sides of a batch boundary (those need state saved by one
 // batch and loaded by the next). Draining a backlog (BENCHMARKS.md) went from about 67,000
 // events/s at 500 to 100,000 at 2,000. A batch holds one advisory lock per recording it
-// touches; see maxSignalBatchSize.
+// touches: BATCH_SIZE's bound is pgstore.MaxBatch.
 const signalBatchSize = 2000
-
-// maxSignalBatchSize bounds BATCH_SIZE so that a batch's advisory locks, one per recording,
-// fit Postgres's shared lock table (max_locks_per_transaction × about max_connections:
-// 12,000 to 20,000 locks with the defaults) with every partition's batch in flight at once.
-const maxSignalBatchSize = 5000
 
 func defaultSignals() Signals {
 	return Signals{

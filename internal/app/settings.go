@@ -13,6 +13,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/logging"
+	"github.com/beacon/eventdispatch/internal/pgstore"
 )
 
 // The parts of the binaries' settings. Each binary's settings (binaries.go) combine some of
@@ -175,7 +176,7 @@ type Signals struct {
 // Validate checks the values, naming the variable that is wrong.
 func (s Signals) Validate() error {
 	return errors.Join(
-		between("BATCH_SIZE", s.BatchSize, 1, maxSignalBatchSize),
+		between("BATCH_SIZE", s.BatchSize, 1, pgstore.MaxBatch),
 		nonEmpty("SIGNAL_TOPIC", s.Topic, "GROUP_ID", s.GroupID),
 		positive("BATCH_LINGER", s.BatchLinger),
 		positive("INCOMPLETE_AFTER", s.IncompleteAfter),

@@ -26,16 +26,27 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/beacon/eventdispatch/internal/recording"
 )
+
+// MaxBatch is the most changes Apply should be given at once (BATCH_SIZE's bound). A batch
+// holds a transaction-scoped advisory lock per recording it touches, and those live in
+// Postgres's shared lock table, of about max_locks_per_transaction × max_connections
+// entries: on the local stack one transaction could take 12,000 and not 20,000 with the
+// default of 64, 40,000 and not 50,000 with the 256 that it and k8s/postgres.yaml set. That
+// is room for a batch of MaxBatch from each of the signal topic's three partitions at once,
+// with a margin for the rest of the server's sessions.
+const MaxBatch = 5000
 
 // Processor is process_record. ProcessRecords runs inside the transaction that marks the
 // recordings complete, so whatever it writes through tx commits or rolls back with that mark.
@@ -163,6 +174,9 @@ func (s *Store) owners(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]uuid.
 	return recs, nil
 }
 
+// outOfSharedMemory is the SQLSTATE of a full lock table (out_of_memory).
+const outOfSharedMemory = "53200"
+
 // lock takes a transaction-scoped advisory lock per recording, in ascending key order.
 func lock(ctx context.Context, tx pgx.Tx, recs []uuid.UUID) error {
 	keys := make([]int64, len(recs))
@@ -172,6 +186,9 @@ func lock(ctx context.Context, tx pgx.Tx, recs []uuid.UUID) error {
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, keys); err != nil {
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == outOfSharedMemory {
+			return fmt.Errorf("lock %d recordings: Postgres's lock table is full: lower BATCH_SIZE, or raise the server's max_locks_per_transaction (see pgstore.MaxBatch): %w", len(keys), err)
+		}
 		return fmt.Errorf("lock recordings: %w", err)
 	}
 	return nil

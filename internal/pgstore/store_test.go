@@ -3,14 +3,17 @@ package pgstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/beacon/eventdispatch/internal/dispatch/storetest"
 	"github.com/beacon/eventdispatch/internal/pgstore"
@@ -161,6 +164,68 @@ func TestStore_ApplyFindsRowsThroughIndexesWhateverTheStatistics(t *testing.T) {
 	if len(spy.scanned) > 0 {
 		t.Fatalf("the batch scanned tables (sequential scans): %v", spy.scanned)
 	}
+}
+
+// BATCH_SIZE's bound holds on the local stack's configuration: a batch of MaxBatch changes,
+// each of another recording (the most locks a batch can take), from each of three partitions,
+// with all three transactions holding their locks at once (process_record, which runs after
+// the locks are taken, waits for the other two).
+func TestStore_BatchesOfMaxBatchFromThreePartitionsHoldTheirLocksAtOnce(t *testing.T) {
+	pool := migratedPool(t)
+	const partitions = 3
+	rule := recording.DefaultRule()
+	var recs []uuid.UUID
+	batches := make([][]recording.Change, partitions)
+	for p := range batches {
+		// One recording completes, so that process_record runs; every other change is the
+		// first signal of a recording of its own.
+		done := uuid.New()
+		batches[p] = append(batches[p], signal(done, rule.EEG, 1), signal(done, rule.Accelerometer, 2))
+		recs = append(recs, done)
+		for len(batches[p]) < pgstore.MaxBatch {
+			rec := uuid.New()
+			batches[p] = append(batches[p], signal(rec, rule.EEG, 3))
+			recs = append(recs, rec)
+		}
+	}
+	t.Cleanup(func() { forget(t, pool, recs) })
+
+	var arrived sync.WaitGroup
+	arrived.Add(partitions)
+	all := make(chan struct{})
+	go func() { arrived.Wait(); close(all) }()
+	waitForAll := processorFunc(func(ctx context.Context, tx pgx.Tx, done []recording.Complete) error {
+		arrived.Done()
+		select {
+		case <-all:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the other batches to hold their locks: %w", ctx.Err())
+		}
+		return pgstore.ProcessedRecordingWriter{}.ProcessRecords(ctx, tx, done)
+	})
+	store := pgstore.New(pool, rule, waitForAll)
+	g, ctx := errgroup.WithContext(t.Context())
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for _, batch := range batches {
+		g.Go(func() error {
+			res, err := store.Apply(ctx, batch)
+			if err == nil && len(res.Completed) != 1 {
+				err = fmt.Errorf("completed %d recordings, want 1", len(res.Completed))
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatalf("%d batches of %d changes at once: %v", partitions, pgstore.MaxBatch, err)
+	}
+}
+
+// processorFunc is a process_record of a function.
+type processorFunc func(ctx context.Context, tx pgx.Tx, recs []recording.Complete) error
+
+func (f processorFunc) ProcessRecords(ctx context.Context, tx pgx.Tx, recs []recording.Complete) error {
+	return f(ctx, tx, recs)
 }
 
 // scanCounter is process_record that notes the sequential scans of the dispatcher's tables
