@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -329,11 +330,15 @@ func (s *system) probeConversation(healed time.Time) time.Duration {
 type cdcResult struct {
 	complete, processed int
 	lost, ghosts, dups  []uuid.UUID
+	// refusedTwice counts the dispatchers' batches that failed on processed_recording's
+	// primary key: a second process_record of a recording, whose audit row rolled back with it.
+	refusedTwice int
 }
 
 // checkRecordings waits until every complete recording inserted since the scenario began is
 // processed (or settle runs out), then compares, in one snapshot: complete by SQL, processed,
-// and how often process_record ran for each (the audit).
+// and how often process_record ran for each (the audit, and the dispatchers' logs for a run
+// the primary key refused).
 func (s *system) checkRecordings(settle time.Duration) cdcResult {
 	s.t.Helper()
 	var r cdcResult
@@ -364,6 +369,9 @@ func (s *system) checkRecordings(settle time.Duration) cdcResult {
 			s.t.Fatalf("compare recordings: %v", err)
 		}
 		if len(r.lost) == 0 || time.Now().After(deadline) {
+			for _, d := range s.dispatchers {
+				r.refusedTwice += strings.Count(d.Output(), "processed_recording_pkey")
+			}
 			return r
 		}
 		time.Sleep(500 * time.Millisecond)

@@ -50,7 +50,7 @@ func (r *results) print(w io.Writer) {
 		c := x.sentences
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n",
 			strings.TrimPrefix(x.scenario, "TestFaults_"), round(x.recovered.serving), round(x.recovered.ready), round(x.recovered.rejoin()), round(x.recovered.cdc), round(x.recovered.conv), x.bound,
-			x.rec.complete, len(x.rec.lost), len(x.rec.dups), len(x.rec.ghosts),
+			x.rec.complete, len(x.rec.lost), len(x.rec.dups)+x.rec.refusedTwice, len(x.rec.ghosts),
 			c.enqueued, c.refused, c.unconfirmed, c.failed, len(c.unanswered), len(c.twice), len(c.ghosts), c.modelCalls, c.extraCalls)
 	}
 	slowest := slices.MaxFunc(r.rows, func(a, b row) int { return cmp.Compare(a.recovered.rejoin(), b.recovered.rejoin()) })

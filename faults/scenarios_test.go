@@ -134,9 +134,9 @@ func run(t *testing.T, sc scenario) {
 	if r.cdc > sc.bound || r.conv > sc.bound {
 		t.Errorf("back after %s (CDC) and %s (conversations), bound %s", r.cdc, r.conv, sc.bound)
 	}
-	if len(rec.lost) > 0 || len(rec.dups) > 0 || len(rec.ghosts) > 0 {
-		t.Errorf("recordings: %d complete, %d lost (e.g. %v), %d processed twice (%v), %d processed but not complete (%v)",
-			rec.complete, len(rec.lost), first(rec.lost), len(rec.dups), first(rec.dups), len(rec.ghosts), first(rec.ghosts))
+	if len(rec.lost) > 0 || len(rec.dups) > 0 || len(rec.ghosts) > 0 || rec.refusedTwice > 0 {
+		t.Errorf("recordings: %d complete, %d lost (e.g. %v), %d processed twice (%v), %d batches refused a second process_record, %d processed but not complete (%v)",
+			rec.complete, len(rec.lost), first(rec.lost), len(rec.dups), first(rec.dups), rec.refusedTwice, len(rec.ghosts), first(rec.ghosts))
 	}
 	if rec.complete == 0 {
 		t.Error("no complete recording was inserted: the load did not run")

@@ -128,8 +128,9 @@ func (s *system) now() time.Time {
 	return now
 }
 
-// installAudit counts every row process_record's table is asked to insert, before its primary
-// key turns a second insert into nothing: a recording processed twice shows here.
+// installAudit counts every row process_record's table is asked to insert: a recording
+// processed twice shows here. A second insert that the primary key refuses fails its batch
+// and rolls its audit row back; checkRecordings finds those in the dispatchers' logs.
 func (s *system) installAudit() {
 	s.t.Helper()
 	_, err := s.db.Exec(s.t.Context(), `
