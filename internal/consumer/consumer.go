@@ -54,7 +54,7 @@ type Handler interface {
 }
 
 // Defaults of Config's fields, also the defaults of the settings the binaries read for them
-// (internal/app).
+// (internal/app), except the signal dispatcher's BATCH_SIZE, which is larger.
 const (
 	DefaultBatchSize      = 500
 	DefaultLinger         = 5 * time.Millisecond

@@ -15,9 +15,9 @@ import (
 //
 // A plain INSERT: Store calls it only for recordings that, under their advisory locks, had no
 // row, so a conflict would mean a broken invariant, and failing the batch says so where ON
-// CONFLICT DO NOTHING would hide it. It is also cheaper: draining a backlog, the speculative
-// insertion ON CONFLICT takes cost about 40% more per row, this statement's being half of
-// Postgres's time there (BENCHMARKS.md).
+// CONFLICT DO NOTHING would hide it. It is also cheaper: ON CONFLICT's speculative insertion
+// cost about 40% more per row, and this statement was half of Postgres's time in a backlog
+// drain (BENCHMARKS.md, "Sixth round").
 type ProcessedRecordingWriter struct{}
 
 // ProcessRecords inserts a processed_recording row for each recording.
