@@ -33,9 +33,11 @@ type burstResult struct {
 	// FirstDone is when the first conversation had all its replies: from then on fewer than
 	// C conversations have work, and once fewer than N do, the pool cannot be full.
 	FirstDone time.Duration
-	// Admitted is when the last sentence's "enqueued" came: until then the front door's
-	// admissions share the machine with the pool's first jobs.
-	Admitted time.Duration
+	// FirstAdmitted is when the first sentence's "enqueued" came: of the first reply's wait,
+	// what the front door took before the job could start. Admitted is when the last
+	// sentence's came: until then the front door's admissions share the machine with the
+	// pool's jobs.
+	FirstAdmitted, Admitted time.Duration
 	CPU      map[cpuGroup]time.Duration
 	Progress []benchkit.Point
 }
@@ -81,7 +83,7 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 	var counts streamCounts
 	var mu sync.Mutex
 	var firsts, lasts []time.Duration // each conversation's first and last reply
-	var admitted time.Duration        // the last "enqueued" of any conversation
+	var firstAdmitted, admitted time.Duration // the first and the last "enqueued" of any conversation
 	var streamsDone sync.WaitGroup
 	before := sys.cpu()
 	start := time.Now()
@@ -100,6 +102,9 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 				firsts, lasts = append(firsts, times.first), append(lasts, times.last)
 			}
 			admitted = max(admitted, times.admitted)
+			if firstAdmitted == 0 || times.firstAdmitted < firstAdmitted {
+				firstAdmitted = times.firstAdmitted
+			}
 			return nil
 		})
 	}
@@ -127,14 +132,14 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 		res.FirstReply, res.LastFirstReply = slices.Min(firsts), slices.Max(firsts)
 		res.FirstDone, res.Took = slices.Min(lasts), slices.Max(lasts)
 	}
-	res.Admitted = admitted
+	res.FirstAdmitted, res.Admitted = firstAdmitted, admitted
 	b.log.Info("burst: done", "took", res.Took, "ideal", res.Ideal, "ratio", fmt.Sprintf("%.3f", res.Ratio()), "replies", res.Replies)
 	return res, nil
 }
 
-// streamTimes is when a burst stream received its first and last reply and its last
-// "enqueued", counted from the burst's start.
-type streamTimes struct{ first, last, admitted time.Duration }
+// streamTimes is when a burst stream received its first and last reply and its first and
+// last "enqueued", counted from the burst's start.
+type streamTimes struct{ first, last, firstAdmitted, admitted time.Duration }
 
 // burstStream sends conversation conv's sentences on stream at once, half-closes it and
 // reads until the server ends it, which it does once every job is answered.
@@ -167,6 +172,9 @@ func burstStream(ctx context.Context, stream *queueStream, i int, conv uuid.UUID
 			}
 		case r.GetKind() == elizav1.QueueConversationResponse_KIND_ENQUEUED:
 			times.admitted = time.Since(start)
+			if times.firstAdmitted == 0 {
+				times.firstAdmitted = times.admitted
+			}
 		}
 	}
 }

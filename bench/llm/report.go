@@ -93,9 +93,9 @@ func (r report) writeBurst(w io.Writer) {
 	fmt.Fprintf(w, "### Burst: %s conversations send %d sentences each at once\n\n", benchkit.Thousands(int64(b.Conversations)), b.Sentences)
 	fmt.Fprintf(w, "WORKERS=%d, fake model answering in %s, QUEUE_LIMIT %d. A conversation's jobs run one after another, so the pool can be full only while at least %d conversations have work. Ideal = %s jobs ÷ (min(N, C)/R) = %s: the pool busy from the first sentence to the last reply. Timed on the clients, from the first sentence sent to the last reply received.\n\n",
 		b.Workers, dur(b.Latency), b.Sentences, b.Workers, benchkit.Thousands(int64(jobs)), benchkit.Seconds(b.Ideal, 2))
-	t := benchkit.NewTable("jobs", "ideal", "took", "ideal / took", "first reply", "every conversation's first reply by", "every sentence enqueued by", "first conversation done")
+	t := benchkit.NewTable("jobs", "ideal", "took", "ideal / took", "first sentence enqueued", "first reply", "every conversation's first reply by", "every sentence enqueued by", "first conversation done")
 	t.Add(benchkit.Thousands(int64(jobs)), benchkit.Seconds(b.Ideal, 2), benchkit.Seconds(b.Took, 2), fmt.Sprintf("%.3f", b.Ratio()),
-		benchkit.Millis(b.FirstReply), benchkit.Seconds(b.LastFirstReply, 2), benchkit.Seconds(b.Admitted, 2), benchkit.Seconds(b.FirstDone, 2))
+		benchkit.Millis(b.FirstAdmitted), benchkit.Millis(b.FirstReply), benchkit.Seconds(b.LastFirstReply, 2), benchkit.Seconds(b.Admitted, 2), benchkit.Seconds(b.FirstDone, 2))
 	t.Write(w)
 	fmt.Fprintf(w, "\n%s replies of %s; %d error replies, %d \"queue is full!\", %d other refusals.\n",
 		benchkit.Thousands(b.Replies), benchkit.Thousands(int64(jobs)), b.FailedReplies, b.Refused, b.Invalid)
