@@ -38,8 +38,8 @@ type burstResult struct {
 	// sentence's came: until then the front door's admissions share the machine with the
 	// pool's jobs.
 	FirstAdmitted, Admitted time.Duration
-	CPU      map[cpuGroup]time.Duration
-	Progress []benchkit.Point
+	CPU                     map[cpuGroup]time.Duration
+	Progress                []benchkit.Point
 }
 
 // Ratio is the ideal time over the time taken: 1 when the pool was busy throughout.
@@ -82,7 +82,7 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 	}()
 	var counts streamCounts
 	var mu sync.Mutex
-	var firsts, lasts []time.Duration // each conversation's first and last reply
+	var firsts, lasts []time.Duration         // each conversation's first and last reply
 	var firstAdmitted, admitted time.Duration // the first and the last "enqueued" of any conversation
 	var streamsDone sync.WaitGroup
 	before := sys.cpu()
