@@ -102,7 +102,7 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 				firsts, lasts = append(firsts, times.first), append(lasts, times.last)
 			}
 			admitted = max(admitted, times.admitted)
-			if firstAdmitted == 0 || times.firstAdmitted < firstAdmitted {
+			if times.firstAdmitted > 0 && (firstAdmitted == 0 || times.firstAdmitted < firstAdmitted) {
 				firstAdmitted = times.firstAdmitted
 			}
 			return nil

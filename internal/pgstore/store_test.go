@@ -44,12 +44,6 @@ func TestStore_PassesTheStoreSuite(t *testing.T) {
 
 var errProcessRecord = errors.New("process_record failed")
 
-type failingProcessor struct{}
-
-func (failingProcessor) ProcessRecords(context.Context, pgx.Tx, []recording.Complete) error {
-	return errProcessRecord
-}
-
 // The processor runs inside the batch's transaction: when it fails, the signals, the pending
 // row and the processed mark all roll back with it, and the redelivered batch completes.
 func TestStore_FailedProcessRecordLeavesNothingAndTheRetryCompletes(t *testing.T) {
@@ -59,7 +53,9 @@ func TestStore_FailedProcessRecordLeavesNothingAndTheRetryCompletes(t *testing.T
 	rule := recording.DefaultRule()
 	batch := []recording.Change{signal(rec, rule.EEG, 1), signal(rec, rule.Accelerometer, 2)}
 
-	failing := pgstore.New(pool, rule, failingProcessor{})
+	failing := pgstore.New(pool, rule, processorFunc(func(context.Context, pgx.Tx, []recording.Complete) error {
+		return errProcessRecord
+	}))
 	if _, err := failing.Apply(t.Context(), batch); !errors.Is(err, errProcessRecord) {
 		t.Fatalf("apply with a failing process_record: %v, want %v", err, errProcessRecord)
 	}
