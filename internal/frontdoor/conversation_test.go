@@ -507,3 +507,90 @@ func TestSendAndWatch_RefuseBadInput(t *testing.T) {
 		t.Fatalf("expired conversation: %v", err)
 	}
 }
+
+// reads is the in-memory transcript counting the reads a stream makes of it.
+type reads struct {
+	*transcript.Memory
+	mu             sync.Mutex
+	waiting, event int
+}
+
+func (r *reads) Waiting(ctx context.Context, conv uuid.UUID) ([]uuid.UUID, error) {
+	r.mu.Lock()
+	r.waiting++
+	r.mu.Unlock()
+	return r.Memory.Waiting(ctx, conv)
+}
+
+func (r *reads) Events(ctx context.Context, conv uuid.UUID, after uint64, limit int) ([]transcript.Event, error) {
+	r.mu.Lock()
+	r.event++
+	r.mu.Unlock()
+	return r.Memory.Events(ctx, conv, after, limit)
+}
+
+// counts returns the reads so far and starts counting again.
+func (r *reads) counts() (waiting, events int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	waiting, events, r.waiting, r.event = r.waiting, r.event, 0, 0
+	return waiting, events
+}
+
+func TestQueueConversation_AHalfClosedStreamReadsTheTranscriptOnlyOnceItsOwnJobsAreAnswered(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	r := &reads{Memory: m}
+	c := startConversationsOn(t, m, r)
+	s := c.open()
+	for _, sentence := range []string{"a", "b", "c"} {
+		c.send(s, &elizav1.QueueConversationRequest{Sentence: sentence})
+		c.receive(s)
+	}
+	_ = s.CloseRequest()
+	r.counts()
+	for i, want := range []string{"REPLY/4/A/a", "REPLY/5/B/b", "REPLY/6/C/c"} {
+		c.answer(i, string(rune('A'+i)))
+		if got := short(c.receive(s)); got != want {
+			t.Fatalf("reply %d: %s, want %s", i, got, want)
+		}
+	}
+	if _, err := s.Receive(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last answer: %v, want the end of the stream", err)
+	}
+	// The replies come with their wake-ups; only the end is checked against the store.
+	if waiting, events := r.counts(); waiting != 1 || events != 1 {
+		t.Fatalf("after half-close the stream asked Waiting %d times and read Events %d times, want once each", waiting, events)
+	}
+}
+
+func TestQueueConversation_AReplyAppendedDuringAnAdmissionIsSentFirstWithoutAReadBack(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	r := &reads{Memory: m}
+	c := startConversationsOn(t, m, r)
+	s := c.open()
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "one"})
+	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/one" {
+		t.Fatalf("first: %s", got)
+	}
+	// The first job is answered while the second sentence is being enqueued: the second's
+	// "enqueued" (serial 3) is appended after the reply (serial 2), which the stream has not
+	// sent yet.
+	first := c.jobs.all()[0]
+	c.jobs.mu.Lock()
+	c.jobs.landed = func(queue.Job) {
+		if _, _, err := m.Finish(context.Background(), first.ConversationID, first.ID, first.Sentence, transcript.Reply, "ONE"); err != nil {
+			t.Error(err)
+		}
+	}
+	c.jobs.mu.Unlock()
+	r.counts()
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "two"})
+	for _, want := range []string{"REPLY/2/ONE/one", "ENQUEUED/3/enqueued/two"} {
+		if got := short(c.receive(s)); got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	}
+	if _, events := r.counts(); events != 0 {
+		t.Fatalf("the stream read Events %d times, want none: the store was woken with the reply", events)
+	}
+}

@@ -3,6 +3,7 @@ package frontdoor
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -40,8 +41,13 @@ func (q *Queue) openFeed(ctx context.Context, conv uuid.UUID, after uint64) (*fe
 // drained reports whether nothing of the conversation is left to send: no job is waiting for
 // its outcome, nor any of the ownOpen jobs the caller queued and has not seen answered, and
 // every outcome has been sent. Waiting is asked before catching up, so an outcome stored in
-// between is sent before drained says true.
+// between is sent before drained says true. While ownOpen > 0 the answer is no without asking
+// the store: those outcomes come with wake-ups, and a half-closed stream with a burst of jobs
+// would otherwise read the transcript twice for each of them.
 func (f *feed) drained(ctx context.Context, ownOpen int, send func(transcript.Event) error) (bool, error) {
+	if ownOpen > 0 {
+		return false, nil
+	}
 	waiting, err := f.store.Waiting(ctx, f.conv)
 	if err != nil {
 		return false, fmt.Errorf("read conversation %s: %w", f.conv, err)
@@ -49,13 +55,25 @@ func (f *feed) drained(ctx context.Context, ownOpen int, send func(transcript.Ev
 	if err := f.catchUp(ctx, send); err != nil {
 		return false, err
 	}
-	return len(waiting) == 0 && ownOpen == 0, nil
+	return len(waiting) == 0, nil
 }
 
-// deliver sends ev, an event the caller has just appended, if it is the next one to send;
-// otherwise (other events came first) it catches up, which sends ev in its turn. The first
-// case saves reading back what the caller already holds.
+// deliver sends ev, an event the caller has just appended, once every event before it is
+// sent. Events appended by others in between (a reply while this stream was admitting a
+// sentence) are sent first, from what the store was woken with when it holds them; otherwise
+// it catches up, which sends ev in its turn. Either way nothing the caller or the store
+// already holds is read back.
 func (f *feed) deliver(ctx context.Context, ev transcript.Event, send func(transcript.Event) error) error {
+	if ev.Serial > f.last+1 {
+		if heard, ok := f.store.Heard(f.conv, f.last); ok {
+			if i := slices.IndexFunc(heard, func(h transcript.Event) bool { return h.Serial >= ev.Serial }); i >= 0 {
+				heard = heard[:i]
+			}
+			if err := f.sendAll(heard, send); err != nil {
+				return err
+			}
+		}
+	}
 	if ev.Serial != f.last+1 {
 		return f.catchUp(ctx, send)
 	}
