@@ -38,8 +38,56 @@ type burstResult struct {
 	// sentence's came: until then the front door's admissions share the machine with the
 	// pool's jobs.
 	FirstAdmitted, Admitted time.Duration
-	CPU                     map[cpuGroup]time.Duration
-	Progress                []benchkit.Point
+	// Calls are the dispatcher's model calls, read from its metrics every callSampleEvery
+	// from the start: how long a call took (HTTP, the fake's latency included) while the
+	// front door was still admitting sentences and after.
+	Calls    []callSample
+	CPU      map[cpuGroup]time.Duration
+	Progress []benchkit.Point
+}
+
+// callSample is the dispatcher's model calls so far, and their total duration, at At.
+type callSample struct {
+	At    time.Duration
+	Calls float64
+	Sum   float64 // seconds
+}
+
+// callSampleEvery is how often the burst reads the dispatcher's model calls.
+const callSampleEvery = 500 * time.Millisecond
+
+// callsBetween returns the model calls made between samples a and b and their mean duration.
+func callsBetween(a, b callSample) (calls int64, mean time.Duration) {
+	n := b.Calls - a.Calls
+	if n <= 0 {
+		return 0, 0
+	}
+	return int64(n), seconds((b.Sum - a.Sum) / n)
+}
+
+// CallPhases returns the model calls made before the last sentence was admitted (to the
+// sample before Admitted) and after, with their mean durations.
+func (r burstResult) CallPhases() (admitting, after int64, admittingMean, afterMean time.Duration) {
+	if len(r.Calls) < 2 {
+		return 0, 0, 0, 0
+	}
+	first, last, split := r.Calls[0], r.Calls[len(r.Calls)-1], r.Calls[0]
+	for _, c := range r.Calls {
+		if c.At <= r.Admitted {
+			split = c
+		}
+	}
+	admitting, admittingMean = callsBetween(first, split)
+	after, afterMean = callsBetween(split, last)
+	return admitting, after, admittingMean, afterMean
+}
+
+// ModelShare is the share of the pool's capacity (Workers × Took) that went to model calls.
+func (r burstResult) ModelShare() float64 {
+	if len(r.Calls) < 2 || r.Took <= 0 {
+		return 0
+	}
+	return (r.Calls[len(r.Calls)-1].Sum - r.Calls[0].Sum) / (float64(r.Workers) * r.Took.Seconds())
 }
 
 // Ratio is the ideal time over the time taken: 1 when the pool was busy throughout.
@@ -86,6 +134,18 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 	var firstAdmitted, admitted time.Duration // the first and the last "enqueued" of any conversation
 	var streamsDone sync.WaitGroup
 	before := sys.cpu()
+	sample := func(ctx context.Context, at time.Duration) (callSample, error) {
+		m, err := sys.dispatcher.Metrics(ctx)
+		if err != nil {
+			return callSample{}, fmt.Errorf("burst: dispatcher metrics: %w", err)
+		}
+		return callSample{At: at, Calls: m[mLLMCallCount], Sum: m[mLLMCallSum]}, nil
+	}
+	first, err := sample(runCtx, 0)
+	if err != nil {
+		return res, err
+	}
+	res.Calls = append(res.Calls, first)
 	start := time.Now()
 	g, gctx := errgroup.WithContext(runCtx)
 	for i, st := range streams {
@@ -118,6 +178,24 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 		res.Progress = progress(gctx, done, start, &counts.replies)
 		return nil
 	})
+	g.Go(func() error {
+		tick := time.NewTicker(callSampleEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return nil
+			case <-gctx.Done():
+				return nil
+			case <-tick.C:
+			}
+			c, err := sample(gctx, time.Since(start))
+			if err != nil {
+				return err
+			}
+			res.Calls = append(res.Calls, c)
+		}
+	})
 	b.log.Info("burst: sending", "conversations", c, "sentences_each", s, "ideal", res.Ideal)
 	if err := g.Wait(); err != nil {
 		return res, fmt.Errorf("burst: %w", err)
@@ -126,6 +204,11 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 		return res, fmt.Errorf("burst: not answered within %s: %w", limit, err)
 	}
 	res.CPU = benchkit.CPUDelta(before, sys.cpu())
+	last, err := sample(runCtx, time.Since(start))
+	if err != nil {
+		return res, err
+	}
+	res.Calls = append(res.Calls, last)
 	res.Replies, res.FailedReplies = counts.replies.Load(), counts.failed.Load()
 	res.Refused, res.Invalid = counts.refused.Load(), counts.invalid.Load()
 	if len(lasts) > 0 {

@@ -99,6 +99,10 @@ func (r report) writeBurst(w io.Writer) {
 	t.Write(w)
 	fmt.Fprintf(w, "\n%s replies of %s; %d error replies, %d \"queue is full!\", %d other refusals.\n",
 		benchkit.Thousands(b.Replies), benchkit.Thousands(int64(jobs)), b.FailedReplies, b.Refused, b.Invalid)
+	admitting, after, admittingMean, afterMean := b.CallPhases()
+	fmt.Fprintf(w, "Model calls, timed by the dispatcher (HTTP, the fake's %s included): %s while the front door was still admitting sentences, %s on average; %s after, %s on average. They took %.1f %% of the pool's %d workers × %s.\n",
+		dur(b.Latency), benchkit.Thousands(admitting), benchkit.Millis(admittingMean), benchkit.Thousands(after), benchkit.Millis(afterMean),
+		100*b.ModelShare(), b.Workers, benchkit.Seconds(b.Took, 2))
 	writeCPU(w, b.CPU, b.Took, r.machine.CPUs)
 	writeCPUPer(w, b.CPU, b.Replies, "reply")
 	fmt.Fprintln(w)
