@@ -141,11 +141,6 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 		}
 		return callSample{At: at, Calls: m[mLLMCallCount], Sum: m[mLLMCallSum]}, nil
 	}
-	first, err := sample(runCtx, 0)
-	if err != nil {
-		return res, err
-	}
-	res.Calls = append(res.Calls, first)
 	start := time.Now()
 	g, gctx := errgroup.WithContext(runCtx)
 	for i, st := range streams {
@@ -179,22 +174,14 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 		return nil
 	})
 	g.Go(func() error {
-		tick := time.NewTicker(callSampleEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return nil
-			case <-gctx.Done():
-				return nil
-			case <-tick.C:
-			}
+		return every(gctx, done, callSampleEvery, func() error {
 			c, err := sample(gctx, time.Since(start))
 			if err != nil {
 				return err
 			}
 			res.Calls = append(res.Calls, c)
-		}
+			return nil
+		})
 	})
 	b.log.Info("burst: sending", "conversations", c, "sentences_each", s, "ideal", res.Ideal)
 	if err := g.Wait(); err != nil {

@@ -53,15 +53,27 @@ const progressEvery = 250 * time.Millisecond
 // or ctx ends: a run's progress, for its plot.
 func progress(ctx context.Context, stop <-chan struct{}, start time.Time, replies *atomic.Int64) []benchkit.Point {
 	var points []benchkit.Point
-	tick := time.NewTicker(progressEvery)
+	_ = every(ctx, stop, progressEvery, func() error {
+		points = append(points, benchkit.Point{At: time.Since(start), Value: float64(replies.Load())})
+		return nil
+	})
+	return points
+}
+
+// every calls f at once and then every d, until stop is closed, ctx ends or f fails (its
+// error is returned).
+func every(ctx context.Context, stop <-chan struct{}, d time.Duration, f func() error) error {
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
-		points = append(points, benchkit.Point{At: time.Since(start), Value: float64(replies.Load())})
+		if err := f(); err != nil {
+			return err
+		}
 		select {
 		case <-stop:
-			return points
+			return nil
 		case <-ctx.Done():
-			return points
+			return nil
 		case <-tick.C:
 		}
 	}
