@@ -15,3 +15,11 @@ func WakeRounds(s *Store) int {
 	defer s.waker.mu.Unlock()
 	return s.waker.rounds
 }
+
+// AcceptRounds returns how many rounds of acceptances s has taken to run, and how many
+// acceptances are waiting for their round to run.
+func AcceptRounds(s *Store) (rounds, waiting int) {
+	s.acceptor.mu.Lock()
+	defer s.acceptor.mu.Unlock()
+	return s.acceptor.rounds, s.acceptor.waiting
+}

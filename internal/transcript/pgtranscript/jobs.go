@@ -44,17 +44,12 @@ func (s *Store) Refuse(ctx context.Context, conversation, job uuid.UUID, sentenc
 	return accepted[0], false, nil
 }
 
-// Accept implements transcript.Store. It does not wait for the watchers to be woken: the
-// caller holds the event, and the other watchers learn of it from this wake-up or, at the
-// latest, from the job's outcome's, which Finish sends and waits for.
+// Accept implements transcript.Store. Accepts called together share a transaction and its
+// commit (acceptor), which announces each accepted event's wake-up. It does not wait for the
+// watchers to be woken: the caller holds the event, and the other watchers learn of it from
+// this wake-up or, at the latest, from the job's outcome's, which Finish sends and waits for.
 func (s *Store) Accept(ctx context.Context, conversation, job uuid.UUID, sentence string) (transcript.Event, error) {
-	ev, err := scanEvent(conversation, s.pool.QueryRow(ctx,
-		`SELECT `+eventColumns+` FROM transcript.accept($1, $2, $3, $4) e`, conversation, job, sentence, s.ttl))
-	if err != nil {
-		return transcript.Event{}, fmt.Errorf("accept job %s: %w", job, gone(err))
-	}
-	s.waker.announce(ev) //nolint:contextcheck // a round of wake-ups serves many callers and outlives each one's ctx
-	return ev, nil
+	return s.acceptor.accept(ctx, conversation, job, sentence)
 }
 
 // Finish implements transcript.Store.

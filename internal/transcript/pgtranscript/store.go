@@ -26,6 +26,7 @@ type Store struct {
 	log          *slog.Logger
 	hub          hub
 	waker        waker
+	acceptor     acceptor
 }
 
 var _ transcript.Store = (*Store)(nil)
@@ -42,7 +43,7 @@ func New(pool *pgxpool.Pool, ttl time.Duration) *Store {
 		cfg.RuntimeParams["application_name"] = "pgtranscript listener"
 	}
 	log := slog.New(slog.DiscardHandler)
-	return &Store{
+	s := &Store{
 		pool:         pool,
 		ttl:          interval(ttl),
 		listenConfig: cfg,
@@ -50,6 +51,8 @@ func New(pool *pgxpool.Pool, ttl time.Duration) *Store {
 		hub:          hub{channels: map[string]*channel{}},
 		waker:        waker{pool: pool, log: log},
 	}
+	s.acceptor = acceptor{pool: pool, ttl: s.ttl, waker: &s.waker}
+	return s
 }
 
 // SetLog sets where Listen reports lost connections and reconnections, and where wake-ups

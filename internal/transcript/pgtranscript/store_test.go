@@ -188,6 +188,103 @@ func TestStore_WakeUpsAnnouncedMeanwhileGoInOneRound(t *testing.T) {
 	}
 }
 
+// Accepts called while a round is in flight go together in the next one, and each gets its
+// own outcome: an expired conversation or a refused job fails only its own Accept.
+func TestStore_AcceptsCalledTogetherShareARoundAndKeepTheirOwnOutcomes(t *testing.T) {
+	pool := newPool(t)
+	s := listening(t, pool, time.Hour)
+	ctx := t.Context()
+	type call struct {
+		conv, job uuid.UUID
+		want      error
+	}
+	var calls []call
+	for i := range 12 {
+		conv := conversation(t, s, pool)
+		for range 2 { // two jobs of each conversation
+			job := uuid.New()
+			if err := s.Reserve(ctx, conv, job, fmt.Sprintf("sentence of %d", i), 10); err != nil {
+				t.Fatal(err)
+			}
+			calls = append(calls, call{conv: conv, job: job})
+		}
+	}
+	refused := calls[5]
+	if _, _, err := s.Refuse(ctx, refused.conv, refused.job, "sentence of 2"); err != nil {
+		t.Fatal(err)
+	}
+	calls[5].want = transcript.ErrRefused
+	calls = append(calls, call{conv: uuid.New(), job: uuid.New(), want: transcript.ErrNotFound}) // never opened
+
+	// Rounds wait while the test holds every connection of the Store's pool.
+	var held []*pgxpool.Conn
+	for range pool.Config().MaxConns {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	before, _ := pgtranscript.AcceptRounds(s)
+	type result struct {
+		ev  transcript.Event
+		err error
+	}
+	results := make([]chan result, len(calls))
+	for i, c := range calls {
+		results[i] = make(chan result, 1)
+		go func() {
+			ev, err := s.Accept(ctx, c.conv, c.job, "sentence")
+			results[i] <- result{ev, err}
+		}()
+	}
+	kafkatest.Eventually(t, 10*time.Second, func() bool {
+		_, waiting := pgtranscript.AcceptRounds(s)
+		return waiting == len(calls)
+	}, func() string { return "the Accepts are not all waiting for a round" })
+	for _, c := range held {
+		c.Release()
+	}
+	accepted := map[uuid.UUID]map[uint64]uuid.UUID{} // conversation → serial → job, as Accept returned them
+	for i, c := range calls {
+		r := <-results[i]
+		switch {
+		case c.want != nil:
+			if !errors.Is(r.err, c.want) {
+				t.Errorf("Accept %d: %v, want %v", i, r.err, c.want)
+			}
+		case r.err != nil:
+			t.Errorf("Accept %d: %v", i, r.err)
+		case r.ev.Conversation != c.conv || r.ev.JobID != c.job || r.ev.Kind != transcript.Accepted:
+			t.Errorf("Accept %d: event %+v, want the Accepted event of job %s of conversation %s", i, r.ev, c.job, c.conv)
+		default:
+			if accepted[c.conv] == nil {
+				accepted[c.conv] = map[uint64]uuid.UUID{}
+			}
+			accepted[c.conv][r.ev.Serial] = c.job
+		}
+	}
+	// What each Accept returned is what the transcript holds, serials 1, 2, … without a gap.
+	for conv, jobs := range accepted {
+		events, err := s.Events(ctx, conv, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) != len(jobs) {
+			t.Errorf("conversation %s: %d Accepts succeeded, the transcript holds %v", conv, len(jobs), events)
+		}
+		for i, ev := range events {
+			if ev.Serial != uint64(i+1) || jobs[ev.Serial] != ev.JobID {
+				t.Errorf("conversation %s: event %+v, but Accept returned serial %d for job %s", conv, ev, ev.Serial, jobs[ev.Serial])
+			}
+		}
+	}
+	// The first round may have left with the first Accept before the others were called.
+	if rounds, _ := pgtranscript.AcceptRounds(s); rounds-before > 2 {
+		t.Fatalf("%d Accepts ran in %d rounds, want at most 2", len(calls), rounds-before)
+	}
+}
+
 // newPool returns a pool on the local stack's database, migrated, closed when t ends.
 func newPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
@@ -270,6 +367,7 @@ func TestFunctions_FindRowsThroughIndexesWhateverTheStatistics(t *testing.T) {
 	exec(`SELECT transcript.open_conversation($1, true, $2)`, conv, ttl)
 	exec(`SELECT transcript.reserve($1, $2, 'hello', 10, $3, $4)`, conv, answered, ttl, lease)
 	exec(`SELECT * FROM transcript.accept($1, $2, 'hello', $3)`, conv, answered, ttl)
+	exec(`SELECT * FROM transcript.accept_many(ARRAY[$1::uuid], ARRAY[$2::uuid], ARRAY['again'], $3)`, conv, uuid.New(), ttl)
 	exec(`SELECT * FROM transcript.prepare($1, $2, 'hello', 10, $3)`, conv, answered, ttl)
 	exec(`SELECT * FROM transcript.finish($1, $2, 'hello', 'reply', 'hi', $3)`, conv, answered, ttl)
 	exec(`SELECT transcript.reserve($1, $2, 'again', 10, $3, $4)`, conv, refused, ttl, lease)
