@@ -11,15 +11,12 @@ func Announce(s *Store, ev transcript.Event) { s.waker.announce(ev) }
 
 // WakeRounds returns how many rounds of wake-ups s has taken to send.
 func WakeRounds(s *Store) int {
-	s.waker.mu.Lock()
-	defer s.waker.mu.Unlock()
-	return s.waker.rounds
+	rounds, _ := s.waker.rounds.stats()
+	return rounds
 }
 
 // AcceptRounds returns how many rounds of acceptances s has taken to run, and how many
 // acceptances are waiting for their round to run.
 func AcceptRounds(s *Store) (rounds, waiting int) {
-	s.acceptor.mu.Lock()
-	defer s.acceptor.mu.Unlock()
-	return s.acceptor.rounds, s.acceptor.waiting
+	return s.acceptor.rounds.stats()
 }

@@ -25,8 +25,8 @@ type Store struct {
 	listenConfig *pgx.ConnConfig
 	log          *slog.Logger
 	hub          hub
-	waker        waker
-	acceptor     acceptor
+	waker        *waker
+	acceptor     *acceptor
 }
 
 var _ transcript.Store = (*Store)(nil)
@@ -49,9 +49,9 @@ func New(pool *pgxpool.Pool, ttl time.Duration) *Store {
 		listenConfig: cfg,
 		log:          log,
 		hub:          hub{channels: map[string]*channel{}},
-		waker:        waker{pool: pool, log: log},
+		waker:        newWaker(pool, log),
 	}
-	s.acceptor = acceptor{pool: pool, ttl: s.ttl, waker: &s.waker}
+	s.acceptor = newAcceptor(pool, s.ttl, s.waker)
 	return s
 }
 
