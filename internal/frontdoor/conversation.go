@@ -47,8 +47,20 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	if err := checkAfter(info, first.GetResumeAfter(), "resume_after"); err != nil {
 		return err
 	}
+	// A first sentence is admitted while the stream starts to follow the conversation: its
+	// job does not wait for the feed, only its "enqueued" does, which the feed sends in order
+	// once it has caught up. A new conversation's first sentence reaches the workers one
+	// watch and one read sooner.
+	var pending chan admission
+	if first.GetConversationId() == "" || first.GetSentence() != "" {
+		pending = make(chan admission, 1)
+		go func() { pending <- q.admit(ctx, info.ID, first.GetSentence()) }()
+	}
 	f, err := q.openFeed(ctx, info.ID, first.GetResumeAfter())
 	if err != nil {
+		if pending != nil {
+			<-pending // its job, if enqueued, is in the transcript: a resume finds it
+		}
 		return unavailable(q, err)
 	}
 	defer f.stop()
@@ -63,18 +75,23 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		}
 		return nil
 	}
-	queueSentence := func(sentence string) error {
-		a := q.admit(ctx, info.ID, sentence)
+	// own counts an enqueued sentence's job as the stream's until its outcome is sent; it
+	// comes before anything is sent after the admission, which may be that outcome.
+	own := func(a admission) admission {
 		if a.enqueued {
 			mine[a.job] = true
 		}
+		return a
+	}
+	// queued sends what became of a sentence: its "enqueued" through the feed, in order
+	// with everything else, or its refusal once the feed has caught up.
+	queued := func(a admission) error {
 		if a.refusal != nil {
 			if err := f.catchUp(ctx, send); err != nil {
 				return unavailable(q, err)
 			}
 			return stream.Send(a.refusal)
 		}
-		// Its "enqueued" goes through the feed, in order with everything else.
 		var err error
 		if a.event != nil {
 			err = f.deliver(ctx, *a.event, send)
@@ -87,11 +104,15 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		return nil
 	}
 
-	if err := f.catchUp(ctx, send); err != nil {
+	var firstAdmission admission
+	if pending != nil {
+		firstAdmission = own(<-pending)
+	}
+	if err := f.replay(ctx, send); err != nil {
 		return unavailable(q, err)
 	}
-	if first.GetConversationId() == "" || first.GetSentence() != "" {
-		if err := queueSentence(first.GetSentence()); err != nil {
+	if pending != nil {
+		if err := queued(firstAdmission); err != nil {
 			return err
 		}
 	}
@@ -118,7 +139,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 			if ev.err != nil {
 				return ev.err
 			}
-			if err := queueSentence(ev.sentence); err != nil {
+			if err := queued(own(q.admit(ctx, info.ID, ev.sentence))); err != nil {
 				return err
 			}
 		case <-f.wake:
@@ -201,7 +222,7 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 		}
 		return nil
 	}
-	if err := f.catchUp(ctx, send); err != nil {
+	if err := f.replay(ctx, send); err != nil {
 		return unavailable(q, err)
 	}
 	for {

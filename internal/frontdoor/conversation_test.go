@@ -594,3 +594,62 @@ func TestQueueConversation_AReplyAppendedDuringAnAdmissionIsSentFirstWithoutARea
 		t.Fatalf("the stream read Events %d times, want none: the store was woken with the reply", events)
 	}
 }
+
+func TestQueueConversation_ANewConversationsFirstSentenceIsEnqueuedWithoutReadingTheTranscript(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	r := &reads{Memory: m}
+	c := startConversationsOn(t, m, r)
+	s := c.open()
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "one"})
+	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/one" {
+		t.Fatalf("first: %s", got)
+	}
+	if _, events := r.counts(); events != 0 {
+		t.Fatalf("the stream read Events %d times, want none: the watch said the conversation was empty", events)
+	}
+	// A resume from an earlier serial reads what it missed.
+	resumed := c.open()
+	c.send(resumed, &elizav1.QueueConversationRequest{ConversationId: c.jobs.all()[0].ConversationID.String()})
+	if got := short(c.receive(resumed)); got != "ENQUEUED/1/enqueued/one" {
+		t.Fatalf("resumed from 0: %s", got)
+	}
+	if _, events := r.counts(); events != 1 {
+		t.Fatalf("the resume read Events %d times, want once", events)
+	}
+}
+
+// slowWatch is the in-memory transcript whose Watch returns only once a job has been
+// enqueued, as a listener that is slow to LISTEN while the queue is fast.
+type slowWatch struct {
+	*transcript.Memory
+	enqueued chan struct{}
+}
+
+func (w *slowWatch) Watch(ctx context.Context, conv uuid.UUID) (<-chan struct{}, uint64, func(), error) {
+	select {
+	case <-w.enqueued:
+	case <-ctx.Done():
+		return nil, 0, nil, ctx.Err()
+	}
+	return w.Memory.Watch(ctx, conv)
+}
+
+func TestQueueConversation_TheFirstSentenceIsQueuedWhileTheStreamStartsToWatch(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	w := &slowWatch{Memory: m, enqueued: make(chan struct{})}
+	c := startConversationsOn(t, m, w)
+	var once sync.Once
+	c.jobs.landed = func(queue.Job) { once.Do(func() { close(w.enqueued) }) }
+	s := c.open()
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "one"})
+	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/one" {
+		t.Fatalf("first: %s", got)
+	}
+	c.answer(0, "ONE")
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "two"})
+	for _, want := range []string{"REPLY/2/ONE/one", "ENQUEUED/3/enqueued/two"} {
+		if got := short(c.receive(s)); got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	}
+}

@@ -21,21 +21,34 @@ type feed struct {
 	store transcript.Store
 	conv  uuid.UUID
 	last  uint64 // the serial of the last event sent
-	wake  <-chan struct{}
-	stop  func()
+	// watched is the conversation's last serial when the watch began: the events after it
+	// come with wake-ups, those up to it are read.
+	watched uint64
+	wake    <-chan struct{}
+	stop    func()
 }
 
 // openFeed starts watching conv, then (so that nothing appended in between is missed) is
-// ready to send the events after after. Starting to watch may wait for the store (a listener
-// reconnecting to Postgres): at most EnqueueTimeout.
+// ready to send the events after after, starting with replay. Starting to watch may wait for
+// the store (a listener reconnecting to Postgres): at most EnqueueTimeout.
 func (q *Queue) openFeed(ctx context.Context, conv uuid.UUID, after uint64) (*feed, error) {
 	watchCtx, cancel := context.WithTimeout(ctx, q.EnqueueTimeout)
 	defer cancel()
-	wake, stop, err := q.Transcript.Watch(watchCtx, conv)
+	wake, watched, stop, err := q.Transcript.Watch(watchCtx, conv)
 	if err != nil {
 		return nil, fmt.Errorf("watch conversation %s: %w", conv, err)
 	}
-	return &feed{store: q.Transcript, conv: conv, last: after, wake: wake, stop: stop}, nil
+	return &feed{store: q.Transcript, conv: conv, last: after, watched: watched, wake: wake, stop: stop}, nil
+}
+
+// replay sends the events that were appended before the watch began and after the feed's
+// starting serial. It reads the transcript only when there are some: a new conversation, or
+// a client resuming from its last event, has nothing to read.
+func (f *feed) replay(ctx context.Context, send func(transcript.Event) error) error {
+	if f.watched <= f.last {
+		return nil
+	}
+	return f.catchUp(ctx, send)
 }
 
 // drained reports whether nothing of the conversation is left to send: no job is waiting for
@@ -64,6 +77,9 @@ func (f *feed) drained(ctx context.Context, ownOpen int, send func(transcript.Ev
 // it catches up, which sends ev in its turn. Either way nothing the caller or the store
 // already holds is read back.
 func (f *feed) deliver(ctx context.Context, ev transcript.Event, send func(transcript.Event) error) error {
+	if ev.Serial <= f.last {
+		return nil // sent already: a catch-up read it before the caller's append returned
+	}
 	if ev.Serial > f.last+1 {
 		if heard, ok := f.store.Heard(f.conv, f.last); ok {
 			if i := slices.IndexFunc(heard, func(h transcript.Event) bool { return h.Serial >= ev.Serial }); i >= 0 {

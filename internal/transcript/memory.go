@@ -257,17 +257,17 @@ func (m *Memory) Events(_ context.Context, conversation uuid.UUID, after uint64,
 }
 
 // Watch implements Store.
-func (m *Memory) Watch(_ context.Context, conversation uuid.UUID) (<-chan struct{}, func(), error) {
+func (m *Memory) Watch(_ context.Context, conversation uuid.UUID) (<-chan struct{}, uint64, func(), error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, err := m.conversation(conversation)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	w := make(chan struct{}, 1)
 	c.watchers[w] = struct{}{}
 	var once sync.Once
-	return w, func() {
+	return w, uint64(len(c.events)), func() {
 		once.Do(func() {
 			m.mu.Lock()
 			defer m.mu.Unlock()

@@ -137,10 +137,11 @@ type Store interface {
 	// Events returns the events with a serial above after, oldest first, at most limit.
 	Events(ctx context.Context, conversation uuid.UUID, after uint64, limit int) ([]Event, error)
 	// Watch returns a channel that receives a value whenever events are appended to
-	// conversation after Watch has returned, or Accept or Finish is called again (wake-ups
-	// are coalesced: read Events to see how many), until stop is called. Call Watch before
-	// reading Events, so that nothing appended in between is missed.
-	Watch(ctx context.Context, conversation uuid.UUID) (wake <-chan struct{}, stop func(), err error)
+	// conversation after last, or Accept or Finish is called again (wake-ups are coalesced:
+	// read Events to see how many), until stop is called; last is the conversation's last
+	// serial at a moment after the watch began. Events up to last are read with Events, and
+	// only those: a watcher that has sent them all has nothing to read until it is woken.
+	Watch(ctx context.Context, conversation uuid.UUID) (wake <-chan struct{}, last uint64, stop func(), err error)
 	// Heard returns the events of conversation after serial after that this store's watchers
 	// of it have been woken for, oldest first, and true when the store holds every one of
 	// them (none, when the wake-ups were for events up to after: a watcher's own append, or

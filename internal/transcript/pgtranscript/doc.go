@@ -47,8 +47,9 @@
 // them back, and reads Events only when it is further behind or was woken without them. One
 // dedicated connection per Store (not from the pool: a pooled connection would lose its
 // LISTENs when returned) carries every LISTEN; Listen runs it for the life of the process.
-// Watch returns once LISTEN is in effect for its conversation, so a caller that reads Events
-// after Watch misses nothing.
+// Watch returns once LISTEN is in effect for its conversation, with the conversation's last
+// serial read after that: every event up to it is in the table, and every one after it wakes
+// the watcher, so a caller that has sent up to that serial need not read Events at all.
 //
 // The notification goes in a transaction of its own that does not wait for the disk:
 // Postgres holds a database-wide lock from a notifying transaction's commit until its commit

@@ -72,10 +72,12 @@ func (s *Store) Open(ctx context.Context, id uuid.UUID, create bool) (transcript
 	return transcript.Info{ID: id, LastSerial: last}, nil
 }
 
-// live returns transcript.ErrNotFound unless the conversation exists and is not idle.
-func (s *Store) live(ctx context.Context, id uuid.UUID) error {
-	_, err := s.pool.Exec(ctx, `SELECT transcript.live_conversation($1, $2)`, id, s.ttl)
-	return gone(err)
+// last returns the last serial of a conversation that exists and is not idle, and
+// transcript.ErrNotFound for any other.
+func (s *Store) last(ctx context.Context, id uuid.UUID) (uint64, error) {
+	var last uint64
+	err := s.pool.QueryRow(ctx, `SELECT transcript.live_conversation($1, $2)`, id, s.ttl).Scan(&last)
+	return last, gone(err)
 }
 
 // The SQLSTATEs the transcript's functions raise (migrations/00006_transcript_functions.sql

@@ -65,7 +65,7 @@ func TestStore_ListenerReconnectsAndWakesItsWatchers(t *testing.T) {
 	pool := newPool(t)
 	s := listening(t, pool, time.Hour)
 	conv := conversation(t, s, pool)
-	wake, stop, err := s.Watch(t.Context(), conv)
+	wake, _, stop, err := s.Watch(t.Context(), conv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestStore_WatchWaitsForTheListener(t *testing.T) {
 	conv := conversation(t, s, pool)
 	short, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
-	if _, _, err := s.Watch(short, conv); !errors.Is(err, context.DeadlineExceeded) {
+	if _, _, _, err := s.Watch(short, conv); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("watch without a listener: %v, want the caller's deadline", err)
 	}
 
@@ -105,7 +105,7 @@ func TestStore_WatchWaitsForTheListener(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
-		_, stop, err := s.Watch(ctx, conv)
+		_, _, stop, err := s.Watch(ctx, conv)
 		if err == nil {
 			stop()
 		}
@@ -131,7 +131,7 @@ func TestStore_WakeUpsAnnouncedMeanwhileGoInOneRound(t *testing.T) {
 	wakes := make([]<-chan struct{}, len(convs))
 	for i := range convs {
 		convs[i] = conversation(t, s, pool)
-		wake, stop, err := s.Watch(t.Context(), convs[i])
+		wake, _, stop, err := s.Watch(t.Context(), convs[i])
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -137,7 +137,7 @@ func (h Harness[S]) prepareTakesTheJobBeforeRefuse(t *testing.T) {
 	s, conv := h.storeWithConversation(t)
 	j := jobs(2)
 	checkReserve(t, s, conv, j[0], 1, nil, "the only slot")
-	wake, stop, err := s.Watch(withDeadline(t), conv)
+	wake, _, stop, err := s.Watch(withDeadline(t), conv)
 	if err != nil {
 		t.Fatal(err)
 	}

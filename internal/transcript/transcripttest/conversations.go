@@ -92,7 +92,7 @@ func notFoundEverywhere(t *testing.T, s transcript.Store, conv uuid.UUID) {
 		"waiting": func() error { _, err := s.Waiting(ctx, conv); return err },
 		"events":  func() error { _, err := s.Events(ctx, conv, 0, 10); return err },
 		"watch": func() error {
-			_, stop, err := s.Watch(ctx, conv)
+			_, _, stop, err := s.Watch(ctx, conv)
 			if err == nil {
 				stop()
 			}

@@ -85,6 +85,7 @@ func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 		{"PrepareReadsTheRepliesAcceptedBeforeTheJobInAcceptedOrder", h.exchangesBeforeTheJob},
 		{"EventsAreThoseAfterASerialUpToALimit", h.eventsAfterUpToLimit},
 		{"WatchWakesForAnAppendAfterItReturned", h.watchWakesForAppends},
+		{"WatchSaysHowFarTheConversationIsAndWakesForWhatComesAfter", h.watchReturnsTheLastSerial},
 		{"WakeUpsAreCoalesced", h.wakeUpsAreCoalesced},
 		{"AcceptAndFinishCalledAgainWakeTheWatchers", h.callingAgainWakes},
 		{"HeardIsWhatAWatcherWasWokenFor", h.heardIsWhatAWatcherWasWokenFor},

@@ -18,7 +18,7 @@ import (
 // watch watches conv until t ends, or until the returned stop.
 func watch(t *testing.T, s transcript.Store, conv uuid.UUID) (<-chan struct{}, func()) {
 	t.Helper()
-	wake, stop, err := s.Watch(withDeadline(t), conv)
+	wake, _, stop, err := s.Watch(withDeadline(t), conv)
 	if err != nil {
 		t.Fatalf("watch: %v", err)
 	}
@@ -43,6 +43,30 @@ func notWoken(t *testing.T, wake <-chan struct{}, what string) {
 	case <-wake:
 		t.Fatalf("%s: woken", what)
 	default:
+	}
+}
+
+// A watcher learns from Watch how far the conversation is: the events up to its last serial
+// are in the transcript, and each one after wakes it.
+func (h Harness[S]) watchReturnsTheLastSerial(t *testing.T) {
+	s, conv := h.storeWithConversation(t)
+	_, last, stop, err := s.Watch(withDeadline(t), conv)
+	if err != nil || last != 0 {
+		t.Fatalf("watch of a new conversation: last %d, %v; want 0", last, err)
+	}
+	stop()
+	first, second := uuid.New(), uuid.New()
+	accept(t, s, conv, first)
+	answer(t, s, conv, first)
+	wake, last, stop, err := s.Watch(withDeadline(t), conv)
+	if err != nil || last != 2 {
+		t.Fatalf("watch after an accept and its answer: last %d, %v; want 2", last, err)
+	}
+	t.Cleanup(stop)
+	ev := accept(t, s, conv, second)
+	woken(t, wake, "after an accept past the last serial")
+	if after, err := s.Events(t.Context(), conv, last, 10); err != nil || len(after) != 1 || after[0].Serial != ev.Serial || ev.Serial != last+1 {
+		t.Fatalf("events after the last serial: %v, %v; want the one accepted, serial %d", after, err, last+1)
 	}
 }
 
