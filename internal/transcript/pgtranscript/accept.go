@@ -13,12 +13,12 @@ import (
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
-// acceptTimeout bounds one round of acceptances.
-const acceptTimeout = 10 * time.Second
+// roundTimeout bounds one round of acceptances or reservations.
+const roundTimeout = 10 * time.Second
 
-// maxAcceptRound is the most acceptances one round takes: the rest wait for the next. It
-// bounds how many conversations one transaction locks, and for how long.
-const maxAcceptRound = 128
+// maxRound is the most acceptances or reservations one round takes: the rest wait for the
+// next. It bounds how many conversations one transaction locks, and for how long.
+const maxRound = 128
 
 // acceptor runs a Store's Accepts in rounds: the Accepts called while one round is in
 // flight go together in the next, one statement (transcript.accept_many, migrations/00014) and
@@ -48,7 +48,7 @@ type acceptOutcome struct {
 
 func newAcceptor(pool *pgxpool.Pool, ttl pgtype.Interval, w *waker) *acceptor {
 	a := &acceptor{pool: pool, ttl: ttl, waker: w}
-	a.rounds.max, a.rounds.run = maxAcceptRound, a.runRound
+	a.rounds.max, a.rounds.run = maxRound, a.runRound
 	return a
 }
 
@@ -67,14 +67,14 @@ func (a *acceptor) accept(ctx context.Context, conversation, job uuid.UUID, sent
 	return o.event, nil
 }
 
-// runRound accepts a round's jobs in one statement, within acceptTimeout of its own, and
+// runRound accepts a round's jobs in one statement, within roundTimeout of its own, and
 // announces the wake-up of each event accepted.
 func (a *acceptor) runRound(items []acceptance) ([]acceptOutcome, error) {
 	conversations, jobs, sentences := make([]uuid.UUID, len(items)), make([]uuid.UUID, len(items)), make([]string, len(items))
 	for i, it := range items {
 		conversations[i], jobs[i], sentences[i] = it.conversation, it.job, it.sentence
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), acceptTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
 	defer cancel()
 	rows, _ := a.pool.Query(ctx, `SELECT k, outcome, serial, kind, job, text, in_reply_to, at
 		FROM transcript.accept_many($1, $2, $3, $4)`, conversations, jobs, sentences, a.ttl)

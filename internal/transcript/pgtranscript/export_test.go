@@ -20,3 +20,9 @@ func WakeRounds(s *Store) int {
 func AcceptRounds(s *Store) (rounds, waiting int) {
 	return s.acceptor.rounds.stats()
 }
+
+// ReserveRounds returns how many rounds of reservations s has taken to run, and how many
+// reservations are waiting for their round to run.
+func ReserveRounds(s *Store) (rounds, waiting int) {
+	return s.reserver.rounds.stats()
+}

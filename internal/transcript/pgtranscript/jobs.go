@@ -14,18 +14,10 @@ import (
 var lease = interval(transcript.ReservationLease)
 
 // Reserve implements transcript.Store. The slots are counted under the conversation's lock,
-// so two front doors cannot both take the last one.
+// so two front doors cannot both take the last one. Reserves called together share a
+// transaction (reserver).
 func (s *Store) Reserve(ctx context.Context, conversation, job uuid.UUID, sentence string, limit int) error {
-	var reserved bool
-	err := s.pool.QueryRow(ctx, `SELECT transcript.reserve($1, $2, $3, $4, $5, $6)`,
-		conversation, job, sentence, limit, s.ttl, lease).Scan(&reserved)
-	switch {
-	case err != nil:
-		return fmt.Errorf("reserve a slot for job %s: %w", job, gone(err))
-	case !reserved:
-		return fmt.Errorf("reserve a slot for job %s: %w", job, transcript.ErrFull)
-	}
-	return nil
+	return s.reserver.reserve(ctx, conversation, job, sentence, limit)
 }
 
 // Refuse implements transcript.Store.

@@ -8,8 +8,8 @@ import (
 // rounds runs work the way Postgres commits to disk in groups: the items added while one
 // round is in flight go together in the next, one call of run for all of them. Under load that
 // is one statement and one transaction for many callers instead of one each; alone, an item
-// goes at once. The wake-ups of appends (waker) and the acceptances of admitted jobs
-// (acceptor) go through it.
+// goes at once. The wake-ups of appends (waker), the reservations of slots (reserver) and
+// the acceptances of admitted jobs (acceptor) go through it.
 //
 // A goroutine runs the rounds while there is something to run and ends when there is not, so
 // rounds need no closing. run serves many callers and outlives each one's context: it bounds

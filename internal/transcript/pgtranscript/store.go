@@ -27,6 +27,7 @@ type Store struct {
 	hub          hub
 	waker        *waker
 	acceptor     *acceptor
+	reserver     *reserver
 }
 
 var _ transcript.Store = (*Store)(nil)
@@ -52,6 +53,7 @@ func New(pool *pgxpool.Pool, ttl time.Duration) *Store {
 		waker:        newWaker(pool, log),
 	}
 	s.acceptor = newAcceptor(pool, s.ttl, s.waker)
+	s.reserver = newReserver(pool, s.ttl)
 	return s
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,14 +218,7 @@ func TestStore_AcceptsCalledTogetherShareARoundAndKeepTheirOwnOutcomes(t *testin
 	calls = append(calls, call{conv: uuid.New(), job: uuid.New(), want: transcript.ErrNotFound}) // never opened
 
 	// Rounds wait while the test holds every connection of the Store's pool.
-	var held []*pgxpool.Conn
-	for range pool.Config().MaxConns {
-		c, err := pool.Acquire(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-	}
+	release := holdPool(t, pool)
 	before, _ := pgtranscript.AcceptRounds(s)
 	type result struct {
 		ev  transcript.Event
@@ -242,9 +236,7 @@ func TestStore_AcceptsCalledTogetherShareARoundAndKeepTheirOwnOutcomes(t *testin
 		_, waiting := pgtranscript.AcceptRounds(s)
 		return waiting == len(calls)
 	}, func() string { return "the Accepts are not all waiting for a round" })
-	for _, c := range held {
-		c.Release()
-	}
+	release()
 	accepted := map[uuid.UUID]map[uint64]uuid.UUID{} // conversation → serial → job, as Accept returned them
 	for i, c := range calls {
 		r := <-results[i]
@@ -282,6 +274,116 @@ func TestStore_AcceptsCalledTogetherShareARoundAndKeepTheirOwnOutcomes(t *testin
 	// The first round may have left with the first Accept before the others were called.
 	if rounds, _ := pgtranscript.AcceptRounds(s); rounds-before > 2 {
 		t.Fatalf("%d Accepts ran in %d rounds, want at most 2", len(calls), rounds-before)
+	}
+}
+
+// holdPool acquires every connection of pool, so that the Store's rounds wait and gather
+// what is called meanwhile; the returned func releases them, as t's end does if the test
+// fails before.
+func holdPool(t *testing.T, pool *pgxpool.Pool) func() {
+	t.Helper()
+	var held []*pgxpool.Conn
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			for _, c := range held {
+				c.Release()
+			}
+		})
+	}
+	t.Cleanup(release)
+	for range pool.Config().MaxConns {
+		c, err := pool.Acquire(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	return release
+}
+
+func TestStore_ReservesCalledTogetherShareARoundAndKeepTheirOwnOutcomes(t *testing.T) {
+	pool := newPool(t)
+	s := listening(t, pool, time.Hour)
+	ctx := t.Context()
+	const limit = 2
+	type call struct{ conv, job uuid.UUID }
+	var calls []call
+	convs := make([]uuid.UUID, 8)
+	for i := range convs {
+		convs[i] = conversation(t, s, pool)
+		for range limit + 1 { // one more than the limit: one of each conversation's is full
+			calls = append(calls, call{conv: convs[i], job: uuid.New()})
+		}
+	}
+	// A job that holds a slot already keeps it, even with the conversation at its limit.
+	heldConv := conversation(t, s, pool)
+	held := uuid.New()
+	if err := s.Reserve(ctx, heldConv, held, "held", limit); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reserve(ctx, heldConv, uuid.New(), "second", limit); err != nil {
+		t.Fatal(err)
+	}
+	calls = append(calls, call{conv: heldConv, job: held})
+	unknown := call{conv: uuid.New(), job: uuid.New()} // never opened
+	calls = append(calls, unknown)
+
+	release := holdPool(t, pool)
+	before, _ := pgtranscript.ReserveRounds(s)
+	results := make([]chan error, len(calls))
+	for i, c := range calls {
+		results[i] = make(chan error, 1)
+		go func() { results[i] <- s.Reserve(ctx, c.conv, c.job, "sentence", limit) }()
+	}
+	kafkatest.Eventually(t, 10*time.Second, func() bool {
+		_, waiting := pgtranscript.ReserveRounds(s)
+		return waiting == len(calls)
+	}, func() string { return "the Reserves are not all waiting for a round" })
+	release()
+
+	reserved := map[uuid.UUID]map[uuid.UUID]bool{} // conversation → the jobs Reserve said hold a slot
+	for i, c := range calls {
+		err := <-results[i]
+		switch {
+		case c == unknown:
+			if !errors.Is(err, transcript.ErrNotFound) {
+				t.Errorf("Reserve on a conversation never opened: %v, want ErrNotFound", err)
+			}
+		case c.job == held:
+			if err != nil {
+				t.Errorf("Reserve of a job that holds a slot: %v, want nil", err)
+			}
+		case errors.Is(err, transcript.ErrFull):
+		case err != nil:
+			t.Errorf("Reserve %d: %v", i, err)
+		default:
+			if reserved[c.conv] == nil {
+				reserved[c.conv] = map[uuid.UUID]bool{}
+			}
+			reserved[c.conv][c.job] = true
+		}
+	}
+	// Each conversation took exactly its limit, and the jobs that Reserve said hold a slot are
+	// the ones the transcript holds.
+	for _, conv := range convs {
+		rows, _ := pool.Query(ctx, `SELECT job FROM transcript.job WHERE conversation = $1`, conv)
+		jobs, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(reserved[conv]) != limit || len(jobs) != limit {
+			t.Errorf("conversation %s: Reserve succeeded for %d jobs and the transcript holds %d, want %d", conv, len(reserved[conv]), len(jobs), limit)
+		}
+		for _, j := range jobs {
+			if !reserved[conv][j] {
+				t.Errorf("conversation %s holds job %s, for which Reserve said full", conv, j)
+			}
+		}
+	}
+	// The first round may have left with the first Reserve before the others were called.
+	if rounds, _ := pgtranscript.ReserveRounds(s); rounds-before > 2 {
+		t.Fatalf("%d Reserves ran in %d rounds, want at most 2", len(calls), rounds-before)
 	}
 }
 
@@ -368,6 +470,7 @@ func TestFunctions_FindRowsThroughIndexesWhateverTheStatistics(t *testing.T) {
 	exec(`SELECT transcript.reserve($1, $2, 'hello', 10, $3, $4)`, conv, answered, ttl, lease)
 	exec(`SELECT * FROM transcript.accept($1, $2, 'hello', $3)`, conv, answered, ttl)
 	exec(`SELECT * FROM transcript.accept_many(ARRAY[$1::uuid], ARRAY[$2::uuid], ARRAY['again'], $3)`, conv, uuid.New(), ttl)
+	exec(`SELECT * FROM transcript.reserve_many(ARRAY[$1::uuid], ARRAY[$2::uuid], ARRAY['more'], ARRAY[10], $3, $4)`, conv, uuid.New(), ttl, lease)
 	exec(`SELECT * FROM transcript.prepare($1, $2, 'hello', 10, $3)`, conv, answered, ttl)
 	exec(`SELECT * FROM transcript.finish($1, $2, 'hello', 'reply', 'hi', $3)`, conv, answered, ttl)
 	exec(`SELECT transcript.reserve($1, $2, 'again', 10, $3, $4)`, conv, refused, ttl, lease)
