@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -329,6 +330,60 @@ func TestQuotas_CountModelTokensOncePerJobAcrossReplicas(t *testing.T) {
 	free.Tier = access.Free
 	if why := replicas[0].AdmitSentence(t.Context(), free); why != "" {
 		t.Fatalf("a free client is held to the model's tokens: %s", why)
+	}
+}
+
+// A premium client's sentences that find its spending out of date at the same moment read it
+// from Postgres once between them, not once each: with hundreds of its streams admitting at
+// once, every expiry of the cached spending would otherwise be hundreds of reads. The pool is
+// held until they have all asked, so that all of them miss the cache together.
+func TestQuotas_ReadASpendingOnceForTheSentencesThatNeedItTogether(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres)
+	cfg, err := pgxpool.ParseConfig(ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statements := &counter{}
+	cfg.ConnConfig.Tracer = statements
+	cfg.MaxConns = 4
+	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	s := access.NewStore(p)
+	c, _, _ := client(t, s, pool(t), access.Premium)
+	q := access.NewQuotas(access.QuotaConfig{Clients: access.Limits{TokensPerDay: 1000}}, s, slog.New(slog.DiscardHandler))
+
+	var held []*pgxpool.Conn
+	for range cfg.MaxConns {
+		conn, err := p.Acquire(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+	}
+	release := sync.OnceFunc(func() {
+		for _, conn := range held {
+			conn.Release()
+		}
+	})
+	t.Cleanup(release)
+	before := statements.n.Load()
+	const sentences = 32
+	refusals := make(chan string, sentences)
+	for range sentences {
+		go func() { refusals <- q.AdmitSentence(t.Context(), c) }()
+	}
+	time.Sleep(200 * time.Millisecond) // every sentence has asked, and waits for the pool or for the read
+	release()
+	for range sentences {
+		if why := <-refusals; why != "" {
+			t.Fatalf("a client with nothing spent was refused: %s", why)
+		}
+	}
+	if n := statements.n.Load() - before; n != 1 {
+		t.Fatalf("%d sentences read the client's spending %d times, want once", sentences, n)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -40,6 +41,9 @@ type Quotas struct {
 	requests  map[uuid.UUID]*bucket
 	sentences map[uuid.UUID]*bucket
 	spent     map[uuid.UUID]spending
+	// reading makes the sentences that find a client's spending out of date at the same
+	// moment share one read of it.
+	reading singleflight.Group
 }
 
 type bucket struct {
@@ -145,14 +149,22 @@ func (q *Quotas) spentToday(ctx context.Context, client uuid.UUID) (int64, error
 	if ok && time.Since(s.at) < spentTTL {
 		return s.tokens, nil
 	}
-	tokens, _, err := q.store.TokensToday(ctx, client)
+	// A client's streams admitting at once when the spending goes out of date read it once,
+	// not once each. They share the first one's read, and its error (which lets them in).
+	v, err, _ := q.reading.Do(client.String(), func() (any, error) {
+		tokens, _, err := q.store.TokensToday(ctx, client)
+		if err != nil {
+			return int64(0), err
+		}
+		q.mu.Lock()
+		q.spent[client] = spending{tokens: tokens, at: time.Now()}
+		q.mu.Unlock()
+		return tokens, nil
+	})
 	if err != nil {
 		return 0, err
 	}
-	q.mu.Lock()
-	q.spent[client] = spending{tokens: tokens, at: time.Now()}
-	q.mu.Unlock()
-	return tokens, nil
+	return v.(int64), nil
 }
 
 func untilMidnightUTC(now time.Time) time.Duration {
