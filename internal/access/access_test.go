@@ -251,21 +251,31 @@ func (c *counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQ
 
 func (c *counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-// Once a token is cached, checking it costs no database round trip. (Other tests change
-// clients meanwhile, and each change drops the cache, so a few lookups are allowed for.)
-func TestAuthenticator_ChecksACachedTokenWithoutTheDatabase(t *testing.T) {
-	ep := stack.Require(t, stack.Postgres)
-	cfg, err := pgxpool.ParseConfig(ep.DatabaseURL)
+// countingPool returns a pool of its own on the stack's database (of maxConns connections;
+// 0 is pgx's default), closed when t ends, and the count of the statements it sends.
+func countingPool(t *testing.T, maxConns int32) (*pgxpool.Pool, *counter) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(stack.Require(t, stack.Postgres).DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	statements := &counter{}
 	cfg.ConnConfig.Tracer = statements
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
 	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
+	return p, statements
+}
+
+// Once a token is cached, checking it costs no database round trip. (Other tests change
+// clients meanwhile, and each change drops the cache, so a few lookups are allowed for.)
+func TestAuthenticator_ChecksACachedTokenWithoutTheDatabase(t *testing.T) {
+	p, statements := countingPool(t, 0)
 	a := access.NewAuthenticator(access.Required, access.Free, access.NewStore(p), slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -338,25 +348,13 @@ func TestQuotas_CountModelTokensOncePerJobAcrossReplicas(t *testing.T) {
 // once, every expiry of the cached spending would otherwise be hundreds of reads. The pool is
 // held until they have all asked, so that all of them miss the cache together.
 func TestQuotas_ReadASpendingOnceForTheSentencesThatNeedItTogether(t *testing.T) {
-	ep := stack.Require(t, stack.Postgres)
-	cfg, err := pgxpool.ParseConfig(ep.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	statements := &counter{}
-	cfg.ConnConfig.Tracer = statements
-	cfg.MaxConns = 4
-	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
+	p, statements := countingPool(t, 4)
 	s := access.NewStore(p)
 	c, _, _ := client(t, s, pool(t), access.Premium)
 	q := access.NewQuotas(access.QuotaConfig{Clients: access.Limits{TokensPerDay: 1000}}, s, slog.New(slog.DiscardHandler))
 
 	var held []*pgxpool.Conn
-	for range cfg.MaxConns {
+	for range p.Config().MaxConns {
 		conn, err := p.Acquire(t.Context())
 		if err != nil {
 			t.Fatal(err)
