@@ -508,6 +508,15 @@ func TestSendAndWatch_RefuseBadInput(t *testing.T) {
 	}
 }
 
+// startCountingReads serves conversations on the in-memory transcript, counting the reads
+// the streams make of it.
+func startCountingReads(t *testing.T) (*conversations, *reads) {
+	t.Helper()
+	m := transcript.NewMemory(time.Hour)
+	r := &reads{Memory: m}
+	return startConversationsOn(t, m, r), r
+}
+
 // reads is the in-memory transcript counting the reads a stream makes of it.
 type reads struct {
 	*transcript.Memory
@@ -538,9 +547,7 @@ func (r *reads) counts() (waiting, events int) {
 }
 
 func TestQueueConversation_AHalfClosedStreamReadsTheTranscriptOnlyOnceItsOwnJobsAreAnswered(t *testing.T) {
-	m := transcript.NewMemory(time.Hour)
-	r := &reads{Memory: m}
-	c := startConversationsOn(t, m, r)
+	c, r := startCountingReads(t)
 	s := c.open()
 	for _, sentence := range []string{"a", "b", "c"} {
 		c.send(s, &elizav1.QueueConversationRequest{Sentence: sentence})
@@ -564,9 +571,7 @@ func TestQueueConversation_AHalfClosedStreamReadsTheTranscriptOnlyOnceItsOwnJobs
 }
 
 func TestQueueConversation_AReplyAppendedDuringAnAdmissionIsSentFirstWithoutAReadBack(t *testing.T) {
-	m := transcript.NewMemory(time.Hour)
-	r := &reads{Memory: m}
-	c := startConversationsOn(t, m, r)
+	c, r := startCountingReads(t)
 	s := c.open()
 	c.send(s, &elizav1.QueueConversationRequest{Sentence: "one"})
 	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/one" {
@@ -578,7 +583,7 @@ func TestQueueConversation_AReplyAppendedDuringAnAdmissionIsSentFirstWithoutARea
 	first := c.jobs.all()[0]
 	c.jobs.mu.Lock()
 	c.jobs.landed = func(queue.Job) {
-		if _, _, err := m.Finish(context.Background(), first.ConversationID, first.ID, first.Sentence, transcript.Reply, "ONE"); err != nil {
+		if _, _, err := c.store.Finish(context.Background(), first.ConversationID, first.ID, first.Sentence, transcript.Reply, "ONE"); err != nil {
 			t.Error(err)
 		}
 	}
@@ -596,9 +601,7 @@ func TestQueueConversation_AReplyAppendedDuringAnAdmissionIsSentFirstWithoutARea
 }
 
 func TestQueueConversation_ANewConversationsFirstSentenceIsEnqueuedWithoutReadingTheTranscript(t *testing.T) {
-	m := transcript.NewMemory(time.Hour)
-	r := &reads{Memory: m}
-	c := startConversationsOn(t, m, r)
+	c, r := startCountingReads(t)
 	s := c.open()
 	c.send(s, &elizav1.QueueConversationRequest{Sentence: "one"})
 	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/one" {
