@@ -277,6 +277,50 @@ func TestStore_AcceptsCalledTogetherShareARoundAndKeepTheirOwnOutcomes(t *testin
 	}
 }
 
+// Two front doors' rounds lock the conversations they share in the same order (their ids), so
+// that however their Reserves and Accepts are grouped, no two rounds wait for each other in a
+// cycle: Postgres would end one of them with a deadlock error, which here would fail a call.
+func TestStore_RoundsOfTwoStoresOverTheSameConversationsDoNotDeadlock(t *testing.T) {
+	stores := []*pgtranscript.Store{listening(t, newPool(t), time.Hour), listening(t, newPool(t), time.Hour)}
+	convs := make([]uuid.UUID, 12)
+	for i := range convs {
+		convs[i] = conversation(t, stores[0], newPool(t))
+	}
+	const callers, each = 24, 20 // per store
+	errs := make(chan error, 2*callers)
+	var wg sync.WaitGroup
+	for si, s := range stores {
+		for c := range callers {
+			wg.Go(func() {
+				for i := range each {
+					// Each caller walks the conversations in an order of its own, so that the
+					// rounds gather them in every order.
+					conv := convs[(c*7+i*(si+c+1))%len(convs)]
+					job := uuid.New()
+					if err := s.Reserve(t.Context(), conv, job, "sentence", 1_000_000); err != nil {
+						errs <- fmt.Errorf("reserve: %w", err)
+						return
+					}
+					if _, err := s.Accept(t.Context(), conv, job, "sentence"); err != nil {
+						errs <- fmt.Errorf("accept: %w", err)
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	reserveRounds, _ := pgtranscript.ReserveRounds(stores[0])
+	acceptRounds, _ := pgtranscript.AcceptRounds(stores[0])
+	if reserveRounds >= callers*each || acceptRounds >= callers*each {
+		t.Fatalf("%d Reserves and Accepts ran in %d and %d rounds: the rounds gathered nothing", callers*each, reserveRounds, acceptRounds)
+	}
+}
+
 // holdPool acquires every connection of pool, so that the Store's rounds wait and gather
 // what is called meanwhile; the returned func releases them, as t's end does if the test
 // fails before.
