@@ -600,8 +600,34 @@ func TestQueueConversation_AReplyAppendedDuringAnAdmissionIsSentFirstWithoutARea
 	}
 }
 
+// watchedFirst is the transcript counting reads whose Reserve waits until a Watch has begun:
+// a stream's first sentence is then accepted after its watch began, as it is when the
+// listener is quicker than the queue, and the watch finds the conversation empty.
+type watchedFirst struct {
+	*reads
+	watched chan struct{}
+	once    sync.Once
+}
+
+func (w *watchedFirst) Watch(ctx context.Context, conv uuid.UUID) (<-chan struct{}, uint64, func(), error) {
+	wake, last, stop, err := w.reads.Watch(ctx, conv)
+	w.once.Do(func() { close(w.watched) })
+	return wake, last, stop, err
+}
+
+func (w *watchedFirst) Reserve(ctx context.Context, conv, job uuid.UUID, sentence string, limit int) error {
+	select {
+	case <-w.watched:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return w.reads.Reserve(ctx, conv, job, sentence, limit)
+}
+
 func TestQueueConversation_ANewConversationsFirstSentenceIsEnqueuedWithoutReadingTheTranscript(t *testing.T) {
-	c, r := startCountingReads(t)
+	m := transcript.NewMemory(time.Hour)
+	r := &reads{Memory: m}
+	c := startConversationsOn(t, m, &watchedFirst{reads: r, watched: make(chan struct{})})
 	s := c.open()
 	c.send(s, &elizav1.QueueConversationRequest{Sentence: "one"})
 	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/one" {
