@@ -6,19 +6,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
-
-// roundTimeout bounds one round of acceptances or reservations.
-const roundTimeout = 10 * time.Second
-
-// maxRound is the most acceptances or reservations one round takes: the rest wait for the
-// next. It bounds how many conversations one transaction locks, and for how long.
-const maxRound = 128
 
 // acceptor runs a Store's Accepts in rounds: the Accepts called while one round is in
 // flight go together in the next, one statement (transcript.accept_many, migrations/00014) and
@@ -79,9 +71,7 @@ func (a *acceptor) runRound(items []acceptance) ([]acceptOutcome, error) {
 	rows, _ := a.pool.Query(ctx, `SELECT k, outcome, serial, kind, job, text, in_reply_to, at
 		FROM transcript.accept_many($1, $2, $3, $4)`, conversations, jobs, sentences, a.ttl)
 	outcomes := make([]acceptOutcome, len(items))
-	got := 0
 	var (
-		k         int
 		outcome   string
 		serial    *uint64
 		kind      *transcript.Kind
@@ -90,11 +80,8 @@ func (a *acceptor) runRound(items []acceptance) ([]acceptOutcome, error) {
 		inReplyTo *string
 		at        *time.Time
 	)
-	_, err := pgx.ForEachRow(rows, []any{&k, &outcome, &serial, &kind, &job, &text, &inReplyTo, &at}, func() error {
-		if k < 1 || k > len(outcomes) {
-			return fmt.Errorf("accept_many returned element %d of %d", k, len(outcomes))
-		}
-		o := &outcomes[k-1]
+	err := forEachElement(rows, len(items), []any{&outcome, &serial, &kind, &job, &text, &inReplyTo, &at}, func(i int) error {
+		o := &outcomes[i]
 		switch outcome {
 		case "gone":
 			o.err = transcript.ErrNotFound
@@ -102,21 +89,17 @@ func (a *acceptor) runRound(items []acceptance) ([]acceptOutcome, error) {
 			o.err = transcript.ErrRefused
 		case "ok":
 			if serial == nil || kind == nil || job == nil || text == nil || inReplyTo == nil || at == nil {
-				return fmt.Errorf("accept_many returned element %d accepted without its event", k)
+				return fmt.Errorf("element %d accepted without its event", i+1)
 			}
-			o.event = transcript.Event{Conversation: conversations[k-1], Serial: *serial, Kind: *kind, JobID: *job,
+			o.event = transcript.Event{Conversation: conversations[i], Serial: *serial, Kind: *kind, JobID: *job,
 				Text: *text, InReplyTo: *inReplyTo, At: *at}
 		default:
-			return fmt.Errorf("accept_many returned element %d with outcome %q", k, outcome)
+			return fmt.Errorf("element %d with outcome %q", i+1, outcome)
 		}
-		got++
 		return nil
 	})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("a round of %d acceptances: %w", len(items), err)
-	case got != len(outcomes):
-		return nil, fmt.Errorf("a round of %d acceptances: accept_many answered %d", len(items), got)
+	if err != nil {
+		return nil, fmt.Errorf("a round of %d acceptances: accept_many: %w", len(items), err)
 	}
 	for _, o := range outcomes {
 		if o.err == nil {

@@ -2,8 +2,19 @@ package pgtranscript
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 )
+
+// roundTimeout bounds one round of acceptances or reservations.
+const roundTimeout = 10 * time.Second
+
+// maxRound is the most acceptances or reservations one round takes: the rest wait for the
+// next. It bounds how many conversations one transaction locks, and for how long.
+const maxRound = 128
 
 // rounds runs work the way Postgres commits to disk in groups: the items added while one
 // round is in flight go together in the next, one call of run for all of them. Under load that
@@ -100,4 +111,26 @@ func (r *round[T, R]) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// forEachElement reads what a function of a round (accept_many, reserve_many) returns for its
+// n elements: a row each, its 1-based index k first, then the columns scanned into dest.
+// each is called with the element's 0-based index once dest holds its row. It fails when a
+// row names no element of the round, or fewer rows than elements come back.
+func forEachElement(rows pgx.Rows, n int, dest []any, each func(i int) error) error {
+	var k, got int
+	_, err := pgx.ForEachRow(rows, append([]any{&k}, dest...), func() error {
+		if k < 1 || k > n {
+			return fmt.Errorf("element %d of %d", k, n)
+		}
+		got++
+		return each(k - 1)
+	})
+	switch {
+	case err != nil:
+		return err
+	case got != n:
+		return fmt.Errorf("%d rows for %d elements", got, n)
+	}
+	return nil
 }

@@ -140,14 +140,7 @@ func TestStore_WakeUpsAnnouncedMeanwhileGoInOneRound(t *testing.T) {
 		wakes[i] = wake
 	}
 	// Rounds wait while the test holds every connection of the Store's pool.
-	var held []*pgxpool.Conn
-	for range pool.Config().MaxConns {
-		c, err := pool.Acquire(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-	}
+	release := holdPool(t, pool)
 	before := pgtranscript.WakeRounds(s)
 	at := time.Now().UTC().Truncate(time.Microsecond)
 	announced := make([][]transcript.Event, len(convs))
@@ -162,9 +155,7 @@ func TestStore_WakeUpsAnnouncedMeanwhileGoInOneRound(t *testing.T) {
 			announced[i] = append(announced[i], ev)
 		}
 	}
-	for _, c := range held {
-		c.Release()
-	}
+	release()
 	for i, conv := range convs {
 		awaitWake(t, wakes[i], "for an announced event")
 		// The two notifications of a conversation may be heard one after the other.
