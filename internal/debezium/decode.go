@@ -5,6 +5,8 @@ import "fmt"
 // wireEnvelope is Debezium's change event envelope, as read: the whole value with schemas
 // disabled, the "payload" with schemas enabled. Absent and null members are alike.
 type wireEnvelope struct {
+	// ruleOnly parses only the rule's columns of the rows (see DecodeRuleChange).
+	ruleOnly            bool
 	before, after       wireRow
 	hasBefore, hasAfter bool
 	source              Source
@@ -47,6 +49,20 @@ var (
 // The schema of the schemas-enabled form is not checked, and the table name is not
 // insisted on (see Source).
 func DecodeSignalChange(value []byte) (Change, error) {
+	return decodeSignalChange(value, false)
+}
+
+// DecodeRuleChange decodes value as DecodeSignalChange does, but parses only the columns
+// that a recording's completeness depends on: id, recording, sensor_type, channels and
+// sample_type. The other columns are checked as JSON and skipped: their fields in the Change
+// are zero (Data is nil, Span is nil, InsertedAt is zero), and a value of theirs that would
+// not parse, data that is not base64 say, is no error here. It is the dispatcher's decoder:
+// what it cannot use it neither parses nor rejects.
+func DecodeRuleChange(value []byte) (Change, error) {
+	return decodeSignalChange(value, true)
+}
+
+func decodeSignalChange(value []byte, ruleOnly bool) (Change, error) {
 	if len(value) == 0 {
 		return Change{}, ErrTombstone
 	}
@@ -71,7 +87,7 @@ func DecodeSignalChange(value []byte) (Change, error) {
 		}
 		return Change{}, fmt.Errorf("%w: not a Debezium envelope: the value is a JSON %s, want an object", ErrMalformed, kindOf(v))
 	}
-	var top, payload wireEnvelope
+	top, payload := wireEnvelope{ruleOnly: ruleOnly}, wireEnvelope{ruleOnly: ruleOnly}
 	var hasSchema, hasPayload bool
 	err := s.members(func(key []byte) error {
 		switch string(key) {
@@ -112,10 +128,10 @@ func (env *wireEnvelope) member(s *scanner, at where, key []byte) error {
 	var err error
 	switch string(key) {
 	case "before":
-		env.before = wireRow{}
+		env.before = wireRow{ruleOnly: env.ruleOnly}
 		env.hasBefore, err = s.object(at.envelope, "before", func(key []byte) error { return env.before.member(s, key) })
 	case "after":
-		env.after = wireRow{}
+		env.after = wireRow{ruleOnly: env.ruleOnly}
 		env.hasAfter, err = s.object(at.envelope, "after", func(key []byte) error { return env.after.member(s, key) })
 	case "source":
 		env.source, env.hasLSN = Source{}, false

@@ -14,6 +14,7 @@ import (
 // FuzzDecodeSignalChange starts from every captured and hand-made fixture (and the captured
 // keys, which are JSON too). Whatever the input, decoding must not panic, must fail only with
 // ErrTombstone or ErrMalformed, and a success must hold up the Change's documented promises.
+// DecodeRuleChange must agree with it (see assertRuleDecodeAgrees).
 func FuzzDecodeSignalChange(f *testing.F) {
 	err := filepath.WalkDir("testdata", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || filepath.Ext(path) == ".md" || filepath.Base(filepath.Dir(path)) == "FuzzDecodeSignalChange" {
@@ -29,6 +30,7 @@ func FuzzDecodeSignalChange(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, value []byte) {
+		assertRuleDecodeAgrees(t, "input", value)
 		ch, err := DecodeSignalChange(value)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrTombstone) {

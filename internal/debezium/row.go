@@ -23,12 +23,23 @@ type wireRow struct {
 	SampleType             column[string]
 	SampleRate             column[float64]
 	InsertedAt             column[time.Time]
+	// ruleOnly leaves every column but the rule's absent (see DecodeRuleChange).
+	ruleOnly bool
+}
+
+// ruleColumn reports whether the completeness rule reads the column key.
+func ruleColumn(key []byte) bool {
+	switch string(key) {
+	case "id", "recording", "sensor_type", "channels", "sample_type":
+		return true
+	}
+	return false
 }
 
 // member reads the row's member key, parsing a column's value the moment it is read.
 func (w *wireRow) member(s *scanner, key []byte) error {
 	v, err := s.value()
-	if err != nil {
+	if err != nil || (w.ruleOnly && !ruleColumn(key)) {
 		return err
 	}
 	switch string(key) {

@@ -31,7 +31,7 @@ type Event struct {
 // Decode decodes a message of the signal topic. An error means the message can never be
 // applied: it belongs in the dead-letter topic (see kafkabus.Batches).
 func Decode(m kafka.Message) (Event, error) {
-	ch, err := debezium.DecodeSignalChange(m.Value)
+	ch, err := debezium.DecodeRuleChange(m.Value)
 	if errors.Is(err, debezium.ErrTombstone) {
 		return Event{Tombstone: true}, nil
 	}
