@@ -48,7 +48,8 @@ import (
 
 // Handler does the work for a batch of one partition's messages, in offset order. It returns
 // nil only when the batch's effects are durable. It is called again with the same batch after
-// an error, and may see a batch again after a restart or rebalance.
+// an error, and may see a batch again after a restart or rebalance. msgs is the group's to
+// reuse once HandleBatch returns: a handler must not keep it, or its messages, past that.
 type Handler interface {
 	HandleBatch(ctx context.Context, partition int, msgs []kafka.Message) error
 }

@@ -42,8 +42,11 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 		g.pipelinePartition(ctx, stop, gen, a.ID, r, log)
 		return
 	}
+	// One batch is in hand at a time: its slice is reused, and cleared after each so that the
+	// messages it held are not kept alive.
+	buf := make([]kafka.Message, 0, g.cfg.BatchSize)
 	for {
-		batch, err := g.fetchBatch(stop, r)
+		batch, err := g.fetchBatch(stop, r, buf[:0])
 		if err != nil {
 			return // shutdown or rebalance, with nothing in hand
 		}
@@ -52,6 +55,7 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 			return
 		}
 		g.commit(gen, a.ID, batch[len(batch)-1].Offset+1, log)
+		clear(batch)
 		if m := g.cfg.Metrics; m != nil {
 			m.lag.WithLabelValues(g.cfg.GroupID, g.cfg.Topic, partitionLabel(a.ID)).Set(float64(r.Stats().Lag))
 		}
@@ -61,13 +65,14 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 	}
 }
 
-// fetchBatch blocks for one message, then gathers what else arrives within Linger.
-func (g *Group) fetchBatch(stop context.Context, r *kafka.Reader) ([]kafka.Message, error) {
+// fetchBatch blocks for one message, then gathers what else arrives within Linger, appending
+// them to batch.
+func (g *Group) fetchBatch(stop context.Context, r *kafka.Reader, batch []kafka.Message) ([]kafka.Message, error) {
 	first, err := r.FetchMessage(stop)
 	if err != nil {
 		return nil, err
 	}
-	batch := []kafka.Message{first}
+	batch = append(batch, first)
 	linger, cancel := context.WithTimeout(stop, g.cfg.Linger)
 	defer cancel()
 	for len(batch) < g.cfg.BatchSize {

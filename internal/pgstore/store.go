@@ -90,8 +90,8 @@ func (s *Store) Apply(ctx context.Context, changes []recording.Change) (recordin
 func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change) (recording.Applied, error) {
 	var res recording.Applied
 	ids := make([]uuid.UUID, 0, len(changes))
-	recordings := map[uuid.UUID]bool{}
-	firstSeen := map[uuid.UUID]time.Time{}
+	recordings := make(map[uuid.UUID]bool, len(changes))
+	firstSeen := make(map[uuid.UUID]time.Time, len(changes))
 	for _, c := range changes {
 		ids = append(ids, c.Signal.ID)
 		if !c.Delete {
@@ -119,7 +119,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 		return res, err
 	}
 
-	dirty := map[uuid.UUID]recording.Signal{}
+	dirty := make(map[uuid.UUID]recording.Signal, len(changes))
 	for _, c := range changes {
 		out := ledger.Apply(c)
 		if !out.Changed {
