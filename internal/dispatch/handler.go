@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/debezium"
+	"github.com/beacon/eventdispatch/internal/logging"
 	"github.com/beacon/eventdispatch/internal/recording"
 )
 
@@ -56,15 +57,15 @@ func NewHandler(store Store, metrics *Metrics, log *slog.Logger) *Handler {
 // Handle applies one partition's events in order and returns nil once their effects are
 // durable; only then are they counted.
 func (h *Handler) Handle(ctx context.Context, _ int, events []Event) error {
-	var changes []recording.Change
-	counts := make([]string, 0, len(events)) // ops, counted only once the batch is durable
+	changes := make([]recording.Change, 0, len(events))
+	counts := map[string]int{} // events by op, counted only once the batch is durable
 	for _, ev := range events {
 		if ev.Tombstone {
-			counts = append(counts, "tombstone")
+			counts["tombstone"]++
 			continue
 		}
 		ch := ev.Change
-		counts = append(counts, string(ch.Op))
+		counts[string(ch.Op)]++
 		if ch.Op == debezium.OpTruncate {
 			// Everything before the truncate must be applied before it.
 			if err := h.apply(ctx, changes); err != nil {
@@ -82,8 +83,8 @@ func (h *Handler) Handle(ctx context.Context, _ int, events []Event) error {
 	if err := h.apply(ctx, changes); err != nil {
 		return err
 	}
-	for _, op := range counts {
-		h.metrics.events.WithLabelValues(op).Inc()
+	for op, n := range counts {
+		h.metrics.events.WithLabelValues(op).Add(float64(n))
 	}
 	return nil
 }
@@ -103,11 +104,16 @@ func (h *Handler) apply(ctx context.Context, changes []recording.Change) error {
 		h.log.Warn("signal has invalid values and will never qualify",
 			"signal", inv.Signal.ID, "recording", inv.Signal.Recording, "sensor_type", inv.Signal.SensorType, "error", inv.Err)
 	}
+	// A backlog's batch completes a thousand recordings: their lines go out in one write.
+	release := logging.Hold(h.log)
+	defer release()
 	for _, c := range res.Completed {
-		h.metrics.completed.Inc()
-		h.log.Info("processing recording "+c.Recording.String(),
-			"recording", c.Recording, "eeg_signal", c.EEGSignal, "accelerometer_signal", c.AccelerometerSignal)
+		// Strings, not the UUIDs: the same text, without slog's reflection on a TextMarshaler.
+		rec := c.Recording.String()
+		h.log.Info("processing recording "+rec,
+			"recording", rec, "eeg_signal", c.EEGSignal.String(), "accelerometer_signal", c.AccelerometerSignal.String())
 	}
+	h.metrics.completed.Add(float64(len(res.Completed)))
 	return nil
 }
 

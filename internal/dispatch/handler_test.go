@@ -3,15 +3,19 @@ package dispatch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/dispatch"
+	"github.com/beacon/eventdispatch/internal/logging"
 	"github.com/beacon/eventdispatch/internal/recording"
 )
 
@@ -23,6 +27,7 @@ type store struct {
 	applied   [][]recording.Change
 	truncated []int64
 	err       error
+	completes []recording.Complete // what each Apply reports completed
 }
 
 func (s *store) Apply(_ context.Context, changes []recording.Change) (recording.Applied, error) {
@@ -30,7 +35,7 @@ func (s *store) Apply(_ context.Context, changes []recording.Change) (recording.
 		return recording.Applied{}, s.err
 	}
 	s.applied = append(s.applied, changes)
-	return recording.Applied{}, nil
+	return recording.Applied{Completed: s.completes}, nil
 }
 
 func (s *store) Truncate(_ context.Context, version int64) error {
@@ -148,4 +153,43 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+// writes records each Write it is given.
+type writes struct{ calls []string }
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.calls = append(w.calls, string(p))
+	return len(p), nil
+}
+
+func TestHandle_LogsTheRecordingsABatchCompletedInOneWrite(t *testing.T) {
+	recs := []recording.Complete{
+		{Recording: uuid.New(), EEGSignal: uuid.New(), AccelerometerSignal: uuid.New()},
+		{Recording: uuid.New(), EEGSignal: uuid.New(), AccelerometerSignal: uuid.New()},
+	}
+	st := &store{completes: recs}
+	out := &writes{}
+	log, err := logging.New(out, logging.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := dispatch.NewHandler(st, dispatch.NewMetrics(prometheus.NewRegistry()), log)
+	if err := handle(t, h, kafka.Message{Value: fixture(t, "datastore-signal/create-eeg.json")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.calls) != 1 {
+		t.Fatalf("want the batch's lines in one write, got %d: %q", len(out.calls), out.calls)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.calls[0], "\n"), "\n")
+	if len(lines) != len(recs) {
+		t.Fatalf("want %d lines, got %q", len(recs), lines)
+	}
+	for i, c := range recs {
+		want := fmt.Sprintf(`level=INFO msg="processing recording %s" recording=%s eeg_signal=%s accelerometer_signal=%s`,
+			c.Recording, c.Recording, c.EEGSignal, c.AccelerometerSignal)
+		if !strings.HasSuffix(lines[i], want) {
+			t.Fatalf("line %d:\n got %s\nwant …%s", i, lines[i], want)
+		}
+	}
 }
