@@ -50,7 +50,8 @@ const signalBatchSize = 2000
 func defaultSignals() Signals {
 	return Signals{
 		Topic: "postgres.datastore.signal", GroupID: "dispatcher-signals",
-		BatchSize: signalBatchSize, BatchLinger: consumer.DefaultLinger, IncompleteAfter: 10 * time.Minute,
+		BatchSize: signalBatchSize, BatchBytes: consumer.DefaultBatchBytes, BatchLinger: consumer.DefaultLinger,
+		IncompleteAfter: 10 * time.Minute,
 	}
 }
 

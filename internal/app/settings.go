@@ -169,6 +169,7 @@ type Signals struct {
 	Topic           string        `env:"SIGNAL_TOPIC"`
 	GroupID         string        `env:"GROUP_ID"`
 	BatchSize       int           `env:"BATCH_SIZE"`
+	BatchBytes      int           `env:"BATCH_BYTES"`
 	BatchLinger     time.Duration `env:"BATCH_LINGER"`
 	IncompleteAfter time.Duration `env:"INCOMPLETE_AFTER"`
 }
@@ -177,6 +178,7 @@ type Signals struct {
 func (s Signals) Validate() error {
 	return errors.Join(
 		between("BATCH_SIZE", s.BatchSize, 1, pgstore.MaxBatch),
+		between("BATCH_BYTES", s.BatchBytes, 1<<10, 1<<30),
 		nonEmpty("SIGNAL_TOPIC", s.Topic, "GROUP_ID", s.GroupID),
 		positive("BATCH_LINGER", s.BatchLinger),
 		positive("INCOMPLETE_AFTER", s.IncompleteAfter),

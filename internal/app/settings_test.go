@@ -134,12 +134,13 @@ func TestSettings_NameEveryVariableThatIsWrong(t *testing.T) {
 	cfg := app.DefaultStandalone()
 	cfg.FrontDoor.MaxInflight = 0
 	cfg.Signals.BatchSize = 0
+	cfg.Signals.BatchBytes = 100
 	cfg.Conversations.Model.RPM = -1
 	cfg.Groups.SessionTimeout = time.Second
 	cfg.Kafka.Addr = "10.0.0.1:9092"
 	cfg.Headband.MaxPause = -time.Second
 	err := cfg.Validate()
-	for _, name := range []string{"MAX_INFLIGHT", "BATCH_SIZE", "LLM_RPM", "KAFKA_SESSION_TIMEOUT", "STANDALONE_KAFKA_ADDR", "HEADBAND_MAX_PAUSE"} {
+	for _, name := range []string{"MAX_INFLIGHT", "BATCH_SIZE", "BATCH_BYTES", "LLM_RPM", "KAFKA_SESSION_TIMEOUT", "STANDALONE_KAFKA_ADDR", "HEADBAND_MAX_PAUSE"} {
 		if err == nil || !strings.Contains(err.Error(), name+":") {
 			t.Errorf("error %v does not name %s", err, name)
 		}

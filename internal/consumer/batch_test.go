@@ -1,6 +1,7 @@
 package consumer_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -305,5 +306,28 @@ func TestGroup_ShutdownCommitsABatchInHandThatOutlastsTheSession(t *testing.T) {
 	}
 	if got := b.committed(); got != [partitions]int64{3, 3, -1} {
 		t.Errorf("committed %v after shutdown, want [3 3 -1]: the batch in hand committed", got)
+	}
+}
+
+func TestGroup_StopsABatchOnceItHoldsBatchBytes(t *testing.T) {
+	b := newBroker(t)
+	cfg := b.config()
+	cfg.BatchSize, cfg.BatchBytes = 10, 3000
+	kilobyte := bytes.Repeat([]byte("k"), 1000)
+	want := b.Produce(topic, 0, kilobyte, kilobyte, kilobyte, kilobyte, kilobyte, kilobyte, kilobyte)
+	want = append(want, b.Produce(topic, 0, bytes.Repeat([]byte("m"), 5000), kilobyte)...)
+	var j journal
+	start(t, consumer.New(cfg, j.handler("a", func(context.Context, int, []kafka.Message) error { return nil })))
+
+	b.waitCommitted([partitions]int64{int64(len(want)), -1, -1})
+	var got [][]int64
+	for _, a := range j.where(func(a attempt) bool { return a.partition == 0 }) {
+		got = append(got, a.offsets)
+	}
+	// 3 × 1,000 bytes reach the cap; a batch under it takes one more message even when that
+	// one is larger than the cap, then stops.
+	wantBatches := [][]int64{want[0:3], want[3:6], want[6:8], want[8:9]}
+	if !slices.EqualFunc(got, wantBatches, slices.Equal) {
+		t.Fatalf("batches %v, want %v", got, wantBatches)
 	}
 }

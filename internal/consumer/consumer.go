@@ -58,6 +58,7 @@ type Handler interface {
 // (internal/app), except the signal dispatcher's BATCH_SIZE, which is larger.
 const (
 	DefaultBatchSize      = 500
+	DefaultBatchBytes     = 8 << 20
 	DefaultLinger         = 5 * time.Millisecond
 	DefaultSessionTimeout = 10 * time.Second
 	DefaultHandleTimeout  = 30 * time.Second
@@ -73,6 +74,11 @@ type Config struct {
 	Topic   string
 	// BatchSize caps the messages per batch (in pipelined mode: outstanding per partition).
 	BatchSize int
+	// BatchBytes caps a batch's bytes (keys and values): it takes no more messages once it
+	// holds this many, so it holds at most BatchBytes plus one message. With events of
+	// hundreds of kilobytes a backlog would otherwise fill BatchSize of them per partition.
+	// Not used in pipelined mode.
+	BatchBytes int
 	// Linger is how long a batch may wait for more messages after its first.
 	Linger time.Duration
 	// SessionTimeout is how long the coordinator waits for a silent member (one killed with
@@ -101,6 +107,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = DefaultBatchBytes
 	}
 	if c.Linger <= 0 {
 		c.Linger = DefaultLinger

@@ -65,22 +65,24 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 	}
 }
 
-// fetchBatch blocks for one message, then gathers what else arrives within Linger, appending
-// them to batch.
+// fetchBatch blocks for one message, then gathers what else arrives within Linger, up to
+// BatchSize messages and BatchBytes, appending them to batch.
 func (g *Group) fetchBatch(stop context.Context, r *kafka.Reader, batch []kafka.Message) ([]kafka.Message, error) {
 	first, err := r.FetchMessage(stop)
 	if err != nil {
 		return nil, err
 	}
 	batch = append(batch, first)
+	size := len(first.Key) + len(first.Value)
 	linger, cancel := context.WithTimeout(stop, g.cfg.Linger)
 	defer cancel()
-	for len(batch) < g.cfg.BatchSize {
+	for len(batch) < g.cfg.BatchSize && size < g.cfg.BatchBytes {
 		m, err := r.FetchMessage(linger)
 		if err != nil {
 			break
 		}
 		batch = append(batch, m)
+		size += len(m.Key) + len(m.Value)
 	}
 	return batch, nil
 }
