@@ -29,8 +29,9 @@ type Event struct {
 	Tombstone bool
 }
 
-// Decode decodes a message of the signal topic. An error means the message can never be
-// applied: it belongs in the dead-letter topic (see kafkabus.Batches).
+// Decode decodes a message of the signal topic, reading only the columns completeness
+// depends on (debezium.DecodeRuleChange). An error means the message can never be applied: it
+// belongs in the dead-letter topic (see kafkabus.Batches).
 func Decode(m kafka.Message) (Event, error) {
 	ch, err := debezium.DecodeRuleChange(m.Value)
 	if errors.Is(err, debezium.ErrTombstone) {

@@ -1,6 +1,7 @@
 package dispatch_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -191,5 +192,21 @@ func TestHandle_LogsTheRecordingsABatchCompletedInOneWrite(t *testing.T) {
 		if !strings.HasSuffix(lines[i], want) {
 			t.Fatalf("line %d:\n got %s\nwant …%s", i, lines[i], want)
 		}
+	}
+}
+
+func TestDecode_AcceptsAnEventWhoseColumnsTheRuleDoesNotReadWouldNotParse(t *testing.T) {
+	value := fixture(t, "datastore-signal/create-eeg.json")
+	broken := bytes.Replace(value, []byte(`"data":"AACAPwAAAEAAAEBAAACAQA=="`), []byte(`"data":"not base64!"`), 1)
+	if bytes.Equal(broken, value) {
+		t.Fatal("the fixture's data column was not found")
+	}
+	ev, err := dispatch.Decode(kafka.Message{Value: broken})
+	if err != nil {
+		t.Fatalf("the event would go to the dead-letter topic: %v", err)
+	}
+	want, _ := dispatch.Decode(kafka.Message{Value: value})
+	if ev.Change.After == nil || ev.Change.After.ID != want.Change.After.ID || ev.Change.After.SampleType != want.Change.After.SampleType {
+		t.Fatalf("decoded %+v, want the rule's columns of %+v", ev.Change.After, want.Change.After)
 	}
 }
