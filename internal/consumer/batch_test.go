@@ -331,3 +331,34 @@ func TestGroup_StopsABatchOnceItHoldsBatchBytes(t *testing.T) {
 		t.Fatalf("batches %v, want %v", got, wantBatches)
 	}
 }
+
+func TestGroup_GathersTheNextBatchWhileOneIsHandled(t *testing.T) {
+	b := newBroker(t)
+	cfg := b.config()
+	cfg.Linger = 20 * time.Millisecond
+	b.produce(0, 1)
+	inHand := make(chan []int64, 10)
+	release := newGate()
+	defer release.open()
+	start(t, consumer.New(cfg, handlerFunc(func(_ context.Context, _ int, msgs []kafka.Message) error {
+		inHand <- offsetsOf(msgs)
+		if msgs[0].Offset == 0 {
+			release.wait()
+		}
+		return nil
+	})))
+
+	receive(t, inHand, "first batch")
+	// Two messages arrive while the first batch is handled, far more than Linger apart: the
+	// first of them is gathered into a batch of its own at once, so it is not held back by the
+	// batch in hand, and the second starts the batch after.
+	b.produce(0, 1)
+	time.Sleep(300 * time.Millisecond)
+	b.produce(0, 1)
+	time.Sleep(300 * time.Millisecond)
+	release.open()
+	if second, third := receive(t, inHand, "second batch"), receive(t, inHand, "third batch"); !slices.Equal(second, []int64{1}) || !slices.Equal(third, []int64{2}) {
+		t.Fatalf("batches after the first: %v and %v, want [1] and [2]", second, third)
+	}
+	b.waitCommitted([partitions]int64{3, -1, -1})
+}

@@ -77,7 +77,8 @@ type Config struct {
 	// BatchBytes caps a batch's bytes (keys and values): it takes no more messages once it
 	// holds this many, so it holds at most BatchBytes plus one message. With events of
 	// hundreds of kilobytes a backlog would otherwise fill BatchSize of them per partition.
-	// Not used in pipelined mode.
+	// A partition has two batches in hand at most: the one handled and the next, gathered
+	// meanwhile. Not used in pipelined mode.
 	BatchBytes int
 	// Linger is how long a batch may wait for more messages after its first.
 	Linger time.Duration

@@ -42,14 +42,35 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 		g.pipelinePartition(ctx, stop, gen, a.ID, r, log)
 		return
 	}
-	// One batch is in hand at a time: its slice is reused, and cleared after each so that the
-	// messages it held are not kept alive.
-	buf := make([]kafka.Message, 0, g.cfg.BatchSize)
-	for {
-		batch, err := g.fetchBatch(stop, r, buf[:0])
-		if err != nil {
-			return // shutdown or rebalance, with nothing in hand
+	// The next batch is gathered while one is handled, so reading the partition overlaps the
+	// work. Two batches at most are in hand, each in a slice of its own that is reused, and
+	// cleared once its batch is handled so that its messages are not kept alive. A batch
+	// gathered and not handled when the partition stops is not committed: its next owner
+	// reads it again.
+	fetching, stopFetching := context.WithCancel(stop)
+	batches := make(chan []kafka.Message)
+	fetched := make(chan struct{})
+	go func() {
+		defer close(fetched)
+		defer close(batches)
+		bufs := [2][]kafka.Message{make([]kafka.Message, 0, g.cfg.BatchSize), make([]kafka.Message, 0, g.cfg.BatchSize)}
+		for i := 0; ; i = 1 - i {
+			batch, err := g.fetchBatch(fetching, r, bufs[i][:0])
+			if err != nil {
+				return // shutdown or rebalance
+			}
+			select {
+			case batches <- batch:
+			case <-fetching.Done():
+				return
+			}
 		}
+	}()
+	defer func() {
+		stopFetching()
+		<-fetched
+	}()
+	for batch := range batches {
 		if err := g.handle(stop, a.ID, batch, log); err != nil {
 			log.Warn("batch abandoned uncommitted; it will be redelivered", "first_offset", batch[0].Offset, "error", err)
 			return
