@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/consumer"
@@ -361,4 +362,58 @@ func TestGroup_GathersTheNextBatchWhileOneIsHandled(t *testing.T) {
 		t.Fatalf("batches after the first: %v and %v, want [1] and [2]", second, third)
 	}
 	b.waitCommitted([partitions]int64{3, -1, -1})
+}
+
+func TestGroup_LagCountsFromTheHandledBatchNotFromWhatIsGatheredAhead(t *testing.T) {
+	b := newBroker(t)
+	cfg := b.config()
+	cfg.BatchSize = 5
+	reg := prometheus.NewRegistry()
+	cfg.Metrics = consumer.NewMetrics(reg)
+	b.produce(0, 20)
+	release := newGate()
+	defer release.open()
+	start(t, consumer.New(cfg, handlerFunc(func(_ context.Context, _ int, msgs []kafka.Message) error {
+		if msgs[0].Offset > 0 {
+			release.wait() // the second batch is held: the reader has the rest by then
+		}
+		return nil
+	})))
+
+	b.waitCommitted([partitions]int64{5, -1, -1})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lag, ok := gauge(t, reg, "kafka_consumer_lag", "0")
+		if ok && lag == 15 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lag of partition 0 after its first batch of 5 (of 20): %v (reported: %v), want 15", lag, ok)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	release.open()
+	b.waitCommitted([partitions]int64{20, -1, -1})
+}
+
+// gauge returns the value of the gauge name with label partition, and whether it is there.
+func gauge(t *testing.T, reg *prometheus.Registry, name, partition string) (float64, bool) {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "partition" && l.GetValue() == partition {
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
 }

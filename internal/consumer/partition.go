@@ -75,10 +75,14 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 			log.Warn("batch abandoned uncommitted; it will be redelivered", "first_offset", batch[0].Offset, "error", err)
 			return
 		}
-		g.commit(gen, a.ID, batch[len(batch)-1].Offset+1, log)
+		next := batch[len(batch)-1].Offset + 1
+		g.commit(gen, a.ID, next, log)
 		clear(batch)
 		if m := g.cfg.Metrics; m != nil {
-			m.lag.WithLabelValues(g.cfg.GroupID, g.cfg.Topic, partitionLabel(a.ID)).Set(float64(r.Stats().Lag))
+			// The reader is ahead of what is handled (the batch gathered meanwhile, its own
+			// queue): the lag counts from the handled batch to the partition's end.
+			st := r.Stats()
+			m.lag.WithLabelValues(g.cfg.GroupID, g.cfg.Topic, partitionLabel(a.ID)).Set(float64(max(st.Offset+st.Lag-next, 0)))
 		}
 		if stop.Err() != nil {
 			return
