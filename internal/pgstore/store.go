@@ -10,12 +10,13 @@
 //  1. takes a transaction-scoped advisory lock per recording it touches, in sorted order (so
 //     two transactions never deadlock on them), which serialises work on a recording across
 //     partitions and replicas;
-//  2. loads those recordings' signal states and whether they were processed;
+//  2. loads those recordings' signal states and whether they were processed (1 and 2 are sent
+//     together, in one round trip);
 //  3. applies the changes in order with a recording.Ledger, which ignores anything no newer
 //     than what it has (redeliveries, replays after a crash);
-//  4. writes the changed signal states, runs the Processor for recordings that became
-//     complete, and tracks pending recordings (a processed recording's signals are written
-//     only if they had a row: see recording.Ledger.Upsert);
+//  4. writes the changed signal states and tracks pending recordings, in one round trip (a
+//     processed recording's signals are written only if they had a row: see
+//     recording.Ledger.Upsert), then runs the Processor for recordings that became complete;
 //  5. commits — and only then may the caller commit the Kafka offsets.
 //
 // A crash anywhere before 5 leaves nothing; after 5 and before the offset commit, the batch is
@@ -110,11 +111,8 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 	for rec := range recordings {
 		recs = append(recs, rec)
 	}
-	if err := lock(ctx, tx, recs); err != nil {
-		return res, err
-	}
 	ledger := recording.NewLedger(s.rule)
-	stored, err := s.load(ctx, tx, ledger, recs, ids)
+	stored, err := lockAndLoad(ctx, tx, ledger, recs, ids)
 	if err != nil {
 		return res, err
 	}
@@ -150,15 +148,23 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 			delete(dirty, id)
 		}
 	}
-	if err := saveSignals(ctx, tx, dirty); err != nil {
+	// The state's writes go in one round trip: each statement is its own and runs in order.
+	writes := &pgx.Batch{}
+	if err := saveSignals(writes, dirty); err != nil {
 		return res, err
+	}
+	trackPending(writes, ledger, firstSeen, res.Completed)
+	if writes.Len() > 0 {
+		if err := tx.SendBatch(ctx, writes).Close(); err != nil {
+			return res, fmt.Errorf("save signal state and pending recordings: %w", err)
+		}
 	}
 	if len(res.Completed) > 0 {
 		if err := s.processor.ProcessRecords(ctx, tx, res.Completed); err != nil {
 			return res, fmt.Errorf("process_record: %w", err)
 		}
 	}
-	return res, trackPending(ctx, tx, ledger, firstSeen, res.Completed)
+	return res, nil
 }
 
 // owners returns the recording of each known signal among ids.
@@ -177,30 +183,34 @@ func (s *Store) owners(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]uuid.
 // outOfSharedMemory is the SQLSTATE of a full lock table (out_of_memory).
 const outOfSharedMemory = "53200"
 
-// lock takes a transaction-scoped advisory lock per recording, in ascending key order.
-func lock(ctx context.Context, tx pgx.Tx, recs []uuid.UUID) error {
+// lockAndLoad takes a transaction-scoped advisory lock per recording, in ascending key order,
+// then gives the ledger the state of recs and the tombstones of unowned signals among ids,
+// and returns the signals it had a row for. The three statements go in one round trip; they
+// run in order, so the loads read what the locks now protect.
+func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
 	keys := make([]int64, len(recs))
 	for i, rec := range recs {
 		keys[i] = int64(binary.BigEndian.Uint64(rec[:8])) //nolint:gosec // a hash: wrapping is fine
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, keys); err != nil {
-		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == outOfSharedMemory {
-			return fmt.Errorf("lock %d recordings: Postgres's lock table is full: lower BATCH_SIZE, or raise the server's max_locks_per_transaction (see pgstore.MaxBatch): %w", len(keys), err)
-		}
-		return fmt.Errorf("lock recordings: %w", err)
-	}
-	return nil
-}
-
-// load gives the ledger the state of recs, and the tombstones of unowned signals among ids,
-// and returns the signals it had a row for.
-func (s *Store) load(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
-	rows, err := tx.Query(ctx, `
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, keys)
+	b.Queue(`
 		SELECT signal, coalesce(recording, '00000000-0000-0000-0000-000000000000'), sensor_type, channels, sample_type, source_lsn, deleted
 		FROM dispatcher.signal_state
 		WHERE recording = ANY($1) OR (recording IS NULL AND signal = ANY($2))`, recs, ids)
+	b.Queue(`SELECT recording FROM dispatcher.processed_recording WHERE recording = ANY($1)`, recs)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+
+	if _, err := br.Exec(); err != nil {
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == outOfSharedMemory {
+			return nil, fmt.Errorf("lock %d recordings: Postgres's lock table is full: lower BATCH_SIZE, or raise the server's max_locks_per_transaction (see pgstore.MaxBatch): %w", len(keys), err)
+		}
+		return nil, fmt.Errorf("lock recordings: %w", err)
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("load signal state: %w", err)
 	}
@@ -212,19 +222,23 @@ func (s *Store) load(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, r
 	if err != nil {
 		return nil, fmt.Errorf("load signal state: %w", err)
 	}
-	byRecording := map[uuid.UUID][]recording.Signal{}
-	stored := make(map[uuid.UUID]bool, len(signals))
-	for _, sg := range signals {
-		byRecording[sg.Recording] = append(byRecording[sg.Recording], sg)
-		stored[sg.ID] = true
-	}
-	rows, err = tx.Query(ctx, `SELECT recording FROM dispatcher.processed_recording WHERE recording = ANY($1)`, recs)
+	rows, err = br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("load processed recordings: %w", err)
 	}
 	processed, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	if err != nil {
 		return nil, fmt.Errorf("load processed recordings: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("lock and load recordings: %w", err)
+	}
+
+	byRecording := map[uuid.UUID][]recording.Signal{}
+	stored := make(map[uuid.UUID]bool, len(signals))
+	for _, sg := range signals {
+		byRecording[sg.Recording] = append(byRecording[sg.Recording], sg)
+		stored[sg.ID] = true
 	}
 	for _, rec := range processed {
 		ledger.Load(rec, true, nil)
@@ -248,9 +262,9 @@ type signalRow struct {
 	SourceLSN  int64      `json:"source_lsn"`
 }
 
-// saveSignals writes the changed signal states in one statement: the batch's rows go to
-// Postgres as one parameter, instead of one statement per signal.
-func saveSignals(ctx context.Context, tx pgx.Tx, dirty map[uuid.UUID]recording.Signal) error {
+// saveSignals queues the write of the changed signal states in one statement: the batch's
+// rows go to Postgres as one parameter, instead of one statement per signal.
+func saveSignals(writes *pgx.Batch, dirty map[uuid.UUID]recording.Signal) error {
 	if len(dirty) == 0 {
 		return nil
 	}
@@ -271,7 +285,7 @@ func saveSignals(ctx context.Context, tx pgx.Tx, dirty map[uuid.UUID]recording.S
 		return fmt.Errorf("save signal state: %w", err)
 	}
 	// Each signal is in dirty once, so no row is updated twice by the statement.
-	_, err = tx.Exec(ctx, `
+	writes.Queue(`
 		INSERT INTO dispatcher.signal_state AS st (signal, recording, sensor_type, channels, sample_type, deleted, source_lsn)
 		SELECT signal, recording, sensor_type, channels, sample_type, deleted, source_lsn
 		FROM jsonb_to_recordset($1::jsonb) AS r(signal uuid, recording uuid, sensor_type text, channels text[],
@@ -282,14 +296,12 @@ func saveSignals(ctx context.Context, tx pgx.Tx, dirty map[uuid.UUID]recording.S
 			sample_type = EXCLUDED.sample_type, deleted = EXCLUDED.deleted,
 			source_lsn = EXCLUDED.source_lsn, updated_at = now()
 		WHERE st.source_lsn <= EXCLUDED.source_lsn`, string(doc))
-	if err != nil {
-		return fmt.Errorf("save signal state: %w", err)
-	}
 	return nil
 }
 
-// trackPending records recordings seen and not complete, and forgets completed ones.
-func trackPending(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, firstSeen map[uuid.UUID]time.Time, completed []recording.Complete) error {
+// trackPending queues the writes that record recordings seen and not complete, and forget
+// completed ones.
+func trackPending(writes *pgx.Batch, ledger *recording.Ledger, firstSeen map[uuid.UUID]time.Time, completed []recording.Complete) {
 	var recs []uuid.UUID
 	var seen []time.Time
 	for rec, at := range firstSeen {
@@ -298,22 +310,17 @@ func trackPending(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, firs
 		}
 	}
 	if len(recs) > 0 {
-		if _, err := tx.Exec(ctx, `
+		writes.Queue(`
 			INSERT INTO dispatcher.pending_recording (recording, first_seen)
 			SELECT * FROM unnest($1::uuid[], $2::timestamptz[])
 			ON CONFLICT (recording) DO UPDATE SET first_seen = least(pending_recording.first_seen, EXCLUDED.first_seen)`,
-			recs, seen); err != nil {
-			return fmt.Errorf("track pending recordings: %w", err)
-		}
+			recs, seen)
 	}
 	if len(completed) > 0 {
 		done := make([]uuid.UUID, len(completed))
 		for i, c := range completed {
 			done[i] = c.Recording
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM dispatcher.pending_recording WHERE recording = ANY($1)`, done); err != nil {
-			return fmt.Errorf("forget completed recordings: %w", err)
-		}
+		writes.Queue(`DELETE FROM dispatcher.pending_recording WHERE recording = ANY($1)`, done)
 	}
-	return nil
 }

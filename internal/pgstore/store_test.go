@@ -225,7 +225,8 @@ func (f processorFunc) ProcessRecords(ctx context.Context, tx pgx.Tx, recs []rec
 }
 
 // scanCounter is process_record that notes the sequential scans of the dispatcher's tables
-// in its transaction so far, then writes processed_recording.
+// in its transaction so far (every statement of the batch but its own), then writes
+// processed_recording.
 type scanCounter struct {
 	ran     bool
 	scanned []string
