@@ -24,13 +24,21 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 		}
 	}()
 
+	queue := 0 // kafka-go's default, 100
+	if g.processor == nil {
+		// The reader's own queue counts messages, not bytes. A batch group gathers ahead
+		// itself (bounded by BatchBytes), so a short queue is enough, and it keeps large
+		// messages (eeg rows of hundreds of kilobytes) from piling up here.
+		queue = batchReaderQueue
+	}
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   g.cfg.Brokers,
-		Topic:     g.cfg.Topic,
-		Partition: a.ID,
-		MinBytes:  1,
-		MaxBytes:  16 << 20,
-		MaxWait:   250 * time.Millisecond,
+		Brokers:       g.cfg.Brokers,
+		Topic:         g.cfg.Topic,
+		Partition:     a.ID,
+		MinBytes:      1,
+		MaxBytes:      16 << 20,
+		MaxWait:       250 * time.Millisecond,
+		QueueCapacity: queue,
 	})
 	defer r.Close()
 	if err := r.SetOffset(a.Offset); err != nil {
@@ -89,6 +97,10 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 		}
 	}
 }
+
+// batchReaderQueue is the most messages a batch group's kafka-go reader holds for a partition
+// before they are taken.
+const batchReaderQueue = 16
 
 // fetchBatch blocks for one message, then gathers what else arrives within Linger, up to
 // BatchSize messages and BatchBytes, appending them to batch.
