@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/beacon/eventdispatch/internal/rounds"
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
@@ -22,7 +23,7 @@ type acceptor struct {
 	ttl  pgtype.Interval
 	// waker wakes the watchers of each event accepted, also when its caller has gone.
 	waker  *waker
-	rounds rounds[acceptance, acceptOutcome]
+	rounds rounds.Group[acceptance, acceptOutcome]
 }
 
 // acceptance is one Accept's job.
@@ -40,7 +41,7 @@ type acceptOutcome struct {
 
 func newAcceptor(pool *pgxpool.Pool, ttl pgtype.Interval, w *waker) *acceptor {
 	a := &acceptor{pool: pool, ttl: ttl, waker: w}
-	a.rounds.max, a.rounds.run = maxRound, a.runRound
+	a.rounds.Max, a.rounds.Run = maxRound, a.runRound
 	return a
 }
 
@@ -48,11 +49,10 @@ func newAcceptor(pool *pgxpool.Pool, ttl pgtype.Interval, w *waker) *acceptor {
 // run, or ctx's error if ctx ends first (the acceptance may still run with its round, and its
 // watchers are woken all the same).
 func (a *acceptor) accept(ctx context.Context, conversation, job uuid.UUID, sentence string) (transcript.Event, error) {
-	r, i := a.rounds.add(acceptance{conversation: conversation, job: job, sentence: sentence})
-	if err := r.wait(ctx); err != nil {
+	o, err := a.rounds.Do(ctx, acceptance{conversation: conversation, job: job, sentence: sentence})
+	if err != nil {
 		return transcript.Event{}, fmt.Errorf("accept job %s: %w", job, err)
 	}
-	o := r.results[i]
 	if o.err != nil {
 		return transcript.Event{}, fmt.Errorf("accept job %s: %w", job, o.err)
 	}

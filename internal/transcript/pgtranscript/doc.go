@@ -6,11 +6,12 @@
 // (migrations/00006_transcript_functions.sql and 00007_transcript_refuse.sql), so each is one
 // round trip and, for the writes, one implicit transaction; the wake-ups of appends go in
 // transactions of their own, shared by the appends of many conversations (see Wake-ups).
-// Reserve and Accept differ: the calls made while one is in flight go together in the next
-// statement (transcript.reserve_many, migrations/00015; transcript.accept_many, 00014), one
-// transaction (and, for Accept, one wait for the disk) for a front door's many admissions at
-// once, each call with its own outcome (a full or idle conversation or a refused job fails
-// only its own). The functions raise SQLSTATE P0002 for a
+// Reserve, Accept and Finish differ: the calls made while one is in flight go together in the
+// next statement (transcript.reserve_many, migrations/00015; transcript.accept_many, 00014;
+// transcript.finish_many, 00016), one transaction (and, for Accept and Finish, one wait for
+// the disk) for a front door's many admissions or a worker pool's many answers at once, each
+// call with its own outcome (a full or idle conversation or a refused job fails only its
+// own); internal/rounds gathers them. The functions raise SQLSTATE P0002 for a
 // conversation that does not exist or is idle and P0003 for a refused job, which the methods
 // return as transcript.ErrNotFound and transcript.ErrRefused.
 //

@@ -11,18 +11,24 @@ func Announce(s *Store, ev transcript.Event) { s.waker.announce(ev) }
 
 // WakeRounds returns how many rounds of wake-ups s has taken to send.
 func WakeRounds(s *Store) int {
-	rounds, _ := s.waker.rounds.stats()
+	rounds, _ := s.waker.rounds.Stats()
 	return rounds
 }
 
 // AcceptRounds returns how many rounds of acceptances s has taken to run, and how many
 // acceptances are waiting for their round to run.
 func AcceptRounds(s *Store) (rounds, waiting int) {
-	return s.acceptor.rounds.stats()
+	return s.acceptor.rounds.Stats()
 }
 
 // ReserveRounds returns how many rounds of reservations s has taken to run, and how many
 // reservations are waiting for their round to run.
 func ReserveRounds(s *Store) (rounds, waiting int) {
-	return s.reserver.rounds.stats()
+	return s.reserver.rounds.Stats()
+}
+
+// FinishRounds returns how many rounds of finishings s has taken to run, and how many
+// finishings are waiting for their round to run.
+func FinishRounds(s *Store) (rounds, waiting int) {
+	return s.finisher.rounds.Stats()
 }

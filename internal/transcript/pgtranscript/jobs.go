@@ -44,24 +44,13 @@ func (s *Store) Accept(ctx context.Context, conversation, job uuid.UUID, sentenc
 	return s.acceptor.accept(ctx, conversation, job, sentence)
 }
 
-// Finish implements transcript.Store.
+// Finish implements transcript.Store. Finishes called together share a transaction and its
+// commit (finisher); each returns once its outcome's watchers are woken.
 func (s *Store) Finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind transcript.Kind, text string) (transcript.Event, bool, error) {
 	if kind != transcript.Reply && kind != transcript.Failed {
 		return transcript.Event{}, false, fmt.Errorf("finish job %s: %q is not an outcome", job, kind)
 	}
-	ev := transcript.Event{Conversation: conversation}
-	var recorded bool
-	err := s.pool.QueryRow(ctx, `
-		SELECT (f.ev).serial, (f.ev).kind, (f.ev).job, (f.ev).text, (f.ev).in_reply_to, (f.ev).at, f.recorded
-		FROM transcript.finish($1, $2, $3, $4, $5, $6) f`, conversation, job, sentence, kind, text, s.ttl).
-		Scan(&ev.Serial, &ev.Kind, &ev.JobID, &ev.Text, &ev.InReplyTo, &ev.At, &recorded)
-	if err != nil {
-		return transcript.Event{}, false, fmt.Errorf("finish job %s: %w", job, gone(err))
-	}
-	if err := s.wake(ctx, ev); err != nil {
-		return transcript.Event{}, false, fmt.Errorf("finish job %s: %w", job, err)
-	}
-	return ev, recorded, nil
+	return s.finisher.finish(ctx, conversation, job, sentence, kind, text)
 }
 
 // wake wakes the watchers of ev's conversation, in a transaction of its own after ev's has
@@ -70,7 +59,7 @@ func (s *Store) Finish(ctx context.Context, conversation, job uuid.UUID, sentenc
 // watchers not woken; the caller's retry of Finish or Prepare, which wakes them again, makes
 // up for it.
 func (s *Store) wake(ctx context.Context, ev transcript.Event) error {
-	if err := s.waker.announce(ev).wait(ctx); err != nil {
+	if err := s.waker.announce(ev).Wait(ctx); err != nil {
 		return fmt.Errorf("wake the watchers of event %d: %w", ev.Serial, err)
 	}
 	return nil

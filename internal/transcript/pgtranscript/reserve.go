@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/beacon/eventdispatch/internal/rounds"
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
@@ -20,7 +21,7 @@ import (
 type reserver struct {
 	pool   *pgxpool.Pool
 	ttl    pgtype.Interval
-	rounds rounds[reservation, error]
+	rounds rounds.Group[reservation, error]
 }
 
 // reservation is one Reserve's job and its conversation's limit.
@@ -32,7 +33,7 @@ type reservation struct {
 
 func newReserver(pool *pgxpool.Pool, ttl pgtype.Interval) *reserver {
 	r := &reserver{pool: pool, ttl: ttl}
-	r.rounds.max, r.rounds.run = maxRound, r.runRound
+	r.rounds.Max, r.rounds.Run = maxRound, r.runRound
 	return r
 }
 
@@ -41,12 +42,12 @@ func newReserver(pool *pgxpool.Pool, ttl pgtype.Interval) *reserver {
 // when the reservation may still be taken with its round (a lease: it frees its slot after
 // transcript.ReservationLease unless its job is accepted).
 func (r *reserver) reserve(ctx context.Context, conversation, job uuid.UUID, sentence string, limit int) error {
-	rd, i := r.rounds.add(reservation{conversation: conversation, job: job, sentence: sentence, limit: limit})
-	if err := rd.wait(ctx); err != nil {
+	outcome, err := r.rounds.Do(ctx, reservation{conversation: conversation, job: job, sentence: sentence, limit: limit})
+	if err != nil {
 		return fmt.Errorf("reserve a slot for job %s: %w", job, err)
 	}
-	if err := rd.results[i]; err != nil {
-		return fmt.Errorf("reserve a slot for job %s: %w", job, err)
+	if outcome != nil {
+		return fmt.Errorf("reserve a slot for job %s: %w", job, outcome)
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ type Store struct {
 	waker        *waker
 	acceptor     *acceptor
 	reserver     *reserver
+	finisher     *finisher
 }
 
 var _ transcript.Store = (*Store)(nil)
@@ -54,6 +55,7 @@ func New(pool *pgxpool.Pool, ttl time.Duration) *Store {
 	}
 	s.acceptor = newAcceptor(pool, s.ttl, s.waker)
 	s.reserver = newReserver(pool, s.ttl)
+	s.finisher = newFinisher(pool, s.ttl, s.waker)
 	return s
 }
 

@@ -268,8 +268,128 @@ func TestStore_AcceptsCalledTogetherShareARoundAndKeepTheirOwnOutcomes(t *testin
 	}
 }
 
-// Two front doors' rounds lock the conversations they share in the same order (their ids), so
-// that however their Reserves and Accepts are grouped, no two rounds wait for each other in a
+func TestStore_FinishesCalledTogetherShareARoundAndKeepTheirOwnOutcomes(t *testing.T) {
+	pool := newPool(t)
+	s := listening(t, pool, time.Hour)
+	ctx := t.Context()
+	type call struct {
+		conv, job uuid.UUID
+		kind      transcript.Kind
+		text      string
+		want      error
+		// accepted: the job's Accepted event is in the transcript before the round.
+		accepted bool
+		// again: the job's outcome is recorded before the round, so Finish records nothing.
+		again bool
+	}
+	var calls []call
+	for i := range 12 {
+		conv := conversation(t, s, pool)
+		for j := range 2 { // two jobs of each conversation
+			c := call{conv: conv, job: uuid.New(), kind: transcript.Reply, text: fmt.Sprintf("answer %d.%d", i, j), accepted: true}
+			if err := s.Reserve(ctx, c.conv, c.job, "sentence", 10); err != nil {
+				t.Fatal(err)
+			}
+			calls = append(calls, c)
+		}
+	}
+	calls[3].kind, calls[3].text = transcript.Failed, "the model is away"
+	calls[5].want = transcript.ErrRefused
+	if _, _, err := s.Refuse(ctx, calls[5].conv, calls[5].job, "sentence"); err != nil {
+		t.Fatal(err)
+	}
+	calls[7].accepted = false // reserved only: Finish appends its Accepted event first
+	calls[8].again = true
+	for _, c := range calls {
+		if c.want == nil && c.accepted {
+			if _, err := s.Accept(ctx, c.conv, c.job, "sentence"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	first, _, err := s.Finish(ctx, calls[8].conv, calls[8].job, "sentence", transcript.Reply, "the first answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls[8].text = "the first answer"
+	calls = append(calls, call{conv: uuid.New(), job: uuid.New(), kind: transcript.Reply, want: transcript.ErrNotFound}) // never opened
+
+	// Rounds wait while the test holds every connection of the Store's pool.
+	release := holdPool(t, pool)
+	before, _ := pgtranscript.FinishRounds(s)
+	type result struct {
+		ev       transcript.Event
+		recorded bool
+		err      error
+	}
+	results := make([]chan result, len(calls))
+	for i, c := range calls {
+		results[i] = make(chan result, 1)
+		text := c.text
+		if c.again {
+			text = "a second answer, not recorded"
+		}
+		go func() {
+			ev, recorded, err := s.Finish(ctx, c.conv, c.job, "sentence", c.kind, text)
+			results[i] <- result{ev, recorded, err}
+		}()
+	}
+	kafkatest.Eventually(t, 10*time.Second, func() bool {
+		_, waiting := pgtranscript.FinishRounds(s)
+		return waiting == len(calls)
+	}, func() string { return "the Finishes are not all waiting for a round" })
+	release()
+	for i, c := range calls {
+		r := <-results[i]
+		switch {
+		case c.want != nil:
+			if !errors.Is(r.err, c.want) {
+				t.Errorf("Finish %d: %v, want %v", i, r.err, c.want)
+			}
+			continue
+		case r.err != nil:
+			t.Errorf("Finish %d: %v", i, r.err)
+			continue
+		case r.ev.Conversation != c.conv || r.ev.JobID != c.job || r.ev.Kind != c.kind || r.ev.Text != c.text || r.ev.InReplyTo != "sentence":
+			t.Errorf("Finish %d: event %+v, want job %s's %s %q of conversation %s", i, r.ev, c.job, c.kind, c.text, c.conv)
+		case r.recorded == c.again:
+			t.Errorf("Finish %d: recorded %v, want %v", i, r.recorded, !c.again)
+		case c.again && r.ev != first:
+			t.Errorf("Finish %d, called again: event %+v, want the first outcome %+v", i, r.ev, first)
+		}
+		// The event Finish returned is the transcript's, and the job's Accepted event is
+		// before it.
+		events, err := s.Events(ctx, c.conv, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var acceptedAt, outcomes int
+		for _, ev := range events {
+			if ev.JobID != c.job {
+				continue
+			}
+			switch ev.Kind {
+			case transcript.Accepted:
+				acceptedAt = int(ev.Serial)
+			default:
+				outcomes++
+				if ev != r.ev {
+					t.Errorf("Finish %d: returned %+v, the transcript holds %+v", i, r.ev, ev)
+				}
+			}
+		}
+		if outcomes != 1 || acceptedAt == 0 || uint64(acceptedAt) > r.ev.Serial {
+			t.Errorf("Finish %d: job %s has %d outcomes and its Accepted event at serial %d in %+v", i, c.job, outcomes, acceptedAt, events)
+		}
+	}
+	// The first round may have left with the first Finish before the others were called.
+	if rounds, _ := pgtranscript.FinishRounds(s); rounds-before > 2 {
+		t.Fatalf("%d Finishes ran in %d rounds, want at most 2", len(calls), rounds-before)
+	}
+}
+
+// Two stores' rounds lock the conversations they share in the same order (their ids), so
+// that however their Reserves, Accepts and Finishes are grouped, no two rounds wait for each other in a
 // cycle: Postgres would end one of them with a deadlock error, which here would fail a call.
 func TestStore_RoundsOfTwoStoresOverTheSameConversationsDoNotDeadlock(t *testing.T) {
 	stores := []*pgtranscript.Store{listening(t, newPool(t), time.Hour), listening(t, newPool(t), time.Hour)}
@@ -296,6 +416,10 @@ func TestStore_RoundsOfTwoStoresOverTheSameConversationsDoNotDeadlock(t *testing
 						errs <- fmt.Errorf("accept: %w", err)
 						return
 					}
+					if _, _, err := s.Finish(t.Context(), conv, job, "sentence", transcript.Reply, "answer"); err != nil {
+						errs <- fmt.Errorf("finish: %w", err)
+						return
+					}
 				}
 			})
 		}
@@ -307,8 +431,10 @@ func TestStore_RoundsOfTwoStoresOverTheSameConversationsDoNotDeadlock(t *testing
 	}
 	reserveRounds, _ := pgtranscript.ReserveRounds(stores[0])
 	acceptRounds, _ := pgtranscript.AcceptRounds(stores[0])
-	if reserveRounds >= callers*each || acceptRounds >= callers*each {
-		t.Fatalf("%d Reserves and Accepts ran in %d and %d rounds: the rounds gathered nothing", callers*each, reserveRounds, acceptRounds)
+	finishRounds, _ := pgtranscript.FinishRounds(stores[0])
+	if reserveRounds >= callers*each || acceptRounds >= callers*each || finishRounds >= callers*each {
+		t.Fatalf("%d Reserves, Accepts and Finishes ran in %d, %d and %d rounds: the rounds gathered nothing",
+			callers*each, reserveRounds, acceptRounds, finishRounds)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/beacon/eventdispatch/internal/rounds"
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
@@ -24,7 +25,7 @@ const wakeTimeout = 10 * time.Second
 type waker struct {
 	pool   *pgxpool.Pool
 	log    *slog.Logger
-	rounds rounds[wakeUp, struct{}]
+	rounds rounds.Group[wakeUp, struct{}]
 }
 
 // wakeUp is one notification: a conversation's channel and its payload.
@@ -35,14 +36,14 @@ type wakeUp struct {
 
 func newWaker(pool *pgxpool.Pool, log *slog.Logger) *waker {
 	w := &waker{pool: pool, log: log}
-	w.rounds.run = w.send
+	w.rounds.Run = w.send
 	return w
 }
 
 // announce adds the wake-up for ev to the next round and returns that round; wait on it, or
 // do not, to leave the wake-up to be sent.
-func (w *waker) announce(ev transcript.Event) *round[wakeUp, struct{}] {
-	r, _ := w.rounds.add(wakeUp{conversation: ev.Conversation, payload: payload(ev)})
+func (w *waker) announce(ev transcript.Event) *rounds.Round[wakeUp, struct{}] {
+	r, _ := w.rounds.Add(wakeUp{conversation: ev.Conversation, payload: payload(ev)})
 	return r
 }
 
@@ -58,5 +59,5 @@ func (w *waker) send(ups []wakeUp) ([]struct{}, error) {
 		w.log.Warn("cannot wake the watchers of conversations; their next event will", "conversations", len(ups), "error", err)
 		return nil, fmt.Errorf("wake the watchers of %d conversations: %w", len(ups), err)
 	}
-	return nil, nil
+	return make([]struct{}, len(ups)), nil
 }

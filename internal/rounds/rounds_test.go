@@ -1,0 +1,125 @@
+package rounds_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/beacon/eventdispatch/internal/rounds"
+)
+
+// A Group whose Run blocks until released gathers what is added meanwhile into the next
+// round, up to Max, and gives each caller its own result.
+func TestGroup_GathersWhatIsAddedWhileARoundRuns(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var ran [][]int
+	g := rounds.Group[int, string]{Max: 4, Run: func(items []int) ([]string, error) {
+		mu.Lock()
+		ran = append(ran, slices.Clone(items))
+		first := len(ran) == 1
+		mu.Unlock()
+		if first {
+			<-release
+		}
+		out := make([]string, len(items))
+		for i, it := range items {
+			out[i] = fmt.Sprint("item ", it)
+		}
+		return out, nil
+	}}
+	r0, i0 := g.Add(0) // runs alone, and blocks
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(ran) == 1 })
+	type added struct {
+		r *rounds.Round[int, string]
+		i int
+	}
+	var later []added
+	for n := 1; n <= 9; n++ {
+		r, i := g.Add(n)
+		later = append(later, added{r, i})
+	}
+	if taken, waiting := g.Stats(); taken != 1 || waiting != 10 {
+		t.Fatalf("Stats = %d taken, %d waiting; want 1 and 10", taken, waiting)
+	}
+	close(release)
+	if err := r0.Wait(t.Context()); err != nil || r0.Result(i0) != "item 0" {
+		t.Fatalf("item 0: %v, %q", err, r0.Result(i0))
+	}
+	for n, a := range later {
+		if err := a.r.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := a.r.Result(a.i), fmt.Sprint("item ", n+1); got != want {
+			t.Errorf("item %d: %q, want %q", n+1, got, want)
+		}
+	}
+	want := [][]int{{0}, {1, 2, 3, 4}, {5, 6, 7, 8}, {9}}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.EqualFunc(ran, want, slices.Equal) {
+		t.Fatalf("rounds ran %v, want %v", ran, want)
+	}
+}
+
+// A round's error reaches each of its callers; a Run that returns the wrong number of
+// results fails its round rather than a caller's index; a caller whose context ends stops
+// waiting, and its item still runs.
+func TestGroup_ErrorsAndContexts(t *testing.T) {
+	broken := errors.New("the database is away")
+	g := rounds.Group[int, int]{Run: func(items []int) ([]int, error) {
+		switch items[0] {
+		case 1:
+			return nil, broken
+		case 2:
+			return []int{}, nil
+		}
+		return items, nil
+	}}
+	if _, err := g.Do(t.Context(), 1); !errors.Is(err, broken) {
+		t.Errorf("Do(1) = %v, want %v", err, broken)
+	}
+	if _, err := g.Do(t.Context(), 2); err == nil {
+		t.Error("a Run without results: Do returned no error")
+	}
+	if got, err := g.Do(t.Context(), 3); err != nil || got != 3 {
+		t.Errorf("Do(3) = %d, %v", got, err)
+	}
+
+	release := make(chan struct{})
+	ran := make(chan int, 1)
+	slow := rounds.Group[int, int]{Run: func(items []int) ([]int, error) {
+		<-release
+		ran <- items[0]
+		return items, nil
+	}}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := slow.Do(ctx, 7); !errors.Is(err, context.Canceled) {
+		t.Errorf("Do with an ended context = %v, want %v", err, context.Canceled)
+	}
+	close(release)
+	select {
+	case n := <-ran:
+		if n != 7 {
+			t.Errorf("ran %d, want 7", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the item of a caller that stopped waiting did not run")
+	}
+}
+
+func waitFor(t *testing.T, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
