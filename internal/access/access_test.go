@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -385,7 +386,7 @@ func TestQuotas_ReadASpendingOnceForTheSentencesThatNeedItTogether(t *testing.T)
 	}
 }
 
-// A model call's count commits without waiting for the disk: every call of a client adds to
+// A round of model calls commits without waiting for the disk: every call of a client adds to
 // one row, and waiting would make the workers take its lock one disk flush at a time
 // (migration 00011 says why nothing is lost).
 func TestStore_RecordModelCallCommitsWithoutWaitingForTheDisk(t *testing.T) {
@@ -400,9 +401,10 @@ func TestStore_RecordModelCallCommitsWithoutWaitingForTheDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback(context.Background()) }()
-	var counted bool
-	if err := tx.QueryRow(t.Context(), `SELECT access.record_model_call($1, $2, 3, 4)`, job, client).Scan(&counted); err != nil || !counted {
-		t.Fatalf("record a model call: counted %t, %v", counted, err)
+	var counted uuid.UUID
+	if err := tx.QueryRow(t.Context(), `SELECT counted FROM access.record_model_calls(ARRAY[$1::uuid], ARRAY[$2::uuid], ARRAY[3], ARRAY[4])`,
+		job, client).Scan(&counted); err != nil || counted != job {
+		t.Fatalf("record a model call: counted %s, %v", counted, err)
 	}
 	var setting string
 	if err := tx.QueryRow(t.Context(), `SHOW synchronous_commit`).Scan(&setting); err != nil {
@@ -410,6 +412,72 @@ func TestStore_RecordModelCallCommitsWithoutWaitingForTheDisk(t *testing.T) {
 	}
 	if setting != "off" {
 		t.Fatalf("synchronous_commit is %q in the transaction that recorded a model call, want off", setting)
+	}
+}
+
+// The model calls two stores (two workers' processes) record at once go in rounds: each job is
+// counted once, whichever store and round records it and however often, the day's totals are
+// the sums of the jobs, and rounds over the same clients' rows do not deadlock.
+func TestStore_RecordModelCallsInRoundsCountEachJobOnce(t *testing.T) {
+	p := pool(t)
+	stores := []*access.Store{access.NewStore(pool(t)), access.NewStore(pool(t))}
+	clients := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+	t.Cleanup(func() {
+		for _, c := range clients {
+			_, _ = p.Exec(context.Background(), `DELETE FROM access.model_call WHERE client = $1`, c)
+			_, _ = p.Exec(context.Background(), `DELETE FROM access.daily_tokens WHERE client = $1`, c)
+		}
+	})
+	const jobs, callers = 60, 16
+	type job struct {
+		id, client         uuid.UUID
+		prompt, completion int
+	}
+	all := make([]job, jobs)
+	want := map[uuid.UUID][2]int64{} // client → tokens, calls
+	for i := range all {
+		all[i] = job{id: uuid.New(), client: clients[i%len(clients)], prompt: 10 + i, completion: i % 7}
+		w := want[all[i].client]
+		want[all[i].client] = [2]int64{w[0] + int64(all[i].prompt+all[i].completion), w[1] + 1}
+	}
+	// Every caller records every job, in an order of its own: each job is recorded 16 times.
+	counted := make([]atomic.Int32, jobs)
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for c := range callers {
+		wg.Go(func() {
+			s := stores[c%len(stores)]
+			for i := range jobs {
+				j := all[(i*(c+1)+c)%jobs]
+				n, err := s.RecordModelCall(t.Context(), j.id, j.client, j.prompt, j.completion)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if n {
+					counted[slices.IndexFunc(all, func(x job) bool { return x.id == j.id })].Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i := range counted {
+		if n := counted[i].Load(); n != 1 {
+			t.Errorf("job %d was reported counted %d times, want once", i, n)
+		}
+	}
+	for _, c := range clients {
+		tokens, calls, err := stores[0].TokensToday(t.Context(), c)
+		if err != nil || tokens != want[c][0] || calls != want[c][1] {
+			t.Errorf("client %s today: %d tokens in %d calls (%v), want %d in %d", c, tokens, calls, err, want[c][0], want[c][1])
+		}
+	}
+	if rounds := access.CallRounds(stores[0]) + access.CallRounds(stores[1]); rounds >= callers*jobs {
+		t.Fatalf("%d model calls were recorded in %d rounds: the rounds gathered nothing", callers*jobs, rounds)
 	}
 }
 

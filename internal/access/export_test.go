@@ -6,3 +6,9 @@ func (a *Authenticator) Live() bool {
 	defer a.cache.mu.Unlock()
 	return a.cache.live
 }
+
+// CallRounds returns how many rounds of model calls s has taken to record.
+func CallRounds(s *Store) int {
+	rounds, _ := s.calls.Stats()
+	return rounds
+}

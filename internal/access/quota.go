@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -191,14 +193,56 @@ func exhausted(msg string, wait time.Duration) error {
 
 // RecordModelCall counts the tokens of a job the model answered for client, once per job
 // however often it is recorded (a job redone after a crash). It reports whether this call
-// counted them.
+// counted them. The calls recorded while one round is in flight go together in the next
+// (access.record_model_calls, migration 00017): one statement, one transaction and one update
+// of each client's row for the day per round, not per call.
 func (s *Store) RecordModelCall(ctx context.Context, job, client uuid.UUID, prompt, completion int) (bool, error) {
-	var counted bool
-	err := s.pool.QueryRow(ctx, `SELECT access.record_model_call($1, $2, $3, $4)`, job, client, prompt, completion).Scan(&counted)
+	counted, err := s.calls.Do(ctx, modelCall{job: job, client: client, prompt: prompt, completion: completion})
 	if err != nil {
 		return false, fmt.Errorf("record model call: %w", err)
 	}
 	return counted, nil
+}
+
+// modelCall is one RecordModelCall's job and tokens.
+type modelCall struct {
+	job, client        uuid.UUID
+	prompt, completion int
+}
+
+// maxCallsRound is the most model calls one round records; the rest wait for the next.
+const maxCallsRound = 256
+
+// callsRoundTimeout bounds one round of model calls. A round serves many callers and outlives
+// each one's context.
+const callsRoundTimeout = 10 * time.Second
+
+// recordCalls records a round of model calls in one statement and reports, for each, whether
+// it counted the job's tokens (a job recorded twice in one round is counted for the first).
+func (s *Store) recordCalls(calls []modelCall) ([]bool, error) {
+	n := len(calls)
+	jobs, clients, prompts, completions := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]int32, n), make([]int32, n)
+	for i, c := range calls {
+		jobs[i], clients[i] = c.job, c.client
+		prompts[i], completions[i] = int32(min(c.prompt, math.MaxInt32)), int32(min(c.completion, math.MaxInt32))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), callsRoundTimeout)
+	defer cancel()
+	rows, _ := s.pool.Query(ctx, `SELECT counted FROM access.record_model_calls($1, $2, $3, $4)`, jobs, clients, prompts, completions)
+	counted, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("a round of %d model calls: %w", n, err)
+	}
+	fresh := make(map[uuid.UUID]bool, len(counted))
+	for _, job := range counted {
+		fresh[job] = true
+	}
+	out := make([]bool, n)
+	for i, c := range calls {
+		out[i] = fresh[c.job]
+		delete(fresh, c.job) // a job given twice was counted once
+	}
+	return out, nil
 }
 
 // TokensToday returns the model tokens client has spent today (UTC) and in how many calls.

@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/beacon/eventdispatch/internal/rounds"
 )
 
 // ErrNotFound is returned for a client or token id the store does not have.
@@ -21,10 +23,16 @@ var errUnknownToken = errors.New("unknown or revoked token")
 // Store keeps clients and tokens in Postgres (schema access, migration 00008).
 type Store struct {
 	pool *pgxpool.Pool
+	// calls gathers the model calls recorded together into rounds (RecordModelCall).
+	calls rounds.Group[modelCall, bool]
 }
 
 // NewStore returns a Store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool) *Store {
+	s := &Store{pool: pool}
+	s.calls.Max, s.calls.Run = maxCallsRound, s.recordCalls
+	return s
+}
 
 // clientColumns are what scanClient reads, of access.client aliased c.
 const clientColumns = `c.id, c.name, c.tier, c.admin, coalesce(c.requests_per_second, 0),
