@@ -32,3 +32,9 @@ func ReserveRounds(s *Store) (rounds, waiting int) {
 func FinishRounds(s *Store) (rounds, waiting int) {
 	return s.finisher.rounds.Stats()
 }
+
+// PrepareRounds returns how many rounds of preparations s has taken to run, and how many
+// preparations are waiting for their round to run.
+func PrepareRounds(s *Store) (rounds, waiting int) {
+	return s.preparer.rounds.Stats()
+}

@@ -15,9 +15,26 @@ import (
 // eventColumns are the columns of an event (aliased e) that scanEvent reads, in its order.
 const eventColumns = `e.serial, e.kind, e.job, e.text, e.in_reply_to, e.at`
 
-// Prepare implements transcript.Store. A negative most means no limit. When it accepts the
-// job it notifies the Accepted event, as Accept does.
+// Prepare implements transcript.Store. A negative most means no limit. The Prepares called
+// together share a statement (preparer) for the jobs that are accepted already, the usual
+// case; the others are prepared one by one, and when that accepts the job it notifies the
+// Accepted event, as Accept does.
 func (s *Store) Prepare(ctx context.Context, conversation, job uuid.UUID, sentence string, most int) (transcript.Preparation, error) {
+	o, err := s.preparer.rounds.Do(ctx, preparing{conversation: conversation, job: job, most: most})
+	switch {
+	case err != nil:
+		return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, err)
+	case o.err != nil:
+		return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, o.err)
+	case o.unsettled:
+		return s.prepareOne(ctx, conversation, job, sentence, most)
+	}
+	return o.prep, nil
+}
+
+// prepareOne prepares one job with transcript.prepare, which takes the job under its
+// conversation's lock when it is not accepted yet.
+func (s *Store) prepareOne(ctx context.Context, conversation, job uuid.UUID, sentence string, most int) (transcript.Preparation, error) {
 	var p transcript.Preparation
 	var accepted *transcript.Event
 	rows, _ := s.pool.Query(ctx, `

@@ -29,6 +29,7 @@ type Store struct {
 	acceptor     *acceptor
 	reserver     *reserver
 	finisher     *finisher
+	preparer     *preparer
 }
 
 var _ transcript.Store = (*Store)(nil)
@@ -56,6 +57,7 @@ func New(pool *pgxpool.Pool, ttl time.Duration) *Store {
 	s.acceptor = newAcceptor(pool, s.ttl, s.waker)
 	s.reserver = newReserver(pool, s.ttl)
 	s.finisher = newFinisher(pool, s.ttl, s.waker)
+	s.preparer = newPreparer(pool, s.ttl)
 	return s
 }
 

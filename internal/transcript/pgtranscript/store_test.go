@@ -388,6 +388,119 @@ func TestStore_FinishesCalledTogetherShareARoundAndKeepTheirOwnOutcomes(t *testi
 	}
 }
 
+// Prepares called together share a round for the jobs accepted already, and each gets its own
+// preparation: its exchanges to its own limit, its outcome, or its refusal; a job not accepted
+// yet is taken on its own (its Accepted event appended), and an unknown conversation fails
+// only its own Prepare.
+func TestStore_PreparesCalledTogetherShareARoundAndKeepTheirOwnOutcomes(t *testing.T) {
+	pool := newPool(t)
+	s := listening(t, pool, time.Hour)
+	ctx := t.Context()
+	// A conversation with three answered exchanges, then a job accepted and not answered.
+	conv := conversation(t, s, pool)
+	var answered []uuid.UUID
+	for i := range 3 {
+		job := uuid.New()
+		if err := s.Reserve(ctx, conv, job, fmt.Sprint("sentence ", i), 10); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Accept(ctx, conv, job, fmt.Sprint("sentence ", i)); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Finish(ctx, conv, job, fmt.Sprint("sentence ", i), transcript.Reply, fmt.Sprint("answer ", i)); err != nil {
+			t.Fatal(err)
+		}
+		answered = append(answered, job)
+	}
+	open := uuid.New()
+	if err := s.Reserve(ctx, conv, open, "sentence 3", 10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Accept(ctx, conv, open, "sentence 3"); err != nil {
+		t.Fatal(err)
+	}
+	// In another conversation, a job only reserved and one refused.
+	other := conversation(t, s, pool)
+	reserved, refused := uuid.New(), uuid.New()
+	for _, job := range []uuid.UUID{reserved, refused} {
+		if err := s.Reserve(ctx, other, job, "other sentence", 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Refuse(ctx, other, refused, "other sentence"); err != nil {
+		t.Fatal(err)
+	}
+	exchanges := func(n int) []transcript.Exchange {
+		var out []transcript.Exchange
+		for i := 3 - n; i < 3; i++ {
+			out = append(out, transcript.Exchange{Sentence: fmt.Sprint("sentence ", i), Answer: fmt.Sprint("answer ", i)})
+		}
+		return out
+	}
+	type call struct {
+		conv, job uuid.UUID
+		most      int
+		want      transcript.Preparation
+		wantErr   error
+	}
+	calls := []call{
+		{conv: conv, job: open, most: -1, want: transcript.Preparation{Exchanges: exchanges(3)}},
+		{conv: conv, job: open, most: 2, want: transcript.Preparation{Exchanges: exchanges(2)}},
+		{conv: conv, job: open, most: 0, want: transcript.Preparation{}},
+		{conv: conv, job: answered[1], most: 5, want: transcript.Preparation{Outcome: &transcript.Event{}}},
+		{conv: other, job: reserved, most: 5, want: transcript.Preparation{}},
+		{conv: other, job: refused, most: 5, want: transcript.Preparation{Refused: true}},
+		{conv: uuid.New(), job: uuid.New(), most: 5, wantErr: transcript.ErrNotFound},
+	}
+	release := holdPool(t, pool)
+	before, _ := pgtranscript.PrepareRounds(s)
+	type result struct {
+		p   transcript.Preparation
+		err error
+	}
+	results := make([]chan result, len(calls))
+	for i, c := range calls {
+		results[i] = make(chan result, 1)
+		go func() {
+			p, err := s.Prepare(ctx, c.conv, c.job, "other sentence", c.most)
+			results[i] <- result{p, err}
+		}()
+	}
+	kafkatest.Eventually(t, 10*time.Second, func() bool {
+		_, waiting := pgtranscript.PrepareRounds(s)
+		return waiting == len(calls)
+	}, func() string { return "the Prepares are not all waiting for a round" })
+	release()
+	for i, c := range calls {
+		r := <-results[i]
+		switch {
+		case c.wantErr != nil:
+			if !errors.Is(r.err, c.wantErr) {
+				t.Errorf("Prepare %d: %v, want %v", i, r.err, c.wantErr)
+			}
+		case r.err != nil:
+			t.Errorf("Prepare %d: %v", i, r.err)
+		case c.want.Outcome != nil:
+			if r.p.Outcome == nil || r.p.Outcome.JobID != c.job || r.p.Outcome.Text != "answer 1" || len(r.p.Exchanges) != 0 || r.p.Refused {
+				t.Errorf("Prepare %d: %+v, want the job's outcome alone", i, r.p)
+			}
+		case r.p.Refused != c.want.Refused || r.p.Outcome != nil || !slices.Equal(r.p.Exchanges, c.want.Exchanges):
+			t.Errorf("Prepare %d: %+v, want %+v", i, r.p, c.want)
+		}
+	}
+	// The reserved job was taken: its Accepted event is in the transcript.
+	events, err := s.Events(ctx, other, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].JobID != reserved || events[0].Kind != transcript.Accepted {
+		t.Errorf("the other conversation holds %+v, want the reserved job's Accepted event alone", events)
+	}
+	if rounds, _ := pgtranscript.PrepareRounds(s); rounds-before > 2 {
+		t.Fatalf("%d Prepares ran in %d rounds, want at most 2", len(calls), rounds-before)
+	}
+}
+
 // Two stores' rounds lock the conversations they share in the same order (their ids), so
 // that however their Reserves, Accepts and Finishes are grouped, no two rounds wait for each other in a
 // cycle: Postgres would end one of them with a deadlock error, which here would fail a call.
@@ -634,6 +747,11 @@ func TestFunctions_FindRowsThroughIndexesWhateverTheStatistics(t *testing.T) {
 	exec(`SELECT * FROM transcript.reserve_many(ARRAY[$1::uuid], ARRAY[$2::uuid], ARRAY['more'], ARRAY[10], $3, $4)`, conv, uuid.New(), ttl, lease)
 	exec(`SELECT * FROM transcript.prepare($1, $2, 'hello', 10, $3)`, conv, answered, ttl)
 	exec(`SELECT * FROM transcript.finish($1, $2, 'hello', 'reply', 'hi', $3)`, conv, answered, ttl)
+	second := uuid.New()
+	exec(`SELECT * FROM transcript.accept($1, $2, 'and you?', $3)`, conv, second, ttl)
+	exec(`SELECT * FROM transcript.prepare_many(ARRAY[$1::uuid, $1], ARRAY[$2::uuid, $3], ARRAY[10, NULL], $4)`, conv, answered, second, ttl)
+	exec(`SELECT * FROM transcript.finish_many(ARRAY[$1::uuid], ARRAY[$2::uuid], ARRAY['and you?'], ARRAY['reply'], ARRAY['me too'], $3)`,
+		conv, second, ttl)
 	exec(`SELECT transcript.reserve($1, $2, 'again', 10, $3, $4)`, conv, refused, ttl, lease)
 	exec(`SELECT * FROM transcript.refuse($1, $2, 'again', $3)`, conv, refused, ttl)
 	exec(`SELECT * FROM transcript.events($1, 0, 100, $2)`, conv, ttl)
