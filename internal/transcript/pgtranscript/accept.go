@@ -3,7 +3,6 @@ package pgtranscript
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -71,16 +70,9 @@ func (a *acceptor) runRound(items []acceptance) ([]acceptOutcome, error) {
 	rows, _ := a.pool.Query(ctx, `SELECT k, outcome, serial, kind, job, text, in_reply_to, at
 		FROM transcript.accept_many($1, $2, $3, $4)`, conversations, jobs, sentences, a.ttl)
 	outcomes := make([]acceptOutcome, len(items))
-	var (
-		outcome   string
-		serial    *uint64
-		kind      *transcript.Kind
-		job       *uuid.UUID
-		text      *string
-		inReplyTo *string
-		at        *time.Time
-	)
-	err := forEachElement(rows, len(items), []any{&outcome, &serial, &kind, &job, &text, &inReplyTo, &at}, func(i int) error {
+	var outcome string
+	var ev nullableEvent
+	err := forEachElement(rows, len(items), append([]any{&outcome}, ev.dest()...), func(i int) error {
 		o := &outcomes[i]
 		switch outcome {
 		case "gone":
@@ -88,11 +80,10 @@ func (a *acceptor) runRound(items []acceptance) ([]acceptOutcome, error) {
 		case "refused":
 			o.err = transcript.ErrRefused
 		case "ok":
-			if serial == nil || kind == nil || job == nil || text == nil || inReplyTo == nil || at == nil {
+			var ok bool
+			if o.event, ok = ev.event(conversations[i]); !ok {
 				return fmt.Errorf("element %d accepted without its event", i+1)
 			}
-			o.event = transcript.Event{Conversation: conversations[i], Serial: *serial, Kind: *kind, JobID: *job,
-				Text: *text, InReplyTo: *inReplyTo, At: *at}
 		default:
 			return fmt.Errorf("element %d with outcome %q", i+1, outcome)
 		}

@@ -3,7 +3,6 @@ package pgtranscript
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -82,17 +81,10 @@ func (f *finisher) runRound(items []finishing) ([]finishOutcome, error) {
 	rows, _ := f.pool.Query(ctx, `SELECT k, outcome, recorded, serial, kind, job, text, in_reply_to, at
 		FROM transcript.finish_many($1, $2, $3, $4, $5, $6)`, conversations, jobs, sentences, kinds, texts, f.ttl)
 	outcomes := make([]finishOutcome, n)
-	var (
-		outcome   string
-		recorded  *bool
-		serial    *uint64
-		kind      *transcript.Kind
-		job       *uuid.UUID
-		text      *string
-		inReplyTo *string
-		at        *time.Time
-	)
-	err := forEachElement(rows, n, []any{&outcome, &recorded, &serial, &kind, &job, &text, &inReplyTo, &at}, func(i int) error {
+	var outcome string
+	var recorded *bool
+	var ev nullableEvent
+	err := forEachElement(rows, n, append([]any{&outcome, &recorded}, ev.dest()...), func(i int) error {
 		o := &outcomes[i]
 		switch outcome {
 		case "gone":
@@ -100,12 +92,11 @@ func (f *finisher) runRound(items []finishing) ([]finishOutcome, error) {
 		case "refused":
 			o.err = transcript.ErrRefused
 		case "ok":
-			if recorded == nil || serial == nil || kind == nil || job == nil || text == nil || inReplyTo == nil || at == nil {
+			var ok bool
+			if o.event, ok = ev.event(conversations[i]); !ok || recorded == nil {
 				return fmt.Errorf("element %d finished without its event", i+1)
 			}
 			o.recorded = *recorded
-			o.event = transcript.Event{Conversation: conversations[i], Serial: *serial, Kind: *kind, JobID: *job,
-				Text: *text, InReplyTo: *inReplyTo, At: *at}
 		default:
 			return fmt.Errorf("element %d with outcome %q", i+1, outcome)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -66,14 +65,11 @@ func (p *preparer) runRound(items []preparing) ([]prepared, error) {
 	var (
 		k                 int
 		what              string
-		serial            *uint64
-		kind              *transcript.Kind
-		jobID             *uuid.UUID
-		text, inReplyTo   *string
-		at                *time.Time
+		ev                nullableEvent
 		exchanged, answer *string
 	)
-	_, err := pgx.ForEachRow(rows, []any{&k, &what, &serial, &kind, &jobID, &text, &inReplyTo, &at, &exchanged, &answer}, func() error {
+	dest := append(append([]any{&k, &what}, ev.dest()...), &exchanged, &answer)
+	_, err := pgx.ForEachRow(rows, dest, func() error {
 		if k < 1 || k > n {
 			return fmt.Errorf("element %d of %d", k, n)
 		}
@@ -91,11 +87,11 @@ func (p *preparer) runRound(items []preparing) ([]prepared, error) {
 		case "unsettled":
 			o.unsettled = true
 		case "outcome":
-			if serial == nil || kind == nil || jobID == nil || text == nil || inReplyTo == nil || at == nil {
+			outcome, ok := ev.event(conversations[i])
+			if !ok {
 				return fmt.Errorf("element %d: an outcome without its event", k)
 			}
-			o.prep.Outcome = &transcript.Event{Conversation: conversations[i], Serial: *serial, Kind: *kind, JobID: *jobID,
-				Text: *text, InReplyTo: *inReplyTo, At: *at}
+			o.prep.Outcome = &outcome
 		case "ready":
 		case "exchange":
 			if !seen[i] || exchanged == nil || answer == nil {

@@ -41,26 +41,27 @@ func (s *Store) prepareOne(ctx context.Context, conversation, job uuid.UUID, sen
 		SELECT serial, kind, job, text, in_reply_to, at, sentence, answer
 		FROM transcript.prepare($1, $2, $3, $4, $5)`, conversation, job, sentence, limitOf(most), s.ttl)
 	var (
-		serial            *uint64
-		kind              *transcript.Kind
-		jobID             *uuid.UUID
-		text, inReplyTo   *string
-		at                *time.Time
+		row               nullableEvent
 		exchanged, answer *string
 	)
-	_, err := pgx.ForEachRow(rows, []any{&serial, &kind, &jobID, &text, &inReplyTo, &at, &exchanged, &answer}, func() error {
+	_, err := pgx.ForEachRow(rows, append(row.dest(), &exchanged, &answer), func() error {
 		switch {
-		case kind == nil: // an exchange
+		case row.kind == nil: // an exchange
+			if exchanged == nil || answer == nil {
+				return fmt.Errorf("an exchange without its sentence or answer")
+			}
 			p.Exchanges = append(p.Exchanges, transcript.Exchange{Sentence: *exchanged, Answer: *answer})
-		case *kind == refusedRow:
+		case *row.kind == refusedRow:
 			p.Refused = true
 		default:
-			ev := &transcript.Event{Conversation: conversation, Serial: *serial, Kind: *kind, JobID: *jobID,
-				Text: *text, InReplyTo: *inReplyTo, At: *at}
-			if ev.Kind == transcript.Accepted {
-				accepted = ev
-			} else {
-				p.Outcome = ev
+			ev, ok := row.event(conversation)
+			switch {
+			case !ok:
+				return fmt.Errorf("a %s event without all its columns", *row.kind)
+			case ev.Kind == transcript.Accepted:
+				accepted = &ev
+			default:
+				p.Outcome = &ev
 			}
 		}
 		return nil
@@ -108,6 +109,30 @@ func scanEvent(conversation uuid.UUID, row pgx.Row) (transcript.Event, error) {
 	ev := transcript.Event{Conversation: conversation}
 	err := row.Scan(&ev.Serial, &ev.Kind, &ev.JobID, &ev.Text, &ev.InReplyTo, &ev.At)
 	return ev, err
+}
+
+// nullableEvent receives an event's columns (serial, kind, job, text, in_reply_to, at) from a
+// row of a round, where they are NULL unless the row carries an event.
+type nullableEvent struct {
+	serial          *uint64
+	kind            *transcript.Kind
+	job             *uuid.UUID
+	text, inReplyTo *string
+	at              *time.Time
+}
+
+// dest is where Scan puts the columns, in their order.
+func (n *nullableEvent) dest() []any {
+	return []any{&n.serial, &n.kind, &n.job, &n.text, &n.inReplyTo, &n.at}
+}
+
+// event is the row's event of conversation, false when a column is NULL.
+func (n *nullableEvent) event(conversation uuid.UUID) (transcript.Event, bool) {
+	if n.serial == nil || n.kind == nil || n.job == nil || n.text == nil || n.inReplyTo == nil || n.at == nil {
+		return transcript.Event{}, false
+	}
+	return transcript.Event{Conversation: conversation, Serial: *n.serial, Kind: *n.kind, JobID: *n.job,
+		Text: *n.text, InReplyTo: *n.inReplyTo, At: *n.at}, true
 }
 
 // limitOf is n as a LIMIT: NULL (no limit) when negative, as transcript.Memory reads it.
