@@ -38,3 +38,7 @@ func FinishRounds(s *Store) (rounds, waiting int) {
 func PrepareRounds(s *Store) (rounds, waiting int) {
 	return s.preparer.rounds.Stats()
 }
+
+// UnsettledRounds is how many rounds Prepare reads a job not accepted yet in before it
+// settles it alone.
+const UnsettledRounds = unsettledRounds

@@ -17,20 +17,29 @@ const eventColumns = `e.serial, e.kind, e.job, e.text, e.in_reply_to, e.at`
 
 // Prepare implements transcript.Store. A negative most means no limit. The Prepares called
 // together share a statement (preparer) for the jobs that are accepted already, the usual
-// case; the others are prepared one by one, and when that accepts the job it notifies the
-// Accepted event, as Accept does.
+// case. A job not accepted yet is most often one whose Accept is in flight (a worker can
+// fetch a job within a millisecond of its Kafka write): it is looked for again in the next
+// rounds, up to unsettledRounds, and then prepared on its own, under its conversation's lock;
+// when that accepts the job it notifies the Accepted event, as Accept does.
 func (s *Store) Prepare(ctx context.Context, conversation, job uuid.UUID, sentence string, most int) (transcript.Preparation, error) {
-	o, err := s.preparer.rounds.Do(ctx, preparing{conversation: conversation, job: job, most: most})
-	switch {
-	case err != nil:
-		return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, err)
-	case o.err != nil:
-		return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, o.err)
-	case o.unsettled:
-		return s.prepareOne(ctx, conversation, job, sentence, most)
+	for range unsettledRounds {
+		o, err := s.preparer.rounds.Do(ctx, preparing{conversation: conversation, job: job, most: most})
+		switch {
+		case err != nil:
+			return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, err)
+		case o.err != nil:
+			return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, o.err)
+		case !o.unsettled:
+			return o.prep, nil
+		}
 	}
-	return o.prep, nil
+	return s.prepareOne(ctx, conversation, job, sentence, most)
 }
+
+// unsettledRounds is how many rounds Prepare reads a job in before it settles it alone. A
+// job settled alone costs a lock of its conversation's row, and so a commit that waits for
+// the disk; a round costs a read shared with the other workers'.
+const unsettledRounds = 3
 
 // prepareOne prepares one job with transcript.prepare, which takes the job under its
 // conversation's lock when it is not accepted yet.
