@@ -1,8 +1,8 @@
 // Package rounds runs calls the way Postgres commits to disk in groups: the items added while
 // one round is in flight go together in the next, one call of a Group's Run for all of them.
 // Under load that is one statement and one transaction for many callers instead of one each;
-// alone, an item goes at once. The transcript's reservations, acceptances, outcomes and
-// wake-ups (internal/transcript/pgtranscript) and the workers' token counts
+// alone, an item goes at once. The transcript's reservations, acceptances, preparations,
+// outcomes and wake-ups (internal/transcript/pgtranscript) and the workers' token counts
 // (internal/access) go through it.
 //
 // A goroutine runs a Group's rounds while there is something to run and ends when there is

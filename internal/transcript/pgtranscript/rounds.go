@@ -7,17 +7,19 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// roundTimeout bounds one round of acceptances or reservations.
+// roundTimeout bounds one round of reservations, acceptances, preparations or outcomes.
 const roundTimeout = 10 * time.Second
 
-// maxRound is the most acceptances or reservations one round takes: the rest wait for the
-// next. It bounds how many conversations one transaction locks, and for how long.
+// maxRound is the most items one round of reservations, acceptances, preparations or
+// outcomes takes: the rest wait for the next. It bounds how many conversations one
+// transaction locks, and for how long.
 const maxRound = 128
 
-// forEachElement reads what a function of a round (accept_many, reserve_many) returns for its
-// n elements: a row each, its 1-based index k first, then the columns scanned into dest.
-// each is called with the element's 0-based index once dest holds its row. It fails when a
-// row names no element of the round, or fewer rows than elements come back.
+// forEachElement reads what a function of a round (reserve_many, accept_many, finish_many)
+// returns for its n elements: a row each, its 1-based index k first, then the columns
+// scanned into dest. each is called with the element's 0-based index once dest holds its
+// row. It fails when a row names no element of the round, or fewer rows than elements come
+// back.
 func forEachElement(rows pgx.Rows, n int, dest []any, each func(i int) error) error {
 	var k, got int
 	_, err := pgx.ForEachRow(rows, append([]any{&k}, dest...), func() error {
