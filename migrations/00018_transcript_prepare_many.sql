@@ -5,8 +5,9 @@
 -- of the arrays is one job, its conversation and how many exchanges it may read (NULL: no
 -- limit). Each element comes back as one row naming what it is, its index k first:
 --   - 'gone': the conversation does not exist or is idle;
---   - 'unsettled': the job is not accepted yet (its front door has not recorded it, or it was
---     refused); the caller prepares it with prepare, which settles it under the lock;
+--   - 'unsettled': the job is not accepted yet (its front door has not recorded it yet, or it
+--     was refused); the caller reads it again in a later round, or prepares it with prepare,
+--     which settles it under the lock;
 --   - 'outcome': the job has its outcome already, in the event columns;
 --   - 'ready': the job is to be answered; its exchanges follow, as rows 'exchange' (sentence,
 --     answer), newest first, as prepare returns them.
