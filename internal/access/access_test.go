@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -448,14 +447,14 @@ func TestStore_RecordModelCallsInRoundsCountEachJobOnce(t *testing.T) {
 		wg.Go(func() {
 			s := stores[c%len(stores)]
 			for i := range jobs {
-				j := all[(i*(c+1)+c)%jobs]
-				n, err := s.RecordModelCall(t.Context(), j.id, j.client, j.prompt, j.completion)
+				k := (i*7 + c) % jobs // 7 is prime to 60: every job, once per caller
+				n, err := s.RecordModelCall(t.Context(), all[k].id, all[k].client, all[k].prompt, all[k].completion)
 				if err != nil {
 					errs <- err
 					return
 				}
 				if n {
-					counted[slices.IndexFunc(all, func(x job) bool { return x.id == j.id })].Add(1)
+					counted[k].Add(1)
 				}
 			}
 		})

@@ -94,7 +94,7 @@ func (g *Group[T, R]) loop() {
 		g.mu.Unlock()
 		r.results, r.err = g.Run(r.items)
 		if r.err == nil && len(r.results) != len(r.items) {
-			r.err = errResults{items: len(r.items), results: len(r.results)}
+			r.err = fmt.Errorf("a round of %d items ran with %d results", len(r.items), len(r.results))
 		}
 		g.mu.Lock()
 		g.waiting -= len(r.items)
@@ -122,10 +122,3 @@ func (r *Round[T, R]) Wait(ctx context.Context) error {
 
 // Result returns the result of the round's item i. Call it after Wait has returned nil.
 func (r *Round[T, R]) Result(i int) R { return r.results[i] }
-
-// errResults is a Run that returned a result count other than its items'.
-type errResults struct{ items, results int }
-
-func (e errResults) Error() string {
-	return fmt.Sprintf("a round of %d items ran with %d results", e.items, e.results)
-}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/rounds"
 )
 
@@ -33,7 +34,8 @@ func TestGroup_GathersWhatIsAddedWhileARoundRuns(t *testing.T) {
 		return out, nil
 	}}
 	r0, i0 := g.Add(0) // runs alone, and blocks
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(ran) == 1 })
+	kafkatest.Eventually(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(ran) == 1 },
+		func() string { return "the first round did not start" })
 	type added struct {
 		r *rounds.Round[int, string]
 		i int
@@ -110,16 +112,5 @@ func TestGroup_ErrorsAndContexts(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the item of a caller that stopped waiting did not run")
-	}
-}
-
-func waitFor(t *testing.T, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -48,13 +48,9 @@ func newPreparer(pool *pgxpool.Pool, ttl pgtype.Interval) *preparer {
 // runRound reads a round's jobs in one statement, within roundTimeout of its own.
 func (p *preparer) runRound(items []preparing) ([]prepared, error) {
 	n := len(items)
-	conversations, jobs, limits := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]*int32, n)
+	conversations, jobs, limits := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]*int, n)
 	for i, it := range items {
-		conversations[i], jobs[i] = it.conversation, it.job
-		if it.most >= 0 {
-			l := int32(min(it.most, 1<<31-1))
-			limits[i] = &l
-		}
+		conversations[i], jobs[i], limits[i] = it.conversation, it.job, limitOf(it.most)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
 	defer cancel()
