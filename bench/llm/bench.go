@@ -73,16 +73,4 @@ func raiseFileLimit(log *slog.Logger) error {
 	return nil
 }
 
-// sleep waits d or until ctx ends, whichever is first; it returns ctx's error in the latter case.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

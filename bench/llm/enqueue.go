@@ -15,6 +15,7 @@ import (
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // ackWait bounds how long the enqueue run waits for the last acknowledgements once every
@@ -150,7 +151,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 		// CPU over the measured window; then, once every sentence is sent and acknowledged
 		// (or ackWait has passed), the streams are closed.
 		defer stopStreams()
-		if sleep(gctx, time.Until(measureFrom)) != nil {
+		if sleep.For(gctx, time.Until(measureFrom)) != nil {
 			return nil
 		}
 		before := sys.cpu()
@@ -159,7 +160,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 			res.ProfiledFor = min(cfg.EnqueueDuration.Truncate(time.Second), maxProfile)
 			cpuProfile = sys.frontdoor().proc.StartCPUProfile(gctx, int(res.ProfiledFor.Seconds()), b.profilePath(spec.name, "cpu"))
 		}
-		if sleep(gctx, time.Until(end)) != nil {
+		if sleep.For(gctx, time.Until(end)) != nil {
 			return nil
 		}
 		res.CPU = benchkit.CPUDelta(before, sys.cpu())
@@ -172,7 +173,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 		}
 		sendersDone.Wait()
 		for deadline := time.Now().Add(ackWait); outstanding.Load() > 0 && time.Now().Before(deadline); {
-			if sleep(gctx, 10*time.Millisecond) != nil {
+			if sleep.For(gctx, 10*time.Millisecond) != nil {
 				return nil
 			}
 		}
@@ -206,7 +207,7 @@ func (s *enqueueStream) send(ctx context.Context, i int, first time.Time, interv
 	// body is open, it only waits for the body's next message.
 	defer s.stream.CloseRequest() //nolint:errcheck // a broken stream shows in Receive
 	for n, at := 0, first; at.Before(end); n, at = n+1, at.Add(interval) {
-		if err := sleep(ctx, time.Until(at)); err != nil {
+		if err := sleep.For(ctx, time.Until(at)); err != nil {
 			return nil
 		}
 		now := time.Now()

@@ -15,6 +15,7 @@ import (
 	"github.com/beacon/eventdispatch/bench/internal/benchkit/pgcount"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // listenerApp is the application_name of a transcript store's listener connection
@@ -164,7 +165,7 @@ func (b *bench) runFanoutOn(ctx context.Context, doors int) (run fanoutRun, err 
 	if err := g.Wait(); err != nil {
 		return run, fmt.Errorf("%s: %w", name, err)
 	}
-	if err := sleep(ctx, fanoutSettle); err != nil {
+	if err := sleep.For(ctx, fanoutSettle); err != nil {
 		return run, err
 	}
 	after := read()
@@ -251,7 +252,7 @@ func converse(ctx context.Context, client elizav1connect.ElizaServiceClient, i i
 	g.Go(func() error {
 		defer stream.CloseRequest() //nolint:errcheck // a broken stream shows in Receive
 		for n, at := 0, first; at.Before(end); n, at = n+1, at.Add(interval) {
-			if err := sleep(ctx, time.Until(at)); err != nil {
+			if err := sleep.For(ctx, time.Until(at)); err != nil {
 				return nil
 			}
 			req := &elizav1.QueueConversationRequest{Sentence: fmt.Sprintf("conversation %d, sentence %d: my mother worries about me", i, n+1)}

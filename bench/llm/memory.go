@@ -11,6 +11,7 @@ import (
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // exchangeConcurrency bounds the streams exchanging their one sentence at once.
@@ -172,7 +173,7 @@ func waitOpenStreams(ctx context.Context, sys *system, want float64, timeout tim
 // readMemory lets the front door settle, then reads its RSS and Go runtime metrics.
 func (b *bench) readMemory(ctx context.Context, sys *system, label string) (memoryReading, error) {
 	r := memoryReading{Label: label}
-	if err := sleep(ctx, b.cfg.Settle); err != nil {
+	if err := sleep.For(ctx, b.cfg.Settle); err != nil {
 		return r, fmt.Errorf("memory reading %q: %w", label, err)
 	}
 	m, err := sys.frontdoor().proc.Metrics(ctx)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // drainWait bounds how long a throughput run's streams may take to end once they stop sending:
@@ -128,7 +129,7 @@ func (b *bench) runThroughput(ctx context.Context, rpm int) (res throughputResul
 	})
 	g.Go(func() error {
 		defer close(stop)
-		if err := sleep(gctx, cfg.Warmup); err != nil {
+		if err := sleep.For(gctx, cfg.Warmup); err != nil {
 			return nil // a stream failed; its error is the group's
 		}
 		before, err := b.throughputSnapshot(gctx, sys, &counts)
@@ -136,7 +137,7 @@ func (b *bench) runThroughput(ctx context.Context, rpm int) (res throughputResul
 			return err
 		}
 		b.log.Info("throughput: measuring", "run", name, "window", cfg.Window)
-		if err := sleep(gctx, cfg.Window); err != nil {
+		if err := sleep.For(gctx, cfg.Window); err != nil {
 			return nil
 		}
 		after, err := b.throughputSnapshot(gctx, sys, &counts)

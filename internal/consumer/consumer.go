@@ -44,6 +44,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // Handler does the work for a batch of one partition's messages, in offset order. It returns
@@ -215,7 +217,7 @@ func (g *Group) Run(ctx context.Context) error {
 			level, warned = slog.LevelWarn, time.Now()
 		}
 		log.Log(ctx, level, "cannot join consumer group; retrying", "error", err, "failures", failures, "retry_in", wait)
-		if !sleep(ctx, wait) {
+		if sleep.For(ctx, wait) != nil {
 			return nil
 		}
 	}
@@ -388,18 +390,6 @@ func (g *Group) runGeneration(ctx context.Context, group *kafka.ConsumerGroup, g
 	g.leftAt.Store(time.Now().UnixNano())
 	g.joined.Store(false)
 	log.Info("consumer group generation ended", "generation", gen.ID)
-}
-
-// sleep waits for d or ctx, reporting whether the wait completed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // backoffInitial is the first wait of a backoff.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // consumePartition reads one partition from its committed offset, handing batches to the
@@ -141,7 +143,7 @@ func (g *Group) handle(stop context.Context, partition int, batch []kafka.Messag
 		wait := retry.next()
 		log.Warn("batch failed; retrying", "attempt", attempt, "messages", len(batch),
 			"first_offset", batch[0].Offset, "error", err, "retry_in", wait)
-		if !sleep(stop, wait) {
+		if sleep.For(stop, wait) != nil {
 			return errors.Join(errStopped, err)
 		}
 	}

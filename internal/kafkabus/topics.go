@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // EnsureTopics creates those of topics that do not exist yet, with the Bus's partition count
@@ -79,12 +81,8 @@ func awaitLeaders(ctx context.Context, conn *kafka.Conn, topics []string) error 
 			}
 			return fmt.Errorf("ensure topics %v: partitions without a leader after %s", topics, leadersTimeout)
 		}
-		t := time.NewTimer(100 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep.For(ctx, 100*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }
@@ -99,11 +97,8 @@ func (b *Bus) AwaitTopics(ctx context.Context, log *slog.Logger, topics ...strin
 			return
 		}
 		log.Warn("cannot reach Kafka to check topics; retrying", "topics", topics, "error", err, "retry_in", retryEvery)
-		t := time.NewTimer(retryEvery)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
+		if sleep.For(ctx, retryEvery) != nil {
+			return
 		}
-		t.Stop()
 	}
 }

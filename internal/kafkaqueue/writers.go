@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/queue"
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // Jobs enqueues jobs on the jobs topic through W, a writer from kafkabus.Bus.Writer (acks from
@@ -35,12 +36,8 @@ func (j Jobs) Enqueue(ctx context.Context, job queue.Job) error {
 		if !topicMissing(err) {
 			return fmt.Errorf("write to %s: %w", j.W.Topic, err)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if sleep.For(ctx, wait) != nil {
 			return fmt.Errorf("write to %s: %w", j.W.Topic, err)
-		case <-t.C:
 		}
 		wait = min(2*wait, topicRetryMax)
 	}

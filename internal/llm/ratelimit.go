@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // RateLimitConfig configures RateLimit. The zero value limits nothing.
@@ -73,7 +75,7 @@ func newLimiter(cfg RateLimitConfig) *limiter {
 		l.now = time.Now
 	}
 	if l.sleep == nil {
-		l.sleep = sleep
+		l.sleep = sleep.For
 	}
 	return l
 }

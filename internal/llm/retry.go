@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // RetryConfig configures Retry. The zero value is the recommended policy.
@@ -166,7 +168,7 @@ func (cfg RetryConfig) withDefaults() RetryConfig {
 		cfg.now = time.Now
 	}
 	if cfg.sleep == nil {
-		cfg.sleep = sleep
+		cfg.sleep = sleep.For
 	}
 	if cfg.jitter == nil {
 		cfg.jitter = fullJitter
@@ -180,18 +182,6 @@ func fullJitter(limit time.Duration) time.Duration {
 		return 0
 	}
 	return rand.N(limit)
-}
-
-// sleep waits for d or until ctx ends, whichever is first, and returns ctx's cause then.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 func plural(n int) string {

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/beacon/eventdispatch/internal/headband"
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // Writer inserts one signal row on its own: one statement in its own transaction.
@@ -146,7 +147,7 @@ func (s *Simulator) play(stop, hard context.Context, rec headband.Recording) {
 		log.Debug("dropped signal", "sensor_type", sensor)
 	}
 	for i, in := range rec.Inserts {
-		if (!s.cfg.Fast && !sleep(stop, in.Pause)) || stop.Err() != nil {
+		if (!s.cfg.Fast && sleep.For(stop, in.Pause) != nil) || stop.Err() != nil {
 			for _, rest := range rec.Inserts[i:] {
 				s.m.skipped.WithLabelValues(rest.Signal.SensorType, SkipShutdown).Inc()
 			}
@@ -156,19 +157,4 @@ func (s *Simulator) play(stop, hard context.Context, rec headband.Recording) {
 		s.insert(stop, hard, log, in.Signal)
 	}
 	log.Debug("recording finished")
-}
-
-// sleep waits d and reports true, or reports false as soon as ctx is done.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
