@@ -12,10 +12,11 @@
 // the disk) for a front door's many admissions or a worker pool's many answers at once, each
 // call with its own outcome (a full or idle conversation or a refused job fails only its
 // own); internal/rounds gathers them. Prepare goes in rounds too (transcript.prepare_many,
-// 00018), which only read: a job not accepted yet is read again in the next rounds (its
-// Accept is usually in flight), and then prepared on its own under the lock. The functions raise SQLSTATE P0002 for a
-// conversation that does not exist or is idle and P0003 for a refused job, which the methods
-// return as transcript.ErrNotFound and transcript.ErrRefused.
+// 00018), which only read: a job not accepted yet is read again in later rounds, after
+// pauses that double (its Accept is usually in flight), and then prepared on its own under
+// the lock. The functions raise SQLSTATE P0002 for a conversation that does not exist or is
+// idle and P0003 for a refused job, which the methods return as transcript.ErrNotFound and
+// transcript.ErrRefused.
 //
 // # Writes
 //

@@ -41,4 +41,4 @@ func PrepareRounds(s *Store) (rounds, waiting int) {
 
 // UnsettledRounds is how many rounds Prepare reads a job not accepted yet in before it
 // settles it alone.
-const UnsettledRounds = unsettledRounds
+const UnsettledRounds = len(unsettledPauses)

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/beacon/eventdispatch/internal/sleep"
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
@@ -18,11 +19,15 @@ const eventColumns = `e.serial, e.kind, e.job, e.text, e.in_reply_to, e.at`
 // Prepare implements transcript.Store. A negative most means no limit. The Prepares called
 // together share a statement (preparer) for the jobs that are accepted already, the usual
 // case. A job not accepted yet is most often one whose Accept is in flight (a worker can
-// fetch a job within a millisecond of its Kafka write): it is looked for again in the next
-// rounds, up to unsettledRounds, and then prepared on its own, under its conversation's lock;
+// fetch a job within a millisecond of its Kafka write, and under load the front door's Accept
+// round commits tens of milliseconds later): it is looked for again in later rounds, after
+// the pauses of unsettledPauses, and then prepared on its own, under its conversation's lock;
 // when that accepts the job it notifies the Accepted event, as Accept does.
 func (s *Store) Prepare(ctx context.Context, conversation, job uuid.UUID, sentence string, most int) (transcript.Preparation, error) {
-	for range unsettledRounds {
+	for _, pause := range unsettledPauses {
+		if err := sleep.For(ctx, pause); err != nil {
+			return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, err)
+		}
 		o, err := s.preparer.rounds.Do(ctx, preparing{conversation: conversation, job: job, most: most})
 		switch {
 		case err != nil:
@@ -36,10 +41,14 @@ func (s *Store) Prepare(ctx context.Context, conversation, job uuid.UUID, senten
 	return s.prepareOne(ctx, conversation, job, sentence, most)
 }
 
-// unsettledRounds is how many rounds Prepare reads a job in before it settles it alone. A
-// job settled alone costs a lock of its conversation's row, and so a commit that waits for
-// the disk; a round costs a read shared with the other workers'.
-const unsettledRounds = 3
+// unsettledPauses are the pauses before each round that Prepare reads a job in, before it
+// settles the job alone: the first round at once, the next ones after pauses that double, 62
+// ms in all. A job settled alone costs a lock of its conversation's row, which waits for the
+// Accept round in flight, and a commit that waits for the disk; a round costs a read shared
+// with the other workers'. A job nobody will accept (refused, or its front door gone) is
+// settled alone after the last pause.
+var unsettledPauses = [...]time.Duration{0, 2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond,
+	16 * time.Millisecond, 32 * time.Millisecond}
 
 // prepareOne prepares one job with transcript.prepare, which takes the job under its
 // conversation's lock when it is not accepted yet.

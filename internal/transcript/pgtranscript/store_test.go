@@ -503,6 +503,54 @@ func TestStore_PreparesCalledTogetherShareARoundAndKeepTheirOwnOutcomes(t *testi
 	}
 }
 
+// A job that reaches a worker before its front door's Accept round has committed (under load,
+// most of them) is read again in later rounds, after pauses; accepted meanwhile, it is
+// prepared from a round, not on its own under its conversation's lock.
+func TestStore_PrepareReadsAJobAgainUntilItsAcceptCommits(t *testing.T) {
+	pool := newPool(t)
+	s := listening(t, pool, time.Hour)
+	ctx := t.Context()
+	conv := conversation(t, s, pool)
+	job := uuid.New()
+	if err := s.Reserve(ctx, conv, job, "sentence", 10); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := pgtranscript.PrepareRounds(s)
+	type result struct {
+		p   transcript.Preparation
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, err := s.Prepare(ctx, conv, job, "sentence", -1)
+		done <- result{p, err}
+	}()
+	// A second round taken: the first found the job not accepted.
+	kafkatest.Eventually(t, 10*time.Second, func() bool {
+		rounds, _ := pgtranscript.PrepareRounds(s)
+		return rounds-before >= 2
+	}, func() string { return "Prepare has not read the job again" })
+	accepted, err := s.Accept(ctx, conv, job, "sentence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || r.p.Refused || r.p.Outcome != nil || len(r.p.Exchanges) != 0 {
+		t.Fatalf("Prepare: %+v, %v; want the job to answer, with nothing before it", r.p, r.err)
+	}
+	rounds, _ := pgtranscript.PrepareRounds(s)
+	if n := rounds - before; n < 2 || n >= pgtranscript.UnsettledRounds {
+		t.Errorf("Prepare read the job in %d rounds, want it found accepted after the first, before the last of %d", n, pgtranscript.UnsettledRounds)
+	}
+	events, err := s.Events(ctx, conv, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].Serial != accepted.Serial || events[0].JobID != job || events[0].Kind != transcript.Accepted {
+		t.Errorf("the conversation holds %+v, want the Accept's event alone %+v", events, accepted)
+	}
+}
+
 // Two stores' rounds lock the conversations they share in the same order (their ids), so
 // that however their Reserves, Accepts and Finishes are grouped, no two rounds wait for each other in a
 // cycle: Postgres would end one of them with a deadlock error, which here would fail a call.
