@@ -32,22 +32,21 @@ func (s *System) OpenPostgres(ctx context.Context, url string) (*pgstore.Store, 
 // otherwise (pool_max_conns).
 const defaultPoolConns = 16
 
+// defaultPoolMinConns is how many connections a process's pool opens at start and keeps,
+// unless DATABASE_URL says otherwise (pool_min_conns): a burst after a quiet spell then finds
+// them ready instead of opening them while it waits (BENCHMARKS.md, "Eleventh round").
+const defaultPoolMinConns = 4
+
 // pool returns the process's connection pool to url, one per URL. It connects lazily: a
 // database that is not up yet is retried by the work, not fatal here.
 func (s *System) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if p, ok := s.pools[url]; ok {
 		return p, nil
 	}
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := poolConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+		return nil, err
 	}
-	if !strings.Contains(url, "pool_max_conns") {
-		// pgx's default is the number of CPUs (4 at least): too few for a front door with
-		// many streams, each a few short statements per sentence (bench-llm).
-		cfg.MaxConns = defaultPoolConns
-	}
-	cfg.AfterConnect = pguuid.AfterConnect
 	p, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -58,6 +57,26 @@ func (s *System) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	s.pools[url] = p
 	s.OnClose(p.Close)
 	return p, nil
+}
+
+// poolConfig is url's pool configuration, with the process's defaults for the sizes the URL
+// does not give.
+func poolConfig(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default is the number of CPUs (4 at least): too few for a front door with
+		// many streams, each a few short statements per sentence (bench-llm).
+		cfg.MaxConns = defaultPoolConns
+	}
+	if !strings.Contains(url, "pool_min_conns") {
+		// Its connections are opened in the background: a database not up yet fails nothing.
+		cfg.MinConns = min(defaultPoolMinConns, cfg.MaxConns)
+	}
+	cfg.AfterConnect = pguuid.AfterConnect
+	return cfg, nil
 }
 
 // AddSignals adds the dispatcher's signal group: consumer group GROUP_ID on SIGNAL_TOPIC,
