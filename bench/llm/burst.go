@@ -44,8 +44,6 @@ type burstResult struct {
 	Calls    []callSample
 	CPU      map[cpuGroup]time.Duration
 	Progress []benchkit.Point
-	// Speed is the machine's, measured just before the system started.
-	Speed benchkit.Speed
 }
 
 // callSample is the dispatcher's model calls so far, and their total duration, at At.
@@ -108,7 +106,6 @@ func (b *bench) runBurst(ctx context.Context) (res burstResult, err error) {
 	c, s := cfg.BurstConversations, cfg.BurstSentences
 	res = burstResult{Workers: cfg.Workers, Conversations: c, Sentences: s, Latency: cfg.Latency,
 		Ideal: burstIdeal(cfg.Workers, c, s, cfg.Latency)}
-	res.Speed = benchkit.MeasureSpeed()
 	sys, err := b.startSystem(ctx, systemSpec{name: "burst", queueLimit: s, workers: cfg.Workers, latency: cfg.Latency})
 	if err != nil {
 		return res, err

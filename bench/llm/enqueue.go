@@ -51,8 +51,6 @@ type enqueueResult struct {
 	// scheduling delay.
 	MaxLag time.Duration
 	CPU    map[cpuGroup]time.Duration
-	// Speed is the machine's, measured just before the system started.
-	Speed benchkit.Speed
 }
 
 // AchievedRate is the measured sentences per second.
@@ -107,7 +105,6 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 		spec.name, spec.workers = fmt.Sprintf("enqueue%g", rate), cfg.Workers
 		res.Workers, res.ModelDelay = cfg.Workers, cfg.FastLatency
 	}
-	res.Speed = benchkit.MeasureSpeed()
 	sys, err := b.startSystem(ctx, spec)
 	if err != nil {
 		return res, err

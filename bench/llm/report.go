@@ -103,7 +103,6 @@ func (r report) writeBurst(w io.Writer) {
 	fmt.Fprintf(w, "Model calls, timed by the dispatcher (HTTP, the fake's %s included): %s while the front door was still admitting sentences, %s on average; %s after, %s on average. They took %.1f %% of the pool's %d workers × %s.\n",
 		dur(b.Latency), benchkit.Thousands(admitting), benchkit.Millis(admittingMean), benchkit.Thousands(after), benchkit.Millis(afterMean),
 		100*b.ModelShare(), b.Workers, benchkit.Seconds(b.Took, 2))
-	fmt.Fprintf(w, "%s.\n", b.Speed.Describe())
 	writeCPU(w, b.CPU, b.Took, r.machine.CPUs)
 	writeCPUPer(w, b.CPU, b.Replies, "reply")
 	fmt.Fprintln(w)
@@ -138,7 +137,6 @@ func (r report) writeEnqueue(w io.Writer) {
 	for _, e := range r.enqueue {
 		fmt.Fprintf(w, "%s. Whole run: %s enqueued, %d refused, %d invalid or unavailable, %s never acknowledged; %s replies received; sends at most %s behind schedule.\n",
 			enqueueRunLabel(e), benchkit.Thousands(e.Enqueued), e.Refused, e.Invalid, benchkit.Thousands(e.Unacked), benchkit.Thousands(e.Replies), benchkit.Millis(e.MaxLag))
-		fmt.Fprintf(w, "%s.\n", e.Speed.Describe())
 		writeCPU(w, e.CPU, e.Window, r.machine.CPUs)
 		writeCPUPer(w, e.CPU, e.Acked, "acknowledged sentence")
 		fmt.Fprintln(w)
