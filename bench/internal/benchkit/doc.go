@@ -7,8 +7,7 @@
 //     /metrics, /debug/pprof: Profile, StartCPUProfile and PprofTop), FreeAddr;
 //   - Prometheus text metrics: ParseMetrics, Scrape, Delta and Mean;
 //   - the machine: CPUTimes and CPUDelta (CPU time by process group, from /proc), SchedCPU
-//     (one process's, to the nanosecond), RSS, ThisMachine for the report's header,
-//     MeasureSpeed (how fast the machine is just before a run);
+//     (one process's, to the nanosecond), RSS, ThisMachine for the report's header;
 //   - the stack: Kafka (topics and consumer groups a run creates and deletes), KafkaReachable,
 //     GetJSON;
 //   - the report: Table, Summarise and Distribution, and the number formats both use;
