@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // Pauses of the interleaving scenario: short ones between the rows of a pair, and the long one
@@ -94,10 +96,8 @@ func (b *bench) playPair(ctx context.Context, w *liveWorld, rng *rand.Rand, recA
 		if err := insertSignal(ctx, b.writer, sig); err != nil {
 			return err
 		}
-		select {
-		case <-ctx.Done():
+		if sleep.For(ctx, time.Duration(rng.Int64N(int64(s.pause)))) != nil {
 			return ctx.Err()
-		case <-time.After(time.Duration(rng.Int64N(int64(s.pause)))):
 		}
 	}
 	w.watch.Add(recA.ID)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
 	"github.com/beacon/eventdispatch/bench/internal/benchkit/pgcount"
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // consumerCost is what one consumer (the dispatcher, or the baseline poller) cost the database
@@ -49,10 +50,8 @@ func windowCost(w *liveWorld, before, after snapshot, workload []workRecording, 
 func (b *bench) idleCost(ctx context.Context, w *liveWorld, st *statementsResult, from snapshot) error {
 	b.log.Info("live: idle window", "duration", b.cfg.Idle)
 	st.IdleWindow = b.cfg.Idle
-	select {
-	case <-ctx.Done():
+	if sleep.For(ctx, b.cfg.Idle) != nil {
 		return ctx.Err()
-	case <-time.After(b.cfg.Idle):
 	}
 	idle, err := b.snapshot(ctx, w)
 	if err != nil {

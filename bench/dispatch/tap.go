@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // tapEvent is what the latency split needs of one change event on the topic.
@@ -137,10 +139,8 @@ func (t *tap) WaitFor(ctx context.Context, signals []uuid.UUID, timeout time.Dur
 		if missing == 0 {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if sleep.For(ctx, 50*time.Millisecond) != nil {
 			return errors.Join(fmt.Errorf("tap: %d of %d events not seen on %s", missing, len(signals), t.topic), ctx.Err())
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // changedChannel is the channel migration 00008's triggers notify on.
@@ -41,10 +43,8 @@ func (a *Authenticator) Listen(ctx context.Context) error {
 		}
 		wait := retry.NextBackOff()
 		a.log.Warn("token cache listener not connected; checking every token in the database until it is", "error", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
+		if sleep.For(ctx, wait) != nil {
 			return nil
-		case <-time.After(wait):
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // answerWait bounds how long chat waits, at the end of input, for the answers still due.
@@ -251,10 +252,8 @@ func (c *chat) watch(ctx context.Context) {
 				c.say("lost the server (%v); reconnecting", describe(err, c.srv))
 				broken = true
 			}
-			select {
-			case <-ctx.Done():
+			if sleep.For(ctx, wait) != nil {
 				return
-			case <-time.After(wait):
 			}
 			wait = min(2*wait, 5*time.Second)
 		}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // Broker is a one-node cluster that lives as long as the test.
@@ -158,10 +160,8 @@ func (b *Broker) Read(topic string, n int, timeout time.Duration) []kafka.Messag
 		if len(out) >= n {
 			break
 		}
-		select {
-		case <-ctx.Done():
+		if sleep.For(ctx, 20*time.Millisecond) != nil {
 			b.t.Fatalf("%d of %d messages on %s after %s", len(out), n, topic, timeout)
-		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	return out

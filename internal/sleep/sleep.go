@@ -1,5 +1,5 @@
 // Package sleep waits for a while unless a context ends first: the pause of every retry,
-// backoff and paced loop in the project.
+// backoff and paced loop in the project that waits on nothing but its context.
 package sleep
 
 import (

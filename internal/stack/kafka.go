@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/kafkabus"
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // A long-lived stack keeps every event earlier runs wrote: hundreds of thousands on the signal
@@ -83,9 +84,6 @@ func deleteGroup(t testing.TB, client *kafka.Client, group string) {
 			t.Logf("consumer group %s left on the stack: %v", group, err)
 			return
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(250 * time.Millisecond):
-		}
+		_ = sleep.For(ctx, 250*time.Millisecond) // an ended ctx ends the next attempt, which logs it
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/llm"
 	"github.com/beacon/eventdispatch/internal/queue"
+	"github.com/beacon/eventdispatch/internal/sleep"
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
@@ -257,10 +258,8 @@ func (p *Pool) retry(ctx context.Context, log *slog.Logger, what string, op func
 		}
 		next := wait.NextBackOff()
 		log.Warn("cannot "+what+"; retrying", "error", err, "retry_in", next)
-		select {
-		case <-ctx.Done():
+		if sleep.For(ctx, next) != nil {
 			return ctx.Err()
-		case <-time.After(next):
 		}
 	}
 }

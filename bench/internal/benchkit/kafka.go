@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // Kafka does a run's topic and consumer-group bookkeeping on the stack's brokers: it creates
@@ -45,10 +47,8 @@ func (k *Kafka) CreateTopics(ctx context.Context, partitions int, topics ...stri
 		if err == nil && allLed(led, partitions) {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if sleep.For(ctx, 100*time.Millisecond) != nil {
 			return fmt.Errorf("topics %v have no leaders for their %d partitions: %w", topics, partitions, errors.Join(ctx.Err(), err))
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // healthEvery is how long the listener waits for a notification before it checks that its
@@ -40,10 +42,8 @@ func (s *Store) Listen(ctx context.Context) error {
 		}
 		wait := retry.NextBackOff()
 		s.log.Warn("transcript listener not connected; retrying", "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
+		if sleep.For(ctx, wait) != nil {
 			return nil
-		case <-time.After(wait):
 		}
 	}
 }
