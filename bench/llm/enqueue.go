@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,9 @@ type enqueueResult struct {
 	Latency     benchkit.Distribution
 	// Samples are Latency's sample, for the plot.
 	Samples []time.Duration
+	// SecondP99 is the p99 of the sentences sent in each second of the window, in order: it
+	// tells a run slow throughout from one with a few slow seconds.
+	SecondP99 []time.Duration
 	// ProfileCPU and ProfileAllocs are the top of the front door's profiles (-profile), the
 	// CPU one over ProfiledFor from the start of the window.
 	ProfileCPU, ProfileAllocs string
@@ -89,6 +93,7 @@ type enqueueStream struct {
 	conv    uuid.UUID // its conversation, named in its first sentence
 	pending sendTimes
 	samples []time.Duration // latencies of sentences sent in the measured window
+	sentAt  []time.Duration // when each of them was sent, from the window's start
 	acked   int64           // acknowledgements received in the measured window
 	maxLag  time.Duration
 }
@@ -187,13 +192,21 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 		return res, fmt.Errorf("%s: %w", spec.name, err)
 	}
 	var all []time.Duration
+	bySecond := make([][]time.Duration, int(math.Ceil(cfg.EnqueueDuration.Seconds())))
 	for _, s := range streams {
 		all = append(all, s.samples...)
+		for i, at := range s.sentAt {
+			sec := min(int(at/time.Second), len(bySecond)-1)
+			bySecond[sec] = append(bySecond[sec], s.samples[i])
+		}
 		res.Acked += s.acked
 		res.MaxLag = max(res.MaxLag, s.maxLag)
 	}
 	res.Sent = int64(len(all))
 	res.Latency, res.Samples = benchkit.Summarise(all), all
+	for _, sec := range bySecond {
+		res.SecondP99 = append(res.SecondP99, benchkit.Summarise(sec).P99)
+	}
 	res.Enqueued, res.Refused, res.Invalid = counts.enqueued.Load(), counts.refused.Load(), counts.invalid.Load()
 	res.Unacked, res.Replies = outstanding.Load(), counts.replies.Load()
 	b.log.Info("enqueue latency: done", "run", spec.name, "sent", res.Sent, "p50", res.Latency.P50, "p99", res.Latency.P99, "unacked", res.Unacked)
@@ -247,6 +260,7 @@ func (s *enqueueStream) receive(ctx context.Context, i int, from, to time.Time, 
 		outstanding.Add(-1)
 		if !sent.Before(from) && sent.Before(to) {
 			s.samples = append(s.samples, at.Sub(sent))
+			s.sentAt = append(s.sentAt, sent.Sub(from))
 		}
 		if !at.Before(from) && at.Before(to) {
 			s.acked++

@@ -137,6 +137,7 @@ func (r report) writeEnqueue(w io.Writer) {
 	for _, e := range r.enqueue {
 		fmt.Fprintf(w, "%s. Whole run: %s enqueued, %d refused, %d invalid or unavailable, %s never acknowledged; %s replies received; sends at most %s behind schedule.\n",
 			enqueueRunLabel(e), benchkit.Thousands(e.Enqueued), e.Refused, e.Invalid, benchkit.Thousands(e.Unacked), benchkit.Thousands(e.Replies), benchkit.Millis(e.MaxLag))
+		fmt.Fprintln(w, slowSeconds(e.SecondP99, targetEnqueueP99))
 		writeCPU(w, e.CPU, e.Window, r.machine.CPUs)
 		writeCPUPer(w, e.CPU, e.Acked, "acknowledged sentence")
 		fmt.Fprintln(w)
@@ -149,6 +150,28 @@ func (r report) writeEnqueue(w io.Writer) {
 		fmt.Fprintf(w, "CPU over the measured window (%s), top %d by flat time:\n\n```\n%s\n```\n\n", dur(e.ProfiledFor), benchkit.ProfileTop, e.ProfileCPU)
 		fmt.Fprintf(w, "Allocations since the process started, top %d by bytes allocated:\n\n```\n%s\n```\n\n", benchkit.ProfileTop, e.ProfileAllocs)
 	}
+}
+
+// slowSeconds says which seconds of an enqueue run's window had a p99 at or above target
+// (each with its p99, from the window's start), or, when none had, which was the slowest.
+func slowSeconds(p99s []time.Duration, target time.Duration) string {
+	if len(p99s) == 0 {
+		return "No second of the window was measured."
+	}
+	var slow []string
+	slowest := 0
+	for i, p := range p99s {
+		if p > p99s[slowest] {
+			slowest = i
+		}
+		if p >= target {
+			slow = append(slow, fmt.Sprintf("+%d s %s", i, benchkit.Millis(p)))
+		}
+	}
+	if len(slow) == 0 {
+		return fmt.Sprintf("Every second of the window had a p99 under %s; the slowest, +%d s: %s.", dur(target), slowest, benchkit.Millis(p99s[slowest]))
+	}
+	return fmt.Sprintf("Seconds of the window (by when their sentences were sent) with a p99 of %s or more: %d of %d (%s).", dur(target), len(slow), len(p99s), strings.Join(slow, ", "))
 }
 
 // enqueueP99 is a run's p99, said to be of the acknowledged sentences only when some never
