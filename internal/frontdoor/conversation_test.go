@@ -1,6 +1,7 @@
 package frontdoor_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -168,6 +169,26 @@ func TestQueueConversation_StartsAConversationAndNumbersItsEvents(t *testing.T) 
 	reply := c.receive(s)
 	if short(reply) != "REPLY/2/hi there/hello" || reply.GetJobId() != first.GetJobId() || reply.GetConversationId() != first.GetConversationId() {
 		t.Fatalf("reply %+v", reply)
+	}
+}
+
+func TestQueueConversation_JobIDsAreOrderedByWhenTheyWereMade(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	s := c.open()
+	var ids []uuid.UUID
+	for _, sentence := range []string{"one", "two", "three"} {
+		c.send(s, &elizav1.QueueConversationRequest{Sentence: sentence})
+		res := c.receive(s)
+		id, err := uuid.Parse(res.GetJobId())
+		if err != nil || id.Version() != 7 {
+			t.Fatalf("job id %q of %q: version %d, %v; want a UUIDv7", res.GetJobId(), sentence, id.Version(), err)
+		}
+		ids = append(ids, id)
+	}
+	for i := 1; i < len(ids); i++ {
+		if bytes.Compare(ids[i-1][:], ids[i][:]) >= 0 {
+			t.Fatalf("job ids out of order: %s then %s", ids[i-1], ids[i])
+		}
 	}
 }
 
