@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -224,5 +225,29 @@ func TestKafkaConnect_ReassignsTasksAtOnceWithOneWorker(t *testing.T) {
 	props := string(readRepoFile(t, "deploy/local/kafka/connect-distributed.properties"))
 	if !slices.Contains(strings.Split(props, "\n"), key+"=0") {
 		t.Errorf("deploy/local/kafka/connect-distributed.properties lacks %s=0 (its worker is alone in its group)", key)
+	}
+}
+
+// The log cleaner's offset map lives on the broker's heap, 128 MiB unless set: on the small
+// heaps of the local stack and the cluster it kept the old generation above G1's marking
+// threshold, and the broker paused for a concurrent cycle every minute or two
+// (BENCHMARKS.md, "Twelfth round"). Both brokers set the same smaller map.
+func TestKafka_KeepsTheLogCleanersOffsetMapSmall(t *testing.T) {
+	const key, want = "log.cleaner.dedupe.buffer.size", "16777216"
+	c := loadCluster(t)
+	for name, k := range c.Strimzi["Kafka"] {
+		kafka, _ := strimziSpec(k)["kafka"].(map[string]any)
+		cfg, _ := kafka["config"].(map[string]any)
+		got := fmt.Sprint(cfg[key])
+		if f, ok := cfg[key].(float64); ok { // YAML numbers decode as float64
+			got = strconv.FormatFloat(f, 'f', -1, 64)
+		}
+		if got != want {
+			t.Errorf("Kafka %s: spec.kafka.config %s is %s, want %s", name, key, got, want)
+		}
+	}
+	props := string(readRepoFile(t, "deploy/local/kafka/server.properties"))
+	if !slices.Contains(strings.Split(props, "\n"), key+"="+want) {
+		t.Errorf("deploy/local/kafka/server.properties lacks %s=%s", key, want)
 	}
 }
