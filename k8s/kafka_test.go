@@ -218,14 +218,11 @@ func TestKafkaConnect_ReassignsTasksAtOnceWithOneWorker(t *testing.T) {
 	for name, m := range c.Strimzi["KafkaConnect"] {
 		spec := strimziSpec(m)
 		cfg, _ := spec["config"].(map[string]any)
-		if replicas := fmt.Sprint(spec["replicas"]); replicas == "1" && fmt.Sprint(cfg[key]) != "0" {
+		if replicas := fmt.Sprint(spec["replicas"]); replicas == "1" && configValue(cfg[key]) != "0" {
 			t.Errorf("KafkaConnect %s has one replica and %s=%v; set it to 0 in spec.config", name, key, cfg[key])
 		}
 	}
-	props := string(readRepoFile(t, "deploy/local/kafka/connect-distributed.properties"))
-	if !slices.Contains(strings.Split(props, "\n"), key+"=0") {
-		t.Errorf("deploy/local/kafka/connect-distributed.properties lacks %s=0 (its worker is alone in its group)", key)
-	}
+	checkLocalProperty(t, "deploy/local/kafka/connect-distributed.properties", key, "0", "its worker is alone in its group")
 }
 
 // The log cleaner's offset map lives on the broker's heap, 128 MiB unless set: on the small
@@ -238,16 +235,26 @@ func TestKafka_KeepsTheLogCleanersOffsetMapSmall(t *testing.T) {
 	for name, k := range c.Strimzi["Kafka"] {
 		kafka, _ := strimziSpec(k)["kafka"].(map[string]any)
 		cfg, _ := kafka["config"].(map[string]any)
-		got := fmt.Sprint(cfg[key])
-		if f, ok := cfg[key].(float64); ok { // YAML numbers decode as float64
-			got = strconv.FormatFloat(f, 'f', -1, 64)
-		}
-		if got != want {
+		if got := configValue(cfg[key]); got != want {
 			t.Errorf("Kafka %s: spec.kafka.config %s is %s, want %s", name, key, got, want)
 		}
 	}
-	props := string(readRepoFile(t, "deploy/local/kafka/server.properties"))
-	if !slices.Contains(strings.Split(props, "\n"), key+"="+want) {
-		t.Errorf("deploy/local/kafka/server.properties lacks %s=%s", key, want)
+	checkLocalProperty(t, "deploy/local/kafka/server.properties", key, want, "the same map as the cluster's")
+}
+
+// configValue is an entry of a Strimzi resource's config as a properties file would spell it:
+// YAML numbers decode as float64, which fmt prints with an exponent past a million.
+func configValue(v any) string {
+	if f, ok := v.(float64); ok {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
+// checkLocalProperty fails t unless the local stack's properties file sets key to want.
+func checkLocalProperty(t *testing.T, file, key, want, why string) {
+	t.Helper()
+	if !slices.Contains(strings.Split(string(readRepoFile(t, file)), "\n"), key+"="+want) {
+		t.Errorf("%s lacks %s=%s (%s)", file, key, want, why)
 	}
 }
