@@ -47,6 +47,7 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL st
 		EnqueueTimeout: cfg.EnqueueTimeout,
 		Quotas:         quotas,
 		Usage:          usage,
+		Metrics:        frontdoor.NewAdmissionMetrics(s.Registry),
 		Log:            s.Log,
 	})
 	health := grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName)

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/beacon/eventdispatch/internal/eliza"
 	"github.com/beacon/eventdispatch/internal/frontdoor"
@@ -86,6 +88,8 @@ type conversations struct {
 	client elizav1connect.ElizaServiceClient
 	store  *transcript.Memory
 	jobs   *jobs
+	// metrics holds the admission's instruments.
+	metrics *prometheus.Registry
 }
 
 func startConversations(t *testing.T, ttl time.Duration) *conversations {
@@ -97,10 +101,10 @@ func startConversations(t *testing.T, ttl time.Duration) *conversations {
 // startConversationsOn serves conversations on store, whose state m holds (store may wrap m).
 func startConversationsOn(t *testing.T, m *transcript.Memory, store transcript.Store) *conversations {
 	t.Helper()
-	c := &conversations{t: t, store: m, jobs: &jobs{}}
+	c := &conversations{t: t, store: m, jobs: &jobs{}, metrics: prometheus.NewRegistry()}
 	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }).WithQueue(&frontdoor.Queue{
 		Jobs: c.jobs, Transcript: store, Gate: queue.NewGate(100), Limit: 3, EnqueueTimeout: time.Second,
-		Log: slog.New(slog.DiscardHandler),
+		Metrics: frontdoor.NewAdmissionMetrics(c.metrics), Log: slog.New(slog.DiscardHandler),
 	}))
 	c.client = elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
 	return c
@@ -347,6 +351,47 @@ func TestQueueConversation_AnEnqueueFailureSaysUnavailableAndFreesTheSlot(t *tes
 	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/back" {
 		t.Fatalf("after Kafka is back: %s", got)
 	}
+}
+
+func TestQueueConversation_TimesEachStageOfAnAdmission(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	s := c.open()
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "hello"})
+	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/hello" {
+		t.Fatalf("enqueued: %s", got)
+	}
+	c.jobs.fail(errors.New("kafka down"))
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "lost"})
+	if got := short(c.receive(s)); got != "ERROR/0/queue unavailable/lost" {
+		t.Fatalf("with Kafka down: %s", got)
+	}
+	want := map[string]uint64{frontdoor.StageReserve: 2, frontdoor.StageEnqueue: 2, frontdoor.StageAccept: 1, frontdoor.StageRefuse: 1}
+	if got := c.stageCounts(); !maps.Equal(got, want) {
+		t.Fatalf("admissions timed by stage: %v, want %v", got, want)
+	}
+}
+
+// stageCounts reads how many times each stage of an admission was timed.
+func (c *conversations) stageCounts() map[string]uint64 {
+	c.t.Helper()
+	families, err := c.metrics.Gather()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	counts := map[string]uint64{}
+	for _, f := range families {
+		if f.GetName() != "frontdoor_admission_stage_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "stage" {
+					counts[l.GetValue()] = m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return counts
 }
 
 // prepare plays a worker taking job from the queue.

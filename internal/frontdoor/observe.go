@@ -38,6 +38,50 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Stages of admitting a queued sentence, as AdmissionMetrics labels them.
+const (
+	// StageReserve takes the sentence's slot in its conversation (the transcript's Reserve).
+	StageReserve = "reserve"
+	// StageEnqueue writes the job to Kafka and waits for the write to be acknowledged.
+	StageEnqueue = "enqueue"
+	// StageAccept records the job's Accepted event in the transcript (Accept).
+	StageAccept = "accept"
+	// StageRefuse settles a job whose Kafka write failed (the transcript's Refuse).
+	StageRefuse = "refuse"
+)
+
+// AdmissionMetrics time the stages of admitting a queued sentence, whichever RPC brought it
+// (QueueConversation, Send): they tell where an admission's time went, which the time of a
+// stream as a whole cannot. Create them once per registry.
+type AdmissionMetrics struct {
+	stages *prometheus.HistogramVec
+}
+
+// NewAdmissionMetrics registers the admission's instruments with reg.
+func NewAdmissionMetrics(reg prometheus.Registerer) *AdmissionMetrics {
+	m := &AdmissionMetrics{
+		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "frontdoor_admission_stage_seconds",
+			Help: "Time each stage of admitting a queued sentence took, whatever its result: reserve (its slot in the transcript), " +
+				"enqueue (the Kafka write, until acknowledged), accept (its Accepted event in the transcript), " +
+				"refuse (settling a job whose Kafka write failed).",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"stage"}),
+	}
+	for _, stage := range []string{StageReserve, StageEnqueue, StageAccept, StageRefuse} {
+		m.stages.WithLabelValues(stage) // every stage is exported from the start, at zero
+	}
+	reg.MustRegister(m.stages)
+	return m
+}
+
+// since records that stage ran from start until now; m may be nil, which records nothing.
+func (m *AdmissionMetrics) since(stage string, start time.Time) {
+	if m != nil {
+		m.stages.WithLabelValues(stage).Observe(time.Since(start).Seconds())
+	}
+}
+
 // observer is a Connect interceptor that counts, times and logs every call the server handles.
 type observer struct {
 	metrics *Metrics

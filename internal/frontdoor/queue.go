@@ -49,7 +49,9 @@ type Queue struct {
 	Quotas *access.Quotas
 	// Usage, when set, counts each client's sentences that reach the queue.
 	Usage *access.Usage
-	Log   *slog.Logger
+	// Metrics, when set, time each admission's stages.
+	Metrics *AdmissionMetrics
+	Log     *slog.Logger
 }
 
 // errNoQueue answers the queued-conversation RPCs of a server without a queue.
@@ -134,21 +136,28 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 			}
 		}
 	}
-	switch err := q.Transcript.Reserve(ctx, conv, job.ID, sentence, q.Limit); {
+	start := time.Now()
+	err := q.Transcript.Reserve(ctx, conv, job.ID, sentence, q.Limit)
+	q.Metrics.since(StageReserve, start)
+	switch {
 	case errors.Is(err, transcript.ErrFull):
 		return refuse(elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextQueueFull, uuid.Nil)
 	case err != nil:
 		log.Warn("cannot reserve a slot for a job", "error", err)
 		return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, uuid.Nil)
 	}
-	err := q.Jobs.Enqueue(ctx, job)
+	start = time.Now()
+	err = q.Jobs.Enqueue(ctx, job)
+	q.Metrics.since(StageEnqueue, start)
 	// The job may be in Kafka now, whatever Enqueue said: the transcript is told, within a
 	// bound of its own (the write may have used up ctx's), even if the client has gone.
 	recordCtx, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), q.EnqueueTimeout)
 	defer cancelRecord()
 	if err != nil {
 		log.Warn("cannot enqueue job", "job", job.ID, "error", err)
+		start = time.Now()
 		accepted, refused, err := q.Transcript.Refuse(recordCtx, conv, job.ID, sentence)
+		q.Metrics.since(StageRefuse, start)
 		switch {
 		case err != nil:
 			log.Warn("cannot refuse the job: it may still be answered", "job", job.ID, "error", err)
@@ -161,7 +170,9 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 		return admission{job: job.ID, event: &accepted, enqueued: true}
 	}
 	q.Usage.Queued(job.ClientID)
+	start = time.Now()
 	ev, err := q.Transcript.Accept(recordCtx, conv, job.ID, sentence)
+	q.Metrics.since(StageAccept, start)
 	if err != nil {
 		log.Warn("job enqueued but not recorded; its worker will record it", "job", job.ID, "error", err)
 		return admission{job: job.ID, enqueued: true}
