@@ -44,6 +44,10 @@ type enqueueResult struct {
 	// SecondP99 is the p99 of the sentences sent in each second of the window, in order: it
 	// tells a run slow throughout from one with a few slow seconds.
 	SecondP99 []time.Duration
+	// SecondStages is, for each second of the window, the p99 of each stage of the front
+	// door's admissions that ended in it (its frontdoor_admission_stage_seconds, scraped
+	// every second), by stage: where a slow second's time went.
+	SecondStages []map[string]time.Duration
 	// ProfileCPU and ProfileAllocs are the top of the front door's profiles (-profile), the
 	// CPU one over ProfiledFor from the start of the window.
 	ProfileCPU, ProfileAllocs string
@@ -123,6 +127,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 	start := time.Now().Add(100 * time.Millisecond)
 	measureFrom := start.Add(cfg.EnqueueWarmup)
 	end := measureFrom.Add(cfg.EnqueueDuration)
+	seconds := int(math.Ceil(cfg.EnqueueDuration.Seconds())) // of the window, each reported on its own
 
 	var counts streamCounts
 	var outstanding atomic.Int64 // sent, not yet acknowledged
@@ -152,6 +157,11 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 		})
 		g.Go(func() error { return s.receive(gctx, i, measureFrom, end, &outstanding, &counts) })
 	}
+	g.Go(func() error {
+		stages, err := sampleStages(gctx, sys.frontdoor().proc, measureFrom, seconds)
+		res.SecondStages = stages
+		return err
+	})
 	g.Go(func() error {
 		// CPU over the measured window; then, once every sentence is sent and acknowledged
 		// (or ackWait has passed), the streams are closed.
@@ -192,7 +202,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 		return res, fmt.Errorf("%s: %w", spec.name, err)
 	}
 	var all []time.Duration
-	bySecond := make([][]time.Duration, int(math.Ceil(cfg.EnqueueDuration.Seconds())))
+	bySecond := make([][]time.Duration, seconds)
 	for _, s := range streams {
 		all = append(all, s.samples...)
 		for i, at := range s.sentAt {
@@ -211,6 +221,50 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 	res.Unacked, res.Replies = outstanding.Load(), counts.replies.Load()
 	b.log.Info("enqueue latency: done", "run", spec.name, "sent", res.Sent, "p50", res.Latency.P50, "p99", res.Latency.P99, "unacked", res.Unacked)
 	return res, nil
+}
+
+// sampleStages scrapes the front door's admission stages at from and at each of the seconds
+// after it, and returns the p99 of each stage in each second (the stages that ended in it).
+// When ctx ends first it returns the seconds it has.
+func sampleStages(ctx context.Context, frontdoor *benchkit.Process, from time.Time, seconds int) ([]map[string]time.Duration, error) {
+	if sleep.For(ctx, time.Until(from)) != nil {
+		return nil, nil
+	}
+	before, err := frontdoor.Histograms(ctx, mAdmissionStages, "stage")
+	if err != nil {
+		return nil, stagesError(ctx, err)
+	}
+	var bySecond []map[string]time.Duration
+	for i := 1; i <= seconds; i++ {
+		if sleep.For(ctx, time.Until(from.Add(time.Duration(i)*time.Second))) != nil {
+			return bySecond, nil
+		}
+		after, err := frontdoor.Histograms(ctx, mAdmissionStages, "stage")
+		if err != nil {
+			return bySecond, stagesError(ctx, err)
+		}
+		p99s := map[string]time.Duration{}
+		for stage, h := range after {
+			q, n, err := benchkit.Quantile(before[stage], h, 0.99)
+			if err != nil {
+				return bySecond, fmt.Errorf("admission stage %s: %w", stage, err)
+			}
+			if n > 0 {
+				p99s[stage] = time.Duration(q * float64(time.Second))
+			}
+		}
+		bySecond, before = append(bySecond, p99s), after
+	}
+	return bySecond, nil
+}
+
+// stagesError is a failed scrape of the admission stages, or nil once ctx has ended: the run
+// is over, and says why elsewhere.
+func stagesError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("front door's admission stages: %w", err)
 }
 
 // send sends one sentence every interval from first until end, recording when each was

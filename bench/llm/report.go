@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
+	"github.com/beacon/eventdispatch/internal/frontdoor"
 )
 
 // Targets of the issues.
@@ -124,8 +125,8 @@ func (r report) writeEnqueue(w io.Writer) {
 		intervals = append(intervals, fmt.Sprintf("%s at %s/s", dur(time.Duration(float64(c.Streams)/rate*float64(time.Second)).Round(time.Millisecond)), benchkit.Thousands(int64(rate))))
 	}
 	fmt.Fprintf(w, "### Enqueue latency: %s sentences/s over %d streams\n\n", strings.Join(rates, " and "), c.Streams)
-	fmt.Fprintf(w, "Send → its \"enqueued\" received (the front door's Reserve in the transcript, the Kafka write and Accept in the transcript), timed on the client over loopback h2c (%d streams per connection), so the network hop and the harness's own scheduling are included; each stream sends every %s; %s warm-up, then %s measured; QUEUE_LIMIT %d, so nothing is refused. Achieved: sentences sent in the window and acknowledged (the sample); acknowledged: acknowledgements received in the window, whenever sent (what the front door kept up with).\n\n",
-		c.StreamsPerConn, strings.Join(intervals, ", "), dur(c.EnqueueWarmup), dur(c.EnqueueDuration), enqueueQueueLimit)
+	fmt.Fprintf(w, "Send → its \"enqueued\" received (the front door's Reserve in the transcript, the Kafka write and Accept in the transcript), timed on the client over loopback h2c (%d streams per connection), so the network hop and the harness's own scheduling are included; each stream sends every %s; %s warm-up, then %s measured; QUEUE_LIMIT %d, so nothing is refused. Achieved: sentences sent in the window and acknowledged (the sample); acknowledged: acknowledgements received in the window, whenever sent (what the front door kept up with). Under each run, its seconds with a p99 of %s or more, each with the p99 of each stage of the front door's admissions that ended in it (frontdoor_admission_stage_seconds, scraped every second: reserve, the Kafka write, accept).\n\n",
+		c.StreamsPerConn, strings.Join(intervals, ", "), dur(c.EnqueueWarmup), dur(c.EnqueueDuration), enqueueQueueLimit, dur(targetEnqueueP99))
 	t := benchkit.NewTable("sentences/s, jobs meanwhile", "sentences measured", "achieved", "acknowledged", "p50", "p90", "p99", "p99.9", "max")
 	for _, e := range r.enqueue {
 		d := e.Latency
@@ -137,7 +138,7 @@ func (r report) writeEnqueue(w io.Writer) {
 	for _, e := range r.enqueue {
 		fmt.Fprintf(w, "%s. Whole run: %s enqueued, %d refused, %d invalid or unavailable, %s never acknowledged; %s replies received; sends at most %s behind schedule.\n",
 			enqueueRunLabel(e), benchkit.Thousands(e.Enqueued), e.Refused, e.Invalid, benchkit.Thousands(e.Unacked), benchkit.Thousands(e.Replies), benchkit.Millis(e.MaxLag))
-		fmt.Fprintln(w, slowSeconds(e.SecondP99, targetEnqueueP99))
+		fmt.Fprintln(w, slowSeconds(e.SecondP99, e.SecondStages, targetEnqueueP99))
 		writeCPU(w, e.CPU, e.Window, r.machine.CPUs)
 		writeCPUPer(w, e.CPU, e.Acked, "acknowledged sentence")
 		fmt.Fprintln(w)
@@ -153,10 +154,18 @@ func (r report) writeEnqueue(w io.Writer) {
 }
 
 // slowSeconds says which seconds of an enqueue run's window had a p99 at or above target
-// (each with its p99, from the window's start), or, when none had, which was the slowest.
-func slowSeconds(p99s []time.Duration, target time.Duration) string {
+// (each with its p99, from the window's start, and the p99 of each admission stage that
+// ended in that second, when known), or, when none had, which was the slowest.
+func slowSeconds(p99s []time.Duration, stages []map[string]time.Duration, target time.Duration) string {
 	if len(p99s) == 0 {
 		return "No second of the window was measured."
+	}
+	second := func(i int) string {
+		s := fmt.Sprintf("+%d s %s", i, benchkit.Millis(p99s[i]))
+		if i < len(stages) && len(stages[i]) > 0 {
+			s += " (" + stageP99s(stages[i]) + ")"
+		}
+		return s
 	}
 	var slow []string
 	slowest := 0
@@ -165,13 +174,27 @@ func slowSeconds(p99s []time.Duration, target time.Duration) string {
 			slowest = i
 		}
 		if p >= target {
-			slow = append(slow, fmt.Sprintf("+%d s %s", i, benchkit.Millis(p)))
+			slow = append(slow, second(i))
 		}
 	}
 	if len(slow) == 0 {
-		return fmt.Sprintf("Every second of the window had a p99 under %s; the slowest, +%d s: %s.", dur(target), slowest, benchkit.Millis(p99s[slowest]))
+		return fmt.Sprintf("Every second of the window had a p99 under %s; the slowest, %s.", dur(target), second(slowest))
 	}
-	return fmt.Sprintf("Seconds of the window (by when their sentences were sent) with a p99 of %s or more: %d of %d (%s).", dur(target), len(slow), len(p99s), strings.Join(slow, ", "))
+	return fmt.Sprintf("Seconds of the window (by when their sentences were sent) with a p99 of %s or more: %d of %d (%s).", dur(target), len(slow), len(p99s), strings.Join(slow, "; "))
+}
+
+// admissionStages are the front door's stages of an admission, in the order they run.
+var admissionStages = []string{frontdoor.StageReserve, frontdoor.StageEnqueue, frontdoor.StageAccept, frontdoor.StageRefuse}
+
+// stageP99s lists the stages of one second: "reserve 2.1, enqueue 37.0, accept 4.3 ms".
+func stageP99s(p99s map[string]time.Duration) string {
+	var parts []string
+	for _, stage := range admissionStages {
+		if p, ok := p99s[stage]; ok {
+			parts = append(parts, stage+" "+strings.TrimSuffix(benchkit.Millis(p), " ms"))
+		}
+	}
+	return strings.Join(parts, ", ") + " ms"
 }
 
 // enqueueP99 is a run's p99, said to be of the acknowledged sentences only when some never

@@ -24,11 +24,13 @@ func TestFormatting_ReadsAsTheReportWritesIt(t *testing.T) {
 		{plural(3, "front door"), "3 front doors"},
 		{enqueueP99(enqueueResult{Latency: benchkit.Distribution{P99: 9 * time.Millisecond}}), "9.0 ms"},
 		{enqueueP99(enqueueResult{Latency: benchkit.Distribution{P99: 19 * time.Second}, Unacked: 8970}), "19000.0 ms of those acknowledged; 8,970 never were"},
-		{slowSeconds([]time.Duration{9 * time.Millisecond, 12 * time.Millisecond, 8 * time.Millisecond}, 25*time.Millisecond),
-			"Every second of the window had a p99 under 25 ms; the slowest, +1 s: 12.0 ms."},
-		{slowSeconds([]time.Duration{9 * time.Millisecond, 88 * time.Millisecond, 25 * time.Millisecond, 8 * time.Millisecond}, 25*time.Millisecond),
-			"Seconds of the window (by when their sentences were sent) with a p99 of 25 ms or more: 2 of 4 (+1 s 88.0 ms, +2 s 25.0 ms)."},
-		{slowSeconds(nil, 25*time.Millisecond), "No second of the window was measured."},
+		{slowSeconds([]time.Duration{9 * time.Millisecond, 12 * time.Millisecond, 8 * time.Millisecond}, nil, 25*time.Millisecond),
+			"Every second of the window had a p99 under 25 ms; the slowest, +1 s 12.0 ms."},
+		{slowSeconds([]time.Duration{9 * time.Millisecond, 88 * time.Millisecond, 25 * time.Millisecond, 8 * time.Millisecond},
+			[]map[string]time.Duration{{"reserve": time.Millisecond}, {"accept": 4300 * time.Microsecond, "reserve": 2100 * time.Microsecond, "enqueue": 37 * time.Millisecond}, {}},
+			25*time.Millisecond),
+			"Seconds of the window (by when their sentences were sent) with a p99 of 25 ms or more: 2 of 4 (+1 s 88.0 ms (reserve 2.1, enqueue 37.0, accept 4.3 ms); +2 s 25.0 ms)."},
+		{slowSeconds(nil, nil, 25*time.Millisecond), "No second of the window was measured."},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)

@@ -5,7 +5,9 @@
 //     its own, the kept or removed working directory, the report on stdout and -out);
 //   - the processes a run starts: Build, StartProcess and Process (graceful stop, /readyz,
 //     /metrics, /debug/pprof: Profile, StartCPUProfile and PprofTop), FreeAddr;
-//   - Prometheus text metrics: ParseMetrics, Scrape, Delta and Mean;
+//   - Prometheus text metrics: ParseMetrics, Scrape, Delta and Mean; a histogram's series
+//     by label, ScrapeHistograms, and a quantile of what it observed between two scrapes,
+//     Quantile;
 //   - the machine: CPUTimes and CPUDelta (CPU time by process group, from /proc), SchedCPU
 //     (one process's, to the nanosecond), RSS, ThisMachine for the report's header;
 //   - the stack: Kafka (topics and consumer groups a run creates and deletes), KafkaReachable,

@@ -3,6 +3,7 @@ package benchkit
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 )
 
@@ -13,23 +14,32 @@ type Metrics map[string]float64
 
 // Scrape GETs url (a process's /metrics) with client and parses the answer.
 func Scrape(ctx context.Context, client *http.Client, url string) (Metrics, error) {
+	var m Metrics
+	err := get(ctx, client, url, func(body io.Reader) (err error) {
+		m, err = ParseMetrics(body)
+		return err
+	})
+	return m, err
+}
+
+// get GETs url with client and hands a 200 answer's body to read; the errors name url.
+func get(ctx context.Context, client *http.Client, url string, read func(io.Reader) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", url, err)
+		return fmt.Errorf("scrape %s: %w", url, err)
 	}
 	res, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", url, err)
+		return fmt.Errorf("scrape %s: %w", url, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scrape %s: %s", url, res.Status)
+		return fmt.Errorf("scrape %s: %s", url, res.Status)
 	}
-	m, err := ParseMetrics(res.Body)
-	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	if err := read(res.Body); err != nil {
+		return fmt.Errorf("scrape %s: %w", url, err)
 	}
-	return m, nil
+	return nil
 }
 
 // Delta returns after − before for name: what a counter counted between two scrapes.

@@ -155,6 +155,15 @@ func (p *Process) Metrics(ctx context.Context) (Metrics, error) {
 	return Scrape(ctx, p.http, "http://"+p.admin+"/metrics")
 }
 
+// Histograms scrapes the process's /metrics for the series of the histogram name, keyed by
+// the value of their label (see ScrapeHistograms).
+func (p *Process) Histograms(ctx context.Context, name, label string) (map[string]Histogram, error) {
+	if p.exited() {
+		return nil, fmt.Errorf("%s exited (log: %s)", p.cfg.Name, p.cfg.Log)
+	}
+	return ScrapeHistograms(ctx, p.http, "http://"+p.admin+"/metrics", name, label)
+}
+
 // WaitMetric scrapes /metrics every interval until reached(the value of name) holds, and
 // returns the scrape that showed it. A failed scrape is tried again; the wait ends with an
 // error when the process exits or ctx ends first.
