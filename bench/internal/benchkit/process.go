@@ -27,11 +27,19 @@ const (
 
 // Build compiles the project's packages (e.g. "./cmd/dispatcher") into dir, each binary named
 // for its package's directory. It runs from the working directory, the repository's root.
+//
+// Then it has the kernel write every dirty page of the machine to the disk (sync(2)): the
+// binaries just written (and the harness's own, when it runs with go run) are a hundred
+// megabytes or so, which the kernel would otherwise write back all at once half a minute
+// later (vm.dirty_expire_centisecs), in the middle of a measurement. On a machine whose one
+// disk also holds Postgres's WAL, every commit waits behind that burst, and the run would
+// report it as the stack's latency (BENCHMARKS.md, "Thirteenth round").
 func Build(ctx context.Context, dir string, packages ...string) error {
 	args := append([]string{"build", "-o", dir + string(filepath.Separator)}, packages...)
 	if out, err := exec.CommandContext(ctx, "go", args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", strings.Join(packages, " "), err, out)
 	}
+	syscall.Sync()
 	return nil
 }
 
