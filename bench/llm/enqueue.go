@@ -33,6 +33,8 @@ type enqueueResult struct {
 	ModelDelay time.Duration
 	Streams    int
 	Rate       float64 // asked for, sentences per second
+	// Run is which of Runs consecutive runs at this rate this is, from 1.
+	Run, Runs int
 	// Window is the measured part; Sent the sentences sent in it and acknowledged (their
 	// latencies are Latency's sample); Acked the acknowledgements received in it, whenever
 	// their sentences were sent: what the front door kept up with.
@@ -105,14 +107,20 @@ type enqueueStream struct {
 // runEnqueueLatency sends rate sentences per second in all, evenly over Streams streams, for
 // EnqueueWarmup + EnqueueDuration, and times each sentence from just before Send to its
 // acknowledgement's Receive. With withDispatcher, a dispatcher and a fast model answer the
-// jobs meanwhile, as in production; without, the front door works alone.
-func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatcher bool) (res enqueueResult, err error) {
+// jobs meanwhile, as in production; without, the front door works alone. run is which of
+// the EnqueueRuns at this rate it is.
+func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatcher bool, run int) (res enqueueResult, err error) {
 	cfg := b.cfg
-	res = enqueueResult{Dispatcher: withDispatcher, Streams: cfg.Streams, Rate: rate, Window: cfg.EnqueueDuration}
-	spec := systemSpec{name: fmt.Sprintf("enqueue%g-alone", rate), queueLimit: enqueueQueueLimit, latency: cfg.FastLatency}
+	res = enqueueResult{Dispatcher: withDispatcher, Streams: cfg.Streams, Rate: rate, Window: cfg.EnqueueDuration, Run: run, Runs: cfg.EnqueueRuns}
+	spec := systemSpec{name: fmt.Sprintf("enqueue%g", rate), queueLimit: enqueueQueueLimit, latency: cfg.FastLatency}
+	if cfg.EnqueueRuns > 1 {
+		spec.name += fmt.Sprintf("-run%d", run) // each run its own topics: the jobs left alone stay there
+	}
 	if withDispatcher {
-		spec.name, spec.workers = fmt.Sprintf("enqueue%g", rate), cfg.Workers
+		spec.workers = cfg.Workers
 		res.Workers, res.ModelDelay = cfg.Workers, cfg.FastLatency
+	} else {
+		spec.name += "-alone"
 	}
 	sys, err := b.startSystem(ctx, spec)
 	if err != nil {

@@ -85,12 +85,14 @@ func (b *bench) run(ctx context.Context) (report, error) {
 	}
 	if b.cfg.runs("enqueue") {
 		for _, rate := range b.cfg.Rates {
-			for _, withDispatcher := range []bool{true, false} {
-				res, err := b.runEnqueueLatency(ctx, rate, withDispatcher)
-				if err != nil {
-					return rep, err
+			for run := 1; run <= b.cfg.EnqueueRuns; run++ {
+				for _, withDispatcher := range []bool{true, false} {
+					res, err := b.runEnqueueLatency(ctx, rate, withDispatcher, run)
+					if err != nil {
+						return rep, err
+					}
+					rep.enqueue = append(rep.enqueue, res)
 				}
-				rep.enqueue = append(rep.enqueue, res)
 			}
 		}
 	}

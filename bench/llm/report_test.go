@@ -38,6 +38,35 @@ func TestFormatting_ReadsAsTheReportWritesIt(t *testing.T) {
 	}
 }
 
+func TestReport_JudgesTheEnqueueTargetOnEveryConsecutiveRun(t *testing.T) {
+	cfg, err := parseConfig([]string{"-enqueue-runs", "3", "-only", "enqueue"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := time.Millisecond
+	run := func(n int, dispatcher bool, p99 time.Duration) enqueueResult {
+		return enqueueResult{Dispatcher: dispatcher, Rate: 1000, Run: n, Runs: 3, Window: 20 * time.Second, Sent: 20000, Acked: 20000,
+			Latency: benchkit.Distribution{N: 20000, P99: p99}}
+	}
+	rep := report{cfg: cfg, runID: "bench-llm-test", enqueue: []enqueueResult{
+		run(1, true, 40*ms), run(1, false, 9*ms), run(2, true, 50*ms), run(2, false, 31*ms), run(3, true, 45*ms), run(3, false, 12*ms),
+	}}
+	var out strings.Builder
+	rep.write(&out)
+	for _, want := range []string{
+		"jobs answered (dispatcher, WORKERS=0, model in 0 ms), in each of 3 consecutive runs |",
+		"| 0 of 3 under: 40.0 ms, 50.0 ms, 45.0 ms |  NO |",
+		"jobs left on the topic (no dispatcher), in each of 3 consecutive runs ",
+		"2 of 3 under: 9.0 ms, 31.0 ms, 12.0 ms |  NO |",
+		"| 1,000/s, left on the topic (no dispatcher), run 2 of 3 ",
+		"Each rate was measured 3 times in a row",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
 func TestReport_WritesEachMeasurementAndItsTargets(t *testing.T) {
 	cfg, err := parseConfig([]string{"-rate", "1000,300"})
 	if err != nil {
