@@ -35,14 +35,14 @@ type config struct {
 	// Enqueue latency: at each of Rates, that many sentences per second in all, spread over
 	// Streams streams, for EnqueueWarmup and then EnqueueDuration; the model answers in
 	// FastLatency.
-	Rates []float64
-	// EnqueueRuns is how many times, one after the other, each rate is measured (with a
-	// dispatcher, then alone): the enqueue target holds only if every run meets it.
-	EnqueueRuns     int
+	Rates           []float64
 	Streams         int
 	EnqueueWarmup   time.Duration
 	EnqueueDuration time.Duration
 	FastLatency     time.Duration
+	// EnqueueRuns is how many times, one after the other, each rate is measured (with a
+	// dispatcher, then alone): the enqueue target holds only if every run meets it.
+	EnqueueRuns int
 
 	// Resume: ResumeConversations conversations of ResumeEvents events each (ResumeEvents/2
 	// sentences, each answered), then Resumes resumes from serial 0, one at a time, round

@@ -51,20 +51,27 @@ func TestReport_JudgesTheEnqueueTargetOnEveryConsecutiveRun(t *testing.T) {
 	rep := report{cfg: cfg, runID: "bench-llm-test", enqueue: []enqueueResult{
 		run(1, true, 40*ms), run(1, false, 9*ms), run(2, true, 50*ms), run(2, false, 31*ms), run(3, true, 45*ms), run(3, false, 12*ms),
 	}}
-	var out strings.Builder
-	rep.write(&out)
-	for _, want := range []string{
+	writeReport(t, rep,
 		"jobs answered (dispatcher, WORKERS=0, model in 0 ms), in each of 3 consecutive runs |",
 		"| 0 of 3 under: 40.0 ms, 50.0 ms, 45.0 ms |  NO |",
 		"jobs left on the topic (no dispatcher), in each of 3 consecutive runs ",
 		"2 of 3 under: 9.0 ms, 31.0 ms, 12.0 ms |  NO |",
 		"| 1,000/s, left on the topic (no dispatcher), run 2 of 3 ",
 		"Each rate was measured 3 times in a row",
-	} {
+	)
+}
+
+// writeReport writes rep and fails t for each of wants the report lacks; it returns the report.
+func writeReport(t *testing.T, rep report, wants ...string) string {
+	t.Helper()
+	var out strings.Builder
+	rep.write(&out)
+	for _, want := range wants {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
 		}
 	}
+	return out.String()
 }
 
 func TestReport_WritesEachMeasurementAndItsTargets(t *testing.T) {
@@ -84,9 +91,7 @@ func TestReport_WritesEachMeasurementAndItsTargets(t *testing.T) {
 			{Doors: 3, PerDoor: []fanoutDoor{doorRead(20, false, 300, 30), doorRead(20, false, 330, 40), doorRead(20, false, 290, 30), doorRead(1, true, 0, 0)}},
 		}},
 	}
-	var out strings.Builder
-	rep.write(&out)
-	for _, want := range []string{
+	out := writeReport(t, rep,
 		"| enqueue latency p99 < 25 ms at 1,000 sentences/s, jobs answered (dispatcher, WORKERS=64, model in 10 ms)",
 		"| 300/s, left on the topic (no dispatcher)",
 		"max 90.0 ms (p50 60.0 ms) | yes |",
@@ -94,12 +99,8 @@ func TestReport_WritesEachMeasurementAndItsTargets(t *testing.T) {
 		"| quiet, beside 3",
 		"| the 3 busy ones together",
 		"On 3 front doors:",
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("the report lacks %q:\n%s", want, out.String())
-		}
-	}
-	if strings.Contains(out.String(), "at 300 sentences/s, jobs") {
+	)
+	if strings.Contains(out, "at 300 sentences/s, jobs") {
 		t.Error("the report judges the 300/s run against the target, which is at 1,000/s")
 	}
 }

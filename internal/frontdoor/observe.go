@@ -65,7 +65,7 @@ func NewAdmissionMetrics(reg prometheus.Registerer) *AdmissionMetrics {
 			Help: "Time each stage of admitting a queued sentence took, whatever its result: reserve (its slot in the transcript), " +
 				"enqueue (the Kafka write, until acknowledged), accept (its Accepted event in the transcript), " +
 				"refuse (settling a job whose Kafka write failed).",
-			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+			Buckets: []float64{.0005, .001, .002, .005, .01, .015, .02, .025, .035, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"stage"}),
 	}
 	for _, stage := range []string{StageReserve, StageEnqueue, StageAccept, StageRefuse} {
