@@ -369,6 +369,29 @@ func TestQueueConversation_TimesEachStageOfAnAdmission(t *testing.T) {
 	if got := c.stageCounts(); !maps.Equal(got, want) {
 		t.Fatalf("admissions timed by stage: %v, want %v", got, want)
 	}
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: ""}) // refused before the transcript: not an admission
+	if got := short(c.receive(s)); got != "ERROR/0/invalid_argument: sentence is empty: say something/" {
+		t.Fatalf("an empty sentence: %s", got)
+	}
+	if got := c.admissions(); got != 2 {
+		t.Fatalf("admissions timed whole: %d, want 2 (the one enqueued and the one whose write failed)", got)
+	}
+}
+
+// admissions reads how many admissions were timed whole.
+func (c *conversations) admissions() uint64 {
+	c.t.Helper()
+	families, err := c.metrics.Gather()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "frontdoor_admission_seconds" {
+			return f.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	c.t.Fatal("frontdoor_admission_seconds is not registered")
+	return 0
 }
 
 // stageCounts reads how many times each stage of an admission was timed.

@@ -54,25 +54,40 @@ const (
 // (QueueConversation, Send): they tell where an admission's time went, which the time of a
 // stream as a whole cannot. Create them once per registry.
 type AdmissionMetrics struct {
+	whole  prometheus.Histogram
 	stages *prometheus.HistogramVec
 }
 
 // NewAdmissionMetrics registers the admission's instruments with reg.
 func NewAdmissionMetrics(reg prometheus.Registerer) *AdmissionMetrics {
+	buckets := []float64{.0005, .001, .002, .005, .01, .015, .02, .025, .035, .05, .1, .25, .5, 1, 2.5, 5}
 	m := &AdmissionMetrics{
+		whole: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "frontdoor_admission_seconds",
+			Help: "Time to admit a queued sentence, whichever RPC brought it, from its Reserve to its Accept or its refusal: " +
+				"what a client waits for \"enqueued\", less the network. Sentences refused before the transcript (invalid, busy, over quota) are not counted.",
+			Buckets: buckets,
+		}),
 		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "frontdoor_admission_stage_seconds",
 			Help: "Time each stage of admitting a queued sentence took, whatever its result: reserve (its slot in the transcript), " +
 				"enqueue (the Kafka write, until acknowledged), accept (its Accepted event in the transcript), " +
 				"refuse (settling a job whose Kafka write failed).",
-			Buckets: []float64{.0005, .001, .002, .005, .01, .015, .02, .025, .035, .05, .1, .25, .5, 1, 2.5, 5},
+			Buckets: buckets,
 		}, []string{"stage"}),
 	}
 	for _, stage := range []string{StageReserve, StageEnqueue, StageAccept, StageRefuse} {
 		m.stages.WithLabelValues(stage) // every stage is exported from the start, at zero
 	}
-	reg.MustRegister(m.stages)
+	reg.MustRegister(m.whole, m.stages)
 	return m
+}
+
+// admitted records an admission that began at start and has just ended; m may be nil.
+func (m *AdmissionMetrics) admitted(start time.Time) {
+	if m != nil {
+		m.whole.Observe(time.Since(start).Seconds())
+	}
 }
 
 // since records that stage ran from start until now; m may be nil, which records nothing.

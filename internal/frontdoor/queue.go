@@ -136,7 +136,9 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 			}
 		}
 	}
-	start := time.Now()
+	began := time.Now()
+	defer q.Metrics.admitted(began) // from here on, whatever the outcome
+	start := began
 	err := q.Transcript.Reserve(ctx, conv, job.ID, sentence, q.Limit)
 	q.Metrics.since(StageReserve, start)
 	switch {
