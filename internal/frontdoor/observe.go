@@ -50,9 +50,10 @@ const (
 	StageRefuse = "refuse"
 )
 
-// AdmissionMetrics time the stages of admitting a queued sentence, whichever RPC brought it
-// (QueueConversation, Send): they tell where an admission's time went, which the time of a
-// stream as a whole cannot. Create them once per registry.
+// AdmissionMetrics time the admission of a queued sentence, whole and stage by stage,
+// whichever RPC brought it (QueueConversation, Send): what a client waits for "enqueued", and
+// where that time went, which the time of a stream as a whole cannot tell. Create them once
+// per registry.
 type AdmissionMetrics struct {
 	whole  prometheus.Histogram
 	stages *prometheus.HistogramVec

@@ -49,7 +49,7 @@ type Queue struct {
 	Quotas *access.Quotas
 	// Usage, when set, counts each client's sentences that reach the queue.
 	Usage *access.Usage
-	// Metrics, when set, time each admission's stages.
+	// Metrics, when set, time each admission, whole and by stage.
 	Metrics *AdmissionMetrics
 	Log     *slog.Logger
 }
