@@ -186,13 +186,10 @@ func slowSeconds(p99s []time.Duration, stages []map[string]time.Duration, target
 	return fmt.Sprintf("Seconds of the window (by when their sentences were sent) with a p99 of %s or more: %d of %d (%s).", dur(target), len(slow), len(p99s), strings.Join(slow, "; "))
 }
 
-// admissionStages are the front door's stages of an admission, in the order they run.
-var admissionStages = []string{frontdoor.StageReserve, frontdoor.StageEnqueue, frontdoor.StageAccept, frontdoor.StageRefuse}
-
 // stageP99s lists the stages of one second: "reserve 2.1, enqueue 37.0, accept 4.3 ms".
 func stageP99s(p99s map[string]time.Duration) string {
 	var parts []string
-	for _, stage := range admissionStages {
+	for _, stage := range frontdoor.AdmissionStages() {
 		if p, ok := p99s[stage]; ok {
 			parts = append(parts, stage+" "+strings.TrimSuffix(benchkit.Millis(p), " ms"))
 		}

@@ -366,55 +366,45 @@ func TestQueueConversation_TimesEachStageOfAnAdmission(t *testing.T) {
 		t.Fatalf("with Kafka down: %s", got)
 	}
 	want := map[string]uint64{frontdoor.StageReserve: 2, frontdoor.StageEnqueue: 2, frontdoor.StageAccept: 1, frontdoor.StageRefuse: 1}
-	if got := c.stageCounts(); !maps.Equal(got, want) {
+	if got := c.observations("frontdoor_admission_stage_seconds"); !maps.Equal(got, want) {
 		t.Fatalf("admissions timed by stage: %v, want %v", got, want)
 	}
 	c.send(s, &elizav1.QueueConversationRequest{Sentence: ""}) // refused before the transcript: not an admission
 	if got := short(c.receive(s)); got != "ERROR/0/invalid_argument: sentence is empty: say something/" {
 		t.Fatalf("an empty sentence: %s", got)
 	}
-	if got := c.admissions(); got != 2 {
+	if got := c.observations("frontdoor_admission_seconds")[""]; got != 2 {
 		t.Fatalf("admissions timed whole: %d, want 2 (the one enqueued and the one whose write failed)", got)
 	}
 }
 
-// admissions reads how many admissions were timed whole.
-func (c *conversations) admissions() uint64 {
+// observations reads how many observations the histogram name holds, by the value of its
+// series' "stage" label ("" for a series without one); it fails the test when name is not
+// registered.
+func (c *conversations) observations(name string) map[string]uint64 {
 	c.t.Helper()
 	families, err := c.metrics.Gather()
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() == "frontdoor_admission_seconds" {
-			return f.GetMetric()[0].GetHistogram().GetSampleCount()
-		}
-	}
-	c.t.Fatal("frontdoor_admission_seconds is not registered")
-	return 0
-}
-
-// stageCounts reads how many times each stage of an admission was timed.
-func (c *conversations) stageCounts() map[string]uint64 {
-	c.t.Helper()
-	families, err := c.metrics.Gather()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	counts := map[string]uint64{}
-	for _, f := range families {
-		if f.GetName() != "frontdoor_admission_stage_seconds" {
+		if f.GetName() != name {
 			continue
 		}
+		counts := map[string]uint64{}
 		for _, m := range f.GetMetric() {
+			var stage string
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "stage" {
-					counts[l.GetValue()] = m.GetHistogram().GetSampleCount()
+					stage = l.GetValue()
 				}
 			}
+			counts[stage] = m.GetHistogram().GetSampleCount()
 		}
+		return counts
 	}
-	return counts
+	c.t.Fatalf("%s is not registered", name)
+	return nil
 }
 
 // prepare plays a worker taking job from the queue.

@@ -50,6 +50,12 @@ const (
 	StageRefuse = "refuse"
 )
 
+// AdmissionStages lists the stages in the order they run; a refusal takes the Accept's place
+// when the Kafka write failed.
+func AdmissionStages() []string {
+	return []string{StageReserve, StageEnqueue, StageAccept, StageRefuse}
+}
+
 // AdmissionMetrics time the admission of a queued sentence, whole and stage by stage,
 // whichever RPC brought it (QueueConversation, Send): what a client waits for "enqueued", and
 // where that time went, which the time of a stream as a whole cannot tell. Create them once
@@ -77,7 +83,7 @@ func NewAdmissionMetrics(reg prometheus.Registerer) *AdmissionMetrics {
 			Buckets: buckets,
 		}, []string{"stage"}),
 	}
-	for _, stage := range []string{StageReserve, StageEnqueue, StageAccept, StageRefuse} {
+	for _, stage := range AdmissionStages() {
 		m.stages.WithLabelValues(stage) // every stage is exported from the start, at zero
 	}
 	reg.MustRegister(m.whole, m.stages)
