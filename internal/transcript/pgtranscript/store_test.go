@@ -818,3 +818,108 @@ func TestFunctions_FindRowsThroughIndexesWhateverTheStatistics(t *testing.T) {
 		t.Fatalf("the transcript's functions scanned tables (sequential scans): %v", scanned)
 	}
 }
+
+// A job's earlier exchanges are read along job_exchange_idx, one event each, however long the
+// conversation and whatever the statistics say (migration 00019). The database is a new one,
+// analyzed while empty, as after many conversations expired: with a join of jobs and events,
+// the planner then matched each exchange's answer by scanning all of the conversation's
+// events (60 exchanges, 3 read: 354 events fetched instead of 3).
+func TestPrepare_ReadsEachExchangeOnceWhateverTheStatistics(t *testing.T) {
+	url := freshDatabase(t)
+	db, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	ctx := t.Context()
+	const ttl, exchanges, read = 24 * time.Hour, 60, 3
+	conv, last := uuid.New(), uuid.New()
+	if _, err := db.Exec(ctx, `ANALYZE`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, `SELECT transcript.open_conversation($1, true, $2)`, conv, ttl); err != nil {
+		t.Fatal(err)
+	}
+	for i := range exchanges {
+		job, s := uuid.New(), fmt.Sprintf("sentence %d", i)
+		if _, err := db.Exec(ctx, `SELECT * FROM transcript.accept_many(ARRAY[$1::uuid], ARRAY[$2::uuid], ARRAY[$3], $4)`, conv, job, s, ttl); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, `SELECT * FROM transcript.finish_many(ARRAY[$1::uuid], ARRAY[$2::uuid], ARRAY[$3], ARRAY['reply'], ARRAY['answer'], $4)`,
+			conv, job, s, ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(ctx, `SELECT * FROM transcript.accept_many(ARRAY[$1::uuid], ARRAY[$2::uuid], ARRAY['the last'], $3)`, conv, last, ttl); err != nil {
+		t.Fatal(err)
+	}
+
+	// Each function on a connection of its own, which plans it afresh with these statistics.
+	for _, call := range []struct{ name, sql string }{
+		{"prepare_many", `SELECT count(*) FILTER (WHERE what = 'exchange') FROM transcript.prepare_many(ARRAY[$1::uuid], ARRAY[$2::uuid], ARRAY[$3::integer], $4)`},
+		{"prepare", `SELECT count(*) FILTER (WHERE sentence IS NOT NULL) FROM transcript.prepare($1, $2, 'the last', $3, $4)`},
+	} {
+		t.Run(call.name, func(t *testing.T) {
+			conn, err := pgx.Connect(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = tx.Rollback(context.Background()) }()
+			var got, fetched int64
+			if err := tx.QueryRow(ctx, call.sql, conv, last, read, ttl).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.QueryRow(ctx, `SELECT idx_tup_fetch FROM pg_stat_xact_user_tables
+				WHERE schemaname = 'transcript' AND relname = 'event'`).Scan(&fetched); err != nil {
+				t.Fatal(err)
+			}
+			if got != read || fetched > read {
+				t.Fatalf("%d exchanges read, %d events fetched for them; want %d and at most %d", got, fetched, read, read)
+			}
+		})
+	}
+}
+
+// freshDatabase creates a database of its own for t on the local stack's Postgres, migrated
+// and dropped when t ends, and returns its URL.
+func freshDatabase(t *testing.T) string {
+	t.Helper()
+	base := stack.Require(t, stack.Postgres).DatabaseURL
+	cfg, err := pgx.ParseConfig(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(t.Context(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	name := "test_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	if _, err := admin.Exec(t.Context(), `CREATE DATABASE `+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		admin, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+			return
+		}
+		defer admin.Close(context.Background())
+		if _, err := admin.Exec(context.Background(), `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	url := strings.Replace(base, "/"+cfg.Database+"?", "/"+name+"?", 1)
+	if url == base {
+		t.Fatalf("cannot name database %s in %s", name, base)
+	}
+	if _, err := migrations.Up(t.Context(), url, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("migrate %s: %v", name, err)
+	}
+	return url
+}
