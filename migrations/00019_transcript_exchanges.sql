@@ -6,9 +6,10 @@
 -- conversations expired, or on a new database), the planner reads all of the conversation's
 -- jobs by the primary key, sorts them, and for each one scans all of the conversation's
 -- events, matching the serial as a filter: reads that grow with the square of the
--- conversation's length, for as long as the connection keeps that plan. On this repository's
--- 2-core machine, 2,000 buffers read per Prepare and 0.8 ms a call against 28 and 37 µs with
--- the intended plan (BENCHMARKS.md, "Fourteenth round").
+-- conversation's length, for as long as the connection keeps that plan. In bench-llm's
+-- answered run on this repository's 2-core machine, a read of a job's exchanges took 0.8 ms
+-- and 2,168 buffers with that plan, against 40 µs and 28 with the intended one
+-- (BENCHMARKS.md, "Fourteenth round").
 --
 -- exchanges reads them in one way only: the job_exchange_idx index backward from the job's
 -- Accepted serial (sorting is off in its callers, so no plan that sorts is taken), stopping

@@ -33,8 +33,10 @@ type enqueueResult struct {
 	ModelDelay time.Duration
 	Streams    int
 	Rate       float64 // asked for, sentences per second
-	// Run is which of Runs consecutive runs at this rate this is, from 1.
+	// Run is which of Runs consecutive runs at this rate this is, from 1; or, when Warmup,
+	// which of Runs warm-up runs (reported, not judged).
 	Run, Runs int
+	Warmup    bool
 	// Window is the measured part; Sent the sentences sent in it and acknowledged (their
 	// latencies are Latency's sample); Acked the acknowledgements received in it, whenever
 	// their sentences were sent: what the front door kept up with.
@@ -108,12 +110,16 @@ type enqueueStream struct {
 // EnqueueWarmup + EnqueueDuration, and times each sentence from just before Send to its
 // acknowledgement's Receive. With withDispatcher, a dispatcher and a fast model answer the
 // jobs meanwhile, as in production; without, the front door works alone. run is which of
-// the EnqueueRuns at this rate it is.
-func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatcher bool, run int) (res enqueueResult, err error) {
+// the EnqueueRuns at this rate it is, or with warmup which of the EnqueueWarmupRuns.
+func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatcher bool, run int, warmup bool) (res enqueueResult, err error) {
 	cfg := b.cfg
-	res = enqueueResult{Dispatcher: withDispatcher, Streams: cfg.Streams, Rate: rate, Window: cfg.EnqueueDuration, Run: run, Runs: cfg.EnqueueRuns}
+	res = enqueueResult{Dispatcher: withDispatcher, Streams: cfg.Streams, Rate: rate, Window: cfg.EnqueueDuration, Run: run, Runs: cfg.EnqueueRuns, Warmup: warmup}
 	spec := systemSpec{name: fmt.Sprintf("enqueue%g", rate), queueLimit: enqueueQueueLimit, latency: cfg.FastLatency}
-	if cfg.EnqueueRuns > 1 {
+	switch {
+	case warmup:
+		res.Runs = cfg.EnqueueWarmupRuns
+		spec.name += fmt.Sprintf("-warmup%d", run)
+	case cfg.EnqueueRuns > 1:
 		spec.name += fmt.Sprintf("-run%d", run) // each run its own topics: the jobs left alone stay there
 	}
 	if withDispatcher {
@@ -179,7 +185,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 		}
 		before := sys.cpu()
 		var cpuProfile *benchkit.CPUProfile
-		if cfg.Profile != "" {
+		if cfg.Profile != "" && !warmup {
 			res.ProfiledFor = min(cfg.EnqueueDuration.Truncate(time.Second), maxProfile)
 			cpuProfile = sys.frontdoor().proc.StartCPUProfile(gctx, int(res.ProfiledFor.Seconds()), b.profilePath(spec.name, "cpu"))
 		}

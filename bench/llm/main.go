@@ -84,10 +84,17 @@ func (b *bench) run(ctx context.Context) (report, error) {
 		rep.burst = &res
 	}
 	if b.cfg.runs("enqueue") {
+		for run := 1; run <= b.cfg.EnqueueWarmupRuns; run++ {
+			res, err := b.runEnqueueLatency(ctx, b.cfg.Rates[0], true, run, true)
+			if err != nil {
+				return rep, err
+			}
+			rep.enqueue = append(rep.enqueue, res)
+		}
 		for _, rate := range b.cfg.Rates {
 			for run := 1; run <= b.cfg.EnqueueRuns; run++ {
 				for _, withDispatcher := range []bool{true, false} {
-					res, err := b.runEnqueueLatency(ctx, rate, withDispatcher, run)
+					res, err := b.runEnqueueLatency(ctx, rate, withDispatcher, run, false)
 					if err != nil {
 						return rep, err
 					}

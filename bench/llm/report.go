@@ -130,6 +130,9 @@ func (r report) writeEnqueue(w io.Writer) {
 	if c.EnqueueRuns > 1 {
 		fmt.Fprintf(w, "Each rate was measured %d times in a row (-enqueue-runs), each time with a dispatcher and then alone, every run on a system of its own; the plot shows the first run of each.\n\n", c.EnqueueRuns)
 	}
+	if c.EnqueueWarmupRuns > 0 {
+		fmt.Fprintf(w, "Before them, %d warm-up run(s) at %s/s with a dispatcher (-enqueue-warmup-runs), reported here and not judged: a Kafka broker just started is slower for its first minute of load, while its JIT compiles.\n\n", c.EnqueueWarmupRuns, benchkit.Thousands(int64(c.Rates[0])))
+	}
 	t := benchkit.NewTable("sentences/s, jobs meanwhile", "sentences measured", "achieved", "acknowledged", "p50", "p90", "p99", "p99.9", "max")
 	for _, e := range r.enqueue {
 		d := e.Latency
@@ -202,7 +205,7 @@ func stageP99s(p99s map[string]time.Duration) string {
 func (r report) enqueueTarget(t *benchkit.Table, dispatcher bool) {
 	var runs []enqueueResult
 	for _, e := range r.enqueue {
-		if e.Rate == targetEnqueueRate && e.Dispatcher == dispatcher {
+		if e.Rate == targetEnqueueRate && e.Dispatcher == dispatcher && !e.Warmup {
 			runs = append(runs, e) // the target is at one rate; the others show where it would hold
 		}
 	}
@@ -242,8 +245,8 @@ func (r report) figures() []benchkit.Figure {
 	if len(r.enqueue) > 0 {
 		var series []benchkit.Series
 		for _, e := range r.enqueue {
-			if e.Run > 1 {
-				continue // one curve per rate and phase: the first run's (the table has them all)
+			if e.Run > 1 || e.Warmup {
+				continue // one curve per rate and phase: the first measured run's (the table has them all)
 			}
 			series = append(series, benchkit.Series{Name: enqueueRunLabel(e), Sample: e.Samples})
 		}
@@ -282,7 +285,10 @@ func idealLabel(runs []throughputResult) string {
 // enqueueRunLabel names an enqueue run by its rate and what answered the jobs meanwhile.
 func enqueueRunLabel(e enqueueResult) string {
 	label := benchkit.Thousands(int64(e.Rate)) + "/s, " + enqueueLabel(e)
-	if e.Runs > 1 {
+	switch {
+	case e.Warmup:
+		label += fmt.Sprintf(", warm-up %d of %d (not judged)", e.Run, e.Runs)
+	case e.Runs > 1:
 		label += fmt.Sprintf(", run %d of %d", e.Run, e.Runs)
 	}
 	return label

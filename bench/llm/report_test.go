@@ -38,7 +38,7 @@ func TestFormatting_ReadsAsTheReportWritesIt(t *testing.T) {
 	}
 }
 
-func TestReport_JudgesTheEnqueueTargetOnEveryConsecutiveRun(t *testing.T) {
+func TestReport_JudgesTheEnqueueTargetOnEveryConsecutiveRunAndNotTheWarmUp(t *testing.T) {
 	cfg, err := parseConfig([]string{"-enqueue-runs", "3", "-only", "enqueue"})
 	if err != nil {
 		t.Fatal(err)
@@ -48,12 +48,16 @@ func TestReport_JudgesTheEnqueueTargetOnEveryConsecutiveRun(t *testing.T) {
 		return enqueueResult{Dispatcher: dispatcher, Rate: 1000, Run: n, Runs: 3, Window: 20 * time.Second, Sent: 20000, Acked: 20000,
 			Latency: benchkit.Distribution{N: 20000, P99: p99}}
 	}
+	warmup := run(1, true, 300*ms) // reported, and judged with neither phase
+	warmup.Warmup, warmup.Runs = true, 1
 	rep := report{cfg: cfg, runID: "bench-llm-test", enqueue: []enqueueResult{
-		run(1, true, 40*ms), run(1, false, 9*ms), run(2, true, 50*ms), run(2, false, 31*ms), run(3, true, 45*ms), run(3, false, 12*ms),
+		warmup, run(1, true, 20*ms), run(1, false, 9*ms), run(2, true, 50*ms), run(2, false, 31*ms), run(3, true, 45*ms), run(3, false, 12*ms),
 	}}
 	writeReport(t, rep,
 		"jobs answered (dispatcher, WORKERS=0, model in 0 ms), in each of 3 consecutive runs |",
-		"| 0 of 3 under: 40.0 ms, 50.0 ms, 45.0 ms |  NO |",
+		"| 1 of 3 under: 20.0 ms, 50.0 ms, 45.0 ms |  NO |",
+		"| 1,000/s, answered (dispatcher, WORKERS=0, model in 0 ms), warm-up 1 of 1 (not judged) ",
+		"Before them, 1 warm-up run(s) at 1,000/s with a dispatcher",
 		"jobs left on the topic (no dispatcher), in each of 3 consecutive runs ",
 		"2 of 3 under: 9.0 ms, 31.0 ms, 12.0 ms |  NO |",
 		"| 1,000/s, left on the topic (no dispatcher), run 2 of 3 ",
