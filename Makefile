@@ -62,9 +62,9 @@ bench-llm: stack-up ## Benchmark queued conversations on the local stack: throug
 	go run ./bench/llm -out bench/results/llm.md -workers 64 -latency 100ms -conversations 256 -rpm 12000 -rate 1000,300 -streams 200 -resume-events 1000 -resumes 50 -fanout-conversations 60 -fanout-doors 3 -idle-streams 10000 -timeout 9m
 
 .PHONY: bench-enqueue
-bench-enqueue: stack-up ## Nine consecutive enqueue-latency runs at 1,000 sentences/s (each with a dispatcher, then alone) after a warm-up run, every p99 judged against 25 ms; report in bench/results/enqueue.md (see BENCHMARKS.md).
+bench-enqueue: stack-up ## Nine consecutive enqueue-latency runs at 1,000 sentences/s (each with a dispatcher, then alone) after three warm-up runs, every p99 judged against 25 ms; report in bench/results/enqueue.md (see BENCHMARKS.md).
 	mkdir -p bench/results
-	go run ./bench/llm -only enqueue -rate 1000 -enqueue-runs 9 -out bench/results/enqueue.md -timeout 15m
+	go run ./bench/llm -only enqueue -rate 1000 -enqueue-runs 9 -enqueue-warmup-runs 3 -out bench/results/enqueue.md -timeout 15m
 
 .PHONY: bench-auth
 bench-auth: stack-up ## Benchmark authentication on the local stack: Say with AUTH=required against AUTH=off, revocation reaching two front doors; report and plot in bench/results/ (see BENCHMARKS.md).

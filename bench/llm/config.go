@@ -44,8 +44,9 @@ type config struct {
 	// dispatcher, then alone): the enqueue target holds only if every run meets it.
 	EnqueueRuns int
 	// EnqueueWarmupRuns runs, at the first rate and with a dispatcher, go before the measured
-	// ones: reported, not judged. A Kafka broker just started runs its first minute of load
-	// slower while its JIT compiles (BENCHMARKS.md, "Fourteenth round").
+	// ones: reported, not judged. A stack just started is slower for its first minutes of
+	// load; its Kafka broker's JIT compiles for the first half-minute (BENCHMARKS.md,
+	// "Fourteenth round").
 	EnqueueWarmupRuns int
 
 	// Resume: ResumeConversations conversations of ResumeEvents events each (ResumeEvents/2
@@ -97,7 +98,7 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.BurstSentences, "burst-sentences", 30, "burst: sentences each conversation sends at once (its QUEUE_LIMIT)")
 	rates := fs.String("rate", "1000", "enqueue latency: sentences per second, all streams together; several, comma-separated, are run one after the other")
 	fs.IntVar(&c.EnqueueRuns, "enqueue-runs", 1, "enqueue latency: consecutive runs at each rate, each with a dispatcher and then alone (the target needs every run under it; 9 take about 8 minutes, so raise -timeout)")
-	fs.IntVar(&c.EnqueueWarmupRuns, "enqueue-warmup-runs", 1, "enqueue latency: runs at the first rate, with a dispatcher, before the measured ones; reported, not judged (a broker just started is slower for its first minute of load)")
+	fs.IntVar(&c.EnqueueWarmupRuns, "enqueue-warmup-runs", 1, "enqueue latency: runs at the first rate, with a dispatcher, before the measured ones; reported, not judged (a stack just started is slower for its first minutes of load)")
 	fs.IntVar(&c.Streams, "streams", 200, "enqueue latency: streams sending")
 	fs.DurationVar(&c.EnqueueWarmup, "enqueue-warmup", 3*time.Second, "enqueue latency: time before measuring")
 	fs.DurationVar(&c.EnqueueDuration, "enqueue-duration", 20*time.Second, "enqueue latency: time measured")

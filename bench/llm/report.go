@@ -131,7 +131,7 @@ func (r report) writeEnqueue(w io.Writer) {
 		fmt.Fprintf(w, "Each rate was measured %d times in a row (-enqueue-runs), each time with a dispatcher and then alone, every run on a system of its own; the plot shows the first run of each.\n\n", c.EnqueueRuns)
 	}
 	if c.EnqueueWarmupRuns > 0 {
-		fmt.Fprintf(w, "Before them, %d warm-up run(s) at %s/s with a dispatcher (-enqueue-warmup-runs), reported here and not judged: a Kafka broker just started is slower for its first minute of load, while its JIT compiles.\n\n", c.EnqueueWarmupRuns, benchkit.Thousands(int64(c.Rates[0])))
+		fmt.Fprintf(w, "Before them, %d warm-up run(s) at %s/s with a dispatcher (-enqueue-warmup-runs), reported here and not judged: a stack just started is slower for its first minutes of load (its Kafka broker's JIT compiles for the first half-minute).\n\n", c.EnqueueWarmupRuns, benchkit.Thousands(int64(c.Rates[0])))
 	}
 	t := benchkit.NewTable("sentences/s, jobs meanwhile", "sentences measured", "achieved", "acknowledged", "p50", "p90", "p99", "p99.9", "max")
 	for _, e := range r.enqueue {
