@@ -61,32 +61,33 @@ func AdmissionStages() []string {
 // where that time went, which the time of a stream as a whole cannot tell. Create them once
 // per registry.
 type AdmissionMetrics struct {
-	whole  prometheus.Histogram
-	stages *prometheus.HistogramVec
+	whole prometheus.Histogram
+	// stages holds each stage's series, looked up once here rather than by label on every
+	// admission; it is not written after NewAdmissionMetrics.
+	stages map[string]prometheus.Observer
 }
 
 // NewAdmissionMetrics registers the admission's instruments with reg.
 func NewAdmissionMetrics(reg prometheus.Registerer) *AdmissionMetrics {
 	buckets := []float64{.0005, .001, .002, .005, .01, .015, .02, .025, .035, .05, .1, .25, .5, 1, 2.5, 5}
-	m := &AdmissionMetrics{
-		whole: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "frontdoor_admission_seconds",
-			Help: "Time to admit a queued sentence, whichever RPC brought it, from its Reserve to its Accept or its refusal: " +
-				"what a client waits for \"enqueued\", less the network. Sentences refused before the transcript (invalid, busy, over quota) are not counted.",
-			Buckets: buckets,
-		}),
-		stages: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "frontdoor_admission_stage_seconds",
-			Help: "Time each stage of admitting a queued sentence took, whatever its result: reserve (its slot in the transcript), " +
-				"enqueue (the Kafka write, until acknowledged), accept (its Accepted event in the transcript), " +
-				"refuse (settling a job whose Kafka write failed).",
-			Buckets: buckets,
-		}, []string{"stage"}),
-	}
+	whole := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "frontdoor_admission_seconds",
+		Help: "Time to admit a queued sentence, whichever RPC brought it, from its Reserve to its Accept or its refusal: " +
+			"what a client waits for \"enqueued\", less the network. Sentences refused before the transcript (invalid, busy, over quota) are not counted.",
+		Buckets: buckets,
+	})
+	stages := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "frontdoor_admission_stage_seconds",
+		Help: "Time each stage of admitting a queued sentence took, whatever its result: reserve (its slot in the transcript), " +
+			"enqueue (the Kafka write, until acknowledged), accept (its Accepted event in the transcript), " +
+			"refuse (settling a job whose Kafka write failed).",
+		Buckets: buckets,
+	}, []string{"stage"})
+	m := &AdmissionMetrics{whole: whole, stages: map[string]prometheus.Observer{}}
 	for _, stage := range AdmissionStages() {
-		m.stages.WithLabelValues(stage) // every stage is exported from the start, at zero
+		m.stages[stage] = stages.WithLabelValues(stage) // every stage is exported from the start, at zero
 	}
-	reg.MustRegister(m.whole, m.stages)
+	reg.MustRegister(whole, stages)
 	return m
 }
 
@@ -100,7 +101,7 @@ func (m *AdmissionMetrics) admitted(start time.Time) {
 // since records that stage ran from start until now; m may be nil, which records nothing.
 func (m *AdmissionMetrics) since(stage string, start time.Time) {
 	if m != nil {
-		m.stages.WithLabelValues(stage).Observe(time.Since(start).Seconds())
+		m.stages[stage].Observe(time.Since(start).Seconds())
 	}
 }
 
