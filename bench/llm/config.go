@@ -33,12 +33,15 @@ type config struct {
 	BurstConversations, BurstSentences int
 
 	// Enqueue latency: at each of Rates, that many sentences per second in all, spread over
-	// Streams streams, for EnqueueWarmup and then EnqueueDuration; the model answers in
-	// FastLatency.
+	// Streams streams, for EnqueueWarmup, then EnqueueDuration (measured), then
+	// EnqueueCooldown; the model answers in FastLatency. The cool-down keeps the streams'
+	// ends, all within one interval, out of the measured window: closing 200 streams at once
+	// is work of its own (each asks the transcript whether its conversation is drained).
 	Rates           []float64
 	Streams         int
 	EnqueueWarmup   time.Duration
 	EnqueueDuration time.Duration
+	EnqueueCooldown time.Duration
 	FastLatency     time.Duration
 	// EnqueueRuns is how many times, one after the other, each rate is measured (with a
 	// dispatcher, then alone): the enqueue target holds only if every run meets it.
@@ -102,6 +105,7 @@ func parseConfig(args []string) (config, error) {
 	fs.IntVar(&c.Streams, "streams", 200, "enqueue latency: streams sending")
 	fs.DurationVar(&c.EnqueueWarmup, "enqueue-warmup", 3*time.Second, "enqueue latency: time before measuring")
 	fs.DurationVar(&c.EnqueueDuration, "enqueue-duration", 20*time.Second, "enqueue latency: time measured")
+	fs.DurationVar(&c.EnqueueCooldown, "enqueue-cooldown", 2*time.Second, "enqueue latency: time the streams go on sending after the measured window, not measured, before they close")
 	fs.DurationVar(&c.FastLatency, "fast-latency", 10*time.Millisecond, "the fake model's latency outside the throughput runs")
 	fs.IntVar(&c.ResumeEvents, "resume-events", 1000, "resume: events in each conversation resumed (an even number: a sentence and its answer each)")
 	fs.IntVar(&c.ResumeConversations, "resume-conversations", 5, "resume: conversations built")
@@ -182,6 +186,9 @@ func (c config) validate() error {
 	}
 	if c.FastLatency < 0 {
 		errs = append(errs, fmt.Errorf("-fast-latency must not be negative, got %s", c.FastLatency))
+	}
+	if c.EnqueueCooldown < 0 {
+		errs = append(errs, fmt.Errorf("-enqueue-cooldown must not be negative, got %s", c.EnqueueCooldown))
 	}
 	if c.Workers < 1 || c.Workers > 4096 {
 		errs = append(errs, fmt.Errorf("-workers must be in [1, 4096], got %d", c.Workers))

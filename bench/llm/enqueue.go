@@ -107,8 +107,8 @@ type enqueueStream struct {
 }
 
 // runEnqueueLatency sends rate sentences per second in all, evenly over Streams streams, for
-// EnqueueWarmup + EnqueueDuration, and times each sentence from just before Send to its
-// acknowledgement's Receive. With withDispatcher, a dispatcher and a fast model answer the
+// EnqueueWarmup + EnqueueDuration + EnqueueCooldown, and times each sentence sent in the
+// EnqueueDuration from just before Send to its acknowledgement's Receive. With withDispatcher, a dispatcher and a fast model answer the
 // jobs meanwhile, as in production; without, the front door works alone. run is which of
 // the EnqueueRuns at this rate it is, or with warmup which of the EnqueueWarmupRuns.
 func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatcher bool, run int, warmup bool) (res enqueueResult, err error) {
@@ -141,6 +141,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 	start := time.Now().Add(100 * time.Millisecond)
 	measureFrom := start.Add(cfg.EnqueueWarmup)
 	end := measureFrom.Add(cfg.EnqueueDuration)
+	stopSending := end.Add(cfg.EnqueueCooldown)
 	seconds := int(math.Ceil(cfg.EnqueueDuration.Seconds())) // of the window, each reported on its own
 
 	var counts streamCounts
@@ -167,7 +168,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 		sendersDone.Add(1)
 		g.Go(func() error {
 			defer sendersDone.Done()
-			return s.send(gctx, i, first, interval, end, &outstanding)
+			return s.send(gctx, i, first, interval, stopSending, &outstanding)
 		})
 		g.Go(func() error { return s.receive(gctx, i, measureFrom, end, &outstanding, &counts) })
 	}
@@ -208,7 +209,7 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 		}
 		return nil
 	})
-	b.log.Info("enqueue latency: sending", "run", spec.name, "rate", rate, "streams", cfg.Streams, "warmup", cfg.EnqueueWarmup, "duration", cfg.EnqueueDuration)
+	b.log.Info("enqueue latency: sending", "run", spec.name, "rate", rate, "streams", cfg.Streams, "warmup", cfg.EnqueueWarmup, "duration", cfg.EnqueueDuration, "cooldown", cfg.EnqueueCooldown)
 	if err := g.Wait(); err != nil {
 		return res, fmt.Errorf("%s: %w", spec.name, err)
 	}
