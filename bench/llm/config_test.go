@@ -29,6 +29,7 @@ func TestParseConfig_NamesTheFlagThatIsWrong(t *testing.T) {
 		{[]string{"-fanout-doors", "4", "-fanout-conversations", "3"}, "-fanout-conversations"},
 		{[]string{"-fanout-rate", "0"}, "-fanout-rate"},
 		{[]string{"-fanout-duration", "0s"}, "-fanout-duration"},
+		{[]string{"-enqueue-cooldown", "-1s"}, "-enqueue-cooldown"},
 		{[]string{"-only", "resume,replies"}, `unknown measurement "replies"`},
 		{[]string{"-rate", "1000,x"}, `"x" is not a number`},
 		{[]string{"-rate", "1000,0"}, "-rate must be positive"},

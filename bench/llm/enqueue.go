@@ -108,9 +108,10 @@ type enqueueStream struct {
 
 // runEnqueueLatency sends rate sentences per second in all, evenly over Streams streams, for
 // EnqueueWarmup + EnqueueDuration + EnqueueCooldown, and times each sentence sent in the
-// EnqueueDuration from just before Send to its acknowledgement's Receive. With withDispatcher, a dispatcher and a fast model answer the
-// jobs meanwhile, as in production; without, the front door works alone. run is which of
-// the EnqueueRuns at this rate it is, or with warmup which of the EnqueueWarmupRuns.
+// EnqueueDuration from just before Send to its acknowledgement's Receive. With
+// withDispatcher, a dispatcher and a fast model answer the jobs meanwhile, as in production;
+// without, the front door works alone. run is which of the EnqueueRuns at this rate it is, or
+// with warmup which of the EnqueueWarmupRuns.
 func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatcher bool, run int, warmup bool) (res enqueueResult, err error) {
 	cfg := b.cfg
 	res = enqueueResult{Dispatcher: withDispatcher, Streams: cfg.Streams, Rate: rate, Window: cfg.EnqueueDuration, Run: run, Runs: cfg.EnqueueRuns, Warmup: warmup}
