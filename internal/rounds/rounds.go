@@ -5,15 +5,22 @@
 // outcomes and wake-ups (internal/transcript/pgtranscript) and the workers' token counts
 // (internal/access) go through it.
 //
-// A goroutine runs a Group's rounds while there is something to run and ends when there is
-// not, so a Group needs no closing. Run serves many callers and outlives each one's context:
-// it bounds itself.
+// Items that nobody waits for soon can be held (Group.Hold, AddHeld): their round waits a
+// little for more, so that a steady trickle of them goes in a few rounds rather than one each,
+// and it runs at once when an item that is not held joins it.
+//
+// A goroutine runs a Group's rounds while there is something to run and ends once there has
+// been nothing for a second (idleFor), so a Group needs no closing; under a steady trickle of
+// items one goroutine runs every round, its stack already grown to what Run needs (a new one
+// for each round spent about 1 % of bench-llm's CPU growing its stack). Run serves many
+// callers and outlives each one's context: it bounds itself.
 package rounds
 
 import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Group gathers items into rounds and runs them, one round at a time. Set Run (and Max) before
@@ -21,6 +28,10 @@ import (
 type Group[T, R any] struct {
 	// Max is the most items one round takes (the rest go in the next); 0 is no bound.
 	Max int
+	// Hold is how long a round whose items were all added with AddHeld may wait, from its
+	// first item, for more items before it runs; 0 runs it as soon as the round before has.
+	// Any item added with Add, or the round reaching Max, ends the wait.
+	Hold time.Duration
 	// Run runs a round: one result per item, in order, or an error for the round as a whole.
 	Run func(items []T) ([]R, error)
 
@@ -28,13 +39,20 @@ type Group[T, R any] struct {
 	full    []*Round[T, R] // rounds gathered to Max, to run before next
 	next    *Round[T, R]   // the round being gathered; nil when nothing waits
 	running bool           // a goroutine is running rounds
+	idle    bool           // that goroutine is waiting for items (hurry wakes it)
 	taken   int            // rounds taken to be run, ever
 	waiting int            // items added whose round has not run yet
+	// hurry tells the loop, holding a round or waiting for items, that it may have to run
+	// a round now (size 1).
+	hurry chan struct{}
 }
 
 // Round is the items of one round and, once run, their results.
 type Round[T, R any] struct {
 	items []T
+	// due is when the round runs at the latest while all its items are held; zero once an
+	// item that is not held has joined it.
+	due time.Time
 	// done is closed when the round has run: results holds one per item, or err says why
 	// the round failed.
 	done    chan struct{}
@@ -43,8 +61,15 @@ type Round[T, R any] struct {
 }
 
 // Add adds item to the next round and returns that round and the item's index in it; wait
-// for it with Wait, or do not, to leave the item to be run.
-func (g *Group[T, R]) Add(item T) (*Round[T, R], int) {
+// for it with Wait, or do not, to leave the item to be run. The round runs as soon as the one
+// before it has, even if it held items until now.
+func (g *Group[T, R]) Add(item T) (*Round[T, R], int) { return g.add(item, false) }
+
+// AddHeld is Add for an item that can wait: its round may wait up to Hold for more items
+// before it runs (see Hold).
+func (g *Group[T, R]) AddHeld(item T) (*Round[T, R], int) { return g.add(item, true) }
+
+func (g *Group[T, R]) add(item T, held bool) (*Round[T, R], int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	r := g.next
@@ -53,15 +78,33 @@ func (g *Group[T, R]) Add(item T) (*Round[T, R], int) {
 			g.full = append(g.full, r)
 		}
 		r = &Round[T, R]{done: make(chan struct{})}
+		if held && g.Hold > 0 {
+			r.due = time.Now().Add(g.Hold)
+		}
 		g.next = r
 	}
 	r.items = append(r.items, item)
+	if !r.due.IsZero() && (!held || (g.Max > 0 && len(r.items) >= g.Max)) {
+		r.due = time.Time{} // an item that is not held, or the round is full: run it now
+		g.hurryLocked()
+	}
 	g.waiting++
-	if !g.running {
+	switch {
+	case !g.running:
 		g.running = true
 		go g.loop()
+	case g.idle:
+		g.hurryLocked()
 	}
 	return r, len(r.items) - 1
+}
+
+// hurryLocked wakes the loop if it holds a round or waits for items. Call it with g.mu held.
+func (g *Group[T, R]) hurryLocked() {
+	select {
+	case g.hurryChanLocked() <- struct{}{}:
+	default: // a wake-up is pending already
+	}
 }
 
 // Do adds item to the next round and returns its result once the round has run, the round's
@@ -75,8 +118,14 @@ func (g *Group[T, R]) Do(ctx context.Context, item T) (R, error) {
 	return r.results[i], nil
 }
 
-// loop runs rounds, the full ones first, until none is waiting.
+// idleFor is how long a Group's goroutine waits for items, once there are none, before it ends.
+const idleFor = time.Second
+
+// loop runs rounds, the full ones first, until none has been added for idleFor. It holds a
+// round of held items until it is due, or until an item that is not held or a full round
+// hurries it.
 func (g *Group[T, R]) loop() {
+	waited := false // the last wait for items ended without any
 	for {
 		g.mu.Lock()
 		var r *Round[T, R]
@@ -84,12 +133,28 @@ func (g *Group[T, R]) loop() {
 		case len(g.full) > 0:
 			r, g.full = g.full[0], g.full[1:]
 		case g.next != nil:
+			if wait := time.Until(g.next.due); wait > 0 {
+				hurry := g.hurryChanLocked()
+				g.mu.Unlock()
+				hold(wait, hurry)
+				continue
+			}
 			r, g.next = g.next, nil
-		default:
+		case waited:
 			g.running = false
 			g.mu.Unlock()
 			return
+		default:
+			hurry := g.hurryChanLocked()
+			g.idle = true
+			g.mu.Unlock()
+			waited = !hold(idleFor, hurry)
+			g.mu.Lock()
+			g.idle = false
+			g.mu.Unlock()
+			continue
 		}
+		waited = false
 		g.taken++
 		g.mu.Unlock()
 		r.results, r.err = g.Run(r.items)
@@ -100,6 +165,26 @@ func (g *Group[T, R]) loop() {
 		g.waiting -= len(r.items)
 		g.mu.Unlock()
 		close(r.done)
+	}
+}
+
+// hurryChanLocked returns g.hurry, made if need be. Call it with g.mu held.
+func (g *Group[T, R]) hurryChanLocked() chan struct{} {
+	if g.hurry == nil {
+		g.hurry = make(chan struct{}, 1)
+	}
+	return g.hurry
+}
+
+// hold returns after wait, or sooner when hurry receives; it reports whether hurry did.
+func hold(wait time.Duration, hurry <-chan struct{}) bool {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return false
+	case <-hurry:
+		return true
 	}
 }
 

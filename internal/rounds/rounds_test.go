@@ -114,3 +114,75 @@ func TestGroup_ErrorsAndContexts(t *testing.T) {
 		t.Fatal("the item of a caller that stopped waiting did not run")
 	}
 }
+
+// Held items wait in their round until an item that is not held joins it (then all run at
+// once, in the order added), until the round is full, or until Hold has passed.
+func TestGroup_HeldItemsWaitForCompany(t *testing.T) {
+	var mu sync.Mutex
+	var ran [][]int
+	run := func(items []int) ([]int, error) {
+		mu.Lock()
+		ran = append(ran, slices.Clone(items))
+		mu.Unlock()
+		return items, nil
+	}
+	rounds_ := func() [][]int { mu.Lock(); defer mu.Unlock(); return slices.Clone(ran) }
+
+	g := rounds.Group[int, int]{Max: 3, Hold: time.Hour, Run: run}
+	held, _ := g.AddHeld(1)
+	g.AddHeld(2)
+	time.Sleep(50 * time.Millisecond)
+	if taken, waiting := g.Stats(); taken != 0 || waiting != 2 {
+		t.Fatalf("held for an hour: Stats = %d taken, %d waiting; want 0 and 2", taken, waiting)
+	}
+	if got, err := g.Do(t.Context(), 3); err != nil || got != 3 {
+		t.Fatalf("Do(3) = %d, %v", got, err)
+	}
+	if err := held.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// A round that fills with held items runs without waiting for Hold.
+	g.AddHeld(4)
+	g.AddHeld(5)
+	full, _ := g.AddHeld(6)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := full.Wait(ctx); err != nil {
+		t.Fatalf("a full round of held items: %v", err)
+	}
+	if got, want := rounds_(), [][]int{{1, 2, 3}, {4, 5, 6}}; !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("rounds ran %v, want %v", got, want)
+	}
+
+	// Alone, a held item runs once Hold has passed.
+	ran = nil
+	short := rounds.Group[int, int]{Hold: 20 * time.Millisecond, Run: run}
+	start := time.Now()
+	r, _ := short.AddHeld(7)
+	if err := r.Wait(ctx); err != nil {
+		t.Fatalf("a held item alone: %v", err)
+	}
+	if held := time.Since(start); held < 20*time.Millisecond {
+		t.Errorf("a held item alone ran after %v, before its Hold of 20ms", held)
+	}
+	if got, want := rounds_(), [][]int{{7}}; !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("rounds ran %v, want %v", got, want)
+	}
+}
+
+// An item added while the Group's goroutine waits for items after a round runs at once, not
+// when that wait (a second) ends.
+func TestGroup_AnIdleGroupRunsANewItemAtOnce(t *testing.T) {
+	g := rounds.Group[int, int]{Run: func(items []int) ([]int, error) { return items, nil }}
+	if _, err := g.Do(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the goroutine is waiting for items now
+	start := time.Now()
+	if got, err := g.Do(t.Context(), 2); err != nil || got != 2 {
+		t.Fatalf("Do(2) = %d, %v", got, err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("an item added to an idle Group ran after %v: it waited for the idle wait to end", took)
+	}
+}

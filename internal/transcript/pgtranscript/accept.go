@@ -59,7 +59,7 @@ func (a *acceptor) accept(ctx context.Context, conversation, job uuid.UUID, sent
 }
 
 // runRound accepts a round's jobs in one statement, within roundTimeout of its own, and
-// announces the wake-up of each event accepted.
+// announces the wake-up of each event accepted, held (waker.hold): nobody waits for it.
 func (a *acceptor) runRound(items []acceptance) ([]acceptOutcome, error) {
 	conversations, jobs, sentences := make([]uuid.UUID, len(items)), make([]uuid.UUID, len(items)), make([]string, len(items))
 	for i, it := range items {
@@ -94,7 +94,7 @@ func (a *acceptor) runRound(items []acceptance) ([]acceptOutcome, error) {
 	}
 	for _, o := range outcomes {
 		if o.err == nil {
-			a.waker.announce(o.event)
+			a.waker.hold(o.event)
 		}
 	}
 	return outcomes, nil

@@ -63,9 +63,10 @@
 // the next, one statement for all (like a group commit), so under load a few transactions
 // wake the watchers of many appends. Finish and Prepare return once their wake-up is sent;
 // Accept does not wait, since its caller holds the event and every accepted job's outcome
-// wakes the watchers again. A crash between an append and its wake-up loses the wake-up,
-// never an event: the redone Accept or Finish notifies again, and the conversation's next
-// event wakes its watchers too. When the
+// wakes the watchers again; its wake-up is held, waiting up to wakeHold (5 ms) for others to
+// share its transaction, and leaves at once with the first wake-up that is not held. A crash
+// between an append and its wake-up loses the wake-up, never an event: the redone Accept or
+// Finish notifies again, and the conversation's next event wakes its watchers too. When the
 // listener's connection breaks, Listen reconnects with backoff, LISTENs again and wakes every
 // watcher that was listening, which then reads Events again: notifications lost meanwhile
 // cost nothing.

@@ -17,11 +17,18 @@ import (
 // announced since the round before.
 const wakeTimeout = 10 * time.Second
 
+// wakeHold is how long a wake-up that nobody waits for (an accepted sentence's) may wait for
+// others to share its round: a few milliseconds later for the other watchers of its
+// conversation, and under a steady trickle of admissions a notifying transaction for several
+// of them instead of one each.
+const wakeHold = 5 * time.Millisecond
+
 // waker sends the wake-ups of a Store's appends in rounds: the appends announced while one
-// round is in flight go out together in the next, one statement and one transaction for all
+// round is in flight go together in the next, one statement and one transaction for all
 // of them, in the order they were announced, each notification carrying its event (payload).
 // Under load that is one notifying transaction for many appends instead of one each; alone,
-// an append's wake-up leaves at once.
+// an append's wake-up leaves at once, unless it is held (hold): then its round waits up to
+// wakeHold for company, and leaves at once with the first wake-up that is not held.
 type waker struct {
 	pool   *pgxpool.Pool
 	log    *slog.Logger
@@ -36,7 +43,7 @@ type wakeUp struct {
 
 func newWaker(pool *pgxpool.Pool, log *slog.Logger) *waker {
 	w := &waker{pool: pool, log: log}
-	w.rounds.Run = w.send
+	w.rounds.Hold, w.rounds.Run = wakeHold, w.send
 	return w
 }
 
@@ -45,6 +52,12 @@ func newWaker(pool *pgxpool.Pool, log *slog.Logger) *waker {
 func (w *waker) announce(ev transcript.Event) *rounds.Round[wakeUp, struct{}] {
 	r, _ := w.rounds.Add(wakeUp{conversation: ev.Conversation, payload: payload(ev)})
 	return r
+}
+
+// hold adds the wake-up for ev to the next round, which may wait up to wakeHold for more: for
+// a wake-up that nobody waits for.
+func (w *waker) hold(ev transcript.Event) {
+	w.rounds.AddHeld(wakeUp{conversation: ev.Conversation, payload: payload(ev)})
 }
 
 // send sends a round's wake-ups in one statement.
