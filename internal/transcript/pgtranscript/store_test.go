@@ -930,3 +930,72 @@ func freshDatabase(t *testing.T) string {
 	}
 	return url
 }
+
+// Reserve counts a conversation's open jobs, and Waiting lists them, reading those jobs and
+// not every job the conversation ever had, whatever churn has done to the indexes: here a
+// thousand conversations' jobs answered and vacuumed away, and a long conversation of 2,000
+// answered jobs and 2 open, with the plans a pooled connection settles on (generic ones).
+func TestReserve_ReadsTheOpenJobsNotTheWholeConversation(t *testing.T) {
+	url := freshDatabase(t)
+	db, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	ctx := t.Context()
+	const ttl, lease, answered = 24 * time.Hour, time.Minute, 2000
+	long := uuid.New()
+	for _, sql := range []string{
+		`ALTER TABLE transcript.job SET (autovacuum_enabled = false)`,
+		`INSERT INTO transcript.conversation (id) SELECT gen_random_uuid() FROM generate_series(1, 1000)`,
+		`INSERT INTO transcript.conversation (id) VALUES ('` + long.String() + `')`,
+		// Every job enters the open jobs' index when accepted and leaves it when answered.
+		`INSERT INTO transcript.job (conversation, job, sentence, accepted_serial)
+		 SELECT c.id, gen_random_uuid(), 's', n FROM transcript.conversation c, generate_series(1, 10) n
+		 WHERE c.id <> '` + long.String() + `'`,
+		`INSERT INTO transcript.job (conversation, job, sentence, accepted_serial)
+		 SELECT '` + long.String() + `', gen_random_uuid(), 's', n FROM generate_series(1, ` + fmt.Sprint(answered+2) + `) n`,
+		`UPDATE transcript.job SET outcome_serial = accepted_serial + 100000
+		 WHERE conversation <> '` + long.String() + `' OR accepted_serial <= ` + fmt.Sprint(answered),
+		`VACUUM ANALYZE transcript.job`,
+	} {
+		if _, err := db.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	for _, call := range []struct{ name, sql string }{
+		{"reserve_many", `SELECT count(*) FILTER (WHERE outcome = 'ok') FROM transcript.reserve_many(ARRAY[$1::uuid], ARRAY[gen_random_uuid()], ARRAY['t'], ARRAY[10], $2, $3)`},
+		{"waiting", `SELECT count(*) FROM transcript.waiting($1, $2) WHERE $3::interval IS NOT NULL`},
+	} {
+		t.Run(call.name, func(t *testing.T) {
+			conn, err := pgx.Connect(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
+				t.Fatal(err)
+			}
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = tx.Rollback(context.Background()) }()
+			var got, read int64
+			if err := tx.QueryRow(ctx, call.sql, long, ttl, lease).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			// Index entries returned by the transaction's scans of transcript.job's indexes.
+			if err := tx.QueryRow(ctx, `SELECT coalesce(sum(pg_stat_get_xact_tuples_returned(indexrelid)), 0)::bigint
+				FROM pg_index WHERE indrelid = 'transcript.job'::regclass`).Scan(&read); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[string]int64{"reserve_many": 1, "waiting": 2}[call.name]; got != want {
+				t.Fatalf("%d, want %d", got, want)
+			}
+			if read > 20 {
+				t.Fatalf("%d index entries of transcript.job read for a conversation with 2 open jobs of %d: the whole conversation", read, answered+2)
+			}
+		})
+	}
+}
