@@ -825,12 +825,7 @@ func TestFunctions_FindRowsThroughIndexesWhateverTheStatistics(t *testing.T) {
 // the planner then matched each exchange's answer by scanning all of the conversation's
 // events (60 exchanges, 3 read: 354 events fetched instead of 3).
 func TestPrepare_ReadsEachExchangeOnceWhateverTheStatistics(t *testing.T) {
-	url := freshDatabase(t)
-	db, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
+	url, db := freshConnection(t)
 	ctx := t.Context()
 	const ttl, exchanges, read = 24 * time.Hour, 60, 3
 	conv, last := uuid.New(), uuid.New()
@@ -867,16 +862,7 @@ func TestPrepare_ReadsEachExchangeOnceWhateverTheStatistics(t *testing.T) {
 		{"prepare", `SELECT count(*) FILTER (WHERE sentence IS NOT NULL) FROM transcript.prepare($1, $2, 'the last', $3, $4)`},
 	} {
 		t.Run(call.name, func(t *testing.T) {
-			conn, err := pgx.Connect(ctx, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close(context.Background())
-			tx, err := conn.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = tx.Rollback(context.Background()) }()
+			tx := newConnectionTx(t, url)
 			var got, fetched int64
 			if err := tx.QueryRow(ctx, call.sql, conv, last, read, ttl).Scan(&got); err != nil {
 				t.Fatal(err)
@@ -890,6 +876,36 @@ func TestPrepare_ReadsEachExchangeOnceWhateverTheStatistics(t *testing.T) {
 			}
 		})
 	}
+}
+
+// freshConnection creates a database of its own for t (freshDatabase) and returns its URL and
+// a connection to it, closed when t ends.
+func freshConnection(t *testing.T) (string, *pgx.Conn) {
+	t.Helper()
+	url := freshDatabase(t)
+	db, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close(context.Background()) })
+	return url, db
+}
+
+// newConnectionTx opens a connection of its own to url, which plans the functions afresh, and
+// returns a transaction on it; both end with t, the transaction rolled back.
+func newConnectionTx(t *testing.T, url string) pgx.Tx {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	return tx
 }
 
 // freshDatabase creates a database of its own for t on the local stack's Postgres, migrated
@@ -936,12 +952,7 @@ func freshDatabase(t *testing.T) string {
 // thousand conversations' jobs answered and vacuumed away, and a long conversation of 2,000
 // answered jobs and 2 open, with the plans a pooled connection settles on (generic ones).
 func TestReserve_ReadsTheOpenJobsNotTheWholeConversation(t *testing.T) {
-	url := freshDatabase(t)
-	db, err := pgx.Connect(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(context.Background())
+	url, db := freshConnection(t)
 	ctx := t.Context()
 	const ttl, lease, answered = 24 * time.Hour, time.Minute, 2000
 	long := uuid.New()
@@ -968,19 +979,10 @@ func TestReserve_ReadsTheOpenJobsNotTheWholeConversation(t *testing.T) {
 		{"waiting", `SELECT count(*) FROM transcript.waiting($1, $2) WHERE $3::interval IS NOT NULL`},
 	} {
 		t.Run(call.name, func(t *testing.T) {
-			conn, err := pgx.Connect(ctx, url)
-			if err != nil {
+			tx := newConnectionTx(t, url)
+			if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
 				t.Fatal(err)
 			}
-			defer conn.Close(context.Background())
-			if _, err := conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`); err != nil {
-				t.Fatal(err)
-			}
-			tx, err := conn.Begin(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = tx.Rollback(context.Background()) }()
 			var got, read int64
 			if err := tx.QueryRow(ctx, call.sql, long, ttl, lease).Scan(&got); err != nil {
 				t.Fatal(err)
