@@ -11,11 +11,14 @@
 -- An index of every job by conversation, then outcome and refusal, serves both as a range of
 -- one conversation's jobs with neither, and the planner sizes it by all the table's rows,
 -- whatever the churn. Built and dropped concurrently, outside a transaction: admissions go on
--- while a large table is indexed (IF NOT EXISTS and IF EXISTS let a run cut short be run
--- again; an index left invalid by one is for an operator to drop).
-CREATE INDEX CONCURRENTLY IF NOT EXISTS job_unanswered_idx ON transcript.job (conversation, outcome_serial, refused_at);
+-- while a large table is indexed. A run cut short is recorded as not applied and runs again
+-- from the start; it may have left the new index built, or invalid (a concurrent build that
+-- failed), so the run first drops whatever is there under that name.
+DROP INDEX CONCURRENTLY IF EXISTS transcript.job_unanswered_idx;
+CREATE INDEX CONCURRENTLY job_unanswered_idx ON transcript.job (conversation, outcome_serial, refused_at);
 DROP INDEX CONCURRENTLY IF EXISTS transcript.job_open_idx;
 
 -- +goose Down
-CREATE INDEX CONCURRENTLY IF NOT EXISTS job_open_idx ON transcript.job (conversation) WHERE outcome_serial IS NULL AND refused_at IS NULL;
+DROP INDEX CONCURRENTLY IF EXISTS transcript.job_open_idx;
+CREATE INDEX CONCURRENTLY job_open_idx ON transcript.job (conversation) WHERE outcome_serial IS NULL AND refused_at IS NULL;
 DROP INDEX CONCURRENTLY IF EXISTS transcript.job_unanswered_idx;
