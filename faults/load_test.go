@@ -382,7 +382,8 @@ func (s *system) checkRecordings(settle time.Duration) cdcResult {
 type convResult struct {
 	enqueued, refused, unconfirmed, full, failed int
 	// unanswered and twice are enqueued jobs with no outcome, or more than one; ghosts are
-	// refused sentences the model was asked, or refused jobs with events.
+	// refused sentences (or sentences told "queue is full!") the model was asked, or refused
+	// jobs with events.
 	unanswered, twice, ghosts []string
 	modelCalls, extraCalls    int
 }
@@ -409,6 +410,7 @@ func (s *system) checkConversations(sents []sent, settle time.Duration) convResu
 			r.unconfirmed++
 		case full:
 			r.full++
+			refusedText[x.sentence] = true // "queue is full!" too: never to be answered
 		case rpcFailed:
 			r.failed++
 		}
