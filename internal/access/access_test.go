@@ -151,6 +151,19 @@ func listening(t *testing.T, mode access.Mode, tier access.Tier) (*access.Authen
 	return a, p
 }
 
+// The listener's connection says what it is in pg_stat_activity.
+func TestListen_NamesItsConnection(t *testing.T) {
+	_, p := listening(t, access.Optional, access.Free)
+	var n int
+	if err := p.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = 'access listener' AND datname = current_database()`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("no connection named \"access listener\" in pg_stat_activity")
+	}
+}
+
 func code(err error) string {
 	if err == nil {
 		return "ok"

@@ -14,6 +14,9 @@ import (
 // changedChannel is the channel migration 00008's triggers notify on.
 const changedChannel = "access_changed"
 
+// listenerName is the listener connection's application_name, unless DATABASE_URL sets one.
+const listenerName = "access listener"
+
 // pingEvery is how long Listen waits for a notification before it checks its connection: one
 // that died without a word would otherwise keep the cache trusted while notifications are
 // lost. It is the bound on how long a revocation can go unnoticed (see the README).
@@ -50,7 +53,16 @@ func (a *Authenticator) Listen(ctx context.Context) error {
 }
 
 func (a *Authenticator) listenOnce(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, a.store.pool.Config().ConnConfig.Copy())
+	cfg := a.store.pool.Config().ConnConfig.Copy()
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	if cfg.RuntimeParams["application_name"] == "" {
+		// So that pg_stat_activity tells it from the pool's connections: Postgres wakes it,
+		// and it runs a transaction, for every NOTIFY committed in the database.
+		cfg.RuntimeParams["application_name"] = listenerName
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
