@@ -8,6 +8,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/beacon/eventdispatch/internal/pgname"
 	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
@@ -54,14 +55,7 @@ func (a *Authenticator) Listen(ctx context.Context) error {
 
 func (a *Authenticator) listenOnce(ctx context.Context) error {
 	cfg := a.store.pool.Config().ConnConfig.Copy()
-	if cfg.RuntimeParams == nil {
-		cfg.RuntimeParams = map[string]string{}
-	}
-	if cfg.RuntimeParams["application_name"] == "" {
-		// So that pg_stat_activity tells it from the pool's connections: Postgres wakes it,
-		// and it runs a transaction, for every NOTIFY committed in the database.
-		cfg.RuntimeParams["application_name"] = listenerName
-	}
+	pgname.Default(cfg, listenerName)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)

@@ -126,7 +126,7 @@ func TestGroup_HeldItemsWaitForCompany(t *testing.T) {
 		mu.Unlock()
 		return items, nil
 	}
-	rounds_ := func() [][]int { mu.Lock(); defer mu.Unlock(); return slices.Clone(ran) }
+	ranSoFar := func() [][]int { mu.Lock(); defer mu.Unlock(); return slices.Clone(ran) }
 
 	g := rounds.Group[int, int]{Max: 3, Hold: time.Hour, Run: run}
 	held, _ := g.AddHeld(1)
@@ -150,12 +150,14 @@ func TestGroup_HeldItemsWaitForCompany(t *testing.T) {
 	if err := full.Wait(ctx); err != nil {
 		t.Fatalf("a full round of held items: %v", err)
 	}
-	if got, want := rounds_(), [][]int{{1, 2, 3}, {4, 5, 6}}; !slices.EqualFunc(got, want, slices.Equal) {
+	if got, want := ranSoFar(), [][]int{{1, 2, 3}, {4, 5, 6}}; !slices.EqualFunc(got, want, slices.Equal) {
 		t.Fatalf("rounds ran %v, want %v", got, want)
 	}
 
 	// Alone, a held item runs once Hold has passed.
+	mu.Lock()
 	ran = nil
+	mu.Unlock()
 	short := rounds.Group[int, int]{Hold: 20 * time.Millisecond, Run: run}
 	start := time.Now()
 	r, _ := short.AddHeld(7)
@@ -165,7 +167,7 @@ func TestGroup_HeldItemsWaitForCompany(t *testing.T) {
 	if held := time.Since(start); held < 20*time.Millisecond {
 		t.Errorf("a held item alone ran after %v, before its Hold of 20ms", held)
 	}
-	if got, want := rounds_(), [][]int{{7}}; !slices.EqualFunc(got, want, slices.Equal) {
+	if got, want := ranSoFar(), [][]int{{7}}; !slices.EqualFunc(got, want, slices.Equal) {
 		t.Fatalf("rounds ran %v, want %v", got, want)
 	}
 }
@@ -177,7 +179,8 @@ func TestGroup_AnIdleGroupRunsANewItemAtOnce(t *testing.T) {
 	if _, err := g.Do(t.Context(), 1); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond) // the goroutine is waiting for items now
+	kafkatest.Eventually(t, 5*time.Second, func() bool { return rounds.Idle(&g) },
+		func() string { return "the Group's goroutine did not wait for items after its round" })
 	start := time.Now()
 	if got, err := g.Do(t.Context(), 2); err != nil || got != 2 {
 		t.Fatalf("Do(2) = %d, %v", got, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/beacon/eventdispatch/internal/pgname"
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
@@ -38,13 +39,7 @@ var _ transcript.Store = (*Store)(nil)
 // listener connects with pool's settings.
 func New(pool *pgxpool.Pool, ttl time.Duration) *Store {
 	cfg := pool.Config().ConnConfig
-	if cfg.RuntimeParams == nil {
-		cfg.RuntimeParams = map[string]string{}
-	}
-	if cfg.RuntimeParams["application_name"] == "" {
-		// So that pg_stat_activity tells the listener from the pool's connections.
-		cfg.RuntimeParams["application_name"] = "pgtranscript listener"
-	}
+	pgname.Default(cfg, "pgtranscript listener")
 	log := slog.New(slog.DiscardHandler)
 	s := &Store{
 		pool:         pool,
