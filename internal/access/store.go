@@ -30,7 +30,7 @@ type Store struct {
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store {
 	s := &Store{pool: pool}
-	s.calls.Max, s.calls.Run = maxCallsRound, s.recordCalls
+	s.calls.Max, s.calls.Hold, s.calls.Run = maxCallsRound, callsHold, s.recordCalls
 	return s
 }
 

@@ -5,9 +5,12 @@
 // outcomes and wake-ups (internal/transcript/pgtranscript) and the workers' token counts
 // (internal/access) go through it.
 //
-// Items that nobody waits for soon can be held (Group.Hold, AddHeld): their round waits a
-// little for more, so that a steady trickle of them goes in a few rounds rather than one each,
-// and it runs at once when an item that is not held joins it.
+// Items that nobody waits for soon, or whose caller can wait a little, can be held (Group.Hold,
+// AddHeld, DoHeld): their round waits a little for more, so that a steady trickle of them goes
+// in a few rounds rather than one each, and it runs at once when an item that is not held
+// joins it. Without a hold, a trickle makes about as many rounds a second as one round takes
+// to run allows, whatever the load: on a busy machine the rounds then fill the CPU that is
+// left (BENCHMARKS.md, "Seventeenth round").
 //
 // A goroutine runs a Group's rounds while there is something to run and ends once there has
 // been nothing for a second (idleFor), so a Group needs no closing; under a steady trickle of
@@ -110,7 +113,17 @@ func (g *Group[T, R]) hurryLocked() {
 // Do adds item to the next round and returns its result once the round has run, the round's
 // error, or ctx's when ctx ends first (the item may still run with its round).
 func (g *Group[T, R]) Do(ctx context.Context, item T) (R, error) {
-	r, i := g.Add(item)
+	return g.do(ctx, item, false)
+}
+
+// DoHeld is Do for an item whose caller can wait a little longer: its round may wait up to
+// Hold for more items before it runs (see Hold).
+func (g *Group[T, R]) DoHeld(ctx context.Context, item T) (R, error) {
+	return g.do(ctx, item, true)
+}
+
+func (g *Group[T, R]) do(ctx context.Context, item T, held bool) (R, error) {
+	r, i := g.add(item, held)
 	if err := r.Wait(ctx); err != nil {
 		var zero R
 		return zero, err

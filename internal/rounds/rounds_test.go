@@ -172,6 +172,45 @@ func TestGroup_HeldItemsWaitForCompany(t *testing.T) {
 	}
 }
 
+// DoHeld's items wait for company as AddHeld's do, and each caller gets its own result.
+func TestGroup_DoHeldWaitsForCompanyAndReturnsItsResult(t *testing.T) {
+	var mu sync.Mutex
+	var ran [][]int
+	g := rounds.Group[int, int]{Hold: time.Hour, Max: 3, Run: func(items []int) ([]int, error) {
+		mu.Lock()
+		ran = append(ran, slices.Clone(items))
+		mu.Unlock()
+		out := make([]int, len(items))
+		for i, v := range items {
+			out[i] = 10 * v
+		}
+		return out, nil
+	}}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	got := make([]int, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() { got[i], errs[i] = g.DoHeld(ctx, i+1) })
+		if i == 2 {
+			break // the third fills the round at Max, which runs then, long before its hour
+		}
+		// Each joins the held round before the next.
+		kafkatest.Eventually(t, 5*time.Second, func() bool { _, waiting := g.Stats(); return waiting == i+1 },
+			func() string { return fmt.Sprintf("item %d did not join the round", i+1) })
+	}
+	wg.Wait()
+	for i := range 3 {
+		if errs[i] != nil || got[i] != 10*(i+1) {
+			t.Errorf("DoHeld(%d) = %d, %v; want %d", i+1, got[i], errs[i], 10*(i+1))
+		}
+	}
+	if want := [][]int{{1, 2, 3}}; !slices.EqualFunc(ran, want, slices.Equal) {
+		t.Errorf("rounds ran %v, want %v", ran, want)
+	}
+}
+
 // An item added while the Group's goroutine waits for items after a round runs at once, not
 // when that wait (a second) ends.
 func TestGroup_AnIdleGroupRunsANewItemAtOnce(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 // called while one round is in flight go together in the next, one statement
 // (transcript.finish_many, migrations/00016) and one commit for all of them. A pool of
 // workers answering many jobs at once then waits for the disk once per round, not once per
-// job; alone, a Finish goes at once.
+// job. A round may wait finishHold for company before it runs.
 type finisher struct {
 	pool *pgxpool.Pool
 	ttl  pgtype.Interval
@@ -44,7 +44,7 @@ type finishOutcome struct {
 
 func newFinisher(pool *pgxpool.Pool, ttl pgtype.Interval, w *waker) *finisher {
 	f := &finisher{pool: pool, ttl: ttl, waker: w}
-	f.rounds.Max, f.rounds.Run = maxRound, f.runRound
+	f.rounds.Max, f.rounds.Hold, f.rounds.Run = maxRound, finishHold, f.runRound
 	return f
 }
 
@@ -52,7 +52,7 @@ func newFinisher(pool *pgxpool.Pool, ttl pgtype.Interval, w *waker) *finisher {
 // and the outcome's watchers are woken, or ctx's error if ctx ends first (the outcome may
 // still be recorded with its round, and its watchers are woken all the same).
 func (f *finisher) finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind transcript.Kind, text string) (transcript.Event, bool, error) {
-	o, err := f.rounds.Do(ctx, finishing{conversation: conversation, job: job, sentence: sentence, kind: kind, text: text})
+	o, err := f.rounds.DoHeld(ctx, finishing{conversation: conversation, job: job, sentence: sentence, kind: kind, text: text})
 	if err != nil {
 		return transcript.Event{}, false, fmt.Errorf("finish job %s: %w", job, err)
 	}

@@ -24,11 +24,15 @@ const eventColumns = `e.serial, e.kind, e.job, e.text, e.in_reply_to, e.at`
 // the pauses of unsettledPauses, and then prepared on its own, under its conversation's lock;
 // when that accepts the job it notifies the Accepted event, as Accept does.
 func (s *Store) Prepare(ctx context.Context, conversation, job uuid.UUID, sentence string, most int) (transcript.Preparation, error) {
-	for _, pause := range unsettledPauses {
+	for i, pause := range unsettledPauses {
 		if err := sleep.For(ctx, pause); err != nil {
 			return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, err)
 		}
-		o, err := s.preparer.rounds.Do(ctx, preparing{conversation: conversation, job: job, most: most})
+		do := s.preparer.rounds.Do
+		if i == 0 {
+			do = s.preparer.rounds.DoHeld // may wait prepareHold for company
+		}
+		o, err := do(ctx, preparing{conversation: conversation, job: job, most: most})
 		switch {
 		case err != nil:
 			return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w", job, err)
@@ -42,8 +46,8 @@ func (s *Store) Prepare(ctx context.Context, conversation, job uuid.UUID, senten
 }
 
 // unsettledPauses are the pauses before each round that Prepare reads a job in, before it
-// settles the job alone: the first round at once, the next ones after pauses that double, 62
-// ms in all. A job settled alone costs a lock of its conversation's row, which waits for the
+// settles the job alone: the first round at once (a held one, which may wait prepareHold for
+// company), the next ones after pauses that double, 62 ms in all. A job settled alone costs a lock of its conversation's row, which waits for the
 // Accept round in flight, and a commit that waits for the disk; a round costs a read shared
 // with the other workers'. A job nobody will accept (refused, or its front door gone) is
 // settled alone after the last pause.

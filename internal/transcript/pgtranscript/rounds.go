@@ -10,6 +10,20 @@ import (
 // roundTimeout bounds one round of reservations, acceptances, preparations or outcomes.
 const roundTimeout = 10 * time.Second
 
+// A worker's first read of a job (Prepare) and its outcome (Finish) are held: their rounds may
+// wait this long, from their first item, for company before they run; a round that reaches
+// maxRound, or an item that is not held, ends the wait. Nobody waits on a client for them:
+// the job has been "enqueued" already and its answer takes a model call, so a few
+// milliseconds more are nothing to its caller, and without them a worker process at 1,000
+// sentences a second ran as many rounds, each a transaction, as there was CPU left for
+// (BENCHMARKS.md, "Seventeenth round": with them, Postgres's CPU per answered sentence fell by a
+// fifth). The first read waits longer: by then the front door's Accept round has usually
+// committed, so the read finds the job accepted and is not read again.
+const (
+	prepareHold = 10 * time.Millisecond
+	finishHold  = 5 * time.Millisecond
+)
+
 // maxRound is the most items one round of reservations, acceptances, preparations or
 // outcomes takes: the rest wait for the next. It bounds how many conversations one
 // transaction locks, and for how long.
