@@ -47,10 +47,10 @@ func (s *Store) Prepare(ctx context.Context, conversation, job uuid.UUID, senten
 
 // unsettledPauses are the pauses before each round that Prepare reads a job in, before it
 // settles the job alone: the first round at once (a held one, which may wait prepareHold for
-// company), the next ones after pauses that double, 62 ms in all. A job settled alone costs a lock of its conversation's row, which waits for the
-// Accept round in flight, and a commit that waits for the disk; a round costs a read shared
-// with the other workers'. A job nobody will accept (refused, or its front door gone) is
-// settled alone after the last pause.
+// company), the next ones after pauses that double, 62 ms in all. A job settled alone costs a
+// lock of its conversation's row, which waits for the Accept round in flight, and a commit
+// that waits for the disk; a round costs a read shared with the other workers'. A job nobody
+// will accept (refused, or its front door gone) is settled alone after the last pause.
 var unsettledPauses = [...]time.Duration{0, 2 * time.Millisecond, 4 * time.Millisecond, 8 * time.Millisecond,
 	16 * time.Millisecond, 32 * time.Millisecond}
 

@@ -16,8 +16,8 @@ const roundTimeout = 10 * time.Second
 // the job has been "enqueued" already and its answer takes a model call, so a few
 // milliseconds more are nothing to its caller, and without them a worker process at 1,000
 // sentences a second ran as many rounds, each a transaction, as there was CPU left for
-// (BENCHMARKS.md, "Seventeenth round": with them, Postgres's CPU per answered sentence fell by a
-// fifth). The first read waits longer: by then the front door's Accept round has usually
+// (BENCHMARKS.md, "Seventeenth round": with them, Postgres's CPU per answered sentence fell by
+// about a sixth). The first read waits longer: by then the front door's Accept round has usually
 // committed, so the read finds the job accepted and is not read again.
 const (
 	prepareHold = 10 * time.Millisecond
