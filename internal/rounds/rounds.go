@@ -31,7 +31,7 @@ import (
 type Group[T, R any] struct {
 	// Max is the most items one round takes (the rest go in the next); 0 is no bound.
 	Max int
-	// Hold is how long a round whose items were all added with AddHeld may wait, from its
+	// Hold is how long a round whose items were all held (AddHeld, DoHeld) may wait, from its
 	// first item, for more items before it runs; 0 runs it as soon as the round before has.
 	// Any item added with Add, or the round reaching Max, ends the wait.
 	Hold time.Duration
