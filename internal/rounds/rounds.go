@@ -33,7 +33,7 @@ type Group[T, R any] struct {
 	Max int
 	// Hold is how long a round whose items were all held (AddHeld, DoHeld) may wait, from its
 	// first item, for more items before it runs; 0 runs it as soon as the round before has.
-	// Any item added with Add, or the round reaching Max, ends the wait.
+	// Any item not held (Add, Do), or the round reaching Max, ends the wait.
 	Hold time.Duration
 	// Run runs a round: one result per item, in order, or an error for the round as a whole.
 	Run func(items []T) ([]R, error)
