@@ -206,6 +206,8 @@ func TestGroup_DoHeldWaitsForCompanyAndReturnsItsResult(t *testing.T) {
 			t.Errorf("DoHeld(%d) = %d, %v; want %d", i+1, got[i], errs[i], 10*(i+1))
 		}
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if want := [][]int{{1, 2, 3}}; !slices.EqualFunc(ran, want, slices.Equal) {
 		t.Errorf("rounds ran %v, want %v", ran, want)
 	}
