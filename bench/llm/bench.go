@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/beacon/eventdispatch/bench/internal/benchkit"
@@ -26,6 +27,9 @@ type bench struct {
 	kafka *benchkit.Kafka
 	// pgAddr is Postgres's host:port, for the proxies that count what front doors read.
 	pgAddr string
+	// disk holds Postgres's data directory, watched for pauses during the enqueue runs; nil
+	// when Postgres is not on this machine or its disk cannot be found.
+	disk *benchkit.Disk
 
 	// Left behind by the measurements, removed by cleanup.
 	topics, groups []string
@@ -44,6 +48,26 @@ func newBench(cfg config, log *slog.Logger) (*bench, error) {
 		return nil, fmt.Errorf("temporary directory: %w", err)
 	}
 	return b, nil
+}
+
+// findDisk finds the disk that holds Postgres's data directory, for the enqueue runs to watch
+// (its WAL is flushed there on every commit the front door waits for). Where it cannot (a
+// Postgres elsewhere, a role that may not read the setting), the runs go on without.
+func (b *bench) findDisk(ctx context.Context) {
+	conn, err := pgx.Connect(ctx, b.cfg.Endpoints.DatabaseURL)
+	if err == nil {
+		defer conn.Close(context.WithoutCancel(ctx))
+		var dir string
+		if err = conn.QueryRow(ctx, "SHOW data_directory").Scan(&dir); err == nil {
+			var d benchkit.Disk
+			if d, err = benchkit.DiskOf(dir); err == nil {
+				b.disk = &d
+				b.log.Info("watching the disk of Postgres's data for pauses", "device", d.Name, "data_directory", dir)
+				return
+			}
+		}
+	}
+	b.log.Info("not watching Postgres's disk for pauses", "why", err)
 }
 
 // cleanup deletes the run's topics, consumer groups and conversations. Run it once every

@@ -52,6 +52,12 @@ type enqueueResult struct {
 	// door's admissions that ended in it (its frontdoor_admission_stage_seconds, scraped
 	// every second), by stage: where a slow second's time went.
 	SecondStages []map[string]time.Duration
+	// SecondDiskPause is, for each second of the window, the longest pause of the disk of
+	// Postgres's data that began in it (requests in flight, none completed: benchkit.DiskPauses),
+	// 0 for none; DiskPauses counts the window's pauses of minDiskPause or more. Both are
+	// left zero when the disk is not watched.
+	SecondDiskPause []time.Duration
+	DiskPauses      int
 	// ProfileCPU and ProfileAllocs are the top of the front door's profiles (-profile), the
 	// CPU one over ProfiledFor from the start of the window.
 	ProfileCPU, ProfileAllocs string
@@ -178,6 +184,13 @@ func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatc
 		res.SecondStages = stages
 		return err
 	})
+	if b.disk != nil {
+		g.Go(func() error {
+			samples, err := sampleDisk(gctx, *b.disk, measureFrom, end)
+			res.SecondDiskPause, res.DiskPauses = pausesBySecond(benchkit.DiskPauses(samples), measureFrom, seconds)
+			return err
+		})
+	}
 	g.Go(func() error {
 		// CPU over the measured window; then, once every sentence is sent and acknowledged
 		// (or ackWait has passed), the streams are closed.
@@ -272,6 +285,54 @@ func sampleStages(ctx context.Context, frontdoor *benchkit.Process, from time.Ti
 		bySecond, before = append(bySecond, p99s), after
 	}
 	return bySecond, nil
+}
+
+// diskSampleEvery is how often an enqueue run samples the disk of Postgres's data: half the
+// shortest pause it reports (minDiskPause), for a read of /proc/diskstats each time, about a
+// hundred a second.
+const diskSampleEvery = 10 * time.Millisecond
+
+// minDiskPause is the shortest pause of the disk a run reports: on a disk that completes a
+// request in well under a millisecond, 20 ms without one, with requests waiting, is the
+// device standing still.
+const minDiskPause = 20 * time.Millisecond
+
+// sampleDisk samples disk every diskSampleEvery from from until to, or until ctx ends.
+func sampleDisk(ctx context.Context, disk benchkit.Disk, from, to time.Time) ([]benchkit.DiskSample, error) {
+	if sleep.For(ctx, time.Until(from)) != nil {
+		return nil, nil
+	}
+	tick := time.NewTicker(diskSampleEvery)
+	defer tick.Stop()
+	samples := make([]benchkit.DiskSample, 0, int(to.Sub(from)/diskSampleEvery)+1)
+	for time.Now().Before(to) {
+		s, err := disk.Sample()
+		if err != nil {
+			return samples, fmt.Errorf("disk %s: %w", disk.Name, err)
+		}
+		samples = append(samples, s)
+		select {
+		case <-ctx.Done():
+			return samples, nil
+		case <-tick.C:
+		}
+	}
+	return samples, nil
+}
+
+// pausesBySecond returns, for each of the seconds from from, the longest of pauses that began
+// in it (0 for none), and how many pauses were minDiskPause or longer.
+func pausesBySecond(pauses []benchkit.DiskPause, from time.Time, seconds int) ([]time.Duration, int) {
+	longest, n := make([]time.Duration, seconds), 0
+	for _, p := range pauses {
+		if p.Length >= minDiskPause {
+			n++
+		}
+		if sec := int(p.Start.Sub(from) / time.Second); sec >= 0 && sec < seconds {
+			longest[sec] = max(longest[sec], p.Length)
+		}
+	}
+	return longest, n
 }
 
 // stagesError is a failed scrape of the admission stages, or nil once ctx has ended: the run

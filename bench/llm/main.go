@@ -84,6 +84,8 @@ func (b *bench) run(ctx context.Context) (report, error) {
 		rep.burst = &res
 	}
 	if b.cfg.runs("enqueue") {
+		b.findDisk(ctx)
+		rep.disk = b.disk
 		for run := 1; run <= b.cfg.EnqueueWarmupRuns; run++ {
 			res, err := b.runEnqueueLatency(ctx, b.cfg.Rates[0], true, run, true)
 			if err != nil {

@@ -39,6 +39,8 @@ type report struct {
 	resume *resumeResult
 	fanout *fanoutResult
 	memory *memoryResult
+	// disk is the disk of Postgres's data the enqueue runs watched, nil when none.
+	disk *benchkit.Disk
 }
 
 func (r report) write(w io.Writer) {
@@ -125,8 +127,8 @@ func (r report) writeEnqueue(w io.Writer) {
 		intervals = append(intervals, fmt.Sprintf("%s at %s/s", dur(time.Duration(float64(c.Streams)/rate*float64(time.Second)).Round(time.Millisecond)), benchkit.Thousands(int64(rate))))
 	}
 	fmt.Fprintf(w, "### Enqueue latency: %s sentences/s over %d streams\n\n", strings.Join(rates, " and "), c.Streams)
-	fmt.Fprintf(w, "Send → its \"enqueued\" received (the front door's Reserve in the transcript, the Kafka write and Accept in the transcript), timed on the client over loopback h2c (%d streams per connection), so the network hop and the harness's own scheduling are included; each stream sends every %s; %s warm-up, then %s measured, then %s more sent and not measured (-enqueue-cooldown: the streams close after it, all within one interval, and their ends are work of their own); QUEUE_LIMIT %d, so nothing is refused. Achieved: sentences sent in the window and acknowledged (the sample); acknowledged: acknowledgements received in the window, whenever sent (what the front door kept up with). Under each run, its seconds with a p99 of %s or more, each with the p99 of each stage of the front door's admissions that ended in it (frontdoor_admission_stage_seconds, scraped every second: reserve, the Kafka write, accept).\n\n",
-		c.StreamsPerConn, strings.Join(intervals, ", "), dur(c.EnqueueWarmup), dur(c.EnqueueDuration), dur(c.EnqueueCooldown), enqueueQueueLimit, dur(targetEnqueueP99))
+	fmt.Fprintf(w, "Send → its \"enqueued\" received (the front door's Reserve in the transcript, the Kafka write and Accept in the transcript), timed on the client over loopback h2c (%d streams per connection), so the network hop and the harness's own scheduling are included; each stream sends every %s; %s warm-up, then %s measured, then %s more sent and not measured (-enqueue-cooldown: the streams close after it, all within one interval, and their ends are work of their own); QUEUE_LIMIT %d, so nothing is refused. Achieved: sentences sent in the window and acknowledged (the sample); acknowledged: acknowledgements received in the window, whenever sent (what the front door kept up with). Under each run, its seconds with a p99 of %s or more, each with the p99 of each stage of the front door's admissions that ended in it (frontdoor_admission_stage_seconds, scraped every second: reserve, the Kafka write, accept)%s.\n\n",
+		c.StreamsPerConn, strings.Join(intervals, ", "), dur(c.EnqueueWarmup), dur(c.EnqueueDuration), dur(c.EnqueueCooldown), enqueueQueueLimit, dur(targetEnqueueP99), r.diskMethod())
 	if c.EnqueueRuns > 1 {
 		fmt.Fprintf(w, "Each rate was measured %d times in a row (-enqueue-runs), each time with a dispatcher and then alone, every run on a system of its own; the plot shows the first run of each.\n\n", c.EnqueueRuns)
 	}
@@ -144,7 +146,10 @@ func (r report) writeEnqueue(w io.Writer) {
 	for _, e := range r.enqueue {
 		fmt.Fprintf(w, "%s. Whole run: %s enqueued, %d refused, %d invalid or unavailable, %s never acknowledged; %s replies received; sends at most %s behind schedule.\n",
 			enqueueRunLabel(e), benchkit.Thousands(e.Enqueued), e.Refused, e.Invalid, benchkit.Thousands(e.Unacked), benchkit.Thousands(e.Replies), benchkit.Millis(e.MaxLag))
-		fmt.Fprintln(w, slowSeconds(e.SecondP99, e.SecondStages, targetEnqueueP99))
+		fmt.Fprintln(w, slowSeconds(e.SecondP99, e.SecondStages, e.SecondDiskPause, targetEnqueueP99))
+		if r.disk != nil {
+			fmt.Fprintln(w, diskPauses(e, r.disk.Name))
+		}
 		writeCPU(w, e.CPU, e.Window, r.machine.CPUs)
 		writeCPUPer(w, e.CPU, e.Acked, "acknowledged sentence")
 		fmt.Fprintln(w)
@@ -159,17 +164,46 @@ func (r report) writeEnqueue(w io.Writer) {
 	}
 }
 
+// diskMethod is what the report's method says of the disk the enqueue runs watched.
+func (r report) diskMethod() string {
+	if r.disk == nil {
+		return ""
+	}
+	return fmt.Sprintf(", and the disk's longest pause that began in it, when %s or more: the disk that holds Postgres's data (%s, whose WAL every commit the front door waits for is flushed to), sampled every %s from /proc/diskstats, paused while requests were in flight and none completed",
+		dur(minDiskPause), r.disk.Name, dur(diskSampleEvery))
+}
+
+// diskPauses says how often the disk of Postgres's data paused in a run's window.
+func diskPauses(e enqueueResult, disk string) string {
+	longest := time.Duration(0)
+	for _, p := range e.SecondDiskPause {
+		longest = max(longest, p)
+	}
+	if e.DiskPauses == 0 {
+		return fmt.Sprintf("The disk of Postgres's data (%s) never paused for %s or more in the window.", disk, dur(minDiskPause))
+	}
+	return fmt.Sprintf("The disk of Postgres's data (%s) paused for %s or more %s in the window, the longest %s.", disk, dur(minDiskPause), plural(e.DiskPauses, "time"), benchkit.Millis(longest))
+}
+
 // slowSeconds says which seconds of an enqueue run's window had a p99 at or above target
-// (each with its p99, from the window's start, and the p99 of each admission stage that
-// ended in that second, when known), or, when none had, which was the slowest.
-func slowSeconds(p99s []time.Duration, stages []map[string]time.Duration, target time.Duration) string {
+// (each with its p99, from the window's start, the p99 of each admission stage that ended in
+// that second, when known, and the longest pause of the disk of Postgres's data that began in
+// it, when one did), or, when none had, which was the slowest.
+func slowSeconds(p99s []time.Duration, stages []map[string]time.Duration, pauses []time.Duration, target time.Duration) string {
 	if len(p99s) == 0 {
 		return "No second of the window was measured."
 	}
 	second := func(i int) string {
 		s := fmt.Sprintf("+%d s %s", i, benchkit.Millis(p99s[i]))
+		var why []string
 		if i < len(stages) && len(stages[i]) > 0 {
-			s += " (" + stageP99s(stages[i]) + ")"
+			why = append(why, stageP99s(stages[i]))
+		}
+		if i < len(pauses) && pauses[i] >= minDiskPause {
+			why = append(why, "the disk paused "+benchkit.Millis(pauses[i]))
+		}
+		if len(why) > 0 {
+			s += " (" + strings.Join(why, "; ") + ")"
 		}
 		return s
 	}

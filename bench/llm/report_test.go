@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,13 +25,22 @@ func TestFormatting_ReadsAsTheReportWritesIt(t *testing.T) {
 		{plural(3, "front door"), "3 front doors"},
 		{enqueueP99(enqueueResult{Latency: benchkit.Distribution{P99: 9 * time.Millisecond}}), "9.0 ms"},
 		{enqueueP99(enqueueResult{Latency: benchkit.Distribution{P99: 19 * time.Second}, Unacked: 8970}), "19000.0 ms of those acknowledged; 8,970 never were"},
-		{slowSeconds([]time.Duration{9 * time.Millisecond, 12 * time.Millisecond, 8 * time.Millisecond}, nil, 25*time.Millisecond),
+		{slowSeconds([]time.Duration{9 * time.Millisecond, 12 * time.Millisecond, 8 * time.Millisecond}, nil, nil, 25*time.Millisecond),
 			"Every second of the window had a p99 under 25 ms; the slowest, +1 s 12.0 ms."},
 		{slowSeconds([]time.Duration{9 * time.Millisecond, 88 * time.Millisecond, 25 * time.Millisecond, 8 * time.Millisecond},
 			[]map[string]time.Duration{{"reserve": time.Millisecond}, {"accept": 4300 * time.Microsecond, "reserve": 2100 * time.Microsecond, "enqueue": 37 * time.Millisecond}, {}},
-			25*time.Millisecond),
+			nil, 25*time.Millisecond),
 			"Seconds of the window (by when their sentences were sent) with a p99 of 25 ms or more: 2 of 4 (+1 s 88.0 ms (reserve 2.1, enqueue 37.0, accept 4.3 ms); +2 s 25.0 ms)."},
-		{slowSeconds(nil, nil, 25*time.Millisecond), "No second of the window was measured."},
+		// A pause of the disk shows beside the stages, or alone; one shorter than minDiskPause does not.
+		{slowSeconds([]time.Duration{240 * time.Millisecond, 30 * time.Millisecond, 26 * time.Millisecond},
+			[]map[string]time.Duration{{"accept": 230 * time.Millisecond}},
+			[]time.Duration{120400 * time.Microsecond, 40 * time.Millisecond, 10 * time.Millisecond}, 25*time.Millisecond),
+			"Seconds of the window (by when their sentences were sent) with a p99 of 25 ms or more: 3 of 3 (+0 s 240.0 ms (accept 230.0 ms; the disk paused 120.4 ms); +1 s 30.0 ms (the disk paused 40.0 ms); +2 s 26.0 ms)."},
+		{diskPauses(enqueueResult{SecondDiskPause: []time.Duration{120400 * time.Microsecond, 40 * time.Millisecond}, DiskPauses: 2}, "vda"),
+			"The disk of Postgres's data (vda) paused for 20 ms or more 2 times in the window, the longest 120.4 ms."},
+		{diskPauses(enqueueResult{SecondDiskPause: []time.Duration{10 * time.Millisecond, 0}}, "vda"),
+			"The disk of Postgres's data (vda) never paused for 20 ms or more in the window."},
+		{slowSeconds(nil, nil, nil, 25*time.Millisecond), "No second of the window was measured."},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
@@ -106,5 +116,21 @@ func TestReport_WritesEachMeasurementAndItsTargets(t *testing.T) {
 	)
 	if strings.Contains(out, "at 300 sentences/s, jobs") {
 		t.Error("the report judges the 300/s run against the target, which is at 1,000/s")
+	}
+}
+
+func TestPausesBySecond_KeepsEachSecondsLongestAndCountsThoseWorthReporting(t *testing.T) {
+	from := time.Date(2026, 12, 5, 10, 40, 0, 0, time.UTC)
+	ms := time.Millisecond
+	pauses := []benchkit.DiskPause{
+		{Start: from.Add(-5 * ms), Length: 50 * ms},   // began before the window: counted, in no second
+		{Start: from.Add(200 * ms), Length: 30 * ms},  // second 0
+		{Start: from.Add(900 * ms), Length: 120 * ms}, // second 0, the longer; ends in second 1
+		{Start: from.Add(2100 * ms), Length: 10 * ms}, // second 2, too short to count
+		{Start: from.Add(3500 * ms), Length: 40 * ms}, // after the window: counted, in no second
+	}
+	longest, n := pausesBySecond(pauses, from, 3)
+	if want := []time.Duration{120 * ms, 0, 10 * ms}; !slices.Equal(longest, want) || n != 4 {
+		t.Fatalf("longest by second %v, %d counted; want %v, 4", longest, n, want)
 	}
 }
