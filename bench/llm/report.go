@@ -148,7 +148,7 @@ func (r report) writeEnqueue(w io.Writer) {
 			enqueueRunLabel(e), benchkit.Thousands(e.Enqueued), e.Refused, e.Invalid, benchkit.Thousands(e.Unacked), benchkit.Thousands(e.Replies), benchkit.Millis(e.MaxLag))
 		fmt.Fprintln(w, slowSeconds(e.SecondP99, e.SecondStages, e.SecondDiskPause, targetEnqueueP99))
 		if r.disk != nil {
-			fmt.Fprintln(w, diskPauses(e, r.disk.Name))
+			fmt.Fprintln(w, diskPauseSummary(e, r.disk.Name))
 		}
 		writeCPU(w, e.CPU, e.Window, r.machine.CPUs)
 		writeCPUPer(w, e.CPU, e.Acked, "acknowledged sentence")
@@ -173,8 +173,8 @@ func (r report) diskMethod() string {
 		dur(minDiskPause), r.disk.Name, dur(diskSampleEvery))
 }
 
-// diskPauses says how often the disk of Postgres's data paused in a run's window.
-func diskPauses(e enqueueResult, disk string) string {
+// diskPauseSummary says how often the disk of Postgres's data paused in a run's window.
+func diskPauseSummary(e enqueueResult, disk string) string {
 	longest := time.Duration(0)
 	for _, p := range e.SecondDiskPause {
 		longest = max(longest, p)

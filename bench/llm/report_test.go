@@ -36,9 +36,9 @@ func TestFormatting_ReadsAsTheReportWritesIt(t *testing.T) {
 			[]map[string]time.Duration{{"accept": 230 * time.Millisecond}},
 			[]time.Duration{120400 * time.Microsecond, 40 * time.Millisecond, 10 * time.Millisecond}, 25*time.Millisecond),
 			"Seconds of the window (by when their sentences were sent) with a p99 of 25 ms or more: 3 of 3 (+0 s 240.0 ms (accept 230.0 ms; the disk paused 120.4 ms); +1 s 30.0 ms (the disk paused 40.0 ms); +2 s 26.0 ms)."},
-		{diskPauses(enqueueResult{SecondDiskPause: []time.Duration{120400 * time.Microsecond, 40 * time.Millisecond}, DiskPauses: 2}, "vda"),
+		{diskPauseSummary(enqueueResult{SecondDiskPause: []time.Duration{120400 * time.Microsecond, 40 * time.Millisecond}, DiskPauses: 2}, "vda"),
 			"The disk of Postgres's data (vda) paused for 20 ms or more 2 times in the window, the longest 120.4 ms."},
-		{diskPauses(enqueueResult{SecondDiskPause: []time.Duration{10 * time.Millisecond, 0}}, "vda"),
+		{diskPauseSummary(enqueueResult{SecondDiskPause: []time.Duration{10 * time.Millisecond, 0}}, "vda"),
 			"The disk of Postgres's data (vda) never paused for 20 ms or more in the window."},
 		{slowSeconds(nil, nil, nil, 25*time.Millisecond), "No second of the window was measured."},
 	} {
