@@ -2,6 +2,7 @@ package benchkit
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -32,13 +33,9 @@ func DiskOf(path string) (Disk, error) {
 		return Disk{}, fmt.Errorf("stat %s: %w", path, err)
 	}
 	d := Disk{major: unix.Major(st.Dev), minor: unix.Minor(st.Dev)}
-	b, err := os.ReadFile("/proc/diskstats")
+	name, _, err := d.read()
 	if err != nil {
-		return Disk{}, err
-	}
-	name, _, ok := parseDiskstats(b, d.major, d.minor)
-	if !ok {
-		return Disk{}, fmt.Errorf("%s is on device %d:%d, which /proc/diskstats does not list", path, d.major, d.minor)
+		return Disk{}, fmt.Errorf("%s is on device %d:%d: %w", path, d.major, d.minor, err)
 	}
 	d.Name = name
 	return d, nil
@@ -46,26 +43,33 @@ func DiskOf(path string) (Disk, error) {
 
 // Sample reads what d has done so far.
 func (d Disk) Sample() (DiskSample, error) {
+	_, s, err := d.read()
+	return s, err
+}
+
+// read finds d's line in /proc/diskstats: its name and what it has done so far.
+func (d Disk) read() (string, DiskSample, error) {
 	b, err := os.ReadFile("/proc/diskstats")
 	if err != nil {
-		return DiskSample{}, err
+		return "", DiskSample{}, err
 	}
 	at := time.Now()
-	_, s, ok := parseDiskstats(b, d.major, d.minor)
+	name, s, ok := parseDiskstats(b, d.major, d.minor)
 	if !ok {
-		return DiskSample{}, fmt.Errorf("/proc/diskstats no longer lists %s", d.Name)
+		return "", DiskSample{}, errors.New("/proc/diskstats does not list it")
 	}
 	s.At = at
-	return s, nil
+	return name, s, nil
 }
 
 // parseDiskstats finds the line of device major:minor in /proc/diskstats: its name, the
 // requests it has completed (reads, writes, and discards and flushes where the kernel counts
 // them) and those in flight.
 func parseDiskstats(b []byte, major, minor uint32) (string, DiskSample, bool) {
+	maj, mnr := []byte(strconv.FormatUint(uint64(major), 10)), []byte(strconv.FormatUint(uint64(minor), 10))
 	for line := range bytes.SplitSeq(b, []byte("\n")) {
 		f := bytes.Fields(line)
-		if len(f) < 14 || string(f[0]) != strconv.FormatUint(uint64(major), 10) || string(f[1]) != strconv.FormatUint(uint64(minor), 10) {
+		if len(f) < 14 || !bytes.Equal(f[0], maj) || !bytes.Equal(f[1], mnr) {
 			continue
 		}
 		field := func(i int) uint64 {
