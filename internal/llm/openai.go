@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -77,17 +78,55 @@ func NewOpenAI(cfg OpenAIConfig) (Call, error) {
 	client := openai.NewClient(opts...)
 
 	return func(ctx context.Context, req Request) (Response, error) {
-		params := openai.ChatCompletionNewParams{Model: cfg.Model, Messages: cfg.messages(req)}
-		if cfg.MaxCompletionTokens > 0 {
-			params.MaxCompletionTokens = openai.Int(int64(cfg.MaxCompletionTokens))
-		}
-		var raw *http.Response
-		cc, err := client.Chat.Completions.New(ctx, params, option.WithResponseInto(&raw))
+		body, err := json.Marshal(cfg.request(req))
 		if err != nil {
+			return Response{}, fmt.Errorf("chat completion request: %w", err)
+		}
+		var (
+			raw *http.Response
+			cc  completion
+		)
+		if err := client.Post(ctx, "chat/completions", body, &cc, option.WithResponseInto(&raw)); err != nil {
 			return Response{}, callError(err, raw)
 		}
-		return answer(cc)
+		return cc.answer()
 	}, nil
+}
+
+// chatRequest is the body of a chat-completions request: the fields this package sends and
+// no others. It is marshalled here rather than as the SDK's ChatCompletionNewParams, whose
+// reflective encoder of every optional field of the API took a fifth of the dispatcher's CPU
+// under load (BENCHMARKS.md, "Nineteenth round"); the SDK still sends it, with its headers,
+// authentication and error answers.
+type chatRequest struct {
+	Model               string        `json:"model"`
+	Messages            []chatMessage `json:"messages"`
+	MaxCompletionTokens int           `json:"max_completion_tokens,omitempty"`
+}
+
+// chatMessage is one message of a chatRequest.
+type chatMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// completion is what this package reads of a chat completion: the first choice's text or
+// refusal, and the usage. Decoded with encoding/json for the same reason as chatRequest;
+// a field of another type than the API documents fails the decoding, which the caller sees as
+// ErrMalformedResponse.
+type completion struct {
+	ID      string `json:"id"`
+	Choices []struct {
+		Message struct {
+			Content string `json:"content"`
+			Refusal string `json:"refusal"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+	} `json:"usage"`
 }
 
 // callError gives an SDK error the shape the policies read: the status and headers of an
@@ -104,7 +143,7 @@ func callError(err error, raw *http.Response) error {
 }
 
 // answer takes the text of the first choice, or its refusal: both are for the person.
-func answer(cc *openai.ChatCompletion) (Response, error) {
+func (cc *completion) answer() (Response, error) {
 	if len(cc.Choices) == 0 {
 		return Response{}, fmt.Errorf("chat completion %q: %w: no choices", cc.ID, ErrMalformedResponse)
 	}
@@ -116,23 +155,24 @@ func answer(cc *openai.ChatCompletion) (Response, error) {
 	if text == "" {
 		return Response{}, fmt.Errorf("chat completion %q: %w: no text (finish_reason %q)", cc.ID, ErrMalformedResponse, c.FinishReason)
 	}
-	return Response{Text: text, PromptTokens: int(cc.Usage.PromptTokens), CompletionTokens: int(cc.Usage.CompletionTokens)}, nil
+	return Response{Text: text, PromptTokens: cc.Usage.PromptTokens, CompletionTokens: cc.Usage.CompletionTokens}, nil
 }
 
-// messages lays out a request for the API: system prompt, recent history, sentence. A turn
+// request lays out a request for the API: system prompt, recent history, sentence. A turn
 // whose role is not RoleAssistant is sent as the user's; empty turns are left out.
-func (cfg OpenAIConfig) messages(req Request) []openai.ChatCompletionMessageParamUnion {
+func (cfg OpenAIConfig) request(req Request) chatRequest {
 	history := cfg.recent(req.History)
-	msgs := make([]openai.ChatCompletionMessageParamUnion, 0, len(history)+2)
-	msgs = append(msgs, openai.SystemMessage(cfg.SystemPrompt))
+	msgs := make([]chatMessage, 0, len(history)+2)
+	msgs = append(msgs, chatMessage{Role: "system", Content: cfg.SystemPrompt})
 	for _, t := range history {
+		role := "user"
 		if t.Role == RoleAssistant {
-			msgs = append(msgs, openai.AssistantMessage(t.Content))
-		} else {
-			msgs = append(msgs, openai.UserMessage(t.Content))
+			role = "assistant"
 		}
+		msgs = append(msgs, chatMessage{Role: role, Content: t.Content})
 	}
-	return append(msgs, openai.UserMessage(req.Sentence))
+	msgs = append(msgs, chatMessage{Role: "user", Content: req.Sentence})
+	return chatRequest{Model: cfg.Model, Messages: msgs, MaxCompletionTokens: max(cfg.MaxCompletionTokens, 0)}
 }
 
 // recent returns the non-empty turns among the latest MaxHistory of history.

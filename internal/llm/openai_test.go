@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -194,5 +195,38 @@ func TestOpenAI_SendsNoAuthorizationWorthTheNameWithoutAKey(t *testing.T) {
 	}
 	if a := s.Requests()[0].Authorization; strings.TrimSpace(strings.TrimPrefix(a, "Bearer")) != "" {
 		t.Errorf("authorization %q without a key", a)
+	}
+}
+
+func TestOpenAI_SendsTheBoundOnAnswerTokensOnlyWhenSet(t *testing.T) {
+	var bodies []map[string]any
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&b); err != nil || r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("body %v, content type %q", err, r.Header.Get("Content-Type"))
+		}
+		bodies = append(bodies, b)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"c1","choices":[{"message":{"content":null,"refusal":"I cannot help with that."},"finish_reason":"stop"}],"usage":{"prompt_tokens":7,"completion_tokens":5}}`))
+	}))
+	defer api.Close()
+	for _, bound := range []int{0, 64} {
+		call, err := NewOpenAI(OpenAIConfig{BaseURL: api.URL + "/v1", MaxCompletionTokens: bound})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := call(context.Background(), Request{Sentence: "hi"})
+		if err != nil || resp != (Response{Text: "I cannot help with that.", PromptTokens: 7, CompletionTokens: 5}) {
+			t.Errorf("bound %d: resp %+v, err %v; want the refusal and the usage", bound, resp, err)
+		}
+	}
+	if len(bodies) != 2 {
+		t.Fatalf("%d requests, want 2", len(bodies))
+	}
+	if _, ok := bodies[0]["max_completion_tokens"]; ok {
+		t.Errorf("unbounded request sent max_completion_tokens: %v", bodies[0])
+	}
+	if got := bodies[1]["max_completion_tokens"]; got != 64.0 {
+		t.Errorf("max_completion_tokens = %v, want 64", got)
 	}
 }
