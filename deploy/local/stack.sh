@@ -5,7 +5,8 @@
 # from their Maven Central jars (see pom.xml).
 #
 #   bash deploy/local/stack.sh up       start what is not already running (idempotent); also
-#                                       installs Chromium and Prometheus, which tests drive
+#                                       installs Chromium, Prometheus and LiteLLM, which tests
+#                                       drive
 #   bash deploy/local/stack.sh status   print each component up/down; non-zero if any is down
 #   bash deploy/local/stack.sh down     stop everything `up` started; no processes left behind
 #   bash deploy/local/stack.sh pid C    the pid of component C (postgres, kafka, connect)
@@ -286,6 +287,32 @@ copy_jars() {
 ensure_jars() {
   copy_jars kafka "$LIB_DIR"
   copy_jars debezium "$DEBEZIUM_DIR"
+}
+
+# --- LiteLLM (PyPI) ---------------------------------------------------------------------------
+
+# Not a part of the stack, but what `make test` needs beside it, as Chromium: LiteLLM, a real
+# OpenAI-compatible proxy that the model call's tests put in front of the fake model
+# (internal/llm), in a Python virtual environment of its own. About 750 MB, a minute or two
+# of pip the first time; skipped once installed at this version.
+LITELLM_PACKAGE="litellm[proxy]==1.108.7"
+LITELLM_DIR="$STACK_DIR/litellm"
+
+ensure_litellm() {
+  if [[ -x "$LITELLM_DIR/bin/litellm" && "$(cat "$LITELLM_DIR/.complete" 2>/dev/null)" == "$LITELLM_PACKAGE" ]]; then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || die "python3 not found: the model call's tests run LiteLLM, a Python program"
+  log "LiteLLM: installing $LITELLM_PACKAGE into ${LITELLM_DIR#"$STACK_DIR"/} (pip downloads from PyPI what it lacks)"
+  # A virtual environment cannot be moved once made, so it is made in place; .complete, written
+  # last, tells a finished one from one that an interrupted install left behind.
+  rm -rf "$LITELLM_DIR"
+  if ! { python3 -m venv "$LITELLM_DIR" && "$LITELLM_DIR/bin/pip" install -q --disable-pip-version-check "$LITELLM_PACKAGE"; } \
+    >"$LOG_DIR/litellm-install.log" 2>&1; then
+    die_with_log "pip could not install $LITELLM_PACKAGE" "$LOG_DIR/litellm-install.log"
+  fi
+  echo "$LITELLM_PACKAGE" >"$LITELLM_DIR/.complete"
+  log "LiteLLM: $("$LITELLM_DIR/bin/pip" show litellm 2>/dev/null | sed -n 's/^Version: //p') installed"
 }
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -663,6 +690,7 @@ cmd_up() {
   pg_ensure_database
   pg_migrate
   ensure_jars
+  ensure_litellm
   kafka_start
   connect_start
   connector_build
