@@ -26,6 +26,6 @@ func main() {
 		if err != nil {
 			return err
 		}
-		return sys.AddConversations(ctx, cfg.Conversations, cfg.Groups, cfg.Queue, bus, conversations, cfg.DatabaseURL)
+		return sys.AddConversations(ctx, cfg.Conversations, cfg.Groups, cfg.Queue, bus, conversations, cfg.Transcript.TTL, cfg.DatabaseURL)
 	})
 }

@@ -44,7 +44,7 @@ func main() {
 			return err
 		}
 		sys.AddSignals(cfg.Signals, cfg.Groups, bus, store)
-		if err := sys.AddConversations(ctx, cfg.Conversations, cfg.Groups, cfg.Queue, bus, conversations, cfg.DatabaseURL); err != nil {
+		if err := sys.AddConversations(ctx, cfg.Conversations, cfg.Groups, cfg.Queue, bus, conversations, cfg.Transcript.TTL, cfg.DatabaseURL); err != nil {
 			return err
 		}
 		sys.AddHeadband(cfg.Headband, sys.PublishSignalEvents(bus, cfg.Signals.Topic), false)

@@ -530,3 +530,46 @@ func TestUsage_CountsWhatWasDoneAndReadsItBackPerDay(t *testing.T) {
 		t.Fatalf("today's usage %+v, want 3 Say ok, 1 invalid, 2 queued, 1 refused, 1 model call of 12 + 5 tokens", d)
 	}
 }
+
+func TestStore_ForgetModelCallsDeletesOnlyOldRowsAtMostBatchAndKeepsTheTotals(t *testing.T) {
+	p := pool(t)
+	s := access.NewStore(p)
+	c, _, _ := client(t, s, p, access.Premium)
+	var old []uuid.UUID
+	for range 3 {
+		old = append(old, uuid.New())
+	}
+	recent := uuid.New()
+	for _, job := range append(old, recent) {
+		if _, err := s.RecordModelCall(t.Context(), job, c.ID, 4, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = p.Exec(context.Background(), `DELETE FROM access.model_call WHERE client = $1`, c.ID)
+		_, _ = p.Exec(context.Background(), `DELETE FROM access.daily_tokens WHERE client = $1`, c.ID)
+	})
+	// Two centuries back: on a shared database nobody else's row is that old, so what the
+	// test asks to forget (a century and a half) is exactly its own three.
+	if _, err := p.Exec(t.Context(), `UPDATE access.model_call SET at = now() - interval '200 years' WHERE job = ANY ($1)`, old); err != nil {
+		t.Fatal(err)
+	}
+	const century = 150 * 365 * 24 * time.Hour
+	for _, want := range []int{2, 1, 0} {
+		n, err := s.ForgetModelCalls(t.Context(), century, 2)
+		if err != nil || n != want {
+			t.Fatalf("ForgetModelCalls deleted %d (%v), want %d: at most the batch, and only rows older than asked", n, err, want)
+		}
+	}
+	rows, _ := p.Query(t.Context(), `SELECT job FROM access.model_call WHERE client = $1`, c.ID)
+	left, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil || len(left) != 1 || left[0] != recent {
+		t.Fatalf("rows left %v (%v), want only the recent job's", left, err)
+	}
+	if tokens, calls, err := s.TokensToday(t.Context(), c.ID); err != nil || tokens != 28 || calls != 4 {
+		t.Errorf("today: %d tokens in %d calls (%v), want the 28 in 4 counted before: forgetting the rows keeps the totals", tokens, calls, err)
+	}
+	if n, err := s.ForgetModelCalls(t.Context(), century, 0); err != nil || n != 0 {
+		t.Errorf("a batch of 0 deleted %d (%v)", n, err)
+	}
+}

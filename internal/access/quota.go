@@ -262,3 +262,26 @@ func (s *Store) TokensToday(ctx context.Context, client uuid.UUID) (tokens, call
 	}
 	return tokens, calls, nil
 }
+
+// ForgetModelCalls deletes at most batch of the per-job rows of access.model_call recorded more
+// than olderThan ago, and returns how many it deleted. Those rows exist only so that a job
+// redone after a crash is counted once; the day's totals (access.daily_tokens) keep what the
+// client spent. The dispatchers call it with CONVERSATION_TTL: a job redone later than that
+// has lost its conversation and is not asked of the model again. Rows that another
+// transaction holds are skipped, so that concurrent callers share the work.
+func (s *Store) ForgetModelCalls(ctx context.Context, olderThan time.Duration, batch int) (int, error) {
+	if batch <= 0 {
+		return 0, nil
+	}
+	// The victims are chosen and locked once, in a materialized CTE, as the transcript's
+	// Expire does (internal/transcript/pgtranscript), through model_call_at_idx.
+	tag, err := s.pool.Exec(ctx, `
+		WITH old AS MATERIALIZED (
+		    SELECT job FROM access.model_call WHERE at < now() - $1::interval
+		    ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)
+		DELETE FROM access.model_call WHERE job = ANY (ARRAY (SELECT job FROM old))`, olderThan, batch)
+	if err != nil {
+		return 0, fmt.Errorf("forget model calls: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

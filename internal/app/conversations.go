@@ -20,19 +20,22 @@ import (
 // JOBS_TOPIC, at most WORKERS model calls at once, every job's outcome recorded in store (and
 // its model tokens in the Postgres at databaseURL, when set), failed
 // and undecodable jobs copied to JOBS_TOPIC.dlq; and the sweep that deletes conversations idle
-// longer than CONVERSATION_TTL. The process is ready once it is in the group.
-func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups Groups, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store, databaseURL string) error {
+// longer than ttl (CONVERSATION_TTL), and the token counts of jobs older than that. The
+// process is ready once it is in the group.
+func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups Groups, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store, ttl time.Duration, databaseURL string) error {
 	model, err := s.newModel(cfg.Model)
 	if err != nil {
 		return err
 	}
 	var usage worker.Usage // the model tokens each client spends, where there is a database to count them in
+	var calls callCounts
 	if databaseURL != "" {
 		pool, err := s.pool(ctx, databaseURL)
 		if err != nil {
 			return err
 		}
-		usage = access.NewStore(pool)
+		store := access.NewStore(pool)
+		usage, calls = store, store
 	}
 	metrics := worker.NewMetrics(s.Registry)
 	dlqTopic := kafkabus.DeadLetterTopic(topics.Jobs)
@@ -61,7 +64,7 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 		return err
 	}})
 	s.addWork(task("conversation expiry", func(ctx context.Context) error {
-		expire(ctx, store, s.Log)
+		expire(ctx, store, calls, ttl, s.Log)
 		return nil
 	}))
 	s.addReady(func(context.Context) error {
@@ -73,34 +76,53 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 	return nil
 }
 
-// expireBatch bounds one delete of idle conversations.
+// expireBatch bounds one delete of idle conversations, or of old token counts.
 const expireBatch = 1000
 
-// expire deletes idle conversations every minute, in batches, until ctx is done. Several
-// replicas doing it at once only share the work.
-func expire(ctx context.Context, store transcript.Store, log *slog.Logger) {
+// callCounts is what the sweep needs of access.Store: the per-job token counts, which are
+// only there to count a job redone after a crash once, forgotten once no job can be redone.
+type callCounts interface {
+	ForgetModelCalls(ctx context.Context, olderThan time.Duration, batch int) (int, error)
+}
+
+// expire deletes idle conversations every minute, in batches, until ctx is done, and then,
+// when calls is not nil, the token counts of jobs counted more than ttl ago: a job redone
+// later than that finds its conversation gone and asks the model nothing. Several replicas
+// doing it at once only share the work.
+func expire(ctx context.Context, store transcript.Store, calls callCounts, ttl time.Duration, log *slog.Logger) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
-		for {
-			n, err := store.Expire(ctx, expireBatch)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Warn("cannot delete expired conversations", "error", err)
-				}
-				break
-			}
-			if n > 0 {
-				log.Info("expired conversations deleted", "conversations", n)
-			}
-			if n < expireBatch {
-				break
-			}
+		sweep(ctx, log, "expired conversations deleted", "cannot delete expired conversations", store.Expire)
+		if calls != nil {
+			sweep(ctx, log, "old token counts deleted", "cannot delete old token counts", func(ctx context.Context, batch int) (int, error) {
+				return calls.ForgetModelCalls(ctx, ttl, batch)
+			})
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+	}
+}
+
+// sweep runs del in batches of expireBatch until one deletes fewer, logging what it deleted
+// as done, or why it stopped as failed.
+func sweep(ctx context.Context, log *slog.Logger, done, failed string, del func(ctx context.Context, batch int) (int, error)) {
+	for {
+		n, err := del(ctx, expireBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn(failed, "error", err)
+			}
+			return
+		}
+		if n > 0 {
+			log.Info(done, "rows", n)
+		}
+		if n < expireBatch {
+			return
 		}
 	}
 }
