@@ -266,9 +266,11 @@ func (s *Store) TokensToday(ctx context.Context, client uuid.UUID) (tokens, call
 // ForgetModelCalls deletes at most batch of the per-job rows of access.model_call recorded more
 // than olderThan ago, and returns how many it deleted. Those rows exist only so that a job
 // redone after a crash is counted once; the day's totals (access.daily_tokens) keep what the
-// client spent. The dispatchers call it with CONVERSATION_TTL: a job redone later than that
-// has lost its conversation and is not asked of the model again. Rows that another
-// transaction holds are skipped, so that concurrent callers share the work.
+// client spent. The dispatchers call it with CONVERSATION_TTL. A job is redone when its
+// partition's next owner reaches it, seconds or minutes after a worker died between the count
+// and the outcome, and not at all once its conversation has expired; only a job left
+// unanswered longer than the TTL while its conversation stayed active could be counted twice.
+// Rows that another transaction holds are skipped, so that concurrent callers share the work.
 func (s *Store) ForgetModelCalls(ctx context.Context, olderThan time.Duration, batch int) (int, error) {
 	if batch <= 0 {
 		return 0, nil

@@ -34,8 +34,8 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 		if err != nil {
 			return err
 		}
-		store := access.NewStore(pool)
-		usage, calls = store, store
+		counts := access.NewStore(pool)
+		usage, calls = counts, counts
 	}
 	metrics := worker.NewMetrics(s.Registry)
 	dlqTopic := kafkabus.DeadLetterTopic(topics.Jobs)
@@ -86,9 +86,9 @@ type callCounts interface {
 }
 
 // expire deletes idle conversations every minute, in batches, until ctx is done, and then,
-// when calls is not nil, the token counts of jobs counted more than ttl ago: a job redone
-// later than that finds its conversation gone and asks the model nothing. Several replicas
-// doing it at once only share the work.
+// when calls is not nil, the token counts of jobs counted more than ttl ago (see
+// access.Store.ForgetModelCalls for why that is long enough). Several replicas doing it at
+// once only share the work.
 func expire(ctx context.Context, store transcript.Store, calls callCounts, ttl time.Duration, log *slog.Logger) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
