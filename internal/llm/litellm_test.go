@@ -100,7 +100,10 @@ func liteLLM(t *testing.T) string {
 	}
 	dir := os.Getenv("STACK_DIR")
 	if dir == "" {
-		dir = filepath.Join("..", "..", ".stack")
+		dir = ".stack"
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join("..", "..", dir) // the repository's root, where make runs stack.sh
 	}
 	bin, err := filepath.Abs(filepath.Join(dir, "litellm", "bin", "litellm"))
 	if err != nil {
