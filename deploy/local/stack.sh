@@ -303,6 +303,8 @@ ensure_litellm() {
     return 0
   fi
   command -v python3 >/dev/null 2>&1 || die "python3 not found: the model call's tests run LiteLLM, a Python program"
+  # Debian's own Python makes virtual environments only with its python3-venv package.
+  python3 -c 'import ensurepip' >/dev/null 2>&1 || apt_install python3-venv
   log "LiteLLM: installing $LITELLM_PACKAGE into ${LITELLM_DIR#"$STACK_DIR"/} (pip downloads from PyPI what it lacks)"
   # A virtual environment cannot be moved once made, so it is made in place; .complete, written
   # last, tells a finished one from one that an interrupted install left behind.
