@@ -1,9 +1,15 @@
 package benchkit
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseDiskstats_CountsEveryKindOfCompletedRequestAndThoseInFlight(t *testing.T) {
@@ -44,5 +50,54 @@ func TestDiskPauses_AreTheIntervalsThatBeganWithARequestInFlightAndCompletedNone
 	}
 	if got := DiskPauses(samples[:1]); len(got) != 0 {
 		t.Fatalf("one sample: %+v", got)
+	}
+}
+
+func TestDiskOf_NamesTheDeviceThatHoldsAPathAndSaysWhyItCannot(t *testing.T) {
+	if _, err := DiskOf(filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "stat") {
+		t.Fatalf("a path that does not exist: %v; want the stat's error", err)
+	}
+	// procfs is on an anonymous device (major 0) that /proc/diskstats never lists.
+	if d, err := DiskOf("/proc/self"); err == nil || !strings.Contains(err.Error(), "does not list it") {
+		t.Fatalf("/proc/self: %+v, %v; want the device not listed", d, err)
+	}
+
+	dir := t.TempDir()
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if unix.Major(st.Dev) == 0 {
+		t.Skipf("%s is on an anonymous device (tmpfs, overlay): no disk to name", dir)
+	}
+	d, err := DiskOf(dir)
+	if err != nil {
+		t.Fatalf("%s on device %d:%d: %v", dir, unix.Major(st.Dev), unix.Minor(st.Dev), err)
+	}
+	stats, err := os.ReadFile("/proc/diskstats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%d %d %s ", unix.Major(st.Dev), unix.Minor(st.Dev), d.Name)
+	if d.Name == "" || !slices.ContainsFunc(strings.Split(string(stats), "\n"), func(line string) bool {
+		return strings.HasPrefix(strings.Join(strings.Fields(line), " ")+" ", want)
+	}) {
+		t.Fatalf("DiskOf(%s) = %q; /proc/diskstats has no line %q", dir, d.Name, want)
+	}
+
+	// Sampling it twice: the counts only grow, and each sample says when it was taken.
+	a, err := d.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := d.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Completed < a.Completed || !b.At.After(a.At) {
+		t.Fatalf("samples %+v then %+v: counts went back or time did not move", a, b)
 	}
 }
