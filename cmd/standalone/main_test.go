@@ -81,6 +81,23 @@ func TestStandalone_AnswersQueuesProcessesRecordingsAndStopsCleanly(t *testing.T
 	}
 	_ = stream.CloseRequest()
 	_ = stream.CloseResponse()
+	// A watch of the conversation stays open: the shutdown ends it for the client to resume
+	// elsewhere rather than wait out its grace for it. (From the reply: a watch's call
+	// returns with its first event.)
+	watch, err := grpc.Watch(ctx, connect.NewRequest(&elizav1.WatchRequest{ConversationId: ack.GetConversationId(), AfterSerial: ack.GetSerial()}))
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	defer watch.Close()
+	if !watch.Receive() || watch.Msg().GetSerial() != reply.GetSerial() {
+		t.Fatalf("Watch: %v", watch.Err())
+	}
+	watched := make(chan error, 1)
+	go func() {
+		for watch.Receive() {
+		}
+		watched <- watch.Err()
+	}()
 
 	for completed(t, s.admin) == 0 {
 		if time.Now().After(deadline) {
@@ -105,8 +122,19 @@ func TestStandalone_AnswersQueuesProcessesRecordingsAndStopsCleanly(t *testing.T
 	if code := s.Wait(t, 10*time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGINT", code)
 	}
-	if took := time.Since(began); took > 5*time.Second {
-		t.Errorf("took %s to stop", took)
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("took %s to stop with a watch open (SHUTDOWN_GRACE 5s)", took)
+	}
+	select {
+	case err := <-watched:
+		if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), "resume") {
+			t.Errorf("the watch ended with %v, want unavailable, saying to resume", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the watch was not ended by the shutdown")
+	}
+	if strings.Contains(s.Output(), "still running at the shutdown deadline") {
+		t.Errorf("a shutdown with no model call running warned of model calls still running:\n%s", s.Output())
 	}
 }
 

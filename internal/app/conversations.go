@@ -59,7 +59,11 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 		select {
 		case <-finished:
 		case <-drain.Done():
-			s.Log.Warn("model calls still running at the shutdown deadline; their jobs will be redone")
+			// The drain may have ended before the group did (an earlier stage took the
+			// grace): the pool is asked, not the race between the two.
+			if n := pool.Busy(); n > 0 {
+				s.Log.Warn("model calls still running at the shutdown deadline; their jobs will be redone", "conversations", n)
+			}
 		}
 		return err
 	}})

@@ -25,9 +25,11 @@ import (
 // page at "/" (WEB_UI); and queued conversations: jobs to bus, the conversations' record in
 // store. It returns the address it listens on.
 //
-// On shutdown gRPC health turns NOT_SERVING with /readyz, the server stops accepting and lets
-// open streams finish until the drain ends; the transcript's listener (a store that has one,
-// pgtranscript) stops only after that, so streams finishing still get their events.
+// On shutdown gRPC health turns NOT_SERVING with /readyz, the streams of queued conversations
+// are ended for their clients to resume elsewhere (frontdoor.Service.Drain), and the server
+// stops accepting and lets the other requests and streams finish until the drain ends; the
+// transcript's listener (a store that has one, pgtranscript) stops only after that, so
+// streams finishing still get their events.
 func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL string, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store) (net.Addr, error) {
 	auth, quotas, usage, err := s.openAccess(ctx, cfg, databaseURL)
 	if err != nil {
@@ -65,6 +67,7 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL st
 	s.onDraining(func() {
 		health.SetStatus("", grpchealth.StatusNotServing)
 		health.SetStatus(elizav1connect.ElizaServiceName, grpchealth.StatusNotServing)
+		service.Drain()
 	})
 	s.addIntake(lifecycle.Task{Name: "rpc", Run: func(ctx, drain context.Context) error {
 		return httpserve.Serve(ctx, drain, s.Log, "rpc", srv, ln)

@@ -118,8 +118,11 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	}
 	events := make(chan inbound)
 	go receive(ctx, stream, events)
-	halfClosed := false
+	halfClosed, drain := false, s.drain
 	for {
+		if drain == nil && len(mine) == 0 {
+			return errDraining
+		}
 		if halfClosed {
 			switch done, err := f.drained(ctx, len(mine), send); {
 			case err != nil:
@@ -131,6 +134,10 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		select {
 		case <-ctx.Done():
 			return connect.NewError(connect.CodeCanceled, ctx.Err())
+		case <-drain:
+			// The sentences sent from now on are not read, so not acknowledged: the client
+			// sends them again where it resumes.
+			drain, events = nil, nil
 		case ev := <-events:
 			if errors.Is(ev.err, io.EOF) {
 				halfClosed, events = true, nil
@@ -229,6 +236,8 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 		select {
 		case <-ctx.Done():
 			return connect.NewError(connect.CodeCanceled, ctx.Err())
+		case <-s.drain:
+			return errDraining
 		case <-f.wake:
 			if err := f.woken(ctx, send); err != nil {
 				return unavailable(q, err)
@@ -236,6 +245,10 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 		}
 	}
 }
+
+// errDraining ends a conversation's stream when the front door shuts down (Service.Drain).
+var errDraining = connect.NewError(connect.CodeUnavailable,
+	errors.New("the front door is shutting down: resume the conversation on another (its conversation_id, and the last serial received as resume_after or after_serial)"))
 
 // unavailable logs a transcript failure and tells the client to come back; the conversation
 // is not lost, and a resume picks it up where the client left it.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,10 +85,11 @@ func (j *jobs) failButLand(err error, landed func(queue.Job)) {
 }
 
 type conversations struct {
-	t      *testing.T
-	client elizav1connect.ElizaServiceClient
-	store  *transcript.Memory
-	jobs   *jobs
+	t       *testing.T
+	service *frontdoor.Service
+	client  elizav1connect.ElizaServiceClient
+	store   *transcript.Memory
+	jobs    *jobs
 	// metrics holds the admission's instruments.
 	metrics *prometheus.Registry
 }
@@ -102,10 +104,11 @@ func startConversations(t *testing.T, ttl time.Duration) *conversations {
 func startConversationsOn(t *testing.T, m *transcript.Memory, store transcript.Store) *conversations {
 	t.Helper()
 	c := &conversations{t: t, store: m, jobs: &jobs{}, metrics: prometheus.NewRegistry()}
-	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }).WithQueue(&frontdoor.Queue{
+	c.service = frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }).WithQueue(&frontdoor.Queue{
 		Jobs: c.jobs, Transcript: store, Gate: queue.NewGate(100), Limit: 3, EnqueueTimeout: time.Second,
 		Metrics: frontdoor.NewAdmissionMetrics(c.metrics), Log: slog.New(slog.DiscardHandler),
-	}))
+	})
+	h := startService(t, c.service)
 	c.client = elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
 	return c
 }
@@ -759,5 +762,51 @@ func TestQueueConversation_TheFirstSentenceIsQueuedWhileTheStreamStartsToWatch(t
 		if got := short(c.receive(s)); got != want {
 			t.Fatalf("got %s, want %s", got, want)
 		}
+	}
+}
+
+func TestDrain_EndsWatchesAtOnceAndQueuedStreamsOnceTheirAnswersAreSent(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	waiting := c.open() // a sentence of its own unanswered when the drain begins
+	c.send(waiting, &elizav1.QueueConversationRequest{Sentence: "hello"})
+	if got := short(c.receive(waiting)); got != "ENQUEUED/1/enqueued/hello" {
+		t.Fatalf("waiting: %s", got)
+	}
+	answered := c.open() // its sentence answered
+	c.send(answered, &elizav1.QueueConversationRequest{Sentence: "hi"})
+	first := c.receive(answered)
+	c.answer(1, "yo")
+	if got := short(c.receive(answered)); got != "REPLY/2/yo/hi" {
+		t.Fatalf("answered: %s", got)
+	}
+	// (From the answer: a watch's call returns with its first event.)
+	watch, err := c.client.Watch(ctx(t), connect.NewRequest(&elizav1.WatchRequest{ConversationId: first.GetConversationId(), AfterSerial: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	if !watch.Receive() || short(watch.Msg()) != "REPLY/2/yo/hi" {
+		t.Fatalf("watch: %v", watch.Err())
+	}
+
+	c.service.Drain()
+	c.service.Drain() // twice is once
+	if watch.Receive() || connect.CodeOf(watch.Err()) != connect.CodeUnavailable {
+		t.Fatalf("the watch after the drain: %v, want it ended as unavailable", watch.Err())
+	}
+	if res, err := answered.Receive(); err == nil || connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("a stream with nothing of its own due: %+v %v, want it ended as unavailable", res, err)
+	}
+	// The waiting stream takes no more sentences, and ends once its own answer is sent.
+	c.send(waiting, &elizav1.QueueConversationRequest{Sentence: "still there?"})
+	c.answer(0, "hi there")
+	if got := short(c.receive(waiting)); got != "REPLY/2/hi there/hello" {
+		t.Fatalf("waiting, after the drain: %s, want its answer", got)
+	}
+	if res, err := waiting.Receive(); err == nil || connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), "resume") {
+		t.Fatalf("the waiting stream once answered: %+v %v, want it ended as unavailable, saying to resume", res, err)
+	}
+	if n := len(c.jobs.all()); n != 2 {
+		t.Fatalf("%d jobs enqueued, want 2: a sentence sent after the drain began is not taken", n)
 	}
 }

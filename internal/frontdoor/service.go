@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"connectrpc.com/connect"
 
@@ -24,6 +25,8 @@ type Responder interface {
 type Service struct {
 	newResponder func() Responder
 	queue        *Queue
+	drain        chan struct{} // closed by Drain
+	drainOnce    sync.Once
 }
 
 var _ elizav1connect.ElizaServiceHandler = (*Service)(nil)
@@ -32,7 +35,18 @@ var _ elizav1connect.ElizaServiceHandler = (*Service)(nil)
 // Responders remember what was said, so every Say call and every Converse stream gets its own:
 // one person's conversation never leaks into another's.
 func NewService(newResponder func() Responder) *Service {
-	return &Service{newResponder: newResponder}
+	return &Service{newResponder: newResponder, drain: make(chan struct{})}
+}
+
+// Drain ends the streams of queued conversations, which the shutdown would otherwise wait
+// for until its grace runs out (a Watch, or a QueueConversation the client keeps open, ends
+// only when the client leaves). Nothing of them is lost: the transcript holds every event,
+// and the client resumes on another front door. A Watch ends at once; a QueueConversation
+// takes no more sentences and ends once the answers to those it queued are sent. Both end
+// with errDraining. Say and Converse are not affected: a Converse conversation lives in its
+// stream, so it is left to finish within the grace.
+func (s *Service) Drain() {
+	s.drainOnce.Do(func() { close(s.drain) })
 }
 
 // WithQueue enables QueueConversation on top of q. Without it the RPC answers Unimplemented.

@@ -118,6 +118,13 @@ func (p *Pool) Process(ctx context.Context, job queue.Job, done func(error)) {
 // Wait waits for every job handed to the pool to finish.
 func (p *Pool) Wait() { p.wg.Wait() }
 
+// Busy returns how many conversations have jobs in the pool, running or waiting their turn.
+func (p *Pool) Busy() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queues)
+}
+
 // runConversation answers a conversation's jobs in order until none is waiting.
 func (p *Pool) runConversation(ctx context.Context, conv uuid.UUID) {
 	for {

@@ -499,3 +499,48 @@ func TestPool_AJobOfAnExpiredConversationIsDroppedWithoutHoldingBackItsPartition
 		t.Fatalf("the model was asked %d times, want only for the live conversation", n)
 	}
 }
+
+func TestPool_BusyCountsTheConversationsWithJobsInHand(t *testing.T) {
+	store := transcript.NewMemory(time.Hour)
+	release := make(chan struct{})
+	model := func(ctx context.Context, req llm.Request) (llm.Response, error) {
+		<-release
+		return llm.Response{Text: "you said " + req.Sentence}, nil
+	}
+	pool := worker.NewPool(worker.Config{
+		Workers: 4, ContextTurns: 10, Model: model, Transcript: store,
+		Metrics: worker.NewMetrics(prometheus.NewRegistry()), Log: slog.New(slog.DiscardHandler),
+	})
+	if n := pool.Busy(); n != 0 {
+		t.Fatalf("a new pool: %d busy", n)
+	}
+	ctx := t.Context()
+	a, b := uuid.New(), uuid.New()
+	done := make(chan error, 3)
+	for i, conv := range []uuid.UUID{a, a, b} { // a's second job waits behind its first
+		job := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: fmt.Sprint("sentence ", i), EnqueuedAt: time.Now()}
+		if _, err := store.Open(ctx, conv, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Reserve(ctx, conv, job.ID, job.Sentence, 10); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Accept(ctx, conv, job.ID, job.Sentence); err != nil {
+			t.Fatal(err)
+		}
+		pool.Process(ctx, job, func(err error) { done <- err })
+	}
+	if n := pool.Busy(); n != 2 {
+		t.Fatalf("two conversations' jobs in hand: %d busy", n)
+	}
+	close(release)
+	pool.Wait()
+	for range 3 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := pool.Busy(); n != 0 {
+		t.Fatalf("every job answered: %d busy", n)
+	}
+}
