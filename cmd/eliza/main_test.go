@@ -129,6 +129,63 @@ func TestChat_ThroughAPipeAnswersEveryLineThenResumesTheConversation(t *testing.
 	}
 }
 
+// A conversation the server does not have: one chat names (any UUID starts a conversation),
+// and one chat had seen events of and the server has since lost (a standalone process
+// restarted, or its expiry). Either way the line typed is answered and chat exits at the end
+// of its input; a malformed id is refused before anything is sent.
+func TestChat_ThroughAPipeStartsAConversationTheServerDoesNotHave(t *testing.T) {
+	addr, state := server(t), t.TempDir()
+	named := "7d5e2c1a-3b4f-4c6d-8e9f-0a1b2c3d4e5f"
+	cmd := eliza(t, addr, state, "chat", "--conversation", named)
+	cmd.Stdin = strings.NewReader("I feel sad\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chat --conversation of a new id: %v\n%s", err, out)
+	}
+	if len(replyLine.FindAllString(string(out), -1)) != 1 || strings.Count(string(out), "  enqueued: I feel sad") != 1 {
+		t.Fatalf("chat --conversation of a new id, want the line answered:\n%s", out)
+	}
+	if got := savedConversation(state); got != named {
+		t.Fatalf("saved conversation %q, want the id given, %s", got, named)
+	}
+
+	// The server forgot it: chat had seen its events up to serial 9.
+	gone := "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+	if err := os.WriteFile(filepath.Join(state, "eliza", "conversation.json"),
+		[]byte(`{"conversation":"`+gone+`","serial":9,"addr":"`+addr+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd = eliza(t, addr, state, "chat", "--resume")
+	cmd.Stdin = strings.NewReader("my mother hates me\n")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		out, err = cmd.Output()
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("chat --resume of a conversation the server lost did not exit at the end of its input:\n%s", out)
+	}
+	if err != nil {
+		t.Fatalf("chat --resume of a conversation the server lost: %v\n%s", err, out)
+	}
+	said := regexp.MustCompile(`cannot be continued|was no longer on the server`)
+	if !said.Match(out) || len(replyLine.FindAllString(string(out), -1)) != 1 {
+		t.Fatalf("chat --resume of a conversation the server lost, want it said and the line answered:\n%s", out)
+	}
+
+	cmd = eliza(t, addr, state, "chat", "--conversation", "nope")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	cmd.Stdin = strings.NewReader("hello\n")
+	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "UUID") {
+		t.Fatalf("chat --conversation nope: %v, %q; want a failure saying an id is a UUID", err, stderr.String())
+	}
+}
+
 // terminal is eliza chat in a pseudo-terminal, as a person at a terminal runs it.
 type terminal struct {
 	t    *testing.T

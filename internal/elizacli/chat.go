@@ -13,6 +13,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/chzyer/readline"
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
@@ -53,6 +54,9 @@ func newChat(srv *server) *cobra.Command {
 				}
 				c.conv, c.last = s.Conversation, s.Serial
 			case conversation != "":
+				if _, err := uuid.Parse(conversation); err != nil {
+					return fmt.Errorf("--conversation %q: a conversation id is a UUID", conversation)
+				}
 				c.conv = conversation
 				if s, ok, _ := load(); ok && s.Conversation == conversation {
 					c.last = s.Serial
@@ -199,6 +203,14 @@ func (c *chat) send(ctx context.Context, sentence string) {
 		return
 	}
 	c.mu.Lock()
+	lostDue := -1
+	if s := m.GetSerial(); s != 0 && s <= c.last {
+		// Serials only grow: the server no longer had the conversation (a restart that lost
+		// it, or its expiry), and this sentence started it again under the same id.
+		lostDue = len(c.pending)
+		clear(c.pending)
+		c.last = s - 1
+	}
 	if !c.done[m.GetJobId()] {
 		c.pending[m.GetJobId()] = true
 	}
@@ -208,8 +220,11 @@ func (c *chat) send(ctx context.Context, sentence string) {
 	if first {
 		c.say("conversation %s", m.GetConversationId())
 		c.save()
-		c.watch(ctx)
 	}
+	if lostDue >= 0 {
+		c.say("conversation %s was no longer on the server: this sentence starts it again (%d answers due will not come)", m.GetConversationId(), lostDue)
+	}
+	c.watch(ctx) // once the watch has been given up (lost), a sentence that got through restarts it
 }
 
 // watch follows the conversation from the last event printed until ctx ends, reconnecting
@@ -245,8 +260,14 @@ func (c *chat) watch(ctx context.Context) {
 				return
 			}
 			if code := connect.CodeOf(err); code == connect.CodeNotFound || code == connect.CodeInvalidArgument {
-				c.say("the conversation cannot be followed: %v", describe(err, c.srv))
-				return
+				if c.lost(conv, err) {
+					return
+				}
+				// A sentence got through since the watch began: the conversation is there now.
+				if sleep.For(ctx, wait) != nil {
+					return
+				}
+				continue
 			}
 			if !broken {
 				c.say("lost the server (%v); reconnecting", describe(err, c.srv))
@@ -258,6 +279,41 @@ func (c *chat) watch(ctx context.Context) {
 			wait = min(2*wait, 5*time.Second)
 		}
 	}()
+}
+
+// lost is what chat does with a conversation the server does not have: unknown, expired, or
+// lost by a server that kept it in memory (standalone mode, restarted). One that chat has
+// seen events of cannot be continued: it is forgotten, the answers still due will not come,
+// and the next sentence starts a new conversation, as the chat page does. One never seen (an
+// id given with --conversation) is started under that id by the next sentence. It reports
+// whether the watch is given up until a sentence gets through; not when one already has
+// (the watch then tries again).
+func (c *chat) lost(conv string, err error) bool {
+	c.mu.Lock()
+	seen, due := c.last > 0, len(c.pending)
+	if !seen && due > 0 {
+		c.mu.Unlock()
+		return false
+	}
+	clear(c.pending)
+	if seen {
+		c.conv, c.last = "", 0
+	}
+	c.watched = false
+	c.mu.Unlock()
+	select { // the end of input stops waiting for answers that will not come
+	case c.changed <- struct{}{}:
+	default:
+	}
+	switch {
+	case !seen:
+		c.say("conversation %s is not on the server (%v): your first sentence starts it", conv, describe(err, c.srv))
+	case due > 0:
+		c.say("conversation %s cannot be continued (%v); %d answers due will not come: your next sentence starts a new conversation", conv, describe(err, c.srv), due)
+	default:
+		c.say("conversation %s cannot be continued (%v): your next sentence starts a new conversation", conv, describe(err, c.srv))
+	}
+	return true
 }
 
 // print prints an event once, in order, and saves the conversation's place before the job

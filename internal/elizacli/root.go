@@ -54,7 +54,7 @@ func (s *server) client() (elizav1connect.ElizaServiceClient, error) {
 // base returns the server's URL and the HTTP client that sends the token, if there is one.
 func (s *server) base() (string, *http.Client, error) {
 	if strings.Contains(s.addr, "://") {
-		return "", nil, fmt.Errorf("ELIZA_ADDR %q: give host:port, and --tls for HTTPS", s.addr)
+		return "", nil, fmt.Errorf("server address %q (--addr or ELIZA_ADDR): give host:port, and --tls for HTTPS", s.addr)
 	}
 	scheme := "http://"
 	if s.tls {
