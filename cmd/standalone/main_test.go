@@ -20,6 +20,8 @@ import (
 	"github.com/beacon/eventdispatch/internal/fakeopenai"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	usagev1 "github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1"
+	"github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1/usagev1connect"
 	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
@@ -60,6 +62,11 @@ func TestStandalone_AnswersQueuesProcessesRecordingsAndStopsCleanly(t *testing.T
 	say, err := client.Say(t.Context(), connect.NewRequest(&elizav1.SayRequest{Sentence: "I feel happy."}))
 	if err != nil || say.Msg.GetSentence() == "" {
 		t.Fatalf("Say: %q %v", say.Msg.GetSentence(), err)
+	}
+	// Usage is kept in Postgres: without DATABASE_URL the method says so.
+	_, err = usagev1connect.NewUsageServiceClient(http.DefaultClient, "http://"+s.rpc).GetUsage(t.Context(), connect.NewRequest(&usagev1.GetUsageRequest{}))
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Errorf("GetUsage without a database: %v, want failed_precondition naming DATABASE_URL", err)
 	}
 
 	var h2c http.Protocols

@@ -21,9 +21,9 @@ import (
 
 // AddFrontDoor adds the RPC server on ADDR: ElizaService over Connect, gRPC and gRPC-Web, with
 // reflection and health; callers authenticated as AUTH says and held to their quotas, their
-// tokens and usage in the Postgres at databaseURL (UsageService when there is one); the chat
-// page at "/" (WEB_UI); and queued conversations: jobs to bus, the conversations' record in
-// store. It returns the address it listens on.
+// tokens and usage in the Postgres at databaseURL (UsageService, which says so when there is
+// none); the chat page at "/" (WEB_UI); and queued conversations: jobs to bus, the
+// conversations' record in store. It returns the address it listens on.
 //
 // On shutdown gRPC health turns NOT_SERVING with /readyz, the streams of queued conversations
 // are ended for their clients to resume elsewhere (frontdoor.Service.Drain), and the server
@@ -60,6 +60,7 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL st
 	if cfg.WebUI {
 		opts.Page = webui.Handler()
 	}
+	opts.Usage = &frontdoor.UsageService{} // without a database, it says usage is not kept
 	if usage != nil {
 		opts.Usage = &frontdoor.UsageService{Store: usage.Store()}
 	}

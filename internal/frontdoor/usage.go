@@ -22,7 +22,9 @@ type UsageReader interface {
 }
 
 // UsageService serves eventdispatch.usage.v1.UsageService. Its calls must come through the
-// access interceptor, which says who is calling.
+// access interceptor, which says who is calling. Without a Store (a front door with no
+// database: standalone mode) it says that usage is not kept, rather than leave the method
+// unknown.
 type UsageService struct {
 	Store UsageReader
 }
@@ -36,6 +38,10 @@ const dayLayout = "2006-01-02"
 
 // GetUsage returns the caller's usage, or an admin caller's choice of client's, per UTC day.
 func (u *UsageService) GetUsage(ctx context.Context, req *connect.Request[usagev1.GetUsageRequest]) (*connect.Response[usagev1.GetUsageResponse], error) {
+	if u.Store == nil {
+		return nil, connect.NewError(connect.CodeFailedPrecondition,
+			errors.New("usage is kept in Postgres, and this server has no database (DATABASE_URL is not set)"))
+	}
 	caller, ok := access.ClientFrom(ctx)
 	if !ok || caller.Anonymous() {
 		return nil, connect.NewError(connect.CodePermissionDenied,

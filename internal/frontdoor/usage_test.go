@@ -2,6 +2,7 @@ package frontdoor_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,17 @@ func TestGetUsage_AnswersTheCallerAndAdminsAboutOthers(t *testing.T) {
 	}
 	if records.client != other || records.from.Format("2006-01-02") != "2026-11-01" || records.to.Format("2006-01-02") != "2026-11-30" {
 		t.Fatalf("the admin's request read %s %s..%s", records.client, records.from, records.to)
+	}
+}
+
+func TestGetUsage_WithoutADatabaseSaysUsageIsNotKept(t *testing.T) {
+	for _, caller := range []access.Client{{}, {ID: uuid.New(), Name: "me"}} { // anonymous, then a client
+		h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
+			o.Usage, o.Auth = &frontdoor.UsageService{}, as(caller)
+		})
+		_, err := usagev1connect.NewUsageServiceClient(h.http1, h.url).GetUsage(ctx(t), connect.NewRequest(&usagev1.GetUsageRequest{}))
+		if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "DATABASE_URL") {
+			t.Errorf("caller %q: %v, want failed_precondition naming DATABASE_URL", caller.Name, err)
+		}
 	}
 }
