@@ -55,7 +55,7 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL st
 	health := grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName)
 	opts := frontdoor.Options{
 		Service: service, Health: health, Metrics: frontdoor.NewMetrics(s.Registry), Log: s.Log,
-		AllowedOrigins: cfg.CORSAllowedOrigins, Auth: auth.Interceptor(),
+		AllowedOrigins: cfg.CORSAllowedOrigins, Auth: auth.Interceptor(), Drain: service.Draining(),
 	}
 	if cfg.WebUI {
 		opts.Page = webui.Handler()

@@ -121,6 +121,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	halfClosed, drain := false, s.drain
 	for {
 		if drain == nil && len(mine) == 0 {
+			q.Metrics.streamEnded(EndDraining)
 			return errDraining
 		}
 		if halfClosed {
@@ -237,6 +238,7 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 		case <-ctx.Done():
 			return connect.NewError(connect.CodeCanceled, ctx.Err())
 		case <-s.drain:
+			q.Metrics.streamEnded(EndDraining)
 			return errDraining
 		case <-f.wake:
 			if err := f.woken(ctx, send); err != nil {
@@ -261,5 +263,6 @@ func unavailable(q *Queue, err error) error {
 		return connect.NewError(connect.CodeCanceled, err)
 	}
 	q.Log.Warn("conversation stream ended: transcript unavailable", "error", err)
+	q.Metrics.streamEnded(EndTranscriptUnavailable)
 	return connect.NewError(connect.CodeUnavailable, errors.New("conversations are unavailable, please resume later"))
 }

@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/beacon/eventdispatch/internal/eliza"
 	"github.com/beacon/eventdispatch/internal/frontdoor"
@@ -808,5 +809,52 @@ func TestDrain_EndsWatchesAtOnceAndQueuedStreamsOnceTheirAnswersAreSent(t *testi
 	}
 	if n := len(c.jobs.all()); n != 2 {
 		t.Fatalf("%d jobs enqueued, want 2: a sentence sent after the drain began is not taken", n)
+	}
+	// Counted apart from the streams a failing transcript ends, which ReplyDeliveryFailures
+	// alerts on.
+	want := `
+# HELP frontdoor_conversation_streams_ended_total QueueConversation and Watch streams the server ended with unavailable, for the client to resume, by reason: transcript_unavailable (the transcript could not be read or written: a fault), draining (the front door is shutting down).
+# TYPE frontdoor_conversation_streams_ended_total counter
+frontdoor_conversation_streams_ended_total{reason="draining"} 3
+frontdoor_conversation_streams_ended_total{reason="transcript_unavailable"} 0
+`
+	if err := testutil.GatherAndCompare(c.metrics, strings.NewReader(want), "frontdoor_conversation_streams_ended_total"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// unreadable is the in-memory transcript whose events cannot be read back.
+type unreadable struct{ *transcript.Memory }
+
+func (unreadable) Events(context.Context, uuid.UUID, uint64, int) ([]transcript.Event, error) {
+	return nil, errors.New("connection refused")
+}
+
+func TestWatch_ATranscriptThatCannotBeReadEndsTheStreamAsAFault(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	c := startConversationsOn(t, m, unreadable{m})
+	sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch, err := c.client.Watch(ctx(t), connect.NewRequest(&elizav1.WatchRequest{ConversationId: sent.Msg.GetConversationId()}))
+	if err == nil {
+		defer watch.Close()
+		if watch.Receive() {
+			t.Fatalf("a watch whose replay cannot be read sent %v", watch.Msg())
+		}
+		err = watch.Err()
+	}
+	if connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("a watch whose replay cannot be read: %v, want unavailable", err)
+	}
+	want := `
+# HELP frontdoor_conversation_streams_ended_total QueueConversation and Watch streams the server ended with unavailable, for the client to resume, by reason: transcript_unavailable (the transcript could not be read or written: a fault), draining (the front door is shutting down).
+# TYPE frontdoor_conversation_streams_ended_total counter
+frontdoor_conversation_streams_ended_total{reason="draining"} 0
+frontdoor_conversation_streams_ended_total{reason="transcript_unavailable"} 1
+`
+	if err := testutil.GatherAndCompare(c.metrics, strings.NewReader(want), "frontdoor_conversation_streams_ended_total"); err != nil {
+		t.Fatal(err)
 	}
 }

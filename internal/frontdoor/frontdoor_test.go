@@ -237,6 +237,31 @@ func TestReflection_ListsElizaService(t *testing.T) {
 	}
 }
 
+// grpcurl holds a reflection stream open for the whole of its call: a draining server ends it
+// rather than wait out its grace.
+func TestReflection_AStreamHeldOpenEndsWhenTheServerDrains(t *testing.T) {
+	drain := make(chan struct{})
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
+		o.Drain = drain
+	})
+	stream := grpcreflect.NewClient(h.h2c, h.url, connect.WithGRPC()).NewStream(ctx(t))
+	defer stream.Close()
+	if _, err := stream.ListServices(); err != nil {
+		t.Fatal(err)
+	}
+	close(drain)
+	// A request already on its way when the drain began may still be answered; the stream
+	// ends at the next.
+	ended := false
+	for deadline := time.Now().Add(5 * time.Second); !ended && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		_, err := stream.ListServices()
+		ended = err != nil
+	}
+	if !ended {
+		t.Fatal("the reflection stream still answers 5 s after the server began to drain")
+	}
+}
+
 func TestHealth_ReportsServing(t *testing.T) {
 	h := start(t)
 	client := grpchealth.NewClient(h.h2c, h.url, connect.WithGRPC())

@@ -58,14 +58,27 @@ func AdmissionStages() []string {
 
 // AdmissionMetrics time the admission of a queued sentence, whole and stage by stage,
 // whichever RPC brought it (QueueConversation, Send): what a client waits for "enqueued", and
-// where that time went, which the time of a stream as a whole cannot tell. Create them once
-// per registry.
+// where that time went, which the time of a stream as a whole cannot tell. They also count
+// the conversations' streams the server ended, by why: the RPC's code (unavailable) is the
+// same for a transcript that cannot be read and for a front door shutting down, and only the
+// first is a fault. Create them once per registry.
 type AdmissionMetrics struct {
 	whole prometheus.Histogram
 	// stages holds each stage's series, looked up once here rather than by label on every
 	// admission; it is not written after NewAdmissionMetrics.
 	stages map[string]prometheus.Observer
+	// ended holds each reason's counter of streams ended (EndTranscriptUnavailable,
+	// EndDraining).
+	ended map[string]prometheus.Counter
 }
+
+// Why the server ended a conversation's stream (frontdoor_conversation_streams_ended_total).
+const (
+	// EndTranscriptUnavailable: the transcript could not be read or written.
+	EndTranscriptUnavailable = "transcript_unavailable"
+	// EndDraining: the front door is shutting down (Service.Drain).
+	EndDraining = "draining"
+)
 
 // NewAdmissionMetrics registers the admission's instruments with reg.
 func NewAdmissionMetrics(reg prometheus.Registerer) *AdmissionMetrics {
@@ -83,12 +96,28 @@ func NewAdmissionMetrics(reg prometheus.Registerer) *AdmissionMetrics {
 			"refuse (settling a job whose Kafka write failed).",
 		Buckets: buckets,
 	}, []string{"stage"})
-	m := &AdmissionMetrics{whole: whole, stages: map[string]prometheus.Observer{}}
+	ended := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "frontdoor_conversation_streams_ended_total",
+		Help: "QueueConversation and Watch streams the server ended with unavailable, for the client to resume, by reason: " +
+			EndTranscriptUnavailable + " (the transcript could not be read or written: a fault), " +
+			EndDraining + " (the front door is shutting down).",
+	}, []string{"reason"})
+	m := &AdmissionMetrics{whole: whole, stages: map[string]prometheus.Observer{}, ended: map[string]prometheus.Counter{}}
 	for _, stage := range AdmissionStages() {
 		m.stages[stage] = stages.WithLabelValues(stage) // every stage is exported from the start, at zero
 	}
-	reg.MustRegister(whole, stages)
+	for _, reason := range []string{EndTranscriptUnavailable, EndDraining} {
+		m.ended[reason] = ended.WithLabelValues(reason) // so is every reason
+	}
+	reg.MustRegister(whole, stages, ended)
 	return m
+}
+
+// streamEnded counts a conversation's stream the server ended for reason; m may be nil.
+func (m *AdmissionMetrics) streamEnded(reason string) {
+	if m != nil {
+		m.ended[reason].Inc()
+	}
 }
 
 // admitted records an admission that began at start and has just ended; m may be nil.
@@ -148,7 +177,10 @@ func (o *observer) done(ctx context.Context, procedure string, start time.Time, 
 		code, level = ended.String(), slog.LevelInfo
 	case err != nil:
 		code = connect.CodeOf(err).String()
-		if serverFault(err) {
+		switch {
+		case errors.Is(err, errDraining):
+			level = slog.LevelInfo // the front door shutting down, not a fault
+		case serverFault(err):
 			level = slog.LevelWarn
 		}
 	}

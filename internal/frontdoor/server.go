@@ -38,6 +38,9 @@ type Options struct {
 	// Page, when set, answers at "/" and every path no RPC route claims: the chat page
 	// (webui.Handler). Nil: those paths are 404.
 	Page http.Handler
+	// Drain, when set, is closed as the server starts to drain (Service.Draining): the
+	// reflection streams still open are ended then (see endOnDrain).
+	Drain <-chan struct{}
 }
 
 // compressMinBytes is the smallest response worth compressing for a client that accepts it.
@@ -67,13 +70,37 @@ func NewHandler(opts Options) http.Handler {
 	}
 
 	reflector := grpcreflect.NewStaticReflector(services...)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	v1Path, v1 := grpcreflect.NewHandlerV1(reflector)
+	mux.Handle(v1Path, endOnDrain(v1, opts.Drain))
+	alphaPath, alpha := grpcreflect.NewHandlerV1Alpha(reflector)
+	mux.Handle(alphaPath, endOnDrain(alpha, opts.Drain))
 	mux.Handle(grpchealth.NewHandler(opts.Health))
 	if opts.Page != nil {
 		mux.Handle("/", opts.Page)
 	}
 	return withCORS(mux, opts.AllowedOrigins)
+}
+
+// endOnDrain ends h's requests still open when drain is closed, by closing their bodies: a
+// reflection stream waits for the client's next request, and its read then fails. grpcurl
+// holds its reflection stream open for the whole of its call, so a shutdown would otherwise
+// wait out its grace for any grpcurl still running. A nil drain leaves h as it is.
+func endOnDrain(h http.Handler, drain <-chan struct{}) http.Handler {
+	if drain == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-drain:
+				_ = r.Body.Close()
+			case <-done:
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // corsMaxAge is how long, in seconds, a browser may keep a preflight's answer.

@@ -49,6 +49,9 @@ func (s *Service) Drain() {
 	s.drainOnce.Do(func() { close(s.drain) })
 }
 
+// Draining is closed once Drain has been called (Options.Drain).
+func (s *Service) Draining() <-chan struct{} { return s.drain }
+
 // WithQueue enables QueueConversation on top of q. Without it the RPC answers Unimplemented.
 func (s *Service) WithQueue(q *Queue) *Service {
 	s.queue = q
