@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -77,7 +78,7 @@ type QueueTopics struct {
 
 // Validate checks the values, naming the variable that is wrong.
 func (q QueueTopics) Validate() error {
-	return nonEmpty("JOBS_TOPIC", q.Jobs)
+	return topicName("JOBS_TOPIC", q.Jobs)
 }
 
 // Transcript is the conversations' durable record, shared by the front door and the workers.
@@ -179,7 +180,8 @@ func (s Signals) Validate() error {
 	return errors.Join(
 		between("BATCH_SIZE", s.BatchSize, 1, pgstore.MaxBatch),
 		between("BATCH_BYTES", s.BatchBytes, 1<<10, 1<<30),
-		nonEmpty("SIGNAL_TOPIC", s.Topic, "GROUP_ID", s.GroupID),
+		topicName("SIGNAL_TOPIC", s.Topic),
+		nonEmpty("GROUP_ID", s.GroupID),
 		positive("BATCH_LINGER", s.BatchLinger),
 		positive("INCOMPLETE_AFTER", s.IncompleteAfter),
 	)
@@ -318,6 +320,34 @@ func positive(name string, d time.Duration) error {
 }
 
 // nonEmpty checks name/value pairs.
+// maxTopicName is the longest topic name that leaves room for its dead-letter topic's
+// (kafkabus.DeadLetterTopic adds ".dlq") within Kafka's 249 characters.
+const maxTopicName = 249 - len(".dlq")
+
+// topicName checks that topic is a name Kafka accepts (letters, digits, '.', '_' and '-'),
+// with room for its dead-letter topic's: the broker would otherwise refuse it at every try,
+// which a process would report as Kafka being unreachable.
+func topicName(name, topic string) error {
+	switch {
+	case topic == "":
+		return fmt.Errorf("%s: must not be empty", name)
+	case topic == "." || topic == "..":
+		return fmt.Errorf("%s: %q is not a topic name Kafka accepts", name, topic)
+	case len(topic) > maxTopicName:
+		return fmt.Errorf("%s: %d characters, at most %d (its dead-letter topic adds .dlq)", name, len(topic), maxTopicName)
+	}
+	if i := strings.IndexFunc(topic, func(r rune) bool { return !topicRune(r) }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(topic[i:])
+		return fmt.Errorf("%s: %q has %q: a topic name has only letters, digits, '.', '_' and '-'", name, topic, r)
+	}
+	return nil
+}
+
+// topicRune reports whether r may be in a topic's name.
+func topicRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
+}
+
 func nonEmpty(pairs ...string) error {
 	var errs []error
 	for i := 0; i+1 < len(pairs); i += 2 {

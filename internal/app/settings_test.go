@@ -139,8 +139,10 @@ func TestSettings_NameEveryVariableThatIsWrong(t *testing.T) {
 	cfg.Groups.SessionTimeout = time.Second
 	cfg.Kafka.Addr = "10.0.0.1:9092"
 	cfg.Headband.MaxPause = -time.Second
+	cfg.Queue.Jobs = "bad topic!"
+	cfg.Signals.Topic = strings.Repeat("s", 246)
 	err := cfg.Validate()
-	for _, name := range []string{"MAX_INFLIGHT", "BATCH_SIZE", "BATCH_BYTES", "LLM_RPM", "KAFKA_SESSION_TIMEOUT", "STANDALONE_KAFKA_ADDR", "HEADBAND_MAX_PAUSE"} {
+	for _, name := range []string{"MAX_INFLIGHT", "BATCH_SIZE", "BATCH_BYTES", "LLM_RPM", "KAFKA_SESSION_TIMEOUT", "STANDALONE_KAFKA_ADDR", "HEADBAND_MAX_PAUSE", "JOBS_TOPIC", "SIGNAL_TOPIC"} {
 		if err == nil || !strings.Contains(err.Error(), name+":") {
 			t.Errorf("error %v does not name %s", err, name)
 		}
