@@ -149,6 +149,7 @@ type Group struct {
 // New returns a Group that will hand batches to h.
 func New(cfg Config, h Handler) *Group {
 	cfg.defaults()
+	cfg.Metrics.track(cfg.GroupID)
 	return &Group{cfg: cfg, handler: h}
 }
 

@@ -29,3 +29,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.lag, m.commitErrors, m.retries)
 	return m
 }
+
+// track exports group's counters from the start, at zero, so that they are listed before the
+// first failure; m may be nil.
+func (m *Metrics) track(group string) {
+	if m != nil {
+		m.commitErrors.WithLabelValues(group)
+		m.retries.WithLabelValues(group)
+	}
+}

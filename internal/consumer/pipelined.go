@@ -21,6 +21,7 @@ type Processor interface {
 // Config.BatchSize messages per partition are outstanding at once (back-pressure).
 func NewPipelined(cfg Config, p Processor) *Group {
 	cfg.defaults()
+	cfg.Metrics.track(cfg.GroupID)
 	return &Group{cfg: cfg, processor: p}
 }
 
