@@ -90,7 +90,7 @@ func awaitLeaders(ctx context.Context, conn *kafka.Conn, topics []string) error 
 // AwaitTopics calls EnsureTopics until it succeeds or ctx is done, logging each failure: a
 // process may start before Kafka does.
 func (b *Bus) AwaitTopics(ctx context.Context, log *slog.Logger, topics ...string) {
-	const retryEvery = 2 * time.Second
+	const retryEvery = time.Second // as the consumer groups' joins: back within about a second
 	for ctx.Err() == nil {
 		err := b.EnsureTopics(ctx, topics...)
 		if err == nil {
