@@ -547,3 +547,43 @@ func lastLine(out string) string {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	return lines[len(lines)-1]
 }
+
+// A caller the server refuses (no token where one is needed, or one it does not know) is told
+// so once, chat neither retries nor waits for answers it cannot show, and a script sees the
+// failure in the exit status.
+func TestChat_ARefusedCallerIsToldOnceAndChatFails(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres, stack.Kafka)
+	s := proctest.StartConversations(t, &builds, ep, "eliza-refused", nil, []string{"AUTH=required"})
+	run := func(token string, args ...string) (string, error) {
+		t.Helper()
+		cmd := eliza(t, s.RPC, t.TempDir(), append([]string{"chat"}, args...)...)
+		cmd.Env = append(cmd.Env, "ELIZA_TOKEN="+token)
+		cmd.Stdin = strings.NewReader("I feel sad\n")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		done := make(chan struct{})
+		var out []byte
+		var err error
+		go func() {
+			defer close(done)
+			out, err = cmd.Output()
+		}()
+		select {
+		case <-done:
+			return string(out) + stderr.String(), err
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("chat %v with a refused token did not end at the end of its input:\n%s%s", args, out, stderr.String())
+			return "", nil
+		}
+	}
+	out, err := run("")
+	if exit, ok := errors.AsType[*exec.ExitError](err); !ok || exit.ExitCode() != 1 || !strings.Contains(out, "not sent: unauthenticated") {
+		t.Fatalf("chat with no token where one is needed: %v, want exit status 1 and the line not sent:\n%s", err, out)
+	}
+	out, err = run("eliza_not-a-token", "--conversation", "3f0c7a2e-9b1d-4e6f-8a5c-2d7e9f1b3c4a")
+	if exit, ok := errors.AsType[*exec.ExitError](err); !ok || exit.ExitCode() != 1 || strings.Count(out, "refused to follow the conversation (") != 1 {
+		t.Fatalf("chat with an unknown token: %v, want exit status 1 and the refusal said once:\n%s", err, out)
+	}
+}

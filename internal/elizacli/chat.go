@@ -33,7 +33,8 @@ func newChat(srv *server) *cobra.Command {
 		Long: "chat sends each line you type as a sentence of the conversation and prints its events as they come: " +
 			"\"enqueued\", \"queue is full!\", the replies and errors. It reconnects when the server goes away and " +
 			"misses nothing. --resume continues the last conversation (kept in $XDG_STATE_HOME/eliza), --conversation " +
-			"a given one. Ctrl-D waits for the answers still due and exits; Ctrl-C exits at once.",
+			"a given one (or starts one with that id). Ctrl-D waits for the answers still due and exits, with status 1 " +
+			"when a line was not sent or the server refused to show the conversation; Ctrl-C exits at once.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			client, err := srv.client()
@@ -82,7 +83,9 @@ type chat struct {
 	pending map[string]bool // jobs enqueued whose outcome has not been printed
 	done    map[string]bool // jobs whose outcome has been printed (it may come before Send returns)
 	watched bool
-	changed chan struct{} // a value after each event printed
+	unsent  int           // lines that could not be sent
+	refused error         // why the server would not let chat follow the conversation, once it has said so
+	changed chan struct{} // a value after each event printed, or the watch refused
 }
 
 // run reads lines until the end of input or ctx (Ctrl-C).
@@ -105,7 +108,7 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 		case errors.Is(err, readline.ErrInterrupt) || ctx.Err() != nil:
 			return nil
 		case errors.Is(err, io.EOF):
-			return c.drain(ctx)
+			return c.end(ctx)
 		case err != nil:
 			return err
 		}
@@ -190,6 +193,9 @@ func (c *chat) send(ctx context.Context, sentence string) {
 	c.mu.Unlock()
 	res, err := c.client.Send(ctx, connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: sentence}))
 	if err != nil {
+		c.mu.Lock()
+		c.unsent++
+		c.mu.Unlock()
 		c.say("not sent: %v", describe(err, c.srv))
 		return
 	}
@@ -259,6 +265,11 @@ func (c *chat) watch(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
+			if code := connect.CodeOf(err); code == connect.CodeUnauthenticated || code == connect.CodePermissionDenied {
+				// Retrying will not help until the token changes.
+				c.refuse(describe(err, c.srv))
+				return
+			}
 			if code := connect.CodeOf(err); code == connect.CodeNotFound || code == connect.CodeInvalidArgument {
 				if c.lost(conv, err) {
 					return
@@ -279,6 +290,20 @@ func (c *chat) watch(ctx context.Context) {
 			wait = min(2*wait, 5*time.Second)
 		}
 	}()
+}
+
+// refuse gives the watch up for a refusal of the caller (a token missing, wrong, revoked or of
+// a disabled client): the answers due cannot be shown, and chat ends with the refusal.
+func (c *chat) refuse(err error) {
+	c.mu.Lock()
+	c.refused, c.watched = err, false
+	clear(c.pending)
+	c.mu.Unlock()
+	c.say("the server refused to follow the conversation (%v): set ELIZA_TOKEN and try again with `eliza chat --resume`", err)
+	select { // the end of input stops waiting for answers that will not be shown
+	case c.changed <- struct{}{}:
+	default:
+	}
 }
 
 // lost is what chat does with a conversation the server does not have: unknown, expired, or
@@ -355,6 +380,25 @@ func (c *chat) save() {
 	if err := store(s); err != nil {
 		c.say("%v", err)
 	}
+}
+
+// end is the end of input: it waits for the answers still due (drain), then fails when a line
+// could not be sent or the server refused to show the conversation, so that a script sees it.
+func (c *chat) end(ctx context.Context) error {
+	if err := c.drain(ctx); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.refused != nil:
+		return fmt.Errorf("the server refused to follow the conversation: %w", c.refused)
+	case c.unsent == 1:
+		return errors.New("a line was not sent (see above)")
+	case c.unsent > 1:
+		return fmt.Errorf("%d lines were not sent (see above)", c.unsent)
+	}
+	return nil
 }
 
 // drain waits, at the end of input, until every job sent has its outcome printed.
