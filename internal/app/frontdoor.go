@@ -7,6 +7,7 @@ import (
 
 	"connectrpc.com/grpchealth"
 
+	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/eliza"
 	"github.com/beacon/eventdispatch/internal/frontdoor"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
@@ -62,7 +63,7 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL st
 	}
 	opts.Usage = &frontdoor.UsageService{} // without a database, it says usage is not kept
 	if usage != nil {
-		opts.Usage = &frontdoor.UsageService{Store: usage.Store()}
+		opts.Usage = &frontdoor.UsageService{Store: usage.Store(), AuthOff: cfg.Auth == access.Off}
 	}
 	srv := frontdoor.NewServer(cfg.Addr, frontdoor.NewHandler(opts))
 	s.onDraining(func() {

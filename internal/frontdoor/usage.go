@@ -27,6 +27,9 @@ type UsageReader interface {
 // unknown.
 type UsageService struct {
 	Store UsageReader
+	// AuthOff says that the server does not tell callers apart (AUTH=off): everyone is the
+	// anonymous client, whatever token they send, so nobody has usage of their own to read.
+	AuthOff bool
 }
 
 var _ usagev1connect.UsageServiceHandler = (*UsageService)(nil)
@@ -41,6 +44,10 @@ func (u *UsageService) GetUsage(ctx context.Context, req *connect.Request[usagev
 	if u.Store == nil {
 		return nil, connect.NewError(connect.CodeFailedPrecondition,
 			errors.New("usage is kept in Postgres, and this server has no database (DATABASE_URL is not set)"))
+	}
+	if u.AuthOff {
+		return nil, connect.NewError(connect.CodeFailedPrecondition,
+			errors.New("usage is kept per client, and this server does not tell clients apart (AUTH=off): a token is not read"))
 	}
 	caller, ok := access.ClientFrom(ctx)
 	if !ok || caller.Anonymous() {

@@ -83,6 +83,17 @@ func TestGetUsage_AnswersTheCallerAndAdminsAboutOthers(t *testing.T) {
 	}
 }
 
+func TestGetUsage_WithAuthOffSaysTokensAreNotRead(t *testing.T) {
+	me := access.Client{ID: uuid.New(), Name: "me"} // what a token would say, were it read
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
+		o.Usage, o.Auth = &frontdoor.UsageService{Store: &usageRecords{}, AuthOff: true}, as(me)
+	})
+	_, err := usagev1connect.NewUsageServiceClient(h.http1, h.url).GetUsage(ctx(t), connect.NewRequest(&usagev1.GetUsageRequest{}))
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "AUTH=off") {
+		t.Fatalf("GetUsage with AUTH=off: %v, want failed_precondition naming AUTH=off", err)
+	}
+}
+
 func TestGetUsage_WithoutADatabaseSaysUsageIsNotKept(t *testing.T) {
 	for _, caller := range []access.Client{{}, {ID: uuid.New(), Name: "me"}} { // anonymous, then a client
 		h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
