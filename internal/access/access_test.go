@@ -122,6 +122,7 @@ func TestStore_KeepsClientsAndOnlyTheHashesOfTheirTokens(t *testing.T) {
 		"disable": s.SetDisabled(t.Context(), uuid.New(), true),
 		"token":   func() error { _, _, err := s.AddToken(t.Context(), uuid.New()); return err }(),
 		"revoke":  s.RevokeToken(t.Context(), uuid.New()),
+		"tokens":  func() error { _, err := s.Tokens(t.Context(), uuid.New()); return err }(),
 	} {
 		if err == nil || !strings.Contains(err.Error(), "not found") {
 			t.Errorf("%s of an unknown id: %v, want not found", name, err)

@@ -160,7 +160,8 @@ func (s *Store) RevokeToken(ctx context.Context, id uuid.UUID) error {
 	return nil
 }
 
-// Tokens lists a client's tokens, revoked ones included, oldest first.
+// Tokens lists a client's tokens, revoked ones included, oldest first; ErrNotFound when there
+// is no such client.
 func (s *Store) Tokens(ctx context.Context, client uuid.UUID) ([]Token, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, client, created_at, revoked_at
 		FROM access.token WHERE client = $1 ORDER BY created_at, id`, client)
@@ -178,6 +179,15 @@ func (s *Store) Tokens(ctx context.Context, client uuid.UUID) ([]Token, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	if len(ts) == 0 { // a client without tokens, or no client at all
+		var known bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM access.client WHERE id = $1)`, client).Scan(&known); err != nil {
+			return nil, fmt.Errorf("list tokens: %w", err)
+		}
+		if !known {
+			return nil, fmt.Errorf("client %s: %w", client, ErrNotFound)
+		}
 	}
 	return ts, nil
 }
