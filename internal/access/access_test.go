@@ -202,12 +202,12 @@ func TestAuthenticator_TellsEachKindOfCallerApart(t *testing.T) {
 		{"malformed", header("Authorization", "Bearer "+secret[:20]), "unauthenticated", uuid.Nil},
 		{"empty", header("X-Token", ""), "unauthenticated", uuid.Nil},
 		{"another scheme", header("Authorization", "Basic "+secret), "unauthenticated", uuid.Nil},
-		{"disabled", header("Authorization", "Bearer "+disabledSecret), "permission_denied", uuid.Nil},
+		{"disabled", header("Authorization", "Bearer "+disabledSecret), "permission_denied", disabled.ID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for range 2 { // the second time from the cache
 				c, err := a.Authenticate(t.Context(), tc.header)
-				if code(err) != tc.want || (err == nil && c.ID != tc.client) {
+				if code(err) != tc.want || c.ID != tc.client {
 					t.Fatalf("%v, %+v; want %s as %s", err, c, tc.want, tc.client)
 				}
 				if err != nil && strings.Contains(err.Error(), secret[6:]) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
 )
 
 // Mode says whether callers must bring a token (AUTH).
@@ -106,6 +107,9 @@ func (a *Authenticator) WithQuotas(q *Quotas, procedures ...string) *Authenticat
 func (a *Authenticator) admit(ctx context.Context, procedure string, header http.Header) (context.Context, error) {
 	c, err := a.Authenticate(ctx, header)
 	if err != nil {
+		if c.ID != (uuid.UUID{}) { // a disabled client: its refused calls count in its usage too
+			a.count(WithClient(ctx, c), procedure, err)
+		}
 		return nil, err
 	}
 	ctx = WithClient(ctx, c)
@@ -126,7 +130,7 @@ func NewAuthenticator(mode Mode, anonymousTier Tier, store *Store, log *slog.Log
 }
 
 // Authenticate returns the client a call with header comes from, or the connect error to
-// answer it with.
+// answer it with; for a disabled client, both (its refused calls are counted in its usage).
 func (a *Authenticator) Authenticate(ctx context.Context, header http.Header) (Client, error) {
 	if a.mode == Off {
 		return a.anonymous, nil
@@ -152,7 +156,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header http.Header) (C
 		}
 		return Client{}, errCheck()
 	case c.Disabled():
-		return Client{}, errDisabled()
+		return c, errDisabled()
 	}
 	return c, nil
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -74,7 +75,10 @@ func TestAuth_RefusesBadTokensOnEveryRPCAndProtocol(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DELETE FROM access.client WHERE id = $1`, c.ID) })
+		t.Cleanup(func() {
+			_, _ = pool.Exec(context.Background(), `DELETE FROM access.usage WHERE client = $1`, c.ID)
+			_, _ = pool.Exec(context.Background(), `DELETE FROM access.client WHERE id = $1`, c.ID)
+		})
 		return c, secret, tok
 	}
 	_, valid, _ := add(access.Premium)
@@ -88,7 +92,8 @@ func TestAuth_RefusesBadTokensOnEveryRPCAndProtocol(t *testing.T) {
 	}
 	unknown, _ := access.NewToken()
 
-	auth := access.NewAuthenticator(access.Optional, access.Free, store, slog.New(slog.DiscardHandler))
+	usage := access.NewUsage(store, slog.New(slog.DiscardHandler))
+	auth := access.NewAuthenticator(access.Optional, access.Free, store, slog.New(slog.DiscardHandler)).WithUsage(usage)
 	// No queue: the queued RPCs answer Unimplemented once let in.
 	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }),
 		func(o *frontdoor.Options) { o.Auth = auth.Interceptor() })
@@ -130,5 +135,16 @@ func TestAuth_RefusesBadTokensOnEveryRPCAndProtocol(t *testing.T) {
 				}
 			}
 		}
+	}
+	// A disabled client's refused calls count in its usage, as its other calls do.
+	flushed, flush := context.WithCancel(t.Context())
+	flush()
+	if err := usage.Run(flushed); err != nil { // an ended context: one last flush
+		t.Fatal(err)
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	days, err := store.UsageBetween(t.Context(), off.ID, today, today)
+	if err != nil || len(days) != 1 || days[0].RPCs["Say/permission_denied"] != 3 {
+		t.Fatalf("the disabled client's usage today: %+v (%v), want its 3 refused Says, one per protocol", days, err)
 	}
 }
