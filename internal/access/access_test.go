@@ -3,6 +3,7 @@ package access_test
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -521,6 +522,12 @@ func TestUsage_CountsWhatWasDoneAndReadsItBackPerDay(t *testing.T) {
 		t.Fatal(err)
 	}
 	today := time.Now().UTC().Truncate(24 * time.Hour)
+	if _, err := s.UsageBetween(t.Context(), uuid.New(), today, today); !errors.Is(err, access.ErrNotFound) {
+		t.Fatalf("the usage of a client that does not exist: %v, want not found", err)
+	}
+	if days, err := s.UsageBetween(t.Context(), c.ID, today.AddDate(0, 0, -9), today.AddDate(0, 0, -2)); err != nil || len(days) != 0 {
+		t.Fatalf("a client's usage on days it did nothing: %+v (%v), want none", days, err)
+	}
 	days, err := s.UsageBetween(t.Context(), c.ID, today.AddDate(0, 0, -1), today)
 	if err != nil || len(days) != 1 {
 		t.Fatalf("usage %+v (%v), want today's alone", days, err)

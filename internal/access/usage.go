@@ -122,7 +122,8 @@ type DayUsage struct {
 }
 
 // UsageBetween returns client's usage on each day from from to to (inclusive) on which it did
-// anything, oldest first.
+// anything, oldest first; ErrNotFound when there is no such client (the anonymous client, the
+// all-zero id, always is).
 func (s *Store) UsageBetween(ctx context.Context, client uuid.UUID, from, to time.Time) ([]DayUsage, error) {
 	byDay := map[time.Time]*DayUsage{}
 	day := func(d time.Time) *DayUsage {
@@ -174,6 +175,15 @@ func (s *Store) UsageBetween(ctx context.Context, client uuid.UUID, from, to tim
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read model usage: %w", err)
+	}
+	if len(byDay) == 0 && client != (uuid.UUID{}) { // nothing done, or nobody to do it
+		var known bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM access.client WHERE id = $1)`, client).Scan(&known); err != nil {
+			return nil, fmt.Errorf("read usage: %w", err)
+		}
+		if !known {
+			return nil, fmt.Errorf("client %s: %w", client, ErrNotFound)
+		}
 	}
 	out := make([]DayUsage, 0, len(byDay))
 	for d := from.UTC(); !d.After(to.UTC()); d = d.AddDate(0, 0, 1) {

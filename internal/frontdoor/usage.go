@@ -16,7 +16,8 @@ import (
 	"github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1/usagev1connect"
 )
 
-// UsageReader reads a client's usage per day (access.Store).
+// UsageReader reads a client's usage per day (access.Store), or says access.ErrNotFound for a
+// client that does not exist.
 type UsageReader interface {
 	UsageBetween(ctx context.Context, client uuid.UUID, from, to time.Time) ([]access.DayUsage, error)
 }
@@ -70,7 +71,10 @@ func (u *UsageService) GetUsage(ctx context.Context, req *connect.Request[usagev
 		return nil, err
 	}
 	days, err := u.Store.UsageBetween(ctx, client, from, to)
-	if err != nil {
+	switch {
+	case errors.Is(err, access.ErrNotFound):
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("client %s: no such client", client))
+	case err != nil:
 		return nil, connect.NewError(connect.CodeUnavailable, errors.New("usage cannot be read right now, please try again"))
 	}
 	res := &usagev1.GetUsageResponse{ClientId: client.String()}

@@ -2,6 +2,7 @@ package frontdoor_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +21,13 @@ import (
 type usageRecords struct {
 	client   uuid.UUID
 	from, to time.Time
+	missing  uuid.UUID // a client that does not exist
 }
 
 func (u *usageRecords) UsageBetween(_ context.Context, client uuid.UUID, from, to time.Time) ([]access.DayUsage, error) {
+	if client == u.missing {
+		return nil, fmt.Errorf("client %s: %w", client, access.ErrNotFound)
+	}
 	u.client, u.from, u.to = client, from, to
 	return []access.DayUsage{{Day: from, RPCs: map[string]int64{"Say/ok": 2, "Converse/ok": 1}, Queued: 3, ModelCalls: 3, PromptTokens: 30}}, nil
 }
@@ -40,7 +45,7 @@ func as(c access.Client) connect.Interceptor {
 }
 
 func TestGetUsage_AnswersTheCallerAndAdminsAboutOthers(t *testing.T) {
-	records := &usageRecords{}
+	records := &usageRecords{missing: uuid.New()}
 	usage := func(c access.Client) usagev1connect.UsageServiceClient {
 		h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
 			o.Usage, o.Auth = &frontdoor.UsageService{Store: records}, as(c)
@@ -71,6 +76,7 @@ func TestGetUsage_AnswersTheCallerAndAdminsAboutOthers(t *testing.T) {
 		"a malformed day":        {me, &usagev1.GetUsageRequest{From: "12/03/2026"}, connect.CodeInvalidArgument},
 		"a range backwards":      {me, &usagev1.GetUsageRequest{From: "2026-12-03", To: "2026-12-01"}, connect.CodeInvalidArgument},
 		"more than a year":       {me, &usagev1.GetUsageRequest{From: "2025-01-01", To: "2026-12-01"}, connect.CodeInvalidArgument},
+		"an admin about nobody":  {access.Client{ID: uuid.New(), Name: "admin", Admin: true}, &usagev1.GetUsageRequest{ClientId: records.missing.String()}, connect.CodeNotFound},
 		"an admin about another": {access.Client{ID: uuid.New(), Name: "admin", Admin: true}, &usagev1.GetUsageRequest{ClientId: other.String(), From: "2026-11-01", To: "2026-11-30"}, 0},
 	} {
 		_, err := usage(tc.caller).GetUsage(ctx(t), connect.NewRequest(tc.req))
