@@ -156,7 +156,9 @@ export class Conversation {
           wait = firstWaitMs;
           this.event(ev);
         }
-        // The server ended the stream (it is shutting down): come back at once.
+        // The server ended the stream without an error: come back at once. (A front door
+        // shutting down ends it with Unavailable, taken below like any break: the watch comes
+        // back after the first wait, by when another front door answers.)
         wait = firstWaitMs;
       } catch (err) {
         if (signal.aborted) {
