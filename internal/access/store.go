@@ -181,15 +181,23 @@ func (s *Store) Tokens(ctx context.Context, client uuid.UUID) ([]Token, error) {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	if len(ts) == 0 { // a client without tokens, or no client at all
-		var known bool
-		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM access.client WHERE id = $1)`, client).Scan(&known); err != nil {
+		if err := s.exists(ctx, client); err != nil {
 			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		if !known {
-			return nil, fmt.Errorf("client %s: %w", client, ErrNotFound)
 		}
 	}
 	return ts, nil
+}
+
+// exists returns nil when client exists, and ErrNotFound when it does not.
+func (s *Store) exists(ctx context.Context, client uuid.UUID) error {
+	var known bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM access.client WHERE id = $1)`, client).Scan(&known); err != nil {
+		return err
+	}
+	if !known {
+		return fmt.Errorf("client %s: %w", client, ErrNotFound)
+	}
+	return nil
 }
 
 // resolve returns the client a valid token belongs to, or errUnknownToken.

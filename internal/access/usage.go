@@ -177,12 +177,8 @@ func (s *Store) UsageBetween(ctx context.Context, client uuid.UUID, from, to tim
 		return nil, fmt.Errorf("read model usage: %w", err)
 	}
 	if len(byDay) == 0 && client != (uuid.UUID{}) { // nothing done, or nobody to do it
-		var known bool
-		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM access.client WHERE id = $1)`, client).Scan(&known); err != nil {
+		if err := s.exists(ctx, client); err != nil {
 			return nil, fmt.Errorf("read usage: %w", err)
-		}
-		if !known {
-			return nil, fmt.Errorf("client %s: %w", client, ErrNotFound)
 		}
 	}
 	out := make([]DayUsage, 0, len(byDay))

@@ -319,7 +319,6 @@ func positive(name string, d time.Duration) error {
 	return nil
 }
 
-// nonEmpty checks name/value pairs.
 // maxTopicName is the longest topic name that leaves room for its dead-letter topic's
 // (kafkabus.DeadLetterTopic adds ".dlq") within Kafka's 249 characters.
 const maxTopicName = 249 - len(".dlq")
@@ -348,6 +347,7 @@ func topicRune(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
 }
 
+// nonEmpty checks name/value pairs.
 func nonEmpty(pairs ...string) error {
 	var errs []error
 	for i := 0; i+1 < len(pairs); i += 2 {
