@@ -157,24 +157,13 @@ func TestChat_ThroughAPipeStartsAConversationTheServerDoesNotHave(t *testing.T) 
 	}
 	cmd = eliza(t, addr, state, "chat", "--resume")
 	cmd.Stdin = strings.NewReader("my mother hates me\n")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		out, err = cmd.Output()
-	}()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("chat --resume of a conversation the server lost did not exit at the end of its input:\n%s", out)
-	}
+	lost, err := endsWithin(t, cmd, 30*time.Second)
 	if err != nil {
-		t.Fatalf("chat --resume of a conversation the server lost: %v\n%s", err, out)
+		t.Fatalf("chat --resume of a conversation the server lost: %v\n%s", err, lost)
 	}
 	said := regexp.MustCompile(`cannot be continued|was no longer on the server`)
-	if !said.Match(out) || len(replyLine.FindAllString(string(out), -1)) != 1 {
-		t.Fatalf("chat --resume of a conversation the server lost, want it said and the line answered:\n%s", out)
+	if !said.MatchString(lost) || len(replyLine.FindAllString(lost, -1)) != 1 {
+		t.Fatalf("chat --resume of a conversation the server lost, want it said and the line answered:\n%s", lost)
 	}
 
 	cmd = eliza(t, addr, state, "chat", "--conversation", "nope")
@@ -183,6 +172,33 @@ func TestChat_ThroughAPipeStartsAConversationTheServerDoesNotHave(t *testing.T) 
 	cmd.Stdin = strings.NewReader("hello\n")
 	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "UUID") {
 		t.Fatalf("chat --conversation nope: %v, %q; want a failure saying an id is a UUID", err, stderr.String())
+	}
+}
+
+// endsWithin runs cmd to its end and returns what it printed, stdout and stderr together; a
+// cmd still running after d is killed and fails the test: chat must end at the end of its
+// input.
+func endsWithin(t *testing.T, cmd *exec.Cmd, d time.Duration) (string, error) {
+	t.Helper()
+	var printed lockedBuffer
+	cmd.Stdout, cmd.Stderr = &printed, &printed
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err = cmd.Wait()
+	}()
+	select {
+	case <-done:
+		return printed.String(), err
+	case <-time.After(d):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("%v did not end within %s of the end of its input:\n%s", cmd.Args, d, printed.String())
+		return "", nil
 	}
 }
 
@@ -554,31 +570,10 @@ func lastLine(out string) string {
 func TestChat_ARefusedCallerIsToldOnceAndChatFails(t *testing.T) {
 	ep := stack.Require(t, stack.Postgres, stack.Kafka)
 	s := proctest.StartConversations(t, &builds, ep, "eliza-refused", nil, []string{"AUTH=required"})
-	run := func(token string, args ...string) (string, error) {
-		t.Helper()
-		cmd := eliza(t, s.RPC, t.TempDir(), append([]string{"chat"}, args...)...)
-		cmd.Env = append(cmd.Env, "ELIZA_TOKEN="+token)
-		cmd.Stdin = strings.NewReader("I feel sad\n")
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		done := make(chan struct{})
-		var out []byte
-		var err error
-		go func() {
-			defer close(done)
-			out, err = cmd.Output()
-		}()
-		select {
-		case <-done:
-			return string(out) + stderr.String(), err
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Fatalf("chat %v with a refused token did not end at the end of its input:\n%s%s", args, out, stderr.String())
-			return "", nil
-		}
-	}
-	out, err := run("")
+	noToken := eliza(t, s.RPC, t.TempDir(), "chat")
+	noToken.Env = append(noToken.Env, "ELIZA_TOKEN=")
+	noToken.Stdin = strings.NewReader("I feel sad\n")
+	out, err := endsWithin(t, noToken, 30*time.Second)
 	if exit, ok := errors.AsType[*exec.ExitError](err); !ok || exit.ExitCode() != 1 || !strings.Contains(out, "not sent: unauthenticated") {
 		t.Fatalf("chat with no token where one is needed: %v, want exit status 1 and the line not sent:\n%s", err, out)
 	}

@@ -85,7 +85,7 @@ type chat struct {
 	watched bool
 	unsent  int           // lines that could not be sent
 	refused error         // why the server would not let chat follow the conversation, once it has said so
-	changed chan struct{} // a value after each event printed, or the watch refused
+	changed chan struct{} // a value after each event printed, or answers due given up (notify)
 }
 
 // run reads lines until the end of input or ctx (Ctrl-C).
@@ -265,12 +265,12 @@ func (c *chat) watch(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if code := connect.CodeOf(err); code == connect.CodeUnauthenticated || code == connect.CodePermissionDenied {
+			switch connect.CodeOf(err) {
+			case connect.CodeUnauthenticated, connect.CodePermissionDenied:
 				// Retrying will not help until the token changes.
 				c.refuse(describe(err, c.srv))
 				return
-			}
-			if code := connect.CodeOf(err); code == connect.CodeNotFound || code == connect.CodeInvalidArgument {
+			case connect.CodeNotFound, connect.CodeInvalidArgument:
 				if c.lost(conv, err) {
 					return
 				}
@@ -300,10 +300,7 @@ func (c *chat) refuse(err error) {
 	clear(c.pending)
 	c.mu.Unlock()
 	c.say("the server refused to follow the conversation (%v): set ELIZA_TOKEN and try again with `eliza chat --resume`", err)
-	select { // the end of input stops waiting for answers that will not be shown
-	case c.changed <- struct{}{}:
-	default:
-	}
+	c.notify() // the end of input stops waiting for answers that will not be shown
 }
 
 // lost is what chat does with a conversation the server does not have: unknown, expired, or
@@ -326,10 +323,7 @@ func (c *chat) lost(conv string, err error) bool {
 	}
 	c.watched = false
 	c.mu.Unlock()
-	select { // the end of input stops waiting for answers that will not come
-	case c.changed <- struct{}{}:
-	default:
-	}
+	c.notify() // the end of input stops waiting for answers that will not come
 	switch {
 	case !seen:
 		c.say("conversation %s is not on the server (%v): your first sentence starts it", conv, describe(err, c.srv))
@@ -366,6 +360,11 @@ func (c *chat) print(ev *elizav1.QueueConversationResponse) {
 		c.done[ev.GetJobId()] = true
 		c.mu.Unlock()
 	}
+	c.notify()
+}
+
+// notify tells a drain waiting for the answers due that they have changed.
+func (c *chat) notify() {
 	select {
 	case c.changed <- struct{}{}:
 	default:

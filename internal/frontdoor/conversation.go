@@ -121,8 +121,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	halfClosed, drain := false, s.drain
 	for {
 		if drain == nil && len(mine) == 0 {
-			q.Metrics.streamEnded(EndDraining)
-			return errDraining
+			return drained(q)
 		}
 		if halfClosed {
 			switch done, err := f.drained(ctx, len(mine), send); {
@@ -238,8 +237,7 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 		case <-ctx.Done():
 			return connect.NewError(connect.CodeCanceled, ctx.Err())
 		case <-s.drain:
-			q.Metrics.streamEnded(EndDraining)
-			return errDraining
+			return drained(q)
 		case <-f.wake:
 			if err := f.woken(ctx, send); err != nil {
 				return unavailable(q, err)
@@ -251,6 +249,13 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 // errDraining ends a conversation's stream when the front door shuts down (Service.Drain).
 var errDraining = connect.NewError(connect.CodeUnavailable,
 	errors.New("the front door is shutting down: resume the conversation on another (its conversation_id, and the last serial received as resume_after or after_serial)"))
+
+// drained counts a stream ended by the front door's shutdown, and tells its client to resume
+// elsewhere, as unavailable does for a transcript's fault.
+func drained(q *Queue) error {
+	q.Metrics.streamEnded(EndDraining)
+	return errDraining
+}
 
 // unavailable logs a transcript failure and tells the client to come back; the conversation
 // is not lost, and a resume picks it up where the client left it.

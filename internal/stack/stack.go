@@ -1,7 +1,8 @@
 // Package stack tells integration tests where the local stack's Postgres, Kafka and Kafka
 // Connect (with Debezium) are — DATABASE_URL, KAFKA_BROKERS and CONNECT_URL, defaulting to
-// what `make stack-up` starts — and stops a test that needs a component that is not there:
-// a skip on a developer's machine, a failure when CI=true, so CI can never pass by skipping.
+// what `make stack-up` starts — and stops a test that needs a component that is not there
+// (Require), or a program that `make stack-up` installs (Missing): a skip on a developer's
+// machine, a failure when CI=true, so CI can never pass by skipping.
 // With -short every such test is skipped: that is `make test-unit`, the suite that needs no
 // stack.
 //
@@ -87,14 +88,21 @@ func Require(t testing.TB, needs ...Component) Endpoints {
 			err = checkConnect(ctx, ep.ConnectURL)
 		}
 		if err != nil {
-			msg := fmt.Sprintf("local stack not available (%v); start it with `make stack-up`", err)
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
+			Missing(t, fmt.Sprintf("local stack not available (%v); start it with `make stack-up`", err))
 		}
 	}
 	return ep
+}
+
+// Missing stops t for want of something the test needs (a stack component, or a program
+// `make stack-up` installs, such as Chromium or LiteLLM), saying msg: a skip on a developer's
+// machine, a failure when CI=true, so that CI can never pass by skipping.
+func Missing(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
 }
 
 func checkPostgres(ctx context.Context, url string) error {

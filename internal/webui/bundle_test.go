@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/beacon/eventdispatch/internal/gentest"
+	"github.com/beacon/eventdispatch/internal/stack"
 )
 
 // TestBundle_IsCurrent rebuilds the page from web/ in a scratch copy (npm ci from the
@@ -17,11 +18,7 @@ import (
 func TestBundle_IsCurrent(t *testing.T) {
 	for _, tool := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			msg := tool + " not found: the page is built with Node.js and npm (" + err.Error() + ")"
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
+			stack.Missing(t, tool+" not found: the page is built with Node.js and npm ("+err.Error()+")")
 		}
 	}
 	root, err := filepath.Abs("../..")
