@@ -262,6 +262,41 @@ func TestPage_RecoversWhenTheFrontDoorIsKilledAndRestarted(t *testing.T) {
 	checkOnce(t, es)
 }
 
+// A front door shutting down (a rolling update's SIGTERM) ends the page's Watch with
+// Unavailable: the page says it is reconnecting, not that the server cannot be reached, and
+// says that only once the next attempt has failed too.
+func TestPage_SaysItIsReconnectingWhenItsFrontDoorShutsDown(t *testing.T) {
+	p := browser(t)
+	s := proctest.StartConversations(t, &builds, stack.Require(t, stack.Postgres, stack.Kafka), "webui", nil, nil)
+	p.open("http://" + s.RPC + "/")
+	p.say("I feel sad")
+	p.waitLog("reply", 1)
+	id := eval[string](p, `document.getElementById("conversation").textContent`)
+	t.Cleanup(func() { s.Forget(strings.TrimPrefix(id, "Conversation ")) })
+	p.waitStatus("online")
+	// Every state the status takes from here on, in order.
+	eval[bool](p, `(() => {
+		const status = document.getElementById("status");
+		window.states = [];
+		new MutationObserver(() => window.states.push(status.dataset.state)).observe(status, { attributes: true, childList: true });
+		return true;
+	})()`)
+
+	s.FrontDoor.Signal(t, syscall.SIGTERM)
+	s.FrontDoor.Wait(t, 10*time.Second)
+	p.waitStatus("offline")
+	s.StartFrontDoor()
+	p.waitStatus("online")
+	p.say("my mother hates me")
+	p.waitLog("reply", 2)
+
+	states := slices.Compact(eval[[]string](p, `window.states`))
+	if len(states) < 3 || states[0] != "reconnecting" || states[1] != "offline" || states[len(states)-1] != "online" {
+		t.Fatalf("the status after SIGTERM went %v; want reconnecting, offline while no front door answers, then online", states)
+	}
+	checkOnce(t, p.entries())
+}
+
 // A page on another origin uses the service as the Connect ELIZA demo's front end does
 // (createConnectTransport / createGrpcWebTransport with baseUrl set to the server), over both
 // protocols: an allowed origin reads answers and the server's own error messages, another

@@ -21,8 +21,13 @@ export type Entry = {
   about?: string;
 };
 
-/** Connection states the page shows. */
-export type Health = "idle" | "online" | "offline";
+/**
+ * Connection states the page shows. "reconnecting" is the first wait after a Watch that was
+ * connected broke (a front door restarting or shutting down in a rolling update, whose drain
+ * ends its streams with Unavailable): usually another front door answers the next attempt.
+ * Only when that attempt fails too does the page say it cannot reach the server.
+ */
+export type Health = "idle" | "online" | "reconnecting" | "offline";
 
 /** What the conversation draws on: the page, or a test's stand-in. */
 export interface View {
@@ -147,18 +152,25 @@ export class Conversation {
 
   private async watchLoop(signal: AbortSignal): Promise<void> {
     let wait = firstWaitMs;
+    // Whether the last Watch got through: its break is then taken as one to come back from.
+    let connected = false;
     while (!signal.aborted) {
-      const settled = setTimeout(() => this.view.health("online", "Connected."), settleMs);
+      const online = () => {
+        connected = true;
+        this.view.health("online", "Connected.");
+      };
+      const settled = setTimeout(online, settleMs);
       try {
         const stream = this.client.watch({ conversationId: this.id, afterSerial: this.last }, { signal });
         for await (const ev of stream) {
-          this.view.health("online", "Connected.");
+          online();
           wait = firstWaitMs;
           this.event(ev);
         }
         // The server ended the stream without an error: come back at once. (A front door
         // shutting down ends it with Unavailable, taken below like any break: the watch comes
-        // back after the first wait, by when another front door answers.)
+        // back after the first wait, by when another front door answers, and the page says
+        // it is reconnecting meanwhile.)
         wait = firstWaitMs;
       } catch (err) {
         if (signal.aborted) {
@@ -176,7 +188,12 @@ export class Conversation {
           this.view.health("offline", `The server refused: ${e.rawMessage}. Set your token below.`);
           return;
         }
-        this.view.health("offline", `Cannot reach the server (${e.rawMessage}); retrying in ${Math.round(wait / 100) / 10} s.`);
+        if (connected) {
+          this.view.health("reconnecting", "Connection lost; reconnecting…");
+        } else {
+          this.view.health("offline", `Cannot reach the server (${e.rawMessage}); retrying in ${Math.round(wait / 100) / 10} s.`);
+        }
+        connected = false;
       } finally {
         clearTimeout(settled);
       }
