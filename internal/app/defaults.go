@@ -11,7 +11,7 @@ import (
 
 // Every default of every binary, in one place. Where a library has a default of its own for
 // a setting (consumer, llm), this uses that constant rather than repeat the value. The
-// README's configuration table is checked against these (readme_test.go).
+// README's configuration table is checked against these (settings_test.go).
 
 // DefaultDatabaseURL is the local stack's Postgres.
 const DefaultDatabaseURL = "postgres://postgres:demo@localhost:5432/beacon?sslmode=disable"

@@ -1,11 +1,15 @@
 package app_test
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +38,7 @@ func configTable(t *testing.T) []row {
 		t.Fatal(`README.md has no "## Configuration" section`)
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
-	binaries := slices.Collect(maps.Keys(app.Binaries()))
+	binaries := append(slices.Collect(maps.Keys(app.Binaries())), cli)
 	code := regexp.MustCompile("`([A-Z][A-Z0-9_]*)`")
 	var rows []row
 	for i, line := range strings.Split(section, "\n") {
@@ -57,6 +61,55 @@ func configTable(t *testing.T) []row {
 		t.Fatal("no rows found in the README's configuration table")
 	}
 	return rows
+}
+
+// cli is the eliza CLI, whose variables are read with os.Getenv rather than through settings
+// of internal/app; cliReads finds them in its code.
+const cli = "eliza"
+
+// cliReads returns the environment variables internal/elizacli reads: the string constants
+// passed to os.Getenv or os.LookupEnv in its code.
+func cliReads(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "elizacli", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, file := range files {
+		if strings.HasSuffix(file, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) != 1 {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || (sel.Sel.Name != "Getenv" && sel.Sel.Name != "LookupEnv") {
+				return true
+			}
+			if pkg, ok := sel.X.(*ast.Ident); !ok || pkg.Name != "os" {
+				return true
+			}
+			lit, ok := call.Args[0].(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				t.Errorf("%s: os.%s of a non-constant: the README's table cannot be checked against it", file, sel.Sel.Name)
+				return true
+			}
+			name, _ := strconv.Unquote(lit.Value)
+			names = append(names, name)
+			return true
+		})
+	}
+	if len(names) == 0 {
+		t.Fatal("found no os.Getenv in internal/elizacli: has the CLI moved?")
+	}
+	return names
 }
 
 // documentedDefault finds binary's default in a default cell written as "`20s` (`5s`
@@ -109,6 +162,17 @@ func TestREADME_ConfigurationTableMatchesWhatEachBinaryReads(t *testing.T) {
 			if doc, ok := documentedDefault(r.defaults, binary); !ok || doc != v.Default {
 				t.Errorf("README: %s's default for %s is %q in the code, but the table says %q", v.Name, binary, v.Default, strings.TrimSpace(r.defaults))
 			}
+		}
+	}
+	for _, v := range cliReads(t) {
+		if readers[v] == nil {
+			readers[v] = map[string]bool{}
+		}
+		readers[v][cli] = true
+		if r, ok := byVariable[v]; !ok {
+			t.Errorf("README: %s reads %s, which the configuration table does not list", cli, v)
+		} else if !r.readBy[cli] {
+			t.Errorf("README: %s's row does not say that %s reads it", v, cli)
 		}
 	}
 	for _, r := range rows {

@@ -40,7 +40,7 @@ func WatchIncomplete(ctx context.Context, w Watcher, age time.Duration, m *Metri
 		}
 		for _, inc := range incomplete {
 			m.incomplete.Inc()
-			log.Warn("recording still incomplete", "recording", inc.Recording,
+			log.Warn("recording still incomplete", "recording", inc.Recording, "missing", inc.Missing,
 				"first_signal_at", inc.FirstSeen, "incomplete_after", age)
 		}
 		select {

@@ -130,7 +130,7 @@ func (s *Store) Pending(context.Context) (int64, error) {
 }
 
 // ReportIncomplete returns, once each, the recordings whose first signal is older than age
-// and that are still incomplete.
+// and that are still incomplete, with what each lacks.
 func (s *Store) ReportIncomplete(_ context.Context, age time.Duration) ([]recording.Incomplete, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -139,7 +139,7 @@ func (s *Store) ReportIncomplete(_ context.Context, age time.Duration) ([]record
 	for rec, p := range s.pending {
 		if !p.reported && p.firstSeen.Before(cutoff) {
 			p.reported = true
-			out = append(out, recording.Incomplete{Recording: rec, FirstSeen: p.firstSeen})
+			out = append(out, recording.Incomplete{Recording: rec, FirstSeen: p.firstSeen, Missing: s.ledger.Missing(rec)})
 		}
 	}
 	slices.SortFunc(out, func(a, b recording.Incomplete) int { return a.FirstSeen.Compare(b.FirstSeen) })

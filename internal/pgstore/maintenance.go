@@ -3,8 +3,10 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/beacon/eventdispatch/internal/recording"
@@ -22,18 +24,51 @@ func (s *Store) Truncate(ctx context.Context, version int64) error {
 }
 
 // ReportIncomplete returns, once each across all replicas, the recordings whose first signal
-// is older than age and that are still incomplete.
+// is older than age and that are still incomplete, with what each lacks. The claim and the
+// read of their signals are one statement.
 func (s *Store) ReportIncomplete(ctx context.Context, age time.Duration) ([]recording.Incomplete, error) {
 	rows, err := s.pool.Query(ctx, `
-		UPDATE dispatcher.pending_recording SET reported_at = now()
-		WHERE reported_at IS NULL AND first_seen < now() - make_interval(secs => $1::float8)
-		RETURNING recording, first_seen`, age.Seconds())
+		WITH claimed AS (
+			UPDATE dispatcher.pending_recording SET reported_at = now()
+			WHERE reported_at IS NULL AND first_seen < now() - make_interval(secs => $1::float8)
+			RETURNING recording, first_seen
+		)
+		SELECT c.recording, c.first_seen, st.signal IS NOT NULL,
+			coalesce(st.signal, '00000000-0000-0000-0000-000000000000'),
+			coalesce(st.sensor_type, ''), coalesce(st.channels, '{}'), coalesce(st.sample_type, '')
+		FROM claimed c
+		LEFT JOIN dispatcher.signal_state st ON st.recording = c.recording AND NOT st.deleted
+		ORDER BY c.first_seen, c.recording`, age.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("report incomplete recordings: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[recording.Incomplete])
+	var (
+		out     []recording.Incomplete
+		signals [][]recording.Signal
+	)
+	var (
+		rec       uuid.UUID
+		firstSeen time.Time
+		present   bool // false: the row of a recording none of whose signals is present
+		sg        recording.Signal
+	)
+	dest := []any{&rec, &firstSeen, &present, &sg.ID, &sg.SensorType, &sg.Channels, &sg.SampleType}
+	_, err = pgx.ForEachRow(rows, dest, func() error {
+		if len(out) == 0 || out[len(out)-1].Recording != rec {
+			out = append(out, recording.Incomplete{Recording: rec, FirstSeen: firstSeen})
+			signals = append(signals, nil)
+		}
+		if present {
+			sg.Recording, sg.Channels = rec, slices.Clone(sg.Channels) // the next row scans into sg again
+			signals[len(signals)-1] = append(signals[len(signals)-1], sg)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("report incomplete recordings: %w", err)
+	}
+	for i := range out {
+		out[i].Missing = s.rule.Missing(signals[i])
 	}
 	return out, nil
 }

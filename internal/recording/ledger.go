@@ -55,6 +55,16 @@ func (l *Ledger) Recording(recording uuid.UUID) *State {
 	return l.recordings[recording]
 }
 
+// Missing returns what a recording lacks for the rule (Rule.Missing of its present signals):
+// every role for a recording the ledger knows nothing of.
+func (l *Ledger) Missing(recording uuid.UUID) []string {
+	var signals []Signal
+	if st := l.recordings[recording]; st != nil {
+		signals = present(st)
+	}
+	return l.rule.Missing(signals)
+}
+
 func (l *Ledger) state(recording uuid.UUID) *State {
 	st, ok := l.recordings[recording]
 	if !ok {
@@ -183,4 +193,7 @@ type Invalid struct {
 type Incomplete struct {
 	Recording uuid.UUID
 	FirstSeen time.Time
+	// Missing is what it lacks (Rule.Missing): the sensor types of the roles no valid signal
+	// of it fills.
+	Missing []string
 }

@@ -2,6 +2,7 @@ package recording_test
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
@@ -214,4 +215,26 @@ func TestRule_IsData(t *testing.T) {
 	if got := completions(l, sig(rec, "eeg", []string{"c3", "c4"}, 1), sig(rec, "imu", []string{"x"}, 2)); len(got) != 1 {
 		t.Fatalf("a custom rule did not apply: %v", got)
 	}
+}
+
+func TestLedger_MissingNamesTheRolesNoValidPresentSignalFills(t *testing.T) {
+	rec := uuid.New()
+	l := recording.NewLedger(recording.DefaultRule())
+	check := func(when string, want ...string) {
+		t.Helper()
+		if got := l.Missing(rec); !slices.Equal(got, want) {
+			t.Fatalf("%s: missing %v, want %v", when, got, want)
+		}
+	}
+	check("unknown recording", "eeg", "accelerometer")
+	eeg := sig(rec, "eeg", eegChannels, 1)
+	completions(l, eeg)
+	check("with its eeg signal", "accelerometer")
+	short := sig(rec, "accelerometer", []string{"x", "y"}, 2)
+	completions(l, short)
+	check("with an accelerometer signal short of a channel", "accelerometer")
+	l.Delete(eeg.ID, 3)
+	check("with its eeg signal deleted", "eeg", "accelerometer")
+	completions(l, sig(rec, "eeg", eegChannels, 4), sig(rec, "accelerometer", accChannels, 5))
+	check("complete")
 }

@@ -54,6 +54,19 @@ func (r Rule) Evaluate(recording uuid.UUID, signals []Signal) (Complete, bool) {
 	return Complete{Recording: recording, EEGSignal: eeg, AccelerometerSignal: acc}, true
 }
 
+// Missing returns what signals (those of one recording that are present) lack for the rule:
+// the roles of process_record that no valid signal fills, each named by its sensor type. It
+// is empty exactly when Evaluate finds the recording complete.
+func (r Rule) Missing(signals []Signal) []string {
+	var out []string
+	for _, req := range []Requirement{r.EEG, r.Accelerometer} {
+		if _, ok := r.choose(req, signals); !ok {
+			out = append(out, req.SensorType)
+		}
+	}
+	return out
+}
+
 // choose returns the lowest ID among the signals that meet req.
 func (r Rule) choose(req Requirement, signals []Signal) (uuid.UUID, bool) {
 	var best uuid.UUID

@@ -23,19 +23,30 @@ func longAgo(c recording.Change) recording.Change {
 
 func (h Harness[S]) incompleteReportedOnceAndPendingCounted(t *testing.T) {
 	store := h.NewStore(t)
-	recs := h.recordings(t, 2)
-	old, fresh := recs[0], recs[1]
+	recs := h.recordings(t, 3)
+	old, fresh, invalid := recs[0], recs[1], recs[2]
 	before := pending(t, store)
 	first := longAgo(eeg(old, 1))
-	apply(t, store, first, eeg(fresh, 2))
-	h.checkPending(t, store, before+2, 2)
+	badEEG := longAgo(eeg(invalid, 3))
+	badEEG.Signal.SampleType = "float128"
+	apply(t, store, first, eeg(fresh, 2), badEEG, longAgo(accelerometer(invalid, 4)))
+	h.checkPending(t, store, before+3, 3)
 
 	got := reported(t, store, recs)
-	if len(got) != 1 || got[0].Recording != old {
-		t.Fatalf("reported %v, want only %s, the one first seen long ago", got, old)
+	if len(got) != 2 || !slices.ContainsFunc(got, func(inc recording.Incomplete) bool { return inc.Recording == old }) ||
+		!slices.ContainsFunc(got, func(inc recording.Incomplete) bool { return inc.Recording == invalid }) {
+		t.Fatalf("reported %v, want %s and %s, those first seen long ago", got, old, invalid)
 	}
-	if d := got[0].FirstSeen.Sub(first.At).Abs(); d > time.Millisecond {
-		t.Errorf("reported first seen at %v, want its first signal's time %v", got[0].FirstSeen, first.At)
+	for _, inc := range got {
+		want := []string{"accelerometer"} // old has its eeg signal
+		if inc.Recording == invalid {
+			want = []string{"eeg"} // its eeg signal can never qualify
+		} else if d := inc.FirstSeen.Sub(first.At).Abs(); d > time.Millisecond {
+			t.Errorf("reported first seen at %v, want its first signal's time %v", inc.FirstSeen, first.At)
+		}
+		if !slices.Equal(inc.Missing, want) {
+			t.Errorf("reported %s missing %v, want %v", inc.Recording, inc.Missing, want)
+		}
 	}
 	if got := reported(t, store, recs); len(got) != 0 {
 		t.Fatalf("reported twice: %v", got)
@@ -44,7 +55,7 @@ func (h Harness[S]) incompleteReportedOnceAndPendingCounted(t *testing.T) {
 	if res := apply(t, store, accelerometer(old, 3)); !slices.Equal(completed(res), []uuid.UUID{old}) {
 		t.Fatalf("late completion: %+v", res)
 	}
-	h.checkPending(t, store, before+1, 1)
+	h.checkPending(t, store, before+2, 2)
 }
 
 // processedIsNotPendingAgain: a signal arriving after its recording was processed does not
