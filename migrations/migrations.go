@@ -1,6 +1,6 @@
 // Package migrations holds the versioned SQL that defines the project's Postgres schemas
-// (datastore for the headband's signals, dispatcher for what the dispatcher has done) and
-// applies it. The same embedded files serve the local stack, the tests and Kubernetes, so the
+// (datastore for the headband's signals, dispatcher for what the dispatcher has done,
+// transcript for the queued conversations, access for clients, tokens and usage) and applies it. The same embedded files serve the local stack, the tests and Kubernetes, so the
 // schema has one source.
 //
 // Files are named NNNNN_name.sql and use goose annotations; applied versions are recorded in

@@ -2,10 +2,13 @@
 // QueueConversation) over Connect, gRPC and gRPC-Web on ADDR, with gRPC reflection and health,
 // and /metrics, /healthz and /readyz on ADMIN_ADDR. Queued conversations (QueueConversation,
 // Send, Watch) put jobs on JOBS_TOPIC and read and watch the conversations' transcript in the
-// Postgres at DATABASE_URL, where the dispatchers record the answers.
+// Postgres at DATABASE_URL, where the dispatchers record the answers. It also serves
+// eventdispatch.usage.v1.UsageService, the clients' usage read from the same database.
 //
-// On SIGTERM or SIGINT it reports not-ready, stops accepting, lets open streams finish within
-// SHUTDOWN_GRACE (the answers they wait for still arrive), then exits 0.
+// On SIGTERM or SIGINT it reports not-ready, stops accepting, ends the queued conversations'
+// streams with Unavailable for their clients to resume elsewhere (a QueueConversation once its
+// own sentences are answered), lets other calls and streams finish within SHUTDOWN_GRACE, then
+// exits 0.
 package main
 
 import (

@@ -1,5 +1,6 @@
 // Command migrate applies the project's SQL migrations to DATABASE_URL and exits. The local
-// stack runs it after starting Postgres; in Kubernetes it runs as a Job/init container.
+// stack runs it after starting Postgres; in Kubernetes it runs as an init container of the
+// front door's, dispatcher's and headband's pods.
 package main
 
 import (
