@@ -354,3 +354,39 @@ func TestDispatcher_DeletedSignalStopsCounting(t *testing.T) {
 		t.Fatalf("processed with eeg %s, want %s", got[rec].eeg, again)
 	}
 }
+
+// An update of a signal's recording changes its Kafka key, so Debezium sends a delete under
+// the old recording and a create under the new one, at one source position, on the two
+// recordings' partitions (the same one for some pairs, two for others). The signal then
+// counts in its new recording, and no longer in the old.
+func TestDispatcher_SignalMovedToAnotherRecordingCountsThere(t *testing.T) {
+	e := setup(t)
+	d := e.start()
+	defer e.stop(d)
+	const pairs = 6
+	var from, to []uuid.UUID
+	eegs := map[uuid.UUID]uuid.UUID{} // recording moved to → the eeg signal moved
+	for range pairs {
+		f, dst := uuid.New(), uuid.New()
+		from, to = append(from, f), append(to, dst)
+		eeg := e.insert(f, "eeg", eegChannels)
+		e.insert(dst, "accelerometer", accChannels)
+		eegs[dst] = eeg
+		if _, err := e.db.Exec(t.Context(), `UPDATE datastore.signal SET recording = $1 WHERE id = $2`, dst, eeg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := e.waitProcessed(15*time.Second, to...)
+	for _, dst := range to {
+		if got[dst].eeg != eegs[dst] {
+			t.Errorf("%s processed with eeg %s, want %s, the signal moved into it", dst, got[dst].eeg, eegs[dst])
+		}
+	}
+	for _, f := range from {
+		e.insert(f, "accelerometer", accChannels)
+	}
+	e.settle()
+	if got := e.processed(from...); len(got) != 0 {
+		t.Fatalf("processed %+v, which their eeg signals had left", got)
+	}
+}

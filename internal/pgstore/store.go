@@ -263,7 +263,9 @@ type signalRow struct {
 }
 
 // saveSignals queues the write of the changed signal states in one statement: the batch's
-// rows go to Postgres as one parameter, instead of one statement per signal.
+// rows go to Postgres as one parameter, instead of one statement per signal. A row is not
+// overwritten by an older change, nor by a tombstone at its own position while it is alive
+// (the ledger's order: recording.Ledger.Delete).
 func saveSignals(writes *pgx.Batch, dirty map[uuid.UUID]recording.Signal) error {
 	if len(dirty) == 0 {
 		return nil
@@ -295,7 +297,8 @@ func saveSignals(writes *pgx.Batch, dirty map[uuid.UUID]recording.Signal) error 
 			sensor_type = EXCLUDED.sensor_type, channels = EXCLUDED.channels,
 			sample_type = EXCLUDED.sample_type, deleted = EXCLUDED.deleted,
 			source_lsn = EXCLUDED.source_lsn, updated_at = now()
-		WHERE st.source_lsn <= EXCLUDED.source_lsn`, string(doc))
+		WHERE st.source_lsn < EXCLUDED.source_lsn
+		   OR st.source_lsn = EXCLUDED.source_lsn AND (st.deleted OR NOT EXCLUDED.deleted)`, string(doc))
 	return nil
 }
 

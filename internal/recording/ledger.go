@@ -93,10 +93,14 @@ type Outcome struct {
 // change the outcome, so a store need not keep a processed recording's signals that it did
 // not already have. A known signal is always applied, so that one which moves into a processed
 // recording leaves the recording it was in.
+//
+// A change at the version of a tombstone is applied: an update that moves a signal to another
+// recording changes its Kafka key (the recording), so Debezium sends it as a delete under the
+// old key and a create under the new one, both at the update's position (see Delete).
 func (l *Ledger) Upsert(s Signal) Outcome {
 	st := l.state(s.Recording)
 	old, known := l.lookup(s.ID)
-	if known && old.Version >= s.Version {
+	if known && (old.Version > s.Version || old.Version == s.Version && !old.Deleted) {
 		return Outcome{Signal: old}
 	}
 	if !known && st.Processed {
@@ -119,7 +123,10 @@ func (l *Ledger) Upsert(s Signal) Outcome {
 }
 
 // Delete applies the deletion of signal id at version. A signal the ledger never saw is
-// remembered as a tombstone without a recording, so a replayed create cannot revive it.
+// remembered as a tombstone without a recording, so a replayed create cannot revive it. A
+// delete at the version the signal already has is ignored: it is the old key's half of a
+// move to another recording whose new half came first (the two halves travel on the two
+// recordings' partitions, in either order), or a redelivery.
 func (l *Ledger) Delete(id uuid.UUID, version int64) Outcome {
 	old, known := l.lookup(id)
 	if known && old.Version >= version {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -94,6 +95,51 @@ func (h Harness[S]) deletedSignalDoesNotCount(t *testing.T) {
 	}
 	if got := h.processed(t, store, rec); len(got) != 0 {
 		t.Fatalf("processed %v with a deleted eeg", got)
+	}
+}
+
+// movedSignalCountsInItsNewRecording: an update of a signal's recording reaches the
+// dispatcher as Debezium sends a change of its Kafka key, a delete under the old recording and
+// a create under the new one at one source position. The halves come in one batch or two, and
+// on different partitions in either order; whichever way, the signal then counts in its new
+// recording only.
+func (h Harness[S]) movedSignalCountsInItsNewRecording(t *testing.T) {
+	orders := []struct {
+		name    string
+		batches func(gone, moved recording.Change) [][]recording.Change
+	}{
+		{"one batch", func(gone, moved recording.Change) [][]recording.Change { return [][]recording.Change{{gone, moved}} }},
+		{"delete first", func(gone, moved recording.Change) [][]recording.Change { return [][]recording.Change{{gone}, {moved}} }},
+		{"create first", func(gone, moved recording.Change) [][]recording.Change { return [][]recording.Change{{moved}, {gone}} }},
+	}
+	for _, order := range orders {
+		t.Run(order.name, func(t *testing.T) {
+			store := h.NewStore(t)
+			recs := h.recordings(t, 2)
+			from, to := recs[0], recs[1]
+			created := eeg(from, 1)
+			apply(t, store, created, accelerometer(to, 2))
+			gone := recording.Change{Delete: true, At: time.Now(), Signal: recording.Signal{ID: created.Signal.ID, Version: 3}}
+			moved := created
+			moved.Signal.Recording, moved.Signal.Version = to, 3
+			var done []uuid.UUID
+			for _, batch := range order.batches(gone, moved) {
+				done = append(done, completed(apply(t, store, batch...))...)
+			}
+			if !slices.Equal(done, []uuid.UUID{to}) {
+				t.Fatalf("completed %v, want %s, the recording the eeg signal moved to", done, to)
+			}
+			if got := h.processed(t, store, to); len(got) != 1 || got[to].EEGSignal != created.Signal.ID {
+				t.Fatalf("processed %+v, want %s with its eeg signal %s", got, to, created.Signal.ID)
+			}
+			// Redelivered halves change nothing, and the eeg signal no longer counts where it was.
+			if res := apply(t, store, gone, moved, accelerometer(from, 4)); len(res.Completed) != 0 {
+				t.Fatalf("completed %+v after the move: the eeg signal counted in %s again", res.Completed, from)
+			}
+			if got := h.processed(t, store, from); len(got) != 0 {
+				t.Fatalf("processed %v, which its eeg signal left", got)
+			}
+		})
 	}
 }
 

@@ -80,6 +80,7 @@ func Run[S Store](t *testing.T, h Harness[S]) {
 		{"HalfCompleteRecordingSurvivesBetweenBatches", h.onOneStore(h.finishHalfComplete)},
 		{"ReopenedStoreFinishesAHalfCompleteRecording", h.onReopenedStore(h.finishHalfComplete)},
 		{"DeletedSignalDoesNotCountAndReplayDoesNotReviveIt", h.deletedSignalDoesNotCount},
+		{"SignalMovedToAnotherRecordingCountsThereWhateverItsHalvesOrder", h.movedSignalCountsInItsNewRecording},
 		{"InvalidSignalsAreReportedOnce", h.invalidSignalsReportedOnce},
 		{"TruncateForgetsEarlierSignalsOnly", h.truncateForgetsEarlierSignalsOnly},
 		{"IncompleteRecordingsAreReportedOnceAndPendingCounted", h.incompleteReportedOnceAndPendingCounted},
