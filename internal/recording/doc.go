@@ -8,6 +8,9 @@
 // that last set it, and an older change never overwrites a newer one, so redelivered and
 // replayed events are harmless. A deleted signal stays as a tombstone for the same reason.
 //
-// When several signals qualify for a role, the one with the lowest ID (UUID byte order) is
-// chosen, so the choice depends only on which signals are present, never on arrival order.
+// A recording is complete, and process_record runs, at the first change after which its
+// present signals fill both roles. When several signals then qualify for a role, the one with
+// the lowest ID (UUID byte order) is chosen, so the choice depends only on which signals are
+// present at that moment, not on the order they came in; a signal that comes later changes
+// nothing, as process_record has run.
 package recording
