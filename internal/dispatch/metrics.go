@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dispatcher_pending_recordings",
-			Help: "Recordings seen and not yet complete (all replicas).",
+			Help: "Recordings not yet complete with a signal present (all replicas).",
 		}),
 		incomplete: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dispatcher_incomplete_recordings_total",

@@ -64,12 +64,16 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 	defer s.mu.Unlock()
 	var res recording.Applied
 	for _, c := range changes {
+		before, known := s.owner[c.Signal.ID]
 		out := s.ledger.Apply(c)
 		if !out.Changed {
 			res.Ignored++
 			continue
 		}
 		s.owner[out.Signal.ID] = out.Signal.Recording
+		if known {
+			s.forgetIfEmpty(before) // the signal was deleted, or moved to another recording
+		}
 		if !c.Delete {
 			s.seen(c.Signal.Recording, c.At)
 			if out.New {
@@ -86,6 +90,13 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 		}
 	}
 	return res, nil
+}
+
+// forgetIfEmpty forgets rec as pending when none of its signals is left: it waits for nothing.
+func (s *Store) forgetIfEmpty(rec uuid.UUID) {
+	if st := s.ledger.Recording(rec); st != nil && !st.Processed && st.Empty() {
+		delete(s.pending, rec)
+	}
 }
 
 // seen notes a signal of rec changed at at, if rec is not processed yet.

@@ -153,7 +153,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 	if err := saveSignals(writes, dirty); err != nil {
 		return res, err
 	}
-	trackPending(writes, ledger, firstSeen, res.Completed)
+	trackPending(writes, ledger, recs, firstSeen, res.Completed)
 	if writes.Len() > 0 {
 		if err := tx.SendBatch(ctx, writes).Close(); err != nil {
 			return res, fmt.Errorf("save signal state and pending recordings: %w", err)
@@ -303,12 +303,13 @@ func saveSignals(writes *pgx.Batch, dirty map[uuid.UUID]recording.Signal) error 
 }
 
 // trackPending queues the writes that record recordings seen and not complete, and forget
-// completed ones.
-func trackPending(writes *pgx.Batch, ledger *recording.Ledger, firstSeen map[uuid.UUID]time.Time, completed []recording.Complete) {
+// completed ones and those of touched (the batch's recordings) left with no signal present,
+// which wait for nothing.
+func trackPending(writes *pgx.Batch, ledger *recording.Ledger, touched []uuid.UUID, firstSeen map[uuid.UUID]time.Time, completed []recording.Complete) {
 	var recs []uuid.UUID
 	var seen []time.Time
 	for rec, at := range firstSeen {
-		if st := ledger.Recording(rec); rec != uuid.Nil && st != nil && !st.Processed {
+		if st := ledger.Recording(rec); rec != uuid.Nil && st != nil && !st.Processed && !st.Empty() {
 			recs, seen = append(recs, rec), append(seen, at)
 		}
 	}
@@ -319,11 +320,16 @@ func trackPending(writes *pgx.Batch, ledger *recording.Ledger, firstSeen map[uui
 			ON CONFLICT (recording) DO UPDATE SET first_seen = least(pending_recording.first_seen, EXCLUDED.first_seen)`,
 			recs, seen)
 	}
-	if len(completed) > 0 {
-		done := make([]uuid.UUID, len(completed))
-		for i, c := range completed {
-			done[i] = c.Recording
+	var gone []uuid.UUID
+	for _, c := range completed {
+		gone = append(gone, c.Recording)
+	}
+	for _, rec := range touched {
+		if st := ledger.Recording(rec); st != nil && !st.Processed && st.Empty() {
+			gone = append(gone, rec)
 		}
-		writes.Queue(`DELETE FROM dispatcher.pending_recording WHERE recording = ANY($1)`, done)
+	}
+	if len(gone) > 0 {
+		writes.Queue(`DELETE FROM dispatcher.pending_recording WHERE recording = ANY($1)`, gone)
 	}
 }

@@ -26,6 +26,17 @@ type State struct {
 	Processed bool
 }
 
+// Empty reports whether none of the recording's signals is present: each was deleted, or moved
+// to another recording. A recording with no signal is not waiting for any.
+func (st *State) Empty() bool {
+	for _, s := range st.Signals {
+		if !s.Deleted {
+			return false
+		}
+	}
+	return true
+}
+
 // Ledger holds the state of the recordings it was given or has seen. It is not safe for
 // concurrent use; stores own one per transaction (Postgres) or behind a lock (memory).
 type Ledger struct {

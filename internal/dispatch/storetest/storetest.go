@@ -85,6 +85,7 @@ func Run[S Store](t *testing.T, h Harness[S]) {
 		{"TruncateForgetsEarlierSignalsOnly", h.truncateForgetsEarlierSignalsOnly},
 		{"IncompleteRecordingsAreReportedOnceAndPendingCounted", h.incompleteReportedOnceAndPendingCounted},
 		{"ProcessedRecordingIsNotPendingAgain", h.processedIsNotPendingAgain},
+		{"RecordingWithNoSignalLeftIsNotPending", h.emptyIsNotPending},
 	}
 	for _, b := range behaviours {
 		t.Run(b.name, b.test)

@@ -75,6 +75,33 @@ func (h Harness[S]) processedIsNotPendingAgain(t *testing.T) {
 	}
 }
 
+// emptyIsNotPending: a recording whose signals were all deleted, or moved to another
+// recording, waits for nothing: it is not pending, nor reported incomplete. A signal that
+// comes later makes it pending again.
+func (h Harness[S]) emptyIsNotPending(t *testing.T) {
+	store := h.NewStore(t)
+	recs := h.recordings(t, 3)
+	deleted, moved, to := recs[0], recs[1], recs[2]
+	before := pending(t, store)
+	gone := longAgo(eeg(deleted, 1))
+	left := longAgo(eeg(moved, 2))
+	apply(t, store, gone, left)
+	h.checkPending(t, store, before+2, 2)
+
+	apply(t, store, recording.Change{Delete: true, Signal: recording.Signal{ID: gone.Signal.ID, Version: 3}})
+	away := left
+	away.Signal.Recording, away.Signal.Version = to, 4
+	apply(t, store, away) // the create half of a move; its delete half comes after
+	apply(t, store, recording.Change{Delete: true, Signal: recording.Signal{ID: left.Signal.ID, Version: 4}})
+	h.checkPending(t, store, before+1, 1) // to, which has the moved signal
+	if got := reported(t, store, recs); len(got) != 1 || got[0].Recording != to {
+		t.Fatalf("reported %v, want only %s, the one with a signal", got, to)
+	}
+
+	apply(t, store, accelerometer(deleted, 5))
+	h.checkPending(t, store, before+2, 2)
+}
+
 func pending(t *testing.T, s Store) int64 {
 	t.Helper()
 	n, err := s.Pending(t.Context())
