@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -394,6 +395,78 @@ func TestGroup_LagCountsFromTheHandledBatchNotFromWhatIsGatheredAhead(t *testing
 	}
 	release.open()
 	b.waitCommitted([partitions]int64{20, -1, -1})
+}
+
+// A batch that keeps failing holds its partition's committed offset: the lag, read from the
+// partition's end, counts it and everything written after it, and grows as more is written.
+// (A lag set only after a commit would not be there at all.)
+func TestGroup_LagGrowsWhileABatchKeepsFailing(t *testing.T) {
+	b := newBroker(t)
+	cfg := b.config()
+	reg := prometheus.NewRegistry()
+	cfg.Metrics = consumer.NewMetrics(reg)
+	b.produce(0, 10)
+	start(t, consumer.New(cfg, handlerFunc(func(context.Context, int, []kafka.Message) error {
+		return errors.New("the database is down")
+	})))
+	waitGauge(t, reg, "kafka_consumer_lag", "0", 10)
+	b.produce(0, 5)
+	waitGauge(t, reg, "kafka_consumer_lag", "0", 15)
+}
+
+// Each partition's lag is reported by its owner only: a member that loses partitions to a
+// rebalance, or leaves, removes their series, so the group's sum counts each once.
+func TestGroup_LagIsReportedByThePartitionsOwnerOnly(t *testing.T) {
+	b := newBroker(t)
+	work := handlerFunc(func(context.Context, int, []kafka.Message) error { return nil })
+	join := func() (*member, *prometheus.Registry) {
+		cfg := b.config()
+		reg := prometheus.NewRegistry()
+		cfg.Metrics = consumer.NewMetrics(reg)
+		return start(t, consumer.New(cfg, work)), reg
+	}
+	reported := func(reg *prometheus.Registry) []string {
+		var out []string
+		for p := range partitions {
+			if _, ok := gauge(t, reg, "kafka_consumer_lag", strconv.Itoa(p)); ok {
+				out = append(out, strconv.Itoa(p))
+			}
+		}
+		return out
+	}
+	first, firstReg := join()
+	b.waitMembers(1)
+	eventually(t, 10*time.Second, func() bool { return len(reported(firstReg)) == partitions },
+		func() string { return fmt.Sprintf("the only member reports %v", reported(firstReg)) })
+
+	_, secondReg := join()
+	split := b.waitMembers(2)
+	eventually(t, 10*time.Second, func() bool {
+		a, b := reported(firstReg), reported(secondReg)
+		return len(a)+len(b) == partitions && len(a) > 0 && len(b) > 0 && !slices.ContainsFunc(a, func(p string) bool { return slices.Contains(b, p) })
+	}, func() string {
+		return fmt.Sprintf("after the split %v, the members report %v and %v", split, reported(firstReg), reported(secondReg))
+	})
+
+	first.stop()
+	b.waitMembers(1)
+	eventually(t, 10*time.Second, func() bool { return len(reported(firstReg)) == 0 && len(reported(secondReg)) == partitions },
+		func() string {
+			return fmt.Sprintf("after the first member left, it reports %v and the second %v", reported(firstReg), reported(secondReg))
+		})
+}
+
+// waitGauge waits until the gauge name with label partition is want.
+func waitGauge(t *testing.T, reg *prometheus.Registry, name, partition string, want float64) {
+	t.Helper()
+	var got float64
+	var ok bool
+	eventually(t, 10*time.Second, func() bool {
+		got, ok = gauge(t, reg, name, partition)
+		return ok && got == want
+	}, func() string {
+		return fmt.Sprintf("%s of partition %s: %v (reported: %v), want %v", name, partition, got, ok, want)
+	})
 }
 
 // gauge returns the value of the gauge name with label partition, and whether it is there.

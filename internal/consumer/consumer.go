@@ -363,15 +363,24 @@ func (g *Group) runGeneration(ctx context.Context, group *kafka.ConsumerGroup, g
 	g.joined.Store(true)
 	done := make(chan struct{})
 	var finishing sync.WaitGroup
+	owned := make(map[int]*position, len(assigned))
+	for _, a := range assigned {
+		owned[a.ID] = newPosition(a.Offset)
+	}
 	for _, a := range assigned {
 		finishing.Add(1)
 		gen.Start(func(genCtx context.Context) {
-			g.consumePartition(ctx, genCtx, gen, a, log.With("partition", a.ID))
+			g.consumePartition(ctx, genCtx, gen, a, owned[a.ID], log.With("partition", a.ID))
 			finishing.Done()
 			if ctx.Err() != nil {
 				<-genCtx.Done() // shutting down: hold the generation until the group is closed
 			}
 		})
+	}
+	if g.cfg.Metrics != nil && len(owned) > 0 {
+		// Like every function Start runs, it returns only when the generation ends: one
+		// that returns ends the generation.
+		gen.Start(func(genCtx context.Context) { g.reportLag(genCtx, owned, log) })
 	}
 	if len(assigned) == 0 {
 		// Hold the generation until it ends, so Next is not called in a loop.

@@ -15,7 +15,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kafka_consumer_lag",
-			Help: "Messages between the last one handled and the partition's end, by group, topic and partition (pipelined groups: those not fetched yet plus those in hand, updated every 200ms).",
+			Help: "Messages between the group's committed offset and the partition's end (not fetched yet, in hand, or in a batch that keeps failing), by group, topic and partition, as the partition's owner reads them every second; removed when it loses the partition.",
 		}, []string{"group", "topic", "partition"}),
 		commitErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kafka_consumer_commit_errors_total",

@@ -14,7 +14,7 @@ import (
 // consumePartition reads one partition from its committed offset, handing batches to the
 // handler and committing after each. It returns when the generation ends (rebalance) or ctx
 // is done (shutdown); a batch in hand is finished first.
-func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generation, a kafka.PartitionAssignment, log *slog.Logger) {
+func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generation, a kafka.PartitionAssignment, pos *position, log *slog.Logger) {
 	// stop ends reading on either shutdown or the end of the generation.
 	stop, cancel := context.WithCancel(genCtx)
 	defer cancel()
@@ -49,7 +49,7 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 	}
 	log.Info("consuming partition", "from_offset", a.Offset)
 	if g.processor != nil {
-		g.pipelinePartition(ctx, stop, gen, a.ID, r, log)
+		g.pipelinePartition(ctx, stop, gen, a.ID, r, pos, log)
 		return
 	}
 	// The next batch is gathered while one is handled, so reading the partition overlaps the
@@ -86,14 +86,10 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 			return
 		}
 		next := batch[len(batch)-1].Offset + 1
-		g.commit(gen, a.ID, next, log)
-		clear(batch)
-		if m := g.cfg.Metrics; m != nil {
-			// The reader is ahead of what is handled (the batch gathered meanwhile, its own
-			// queue): the lag counts from the handled batch to the partition's end.
-			st := r.Stats()
-			m.lag.WithLabelValues(g.cfg.GroupID, g.cfg.Topic, partitionLabel(a.ID)).Set(float64(max(st.Offset+st.Lag-next, 0)))
+		if g.commit(gen, a.ID, next, log) {
+			pos.next.Store(next) // the lag counts from here, not from what is gathered ahead
 		}
+		clear(batch)
 		if stop.Err() != nil {
 			return
 		}
@@ -151,7 +147,7 @@ func (g *Group) handle(stop context.Context, partition int, batch []kafka.Messag
 
 // commit records next as the partition's committed offset in this generation. A failure is
 // logged and counted but not fatal: the batch is done, and at worst it is redelivered.
-func (g *Group) commit(gen *kafka.Generation, partition int, next int64, log *slog.Logger) {
+func (g *Group) commit(gen *kafka.Generation, partition int, next int64, log *slog.Logger) bool {
 	err := gen.CommitOffsets(map[string]map[int]int64{g.cfg.Topic: {partition: next}})
 	if err != nil {
 		if m := g.cfg.Metrics; m != nil {
@@ -159,4 +155,5 @@ func (g *Group) commit(gen *kafka.Generation, partition int, next int64, log *sl
 		}
 		log.Warn("commit offsets failed; the batch may be redelivered", "offset", next, "error", err)
 	}
+	return err == nil
 }

@@ -30,7 +30,7 @@ const commitEvery = 200 * time.Millisecond
 
 // pipelinePartition hands the partition's messages to the processor until stop (the end of the
 // generation, or shutdown: ctx), committing what is done every commitEvery.
-func (g *Group) pipelinePartition(ctx, stop context.Context, gen *kafka.Generation, partition int, r *kafka.Reader, log *slog.Logger) {
+func (g *Group) pipelinePartition(ctx, stop context.Context, gen *kafka.Generation, partition int, r *kafka.Reader, pos *position, log *slog.Logger) {
 	loopDone := make(chan struct{})
 	defer close(loopDone)
 	acks := make(chan int64, g.cfg.BatchSize)
@@ -62,7 +62,9 @@ func (g *Group) pipelinePartition(ctx, stop context.Context, gen *kafka.Generati
 	committed := int64(-1)
 	commit := func() {
 		if next, ok := pending.committable(); ok && next > committed {
-			g.commit(gen, partition, next, log)
+			if g.commit(gen, partition, next, log) {
+				pos.next.Store(next)
+			}
 			committed = next
 		}
 	}
@@ -90,11 +92,6 @@ func (g *Group) pipelinePartition(ctx, stop context.Context, gen *kafka.Generati
 			<-slots
 		case <-tick.C:
 			commit()
-			if m := g.cfg.Metrics; m != nil {
-				// Behind the committed point: not fetched yet, and fetched but not done.
-				m.lag.WithLabelValues(g.cfg.GroupID, g.cfg.Topic, partitionLabel(partition)).
-					Set(float64(r.Stats().Lag + int64(pending.outstanding())))
-			}
 		}
 	}
 	// Fetching has stopped: wait for the work in hand, within HandleTimeout at shutdown and
