@@ -38,7 +38,8 @@ var (
 //     position consumers order changes by;
 //   - for OpCreate, OpRead and OpUpdate, after is required, with id, recording, sensor_type,
 //     channels and sample_type present, non-null and well-typed (uuids parsable and not the
-//     nil UUID); before, when present, is held to the same rules;
+//     nil UUID; a NULL element of channels reads as ""); before, when present, is held to
+//     the same rules;
 //   - for OpDelete, before is required with a valid id; its other columns are read
 //     best-effort because Debezium fills them with placeholders (see Change.Before); after
 //     is ignored;

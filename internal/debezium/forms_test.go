@@ -159,6 +159,22 @@ func TestDecodeSignalChange_UnescapesStrings(t *testing.T) {
 	}
 }
 
+// A NULL among a row's channels (a text[] may hold NULLs) is data, not an undecodable event: it
+// reads as an empty name, so the signal is invalid and logged, not dead-lettered.
+func TestDecodeSignalChange_NullChannelReadsAsAnEmptyName(t *testing.T) {
+	value := string(payloadOf(t, fixture(t, "events/datastore-signal/create-eeg.json")))
+	value = replaceOnce(t, value, `"channels":["f7-o1",`, `"channels":["f7-o1",null,`)
+	for _, decode := range []func([]byte) (Change, error){DecodeSignalChange, DecodeRuleChange} {
+		ch, err := decode([]byte(value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ch.After.Channels[:2]; got[0] != "f7-o1" || got[1] != "" {
+			t.Errorf("channels %q, want f7-o1 then an empty name", got)
+		}
+	}
+}
+
 // A delete needs nothing of before but the key: a connector sending only the key decodes.
 func TestDecodeSignalChange_DeleteNeedsOnlyTheKey(t *testing.T) {
 	value := `{"before":{"id":"f1c7a5e0-0001-4d1e-8b2e-0000000000e1"},"after":null,"source":{"lsn":7},"op":"d"}`

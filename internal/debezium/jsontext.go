@@ -88,8 +88,8 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// stringArray returns the values of b, a JSON array whose elements must all be strings (a
-// null element is an error: a NULL inside a text[] has no meaning for this table).
+// stringArray returns the values of b, a JSON array whose elements must all be strings or
+// null (a NULL inside a text[]), which reads as "".
 func stringArray(b []byte) ([]string, error) {
 	if len(b) == 0 || b[0] != '[' {
 		return nil, wrongType("array of strings", b)
@@ -106,6 +106,13 @@ func stringArray(b []byte) ([]string, error) {
 		v, err := s.value()
 		if err != nil {
 			return err
+		}
+		if string(v) == "null" {
+			// A text[] may hold NULLs. Such a row is not undecodable: its NULL reads as an
+			// empty name, which makes the signal invalid (recording.Validate), as an empty
+			// string there would.
+			out = append(out, "")
+			return nil
 		}
 		if v[0] != '"' {
 			return fmt.Errorf("element %d: want string, got %s", len(out), kindOf(v))

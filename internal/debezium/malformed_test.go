@@ -90,7 +90,6 @@ func TestDecodeSignalChange_RejectsIllTypedOptionalColumns(t *testing.T) {
 		{`"inserted_at":"2026-11-29T07:17:48.928928Z"`, `"inserted_at":"2026-11-29 07:17:48"`, "after.inserted_at: not an RFC 3339 timestamp"},
 		{`"recording":"f1c7a5e0-00ec-4d1e-8b2e-0000000000aa"`, `"recording":"00000000-0000-0000-0000-000000000000"`, "after.recording: the nil UUID"},
 		{`"id":"f1c7a5e0-0001-4d1e-8b2e-0000000000e1"`, `"id":"f1c7a5e0-0001-4d1e-8b2e"`, "after.id: not a uuid"},
-		{`"channels":["f7-o1",`, `"channels":[null,`, "after.channels: element 0: want string, got null"},
 		{`"channels":["f7-o1",`, `"channels":["f7-o1",7,`, "after.channels: element 1: want string, got number"},
 	}
 	for _, tt := range tests {
