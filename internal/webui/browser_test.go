@@ -297,6 +297,38 @@ func TestPage_SaysItIsReconnectingWhenItsFrontDoorShutsDown(t *testing.T) {
 	checkOnce(t, p.entries())
 }
 
+// A conversation the server no longer has (expired, or forgotten as here) cannot be resumed:
+// the page says so under what it showed, which stays, and the next sentence starts a new
+// conversation in the same log.
+func TestPage_KeepsItsLogWhenItsConversationIsGone(t *testing.T) {
+	p := browser(t)
+	s := proctest.StartConversations(t, &builds, stack.Require(t, stack.Postgres, stack.Kafka), "webui", nil, nil)
+	p.open("http://" + s.RPC + "/")
+	p.say("I feel sad")
+	p.waitLog("reply", 1)
+	first := strings.TrimPrefix(eval[string](p, `document.getElementById("conversation").textContent`), "Conversation ")
+	s.Forget(first)
+	s.FrontDoor.Signal(t, syscall.SIGKILL) // the page's watch reopens, and finds it gone
+	s.FrontDoor.Wait(t, 10*time.Second)
+	s.StartFrontDoor()
+	p.waitLog("note", 1)
+
+	p.say("my mother hates me")
+	p.waitLog("reply", 2)
+	second := strings.TrimPrefix(eval[string](p, `document.getElementById("conversation").textContent`), "Conversation ")
+	t.Cleanup(func() { s.Forget(second) })
+	if second == first {
+		t.Fatalf("the sentence after the note went to the lost conversation %s", first)
+	}
+	var kinds []string
+	for _, e := range p.entries() {
+		kinds = append(kinds, e.Kind)
+	}
+	if want := []string{"enqueued", "reply", "note", "enqueued", "reply"}; !slices.Equal(kinds, want) {
+		t.Fatalf("the log shows %v, want %v: what was shown before the note stays", kinds, want)
+	}
+}
+
 // A page on another origin uses the service as the Connect ELIZA demo's front end does
 // (createConnectTransport / createGrpcWebTransport with baseUrl set to the server), over both
 // protocols: an allowed origin reads answers and the server's own error messages, another

@@ -110,6 +110,22 @@ export class Conversation {
     this.view.health("idle", "Ready.");
   }
 
+  /**
+   * Leaves a conversation the server no longer has (expired, or a standalone server that
+   * restarted): what was shown stays, with note, and the next sentence starts a new
+   * conversation whose events follow in the same log (and are kept with it across reloads).
+   */
+  private lose(note: string): void {
+    this.following?.abort();
+    this.following = null;
+    this.id = "";
+    this.last = 0n;
+    this.storage.removeItem(this.key);
+    this.view.conversation("");
+    this.view.health("idle", "Ready.");
+    this.show({ kind: "note", text: note });
+  }
+
   private async sendNow(sentence: string): Promise<boolean> {
     let res;
     try {
@@ -117,7 +133,8 @@ export class Conversation {
     } catch (err) {
       const e = ConnectError.from(err);
       if (refusedByServer(e.code)) {
-        this.show({ kind: "refused", text: `not sent: ${e.rawMessage}`, about: sentence });
+        const hint = e.code === Code.Unauthenticated || e.code === Code.PermissionDenied ? " (set your token below)" : "";
+        this.show({ kind: "refused", text: `not sent: ${e.rawMessage}${hint}`, about: sentence });
         return true; // sending the same text again would be refused again
       }
       this.view.health("offline", `Cannot reach the server (${e.rawMessage}); your sentence was not sent.`);
@@ -178,8 +195,7 @@ export class Conversation {
         }
         const e = ConnectError.from(err);
         if (e.code === Code.NotFound || e.code === Code.InvalidArgument) {
-          this.forget();
-          this.show({ kind: "note", text: `That conversation cannot be continued (${e.rawMessage}). Your next sentence starts a new one.` });
+          this.lose(`That conversation cannot be continued (${e.rawMessage}). Your next sentence starts a new one.`);
           return;
         }
         if (e.code === Code.Unauthenticated || e.code === Code.PermissionDenied) {
