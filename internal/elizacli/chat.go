@@ -41,7 +41,8 @@ func newChat(srv *server) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c := &chat{client: client, srv: srv, changed: make(chan struct{}, 1), pending: map[string]bool{}, done: map[string]bool{}}
+			c := &chat{client: client, srv: srv, changed: make(chan struct{}, 1), pending: map[string]bool{}, done: map[string]bool{},
+				enqueued: map[string]uint64{}}
 			switch {
 			case conversation != "" && resume:
 				return errors.New("give --conversation or --resume, not both")
@@ -82,10 +83,13 @@ type chat struct {
 	last    uint64          // the last event printed
 	pending map[string]bool // jobs enqueued whose outcome has not been printed
 	done    map[string]bool // jobs whose outcome has been printed (it may come before Send returns)
-	watched bool
-	unsent  int           // lines that could not be sent
-	refused error         // why the server would not let chat follow the conversation, once it has said so
-	changed chan struct{} // a value after each event printed, or answers due given up (notify)
+	// enqueued holds the serial of each "enqueued" printed, by job: the watch often prints a
+	// sentence's before Send returns.
+	enqueued map[string]uint64
+	watched  bool
+	unsent   int           // lines that could not be sent
+	refused  error         // why the server would not let chat follow the conversation, once it has said so
+	changed  chan struct{} // a value after each event printed, or answers due given up (notify)
 }
 
 // run reads lines until the end of input or ctx (Ctrl-C).
@@ -210,9 +214,11 @@ func (c *chat) send(ctx context.Context, sentence string) {
 	}
 	c.mu.Lock()
 	lostDue := -1
-	if s := m.GetSerial(); s != 0 && s <= c.last {
-		// Serials only grow: the server no longer had the conversation (a restart that lost
-		// it, or its expiry), and this sentence started it again under the same id.
+	if s := m.GetSerial(); s != 0 && s <= c.last && c.enqueued[m.GetJobId()] != s {
+		// Serials only grow, and the event chat printed at s was not this sentence's own
+		// "enqueued" (which the watch may print before Send returns): the server no longer
+		// had the conversation (a restart that lost it, or its expiry), and this sentence
+		// started it again under the same id.
 		lostDue = len(c.pending)
 		clear(c.pending)
 		c.last = s - 1
@@ -344,6 +350,9 @@ func (c *chat) print(ev *elizav1.QueueConversationResponse) {
 		return
 	}
 	c.last = ev.GetSerial()
+	if ev.GetKind() == elizav1.QueueConversationResponse_KIND_ENQUEUED {
+		c.enqueued[ev.GetJobId()] = ev.GetSerial()
+	}
 	c.mu.Unlock()
 	switch ev.GetKind() {
 	case elizav1.QueueConversationResponse_KIND_ENQUEUED:

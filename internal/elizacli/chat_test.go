@@ -1,0 +1,77 @@
+package elizacli
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+)
+
+// The watch often prints a sentence's "enqueued", and even its answer, before Send's response
+// comes back (always, against a standalone server): that is the conversation going on, not
+// the server having started it again.
+func TestChat_EventsPrintedBeforeSendAnswersAreNoRestart(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	r := newRun()
+	f.afterEnqueue = func(ctx context.Context, req *elizav1.SendRequest, _ uint64) {
+		if req.GetConversationId() != "" { // a watch follows the conversation: let it print the answer first
+			r.out.waitFor(ctx, "eliza: you said "+req.GetSentence()+"\n")
+		}
+	}
+	r.start(f.start(t), strings.NewReader("one\ntwo\nthree\n"), "chat")
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+	}
+	want := lines("[conversation "+convID(1)+"]",
+		"  enqueued: one", "eliza: you said one",
+		"  enqueued: two", "eliza: you said two",
+		"  enqueued: three", "eliza: you said three")
+	if got := r.out.String(); got != want {
+		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+	}
+	if s, ok, err := load(); err != nil || !ok || s.Conversation != convID(1) || s.Serial != 6 {
+		t.Fatalf("saved %+v (%t, %v), want the conversation at serial 6", s, ok, err)
+	}
+}
+
+// A server that kept conversations in memory and restarted has lost the one chat follows: a
+// Send to it answers a serial at or below those chat printed, and chat says so.
+func TestChat_ASerialGoingBackIsARestart(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	addr := f.start(t)
+	in, typed, end := typing(t)
+	r := start(addr, in, "chat")
+	typed("one")
+	r.waitFor(t, "eliza: you said one\n")
+	// Restarted, the server refuses the watch until chat has heard from Send.
+	said := "was no longer on the server"
+	f.beforeWatch = func(_ context.Context, req *elizav1.WatchRequest) error {
+		if !strings.Contains(r.out.String(), said) {
+			return connect.NewError(connect.CodeUnavailable, errors.New("restarting"))
+		}
+		return nil
+	}
+	f.restart()
+	r.waitFor(t, "lost the server")
+	typed("two")
+	r.waitFor(t, "eliza: you said two\n")
+	end()
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+	}
+	want := lines("[conversation "+convID(1)+"]",
+		"  enqueued: one", "eliza: you said one",
+		"[lost the server (cannot reach "+addr+": restarting); reconnecting]",
+		"[conversation "+convID(1)+" was no longer on the server: this sentence starts it again (0 answers due will not come)]",
+		"[reconnected]",
+		"  enqueued: two", "eliza: you said two")
+	if got := r.out.String(); got != want {
+		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+	}
+}
