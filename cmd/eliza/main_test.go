@@ -165,6 +165,11 @@ func TestChat_ThroughAPipeStartsAConversationTheServerDoesNotHave(t *testing.T) 
 	if !said.MatchString(lost) || len(replyLine.FindAllString(lost, -1)) != 1 {
 		t.Fatalf("chat --resume of a conversation the server lost, want it said and the line answered:\n%s", lost)
 	}
+	// The line started a new conversation, under an id of the server's: the lost one's id,
+	// started again, would stand for two conversations.
+	if got := savedConversation(state); got == gone || idIn.FindString(got) != got || got == "" {
+		t.Fatalf("saved conversation %q after the server lost %s, want a new one", got, gone)
+	}
 
 	cmd = eliza(t, addr, state, "chat", "--conversation", "nope")
 	var stderr strings.Builder

@@ -86,10 +86,10 @@ type chat struct {
 	// enqueued holds the serial of each "enqueued" printed, by job: the watch often prints a
 	// sentence's before Send returns.
 	enqueued map[string]uint64
-	watched  bool
-	unsent   int           // lines that could not be sent
-	refused  error         // why the server would not let chat follow the conversation, once it has said so
-	changed  chan struct{} // a value after each event printed, or answers due given up (notify)
+	unwatch  context.CancelFunc // ends the watch of conv; nil when there is none
+	unsent   int                // lines that could not be sent
+	refused  error              // why the server would not let chat follow the conversation, once it has said so
+	changed  chan struct{}      // a value after each event printed, or answers due given up (notify)
 }
 
 // run reads lines until the end of input or ctx (Ctrl-C).
@@ -213,47 +213,84 @@ func (c *chat) send(ctx context.Context, sentence string) {
 		return
 	}
 	c.mu.Lock()
-	lostDue := -1
-	if s := m.GetSerial(); s != 0 && s <= c.last && c.enqueued[m.GetJobId()] != s {
+	switch s := m.GetSerial(); {
+	case conv != "" && c.conv != conv:
+		// The watch found the conversation gone while this Send was on its way, and chat has
+		// said that the next sentence starts a new one: this one went into a conversation
+		// the server started under the old id, which chat no longer follows. Sent again, it
+		// starts the new one.
+		c.mu.Unlock()
+		c.send(ctx, sentence)
+		return
+	case s != 0 && s <= c.last && c.enqueued[m.GetJobId()] != s:
 		// Serials only grow, and the event chat printed at s was not this sentence's own
 		// "enqueued" (which the watch may print before Send returns): the server no longer
 		// had the conversation (a restart that lost it, or its expiry), and this sentence
-		// started it again under the same id.
-		lostDue = len(c.pending)
-		clear(c.pending)
-		c.last = s - 1
+		// started it again under the same id. Continuing it under that id would mix two
+		// conversations in one (a --resume where the old one is still kept would replay
+		// events already seen): the sentence starts a new one instead, as after lost.
+		due := c.forgetLocked()
+		c.mu.Unlock()
+		c.notify() // the end of input stops waiting for answers that will not come
+		c.say("conversation %s was no longer on the server%s: %q starts a new conversation", conv, dueNote(due), sentence)
+		c.send(ctx, sentence)
+		return
 	}
 	if !c.done[m.GetJobId()] {
 		c.pending[m.GetJobId()] = true
 	}
-	first := c.conv == ""
 	c.conv = m.GetConversationId()
 	c.mu.Unlock()
-	if first {
+	if conv == "" {
 		c.say("conversation %s", m.GetConversationId())
 		c.save()
-	}
-	if lostDue >= 0 {
-		c.say("conversation %s was no longer on the server: this sentence starts it again (%d answers due will not come)", m.GetConversationId(), lostDue)
 	}
 	c.watch(ctx) // once the watch has been given up (lost), a sentence that got through restarts it
 }
 
-// watch follows the conversation from the last event printed until ctx ends, reconnecting
-// with backoff when the stream breaks. It starts once.
+// dueNote is what lost and send say of the answers due that will not come, if any.
+func dueNote(due int) string {
+	if due == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d answers due will not come", due)
+}
+
+// forgetLocked drops the conversation, which the server no longer has: its watch ends, the
+// answers due will not come (it returns how many), and the next sentence starts a new one.
+func (c *chat) forgetLocked() (due int) {
+	due = len(c.pending)
+	clear(c.pending)
+	c.conv, c.last = "", 0
+	c.unwatchLocked()
+	return due
+}
+
+// unwatchLocked ends the conversation's watch, if there is one.
+func (c *chat) unwatchLocked() {
+	if c.unwatch != nil {
+		c.unwatch()
+		c.unwatch = nil
+	}
+}
+
+// watch follows the conversation from the last event printed until ctx ends or chat gives it
+// up (unwatchLocked), reconnecting with backoff when the stream breaks. It starts once per
+// conversation.
 func (c *chat) watch(ctx context.Context) {
 	c.mu.Lock()
-	if c.watched {
+	if c.unwatch != nil || c.conv == "" {
 		c.mu.Unlock()
 		return
 	}
-	c.watched = true
+	conv := c.conv
+	ctx, c.unwatch = context.WithCancel(ctx)
 	c.mu.Unlock()
 	go func() {
 		wait, broken := 100*time.Millisecond, false
 		for ctx.Err() == nil {
 			c.mu.Lock()
-			conv, after := c.conv, c.last
+			after := c.last
 			c.mu.Unlock()
 			stream, err := c.client.Watch(ctx, connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv, AfterSerial: after}))
 			if err == nil {
@@ -263,7 +300,7 @@ func (c *chat) watch(ctx context.Context) {
 						broken = false
 					}
 					wait = 100 * time.Millisecond
-					c.print(stream.Msg())
+					c.print(conv, stream.Msg())
 				}
 				err = stream.Err()
 				_ = stream.Close()
@@ -302,7 +339,8 @@ func (c *chat) watch(ctx context.Context) {
 // a disabled client): the answers due cannot be shown, and chat ends with the refusal.
 func (c *chat) refuse(err error) {
 	c.mu.Lock()
-	c.refused, c.watched = err, false
+	c.refused = err
+	c.unwatchLocked()
 	clear(c.pending)
 	c.mu.Unlock()
 	c.say("the server refused to follow the conversation (%v): set ELIZA_TOKEN and try again with `eliza chat --resume`", err)
@@ -315,37 +353,41 @@ func (c *chat) refuse(err error) {
 // and the next sentence starts a new conversation, as the chat page does. One never seen (an
 // id given with --conversation) is started under that id by the next sentence. It reports
 // whether the watch is given up until a sentence gets through; not when one already has
-// (the watch then tries again).
+// (the watch then tries again). A watch of a conversation chat has already given up is
+// given up without a word.
 func (c *chat) lost(conv string, err error) bool {
 	c.mu.Lock()
+	if conv != c.conv {
+		c.mu.Unlock()
+		return true
+	}
 	seen, due := c.last > 0, len(c.pending)
 	if !seen && due > 0 {
 		c.mu.Unlock()
 		return false
 	}
-	clear(c.pending)
 	if seen {
-		c.conv, c.last = "", 0
+		due = c.forgetLocked()
+	} else {
+		clear(c.pending)
+		c.unwatchLocked()
 	}
-	c.watched = false
 	c.mu.Unlock()
 	c.notify() // the end of input stops waiting for answers that will not come
-	switch {
-	case !seen:
+	if !seen {
 		c.say("conversation %s is not on the server (%v): your first sentence starts it", conv, describe(err, c.srv))
-	case due > 0:
-		c.say("conversation %s cannot be continued (%v); %d answers due will not come: your next sentence starts a new conversation", conv, describe(err, c.srv), due)
-	default:
-		c.say("conversation %s cannot be continued (%v): your next sentence starts a new conversation", conv, describe(err, c.srv))
+	} else {
+		c.say("conversation %s cannot be continued (%v)%s: your next sentence starts a new conversation", conv, describe(err, c.srv), dueNote(due))
 	}
 	return true
 }
 
-// print prints an event once, in order, and saves the conversation's place before the job
-// counts as answered (so that chat does not exit with the place unsaved).
-func (c *chat) print(ev *elizav1.QueueConversationResponse) {
+// print prints an event of conv once, in order, and saves the conversation's place before the
+// job counts as answered (so that chat does not exit with the place unsaved). Events of a
+// conversation chat has given up are not printed.
+func (c *chat) print(conv string, ev *elizav1.QueueConversationResponse) {
 	c.mu.Lock()
-	if ev.GetSerial() <= c.last {
+	if conv != c.conv || ev.GetSerial() <= c.last {
 		c.mu.Unlock()
 		return
 	}

@@ -3,6 +3,7 @@ package elizacli
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,7 +41,8 @@ func TestChat_EventsPrintedBeforeSendAnswersAreNoRestart(t *testing.T) {
 }
 
 // A server that kept conversations in memory and restarted has lost the one chat follows: a
-// Send to it answers a serial at or below those chat printed, and chat says so.
+// Send to it answers a serial at or below those chat printed. Chat says so, and the sentence
+// starts a new conversation (the server's id), so that no id stands for two.
 func TestChat_ASerialGoingBackIsARestart(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	f := newFake()
@@ -68,10 +70,50 @@ func TestChat_ASerialGoingBackIsARestart(t *testing.T) {
 	want := lines("[conversation "+convID(1)+"]",
 		"  enqueued: one", "eliza: you said one",
 		"[lost the server (cannot reach "+addr+": restarting); reconnecting]",
-		"[conversation "+convID(1)+" was no longer on the server: this sentence starts it again (0 answers due will not come)]",
-		"[reconnected]",
+		"[conversation "+convID(1)+" was no longer on the server: \"two\" starts a new conversation]",
+		"[conversation "+convID(2)+"]",
 		"  enqueued: two", "eliza: you said two")
 	if got := r.out.String(); got != want {
 		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+	}
+	if got, want := f.sends(), []string{"/one", convID(1) + "/two", "/two"}; !slices.Equal(got, want) {
+		t.Fatalf("sent %q, want %q", got, want)
+	}
+	if s, ok, err := load(); err != nil || !ok || s.Conversation != convID(2) || s.Serial != 2 {
+		t.Fatalf("saved %+v (%t, %v), want the new conversation at serial 2", s, ok, err)
+	}
+}
+
+// The watch finds the conversation gone (chat says the next sentence starts a new one) while
+// a Send to it is on its way, and the server starts it again under its id for that sentence:
+// the sentence is sent again, and starts a new conversation under an id of the server's.
+func TestChat_ASentenceSentWhileTheConversationIsFoundGoneStartsANewOne(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	gone := "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+	if err := store(saved{Conversation: gone, Serial: 9}); err != nil {
+		t.Fatal(err)
+	}
+	f := newFake()
+	r := newRun()
+	f.beforeSend = func(ctx context.Context, req *elizav1.SendRequest) {
+		if req.GetConversationId() == gone {
+			r.out.waitFor(ctx, "cannot be continued")
+		}
+	}
+	r.start(f.start(t), strings.NewReader("two\nthree\n"), "chat", "--resume")
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+	}
+	want := lines("[conversation "+gone+" (after event 9)]",
+		"[conversation "+gone+" cannot be continued (not_found: conversation "+gone+" is unknown or has expired; start a new one): "+
+			"your next sentence starts a new conversation]",
+		"[conversation "+convID(1)+"]",
+		"  enqueued: two", "eliza: you said two",
+		"  enqueued: three", "eliza: you said three")
+	if got := r.out.String(); got != want {
+		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+	}
+	if got, want := f.sends(), []string{gone + "/two", "/two", convID(1) + "/three"}; !slices.Equal(got, want) {
+		t.Fatalf("sent %q, want %q", got, want)
 	}
 }
