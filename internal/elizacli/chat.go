@@ -55,13 +55,14 @@ func newChat(srv *server) *cobra.Command {
 					return errors.New("no conversation to resume: start one with `eliza chat`")
 				}
 				c.conv, c.last = s.Conversation, s.Serial
+				c.elsewhere = elsewhere(s, srv)
 			case conversation != "":
 				if _, err := uuid.Parse(conversation); err != nil {
 					return fmt.Errorf("--conversation %q: a conversation id is a UUID", conversation)
 				}
 				c.conv = conversation
 				if s, ok, _ := load(); ok && s.Conversation == conversation {
-					c.last = s.Serial
+					c.last, c.elsewhere = s.Serial, elsewhere(s, srv)
 				}
 			}
 			return c.run(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
@@ -72,11 +73,25 @@ func newChat(srv *server) *cobra.Command {
 	return cmd
 }
 
+// elsewhere is the line chat says when it continues a saved conversation on another server
+// than the one it was held with: "" when it is the same (or the file predates addr). Chat
+// tries it anyway, since front doors that share a database share its conversations (a load
+// balancer's address and a replica's, localhost and a port-forward); one that does not have
+// it says so, and the next sentence starts a new conversation.
+func elsewhere(s saved, srv *server) string {
+	if s.Addr == "" || s.Addr == srv.addr {
+		return ""
+	}
+	return fmt.Sprintf("conversation %s was held with %s: %s has it only if it shares that server's conversations", s.Conversation, s.Addr, srv.addr)
+}
+
 // chat is one `eliza chat`.
 type chat struct {
 	client elizav1connect.ElizaServiceClient
 	srv    *server
 	out    io.Writer
+	// elsewhere is said first: the conversation continued was held with another server.
+	elsewhere string
 
 	mu      sync.Mutex
 	conv    string
@@ -102,6 +117,9 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 	defer closeInput()
 	c.out = print
+	if c.elsewhere != "" {
+		c.say("%s", c.elsewhere)
+	}
 	if c.conv != "" {
 		c.say("conversation %s (after event %d)", c.conv, c.last)
 		c.watch(ctx)

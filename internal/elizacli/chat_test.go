@@ -117,3 +117,34 @@ func TestChat_ASentenceSentWhileTheConversationIsFoundGoneStartsANewOne(t *testi
 		t.Fatalf("sent %q, want %q", got, want)
 	}
 }
+
+// The saved conversation was held with another server: chat says so, in one line, and
+// continues it there (front doors sharing a database share its conversations).
+func TestChat_ResumeOnAnotherServerSaysSo(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	f.add(convID(7), 1)
+	if err := store(saved{Conversation: convID(7), Serial: 2, Addr: "elsewhere:8080"}); err != nil {
+		t.Fatal(err)
+	}
+	addr := f.start(t)
+	r := start(addr, strings.NewReader("two\n"), "chat", "--resume")
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+	}
+	want := lines("[conversation "+convID(7)+" was held with elsewhere:8080: "+addr+" has it only if it shares that server's conversations]",
+		"[conversation "+convID(7)+" (after event 2)]",
+		"  enqueued: two", "eliza: you said two")
+	if got := r.out.String(); got != want {
+		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+	}
+	if s, ok, err := load(); err != nil || !ok || s.Addr != addr || s.Serial != 4 {
+		t.Fatalf("saved %+v (%t, %v), want the conversation at serial 4, held with %s", s, ok, err, addr)
+	}
+
+	// On the server it was held with, nothing is said.
+	r = start(addr, strings.NewReader(""), "chat", "--resume")
+	if code := r.wait(t); code != 0 || r.out.String() != lines("[conversation "+convID(7)+" (after event 4)]") {
+		t.Fatalf("exit status %d, printed:\n%s\nwant only the conversation's line", code, r.out)
+	}
+}
