@@ -34,7 +34,7 @@ func newChat(srv *server) *cobra.Command {
 			"\"enqueued\", \"queue is full!\", the replies and errors. It reconnects when the server goes away and " +
 			"misses nothing. --resume continues the last conversation (kept in $XDG_STATE_HOME/eliza), --conversation " +
 			"a given one (or starts one with that id). Ctrl-D waits for the answers still due and exits, with status 1 " +
-			"when a line was not sent or the server refused to show the conversation; Ctrl-C exits at once.",
+			"when a line was not queued (refused, or not sent) or the server refused to show the conversation; Ctrl-C exits at once.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			client, err := srv.client()
@@ -102,7 +102,7 @@ type chat struct {
 	// sentence's before Send returns.
 	enqueued map[string]uint64
 	unwatch  context.CancelFunc // ends the watch of conv; nil when there is none
-	unsent   int                // lines that could not be sent
+	unqueued int                // lines not queued: refused, or not sent
 	refused  error              // why the server would not let chat follow the conversation, once it has said so
 	changed  chan struct{}      // a value after each event printed, or answers due given up (notify)
 }
@@ -216,13 +216,16 @@ func (c *chat) send(ctx context.Context, sentence string) {
 	res, err := c.client.Send(ctx, connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: sentence}))
 	if err != nil {
 		c.mu.Lock()
-		c.unsent++
+		c.unqueued++
 		c.mu.Unlock()
 		c.say("not sent: %v", describe(err, c.srv))
 		return
 	}
 	m := res.Msg
 	if m.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
+		c.mu.Lock()
+		c.unqueued++
+		c.mu.Unlock()
 		if m.GetJobId() != "" {
 			c.say("%s (job %s)", m.GetSentence(), m.GetJobId())
 		} else {
@@ -451,7 +454,8 @@ func (c *chat) save() {
 }
 
 // end is the end of input: it waits for the answers still due (drain), then fails when a line
-// could not be sent or the server refused to show the conversation, so that a script sees it.
+// was not queued (refused, or not sent) or the server refused to show the conversation, so
+// that a script sees it.
 func (c *chat) end(ctx context.Context) error {
 	if err := c.drain(ctx); err != nil {
 		return err
@@ -461,10 +465,10 @@ func (c *chat) end(ctx context.Context) error {
 	switch {
 	case c.refused != nil:
 		return fmt.Errorf("the server refused to follow the conversation: %w", c.refused)
-	case c.unsent == 1:
-		return errors.New("a line was not sent (see above)")
-	case c.unsent > 1:
-		return fmt.Errorf("%d lines were not sent (see above)", c.unsent)
+	case c.unqueued == 1:
+		return errors.New("a line was not queued (see above)")
+	case c.unqueued > 1:
+		return fmt.Errorf("%d lines were not queued (see above)", c.unqueued)
 	}
 	return nil
 }

@@ -148,3 +148,38 @@ func TestChat_ResumeOnAnotherServerSaysSo(t *testing.T) {
 		t.Fatalf("exit status %d, printed:\n%s\nwant only the conversation's line", code, r.out)
 	}
 }
+
+// A sentence refused (a full queue, a quota) is a line not queued, as one not sent is: chat
+// fails at the end of its input, so that a script sees it.
+func TestChat_ALineRefusedFailsTheEndOfInput(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	f.refuse = func(req *elizav1.SendRequest) (*elizav1.SendResponse, error) {
+		switch req.GetSentence() {
+		case "full":
+			return &elizav1.SendResponse{ConversationId: req.GetConversationId(), Kind: elizav1.QueueConversationResponse_KIND_QUEUE_FULL,
+				Sentence: "queue is full!"}, nil
+		case "quota":
+			return &elizav1.SendResponse{ConversationId: req.GetConversationId(), Kind: elizav1.QueueConversationResponse_KIND_ERROR,
+				Sentence: "quota exceeded: at most 1 sentences a minute; try again in 3s"}, nil
+		}
+		return nil, nil
+	}
+	r := newRun()
+	f.beforeSend = func(ctx context.Context, req *elizav1.SendRequest) {
+		if req.GetSentence() == "quota" { // after what the watch prints of "one"
+			r.out.waitFor(ctx, "eliza: you said one\n")
+		}
+	}
+	r.start(f.start(t), strings.NewReader("full\none\nquota\n"), "chat")
+	if code := r.wait(t); code != 1 || r.err.String() != "eliza: 2 lines were not queued (see above)\n" {
+		t.Fatalf("exit status %d and %q on stderr, want 1 and the lines not queued; printed:\n%s", code, r.err, r.out)
+	}
+	want := lines("[queue is full!]",
+		"[conversation "+convID(1)+"]",
+		"  enqueued: one", "eliza: you said one",
+		"[quota exceeded: at most 1 sentences a minute; try again in 3s]")
+	if got := r.out.String(); got != want {
+		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+	}
+}
