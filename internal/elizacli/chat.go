@@ -207,8 +207,9 @@ func (c *chat) say(format string, args ...any) {
 	fmt.Fprintf(c.out, "["+format+"]\n", args...)
 }
 
-// send sends one sentence and prints a refusal; "enqueued" and what follows come through the
-// watch, in the conversation's order.
+// send sends one sentence and prints a refusal, with the sentence refused: "enqueued" and what
+// follows come through the watch, in the conversation's order, and a refusal printed among
+// them would otherwise seem to be about the last sentence shown.
 func (c *chat) send(ctx context.Context, sentence string) {
 	c.mu.Lock()
 	conv := c.conv
@@ -218,7 +219,7 @@ func (c *chat) send(ctx context.Context, sentence string) {
 		c.mu.Lock()
 		c.unqueued++
 		c.mu.Unlock()
-		c.say("not sent: %v", describe(err, c.srv))
+		c.say("not sent: %v: %q", describe(err, c.srv), sentence)
 		return
 	}
 	m := res.Msg
@@ -227,9 +228,9 @@ func (c *chat) send(ctx context.Context, sentence string) {
 		c.unqueued++
 		c.mu.Unlock()
 		if m.GetJobId() != "" {
-			c.say("%s (job %s)", m.GetSentence(), m.GetJobId())
+			c.say("%s (job %s): %q", m.GetSentence(), m.GetJobId(), sentence)
 		} else {
-			c.say("%s", m.GetSentence())
+			c.say("%s: %q", m.GetSentence(), sentence)
 		}
 		return
 	}

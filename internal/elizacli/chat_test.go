@@ -150,7 +150,8 @@ func TestChat_ResumeOnAnotherServerSaysSo(t *testing.T) {
 }
 
 // A sentence refused (a full queue, a quota) is a line not queued, as one not sent is: chat
-// fails at the end of its input, so that a script sees it.
+// fails at the end of its input, so that a script sees it. Each refusal names its sentence,
+// since it is printed when Send answers, among the events the watch prints.
 func TestChat_ALineRefusedFailsTheEndOfInput(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	f := newFake()
@@ -162,6 +163,11 @@ func TestChat_ALineRefusedFailsTheEndOfInput(t *testing.T) {
 		case "quota":
 			return &elizav1.SendResponse{ConversationId: req.GetConversationId(), Kind: elizav1.QueueConversationResponse_KIND_ERROR,
 				Sentence: "quota exceeded: at most 1 sentences a minute; try again in 3s"}, nil
+		case "lost":
+			return &elizav1.SendResponse{ConversationId: req.GetConversationId(), Kind: elizav1.QueueConversationResponse_KIND_ERROR,
+				Sentence: "queue unavailable", JobId: jobID(99)}, nil
+		case "broken":
+			return nil, connect.NewError(connect.CodeInternal, errors.New("boom"))
 		}
 		return nil, nil
 	}
@@ -171,14 +177,16 @@ func TestChat_ALineRefusedFailsTheEndOfInput(t *testing.T) {
 			r.out.waitFor(ctx, "eliza: you said one\n")
 		}
 	}
-	r.start(f.start(t), strings.NewReader("full\none\nquota\n"), "chat")
-	if code := r.wait(t); code != 1 || r.err.String() != "eliza: 2 lines were not queued (see above)\n" {
+	r.start(f.start(t), strings.NewReader("full\none\nquota\nlost\nbroken\n"), "chat")
+	if code := r.wait(t); code != 1 || r.err.String() != "eliza: 4 lines were not queued (see above)\n" {
 		t.Fatalf("exit status %d and %q on stderr, want 1 and the lines not queued; printed:\n%s", code, r.err, r.out)
 	}
-	want := lines("[queue is full!]",
+	want := lines(`[queue is full!: "full"]`,
 		"[conversation "+convID(1)+"]",
 		"  enqueued: one", "eliza: you said one",
-		"[quota exceeded: at most 1 sentences a minute; try again in 3s]")
+		`[quota exceeded: at most 1 sentences a minute; try again in 3s: "quota"]`,
+		`[queue unavailable (job `+jobID(99)+`): "lost"]`,
+		`[not sent: internal: boom: "broken"]`)
 	if got := r.out.String(); got != want {
 		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
 	}
