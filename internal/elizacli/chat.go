@@ -34,7 +34,8 @@ func newChat(srv *server) *cobra.Command {
 			"\"enqueued\", \"queue is full!\", the replies and errors. It reconnects when the server goes away and " +
 			"misses nothing. --resume continues the last conversation (kept in $XDG_STATE_HOME/eliza), --conversation " +
 			"a given one (or starts one with that id). Ctrl-D waits for the answers still due and exits, with status 1 " +
-			"when a line was not queued (refused, or not sent) or the server refused to show the conversation; Ctrl-C exits at once.",
+			"when a line was not queued (refused, or not sent); Ctrl-C exits at once. A token the server refuses ends " +
+			"chat at once, with status 1.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			client, err := srv.client()
@@ -103,14 +104,20 @@ type chat struct {
 	enqueued map[string]uint64
 	unwatch  context.CancelFunc // ends the watch of conv; nil when there is none
 	unqueued int                // lines not queued: refused, or not sent
-	refused  error              // why the server would not let chat follow the conversation, once it has said so
+	refused  bool               // the server refused the caller, and chat has said so: it ends (quit)
+	quit     context.CancelFunc // ends the wait for the next line
 	changed  chan struct{}      // a value after each event printed, or answers due given up (notify)
 }
 
-// run reads lines until the end of input or ctx (Ctrl-C).
+// errRefused ends chat once the server has refused the caller: every line after would be
+// refused the same, and chat has said why.
+var errRefused = errors.New("the server refused the caller (see above)")
+
+// run reads lines until the end of input, ctx (Ctrl-C) or the server refusing the caller.
 func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	c.quit = cancel
 	lines, print, closeInput, err := input(ctx, in, out)
 	if err != nil {
 		return err
@@ -126,6 +133,12 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 	for {
 		line, err := lines()
+		c.mu.Lock()
+		refused := c.refused
+		c.mu.Unlock()
+		if refused { // before a line read as the refusal came
+			return errRefused
+		}
 		switch {
 		case errors.Is(err, readline.ErrInterrupt) || ctx.Err() != nil:
 			return nil
@@ -150,11 +163,32 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", Stdin: f, Stdout: out, HistoryFile: history, HistoryLimit: 500})
+		// Cancelable, so that closing the line editor ends a read in progress.
+		stdin := readline.NewCancelableStdin(f)
+		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", Stdin: stdin, Stdout: out, HistoryFile: history, HistoryLimit: 500})
 		if err != nil {
+			_ = stdin.Close()
 			return nil, nil, nil, fmt.Errorf("terminal: %w", err)
 		}
-		return rl.Readline, rl.Stdout(), func() { _ = rl.Close() }, nil
+		var once sync.Once
+		closeRL := func() {
+			once.Do(func() {
+				_ = stdin.Close()
+				_ = rl.Close()
+			})
+		}
+		// The line editor reads keys, Ctrl-C among them, in raw mode: ctx ending (a signal, or
+		// the server refusing the caller) would not end its wait for a line, so it closes it,
+		// which also gives the terminal back.
+		stop := context.AfterFunc(ctx, closeRL)
+		next = func() (string, error) {
+			line, err := rl.Readline()
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+			return line, err
+		}
+		return next, rl.Stdout(), func() { stop(); closeRL() }, nil
 	}
 	type line struct {
 		text string
@@ -220,6 +254,9 @@ func (c *chat) send(ctx context.Context, sentence string) {
 		c.unqueued++
 		c.mu.Unlock()
 		c.say("not sent: %v: %q", describe(err, c.srv), sentence)
+		if refusesCaller(err) {
+			c.refuse()
+		}
 		return
 	}
 	m := res.Msg
@@ -330,11 +367,14 @@ func (c *chat) watch(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			switch connect.CodeOf(err) {
-			case connect.CodeUnauthenticated, connect.CodePermissionDenied:
+			if refusesCaller(err) {
 				// Retrying will not help until the token changes.
-				c.refuse(describe(err, c.srv))
+				c.say("the server refused to follow the conversation (%v): set ELIZA_TOKEN and try again with `eliza chat --resume`",
+					describe(err, c.srv))
+				c.refuse()
 				return
+			}
+			switch connect.CodeOf(err) {
 			case connect.CodeNotFound, connect.CodeInvalidArgument:
 				if c.lost(conv, err) {
 					return
@@ -357,16 +397,23 @@ func (c *chat) watch(ctx context.Context) {
 	}()
 }
 
-// refuse gives the watch up for a refusal of the caller (a token missing, wrong, revoked or of
-// a disabled client): the answers due cannot be shown, and chat ends with the refusal.
-func (c *chat) refuse(err error) {
+// refusesCaller reports whether err is the server refusing the caller: a token missing, wrong,
+// revoked, or of a disabled client.
+func refusesCaller(err error) bool {
+	code := connect.CodeOf(err)
+	return code == connect.CodeUnauthenticated || code == connect.CodePermissionDenied
+}
+
+// refuse ends chat once the server has refused the caller (which the caller of refuse has
+// said): every line after would be refused the same, and the answers due cannot be shown.
+func (c *chat) refuse() {
 	c.mu.Lock()
-	c.refused = err
+	c.refused = true
 	c.unwatchLocked()
 	clear(c.pending)
 	c.mu.Unlock()
-	c.say("the server refused to follow the conversation (%v): set ELIZA_TOKEN and try again with `eliza chat --resume`", err)
-	c.notify() // the end of input stops waiting for answers that will not be shown
+	c.notify() // a drain stops waiting for answers that will not be shown
+	c.quit()
 }
 
 // lost is what chat does with a conversation the server does not have: unknown, expired, or
@@ -455,8 +502,8 @@ func (c *chat) save() {
 }
 
 // end is the end of input: it waits for the answers still due (drain), then fails when a line
-// was not queued (refused, or not sent) or the server refused to show the conversation, so
-// that a script sees it.
+// was not queued (refused, or not sent) or the server refused the caller, so that a script
+// sees it.
 func (c *chat) end(ctx context.Context) error {
 	if err := c.drain(ctx); err != nil {
 		return err
@@ -464,8 +511,8 @@ func (c *chat) end(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case c.refused != nil:
-		return fmt.Errorf("the server refused to follow the conversation: %w", c.refused)
+	case c.refused:
+		return errRefused
 	case c.unqueued == 1:
 		return errors.New("a line was not queued (see above)")
 	case c.unqueued > 1:

@@ -191,3 +191,48 @@ func TestChat_ALineRefusedFailsTheEndOfInput(t *testing.T) {
 		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// The server refuses the caller's token on Send: chat says so once, for the line it could not
+// send, and ends, rather than refusing every line after the same way.
+func TestChat_ATokenRefusedOnSendIsSaidOnceAndEndsChat(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	f.refuse = func(*elizav1.SendRequest) (*elizav1.SendResponse, error) {
+		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("invalid token"))
+	}
+	r := start(f.start(t), strings.NewReader("one\ntwo\nthree\n"), "chat")
+	if code := r.wait(t); code != 1 || r.err.String() != "eliza: the server refused the caller (see above)\n" {
+		t.Fatalf("exit status %d and %q on stderr, want 1 and the refusal; printed:\n%s", code, r.err, r.out)
+	}
+	if got, want := r.out.String(), lines(`[not sent: unauthenticated: invalid token: "one"]`); got != want {
+		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+	}
+	if got := f.sends(); !slices.Equal(got, []string{"/one"}) {
+		t.Fatalf("sent %q, want the first line alone", got)
+	}
+}
+
+// The server refuses to let the caller watch the conversation while the input is still open:
+// chat says so once and ends at once, without waiting for a line.
+func TestChat_ATokenRefusedOnWatchIsSaidOnceAndEndsChat(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	f.add(convID(7), 1)
+	f.beforeWatch = func(context.Context, *elizav1.WatchRequest) error {
+		return connect.NewError(connect.CodePermissionDenied, errors.New("the client is disabled"))
+	}
+	if err := store(saved{Conversation: convID(7), Serial: 2}); err != nil {
+		t.Fatal(err)
+	}
+	in, _, _ := typing(t) // never ended
+	r := start(f.start(t), in, "chat", "--resume")
+	if code := r.wait(t); code != 1 || r.err.String() != "eliza: the server refused the caller (see above)\n" {
+		t.Fatalf("exit status %d and %q on stderr, want 1 and the refusal; printed:\n%s", code, r.err, r.out)
+	}
+	want := lines("[conversation "+convID(7)+" (after event 2)]",
+		"[the server refused to follow the conversation (permission_denied: the client is disabled): "+
+			"set ELIZA_TOKEN and try again with `eliza chat --resume`]")
+	if got := r.out.String(); got != want {
+		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+	}
+}
