@@ -3,6 +3,7 @@ package elizacli
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -155,20 +156,24 @@ func newClients(db *database) *cobra.Command {
 		Use:   "limits ID [--requests-per-second N] [--sentences-per-minute N] [--tokens-per-day N]",
 		Short: "Set a client's own limits (0, or a flag left out: the front door's default)",
 		Args:  cobra.ExactArgs(1),
-		RunE: db.withStore(func(cmd *cobra.Command, args []string, s *access.Store) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// Checked before the database is reached, which would refuse a value out of its
+			// column's range with an error naming no flag.
 			id, err := parseID("client", args[0])
 			if err != nil {
 				return err
 			}
-			if limits.RequestsPerSecond < 0 || limits.SentencesPerMinute < 0 || limits.TokensPerDay < 0 {
-				return fmt.Errorf("limits must be positive, or 0 for the default")
-			}
-			if err := s.SetLimits(cmd.Context(), id, limits); err != nil {
+			if err := checkLimits(limits); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "client %s: %s\n", id, describeLimits(limits))
-			return nil
-		}),
+			return db.withStore(func(cmd *cobra.Command, _ []string, s *access.Store) error {
+				if err := s.SetLimits(cmd.Context(), id, limits); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "client %s: %s\n", id, describeLimits(limits))
+				return nil
+			})(cmd, args)
+		},
 	}
 	setLimits.Flags().IntVar(&limits.RequestsPerSecond, "requests-per-second", 0, "Say, Converse and Introduce calls a second, per front door")
 	setLimits.Flags().IntVar(&limits.SentencesPerMinute, "sentences-per-minute", 0, "queued sentences a minute, per front door")
@@ -264,6 +269,26 @@ func newTokens(db *database) *cobra.Command {
 	}
 	cmd.AddCommand(add, list, revoke)
 	return cmd
+}
+
+// checkLimits refuses a limit that access.client cannot hold, naming its flag. Migration 00008
+// makes requests_per_second and sentences_per_minute integer, each positive or NULL (the
+// default, which 0 stands for); tokens_per_day is bigint, but access.Store.SetLimits binds it
+// through nullif($4, 0), which Postgres types integer, so it too is held to integer's range.
+func checkLimits(l access.Limits) error {
+	for _, f := range []struct {
+		flag   string
+		n, max int64
+	}{
+		{"--requests-per-second", int64(l.RequestsPerSecond), math.MaxInt32},
+		{"--sentences-per-minute", int64(l.SentencesPerMinute), math.MaxInt32},
+		{"--tokens-per-day", l.TokensPerDay, math.MaxInt32},
+	} {
+		if f.n < 0 || f.n > f.max {
+			return fmt.Errorf("%s %d: give 1 to %d, or 0 for the default", f.flag, f.n, f.max)
+		}
+	}
+	return nil
 }
 
 // describeLimits shows a client's own limits, "default" for those it does not set.

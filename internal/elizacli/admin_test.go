@@ -1,0 +1,73 @@
+package elizacli
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/beacon/eventdispatch/internal/stack"
+)
+
+// admin runs eliza with args (an administration command) against the database at url, and
+// returns its exit status and what it printed on standard output and standard error.
+func admin(t *testing.T, url string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	t.Setenv("DATABASE_URL", url)
+	var out, errs strings.Builder
+	code = Main(args, strings.NewReader(""), &out, &errs)
+	return code, out.String(), errs.String()
+}
+
+// A limit out of the range of its column is refused by its flag's name before the database is
+// reached (here, none answers), not with the database's encoding error.
+func TestClientsLimits_RefusesAValueItsColumnCannotHold(t *testing.T) {
+	nowhere := "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"
+	id := "7d5e2c1a-3b4f-4c6d-8e9f-0a1b2c3d4e5f"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--requests-per-second", "99999999999"}, "eliza: --requests-per-second 99999999999: give 1 to 2147483647, or 0 for the default\n"},
+		{[]string{"--sentences-per-minute", "2147483648"}, "eliza: --sentences-per-minute 2147483648: give 1 to 2147483647, or 0 for the default\n"},
+		{[]string{"--sentences-per-minute", "-1"}, "eliza: --sentences-per-minute -1: give 1 to 2147483647, or 0 for the default\n"},
+		{[]string{"--tokens-per-day", "-5"}, "eliza: --tokens-per-day -5: give 1 to 2147483647, or 0 for the default\n"},
+		{[]string{"--tokens-per-day", "3000000000"}, "eliza: --tokens-per-day 3000000000: give 1 to 2147483647, or 0 for the default\n"},
+	} {
+		code, out, errs := admin(t, nowhere, append([]string{"clients", "limits", id}, tc.args...)...)
+		if code != 1 || out != "" || errs != tc.want {
+			t.Errorf("clients limits %s: exit status %d, %q, %q; want 1 and %q", strings.Join(tc.args, " "), code, out, errs, tc.want)
+		}
+	}
+}
+
+// The largest limits each column holds are kept, and every flag left out goes back to the
+// default.
+func TestClientsLimits_KeepsTheLargestLimitsAndResetsThoseLeftOut(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres)
+	pool := stack.Pool(t, ep.DatabaseURL)
+	code, _, errs := admin(t, ep.DatabaseURL, "clients", "add", "--name", "test limits")
+	id := regexp.MustCompile(`client (\S+) `).FindStringSubmatch(errs)
+	if code != 0 || id == nil {
+		t.Fatalf("clients add: exit status %d, %q", code, errs)
+	}
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DELETE FROM access.client WHERE id = $1`, id[1]) })
+
+	code, _, errs = admin(t, ep.DatabaseURL, "clients", "limits", id[1],
+		"--requests-per-second", "2147483647", "--sentences-per-minute", "2147483647", "--tokens-per-day", "2147483647")
+	want := "client " + id[1] + ": 2147483647 req/s, 2147483647 sentences/min, 2147483647 tokens/day\n"
+	if code != 0 || errs != want {
+		t.Fatalf("clients limits at the columns' maxima: exit status %d, %q; want 0 and %q", code, errs, want)
+	}
+	code, _, errs = admin(t, ep.DatabaseURL, "clients", "limits", id[1], "--tokens-per-day", "50000")
+	want = "client " + id[1] + ": default req/s, default sentences/min, 50000 tokens/day\n"
+	if code != 0 || errs != want {
+		t.Fatalf("clients limits with one flag: exit status %d, %q; want 0 and %q", code, errs, want)
+	}
+	var rps, spm *int32
+	var tpd *int64
+	if err := pool.QueryRow(t.Context(), `SELECT requests_per_second, sentences_per_minute, tokens_per_day FROM access.client WHERE id = $1`,
+		id[1]).Scan(&rps, &spm, &tpd); err != nil || rps != nil || spm != nil || tpd == nil || *tpd != 50000 {
+		t.Fatalf("stored %v, %v, %v (%v); want NULL, NULL, 50000", rps, spm, tpd, err)
+	}
+}
