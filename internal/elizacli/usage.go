@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -41,6 +42,23 @@ func newUsage(srv *server) *cobra.Command {
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "client %s\n", res.Msg.GetClientId())
+			if len(res.Msg.GetDays()) == 0 {
+				// A header over no rows reads like a failure; the range is the server's
+				// defaults' (today, in UTC; --to: --from).
+				first, last := from, to
+				if first == "" {
+					first = time.Now().UTC().Format(time.DateOnly)
+				}
+				if last == "" {
+					last = first
+				}
+				if first == last {
+					fmt.Fprintf(w, "no usage on %s\n", first)
+				} else {
+					fmt.Fprintf(w, "no usage between %s and %s\n", first, last)
+				}
+				return w.Flush()
+			}
 			fmt.Fprintln(w, "DAY\tQUEUED\tMODEL CALLS\tPROMPT TOKENS\tCOMPLETION TOKENS\tQUOTA REFUSALS\tCALLS")
 			for _, d := range res.Msg.GetDays() {
 				var calls []string

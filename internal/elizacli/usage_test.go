@@ -1,0 +1,49 @@
+package elizacli
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	usagev1 "github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1"
+	"github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1/usagev1connect"
+)
+
+// fakeUsage answers GetUsage with days, for any range.
+type fakeUsage struct {
+	usagev1connect.UnimplementedUsageServiceHandler
+	days []*usagev1.DayUsage
+}
+
+func (f fakeUsage) GetUsage(context.Context, *connect.Request[usagev1.GetUsageRequest]) (*connect.Response[usagev1.GetUsageResponse], error) {
+	return connect.NewResponse(&usagev1.GetUsageResponse{ClientId: "c1", Days: f.days}), nil
+}
+
+// A client that did nothing in the range is told so, rather than shown a header over no rows.
+func TestUsage_SaysThereIsNoneRatherThanAnEmptyTable(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.Handle(usagev1connect.NewUsageServiceHandler(fakeUsage{}))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	today := time.Now().UTC().Format(time.DateOnly)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "client c1\nno usage on " + today + "\n"},
+		{[]string{"--from", "2026-12-01"}, "client c1\nno usage on 2026-12-01\n"},
+		{[]string{"--from", "2026-12-01", "--to", "2026-12-03"}, "client c1\nno usage between 2026-12-01 and 2026-12-03\n"},
+	} {
+		var out, errs strings.Builder
+		code := Main(append([]string{"--addr", addr, "usage"}, tc.args...), strings.NewReader(""), &out, &errs)
+		if code != 0 || out.String() != tc.want || errs.Len() != 0 {
+			t.Errorf("usage %s: exit status %d, %q, %q; want 0 and %q", strings.Join(tc.args, " "), code, out.String(), errs.String(), tc.want)
+		}
+	}
+}
