@@ -78,7 +78,8 @@ func newClients(db *database) *cobra.Command {
 		Use:   "clients",
 		Short: "Manage who may call the service (in the Postgres at DATABASE_URL)",
 		Long: "clients adds, lists, re-tiers, disables and enables the clients that front doors authenticate " +
-			"(AUTH=optional|required). It talks to the Postgres at DATABASE_URL, not to a front door.",
+			"(AUTH=optional|required). It talks to the Postgres at DATABASE_URL, not to a front door. Nothing deletes " +
+			"a client or a token: disable the client, or revoke the token.",
 	}
 	var name, tier string
 	var admin bool
@@ -155,7 +156,9 @@ func newClients(db *database) *cobra.Command {
 	setLimits := &cobra.Command{
 		Use:   "limits ID [--requests-per-second N] [--sentences-per-minute N] [--tokens-per-day N]",
 		Short: "Set a client's own limits (0, or a flag left out: the front door's default)",
-		Args:  cobra.ExactArgs(1),
+		Long: "limits sets all three of a client's limits at once: a flag left out, or 0, puts that limit back to the " +
+			"front door's default, so give every limit the client keeps. Each is 1 to 2147483647.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Checked before the database is reached, which would refuse a value out of its
 			// column's range with an error naming no flag.
