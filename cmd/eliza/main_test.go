@@ -295,6 +295,32 @@ func TestChat_InATerminalAnswersWhatIsTypedAndExitsOnCtrlD(t *testing.T) {
 	}
 }
 
+// SIGINT sent to chat (kill -INT: Ctrl-C typed reaches it as a key, the line editor being in
+// raw mode) and SIGTERM end it at the prompt as Ctrl-C does: at once, with status 0.
+func TestChat_InATerminalLeavesAtOnceOnSIGINTAndSIGTERM(t *testing.T) {
+	addr := server(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		term := startTerminal(t, eliza(t, addr, t.TempDir(), "chat"))
+		term.waitFor(regexp.MustCompile(`> `), 1)
+		term.typeLine("I feel sad")
+		term.waitFor(answerOnScreen, 1)
+		if err := term.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- term.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("chat after %v: %v", sig, err)
+			}
+		case <-time.After(5 * time.Second):
+			_ = term.cmd.Process.Kill()
+			t.Fatalf("chat still waiting at the prompt 5 s after %v:\n%q", sig, term.screen())
+		}
+	}
+}
+
 // savedConversation is the conversation chat saved in state, "" if none.
 func savedConversation(state string) string {
 	b, err := os.ReadFile(filepath.Join(state, "eliza", "conversation.json"))

@@ -34,7 +34,7 @@ func newChat(srv *server) *cobra.Command {
 			"\"enqueued\", \"queue is full!\", the replies and errors. It reconnects when the server goes away and " +
 			"misses nothing. --resume continues the last conversation (kept in $XDG_STATE_HOME/eliza), --conversation " +
 			"a given one (or starts one with that id). Ctrl-D waits for the answers still due and exits, with status 1 " +
-			"when a line was not queued (refused, or not sent); Ctrl-C exits at once. A token the server refuses ends " +
+			"when a line was not queued (refused, or not sent); Ctrl-C, SIGINT or SIGTERM exits at once. A token the server refuses ends " +
 			"chat at once, with status 1.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -12,7 +12,7 @@
 // reply is lost or repeated; the conversation's id and that serial are saved (in the user's
 // state directory) after every event, and `chat --resume` continues the last conversation.
 // At the end of input (Ctrl-D, or the end of a pipe) it waits for the answers still due, then
-// exits; Ctrl-C exits at once.
+// exits; Ctrl-C, SIGINT or SIGTERM exits at once.
 //
 // The server is ELIZA_ADDR (host:port, default localhost:8080), plain HTTP unless --tls
 // (HTTPS, verified against the system's roots), with the token of --token or ELIZA_TOKEN sent

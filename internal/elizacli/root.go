@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -23,7 +24,9 @@ const DefaultAddr = "localhost:8080"
 
 // Main runs the command with args and returns its exit status.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// SIGTERM (a kill, a terminal closing under a supervisor) ends chat as Ctrl-C does: at
+	// once, the terminal given back.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)
