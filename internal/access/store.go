@@ -97,7 +97,7 @@ func (s *Store) SetTier(ctx context.Context, id uuid.UUID, tier Tier) error {
 // SetLimits sets a client's own limits; a zero field goes back to the front door's default.
 func (s *Store) SetLimits(ctx context.Context, id uuid.UUID, l Limits) error {
 	return s.updateClient(ctx, id, `UPDATE access.client SET requests_per_second = nullif($2, 0),
-		sentences_per_minute = nullif($3, 0), tokens_per_day = nullif($4, 0) WHERE id = $1`,
+		sentences_per_minute = nullif($3, 0), tokens_per_day = nullif($4::bigint, 0) WHERE id = $1`,
 		l.RequestsPerSecond, l.SentencesPerMinute, l.TokensPerDay)
 }
 

@@ -157,7 +157,7 @@ func newClients(db *database) *cobra.Command {
 		Use:   "limits ID [--requests-per-second N] [--sentences-per-minute N] [--tokens-per-day N]",
 		Short: "Set a client's own limits (0, or a flag left out: the front door's default)",
 		Long: "limits sets all three of a client's limits at once: a flag left out, or 0, puts that limit back to the " +
-			"front door's default, so give every limit the client keeps. Each is 1 to 2147483647.",
+			"front door's default, so give every limit the client keeps. Requests and sentences are 1 to 2147483647.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Checked before the database is reached, which would refuse a value out of its
@@ -275,9 +275,8 @@ func newTokens(db *database) *cobra.Command {
 }
 
 // checkLimits refuses a limit that access.client cannot hold, naming its flag. Migration 00008
-// makes requests_per_second and sentences_per_minute integer, each positive or NULL (the
-// default, which 0 stands for); tokens_per_day is bigint, but access.Store.SetLimits binds it
-// through nullif($4, 0), which Postgres types integer, so it too is held to integer's range.
+// makes requests_per_second and sentences_per_minute integer and tokens_per_day bigint, each
+// positive or NULL (the default, which 0 stands for).
 func checkLimits(l access.Limits) error {
 	for _, f := range []struct {
 		flag   string
@@ -285,7 +284,7 @@ func checkLimits(l access.Limits) error {
 	}{
 		{"--requests-per-second", int64(l.RequestsPerSecond), math.MaxInt32},
 		{"--sentences-per-minute", int64(l.SentencesPerMinute), math.MaxInt32},
-		{"--tokens-per-day", l.TokensPerDay, math.MaxInt32},
+		{"--tokens-per-day", l.TokensPerDay, math.MaxInt64},
 	} {
 		if f.n < 0 || f.n > f.max {
 			return fmt.Errorf("%s %d: give 1 to %d, or 0 for the default", f.flag, f.n, f.max)
