@@ -130,6 +130,9 @@ func (s *Store) Truncate(_ context.Context, version int64) error {
 			s.ledger.Delete(id, version)
 		}
 	}
+	for rec := range s.pending {
+		s.forgetIfEmpty(rec)
+	}
 	return nil
 }
 

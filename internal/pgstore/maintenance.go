@@ -12,16 +12,29 @@ import (
 	"github.com/beacon/eventdispatch/internal/recording"
 )
 
-// Truncate forgets every signal changed before version: the source table was truncated.
+// Truncate forgets every signal changed before version: the source table was truncated. The
+// recordings left with no signal present wait for nothing, and are no longer pending.
 func (s *Store) Truncate(ctx context.Context, version int64) error {
-	_, err := s.pool.Exec(ctx, `
-		UPDATE dispatcher.signal_state SET deleted = true, source_lsn = $1, updated_at = now()
-		WHERE NOT deleted AND source_lsn < $1`, version)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			UPDATE dispatcher.signal_state SET deleted = true, source_lsn = $1, updated_at = now()
+			WHERE NOT deleted AND source_lsn < $1`, version); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, forgetEmptyPending)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("apply truncate: %w", err)
 	}
 	return nil
 }
+
+// forgetEmptyPending deletes the pending rows of recordings with no signal present (migration
+// 00021 runs the same statement once).
+const forgetEmptyPending = `
+	DELETE FROM dispatcher.pending_recording p
+	WHERE NOT EXISTS (SELECT 1 FROM dispatcher.signal_state s WHERE s.recording = p.recording AND NOT s.deleted)`
 
 // ReportIncomplete returns, once each across all replicas, the recordings whose first signal
 // is older than age and that are still incomplete, with what each lacks. The claim and the

@@ -168,9 +168,15 @@ func (h Harness[S]) truncateForgetsEarlierSignalsOnly(t *testing.T) {
 	const base = math.MinInt64
 	store := h.NewStore(t)
 	rec := h.recordings(t, 1)[0]
-	apply(t, store, eeg(rec, base+1))
+	before := pending(t, store)
+	apply(t, store, longAgo(eeg(rec, base+1)))
 	if err := store.Truncate(t.Context(), base+5); err != nil {
 		t.Fatalf("truncate: %v", err)
+	}
+	// Left with no signal, it waits for nothing.
+	h.checkPending(t, store, before, 0)
+	if got := reported(t, store, []uuid.UUID{rec}); len(got) != 0 {
+		t.Fatalf("reported %v, which the truncate left with no signal", got)
 	}
 	if res := apply(t, store, accelerometer(rec, base+6)); len(res.Completed) != 0 {
 		t.Fatalf("completed with a signal from before the truncate: %+v", res)
