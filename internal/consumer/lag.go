@@ -71,7 +71,6 @@ func (g *Group) readLag(ctx context.Context, client *kafka.Client, owned map[int
 		firsts, err := g.offsetsOf(ctx, client, unknown, kafka.FirstOffset)
 		if err != nil {
 			log.Debug("cannot read the partitions' first offsets for the lag", "error", err)
-			return
 		}
 		for p, first := range firsts {
 			unknown[p].next.CompareAndSwap(-1, first) // unless a commit came meanwhile
