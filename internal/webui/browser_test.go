@@ -329,6 +329,38 @@ func TestPage_KeepsItsLogWhenItsConversationIsGone(t *testing.T) {
 	}
 }
 
+// A sentence sent to a conversation that expired while the page's watch had nothing to say is
+// refused (NotFound): the page says the conversation cannot be continued, keeps the sentence
+// in its field, and sending it again starts a new conversation.
+func TestPage_KeepsASentenceSentToAnExpiredConversation(t *testing.T) {
+	p := browser(t)
+	ep := stack.Require(t, stack.Postgres, stack.Kafka)
+	s := proctest.StartConversations(t, &builds, ep, "webui", nil, nil)
+	p.open("http://" + s.RPC + "/")
+	p.say("I feel sad")
+	p.waitLog("reply", 1)
+	first := strings.TrimPrefix(eval[string](p, `document.getElementById("conversation").textContent`), "Conversation ")
+	t.Cleanup(func() { s.Forget(first) })
+	// Idle for longer than CONVERSATION_TTL (24h), and not swept yet.
+	if _, err := stack.Pool(t, ep.DatabaseURL).Exec(t.Context(),
+		`UPDATE transcript.conversation SET active_at = now() - interval '48 hours' WHERE id = $1`, first); err != nil {
+		t.Fatal(err)
+	}
+
+	p.say("my mother hates me")
+	p.waitLog("note", 1)
+	if kept := eval[string](p, `document.getElementById("sentence").value`); kept != "my mother hates me" {
+		t.Fatalf("the field holds %q after the refusal, want the sentence kept", kept)
+	}
+	p.run(chromedp.SendKeys(chromedp.ID("sentence"), kb.Enter))
+	p.waitLog("reply", 2)
+	second := strings.TrimPrefix(eval[string](p, `document.getElementById("conversation").textContent`), "Conversation ")
+	t.Cleanup(func() { s.Forget(second) })
+	if second == first || second == "" {
+		t.Fatalf("the sentence sent again went to conversation %q, want a new one (not %s)", second, first)
+	}
+}
+
 // A page on another origin uses the service as the Connect ELIZA demo's front end does
 // (createConnectTransport / createGrpcWebTransport with baseUrl set to the server), over both
 // protocols: an allowed origin reads answers and the server's own error messages, another

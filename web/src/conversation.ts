@@ -132,6 +132,12 @@ export class Conversation {
       res = await this.client.send({ conversationId: this.id, sentence });
     } catch (err) {
       const e = ConnectError.from(err);
+      if (e.code === Code.NotFound && this.id !== "") {
+        // The conversation expired while the watch had nothing to say: the sentence is kept
+        // for the next, which starts a new one.
+        this.lose(`That conversation cannot be continued (${e.rawMessage}). Send your sentence again to start a new one.`);
+        return false;
+      }
       if (refusedByServer(e.code)) {
         const hint = e.code === Code.Unauthenticated || e.code === Code.PermissionDenied ? " (set your token below)" : "";
         this.show({ kind: "refused", text: `not sent: ${e.rawMessage}${hint}`, about: sentence });
