@@ -298,8 +298,8 @@ func TestPage_SaysItIsReconnectingWhenItsFrontDoorShutsDown(t *testing.T) {
 }
 
 // A conversation the server no longer has (expired, or forgotten as here) cannot be resumed:
-// the page says so under what it showed, which stays, and the next sentence starts a new
-// conversation in the same log.
+// the page says so under what it showed, which stays (across a reload too), and the next
+// sentence starts a new conversation in the same log.
 func TestPage_KeepsItsLogWhenItsConversationIsGone(t *testing.T) {
 	p := browser(t)
 	s := proctest.StartConversations(t, &builds, stack.Require(t, stack.Postgres, stack.Kafka), "webui", nil, nil)
@@ -312,20 +312,30 @@ func TestPage_KeepsItsLogWhenItsConversationIsGone(t *testing.T) {
 	s.FrontDoor.Wait(t, 10*time.Second)
 	s.StartFrontDoor()
 	p.waitLog("note", 1)
+	kinds := func() []string {
+		var out []string
+		for _, e := range p.entries() {
+			out = append(out, e.Kind)
+		}
+		return out
+	}
+	if got, want := kinds(), []string{"enqueued", "reply", "note"}; !slices.Equal(got, want) {
+		t.Fatalf("the log shows %v, want %v: what was shown before the note stays", got, want)
+	}
+	p.open("http://" + s.RPC + "/") // a reload keeps the log (not the page's own note)
+	if got, want := kinds(), []string{"enqueued", "reply"}; !slices.Equal(got, want) {
+		t.Fatalf("after a reload the log shows %v, want %v", got, want)
+	}
 
 	p.say("my mother hates me")
 	p.waitLog("reply", 2)
 	second := strings.TrimPrefix(eval[string](p, `document.getElementById("conversation").textContent`), "Conversation ")
 	t.Cleanup(func() { s.Forget(second) })
-	if second == first {
-		t.Fatalf("the sentence after the note went to the lost conversation %s", first)
+	if second == first || second == "" {
+		t.Fatalf("the sentence after the note went to conversation %q, want a new one (not %s)", second, first)
 	}
-	var kinds []string
-	for _, e := range p.entries() {
-		kinds = append(kinds, e.Kind)
-	}
-	if want := []string{"enqueued", "reply", "note", "enqueued", "reply"}; !slices.Equal(kinds, want) {
-		t.Fatalf("the log shows %v, want %v: what was shown before the note stays", kinds, want)
+	if got, want := kinds(), []string{"enqueued", "reply", "enqueued", "reply"}; !slices.Equal(got, want) {
+		t.Fatalf("the log shows %v, want %v", got, want)
 	}
 }
 

@@ -75,7 +75,9 @@ export class Conversation {
       this.view.add(e);
     }
     this.view.conversation(this.id);
-    this.follow();
+    if (this.id !== "") {
+      this.follow(); // else the log of a conversation lost, kept until the next sentence's
+    }
   }
 
   /** Queues a sentence; resolves to false when it was not sent (the caller keeps the text). */
@@ -120,7 +122,7 @@ export class Conversation {
     this.following = null;
     this.id = "";
     this.last = 0n;
-    this.storage.removeItem(this.key);
+    this.save(); // the log stays across a reload too
     this.view.conversation("");
     this.view.health("idle", "Ready.");
     this.show({ kind: "note", text: note });
@@ -277,7 +279,7 @@ export class Conversation {
         return null;
       }
       const saved = JSON.parse(raw) as Saved;
-      if (typeof saved.id !== "string" || saved.id === "" || !/^\d+$/.test(saved.serial) || !Array.isArray(saved.entries)) {
+      if (typeof saved.id !== "string" || !/^\d+$/.test(saved.serial) || !Array.isArray(saved.entries)) {
         return null;
       }
       return saved;
@@ -286,10 +288,8 @@ export class Conversation {
     }
   }
 
+  /** Keeps the conversation's place and log; with no id, the log of one lost (lose). */
   private save(): void {
-    if (this.id === "") {
-      return;
-    }
     const saved: Saved = { id: this.id, serial: this.last.toString(), entries: this.entries };
     try {
       this.storage.setItem(this.key, JSON.stringify(saved));
