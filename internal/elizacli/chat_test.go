@@ -69,7 +69,7 @@ func TestChat_ASerialGoingBackIsARestart(t *testing.T) {
 	}
 	want := lines("[conversation "+convID(1)+"]",
 		"  enqueued: one", "eliza: you said one",
-		"[lost the server (cannot reach "+addr+": restarting); reconnecting]",
+		"[lost the server ("+addr+" is unavailable: restarting); reconnecting]",
 		"[conversation "+convID(1)+" was no longer on the server: \"two\" starts a new conversation]",
 		"[conversation "+convID(2)+"]",
 		"  enqueued: two", "eliza: you said two")

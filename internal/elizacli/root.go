@@ -129,6 +129,10 @@ func describe(err error, srv *server) error {
 		return err
 	}
 	if ce.Code() == connect.CodeUnavailable {
+		if connect.IsWireError(err) {
+			// The server answered, Unavailable: it is shutting down, or lacks a dependency.
+			return fmt.Errorf("%s is unavailable: %s", srv.addr, ce.Message())
+		}
 		return fmt.Errorf("cannot reach %s: %s", srv.addr, ce.Message())
 	}
 	return fmt.Errorf("%s: %s", ce.Code(), ce.Message())
