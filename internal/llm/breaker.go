@@ -174,6 +174,13 @@ func (b *breaker) onStateChange(_ string, from, to gobreaker.State) {
 	close(b.changed)
 	b.changed = make(chan struct{})
 	b.mu.Unlock()
+	if to == gobreaker.StateOpen {
+		// gobreaker half-opens only when asked for its state, and with no job calling, none
+		// asks: the gauge (and the alert on it) would say open for as long as the process is
+		// idle, the model long recovered. Ask once the cool-down is over, from a goroutine of
+		// its own (gobreaker calls this with its lock held).
+		time.AfterFunc(b.cfg.Cooldown, func() { b.cb.State() })
+	}
 }
 
 func (cfg BreakerConfig) withDefaults() BreakerConfig {

@@ -70,6 +70,27 @@ func TestBreaker_WaitingJobsSucceedOnceItHalfOpensAndTheModelRecovers(t *testing
 	}
 }
 
+// An open breaker half-opens at the end of its cool-down whether or not a job asks: its gauge,
+// which ModelBreakerOpen alerts on, does not stay "open" while the process is idle.
+func TestBreaker_HalfOpensAfterItsCooldownWithNoJobCalling(t *testing.T) {
+	model := &scripted{fallback: status(503)}
+	m := newTestMetrics(t)
+	call := Chain(model.call, Breaker(BreakerConfig{Failures: 2, Cooldown: 100 * time.Millisecond, Metrics: m}))
+	for range 2 {
+		_, _ = call(context.Background(), Request{})
+	}
+	if got := testutil.ToFloat64(m.breakerState); got != 2 {
+		t.Fatalf("llm_breaker_state = %v, want 2 (open)", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(m.breakerState) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("llm_breaker_state = %v 5s after a cool-down of 100ms with no call, want 1 (half-open)", testutil.ToFloat64(m.breakerState))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestBreaker_JobsOlderThanMaxJobAgeAreUnavailableAtOnce(t *testing.T) {
 	model := &scripted{fallback: status(500)}
 	m := newTestMetrics(t)
