@@ -25,6 +25,9 @@ const (
 	KindMalformed
 	// KindEmptyChoices answers 200 with a valid chat completion that has no choices.
 	KindEmptyChoices
+	// KindOutOfCredit answers 429 with OpenAI's insufficient_quota error body: the account is
+	// out of credit, which waiting does not mend.
+	KindOutOfCredit
 )
 
 // String names the kind, as in test names and logs.
@@ -42,6 +45,8 @@ func (k Kind) String() string {
 		return "malformed"
 	case KindEmptyChoices:
 		return "empty_choices"
+	case KindOutOfCredit:
+		return "out_of_credit"
 	default:
 		return "kind(" + strconv.Itoa(int(k)) + ")"
 	}
@@ -83,6 +88,11 @@ func RateLimitedByProxy(d time.Duration) Behaviour {
 	h := http.Header{}
 	h.Set("llm_provider-retry-after", strconv.Itoa(int(math.Ceil(d.Seconds()))))
 	return Behaviour{Kind: KindRateLimited, Status: http.StatusTooManyRequests, Header: h}
+}
+
+// OutOfCredit answers 429 insufficient_quota, as OpenAI does for an account out of credit.
+func OutOfCredit() Behaviour {
+	return Behaviour{Kind: KindOutOfCredit, Status: http.StatusTooManyRequests}
 }
 
 // Fail answers status (such as 500, 503, 400 or 401) with an OpenAI error body.

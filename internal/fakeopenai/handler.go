@@ -63,6 +63,9 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, `{"id": "chatcmpl-fake", "object": "chat.completion", "choices": [{"message": `)
 	case KindRateLimited:
 		writeError(w, http.StatusTooManyRequests, "requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again later.")
+	case KindOutOfCredit:
+		writeError(w, http.StatusTooManyRequests, "insufficient_quota", "insufficient_quota",
+			"You exceeded your current quota, please check your plan and billing details.")
 	default:
 		status := b.Status
 		if status == 0 {

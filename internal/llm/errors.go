@@ -114,7 +114,7 @@ func reasonOf(err error) string {
 		return ""
 	}
 	if se, ok := errors.AsType[*StatusError](err); ok {
-		if se.Status == http.StatusTooManyRequests && apiCode(se) == "insufficient_quota" {
+		if se.Status == http.StatusTooManyRequests && outOfCredit(se) {
 			return "" // the account is out of credit: waiting will not help
 		}
 		if se.Status == http.StatusRequestTimeout || se.Status == http.StatusTooManyRequests || se.Status >= 500 {
@@ -139,12 +139,16 @@ func reasonOf(err error) string {
 	return ""
 }
 
-// apiCode returns the "code" of the API's error body, such as "rate_limit_exceeded", or "".
-func apiCode(se *StatusError) string {
-	if ae, ok := errors.AsType[*openai.Error](se.Err); ok {
-		return ae.Code
+// outOfCredit reports a 429 that says the account is out of credit: OpenAI's code or type
+// insufficient_quota, or its message for it, which is all a proxy may pass on (LiteLLM
+// answers its own "throttling_error", code 429, quoting the upstream's message).
+func outOfCredit(se *StatusError) bool {
+	ae, ok := errors.AsType[*openai.Error](se.Err)
+	if !ok {
+		return false
 	}
-	return ""
+	return ae.Code == "insufficient_quota" || ae.Type == "insufficient_quota" ||
+		strings.Contains(ae.Message, "insufficient_quota") || strings.Contains(ae.Message, "exceeded your current quota")
 }
 
 // isRateLimited reports a 429 that asks the client to slow down (rather than one that says

@@ -66,9 +66,15 @@ func TestStatusError_ExposesStatusAndHeadersThroughWrapping(t *testing.T) {
 
 func TestIsRetryable_TreatsAnAccountOutOfCreditAsPermanent(t *testing.T) {
 	quota := &StatusError{Status: 429, Err: &openai.Error{Code: "insufficient_quota", StatusCode: 429}}
+	// LiteLLM's rewrite: its own type and code, the upstream's message quoted.
+	proxied := &StatusError{Status: 429, Err: &openai.Error{Code: "429", Type: "throttling_error", StatusCode: 429,
+		Message: "litellm.RateLimitError: RateLimitError: OpenAIException - You exceeded your current quota, please check your plan and billing details."}}
 	limited := &StatusError{Status: 429, Err: &openai.Error{Code: "rate_limit_exceeded", StatusCode: 429}}
 	if IsRetryable(quota) || isRateLimited(quota) {
 		t.Error("insufficient_quota is retryable")
+	}
+	if IsRetryable(proxied) || isRateLimited(proxied) {
+		t.Error("insufficient_quota through LiteLLM is retryable")
 	}
 	if !IsRetryable(limited) || !isRateLimited(limited) {
 		t.Error("rate_limit_exceeded is not retryable")

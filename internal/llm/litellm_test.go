@@ -28,6 +28,7 @@ func TestOpenAI_ThroughARealProxy(t *testing.T) {
 		fakeopenai.Reply("Tell me more."),
 		fakeopenai.RateLimited(2*time.Second),
 		fakeopenai.Fail(http.StatusInternalServerError),
+		fakeopenai.OutOfCredit(),
 	))
 	base, err := upstream.Start()
 	if err != nil {
@@ -76,6 +77,14 @@ func TestOpenAI_ThroughARealProxy(t *testing.T) {
 		}
 	}
 
+	// An account out of credit: LiteLLM rewrites OpenAI's insufficient_quota to a throttling
+	// error of its own, which must not be taken for a rate limit and retried.
+	_, err = call(ctx, Request{Sentence: "hello?"})
+	t.Logf("out of credit through LiteLLM: %#v", err)
+	if se, ok := errors.AsType[*StatusError](err); !ok || se.Status != http.StatusTooManyRequests || IsRetryable(err) {
+		t.Errorf("upstream out of credit: err = %v, want a permanent StatusError 429", err)
+	}
+
 	// A key the proxy does not know: LiteLLM without a database of keys answers 400 "No
 	// connected db." rather than 401. Either way a client error, not to be retried.
 	bad, err := NewOpenAI(OpenAIConfig{BaseURL: proxy, APIKey: "sk-wrong", Model: "counsellor"})
@@ -86,8 +95,8 @@ func TestOpenAI_ThroughARealProxy(t *testing.T) {
 	if se, ok := errors.AsType[*StatusError](err); !ok || se.Status < 400 || se.Status >= 500 || se.Status == http.StatusTooManyRequests || IsRetryable(err) {
 		t.Errorf("a wrong key: err = %v, want a permanent 4xx", err)
 	}
-	if n := upstream.Count(); n != 4 {
-		t.Errorf("the upstream saw %d requests, want 4: LiteLLM must not retry, nor pass on a call it refused", n)
+	if n := upstream.Count(); n != 5 {
+		t.Errorf("the upstream saw %d requests, want 5: LiteLLM must not retry, nor pass on a call it refused", n)
 	}
 }
 
