@@ -88,6 +88,8 @@ type breaker struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every state change, to wake waiting calls
+	opened  time.Time     // when it last opened
+	failure error         // the last failure it counted, for the errors of the jobs it fails
 }
 
 // abandoned marks the error of a call whose caller gave up, so the breaker does not count it.
@@ -112,6 +114,11 @@ func (b *breaker) wrap(next Call) Call {
 			if a, ok := errors.AsType[*abandoned](err); ok {
 				return resp, a.err
 			}
+			if err != nil && IsRetryable(err) && !isRateLimited(err) {
+				b.mu.Lock()
+				b.failure = err
+				b.mu.Unlock()
+			}
 			// A failed probe opened the breaker again: its job goes back to waiting, as if it
 			// had not been let through, and spends no attempt — only calls made while the
 			// breaker lets traffic through count against a job.
@@ -125,7 +132,7 @@ func (b *breaker) wrap(next Call) Call {
 			}
 			if !now.Before(deadline) {
 				b.cfg.Metrics.jobUnavailable()
-				return Response{}, ErrUnavailable
+				return Response{}, b.unavailable()
 			}
 			if err := b.await(ctx, min(b.poll(), deadline.Sub(now))); err != nil {
 				return Response{}, fmt.Errorf("waiting for the model's circuit breaker to close: %w", err)
@@ -168,11 +175,25 @@ func (b *breaker) poll() time.Duration {
 }
 
 // onStateChange runs under gobreaker's lock: it must not call the breaker.
+// unavailable is the error of a job that waited for the breaker until it was MaxJobAge old:
+// ErrUnavailable (what the client is told), with why for the log and the dead-letter copy.
+func (b *breaker) unavailable() error {
+	b.mu.Lock()
+	opened, failure := b.opened, b.failure
+	b.mu.Unlock()
+	return fmt.Errorf("the model's circuit breaker kept the job waiting until it was LLM_MAX_JOB_AGE (%s) old; "+
+		"it opened at %s, after %d failures in a row, the last: %v: %w",
+		b.cfg.MaxJobAge, opened.UTC().Format(time.RFC3339), b.cfg.Failures, failure, ErrUnavailable)
+}
+
 func (b *breaker) onStateChange(_ string, from, to gobreaker.State) {
 	b.cfg.Metrics.breakerTransition(from, to)
 	b.mu.Lock()
 	close(b.changed)
 	b.changed = make(chan struct{})
+	if to == gobreaker.StateOpen {
+		b.opened = time.Now()
+	}
 	b.mu.Unlock()
 	if to == gobreaker.StateOpen {
 		// gobreaker half-opens only when asked for its state, and with no job calling, none

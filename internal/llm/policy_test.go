@@ -143,8 +143,9 @@ func TestPolicy_JobsWaitForTheBreakerThenGetAnswersOrUnavailable(t *testing.T) {
 	// A job that cannot wait out the cool-down (it may wait 200ms of the 300ms) is told the
 	// assistant is unavailable.
 	_, err := call(context.Background(), Request{Sentence: "two", EnqueuedAt: time.Now()})
-	if err == nil || err.Error() != "the assistant is unavailable, please try again later" {
-		t.Fatalf("err = %v, want exactly the unavailable message", err)
+	var ue interface{ UserMessage() string }
+	if !errors.Is(err, ErrUnavailable) || !errors.As(err, &ue) || ue.UserMessage() != "the assistant is unavailable, please try again later" {
+		t.Fatalf("err = %v, want ErrUnavailable, for the client \"the assistant is unavailable, please try again later\"", err)
 	}
 	// The API recovers; the next job, enqueued 200ms after the breaker opened, can wait
 	// until it half-opens at 300ms, and is answered.

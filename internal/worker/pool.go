@@ -165,6 +165,11 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	if prep.Outcome != nil {
 		p.cfg.Metrics.jobs.WithLabelValues("already_answered").Inc()
 		log.Info("job already answered; not asking the model again", "serial", prep.Outcome.Serial)
+		if prep.Outcome.Kind == transcript.Failed {
+			// Its worker stored the failure and may have died before copying the job to the
+			// dead-letter topic: copied again, it is there at least once.
+			return errFailedBefore
+		}
 		return nil
 	}
 
@@ -225,6 +230,10 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	log.Info("job answered", "serial", ev.Serial, "error", kind == transcript.Failed, "took", time.Since(start))
 	return err
 }
+
+// errFailedBefore is the dead-letter reason of a job redone after its worker stored its failure.
+var errFailedBefore = errors.New("the job had failed before this worker took it over (its error reply is stored; " +
+	"the earlier worker's log and dead-letter copy, if it made one, say why)")
 
 // history turns the answered exchanges into the model's earlier turns, oldest first.
 func history(exchanges []transcript.Exchange) []llm.Turn {

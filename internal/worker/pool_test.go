@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -365,6 +366,30 @@ func TestPool_AJobWhoseOutcomeIsStoredIsNeitherAskedAgainNorAnsweredTwice(t *tes
 	}
 	if evs := r.events(conv[0]); len(evs) != 2 || evs[1].Text != "the first answer" {
 		t.Fatalf("transcript %+v, want the accepted event and the one answer", evs)
+	}
+}
+
+// A worker stored a job's failure and died before copying it to the dead-letter topic: the
+// job redone is not asked again, and is copied (the copy is there at least once).
+func TestPool_AJobWhoseFailureIsStoredIsCopiedToTheDeadLetterTopicWhenRedone(t *testing.T) {
+	r := newRig(t)
+	conv := conversations(1)
+	jobs := r.enqueue(conv, 1)
+	if _, _, err := r.transcript.Finish(t.Context(), conv[0], jobs[0].ID, jobs[0].Sentence, transcript.Failed, worker.FailedText); err != nil {
+		t.Fatal(err)
+	}
+	model := newEcho(0)
+	r.member(model.call, 2, 10, 5*time.Second)
+	copies := r.broker.Read(kafkabus.DeadLetterTopic(jobsTopic), 1, 10*time.Second)
+	if len(copies) != 1 || !strings.Contains(string(copies[0].Value), jobs[0].ID.String()) {
+		t.Fatalf("dead letters %+v, want the job failed before", copies)
+	}
+	r.waitCommittedPast(1)
+	if n := model.calls(); n != 0 {
+		t.Fatalf("the model was asked %d times for a job already failed", n)
+	}
+	if evs := r.events(conv[0]); len(evs) != 2 || evs[1].Kind != transcript.Failed {
+		t.Fatalf("transcript %+v, want the accepted event and the one failure", evs)
 	}
 }
 
