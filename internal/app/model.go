@@ -22,7 +22,8 @@ func (s *System) newModel(m Model) (llm.Call, error) {
 		var err error
 		call, err = llm.NewOpenAI(llm.OpenAIConfig{
 			BaseURL: m.BaseURL, APIKey: m.APIKey, Model: m.Model,
-			// Jobs carry the history the front door chose to send (CONTEXT_TURNS): send it all.
+			// The worker reads the history from the transcript, already bounded by
+			// CONTEXT_TURNS: send it all.
 			SystemPrompt: m.SystemPrompt, MaxHistory: math.MaxInt32,
 			HTTPClient: pooledClient(),
 		})
