@@ -98,6 +98,21 @@ var ErrMalformedResponse = errors.New("malformed model response")
 // retryable; the caller's own deadline ending is not (the caller has given up).
 var ErrTimeout = errors.New("model call timed out")
 
+// RefusesTheRequest reports whether err is the API refusing the request itself (400, 404,
+// 413, 422: too long for the model's context, a content policy, an unknown model), which
+// asking again later does not mend, as against its key, its credit or its health.
+func RefusesTheRequest(err error) bool {
+	se, ok := errors.AsType[*StatusError](err)
+	if !ok {
+		return false
+	}
+	switch se.Status {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
+}
+
 // IsRetryable reports whether trying the same request again may succeed: 408, 429 and 5xx
 // answers, per-call timeouts, connection failures and malformed answers. Everything else —
 // other 4xx answers (bad request, bad key, unknown model), a 429 whose code is

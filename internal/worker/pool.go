@@ -47,6 +47,10 @@ type UserError interface {
 // of its own for the client.
 const FailedText = "the assistant could not answer, please try again later"
 
+// RefusedText is the reply to a job whose request the model API refused (llm.RefusesTheRequest):
+// sending the same sentence again would be refused again.
+const RefusedText = "the assistant could not answer this sentence"
+
 // Transcript is the part of the transcript store the workers use.
 type Transcript interface {
 	Prepare(ctx context.Context, conversation, job uuid.UUID, sentence string, max int) (transcript.Preparation, error)
@@ -210,8 +214,11 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	if err != nil {
 		kind, text, outcome = transcript.Failed, FailedText, "failed"
 		var ue UserError
-		if errors.As(err, &ue) {
+		switch {
+		case errors.As(err, &ue):
 			text = ue.UserMessage()
+		case llm.RefusesTheRequest(err):
+			text = RefusedText
 		}
 		log.Warn("job failed", "error", err)
 	}

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
-	"strings"
 	"testing"
 	"time"
 
@@ -315,11 +316,14 @@ func TestPool_PutsEachJobToTheModelWithTheConversationSoFar(t *testing.T) {
 
 func TestPool_AnswersAFailedJobWithAnErrorAndKeepsACopyOfItAndOfUndecodableJobs(t *testing.T) {
 	r := newRig(t)
-	conv := conversations(2)
+	conv := conversations(3)
 	model := newEcho(0)
 	model.fail = func(req llm.Request) error {
-		if req.ConversationID == conv[1].String() {
+		switch req.ConversationID {
+		case conv[1].String():
 			return errors.New("model API answered 500")
+		case conv[2].String():
+			return &llm.RetryError{Attempts: 1, Err: &llm.StatusError{Status: http.StatusBadRequest, Err: errors.New("context_length_exceeded")}}
 		}
 		return nil
 	}
@@ -334,7 +338,12 @@ func TestPool_AnswersAFailedJobWithAnErrorAndKeepsACopyOfItAndOfUndecodableJobs(
 	if ev := got[jobs[1].ID]; ev.Kind != transcript.Failed || ev.Text != worker.FailedText {
 		t.Fatalf("the failed job's outcome: %+v", ev)
 	}
-	copies := r.broker.Read(kafkabus.DeadLetterTopic(jobsTopic), 2, 10*time.Second)
+	// The API refused the request itself: asking again later would not help, and the reply
+	// does not say to.
+	if ev := got[jobs[2].ID]; ev.Kind != transcript.Failed || ev.Text != worker.RefusedText {
+		t.Fatalf("the refused job's outcome: %+v", ev)
+	}
+	copies := r.broker.Read(kafkabus.DeadLetterTopic(jobsTopic), 3, 10*time.Second)
 	reasons := map[string]bool{}
 	for _, m := range copies {
 		for _, h := range m.Headers {
@@ -343,8 +352,8 @@ func TestPool_AnswersAFailedJobWithAnErrorAndKeepsACopyOfItAndOfUndecodableJobs(
 			}
 		}
 	}
-	if len(copies) != 2 || !reasons["model API answered 500"] {
-		t.Fatalf("dead letters %d with reasons %v, want the failed job's and the undecodable one's", len(copies), reasons)
+	if len(copies) != 3 || !reasons["model API answered 500"] {
+		t.Fatalf("dead letters %d with reasons %v, want the failed jobs' and the undecodable one's", len(copies), reasons)
 	}
 	r.waitCommittedPast(len(jobs) + 1)
 }
