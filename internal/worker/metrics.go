@@ -37,6 +37,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.jobs, m.duration, m.busy, m.deadLettered, m.tiers)
+	// Every outcome listed from the start, at zero: a rate or an increase over a series that
+	// appears with its first job misses that job (JobsAnsweredWithErrors, on failed).
+	for _, outcome := range []string{"answered", "failed", "already_answered", "refused", "expired"} {
+		m.jobs.WithLabelValues(outcome)
+	}
 	return m
 }
 

@@ -1,0 +1,19 @@
+package worker_test
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/beacon/eventdispatch/internal/worker"
+)
+
+// Every outcome is a series from the start, so that the first failed job shows as an increase.
+func TestMetrics_EveryOutcomeIsListedAtZeroFromTheStart(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	worker.NewMetrics(reg)
+	if n, err := testutil.GatherAndCount(reg, "worker_jobs_total"); err != nil || n != 5 {
+		t.Fatalf("worker_jobs_total has %d series (%v), want its 5 outcomes", n, err)
+	}
+}
