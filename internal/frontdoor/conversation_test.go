@@ -382,6 +382,31 @@ func TestQueueConversation_TimesEachStageOfAnAdmission(t *testing.T) {
 	}
 }
 
+// Each sentence is counted by its admission's outcome, not by the RPC that brought it: a
+// stream brings many, and a refusal is an ok RPC.
+func TestQueueConversation_CountsEachSentenceByItsOutcome(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	s := c.open()
+	for _, sentence := range []string{"one", "two", "three", "four"} { // QUEUE_LIMIT 3, nothing answers
+		c.send(s, &elizav1.QueueConversationRequest{Sentence: sentence})
+		c.receive(s)
+	}
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: ""})
+	c.receive(s)
+	want := map[string]float64{}
+	for _, outcome := range frontdoor.SentenceOutcomes() {
+		want[outcome] = 0
+	}
+	want[frontdoor.OutcomeEnqueued], want[frontdoor.OutcomeQueueFull], want[frontdoor.OutcomeInvalid] = 3, 1, 1
+	got := map[string]float64{}
+	for outcome, m := range c.series("frontdoor_sentences_total", "outcome") {
+		got[outcome] = m.GetCounter().GetValue()
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("sentences by outcome: %v, want %v", got, want)
+	}
+}
+
 // observations reads how many observations the histogram name holds, by the value of its
 // series' "stage" label ("" for a series without one).
 func (c *conversations) observations(name string) map[string]uint64 {

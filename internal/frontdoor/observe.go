@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -56,6 +57,30 @@ func AdmissionStages() []string {
 	return []string{StageReserve, StageEnqueue, StageAccept, StageRefuse}
 }
 
+// Admission outcomes of a queued sentence (frontdoor_sentences_total).
+const (
+	// OutcomeEnqueued: in Kafka, the client told "enqueued".
+	OutcomeEnqueued = "enqueued"
+	// OutcomeQueueFull: its conversation had QUEUE_LIMIT jobs unanswered ("queue is full!").
+	OutcomeQueueFull = "queue_full"
+	// OutcomeBusy: the front door had MAX_INFLIGHT sentences in hand ("the server is busy").
+	OutcomeBusy = "busy"
+	// OutcomeOverQuota: its client's quota refused it.
+	OutcomeOverQuota = "over_quota"
+	// OutcomeInvalid: empty, too long or not UTF-8.
+	OutcomeInvalid = "invalid"
+	// OutcomeUnavailable: the transcript or Kafka failed it ("queue unavailable").
+	OutcomeUnavailable = "unavailable"
+	// OutcomeUnconfirmed: its Kafka write failed and could not be settled: it may still be
+	// answered.
+	OutcomeUnconfirmed = "unconfirmed"
+)
+
+// SentenceOutcomes lists every admission outcome.
+func SentenceOutcomes() []string {
+	return []string{OutcomeEnqueued, OutcomeQueueFull, OutcomeBusy, OutcomeOverQuota, OutcomeInvalid, OutcomeUnavailable, OutcomeUnconfirmed}
+}
+
 // AdmissionMetrics time the admission of a queued sentence, whole and stage by stage,
 // whichever RPC brought it (QueueConversation, Send): what a client waits for "enqueued", and
 // where that time went, which the time of a stream as a whole cannot tell. They also count
@@ -70,6 +95,8 @@ type AdmissionMetrics struct {
 	// ended holds each reason's counter of streams ended (EndTranscriptUnavailable,
 	// EndDraining).
 	ended map[string]prometheus.Counter
+	// sentences holds each outcome's counter of sentences admitted or refused.
+	sentences map[string]prometheus.Counter
 }
 
 // Why the server ended a conversation's stream (frontdoor_conversation_streams_ended_total).
@@ -102,15 +129,31 @@ func NewAdmissionMetrics(reg prometheus.Registerer) *AdmissionMetrics {
 			EndTranscriptUnavailable + " (the transcript could not be read or written: a fault), " +
 			EndDraining + " (the front door is shutting down).",
 	}, []string{"reason"})
-	m := &AdmissionMetrics{whole: whole, stages: map[string]prometheus.Observer{}, ended: map[string]prometheus.Counter{}}
+	sentences := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "frontdoor_sentences_total",
+		Help: "Queued sentences, whichever RPC brought them (a stream brings many), by admission outcome: " +
+			strings.Join(SentenceOutcomes(), ", ") + ".",
+	}, []string{"outcome"})
+	m := &AdmissionMetrics{whole: whole, stages: map[string]prometheus.Observer{}, ended: map[string]prometheus.Counter{},
+		sentences: map[string]prometheus.Counter{}}
 	for _, stage := range AdmissionStages() {
 		m.stages[stage] = stages.WithLabelValues(stage) // every stage is exported from the start, at zero
 	}
 	for _, reason := range []string{EndTranscriptUnavailable, EndDraining} {
 		m.ended[reason] = ended.WithLabelValues(reason) // so is every reason
 	}
-	reg.MustRegister(whole, stages, ended)
+	for _, outcome := range SentenceOutcomes() {
+		m.sentences[outcome] = sentences.WithLabelValues(outcome) // and every outcome
+	}
+	reg.MustRegister(whole, stages, ended, sentences)
 	return m
+}
+
+// sentence counts a queued sentence's admission outcome; m may be nil.
+func (m *AdmissionMetrics) sentence(outcome string) {
+	if m != nil {
+		m.sentences[outcome].Inc()
+	}
 }
 
 // streamEnded counts a conversation's stream the server ended for reason; m may be nil.

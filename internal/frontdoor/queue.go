@@ -106,18 +106,23 @@ type admission struct {
 // transcript cannot record the acceptance after a write that succeeded, the worker records it
 // when it takes the job, and the client sees it then.
 func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admission {
-	refuse := func(kind elizav1.QueueConversationResponse_Kind, text string, job uuid.UUID) admission {
+	refuse := func(outcome string, kind elizav1.QueueConversationResponse_Kind, text string, job uuid.UUID) admission {
+		q.Metrics.sentence(outcome)
 		res := &elizav1.QueueConversationResponse{Sentence: text, Kind: kind, InReplyTo: sentence, ConversationId: conv.String()}
 		if job != uuid.Nil {
 			res.JobId = job.String()
 		}
 		return admission{refusal: res}
 	}
+	enqueued := func(a admission) admission {
+		q.Metrics.sentence(OutcomeEnqueued)
+		return a
+	}
 	if err := validateSentence(sentence); err != nil {
-		return refuse(elizav1.QueueConversationResponse_KIND_ERROR, connect.CodeOf(err).String()+": "+errorMessage(err), uuid.Nil)
+		return refuse(OutcomeInvalid, elizav1.QueueConversationResponse_KIND_ERROR, connect.CodeOf(err).String()+": "+errorMessage(err), uuid.Nil)
 	}
 	if !q.Gate.Take() {
-		return refuse(elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextBusy, uuid.Nil)
+		return refuse(OutcomeBusy, elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextBusy, uuid.Nil)
 	}
 	defer q.Gate.Release()
 	ctx, cancel := context.WithTimeout(ctx, q.EnqueueTimeout)
@@ -132,7 +137,7 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 		job.ClientID, job.Tier = c.ID, string(c.Tier)
 		if q.Quotas != nil {
 			if why := q.Quotas.AdmitSentence(ctx, c); why != "" {
-				return refuse(elizav1.QueueConversationResponse_KIND_ERROR, why, uuid.Nil)
+				return refuse(OutcomeOverQuota, elizav1.QueueConversationResponse_KIND_ERROR, why, uuid.Nil)
 			}
 		}
 	}
@@ -143,10 +148,10 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 	q.Metrics.since(StageReserve, start)
 	switch {
 	case errors.Is(err, transcript.ErrFull):
-		return refuse(elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextQueueFull, uuid.Nil)
+		return refuse(OutcomeQueueFull, elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextQueueFull, uuid.Nil)
 	case err != nil:
 		log.Warn("cannot reserve a slot for a job", "error", err)
-		return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, uuid.Nil)
+		return refuse(OutcomeUnavailable, elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, uuid.Nil)
 	}
 	start = time.Now()
 	err = q.Jobs.Enqueue(ctx, job)
@@ -163,13 +168,13 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 		switch {
 		case err != nil:
 			log.Warn("cannot refuse the job: it may still be answered", "job", job.ID, "error", err)
-			return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnconfirmed, job.ID)
+			return refuse(OutcomeUnconfirmed, elizav1.QueueConversationResponse_KIND_ERROR, TextUnconfirmed, job.ID)
 		case refused:
-			return refuse(elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, job.ID)
+			return refuse(OutcomeUnavailable, elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, job.ID)
 		}
 		log.Info("job reached the queue after all: a worker has taken it", "job", job.ID, "serial", accepted.Serial)
 		q.Usage.Queued(job.ClientID)
-		return admission{job: job.ID, event: &accepted, enqueued: true}
+		return enqueued(admission{job: job.ID, event: &accepted, enqueued: true})
 	}
 	q.Usage.Queued(job.ClientID)
 	start = time.Now()
@@ -177,10 +182,10 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 	q.Metrics.since(StageAccept, start)
 	if err != nil {
 		log.Warn("job enqueued but not recorded; its worker will record it", "job", job.ID, "error", err)
-		return admission{job: job.ID, enqueued: true}
+		return enqueued(admission{job: job.ID, enqueued: true})
 	}
 	log.Debug("job enqueued", "job", job.ID, "serial", ev.Serial)
-	return admission{job: job.ID, event: &ev, enqueued: true}
+	return enqueued(admission{job: job.ID, event: &ev, enqueued: true})
 }
 
 // response is how an event of the transcript is sent to clients.
