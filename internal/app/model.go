@@ -34,7 +34,7 @@ func (s *System) newModel(m Model) (llm.Call, error) {
 	return llm.NewPolicy(call, llm.PolicyConfig{
 		Timeout: m.Timeout, MaxAttempts: m.MaxAttempts, RPM: m.RPM, TPM: m.TPM,
 		BreakerFailures: m.BreakerFailures, BreakerCooldown: m.BreakerCooldown, MaxJobAge: m.MaxJobAge,
-		MaxServerWait: m.MaxRetryWait,
+		MaxServerWait: m.MaxRetryWait, Log: s.Log,
 	}, llm.NewMetrics(s.Registry)), nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -29,6 +30,9 @@ type BreakerConfig struct {
 	// Metrics records the breaker's state, its transitions and the jobs it failed; nil
 	// records nothing.
 	Metrics *Metrics
+	// Log receives its changes of state (opening with the failure that opened it); nil logs
+	// nothing.
+	Log *slog.Logger
 
 	// Test hook; nil means the real clock. The breaker's own cool-down runs on real time.
 	now func() time.Time
@@ -109,15 +113,16 @@ func (b *breaker) wrap(next Call) Call {
 				if err != nil && ctx.Err() != nil {
 					return resp, &abandoned{err}
 				}
+				if err != nil && IsRetryable(err) && !isRateLimited(err) {
+					// Before gobreaker counts it: the failure that opens the breaker is logged.
+					b.mu.Lock()
+					b.failure = err
+					b.mu.Unlock()
+				}
 				return resp, err
 			})
 			if a, ok := errors.AsType[*abandoned](err); ok {
 				return resp, a.err
-			}
-			if err != nil && IsRetryable(err) && !isRateLimited(err) {
-				b.mu.Lock()
-				b.failure = err
-				b.mu.Unlock()
 			}
 			// A failed probe opened the breaker again: its job goes back to waiting, as if it
 			// had not been let through, and spends no attempt — only calls made while the
@@ -194,7 +199,19 @@ func (b *breaker) onStateChange(_ string, from, to gobreaker.State) {
 	if to == gobreaker.StateOpen {
 		b.opened = time.Now()
 	}
+	failure := b.failure
 	b.mu.Unlock()
+	if log := b.cfg.Log; log != nil {
+		switch to {
+		case gobreaker.StateOpen:
+			log.Warn("model circuit breaker opened: jobs wait for it instead of calling the model",
+				"from", from.String(), "cooldown", b.cfg.Cooldown, "last_failure", failure)
+		case gobreaker.StateHalfOpen:
+			log.Info("model circuit breaker half-open: probing the model", "probes", b.cfg.Probes)
+		default:
+			log.Info("model circuit breaker closed: the model answers again")
+		}
+	}
 	if to == gobreaker.StateOpen {
 		// gobreaker half-opens only when asked for its state, and with no job calling, none
 		// asks: the gauge (and the alert on it) would say open for as long as the process is

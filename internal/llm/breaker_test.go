@@ -1,8 +1,10 @@
 package llm
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -69,6 +71,45 @@ func TestBreaker_WaitingJobsSucceedOnceItHalfOpensAndTheModelRecovers(t *testing
 			t.Errorf("transitions %s→%s = %v, want 1", tr[0], tr[1], got)
 		}
 	}
+}
+
+// The breaker's changes of state are logged, its opening with the failure that opened it: the
+// model API's own message, which the jobs it then fails only repeat.
+func TestBreaker_LogsItsStatesAndTheFailureThatOpenedIt(t *testing.T) {
+	var out syncBuffer
+	log := slog.New(slog.NewTextHandler(&out, nil))
+	model := &scripted{fallback: status(503)}
+	call := Chain(model.call, Breaker(BreakerConfig{Failures: 2, Cooldown: 50 * time.Millisecond, Log: log}))
+	for range 2 {
+		_, _ = call(context.Background(), Request{})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "half-open") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := out.String()
+	if !strings.Contains(got, "model circuit breaker opened") || !strings.Contains(got, "last_failure") || !strings.Contains(got, "503") ||
+		!strings.Contains(got, "model circuit breaker half-open") {
+		t.Fatalf("logged:\n%s\nwant the opening with its last failure (503), then half-open", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the breaker's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // An open breaker half-opens at the end of its cool-down whether or not a job asks: its gauge,

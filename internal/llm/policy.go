@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -34,6 +35,8 @@ type PolicyConfig struct {
 	// MaxJobAge bounds how long a job waits for an open breaker before it fails with
 	// ErrUnavailable (LLM_MAX_JOB_AGE): 0 means 2m.
 	MaxJobAge time.Duration
+	// Log receives the breaker's changes of state; nil logs nothing.
+	Log *slog.Logger
 }
 
 // Defaults of the policy settings the binaries read (internal/app uses these, so each
@@ -105,6 +108,7 @@ func NewPolicy(model Call, cfg PolicyConfig, m *Metrics) Call {
 			Probes:    cfg.BreakerProbes,
 			MaxJobAge: cfg.MaxJobAge,
 			Metrics:   m,
+			Log:       cfg.Log,
 		}),
 		RateLimit(RateLimitConfig{RPM: cfg.RPM, TPM: cfg.TPM, Estimate: cfg.Estimate, Metrics: m}),
 		Instrument(m),
