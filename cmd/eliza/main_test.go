@@ -185,7 +185,7 @@ func TestChat_ThroughAPipeStartsAConversationTheServerDoesNotHave(t *testing.T) 
 // input.
 func endsWithin(t *testing.T, cmd *exec.Cmd, d time.Duration) (string, error) {
 	t.Helper()
-	var printed lockedBuffer
+	var printed proctest.Buffer
 	cmd.Stdout, cmd.Stderr = &printed, &printed
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -373,7 +373,7 @@ func TestChat_ThroughAnOpenPipeLeavesAtOnceOnCtrlC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stdin.Close()
-	var out lockedBuffer
+	var out proctest.Buffer
 	cmd.Stdout = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -397,24 +397,6 @@ func TestChat_ThroughAnOpenPipeLeavesAtOnceOnCtrlC(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("chat still waiting for input 5 s after Ctrl-C")
 	}
-}
-
-// lockedBuffer is a strings.Builder the process writes while the test reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // An HTTPS front door (as behind a TLS-terminating ingress) whose certificate the system's
@@ -616,7 +598,7 @@ func TestChat_ARefusedCallerIsToldOnceAndChatFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var screen lockedBuffer
+	var screen proctest.Buffer
 	cmd.Stdout, cmd.Stderr = &screen, &screen
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,25 +18,8 @@ import (
 	"github.com/beacon/eventdispatch/internal/frontdoor"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	"github.com/beacon/eventdispatch/internal/proctest"
 )
-
-// lockedLog is a log the server writes while the test reads it.
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // grpcFrame is a gRPC (and gRPC-Web) message frame around a protobuf body.
 func grpcFrame(body []byte) []byte {
@@ -50,7 +32,7 @@ func grpcFrame(body []byte) []byte {
 // caller's doing: it is counted as deadline_exceeded or canceled, and logged at info, not
 // as a server fault — on all three protocols.
 func TestObserver_CountsExpiredAndCanceledCallsAsTheCallersOwn(t *testing.T) {
-	var logs lockedLog
+	var logs proctest.Buffer
 	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
 		o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -1,7 +1,6 @@
 package llm
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
 func TestBreaker_OpensAfterConsecutiveFailuresAndStopsCallingTheModel(t *testing.T) {
@@ -76,7 +77,7 @@ func TestBreaker_WaitingJobsSucceedOnceItHalfOpensAndTheModelRecovers(t *testing
 // The breaker's changes of state are logged, its opening with the failure that opened it: the
 // model API's own message, which the jobs it then fails only repeat.
 func TestBreaker_LogsItsStatesAndTheFailureThatOpenedIt(t *testing.T) {
-	var out syncBuffer
+	var out proctest.Buffer
 	log := slog.New(slog.NewTextHandler(&out, nil))
 	model := &scripted{fallback: status(503)}
 	call := Chain(model.call, Breaker(BreakerConfig{Failures: 2, Cooldown: 50 * time.Millisecond, Log: log}))
@@ -92,24 +93,6 @@ func TestBreaker_LogsItsStatesAndTheFailureThatOpenedIt(t *testing.T) {
 		!strings.Contains(got, "model circuit breaker half-open") {
 		t.Fatalf("logged:\n%s\nwant the opening with its last failure (503), then half-open", got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the breaker's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // An open breaker half-opens at the end of its cool-down whether or not a job asks: its gauge,

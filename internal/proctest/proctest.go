@@ -68,9 +68,29 @@ func FreeAddr(t testing.TB) string {
 type Proc struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
-	mu     sync.Mutex
-	output bytes.Buffer
+	output Buffer
 	err    error
+}
+
+// Buffer holds output that one goroutine writes (a process, a server's log) while the test
+// reads it from another. The zero value is ready.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Start runs bin with env added to the test's environment. The process is killed when the
@@ -87,8 +107,8 @@ func StartArgs(t testing.TB, bin string, args []string, env ...string) *Proc {
 	// The test's context kills the process if the test ends while it still runs.
 	p := &Proc{cmd: exec.CommandContext(t.Context(), bin, args...), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout = (*lockedWriter)(p)
-	p.cmd.Stderr = (*lockedWriter)(p)
+	p.cmd.Stdout = &p.output
+	p.cmd.Stderr = &p.output
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
@@ -106,20 +126,8 @@ func StartArgs(t testing.TB, bin string, args []string, env ...string) *Proc {
 	return p
 }
 
-type lockedWriter Proc
-
-func (w *lockedWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.output.Write(b)
-}
-
 // Output returns everything the process has written so far.
-func (p *Proc) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.output.String()
-}
+func (p *Proc) Output() string { return p.output.String() }
 
 // Signal sends sig to the process.
 func (p *Proc) Signal(t testing.TB, sig os.Signal) {
