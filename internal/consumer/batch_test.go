@@ -434,10 +434,24 @@ func TestGroup_LagIsReportedByThePartitionsOwnerOnly(t *testing.T) {
 		}
 		return out
 	}
+	joined := func(reg *prometheus.Registry) float64 { // the member's kafka_consumer_joined
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "kafka_consumer_joined" && len(f.GetMetric()) == 1 {
+				return f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
 	first, firstReg := join()
 	b.waitMembers(1)
-	eventually(t, 10*time.Second, func() bool { return len(reported(firstReg)) == partitions },
-		func() string { return fmt.Sprintf("the only member reports %v", reported(firstReg)) })
+	eventually(t, 10*time.Second, func() bool { return len(reported(firstReg)) == partitions && joined(firstReg) == 1 },
+		func() string {
+			return fmt.Sprintf("the only member reports %v, joined %v", reported(firstReg), joined(firstReg))
+		})
 
 	_, secondReg := join()
 	split := b.waitMembers(2)
@@ -450,10 +464,12 @@ func TestGroup_LagIsReportedByThePartitionsOwnerOnly(t *testing.T) {
 
 	first.stop()
 	b.waitMembers(1)
-	eventually(t, 10*time.Second, func() bool { return len(reported(firstReg)) == 0 && len(reported(secondReg)) == partitions },
-		func() string {
-			return fmt.Sprintf("after the first member left, it reports %v and the second %v", reported(firstReg), reported(secondReg))
-		})
+	eventually(t, 10*time.Second, func() bool {
+		return len(reported(firstReg)) == 0 && len(reported(secondReg)) == partitions && joined(firstReg) == 0
+	}, func() string {
+		return fmt.Sprintf("after the first member left, it reports %v (joined %v) and the second %v",
+			reported(firstReg), joined(firstReg), reported(secondReg))
+	})
 }
 
 // waitGauge waits until the gauge name with label partition is want.

@@ -149,8 +149,9 @@ type Group struct {
 // New returns a Group that will hand batches to h.
 func New(cfg Config, h Handler) *Group {
 	cfg.defaults()
-	cfg.Metrics.track(cfg.GroupID)
-	return &Group{cfg: cfg, handler: h}
+	g := &Group{cfg: cfg, handler: h}
+	cfg.Metrics.track(cfg.GroupID, g.Joined)
+	return g
 }
 
 // Joined reports whether the member is in the group: it holds a generation (with or without

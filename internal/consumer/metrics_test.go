@@ -25,8 +25,13 @@ kafka_consumer_batch_retries_total{group="signals"} 0
 # TYPE kafka_consumer_commit_errors_total counter
 kafka_consumer_commit_errors_total{group="jobs"} 0
 kafka_consumer_commit_errors_total{group="signals"} 0
+# HELP kafka_consumer_joined 1 while this member is in its consumer group (as readiness counts it: a rebalance shorter than the session timeout included), 0 while it cannot join, by group.
+# TYPE kafka_consumer_joined gauge
+kafka_consumer_joined{group="jobs"} 0
+kafka_consumer_joined{group="signals"} 0
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kafka_consumer_batch_retries_total", "kafka_consumer_commit_errors_total"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"kafka_consumer_batch_retries_total", "kafka_consumer_commit_errors_total", "kafka_consumer_joined"); err != nil {
 		t.Fatal(err)
 	}
 }

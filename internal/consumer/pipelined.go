@@ -21,8 +21,9 @@ type Processor interface {
 // Config.BatchSize messages per partition are outstanding at once (back-pressure).
 func NewPipelined(cfg Config, p Processor) *Group {
 	cfg.defaults()
-	cfg.Metrics.track(cfg.GroupID)
-	return &Group{cfg: cfg, processor: p}
+	g := &Group{cfg: cfg, processor: p}
+	cfg.Metrics.track(cfg.GroupID, g.Joined)
+	return g
 }
 
 // commitEvery is how often a pipelined partition commits what is done.
