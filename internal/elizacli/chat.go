@@ -249,7 +249,25 @@ func (c *chat) send(ctx context.Context, sentence string) {
 	conv := c.conv
 	c.mu.Unlock()
 	res, err := c.client.Send(ctx, connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: sentence}))
+	if err != nil && conv != "" && connect.CodeOf(err) == connect.CodeNotFound {
+		// The conversation expired while its watch had nothing to say (an idle watch is not
+		// told): it is given up as the watch gives up one it finds gone, and this sentence
+		// starts a new one.
+		c.mu.Lock()
+		due := 0
+		if c.conv == conv {
+			due = c.forgetLocked()
+		}
+		c.mu.Unlock()
+		c.notify()
+		c.say("conversation %s cannot be continued (%v)%s: %q starts a new conversation", conv, describe(err, c.srv), dueNote(due), sentence)
+		c.send(ctx, sentence)
+		return
+	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return // chat is ending (Ctrl-C, a signal, the caller refused): nothing to say of it
+		}
 		c.mu.Lock()
 		c.unqueued++
 		c.mu.Unlock()
@@ -318,7 +336,11 @@ func dueNote(due int) string {
 // forgetLocked drops the conversation, which the server no longer has: its watch ends, the
 // answers due will not come (it returns how many), and the next sentence starts a new one.
 func (c *chat) forgetLocked() (due int) {
-	due = len(c.pending)
+	for job := range c.pending {
+		if !c.done[job] { // an answer being printed is not one that will not come
+			due++
+		}
+	}
 	clear(c.pending)
 	c.conv, c.last = "", 0
 	c.unwatchLocked()
@@ -463,6 +485,8 @@ func (c *chat) print(conv string, ev *elizav1.QueueConversationResponse) {
 	c.last = ev.GetSerial()
 	if ev.GetKind() == elizav1.QueueConversationResponse_KIND_ENQUEUED {
 		c.enqueued[ev.GetJobId()] = ev.GetSerial()
+	} else {
+		c.done[ev.GetJobId()] = true // printed below: not an answer due, though still pending
 	}
 	c.mu.Unlock()
 	switch ev.GetKind() {
@@ -477,7 +501,6 @@ func (c *chat) print(conv string, ev *elizav1.QueueConversationResponse) {
 	if ev.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
 		c.mu.Lock()
 		delete(c.pending, ev.GetJobId())
-		c.done[ev.GetJobId()] = true
 		c.mu.Unlock()
 	}
 	c.notify()
@@ -496,6 +519,9 @@ func (c *chat) save() {
 	c.mu.Lock()
 	s := saved{Conversation: c.conv, Serial: c.last, Addr: c.srv.addr}
 	c.mu.Unlock()
+	if s.Conversation == "" {
+		return // given up meanwhile: the next conversation is saved when it starts
+	}
 	if err := store(s); err != nil {
 		c.say("%v", err)
 	}

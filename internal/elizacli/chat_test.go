@@ -236,3 +236,40 @@ func TestChat_ATokenRefusedOnWatchIsSaidOnceAndEndsChat(t *testing.T) {
 		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A conversation that expired while its watch was quiet (the server does not end an idle
+// watch) refuses the next Send with NotFound: chat gives it up, says so, and the sentence
+// starts a new conversation, rather than every line being "not sent" for good.
+func TestChat_ASentenceToAConversationThatExpiredQuietlyStartsANewOne(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	f.refuse = func(req *elizav1.SendRequest) (*elizav1.SendResponse, error) {
+		if req.GetConversationId() == convID(1) && req.GetSentence() == "two" {
+			return nil, connect.NewError(connect.CodeNotFound, errors.New("conversation "+convID(1)+" is unknown or has expired; start a new one"))
+		}
+		return nil, nil
+	}
+	addr := f.start(t)
+	in, typed, end := typing(t)
+	r := start(addr, in, "chat")
+	typed("one")
+	r.waitFor(t, "eliza: you said one\n")
+	typed("two")
+	r.waitFor(t, "eliza: you said two\n")
+	end()
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0 (every line was queued); printed:\n%s\n%s", code, r.out, r.err)
+	}
+	want := lines("[conversation "+convID(1)+"]",
+		"  enqueued: one", "eliza: you said one",
+		"[conversation "+convID(1)+" cannot be continued (not_found: conversation "+convID(1)+
+			" is unknown or has expired; start a new one): \"two\" starts a new conversation]",
+		"[conversation "+convID(2)+"]",
+		"  enqueued: two", "eliza: you said two")
+	if got := r.out.String(); got != want {
+		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+	}
+	if s, ok, err := load(); err != nil || !ok || s.Conversation != convID(2) {
+		t.Fatalf("saved %+v (%t, %v), want the new conversation", s, ok, err)
+	}
+}
