@@ -184,6 +184,7 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 		return nil, errNoQueue
 	}
 	if err := validateSentence(req.Msg.GetSentence()); err != nil {
+		q.Metrics.sentence(OutcomeInvalid) // as admit counts a stream's
 		return nil, err
 	}
 	info, err := q.open(ctx, req.Msg.GetConversationId(), true)

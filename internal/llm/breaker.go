@@ -179,7 +179,6 @@ func (b *breaker) poll() time.Duration {
 	return min(max(b.cfg.Cooldown/20, 10*time.Millisecond), time.Second)
 }
 
-// onStateChange runs under gobreaker's lock: it must not call the breaker.
 // unavailable is the error of a job that waited for the breaker until it was MaxJobAge old:
 // ErrUnavailable (what the client is told), with why for the log and the dead-letter copy.
 func (b *breaker) unavailable() error {
@@ -187,10 +186,11 @@ func (b *breaker) unavailable() error {
 	opened, failure := b.opened, b.failure
 	b.mu.Unlock()
 	return fmt.Errorf("the model's circuit breaker kept the job waiting until it was LLM_MAX_JOB_AGE (%s) old; "+
-		"it opened at %s, after %d failures in a row, the last: %v: %w",
-		b.cfg.MaxJobAge, opened.UTC().Format(time.RFC3339), b.cfg.Failures, failure, ErrUnavailable)
+		"it last opened at %s, and its last failure was: %v: %w",
+		b.cfg.MaxJobAge, opened.UTC().Format(time.RFC3339), failure, ErrUnavailable)
 }
 
+// onStateChange runs under gobreaker's lock: it must not call the breaker.
 func (b *breaker) onStateChange(_ string, from, to gobreaker.State) {
 	b.cfg.Metrics.breakerTransition(from, to)
 	b.mu.Lock()

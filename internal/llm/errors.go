@@ -98,16 +98,17 @@ var ErrMalformedResponse = errors.New("malformed model response")
 // retryable; the caller's own deadline ending is not (the caller has given up).
 var ErrTimeout = errors.New("model call timed out")
 
-// RefusesTheRequest reports whether err is the API refusing the request itself (400, 404,
-// 413, 422: too long for the model's context, a content policy, an unknown model), which
-// asking again later does not mend, as against its key, its credit or its health.
+// RefusesTheRequest reports whether err is the API refusing the request itself (400, 413,
+// 422: too long for the model's context, a content policy), which asking again later does not
+// mend, as against its key, its credit, its configuration (a 404: an unknown model or base
+// URL, which the operator mends) or its health.
 func RefusesTheRequest(err error) bool {
 	se, ok := errors.AsType[*StatusError](err)
 	if !ok {
 		return false
 	}
 	switch se.Status {
-	case http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
 		return true
 	}
 	return false
