@@ -129,15 +129,18 @@ export class Conversation {
   }
 
   private async sendNow(sentence: string): Promise<boolean> {
+    const sentTo = this.id;
     let res;
     try {
-      res = await this.client.send({ conversationId: this.id, sentence });
+      res = await this.client.send({ conversationId: sentTo, sentence });
     } catch (err) {
       const e = ConnectError.from(err);
-      if (e.code === Code.NotFound && this.id !== "") {
+      if (e.code === Code.NotFound && sentTo !== "") {
         // The conversation expired while the watch had nothing to say: the sentence is kept
         // for the next, which starts a new one.
-        this.lose(`That conversation cannot be continued (${e.rawMessage}). Send your sentence again to start a new one.`);
+        if (this.id === sentTo) {
+          this.lose(`That conversation cannot be continued (${e.rawMessage}). Send your sentence again to start a new one.`);
+        }
         return false;
       }
       if (refusedByServer(e.code)) {
@@ -147,6 +150,12 @@ export class Conversation {
       }
       this.view.health("offline", `Cannot reach the server (${e.rawMessage}); your sentence was not sent.`);
       return false;
+    }
+    if (sentTo !== "" && this.id !== sentTo) {
+      // The watch found the conversation gone while this Send was on its way, and a server
+      // that lost it (a standalone one, restarted) started it again under the old id for
+      // this sentence: sent again, it starts the new conversation instead.
+      return this.sendNow(sentence);
     }
     this.view.health("online", "Connected.");
     if (res.kind !== Kind.ENQUEUED) {
