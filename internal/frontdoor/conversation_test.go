@@ -608,8 +608,11 @@ func TestSendAndWatch_RefuseBadInput(t *testing.T) {
 	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: ""})); connect.CodeOf(err) != connect.CodeInvalidArgument {
 		t.Fatalf("empty sentence: %v", err)
 	}
-	if got := c.series("frontdoor_sentences_total", "outcome")[frontdoor.OutcomeInvalid].GetCounter().GetValue(); got != 1 {
-		t.Fatalf("invalid sentences counted: %v, want the empty one", got)
+	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "bad\x00x"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("a NUL in the sentence: %v", err)
+	}
+	if got := c.series("frontdoor_sentences_total", "outcome")[frontdoor.OutcomeInvalid].GetCounter().GetValue(); got != 2 {
+		t.Fatalf("invalid sentences counted: %v, want the empty one and the one with a NUL", got)
 	}
 	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: "x", Sentence: "hi"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
 		t.Fatalf("malformed id: %v", err)

@@ -26,5 +26,10 @@ func validateSentence(sentence string) error {
 		return connect.NewError(connect.CodeInvalidArgument,
 			fmt.Errorf("sentence is %d bytes long; the limit is %d", len(sentence), MaxSentenceBytes))
 	}
+	if strings.ContainsRune(sentence, 0) {
+		// Valid UTF-8, but no text column holds it: a queued sentence would fail in the
+		// transcript, and be reported as the queue being unavailable.
+		return connect.NewError(connect.CodeInvalidArgument, errors.New("sentence contains a NUL character (U+0000)"))
+	}
 	return nil
 }

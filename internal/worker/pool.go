@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -210,7 +211,7 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		}
 	}
 
-	kind, text, outcome := transcript.Reply, res.Text, "answered"
+	kind, text, outcome := transcript.Reply, storable(res.Text), "answered"
 	if err != nil {
 		kind, text, outcome = transcript.Failed, FailedText, "failed"
 		var ue UserError
@@ -237,6 +238,11 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	log.Info("job answered", "serial", ev.Serial, "error", kind == transcript.Failed, "took", time.Since(start))
 	return err
 }
+
+// storable replaces the NUL characters a model may answer with (JSON allows "\u0000") by U+FFFD:
+// no Postgres text holds one, so the outcome could never be stored, and the job, retried for
+// ever, would hold its conversation and its partition.
+func storable(text string) string { return strings.ReplaceAll(text, "\x00", "\uFFFD") }
 
 // errFailedBefore is the dead-letter reason of a job redone after its worker stored its failure.
 var errFailedBefore = errors.New("the job had failed before this worker took it over (its error reply is stored; " +

@@ -402,6 +402,20 @@ func TestPool_AJobWhoseFailureIsStoredIsCopiedToTheDeadLetterTopicWhenRedone(t *
 	}
 }
 
+// A model may answer with a NUL character, which no Postgres text holds: it is stored as
+// U+FFFD, rather than the outcome failing to be stored for ever.
+func TestPool_ANULInTheModelsAnswerIsStoredAsAReplacementCharacter(t *testing.T) {
+	r := newRig(t)
+	conv := conversations(1)
+	jobs := r.enqueue(conv, 1)
+	r.member(func(context.Context, llm.Request) (llm.Response, error) {
+		return llm.Response{Text: "fake\x00answer"}, nil
+	}, 2, 10, 5*time.Second)
+	if ev := r.outcomes(jobs)[jobs[0].ID]; ev.Kind != transcript.Reply || ev.Text != "fake\uFFFDanswer" {
+		t.Fatalf("the outcome: %+v, want the answer with U+FFFD for its NUL", ev)
+	}
+}
+
 func TestPool_ARefusedJobThatReachesTheQueueIsSkippedAndOneNotYetRecordedIsTaken(t *testing.T) {
 	r := newRig(t)
 	conv := conversations(1)[0]
