@@ -190,21 +190,8 @@ func endsWithin(t *testing.T, cmd *exec.Cmd, d time.Duration) (string, error) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var err error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		err = cmd.Wait()
-	}()
-	select {
-	case <-done:
-		return printed.String(), err
-	case <-time.After(d):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("%v did not end within %s of the end of its input:\n%s", cmd.Args, d, printed.String())
-		return "", nil
-	}
+	err := exited(t, cmd, d, "after the end of its input", printed.String)
+	return printed.String(), err
 }
 
 // terminal is eliza chat in a pseudo-terminal, as a person at a terminal runs it.
@@ -279,15 +266,8 @@ func TestChat_InATerminalAnswersWhatIsTypedAndExitsOnCtrlD(t *testing.T) {
 	if _, err := term.tty.Write([]byte{4}); err != nil { // Ctrl-D on an empty line
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- term.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("chat after Ctrl-D: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("chat still running 10 s after Ctrl-D")
+	if err := exited(t, term.cmd, 10*time.Second, "after Ctrl-D", term.screen); err != nil {
+		t.Fatalf("chat after Ctrl-D: %v", err)
 	}
 	history, err := os.ReadFile(filepath.Join(state, "eliza", "history"))
 	if err != nil || !strings.Contains(string(history), "I feel sad") || !strings.Contains(string(history), "my mother hates me") {
@@ -307,17 +287,26 @@ func TestChat_InATerminalLeavesAtOnceOnSIGINTAndSIGTERM(t *testing.T) {
 		if err := term.cmd.Process.Signal(sig); err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- term.cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("chat after %v: %v", sig, err)
-			}
-		case <-time.After(5 * time.Second):
-			_ = term.cmd.Process.Kill()
-			t.Fatalf("chat still waiting at the prompt 5 s after %v:\n%q", sig, term.screen())
+		if err := exited(t, term.cmd, 5*time.Second, fmt.Sprintf("at the prompt after %v", sig), term.screen); err != nil {
+			t.Fatalf("chat after %v: %v", sig, err)
 		}
+	}
+}
+
+// exited waits up to within for cmd, started, to end and returns what Wait did. A cmd still
+// running then is killed, and the test fails saying what it was still doing (still) and what
+// it had printed.
+func exited(t *testing.T, cmd *exec.Cmd, within time.Duration, still string, printed func() string) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(within):
+		_ = cmd.Process.Kill()
+		t.Fatalf("chat still running %v on, %s:\n%s", within, still, printed())
+		return nil
 	}
 }
 
@@ -387,15 +376,8 @@ func TestChat_ThroughAnOpenPipeLeavesAtOnceOnCtrlC(t *testing.T) {
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("chat after Ctrl-C: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("chat still waiting for input 5 s after Ctrl-C")
+	if err := exited(t, cmd, 5*time.Second, "waiting for input after Ctrl-C", out.String); err != nil {
+		t.Fatalf("chat after Ctrl-C: %v", err)
 	}
 }
 
@@ -604,14 +586,7 @@ func TestChat_ARefusedCallerIsToldOnceAndChatFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stdin.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatalf("chat with an unknown token still running 20 s on, its input open:\n%s", screen.String())
-	}
+	err = exited(t, cmd, 20*time.Second, "with an unknown token, its input open", screen.String)
 	refusal := "refused to follow the conversation ("
 	if exit, ok := errors.AsType[*exec.ExitError](err); !ok || exit.ExitCode() != 1 || strings.Count(screen.String(), refusal) != 1 {
 		t.Fatalf("chat with an unknown token: %v, want exit status 1 and the refusal said once:\n%s", err, screen.String())

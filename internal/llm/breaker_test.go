@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
@@ -84,10 +86,8 @@ func TestBreaker_LogsItsStatesAndTheFailureThatOpenedIt(t *testing.T) {
 	for range 2 {
 		_, _ = call(context.Background(), Request{})
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), "half-open") && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	kafkatest.Eventually(t, 5*time.Second, func() bool { return strings.Contains(out.String(), "half-open") },
+		func() string { return "not half-open 5s after a cool-down of 50ms; logged:\n" + out.String() })
 	got := out.String()
 	if !strings.Contains(got, "model circuit breaker opened") || !strings.Contains(got, "last_failure") || !strings.Contains(got, "503") ||
 		!strings.Contains(got, "model circuit breaker half-open") {
@@ -107,13 +107,10 @@ func TestBreaker_HalfOpensAfterItsCooldownWithNoJobCalling(t *testing.T) {
 	if got := testutil.ToFloat64(m.breakerState); got != 2 {
 		t.Fatalf("llm_breaker_state = %v, want 2 (open)", got)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for testutil.ToFloat64(m.breakerState) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("llm_breaker_state = %v 5s after a cool-down of 100ms with no call, want 1 (half-open)", testutil.ToFloat64(m.breakerState))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	kafkatest.Eventually(t, 5*time.Second, func() bool { return testutil.ToFloat64(m.breakerState) == 1 },
+		func() string {
+			return fmt.Sprintf("llm_breaker_state = %v after a cool-down of 100ms with no call, want 1 (half-open)", testutil.ToFloat64(m.breakerState))
+		})
 }
 
 func TestBreaker_JobsOlderThanMaxJobAgeAreUnavailableAtOnce(t *testing.T) {

@@ -170,6 +170,28 @@ func (p *page) waitStatus(state string) {
 	}, func() string { return fmt.Sprintf("status %q, want %q", got, state) })
 }
 
+// chatting starts the conversations' services on the stack at ep (a front door and a
+// dispatcher), opens the page on the front door and has one exchange there. It returns the
+// page, the services and the conversation's id, which is forgotten when the test ends.
+func chatting(t *testing.T, ep stack.Endpoints) (*page, *proctest.Conversations, string) {
+	t.Helper()
+	p := browser(t)
+	s := proctest.StartConversations(t, &builds, ep, "webui", nil, nil)
+	p.open("http://" + s.RPC + "/")
+	p.say("I feel sad")
+	p.waitLog("reply", 1)
+	return p, s, p.conversation(s)
+}
+
+// conversation returns the id of the conversation the page shows, which s forgets (with its
+// transcript) when the test ends.
+func (p *page) conversation(s *proctest.Conversations) string {
+	p.t.Helper()
+	id := strings.TrimPrefix(eval[string](p, `document.getElementById("conversation").textContent`), "Conversation ")
+	p.t.Cleanup(func() { s.Forget(id) })
+	return id
+}
+
 // say types a sentence into the conversation's field and presses Enter.
 func (p *page) say(sentence string) {
 	p.t.Helper()
@@ -235,13 +257,7 @@ func TestPage_AnswersEverySentenceAcrossAReloadAndSaysWhenTheQueueIsFull(t *test
 }
 
 func TestPage_RecoversWhenTheFrontDoorIsKilledAndRestarted(t *testing.T) {
-	p := browser(t)
-	s := proctest.StartConversations(t, &builds, stack.Require(t, stack.Postgres, stack.Kafka), "webui", nil, nil)
-	p.open("http://" + s.RPC + "/")
-	p.say("I feel sad")
-	p.waitLog("reply", 1)
-	id := eval[string](p, `document.getElementById("conversation").textContent`)
-	t.Cleanup(func() { s.Forget(strings.TrimPrefix(id, "Conversation ")) })
+	p, s, _ := chatting(t, stack.Require(t, stack.Postgres, stack.Kafka))
 
 	s.FrontDoor.Signal(t, syscall.SIGKILL)
 	s.FrontDoor.Wait(t, 10*time.Second)
@@ -266,13 +282,7 @@ func TestPage_RecoversWhenTheFrontDoorIsKilledAndRestarted(t *testing.T) {
 // Unavailable: the page says it is reconnecting, not that the server cannot be reached, and
 // says that only once the next attempt has failed too.
 func TestPage_SaysItIsReconnectingWhenItsFrontDoorShutsDown(t *testing.T) {
-	p := browser(t)
-	s := proctest.StartConversations(t, &builds, stack.Require(t, stack.Postgres, stack.Kafka), "webui", nil, nil)
-	p.open("http://" + s.RPC + "/")
-	p.say("I feel sad")
-	p.waitLog("reply", 1)
-	id := eval[string](p, `document.getElementById("conversation").textContent`)
-	t.Cleanup(func() { s.Forget(strings.TrimPrefix(id, "Conversation ")) })
+	p, s, _ := chatting(t, stack.Require(t, stack.Postgres, stack.Kafka))
 	p.waitStatus("online")
 	// Every state the status takes from here on, in order.
 	eval[bool](p, `(() => {
@@ -301,12 +311,7 @@ func TestPage_SaysItIsReconnectingWhenItsFrontDoorShutsDown(t *testing.T) {
 // the page says so under what it showed, which stays (across a reload too), and the next
 // sentence starts a new conversation in the same log.
 func TestPage_KeepsItsLogWhenItsConversationIsGone(t *testing.T) {
-	p := browser(t)
-	s := proctest.StartConversations(t, &builds, stack.Require(t, stack.Postgres, stack.Kafka), "webui", nil, nil)
-	p.open("http://" + s.RPC + "/")
-	p.say("I feel sad")
-	p.waitLog("reply", 1)
-	first := strings.TrimPrefix(eval[string](p, `document.getElementById("conversation").textContent`), "Conversation ")
+	p, s, first := chatting(t, stack.Require(t, stack.Postgres, stack.Kafka))
 	s.Forget(first)
 	s.FrontDoor.Signal(t, syscall.SIGKILL) // the page's watch reopens, and finds it gone
 	s.FrontDoor.Wait(t, 10*time.Second)
@@ -329,8 +334,7 @@ func TestPage_KeepsItsLogWhenItsConversationIsGone(t *testing.T) {
 
 	p.say("my mother hates me")
 	p.waitLog("reply", 2)
-	second := strings.TrimPrefix(eval[string](p, `document.getElementById("conversation").textContent`), "Conversation ")
-	t.Cleanup(func() { s.Forget(second) })
+	second := p.conversation(s)
 	if second == first || second == "" {
 		t.Fatalf("the sentence after the note went to conversation %q, want a new one (not %s)", second, first)
 	}
@@ -343,14 +347,8 @@ func TestPage_KeepsItsLogWhenItsConversationIsGone(t *testing.T) {
 // refused (NotFound): the page says the conversation cannot be continued, keeps the sentence
 // in its field, and sending it again starts a new conversation.
 func TestPage_KeepsASentenceSentToAnExpiredConversation(t *testing.T) {
-	p := browser(t)
 	ep := stack.Require(t, stack.Postgres, stack.Kafka)
-	s := proctest.StartConversations(t, &builds, ep, "webui", nil, nil)
-	p.open("http://" + s.RPC + "/")
-	p.say("I feel sad")
-	p.waitLog("reply", 1)
-	first := strings.TrimPrefix(eval[string](p, `document.getElementById("conversation").textContent`), "Conversation ")
-	t.Cleanup(func() { s.Forget(first) })
+	p, s, first := chatting(t, ep)
 	// Idle for longer than CONVERSATION_TTL (24h), and not swept yet.
 	if _, err := stack.Pool(t, ep.DatabaseURL).Exec(t.Context(),
 		`UPDATE transcript.conversation SET active_at = now() - interval '48 hours' WHERE id = $1`, first); err != nil {
@@ -364,8 +362,7 @@ func TestPage_KeepsASentenceSentToAnExpiredConversation(t *testing.T) {
 	}
 	p.run(chromedp.SendKeys(chromedp.ID("sentence"), kb.Enter))
 	p.waitLog("reply", 2)
-	second := strings.TrimPrefix(eval[string](p, `document.getElementById("conversation").textContent`), "Conversation ")
-	t.Cleanup(func() { s.Forget(second) })
+	second := p.conversation(s)
 	if second == first || second == "" {
 		t.Fatalf("the sentence sent again went to conversation %q, want a new one (not %s)", second, first)
 	}
@@ -480,8 +477,7 @@ func TestPage_SendsItsTokenWhereTheServerRequiresOne(t *testing.T) {
 	p.saveToken(token)
 	p.say("I feel sad")
 	p.waitLog("reply", 1)
-	id := eval[string](p, `document.getElementById("conversation").textContent`)
-	t.Cleanup(func() { s.Forget(strings.TrimPrefix(id, "Conversation ")) })
+	p.conversation(s)
 
 	p.open(other.URL + "/?server=http://" + s.RPC + "&protocol=grpc-web")
 	if got := p.sayForm("I feel sad"); !got.bad || !strings.Contains(got.text, "needs a token") {

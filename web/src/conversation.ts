@@ -101,15 +101,10 @@ export class Conversation {
 
   /** Leaves the conversation: the next sentence starts a new one. */
   forget(): void {
-    this.following?.abort();
-    this.following = null;
-    this.id = "";
-    this.last = 0n;
+    this.leave();
     this.entries = [];
     this.storage.removeItem(this.key);
     this.view.clear();
-    this.view.conversation("");
-    this.view.health("idle", "Ready.");
   }
 
   /**
@@ -118,14 +113,19 @@ export class Conversation {
    * conversation whose events follow in the same log (and are kept with it across reloads).
    */
   private lose(note: string): void {
+    this.leave();
+    this.save(); // the log stays across a reload too
+    this.show({ kind: "note", text: note });
+  }
+
+  /** Stops following the conversation; the next sentence starts a new one. */
+  private leave(): void {
     this.following?.abort();
     this.following = null;
     this.id = "";
     this.last = 0n;
-    this.save(); // the log stays across a reload too
     this.view.conversation("");
     this.view.health("idle", "Ready.");
-    this.show({ kind: "note", text: note });
   }
 
   private async sendNow(sentence: string): Promise<boolean> {
