@@ -154,6 +154,32 @@ func forgetConversations(ctx context.Context, t *testing.T, ep stack.Endpoints, 
 
 // conversationsOn returns the keys of every message on topic, as conversation ids.
 func conversationsOn(ctx context.Context, brokers []string, topic string) ([]uuid.UUID, error) {
+	msgs, err := messagesOn(ctx, brokers, topic)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[uuid.UUID]bool{}
+	for _, m := range msgs {
+		if id, err := uuid.ParseBytes(m.Key); err == nil {
+			seen[id] = true
+		}
+	}
+	return slices.Collect(maps.Keys(seen)), nil
+}
+
+// readTopic returns every message on topic as of now, partition by partition.
+func readTopic(ctx context.Context, t *testing.T, brokers []string, topic string) []kafka.Message {
+	t.Helper()
+	msgs, err := messagesOn(ctx, brokers, topic)
+	if err != nil {
+		t.Fatalf("read %s: %v", topic, err)
+	}
+	return msgs
+}
+
+// messagesOn returns every message on topic as of now, partition by partition; none when
+// there is no such topic.
+func messagesOn(ctx context.Context, brokers []string, topic string) ([]kafka.Message, error) {
 	conn, err := kafka.DialContext(ctx, "tcp", brokers[0])
 	if err != nil {
 		return nil, err
@@ -166,15 +192,11 @@ func conversationsOn(ctx context.Context, brokers []string, topic string) ([]uui
 	if err != nil {
 		return nil, err
 	}
-	seen := map[uuid.UUID]bool{}
+	var msgs []kafka.Message
 	for _, p := range partitions {
-		for _, m := range readPartition(ctx, brokers, topic, p.ID) {
-			if id, err := uuid.ParseBytes(m.Key); err == nil {
-				seen[id] = true
-			}
-		}
+		msgs = append(msgs, readPartition(ctx, brokers, topic, p.ID)...)
 	}
-	return slices.Collect(maps.Keys(seen)), nil
+	return msgs, nil
 }
 
 // readPartition returns the messages of one partition of topic, from its start to its end as

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/fakeopenai"
+	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/queue"
 )
@@ -185,11 +187,9 @@ func (q *queueSystem) jobOffsets(partition int, want ...string) map[string]int64
 	defer cancel()
 	offsets := map[string]int64{}
 	for _, m := range readPartition(ctx, q.ep.KafkaBrokers, q.jobs, partition) {
-		job, err := queue.UnmarshalJob(m.Value)
-		if err != nil {
-			q.t.Fatalf("job at offset %d: %v", m.Offset, err)
+		if job, err := queue.UnmarshalJob(m.Value); err == nil { // the workers dead-letter the others
+			offsets[job.ID.String()] = m.Offset
 		}
-		offsets[job.ID.String()] = m.Offset
 	}
 	last := int64(-1)
 	for _, job := range want {
@@ -268,4 +268,62 @@ func lastUsers(reqs []fakeopenai.Received) []string {
 		users = append(users, fmt.Sprintf("%q", r.LastUser()))
 	}
 	return users
+}
+
+// A job the transcript cannot hold (a NUL in its sentence: no Postgres text takes one),
+// written to the jobs topic by something other than a front door, which refuses such a
+// sentence. No client was told it was enqueued (its reservation could not be stored either),
+// so it goes to the dead-letter topic. Before, it failed every transcript round it was in,
+// for ever: its partition was never committed past it, and the jobs that shared its rounds,
+// of any conversation, failed with it.
+func TestQueueConversation_AJobTheTranscriptCannotHoldIsDeadLetteredWithoutHoldingBackOthers(t *testing.T) {
+	q := newQueueSystem(t)
+	_, env := q.model()
+	f := q.frontdoor()
+	q.dispatcher(env...)
+
+	badConv := uuid.New()
+	besideConv, partition := q.conversationBeside(badConv)
+	first := openQueue(t, f.rpc)
+	firstJob := queueFirst(t, first, badConv, "hello")
+	expect(t, bidi(first), badConv.String(), answered(2, firstJob, "hello"))
+	bad := queue.Job{ID: uuid.New(), ConversationID: badConv, Sentence: "nul\x00here", EnqueuedAt: time.Now()}
+	value, err := queue.Marshal(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader, err := kafka.DialLeader(t.Context(), "tcp", q.ep.KafkaBrokers[0], q.jobs, partition)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = leader.WriteMessages(kafka.Message{Key: []byte(badConv.String()), Value: value})
+	_ = leader.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Sentences of other conversations, one on the bad job's partition, while it is there.
+	convs := []uuid.UUID{besideConv, uuid.New(), uuid.New(), uuid.New()}
+	streams := make([]*queueStream, len(convs))
+	jobs := make([]string, len(convs))
+	for i, conv := range convs {
+		streams[i] = openQueue(t, f.rpc)
+		jobs[i] = queueFirst(t, streams[i], conv, fmt.Sprint("sentence ", i))
+	}
+	for i, conv := range convs {
+		expect(t, bidi(streams[i]), conv.String(), answered(2, jobs[i], fmt.Sprint("sentence ", i)))
+	}
+	waitCommitted(t, q, partition, q.jobOffsets(partition, jobs[0])[jobs[0]]+1) // written after the bad job
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	copies := readTopic(ctx, t, q.ep.KafkaBrokers, q.jobs+".dlq")
+	if len(copies) != 1 || !strings.Contains(string(copies[0].Value), bad.ID.String()) {
+		t.Fatalf("dead letters %d, want the one job the transcript cannot hold", len(copies))
+	}
+	for _, h := range copies[0].Headers {
+		if h.Key == kafkabus.HeaderError && !strings.Contains(string(h.Value), "NUL") {
+			t.Errorf("its dead-letter reason %q does not say what is wrong", h.Value)
+		}
+	}
 }

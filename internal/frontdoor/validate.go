@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+
+	"github.com/beacon/eventdispatch/internal/queue"
 )
 
 // MaxSentenceBytes is the longest sentence, in bytes of UTF-8, that the service answers.
@@ -26,10 +28,10 @@ func validateSentence(sentence string) error {
 		return connect.NewError(connect.CodeInvalidArgument,
 			fmt.Errorf("sentence is %d bytes long; the limit is %d", len(sentence), MaxSentenceBytes))
 	}
-	if strings.ContainsRune(sentence, 0) {
-		// Valid UTF-8, but no text column holds it: a queued sentence would fail in the
-		// transcript, and be reported as the queue being unavailable.
-		return connect.NewError(connect.CodeInvalidArgument, errors.New("sentence contains a NUL character (U+0000)"))
+	if err := queue.CheckStorable(sentence); err != nil {
+		// Queued, it would fail in the transcript, and be reported as the queue being
+		// unavailable.
+		return connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package queue_test
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -59,6 +60,11 @@ func TestJob_RoundTripsAndRequiresItsIdentity(t *testing.T) {
 		if _, err := queue.UnmarshalJob([]byte(bad)); err == nil {
 			t.Errorf("%s decoded as a job", bad)
 		}
+	}
+	// A sentence no transcript can hold is refused, by name: its rounds would fail for ever.
+	nul := `{"id":"` + j.ID.String() + `","conversation_id":"` + j.ConversationID.String() + `","sentence":"a\u0000b"}`
+	if _, err := queue.UnmarshalJob([]byte(nul)); !errors.Is(err, queue.ErrNUL) {
+		t.Errorf("a job whose sentence holds a NUL: %v, want ErrNUL", err)
 	}
 	// A job written by the previous version still decodes.
 	old := `{"id":"` + j.ID.String() + `","conversation_id":"` + j.ConversationID.String() + `","reply_to":"fd-1","sentence":"hi","history":[{"role":"user","content":"x"}]}`

@@ -2,7 +2,9 @@ package queue
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,8 +34,23 @@ func Marshal(j Job) ([]byte, error) {
 	return b, nil
 }
 
-// UnmarshalJob decodes a job, requiring its identifying fields. Fields of older versions
-// (reply_to, history) are ignored.
+// ErrNUL is why a sentence holding a NUL character (U+0000) is refused: it is valid UTF-8,
+// but no Postgres text holds one, so the transcript could store neither the sentence's
+// reservation nor its outcome.
+var ErrNUL = errors.New("sentence contains a NUL character (U+0000), which no transcript can hold")
+
+// CheckStorable returns ErrNUL for a sentence the transcript cannot hold, or nil.
+func CheckStorable(sentence string) error {
+	if strings.ContainsRune(sentence, 0) {
+		return ErrNUL
+	}
+	return nil
+}
+
+// UnmarshalJob decodes a job, requiring its identifying fields and a sentence the transcript
+// can hold: a front door never writes another (it refuses it, and could not have reserved
+// it), and one written by anything else would fail every transcript round it is in, for
+// ever. Fields of older versions (reply_to, history) are ignored.
 func UnmarshalJob(b []byte) (Job, error) {
 	var j Job
 	if err := json.Unmarshal(b, &j); err != nil {
@@ -41,6 +58,9 @@ func UnmarshalJob(b []byte) (Job, error) {
 	}
 	if j.ID == uuid.Nil || j.ConversationID == uuid.Nil {
 		return Job{}, fmt.Errorf("decode job: id and conversation_id are required")
+	}
+	if err := CheckStorable(j.Sentence); err != nil {
+		return Job{}, fmt.Errorf("decode job %s: %w", j.ID, err)
 	}
 	return j, nil
 }
