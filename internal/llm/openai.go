@@ -155,7 +155,9 @@ func (cc *completion) answer() (Response, error) {
 	if text == "" {
 		return Response{}, fmt.Errorf("chat completion %q: %w: no text (finish_reason %q)", cc.ID, ErrMalformedResponse, c.FinishReason)
 	}
-	return Response{Text: text, PromptTokens: cc.Usage.PromptTokens, CompletionTokens: cc.Usage.CompletionTokens}, nil
+	// A count below zero is no count: an API that answers one must not lower a client's
+	// usage, nor the tokens counter (which cannot go down: Prometheus panics).
+	return Response{Text: text, PromptTokens: max(cc.Usage.PromptTokens, 0), CompletionTokens: max(cc.Usage.CompletionTokens, 0)}, nil
 }
 
 // request lays out a request for the API: system prompt, recent history, sentence. A turn

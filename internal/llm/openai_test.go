@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/beacon/eventdispatch/internal/fakeopenai"
 )
 
@@ -228,5 +230,24 @@ func TestOpenAI_SendsTheBoundOnAnswerTokensOnlyWhenSet(t *testing.T) {
 	}
 	if got := bodies[1]["max_completion_tokens"]; got != 64.0 {
 		t.Errorf("max_completion_tokens = %v, want 64", got)
+	}
+}
+
+// An API that answers a negative token count (a proxy's placeholder for "unknown") has its
+// answer taken and its counts taken as none. Before, the count reached the tokens counter,
+// whose Add panics below zero, and took the dispatcher down with every redo of the job.
+func TestOpenAI_ANegativeTokenCountIsNoCount(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"c1","choices":[{"message":{"content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":-1,"completion_tokens":-1}}`))
+	}))
+	defer api.Close()
+	call, err := NewOpenAI(OpenAIConfig{BaseURL: api.URL + "/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := Instrument(NewMetrics(prometheus.NewRegistry()))(call)(context.Background(), Request{Sentence: "hi"})
+	if err != nil || resp != (Response{Text: "hello"}) {
+		t.Fatalf("resp %+v, err %v; want the answer with no tokens counted", resp, err)
 	}
 }
