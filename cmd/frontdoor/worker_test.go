@@ -3,6 +3,8 @@ package main_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,13 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/fakeopenai"
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/queue"
+	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
 // What the workers do with a conversation's jobs, seen from its clients and from the model.
@@ -326,4 +332,50 @@ func TestQueueConversation_AJobTheTranscriptCannotHoldIsDeadLetteredWithoutHoldi
 			t.Errorf("its dead-letter reason %q does not say what is wrong", h.Value)
 		}
 	}
+}
+
+// A model that answers at length: the reply reaches the client, on its stream and on a
+// resume, cut to what the transcript keeps, for a client that does not take compressed
+// messages (as grpcurl and browsers). Before, an answer over 64 KiB could not be sent: the
+// stream failed with ResourceExhausted, and so did every resume of the conversation.
+func TestQueueConversation_AVeryLongAnswerReachesTheClientCut(t *testing.T) {
+	q := newQueueSystem(t)
+	letters := make([]byte, 1<<20) // incompressible enough: random letters
+	for i := range letters {
+		letters[i] = byte('a' + rand.IntN(26))
+	}
+	_, env := q.model(fakeopenai.WithResponder(func(string) string { return string(letters) }))
+	f := q.frontdoor()
+	q.dispatcher(env...)
+
+	plain := func() *queueStream {
+		var h2c http.Protocols
+		h2c.SetUnencryptedHTTP2(true)
+		client := elizav1connect.NewElizaServiceClient(&http.Client{Transport: &http.Transport{Protocols: &h2c}}, "http://"+f.rpc,
+			connect.WithGRPC(), connect.WithAcceptCompression("gzip", nil, nil))
+		s := client.QueueConversation(t.Context())
+		t.Cleanup(func() { _ = s.CloseResponse() })
+		return s
+	}
+	conv := uuid.New()
+	s := plain()
+	job := queueFirst(t, s, conv, "tell me everything")
+	want, _ := transcript.Fit(string(letters))
+	reply := func(s *queueStream) {
+		t.Helper()
+		res, err := s.Receive()
+		if err != nil {
+			t.Fatalf("the reply: %v", err)
+		}
+		if res.GetKind() != elizav1.QueueConversationResponse_KIND_REPLY || res.GetSerial() != 2 || res.GetJobId() != job || res.GetSentence() != want {
+			t.Fatalf("the reply: %v, serial %d, of %d bytes; want the answer cut to %d", res.GetKind(), res.GetSerial(), len(res.GetSentence()), len(want))
+		}
+	}
+	reply(s)
+
+	again := plain()
+	if err := again.Send(&elizav1.QueueConversationRequest{ConversationId: conv.String(), ResumeAfter: 1}); err != nil {
+		t.Fatal(err)
+	}
+	reply(again)
 }

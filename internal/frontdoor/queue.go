@@ -197,7 +197,10 @@ func response(ev transcript.Event) *elizav1.QueueConversationResponse {
 	case transcript.Accepted:
 		res.Sentence, res.Kind, res.InReplyTo = TextEnqueued, elizav1.QueueConversationResponse_KIND_ENQUEUED, ev.Text
 	case transcript.Reply:
-		res.Sentence, res.Kind = ev.Text, elizav1.QueueConversationResponse_KIND_REPLY
+		// Workers cut long answers before storing them; this cuts one stored before they did,
+		// which no client could otherwise be sent.
+		text, _ := transcript.Fit(ev.Text)
+		res.Sentence, res.Kind = text, elizav1.QueueConversationResponse_KIND_REPLY
 	default:
 		res.Sentence, res.Kind = ev.Text, elizav1.QueueConversationResponse_KIND_ERROR
 	}

@@ -57,7 +57,7 @@ func NewHandler(opts Options) http.Handler {
 	handlerOpts := []connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(MaxMessageBytes),
-		connect.WithSendMaxBytes(MaxMessageBytes),
+		connect.WithSendMaxBytes(MaxResponseBytes),
 		// Answers are a sentence or two: compressing them costs more CPU than it saves bytes.
 		connect.WithCompressMinBytes(compressMinBytes),
 	}

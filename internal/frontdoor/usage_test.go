@@ -111,3 +111,43 @@ func TestGetUsage_WithoutADatabaseSaysUsageIsNotKept(t *testing.T) {
 		}
 	}
 }
+
+// busyYear answers UsageBetween with every day of the range, each with calls of many methods
+// ending in many codes: the most a GetUsage can hold.
+type busyYear struct{}
+
+func (busyYear) UsageBetween(_ context.Context, _ uuid.UUID, from, to time.Time) ([]access.DayUsage, error) {
+	var days []access.DayUsage
+	for day := from; !day.After(to); day = day.AddDate(0, 0, 1) {
+		rpcs := map[string]int64{}
+		for _, method := range []string{"Say", "Converse", "Introduce", "QueueConversation", "Send", "Watch", "GetUsage"} {
+			for _, code := range []string{"ok", "invalid_argument", "not_found", "resource_exhausted", "unavailable", "canceled"} {
+				rpcs[method+"/"+code] = 1_000_000
+			}
+		}
+		days = append(days, access.DayUsage{Day: day, RPCs: rpcs, Queued: 1_000_000, ModelCalls: 1_000_000, PromptTokens: 1 << 40, CompletionTokens: 1 << 40})
+	}
+	return days, nil
+}
+
+// A year of a busy client's usage is one answer, in either codec. Before, answers were held to
+// the 64 KiB of a request, and a few months of an active client's usage failed with
+// ResourceExhausted.
+func TestGetUsage_AYearOfABusyClientsUsageIsOneAnswer(t *testing.T) {
+	me := access.Client{ID: uuid.New(), Name: "me", Tier: access.Premium}
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
+		o.Usage, o.Auth = &frontdoor.UsageService{Store: busyYear{}}, as(me)
+	})
+	// Without compression, as browsers and grpcurl ask.
+	plain := connect.WithAcceptCompression("gzip", nil, nil)
+	for name, opts := range map[string][]connect.ClientOption{"binary": {plain}, "JSON": {connect.WithProtoJSON(), plain}} {
+		client := usagev1connect.NewUsageServiceClient(h.http1, h.url, opts...)
+		res, err := client.GetUsage(ctx(t), connect.NewRequest(&usagev1.GetUsageRequest{From: "2025-12-01", To: "2026-11-30"}))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n := len(res.Msg.GetDays()); n != 365 {
+			t.Fatalf("%s: %d days, want all 365", name, n)
+		}
+	}
+}

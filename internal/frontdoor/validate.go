@@ -15,9 +15,17 @@ import (
 // huge request is refused before it is read into memory.
 const MaxSentenceBytes = 1024
 
-// MaxMessageBytes caps every request and response message. Past it Connect answers
-// ResourceExhausted without reading the rest.
+// MaxMessageBytes caps every request message. Past it Connect answers ResourceExhausted
+// without reading the rest.
 const MaxMessageBytes = 64 << 10
+
+// MaxResponseBytes caps every response message, as encoded for the client (compressed when it
+// accepts that). It is what the server itself sends, so it is no guard against clients: it
+// only has to hold the largest answer, a year of a busy client's usage (GetUsage) or a reply
+// of transcript.MaxAnswerBytes escaped as JSON, under the 4 MiB that gRPC clients accept by
+// default. A response over it cannot be sent at all, and for a reply that would fail every
+// resume of its conversation.
+const MaxResponseBytes = 4 << 20
 
 // validateSentence returns an InvalidArgument error a person can act on, or nil.
 func validateSentence(sentence string) error {

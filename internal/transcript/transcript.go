@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -42,6 +43,29 @@ const (
 	// Failed: JobID could not be answered; Text says why, to a person.
 	Failed Kind = "error"
 )
+
+// MaxAnswerBytes is the longest answer, in bytes of UTF-8, that a Reply event holds: 256 KiB,
+// about 64,000 tokens of English, beyond what a chat model answers unless it has gone wrong.
+// A worker cuts a longer answer (Fit) before storing it, so that an event of the transcript
+// always fits in one message to a client (frontdoor.MaxResponseBytes), even escaped as JSON,
+// and the model's context does not carry it whole into every later exchange.
+const MaxAnswerBytes = 256 << 10
+
+// CutMark ends an answer that Fit cut.
+const CutMark = "\n\n[the answer was cut here: it was too long]"
+
+// Fit returns answer if it is at most MaxAnswerBytes long, or else its longest prefix, cut
+// between characters, that leaves room for CutMark, then CutMark; and whether it cut.
+func Fit(answer string) (string, bool) {
+	if len(answer) <= MaxAnswerBytes {
+		return answer, false
+	}
+	end := MaxAnswerBytes - len(CutMark)
+	for end > 0 && !utf8.RuneStart(answer[end]) {
+		end--
+	}
+	return answer[:end] + CutMark, true
+}
 
 // Event is one entry of a conversation's transcript.
 type Event struct {

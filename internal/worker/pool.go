@@ -211,7 +211,7 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		}
 	}
 
-	kind, text, outcome := transcript.Reply, storable(res.Text), "answered"
+	kind, text, outcome := transcript.Reply, storable(log, res.Text), "answered"
 	if err != nil {
 		kind, text, outcome = transcript.Failed, FailedText, "failed"
 		var ue UserError
@@ -239,10 +239,17 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	return err
 }
 
-// storable replaces the NUL characters a model may answer with (JSON allows "\u0000") by U+FFFD:
-// no Postgres text holds one, so the outcome could never be stored, and the job, retried for
-// ever, would hold its conversation and its partition.
-func storable(text string) string { return strings.ReplaceAll(text, "\x00", "\uFFFD") }
+// storable is a model's answer as the transcript can hold it. The NUL characters a model may
+// answer with (JSON allows "\u0000") become U+FFFD: no Postgres text holds one, so the outcome
+// could never be stored, and the job, retried for ever, would hold its conversation and its
+// partition. An answer longer than transcript.MaxAnswerBytes is cut, and says so.
+func storable(log *slog.Logger, answer string) string {
+	text, cut := transcript.Fit(strings.ReplaceAll(answer, "\x00", "\uFFFD"))
+	if cut {
+		log.Warn("the model's answer was cut: it was too long", "bytes", len(answer), "kept", len(text))
+	}
+	return text
+}
 
 // errFailedBefore is the dead-letter reason of a job redone after its worker stored its failure.
 var errFailedBefore = errors.New("the job had failed before this worker took it over (its error reply is stored; " +

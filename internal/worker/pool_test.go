@@ -416,6 +416,21 @@ func TestPool_ANULInTheModelsAnswerIsStoredAsAReplacementCharacter(t *testing.T)
 	}
 }
 
+// An answer longer than the transcript keeps is stored cut, and says so.
+func TestPool_AnAnswerTooLongIsStoredCut(t *testing.T) {
+	r := newRig(t)
+	conv := conversations(1)
+	jobs := r.enqueue(conv, 1)
+	long := strings.Repeat("word ", transcript.MaxAnswerBytes/5+1)
+	r.member(func(context.Context, llm.Request) (llm.Response, error) {
+		return llm.Response{Text: long}, nil
+	}, 2, 10, 5*time.Second)
+	want, _ := transcript.Fit(long)
+	if ev := r.outcomes(jobs)[jobs[0].ID]; ev.Kind != transcript.Reply || ev.Text != want {
+		t.Fatalf("the outcome: %s of %d bytes, want the answer cut to %d", ev.Kind, len(ev.Text), len(want))
+	}
+}
+
 func TestPool_ARefusedJobThatReachesTheQueueIsSkippedAndOneNotYetRecordedIsTaken(t *testing.T) {
 	r := newRig(t)
 	conv := conversations(1)[0]
