@@ -37,6 +37,13 @@ type Group[T, R any] struct {
 	Hold time.Duration
 	// Run runs a round: one result per item, in order, or an error for the round as a whole.
 	Run func(items []T) ([]R, error)
+	// Alone, when set, says whether a round's error may be the doing of one of its items (a
+	// value that the statement refuses, not a lost connection). A round of several items
+	// that fails with such an error is run again one item at a time, so that the item fails
+	// alone and the others go on: without it, an item that can never succeed fails every
+	// round it joins, and with it every item that joins its rounds, for as long as its
+	// caller retries.
+	Alone func(err error) bool
 
 	mu      sync.Mutex
 	full    []*Round[T, R] // rounds gathered to Max, to run before next
@@ -61,6 +68,9 @@ type Round[T, R any] struct {
 	done    chan struct{}
 	results []R
 	err     error
+	// errs holds each item's own error, when the round failed and was run again one item at
+	// a time (Group.Alone); nil otherwise.
+	errs []error
 }
 
 // Add adds item to the next round and returns that round and the item's index in it; wait
@@ -124,9 +134,12 @@ func (g *Group[T, R]) DoHeld(ctx context.Context, item T) (R, error) {
 
 func (g *Group[T, R]) do(ctx context.Context, item T, held bool) (R, error) {
 	r, i := g.add(item, held)
+	var zero R
 	if err := r.Wait(ctx); err != nil {
-		var zero R
 		return zero, err
+	}
+	if r.errs != nil && r.errs[i] != nil {
+		return zero, r.errs[i]
 	}
 	return r.results[i], nil
 }
@@ -170,15 +183,39 @@ func (g *Group[T, R]) loop() {
 		waited = false
 		g.taken++
 		g.mu.Unlock()
-		r.results, r.err = g.Run(r.items)
-		if r.err == nil && len(r.results) != len(r.items) {
-			r.err = fmt.Errorf("a round of %d items ran with %d results", len(r.items), len(r.results))
-		}
+		g.run(r)
 		g.mu.Lock()
 		g.waiting -= len(r.items)
 		g.mu.Unlock()
 		close(r.done)
 	}
+}
+
+// run runs round r, and again one item at a time if it failed in a way that Alone says an
+// item may have caused.
+func (g *Group[T, R]) run(r *Round[T, R]) {
+	r.results, r.err = g.runItems(r.items)
+	if r.err == nil || len(r.items) < 2 || g.Alone == nil || !g.Alone(r.err) {
+		return
+	}
+	r.results, r.errs, r.err = make([]R, len(r.items)), make([]error, len(r.items)), nil
+	for i, item := range r.items {
+		res, err := g.runItems([]T{item})
+		if err != nil {
+			r.errs[i] = err
+			continue
+		}
+		r.results[i] = res[0]
+	}
+}
+
+// runItems is Run, holding it to one result per item.
+func (g *Group[T, R]) runItems(items []T) ([]R, error) {
+	results, err := g.Run(items)
+	if err == nil && len(results) != len(items) {
+		return nil, fmt.Errorf("a round of %d items ran with %d results", len(items), len(results))
+	}
+	return results, err
 }
 
 // hurryChanLocked returns g.hurry, made if need be. Call it with g.mu held.
@@ -218,5 +255,6 @@ func (r *Round[T, R]) Wait(ctx context.Context) error {
 	}
 }
 
-// Result returns the result of the round's item i. Call it after Wait has returned nil.
+// Result returns the result of the round's item i. Call it after Wait has returned nil. An
+// item that failed alone (Group.Alone) has the zero result; Do returns its error.
 func (r *Round[T, R]) Result(i int) R { return r.results[i] }

@@ -230,3 +230,92 @@ func TestGroup_AnIdleGroupRunsANewItemAtOnce(t *testing.T) {
 		t.Errorf("an item added to an idle Group ran after %v: it waited for the idle wait to end", took)
 	}
 }
+
+// A round that fails in a way Alone says an item may have caused is run again one item at a
+// time: the item at fault gets its error, the others their results. A round that fails
+// otherwise (the database away) fails for all of its items, and is not run again.
+func TestGroup_AnItemThatFailsItsRoundFailsAlone(t *testing.T) {
+	refused := errors.New("a value the statement refuses")
+	broken := errors.New("the database is away")
+	var mu sync.Mutex
+	var ran [][]int
+	var release chan struct{}
+	g := rounds.Group[int, int]{
+		Alone: func(err error) bool { return errors.Is(err, refused) },
+		Run: func(items []int) ([]int, error) {
+			mu.Lock()
+			ran = append(ran, slices.Clone(items))
+			gate := release
+			mu.Unlock()
+			switch {
+			case items[0] == 0: // holds the group while the others gather
+				<-gate
+			case slices.Contains(items, 3):
+				return nil, refused
+			case slices.Contains(items, 9):
+				return nil, broken
+			}
+			return items, nil
+		},
+	}
+	// gather runs items in one round, and returns each one's error, by item.
+	gather := func(items ...int) map[int]error {
+		mu.Lock()
+		ran, release = nil, make(chan struct{})
+		mu.Unlock()
+		r0, _ := g.Add(0)
+		kafkatest.Eventually(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(ran) == 1 },
+			func() string { return "the holding round did not start" })
+		type result struct {
+			item int
+			err  error
+		}
+		results := make(chan result, len(items))
+		for _, n := range items {
+			go func() {
+				got, err := g.Do(t.Context(), n)
+				if err == nil && got != n {
+					err = fmt.Errorf("result %d", got)
+				}
+				results <- result{n, err}
+			}()
+		}
+		kafkatest.Eventually(t, 5*time.Second, func() bool { _, waiting := g.Stats(); return waiting == len(items)+1 },
+			func() string { return "the items did not gather" })
+		close(release)
+		if err := r0.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		errs := map[int]error{}
+		for range items {
+			r := <-results
+			errs[r.item] = r.err
+		}
+		return errs
+	}
+
+	errs := gather(1, 2, 3, 4)
+	for _, n := range []int{1, 2, 4} {
+		if errs[n] != nil {
+			t.Errorf("item %d: %v, want its result", n, errs[n])
+		}
+	}
+	if !errors.Is(errs[3], refused) {
+		t.Errorf("item 3: %v, want %v", errs[3], refused)
+	}
+	mu.Lock()
+	if len(ran) != 6 || len(ran[1]) != 4 { // the holder, the round of four, then each alone
+		t.Errorf("rounds ran %v, want the four together, then each alone", ran)
+	}
+	mu.Unlock()
+
+	errs = gather(8, 9)
+	if !errors.Is(errs[8], broken) || !errors.Is(errs[9], broken) {
+		t.Errorf("a round failing otherwise: %v, want %v for each item", errs, broken)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ran) != 2 {
+		t.Errorf("rounds ran %v, want the holder and the failed round only", ran)
+	}
+}

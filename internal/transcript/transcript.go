@@ -116,6 +116,9 @@ var (
 	ErrFull = errors.New("the conversation has as many unanswered jobs as it may")
 	// ErrRefused: the job was refused (Refuse) and records nothing more.
 	ErrRefused = errors.New("the job was refused: its enqueueing could not be confirmed")
+	// ErrInvalid: the store refused a value of the call (a text it cannot hold, a number out
+	// of its range). Trying again fails again; the other calls of its round go on.
+	ErrInvalid = errors.New("the transcript store refused a value")
 )
 
 // ReservationLease is how long a reservation that was never accepted (its front door died

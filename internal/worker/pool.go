@@ -225,11 +225,22 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	}
 	var ev transcript.Event
 	var recorded bool
-	if err := p.retry(ctx, log, "store the outcome", func() (e error) {
-		ev, recorded, e = p.cfg.Transcript.Finish(ctx, job.ConversationID, job.ID, job.Sentence, kind, text)
-		return e
-	}); err != nil {
-		return p.gone(log, err)
+	store := func() error {
+		return p.retry(ctx, log, "store the outcome", func() (e error) {
+			ev, recorded, e = p.cfg.Transcript.Finish(ctx, job.ConversationID, job.ID, job.Sentence, kind, text)
+			return e
+		})
+	}
+	serr := store()
+	if errors.Is(serr, transcript.ErrInvalid) && kind == transcript.Reply {
+		// Something in the answer that storable does not mend: the client hears that it
+		// could not be answered, rather than nothing.
+		log.Error("the model's answer cannot be stored; storing a failure instead", "error", serr)
+		kind, text, outcome, err = transcript.Failed, FailedText, "failed", serr
+		serr = store()
+	}
+	if serr != nil {
+		return p.gone(log, serr)
 	}
 	if !recorded {
 		outcome = "already_answered" // another worker stored one first; the job has exactly one
@@ -276,20 +287,27 @@ func (p *Pool) gone(log *slog.Logger, err error) error {
 	case errors.Is(err, transcript.ErrRefused):
 		p.cfg.Metrics.jobs.WithLabelValues("refused").Inc()
 		log.Warn("job dropped: the front door refused it")
+	case errors.Is(err, transcript.ErrInvalid):
+		// Tried again it would fail again, holding its conversation and its partition for
+		// ever: it is copied to the dead-letter topic, with the reason, and done.
+		p.cfg.Metrics.jobs.WithLabelValues("unstorable").Inc()
+		log.Error("job dead-lettered: the transcript store refused it", "error", err)
+		return err
 	}
 	return nil
 }
 
 // retry runs op until it succeeds. It gives up, returning the reason, when ctx is done, the
-// conversation turns out to have expired (transcript.ErrNotFound) or the job to have been
-// refused (transcript.ErrRefused); any other failure (the transcript store unreachable)
-// delays the job, it does not end it.
+// conversation turns out to have expired (transcript.ErrNotFound), the job to have been
+// refused (transcript.ErrRefused) or the store refuses one of its values
+// (transcript.ErrInvalid); any other failure (the transcript store unreachable) delays the
+// job, it does not end it.
 func (p *Pool) retry(ctx context.Context, log *slog.Logger, what string, op func() error) error {
 	wait := backoff.NewExponentialBackOff()
 	wait.MaxInterval = 5 * time.Second
 	for {
 		err := op()
-		if err == nil || errors.Is(err, transcript.ErrNotFound) || errors.Is(err, transcript.ErrRefused) {
+		if err == nil || errors.Is(err, transcript.ErrNotFound) || errors.Is(err, transcript.ErrRefused) || errors.Is(err, transcript.ErrInvalid) {
 			return err
 		}
 		next := wait.NextBackOff()

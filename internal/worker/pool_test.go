@@ -44,6 +44,8 @@ type rig struct {
 	// the jobs enqueued after it is set.
 	free llm.Call
 	tier string
+	// wrap, when set, wraps the transcript of the members started after it is set.
+	wrap func(worker.Transcript) worker.Transcript
 }
 
 func newRig(t *testing.T) *rig {
@@ -61,8 +63,12 @@ func (r *rig) member(model llm.Call, workers, contextTurns int, handleTimeout ti
 	dlq := r.bus.Writer(kafkabus.DeadLetterTopic(jobsTopic))
 	log := slog.New(slog.DiscardHandler)
 	metrics := worker.NewMetrics(prometheus.NewRegistry())
+	var store worker.Transcript = r.transcript
+	if r.wrap != nil {
+		store = r.wrap(store)
+	}
 	pool := worker.NewPool(worker.Config{
-		Workers: workers, ContextTurns: contextTurns, Model: model, Free: r.free, Transcript: r.transcript, Metrics: metrics, Log: log,
+		Workers: workers, ContextTurns: contextTurns, Model: model, Free: r.free, Transcript: store, Metrics: metrics, Log: log,
 	})
 	g := consumer.NewPipelined(consumer.Config{
 		Brokers: r.bus.Brokers(), GroupID: group, Topic: jobsTopic, BatchSize: 4 * workers,
@@ -534,25 +540,8 @@ func TestPool_AJobOfAnExpiredConversationIsDroppedWithoutHoldingBackItsPartition
 	conv := conversations(2)
 	jobs := r.enqueue(conv, 1)
 	model := newEcho(0)
-	dlq := r.bus.Writer(kafkabus.DeadLetterTopic(jobsTopic))
-	defer dlq.Close()
-	log := slog.New(slog.DiscardHandler)
-	metrics := worker.NewMetrics(prometheus.NewRegistry())
-	pool := worker.NewPool(worker.Config{Workers: 2, ContextTurns: 10, Model: model.call,
-		Transcript: expiring{Transcript: r.transcript, gone: conv[0]}, Metrics: metrics, Log: log})
-	g := consumer.NewPipelined(consumer.Config{Brokers: r.bus.Brokers(), GroupID: group, Topic: jobsTopic, BatchSize: 8,
-		SessionTimeout: time.Second, MaxBackoff: 50 * time.Millisecond, Log: log},
-		kafkabus.Each(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), log), worker.Decode, pool.Process))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("group: %v", err)
-		}
-		pool.Wait()
-	}()
+	r.wrap = func(tr worker.Transcript) worker.Transcript { return expiring{Transcript: tr, gone: conv[0]} }
+	r.member(model.call, 2, 10, 5*time.Second)
 
 	if ev := r.outcomes(jobs[1:])[jobs[1].ID]; ev.Kind != transcript.Reply {
 		t.Fatalf("the live conversation's job: %+v", ev)
@@ -560,6 +549,61 @@ func TestPool_AJobOfAnExpiredConversationIsDroppedWithoutHoldingBackItsPartition
 	r.waitCommittedPast(len(jobs))
 	if n := model.calls(); n != 1 {
 		t.Fatalf("the model was asked %d times, want only for the live conversation", n)
+	}
+}
+
+// refusing is a transcript store that refuses a value of some jobs, as Postgres refuses a
+// text it cannot hold (pgtranscript marks that transcript.ErrInvalid).
+type refusing struct {
+	worker.Transcript
+	prepare, answer uuid.UUID // the conversation whose reads, and the one whose answers, it refuses
+}
+
+func (r refusing) Prepare(ctx context.Context, conv, job uuid.UUID, sentence string, max int) (transcript.Preparation, error) {
+	if conv == r.prepare {
+		return transcript.Preparation{}, fmt.Errorf("prepare job %s: %w: invalid byte sequence", job, transcript.ErrInvalid)
+	}
+	return r.Transcript.Prepare(ctx, conv, job, sentence, max)
+}
+
+func (r refusing) Finish(ctx context.Context, conv, job uuid.UUID, sentence string, kind transcript.Kind, text string) (transcript.Event, bool, error) {
+	if conv == r.answer && kind == transcript.Reply {
+		return transcript.Event{}, false, fmt.Errorf("finish job %s: %w: invalid byte sequence", job, transcript.ErrInvalid)
+	}
+	return r.Transcript.Finish(ctx, conv, job, sentence, kind, text)
+}
+
+// A job whose values the transcript store refuses is not retried for ever: it is copied to the
+// dead-letter topic and its partition goes on. One whose answer is refused gets a failure
+// instead, so that its client hears something.
+func TestPool_AJobTheTranscriptRefusesIsDeadLetteredAndItsPartitionGoesOn(t *testing.T) {
+	r := newRig(t)
+	conv := conversations(3)
+	jobs := r.enqueue(conv, 1)
+	model := newEcho(0)
+	r.wrap = func(tr worker.Transcript) worker.Transcript {
+		return refusing{Transcript: tr, prepare: conv[0], answer: conv[1]}
+	}
+	r.member(model.call, 2, 10, 5*time.Second)
+
+	got := r.outcomes(jobs[1:])
+	if ev := got[jobs[1].ID]; ev.Kind != transcript.Failed || ev.Text != worker.FailedText {
+		t.Fatalf("the job whose answer was refused: %+v, want a failure", ev)
+	}
+	if ev := got[jobs[2].ID]; ev.Kind != transcript.Reply {
+		t.Fatalf("the other job: %+v, want its answer", ev)
+	}
+	copies := r.broker.Read(kafkabus.DeadLetterTopic(jobsTopic), 2, 10*time.Second)
+	copied := map[string]bool{}
+	for _, m := range copies {
+		copied[string(m.Key)] = true
+	}
+	if len(copies) != 2 || !copied[conv[0].String()] || !copied[conv[1].String()] {
+		t.Fatalf("dead letters of %v, want the two refused jobs'", copied)
+	}
+	r.waitCommittedPast(len(jobs))
+	if n := model.calls(); n != 2 {
+		t.Fatalf("the model was asked %d times, want for the two jobs that could be read", n)
 	}
 }
 

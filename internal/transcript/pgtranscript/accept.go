@@ -40,7 +40,7 @@ type acceptOutcome struct {
 
 func newAcceptor(pool *pgxpool.Pool, ttl pgtype.Interval, w *waker) *acceptor {
 	a := &acceptor{pool: pool, ttl: ttl, waker: w}
-	a.rounds.Max, a.rounds.Run = maxRound, a.runRound
+	a.rounds.Max, a.rounds.Run, a.rounds.Alone = maxRound, refusing(a.runRound), invalid
 	return a
 }
 

@@ -44,7 +44,7 @@ type finishOutcome struct {
 
 func newFinisher(pool *pgxpool.Pool, ttl pgtype.Interval, w *waker) *finisher {
 	f := &finisher{pool: pool, ttl: ttl, waker: w}
-	f.rounds.Max, f.rounds.Hold, f.rounds.Run = maxRound, finishHold, f.runRound
+	f.rounds.Max, f.rounds.Hold, f.rounds.Run, f.rounds.Alone = maxRound, finishHold, refusing(f.runRound), invalid
 	return f
 }
 

@@ -41,7 +41,7 @@ type prepared struct {
 
 func newPreparer(pool *pgxpool.Pool, ttl pgtype.Interval) *preparer {
 	p := &preparer{pool: pool, ttl: ttl}
-	p.rounds.Max, p.rounds.Hold, p.rounds.Run = maxRound, prepareHold, p.runRound
+	p.rounds.Max, p.rounds.Hold, p.rounds.Run, p.rounds.Alone = maxRound, prepareHold, refusing(p.runRound), invalid
 	return p
 }
 

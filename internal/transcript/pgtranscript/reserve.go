@@ -33,7 +33,7 @@ type reservation struct {
 
 func newReserver(pool *pgxpool.Pool, ttl pgtype.Interval) *reserver {
 	r := &reserver{pool: pool, ttl: ttl}
-	r.rounds.Max, r.rounds.Run = maxRound, r.runRound
+	r.rounds.Max, r.rounds.Run, r.rounds.Alone = maxRound, refusing(r.runRound), invalid
 	return r
 }
 

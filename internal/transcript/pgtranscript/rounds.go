@@ -1,10 +1,15 @@
 package pgtranscript
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
 // roundTimeout bounds one round of reservations, acceptances, preparations or outcomes.
@@ -51,3 +56,23 @@ func forEachElement(rows pgx.Rows, n int, dest []any, each func(i int) error) er
 	}
 	return nil
 }
+
+// refusing runs a round with run, and marks its error transcript.ErrInvalid when Postgres
+// refused a value of it: a data exception (SQLSTATE class 22, such as a text it cannot hold or
+// a number out of range), a NOT NULL or a CHECK violation. Such an error may be one item's
+// doing, so its round is run again one item at a time (rounds.Group.Alone: invalid). A
+// foreign-key or unique violation is not one of them: it can be a race (a conversation the
+// expiry sweep deleted meanwhile), which trying again settles.
+func refusing[T, R any](run func([]T) ([]R, error)) func([]T) ([]R, error) {
+	return func(items []T) ([]R, error) {
+		results, err := run(items)
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok &&
+			(strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "23502" || pgErr.Code == "23514") {
+			err = fmt.Errorf("%w: %w", transcript.ErrInvalid, err)
+		}
+		return results, err
+	}
+}
+
+// invalid is rounds.Group.Alone for rounds run through refusing.
+func invalid(err error) bool { return errors.Is(err, transcript.ErrInvalid) }

@@ -1001,3 +1001,39 @@ func TestReserve_ReadsTheOpenJobsNotTheWholeConversation(t *testing.T) {
 		})
 	}
 }
+
+// A value Postgres refuses (a NUL in a text, which no text holds) fails its own call with
+// transcript.ErrInvalid, and not the calls that shared its round: the round is run again one
+// call at a time. Before, every call of the round failed, and a worker retrying such a job
+// failed every round it joined, for ever.
+func TestStore_AValueRefusedFailsItsOwnCallNotItsRound(t *testing.T) {
+	pool := newPool(t)
+	s := listening(t, pool, time.Hour)
+	ctx := t.Context()
+	conv := conversation(t, s, pool)
+	sentences := []string{"fine", "nul\x00here", "also fine"}
+
+	release := holdPool(t, pool)
+	before, _ := pgtranscript.ReserveRounds(s)
+	results := make([]chan error, len(sentences))
+	for i, sentence := range sentences {
+		results[i] = make(chan error, 1)
+		go func() { results[i] <- s.Reserve(ctx, conv, uuid.New(), sentence, 10) }()
+		// The first leaves in a round of its own, which waits for a connection: the others
+		// gather in the next.
+		kafkatest.Eventually(t, 10*time.Second, func() bool {
+			_, waiting := pgtranscript.ReserveRounds(s)
+			return waiting == i+1
+		}, func() string { return "the Reserves are not all waiting for a round" })
+	}
+	release()
+	for i, sentence := range sentences {
+		err := <-results[i]
+		if strings.ContainsRune(sentence, 0) != errors.Is(err, transcript.ErrInvalid) || (err != nil && !errors.Is(err, transcript.ErrInvalid)) {
+			t.Errorf("Reserve of %q: %v", sentence, err)
+		}
+	}
+	if rounds, _ := pgtranscript.ReserveRounds(s); rounds-before != 2 {
+		t.Fatalf("the Reserves ran in %d rounds, want two (the second run again one call at a time)", rounds-before)
+	}
+}
