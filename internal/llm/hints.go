@@ -2,6 +2,7 @@ package llm
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -58,10 +59,7 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		return time.Duration(secs * float64(time.Second)), true
+		return count(secs, time.Second)
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(t.Sub(now), 0), true
@@ -71,10 +69,10 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 
 func parseRetryAfterMs(v string) (time.Duration, bool) {
 	ms, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-	if err != nil || ms < 0 {
+	if err != nil {
 		return 0, false
 	}
-	return time.Duration(ms * float64(time.Millisecond)), true
+	return count(ms, time.Millisecond)
 }
 
 // parseReset reads an x-ratelimit-reset-* value: a Go-style duration, or bare seconds.
@@ -87,10 +85,24 @@ func parseReset(v string) (time.Duration, bool) {
 		return d, true
 	}
 	secs, err := strconv.ParseFloat(v, 64)
-	if err != nil || secs < 0 {
+	if err != nil {
 		return 0, false
 	}
-	return time.Duration(secs * float64(time.Second)), true
+	return count(secs, time.Second)
+}
+
+// count is n units (a number a header sent) as a Duration. A negative n or NaN asks for
+// nothing; an n past the longest Duration (Inf among them) asks for the longest, which no
+// retry waits for. Converted as it is, it would wrap to a negative Duration, read as no
+// wait at all: an API asking for ten billion seconds would be called again at once.
+func count(n float64, unit time.Duration) (time.Duration, bool) {
+	switch {
+	case math.IsNaN(n) || n < 0:
+		return 0, false
+	case n >= float64(math.MaxInt64)/float64(unit):
+		return math.MaxInt64, true
+	}
+	return time.Duration(n * float64(unit)), true
 }
 
 // remaining reports whether an x-ratelimit-remaining-* value says some budget is left.

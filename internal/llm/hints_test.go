@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -44,6 +45,12 @@ func TestServerWait_ReadsRetryAfterAndRateLimitResets(t *testing.T) {
 		{"resets ignored on a 500", status(500, "x-ratelimit-reset-requests", "1s"), 0, false},
 		{"garbage ignored", status(429, "Retry-After", "soon", "x-ratelimit-reset-requests", "later"), 0, false},
 		{"negative ignored", status(429, "Retry-After", "-3"), 0, false},
+		{"NaN ignored", status(429, "Retry-After", "NaN", "retry-after-ms", "nan"), 0, false},
+		// Past the longest Duration: the longest, not a wrapped negative (no wait at all).
+		{"Retry-After of ten billion seconds", status(503, "Retry-After", "10000000000"), math.MaxInt64, true},
+		{"Retry-After infinite", status(503, "Retry-After", "inf"), math.MaxInt64, true},
+		{"retry-after-ms past the longest", status(429, "retry-after-ms", "1e17"), math.MaxInt64, true},
+		{"reset past the longest", status(429, "x-ratelimit-reset-requests", "1e30"), math.MaxInt64, true},
 		{"no headers", status(429), 0, false},
 		{"not a status error", ErrTimeout, 0, false},
 	}

@@ -156,14 +156,18 @@ func TestRetry_FullJitterStaysWithinItsBounds(t *testing.T) {
 }
 
 func TestRetry_GivesUpWhenTheAPIAsksForTooLongAWait(t *testing.T) {
-	model := &scripted{errs: []error{status(429, "Retry-After", "120")}}
-	c := newClock()
-	_, err := Chain(model.call, Retry(fakeRetry(c, RetryConfig{MaxWait: time.Minute})))(context.Background(), Request{})
-	if model.count() != 1 || len(c.waits()) != 0 {
-		t.Errorf("model called %d times, waited %v; want no retry", model.count(), c.waits())
-	}
-	if !errors.Is(err, ErrExhausted) || !strings.Contains(err.Error(), "asked to wait 2m0s") {
-		t.Errorf("err = %v", err)
+	// Ten billion seconds, and infinity, are past the longest Duration: before, they wrapped
+	// to a negative wait, and the API was called again at once.
+	for retryAfter, says := range map[string]string{"120": "asked to wait 2m0s", "10000000000": "asked to wait 2562047h", "inf": "asked to wait 2562047h"} {
+		model := &scripted{errs: []error{status(429, "Retry-After", retryAfter)}}
+		c := newClock()
+		_, err := Chain(model.call, Retry(fakeRetry(c, RetryConfig{MaxWait: time.Minute})))(context.Background(), Request{})
+		if model.count() != 1 || len(c.waits()) != 0 {
+			t.Errorf("Retry-After %s: model called %d times, waited %v; want no retry", retryAfter, model.count(), c.waits())
+		}
+		if !errors.Is(err, ErrExhausted) || !strings.Contains(err.Error(), says) {
+			t.Errorf("Retry-After %s: err = %v", retryAfter, err)
+		}
 	}
 }
 
