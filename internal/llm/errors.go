@@ -23,6 +23,8 @@ type StatusError struct {
 	Status int
 	Header http.Header
 	Err    error
+	// Body is the start of the answer's body, said when it was not an API error of JSON.
+	Body string
 }
 
 // Error says the status and what the API said: its error's message, type and code when the
@@ -32,6 +34,9 @@ func (e *StatusError) Error() string {
 	head := fmt.Sprintf("model API answered %d %s", e.Status, http.StatusText(e.Status))
 	ae, ok := errors.AsType[*openai.Error](e.Err)
 	if !ok || (ae.Message == "" && ae.Type == "" && ae.Code == "") {
+		if e.Body != "" {
+			return fmt.Sprintf("%s: %q", head, clip(redactKeys(e.Body), maxAPIMessage))
+		}
 		return fmt.Sprintf("%s: %v", head, e.Err)
 	}
 	var detail []string

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -71,6 +73,7 @@ func NewOpenAI(cfg OpenAIConfig) (Call, error) {
 		option.WithBaseURL(cfg.BaseURL),
 		option.WithAPIKey(cfg.APIKey),
 		option.WithMaxRetries(0),
+		option.WithMiddleware(limitBody),
 	}
 	if cfg.HTTPClient != nil {
 		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
@@ -83,14 +86,58 @@ func NewOpenAI(cfg OpenAIConfig) (Call, error) {
 			return Response{}, fmt.Errorf("chat completion request: %w", err)
 		}
 		var (
-			raw *http.Response
-			cc  completion
+			raw      *http.Response
+			contents []byte
 		)
-		if err := client.Post(ctx, "chat/completions", body, &cc, option.WithResponseInto(&raw)); err != nil {
+		// Into bytes, whatever the Content-Type: a completion is read as JSON if it is JSON,
+		// also when a proxy labels it text/plain.
+		if err := client.Post(ctx, "chat/completions", body, &contents, option.WithResponseInto(&raw)); err != nil {
 			return Response{}, callError(err, raw)
+		}
+		var cc completion
+		if err := json.Unmarshal(contents, &cc); err != nil {
+			return Response{}, fmt.Errorf("chat completion: %w: %w", ErrMalformedResponse, err)
 		}
 		return cc.answer()
 	}, nil
+}
+
+// MaxBodyBytes is the most of an answer's body that a call reads, after decompression. An
+// answer is kept to 256 KiB (transcript.MaxAnswerBytes) and JSON escapes a character in at
+// most six bytes, so a body beyond this is an API gone wrong, or a compressed bomb: read
+// whole, one took gigabytes of memory and ran past LLM_TIMEOUT decompressing. It fails the
+// call as malformed, at this many bytes.
+const MaxBodyBytes = 8 << 20
+
+// errBodyTooLarge is what reading past MaxBodyBytes of a body returns.
+var errBodyTooLarge = fmt.Errorf("%w: its body is larger than %d bytes", ErrMalformedResponse, MaxBodyBytes)
+
+// limitBody is a middleware of the SDK that holds each answer's body to MaxBodyBytes.
+func limitBody(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+	res, err := next(req)
+	if err == nil && res.Body != nil {
+		res.Body = &limitedBody{ReadCloser: res.Body, left: MaxBodyBytes}
+	}
+	return res, err
+}
+
+// limitedBody reads its body until left bytes are read, then fails with errBodyTooLarge
+// should there be more.
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // one byte more than is left shows whether the body goes on
+	}
+	n, err := b.ReadCloser.Read(p)
+	if int64(n) > b.left {
+		n, err = int(b.left), errBodyTooLarge
+	}
+	b.left -= int64(n)
+	return n, err
 }
 
 // chatRequest is the body of a chat-completions request: the fields this package sends and
@@ -130,13 +177,16 @@ type completion struct {
 }
 
 // callError gives an SDK error the shape the policies read: the status and headers of an
-// error answer, ErrMalformedResponse for a 2xx body that did not decode.
+// error answer, a connection failure for a 2xx body cut short, ErrMalformedResponse for one
+// that did not decode.
 func callError(err error, raw *http.Response) error {
 	switch {
 	case raw == nil:
 		return fmt.Errorf("chat completion: %w", err)
 	case raw.StatusCode >= http.StatusBadRequest:
-		return &StatusError{Status: raw.StatusCode, Header: raw.Header, Err: err}
+		return &StatusError{Status: raw.StatusCode, Header: raw.Header, Err: err, Body: bodyStart(raw)}
+	case isConnection(err) && !errors.Is(err, ErrMalformedResponse):
+		return fmt.Errorf("chat completion: the answer was cut short: %w", err) // retried as a connection failure
 	default:
 		return fmt.Errorf("chat completion: %w: %w", ErrMalformedResponse, err)
 	}
@@ -155,10 +205,13 @@ func (cc *completion) answer() (Response, error) {
 	if text == "" {
 		return Response{}, fmt.Errorf("chat completion %q: %w: no text (finish_reason %q)", cc.ID, ErrMalformedResponse, c.FinishReason)
 	}
-	// A count below zero is no count: an API that answers one must not lower a client's
-	// usage, nor the tokens counter (which cannot go down: Prometheus panics).
-	return Response{Text: text, PromptTokens: max(cc.Usage.PromptTokens, 0), CompletionTokens: max(cc.Usage.CompletionTokens, 0)}, nil
+	return Response{Text: text, PromptTokens: tokens(cc.Usage.PromptTokens), CompletionTokens: tokens(cc.Usage.CompletionTokens)}, nil
 }
+
+// tokens is a token count as an API gave it, held to what a call can spend. A count below
+// zero is no count: it must not lower a client's usage, nor the tokens counter (which cannot
+// go down: Prometheus panics). One past 2³¹−1, which the usage columns hold, is that.
+func tokens(n int) int { return min(max(n, 0), math.MaxInt32) }
 
 // request lays out a request for the API: system prompt, recent history, sentence. A turn
 // whose role is not RoleAssistant is sent as the user's; empty turns are left out.
@@ -206,4 +259,14 @@ func (cfg OpenAIConfig) withDefaults() OpenAIConfig {
 		cfg.MaxHistory = DefaultMaxHistory
 	}
 	return cfg
+}
+
+// bodyStart returns the start of an error answer's body, which the SDK has read and put
+// back, for the log: what a server that answers in plain text said.
+func bodyStart(raw *http.Response) string {
+	if raw.Body == nil {
+		return ""
+	}
+	b, _ := io.ReadAll(io.LimitReader(raw.Body, maxAPIMessage+1))
+	return strings.TrimSpace(string(b))
 }

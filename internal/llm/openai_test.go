@@ -1,9 +1,13 @@
 package llm
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -234,12 +238,13 @@ func TestOpenAI_SendsTheBoundOnAnswerTokensOnlyWhenSet(t *testing.T) {
 }
 
 // An API that answers a negative token count (a proxy's placeholder for "unknown") has its
-// answer taken and its counts taken as none. Before, the count reached the tokens counter,
+// answer taken and that count taken as none; one past what the usage columns hold, as the
+// most they hold. Before, the count reached the tokens counter,
 // whose Add panics below zero, and took the dispatcher down with every redo of the job.
 func TestOpenAI_ANegativeTokenCountIsNoCount(t *testing.T) {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"id":"c1","choices":[{"message":{"content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":-1,"completion_tokens":-1}}`))
+		_, _ = w.Write([]byte(`{"id":"c1","choices":[{"message":{"content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":-1,"completion_tokens":9223372036854775807}}`))
 	}))
 	defer api.Close()
 	call, err := NewOpenAI(OpenAIConfig{BaseURL: api.URL + "/v1"})
@@ -247,7 +252,91 @@ func TestOpenAI_ANegativeTokenCountIsNoCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, err := Instrument(NewMetrics(prometheus.NewRegistry()))(call)(context.Background(), Request{Sentence: "hi"})
-	if err != nil || resp != (Response{Text: "hello"}) {
-		t.Fatalf("resp %+v, err %v; want the answer with no tokens counted", resp, err)
+	if err != nil || resp != (Response{Text: "hello", CompletionTokens: math.MaxInt32}) {
+		t.Fatalf("resp %+v, err %v; want the answer with no prompt tokens and the most completion tokens counted", resp, err)
+	}
+}
+
+// answering starts an API that answers every call with write, and returns a Call to it.
+func answering(t *testing.T, write func(w http.ResponseWriter)) Call {
+	t.Helper()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { write(w) }))
+	t.Cleanup(api.Close)
+	call, err := NewOpenAI(OpenAIConfig{BaseURL: api.URL + "/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return call
+}
+
+// A body past MaxBodyBytes, plain or a compressed bomb, fails the call as malformed at that
+// size. Before, it was read whole: a gigabyte of zeros in a megabyte of gzip took gigabytes of
+// memory, and ran past LLM_TIMEOUT decompressing.
+func TestOpenAI_ABodyTooLargeIsMalformedAndNotReadWhole(t *testing.T) {
+	padding := strings.Repeat("0", MaxBodyBytes)
+	doc := `{"id":"c1","choices":[{"message":{"content":"hello"},"finish_reason":"stop"}],"padding":"` + padding + `"}`
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	for range 16 { // 16 × 8 MiB of zeros, in about 130 kB
+		_, _ = zw.Write([]byte(padding))
+	}
+	_ = zw.Close()
+	for name, write := range map[string]func(w http.ResponseWriter){
+		"plain": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, doc)
+		},
+		"gzip": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Encoding", "gzip")
+			_, _ = w.Write(bomb.Bytes())
+		},
+	} {
+		_, err := answering(t, write)(context.Background(), Request{Sentence: "hi"})
+		if !errors.Is(err, ErrMalformedResponse) || !strings.Contains(err.Error(), "larger than") {
+			t.Errorf("%s: %v, want malformed for its size", name, err)
+		}
+	}
+}
+
+// A completion labelled text/plain (as some proxies do) is read as the JSON it is.
+func TestOpenAI_ACompletionIsReadWhateverItsContentType(t *testing.T) {
+	call := answering(t, func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, `{"id":"c1","choices":[{"message":{"content":"hello"},"finish_reason":"stop"}]}`)
+	})
+	if resp, err := call(context.Background(), Request{Sentence: "hi"}); err != nil || resp.Text != "hello" {
+		t.Fatalf("resp %+v, err %v; want the answer", resp, err)
+	}
+}
+
+// An answer whose body is cut short is a connection failure (retried as one, and counted so),
+// not a malformed answer.
+func TestOpenAI_ABodyCutShortIsAConnectionFailure(t *testing.T) {
+	call := answering(t, func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "1000")
+		_, _ = io.WriteString(w, `{"id":"c1","choices":[`)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	})
+	_, err := call(context.Background(), Request{Sentence: "hi"})
+	if errors.Is(err, ErrMalformedResponse) || reasonOf(err) != "connection" {
+		t.Fatalf("%v (reason %q), want a connection failure", err, reasonOf(err))
+	}
+}
+
+// An error answer in plain text is quoted in the error, for the log.
+func TestOpenAI_AnErrorAnswerInPlainTextIsQuoted(t *testing.T) {
+	call := answering(t, func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, "upstream something broke\n")
+	})
+	_, err := call(context.Background(), Request{Sentence: "hi"})
+	if se, ok := errors.AsType[*StatusError](err); !ok || se.Status != 500 || !strings.Contains(err.Error(), `"upstream something broke"`) {
+		t.Fatalf("%v, want the 500 with its body quoted", err)
 	}
 }
