@@ -146,7 +146,7 @@ func reasonOf(err error) string {
 	switch {
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), errors.Is(err, ErrRedirected):
 		return ""
 	case errors.Is(err, ErrMalformedResponse):
 		return "malformed"

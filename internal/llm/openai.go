@@ -50,7 +50,8 @@ type OpenAIConfig struct {
 	// MaxCompletionTokens bounds each answer; 0 sends no bound (the model's default). Keep
 	// it generous for reasoning models, whose hidden reasoning counts against it.
 	MaxCompletionTokens int
-	// HTTPClient makes the requests; nil means the SDK's default client.
+	// HTTPClient makes the requests; nil means a client with the default transport. Its
+	// CheckRedirect is not used: redirects are followed within BaseURL's origin only.
 	HTTPClient *http.Client
 }
 
@@ -75,9 +76,7 @@ func NewOpenAI(cfg OpenAIConfig) (Call, error) {
 		option.WithMaxRetries(0),
 		option.WithMiddleware(limitBody),
 	}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
-	}
+	opts = append(opts, option.WithHTTPClient(sameOrigin(cfg.HTTPClient, cfg.BaseURL)))
 	client := openai.NewClient(opts...)
 
 	return func(ctx context.Context, req Request) (Response, error) {
@@ -269,4 +268,30 @@ func bodyStart(raw *http.Response) string {
 	}
 	b, _ := io.ReadAll(io.LimitReader(raw.Body, maxAPIMessage+1))
 	return strings.TrimSpace(string(b))
+}
+
+// ErrRedirected is the error of a call that the API redirected to another origin (scheme,
+// host or port), which is not followed: the base URL needs correcting (OPENAI_BASE_URL), and
+// trying again would be redirected again. Not retryable.
+var ErrRedirected = errors.New("the model API redirected the call to another origin; set the base URL to where it points")
+
+// sameOrigin returns a copy of client (nil: a new one) that follows redirects within base's
+// origin only, as the SDK, which refuses the others, would too; but its refusal reads as a
+// connection failure, retried and counted against the breaker.
+func sameOrigin(client *http.Client, base string) *http.Client {
+	c := &http.Client{}
+	if client != nil {
+		*c = *client
+	}
+	origin, _ := url.Parse(base) // NewOpenAI has checked it
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != origin.Scheme || req.URL.Host != origin.Host {
+			return fmt.Errorf("%w: to %s", ErrRedirected, req.URL.Redacted())
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return c
 }

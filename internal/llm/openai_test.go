@@ -340,3 +340,40 @@ func TestOpenAI_AnErrorAnswerInPlainTextIsQuoted(t *testing.T) {
 		t.Fatalf("%v, want the 500 with its body quoted", err)
 	}
 }
+
+// A redirect within the API's origin is followed; one to another origin is not, and the call
+// fails for good, saying so: before, it read as a connection failure, retried and counted
+// against the breaker.
+func TestOpenAI_ARedirectToAnotherOriginIsNotFollowedNorRetried(t *testing.T) {
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		t.Error("the call went to another origin")
+	}))
+	defer elsewhere.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/elsewhere/"):
+			http.Redirect(w, r, elsewhere.URL+"/v1/chat/completions", http.StatusTemporaryRedirect)
+		case strings.HasPrefix(r.URL.Path, "/v1/"):
+			http.Redirect(w, r, "/v2/chat/completions", http.StatusTemporaryRedirect)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"id":"c1","choices":[{"message":{"content":"hello"},"finish_reason":"stop"}]}`)
+		}
+	}))
+	defer api.Close()
+	call, err := NewOpenAI(OpenAIConfig{BaseURL: api.URL + "/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := call(context.Background(), Request{Sentence: "hi"}); err != nil || resp.Text != "hello" {
+		t.Fatalf("a redirect within the origin: %+v, %v", resp, err)
+	}
+	call, err = NewOpenAI(OpenAIConfig{BaseURL: api.URL + "/elsewhere/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = call(context.Background(), Request{Sentence: "hi"})
+	if !errors.Is(err, ErrRedirected) || IsRetryable(err) {
+		t.Fatalf("a redirect to another origin: %v (retryable %v), want ErrRedirected, not retryable", err, IsRetryable(err))
+	}
+}
