@@ -2,7 +2,9 @@ package debezium
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 )
 
 // Helpers that read single JSON values: a column's bytes, once the scanner (scan.go) has
@@ -41,21 +43,24 @@ func wrongType(want string, b []byte) error {
 }
 
 // plainString reports whether the string token tok (quotes included) can be used without
-// unquoting: no escapes and only ASCII, so its bytes between the quotes are its value.
-// (Non-ASCII goes the slow way so that invalid UTF-8 is handled exactly as encoding/json does.)
+// unquoting: no escapes, no control characters and only ASCII, so its bytes between the
+// quotes are its value. (The rest goes the slow way, so that invalid UTF-8 and raw control
+// characters are handled exactly as encoding/json does.)
 func plainString(tok []byte) bool {
 	if len(tok) < 2 || tok[0] != '"' || tok[len(tok)-1] != '"' {
 		return false
 	}
 	for _, c := range tok[1 : len(tok)-1] {
-		if c == '\\' || c == '"' || c >= 0x80 {
+		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
 			return false
 		}
 	}
 	return true
 }
 
-// stringValue returns the value of the JSON string b.
+// stringValue returns the value of the JSON string b. A NUL character in it is an error: no
+// Postgres text holds one, so Debezium cannot have read it from a row, and no state holding
+// it could be stored (its partition would stop at it for ever).
 func stringValue(b []byte) (string, error) {
 	if len(b) == 0 || b[0] != '"' {
 		return "", wrongType("string", b)
@@ -66,6 +71,9 @@ func stringValue(b []byte) (string, error) {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
 		return "", fmt.Errorf("bad string: %w", err)
+	}
+	if strings.ContainsRune(s, 0) {
+		return "", errors.New("holds a NUL character (U+0000), which no Postgres text holds")
 	}
 	return s, nil
 }

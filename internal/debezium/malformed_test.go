@@ -91,6 +91,10 @@ func TestDecodeSignalChange_RejectsIllTypedOptionalColumns(t *testing.T) {
 		{`"recording":"f1c7a5e0-00ec-4d1e-8b2e-0000000000aa"`, `"recording":"00000000-0000-0000-0000-000000000000"`, "after.recording: the nil UUID"},
 		{`"id":"f1c7a5e0-0001-4d1e-8b2e-0000000000e1"`, `"id":"f1c7a5e0-0001-4d1e-8b2e"`, "after.id: not a uuid"},
 		{`"channels":["f7-o1",`, `"channels":["f7-o1",7,`, "after.channels: element 1: want string, got number"},
+		// No Postgres text holds a NUL: Debezium cannot have read one, and no state holding
+		// one could be stored (the partition stopped at it for ever).
+		{`"channels":["f7-o1",`, `"channels":["f7-o1","x\u0000y",`, "after.channels: element 1: holds a NUL character"},
+		{`"sensor_type":"eeg"`, `"sensor_type":"e\u0000eg"`, "after.sensor_type: holds a NUL character"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.new, func(t *testing.T) {
