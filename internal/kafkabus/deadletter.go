@@ -2,8 +2,10 @@ package kafkabus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -17,6 +19,11 @@ const (
 	HeaderTopic     = "dlq.original.topic"
 	HeaderPartition = "dlq.original.partition"
 	HeaderOffset    = "dlq.original.offset"
+	// HeaderDropped is set, to the value's size in bytes, on a copy that goes without the
+	// original's value and headers, which are larger than the dead-letter topic takes;
+	// HeaderKeyDropped, to the key's size, when the key was too (larger than 4 KiB).
+	HeaderDropped    = "dlq.value.dropped"
+	HeaderKeyDropped = "dlq.key.dropped"
 )
 
 // DeadLetterTopic names the dead-letter topic of topic.
@@ -60,7 +67,24 @@ func (d *DeadLetters) copyAll(ctx context.Context, msgs []poison) error {
 		copies[i] = copyOf(p.msg, p.cause)
 	}
 	if err := d.w.WriteMessages(ctx, copies...); err != nil {
-		return fmt.Errorf("copy %d messages to the dead-letter topic: %w", len(copies), err)
+		if !tooLarge(err) {
+			return fmt.Errorf("copy %d messages to the dead-letter topic: %w", len(copies), err)
+		}
+		// A copy is larger than the topic (or the writer) takes: tried again it would fail
+		// again, and its partition would stop for ever. Each copy goes alone, and one too
+		// large goes without the original's value and headers, which the original's topic
+		// keeps for as long as its retention does. (The copies written before are written
+		// again: at least once.)
+		for i, p := range msgs {
+			err := d.w.WriteMessages(ctx, copies[i])
+			if tooLarge(err) {
+				copies[i] = withoutValue(p.msg, p.cause)
+				err = d.w.WriteMessages(ctx, copies[i])
+			}
+			if err != nil {
+				return fmt.Errorf("copy a message to the dead-letter topic: %w", err)
+			}
+		}
 	}
 	d.copied.Add(float64(len(copies)))
 	for _, p := range msgs {
@@ -73,13 +97,47 @@ func (d *DeadLetters) copyAll(ctx context.Context, msgs []poison) error {
 func copyOf(m kafka.Message, cause error) kafka.Message {
 	headers := make([]kafka.Header, 0, len(m.Headers)+4)
 	headers = append(headers, m.Headers...)
-	headers = append(headers,
-		kafka.Header{Key: HeaderError, Value: []byte(cause.Error())},
-		kafka.Header{Key: HeaderTopic, Value: []byte(m.Topic)},
-		kafka.Header{Key: HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},
-		kafka.Header{Key: HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
-	)
+	headers = append(headers, origin(m, cause)...)
 	return kafka.Message{Key: m.Key, Value: m.Value, Headers: headers}
+}
+
+// maxReason bounds the reason a copy gives: a decoding error may quote the whole value.
+const maxReason = 4 << 10
+
+// origin is the headers that say why m was copied and where it was.
+func origin(m kafka.Message, cause error) []kafka.Header {
+	reason := cause.Error()
+	if len(reason) > maxReason {
+		reason = reason[:maxReason] + "…"
+	}
+	return []kafka.Header{
+		{Key: HeaderError, Value: []byte(reason)},
+		{Key: HeaderTopic, Value: []byte(m.Topic)},
+		{Key: HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},
+		{Key: HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+	}
+}
+
+// tooLarge reports whether a write failed because a message was larger than the broker's
+// topic, or the writer, takes.
+func tooLarge(err error) bool {
+	if errors.Is(err, kafka.MessageSizeTooLarge) {
+		return true
+	}
+	if werrs, ok := errors.AsType[kafka.WriteErrors](err); ok {
+		return slices.ContainsFunc(werrs, func(err error) bool { return errors.Is(err, kafka.MessageSizeTooLarge) })
+	}
+	return false
+}
+
+// withoutValue is the copy of m without its value and headers, and without its key if that
+// is larger than maxReason, saying how large what it left out was.
+func withoutValue(m kafka.Message, cause error) kafka.Message {
+	c := kafka.Message{Key: m.Key, Headers: append(origin(m, cause), kafka.Header{Key: HeaderDropped, Value: []byte(strconv.Itoa(len(m.Value)))})}
+	if len(m.Key) > maxReason {
+		c.Key, c.Headers = nil, append(c.Headers, kafka.Header{Key: HeaderKeyDropped, Value: []byte(strconv.Itoa(len(m.Key)))})
+	}
+	return c
 }
 
 // Decoder turns a message into what a handler works on. An error means the message can never

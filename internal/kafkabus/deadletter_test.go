@@ -5,14 +5,17 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/kafkabus"
+	"github.com/beacon/eventdispatch/internal/kafkatest"
 )
 
 // sink records what the dead-letter writer was asked to write, failing while err is set.
@@ -167,5 +170,47 @@ func TestEach_AMessageWhoseCopyFailsStillCountsAsDone(t *testing.T) {
 	p.Process(t.Context(), msg(0, 1, "garbage"), func() { finished = true })
 	if !finished || testutil.ToFloat64(copied) != 0 {
 		t.Fatalf("done %v, counted %v: the partition must not stall on a copy that failed", finished, testutil.ToFloat64(copied))
+	}
+}
+
+// A poison message larger than the dead-letter topic takes is copied without its value,
+// which the copy says, and the batch goes on. Before, the copy failed on every retry, and the
+// partition stopped at it for ever.
+func TestBatches_APoisonMessageTooLargeToCopyIsCopiedWithoutItsValue(t *testing.T) {
+	broker := kafkatest.Start(t, 1, "in", "in.dlq")
+	w := kafkabus.New(kafkabus.Config{Brokers: broker.Addrs, Partitions: 1}).Writer("in.dlq")
+	defer w.Close()
+	copied := prometheus.NewCounter(prometheus.CounterOpts{Name: "copied_total", Help: "test"})
+	dead := kafkabus.NewDeadLetters(w, copied, slog.New(slog.DiscardHandler))
+	var handled []int
+	h := kafkabus.Batches(dead, decodeNumber, func(_ context.Context, _ int, items []int) error {
+		handled = append(handled, items...)
+		return nil
+	})
+	big := msg(0, 7, strings.Repeat("x", 2<<20)) // past the writer's 1 MiB and the topic's
+	big.Key = []byte("recording-7")
+	bigKey := msg(0, 9, strings.Repeat("y", 2<<20)) // its key is as large (msg's key is "k" + the value)
+	if err := h.HandleBatch(t.Context(), 0, []kafka.Message{msg(0, 6, "not a number"), big, msg(0, 8, "42"), bigKey}); err != nil {
+		t.Fatalf("the batch: %v", err)
+	}
+	if len(handled) != 1 || handled[0] != 42 {
+		t.Fatalf("handled %v, want the good message", handled)
+	}
+	copies := broker.Read("in.dlq", 3, 10*time.Second)
+	var whole, cut, keyless int
+	for _, c := range copies {
+		hd := headers(c)
+		switch {
+		case hd[kafkabus.HeaderOffset] == "9" && len(c.Value) == 0 && len(c.Key) == 0 && hd[kafkabus.HeaderKeyDropped] == strconv.Itoa(2<<20+1):
+			keyless++
+		case hd[kafkabus.HeaderOffset] == "7" && len(c.Value) == 0 && hd[kafkabus.HeaderDropped] == strconv.Itoa(2<<20) &&
+			string(c.Key) == string(big.Key) && hd[kafkabus.HeaderError] != "":
+			cut++
+		case hd[kafkabus.HeaderOffset] == "6" && string(c.Value) == "not a number":
+			whole++
+		}
+	}
+	if whole != 1 || cut != 1 || keyless != 1 {
+		t.Fatalf("%d copies: %d whole, %d without the value, %d without the key either; want one of each", len(copies), whole, cut, keyless)
 	}
 }
