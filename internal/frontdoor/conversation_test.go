@@ -897,3 +897,63 @@ func TestWatch_ATranscriptThatCannotBeReadEndsTheStreamAsAFault(t *testing.T) {
 		t.Fatalf("streams ended by reason: %v, want %v", got, want)
 	}
 }
+
+// paging is the in-memory transcript that records how many bytes of text each read of
+// events returned.
+type paging struct {
+	*transcript.Memory
+	mu    sync.Mutex
+	reads []int
+}
+
+func (p *paging) Events(ctx context.Context, conv uuid.UUID, after uint64, limit int) ([]transcript.Event, error) {
+	events, err := p.Memory.Events(ctx, conv, after, limit)
+	size := 0
+	for _, ev := range events {
+		size += len(ev.Text) + len(ev.InReplyTo)
+	}
+	p.mu.Lock()
+	p.reads = append(p.reads, size)
+	p.mu.Unlock()
+	return events, err
+}
+
+// A watch of a conversation of long answers reads it a megabyte or so at a time, so that a
+// client that does not read holds no more than that of the front door. Before, it read 500
+// events at a time whatever their size: with answers of 256 KiB, 66 MB per such client.
+func TestWatch_ALongConversationIsReadAPageOfAboutAMegabyteAtATime(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	p := &paging{Memory: m}
+	c := startConversationsOn(t, m, p)
+	long := strings.Repeat("a long answer ", 200<<10/14) // about 200 KiB
+	var conv string
+	const answers = 30
+	for i := range answers {
+		sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: fmt.Sprint("sentence ", i)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conv = sent.Msg.GetConversationId()
+		c.answer(i, long)
+	}
+	p.mu.Lock()
+	p.reads = nil
+	p.mu.Unlock()
+	watch, err := c.client.Watch(ctx(t), connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	for serial := uint64(1); serial <= 2*answers; serial++ {
+		if !watch.Receive() || watch.Msg().GetSerial() != serial {
+			t.Fatalf("event %d: %v %v", serial, watch.Msg(), watch.Err())
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, size := range p.reads {
+		if size > 2<<20 {
+			t.Errorf("read %d of %v returned %d bytes, want about a megabyte at most", i, p.reads, size)
+		}
+	}
+}
