@@ -40,6 +40,10 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	// Without a conversation_id the stream starts one, whatever the first sentence (a bad one
 	// is answered like any other); with one and no sentence it only attaches.
 	create := first.GetConversationId() == "" || (first.GetSentence() != "" && first.GetResumeAfter() == 0)
+	if first.GetConversationId() == "" && first.GetResumeAfter() > 0 {
+		// Checked before a conversation is made: one whose id the client never learns.
+		return connect.NewError(connect.CodeInvalidArgument, errors.New("resume_after needs the conversation_id of the conversation to resume"))
+	}
 	info, err := q.open(ctx, first.GetConversationId(), create)
 	if err != nil {
 		return err
@@ -133,7 +137,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		}
 		select {
 		case <-ctx.Done():
-			return connect.NewError(connect.CodeCanceled, ctx.Err())
+			return ended(ctx)
 		case <-drain:
 			// The sentences sent from now on are not read, so not acknowledged: the client
 			// sends them again where it resumes.
@@ -236,7 +240,7 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 	for {
 		select {
 		case <-ctx.Done():
-			return connect.NewError(connect.CodeCanceled, ctx.Err())
+			return ended(ctx)
 		case <-s.drain:
 			return drained(q)
 		case <-f.wake:

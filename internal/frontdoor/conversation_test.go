@@ -8,8 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,7 +50,9 @@ func (j *jobs) Enqueue(ctx context.Context, job queue.Job) error {
 	j.mu.Lock()
 	stall := j.stall
 	j.mu.Unlock()
-	if stall {
+	if stall || ctx.Err() != nil {
+		// As kafka-go's writer does with a context done before the write is acknowledged:
+		// the message is sent all the same, and the call returns the context's error.
 		<-ctx.Done()
 		j.mu.Lock()
 		defer j.mu.Unlock()
@@ -93,6 +97,8 @@ type conversations struct {
 	jobs    *jobs
 	// metrics holds the admission's instruments.
 	metrics *prometheus.Registry
+	// h is the server, for requests made by hand.
+	h *harness
 }
 
 func startConversations(t *testing.T, ttl time.Duration) *conversations {
@@ -109,8 +115,8 @@ func startConversationsOn(t *testing.T, m *transcript.Memory, store transcript.S
 		Jobs: c.jobs, Transcript: store, Gate: queue.NewGate(100), Limit: 3, EnqueueTimeout: time.Second,
 		Metrics: frontdoor.NewAdmissionMetrics(c.metrics), Log: slog.New(slog.DiscardHandler),
 	})
-	h := startService(t, c.service)
-	c.client = elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
+	c.h = startService(t, c.service)
+	c.client = elizav1connect.NewElizaServiceClient(c.h.h2c, c.h.url, connect.WithGRPC())
 	return c
 }
 
@@ -956,4 +962,104 @@ func TestWatch_ALongConversationIsReadAPageOfAboutAMegabyteAtATime(t *testing.T)
 			t.Errorf("read %d of %v returned %d bytes, want about a megabyte at most", i, p.reads, size)
 		}
 	}
+}
+
+// slowReserve is the in-memory transcript whose reservations take a while, and are made
+// whether or not their caller still waits, as a round's are (internal/rounds).
+type slowReserve struct{ *transcript.Memory }
+
+func (s slowReserve) Reserve(ctx context.Context, conv, job uuid.UUID, sentence string, limit int) error {
+	time.Sleep(100 * time.Millisecond)
+	err := s.Memory.Reserve(context.Background(), conv, job, sentence, limit)
+	if ctx.Err() != nil {
+		return ctx.Err() // the caller stopped waiting; the reservation is made
+	}
+	return err
+}
+
+// A client that leaves while its sentence's slot is being reserved leaves its conversation
+// no fuller. Before, the reservation was made all the same and nothing undid it: after a few
+// such sentences the conversation said "queue is full!" until the leases ran out, a minute.
+func TestSend_AClientThatLeavesDuringItsReservationLeavesNoSlotTaken(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	c := startConversationsOn(t, m, slowReserve{m})
+	first, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := first.Msg.GetConversationId()
+	c.answer(0, "hi")
+	for i := range 3 { // the conversation's limit
+		hurried, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		_, err := c.client.Send(hurried, connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: fmt.Sprint("hurried ", i)}))
+		cancel()
+		if connect.CodeOf(err) != connect.CodeDeadlineExceeded {
+			t.Fatalf("a send given up: %v", err)
+		}
+	}
+	// Each hurried reservation is made, then undone.
+	time.Sleep(300 * time.Millisecond)
+	res, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: "still there?"}))
+	if err != nil || res.Msg.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
+		t.Fatalf("a sentence after the hurried ones: %v %v, want it enqueued", res, err)
+	}
+}
+
+// A watch whose deadline passes ends with deadline_exceeded, the caller's doing, not as a
+// fault of the server (unavailable) or as canceled.
+func TestWatch_ADeadlinePassedEndsItAsDeadlineExceeded(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"conversationId":"` + sent.Msg.GetConversationId() + `"}`)
+	frame := append([]byte{0, 0, 0, 0, byte(len(body))}, body...)
+	r, err := http.NewRequestWithContext(ctx(t), http.MethodPost, c.h.url+"/connectrpc.eliza.v1.ElizaService/Watch", bytes.NewReader(frame))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("Content-Type", "application/connect+json")
+	r.Header.Set("Connect-Timeout-Ms", "200")
+	res, err := c.h.h2c.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	all, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(all), `"code":"deadline_exceeded"`) {
+		t.Fatalf("the watch ended with %q, want deadline_exceeded", all)
+	}
+}
+
+// A first message that resumes without naming a conversation is refused before any
+// conversation is made. Before, each such message left a conversation nobody could name.
+func TestQueueConversation_AResumeWithoutAConversationMakesNone(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	o := &opening{Memory: m}
+	c := startConversationsOn(t, m, o)
+	s := c.open()
+	c.send(s, &elizav1.QueueConversationRequest{ResumeAfter: 5})
+	if _, err := s.Receive(); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("a resume without a conversation: %v, want invalid_argument", err)
+	}
+	if n := o.created.Load(); n != 0 {
+		t.Fatalf("%d conversations made, want none", n)
+	}
+}
+
+// opening is the in-memory transcript that counts the conversations it was asked to make.
+type opening struct {
+	*transcript.Memory
+	created atomic.Int32
+}
+
+func (o *opening) Open(ctx context.Context, id uuid.UUID, create bool) (transcript.Info, error) {
+	if create {
+		o.created.Add(1)
+	}
+	return o.Memory.Open(ctx, id, create)
 }

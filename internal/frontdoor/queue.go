@@ -74,11 +74,21 @@ func (q *Queue) open(ctx context.Context, id string, create bool) (transcript.In
 	switch {
 	case errors.Is(err, transcript.ErrNotFound):
 		return info, connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown or has expired; start a new one", conv))
+	case err != nil && ctx.Err() != nil:
+		return info, ended(ctx) // the caller's doing, not the transcript's
 	case err != nil:
 		q.Log.Warn("cannot open conversation", "conversation", conv, "error", err)
 		return info, connect.NewError(connect.CodeUnavailable, errors.New("conversations are unavailable, please try again later"))
 	}
 	return info, nil
+}
+
+// ended is the error of a call whose context ended: its deadline passed, or its caller left.
+func ended(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return connect.NewError(connect.CodeDeadlineExceeded, ctx.Err())
+	}
+	return connect.NewError(connect.CodeCanceled, ctx.Err())
 }
 
 // checkAfter refuses a resume point the conversation has not reached.
@@ -144,7 +154,13 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 	began := time.Now()
 	defer q.Metrics.admitted(began) // from here on, whatever the outcome
 	start := began
-	err := q.Transcript.Reserve(ctx, conv, job.ID, sentence, q.Limit)
+	// Not on the caller's context: a reservation whose caller leaves may still be made with
+	// its round, and nothing would undo it, leaving the conversation's slot taken until the
+	// lease ends ("queue is full!" for a minute). Made, it is undone below, as any whose job
+	// cannot be enqueued (a client gone by then fails the write).
+	reserveCtx, cancelReserve := context.WithTimeout(context.WithoutCancel(ctx), q.EnqueueTimeout)
+	err := q.Transcript.Reserve(reserveCtx, conv, job.ID, sentence, q.Limit)
+	cancelReserve()
 	q.Metrics.since(StageReserve, start)
 	switch {
 	case errors.Is(err, transcript.ErrFull):
@@ -161,7 +177,11 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 	recordCtx, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), q.EnqueueTimeout)
 	defer cancelRecord()
 	if err != nil {
-		log.Warn("cannot enqueue job", "job", job.ID, "error", err)
+		if ctx.Err() != nil {
+			log.Info("the client left before its job was enqueued", "job", job.ID, "error", err)
+		} else {
+			log.Warn("cannot enqueue job", "job", job.ID, "error", err)
+		}
 		start = time.Now()
 		accepted, refused, err := q.Transcript.Refuse(recordCtx, conv, job.ID, sentence)
 		q.Metrics.since(StageRefuse, start)
