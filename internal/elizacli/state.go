@@ -68,7 +68,10 @@ func load() (s saved, ok bool, err error) {
 	return s, true, nil
 }
 
-// store writes s, replacing the file whole so that a crash leaves the old or the new one.
+// store writes s, replacing the file whole so that a crash leaves the old or the new one. The
+// new one is written to a file of its own first: two chats at once (two terminals) each
+// replace it whole, the last one's staying. (With one temporary name they took each other's,
+// and one failed: "rename …conversation.json.tmp: no such file or directory".)
 func store(s saved) error {
 	path, err := statePath()
 	if err != nil {
@@ -81,11 +84,19 @@ func store(s saved) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp") // mode 0600
+	if err != nil {
 		return fmt.Errorf("keep the conversation: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
 		return fmt.Errorf("keep the conversation: %w", err)
 	}
 	return nil
