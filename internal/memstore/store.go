@@ -67,7 +67,11 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 		before, known := s.owner[c.Signal.ID]
 		out := s.ledger.Apply(c)
 		if !out.Changed {
-			res.Ignored++
+			if out.Completed != nil { // a change read after its signal moved on completed its recording
+				s.complete(&res, *out.Completed)
+			} else {
+				res.Ignored++
+			}
 			continue
 		}
 		s.owner[out.Signal.ID] = out.Signal.Recording
@@ -83,13 +87,18 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 			}
 		}
 		if done := out.Completed; done != nil {
-			res.Completed = append(res.Completed, *done)
-			s.processed[done.Recording] = *done
-			s.order = append(s.order, done.Recording)
-			delete(s.pending, done.Recording)
+			s.complete(&res, *done)
 		}
 	}
 	return res, nil
+}
+
+// complete records done as processed, and in res.
+func (s *Store) complete(res *recording.Applied, done recording.Complete) {
+	res.Completed = append(res.Completed, done)
+	s.processed[done.Recording] = done
+	s.order = append(s.order, done.Recording)
+	delete(s.pending, done.Recording)
 }
 
 // forgetIfEmpty forgets rec as pending when none of its signals is left: it waits for nothing.

@@ -121,7 +121,11 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 	for _, c := range changes {
 		out := ledger.Apply(c)
 		if !out.Changed {
-			res.Ignored++
+			if out.Completed != nil { // a change read after its signal moved on completed its recording
+				res.Completed = append(res.Completed, *out.Completed)
+			} else {
+				res.Ignored++
+			}
 			continue
 		}
 		dirty[out.Signal.ID] = out.Signal

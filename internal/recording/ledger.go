@@ -87,8 +87,10 @@ func (l *Ledger) state(recording uuid.UUID) *State {
 
 // Outcome is what applying one change did.
 type Outcome struct {
-	// Changed is false when the change was ignored: no newer than what the ledger had (a
-	// redelivery or a replay), or of an unknown signal of a processed recording (see Upsert).
+	// Changed is false when the change left the signal's state as it was: no newer than what
+	// the ledger had (a redelivery or a replay), of an unknown signal of a processed
+	// recording, or from a recording the signal has left since (see Upsert), which may still
+	// complete that recording.
 	Changed bool
 	// New is true when the signal was unknown before this change.
 	New bool
@@ -108,9 +110,18 @@ type Outcome struct {
 // A change at the version of a tombstone is applied: an update that moves a signal to another
 // recording changes its Kafka key (the recording), so Debezium sends it as a delete under the
 // old key and a create under the new one, both at the update's position (see Delete).
+//
+// A change older than the signal's state, naming another recording than that state's, is
+// history read late: the signal has moved on since (the topic is keyed by recording, so the
+// partition of the recording it moved to may be read ahead of this one's). The signal's state
+// stays as it is, but while this change held, the signal was in this recording, which is
+// judged as of then (see asOf) and may have been complete.
 func (l *Ledger) Upsert(s Signal) Outcome {
 	st := l.state(s.Recording)
 	old, known := l.lookup(s.ID)
+	if known && old.Version > s.Version && old.Recording != s.Recording {
+		return l.asOf(st, s, old)
+	}
 	if known && (old.Version > s.Version || old.Version == s.Version && !old.Deleted) {
 		return Outcome{Signal: old}
 	}
@@ -129,6 +140,30 @@ func (l *Ledger) Upsert(s Signal) Outcome {
 			st.Processed = true
 			out.Completed = &c
 		}
+	}
+	return out
+}
+
+// asOf judges st, the recording s names, with s among its signals as s was, and with those of
+// its other signals that are no newer than s: its state when s was made. On a topic keyed by
+// recording, the recording's own changes are read in order, so its other signals are as they
+// were then; on a replay its later changes may be known already, and are left out, so that a
+// signal it gained only after s's signal had left cannot make it complete. The signal's own
+// state, old (newer, in another recording), is not changed.
+func (l *Ledger) asOf(st *State, s, old Signal) Outcome {
+	out := Outcome{Signal: old}
+	if st.Processed {
+		return out
+	}
+	then := []Signal{s}
+	for _, other := range present(st) {
+		if other.ID != s.ID && other.Version <= s.Version {
+			then = append(then, other)
+		}
+	}
+	if c, ok := l.rule.Evaluate(s.Recording, then); ok {
+		st.Processed = true
+		out.Completed = &c
 	}
 	return out
 }

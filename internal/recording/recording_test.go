@@ -238,3 +238,54 @@ func TestLedger_MissingNamesTheRolesNoValidPresentSignalFills(t *testing.T) {
 	completions(l, sig(rec, "eeg", eegChannels, 4), sig(rec, "accelerometer", accChannels, 5))
 	check("complete")
 }
+
+// A signal moves from x to y, then from y to z. On a topic keyed by recording the three
+// recordings' changes travel on their own partitions, and z's may be read before y's: y, which
+// had the signal and an accelerometer between the two moves, was complete then, and is
+// completed when its change is read. Before, that change was ignored as older than the
+// signal's state (in z), and y was never processed.
+func TestLedger_ARecordingASignalPassedThroughCompletesWhenReadAfterItsNextMove(t *testing.T) {
+	x, y, z := uuid.New(), uuid.New(), uuid.New()
+	l := recording.NewLedger(recording.DefaultRule())
+	acc := sig(y, "accelerometer", accChannels, 1)
+	eeg := sig(x, "eeg", eegChannels, 2)
+	completions(l, acc, eeg)
+	inZ, inY := eeg, eeg
+	inZ.Recording, inZ.Version = z, 4 // z's partition: the second move's new half
+	inY.Recording, inY.Version = y, 3 // y's partition, read after: the first move's new half
+	if out := l.Upsert(inZ); !out.Changed || out.Completed != nil {
+		t.Fatalf("the move to z: %+v", out)
+	}
+	out := l.Upsert(inY)
+	if out.Changed || out.Completed == nil || out.Completed.Recording != y || out.Completed.EEGSignal != eeg.ID || out.Completed.AccelerometerSignal != acc.ID {
+		t.Fatalf("y's change read late: %+v, want y completed and the signal left in z", out)
+	}
+	if out := l.Delete(eeg.ID, 4); out.Changed { // y's partition: the second move's old half
+		t.Fatalf("the old half of the move to z: %+v, want it ignored", out)
+	}
+	if got := completions(l, sig(z, "accelerometer", accChannels, 5)); len(got) != 1 || got[0].Recording != z || got[0].EEGSignal != eeg.ID {
+		t.Fatalf("z with the signal and an accelerometer: %v", got)
+	}
+}
+
+// A recording judged from a change read late counts only its signals that are no newer than
+// that change: one it gained after the signal had left (known already when the change is
+// replayed) cannot make it complete.
+func TestLedger_ARecordingJudgedLateCountsOnlyWhatItHadThen(t *testing.T) {
+	x, y, z := uuid.New(), uuid.New(), uuid.New()
+	l := recording.NewLedger(recording.DefaultRule())
+	eeg := sig(x, "eeg", eegChannels, 2)
+	inY, inZ := eeg, eeg
+	inY.Recording, inY.Version = y, 3
+	inZ.Recording, inZ.Version = z, 4
+	if got := completions(l, eeg, inY, inZ); len(got) != 0 {
+		t.Fatalf("completed %v", got)
+	}
+	l.Delete(eeg.ID, 4)                                                                // y's old half, ignored
+	if got := completions(l, sig(y, "accelerometer", accChannels, 5)); len(got) != 0 { // y gains one after the signal left
+		t.Fatalf("y completed with a signal it had left: %v", got)
+	}
+	if got := completions(l, inY); len(got) != 0 { // y's change replayed
+		t.Fatalf("a replay completed y with what it gained later: %v", got)
+	}
+}

@@ -143,6 +143,51 @@ func (h Harness[S]) movedSignalCountsInItsNewRecording(t *testing.T) {
 	}
 }
 
+// movedTwiceCompletesWhereItPassed: an eeg signal moves from x to y, where an accelerometer
+// is, then on to z. Each recording's changes travel on its own partition (the topic is keyed
+// by recording), so they may be read in any order across recordings: y, complete between the
+// two moves, is completed whichever is read first, and z once it gets an accelerometer.
+func (h Harness[S]) movedTwiceCompletesWhereItPassed(t *testing.T) {
+	orders := map[string]func(x, y, z []recording.Change) [][]recording.Change{
+		"as made": func(x, y, z []recording.Change) [][]recording.Change { return [][]recording.Change{x, y[:1], z, y[1:]} },
+		"z first": func(x, y, z []recording.Change) [][]recording.Change { return [][]recording.Change{z, y, x} },
+		"z and y together": func(x, y, z []recording.Change) [][]recording.Change {
+			return [][]recording.Change{append(slices.Clone(z), y...), x}
+		},
+	}
+	for name, order := range orders {
+		t.Run(name, func(t *testing.T) {
+			store := h.NewStore(t)
+			recs := h.recordings(t, 3)
+			x, y, z := recs[0], recs[1], recs[2]
+			acc, created := accelerometer(y, 1), eeg(x, 2)
+			apply(t, store, acc, created)
+			id := created.Signal.ID
+			at := func(rec uuid.UUID, version int64) recording.Change {
+				c := created
+				c.Signal.Recording, c.Signal.Version = rec, version
+				return c
+			}
+			gone := func(version int64) recording.Change {
+				return recording.Change{Delete: true, At: time.Now(), Signal: recording.Signal{ID: id, Version: version}}
+			}
+			var done []uuid.UUID
+			for _, batch := range order([]recording.Change{gone(3)}, []recording.Change{at(y, 3), gone(4)}, []recording.Change{at(z, 4)}) {
+				done = append(done, completed(apply(t, store, batch...))...)
+			}
+			if !slices.Equal(done, []uuid.UUID{y}) {
+				t.Fatalf("completed %v, want only %s, which had the eeg signal and an accelerometer between the moves", done, y)
+			}
+			if got := h.processed(t, store, y); got[y].EEGSignal != id || got[y].AccelerometerSignal != acc.Signal.ID {
+				t.Fatalf("processed %+v, want %s with both its signals", got, y)
+			}
+			if got := completed(apply(t, store, accelerometer(z, 5))); !slices.Equal(got, []uuid.UUID{z}) {
+				t.Fatalf("completed %v, want %s, where the eeg signal is now", got, z)
+			}
+		})
+	}
+}
+
 func (h Harness[S]) invalidSignalsReportedOnce(t *testing.T) {
 	store := h.NewStore(t)
 	rec := h.recordings(t, 1)[0]

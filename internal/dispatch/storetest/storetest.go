@@ -81,6 +81,7 @@ func Run[S Store](t *testing.T, h Harness[S]) {
 		{"ReopenedStoreFinishesAHalfCompleteRecording", h.onReopenedStore(h.finishHalfComplete)},
 		{"DeletedSignalDoesNotCountAndReplayDoesNotReviveIt", h.deletedSignalDoesNotCount},
 		{"SignalMovedToAnotherRecordingCountsThereWhateverItsHalvesOrder", h.movedSignalCountsInItsNewRecording},
+		{"SignalMovedTwiceCompletesTheRecordingItPassedThroughWhateverTheOrder", h.movedTwiceCompletesWhereItPassed},
 		{"InvalidSignalsAreReportedOnce", h.invalidSignalsReportedOnce},
 		{"TruncateForgetsEarlierSignalsOnly", h.truncateForgetsEarlierSignalsOnly},
 		{"IncompleteRecordingsAreReportedOnceAndPendingCounted", h.incompleteReportedOnceAndPendingCounted},
