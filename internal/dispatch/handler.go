@@ -120,6 +120,11 @@ func (h *Handler) apply(ctx context.Context, changes []recording.Change) error {
 
 func toChange(ch debezium.Change) recording.Change {
 	at := time.UnixMilli(ch.Source.TsMs)
+	if ch.Source.TsMs <= 0 {
+		// Debezium always says when; an event that does not is taken as made now, not in
+		// 1970, which would report its recording incomplete at once.
+		at = time.Now()
+	}
 	if ch.Op == debezium.OpDelete {
 		return recording.Change{Delete: true, At: at, Signal: recording.Signal{ID: ch.Before.ID, Version: ch.Source.LSN}}
 	}

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -208,5 +210,22 @@ func TestDecode_AcceptsAnEventWhoseColumnsTheRuleDoesNotReadWouldNotParse(t *tes
 	want, _ := dispatch.Decode(kafka.Message{Value: value})
 	if ev.Change.After == nil || ev.Change.After.ID != want.Change.After.ID || ev.Change.After.SampleType != want.Change.After.SampleType {
 		t.Fatalf("decoded %+v, want the rule's columns of %+v", ev.Change.After, want.Change.After)
+	}
+}
+
+// An event that does not say when it was made (no source.ts_ms; Debezium always sets it) is
+// taken as made now. Before, it was taken as made in 1970, so its recording was reported
+// incomplete at once.
+func TestHandle_AnEventWithoutItsTimeIsTakenAsMadeNow(t *testing.T) {
+	value := fixture(t, "datastore-signal/create-eeg.json")
+	stripped := regexp.MustCompile(`"ts_ms":\d+,?`).ReplaceAll(value, nil)
+	st := &store{}
+	h, _ := handler(st)
+	before := time.Now()
+	if err := handle(t, h, kafka.Message{Value: stripped}); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.applied) != 1 || st.applied[0][0].At.Before(before) {
+		t.Fatalf("applied %+v, want the change taken as made now", st.applied)
 	}
 }
