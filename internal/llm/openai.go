@@ -184,6 +184,8 @@ func callError(err error, raw *http.Response) error {
 		return fmt.Errorf("chat completion: %w", err)
 	case raw.StatusCode >= http.StatusBadRequest:
 		return &StatusError{Status: raw.StatusCode, Header: raw.Header, Err: err, Body: bodyStart(raw)}
+	case errors.Is(err, ErrRedirected): // with the redirect's answer, whose body was not read
+		return fmt.Errorf("chat completion: %w", err)
 	case isConnection(err) && !errors.Is(err, ErrMalformedResponse):
 		return fmt.Errorf("chat completion: the answer was cut short: %w", err) // retried as a connection failure
 	default:
