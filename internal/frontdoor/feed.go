@@ -10,16 +10,11 @@ import (
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
-// A catch-up reads the transcript a page at a time: first firstPage events (most catch-ups,
-// after a wake-up or at a stream's end, find one or two), then as many as make about
-// pageBytes at the sizes read so far, at most feedPage. A page is held until the stream has
-// sent it, and a client that does not read holds up its stream: with pages of 500 events of
+// feedPage is the most events one read of the transcript returns; a read also stops at about
+// transcript.PageBytes of text. A page is held until the stream has sent it, and a client that
+// does not read holds up its stream: with pages of 500 events whatever their size, and
 // answers of up to 256 KiB, each such client held 66 MB of the front door.
-const (
-	firstPage = 8
-	feedPage  = 500
-	pageBytes = 1 << 20
-)
+const feedPage = 500
 
 // feed delivers a conversation's events to one client: those after a serial, in order and
 // exactly once, then each new one as it is appended. Everything a stream sends about its
@@ -120,30 +115,18 @@ func (f *feed) woken(ctx context.Context, send func(transcript.Event) error) err
 
 // catchUp sends every event after the last one sent, in order.
 func (f *feed) catchUp(ctx context.Context, send func(transcript.Event) error) error {
-	page := firstPage
 	for {
-		events, err := f.store.Events(ctx, f.conv, f.last, page)
+		events, err := f.store.Events(ctx, f.conv, f.last, feedPage)
 		if err != nil {
 			return fmt.Errorf("read conversation %s: %w", f.conv, err)
 		}
 		if err := f.sendAll(events, send); err != nil {
 			return err
 		}
-		if len(events) < page {
-			return nil
+		if len(events) < feedPage && transcript.TextBytes(events) < transcript.PageBytes {
+			return nil // the end, not a page cut short by its size
 		}
-		page = nextPage(events)
 	}
-}
-
-// nextPage is how many events to read after events: as many as make about pageBytes at their
-// average size, from 1 to feedPage.
-func nextPage(events []transcript.Event) int {
-	size := 0
-	for _, ev := range events {
-		size += len(ev.Text) + len(ev.InReplyTo) + 64 // and its ids, serial and time
-	}
-	return min(feedPage, max(1, pageBytes*len(events)/size))
 }
 
 // sendAll sends events, the next ones after the last sent, in order.

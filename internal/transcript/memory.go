@@ -253,6 +253,13 @@ func (m *Memory) Events(_ context.Context, conversation uuid.UUID, after uint64,
 	if limit >= 0 && len(rest) > limit {
 		rest = rest[:limit]
 	}
+	size := 0
+	for n, ev := range rest {
+		if size += len(ev.Text) + len(ev.InReplyTo); size >= PageBytes {
+			rest = rest[:n+1]
+			break
+		}
+	}
 	return slices.Clone(rest), nil
 }
 

@@ -67,6 +67,21 @@ func Fit(answer string) (string, bool) {
 	return answer[:end] + CutMark, true
 }
 
+// PageBytes bounds one read of events (Store.Events): it stops after the event that brings
+// their text (TextBytes) to PageBytes or more, so that a reader holds about that much at a
+// time whatever the events' sizes (an answer may be MaxAnswerBytes). A read that returns
+// fewer events than it asked for, and less text than this, has reached the end.
+const PageBytes = 1 << 20
+
+// TextBytes is the text of events, as PageBytes counts it: their Text and InReplyTo.
+func TextBytes(events []Event) int {
+	n := 0
+	for _, ev := range events {
+		n += len(ev.Text) + len(ev.InReplyTo)
+	}
+	return n
+}
+
 // Event is one entry of a conversation's transcript.
 type Event struct {
 	Conversation uuid.UUID
@@ -161,7 +176,8 @@ type Store interface {
 	// front door has not recorded it, or could not confirm it) is accepted here, as Accept
 	// would, so that Refuse can no longer refuse it. A negative max means no limit.
 	Prepare(ctx context.Context, conversation, job uuid.UUID, sentence string, max int) (Preparation, error)
-	// Events returns the events with a serial above after, oldest first, at most limit.
+	// Events returns the events with a serial above after, oldest first, at most limit, and
+	// stops after the event that brings their text to PageBytes or more.
 	Events(ctx context.Context, conversation uuid.UUID, after uint64, limit int) ([]Event, error)
 	// Watch returns a channel that receives a value whenever events are appended to
 	// conversation after last, or Accept or Finish is called again (wake-ups are coalesced:

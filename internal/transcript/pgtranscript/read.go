@@ -113,14 +113,24 @@ func (s *Store) Waiting(ctx context.Context, conversation uuid.UUID) ([]uuid.UUI
 	return jobs, nil
 }
 
-// Events implements transcript.Store. A negative limit means no limit.
+// Events implements transcript.Store. A negative limit means no limit. The rows after the
+// one that fills transcript.PageBytes are read off the connection and not kept.
 func (s *Store) Events(ctx context.Context, conversation uuid.UUID, after uint64, limit int) ([]transcript.Event, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM transcript.events($1, $2, $3, $4) e`,
 		conversation, after, limitOf(limit), s.ttl)
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (transcript.Event, error) {
-		return scanEvent(conversation, row)
-	})
-	if err != nil {
+	defer rows.Close()
+	var events []transcript.Event
+	size := 0
+	for size < transcript.PageBytes && rows.Next() {
+		ev, err := scanEvent(conversation, rows)
+		if err != nil {
+			return nil, fmt.Errorf("read events of conversation %s: %w", conversation, err)
+		}
+		events = append(events, ev)
+		size += len(ev.Text) + len(ev.InReplyTo)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read events of conversation %s: %w", conversation, gone(err))
 	}
 	return events, nil

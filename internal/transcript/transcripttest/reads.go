@@ -2,6 +2,7 @@ package transcripttest
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -68,5 +69,26 @@ func (h Harness[S]) eventsAfterUpToLimit(t *testing.T) {
 		if err != nil || !slices.Equal(serials, c.wantSerials) {
 			t.Errorf("events after %d, at most %d: serials %v, %v; want %v", c.after, c.limit, serials, err, c.wantSerials)
 		}
+	}
+}
+
+// eventsStopAtPageBytes: a read stops after the event that brings its text to
+// transcript.PageBytes, whatever its limit, and the next read goes on from there. A reader
+// holds about that much at a time, whatever the answers' sizes.
+func (h Harness[S]) eventsStopAtPageBytes(t *testing.T) {
+	s, conv := h.storeWithConversation(t)
+	long := strings.Repeat("x", 300<<10)
+	for _, job := range jobs(5) {
+		accept(t, s, conv, job)
+		finish(t, s, conv, job, transcript.Reply, long)
+	}
+	// Each answer is 300 KiB: the fourth brings the text past 1 MiB.
+	first, err := s.Events(t.Context(), conv, 0, 100)
+	if err != nil || len(first) != 8 || transcript.TextBytes(first) < transcript.PageBytes {
+		t.Fatalf("the first read: %d events of %d bytes, %v; want 8, stopping after the fourth answer", len(first), transcript.TextBytes(first), err)
+	}
+	rest, err := s.Events(t.Context(), conv, first[len(first)-1].Serial, 100)
+	if err != nil || len(rest) != 2 || rest[0].Serial != 9 {
+		t.Fatalf("the next read: %d events from serial %d, %v; want the last 2", len(rest), rest[0].Serial, err)
 	}
 }

@@ -84,6 +84,7 @@ func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 		{"ConcurrentAcceptsAndFinishesKeepSerialsGaplessAndOneOutcomePerJob", h.concurrentAcceptsAndFinishes},
 		{"PrepareReadsTheRepliesAcceptedBeforeTheJobInAcceptedOrder", h.exchangesBeforeTheJob},
 		{"EventsAreThoseAfterASerialUpToALimit", h.eventsAfterUpToLimit},
+		{"EventsStopAtPageBytesWhateverTheLimit", h.eventsStopAtPageBytes},
 		{"WatchWakesForAnAppendAfterItReturned", h.watchWakesForAppends},
 		{"WatchSaysHowFarTheConversationIsAndWakesForWhatComesAfter", h.watchReturnsTheLastSerial},
 		{"WakeUpsAreCoalesced", h.wakeUpsAreCoalesced},
