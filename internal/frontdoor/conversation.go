@@ -65,7 +65,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		if pending != nil {
 			<-pending // its job, if enqueued, is in the transcript: a resume finds it
 		}
-		return unavailable(q, err)
+		return unavailable(ctx, q, err)
 	}
 	defer f.stop()
 
@@ -92,7 +92,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	queued := func(a admission) error {
 		if a.refusal != nil {
 			if err := f.catchUp(ctx, send); err != nil {
-				return unavailable(q, err)
+				return unavailable(ctx, q, err)
 			}
 			return stream.Send(a.refusal)
 		}
@@ -103,7 +103,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 			err = f.catchUp(ctx, send)
 		}
 		if err != nil {
-			return unavailable(q, err)
+			return unavailable(ctx, q, err)
 		}
 		return nil
 	}
@@ -113,7 +113,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		firstAdmission = own(<-pending)
 	}
 	if err := f.replay(ctx, send); err != nil {
-		return unavailable(q, err)
+		return unavailable(ctx, q, err)
 	}
 	if pending != nil {
 		if err := queued(firstAdmission); err != nil {
@@ -130,7 +130,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		if halfClosed {
 			switch done, err := f.drained(ctx, len(mine), send); {
 			case err != nil:
-				return unavailable(q, err)
+				return unavailable(ctx, q, err)
 			case done:
 				return nil
 			}
@@ -155,7 +155,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 			}
 		case <-f.wake:
 			if err := f.woken(ctx, send); err != nil {
-				return unavailable(q, err)
+				return unavailable(ctx, q, err)
 			}
 		}
 	}
@@ -225,7 +225,7 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 	}
 	f, err := q.openFeed(ctx, info.ID, req.Msg.GetAfterSerial())
 	if err != nil {
-		return unavailable(q, err)
+		return unavailable(ctx, q, err)
 	}
 	defer f.stop()
 	send := func(ev transcript.Event) error {
@@ -235,7 +235,7 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 		return nil
 	}
 	if err := f.replay(ctx, send); err != nil {
-		return unavailable(q, err)
+		return unavailable(ctx, q, err)
 	}
 	for {
 		select {
@@ -245,7 +245,7 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 			return drained(q)
 		case <-f.wake:
 			if err := f.woken(ctx, send); err != nil {
-				return unavailable(q, err)
+				return unavailable(ctx, q, err)
 			}
 		}
 	}
@@ -263,11 +263,15 @@ func drained(q *Queue) error {
 }
 
 // unavailable logs a transcript failure and tells the client to come back; the conversation
-// is not lost, and a resume picks it up where the client left it.
-func unavailable(q *Queue, err error) error {
+// is not lost, and a resume picks it up where the client left it. A failure because ctx
+// ended (the call's deadline, or its client leaving) is the caller's doing, and says so.
+func unavailable(ctx context.Context, q *Queue, err error) error {
 	var ce *connect.Error
 	if errors.As(err, &ce) {
 		return err
+	}
+	if ctx.Err() != nil {
+		return ended(ctx)
 	}
 	if errors.Is(err, context.Canceled) {
 		return connect.NewError(connect.CodeCanceled, err)

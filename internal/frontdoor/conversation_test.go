@@ -2,6 +2,7 @@ package frontdoor_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -925,22 +926,27 @@ func (p *paging) Events(ctx context.Context, conv uuid.UUID, after uint64, limit
 }
 
 // A watch of a conversation of long answers reads it a megabyte or so at a time, so that a
-// client that does not read holds no more than that of the front door. Before, it read 500
-// events at a time whatever their size: with answers of 256 KiB, 66 MB per such client.
+// client that does not read holds no more than that of the front door, also when short
+// answers come first. Before, it read 500 events at a time whatever their size: with answers
+// of 256 KiB, 66 MB per such client.
 func TestWatch_ALongConversationIsReadAPageOfAboutAMegabyteAtATime(t *testing.T) {
 	m := transcript.NewMemory(time.Hour)
 	p := &paging{Memory: m}
 	c := startConversationsOn(t, m, p)
 	long := strings.Repeat("a long answer ", 200<<10/14) // about 200 KiB
 	var conv string
-	const answers = 30
+	const answers = 50
 	for i := range answers {
 		sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: fmt.Sprint("sentence ", i)}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		conv = sent.Msg.GetConversationId()
-		c.answer(i, long)
+		if i < 20 { // short answers first: a page sized by the events before it would be too large
+			c.answer(i, "short")
+		} else {
+			c.answer(i, long)
+		}
 	}
 	p.mu.Lock()
 	p.reads = nil
@@ -964,12 +970,16 @@ func TestWatch_ALongConversationIsReadAPageOfAboutAMegabyteAtATime(t *testing.T)
 	}
 }
 
-// slowReserve is the in-memory transcript whose reservations take a while, and are made
-// whether or not their caller still waits, as a round's are (internal/rounds).
-type slowReserve struct{ *transcript.Memory }
+// slowReserve is the in-memory transcript whose reservations take a while (100 ms unless
+// set), and are made whether or not their caller still waits, as a round's are
+// (internal/rounds).
+type slowReserve struct {
+	*transcript.Memory
+	takes time.Duration
+}
 
 func (s slowReserve) Reserve(ctx context.Context, conv, job uuid.UUID, sentence string, limit int) error {
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(cmp.Or(s.takes, 100*time.Millisecond))
 	err := s.Memory.Reserve(context.Background(), conv, job, sentence, limit)
 	if ctx.Err() != nil {
 		return ctx.Err() // the caller stopped waiting; the reservation is made
@@ -982,7 +992,7 @@ func (s slowReserve) Reserve(ctx context.Context, conv, job uuid.UUID, sentence 
 // such sentences the conversation said "queue is full!" until the leases ran out, a minute.
 func TestSend_AClientThatLeavesDuringItsReservationLeavesNoSlotTaken(t *testing.T) {
 	m := transcript.NewMemory(time.Hour)
-	c := startConversationsOn(t, m, slowReserve{m})
+	c := startConversationsOn(t, m, slowReserve{Memory: m})
 	first, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
 	if err != nil {
 		t.Fatal(err)
@@ -1002,6 +1012,33 @@ func TestSend_AClientThatLeavesDuringItsReservationLeavesNoSlotTaken(t *testing.
 	res, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: "still there?"}))
 	if err != nil || res.Msg.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
 		t.Fatalf("a sentence after the hurried ones: %v %v, want it enqueued", res, err)
+	}
+}
+
+// A reservation given up on after EnqueueTimeout (the database slow) leaves no slot taken when
+// it is made after all: its job is refused first. Before, it held its slot for the lease, a
+// minute.
+func TestSend_AReservationGivenUpOnLeavesNoSlotTaken(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	c := startConversationsOn(t, m, slowReserve{Memory: m, takes: 1200 * time.Millisecond}) // EnqueueTimeout is 1 s
+	open, err := m.Open(t.Context(), uuid.New(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := open.ID.String()
+	var wg sync.WaitGroup
+	for i := range 3 { // the conversation's limit, all given up on
+		wg.Go(func() {
+			res, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: fmt.Sprint("slow ", i)}))
+			if err != nil || res.Msg.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR {
+				t.Errorf("a send whose reservation was given up on: %v %v, want an error", res, err)
+			}
+		})
+	}
+	wg.Wait()
+	time.Sleep(400 * time.Millisecond) // the reservations are made meanwhile
+	if err := m.Reserve(t.Context(), open.ID, uuid.New(), "still room?", 3); err != nil {
+		t.Fatalf("a reservation after the ones given up on: %v, want room", err)
 	}
 }
 

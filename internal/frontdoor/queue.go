@@ -85,10 +85,7 @@ func (q *Queue) open(ctx context.Context, id string, create bool) (transcript.In
 
 // ended is the error of a call whose context ended: its deadline passed, or its caller left.
 func ended(ctx context.Context) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return connect.NewError(connect.CodeDeadlineExceeded, ctx.Err())
-	}
-	return connect.NewError(connect.CodeCanceled, ctx.Err())
+	return connect.NewError(callerEnded(ctx, ctx.Err()), ctx.Err())
 }
 
 // checkAfter refuses a resume point the conversation has not reached.
@@ -167,6 +164,16 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 		return refuse(OutcomeQueueFull, elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextQueueFull, uuid.Nil)
 	case err != nil:
 		log.Warn("cannot reserve a slot for a job", "error", err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			// Given up on, the reservation may still be made with its round: refused first,
+			// the job holds no slot when it is.
+			undoCtx, cancelUndo := context.WithTimeout(context.WithoutCancel(ctx), q.EnqueueTimeout)
+			if _, _, err := q.Transcript.Refuse(undoCtx, conv, job.ID, sentence); err != nil {
+				log.Warn("cannot refuse a job whose slot may be reserved: its conversation may count it until the reservation's lease ends",
+					"job", job.ID, "error", err)
+			}
+			cancelUndo()
+		}
 		return refuse(OutcomeUnavailable, elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, uuid.Nil)
 	}
 	start = time.Now()

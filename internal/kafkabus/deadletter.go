@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,7 +109,7 @@ const maxReason = 4 << 10
 func origin(m kafka.Message, cause error) []kafka.Header {
 	reason := cause.Error()
 	if len(reason) > maxReason {
-		reason = reason[:maxReason] + "…"
+		reason = strings.ToValidUTF8(reason[:maxReason], "") + "…" // not a character cut in two
 	}
 	return []kafka.Header{
 		{Key: HeaderError, Value: []byte(reason)},

@@ -160,6 +160,13 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		prep, err = p.cfg.Transcript.Prepare(ctx, job.ConversationID, job.ID, job.Sentence, transcript.ExchangesFor(p.cfg.ContextTurns))
 		return err
 	}); err != nil {
+		if errors.Is(err, transcript.ErrInvalid) {
+			// Its client, if it was told "enqueued", hears that it will not be answered,
+			// if a failure can be stored (its row holds the sentence already).
+			if _, _, ferr := p.cfg.Transcript.Finish(ctx, job.ConversationID, job.ID, storable(log, job.Sentence), transcript.Failed, FailedText); ferr != nil {
+				log.Warn("cannot store the failure of a job the transcript refused", "error", ferr)
+			}
+		}
 		return p.gone(log, err)
 	}
 	if prep.Refused {

@@ -574,8 +574,8 @@ func (r refusing) Finish(ctx context.Context, conv, job uuid.UUID, sentence stri
 }
 
 // A job whose values the transcript store refuses is not retried for ever: it is copied to the
-// dead-letter topic and its partition goes on. One whose answer is refused gets a failure
-// instead, so that its client hears something.
+// dead-letter topic and its partition goes on, and its client hears that it failed (stored
+// where it can be: here the read is refused, and the failure is not).
 func TestPool_AJobTheTranscriptRefusesIsDeadLetteredAndItsPartitionGoesOn(t *testing.T) {
 	r := newRig(t)
 	conv := conversations(3)
@@ -586,7 +586,10 @@ func TestPool_AJobTheTranscriptRefusesIsDeadLetteredAndItsPartitionGoesOn(t *tes
 	}
 	r.member(model.call, 2, 10, 5*time.Second)
 
-	got := r.outcomes(jobs[1:])
+	got := r.outcomes(jobs)
+	if ev := got[jobs[0].ID]; ev.Kind != transcript.Failed || ev.Text != worker.FailedText {
+		t.Fatalf("the job whose read was refused: %+v, want a failure its client hears", ev)
+	}
 	if ev := got[jobs[1].ID]; ev.Kind != transcript.Failed || ev.Text != worker.FailedText {
 		t.Fatalf("the job whose answer was refused: %+v, want a failure", ev)
 	}

@@ -3,7 +3,6 @@ package pgtranscript
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -57,17 +56,21 @@ func forEachElement(rows pgx.Rows, n int, dest []any, each func(i int) error) er
 	return nil
 }
 
+// refusedValue holds the SQLSTATEs of a value Postgres refuses: a character no text holds
+// (22021, a NUL; 22P05, in JSON), a text too long (22001), a number out of range (22003), a
+// malformed literal (22P02), a NOT NULL or a CHECK violation (23502, 23514). Not the other
+// data exceptions, which a function raises for a bug of the caller's (22023) and which every
+// item would hit alike; nor a foreign-key or unique violation, which can be a race (a
+// conversation the expiry sweep deleted meanwhile) that trying again settles.
+var refusedValue = map[string]bool{"22021": true, "22P05": true, "22001": true, "22003": true, "22P02": true, "23502": true, "23514": true}
+
 // refusing runs a round with run, and marks its error transcript.ErrInvalid when Postgres
-// refused a value of it: a data exception (SQLSTATE class 22, such as a text it cannot hold or
-// a number out of range), a NOT NULL or a CHECK violation. Such an error may be one item's
-// doing, so its round is run again one item at a time (rounds.Group.Alone: invalid). A
-// foreign-key or unique violation is not one of them: it can be a race (a conversation the
-// expiry sweep deleted meanwhile), which trying again settles.
+// refused a value of it (refusedValue). Such an error may be one item's doing, so its round
+// is run again one item at a time (rounds.Group.Alone: invalid).
 func refusing[T, R any](run func([]T) ([]R, error)) func([]T) ([]R, error) {
 	return func(items []T) ([]R, error) {
 		results, err := run(items)
-		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok &&
-			(strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "23502" || pgErr.Code == "23514") {
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && refusedValue[pgErr.Code] {
 			err = fmt.Errorf("%w: %w", transcript.ErrInvalid, err)
 		}
 		return results, err
