@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -19,12 +18,11 @@ import (
 	"github.com/beacon/eventdispatch/internal/pgstore"
 	"github.com/beacon/eventdispatch/internal/recording"
 	"github.com/beacon/eventdispatch/internal/stack"
-	"github.com/beacon/eventdispatch/migrations"
 )
 
 // TestStore_PassesTheStoreSuite runs the behaviour every dispatcher store shares against the
-// local stack's Postgres. That database holds other tests' and earlier runs' rows, so the
-// suite is told it is shared and the rows of its recordings are deleted after each subtest.
+// local stack's Postgres, in a database of its own (migratedPool). Its subtests share it, so
+// the suite is told it is shared and the rows of its recordings are deleted after each one.
 func TestStore_PassesTheStoreSuite(t *testing.T) {
 	pool := migratedPool(t)
 	newStore := func(*testing.T) *pgstore.Store {
@@ -139,8 +137,7 @@ func TestStore_KeepsNoRowsForSignalsOfRecordingsCompletedInTheirBatch(t *testing
 // than an index, and the batch's own counts, read by process_record inside its transaction,
 // must show no sequential scan of the dispatcher's tables.
 func TestStore_ApplyFindsRowsThroughIndexesWhateverTheStatistics(t *testing.T) {
-	migratedPool(t)
-	pool := stack.Pool(t, stack.Require(t, stack.Postgres).DatabaseURL, func(cfg *pgxpool.Config) {
+	pool := stack.Pool(t, stack.FreshDatabase(t), func(cfg *pgxpool.Config) {
 		cfg.ConnConfig.RuntimeParams["random_page_cost"] = "1000000"
 	})
 	rec := uuid.New()
@@ -300,14 +297,12 @@ func TestStore_SavesEachSignalsStateAsItWas(t *testing.T) {
 	}
 }
 
-// migratedPool returns a pool on the local stack's migrated database, closed when t ends.
+// migratedPool returns a pool on a migrated database of the test's own (stack.FreshDatabase),
+// closed when t ends: the tests' small source positions and their counts never meet what
+// other tests and the demo's data left in the shared database.
 func migratedPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	ep := stack.Require(t, stack.Postgres)
-	if _, err := migrations.Up(t.Context(), ep.DatabaseURL, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	return stack.Pool(t, ep.DatabaseURL)
+	return stack.Pool(t, stack.FreshDatabase(t))
 }
 
 // processed returns the processed_recording rows of recs.

@@ -878,11 +878,11 @@ func TestPrepare_ReadsEachExchangeOnceWhateverTheStatistics(t *testing.T) {
 	}
 }
 
-// freshConnection creates a database of its own for t (freshDatabase) and returns its URL and
+// freshConnection creates a database of its own for t (stack.FreshDatabase) and returns its URL and
 // a connection to it, closed when t ends.
 func freshConnection(t *testing.T) (string, *pgx.Conn) {
 	t.Helper()
-	url := freshDatabase(t)
+	url := stack.FreshDatabase(t)
 	db, err := pgx.Connect(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -906,45 +906,6 @@ func newConnectionTx(t *testing.T, url string) pgx.Tx {
 	}
 	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
 	return tx
-}
-
-// freshDatabase creates a database of its own for t on the local stack's Postgres, migrated
-// and dropped when t ends, and returns its URL.
-func freshDatabase(t *testing.T) string {
-	t.Helper()
-	base := stack.Require(t, stack.Postgres).DatabaseURL
-	cfg, err := pgx.ParseConfig(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := pgx.Connect(t.Context(), base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(context.Background())
-	name := "test_" + strings.ReplaceAll(uuid.NewString(), "-", "")
-	if _, err := admin.Exec(t.Context(), `CREATE DATABASE `+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		admin, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer admin.Close(context.Background())
-		if _, err := admin.Exec(context.Background(), `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	url := strings.Replace(base, "/"+cfg.Database+"?", "/"+name+"?", 1)
-	if url == base {
-		t.Fatalf("cannot name database %s in %s", name, base)
-	}
-	if _, err := migrations.Up(t.Context(), url, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatalf("migrate %s: %v", name, err)
-	}
-	return url
 }
 
 // Reserve counts a conversation's open jobs, and Waiting lists them, reading those jobs and
