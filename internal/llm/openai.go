@@ -273,9 +273,9 @@ func bodyStart(raw *http.Response) string {
 }
 
 // ErrRedirected is the error of a call that the API redirected to another origin (scheme,
-// host or port), which is not followed: the base URL needs correcting (OPENAI_BASE_URL), and
-// trying again would be redirected again. Not retryable.
-var ErrRedirected = errors.New("the model API redirected the call to another origin; set the base URL to where it points")
+// host or port), which is not followed, or redirected ten times: the base URL needs
+// correcting (OPENAI_BASE_URL), and trying again would be redirected again. Not retryable.
+var ErrRedirected = errors.New("the model API redirected the call; set the base URL to where it points")
 
 // sameOrigin returns a copy of client (nil: a new one) that follows redirects within base's
 // origin only, as the SDK, which refuses the others, would too; but its refusal reads as a
@@ -288,10 +288,10 @@ func sameOrigin(client *http.Client, base string) *http.Client {
 	origin, _ := url.Parse(base) // NewOpenAI has checked it
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if req.URL.Scheme != origin.Scheme || req.URL.Host != origin.Host {
-			return fmt.Errorf("%w: to %s", ErrRedirected, req.URL.Redacted())
+			return fmt.Errorf("%w: to another origin, %s", ErrRedirected, req.URL.Redacted())
 		}
 		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
+			return fmt.Errorf("%w: ten times, the last to %s", ErrRedirected, req.URL.Redacted())
 		}
 		return nil
 	}

@@ -341,8 +341,8 @@ func TestOpenAI_AnErrorAnswerInPlainTextIsQuoted(t *testing.T) {
 	}
 }
 
-// A redirect within the API's origin is followed; one to another origin is not, and the call
-// fails for good, saying so: before, it read as a connection failure, retried and counted
+// A redirect within the API's origin is followed; one to another origin is not, nor a loop
+// of them, and the call fails for good, saying so: before, it read as a connection failure, retried and counted
 // against the breaker.
 func TestOpenAI_ARedirectToAnotherOriginIsNotFollowedNorRetried(t *testing.T) {
 	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -351,6 +351,8 @@ func TestOpenAI_ARedirectToAnotherOriginIsNotFollowedNorRetried(t *testing.T) {
 	defer elsewhere.Close()
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
+		case strings.HasPrefix(r.URL.Path, "/loop/"):
+			http.Redirect(w, r, r.URL.Path, http.StatusTemporaryRedirect)
 		case strings.HasPrefix(r.URL.Path, "/elsewhere/"):
 			http.Redirect(w, r, elsewhere.URL+"/v1/chat/completions", http.StatusTemporaryRedirect)
 		case strings.HasPrefix(r.URL.Path, "/v1/"):
@@ -375,5 +377,13 @@ func TestOpenAI_ARedirectToAnotherOriginIsNotFollowedNorRetried(t *testing.T) {
 	_, err = call(context.Background(), Request{Sentence: "hi"})
 	if !errors.Is(err, ErrRedirected) || IsRetryable(err) || strings.Contains(err.Error(), "cut short") {
 		t.Fatalf("a redirect to another origin: %v (retryable %v), want ErrRedirected, not retryable", err, IsRetryable(err))
+	}
+	// A loop of redirects within the origin is the base URL's to correct too.
+	call, err = NewOpenAI(OpenAIConfig{BaseURL: api.URL + "/loop/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = call(context.Background(), Request{Sentence: "hi"}); !errors.Is(err, ErrRedirected) || IsRetryable(err) {
+		t.Fatalf("a loop of redirects: %v (retryable %v), want ErrRedirected, not retryable", err, IsRetryable(err))
 	}
 }
