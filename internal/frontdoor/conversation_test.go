@@ -25,6 +25,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/frontdoor"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/queue"
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
@@ -915,12 +916,8 @@ type paging struct {
 
 func (p *paging) Events(ctx context.Context, conv uuid.UUID, after uint64, limit int) ([]transcript.Event, error) {
 	events, err := p.Memory.Events(ctx, conv, after, limit)
-	size := 0
-	for _, ev := range events {
-		size += len(ev.Text) + len(ev.InReplyTo)
-	}
 	p.mu.Lock()
-	p.reads = append(p.reads, size)
+	p.reads = append(p.reads, transcript.TextBytes(events))
 	p.mu.Unlock()
 	return events, err
 }
@@ -972,15 +969,21 @@ func TestWatch_ALongConversationIsReadAPageOfAboutAMegabyteAtATime(t *testing.T)
 
 // slowReserve is the in-memory transcript whose reservations take a while (100 ms unless
 // set), and are made whether or not their caller still waits, as a round's are
-// (internal/rounds).
+// (internal/rounds). Each one made is told on made.
 type slowReserve struct {
 	*transcript.Memory
 	takes time.Duration
+	made  chan struct{}
+}
+
+func newSlowReserve(m *transcript.Memory, takes time.Duration) slowReserve {
+	return slowReserve{Memory: m, takes: takes, made: make(chan struct{}, 100)}
 }
 
 func (s slowReserve) Reserve(ctx context.Context, conv, job uuid.UUID, sentence string, limit int) error {
 	time.Sleep(cmp.Or(s.takes, 100*time.Millisecond))
 	err := s.Memory.Reserve(context.Background(), conv, job, sentence, limit)
+	s.made <- struct{}{}
 	if ctx.Err() != nil {
 		return ctx.Err() // the caller stopped waiting; the reservation is made
 	}
@@ -992,7 +995,8 @@ func (s slowReserve) Reserve(ctx context.Context, conv, job uuid.UUID, sentence 
 // such sentences the conversation said "queue is full!" until the leases ran out, a minute.
 func TestSend_AClientThatLeavesDuringItsReservationLeavesNoSlotTaken(t *testing.T) {
 	m := transcript.NewMemory(time.Hour)
-	c := startConversationsOn(t, m, slowReserve{Memory: m})
+	slow := newSlowReserve(m, 0)
+	c := startConversationsOn(t, m, slow)
 	first, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
 	if err != nil {
 		t.Fatal(err)
@@ -1007,11 +1011,27 @@ func TestSend_AClientThatLeavesDuringItsReservationLeavesNoSlotTaken(t *testing.
 			t.Fatalf("a send given up: %v", err)
 		}
 	}
-	// Each hurried reservation is made, then undone.
-	time.Sleep(300 * time.Millisecond)
-	res, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: "still there?"}))
-	if err != nil || res.Msg.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
-		t.Fatalf("a sentence after the hurried ones: %v %v, want it enqueued", res, err)
+	slow.await(t, 4) // the first sentence's and the three hurried ones', made after their clients left
+	// Each hurried reservation is undone as it is made: a sentence after them is enqueued at
+	// once, not after their leases (a minute).
+	var res *connect.Response[elizav1.SendResponse]
+	kafkatest.Eventually(t, 5*time.Second, func() bool {
+		res, err = c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: "still there?"}))
+		return err == nil && res.Msg.GetKind() == elizav1.QueueConversationResponse_KIND_ENQUEUED
+	}, func() string {
+		return fmt.Sprintf("a sentence after the hurried ones: %v %v, want it enqueued", res, err)
+	})
+}
+
+// await waits until n reservations have been made.
+func (s slowReserve) await(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-s.made:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("fewer than %d reservations made", n)
+		}
 	}
 }
 
@@ -1020,7 +1040,8 @@ func TestSend_AClientThatLeavesDuringItsReservationLeavesNoSlotTaken(t *testing.
 // minute.
 func TestSend_AReservationGivenUpOnLeavesNoSlotTaken(t *testing.T) {
 	m := transcript.NewMemory(time.Hour)
-	c := startConversationsOn(t, m, slowReserve{Memory: m, takes: 1200 * time.Millisecond}) // EnqueueTimeout is 1 s
+	slow := newSlowReserve(m, 1200*time.Millisecond) // EnqueueTimeout is 1 s
+	c := startConversationsOn(t, m, slow)
 	open, err := m.Open(t.Context(), uuid.New(), true)
 	if err != nil {
 		t.Fatal(err)
@@ -1036,7 +1057,7 @@ func TestSend_AReservationGivenUpOnLeavesNoSlotTaken(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	time.Sleep(400 * time.Millisecond) // the reservations are made meanwhile
+	slow.await(t, 3) // made after the front door gave them up and refused their jobs
 	if err := m.Reserve(t.Context(), open.ID, uuid.New(), "still room?", 3); err != nil {
 		t.Fatalf("a reservation after the ones given up on: %v, want room", err)
 	}

@@ -83,6 +83,13 @@ func (q *Queue) open(ctx context.Context, id string, create bool) (transcript.In
 	return info, nil
 }
 
+// detached is a context for a step of admission that must run to its end whether or not the
+// client still waits (its effect may land anyway: it is recorded or undone), bounded by
+// EnqueueTimeout of its own.
+func (q *Queue) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), q.EnqueueTimeout)
+}
+
 // ended is the error of a call whose context ended: its deadline passed, or its caller left.
 func ended(ctx context.Context) error {
 	return connect.NewError(callerEnded(ctx, ctx.Err()), ctx.Err())
@@ -155,7 +162,7 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 	// its round, and nothing would undo it, leaving the conversation's slot taken until the
 	// lease ends ("queue is full!" for a minute). Made, it is undone below, as any whose job
 	// cannot be enqueued (a client gone by then fails the write).
-	reserveCtx, cancelReserve := context.WithTimeout(context.WithoutCancel(ctx), q.EnqueueTimeout)
+	reserveCtx, cancelReserve := q.detached(ctx)
 	err := q.Transcript.Reserve(reserveCtx, conv, job.ID, sentence, q.Limit)
 	cancelReserve()
 	q.Metrics.since(StageReserve, start)
@@ -167,7 +174,7 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 		if errors.Is(err, context.DeadlineExceeded) {
 			// Given up on, the reservation may still be made with its round: refused first,
 			// the job holds no slot when it is.
-			undoCtx, cancelUndo := context.WithTimeout(context.WithoutCancel(ctx), q.EnqueueTimeout)
+			undoCtx, cancelUndo := q.detached(ctx)
 			if _, _, err := q.Transcript.Refuse(undoCtx, conv, job.ID, sentence); err != nil {
 				log.Warn("cannot refuse a job whose slot may be reserved: its conversation may count it until the reservation's lease ends",
 					"job", job.ID, "error", err)
@@ -181,7 +188,7 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 	q.Metrics.since(StageEnqueue, start)
 	// The job may be in Kafka now, whatever Enqueue said: the transcript is told, within a
 	// bound of its own (the write may have used up ctx's), even if the client has gone.
-	recordCtx, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), q.EnqueueTimeout)
+	recordCtx, cancelRecord := q.detached(ctx)
 	defer cancelRecord()
 	if err != nil {
 		if ctx.Err() != nil {

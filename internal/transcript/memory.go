@@ -255,7 +255,7 @@ func (m *Memory) Events(_ context.Context, conversation uuid.UUID, after uint64,
 	}
 	size := 0
 	for n, ev := range rest {
-		if size += len(ev.Text) + len(ev.InReplyTo); size >= PageBytes {
+		if size += ev.TextBytes(); size >= PageBytes {
 			rest = rest[:n+1]
 			break
 		}

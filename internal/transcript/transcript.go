@@ -73,14 +73,17 @@ func Fit(answer string) (string, bool) {
 // fewer events than it asked for, and less text than this, has reached the end.
 const PageBytes = 1 << 20
 
-// TextBytes is the text of events, as PageBytes counts it: their Text and InReplyTo.
+// TextBytes is the text of events, as PageBytes counts it (Event.TextBytes).
 func TextBytes(events []Event) int {
 	n := 0
 	for _, ev := range events {
-		n += len(ev.Text) + len(ev.InReplyTo)
+		n += ev.TextBytes()
 	}
 	return n
 }
+
+// TextBytes is the event's text as PageBytes counts it: its Text and InReplyTo.
+func (e Event) TextBytes() int { return len(e.Text) + len(e.InReplyTo) }
 
 // Event is one entry of a conversation's transcript.
 type Event struct {

@@ -127,7 +127,7 @@ func (s *Store) Events(ctx context.Context, conversation uuid.UUID, after uint64
 			return nil, fmt.Errorf("read events of conversation %s: %w", conversation, err)
 		}
 		events = append(events, ev)
-		size += len(ev.Text) + len(ev.InReplyTo)
+		size += ev.TextBytes()
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
