@@ -46,8 +46,8 @@ type Group[T, R any] struct {
 	Alone func(err error) bool
 
 	mu      sync.Mutex
-	full    []*Round[T, R] // rounds gathered to Max, to run before next
-	next    *Round[T, R]   // the round being gathered; nil when nothing waits
+	full    []*round[T, R] // rounds gathered to Max, to run before next
+	next    *round[T, R]   // the round being gathered; nil when nothing waits
 	running bool           // a goroutine is running rounds
 	idle    bool           // that goroutine is waiting for items (hurry wakes it)
 	taken   int            // rounds taken to be run, ever
@@ -57,8 +57,8 @@ type Group[T, R any] struct {
 	hurry chan struct{}
 }
 
-// Round is the items of one round and, once run, their results.
-type Round[T, R any] struct {
+// round is the items of one round and, once run, their results.
+type round[T, R any] struct {
 	items []T
 	// due is when the round runs at the latest while all its items are held; zero once an
 	// item that is not held has joined it.
@@ -73,16 +73,22 @@ type Round[T, R any] struct {
 	errs []error
 }
 
-// Add adds item to the next round and returns that round and the item's index in it; wait
-// for it with Wait, or do not, to leave the item to be run. The round runs as soon as the one
-// before it has, even if it held items until now.
-func (g *Group[T, R]) Add(item T) (*Round[T, R], int) { return g.add(item, false) }
+// Ticket is an item's place in its round: wait on it for the item's result.
+type Ticket[T, R any] struct {
+	r *round[T, R]
+	i int
+}
+
+// Add adds item to the next round and returns its ticket; wait on it with Wait, or do not, to
+// leave the item to be run. The round runs as soon as the one before it has, even if it held
+// items until now.
+func (g *Group[T, R]) Add(item T) Ticket[T, R] { return g.add(item, false) }
 
 // AddHeld is Add for an item that can wait: its round may wait up to Hold for more items
 // before it runs (see Hold).
-func (g *Group[T, R]) AddHeld(item T) (*Round[T, R], int) { return g.add(item, true) }
+func (g *Group[T, R]) AddHeld(item T) Ticket[T, R] { return g.add(item, true) }
 
-func (g *Group[T, R]) add(item T, held bool) (*Round[T, R], int) {
+func (g *Group[T, R]) add(item T, held bool) Ticket[T, R] {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	r := g.next
@@ -90,7 +96,7 @@ func (g *Group[T, R]) add(item T, held bool) (*Round[T, R], int) {
 		if r != nil {
 			g.full = append(g.full, r)
 		}
-		r = &Round[T, R]{done: make(chan struct{})}
+		r = &round[T, R]{done: make(chan struct{})}
 		if held && g.Hold > 0 {
 			r.due = time.Now().Add(g.Hold)
 		}
@@ -109,7 +115,7 @@ func (g *Group[T, R]) add(item T, held bool) (*Round[T, R], int) {
 	case g.idle:
 		g.hurryLocked()
 	}
-	return r, len(r.items) - 1
+	return Ticket[T, R]{r: r, i: len(r.items) - 1}
 }
 
 // hurryLocked wakes the loop if it holds a round or waits for items. Call it with g.mu held.
@@ -133,15 +139,7 @@ func (g *Group[T, R]) DoHeld(ctx context.Context, item T) (R, error) {
 }
 
 func (g *Group[T, R]) do(ctx context.Context, item T, held bool) (R, error) {
-	r, i := g.add(item, held)
-	var zero R
-	if err := r.Wait(ctx); err != nil {
-		return zero, err
-	}
-	if r.errs != nil && r.errs[i] != nil {
-		return zero, r.errs[i]
-	}
-	return r.results[i], nil
+	return g.add(item, held).Wait(ctx)
 }
 
 // idleFor is how long a Group's goroutine waits for items, once there are none, before it ends.
@@ -154,7 +152,7 @@ func (g *Group[T, R]) loop() {
 	waited := false // the last wait for items ended without any
 	for {
 		g.mu.Lock()
-		var r *Round[T, R]
+		var r *round[T, R]
 		switch {
 		case len(g.full) > 0:
 			r, g.full = g.full[0], g.full[1:]
@@ -193,7 +191,7 @@ func (g *Group[T, R]) loop() {
 
 // run runs round r, and again one item at a time if it failed in a way that Alone says an
 // item may have caused.
-func (g *Group[T, R]) run(r *Round[T, R]) {
+func (g *Group[T, R]) run(r *round[T, R]) {
 	r.results, r.err = g.runItems(r.items)
 	if r.err == nil || len(r.items) < 2 || g.Alone == nil || !g.Alone(r.err) {
 		return
@@ -245,16 +243,21 @@ func (g *Group[T, R]) Stats() (taken, waiting int) {
 	return g.taken, g.waiting
 }
 
-// Wait returns once the round has run, with its error, or ctx's when ctx ends first.
-func (r *Round[T, R]) Wait(ctx context.Context) error {
+// Wait returns the item's result once its round has run; or the round's error, or the item's
+// own when the round was run again one item at a time (Group.Alone); or ctx's when ctx ends
+// first (the item may still run with its round).
+func (t Ticket[T, R]) Wait(ctx context.Context) (R, error) {
+	var zero R
 	select {
-	case <-r.done:
-		return r.err
+	case <-t.r.done:
 	case <-ctx.Done():
-		return ctx.Err()
+		return zero, ctx.Err()
 	}
+	if err := t.r.err; err != nil {
+		return zero, err
+	}
+	if t.r.errs != nil && t.r.errs[t.i] != nil {
+		return zero, t.r.errs[t.i]
+	}
+	return t.r.results[t.i], nil
 }
-
-// Result returns the result of the round's item i. Call it after Wait has returned nil. An
-// item that failed alone (Group.Alone) has the zero result; Do returns its error.
-func (r *Round[T, R]) Result(i int) R { return r.results[i] }

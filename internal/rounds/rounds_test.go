@@ -33,30 +33,26 @@ func TestGroup_GathersWhatIsAddedWhileARoundRuns(t *testing.T) {
 		}
 		return out, nil
 	}}
-	r0, i0 := g.Add(0) // runs alone, and blocks
+	first := g.Add(0) // runs alone, and blocks
 	kafkatest.Eventually(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(ran) == 1 },
 		func() string { return "the first round did not start" })
-	type added struct {
-		r *rounds.Round[int, string]
-		i int
-	}
-	var later []added
+	var later []rounds.Ticket[int, string]
 	for n := 1; n <= 9; n++ {
-		r, i := g.Add(n)
-		later = append(later, added{r, i})
+		later = append(later, g.Add(n))
 	}
 	if taken, waiting := g.Stats(); taken != 1 || waiting != 10 {
 		t.Fatalf("Stats = %d taken, %d waiting; want 1 and 10", taken, waiting)
 	}
 	close(release)
-	if err := r0.Wait(t.Context()); err != nil || r0.Result(i0) != "item 0" {
-		t.Fatalf("item 0: %v, %q", err, r0.Result(i0))
+	if got, err := first.Wait(t.Context()); err != nil || got != "item 0" {
+		t.Fatalf("item 0: %v, %q", err, got)
 	}
-	for n, a := range later {
-		if err := a.r.Wait(t.Context()); err != nil {
+	for n, ticket := range later {
+		got, err := ticket.Wait(t.Context())
+		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := a.r.Result(a.i), fmt.Sprint("item ", n+1); got != want {
+		if want := fmt.Sprint("item ", n+1); got != want {
 			t.Errorf("item %d: %q, want %q", n+1, got, want)
 		}
 	}
@@ -129,7 +125,7 @@ func TestGroup_HeldItemsWaitForCompany(t *testing.T) {
 	ranSoFar := func() [][]int { mu.Lock(); defer mu.Unlock(); return slices.Clone(ran) }
 
 	g := rounds.Group[int, int]{Max: 3, Hold: time.Hour, Run: run}
-	held, _ := g.AddHeld(1)
+	held := g.AddHeld(1)
 	g.AddHeld(2)
 	time.Sleep(50 * time.Millisecond)
 	if taken, waiting := g.Stats(); taken != 0 || waiting != 2 {
@@ -138,16 +134,16 @@ func TestGroup_HeldItemsWaitForCompany(t *testing.T) {
 	if got, err := g.Do(t.Context(), 3); err != nil || got != 3 {
 		t.Fatalf("Do(3) = %d, %v", got, err)
 	}
-	if err := held.Wait(t.Context()); err != nil {
+	if _, err := held.Wait(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	// A round that fills with held items runs without waiting for Hold.
 	g.AddHeld(4)
 	g.AddHeld(5)
-	full, _ := g.AddHeld(6)
+	full := g.AddHeld(6)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	if err := full.Wait(ctx); err != nil {
+	if _, err := full.Wait(ctx); err != nil {
 		t.Fatalf("a full round of held items: %v", err)
 	}
 	if got, want := ranSoFar(), [][]int{{1, 2, 3}, {4, 5, 6}}; !slices.EqualFunc(got, want, slices.Equal) {
@@ -160,8 +156,7 @@ func TestGroup_HeldItemsWaitForCompany(t *testing.T) {
 	mu.Unlock()
 	short := rounds.Group[int, int]{Hold: 20 * time.Millisecond, Run: run}
 	start := time.Now()
-	r, _ := short.AddHeld(7)
-	if err := r.Wait(ctx); err != nil {
+	if _, err := short.AddHeld(7).Wait(ctx); err != nil {
 		t.Fatalf("a held item alone: %v", err)
 	}
 	if held := time.Since(start); held < 20*time.Millisecond {
@@ -232,8 +227,9 @@ func TestGroup_AnIdleGroupRunsANewItemAtOnce(t *testing.T) {
 }
 
 // A round that fails in a way Alone says an item may have caused is run again one item at a
-// time: the item at fault gets its error, the others their results. A round that fails
-// otherwise (the database away) fails for all of its items, and is not run again.
+// time: the item at fault gets its error, the others their results, whether their callers
+// waited with Do or on the ticket that Add returned. A round that fails otherwise (the
+// database away) fails for all of its items, and is not run again.
 func TestGroup_AnItemThatFailsItsRoundFailsAlone(t *testing.T) {
 	refused := errors.New("a value the statement refuses")
 	broken := errors.New("the database is away")
@@ -263,7 +259,7 @@ func TestGroup_AnItemThatFailsItsRoundFailsAlone(t *testing.T) {
 		mu.Lock()
 		ran, release = nil, make(chan struct{})
 		mu.Unlock()
-		r0, _ := g.Add(0)
+		holder := g.Add(0)
 		kafkatest.Eventually(t, 5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(ran) == 1 },
 			func() string { return "the holding round did not start" })
 		type result struct {
@@ -272,8 +268,15 @@ func TestGroup_AnItemThatFailsItsRoundFailsAlone(t *testing.T) {
 		}
 		results := make(chan result, len(items))
 		for _, n := range items {
+			// Odd items are waited for on the tickets Add returns, even ones with Do.
 			go func() {
-				got, err := g.Do(t.Context(), n)
+				var got int
+				var err error
+				if n%2 == 1 {
+					got, err = g.Add(n).Wait(t.Context())
+				} else {
+					got, err = g.Do(t.Context(), n)
+				}
 				if err == nil && got != n {
 					err = fmt.Errorf("result %d", got)
 				}
@@ -283,7 +286,7 @@ func TestGroup_AnItemThatFailsItsRoundFailsAlone(t *testing.T) {
 		kafkatest.Eventually(t, 5*time.Second, func() bool { _, waiting := g.Stats(); return waiting == len(items)+1 },
 			func() string { return "the items did not gather" })
 		close(release)
-		if err := r0.Wait(t.Context()); err != nil {
+		if _, err := holder.Wait(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		errs := map[int]error{}

@@ -38,7 +38,7 @@ type finishing struct {
 type finishOutcome struct {
 	event    transcript.Event
 	recorded bool
-	woken    *rounds.Round[wakeUp, struct{}]
+	woken    rounds.Ticket[wakeUp, struct{}]
 	err      error
 }
 
@@ -59,7 +59,7 @@ func (f *finisher) finish(ctx context.Context, conversation, job uuid.UUID, sent
 	if o.err != nil {
 		return transcript.Event{}, false, fmt.Errorf("finish job %s: %w", job, o.err)
 	}
-	if err := o.woken.Wait(ctx); err != nil {
+	if _, err := o.woken.Wait(ctx); err != nil {
 		return transcript.Event{}, false, fmt.Errorf("finish job %s: wake the watchers of event %d: %w", job, o.event.Serial, err)
 	}
 	return o.event, o.recorded, nil

@@ -59,7 +59,7 @@ func (s *Store) Finish(ctx context.Context, conversation, job uuid.UUID, sentenc
 // watchers not woken; the caller's retry of Finish or Prepare, which wakes them again, makes
 // up for it.
 func (s *Store) wake(ctx context.Context, ev transcript.Event) error {
-	if err := s.waker.announce(ev).Wait(ctx); err != nil {
+	if _, err := s.waker.announce(ev).Wait(ctx); err != nil {
 		return fmt.Errorf("wake the watchers of event %d: %w", ev.Serial, err)
 	}
 	return nil

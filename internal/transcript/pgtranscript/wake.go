@@ -47,11 +47,10 @@ func newWaker(pool *pgxpool.Pool, log *slog.Logger) *waker {
 	return w
 }
 
-// announce adds the wake-up for ev to the next round and returns that round; wait on it, or
+// announce adds the wake-up for ev to the next round and returns its ticket; wait on it, or
 // do not, to leave the wake-up to be sent.
-func (w *waker) announce(ev transcript.Event) *rounds.Round[wakeUp, struct{}] {
-	r, _ := w.rounds.Add(wakeUp{conversation: ev.Conversation, payload: payload(ev)})
-	return r
+func (w *waker) announce(ev transcript.Event) rounds.Ticket[wakeUp, struct{}] {
+	return w.rounds.Add(wakeUp{conversation: ev.Conversation, payload: payload(ev)})
 }
 
 // hold adds the wake-up for ev to the next round, which may wait up to wakeHold for more: for
