@@ -127,6 +127,25 @@ func TestChat_ThroughAPipeAnswersEveryLineThenResumesTheConversation(t *testing.
 		len(replyLine.FindAllString(string(out), -1)) != 1 {
 		t.Fatalf("chat --resume printed, want the same conversation and only the new reply:\n%s", out)
 	}
+
+	// With nothing to say, chat prints the conversation's history before it exits: all of it
+	// for a conversation named on another machine (no state), nothing new on --resume.
+	cmd = eliza(t, addr, t.TempDir(), "chat", "--conversation", saved.Conversation)
+	cmd.Stdin = strings.NewReader("")
+	out, err = cmd.Output()
+	if err != nil {
+		t.Fatalf("chat --conversation with no input: %v\n%s", err, out)
+	}
+	if n := len(replyLine.FindAllString(string(out), -1)); n != 4 || strings.Count(string(out), "  enqueued: ") != 4 ||
+		!strings.Contains(string(out), "  enqueued: and my father\n") {
+		t.Fatalf("chat --conversation with no input printed, want its history of four sentences and their replies:\n%s", out)
+	}
+	cmd = eliza(t, addr, state, "chat", "--resume")
+	cmd.Stdin = strings.NewReader("")
+	out, err = cmd.Output()
+	if err != nil || strings.Contains(string(out), "eliza: ") || strings.Contains(string(out), "enqueued") {
+		t.Fatalf("chat --resume with no input: %v, printed %q; want nothing new", err, out)
+	}
 }
 
 // A conversation the server does not have: one chat names (any UUID starts a conversation),

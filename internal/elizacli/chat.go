@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"github.com/beacon/eventdispatch/internal/frontdoor"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 	"github.com/beacon/eventdispatch/internal/sleep"
@@ -107,6 +109,11 @@ type chat struct {
 	refused  bool               // the server refused the caller, and chat has said so: it ends (quit)
 	quit     context.CancelFunc // ends the wait for the next line
 	changed  chan struct{}      // a value after each event printed, or answers due given up (notify)
+	// catchingUp is set while chat, started on a conversation (--resume, --conversation), has
+	// not yet heard where its history ends; history is that serial, once heard: the end of
+	// input waits until the history is printed, and the answers due in it.
+	catchingUp bool
+	history    uint64
 }
 
 // errRefused ends chat once the server has refused the caller: every line after would be
@@ -129,6 +136,7 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 	if c.conv != "" {
 		c.say("conversation %s (after event %d)", c.conv, c.last)
+		c.catchingUp = true
 		c.watch(ctx)
 	}
 	for {
@@ -347,8 +355,10 @@ func (c *chat) forgetLocked() (due int) {
 	return due
 }
 
-// unwatchLocked ends the conversation's watch, if there is one.
+// unwatchLocked ends the conversation's watch, if there is one, and with it the wait for the
+// conversation's history.
 func (c *chat) unwatchLocked() {
+	c.catchingUp, c.history = false, 0
 	if c.unwatch != nil {
 		c.unwatch()
 		c.unwatch = nil
@@ -375,6 +385,7 @@ func (c *chat) watch(ctx context.Context) {
 			c.mu.Unlock()
 			stream, err := c.client.Watch(ctx, connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv, AfterSerial: after}))
 			if err == nil {
+				c.caughtUpTo(conv, stream.ResponseHeader().Get(frontdoor.HeaderLastSerial))
 				for stream.Receive() {
 					if broken {
 						c.say("reconnected")
@@ -417,6 +428,21 @@ func (c *chat) watch(ctx context.Context) {
 			wait = min(2*wait, 5*time.Second)
 		}
 	}()
+}
+
+// caughtUpTo records where the history of conv ends, as the first watch that reached the
+// server heard it (lastSerial, its response header): the end of input waits until chat has
+// printed that far. A server that does not say is not waited for.
+func (c *chat) caughtUpTo(conv, lastSerial string) {
+	c.mu.Lock()
+	if conv == c.conv && c.catchingUp {
+		c.catchingUp = false
+		if n, err := strconv.ParseUint(lastSerial, 10, 64); err == nil {
+			c.history = n
+		}
+	}
+	c.mu.Unlock()
+	c.notify()
 }
 
 // refusesCaller reports whether err is the server refusing the caller: a token missing, wrong,
@@ -485,6 +511,11 @@ func (c *chat) print(conv string, ev *elizav1.QueueConversationResponse) {
 	c.last = ev.GetSerial()
 	if ev.GetKind() == elizav1.QueueConversationResponse_KIND_ENQUEUED {
 		c.enqueued[ev.GetJobId()] = ev.GetSerial()
+		if !c.done[ev.GetJobId()] {
+			// An answer due: this chat's sentence's (send adds it too), or one from the
+			// conversation's history, queued before this chat began.
+			c.pending[ev.GetJobId()] = true
+		}
 	} else {
 		c.done[ev.GetJobId()] = true // printed below: not an answer due, though still pending
 	}
@@ -547,14 +578,16 @@ func (c *chat) end(ctx context.Context) error {
 	return nil
 }
 
-// drain waits, at the end of input, until every job sent has its outcome printed.
+// drain waits, at the end of input, until the history of the conversation chat started on is
+// printed, and every job sent, or queued in that history, has its outcome printed.
 func (c *chat) drain(ctx context.Context) error {
 	deadline := time.After(answerWait)
 	for {
 		c.mu.Lock()
 		n := len(c.pending)
+		history := c.conv != "" && (c.catchingUp || c.last < c.history)
 		c.mu.Unlock()
-		if n == 0 {
+		if n == 0 && !history {
 			return nil
 		}
 		select {
@@ -562,6 +595,9 @@ func (c *chat) drain(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-deadline:
+			if n == 0 {
+				return fmt.Errorf("the conversation's history was not all received after %s; `eliza chat --resume` shows it", answerWait)
+			}
 			return fmt.Errorf("%d answers still due after %s; `eliza chat --resume` shows them when they come", n, answerWait)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/beacon/eventdispatch/internal/frontdoor"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 )
@@ -158,6 +160,11 @@ func (f *fakeEliza) watch(ctx context.Context, req *elizav1.WatchRequest, stream
 		return connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown or has expired; start a new one", id))
 	case next > uint64(len(evs)):
 		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("after_serial %d is beyond the conversation's last event, %d", next, len(evs)))
+	}
+	// As the front door does: where the history ends, at once.
+	stream.ResponseHeader().Set(frontdoor.HeaderLastSerial, strconv.Itoa(len(evs)))
+	if err := stream.Send(nil); err != nil {
+		return err
 	}
 	for {
 		f.mu.Lock()

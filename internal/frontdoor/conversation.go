@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -209,6 +210,11 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 	return connect.NewResponse(res), nil
 }
 
+// HeaderLastSerial is the response header of a Watch that holds the conversation's last serial
+// when the watch began: the events up to it are its history, those after it come as they are
+// appended. It is sent at once, before any event.
+const HeaderLastSerial = "Eliza-Last-Serial"
+
 // Watch sends a conversation's events after after_serial, then each new one as it is
 // appended, until the client goes away. An idle watch holds no more than its stream.
 func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchRequest], stream *connect.ServerStream[elizav1.QueueConversationResponse]) error {
@@ -228,6 +234,13 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 		return unavailable(ctx, q, err)
 	}
 	defer f.stop()
+	// The response's headers go at once, before any event, saying up to which serial the
+	// events are the conversation's history: a client knows when it has caught up, even on a
+	// conversation with nothing new.
+	stream.ResponseHeader().Set(HeaderLastSerial, strconv.FormatUint(max(f.watched, f.last), 10))
+	if err := stream.Send(nil); err != nil {
+		return unavailable(ctx, q, err)
+	}
 	send := func(ev transcript.Event) error {
 		if err := stream.Send(response(ev)); err != nil {
 			return fmt.Errorf("send: %w", err)

@@ -611,6 +611,50 @@ func TestSendAndWatch_QueueAndFollowAConversationWithoutStreamingRequests(t *tes
 	}
 }
 
+// A Watch says at once, in its response's headers and before any event, the conversation's
+// last serial when it began: where its history ends. A client following a conversation with
+// nothing new knows it has caught up without waiting for an event that may never come.
+func TestWatch_SaysWhereTheHistoryEndsBeforeAnyEvent(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	var conv string
+	for _, sentence := range []string{"one", "two"} {
+		sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: sentence}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conv = sent.Msg.GetConversationId()
+	}
+	c.answer(0, "hi") // serial 3
+	for _, protocol := range []connect.ClientOption{connect.WithGRPC(), connect.WithGRPCWeb(), connect.WithProtoJSON()} {
+		client := elizav1connect.NewElizaServiceClient(c.h.h2c, c.h.url, protocol)
+		for _, after := range []uint64{0, 3} { // history to replay; nothing new
+			watch, err := client.Watch(ctx(t), connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv, AfterSerial: after}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			header := make(chan string, 1)
+			go func() { header <- watch.ResponseHeader().Get(frontdoor.HeaderLastSerial) }()
+			select {
+			case got := <-header:
+				if got != "3" {
+					t.Errorf("after %d: %s %q, want \"3\"", after, frontdoor.HeaderLastSerial, got)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("after %d: no response headers before an event", after)
+			}
+			if after == 0 { // the headers came alone: the first message is the first event
+				if !watch.Receive() {
+					t.Fatalf("watch ended: %v", watch.Err())
+				}
+				if got := short(watch.Msg()); got != "ENQUEUED/1/enqueued/one" {
+					t.Errorf("the first message after the headers: %s", got)
+				}
+			}
+			_ = watch.Close()
+		}
+	}
+}
+
 func TestSendAndWatch_RefuseBadInput(t *testing.T) {
 	c := startConversations(t, 200*time.Millisecond)
 	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: ""})); connect.CodeOf(err) != connect.CodeInvalidArgument {
