@@ -1065,6 +1065,18 @@ func TestSend_AClientThatLeavesDuringItsReservationLeavesNoSlotTaken(t *testing.
 	}, func() string {
 		return fmt.Sprintf("a sentence after the hurried ones: %v %v, want it enqueued", res, err)
 	})
+	// Counted as sentences whose clients left, not as the queue failing them.
+	var left, failed float64
+	kafkatest.Eventually(t, 5*time.Second, func() bool {
+		outcomes := c.series("frontdoor_sentences_total", "outcome")
+		left, failed = outcomes[frontdoor.OutcomeLeft].GetCounter().GetValue(), outcomes[frontdoor.OutcomeUnavailable].GetCounter().GetValue()
+		return left == 3
+	}, func() string {
+		return fmt.Sprintf("sentences counted left %v, unavailable %v; want 3 and 0", left, failed)
+	})
+	if failed != 0 {
+		t.Fatalf("sentences counted unavailable: %v, want 0", failed)
+	}
 }
 
 // await waits until n reservations have been made.

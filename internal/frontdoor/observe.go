@@ -71,6 +71,9 @@ const (
 	OutcomeInvalid = "invalid"
 	// OutcomeUnavailable: the transcript or Kafka failed it ("queue unavailable").
 	OutcomeUnavailable = "unavailable"
+	// OutcomeLeft: its client left (cancelled, or its deadline passed) before it was in Kafka,
+	// and it was settled as never to be answered: nothing failed.
+	OutcomeLeft = "left"
 	// OutcomeUnconfirmed: its Kafka write failed and could not be settled: it may still be
 	// answered.
 	OutcomeUnconfirmed = "unconfirmed"
@@ -78,7 +81,7 @@ const (
 
 // SentenceOutcomes lists every admission outcome.
 func SentenceOutcomes() []string {
-	return []string{OutcomeEnqueued, OutcomeQueueFull, OutcomeBusy, OutcomeOverQuota, OutcomeInvalid, OutcomeUnavailable, OutcomeUnconfirmed}
+	return []string{OutcomeEnqueued, OutcomeQueueFull, OutcomeBusy, OutcomeOverQuota, OutcomeInvalid, OutcomeUnavailable, OutcomeLeft, OutcomeUnconfirmed}
 }
 
 // AdmissionMetrics time the admission of a queued sentence, whole and stage by stage,

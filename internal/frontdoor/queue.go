@@ -139,6 +139,7 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 		return refuse(OutcomeBusy, elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextBusy, uuid.Nil)
 	}
 	defer q.Gate.Release()
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, q.EnqueueTimeout)
 	defer cancel()
 	log := q.Log.With("conversation", conv)
@@ -190,8 +191,9 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 	// bound of its own (the write may have used up ctx's), even if the client has gone.
 	recordCtx, cancelRecord := q.detached(ctx)
 	defer cancelRecord()
+	left := err != nil && caller.Err() != nil
 	if err != nil {
-		if ctx.Err() != nil {
+		if left {
 			log.Info("the client left before its job was enqueued", "job", job.ID, "error", err)
 		} else {
 			log.Warn("cannot enqueue job", "job", job.ID, "error", err)
@@ -203,6 +205,8 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 		case err != nil:
 			log.Warn("cannot refuse the job: it may still be answered", "job", job.ID, "error", err)
 			return refuse(OutcomeUnconfirmed, elizav1.QueueConversationResponse_KIND_ERROR, TextUnconfirmed, job.ID)
+		case refused && left:
+			return refuse(OutcomeLeft, elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, job.ID)
 		case refused:
 			return refuse(OutcomeUnavailable, elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, job.ID)
 		}
