@@ -192,11 +192,22 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 		q.Metrics.sentence(OutcomeInvalid) // as admit counts a stream's
 		return nil, err
 	}
+	if _, err := parseConversation(req.Msg.GetConversationId(), true); err != nil {
+		return nil, err
+	}
+	// Passed before its conversation is opened: a sentence refused by the front door's load or
+	// its client's quota creates none.
+	release, refused, ok := q.pass(ctx, uuid.Nil, req.Msg.GetSentence())
+	if !ok {
+		return connect.NewResponse(&elizav1.SendResponse{ConversationId: req.Msg.GetConversationId(),
+			Kind: refused.refusal.GetKind(), Sentence: refused.refusal.GetSentence()}), nil
+	}
+	defer release()
 	info, err := q.open(ctx, req.Msg.GetConversationId(), true)
 	if err != nil {
 		return nil, err
 	}
-	a := q.admit(ctx, info.ID, req.Msg.GetSentence())
+	a := q.admitPassed(ctx, info.ID, req.Msg.GetSentence())
 	res := &elizav1.SendResponse{ConversationId: info.ID.String()}
 	switch {
 	case a.refusal != nil:

@@ -60,15 +60,9 @@ var errNoQueue = connect.NewError(connect.CodeUnimplemented, errors.New("queued 
 // open finds the conversation named by id (a UUID; empty starts a new one), creating it when
 // create is set. The errors are the RPC's.
 func (q *Queue) open(ctx context.Context, id string, create bool) (transcript.Info, error) {
-	conv := uuid.New()
-	switch {
-	case id != "":
-		var err error
-		if conv, err = uuid.Parse(id); err != nil {
-			return transcript.Info{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("conversation_id %q is not a UUID", id))
-		}
-	case !create:
-		return transcript.Info{}, connect.NewError(connect.CodeInvalidArgument, errors.New("conversation_id is required"))
+	conv, err := parseConversation(id, create)
+	if err != nil {
+		return transcript.Info{}, err
 	}
 	info, err := q.Transcript.Open(ctx, conv, create)
 	switch {
@@ -81,6 +75,23 @@ func (q *Queue) open(ctx context.Context, id string, create bool) (transcript.In
 		return info, connect.NewError(connect.CodeUnavailable, errors.New("conversations are unavailable, please try again later"))
 	}
 	return info, nil
+}
+
+// parseConversation is the conversation a request names by id: a new one's, when id is empty
+// and a conversation may be created; InvalidArgument when id is not a UUID, or is empty and
+// must name one.
+func parseConversation(id string, create bool) (uuid.UUID, error) {
+	switch {
+	case id != "":
+		conv, err := uuid.Parse(id)
+		if err != nil {
+			return uuid.Nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("conversation_id %q is not a UUID", id))
+		}
+		return conv, nil
+	case !create:
+		return uuid.Nil, connect.NewError(connect.CodeInvalidArgument, errors.New("conversation_id is required"))
+	}
+	return uuid.New(), nil
 }
 
 // detached is a context for a step of admission that must run to its end whether or not the
@@ -120,25 +131,61 @@ type admission struct {
 // transcript cannot record the acceptance after a write that succeeded, the worker records it
 // when it takes the job, and the client sees it then.
 func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admission {
-	refuse := func(outcome string, kind elizav1.QueueConversationResponse_Kind, text string, job uuid.UUID) admission {
-		q.Metrics.sentence(outcome)
-		res := &elizav1.QueueConversationResponse{Sentence: text, Kind: kind, InReplyTo: sentence, ConversationId: conv.String()}
-		if job != uuid.Nil {
-			res.JobId = job.String()
+	release, refused, ok := q.pass(ctx, conv, sentence)
+	if !ok {
+		return refused
+	}
+	defer release()
+	return q.admitPassed(ctx, conv, sentence)
+}
+
+// refuse is the refusal of sentence, counted under outcome; job is the job it names, if any.
+func (q *Queue) refuse(conv uuid.UUID, sentence, outcome string, kind elizav1.QueueConversationResponse_Kind, text string, job uuid.UUID) admission {
+	q.Metrics.sentence(outcome)
+	res := &elizav1.QueueConversationResponse{Sentence: text, Kind: kind, InReplyTo: sentence}
+	if conv != uuid.Nil {
+		res.ConversationId = conv.String()
+	}
+	if job != uuid.Nil {
+		res.JobId = job.String()
+	}
+	return admission{refusal: res}
+}
+
+// pass is what a sentence must get through before it touches the transcript: it must be
+// valid, the front door must have fewer than MAX_INFLIGHT sentences in hand, and its client's
+// quota must let it in. It returns the release of the front door's slot it took, or its
+// refusal (ok false). Send passes a sentence before it opens its conversation, so that a
+// sentence refused here creates none (a client over its quota would otherwise make one each
+// time it tried).
+func (q *Queue) pass(ctx context.Context, conv uuid.UUID, sentence string) (release func(), refused admission, ok bool) {
+	if err := validateSentence(sentence); err != nil {
+		return nil, q.refuse(conv, sentence, OutcomeInvalid, elizav1.QueueConversationResponse_KIND_ERROR, connect.CodeOf(err).String()+": "+errorMessage(err), uuid.Nil), false
+	}
+	if !q.Gate.Take() {
+		return nil, q.refuse(conv, sentence, OutcomeBusy, elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextBusy, uuid.Nil), false
+	}
+	if c, ok := access.ClientFrom(ctx); ok && q.Quotas != nil {
+		quotaCtx, cancel := context.WithTimeout(ctx, q.EnqueueTimeout) // it may read a day's tokens
+		why := q.Quotas.AdmitSentence(quotaCtx, c)
+		cancel()
+		if why != "" {
+			q.Gate.Release()
+			return nil, q.refuse(conv, sentence, OutcomeOverQuota, elizav1.QueueConversationResponse_KIND_ERROR, why, uuid.Nil), false
 		}
-		return admission{refusal: res}
+	}
+	return q.Gate.Release, admission{}, true
+}
+
+// admitPassed is admit for a sentence that has passed (pass).
+func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string) admission {
+	refuse := func(outcome string, kind elizav1.QueueConversationResponse_Kind, text string, job uuid.UUID) admission {
+		return q.refuse(conv, sentence, outcome, kind, text, job)
 	}
 	enqueued := func(a admission) admission {
 		q.Metrics.sentence(OutcomeEnqueued)
 		return a
 	}
-	if err := validateSentence(sentence); err != nil {
-		return refuse(OutcomeInvalid, elizav1.QueueConversationResponse_KIND_ERROR, connect.CodeOf(err).String()+": "+errorMessage(err), uuid.Nil)
-	}
-	if !q.Gate.Take() {
-		return refuse(OutcomeBusy, elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextBusy, uuid.Nil)
-	}
-	defer q.Gate.Release()
 	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, q.EnqueueTimeout)
 	defer cancel()
@@ -150,11 +197,6 @@ func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admi
 	job := queue.Job{ID: uuid.Must(uuid.NewV7()), ConversationID: conv, Sentence: sentence, EnqueuedAt: time.Now().UTC()}
 	if c, ok := access.ClientFrom(ctx); ok {
 		job.ClientID, job.Tier = c.ID, string(c.Tier)
-		if q.Quotas != nil {
-			if why := q.Quotas.AdmitSentence(ctx, c); why != "" {
-				return refuse(OutcomeOverQuota, elizav1.QueueConversationResponse_KIND_ERROR, why, uuid.Nil)
-			}
-		}
 	}
 	began := time.Now()
 	defer q.Metrics.admitted(began) // from here on, whatever the outcome

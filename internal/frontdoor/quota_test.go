@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/beacon/eventdispatch/internal/access"
@@ -71,5 +72,22 @@ func TestQuotas_RefuseWithRetryInfoAndKeepTheStreamOpen(t *testing.T) {
 	}
 	if n := len(c.jobs.all()); n != 2 {
 		t.Fatalf("%d jobs queued, want the 2 within the quota", n)
+	}
+
+	// A Send refused by the quota starts no conversation: a client over its quota would
+	// otherwise make one each time it tried, kept for CONVERSATION_TTL.
+	named := uuid.New()
+	for _, id := range []string{"", named.String()} {
+		sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: id, Sentence: "five"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := sent.Msg; m.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || !strings.Contains(m.GetSentence(), "at most 2 sentences a minute") ||
+			m.GetConversationId() != id || m.GetSerial() != 0 {
+			t.Fatalf("a Send over the quota (conversation %q): %+v, want an error naming the quota and the conversation as given", id, m)
+		}
+	}
+	if _, err := c.store.Open(ctx(t), named, false); !errors.Is(err, transcript.ErrNotFound) {
+		t.Fatalf("the conversation a refused Send named: %v, want it not started", err)
 	}
 }
