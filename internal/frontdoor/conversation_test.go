@@ -117,10 +117,13 @@ func startConversationsOn(t *testing.T, m *transcript.Memory, store transcript.S
 		Jobs: c.jobs, Transcript: store, Gate: queue.NewGate(100), Limit: 3, EnqueueTimeout: time.Second,
 		Metrics: frontdoor.NewAdmissionMetrics(c.metrics), Log: slog.New(slog.DiscardHandler),
 	})
-	c.h = startService(t, c.service)
+	c.h = startService(t, c.service, func(o *frontdoor.Options) { o.Drain, o.StuckWriteWait = c.service.Draining(), stuckWriteWait })
 	c.client = elizav1connect.NewElizaServiceClient(c.h.h2c, c.h.url, connect.WithGRPC())
 	return c
 }
+
+// stuckWriteWait is the tests' StuckWriteWait.
+const stuckWriteWait = 300 * time.Millisecond
 
 type stream = connect.BidiStreamForClient[elizav1.QueueConversationRequest, elizav1.QueueConversationResponse]
 
@@ -1008,6 +1011,49 @@ func TestWatch_ALongConversationIsReadAPageOfAboutAMegabyteAtATime(t *testing.T)
 		if size > 2<<20 {
 			t.Errorf("read %d of %v returned %d bytes, want about a megabyte at most", i, p.reads, size)
 		}
+	}
+}
+
+// A client that stops reading does not hold the front door's shutdown: once it drains, a
+// write that its client does not take within StuckWriteWait gives the stream up. Before, the
+// shutdown waited for it for the whole of SHUTDOWN_GRACE.
+func TestDrain_AClientThatStopsReadingDoesNotHoldTheShutdown(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	long := strings.Repeat("a long answer ", 200<<10/14) // about 200 KiB
+	var conv string
+	for i := range 30 { // 6 MB: more than a Go client's window of 4 MB
+		sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: fmt.Sprint("sentence ", i)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conv = sent.Msg.GetConversationId()
+		c.answer(i, long)
+	}
+	// A watch that reads nothing: its client takes 4 MB, then the front door's write waits.
+	// (Without compression, which would make the answers a few kilobytes.)
+	plain := elizav1connect.NewElizaServiceClient(c.h.h2c, c.h.url, connect.WithGRPC(), connect.WithAcceptCompression("gzip", nil, nil))
+	watch, err := plain.Watch(ctx(t), connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	// A stream with nothing to write is not given up for it: this one waits for its answer.
+	waiting := c.open()
+	c.send(waiting, &elizav1.QueueConversationRequest{Sentence: "hello"})
+	c.receive(waiting)
+	time.Sleep(200 * time.Millisecond) // for the watch's writes to fill its client's window
+
+	c.service.Drain()
+	time.Sleep(3 * stuckWriteWait)
+	c.answer(30, "hi there")
+	if got := short(c.receive(waiting)); !strings.HasPrefix(got, "REPLY/") {
+		t.Fatalf("the stream waiting for its answer, after the drain: %s, want its answer", got)
+	}
+	shutdown, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	began := time.Now()
+	if err := c.h.server.Shutdown(shutdown); err != nil {
+		t.Fatalf("the shutdown with a client that does not read: %v after %v, want it over at once", err, time.Since(began))
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 const seed = 42
 
 type harness struct {
+	server  *http.Server
 	url     string
 	h2c     *http.Client // HTTP/2 without TLS, as gRPC clients use
 	http1   *http.Client
@@ -62,6 +63,7 @@ func startService(t *testing.T, service *frontdoor.Service, with ...func(*frontd
 	var h2c http.Protocols
 	h2c.SetUnencryptedHTTP2(true)
 	return &harness{
+		server:  srv.Config,
 		url:     srv.URL,
 		h2c:     &http.Client{Transport: &http.Transport{Protocols: &h2c}},
 		http1:   &http.Client{},

@@ -1,6 +1,7 @@
 package frontdoor
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
 	"time"
@@ -39,8 +40,11 @@ type Options struct {
 	// (webui.Handler). Nil: those paths are 404.
 	Page http.Handler
 	// Drain, when set, is closed as the server starts to drain (Service.Draining): the
-	// reflection streams still open are ended then (see endOnDrain).
+	// reflection streams still open are ended then (see endOnDrain), and a response whose
+	// client does not take what is written is given up after StuckWriteWait.
 	Drain <-chan struct{}
+	// StuckWriteWait replaces the constant StuckWriteWait when set (tests).
+	StuckWriteWait time.Duration
 }
 
 // compressMinBytes is the smallest response worth compressing for a client that accepts it.
@@ -78,7 +82,7 @@ func NewHandler(opts Options) http.Handler {
 	if opts.Page != nil {
 		mux.Handle("/", opts.Page)
 	}
-	return withCORS(mux, opts.AllowedOrigins)
+	return withCORS(endStuckOnDrain(mux, opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait)), opts.AllowedOrigins)
 }
 
 // endOnDrain ends h's requests still open when drain is closed, by closing their bodies: a
