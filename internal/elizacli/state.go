@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 )
 
 // saved is the last conversation, as `chat --resume` finds it.
@@ -99,5 +101,23 @@ func store(s saved) error {
 		_ = os.Remove(f.Name())
 		return fmt.Errorf("keep the conversation: %w", err)
 	}
+	sweepOnce.Do(func() { sweep(path) })
 	return nil
+}
+
+// staleTemp is how old a temporary file of store must be for sweep to take it as left by a
+// chat that was killed between writing it and renaming it: another chat's lives for a moment.
+const staleTemp = time.Hour
+
+var sweepOnce sync.Once
+
+// sweep removes the temporary files of path that chats killed mid-store left behind, once per
+// process.
+func sweep(path string) {
+	left, _ := filepath.Glob(path + ".*.tmp")
+	for _, name := range left {
+		if info, err := os.Stat(name); err == nil && time.Since(info.ModTime()) > staleTemp {
+			_ = os.Remove(name)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Two chats at once (two terminals) each keep their place: every store succeeds, the file
@@ -44,5 +45,38 @@ func TestStore_ChatsAtOnceEachReplaceTheFileWhole(t *testing.T) {
 	}
 	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("the file's mode: %v %v, want 0600", info, err)
+	}
+}
+
+// A temporary file left by a chat killed between writing it and renaming it is removed by a
+// later chat's first store, once it is old enough not to be another chat's at work.
+func TestStore_RemovesTheTemporaryFilesOfChatsKilledMidStore(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	path, err := statePath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stale, fresh := path+".123.tmp", path+".456.tmp"
+	for _, name := range []string{stale, fresh} {
+		if err := os.WriteFile(name, []byte(`{"conversation":"x"`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * staleTemp)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	sweepOnce = sync.Once{}
+	if err := store(saved{Conversation: "conversation", Serial: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the stale temporary file: %v, want it removed", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("the fresh temporary file (another chat's, at work): %v, want it kept", err)
 	}
 }
