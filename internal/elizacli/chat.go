@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +26,11 @@ import (
 
 // answerWait bounds how long chat waits, at the end of input, for the answers still due.
 const answerWait = 2 * time.Minute
+
+// historyWait bounds how long chat waits, at the end of input, to hear where the history of a
+// conversation it continues ends (frontdoor.HeaderLastSerial): the server unreachable, or one
+// from before the header, which sends its headers only with its first event.
+var historyWait = 10 * time.Second
 
 func newChat(srv *server) *cobra.Command {
 	var conversation string
@@ -111,7 +117,8 @@ type chat struct {
 	changed  chan struct{}      // a value after each event printed, or answers due given up (notify)
 	// catchingUp is set while chat, started on a conversation (--resume, --conversation), has
 	// not yet heard where its history ends; history is that serial, once heard: the end of
-	// input waits until the history is printed, and the answers due in it.
+	// input waits until the history is printed, and the answers due in it (historyWait at
+	// most for where it ends).
 	catchingUp bool
 	history    uint64
 }
@@ -385,7 +392,7 @@ func (c *chat) watch(ctx context.Context) {
 			c.mu.Unlock()
 			stream, err := c.client.Watch(ctx, connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv, AfterSerial: after}))
 			if err == nil {
-				c.caughtUpTo(conv, stream.ResponseHeader().Get(frontdoor.HeaderLastSerial))
+				c.caughtUpTo(conv, stream.ResponseHeader())
 				for stream.Receive() {
 					if broken {
 						c.say("reconnected")
@@ -430,14 +437,18 @@ func (c *chat) watch(ctx context.Context) {
 	}()
 }
 
-// caughtUpTo records where the history of conv ends, as the first watch that reached the
-// server heard it (lastSerial, its response header): the end of input waits until chat has
-// printed that far. A server that does not say is not waited for.
-func (c *chat) caughtUpTo(conv, lastSerial string) {
+// caughtUpTo records where the history of conv ends, as the first watch that the server
+// answered heard it (its response header): the end of input waits until chat has printed
+// that far. Headers without it (a server from before it) are not waited for; no headers at
+// all (the server not reached) leave the next watch to hear it.
+func (c *chat) caughtUpTo(conv string, header http.Header) {
+	if header.Get("Content-Type") == "" {
+		return
+	}
 	c.mu.Lock()
 	if conv == c.conv && c.catchingUp {
 		c.catchingUp = false
-		if n, err := strconv.ParseUint(lastSerial, 10, 64); err == nil {
+		if n, err := strconv.ParseUint(header.Get(frontdoor.HeaderLastSerial), 10, 64); err == nil {
 			c.history = n
 		}
 	}
@@ -511,9 +522,10 @@ func (c *chat) print(conv string, ev *elizav1.QueueConversationResponse) {
 	c.last = ev.GetSerial()
 	if ev.GetKind() == elizav1.QueueConversationResponse_KIND_ENQUEUED {
 		c.enqueued[ev.GetJobId()] = ev.GetSerial()
-		if !c.done[ev.GetJobId()] {
-			// An answer due: this chat's sentence's (send adds it too), or one from the
-			// conversation's history, queued before this chat began.
+		if ev.GetSerial() <= c.history && !c.done[ev.GetJobId()] {
+			// An answer due of the conversation's history, queued before this chat began.
+			// (This chat's own sentences are added by send; those another client sends
+			// meanwhile are not waited for.)
 			c.pending[ev.GetJobId()] = true
 		}
 	} else {
@@ -581,11 +593,12 @@ func (c *chat) end(ctx context.Context) error {
 // drain waits, at the end of input, until the history of the conversation chat started on is
 // printed, and every job sent, or queued in that history, has its outcome printed.
 func (c *chat) drain(ctx context.Context) error {
-	deadline := time.After(answerWait)
+	deadline, unheard := time.After(answerWait), time.After(historyWait)
 	for {
 		c.mu.Lock()
 		n := len(c.pending)
 		history := c.conv != "" && (c.catchingUp || c.last < c.history)
+		catchingUp := c.conv != "" && c.catchingUp
 		c.mu.Unlock()
 		if n == 0 && !history {
 			return nil
@@ -594,6 +607,10 @@ func (c *chat) drain(ctx context.Context) error {
 		case <-c.changed:
 		case <-ctx.Done():
 			return nil
+		case <-unheard:
+			if catchingUp {
+				return fmt.Errorf("the server did not say within %s where the conversation's history ends: what it sent is printed above", historyWait)
+			}
 		case <-deadline:
 			if n == 0 {
 				return fmt.Errorf("the conversation's history was not all received after %s; `eliza chat --resume` shows it", answerWait)

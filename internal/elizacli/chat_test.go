@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -271,5 +272,64 @@ func TestChat_ASentenceToAConversationThatExpiredQuietlyStartsANewOne(t *testing
 	}
 	if s, ok, err := load(); err != nil || !ok || s.Conversation != convID(2) {
 		t.Fatalf("saved %+v (%t, %v), want the new conversation", s, ok, err)
+	}
+}
+
+// At the end of its input, chat continuing a conversation prints its history first, and waits
+// for the answers due in it (a sentence queued before it began, not yet answered); it does
+// not wait for the answer to a sentence another client sends meanwhile.
+func TestChat_TheEndOfInputWaitsForTheHistoryAndItsAnswersDue(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	f.add(convID(7), 1)
+	due := f.enqueue(convID(7), "s2")
+	addr := f.start(t)
+	in, typed, end := typing(t)
+	r := start(addr, in, "chat", "--conversation", convID(7))
+	r.waitFor(t, "  enqueued: s2\n")
+	f.enqueue(convID(7), "another client's") // never answered
+	r.waitFor(t, "  enqueued: another client's\n")
+	typed("")
+	end()
+	time.Sleep(100 * time.Millisecond) // chat waits for s2's answer, not for the other's
+	select {
+	case code := <-r.code:
+		t.Fatalf("chat exited %d before the answer due in the history; it printed:\n%s", code, r.out)
+	default:
+	}
+	f.answer(convID(7), due, "s2")
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+	}
+	want := lines("[conversation "+convID(7)+" (after event 0)]",
+		"  enqueued: s1", "eliza: you said s1", "  enqueued: s2", "  enqueued: another client's", "eliza: you said s2")
+	if got := r.out.String(); got != want {
+		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// A front door from before it said where a conversation's history ends sends its headers
+// with its first event: with nothing new, chat would not hear where the history ends. At the
+// end of its input it waits historyWait for it, then fails, saying so.
+func TestChat_AnOlderServerThatSaysNothingOfTheHistoryIsWaitedForABoundedTime(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	defer func(w time.Duration) { historyWait = w }(historyWait)
+	historyWait = 300 * time.Millisecond
+	f := newFake()
+	f.old = true
+	f.add(convID(7), 1)
+	if err := store(saved{Conversation: convID(7), Serial: 2}); err != nil {
+		t.Fatal(err)
+	}
+	r := start(f.start(t), strings.NewReader(""), "chat", "--resume")
+	if code := r.wait(t); code != 1 || !strings.Contains(r.err.String(), "where the conversation's history ends") {
+		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 1, saying the history's end was not heard", code, r.out, r.err)
+	}
+	// With something new, its headers come with it: chat does not wait for the history's end
+	// it will not hear, and exits.
+	f.add(convID(7), 1)
+	r = start(f.start(t), strings.NewReader(""), "chat", "--resume")
+	if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "  enqueued: s1") {
+		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0 and the first new event", code, r.out, r.err)
 	}
 }

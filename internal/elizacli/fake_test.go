@@ -42,6 +42,9 @@ type fakeEliza struct {
 	// afterEnqueue, when set, runs before Send answers a sentence it has queued (and
 	// answered), with the conversation's serial of its enqueued event.
 	afterEnqueue func(ctx context.Context, req *elizav1.SendRequest, serial uint64)
+	// old makes Watch a front door's from before frontdoor.HeaderLastSerial: its headers go
+	// with its first event, without it.
+	old bool
 
 	mu      sync.Mutex
 	convs   map[string][]*elizav1.QueueConversationResponse
@@ -93,6 +96,32 @@ func (f *fakeEliza) appendLocked(id, sentence string) (job string, serial uint64
 	close(f.changed)
 	f.changed = make(chan struct{})
 	return job, serial
+}
+
+// enqueue queues sentence in conversation id, as another client would, and leaves it
+// unanswered until answer: one event.
+func (f *fakeEliza) enqueue(id, sentence string) (job string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.njob++
+	job = jobID(f.njob)
+	evs := f.convs[id]
+	f.convs[id] = append(evs, &elizav1.QueueConversationResponse{Kind: elizav1.QueueConversationResponse_KIND_ENQUEUED,
+		Sentence: "enqueued", JobId: job, InReplyTo: sentence, ConversationId: id, Serial: uint64(len(evs)) + 1})
+	close(f.changed)
+	f.changed = make(chan struct{})
+	return job
+}
+
+// answer answers job, which enqueue queued in conversation id.
+func (f *fakeEliza) answer(id, job, sentence string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	evs := f.convs[id]
+	f.convs[id] = append(evs, &elizav1.QueueConversationResponse{Kind: elizav1.QueueConversationResponse_KIND_REPLY,
+		Sentence: "you said " + sentence, JobId: job, InReplyTo: sentence, ConversationId: id, Serial: uint64(len(evs)) + 1})
+	close(f.changed)
+	f.changed = make(chan struct{})
 }
 
 // restart is a server that kept its conversations in memory restarting: they are gone, and
@@ -162,9 +191,11 @@ func (f *fakeEliza) watch(ctx context.Context, req *elizav1.WatchRequest, stream
 		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("after_serial %d is beyond the conversation's last event, %d", next, len(evs)))
 	}
 	// As the front door does: where the history ends, at once.
-	stream.ResponseHeader().Set(frontdoor.HeaderLastSerial, strconv.Itoa(len(evs)))
-	if err := stream.Send(nil); err != nil {
-		return err
+	if !f.old {
+		stream.ResponseHeader().Set(frontdoor.HeaderLastSerial, strconv.Itoa(len(evs)))
+		if err := stream.Send(nil); err != nil {
+			return err
+		}
 	}
 	for {
 		f.mu.Lock()

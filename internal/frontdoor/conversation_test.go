@@ -523,6 +523,24 @@ func TestQueueConversation_AWriteThatTimesOutIsRefusedWithinATimeoutOfItsOwn(t *
 	if p := c.prepare(c.jobs.all()[0]); !p.Refused {
 		t.Fatalf("the worker's preparation of the stalled job: %+v, want Refused", p)
 	}
+	// A client whose deadline passes while the write stalls was failed by the queue: it did
+	// not leave.
+	short, cancel := context.WithTimeout(ctx(t), 300*time.Millisecond) // within ENQUEUE_TIMEOUT, 1 s
+	defer cancel()
+	if _, err := c.client.Send(short, connect.NewRequest(&elizav1.SendRequest{Sentence: "stalled again"})); connect.CodeOf(err) != connect.CodeDeadlineExceeded {
+		t.Fatalf("a Send whose deadline passes during a stalled write: %v", err)
+	}
+	var failed, left float64
+	kafkatest.Eventually(t, 5*time.Second, func() bool {
+		outcomes := c.series("frontdoor_sentences_total", "outcome")
+		failed, left = outcomes[frontdoor.OutcomeUnavailable].GetCounter().GetValue(), outcomes[frontdoor.OutcomeLeft].GetCounter().GetValue()
+		return failed == 2
+	}, func() string {
+		return fmt.Sprintf("sentences counted unavailable %v, left %v; want 2 and 0", failed, left)
+	})
+	if left != 0 {
+		t.Fatalf("sentences counted left: %v, want 0", left)
+	}
 }
 
 func TestQueueConversation_AWriteThatFailsAfterAWorkerTookItsJobSaysEnqueued(t *testing.T) {
@@ -1029,19 +1047,24 @@ func TestDrain_AClientThatStopsReadingDoesNotHoldTheShutdown(t *testing.T) {
 		conv = sent.Msg.GetConversationId()
 		c.answer(i, long)
 	}
-	// A watch that reads nothing: its client takes 4 MB, then the front door's write waits.
-	// (Without compression, which would make the answers a few kilobytes.)
-	plain := elizav1connect.NewElizaServiceClient(c.h.h2c, c.h.url, connect.WithGRPC(), connect.WithAcceptCompression("gzip", nil, nil))
-	watch, err := plain.Watch(ctx(t), connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv}))
-	if err != nil {
-		t.Fatal(err)
+	// Watches that read nothing, over HTTP/2 and HTTP/1.1: each client takes a few megabytes
+	// (its window; the sockets' buffers), then the front door's write waits. (Without
+	// compression, which would make the answers a few kilobytes.)
+	for _, client := range []elizav1connect.ElizaServiceClient{
+		elizav1connect.NewElizaServiceClient(c.h.h2c, c.h.url, connect.WithGRPC(), connect.WithAcceptCompression("gzip", nil, nil)),
+		elizav1connect.NewElizaServiceClient(c.h.http1, c.h.url, connect.WithGRPCWeb(), connect.WithAcceptCompression("gzip", nil, nil)),
+	} {
+		watch, err := client.Watch(ctx(t), connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer watch.Close()
 	}
-	defer watch.Close()
 	// A stream with nothing to write is not given up for it: this one waits for its answer.
 	waiting := c.open()
 	c.send(waiting, &elizav1.QueueConversationRequest{Sentence: "hello"})
 	c.receive(waiting)
-	time.Sleep(200 * time.Millisecond) // for the watch's writes to fill its client's window
+	time.Sleep(200 * time.Millisecond) // for the watches' writes to fill what their clients take
 
 	c.service.Drain()
 	time.Sleep(3 * stuckWriteWait)
@@ -1094,10 +1117,12 @@ func TestSend_AClientThatLeavesDuringItsReservationLeavesNoSlotTaken(t *testing.
 	conv := first.Msg.GetConversationId()
 	c.answer(0, "hi")
 	for i := range 3 { // the conversation's limit
-		hurried, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		hurried, cancel := context.WithCancel(t.Context())
+		leave := time.AfterFunc(20*time.Millisecond, cancel)
 		_, err := c.client.Send(hurried, connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: fmt.Sprint("hurried ", i)}))
+		leave.Stop()
 		cancel()
-		if connect.CodeOf(err) != connect.CodeDeadlineExceeded {
+		if connect.CodeOf(err) != connect.CodeCanceled {
 			t.Fatalf("a send given up: %v", err)
 		}
 	}

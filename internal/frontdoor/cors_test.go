@@ -122,6 +122,10 @@ func TestCORS_AnAllowedOriginSeesGRPCWebsStatusAndMessage(t *testing.T) {
 			t.Errorf("Access-Control-Expose-Headers %v lacks %s: a browser's gRPC-Web client would see \"missing trailer\"", exposed, h)
 		}
 	}
+	// And where a Watch's history ends, for a page on another origin.
+	if !slices.ContainsFunc(exposed, func(h string) bool { return strings.EqualFold(h, frontdoor.HeaderLastSerial) }) {
+		t.Errorf("Access-Control-Expose-Headers %v lacks %s", exposed, frontdoor.HeaderLastSerial)
+	}
 }
 
 func TestCORS_AnotherOriginGetsNoCORSHeadersAndTheSameAnswer(t *testing.T) {

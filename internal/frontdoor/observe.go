@@ -71,8 +71,9 @@ const (
 	OutcomeInvalid = "invalid"
 	// OutcomeUnavailable: the transcript or Kafka failed it ("queue unavailable").
 	OutcomeUnavailable = "unavailable"
-	// OutcomeLeft: its client left (cancelled, or its deadline passed) before it was in Kafka,
-	// and it was settled as never to be answered: nothing failed.
+	// OutcomeLeft: its client cancelled the call before it was in Kafka, and it was settled as
+	// never to be answered: nothing failed. (A client whose deadline passed meanwhile counts
+	// as unavailable: the queue was too slow for it.)
 	OutcomeLeft = "left"
 	// OutcomeUnconfirmed: its Kafka write failed and could not be settled: it may still be
 	// answered.

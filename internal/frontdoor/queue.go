@@ -77,6 +77,21 @@ func (q *Queue) open(ctx context.Context, id string, create bool) (transcript.In
 	return info, nil
 }
 
+// deadlineSlack is how near its deadline a call cancelled by its client is taken as ended by
+// that deadline: a client whose deadline passes cancels its call (gRPC's RST_STREAM), which
+// reaches the server about when the server's own copy of the deadline does.
+const deadlineSlack = 100 * time.Millisecond
+
+// cancelledByCaller reports whether ctx, a call's, was ended by its client leaving, not by
+// its deadline: a deadline that passes is the server too slow for the client.
+func cancelledByCaller(ctx context.Context) bool {
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		return false
+	}
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > deadlineSlack
+}
+
 // parseConversation is the conversation a request names by id: a new one's, when id is empty
 // and a conversation may be created; InvalidArgument when id is not a UUID, or is empty and
 // must name one.
@@ -233,7 +248,7 @@ func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string
 	// bound of its own (the write may have used up ctx's), even if the client has gone.
 	recordCtx, cancelRecord := q.detached(ctx)
 	defer cancelRecord()
-	left := err != nil && caller.Err() != nil
+	left := err != nil && cancelledByCaller(caller)
 	if err != nil {
 		if left {
 			log.Info("the client left before its job was enqueued", "job", job.ID, "error", err)

@@ -124,7 +124,8 @@ func withCORS(h http.Handler, origins []string) http.Handler {
 		AllowedMethods: connectcors.AllowedMethods(),
 		// And the two headers a token travels in (AUTH).
 		AllowedHeaders: append(connectcors.AllowedHeaders(), "Authorization", "X-Token"),
-		ExposedHeaders: connectcors.ExposedHeaders(),
+		// And where a Watch's history ends (HeaderLastSerial).
+		ExposedHeaders: append(connectcors.ExposedHeaders(), HeaderLastSerial),
 		MaxAge:         corsMaxAge,
 	}).Handler(h)
 }

@@ -34,7 +34,7 @@ type finishing struct {
 }
 
 // finishOutcome is what became of one finishing: the job's outcome event, whether this round
-// recorded it, and its wake-up's round; or the conversation gone or the job refused.
+// recorded it, and its wake-up's ticket; or the conversation gone or the job refused.
 type finishOutcome struct {
 	event    transcript.Event
 	recorded bool
