@@ -349,8 +349,20 @@ func TestPage_KeepsItsLogWhenItsConversationIsGone(t *testing.T) {
 func TestPage_KeepsASentenceSentToAnExpiredConversation(t *testing.T) {
 	ep := stack.Require(t, stack.Postgres, stack.Kafka)
 	p, s, first := chatting(t, ep)
-	// Idle for longer than CONVERSATION_TTL (24h), and not swept yet.
-	if _, err := stack.Pool(t, ep.DatabaseURL).Exec(t.Context(),
+	// Idle for longer than CONVERSATION_TTL (24h), and not swept yet: the row is held (FOR KEY
+	// SHARE, which the sweep's FOR UPDATE SKIP LOCKED passes by and the Send's reads do not
+	// wait for), or the sweep of any front door on the stack could take it meanwhile (that
+	// case is TestPage_ASentenceToAConversationSweptAwayStartsANewOne's).
+	pool := stack.Pool(t, ep.DatabaseURL)
+	held, err := pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = held.Rollback(context.Background()) }()
+	if _, err := held.Exec(t.Context(), `SELECT FROM transcript.conversation WHERE id = $1 FOR KEY SHARE`, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(t.Context(),
 		`UPDATE transcript.conversation SET active_at = now() - interval '48 hours' WHERE id = $1`, first); err != nil {
 		t.Fatal(err)
 	}
@@ -365,6 +377,31 @@ func TestPage_KeepsASentenceSentToAnExpiredConversation(t *testing.T) {
 	second := p.conversation(s)
 	if second == first || second == "" {
 		t.Fatalf("the sentence sent again went to conversation %q, want a new one (not %s)", second, first)
+	}
+}
+
+// A conversation swept away after CONVERSATION_TTL, while the page's watch had nothing to say:
+// the page's next sentence starts it again under the same id (the server takes any id it does
+// not know), with serials from 1. Before, the page took its events for ones it had shown and
+// showed nothing more; now it says so, and the sentence starts a new conversation.
+func TestPage_ASentenceToAConversationSweptAwayStartsANewOne(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres, stack.Kafka)
+	p, s, first := chatting(t, ep)
+	p.say("and again")
+	p.waitLog("reply", 2)
+	if _, err := stack.Pool(t, ep.DatabaseURL).Exec(t.Context(), `DELETE FROM transcript.conversation WHERE id = $1`, first); err != nil {
+		t.Fatal(err)
+	}
+	p.say("my mother hates me")
+	p.waitLog("note", 1)
+	p.waitLog("reply", 3)
+	second := p.conversation(s)
+	if second == first || second == "" {
+		t.Fatalf("the sentence after the sweep went to conversation %q, want a new one (not %s)", second, first)
+	}
+	shown := p.entries()
+	if last := shown[len(shown)-1]; last.Kind != "reply" || last.Serial != "2" {
+		t.Fatalf("the log ends with %+v, want the new conversation's reply at serial 2; the log: %+v", last, shown)
 	}
 }
 

@@ -39,6 +39,8 @@ export interface View {
 
 /** The most log entries kept across reloads; older ones are dropped first. */
 const keptEntries = 300;
+/** How many "enqueued" events a page remembers the jobs of (for the Sends still on their way). */
+const keptEnqueued = 100;
 /** The first wait before reopening a broken Watch, doubled up to maxWaitMs. */
 const firstWaitMs = 500;
 const maxWaitMs = 10_000;
@@ -54,6 +56,8 @@ export class Conversation {
   private following: AbortController | null = null;
   private wake: () => void = () => {};
   private sending: Promise<void> = Promise.resolve();
+  /** The serial of each recent "enqueued" shown, by job: the watch often shows a sentence's before its Send returns. */
+  private enqueuedAt = new Map<string, bigint>();
 
   constructor(
     private readonly client: Client<typeof ElizaService>,
@@ -163,6 +167,15 @@ export class Conversation {
       this.show({ kind: "refused", text: res.sentence, about: sentence });
       return true;
     }
+    if (sentTo !== "" && res.serial !== 0n && res.serial <= this.last && this.enqueuedAt.get(res.jobId) !== res.serial) {
+      // Serials only grow, and the event shown at this one was not this sentence's own
+      // "enqueued": the server no longer had the conversation (swept after CONVERSATION_TTL,
+      // or a standalone server restarted), and this sentence started it again under the same
+      // id. Its events would be taken for ones shown already; continued under that id, the
+      // log would mix two conversations. The sentence starts a new one instead.
+      this.lose(`That conversation was no longer on the server: "${sentence}" starts a new one.`);
+      return this.sendNow(sentence);
+    }
     if (this.id === "") {
       this.id = res.conversationId;
       this.view.conversation(this.id);
@@ -195,7 +208,9 @@ export class Conversation {
       };
       const settled = setTimeout(online, settleMs);
       try {
-        const stream = this.client.watch({ conversationId: this.id, afterSerial: this.last }, { signal });
+        // Connected once the headers come (a front door sends them at once), or after
+        // settleMs (one from before that sends them with its first event).
+        const stream = this.client.watch({ conversationId: this.id, afterSerial: this.last }, { signal, onHeader: online });
         for await (const ev of stream) {
           online();
           wait = firstWaitMs;
@@ -259,6 +274,10 @@ export class Conversation {
     const serial = ev.serial.toString();
     switch (ev.kind) {
       case Kind.ENQUEUED:
+        this.enqueuedAt.set(ev.jobId, ev.serial);
+        if (this.enqueuedAt.size > keptEnqueued) {
+          this.enqueuedAt.delete(this.enqueuedAt.keys().next().value as string); // the oldest
+        }
         this.show({ kind: "enqueued", text: ev.inReplyTo, serial });
         break;
       case Kind.REPLY:
