@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"testing"
 	"time"
 
@@ -73,5 +74,48 @@ func TestBus_WriterPutsEveryMessageOfAKeyOnOnePartition(t *testing.T) {
 	}
 	if len(used) < 2 {
 		t.Errorf("five keys all landed on partition(s) %v: the writer does not spread keys", used)
+	}
+}
+
+// A broker that accepts connections and never answers does not hold AwaitTopics past its
+// context: a process's shutdown waited for it for the whole of its grace.
+func TestAwaitTopics_ASilentBrokerDoesNotHoldItPastItsContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	held := make(chan net.Conn, 64) // accepted, never answered
+	defer func() {
+		_ = ln.Close()
+		for len(held) > 0 {
+			_ = (<-held).Close()
+		}
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case held <- c:
+			default:
+				_ = c.Close()
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		kafkabus.New(kafkabus.Config{Brokers: []string{ln.Addr().String()}, Partitions: 1}).
+			AwaitTopics(ctx, slog.New(slog.DiscardHandler), "silent")
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("AwaitTopics still running 4.5 s after its context ended, want it back at once")
 	}
 }

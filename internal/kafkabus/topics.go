@@ -19,13 +19,20 @@ import (
 // this keeps the local stack, standalone mode and tests working without them, and lets a
 // consumer join before the producer (Debezium, say) has written anything. It returns once
 // every partition of topics has a leader (see awaitLeaders).
+//
+// It gives up after ensureTimeout, or when ctx is done, whatever the broker does: kafka-go's
+// calls on a connection take no context, and a broker that accepts connections and never
+// answers held a process's shutdown for the whole of its grace.
 func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
+	defer cancel()
 	var d kafka.Dialer
 	conn, err := d.DialContext(ctx, "tcp", b.brokers[0])
 	if err != nil {
 		return fmt.Errorf("ensure topics: %w", err)
 	}
 	defer conn.Close()
+	defer context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })()
 	controller, err := conn.Controller()
 	if err != nil {
 		return fmt.Errorf("ensure topics: find controller: %w", err)
@@ -35,6 +42,7 @@ func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
 		return fmt.Errorf("ensure topics: dial controller: %w", err)
 	}
 	defer cc.Close()
+	defer context.AfterFunc(ctx, func() { _ = cc.SetDeadline(time.Now()) })()
 	configs := make([]kafka.TopicConfig, len(topics))
 	for i, t := range topics {
 		configs[i] = kafka.TopicConfig{Topic: t, NumPartitions: b.partitions, ReplicationFactor: -1}
@@ -64,6 +72,9 @@ func allLed(partitions []kafka.Partition, topics []string) bool {
 
 // leadersTimeout bounds the wait for a new topic's partitions to have leaders.
 const leadersTimeout = 10 * time.Second
+
+// ensureTimeout bounds one EnsureTopics: the dials, the creation and the wait for leaders.
+const ensureTimeout = leadersTimeout + 20*time.Second
 
 // awaitLeaders waits until every partition of topics has a leader. For a moment after it is
 // created a topic has none, and a consumer group whose leader read the topic's metadata then
