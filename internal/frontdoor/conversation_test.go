@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -20,6 +21,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/beacon/eventdispatch/internal/eliza"
 	"github.com/beacon/eventdispatch/internal/frontdoor"
@@ -1037,9 +1041,10 @@ func TestWatch_ALongConversationIsReadAPageOfAboutAMegabyteAtATime(t *testing.T)
 // shutdown waited for it for the whole of SHUTDOWN_GRACE.
 func TestDrain_AClientThatStopsReadingDoesNotHoldTheShutdown(t *testing.T) {
 	c := startConversations(t, time.Hour)
-	long := strings.Repeat("a long answer ", 200<<10/14) // about 200 KiB
+	long := strings.Repeat("a long answer ", 250<<10/14) // about 250 KiB
 	var conv string
-	for i := range 30 { // 6 MB: more than a Go client's window of 4 MB
+	const answers = 40
+	for i := range answers { // 10 MB: more than a Go client's window of 4 MB, or the sockets' buffers
 		sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: fmt.Sprint("sentence ", i)}))
 		if err != nil {
 			t.Fatal(err)
@@ -1060,6 +1065,9 @@ func TestDrain_AClientThatStopsReadingDoesNotHoldTheShutdown(t *testing.T) {
 		}
 		defer watch.Close()
 	}
+	// And one that grants a window of 2 GB and then does not read its socket: the front door's
+	// writes to the connection itself wait, and so would a reset of the stream.
+	defer stuckH2Watch(t, c.h.url, conv).Close()
 	// A stream with nothing to write is not given up for it: this one waits for its answer.
 	waiting := c.open()
 	c.send(waiting, &elizav1.QueueConversationRequest{Sentence: "hello"})
@@ -1068,7 +1076,7 @@ func TestDrain_AClientThatStopsReadingDoesNotHoldTheShutdown(t *testing.T) {
 
 	c.service.Drain()
 	time.Sleep(3 * stuckWriteWait)
-	c.answer(30, "hi there")
+	c.answer(answers, "hi there")
 	if got := short(c.receive(waiting)); !strings.HasPrefix(got, "REPLY/") {
 		t.Fatalf("the stream waiting for its answer, after the drain: %s, want its answer", got)
 	}
@@ -1078,6 +1086,44 @@ func TestDrain_AClientThatStopsReadingDoesNotHoldTheShutdown(t *testing.T) {
 	if err := c.h.server.Shutdown(shutdown); err != nil {
 		t.Fatalf("the shutdown with a client that does not read: %v after %v, want it over at once", err, time.Since(began))
 	}
+}
+
+// stuckH2Watch opens a Watch of conv over HTTP/2 by hand, granting the server windows of
+// 2 GB, and never reads from the connection, which it returns.
+func stuckH2Watch(t *testing.T, url, conv string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := proto.Marshal(&elizav1.WatchRequest{ConversationId: conv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var headers bytes.Buffer
+	enc := hpack.NewEncoder(&headers)
+	for _, f := range [][2]string{
+		{":method", "POST"}, {":scheme", "http"}, {":authority", strings.TrimPrefix(url, "http://")},
+		{":path", elizav1connect.ElizaServiceWatchProcedure}, {"content-type", "application/grpc"}, {"te", "trailers"},
+	} {
+		if err := enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fr := http2.NewFramer(conn, conn)
+	const huge = 1<<31 - 1
+	for _, err := range []error{
+		func() error { _, err := io.WriteString(conn, http2.ClientPreface); return err }(),
+		fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: huge}),
+		fr.WriteWindowUpdate(0, huge-65535),
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: headers.Bytes(), EndHeaders: true}),
+		fr.WriteData(1, true, append([]byte{0, 0, 0, 0, byte(len(req))}, req...)),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return conn
 }
 
 // slowReserve is the in-memory transcript whose reservations take a while (100 ms unless

@@ -146,6 +146,7 @@ func NewServer(addr string, h http.Handler) *http.Server {
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		ConnContext:       withConn, // for the writes given up in a drain (endStuckOnDrain)
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: 256,
 			PingTimeout:          15 * time.Second,

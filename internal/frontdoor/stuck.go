@@ -1,6 +1,8 @@
 package frontdoor
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -36,6 +38,7 @@ func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration) 
 	}()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &stuckWriter{ResponseWriter: w, rc: http.NewResponseController(w), wait: wait}
+		sw.conn, _ = r.Context().Value(connKey{}).(net.Conn)
 		mu.Lock()
 		if open == nil {
 			sw.draining = true
@@ -54,14 +57,23 @@ func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration) 
 
 // stuckWriter is a response whose writes, once drain has been called, each get wait to be
 // taken by the client.
+//
+// A write's deadline gives up its stream (HTTP/2) when the client's flow-control window is
+// what holds it. A client that grants a large window and then does not read holds the
+// connection itself: the server's writes to the socket block, and so does the stream's reset.
+// A write still held wait after its deadline has passed then ends the connection's writes,
+// which are all held behind it anyway.
 type stuckWriter struct {
 	http.ResponseWriter
 	rc   *http.ResponseController
 	wait time.Duration
+	conn net.Conn // the request's connection (connKey); nil when unknown
 
 	mu       sync.Mutex
 	draining bool
-	writing  int // writes and flushes in progress
+	writing  int         // writes and flushes in progress
+	cut      *time.Timer // while draining and writing: ends the connection's writes (cutConn)
+	armed    time.Time   // when cut was last set
 }
 
 // drain gives the writes in progress, and each one after, wait to be taken.
@@ -70,7 +82,7 @@ func (s *stuckWriter) drain() {
 	defer s.mu.Unlock()
 	s.draining = true
 	if s.writing > 0 {
-		_ = s.rc.SetWriteDeadline(time.Now().Add(s.wait))
+		s.armLocked()
 	}
 }
 
@@ -81,7 +93,7 @@ func (s *stuckWriter) begin() {
 	defer s.mu.Unlock()
 	s.writing++
 	if s.draining {
-		_ = s.rc.SetWriteDeadline(time.Now().Add(s.wait))
+		s.armLocked()
 	}
 }
 
@@ -91,7 +103,42 @@ func (s *stuckWriter) end() {
 	s.writing--
 	if s.draining && s.writing == 0 {
 		_ = s.rc.SetWriteDeadline(time.Time{})
+		if s.cut != nil {
+			s.cut.Stop()
+		}
 	}
+}
+
+// armLocked gives the write from now wait, and the connection twice that. Call it with s.mu
+// held.
+func (s *stuckWriter) armLocked() {
+	s.armed = time.Now()
+	_ = s.rc.SetWriteDeadline(s.armed.Add(s.wait))
+	switch {
+	case s.conn == nil:
+	case s.cut == nil:
+		s.cut = time.AfterFunc(2*s.wait, s.cutConn)
+	default:
+		s.cut.Reset(2 * s.wait)
+	}
+}
+
+// cutConn ends the writes of the response's connection if the response is still writing.
+func (s *stuckWriter) cutConn() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.writing > 0 && time.Since(s.armed) >= 2*s.wait { // not a write begun since
+		_ = s.conn.SetWriteDeadline(time.Now())
+	}
+}
+
+// connKey is the request context's key of its connection (withConn).
+type connKey struct{}
+
+// withConn puts a connection in its requests' context (http.Server.ConnContext), for
+// stuckWriter.
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
 }
 
 func (s *stuckWriter) Write(b []byte) (int, error) {
