@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +65,7 @@ func newChat(srv *server) *cobra.Command {
 					return errors.New("no conversation to resume: start one with `eliza chat`")
 				}
 				c.conv, c.last = s.Conversation, s.Serial
+				c.due(s.Due)
 				c.elsewhere = elsewhere(s, srv)
 			case conversation != "":
 				if _, err := uuid.Parse(conversation); err != nil {
@@ -72,6 +74,7 @@ func newChat(srv *server) *cobra.Command {
 				c.conv = conversation
 				if s, ok, _ := load(); ok && s.Conversation == conversation {
 					c.last, c.elsewhere = s.Serial, elsewhere(s, srv)
+					c.due(s.Due)
 				}
 			}
 			return c.run(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
@@ -121,6 +124,7 @@ type chat struct {
 	// most for where it ends).
 	catchingUp bool
 	history    uint64
+	reached    bool // a watch has had an answer from the server
 }
 
 // errRefused ends chat once the server has refused the caller: every line after would be
@@ -335,9 +339,17 @@ func (c *chat) send(ctx context.Context, sentence string) {
 	c.mu.Unlock()
 	if conv == "" {
 		c.say("conversation %s", m.GetConversationId())
-		c.save()
 	}
+	c.save()     // with this answer due, for a resume after chat is stopped
 	c.watch(ctx) // once the watch has been given up (lost), a sentence that got through restarts it
+}
+
+// answers is "1 answer", "2 answers".
+func answers(n int) string {
+	if n == 1 {
+		return "1 answer"
+	}
+	return fmt.Sprintf("%d answers", n)
 }
 
 // dueNote is what lost and send say of the answers due that will not come, if any.
@@ -345,7 +357,7 @@ func dueNote(due int) string {
 	if due == 0 {
 		return ""
 	}
-	return fmt.Sprintf("; %d answers due will not come", due)
+	return fmt.Sprintf("; %s due will not come", answers(due))
 }
 
 // forgetLocked drops the conversation, which the server no longer has: its watch ends, the
@@ -438,19 +450,16 @@ func (c *chat) watch(ctx context.Context) {
 }
 
 // caughtUpTo records where the history of conv ends, as the first watch that the server
-// answered heard it (its response header): the end of input waits until chat has printed
-// that far. Headers without it (a server from before it) are not waited for; no headers at
-// all (the server not reached) leave the next watch to hear it.
+// answered heard it (its response header, sent before any event): the end of input waits
+// until chat has printed that far. A server from before the header sends its headers with
+// its first event, and chat stops waiting for the history's end then (print); an error's
+// headers (the conversation unknown, the caller refused) leave it to what handles the error.
 func (c *chat) caughtUpTo(conv string, header http.Header) {
-	if header.Get("Content-Type") == "" {
-		return
-	}
+	n, err := strconv.ParseUint(header.Get(frontdoor.HeaderLastSerial), 10, 64)
 	c.mu.Lock()
-	if conv == c.conv && c.catchingUp {
-		c.catchingUp = false
-		if n, err := strconv.ParseUint(header.Get(frontdoor.HeaderLastSerial), 10, 64); err == nil {
-			c.history = n
-		}
+	c.reached = c.reached || header.Get("Content-Type") != ""
+	if conv == c.conv && c.catchingUp && err == nil {
+		c.catchingUp, c.history = false, n
 	}
 	c.mu.Unlock()
 	c.notify()
@@ -501,12 +510,12 @@ func (c *chat) lost(conv string, err error) bool {
 		c.unwatchLocked()
 	}
 	c.mu.Unlock()
-	c.notify() // the end of input stops waiting for answers that will not come
 	if !seen {
 		c.say("conversation %s is not on the server (%v): your first sentence starts it", conv, describe(err, c.srv))
 	} else {
 		c.say("conversation %s cannot be continued (%v)%s: your next sentence starts a new conversation", conv, describe(err, c.srv), dueNote(due))
 	}
+	c.notify() // the end of input stops waiting for answers that will not come (once this is said)
 	return true
 }
 
@@ -515,6 +524,10 @@ func (c *chat) lost(conv string, err error) bool {
 // conversation chat has given up are not printed.
 func (c *chat) print(conv string, ev *elizav1.QueueConversationResponse) {
 	c.mu.Lock()
+	c.reached = true
+	if conv == c.conv {
+		c.catchingUp = false // an event before the history's end was heard: an older server
+	}
 	if conv != c.conv || ev.GetSerial() <= c.last {
 		c.mu.Unlock()
 		return
@@ -561,12 +574,26 @@ func (c *chat) notify() {
 func (c *chat) save() {
 	c.mu.Lock()
 	s := saved{Conversation: c.conv, Serial: c.last, Addr: c.srv.addr}
+	for job := range c.pending {
+		if !c.done[job] {
+			s.Due = append(s.Due, job)
+		}
+	}
 	c.mu.Unlock()
+	slices.Sort(s.Due)
 	if s.Conversation == "" {
 		return // given up meanwhile: the next conversation is saved when it starts
 	}
 	if err := store(s); err != nil {
 		c.say("%v", err)
+	}
+}
+
+// due adds the answers a saved place says were still due when chat last ended: their
+// "enqueued" is at or before the place, so the history read after it does not say so.
+func (c *chat) due(jobs []string) {
+	for _, job := range jobs {
+		c.pending[job] = true
 	}
 }
 
@@ -608,14 +635,20 @@ func (c *chat) drain(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-unheard:
-			if catchingUp {
-				return fmt.Errorf("the server did not say within %s where the conversation's history ends: what it sent is printed above", historyWait)
+			c.mu.Lock()
+			reached := c.reached
+			c.mu.Unlock()
+			switch {
+			case catchingUp && !reached:
+				return fmt.Errorf("could not read the conversation's history within %s: the server did not answer (it is unreachable, or older than this eliza and the conversation has nothing new)", historyWait)
+			case catchingUp:
+				return fmt.Errorf("the server did not say within %s where the conversation's history ends", historyWait)
 			}
 		case <-deadline:
 			if n == 0 {
 				return fmt.Errorf("the conversation's history was not all received after %s; `eliza chat --resume` shows it", answerWait)
 			}
-			return fmt.Errorf("%d answers still due after %s; `eliza chat --resume` shows them when they come", n, answerWait)
+			return fmt.Errorf("%s still due after %s; `eliza chat --resume` shows them when they come", answers(n), answerWait)
 		}
 	}
 }

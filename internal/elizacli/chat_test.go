@@ -322,7 +322,7 @@ func TestChat_AnOlderServerThatSaysNothingOfTheHistoryIsWaitedForABoundedTime(t 
 		t.Fatal(err)
 	}
 	r := start(f.start(t), strings.NewReader(""), "chat", "--resume")
-	if code := r.wait(t); code != 1 || !strings.Contains(r.err.String(), "where the conversation's history ends") {
+	if code := r.wait(t); code != 1 || !strings.Contains(r.err.String(), "older than this eliza") {
 		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 1, saying the history's end was not heard", code, r.out, r.err)
 	}
 	// With something new, its headers come with it: chat does not wait for the history's end
@@ -331,5 +331,52 @@ func TestChat_AnOlderServerThatSaysNothingOfTheHistoryIsWaitedForABoundedTime(t 
 	r = start(f.start(t), strings.NewReader(""), "chat", "--resume")
 	if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "  enqueued: s1") {
 		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0 and the first new event", code, r.out, r.err)
+	}
+}
+
+// A chat that ended with an answer still due (Ctrl-C, or it gave up waiting) keeps the job in
+// its saved place, whose serial is past the job's "enqueued": a resume waits for that answer
+// too. Before, it exited at once, printing nothing.
+func TestChat_ResumeWaitsForTheAnswersDueWhenTheLastChatEnded(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	job := f.enqueue(convID(7), "s1")
+	addr := f.start(t)
+	c := &chat{srv: &server{addr: addr}, conv: convID(7), last: 1, pending: map[string]bool{job: true}, done: map[string]bool{}}
+	c.save()
+	if s, ok, err := load(); err != nil || !ok || !slices.Equal(s.Due, []string{job}) {
+		t.Fatalf("saved %+v (%t, %v), want the job's answer due", s, ok, err)
+	}
+
+	r := start(addr, strings.NewReader(""), "chat", "--resume")
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case code := <-r.code:
+		t.Fatalf("chat --resume exited %d before the answer due; it printed:\n%s", code, r.out)
+	default:
+	}
+	f.answer(convID(7), job, "s1")
+	if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "eliza: you said s1") {
+		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0 and the answer", code, r.out, r.err)
+	}
+	if s, _, _ := load(); len(s.Due) != 0 || s.Serial != 2 {
+		t.Fatalf("saved %+v, want the answer's serial and nothing due", s)
+	}
+}
+
+// A conversation the server no longer has is said so before chat exits at the end of its
+// input, even when the input is empty. Before, the end of input often won the race: chat
+// exited with only its first line, as for a conversation with nothing new.
+func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
+	for range 10 {
+		t.Setenv("XDG_STATE_HOME", t.TempDir())
+		f := newFake()
+		if err := store(saved{Conversation: convID(9), Serial: 4}); err != nil {
+			t.Fatal(err)
+		}
+		r := start(f.start(t), strings.NewReader(""), "chat", "--resume")
+		if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "cannot be continued") {
+			t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0, saying the conversation cannot be continued", code, r.out, r.err)
+		}
 	}
 }

@@ -17,6 +17,9 @@ type saved struct {
 	Serial uint64 `json:"serial"`
 	// Addr is the server it was held with.
 	Addr string `json:"addr"`
+	// Due are the jobs whose answers were still due: chat ended (Ctrl-C, or gave up waiting)
+	// after their "enqueued" and before their answers, so a resume waits for them too.
+	Due []string `json:"due,omitempty"`
 }
 
 // stateDir is where chat keeps what outlives it: $XDG_STATE_HOME/eliza, or
