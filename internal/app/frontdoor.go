@@ -57,8 +57,9 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL st
 	opts := frontdoor.Options{
 		Service: service, Health: health, Metrics: frontdoor.NewMetrics(s.Registry), Log: s.Log,
 		AllowedOrigins: cfg.CORSAllowedOrigins, Auth: auth.Interceptor(), Drain: service.Draining(),
-		// Within the grace, however short (standalone's 5 s).
-		StuckWriteWait: min(frontdoor.StuckWriteWait, s.ShutdownGrace()/2),
+		// Within the grace, however short (standalone's 5 s): a held connection is cut at
+		// twice the wait.
+		StuckWriteWait: min(frontdoor.StuckWriteWait, s.ShutdownGrace()/3),
 	}
 	if cfg.WebUI {
 		opts.Page = webui.Handler()

@@ -42,17 +42,18 @@ func newChat(srv *server) *cobra.Command {
 		Long: "chat sends each line you type as a sentence of the conversation and prints its events as they come: " +
 			"\"enqueued\", \"queue is full!\", the replies and errors. It reconnects when the server goes away and " +
 			"misses nothing. --resume continues the last conversation (kept in $XDG_STATE_HOME/eliza), --conversation " +
-			"a given one (or starts one with that id). Ctrl-D waits for the answers still due and exits, with status 1 " +
-			"when a line was not queued (refused, or not sent); Ctrl-C, SIGINT or SIGTERM exits at once. A token the server refuses ends " +
-			"chat at once, with status 1.",
+			"a given one (or starts one with that id). Ctrl-D (or the end of a pipe) prints the history of a conversation " +
+			"continued and waits for the answers still due (those saved when the last chat ended too), then exits, with " +
+			"status 1 when a line was not queued (refused, or not sent) or the waits ran out (2 minutes for answers, 10 s " +
+			"for the history); Ctrl-C, SIGINT or SIGTERM exits at once. A token the server refuses ends chat at once, with status 1.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			client, err := srv.client()
 			if err != nil {
 				return err
 			}
-			c := &chat{client: client, srv: srv, changed: make(chan struct{}, 1), pending: map[string]bool{}, done: map[string]bool{},
-				enqueued: map[string]uint64{}}
+			c := &chat{client: client, srv: srv, changed: make(chan struct{}, 1), pending: map[string]bool{}, resumed: map[string]bool{},
+				done: map[string]bool{}, enqueued: map[string]uint64{}}
 			switch {
 			case conversation != "" && resume:
 				return errors.New("give --conversation or --resume, not both")
@@ -105,10 +106,14 @@ type chat struct {
 	// elsewhere is said first: the conversation continued was held with another server.
 	elsewhere string
 
+	saveMu  sync.Mutex // held by save
 	mu      sync.Mutex
 	conv    string
 	last    uint64          // the last event printed
 	pending map[string]bool // jobs enqueued whose outcome has not been printed
+	// resumed are those of pending that the saved place said were due (due): not sentences
+	// of this chat, so they say nothing of the conversation being on the server.
+	resumed map[string]bool
 	done    map[string]bool // jobs whose outcome has been printed (it may come before Send returns)
 	// enqueued holds the serial of each "enqueued" printed, by job: the watch often prints a
 	// sentence's before Send returns.
@@ -369,6 +374,7 @@ func (c *chat) forgetLocked() (due int) {
 		}
 	}
 	clear(c.pending)
+	clear(c.resumed)
 	c.conv, c.last = "", 0
 	c.unwatchLocked()
 	return due
@@ -498,24 +504,28 @@ func (c *chat) lost(conv string, err error) bool {
 		c.mu.Unlock()
 		return true
 	}
-	seen, due := c.last > 0, len(c.pending)
-	if !seen && due > 0 {
+	seen, sent := c.last > 0, 0
+	for job := range c.pending {
+		if !c.resumed[job] {
+			sent++
+		}
+	}
+	if !seen && sent > 0 {
 		c.mu.Unlock()
 		return false
 	}
+	// Said before the state changes, under the lock: the end of input, which waits on that
+	// state, exits only once it is said.
 	if seen {
-		due = c.forgetLocked()
+		due := c.forgetLocked()
+		c.say("conversation %s cannot be continued (%v)%s: your next sentence starts a new conversation", conv, describe(err, c.srv), dueNote(due))
 	} else {
-		clear(c.pending)
-		c.unwatchLocked()
+		due := c.forgetLocked()
+		c.conv = conv // an id chat was given: the first sentence starts the conversation under it
+		c.say("conversation %s is not on the server (%v)%s: your first sentence starts it", conv, describe(err, c.srv), dueNote(due))
 	}
 	c.mu.Unlock()
-	if !seen {
-		c.say("conversation %s is not on the server (%v): your first sentence starts it", conv, describe(err, c.srv))
-	} else {
-		c.say("conversation %s cannot be continued (%v)%s: your next sentence starts a new conversation", conv, describe(err, c.srv), dueNote(due))
-	}
-	c.notify() // the end of input stops waiting for answers that will not come (once this is said)
+	c.notify() // the end of input stops waiting for answers that will not come
 	return true
 }
 
@@ -557,6 +567,7 @@ func (c *chat) print(conv string, ev *elizav1.QueueConversationResponse) {
 	if ev.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
 		c.mu.Lock()
 		delete(c.pending, ev.GetJobId())
+		delete(c.resumed, ev.GetJobId())
 		c.mu.Unlock()
 	}
 	c.notify()
@@ -572,6 +583,10 @@ func (c *chat) notify() {
 
 // save keeps the conversation's place for --resume; a failure is said once per event.
 func (c *chat) save() {
+	// One save at a time, snapshot and write: the watch's and send's saves would otherwise
+	// land in either order, and an older place written last would be printed again.
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
 	c.mu.Lock()
 	s := saved{Conversation: c.conv, Serial: c.last, Addr: c.srv.addr}
 	for job := range c.pending {
@@ -593,7 +608,7 @@ func (c *chat) save() {
 // "enqueued" is at or before the place, so the history read after it does not say so.
 func (c *chat) due(jobs []string) {
 	for _, job := range jobs {
-		c.pending[job] = true
+		c.pending[job], c.resumed[job] = true, true
 	}
 }
 
@@ -645,6 +660,14 @@ func (c *chat) drain(ctx context.Context) error {
 				return fmt.Errorf("the server did not say within %s where the conversation's history ends", historyWait)
 			}
 		case <-deadline:
+			// The answers a resume waited for a second time are not kept for the next.
+			c.mu.Lock()
+			for job := range c.resumed {
+				delete(c.pending, job)
+			}
+			clear(c.resumed)
+			c.mu.Unlock()
+			c.save()
 			if n == 0 {
 				return fmt.Errorf("the conversation's history was not all received after %s; `eliza chat --resume` shows it", answerWait)
 			}

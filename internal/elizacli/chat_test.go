@@ -379,4 +379,15 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 			t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0, saying the conversation cannot be continued", code, r.out, r.err)
 		}
 	}
+	// Also one whose saved place has seen no event yet, with an answer due: chat was stopped
+	// right after its first sentence. The answer due is not this chat's sentence getting
+	// through: the conversation is said lost at once, and the answer said not to come.
+	if err := store(saved{Conversation: convID(9), Due: []string{jobID(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	r := start(newFake().start(t), strings.NewReader(""), "chat", "--resume")
+	if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "is not on the server") ||
+		!strings.Contains(r.out.String(), "1 answer due will not come") {
+		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0, saying it is not on the server and the answer will not come", code, r.out, r.err)
+	}
 }

@@ -11,8 +11,10 @@
 // goes away it reconnects with backoff and resumes after the last event it printed, so no
 // reply is lost or repeated; the conversation's id and that serial are saved (in the user's
 // state directory) after every event, and `chat --resume` continues the last conversation.
-// At the end of input (Ctrl-D, or the end of a pipe) it waits for the answers still due, then
-// exits; Ctrl-C, SIGINT or SIGTERM exits at once.
+// At the end of input (Ctrl-D, or the end of a pipe) it prints the history of a conversation
+// it continues (to the serial a Watch's Eliza-Last-Serial header names) and waits for the
+// answers still due, those the saved place kept from the last chat included, then exits (1
+// when the waits run out); Ctrl-C, SIGINT or SIGTERM exits at once.
 //
 // The server is ELIZA_ADDR (host:port, default localhost:8080), plain HTTP unless --tls
 // (HTTPS, verified against the system's roots), with the token of --token or ELIZA_TOKEN sent

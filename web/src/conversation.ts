@@ -208,9 +208,13 @@ export class Conversation {
       };
       const settled = setTimeout(online, settleMs);
       try {
-        // Connected once the headers come (a front door sends them at once), or after
-        // settleMs (one from before that sends them with its first event).
-        const stream = this.client.watch({ conversationId: this.id, afterSerial: this.last }, { signal, onHeader: online });
+        // Connected once the headers come with where the history ends (a front door sends
+        // them at once; an error's headers have no such header), or after settleMs (a front
+        // door from before it sends its headers with its first event).
+        const stream = this.client.watch(
+          { conversationId: this.id, afterSerial: this.last },
+          { signal, onHeader: (h) => h.has("eliza-last-serial") && online() },
+        );
         for await (const ev of stream) {
           online();
           wait = firstWaitMs;
