@@ -86,16 +86,24 @@ func (f *fakeEliza) add(id string, n int) {
 func (f *fakeEliza) appendLocked(id, sentence string) (job string, serial uint64) {
 	f.njob++
 	job = jobID(f.njob)
-	evs := f.convs[id]
-	serial = uint64(len(evs)) + 1
-	f.convs[id] = append(evs,
-		&elizav1.QueueConversationResponse{Kind: elizav1.QueueConversationResponse_KIND_ENQUEUED, Sentence: "enqueued",
-			JobId: job, InReplyTo: sentence, ConversationId: id, Serial: serial},
-		&elizav1.QueueConversationResponse{Kind: elizav1.QueueConversationResponse_KIND_REPLY, Sentence: "you said " + sentence,
-			JobId: job, InReplyTo: sentence, ConversationId: id, Serial: serial + 1})
+	serial = f.pushLocked(id, job, sentence, elizav1.QueueConversationResponse_KIND_ENQUEUED)
+	f.pushLocked(id, job, sentence, elizav1.QueueConversationResponse_KIND_REPLY)
+	return job, serial
+}
+
+// pushLocked appends conversation id's next event, of kind, about job's sentence, wakes the
+// watches and returns its serial.
+func (f *fakeEliza) pushLocked(id, job, sentence string, kind elizav1.QueueConversationResponse_Kind) uint64 {
+	text := "enqueued"
+	if kind == elizav1.QueueConversationResponse_KIND_REPLY {
+		text = "you said " + sentence
+	}
+	serial := uint64(len(f.convs[id])) + 1
+	f.convs[id] = append(f.convs[id], &elizav1.QueueConversationResponse{Kind: kind, Sentence: text,
+		JobId: job, InReplyTo: sentence, ConversationId: id, Serial: serial})
 	close(f.changed)
 	f.changed = make(chan struct{})
-	return job, serial
+	return serial
 }
 
 // enqueue queues sentence in conversation id, as another client would, and leaves it
@@ -105,11 +113,7 @@ func (f *fakeEliza) enqueue(id, sentence string) (job string) {
 	defer f.mu.Unlock()
 	f.njob++
 	job = jobID(f.njob)
-	evs := f.convs[id]
-	f.convs[id] = append(evs, &elizav1.QueueConversationResponse{Kind: elizav1.QueueConversationResponse_KIND_ENQUEUED,
-		Sentence: "enqueued", JobId: job, InReplyTo: sentence, ConversationId: id, Serial: uint64(len(evs)) + 1})
-	close(f.changed)
-	f.changed = make(chan struct{})
+	f.pushLocked(id, job, sentence, elizav1.QueueConversationResponse_KIND_ENQUEUED)
 	return job
 }
 
@@ -117,11 +121,7 @@ func (f *fakeEliza) enqueue(id, sentence string) (job string) {
 func (f *fakeEliza) answer(id, job, sentence string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	evs := f.convs[id]
-	f.convs[id] = append(evs, &elizav1.QueueConversationResponse{Kind: elizav1.QueueConversationResponse_KIND_REPLY,
-		Sentence: "you said " + sentence, JobId: job, InReplyTo: sentence, ConversationId: id, Serial: uint64(len(evs)) + 1})
-	close(f.changed)
-	f.changed = make(chan struct{})
+	f.pushLocked(id, job, sentence, elizav1.QueueConversationResponse_KIND_REPLY)
 }
 
 // restart is a server that kept its conversations in memory restarting: they are gone, and

@@ -192,7 +192,8 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 		q.Metrics.sentence(OutcomeInvalid) // as admit counts a stream's
 		return nil, err
 	}
-	if _, err := parseConversation(req.Msg.GetConversationId(), true); err != nil {
+	conv, err := parseConversation(req.Msg.GetConversationId(), true)
+	if err != nil {
 		return nil, err
 	}
 	// Passed before its conversation is opened: a sentence refused by the front door's load or
@@ -203,7 +204,7 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 			Kind: refused.refusal.GetKind(), Sentence: refused.refusal.GetSentence()}), nil
 	}
 	defer release()
-	info, err := q.open(ctx, req.Msg.GetConversationId(), true)
+	info, err := q.openParsed(ctx, conv, true)
 	if err != nil {
 		return nil, err
 	}

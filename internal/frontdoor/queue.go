@@ -64,6 +64,11 @@ func (q *Queue) open(ctx context.Context, id string, create bool) (transcript.In
 	if err != nil {
 		return transcript.Info{}, err
 	}
+	return q.openParsed(ctx, conv, create)
+}
+
+// openParsed is open for a conversation whose id parseConversation has read.
+func (q *Queue) openParsed(ctx context.Context, conv uuid.UUID, create bool) (transcript.Info, error) {
 	info, err := q.Transcript.Open(ctx, conv, create)
 	switch {
 	case errors.Is(err, transcript.ErrNotFound):

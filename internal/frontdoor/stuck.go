@@ -26,7 +26,7 @@ func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration) 
 		return h
 	}
 	var mu sync.Mutex
-	open := map[*stuckWriter]struct{}{} // the responses being written, until drain is closed
+	open := map[*stuckWriter]struct{}{} // the responses in progress, until drain is closed
 	go func() {
 		<-drain
 		mu.Lock()
