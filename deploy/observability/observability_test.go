@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"sigs.k8s.io/yaml"
 
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
@@ -236,4 +237,50 @@ func query(t *testing.T, base, expr string) (int, error) {
 		return 0, fmt.Errorf("%s: %s", expr, body.Error)
 	}
 	return len(body.Data.Result), nil
+}
+
+// TestRules_EveryAlertHasARunbook checks that each alert's runbook_url names a section of
+// docs/operations.md, as GitHub anchors it (the heading, lower-cased).
+func TestRules_EveryAlertHasARunbook(t *testing.T) {
+	b, err := os.ReadFile("rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `json:"alert"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := yaml.Unmarshal(b, &rules); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for line := range strings.Lines(string(doc)) {
+		if heading, ok := strings.CutPrefix(line, "### "); ok {
+			anchors[strings.ToLower(strings.TrimSpace(heading))] = true
+		}
+	}
+	alerts := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			alerts++
+			doc, anchor, _ := strings.Cut(r.Annotations["runbook_url"], "#")
+			if doc != "docs/operations.md" || !anchors[anchor] {
+				t.Errorf("alert %s: runbook_url %q names no section of docs/operations.md", r.Alert, r.Annotations["runbook_url"])
+			}
+		}
+	}
+	if alerts == 0 {
+		t.Fatal("no alerts read from rules.yml")
+	}
 }
