@@ -581,3 +581,29 @@ func TestStore_ForgetModelCallsDeletesOnlyOldRowsAtMostBatchAndKeepsTheTotals(t 
 		t.Errorf("a batch of 0 deleted %d (%v)", n, err)
 	}
 }
+
+// A sentence given back (ReturnSentence) may be sent again, but the allowance never grows past
+// its limit: a client cannot bank returns.
+func TestQuotas_ReturnedSentencesRefillTheAllowanceUpToItsLimit(t *testing.T) {
+	q := access.NewQuotas(access.QuotaConfig{Clients: access.Limits{SentencesPerMinute: 2}}, nil, slog.New(slog.DiscardHandler))
+	c := access.Client{ID: uuid.New(), Tier: access.Free}
+	q.ReturnSentence(c) // before any sentence: nothing to give back
+	q.ReturnSentence(c)
+	admitted := 0
+	for range 4 {
+		if q.AdmitSentence(t.Context(), c) == "" {
+			admitted++
+		}
+	}
+	if admitted != 2 {
+		t.Fatalf("%d of 4 sentences admitted, want the limit, 2", admitted)
+	}
+	q.ReturnSentence(c)
+	if why := q.AdmitSentence(t.Context(), c); why != "" {
+		t.Fatalf("a sentence after one was given back: %s, want it admitted", why)
+	}
+	why := q.AdmitSentence(t.Context(), c)
+	if !strings.Contains(why, "at most 2 sentences a minute; try again in 30s") {
+		t.Fatalf("the next: %q, want a refusal naming the limit and about 30 s", why)
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/singleflight"
-	"golang.org/x/time/rate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -48,9 +47,20 @@ type Quotas struct {
 	reading singleflight.Group
 }
 
+// bucket is a token bucket holding at most limit tokens, refilled at limit a period: a
+// request or a sentence takes one, and a sentence that was not queued after all gives its
+// one back (ReturnSentence). It is read and changed under Quotas.mu.
 type bucket struct {
-	limit int // per second or per minute, as configured: a change rebuilds the bucket
-	lim   *rate.Limiter
+	limit  int     // per second or per minute, as configured: a change rebuilds the bucket
+	rate   float64 // tokens a second
+	tokens float64
+	at     time.Time // when tokens was counted
+}
+
+// fill adds what the bucket gained since it was last counted.
+func (b *bucket) fill(now time.Time) {
+	b.tokens = min(float64(b.limit), b.tokens+now.Sub(b.at).Seconds()*b.rate)
+	b.at = now
 }
 
 type spending struct {
@@ -94,19 +104,33 @@ func (q *Quotas) take(buckets map[uuid.UUID]*bucket, id uuid.UUID, limit int, pe
 	if limit <= 0 {
 		return 0, true
 	}
+	now := time.Now()
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	b, ok := buckets[id]
 	if !ok || b.limit != limit {
-		b = &bucket{limit: limit, lim: rate.NewLimiter(rate.Limit(float64(limit)/period.Seconds()), limit)}
+		b = &bucket{limit: limit, rate: float64(limit) / period.Seconds(), tokens: float64(limit), at: now}
 		buckets[id] = b
 	}
-	q.mu.Unlock()
-	r := b.lim.Reserve()
-	if d := r.Delay(); d > 0 {
-		r.Cancel()
-		return d, false
+	b.fill(now)
+	if b.tokens < 1 {
+		return time.Duration((1 - b.tokens) / b.rate * float64(time.Second)), false
 	}
+	b.tokens--
 	return 0, true
+}
+
+// ReturnSentence gives back the sentence of c's per-minute allowance that AdmitSentence took,
+// for a sentence that was not queued after all: refused because its conversation was full or
+// the queue unavailable, or whose conversation could not be opened. The allowance counts
+// sentences queued, not tries.
+func (q *Quotas) ReturnSentence(c Client) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if b, ok := q.sentences[c.ID]; ok {
+		b.fill(time.Now())
+		b.tokens = min(float64(b.limit), b.tokens+1)
+	}
 }
 
 // AllowRequest takes a request of c's per-second allowance, or returns the ResourceExhausted

@@ -198,17 +198,18 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 	}
 	// Passed before its conversation is opened: a sentence refused by the front door's load or
 	// its client's quota creates none.
-	release, refused, ok := q.pass(ctx, uuid.Nil, req.Msg.GetSentence())
+	done, refused, ok := q.pass(ctx, uuid.Nil, req.Msg.GetSentence())
 	if !ok {
 		return connect.NewResponse(&elizav1.SendResponse{ConversationId: req.Msg.GetConversationId(),
 			Kind: refused.refusal.GetKind(), Sentence: refused.refusal.GetSentence()}), nil
 	}
-	defer release()
 	info, err := q.openParsed(ctx, conv, true)
 	if err != nil {
+		done(false)
 		return nil, err
 	}
 	a := q.admitPassed(ctx, info.ID, req.Msg.GetSentence())
+	done(a.queued)
 	res := &elizav1.SendResponse{ConversationId: info.ID.String()}
 	switch {
 	case a.refusal != nil:

@@ -142,6 +142,9 @@ type admission struct {
 	event    *transcript.Event
 	refusal  *elizav1.QueueConversationResponse
 	enqueued bool
+	// queued: the job is in Kafka, or may be (enqueued, or not confirmed either way); such a
+	// sentence has spent its client's allowance.
+	queued bool
 }
 
 // admit validates sentence, takes a slot in the conversation, enqueues the job durably and
@@ -151,12 +154,13 @@ type admission struct {
 // transcript cannot record the acceptance after a write that succeeded, the worker records it
 // when it takes the job, and the client sees it then.
 func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admission {
-	release, refused, ok := q.pass(ctx, conv, sentence)
+	done, refused, ok := q.pass(ctx, conv, sentence)
 	if !ok {
 		return refused
 	}
-	defer release()
-	return q.admitPassed(ctx, conv, sentence)
+	a := q.admitPassed(ctx, conv, sentence)
+	done(a.queued)
+	return a
 }
 
 // refuse is the refusal of sentence, counted under outcome; job is the job it names, if any.
@@ -174,27 +178,35 @@ func (q *Queue) refuse(conv uuid.UUID, sentence, outcome string, kind elizav1.Qu
 
 // pass is what a sentence must get through before it touches the transcript: it must be
 // valid, the front door must have fewer than MAX_INFLIGHT sentences in hand, and its client's
-// quota must let it in. It returns the release of the front door's slot it took, or its
-// refusal (ok false). Send passes a sentence before it opens its conversation, so that a
-// sentence refused here creates none (a client over its quota would otherwise make one each
-// time it tried).
-func (q *Queue) pass(ctx context.Context, conv uuid.UUID, sentence string) (release func(), refused admission, ok bool) {
+// quota must let it in. It returns done, to be called once the sentence is queued or refused:
+// it releases the front door's slot the sentence took and, for a sentence that was not queued,
+// gives back what it took of its client's quota. Or it returns the sentence's refusal (ok
+// false). Send passes a sentence before it opens its conversation, so that a sentence refused
+// here creates none (a client over its quota would otherwise make one each time it tried).
+func (q *Queue) pass(ctx context.Context, conv uuid.UUID, sentence string) (done func(queued bool), refused admission, ok bool) {
 	if err := validateSentence(sentence); err != nil {
 		return nil, q.refuse(conv, sentence, OutcomeInvalid, elizav1.QueueConversationResponse_KIND_ERROR, connect.CodeOf(err).String()+": "+errorMessage(err), uuid.Nil), false
 	}
 	if !q.Gate.Take() {
 		return nil, q.refuse(conv, sentence, OutcomeBusy, elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextBusy, uuid.Nil), false
 	}
-	if c, ok := access.ClientFrom(ctx); ok && q.Quotas != nil {
-		quotaCtx, cancel := context.WithTimeout(ctx, q.EnqueueTimeout) // it may read a day's tokens
-		why := q.Quotas.AdmitSentence(quotaCtx, c)
-		cancel()
-		if why != "" {
-			q.Gate.Release()
-			return nil, q.refuse(conv, sentence, OutcomeOverQuota, elizav1.QueueConversationResponse_KIND_ERROR, why, uuid.Nil), false
-		}
+	c, ok := access.ClientFrom(ctx)
+	if !ok || q.Quotas == nil {
+		return func(bool) { q.Gate.Release() }, admission{}, true
 	}
-	return q.Gate.Release, admission{}, true
+	quotaCtx, cancel := context.WithTimeout(ctx, q.EnqueueTimeout) // it may read a day's tokens
+	why := q.Quotas.AdmitSentence(quotaCtx, c)
+	cancel()
+	if why != "" {
+		q.Gate.Release()
+		return nil, q.refuse(conv, sentence, OutcomeOverQuota, elizav1.QueueConversationResponse_KIND_ERROR, why, uuid.Nil), false
+	}
+	return func(queued bool) {
+		q.Gate.Release()
+		if !queued {
+			q.Quotas.ReturnSentence(c)
+		}
+	}, admission{}, true
 }
 
 // admitPassed is admit for a sentence that has passed (pass).
@@ -204,6 +216,7 @@ func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string
 	}
 	enqueued := func(a admission) admission {
 		q.Metrics.sentence(OutcomeEnqueued)
+		a.enqueued, a.queued = true, true
 		return a
 	}
 	caller := ctx
@@ -266,7 +279,9 @@ func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string
 		switch {
 		case err != nil:
 			log.Warn("cannot refuse the job: it may still be answered", "job", job.ID, "error", err)
-			return refuse(OutcomeUnconfirmed, elizav1.QueueConversationResponse_KIND_ERROR, TextUnconfirmed, job.ID)
+			a := refuse(OutcomeUnconfirmed, elizav1.QueueConversationResponse_KIND_ERROR, TextUnconfirmed, job.ID)
+			a.queued = true // it may be answered
+			return a
 		case refused && left:
 			return refuse(OutcomeLeft, elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, job.ID)
 		case refused:
@@ -274,7 +289,7 @@ func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string
 		}
 		log.Info("job reached the queue after all: a worker has taken it", "job", job.ID, "serial", accepted.Serial)
 		q.Usage.Queued(job.ClientID)
-		return enqueued(admission{job: job.ID, event: &accepted, enqueued: true})
+		return enqueued(admission{job: job.ID, event: &accepted})
 	}
 	q.Usage.Queued(job.ClientID)
 	start = time.Now()
@@ -282,10 +297,10 @@ func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string
 	q.Metrics.since(StageAccept, start)
 	if err != nil {
 		log.Warn("job enqueued but not recorded; its worker will record it", "job", job.ID, "error", err)
-		return enqueued(admission{job: job.ID, enqueued: true})
+		return enqueued(admission{job: job.ID})
 	}
 	log.Debug("job enqueued", "job", job.ID, "serial", ev.Serial)
-	return enqueued(admission{job: job.ID, event: &ev, enqueued: true})
+	return enqueued(admission{job: job.ID, event: &ev})
 }
 
 // response is how an event of the transcript is sent to clients.

@@ -1,9 +1,11 @@
 package frontdoor_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,4 +92,63 @@ func TestQuotas_RefuseWithRetryInfoAndKeepTheStreamOpen(t *testing.T) {
 	if _, err := c.store.Open(ctx(t), named, false); !errors.Is(err, transcript.ErrNotFound) {
 		t.Fatalf("the conversation a refused Send named: %v, want it not started", err)
 	}
+}
+
+// A client's allowance counts sentences queued, not tries: a sentence refused because its
+// conversation is full or the queue is unavailable, or a Send whose conversation cannot be
+// opened, gives back the sentence it took.
+func TestQuotas_CountSentencesQueuedNotTries(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	quotas := access.NewQuotas(access.QuotaConfig{Anonymous: access.Limits{SentencesPerMinute: 2}}, nil, log)
+	auth := access.NewAuthenticator(access.Off, access.Free, nil, log)
+	store := &failingOpen{Memory: transcript.NewMemory(time.Hour)}
+	c := &conversations{t: t, store: store.Memory, jobs: &jobs{}}
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }).WithQueue(&frontdoor.Queue{
+		Jobs: c.jobs, Transcript: store, Gate: queue.NewGate(100), Limit: 1, EnqueueTimeout: time.Second, Quotas: quotas, Log: log,
+	}), func(o *frontdoor.Options) { o.Auth = auth.Interceptor() })
+	c.client = elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
+
+	s := c.open()
+	expect := func(sentence string, kind elizav1.QueueConversationResponse_Kind, text string) {
+		t.Helper()
+		c.send(s, &elizav1.QueueConversationRequest{Sentence: sentence})
+		if res := c.receive(s); res.GetKind() != kind || !strings.Contains(res.GetSentence(), text) {
+			t.Fatalf("%q: %s, want %s %q", sentence, short(res), kind, text)
+		}
+	}
+	expect("one", elizav1.QueueConversationResponse_KIND_ENQUEUED, frontdoor.TextEnqueued) // the first of two
+	expect("full", elizav1.QueueConversationResponse_KIND_QUEUE_FULL, frontdoor.TextQueueFull)
+	c.answer(0, "answer")
+	c.receive(s)
+	c.jobs.fail(errors.New("broker down"))
+	expect("down", elizav1.QueueConversationResponse_KIND_ERROR, frontdoor.TextUnavailable)
+	c.jobs.fail(nil)
+
+	store.fail.Store(true)
+	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "unopened"})); connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("a Send whose conversation cannot be opened: %v, want Unavailable", err)
+	}
+	store.fail.Store(false)
+
+	expect("two", elizav1.QueueConversationResponse_KIND_ENQUEUED, frontdoor.TextEnqueued) // the second
+	c.answer(1, "answer")
+	c.receive(s)
+	expect("three", elizav1.QueueConversationResponse_KIND_ERROR, "at most 2 sentences a minute")
+	if n := len(c.jobs.all()); n != 2 {
+		t.Fatalf("%d jobs queued, want 2", n)
+	}
+}
+
+// failingOpen is the in-memory transcript whose Open fails while fail is set, as Postgres's
+// does while it cannot be reached.
+type failingOpen struct {
+	*transcript.Memory
+	fail atomic.Bool
+}
+
+func (f *failingOpen) Open(ctx context.Context, id uuid.UUID, create bool) (transcript.Info, error) {
+	if f.fail.Load() {
+		return transcript.Info{}, errors.New("connection refused")
+	}
+	return f.Memory.Open(ctx, id, create)
 }
