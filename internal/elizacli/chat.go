@@ -270,13 +270,15 @@ func (c *chat) say(format string, args ...any) {
 // them would otherwise seem to be about the last sentence shown.
 func (c *chat) send(ctx context.Context, sentence string) {
 	c.mu.Lock()
-	conv := c.conv
+	conv, after := c.conv, c.last
 	c.mu.Unlock()
-	res, err := c.client.Send(ctx, connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: sentence}))
+	// With the last serial printed, a conversation swept away meanwhile is NotFound, not
+	// started again under its id.
+	res, err := c.client.Send(ctx, connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: sentence, AfterSerial: after}))
 	if err != nil && conv != "" && connect.CodeOf(err) == connect.CodeNotFound {
-		// The conversation expired while its watch had nothing to say (an idle watch is not
-		// told): it is given up as the watch gives up one it finds gone, and this sentence
-		// starts a new one.
+		// The conversation expired, or was swept away, while its watch had nothing to say (an
+		// idle watch is not told): it is given up as the watch gives up one it finds gone, and
+		// this sentence starts a new one.
 		c.mu.Lock()
 		due := 0
 		if c.conv == conv {

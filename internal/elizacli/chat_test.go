@@ -42,11 +42,13 @@ func TestChat_EventsPrintedBeforeSendAnswersAreNoRestart(t *testing.T) {
 }
 
 // A server that kept conversations in memory and restarted has lost the one chat follows: a
-// Send to it answers a serial at or below those chat printed. Chat says so, and the sentence
-// starts a new conversation (the server's id), so that no id stands for two.
+// Send to it, from a server older than after_serial, answers a serial at or below those chat
+// printed. Chat says so, and the sentence starts a new conversation (the server's id), so that
+// no id stands for two.
 func TestChat_ASerialGoingBackIsARestart(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	f := newFake()
+	f.startsAgain = true
 	addr := f.start(t)
 	in, typed, end := typing(t)
 	r := start(addr, in, "chat")
@@ -85,6 +87,58 @@ func TestChat_ASerialGoingBackIsARestart(t *testing.T) {
 	}
 }
 
+// The same restart, from a front door that takes after_serial: chat's Send names the last
+// serial it printed, so the server refuses it (NotFound) rather than start the conversation
+// again under its id with a job no one will see answered; chat says so, and the sentence
+// starts a new conversation.
+func TestChat_ASendNamesTheLastSerialSoALostConversationIsNotStartedAgain(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	var afters []uint64
+	f.beforeSend = func(_ context.Context, req *elizav1.SendRequest) {
+		f.mu.Lock()
+		afters = append(afters, req.GetAfterSerial())
+		f.mu.Unlock()
+	}
+	addr := f.start(t)
+	in, typed, end := typing(t)
+	r := start(addr, in, "chat")
+	typed("one")
+	r.waitFor(t, "eliza: you said one\n")
+	f.beforeWatch = func(_ context.Context, req *elizav1.WatchRequest) error {
+		if !strings.Contains(r.out.String(), "cannot be continued") {
+			return connect.NewError(connect.CodeUnavailable, errors.New("restarting"))
+		}
+		return nil
+	}
+	f.restart()
+	r.waitFor(t, "lost the server")
+	typed("two")
+	r.waitFor(t, "eliza: you said two\n")
+	end()
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+	}
+	want := lines("[conversation "+convID(1)+"]",
+		"  enqueued: one", "eliza: you said one",
+		"[lost the server ("+addr+" is unavailable: restarting); reconnecting]",
+		"[conversation "+convID(1)+" cannot be continued (not_found: conversation "+convID(1)+
+			" is unknown or has expired; start a new one): \"two\" starts a new conversation]",
+		"[conversation "+convID(2)+"]",
+		"  enqueued: two", "eliza: you said two")
+	if got := r.out.String(); got != want {
+		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.convs[convID(1)]; ok {
+		t.Fatalf("the lost conversation's id was started again")
+	}
+	if want := []uint64{0, 2, 0}; !slices.Equal(afters, want) {
+		t.Fatalf("Sends named serials %v, want %v (none for a new conversation, the last printed for one continued)", afters, want)
+	}
+}
+
 // The watch finds the conversation gone (chat says the next sentence starts a new one) while
 // a Send to it is on its way, and the server starts it again under its id for that sentence:
 // the sentence is sent again, and starts a new conversation under an id of the server's.
@@ -95,6 +149,7 @@ func TestChat_ASentenceSentWhileTheConversationIsFoundGoneStartsANewOne(t *testi
 		t.Fatal(err)
 	}
 	f := newFake()
+	f.startsAgain = true // a front door that takes after_serial refuses the Send instead
 	r := newRun()
 	f.beforeSend = func(ctx context.Context, req *elizav1.SendRequest) {
 		if req.GetConversationId() == gone {

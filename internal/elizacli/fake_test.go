@@ -45,6 +45,9 @@ type fakeEliza struct {
 	// old makes Watch a front door's from before frontdoor.HeaderLastSerial: its headers go
 	// with its first event, without it.
 	old bool
+	// startsAgain makes Send a front door's from before SendRequest.after_serial: an id it
+	// does not know starts a conversation under that id, whatever serial the client has seen.
+	startsAgain bool
 
 	mu      sync.Mutex
 	convs   map[string][]*elizav1.QueueConversationResponse
@@ -159,7 +162,19 @@ func (f *fakeEliza) Send(ctx context.Context, req *connect.Request[elizav1.SendR
 		f.nconv++
 		id = convID(f.nconv)
 	}
-	// Like the real server, an id it does not know starts a conversation under that id.
+	if after := req.Msg.GetAfterSerial(); after > 0 && !f.startsAgain {
+		evs, ok := f.convs[id]
+		switch {
+		case !ok:
+			f.mu.Unlock()
+			return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown or has expired; start a new one", id))
+		case after > uint64(len(evs)):
+			f.mu.Unlock()
+			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("after_serial %d is beyond the conversation's last event, %d", after, len(evs)))
+		}
+	}
+	// Like the real server, an id it does not know starts a conversation under that id, when
+	// the client has seen none of its events.
 	job, serial := f.appendLocked(id, req.Msg.GetSentence())
 	f.mu.Unlock()
 	if f.afterEnqueue != nil {

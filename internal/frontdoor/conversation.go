@@ -182,7 +182,8 @@ func receive(ctx context.Context, stream *connect.BidiStream[elizav1.QueueConver
 	}
 }
 
-// Send queues one sentence of a conversation (a new one when conversation_id is empty).
+// Send queues one sentence of a conversation (a new one when conversation_id is empty, or
+// names one the server does not know and after_serial is 0).
 func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendRequest]) (*connect.Response[elizav1.SendResponse], error) {
 	q := s.queue
 	if q == nil {
@@ -192,7 +193,13 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 		q.Metrics.sentence(OutcomeInvalid) // as admit counts a stream's
 		return nil, err
 	}
-	conv, err := parseConversation(req.Msg.GetConversationId(), true)
+	// A client that has seen the conversation's events wants that conversation, not a new one
+	// under its id: one expired meanwhile is NotFound, as for a resumed stream.
+	after := req.Msg.GetAfterSerial()
+	if req.Msg.GetConversationId() == "" && after > 0 {
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("after_serial needs the conversation_id of the conversation to go on with"))
+	}
+	conv, err := parseConversation(req.Msg.GetConversationId(), after == 0)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +210,10 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 		return connect.NewResponse(&elizav1.SendResponse{ConversationId: req.Msg.GetConversationId(),
 			Kind: refused.refusal.GetKind(), Sentence: refused.refusal.GetSentence()}), nil
 	}
-	info, err := q.openParsed(ctx, conv, true)
+	info, err := q.openParsed(ctx, conv, after == 0)
+	if err == nil {
+		err = checkAfter(info, after, "after_serial")
+	}
 	if err != nil {
 		done(false)
 		return nil, err

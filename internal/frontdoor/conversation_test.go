@@ -719,6 +719,62 @@ func TestSendAndWatch_RefuseBadInput(t *testing.T) {
 	}
 }
 
+// A Send with after_serial goes on with the conversation the client has seen, or fails: it
+// never starts a new one under that id, as a Send without it does when the conversation has
+// expired (and the model would answer a sentence whose client has moved on).
+func TestSend_WithAfterSerialGoesOnOnlyWithTheConversationItNames(t *testing.T) {
+	c := startConversations(t, 200*time.Millisecond)
+	send := func(id string, after uint64) (*elizav1.SendResponse, error) {
+		res, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: id, Sentence: "hello", AfterSerial: after}))
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg, nil
+	}
+	if _, err := send("", 1); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("after_serial without a conversation: %v, want InvalidArgument", err)
+	}
+	first, err := send("", 0)
+	if err != nil || first.GetSerial() != 1 {
+		t.Fatalf("a new conversation's first sentence: %v, %v", first, err)
+	}
+	id := first.GetConversationId()
+	if _, err := send(id, 5); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("after_serial beyond the conversation's last: %v, want InvalidArgument", err)
+	}
+	if next, err := send(id, 1); err != nil || next.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED || next.GetSerial() != 2 {
+		t.Fatalf("a sentence after serial 1: %v, %v; want enqueued as serial 2", next, err)
+	}
+	unknown := uuid.New()
+	if _, err := send(unknown.String(), 3); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("after_serial of a conversation the server does not have: %v, want NotFound", err)
+	}
+	if _, err := c.store.Open(ctx(t), unknown, false); !errors.Is(err, transcript.ErrNotFound) {
+		t.Fatalf("the conversation it named: %v, want it not started", err)
+	}
+	if n := len(c.jobs.all()); n != 2 {
+		t.Fatalf("%d jobs queued, want the 2 enqueued", n)
+	}
+
+	time.Sleep(300 * time.Millisecond) // idle past the 200ms CONVERSATION_TTL of this test
+	if _, err := send(id, 2); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("after_serial of an expired conversation: %v, want NotFound", err)
+	}
+	// Swept away: a Send without after_serial would start it again under its id, from serial 1.
+	if _, err := c.store.Expire(ctx(t), 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send(id, 2); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("after_serial of a conversation swept away: %v, want NotFound", err)
+	}
+	if _, err := c.store.Open(ctx(t), uuid.MustParse(id), false); !errors.Is(err, transcript.ErrNotFound) {
+		t.Fatalf("the swept conversation: %v, want it not started again", err)
+	}
+	if n := len(c.jobs.all()); n != 2 {
+		t.Fatalf("%d jobs queued, want the 2 enqueued", n)
+	}
+}
+
 // startCountingReads serves conversations on the in-memory transcript, counting the reads
 // the streams make of it.
 func startCountingReads(t *testing.T) (*conversations, *reads) {

@@ -381,19 +381,25 @@ func TestPage_KeepsASentenceSentToAnExpiredConversation(t *testing.T) {
 }
 
 // A conversation swept away after CONVERSATION_TTL, while the page's watch had nothing to say:
-// the page's next sentence starts it again under the same id (the server takes any id it does
-// not know), with serials from 1. Before, the page took its events for ones it had shown and
-// showed nothing more; now it says so, and the sentence starts a new conversation.
+// the page's next sentence names the last serial it has seen (afterSerial), so the server does
+// not start the conversation again under the same id (it takes any id it does not know) and a
+// job no one will see answered; the sentence is refused, kept, and sent again starts a new one.
+// The old conversation's id holds nothing afterwards.
 func TestPage_ASentenceToAConversationSweptAwayStartsANewOne(t *testing.T) {
 	ep := stack.Require(t, stack.Postgres, stack.Kafka)
 	p, s, first := chatting(t, ep)
 	p.say("and again")
 	p.waitLog("reply", 2)
-	if _, err := stack.Pool(t, ep.DatabaseURL).Exec(t.Context(), `DELETE FROM transcript.conversation WHERE id = $1`, first); err != nil {
+	pool := stack.Pool(t, ep.DatabaseURL)
+	if _, err := pool.Exec(t.Context(), `DELETE FROM transcript.conversation WHERE id = $1`, first); err != nil {
 		t.Fatal(err)
 	}
 	p.say("my mother hates me")
 	p.waitLog("note", 1)
+	if kept := eval[string](p, `document.getElementById("sentence").value`); kept != "my mother hates me" {
+		t.Fatalf("the field holds %q after the refusal, want the sentence kept", kept)
+	}
+	p.run(chromedp.SendKeys(chromedp.ID("sentence"), kb.Enter))
 	p.waitLog("reply", 3)
 	second := p.conversation(s)
 	if second == first || second == "" {
@@ -402,6 +408,10 @@ func TestPage_ASentenceToAConversationSweptAwayStartsANewOne(t *testing.T) {
 	shown := p.entries()
 	if last := shown[len(shown)-1]; last.Kind != "reply" || last.Serial != "2" {
 		t.Fatalf("the log ends with %+v, want the new conversation's reply at serial 2; the log: %+v", last, shown)
+	}
+	var n int
+	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM transcript.conversation WHERE id = $1`, first).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the swept conversation's id: %d rows (%v), want it not started again", n, err)
 	}
 }
 

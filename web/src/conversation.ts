@@ -136,12 +136,14 @@ export class Conversation {
     const sentTo = this.id;
     let res;
     try {
-      res = await this.client.send({ conversationId: sentTo, sentence });
+      // afterSerial: a conversation swept away meanwhile is NotFound, not started again
+      // under its id.
+      res = await this.client.send({ conversationId: sentTo, sentence, afterSerial: sentTo !== "" ? this.last : 0n });
     } catch (err) {
       const e = ConnectError.from(err);
       if (e.code === Code.NotFound && sentTo !== "") {
-        // The conversation expired while the watch had nothing to say: the sentence is kept
-        // for the next, which starts a new one.
+        // The conversation expired, or was swept away, while the watch had nothing to say: the
+        // sentence is kept for the next, which starts a new one.
         if (this.id === sentTo) {
           this.lose(`That conversation cannot be continued (${e.rawMessage}). Send your sentence again to start a new one.`);
         }
@@ -171,7 +173,7 @@ export class Conversation {
       // Serials only grow, and the event shown at this one was not this sentence's own
       // "enqueued": the server no longer had the conversation (swept after CONVERSATION_TTL,
       // or a standalone server restarted), and this sentence started it again under the same
-      // id. Its events would be taken for ones shown already; continued under that id, the
+      // id, as a server older than afterSerial does. Its events would be taken for ones shown already; continued under that id, the
       // log would mix two conversations. The sentence starts a new one instead.
       this.lose(`That conversation was no longer on the server: "${sentence}" starts a new one.`);
       return this.sendNow(sentence);

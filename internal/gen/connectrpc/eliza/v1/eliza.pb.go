@@ -533,10 +533,15 @@ func (x *QueueConversationResponse) GetSerial() uint64 {
 type SendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The conversation, a UUID; empty starts a new one. A UUID the server does not know starts
-	// a conversation with that id.
+	// a conversation with that id, unless after_serial is set.
 	ConversationId string `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
 	// The sentence to answer: not empty, at most 1024 bytes of UTF-8.
-	Sentence      string `protobuf:"bytes,2,opt,name=sentence,proto3" json:"sentence,omitempty"`
+	Sentence string `protobuf:"bytes,2,opt,name=sentence,proto3" json:"sentence,omitempty"`
+	// The last serial the client has seen of the conversation, as in WatchRequest; 0 when it has
+	// seen none. Not 0, the conversation must be one the server has, at that serial or beyond: one
+	// it no longer has (expired) is NotFound rather than started again under the same id, and a
+	// serial beyond its last is InvalidArgument.
+	AfterSerial   uint64 `protobuf:"varint,3,opt,name=after_serial,json=afterSerial,proto3" json:"after_serial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -583,6 +588,13 @@ func (x *SendRequest) GetSentence() string {
 		return x.Sentence
 	}
 	return ""
+}
+
+func (x *SendRequest) GetAfterSerial() uint64 {
+	if x != nil {
+		return x.AfterSerial
+	}
+	return 0
 }
 
 // SendResponse says what became of the sentence: enqueued (an event, with its serial),
@@ -760,10 +772,11 @@ const file_connectrpc_eliza_v1_eliza_proto_rawDesc = "" +
 	"\n" +
 	"KIND_REPLY\x10\x03\x12\x0e\n" +
 	"\n" +
-	"KIND_ERROR\x10\x04\"R\n" +
+	"KIND_ERROR\x10\x04\"u\n" +
 	"\vSendRequest\x12'\n" +
 	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x1a\n" +
-	"\bsentence\x18\x02 \x01(\tR\bsentence\"\xcb\x01\n" +
+	"\bsentence\x18\x02 \x01(\tR\bsentence\x12!\n" +
+	"\fafter_serial\x18\x03 \x01(\x04R\vafterSerial\"\xcb\x01\n" +
 	"\fSendResponse\x12'\n" +
 	"\x0fconversation_id\x18\x01 \x01(\tR\x0econversationId\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12G\n" +
