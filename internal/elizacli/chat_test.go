@@ -41,101 +41,75 @@ func TestChat_EventsPrintedBeforeSendAnswersAreNoRestart(t *testing.T) {
 	}
 }
 
-// A server that kept conversations in memory and restarted has lost the one chat follows: a
-// Send to it, from a server older than after_serial, answers a serial at or below those chat
-// printed. Chat says so, and the sentence starts a new conversation (the server's id), so that
-// no id stands for two.
-func TestChat_ASerialGoingBackIsARestart(t *testing.T) {
-	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	f := newFake()
-	f.startsAgain = true
-	addr := f.start(t)
-	in, typed, end := typing(t)
-	r := start(addr, in, "chat")
-	typed("one")
-	r.waitFor(t, "eliza: you said one\n")
-	// Restarted, the server refuses the watch until chat has heard from Send.
-	said := "was no longer on the server"
-	f.beforeWatch = func(_ context.Context, req *elizav1.WatchRequest) error {
-		if !strings.Contains(r.out.String(), said) {
-			return connect.NewError(connect.CodeUnavailable, errors.New("restarting"))
-		}
-		return nil
-	}
-	f.restart()
-	r.waitFor(t, "lost the server")
-	typed("two")
-	r.waitFor(t, "eliza: you said two\n")
-	end()
-	if code := r.wait(t); code != 0 {
-		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
-	}
-	want := lines("[conversation "+convID(1)+"]",
-		"  enqueued: one", "eliza: you said one",
-		"[lost the server ("+addr+" is unavailable: restarting); reconnecting]",
-		"[conversation "+convID(1)+" was no longer on the server: \"two\" starts a new conversation]",
-		"[conversation "+convID(2)+"]",
-		"  enqueued: two", "eliza: you said two")
-	if got := r.out.String(); got != want {
-		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
-	}
-	if got, want := f.sends(), []string{"/one", convID(1) + "/two", "/two"}; !slices.Equal(got, want) {
-		t.Fatalf("sent %q, want %q", got, want)
-	}
-	if s, ok, err := load(); err != nil || !ok || s.Conversation != convID(2) || s.Serial != 2 {
-		t.Fatalf("saved %+v (%t, %v), want the new conversation at serial 2", s, ok, err)
-	}
-}
-
-// The same restart, from a front door that takes after_serial: chat's Send names the last
-// serial it printed, so the server refuses it (NotFound) rather than start the conversation
-// again under its id with a job no one will see answered; chat says so, and the sentence
-// starts a new conversation.
-func TestChat_ASendNamesTheLastSerialSoALostConversationIsNotStartedAgain(t *testing.T) {
-	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	f := newFake()
-	var afters []uint64
-	f.beforeSend = func(_ context.Context, req *elizav1.SendRequest) {
-		f.mu.Lock()
-		afters = append(afters, req.GetAfterSerial())
-		f.mu.Unlock()
-	}
-	addr := f.start(t)
-	in, typed, end := typing(t)
-	r := start(addr, in, "chat")
-	typed("one")
-	r.waitFor(t, "eliza: you said one\n")
-	f.beforeWatch = func(_ context.Context, req *elizav1.WatchRequest) error {
-		if !strings.Contains(r.out.String(), "cannot be continued") {
-			return connect.NewError(connect.CodeUnavailable, errors.New("restarting"))
-		}
-		return nil
-	}
-	f.restart()
-	r.waitFor(t, "lost the server")
-	typed("two")
-	r.waitFor(t, "eliza: you said two\n")
-	end()
-	if code := r.wait(t); code != 0 {
-		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
-	}
-	want := lines("[conversation "+convID(1)+"]",
-		"  enqueued: one", "eliza: you said one",
-		"[lost the server ("+addr+" is unavailable: restarting); reconnecting]",
-		"[conversation "+convID(1)+" cannot be continued (not_found: conversation "+convID(1)+
-			" is unknown or has expired; start a new one): \"two\" starts a new conversation]",
-		"[conversation "+convID(2)+"]",
-		"  enqueued: two", "eliza: you said two")
-	if got := r.out.String(); got != want {
-		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.convs[convID(1)]; ok {
-		t.Fatalf("the lost conversation's id was started again")
-	}
-	if want := []uint64{0, 2, 0}; !slices.Equal(afters, want) {
-		t.Fatalf("Sends named serials %v, want %v (none for a new conversation, the last printed for one continued)", afters, want)
+// A server that kept conversations in memory and restarted has lost the one chat follows.
+// Chat's Send names the last serial it printed, so the server refuses it (NotFound) rather
+// than start the conversation again under its id with a job no one would see answered. A
+// server older than after_serial starts it again, and answers a serial at or below those chat
+// printed. Either way chat says so, and the sentence starts a new conversation (the server's
+// id), so that no id stands for two.
+func TestChat_AConversationLostInARestartIsNotContinuedUnderItsId(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		startsAgain bool
+		said        string // chat's line about the lost conversation
+	}{
+		{name: "refused", said: "cannot be continued (not_found: conversation " + convID(1) + " is unknown or has expired; start a new one)"},
+		{name: "started again by an older server", startsAgain: true, said: "was no longer on the server"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("XDG_STATE_HOME", t.TempDir())
+			f := newFake()
+			f.startsAgain = tc.startsAgain
+			var afters []uint64
+			f.beforeSend = func(_ context.Context, req *elizav1.SendRequest) {
+				f.mu.Lock()
+				afters = append(afters, req.GetAfterSerial())
+				f.mu.Unlock()
+			}
+			addr := f.start(t)
+			in, typed, end := typing(t)
+			r := start(addr, in, "chat")
+			typed("one")
+			r.waitFor(t, "eliza: you said one\n")
+			// Restarted, the server refuses the watch until chat has heard from Send.
+			f.beforeWatch = func(_ context.Context, req *elizav1.WatchRequest) error {
+				if !strings.Contains(r.out.String(), tc.said) {
+					return connect.NewError(connect.CodeUnavailable, errors.New("restarting"))
+				}
+				return nil
+			}
+			f.restart()
+			r.waitFor(t, "lost the server")
+			typed("two")
+			r.waitFor(t, "eliza: you said two\n")
+			end()
+			if code := r.wait(t); code != 0 {
+				t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+			}
+			want := lines("[conversation "+convID(1)+"]",
+				"  enqueued: one", "eliza: you said one",
+				"[lost the server ("+addr+" is unavailable: restarting); reconnecting]",
+				"[conversation "+convID(1)+" "+tc.said+": \"two\" starts a new conversation]",
+				"[conversation "+convID(2)+"]",
+				"  enqueued: two", "eliza: you said two")
+			if got := r.out.String(); got != want {
+				t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+			}
+			if got, want := f.sends(), []string{"/one", convID(1) + "/two", "/two"}; !slices.Equal(got, want) {
+				t.Fatalf("sent %q, want %q", got, want)
+			}
+			if s, ok, err := load(); err != nil || !ok || s.Conversation != convID(2) || s.Serial != 2 {
+				t.Fatalf("saved %+v (%t, %v), want the new conversation at serial 2", s, ok, err)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if want := []uint64{0, 2, 0}; !slices.Equal(afters, want) {
+				t.Fatalf("Sends named serials %v, want %v (none for a new conversation, the last printed for one continued)", afters, want)
+			}
+			if _, ok := f.convs[convID(1)]; ok != tc.startsAgain {
+				t.Fatalf("the lost conversation's id started again: %t, want %t", ok, tc.startsAgain)
+			}
+		})
 	}
 }
 
