@@ -41,7 +41,8 @@ type Options struct {
 	Page http.Handler
 	// Drain, when set, is closed as the server starts to drain (Service.Draining): the
 	// reflection streams still open are ended then (see endOnDrain), and a response whose
-	// client does not take what is written is given up after StuckWriteWait.
+	// client does not take what is written is given up after StuckWriteWait (its connection's
+	// writes are CutStuckConns's, on the server's listener).
 	Drain <-chan struct{}
 	// StuckWriteWait replaces the constant StuckWriteWait when set (tests).
 	StuckWriteWait time.Duration
@@ -146,7 +147,6 @@ func NewServer(addr string, h http.Handler) *http.Server {
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ConnContext:       withConn, // for the writes given up in a drain (endStuckOnDrain)
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams: 256,
 			PingTimeout:          15 * time.Second,

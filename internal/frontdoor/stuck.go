@@ -1,19 +1,20 @@
 package frontdoor
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // StuckWriteWait is how long, once the front door drains, a write to a response may wait for
 // its client to take it before the response is given up: its stream is reset (HTTP/2) or its
-// connection closed (HTTP/1.1). A client that has stopped reading holds a write as long as it
-// likes, and the call cannot see the drain meanwhile: each such client held the front door's
-// shutdown for the whole of SHUTDOWN_GRACE, a rolling update for as long on each replica.
-// Nothing is lost: the transcript holds every event, and the client resumes elsewhere.
+// connection closed (HTTP/1.1); a connection whose own writes wait twice as long has them
+// ended (CutStuckConns). A client that has stopped reading holds a write as long as it likes,
+// and the call cannot see the drain meanwhile: each such client held the front door's shutdown
+// for the whole of SHUTDOWN_GRACE, a rolling update for as long on each replica. Nothing is
+// lost: the transcript holds every event, and the client resumes elsewhere.
 const StuckWriteWait = 5 * time.Second
 
 // endStuckOnDrain gives up, once drain is closed, each of h's responses whose write waits more
@@ -38,7 +39,6 @@ func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration) 
 	}()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &stuckWriter{ResponseWriter: w, rc: http.NewResponseController(w), wait: wait}
-		sw.conn, _ = r.Context().Value(connKey{}).(net.Conn)
 		mu.Lock()
 		if open == nil {
 			sw.draining = true
@@ -61,19 +61,15 @@ func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration) 
 // A write's deadline gives up its stream (HTTP/2) when the client's flow-control window is
 // what holds it. A client that grants a large window and then does not read holds the
 // connection itself: the server's writes to the socket block, and so does the stream's reset.
-// A write still held wait after its deadline has passed then ends the connection's writes,
-// which are all held behind it anyway.
+// That is CutStuckConns's to end.
 type stuckWriter struct {
 	http.ResponseWriter
 	rc   *http.ResponseController
 	wait time.Duration
-	conn net.Conn // the request's connection (connKey); nil when unknown
 
 	mu       sync.Mutex
 	draining bool
-	writing  int         // writes and flushes in progress
-	cut      *time.Timer // while draining and writing: ends the connection's writes (cutConn)
-	armed    time.Time   // when cut was last set
+	writing  int // writes and flushes in progress
 }
 
 // drain gives the writes in progress, and each one after, wait to be taken.
@@ -103,42 +99,12 @@ func (s *stuckWriter) end() {
 	s.writing--
 	if s.draining && s.writing == 0 {
 		_ = s.rc.SetWriteDeadline(time.Time{})
-		if s.cut != nil {
-			s.cut.Stop()
-		}
 	}
 }
 
-// armLocked gives the write from now wait, and the connection twice that. Call it with s.mu
-// held.
+// armLocked gives the write from now wait. Call it with s.mu held.
 func (s *stuckWriter) armLocked() {
-	s.armed = time.Now()
-	_ = s.rc.SetWriteDeadline(s.armed.Add(s.wait))
-	switch {
-	case s.conn == nil:
-	case s.cut == nil:
-		s.cut = time.AfterFunc(2*s.wait, s.cutConn)
-	default:
-		s.cut.Reset(2 * s.wait)
-	}
-}
-
-// cutConn ends the writes of the response's connection if the response is still writing.
-func (s *stuckWriter) cutConn() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.writing > 0 && time.Since(s.armed) >= 2*s.wait { // not a write begun since
-		_ = s.conn.SetWriteDeadline(time.Now())
-	}
-}
-
-// connKey is the request context's key of its connection (withConn).
-type connKey struct{}
-
-// withConn puts a connection in its requests' context (http.Server.ConnContext), for
-// stuckWriter.
-func withConn(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(ctx, connKey{}, c)
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.wait))
 }
 
 func (s *stuckWriter) Write(b []byte) (int, error) {
@@ -156,3 +122,94 @@ func (s *stuckWriter) Flush() {
 
 // Unwrap is for http.ResponseController, which connect and the handlers below may use.
 func (s *stuckWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// CutStuckConns returns ln, whose connections have their writes ended once drain is closed and
+// a write of theirs has waited for its client twice wait (a write waiting since before the
+// drain, twice wait after it). What a connection writes is held behind such a write anyway:
+// the server's writes to a socket its client no longer reads, a response's or the server's own
+// (over HTTP/2, what a handler did not flush and the trailers, written after it returns, and
+// the frames of every stream of the connection). A connection that is not writing is left
+// alone. A nil drain leaves ln as it is.
+func CutStuckConns(ln net.Listener, drain <-chan struct{}, wait time.Duration) net.Listener {
+	if drain == nil {
+		return ln
+	}
+	l := &stuckConns{Listener: ln, wait: wait, conns: map[*watchedConn]struct{}{}}
+	go l.cut(drain)
+	return l
+}
+
+// stuckConns is CutStuckConns's listener: it keeps the connections it accepted until they are
+// closed.
+type stuckConns struct {
+	net.Listener
+	wait time.Duration
+
+	mu     sync.Mutex
+	conns  map[*watchedConn]struct{}
+	closed bool // the listener: cut stops once its connections are gone
+}
+
+func (l *stuckConns) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return c, err
+	}
+	wc := &watchedConn{Conn: c, l: l}
+	l.mu.Lock()
+	l.conns[wc] = struct{}{}
+	l.mu.Unlock()
+	return wc, nil
+}
+
+func (l *stuckConns) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	return l.Listener.Close()
+}
+
+// cut waits for drain, then looks at the connections' writes every quarter of wait until the
+// listener is closed and its connections are.
+func (l *stuckConns) cut(drain <-chan struct{}) {
+	<-drain
+	drained := time.Now().UnixNano()
+	tick := time.NewTicker(l.wait / 4)
+	defer tick.Stop()
+	for now := range tick.C {
+		l.mu.Lock()
+		for c := range l.conns {
+			if since := c.writing.Load(); since != 0 && now.UnixNano()-max(since, drained) >= int64(2*l.wait) {
+				_ = c.SetWriteDeadline(now)
+			}
+		}
+		over := l.closed && len(l.conns) == 0
+		l.mu.Unlock()
+		if over {
+			return
+		}
+	}
+}
+
+// watchedConn is a connection that says since when its write in progress has waited.
+type watchedConn struct {
+	net.Conn
+	l       *stuckConns
+	writing atomic.Int64 // when the write in progress began, in Unix nanoseconds; 0: none
+	forget  sync.Once
+}
+
+func (c *watchedConn) Write(b []byte) (int, error) {
+	c.writing.Store(time.Now().UnixNano())
+	defer c.writing.Store(0)
+	return c.Conn.Write(b)
+}
+
+func (c *watchedConn) Close() error {
+	c.forget.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
