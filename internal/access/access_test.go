@@ -588,7 +588,12 @@ func TestQuotas_ReturnedSentencesRefillTheAllowanceUpToItsLimit(t *testing.T) {
 	q := access.NewQuotas(access.QuotaConfig{Clients: access.Limits{SentencesPerMinute: 2}}, nil, slog.New(slog.DiscardHandler))
 	c := access.Client{ID: uuid.New(), Tier: access.Free}
 	q.ReturnSentence(c) // before any sentence: nothing to give back
-	q.ReturnSentence(c)
+	if why := q.AdmitSentence(t.Context(), c); why != "" {
+		t.Fatalf("the first sentence: %s", why)
+	}
+	for range 3 { // one taken, three given back: the allowance is full again, and no more
+		q.ReturnSentence(c)
+	}
 	admitted := 0
 	for range 4 {
 		if q.AdmitSentence(t.Context(), c) == "" {

@@ -46,10 +46,13 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("resume_after needs the conversation_id of the conversation to resume"))
 	}
 	info, err := q.open(ctx, first.GetConversationId(), create)
-	if err != nil {
-		return err
+	if err == nil {
+		err = checkAfter(info, first.GetResumeAfter(), "resume_after")
 	}
-	if err := checkAfter(info, first.GetResumeAfter(), "resume_after"); err != nil {
+	if err != nil {
+		if first.GetSentence() != "" {
+			q.countUnopened(ctx, err)
+		}
 		return err
 	}
 	// A first sentence is admitted while the stream starts to follow the conversation: its
@@ -194,13 +197,18 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 		return nil, err
 	}
 	// A client that has seen the conversation's events wants that conversation, not a new one
-	// under its id: one expired meanwhile is NotFound, as for a resumed stream.
+	// under its id: one expired meanwhile is NotFound, as for a resumed stream, and so is one
+	// started again under its id, which has not reached the serial the client saw.
 	after := req.Msg.GetAfterSerial()
+	var conv uuid.UUID
+	var err error
 	if req.Msg.GetConversationId() == "" && after > 0 {
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("after_serial needs the conversation_id of the conversation to go on with"))
+		err = connect.NewError(connect.CodeInvalidArgument, errors.New("after_serial needs the conversation_id of the conversation to go on with"))
+	} else {
+		conv, err = parseConversation(req.Msg.GetConversationId(), after == 0)
 	}
-	conv, err := parseConversation(req.Msg.GetConversationId(), after == 0)
 	if err != nil {
+		q.countUnopened(ctx, err)
 		return nil, err
 	}
 	// Passed before its conversation is opened: a sentence refused by the front door's load or
@@ -210,16 +218,20 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 		return connect.NewResponse(&elizav1.SendResponse{ConversationId: req.Msg.GetConversationId(),
 			Kind: refused.refusal.GetKind(), Sentence: refused.refusal.GetSentence()}), nil
 	}
+	queued := false
+	defer func() { done(queued) }()
 	info, err := q.openParsed(ctx, conv, after == 0)
-	if err == nil {
-		err = checkAfter(info, after, "after_serial")
+	if err == nil && after > info.LastSerial {
+		// Not the conversation the client saw: it was lost and started again under its id.
+		err = connect.NewError(connect.CodeNotFound, fmt.Errorf(
+			"conversation %s has no event %d (its last is %d): the one you saw is gone; start a new one", conv, after, info.LastSerial))
 	}
 	if err != nil {
-		done(false)
+		q.countUnopened(ctx, err)
 		return nil, err
 	}
 	a := q.admitPassed(ctx, info.ID, req.Msg.GetSentence())
-	done(a.queued)
+	queued = a.queued
 	res := &elizav1.SendResponse{ConversationId: info.ID.String()}
 	switch {
 	case a.refusal != nil:

@@ -739,8 +739,10 @@ func TestSend_WithAfterSerialGoesOnOnlyWithTheConversationItNames(t *testing.T) 
 		t.Fatalf("a new conversation's first sentence: %v, %v", first, err)
 	}
 	id := first.GetConversationId()
-	if _, err := send(id, 5); connect.CodeOf(err) != connect.CodeInvalidArgument {
-		t.Fatalf("after_serial beyond the conversation's last: %v, want InvalidArgument", err)
+	// Beyond the last serial: the conversation the client saw was lost, and this one started
+	// again under its id.
+	if _, err := send(id, 5); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("after_serial beyond the conversation's last: %v, want NotFound", err)
 	}
 	if next, err := send(id, 1); err != nil || next.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED || next.GetSerial() != 2 {
 		t.Fatalf("a sentence after serial 1: %v, %v; want enqueued as serial 2", next, err)
@@ -772,6 +774,12 @@ func TestSend_WithAfterSerialGoesOnOnlyWithTheConversationItNames(t *testing.T) 
 	}
 	if n := len(c.jobs.all()); n != 2 {
 		t.Fatalf("%d jobs queued, want the 2 enqueued", n)
+	}
+	outcomes := c.series("frontdoor_sentences_total", "outcome")
+	for outcome, want := range map[string]float64{frontdoor.OutcomeEnqueued: 2, frontdoor.OutcomeInvalid: 1, frontdoor.OutcomeNotFound: 4} {
+		if got := outcomes[outcome].GetCounter().GetValue(); got != want {
+			t.Errorf("sentences counted %s: %v, want %v", outcome, got, want)
+		}
 	}
 }
 

@@ -78,11 +78,14 @@ const (
 	// OutcomeUnconfirmed: its Kafka write failed and could not be settled: it may still be
 	// answered.
 	OutcomeUnconfirmed = "unconfirmed"
+	// OutcomeNotFound: its conversation is unknown, has expired, or is not the one its client
+	// saw (SendRequest.after_serial).
+	OutcomeNotFound = "not_found"
 )
 
 // SentenceOutcomes lists every admission outcome.
 func SentenceOutcomes() []string {
-	return []string{OutcomeEnqueued, OutcomeQueueFull, OutcomeBusy, OutcomeOverQuota, OutcomeInvalid, OutcomeUnavailable, OutcomeLeft, OutcomeUnconfirmed}
+	return []string{OutcomeEnqueued, OutcomeQueueFull, OutcomeBusy, OutcomeOverQuota, OutcomeInvalid, OutcomeUnavailable, OutcomeLeft, OutcomeUnconfirmed, OutcomeNotFound}
 }
 
 // AdmissionMetrics time the admission of a queued sentence, whole and stage by stage,

@@ -153,14 +153,29 @@ type admission struct {
 // still land (the producer keeps the message), so the transcript settles it (Refuse). If the
 // transcript cannot record the acceptance after a write that succeeded, the worker records it
 // when it takes the job, and the client sees it then.
-func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) admission {
+func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) (a admission) {
 	done, refused, ok := q.pass(ctx, conv, sentence)
 	if !ok {
 		return refused
 	}
-	a := q.admitPassed(ctx, conv, sentence)
-	done(a.queued)
-	return a
+	defer func() { done(a.queued) }()
+	return q.admitPassed(ctx, conv, sentence)
+}
+
+// countUnopened counts a sentence whose conversation could not be opened, err being the RPC's
+// error: the transcript unavailable, its client gone, no such conversation, or a request that
+// names none.
+func (q *Queue) countUnopened(ctx context.Context, err error) {
+	switch {
+	case connect.CodeOf(err) == connect.CodeInvalidArgument:
+		q.Metrics.sentence(OutcomeInvalid)
+	case connect.CodeOf(err) == connect.CodeNotFound:
+		q.Metrics.sentence(OutcomeNotFound)
+	case ctx.Err() != nil && cancelledByCaller(ctx):
+		q.Metrics.sentence(OutcomeLeft)
+	default:
+		q.Metrics.sentence(OutcomeUnavailable)
+	}
 }
 
 // refuse is the refusal of sentence, counted under outcome; job is the job it names, if any.

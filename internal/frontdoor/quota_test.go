@@ -11,6 +11,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/beacon/eventdispatch/internal/access"
@@ -96,15 +97,17 @@ func TestQuotas_RefuseWithRetryInfoAndKeepTheStreamOpen(t *testing.T) {
 
 // A client's allowance counts sentences queued, not tries: a sentence refused because its
 // conversation is full or the queue is unavailable, or a Send whose conversation cannot be
-// opened, gives back the sentence it took.
+// opened, gives back the sentence it took; one not confirmed either way (it may be answered)
+// keeps it.
 func TestQuotas_CountSentencesQueuedNotTries(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
-	quotas := access.NewQuotas(access.QuotaConfig{Anonymous: access.Limits{SentencesPerMinute: 2}}, nil, log)
+	quotas := access.NewQuotas(access.QuotaConfig{Anonymous: access.Limits{SentencesPerMinute: 3}}, nil, log)
 	auth := access.NewAuthenticator(access.Off, access.Free, nil, log)
-	store := &failingOpen{Memory: transcript.NewMemory(time.Hour)}
-	c := &conversations{t: t, store: store.Memory, jobs: &jobs{}}
+	store := &failing{Memory: transcript.NewMemory(time.Hour)}
+	c := &conversations{t: t, store: store.Memory, jobs: &jobs{}, metrics: prometheus.NewRegistry()}
 	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }).WithQueue(&frontdoor.Queue{
-		Jobs: c.jobs, Transcript: store, Gate: queue.NewGate(100), Limit: 1, EnqueueTimeout: time.Second, Quotas: quotas, Log: log,
+		Jobs: c.jobs, Transcript: store, Gate: queue.NewGate(100), Limit: 1, EnqueueTimeout: time.Second, Quotas: quotas,
+		Metrics: frontdoor.NewAdmissionMetrics(c.metrics), Log: log,
 	}), func(o *frontdoor.Options) { o.Auth = auth.Interceptor() })
 	c.client = elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
 
@@ -116,39 +119,64 @@ func TestQuotas_CountSentencesQueuedNotTries(t *testing.T) {
 			t.Fatalf("%q: %s, want %s %q", sentence, short(res), kind, text)
 		}
 	}
-	expect("one", elizav1.QueueConversationResponse_KIND_ENQUEUED, frontdoor.TextEnqueued) // the first of two
+	expect("one", elizav1.QueueConversationResponse_KIND_ENQUEUED, frontdoor.TextEnqueued) // the first of three
 	expect("full", elizav1.QueueConversationResponse_KIND_QUEUE_FULL, frontdoor.TextQueueFull)
 	c.answer(0, "answer")
 	c.receive(s)
 	c.jobs.fail(errors.New("broker down"))
 	expect("down", elizav1.QueueConversationResponse_KIND_ERROR, frontdoor.TextUnavailable)
+
+	// Not confirmed: the write failed, and so did settling it. It may be answered: the second.
+	store.failRefuse.Store(true)
+	maybe, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "maybe"}))
+	if err != nil || maybe.Msg.GetSentence() != frontdoor.TextUnconfirmed {
+		t.Fatalf("a Send whose write and its settling failed: %v %v, want %q", maybe, err, frontdoor.TextUnconfirmed)
+	}
+	store.failRefuse.Store(false)
 	c.jobs.fail(nil)
 
-	store.fail.Store(true)
+	store.failOpen.Store(true)
 	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "unopened"})); connect.CodeOf(err) != connect.CodeUnavailable {
 		t.Fatalf("a Send whose conversation cannot be opened: %v, want Unavailable", err)
 	}
-	store.fail.Store(false)
+	store.failOpen.Store(false)
 
-	expect("two", elizav1.QueueConversationResponse_KIND_ENQUEUED, frontdoor.TextEnqueued) // the second
+	expect("two", elizav1.QueueConversationResponse_KIND_ENQUEUED, frontdoor.TextEnqueued) // the third
 	c.answer(1, "answer")
 	c.receive(s)
-	expect("three", elizav1.QueueConversationResponse_KIND_ERROR, "at most 2 sentences a minute")
+	expect("three", elizav1.QueueConversationResponse_KIND_ERROR, "at most 3 sentences a minute")
 	if n := len(c.jobs.all()); n != 2 {
 		t.Fatalf("%d jobs queued, want 2", n)
 	}
+	outcomes := c.series("frontdoor_sentences_total", "outcome")
+	for outcome, want := range map[string]float64{
+		frontdoor.OutcomeEnqueued: 2, frontdoor.OutcomeQueueFull: 1, frontdoor.OutcomeUnconfirmed: 1,
+		frontdoor.OutcomeUnavailable: 2, // the broker down, and the transcript that could not open a conversation
+		frontdoor.OutcomeOverQuota:   1,
+	} {
+		if got := outcomes[outcome].GetCounter().GetValue(); got != want {
+			t.Errorf("sentences counted %s: %v, want %v", outcome, got, want)
+		}
+	}
 }
 
-// failingOpen is the in-memory transcript whose Open fails while fail is set, as Postgres's
-// does while it cannot be reached.
-type failingOpen struct {
+// failing is the in-memory transcript whose Open, or Refuse, fails while told to, as
+// Postgres's does while it cannot be reached.
+type failing struct {
 	*transcript.Memory
-	fail atomic.Bool
+	failOpen, failRefuse atomic.Bool
 }
 
-func (f *failingOpen) Open(ctx context.Context, id uuid.UUID, create bool) (transcript.Info, error) {
-	if f.fail.Load() {
+func (f *failing) Open(ctx context.Context, id uuid.UUID, create bool) (transcript.Info, error) {
+	if f.failOpen.Load() {
 		return transcript.Info{}, errors.New("connection refused")
 	}
 	return f.Memory.Open(ctx, id, create)
+}
+
+func (f *failing) Refuse(ctx context.Context, conv, job uuid.UUID, sentence string) (transcript.Event, bool, error) {
+	if f.failRefuse.Load() {
+		return transcript.Event{}, false, errors.New("connection refused")
+	}
+	return f.Memory.Refuse(ctx, conv, job, sentence)
 }

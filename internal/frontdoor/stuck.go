@@ -134,7 +134,7 @@ func CutStuckConns(ln net.Listener, drain <-chan struct{}, wait time.Duration) n
 	if drain == nil {
 		return ln
 	}
-	l := &stuckConns{Listener: ln, wait: wait, conns: map[*watchedConn]struct{}{}}
+	l := &stuckConns{Listener: ln, wait: wait, conns: map[*watchedConn]struct{}{}, closedc: make(chan struct{})}
 	go l.cut(drain)
 	return l
 }
@@ -145,9 +145,10 @@ type stuckConns struct {
 	net.Listener
 	wait time.Duration
 
-	mu     sync.Mutex
-	conns  map[*watchedConn]struct{}
-	closed bool // the listener: cut stops once its connections are gone
+	mu      sync.Mutex
+	conns   map[*watchedConn]struct{}
+	closed  bool          // the listener: cut stops once its connections are gone
+	closedc chan struct{} // closed with the listener: cut stops if the drain has not come
 }
 
 func (l *stuckConns) Accept() (net.Conn, error) {
@@ -164,17 +165,25 @@ func (l *stuckConns) Accept() (net.Conn, error) {
 
 func (l *stuckConns) Close() error {
 	l.mu.Lock()
-	l.closed = true
+	if !l.closed {
+		l.closed = true
+		close(l.closedc)
+	}
 	l.mu.Unlock()
 	return l.Listener.Close()
 }
 
 // cut waits for drain, then looks at the connections' writes every quarter of wait until the
-// listener is closed and its connections are.
+// listener is closed and its connections are. A listener closed before the drain has nothing
+// left to drain.
 func (l *stuckConns) cut(drain <-chan struct{}) {
-	<-drain
+	select {
+	case <-drain:
+	case <-l.closedc:
+		return
+	}
 	drained := time.Now().UnixNano()
-	tick := time.NewTicker(l.wait / 4)
+	tick := time.NewTicker(max(l.wait/4, time.Millisecond))
 	defer tick.Stop()
 	for now := range tick.C {
 		l.mu.Lock()
@@ -203,6 +212,15 @@ func (c *watchedConn) Write(b []byte) (int, error) {
 	c.writing.Store(time.Now().UnixNano())
 	defer c.writing.Store(0)
 	return c.Conn.Write(b)
+}
+
+// CloseWrite half-closes the connection when it can (a TCP connection): net/http does so
+// before it closes one on an error it has answered, so that the client reads the answer.
+func (c *watchedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 func (c *watchedConn) Close() error {

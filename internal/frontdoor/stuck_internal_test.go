@@ -44,7 +44,7 @@ func TestCutStuckConns_GivesUpWhatIsWrittenAfterTheHandlerReturns(t *testing.T) 
 	time.Sleep(200 * time.Millisecond) // for the writes to fill what the client's socket takes
 
 	close(drain)
-	shutdown, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	shutdown, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	defer cancel()
 	began := time.Now()
 	if err := srv.Shutdown(shutdown); err != nil {

@@ -539,8 +539,9 @@ type SendRequest struct {
 	Sentence string `protobuf:"bytes,2,opt,name=sentence,proto3" json:"sentence,omitempty"`
 	// The last serial the client has seen of the conversation, as in WatchRequest; 0 when it has
 	// seen none. Not 0, the conversation must be one the server has, at that serial or beyond: one
-	// it no longer has (expired) is NotFound rather than started again under the same id, and a
-	// serial beyond its last is InvalidArgument.
+	// it no longer has (expired) is NotFound rather than started again under the same id, and so
+	// is one that has not reached that serial (lost, and started again under its id by a client
+	// that did not say).
 	AfterSerial   uint64 `protobuf:"varint,3,opt,name=after_serial,json=afterSerial,proto3" json:"after_serial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

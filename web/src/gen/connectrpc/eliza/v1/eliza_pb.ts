@@ -317,8 +317,9 @@ export type SendRequest = Message<"connectrpc.eliza.v1.SendRequest"> & {
   /**
    * The last serial the client has seen of the conversation, as in WatchRequest; 0 when it has
    * seen none. Not 0, the conversation must be one the server has, at that serial or beyond: one
-   * it no longer has (expired) is NotFound rather than started again under the same id, and a
-   * serial beyond its last is InvalidArgument.
+   * it no longer has (expired) is NotFound rather than started again under the same id, and so
+   * is one that has not reached that serial (lost, and started again under its id by a client
+   * that did not say).
    *
    * @generated from field: uint64 after_serial = 3;
    */
