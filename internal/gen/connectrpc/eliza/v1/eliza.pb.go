@@ -538,10 +538,12 @@ type SendRequest struct {
 	// The sentence to answer: not empty, at most 1024 bytes of UTF-8.
 	Sentence string `protobuf:"bytes,2,opt,name=sentence,proto3" json:"sentence,omitempty"`
 	// The last serial the client has seen of the conversation, as in WatchRequest; 0 when it has
-	// seen none. Not 0, the conversation must be one the server has, at that serial or beyond: one
-	// it no longer has (expired) is NotFound rather than started again under the same id, and so
-	// is one that has not reached that serial (lost, and started again under its id by a client
-	// that did not say).
+	// seen none. Not 0, conversation_id is required, and the conversation must be one the server
+	// has, at that serial or beyond: one it no longer has (expired) is NotFound rather than
+	// started again under the same id, and so is one that has not reached that serial (lost, and
+	// started again under its id by a client that did not say). (A resume, whose client is not
+	// sending, names a serial beyond the end as InvalidArgument: see
+	// QueueConversationRequest.resume_after.)
 	AfterSerial   uint64 `protobuf:"varint,3,opt,name=after_serial,json=afterSerial,proto3" json:"after_serial,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -316,10 +316,12 @@ export type SendRequest = Message<"connectrpc.eliza.v1.SendRequest"> & {
 
   /**
    * The last serial the client has seen of the conversation, as in WatchRequest; 0 when it has
-   * seen none. Not 0, the conversation must be one the server has, at that serial or beyond: one
-   * it no longer has (expired) is NotFound rather than started again under the same id, and so
-   * is one that has not reached that serial (lost, and started again under its id by a client
-   * that did not say).
+   * seen none. Not 0, conversation_id is required, and the conversation must be one the server
+   * has, at that serial or beyond: one it no longer has (expired) is NotFound rather than
+   * started again under the same id, and so is one that has not reached that serial (lost, and
+   * started again under its id by a client that did not say). (A resume, whose client is not
+   * sending, names a serial beyond the end as InvalidArgument: see
+   * QueueConversationRequest.resume_after.)
    *
    * @generated from field: uint64 after_serial = 3;
    */
