@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -304,6 +305,44 @@ func TestPage_SaysItIsReconnectingWhenItsFrontDoorShutsDown(t *testing.T) {
 	if len(states) < 3 || states[0] != "reconnecting" || states[1] != "offline" || states[len(states)-1] != "online" {
 		t.Fatalf("the status after SIGTERM went %v; want reconnecting, offline while no front door answers, then online", states)
 	}
+	checkOnce(t, p.entries())
+}
+
+// A watch the front door refuses because it cannot read the transcript (its Postgres out of
+// reach) is not "Connected": an error's headers carry no history's end. The page says it
+// cannot reach the server, keeps trying, and is connected again once Postgres answers.
+func TestPage_AWatchRefusedForAnUnreachableTranscriptIsNotConnected(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres, stack.Kafka)
+	u, err := url.Parse(ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := proctest.NewProxy(t, u.Host)
+	u.Host = pg.Addr()
+	p := browser(t)
+	s := proctest.StartConversations(t, &builds, ep, "webui", nil, []string{"DATABASE_URL=" + u.String()})
+	p.open("http://" + s.RPC + "/")
+	p.say("I feel sad")
+	p.waitLog("reply", 1)
+	p.conversation(s)
+
+	pg.Down()
+	p.open("http://" + s.RPC + "/") // the reload's watch finds the transcript out of reach
+	var seen []string
+	for range 40 { // two seconds: the first attempt, and the retries after 0.5 s and 1 s
+		state := eval[string](p, `document.getElementById("status").dataset.state`)
+		if len(seen) == 0 || seen[len(seen)-1] != state {
+			seen = append(seen, state)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if slices.Contains(seen, "online") || seen[len(seen)-1] != "offline" {
+		t.Fatalf("with the transcript out of reach the status went %v; want it never online, and offline", seen)
+	}
+	pg.Up()
+	p.waitStatus("online")
+	p.say("my mother hates me")
+	p.waitLog("reply", 2)
 	checkOnce(t, p.entries())
 }
 
