@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -83,7 +84,15 @@ func NewHandler(opts Options) http.Handler {
 	if opts.Page != nil {
 		mux.Handle("/", opts.Page)
 	}
-	return withCORS(endStuckOnDrain(mux, opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait)), opts.AllowedOrigins)
+	streamsRequests := func(path string) bool {
+		switch path {
+		case elizav1connect.ElizaServiceConverseProcedure, elizav1connect.ElizaServiceQueueConversationProcedure:
+			return true
+		}
+		// Reflection's one method streams requests; endOnDrain ends its streams.
+		return strings.HasPrefix(path, v1Path) || strings.HasPrefix(path, alphaPath)
+	}
+	return withCORS(endStuckOnDrain(mux, opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), streamsRequests), opts.AllowedOrigins)
 }
 
 // endOnDrain ends h's requests still open when drain is closed, by closing their bodies: a

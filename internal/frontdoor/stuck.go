@@ -1,6 +1,8 @@
 package frontdoor
 
 import (
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -18,11 +20,14 @@ import (
 const StuckWriteWait = 5 * time.Second
 
 // endStuckOnDrain gives up, once drain is closed, each of h's responses whose write waits more
-// than wait for its client (see StuckWriteWait). Until then a write waits as long as its
-// client makes it; a response that is not writing is left alone, drain or not (a queued
-// conversation waiting for its answers, a call still being worked on). A nil drain leaves h
-// as it is.
-func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration) http.Handler {
+// than wait for its client (see StuckWriteWait), and each request whose body has not all come
+// within wait of the drain, unless streamsRequests says its procedure streams requests (a
+// stream waiting for its client's next message is not stuck). A client that sends its request
+// a byte a second would otherwise hold the shutdown as one that does not read. Until the drain
+// a write or a read waits as long as its client makes it; a call that is neither writing nor
+// reading is left alone, drain or not (a queued conversation waiting for its answers, a call
+// still being worked on). A nil drain leaves h as it is.
+func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration, streamsRequests func(path string) bool) http.Handler {
 	if drain == nil {
 		return h
 	}
@@ -51,8 +56,29 @@ func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration) 
 			delete(open, sw) // a no-op on the nil map once drained
 			mu.Unlock()
 		}()
+		if r.Body != nil && r.Body != http.NoBody && !streamsRequests(r.URL.Path) {
+			sw.bodyOpen = true
+			r.Body = &stuckBody{ReadCloser: r.Body, w: sw}
+		}
 		h.ServeHTTP(sw, r)
+		sw.returned()
 	})
+}
+
+// stuckBody is a request's body whose rest, once the drain has begun, gets the wait of the
+// response w to come from the client.
+type stuckBody struct {
+	io.ReadCloser
+	w *stuckWriter
+}
+
+func (b *stuckBody) Read(p []byte) (int, error) {
+	b.w.beginRead()
+	n, err := b.ReadCloser.Read(p)
+	if errors.Is(err, io.EOF) {
+		b.w.bodyEnded()
+	}
+	return n, err
 }
 
 // stuckWriter is a response whose writes, once drain has been called, each get wait to be
@@ -69,7 +95,10 @@ type stuckWriter struct {
 
 	mu       sync.Mutex
 	draining bool
-	writing  int // writes and flushes in progress
+	writing  int  // writes and flushes in progress
+	bodyOpen bool // the request's body (stuckBody) is not read to its end yet
+	readBy   bool // the body has a read deadline (armReadLocked)
+	finished bool // the handler has returned: rc may no longer be used
 }
 
 // drain gives the writes in progress, and each one after, wait to be taken.
@@ -80,6 +109,48 @@ func (s *stuckWriter) drain() {
 	if s.writing > 0 {
 		s.armLocked()
 	}
+	s.armReadLocked()
+}
+
+// armReadLocked gives the rest of the request's body wait from now to come, once: a body sent
+// a byte at a time would have each read arrive in time. Call it with s.mu held.
+func (s *stuckWriter) armReadLocked() {
+	if s.bodyOpen && !s.readBy && !s.finished {
+		s.readBy = true
+		_ = s.rc.SetReadDeadline(time.Now().Add(s.wait))
+	}
+}
+
+// beginRead is a read of the request's body beginning: while draining, the body's rest has
+// its deadline.
+func (s *stuckWriter) beginRead() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		s.armReadLocked()
+	}
+}
+
+// bodyEnded is the request's body read to its end: its deadline, if it has one, is lifted,
+// since over HTTP/1.1 it is the connection's, which the server goes on reading to see whether
+// the client leaves. (A body given up keeps its deadline: over HTTP/1.1 the server reads what
+// is left of it after the handler returns, to reuse the connection, which the deadline then
+// ends at once instead of at the slow client's pace.)
+func (s *stuckWriter) bodyEnded() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bodyOpen = false
+	if s.readBy && !s.finished {
+		s.readBy = false
+		_ = s.rc.SetReadDeadline(time.Time{})
+	}
+}
+
+// returned is the handler returning: the response is no longer to be given deadlines.
+func (s *stuckWriter) returned() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finished = true
 }
 
 // begin and end bracket a write: while draining, it has wait from its start; between writes

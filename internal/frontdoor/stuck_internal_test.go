@@ -3,9 +3,11 @@ package frontdoor
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,7 +30,7 @@ func TestCutStuckConns_GivesUpWhatIsWrittenAfterTheHandlerReturns(t *testing.T) 
 	srv := NewServer("127.0.0.1:0", endStuckOnDrain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(body)
 		returned <- struct{}{}
-	}), drain, wait))
+	}), drain, wait, func(string) bool { return false }))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -110,4 +112,147 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 		err = tc.SetWriteBuffer(4 << 10)
 	}
 	return c, err
+}
+
+// A client that sends its request a byte at a time holds it as one that does not read holds
+// its response: once the drain has begun, a request's body that has not all come within the
+// wait gives the call up, over HTTP/2 and HTTP/1.1, even though each of its reads gets a byte
+// in time. A stream of requests (Converse), whose read waits for its client's next message, is
+// left alone.
+func TestEndStuckOnDrain_GivesUpARequestSentTooSlowly(t *testing.T) {
+	const wait = 100 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		// post starts a request of path to addr whose body is what is written to the writer
+		// returned, until it is closed.
+		post func(t *testing.T, addr, path string) io.WriteCloser
+	}{
+		{"HTTP/2", func(t *testing.T, addr, path string) io.WriteCloser {
+			body, w := io.Pipe()
+			client := &http.Client{Transport: &http.Transport{Protocols: h2c()}}
+			go func() {
+				if res, err := client.Post("http://"+addr+path, "application/octet-stream", body); err == nil {
+					_ = res.Body.Close()
+				}
+			}()
+			return w
+		}},
+		// By hand, as curl does: it goes on sending its body after the response (Go's client
+		// stops).
+		{"HTTP/1.1", func(t *testing.T, addr, path string) io.WriteCloser {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = conn.Close() })
+			if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", path, addr, bodyBytes); err != nil {
+				t.Fatal(err)
+			}
+			return &lengthed{Conn: conn}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			drain := make(chan struct{})
+			reading := make(chan string, 2)
+			read := make(chan error, 2)
+			handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				reading <- r.URL.Path
+				_, err := io.ReadAll(r.Body)
+				read <- err
+				// As connect does when its handler returns: what is left of the body is read and
+				// thrown away, so that the connection can be reused.
+				_, _ = io.Copy(io.Discard, r.Body)
+			})
+			srv := NewServer("127.0.0.1:0", endStuckOnDrain(handler, drain, wait, func(path string) bool { return path == "/stream" }))
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { _ = srv.Serve(CutStuckConns(ln, drain, wait)) }()
+			defer srv.Close()
+
+			send := func(path string) io.WriteCloser {
+				w := tc.post(t, ln.Addr().String(), path)
+				if _, err := w.Write([]byte("a")); err != nil { // and no more
+					t.Fatal(err)
+				}
+				if got := <-reading; got != path {
+					t.Fatalf("the handler read %s, want %s", got, path)
+				}
+				return w
+			}
+			slow := send("/slow")
+			defer slow.Close()
+			go func() { // a byte every quarter of the wait, until the call is given up
+				for {
+					time.Sleep(wait / 4)
+					if _, err := slow.Write([]byte("a")); err != nil {
+						return
+					}
+				}
+			}()
+			stream := send("/stream")
+			defer stream.Close()
+
+			close(drain)
+			select {
+			case err := <-read:
+				if err == nil {
+					t.Fatal("a request sent too slowly was read to its end, want its read given up")
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatalf("a request sent too slowly was still read 2s after the drain, want it given up after %v", wait)
+			}
+			select {
+			case err := <-read:
+				t.Fatalf("the stream of requests ended (%v) after the drain, want it left alone", err)
+			case <-time.After(3 * wait):
+			}
+			_ = stream.Close() // its client done: it ends
+			if err := <-read; err != nil {
+				t.Fatalf("the stream of requests: %v, want its end read", err)
+			}
+			// The slow client still sends: the handler reading what is left of its body would
+			// read it at its pace, and the shutdown would wait for it.
+			shutdown, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(shutdown); err != nil {
+				t.Fatalf("the shutdown after the slow request was given up: %v", err)
+			}
+		})
+	}
+}
+
+// h2c is HTTP/2 without TLS, as the front door serves it.
+func h2c() *http.Protocols {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &p
+}
+
+// bodyBytes is the length of the bodies lengthed sends.
+const bodyBytes = 4096
+
+// lengthed writes an HTTP/1.1 request body of bodyBytes (its Content-Length) to its
+// connection, as written.
+type lengthed struct {
+	net.Conn
+	mu   sync.Mutex
+	sent int
+}
+
+func (l *lengthed) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := l.Conn.Write(b)
+	l.sent += n
+	return n, err
+}
+
+// Close sends the rest of the body (the connection stays open).
+func (l *lengthed) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, err := l.Conn.Write(make([]byte, max(0, bodyBytes-l.sent)))
+	return err
 }
