@@ -133,9 +133,9 @@ func (s *stuckWriter) beginRead() {
 
 // bodyEnded is the request's body read to its end: its deadline, if it has one, is lifted,
 // since over HTTP/1.1 it is the connection's, which the server goes on reading to see whether
-// the client leaves. (A body given up keeps its deadline: over HTTP/1.1 the server reads what
-// is left of it after the handler returns, to reuse the connection, which the deadline then
-// ends at once instead of at the slow client's pace.)
+// the client leaves. (A body given up keeps its deadline: connect reads what is left of it and
+// throws it away before its handler returns, so that the connection can be reused, and the
+// deadline ends that at once instead of at the slow client's pace.)
 func (s *stuckWriter) bodyEnded() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
