@@ -44,6 +44,13 @@ func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration, 
 	}()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &stuckWriter{ResponseWriter: w, rc: http.NewResponseController(w), wait: wait}
+		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody && !streamsRequests(r.URL.Path) {
+			// On a copy: net/http decides by its own request's body what to do with what the
+			// handler leaves unread (over HTTP/1.1, whether to read it before answering).
+			sw.bodyOpen = true
+			r = r.WithContext(r.Context())
+			r.Body = &stuckBody{ReadCloser: r.Body, w: sw}
+		}
 		mu.Lock()
 		if open == nil {
 			sw.draining = true
@@ -56,10 +63,6 @@ func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration, 
 			delete(open, sw) // a no-op on the nil map once drained
 			mu.Unlock()
 		}()
-		if r.Body != nil && r.Body != http.NoBody && !streamsRequests(r.URL.Path) {
-			sw.bodyOpen = true
-			r.Body = &stuckBody{ReadCloser: r.Body, w: sw}
-		}
 		h.ServeHTTP(sw, r)
 		sw.returned()
 	})
@@ -131,11 +134,12 @@ func (s *stuckWriter) beginRead() {
 	}
 }
 
-// bodyEnded is the request's body read to its end: its deadline, if it has one, is lifted,
-// since over HTTP/1.1 it is the connection's, which the server goes on reading to see whether
-// the client leaves. (A body given up keeps its deadline: connect reads what is left of it and
-// throws it away before its handler returns, so that the connection can be reused, and the
-// deadline ends that at once instead of at the slow client's pace.)
+// bodyEnded is the request's body read to its end: the drain gives it no deadline, which over
+// HTTP/1.1 would be the connection's, and end the call when the server's read that watches
+// for the client leaving reached it. A deadline it has is lifted. (A body given up keeps its
+// deadline: connect reads what is left of it and throws it away before its handler returns,
+// so that the connection can be reused, and the deadline ends that at once instead of at the
+// slow client's pace.)
 func (s *stuckWriter) bodyEnded() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -1,6 +1,7 @@
 package frontdoor
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -130,6 +131,7 @@ func TestEndStuckOnDrain_GivesUpARequestSentTooSlowly(t *testing.T) {
 		{"HTTP/2", func(t *testing.T, addr, path string) io.WriteCloser {
 			body, w := io.Pipe()
 			client := &http.Client{Transport: &http.Transport{Protocols: h2c()}}
+			t.Cleanup(client.CloseIdleConnections)
 			go func() {
 				if res, err := client.Post("http://"+addr+path, "application/octet-stream", body); err == nil {
 					_ = res.Body.Close()
@@ -153,8 +155,8 @@ func TestEndStuckOnDrain_GivesUpARequestSentTooSlowly(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			drain := make(chan struct{})
-			reading := make(chan string, 2)
-			read := make(chan error, 2)
+			reading := make(chan string, 3)
+			read := make(chan error, 3)
 			handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				reading <- r.URL.Path
 				_, err := io.ReadAll(r.Body)
@@ -195,13 +197,25 @@ func TestEndStuckOnDrain_GivesUpARequestSentTooSlowly(t *testing.T) {
 			defer stream.Close()
 
 			close(drain)
-			select {
-			case err := <-read:
-				if err == nil {
-					t.Fatal("a request sent too slowly was read to its end, want its read given up")
+			late := send("/late") // begun after the drain
+			defer late.Close()
+			go func() {
+				for {
+					time.Sleep(wait / 4)
+					if _, err := late.Write([]byte("a")); err != nil {
+						return
+					}
 				}
-			case <-time.After(2 * time.Second):
-				t.Fatalf("a request sent too slowly was still read 2s after the drain, want it given up after %v", wait)
+			}()
+			for range 2 { // the slow request's read, and the late one's
+				select {
+				case err := <-read:
+					if err == nil {
+						t.Fatal("a request sent too slowly was read to its end, want its read given up")
+					}
+				case <-time.After(2 * time.Second):
+					t.Fatalf("a request sent too slowly was still read 2s after the drain, want it given up after %v", wait)
+				}
 			}
 			select {
 			case err := <-read:
@@ -255,4 +269,64 @@ func (l *lengthed) Close() error {
 	defer l.mu.Unlock()
 	_, err := l.Conn.Write(make([]byte, max(0, bodyBytes-l.sent)))
 	return err
+}
+
+// What is not stuck is left alone: over HTTP/1.1, a call that read its body before the drain
+// and then takes its time (its context is not ended by a deadline on its connection), and,
+// drain or not, an answer given before the body is sent (a client that asks "Expect:
+// 100-continue" gets it at once, not after the server has waited for the body).
+func TestEndStuckOnDrain_LeavesAloneWhatIsNotStuck(t *testing.T) {
+	const wait = 100 * time.Millisecond
+	drain := make(chan struct{})
+	read := make(chan struct{}, 1)
+	ended := make(chan error, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/read-then-work", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		read <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * wait):
+		}
+		ended <- r.Context().Err()
+	})
+	mux.HandleFunc("/refuse", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "unsupported media type", http.StatusUnsupportedMediaType)
+	})
+	srv := NewServer("127.0.0.1:0", endStuckOnDrain(mux, drain, wait, func(string) bool { return false }))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(CutStuckConns(ln, drain, wait)) }()
+	defer srv.Close()
+	addr := ln.Addr().String()
+
+	refused, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refused.Close()
+	if _, err := fmt.Fprintf(refused, "POST /refuse HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", addr); err != nil {
+		t.Fatal(err)
+	}
+	_ = refused.SetReadDeadline(time.Now().Add(2 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(refused), nil)
+	if err != nil || res.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("an answer before the body, with the body not sent: %v %v, want 415 at once", res, err)
+	}
+
+	working, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer working.Close()
+	if _, err := fmt.Fprintf(working, "POST /read-then-work HTTP/1.1\r\nHost: %s\r\nContent-Length: 5\r\n\r\nhello", addr); err != nil {
+		t.Fatal(err)
+	}
+	<-read
+	close(drain)
+	if err := <-ended; err != nil {
+		t.Fatalf("a call that had read its body, after the drain: its context ended (%v), want it left to work", err)
+	}
 }
