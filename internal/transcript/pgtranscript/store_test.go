@@ -929,12 +929,23 @@ func TestReserve_ReadsTheOpenJobsNotTheWholeConversation(t *testing.T) {
 		 SELECT '` + long.String() + `', gen_random_uuid(), 's', n FROM generate_series(1, ` + fmt.Sprint(answered+2) + `) n`,
 		`UPDATE transcript.job SET outcome_serial = accepted_serial + 100000
 		 WHERE conversation <> '` + long.String() + `' OR accepted_serial <= ` + fmt.Sprint(answered),
-		`VACUUM ANALYZE transcript.job`,
 	} {
 		if _, err := db.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
+	// Vacuumed until the answered jobs' old versions are gone. A vacuum may leave them: while
+	// another test of the stack creates a replication slot (a Debezium connector), the slot
+	// holds back what any database's vacuum may remove, and their index entries, still read,
+	// would be taken for the plan's.
+	var dead int64
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		if _, err := db.Exec(ctx, `VACUUM ANALYZE transcript.job`); err != nil {
+			t.Fatal(err)
+		}
+		err := db.QueryRow(ctx, `SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'transcript.job'::regclass`).Scan(&dead)
+		return err == nil && dead == 0
+	}, func() string { return fmt.Sprintf("transcript.job keeps %d dead rows after vacuums", dead) })
 	for _, call := range []struct{ name, sql string }{
 		{"reserve_many", `SELECT count(*) FILTER (WHERE outcome = 'ok') FROM transcript.reserve_many(ARRAY[$1::uuid], ARRAY[gen_random_uuid()], ARRAY['t'], ARRAY[10], $2, $3)`},
 		{"waiting", `SELECT count(*) FROM transcript.waiting($1, $2) WHERE $3::interval IS NOT NULL`},
