@@ -173,8 +173,9 @@ export class Conversation {
       // Serials only grow, and the event shown at this one was not this sentence's own
       // "enqueued": the server no longer had the conversation (swept after CONVERSATION_TTL,
       // or a standalone server restarted), and this sentence started it again under the same
-      // id, as a server older than afterSerial does. Its events would be taken for ones shown already; continued under that id, the
-      // log would mix two conversations. The sentence starts a new one instead.
+      // id, as a server older than afterSerial does. Its events would be taken for ones shown
+      // already; continued under that id, the log would mix two conversations. The sentence
+      // starts a new one instead.
       this.lose(`That conversation was no longer on the server: "${sentence}" starts a new one.`);
       return this.sendNow(sentence);
     }
