@@ -75,7 +75,7 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL st
 		service.Drain()
 	})
 	s.addIntake(lifecycle.Task{Name: "rpc", Run: func(ctx, drain context.Context) error {
-		return httpserve.Serve(ctx, drain, s.Log, "rpc", srv, frontdoor.CutStuckConns(ln, opts.Drain, opts.StuckWriteWait))
+		return httpserve.Serve(ctx, drain, s.Log, "rpc", srv, frontdoor.CutStuckConns(ln, opts.Drain, opts.StuckWriteWait, s.Log))
 	}})
 	// Jobs can be queued before any dispatcher has created the topic. (The task then idles:
 	// a task that returns stops the process.)

@@ -58,7 +58,7 @@ func startService(t *testing.T, service *frontdoor.Service, with ...func(*frontd
 	handler := frontdoor.NewHandler(opts)
 	srv := httptest.NewUnstartedServer(handler)
 	srv.Config = frontdoor.NewServer("", handler)
-	srv.Listener = frontdoor.CutStuckConns(srv.Listener, opts.Drain, cmp.Or(opts.StuckWriteWait, frontdoor.StuckWriteWait))
+	srv.Listener = frontdoor.CutStuckConns(srv.Listener, opts.Drain, cmp.Or(opts.StuckWriteWait, frontdoor.StuckWriteWait), opts.Log)
 	srv.Start()
 	t.Cleanup(srv.Close)
 

@@ -92,7 +92,7 @@ func NewHandler(opts Options) http.Handler {
 		// Reflection's one method streams requests; endOnDrain ends its streams.
 		return strings.HasPrefix(path, v1Path) || strings.HasPrefix(path, alphaPath)
 	}
-	return withCORS(endStuckOnDrain(mux, opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), streamsRequests), opts.AllowedOrigins)
+	return withCORS(endStuckOnDrain(mux, opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), streamsRequests, opts.Log), opts.AllowedOrigins)
 }
 
 // endOnDrain ends h's requests still open when drain is closed, by closing their bodies: a

@@ -3,6 +3,7 @@ package frontdoor
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -26,10 +27,14 @@ const StuckWriteWait = 5 * time.Second
 // a byte a second would otherwise hold the shutdown as one that does not read. Until the drain
 // a write or a read waits as long as its client makes it; a call that is neither writing nor
 // reading is left alone, drain or not (a queued conversation waiting for its answers, a call
-// still being worked on). A nil drain leaves h as it is.
-func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration, streamsRequests func(path string) bool) http.Handler {
+// still being worked on). Each response given up is logged on log (its call's own log line,
+// written after, says only that the client disconnected). A nil drain leaves h as it is.
+func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration, streamsRequests func(path string) bool, log *slog.Logger) http.Handler {
 	if drain == nil {
 		return h
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	var mu sync.Mutex
 	open := map[*stuckWriter]struct{}{} // the responses in progress, until drain is closed
@@ -43,7 +48,7 @@ func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration, 
 		open = nil
 	}()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &stuckWriter{ResponseWriter: w, rc: http.NewResponseController(w), wait: wait}
+		sw := &stuckWriter{ResponseWriter: w, rc: http.NewResponseController(w), wait: wait, log: log, path: r.URL.Path}
 		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody && !streamsRequests(r.URL.Path) {
 			// On a copy: net/http decides by its own request's body what to do with what the
 			// handler leaves unread (over HTTP/1.1, whether to read it before answering).
@@ -95,13 +100,17 @@ type stuckWriter struct {
 	http.ResponseWriter
 	rc   *http.ResponseController
 	wait time.Duration
+	log  *slog.Logger
+	path string // the request's, for the log
 
 	mu       sync.Mutex
 	draining bool
-	writing  int  // writes and flushes in progress
-	bodyOpen bool // the request's body (stuckBody) is not read to its end yet
-	readBy   bool // the body has a read deadline (armReadLocked)
-	finished bool // the handler has returned: rc may no longer be used
+	writing  int       // writes and flushes in progress
+	armed    time.Time // when the writes in progress were last given their deadline
+	gaveUp   bool      // a write failed past its deadline: said once
+	bodyOpen bool      // the request's body (stuckBody) is not read to its end yet
+	readBy   bool      // the body has a read deadline (armReadLocked)
+	finished bool      // the handler has returned: rc may no longer be used
 }
 
 // drain gives the writes in progress, and each one after, wait to be taken.
@@ -168,9 +177,13 @@ func (s *stuckWriter) begin() {
 	}
 }
 
-func (s *stuckWriter) end() {
+func (s *stuckWriter) end(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err != nil && s.draining && !s.gaveUp && !s.armed.IsZero() && time.Since(s.armed) >= s.wait {
+		s.gaveUp = true
+		s.log.Info("draining: gave up a response whose client took nothing for the wait", "path", s.path, "wait", s.wait)
+	}
 	s.writing--
 	if s.draining && s.writing == 0 {
 		_ = s.rc.SetWriteDeadline(time.Time{})
@@ -179,20 +192,21 @@ func (s *stuckWriter) end() {
 
 // armLocked gives the write from now wait. Call it with s.mu held.
 func (s *stuckWriter) armLocked() {
-	_ = s.rc.SetWriteDeadline(time.Now().Add(s.wait))
+	s.armed = time.Now()
+	_ = s.rc.SetWriteDeadline(s.armed.Add(s.wait))
 }
 
 func (s *stuckWriter) Write(b []byte) (int, error) {
 	s.begin()
-	defer s.end()
-	return s.ResponseWriter.Write(b)
+	n, err := s.ResponseWriter.Write(b)
+	s.end(err)
+	return n, err
 }
 
 // Flush sends what was written; it waits for the client as a write does.
 func (s *stuckWriter) Flush() {
 	s.begin()
-	defer s.end()
-	_ = s.rc.Flush()
+	s.end(s.rc.Flush())
 }
 
 // Unwrap is for http.ResponseController, which connect and the handlers below may use.
@@ -204,12 +218,15 @@ func (s *stuckWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // the server's writes to a socket its client no longer reads, a response's or the server's own
 // (over HTTP/2, what a handler did not flush and the trailers, written after it returns, and
 // the frames of every stream of the connection). A connection that is not writing is left
-// alone. A nil drain leaves ln as it is.
-func CutStuckConns(ln net.Listener, drain <-chan struct{}, wait time.Duration) net.Listener {
+// alone. Each connection cut is logged on log. A nil drain leaves ln as it is.
+func CutStuckConns(ln net.Listener, drain <-chan struct{}, wait time.Duration, log *slog.Logger) net.Listener {
 	if drain == nil {
 		return ln
 	}
-	l := &stuckConns{Listener: ln, wait: wait, conns: map[*watchedConn]struct{}{}, closedc: make(chan struct{})}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l := &stuckConns{Listener: ln, wait: wait, log: log, conns: map[*watchedConn]struct{}{}, closedc: make(chan struct{})}
 	go l.cut(drain)
 	return l
 }
@@ -219,6 +236,7 @@ func CutStuckConns(ln net.Listener, drain <-chan struct{}, wait time.Duration) n
 type stuckConns struct {
 	net.Listener
 	wait time.Duration
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	conns   map[*watchedConn]struct{}
@@ -263,8 +281,11 @@ func (l *stuckConns) cut(drain <-chan struct{}) {
 	for now := range tick.C {
 		l.mu.Lock()
 		for c := range l.conns {
-			if since := c.writing.Load(); since != 0 && now.UnixNano()-max(since, drained) >= int64(2*l.wait) {
+			if since := c.writing.Load(); since != 0 && now.UnixNano()-max(since, drained) >= int64(2*l.wait) && !c.cut {
+				c.cut = true
 				_ = c.SetWriteDeadline(now)
+				l.log.Info("draining: ended the writes of a connection whose client took nothing for twice the wait",
+					"client", c.RemoteAddr().String(), "wait", l.wait)
 			}
 		}
 		over := l.closed && len(l.conns) == 0
@@ -280,6 +301,7 @@ type watchedConn struct {
 	net.Conn
 	l       *stuckConns
 	writing atomic.Int64 // when the write in progress began, in Unix nanoseconds; 0: none
+	cut     bool         // its writes were ended (under stuckConns.mu)
 	forget  sync.Once
 }
 

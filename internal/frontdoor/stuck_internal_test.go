@@ -6,8 +6,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -15,6 +17,9 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/beacon/eventdispatch/internal/kafkatest"
+	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
 // What the server writes of a response after its handler has returned (over HTTP/2, the
@@ -31,12 +36,15 @@ func TestCutStuckConns_GivesUpWhatIsWrittenAfterTheHandlerReturns(t *testing.T) 
 	srv := NewServer("127.0.0.1:0", endStuckOnDrain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(body)
 		returned <- struct{}{}
-	}), drain, wait, func(string) bool { return false }))
+	}), drain, wait, func(string) bool { return false }, discard))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = srv.Serve(CutStuckConns(smallSendBuffers{ln}, drain, wait)) }()
+	var logged proctest.Buffer
+	go func() {
+		_ = srv.Serve(CutStuckConns(smallSendBuffers{ln}, drain, wait, slog.New(slog.NewTextHandler(&logged, nil))))
+	}()
 	defer srv.Close()
 
 	conn := unreadH2Requests(t, ln.Addr().String())
@@ -53,6 +61,49 @@ func TestCutStuckConns_GivesUpWhatIsWrittenAfterTheHandlerReturns(t *testing.T) 
 	if err := srv.Shutdown(shutdown); err != nil {
 		t.Fatalf("the shutdown with a client that does not read: %v after %v, want it over within about %v", err, time.Since(began), 2*wait)
 	}
+	if !strings.Contains(logged.String(), "ended the writes of a connection whose client took nothing") {
+		t.Fatalf("logged %q, want the connection cut said", logged.String())
+	}
+}
+
+// A response given up in a drain is logged as such: the call's own line says only that its
+// client disconnected.
+func TestEndStuckOnDrain_SaysWhichResponseItGaveUp(t *testing.T) {
+	const wait = 100 * time.Millisecond
+	drain := make(chan struct{})
+	writing := make(chan struct{})
+	var logged proctest.Buffer
+	srv := NewServer("127.0.0.1:0", endStuckOnDrain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(writing)
+		chunk := bytes.Repeat([]byte("x"), 16<<10)
+		for range 1 << 10 { // 16 MB, more than any socket buffer takes
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}), drain, wait, func(string) bool { return false }, slog.New(slog.NewTextHandler(&logged, nil))))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(smallSendBuffers{ln}) }()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "GET /big HTTP/1.1\r\nHost: %s\r\n\r\n", ln.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	<-writing
+	time.Sleep(100 * time.Millisecond) // for the socket to fill
+	close(drain)
+	kafkatest.Eventually(t, 2*time.Second, func() bool {
+		return strings.Contains(logged.String(), "gave up a response whose client took nothing") && strings.Contains(logged.String(), "path=/big")
+	}, func() string {
+		return fmt.Sprintf("logged %q, want the response given up said, with its path", logged.String())
+	})
 }
 
 // streams is how many requests unreadH2Requests makes, within the server's 256 at once.
@@ -165,12 +216,12 @@ func TestEndStuckOnDrain_GivesUpARequestSentTooSlowly(t *testing.T) {
 				// thrown away, so that the connection can be reused.
 				_, _ = io.Copy(io.Discard, r.Body)
 			})
-			srv := NewServer("127.0.0.1:0", endStuckOnDrain(handler, drain, wait, func(path string) bool { return path == "/stream" }))
+			srv := NewServer("127.0.0.1:0", endStuckOnDrain(handler, drain, wait, func(path string) bool { return path == "/stream" }, discard))
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
-			go func() { _ = srv.Serve(CutStuckConns(ln, drain, wait)) }()
+			go func() { _ = srv.Serve(CutStuckConns(ln, drain, wait, discard)) }()
 			defer srv.Close()
 
 			send := func(path string) io.WriteCloser {
@@ -293,12 +344,12 @@ func TestEndStuckOnDrain_LeavesAloneWhatIsNotStuck(t *testing.T) {
 	mux.HandleFunc("/refuse", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unsupported media type", http.StatusUnsupportedMediaType)
 	})
-	srv := NewServer("127.0.0.1:0", endStuckOnDrain(mux, drain, wait, func(string) bool { return false }))
+	srv := NewServer("127.0.0.1:0", endStuckOnDrain(mux, drain, wait, func(string) bool { return false }, discard))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = srv.Serve(CutStuckConns(ln, drain, wait)) }()
+	go func() { _ = srv.Serve(CutStuckConns(ln, drain, wait, discard)) }()
 	defer srv.Close()
 	addr := ln.Addr().String()
 
@@ -330,3 +381,6 @@ func TestEndStuckOnDrain_LeavesAloneWhatIsNotStuck(t *testing.T) {
 		t.Fatalf("a call that had read its body, after the drain: its context ended (%v), want it left to work", err)
 	}
 }
+
+// discard is the log of the tests that do not read it.
+var discard = slog.New(slog.DiscardHandler)
