@@ -27,8 +27,9 @@ const StuckWriteWait = 5 * time.Second
 // a byte a second would otherwise hold the shutdown as one that does not read. Until the drain
 // a write or a read waits as long as its client makes it; a call that is neither writing nor
 // reading is left alone, drain or not (a queued conversation waiting for its answers, a call
-// still being worked on). Each response given up is logged on log (its call's own log line,
-// written after, says only that the client disconnected). A nil drain leaves h as it is.
+// still being worked on). Each response or request given up is logged on log (its call's own
+// log line, written after, may say only that the client disconnected, or nothing below debug).
+// A nil drain leaves h as it is.
 func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration, streamsRequests func(path string) bool, log *slog.Logger) http.Handler {
 	if drain == nil {
 		return h
@@ -83,8 +84,11 @@ type stuckBody struct {
 func (b *stuckBody) Read(p []byte) (int, error) {
 	b.w.beginRead()
 	n, err := b.ReadCloser.Read(p)
-	if errors.Is(err, io.EOF) {
+	switch {
+	case errors.Is(err, io.EOF):
 		b.w.bodyEnded()
+	case err != nil:
+		b.w.readFailed()
 	}
 	return n, err
 }
@@ -103,14 +107,15 @@ type stuckWriter struct {
 	log  *slog.Logger
 	path string // the request's, for the log
 
-	mu       sync.Mutex
-	draining bool
-	writing  int       // writes and flushes in progress
-	armed    time.Time // when the writes in progress were last given their deadline
-	gaveUp   bool      // a write failed past its deadline: said once
-	bodyOpen bool      // the request's body (stuckBody) is not read to its end yet
-	readBy   bool      // the body has a read deadline (armReadLocked)
-	finished bool      // the handler has returned: rc may no longer be used
+	mu         sync.Mutex
+	draining   bool
+	writing    int       // writes and flushes in progress
+	armed      time.Time // when the writes in progress were last given their deadline
+	gaveUp     bool      // a write failed past its deadline: said once
+	bodyOpen   bool      // the request's body (stuckBody) is not read to its end yet
+	readBy     bool      // the body has a read deadline (armReadLocked)
+	readGaveUp bool      // a read failed past it: said once
+	finished   bool      // the handler has returned: rc may no longer be used
 }
 
 // drain gives the writes in progress, and each one after, wait to be taken.
@@ -156,6 +161,17 @@ func (s *stuckWriter) bodyEnded() {
 	if s.readBy && !s.finished {
 		s.readBy = false
 		_ = s.rc.SetReadDeadline(time.Time{})
+	}
+}
+
+// readFailed is a read of the request's body failing: past the body's deadline, the request
+// given up is said, once.
+func (s *stuckWriter) readFailed() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.readBy && !s.readGaveUp {
+		s.readGaveUp = true
+		s.log.Info("draining: gave up a request whose body had not all come within the wait", "path", s.path, "wait", s.wait)
 	}
 }
 

@@ -216,7 +216,9 @@ func TestEndStuckOnDrain_GivesUpARequestSentTooSlowly(t *testing.T) {
 				// thrown away, so that the connection can be reused.
 				_, _ = io.Copy(io.Discard, r.Body)
 			})
-			srv := NewServer("127.0.0.1:0", endStuckOnDrain(handler, drain, wait, func(path string) bool { return path == "/stream" }, discard))
+			var logged proctest.Buffer
+			srv := NewServer("127.0.0.1:0", endStuckOnDrain(handler, drain, wait, func(path string) bool { return path == "/stream" },
+				slog.New(slog.NewTextHandler(&logged, nil))))
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -283,6 +285,11 @@ func TestEndStuckOnDrain_GivesUpARequestSentTooSlowly(t *testing.T) {
 			defer cancel()
 			if err := srv.Shutdown(shutdown); err != nil {
 				t.Fatalf("the shutdown after the slow request was given up: %v", err)
+			}
+			for _, path := range []string{"/slow", "/late"} {
+				if !strings.Contains(logged.String(), `had not all come within the wait" path=`+path+" ") {
+					t.Errorf("logged %q, want the request to %s given up said", logged.String(), path)
+				}
 			}
 		})
 	}
