@@ -242,7 +242,7 @@ func CutStuckConns(ln net.Listener, drain <-chan struct{}, wait time.Duration, l
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &stuckConns{Listener: ln, wait: wait, log: log, conns: map[*watchedConn]struct{}{}, closedc: make(chan struct{})}
+	l := &stuckConns{Listener: ln, wait: wait, log: log, conns: map[*watchedConn]struct{}{}, closed: make(chan struct{})}
 	go l.cut(drain)
 	return l
 }
@@ -254,10 +254,11 @@ type stuckConns struct {
 	wait time.Duration
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	conns   map[*watchedConn]struct{}
-	closed  bool          // the listener: cut stops once its connections are gone
-	closedc chan struct{} // closed with the listener: cut stops if the drain has not come
+	mu    sync.Mutex
+	conns map[*watchedConn]struct{}
+
+	closed    chan struct{} // with the listener: cut stops then, or once its connections are gone
+	closeOnce sync.Once
 }
 
 func (l *stuckConns) Accept() (net.Conn, error) {
@@ -273,12 +274,7 @@ func (l *stuckConns) Accept() (net.Conn, error) {
 }
 
 func (l *stuckConns) Close() error {
-	l.mu.Lock()
-	if !l.closed {
-		l.closed = true
-		close(l.closedc)
-	}
-	l.mu.Unlock()
+	l.closeOnce.Do(func() { close(l.closed) })
 	return l.Listener.Close()
 }
 
@@ -288,7 +284,7 @@ func (l *stuckConns) Close() error {
 func (l *stuckConns) cut(drain <-chan struct{}) {
 	select {
 	case <-drain:
-	case <-l.closedc:
+	case <-l.closed:
 		return
 	}
 	drained := time.Now().UnixNano()
@@ -304,10 +300,14 @@ func (l *stuckConns) cut(drain <-chan struct{}) {
 					"client", c.RemoteAddr().String(), "wait", l.wait)
 			}
 		}
-		over := l.closed && len(l.conns) == 0
+		gone := len(l.conns) == 0
 		l.mu.Unlock()
-		if over {
-			return
+		select {
+		case <-l.closed:
+			if gone {
+				return
+			}
+		default:
 		}
 	}
 }

@@ -33,21 +33,15 @@ func TestCutStuckConns_GivesUpWhatIsWrittenAfterTheHandlerReturns(t *testing.T) 
 	drain := make(chan struct{})
 	returned := make(chan struct{}, streams)
 	body := bytes.Repeat([]byte("x"), 3<<10) // under the 4 KiB an HTTP/2 response buffers: written once the handler returns
-	srv := NewServer("127.0.0.1:0", endStuckOnDrain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var logged proctest.Buffer
+	srv, addr := serve(t, endStuckOnDrain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(body)
 		returned <- struct{}{}
-	}), drain, wait, func(string) bool { return false }, discard))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logged proctest.Buffer
-	go func() {
-		_ = srv.Serve(CutStuckConns(smallSendBuffers{ln}, drain, wait, slog.New(slog.NewTextHandler(&logged, nil))))
-	}()
-	defer srv.Close()
+	}), drain, wait, func(string) bool { return false }, discard), func(ln net.Listener) net.Listener {
+		return CutStuckConns(smallSendBuffers{ln}, drain, wait, slog.New(slog.NewTextHandler(&logged, nil)))
+	})
 
-	conn := unreadH2Requests(t, ln.Addr().String())
+	conn := unreadH2Requests(t, addr)
 	defer conn.Close()
 	for range streams {
 		<-returned
@@ -73,7 +67,7 @@ func TestEndStuckOnDrain_SaysWhichResponseItGaveUp(t *testing.T) {
 	drain := make(chan struct{})
 	writing := make(chan struct{})
 	var logged proctest.Buffer
-	srv := NewServer("127.0.0.1:0", endStuckOnDrain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	_, addr := serve(t, endStuckOnDrain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(writing)
 		chunk := bytes.Repeat([]byte("x"), 16<<10)
 		for range 1 << 10 { // 16 MB, more than any socket buffer takes
@@ -81,21 +75,9 @@ func TestEndStuckOnDrain_SaysWhichResponseItGaveUp(t *testing.T) {
 				return
 			}
 		}
-	}), drain, wait, func(string) bool { return false }, slog.New(slog.NewTextHandler(&logged, nil))))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(smallSendBuffers{ln}) }()
-	defer srv.Close()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := fmt.Fprintf(conn, "GET /big HTTP/1.1\r\nHost: %s\r\n\r\n", ln.Addr()); err != nil {
-		t.Fatal(err)
-	}
+	}), drain, wait, func(string) bool { return false }, slog.New(slog.NewTextHandler(&logged, nil))),
+		func(ln net.Listener) net.Listener { return smallSendBuffers{ln} })
+	sendHTTP1(t, addr, "GET /big HTTP/1.1\r\nHost: %s\r\n\r\n")
 	<-writing
 	time.Sleep(100 * time.Millisecond) // for the socket to fill
 	close(drain)
@@ -193,15 +175,7 @@ func TestEndStuckOnDrain_GivesUpARequestSentTooSlowly(t *testing.T) {
 		// By hand, as curl does: it goes on sending its body after the response (Go's client
 		// stops).
 		{"HTTP/1.1", func(t *testing.T, addr, path string) io.WriteCloser {
-			conn, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = conn.Close() })
-			if _, err := fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n", path, addr, bodyBytes); err != nil {
-				t.Fatal(err)
-			}
-			return &lengthed{Conn: conn}
+			return &lengthed{Conn: sendHTTP1(t, addr, "POST "+path+" HTTP/1.1\r\nHost: %s\r\nContent-Length: "+fmt.Sprint(bodyBytes)+"\r\n\r\n")}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -217,17 +191,12 @@ func TestEndStuckOnDrain_GivesUpARequestSentTooSlowly(t *testing.T) {
 				_, _ = io.Copy(io.Discard, r.Body)
 			})
 			var logged proctest.Buffer
-			srv := NewServer("127.0.0.1:0", endStuckOnDrain(handler, drain, wait, func(path string) bool { return path == "/stream" },
-				slog.New(slog.NewTextHandler(&logged, nil))))
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go func() { _ = srv.Serve(CutStuckConns(ln, drain, wait, discard)) }()
-			defer srv.Close()
+			srv, addr := serve(t, endStuckOnDrain(handler, drain, wait, func(path string) bool { return path == "/stream" },
+				slog.New(slog.NewTextHandler(&logged, nil))),
+				func(ln net.Listener) net.Listener { return CutStuckConns(ln, drain, wait, discard) })
 
 			send := func(path string) io.WriteCloser {
-				w := tc.post(t, ln.Addr().String(), path)
+				w := tc.post(t, addr, path)
 				if _, err := w.Write([]byte("a")); err != nil { // and no more
 					t.Fatal(err)
 				}
@@ -351,42 +320,52 @@ func TestEndStuckOnDrain_LeavesAloneWhatIsNotStuck(t *testing.T) {
 	mux.HandleFunc("/refuse", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unsupported media type", http.StatusUnsupportedMediaType)
 	})
-	srv := NewServer("127.0.0.1:0", endStuckOnDrain(mux, drain, wait, func(string) bool { return false }, discard))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(CutStuckConns(ln, drain, wait, discard)) }()
-	defer srv.Close()
-	addr := ln.Addr().String()
+	_, addr := serve(t, endStuckOnDrain(mux, drain, wait, func(string) bool { return false }, discard),
+		func(ln net.Listener) net.Listener { return CutStuckConns(ln, drain, wait, discard) })
 
-	refused, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer refused.Close()
-	if _, err := fmt.Fprintf(refused, "POST /refuse HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n", addr); err != nil {
-		t.Fatal(err)
-	}
+	refused := sendHTTP1(t, addr, "POST /refuse HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n")
 	_ = refused.SetReadDeadline(time.Now().Add(2 * time.Second))
 	res, err := http.ReadResponse(bufio.NewReader(refused), nil)
 	if err != nil || res.StatusCode != http.StatusUnsupportedMediaType {
 		t.Fatalf("an answer before the body, with the body not sent: %v %v, want 415 at once", res, err)
 	}
 
-	working, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer working.Close()
-	if _, err := fmt.Fprintf(working, "POST /read-then-work HTTP/1.1\r\nHost: %s\r\nContent-Length: 5\r\n\r\nhello", addr); err != nil {
-		t.Fatal(err)
-	}
+	sendHTTP1(t, addr, "POST /read-then-work HTTP/1.1\r\nHost: %s\r\nContent-Length: 5\r\n\r\nhello")
 	<-read
 	close(drain)
 	if err := <-ended; err != nil {
 		t.Fatalf("a call that had read its body, after the drain: its context ended (%v), want it left to work", err)
 	}
+}
+
+// serve serves h (in a NewServer) on a loopback port until the test ends, accepting through
+// the listener wrap makes of it, and returns the server and its address.
+func serve(t *testing.T, h http.Handler, wrap func(net.Listener) net.Listener) (*http.Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer("127.0.0.1:0", h)
+	go func() { _ = srv.Serve(wrap(ln)) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv, ln.Addr().String()
+}
+
+// sendHTTP1 connects to addr and writes request, an HTTP/1.1 request's head (its %s the
+// host) and as much of its body as goes with it, by hand; the connection, returned, stays
+// open until the test ends.
+func sendHTTP1(t *testing.T, addr, request string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if _, err := fmt.Fprintf(conn, request, addr); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
 
 // discard is the log of the tests that do not read it.

@@ -406,16 +406,23 @@ func TestPage_KeepsASentenceSentToAnExpiredConversation(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	p.sayToAConversationGone(s, first, 2)
+}
+
+// sayToAConversationGone says a sentence to conversation first, which the server no longer
+// has: the page says so (a note), keeps the sentence in its field, and sent again (Enter) it
+// starts a new conversation, whose answer is the log's replies-th.
+func (p *page) sayToAConversationGone(s *proctest.Conversations, first string, replies int) {
+	p.t.Helper()
 	p.say("my mother hates me")
 	p.waitLog("note", 1)
 	if kept := eval[string](p, `document.getElementById("sentence").value`); kept != "my mother hates me" {
-		t.Fatalf("the field holds %q after the refusal, want the sentence kept", kept)
+		p.t.Fatalf("the field holds %q after the refusal, want the sentence kept", kept)
 	}
 	p.run(chromedp.SendKeys(chromedp.ID("sentence"), kb.Enter))
-	p.waitLog("reply", 2)
-	second := p.conversation(s)
-	if second == first || second == "" {
-		t.Fatalf("the sentence sent again went to conversation %q, want a new one (not %s)", second, first)
+	p.waitLog("reply", replies)
+	if second := p.conversation(s); second == first || second == "" {
+		p.t.Fatalf("the sentence sent again went to conversation %q, want a new one (not %s)", second, first)
 	}
 }
 
@@ -433,17 +440,7 @@ func TestPage_ASentenceToAConversationSweptAwayStartsANewOne(t *testing.T) {
 	if _, err := pool.Exec(t.Context(), `DELETE FROM transcript.conversation WHERE id = $1`, first); err != nil {
 		t.Fatal(err)
 	}
-	p.say("my mother hates me")
-	p.waitLog("note", 1)
-	if kept := eval[string](p, `document.getElementById("sentence").value`); kept != "my mother hates me" {
-		t.Fatalf("the field holds %q after the refusal, want the sentence kept", kept)
-	}
-	p.run(chromedp.SendKeys(chromedp.ID("sentence"), kb.Enter))
-	p.waitLog("reply", 3)
-	second := p.conversation(s)
-	if second == first || second == "" {
-		t.Fatalf("the sentence after the sweep went to conversation %q, want a new one (not %s)", second, first)
-	}
+	p.sayToAConversationGone(s, first, 3)
 	shown := p.entries()
 	if last := shown[len(shown)-1]; last.Kind != "reply" || last.Serial != "2" {
 		t.Fatalf("the log ends with %+v, want the new conversation's reply at serial 2; the log: %+v", last, shown)
