@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 	"github.com/beacon/eventdispatch/internal/kafkatest"
+	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
 const seed = 42
@@ -261,6 +263,79 @@ func TestReflection_AStreamHeldOpenEndsWhenTheServerDrains(t *testing.T) {
 		func() string { return "the reflection stream still answers after the server began to drain" })
 }
 
+// A request whose body has not all come soon after the server began to drain is given up as
+// Unavailable, the code on which clients send a call again elsewhere, over HTTP/1.1 and
+// HTTP/2 alike: it was deadline_exceeded (a client that retries only on Unavailable gave
+// up), with a message naming the server's socket addresses.
+func TestDrain_ASaySentTooSlowlyIsUnavailable(t *testing.T) {
+	const wait = 100 * time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		client func(h *harness) *http.Client
+	}{
+		{"HTTP/1.1", func(h *harness) *http.Client { return h.http1 }},
+		{"HTTP/2", func(h *harness) *http.Client { return h.h2c }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			drain := make(chan struct{})
+			var logged proctest.Buffer
+			h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
+				o.Drain, o.StuckWriteWait = drain, wait
+				o.Log = slog.New(slog.NewTextHandler(&logged, nil))
+			})
+			body, sending := io.Pipe()
+			defer sending.Close()
+			req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+elizav1connect.ElizaServiceSayProcedure, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			answered := make(chan *http.Response, 1)
+			go func() {
+				res, err := tc.client(h).Do(req)
+				if err != nil {
+					t.Errorf("the slow Say: %v, want an answer", err)
+				}
+				answered <- res
+			}()
+			if _, err := io.WriteString(sending, `{"sentence": "I feel`); err != nil { // and no more, for now
+				t.Fatal(err)
+			}
+			close(drain)
+			var res *http.Response
+			select {
+			case res = <-answered:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("a Say whose body has not all come was still unanswered 5s after the drain, want it given up after %v", wait)
+			}
+			if res == nil {
+				return
+			}
+			defer res.Body.Close()
+			got, _ := io.ReadAll(res.Body)
+			if res.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(got), `"code":"unavailable"`) ||
+				!strings.Contains(string(got), "shutting down") {
+				t.Fatalf("a Say whose body had not all come: %s %s, want 503 unavailable saying the server is shutting down", res.Status, got)
+			}
+			// Its call failed before the interceptors ran: it is counted and logged all the same,
+			// as the drain's doing, not a fault.
+			kafkatest.Eventually(t, 2*time.Second, func() bool {
+				return strings.Contains(logged.String(), "level=INFO msg=rpc procedure="+elizav1connect.ElizaServiceSayProcedure+" code=unavailable")
+			}, func() string {
+				return fmt.Sprintf("logged %q, want the Say's call logged as unavailable, at info", logged.String())
+			})
+			want := `
+# HELP frontdoor_rpc_requests_total RPCs handled, by procedure and Connect code (ok when there was no error).
+# TYPE frontdoor_rpc_requests_total counter
+frontdoor_rpc_requests_total{code="unavailable",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
+`
+			if err := testutil.GatherAndCompare(h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 func TestHealth_ReportsServing(t *testing.T) {
 	h := start(t)
 	client := grpchealth.NewClient(h.h2c, h.url, connect.WithGRPC())
@@ -312,11 +387,34 @@ func TestMetrics_CountCallsByProcedureAndCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = client.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{}))
+	// Requests that cannot be read fail before the interceptors run, over each protocol: their
+	// calls are counted by the error their responses carry.
+	for _, bad := range []struct{ contentType, body string }{
+		{"application/json", `{"sentence": `},                          // Connect: a JSON error body
+		{"application/grpc-web+proto", "\x00\x00\x00\x00\x02\xff\xff"}, // gRPC-Web: status headers
+		{"application/grpc", "\x00\x00\x00\x00\x02\xff\xff"},           // gRPC: a trailers-only answer
+	} {
+		req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+elizav1connect.ElizaServiceSayProcedure, strings.NewReader(bad.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", bad.contentType)
+		res, err := h.h2c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		_ = res.Body.Close()
+	}
+	// A path that is no procedure is no call.
+	if res, err := h.http1.Post(h.url+"/connectrpc.eliza.v1.ElizaService/Nothing", "application/json", strings.NewReader("{}")); err == nil {
+		_ = res.Body.Close()
+	}
 
 	want := `
 # HELP frontdoor_rpc_requests_total RPCs handled, by procedure and Connect code (ok when there was no error).
 # TYPE frontdoor_rpc_requests_total counter
-frontdoor_rpc_requests_total{code="invalid_argument",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
+frontdoor_rpc_requests_total{code="invalid_argument",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 4
 frontdoor_rpc_requests_total{code="ok",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
 `
 	if err := testutil.GatherAndCompare(h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total"); err != nil {

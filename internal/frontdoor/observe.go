@@ -2,9 +2,14 @@ package frontdoor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -217,20 +222,22 @@ func (o *observer) WrapStreamingHandler(next connect.StreamingHandlerFunc) conne
 }
 
 func (o *observer) done(ctx context.Context, procedure string, start time.Time, err error) {
+	markObserved(ctx)
 	elapsed := time.Since(start)
 	code := "ok"
 	level := slog.LevelDebug
 	switch ended := callerEnded(ctx, err); {
+	case errors.Is(err, errDraining), errors.Is(err, errBodyTooSlow):
+		// The front door shutting down, not a fault. It is what the client was told, whatever
+		// became of the call's context since (over HTTP/1.1, a read given up ends it).
+		code, level = connect.CodeOf(err).String(), slog.LevelInfo
 	case ended != 0:
 		// The caller's deadline passed or the caller went away: what the client sees (the
 		// handler's own error, if any, came of it), and nothing the server did wrong.
 		code, level = ended.String(), slog.LevelInfo
 	case err != nil:
 		code = connect.CodeOf(err).String()
-		switch {
-		case errors.Is(err, errDraining):
-			level = slog.LevelInfo // the front door shutting down, not a fault
-		case serverFault(err):
+		if serverFault(err) {
 			level = slog.LevelWarn
 		}
 	}
@@ -271,4 +278,124 @@ func serverFault(err error) bool {
 	default:
 		return false
 	}
+}
+
+// observedKey is the context key under which unread marks a call the observer saw.
+type observedKey struct{}
+
+// unread serves h, and counts and logs, as the observer does, each call of a unary procedure
+// (unary says which paths are) that the observer did not see: connect reads a unary call's
+// request before it runs the interceptors, so a call whose request could not be read
+// (malformed, too large, its body given up by a drain) failed before them, and went uncounted
+// and unlogged. Its outcome is read from the error its response carries: gRPC's and
+// gRPC-Web's status headers, or a Connect error's JSON body.
+func (o *observer) unread(h http.Handler, unary func(path string) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !unary(r.URL.Path) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		var observed atomic.Bool
+		ctx := context.WithValue(r.Context(), observedKey{}, &observed)
+		rec := &errorRecorder{ResponseWriter: w}
+		start := time.Now()
+		h.ServeHTTP(rec, r.WithContext(ctx))
+		if observed.Load() {
+			return
+		}
+		if err, ok := rec.err(); ok {
+			o.done(ctx, r.URL.Path, start, err)
+		}
+	})
+}
+
+// markObserved notes in ctx, if unread put the place there, that the observer saw its call.
+func markObserved(ctx context.Context) {
+	if observed, ok := ctx.Value(observedKey{}).(*atomic.Bool); ok {
+		observed.Store(true)
+	}
+}
+
+// errorBodyBytes is as much of an error response's body as errorRecorder keeps: a Connect
+// error's JSON is a code and a message.
+const errorBodyBytes = 4 << 10
+
+// errorRecorder passes a response on, keeping its status and the start of its body when the
+// status says it is an error.
+type errorRecorder struct {
+	http.ResponseWriter
+	status int
+	body   []byte
+}
+
+func (e *errorRecorder) WriteHeader(status int) {
+	if e.status == 0 {
+		e.status = status
+	}
+	e.ResponseWriter.WriteHeader(status)
+}
+
+func (e *errorRecorder) Write(b []byte) (int, error) {
+	if e.status == 0 {
+		e.status = http.StatusOK
+	}
+	if e.status != http.StatusOK && len(e.body) < errorBodyBytes {
+		e.body = append(e.body, b[:min(len(b), errorBodyBytes-len(e.body))]...)
+	}
+	return e.ResponseWriter.Write(b)
+}
+
+// Flush is connect's, which asks for an http.Flusher.
+func (e *errorRecorder) Flush() {
+	_ = http.NewResponseController(e.ResponseWriter).Flush()
+}
+
+// Unwrap is for http.ResponseController.
+func (e *errorRecorder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+
+// ownErrors are errors the front door returns whose identity the observer's log level depends
+// on: one read back from a response is given as itself.
+var ownErrors = []*connect.Error{errDraining, errBodyTooSlow}
+
+// err returns the error the response carried (nil for a success), and false when it carried
+// no outcome of a call (a route's 404, a protocol's 415).
+func (e *errorRecorder) err() (error, bool) {
+	h := e.Header()
+	status := h.Get("Grpc-Status")
+	message := h.Get("Grpc-Message")
+	if status == "" { // a trailer, in a trailers-only gRPC response
+		status, message = h.Get(http.TrailerPrefix+"Grpc-Status"), h.Get(http.TrailerPrefix+"Grpc-Message")
+	}
+	var code connect.Code
+	switch {
+	case status != "":
+		n, err := strconv.ParseUint(status, 10, 32)
+		if err != nil {
+			return nil, false
+		}
+		if n == 0 {
+			return nil, true
+		}
+		code = connect.Code(n)
+		if m, err := url.PathUnescape(message); err == nil { // gRPC percent-encodes it
+			message = m
+		}
+	case e.status == http.StatusOK || e.status == 0:
+		return nil, e.status != 0
+	default:
+		var body struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(e.body, &body) != nil || code.UnmarshalText([]byte(body.Code)) != nil {
+			return nil, false
+		}
+		message = body.Message
+	}
+	for _, own := range ownErrors {
+		if own.Code() == code && own.Message() == message {
+			return own, true
+		}
+	}
+	return connect.NewError(code, errors.New(message)), true
 }

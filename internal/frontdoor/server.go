@@ -12,8 +12,11 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/rs/cors"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	usagev1 "github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1"
 	"github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1/usagev1connect"
 )
 
@@ -56,7 +59,8 @@ const compressMinBytes = 1 << 10
 // grpcurl needs no proto files), gRPC health and, when set, the chat page on one mux.
 func NewHandler(opts Options) http.Handler {
 	// The observer comes first (outermost), so that refused calls are counted and logged too.
-	interceptors := []connect.Interceptor{&observer{metrics: opts.Metrics, log: opts.Log}}
+	observe := &observer{metrics: opts.Metrics, log: opts.Log}
+	interceptors := []connect.Interceptor{observe}
 	if opts.Auth != nil {
 		interceptors = append(interceptors, opts.Auth)
 	}
@@ -92,7 +96,24 @@ func NewHandler(opts Options) http.Handler {
 		// Reflection's one method streams requests; endOnDrain ends its streams.
 		return strings.HasPrefix(path, v1Path) || strings.HasPrefix(path, alphaPath)
 	}
-	return withCORS(endStuckOnDrain(mux, opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), streamsRequests, opts.Log), opts.AllowedOrigins)
+	observed := observe.unread(mux, unaryProcedures(elizav1.File_connectrpc_eliza_v1_eliza_proto, usagev1.File_eventdispatch_usage_v1_usage_proto))
+	return withCORS(endStuckOnDrain(observed, opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), streamsRequests, opts.Log), opts.AllowedOrigins)
+}
+
+// unaryProcedures reports whether a path is that of a unary procedure of files' services.
+func unaryProcedures(files ...protoreflect.FileDescriptor) func(path string) bool {
+	paths := map[string]bool{}
+	for _, f := range files {
+		for i := range f.Services().Len() {
+			svc := f.Services().Get(i)
+			for j := range svc.Methods().Len() {
+				if m := svc.Methods().Get(j); !m.IsStreamingClient() && !m.IsStreamingServer() {
+					paths["/"+string(svc.FullName())+"/"+string(m.Name())] = true
+				}
+			}
+		}
+	}
+	return func(path string) bool { return paths[path] }
 }
 
 // endOnDrain ends h's requests still open when drain is closed, by closing their bodies: a

@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"connectrpc.com/connect"
 )
 
 // StuckWriteWait is how long, once the front door drains, a write to a response may wait for
@@ -27,8 +30,9 @@ const StuckWriteWait = 5 * time.Second
 // a byte a second would otherwise hold the shutdown as one that does not read. Until the drain
 // a write or a read waits as long as its client makes it; a call that is neither writing nor
 // reading is left alone, drain or not (a queued conversation waiting for its answers, a call
-// still being worked on). Each response or request given up is logged on log (its call's own
-// log line, written after, may say only that the client disconnected, or nothing below debug).
+// still being worked on). A request given up fails its call as Unavailable, which tells its
+// client to send it again elsewhere. Each response or request given up is logged on log (a
+// response's call's own log line, written after, may say only that the client disconnected).
 // A nil drain leaves h as it is.
 func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration, streamsRequests func(path string) bool, log *slog.Logger) http.Handler {
 	if drain == nil {
@@ -74,6 +78,11 @@ func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration, 
 	})
 }
 
+// errBodyTooSlow fails a call whose request's body had not all come within StuckWriteWait of
+// the drain.
+var errBodyTooSlow = connect.NewError(connect.CodeUnavailable,
+	errors.New("the front door is shutting down, and the request's body had not all come in time: send it again, to another"))
+
 // stuckBody is a request's body whose rest, once the drain has begun, gets the wait of the
 // response w to come from the client.
 type stuckBody struct {
@@ -87,8 +96,11 @@ func (b *stuckBody) Read(p []byte) (int, error) {
 	switch {
 	case errors.Is(err, io.EOF):
 		b.w.bodyEnded()
-	case err != nil:
-		b.w.readFailed()
+	case err != nil && b.w.readFailed(err):
+		// Said as the call's error, and to its client: a client that retries on Unavailable
+		// sends it again, to a front door that is not draining. The read's own error names the
+		// server's socket addresses.
+		err = errBodyTooSlow
 	}
 	return n, err
 }
@@ -164,15 +176,19 @@ func (s *stuckWriter) bodyEnded() {
 	}
 }
 
-// readFailed is a read of the request's body failing: past the body's deadline, the request
-// given up is said, once.
-func (s *stuckWriter) readFailed() {
+// readFailed is a read of the request's body failing with err, and reports whether it is the
+// body's deadline that failed it: the request given up, which is said once.
+func (s *stuckWriter) readFailed(err error) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.readBy && !s.readGaveUp {
-		s.readGaveUp = true
-		s.log.Info("draining: gave up a request whose body had not all come within the wait", "path", s.path, "wait", s.wait)
+	if !s.readBy || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
 	}
+	if !s.readGaveUp {
+		s.readGaveUp = true
+		s.log.Info("draining: gave up a request whose body had not all come within the wait", "path", s.path, "wait", s.wait, "error", err)
+	}
+	return true
 }
 
 // returned is the handler returning: the response is no longer to be given deadlines.
