@@ -381,7 +381,10 @@ func TestHugeMessage_IsRefusedBeforeBeingRead(t *testing.T) {
 }
 
 func TestMetrics_CountCallsByProcedureAndCode(t *testing.T) {
-	h := start(t)
+	var logged proctest.Buffer
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
+		o.Log = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	client := elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())
 	if _, err := client.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{Sentence: "hi"})); err != nil {
 		t.Fatal(err)
@@ -393,6 +396,7 @@ func TestMetrics_CountCallsByProcedureAndCode(t *testing.T) {
 		{"application/json", `{"sentence": `},                          // Connect: a JSON error body
 		{"application/grpc-web+proto", "\x00\x00\x00\x00\x02\xff\xff"}, // gRPC-Web: status headers
 		{"application/grpc", "\x00\x00\x00\x00\x02\xff\xff"},           // gRPC: a trailers-only answer
+		{"application/grpc", "\x00\x00\x00\x00\x05ab"},                 // an envelope cut short: internal
 	} {
 		req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+elizav1connect.ElizaServiceSayProcedure, strings.NewReader(bad.body))
 		if err != nil {
@@ -414,10 +418,29 @@ func TestMetrics_CountCallsByProcedureAndCode(t *testing.T) {
 	want := `
 # HELP frontdoor_rpc_requests_total RPCs handled, by procedure and Connect code (ok when there was no error).
 # TYPE frontdoor_rpc_requests_total counter
+frontdoor_rpc_requests_total{code="internal",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
 frontdoor_rpc_requests_total{code="invalid_argument",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 4
 frontdoor_rpc_requests_total{code="ok",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
 `
 	if err := testutil.GatherAndCompare(h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total"); err != nil {
 		t.Fatal(err)
+	}
+	// What a client sends wrong is not the server's fault, whatever its code: anyone could
+	// fill the log with warnings.
+	if strings.Contains(logged.String(), "level=WARN") || !strings.Contains(logged.String(), "code=internal") {
+		t.Fatalf("logged %q, want each call logged, none of them as a warning", logged.String())
+	}
+	// Those calls' time is their clients', sending: they are not timed. The two Says that
+	// were read are.
+	families, err := h.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "frontdoor_rpc_duration_seconds" {
+			if n := f.GetMetric()[0].GetHistogram().GetSampleCount(); n != 2 {
+				t.Fatalf("timed %d calls, want the 2 whose requests were read", n)
+			}
+		}
 	}
 }

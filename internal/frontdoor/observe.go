@@ -224,26 +224,32 @@ func (o *observer) WrapStreamingHandler(next connect.StreamingHandlerFunc) conne
 func (o *observer) done(ctx context.Context, procedure string, start time.Time, err error) {
 	markObserved(ctx)
 	elapsed := time.Since(start)
-	code := "ok"
-	level := slog.LevelDebug
-	switch ended := callerEnded(ctx, err); {
-	case errors.Is(err, errDraining), errors.Is(err, errBodyTooSlow):
-		// The front door shutting down, not a fault. It is what the client was told, whatever
-		// became of the call's context since (over HTTP/1.1, a read given up ends it).
-		code, level = connect.CodeOf(err).String(), slog.LevelInfo
-	case ended != 0:
-		// The caller's deadline passed or the caller went away: what the client sees (the
-		// handler's own error, if any, came of it), and nothing the server did wrong.
-		code, level = ended.String(), slog.LevelInfo
-	case err != nil:
-		code = connect.CodeOf(err).String()
-		if serverFault(err) {
-			level = slog.LevelWarn
-		}
-	}
+	code, level := outcome(ctx, err)
 	o.metrics.requests.WithLabelValues(procedure, code).Inc()
 	o.metrics.duration.WithLabelValues(procedure).Observe(elapsed.Seconds())
 	o.log.Log(ctx, level, "rpc", "procedure", procedure, "code", code, "took", elapsed, "error", err)
+}
+
+// outcome is how a call that ended with err is counted (its code) and logged (the level).
+func outcome(ctx context.Context, err error) (code string, level slog.Level) {
+	switch ended := callerEnded(ctx, err); {
+	case errors.Is(err, errBodyTooSlow):
+		// The front door shutting down, whatever became of the call's context since: over
+		// HTTP/1.1, the read given up ends it.
+		return connect.CodeOf(err).String(), slog.LevelInfo
+	case ended != 0:
+		// The caller's deadline passed or the caller went away: what the client sees (the
+		// handler's own error, if any, came of it), and nothing the server did wrong.
+		return ended.String(), slog.LevelInfo
+	case err == nil:
+		return "ok", slog.LevelDebug
+	case errors.Is(err, errDraining):
+		return connect.CodeOf(err).String(), slog.LevelInfo // the front door shutting down, not a fault
+	case serverFault(err):
+		return connect.CodeOf(err).String(), slog.LevelWarn
+	default:
+		return connect.CodeOf(err).String(), slog.LevelDebug
+	}
 }
 
 // callerEnded returns DeadlineExceeded or Canceled when a failed call ended because the
@@ -303,9 +309,17 @@ func (o *observer) unread(h http.Handler, unary func(path string) bool) http.Han
 		if observed.Load() {
 			return
 		}
-		if err, ok := rec.err(); ok {
-			o.done(ctx, r.URL.Path, start, err)
+		err, ok := rec.err()
+		if !ok {
+			return
 		}
+		// Counted, not timed: its time is mostly its client's, sending the request, which the
+		// calls the observer sees spend before it starts their clocks. Nor is it a fault of the
+		// server's, whatever its code: the server was reading what its client sent (a gRPC
+		// envelope cut short is internal, an unknown compression unimplemented).
+		code, level := outcome(ctx, err)
+		o.metrics.requests.WithLabelValues(r.URL.Path, code).Inc()
+		o.log.Log(ctx, min(level, slog.LevelInfo), "rpc", "procedure", r.URL.Path, "code", code, "took", time.Since(start), "error", err)
 	})
 }
 
@@ -357,8 +371,8 @@ func (e *errorRecorder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 // on: one read back from a response is given as itself.
 var ownErrors = []*connect.Error{errDraining, errBodyTooSlow}
 
-// err returns the error the response carried (nil for a success), and false when it carried
-// no outcome of a call (a route's 404, a protocol's 415).
+// err returns the error the response carried, and false when it carried none: a success
+// (which the observer sees), or no outcome of a call (a route's 404, a protocol's 415).
 func (e *errorRecorder) err() (error, bool) {
 	h := e.Header()
 	status := h.Get("Grpc-Status")
@@ -374,14 +388,14 @@ func (e *errorRecorder) err() (error, bool) {
 			return nil, false
 		}
 		if n == 0 {
-			return nil, true
+			return nil, false // as a success above
 		}
 		code = connect.Code(n)
 		if m, err := url.PathUnescape(message); err == nil { // gRPC percent-encodes it
 			message = m
 		}
 	case e.status == http.StatusOK || e.status == 0:
-		return nil, e.status != 0
+		return nil, false // a success is always observed: this is no call's
 	default:
 		var body struct {
 			Code    string `json:"code"`

@@ -29,7 +29,9 @@ type Options struct {
 	Health grpchealth.Checker
 	// Metrics counts and times calls. Required.
 	Metrics *Metrics
-	// Log receives one line per call (debug) and one per server-side failure (warn).
+	// Log receives one line per call: debug for a success or the caller's error, info for a
+	// call its caller ended or the drain gave up, or whose request could not be read, warn for
+	// a server-side failure.
 	Log *slog.Logger
 	// AllowedOrigins are the web origins whose pages may call the service (CORS); "*" allows
 	// any. Empty: no cross-origin access.
@@ -74,9 +76,11 @@ func NewHandler(opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(elizav1connect.NewElizaServiceHandler(opts.Service, handlerOpts...))
 	services := []string{elizav1connect.ElizaServiceName, grpchealth.HealthV1ServiceName}
+	observed := []protoreflect.FileDescriptor{elizav1.File_connectrpc_eliza_v1_eliza_proto}
 	if opts.Usage != nil {
 		mux.Handle(usagev1connect.NewUsageServiceHandler(opts.Usage, handlerOpts...))
 		services = append(services, usagev1connect.UsageServiceName)
+		observed = append(observed, usagev1.File_eventdispatch_usage_v1_usage_proto)
 	}
 
 	reflector := grpcreflect.NewStaticReflector(services...)
@@ -96,8 +100,7 @@ func NewHandler(opts Options) http.Handler {
 		// Reflection's one method streams requests; endOnDrain ends its streams.
 		return strings.HasPrefix(path, v1Path) || strings.HasPrefix(path, alphaPath)
 	}
-	observed := observe.unread(mux, unaryProcedures(elizav1.File_connectrpc_eliza_v1_eliza_proto, usagev1.File_eventdispatch_usage_v1_usage_proto))
-	return withCORS(endStuckOnDrain(observed, opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), streamsRequests, opts.Log), opts.AllowedOrigins)
+	return withCORS(endStuckOnDrain(observe.unread(mux, unaryProcedures(observed...)), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), streamsRequests, opts.Log), opts.AllowedOrigins)
 }
 
 // unaryProcedures reports whether a path is that of a unary procedure of files' services.

@@ -265,6 +265,31 @@ func TestEndStuckOnDrain_GivesUpARequestSentTooSlowly(t *testing.T) {
 	}
 }
 
+// Only the drain's own deadline makes a read of a request's body unavailable: a client that
+// leaves in the middle of its body, drain or not, is a client gone, not the server shutting
+// down.
+func TestEndStuckOnDrain_AClientThatLeavesMidBodyIsNotGivenUp(t *testing.T) {
+	const wait = 5 * time.Second // the client leaves well within it
+	drain := make(chan struct{})
+	close(drain)
+	read := make(chan error, 1)
+	_, addr := serve(t, endStuckOnDrain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		read <- err
+	}), drain, wait, func(string) bool { return false }, discard), func(ln net.Listener) net.Listener { return ln })
+	conn := sendHTTP1(t, addr, "POST /leave HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\n\r\nabc")
+	time.Sleep(100 * time.Millisecond) // for the handler to be reading
+	_ = conn.Close()
+	select {
+	case err := <-read:
+		if err == nil || connect.CodeOf(err) == connect.CodeUnavailable {
+			t.Fatalf("a client that left mid-body, in a drain: its read failed with %v, want the client's leaving, not the server's giving up", err)
+		}
+	case <-time.After(wait / 2):
+		t.Fatal("a client that left mid-body was still being read")
+	}
+}
+
 // h2c is HTTP/2 without TLS, as the front door serves it.
 func h2c() *http.Protocols {
 	var p http.Protocols
