@@ -320,7 +320,9 @@ func TestQueueConversation_RefusesBadInputWithTheRightCode(t *testing.T) {
 		req  *elizav1.QueueConversationRequest
 		code connect.Code
 	}{
-		"malformed id":         {&elizav1.QueueConversationRequest{ConversationId: "not-a-uuid", Sentence: "x"}, connect.CodeInvalidArgument},
+		"malformed id": {&elizav1.QueueConversationRequest{ConversationId: "not-a-uuid", Sentence: "x"}, connect.CodeInvalidArgument},
+		// A job cannot carry it: its workers would refuse it, and its answer would never come.
+		"the nil UUID":         {&elizav1.QueueConversationRequest{ConversationId: uuid.Nil.String(), Sentence: "x"}, connect.CodeInvalidArgument},
 		"attach to unknown":    {&elizav1.QueueConversationRequest{ConversationId: uuid.NewString()}, connect.CodeNotFound},
 		"resume unknown":       {&elizav1.QueueConversationRequest{ConversationId: uuid.NewString(), ResumeAfter: 1, Sentence: "x"}, connect.CodeNotFound},
 		"resume beyond":        {&elizav1.QueueConversationRequest{ConversationId: known.GetConversationId(), ResumeAfter: 9}, connect.CodeInvalidArgument},
@@ -693,6 +695,9 @@ func TestSendAndWatch_RefuseBadInput(t *testing.T) {
 	}
 	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: "x", Sentence: "hi"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
 		t.Fatalf("malformed id: %v", err)
+	}
+	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: uuid.Nil.String(), Sentence: "hi"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("the nil UUID: %v", err)
 	}
 	watchErr := func(req *elizav1.WatchRequest) error {
 		w, err := c.client.Watch(ctx(t), connect.NewRequest(req))

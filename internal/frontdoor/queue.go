@@ -98,14 +98,18 @@ func cancelledByCaller(ctx context.Context) bool {
 }
 
 // parseConversation is the conversation a request names by id: a new one's, when id is empty
-// and a conversation may be created; InvalidArgument when id is not a UUID, or is empty and
-// must name one.
+// and a conversation may be created; InvalidArgument when id is not a UUID, is the nil UUID
+// (which a job cannot carry: its workers would refuse it, and no answer would ever come), or
+// is empty and must name one.
 func parseConversation(id string, create bool) (uuid.UUID, error) {
 	switch {
 	case id != "":
 		conv, err := uuid.Parse(id)
 		if err != nil {
 			return uuid.Nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("conversation_id %q is not a UUID", id))
+		}
+		if conv == uuid.Nil {
+			return uuid.Nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("conversation_id %q is the nil UUID, which names no conversation", id))
 		}
 		return conv, nil
 	case !create:

@@ -374,7 +374,8 @@ type QueueConversationRequest struct {
 	Sentence string `protobuf:"bytes,1,opt,name=sentence,proto3" json:"sentence,omitempty"`
 	// The conversation, a UUID. Read from the first message only. Empty: the server starts a
 	// new conversation and says its id in every response. A UUID the server does not know
-	// starts a conversation with that id (a client may choose its own).
+	// starts a conversation with that id (a client may choose its own; not the nil UUID). One
+	// idle past the server's TTL and not yet deleted is NotFound.
 	ConversationId string `protobuf:"bytes,2,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
 	// The last serial the client has seen; the server sends the events after it first. Read
 	// from the first message only; 0 sends the whole transcript.
@@ -533,7 +534,8 @@ func (x *QueueConversationResponse) GetSerial() uint64 {
 type SendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The conversation, a UUID; empty starts a new one. A UUID the server does not know starts
-	// a conversation with that id, unless after_serial is set.
+	// a conversation with that id, unless after_serial is set (not the nil UUID). One idle past
+	// the server's TTL and not yet deleted is NotFound: its serials are not reused.
 	ConversationId string `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
 	// The sentence to answer: not empty, at most 1024 bytes of UTF-8.
 	Sentence string `protobuf:"bytes,2,opt,name=sentence,proto3" json:"sentence,omitempty"`

@@ -161,7 +161,8 @@ export type QueueConversationRequest = Message<"connectrpc.eliza.v1.QueueConvers
   /**
    * The conversation, a UUID. Read from the first message only. Empty: the server starts a
    * new conversation and says its id in every response. A UUID the server does not know
-   * starts a conversation with that id (a client may choose its own).
+   * starts a conversation with that id (a client may choose its own; not the nil UUID). One
+   * idle past the server's TTL and not yet deleted is NotFound.
    *
    * @generated from field: string conversation_id = 2;
    */
@@ -301,7 +302,8 @@ export const QueueConversationResponse_KindSchema: GenEnum<QueueConversationResp
 export type SendRequest = Message<"connectrpc.eliza.v1.SendRequest"> & {
   /**
    * The conversation, a UUID; empty starts a new one. A UUID the server does not know starts
-   * a conversation with that id, unless after_serial is set.
+   * a conversation with that id, unless after_serial is set (not the nil UUID). One idle past
+   * the server's TTL and not yet deleted is NotFound: its serials are not reused.
    *
    * @generated from field: string conversation_id = 1;
    */
