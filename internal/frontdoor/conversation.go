@@ -95,10 +95,15 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	// with everything else, or its refusal once the feed has caught up.
 	queued := func(a admission) error {
 		if a.refusal != nil {
-			if err := f.catchUp(ctx, send); err != nil {
+			err := f.catchUp(ctx, send)
+			if err != nil && a.gone == nil {
 				return unavailable(ctx, q, err)
 			}
-			return stream.Send(a.refusal)
+			if err := stream.Send(a.refusal); err != nil {
+				return err
+			}
+			// A conversation gone has nothing more to send: its sentence's refusal said why.
+			return a.gone
 		}
 		var err error
 		if a.event != nil {
@@ -232,6 +237,9 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 	}
 	a := q.admitPassed(ctx, info.ID, req.Msg.GetSentence())
 	queued = a.queued
+	if a.gone != nil {
+		return nil, a.gone // as if it had expired before the open
+	}
 	res := &elizav1.SendResponse{ConversationId: info.ID.String()}
 	switch {
 	case a.refusal != nil:
@@ -312,7 +320,8 @@ func drained(q *Queue) error {
 
 // unavailable logs a transcript failure and tells the client to come back; the conversation
 // is not lost, and a resume picks it up where the client left it. A failure because ctx
-// ended (the call's deadline, or its client leaving) is the caller's doing, and says so.
+// ended (the call's deadline, or its client leaving) is the caller's doing, and says so; one
+// because the conversation expired is NotFound.
 func unavailable(ctx context.Context, q *Queue, err error) error {
 	var ce *connect.Error
 	if errors.As(err, &ce) {
@@ -320,6 +329,10 @@ func unavailable(ctx context.Context, q *Queue, err error) error {
 	}
 	if ctx.Err() != nil {
 		return ended(ctx)
+	}
+	if errors.Is(err, transcript.ErrNotFound) {
+		// Idle past its TTL while the stream held it: no fault, and nothing to resume.
+		return connect.NewError(connect.CodeNotFound, fmt.Errorf("%w; start a new one", err))
 	}
 	if errors.Is(err, context.Canceled) {
 		return connect.NewError(connect.CodeCanceled, err)

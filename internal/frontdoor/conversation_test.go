@@ -1363,3 +1363,45 @@ func (o *opening) Open(ctx context.Context, id uuid.UUID, create bool) (transcri
 	}
 	return o.Memory.Open(ctx, id, create)
 }
+
+// A conversation that goes idle past its TTL while a stream holds it open is gone for that
+// stream too: its next sentence is refused as not_found, naming the sentence, and the stream
+// ends NotFound, with nothing to resume. It is no fault of the transcript's: before, the
+// sentence had no answer and the stream ended Unavailable ("resume later", which then said
+// NotFound), counted as the transcript unavailable, which an alert watches.
+func TestQueueConversation_ASentenceToAConversationExpiredMeanwhileIsNotFound(t *testing.T) {
+	c := startConversations(t, 200*time.Millisecond)
+	s := c.open()
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "hello"})
+	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/hello" {
+		t.Fatalf("first: %s", got)
+	}
+	time.Sleep(300 * time.Millisecond) // idle past the TTL
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "still there?"})
+	res := c.receive(s)
+	if res.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || res.GetInReplyTo() != "still there?" ||
+		!strings.HasPrefix(res.GetSentence(), "not_found: ") || res.GetSerial() != 0 {
+		t.Fatalf("a sentence to the expired conversation: %+v, want it refused as not found", res)
+	}
+	if _, err := s.Receive(); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("the stream after it: %v, want it ended NotFound", err)
+	}
+	if got := c.series("frontdoor_sentences_total", "outcome")[frontdoor.OutcomeNotFound].GetCounter().GetValue(); got != 1 {
+		t.Fatalf("sentences counted not_found: %v, want 1", got)
+	}
+	if ended := c.streamsEnded(); ended[frontdoor.EndTranscriptUnavailable] != 0 {
+		t.Fatalf("streams ended: %v, want none counted as the transcript unavailable", ended)
+	}
+}
+
+// The same for a Send whose conversation expires between its opening and its admission: it
+// is NotFound, as one expired before.
+func TestSend_ToAConversationExpiredDuringItsAdmissionIsNotFound(t *testing.T) {
+	m := transcript.NewMemory(200 * time.Millisecond)
+	c := startConversationsOn(t, m, newSlowReserve(m, 300*time.Millisecond))
+	// A new conversation, created by the Send, that expires while its slot is reserved.
+	res, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
+	if connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("got %v, %v, want NotFound", res, err)
+	}
+}

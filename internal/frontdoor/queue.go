@@ -72,7 +72,7 @@ func (q *Queue) openParsed(ctx context.Context, conv uuid.UUID, create bool) (tr
 	info, err := q.Transcript.Open(ctx, conv, create)
 	switch {
 	case errors.Is(err, transcript.ErrNotFound):
-		return info, connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown or has expired; start a new one", conv))
+		return info, notFound(conv)
 	case err != nil && ctx.Err() != nil:
 		return info, ended(ctx) // the caller's doing, not the transcript's
 	case err != nil:
@@ -80,6 +80,11 @@ func (q *Queue) openParsed(ctx context.Context, conv uuid.UUID, create bool) (tr
 		return info, connect.NewError(connect.CodeUnavailable, errors.New("conversations are unavailable, please try again later"))
 	}
 	return info, nil
+}
+
+// notFound is the error of a conversation the transcript does not have (transcript.ErrNotFound).
+func notFound(conv uuid.UUID) error {
+	return connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown or has expired; start a new one", conv))
 }
 
 // deadlineSlack is how near its deadline a call cancelled by its client is taken as ended by
@@ -149,6 +154,10 @@ type admission struct {
 	// queued: the job is in Kafka, or may be (enqueued, or not confirmed either way); such a
 	// sentence has spent its client's allowance.
 	queued bool
+	// gone is the NotFound error of a conversation that went idle past its TTL while its
+	// client held it (an open stream, or between a Send's open and its admission): nothing can
+	// be added to it any more.
+	gone error
 }
 
 // admit validates sentence, takes a slot in the conversation, enqueues the job durably and
@@ -264,6 +273,11 @@ func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string
 	switch {
 	case errors.Is(err, transcript.ErrFull):
 		return refuse(OutcomeQueueFull, elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextQueueFull, uuid.Nil)
+	case errors.Is(err, transcript.ErrNotFound):
+		gone := notFound(conv)
+		a := refuse(OutcomeNotFound, elizav1.QueueConversationResponse_KIND_ERROR, connect.CodeNotFound.String()+": "+errorMessage(gone), uuid.Nil)
+		a.gone = gone
+		return a
 	case err != nil:
 		log.Warn("cannot reserve a slot for a job", "error", err)
 		if errors.Is(err, context.DeadlineExceeded) {

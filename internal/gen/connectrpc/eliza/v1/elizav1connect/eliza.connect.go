@@ -66,7 +66,9 @@ type ElizaServiceClient interface {
 	// QueueConversation queues each sentence instead of answering it at once: the server
 	// answers "enqueued" once the job is durably in the queue, or "queue is full!" when the
 	// conversation already has QUEUE_LIMIT jobs waiting, and sends each answer on the same
-	// stream as it arrives. The stream stays open either way. After the client half-closes, the
+	// stream as it arrives. The stream stays open either way, unless the conversation has
+	// expired meanwhile (idle past the server's TTL): that sentence is then refused
+	// (KIND_ERROR, "not_found: …") and the stream ends NotFound. After the client half-closes, the
 	// server still delivers the answers to every job of the conversation that is waiting for
 	// one, then ends the stream.
 	//
@@ -194,7 +196,9 @@ type ElizaServiceHandler interface {
 	// QueueConversation queues each sentence instead of answering it at once: the server
 	// answers "enqueued" once the job is durably in the queue, or "queue is full!" when the
 	// conversation already has QUEUE_LIMIT jobs waiting, and sends each answer on the same
-	// stream as it arrives. The stream stays open either way. After the client half-closes, the
+	// stream as it arrives. The stream stays open either way, unless the conversation has
+	// expired meanwhile (idle past the server's TTL): that sentence is then refused
+	// (KIND_ERROR, "not_found: …") and the stream ends NotFound. After the client half-closes, the
 	// server still delivers the answers to every job of the conversation that is waiting for
 	// one, then ends the stream.
 	//
