@@ -67,7 +67,10 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	f, err := q.openFeed(ctx, info.ID, first.GetResumeAfter())
 	if err != nil {
 		if pending != nil {
-			<-pending // its job, if enqueued, is in the transcript: a resume finds it
+			a := <-pending // its job, if enqueued, is in the transcript: a resume finds it
+			if a.refusal != nil && errors.Is(err, transcript.ErrNotFound) {
+				_ = stream.Send(a.refusal) // the conversation gone, as its sentence's refusal says first
+			}
 		}
 		return unavailable(ctx, q, err)
 	}
@@ -95,15 +98,17 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	// with everything else, or its refusal once the feed has caught up.
 	queued := func(a admission) error {
 		if a.refusal != nil {
-			err := f.catchUp(ctx, send)
-			if err != nil && a.gone == nil {
+			gone := a.gone
+			if err := f.catchUp(ctx, send); errors.Is(err, transcript.ErrNotFound) {
+				gone = unavailable(ctx, q, err)
+			} else if err != nil {
 				return unavailable(ctx, q, err)
 			}
 			if err := stream.Send(a.refusal); err != nil {
 				return err
 			}
-			// A conversation gone has nothing more to send: its sentence's refusal said why.
-			return a.gone
+			// A conversation gone has nothing more to send: the sentence's refusal came first.
+			return gone
 		}
 		var err error
 		if a.event != nil {

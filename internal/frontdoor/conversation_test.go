@@ -323,6 +323,7 @@ func TestQueueConversation_RefusesBadInputWithTheRightCode(t *testing.T) {
 		"malformed id": {&elizav1.QueueConversationRequest{ConversationId: "not-a-uuid", Sentence: "x"}, connect.CodeInvalidArgument},
 		// A job cannot carry it: its workers would refuse it, and its answer would never come.
 		"the nil UUID":         {&elizav1.QueueConversationRequest{ConversationId: uuid.Nil.String(), Sentence: "x"}, connect.CodeInvalidArgument},
+		"resume the nil UUID":  {&elizav1.QueueConversationRequest{ConversationId: uuid.Nil.String(), ResumeAfter: 1}, connect.CodeInvalidArgument},
 		"attach to unknown":    {&elizav1.QueueConversationRequest{ConversationId: uuid.NewString()}, connect.CodeNotFound},
 		"resume unknown":       {&elizav1.QueueConversationRequest{ConversationId: uuid.NewString(), ResumeAfter: 1, Sentence: "x"}, connect.CodeNotFound},
 		"resume beyond":        {&elizav1.QueueConversationRequest{ConversationId: known.GetConversationId(), ResumeAfter: 9}, connect.CodeInvalidArgument},
@@ -710,6 +711,9 @@ func TestSendAndWatch_RefuseBadInput(t *testing.T) {
 	}
 	if err := watchErr(&elizav1.WatchRequest{ConversationId: uuid.NewString()}); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("unknown conversation: %v", err)
+	}
+	if err := watchErr(&elizav1.WatchRequest{ConversationId: uuid.Nil.String()}); connect.CodeOf(err) != connect.CodeInvalidArgument {
+		t.Fatalf("the nil UUID: %v", err)
 	}
 	sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
 	if err != nil {
@@ -1403,5 +1407,75 @@ func TestSend_ToAConversationExpiredDuringItsAdmissionIsNotFound(t *testing.T) {
 	res, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
 	if connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("got %v, %v, want NotFound", res, err)
+	}
+}
+
+// slowAccept is the in-memory transcript whose Accepts take takes: a conversation idle for
+// nearly its TTL passes its Reserve and is gone by its Accept.
+type slowAccept struct {
+	*transcript.Memory
+	takes time.Duration
+}
+
+func (s slowAccept) Accept(ctx context.Context, conv, job uuid.UUID, sentence string) (transcript.Event, error) {
+	time.Sleep(s.takes)
+	return s.Memory.Accept(ctx, conv, job, sentence)
+}
+
+// A conversation gone between a sentence's Kafka write and its Accept: the sentence is not
+// "enqueued" (its worker drops the job, unanswered) but refused as not_found, naming its job,
+// on a stream (which then ends NotFound) and on a Send alike.
+func TestQueueConversation_AConversationGoneBeforeItsAcceptIsNotFound(t *testing.T) {
+	m := transcript.NewMemory(200 * time.Millisecond)
+	c := startConversationsOn(t, m, slowAccept{m, 300 * time.Millisecond})
+	s := c.open()
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "hello"})
+	res := c.receive(s)
+	if res.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || res.GetInReplyTo() != "hello" ||
+		!strings.HasPrefix(res.GetSentence(), "not_found: ") || res.GetJobId() != c.jobs.all()[0].ID.String() {
+		t.Fatalf("a sentence whose conversation was gone by its Accept: %+v, want it refused as not found, naming its job", res)
+	}
+	if _, err := s.Receive(); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("the stream after it: %v, want it ended NotFound", err)
+	}
+	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"})); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("a Send whose conversation was gone by its Accept: %v, want NotFound", err)
+	}
+	if got := c.series("frontdoor_sentences_total", "outcome")[frontdoor.OutcomeNotFound].GetCounter().GetValue(); got != 2 {
+		t.Fatalf("sentences counted not_found: %v, want 2", got)
+	}
+}
+
+// A sentence refused before it reaches the transcript (an empty one) to a conversation that
+// expired meanwhile gets its refusal all the same, before the stream ends NotFound; and a
+// stream half-closed after its conversation expired ends NotFound, not as the transcript
+// unavailable.
+func TestQueueConversation_AnExpiredConversationEndsItsStreamNotFound(t *testing.T) {
+	for _, last := range []string{"empty sentence", "half-close"} {
+		t.Run(last, func(t *testing.T) {
+			c := startConversations(t, 200*time.Millisecond)
+			s := c.open()
+			c.send(s, &elizav1.QueueConversationRequest{Sentence: "hello"})
+			c.receive(s) // enqueued
+			c.answer(0, "hi")
+			c.receive(s)                       // the answer
+			time.Sleep(300 * time.Millisecond) // idle past the TTL
+			if last == "half-close" {
+				if err := s.CloseRequest(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				c.send(s, &elizav1.QueueConversationRequest{})
+				if res := c.receive(s); res.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || !strings.HasPrefix(res.GetSentence(), "invalid_argument: ") {
+					t.Fatalf("an empty sentence to the expired conversation: %+v, want its refusal", res)
+				}
+			}
+			if _, err := s.Receive(); connect.CodeOf(err) != connect.CodeNotFound {
+				t.Fatalf("the stream: %v, want it ended NotFound", err)
+			}
+			if ended := c.streamsEnded(); ended[frontdoor.EndTranscriptUnavailable] != 0 {
+				t.Fatalf("streams ended: %v, want none counted as the transcript unavailable", ended)
+			}
+		})
 	}
 }

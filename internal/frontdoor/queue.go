@@ -274,10 +274,7 @@ func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string
 	case errors.Is(err, transcript.ErrFull):
 		return refuse(OutcomeQueueFull, elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextQueueFull, uuid.Nil)
 	case errors.Is(err, transcript.ErrNotFound):
-		gone := notFound(conv)
-		a := refuse(OutcomeNotFound, elizav1.QueueConversationResponse_KIND_ERROR, connect.CodeNotFound.String()+": "+errorMessage(gone), uuid.Nil)
-		a.gone = gone
-		return a
+		return q.goneFor(conv, sentence, uuid.Nil)
 	case err != nil:
 		log.Warn("cannot reserve a slot for a job", "error", err)
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -310,6 +307,8 @@ func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string
 		accepted, refused, err := q.Transcript.Refuse(recordCtx, conv, job.ID, sentence)
 		q.Metrics.since(StageRefuse, start)
 		switch {
+		case errors.Is(err, transcript.ErrNotFound):
+			return q.goneFor(conv, sentence, job.ID) // its worker, if the write landed, drops the job
 		case err != nil:
 			log.Warn("cannot refuse the job: it may still be answered", "job", job.ID, "error", err)
 			a := refuse(OutcomeUnconfirmed, elizav1.QueueConversationResponse_KIND_ERROR, TextUnconfirmed, job.ID)
@@ -324,16 +323,31 @@ func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string
 		q.Usage.Queued(job.ClientID)
 		return enqueued(admission{job: job.ID, event: &accepted})
 	}
-	q.Usage.Queued(job.ClientID)
 	start = time.Now()
 	ev, err := q.Transcript.Accept(recordCtx, conv, job.ID, sentence)
 	q.Metrics.since(StageAccept, start)
-	if err != nil {
+	switch {
+	case errors.Is(err, transcript.ErrNotFound):
+		// Gone since its Reserve, idle past the TTL: its worker drops the job, unanswered.
+		return q.goneFor(conv, sentence, job.ID)
+	case err != nil:
+		q.Usage.Queued(job.ClientID)
 		log.Warn("job enqueued but not recorded; its worker will record it", "job", job.ID, "error", err)
 		return enqueued(admission{job: job.ID})
 	}
+	q.Usage.Queued(job.ClientID)
 	log.Debug("job enqueued", "job", job.ID, "serial", ev.Serial)
 	return enqueued(admission{job: job.ID, event: &ev})
+}
+
+// goneFor is the refusal of sentence because its conversation is gone (transcript.ErrNotFound):
+// it went idle past its TTL while its client held it, and nothing can be added to it. job is
+// the sentence's, if it was written to Kafka (its worker drops it).
+func (q *Queue) goneFor(conv uuid.UUID, sentence string, job uuid.UUID) admission {
+	gone := notFound(conv)
+	a := q.refuse(conv, sentence, OutcomeNotFound, elizav1.QueueConversationResponse_KIND_ERROR, connect.CodeNotFound.String()+": "+errorMessage(gone), job)
+	a.gone = gone
+	return a
 }
 
 // response is how an event of the transcript is sent to clients.

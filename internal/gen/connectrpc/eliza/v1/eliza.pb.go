@@ -533,9 +533,9 @@ func (x *QueueConversationResponse) GetSerial() uint64 {
 // SendRequest carries one sentence of a conversation.
 type SendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The conversation, a UUID; empty starts a new one. A UUID the server does not know starts
-	// a conversation with that id, unless after_serial is set (not the nil UUID). One idle past
-	// the server's TTL and not yet deleted is NotFound: its serials are not reused.
+	// The conversation, a UUID other than the nil one; empty starts a new one. A UUID the
+	// server does not know starts a conversation with that id, unless after_serial is set. One
+	// idle past the server's TTL and not yet deleted is NotFound: its serials are not reused.
 	ConversationId string `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
 	// The sentence to answer: not empty, at most 1024 bytes of UTF-8.
 	Sentence string `protobuf:"bytes,2,opt,name=sentence,proto3" json:"sentence,omitempty"`

@@ -67,8 +67,9 @@ type ElizaServiceClient interface {
 	// answers "enqueued" once the job is durably in the queue, or "queue is full!" when the
 	// conversation already has QUEUE_LIMIT jobs waiting, and sends each answer on the same
 	// stream as it arrives. The stream stays open either way, unless the conversation has
-	// expired meanwhile (idle past the server's TTL): that sentence is then refused
-	// (KIND_ERROR, "not_found: …") and the stream ends NotFound. After the client half-closes, the
+	// expired meanwhile (idle past the server's TTL): the next sentence is then refused
+	// (KIND_ERROR, "not_found: …"), and the stream ends NotFound, as it does if the client
+	// half-closes then. After the client half-closes, the
 	// server still delivers the answers to every job of the conversation that is waiting for
 	// one, then ends the stream.
 	//
@@ -197,8 +198,9 @@ type ElizaServiceHandler interface {
 	// answers "enqueued" once the job is durably in the queue, or "queue is full!" when the
 	// conversation already has QUEUE_LIMIT jobs waiting, and sends each answer on the same
 	// stream as it arrives. The stream stays open either way, unless the conversation has
-	// expired meanwhile (idle past the server's TTL): that sentence is then refused
-	// (KIND_ERROR, "not_found: …") and the stream ends NotFound. After the client half-closes, the
+	// expired meanwhile (idle past the server's TTL): the next sentence is then refused
+	// (KIND_ERROR, "not_found: …"), and the stream ends NotFound, as it does if the client
+	// half-closes then. After the client half-closes, the
 	// server still delivers the answers to every job of the conversation that is waiting for
 	// one, then ends the stream.
 	//

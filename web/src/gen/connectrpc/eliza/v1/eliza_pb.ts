@@ -301,9 +301,9 @@ export const QueueConversationResponse_KindSchema: GenEnum<QueueConversationResp
  */
 export type SendRequest = Message<"connectrpc.eliza.v1.SendRequest"> & {
   /**
-   * The conversation, a UUID; empty starts a new one. A UUID the server does not know starts
-   * a conversation with that id, unless after_serial is set (not the nil UUID). One idle past
-   * the server's TTL and not yet deleted is NotFound: its serials are not reused.
+   * The conversation, a UUID other than the nil one; empty starts a new one. A UUID the
+   * server does not know starts a conversation with that id, unless after_serial is set. One
+   * idle past the server's TTL and not yet deleted is NotFound: its serials are not reused.
    *
    * @generated from field: string conversation_id = 1;
    */
@@ -459,8 +459,9 @@ export const ElizaService: GenService<{
    * answers "enqueued" once the job is durably in the queue, or "queue is full!" when the
    * conversation already has QUEUE_LIMIT jobs waiting, and sends each answer on the same
    * stream as it arrives. The stream stays open either way, unless the conversation has
-   * expired meanwhile (idle past the server's TTL): that sentence is then refused
-   * (KIND_ERROR, "not_found: …") and the stream ends NotFound. After the client half-closes, the
+   * expired meanwhile (idle past the server's TTL): the next sentence is then refused
+   * (KIND_ERROR, "not_found: …"), and the stream ends NotFound, as it does if the client
+   * half-closes then. After the client half-closes, the
    * server still delivers the answers to every job of the conversation that is waiting for
    * one, then ends the stream.
    *
