@@ -1479,3 +1479,35 @@ func TestQueueConversation_AnExpiredConversationEndsItsStreamNotFound(t *testing
 		})
 	}
 }
+
+// A conversation deleted while streams are open on it ends them NotFound at once: a Watch,
+// and a stream half-closed waiting for an answer that will not come. Before, they stayed open
+// until their clients left.
+func TestWatch_EndsNotFoundWhenItsConversationIsDeleted(t *testing.T) {
+	c := startConversations(t, 200*time.Millisecond)
+	sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := sent.Msg.GetConversationId()
+	w, err := c.client.Watch(ctx(t), connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv, AfterSerial: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	s := c.open()
+	c.send(s, &elizav1.QueueConversationRequest{ConversationId: conv, ResumeAfter: 1})
+	if err := s.CloseRequest(); err != nil { // waits for the answer to "hello"
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // idle past the TTL
+	if _, err := c.store.Expire(t.Context(), 10); err != nil {
+		t.Fatal(err)
+	}
+	if w.Receive() || connect.CodeOf(w.Err()) != connect.CodeNotFound {
+		t.Fatalf("the watch: %v, want it ended NotFound", w.Err())
+	}
+	if _, err := s.Receive(); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("the half-closed stream: %v, want it ended NotFound", err)
+	}
+}

@@ -310,6 +310,12 @@ func (m *Memory) Expire(_ context.Context, batch int) (int, error) {
 		if m.now().Sub(c.activeAt) > m.ttl {
 			delete(m.convs, id)
 			n++
+			for w := range c.watchers { // they read it, and find it gone
+				select {
+				case w <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}
 	return n, nil

@@ -33,6 +33,10 @@ type wireEvent struct {
 	At        time.Time       `json:"at"`
 }
 
+// payloadGone is the payload of the notification that a conversation was deleted (Expire). It
+// carries no event: its watchers read the conversation, and find it gone.
+const payloadGone = "gone"
+
 // maxPayload is the longest payload Postgres accepts in a notification (shorter than 8000
 // bytes).
 const maxPayload = 7999

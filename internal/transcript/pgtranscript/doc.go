@@ -40,7 +40,9 @@
 // Open with create: its serials must not be reused while clients may still hold them. Its last
 // activity is recorded to a hundredth of the TTL, so that most appends change no indexed
 // column (a HOT update), and it may go idle that much early. Expire deletes idle
-// conversations in batches; nothing revives one, so deleting is safe at any time.
+// conversations in batches; nothing revives one, so deleting is safe at any time. It notifies
+// each deleted conversation's channel ("gone"), so that its watchers, on any process, read it
+// and find it gone.
 //
 // # Wake-ups
 //

@@ -138,7 +138,8 @@ func (h *hub) notify(name, payload string) {
 		return
 	}
 	switch {
-	case err != nil:
+	case payload == payloadGone || err != nil:
+		// Deleted, or a payload this process cannot read: its watchers read from now on.
 		ch.deaf = true
 	case serial <= ch.heard:
 		// Announced before (a job redone wakes its watchers again), or overtaken.

@@ -114,15 +114,20 @@ func (s *Store) Expire(ctx context.Context, batch int) (int, error) {
 	if batch <= 0 {
 		return 0, nil
 	}
-	tag, err := s.pool.Exec(ctx, `
+	// Each deleted conversation's channel is notified (at the commit), so that the streams open
+	// on it, on any process, read it and find it gone.
+	var n int
+	err := s.pool.QueryRow(ctx, `
 		WITH idle AS MATERIALIZED (
 		    SELECT id FROM transcript.conversation WHERE active_at < now() - $1::interval
-		    ORDER BY active_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-		DELETE FROM transcript.conversation WHERE id = ANY (ARRAY (SELECT id FROM idle))`, s.ttl, batch)
+		    ORDER BY active_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+		gone AS (
+		    DELETE FROM transcript.conversation WHERE id = ANY (ARRAY (SELECT id FROM idle)) RETURNING id)
+		SELECT count(pg_notify('transcript_' || replace(id::text, '-', ''), $3)) FROM gone`, s.ttl, batch, payloadGone).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("expire idle conversations: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return n, nil
 }
 
 // Ping implements transcript.Store: it pings the pool (the listener reconnects by itself).

@@ -77,3 +77,26 @@ func (h Harness[S]) deleted(t *testing.T, s S, idle []uuid.UUID) int {
 	}
 	return n
 }
+
+// A conversation deleted by Expire wakes its watchers, and what they then read says it is
+// gone: a stream open on it ends at once, instead of waiting for its client's next sentence
+// (or for ever, for a Watch or a stream half-closed).
+func (h Harness[S]) expireWakesTheWatchersOfWhatItDeletes(t *testing.T) {
+	s := h.NewStore(t, century)
+	conv := h.conversation(t, s)
+	wake, _ := watch(t, s, conv)
+	accept(t, s, conv, uuid.New())
+	// Its wake-up taken, so that the next is the deletion's.
+	woken(t, wake, "after an accept")
+	const last = 1 // the accept's serial
+	h.Age(t, s, conv, century+time.Hour)
+	for expire(t, s, 1000, -1) == 1000 { // until every idle conversation is gone
+	}
+	woken(t, wake, "after its conversation was deleted")
+	if evs, ok := s.Heard(conv, last); ok {
+		t.Fatalf("heard %v after the conversation was deleted, want to be told to read", evs)
+	}
+	if _, err := s.Events(t.Context(), conv, last, 10); !errors.Is(err, transcript.ErrNotFound) {
+		t.Fatalf("events of the deleted conversation: %v, want ErrNotFound", err)
+	}
+}

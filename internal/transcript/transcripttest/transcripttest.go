@@ -94,6 +94,7 @@ func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 		{"WatchIsNotWokenByAnotherConversation", h.watchIgnoresOtherConversations},
 		{"WatcherIsWokenByAnAppendThroughAnotherStore", h.wokenThroughAnotherStore},
 		{"ExpireDeletesOnlyIdleConversationsAtMostBatch", h.expireDeletesOnlyIdle},
+		{"ExpireWakesTheWatchersOfWhatItDeletes", h.expireWakesTheWatchersOfWhatItDeletes},
 	}
 	for _, b := range behaviours {
 		t.Run(b.name, b.test)

@@ -87,7 +87,8 @@ type ElizaServiceClient interface {
 	Send(context.Context, *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error)
 	// Watch streams a conversation's events after after_serial, then the new ones as they
 	// happen, until the client goes away: the events QueueConversation sends, for clients
-	// that queue with Send.
+	// that queue with Send. It ends NotFound when the conversation, idle past the server's
+	// TTL, is deleted (as does a QueueConversation stream).
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	Watch(context.Context, *connect.Request[v1.WatchRequest]) (*connect.ServerStreamForClient[v1.QueueConversationResponse], error)
@@ -218,7 +219,8 @@ type ElizaServiceHandler interface {
 	Send(context.Context, *connect.Request[v1.SendRequest]) (*connect.Response[v1.SendResponse], error)
 	// Watch streams a conversation's events after after_serial, then the new ones as they
 	// happen, until the client goes away: the events QueueConversation sends, for clients
-	// that queue with Send.
+	// that queue with Send. It ends NotFound when the conversation, idle past the server's
+	// TTL, is deleted (as does a QueueConversation stream).
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.QueueConversationResponse]) error

@@ -495,7 +495,8 @@ export const ElizaService: GenService<{
   /**
    * Watch streams a conversation's events after after_serial, then the new ones as they
    * happen, until the client goes away: the events QueueConversation sends, for clients
-   * that queue with Send.
+   * that queue with Send. It ends NotFound when the conversation, idle past the server's
+   * TTL, is deleted (as does a QueueConversation stream).
    * buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    *
