@@ -69,8 +69,8 @@ func newChat(srv *server) *cobra.Command {
 				c.due(s.Due)
 				c.elsewhere = elsewhere(s, srv)
 			case conversation != "":
-				if _, err := uuid.Parse(conversation); err != nil {
-					return fmt.Errorf("--conversation %q: a conversation id is a UUID", conversation)
+				if id, err := uuid.Parse(conversation); err != nil || id == uuid.Nil {
+					return fmt.Errorf("--conversation %q: a conversation id is a UUID, not the nil one", conversation)
 				}
 				c.conv = conversation
 				if s, ok, _ := load(); ok && s.Conversation == conversation {

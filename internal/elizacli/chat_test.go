@@ -420,3 +420,15 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0, saying it is not on the server and the answer will not come", code, r.out, r.err)
 	}
 }
+
+// A --conversation that cannot name one is refused before anything is sent: not a UUID, or
+// the nil UUID (which the server refuses as a conversation id).
+func TestChat_ABadConversationIdIsRefusedAtOnce(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	for _, id := range []string{"not-a-uuid", "00000000-0000-0000-0000-000000000000"} {
+		r := start("127.0.0.1:1", strings.NewReader(""), "chat", "--conversation", id)
+		if code := r.wait(t); code == 0 || !strings.Contains(r.err.String(), "a conversation id is a UUID, not the nil one") {
+			t.Fatalf("--conversation %s: exit status %d, printed:\n%s\n%s\nwant it refused", id, code, r.out, r.err)
+		}
+	}
+}
