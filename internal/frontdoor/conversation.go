@@ -64,15 +64,22 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		pending = make(chan admission, 1)
 		go func() { pending <- q.admit(ctx, info.ID, first.GetSentence()) }()
 	}
-	f, err := q.openFeed(ctx, info.ID, first.GetResumeAfter())
-	if err != nil {
-		if pending != nil {
-			a := <-pending // its job, if enqueued, is in the transcript: a resume finds it
-			if a.refusal != nil && errors.Is(err, transcript.ErrNotFound) {
-				_ = stream.Send(a.refusal) // the conversation gone, as its sentence's refusal says first
-			}
+	// failedFirst ends a stream that could not follow its conversation, err saying why, once
+	// its first sentence's admission a is known. When the conversation is gone, a refusal of the
+	// sentence (which says so, or why it was refused before) is sent first.
+	failedFirst := func(a admission, err error) error {
+		if a.refusal != nil && errors.Is(err, transcript.ErrNotFound) {
+			_ = stream.Send(a.refusal)
 		}
 		return unavailable(ctx, q, err)
+	}
+	f, err := q.openFeed(ctx, info.ID, first.GetResumeAfter())
+	if err != nil {
+		var a admission
+		if pending != nil {
+			a = <-pending // its job, if enqueued, is in the transcript: a resume finds it
+		}
+		return failedFirst(a, err)
 	}
 	defer f.stop()
 
@@ -127,7 +134,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		firstAdmission = own(<-pending)
 	}
 	if err := f.replay(ctx, send); err != nil {
-		return unavailable(ctx, q, err)
+		return failedFirst(firstAdmission, err)
 	}
 	if pending != nil {
 		if err := queued(firstAdmission); err != nil {

@@ -1465,7 +1465,10 @@ func TestQueueConversation_AnExpiredConversationEndsItsStreamNotFound(t *testing
 					t.Fatal(err)
 				}
 			} else {
-				c.send(s, &elizav1.QueueConversationRequest{})
+				// The server may end the stream before the Send returns: it then says EOF.
+				if err := s.Send(&elizav1.QueueConversationRequest{}); err != nil && !errors.Is(err, io.EOF) {
+					t.Fatal(err)
+				}
 				if res := c.receive(s); res.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || !strings.HasPrefix(res.GetSentence(), "invalid_argument: ") {
 					t.Fatalf("an empty sentence to the expired conversation: %+v, want its refusal", res)
 				}
@@ -1509,5 +1512,28 @@ func TestWatch_EndsNotFoundWhenItsConversationIsDeleted(t *testing.T) {
 	}
 	if _, err := s.Receive(); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("the half-closed stream: %v, want it ended NotFound", err)
+	}
+}
+
+// goneAtRefuse is the in-memory transcript whose conversations are all gone by the time a job's
+// Kafka write has failed: its Refuse says so.
+type goneAtRefuse struct{ *transcript.Memory }
+
+func (goneAtRefuse) Refuse(context.Context, uuid.UUID, uuid.UUID, string) (transcript.Event, bool, error) {
+	return transcript.Event{}, false, transcript.ErrNotFound
+}
+
+// A sentence whose Kafka write failed, and whose conversation was gone by its Refuse, is
+// refused as not_found, naming its job (which its worker drops if the write landed): it was
+// "not confirmed: this sentence may still be answered".
+func TestSend_AConversationGoneBeforeAFailedWriteIsRefusedIsNotFound(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	c := startConversationsOn(t, m, goneAtRefuse{m})
+	c.jobs.failButLand(context.DeadlineExceeded, nil)
+	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"})); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("got %v, want NotFound", err)
+	}
+	if got := c.series("frontdoor_sentences_total", "outcome")[frontdoor.OutcomeNotFound].GetCounter().GetValue(); got != 1 {
+		t.Fatalf("sentences counted not_found: %v, want 1", got)
 	}
 }
