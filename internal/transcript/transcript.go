@@ -197,7 +197,8 @@ type Store interface {
 	// returns, without a read, in the common case.
 	Heard(conversation uuid.UUID, after uint64) ([]Event, bool)
 	// Expire deletes at most batch conversations idle longer than the TTL, returning how
-	// many it deleted.
+	// many it deleted. It wakes their watchers, through every store on the same state: they
+	// read the conversation and find it gone (ErrNotFound).
 	Expire(ctx context.Context, batch int) (int, error)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
