@@ -126,3 +126,38 @@ func TestManifests_GracePeriodOutlastsShutdownGrace(t *testing.T) {
 		}
 	}
 }
+
+// loaders load each binary's settings from the environment, as the binary does at start
+// (config.Load over its defaults: every value parsed, then validated).
+var loaders = map[string]func() error{
+	"frontdoor":  func() error { _, err := config.Load(app.DefaultFrontDoor()); return err },
+	"dispatcher": func() error { _, err := config.Load(app.DefaultDispatcher()); return err },
+	"headband":   func() error { _, err := config.Load(app.DefaultHeadband()); return err },
+	"standalone": func() error { _, err := config.Load(app.DefaultStandalone()); return err },
+	"migrate":    func() error { _, err := config.Load(app.DefaultMigrate()); return err },
+}
+
+// Each container's values load as its binary loads them: a value that does not parse (a
+// duration without its unit) or that its settings refuse would otherwise pass every check
+// here and stop the pod at start. Values from Secrets are not in the manifests: those
+// variables keep their defaults.
+func TestManifests_EnvValuesLoadAsTheBinaryLoadsThem(t *testing.T) {
+	c, sk := loadCluster(t), loadSkaffold(t)
+	for _, gc := range goContainers(t, c, sk) {
+		t.Run(gc.Workload.String()+"/"+gc.Name, func(t *testing.T) {
+			load, ok := loaders[gc.Binary]
+			if !ok {
+				t.Fatalf("no loader for %s: add it to loaders", gc.Binary)
+			}
+			for name := range gc.Known { // the test's own environment aside: an empty value is unset
+				t.Setenv(name, "")
+			}
+			for name, value := range gc.Env {
+				t.Setenv(name, value)
+			}
+			if err := load(); err != nil {
+				t.Errorf("%s as the manifest sets it: %v", gc.Binary, err)
+			}
+		})
+	}
+}
