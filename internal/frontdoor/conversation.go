@@ -64,10 +64,10 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		pending = make(chan admission, 1)
 		go func() { pending <- q.admit(ctx, info.ID, first.GetSentence()) }()
 	}
-	// failedFirst ends a stream that could not follow its conversation, err saying why, once
-	// its first sentence's admission a is known. When the conversation is gone, a refusal of the
-	// sentence (which says so, or why it was refused before) is sent first.
-	failedFirst := func(a admission, err error) error {
+	// lost ends a stream that could not follow its conversation, err saying why, once the
+	// admission a of its last sentence is known. When the conversation is gone, a's refusal
+	// (which says so, or why the sentence was refused before) is sent first.
+	lost := func(a admission, err error) error {
 		if a.refusal != nil && errors.Is(err, transcript.ErrNotFound) {
 			_ = stream.Send(a.refusal)
 		}
@@ -79,7 +79,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		if pending != nil {
 			a = <-pending // its job, if enqueued, is in the transcript: a resume finds it
 		}
-		return failedFirst(a, err)
+		return lost(a, err)
 	}
 	defer f.stop()
 
@@ -105,17 +105,14 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	// with everything else, or its refusal once the feed has caught up.
 	queued := func(a admission) error {
 		if a.refusal != nil {
-			gone := a.gone
-			if err := f.catchUp(ctx, send); errors.Is(err, transcript.ErrNotFound) {
-				gone = unavailable(ctx, q, err)
-			} else if err != nil {
-				return unavailable(ctx, q, err)
+			if err := f.catchUp(ctx, send); err != nil {
+				return lost(a, err)
 			}
 			if err := stream.Send(a.refusal); err != nil {
 				return err
 			}
 			// A conversation gone has nothing more to send: the sentence's refusal came first.
-			return gone
+			return a.gone
 		}
 		var err error
 		if a.event != nil {
@@ -134,7 +131,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		firstAdmission = own(<-pending)
 	}
 	if err := f.replay(ctx, send); err != nil {
-		return failedFirst(firstAdmission, err)
+		return lost(firstAdmission, err)
 	}
 	if pending != nil {
 		if err := queued(firstAdmission); err != nil {

@@ -367,10 +367,6 @@ func (e *errorRecorder) Flush() {
 // Unwrap is for http.ResponseController.
 func (e *errorRecorder) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
-// ownErrors are errors the front door returns whose identity the observer's log level depends
-// on: one read back from a response is given as itself.
-var ownErrors = []*connect.Error{errDraining, errBodyTooSlow}
-
 // err returns the error the response carried, and false when it carried none: a success
 // (which the observer sees), or no outcome of a call (a route's 404, a protocol's 415).
 func (e *errorRecorder) err() (error, bool) {
@@ -406,10 +402,8 @@ func (e *errorRecorder) err() (error, bool) {
 		}
 		message = body.Message
 	}
-	for _, own := range ownErrors {
-		if own.Code() == code && own.Message() == message {
-			return own, true
-		}
+	if code == errBodyTooSlow.Code() && message == errBodyTooSlow.Message() {
+		return errBodyTooSlow, true // as itself: the observer's log level depends on it
 	}
 	return connect.NewError(code, errors.New(message)), true
 }

@@ -272,13 +272,14 @@ func TestEndStuckOnDrain_AClientThatLeavesMidBodyIsNotGivenUp(t *testing.T) {
 	const wait = 5 * time.Second // the client leaves well within it
 	drain := make(chan struct{})
 	close(drain)
-	read := make(chan error, 1)
+	reading, read := make(chan struct{}), make(chan error, 1)
 	_, addr := serve(t, endStuckOnDrain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(reading)
 		_, err := io.ReadAll(r.Body)
 		read <- err
 	}), drain, wait, func(string) bool { return false }, discard), func(ln net.Listener) net.Listener { return ln })
 	conn := sendHTTP1(t, addr, "POST /leave HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\n\r\nabc")
-	time.Sleep(100 * time.Millisecond) // for the handler to be reading
+	<-reading // the request is the handler's: its client leaves in the middle of its body
 	_ = conn.Close()
 	select {
 	case err := <-read:

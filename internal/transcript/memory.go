@@ -310,12 +310,7 @@ func (m *Memory) Expire(_ context.Context, batch int) (int, error) {
 		if m.now().Sub(c.activeAt) > m.ttl {
 			delete(m.convs, id)
 			n++
-			for w := range c.watchers { // they read it, and find it gone
-				select {
-				case w <- struct{}{}:
-				default:
-				}
-			}
+			c.wake() // its watchers read it, and find it gone
 		}
 	}
 	return n, nil
