@@ -89,15 +89,15 @@ type callCounts interface {
 	ForgetModelCalls(ctx context.Context, olderThan time.Duration, batch int) (int, error)
 }
 
-// expire deletes idle conversations every minute, in batches, until ctx is done, and then,
-// when calls is not nil, the token counts of jobs counted more than ttl ago (see
-// access.Store.ForgetModelCalls for why that is long enough). Several replicas doing it at
-// once only share the work.
+// expire expires idle conversations (and forgets those expired a TTL ago) every minute, in
+// batches, until ctx is done, and then, when calls is not nil, the token counts of jobs
+// counted more than ttl ago (see access.Store.ForgetModelCalls for why that is long enough).
+// Several replicas doing it at once only share the work.
 func expire(ctx context.Context, store transcript.Store, calls callCounts, ttl time.Duration, log *slog.Logger) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
-		sweep(ctx, log, "expired conversations deleted", "cannot delete expired conversations", store.Expire)
+		sweep(ctx, log, "idle conversations expired or forgotten", "cannot expire idle conversations", store.Expire)
 		if calls != nil {
 			sweep(ctx, log, "old token counts deleted", "cannot delete old token counts", func(ctx context.Context, batch int) (int, error) {
 				return calls.ForgetModelCalls(ctx, ttl, batch)

@@ -729,8 +729,8 @@ func TestSendAndWatch_RefuseBadInput(t *testing.T) {
 }
 
 // A Send with after_serial goes on with the conversation the client has seen, or fails: it
-// never starts a new one under that id, as a Send without it does when the conversation has
-// expired (and the model would answer a sentence whose client has moved on).
+// never starts a new one under that id, as a Send without it does once the expired
+// conversation is forgotten (and the model would answer a sentence whose client has moved on).
 func TestSend_WithAfterSerialGoesOnOnlyWithTheConversationItNames(t *testing.T) {
 	c := startConversations(t, 200*time.Millisecond)
 	send := func(id string, after uint64) (*elizav1.SendResponse, error) {
@@ -771,21 +771,37 @@ func TestSend_WithAfterSerialGoesOnOnlyWithTheConversationItNames(t *testing.T) 
 	if _, err := send(id, 2); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("after_serial of an expired conversation: %v, want NotFound", err)
 	}
-	// Swept away: a Send without after_serial would start it again under its id, from serial 1.
+	// Expired by the sweep: its events are gone and its id is kept, so that even a Send
+	// without after_serial starts nothing under it, for a TTL.
 	if _, err := c.store.Expire(ctx(t), 100); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := send(id, 2); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("after_serial of a conversation swept away: %v, want NotFound", err)
 	}
-	if _, err := c.store.Open(ctx(t), uuid.MustParse(id), false); !errors.Is(err, transcript.ErrNotFound) {
-		t.Fatalf("the swept conversation: %v, want it not started again", err)
+	if _, err := send(id, 0); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("a sentence without after_serial to a conversation swept away: %v, want NotFound until its id is forgotten", err)
 	}
-	if n := len(c.jobs.all()); n != 2 {
-		t.Fatalf("%d jobs queued, want the 2 enqueued", n)
+	// Forgotten a TTL later: a Send without after_serial starts a new conversation under the
+	// id, from serial 1; one with it still does not.
+	time.Sleep(300 * time.Millisecond)
+	if _, err := c.store.Expire(ctx(t), 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send(id, 2); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("after_serial of a conversation forgotten: %v, want NotFound", err)
+	}
+	if _, err := c.store.Open(ctx(t), uuid.MustParse(id), false); !errors.Is(err, transcript.ErrNotFound) {
+		t.Fatalf("the forgotten conversation: %v, want it not started again", err)
+	}
+	if again, err := send(id, 0); err != nil || again.GetSerial() != 1 {
+		t.Fatalf("a sentence without after_serial to a conversation forgotten: %v, %v; want a new one, enqueued as serial 1", again, err)
+	}
+	if n := len(c.jobs.all()); n != 3 {
+		t.Fatalf("%d jobs queued, want the 3 enqueued", n)
 	}
 	outcomes := c.series("frontdoor_sentences_total", "outcome")
-	for outcome, want := range map[string]float64{frontdoor.OutcomeEnqueued: 2, frontdoor.OutcomeInvalid: 1, frontdoor.OutcomeNotFound: 4} {
+	for outcome, want := range map[string]float64{frontdoor.OutcomeEnqueued: 3, frontdoor.OutcomeInvalid: 1, frontdoor.OutcomeNotFound: 6} {
 		if got := outcomes[outcome].GetCounter().GetValue(); got != want {
 			t.Errorf("sentences counted %s: %v, want %v", outcome, got, want)
 		}

@@ -16,6 +16,9 @@ func (m *Memory) Age(id uuid.UUID, d time.Duration) {
 		return
 	}
 	c.activeAt = c.activeAt.Add(-d)
+	if !c.expiredAt.IsZero() {
+		c.expiredAt = c.expiredAt.Add(-d)
+	}
 	for _, j := range c.jobs {
 		j.reservedAt = j.reservedAt.Add(-d)
 	}

@@ -24,7 +24,10 @@ type memConversation struct {
 	events   []Event // events[i].Serial == i+1
 	jobs     map[uuid.UUID]*memJob
 	activeAt time.Time
-	watchers map[chan struct{}]struct{}
+	// expiredAt is when Expire emptied the conversation, zero while it has not: its entry is
+	// kept, so that its id starts no new conversation, until Expire forgets it a TTL later.
+	expiredAt time.Time
+	watchers  map[chan struct{}]struct{}
 }
 
 type memJob struct {
@@ -44,7 +47,7 @@ func NewMemory(ttl time.Duration) *Memory {
 // conversation returns the live conversation id, or ErrNotFound. Call with mu held.
 func (m *Memory) conversation(id uuid.UUID) (*memConversation, error) {
 	c, ok := m.convs[id]
-	if !ok || m.now().Sub(c.activeAt) > m.ttl {
+	if !ok || !c.expiredAt.IsZero() || m.now().Sub(c.activeAt) > m.ttl {
 		return nil, ErrNotFound
 	}
 	return c, nil
@@ -284,12 +287,13 @@ func (m *Memory) Watch(_ context.Context, conversation uuid.UUID) (<-chan struct
 }
 
 // Heard implements Store: watchers are woken as each event is appended, under the lock that
-// Heard takes, so every event is one they have been woken for, and all are in memory.
+// Heard takes, so every event is one they have been woken for, and all are in memory. Of a
+// conversation gone (idle or expired) it knows nothing: its watchers read it, and find it gone.
 func (m *Memory) Heard(conversation uuid.UUID, after uint64) ([]Event, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, ok := m.convs[conversation]
-	if !ok || len(c.watchers) == 0 {
+	c, err := m.conversation(conversation)
+	if err != nil || len(c.watchers) == 0 {
 		return nil, false
 	}
 	if after >= uint64(len(c.events)) {
@@ -302,15 +306,24 @@ func (m *Memory) Heard(conversation uuid.UUID, after uint64) ([]Event, bool) {
 func (m *Memory) Expire(_ context.Context, batch int) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n := 0
+	now, n := m.now(), 0
+	for _, c := range m.convs {
+		if n >= batch {
+			return n, nil
+		}
+		if c.expiredAt.IsZero() && now.Sub(c.activeAt) > m.ttl {
+			c.events, c.jobs, c.expiredAt = nil, map[uuid.UUID]*memJob{}, now
+			n++
+			c.wake() // its watchers read it, and find it gone
+		}
+	}
 	for id, c := range m.convs {
 		if n >= batch {
 			break
 		}
-		if m.now().Sub(c.activeAt) > m.ttl {
+		if !c.expiredAt.IsZero() && now.Sub(c.expiredAt) > m.ttl {
 			delete(m.convs, id)
 			n++
-			c.wake() // its watchers read it, and find it gone
 		}
 	}
 	return n, nil

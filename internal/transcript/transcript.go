@@ -148,7 +148,8 @@ const ReservationLease = time.Minute
 type Store interface {
 	// Open returns the conversation id. Without create, a conversation that does not exist or
 	// has been idle longer than the TTL is ErrNotFound; with create, one that does not exist
-	// is created empty (an idle one is still ErrNotFound: its serials must not be reused).
+	// is created empty (an idle one is still ErrNotFound: its serials must not be reused, and
+	// so is an expired one until Expire forgets it).
 	Open(ctx context.Context, id uuid.UUID, create bool) (Info, error)
 	// Reserve takes a slot for job in conversation, or returns ErrFull when the conversation
 	// already has limit jobs without an outcome (reservations older than ReservationLease
@@ -196,9 +197,13 @@ type Store interface {
 	// did not carry their events): then read Events. A watcher that is woken sends what Heard
 	// returns, without a read, in the common case.
 	Heard(conversation uuid.UUID, after uint64) ([]Event, bool)
-	// Expire deletes at most batch conversations idle longer than the TTL, returning how
-	// many it deleted. It wakes their watchers, through every store on the same state: they
-	// read the conversation and find it gone (ErrNotFound).
+	// Expire expires at most batch conversations idle longer than the TTL: it deletes their
+	// events and jobs and keeps their ids, so that none of them can start a new conversation
+	// while anything of the old one may still be about (a watcher that has not read since, a
+	// job still in Kafka). It wakes their watchers, through every store on the same state:
+	// they read the conversation and find it gone (ErrNotFound). With the room left in batch
+	// it forgets the ids expired longer ago than the TTL, which Open with create may then start
+	// again. It returns how many conversations it expired and forgot.
 	Expire(ctx context.Context, batch int) (int, error)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error

@@ -39,10 +39,12 @@
 // A conversation idle longer than the TTL is transcript.ErrNotFound to every method, even to
 // Open with create: its serials must not be reused while clients may still hold them. Its last
 // activity is recorded to a hundredth of the TTL, so that most appends change no indexed
-// column (a HOT update), and it may go idle that much early. Expire deletes idle
-// conversations in batches; nothing revives one, so deleting is safe at any time. It notifies
-// each deleted conversation's channel ("gone"), so that its watchers, on any process, read it
-// and find it gone.
+// column (a HOT update), and it may go idle that much early. Expire empties idle
+// conversations in batches (their jobs and events go) and keeps their rows as tombstones,
+// idle to every TTL (active_at -infinity), deleting them a TTL later; nothing revives one, so
+// expiring is safe at any time. It notifies each expired conversation's channel ("gone"), so
+// that its watchers, on any process, read it and find it gone, and not a new conversation
+// under its id.
 //
 // # Wake-ups
 //

@@ -106,6 +106,11 @@ func gone(err error) error {
 // skipped rather than waited for (so concurrent Expires do not queue behind each other); if it
 // is idle, a later Expire takes it. Idle is for good: no method revives an idle conversation.
 //
+// An idle conversation is emptied (its jobs and events deleted) and its row kept as a
+// tombstone (migration 00022): active_at -infinity, so that it is idle to every reader
+// whatever its TTL, and expired_at now. The batch's room left after that goes to deleting the
+// rows expired longer ago than the TTL.
+//
 // The victims are chosen and locked once, in a materialized CTE. Written as DELETE ... WHERE
 // id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED), Postgres may plan a nested-loop semi
 // join that runs the subquery again for each conversation it scans, and each run after a
@@ -114,20 +119,37 @@ func (s *Store) Expire(ctx context.Context, batch int) (int, error) {
 	if batch <= 0 {
 		return 0, nil
 	}
-	// Each deleted conversation's channel is notified (at the commit), so that the streams open
+	// Each emptied conversation's channel is notified (at the commit), so that the streams open
 	// on it, on any process, read it and find it gone.
-	var n int
+	var emptied int
 	err := s.pool.QueryRow(ctx, `
 		WITH idle AS MATERIALIZED (
-		    SELECT id FROM transcript.conversation WHERE active_at < now() - $1::interval
+		    SELECT id FROM transcript.conversation
+		    WHERE active_at < now() - $1::interval AND active_at > '-infinity'
 		    ORDER BY active_at LIMIT $2 FOR UPDATE SKIP LOCKED),
+		jobs AS (
+		    DELETE FROM transcript.job WHERE conversation = ANY (ARRAY (SELECT id FROM idle))),
+		events AS (
+		    DELETE FROM transcript.event WHERE conversation = ANY (ARRAY (SELECT id FROM idle))),
 		gone AS (
-		    DELETE FROM transcript.conversation WHERE id = ANY (ARRAY (SELECT id FROM idle)) RETURNING id)
-		SELECT count(pg_notify('transcript_' || replace(id::text, '-', ''), $3)) FROM gone`, s.ttl, batch, payloadGone).Scan(&n)
+		    UPDATE transcript.conversation SET active_at = '-infinity', expired_at = now()
+		    WHERE id = ANY (ARRAY (SELECT id FROM idle)) RETURNING id)
+		SELECT count(pg_notify('transcript_' || replace(id::text, '-', ''), $3)) FROM gone`, s.ttl, batch, payloadGone).Scan(&emptied)
 	if err != nil {
 		return 0, fmt.Errorf("expire idle conversations: %w", err)
 	}
-	return n, nil
+	if emptied == batch {
+		return emptied, nil
+	}
+	tag, err := s.pool.Exec(ctx, `
+		WITH old AS MATERIALIZED (
+		    SELECT id FROM transcript.conversation WHERE expired_at < now() - $1::interval
+		    ORDER BY expired_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+		DELETE FROM transcript.conversation WHERE id = ANY (ARRAY (SELECT id FROM old))`, s.ttl, batch-emptied)
+	if err != nil {
+		return emptied, fmt.Errorf("delete expired conversations: %w", err)
+	}
+	return emptied + int(tag.RowsAffected()), nil
 }
 
 // Ping implements transcript.Store: it pings the pool (the listener reconnects by itself).

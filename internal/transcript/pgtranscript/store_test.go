@@ -35,7 +35,8 @@ func TestStore_PassesTheTranscriptSuite(t *testing.T) {
 		Age: func(t *testing.T, _ *pgtranscript.Store, conv uuid.UUID, d time.Duration) {
 			_, err := pool.Exec(t.Context(), `
 				WITH conversation AS (
-				    UPDATE transcript.conversation SET active_at = active_at - $2::interval, created_at = created_at - $2::interval
+				    UPDATE transcript.conversation SET active_at = active_at - $2::interval, created_at = created_at - $2::interval,
+				        expired_at = expired_at - $2::interval
 				    WHERE id = $1
 				), job AS (
 				    UPDATE transcript.job SET reserved_at = reserved_at - $2::interval WHERE conversation = $1

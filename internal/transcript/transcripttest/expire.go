@@ -35,68 +35,104 @@ func (h Harness[S]) expireDeletesOnlyIdle(t *testing.T) {
 
 	expire(t, s, 0, 0)
 	expire(t, s, 1, exactly)
-	if n := h.deleted(t, s, idle); n > 1 || (!h.Shared && n != 1) {
-		t.Fatalf("expire of one deleted %d of the suite's idle conversations, want 1", n)
+	for _, conv := range idle {
+		if _, err := s.Open(t.Context(), conv, true); !errors.Is(err, transcript.ErrNotFound) {
+			t.Fatalf("open with create of an idle or expired conversation: %v, want ErrNotFound until it is forgotten", err)
+		}
 	}
-	for expire(t, s, 1000, -1) == 1000 { // until every idle conversation is gone
+	// A TTL later: the one the batch of one took is forgotten, the other is expired now (a
+	// dispatcher beside the suite may have taken both before).
+	for _, conv := range idle {
+		h.Age(t, s, conv, century+time.Hour)
 	}
-	if n := h.deleted(t, s, idle); n != len(idle) {
-		t.Fatalf("after expiring every idle conversation, %d of the suite's %d are deleted", n, len(idle))
+	expireAll(t, s)
+	left := h.notForgotten(t, s, idle)
+	if n := len(idle) - len(left); !h.Shared && n != 1 {
+		t.Fatalf("a TTL after an expire of one, %d of the suite's idle conversations are forgotten, want 1", n)
+	}
+	for _, conv := range left {
+		h.Age(t, s, conv, century+time.Hour)
+	}
+	expireAll(t, s)
+	if left := h.notForgotten(t, s, left); len(left) != 0 {
+		t.Fatalf("a TTL after every idle conversation expired, %d of the suite's %d are not forgotten", len(left), len(idle))
 	}
 	if info, err := s.Open(t.Context(), old, false); err != nil || info.LastSerial != 1 {
 		t.Fatalf("a conversation not idle: %+v, %v; want it kept", info, err)
 	}
 }
 
-// expire runs Expire with batch and returns how many it deleted; want, if not negative, is
-// how many it must delete.
+// expire runs Expire with batch and returns how many it expired or forgot; want, if not
+// negative, is how many it must.
 func expire(t *testing.T, s transcript.Store, batch, want int) int {
 	t.Helper()
 	n, err := s.Expire(t.Context(), batch)
 	if err != nil || n > max(batch, 0) || (want >= 0 && n != want) {
-		t.Fatalf("expire of at most %d: deleted %d, %v; want %d", batch, n, err, want)
+		t.Fatalf("expire of at most %d: %d, %v; want %d", batch, n, err, want)
 	}
 	return n
 }
 
-// deleted returns how many of the idle conversations have been deleted. An idle conversation
-// is not found, even by Open with create; a deleted one is created again (empty), and stays
-// so: the ids are not reused otherwise.
-func (h Harness[S]) deleted(t *testing.T, s S, idle []uuid.UUID) int {
+// expireAll runs Expire until it has nothing left to do.
+func expireAll(t *testing.T, s transcript.Store) {
 	t.Helper()
-	n := 0
-	for _, conv := range idle {
+	for expire(t, s, 1000, -1) == 1000 {
+	}
+}
+
+// notForgotten returns the conversations of convs that Expire has not forgotten. An idle or
+// expired conversation is not found, even by Open with create; a forgotten one is started
+// again (empty) by that Open, and stays so: the ids are not reused otherwise.
+func (h Harness[S]) notForgotten(t *testing.T, s S, convs []uuid.UUID) []uuid.UUID {
+	t.Helper()
+	var left []uuid.UUID
+	for _, conv := range convs {
 		info, err := s.Open(t.Context(), conv, true)
 		switch {
 		case errors.Is(err, transcript.ErrNotFound):
+			left = append(left, conv)
 		case err != nil || info.LastSerial != 0:
-			t.Fatalf("open of idle or expired conversation: %+v, %v", info, err)
-		default:
-			n++
+			t.Fatalf("open of an idle, expired or forgotten conversation: %+v, %v", info, err)
 		}
 	}
-	return n
+	return left
 }
 
-// A conversation deleted by Expire wakes its watchers, and what they then read says it is
+// A conversation expired by Expire wakes its watchers, and what they then read says it is
 // gone: a stream open on it ends at once, instead of waiting for its client's next sentence
-// (or for ever, for a Watch or a stream half-closed).
-func (h Harness[S]) expireWakesTheWatchersOfWhatItDeletes(t *testing.T) {
+// (or for ever, for a Watch or a stream half-closed). Its id starts no new conversation until
+// Expire forgets it, a TTL later, so a watcher that reads only after a client tried to start
+// one under the id still finds it gone, and not a new one whose events it would take for its
+// own; and a worker that takes one of its jobs late finds it gone too, instead of accepting
+// the job into a new conversation.
+func (h Harness[S]) expireWakesTheWatchersOfWhatItExpires(t *testing.T) {
 	s := h.NewStore(t, century)
 	conv := h.conversation(t, s)
 	wake, _ := watch(t, s, conv)
 	accept(t, s, conv, uuid.New())
-	// Its wake-up taken, so that the next is the deletion's.
+	// Its wake-up taken, so that the next is the expiry's.
 	woken(t, wake, "after an accept")
 	const last = 1 // the accept's serial
 	h.Age(t, s, conv, century+time.Hour)
-	for expire(t, s, 1000, -1) == 1000 { // until every idle conversation is gone
-	}
-	woken(t, wake, "after its conversation was deleted")
+	expireAll(t, s)
+	woken(t, wake, "after its conversation expired")
 	if evs, ok := s.Heard(conv, last); ok {
-		t.Fatalf("heard %v after the conversation was deleted, want to be told to read", evs)
+		t.Fatalf("heard %v after the conversation expired, want to be told to read", evs)
+	}
+	if _, err := s.Open(t.Context(), conv, true); !errors.Is(err, transcript.ErrNotFound) {
+		t.Fatalf("open with create of the expired conversation: %v, want ErrNotFound", err)
+	}
+	late := uuid.New()
+	if _, err := s.Prepare(t.Context(), conv, late, sentence(late), -1); !errors.Is(err, transcript.ErrNotFound) {
+		t.Fatalf("prepare of a job of the expired conversation: %v, want ErrNotFound", err)
 	}
 	if _, err := s.Events(t.Context(), conv, last, 10); !errors.Is(err, transcript.ErrNotFound) {
-		t.Fatalf("events of the deleted conversation: %v, want ErrNotFound", err)
+		t.Fatalf("the watcher's read of the expired conversation: %v, want ErrNotFound", err)
+	}
+
+	h.Age(t, s, conv, century+time.Hour)
+	expireAll(t, s)
+	if info, err := s.Open(t.Context(), conv, true); err != nil || info.LastSerial != 0 {
+		t.Fatalf("open with create of the conversation a TTL after it expired: %+v, %v; want a new one", info, err)
 	}
 }

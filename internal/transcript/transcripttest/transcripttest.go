@@ -19,7 +19,7 @@
 // conversations with fresh random ids and asks the Harness to forget them afterwards. Expire,
 // which reaches every idle conversation of a store, runs only with a TTL of a century, so that
 // it finds no conversation but those the suite aged that far back (see
-// ExpireDeletesOnlyIdleConversationsAtMostBatch).
+// ExpireTakesOnlyIdleConversationsAtMostBatch).
 package transcripttest
 
 import (
@@ -39,7 +39,8 @@ type Harness[S transcript.Store] struct {
 	// an append, ready to Watch (a listener it needs runs until t ends). Required.
 	NewStore func(t *testing.T, ttl time.Duration) S
 	// Age moves everything s holds of conversation into the past by d — its last activity,
-	// its jobs' reservations, its events — as if nothing had happened to it for d. Required.
+	// its jobs' reservations, its events, its expiry — as if nothing had happened to it for d.
+	// Required.
 	Age func(t *testing.T, s S, conversation uuid.UUID, d time.Duration)
 	// Forget deletes what the suite wrote for conversations; it runs in a cleanup, after the
 	// subtest's context is done. Nil when nothing outlives the subtest's store.
@@ -93,8 +94,8 @@ func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 		{"StoppedWatchIsNotWoken", h.stoppedWatchIsNotWoken},
 		{"WatchIsNotWokenByAnotherConversation", h.watchIgnoresOtherConversations},
 		{"WatcherIsWokenByAnAppendThroughAnotherStore", h.wokenThroughAnotherStore},
-		{"ExpireDeletesOnlyIdleConversationsAtMostBatch", h.expireDeletesOnlyIdle},
-		{"ExpireWakesTheWatchersOfWhatItDeletes", h.expireWakesTheWatchersOfWhatItDeletes},
+		{"ExpireTakesOnlyIdleConversationsAtMostBatch", h.expireDeletesOnlyIdle},
+		{"ExpireWakesItsWatchersAndStartsNothingUnderTheIDForATTL", h.expireWakesTheWatchersOfWhatItExpires},
 	}
 	for _, b := range behaviours {
 		t.Run(b.name, b.test)
