@@ -161,3 +161,34 @@ func TestManifests_EnvValuesLoadAsTheBinaryLoadsThem(t *testing.T) {
 		})
 	}
 }
+
+// sharedEnv are the variables that describe what the services share, so every container that
+// reads one must see the same value: the jobs topic the front doors write and the
+// dispatchers read, how many partitions it is created with, and the conversations' TTL, by
+// which each process judges a conversation idle and its sweep expires it and forgets it (with
+// two TTLs, a front door would still serve a conversation whose events a dispatcher has
+// deleted, and an expired id would be forgotten after the shorter one).
+var sharedEnv = []string{"JOBS_TOPIC", "KAFKA_TOPIC_PARTITIONS", "CONVERSATION_TTL"}
+
+func TestManifests_SharedSettingsAgreeAcrossContainers(t *testing.T) {
+	c, sk := loadCluster(t), loadSkaffold(t)
+	for _, name := range sharedEnv {
+		seen := map[string]string{} // value, as parsed when a duration → the container that has it
+		for _, gc := range goContainers(t, c, sk) {
+			if _, reads := gc.Known[name]; !reads || gc.Init || (gc.Set[name] && gc.Env[name] == "") {
+				continue // not read, or from a Secret or ConfigMap: not in the manifests
+			}
+			value := gc.effective(name)
+			if d, err := time.ParseDuration(value); err == nil {
+				value = d.String()
+			}
+			seen[value] = gc.Workload.String() + " container " + gc.Name
+		}
+		if len(seen) > 1 {
+			t.Errorf("%s differs between containers: %v; the services share what it names, so give them one value", name, seen)
+		}
+		if len(seen) == 0 {
+			t.Errorf("no container reads %s: remove it from sharedEnv", name)
+		}
+	}
+}
