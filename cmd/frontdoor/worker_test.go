@@ -131,8 +131,8 @@ func TestQueueConversation_AJobAnsweredBeforeItsDispatcherWasKilledIsNotAskedAga
 	}
 }
 
-// A conversation deleted by the expiry sweep (idle past CONVERSATION_TTL) while one of its
-// jobs waits can no longer record that job's outcome. The job must still end, so that the
+// A conversation gone while one of its jobs waits (expired by the sweep, idle past
+// CONVERSATION_TTL, or deleted) can no longer record that job's outcome. The job must still end, so that the
 // jobs after it on its partition are committed.
 func TestQueueConversation_AJobOfAnExpiredConversationDoesNotHoldBackItsPartition(t *testing.T) {
 	q := newQueueSystem(t)
@@ -144,7 +144,8 @@ func TestQueueConversation_AJobOfAnExpiredConversationDoesNotHoldBackItsPartitio
 	laterConv, partition := q.conversationBeside(goneConv)
 	gone := openQueue(t, f.rpc)
 	queueFirst(t, gone, goneConv, "forget me")
-	// As the sweep of any dispatcher does once the conversation has been idle too long.
+	// Gone as after the sweep of any dispatcher, once the conversation has been idle too long
+	// and a TTL more.
 	if _, err := q.db().Exec(t.Context(), `DELETE FROM transcript.conversation WHERE id = $1`, goneConv); err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,9 @@ import (
 // AddConversations adds the dispatcher's conversation workers: consumer group LLM_GROUP_ID on
 // JOBS_TOPIC, at most WORKERS model calls at once, every job's outcome recorded in store (and
 // its model tokens in the Postgres at databaseURL, when set), failed
-// and undecodable jobs copied to JOBS_TOPIC.dlq; and the sweep that deletes conversations idle
-// longer than ttl (CONVERSATION_TTL), and the token counts of jobs older than that. The
+// and undecodable jobs copied to JOBS_TOPIC.dlq; and the sweep that expires conversations idle
+// longer than ttl (CONVERSATION_TTL) and forgets them a ttl later, and deletes the token
+// counts of jobs older than ttl. The
 // process is ready once it is in the group.
 func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups Groups, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store, ttl time.Duration, databaseURL string) error {
 	model, err := s.newModel(cfg.Model)
@@ -80,7 +81,7 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 	return nil
 }
 
-// expireBatch bounds one delete of idle conversations, or of old token counts.
+// expireBatch bounds one Expire of idle conversations, or one delete of old token counts.
 const expireBatch = 1000
 
 // callCounts is what the sweep needs of access.Store: the per-job token counts, which are

@@ -26,3 +26,15 @@ func (m *Memory) Age(id uuid.UUID, d time.Duration) {
 		c.events[i].At = c.events[i].At.Add(-d)
 	}
 }
+
+// Held returns how many events and jobs m holds of conversation id: the suite's Harness.Held
+// for Memory.
+func (m *Memory) Held(id uuid.UUID) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.convs[id]
+	if !ok {
+		return 0
+	}
+	return len(c.events) + len(c.jobs)
+}

@@ -17,5 +17,6 @@ func TestMemory_PassesTheTranscriptSuite(t *testing.T) {
 	transcripttest.Run(t, transcripttest.Harness[*transcript.Memory]{
 		NewStore: func(_ *testing.T, ttl time.Duration) *transcript.Memory { return transcript.NewMemory(ttl) },
 		Age:      func(_ *testing.T, m *transcript.Memory, conv uuid.UUID, d time.Duration) { m.Age(conv, d) },
+		Held:     func(_ *testing.T, m *transcript.Memory, conv uuid.UUID) int { return m.Held(conv) },
 	})
 }

@@ -33,7 +33,7 @@ type wireEvent struct {
 	At        time.Time       `json:"at"`
 }
 
-// payloadGone is the payload of the notification that a conversation was deleted (Expire). It
+// payloadGone is the payload of the notification that a conversation expired (Expire). It
 // carries no event: its watchers read the conversation, and find it gone.
 const payloadGone = "gone"
 

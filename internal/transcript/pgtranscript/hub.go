@@ -139,7 +139,7 @@ func (h *hub) notify(name, payload string) {
 	}
 	switch {
 	case payload == payloadGone || err != nil:
-		// Deleted, or a payload this process cannot read: its watchers read from now on.
+		// Expired, or a payload this process cannot read: its watchers read from now on.
 		ch.deaf = true
 	case serial <= ch.heard:
 		// Announced before (a job redone wakes its watchers again), or overtaken.

@@ -61,7 +61,7 @@ func forEachElement(rows pgx.Rows, n int, dest []any, each func(i int) error) er
 // malformed literal (22P02), a NOT NULL or a CHECK violation (23502, 23514). Not the other
 // data exceptions, which a function raises for a bug of the caller's (22023) and which every
 // item would hit alike; nor a foreign-key or unique violation, which can be a race (a
-// conversation the expiry sweep deleted meanwhile) that trying again settles.
+// conversation deleted meanwhile) that trying again settles.
 var refusedValue = map[string]bool{"22021": true, "22P05": true, "22001": true, "22003": true, "22P02": true, "23502": true, "23514": true}
 
 // refusing runs a round with run, and marks its error transcript.ErrInvalid when Postgres

@@ -47,6 +47,15 @@ func TestStore_PassesTheTranscriptSuite(t *testing.T) {
 				t.Fatalf("age conversation: %v", err)
 			}
 		},
+		Held: func(t *testing.T, _ *pgtranscript.Store, conv uuid.UUID) int {
+			var n int
+			if err := pool.QueryRow(t.Context(), `
+				SELECT (SELECT count(*) FROM transcript.event WHERE conversation = $1)
+				     + (SELECT count(*) FROM transcript.job WHERE conversation = $1)`, conv).Scan(&n); err != nil {
+				t.Fatalf("count what the store holds of a conversation: %v", err)
+			}
+			return n
+		},
 		Forget: func(t *testing.T, convs []uuid.UUID) {
 			// In a cleanup: t's context is done. Jobs and events go with their conversation.
 			if _, err := pool.Exec(context.Background(), `DELETE FROM transcript.conversation WHERE id = ANY($1)`, convs); err != nil {

@@ -10,6 +10,7 @@
 //		transcripttest.Run(t, transcripttest.Harness[*transcript.Memory]{
 //			NewStore: func(_ *testing.T, ttl time.Duration) *transcript.Memory { return transcript.NewMemory(ttl) },
 //			Age: func(_ *testing.T, m *transcript.Memory, conv uuid.UUID, d time.Duration) { m.Age(conv, d) },
+//			Held: func(_ *testing.T, m *transcript.Memory, conv uuid.UUID) int { return m.Held(conv) },
 //		})
 //	}
 //
@@ -42,6 +43,9 @@ type Harness[S transcript.Store] struct {
 	// its jobs' reservations, its events, its expiry — as if nothing had happened to it for d.
 	// Required.
 	Age func(t *testing.T, s S, conversation uuid.UUID, d time.Duration)
+	// Held returns how many events and jobs s holds of conversation, whatever its state (an
+	// expired conversation's are deleted, and no method reads them). Required.
+	Held func(t *testing.T, s S, conversation uuid.UUID) int
 	// Forget deletes what the suite wrote for conversations; it runs in a cleanup, after the
 	// subtest's context is done. Nil when nothing outlives the subtest's store.
 	Forget func(t *testing.T, conversations []uuid.UUID)
@@ -50,16 +54,17 @@ type Harness[S transcript.Store] struct {
 	// whose state no other can share: subtests that need it are skipped.
 	Reopen func(t *testing.T, s S, ttl time.Duration) S
 	// Shared is true when other tests and earlier runs write to the same state. Expire may
-	// then delete another run's century-old conversation rather than one of the suite's, so
-	// the suite checks which of its own it deleted only as an upper bound.
+	// then take another run's century-old conversation rather than one of the suite's, and
+	// other processes' sweeps the suite's, so the suite checks which of its own Expire took
+	// only as bounds.
 	Shared bool
 }
 
 // Run runs every behaviour of the suite as a subtest of t, named for the behaviour.
 func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 	t.Helper()
-	if h.NewStore == nil || h.Age == nil {
-		t.Fatal("transcripttest: Harness.NewStore and Harness.Age are required")
+	if h.NewStore == nil || h.Age == nil || h.Held == nil {
+		t.Fatal("transcripttest: Harness.NewStore, Harness.Age and Harness.Held are required")
 	}
 	behaviours := []struct {
 		name string
