@@ -15,7 +15,7 @@ func (m *Memory) Age(id uuid.UUID, d time.Duration) {
 	if !ok {
 		return
 	}
-	c.activeAt = c.activeAt.Add(-d)
+	c.createdAt, c.activeAt = c.createdAt.Add(-d), c.activeAt.Add(-d)
 	if !c.expiredAt.IsZero() {
 		c.expiredAt = c.expiredAt.Add(-d)
 	}

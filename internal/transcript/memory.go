@@ -21,9 +21,10 @@ type Memory struct {
 }
 
 type memConversation struct {
-	events   []Event // events[i].Serial == i+1
-	jobs     map[uuid.UUID]*memJob
-	activeAt time.Time
+	events    []Event // events[i].Serial == i+1
+	jobs      map[uuid.UUID]*memJob
+	createdAt time.Time
+	activeAt  time.Time
 	// expiredAt is when Expire emptied the conversation, zero while it has not: its entry is
 	// kept, so that its id starts no new conversation, until Expire forgets it a TTL later.
 	expiredAt time.Time
@@ -58,7 +59,8 @@ func (m *Memory) Open(_ context.Context, id uuid.UUID, create bool) (Info, error
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, exists := m.convs[id]; !exists && create {
-		m.convs[id] = &memConversation{jobs: map[uuid.UUID]*memJob{}, activeAt: m.now(), watchers: map[chan struct{}]struct{}{}}
+		now := m.now()
+		m.convs[id] = &memConversation{jobs: map[uuid.UUID]*memJob{}, createdAt: now, activeAt: now, watchers: map[chan struct{}]struct{}{}}
 	}
 	c, err := m.conversation(id)
 	if err != nil {
@@ -95,11 +97,10 @@ func (m *Memory) Reserve(_ context.Context, conversation, job uuid.UUID, sentenc
 func (m *Memory) Refuse(_ context.Context, conversation, job uuid.UUID, sentence string) (Event, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.conversation(conversation)
+	c, j, err := m.job(conversation, job, sentence)
 	if err != nil {
 		return Event{}, false, err
 	}
-	j := c.job(job, sentence, m.now())
 	if j.accepted != 0 {
 		return c.events[j.accepted-1], false, nil
 	}
@@ -111,11 +112,10 @@ func (m *Memory) Refuse(_ context.Context, conversation, job uuid.UUID, sentence
 func (m *Memory) Accept(_ context.Context, conversation, job uuid.UUID, sentence string) (Event, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.conversation(conversation)
+	c, j, err := m.job(conversation, job, sentence)
 	if err != nil {
 		return Event{}, err
 	}
-	j := c.job(job, sentence, m.now())
 	switch {
 	case j.refused:
 		return Event{}, ErrRefused
@@ -131,11 +131,10 @@ func (m *Memory) Accept(_ context.Context, conversation, job uuid.UUID, sentence
 func (m *Memory) Finish(_ context.Context, conversation, job uuid.UUID, sentence string, kind Kind, text string) (Event, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.conversation(conversation)
+	c, j, err := m.job(conversation, job, sentence)
 	if err != nil {
 		return Event{}, false, err
 	}
-	j := c.job(job, sentence, m.now())
 	switch {
 	case j.refused:
 		return Event{}, false, ErrRefused
@@ -150,14 +149,23 @@ func (m *Memory) Finish(_ context.Context, conversation, job uuid.UUID, sentence
 	return c.events[j.outcome-1], true, nil
 }
 
-// job returns conversation's job, creating its record if the front door's is missing.
-func (c *memConversation) job(job uuid.UUID, sentence string, now time.Time) *memJob {
+// job returns the live conversation id and its job, creating the job's record if the front
+// door's is missing, unless the job predates the conversation (Predates): then, and for a
+// conversation gone, ErrNotFound. Call with mu held.
+func (m *Memory) job(id, job uuid.UUID, sentence string) (*memConversation, *memJob, error) {
+	c, err := m.conversation(id)
+	if err != nil {
+		return nil, nil, err
+	}
 	j, ok := c.jobs[job]
 	if !ok {
-		j = &memJob{sentence: sentence, reservedAt: now}
+		if Predates(job, c.createdAt, m.ttl) {
+			return nil, nil, ErrNotFound
+		}
+		j = &memJob{sentence: sentence, reservedAt: m.now()}
 		c.jobs[job] = j
 	}
-	return j
+	return c, j, nil
 }
 
 // append adds ev as the conversation's next event, wakes its watchers and returns the serial.
@@ -200,11 +208,10 @@ func (m *Memory) Waiting(_ context.Context, conversation uuid.UUID) ([]uuid.UUID
 func (m *Memory) Prepare(_ context.Context, conversation, job uuid.UUID, sentence string, limit int) (Preparation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, err := m.conversation(conversation)
+	c, j, err := m.job(conversation, job, sentence)
 	if err != nil {
 		return Preparation{}, err
 	}
-	j := c.job(job, sentence, m.now())
 	switch {
 	case j.refused:
 		return Preparation{Refused: true}, nil

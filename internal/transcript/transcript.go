@@ -139,12 +139,29 @@ var (
 	ErrInvalid = errors.New("the transcript store refused a value")
 )
 
+// Predates reports whether job, a job unknown to the conversation created at created, was
+// made for an earlier conversation under the same id: its id is a UUIDv7 (as the front
+// doors' are), whose time is more than ttl before created. A conversation's id starts a new
+// one only once the earlier one has been idle for a TTL and expired for another (Expire),
+// and a job counts as activity, so a job of the earlier one predates the new one by about two
+// TTLs; one made for the new one is made after it, give or take the clocks' skew between a
+// front door and the store. Jobs with other ids are never taken for an earlier conversation's.
+func Predates(job uuid.UUID, created time.Time, ttl time.Duration) bool {
+	if job.Version() != 7 {
+		return false
+	}
+	sec, nsec := job.Time().UnixTime()
+	return time.Unix(sec, nsec).Before(created.Add(-ttl))
+}
+
 // ReservationLease is how long a reservation that was never accepted (its front door died
 // between Reserve and Accept) keeps its slot.
 const ReservationLease = time.Minute
 
 // Store is a transcript store. Implementations are safe for concurrent use, by several
-// processes at once where they share state (pgtranscript).
+// processes at once where they share state (pgtranscript). The methods that record a job the
+// conversation does not know (Refuse, Accept, Finish, Prepare) find the conversation gone
+// (ErrNotFound) to a job made for an earlier conversation under its id (Predates).
 type Store interface {
 	// Open returns the conversation id. Without create, a conversation that does not exist or
 	// has been idle longer than the TTL is ErrNotFound; with create, one that does not exist

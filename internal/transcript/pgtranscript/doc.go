@@ -44,7 +44,9 @@
 // idle to every TTL (active_at -infinity), deleting them a TTL later; nothing revives one, so
 // expiring is safe at any time. It notifies each expired conversation's channel ("gone"), so
 // that its watchers, on any process, read it and find it gone, and not a new conversation
-// under its id.
+// under its id. A job that outlives even that is not recorded in a new conversation under the
+// id: the functions that record a job they do not know find the conversation gone to one
+// whose UUIDv7 id predates it by more than the TTL (transcript.predates, migration 00023).
 //
 // # Wake-ups
 //

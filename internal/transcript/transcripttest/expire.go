@@ -156,3 +156,56 @@ func (h Harness[S]) expireWakesTheWatchersOfWhatItExpires(t *testing.T) {
 		t.Fatalf("open with create of the conversation a TTL after it expired: %+v, %v; want a new one", info, err)
 	}
 }
+
+// A job the conversation does not know, made for an earlier conversation under its id (its
+// id a UUIDv7 made more than the TTL before the conversation), is not recorded in it: every
+// method finds the conversation gone to it. Such a job outlived the two TTLs after which the
+// id could start a new conversation (a model call, or a wait in Kafka, that long), and its
+// answer would otherwise land among the new conversation's events. The conversation's own
+// jobs are recorded, those it does not know yet (made after it, or with ids of another
+// version) as those it knows.
+func (h Harness[S]) earlierConversationsJobIsNotRecorded(t *testing.T) {
+	s, conv := h.storeWithConversation(t)
+	ctx := t.Context()
+	earlier := v7At(t, time.Now().Add(-2*ttl))
+	if _, err := s.Prepare(ctx, conv, earlier, sentence(earlier), -1); !errors.Is(err, transcript.ErrNotFound) {
+		t.Fatalf("prepare of an earlier conversation's job: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Accept(ctx, conv, earlier, sentence(earlier)); !errors.Is(err, transcript.ErrNotFound) {
+		t.Fatalf("accept of an earlier conversation's job: %v, want ErrNotFound", err)
+	}
+	if _, _, err := s.Finish(ctx, conv, earlier, sentence(earlier), transcript.Reply, answerTo(earlier)); !errors.Is(err, transcript.ErrNotFound) {
+		t.Fatalf("finish of an earlier conversation's job: %v, want ErrNotFound", err)
+	}
+	if _, _, err := s.Refuse(ctx, conv, earlier, sentence(earlier)); !errors.Is(err, transcript.ErrNotFound) {
+		t.Fatalf("refuse of an earlier conversation's job: %v, want ErrNotFound", err)
+	}
+	if n := len(events(t, s, conv)); n != 0 {
+		t.Fatalf("%d events after an earlier conversation's job, want none", n)
+	}
+	for _, job := range []uuid.UUID{v7At(t, time.Now()), uuid.New()} {
+		answer(t, s, conv, job) // not known to it: the Accepted event first, then the reply
+	}
+	known := v7At(t, time.Now().Add(-2*ttl))
+	if err := reserve(t, s, conv, known, 10); err != nil {
+		t.Fatal(err)
+	}
+	accept(t, s, conv, known)
+	if n := len(events(t, s, conv)); n != 5 {
+		t.Fatalf("%d events, want the two jobs made for the conversation, each accepted and answered, and the one it knew, accepted", n)
+	}
+}
+
+// v7At returns a UUIDv7 whose time is at.
+func v7At(t *testing.T, at time.Time) uuid.UUID {
+	t.Helper()
+	id, err := uuid.NewV7()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := uint64(at.UnixMilli())
+	for i := range 6 {
+		id[i] = byte(ms >> (8 * (5 - i)))
+	}
+	return id
+}

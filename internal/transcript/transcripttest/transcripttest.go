@@ -101,6 +101,7 @@ func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 		{"WatcherIsWokenByAnAppendThroughAnotherStore", h.wokenThroughAnotherStore},
 		{"ExpireTakesOnlyIdleConversationsAtMostBatch", h.expireDeletesOnlyIdle},
 		{"ExpireWakesItsWatchersAndStartsNothingUnderTheIDForATTL", h.expireWakesTheWatchersOfWhatItExpires},
+		{"AnEarlierConversationsJobIsNotRecordedInALaterOneUnderItsID", h.earlierConversationsJobIsNotRecorded},
 	}
 	for _, b := range behaviours {
 		t.Run(b.name, b.test)
