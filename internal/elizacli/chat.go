@@ -496,7 +496,8 @@ func (c *chat) refuse() {
 // lost by a server that kept it in memory (standalone mode, restarted). One that chat has
 // seen events of cannot be continued: it is forgotten, the answers still due will not come,
 // and the next sentence starts a new conversation, as the chat page does. One never seen (an
-// id given with --conversation) is started under that id by the next sentence. It reports
+// id given with --conversation) is started under that id by the next sentence, unless the
+// server keeps the id of an expired conversation: then, as for one seen, under a new one. It reports
 // whether the watch is given up until a sentence gets through; not when one already has
 // (the watch then tries again). A watch of a conversation chat has already given up is
 // given up without a word.
@@ -524,7 +525,7 @@ func (c *chat) lost(conv string, err error) bool {
 	} else {
 		due := c.forgetLocked()
 		c.conv = conv // an id chat was given: the first sentence starts the conversation under it
-		c.say("conversation %s is not on the server (%v)%s: your first sentence starts it", conv, describe(err, c.srv), dueNote(due))
+		c.say("conversation %s is not on the server (%v)%s: your first sentence starts a conversation, under this id if the server takes it (it keeps an expired one's for a while)", conv, describe(err, c.srv), dueNote(due))
 	}
 	c.mu.Unlock()
 	c.notify() // the end of input stops waiting for answers that will not come

@@ -71,7 +71,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		if a.refusal != nil && errors.Is(err, transcript.ErrNotFound) {
 			_ = stream.Send(a.refusal)
 		}
-		return unavailable(ctx, q, err)
+		return unavailable(ctx, q, info.ID, err)
 	}
 	f, err := q.openFeed(ctx, info.ID, first.GetResumeAfter())
 	if err != nil {
@@ -121,7 +121,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 			err = f.catchUp(ctx, send)
 		}
 		if err != nil {
-			return unavailable(ctx, q, err)
+			return unavailable(ctx, q, info.ID, err)
 		}
 		return nil
 	}
@@ -148,7 +148,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		if halfClosed {
 			switch done, err := f.drained(ctx, len(mine), send); {
 			case err != nil:
-				return unavailable(ctx, q, err)
+				return unavailable(ctx, q, info.ID, err)
 			case done:
 				return nil
 			}
@@ -173,7 +173,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 			}
 		case <-f.wake:
 			if err := f.woken(ctx, send); err != nil {
-				return unavailable(ctx, q, err)
+				return unavailable(ctx, q, info.ID, err)
 			}
 		}
 	}
@@ -283,7 +283,7 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 	}
 	f, err := q.openFeed(ctx, info.ID, req.Msg.GetAfterSerial())
 	if err != nil {
-		return unavailable(ctx, q, err)
+		return unavailable(ctx, q, info.ID, err)
 	}
 	defer f.stop()
 	// The response's headers go at once, before any event, saying up to which serial the
@@ -291,7 +291,7 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 	// conversation with nothing new.
 	stream.ResponseHeader().Set(HeaderLastSerial, strconv.FormatUint(max(f.watched, f.last), 10))
 	if err := stream.Send(nil); err != nil {
-		return unavailable(ctx, q, err)
+		return unavailable(ctx, q, info.ID, err)
 	}
 	send := func(ev transcript.Event) error {
 		if err := stream.Send(response(ev)); err != nil {
@@ -300,7 +300,7 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 		return nil
 	}
 	if err := f.replay(ctx, send); err != nil {
-		return unavailable(ctx, q, err)
+		return unavailable(ctx, q, info.ID, err)
 	}
 	for {
 		select {
@@ -310,7 +310,7 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 			return drained(q)
 		case <-f.wake:
 			if err := f.woken(ctx, send); err != nil {
-				return unavailable(ctx, q, err)
+				return unavailable(ctx, q, info.ID, err)
 			}
 		}
 	}
@@ -331,7 +331,7 @@ func drained(q *Queue) error {
 // is not lost, and a resume picks it up where the client left it. A failure because ctx
 // ended (the call's deadline, or its client leaving) is the caller's doing, and says so; one
 // because the conversation expired is NotFound.
-func unavailable(ctx context.Context, q *Queue, err error) error {
+func unavailable(ctx context.Context, q *Queue, conv uuid.UUID, err error) error {
 	var ce *connect.Error
 	if errors.As(err, &ce) {
 		return err
@@ -340,8 +340,9 @@ func unavailable(ctx context.Context, q *Queue, err error) error {
 		return ended(ctx)
 	}
 	if errors.Is(err, transcript.ErrNotFound) {
-		// Idle past its TTL while the stream held it: no fault, and nothing to resume.
-		return connect.NewError(connect.CodeNotFound, fmt.Errorf("%w; start a new one", err))
+		// Idle past its TTL while the stream held it: no fault, and nothing to resume. Said as
+		// a request naming it is told (the reads that found it gone are no news to a client).
+		return notFound(conv)
 	}
 	if errors.Is(err, context.Canceled) {
 		return connect.NewError(connect.CodeCanceled, err)

@@ -1502,7 +1502,7 @@ func TestQueueConversation_AnExpiredConversationEndsItsStreamNotFound(t *testing
 	}
 }
 
-// A conversation deleted while streams are open on it ends them NotFound at once: a Watch,
+// A conversation expired while streams are open on it ends them NotFound at once: a Watch,
 // and a stream half-closed waiting for an answer that will not come. Before, they stayed open
 // until their clients left.
 func TestWatch_EndsNotFoundWhenItsConversationIsDeleted(t *testing.T) {
@@ -1526,12 +1526,23 @@ func TestWatch_EndsNotFoundWhenItsConversationIsDeleted(t *testing.T) {
 	if _, err := c.store.Expire(t.Context(), 10); err != nil {
 		t.Fatal(err)
 	}
-	if w.Receive() || connect.CodeOf(w.Err()) != connect.CodeNotFound {
-		t.Fatalf("the watch: %v, want it ended NotFound", w.Err())
+	// Told as a request naming the conversation is told, not with the reads that found it gone.
+	said := "conversation " + conv + " is unknown or has expired; start a new one"
+	if w.Receive() || connect.CodeOf(w.Err()) != connect.CodeNotFound || connectMessage(w.Err()) != said {
+		t.Fatalf("the watch: %v, want it ended NotFound: %s", w.Err(), said)
 	}
-	if _, err := s.Receive(); connect.CodeOf(err) != connect.CodeNotFound {
-		t.Fatalf("the half-closed stream: %v, want it ended NotFound", err)
+	if _, err := s.Receive(); connect.CodeOf(err) != connect.CodeNotFound || connectMessage(err) != said {
+		t.Fatalf("the half-closed stream: %v, want it ended NotFound: %s", err, said)
 	}
+}
+
+// connectMessage is err's message as its client reads it, without its code.
+func connectMessage(err error) string {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	return ce.Message()
 }
 
 // goneAtRefuse is the in-memory transcript whose conversations are all gone by the time a job's
