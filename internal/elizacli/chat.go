@@ -524,7 +524,7 @@ func (c *chat) lost(conv string, err error) bool {
 		c.say("conversation %s cannot be continued (%v)%s: your next sentence starts a new conversation", conv, describe(err, c.srv), dueNote(due))
 	} else {
 		due := c.forgetLocked()
-		c.conv = conv // an id chat was given: the first sentence starts the conversation under it
+		c.conv = conv // an id chat was given: the first sentence tries to start the conversation under it
 		c.say("conversation %s is not on the server (%v)%s: your first sentence starts a conversation, under this id if the server takes it (it keeps an expired one's for a while)", conv, describe(err, c.srv), dueNote(due))
 	}
 	c.mu.Unlock()

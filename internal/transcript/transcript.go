@@ -141,17 +141,19 @@ var (
 
 // Predates reports whether job, a job unknown to the conversation created at created, was
 // made for an earlier conversation under the same id: its id is a UUIDv7 (as the front
-// doors' are), whose time is more than ttl before created. A conversation's id starts a new
-// one only once the earlier one has been idle for a TTL and expired for another (Expire),
-// and a job counts as activity, so a job of the earlier one predates the new one by about two
-// TTLs; one made for the new one is made after it, give or take the clocks' skew between a
-// front door and the store. Jobs with other ids are never taken for an earlier conversation's.
+// doors' are), whose time is more than half of ttl before created. An id starts a new
+// conversation only once the earlier one has expired and its id has been kept for a TTL more
+// (Expire), and a job is made only while its conversation is live (it is reserved then), so
+// a job of the earlier one was made at least a TTL before the new conversation; one made for
+// the new one is made after it. Half a TTL between the two leaves half a TTL for the clocks
+// of a front door and the store to differ by, either way. Jobs with other ids are never taken
+// for an earlier conversation's.
 func Predates(job uuid.UUID, created time.Time, ttl time.Duration) bool {
 	if job.Version() != 7 {
 		return false
 	}
 	sec, nsec := job.Time().UnixTime()
-	return time.Unix(sec, nsec).Before(created.Add(-ttl))
+	return time.Unix(sec, nsec).Before(created.Add(-ttl / 2))
 }
 
 // ReservationLease is how long a reservation that was never accepted (its front door died

@@ -46,7 +46,7 @@
 // that its watchers, on any process, read it and find it gone, and not a new conversation
 // under its id. A job that outlives even that is not recorded in a new conversation under the
 // id: the functions that record a job they do not know find the conversation gone to one
-// whose UUIDv7 id predates it by more than the TTL (transcript.predates, migration 00023).
+// whose UUIDv7 id predates it by more than half the TTL (transcript.predates, migration 00023).
 //
 // # Wake-ups
 //

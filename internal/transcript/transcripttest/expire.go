@@ -158,7 +158,7 @@ func (h Harness[S]) expireWakesTheWatchersOfWhatItExpires(t *testing.T) {
 }
 
 // A job the conversation does not know, made for an earlier conversation under its id (its
-// id a UUIDv7 made more than the TTL before the conversation), is not recorded in it: every
+// id a UUIDv7 made more than half the TTL before the conversation), is not recorded in it: every
 // method finds the conversation gone to it. Such a job outlived the two TTLs after which the
 // id could start a new conversation (a model call, or a wait in Kafka, that long), and its
 // answer would otherwise land among the new conversation's events. The conversation's own
@@ -167,7 +167,7 @@ func (h Harness[S]) expireWakesTheWatchersOfWhatItExpires(t *testing.T) {
 func (h Harness[S]) earlierConversationsJobIsNotRecorded(t *testing.T) {
 	s, conv := h.storeWithConversation(t)
 	ctx := t.Context()
-	earlier := v7At(t, time.Now().Add(-2*ttl))
+	earlier := v7At(t, time.Now().Add(-3*ttl/4))
 	if _, err := s.Prepare(ctx, conv, earlier, sentence(earlier), -1); !errors.Is(err, transcript.ErrNotFound) {
 		t.Fatalf("prepare of an earlier conversation's job: %v, want ErrNotFound", err)
 	}
@@ -183,7 +183,8 @@ func (h Harness[S]) earlierConversationsJobIsNotRecorded(t *testing.T) {
 	if n := len(events(t, s, conv)); n != 0 {
 		t.Fatalf("%d events after an earlier conversation's job, want none", n)
 	}
-	for _, job := range []uuid.UUID{v7At(t, time.Now()), uuid.New()} {
+	// Within half the TTL of the conversation: a front door's clock behind the store's.
+	for _, job := range []uuid.UUID{v7At(t, time.Now().Add(-ttl/4)), uuid.New()} {
 		answer(t, s, conv, job) // not known to it: the Accepted event first, then the reply
 	}
 	known := v7At(t, time.Now().Add(-2*ttl))
