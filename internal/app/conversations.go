@@ -18,11 +18,10 @@ import (
 
 // AddConversations adds the dispatcher's conversation workers: consumer group LLM_GROUP_ID on
 // JOBS_TOPIC, at most WORKERS model calls at once, every job's outcome recorded in store (and
-// its model tokens in the Postgres at databaseURL, when set), failed
-// and undecodable jobs copied to JOBS_TOPIC.dlq; and the sweep that expires conversations idle
-// longer than ttl (CONVERSATION_TTL) and forgets them a ttl later, and deletes the token
-// counts of jobs older than ttl. The
-// process is ready once it is in the group.
+// its model tokens in the Postgres at databaseURL, when set), failed and undecodable jobs
+// copied to JOBS_TOPIC.dlq; and the sweep that expires conversations idle longer than ttl
+// (CONVERSATION_TTL) and forgets them a ttl later, and deletes the token counts of jobs older
+// than ttl. The process is ready once it is in the group.
 func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups Groups, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store, ttl time.Duration, databaseURL string) error {
 	model, err := s.newModel(cfg.Model)
 	if err != nil {
