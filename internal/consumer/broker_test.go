@@ -3,7 +3,6 @@ package consumer_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/kafkatest"
+	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
 // The tests of this package run the group against kfake, an in-process Kafka-protocol broker:
@@ -54,7 +54,7 @@ func (b *broker) config() consumer.Config {
 		SessionTimeout: time.Second,
 		HandleTimeout:  5 * time.Second,
 		MaxBackoff:     50 * time.Millisecond,
-		Log:            testLog(b.t),
+		Log:            proctest.Log(b.t),
 	}
 }
 
@@ -187,31 +187,4 @@ func span(from, to int64) []int64 {
 		out = append(out, o)
 	}
 	return out
-}
-
-// testLog sends the group's log to the test's, shown when a test fails or with -v, and
-// drops what is logged after the test has ended.
-func testLog(t *testing.T) *slog.Logger {
-	w := &testWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.ended = true
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct {
-	t     *testing.T
-	mu    sync.Mutex
-	ended bool
-}
-
-func (w *testWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.ended {
-		w.t.Log(string(b[:len(b)-1]))
-	}
-	return len(b), nil
 }

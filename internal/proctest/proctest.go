@@ -1,6 +1,7 @@
 // Package proctest runs the project's binaries as subprocesses for end-to-end tests: build,
-// start with an environment, wait for readiness, signal, and collect the exit status and logs.
-// Only tests import it.
+// start with an environment, wait for readiness, signal, and collect the exit status and logs;
+// and gives code a test runs in its own process a logger into the test's log (Log). Only
+// tests import it.
 package proctest
 
 import (

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/beacon/eventdispatch/internal/kafkatest"
+	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/stack"
 	"github.com/beacon/eventdispatch/internal/transcript"
 	"github.com/beacon/eventdispatch/internal/transcript/pgtranscript"
@@ -735,7 +736,7 @@ func newPool(t *testing.T) *pgxpool.Pool {
 func listening(t *testing.T, pool *pgxpool.Pool, ttl time.Duration) *pgtranscript.Store {
 	t.Helper()
 	s := pgtranscript.New(pool, ttl)
-	s.SetLog(slog.New(slog.NewTextHandler(t.Output(), nil)))
+	s.SetLog(proctest.Log(t)) // a wake-up's round may outlive t
 	listen(t, s)
 	return s
 }
