@@ -132,8 +132,8 @@ func TestQueueConversation_AJobAnsweredBeforeItsDispatcherWasKilledIsNotAskedAga
 }
 
 // A conversation gone while one of its jobs waits (expired by the sweep, idle past
-// CONVERSATION_TTL, or deleted) can no longer record that job's outcome. The job must still end, so that the
-// jobs after it on its partition are committed.
+// CONVERSATION_TTL, or deleted) can no longer record that job's outcome. The job must still
+// end, so that the jobs after it on its partition are committed.
 func TestQueueConversation_AJobOfAnExpiredConversationDoesNotHoldBackItsPartition(t *testing.T) {
 	q := newQueueSystem(t)
 	_, model, env := q.heldModel()

@@ -497,9 +497,9 @@ func (c *chat) refuse() {
 // seen events of cannot be continued: it is forgotten, the answers still due will not come,
 // and the next sentence starts a new conversation, as the chat page does. One never seen (an
 // id given with --conversation) is started under that id by the next sentence, unless the
-// server keeps the id of an expired conversation: then, as for one seen, under a new one. It reports
-// whether the watch is given up until a sentence gets through; not when one already has
-// (the watch then tries again). A watch of a conversation chat has already given up is
+// server keeps the id of an expired conversation: then, as for one seen, under a new one. It
+// reports whether the watch is given up until a sentence gets through; not when one already
+// has (the watch then tries again). A watch of a conversation chat has already given up is
 // given up without a word.
 func (c *chat) lost(conv string, err error) bool {
 	c.mu.Lock()

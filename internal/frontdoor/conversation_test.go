@@ -1505,7 +1505,7 @@ func TestQueueConversation_AnExpiredConversationEndsItsStreamNotFound(t *testing
 // A conversation expired while streams are open on it ends them NotFound at once: a Watch,
 // and a stream half-closed waiting for an answer that will not come. Before, they stayed open
 // until their clients left.
-func TestWatch_EndsNotFoundWhenItsConversationIsDeleted(t *testing.T) {
+func TestWatch_EndsNotFoundWhenItsConversationExpires(t *testing.T) {
 	c := startConversations(t, 200*time.Millisecond)
 	sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
 	if err != nil {

@@ -427,10 +427,11 @@ func (p *page) sayToAConversationGone(s *proctest.Conversations, first string, r
 }
 
 // A conversation swept away after CONVERSATION_TTL and forgotten a TTL later (its row deleted,
-// as here), while the page's watch had nothing to say: the page's next sentence names the last serial it has seen (afterSerial), so the server does
-// not start the conversation again under the same id (it takes any id it does not know) and a
-// job no one will see answered; the sentence is refused, kept, and sent again starts a new one.
-// The old conversation's id holds nothing afterwards.
+// as here), while the page's watch had nothing to say: the page's next sentence names the last
+// serial it has seen (afterSerial), so the server does not start the conversation again under
+// the same id (it takes any id it does not know) and a job no one will see answered; the
+// sentence is refused, kept, and sent again starts a new one. The old conversation's id holds
+// nothing afterwards.
 func TestPage_ASentenceToAConversationSweptAwayStartsANewOne(t *testing.T) {
 	ep := stack.Require(t, stack.Postgres, stack.Kafka)
 	p, s, first := chatting(t, ep)
