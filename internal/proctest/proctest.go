@@ -1,7 +1,8 @@
 // Package proctest runs the project's binaries as subprocesses for end-to-end tests: build,
 // start with an environment, wait for readiness, signal, and collect the exit status and logs;
-// and gives code a test runs in its own process a logger into the test's log (Log). Only
-// tests import it.
+// free loopback addresses for them to listen on (FreeAddr, LoopbackAddr); and gives code a
+// test runs in its own process a logger into the test's log (Log). Only tests and the bench
+// harnesses import it.
 package proctest
 
 import (
@@ -9,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -51,18 +51,6 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-// FreeAddr returns a loopback address with a port that was free a moment ago.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	var lc net.ListenConfig
-	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // Proc is a running binary.

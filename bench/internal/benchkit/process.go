@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
 // Timings of the processes a harness starts.
@@ -207,13 +208,7 @@ func (p *Process) exited() bool {
 	}
 }
 
-// FreeAddr returns a loopback address whose port was free a moment ago.
-func FreeAddr(ctx context.Context) (string, error) {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
+// FreeAddr returns a loopback address whose port is free now, outside the range of ports
+// outgoing connections take (proctest.LoopbackAddr): a process started with it binds it a
+// moment later.
+func FreeAddr(ctx context.Context) (string, error) { return proctest.LoopbackAddr(ctx) }
