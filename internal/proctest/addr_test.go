@@ -14,7 +14,7 @@ func TestLoopbackAddr_IsFreeAndOutsideTheEphemeralRange(t *testing.T) {
 		t.Skip("no /proc/sys/net/ipv4/ip_local_port_range to read (not Linux): LoopbackAddr uses port 0")
 	}
 	if low <= firstPort {
-		t.Fatalf("the ephemeral range starts at %d; this machine's /proc says where, above %d", low, firstPort)
+		t.Skipf("the ephemeral range starts at %d, not above %d: LoopbackAddr uses port 0", low, firstPort)
 	}
 	for range 20 {
 		addr, err := LoopbackAddr(t.Context())
