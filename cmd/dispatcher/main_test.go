@@ -355,6 +355,43 @@ func TestDispatcher_DeletedSignalStopsCounting(t *testing.T) {
 	}
 }
 
+// An update of a signal's id keeps its Kafka key (its recording), so Debezium sends one update
+// with the old id in its before: the old id stops counting. In one recording the id changes
+// to a higher one, and the recording is processed with the new id, not the old (which, the
+// lowest, would be chosen if it still counted); in the other the renamed signal is then
+// deleted, so the accelerometer leaves the recording incomplete until a new eeg signal comes.
+func TestDispatcher_ASignalWhoseIDChangesCountsUnderItsNewIDOnly(t *testing.T) {
+	e := setup(t)
+	d := e.start()
+	defer e.stop(d)
+	rename := func(old uuid.UUID) uuid.UUID {
+		t.Helper()
+		id := uuid.New()
+		copy(id[:4], []byte{0xff, 0xff, 0xff, 0xff}) // above any random id
+		if _, err := e.db.Exec(t.Context(), `UPDATE datastore.signal SET id = $1 WHERE id = $2`, id, old); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	renamed, deleted := uuid.New(), uuid.New()
+	newID := rename(e.insert(renamed, "eeg", eegChannels))
+	e.insert(renamed, "accelerometer", accChannels)
+	gone := rename(e.insert(deleted, "eeg", eegChannels))
+	if _, err := e.db.Exec(t.Context(), `DELETE FROM datastore.signal WHERE id = $1`, gone); err != nil {
+		t.Fatal(err)
+	}
+	e.insert(deleted, "accelerometer", accChannels)
+	last := e.insert(deleted, "eeg", eegChannels)
+
+	got := e.waitProcessed(15*time.Second, renamed, deleted)
+	if got[renamed].eeg != newID {
+		t.Errorf("recording processed with eeg %s, want %s: the signal's id changed to it", got[renamed].eeg, newID)
+	}
+	if got[deleted].eeg != last {
+		t.Errorf("recording processed with eeg %s, want %s: the one before was renamed and deleted", got[deleted].eeg, last)
+	}
+}
+
 // An update of a signal's recording changes its Kafka key, so Debezium sends a delete under
 // the old recording and a create under the new one, at one source position, on the two
 // recordings' partitions (the same one for some pairs, two for others). The signal then

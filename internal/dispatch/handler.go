@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/debezium"
@@ -79,7 +80,7 @@ func (h *Handler) Handle(ctx context.Context, _ int, events []Event) error {
 			h.log.Warn("datastore.signal was truncated: pending signals forgotten", "lsn", ch.Source.LSN)
 			continue
 		}
-		changes = append(changes, toChange(ch))
+		changes = appendChanges(changes, ch)
 	}
 	if err := h.apply(ctx, changes); err != nil {
 		return err
@@ -118,19 +119,30 @@ func (h *Handler) apply(ctx context.Context, changes []recording.Change) error {
 	return nil
 }
 
-func toChange(ch debezium.Change) recording.Change {
+// appendChanges appends what ch does to the signals to changes: one change, or two for an
+// update that changed the signal's id. Debezium sends that as a delete and a create when the
+// message's key changes with it, but the connector keys by recording (see deploy/local), so
+// an id changed within its recording comes as one update whose before holds the old id: the
+// old id is deleted, at the same source position, before the new one is upserted.
+func appendChanges(changes []recording.Change, ch debezium.Change) []recording.Change {
 	at := time.UnixMilli(ch.Source.TsMs)
 	if ch.Source.TsMs <= 0 {
 		// Debezium always says when; an event that does not is taken as made now, not in
 		// 1970, which would report its recording incomplete at once.
 		at = time.Now()
 	}
+	deleted := func(id uuid.UUID) recording.Change {
+		return recording.Change{Delete: true, At: at, Signal: recording.Signal{ID: id, Version: ch.Source.LSN}}
+	}
 	if ch.Op == debezium.OpDelete {
-		return recording.Change{Delete: true, At: at, Signal: recording.Signal{ID: ch.Before.ID, Version: ch.Source.LSN}}
+		return append(changes, deleted(ch.Before.ID))
+	}
+	if ch.Op == debezium.OpUpdate && ch.Before != nil && ch.Before.ID != ch.After.ID {
+		changes = append(changes, deleted(ch.Before.ID))
 	}
 	s := ch.After
-	return recording.Change{At: at, Signal: recording.Signal{
+	return append(changes, recording.Change{At: at, Signal: recording.Signal{
 		ID: s.ID, Recording: s.Recording, SensorType: s.SensorType, Channels: s.Channels,
 		SampleType: s.SampleType, Version: ch.Source.LSN,
-	}}
+	}})
 }

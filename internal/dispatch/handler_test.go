@@ -3,9 +3,11 @@ package dispatch_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -227,5 +229,53 @@ func TestHandle_AnEventWithoutItsTimeIsTakenAsMadeNow(t *testing.T) {
 	}
 	if len(st.applied) != 1 || st.applied[0][0].At.Before(before) {
 		t.Fatalf("applied %+v, want the change taken as made now", st.applied)
+	}
+}
+
+// An update that changes a signal's id within its recording comes as one event, the old id in
+// its before: the old id is deleted and the new one upserted, at the event's position.
+func TestHandle_AnUpdateOfASignalsIDDeletesTheOldID(t *testing.T) {
+	var ev map[string]any
+	if err := json.Unmarshal(fixture(t, "datastore-signal/update-eeg.json"), &ev); err != nil {
+		t.Fatal(err)
+	}
+	payload := ev["payload"].(map[string]any)
+	after := payload["after"].(map[string]any)
+	before := maps.Clone(after)
+	before["id"] = "f1c7a5e0-0001-4d1e-8b2e-0000000000aa"
+	payload["before"] = before
+	value, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &store{}
+	h, _ := handler(st)
+	if err := handle(t, h, kafka.Message{Value: value}); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.applied) != 1 || len(st.applied[0]) != 2 {
+		t.Fatalf("applied %+v, want one batch of a delete and an upsert", st.applied)
+	}
+	del, up := st.applied[0][0], st.applied[0][1]
+	if !del.Delete || del.Signal.ID.String() != before["id"] || up.Delete || up.Signal.ID.String() != after["id"] {
+		t.Fatalf("applied %+v then %+v, want %s deleted then %s upserted", del, up, before["id"], after["id"])
+	}
+	if del.Signal.Version == 0 || del.Signal.Version != up.Signal.Version || !del.At.Equal(up.At) {
+		t.Fatalf("the delete (%d, %s) and the upsert (%d, %s) are one event's: one position, one time",
+			del.Signal.Version, del.At, up.Signal.Version, up.At)
+	}
+
+	// An update that keeps the id is one upsert, whether or not it carries its before.
+	st = &store{}
+	h, _ = handler(st)
+	payload["before"] = maps.Clone(after)
+	if value, err = json.Marshal(ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := handle(t, h, kafka.Message{Value: value}, kafka.Message{Value: fixture(t, "datastore-signal/update-eeg.json")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.applied[0]) != 2 || st.applied[0][0].Delete || st.applied[0][1].Delete {
+		t.Fatalf("applied %+v, want two upserts", st.applied[0])
 	}
 }
