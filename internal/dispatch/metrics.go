@@ -30,7 +30,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		ignored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dispatcher_changes_ignored_total",
-			Help: "Changes that could change nothing, harmlessly skipped: no newer than the state they met, or of a signal new to a recording already processed (redeliveries and replays).",
+			Help: "Changes that could change nothing, skipped: those no newer than the state they met (redeliveries and replays), and those of a signal not known to a recording already processed (one that comes late, say).",
 		}),
 		batchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "dispatcher_process_duration_seconds",

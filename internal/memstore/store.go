@@ -80,10 +80,8 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 		}
 		if !c.Delete {
 			s.seen(c.Signal.Recording, c.At)
-			if out.New {
-				if err := recording.Validate(out.Signal); err != nil {
-					res.Invalid = append(res.Invalid, recording.Invalid{Signal: out.Signal, Err: err})
-				}
+			if err := out.Invalid(); err != nil {
+				res.Invalid = append(res.Invalid, recording.Invalid{Signal: out.Signal, Err: err})
 			}
 		}
 		if done := out.Completed; done != nil {

@@ -133,10 +133,8 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 			if t, ok := firstSeen[c.Signal.Recording]; !ok || c.At.Before(t) {
 				firstSeen[c.Signal.Recording] = c.At
 			}
-			if out.New {
-				if err := recording.Validate(out.Signal); err != nil {
-					res.Invalid = append(res.Invalid, recording.Invalid{Signal: out.Signal, Err: err})
-				}
+			if err := out.Invalid(); err != nil {
+				res.Invalid = append(res.Invalid, recording.Invalid{Signal: out.Signal, Err: err})
 			}
 		}
 		if out.Completed != nil {

@@ -98,6 +98,26 @@ type Outcome struct {
 	Signal Signal
 	// Completed is set when this change made the recording complete for the first time.
 	Completed *Complete
+
+	// prior is the signal's state before an Upsert that changed it, when it had one and it
+	// was not deleted (hasPrior).
+	prior    Signal
+	hasPrior bool
+}
+
+// Invalid says why the change left the signal with values that can never qualify (Validate),
+// when it did and they could before: the signal was new (or deleted), or valid until this
+// update. It is nil for a change that leaves an invalid signal invalid, so a signal is
+// reported once each time it goes bad, not for every change of it.
+func (o Outcome) Invalid() error {
+	if !o.Changed || o.Signal.Deleted {
+		return nil
+	}
+	err := Validate(o.Signal)
+	if err == nil || o.hasPrior && Validate(o.prior) != nil {
+		return nil
+	}
+	return err
 }
 
 // Upsert applies a created, snapshot-read or updated signal.
@@ -134,7 +154,7 @@ func (l *Ledger) Upsert(s Signal) Outcome {
 	s.Deleted = false
 	st.Signals[s.ID] = s
 	l.owner[s.ID] = s.Recording
-	out := Outcome{Changed: true, New: !known, Signal: s}
+	out := Outcome{Changed: true, New: !known, Signal: s, prior: old, hasPrior: known && !old.Deleted}
 	if !st.Processed {
 		if c, ok := l.rule.Evaluate(s.Recording, present(st)); ok {
 			st.Processed = true
@@ -229,10 +249,12 @@ func (l *Ledger) Apply(c Change) Outcome {
 type Applied struct {
 	// Completed are the recordings that became complete, in the order they did.
 	Completed []Complete
-	// Invalid are signals seen for the first time whose values can never qualify.
+	// Invalid are signals whose values can never qualify, each reported when it went bad
+	// (Outcome.Invalid).
 	Invalid []Invalid
 	// Ignored counts changes that could change nothing: no newer than the state they met, or
-	// of a signal not known to a recording already processed (redeliveries and replays).
+	// of a signal not known to a recording already processed (redeliveries and replays, and
+	// signals that come late).
 	Ignored int
 }
 

@@ -188,17 +188,35 @@ func (h Harness[S]) movedTwiceCompletesWhereItPassed(t *testing.T) {
 	}
 }
 
-func (h Harness[S]) invalidSignalsReportedOnce(t *testing.T) {
+// invalidSignalsReportedWhenTheyGoBad: a signal is reported invalid when it first comes so,
+// and when an update makes a valid signal invalid; not again while it stays invalid, nor when
+// a redelivery repeats it.
+func (h Harness[S]) invalidSignalsReportedWhenTheyGoBad(t *testing.T) {
 	store := h.NewStore(t)
 	rec := h.recordings(t, 1)[0]
 	bad := signal(rec, "eeg", []string{"foo", "foo"}, 1)
-	if res := apply(t, store, bad); len(res.Invalid) != 1 || res.Invalid[0].Signal.ID != bad.Signal.ID {
-		t.Fatalf("first sight: %+v", res)
+	reported := func(step string, c recording.Change, want bool) {
+		t.Helper()
+		res := apply(t, store, c)
+		if got := len(res.Invalid) == 1 && res.Invalid[0].Signal.ID == c.Signal.ID; got != want || len(res.Invalid) > 1 {
+			t.Fatalf("%s: reported %+v, want the signal reported: %t", step, res.Invalid, want)
+		}
 	}
+	reported("first sight", bad, true)
+	reported("the same change again", bad, false)
 	bad.Signal.Version = 2
-	if res := apply(t, store, bad); len(res.Invalid) != 0 {
-		t.Fatalf("second sight reported again: %+v", res)
-	}
+	reported("an update that leaves it invalid", bad, false)
+
+	good := signal(rec, "eeg", eegChannels, 3)
+	good.Signal.ID = bad.Signal.ID
+	reported("an update that makes it valid", good, false)
+	good.Signal.Channels, good.Signal.Version = []string{"f7-o1", " f8-o2"}, 4
+	reported("an update that makes it invalid again", good, true)
+
+	other := eeg(rec, 5)
+	reported("a valid signal", other, false)
+	other.Signal.SampleType, other.Signal.Version = "float16", 6
+	reported("an update that makes a valid signal invalid", other, true)
 }
 
 // truncateForgetsEarlierSignalsOnly: after a truncate, signals from before it no longer count

@@ -82,7 +82,7 @@ func Run[S Store](t *testing.T, h Harness[S]) {
 		{"DeletedSignalDoesNotCountAndReplayDoesNotReviveIt", h.deletedSignalDoesNotCount},
 		{"SignalMovedToAnotherRecordingCountsThereWhateverItsHalvesOrder", h.movedSignalCountsInItsNewRecording},
 		{"SignalMovedTwiceCompletesTheRecordingItPassedThroughWhateverTheOrder", h.movedTwiceCompletesWhereItPassed},
-		{"InvalidSignalsAreReportedOnce", h.invalidSignalsReportedOnce},
+		{"InvalidSignalsAreReportedWhenTheyGoBad", h.invalidSignalsReportedWhenTheyGoBad},
 		{"TruncateForgetsEarlierSignalsOnly", h.truncateForgetsEarlierSignalsOnly},
 		{"IncompleteRecordingsAreReportedOnceAndPendingCounted", h.incompleteReportedOnceAndPendingCounted},
 		{"ProcessedRecordingIsNotPendingAgain", h.processedIsNotPendingAgain},
