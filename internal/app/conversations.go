@@ -111,21 +111,24 @@ func expire(ctx context.Context, store transcript.Store, calls callCounts, ttl t
 	}
 }
 
-// sweep runs del in batches of expireBatch until one deletes fewer, logging what it deleted
-// as done, or why it stopped as failed.
+// sweep runs del in batches of expireBatch until one deletes fewer, then logs what they
+// deleted in all as done, if anything; or why it stopped as failed, with what it had deleted.
 func sweep(ctx context.Context, log *slog.Logger, done, failed string, del func(ctx context.Context, batch int) (int, error)) {
+	total, batches := 0, 0
 	for {
 		n, err := del(ctx, expireBatch)
+		total += n
 		if err != nil {
 			if ctx.Err() == nil {
-				log.Warn(failed, "error", err)
+				log.Warn(failed, "error", err, "rows", total)
 			}
 			return
 		}
-		if n > 0 {
-			log.Info(done, "rows", n)
-		}
+		batches++
 		if n < expireBatch {
+			if total > 0 {
+				log.Info(done, "rows", total, "batches", batches)
+			}
 			return
 		}
 	}
