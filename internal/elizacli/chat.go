@@ -44,7 +44,7 @@ func newChat(srv *server) *cobra.Command {
 			"misses nothing. --resume continues the last conversation (kept in $XDG_STATE_HOME/eliza), --conversation " +
 			"a given one (or starts one with that id). Ctrl-D (or the end of a pipe) prints the history of a conversation " +
 			"continued and waits for the answers still due (those saved when the last chat ended too), then exits, with " +
-			"status 1 when a line was not queued (refused, or not sent) or the waits ran out (2 minutes for answers, 10 s " +
+			"status 1 when a line was not queued (refused, or not sent), an answer due will not come (its conversation was lost) or the waits ran out (2 minutes for answers, 10 s " +
 			"for the history); Ctrl-C, SIGINT or SIGTERM exits at once. A token the server refuses ends chat at once, with status 1.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -117,12 +117,13 @@ type chat struct {
 	done    map[string]bool // jobs whose outcome has been printed (it may come before Send returns)
 	// enqueued holds the serial of each "enqueued" printed, by job: the watch often prints a
 	// sentence's before Send returns.
-	enqueued map[string]uint64
-	unwatch  context.CancelFunc // ends the watch of conv; nil when there is none
-	unqueued int                // lines not queued: refused, or not sent
-	refused  bool               // the server refused the caller, and chat has said so: it ends (quit)
-	quit     context.CancelFunc // ends the wait for the next line
-	changed  chan struct{}      // a value after each event printed, or answers due given up (notify)
+	enqueued   map[string]uint64
+	unwatch    context.CancelFunc // ends the watch of conv; nil when there is none
+	unqueued   int                // lines not queued: refused, or not sent
+	unanswered int                // answers due that will not come: their conversation was lost
+	refused    bool               // the server refused the caller, and chat has said so: it ends (quit)
+	quit       context.CancelFunc // ends the wait for the next line
+	changed    chan struct{}      // a value after each event printed, or answers due given up (notify)
 	// catchingUp is set while chat, started on a conversation (--resume, --conversation), has
 	// not yet heard where its history ends; history is that serial, once heard: the end of
 	// input waits until the history is printed, and the answers due in it (historyWait at
@@ -375,6 +376,7 @@ func (c *chat) forgetLocked() (due int) {
 			due++
 		}
 	}
+	c.unanswered += due
 	clear(c.pending)
 	clear(c.resumed)
 	c.conv, c.last = "", 0
@@ -616,8 +618,8 @@ func (c *chat) due(jobs []string) {
 }
 
 // end is the end of input: it waits for the answers still due (drain), then fails when a line
-// was not queued (refused, or not sent) or the server refused the caller, so that a script
-// sees it.
+// was not queued (refused, or not sent), an answer due will not come (its conversation was
+// lost), or the server refused the caller, so that a script sees it.
 func (c *chat) end(ctx context.Context) error {
 	if err := c.drain(ctx); err != nil {
 		return err
@@ -631,6 +633,8 @@ func (c *chat) end(ctx context.Context) error {
 		return errors.New("a line was not queued (see above)")
 	case c.unqueued > 1:
 		return fmt.Errorf("%d lines were not queued (see above)", c.unqueued)
+	case c.unanswered > 0:
+		return fmt.Errorf("%s due will not come (see above)", answers(c.unanswered))
 	}
 	return nil
 }

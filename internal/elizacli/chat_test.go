@@ -53,7 +53,7 @@ func TestChat_AConversationLostInARestartIsNotContinuedUnderItsId(t *testing.T) 
 		startsAgain bool
 		said        string // chat's line about the lost conversation
 	}{
-		{name: "refused", said: "cannot be continued (not_found: conversation " + convID(1) + " is unknown or has expired; start a new one)"},
+		{name: "refused", said: "cannot be continued (not_found: conversation " + convID(1) + " is unknown or has expired)"},
 		{name: "started again by an older server", startsAgain: true, said: "was no longer on the server"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -135,7 +135,7 @@ func TestChat_ASentenceSentWhileTheConversationIsFoundGoneStartsANewOne(t *testi
 		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
 	}
 	want := lines("[conversation "+gone+" (after event 9)]",
-		"[conversation "+gone+" cannot be continued (not_found: conversation "+gone+" is unknown or has expired; start a new one): "+
+		"[conversation "+gone+" cannot be continued (not_found: conversation "+gone+" is unknown or has expired): "+
 			"your next sentence starts a new conversation]",
 		"[conversation "+convID(1)+"]",
 		"  enqueued: two", "eliza: you said two",
@@ -275,7 +275,7 @@ func TestChat_ASentenceToAConversationThatExpiredQuietlyStartsANewOne(t *testing
 	f := newFake()
 	f.refuse = func(req *elizav1.SendRequest) (*elizav1.SendResponse, error) {
 		if req.GetConversationId() == convID(1) && req.GetSentence() == "two" {
-			return nil, connect.NewError(connect.CodeNotFound, errors.New("conversation "+convID(1)+" is unknown or has expired; start a new one"))
+			return nil, connect.NewError(connect.CodeNotFound, errors.New("conversation "+convID(1)+" is unknown or has expired"))
 		}
 		return nil, nil
 	}
@@ -293,7 +293,7 @@ func TestChat_ASentenceToAConversationThatExpiredQuietlyStartsANewOne(t *testing
 	want := lines("[conversation "+convID(1)+"]",
 		"  enqueued: one", "eliza: you said one",
 		"[conversation "+convID(1)+" cannot be continued (not_found: conversation "+convID(1)+
-			" is unknown or has expired; start a new one): \"two\" starts a new conversation]",
+			" is unknown or has expired): \"two\" starts a new conversation]",
 		"[conversation "+convID(2)+"]",
 		"  enqueued: two", "eliza: you said two")
 	if got := r.out.String(); got != want {
@@ -410,14 +410,15 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 	}
 	// Also one whose saved place has seen no event yet, with an answer due: chat was stopped
 	// right after its first sentence. The answer due is not this chat's sentence getting
-	// through: the conversation is said lost at once, and the answer said not to come.
+	// through: the conversation is said lost at once, and the answer said not to come; chat
+	// then exits 1, as a script waiting for that answer should see.
 	if err := store(saved{Conversation: convID(9), Due: []string{jobID(1)}}); err != nil {
 		t.Fatal(err)
 	}
 	r := start(newFake().start(t), strings.NewReader(""), "chat", "--resume")
-	if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "is not on the server") ||
-		!strings.Contains(r.out.String(), "1 answer due will not come") {
-		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0, saying it is not on the server and the answer will not come", code, r.out, r.err)
+	if code := r.wait(t); code != 1 || !strings.Contains(r.out.String(), "is not on the server") ||
+		!strings.Contains(r.out.String(), "1 answer due will not come") || !strings.Contains(r.err.String(), "1 answer due will not come (see above)") {
+		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 1, saying it is not on the server and the answer will not come", code, r.out, r.err)
 	}
 }
 

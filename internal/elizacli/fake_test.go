@@ -167,10 +167,10 @@ func (f *fakeEliza) Send(ctx context.Context, req *connect.Request[elizav1.SendR
 		switch {
 		case !ok:
 			f.mu.Unlock()
-			return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown or has expired; start a new one", id))
+			return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown or has expired", id))
 		case after > uint64(len(evs)):
 			f.mu.Unlock()
-			return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s has no event %d (its last is %d): the one you saw is gone; start a new one", id, after, len(evs)))
+			return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s has no event %d (its last is %d): the one you saw is gone", id, after, len(evs)))
 		}
 	}
 	// Like the real server, an id it does not know starts a conversation under that id, when
@@ -201,7 +201,7 @@ func (f *fakeEliza) watch(ctx context.Context, req *elizav1.WatchRequest, stream
 	f.mu.Unlock()
 	switch {
 	case !ok:
-		return connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown or has expired; start a new one", id))
+		return connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown or has expired", id))
 	case next > uint64(len(evs)):
 		return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("after_serial %d is beyond the conversation's last event, %d", next, len(evs)))
 	}

@@ -238,7 +238,7 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 	if err == nil && after > info.LastSerial {
 		// Not the conversation the client saw: it was lost and started again under its id.
 		err = connect.NewError(connect.CodeNotFound, fmt.Errorf(
-			"conversation %s has no event %d (its last is %d): the one you saw is gone; start a new one", conv, after, info.LastSerial))
+			"conversation %s has no event %d (its last is %d): the one you saw is gone", conv, after, info.LastSerial))
 	}
 	if err != nil {
 		q.countUnopened(ctx, err)

@@ -84,7 +84,7 @@ func (q *Queue) openParsed(ctx context.Context, conv uuid.UUID, create bool) (tr
 
 // notFound is the error of a conversation the transcript does not have (transcript.ErrNotFound).
 func notFound(conv uuid.UUID) error {
-	return connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown or has expired; start a new one", conv))
+	return connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown or has expired", conv))
 }
 
 // deadlineSlack is how near its deadline a call cancelled by its client is taken as ended by
