@@ -629,6 +629,8 @@ func (c *chat) end(ctx context.Context) error {
 	switch {
 	case c.refused:
 		return errRefused
+	case ctx.Err() != nil:
+		return nil // Ctrl-C, SIGINT or SIGTERM during the wait: chat leaves, with status 0
 	case c.unqueued == 1:
 		return errors.New("a line was not queued (see above)")
 	case c.unqueued > 1:

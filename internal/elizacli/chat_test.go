@@ -3,8 +3,10 @@ package elizacli
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -419,6 +421,41 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 	if code := r.wait(t); code != 1 || !strings.Contains(r.out.String(), "is not on the server") ||
 		!strings.Contains(r.out.String(), "1 answer due will not come") || !strings.Contains(r.err.String(), "1 answer due will not come (see above)") {
 		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 1, saying it is not on the server and the answer will not come", code, r.out, r.err)
+	}
+}
+
+// Ctrl-C (or SIGTERM) while chat waits at the end of its input for answers leaves with status
+// 0, as it does at the prompt, even when an answer due will not come, which would otherwise
+// make it exit 1: the user chose to leave.
+func TestChat_CtrlCWhileWaitingForAnswersExitsZero(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	if err := store(saved{Conversation: convID(9), Due: []string{jobID(99)}}); err != nil {
+		t.Fatal(err)
+	}
+	f := newFake()
+	f.refuse = func(req *elizav1.SendRequest) (*elizav1.SendResponse, error) { // queued, never answered
+		id := req.GetConversationId()
+		job := f.enqueue(id, req.GetSentence())
+		return &elizav1.SendResponse{ConversationId: id, JobId: job, Kind: elizav1.QueueConversationResponse_KIND_ENQUEUED, Sentence: "enqueued", Serial: 1}, nil
+	}
+	in, typed, end := typing(t)
+	r := start(f.start(t), in, "chat", "--resume")
+	r.waitFor(t, "1 answer due will not come")
+	typed("s1") // chat waits for its answer at the end of its input
+	r.waitFor(t, "enqueued: s1")
+	end()
+	time.Sleep(100 * time.Millisecond) // into the wait: nothing shows it, and a signal before it ends chat the same way
+	select {
+	case code := <-r.code:
+		t.Fatalf("chat exited %d before its answer came; it printed:\n%s\n%s", code, r.out, r.err)
+	default:
+	}
+	// Main's signal.NotifyContext holds SIGINT while chat runs: it does not reach the test.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d after Ctrl-C, printed:\n%s\n%s\nwant 0", code, r.out, r.err)
 	}
 }
 
