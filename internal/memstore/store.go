@@ -63,6 +63,7 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var res recording.Applied
+	left := map[uuid.UUID]bool{} // recordings a signal left: judged empty or not after the batch
 	for _, c := range changes {
 		before, known := s.owner[c.Signal.ID]
 		out := s.ledger.Apply(c)
@@ -76,7 +77,7 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 		}
 		s.owner[out.Signal.ID] = out.Signal.Recording
 		if known {
-			s.forgetIfEmpty(before) // the signal was deleted, or moved to another recording
+			left[before] = true // the signal was deleted, or moved to another recording
 		}
 		if !c.Delete {
 			s.seen(c.Signal.Recording, c.At)
@@ -87,6 +88,11 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 		if done := out.Completed; done != nil {
 			s.complete(&res, *done)
 		}
+	}
+	// After the batch, as the Postgres store judges: a recording is not empty between the
+	// halves of one change (a signal's id changed is deleted, then upserted).
+	for rec := range left {
+		s.forgetIfEmpty(rec)
 	}
 	return res, nil
 }

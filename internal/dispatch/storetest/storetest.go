@@ -86,6 +86,7 @@ func Run[S Store](t *testing.T, h Harness[S]) {
 		{"TruncateForgetsEarlierSignalsOnly", h.truncateForgetsEarlierSignalsOnly},
 		{"IncompleteRecordingsAreReportedOnceAndPendingCounted", h.incompleteReportedOnceAndPendingCounted},
 		{"ProcessedRecordingIsNotPendingAgain", h.processedIsNotPendingAgain},
+		{"RecordingWhoseSignalChangesIDIsNotReportedAgain", h.renamedSignalKeepsItsRecordingsReport},
 		{"RecordingWithNoSignalLeftIsNotPending", h.emptyIsNotPending},
 	}
 	for _, b := range behaviours {

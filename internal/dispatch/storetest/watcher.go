@@ -58,6 +58,28 @@ func (h Harness[S]) incompleteReportedOnceAndPendingCounted(t *testing.T) {
 	h.checkPending(t, store, before+2, 2)
 }
 
+// renamedSignalKeepsItsRecordingsReport: the two halves of a signal's id changed within its
+// recording (the delete of the old id, the upsert of the new, in one batch) leave the
+// recording pending as it was: it is not judged empty between them, so it is not reported
+// incomplete a second time.
+func (h Harness[S]) renamedSignalKeepsItsRecordingsReport(t *testing.T) {
+	store := h.NewStore(t)
+	recs := h.recordings(t, 1)
+	rec := recs[0]
+	before := pending(t, store)
+	first := longAgo(eeg(rec, 1))
+	apply(t, store, first)
+	if got := reported(t, store, recs); len(got) != 1 {
+		t.Fatalf("reported %v, want %s", got, rec)
+	}
+	renamed := longAgo(eeg(rec, 2))
+	apply(t, store, longAgo(recording.Change{Delete: true, Signal: recording.Signal{ID: first.Signal.ID, Version: 2}}), renamed)
+	if got := reported(t, store, recs); len(got) != 0 {
+		t.Fatalf("reported again after its signal's id changed: %v", got)
+	}
+	h.checkPending(t, store, before+1, 1)
+}
+
 // processedIsNotPendingAgain: a signal arriving after its recording was processed does not
 // make the recording pending (or reported incomplete) again.
 func (h Harness[S]) processedIsNotPendingAgain(t *testing.T) {
