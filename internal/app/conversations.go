@@ -112,7 +112,8 @@ func expire(ctx context.Context, store transcript.Store, calls callCounts, ttl t
 }
 
 // sweep runs del in batches of expireBatch until one deletes fewer, then logs what they
-// deleted in all as done, if anything; or why it stopped as failed, with what it had deleted.
+// deleted in all as done, if anything; or why it stopped as failed, with what it had deleted
+// (or, stopped by ctx, what it had deleted as done).
 func sweep(ctx context.Context, log *slog.Logger, done, failed string, del func(ctx context.Context, batch int) (int, error)) {
 	total, batches := 0, 0
 	for {
@@ -121,6 +122,8 @@ func sweep(ctx context.Context, log *slog.Logger, done, failed string, del func(
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn(failed, "error", err, "rows", total)
+			} else if total > 0 { // stopped by the shutdown: what it did is still said
+				log.Info(done, "rows", total, "batches", batches)
 			}
 			return
 		}
