@@ -111,9 +111,10 @@ func expire(ctx context.Context, store transcript.Store, calls callCounts, ttl t
 	}
 }
 
-// sweep runs del in batches of expireBatch until one deletes fewer, then logs what they
-// deleted in all as done, if anything; or why it stopped as failed, with what it had deleted
-// (or, stopped by ctx, what it had deleted as done).
+// sweep runs del in batches of expireBatch until one deletes fewer, then logs as done what
+// they deleted in all, if anything. A batch that fails stops it: the failure is logged as
+// failed, with what was deleted before it, unless ctx ended, which logs what was deleted as
+// done.
 func sweep(ctx context.Context, log *slog.Logger, done, failed string, del func(ctx context.Context, batch int) (int, error)) {
 	total, batches := 0, 0
 	for {

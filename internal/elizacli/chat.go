@@ -44,8 +44,9 @@ func newChat(srv *server) *cobra.Command {
 			"misses nothing. --resume continues the last conversation (kept in $XDG_STATE_HOME/eliza), --conversation " +
 			"a given one (or starts one with that id). Ctrl-D (or the end of a pipe) prints the history of a conversation " +
 			"continued and waits for the answers still due (those saved when the last chat ended too), then exits, with " +
-			"status 1 when a line was not queued (refused, or not sent), an answer due will not come (its conversation was lost) or the waits ran out (2 minutes for answers, 10 s " +
-			"for the history); Ctrl-C, SIGINT or SIGTERM exits at once. A token the server refuses ends chat at once, with status 1.",
+			"status 1 when a line was not queued (refused, or not sent), an answer due will not come (its conversation " +
+			"was lost) or the waits ran out (2 minutes for answers, 10 s for the history); Ctrl-C, SIGINT or SIGTERM " +
+			"exits at once, with status 0. A token the server refuses ends chat at once, with status 1.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			client, err := srv.client()

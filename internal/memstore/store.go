@@ -63,7 +63,7 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var res recording.Applied
-	left := map[uuid.UUID]bool{} // recordings a signal left: judged empty or not after the batch
+	var left map[uuid.UUID]bool // recordings a signal left: judged empty or not after the batch
 	for _, c := range changes {
 		before, known := s.owner[c.Signal.ID]
 		out := s.ledger.Apply(c)
@@ -76,8 +76,11 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 			continue
 		}
 		s.owner[out.Signal.ID] = out.Signal.Recording
-		if known {
-			left[before] = true // the signal was deleted, or moved to another recording
+		if known { // the signal was deleted, or moved to another recording
+			if left == nil {
+				left = map[uuid.UUID]bool{}
+			}
+			left[before] = true
 		}
 		if !c.Delete {
 			s.seen(c.Signal.Recording, c.At)
