@@ -3,9 +3,11 @@ package elizacli
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -439,12 +441,16 @@ func TestChat_CtrlCWhileWaitingForAnswersExitsZero(t *testing.T) {
 		return &elizav1.SendResponse{ConversationId: id, JobId: job, Kind: elizav1.QueueConversationResponse_KIND_ENQUEUED, Sentence: "enqueued", Serial: 1}, nil
 	}
 	in, typed, end := typing(t)
-	r := start(f.start(t), in, "chat", "--resume")
+	input := &eofSeen{r: in, seen: make(chan struct{})}
+	r := start(f.start(t), input, "chat", "--resume")
 	r.waitFor(t, "1 answer due will not come")
 	typed("s1") // chat waits for its answer at the end of its input
 	r.waitFor(t, "enqueued: s1")
 	end()
-	time.Sleep(100 * time.Millisecond) // into the wait: nothing shows it, and a signal before it ends chat the same way
+	// Once chat has read the end of its input it goes on to wait for the answer (a signal
+	// that came first would end it at the prompt, with status 0 too: end's own check below
+	// does not depend on that order).
+	<-input.seen
 	select {
 	case code := <-r.code:
 		t.Fatalf("chat exited %d before its answer came; it printed:\n%s\n%s", code, r.out, r.err)
@@ -457,6 +463,32 @@ func TestChat_CtrlCWhileWaitingForAnswersExitsZero(t *testing.T) {
 	if code := r.wait(t); code != 0 {
 		t.Fatalf("exit status %d after Ctrl-C, printed:\n%s\n%s\nwant 0", code, r.out, r.err)
 	}
+
+	// The end of input itself: an answer that will not come fails it, unless chat is leaving.
+	c := &chat{changed: make(chan struct{}, 1), pending: map[string]bool{}, resumed: map[string]bool{}, unanswered: 1}
+	if err := c.end(t.Context()); err == nil {
+		t.Fatal("the end of input with an answer that will not come: nil, want an error")
+	}
+	leaving, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := c.end(leaving); err != nil {
+		t.Fatalf("the end of input as chat leaves: %v, want nil", err)
+	}
+}
+
+// eofSeen is an input that says when its reader has read its end.
+type eofSeen struct {
+	r    io.Reader
+	seen chan struct{}
+	once sync.Once
+}
+
+func (e *eofSeen) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		e.once.Do(func() { close(e.seen) })
+	}
+	return n, err
 }
 
 // A --conversation that cannot name one is refused before anything is sent: not a UUID, or
