@@ -14,7 +14,7 @@ import (
 // shared database Expire finds only those the suite aged past it (or a twin run's).
 const century = 100 * 365 * 24 * time.Hour
 
-func (h Harness[S]) expireDeletesOnlyIdle(t *testing.T) {
+func (h Harness[S]) expireTakesOnlyIdle(t *testing.T) {
 	s := h.NewStore(t, century)
 	idle := []uuid.UUID{h.conversation(t, s), h.conversation(t, s), h.conversation(t, s)}
 	old := h.conversation(t, s)

@@ -99,7 +99,7 @@ func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 		{"StoppedWatchIsNotWoken", h.stoppedWatchIsNotWoken},
 		{"WatchIsNotWokenByAnotherConversation", h.watchIgnoresOtherConversations},
 		{"WatcherIsWokenByAnAppendThroughAnotherStore", h.wokenThroughAnotherStore},
-		{"ExpireTakesOnlyIdleConversationsAtMostBatch", h.expireDeletesOnlyIdle},
+		{"ExpireTakesOnlyIdleConversationsAtMostBatch", h.expireTakesOnlyIdle},
 		{"ExpireWakesItsWatchersAndStartsNothingUnderTheIDForATTL", h.expireWakesTheWatchersOfWhatItExpires},
 		{"AnEarlierConversationsJobIsNotRecordedInALaterOneUnderItsID", h.earlierConversationsJobIsNotRecorded},
 	}
