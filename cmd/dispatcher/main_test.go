@@ -427,3 +427,15 @@ func TestDispatcher_SignalMovedToAnotherRecordingCountsThere(t *testing.T) {
 		t.Fatalf("processed %+v, which their eeg signals had left", got)
 	}
 }
+
+func TestDispatcher_ASessionTimeoutTheBrokersRefuseEndsItNamingTheVariable(t *testing.T) {
+	e := setup(t)
+	// Kafka's group.max.session.timeout.ms is 30 min unless its operator raised it.
+	d := e.launch("KAFKA_SESSION_TIMEOUT=31m")
+	if code := d.Wait(t, 60*time.Second); code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	if out := d.Output(); !strings.Contains(out, "KAFKA_SESSION_TIMEOUT: the brokers refuse a session timeout of 31m0s") {
+		t.Fatalf("the error does not name the variable and its value:\n%s", out)
+	}
+}

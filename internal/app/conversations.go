@@ -50,7 +50,7 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 
 	s.addWork(lifecycle.Task{Name: "conversation group", Run: func(ctx, drain context.Context) error {
 		bus.AwaitTopics(ctx, s.Log, topics.Jobs, dlqTopic)
-		err := group.Run(ctx)
+		err := groupErr(group.Run(ctx))
 		// Model calls the group stopped waiting for (HandleTimeout) may still finish and
 		// record their outcomes while the drain lasts. Their jobs are uncommitted either way,
 		// and a redo finds an outcome that was recorded.

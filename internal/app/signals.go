@@ -96,7 +96,7 @@ func (s *System) AddSignals(cfg Signals, groups Groups, bus *kafkabus.Bus, store
 
 	s.addWork(task("signal group", func(ctx context.Context) error {
 		bus.AwaitTopics(ctx, s.Log, cfg.Topic, dlqTopic)
-		return group.Run(ctx)
+		return groupErr(group.Run(ctx))
 	}))
 	s.addWork(task("incomplete-recording watch", func(ctx context.Context) error {
 		dispatch.WatchIncomplete(ctx, store, cfg.IncompleteAfter, metrics, s.Log)

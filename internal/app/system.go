@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -154,6 +155,15 @@ func (s *System) groupConfig(bus *kafkabus.Bus, groups Groups, group, topic stri
 		Metrics:        s.consumers,
 		Log:            s.Log,
 	}
+}
+
+// groupErr is the error a consumer-group member's Run ended with, naming KAFKA_SESSION_TIMEOUT
+// when the brokers refused it.
+func groupErr(err error) error {
+	if errors.Is(err, consumer.ErrSessionTimeoutRefused) {
+		return fmt.Errorf("KAFKA_SESSION_TIMEOUT: %w", err)
+	}
+	return err
 }
 
 // readiness is /readyz: every part's check, the first failure saying why not.

@@ -25,7 +25,8 @@
 // group, and Joined true, within JoinBackoff of Kafka answering again: 1s by default, plus the
 // join's round trips. A broker that answers while its group coordinator is being elected or
 // loads the group is asked again within 100 ms, so the join follows the coordinator's loading
-// closely. (The next join starts only once every partition of the ended generation has
+// closely. A join refused for its SessionTimeout, outside the brokers' bounds, ends Run with
+// that error: no retry could succeed. (The next join starts only once every partition of the ended generation has
 // returned: once the attempt at the batch in hand, or in pipelined mode the work in hand, is
 // done, within HandleTimeout, or in pipelined mode at a rebalance within RebalanceDrain.)
 package consumer
@@ -137,6 +138,9 @@ func (c *Config) defaults() {
 	}
 }
 
+// ErrSessionTimeoutRefused ends Run when the brokers refuse Config.SessionTimeout.
+var ErrSessionTimeoutRefused = errors.New("the brokers refuse a session timeout")
+
 // Group consumes a topic as a member of a consumer group.
 type Group struct {
 	cfg       Config
@@ -203,6 +207,11 @@ func (g *Group) Run(ctx context.Context) error {
 			failures = 0
 		}
 		g.leftAt.Store(0) // a failed join: out of the group
+		if errors.Is(err, kafka.InvalidSessionTimeout) {
+			// No retry can succeed: the brokers' group.min.session.timeout.ms and
+			// group.max.session.timeout.ms exclude this member's timeout.
+			return fmt.Errorf("%w of %s: it must lie within their group.min.session.timeout.ms and group.max.session.timeout.ms: %w", ErrSessionTimeoutRefused, g.cfg.SessionTimeout, err)
+		}
 		failures++
 		var wait time.Duration
 		if coordinatorMoving(err) {

@@ -2,6 +2,8 @@ package consumer_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -137,5 +139,24 @@ func TestGroup_JoinsSoonAfterTheCoordinatorHasLoadedTheGroup(t *testing.T) {
 	// A backed-off retry would wait at least half of JoinBackoff (500ms).
 	if bound := 300 * time.Millisecond; took > bound {
 		t.Errorf("Joined %s after the coordinator's last refusal, want within %s", took.Round(time.Millisecond), bound)
+	}
+}
+
+func TestGroup_RunEndsWhenTheBrokersRefuseItsSessionTimeout(t *testing.T) {
+	b := newBroker(t)
+	cfg := b.config()
+	cfg.SessionTimeout = time.Hour // above group.max.session.timeout.ms: kfake's 5 min, Kafka's 30 min
+	done := make(chan error, 1)
+	go func() { done <- consumer.New(cfg, handlerFunc(succeed)).Run(t.Context()) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, consumer.ErrSessionTimeoutRefused) || !errors.Is(err, kafka.InvalidSessionTimeout) {
+			t.Fatalf("Run ended with %v, want ErrSessionTimeoutRefused wrapping the broker's InvalidSessionTimeout", err)
+		}
+		if !strings.Contains(err.Error(), "1h0m0s") {
+			t.Errorf("error %q does not say which session timeout was refused", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still retrying 10s after the brokers refused its session timeout")
 	}
 }

@@ -104,8 +104,8 @@ func (b *Bus) AwaitTopics(ctx context.Context, log *slog.Logger, topics ...strin
 	const retryEvery = time.Second // as the consumer groups' joins: back within about a second
 	for ctx.Err() == nil {
 		err := b.EnsureTopics(ctx, topics...)
-		if err == nil {
-			return
+		if err == nil || ctx.Err() != nil {
+			return // a check cut short by ctx says nothing of Kafka
 		}
 		log.Warn("cannot reach Kafka to check topics; retrying", "topics", topics, "error", err, "retry_in", retryEvery)
 		if sleep.For(ctx, retryEvery) != nil {
