@@ -28,6 +28,10 @@ type backlogResult struct {
 	Events, Bytes     int64
 	Recordings        int
 	Produce, BareRead time.Duration
+	// SpeedBefore and SpeedAfter are the machine's speed (benchkit.MachineSpeed) just before
+	// the bare loop and just after the drain: the ratio of the two compares like with like
+	// only when they are close.
+	SpeedBefore, SpeedAfter time.Duration
 	// Startup is from starting the dispatcher to its /readyz (joined, database reachable);
 	// Drain from then until dispatcher_events_total reached Events.
 	Startup, Drain time.Duration
@@ -76,13 +80,15 @@ func (b *bench) runBacklog(ctx context.Context) (backlogResult, error) {
 		return res, fmt.Errorf("backlog topic %s holds %d events, want %d", res.Topic, res.Events, b.cfg.Backlog)
 	}
 
-	b.log.Info("backlog: bare kafka-go read loop")
+	res.SpeedBefore = benchkit.MachineSpeed()
+	b.log.Info("backlog: bare kafka-go read loop", "machine_speed", res.SpeedBefore)
 	if res.BareRead, err = bareRead(ctx, b.cfg.Endpoints.KafkaBrokers, res.Topic, ends); err != nil {
 		return res, err
 	}
 	if err := b.drain(ctx, &res); err != nil {
 		return res, err
 	}
+	res.SpeedAfter = benchkit.MachineSpeed()
 	return res, nil
 }
 

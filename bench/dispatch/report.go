@@ -87,6 +87,8 @@ func (r report) writeThroughput(w io.Writer) {
 	t.Add("dispatcher: process start → every event durable (incl. group join)", rate(b.Events, b.Startup+b.Drain), benchkit.Seconds(b.Startup+b.Drain, 2))
 	t.Write(w)
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "The machine's speed (benchkit.MachineSpeed: one decode of the same 5 KB of JSON, on one core, idle otherwise): %s just before the bare loop, %s just after the drain. The drain's ratio to the bare loop compares like with like only when the two are close: this kind of machine's speed moved by up to twice within minutes (BENCHMARKS.md).\n\n",
+		benchkit.Micros(b.SpeedBefore), benchkit.Micros(b.SpeedAfter))
 	if b.Batches > 0 {
 		fmt.Fprintf(w, "Dispatcher: %.0f batches (%.0f events each on average), Store.Apply %.1f ms per batch on average (%.1f s summed over the 3 partitions' workers); %d of %d recordings processed; %.0f retries, %.0f dead-lettered.\n",
 			b.Batches, float64(b.Events)/b.Batches, 1000*b.ApplySeconds/b.Batches, b.ApplySeconds, b.Processed, b.Recordings, b.Retries, b.DeadLettered)

@@ -37,6 +37,9 @@ type enqueueResult struct {
 	// which of Runs warm-up runs (reported, not judged).
 	Run, Runs int
 	Warmup    bool
+	// Speed is the machine's speed just before the run's processes started
+	// (benchkit.MachineSpeed): runs compare like with like only at a like speed.
+	Speed time.Duration
 	// Window is the measured part; Sent the sentences sent in it and acknowledged (their
 	// latencies are Latency's sample); Acked the acknowledgements received in it, whenever
 	// their sentences were sent: what the front door kept up with.
@@ -120,7 +123,8 @@ type enqueueStream struct {
 // with warmup which of the EnqueueWarmupRuns.
 func (b *bench) runEnqueueLatency(ctx context.Context, rate float64, withDispatcher bool, run int, warmup bool) (res enqueueResult, err error) {
 	cfg := b.cfg
-	res = enqueueResult{Dispatcher: withDispatcher, Streams: cfg.Streams, Rate: rate, Window: cfg.EnqueueDuration, Run: run, Runs: cfg.EnqueueRuns, Warmup: warmup}
+	res = enqueueResult{Dispatcher: withDispatcher, Streams: cfg.Streams, Rate: rate, Window: cfg.EnqueueDuration, Run: run, Runs: cfg.EnqueueRuns, Warmup: warmup,
+		Speed: benchkit.MachineSpeed()}
 	spec := systemSpec{name: fmt.Sprintf("enqueue%g", rate), queueLimit: enqueueQueueLimit, latency: cfg.FastLatency}
 	switch {
 	case warmup:

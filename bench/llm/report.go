@@ -127,7 +127,7 @@ func (r report) writeEnqueue(w io.Writer) {
 		intervals = append(intervals, fmt.Sprintf("%s at %s/s", dur(time.Duration(float64(c.Streams)/rate*float64(time.Second)).Round(time.Millisecond)), benchkit.Thousands(int64(rate))))
 	}
 	fmt.Fprintf(w, "### Enqueue latency: %s sentences/s over %d streams\n\n", strings.Join(rates, " and "), c.Streams)
-	fmt.Fprintf(w, "Send → its \"enqueued\" received (the front door's Reserve in the transcript, the Kafka write and Accept in the transcript), timed on the client over loopback h2c (%d streams per connection), so the network hop and the harness's own scheduling are included; each stream sends every %s; %s warm-up, then %s measured, then %s more sent and not measured (-enqueue-cooldown: the streams close after it, all within one interval, and their ends are work of their own); QUEUE_LIMIT %d, so nothing is refused. Achieved: sentences sent in the window and acknowledged (the sample); acknowledged: acknowledgements received in the window, whenever sent (what the front door kept up with). Under each run, its seconds with a p99 of %s or more, each with the p99 of each stage of the front door's admissions that ended in it (frontdoor_admission_stage_seconds, scraped every second: reserve, the Kafka write, accept)%s.\n\n",
+	fmt.Fprintf(w, "Send → its \"enqueued\" received (the front door's Reserve in the transcript, the Kafka write and Accept in the transcript), timed on the client over loopback h2c (%d streams per connection), so the network hop and the harness's own scheduling are included; each stream sends every %s; %s warm-up, then %s measured, then %s more sent and not measured (-enqueue-cooldown: the streams close after it, all within one interval, and their ends are work of their own); QUEUE_LIMIT %d, so nothing is refused. Achieved: sentences sent in the window and acknowledged (the sample); acknowledged: acknowledgements received in the window, whenever sent (what the front door kept up with). Under each run, the machine's speed just before it (benchkit.MachineSpeed: one decode of the same 5 KB of JSON, on one core, the run's processes not yet started; this kind of machine's speed moved by up to twice within minutes, so runs compare like with like only at a like speed), and its seconds with a p99 of %s or more, each with the p99 of each stage of the front door's admissions that ended in it (frontdoor_admission_stage_seconds, scraped every second: reserve, the Kafka write, accept)%s.\n\n",
 		c.StreamsPerConn, strings.Join(intervals, ", "), dur(c.EnqueueWarmup), dur(c.EnqueueDuration), dur(c.EnqueueCooldown), enqueueQueueLimit, dur(targetEnqueueP99), r.diskMethod())
 	if c.EnqueueRuns > 1 {
 		fmt.Fprintf(w, "Each rate was measured %d times in a row (-enqueue-runs), each time with a dispatcher and then alone, every run on a system of its own; the plot shows the first run of each.\n\n", c.EnqueueRuns)
@@ -144,8 +144,8 @@ func (r report) writeEnqueue(w io.Writer) {
 	t.Write(w)
 	fmt.Fprintln(w)
 	for _, e := range r.enqueue {
-		fmt.Fprintf(w, "%s. Whole run: %s enqueued, %d refused, %d invalid or unavailable, %s never acknowledged; %s replies received; sends at most %s behind schedule.\n",
-			enqueueRunLabel(e), benchkit.Thousands(e.Enqueued), e.Refused, e.Invalid, benchkit.Thousands(e.Unacked), benchkit.Thousands(e.Replies), benchkit.Millis(e.MaxLag))
+		fmt.Fprintf(w, "%s. Whole run: %s enqueued, %d refused, %d invalid or unavailable, %s never acknowledged; %s replies received; sends at most %s behind schedule. The machine's speed just before it: %s.\n",
+			enqueueRunLabel(e), benchkit.Thousands(e.Enqueued), e.Refused, e.Invalid, benchkit.Thousands(e.Unacked), benchkit.Thousands(e.Replies), benchkit.Millis(e.MaxLag), benchkit.Micros(e.Speed))
 		fmt.Fprintln(w, slowSeconds(e.SecondP99, e.SecondStages, e.SecondDiskPause, targetEnqueueP99))
 		if r.disk != nil {
 			fmt.Fprintln(w, diskPauseSummary(e, r.disk.Name))

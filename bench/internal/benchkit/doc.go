@@ -9,7 +9,8 @@
 //     by label, ScrapeHistograms, and a quantile of what it observed between two scrapes,
 //     Quantile;
 //   - the machine: CPUTimes and CPUDelta (CPU time by process group, from /proc), SchedCPU
-//     (one process's, to the nanosecond), RSS, ThisMachine for the report's header;
+//     (one process's, to the nanosecond), RSS, ThisMachine for the report's header,
+//     MachineSpeed (a fixed piece of work timed, as a virtual machine's speed moves);
 //   - the stack: Kafka (topics and consumer groups a run creates and deletes), KafkaReachable,
 //     GetJSON;
 //   - the report: Table, Summarise and Distribution, and the number formats both use;

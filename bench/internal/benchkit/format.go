@@ -14,6 +14,11 @@ func Millis(d time.Duration) string {
 	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
 }
 
+// Micros formats d in microseconds with one decimal: "100.9 µs".
+func Micros(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Nanoseconds())/1000, 'f', 1, 64) + " µs"
+}
+
 // Seconds formats d in seconds with decimals decimals: "0.25 s".
 func Seconds(d time.Duration, decimals int) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', decimals, 64) + " s"

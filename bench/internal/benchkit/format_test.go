@@ -16,6 +16,8 @@ func TestFormats_ReadAsTheReportsPrintThem(t *testing.T) {
 		{Millis(9700 * time.Microsecond), "9.7 ms"},
 		{Millis(0), "0.0 ms"},
 		{Millis(1500 * time.Millisecond), "1500.0 ms"},
+		{Micros(100952 * time.Nanosecond), "101.0 µs"},
+		{Micros(0), "0.0 µs"},
 		{Seconds(250*time.Millisecond, 2), "0.25 s"},
 		{Seconds(3*time.Second, 1), "3.0 s"},
 		{Met(true), "yes"},
