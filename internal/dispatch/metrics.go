@@ -34,7 +34,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		batchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "dispatcher_process_duration_seconds",
-			Help:    "Time to apply one batch of changes and run process_record for what completed, in one transaction.",
+			Help:    "Time to apply one batch of changes and run process_record for what completed, in one transaction: batches that succeeded (an attempt that failed is counted in kafka_consumer_batch_retries_total).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
