@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/beacon/eventdispatch/internal/kafkatest"
@@ -235,5 +236,23 @@ func TestPolicy_AnOutageOfThreeCooldownsFailsNoJob(t *testing.T) {
 	}
 	if n := model.count(); n != 5 {
 		t.Errorf("model called %d times, want the failure, three failed probes and the answer", n)
+	}
+}
+
+// ModelBreakerOpen counts re-openings with increase(), which misses a series' first sample:
+// every transition is exported at zero before the breaker makes it.
+func TestMetrics_EveryBreakerTransitionIsExportedAtZeroFromTheStart(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	NewMetrics(reg)
+	want := `
+# HELP llm_breaker_transitions_total Circuit breaker state changes, by the states left and entered (closed, half-open, open).
+# TYPE llm_breaker_transitions_total counter
+llm_breaker_transitions_total{from="closed",to="open"} 0
+llm_breaker_transitions_total{from="half-open",to="closed"} 0
+llm_breaker_transitions_total{from="half-open",to="open"} 0
+llm_breaker_transitions_total{from="open",to="half-open"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "llm_breaker_transitions_total"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -80,6 +80,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.tokens.WithLabelValues("prompt")
 	m.tokens.WithLabelValues("completion")
+	// Every transition the breaker makes, at zero from the start: an alert's increase() then
+	// counts the first one too (ModelBreakerOpen counts re-openings from half-open).
+	for _, t := range [][2]gobreaker.State{
+		{gobreaker.StateClosed, gobreaker.StateOpen}, {gobreaker.StateOpen, gobreaker.StateHalfOpen},
+		{gobreaker.StateHalfOpen, gobreaker.StateOpen}, {gobreaker.StateHalfOpen, gobreaker.StateClosed},
+	} {
+		m.breakerTransitions.WithLabelValues(t[0].String(), t[1].String())
+	}
 	reg.MustRegister(m.calls, m.callDuration, m.retries, m.limiterWait, m.breakerState, m.breakerTransitions, m.unavailable, m.tokens, m.apiErrors)
 	return m
 }
