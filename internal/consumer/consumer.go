@@ -25,10 +25,11 @@
 // group, and Joined true, within JoinBackoff of Kafka answering again: 1s by default, plus the
 // join's round trips. A broker that answers while its group coordinator is being elected or
 // loads the group is asked again within 100 ms, so the join follows the coordinator's loading
-// closely. A join refused for its SessionTimeout, outside the brokers' bounds, ends Run with
-// that error: no retry could succeed. (The next join starts only once every partition of the ended generation has
+// closely. (The next join starts only once every partition of the ended generation has
 // returned: once the attempt at the batch in hand, or in pipelined mode the work in hand, is
-// done, within HandleTimeout, or in pipelined mode at a rebalance within RebalanceDrain.)
+// done, within HandleTimeout, or in pipelined mode at a rebalance within RebalanceDrain.) A
+// join refused for its SessionTimeout, outside the brokers' bounds, ends Run with
+// ErrSessionTimeoutRefused: no retry could succeed.
 package consumer
 
 import (
