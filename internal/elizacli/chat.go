@@ -70,11 +70,14 @@ func newChat(srv *server) *cobra.Command {
 				c.due(s.Due)
 				c.elsewhere = elsewhere(s, srv)
 			case conversation != "":
-				if id, err := uuid.Parse(conversation); err != nil || id == uuid.Nil {
+				id, err := uuid.Parse(conversation)
+				if err != nil || id == uuid.Nil {
 					return fmt.Errorf("--conversation %q: a conversation id is a UUID, not the nil one", conversation)
 				}
-				c.conv = conversation
-				if s, ok, _ := load(); ok && s.Conversation == conversation {
+				// As the server writes it (lower case, no braces or urn:uuid:), so that its
+				// events are found to be this conversation's.
+				c.conv = id.String()
+				if s, ok, _ := load(); ok && s.Conversation == c.conv {
 					c.last, c.elsewhere = s.Serial, elsewhere(s, srv)
 					c.due(s.Due)
 				}
@@ -289,6 +292,7 @@ func (c *chat) send(ctx context.Context, sentence string) {
 		c.mu.Unlock()
 		c.notify()
 		c.say("conversation %s cannot be continued (%v)%s: %q starts a new conversation", conv, describe(err, c.srv), dueNote(due), sentence)
+		c.forgetSaved(conv)
 		c.send(ctx, sentence)
 		return
 	}
@@ -338,6 +342,7 @@ func (c *chat) send(ctx context.Context, sentence string) {
 		c.mu.Unlock()
 		c.notify() // the end of input stops waiting for answers that will not come
 		c.say("conversation %s was no longer on the server%s: %q starts a new conversation", conv, dueNote(due), sentence)
+		c.forgetSaved(conv)
 		c.send(ctx, sentence)
 		return
 	}
@@ -505,6 +510,10 @@ func (c *chat) refuse() {
 // has (the watch then tries again). A watch of a conversation chat has already given up is
 // given up without a word.
 func (c *chat) lost(conv string, err error) bool {
+	// The saved place changes with the state, before the end of input may exit: saveMu first,
+	// as save takes it.
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
 	c.mu.Lock()
 	if conv != c.conv {
 		c.mu.Unlock()
@@ -524,10 +533,12 @@ func (c *chat) lost(conv string, err error) bool {
 	// state, exits only once it is said.
 	if seen {
 		due := c.forgetLocked()
+		c.forgetSavedLocked(conv) // a --resume would only find it lost again
 		c.say("conversation %s cannot be continued (%v)%s: your next sentence starts a new conversation", conv, describe(err, c.srv), dueNote(due))
 	} else {
 		due := c.forgetLocked()
-		c.conv = conv // an id chat was given: the first sentence tries to start the conversation under it
+		c.conv = conv                 // an id chat was given: the first sentence tries to start the conversation under it
+		c.storePlace(c.placeLocked()) // without the answers due that will not come
 		c.say("conversation %s is not on the server (%v)%s: your first sentence starts a conversation, under this id if the server takes it (it keeps an expired one's for a while)", conv, describe(err, c.srv), dueNote(due))
 	}
 	c.mu.Unlock()
@@ -594,18 +605,45 @@ func (c *chat) save() {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
 	c.mu.Lock()
+	s := c.placeLocked()
+	c.mu.Unlock()
+	c.storePlace(s)
+}
+
+// placeLocked is the conversation's place as save keeps it.
+func (c *chat) placeLocked() saved {
 	s := saved{Conversation: c.conv, Serial: c.last, Addr: c.srv.addr}
 	for job := range c.pending {
 		if !c.done[job] {
 			s.Due = append(s.Due, job)
 		}
 	}
-	c.mu.Unlock()
 	slices.Sort(s.Due)
+	return s
+}
+
+// storePlace writes s, with saveMu held; a failure is said.
+func (c *chat) storePlace(s saved) {
 	if s.Conversation == "" {
 		return // given up meanwhile: the next conversation is saved when it starts
 	}
 	if err := store(s); err != nil {
+		c.say("%v", err)
+	}
+}
+
+// forgetSaved removes the saved place when it is conv's: a conversation the server no longer
+// has, which a later --resume would only find lost again. Under saveMu, so that a save of conv
+// begun before cannot write it back after.
+func (c *chat) forgetSaved(conv string) {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	c.forgetSavedLocked(conv)
+}
+
+// forgetSavedLocked is forgetSaved with saveMu held.
+func (c *chat) forgetSavedLocked(conv string) {
+	if err := unstore(conv); err != nil {
 		c.say("%v", err)
 	}
 }

@@ -411,6 +411,10 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 		if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "cannot be continued") {
 			t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0, saying the conversation cannot be continued", code, r.out, r.err)
 		}
+		// Not kept to be found lost again by the next --resume.
+		if s, ok, err := load(); ok || err != nil {
+			t.Fatalf("saved %+v (%v) after the conversation was found lost, want nothing", s, err)
+		}
 	}
 	// Also one whose saved place has seen no event yet, with an answer due: chat was stopped
 	// right after its first sentence. The answer due is not this chat's sentence getting
@@ -423,6 +427,32 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 	if code := r.wait(t); code != 1 || !strings.Contains(r.out.String(), "is not on the server") ||
 		!strings.Contains(r.out.String(), "1 answer due will not come") || !strings.Contains(r.err.String(), "1 answer due will not come (see above)") {
 		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 1, saying it is not on the server and the answer will not come", code, r.out, r.err)
+	}
+	// The answer said not to come is not due again at the next --resume, which then ends well.
+	if s, ok, err := load(); !ok || err != nil || s.Conversation != convID(9) || len(s.Due) != 0 {
+		t.Fatalf("saved %+v (%t, %v), want the conversation with nothing due", s, ok, err)
+	}
+	r = start(newFake().start(t), strings.NewReader(""), "chat", "--resume")
+	if code := r.wait(t); code != 0 || strings.Contains(r.out.String(), "will not come") {
+		t.Fatalf("the next --resume: exit status %d, printed:\n%s\n%s\nwant 0, with no answer due", code, r.out, r.err)
+	}
+}
+
+// The server writes conversation ids in lower case and takes any form of a UUID: chat joins a
+// conversation given in capitals (or as urn:uuid:…) and prints its events, which carry the id
+// as the server writes it.
+func TestChat_JoinsAConversationWhoseIdIsGivenInAnotherForm(t *testing.T) {
+	for _, id := range []string{strings.ToUpper(convID(5)), "urn:uuid:" + convID(5)} {
+		t.Setenv("XDG_STATE_HOME", t.TempDir())
+		f := newFake()
+		f.add(convID(5), 1)
+		r := start(f.start(t), strings.NewReader("hello\n"), "chat", "--conversation", id)
+		if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "eliza: you said s1") || !strings.Contains(r.out.String(), "eliza: you said hello") {
+			t.Fatalf("--conversation %s: exit status %d, printed:\n%s\n%s\nwant 0, the history and the answer", id, code, r.out, r.err)
+		}
+		if s, _, _ := load(); s.Conversation != convID(5) {
+			t.Fatalf("--conversation %s: saved %+v, want the id as the server writes it", id, s)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/google/uuid"
 
 	"github.com/beacon/eventdispatch/internal/frontdoor"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
@@ -70,6 +71,15 @@ func (f *fakeEliza) start(t *testing.T) string {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// canonical is id as the server writes it, in lower case, as it takes any form uuid.Parse
+// does ("" stays "").
+func canonical(id string) string {
+	if u, err := uuid.Parse(id); err == nil {
+		return u.String()
+	}
+	return id
 }
 
 func convID(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
@@ -157,7 +167,7 @@ func (f *fakeEliza) Send(ctx context.Context, req *connect.Request[elizav1.SendR
 		}
 	}
 	f.mu.Lock()
-	id := req.Msg.GetConversationId()
+	id := canonical(req.Msg.GetConversationId())
 	if id == "" {
 		f.nconv++
 		id = convID(f.nconv)
@@ -194,7 +204,7 @@ func (f *fakeEliza) watch(ctx context.Context, req *elizav1.WatchRequest, stream
 			return err
 		}
 	}
-	id, next := req.GetConversationId(), req.GetAfterSerial()
+	id, next := canonical(req.GetConversationId()), req.GetAfterSerial()
 	f.mu.Lock()
 	evs, ok := f.convs[id]
 	down := f.down

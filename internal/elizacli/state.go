@@ -108,6 +108,23 @@ func store(s saved) error {
 	return nil
 }
 
+// unstore removes the saved conversation if it is conv; another is left as it is (a chat in
+// another terminal saved it since), and so is a file that is not a saved conversation.
+func unstore(conv string) error {
+	s, ok, err := load()
+	if err != nil || !ok || s.Conversation != conv {
+		return nil
+	}
+	path, err := statePath()
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("forget the conversation: %w", err)
+	}
+	return nil
+}
+
 // staleTemp is how old a temporary file of store must be for sweep to take it as left by a
 // chat that was killed between writing it and renaming it: another chat's lives for a moment.
 const staleTemp = time.Hour
