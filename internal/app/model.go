@@ -21,7 +21,7 @@ func (s *System) newModel(m Model) (llm.Call, error) {
 		s.Log.Info("answering queued conversations with an OpenAI-compatible API", "base_url", m.BaseURL, "model", m.Model)
 		var err error
 		call, err = llm.NewOpenAI(llm.OpenAIConfig{
-			BaseURL: m.BaseURL, APIKey: m.APIKey, Model: m.Model,
+			BaseURL: m.BaseURL, APIKey: m.APIKey, Model: m.Model, Organization: m.Organization, Project: m.Project,
 			// The worker reads the history from the transcript, already bounded by
 			// CONTEXT_TURNS: send it all.
 			SystemPrompt: m.SystemPrompt, MaxHistory: math.MaxInt32,

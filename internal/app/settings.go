@@ -208,6 +208,8 @@ type Model struct {
 	APIKey          string        `env:"OPENAI_API_KEY"`
 	BaseURL         string        `env:"OPENAI_BASE_URL"`
 	Model           string        `env:"OPENAI_MODEL"`
+	Organization    string        `env:"OPENAI_ORG_ID"`
+	Project         string        `env:"OPENAI_PROJECT_ID"`
 	SystemPrompt    string        `env:"LLM_SYSTEM_PROMPT"`
 	Timeout         time.Duration `env:"LLM_TIMEOUT"`
 	MaxAttempts     int           `env:"LLM_MAX_ATTEMPTS"`
@@ -224,7 +226,13 @@ func (m Model) Offline() bool { return m.APIKey == "" && m.BaseURL == "" }
 
 // Validate checks the values, naming the variable that is wrong.
 func (m Model) Validate() error {
-	return errors.Join(
+	var errs []error
+	if m.BaseURL != "" {
+		if u, err := url.Parse(m.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("OPENAI_BASE_URL: %q is not an absolute http(s) URL", m.BaseURL))
+		}
+	}
+	return errors.Join(append(errs,
 		atLeast("LLM_MAX_ATTEMPTS", m.MaxAttempts, 1),
 		atLeast("LLM_BREAKER_FAILURES", m.BreakerFailures, 1),
 		atLeast("LLM_RPM", m.RPM, 0),
@@ -233,7 +241,7 @@ func (m Model) Validate() error {
 		positive("LLM_BREAKER_COOLDOWN", m.BreakerCooldown),
 		positive("LLM_MAX_JOB_AGE", m.MaxJobAge),
 		positive("LLM_MAX_RETRY_WAIT", m.MaxRetryWait),
-	)
+	)...)
 }
 
 // Headband is the simulator's schedule.

@@ -205,8 +205,9 @@ func TestSettings_NameEveryVariableThatIsWrong(t *testing.T) {
 	cfg.Headband.MaxPause = -time.Second
 	cfg.Queue.Jobs = "bad topic!"
 	cfg.Signals.Topic = strings.Repeat("s", 246)
+	cfg.Conversations.Model.BaseURL = "notaurl"
 	err := cfg.Validate()
-	for _, name := range []string{"MAX_INFLIGHT", "BATCH_SIZE", "BATCH_BYTES", "LLM_RPM", "KAFKA_SESSION_TIMEOUT", "STANDALONE_KAFKA_ADDR", "HEADBAND_MAX_PAUSE", "JOBS_TOPIC", "SIGNAL_TOPIC"} {
+	for _, name := range []string{"MAX_INFLIGHT", "BATCH_SIZE", "BATCH_BYTES", "LLM_RPM", "KAFKA_SESSION_TIMEOUT", "STANDALONE_KAFKA_ADDR", "HEADBAND_MAX_PAUSE", "JOBS_TOPIC", "SIGNAL_TOPIC", "OPENAI_BASE_URL"} {
 		if err == nil || !strings.Contains(err.Error(), name+":") {
 			t.Errorf("error %v does not name %s", err, name)
 		}

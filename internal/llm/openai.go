@@ -34,8 +34,8 @@ const (
 // OpenAIConfig configures NewOpenAI. Zero values take the defaults named on each field.
 type OpenAIConfig struct {
 	// BaseURL is the API's root, such as "http://127.0.0.1:8080/v1" for a compatible server;
-	// empty means DefaultBaseURL. The OPENAI_BASE_URL environment variable is not consulted:
-	// the caller decides.
+	// empty means DefaultBaseURL. No environment variable is consulted (OPENAI_BASE_URL and
+	// the OpenAI library's others): the caller decides.
 	BaseURL string
 	// APIKey is sent as a bearer token. Required for DefaultBaseURL; other servers may not
 	// need one.
@@ -44,6 +44,9 @@ type OpenAIConfig struct {
 	Model string
 	// SystemPrompt opens every conversation; empty means DefaultSystemPrompt.
 	SystemPrompt string
+	// Organization and Project, when set, are sent as the OpenAI-Organization and
+	// OpenAI-Project headers (an OpenAI account's organization and project to bill).
+	Organization, Project string
 	// MaxHistory is how many of the latest earlier turns are sent: 0 means
 	// DefaultMaxHistory, negative means none.
 	MaxHistory int
@@ -76,8 +79,17 @@ func NewOpenAI(cfg OpenAIConfig) (Call, error) {
 		option.WithMaxRetries(0),
 		option.WithMiddleware(limitBody),
 	}
+	if cfg.Organization != "" {
+		opts = append(opts, option.WithOrganization(cfg.Organization))
+	}
+	if cfg.Project != "" {
+		opts = append(opts, option.WithProject(cfg.Project))
+	}
 	opts = append(opts, option.WithHTTPClient(sameOrigin(cfg.HTTPClient, cfg.BaseURL)))
-	client := openai.NewClient(opts...)
+	// These options alone, not openai.NewClient's: it would first take OPENAI_ORG_ID,
+	// OPENAI_PROJECT_ID, OPENAI_CUSTOM_HEADERS and more from the environment, behind the
+	// caller's back. Only Post is used, which needs nothing else of a Client.
+	client := openai.Client{Options: opts}
 
 	return func(ctx context.Context, req Request) (Response, error) {
 		body, err := json.Marshal(cfg.request(req))

@@ -387,3 +387,49 @@ func TestOpenAI_ARedirectToAnotherOriginIsNotFollowedNorRetried(t *testing.T) {
 		t.Fatalf("a loop of redirects: %v (retryable %v), want ErrRedirected, not retryable", err, IsRetryable(err))
 	}
 }
+
+// The OpenAI library reads OPENAI_ORG_ID, OPENAI_PROJECT_ID, OPENAI_CUSTOM_HEADERS and others
+// from the environment when its client is made the usual way. A Call sends only what its
+// configuration says, so that the settings the README lists are all there is.
+func TestOpenAI_SendsWhatItsConfigurationSaysAndNothingFromTheEnvironment(t *testing.T) {
+	t.Setenv("OPENAI_ORG_ID", "org-from-env")
+	t.Setenv("OPENAI_PROJECT_ID", "proj-from-env")
+	t.Setenv("OPENAI_CUSTOM_HEADERS", "X-Surprise: 1")
+	t.Setenv("OPENAI_API_KEY", "sk-from-env")
+	headers := make(chan http.Header, 2)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers <- r.Header.Clone()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"choices":[{"message":{"role":"assistant","content":"hello"}}],"usage":{"prompt_tokens":1,"completion_tokens":1}}`)
+	}))
+	defer api.Close()
+	for _, c := range []struct {
+		cfg           OpenAIConfig
+		org, project  string
+		authorization string
+	}{
+		{OpenAIConfig{BaseURL: api.URL}, "", "", ""},
+		{OpenAIConfig{BaseURL: api.URL, APIKey: "sk-given", Organization: "org-given", Project: "proj-given"}, "org-given", "proj-given", "Bearer sk-given"},
+	} {
+		call, err := NewOpenAI(c.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := call(context.Background(), Request{Sentence: "hi"}); err != nil {
+			t.Fatal(err)
+		}
+		h := <-headers
+		if got := h.Get("OpenAI-Organization"); got != c.org {
+			t.Errorf("%+v: OpenAI-Organization %q, want %q", c.cfg, got, c.org)
+		}
+		if got := h.Get("OpenAI-Project"); got != c.project {
+			t.Errorf("%+v: OpenAI-Project %q, want %q", c.cfg, got, c.project)
+		}
+		if got := h.Get("X-Surprise"); got != "" {
+			t.Errorf("%+v: X-Surprise %q from OPENAI_CUSTOM_HEADERS, want none", c.cfg, got)
+		}
+		if a := h.Get("Authorization"); strings.Contains(a, "from-env") || c.authorization != "" && a != c.authorization {
+			t.Errorf("%+v: Authorization %q, want %q", c.cfg, a, c.authorization)
+		}
+	}
+}
