@@ -14,7 +14,16 @@ type banner struct {
 	store, model       string
 	topics             []string
 	interval, maxPause time.Duration
+	fast               bool // HEADBAND_FAST: recordings back to back, no pauses
 	page               bool // the chat page is served at the front door's "/"
+}
+
+// schedule says when the simulated headband starts recordings.
+func (b banner) schedule() string {
+	if b.fast {
+		return "starts recordings back to back, without pauses (HEADBAND_FAST)"
+	}
+	return fmt.Sprintf("starts a recording every %s (pauses up to %s)", b.interval, b.maxPause)
 }
 
 func (b banner) print(w io.Writer) {
@@ -28,7 +37,7 @@ eventdispatch standalone: front door, dispatcher and headband simulator in one p
 on an embedded Kafka broker. No Postgres, Kafka or Debezium needed.
 
   front door   %[1]s  (Connect, gRPC, gRPC-Web; reflection on)
-  chat page    %[9]s
+  chat page    %[8]s
   metrics      http://%[2]s/metrics  (and /healthz, /readyz)
   Kafka        %[3]s  (embedded; topics %[4]s)
   recordings   %[5]s
@@ -42,10 +51,10 @@ Try:
       (type lines such as {"sentence":"I feel happy."}; Ctrl-D ends the input)
   curl -s http://%[2]s/metrics | grep dispatcher_recordings_completed_total
 
-The simulated headband starts a recording every %[7]s (pauses up to %[8]s); the log shows
+The simulated headband %[7]s; the log shows
 "processing recording <uuid>" for each complete one. Ctrl-C stops everything.
 
-`, rpc, admin, b.kafka, strings.Join(b.topics, ", "), b.store, b.model, b.interval, b.maxPause, page)
+`, rpc, admin, b.kafka, strings.Join(b.topics, ", "), b.store, b.model, b.schedule(), page)
 }
 
 // hostPort names a listener's address the way a client on this machine would dial it.

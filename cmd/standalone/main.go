@@ -51,7 +51,7 @@ func main() {
 		banner{
 			rpc: rpcAddr, admin: sys.AdminAddr(), kafka: kafkaAddr, store: storeName, model: cfg.Conversations.Model.Describe(),
 			topics:   []string{cfg.Signals.Topic, cfg.Queue.Jobs},
-			interval: cfg.Headband.Interval, maxPause: cfg.Headband.MaxPause, page: cfg.FrontDoor.WebUI,
+			interval: cfg.Headband.Interval, maxPause: cfg.Headband.MaxPause, fast: cfg.Headband.Fast, page: cfg.FrontDoor.WebUI,
 		}.print(os.Stdout)
 		return nil
 	})
