@@ -294,6 +294,26 @@ func TestChat_InATerminalAnswersWhatIsTypedAndExitsOnCtrlD(t *testing.T) {
 	}
 }
 
+// A state directory that cannot be made (XDG_STATE_HOME names a file) is said, and chat goes
+// on without keeping the lines typed, as it does through a pipe without its saved place.
+func TestChat_InATerminalGoesOnWhereItsHistoryCannotBeKept(t *testing.T) {
+	addr, state := server(t), filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(state, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	term := startTerminal(t, eliza(t, addr, state, "chat"))
+	term.waitFor(regexp.MustCompile(`the lines typed are not kept for the next chat`), 1)
+	term.waitFor(regexp.MustCompile(`> `), 1)
+	term.typeLine("I feel sad")
+	term.waitFor(answerOnScreen, 1)
+	if _, err := term.tty.Write([]byte{4}); err != nil { // Ctrl-D on an empty line
+		t.Fatal(err)
+	}
+	if err := exited(t, term.cmd, 10*time.Second, "after Ctrl-D", term.screen); err != nil {
+		t.Fatalf("chat after Ctrl-D: %v", err)
+	}
+}
+
 // SIGINT sent to chat (kill -INT: Ctrl-C typed reaches it as a key, the line editor being in
 // raw mode) and SIGTERM end it at the prompt as Ctrl-C does: at once, with status 0.
 func TestChat_InATerminalLeavesAtOnceOnSIGINTAndSIGTERM(t *testing.T) {

@@ -190,7 +190,10 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 	if f, ok := in.(*os.File); ok && readline.IsTerminal(int(f.Fd())) {
 		history, err := historyPath()
 		if err != nil {
-			return nil, nil, nil, err
+			// As for the saved conversation, a place that cannot be written is said, and chat
+			// goes on: the lines typed are then not kept for the next run.
+			fmt.Fprintf(out, "[%v: the lines typed are not kept for the next chat]\n", err)
+			history = ""
 		}
 		// Cancelable, so that closing the line editor ends a read in progress.
 		stdin := readline.NewCancelableStdin(f)

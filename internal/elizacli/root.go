@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -58,6 +59,9 @@ func (s *server) client() (elizav1connect.ElizaServiceClient, error) {
 func (s *server) base() (string, *http.Client, error) {
 	if strings.Contains(s.addr, "://") {
 		return "", nil, fmt.Errorf("server address %q (--addr or ELIZA_ADDR): give host:port, and --tls for HTTPS", s.addr)
+	}
+	if _, port, err := net.SplitHostPort(s.addr); err != nil || port == "" {
+		return "", nil, fmt.Errorf("server address %q (--addr or ELIZA_ADDR): give host:port, such as %s", s.addr, DefaultAddr)
 	}
 	scheme := "http://"
 	if s.tls {
@@ -127,6 +131,11 @@ func describe(err error, srv *server) error {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
 		return err
+	}
+	if !connect.IsWireError(err) && ce.Code() == connect.CodeInternal {
+		// Not the server's answer: the request could not be made (a sentence that is not
+		// UTF-8 cannot be encoded, say).
+		return fmt.Errorf("the request could not be made: %s", ce.Message())
 	}
 	if ce.Code() == connect.CodeUnavailable {
 		if connect.IsWireError(err) {
