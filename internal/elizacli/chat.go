@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"github.com/chzyer/readline"
@@ -279,6 +280,12 @@ func (c *chat) say(format string, args ...any) {
 func (c *chat) send(ctx context.Context, sentence string) {
 	c.mu.Lock()
 	conv, after := c.conv, c.last
+	if !utf8.ValidString(sentence) {
+		c.unqueued++
+		c.mu.Unlock()
+		c.say("not sent: %v: %q", errNotUTF8, sentence)
+		return
+	}
 	c.mu.Unlock()
 	// With the last serial printed, a conversation swept away meanwhile is NotFound, not
 	// started again under its id.
@@ -540,8 +547,10 @@ func (c *chat) lost(conv string, err error) bool {
 		c.say("conversation %s cannot be continued (%v)%s: your next sentence starts a new conversation", conv, describe(err, c.srv), dueNote(due))
 	} else {
 		due := c.forgetLocked()
-		c.conv = conv                 // an id chat was given: the first sentence tries to start the conversation under it
-		c.storePlace(c.placeLocked()) // without the answers due that will not come
+		c.conv = conv // an id chat was given: the first sentence tries to start the conversation under it
+		if s, ok, _ := load(); ok && s.Conversation == conv {
+			c.storePlace(c.placeLocked()) // its saved place, without the answers due that will not come
+		}
 		c.say("conversation %s is not on the server (%v)%s: your first sentence starts a conversation, under this id if the server takes it (it keeps an expired one's for a while)", conv, describe(err, c.srv), dueNote(due))
 	}
 	c.mu.Unlock()

@@ -442,17 +442,35 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 // conversation given in capitals (or as urn:uuid:…) and prints its events, which carry the id
 // as the server writes it.
 func TestChat_JoinsAConversationWhoseIdIsGivenInAnotherForm(t *testing.T) {
-	for _, id := range []string{strings.ToUpper(convID(5)), "urn:uuid:" + convID(5)} {
+	const conv = "abcdef00-0000-4000-8000-00000000000b"
+	for _, id := range []string{strings.ToUpper(conv), "urn:uuid:" + conv} {
 		t.Setenv("XDG_STATE_HOME", t.TempDir())
 		f := newFake()
-		f.add(convID(5), 1)
+		f.add(conv, 1)
 		r := start(f.start(t), strings.NewReader("hello\n"), "chat", "--conversation", id)
 		if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "eliza: you said s1") || !strings.Contains(r.out.String(), "eliza: you said hello") {
 			t.Fatalf("--conversation %s: exit status %d, printed:\n%s\n%s\nwant 0, the history and the answer", id, code, r.out, r.err)
 		}
-		if s, _, _ := load(); s.Conversation != convID(5) {
+		if s, _, _ := load(); s.Conversation != conv {
 			t.Fatalf("--conversation %s: saved %+v, want the id as the server writes it", id, s)
 		}
+	}
+}
+
+// A conversation given with --conversation that the server does not have leaves the saved
+// place of another conversation as it was, for a --resume of that one.
+func TestChat_AGivenConversationNotOnTheServerLeavesAnotherSavedOneAlone(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	kept := saved{Conversation: convID(3), Serial: 6, Due: []string{jobID(2)}}
+	if err := store(kept); err != nil {
+		t.Fatal(err)
+	}
+	r := start(newFake().start(t), strings.NewReader(""), "chat", "--conversation", convID(4))
+	if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "is not on the server") {
+		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0, saying it is not on the server", code, r.out, r.err)
+	}
+	if s, _, err := load(); err != nil || s.Conversation != kept.Conversation || s.Serial != kept.Serial || !slices.Equal(s.Due, kept.Due) {
+		t.Fatalf("saved %+v (%v), want %+v left as it was", s, err, kept)
 	}
 }
 

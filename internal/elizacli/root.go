@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -115,6 +116,9 @@ func newSay(srv *server) *cobra.Command {
 				return err
 			}
 			for _, sentence := range args {
+				if !utf8.ValidString(sentence) {
+					return fmt.Errorf("%q: %w", sentence, errNotUTF8)
+				}
 				res, err := client.Say(cmd.Context(), connect.NewRequest(&elizav1.SayRequest{Sentence: sentence}))
 				if err != nil {
 					return describe(err, srv)
@@ -126,16 +130,15 @@ func newSay(srv *server) *cobra.Command {
 	}
 }
 
+// errNotUTF8 is a sentence that cannot be sent: the protocol carries text as UTF-8 (the request
+// could not be encoded, which connect reports as an internal error, as if the server's).
+var errNotUTF8 = errors.New("not UTF-8 text, which is all a sentence can be")
+
 // describe turns an RPC error into the line a person reads.
 func describe(err error, srv *server) error {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
 		return err
-	}
-	if !connect.IsWireError(err) && ce.Code() == connect.CodeInternal {
-		// Not the server's answer: the request could not be made (a sentence that is not
-		// UTF-8 cannot be encoded, say).
-		return fmt.Errorf("the request could not be made: %s", ce.Message())
 	}
 	if ce.Code() == connect.CodeUnavailable {
 		if connect.IsWireError(err) {

@@ -7,7 +7,8 @@ import (
 
 // What cannot be sent is said as such, not as the server's answer: an address without a
 // port (it would have been port 80), a sentence that is not UTF-8 (which the request cannot
-// encode: it was "internal: marshal message", as if the server had failed).
+// encode: it was "internal: marshal message", as if the server had failed), in say and in
+// chat.
 func TestSay_WhatCannotBeSentIsSaidSo(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	addr := newFake().start(t)
@@ -16,11 +17,24 @@ func TestSay_WhatCannotBeSentIsSaidSo(t *testing.T) {
 		want string
 	}{
 		{[]string{"--addr", "localhost", "say", "hi"}, `eliza: server address "localhost" (--addr or ELIZA_ADDR): give host:port`},
-		{[]string{"say", "bad \xff"}, "eliza: the request could not be made: "},
+		{[]string{"say", "bad \xff"}, `eliza: "bad \xff": not UTF-8 text`},
 	} {
 		r := start(addr, strings.NewReader(""), c.args...)
 		if code := r.wait(t); code != 1 || !strings.HasPrefix(r.err.String(), c.want) {
 			t.Errorf("%q: exit status %d, printed:\n%s%s\nwant 1 and %q", c.args, code, r.out, r.err, c.want)
 		}
+	}
+}
+
+func TestChat_ALineThatIsNotUTF8IsNotSentAndFailsTheEndOfInput(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	r := start(f.start(t), strings.NewReader("bad \xff\nhello\n"), "chat")
+	if code := r.wait(t); code != 1 || !strings.Contains(r.out.String(), `[not sent: not UTF-8 text, which is all a sentence can be: "bad \xff"]`) ||
+		!strings.Contains(r.out.String(), "eliza: you said hello") {
+		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 1, the bad line not sent and the next answered", code, r.out, r.err)
+	}
+	if sent := f.sends(); len(sent) != 1 {
+		t.Fatalf("sent %q, want only the good line", sent)
 	}
 }
