@@ -65,6 +65,19 @@ func newDatabase() *database {
 	return d
 }
 
+// idArgs checks that a command has n arguments, the first of them the id of a what (client or
+// token), before the database is reached: a mistyped id is said as such, not as a connection
+// error.
+func idArgs(what string, n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return err
+		}
+		_, err := parseID(what, args[0])
+		return err
+	}
+}
+
 func parseID(what, s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil {
@@ -86,14 +99,23 @@ func newClients(db *database) *cobra.Command {
 	add := &cobra.Command{
 		Use:   "add --name NAME [--tier free|premium] [--admin]",
 		Short: "Add a client and print its first token (once, alone on standard output)",
-		Args:  cobra.NoArgs,
-		RunE: db.withStore(func(cmd *cobra.Command, _ []string, s *access.Store) error {
-			t, err := access.ParseTier(tier)
-			if err != nil {
+		// The flags are checked before the database is reached, as every command's arguments.
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.NoArgs(cmd, args); err != nil {
+				return err
+			}
+			if _, err := access.ParseTier(tier); err != nil {
 				return err
 			}
 			if name == "" {
 				return fmt.Errorf("--name is required")
+			}
+			return nil
+		},
+		RunE: db.withStore(func(cmd *cobra.Command, _ []string, s *access.Store) error {
+			t, err := access.ParseTier(tier)
+			if err != nil {
+				return err
 			}
 			c, secret, tok, err := s.AddClient(cmd.Context(), name, t, admin)
 			if err != nil {
@@ -134,7 +156,13 @@ func newClients(db *database) *cobra.Command {
 	setTier := &cobra.Command{
 		Use:   "tier ID free|premium",
 		Short: "Change a client's tier",
-		Args:  cobra.ExactArgs(2),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := idArgs("client", 2)(cmd, args); err != nil {
+				return err
+			}
+			_, err := access.ParseTier(args[1])
+			return err
+		},
 		RunE: db.withStore(func(cmd *cobra.Command, args []string, s *access.Store) error {
 			id, err := parseID("client", args[0])
 			if err != nil {
@@ -186,7 +214,7 @@ func newClients(db *database) *cobra.Command {
 		return &cobra.Command{
 			Use:   use + " ID",
 			Short: short,
-			Args:  cobra.ExactArgs(1),
+			Args:  idArgs("client", 1),
 			RunE: db.withStore(func(cmd *cobra.Command, args []string, s *access.Store) error {
 				id, err := parseID("client", args[0])
 				if err != nil {
@@ -214,7 +242,7 @@ func newTokens(db *database) *cobra.Command {
 	add := &cobra.Command{
 		Use:   "add CLIENT_ID",
 		Short: "Make another token for a client and print it (once, alone on standard output)",
-		Args:  cobra.ExactArgs(1),
+		Args:  idArgs("client", 1),
 		RunE: db.withStore(func(cmd *cobra.Command, args []string, s *access.Store) error {
 			id, err := parseID("client", args[0])
 			if err != nil {
@@ -232,7 +260,7 @@ func newTokens(db *database) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list CLIENT_ID",
 		Short: "List a client's tokens (their ids, never the tokens)",
-		Args:  cobra.ExactArgs(1),
+		Args:  idArgs("client", 1),
 		RunE: db.withStore(func(cmd *cobra.Command, args []string, s *access.Store) error {
 			id, err := parseID("client", args[0])
 			if err != nil {
@@ -257,7 +285,7 @@ func newTokens(db *database) *cobra.Command {
 	revoke := &cobra.Command{
 		Use:   "revoke TOKEN_ID",
 		Short: "Revoke a token: every front door refuses it within a second",
-		Args:  cobra.ExactArgs(1),
+		Args:  idArgs("token", 1),
 		RunE: db.withStore(func(cmd *cobra.Command, args []string, s *access.Store) error {
 			id, err := parseID("token", args[0])
 			if err != nil {

@@ -40,6 +40,32 @@ func TestClientsLimits_RefusesAValueItsColumnCannotHold(t *testing.T) {
 	}
 }
 
+// Every administration command checks its arguments before the database is reached (here,
+// none answers): a mistyped id or tier, or a missing name, is said as such, not as a
+// connection error.
+func TestAdmin_BadArgumentsAreSaidBeforeTheDatabaseIsReached(t *testing.T) {
+	nowhere := "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"
+	id := "7d5e2c1a-3b4f-4c6d-8e9f-0a1b2c3d4e5f"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"clients", "add", "--name", "x", "--tier", "gold"}, `eliza: tier "gold": want free or premium` + "\n"},
+		{[]string{"clients", "add"}, "eliza: --name is required\n"},
+		{[]string{"clients", "tier", id, "gold"}, `eliza: tier "gold": want free or premium` + "\n"},
+		{[]string{"clients", "tier", "not-an-id", "premium"}, `eliza: client "not-an-id" is not an id`},
+		{[]string{"clients", "disable", "not-an-id"}, `eliza: client "not-an-id" is not an id`},
+		{[]string{"tokens", "add", "not-an-id"}, `eliza: client "not-an-id" is not an id`},
+		{[]string{"tokens", "list", "not-an-id"}, `eliza: client "not-an-id" is not an id`},
+		{[]string{"tokens", "revoke", "not-an-id"}, `eliza: token "not-an-id" is not an id`},
+	} {
+		code, out, errs := admin(t, nowhere, tc.args...)
+		if code != 1 || out != "" || !strings.HasPrefix(errs, tc.want) {
+			t.Errorf("%s: exit status %d, %q, %q; want 1 and %q", strings.Join(tc.args, " "), code, out, errs, tc.want)
+		}
+	}
+}
+
 // The largest limits each column holds are kept, and every flag left out goes back to the
 // default.
 func TestClientsLimits_KeepsTheLargestLimitsAndResetsThoseLeftOut(t *testing.T) {
