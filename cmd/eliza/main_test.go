@@ -263,6 +263,17 @@ func (term *terminal) waitFor(re *regexp.Regexp, n int) {
 		})
 }
 
+// ctrlD types Ctrl-D on an empty line, the end of input, and waits for chat to exit 0.
+func (term *terminal) ctrlD() {
+	term.t.Helper()
+	if _, err := term.tty.Write([]byte{4}); err != nil {
+		term.t.Fatal(err)
+	}
+	if err := exited(term.t, term.cmd, 10*time.Second, "after Ctrl-D", term.screen); err != nil {
+		term.t.Fatalf("chat after Ctrl-D: %v", err)
+	}
+}
+
 // screen is everything the terminal has shown so far.
 func (term *terminal) screen() string {
 	term.mu.Lock()
@@ -282,12 +293,7 @@ func TestChat_InATerminalAnswersWhatIsTypedAndExitsOnCtrlD(t *testing.T) {
 	term.waitFor(answerOnScreen, 1)
 	term.typeLine("my mother hates me")
 	term.waitFor(answerOnScreen, 2)
-	if _, err := term.tty.Write([]byte{4}); err != nil { // Ctrl-D on an empty line
-		t.Fatal(err)
-	}
-	if err := exited(t, term.cmd, 10*time.Second, "after Ctrl-D", term.screen); err != nil {
-		t.Fatalf("chat after Ctrl-D: %v", err)
-	}
+	term.ctrlD()
 	history, err := os.ReadFile(filepath.Join(state, "eliza", "history"))
 	if err != nil || !strings.Contains(string(history), "I feel sad") || !strings.Contains(string(history), "my mother hates me") {
 		t.Fatalf("history %q, %v; want the lines typed, for the next run's line editing", history, err)
@@ -306,12 +312,7 @@ func TestChat_InATerminalGoesOnWhereItsHistoryCannotBeKept(t *testing.T) {
 	term.waitFor(regexp.MustCompile(`> `), 1)
 	term.typeLine("I feel sad")
 	term.waitFor(answerOnScreen, 1)
-	if _, err := term.tty.Write([]byte{4}); err != nil { // Ctrl-D on an empty line
-		t.Fatal(err)
-	}
-	if err := exited(t, term.cmd, 10*time.Second, "after Ctrl-D", term.screen); err != nil {
-		t.Fatalf("chat after Ctrl-D: %v", err)
-	}
+	term.ctrlD()
 }
 
 // SIGINT sent to chat (kill -INT: Ctrl-C typed reaches it as a key, the line editor being in
