@@ -123,6 +123,21 @@ func TestFrontdoor_RejectsBadConfigurationNamingTheVariable(t *testing.T) {
 	}
 }
 
+// The services take no arguments: -h lists what they read and exits without starting, and
+// anything else is refused rather than ignored (`migrate down` used to migrate up).
+func TestFrontdoor_HelpListsTheVariablesAndOtherArgumentsAreRefused(t *testing.T) {
+	bin := builds.Build(t, "./cmd/frontdoor")
+	admin := proctest.FreeAddr(t)
+	p := proctest.StartArgs(t, bin, []string{"-h"}, "ADDR="+proctest.FreeAddr(t), "ADMIN_ADDR="+admin)
+	if code := p.Wait(t, 10*time.Second); code != 0 || !strings.Contains(p.Output(), "ENQUEUE_TIMEOUT") || strings.Contains(p.Output(), "starting") {
+		t.Fatalf("-h: exit code %d, printed:\n%s\nwant 0 and the variables, without starting", code, p.Output())
+	}
+	p = proctest.StartArgs(t, bin, []string{"--grace", "5s"}, "ADDR="+proctest.FreeAddr(t), "ADMIN_ADDR="+admin)
+	if code := p.Wait(t, 10*time.Second); code != 1 || !strings.Contains(p.Output(), "frontdoor: takes no arguments") {
+		t.Fatalf("--grace 5s: exit code %d, printed:\n%s\nwant 1, refused", code, p.Output())
+	}
+}
+
 func TestFrontdoor_BusyPortIsAClearError(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

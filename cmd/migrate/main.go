@@ -17,7 +17,11 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	done, err := app.Usage("migrate", app.DefaultMigrate(), os.Args[1:], os.Stdout)
+	if err == nil && !done {
+		err = run()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "migrate:", err)
 		os.Exit(1)
 	}

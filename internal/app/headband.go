@@ -49,8 +49,11 @@ func (s *System) AddHeadband(cfg Headband, w simulate.Writer, stopWhenDone bool)
 		RetryFor:    cfg.RetryFor,
 		Grace:       s.ShutdownGrace() / 2,
 	}, headband.NewGenerator(seed, cfg.MaxPause), w, s.Log, simulate.NewMetrics(s.Registry))
-	s.Log.Info("simulating headband", "seed", seed, "interval", cfg.Interval, "max_pause", cfg.MaxPause,
-		"fast", cfg.Fast, "recordings", cfg.Recordings)
+	schedule := []any{"interval", cfg.Interval, "max_pause", cfg.MaxPause}
+	if cfg.Fast {
+		schedule = []any{"fast", true} // back to back, no pauses: the interval and pauses are not used
+	}
+	s.Log.Info("simulating headband", append(append([]any{"seed", seed}, schedule...), "recordings", cfg.Recordings)...)
 	s.addIntake(task("headband simulator", func(ctx context.Context) error {
 		sim.Run(ctx)
 		if !stopWhenDone {

@@ -50,7 +50,11 @@ type Build[S Settings] func(ctx context.Context, sys *System, cfg S) error
 // binary's parts, and runs them until SIGTERM or SIGINT (internal/lifecycle). It exits 0 after
 // a clean shutdown and 1 otherwise, with the reason on stderr prefixed by name.
 func Main[S Settings](name string, defaults S, build Build[S]) {
-	if err := run(name, defaults, build); err != nil {
+	done, err := Usage(name, defaults, os.Args[1:], os.Stdout)
+	if err == nil && !done {
+		err = run(name, defaults, build)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}

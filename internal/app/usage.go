@@ -1,0 +1,35 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/beacon/eventdispatch/internal/config"
+)
+
+// Usage answers a binary's command-line arguments, which none of the services takes: they
+// read their configuration from the environment. With no argument it returns done false, and
+// the binary runs. -h, -help, --help or help print what the binary reads, each variable with
+// its default, and return done true: the binary exits 0 without starting. Anything else is an
+// error, so that `migrate down` or `dispatcher --grace 5s` does not run as if unsaid.
+func Usage(name string, settings any, args []string, out io.Writer) (done bool, err error) {
+	if len(args) == 0 {
+		return false, nil
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintf(out, "Usage: %s\n\n%s takes no arguments. It reads these environment variables (the README's\nConfiguration table says what each means); an empty value counts as unset:\n\n", name, name)
+		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "  VARIABLE\tDEFAULT")
+		for _, v := range config.Variables(settings) {
+			def := v.Default
+			if def == "" {
+				def = "(unset)"
+			}
+			fmt.Fprintf(w, "  %s\t%s\n", v.Name, def)
+		}
+		return true, w.Flush()
+	}
+	return false, fmt.Errorf("takes no arguments, got %q: it reads its configuration from the environment (%s -h lists the variables)", args, name)
+}
