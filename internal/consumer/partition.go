@@ -47,7 +47,11 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 		log.Error("cannot seek partition", "offset", a.Offset, "error", err)
 		return
 	}
-	log.Info("consuming partition", "from_offset", a.Offset)
+	from := any(a.Offset)
+	if a.Offset == kafka.FirstOffset { // nothing committed yet: kafka-go's -2
+		from = "first"
+	}
+	log.Info("consuming partition", "from_offset", from)
 	if g.processor != nil {
 		g.pipelinePartition(ctx, stop, gen, a.ID, r, pos, log)
 		return
