@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -42,6 +43,9 @@ func run() error {
 	defer cancel()
 
 	version, err := migrations.Up(ctx, cfg.DatabaseURL, log)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("not done within MIGRATE_TIMEOUT (%s): %w", config.FormatDuration(cfg.Timeout), err)
+	}
 	if err != nil {
 		return err
 	}
