@@ -43,11 +43,7 @@ import (
 
 var builds proctest.Builds
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	builds.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { builds.Main(m) }
 
 // server starts a standalone process and returns its RPC address.
 func server(t *testing.T) string {

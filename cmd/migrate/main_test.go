@@ -1,8 +1,6 @@
 package main_test
 
 import (
-	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,41 +11,13 @@ import (
 // builds are the binaries these tests start, built once for all of them.
 var builds proctest.Builds
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	builds.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { builds.Main(m) }
 
 // A database that does not answer within MIGRATE_TIMEOUT is said so, naming the variable,
 // not only as the driver's "context deadline exceeded".
 func TestMigrate_ADatabaseThatDoesNotAnswerInTimeNamesTheTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := make(chan net.Conn, 16) // accepted, never answered
-	defer func() {
-		_ = ln.Close()
-		for len(held) > 0 {
-			_ = (<-held).Close()
-		}
-	}()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			select {
-			case held <- c:
-			default:
-				_ = c.Close()
-			}
-		}
-	}()
 	p := proctest.Start(t, builds.Build(t, "./cmd/migrate"),
-		"DATABASE_URL=postgres://postgres:demo@"+ln.Addr().String()+"/beacon?sslmode=disable", "MIGRATE_TIMEOUT=300ms")
+		"DATABASE_URL=postgres://postgres:demo@"+proctest.SilentAddr(t)+"/beacon?sslmode=disable", "MIGRATE_TIMEOUT=300ms")
 	if code := p.Wait(t, 10*time.Second); code != 1 || !strings.Contains(p.Output(), "migrate: not done within MIGRATE_TIMEOUT (300ms)") {
 		t.Fatalf("exit code %d, printed:\n%s\nwant 1, naming MIGRATE_TIMEOUT", code, p.Output())
 	}

@@ -28,11 +28,7 @@ var builds proctest.Builds
 // signalTopic is Debezium's topic for datastore.signal, the dispatcher's default SIGNAL_TOPIC.
 const signalTopic = "postgres.datastore.signal"
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	builds.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { builds.Main(m) }
 
 // tool finds a program of Debian's prometheus package (which `make stack-up` installs);
 // without it the test is skipped, or fails when CI=true.

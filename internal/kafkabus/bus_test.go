@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/kafkatest"
+	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
 func partitionsOf(t *testing.T, b *kafkatest.Broker, topic string) int {
@@ -81,38 +81,14 @@ func TestBus_WriterPutsEveryMessageOfAKeyOnOnePartition(t *testing.T) {
 // A broker that accepts connections and never answers does not hold AwaitTopics past its
 // context: a process's shutdown waited for it for the whole of its grace.
 func TestAwaitTopics_ASilentBrokerDoesNotHoldItPastItsContext(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	held := make(chan net.Conn, 64) // accepted, never answered
-	defer func() {
-		_ = ln.Close()
-		for len(held) > 0 {
-			_ = (<-held).Close()
-		}
-	}()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			select {
-			case held <- c:
-			default:
-				_ = c.Close()
-			}
-		}
-	}()
+	silent := proctest.SilentAddr(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
 	var logged bytes.Buffer // written by AwaitTopics only, read once it has returned
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		kafkabus.New(kafkabus.Config{Brokers: []string{ln.Addr().String()}, Partitions: 1}).
+		kafkabus.New(kafkabus.Config{Brokers: []string{silent}, Partitions: 1}).
 			AwaitTopics(ctx, slog.New(slog.NewTextHandler(&logged, nil)), "silent")
 	}()
 	select {

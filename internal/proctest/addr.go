@@ -72,3 +72,35 @@ func ephemeralLow() int {
 	}
 	return low
 }
+
+// SilentAddr returns the address of a listener that accepts connections and never answers,
+// as a server does that is stopped or swamped: a client's wait on it ends only by its own
+// timeout or context. The listener and what it accepted are closed when the test ends.
+func SilentAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 64) // accepted, never answered; more are closed at once
+	t.Cleanup(func() {
+		_ = ln.Close()
+		for len(held) > 0 {
+			_ = (<-held).Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case held <- c:
+			default:
+				_ = c.Close()
+			}
+		}
+	}()
+	return ln.Addr().String()
+}

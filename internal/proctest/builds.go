@@ -13,15 +13,11 @@ import (
 // Builds builds each main package once for all the tests of one test binary, which then
 // start the same binary without each spending seconds linking it. Nothing is built until a
 // test asks (a -short run builds nothing). Declare one in the test package and remove what
-// it built in TestMain:
+// it built when the tests end, which Main does:
 //
 //	var builds proctest.Builds
 //
-//	func TestMain(m *testing.M) {
-//		code := m.Run()
-//		builds.Remove()
-//		os.Exit(code)
-//	}
+//	func TestMain(m *testing.M) { builds.Main(m) }
 type Builds struct {
 	mu   sync.Mutex
 	dir  string
@@ -57,6 +53,13 @@ func (b *Builds) Build(t testing.TB, pkg string) string {
 	}
 	b.bins[pkg] = bin
 	return bin
+}
+
+// Main is a TestMain that runs the tests, removes what they built and exits with their status.
+func (b *Builds) Main(m *testing.M) {
+	code := m.Run()
+	b.Remove()
+	os.Exit(code)
 }
 
 // Remove deletes the binaries built so far. Call it once every test has ended.

@@ -33,11 +33,7 @@ import (
 
 var builds proctest.Builds
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	builds.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { builds.Main(m) }
 
 // page is a tab of a headless Chromium, driven by one test.
 type page struct {
