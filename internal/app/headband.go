@@ -49,11 +49,11 @@ func (s *System) AddHeadband(cfg Headband, w simulate.Writer, stopWhenDone bool)
 		RetryFor:    cfg.RetryFor,
 		Grace:       s.ShutdownGrace() / 2,
 	}, headband.NewGenerator(seed, cfg.MaxPause), w, s.Log, simulate.NewMetrics(s.Registry))
-	schedule := []any{"interval", cfg.Interval, "max_pause", cfg.MaxPause}
-	if cfg.Fast {
-		schedule = []any{"fast", true} // back to back, no pauses: the interval and pauses are not used
+	attrs := []any{"seed", seed, "recordings", cfg.Recordings, "fast", cfg.Fast}
+	if !cfg.Fast { // fast starts recordings back to back: no interval or pause to say
+		attrs = append(attrs, "interval", cfg.Interval, "max_pause", cfg.MaxPause)
 	}
-	s.Log.Info("simulating headband", append(append([]any{"seed", seed}, schedule...), "recordings", cfg.Recordings)...)
+	s.Log.Info("simulating headband", attrs...)
 	s.addIntake(task("headband simulator", func(ctx context.Context) error {
 		sim.Run(ctx)
 		if !stopWhenDone {
