@@ -428,6 +428,42 @@ func TestDispatcher_SignalMovedToAnotherRecordingCountsThere(t *testing.T) {
 	}
 }
 
+// Recordings complete at once, whose two signals then move away, each to a recording of its
+// own. The dispatcher starts after all of it, so it reads each recording's partition from a
+// backlog, in whatever order its fetches bring the partitions: each recording is processed
+// once, with its own two signals, whether its partition is read before or after those of the
+// recordings its signals went to, which are never processed (each has one signal).
+func TestDispatcher_ARecordingWhoseSignalsAllMovedAwayIsProcessed(t *testing.T) {
+	e := setup(t)
+	const n = 6
+	var complete, single []uuid.UUID
+	want := map[uuid.UUID]processed{}
+	for range n {
+		rec := uuid.New()
+		p := processed{eeg: e.insert(rec, "eeg", eegChannels), acc: e.insert(rec, "accelerometer", accChannels)}
+		for _, signal := range []uuid.UUID{p.eeg, p.acc} {
+			to := uuid.New()
+			if _, err := e.db.Exec(t.Context(), `UPDATE datastore.signal SET recording = $1 WHERE id = $2`, to, signal); err != nil {
+				t.Fatal(err)
+			}
+			single = append(single, to)
+		}
+		complete, want[rec] = append(complete, rec), p
+	}
+	d := e.start()
+	defer e.stop(d)
+	got := e.waitProcessed(30*time.Second, complete...)
+	for _, rec := range complete {
+		if got[rec] != want[rec] {
+			t.Errorf("%s processed with %+v, want its own signals %+v", rec, got[rec], want[rec])
+		}
+	}
+	e.settle()
+	if got := e.processed(single...); len(got) != 0 {
+		t.Fatalf("processed %+v, each with one signal", got)
+	}
+}
+
 func TestDispatcher_ASessionTimeoutTheBrokersRefuseEndsItNamingTheVariable(t *testing.T) {
 	e := setup(t)
 	// Kafka's group.max.session.timeout.ms is 30 min unless its operator raised it.

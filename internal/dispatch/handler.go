@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/debezium"
@@ -120,10 +119,13 @@ func (h *Handler) apply(ctx context.Context, changes []recording.Change) error {
 }
 
 // appendChanges appends what ch does to the signals to changes: one change, or two for an
-// update that changed the signal's id. Debezium sends that as a delete and a create when the
-// message's key changes with it, but the connector keys by recording (see deploy/local), so
-// an id changed within its recording comes as one update whose before holds the old id: the
-// old id is deleted, at the same source position, before the new one is upserted.
+// update whose old row is in another recording or has another id. The connector keys by
+// recording (see deploy/local), so Debezium sends a move to another recording as a delete
+// under the old key and a create under the new one, and an id changed within its recording as
+// one update whose before holds the old id. Keyed otherwise, a move is one update: either way
+// the old row is deleted from its recording, at the same source position, before the new one
+// is upserted. An update without its old row (REPLICA IDENTITY DEFAULT) may have moved the
+// signal from a recording it does not name (recording.Change.Moved).
 func appendChanges(changes []recording.Change, ch debezium.Change) []recording.Change {
 	at := time.UnixMilli(ch.Source.TsMs)
 	if ch.Source.TsMs <= 0 {
@@ -131,17 +133,24 @@ func appendChanges(changes []recording.Change, ch debezium.Change) []recording.C
 		// 1970, which would report its recording incomplete at once.
 		at = time.Now()
 	}
-	deleted := func(id uuid.UUID) recording.Change {
-		return recording.Change{Delete: true, At: at, Signal: recording.Signal{ID: id, Version: ch.Source.LSN}}
+	deleted := func(old *debezium.Signal) recording.Change {
+		// A placeholder row's recording is uuid.Nil: the delete did not say it.
+		return recording.Change{Delete: true, At: at, Signal: recording.Signal{ID: old.ID, Recording: old.Recording, Version: ch.Source.LSN}}
 	}
 	if ch.Op == debezium.OpDelete {
-		return append(changes, deleted(ch.Before.ID))
-	}
-	if ch.Op == debezium.OpUpdate && ch.Before != nil && ch.Before.ID != ch.After.ID {
-		changes = append(changes, deleted(ch.Before.ID))
+		return append(changes, deleted(ch.Before))
 	}
 	s := ch.After
-	return append(changes, recording.Change{At: at, Signal: recording.Signal{
+	moved := false
+	if ch.Op == debezium.OpUpdate {
+		switch b := ch.Before; {
+		case b == nil:
+			moved = true
+		case b.ID != s.ID || b.Recording != s.Recording:
+			changes = append(changes, deleted(b))
+		}
+	}
+	return append(changes, recording.Change{At: at, Moved: moved, Signal: recording.Signal{
 		ID: s.ID, Recording: s.Recording, SensorType: s.SensorType, Channels: s.Channels,
 		SampleType: s.SampleType, Version: ch.Source.LSN,
 	}})

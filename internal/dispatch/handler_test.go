@@ -128,15 +128,20 @@ func TestHandle_AppliesWhatCameBeforeATruncateFirst(t *testing.T) {
 	}
 }
 
-func TestHandle_DeletesCarryTheSignalAndItsPosition(t *testing.T) {
-	st := &store{}
-	h, _ := handler(st)
-	if err := handle(t, h, kafka.Message{Value: fixture(t, "datastore-signal/delete-eeg.json")}); err != nil {
-		t.Fatal(err)
-	}
-	c := st.applied[0][0]
-	if !c.Delete || c.Signal.Version == 0 || c.Signal.ID.String() == "00000000-0000-0000-0000-000000000000" {
-		t.Fatalf("delete became %+v", c)
+// A delete carries its signal, its position and the recording it left: with REPLICA
+// IDENTITY FULL the old row says it; with the default identity the row is a placeholder, and
+// the recording is uuid.Nil.
+func TestHandle_DeletesCarryTheSignalItsPositionAndTheRecordingItLeft(t *testing.T) {
+	for path, full := range map[string]bool{"scratch/delete-eeg-replica-full.json": true, "datastore-signal/delete-eeg.json": false} {
+		st := &store{}
+		h, _ := handler(st)
+		if err := handle(t, h, kafka.Message{Value: fixture(t, path)}); err != nil {
+			t.Fatal(err)
+		}
+		c := st.applied[0][0]
+		if !c.Delete || c.Signal.Version == 0 || c.Signal.ID == uuid.Nil || (c.Signal.Recording != uuid.Nil) != full {
+			t.Fatalf("%s: delete became %+v, want the recording said: %t", path, c, full)
+		}
 	}
 }
 
@@ -265,7 +270,25 @@ func TestHandle_AnUpdateOfASignalsIDDeletesTheOldID(t *testing.T) {
 			del.Signal.Version, del.At, up.Signal.Version, up.At)
 	}
 
-	// An update that keeps the id is one upsert, whether or not it carries its before.
+	// An update that moves the signal to another recording in one event (a topic keyed
+	// otherwise than by recording) deletes it from the recording its before names.
+	st = &store{}
+	h, _ = handler(st)
+	before["id"] = after["id"]
+	before["recording"] = "f1c7a5e0-0001-4d1e-8b2e-0000000000bb"
+	if value, err = json.Marshal(ev); err != nil {
+		t.Fatal(err)
+	}
+	if err := handle(t, h, kafka.Message{Value: value}); err != nil {
+		t.Fatal(err)
+	}
+	if del, up := st.applied[0][0], st.applied[0][1]; len(st.applied[0]) != 2 || !del.Delete || del.Signal.Recording.String() != before["recording"] ||
+		del.Signal.ID != up.Signal.ID || up.Delete || up.Signal.Recording.String() != after["recording"] {
+		t.Fatalf("applied %+v, want the signal deleted from %s, then upserted in %s", st.applied[0], before["recording"], after["recording"])
+	}
+
+	// An update that keeps the id and the recording is one upsert. Without its before
+	// (REPLICA IDENTITY DEFAULT) it may have moved the signal from a recording it does not name.
 	st = &store{}
 	h, _ = handler(st)
 	payload["before"] = maps.Clone(after)
@@ -275,7 +298,7 @@ func TestHandle_AnUpdateOfASignalsIDDeletesTheOldID(t *testing.T) {
 	if err := handle(t, h, kafka.Message{Value: value}, kafka.Message{Value: fixture(t, "datastore-signal/update-eeg.json")}); err != nil {
 		t.Fatal(err)
 	}
-	if len(st.applied[0]) != 2 || st.applied[0][0].Delete || st.applied[0][1].Delete {
-		t.Fatalf("applied %+v, want two upserts", st.applied[0])
+	if a := st.applied[0]; len(a) != 2 || a[0].Delete || a[1].Delete || a[0].Moved || !a[1].Moved {
+		t.Fatalf("applied %+v, want two upserts, the one without its before marked as maybe moved", a)
 	}
 }

@@ -30,9 +30,6 @@ import (
 type Store struct {
 	mu     sync.Mutex
 	ledger *recording.Ledger
-	// owner maps every signal seen to its recording (uuid.Nil for a tombstone of a signal
-	// never seen), so Truncate can reach every signal.
-	owner map[uuid.UUID]uuid.UUID
 	// pending holds recordings seen and not complete, with their first signal's time.
 	pending   map[uuid.UUID]*pendingRecording
 	processed map[uuid.UUID]recording.Complete
@@ -50,7 +47,6 @@ type pendingRecording struct {
 func New(rule recording.Rule) *Store {
 	return &Store{
 		ledger:    recording.NewLedger(rule),
-		owner:     map[uuid.UUID]uuid.UUID{},
 		pending:   map[uuid.UUID]*pendingRecording{},
 		processed: map[uuid.UUID]recording.Complete{},
 		now:       time.Now,
@@ -63,24 +59,19 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var res recording.Applied
-	var left map[uuid.UUID]bool // recordings a signal left: judged empty or not after the batch
+	left := map[uuid.UUID]bool{} // recordings a signal left: judged empty or not after the batch
+	anywhere := false            // a signal left recordings the change did not name
 	for _, c := range changes {
-		before, known := s.owner[c.Signal.ID]
 		out := s.ledger.Apply(c)
 		if !out.Changed {
-			if out.Completed != nil { // a change read after its signal moved on completed its recording
-				s.complete(&res, *out.Completed)
-			} else {
-				res.Ignored++
-			}
+			res.Ignored++
 			continue
 		}
-		s.owner[out.Signal.ID] = out.Signal.Recording
-		if known { // the signal was deleted, or moved to another recording
-			if left == nil {
-				left = map[uuid.UUID]bool{}
-			}
-			left[before] = true
+		switch {
+		case c.Delete && c.Signal.Recording != uuid.Nil:
+			left[c.Signal.Recording] = true
+		case c.Delete || c.Moved:
+			anywhere = true
 		}
 		if !c.Delete {
 			s.seen(c.Signal.Recording, c.At)
@@ -94,6 +85,9 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 	}
 	// After the batch, as the Postgres store judges: a recording is not empty between the
 	// halves of one change (a signal's id changed is deleted, then upserted).
+	if anywhere {
+		s.forgetEmpty()
+	}
 	for rec := range left {
 		s.forgetIfEmpty(rec)
 	}
@@ -110,18 +104,25 @@ func (s *Store) complete(res *recording.Applied, done recording.Complete) {
 
 // forgetIfEmpty forgets rec as pending when none of its signals is left: it waits for nothing.
 func (s *Store) forgetIfEmpty(rec uuid.UUID) {
-	if st := s.ledger.Recording(rec); st != nil && !st.Processed && st.Empty() {
+	if st := s.ledger.Recording(rec); st != nil && !st.Processed && s.ledger.Empty(rec) {
 		delete(s.pending, rec)
 	}
 }
 
-// seen notes a signal of rec changed at at, if rec is not processed yet.
+// forgetEmpty forgets every pending recording none of whose signals is left.
+func (s *Store) forgetEmpty() {
+	for rec := range s.pending {
+		s.forgetIfEmpty(rec)
+	}
+}
+
+// seen notes a signal of rec changed at at, if rec is not processed yet and has a signal.
 func (s *Store) seen(rec uuid.UUID, at time.Time) {
 	if rec == uuid.Nil {
 		return
 	}
-	if st := s.ledger.Recording(rec); st == nil || st.Processed {
-		return
+	if st := s.ledger.Recording(rec); st == nil || st.Processed || s.ledger.Empty(rec) {
+		return // nothing to wait for: done, or its signal is gone already (truncated)
 	}
 	p, ok := s.pending[rec]
 	if !ok {
@@ -133,22 +134,13 @@ func (s *Store) seen(rec uuid.UUID, at time.Time) {
 	}
 }
 
-// Truncate forgets every signal changed before version: the source table was truncated.
+// Truncate records a truncate of the source table at version: every signal set before it is
+// absent from then on (recording.Ledger.Truncate).
 func (s *Store) Truncate(_ context.Context, version int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for id, rec := range s.owner {
-		st := s.ledger.Recording(rec)
-		if st == nil {
-			continue
-		}
-		if sg, ok := st.Signals[id]; ok && !sg.Deleted && sg.Version < version {
-			s.ledger.Delete(id, version)
-		}
-	}
-	for rec := range s.pending {
-		s.forgetIfEmpty(rec)
-	}
+	s.ledger.Truncate(version)
+	s.forgetEmpty()
 	return nil
 }
 

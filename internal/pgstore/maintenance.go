@@ -12,13 +12,13 @@ import (
 	"github.com/beacon/eventdispatch/internal/recording"
 )
 
-// Truncate forgets every signal changed before version: the source table was truncated. The
-// recordings left with no signal present wait for nothing, and are no longer pending.
+// Truncate records a truncate of the source table at version: every signal set before it is
+// absent from then on (recording.Ledger.Truncate). The recordings left with no signal present
+// wait for nothing, and are no longer pending.
 func (s *Store) Truncate(ctx context.Context, version int64) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
-			UPDATE dispatcher.signal_state SET deleted = true, source_lsn = $1, updated_at = now()
-			WHERE NOT deleted AND source_lsn < $1`, version); err != nil {
+			INSERT INTO dispatcher.signal_truncate (source_lsn) VALUES ($1) ON CONFLICT DO NOTHING`, version); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, forgetEmptyPending)
@@ -30,11 +30,14 @@ func (s *Store) Truncate(ctx context.Context, version int64) error {
 	return nil
 }
 
-// forgetEmptyPending deletes the pending rows of recordings with no signal present (migration
-// 00021 runs the same statement once).
+// presentNow is the condition that a row of dispatcher.signal_state, s, is a signal present
+// now: not deleted, and set at or after the last truncate.
+const presentNow = `NOT s.deleted AND s.source_lsn >= (SELECT coalesce(max(source_lsn), -9223372036854775808) FROM dispatcher.signal_truncate)`
+
+// forgetEmptyPending deletes the pending rows of recordings with no signal present.
 const forgetEmptyPending = `
 	DELETE FROM dispatcher.pending_recording p
-	WHERE NOT EXISTS (SELECT 1 FROM dispatcher.signal_state s WHERE s.recording = p.recording AND NOT s.deleted)`
+	WHERE NOT EXISTS (SELECT 1 FROM dispatcher.signal_state s WHERE s.recording = p.recording AND ` + presentNow + `)`
 
 // ReportIncomplete returns, once each across all replicas, the recordings whose first signal
 // is older than age and that are still incomplete, with what each lacks. The claim and the
@@ -46,11 +49,11 @@ func (s *Store) ReportIncomplete(ctx context.Context, age time.Duration) ([]reco
 			WHERE reported_at IS NULL AND first_seen < now() - make_interval(secs => $1::float8)
 			RETURNING recording, first_seen
 		)
-		SELECT c.recording, c.first_seen, st.signal IS NOT NULL,
-			coalesce(st.signal, '00000000-0000-0000-0000-000000000000'),
-			coalesce(st.sensor_type, ''), coalesce(st.channels, '{}'), coalesce(st.sample_type, '')
+		SELECT c.recording, c.first_seen, s.signal IS NOT NULL,
+			coalesce(s.signal, '00000000-0000-0000-0000-000000000000'),
+			coalesce(s.sensor_type, ''), coalesce(s.channels, '{}'), coalesce(s.sample_type, '')
 		FROM claimed c
-		LEFT JOIN dispatcher.signal_state st ON st.recording = c.recording AND NOT st.deleted
+		LEFT JOIN dispatcher.signal_state s ON s.recording = c.recording AND `+presentNow+`
 		ORDER BY c.first_seen, c.recording`, age.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("report incomplete recordings: %w", err)

@@ -10,8 +10,9 @@
 //  1. takes a transaction-scoped advisory lock per recording it touches, in sorted order (so
 //     two transactions never deadlock on them), which serialises work on a recording across
 //     partitions and replicas;
-//  2. loads those recordings' signal states and whether they were processed (1 and 2 are sent
-//     together, in one round trip);
+//  2. loads those recordings' signal states (one row per signal and recording it was in:
+//     migration 00024), whether they were processed, and the source table's truncates (1 and
+//     2 are sent together, in one round trip);
 //  3. applies the changes in order with a recording.Ledger, which ignores anything no newer
 //     than what it has (redeliveries, replays after a crash);
 //  4. writes the changed signal states and tracks pending recordings, in one round trip (a
@@ -93,42 +94,43 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 	ids := make([]uuid.UUID, 0, len(changes))
 	recordings := make(map[uuid.UUID]bool, len(changes))
 	firstSeen := make(map[uuid.UUID]time.Time, len(changes))
+	var across []uuid.UUID // signals to find in every recording (recording.Ledger.Delete and Upsert)
 	for _, c := range changes {
 		ids = append(ids, c.Signal.ID)
-		if !c.Delete {
+		if c.Signal.Recording != uuid.Nil {
 			recordings[c.Signal.Recording] = true
 		}
+		if c.Moved || c.Delete && c.Signal.Recording == uuid.Nil {
+			across = append(across, c.Signal.ID)
+		}
 	}
-	// Deletes name only the signal: find its recording so that it is locked and loaded too.
-	owners, err := s.owners(ctx, tx, ids)
-	if err != nil {
-		return res, err
-	}
-	for _, rec := range owners {
-		recordings[rec] = true
+	if len(across) > 0 {
+		// Only with REPLICA IDENTITY DEFAULT: find the recordings of these signals, so that
+		// they are locked and loaded too.
+		owners, err := s.owners(ctx, tx, across)
+		if err != nil {
+			return res, err
+		}
+		for _, rec := range owners {
+			recordings[rec] = true
+		}
 	}
 	recs := make([]uuid.UUID, 0, len(recordings))
 	for rec := range recordings {
 		recs = append(recs, rec)
 	}
 	ledger := recording.NewLedger(s.rule)
-	stored, err := lockAndLoad(ctx, tx, ledger, recs, ids)
+	stored, err := lockAndLoad(ctx, tx, ledger, recs, ids, len(across) > 0)
 	if err != nil {
 		return res, err
 	}
 
-	dirty := make(map[uuid.UUID]recording.Signal, len(changes))
 	for _, c := range changes {
 		out := ledger.Apply(c)
 		if !out.Changed {
-			if out.Completed != nil { // a change read after its signal moved on completed its recording
-				res.Completed = append(res.Completed, *out.Completed)
-			} else {
-				res.Ignored++
-			}
+			res.Ignored++
 			continue
 		}
-		dirty[out.Signal.ID] = out.Signal
 		if !c.Delete {
 			if t, ok := firstSeen[c.Signal.Recording]; !ok || c.At.Before(t) {
 				firstSeen[c.Signal.Recording] = c.At
@@ -145,11 +147,11 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 	// A processed recording's signals need no row unless one exists: the ledger ignores
 	// signals it does not know of processed recordings. Most recordings complete within
 	// the batch that brings their signals, so this saves most of the rows of a backlog.
-	for id, sg := range dirty {
-		if st := ledger.Recording(sg.Recording); !stored[id] && !sg.Deleted && st != nil && st.Processed {
-			delete(dirty, id)
-		}
-	}
+	dirty := ledger.Changed()
+	dirty = slices.DeleteFunc(dirty, func(sg recording.Signal) bool {
+		st := ledger.Recording(sg.Recording)
+		return !stored[pairOf(sg)] && !sg.Deleted && st != nil && st.Processed
+	})
 	// The state's writes go in one round trip: each statement is its own and runs in order.
 	writes := &pgx.Batch{}
 	if err := saveSignals(writes, dirty); err != nil {
@@ -169,9 +171,14 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 	return res, nil
 }
 
-// owners returns the recording of each known signal among ids.
+// pair is a signal in one recording: a row of dispatcher.signal_state.
+type pair struct{ recording, signal uuid.UUID }
+
+func pairOf(sg recording.Signal) pair { return pair{sg.Recording, sg.ID} }
+
+// owners returns the recordings that have a row of any of the signals ids.
 func (s *Store) owners(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := tx.Query(ctx, `SELECT DISTINCT recording FROM dispatcher.signal_state WHERE signal = ANY($1) AND recording IS NOT NULL`, ids)
+	rows, err := tx.Query(ctx, `SELECT DISTINCT recording FROM dispatcher.signal_state WHERE signal = ANY($1) AND recording <> $2`, ids, uuid.Nil)
 	if err != nil {
 		return nil, fmt.Errorf("find recordings of signals: %w", err)
 	}
@@ -185,24 +192,30 @@ func (s *Store) owners(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]uuid.
 // outOfSharedMemory is the SQLSTATE of a full lock table (out_of_memory).
 const outOfSharedMemory = "53200"
 
-// lockAndLoad takes a transaction-scoped advisory lock per recording, in ascending key order,
-// then gives the ledger the state of recs and the tombstones of unowned signals among ids,
-// and returns the signals it had a row for. The three statements go in one round trip; they
-// run in order, so the loads read what the locks now protect.
-func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs, ids []uuid.UUID) (map[uuid.UUID]bool, error) {
-	keys := make([]int64, len(recs))
-	for i, rec := range recs {
-		keys[i] = int64(binary.BigEndian.Uint64(rec[:8])) //nolint:gosec // a hash: wrapping is fine
+// lockAndLoad takes a transaction-scoped advisory lock per recording of recs, and the nil
+// recording's when blind is set (a delete that did not say its recording writes its tombstone
+// there), in ascending key order. Then it gives the ledger the state of recs, the tombstones
+// of the nil recording among ids, and the truncates' positions, and returns the pairs it had
+// a row for. The statements go in one round trip; they run in order, so the loads read what
+// the locks now protect.
+func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs, ids []uuid.UUID, blind bool) (map[pair]bool, error) {
+	keys := make([]int64, 0, len(recs)+1)
+	for _, rec := range recs {
+		keys = append(keys, lockKey(rec))
+	}
+	if blind {
+		keys = append(keys, lockKey(uuid.Nil))
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, keys)
 	b.Queue(`
-		SELECT signal, coalesce(recording, '00000000-0000-0000-0000-000000000000'), sensor_type, channels, sample_type, source_lsn, deleted
+		SELECT signal, recording, sensor_type, channels, sample_type, source_lsn, deleted
 		FROM dispatcher.signal_state
-		WHERE recording = ANY($1) OR (recording IS NULL AND signal = ANY($2))`, recs, ids)
+		WHERE recording = ANY($1) OR (recording = $3 AND signal = ANY($2))`, recs, ids, uuid.Nil)
 	b.Queue(`SELECT recording FROM dispatcher.processed_recording WHERE recording = ANY($1)`, recs)
+	b.Queue(`SELECT source_lsn FROM dispatcher.signal_truncate`)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 
@@ -232,15 +245,23 @@ func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs,
 	if err != nil {
 		return nil, fmt.Errorf("load processed recordings: %w", err)
 	}
+	rows, err = br.Query()
+	if err != nil {
+		return nil, fmt.Errorf("load truncates: %w", err)
+	}
+	truncates, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("load truncates: %w", err)
+	}
 	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("lock and load recordings: %w", err)
 	}
 
 	byRecording := map[uuid.UUID][]recording.Signal{}
-	stored := make(map[uuid.UUID]bool, len(signals))
+	stored := make(map[pair]bool, len(signals))
 	for _, sg := range signals {
 		byRecording[sg.Recording] = append(byRecording[sg.Recording], sg)
-		stored[sg.ID] = true
+		stored[pairOf(sg)] = true
 	}
 	for _, rec := range processed {
 		ledger.Load(rec, true, nil)
@@ -248,37 +269,39 @@ func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs,
 	for rec, sigs := range byRecording {
 		ledger.Load(rec, false, sigs)
 	}
+	ledger.LoadTruncates(truncates...)
 	return stored, nil
+}
+
+// lockKey is the advisory lock of a recording: the first 8 bytes of its id.
+func lockKey(rec uuid.UUID) int64 {
+	return int64(binary.BigEndian.Uint64(rec[:8])) //nolint:gosec // a hash: wrapping is fine
 }
 
 // signalRow is a signal's state as saveSignals sends it: one element of a JSON array that
 // jsonb_to_recordset turns into rows. JSON because a batch's channel lists differ in length,
 // which one array parameter per column (unnest) cannot carry.
 type signalRow struct {
-	Signal     uuid.UUID  `json:"signal"`
-	Recording  *uuid.UUID `json:"recording"`
-	SensorType string     `json:"sensor_type"`
-	Channels   []string   `json:"channels"`
-	SampleType string     `json:"sample_type"`
-	Deleted    bool       `json:"deleted"`
-	SourceLSN  int64      `json:"source_lsn"`
+	Signal     uuid.UUID `json:"signal"`
+	Recording  uuid.UUID `json:"recording"`
+	SensorType string    `json:"sensor_type"`
+	Channels   []string  `json:"channels"`
+	SampleType string    `json:"sample_type"`
+	Deleted    bool      `json:"deleted"`
+	SourceLSN  int64     `json:"source_lsn"`
 }
 
-// saveSignals queues the write of the changed signal states in one statement: the batch's
-// rows go to Postgres as one parameter, instead of one statement per signal. A row is not
-// overwritten by an older change, nor by a tombstone at its own position while it is alive
-// (the ledger's order: recording.Ledger.Delete).
-func saveSignals(writes *pgx.Batch, dirty map[uuid.UUID]recording.Signal) error {
+// saveSignals queues the write of the changed pairs in one statement: the batch's rows go to
+// Postgres as one parameter, instead of one statement per pair. A row is not overwritten by
+// an older change.
+func saveSignals(writes *pgx.Batch, dirty []recording.Signal) error {
 	if len(dirty) == 0 {
 		return nil
 	}
 	rows := make([]signalRow, 0, len(dirty))
 	for _, sg := range dirty {
-		row := signalRow{Signal: sg.ID, SensorType: sg.SensorType, Channels: sg.Channels, SampleType: sg.SampleType,
-			Deleted: sg.Deleted, SourceLSN: sg.Version}
-		if sg.Recording != uuid.Nil {
-			row.Recording = &sg.Recording
-		}
+		row := signalRow{Signal: sg.ID, Recording: sg.Recording, SensorType: sg.SensorType, Channels: sg.Channels,
+			SampleType: sg.SampleType, Deleted: sg.Deleted, SourceLSN: sg.Version}
 		if row.Channels == nil {
 			row.Channels = []string{}
 		}
@@ -288,19 +311,17 @@ func saveSignals(writes *pgx.Batch, dirty map[uuid.UUID]recording.Signal) error 
 	if err != nil {
 		return fmt.Errorf("save signal state: %w", err)
 	}
-	// Each signal is in dirty once, so no row is updated twice by the statement.
+	// Each pair is in dirty once, so no row is updated twice by the statement.
 	writes.Queue(`
 		INSERT INTO dispatcher.signal_state AS st (signal, recording, sensor_type, channels, sample_type, deleted, source_lsn)
 		SELECT signal, recording, sensor_type, channels, sample_type, deleted, source_lsn
 		FROM jsonb_to_recordset($1::jsonb) AS r(signal uuid, recording uuid, sensor_type text, channels text[],
 		                                        sample_type text, deleted boolean, source_lsn bigint)
-		ON CONFLICT (signal) DO UPDATE SET
-			recording = coalesce(EXCLUDED.recording, st.recording),
+		ON CONFLICT (recording, signal) DO UPDATE SET
 			sensor_type = EXCLUDED.sensor_type, channels = EXCLUDED.channels,
 			sample_type = EXCLUDED.sample_type, deleted = EXCLUDED.deleted,
 			source_lsn = EXCLUDED.source_lsn, updated_at = now()
-		WHERE st.source_lsn < EXCLUDED.source_lsn
-		   OR st.source_lsn = EXCLUDED.source_lsn AND (st.deleted OR NOT EXCLUDED.deleted)`, string(doc))
+		WHERE st.source_lsn < EXCLUDED.source_lsn`, string(doc))
 	return nil
 }
 
@@ -311,7 +332,7 @@ func trackPending(writes *pgx.Batch, ledger *recording.Ledger, touched []uuid.UU
 	var recs []uuid.UUID
 	var seen []time.Time
 	for rec, at := range firstSeen {
-		if st := ledger.Recording(rec); rec != uuid.Nil && st != nil && !st.Processed && !st.Empty() {
+		if st := ledger.Recording(rec); rec != uuid.Nil && st != nil && !st.Processed && !ledger.Empty(rec) {
 			recs, seen = append(recs, rec), append(seen, at)
 		}
 	}
@@ -327,7 +348,7 @@ func trackPending(writes *pgx.Batch, ledger *recording.Ledger, touched []uuid.UU
 		gone = append(gone, c.Recording)
 	}
 	for _, rec := range touched {
-		if st := ledger.Recording(rec); st != nil && !st.Processed && st.Empty() {
+		if st := ledger.Recording(rec); st != nil && !st.Processed && ledger.Empty(rec) {
 			gone = append(gone, rec)
 		}
 	}

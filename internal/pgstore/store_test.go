@@ -241,9 +241,9 @@ func (s *scanCounter) ProcessRecords(ctx context.Context, tx pgx.Tx, recs []reco
 }
 
 // A batch's signal states are written in one statement; what it writes reads back as it was
-// sent: channel names with the characters of JSON and array syntax, a delete of a signal never
-// seen (a tombstone without a recording), and an older change of a signal that does not
-// overwrite a newer one from an earlier batch.
+// sent: channel names with the characters of JSON and array syntax, a delete of a signal
+// never seen that does not say its recording (a tombstone of the nil recording), and an older
+// change of a signal that does not overwrite a newer one from an earlier batch.
 func TestStore_SavesEachSignalsStateAsItWas(t *testing.T) {
 	pool := migratedPool(t)
 	rec := uuid.New()
@@ -269,7 +269,7 @@ func TestStore_SavesEachSignalsStateAsItWas(t *testing.T) {
 	}
 
 	type state struct {
-		Recording              *uuid.UUID
+		Recording              uuid.UUID
 		SensorType, SampleType string
 		Channels               []string
 		Deleted                bool
@@ -285,14 +285,14 @@ func TestStore_SavesEachSignalsStateAsItWas(t *testing.T) {
 		}
 		return st
 	}
-	if got := read(odd.Signal.ID); got.Recording == nil || *got.Recording != rec || got.SensorType != odd.Signal.SensorType ||
+	if got := read(odd.Signal.ID); got.Recording != rec || got.SensorType != odd.Signal.SensorType ||
 		got.SampleType != "int16" || !slices.Equal(got.Channels, odd.Signal.Channels) || got.Deleted || got.SourceLSN != 20 {
 		t.Errorf("signal with odd channel names read back as %+v, want %+v", got, odd.Signal)
 	}
 	if got := read(newer.Signal.ID); got.SensorType != newer.Signal.SensorType || got.SourceLSN != 30 {
 		t.Errorf("a signal changed at LSN 30, then by an older change at 10, reads back as %+v", got)
 	}
-	if got := read(unseen.Signal.ID); got.Recording != nil || !got.Deleted || got.SourceLSN != 25 || got.Channels == nil {
+	if got := read(unseen.Signal.ID); got.Recording != uuid.Nil || !got.Deleted || got.SourceLSN != 25 || got.Channels == nil {
 		t.Errorf("the tombstone of a signal never seen reads back as %+v, want no recording, deleted, at 25", got)
 	}
 }

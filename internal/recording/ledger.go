@@ -1,79 +1,118 @@
 package recording
 
 import (
+	"math"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 )
 
-// Signal is what the rule needs to know of one signal row.
+// Signal is what the rule needs to know of one signal row, as it is (or was) in one recording.
 type Signal struct {
 	ID         uuid.UUID
 	Recording  uuid.UUID
 	SensorType string
 	Channels   []string
 	SampleType string
-	// Version is the source position (Postgres LSN) of the change that last set this signal.
+	// Version is the source position (Postgres LSN) of the change that last set this signal
+	// in Recording.
 	Version int64
-	// Deleted marks a tombstone: the row was deleted at Version.
+	// Deleted marks a tombstone: the row left Recording at Version, deleted or moved to
+	// another recording.
 	Deleted bool
 }
 
-// State is what is known of one recording.
+// State is what is known of one recording: its signals, each as the recording's own changes
+// last set it.
 type State struct {
 	Signals map[uuid.UUID]Signal
 	// Processed is set once process_record has run for the recording.
 	Processed bool
 }
 
-// Empty reports whether none of the recording's signals is present: each was deleted, or moved
-// to another recording. A recording with no signal is not waiting for any.
-func (st *State) Empty() bool {
-	for _, s := range st.Signals {
-		if !s.Deleted {
-			return false
-		}
-	}
-	return true
-}
-
 // Ledger holds the state of the recordings it was given or has seen. It is not safe for
 // concurrent use; stores own one per transaction (Postgres) or behind a lock (memory).
+//
+// A signal's state is kept per recording it was in: the pair (recording, signal) is set only
+// by changes that name that recording, a signal that moves leaves a tombstone where it was,
+// and each recording is judged on its own pairs. The topic is keyed by recording, so one
+// recording's changes are read in order and its pairs are always its state as of the change
+// being applied, however the partitions of other recordings (where its signals went) are read
+// against it.
 type Ledger struct {
 	rule       Rule
 	recordings map[uuid.UUID]*State
-	// owner maps a signal to its recording, for deletes that carry only the signal's ID.
-	owner map[uuid.UUID]uuid.UUID
+	// in lists, by signal, the recordings that have a pair of it: for deletes whose row does
+	// not say its recording, and updates that may have moved a signal without saying from
+	// where (REPLICA IDENTITY DEFAULT).
+	in map[uuid.UUID][]uuid.UUID
+	// truncates are the positions of the source table's truncates, ascending.
+	truncates []int64
+	// changed are the pairs the ledger changed since it was made, for the store to write.
+	changed map[pair]bool
 }
+
+type pair struct{ recording, signal uuid.UUID }
 
 // NewLedger returns an empty ledger deciding with rule.
 func NewLedger(rule Rule) *Ledger {
-	return &Ledger{rule: rule, recordings: map[uuid.UUID]*State{}, owner: map[uuid.UUID]uuid.UUID{}}
+	return &Ledger{rule: rule, recordings: map[uuid.UUID]*State{}, in: map[uuid.UUID][]uuid.UUID{}, changed: map[pair]bool{}}
 }
 
-// Load adds what a store knows of a recording before changes are applied.
+// Load adds what a store knows of a recording before changes are applied. Signals of
+// uuid.Nil are the tombstones of deletes that did not say their recording.
 func (l *Ledger) Load(recording uuid.UUID, processed bool, signals []Signal) {
 	st := l.state(recording)
 	st.Processed = st.Processed || processed
 	for _, s := range signals {
-		st.Signals[s.ID] = s
-		l.owner[s.ID] = recording
+		l.set(st, s)
 	}
 }
+
+// LoadTruncates adds the positions of truncates of the source table a store knows of.
+func (l *Ledger) LoadTruncates(positions ...int64) {
+	for _, p := range positions {
+		if i, found := slices.BinarySearch(l.truncates, p); !found {
+			l.truncates = slices.Insert(l.truncates, i, p)
+		}
+	}
+}
+
+// Truncate applies a truncate of the source table at version: every signal set before it is
+// gone from then on. The pairs keep their state: a recording judged at a change older than
+// the truncate (one another partition held back) still counts them.
+func (l *Ledger) Truncate(version int64) { l.LoadTruncates(version) }
 
 // Recording returns the state of a recording, or nil if the ledger knows nothing of it.
 func (l *Ledger) Recording(recording uuid.UUID) *State {
 	return l.recordings[recording]
 }
 
-// Missing returns what a recording lacks for the rule (Rule.Missing of its present signals):
-// every role for a recording the ledger knows nothing of.
+// Empty reports whether none of the recording's signals is present now: each was deleted,
+// moved to another recording, or truncated. A recording with no signal waits for none.
+func (l *Ledger) Empty(recording uuid.UUID) bool {
+	st := l.recordings[recording]
+	return st == nil || len(l.present(st, math.MaxInt64)) == 0
+}
+
+// Missing returns what a recording lacks for the rule now (Rule.Missing of its present
+// signals): every role for a recording the ledger knows nothing of.
 func (l *Ledger) Missing(recording uuid.UUID) []string {
 	var signals []Signal
 	if st := l.recordings[recording]; st != nil {
-		signals = present(st)
+		signals = l.present(st, math.MaxInt64)
 	}
 	return l.rule.Missing(signals)
+}
+
+// Changed returns the pairs the ledger changed, each in its state now.
+func (l *Ledger) Changed() []Signal {
+	out := make([]Signal, 0, len(l.changed))
+	for p := range l.changed {
+		out = append(out, l.recordings[p.recording].Signals[p.signal])
+	}
+	return out
 }
 
 func (l *Ledger) state(recording uuid.UUID) *State {
@@ -85,22 +124,33 @@ func (l *Ledger) state(recording uuid.UUID) *State {
 	return st
 }
 
+// set puts s in st, the state of s's recording.
+func (l *Ledger) set(st *State, s Signal) {
+	if _, known := st.Signals[s.ID]; !known {
+		l.in[s.ID] = append(l.in[s.ID], s.Recording)
+	}
+	st.Signals[s.ID] = s
+}
+
+// change sets s in st and notes the pair as changed.
+func (l *Ledger) change(st *State, s Signal) {
+	l.set(st, s)
+	l.changed[pair{s.Recording, s.ID}] = true
+}
+
 // Outcome is what applying one change did.
 type Outcome struct {
-	// Changed is false when the change left the signal's state as it was: no newer than what
-	// the ledger had (a redelivery or a replay), of an unknown signal of a processed
-	// recording, or from a recording the signal has left since (see Upsert), which may still
-	// complete that recording.
+	// Changed is false when the change left the pair as it was: no newer than what the ledger
+	// had (a redelivery or a replay), of an unknown signal of a processed recording, or older
+	// than a delete of the signal that did not say its recording.
 	Changed bool
-	// New is true when the signal was unknown before this change.
-	New bool
-	// Signal is the signal's state after the change.
+	// Signal is the pair's state after the change.
 	Signal Signal
 	// Completed is set when this change made the recording complete for the first time.
 	Completed *Complete
 
-	// prior is the signal's state before an Upsert that changed it, when it had one and it
-	// was not deleted (hasPrior).
+	// prior is the pair's state before an Upsert that changed it, when it had one and it was
+	// not deleted (hasPrior).
 	prior    Signal
 	hasPrior bool
 }
@@ -120,43 +170,36 @@ func (o Outcome) Invalid() error {
 	return err
 }
 
-// Upsert applies a created, snapshot-read or updated signal.
+// Upsert applies a created, snapshot-read or updated signal to its pair, and judges its
+// recording as of the change: on the recording's present signals, none of them truncated
+// between its own change and this one.
 //
-// A signal the ledger does not know, of a recording already processed, is ignored: it cannot
+// A signal the ledger does not know in a recording already processed is ignored: it cannot
 // change the outcome, so a store need not keep a processed recording's signals that it did
-// not already have. A known signal is always applied, so that one which moves into a processed
-// recording leaves the recording it was in.
+// not already have.
 //
-// A change at the version of a tombstone is applied: an update that moves a signal to another
-// recording changes its Kafka key (the recording), so Debezium sends it as a delete under the
-// old key and a create under the new one, both at the update's position (see Delete).
-//
-// A change older than the signal's state, naming another recording than that state's, is
-// history read late: the signal has moved on since (the topic is keyed by recording, so the
-// partition of the recording it moved to may be read ahead of this one's). The signal's state
-// stays as it is, but while this change held, the signal was in this recording, which is
-// judged as of then (see asOf) and may have been complete.
-func (l *Ledger) Upsert(s Signal) Outcome {
-	st := l.state(s.Recording)
-	old, known := l.lookup(s.ID)
-	if known && old.Version > s.Version && old.Recording != s.Recording {
-		return l.asOf(st, s, old)
+// With moved set, the change may have taken the signal from another recording without
+// saying which (an update whose event has no old row): every other recording's pair of the
+// signal older than the change is deleted at its position.
+func (l *Ledger) Upsert(s Signal, moved bool) Outcome {
+	if blind, ok := l.recordings[uuid.Nil].lookup(s.ID); ok && blind.Version > s.Version {
+		// Deleted since, by a delete that did not say where from. (At the same position the
+		// delete is the old half of this change, which moved the signal here.)
+		return Outcome{Signal: blind}
 	}
-	if known && (old.Version > s.Version || old.Version == s.Version && !old.Deleted) {
+	st := l.state(s.Recording)
+	old, known := st.Signals[s.ID]
+	if known && old.Version >= s.Version || !known && st.Processed {
 		return Outcome{Signal: old}
 	}
-	if !known && st.Processed {
-		return Outcome{}
-	}
-	if known && old.Recording != s.Recording {
-		delete(l.recordings[old.Recording].Signals, s.ID) // the row moved to another recording
+	if moved {
+		l.deleteElsewhere(s.ID, s.Recording, s.Version)
 	}
 	s.Deleted = false
-	st.Signals[s.ID] = s
-	l.owner[s.ID] = s.Recording
-	out := Outcome{Changed: true, New: !known, Signal: s, prior: old, hasPrior: known && !old.Deleted}
+	l.change(st, s)
+	out := Outcome{Changed: true, Signal: s, prior: old, hasPrior: known && !old.Deleted}
 	if !st.Processed {
-		if c, ok := l.rule.Evaluate(s.Recording, present(st)); ok {
+		if c, ok := l.rule.Evaluate(s.Recording, l.present(st, s.Version)); ok {
 			st.Processed = true
 			out.Completed = &c
 		}
@@ -164,75 +207,87 @@ func (l *Ledger) Upsert(s Signal) Outcome {
 	return out
 }
 
-// asOf judges st, the recording s names, with s among its signals as s was, and with those of
-// its other signals that are no newer than s: its state when s was made. On a topic keyed by
-// recording, the recording's own changes are read in order, so its other signals are as they
-// were then; on a replay its later changes may be known already, and are left out, so that a
-// signal it gained only after s's signal had left cannot make it complete. The signal's own
-// state, old (newer, in another recording), is not changed.
-func (l *Ledger) asOf(st *State, s, old Signal) Outcome {
-	out := Outcome{Signal: old}
-	if st.Processed {
-		return out
-	}
-	then := []Signal{s}
-	for _, other := range present(st) {
-		if other.ID != s.ID && other.Version <= s.Version {
-			then = append(then, other)
-		}
-	}
-	if c, ok := l.rule.Evaluate(s.Recording, then); ok {
-		st.Processed = true
-		out.Completed = &c
-	}
-	return out
-}
-
-// Delete applies the deletion of signal id at version. A signal the ledger never saw is
-// remembered as a tombstone without a recording, so a replayed create cannot revive it. A
-// delete at the version the signal already has is ignored: it is the old key's half of a
-// move to another recording whose new half came first (the two halves travel on the two
-// recordings' partitions, in either order), or a redelivery.
-func (l *Ledger) Delete(id uuid.UUID, version int64) Outcome {
-	old, known := l.lookup(id)
-	if known && old.Version >= version {
+// Delete applies the deletion of signal id from recording at version: a row deleted, or the
+// old half of a move to another recording (with the topic keyed by recording, Debezium sends
+// a move as a delete under the old recording and a create under the new one, each on its
+// recording's partition).
+//
+// A delete of recording uuid.Nil did not say its recording (a placeholder row: REPLICA
+// IDENTITY DEFAULT): it deletes the signal from every recording that has it, older than
+// version, and is remembered, so that an older change of the signal read later cannot bring
+// it back.
+func (l *Ledger) Delete(recording, id uuid.UUID, version int64) Outcome {
+	st := l.state(recording)
+	old, known := st.Signals[id]
+	if known && old.Version >= version || !known && st.Processed {
 		return Outcome{Signal: old}
 	}
-	tomb := Signal{ID: id, Version: version, Deleted: true}
+	if recording == uuid.Nil {
+		l.deleteElsewhere(id, uuid.Nil, version)
+	}
+	tomb := Signal{ID: id, Recording: recording, Version: version, Deleted: true}
 	if known {
 		tomb = old
 		tomb.Version, tomb.Deleted = version, true
 	}
-	l.state(tomb.Recording).Signals[id] = tomb
-	l.owner[id] = tomb.Recording
-	return Outcome{Changed: true, New: !known, Signal: tomb}
+	l.change(st, tomb)
+	return Outcome{Changed: true, Signal: tomb}
 }
 
-func (l *Ledger) lookup(id uuid.UUID) (Signal, bool) {
-	rec, ok := l.owner[id]
-	if !ok {
+// deleteElsewhere deletes signal id at version from every recording but keep whose pair of
+// it is older and present.
+func (l *Ledger) deleteElsewhere(id, keep uuid.UUID, version int64) {
+	for _, rec := range l.in[id] {
+		if rec == keep || rec == uuid.Nil {
+			continue
+		}
+		st := l.recordings[rec]
+		if s := st.Signals[id]; !s.Deleted && s.Version < version {
+			s.Version, s.Deleted = version, true
+			l.change(st, s)
+		}
+	}
+}
+
+func (st *State) lookup(id uuid.UUID) (Signal, bool) {
+	if st == nil {
 		return Signal{}, false
 	}
-	s, ok := l.recordings[rec].Signals[id]
+	s, ok := st.Signals[id]
 	return s, ok
 }
 
-func present(st *State) []Signal {
+// present returns st's signals present at position at: not deleted, and not truncated after
+// they were set and at or before at.
+func (l *Ledger) present(st *State, at int64) []Signal {
 	out := make([]Signal, 0, len(st.Signals))
 	for _, s := range st.Signals {
-		if !s.Deleted {
+		if !s.Deleted && !l.truncated(s.Version, at) {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
+// truncated reports whether a truncate lies after version and at or before at.
+func (l *Ledger) truncated(version, at int64) bool {
+	i, found := slices.BinarySearch(l.truncates, version)
+	if found {
+		i++ // a truncate at the signal's own position is not after it
+	}
+	return i < len(l.truncates) && l.truncates[i] <= at
+}
+
 // Change is one change to a signal as the source reported it.
 type Change struct {
-	// Signal is the signal after the change; for a delete only ID and Version are meaningful.
+	// Signal is the signal after the change. For a delete only ID, Recording (the recording
+	// it left; uuid.Nil when the source did not say) and Version are meaningful.
 	Signal Signal
-	// Delete marks the signal's deletion.
+	// Delete marks the signal's deletion from Signal.Recording.
 	Delete bool
+	// Moved marks an update that may have moved the signal from another recording it does not
+	// name (see Ledger.Upsert).
+	Moved bool
 	// At is when the change was committed in the source.
 	At time.Time
 }
@@ -240,9 +295,9 @@ type Change struct {
 // Apply applies one change.
 func (l *Ledger) Apply(c Change) Outcome {
 	if c.Delete {
-		return l.Delete(c.Signal.ID, c.Signal.Version)
+		return l.Delete(c.Signal.Recording, c.Signal.ID, c.Signal.Version)
 	}
-	return l.Upsert(c.Signal)
+	return l.Upsert(c.Signal, c.Moved)
 }
 
 // Applied is what applying a batch of changes did.

@@ -22,7 +22,7 @@ func sig(rec uuid.UUID, sensor string, channels []string, version int64) recordi
 func completions(l *recording.Ledger, signals ...recording.Signal) []recording.Complete {
 	var out []recording.Complete
 	for _, s := range signals {
-		if c := l.Upsert(s).Completed; c != nil {
+		if c := l.Upsert(s, false).Completed; c != nil {
 			out = append(out, *c)
 		}
 	}
@@ -108,7 +108,7 @@ func TestLedger_DeletedSignalStopsCounting(t *testing.T) {
 	l := recording.NewLedger(recording.DefaultRule())
 	eeg := sig(rec, "eeg", eegChannels, 1)
 	completions(l, eeg)
-	if out := l.Delete(eeg.ID, 2); !out.Changed || !out.Signal.Deleted || out.Signal.Recording != rec {
+	if out := l.Delete(rec, eeg.ID, 2); !out.Changed || !out.Signal.Deleted || out.Signal.Recording != rec {
 		t.Fatalf("delete outcome %+v", out)
 	}
 	if got := completions(l, sig(rec, "accelerometer", accChannels, 3)); len(got) != 0 {
@@ -121,28 +121,28 @@ func TestLedger_ReplayedOlderChangesAreIgnored(t *testing.T) {
 	l := recording.NewLedger(recording.DefaultRule())
 	eeg := sig(rec, "eeg", eegChannels, 5)
 	completions(l, eeg)
-	l.Delete(eeg.ID, 6)
+	l.Delete(rec, eeg.ID, 6)
 	// A redelivered create from before the delete must not bring the signal back.
-	if out := l.Upsert(eeg); out.Changed {
+	if out := l.Upsert(eeg, false); out.Changed {
 		t.Fatal("an older create overwrote a newer delete")
 	}
 	// Nor may a replayed create revive a signal whose delete came first.
 	ghost := sig(rec, "eeg", eegChannels, 7)
-	l.Delete(ghost.ID, 8)
+	l.Delete(rec, ghost.ID, 8)
 	if got := completions(l, ghost, sig(rec, "accelerometer", accChannels, 9)); len(got) != 0 {
 		t.Fatalf("completed with deleted signals: %v", got)
 	}
 }
 
 // A processed recording cannot complete again, so a signal the ledger does not know is
-// ignored there (stores do not keep such signals). A known one still moves: it must leave the
-// recording it was in, which may be pending.
+// ignored there (stores do not keep such signals), the new half of a move into it too. The
+// old half of that move still applies where the signal was, which may be pending.
 func TestLedger_ProcessedRecordingIgnoresOnlySignalsItDoesNotKnow(t *testing.T) {
 	done, pending := uuid.New(), uuid.New()
 	kept := sig(done, "eeg", eegChannels, 1)
 	l := recording.NewLedger(recording.DefaultRule())
 	l.Load(done, true, []recording.Signal{kept})
-	if out := l.Upsert(sig(done, "accelerometer", accChannels, 2)); out.Changed || out.New || out.Completed != nil {
+	if out := l.Upsert(sig(done, "accelerometer", accChannels, 2), false); out.Changed || out.Completed != nil {
 		t.Fatalf("unknown signal of a processed recording: %+v, want ignored", out)
 	}
 
@@ -150,14 +150,14 @@ func TestLedger_ProcessedRecordingIgnoresOnlySignalsItDoesNotKnow(t *testing.T) 
 	l.Load(pending, false, []recording.Signal{moving})
 	moved := moving
 	moved.Recording, moved.Version = done, 4
-	if out := l.Upsert(moved); !out.Changed || out.New {
-		t.Fatalf("known signal moving into a processed recording: %+v, want applied", out)
+	if out := l.Upsert(moved, false); out.Changed {
+		t.Fatalf("new half of a move into a processed recording: %+v, want ignored", out)
 	}
-	if _, still := l.Recording(pending).Signals[moving.ID]; still {
-		t.Fatal("the moved signal is still counted in the recording it left")
+	if out := l.Delete(pending, moving.ID, 4); !out.Changed || !l.Empty(pending) {
+		t.Fatalf("old half of the move: %+v, want the signal gone from the recording it left", out)
 	}
 	kept.Version = 5
-	if out := l.Upsert(kept); !out.Changed {
+	if out := l.Upsert(kept, false); !out.Changed {
 		t.Fatalf("update of a known signal of a processed recording: %+v, want applied", out)
 	}
 }
@@ -192,16 +192,44 @@ func TestLedger_LoadedProcessedRecordingDoesNotCompleteAgain(t *testing.T) {
 	}
 }
 
-func TestLedger_DeleteFindsTheRecordingOfALoadedSignal(t *testing.T) {
+// A delete whose row does not say its recording (REPLICA IDENTITY DEFAULT) deletes the
+// signal wherever it is, and keeps an older change of it read later from bringing it back.
+func TestLedger_DeleteWithoutItsRecordingFindsTheSignalWhereverItIs(t *testing.T) {
 	rec := uuid.New()
 	eeg := sig(rec, "eeg", eegChannels, 1)
 	l := recording.NewLedger(recording.DefaultRule())
 	l.Load(rec, false, []recording.Signal{eeg})
-	if out := l.Delete(eeg.ID, 2); out.Signal.Recording != rec || out.New {
-		t.Fatalf("delete of a loaded signal: %+v", out)
+	if out := l.Delete(uuid.Nil, eeg.ID, 2); !out.Changed || !l.Empty(rec) {
+		t.Fatalf("delete of a loaded signal: %+v, want it gone from %s", out, rec)
 	}
-	if out := l.Delete(uuid.New(), 3); !out.New || out.Signal.Recording != uuid.Nil {
+	changed := l.Changed()
+	if len(changed) != 2 {
+		t.Fatalf("changed %+v, want the signal's pair in %s and the delete's own", changed, rec)
+	}
+	ghost := sig(rec, "eeg", eegChannels, 3)
+	if out := l.Delete(uuid.Nil, ghost.ID, 4); !out.Changed || out.Signal.Recording != uuid.Nil {
 		t.Fatalf("delete of an unknown signal: %+v", out)
+	}
+	if got := completions(l, ghost, sig(rec, "accelerometer", accChannels, 5)); len(got) != 0 {
+		t.Fatalf("a signal deleted before its create was read completed %v", got)
+	}
+}
+
+// An update whose event has no old row may have moved its signal: the signal leaves any other
+// recording it was in before the update.
+func TestLedger_AnUpdateThatMayHaveMovedTheSignalTakesItFromWhereItWas(t *testing.T) {
+	from, to := uuid.New(), uuid.New()
+	l := recording.NewLedger(recording.DefaultRule())
+	eeg := sig(from, "eeg", eegChannels, 1)
+	completions(l, eeg)
+	moved := eeg
+	moved.Recording, moved.Version = to, 2
+	l.Upsert(moved, true)
+	if !l.Empty(from) {
+		t.Fatalf("the signal still counts in %s, which it left", from)
+	}
+	if got := completions(l, sig(to, "accelerometer", accChannels, 3)); len(got) != 1 || got[0].EEGSignal != eeg.ID {
+		t.Fatalf("completions %v, want %s with the moved signal", got, to)
 	}
 }
 
@@ -233,59 +261,114 @@ func TestLedger_MissingNamesTheRolesNoValidPresentSignalFills(t *testing.T) {
 	short := sig(rec, "accelerometer", []string{"x", "y"}, 2)
 	completions(l, short)
 	check("with an accelerometer signal short of a channel", "accelerometer")
-	l.Delete(eeg.ID, 3)
+	l.Delete(rec, eeg.ID, 3)
 	check("with its eeg signal deleted", "eeg", "accelerometer")
 	completions(l, sig(rec, "eeg", eegChannels, 4), sig(rec, "accelerometer", accChannels, 5))
 	check("complete")
 }
 
+// move is the signal s moved to recording to at version: the old half, on the partition of
+// the recording it leaves, and the new half, on the partition of to.
+func move(s recording.Signal, to uuid.UUID, version int64) (gone, arrived recording.Change) {
+	gone = recording.Change{Delete: true, Signal: recording.Signal{ID: s.ID, Recording: s.Recording, Version: version}}
+	arrived = recording.Change{Signal: s}
+	arrived.Signal.Recording, arrived.Signal.Version = to, version
+	return gone, arrived
+}
+
+// applied applies changes in order and returns the recordings they completed.
+func applied(l *recording.Ledger, changes ...recording.Change) []uuid.UUID {
+	var out []uuid.UUID
+	for _, c := range changes {
+		if done := l.Apply(c).Completed; done != nil {
+			out = append(out, done.Recording)
+		}
+	}
+	return out
+}
+
 // A signal moves from x to y, then from y to z. On a topic keyed by recording the three
 // recordings' changes travel on their own partitions, and z's may be read before y's: y, which
 // had the signal and an accelerometer between the two moves, was complete then, and is
-// completed when its change is read. Before, that change was ignored as older than the
-// signal's state (in z), and y was never processed.
+// completed when its changes are read.
 func TestLedger_ARecordingASignalPassedThroughCompletesWhenReadAfterItsNextMove(t *testing.T) {
 	x, y, z := uuid.New(), uuid.New(), uuid.New()
 	l := recording.NewLedger(recording.DefaultRule())
 	acc := sig(y, "accelerometer", accChannels, 1)
 	eeg := sig(x, "eeg", eegChannels, 2)
 	completions(l, acc, eeg)
-	inZ, inY := eeg, eeg
-	inZ.Recording, inZ.Version = z, 4 // z's partition: the second move's new half
-	inY.Recording, inY.Version = y, 3 // y's partition, read after: the first move's new half
-	if out := l.Upsert(inZ); !out.Changed || out.Completed != nil {
-		t.Fatalf("the move to z: %+v", out)
+	leftX, intoY := move(eeg, y, 3)
+	leftY, intoZ := move(intoY.Signal, z, 4)
+	if got := applied(l, intoZ); len(got) != 0 { // z's partition first
+		t.Fatalf("z completed without an accelerometer: %v", got)
 	}
-	out := l.Upsert(inY)
-	if out.Changed || out.Completed == nil || out.Completed.Recording != y || out.Completed.EEGSignal != eeg.ID || out.Completed.AccelerometerSignal != acc.ID {
-		t.Fatalf("y's change read late: %+v, want y completed and the signal left in z", out)
+	if got := applied(l, intoY, leftY); !slices.Equal(got, []uuid.UUID{y}) { // then y's
+		t.Fatalf("y's changes read late completed %v, want y", got)
 	}
-	if out := l.Delete(eeg.ID, 4); out.Changed { // y's partition: the second move's old half
-		t.Fatalf("the old half of the move to z: %+v, want it ignored", out)
-	}
-	if got := completions(l, sig(z, "accelerometer", accChannels, 5)); len(got) != 1 || got[0].Recording != z || got[0].EEGSignal != eeg.ID {
-		t.Fatalf("z with the signal and an accelerometer: %v", got)
+	if got := applied(l, leftX, recording.Change{Signal: sig(z, "accelerometer", accChannels, 5)}); !slices.Equal(got, []uuid.UUID{z}) {
+		t.Fatalf("completed %v, want z, with the signal and an accelerometer", got)
 	}
 }
 
-// A recording judged from a change read late counts only its signals that are no newer than
-// that change: one it gained after the signal had left (known already when the change is
-// replayed) cannot make it complete.
-func TestLedger_ARecordingJudgedLateCountsOnlyWhatItHadThen(t *testing.T) {
+// A recording whose two signals both move away, each read first on the partition of the
+// recording it went to, was complete before they left: it completes when its own partition
+// is read. (Before signals were kept per recording, the two moves had taken both from it.)
+func TestLedger_ARecordingWhoseSignalsBothMovedAwayCompletesWhenItsOwnChangesAreRead(t *testing.T) {
+	y, x1, x2 := uuid.New(), uuid.New(), uuid.New()
+	l := recording.NewLedger(recording.DefaultRule())
+	eeg := recording.Change{Signal: sig(y, "eeg", eegChannels, 1)}
+	acc := recording.Change{Signal: sig(y, "accelerometer", accChannels, 2)}
+	eegLeft, eegArrived := move(eeg.Signal, x1, 3)
+	accLeft, accArrived := move(acc.Signal, x2, 4)
+	if got := applied(l, eegArrived, accArrived); len(got) != 0 {
+		t.Fatalf("completed %v with one signal each", got)
+	}
+	if got := applied(l, eeg, acc, eegLeft, accLeft); !slices.Equal(got, []uuid.UUID{y}) {
+		t.Fatalf("y's own changes completed %v, want y", got)
+	}
+	if !l.Empty(y) {
+		t.Fatal("y still counts the signals that left it")
+	}
+}
+
+// A recording judged from a replayed change counts what it has now, not what it had then,
+// only if the change is newer than its pair: a replay of a change it has applied changes
+// nothing, so a signal it gained after another left cannot complete it.
+func TestLedger_AReplayedChangeDoesNotJudgeItsRecordingAgain(t *testing.T) {
 	x, y, z := uuid.New(), uuid.New(), uuid.New()
 	l := recording.NewLedger(recording.DefaultRule())
 	eeg := sig(x, "eeg", eegChannels, 2)
-	inY, inZ := eeg, eeg
-	inY.Recording, inY.Version = y, 3
-	inZ.Recording, inZ.Version = z, 4
-	if got := completions(l, eeg, inY, inZ); len(got) != 0 {
+	_, intoY := move(eeg, y, 3)
+	leftY, intoZ := move(intoY.Signal, z, 4)
+	if got := applied(l, recording.Change{Signal: eeg}, intoY, intoZ, leftY); len(got) != 0 {
 		t.Fatalf("completed %v", got)
 	}
-	l.Delete(eeg.ID, 4)                                                                // y's old half, ignored
 	if got := completions(l, sig(y, "accelerometer", accChannels, 5)); len(got) != 0 { // y gains one after the signal left
 		t.Fatalf("y completed with a signal it had left: %v", got)
 	}
-	if got := completions(l, inY); len(got) != 0 { // y's change replayed
+	if got := applied(l, intoY); len(got) != 0 { // y's change replayed
 		t.Fatalf("a replay completed y with what it gained later: %v", got)
+	}
+}
+
+// A truncate read before older changes that another partition held back: those changes are
+// judged as of their own position, before the truncate, and their signals count for nothing
+// after it.
+func TestLedger_ATruncateReadEarlyForgetsNothingAnOlderChangeStillJudges(t *testing.T) {
+	before, across := uuid.New(), uuid.New()
+	l := recording.NewLedger(recording.DefaultRule())
+	l.Truncate(10)
+	if got := completions(l, sig(before, "eeg", eegChannels, 1), sig(before, "accelerometer", accChannels, 2)); len(got) != 1 {
+		t.Fatalf("a recording complete before the truncate, read after it: completed %v", got)
+	}
+	completions(l, sig(across, "eeg", eegChannels, 3))
+	if !l.Empty(across) {
+		t.Fatal("a signal from before the truncate still counts after it")
+	}
+	if got := completions(l, sig(across, "accelerometer", accChannels, 11)); len(got) != 0 {
+		t.Fatalf("completed %v with an eeg signal from before the truncate", got)
+	}
+	if got := completions(l, sig(across, "eeg", eegChannels, 12)); len(got) != 1 {
+		t.Fatal("signals from after the truncate did not complete the recording")
 	}
 }

@@ -87,7 +87,7 @@ func (h Harness[S]) deletedSignalDoesNotCount(t *testing.T) {
 	store := h.NewStore(t)
 	rec := h.recordings(t, 1)[0]
 	created := eeg(rec, 1)
-	deleted := recording.Change{Delete: true, Signal: recording.Signal{ID: created.Signal.ID, Version: 2}}
+	deleted := recording.Change{Delete: true, Signal: recording.Signal{ID: created.Signal.ID, Recording: rec, Version: 2}}
 	apply(t, store, created, deleted)
 	// The create is redelivered after the delete, then the accelerometer arrives.
 	if res := apply(t, store, created, accelerometer(rec, 3)); len(res.Completed) != 0 {
@@ -96,6 +96,26 @@ func (h Harness[S]) deletedSignalDoesNotCount(t *testing.T) {
 	if got := h.processed(t, store, rec); len(got) != 0 {
 		t.Fatalf("processed %v with a deleted eeg", got)
 	}
+}
+
+// move is c's signal moved to recording to at version, as Debezium sends it on a topic keyed
+// by recording: gone, the delete under the recording it leaves, and arrived, the create
+// under to, each on its recording's partition.
+func move(c recording.Change, to uuid.UUID, version int64) (gone, arrived recording.Change) {
+	gone = recording.Change{Delete: true, At: time.Now(), Signal: recording.Signal{ID: c.Signal.ID, Recording: c.Signal.Recording, Version: version}}
+	arrived = c
+	arrived.Signal.Recording, arrived.Signal.Version = to, version
+	return gone, arrived
+}
+
+// applyInTurn applies batches one after another and returns the recordings they completed.
+func applyInTurn(t *testing.T, s Store, batches [][]recording.Change) []uuid.UUID {
+	t.Helper()
+	var done []uuid.UUID
+	for _, batch := range batches {
+		done = append(done, completed(apply(t, s, batch...))...)
+	}
+	return done
 }
 
 // movedSignalCountsInItsNewRecording: an update of a signal's recording reaches the
@@ -119,14 +139,8 @@ func (h Harness[S]) movedSignalCountsInItsNewRecording(t *testing.T) {
 			from, to := recs[0], recs[1]
 			created := eeg(from, 1)
 			apply(t, store, created, accelerometer(to, 2))
-			gone := recording.Change{Delete: true, At: time.Now(), Signal: recording.Signal{ID: created.Signal.ID, Version: 3}}
-			moved := created
-			moved.Signal.Recording, moved.Signal.Version = to, 3
-			var done []uuid.UUID
-			for _, batch := range order.batches(gone, moved) {
-				done = append(done, completed(apply(t, store, batch...))...)
-			}
-			if !slices.Equal(done, []uuid.UUID{to}) {
+			gone, moved := move(created, to, 3)
+			if done := applyInTurn(t, store, order.batches(gone, moved)); !slices.Equal(done, []uuid.UUID{to}) {
 				t.Fatalf("completed %v, want %s, the recording the eeg signal moved to", done, to)
 			}
 			if got := h.processed(t, store, to); len(got) != 1 || got[to].EEGSignal != created.Signal.ID {
@@ -163,18 +177,9 @@ func (h Harness[S]) movedTwiceCompletesWhereItPassed(t *testing.T) {
 			acc, created := accelerometer(y, 1), eeg(x, 2)
 			apply(t, store, acc, created)
 			id := created.Signal.ID
-			at := func(rec uuid.UUID, version int64) recording.Change {
-				c := created
-				c.Signal.Recording, c.Signal.Version = rec, version
-				return c
-			}
-			gone := func(version int64) recording.Change {
-				return recording.Change{Delete: true, At: time.Now(), Signal: recording.Signal{ID: id, Version: version}}
-			}
-			var done []uuid.UUID
-			for _, batch := range order([]recording.Change{gone(3)}, []recording.Change{at(y, 3), gone(4)}, []recording.Change{at(z, 4)}) {
-				done = append(done, completed(apply(t, store, batch...))...)
-			}
+			leftX, intoY := move(created, y, 3)
+			leftY, intoZ := move(intoY, z, 4)
+			done := applyInTurn(t, store, order([]recording.Change{leftX}, []recording.Change{intoY, leftY}, []recording.Change{intoZ}))
 			if !slices.Equal(done, []uuid.UUID{y}) {
 				t.Fatalf("completed %v, want only %s, which had the eeg signal and an accelerometer between the moves", done, y)
 			}
@@ -185,6 +190,55 @@ func (h Harness[S]) movedTwiceCompletesWhereItPassed(t *testing.T) {
 				t.Fatalf("completed %v, want %s, where the eeg signal is now", got, z)
 			}
 		})
+	}
+}
+
+// allMovedAwayCompletes: y has an eeg signal and an accelerometer, and is complete; then
+// both move away, each to a recording of its own. Each recording's changes travel on its own
+// partition, so the two recordings they went to may be read before y: y is completed when its
+// own changes are read, whatever the order, and no other recording is.
+func (h Harness[S]) allMovedAwayCompletes(t *testing.T) {
+	orders := map[string]func(y, x1, x2 []recording.Change) [][]recording.Change{
+		"as made":               func(y, x1, x2 []recording.Change) [][]recording.Change { return [][]recording.Change{y, x1, x2} },
+		"where they went first": func(y, x1, x2 []recording.Change) [][]recording.Change { return [][]recording.Change{x1, x2, y} },
+		"y between": func(y, x1, x2 []recording.Change) [][]recording.Change {
+			return [][]recording.Change{x2, y[:2], x1, y[2:]}
+		},
+	}
+	for name, order := range orders {
+		t.Run(name, func(t *testing.T) {
+			store := h.NewStore(t)
+			recs := h.recordings(t, 3)
+			y, x1, x2 := recs[0], recs[1], recs[2]
+			e, a := eeg(y, 1), accelerometer(y, 2)
+			eGone, eArrived := move(e, x1, 3)
+			aGone, aArrived := move(a, x2, 4)
+			done := applyInTurn(t, store, order([]recording.Change{e, a, eGone, aGone}, []recording.Change{eArrived}, []recording.Change{aArrived}))
+			if !slices.Equal(done, []uuid.UUID{y}) {
+				t.Fatalf("completed %v, want only %s, complete before its signals left", done, y)
+			}
+			if got := h.processed(t, store, y); got[y].EEGSignal != e.Signal.ID || got[y].AccelerometerSignal != a.Signal.ID {
+				t.Fatalf("processed %+v, want %s with both its signals", got, y)
+			}
+		})
+	}
+}
+
+// blindDeleteFindsTheSignal: a delete whose row does not say its recording (a placeholder
+// row, REPLICA IDENTITY DEFAULT) deletes the signal from the recording it is in, and an older
+// change of it read later does not bring it back.
+func (h Harness[S]) blindDeleteFindsTheSignal(t *testing.T) {
+	store := h.NewStore(t)
+	rec := h.recordings(t, 1)[0]
+	created := eeg(rec, 1)
+	apply(t, store, created)
+	blind := recording.Change{Delete: true, At: time.Now(), Signal: recording.Signal{ID: created.Signal.ID, Version: 2}}
+	apply(t, store, blind)
+	if res := apply(t, store, created, accelerometer(rec, 3)); len(res.Completed) != 0 {
+		t.Fatalf("completed with a deleted eeg: %+v", res)
+	}
+	if got := h.processed(t, store, rec); len(got) != 0 {
+		t.Fatalf("processed %v with a deleted eeg", got)
 	}
 }
 
@@ -245,6 +299,35 @@ func (h Harness[S]) truncateForgetsEarlierSignalsOnly(t *testing.T) {
 		t.Fatalf("completed with a signal from before the truncate: %+v", res)
 	}
 	if res := apply(t, store, eeg(rec, base+7)); !slices.Equal(completed(res), []uuid.UUID{rec}) {
+		t.Fatalf("signals after the truncate did not complete the recording: %+v", res)
+	}
+}
+
+// truncateReadEarly: a truncate read before changes older than it, which another partition
+// held back. Each such change is judged as of its own position: a recording complete before
+// the truncate is completed, and a signal set before it counts for nothing after it. Versions
+// as in truncateForgetsEarlierSignalsOnly, above its truncate's.
+func (h Harness[S]) truncateReadEarly(t *testing.T) {
+	const base = math.MinInt64 + 100
+	store := h.NewStore(t)
+	recs := h.recordings(t, 2)
+	whole, across := recs[0], recs[1]
+	before := pending(t, store)
+	if err := store.Truncate(t.Context(), base+10); err != nil {
+		t.Fatalf("truncate: %v", err)
+	}
+	if res := apply(t, store, eeg(whole, base+1), accelerometer(whole, base+2)); !slices.Equal(completed(res), []uuid.UUID{whole}) {
+		t.Fatalf("a recording complete before the truncate, read after it: %+v", res)
+	}
+	apply(t, store, longAgo(eeg(across, base+3)))
+	h.checkPending(t, store, before, 0) // its one signal is gone since the truncate
+	if got := reported(t, store, recs); len(got) != 0 {
+		t.Fatalf("reported %v, whose only signal the truncate took", got)
+	}
+	if res := apply(t, store, accelerometer(across, base+11)); len(res.Completed) != 0 {
+		t.Fatalf("completed with an eeg signal from before the truncate: %+v", res)
+	}
+	if res := apply(t, store, eeg(across, base+12)); !slices.Equal(completed(res), []uuid.UUID{across}) {
 		t.Fatalf("signals after the truncate did not complete the recording: %+v", res)
 	}
 }

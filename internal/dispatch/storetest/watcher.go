@@ -73,7 +73,7 @@ func (h Harness[S]) renamedSignalKeepsItsRecordingsReport(t *testing.T) {
 		t.Fatalf("reported %v, want %s", got, rec)
 	}
 	renamed := longAgo(eeg(rec, 2))
-	apply(t, store, longAgo(recording.Change{Delete: true, Signal: recording.Signal{ID: first.Signal.ID, Version: 2}}), renamed)
+	apply(t, store, longAgo(recording.Change{Delete: true, Signal: recording.Signal{ID: first.Signal.ID, Recording: rec, Version: 2}}), renamed)
 	if got := reported(t, store, recs); len(got) != 0 {
 		t.Fatalf("reported again after its signal's id changed: %v", got)
 	}
@@ -110,11 +110,11 @@ func (h Harness[S]) emptyIsNotPending(t *testing.T) {
 	apply(t, store, gone, left)
 	h.checkPending(t, store, before+2, 2)
 
-	apply(t, store, recording.Change{Delete: true, Signal: recording.Signal{ID: gone.Signal.ID, Version: 3}})
+	apply(t, store, recording.Change{Delete: true, Signal: recording.Signal{ID: gone.Signal.ID, Recording: deleted, Version: 3}})
 	away := left
 	away.Signal.Recording, away.Signal.Version = to, 4
 	apply(t, store, away) // the create half of a move; its delete half comes after
-	apply(t, store, recording.Change{Delete: true, Signal: recording.Signal{ID: left.Signal.ID, Version: 4}})
+	apply(t, store, recording.Change{Delete: true, Signal: recording.Signal{ID: left.Signal.ID, Recording: moved, Version: 4}})
 	h.checkPending(t, store, before+1, 1) // to, which has the moved signal
 	if got := reported(t, store, recs); len(got) != 1 || got[0].Recording != to {
 		t.Fatalf("reported %v, want only %s, the one with a signal", got, to)
