@@ -90,6 +90,9 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Long:          "eliza talks to the front door at ELIZA_ADDR (host:port, default " + DefaultAddr + "), over plain HTTP unless --tls.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// The root's flags are parsed before the command is found, so that an unknown one
+		// before it is named as such, not taken to have the command's name as its value.
+		TraverseChildren: true,
 	}
 	root.PersistentFlags().StringVar(&srv.addr, "addr", srv.addr, "the front door, host:port (ELIZA_ADDR)")
 	root.PersistentFlags().BoolVar(&srv.tls, "tls", false, "use HTTPS, verified against the system's roots")
@@ -100,6 +103,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	db := newDatabase()
 	root.AddCommand(newSay(srv), newChat(srv), newUsage(srv), newClients(db), newTokens(db))
+	refuseUnknownCommands(root)
 	return root
 }
 
@@ -148,4 +152,24 @@ func describe(err error, srv *server) error {
 		return fmt.Errorf("cannot reach %s: %s", srv.addr, ce.Message())
 	}
 	return fmt.Errorf("%s: %s", ce.Code(), ce.Message())
+}
+
+// refuseUnknownCommands makes every command that only groups others (the root, clients,
+// tokens) refuse a word that names none of them, and print its help when given none. Cobra
+// checks this only for the root, and not once the root traverses its children; without it,
+// "eliza bogus" and "eliza clients bogus" printed the help and exited 0.
+func refuseUnknownCommands(cmd *cobra.Command) {
+	for _, sub := range cmd.Commands() {
+		refuseUnknownCommands(sub)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+	}
 }

@@ -26,6 +26,33 @@ func TestSay_WhatCannotBeSentIsSaidSo(t *testing.T) {
 	}
 }
 
+// A word or flag that names nothing is refused, naming it, with exit status 1: an unknown
+// flag before the command was taken to have the command as its value ("unknown command
+// hi"), and an unknown word after a group of commands printed the group's help and exited 0.
+// A group given nothing prints its help.
+func TestRoot_WhatNamesNothingIsRefusedNamingIt(t *testing.T) {
+	addr := newFake().start(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bogus", "say", "hi"}, `eliza: unknown flag: --bogus`},
+		{[]string{"bogus"}, `eliza: unknown command "bogus" for "eliza"`},
+		{[]string{"clients", "bogus"}, `eliza: unknown command "bogus" for "eliza clients"`},
+	} {
+		r := start(addr, strings.NewReader(""), c.args...)
+		if code := r.wait(t); code != 1 || !strings.HasPrefix(r.err.String(), c.want) {
+			t.Errorf("%q: exit status %d, printed:\n%s%s\nwant 1 and %q", c.args, code, r.out, r.err, c.want)
+		}
+	}
+	for _, args := range [][]string{{}, {"tokens"}} {
+		r := start(addr, strings.NewReader(""), args...)
+		if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "Usage:") {
+			t.Errorf("%q: exit status %d, printed:\n%s%s\nwant 0 and the help", args, code, r.out, r.err)
+		}
+	}
+}
+
 func TestChat_ALineThatIsNotUTF8IsNotSentAndFailsTheEndOfInput(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	f := newFake()
