@@ -34,6 +34,13 @@ CREATE TABLE dispatcher.signal_truncate (
 );
 
 -- +goose Down
+-- Before 00024 a truncate marked every signal set before it deleted, at the truncate's
+-- position: do that for the truncates kept here, so that none comes back.
+UPDATE dispatcher.signal_state s
+SET deleted = true,
+    source_lsn = (SELECT min(t.source_lsn) FROM dispatcher.signal_truncate t WHERE t.source_lsn > s.source_lsn)
+WHERE NOT s.deleted
+  AND EXISTS (SELECT 1 FROM dispatcher.signal_truncate t WHERE t.source_lsn > s.source_lsn);
 DROP TABLE dispatcher.signal_truncate;
 DROP INDEX dispatcher.signal_state_signal_idx;
 -- Back to one state per signal: each signal keeps its newest pair, and of a move's two halves

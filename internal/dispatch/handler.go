@@ -18,7 +18,8 @@ type Store interface {
 	// Apply applies changes in order, atomically, running process_record for recordings
 	// that become complete.
 	Apply(ctx context.Context, changes []recording.Change) (recording.Applied, error)
-	// Truncate forgets every signal changed before version.
+	// Truncate records a truncate of the source table at version: every signal set before it
+	// counts as absent for changes after it.
 	Truncate(ctx context.Context, version int64) error
 }
 
@@ -76,7 +77,7 @@ func (h *Handler) Handle(ctx context.Context, _ int, events []Event) error {
 			if err := h.store.Truncate(ctx, ch.Source.LSN); err != nil {
 				return err
 			}
-			h.log.Warn("datastore.signal was truncated: pending signals forgotten", "lsn", ch.Source.LSN)
+			h.log.Warn("datastore.signal was truncated: signals from before it no longer count", "lsn", ch.Source.LSN)
 			continue
 		}
 		changes = appendChanges(changes, ch)

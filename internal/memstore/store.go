@@ -63,6 +63,9 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 	anywhere := false            // a signal left recordings the change did not name
 	for _, c := range changes {
 		out := s.ledger.Apply(c)
+		// A signal that may have moved leaves where it was, even when the change is
+		// ignored where it went (recording.Ledger.Upsert).
+		anywhere = anywhere || c.Moved
 		if !out.Changed {
 			res.Ignored++
 			continue
@@ -70,7 +73,7 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 		switch {
 		case c.Delete && c.Signal.Recording != uuid.Nil:
 			left[c.Signal.Recording] = true
-		case c.Delete || c.Moved:
+		case c.Delete:
 			anywhere = true
 		}
 		if !c.Delete {

@@ -17,6 +17,10 @@ import (
 // wait for nothing, and are no longer pending.
 func (s *Store) Truncate(ctx context.Context, version int64) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Wait for the batches in flight, which read the truncates before this one.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, truncateLock); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO dispatcher.signal_truncate (source_lsn) VALUES ($1) ON CONFLICT DO NOTHING`, version); err != nil {
 			return err

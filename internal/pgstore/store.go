@@ -7,9 +7,9 @@
 // recording's signals land on several partitions owned by different replicas. Durable shared
 // state makes all of these the same case. Each batch runs in one transaction that
 //
-//  1. takes a transaction-scoped advisory lock per recording it touches, in sorted order (so
-//     two transactions never deadlock on them), which serialises work on a recording across
-//     partitions and replicas;
+//  1. takes truncateLock shared, then a transaction-scoped advisory lock per recording it
+//     touches, in sorted order (so two transactions never deadlock on them), which serialises
+//     work on a recording across partitions and replicas;
 //  2. loads those recordings' signal states (one row per signal and recording it was in:
 //     migration 00024), whether they were processed, and the source table's truncates (1 and
 //     2 are sent together, in one round trip);
@@ -132,7 +132,9 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 			continue
 		}
 		if !c.Delete {
-			if t, ok := firstSeen[c.Signal.Recording]; !ok || c.At.Before(t) {
+			// A recording waits from its first change that leaves it a signal present
+			// (not one from before a truncate), as in internal/memstore.
+			if t, ok := firstSeen[c.Signal.Recording]; (!ok || c.At.Before(t)) && !ledger.Empty(c.Signal.Recording) {
 				firstSeen[c.Signal.Recording] = c.At
 			}
 			if err := out.Invalid(); err != nil {
@@ -192,12 +194,12 @@ func (s *Store) owners(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]uuid.
 // outOfSharedMemory is the SQLSTATE of a full lock table (out_of_memory).
 const outOfSharedMemory = "53200"
 
-// lockAndLoad takes a transaction-scoped advisory lock per recording of recs, and the nil
-// recording's when blind is set (a delete that did not say its recording writes its tombstone
-// there), in ascending key order. Then it gives the ledger the state of recs, the tombstones
-// of the nil recording among ids, and the truncates' positions, and returns the pairs it had
-// a row for. The statements go in one round trip; they run in order, so the loads read what
-// the locks now protect.
+// lockAndLoad takes truncateLock shared, then a transaction-scoped advisory lock per
+// recording of recs, and the nil recording's when blind is set (a delete that did not say its
+// recording writes its tombstone there), in ascending key order. Then it gives the ledger the
+// state of recs, the tombstones of the nil recording among ids, and the truncates' positions,
+// and returns the pairs it had a row for. The statements go in one round trip; they run in
+// order, so the loads read what the locks now protect.
 func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs, ids []uuid.UUID, blind bool) (map[pair]bool, error) {
 	keys := make([]int64, 0, len(recs)+1)
 	for _, rec := range recs {
@@ -209,6 +211,7 @@ func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs,
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 0)`, truncateLock)
 	b.Queue(`SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, keys)
 	b.Queue(`
 		SELECT signal, recording, sensor_type, channels, sample_type, source_lsn, deleted
@@ -219,6 +222,9 @@ func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs,
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("lock out truncates: %w", err)
+	}
 	if _, err := br.Exec(); err != nil {
 		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == outOfSharedMemory {
 			return nil, fmt.Errorf("lock %d recordings: Postgres's lock table is full: lower BATCH_SIZE, or raise the server's max_locks_per_transaction (see pgstore.MaxBatch): %w", len(keys), err)
@@ -272,6 +278,12 @@ func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs,
 	ledger.LoadTruncates(truncates...)
 	return stored, nil
 }
+
+// truncateLock is the advisory lock (with 0, in the two-key space, apart from the
+// recordings' one-key locks) that every batch holds shared and Truncate exclusive: a truncate
+// then waits for the batches that loaded the truncates before it, and its sweep of the
+// pending recordings sees what they wrote.
+const truncateLock int32 = 0x74727563 // "truc"
 
 // lockKey is the advisory lock of a recording: the first 8 bytes of its id.
 func lockKey(rec uuid.UUID) int64 {

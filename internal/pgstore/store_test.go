@@ -215,6 +215,48 @@ func TestStore_BatchesOfMaxBatchFromThreePartitionsHoldTheirLocksAtOnce(t *testi
 }
 
 // processorFunc is a process_record of a function.
+// A truncate waits for the batches in flight that read the truncates before it: its sweep of
+// the pending recordings then sees what they wrote. Before, a batch that had read no truncate
+// left a recording pending whose only signal the truncate, committed meanwhile, had taken, and
+// the recording stayed pending with nothing to wait for.
+func TestStore_ATruncateWaitsForTheBatchesInFlight(t *testing.T) {
+	pool := migratedPool(t) // a database of its own: Pending is exact
+	rule := recording.DefaultRule()
+	inside, release := make(chan struct{}), make(chan struct{})
+	let := sync.OnceFunc(func() { close(release) })
+	defer let() // a failure below must not leave the batch holding its connection
+	store := pgstore.New(pool, rule, processorFunc(func(ctx context.Context, tx pgx.Tx, recs []recording.Complete) error {
+		close(inside)
+		<-release
+		return pgstore.ProcessedRecordingWriter{}.ProcessRecords(ctx, tx, recs)
+	}))
+	waiting, complete := uuid.New(), uuid.New()
+	applied := make(chan error, 1)
+	go func() {
+		// waiting becomes pending; complete completes, so the batch stops in its processor.
+		_, err := store.Apply(t.Context(), []recording.Change{signal(waiting, rule.EEG, 1), signal(complete, rule.EEG, 2), signal(complete, rule.Accelerometer, 3)})
+		applied <- err
+	}()
+	<-inside
+	truncated := make(chan error, 1)
+	go func() { truncated <- store.Truncate(t.Context(), 10) }()
+	select {
+	case err := <-truncated:
+		t.Fatalf("the truncate returned (%v) while a batch that read no truncate was in flight", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	let()
+	if err := <-applied; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-truncated; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := store.Pending(t.Context()); err != nil || n != 0 {
+		t.Fatalf("pending %d (%v), want 0: the truncate took the only signal of %s", n, err, waiting)
+	}
+}
+
 type processorFunc func(ctx context.Context, tx pgx.Tx, recs []recording.Complete) error
 
 func (f processorFunc) ProcessRecords(ctx context.Context, tx pgx.Tx, recs []recording.Complete) error {

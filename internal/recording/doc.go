@@ -12,7 +12,8 @@
 // the old recording and a signal in the new one. The topic is keyed by recording, so one
 // recording's changes are read in order, and its pairs are its state as of the change being
 // applied, however far the partitions of the recordings its signals moved to are read ahead
-// of it. Each pair keeps the source position (Version) of the change that last set it, and an
+// of it. (That takes REPLICA IDENTITY FULL on the source table, so that a delete names the
+// recording it leaves; see Ledger.) Each pair keeps the source position (Version) of the change that last set it, and an
 // older change never overwrites a newer one, so redelivered and replayed events are harmless.
 // A truncate of the source table is kept as a position: a signal set before it counts for a
 // change after it as absent, and for a change before it (read late, from a partition held

@@ -39,7 +39,11 @@ type State struct {
 // and each recording is judged on its own pairs. The topic is keyed by recording, so one
 // recording's changes are read in order and its pairs are always its state as of the change
 // being applied, however the partitions of other recordings (where its signals went) are read
-// against it.
+// against it. That needs every delete and update to name the recording its old row was in,
+// which REPLICA IDENTITY FULL on the source table gives. Without it, a delete or a move
+// names only the signal, and is applied to every recording that has the signal
+// (deleteElsewhere): read ahead of a recording's earlier changes, it takes the signal from
+// the recording before they are judged.
 type Ledger struct {
 	rule       Rule
 	recordings map[uuid.UUID]*State
@@ -92,8 +96,14 @@ func (l *Ledger) Recording(recording uuid.UUID) *State {
 // Empty reports whether none of the recording's signals is present now: each was deleted,
 // moved to another recording, or truncated. A recording with no signal waits for none.
 func (l *Ledger) Empty(recording uuid.UUID) bool {
-	st := l.recordings[recording]
-	return st == nil || len(l.present(st, math.MaxInt64)) == 0
+	if st := l.recordings[recording]; st != nil {
+		for _, s := range st.Signals {
+			if !s.Deleted && !l.truncated(s.Version, math.MaxInt64) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Missing returns what a recording lacks for the rule now (Rule.Missing of its present
@@ -182,6 +192,11 @@ func (o Outcome) Invalid() error {
 // saying which (an update whose event has no old row): every other recording's pair of the
 // signal older than the change is deleted at its position.
 func (l *Ledger) Upsert(s Signal, moved bool) Outcome {
+	if moved {
+		// Whatever becomes of the change here (its recording may be processed, or the
+		// signal deleted since), the signal left where it was.
+		l.deleteElsewhere(s.ID, s.Recording, s.Version)
+	}
 	if blind, ok := l.recordings[uuid.Nil].lookup(s.ID); ok && blind.Version > s.Version {
 		// Deleted since, by a delete that did not say where from. (At the same position the
 		// delete is the old half of this change, which moved the signal here.)
@@ -191,9 +206,6 @@ func (l *Ledger) Upsert(s Signal, moved bool) Outcome {
 	old, known := st.Signals[s.ID]
 	if known && old.Version >= s.Version || !known && st.Processed {
 		return Outcome{Signal: old}
-	}
-	if moved {
-		l.deleteElsewhere(s.ID, s.Recording, s.Version)
 	}
 	s.Deleted = false
 	l.change(st, s)

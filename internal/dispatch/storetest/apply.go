@@ -242,6 +242,26 @@ func (h Harness[S]) blindDeleteFindsTheSignal(t *testing.T) {
 	}
 }
 
+// movedIntoProcessedLeaves: an update without its old row (REPLICA IDENTITY DEFAULT) moves a
+// signal into a recording already processed. The signal leaves the recording it was in, which
+// is left with nothing to wait for, and cannot complete with it.
+func (h Harness[S]) movedIntoProcessedLeaves(t *testing.T) {
+	store := h.NewStore(t)
+	recs := h.recordings(t, 2)
+	done, left := recs[0], recs[1]
+	before := pending(t, store)
+	apply(t, store, eeg(done, 1), accelerometer(done, 2))
+	created := longAgo(eeg(left, 3))
+	apply(t, store, created)
+	_, moved := move(created, done, 4)
+	moved.Moved = true
+	apply(t, store, moved)
+	h.checkPending(t, store, before, 0)
+	if res := apply(t, store, accelerometer(left, 5)); len(res.Completed) != 0 {
+		t.Fatalf("completed %+v with a signal that had moved away", res.Completed)
+	}
+}
+
 // invalidSignalsReportedWhenTheyGoBad: a signal is reported invalid when it first comes so,
 // and when an update makes a valid signal invalid; not again while it stays invalid, nor when
 // a redelivery repeats it.
@@ -310,8 +330,8 @@ func (h Harness[S]) truncateForgetsEarlierSignalsOnly(t *testing.T) {
 func (h Harness[S]) truncateReadEarly(t *testing.T) {
 	const base = math.MinInt64 + 100
 	store := h.NewStore(t)
-	recs := h.recordings(t, 2)
-	whole, across := recs[0], recs[1]
+	recs := h.recordings(t, 3)
+	whole, across, since := recs[0], recs[1], recs[2]
 	before := pending(t, store)
 	if err := store.Truncate(t.Context(), base+10); err != nil {
 		t.Fatalf("truncate: %v", err)
@@ -321,9 +341,12 @@ func (h Harness[S]) truncateReadEarly(t *testing.T) {
 	}
 	apply(t, store, longAgo(eeg(across, base+3)))
 	h.checkPending(t, store, before, 0) // its one signal is gone since the truncate
+	// A recording that waits since a signal from after the truncate, not since one before.
+	apply(t, store, longAgo(eeg(since, base+4)), eeg(since, base+13))
 	if got := reported(t, store, recs); len(got) != 0 {
-		t.Fatalf("reported %v, whose only signal the truncate took", got)
+		t.Fatalf("reported %v: one's only signal the truncate took, the other's first signal since is new", got)
 	}
+	h.checkPending(t, store, before+1, 1)
 	if res := apply(t, store, accelerometer(across, base+11)); len(res.Completed) != 0 {
 		t.Fatalf("completed with an eeg signal from before the truncate: %+v", res)
 	}

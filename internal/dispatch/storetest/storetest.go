@@ -84,6 +84,7 @@ func Run[S Store](t *testing.T, h Harness[S]) {
 		{"SignalMovedTwiceCompletesTheRecordingItPassedThroughWhateverTheOrder", h.movedTwiceCompletesWhereItPassed},
 		{"RecordingWhoseSignalsAllMovedAwayCompletesWhateverTheOrder", h.allMovedAwayCompletes},
 		{"DeleteThatDoesNotSayItsRecordingFindsTheSignal", h.blindDeleteFindsTheSignal},
+		{"UpdateThatMayHaveMovedTheSignalIntoAProcessedRecordingTakesItFromWhereItWas", h.movedIntoProcessedLeaves},
 		{"InvalidSignalsAreReportedWhenTheyGoBad", h.invalidSignalsReportedWhenTheyGoBad},
 		{"TruncateForgetsEarlierSignalsOnly", h.truncateForgetsEarlierSignalsOnly},
 		{"TruncateReadEarlyForgetsNothingAnOlderChangeStillJudges", h.truncateReadEarly},
