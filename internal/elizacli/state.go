@@ -110,20 +110,46 @@ func store(s saved) error {
 
 // unstore removes the saved conversation if it is conv; another is left as it is (a chat in
 // another terminal saved it since), and so is a file that is not a saved conversation.
+//
+// Other chats may store at any moment, so it takes the file away first (a rename is atomic),
+// then reads what it took: its own conversation is removed; another one is put back with a
+// link, which fails if a chat stored meanwhile, whose newer place then stays. Reading and then
+// removing the file, as it once did, removed a place another chat had stored in between.
 func unstore(conv string) error {
-	s, ok, err := load()
-	if err != nil || !ok || s.Conversation != conv {
-		return nil
-	}
 	path, err := statePath()
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // no directory: nothing was ever saved
+	} else if err != nil {
 		return fmt.Errorf("forget the conversation: %w", err)
+	}
+	taken := f.Name()
+	_ = f.Close()
+	defer os.Remove(taken)
+	if err := os.Rename(path, taken); errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("forget the conversation: %w", err)
+	}
+	if unstoreTaken != nil {
+		unstoreTaken()
+	}
+	b, err := os.ReadFile(taken)
+	var s saved
+	if err == nil && json.Unmarshal(b, &s) == nil && s.Conversation == conv {
+		return nil // it was this conversation's: the deferred Remove forgets it
+	}
+	if err := os.Link(taken, path); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("keep the conversation saved by another chat: %w", err)
 	}
 	return nil
 }
+
+// unstoreTaken, when set (by tests), runs in unstore between taking the file and deciding.
+var unstoreTaken func()
 
 // staleTemp is how old a temporary file of store must be for sweep to take it as left by a
 // chat that was killed between writing it and renaming it: another chat's lives for a moment.

@@ -80,3 +80,50 @@ func TestStore_RemovesTheTemporaryFilesOfChatsKilledMidStore(t *testing.T) {
 		t.Errorf("the fresh temporary file (another chat's, at work): %v, want it kept", err)
 	}
 }
+
+// Forgetting a lost conversation leaves any other conversation saved, also one a chat in
+// another terminal stores while it decides. Before, it read the file, then removed it: a place
+// stored in between was lost.
+func TestUnstore_LeavesAnotherChatsPlace(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	check := func(when string, want string) {
+		t.Helper()
+		s, ok, err := load()
+		if want == "" && (ok || err != nil) || want != "" && (!ok || err != nil || s.Conversation != want) {
+			t.Fatalf("%s: saved %+v (%t, %v), want %q", when, s, ok, err, want)
+		}
+		path, _ := statePath()
+		if left, _ := filepath.Glob(path + ".*.tmp"); len(left) != 0 {
+			t.Fatalf("%s: temporary files left: %v", when, left)
+		}
+	}
+	if err := unstore("lost"); err != nil {
+		t.Fatalf("with nothing saved: %v", err)
+	}
+	mustStore := func(conv string) {
+		t.Helper()
+		if err := store(saved{Conversation: conv, Addr: "localhost:8080"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustStore("lost")
+	if err := unstore("lost"); err != nil {
+		t.Fatal(err)
+	}
+	check("its own", "")
+	mustStore("other")
+	if err := unstore("lost"); err != nil {
+		t.Fatal(err)
+	}
+	check("another's", "other")
+
+	unstoreTaken = func() { mustStore("newer") }
+	defer func() { unstoreTaken = nil }()
+	for _, conv := range []string{"lost", "other"} {
+		mustStore(conv)
+		if err := unstore("lost"); err != nil {
+			t.Fatal(err)
+		}
+		check("a place stored while it decided, over "+conv, "newer")
+	}
+}
