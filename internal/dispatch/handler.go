@@ -59,6 +59,14 @@ func NewHandler(store Store, metrics *Metrics, log *slog.Logger) *Handler {
 // Handle applies one partition's events in order and returns nil once their effects are
 // durable; only then are they counted.
 func (h *Handler) Handle(ctx context.Context, _ int, events []Event) error {
+	err := h.handle(ctx, events)
+	if err != nil && ctx.Err() == nil {
+		h.metrics.failed.Inc()
+	}
+	return err
+}
+
+func (h *Handler) handle(ctx context.Context, events []Event) error {
 	changes := make([]recording.Change, 0, len(events))
 	counts := map[string]int{} // events by op, counted only once the batch is durable
 	for _, ev := range events {

@@ -106,10 +106,15 @@ func TestHandle_CountsEventsByOpOnlyOnceDurable(t *testing.T) {
 	}
 }
 
+// A batch the store fails is failed, so that it is retried, and counted as such (the alert
+// NoRecordingProcessed reads the count: signals wait while batches fail).
 func TestHandle_FailsWhenTheStoreFails(t *testing.T) {
-	h, _ := handler(&store{err: errors.New("database down")})
+	h, reg := handler(&store{err: errors.New("database down")})
 	if err := handle(t, h, kafka.Message{Value: fixture(t, "datastore-signal/create-eeg.json")}); err == nil {
 		t.Fatal("want the store's error so the batch is retried")
+	}
+	if n := counter(t, reg, "dispatcher_batches_failed_total"); n != 1 {
+		t.Fatalf("failed batches counted: %v, want 1", n)
 	}
 }
 

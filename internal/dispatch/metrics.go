@@ -9,6 +9,7 @@ type Metrics struct {
 	deadLettered  prometheus.Counter
 	ignored       prometheus.Counter
 	batchDuration prometheus.Histogram
+	failed        prometheus.Counter
 	pending       prometheus.Gauge
 	incomplete    prometheus.Counter
 }
@@ -34,8 +35,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		batchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "dispatcher_process_duration_seconds",
-			Help:    "Time to apply one batch of changes and run process_record for what completed, in one transaction: batches that succeeded (an attempt that failed is counted in kafka_consumer_batch_retries_total).",
+			Help:    "Time to apply one batch of changes and run process_record for what completed, in one transaction: batches that succeeded (an attempt that failed is counted in dispatcher_batches_failed_total).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		failed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dispatcher_batches_failed_total",
+			Help: "Batches of signal changes whose apply or process_record failed: nothing of them was made durable, and the consumer retries them.",
 		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dispatcher_pending_recordings",
@@ -46,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Recordings still incomplete INCOMPLETE_AFTER after their first signal (each counted once, by one replica).",
 		}),
 	}
-	reg.MustRegister(m.events, m.completed, m.deadLettered, m.ignored, m.batchDuration, m.pending, m.incomplete)
+	reg.MustRegister(m.events, m.completed, m.deadLettered, m.ignored, m.batchDuration, m.failed, m.pending, m.incomplete)
 	return m
 }
 
