@@ -25,6 +25,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/eliza"
 	"github.com/beacon/eventdispatch/internal/frontdoor"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
@@ -114,14 +115,16 @@ func startConversations(t *testing.T, ttl time.Duration) *conversations {
 }
 
 // startConversationsOn serves conversations on store, whose state m holds (store may wrap m).
-func startConversationsOn(t *testing.T, m *transcript.Memory, store transcript.Store) *conversations {
+func startConversationsOn(t *testing.T, m *transcript.Memory, store transcript.Store, with ...func(*frontdoor.Options)) *conversations {
 	t.Helper()
 	c := &conversations{t: t, store: m, jobs: &jobs{}, metrics: prometheus.NewRegistry()}
 	c.service = frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }).WithQueue(&frontdoor.Queue{
 		Jobs: c.jobs, Transcript: store, Gate: queue.NewGate(100), Limit: 3, EnqueueTimeout: time.Second,
 		Metrics: frontdoor.NewAdmissionMetrics(c.metrics), Log: slog.New(slog.DiscardHandler),
 	})
-	c.h = startService(t, c.service, func(o *frontdoor.Options) { o.Drain, o.StuckWriteWait = c.service.Draining(), stuckWriteWait })
+	c.h = startService(t, c.service, append([]func(*frontdoor.Options){func(o *frontdoor.Options) {
+		o.Drain, o.StuckWriteWait = c.service.Draining(), stuckWriteWait
+	}}, with...)...)
 	c.client = elizav1connect.NewElizaServiceClient(c.h.h2c, c.h.url, connect.WithGRPC())
 	return c
 }
@@ -760,7 +763,7 @@ func TestSend_WithAfterSerialGoesOnOnlyWithTheConversationItNames(t *testing.T) 
 	if _, err := send(unknown.String(), 3); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("after_serial of a conversation the server does not have: %v, want NotFound", err)
 	}
-	if _, err := c.store.Open(ctx(t), unknown, false); !errors.Is(err, transcript.ErrNotFound) {
+	if _, err := c.store.Open(ctx(t), unknown, false, uuid.Nil); !errors.Is(err, transcript.ErrNotFound) {
 		t.Fatalf("the conversation it named: %v, want it not started", err)
 	}
 	if n := len(c.jobs.all()); n != 2 {
@@ -791,7 +794,7 @@ func TestSend_WithAfterSerialGoesOnOnlyWithTheConversationItNames(t *testing.T) 
 	if _, err := send(id, 2); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("after_serial of a conversation forgotten: %v, want NotFound", err)
 	}
-	if _, err := c.store.Open(ctx(t), uuid.MustParse(id), false); !errors.Is(err, transcript.ErrNotFound) {
+	if _, err := c.store.Open(ctx(t), uuid.MustParse(id), false, uuid.Nil); !errors.Is(err, transcript.ErrNotFound) {
 		t.Fatalf("the forgotten conversation: %v, want it not started again", err)
 	}
 	if again, err := send(id, 0); err != nil || again.GetSerial() != 1 {
@@ -1304,7 +1307,7 @@ func TestSend_AReservationGivenUpOnLeavesNoSlotTaken(t *testing.T) {
 	m := transcript.NewMemory(time.Hour)
 	slow := newSlowReserve(m, 1200*time.Millisecond) // EnqueueTimeout is 1 s
 	c := startConversationsOn(t, m, slow)
-	open, err := m.Open(t.Context(), uuid.New(), true)
+	open, err := m.Open(t.Context(), uuid.New(), true, uuid.Nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1377,11 +1380,11 @@ type opening struct {
 	created atomic.Int32
 }
 
-func (o *opening) Open(ctx context.Context, id uuid.UUID, create bool) (transcript.Info, error) {
+func (o *opening) Open(ctx context.Context, id uuid.UUID, create bool, owner uuid.UUID) (transcript.Info, error) {
 	if create {
 		o.created.Add(1)
 	}
-	return o.Memory.Open(ctx, id, create)
+	return o.Memory.Open(ctx, id, create, owner)
 }
 
 // A conversation that goes idle past its TTL while a stream holds it open is gone for that
@@ -1565,5 +1568,90 @@ func TestSend_AConversationGoneBeforeAFailedWriteIsRefusedIsNotFound(t *testing.
 	}
 	if got := c.series("frontdoor_sentences_total", "outcome")[frontdoor.OutcomeNotFound].GetCounter().GetValue(); got != 1 {
 		t.Fatalf("sentences counted not_found: %v, want 1", got)
+	}
+}
+
+// clientHeader names the client a test's call is made as (asClient): what authentication
+// would have put in the call's context, without a database of clients.
+const clientHeader = "X-Test-Client"
+
+// asClient is an interceptor that makes each call the client clientHeader names, if any.
+type asClient struct{}
+
+func (asClient) caller(ctx context.Context, h http.Header) context.Context {
+	if id, err := uuid.Parse(h.Get(clientHeader)); err == nil {
+		return access.WithClient(ctx, access.Client{ID: id, Tier: access.Premium})
+	}
+	return ctx
+}
+
+func (a asClient) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		return next(a.caller(ctx, req.Header()), req)
+	}
+}
+
+func (asClient) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (a asClient) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		return next(a.caller(ctx, conn.RequestHeader()), conn)
+	}
+}
+
+// A conversation started with a token is its client's: to another client, and to a caller
+// without a token, it is as unknown (NotFound), in Send, Watch and QueueConversation alike.
+// One started without a token is open to anyone who knows its id. Before, any caller who had
+// a conversation's id could follow it and send to it.
+func TestConversations_AConversationStartedByAClientIsNotFoundToAnyOther(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	c := startConversationsOn(t, m, m, func(o *frontdoor.Options) { o.Auth = asClient{} })
+	ada, bob := uuid.NewString(), uuid.NewString()
+	as := func(id string) elizav1connect.ElizaServiceClient {
+		transport := c.h.h2c.Transport
+		if id != "" {
+			transport = access.WithHeader(transport, clientHeader, id)
+		}
+		return elizav1connect.NewElizaServiceClient(&http.Client{Transport: transport}, c.h.url, connect.WithGRPC())
+	}
+	watch := func(client elizav1connect.ElizaServiceClient, conv string) error {
+		wctx, cancel := context.WithTimeout(ctx(t), 300*time.Millisecond)
+		defer cancel()
+		w, err := client.Watch(wctx, connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv}))
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		if !w.Receive() {
+			return w.Err()
+		}
+		return nil
+	}
+	for _, starter := range []string{ada, ""} {
+		res, err := as(starter).Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
+		if err != nil {
+			t.Fatalf("start a conversation as %q: %v", starter, err)
+		}
+		conv := res.Msg.GetConversationId()
+		for _, caller := range []string{ada, bob, ""} {
+			want := connect.CodeNotFound
+			if starter == "" || caller == starter {
+				want = 0
+			}
+			client := as(caller)
+			_, sendErr := client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: "again"}))
+			s := client.QueueConversation(ctx(t))
+			_ = s.Send(&elizav1.QueueConversationRequest{ConversationId: conv})
+			_ = s.CloseRequest()
+			_, queueErr := s.Receive()
+			_ = s.CloseResponse()
+			for rpc, err := range map[string]error{"Send": sendErr, "Watch": watch(client, conv), "QueueConversation": queueErr} {
+				if got := connect.CodeOf(err); want == 0 && err != nil || want != 0 && got != want {
+					t.Errorf("%s on a conversation started by %q, as %q: %v, want %v", rpc, starter, caller, err, want)
+				}
+			}
+		}
 	}
 }

@@ -69,7 +69,7 @@ func (q *Queue) open(ctx context.Context, id string, create bool) (transcript.In
 
 // openParsed is open for a conversation whose id parseConversation has read.
 func (q *Queue) openParsed(ctx context.Context, conv uuid.UUID, create bool) (transcript.Info, error) {
-	info, err := q.Transcript.Open(ctx, conv, create)
+	info, err := q.Transcript.Open(ctx, conv, create, owner(ctx))
 	switch {
 	case errors.Is(err, transcript.ErrNotFound):
 		return info, notFound(conv)
@@ -80,6 +80,14 @@ func (q *Queue) openParsed(ctx context.Context, conv uuid.UUID, create bool) (tr
 		return info, connect.NewError(connect.CodeUnavailable, errors.New("conversations are unavailable, please try again later"))
 	}
 	return info, nil
+}
+
+// owner is who a conversation opened on ctx belongs to (when this opening starts it) and who
+// may open it: the calling client, uuid.Nil for a caller without a token. A conversation
+// started with a token is then another client's unknown conversation (NotFound).
+func owner(ctx context.Context) uuid.UUID {
+	c, _ := access.ClientFrom(ctx)
+	return c.ID
 }
 
 // notFound is the error of a conversation the transcript does not have (transcript.ErrNotFound).

@@ -90,7 +90,7 @@ func TestQuotas_RefuseWithRetryInfoAndKeepTheStreamOpen(t *testing.T) {
 			t.Fatalf("a Send over the quota (conversation %q): %+v, want an error naming the quota and the conversation as given", id, m)
 		}
 	}
-	if _, err := c.store.Open(ctx(t), named, false); !errors.Is(err, transcript.ErrNotFound) {
+	if _, err := c.store.Open(ctx(t), named, false, uuid.Nil); !errors.Is(err, transcript.ErrNotFound) {
 		t.Fatalf("the conversation a refused Send named: %v, want it not started", err)
 	}
 }
@@ -167,11 +167,11 @@ type failing struct {
 	failOpen, failRefuse atomic.Bool
 }
 
-func (f *failing) Open(ctx context.Context, id uuid.UUID, create bool) (transcript.Info, error) {
+func (f *failing) Open(ctx context.Context, id uuid.UUID, create bool, owner uuid.UUID) (transcript.Info, error) {
 	if f.failOpen.Load() {
 		return transcript.Info{}, errors.New("connection refused")
 	}
-	return f.Memory.Open(ctx, id, create)
+	return f.Memory.Open(ctx, id, create, owner)
 }
 
 func (f *failing) Refuse(ctx context.Context, conv, job uuid.UUID, sentence string) (transcript.Event, bool, error) {

@@ -21,8 +21,10 @@ type Memory struct {
 }
 
 type memConversation struct {
-	events    []Event // events[i].Serial == i+1
-	jobs      map[uuid.UUID]*memJob
+	events []Event // events[i].Serial == i+1
+	jobs   map[uuid.UUID]*memJob
+	// owner is the client that started it, uuid.Nil for none (Store.Open).
+	owner     uuid.UUID
 	createdAt time.Time
 	activeAt  time.Time
 	// expiredAt is when Expire emptied the conversation, zero while it has not: its entry is
@@ -55,16 +57,19 @@ func (m *Memory) conversation(id uuid.UUID) (*memConversation, error) {
 }
 
 // Open implements Store.
-func (m *Memory) Open(_ context.Context, id uuid.UUID, create bool) (Info, error) {
+func (m *Memory) Open(_ context.Context, id uuid.UUID, create bool, owner uuid.UUID) (Info, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, exists := m.convs[id]; !exists && create {
 		now := m.now()
-		m.convs[id] = &memConversation{jobs: map[uuid.UUID]*memJob{}, createdAt: now, activeAt: now, watchers: map[chan struct{}]struct{}{}}
+		m.convs[id] = &memConversation{jobs: map[uuid.UUID]*memJob{}, owner: owner, createdAt: now, activeAt: now, watchers: map[chan struct{}]struct{}{}}
 	}
 	c, err := m.conversation(id)
 	if err != nil {
 		return Info{}, err
+	}
+	if c.owner != uuid.Nil && c.owner != owner {
+		return Info{}, ErrNotFound // another client's: as if there were none
 	}
 	return Info{ID: id, LastSerial: uint64(len(c.events))}, nil
 }

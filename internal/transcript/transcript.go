@@ -165,11 +165,13 @@ const ReservationLease = time.Minute
 // conversation does not know (Refuse, Accept, Finish, Prepare) find the conversation gone
 // (ErrNotFound) to a job made for an earlier conversation under its id (Predates).
 type Store interface {
-	// Open returns the conversation id. Without create, a conversation that does not exist or
-	// has been idle longer than the TTL is ErrNotFound; with create, one that does not exist
-	// is created empty (an idle one is still ErrNotFound: its serials must not be reused, and
-	// so is an expired one until Expire forgets it).
-	Open(ctx context.Context, id uuid.UUID, create bool) (Info, error)
+	// Open returns the conversation id, for owner: the client opening it, uuid.Nil for none.
+	// Without create, a conversation that does not exist or has been idle longer than the TTL
+	// is ErrNotFound; with create, one that does not exist is created empty, owned by owner
+	// (an idle one is still ErrNotFound: its serials must not be reused, and so is an expired
+	// one until Expire forgets it). A conversation owned by a client is ErrNotFound to every
+	// other owner, uuid.Nil included; one created with uuid.Nil is open to all.
+	Open(ctx context.Context, id uuid.UUID, create bool, owner uuid.UUID) (Info, error)
 	// Reserve takes a slot for job in conversation, or returns ErrFull when the conversation
 	// already has limit jobs without an outcome (reservations older than ReservationLease
 	// that were never accepted and refused jobs do not count). Reserving a job twice takes

@@ -119,7 +119,7 @@ func (r *rig) enqueue(convs []uuid.UUID, each int) []queue.Job {
 	var jobs []queue.Job
 	for i := range each {
 		for _, conv := range convs {
-			if _, err := r.transcript.Open(ctx, conv, true); err != nil {
+			if _, err := r.transcript.Open(ctx, conv, true, uuid.Nil); err != nil {
 				r.t.Fatal(err)
 			}
 			job := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: fmt.Sprint("sentence ", i), EnqueuedAt: time.Now(), Tier: r.tier}
@@ -440,7 +440,7 @@ func TestPool_AnAnswerTooLongIsStoredCut(t *testing.T) {
 func TestPool_ARefusedJobThatReachesTheQueueIsSkippedAndOneNotYetRecordedIsTaken(t *testing.T) {
 	r := newRig(t)
 	conv := conversations(1)[0]
-	if _, err := r.transcript.Open(t.Context(), conv, true); err != nil {
+	if _, err := r.transcript.Open(t.Context(), conv, true, uuid.Nil); err != nil {
 		t.Fatal(err)
 	}
 	// Two jobs whose writes the front door could not confirm, which landed after all: one it
@@ -629,7 +629,7 @@ func TestPool_BusyCountsTheConversationsWithJobsInHand(t *testing.T) {
 	done := make(chan error, 3)
 	for i, conv := range []uuid.UUID{a, a, b} { // a's second job waits behind its first
 		job := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: fmt.Sprint("sentence ", i), EnqueuedAt: time.Now()}
-		if _, err := store.Open(ctx, conv, true); err != nil {
+		if _, err := store.Open(ctx, conv, true, uuid.Nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := store.Reserve(ctx, conv, job.ID, job.Sentence, 10); err != nil {

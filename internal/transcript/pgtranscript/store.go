@@ -65,9 +65,13 @@ func interval(d time.Duration) pgtype.Interval {
 }
 
 // Open implements transcript.Store.
-func (s *Store) Open(ctx context.Context, id uuid.UUID, create bool) (transcript.Info, error) {
+func (s *Store) Open(ctx context.Context, id uuid.UUID, create bool, owner uuid.UUID) (transcript.Info, error) {
 	var last uint64
-	if err := s.pool.QueryRow(ctx, `SELECT transcript.open_conversation($1, $2, $3)`, id, create, s.ttl).Scan(&last); err != nil {
+	var by *uuid.UUID // NULL: no owner
+	if owner != uuid.Nil {
+		by = &owner
+	}
+	if err := s.pool.QueryRow(ctx, `SELECT transcript.open_conversation($1, $2, $3, $4)`, id, create, s.ttl, by).Scan(&last); err != nil {
 		return transcript.Info{}, fmt.Errorf("open conversation %s: %w", id, gone(err))
 	}
 	return transcript.Info{ID: id, LastSerial: last}, nil

@@ -763,7 +763,7 @@ func conversation(t *testing.T, s transcript.Store, pool *pgxpool.Pool) uuid.UUI
 			t.Errorf("delete conversation: %v", err)
 		}
 	})
-	if _, err := s.Open(t.Context(), id, true); err != nil {
+	if _, err := s.Open(t.Context(), id, true, uuid.Nil); err != nil {
 		t.Fatal(err)
 	}
 	return id

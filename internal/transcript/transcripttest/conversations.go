@@ -33,7 +33,7 @@ func (h Harness[S]) serialsIncreaseByOne(t *testing.T) {
 			t.Errorf("stored event %+v, want %+v as appended", stored[i], got[i])
 		}
 	}
-	if info, err := s.Open(t.Context(), conv, false); err != nil || info.LastSerial != 4 {
+	if info, err := s.Open(t.Context(), conv, false, uuid.Nil); err != nil || info.LastSerial != 4 {
 		t.Fatalf("open: %+v, %v; want last serial 4", info, err)
 	}
 }
@@ -41,24 +41,56 @@ func (h Harness[S]) serialsIncreaseByOne(t *testing.T) {
 func (h Harness[S]) openCreatesOnlyWhenAsked(t *testing.T) {
 	s := h.NewStore(t, ttl)
 	id := h.fresh(t, 1)[0]
-	if _, err := s.Open(t.Context(), id, false); !errors.Is(err, transcript.ErrNotFound) {
+	if _, err := s.Open(t.Context(), id, false, uuid.Nil); !errors.Is(err, transcript.ErrNotFound) {
 		t.Fatalf("open of an unknown conversation without create: %v, want ErrNotFound", err)
 	}
 	for _, create := range []bool{true, true, false} { // created once, then found
-		if info, err := s.Open(t.Context(), id, create); err != nil || info != (transcript.Info{ID: id}) {
+		if info, err := s.Open(t.Context(), id, create, uuid.Nil); err != nil || info != (transcript.Info{ID: id}) {
 			t.Fatalf("open (create %v): %+v, %v; want an empty conversation", create, info, err)
 		}
 	}
 	accept(t, s, id, uuid.New())
-	if info, err := s.Open(t.Context(), id, true); err != nil || info.LastSerial != 1 {
+	if info, err := s.Open(t.Context(), id, true, uuid.Nil); err != nil || info.LastSerial != 1 {
 		t.Fatalf("open with create of an existing conversation: %+v, %v; want it as it is", info, err)
+	}
+}
+
+// ownedConversationIsNotFoundToOthers: a conversation started by a client opens for it only;
+// to another client, and to a caller without one, it is as unknown, also when they would
+// create it. One started without a client opens for everyone.
+func (h Harness[S]) ownedConversationIsNotFoundToOthers(t *testing.T) {
+	s := h.NewStore(t, ttl)
+	ids := h.fresh(t, 2)
+	owned, open := ids[0], ids[1]
+	ada, bob := uuid.New(), uuid.New()
+	if _, err := s.Open(t.Context(), owned, true, ada); err != nil {
+		t.Fatalf("start a conversation as a client: %v", err)
+	}
+	accept(t, s, owned, uuid.New())
+	if info, err := s.Open(t.Context(), owned, false, ada); err != nil || info.LastSerial != 1 {
+		t.Fatalf("open by its client: %+v, %v; want it, at serial 1", info, err)
+	}
+	for _, other := range []uuid.UUID{bob, uuid.Nil} {
+		for _, create := range []bool{false, true} {
+			if info, err := s.Open(t.Context(), owned, create, other); !errors.Is(err, transcript.ErrNotFound) {
+				t.Fatalf("open by %s (create %v): %+v, %v; want ErrNotFound", other, create, info, err)
+			}
+		}
+	}
+	if _, err := s.Open(t.Context(), open, true, uuid.Nil); err != nil {
+		t.Fatalf("start a conversation without a client: %v", err)
+	}
+	for _, anyone := range []uuid.UUID{ada, bob, uuid.Nil} {
+		if _, err := s.Open(t.Context(), open, false, anyone); err != nil {
+			t.Fatalf("open by %s of a conversation of no client: %v", anyone, err)
+		}
 	}
 }
 
 func (h Harness[S]) unknownConversationIsNotFound(t *testing.T) {
 	s := h.NewStore(t, ttl)
 	id := uuid.New() // never created
-	if _, err := s.Open(t.Context(), id, false); !errors.Is(err, transcript.ErrNotFound) {
+	if _, err := s.Open(t.Context(), id, false, uuid.Nil); !errors.Is(err, transcript.ErrNotFound) {
 		t.Fatalf("open: %v, want ErrNotFound", err)
 	}
 	notFoundEverywhere(t, s, id)
@@ -69,7 +101,7 @@ func (h Harness[S]) idleConversationIsNotFound(t *testing.T) {
 	accept(t, s, conv, uuid.New())
 	h.Age(t, s, conv, ttl+time.Minute)
 	for _, create := range []bool{false, true} {
-		if info, err := s.Open(t.Context(), conv, create); !errors.Is(err, transcript.ErrNotFound) {
+		if info, err := s.Open(t.Context(), conv, create, uuid.Nil); !errors.Is(err, transcript.ErrNotFound) {
 			t.Fatalf("open of an idle conversation (create %v): %+v, %v; want ErrNotFound", create, info, err)
 		}
 	}

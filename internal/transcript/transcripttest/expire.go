@@ -40,7 +40,7 @@ func (h Harness[S]) expireTakesOnlyIdle(t *testing.T) {
 		if h.Held(t, s, conv) == 0 {
 			emptied++
 		}
-		if _, err := s.Open(t.Context(), conv, true); !errors.Is(err, transcript.ErrNotFound) {
+		if _, err := s.Open(t.Context(), conv, true, uuid.Nil); !errors.Is(err, transcript.ErrNotFound) {
 			t.Fatalf("open with create of an idle or expired conversation: %v, want ErrNotFound until it is forgotten", err)
 		}
 	}
@@ -66,7 +66,7 @@ func (h Harness[S]) expireTakesOnlyIdle(t *testing.T) {
 	if left := h.notForgotten(t, s, left); len(left) != 0 {
 		t.Fatalf("a TTL after every idle conversation expired, %d of the suite's %d are not forgotten", len(left), len(idle))
 	}
-	if info, err := s.Open(t.Context(), old, false); err != nil || info.LastSerial != 1 || h.Held(t, s, old) != 2 {
+	if info, err := s.Open(t.Context(), old, false, uuid.Nil); err != nil || info.LastSerial != 1 || h.Held(t, s, old) != 2 {
 		t.Fatalf("a conversation not idle: %+v, %v; want it kept, with its event and job", info, err)
 	}
 }
@@ -96,7 +96,7 @@ func (h Harness[S]) notForgotten(t *testing.T, s S, convs []uuid.UUID) []uuid.UU
 	t.Helper()
 	var left []uuid.UUID
 	for _, conv := range convs {
-		info, err := s.Open(t.Context(), conv, true)
+		info, err := s.Open(t.Context(), conv, true, uuid.Nil)
 		switch {
 		case errors.Is(err, transcript.ErrNotFound):
 			left = append(left, conv)
@@ -138,7 +138,7 @@ func (h Harness[S]) expireWakesTheWatchersOfWhatItExpires(t *testing.T) {
 		stores = append(stores, h.Reopen(t, s, 2*century))
 	}
 	for _, s := range stores {
-		if _, err := s.Open(t.Context(), conv, true); !errors.Is(err, transcript.ErrNotFound) {
+		if _, err := s.Open(t.Context(), conv, true, uuid.Nil); !errors.Is(err, transcript.ErrNotFound) {
 			t.Fatalf("open with create of the expired conversation: %v, want ErrNotFound", err)
 		}
 	}
@@ -152,7 +152,7 @@ func (h Harness[S]) expireWakesTheWatchersOfWhatItExpires(t *testing.T) {
 
 	h.Age(t, s, conv, century+time.Hour)
 	expireAll(t, s)
-	if info, err := s.Open(t.Context(), conv, true); err != nil || info.LastSerial != 0 {
+	if info, err := s.Open(t.Context(), conv, true, uuid.Nil); err != nil || info.LastSerial != 0 {
 		t.Fatalf("open with create of the conversation a TTL after it expired: %+v, %v; want a new one", info, err)
 	}
 }

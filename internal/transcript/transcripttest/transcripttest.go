@@ -74,6 +74,7 @@ func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 		{"SerialsStartAtOneAndIncreaseByOneAcrossAcceptAndFinish", h.serialsIncreaseByOne},
 		{"OpenCreatesAConversationOnlyWhenAsked", h.openCreatesOnlyWhenAsked},
 		{"UnknownConversationIsNotFound", h.unknownConversationIsNotFound},
+		{"AConversationStartedByAClientIsNotFoundToAnyOther", h.ownedConversationIsNotFoundToOthers},
 		{"IdleConversationIsNotFoundEvenWithCreate", h.idleConversationIsNotFound},
 		{"ReserveCountsAcceptedJobsAndFreshReservations", h.reserveCountsAcceptedAndFresh},
 		{"ConcurrentReservesTakeAtMostTheLimit", h.concurrentReservesTakeAtMostLimit},
@@ -136,7 +137,7 @@ func (h Harness[S]) fresh(t *testing.T, n int) []uuid.UUID {
 func (h Harness[S]) conversation(t *testing.T, s S) uuid.UUID {
 	t.Helper()
 	id := h.fresh(t, 1)[0]
-	if info, err := s.Open(t.Context(), id, true); err != nil || info != (transcript.Info{ID: id}) {
+	if info, err := s.Open(t.Context(), id, true, uuid.Nil); err != nil || info != (transcript.Info{ID: id}) {
 		t.Fatalf("create conversation: %+v, %v", info, err)
 	}
 	return id
