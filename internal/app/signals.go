@@ -92,7 +92,7 @@ func (s *System) AddSignals(cfg Signals, groups Groups, bus *kafkabus.Bus, store
 	handler := dispatch.NewHandler(store, metrics, s.Log)
 	cc := s.groupConfig(bus, groups, cfg.GroupID, cfg.Topic, cfg.BatchSize)
 	cc.Linger, cc.BatchBytes = cfg.BatchLinger, cfg.BatchBytes
-	group := consumer.New(cc, kafkabus.Batches(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), s.Log), dispatch.Decode, handler.Handle))
+	group := consumer.New(cc, metrics.Counted(kafkabus.Batches(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), s.Log), dispatch.Decode, handler.Handle)))
 
 	s.addWork(task("signal group", func(ctx context.Context) error {
 		bus.AwaitTopics(ctx, s.Log, cfg.Topic, dlqTopic)

@@ -6,8 +6,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/debezium"
 	"github.com/beacon/eventdispatch/internal/logging"
 	"github.com/beacon/eventdispatch/internal/recording"
@@ -59,14 +61,6 @@ func NewHandler(store Store, metrics *Metrics, log *slog.Logger) *Handler {
 // Handle applies one partition's events in order and returns nil once their effects are
 // durable; only then are they counted.
 func (h *Handler) Handle(ctx context.Context, _ int, events []Event) error {
-	err := h.handle(ctx, events)
-	if err != nil && ctx.Err() == nil {
-		h.metrics.failed.Inc()
-	}
-	return err
-}
-
-func (h *Handler) handle(ctx context.Context, events []Event) error {
 	changes := make([]recording.Change, 0, len(events))
 	counts := map[string]int{} // events by op, counted only once the batch is durable
 	for _, ev := range events {
@@ -163,4 +157,24 @@ func appendChanges(changes []recording.Change, ch debezium.Change) []recording.C
 		ID: s.ID, Recording: s.Recording, SensorType: s.SensorType, Channels: s.Channels,
 		SampleType: s.SampleType, Version: ch.Source.LSN,
 	}})
+}
+
+// Counted wraps the signal group's whole handler (decoding, dead letters, Handle) so that
+// every batch attempt it fails counts in dispatcher_batches_failed_total: a store that errs or
+// hangs past the attempt's timeout, and a dead-letter copy that cannot be written, alike.
+func (m *Metrics) Counted(next consumer.Handler) consumer.Handler {
+	return counted{next: next, failed: m.failed}
+}
+
+type counted struct {
+	next   consumer.Handler
+	failed prometheus.Counter
+}
+
+func (c counted) HandleBatch(ctx context.Context, partition int, msgs []kafka.Message) error {
+	err := c.next.HandleBatch(ctx, partition, msgs)
+	if err != nil {
+		c.failed.Inc()
+	}
+	return err
 }

@@ -106,15 +106,46 @@ func TestHandle_CountsEventsByOpOnlyOnceDurable(t *testing.T) {
 	}
 }
 
-// A batch the store fails is failed, so that it is retried, and counted as such (the alert
-// NoRecordingProcessed reads the count: signals wait while batches fail).
 func TestHandle_FailsWhenTheStoreFails(t *testing.T) {
-	h, reg := handler(&store{err: errors.New("database down")})
+	h, _ := handler(&store{err: errors.New("database down")})
 	if err := handle(t, h, kafka.Message{Value: fixture(t, "datastore-signal/create-eeg.json")}); err == nil {
 		t.Fatal("want the store's error so the batch is retried")
 	}
-	if n := counter(t, reg, "dispatcher_batches_failed_total"); n != 1 {
-		t.Fatalf("failed batches counted: %v, want 1", n)
+}
+
+type batchFunc func(ctx context.Context, partition int, msgs []kafka.Message) error
+
+func (f batchFunc) HandleBatch(ctx context.Context, partition int, msgs []kafka.Message) error {
+	return f(ctx, partition, msgs)
+}
+
+// Every attempt the signal group's handler fails counts, whatever failed: the store, an
+// attempt that outlived its timeout (its context ended, though the process goes on), or a
+// dead-letter copy that could not be written before the batch was handed on. The alert
+// NoRecordingProcessed reads the count: signals wait while batches fail.
+func TestMetrics_CountedCountsEveryFailedAttempt(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := dispatch.NewMetrics(reg)
+	timedOut, cancel := context.WithTimeout(t.Context(), time.Nanosecond)
+	defer cancel()
+	<-timedOut.Done()
+	for i, c := range []struct {
+		ctx  context.Context
+		err  error
+		want float64
+	}{
+		{t.Context(), nil, 0},
+		{t.Context(), errors.New("apply: database down"), 1},
+		{timedOut, timedOut.Err(), 2},
+		{t.Context(), errors.New("copy to the dead-letter topic: broker away"), 3},
+	} {
+		h := m.Counted(batchFunc(func(context.Context, int, []kafka.Message) error { return c.err }))
+		if err := h.HandleBatch(c.ctx, 0, nil); !errors.Is(err, c.err) {
+			t.Fatalf("attempt %d: %v, want %v passed on", i, err, c.err)
+		}
+		if n := counter(t, reg, "dispatcher_batches_failed_total"); n != c.want {
+			t.Fatalf("after attempt %d (%v): %v counted, want %v", i, c.err, n, c.want)
+		}
 	}
 }
 

@@ -40,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dispatcher_batches_failed_total",
-			Help: "Batches of signal changes whose apply or process_record failed: nothing of them was made durable, and the consumer retries them.",
+			Help: "Attempts at a batch of signal changes that failed (the dead-letter copy of what could not be decoded, the apply, process_record, or the attempt's timeout): nothing of them was made durable, and the consumer retries the batch.",
 		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dispatcher_pending_recordings",
