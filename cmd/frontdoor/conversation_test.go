@@ -189,7 +189,7 @@ func TestQueueConversation_AnIdleConversationIsGoneAfterItsTTL(t *testing.T) {
 
 func wantExpired(t *testing.T, what string, err error) {
 	t.Helper()
-	if connect.CodeOf(err) != connect.CodeNotFound || !strings.Contains(err.Error(), "unknown or has expired") {
+	if connect.CodeOf(err) != connect.CodeNotFound || !strings.Contains(err.Error(), "is unknown, has expired, or is another client's") {
 		t.Fatalf("%s of an expired conversation: %v; want NotFound saying it has expired", what, err)
 	}
 }

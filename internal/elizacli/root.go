@@ -103,6 +103,9 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	db := newDatabase()
 	root.AddCommand(newSay(srv), newChat(srv), newUsage(srv), newClients(db), newTokens(db))
+	// Cobra adds these when it runs; added now, they are groups like the others.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
 	refuseUnknownCommands(root)
 	return root
 }
@@ -155,9 +158,10 @@ func describe(err error, srv *server) error {
 }
 
 // refuseUnknownCommands makes every command that only groups others (the root, clients,
-// tokens) refuse a word that names none of them, and print its help when given none. Cobra
-// checks this only for the root, and not once the root traverses its children; without it,
-// "eliza bogus" and "eliza clients bogus" printed the help and exited 0.
+// tokens, completion) refuse a word that names none of them, suggesting those it is near, and
+// print its help when given none or "help". Cobra checks this only for the root, and not once
+// the root traverses its children; without it, "eliza bogus" and "eliza clients bogus"
+// printed the help and exited 0.
 func refuseUnknownCommands(cmd *cobra.Command) {
 	for _, sub := range cmd.Commands() {
 		refuseUnknownCommands(sub)
@@ -166,10 +170,17 @@ func refuseUnknownCommands(cmd *cobra.Command) {
 		return
 	}
 	cmd.Args = cobra.ArbitraryArgs
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's own, which it sets only where it suggests
+	}
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if len(args) == 0 {
+		if len(args) == 0 || args[0] == "help" {
 			return cmd.Help()
 		}
-		return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+		err := fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
+			err = fmt.Errorf("%w\n\nDid you mean this?\n\t%s", err, strings.Join(near, "\n\t"))
+		}
+		return err
 	}
 }

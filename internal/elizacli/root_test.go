@@ -39,13 +39,15 @@ func TestRoot_WhatNamesNothingIsRefusedNamingIt(t *testing.T) {
 		{[]string{"--bogus", "say", "hi"}, `eliza: unknown flag: --bogus`},
 		{[]string{"bogus"}, `eliza: unknown command "bogus" for "eliza"`},
 		{[]string{"clients", "bogus"}, `eliza: unknown command "bogus" for "eliza clients"`},
+		{[]string{"completion", "bogus"}, `eliza: unknown command "bogus" for "eliza completion"`},
+		{[]string{"sya", "hi"}, "eliza: unknown command \"sya\" for \"eliza\"\n\nDid you mean this?\n\tsay\n"},
 	} {
 		r := start(addr, strings.NewReader(""), c.args...)
 		if code := r.wait(t); code != 1 || !strings.HasPrefix(r.err.String(), c.want) {
 			t.Errorf("%q: exit status %d, printed:\n%s%s\nwant 1 and %q", c.args, code, r.out, r.err, c.want)
 		}
 	}
-	for _, args := range [][]string{{}, {"tokens"}} {
+	for _, args := range [][]string{{}, {"tokens"}, {"clients", "help"}, {"help", "clients"}, {"completion"}} {
 		r := start(addr, strings.NewReader(""), args...)
 		if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "Usage:") {
 			t.Errorf("%q: exit status %d, printed:\n%s%s\nwant 0 and the help", args, code, r.out, r.err)

@@ -114,13 +114,15 @@ func store(s saved) error {
 // Other chats may store at any moment, so it takes the file away first (a rename is atomic),
 // then reads what it took: its own conversation is removed; another one is put back with a
 // link, which fails if a chat stored meanwhile, whose newer place then stays. Reading and then
-// removing the file, as it once did, removed a place another chat had stored in between.
+// removing the file, as it once did, removed a place another chat had stored in between. (The
+// file taken is named apart from store's temporary files, which sweep removes by age: the
+// rename keeps the saved file's time.)
 func unstore(conv string) error {
 	path, err := statePath()
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.taken")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // no directory: nothing was ever saved
 	} else if err != nil {
@@ -142,14 +144,25 @@ func unstore(conv string) error {
 	if err == nil && json.Unmarshal(b, &s) == nil && s.Conversation == conv {
 		return nil // it was this conversation's: the deferred Remove forgets it
 	}
-	if err := os.Link(taken, path); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("keep the conversation saved by another chat: %w", err)
+	err = link(taken, path)
+	if err == nil || errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	// A file system without hard links: put it back by renaming, unless a chat has stored
+	// since (a store in the moment between the two would be overwritten by this older place).
+	if _, statErr := os.Lstat(path); errors.Is(statErr, os.ErrNotExist) {
+		if err := os.Rename(taken, path); err != nil {
+			return fmt.Errorf("keep the conversation saved by another chat: %w", err)
+		}
 	}
 	return nil
 }
 
 // unstoreTaken, when set (by tests), runs in unstore between taking the file and deciding.
 var unstoreTaken func()
+
+// link is os.Link, which tests replace to play a file system without hard links.
+var link = os.Link
 
 // staleTemp is how old a temporary file of store must be for sweep to take it as left by a
 // chat that was killed between writing it and renaming it: another chat's lives for a moment.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -93,7 +94,7 @@ func TestUnstore_LeavesAnotherChatsPlace(t *testing.T) {
 			t.Fatalf("%s: saved %+v (%t, %v), want %q", when, s, ok, err, want)
 		}
 		path, _ := statePath()
-		if left, _ := filepath.Glob(path + ".*.tmp"); len(left) != 0 {
+		if left, _ := filepath.Glob(path + ".*.*"); len(left) != 0 {
 			t.Fatalf("%s: temporary files left: %v", when, left)
 		}
 	}
@@ -116,6 +117,16 @@ func TestUnstore_LeavesAnotherChatsPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("another's", "other")
+
+	// On a file system without hard links, another's place is put back by renaming it.
+	link = func(string, string) error { return &os.LinkError{Op: "link", Err: syscall.EPERM} }
+	defer func() { link = os.Link }()
+	mustStore("other")
+	if err := unstore("lost"); err != nil {
+		t.Fatal(err)
+	}
+	check("another's, without hard links", "other")
+	link = os.Link
 
 	unstoreTaken = func() { mustStore("newer") }
 	defer func() { unstoreTaken = nil }()

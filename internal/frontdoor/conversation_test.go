@@ -1530,7 +1530,7 @@ func TestWatch_EndsNotFoundWhenItsConversationExpires(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Told as a request naming the conversation is told, not with the reads that found it gone.
-	said := "conversation " + conv + " is unknown or has expired"
+	said := "conversation " + conv + " is unknown, has expired, or is another client's"
 	if w.Receive() || connect.CodeOf(w.Err()) != connect.CodeNotFound || connectMessage(w.Err()) != said {
 		t.Fatalf("the watch: %v, want it ended NotFound: %s", w.Err(), said)
 	}

@@ -90,9 +90,10 @@ func owner(ctx context.Context) uuid.UUID {
 	return c.ID
 }
 
-// notFound is the error of a conversation the transcript does not have (transcript.ErrNotFound).
+// notFound is the error of a conversation the transcript does not have, or does not open for
+// the caller (transcript.ErrNotFound): one message for all, so that it says nothing of which.
 func notFound(conv uuid.UUID) error {
-	return connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown or has expired", conv))
+	return connect.NewError(connect.CodeNotFound, fmt.Errorf("conversation %s is unknown, has expired, or is another client's", conv))
 }
 
 // deadlineSlack is how near its deadline a call cancelled by its client is taken as ended by
