@@ -120,6 +120,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 		recs = append(recs, rec)
 	}
 	ledger := recording.NewLedger(s.rule)
+	ledger.TrackChanges()
 	stored, err := lockAndLoad(ctx, tx, ledger, recs, ids, len(across) > 0)
 	if err != nil {
 		return res, err

@@ -49,19 +49,29 @@ type Ledger struct {
 	recordings map[uuid.UUID]*State
 	// in lists, by signal, the recordings that have a pair of it: for deletes whose row does
 	// not say its recording, and updates that may have moved a signal without saying from
-	// where (REPLICA IDENTITY DEFAULT).
+	// where (REPLICA IDENTITY DEFAULT). Built when one first needs it, kept up after.
 	in map[uuid.UUID][]uuid.UUID
 	// truncates are the positions of the source table's truncates, ascending.
 	truncates []int64
-	// changed are the pairs the ledger changed since it was made, for the store to write.
+	// changed are the pairs the ledger changed, for the store to write, when it tracks them
+	// (TrackChanges).
 	changed map[pair]bool
+	// judged is the slice of present signals Upsert judges a recording on, reused.
+	judged []Signal
 }
 
 type pair struct{ recording, signal uuid.UUID }
 
 // NewLedger returns an empty ledger deciding with rule.
 func NewLedger(rule Rule) *Ledger {
-	return &Ledger{rule: rule, recordings: map[uuid.UUID]*State{}, in: map[uuid.UUID][]uuid.UUID{}, changed: map[pair]bool{}}
+	return &Ledger{rule: rule, recordings: map[uuid.UUID]*State{}}
+}
+
+// TrackChanges makes the ledger note the pairs it changes from now on, for Changed: a store
+// that writes what changed, with a ledger for one batch (a ledger that lives on would note
+// every pair it ever changed).
+func (l *Ledger) TrackChanges() {
+	l.changed = map[pair]bool{}
 }
 
 // Load adds what a store knows of a recording before changes are applied. Signals of
@@ -116,7 +126,7 @@ func (l *Ledger) Missing(recording uuid.UUID) []string {
 	return l.rule.Missing(signals)
 }
 
-// Changed returns the pairs the ledger changed, each in its state now.
+// Changed returns the pairs the ledger changed since TrackChanges, each in its state now.
 func (l *Ledger) Changed() []Signal {
 	out := make([]Signal, 0, len(l.changed))
 	for p := range l.changed {
@@ -136,7 +146,7 @@ func (l *Ledger) state(recording uuid.UUID) *State {
 
 // set puts s in st, the state of s's recording.
 func (l *Ledger) set(st *State, s Signal) {
-	if _, known := st.Signals[s.ID]; !known {
+	if _, known := st.Signals[s.ID]; !known && l.in != nil {
 		l.in[s.ID] = append(l.in[s.ID], s.Recording)
 	}
 	st.Signals[s.ID] = s
@@ -145,7 +155,9 @@ func (l *Ledger) set(st *State, s Signal) {
 // change sets s in st and notes the pair as changed.
 func (l *Ledger) change(st *State, s Signal) {
 	l.set(st, s)
-	l.changed[pair{s.Recording, s.ID}] = true
+	if l.changed != nil {
+		l.changed[pair{s.Recording, s.ID}] = true
+	}
 }
 
 // Outcome is what applying one change did.
@@ -211,7 +223,9 @@ func (l *Ledger) Upsert(s Signal, moved bool) Outcome {
 	l.change(st, s)
 	out := Outcome{Changed: true, Signal: s, prior: old, hasPrior: known && !old.Deleted}
 	if !st.Processed {
-		if c, ok := l.rule.Evaluate(s.Recording, l.present(st, s.Version)); ok {
+		// Evaluate keeps nothing of the slice: one serves every judgement.
+		l.judged = l.presentInto(l.judged[:0], st, s.Version)
+		if c, ok := l.rule.Evaluate(s.Recording, l.judged); ok {
 			st.Processed = true
 			out.Completed = &c
 		}
@@ -249,6 +263,14 @@ func (l *Ledger) Delete(recording, id uuid.UUID, version int64) Outcome {
 // deleteElsewhere deletes signal id at version from every recording but keep whose pair of
 // it is older and present.
 func (l *Ledger) deleteElsewhere(id, keep uuid.UUID, version int64) {
+	if l.in == nil {
+		l.in = map[uuid.UUID][]uuid.UUID{}
+		for rec, st := range l.recordings {
+			for sig := range st.Signals {
+				l.in[sig] = append(l.in[sig], rec)
+			}
+		}
+	}
 	for _, rec := range l.in[id] {
 		if rec == keep || rec == uuid.Nil {
 			continue
@@ -272,7 +294,11 @@ func (st *State) lookup(id uuid.UUID) (Signal, bool) {
 // present returns st's signals present at position at: not deleted, and not truncated after
 // they were set and at or before at.
 func (l *Ledger) present(st *State, at int64) []Signal {
-	out := make([]Signal, 0, len(st.Signals))
+	return l.presentInto(make([]Signal, 0, len(st.Signals)), st, at)
+}
+
+// presentInto is present appending to out.
+func (l *Ledger) presentInto(out []Signal, st *State, at int64) []Signal {
 	for _, s := range st.Signals {
 		if !s.Deleted && !l.truncated(s.Version, at) {
 			out = append(out, s)

@@ -3,6 +3,7 @@ package recording_test
 import (
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/google/uuid"
@@ -198,6 +199,7 @@ func TestLedger_DeleteWithoutItsRecordingFindsTheSignalWhereverItIs(t *testing.T
 	rec := uuid.New()
 	eeg := sig(rec, "eeg", eegChannels, 1)
 	l := recording.NewLedger(recording.DefaultRule())
+	l.TrackChanges()
 	l.Load(rec, false, []recording.Signal{eeg})
 	if out := l.Delete(uuid.Nil, eeg.ID, 2); !out.Changed || !l.Empty(rec) {
 		t.Fatalf("delete of a loaded signal: %+v, want it gone from %s", out, rec)
@@ -370,5 +372,71 @@ func TestLedger_ATruncateReadEarlyForgetsNothingAnOlderChangeStillJudges(t *test
 	}
 	if got := completions(l, sig(across, "eeg", eegChannels, 12)); len(got) != 1 {
 		t.Fatal("signals from after the truncate did not complete the recording")
+	}
+}
+
+// A ledger notes the pairs it changes only when asked (a store's ledger for one batch): one
+// that lives on, as the memory store's does, would keep a note of every pair it ever changed.
+func TestLedger_NotesChangesOnlyWhenAsked(t *testing.T) {
+	rec := uuid.New()
+	for _, track := range []bool{false, true} {
+		l := recording.NewLedger(recording.DefaultRule())
+		if track {
+			l.TrackChanges()
+		}
+		completions(l, sig(rec, "eeg", eegChannels, 1), sig(rec, "accelerometer", accChannels, 2))
+		if got := len(l.Changed()); track && got != 2 || !track && got != 0 {
+			t.Fatalf("tracking %t: %d changes noted", track, got)
+		}
+	}
+}
+
+// Validate's answer does not depend on how many channels a signal has (up to a few it takes a
+// quicker path).
+func TestValidate_TheSameForManyChannelsAsForFew(t *testing.T) {
+	many := make([]string, 40)
+	for i := range many {
+		many[i] = "c" + strconv.Itoa(i)
+	}
+	for _, channels := range [][]string{eegChannels, many} {
+		ok := recording.Signal{SensorType: "eeg", Channels: channels, SampleType: "float32"}
+		if err := recording.Validate(ok); err != nil {
+			t.Fatalf("%d channels: %v", len(channels), err)
+		}
+		for _, bad := range [][]string{
+			append(slices.Clone(channels), channels[0]),
+			append(slices.Clone(channels), " "+channels[1]),
+			append(slices.Clone(channels), ""),
+		} {
+			s := ok
+			s.Channels = bad
+			if recording.Validate(s) == nil {
+				t.Fatalf("%d channels: %q passed", len(bad), bad)
+			}
+		}
+		s := ok
+		s.SampleType = "float16"
+		if recording.Validate(s) == nil {
+			t.Fatalf("%d channels: sample type float16 passed", len(channels))
+		}
+	}
+}
+
+func BenchmarkLedger_ApplyNewRecordings(b *testing.B) {
+	const n = 1000
+	changes := make([]recording.Change, 0, 2*n)
+	for i := range n {
+		rec := uuid.New()
+		changes = append(changes,
+			recording.Change{Signal: sig(rec, "eeg", eegChannels, int64(2*i+1))},
+			recording.Change{Signal: sig(rec, "accelerometer", accChannels, int64(2*i+2))})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		l := recording.NewLedger(recording.DefaultRule())
+		l.TrackChanges()
+		for _, c := range changes {
+			l.Apply(c)
+		}
 	}
 }
