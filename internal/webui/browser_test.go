@@ -569,12 +569,65 @@ func TestPage_SendsItsTokenWhereTheServerRequiresOne(t *testing.T) {
 	}
 }
 
-// saveToken types token into the page's token form and saves it.
+// Each token has a conversation of its own on the page: one started with a token is its
+// client's alone, which another caller cannot follow. Saving a token shows that token's
+// conversation (none yet), and clearing it shows the anonymous one again, log and all, as does
+// saving the token again for its own. Before, the page followed one conversation whatever the
+// token, and a conversation started with a token was lost to the page once the token changed.
+func TestPage_KeepsAConversationPerToken(t *testing.T) {
+	p := browser(t)
+	ep := stack.Require(t, stack.Postgres, stack.Kafka)
+	s := proctest.StartConversations(t, &builds, ep, "webui-tokens", nil, []string{"AUTH=optional", "ANONYMOUS_TIER=free"})
+	pool := stack.Pool(t, ep.DatabaseURL)
+	client, token, _, err := access.NewStore(pool).AddClient(t.Context(), "test "+t.Name(), access.Free, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, q := range []string{`DELETE FROM access.usage WHERE client = $1`, `DELETE FROM access.client WHERE id = $1`} {
+			_, _ = pool.Exec(context.Background(), q, client.ID)
+		}
+	})
+	label := func() string { return eval[string](p, `document.getElementById("conversation").textContent`) }
+	shows := func(what, want string, log []entry) {
+		t.Helper()
+		kafkatest.Eventually(t, 10*time.Second, func() bool {
+			return label() == want && slices.Equal(p.entries(), log)
+		}, func() string {
+			return fmt.Sprintf("%s: the page shows %q with %+v, want %q with %+v", what, label(), p.entries(), want, log)
+		})
+	}
+
+	p.open("http://" + s.RPC + "/")
+	p.say("I feel sad")
+	p.waitLog("reply", 1)
+	anonymous, anonymousLog := p.conversation(s), p.entries()
+
+	p.saveToken(token)
+	shows("with a token saved", "No conversation yet.", nil)
+	p.say("my mother hates me")
+	p.waitLog("reply", 1)
+	owned, ownedLog := p.conversation(s), p.entries()
+	if owned == anonymous {
+		t.Fatalf("the token's sentence went to the anonymous conversation %s", anonymous)
+	}
+
+	p.saveToken("")
+	shows("with the token cleared", "Conversation "+anonymous, anonymousLog)
+	p.saveToken(token)
+	shows("with the token saved again", "Conversation "+owned, ownedLog)
+}
+
+// saveToken types token into the page's token form and saves it; "" clears the token.
 func (p *page) saveToken(token string) {
 	p.t.Helper()
 	eval[bool](p, `document.getElementById("token-section").open = true`)
 	p.run(chromedp.SendKeys(chromedp.ID("token"), token+kb.Enter))
+	want := "saved"
+	if token == "" {
+		want = "anonymous"
+	}
 	kafkatest.Eventually(p.t, 5*time.Second, func() bool {
-		return strings.Contains(eval[string](p, `document.getElementById("token-state").textContent`), "saved")
+		return strings.Contains(eval[string](p, `document.getElementById("token-state").textContent`), want)
 	}, func() string { return "the page did not save the token" })
 }

@@ -63,7 +63,7 @@ export class Conversation {
     private readonly client: Client<typeof ElizaService>,
     private readonly view: View,
     private readonly storage: Storage,
-    private readonly key: string,
+    private key: string,
   ) {}
 
   /** Shows what was shown before the reload and follows the conversation from there. */
@@ -101,6 +101,27 @@ export class Conversation {
     if (this.id !== "") {
       this.follow();
     }
+  }
+
+  /**
+   * Keeps the conversation under key from now on: another token's place. A conversation
+   * started with a token belongs to its client, and no other caller may follow it, so each
+   * token has a conversation of its own on the page: this leaves the one followed and shows
+   * and follows what key holds, or nothing until the next sentence. Switching back shows the
+   * first again. The same key follows the conversation again (resume).
+   */
+  switchTo(key: string): void {
+    if (key === this.key) {
+      this.resume();
+      return;
+    }
+    this.leave();
+    this.entries = [];
+    this.enqueuedAt.clear();
+    this.view.clear();
+    this.key = key;
+    this.restore();
+    this.view.conversation(this.id);
   }
 
   /** Leaves the conversation: the next sentence starts a new one. */

@@ -29,6 +29,16 @@ function transport(baseUrl: string, protocol: string, token: () => string): Tran
   return protocol === "grpc-web" ? createGrpcWebTransport(options) : createConnectTransport(options);
 }
 
+/** FNV-1a of s, 32 bits in hex: tells tokens apart in a storage key without spelling one out. */
+function fnv32(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
+}
+
 /** A failed call in words: the server's own message when it answered, else that it was not reached. */
 function describe(err: unknown): string {
   const e = ConnectError.from(err);
@@ -47,6 +57,10 @@ function start(): void {
       return "";
     }
   };
+  // Each token has a conversation of its own on the page (one started with a token is its
+  // client's alone), kept under a key that a short hash of the token tells apart.
+  const conversationKey = (token: string): string =>
+    token === "" ? `eliza.conversation:${baseUrl}` : `eliza.conversation:${baseUrl}:${fnv32(token)}`;
   const client = createClient(ElizaService, transport(baseUrl, protocol, storedToken));
   element("server").textContent = baseUrl;
   element("protocol").textContent = protocol === "grpc-web" ? "gRPC-Web" : "Connect";
@@ -85,7 +99,7 @@ function start(): void {
       },
     },
     window.localStorage,
-    `eliza.conversation:${baseUrl}`,
+    conversationKey(storedToken()),
   );
 
   const sentence = element<HTMLInputElement>("sentence");
@@ -162,7 +176,9 @@ function start(): void {
     }
     tokenInput.value = "";
     showToken();
-    conversation.resume(); // a watch refused for want of a token tries again
+    // The token's own conversation; the same token's again (a watch refused for want of a
+    // token tries again).
+    conversation.switchTo(conversationKey(storedToken()));
   });
   if (storedToken() !== "") {
     element<HTMLDetailsElement>("token-section").open = false;
