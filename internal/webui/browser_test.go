@@ -537,16 +537,7 @@ func TestPage_SendsItsTokenWhereTheServerRequiresOne(t *testing.T) {
 	other := httptest.NewServer(webui.Handler())
 	defer other.Close()
 	s := proctest.StartConversations(t, &builds, ep, "webui-auth", nil, []string{"AUTH=required", "CORS_ALLOWED_ORIGINS=" + other.URL})
-	pool := stack.Pool(t, ep.DatabaseURL)
-	client, token, _, err := access.NewStore(pool).AddClient(t.Context(), "test "+t.Name(), access.Free, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, q := range []string{`DELETE FROM access.usage WHERE client = $1`, `DELETE FROM access.client WHERE id = $1`} {
-			_, _ = pool.Exec(context.Background(), q, client.ID)
-		}
-	})
+	token := freeToken(t, ep)
 
 	p.open("http://" + s.RPC + "/")
 	p.say("I feel sad")
@@ -578,16 +569,7 @@ func TestPage_KeepsAConversationPerToken(t *testing.T) {
 	p := browser(t)
 	ep := stack.Require(t, stack.Postgres, stack.Kafka)
 	s := proctest.StartConversations(t, &builds, ep, "webui-tokens", nil, []string{"AUTH=optional", "ANONYMOUS_TIER=free"})
-	pool := stack.Pool(t, ep.DatabaseURL)
-	client, token, _, err := access.NewStore(pool).AddClient(t.Context(), "test "+t.Name(), access.Free, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, q := range []string{`DELETE FROM access.usage WHERE client = $1`, `DELETE FROM access.client WHERE id = $1`} {
-			_, _ = pool.Exec(context.Background(), q, client.ID)
-		}
-	})
+	token := freeToken(t, ep)
 	label := func() string { return eval[string](p, `document.getElementById("conversation").textContent`) }
 	shows := func(what, want string, log []entry) {
 		t.Helper()
@@ -616,6 +598,23 @@ func TestPage_KeepsAConversationPerToken(t *testing.T) {
 	shows("with the token cleared", "Conversation "+anonymous, anonymousLog)
 	p.saveToken(token)
 	shows("with the token saved again", "Conversation "+owned, ownedLog)
+}
+
+// freeToken adds a free client to the stack's database for the test, and returns its token;
+// the client and its usage are deleted when the test ends.
+func freeToken(t *testing.T, ep stack.Endpoints) string {
+	t.Helper()
+	pool := stack.Pool(t, ep.DatabaseURL)
+	client, token, _, err := access.NewStore(pool).AddClient(t.Context(), "test "+t.Name(), access.Free, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, q := range []string{`DELETE FROM access.usage WHERE client = $1`, `DELETE FROM access.client WHERE id = $1`} {
+			_, _ = pool.Exec(context.Background(), q, client.ID)
+		}
+	})
+	return token
 }
 
 // saveToken types token into the page's token form and saves it; "" clears the token.
