@@ -42,7 +42,7 @@ func newChat(srv *server) *cobra.Command {
 		Short: "Hold a queued conversation, a line at a time",
 		Long: "chat sends each line you type as a sentence of the conversation and prints its events as they come: " +
 			"\"enqueued\", \"queue is full!\", the replies and errors. It reconnects when the server goes away and " +
-			"misses nothing. --resume continues the last conversation (kept in $XDG_STATE_HOME/eliza), --conversation " +
+			"misses nothing. --resume continues the last conversation of this token (kept in $XDG_STATE_HOME/eliza), --conversation " +
 			"a given one (or starts one with that id). Ctrl-D (or the end of a pipe) prints the history of a conversation " +
 			"continued and waits for the answers still due (those saved when the last chat ended too), then exits, with " +
 			"status 1 when a line was not queued (refused, or not sent), an answer due will not come (its conversation " +
@@ -56,11 +56,12 @@ func newChat(srv *server) *cobra.Command {
 			}
 			c := &chat{client: client, srv: srv, changed: make(chan struct{}, 1), pending: map[string]bool{}, resumed: map[string]bool{},
 				done: map[string]bool{}, enqueued: map[string]uint64{}}
+			c.place, c.placeErr = statePath(srv.bearer())
 			switch {
 			case conversation != "" && resume:
 				return errors.New("give --conversation or --resume, not both")
 			case resume:
-				s, ok, err := load()
+				s, ok, err := c.load()
 				if err != nil {
 					return err
 				}
@@ -78,7 +79,7 @@ func newChat(srv *server) *cobra.Command {
 				// As the server writes it (lower case, no braces or urn:uuid:), so that its
 				// events are found to be this conversation's.
 				c.conv = id.String()
-				if s, ok, _ := load(); ok && s.Conversation == c.conv {
+				if s, ok, _ := c.load(); ok && s.Conversation == c.conv {
 					c.last, c.elsewhere = s.Serial, elsewhere(s, srv)
 					c.due(s.Due)
 				}
@@ -111,11 +112,15 @@ type chat struct {
 	// elsewhere is said first: the conversation continued was held with another server.
 	elsewhere string
 
-	saveMu  sync.Mutex // held by save
-	mu      sync.Mutex
-	conv    string
-	last    uint64          // the last event printed
-	pending map[string]bool // jobs enqueued whose outcome has not been printed
+	// place is the file of the saved conversation of this chat's token (statePath), or
+	// placeErr why there is none.
+	place    string
+	placeErr error
+	saveMu   sync.Mutex // held by save
+	mu       sync.Mutex
+	conv     string
+	last     uint64          // the last event printed
+	pending  map[string]bool // jobs enqueued whose outcome has not been printed
 	// resumed are those of pending that the saved place said were due (due): not sentences
 	// of this chat, so they say nothing of the conversation being on the server.
 	resumed map[string]bool
@@ -446,9 +451,10 @@ func (c *chat) watch(ctx context.Context) {
 				return
 			}
 			if refusesCaller(err) {
-				// Retrying will not help until the token changes.
-				c.say("the server refused to follow the conversation (%v): set ELIZA_TOKEN and try again with `eliza chat --resume`",
-					describe(err, c.srv))
+				// Retrying will not help until the token changes. (Not --resume: another
+				// token has a saved place of its own.)
+				c.say("the server refused to follow the conversation (%v): set ELIZA_TOKEN and try again with `eliza chat --conversation %s`",
+					describe(err, c.srv), conv)
 				c.refuse()
 				return
 			}
@@ -548,7 +554,7 @@ func (c *chat) lost(conv string, err error) bool {
 	} else {
 		due := c.forgetLocked()
 		c.conv = conv // an id chat was given: the first sentence tries to start the conversation under it
-		if s, ok, _ := load(); ok && s.Conversation == conv {
+		if s, ok, _ := c.load(); ok && s.Conversation == conv {
 			c.storePlace(c.placeLocked()) // its saved place, without the answers due that will not come
 		}
 		c.say("conversation %s is not on the server (%v)%s: your first sentence starts a conversation, under this id if the server takes it (it keeps an expired one's for a while)", conv, describe(err, c.srv), dueNote(due))
@@ -639,7 +645,11 @@ func (c *chat) storePlace(s saved) {
 	if s.Conversation == "" {
 		return // given up meanwhile: the next conversation is saved when it starts
 	}
-	if err := store(s); err != nil {
+	if c.placeErr != nil {
+		c.say("%v", c.placeErr)
+		return
+	}
+	if err := store(c.place, s); err != nil {
 		c.say("%v", err)
 	}
 }
@@ -655,9 +665,20 @@ func (c *chat) forgetSaved(conv string) {
 
 // forgetSavedLocked is forgetSaved with saveMu held.
 func (c *chat) forgetSavedLocked(conv string) {
-	if err := unstore(conv); err != nil {
+	if c.placeErr != nil {
+		return // nothing was saved
+	}
+	if err := unstore(c.place, conv); err != nil {
 		c.say("%v", err)
 	}
+}
+
+// load reads the conversation saved for this chat's token.
+func (c *chat) load() (saved, bool, error) {
+	if c.placeErr != nil {
+		return saved{}, false, c.placeErr
+	}
+	return load(c.place)
 }
 
 // due adds the answers a saved place says were still due when chat last ended: their

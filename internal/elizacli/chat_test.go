@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -40,7 +41,7 @@ func TestChat_EventsPrintedBeforeSendAnswersAreNoRestart(t *testing.T) {
 	if got := r.out.String(); got != want {
 		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
 	}
-	if s, ok, err := load(); err != nil || !ok || s.Conversation != convID(1) || s.Serial != 6 {
+	if s, ok, err := load(savedAt()); err != nil || !ok || s.Conversation != convID(1) || s.Serial != 6 {
 		t.Fatalf("saved %+v (%t, %v), want the conversation at serial 6", s, ok, err)
 	}
 }
@@ -102,7 +103,7 @@ func TestChat_AConversationLostInARestartIsNotContinuedUnderItsId(t *testing.T) 
 			if got, want := f.sends(), []string{"/one", convID(1) + "/two", "/two"}; !slices.Equal(got, want) {
 				t.Fatalf("sent %q, want %q", got, want)
 			}
-			if s, ok, err := load(); err != nil || !ok || s.Conversation != convID(2) || s.Serial != 2 {
+			if s, ok, err := load(savedAt()); err != nil || !ok || s.Conversation != convID(2) || s.Serial != 2 {
 				t.Fatalf("saved %+v (%t, %v), want the new conversation at serial 2", s, ok, err)
 			}
 			f.mu.Lock()
@@ -123,7 +124,7 @@ func TestChat_AConversationLostInARestartIsNotContinuedUnderItsId(t *testing.T) 
 func TestChat_ASentenceSentWhileTheConversationIsFoundGoneStartsANewOne(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	gone := "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
-	if err := store(saved{Conversation: gone, Serial: 9}); err != nil {
+	if err := store(savedAt(), saved{Conversation: gone, Serial: 9}); err != nil {
 		t.Fatal(err)
 	}
 	f := newFake()
@@ -158,7 +159,7 @@ func TestChat_ResumeOnAnotherServerSaysSo(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	f := newFake()
 	f.add(convID(7), 1)
-	if err := store(saved{Conversation: convID(7), Serial: 2, Addr: "elsewhere:8080"}); err != nil {
+	if err := store(savedAt(), saved{Conversation: convID(7), Serial: 2, Addr: "elsewhere:8080"}); err != nil {
 		t.Fatal(err)
 	}
 	addr := f.start(t)
@@ -172,7 +173,7 @@ func TestChat_ResumeOnAnotherServerSaysSo(t *testing.T) {
 	if got := r.out.String(); got != want {
 		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
 	}
-	if s, ok, err := load(); err != nil || !ok || s.Addr != addr || s.Serial != 4 {
+	if s, ok, err := load(savedAt()); err != nil || !ok || s.Addr != addr || s.Serial != 4 {
 		t.Fatalf("saved %+v (%t, %v), want the conversation at serial 4, held with %s", s, ok, err, addr)
 	}
 
@@ -180,6 +181,47 @@ func TestChat_ResumeOnAnotherServerSaysSo(t *testing.T) {
 	r = start(addr, strings.NewReader(""), "chat", "--resume")
 	if code := r.wait(t); code != 0 || r.out.String() != lines("[conversation "+convID(7)+" (after event 4)]") {
 		t.Fatalf("exit status %d, printed:\n%s\nwant only the conversation's line", code, r.out)
+	}
+}
+
+// Each token has a saved place of its own: a conversation started with a token is its
+// client's, so --resume with another token (or none) does not try it, and the token that
+// started it (--token or ELIZA_TOKEN) finds it still saved. Before, one place served every
+// token: another token's --resume was told the conversation was unknown and forgot it. The
+// files are named by a digest: no token appears in a file name.
+func TestChat_EachTokenResumesItsOwnConversation(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", dir)
+	t.Setenv("ELIZA_TOKEN", "")
+	addr := newFake().start(t)
+	if code := start(addr, strings.NewReader("one\n"), "--token", "token-a", "chat").wait(t); code != 0 {
+		t.Fatalf("chat with token-a: exit status %d", code)
+	}
+	if code := start(addr, strings.NewReader("two\n"), "chat").wait(t); code != 0 {
+		t.Fatalf("chat without a token: exit status %d", code)
+	}
+	r := start(addr, strings.NewReader(""), "--token", "token-b", "chat", "--resume")
+	if code := r.wait(t); code != 1 || r.err.String() != "eliza: no conversation to resume: start one with `eliza chat`\n" {
+		t.Fatalf("--resume with token-b: exit status %d, %q on stderr; want 1, nothing to resume", code, r.err)
+	}
+	t.Setenv("ELIZA_TOKEN", "token-a")
+	r = start(addr, strings.NewReader(""), "chat", "--resume")
+	if code := r.wait(t); code != 0 || r.out.String() != lines("[conversation "+convID(1)+" (after event 2)]") {
+		t.Fatalf("--resume with token-a in ELIZA_TOKEN: exit status %d, printed:\n%s\n%s\nwant its conversation", code, r.out, r.err)
+	}
+	t.Setenv("ELIZA_TOKEN", "")
+	r = start(addr, strings.NewReader(""), "chat", "--resume")
+	if code := r.wait(t); code != 0 || r.out.String() != lines("[conversation "+convID(2)+" (after event 2)]") {
+		t.Fatalf("--resume without a token: exit status %d, printed:\n%s\n%s\nwant the anonymous conversation", code, r.out, r.err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "eliza", "*"))
+	for _, f := range files {
+		if strings.Contains(f, "token-") {
+			t.Errorf("a saved place is named by its token: %s", f)
+		}
+	}
+	if len(files) != 2 {
+		t.Errorf("saved places %q, want two: one per token", files)
 	}
 }
 
@@ -255,7 +297,7 @@ func TestChat_ATokenRefusedOnWatchIsSaidOnceAndEndsChat(t *testing.T) {
 	f.beforeWatch = func(context.Context, *elizav1.WatchRequest) error {
 		return connect.NewError(connect.CodePermissionDenied, errors.New("the client is disabled"))
 	}
-	if err := store(saved{Conversation: convID(7), Serial: 2}); err != nil {
+	if err := store(savedAt(), saved{Conversation: convID(7), Serial: 2}); err != nil {
 		t.Fatal(err)
 	}
 	in, _, _ := typing(t) // never ended
@@ -265,7 +307,7 @@ func TestChat_ATokenRefusedOnWatchIsSaidOnceAndEndsChat(t *testing.T) {
 	}
 	want := lines("[conversation "+convID(7)+" (after event 2)]",
 		"[the server refused to follow the conversation (permission_denied: the client is disabled): "+
-			"set ELIZA_TOKEN and try again with `eliza chat --resume`]")
+			"set ELIZA_TOKEN and try again with `eliza chat --conversation "+convID(7)+"`]")
 	if got := r.out.String(); got != want {
 		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
 	}
@@ -303,7 +345,7 @@ func TestChat_ASentenceToAConversationThatExpiredQuietlyStartsANewOne(t *testing
 	if got := r.out.String(); got != want {
 		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
 	}
-	if s, ok, err := load(); err != nil || !ok || s.Conversation != convID(2) {
+	if s, ok, err := load(savedAt()); err != nil || !ok || s.Conversation != convID(2) {
 		t.Fatalf("saved %+v (%t, %v), want the new conversation", s, ok, err)
 	}
 }
@@ -351,7 +393,7 @@ func TestChat_AnOlderServerThatSaysNothingOfTheHistoryIsWaitedForABoundedTime(t 
 	f := newFake()
 	f.old = true
 	f.add(convID(7), 1)
-	if err := store(saved{Conversation: convID(7), Serial: 2}); err != nil {
+	if err := store(savedAt(), saved{Conversation: convID(7), Serial: 2}); err != nil {
 		t.Fatal(err)
 	}
 	r := start(f.start(t), strings.NewReader(""), "chat", "--resume")
@@ -375,9 +417,9 @@ func TestChat_ResumeWaitsForTheAnswersDueWhenTheLastChatEnded(t *testing.T) {
 	f := newFake()
 	job := f.enqueue(convID(7), "s1")
 	addr := f.start(t)
-	c := &chat{srv: &server{addr: addr}, conv: convID(7), last: 1, pending: map[string]bool{job: true}, done: map[string]bool{}}
+	c := &chat{srv: &server{addr: addr}, conv: convID(7), last: 1, pending: map[string]bool{job: true}, done: map[string]bool{}, place: savedAt()}
 	c.save()
-	if s, ok, err := load(); err != nil || !ok || !slices.Equal(s.Due, []string{job}) {
+	if s, ok, err := load(savedAt()); err != nil || !ok || !slices.Equal(s.Due, []string{job}) {
 		t.Fatalf("saved %+v (%t, %v), want the job's answer due", s, ok, err)
 	}
 
@@ -392,7 +434,7 @@ func TestChat_ResumeWaitsForTheAnswersDueWhenTheLastChatEnded(t *testing.T) {
 	if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "eliza: you said s1") {
 		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0 and the answer", code, r.out, r.err)
 	}
-	if s, _, _ := load(); len(s.Due) != 0 || s.Serial != 2 {
+	if s, _, _ := load(savedAt()); len(s.Due) != 0 || s.Serial != 2 {
 		t.Fatalf("saved %+v, want the answer's serial and nothing due", s)
 	}
 }
@@ -404,7 +446,7 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 	for range 10 {
 		t.Setenv("XDG_STATE_HOME", t.TempDir())
 		f := newFake()
-		if err := store(saved{Conversation: convID(9), Serial: 4}); err != nil {
+		if err := store(savedAt(), saved{Conversation: convID(9), Serial: 4}); err != nil {
 			t.Fatal(err)
 		}
 		r := start(f.start(t), strings.NewReader(""), "chat", "--resume")
@@ -412,7 +454,7 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 			t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0, saying the conversation cannot be continued", code, r.out, r.err)
 		}
 		// Not kept to be found lost again by the next --resume.
-		if s, ok, err := load(); ok || err != nil {
+		if s, ok, err := load(savedAt()); ok || err != nil {
 			t.Fatalf("saved %+v (%v) after the conversation was found lost, want nothing", s, err)
 		}
 	}
@@ -420,7 +462,7 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 	// right after its first sentence. The answer due is not this chat's sentence getting
 	// through: the conversation is said lost at once, and the answer said not to come; chat
 	// then exits 1, as a script waiting for that answer should see.
-	if err := store(saved{Conversation: convID(9), Due: []string{jobID(1)}}); err != nil {
+	if err := store(savedAt(), saved{Conversation: convID(9), Due: []string{jobID(1)}}); err != nil {
 		t.Fatal(err)
 	}
 	r := start(newFake().start(t), strings.NewReader(""), "chat", "--resume")
@@ -429,7 +471,7 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 1, saying it is not on the server and the answer will not come", code, r.out, r.err)
 	}
 	// The answer said not to come is not due again at the next --resume, which then ends well.
-	if s, ok, err := load(); !ok || err != nil || s.Conversation != convID(9) || len(s.Due) != 0 {
+	if s, ok, err := load(savedAt()); !ok || err != nil || s.Conversation != convID(9) || len(s.Due) != 0 {
 		t.Fatalf("saved %+v (%t, %v), want the conversation with nothing due", s, ok, err)
 	}
 	r = start(newFake().start(t), strings.NewReader(""), "chat", "--resume")
@@ -451,7 +493,7 @@ func TestChat_JoinsAConversationWhoseIdIsGivenInAnotherForm(t *testing.T) {
 		if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "eliza: you said s1") || !strings.Contains(r.out.String(), "eliza: you said hello") {
 			t.Fatalf("--conversation %s: exit status %d, printed:\n%s\n%s\nwant 0, the history and the answer", id, code, r.out, r.err)
 		}
-		if s, _, _ := load(); s.Conversation != conv {
+		if s, _, _ := load(savedAt()); s.Conversation != conv {
 			t.Fatalf("--conversation %s: saved %+v, want the id as the server writes it", id, s)
 		}
 	}
@@ -462,14 +504,14 @@ func TestChat_JoinsAConversationWhoseIdIsGivenInAnotherForm(t *testing.T) {
 func TestChat_AGivenConversationNotOnTheServerLeavesAnotherSavedOneAlone(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	kept := saved{Conversation: convID(3), Serial: 6, Due: []string{jobID(2)}}
-	if err := store(kept); err != nil {
+	if err := store(savedAt(), kept); err != nil {
 		t.Fatal(err)
 	}
 	r := start(newFake().start(t), strings.NewReader(""), "chat", "--conversation", convID(4))
 	if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "is not on the server") {
 		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0, saying it is not on the server", code, r.out, r.err)
 	}
-	if s, _, err := load(); err != nil || s.Conversation != kept.Conversation || s.Serial != kept.Serial || !slices.Equal(s.Due, kept.Due) {
+	if s, _, err := load(savedAt()); err != nil || s.Conversation != kept.Conversation || s.Serial != kept.Serial || !slices.Equal(s.Due, kept.Due) {
 		t.Fatalf("saved %+v (%v), want %+v left as it was", s, err, kept)
 	}
 }
@@ -479,7 +521,7 @@ func TestChat_AGivenConversationNotOnTheServerLeavesAnotherSavedOneAlone(t *test
 // make it exit 1: the user chose to leave.
 func TestChat_CtrlCWhileWaitingForAnswersExitsZero(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	if err := store(saved{Conversation: convID(9), Due: []string{jobID(99)}}); err != nil {
+	if err := store(savedAt(), saved{Conversation: convID(9), Due: []string{jobID(99)}}); err != nil {
 		t.Fatal(err)
 	}
 	f := newFake()

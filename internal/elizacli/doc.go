@@ -10,7 +10,8 @@
 // events ("enqueued", replies, errors) in the conversation's order, each once. When the server
 // goes away it reconnects with backoff and resumes after the last event it printed, so no
 // reply is lost or repeated; the conversation's id and that serial are saved (in the user's
-// state directory) after every event, and `chat --resume` continues the last conversation.
+// state directory, a file per token) after every event, and `chat --resume` continues the last
+// conversation of the token it is given.
 // At the end of input (Ctrl-D, or the end of a pipe) it prints the history of a conversation
 // it continues (to the serial a Watch's Eliza-Last-Serial header names) and waits for the
 // answers still due, those the saved place kept from the last chat included, then exits (1

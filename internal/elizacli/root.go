@@ -68,15 +68,20 @@ func (s *server) base() (string, *http.Client, error) {
 	if s.tls {
 		scheme = "https://"
 	}
-	token := s.token
-	if token == "" {
-		token = os.Getenv("ELIZA_TOKEN")
-	}
+	token := s.bearer()
 	httpClient := http.DefaultClient
 	if token != "" {
 		httpClient = &http.Client{Transport: access.WithHeader(http.DefaultTransport, "Authorization", "Bearer "+token)}
 	}
 	return scheme + s.addr, httpClient, nil
+}
+
+// bearer is the token sent: --token's, else ELIZA_TOKEN's, else none ("").
+func (s *server) bearer() string {
+	if s.token != "" {
+		return s.token
+	}
+	return os.Getenv("ELIZA_TOKEN")
 }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

@@ -1,6 +1,8 @@
 package elizacli
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,10 +38,18 @@ func stateDir() (string, error) {
 	return filepath.Join(dir, "eliza"), nil
 }
 
-// statePath is the file of the last conversation.
-func statePath() (string, error) {
+// statePath is the file of the last conversation held with token: conversation.json without
+// one, and a file named by a digest of the token (not the token: file names are not secret)
+// with one. A conversation started with a token is its client's, and any other caller is told
+// it is unknown; one saved place for all tokens was forgotten as lost when chat resumed it
+// with another, though its own token could still have resumed it.
+func statePath(token string) (string, error) {
 	dir, err := stateDir()
-	return filepath.Join(dir, "conversation.json"), err
+	if token == "" {
+		return filepath.Join(dir, "conversation.json"), err
+	}
+	sum := sha256.Sum256([]byte(token))
+	return filepath.Join(dir, "conversation-"+hex.EncodeToString(sum[:8])+".json"), err
 }
 
 // historyPath is the file of the lines typed at the terminal, for line editing's history; its
@@ -55,12 +65,8 @@ func historyPath() (string, error) {
 	return filepath.Join(dir, "history"), nil
 }
 
-// load reads the last conversation; ok is false when there is none.
-func load() (s saved, ok bool, err error) {
-	path, err := statePath()
-	if err != nil {
-		return saved{}, false, err
-	}
+// load reads the last conversation saved at path; ok is false when there is none.
+func load(path string) (s saved, ok bool, err error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return saved{}, false, nil
@@ -73,15 +79,11 @@ func load() (s saved, ok bool, err error) {
 	return s, true, nil
 }
 
-// store writes s, replacing the file whole so that a crash leaves the old or the new one. The
+// store writes s at path, replacing the file whole so that a crash leaves the old or the new one. The
 // new one is written to a file of its own first: two chats at once (two terminals) each
 // replace it whole, the last one's staying. (With one temporary name they took each other's,
 // and one failed: "rename …conversation.json.tmp: no such file or directory".)
-func store(s saved) error {
-	path, err := statePath()
-	if err != nil {
-		return err
-	}
+func store(path string, s saved) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("keep the conversation: %w", err)
 	}
@@ -108,7 +110,7 @@ func store(s saved) error {
 	return nil
 }
 
-// unstore removes the saved conversation if it is conv; another is left as it is (a chat in
+// unstore removes the conversation saved at path if it is conv; another is left as it is (a chat in
 // another terminal saved it since), and so is a file that is not a saved conversation.
 //
 // Other chats may store at any moment, so it takes the file away first (a rename is atomic),
@@ -117,11 +119,7 @@ func store(s saved) error {
 // removing the file, as it once did, removed a place another chat had stored in between. (The
 // file taken is named apart from store's temporary files, which sweep removes by age: the
 // rename keeps the saved file's time.)
-func unstore(conv string) error {
-	path, err := statePath()
-	if err != nil {
-		return err
-	}
+func unstore(path, conv string) error {
 	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.taken")
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // no directory: nothing was ever saved

@@ -21,7 +21,7 @@ func TestStore_ChatsAtOnceEachReplaceTheFileWhole(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			for n := range 50 {
-				errs <- store(saved{Conversation: fmt.Sprintf("conversation-%d", i), Serial: uint64(n), Addr: "localhost:8080"})
+				errs <- store(savedAt(), saved{Conversation: fmt.Sprintf("conversation-%d", i), Serial: uint64(n), Addr: "localhost:8080"})
 			}
 		})
 	}
@@ -32,11 +32,11 @@ func TestStore_ChatsAtOnceEachReplaceTheFileWhole(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	path, err := statePath()
+	path, err := statePath("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, ok, err := load()
+	s, ok, err := load(savedAt())
 	if err != nil || !ok || s.Serial != 49 {
 		t.Fatalf("the file holds %+v (%v, %v), want one chat's last place", s, ok, err)
 	}
@@ -53,7 +53,7 @@ func TestStore_ChatsAtOnceEachReplaceTheFileWhole(t *testing.T) {
 // later chat's first store, once it is old enough not to be another chat's at work.
 func TestStore_RemovesTheTemporaryFilesOfChatsKilledMidStore(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	path, err := statePath()
+	path, err := statePath("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestStore_RemovesTheTemporaryFilesOfChatsKilledMidStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	sweepOnce = sync.Once{}
-	if err := store(saved{Conversation: "conversation", Serial: 1}); err != nil {
+	if err := store(savedAt(), saved{Conversation: "conversation", Serial: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
@@ -89,31 +89,31 @@ func TestUnstore_LeavesAnotherChatsPlace(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	check := func(when string, want string) {
 		t.Helper()
-		s, ok, err := load()
+		s, ok, err := load(savedAt())
 		if want == "" && (ok || err != nil) || want != "" && (!ok || err != nil || s.Conversation != want) {
 			t.Fatalf("%s: saved %+v (%t, %v), want %q", when, s, ok, err, want)
 		}
-		path, _ := statePath()
+		path, _ := statePath("")
 		if left, _ := filepath.Glob(path + ".*.*"); len(left) != 0 {
 			t.Fatalf("%s: temporary files left: %v", when, left)
 		}
 	}
-	if err := unstore("lost"); err != nil {
+	if err := unstore(savedAt(), "lost"); err != nil {
 		t.Fatalf("with nothing saved: %v", err)
 	}
 	mustStore := func(conv string) {
 		t.Helper()
-		if err := store(saved{Conversation: conv, Addr: "localhost:8080"}); err != nil {
+		if err := store(savedAt(), saved{Conversation: conv, Addr: "localhost:8080"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	mustStore("lost")
-	if err := unstore("lost"); err != nil {
+	if err := unstore(savedAt(), "lost"); err != nil {
 		t.Fatal(err)
 	}
 	check("its own", "")
 	mustStore("other")
-	if err := unstore("lost"); err != nil {
+	if err := unstore(savedAt(), "lost"); err != nil {
 		t.Fatal(err)
 	}
 	check("another's", "other")
@@ -122,7 +122,7 @@ func TestUnstore_LeavesAnotherChatsPlace(t *testing.T) {
 	link = func(string, string) error { return &os.LinkError{Op: "link", Err: syscall.EPERM} }
 	defer func() { link = os.Link }()
 	mustStore("other")
-	if err := unstore("lost"); err != nil {
+	if err := unstore(savedAt(), "lost"); err != nil {
 		t.Fatal(err)
 	}
 	check("another's, without hard links", "other")
@@ -132,9 +132,19 @@ func TestUnstore_LeavesAnotherChatsPlace(t *testing.T) {
 	defer func() { unstoreTaken = nil }()
 	for _, conv := range []string{"lost", "other"} {
 		mustStore(conv)
-		if err := unstore("lost"); err != nil {
+		if err := unstore(savedAt(), "lost"); err != nil {
 			t.Fatal(err)
 		}
 		check("a place stored while it decided, over "+conv, "newer")
 	}
+}
+
+// savedAt is where chat saves the conversation of a caller without a token, under the
+// XDG_STATE_HOME the test set.
+func savedAt() string {
+	path, err := statePath("")
+	if err != nil {
+		panic(err)
+	}
+	return path
 }
