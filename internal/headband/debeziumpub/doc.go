@@ -5,7 +5,8 @@
 // The event has the connector's shape as captured in internal/debezium/testdata
 // (events/datastore-signal/create-*.json, JsonConverter with schemas enabled): a
 // {"schema", "payload"} value whose payload is the envelope with op "c", before null, the row in
-// after (uuids as strings, bytea and the span range as base64, doubles written with a
+// after without its samples, as column.exclude.list=datastore.signal.data leaves it (uuids as
+// strings, the span range as base64, doubles written with a
 // fraction, inserted_at as a zoned timestamp), and a source block with connector, db, schema,
 // table, ts_ms/us/ns, txId, lsn and sequence. The key is {"schema", "payload":{"recording"}},
 // as with message.key.columns=datastore.signal:recording, and messages are partitioned with

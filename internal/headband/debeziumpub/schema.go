@@ -40,7 +40,6 @@ const valueSchema = `{"type":"struct","fields":[` +
 const rowFields = `[` +
 	`{"type":"string","optional":false,"name":"io.debezium.data.Uuid","version":1,"field":"id"},` +
 	`{"type":"string","optional":false,"name":"io.debezium.data.Uuid","version":1,"field":"recording"},` +
-	`{"type":"bytes","optional":false,"field":"data"},` +
 	`{"type":"bytes","optional":false,"field":"span"},` +
 	`{"type":"string","optional":false,"field":"sensor_label"},` +
 	`{"type":"string","optional":false,"field":"sensor_type"},` +

@@ -83,7 +83,7 @@ func (w *Writer) event(s headband.Signal, lastCommitLSN, lsn, txID int64) (value
 	emitted := w.now().UTC()
 	env := envelope{
 		After: &row{
-			ID: s.ID.String(), Recording: s.Recording.String(), Data: s.Data, Span: []byte(s.Span.String()),
+			ID: s.ID.String(), Recording: s.Recording.String(), Span: []byte(s.Span.String()),
 			SensorLabel: s.SensorLabel, SensorType: s.SensorType, Channels: s.Channels, SampleUnit: s.SampleUnit,
 			SampleResolutionInUnit: double(s.SampleResolution), SampleOffsetInUnit: double(s.SampleOffset),
 			SampleType: string(s.SampleType), SampleRate: double(s.SampleRate),
@@ -142,7 +142,6 @@ type envelope struct {
 type row struct {
 	ID                     string   `json:"id"`
 	Recording              string   `json:"recording"`
-	Data                   []byte   `json:"data"`
 	Span                   []byte   `json:"span"`
 	SensorLabel            string   `json:"sensor_label"`
 	SensorType             string   `json:"sensor_type"`

@@ -103,7 +103,7 @@ func TestWriter_EventsDecodeToTheInsertedSignal(t *testing.T) {
 		if ch.Op != debezium.OpCreate || ch.Before != nil || a == nil {
 			t.Fatalf("op %q before %v after %v, want a create", ch.Op, ch.Before, a)
 		}
-		if a.ID != s.ID || a.Recording != s.Recording || !slices.Equal(a.Data, s.Data) ||
+		if a.ID != s.ID || a.Recording != s.Recording || a.Data != nil ||
 			a.SensorLabel != s.SensorLabel || a.SensorType != s.SensorType || !slices.Equal(a.Channels, s.Channels) ||
 			a.SampleUnit != s.SampleUnit || a.SampleResolutionInUnit != s.SampleResolution ||
 			a.SampleOffsetInUnit != s.SampleOffset || a.SampleType != string(s.SampleType) || a.SampleRate != s.SampleRate {
@@ -131,7 +131,7 @@ func TestWriter_EnvelopeHasTheCapturedConnectorsShape(t *testing.T) {
 	if _, err := w.Insert(t.Context(), s); err != nil {
 		t.Fatal(err)
 	}
-	got, want := decodeJSON(t, c.msgs[0].Value), fixture(t, "events/datastore-signal/create-eeg.json")
+	got, want := decodeJSON(t, c.msgs[0].Value), withoutSamples(fixture(t, "events/datastore-signal/create-eeg.json"))
 	if !reflect.DeepEqual(got["schema"], want["schema"]) {
 		t.Errorf("value schema differs from the connector's:\n got %v\nwant %v", got["schema"], want["schema"])
 	}
@@ -160,6 +160,22 @@ func TestWriter_EnvelopeHasTheCapturedConnectorsShape(t *testing.T) {
 	if p := gotKey["payload"].(map[string]any); len(p) != 1 || p["recording"] != s.Recording.String() {
 		t.Errorf("key payload %v, want the recording %s", p, s.Recording)
 	}
+}
+
+// withoutSamples is a captured event as the connector writes it now: without the data column,
+// which column.exclude.list (deploy/local/debezium-connector.json) leaves out of the schema
+// and the rows. (The capture predates the setting.)
+func withoutSamples(event map[string]any) map[string]any {
+	for _, f := range event["schema"].(map[string]any)["fields"].([]any) {
+		field := f.(map[string]any)
+		if name := field["field"]; name == "before" || name == "after" {
+			field["fields"] = slices.DeleteFunc(field["fields"].([]any), func(c any) bool { return c.(map[string]any)["field"] == "data" })
+		}
+	}
+	if after, ok := event["payload"].(map[string]any)["after"].(map[string]any); ok {
+		delete(after, "data")
+	}
+	return event
 }
 
 func TestWriter_KeysEverySignalOfARecordingAlike(t *testing.T) {
