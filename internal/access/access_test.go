@@ -134,7 +134,7 @@ func TestStore_KeepsClientsAndOnlyTheHashesOfTheirTokens(t *testing.T) {
 func header(kv ...string) http.Header {
 	h := http.Header{}
 	for i := 0; i+1 < len(kv); i += 2 {
-		h.Set(kv[i], kv[i+1])
+		h.Add(kv[i], kv[i+1])
 	}
 	return h
 }
@@ -203,6 +203,11 @@ func TestAuthenticator_TellsEachKindOfCallerApart(t *testing.T) {
 		{"malformed", header("Authorization", "Bearer "+secret[:20]), "unauthenticated", uuid.Nil},
 		{"empty", header("X-Token", ""), "unauthenticated", uuid.Nil},
 		{"another scheme", header("Authorization", "Basic "+secret), "unauthenticated", uuid.Nil},
+		{"both headers, one token", header("Authorization", "Bearer "+secret, "X-Token", secret), "ok", premium.ID},
+		// Two tokens are refused, not answered as the client of one of them.
+		{"both headers, two tokens", header("Authorization", "Bearer "+secret, "X-Token", unknown), "unauthenticated", uuid.Nil},
+		{"both headers, a bad x-token", header("Authorization", "Bearer "+secret, "X-Token", "garbage"), "unauthenticated", uuid.Nil},
+		{"authorization twice", header("Authorization", "Bearer "+secret, "Authorization", "Bearer "+unknown), "unauthenticated", uuid.Nil},
 		{"disabled", header("Authorization", "Bearer "+disabledSecret), "permission_denied", disabled.ID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -51,6 +51,7 @@ func (m *Mode) UnmarshalText(b []byte) error {
 var (
 	errMissing   = refusal(connect.CodeUnauthenticated, `this server needs a token: send "Authorization: Bearer TOKEN" or "X-Token: TOKEN"`)
 	errMalformed = refusal(connect.CodeUnauthenticated, `the token is malformed: send it as it was printed when it was made ("Authorization: Bearer eliza_…" or "X-Token: eliza_…")`)
+	errTwo       = refusal(connect.CodeUnauthenticated, `two different tokens were sent ("Authorization" and "X-Token", or one of them twice): send one`)
 	errInvalid   = refusal(connect.CodeUnauthenticated, "the token is not valid: it is unknown or has been revoked")
 	errDisabled  = refusal(connect.CodePermissionDenied, "this client is disabled: ask the service's operators")
 	errCheck     = refusal(connect.CodeUnavailable, "cannot check the token right now, please try again")
@@ -135,7 +136,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, header http.Header) (C
 	if a.mode == Off {
 		return a.anonymous, nil
 	}
-	secret, present := tokenOf(header)
+	secret, present, err := tokenOf(header)
+	if err != nil {
+		return Client{}, err
+	}
 	if !present {
 		if a.mode == Required {
 			return Client{}, errMissing()
@@ -173,21 +177,32 @@ func (a *Authenticator) lookup(ctx context.Context, hash Hash) (Client, error) {
 	return c, err
 }
 
-// tokenOf reads the token from "Authorization: Bearer TOKEN" or, failing that, "X-Token:
-// TOKEN". A header that is there but empty, or another Authorization scheme, is a malformed
-// token, not a missing one.
-func tokenOf(h http.Header) (string, bool) {
-	if v := h.Values("Authorization"); len(v) > 0 {
-		scheme, token, _ := strings.Cut(strings.TrimSpace(v[0]), " ")
+// tokenOf reads the token from "Authorization: Bearer TOKEN" and "X-Token: TOKEN". A header
+// that is there but empty, or another Authorization scheme, is a malformed token, not a
+// missing one. Every value of the two must be the same token: a call with two different ones
+// (a gateway that adds its own, a client that sets both) is refused, not answered as one of
+// them, which the caller could not tell.
+func tokenOf(h http.Header) (token string, present bool, err error) {
+	var tokens []string
+	for _, v := range h.Values("Authorization") {
+		scheme, t, _ := strings.Cut(strings.TrimSpace(v), " ")
 		if !strings.EqualFold(scheme, "Bearer") {
-			return "", true
+			return "", true, errMalformed()
 		}
-		return strings.TrimSpace(token), true
+		tokens = append(tokens, strings.TrimSpace(t))
 	}
-	if v := h.Values("X-Token"); len(v) > 0 {
-		return strings.TrimSpace(v[0]), true
+	for _, v := range h.Values("X-Token") {
+		tokens = append(tokens, strings.TrimSpace(v))
 	}
-	return "", false
+	if len(tokens) == 0 {
+		return "", false, nil
+	}
+	for _, t := range tokens[1:] {
+		if t != tokens[0] {
+			return "", true, errTwo()
+		}
+	}
+	return tokens[0], true, nil
 }
 
 // Interceptor authenticates every call of the handlers it is given to, applies the request
