@@ -69,6 +69,9 @@ type Authenticator struct {
 	store     *Store
 	log       *slog.Logger
 	cache     *cache
+	// streams are the open streams of callers with a token, ended when it is revoked or its
+	// client disabled (Listen).
+	streams *streams
 
 	quotas  *Quotas
 	limited map[string]bool // procedures counted against the requests-per-second quota
@@ -105,8 +108,8 @@ func (a *Authenticator) WithQuotas(q *Quotas, procedures ...string) *Authenticat
 }
 
 // admit authenticates a call of procedure and applies its request quota.
-func (a *Authenticator) admit(ctx context.Context, procedure string, header http.Header) (context.Context, error) {
-	c, err := a.Authenticate(ctx, header)
+func (a *Authenticator) admit(ctx context.Context, procedure string, cr credential) (context.Context, error) {
+	c, err := a.authenticate(ctx, cr)
 	if err != nil {
 		if c.ID != (uuid.UUID{}) { // a disabled client: its refused calls count in its usage too
 			a.count(WithClient(ctx, c), procedure, err)
@@ -127,30 +130,57 @@ func (a *Authenticator) admit(ctx context.Context, procedure string, header http
 // Optional and Required, run Listen for the life of the process: until it has connected,
 // and whenever its connection is down, every token is looked up in the database.
 func NewAuthenticator(mode Mode, anonymousTier Tier, store *Store, log *slog.Logger) *Authenticator {
-	return &Authenticator{mode: mode, anonymous: AnonymousClient(anonymousTier), store: store, log: log, cache: newCache()}
+	return &Authenticator{mode: mode, anonymous: AnonymousClient(anonymousTier), store: store, log: log, cache: newCache(), streams: newStreams()}
 }
 
 // Authenticate returns the client a call with header comes from, or the connect error to
 // answer it with; for a disabled client, both (its refused calls are counted in its usage).
 func (a *Authenticator) Authenticate(ctx context.Context, header http.Header) (Client, error) {
+	return a.authenticate(ctx, a.credentialOf(header))
+}
+
+// credential is what a call's headers say of its token: none (present false), one that
+// cannot be (err), or the hash of one to look up.
+type credential struct {
+	hash    Hash
+	present bool
+	err     error
+}
+
+// credentialOf reads the token of a call's headers; under AUTH=off there is none to read.
+func (a *Authenticator) credentialOf(header http.Header) credential {
+	if a.mode == Off {
+		return credential{}
+	}
+	secret, present, err := tokenOf(header)
+	if err != nil || !present {
+		return credential{present: present, err: err}
+	}
+	hash, ok := HashToken(secret)
+	if !ok {
+		return credential{present: true, err: errMalformed()}
+	}
+	return credential{hash: hash, present: true}
+}
+
+// looked reports whether cr is a token to look up (and follow, for a stream).
+func (cr credential) looked() bool { return cr.present && cr.err == nil }
+
+// authenticate is Authenticate of a call whose headers credentialOf has read.
+func (a *Authenticator) authenticate(ctx context.Context, cr credential) (Client, error) {
 	if a.mode == Off {
 		return a.anonymous, nil
 	}
-	secret, present, err := tokenOf(header)
-	if err != nil {
-		return Client{}, err
+	if cr.err != nil {
+		return Client{}, cr.err
 	}
-	if !present {
+	if !cr.present {
 		if a.mode == Required {
 			return Client{}, errMissing()
 		}
 		return a.anonymous, nil
 	}
-	hash, ok := HashToken(secret)
-	if !ok {
-		return Client{}, errMalformed()
-	}
-	c, err := a.lookup(ctx, hash)
+	c, err := a.lookup(ctx, cr.hash)
 	switch {
 	case errors.Is(err, errUnknownToken):
 		return Client{}, errInvalid()
@@ -216,7 +246,7 @@ func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if req.Spec().IsClient {
 			return next(ctx, req)
 		}
-		ctx, err := i.a.admit(ctx, req.Spec().Procedure, req.Header())
+		ctx, err := i.a.admit(ctx, req.Spec().Procedure, i.a.credentialOf(req.Header()))
 		if err != nil {
 			return nil, err
 		}
@@ -232,11 +262,22 @@ func (i interceptor) WrapStreamingClient(next connect.StreamingClientFunc) conne
 
 func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		ctx, err := i.a.admit(ctx, conn.Spec().Procedure, conn.RequestHeader())
+		cr := i.a.credentialOf(conn.RequestHeader())
+		if cr.looked() {
+			// Followed from before its token is looked up: a change that lands between the
+			// two is then either seen by the lookup or followed by a check of the stream.
+			var stop func()
+			ctx, stop = i.a.streams.follow(ctx, cr.hash)
+			defer stop()
+		}
+		ctx, err := i.a.admit(ctx, conn.Spec().Procedure, cr)
 		if err != nil {
 			return err
 		}
 		err = next(ctx, conn)
+		if cut := cutOff(ctx); cut != nil {
+			err = cut // the stream ended because its token was revoked or its client disabled
+		}
 		i.a.count(ctx, conn.Spec().Procedure, err)
 		return err
 	}

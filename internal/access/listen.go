@@ -69,6 +69,7 @@ func (a *Authenticator) listenOnce(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	a.cache.reset(true) // anything cached before may have changed unseen
+	a.recheck(ctx)
 	for {
 		waitCtx, cancel := context.WithTimeout(ctx, pingEvery)
 		_, err := conn.WaitForNotification(waitCtx)
@@ -77,6 +78,7 @@ func (a *Authenticator) listenOnce(ctx context.Context) error {
 		switch {
 		case err == nil:
 			a.cache.reset(true)
+			a.recheck(ctx)
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case idle && !conn.IsClosed():

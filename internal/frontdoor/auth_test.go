@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/eliza"
@@ -16,6 +17,7 @@ import (
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 	"github.com/beacon/eventdispatch/internal/stack"
+	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
 // calls makes each ElizaService RPC once and returns its error.
@@ -66,21 +68,37 @@ func calls(c elizav1connect.ElizaServiceClient) map[string]func(context.Context)
 	}
 }
 
-func TestAuth_RefusesBadTokensOnEveryRPCAndProtocol(t *testing.T) {
-	ep := stack.Require(t, stack.Postgres)
-	pool := stack.Pool(t, ep.DatabaseURL)
-	store := access.NewStore(pool)
-	add := func(tier access.Tier) (access.Client, string, access.Token) {
-		c, secret, tok, err := store.AddClient(t.Context(), "test "+t.Name(), tier, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_, _ = pool.Exec(context.Background(), `DELETE FROM access.usage WHERE client = $1`, c.ID)
-			_, _ = pool.Exec(context.Background(), `DELETE FROM access.client WHERE id = $1`, c.ID)
-		})
-		return c, secret, tok
+// clients is the access store of the local stack's Postgres, for tests that add clients.
+type clients struct {
+	t     *testing.T
+	pool  *pgxpool.Pool
+	store *access.Store
+}
+
+func openClients(t *testing.T) clients {
+	t.Helper()
+	pool := stack.Pool(t, stack.Require(t, stack.Postgres).DatabaseURL)
+	return clients{t: t, pool: pool, store: access.NewStore(pool)}
+}
+
+// add adds a client of the test's own, deleted (with its usage) at the end, and returns it
+// with its token.
+func (cs clients) add(tier access.Tier) (access.Client, string, access.Token) {
+	cs.t.Helper()
+	c, secret, tok, err := cs.store.AddClient(cs.t.Context(), "test "+cs.t.Name(), tier, false)
+	if err != nil {
+		cs.t.Fatal(err)
 	}
+	cs.t.Cleanup(func() {
+		_, _ = cs.pool.Exec(context.Background(), `DELETE FROM access.usage WHERE client = $1`, c.ID)
+		_, _ = cs.pool.Exec(context.Background(), `DELETE FROM access.client WHERE id = $1`, c.ID)
+	})
+	return c, secret, tok
+}
+
+func TestAuth_RefusesBadTokensOnEveryRPCAndProtocol(t *testing.T) {
+	cs := openClients(t)
+	store, add := cs.store, cs.add
 	_, valid, _ := add(access.Premium)
 	_, revoked, tok := add(access.Premium)
 	if err := store.RevokeToken(t.Context(), tok.ID); err != nil {
@@ -146,5 +164,100 @@ func TestAuth_RefusesBadTokensOnEveryRPCAndProtocol(t *testing.T) {
 	days, err := store.UsageBetween(t.Context(), off.ID, today, today)
 	if err != nil || len(days) != 1 || days[0].RPCs["Say/permission_denied"] != 3 {
 		t.Fatalf("the disabled client's usage today: %+v (%v), want its 3 refused Says, one per protocol", days, err)
+	}
+}
+
+// Streams already open end when their token is revoked or their client disabled, as new calls
+// are refused: a Watch or a QueueConversation no longer delivers a conversation's events to a
+// caller its operators have shut out. Before, only calls that began after the change were
+// refused. Other clients' streams and the anonymous caller's go on.
+func TestAuth_ARevokedTokenOrADisabledClientEndsItsOpenStreams(t *testing.T) {
+	cs := openClients(t)
+	_, revokedSecret, revokedToken := cs.add(access.Premium)
+	disabled, disabledSecret, _ := cs.add(access.Premium)
+	_, keptSecret, _ := cs.add(access.Premium)
+	auth := access.NewAuthenticator(access.Optional, access.Premium, cs.store, slog.New(slog.DiscardHandler))
+	listening, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- auth.Listen(listening) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Listen: %v", err)
+		}
+	})
+	m := transcript.NewMemory(time.Hour)
+	c := startConversationsOn(t, m, m, func(o *frontdoor.Options) { o.Auth = auth.Interceptor() })
+
+	type followed struct {
+		name string
+		conv string
+		ends chan error // the Watch's end
+		bidi *connect.BidiStreamForClient[elizav1.QueueConversationRequest, elizav1.QueueConversationResponse]
+	}
+	follow := func(name, secret string) *followed {
+		transport := c.h.h2c.Transport
+		if secret != "" {
+			transport = access.WithHeader(transport, "Authorization", "Bearer "+secret)
+		}
+		client := elizav1connect.NewElizaServiceClient(&http.Client{Transport: transport}, c.h.url, connect.WithGRPC())
+		sent, err := client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
+		if err != nil {
+			t.Fatalf("%s: send: %v", name, err)
+		}
+		f := &followed{name: name, conv: sent.Msg.GetConversationId(), ends: make(chan error, 1)}
+		w, err := client.Watch(ctx(t), connect.NewRequest(&elizav1.WatchRequest{ConversationId: f.conv, AfterSerial: sent.Msg.GetSerial()}))
+		if err != nil {
+			t.Fatalf("%s: watch: %v", name, err)
+		}
+		go func() {
+			for w.Receive() {
+			}
+			f.ends <- w.Err()
+		}()
+		f.bidi = client.QueueConversation(ctx(t))
+		t.Cleanup(func() { _ = f.bidi.CloseResponse() })
+		if err := f.bidi.Send(&elizav1.QueueConversationRequest{ConversationId: f.conv, ResumeAfter: sent.Msg.GetSerial()}); err != nil {
+			t.Fatalf("%s: attach: %v", name, err)
+		}
+		return f
+	}
+	revoked, off, kept, anonymous := follow("revoked", revokedSecret), follow("disabled", disabledSecret),
+		follow("kept", keptSecret), follow("anonymous", "")
+
+	if err := cs.store.RevokeToken(t.Context(), revokedToken.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.store.SetDisabled(t.Context(), disabled.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		f    *followed
+		want connect.Code
+	}{{revoked, connect.CodeUnauthenticated}, {off, connect.CodePermissionDenied}} {
+		select {
+		case err := <-tc.f.ends:
+			if connect.CodeOf(err) != tc.want {
+				t.Errorf("%s: the Watch ended with %v, want %s", tc.f.name, err, tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the Watch is still open 10 s after the change", tc.f.name)
+		}
+		_, err := tc.f.bidi.Receive()
+		if connect.CodeOf(err) != tc.want {
+			t.Errorf("%s: the QueueConversation stream ended with %v, want %s", tc.f.name, err, tc.want)
+		}
+	}
+	// The others still get their conversations' events.
+	for i, f := range []*followed{kept, anonymous} {
+		c.answer(2+i, "still here")
+		if res, err := f.bidi.Receive(); err != nil || res.GetSentence() != "still here" {
+			t.Errorf("%s: %v, %v; want the reply on the stream", f.name, res, err)
+		}
+		select {
+		case err := <-f.ends:
+			t.Errorf("%s: the Watch ended: %v", f.name, err)
+		default:
+		}
 	}
 }
