@@ -557,7 +557,7 @@ func (c *chat) lost(conv string, err error) bool {
 		if s, ok, _ := c.load(); ok && s.Conversation == conv {
 			c.storePlace(c.placeLocked()) // its saved place, without the answers due that will not come
 		}
-		c.say("conversation %s is not on the server (%v)%s: your first sentence starts a conversation, under this id if the server takes it (it keeps an expired one's for a while)", conv, describe(err, c.srv), dueNote(due))
+		c.say("conversation %s is not on the server (%v)%s: your first sentence starts a conversation, under this id if the server takes it, else under one of its own (it takes no id of another client's conversation, nor, for a while, of an expired one)", conv, describe(err, c.srv), dueNote(due))
 	}
 	c.mu.Unlock()
 	c.notify() // the end of input stops waiting for answers that will not come

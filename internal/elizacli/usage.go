@@ -32,6 +32,12 @@ func newUsage(srv *server) *cobra.Command {
 			"an admin client may ask for another client's with --client.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Said before the server is asked: it would first say whether the caller may ask.
+			for _, day := range []struct{ flag, value string }{{"--from", from}, {"--to", to}} {
+				if _, err := time.Parse(time.DateOnly, day.value); day.value != "" && err != nil {
+					return fmt.Errorf("%s %q is not a day (YYYY-MM-DD)", day.flag, day.value)
+				}
+			}
 			c, err := srv.usageClient()
 			if err != nil {
 				return err

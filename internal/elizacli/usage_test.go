@@ -2,6 +2,7 @@ package elizacli
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -44,6 +45,19 @@ func TestUsage_SaysThereIsNoneRatherThanAnEmptyTable(t *testing.T) {
 		code := Main(append([]string{"--addr", addr, "usage"}, tc.args...), strings.NewReader(""), &out, &errs)
 		if code != 0 || out.String() != tc.want || errs.Len() != 0 {
 			t.Errorf("usage %s: exit status %d, %q, %q; want 0 and %q", strings.Join(tc.args, " "), code, out.String(), errs.String(), tc.want)
+		}
+	}
+}
+
+// A day that is not one is said before the server is asked: a caller without a token was
+// told it may not read usage, about a mistyped day.
+func TestUsage_ADayThatIsNotOneIsSaidAsSuch(t *testing.T) {
+	for _, args := range [][]string{{"--from", "yesterday"}, {"--from", "2026-12-01", "--to", "2026-13-01"}} {
+		var out, errs strings.Builder
+		code := Main(append([]string{"--addr", "127.0.0.1:1", "usage"}, args...), strings.NewReader(""), &out, &errs)
+		want := fmt.Sprintf("eliza: %s %q is not a day (YYYY-MM-DD)\n", args[len(args)-2], args[len(args)-1])
+		if code != 1 || errs.String() != want {
+			t.Errorf("usage %s: exit status %d, %q on stderr; want 1 and %q", strings.Join(args, " "), code, errs.String(), want)
 		}
 	}
 }
