@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/beacon/eventdispatch/internal/recording"
@@ -33,6 +34,8 @@ func WatchIncomplete(ctx context.Context, w Watcher, age time.Duration, m *Metri
 	for {
 		if n, err := w.Pending(ctx); err == nil {
 			m.pending.Set(float64(n))
+		} else if ctx.Err() == nil {
+			m.pending.Set(math.NaN()) // not known now: the last count would grow stale unseen
 		}
 		incomplete, err := w.ReportIncomplete(ctx, age)
 		if err != nil && ctx.Err() == nil {

@@ -1,6 +1,10 @@
 package dispatch
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"math"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the dispatcher's instruments for the signal flow.
 type Metrics struct {
@@ -44,13 +48,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dispatcher_pending_recordings",
-			Help: "Recordings not yet complete with a signal present (all replicas).",
+			Help: "Recordings not yet complete with a signal present (all replicas); NaN while the count cannot be read (before the first read, or the database unreachable).",
 		}),
 		incomplete: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dispatcher_incomplete_recordings_total",
 			Help: "Recordings still incomplete INCOMPLETE_AFTER after their first signal (each counted once, by one replica).",
 		}),
 	}
+	// Not a count until one is read: 0 would say "nothing pending" of a dispatcher that cannot
+	// tell, and max across replicas skips NaN.
+	m.pending.Set(math.NaN())
 	reg.MustRegister(m.events, m.completed, m.deadLettered, m.ignored, m.batchDuration, m.failed, m.pending, m.incomplete)
 	return m
 }

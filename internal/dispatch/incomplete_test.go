@@ -1,0 +1,74 @@
+package dispatch_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beacon/eventdispatch/internal/dispatch"
+	"github.com/beacon/eventdispatch/internal/recording"
+)
+
+// counts answers Pending with each of its results in turn, and says when the report after
+// each has been asked for.
+type counts struct {
+	results  []error // nil: 4 recordings pending
+	reported chan struct{}
+}
+
+func (c *counts) Pending(context.Context) (int64, error) {
+	err := c.results[0]
+	c.results = c.results[1:]
+	return 4, err
+}
+
+func (c *counts) ReportIncomplete(context.Context, time.Duration) ([]recording.Incomplete, error) {
+	c.reported <- struct{}{}
+	return nil, nil
+}
+
+// The pending gauge says NaN, not 0, while the count cannot be read: before the first read,
+// and when the database cannot be reached. A dispatcher that could not reach its database
+// said "0 pending" on the dashboard.
+func TestWatchIncomplete_ThePendingGaugeIsNaNWhileTheCountCannotBeRead(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := dispatch.NewMetrics(reg)
+	pending := func() float64 {
+		t.Helper()
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() == "dispatcher_pending_recordings" {
+				return f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("no dispatcher_pending_recordings")
+		return 0
+	}
+	if v := pending(); !math.IsNaN(v) {
+		t.Fatalf("before the first read: %v, want NaN", v)
+	}
+	w := &counts{results: []error{nil, errors.New("database unreachable"), nil}, reported: make(chan struct{})}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		dispatch.WatchIncomplete(ctx, w, time.Millisecond, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	for i, want := range []float64{4, math.NaN(), 4} {
+		<-w.reported
+		if v := pending(); v != want && !(math.IsNaN(v) && math.IsNaN(want)) {
+			t.Fatalf("after read %d: %v, want %v", i+1, v, want)
+		}
+	}
+	cancel()
+	<-done
+}
