@@ -204,6 +204,7 @@ func TestAuthenticator_TellsEachKindOfCallerApart(t *testing.T) {
 		{"empty", header("X-Token", ""), "unauthenticated", uuid.Nil},
 		{"another scheme", header("Authorization", "Basic "+secret), "unauthenticated", uuid.Nil},
 		{"both headers, one token", header("Authorization", "Bearer "+secret, "X-Token", secret), "ok", premium.ID},
+		{"a bearer and an empty x-token", header("Authorization", "Bearer "+secret, "X-Token", ""), "ok", premium.ID},
 		// Two tokens are refused, not answered as the client of one of them.
 		{"both headers, two tokens", header("Authorization", "Bearer "+secret, "X-Token", unknown), "unauthenticated", uuid.Nil},
 		{"both headers, a bad x-token", header("Authorization", "Bearer "+secret, "X-Token", "garbage"), "unauthenticated", uuid.Nil},

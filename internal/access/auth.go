@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -70,8 +72,11 @@ type Authenticator struct {
 	log       *slog.Logger
 	cache     *cache
 	// streams are the open streams of callers with a token, ended when it is revoked or its
-	// client disabled (Listen).
-	streams *streams
+	// client disabled (Listen's rechecker); recheckWanted asks for a check of their tokens,
+	// and unchecked says the last check failed.
+	streams       *streams
+	recheckWanted chan struct{}
+	unchecked     atomic.Bool
 
 	quotas  *Quotas
 	limited map[string]bool // procedures counted against the requests-per-second quota
@@ -130,7 +135,8 @@ func (a *Authenticator) admit(ctx context.Context, procedure string, cr credenti
 // Optional and Required, run Listen for the life of the process: until it has connected,
 // and whenever its connection is down, every token is looked up in the database.
 func NewAuthenticator(mode Mode, anonymousTier Tier, store *Store, log *slog.Logger) *Authenticator {
-	return &Authenticator{mode: mode, anonymous: AnonymousClient(anonymousTier), store: store, log: log, cache: newCache(), streams: newStreams()}
+	return &Authenticator{mode: mode, anonymous: AnonymousClient(anonymousTier), store: store, log: log, cache: newCache(),
+		streams: newStreams(), recheckWanted: make(chan struct{}, 1)}
 }
 
 // Authenticate returns the client a call with header comes from, or the connect error to
@@ -207,6 +213,13 @@ func (a *Authenticator) lookup(ctx context.Context, hash Hash) (Client, error) {
 	return c, err
 }
 
+// ended reports whether err is a handler's for a context that ended (its own words for it, or
+// connect's Canceled): a stream that ended otherwise (its client half-closed and was answered,
+// the front door drained it) keeps its error, though its token was revoked meanwhile.
+func ended(err error) bool {
+	return errors.Is(err, context.Canceled) || connect.CodeOf(err) == connect.CodeCanceled
+}
+
 // tokenOf reads the token from "Authorization: Bearer TOKEN" and "X-Token: TOKEN". A header
 // that is there but empty, or another Authorization scheme, is a malformed token, not a
 // missing one. Every value of the two must be the same token: a call with two different ones
@@ -226,6 +239,12 @@ func tokenOf(h http.Header) (token string, present bool, err error) {
 	}
 	if len(tokens) == 0 {
 		return "", false, nil
+	}
+	// Empty values say nothing beside a token (a client that always sends the header); alone,
+	// the token is malformed, as "" cannot be one.
+	tokens = slices.DeleteFunc(tokens, func(t string) bool { return t == "" })
+	if len(tokens) == 0 {
+		return "", true, nil
 	}
 	for _, t := range tokens[1:] {
 		if t != tokens[0] {
@@ -270,12 +289,16 @@ func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 			ctx, stop = i.a.streams.follow(ctx, cr.hash)
 			defer stop()
 		}
-		ctx, err := i.a.admit(ctx, conn.Spec().Procedure, cr)
+		admitted, err := i.a.admit(ctx, conn.Spec().Procedure, cr)
 		if err != nil {
+			if cut := cutOff(ctx); cut != nil {
+				return cut // ended while its token was looked up: not "cannot check the token"
+			}
 			return err
 		}
+		ctx = admitted
 		err = next(ctx, conn)
-		if cut := cutOff(ctx); cut != nil {
+		if cut := cutOff(ctx); cut != nil && ended(err) {
 			err = cut // the stream ended because its token was revoked or its client disabled
 		}
 		i.a.count(ctx, conn.Spec().Procedure, err)

@@ -33,6 +33,9 @@ func (a *Authenticator) Listen(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
+	rechecked := make(chan struct{})
+	go func() { defer close(rechecked); a.rechecker(ctx) }()
+	defer func() { <-rechecked }()
 	retry := backoff.NewExponentialBackOff()
 	retry.InitialInterval, retry.MaxInterval = 100*time.Millisecond, 5*time.Second
 	for {
@@ -69,7 +72,7 @@ func (a *Authenticator) listenOnce(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	a.cache.reset(true) // anything cached before may have changed unseen
-	a.recheck(ctx)
+	a.wantRecheck()
 	for {
 		waitCtx, cancel := context.WithTimeout(ctx, pingEvery)
 		_, err := conn.WaitForNotification(waitCtx)
@@ -78,12 +81,15 @@ func (a *Authenticator) listenOnce(ctx context.Context) error {
 		switch {
 		case err == nil:
 			a.cache.reset(true)
-			a.recheck(ctx)
+			a.wantRecheck()
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case idle && !conn.IsClosed():
 			if err := conn.Ping(ctx); err != nil {
 				return fmt.Errorf("ping: %w", err)
+			}
+			if a.unchecked.Load() {
+				a.wantRecheck()
 			}
 		default:
 			return fmt.Errorf("wait for notifications: %w", err)

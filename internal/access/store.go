@@ -214,6 +214,46 @@ func (s *Store) resolve(ctx context.Context, hash Hash) (Client, error) {
 	return c, nil
 }
 
+// standing is what a token's lookup says of its streams: the client it is of, and whether
+// that client is disabled. A token that is not in the map standing returns is unknown or
+// revoked.
+type standing struct {
+	client   uuid.UUID
+	disabled bool
+}
+
+// standing looks up the tokens of hashes in one query: those still valid, with their clients'
+// standing.
+func (s *Store) standing(ctx context.Context, hashes []Hash) (map[Hash]standing, error) {
+	raw := make([][]byte, len(hashes))
+	for i := range hashes {
+		raw[i] = hashes[i][:]
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT t.hash, c.id, c.disabled_at IS NOT NULL
+		FROM access.token t JOIN access.client c ON c.id = t.client
+		WHERE t.hash = ANY($1) AND t.revoked_at IS NULL`, raw)
+	if err != nil {
+		return nil, fmt.Errorf("look up tokens: %w", err)
+	}
+	out := map[Hash]standing{}
+	for rows.Next() {
+		var hash []byte
+		var st standing
+		if err := rows.Scan(&hash, &st.client, &st.disabled); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("look up tokens: %w", err)
+		}
+		if len(hash) == len(Hash{}) {
+			out[Hash(hash)] = st
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up tokens: %w", err)
+	}
+	return out, nil
+}
+
 // describe turns a constraint violation into words a person can act on.
 func describe(err error, what string) error {
 	var pgErr *pgconn.PgError

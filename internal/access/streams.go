@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 // streams are the open streams (QueueConversation, Watch) of callers with a token, by token,
@@ -83,21 +84,64 @@ func (s *streams) end(hash Hash, err error) int {
 	return len(open)
 }
 
-// recheck looks up again, in the database, each token that has streams open, and ends those
-// of a token now unknown (revoked) or of a client now disabled. Listen calls it after each
-// change it is told of, and when it connects (a change may have gone unseen). A token that
-// cannot be checked now is left alone: the next change or connection checks it again.
+// recheckTimeout bounds one recheck's query.
+const recheckTimeout = 5 * time.Second
+
+// wantRecheck asks the rechecker (Listen) for a recheck of the open streams' tokens; asks
+// made while one is waiting are one.
+func (a *Authenticator) wantRecheck() {
+	select {
+	case a.recheckWanted <- struct{}{}:
+	default:
+	}
+}
+
+// rechecker runs a recheck each time one is wanted, until ctx ends. It has a goroutine of
+// its own: a recheck that is slow (a slow database) must not hold up the listener, which then
+// would not read the next change, and would keep a cache it should drop.
+func (a *Authenticator) rechecker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.recheckWanted:
+			a.recheck(ctx)
+		}
+	}
+}
+
+// recheck looks up again, in one query, the tokens that have streams open, and ends those of
+// a token now unknown (revoked) or of a client now disabled. Listen wants one after each
+// change it is told of and when it connects (a change may have gone unseen), and again at
+// its next idle check while the last one failed (a database that did not answer): a stream
+// is not left open for good because one query failed.
 func (a *Authenticator) recheck(ctx context.Context) {
-	for _, h := range a.streams.tokens() {
-		c, err := a.lookup(ctx, h)
+	hashes := a.streams.tokens()
+	if len(hashes) == 0 {
+		a.unchecked.Store(false)
+		return
+	}
+	qctx, cancel := context.WithTimeout(ctx, recheckTimeout)
+	valid, err := a.store.standing(qctx, hashes)
+	cancel()
+	if err != nil {
+		a.unchecked.Store(true)
+		if ctx.Err() == nil {
+			a.log.Warn("cannot check the tokens of open streams; trying again at the listener's next check", "error", err)
+		}
+		return
+	}
+	a.unchecked.Store(false)
+	for _, h := range hashes {
+		st, ok := valid[h]
 		switch {
-		case errors.Is(err, errUnknownToken):
+		case !ok:
 			if n := a.streams.end(h, errInvalid()); n > 0 {
 				a.log.Info("streams ended: their token was revoked", "streams", n)
 			}
-		case err == nil && c.Disabled():
+		case st.disabled:
 			if n := a.streams.end(h, errDisabled()); n > 0 {
-				a.log.Info("streams ended: their client was disabled", "streams", n, "client", c.ID)
+				a.log.Info("streams ended: their client was disabled", "streams", n, "client", st.client)
 			}
 		}
 	}

@@ -76,7 +76,8 @@ const (
 	OutcomeInvalid = "invalid"
 	// OutcomeUnavailable: the transcript or Kafka failed it ("queue unavailable").
 	OutcomeUnavailable = "unavailable"
-	// OutcomeLeft: its client cancelled the call before it was in Kafka, and it was settled as
+	// OutcomeLeft: its client cancelled the call before it was in Kafka, or its stream was
+	// ended then because its token was revoked or its client disabled, and it was settled as
 	// never to be answered: nothing failed. (A client whose deadline passed meanwhile counts
 	// as unavailable: the queue was too slow for it.)
 	OutcomeLeft = "left"
