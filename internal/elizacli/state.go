@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -39,16 +40,18 @@ func stateDir() (string, error) {
 }
 
 // statePath is the file of the last conversation held with token: conversation.json without
-// one, and a file named by a digest of the token (not the token: file names are not secret)
-// with one. A conversation started with a token is its client's, and any other caller is told
+// one, and a file named by a digest of the token with one (not the token: file names are not
+// secret; nor the digest the server keeps of it, which would tie the file to the token's row;
+// and of the token as the server reads it, without the spaces around it). A conversation started with a token is its client's, and any other caller is told
 // it is unknown; one saved place for all tokens was forgotten as lost when chat resumed it
 // with another, though its own token could still have resumed it.
 func statePath(token string) (string, error) {
 	dir, err := stateDir()
+	token = strings.TrimSpace(token)
 	if token == "" {
 		return filepath.Join(dir, "conversation.json"), err
 	}
-	sum := sha256.Sum256([]byte(token))
+	sum := sha256.Sum256([]byte("eliza chat place\x00" + token))
 	return filepath.Join(dir, "conversation-"+hex.EncodeToString(sum[:8])+".json"), err
 }
 

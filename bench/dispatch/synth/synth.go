@@ -2,8 +2,9 @@
 // a large backlog on a topic quickly. Events captured from the real datastore-signal connector
 // (internal/debezium/testdata) are the templates: only the row's id and recording, the source
 // position (lsn, txId, sequence) and the timestamps are replaced, so everything else — the
-// schema, field order, number formats, the sample data — is byte for byte what the connector
-// emits, with or without the converter's schema. Keys are the connector's keys, by recording
+// schema, field order, number formats — is byte for byte what the connector emitted when they
+// were captured, with or without the converter's schema. (It left the samples, the data column
+// of 8 to 24 bytes here, out only later: column.exclude.list.) Keys are the connector's keys, by recording
 // (message.key.columns).
 package synth
 
