@@ -127,3 +127,22 @@ func ClientFrom(ctx context.Context) (Client, bool) {
 	c, ok := ctx.Value(clientKey{}).(Client)
 	return c, ok
 }
+
+type refreshKey struct{}
+
+// Refreshed returns ctx carrying its client as it is now, for each message of a stream: a
+// stream's context carries its client as it was when the stream opened, and a client's tier
+// or limits changed since then apply to what it sends next (a unary call is authenticated
+// anew each time). The token's lookup is cached, so this costs a map lookup but after a
+// change. A lookup that fails (the database unreachable) keeps the client as it was; a token
+// revoked or a client disabled meanwhile ends the stream (Listen).
+func Refreshed(ctx context.Context) context.Context {
+	refresh, ok := ctx.Value(refreshKey{}).(func(context.Context) (Client, bool))
+	if !ok {
+		return ctx
+	}
+	if c, ok := refresh(ctx); ok {
+		return WithClient(ctx, c)
+	}
+	return ctx
+}

@@ -213,6 +213,23 @@ func (a *Authenticator) lookup(ctx context.Context, hash Hash) (Client, error) {
 	return c, err
 }
 
+// refreshTimeout bounds a stream's lookup of its client (Refreshed), one indexed query when
+// the cache has been dropped: a slow database does not hold its message up for longer.
+const refreshTimeout = time.Second
+
+// refresher looks up the client of the token of hash as it is now (Refreshed).
+func (a *Authenticator) refresher(hash Hash) func(context.Context) (Client, bool) {
+	return func(ctx context.Context) (Client, bool) {
+		ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+		defer cancel()
+		c, err := a.lookup(ctx, hash)
+		if err != nil || c.Disabled() {
+			return Client{}, false
+		}
+		return c, true
+	}
+}
+
 // ended reports whether err is a handler's for a context that ended (its own words for it, or
 // connect's Canceled): a stream that ended otherwise (its client half-closed and was answered,
 // the front door drained it) keeps its error, though its token was revoked meanwhile.
@@ -297,6 +314,9 @@ func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 			return err
 		}
 		ctx = admitted
+		if cr.looked() {
+			ctx = context.WithValue(ctx, refreshKey{}, i.a.refresher(cr.hash))
+		}
 		err = next(ctx, conn)
 		if cut := cutOff(ctx); cut != nil && ended(err) {
 			err = cut // the stream ended because its token was revoked or its client disabled

@@ -261,3 +261,51 @@ func TestAuth_ARevokedTokenOrADisabledClientEndsItsOpenStreams(t *testing.T) {
 		}
 	}
 }
+
+// A QueueConversation stream's sentences are admitted as their client is when each is sent:
+// a tier changed while the stream is open applies to its next sentence, as it does to the
+// next Send. Before, a stream kept the client it opened with, premium after a downgrade.
+func TestAuth_AStreamsSentencesAreAdmittedAsTheirClientIsNow(t *testing.T) {
+	cs := openClients(t)
+	client, secret, _ := cs.add(access.Premium)
+	auth := access.NewAuthenticator(access.Optional, access.Premium, cs.store, slog.New(slog.DiscardHandler))
+	listening, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- auth.Listen(listening) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Listen: %v", err)
+		}
+	})
+	m := transcript.NewMemory(time.Hour)
+	c := startConversationsOn(t, m, m, func(o *frontdoor.Options) { o.Auth = auth.Interceptor() })
+	transport := access.WithHeader(c.h.h2c.Transport, "Authorization", "Bearer "+secret)
+	s := elizav1connect.NewElizaServiceClient(&http.Client{Transport: transport}, c.h.url, connect.WithGRPC()).QueueConversation(ctx(t))
+	t.Cleanup(func() { _ = s.CloseResponse() })
+
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "one"})
+	if res := c.receive(s); res.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
+		t.Fatalf("one: %v", res)
+	}
+	if err := cs.store.SetTier(t.Context(), client.ID, access.Free); err != nil {
+		t.Fatal(err)
+	}
+	header := http.Header{"Authorization": {"Bearer " + secret}}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if now, err := auth.Authenticate(t.Context(), header); err == nil && now.Tier == access.Free {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the authenticator never saw the new tier")
+		}
+	}
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "two"})
+	if res := c.receive(s); res.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
+		t.Fatalf("two: %v", res)
+	}
+	jobs := c.jobs.all()
+	if len(jobs) != 2 || jobs[0].Tier != string(access.Premium) || jobs[1].Tier != string(access.Free) {
+		t.Fatalf("jobs %+v, want the first premium and the second free", jobs)
+	}
+}

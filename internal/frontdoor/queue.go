@@ -176,6 +176,7 @@ type admission struct {
 // transcript cannot record the acceptance after a write that succeeded, the worker records it
 // when it takes the job, and the client sees it then.
 func (q *Queue) admit(ctx context.Context, conv uuid.UUID, sentence string) (a admission) {
+	ctx = access.Refreshed(ctx) // a stream's client, as it is now: its tier and limits
 	done, refused, ok := q.pass(ctx, conv, sentence)
 	if !ok {
 		return refused
