@@ -42,7 +42,7 @@ func newChat(srv *server) *cobra.Command {
 		Short: "Hold a queued conversation, a line at a time",
 		Long: "chat sends each line you type as a sentence of the conversation and prints its events as they come: " +
 			"\"enqueued\", \"queue is full!\", the replies and errors. It reconnects when the server goes away and " +
-			"misses nothing. --resume continues the last conversation of this token (kept in $XDG_STATE_HOME/eliza), --conversation " +
+			"misses nothing. --resume continues the last conversation of this token (kept in $XDG_STATE_HOME/eliza), on the server it was held with unless --addr or ELIZA_ADDR names one; --conversation " +
 			"a given one (or starts one with that id). Ctrl-D (or the end of a pipe) prints the history of a conversation " +
 			"continued and waits for the answers still due (those saved when the last chat ended too), then exits, with " +
 			"status 1 when a line was not queued (refused, or not sent), an answer due will not come (its conversation " +
@@ -50,11 +50,7 @@ func newChat(srv *server) *cobra.Command {
 			"exits at once, with status 0. A token the server refuses ends chat at once, with status 1.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, err := srv.client()
-			if err != nil {
-				return err
-			}
-			c := &chat{client: client, srv: srv, changed: make(chan struct{}, 1), pending: map[string]bool{}, resumed: map[string]bool{},
+			c := &chat{srv: srv, changed: make(chan struct{}, 1), pending: map[string]bool{}, resumed: map[string]bool{},
 				done: map[string]bool{}, enqueued: map[string]uint64{}}
 			c.place, c.placeErr = statePath(srv.bearer())
 			switch {
@@ -68,9 +64,12 @@ func newChat(srv *server) *cobra.Command {
 				if !ok {
 					return errors.New("no conversation to resume: start one with `eliza chat`")
 				}
+				if !cmd.Flag("addr").Changed && os.Getenv("ELIZA_ADDR") == "" && s.Addr != "" {
+					srv.addr = s.Addr // no server named: the one it was held with
+				}
 				c.conv, c.last = s.Conversation, s.Serial
 				c.due(s.Due)
-				c.elsewhere = elsewhere(s, srv)
+				c.elsewhere, c.heldWith = elsewhere(s, srv), s.Addr
 			case conversation != "":
 				id, err := uuid.Parse(conversation)
 				if err != nil || id == uuid.Nil {
@@ -80,10 +79,15 @@ func newChat(srv *server) *cobra.Command {
 				// events are found to be this conversation's.
 				c.conv = id.String()
 				if s, ok, _ := c.load(); ok && s.Conversation == c.conv {
-					c.last, c.elsewhere = s.Serial, elsewhere(s, srv)
+					c.last, c.elsewhere, c.heldWith = s.Serial, elsewhere(s, srv), s.Addr
 					c.due(s.Due)
 				}
 			}
+			client, err := srv.client()
+			if err != nil {
+				return err
+			}
+			c.client = client
 			return c.run(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
@@ -109,8 +113,9 @@ type chat struct {
 	client elizav1connect.ElizaServiceClient
 	srv    *server
 	out    io.Writer
-	// elsewhere is said first: the conversation continued was held with another server.
-	elsewhere string
+	// elsewhere is said first: the conversation continued was held with another server,
+	// heldWith.
+	elsewhere, heldWith string
 
 	// place is the file of the saved conversation of this chat's token (statePath), or
 	// placeErr why there is none.
@@ -547,7 +552,13 @@ func (c *chat) lost(conv string, err error) bool {
 	}
 	// Said before the state changes, under the lock: the end of input, which waits on that
 	// state, exits only once it is said.
-	if seen {
+	if seen && c.elsewhere != "" {
+		// Not on this server, but maybe still on the one it was held with: its saved place
+		// stays (until a new conversation takes it).
+		due := c.forgetLocked()
+		c.say("conversation %s is not on %s (%v)%s; it was held with %s, where `eliza --addr %s chat --resume` may continue it: your next sentence starts a new conversation here, which takes its saved place",
+			conv, c.srv.addr, describe(err, c.srv), dueNote(due), c.heldWith, c.heldWith)
+	} else if seen {
 		due := c.forgetLocked()
 		c.forgetSavedLocked(conv) // a --resume would only find it lost again
 		c.say("conversation %s cannot be continued (%v)%s: your next sentence starts a new conversation", conv, describe(err, c.srv), dueNote(due))

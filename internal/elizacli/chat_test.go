@@ -225,6 +225,35 @@ func TestChat_EachTokenResumesItsOwnConversation(t *testing.T) {
 	}
 }
 
+// --resume without a server named (no --addr, no ELIZA_ADDR) goes to the server the
+// conversation was held with; on another server that does not have it, the saved place stays
+// for the server that may. Before, --resume went to the default server, was told NotFound
+// and forgot the conversation, which its own server still had.
+func TestChat_ResumeGoesToTheServerItWasHeldWithAndKeepsThePlaceElsewhere(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	t.Setenv("ELIZA_ADDR", "")
+	f := newFake()
+	f.add(convID(7), 1)
+	held, other := f.start(t), newFake().start(t)
+	if err := store(savedAt(), saved{Conversation: convID(7), Serial: 2, Addr: held}); err != nil {
+		t.Fatal(err)
+	}
+	r := newRun()
+	go func() { r.code <- Main([]string{"chat", "--resume"}, strings.NewReader(""), r.out, r.err) }()
+	if code := r.wait(t); code != 0 || r.out.String() != lines("[conversation "+convID(7)+" (after event 2)]") {
+		t.Fatalf("--resume: exit status %d, printed:\n%s\n%s\nwant the conversation, on %s", code, r.out, r.err, held)
+	}
+
+	r = start(other, strings.NewReader(""), "chat", "--resume")
+	r.wait(t)
+	if out := r.out.String(); !strings.Contains(out, "is not on "+other) || !strings.Contains(out, "it was held with "+held) {
+		t.Fatalf("--resume on %s printed:\n%s\nwant it not there, held with %s", other, out, held)
+	}
+	if s, ok, err := load(savedAt()); err != nil || !ok || s.Conversation != convID(7) || s.Addr != held {
+		t.Fatalf("saved %+v (%t, %v), want the conversation still saved, held with %s", s, ok, err, held)
+	}
+}
+
 // A sentence refused (a full queue, a quota) is a line not queued, as one not sent is: chat
 // fails at the end of its input, so that a script sees it. Each refusal names its sentence,
 // since it is printed when Send answers, among the events the watch prints.
