@@ -193,6 +193,16 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 }
 
+// screenWidth is the terminal's width for the line editor, 80 columns when the terminal says
+// 0 (a pseudo-terminal given no size, as `script` from a pipe makes): at width 0 the editor
+// looped for ever on the first key that moved the cursor left, deaf to Ctrl-C.
+func screenWidth() int {
+	if w := readline.GetScreenWidth(); w > 0 {
+		return w
+	}
+	return 80
+}
+
 // input returns a function reading one line at a time, a writer for everything printed and a
 // closer: line editing and history (kept across runs, beside the saved conversation) on a
 // terminal, plain lines otherwise (a pipe), read in a goroutine of their own so that ctx
@@ -208,7 +218,8 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 		}
 		// Cancelable, so that closing the line editor ends a read in progress.
 		stdin := readline.NewCancelableStdin(f)
-		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", Stdin: stdin, Stdout: out, HistoryFile: history, HistoryLimit: 500})
+		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", Stdin: stdin, Stdout: out, HistoryFile: history, HistoryLimit: 500,
+			FuncGetWidth: screenWidth})
 		if err != nil {
 			_ = stdin.Close()
 			return nil, nil, nil, fmt.Errorf("terminal: %w", err)

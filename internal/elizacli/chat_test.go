@@ -621,3 +621,12 @@ func TestChat_ABadConversationIdIsRefusedAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// The line editor is never told a width of 0, which a pseudo-terminal given no size reports
+// (and the tests' standard output, not a terminal, reports too): at 0 it looped for ever on
+// the first key that moved the cursor left, deaf to Ctrl-C.
+func TestScreenWidth_IsNeverZero(t *testing.T) {
+	if w := screenWidth(); w <= 0 {
+		t.Fatalf("width %d", w)
+	}
+}
