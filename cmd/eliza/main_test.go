@@ -220,7 +220,13 @@ type terminal struct {
 
 func startTerminal(t *testing.T, cmd *exec.Cmd) *terminal {
 	t.Helper()
-	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+	return startTerminalSized(t, cmd, &pty.Winsize{Rows: 40, Cols: 120})
+}
+
+// startTerminalSized is startTerminal on a terminal of size (0 by 0: one given no size).
+func startTerminalSized(t *testing.T, cmd *exec.Cmd, size *pty.Winsize) *terminal {
+	t.Helper()
+	tty, err := pty.StartWithSize(cmd, size)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,6 +332,24 @@ func TestChat_InATerminalLeavesAtOnceOnSIGINTAndSIGTERM(t *testing.T) {
 		if err := exited(t, term.cmd, 5*time.Second, fmt.Sprintf("at the prompt after %v", sig), term.screen); err != nil {
 			t.Fatalf("chat after %v: %v", sig, err)
 		}
+	}
+}
+
+// A terminal given no size (0 by 0, as `script` run from a pipe makes) edits lines too, and
+// Ctrl-C leaves. Before, the first key that moved the cursor left made chat loop for ever,
+// deaf to Ctrl-C.
+func TestChat_InATerminalWithoutASizeEditsAndLeavesOnCtrlC(t *testing.T) {
+	addr := server(t)
+	term := startTerminalSized(t, eliza(t, addr, t.TempDir(), "chat"), &pty.Winsize{})
+	term.waitFor(regexp.MustCompile(`> `), 1)
+	for _, keys := range []string{"abc", "\x01", "\x03"} { // Ctrl-A (to the start), Ctrl-C
+		if _, err := io.WriteString(term.tty, keys); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := exited(t, term.cmd, 5*time.Second, "after Ctrl-A and Ctrl-C on a terminal of no size", term.screen); err != nil {
+		t.Fatalf("chat after Ctrl-C: %v", err)
 	}
 }
 
