@@ -563,17 +563,18 @@ func (c *chat) lost(conv string, err error) bool {
 	}
 	// Said before the state changes, under the lock: the end of input, which waits on that
 	// state, exits only once it is said.
-	if seen && c.elsewhere != "" {
+	switch {
+	case seen && c.elsewhere != "":
 		// Not on this server, but maybe still on the one it was held with: its saved place
 		// stays (until a new conversation takes it).
 		due := c.forgetLocked()
 		c.say("conversation %s is not on %s (%v)%s; it was held with %s, where `eliza --addr %s chat --resume` may continue it: your next sentence starts a new conversation here, which takes its saved place",
 			conv, c.srv.addr, describe(err, c.srv), dueNote(due), c.heldWith, c.heldWith)
-	} else if seen {
+	case seen:
 		due := c.forgetLocked()
 		c.forgetSavedLocked(conv) // a --resume would only find it lost again
 		c.say("conversation %s cannot be continued (%v)%s: your next sentence starts a new conversation", conv, describe(err, c.srv), dueNote(due))
-	} else {
+	default:
 		due := c.forgetLocked()
 		c.conv = conv // an id chat was given: the first sentence tries to start the conversation under it
 		if s, ok, _ := c.load(); ok && s.Conversation == conv {
