@@ -96,6 +96,23 @@ func (cs clients) add(tier access.Tier) (access.Client, string, access.Token) {
 	return c, secret, tok
 }
 
+// listening returns an authenticator on the clients' store whose listener runs until the
+// test ends, as a front door's does.
+func (cs clients) listening(mode access.Mode, anonymous access.Tier) *access.Authenticator {
+	cs.t.Helper()
+	auth := access.NewAuthenticator(mode, anonymous, cs.store, slog.New(slog.DiscardHandler))
+	listening, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- auth.Listen(listening) }()
+	cs.t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			cs.t.Errorf("Listen: %v", err)
+		}
+	})
+	return auth
+}
+
 func TestAuth_RefusesBadTokensOnEveryRPCAndProtocol(t *testing.T) {
 	cs := openClients(t)
 	store, add := cs.store, cs.add
@@ -176,16 +193,7 @@ func TestAuth_ARevokedTokenOrADisabledClientEndsItsOpenStreams(t *testing.T) {
 	_, revokedSecret, revokedToken := cs.add(access.Premium)
 	disabled, disabledSecret, _ := cs.add(access.Premium)
 	_, keptSecret, _ := cs.add(access.Premium)
-	auth := access.NewAuthenticator(access.Optional, access.Premium, cs.store, slog.New(slog.DiscardHandler))
-	listening, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- auth.Listen(listening) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Listen: %v", err)
-		}
-	})
+	auth := cs.listening(access.Optional, access.Premium)
 	m := transcript.NewMemory(time.Hour)
 	c := startConversationsOn(t, m, m, func(o *frontdoor.Options) { o.Auth = auth.Interceptor() })
 
@@ -268,16 +276,7 @@ func TestAuth_ARevokedTokenOrADisabledClientEndsItsOpenStreams(t *testing.T) {
 func TestAuth_AStreamsSentencesAreAdmittedAsTheirClientIsNow(t *testing.T) {
 	cs := openClients(t)
 	client, secret, _ := cs.add(access.Premium)
-	auth := access.NewAuthenticator(access.Optional, access.Premium, cs.store, slog.New(slog.DiscardHandler))
-	listening, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- auth.Listen(listening) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Listen: %v", err)
-		}
-	})
+	auth := cs.listening(access.Optional, access.Premium)
 	m := transcript.NewMemory(time.Hour)
 	c := startConversationsOn(t, m, m, func(o *frontdoor.Options) { o.Auth = auth.Interceptor() })
 	transport := access.WithHeader(c.h.h2c.Transport, "Authorization", "Bearer "+secret)
