@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// streams are the open streams (QueueConversation, Watch) of callers with a token, by token,
-// so that a token revoked or a client disabled ends them too, and not only the calls that
-// begin after it: a Watch would otherwise keep delivering a conversation's events to a token
-// its client's operators had revoked.
+// streams are the open streams (Watch, QueueConversation, Converse, Introduce) of callers with
+// a token, by token, so that a token revoked or a client disabled ends them too, and not only
+// the calls that begin after it: a Watch would otherwise keep delivering a conversation's
+// events to a token its client's operators had revoked.
 type streams struct {
 	mu     sync.Mutex
 	next   uint64
