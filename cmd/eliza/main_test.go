@@ -342,11 +342,12 @@ func TestChat_InATerminalWithoutASizeEditsAndLeavesOnCtrlC(t *testing.T) {
 	addr := server(t)
 	term := startTerminalSized(t, eliza(t, addr, t.TempDir(), "chat"), &pty.Winsize{})
 	term.waitFor(regexp.MustCompile(`> `), 1)
-	for _, keys := range []string{"abc", "\x01", "\x03"} { // Ctrl-A (to the start), Ctrl-C
-		if _, err := io.WriteString(term.tty, keys); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if _, err := io.WriteString(term.tty, "abc"); err != nil {
+		t.Fatal(err)
+	}
+	term.waitFor(regexp.MustCompile(`abc`), 1)
+	if _, err := io.WriteString(term.tty, "\x01\x03"); err != nil { // Ctrl-A (to the start), Ctrl-C
+		t.Fatal(err)
 	}
 	if err := exited(t, term.cmd, 5*time.Second, "after Ctrl-A and Ctrl-C on a terminal of no size", term.screen); err != nil {
 		t.Fatalf("chat after Ctrl-C: %v", err)

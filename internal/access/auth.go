@@ -217,16 +217,13 @@ func (a *Authenticator) lookup(ctx context.Context, hash Hash) (Client, error) {
 // the cache has been dropped: a slow database does not hold its message up for longer.
 const refreshTimeout = time.Second
 
-// refresher looks up the client of the token of hash as it is now (Refreshed).
-func (a *Authenticator) refresher(hash Hash) func(context.Context) (Client, bool) {
+// refresher authenticates the token of cr again, as it is now (Refreshed).
+func (a *Authenticator) refresher(cr credential) func(context.Context) (Client, bool) {
 	return func(ctx context.Context) (Client, bool) {
 		ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 		defer cancel()
-		c, err := a.lookup(ctx, hash)
-		if err != nil || c.Disabled() {
-			return Client{}, false
-		}
-		return c, true
+		c, err := a.authenticate(ctx, cr)
+		return c, err == nil
 	}
 }
 
@@ -305,6 +302,7 @@ func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 			var stop func()
 			ctx, stop = i.a.streams.follow(ctx, cr.hash)
 			defer stop()
+			ctx = context.WithValue(ctx, refreshKey{}, i.a.refresher(cr))
 		}
 		admitted, err := i.a.admit(ctx, conn.Spec().Procedure, cr)
 		if err != nil {
@@ -314,9 +312,6 @@ func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 			return err
 		}
 		ctx = admitted
-		if cr.looked() {
-			ctx = context.WithValue(ctx, refreshKey{}, i.a.refresher(cr.hash))
-		}
 		err = next(ctx, conn)
 		if cut := cutOff(ctx); cut != nil && ended(err) {
 			err = cut // the stream ended because its token was revoked or its client disabled

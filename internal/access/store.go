@@ -236,12 +236,12 @@ func (s *Store) standing(ctx context.Context, hashes []Hash) (map[Hash]standing,
 	if err != nil {
 		return nil, fmt.Errorf("look up tokens: %w", err)
 	}
+	defer rows.Close()
 	out := map[Hash]standing{}
 	for rows.Next() {
 		var hash []byte
 		var st standing
 		if err := rows.Scan(&hash, &st.client, &st.disabled); err != nil {
-			rows.Close()
 			return nil, fmt.Errorf("look up tokens: %w", err)
 		}
 		if len(hash) == len(Hash{}) {

@@ -42,7 +42,8 @@ func newChat(srv *server) *cobra.Command {
 		Short: "Hold a queued conversation, a line at a time",
 		Long: "chat sends each line you type as a sentence of the conversation and prints its events as they come: " +
 			"\"enqueued\", \"queue is full!\", the replies and errors. It reconnects when the server goes away and " +
-			"misses nothing. --resume continues the last conversation of this token (kept in $XDG_STATE_HOME/eliza), on the server it was held with unless --addr or ELIZA_ADDR names one; --conversation " +
+			"misses nothing. --resume continues the last conversation of this token (kept in $XDG_STATE_HOME/eliza), " +
+			"on the server it was held with unless --addr or ELIZA_ADDR names one; --conversation " +
 			"a given one (or starts one with that id). Ctrl-D (or the end of a pipe) prints the history of a conversation " +
 			"continued and waits for the answers still due (those saved when the last chat ended too), then exits, with " +
 			"status 1 when a line was not queued (refused, or not sent), an answer due will not come (its conversation " +
@@ -69,7 +70,7 @@ func newChat(srv *server) *cobra.Command {
 				}
 				c.conv, c.last = s.Conversation, s.Serial
 				c.due(s.Due)
-				c.elsewhere, c.heldWith = elsewhere(s, srv), s.Addr
+				c.heldElsewhere = elsewhere(s, srv)
 			case conversation != "":
 				id, err := uuid.Parse(conversation)
 				if err != nil || id == uuid.Nil {
@@ -79,7 +80,7 @@ func newChat(srv *server) *cobra.Command {
 				// events are found to be this conversation's.
 				c.conv = id.String()
 				if s, ok, _ := c.load(); ok && s.Conversation == c.conv {
-					c.last, c.elsewhere, c.heldWith = s.Serial, elsewhere(s, srv), s.Addr
+					c.last, c.heldElsewhere = s.Serial, elsewhere(s, srv)
 					c.due(s.Due)
 				}
 			}
@@ -96,16 +97,16 @@ func newChat(srv *server) *cobra.Command {
 	return cmd
 }
 
-// elsewhere is the line chat says when it continues a saved conversation on another server
-// than the one it was held with: "" when it is the same (or the file predates addr). Chat
-// tries it anyway, since front doors that share a database share its conversations (a load
+// elsewhere is the server a saved conversation was held with when chat continues it on
+// another: "" when it is the same (or the file predates addr). Chat says so and tries it
+// anyway, since front doors that share a database share its conversations (a load
 // balancer's address and a replica's, localhost and a port-forward); one that does not have
 // it says so, and the next sentence starts a new conversation.
 func elsewhere(s saved, srv *server) string {
-	if s.Addr == "" || s.Addr == srv.addr {
+	if s.Addr == srv.addr {
 		return ""
 	}
-	return fmt.Sprintf("conversation %s was held with %s: %s has it only if it shares that server's conversations", s.Conversation, s.Addr, srv.addr)
+	return s.Addr
 }
 
 // chat is one `eliza chat`.
@@ -113,9 +114,9 @@ type chat struct {
 	client elizav1connect.ElizaServiceClient
 	srv    *server
 	out    io.Writer
-	// elsewhere is said first: the conversation continued was held with another server,
-	// heldWith.
-	elsewhere, heldWith string
+	// heldElsewhere is the server the conversation continued was held with, when it is
+	// another (elsewhere): said first.
+	heldElsewhere string
 
 	// place is the file of the saved conversation of this chat's token (statePath), or
 	// placeErr why there is none.
@@ -163,8 +164,8 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 	defer closeInput()
 	c.out = print
-	if c.elsewhere != "" {
-		c.say("%s", c.elsewhere)
+	if c.heldElsewhere != "" {
+		c.say("conversation %s was held with %s: %s has it only if it shares that server's conversations", c.conv, c.heldElsewhere, c.srv.addr)
 	}
 	if c.conv != "" {
 		c.say("conversation %s (after event %d)", c.conv, c.last)
@@ -564,12 +565,12 @@ func (c *chat) lost(conv string, err error) bool {
 	// Said before the state changes, under the lock: the end of input, which waits on that
 	// state, exits only once it is said.
 	switch {
-	case seen && c.elsewhere != "":
+	case seen && c.heldElsewhere != "":
 		// Not on this server, but maybe still on the one it was held with: its saved place
 		// stays (until a new conversation takes it).
 		due := c.forgetLocked()
 		c.say("conversation %s is not on %s (%v)%s; it was held with %s, where `eliza --addr %s chat --resume` may continue it: your next sentence starts a new conversation here, which takes its saved place",
-			conv, c.srv.addr, describe(err, c.srv), dueNote(due), c.heldWith, c.heldWith)
+			conv, c.srv.addr, describe(err, c.srv), dueNote(due), c.heldElsewhere, c.heldElsewhere)
 	case seen:
 		due := c.forgetLocked()
 		c.forgetSavedLocked(conv) // a --resume would only find it lost again

@@ -40,11 +40,12 @@ func stateDir() (string, error) {
 }
 
 // statePath is the file of the last conversation held with token: conversation.json without
-// one, and a file named by a digest of the token with one (not the token: file names are not
-// secret; nor the digest the server keeps of it, which would tie the file to the token's row;
-// and of the token as the server reads it, without the spaces around it). A conversation started with a token is its client's, and any other caller is told
-// it is unknown; one saved place for all tokens was forgotten as lost when chat resumed it
-// with another, though its own token could still have resumed it.
+// one, and with one a file named by a digest of the token as the server reads it (without
+// the spaces around it). Not the token, as file names are not secret; nor the digest the
+// server keeps of it, which would tie the file to the token's row. A conversation started
+// with a token is its client's, and any other caller is told it is unknown: one saved place
+// for all tokens was forgotten as lost when chat resumed it with another, though its own
+// token could still have resumed it.
 func statePath(token string) (string, error) {
 	dir, err := stateDir()
 	token = strings.TrimSpace(token)
@@ -82,8 +83,8 @@ func load(path string) (s saved, ok bool, err error) {
 	return s, true, nil
 }
 
-// store writes s at path, replacing the file whole so that a crash leaves the old or the new one. The
-// new one is written to a file of its own first: two chats at once (two terminals) each
+// store writes s at path, replacing the file whole so that a crash leaves the old or the new
+// one. The new one is written to a file of its own first: two chats at once (two terminals) each
 // replace it whole, the last one's staying. (With one temporary name they took each other's,
 // and one failed: "rename …conversation.json.tmp: no such file or directory".)
 func store(path string, s saved) error {
@@ -113,8 +114,8 @@ func store(path string, s saved) error {
 	return nil
 }
 
-// unstore removes the conversation saved at path if it is conv; another is left as it is (a chat in
-// another terminal saved it since), and so is a file that is not a saved conversation.
+// unstore removes the conversation saved at path if it is conv; another is left as it is (a
+// chat in another terminal saved it since), and so is a file that is not a saved conversation.
 //
 // Other chats may store at any moment, so it takes the file away first (a rename is atomic),
 // then reads what it took: its own conversation is removed; another one is put back with a
