@@ -142,7 +142,7 @@ func (q *Quotas) AllowRequest(c Client) error {
 		return nil
 	}
 	q.usage.Refused(c.ID, "requests")
-	return exhausted(fmt.Sprintf("quota exceeded: at most %d requests a second; try again in %s", limit, roundUp(wait)), wait)
+	return exhausted(fmt.Sprintf("quota exceeded: at most %s a second; try again in %s", count(limit, "request"), roundUp(wait)), wait)
 }
 
 // AdmitSentence takes a queued sentence of c's per-minute allowance and, for a premium client,
@@ -157,15 +157,23 @@ func (q *Quotas) AdmitSentence(ctx context.Context, c Client) string {
 			q.log.Warn("cannot read a client's model tokens today; not limiting", "client", c.ID, "error", err)
 		case spent >= l.TokensPerDay:
 			q.usage.Refused(c.ID, "tokens")
-			return fmt.Sprintf("quota exceeded: the %d model tokens a day are spent; they renew at 00:00 UTC, in %s",
-				l.TokensPerDay, roundUp(untilMidnightUTC(time.Now())))
+			return fmt.Sprintf("quota exceeded: the %s a day are spent; they renew at 00:00 UTC, in %s",
+				count(l.TokensPerDay, "model token"), roundUp(untilMidnightUTC(time.Now())))
 		}
 	}
 	if wait, ok := q.take(q.sentences, c.ID, l.SentencesPerMinute, time.Minute); !ok {
 		q.usage.Refused(c.ID, "sentences")
-		return fmt.Sprintf("quota exceeded: at most %d sentences a minute; try again in %s", l.SentencesPerMinute, roundUp(wait))
+		return fmt.Sprintf("quota exceeded: at most %s a minute; try again in %s", count(l.SentencesPerMinute, "sentence"), roundUp(wait))
 	}
 	return ""
+}
+
+// count says n of a thing in English: "1 sentence", "2 sentences".
+func count[N int | int64](n N, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 func (q *Quotas) spentToday(ctx context.Context, client uuid.UUID) (int64, error) {
