@@ -41,14 +41,20 @@ func corsServer(t *testing.T, origins ...string) string {
 // preflight sends the OPTIONS request a browser sends before a gRPC-Web call from origin.
 func preflight(t *testing.T, url, origin string) *http.Response {
 	t.Helper()
+	// As browsers send it: lowercase names, sorted, without spaces.
+	return preflightAsking(t, url, origin, "connect-protocol-version,connect-timeout-ms,content-type,x-grpc-web,x-user-agent")
+}
+
+// preflightAsking sends a preflight from origin asking for the request headers in headers.
+func preflightAsking(t *testing.T, url, origin, headers string) *http.Response {
+	t.Helper()
 	req, err := http.NewRequestWithContext(ctx(t), http.MethodOptions, url+sayPath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Origin", origin)
 	req.Header.Set("Access-Control-Request-Method", http.MethodPost)
-	// As browsers send it: lowercase names, sorted, without spaces.
-	req.Header.Set("Access-Control-Request-Headers", "connect-protocol-version,connect-timeout-ms,content-type,x-grpc-web,x-user-agent")
+	req.Header.Set("Access-Control-Request-Headers", headers)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +113,26 @@ func TestCORS_AnAllowedOriginsPreflightIsAnsweredWithConnectsAndGRPCWebsHeaders(
 	}
 	if got := res.Header.Get("Access-Control-Max-Age"); got != "7200" {
 		t.Errorf("Access-Control-Max-Age %q, want 7200", got)
+	}
+}
+
+// A preflight made by hand (curl, a proxy) may list its headers in any order and case, with
+// spaces and repeats; it is answered as a browser's sorted list is.
+func TestCORS_APreflightsHeadersAreAcceptedInAnyOrderAndCase(t *testing.T) {
+	url := corsServer(t, "https://chat.example.com")
+	res := preflightAsking(t, url, "https://chat.example.com", "X-Token, Content-Type,connect-protocol-version , content-type,Authorization")
+	if res.StatusCode != http.StatusNoContent || res.Header.Get("Access-Control-Allow-Origin") != "https://chat.example.com" {
+		t.Fatalf("preflight answered %s with Access-Control-Allow-Origin %q, want 204 and the origin",
+			res.Status, res.Header.Get("Access-Control-Allow-Origin"))
+	}
+	allowed := listed(res.Header.Get("Access-Control-Allow-Headers"))
+	for _, h := range []string{"authorization", "connect-protocol-version", "content-type", "x-token"} {
+		if !slices.Contains(allowed, h) {
+			t.Errorf("Access-Control-Allow-Headers %v lacks %s", allowed, h)
+		}
+	}
+	if res := preflightAsking(t, url, "https://chat.example.com", "Content-Type, X-Secret"); res.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("a preflight asking for a header not allowed was allowed: %v", res.Header)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,7 +154,7 @@ func withCORS(h http.Handler, origins []string) http.Handler {
 	if len(origins) == 0 {
 		return h
 	}
-	return cors.New(cors.Options{
+	return sortedRequestHeaders(cors.New(cors.Options{
 		AllowedOrigins: origins,
 		AllowedMethods: connectcors.AllowedMethods(),
 		// And the two headers a token travels in (AUTH).
@@ -161,7 +162,29 @@ func withCORS(h http.Handler, origins []string) http.Handler {
 		// And where a Watch's history ends (HeaderLastSerial).
 		ExposedHeaders: append(connectcors.ExposedHeaders(), HeaderLastSerial),
 		MaxAge:         corsMaxAge,
-	}).Handler(h)
+	}).Handler(h))
+}
+
+// sortedRequestHeaders hands h a preflight's Access-Control-Request-Headers as browsers send
+// them, which is the only form rs/cors accepts: one value, lowercase names, sorted, no repeats,
+// no spaces. A preflight made by hand (curl, a proxy's health check) may list them otherwise.
+func sortedRequestHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked := r.Header.Values("Access-Control-Request-Headers")
+		if r.Method == http.MethodOptions && len(asked) > 0 {
+			var names []string
+			for _, v := range asked {
+				for name := range strings.SplitSeq(v, ",") {
+					if name = strings.ToLower(strings.TrimSpace(name)); name != "" {
+						names = append(names, name)
+					}
+				}
+			}
+			slices.Sort(names)
+			r.Header.Set("Access-Control-Request-Headers", strings.Join(slices.Compact(names), ","))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // NewServer returns an HTTP server for h that speaks HTTP/1.1 and unencrypted HTTP/2 (h2c),
