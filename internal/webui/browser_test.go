@@ -362,8 +362,8 @@ func TestPage_KeepsItsLogWhenItsConversationIsGone(t *testing.T) {
 	if got, want := kinds(), []string{"enqueued", "reply", "note"}; !slices.Equal(got, want) {
 		t.Fatalf("the log shows %v, want %v: what was shown before the note stays", got, want)
 	}
-	p.open("http://" + s.RPC + "/") // a reload keeps the log (not the page's own note)
-	if got, want := kinds(), []string{"enqueued", "reply"}; !slices.Equal(got, want) {
+	p.open("http://" + s.RPC + "/") // a reload keeps the log, the note too
+	if got, want := kinds(), []string{"enqueued", "reply", "note"}; !slices.Equal(got, want) {
 		t.Fatalf("after a reload the log shows %v, want %v", got, want)
 	}
 
@@ -373,9 +373,41 @@ func TestPage_KeepsItsLogWhenItsConversationIsGone(t *testing.T) {
 	if second == first || second == "" {
 		t.Fatalf("the sentence after the note went to conversation %q, want a new one (not %s)", second, first)
 	}
-	if got, want := kinds(), []string{"enqueued", "reply", "enqueued", "reply"}; !slices.Equal(got, want) {
-		t.Fatalf("the log shows %v, want %v", got, want)
+	if got, want := kinds(), []string{"enqueued", "reply", "note", "enqueued", "reply"}; !slices.Equal(got, want) {
+		t.Fatalf("the log shows %v, want %v: the note between the two conversations", got, want)
 	}
+	p.open("http://" + s.RPC + "/")
+	if got, want := kinds(), []string{"enqueued", "reply", "note", "enqueued", "reply"}; !slices.Equal(got, want) {
+		t.Fatalf("after another reload the log shows %v, want %v", got, want)
+	}
+}
+
+// A sentence sent while the server cannot be reached stays in its field, and the log says it
+// was not sent. The status line is left to the conversation's watch: before the first
+// sentence there is none, and a status saying the server is out of reach would stay so after
+// it is back.
+func TestPage_ASentenceThatCannotReachTheServerIsKeptAndSaidSo(t *testing.T) {
+	p := browser(t)
+	proxy := proctest.NewProxy(t, standalone(t))
+	p.open("http://" + proxy.Addr() + "/")
+
+	proxy.Down()
+	p.say("I feel sad")
+	p.waitLog("refused", 1)
+	if es := p.entries(); !strings.HasPrefix(es[0].Text, "not sent: cannot reach the server") {
+		t.Fatalf("the log shows %+v, want that the sentence was not sent", es)
+	}
+	if kept := eval[string](p, `document.getElementById("sentence").value`); kept != "I feel sad" {
+		t.Fatalf("the field holds %q, want the sentence kept", kept)
+	}
+	if state := eval[string](p, `document.getElementById("status").dataset.state`); state != "idle" {
+		t.Errorf("the status is %q with no conversation to watch, want it left idle", state)
+	}
+
+	proxy.Up()
+	p.run(chromedp.SendKeys(chromedp.ID("sentence"), kb.Enter))
+	p.waitLog("reply", 1)
+	p.waitStatus("online")
 }
 
 // A sentence sent to a conversation that expired while the page's watch had nothing to say is

@@ -1,7 +1,7 @@
 // A queued conversation as the page keeps it: sentences go out with Send, everything that
 // happens to the conversation comes back, in order, through one Watch that is reopened with
 // backoff whenever it breaks. The conversation's id, the last serial shown and what was shown
-// are kept in localStorage, so a reload carries on where the page was: the next Watch asks
+// (the page's notes and refusals with the events) are kept in localStorage, so a reload carries on where the page was: the next Watch asks
 // only for the events after that serial, and nothing is shown twice or skipped.
 
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
@@ -135,12 +135,11 @@ export class Conversation {
   /**
    * Leaves a conversation the server no longer has (expired, or a standalone server that
    * restarted): what was shown stays, with note, and the next sentence starts a new
-   * conversation whose events follow in the same log (and are kept with it across reloads).
+   * conversation whose events follow in the same log (all of it kept across reloads).
    */
   private lose(note: string): void {
     this.leave();
-    this.save(); // the log stays across a reload too
-    this.show({ kind: "note", text: note });
+    this.show({ kind: "note", text: note }); // saved with the log, under no conversation
   }
 
   /** Stops following the conversation; the next sentence starts a new one. */
@@ -175,7 +174,10 @@ export class Conversation {
         this.show({ kind: "refused", text: `not sent: ${e.rawMessage}${hint}`, about: sentence });
         return true; // sending the same text again would be refused again
       }
-      this.view.health("offline", `Cannot reach the server (${e.rawMessage}); your sentence was not sent.`);
+      // Said in the log, where it stays true, rather than on the status line, which tells of
+      // the conversation's watch and would go on saying so after the server is back (with no
+      // conversation yet, nothing would change it).
+      this.show({ kind: "refused", text: `not sent: cannot reach the server (${e.rawMessage}); send it again`, about: sentence });
       return false;
     }
     if (sentTo !== "" && this.id !== sentTo) {
@@ -318,9 +320,8 @@ export class Conversation {
 
   private show(entry: Entry): void {
     this.view.add(entry);
-    if (entry.kind === "note") {
-      return; // the page's own remarks are not part of the conversation
-    }
+    // Kept with the events, notes too: after a reload, the note that a conversation was lost
+    // still stands between its events and the next one's, whose serials start again at 1.
     this.entries.push(entry);
     if (this.entries.length > keptEntries) {
       this.entries.splice(0, this.entries.length - keptEntries);
