@@ -63,7 +63,7 @@ func newChat(srv *server) *cobra.Command {
 					return err
 				}
 				if !ok {
-					return errors.New("no conversation to resume: start one with `eliza chat`")
+					return nothingToResume(srv.bearer())
 				}
 				if !cmd.Flag("addr").Changed && os.Getenv("ELIZA_ADDR") == "" && s.Addr != "" {
 					srv.addr = s.Addr // no server named: the one it was held with
@@ -95,6 +95,27 @@ func newChat(srv *server) *cobra.Command {
 	cmd.Flags().StringVar(&conversation, "conversation", "", "join the conversation with this id")
 	cmd.Flags().BoolVar(&resume, "resume", false, "continue the last conversation")
 	return cmd
+}
+
+// nothingToResume is the error of a --resume with no place saved for token. With a token, the
+// place saved without one may be this token's: before places were kept per token (10430dc)
+// every conversation was saved there, and after an upgrade the token's own file is missing.
+// Which token started it is not in the file, so chat names it rather than try it.
+func nothingToResume(token string) error {
+	const none = "no conversation to resume: start one with `eliza chat`"
+	if strings.TrimSpace(token) == "" {
+		return errors.New(none)
+	}
+	path, err := statePath("")
+	if err != nil {
+		return errors.New(none)
+	}
+	if s, ok, _ := load(path); ok {
+		return fmt.Errorf("no conversation saved for this token; the one saved without a token (where an eliza "+
+			"before 2026-12-06 saved every token's) is %s: `eliza chat --conversation %s` continues it if this token started it",
+			s.Conversation, s.Conversation)
+	}
+	return errors.New(none)
 }
 
 // elsewhere is the server a saved conversation was held with when chat continues it on
