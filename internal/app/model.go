@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -14,25 +15,30 @@ import (
 // built once so that every worker of the process shares one limiter and one breaker.
 func (s *System) newModel(m Model) (llm.Call, error) {
 	var call llm.Call
+	var estimate func(llm.Request) int // nil: llm's default, for the offline responder
 	if m.Offline() {
 		s.Log.Info("no OPENAI_API_KEY or OPENAI_BASE_URL: answering queued conversations with the offline ELIZA responder")
 		call = llm.NewOffline(rand.Uint64())
 	} else {
-		s.Log.Info("answering queued conversations with an OpenAI-compatible API", "base_url", m.BaseURL, "model", m.Model)
-		var err error
-		call, err = llm.NewOpenAI(llm.OpenAIConfig{
+		api := llm.OpenAIConfig{
 			BaseURL: m.BaseURL, APIKey: m.APIKey, Model: m.Model, Organization: m.Organization, Project: m.Project,
 			// The worker reads the history from the transcript, already bounded by
 			// CONTEXT_TURNS: send it all.
 			SystemPrompt: m.SystemPrompt, MaxHistory: math.MaxInt32,
 			HTTPClient: pooledClient(),
-		})
-		if err != nil {
+		}
+		s.Log.Info("answering queued conversations with an OpenAI-compatible API",
+			"base_url", cmp.Or(m.BaseURL, llm.DefaultBaseURL), "model", cmp.Or(m.Model, llm.DefaultModel))
+		var err error
+		if call, err = llm.NewOpenAI(api); err != nil {
 			return nil, fmt.Errorf("model: %w", err)
 		}
+		// LLM_TPM counts what this config sends: its system prompt and all the history the
+		// worker gives, not the default prompt and ten turns.
+		estimate = api.EstimateTokens
 	}
 	return llm.NewPolicy(call, llm.PolicyConfig{
-		Timeout: m.Timeout, MaxAttempts: m.MaxAttempts, RPM: m.RPM, TPM: m.TPM,
+		Timeout: m.Timeout, MaxAttempts: m.MaxAttempts, RPM: m.RPM, TPM: m.TPM, Estimate: estimate,
 		BreakerFailures: m.BreakerFailures, BreakerCooldown: m.BreakerCooldown, MaxJobAge: m.MaxJobAge,
 		MaxServerWait: m.MaxRetryWait, Log: s.Log,
 	}, llm.NewMetrics(s.Registry)), nil
