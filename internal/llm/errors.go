@@ -99,15 +99,27 @@ func (e *StatusError) Unwrap() error { return e.Err }
 // overloaded proxies and truncated connections more often than from a steady bug.
 var ErrMalformedResponse = errors.New("malformed model response")
 
+// ErrDeclined means the API answered 2xx with no text and said why: its content filter
+// stopped the answer (finish_reason "content_filter", as Azure OpenAI and filtering proxies
+// answer a flagged prompt), or the token limit ran out before any text ("length", a
+// reasoning model's thinking spent it). The same request gets the same answer: it is not
+// retried, not a failure of the API for the breaker, and the client is told the sentence
+// cannot be answered (RefusesTheRequest). Taken as malformed and retried, two such sentences
+// opened the breaker for every conversation, again at each cool-down.
+var ErrDeclined = errors.New("the model gave no answer to this request")
+
 // ErrTimeout means one call took longer than its per-call timeout (see Timeout). It is
 // retryable; the caller's own deadline ending is not (the caller has given up).
 var ErrTimeout = errors.New("model call timed out")
 
 // RefusesTheRequest reports whether err is the API refusing the request itself (400, 413,
-// 422: too long for the model's context, a content policy), which asking again later does not
+// 422: too long for the model's context, a content policy; or ErrDeclined), which asking again later does not
 // mend, as against its key, its credit, its configuration (a 404: an unknown model or base
 // URL, which the operator mends) or its health.
 func RefusesTheRequest(err error) bool {
+	if errors.Is(err, ErrDeclined) {
+		return true
+	}
 	se, ok := errors.AsType[*StatusError](err)
 	if !ok {
 		return false

@@ -64,7 +64,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"from", "to"}),
 		unavailable: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "llm_jobs_unavailable_total",
-			Help: "Jobs failed as unavailable: they waited for the open breaker until LLM_MAX_JOB_AGE.",
+			Help: "Jobs failed as unavailable: they waited for the open breaker until LLM_MAX_JOB_AGE, or the API asked them to wait past it.",
 		}),
 		apiErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "llm_api_errors_total",

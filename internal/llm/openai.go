@@ -103,6 +103,11 @@ func NewOpenAI(cfg OpenAIConfig) (Call, error) {
 		// Into bytes, whatever the Content-Type: a completion is read as JSON if it is JSON,
 		// also when a proxy labels it text/plain.
 		if err := client.Post(ctx, "chat/completions", body, &contents, option.WithResponseInto(&raw)); err != nil {
+			if ctx.Err() != nil && (raw == nil || raw.StatusCode < http.StatusBadRequest) {
+				// The call's time (Timeout) or its caller ran out: a body still coming then
+				// is not malformed, it is late.
+				return Response{}, fmt.Errorf("chat completion: %w", err)
+			}
 			return Response{}, callError(err, raw)
 		}
 		var cc completion
@@ -214,6 +219,9 @@ func (cc *completion) answer() (Response, error) {
 	text := strings.TrimSpace(c.Message.Content)
 	if text == "" {
 		text = strings.TrimSpace(c.Message.Refusal)
+	}
+	if text == "" && (c.FinishReason == "content_filter" || c.FinishReason == "length") {
+		return Response{}, fmt.Errorf("chat completion %q: %w: no text (finish_reason %q)", cc.ID, ErrDeclined, c.FinishReason)
 	}
 	if text == "" {
 		return Response{}, fmt.Errorf("chat completion %q: %w: no text (finish_reason %q)", cc.ID, ErrMalformedResponse, c.FinishReason)

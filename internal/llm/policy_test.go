@@ -2,9 +2,14 @@ package llm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,5 +214,78 @@ func TestPolicy_KeepsTheAPIsErrorDetail(t *testing.T) {
 	}
 	if got := redactKeys("Incorrect API key provided: sk-proj-abcdefghijklmnop."); strings.Contains(got, "abcdefgh") {
 		t.Errorf("redactKeys left a key: %q", got)
+	}
+}
+
+// An answer with no text whose finish_reason says why (the content filter stopped it, or the
+// token limit ran out first) is what the same request gets again: it is not retried, the
+// client is told the sentence cannot be answered, and however many there are the breaker
+// stays closed for everyone else's sentences. Taken as malformed, each was asked four times
+// and two of them opened the breaker.
+func TestPolicy_AnAnswerDeclinedIsNotRetriedAndDoesNotOpenTheBreaker(t *testing.T) {
+	var requests atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		var body struct{ Messages []struct{ Content string } }
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || len(body.Messages) == 0 {
+			t.Errorf("request body: %v", err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		switch body.Messages[len(body.Messages)-1].Content {
+		case "flagged":
+			_, _ = io.WriteString(w, `{"id":"c1","choices":[{"message":{"content":null},"finish_reason":"content_filter"}]}`)
+		case "long":
+			_, _ = io.WriteString(w, `{"id":"c2","choices":[{"message":{"content":""},"finish_reason":"length"}]}`)
+		default:
+			_, _ = io.WriteString(w, `{"id":"c3","choices":[{"message":{"content":"fine"},"finish_reason":"stop"}]}`)
+		}
+	}))
+	defer api.Close()
+	model, err := NewOpenAI(OpenAIConfig{BaseURL: api.URL + "/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newTestMetrics(t)
+	call := NewPolicy(model, fastPolicy(PolicyConfig{BreakerFailures: 2}), m)
+	for _, sentence := range []string{"flagged", "long", "flagged", "long"} {
+		if _, err := call(t.Context(), Request{Sentence: sentence}); !errors.Is(err, ErrDeclined) || !RefusesTheRequest(err) {
+			t.Errorf("%q: %v, want ErrDeclined, a refusal of the request", sentence, err)
+		}
+	}
+	if n := requests.Load(); n != 4 {
+		t.Errorf("%d requests for 4 sentences, want one each: not retried", n)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if resp, err := call(ctx, Request{Sentence: "hello"}); err != nil || resp.Text != "fine" {
+		t.Fatalf("another sentence after them: %+v, %v; want it answered at once", resp, err)
+	}
+	if state := testutil.ToFloat64(m.breakerState); state != 0 {
+		t.Errorf("llm_breaker_state = %v, want 0: closed", state)
+	}
+}
+
+// A body that is still coming when the call's time runs out is late, not malformed: the error
+// says it timed out, and nothing else.
+func TestPolicy_ABodyCutByTheTimeoutIsATimeoutNotMalformed(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"id":"c1","choices":[{"message":{"content":"hel`)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer api.Close()
+	model, err := NewOpenAI(OpenAIConfig{BaseURL: api.URL + "/v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newTestMetrics(t)
+	_, err = NewPolicy(model, fastPolicy(PolicyConfig{Timeout: 100 * time.Millisecond, MaxAttempts: 2}), m)(t.Context(), Request{Sentence: "hello"})
+	if !errors.Is(err, ErrTimeout) || errors.Is(err, ErrMalformedResponse) || strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("err = %v, want a timeout, not a malformed answer", err)
+	}
+	if got := testutil.ToFloat64(m.retries.WithLabelValues("timeout")); got != 1 {
+		t.Errorf("llm_retries_total{reason=timeout} = %v, want 1", got)
 	}
 }

@@ -95,15 +95,18 @@ func (l *limiter) wait(ctx context.Context, req Request) error {
 	for _, r := range reservations {
 		delay = max(delay, r.DelayFrom(now))
 	}
-	l.metrics.limited(delay)
 	if delay == 0 {
+		l.metrics.limited(0)
 		return nil
 	}
 	if err := l.sleep(ctx, delay); err != nil {
+		// What it waited, not what it was to wait: a wait given up is not counted whole.
+		l.metrics.limited(min(l.now().Sub(now), delay))
 		for _, r := range reservations {
 			r.CancelAt(l.now())
 		}
 		return fmt.Errorf("waiting %s for the model rate limit: %w", delay.Round(time.Millisecond), err)
 	}
+	l.metrics.limited(delay)
 	return nil
 }

@@ -112,7 +112,8 @@ func TestRateLimit_ACallLargerThanTheBucketStillGoes(t *testing.T) {
 
 func TestRateLimit_ACanceledWaitGivesItsReservationBack(t *testing.T) {
 	c := newClock()
-	cfg := fakeLimit(c, RateLimitConfig{RPM: 60})
+	m := newTestMetrics(t)
+	cfg := fakeLimit(c, RateLimitConfig{RPM: 60, Metrics: m})
 	call := Chain(ok, RateLimit(cfg))
 	if _, err := call(context.Background(), Request{}); err != nil {
 		t.Fatal(err)
@@ -128,6 +129,10 @@ func TestRateLimit_ACanceledWaitGivesItsReservationBack(t *testing.T) {
 	}
 	if w := c.waits(); !slices.Equal(w, []time.Duration{time.Second}) {
 		t.Errorf("waits = %v, want [1s]", w)
+	}
+	// The wait given up at once counts as none, not as the second it was to be.
+	if n, sum := histogram(t, m.limiterWait); n != 3 || sum != 1 {
+		t.Errorf("llm_ratelimit_wait_seconds count %d sum %v, want 3 and 1", n, sum)
 	}
 }
 

@@ -101,6 +101,7 @@ func Retry(cfg RetryConfig) Middleware {
 				}
 				wait, gaveUp := cfg.wait(ctx, attempt-1, err, req)
 				if errors.Is(gaveUp, ErrUnavailable) {
+					cfg.Metrics.jobUnavailable()
 					return Response{}, gaveUp
 				}
 				if gaveUp != nil {

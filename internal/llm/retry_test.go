@@ -176,7 +176,8 @@ func TestRetry_GivesUpWhenTheAPIAsksForTooLongAWait(t *testing.T) {
 func TestRetry_AWaitPastTheJobsAgeBudgetEndsItAsUnavailable(t *testing.T) {
 	limited := func() *scripted { return &scripted{errs: []error{status(429, "llm_provider-retry-after", "60")}} }
 	c := newClock()
-	cfg := fakeRetry(c, RetryConfig{MaxJobAge: 2 * time.Minute})
+	m := newTestMetrics(t)
+	cfg := fakeRetry(c, RetryConfig{MaxJobAge: 2 * time.Minute, Metrics: m})
 
 	young := limited()
 	if _, err := Chain(young.call, Retry(cfg))(context.Background(), Request{EnqueuedAt: c.now().Add(-30 * time.Second)}); err != nil ||
@@ -189,6 +190,9 @@ func TestRetry_AWaitPastTheJobsAgeBudgetEndsItAsUnavailable(t *testing.T) {
 	var ue interface{ UserMessage() string }
 	if old.count() != 1 || !errors.Is(err, ErrUnavailable) || !errors.As(err, &ue) || !strings.Contains(err.Error(), "age budget") {
 		t.Fatalf("a job 90 s old of 2m: %v after %d calls; want ErrUnavailable at once, saying why", err, old.count())
+	}
+	if n := counterValue(t, m.unavailable); n != 1 {
+		t.Errorf("llm_jobs_unavailable_total = %v, want 1: the job failed as unavailable", n)
 	}
 }
 
