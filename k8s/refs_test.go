@@ -446,4 +446,23 @@ func TestManifests_PostgresRunsLogicalReplication(t *testing.T) {
 			t.Errorf("StatefulSet postgres: args %q lack -c %s; Debezium needs logical decoding and a replication slot", args, want)
 		}
 	}
+	// The slot's WAL is capped, well within the volume: without a cap a slot whose Connect
+	// is gone keeps WAL until the disk is full.
+	m = walKeep.FindStringSubmatch(args)
+	if m == nil {
+		t.Fatalf("StatefulSet postgres: args %q lack -c max_slot_wal_keep_size=<n>MB|GB", args)
+	}
+	keep, _ := strconv.ParseInt(m[1], 10, 64)
+	keep <<= 20
+	if m[2] == "GB" {
+		keep <<= 10
+	}
+	if len(s.Spec.VolumeClaimTemplates) > 0 {
+		volume := s.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().Value()
+		if keep <= 0 || 2*keep > volume {
+			t.Errorf("StatefulSet postgres: max_slot_wal_keep_size %s%s on a volume of %d bytes; want at most half of it", m[1], m[2], volume)
+		}
+	}
 }
+
+var walKeep = regexp.MustCompile(`max_slot_wal_keep_size=(\d+)(MB|GB)\b`)

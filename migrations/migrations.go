@@ -12,13 +12,21 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 //go:embed *.sql
@@ -28,7 +36,8 @@ var files embed.FS
 const VersionTable = "public.schema_migrations"
 
 // Up applies every migration not yet applied to the database at databaseURL and returns the
-// schema version the database is at afterwards.
+// schema version the database is at afterwards. It first waits, until ctx ends, for the
+// database to take a connection (awaitDatabase).
 func Up(ctx context.Context, databaseURL string, log *slog.Logger) (int64, error) {
 	cfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
@@ -36,7 +45,45 @@ func Up(ctx context.Context, databaseURL string, log *slog.Logger) (int64, error
 	}
 	db := stdlib.OpenDB(*cfg)
 	defer db.Close()
+	if err := awaitDatabase(ctx, db, log); err != nil {
+		return 0, err
+	}
 	return up(ctx, db, log)
+}
+
+// awaitDatabase waits until db takes a connection, trying again with backoff (0.5 s doubling
+// to 5 s, each try logged) while nothing listens yet or the server is starting, until ctx
+// ends. In Kubernetes migrate is an init container that starts beside Postgres, whose image
+// may still be pulling or whose data directory may still be initialising; failing at once,
+// it failed its pod, and skaffold's first deploy with it. Anything else (a wrong password, a
+// database that does not exist) fails at once: waiting does not mend it.
+func awaitDatabase(ctx context.Context, db *sql.DB, log *slog.Logger) error {
+	wait := 500 * time.Millisecond
+	for {
+		err := db.PingContext(ctx)
+		if err == nil {
+			return nil
+		}
+		if !notYetUp(err) || ctx.Err() != nil {
+			return fmt.Errorf("connect to the database: %w", err)
+		}
+		log.Info("waiting for the database to take connections", "error", err, "retry_in", wait)
+		if sleep.For(ctx, wait) != nil {
+			return fmt.Errorf("connect to the database: %w", err) // the last try's error says why
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// notYetUp reports an error of connecting that a server on its way up gives: nothing
+// listening (refused, a name not resolving yet, no answer) or Postgres starting up
+// (57P03, "the database system is starting up").
+func notYetUp(err error) bool {
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		return pgErr.Code == "57P03" // cannot_connect_now
+	}
+	_, isNet := errors.AsType[net.Error](err)
+	return isNet || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }
 
 func up(ctx context.Context, db *sql.DB, log *slog.Logger) (int64, error) {

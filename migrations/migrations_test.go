@@ -1,13 +1,18 @@
 package migrations_test
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/stack"
 	"github.com/beacon/eventdispatch/migrations"
 )
@@ -53,6 +58,46 @@ func TestUp_IsIdempotentAndAcceptsTheExerciseInsert(t *testing.T) {
 	if lower != 0 || upper != 60_000_000_000 {
 		t.Fatalf("span = [%d,%d), want [0,60000000000)", lower, upper)
 	}
+}
+
+// In Kubernetes migrate starts beside Postgres, which may take minutes to take connections:
+// Up waits for it, saying so, within its context. Before, it failed at the first refusal, and
+// with it the pod and skaffold's first deploy.
+func TestUp_WaitsForADatabaseNotYetUp(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres)
+	u, err := url.Parse(ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := proctest.NewProxy(t, u.Host)
+	pg.Down()
+	u.Host = pg.Addr()
+	var logged bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil))
+	time.AfterFunc(1500*time.Millisecond, pg.Up)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if _, err := migrations.Up(ctx, u.String(), log); err != nil {
+		t.Fatalf("Up with the database up after 1.5 s: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logged.String(), "waiting for the database to take connections"); n < 2 {
+		t.Errorf("logged %d waits, want one per try before the database was up:\n%s", n, logged.String())
+	}
+}
+
+// lockedWriter writes to w with mu held.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }
 
 func TestSchema_RejectsValuesOutsideItsTypes(t *testing.T) {

@@ -1,6 +1,7 @@
 // Command migrate applies the project's SQL migrations to DATABASE_URL and exits. The local
 // stack runs it after starting Postgres; in Kubernetes it runs as an init container of the
-// front door's, dispatcher's and headband's pods.
+// front door's, dispatcher's and headband's pods, and waits for Postgres, which starts beside
+// them, within MIGRATE_TIMEOUT.
 package main
 
 import (
