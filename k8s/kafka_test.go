@@ -137,6 +137,21 @@ func TestKafkaTopics_ExistForEveryTopicTheServicesUse(t *testing.T) {
 			t.Errorf("KafkaTopic %s: label strimzi.io/cluster=%q names no Kafka in k8s/", name, m.Labels["strimzi.io/cluster"])
 		}
 	}
+	// Each topic's replicas on brokers of their own: more than there are, and Strimzi cannot
+	// create it.
+	brokers := 0.0
+	for _, np := range c.Strimzi["KafkaNodePool"] {
+		spec := strimziSpec(np)
+		if roles, _ := spec["roles"].([]any); slices.Contains(roles, any("broker")) {
+			n, _ := spec["replicas"].(float64)
+			brokers += n
+		}
+	}
+	for name, m := range c.Strimzi["KafkaTopic"] {
+		if r, ok := strimziSpec(m)["replicas"].(float64); ok && r > brokers {
+			t.Errorf("KafkaTopic %s: %v replicas on %v brokers", name, r, brokers)
+		}
+	}
 	want := map[string]string{} // topic -> who uses it
 	for _, gc := range goContainers(t, c, sk) {
 		for v := range gc.Known {

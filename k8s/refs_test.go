@@ -2,11 +2,13 @@ package k8s
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -466,3 +468,99 @@ func TestManifests_PostgresRunsLogicalReplication(t *testing.T) {
 }
 
 var walKeep = regexp.MustCompile(`max_slot_wal_keep_size=(\d+)(MB|GB)\b`)
+
+// Addresses name a port their Service or Kafka listener serves, and the database URL the
+// database the Secret's other keys describe: a host right and a port or database wrong
+// (postgres:5433, beacon-kafka-bootstrap:9093, /nosuchdb) fails only once deployed.
+func TestManifests_AddressesNameTheRightPortsAndDatabase(t *testing.T) {
+	c := loadCluster(t)
+	kafkaPorts := map[string]bool{}
+	for _, k := range c.Strimzi["Kafka"] {
+		kafka, _ := strimziSpec(k)["kafka"].(map[string]any)
+		listeners, _ := kafka["listeners"].([]any)
+		for _, l := range listeners {
+			if l, ok := l.(map[string]any); ok && l["tls"] != true {
+				kafkaPorts[fmt.Sprint(l["port"])] = true
+			}
+		}
+	}
+	checkBrokers := func(where, value string) {
+		for part := range strings.SplitSeq(value, ",") {
+			if _, port, err := net.SplitHostPort(strings.TrimSpace(part)); err != nil || !kafkaPorts[port] {
+				t.Errorf("%s: %q is not a plaintext listener's port of the Kafka in k8s/ (%v)", where, part, slices.Sorted(maps.Keys(kafkaPorts)))
+			}
+		}
+	}
+	checkURL := func(where, value string) {
+		u, err := url.Parse(value)
+		if err != nil || u.Host == "" {
+			return
+		}
+		short, _, _ := strings.Cut(u.Hostname(), ".")
+		svc := c.Services[short]
+		if svc == nil {
+			return // TestManifests_ReferencedServicesExist's
+		}
+		var ports []string
+		for _, p := range svc.Spec.Ports {
+			ports = append(ports, strconv.Itoa(int(p.Port)))
+		}
+		if !slices.Contains(ports, u.Port()) {
+			t.Errorf("%s: %s names port %q of Service %s, which serves %v", where, value, u.Port(), short, ports)
+		}
+	}
+	for _, w := range c.workloads() {
+		for _, ctr := range allContainers(w.Template.Spec) {
+			for _, e := range ctr.Env {
+				where := fmt.Sprintf("%s container %s env %s", w, ctr.Name, e.Name)
+				switch {
+				case e.Name == "KAFKA_BROKERS":
+					checkBrokers(where, e.Value)
+				case strings.HasSuffix(e.Name, "_URL"):
+					checkURL(where, e.Value)
+				}
+			}
+		}
+	}
+	for name, m := range c.Strimzi["KafkaConnect"] {
+		bs, _ := strimziSpec(m)["bootstrapServers"].(string)
+		checkBrokers("KafkaConnect "+name+" bootstrapServers", bs)
+	}
+	s := c.Secrets["postgres-credentials"]
+	if s == nil {
+		t.Fatal("no Secret postgres-credentials in k8s/")
+	}
+	checkURL("Secret postgres-credentials key database-url", s.StringData["database-url"])
+	u, err := url.Parse(s.StringData["database-url"])
+	if err != nil {
+		t.Fatalf("Secret postgres-credentials: database-url: %v", err)
+	}
+	password, _ := u.User.Password()
+	if u.User.Username() != s.StringData["username"] || password != s.StringData["password"] || strings.TrimPrefix(u.Path, "/") != s.StringData["database"] {
+		t.Errorf("Secret postgres-credentials: database-url names user %q, database %q (and a password); its username, password and database keys (what Postgres is created with) say %q, %q",
+			u.User.Username(), strings.TrimPrefix(u.Path, "/"), s.StringData["username"], s.StringData["database"])
+	}
+}
+
+// Every pod of a binary that reads the database applies the migrations first, in an init
+// container: a pod without it may start on a schema older than its code.
+func TestManifests_EveryPodOnTheDatabaseMigratesFirst(t *testing.T) {
+	c, sk := loadCluster(t), loadSkaffold(t)
+	migrates, readers := map[string]bool{}, map[string]bool{}
+	for _, gc := range goContainers(t, c, sk) {
+		switch {
+		case gc.Init && gc.Binary == "migrate":
+			migrates[gc.Workload.String()] = true
+		case !gc.Init && gc.Set["DATABASE_URL"]:
+			readers[gc.Workload.String()] = true
+		}
+	}
+	if len(readers) == 0 {
+		t.Fatal("no container sets DATABASE_URL")
+	}
+	for w := range readers {
+		if !migrates[w] {
+			t.Errorf("%s reads DATABASE_URL but has no init container running migrate", w)
+		}
+	}
+}

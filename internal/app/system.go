@@ -116,6 +116,13 @@ func (s *System) OnClose(f func()) { s.closers = append(s.closers, f) }
 // cannot hold the process past its shutdown deadline.
 const closeWithin = 2 * time.Second
 
+// ExitWithin is the longest a process takes to exit after SIGTERM with a SHUTDOWN_GRACE of
+// grace: the drain, what tasks may overrun it (lifecycle.Overrun) and the closers. A
+// Kubernetes pod's terminationGracePeriodSeconds must be longer.
+func ExitWithin(grace time.Duration) time.Duration {
+	return grace + lifecycle.Overrun + closeWithin
+}
+
 func (s *System) close(within time.Duration) {
 	done := make(chan struct{})
 	go func() {

@@ -72,8 +72,8 @@ type Process struct {
 	Draining func()
 }
 
-// overrun is how long tasks may take to return once the drain context has ended.
-const overrun = time.Second
+// Overrun is how long tasks may take to return once the drain context has ended.
+const Overrun = time.Second
 
 // ErrInterrupted is returned when a second signal cut the shutdown short.
 var ErrInterrupted = errors.New("second signal: stopped without finishing the work in hand")
@@ -156,7 +156,7 @@ func (p *Process) Run(ctx context.Context, again <-chan struct{}) error {
 			return errors.Join(append(errs, ErrInterrupted)...)
 		case <-grace.C:
 			endDrain()
-			giveUp = time.After(overrun)
+			giveUp = time.After(Overrun)
 		case <-giveUp:
 			return errors.Join(append(errs, fmt.Errorf("shutdown took longer than SHUTDOWN_GRACE (%s); still running: %s; unfinished work will be redone",
 				p.Grace, stillRunning(running)))...)
