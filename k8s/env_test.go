@@ -120,8 +120,15 @@ func TestManifests_GracePeriodOutlastsShutdownGrace(t *testing.T) {
 		if p := gc.Workload.Template.Spec.TerminationGracePeriodSeconds; p != nil {
 			tgp = *p
 		}
-		if exit := app.ExitWithin(grace); time.Duration(tgp)*time.Second <= exit {
-			t.Errorf("%s: terminationGracePeriodSeconds %d is not longer than the %s %s may take to exit with SHUTDOWN_GRACE %s; the kubelet would kill it before it drains: raise it above %s",
+		// The grace period counts from the deletion, and a preStop sleep comes before SIGTERM.
+		exit := app.ExitWithin(grace)
+		for _, ctr := range gc.Workload.Template.Spec.Containers {
+			if ctr.Name == gc.Name && ctr.Lifecycle != nil && ctr.Lifecycle.PreStop != nil && ctr.Lifecycle.PreStop.Sleep != nil {
+				exit += time.Duration(ctr.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+			}
+		}
+		if time.Duration(tgp)*time.Second <= exit {
+			t.Errorf("%s: terminationGracePeriodSeconds %d is not longer than the %s %s may take to exit (its preStop, and SHUTDOWN_GRACE %s); the kubelet would kill it before it drains: raise it above %s",
 				gc.Workload, tgp, exit, gc.Binary, grace, exit)
 		}
 	}
