@@ -81,7 +81,11 @@ func idArgs(what string, n int) cobra.PositionalArgs {
 func parseID(what, s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("%s %q is not an id (a UUID, as `eliza clients list` shows it)", what, s)
+		lists := "eliza clients list"
+		if what == "token" {
+			lists = "eliza tokens list CLIENT_ID"
+		}
+		return uuid.Nil, fmt.Errorf("%s %q is not an id (a UUID, as `%s` shows it)", what, s, lists)
 	}
 	return id, nil
 }

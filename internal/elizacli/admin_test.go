@@ -57,7 +57,8 @@ func TestAdmin_BadArgumentsAreSaidBeforeTheDatabaseIsReached(t *testing.T) {
 		{[]string{"clients", "disable", "not-an-id"}, `eliza: client "not-an-id" is not an id`},
 		{[]string{"tokens", "add", "not-an-id"}, `eliza: client "not-an-id" is not an id`},
 		{[]string{"tokens", "list", "not-an-id"}, `eliza: client "not-an-id" is not an id`},
-		{[]string{"tokens", "revoke", "not-an-id"}, `eliza: token "not-an-id" is not an id`},
+		{[]string{"tokens", "revoke", "not-an-id"}, "eliza: token \"not-an-id\" is not an id (a UUID, as `eliza tokens list CLIENT_ID` shows it)"},
+		{[]string{"clients", "enable", "not-an-id"}, "eliza: client \"not-an-id\" is not an id (a UUID, as `eliza clients list` shows it)"},
 	} {
 		code, out, errs := admin(t, nowhere, tc.args...)
 		if code != 1 || out != "" || !strings.HasPrefix(errs, tc.want) {
