@@ -26,10 +26,11 @@ type saved struct {
 }
 
 // stateDir is where chat keeps what outlives it: $XDG_STATE_HOME/eliza, or
-// ~/.local/state/eliza.
+// ~/.local/state/eliza. A relative XDG_STATE_HOME is ignored, as the XDG base directory
+// specification asks: it would put the state wherever chat happened to be started.
 func stateDir() (string, error) {
 	dir := os.Getenv("XDG_STATE_HOME")
-	if dir == "" {
+	if !filepath.IsAbs(dir) {
 		home, err := os.UserHomeDir()
 		if err != nil {
 			return "", fmt.Errorf("where to keep the conversation: %w", err)

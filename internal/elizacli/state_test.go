@@ -148,3 +148,15 @@ func savedAt() string {
 	}
 	return path
 }
+
+// A relative XDG_STATE_HOME is ignored (the XDG base directory specification): the state goes
+// under the home directory, not under wherever chat was started.
+func TestStatePath_IgnoresARelativeXDGStateHome(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_STATE_HOME", "relative/dir")
+	got, err := statePath("")
+	if want := filepath.Join(home, ".local", "state", "eliza", "conversation.json"); err != nil || got != want {
+		t.Errorf("statePath = %q, %v; want %q", got, err, want)
+	}
+}
