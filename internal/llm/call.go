@@ -39,6 +39,8 @@ type Response struct {
 }
 
 // Call asks the model once, or — once wrapped in middleware — applies a policy around asking.
+// With an error, the Response has no Text, and has the tokens only of an answer the API
+// billed and that cannot be used (ErrDeclined), so that they are counted all the same.
 type Call func(ctx context.Context, req Request) (Response, error)
 
 // Middleware wraps a Call in one policy (timeout, retries, rate limit, breaker, metrics).

@@ -220,13 +220,16 @@ func (cc *completion) answer() (Response, error) {
 	if text == "" {
 		text = strings.TrimSpace(c.Message.Refusal)
 	}
+	spent := Response{PromptTokens: tokens(cc.Usage.PromptTokens), CompletionTokens: tokens(cc.Usage.CompletionTokens)}
 	if text == "" && (c.FinishReason == "content_filter" || c.FinishReason == "length") {
-		return Response{}, fmt.Errorf("chat completion %q: %w: no text (finish_reason %q)", cc.ID, ErrDeclined, c.FinishReason)
+		// Billed all the same: the tokens go with the error, to be counted.
+		return spent, fmt.Errorf("chat completion %q: %w: no text (finish_reason %q)", cc.ID, ErrDeclined, c.FinishReason)
 	}
 	if text == "" {
 		return Response{}, fmt.Errorf("chat completion %q: %w: no text (finish_reason %q)", cc.ID, ErrMalformedResponse, c.FinishReason)
 	}
-	return Response{Text: text, PromptTokens: tokens(cc.Usage.PromptTokens), CompletionTokens: tokens(cc.Usage.CompletionTokens)}, nil
+	spent.Text = text
+	return spent, nil
 }
 
 // tokens is a token count as an API gave it, held to what a call can spend. A count below

@@ -234,7 +234,7 @@ func TestPolicy_AnAnswerDeclinedIsNotRetriedAndDoesNotOpenTheBreaker(t *testing.
 		w.Header().Set("Content-Type", "application/json")
 		switch body.Messages[len(body.Messages)-1].Content {
 		case "flagged":
-			_, _ = io.WriteString(w, `{"id":"c1","choices":[{"message":{"content":null},"finish_reason":"content_filter"}]}`)
+			_, _ = io.WriteString(w, `{"id":"c1","choices":[{"message":{"content":null},"finish_reason":"content_filter"}],"usage":{"prompt_tokens":7,"completion_tokens":3}}`)
 		case "long":
 			_, _ = io.WriteString(w, `{"id":"c2","choices":[{"message":{"content":""},"finish_reason":"length"}]}`)
 		default:
@@ -249,9 +249,17 @@ func TestPolicy_AnAnswerDeclinedIsNotRetriedAndDoesNotOpenTheBreaker(t *testing.
 	m := newTestMetrics(t)
 	call := NewPolicy(model, fastPolicy(PolicyConfig{BreakerFailures: 2}), m)
 	for _, sentence := range []string{"flagged", "long", "flagged", "long"} {
-		if _, err := call(t.Context(), Request{Sentence: sentence}); !errors.Is(err, ErrDeclined) || !RefusesTheRequest(err) {
+		resp, err := call(t.Context(), Request{Sentence: sentence})
+		if !errors.Is(err, ErrDeclined) || !RefusesTheRequest(err) {
 			t.Errorf("%q: %v, want ErrDeclined, a refusal of the request", sentence, err)
 		}
+		// What the API billed comes with the error, to be counted against the client.
+		if sentence == "flagged" && (resp != Response{PromptTokens: 7, CompletionTokens: 3}) {
+			t.Errorf("%q: %+v with the error, want the tokens billed and no text", sentence, resp)
+		}
+	}
+	if got := testutil.ToFloat64(m.tokens.WithLabelValues("prompt")); got != 14 {
+		t.Errorf("llm_tokens_total{kind=prompt} = %v, want the 14 billed for the two flagged", got)
 	}
 	if n := requests.Load(); n != 4 {
 		t.Errorf("%d requests for 4 sentences, want one each: not retried", n)

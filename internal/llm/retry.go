@@ -94,7 +94,8 @@ func Retry(cfg RetryConfig) Middleware {
 				}
 				reason := reasonOf(err)
 				if reason == "" {
-					return Response{}, &RetryError{Attempts: attempt, Err: err, why: "not retryable"}
+					// With what the API billed for it, if anything (ErrDeclined).
+					return resp, &RetryError{Attempts: attempt, Err: err, why: "not retryable"}
 				}
 				if attempt >= cfg.MaxAttempts {
 					return Response{}, &RetryError{Attempts: attempt, Exhausted: true, Err: err, why: "attempts exhausted"}

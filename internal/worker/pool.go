@@ -203,7 +203,8 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		p.cfg.Metrics.busy.Dec()
 		<-p.slots
 		p.cfg.Metrics.duration.Observe(time.Since(start).Seconds())
-		if err == nil && p.cfg.Usage != nil {
+		if p.cfg.Usage != nil && (err == nil || res.PromptTokens+res.CompletionTokens > 0) {
+			// Also for an answer declined (llm.ErrDeclined), which the API billed.
 			// Before the outcome: a worker that dies in between leaves the job to be redone,
 			// and the redo counts nothing twice. The count's commit does not wait for the
 			// disk; the outcome's, in the same database, does, and takes the count with it.

@@ -46,6 +46,8 @@ type rig struct {
 	tier string
 	// wrap, when set, wraps the transcript of the members started after it is set.
 	wrap func(worker.Transcript) worker.Transcript
+	// usage, when set, counts the model tokens of the members started after it is set.
+	usage worker.Usage
 }
 
 func newRig(t *testing.T) *rig {
@@ -69,6 +71,7 @@ func (r *rig) member(model llm.Call, workers, contextTurns int, handleTimeout ti
 	}
 	pool := worker.NewPool(worker.Config{
 		Workers: workers, ContextTurns: contextTurns, Model: model, Free: r.free, Transcript: store, Metrics: metrics, Log: log,
+		Usage: r.usage,
 	})
 	g := consumer.NewPipelined(consumer.Config{
 		Brokers: r.bus.Brokers(), GroupID: group, Topic: jobsTopic, BatchSize: 4 * workers,
@@ -362,6 +365,52 @@ func TestPool_AnswersAFailedJobWithAnErrorAndKeepsACopyOfItAndOfUndecodableJobs(
 		t.Fatalf("dead letters %d with reasons %v, want the failed jobs' and the undecodable one's", len(copies), reasons)
 	}
 	r.waitCommittedPast(len(jobs) + 1)
+}
+
+// spent records the model tokens counted per job.
+type spent struct {
+	mu   sync.Mutex
+	jobs map[uuid.UUID][2]int
+}
+
+func (s *spent) RecordModelCall(_ context.Context, job, _ uuid.UUID, prompt, completion int) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jobs[job] = [2]int{prompt, completion}
+	return true, nil
+}
+
+// A sentence the model declined to answer (its content filter, or the token limit spent
+// before any text) is answered that it cannot be answered, and the tokens the API billed for
+// it are counted against its client all the same: a premium client's tokens a day bound what
+// it may spend, whatever became of the answers.
+func TestPool_ADeclinedAnswerIsARefusalWhoseTokensAreCounted(t *testing.T) {
+	r := newRig(t)
+	usage := &spent{jobs: map[uuid.UUID][2]int{}}
+	r.usage = usage
+	conv := conversations(2)
+	model := func(_ context.Context, req llm.Request) (llm.Response, error) {
+		if req.ConversationID == conv[0].String() {
+			return llm.Response{PromptTokens: 7, CompletionTokens: 100},
+				&llm.RetryError{Attempts: 1, Err: fmt.Errorf("chat completion: %w: no text (finish_reason \"length\")", llm.ErrDeclined)}
+		}
+		return llm.Response{Text: "fine", PromptTokens: 5, CompletionTokens: 1}, nil
+	}
+	r.member(model, 2, 10, 5*time.Second)
+	jobs := r.enqueue(conv, 1)
+	declined, answered := jobs[0], jobs[1]
+	got := r.outcomes(jobs)
+	if ev := got[declined.ID]; ev.Kind != transcript.Failed || ev.Text != worker.RefusedText {
+		t.Fatalf("the declined job's outcome: %+v, want %q", ev, worker.RefusedText)
+	}
+	usage.mu.Lock()
+	defer usage.mu.Unlock()
+	if c := usage.jobs[declined.ID]; c != [2]int{7, 100} {
+		t.Errorf("the declined job's tokens counted: %v, want the 7 and 100 billed", c)
+	}
+	if c := usage.jobs[answered.ID]; c != [2]int{5, 1} {
+		t.Errorf("the answered job's tokens counted: %v", c)
+	}
 }
 
 func TestPool_AJobWhoseOutcomeIsStoredIsNeitherAskedAgainNorAnsweredTwice(t *testing.T) {
