@@ -352,7 +352,7 @@ func TestQuotas_CountModelTokensOncePerJobAcrossReplicas(t *testing.T) {
 	}
 	for i, q := range replicas {
 		kafkatest.Eventually(t, 5*time.Second, func() bool {
-			return strings.Contains(q.AdmitSentence(t.Context(), c), "the 100 model tokens a day are spent")
+			return strings.Contains(q.AdmitSentence(t.Context(), c), "today's model tokens (100 a day) are spent")
 		}, func() string {
 			return fmt.Sprintf("replica %d still admits a client whose day's tokens are spent", i+1)
 		})

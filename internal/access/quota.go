@@ -157,8 +157,8 @@ func (q *Quotas) AdmitSentence(ctx context.Context, c Client) string {
 			q.log.Warn("cannot read a client's model tokens today; not limiting", "client", c.ID, "error", err)
 		case spent >= l.TokensPerDay:
 			q.usage.Refused(c.ID, "tokens")
-			return fmt.Sprintf("quota exceeded: the %s a day are spent; they renew at 00:00 UTC, in %s",
-				count(l.TokensPerDay, "model token"), roundUp(untilMidnightUTC(time.Now())))
+			return fmt.Sprintf("quota exceeded: today's model tokens (%d a day) are spent; they renew at 00:00 UTC, in %s",
+				l.TokensPerDay, roundUp(untilMidnightUTC(time.Now())))
 		}
 	}
 	if wait, ok := q.take(q.sentences, c.ID, l.SentencesPerMinute, time.Minute); !ok {
@@ -169,7 +169,7 @@ func (q *Quotas) AdmitSentence(ctx context.Context, c Client) string {
 }
 
 // count says n of a thing in English: "1 sentence", "2 sentences".
-func count[N int | int64](n N, thing string) string {
+func count(n int, thing string) string {
 	if n == 1 {
 		return "1 " + thing
 	}
