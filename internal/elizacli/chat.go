@@ -63,7 +63,7 @@ func newChat(srv *server) *cobra.Command {
 					return err
 				}
 				if !ok {
-					return nothingToResume(srv.bearer())
+					return nothingToResume(srv)
 				}
 				if !cmd.Flag("addr").Changed && os.Getenv("ELIZA_ADDR") == "" && s.Addr != "" {
 					srv.addr = s.Addr // no server named: the one it was held with
@@ -101,9 +101,9 @@ func newChat(srv *server) *cobra.Command {
 // place saved without one may be this token's: before places were kept per token (10430dc)
 // every conversation was saved there, and after an upgrade the token's own file is missing.
 // Which token started it is not in the file, so chat names it rather than try it.
-func nothingToResume(token string) error {
+func nothingToResume(srv *server) error {
 	const none = "no conversation to resume: start one with `eliza chat`"
-	if strings.TrimSpace(token) == "" {
+	if strings.TrimSpace(srv.bearer()) == "" {
 		return errors.New(none)
 	}
 	path, err := statePath("")
@@ -111,9 +111,13 @@ func nothingToResume(token string) error {
 		return errors.New(none)
 	}
 	if s, ok, _ := load(path); ok {
+		addr := "" // --conversation goes where --addr or ELIZA_ADDR says, not where it was held
+		if s.Addr != "" && s.Addr != srv.addr {
+			addr = "--addr " + s.Addr + " "
+		}
 		return fmt.Errorf("no conversation saved for this token; the one saved without a token (where an eliza "+
-			"before 2026-12-06 saved every token's) is %s: `eliza chat --conversation %s` continues it if this token started it",
-			s.Conversation, s.Conversation)
+			"before 2026-12-06 saved every token's) is %s: `eliza chat %s--conversation %s` continues it if this token started it",
+			s.Conversation, addr, s.Conversation)
 	}
 	return errors.New(none)
 }

@@ -208,6 +208,11 @@ func TestChat_EachTokenResumesItsOwnConversation(t *testing.T) {
 		"` continues it if this token started it\n" {
 		t.Fatalf("--resume with token-b: exit status %d, %q on stderr; want 1, nothing to resume, and the place saved without a token", code, r.err)
 	}
+	// Asked of another server, the command named goes where that conversation was held.
+	r = start("127.0.0.1:1", strings.NewReader(""), "--token", "token-b", "chat", "--resume")
+	if code := r.wait(t); code != 1 || !strings.Contains(r.err.String(), "`eliza chat --addr "+addr+" --conversation "+convID(2)+"`") {
+		t.Fatalf("--resume with token-b on another server: exit status %d, %q on stderr; want the command naming the server it was held with", code, r.err)
+	}
 	t.Setenv("ELIZA_TOKEN", "token-a")
 	r = start(addr, strings.NewReader(""), "chat", "--resume")
 	if code := r.wait(t); code != 0 || r.out.String() != lines("[conversation "+convID(1)+" (after event 2)]") {
