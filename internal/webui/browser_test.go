@@ -382,8 +382,9 @@ func TestPage_KeepsItsLogWhenItsConversationIsGone(t *testing.T) {
 	}
 }
 
-// A sentence sent while the server cannot be reached stays in its field, and the log says it
-// was not sent. The status line is left to the conversation's watch: before the first
+// A sentence sent while the server cannot be reached stays in its field, and the log says the
+// server could not be reached (not that it was not sent: a Send whose answer was lost on the
+// way back may have been queued). The status line is left to the conversation's watch: before the first
 // sentence there is none, and a status saying the server is out of reach would stay so after
 // it is back.
 func TestPage_ASentenceThatCannotReachTheServerIsKeptAndSaidSo(t *testing.T) {
@@ -394,7 +395,7 @@ func TestPage_ASentenceThatCannotReachTheServerIsKeptAndSaidSo(t *testing.T) {
 	proxy.Down()
 	p.say("I feel sad")
 	p.waitLog("refused", 1)
-	if es := p.entries(); !strings.HasPrefix(es[0].Text, "not sent: cannot reach the server") {
+	if es := p.entries(); !strings.HasPrefix(es[0].Text, "the server could not be reached") {
 		t.Fatalf("the log shows %+v, want that the sentence was not sent", es)
 	}
 	if kept := eval[string](p, `document.getElementById("sentence").value`); kept != "I feel sad" {

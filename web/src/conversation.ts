@@ -177,7 +177,13 @@ export class Conversation {
       // Said in the log, where it stays true, rather than on the status line, which tells of
       // the conversation's watch and would go on saying so after the server is back (with no
       // conversation yet, nothing would change it).
-      this.show({ kind: "refused", text: `not sent: cannot reach the server (${e.rawMessage}); send it again`, about: sentence });
+      // Not known to be unsent: the server may have queued it and the answer been lost on the
+      // way back, when the watch shows its "enqueued" all the same.
+      this.show({
+        kind: "refused",
+        text: `the server could not be reached (${e.rawMessage}); unless it shows as enqueued, send it again`,
+        about: sentence,
+      });
       return false;
     }
     if (sentTo !== "" && this.id !== sentTo) {
