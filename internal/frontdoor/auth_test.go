@@ -186,7 +186,8 @@ func TestAuth_RefusesBadTokensOnEveryRPCAndProtocol(t *testing.T) {
 
 // Streams already open end when their token is revoked or their client disabled, as new calls
 // are refused: a Watch or a QueueConversation no longer delivers a conversation's events to a
-// caller its operators have shut out. Before, only calls that began after the change were
+// caller its operators have shut out, and a Converse whose client is silent ends too (it used
+// to answer one more sentence first). Before, only calls that began after the change were
 // refused. Other clients' streams and the anonymous caller's go on.
 func TestAuth_ARevokedTokenOrADisabledClientEndsItsOpenStreams(t *testing.T) {
 	cs := openClients(t)
@@ -202,6 +203,7 @@ func TestAuth_ARevokedTokenOrADisabledClientEndsItsOpenStreams(t *testing.T) {
 		conv string
 		ends chan error // the Watch's end
 		bidi *connect.BidiStreamForClient[elizav1.QueueConversationRequest, elizav1.QueueConversationResponse]
+		talk *connect.BidiStreamForClient[elizav1.ConverseRequest, elizav1.ConverseResponse]
 	}
 	follow := func(name, secret string) *followed {
 		transport := c.h.h2c.Transport
@@ -227,6 +229,14 @@ func TestAuth_ARevokedTokenOrADisabledClientEndsItsOpenStreams(t *testing.T) {
 		t.Cleanup(func() { _ = f.bidi.CloseResponse() })
 		if err := f.bidi.Send(&elizav1.QueueConversationRequest{ConversationId: f.conv, ResumeAfter: sent.Msg.GetSerial()}); err != nil {
 			t.Fatalf("%s: attach: %v", name, err)
+		}
+		f.talk = client.Converse(ctx(t))
+		t.Cleanup(func() { _ = f.talk.CloseResponse() })
+		if err := f.talk.Send(&elizav1.ConverseRequest{Sentence: "hello"}); err != nil {
+			t.Fatalf("%s: converse: %v", name, err)
+		}
+		if _, err := f.talk.Receive(); err != nil {
+			t.Fatalf("%s: converse's first answer: %v", name, err)
 		}
 		return f
 	}
@@ -255,6 +265,17 @@ func TestAuth_ARevokedTokenOrADisabledClientEndsItsOpenStreams(t *testing.T) {
 		if connect.CodeOf(err) != tc.want {
 			t.Errorf("%s: the QueueConversation stream ended with %v, want %s", tc.f.name, err, tc.want)
 		}
+		// Silent since its first answer: it ends without a further sentence.
+		talked := make(chan error, 1)
+		go func() { _, err := tc.f.talk.Receive(); talked <- err }()
+		select {
+		case err := <-talked:
+			if connect.CodeOf(err) != tc.want {
+				t.Errorf("%s: the Converse stream gave %v; want its end, %s", tc.f.name, err, tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: the Converse stream is still open 10 s after the change", tc.f.name)
+		}
 	}
 	// The others still get their conversations' events.
 	for i, f := range []*followed{kept, anonymous} {
@@ -266,6 +287,11 @@ func TestAuth_ARevokedTokenOrADisabledClientEndsItsOpenStreams(t *testing.T) {
 		case err := <-f.ends:
 			t.Errorf("%s: the Watch ended: %v", f.name, err)
 		default:
+		}
+		if err := f.talk.Send(&elizav1.ConverseRequest{Sentence: "I feel sad"}); err != nil {
+			t.Errorf("%s: converse: %v", f.name, err)
+		} else if _, err := f.talk.Receive(); err != nil {
+			t.Errorf("%s: converse's answer: %v", f.name, err)
 		}
 	}
 }

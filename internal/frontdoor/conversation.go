@@ -14,9 +14,11 @@ import (
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
-type inbound struct {
-	sentence string
-	err      error
+// inbound is a message a stream's client sent, or the error that ended its messages (io.EOF
+// at half-close).
+type inbound[T any] struct {
+	msg *T
+	err error
 }
 
 // QueueConversation attaches the stream to a conversation (the first message's, or a new
@@ -138,7 +140,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 			return err
 		}
 	}
-	events := make(chan inbound)
+	events := make(chan inbound[elizav1.QueueConversationRequest])
 	go receive(ctx, stream, events)
 	halfClosed, drain := false, s.drain
 	for {
@@ -168,7 +170,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 			if ev.err != nil {
 				return ev.err
 			}
-			if err := queued(own(q.admit(ctx, info.ID, ev.sentence))); err != nil {
+			if err := queued(own(q.admit(ctx, info.ID, ev.msg.GetSentence()))); err != nil {
 				return err
 			}
 		case <-f.wake:
@@ -181,13 +183,10 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 
 // receive reads the stream's further messages into events until an error (io.EOF at
 // half-close) or ctx ends.
-func receive(ctx context.Context, stream *connect.BidiStream[elizav1.QueueConversationRequest, elizav1.QueueConversationResponse], events chan<- inbound) {
+func receive[Req, Res any](ctx context.Context, stream *connect.BidiStream[Req, Res], events chan<- inbound[Req]) {
 	for {
 		req, err := stream.Receive()
-		ev := inbound{err: err}
-		if err == nil {
-			ev.sentence = req.GetSentence()
-		}
+		ev := inbound[Req]{msg: req, err: err}
 		select {
 		case events <- ev:
 		case <-ctx.Done():

@@ -68,17 +68,27 @@ func (s *Service) Say(_ context.Context, req *connect.Request[elizav1.SayRequest
 }
 
 // Converse answers each sentence in turn until the client half-closes or says goodbye; the
-// stream ends right after the goodbye reply.
+// stream ends right after the goodbye reply. It also ends when its context does, while the
+// client is silent: a stream whose token is revoked (access) ends then, not at the client's
+// next sentence, which it used to answer first.
 func (s *Service) Converse(ctx context.Context, stream *connect.BidiStream[elizav1.ConverseRequest, elizav1.ConverseResponse]) error {
 	responder := s.newResponder()
+	events := make(chan inbound[elizav1.ConverseRequest])
+	go receive(ctx, stream, events)
 	for {
-		req, err := stream.Receive()
-		if errors.Is(err, io.EOF) {
+		var ev inbound[elizav1.ConverseRequest]
+		select {
+		case ev = <-events:
+		case <-ctx.Done():
+			return ended(ctx)
+		}
+		if errors.Is(ev.err, io.EOF) {
 			return nil // the client half-closed: a normal end
 		}
-		if err != nil {
-			return err
+		if ev.err != nil {
+			return ev.err
 		}
+		req := ev.msg
 		if err := validateSentence(req.GetSentence()); err != nil {
 			return err
 		}
@@ -88,9 +98,6 @@ func (s *Service) Converse(ctx context.Context, stream *connect.BidiStream[eliza
 		}
 		if end {
 			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return connect.NewError(connect.CodeCanceled, err)
 		}
 	}
 }
