@@ -165,27 +165,54 @@ func withCORS(h http.Handler, origins []string) http.Handler {
 	}).Handler(h))
 }
 
-// sortedRequestHeaders hands h a preflight's Access-Control-Request-Headers as browsers send
-// them, which is the only form rs/cors accepts: one value, lowercase names, sorted, no repeats,
-// no spaces. A preflight made by hand (curl, a proxy's health check) may list them otherwise.
+// sortedRequestHeaders hands h a preflight's Access-Control-Request-Headers in the form
+// browsers send them, lowercase, sorted and without repeats, which is the only order rs/cors
+// accepts: a preflight made by hand (curl, a proxy's check) may list them in any. Only a
+// preflight's list (Origin and Access-Control-Request-Method present) of a browser's size
+// (at most maxAskedHeaders names, maxAskedBytes in all) is rewritten, on a copy of the
+// request; a longer one goes on as it came, for rs/cors to judge without the cost of sorting
+// it.
 func sortedRequestHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		asked := r.Header.Values("Access-Control-Request-Headers")
-		if r.Method == http.MethodOptions && len(asked) > 0 {
-			var names []string
-			for _, v := range asked {
-				for name := range strings.SplitSeq(v, ",") {
-					if name = strings.ToLower(strings.TrimSpace(name)); name != "" {
-						names = append(names, name)
-					}
+		if r.Method != http.MethodOptions || len(asked) == 0 ||
+			r.Header.Get("Origin") == "" || r.Header.Get("Access-Control-Request-Method") == "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		size := 0
+		for _, v := range asked {
+			size += len(v)
+		}
+		if size > maxAskedBytes {
+			h.ServeHTTP(w, r)
+			return
+		}
+		var names []string
+		for _, v := range asked {
+			for name := range strings.SplitSeq(v, ",") {
+				if name = strings.ToLower(strings.TrimSpace(name)); name != "" {
+					names = append(names, name)
 				}
 			}
-			slices.Sort(names)
-			r.Header.Set("Access-Control-Request-Headers", strings.Join(slices.Compact(names), ","))
 		}
-		h.ServeHTTP(w, r)
+		if len(names) > maxAskedHeaders {
+			h.ServeHTTP(w, r)
+			return
+		}
+		slices.Sort(names)
+		sorted := r.Clone(r.Context())
+		sorted.Header.Set("Access-Control-Request-Headers", strings.Join(slices.Compact(names), ","))
+		h.ServeHTTP(w, sorted)
 	})
 }
+
+// A browser's preflight asks for about ten headers; these bound what sortedRequestHeaders
+// rewrites.
+const (
+	maxAskedHeaders = 64
+	maxAskedBytes   = 4 << 10
+)
 
 // NewServer returns an HTTP server for h that speaks HTTP/1.1 and unencrypted HTTP/2 (h2c),
 // which is what Connect, gRPC and gRPC-Web clients need on a plaintext port.
