@@ -31,7 +31,8 @@
 //
 // Errors: the API's error answers are *StatusError (status and headers); IsRetryable sorts
 // errors into retryable (408, 429, 5xx, per-call timeouts, connection failures, malformed
-// answers) and permanent (other 4xx, cancellation, ErrUnavailable). A job that failed ends in
+// answers) and permanent (other 4xx, answers declined for their content or length
+// (ErrDeclined), cancellation, ErrUnavailable). A job that failed ends in
 // ErrUnavailable, whose message is the one the client should see, or in a *RetryError that
 // says how many attempts were made and wraps the last error (and ErrExhausted when
 // retryable failures outlasted the attempts).

@@ -95,7 +95,7 @@ func labelValue(s string) string {
 func (e *StatusError) Unwrap() error { return e.Err }
 
 // ErrMalformedResponse means the API answered 2xx with a body that is not a usable chat
-// completion: invalid JSON, no choices, or no text. It is retryable: such answers come from
+// completion: invalid JSON, no choices, or no text without a reason (see ErrDeclined). It is retryable: such answers come from
 // overloaded proxies and truncated connections more often than from a steady bug.
 var ErrMalformedResponse = errors.New("malformed model response")
 

@@ -62,8 +62,10 @@ type OpenAIConfig struct {
 // prompt, the latest MaxHistory turns and the sentence, in that order. The SDK's own retries
 // are off: retrying is Retry's job, so that one policy sees every attempt.
 //
-// An error answer is a *StatusError carrying the status and headers. A 2xx answer that is
-// not a usable completion (invalid JSON, no choices, no text) wraps ErrMalformedResponse.
+// An error answer is a *StatusError carrying the status and headers. A 2xx answer with no
+// text whose finish_reason says why (content_filter, length) wraps ErrDeclined, with the
+// tokens billed; any other 2xx answer that is not a usable completion (invalid JSON, no
+// choices, no text) wraps ErrMalformedResponse.
 // Transport failures and context errors come back as the HTTP client reported them.
 func NewOpenAI(cfg OpenAIConfig) (Call, error) {
 	cfg = cfg.withDefaults()
