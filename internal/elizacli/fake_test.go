@@ -50,13 +50,14 @@ type fakeEliza struct {
 	// does not know starts a conversation under that id, whatever serial the client has seen.
 	startsAgain bool
 
-	mu      sync.Mutex
-	convs   map[string][]*elizav1.QueueConversationResponse
-	nconv   int
-	njob    int
-	sent    []string      // "conversation/sentence" of each Send, in order
-	changed chan struct{} // closed and replaced when a conversation changes
-	down    chan struct{} // closed and replaced by restart: the watches end
+	mu            sync.Mutex
+	authorization string // the last call's Authorization header
+	convs         map[string][]*elizav1.QueueConversationResponse
+	nconv         int
+	njob          int
+	sent          []string      // "conversation/sentence" of each Send, in order
+	changed       chan struct{} // closed and replaced when a conversation changes
+	down          chan struct{} // closed and replaced by restart: the watches end
 }
 
 func newFake() *fakeEliza {
@@ -68,9 +69,21 @@ func (f *fakeEliza) start(t *testing.T) string {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle(elizav1connect.NewElizaServiceHandler(f))
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.authorization = r.Header.Get("Authorization")
+		f.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// lastAuthorization is the Authorization header of the last call f served.
+func (f *fakeEliza) lastAuthorization() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.authorization
 }
 
 // canonical is id as the server writes it, in lower case, as it takes any form uuid.Parse

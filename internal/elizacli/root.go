@@ -69,6 +69,9 @@ func (s *server) base() (string, *http.Client, error) {
 		scheme = "https://"
 	}
 	token := s.bearer()
+	if err := checkToken(s.rawToken(), token); err != nil {
+		return "", nil, err
+	}
 	httpClient := http.DefaultClient
 	if token != "" {
 		httpClient = &http.Client{Transport: access.WithHeader(http.DefaultTransport, "Authorization", "Bearer "+token)}
@@ -76,12 +79,30 @@ func (s *server) base() (string, *http.Client, error) {
 	return scheme + s.addr, httpClient, nil
 }
 
-// bearer is the token sent: --token's, else ELIZA_TOKEN's, else none ("").
-func (s *server) bearer() string {
+// bearer is the token sent: --token's, else ELIZA_TOKEN's, else none (""), without the
+// spaces and line ends around it (a token read with $(cat file) from a file with CRLF line
+// ends keeps its \r), as the server reads it.
+func (s *server) bearer() string { return strings.TrimSpace(s.rawToken()) }
+
+// rawToken is the token as given: --token's, else ELIZA_TOKEN's.
+func (s *server) rawToken() string {
 	if s.token != "" {
 		return s.token
 	}
 	return os.Getenv("ELIZA_TOKEN")
+}
+
+// checkToken refuses a token given that cannot be one: blank, or with a control character in
+// it, which no header can carry. Before, the first was sent as a malformed token, and the
+// second failed as "cannot reach" the server.
+func checkToken(raw, token string) error {
+	if raw != "" && token == "" {
+		return errors.New("the token (--token or ELIZA_TOKEN) is blank")
+	}
+	if i := strings.IndexFunc(token, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+		return fmt.Errorf("the token (--token or ELIZA_TOKEN) has a control character (%q) in it: a token is one line of printable characters", token[i])
+	}
+	return nil
 }
 
 func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {

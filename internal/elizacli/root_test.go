@@ -7,8 +7,9 @@ import (
 
 // What cannot be sent is said as such, not as the server's answer: an address without a
 // port (it would have been port 80), a sentence that is not UTF-8 (which the request cannot
-// encode: it was "internal: marshal message", as if the server had failed), in say and in
-// chat.
+// encode: it was "internal: marshal message", as if the server had failed), a token with a
+// control character in it (it was "cannot reach" the server) or a blank one, in say and in
+// chat. A token's surrounding spaces and line end are not sent (TestChat_ATokenIsSentTrimmed).
 func TestSay_WhatCannotBeSentIsSaidSo(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	addr := newFake().start(t)
@@ -18,6 +19,9 @@ func TestSay_WhatCannotBeSentIsSaidSo(t *testing.T) {
 	}{
 		{[]string{"--addr", "localhost", "say", "hi"}, `eliza: server address "localhost" (--addr or ELIZA_ADDR): give host:port`},
 		{[]string{"say", "bad \xff"}, `eliza: "bad \xff": not UTF-8 text`},
+		// A token no header can carry, or none at all: said so, not "cannot reach".
+		{[]string{"--token", "tok\x01en", "say", "hi"}, `eliza: the token (--token or ELIZA_TOKEN) has a control character ('\x01') in it`},
+		{[]string{"--token", "  ", "say", "hi"}, `eliza: the token (--token or ELIZA_TOKEN) is blank`},
 	} {
 		r := start(addr, strings.NewReader(""), c.args...)
 		if code := r.wait(t); code != 1 || !strings.HasPrefix(r.err.String(), c.want) {
@@ -65,5 +69,20 @@ func TestChat_ALineThatIsNotUTF8IsNotSentAndFailsTheEndOfInput(t *testing.T) {
 	}
 	if sent := f.sends(); len(sent) != 1 {
 		t.Fatalf("sent %q, want only the good line", sent)
+	}
+}
+
+// A token read from a file with CRLF line ends, $(cat file), keeps its "\r": it is sent
+// without it, as the server reads a token, not refused by the HTTP client.
+func TestChat_ATokenIsSentTrimmed(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	addr := f.start(t)
+	t.Setenv("ELIZA_TOKEN", " secret\r\n")
+	if r := start(addr, strings.NewReader("hi\n"), "chat"); r.wait(t) != 0 {
+		t.Fatalf("chat with a token ending in CRLF failed:\n%s%s", r.out, r.err)
+	}
+	if got := f.lastAuthorization(); got != "Bearer secret" {
+		t.Errorf("Authorization %q, want \"Bearer secret\"", got)
 	}
 }
