@@ -493,10 +493,13 @@ func (c *chat) watch(ctx context.Context) {
 				return
 			}
 			if refusesCaller(err) {
-				// Retrying will not help until the token changes. (Not --resume: another
-				// token has a saved place of its own.)
-				c.say("the server refused to follow the conversation (%v): set ELIZA_TOKEN and try again with `eliza chat --conversation %s`",
-					describe(err, c.srv), conv)
+				// Retrying will not help until the token changes, or the client is enabled
+				// again. (Not --resume: another token has a saved place of its own.)
+				then := "with a valid token (--token or ELIZA_TOKEN), `eliza chat --conversation %s` continues it"
+				if connect.CodeOf(err) == connect.CodePermissionDenied {
+					then = "once this token's client is enabled again, `eliza chat --conversation %s` continues it"
+				}
+				c.say("the server refused to follow the conversation (%v): "+then, describe(err, c.srv), conv)
 				c.refuse()
 				return
 			}

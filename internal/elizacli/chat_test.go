@@ -345,7 +345,7 @@ func TestChat_ATokenRefusedOnWatchIsSaidOnceAndEndsChat(t *testing.T) {
 	}
 	want := lines("[conversation "+convID(7)+" (after event 2)]",
 		"[the server refused to follow the conversation (permission_denied: the client is disabled): "+
-			"set ELIZA_TOKEN and try again with `eliza chat --conversation "+convID(7)+"`]")
+			"once this token's client is enabled again, `eliza chat --conversation "+convID(7)+"` continues it]")
 	if got := r.out.String(); got != want {
 		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
 	}

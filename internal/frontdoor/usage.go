@@ -115,7 +115,11 @@ func usageRange(fromText, toText string, now time.Time) (time.Time, time.Time, e
 	}
 	switch {
 	case to.Before(from):
-		return time.Time{}, time.Time{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("to (%s) is before from (%s)", toText, from.Format(dayLayout)))
+		fromSaid := from.Format(dayLayout)
+		if fromText == "" {
+			fromSaid = "today, UTC, when not given: " + fromSaid
+		}
+		return time.Time{}, time.Time{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("to (%s) is before from (%s)", toText, fromSaid))
 	case to.Sub(from) >= maxUsageDays*24*time.Hour:
 		return time.Time{}, time.Time{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("at most %d days at once", maxUsageDays))
 	}
