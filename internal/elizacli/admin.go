@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -111,8 +113,8 @@ func newClients(db *database) *cobra.Command {
 			if _, err := access.ParseTier(tier); err != nil {
 				return err
 			}
-			if name == "" {
-				return fmt.Errorf("--name is required")
+			if strings.TrimSpace(name) == "" {
+				return fmt.Errorf("--name is required, and not blank")
 			}
 			return nil
 		},
@@ -121,7 +123,7 @@ func newClients(db *database) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, secret, tok, err := s.AddClient(cmd.Context(), name, t, admin)
+			c, secret, tok, err := s.AddClient(cmd.Context(), strings.TrimSpace(name), t, admin)
 			if err != nil {
 				return err
 			}
@@ -257,6 +259,9 @@ func newTokens(db *database) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "token %s for client %s is below, and is not shown again\n", tok.ID, id)
+			if disabled(cmd.Context(), s, id) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "client %s is disabled: its tokens are refused until `eliza clients enable %s`\n", id, id)
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), secret)
 			return nil
 		}),
@@ -274,10 +279,14 @@ func newTokens(db *database) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			valid := "valid"
+			if disabled(cmd.Context(), s, id) {
+				valid = "valid, but its client is disabled"
+			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tCREATED\tSTATE")
 			for _, t := range ts {
-				state := "valid"
+				state := valid
 				if !t.RevokedAt.IsZero() {
 					state = "revoked " + t.RevokedAt.UTC().Format(time.RFC3339)
 				}
@@ -304,6 +313,17 @@ func newTokens(db *database) *cobra.Command {
 	}
 	cmd.AddCommand(add, list, revoke)
 	return cmd
+}
+
+// disabled reports whether client id is disabled, whose tokens every front door refuses; a
+// client that cannot be read is taken as not.
+func disabled(ctx context.Context, s *access.Store, id uuid.UUID) bool {
+	cs, err := s.Clients(ctx)
+	if err != nil {
+		return false
+	}
+	i := slices.IndexFunc(cs, func(c access.Client) bool { return c.ID == id })
+	return i >= 0 && !cs[i].DisabledAt.IsZero()
 }
 
 // checkLimits refuses a limit that access.client cannot hold, naming its flag. Migration 00008

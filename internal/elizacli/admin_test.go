@@ -51,7 +51,8 @@ func TestAdmin_BadArgumentsAreSaidBeforeTheDatabaseIsReached(t *testing.T) {
 		want string
 	}{
 		{[]string{"clients", "add", "--name", "x", "--tier", "gold"}, `eliza: tier "gold": want free or premium` + "\n"},
-		{[]string{"clients", "add"}, "eliza: --name is required\n"},
+		{[]string{"clients", "add"}, "eliza: --name is required, and not blank\n"},
+		{[]string{"clients", "add", "--name", "  "}, "eliza: --name is required, and not blank\n"},
 		{[]string{"clients", "tier", id, "gold"}, `eliza: tier "gold": want free or premium` + "\n"},
 		{[]string{"clients", "tier", "not-an-id", "premium"}, `eliza: client "not-an-id" is not an id`},
 		{[]string{"clients", "disable", "not-an-id"}, `eliza: client "not-an-id" is not an id`},
@@ -95,5 +96,32 @@ func TestClientsLimits_KeepsTheLargestLimitsAndResetsThoseLeftOut(t *testing.T) 
 	if err := pool.QueryRow(t.Context(), `SELECT requests_per_second, sentences_per_minute, tokens_per_day FROM access.client WHERE id = $1`,
 		id[1]).Scan(&rps, &spm, &tpd); err != nil || rps != nil || spm != nil || tpd == nil || *tpd != 50000 {
 		t.Fatalf("stored %v, %v, %v (%v); want NULL, NULL, 50000", rps, spm, tpd, err)
+	}
+}
+
+// A token made for, or listed of, a disabled client says that the client is disabled: the
+// token looked as good as any, and every front door refuses it.
+func TestTokens_OfADisabledClientSaySo(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres)
+	pool := stack.Pool(t, ep.DatabaseURL)
+	code, _, errs := admin(t, ep.DatabaseURL, "clients", "add", "--name", "  test disabled tokens ")
+	id := regexp.MustCompile(`client (\S+) \(test disabled tokens, free\)`).FindStringSubmatch(errs)
+	if code != 0 || id == nil {
+		t.Fatalf("clients add: exit status %d, %q; want the name trimmed", code, errs)
+	}
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DELETE FROM access.client WHERE id = $1`, id[1]) })
+	if code, _, errs := admin(t, ep.DatabaseURL, "tokens", "add", id[1]); code != 0 || strings.Contains(errs, "disabled") {
+		t.Fatalf("tokens add of an enabled client: exit status %d, %q", code, errs)
+	}
+	if code, _, errs := admin(t, ep.DatabaseURL, "clients", "disable", id[1]); code != 0 {
+		t.Fatalf("clients disable: exit status %d, %q", code, errs)
+	}
+	code, out, errs := admin(t, ep.DatabaseURL, "tokens", "add", id[1])
+	if code != 0 || out == "" || !strings.Contains(errs, "client "+id[1]+" is disabled: its tokens are refused until `eliza clients enable "+id[1]+"`") {
+		t.Fatalf("tokens add of a disabled client: exit status %d, %q, %q; want the token and that the client is disabled", code, out, errs)
+	}
+	code, out, _ = admin(t, ep.DatabaseURL, "tokens", "list", id[1])
+	if code != 0 || strings.Count(out, "valid, but its client is disabled") != 3 {
+		t.Fatalf("tokens list of a disabled client: exit status %d,\n%s\nwant its three tokens valid, but its client disabled", code, out)
 	}
 }
