@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,7 +21,7 @@ func fakeRetry(c *clock, cfg RetryConfig) RetryConfig {
 
 func TestRetry_RetriesRetryableErrorsUntilAnAnswer(t *testing.T) {
 	for _, err := range []error{
-		status(429), status(500), status(502), status(503),
+		status(500), status(502), status(503),
 		fmt.Errorf("%w after 30s: %w", ErrTimeout, context.DeadlineExceeded),
 		fmt.Errorf("chat completion: %w: invalid character", ErrMalformedResponse),
 		fmt.Errorf("post: %w", syscall.ECONNRESET),
@@ -39,6 +40,22 @@ func TestRetry_RetriesRetryableErrorsUntilAnAnswer(t *testing.T) {
 				t.Errorf("waits = %v, want the backoff bounds [200ms 400ms]", w)
 			}
 		})
+	}
+}
+
+// A 429 that does not say how long to wait is waited out longer than other failures: at
+// least half a second, then one, then two, doubling up to the cap. With the 200 ms full-jitter
+// backoff, four attempts were spent in under a second against a limit of a minute.
+func TestRetry_WaitsLongerAfterA429ThatAsksForNoWait(t *testing.T) {
+	model := &scripted{errs: []error{status(429), status(429), status(429)}}
+	c := newClock()
+	cfg := fakeRetry(c, RetryConfig{})
+	cfg.jitter = func(time.Duration) time.Duration { return 0 } // the least it can wait
+	if _, err := Chain(model.call, Retry(cfg))(context.Background(), Request{Sentence: "hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if w := c.waits(); !slices.Equal(w, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}) {
+		t.Errorf("waits = %v, want at least [500ms 1s 2s]", w)
 	}
 }
 
