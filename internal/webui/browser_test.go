@@ -382,6 +382,24 @@ func TestPage_KeepsItsLogWhenItsConversationIsGone(t *testing.T) {
 	}
 }
 
+// An empty sentence is not sent (the server would refuse it), and one the server refuses for
+// what it says (too long) stays in its field to be mended, the refusal in the log.
+func TestPage_KeepsASentenceRefusedForWhatItSaysAndSendsNoEmptyOne(t *testing.T) {
+	p := browser(t)
+	p.open("http://" + standalone(t) + "/")
+	p.say("   ")
+	long := strings.Repeat("a", 1100)
+	eval[bool](p, `(() => { document.getElementById("sentence").value = "`+long+`"; return true; })()`)
+	p.run(chromedp.SendKeys(chromedp.ID("sentence"), kb.Enter))
+	p.waitLog("refused", 1)
+	if es := p.entries(); len(es) != 1 || !strings.Contains(es[0].Text, "1100 bytes long") {
+		t.Fatalf("the log shows %+v, want only the long sentence's refusal (the blank one not sent)", es)
+	}
+	if kept := eval[string](p, `document.getElementById("sentence").value`); kept != long {
+		t.Fatalf("the field holds %d bytes after the refusal, want the 1100 of the sentence kept", len(kept))
+	}
+}
+
 // A sentence sent while the server cannot be reached stays in its field, and the log says the
 // server could not be reached (not that it was not sent: a Send whose answer was lost on the
 // way back may have been queued). The status line is left to the conversation's watch: before the first

@@ -172,7 +172,9 @@ export class Conversation {
       if (refusedByServer(e.code)) {
         const hint = e.code === Code.Unauthenticated || e.code === Code.PermissionDenied ? " (set your token below)" : "";
         this.show({ kind: "refused", text: `not sent: ${e.rawMessage}${hint}`, about: sentence });
-        return true; // sending the same text again would be refused again
+        // Sent again as it is, it would be refused again; but a sentence refused for what it
+        // says (too long, say) is kept in its field to be mended.
+        return e.code !== Code.InvalidArgument;
       }
       // Said in the log, where it stays true, rather than on the status line, which tells of
       // the conversation's watch and would go on saying so after the server is back (with no

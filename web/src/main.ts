@@ -106,6 +106,10 @@ function start(): void {
   element<HTMLFormElement>("send-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const text = sentence.value;
+    if (text.trim() === "") {
+      sentence.focus(); // nothing to say: not sent, for the server to refuse
+      return;
+    }
     sentence.value = "";
     void conversation.send(text).then((sent) => {
       if (!sent && sentence.value === "") {
