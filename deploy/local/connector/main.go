@@ -146,7 +146,8 @@ func statusLine(ctx context.Context, c *client, topic, broker string, hb heartbe
 		return "down\t" + c.name + "\t" + st.describe() + ", heartbeat unknown: " + err.Error()
 	case age > heartbeatsMissed*hb.interval:
 		return fmt.Sprintf("down\t%s\tstalled: %s per Connect, but no heartbeat for %s (expected every %s; "+
-			"see the Connect log for a pending rebalance)", c.name, st.describe(), age, hb.interval)
+			"see the Connect log for a pending rebalance, or a replication slot it cannot obtain: docs/operations.md, "+
+			"\"Capture stopped\")", c.name, st.describe(), age, hb.interval)
 	default:
 		return fmt.Sprintf("up\t%s\t%s, heartbeat %s ago -> topic %s", c.name, st.describe(), age, topic)
 	}
