@@ -425,6 +425,18 @@ frontdoor_rpc_requests_total{code="ok",procedure="/connectrpc.eliza.v1.ElizaServ
 	if err := testutil.GatherAndCompare(h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total"); err != nil {
 		t.Fatal(err)
 	}
+	// The service's streams are listed at zero before any opens.
+	want = `
+# HELP frontdoor_rpc_open_streams Streaming RPCs currently open, by procedure.
+# TYPE frontdoor_rpc_open_streams gauge
+frontdoor_rpc_open_streams{procedure="/connectrpc.eliza.v1.ElizaService/Converse"} 0
+frontdoor_rpc_open_streams{procedure="/connectrpc.eliza.v1.ElizaService/Introduce"} 0
+frontdoor_rpc_open_streams{procedure="/connectrpc.eliza.v1.ElizaService/QueueConversation"} 0
+frontdoor_rpc_open_streams{procedure="/connectrpc.eliza.v1.ElizaService/Watch"} 0
+`
+	if err := testutil.GatherAndCompare(h.metrics, strings.NewReader(want), "frontdoor_rpc_open_streams"); err != nil {
+		t.Fatal(err)
+	}
 	// What a client sends wrong is not the server's fault, whatever its code: anyone could
 	// fill the log with warnings.
 	if strings.Contains(logged.String(), "level=WARN") || !strings.Contains(logged.String(), "code=internal") {

@@ -14,6 +14,8 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 )
 
 // Metrics are the front door's Prometheus instruments. Create them once per registry.
@@ -41,6 +43,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"procedure"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.openStreams)
+	// The service's streams at zero from the start: a query before the first one opens finds
+	// 0, not nothing.
+	for _, procedure := range []string{
+		elizav1connect.ElizaServiceConverseProcedure, elizav1connect.ElizaServiceIntroduceProcedure,
+		elizav1connect.ElizaServiceQueueConversationProcedure, elizav1connect.ElizaServiceWatchProcedure,
+	} {
+		m.openStreams.WithLabelValues(procedure)
+	}
 	return m
 }
 
