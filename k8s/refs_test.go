@@ -99,6 +99,39 @@ func hostsOf(value string) []string {
 	return out
 }
 
+// address is a value in k8s/ that says where to connect: a broker list (brokers) or a URL.
+type address struct {
+	where, value string
+	brokers      bool
+}
+
+// addresses lists the addresses k8s/ gives: its containers' KAFKA_BROKERS and *_URL, its
+// Secrets' *url keys and its KafkaConnects' bootstrapServers.
+func addresses(c *cluster) []address {
+	var out []address
+	for _, w := range c.workloads() {
+		for _, ctr := range allContainers(w.Template.Spec) {
+			for _, e := range ctr.Env {
+				if e.Name == "KAFKA_BROKERS" || strings.HasSuffix(e.Name, "_URL") {
+					out = append(out, address{fmt.Sprintf("%s container %s env %s", w, ctr.Name, e.Name), e.Value, e.Name == "KAFKA_BROKERS"})
+				}
+			}
+		}
+	}
+	for _, s := range c.Secrets {
+		for key, v := range s.StringData {
+			if strings.HasSuffix(key, "url") {
+				out = append(out, address{fmt.Sprintf("Secret %s key %s", s.Name, key), v, false})
+			}
+		}
+	}
+	for name, m := range c.Strimzi["KafkaConnect"] {
+		bs, _ := strimziSpec(m)["bootstrapServers"].(string)
+		out = append(out, address{"KafkaConnect " + name + " bootstrapServers", bs, true})
+	}
+	return out
+}
+
 func TestManifests_ReferencedServicesExist(t *testing.T) {
 	c := loadCluster(t)
 	services := serviceNames(c)
@@ -108,35 +141,14 @@ func TestManifests_ReferencedServicesExist(t *testing.T) {
 			t.Errorf("%s names host %q, but no Service %s is defined in k8s/ (or created by Strimzi for a Kafka/KafkaConnect there)", where, host, short)
 		}
 	}
-	for _, w := range c.workloads() {
-		for _, ctr := range allContainers(w.Template.Spec) {
-			for _, e := range ctr.Env {
-				if e.Name == "KAFKA_BROKERS" || strings.HasSuffix(e.Name, "_URL") {
-					for _, h := range hostsOf(e.Value) {
-						check(fmt.Sprintf("%s container %s env %s", w, ctr.Name, e.Name), h)
-					}
-				}
-			}
-		}
-	}
-	for _, s := range c.Secrets {
-		for key, v := range s.StringData {
-			if strings.HasSuffix(key, "url") {
-				for _, h := range hostsOf(v) {
-					check(fmt.Sprintf("Secret %s key %s", s.Name, key), h)
-				}
-			}
+	for _, a := range addresses(c) {
+		for _, h := range hostsOf(a.value) {
+			check(a.where, h)
 		}
 	}
 	for name, s := range c.StatefulSets {
 		if !services[s.Spec.ServiceName] {
 			t.Errorf("StatefulSet %s: serviceName %q is not a Service in k8s/", name, s.Spec.ServiceName)
-		}
-	}
-	for name, m := range c.Strimzi["KafkaConnect"] {
-		bs, _ := strimziSpec(m)["bootstrapServers"].(string)
-		for _, h := range hostsOf(bs) {
-			check("KafkaConnect "+name+" bootstrapServers", h)
 		}
 	}
 	for name, m := range c.Strimzi["KafkaConnector"] {
@@ -509,28 +521,17 @@ func TestManifests_AddressesNameTheRightPortsAndDatabase(t *testing.T) {
 			t.Errorf("%s: %s names port %q of Service %s, which serves %v", where, value, u.Port(), short, ports)
 		}
 	}
-	for _, w := range c.workloads() {
-		for _, ctr := range allContainers(w.Template.Spec) {
-			for _, e := range ctr.Env {
-				where := fmt.Sprintf("%s container %s env %s", w, ctr.Name, e.Name)
-				switch {
-				case e.Name == "KAFKA_BROKERS":
-					checkBrokers(where, e.Value)
-				case strings.HasSuffix(e.Name, "_URL"):
-					checkURL(where, e.Value)
-				}
-			}
+	for _, a := range addresses(c) {
+		if a.brokers {
+			checkBrokers(a.where, a.value)
+		} else {
+			checkURL(a.where, a.value)
 		}
-	}
-	for name, m := range c.Strimzi["KafkaConnect"] {
-		bs, _ := strimziSpec(m)["bootstrapServers"].(string)
-		checkBrokers("KafkaConnect "+name+" bootstrapServers", bs)
 	}
 	s := c.Secrets["postgres-credentials"]
 	if s == nil {
 		t.Fatal("no Secret postgres-credentials in k8s/")
 	}
-	checkURL("Secret postgres-credentials key database-url", s.StringData["database-url"])
 	u, err := url.Parse(s.StringData["database-url"])
 	if err != nil {
 		t.Fatalf("Secret postgres-credentials: database-url: %v", err)

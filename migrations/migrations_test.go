@@ -1,12 +1,10 @@
 package migrations_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -72,32 +70,17 @@ func TestUp_WaitsForADatabaseNotYetUp(t *testing.T) {
 	pg := proctest.NewProxy(t, u.Host)
 	pg.Down()
 	u.Host = pg.Addr()
-	var logged bytes.Buffer
-	var mu sync.Mutex
-	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil))
+	var logged proctest.Buffer
+	log := slog.New(slog.NewTextHandler(&logged, nil))
 	time.AfterFunc(1500*time.Millisecond, pg.Up)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	if _, err := migrations.Up(ctx, u.String(), log); err != nil {
 		t.Fatalf("Up with the database up after 1.5 s: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	if n := strings.Count(logged.String(), "waiting for the database to take connections"); n < 2 {
 		t.Errorf("logged %d waits, want one per try before the database was up:\n%s", n, logged.String())
 	}
-}
-
-// lockedWriter writes to w with mu held.
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
 
 func TestSchema_RejectsValuesOutsideItsTypes(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
@@ -65,16 +66,13 @@ func TestFrontdoor_SIGTERMLetsAnOpenStreamFinishThenExitsZero(t *testing.T) {
 	waitNotReady(t, f.admin)
 	// /readyz fails first, then the RPC listener closes (after the drain's first steps): a
 	// dial in between still connects.
-	refused := false
-	for deadline := time.Now().Add(2 * time.Second); !refused && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	kafkatest.Eventually(t, 2*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", f.rpc, time.Second)
-		if refused = err != nil; !refused {
+		if err == nil {
 			_ = c.Close()
 		}
-	}
-	if !refused {
-		t.Error("the RPC port still accepts connections 2 s into the drain")
-	}
+		return err != nil
+	}, func() string { return "the RPC port still accepts connections 2 s into the drain" })
 	converse(t, stream, "still there?") // the open stream keeps working during the grace period
 	if err := stream.CloseRequest(); err != nil {
 		t.Fatal(err)

@@ -103,7 +103,7 @@ func newChat(srv *server) *cobra.Command {
 // Which token started it is not in the file, so chat names it rather than try it.
 func nothingToResume(srv *server) error {
 	const none = "no conversation to resume: start one with `eliza chat`"
-	if strings.TrimSpace(srv.bearer()) == "" {
+	if srv.bearer() == "" {
 		return errors.New(none)
 	}
 	path, err := statePath("")

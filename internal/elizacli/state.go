@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 )
@@ -40,16 +39,15 @@ func stateDir() (string, error) {
 	return filepath.Join(dir, "eliza"), nil
 }
 
-// statePath is the file of the last conversation held with token: conversation.json without
-// one, and with one a file named by a digest of the token as the server reads it (without
-// the spaces around it). Not the token, as file names are not secret; nor the digest the
-// server keeps of it, which would tie the file to the token's row. A conversation started
-// with a token is its client's, and any other caller is told it is unknown: one saved place
-// for all tokens was forgotten as lost when chat resumed it with another, though its own
-// token could still have resumed it.
+// statePath is the file of the last conversation held with token (as sent: server.bearer):
+// conversation.json without one, and with one a file named by a digest of the token. Not
+// the token, as file names are not secret; nor the digest the server keeps of it, which
+// would tie the file to the token's row. A conversation started with a token is its
+// client's, and any other caller is told it is unknown: one saved place for all tokens was
+// forgotten as lost when chat resumed it with another, though its own token could still have
+// resumed it.
 func statePath(token string) (string, error) {
 	dir, err := stateDir()
-	token = strings.TrimSpace(token)
 	if token == "" {
 		return filepath.Join(dir, "conversation.json"), err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/frontdoor"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/stack"
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
@@ -317,14 +318,10 @@ func TestAuth_AStreamsSentencesAreAdmittedAsTheirClientIsNow(t *testing.T) {
 		t.Fatal(err)
 	}
 	header := http.Header{"Authorization": {"Bearer " + secret}}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if now, err := auth.Authenticate(t.Context(), header); err == nil && now.Tier == access.Free {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the authenticator never saw the new tier")
-		}
-	}
+	kafkatest.Eventually(t, 5*time.Second, func() bool {
+		now, err := auth.Authenticate(t.Context(), header)
+		return err == nil && now.Tier == access.Free
+	}, func() string { return "the authenticator never saw the new tier" })
 	c.send(s, &elizav1.QueueConversationRequest{Sentence: "two"})
 	if res := c.receive(s); res.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
 		t.Fatalf("two: %v", res)

@@ -15,7 +15,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 )
 
 // Metrics are the front door's Prometheus instruments. Create them once per registry.
@@ -45,10 +45,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.requests, m.duration, m.openStreams)
 	// The service's streams at zero from the start: a query before the first one opens finds
 	// 0, not nothing.
-	for _, procedure := range []string{
-		elizav1connect.ElizaServiceConverseProcedure, elizav1connect.ElizaServiceIntroduceProcedure,
-		elizav1connect.ElizaServiceQueueConversationProcedure, elizav1connect.ElizaServiceWatchProcedure,
-	} {
+	for _, procedure := range procedures(true, elizav1.File_connectrpc_eliza_v1_eliza_proto) {
 		m.openStreams.WithLabelValues(procedure)
 	}
 	return m

@@ -107,17 +107,27 @@ func NewHandler(opts Options) http.Handler {
 // unaryProcedures reports whether a path is that of a unary procedure of files' services.
 func unaryProcedures(files ...protoreflect.FileDescriptor) func(path string) bool {
 	paths := map[string]bool{}
+	for _, path := range procedures(false, files...) {
+		paths[path] = true
+	}
+	return func(path string) bool { return paths[path] }
+}
+
+// procedures lists the paths of files' services' procedures that stream (either way), or
+// those that do not.
+func procedures(streaming bool, files ...protoreflect.FileDescriptor) []string {
+	var paths []string
 	for _, f := range files {
 		for i := range f.Services().Len() {
 			svc := f.Services().Get(i)
 			for j := range svc.Methods().Len() {
-				if m := svc.Methods().Get(j); !m.IsStreamingClient() && !m.IsStreamingServer() {
-					paths["/"+string(svc.FullName())+"/"+string(m.Name())] = true
+				if m := svc.Methods().Get(j); (m.IsStreamingClient() || m.IsStreamingServer()) == streaming {
+					paths = append(paths, "/"+string(svc.FullName())+"/"+string(m.Name()))
 				}
 			}
 		}
 	}
-	return func(path string) bool { return paths[path] }
+	return paths
 }
 
 // endOnDrain ends h's requests still open when drain is closed, by closing their bodies: a

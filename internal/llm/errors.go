@@ -95,8 +95,9 @@ func labelValue(s string) string {
 func (e *StatusError) Unwrap() error { return e.Err }
 
 // ErrMalformedResponse means the API answered 2xx with a body that is not a usable chat
-// completion: invalid JSON, no choices, or no text without a reason (see ErrDeclined). It is retryable: such answers come from
-// overloaded proxies and truncated connections more often than from a steady bug.
+// completion: invalid JSON, no choices, or no text without a reason (see ErrDeclined). It is
+// retryable: such answers come from overloaded proxies and truncated connections more often
+// than from a steady bug.
 var ErrMalformedResponse = errors.New("malformed model response")
 
 // ErrDeclined means the API answered 2xx with no text and said why: its content filter
@@ -113,9 +114,9 @@ var ErrDeclined = errors.New("the model gave no answer to this request")
 var ErrTimeout = errors.New("model call timed out")
 
 // RefusesTheRequest reports whether err is the API refusing the request itself (400, 413,
-// 422: too long for the model's context, a content policy; or ErrDeclined), which asking again later does not
-// mend, as against its key, its credit, its configuration (a 404: an unknown model or base
-// URL, which the operator mends) or its health.
+// 422: too long for the model's context, a content policy; or ErrDeclined), which asking
+// again later does not mend, as against its key, its credit, its configuration (a 404: an
+// unknown model or base URL, which the operator mends) or its health.
 func RefusesTheRequest(err error) bool {
 	if errors.Is(err, ErrDeclined) {
 		return true

@@ -99,14 +99,14 @@ func (l *limiter) wait(ctx context.Context, req Request) error {
 		l.metrics.limited(0)
 		return nil
 	}
-	if err := l.sleep(ctx, delay); err != nil {
-		// What it waited, not what it was to wait: a wait given up is not counted whole.
-		l.metrics.limited(min(l.now().Sub(now), delay))
+	err := l.sleep(ctx, delay)
+	// What it waited, not what it was to wait: a wait given up is not counted whole.
+	l.metrics.limited(min(l.now().Sub(now), delay))
+	if err != nil {
 		for _, r := range reservations {
 			r.CancelAt(l.now())
 		}
 		return fmt.Errorf("waiting %s for the model rate limit: %w", delay.Round(time.Millisecond), err)
 	}
-	l.metrics.limited(delay)
 	return nil
 }

@@ -1,8 +1,9 @@
 // A queued conversation as the page keeps it: sentences go out with Send, everything that
 // happens to the conversation comes back, in order, through one Watch that is reopened with
 // backoff whenever it breaks. The conversation's id, the last serial shown and what was shown
-// (the page's notes and refusals with the events) are kept in localStorage, so a reload carries on where the page was: the next Watch asks
-// only for the events after that serial, and nothing is shown twice or skipped.
+// (the page's notes and refusals with the events) are kept in localStorage, so a reload
+// carries on where the page was: the next Watch asks only for the events after that serial,
+// and nothing is shown twice or skipped.
 
 import { Code, ConnectError, type Client } from "@connectrpc/connect";
 import {
@@ -176,11 +177,10 @@ export class Conversation {
         // says (too long, say) is kept in its field to be mended.
         return e.code !== Code.InvalidArgument;
       }
-      // Said in the log, where it stays true, rather than on the status line, which tells of
-      // the conversation's watch and would go on saying so after the server is back (with no
-      // conversation yet, nothing would change it).
-      // Not known to be unsent: the server may have queued it and the answer been lost on the
-      // way back, when the watch shows its "enqueued" all the same.
+      // Said in the log rather than on the status line, which tells of the conversation's
+      // watch and would go on saying so after the server is back (with no conversation yet,
+      // nothing would change it); and not as unsent: the server may have queued it and the
+      // answer been lost on the way back, when the watch shows its "enqueued" all the same.
       this.show({
         kind: "refused",
         text: `the server could not be reached (${e.rawMessage}); unless it shows as enqueued, send it again`,
