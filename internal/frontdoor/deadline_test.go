@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/frontdoor"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
+	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
@@ -29,8 +31,9 @@ func grpcFrame(body []byte) []byte {
 }
 
 // A call that arrives with its deadline already passed, or that its client cancels, is the
-// caller's doing: it is counted as deadline_exceeded or canceled, and logged at info, not
-// as a server fault — on all three protocols.
+// caller's doing: it is counted as deadline_exceeded or canceled, not as a server fault, on
+// all three protocols. A passed deadline is logged at info; a cancel, how clients end their
+// streams, at debug.
 func TestObserver_CountsExpiredAndCanceledCallsAsTheCallersOwn(t *testing.T) {
 	var logs proctest.Buffer
 	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
@@ -93,7 +96,46 @@ frontdoor_rpc_requests_total{code="deadline_exceeded",procedure="/connectrpc.eli
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(logs.String(), "level=WARN") || strings.Count(logs.String(), "level=INFO msg=rpc") != 6 {
-		t.Fatalf("want the six calls logged at info and no warning; the log:\n%s", logs.String())
+	if strings.Contains(logs.String(), "level=WARN") || strings.Count(logs.String(), "level=INFO msg=rpc") != 3 ||
+		strings.Count(logs.String(), "level=DEBUG msg=rpc procedure=/connectrpc.eliza.v1.ElizaService/Converse code=canceled") != 3 {
+		t.Fatalf("want the three expired calls logged at info, the three canceled at debug, and no warning; the log:\n%s", logs.String())
+	}
+}
+
+// refuse refuses every call with code.
+type refuse connect.Code
+
+func (r refuse) WrapUnary(connect.UnaryFunc) connect.UnaryFunc {
+	return func(context.Context, connect.AnyRequest) (connect.AnyResponse, error) {
+		return nil, connect.NewError(connect.Code(r), errors.New("refused"))
+	}
+}
+func (refuse) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+func (r refuse) WrapStreamingHandler(connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(context.Context, connect.StreamingHandlerConn) error {
+		return connect.NewError(connect.Code(r), errors.New("refused"))
+	}
+}
+
+// Refused credentials are logged at info, a trail for whoever looks into a leaked or guessed
+// token; other refusals of what the caller sent (a sentence too long, say) at debug.
+func TestObserver_LogsRefusedCredentialsAtInfo(t *testing.T) {
+	for code, level := range map[connect.Code]string{
+		connect.CodeUnauthenticated: "INFO", connect.CodePermissionDenied: "INFO", connect.CodeInvalidArgument: "DEBUG",
+	} {
+		var logs proctest.Buffer
+		h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
+			o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			o.Auth = refuse(code)
+		})
+		client := elizav1connect.NewElizaServiceClient(h.h2c, h.url)
+		if _, err := client.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{Sentence: "hi"})); connect.CodeOf(err) != code {
+			t.Fatalf("Say: %v, want %s", err, code)
+		}
+		want := "level=" + level + " msg=rpc procedure=/connectrpc.eliza.v1.ElizaService/Say code=" + code.String()
+		kafkatest.Eventually(t, 5*time.Second, func() bool { return strings.Contains(logs.String(), want) },
+			func() string { return "want " + want + " in the log:\n" + logs.String() })
 	}
 }

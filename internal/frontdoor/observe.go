@@ -45,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.requests, m.duration, m.openStreams)
 	// The service's streams at zero from the start: a query before the first one opens finds
 	// 0, not nothing.
-	for _, procedure := range procedures(true, elizav1.File_connectrpc_eliza_v1_eliza_proto) {
+	for _, procedure := range procedures(streaming, elizav1.File_connectrpc_eliza_v1_eliza_proto) {
 		m.openStreams.WithLabelValues(procedure)
 	}
 	return m
@@ -245,9 +245,13 @@ func outcome(ctx context.Context, err error) (code string, level slog.Level) {
 		// The front door shutting down, whatever became of the call's context since: over
 		// HTTP/1.1, the read given up ends it.
 		return connect.CodeOf(err).String(), slog.LevelInfo
+	case ended == connect.CodeCanceled:
+		// The caller went away: how a client ends a Watch or a Converse it is done with, and
+		// nothing the server did wrong (the handler's own error, if any, came of it).
+		return ended.String(), slog.LevelDebug
 	case ended != 0:
-		// The caller's deadline passed or the caller went away: what the client sees (the
-		// handler's own error, if any, came of it), and nothing the server did wrong.
+		// The caller's deadline passed: what the client sees, and worth a line, as a server
+		// too slow for its callers' deadlines looks like this.
 		return ended.String(), slog.LevelInfo
 	case err == nil:
 		return "ok", slog.LevelDebug
@@ -255,6 +259,10 @@ func outcome(ctx context.Context, err error) (code string, level slog.Level) {
 		return connect.CodeOf(err).String(), slog.LevelInfo // the front door shutting down, not a fault
 	case serverFault(err):
 		return connect.CodeOf(err).String(), slog.LevelWarn
+	case connect.CodeOf(err) == connect.CodeUnauthenticated || connect.CodeOf(err) == connect.CodePermissionDenied:
+		// Credentials refused: a trail for whoever looks into a leaked or guessed token (the
+		// error names no token).
+		return connect.CodeOf(err).String(), slog.LevelInfo
 	default:
 		return connect.CodeOf(err).String(), slog.LevelDebug
 	}

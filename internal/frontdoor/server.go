@@ -93,35 +93,37 @@ func NewHandler(opts Options) http.Handler {
 	if opts.Page != nil {
 		mux.Handle("/", opts.Page)
 	}
+	clientStreams := procedureSet(procedures(protoreflect.MethodDescriptor.IsStreamingClient, observed...))
 	streamsRequests := func(path string) bool {
-		switch path {
-		case elizav1connect.ElizaServiceConverseProcedure, elizav1connect.ElizaServiceQueueConversationProcedure:
-			return true
-		}
 		// Reflection's one method streams requests; endOnDrain ends its streams.
-		return strings.HasPrefix(path, v1Path) || strings.HasPrefix(path, alphaPath)
+		return clientStreams(path) || strings.HasPrefix(path, v1Path) || strings.HasPrefix(path, alphaPath)
 	}
-	return withCORS(endStuckOnDrain(observe.unread(mux, unaryProcedures(observed...)), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), streamsRequests, opts.Log), opts.AllowedOrigins)
+	return withCORS(endStuckOnDrain(observe.unread(mux, procedureSet(procedures(unary, observed...))), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), streamsRequests, opts.Log), opts.AllowedOrigins)
 }
 
-// unaryProcedures reports whether a path is that of a unary procedure of files' services.
-func unaryProcedures(files ...protoreflect.FileDescriptor) func(path string) bool {
-	paths := map[string]bool{}
-	for _, path := range procedures(false, files...) {
-		paths[path] = true
-	}
-	return func(path string) bool { return paths[path] }
+// unary and streaming say whether a method streams neither way, or either way.
+func unary(m protoreflect.MethodDescriptor) bool { return !streaming(m) }
+func streaming(m protoreflect.MethodDescriptor) bool {
+	return m.IsStreamingClient() || m.IsStreamingServer()
 }
 
-// procedures lists the paths of files' services' procedures that stream (either way), or
-// those that do not.
-func procedures(streaming bool, files ...protoreflect.FileDescriptor) []string {
+// procedureSet reports whether a path is one of paths.
+func procedureSet(paths []string) func(path string) bool {
+	set := map[string]bool{}
+	for _, path := range paths {
+		set[path] = true
+	}
+	return func(path string) bool { return set[path] }
+}
+
+// procedures lists the paths of files' services' methods of which is says true.
+func procedures(is func(protoreflect.MethodDescriptor) bool, files ...protoreflect.FileDescriptor) []string {
 	var paths []string
 	for _, f := range files {
 		for i := range f.Services().Len() {
 			svc := f.Services().Get(i)
 			for j := range svc.Methods().Len() {
-				if m := svc.Methods().Get(j); (m.IsStreamingClient() || m.IsStreamingServer()) == streaming {
+				if m := svc.Methods().Get(j); is(m) {
 					paths = append(paths, "/"+string(svc.FullName())+"/"+string(m.Name()))
 				}
 			}
