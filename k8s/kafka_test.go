@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/beacon/eventdispatch/internal/app"
 )
 
 // perEnvironmentKeys are the connector settings that differ between the local stack and the
@@ -152,23 +154,49 @@ func TestKafkaTopics_ExistForEveryTopicTheServicesUse(t *testing.T) {
 			t.Errorf("KafkaTopic %s: %v replicas on %v brokers", name, r, brokers)
 		}
 	}
-	want := map[string]string{} // topic -> who uses it
+	want := map[string]string{}    // topic -> who uses it
+	watched := map[string]string{} // heartbeat topics the dispatchers read -> who reads it
 	for _, gc := range goContainers(t, c, sk) {
 		for v := range gc.Known {
 			if !strings.HasSuffix(v, "_TOPIC") {
 				continue
 			}
 			topic := gc.effective(v)
+			if v == "CAPTURE_HEARTBEAT_TOPIC" {
+				if topic != app.NoCaptureWatch {
+					watched[topic] = fmt.Sprintf("%s (%s)", gc.Workload, v)
+				}
+				continue
+			}
 			want[topic] = fmt.Sprintf("%s (%s)", gc.Workload, v)
 			if v == "SIGNAL_TOPIC" || v == "JOBS_TOPIC" { // their dead letters: <topic>.dlq
 				want[topic+".dlq"] = fmt.Sprintf("%s (%s + .dlq)", gc.Workload, v)
 			}
 		}
 	}
+	heartbeats := map[string]bool{}
 	for name, m := range c.Strimzi["KafkaConnector"] {
 		cfg, _ := strimziSpec(m)["config"].(map[string]any)
 		for _, table := range strings.Split(fmt.Sprint(cfg["table.include.list"]), ",") {
 			want[fmt.Sprint(cfg["topic.prefix"])+"."+strings.TrimSpace(table)] = "KafkaConnector " + name
+		}
+		// Debezium's heartbeat topic: topic.heartbeat.prefix (by default __debezium-heartbeat),
+		// a dot, topic.prefix; written only with heartbeat.interval.ms set.
+		if ms, _ := strconv.Atoi(fmt.Sprint(cfg["heartbeat.interval.ms"])); ms > 0 {
+			prefix := "__debezium-heartbeat"
+			if p, ok := cfg["topic.heartbeat.prefix"].(string); ok {
+				prefix = p
+			}
+			heartbeats[prefix+"."+fmt.Sprint(cfg["topic.prefix"])] = true
+		}
+	}
+	// A dispatcher watching a topic that no connector writes fires CaptureStalled for ever.
+	for topic, user := range watched {
+		if !heartbeats[topic] {
+			t.Errorf("%s watches %s, which no KafkaConnector in k8s/ writes heartbeats to (%v)", user, topic, heartbeats)
+		}
+		if _, ok := topics[topic]; !ok {
+			t.Errorf("%s watches %s, but no KafkaTopic in k8s/ creates it", user, topic)
 		}
 	}
 	// The dispatcher runs up to as many replicas as these have partitions.

@@ -1,8 +1,10 @@
 // Command dispatcher runs two consumer groups. On SIGNAL_TOPIC (group GROUP_ID) it consumes
 // Debezium change events for datastore.signal and runs process_record exactly once (in effect)
-// for every recording whose signals are complete. On JOBS_TOPIC (group LLM_GROUP_ID) a pool of
-// WORKERS answers queued conversation jobs with the model and records each outcome in the
-// conversation's transcript. Run as many replicas as the topics have partitions.
+// for every recording whose signals are complete; it reads Debezium's heartbeat topic
+// (CAPTURE_HEARTBEAT_TOPIC) to tell a quiet site from a capture that stopped. On JOBS_TOPIC
+// (group LLM_GROUP_ID) a pool of WORKERS answers queued conversation jobs with the model and
+// records each outcome in the conversation's transcript. Run as many replicas as the topics
+// have partitions.
 //
 // /metrics, /healthz and /readyz are on ADMIN_ADDR. On SIGTERM or SIGINT it stops fetching,
 // finishes and commits the batches and model calls in hand, leaves the groups and exits 0.
@@ -22,6 +24,7 @@ func main() {
 			return err
 		}
 		sys.AddSignals(cfg.Signals, cfg.Groups, bus, store)
+		sys.AddCaptureWatch(cfg.Capture, bus)
 		conversations, err := sys.OpenTranscript(ctx, cfg.DatabaseURL, cfg.Transcript)
 		if err != nil {
 			return err

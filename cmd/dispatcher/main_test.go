@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/beacon/eventdispatch/internal/kafkabus"
+	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/stack"
 )
@@ -524,5 +528,50 @@ func TestDispatcher_ASessionTimeoutTheBrokersRefuseEndsItNamingTheVariable(t *te
 	}
 	if out := d.Output(); !strings.Contains(out, "KAFKA_SESSION_TIMEOUT: the brokers refuse a session timeout of 31m0s") {
 		t.Fatalf("the error does not name the variable and its value:\n%s", out)
+	}
+}
+
+// Against the stack's Debezium, which writes a heartbeat every 10 s: the dispatcher exports the
+// time of the heartbeat topic's newest record (not its own start, which the gauge holds until
+// it has read one), and follows the next ones; with CAPTURE_HEARTBEAT_TOPIC=off, nothing.
+func TestDispatcher_ExportsTheTimeOfDebeziumsNewestHeartbeat(t *testing.T) {
+	e := setup(t)
+	d := e.start()
+	const topic = "__debezium-heartbeat.postgres"
+	gauge := func() time.Time {
+		m := regexp.MustCompile(`(?m)^dispatcher_capture_heartbeat_timestamp_seconds (\S+)$`).FindStringSubmatch(proctest.Get(t, "http://"+d.admin+"/metrics"))
+		if m == nil {
+			t.Fatal("no dispatcher_capture_heartbeat_timestamp_seconds")
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Unix(0, int64(v*1e9))
+	}
+	var first, got, newest time.Time
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		var err error
+		if newest, err = kafkabus.LastRecordTime(t.Context(), e.ep.KafkaBrokers, topic); err != nil {
+			t.Fatal(err)
+		}
+		got = gauge()
+		return !newest.IsZero() && got.Sub(newest).Abs() < time.Millisecond
+	}, func() string {
+		return fmt.Sprintf("the gauge says %v; the topic's newest heartbeat is %v", got, newest)
+	})
+	first = got
+	if age := time.Since(first); age > 30*time.Second {
+		t.Fatalf("the newest heartbeat is %s old: is the stack's connector capturing?", age)
+	}
+	// The next heartbeats, 10 s apart, read every 10 s.
+	kafkatest.Eventually(t, 30*time.Second, func() bool { got = gauge(); return got.After(first) },
+		func() string { return fmt.Sprintf("the gauge stayed at %v", got) })
+	e.stop(d)
+
+	// Off: no watch, and no series to age.
+	off := e.start("CAPTURE_HEARTBEAT_TOPIC=off")
+	if strings.Contains(proctest.Get(t, "http://"+off.admin+"/metrics"), "dispatcher_capture_heartbeat") {
+		t.Error("with CAPTURE_HEARTBEAT_TOPIC=off, the dispatcher exports dispatcher_capture_heartbeat_timestamp_seconds")
 	}
 }

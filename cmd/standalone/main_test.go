@@ -107,6 +107,11 @@ func TestStandalone_AnswersQueuesProcessesRecordingsAndStopsCleanly(t *testing.T
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// It has no Debezium, so no heartbeat to watch: a heartbeat series would age from its
+	// start and fire CaptureStalled under `make observe`.
+	if metrics := proctest.Get(t, "http://"+s.admin+"/metrics"); strings.Contains(metrics, "dispatcher_capture_heartbeat") {
+		t.Error("standalone exports dispatcher_capture_heartbeat_timestamp_seconds, with no Debezium to write heartbeats")
+	}
 	if !regexp.MustCompile(`processing recording [0-9a-f-]{36}`).MatchString(s.Output()) {
 		t.Error(`no "processing recording <uuid>" in the log`)
 	}

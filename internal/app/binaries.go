@@ -39,13 +39,14 @@ type DispatcherSettings struct {
 	Transcript    Transcript
 	Queue         QueueTopics
 	Signals       Signals
+	Capture       Capture
 	Conversations Conversations
 }
 
 // Validate checks the values, naming the variables that are wrong.
 func (s DispatcherSettings) Validate() error {
 	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), s.Groups.Validate(), validDatabaseURL(s.DatabaseURL, false),
-		s.Transcript.Validate(), s.Queue.Validate(), s.Signals.Validate(), s.Conversations.Validate())
+		s.Transcript.Validate(), s.Queue.Validate(), s.Signals.Validate(), s.Capture.Validate(), s.Conversations.Validate())
 }
 
 // HeadbandSettings are cmd/headband's.

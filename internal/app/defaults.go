@@ -55,6 +55,10 @@ func defaultSignals() Signals {
 	}
 }
 
+// defaultCapture watches the heartbeat topic of the connector in deploy/local and k8s:
+// Debezium's topic.heartbeat.prefix, a dot, and its topic.prefix.
+func defaultCapture() Capture { return Capture{HeartbeatTopic: "__debezium-heartbeat.postgres"} }
+
 func defaultConversations() Conversations {
 	return Conversations{GroupID: "dispatcher-llm", Workers: 8, ContextTurns: 10, Model: Model{
 		// OPENAI_MODEL and LLM_SYSTEM_PROMPT empty: llm.DefaultModel and llm.DefaultSystemPrompt.
@@ -80,7 +84,8 @@ func DefaultFrontDoor() FrontDoorSettings {
 func DefaultDispatcher() DispatcherSettings {
 	return DispatcherSettings{
 		Process: defaultProcess(":9091"), Kafka: defaultKafka(), Groups: defaultGroups(), DatabaseURL: DefaultDatabaseURL,
-		Transcript: defaultTranscript(), Queue: defaultQueueTopics(), Signals: defaultSignals(), Conversations: defaultConversations(),
+		Transcript: defaultTranscript(), Queue: defaultQueueTopics(), Signals: defaultSignals(), Capture: defaultCapture(),
+		Conversations: defaultConversations(),
 	}
 }
 

@@ -187,6 +187,25 @@ func (s Signals) Validate() error {
 	)
 }
 
+// Capture is the dispatcher's watch of Debezium's heartbeat, which tells a quiet site from a
+// capture that stopped (dispatch.CaptureWatch).
+type Capture struct {
+	// HeartbeatTopic is Debezium's heartbeat topic, or NoCaptureWatch.
+	HeartbeatTopic string `env:"CAPTURE_HEARTBEAT_TOPIC"`
+}
+
+// NoCaptureWatch as CAPTURE_HEARTBEAT_TOPIC turns the watch off (an empty value is unset, as
+// for every variable, and means the default).
+const NoCaptureWatch = "off"
+
+// Validate checks the values, naming the variable that is wrong.
+func (c Capture) Validate() error {
+	if c.HeartbeatTopic == NoCaptureWatch {
+		return nil
+	}
+	return topicName("CAPTURE_HEARTBEAT_TOPIC", c.HeartbeatTopic)
+}
+
 // Conversations is the dispatcher's pool of workers on the jobs topic.
 type Conversations struct {
 	GroupID string `env:"LLM_GROUP_ID"`

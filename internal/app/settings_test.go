@@ -213,3 +213,18 @@ func TestSettings_NameEveryVariableThatIsWrong(t *testing.T) {
 		}
 	}
 }
+
+// CAPTURE_HEARTBEAT_TOPIC is a topic name, or off (empty is unset, so the default).
+func TestCapture_IsATopicOrOff(t *testing.T) {
+	for topic, ok := range map[string]bool{"__debezium-heartbeat.postgres": true, "off": true, "bad topic!": false, "..": false} {
+		err := app.Capture{HeartbeatTopic: topic}.Validate()
+		if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "CAPTURE_HEARTBEAT_TOPIC:")) {
+			t.Errorf("%q: %v", topic, err)
+		}
+	}
+	cfg := app.DefaultDispatcher()
+	cfg.Capture.HeartbeatTopic = ""
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "CAPTURE_HEARTBEAT_TOPIC:") {
+		t.Errorf("an empty topic in the settings: %v, want it refused (the environment's empty value is the default)", err)
+	}
+}

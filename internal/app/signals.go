@@ -114,3 +114,20 @@ func (s *System) AddSignals(cfg Signals, groups Groups, bus *kafkabus.Bus, store
 		return nil
 	})
 }
+
+// AddCaptureWatch adds the watch of Debezium's heartbeat topic (CAPTURE_HEARTBEAT_TOPIC), for
+// dispatcher_capture_heartbeat_timestamp_seconds and the CaptureStalled alert; none when it is
+// NoCaptureWatch.
+func (s *System) AddCaptureWatch(cfg Capture, bus *kafkabus.Bus) {
+	if cfg.HeartbeatTopic == NoCaptureWatch {
+		return
+	}
+	brokers := bus.Brokers()
+	w := dispatch.NewCaptureWatch(s.Registry, cfg.HeartbeatTopic, func(ctx context.Context, topic string) (time.Time, error) {
+		return kafkabus.LastRecordTime(ctx, brokers, topic)
+	})
+	s.addWork(task("capture watch", func(ctx context.Context) error {
+		w.Run(ctx, s.Log)
+		return nil
+	}))
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/dispatch"
@@ -181,8 +182,8 @@ func TestHandle_DeletesCarryTheSignalItsPositionAndTheRecordingItLeft(t *testing
 	}
 }
 
-// counter returns the total of the counter name in reg, over its labels.
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+// family returns reg's metric family name.
+func family(t *testing.T, reg *prometheus.Registry, name string) *dto.MetricFamily {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
@@ -190,15 +191,21 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	for _, f := range families {
 		if f.GetName() == name {
-			var sum float64
-			for _, m := range f.GetMetric() {
-				sum += m.GetCounter().GetValue()
-			}
-			return sum
+			return f
 		}
 	}
 	t.Fatalf("no metric %s", name)
-	return 0
+	return nil
+}
+
+// counter returns the total of the counter name in reg, over its labels.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	var sum float64
+	for _, m := range family(t, reg, name).GetMetric() {
+		sum += m.GetCounter().GetValue()
+	}
+	return sum
 }
 
 // writes records each Write it is given.

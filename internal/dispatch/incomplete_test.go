@@ -33,26 +33,19 @@ func (c *counts) ReportIncomplete(context.Context, time.Duration) ([]recording.I
 	return nil, nil
 }
 
+// gauge returns the value of reg's gauge name, which has no labels.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	return family(t, reg, name).GetMetric()[0].GetGauge().GetValue()
+}
+
 // The pending gauge says NaN, not 0, while the count cannot be read: before the first read,
 // and when the database cannot be reached. A dispatcher that could not reach its database
 // said "0 pending" on the dashboard.
 func TestWatchIncomplete_ThePendingGaugeIsNaNWhileTheCountCannotBeRead(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := dispatch.NewMetrics(reg)
-	pending := func() float64 {
-		t.Helper()
-		families, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range families {
-			if f.GetName() == "dispatcher_pending_recordings" {
-				return f.GetMetric()[0].GetGauge().GetValue()
-			}
-		}
-		t.Fatal("no dispatcher_pending_recordings")
-		return 0
-	}
+	pending := func() float64 { t.Helper(); return gauge(t, reg, "dispatcher_pending_recordings") }
 	if v := pending(); !math.IsNaN(v) {
 		t.Fatalf("before the first read: %v, want NaN", v)
 	}

@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/beacon/eventdispatch/internal/kafkabus"
 )
 
 // Connect's status (GET .../status) is what its workers last wrote to the status topic, so it
@@ -50,54 +49,12 @@ var errNoHeartbeat = errors.New("no heartbeat yet")
 // lastHeartbeat returns the time of the newest record of topic (the time the producer gave
 // it), or errNoHeartbeat.
 func lastHeartbeat(ctx context.Context, broker, topic string) (time.Time, error) {
-	var d kafka.Dialer
-	conn, err := d.DialContext(ctx, "tcp", broker)
+	at, err := kafkabus.LastRecordTime(ctx, []string{broker}, topic)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read the heartbeat topic: %w", err)
 	}
-	partitions, err := conn.ReadPartitions(topic)
-	_ = conn.Close()
-	if errors.Is(err, kafka.UnknownTopicOrPartition) {
-		return time.Time{}, errNoHeartbeat
-	} else if err != nil {
-		return time.Time{}, fmt.Errorf("read the heartbeat topic's partitions: %w", err)
-	}
-	var newest time.Time
-	for _, p := range partitions {
-		at, err := lastRecordTime(ctx, &d, p)
-		if err != nil {
-			return time.Time{}, err
-		}
-		if at.After(newest) {
-			newest = at
-		}
-	}
-	if newest.IsZero() {
+	if at.IsZero() {
 		return time.Time{}, errNoHeartbeat
 	}
-	return newest, nil
-}
-
-// lastRecordTime returns the time of partition p's last record, zero when it has none.
-func lastRecordTime(ctx context.Context, d *kafka.Dialer, p kafka.Partition) (time.Time, error) {
-	conn, err := d.DialLeader(ctx, "tcp", net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port)), p.Topic, p.ID)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read heartbeat partition %d: %w", p.ID, err)
-	}
-	defer conn.Close()
-	first, last, err := conn.ReadOffsets()
-	if err != nil || last <= first {
-		return time.Time{}, err
-	}
-	if _, err := conn.Seek(last-1, kafka.SeekAbsolute); err != nil {
-		return time.Time{}, fmt.Errorf("seek heartbeat partition %d: %w", p.ID, err)
-	}
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = conn.SetReadDeadline(deadline)
-	}
-	msg, err := conn.ReadMessage(1 << 20)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read heartbeat partition %d: %w", p.ID, err)
-	}
-	return msg.Time, nil
+	return at, nil
 }
