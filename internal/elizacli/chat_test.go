@@ -639,3 +639,32 @@ func TestScreenWidth_IsNeverZero(t *testing.T) {
 		t.Fatalf("width %d", w)
 	}
 }
+
+// A front door shutting down ends chat's watch with advice to API clients on resuming, which
+// chat does by itself: it says only that the server is shutting down, and goes on.
+func TestChat_ResumesWhenItsFrontDoorShutsDownSayingOnlyThat(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	addr := f.start(t)
+	in, typed, end := typing(t)
+	r := start(addr, in, "chat")
+	typed("one")
+	r.waitFor(t, "eliza: you said one\n")
+	f.drain()
+	r.waitFor(t, "[lost the server ("+addr+" is shutting down); reconnecting]\n")
+	typed("two")
+	r.waitFor(t, "eliza: you said two\n")
+	end()
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+	}
+	// Where "[reconnected]" comes, before or after Send's "enqueued", is the race of the two.
+	got := strings.ReplaceAll(r.out.String(), "[reconnected]\n", "")
+	want := lines("[conversation "+convID(1)+"]",
+		"  enqueued: one", "eliza: you said one",
+		"[lost the server ("+addr+" is shutting down); reconnecting]",
+		"  enqueued: two", "eliza: you said two")
+	if got != want || !strings.Contains(r.out.String(), "[reconnected]") {
+		t.Fatalf("chat printed:\n%s\nwant, and [reconnected]:\n%s", r.out.String(), want)
+	}
+}

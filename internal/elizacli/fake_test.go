@@ -57,7 +57,8 @@ type fakeEliza struct {
 	njob          int
 	sent          []string      // "conversation/sentence" of each Send, in order
 	changed       chan struct{} // closed and replaced when a conversation changes
-	down          chan struct{} // closed and replaced by restart: the watches end
+	down          chan struct{} // closed and replaced by restart and drain: the watches end
+	downErr       error         // what they end with: nil, "restarting"
 }
 
 func newFake() *fakeEliza {
@@ -156,6 +157,17 @@ func (f *fakeEliza) restart() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	clear(f.convs)
+	f.downErr = nil
+	close(f.down)
+	f.down = make(chan struct{})
+}
+
+// drain ends the watches as a front door shutting down does (frontdoor.ErrDraining); the
+// conversations stay, as they do in the transcript the next front door reads.
+func (f *fakeEliza) drain() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.downErr = frontdoor.ErrDraining
 	close(f.down)
 	f.down = make(chan struct{})
 }
@@ -248,6 +260,11 @@ func (f *fakeEliza) watch(ctx context.Context, req *elizav1.WatchRequest, stream
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-down:
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.downErr != nil {
+				return f.downErr
+			}
 			return connect.NewError(connect.CodeUnavailable, errors.New("restarting"))
 		case <-changed:
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/beacon/eventdispatch/internal/access"
+	"github.com/beacon/eventdispatch/internal/frontdoor"
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 )
@@ -174,7 +175,11 @@ func describe(err error, srv *server) error {
 		return err
 	}
 	if ce.Code() == connect.CodeUnavailable {
-		if connect.IsWireError(err) {
+		switch {
+		case frontdoor.IsDraining(err):
+			// Its message is advice to API clients on resuming, which chat does by itself.
+			return fmt.Errorf("%s is shutting down", srv.addr)
+		case connect.IsWireError(err):
 			// The server answered, Unavailable: it is shutting down, or lacks a dependency.
 			return fmt.Errorf("%s is unavailable: %s", srv.addr, ce.Message())
 		}

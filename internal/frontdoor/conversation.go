@@ -9,8 +9,10 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
@@ -315,15 +317,43 @@ func (s *Service) Watch(ctx context.Context, req *connect.Request[elizav1.WatchR
 	}
 }
 
-// errDraining ends a conversation's stream when the front door shuts down (Service.Drain).
-var errDraining = connect.NewError(connect.CodeUnavailable,
-	errors.New("the front door is shutting down: resume the conversation on another (its conversation_id, and the last serial received as resume_after or after_serial)"))
+// ErrDraining ends a conversation's stream when the front door shuts down (Service.Drain).
+// Its message tells a person how to resume; its google.rpc.ErrorInfo tells a program
+// (IsDraining).
+var ErrDraining = func() *connect.Error {
+	err := connect.NewError(connect.CodeUnavailable,
+		errors.New("the front door is shutting down: resume the conversation on another (its conversation_id, and the last serial received as resume_after or after_serial)"))
+	if detail, derr := connect.NewErrorDetail(&errdetails.ErrorInfo{Reason: drainingReason, Domain: elizav1connect.ElizaServiceName}); derr == nil {
+		err.AddDetail(detail)
+	}
+	return err
+}()
+
+// drainingReason is ErrDraining's ErrorInfo reason.
+const drainingReason = "FRONT_DOOR_SHUTTING_DOWN"
+
+// IsDraining says whether err ended a stream because its front door was shutting down: the
+// conversation goes on, resumed on another.
+func IsDraining(err error) bool {
+	var ce *connect.Error
+	if !errors.As(err, &ce) || ce.Code() != connect.CodeUnavailable {
+		return false
+	}
+	for _, d := range ce.Details() {
+		if v, derr := d.Value(); derr == nil {
+			if info, ok := v.(*errdetails.ErrorInfo); ok && info.GetReason() == drainingReason && info.GetDomain() == elizav1connect.ElizaServiceName {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // drained counts a stream ended by the front door's shutdown, and tells its client to resume
 // elsewhere, as unavailable does for a transcript's fault.
 func drained(q *Queue) error {
 	q.Metrics.streamEnded(EndDraining)
-	return errDraining
+	return ErrDraining
 }
 
 // unavailable logs a transcript failure and tells the client to come back; the conversation

@@ -255,7 +255,7 @@ func outcome(ctx context.Context, err error) (code string, level slog.Level) {
 		return ended.String(), slog.LevelInfo
 	case err == nil:
 		return "ok", slog.LevelDebug
-	case errors.Is(err, errDraining):
+	case errors.Is(err, ErrDraining):
 		return connect.CodeOf(err).String(), slog.LevelInfo // the front door shutting down, not a fault
 	case serverFault(err):
 		return connect.CodeOf(err).String(), slog.LevelWarn

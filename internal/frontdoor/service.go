@@ -43,7 +43,7 @@ func NewService(newResponder func() Responder) *Service {
 // only when the client leaves). Nothing of them is lost: the transcript holds every event,
 // and the client resumes on another front door. A Watch ends at once; a QueueConversation
 // takes no more sentences and ends once the answers to those it queued are sent. Both end
-// with errDraining. Say and Converse are not affected: a Converse conversation lives in its
+// with ErrDraining. Say and Converse are not affected: a Converse conversation lives in its
 // stream, so it is left to finish within the grace.
 func (s *Service) Drain() {
 	s.drainOnce.Do(func() { close(s.drain) })
