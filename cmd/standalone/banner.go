@@ -11,6 +11,7 @@ import (
 // banner is what a newcomer sees first: where things are and what to try.
 type banner struct {
 	rpc, admin, kafka  net.Addr
+	kafkaDir           string // where the broker keeps its data; empty: in memory
 	store, model       string
 	topics             []string
 	interval, maxPause time.Duration
@@ -32,6 +33,10 @@ func (b banner) print(w io.Writer) {
 	if b.page {
 		page = "http://" + rpc + "/  (open it in a browser)"
 	}
+	kept := "in memory, lost on exit"
+	if b.kafkaDir != "" {
+		kept = "kept in " + b.kafkaDir + " (STANDALONE_KAFKA_DIR)"
+	}
 	fmt.Fprintf(w, `
 eventdispatch standalone: front door, dispatcher and headband simulator in one process,
 on an embedded Kafka broker. No Postgres, Kafka or Debezium needed.
@@ -39,7 +44,7 @@ on an embedded Kafka broker. No Postgres, Kafka or Debezium needed.
   front door   %[1]s  (Connect, gRPC, gRPC-Web; reflection on)
   chat page    %[8]s
   metrics      http://%[2]s/metrics  (and /healthz, /readyz)
-  Kafka        %[3]s  (embedded; topics %[4]s)
+  Kafka        %[3]s  (embedded; topics %[4]s; %[9]s)
   recordings   %[5]s
   model        %[6]s
 
@@ -54,7 +59,7 @@ Try:
 The simulated headband %[7]s; the log shows
 "processing recording <uuid>" for each complete one. Ctrl-C stops everything.
 
-`, rpc, admin, b.kafka, strings.Join(b.topics, ", "), b.store, b.model, b.schedule(), page)
+`, rpc, admin, b.kafka, strings.Join(b.topics, ", "), b.store, b.model, b.schedule(), page, kept)
 }
 
 // hostPort names a listener's address the way a client on this machine would dial it.

@@ -6,7 +6,9 @@
 //
 // Without Postgres and Debezium the simulator publishes the connector's change events itself
 // (internal/headband/debeziumpub), and the dispatcher's state is kept in memory
-// (internal/memstore), or in Postgres when DATABASE_URL is set. Queued conversations are
+// (internal/memstore), or in Postgres when DATABASE_URL is set; then the broker keeps its data
+// on disk (STANDALONE_KAFKA_DIR), so that the jobs the transcript holds as queued outlive the
+// process with it. Queued conversations are
 // answered by the offline ELIZA responder unless OPENAI_API_KEY or OPENAI_BASE_URL is set.
 //
 // On SIGTERM or SIGINT it stops the simulator and the front door, lets the consumer groups
@@ -22,7 +24,7 @@ import (
 
 func main() {
 	app.Main("standalone", app.DefaultStandalone(), func(ctx context.Context, sys *app.System, cfg app.StandaloneSettings) error {
-		bus, kafkaAddr, err := sys.StartEmbeddedKafka(ctx, cfg.Kafka)
+		bus, kafkaAddr, kafkaDir, err := sys.StartEmbeddedKafka(ctx, cfg.Kafka, cfg.DatabaseURL)
 		if err != nil {
 			return err
 		}
@@ -49,7 +51,7 @@ func main() {
 		}
 		sys.AddHeadband(cfg.Headband, sys.PublishSignalEvents(bus, cfg.Signals.Topic), false)
 		banner{
-			rpc: rpcAddr, admin: sys.AdminAddr(), kafka: kafkaAddr, store: storeName, model: cfg.Conversations.Model.Describe(),
+			rpc: rpcAddr, admin: sys.AdminAddr(), kafka: kafkaAddr, kafkaDir: kafkaDir, store: storeName, model: cfg.Conversations.Model.Describe(),
 			topics:   []string{cfg.Signals.Topic, cfg.Queue.Jobs},
 			interval: cfg.Headband.Interval, maxPause: cfg.Headband.MaxPause, fast: cfg.Headband.Fast, page: cfg.FrontDoor.WebUI,
 		}.print(os.Stdout)

@@ -3,10 +3,12 @@ package main_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,9 +24,11 @@ import (
 	usagev1 "github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1"
 	"github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1/usagev1connect"
 	"github.com/beacon/eventdispatch/internal/proctest"
+	"github.com/beacon/eventdispatch/internal/stack"
 )
 
 // These tests need nothing but Go: the binary brings its own broker and keeps state in memory.
+// One needs Postgres, for standalone with a database.
 
 // builds are the binaries these tests start, built once for all of them.
 var builds proctest.Builds
@@ -165,18 +169,26 @@ func TestStandalone_WithoutWebUIServesOnlyTheRPCs(t *testing.T) {
 	}
 }
 
-func TestStandalone_AClientThatLeftResumesItsConversationAndGetsTheReply(t *testing.T) {
-	// The model answers once the client has gone.
-	release := make(chan struct{})
-	model := fakeopenai.New(fakeopenai.WithLatencyFunc(func(int) time.Duration { <-release; return 0 }))
+// heldModel starts a fake model that answers nothing until release is called, and returns its
+// URL and release.
+func heldModel(t *testing.T) (url string, release func()) {
+	t.Helper()
+	held := make(chan struct{})
+	model := fakeopenai.New(fakeopenai.WithLatencyFunc(func(int) time.Duration { <-held; return 0 }))
 	url, err := model.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = model.Close() })
 	var once sync.Once
-	released := func() { once.Do(func() { close(release) }) }
-	t.Cleanup(released) // before the model closes, which waits for its handlers
+	release = func() { once.Do(func() { close(held) }) }
+	t.Cleanup(release) // before the model closes, which waits for its handlers
+	return url, release
+}
+
+func TestStandalone_AClientThatLeftResumesItsConversationAndGetsTheReply(t *testing.T) {
+	// The model answers once the client has gone.
+	url, released := heldModel(t)
 
 	s := start(t, builds.Build(t, "./cmd/standalone"), "OPENAI_BASE_URL="+url, "OPENAI_API_KEY=test-key")
 	proctest.WaitHTTP(t, "http://"+s.admin+"/readyz", 30*time.Second)
@@ -249,5 +261,74 @@ func TestStandalone_NamesABusyPortAndItsVariable(t *testing.T) {
 				t.Fatalf("error does not name %s and the port:\n%s", variable, out)
 			}
 		})
+	}
+}
+
+// With a database, the transcript outlives the process, and so do the jobs it holds as queued:
+// standalone stopped before its model answered, then started again on the same database,
+// answers them, each once. (An embedded broker in memory lost them: their answers never came,
+// and their slots in the conversation's queue stayed taken.) A second process on the same
+// broker directory stops, naming it.
+func TestStandalone_WithADatabaseAnswersAfterARestartWhatItHadQueued(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres)
+	bin := builds.Build(t, "./cmd/standalone")
+	dir := t.TempDir()
+	url, released := heldModel(t)
+	env := []string{"DATABASE_URL=" + ep.DatabaseURL, "STANDALONE_KAFKA_DIR=" + dir, "OPENAI_BASE_URL=" + url, "OPENAI_API_KEY=test-key",
+		"HEADBAND_RECORDINGS=0"}
+
+	first := start(t, bin, env...)
+	proctest.WaitHTTP(t, "http://"+first.admin+"/readyz", 30*time.Second)
+	if !strings.Contains(first.Output(), "kept in "+dir+" (STANDALONE_KAFKA_DIR)") {
+		t.Errorf("the banner does not say where the broker keeps its data:\n%s", first.Output())
+	}
+	second := start(t, bin, env...)
+	if code := second.Wait(t, 30*time.Second); code != 1 || !strings.Contains(second.Output(), "STANDALONE_KAFKA_DIR: "+dir+" is in use by another standalone process") {
+		t.Errorf("a second process on the same directory: exit %d, want 1 naming it:\n%s", code, second.Output())
+	}
+
+	client := elizav1connect.NewElizaServiceClient(http.DefaultClient, "http://"+first.rpc, connect.WithProtoJSON())
+	var conv string
+	var jobs []string
+	for _, sentence := range []string{"I have to go", "see you later"} {
+		res, err := client.Send(t.Context(), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: sentence}))
+		if err != nil || res.Msg.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
+			t.Fatalf("Send %q: %+v %v", sentence, res, err)
+		}
+		conv = res.Msg.GetConversationId()
+		jobs = append(jobs, res.Msg.GetJobId())
+	}
+	// Stopped with both jobs at the model, unanswered.
+	first.Signal(t, syscall.SIGTERM)
+	first.Wait(t, 30*time.Second)
+	released()
+
+	again := start(t, bin, env...)
+	proctest.WaitHTTP(t, "http://"+again.admin+"/readyz", 30*time.Second)
+	client = elizav1connect.NewElizaServiceClient(http.DefaultClient, "http://"+again.rpc, connect.WithProtoJSON())
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	watch, err := client.Watch(ctx, connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv, AfterSerial: 2}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	var got []string
+	for len(got) < 2 && watch.Receive() {
+		if ev := watch.Msg(); ev.GetSerial() != 0 {
+			got = append(got, fmt.Sprintf("%d %s %s %s", ev.GetSerial(), ev.GetKind(), ev.GetJobId(), ev.GetInReplyTo()))
+		}
+	}
+	want := []string{
+		fmt.Sprintf("3 KIND_REPLY %s I have to go", jobs[0]),
+		fmt.Sprintf("4 KIND_REPLY %s see you later", jobs[1]),
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after the restart: %q (%v), want %q", got, watch.Err(), want)
+	}
+	// Nothing more: each answered once.
+	res, err := client.Send(t.Context(), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: "one more", AfterSerial: 4}))
+	if err != nil || res.Msg.GetSerial() != 5 {
+		t.Fatalf("a sentence after the answers: %+v %v, want it enqueued as event 5", res, err)
 	}
 }

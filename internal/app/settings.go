@@ -294,6 +294,9 @@ type EmbeddedKafka struct {
 	// Addr is a loopback address; port 0 picks a free one.
 	Addr       string `env:"STANDALONE_KAFKA_ADDR"`
 	Partitions int    `env:"KAFKA_TOPIC_PARTITIONS"`
+	// Dir is where the broker keeps its topics and groups across restarts; empty: in memory,
+	// or, with a database, a directory of the state home for that database (EmbeddedKafkaDir).
+	Dir string `env:"STANDALONE_KAFKA_DIR"`
 }
 
 // Validate checks the values, naming the variable that is wrong.

@@ -64,16 +64,24 @@ func configTable(t *testing.T) []row {
 }
 
 // cli is the eliza CLI, whose variables are read with os.Getenv rather than through settings
-// of internal/app; cliReads finds them in its code.
+// of internal/app (directReads).
 const cli = "eliza"
 
-// cliReads returns the environment variables internal/elizacli reads: the string constants
-// passed to os.Getenv or os.LookupEnv in its code.
-func cliReads(t *testing.T) []string {
+// directReads lists, by binary, the packages that read environment variables of their own
+// with os.Getenv rather than through internal/app's settings.
+var directReads = map[string][]string{cli: {"elizacli", "statedir"}, "standalone": {"statedir"}}
+
+// envReads returns the environment variables the packages under internal/ named by pkgs read:
+// the string constants passed to os.Getenv or os.LookupEnv in their code.
+func envReads(t *testing.T, pkgs ...string) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "elizacli", "*.go"))
-	if err != nil {
-		t.Fatal(err)
+	var files []string
+	for _, pkg := range pkgs {
+		found, err := filepath.Glob(filepath.Join("..", pkg, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, found...)
 	}
 	var names []string
 	for _, file := range files {
@@ -107,7 +115,7 @@ func cliReads(t *testing.T) []string {
 		})
 	}
 	if len(names) == 0 {
-		t.Fatal("found no os.Getenv in internal/elizacli: has the CLI moved?")
+		t.Fatalf("found no os.Getenv in internal/%s: have they moved?", strings.Join(pkgs, ", internal/"))
 	}
 	return names
 }
@@ -164,15 +172,17 @@ func TestREADME_ConfigurationTableMatchesWhatEachBinaryReads(t *testing.T) {
 			}
 		}
 	}
-	for _, v := range cliReads(t) {
-		if readers[v] == nil {
-			readers[v] = map[string]bool{}
-		}
-		readers[v][cli] = true
-		if r, ok := byVariable[v]; !ok {
-			t.Errorf("README: %s reads %s, which the configuration table does not list", cli, v)
-		} else if !r.readBy[cli] {
-			t.Errorf("README: %s's row does not say that %s reads it", v, cli)
+	for binary, pkgs := range directReads {
+		for _, v := range envReads(t, pkgs...) {
+			if readers[v] == nil {
+				readers[v] = map[string]bool{}
+			}
+			readers[v][binary] = true
+			if r, ok := byVariable[v]; !ok {
+				t.Errorf("README: %s reads %s, which the configuration table does not list", binary, v)
+			} else if !r.readBy[binary] {
+				t.Errorf("README: %s's row does not say that %s reads it", v, binary)
+			}
 		}
 	}
 	for _, r := range rows {

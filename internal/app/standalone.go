@@ -2,33 +2,59 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"syscall"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/beacon/eventdispatch/internal/dispatch"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/memstore"
 	"github.com/beacon/eventdispatch/internal/recording"
+	"github.com/beacon/eventdispatch/internal/statedir"
 	"github.com/beacon/eventdispatch/migrations"
 )
 
 // StartEmbeddedKafka starts standalone mode's Kafka-protocol broker (kfake, one node) on
-// cfg.Addr, a loopback address, and returns the Bus for it. Clients reach it over TCP like any
-// broker: nothing in the parts knows it is embedded. It stops at exit, after every part.
-func (s *System) StartEmbeddedKafka(ctx context.Context, cfg EmbeddedKafka) (*kafkabus.Bus, net.Addr, error) {
+// cfg.Addr, a loopback address, and returns the Bus for it, and where it keeps its data
+// (empty: in memory). Clients reach it over TCP like any broker: nothing in the parts knows
+// it is embedded. It stops at exit, after every part.
+//
+// With a database (databaseURL set), the conversations' transcript outlives the process, and
+// so must the jobs it holds as queued: the broker keeps its topics and groups in a directory
+// (cfg.Dir, else EmbeddedKafkaDir), and a restart answers the jobs the last run had not.
+func (s *System) StartEmbeddedKafka(ctx context.Context, cfg EmbeddedKafka, databaseURL string) (*kafkabus.Bus, net.Addr, string, error) {
 	host, port, _ := net.SplitHostPort(cfg.Addr)
 	if host == "localhost" {
 		host = "127.0.0.1" // so the broker advertises the address it really listens on
 	}
+	dir := cfg.Dir
+	if dir == "" && databaseURL != "" {
+		var err error
+		if dir, err = EmbeddedKafkaDir(databaseURL); err != nil {
+			return nil, nil, "", fmt.Errorf("STANDALONE_KAFKA_DIR: %w", err)
+		}
+	}
+	opts := []kfake.Opt{}
+	if dir != "" {
+		if err := s.lockDir(dir); err != nil {
+			return nil, nil, "", err
+		}
+		opts = append(opts, kfake.DataDir(dir))
+	}
 	ln, err := s.Listen(ctx, "the embedded Kafka broker (STANDALONE_KAFKA_ADDR)", net.JoinHostPort(host, port))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	handed := false
-	cluster, err := kfake.NewCluster(
+	cluster, err := kfake.NewCluster(append(opts,
 		kfake.NumBrokers(1),
 		kfake.DefaultNumPartitions(cfg.Partitions),
 		kfake.AllowAutoTopicCreation(),
@@ -40,12 +66,46 @@ func (s *System) StartEmbeddedKafka(ctx context.Context, cfg EmbeddedKafka) (*ka
 			handed = true
 			return ln, nil
 		}),
-	)
+	)...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("embedded Kafka broker: %w", err)
+		return nil, nil, "", fmt.Errorf("embedded Kafka broker (STANDALONE_KAFKA_DIR %s): %w", dir, err)
 	}
 	s.OnClose(cluster.Close)
-	return kafkabus.New(kafkabus.Config{Brokers: []string{ln.Addr().String()}, Partitions: cfg.Partitions}), ln.Addr(), nil
+	return kafkabus.New(kafkabus.Config{Brokers: []string{ln.Addr().String()}, Partitions: cfg.Partitions}), ln.Addr(), dir, nil
+}
+
+// EmbeddedKafkaDir is where standalone's broker keeps its data for the database at
+// databaseURL, unless STANDALONE_KAFKA_DIR says: under the state home, named by a digest of
+// the database's host, port, name and user (not its password), so that a run on another
+// database does not take this one's jobs.
+func EmbeddedKafkaDir(databaseURL string) (string, error) {
+	cfg, err := pgconn.ParseConfig(databaseURL)
+	if err != nil {
+		return "", fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%s\x00%s", cfg.Host, cfg.Port, cfg.Database, cfg.User))
+	return statedir.Path(filepath.Join("eventdispatch", "standalone-kafka-"+hex.EncodeToString(sum[:6])))
+}
+
+// lockDir creates dir and holds a lock on it until the process exits: two brokers writing one
+// directory would corrupt it.
+func (s *System) lockDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("STANDALONE_KAFKA_DIR: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("STANDALONE_KAFKA_DIR: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil { //nolint:gosec // a file descriptor fits an int
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("STANDALONE_KAFKA_DIR: %s is in use by another standalone process (on the same DATABASE_URL?): stop it, or set another directory", dir)
+		}
+		return fmt.Errorf("STANDALONE_KAFKA_DIR: lock %s: %w", dir, err)
+	}
+	s.OnClose(func() { _ = f.Close() })
+	return nil
 }
 
 // OpenStandaloneStore returns the dispatcher's state for standalone mode: in memory, or with

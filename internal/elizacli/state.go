@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/beacon/eventdispatch/internal/statedir"
 )
 
 // saved is the last conversation, as `chat --resume` finds it.
@@ -25,18 +27,13 @@ type saved struct {
 }
 
 // stateDir is where chat keeps what outlives it: $XDG_STATE_HOME/eliza, or
-// ~/.local/state/eliza. A relative XDG_STATE_HOME is ignored, as the XDG base directory
-// specification asks: it would put the state wherever chat happened to be started.
+// ~/.local/state/eliza.
 func stateDir() (string, error) {
-	dir := os.Getenv("XDG_STATE_HOME")
-	if !filepath.IsAbs(dir) {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("where to keep the conversation: %w", err)
-		}
-		dir = filepath.Join(home, ".local", "state")
+	dir, err := statedir.Path("eliza")
+	if err != nil {
+		return "", fmt.Errorf("where to keep the conversation: %w", err)
 	}
-	return filepath.Join(dir, "eliza"), nil
+	return dir, nil
 }
 
 // statePath is the file of the last conversation held with token (as sent: server.bearer):
