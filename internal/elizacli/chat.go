@@ -210,6 +210,9 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 			return nil
 		case errors.Is(err, io.EOF):
 			return c.end(ctx)
+		case errors.Is(err, errLineTooLong):
+			c.say("%v", err)
+			continue
 		case err != nil:
 			return err
 		}
@@ -276,21 +279,17 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 	}
 	lines := make(chan line)
 	go func() {
-		sc := bufio.NewScanner(in)
-		for sc.Scan() {
+		r := bufio.NewReader(in)
+		for {
+			text, err := readLine(r)
 			select {
-			case lines <- line{text: sc.Text()}:
+			case lines <- line{text: text, err: err}:
 			case <-ctx.Done():
 				return
 			}
-		}
-		err := sc.Err()
-		if err == nil {
-			err = io.EOF
-		}
-		select {
-		case lines <- line{err: err}:
-		case <-ctx.Done():
+			if err != nil && !errors.Is(err, errLineTooLong) {
+				return
+			}
 		}
 	}()
 	next = func() (string, error) {
@@ -302,6 +301,40 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 		}
 	}
 	return next, &lockedWriter{w: out}, func() {}, nil
+}
+
+// maxLine bounds a line read from a pipe: far longer than a sentence can be (the front door
+// takes 1,024 bytes), and short enough that input of one endless line does not fill memory.
+const maxLine = 64 << 10
+
+// errLineTooLong is a line longer than maxLine, skipped: the lines after it are read on.
+var errLineTooLong = fmt.Errorf("not sent: a line of more than %d KiB, far longer than a sentence can be", maxLine>>10)
+
+// readLine reads the next line of r, without its end ("\n" or "\r\n"); the last line may have
+// none. A line longer than maxLine is read to its end and dropped, as errLineTooLong.
+func readLine(r *bufio.Reader) (string, error) {
+	var b []byte
+	long := false
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if !long {
+			b = append(b, chunk...)
+			if long = len(b) > maxLine+len("\r\n"); long {
+				b = nil
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		text := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		switch {
+		case (long || len(text) > maxLine) && (err == nil || errors.Is(err, io.EOF)):
+			return "", errLineTooLong
+		case err != nil && len(b) == 0 && !long:
+			return "", err
+		}
+		return text, nil
+	}
 }
 
 // lockedWriter lets the watcher and the input loop print whole lines.
@@ -477,7 +510,13 @@ func (c *chat) watch(ctx context.Context) {
 			c.mu.Unlock()
 			stream, err := c.client.Watch(ctx, connect.NewRequest(&elizav1.WatchRequest{ConversationId: conv, AfterSerial: after}))
 			if err == nil {
-				c.caughtUpTo(conv, stream.ResponseHeader())
+				header := stream.ResponseHeader()
+				c.caughtUpTo(conv, header)
+				if broken && header.Get(frontdoor.HeaderLastSerial) != "" {
+					// The server sends it as the watch begins: back, even with nothing new to show.
+					c.say("reconnected")
+					broken = false
+				}
 				for stream.Receive() {
 					if broken {
 						c.say("reconnected")

@@ -1,6 +1,7 @@
 package elizacli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -641,7 +642,8 @@ func TestScreenWidth_IsNeverZero(t *testing.T) {
 }
 
 // A front door shutting down ends chat's watch with advice to API clients on resuming, which
-// chat does by itself: it says only that the server is shutting down, and goes on.
+// chat does by itself: it says only that the server is shutting down, and that it is back as
+// soon as it is (it said so only with the next event), and goes on.
 func TestChat_ResumesWhenItsFrontDoorShutsDownSayingOnlyThat(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	f := newFake()
@@ -651,20 +653,58 @@ func TestChat_ResumesWhenItsFrontDoorShutsDownSayingOnlyThat(t *testing.T) {
 	typed("one")
 	r.waitFor(t, "eliza: you said one\n")
 	f.drain()
-	r.waitFor(t, "[lost the server ("+addr+" is shutting down); reconnecting]\n")
+	// Back as soon as the watch is, with nothing new to show.
+	r.waitFor(t, "[lost the server ("+addr+" is shutting down); reconnecting]\n[reconnected]\n")
 	typed("two")
 	r.waitFor(t, "eliza: you said two\n")
 	end()
 	if code := r.wait(t); code != 0 {
 		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
 	}
-	// Where "[reconnected]" comes, before or after Send's "enqueued", is the race of the two.
-	got := strings.ReplaceAll(r.out.String(), "[reconnected]\n", "")
 	want := lines("[conversation "+convID(1)+"]",
 		"  enqueued: one", "eliza: you said one",
-		"[lost the server ("+addr+" is shutting down); reconnecting]",
+		"[lost the server ("+addr+" is shutting down); reconnecting]", "[reconnected]",
 		"  enqueued: two", "eliza: you said two")
-	if got != want || !strings.Contains(r.out.String(), "[reconnected]") {
-		t.Fatalf("chat printed:\n%s\nwant, and [reconnected]:\n%s", r.out.String(), want)
+	if got := r.out.String(); got != want {
+		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// A line from a pipe far longer than a sentence is said not sent, and the lines after it are
+// read on: it ended the input with "bufio.Scanner: token too long", the answers still due
+// neither waited for nor printed.
+func TestChat_SkipsALineFarTooLongAndReadsOn(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	addr := f.start(t)
+	in := strings.NewReader("one\n" + strings.Repeat("x", 70000) + "\nthree\r\nlast without an end")
+	r := start(addr, in, "chat")
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+	}
+	for _, want := range []string{"[not sent: a line of more than 64 KiB, far longer than a sentence can be]\n",
+		"eliza: you said one\n", "eliza: you said three\n", "eliza: you said last without an end\n"} {
+		if !strings.Contains(r.out.String(), want) {
+			t.Errorf("chat printed:\n%s\nwant %q in it", r.out, want)
+		}
+	}
+	if got, want := f.sends(), []string{"/one", convID(1) + "/three", convID(1) + "/last without an end"}; !slices.Equal(got, want) {
+		t.Errorf("sent %q, want %q", got, want)
+	}
+}
+
+// readLine's ends of lines and its bound, at the edges: a line of exactly maxLine bytes is
+// read, one byte more is not.
+func TestReadLine_ReadsLinesUpToMaxLine(t *testing.T) {
+	at := strings.Repeat("a", maxLine)
+	r := bufio.NewReaderSize(strings.NewReader(at+"\r\n"+at+"b\n\nend"), 16)
+	for _, want := range []struct {
+		text string
+		err  error
+	}{{at, nil}, {"", errLineTooLong}, {"", nil}, {"end", nil}, {"", io.EOF}} {
+		text, err := readLine(r)
+		if text != want.text || !errors.Is(err, want.err) || (err == nil) != (want.err == nil) {
+			t.Fatalf("%.20q %v, want %.20q %v", text, err, want.text, want.err)
+		}
 	}
 }
