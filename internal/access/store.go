@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -54,9 +57,34 @@ func scanClient(row pgx.Row) (Client, error) {
 	return c, nil
 }
 
+// MaxClientName is the longest a client's name may be, in characters (access.client's check).
+const MaxClientName = 200
+
+// CheckClientName refuses a name that is blank, longer than MaxClientName characters, or holds a
+// control character: a newline or a tab in a name would make `eliza clients list` show a row
+// that is not one.
+func CheckClientName(name string) error {
+	switch n := utf8.RuneCountInString(name); {
+	case strings.TrimSpace(name) == "":
+		return errors.New("a client's name must not be blank")
+	case n > MaxClientName:
+		return fmt.Errorf("a client's name is at most %d characters, not %d", MaxClientName, n)
+	case !utf8.ValidString(name):
+		return errors.New("a client's name must be UTF-8 text")
+	}
+	if i := strings.IndexFunc(name, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		return fmt.Errorf("a client's name must not hold control characters: %q at byte %d", r, i)
+	}
+	return nil
+}
+
 // AddClient adds a client with one token, and returns the client, the token (the only time it
-// is seen) and the token's id.
+// is seen) and the token's id. A name CheckClientName refuses is refused.
 func (s *Store) AddClient(ctx context.Context, name string, tier Tier, admin bool) (Client, string, Token, error) {
+	if err := CheckClientName(name); err != nil {
+		return Client{}, "", Token{}, fmt.Errorf("add client: %w", err)
+	}
 	secret, hash := NewToken()
 	var c Client
 	var tok Token

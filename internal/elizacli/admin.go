@@ -2,6 +2,7 @@ package elizacli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -113,8 +114,11 @@ func newClients(db *database) *cobra.Command {
 			if _, err := access.ParseTier(tier); err != nil {
 				return err
 			}
-			if strings.TrimSpace(name) == "" {
-				return fmt.Errorf("--name is required, and not blank")
+			if name == "" {
+				return errors.New("--name is required")
+			}
+			if err := access.CheckClientName(strings.TrimSpace(name)); err != nil {
+				return fmt.Errorf("--name: %w", err)
 			}
 			return nil
 		},

@@ -51,8 +51,11 @@ func TestAdmin_BadArgumentsAreSaidBeforeTheDatabaseIsReached(t *testing.T) {
 		want string
 	}{
 		{[]string{"clients", "add", "--name", "x", "--tier", "gold"}, `eliza: tier "gold": want free or premium` + "\n"},
-		{[]string{"clients", "add"}, "eliza: --name is required, and not blank\n"},
-		{[]string{"clients", "add", "--name", "  "}, "eliza: --name is required, and not blank\n"},
+		{[]string{"clients", "add"}, "eliza: --name is required\n"},
+		{[]string{"clients", "add", "--name", "  "}, "eliza: --name: a client's name must not be blank\n"},
+		{[]string{"clients", "add", "--name", "probe\n00000000-dead-beef  admin  premium  true"}, "eliza: --name: a client's name must not hold control characters: '\\n' at byte 5\n"},
+		{[]string{"clients", "add", "--name", "a\tb"}, "eliza: --name: a client's name must not hold control characters: '\\t' at byte 1\n"},
+		{[]string{"clients", "add", "--name", strings.Repeat("é", 201)}, "eliza: --name: a client's name is at most 200 characters, not 201\n"},
 		{[]string{"clients", "tier", id, "gold"}, `eliza: tier "gold": want free or premium` + "\n"},
 		{[]string{"clients", "tier", "not-an-id", "premium"}, `eliza: client "not-an-id" is not an id`},
 		{[]string{"clients", "disable", "not-an-id"}, `eliza: client "not-an-id" is not an id`},
