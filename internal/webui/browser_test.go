@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/google/uuid"
 
 	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/eliza"
@@ -655,8 +656,16 @@ func TestPage_KeepsAConversationPerToken(t *testing.T) {
 // the client and its usage are deleted when the test ends.
 func freeToken(t *testing.T, ep stack.Endpoints) string {
 	t.Helper()
+	_, token, _ := freeClient(t, ep)
+	return token
+}
+
+// freeClient is freeToken, with the client's id and the store it is in.
+func freeClient(t *testing.T, ep stack.Endpoints) (uuid.UUID, string, *access.Store) {
+	t.Helper()
 	pool := stack.Pool(t, ep.DatabaseURL)
-	client, token, _, err := access.NewStore(pool).AddClient(t.Context(), "test "+t.Name(), access.Free, false)
+	store := access.NewStore(pool)
+	client, token, _, err := store.AddClient(t.Context(), "test "+t.Name(), access.Free, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -665,7 +674,56 @@ func freeToken(t *testing.T, ep stack.Endpoints) string {
 			_, _ = pool.Exec(context.Background(), q, client.ID)
 		}
 	})
-	return token
+	return client.ID, token, store
+}
+
+// A client disabled while the page follows its conversation is told so (not to set a token:
+// its token is fine); once it is enabled again, a sentence that gets through follows the
+// conversation again. The watch refused stayed stopped, and the sentence's events never
+// showed until a reload.
+func TestPage_FollowsItsConversationAgainOnceItsClientIsEnabled(t *testing.T) {
+	p := browser(t)
+	ep := stack.Require(t, stack.Postgres, stack.Kafka)
+	s := proctest.StartConversations(t, &builds, ep, "webui-disabled", nil, []string{"AUTH=required"})
+	id, token, store := freeClient(t, ep)
+	p.open("http://" + s.RPC + "/")
+	p.saveToken(token)
+	p.say("I feel sad")
+	p.waitLog("reply", 1)
+	p.conversation(s)
+
+	if err := store.SetDisabled(t.Context(), id, true); err != nil {
+		t.Fatal(err)
+	}
+	p.waitStatus("offline")
+	if status := eval[string](p, `document.getElementById("status").textContent`); !strings.Contains(status, "disabled") ||
+		strings.Contains(status, "token") {
+		t.Errorf("disabled, the status says %q, want the refusal without advice on tokens", status)
+	}
+	if err := store.SetDisabled(t.Context(), id, false); err != nil {
+		t.Fatal(err)
+	}
+	p.say("my mother hates me")
+	p.waitLog("reply", 2)
+	p.waitStatus("online")
+	checkOnce(t, p.entries())
+}
+
+// A token a header cannot carry (one pasted with a typographic "…") is not saved: the browser
+// refused every call with it, and the page blamed the server.
+func TestPage_RefusesATokenAHeaderCannotCarry(t *testing.T) {
+	p := browser(t)
+	p.open("http://" + standalone(t) + "/")
+	eval[bool](p, `document.getElementById("token-section").open = true`)
+	p.run(chromedp.SendKeys(chromedp.ID("token"), "eliza_abc…"+kb.Enter))
+	if state := eval[string](p, `document.getElementById("token-state").textContent`); !strings.HasPrefix(state, "Not saved: a token is letters, digits and punctuation of ASCII") {
+		t.Fatalf("the token form says %q, want it not saved", state)
+	}
+	if n := eval[int](p, `Object.keys(localStorage).filter((k) => k.startsWith("eliza.token:")).length`); n != 0 {
+		t.Fatalf("%d tokens kept", n)
+	}
+	p.say("I feel sad")
+	p.waitLog("reply", 1)
 }
 
 // saveToken types token into the page's token form and saves it; "" clears the token.

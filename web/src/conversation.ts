@@ -171,7 +171,7 @@ export class Conversation {
         return false;
       }
       if (refusedByServer(e.code)) {
-        const hint = e.code === Code.Unauthenticated || e.code === Code.PermissionDenied ? " (set your token below)" : "";
+        const hint = e.code === Code.Unauthenticated ? " (set your token below)" : "";
         this.show({ kind: "refused", text: `not sent: ${e.rawMessage}${hint}`, about: sentence });
         // Sent again as it is, it would be refused again; but a sentence refused for what it
         // says (too long, say) is kept in its field to be mended.
@@ -216,7 +216,10 @@ export class Conversation {
       this.save();
       this.follow();
     } else {
-      this.wake(); // the server is back: no need to sit out the backoff
+      // The server is back: no need to sit out the backoff. A watch refused the caller (a
+      // client disabled, then enabled again) has stopped: a Send that gets through starts it.
+      this.follow();
+      this.wake();
     }
     return true;
   }
@@ -269,9 +272,11 @@ export class Conversation {
           return;
         }
         if (e.code === Code.Unauthenticated || e.code === Code.PermissionDenied) {
-          // Retrying will not help until the token changes (resume).
+          // Retrying will not help until the token changes (resume), or the client is enabled
+          // again (the next Send that gets through).
           this.following = null;
-          this.view.health("offline", `The server refused: ${e.rawMessage}. Set your token below.`);
+          const then = e.code === Code.Unauthenticated ? "Set your token below." : "A sentence sent once it is enabled again follows the conversation.";
+          this.view.health("offline", `The server refused: ${e.rawMessage}. ${then}`);
           return;
         }
         if (connected) {

@@ -168,11 +168,18 @@ function start(): void {
   };
   element<HTMLFormElement>("token-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
+    const token = tokenInput.value.trim();
+    if (!/^[\x21-\x7e]*$/.test(token)) {
+      // A header carries only such characters: the browser would refuse every call, as if the
+      // server could not be reached. (One pasted with a typographic "…" for its end, say.)
+      tokenState.textContent = "Not saved: a token is letters, digits and punctuation of ASCII, as `eliza clients add` or `eliza tokens add` prints it (eliza_…).";
+      return;
+    }
     try {
-      if (tokenInput.value.trim() === "") {
+      if (token === "") {
         window.localStorage.removeItem(tokenKey);
       } else {
-        window.localStorage.setItem(tokenKey, tokenInput.value.trim());
+        window.localStorage.setItem(tokenKey, token);
       }
     } catch {
       tokenState.textContent = "This browser does not keep the token (storage is disabled).";
