@@ -222,7 +222,10 @@ func (l *Ledger) Upsert(s Signal, moved bool) Outcome {
 	s.Deleted = false
 	l.change(st, s)
 	out := Outcome{Changed: true, Signal: s, prior: old, hasPrior: known && !old.Deleted}
-	if !st.Processed {
+	// A change that leaves its signal unable to fill a role cannot complete the recording: not
+	// judged, it costs nothing however many signals the recording has (judging each change
+	// on all of them made a recording of 20,000 ppg rows cost the square of that).
+	if !st.Processed && l.rule.Qualifies(s) {
 		// Evaluate keeps nothing of the slice: one serves every judgement.
 		l.judged = l.presentInto(l.judged[:0], st, s.Version)
 		if c, ok := l.rule.Evaluate(s.Recording, l.judged); ok {

@@ -440,3 +440,56 @@ func BenchmarkLedger_ApplyNewRecordings(b *testing.B) {
 		}
 	}
 }
+
+// Changes that leave their signal unable to fill a role are not judged: a recording of
+// thousands of other signals completes at the change that brings its last qualifying signal,
+// as when every change was judged, and the others complete nothing, whatever they are
+// (another sensor type, missing channels, invalid values, an update that spoils a qualifying
+// signal).
+func TestLedger_OnlyAChangeThatCanFillARoleCompletes(t *testing.T) {
+	rec := uuid.New()
+	l := recording.NewLedger(recording.DefaultRule())
+	v := int64(0)
+	next := func() int64 { v++; return v }
+	eeg := sig(rec, "eeg", eegChannels, next())
+	others := []recording.Signal{eeg}
+	for range 2000 {
+		others = append(others, sig(rec, "ppg", []string{"p"}, next()))
+	}
+	others = append(others, sig(rec, "accelerometer", []string{"x", "y"}, next()), // a channel missing
+		sig(rec, "accelerometer", []string{"x", "x", "y", "z"}, next())) // invalid
+	if got := completions(l, others...); len(got) != 0 {
+		t.Fatalf("completed by signals that cannot fill the accelerometer's role: %+v", got)
+	}
+	acc := sig(rec, "accelerometer", accChannels, next())
+	spoiled := acc
+	spoiled.Channels, spoiled.Version = []string{"x"}, next()
+	if got := completions(l, spoiled); len(got) != 0 { // its first change, already spoiled
+		t.Fatalf("completed by a spoiled accelerometer: %+v", got)
+	}
+	mended := acc
+	mended.Version = next()
+	want := []recording.Complete{{Recording: rec, EEGSignal: eeg.ID, AccelerometerSignal: acc.ID}}
+	if got := completions(l, mended); !slices.Equal(got, want) {
+		t.Fatalf("the accelerometer mended: %+v, want %+v", got, want)
+	}
+}
+
+// One recording of many signals that cannot fill a role, as a data service writing a
+// recording's ppg samples as rows would: each change was judged on all the recording's
+// signals, the square of their number (20,000 rows took 19 s to apply).
+func BenchmarkLedger_ApplyOneRecordingOfManySignals(b *testing.B) {
+	const n = 20000
+	rec := uuid.New()
+	changes := make([]recording.Change, 0, n)
+	for i := range n {
+		changes = append(changes, recording.Change{Signal: sig(rec, "ppg", []string{"p"}, int64(i+1))})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		l := recording.NewLedger(recording.DefaultRule())
+		for _, c := range changes {
+			l.Apply(c)
+		}
+	}
+}

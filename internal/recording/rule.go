@@ -54,6 +54,13 @@ func (r Rule) Evaluate(recording uuid.UUID, signals []Signal) (Complete, bool) {
 	return Complete{Recording: recording, EEGSignal: eeg, AccelerometerSignal: acc}, true
 }
 
+// Qualifies reports whether s, present, could fill a role of process_record: a change that
+// leaves its signal unable to (another sensor type, channels missing, invalid values) cannot
+// make its recording complete, and need not be judged with the recording's other signals.
+func (r Rule) Qualifies(s Signal) bool {
+	return !s.Deleted && (meets(r.EEG, s) || meets(r.Accelerometer, s)) && Validate(s) == nil
+}
+
 // Missing returns what signals (those of one recording that are present) lack for the rule:
 // the roles of process_record that no valid signal fills, each named by its sensor type. It
 // is empty exactly when Evaluate finds the recording complete.
