@@ -147,6 +147,39 @@ func TestGroup_RetriesAFailingBatchUntilItSucceeds(t *testing.T) {
 	}
 }
 
+// A batch whose attempt runs out of HandleTimeout is handled in halves, each committed once
+// handled: retried whole, a batch too large to handle within the timeout stopped its
+// partition for good (found with a recording of 20,000 signals).
+func TestGroup_HandlesABatchThatRunsOutOfItsTimeoutInHalves(t *testing.T) {
+	b := newBroker(t)
+	cfg := b.config()
+	cfg.HandleTimeout = 300 * time.Millisecond
+	b.produce(0, 8)
+	var j journal
+	start(t, consumer.New(cfg, j.handler("a", func(ctx context.Context, _ int, msgs []kafka.Message) error {
+		if len(msgs) > 2 { // too slow for more than two at a time
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	})))
+
+	b.waitCommitted([partitions]int64{8, -1, -1})
+	var handled []int64
+	for _, a := range j.where(succeeded) {
+		if len(a.offsets) > 2 {
+			t.Errorf("a part of %d messages succeeded, which the handler cannot", len(a.offsets))
+		}
+		handled = append(handled, a.offsets...)
+	}
+	if !slices.Equal(handled, span(0, 8)) {
+		t.Errorf("handled %v, want each of offsets 0-7 once, in order", handled)
+	}
+	if slow := j.where(func(a attempt) bool { return a.err != nil }); len(slow) == 0 || len(slow) > 3 {
+		t.Errorf("%d attempts ran out of the timeout, want one for each halving: %+v", len(slow), slow)
+	}
+}
+
 func TestGroup_NeverCommitsPastAFailingBatchAndTheNextMemberGetsIt(t *testing.T) {
 	b := newBroker(t)
 	b.produce(0, 5)

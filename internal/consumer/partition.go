@@ -85,20 +85,39 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 		<-fetched
 	}()
 	for batch := range batches {
-		if err := g.handle(stop, a.ID, batch, log); err != nil {
-			log.Warn("batch abandoned uncommitted; it will be redelivered", "first_offset", batch[0].Offset, "error", err)
-			return
-		}
-		next := batch[len(batch)-1].Offset + 1
-		if g.commit(gen, a.ID, next, log) {
-			pos.next.Store(next) // the lag counts from here, not from what is gathered ahead
+		// A batch whose attempt runs out of HandleTimeout is handled in halves, each committed
+		// once handled, down to one message: retried as it was, a batch too large to handle
+		// within the timeout (a recording of thousands of signals, say) would stop its
+		// partition for good.
+		for rest, n := batch, len(batch); len(rest) > 0; {
+			part := rest[:min(n, len(rest))]
+			err := g.handle(stop, a.ID, part, log)
+			if errors.Is(err, errTooSlow) {
+				n = len(part) / 2
+				log.Warn("batch ran out of its timeout; handling it in smaller parts", "messages", len(part),
+					"first_offset", part[0].Offset, "timeout", g.cfg.HandleTimeout, "part", n)
+				continue
+			}
+			if err != nil {
+				log.Warn("batch abandoned uncommitted; it will be redelivered", "first_offset", part[0].Offset, "error", err)
+				return
+			}
+			next := part[len(part)-1].Offset + 1
+			if g.commit(gen, a.ID, next, log) {
+				pos.next.Store(next) // the lag counts from here, not from what is gathered ahead
+			}
+			rest = rest[len(part):]
+			if stop.Err() != nil {
+				return
+			}
 		}
 		clear(batch)
-		if stop.Err() != nil {
-			return
-		}
 	}
 }
+
+// errTooSlow is a batch of more than one message whose attempt ran out of HandleTimeout: it is
+// handled again in halves.
+var errTooSlow = errors.New("the batch ran out of its timeout")
 
 // batchReaderQueue is the most messages a batch group's kafka-go reader holds for a partition
 // before they are taken.
@@ -128,17 +147,23 @@ func (g *Group) fetchBatch(stop context.Context, r *kafka.Reader, batch []kafka.
 
 // handle runs the handler until it succeeds. Each attempt may run to HandleTimeout even after
 // stop, so a batch in hand at shutdown is finished; between attempts, stop ends the retries.
+// An attempt at more than one message that runs out of HandleTimeout is not retried: it
+// returns errTooSlow, for the batch to be handled in smaller parts.
 func (g *Group) handle(stop context.Context, partition int, batch []kafka.Message, log *slog.Logger) error {
 	retry := newBackoff(g.cfg.MaxBackoff)
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(stop), g.cfg.HandleTimeout)
 		err := g.handler.HandleBatch(ctx, partition, batch)
+		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
 		cancel()
 		if err == nil {
 			return nil
 		}
 		if m := g.cfg.Metrics; m != nil {
 			m.retries.WithLabelValues(g.cfg.GroupID).Inc()
+		}
+		if timedOut && len(batch) > 1 && stop.Err() == nil {
+			return errors.Join(errTooSlow, err)
 		}
 		wait := retry.next()
 		log.Warn("batch failed; retrying", "attempt", attempt, "messages", len(batch),
