@@ -17,11 +17,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -111,4 +114,58 @@ func up(ctx context.Context, db *sql.DB, log *slog.Logger) (int64, error) {
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	return version, nil
+}
+
+// Latest is the version of the last migration embedded in this build: the schema it needs.
+func Latest() (int64, error) {
+	entries, err := files.ReadDir(".")
+	if err != nil {
+		return 0, fmt.Errorf("list migrations: %w", err)
+	}
+	var latest int64
+	for _, e := range entries {
+		digits, _, ok := strings.Cut(e.Name(), "_")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseInt(digits, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("migration %s: not NNNNN_name.sql", e.Name())
+		}
+		latest = max(latest, v)
+	}
+	return latest, nil
+}
+
+// ErrUnusable is a database that this build cannot use: Check's errors wrap it.
+var ErrUnusable = errors.New("the database cannot be used")
+
+// Check returns an error wrapping ErrUnusable when the database pool connects to cannot be
+// used by this build, which waiting will not mend: its server refuses the credentials or
+// does not have the database, or its schema is behind this build's migrations (migrate has
+// not run). A database not up yet is no error: the work that needs it retries until it is.
+// A binary checks at start rather than take its share of the work and fail every batch of it.
+func Check(ctx context.Context, pool *pgxpool.Pool) error {
+	latest, err := Latest()
+	if err != nil {
+		return err
+	}
+	var version *int64
+	err = pool.QueryRow(ctx, `SELECT max(version_id) FROM `+VersionTable+` WHERE is_applied`).Scan(&version)
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42P01" { // undefined_table
+		version, err = new(int64), nil
+	}
+	switch {
+	case err != nil && (notYetUp(err) || ctx.Err() != nil):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrUnusable, err)
+	case version == nil || *version < latest:
+		at := int64(0)
+		if version != nil {
+			at = *version
+		}
+		return fmt.Errorf("%w: its schema is at version %d, and this build needs %d: run migrate (`go run ./cmd/migrate` with the same DATABASE_URL)", ErrUnusable, at, latest)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package migrations_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -107,5 +108,46 @@ func TestSchema_RejectsValuesOutsideItsTypes(t *testing.T) {
 	}
 	if _, err := db.Exec(ctx, `SELECT 'snake_case_2'::datastore.signal_label`); err != nil {
 		t.Errorf("a snake_case label was rejected: %v", err)
+	}
+}
+
+// A binary checks its database at start (app's pool): one it cannot use, which waiting will
+// not mend, is an error (unmigrated, or behind this build; refused credentials), and one not
+// up yet is not (the work retries it). A dispatcher with a wrong password took its partitions
+// and failed every batch of them; one on a database without the schema was even ready.
+func TestCheck_RefusesADatabaseThisBuildCannotUse(t *testing.T) {
+	empty := stack.EmptyDatabase(t)
+	check := func(url string) error {
+		t.Helper()
+		pool := stack.Pool(t, url)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		return migrations.Check(ctx, pool)
+	}
+	latest, err := migrations.Latest()
+	if err != nil || latest < 25 {
+		t.Fatalf("latest migration %d, %v", latest, err)
+	}
+	if err := check(empty); !errors.Is(err, migrations.ErrUnusable) || !strings.Contains(err.Error(), "schema is at version 0") || !strings.Contains(err.Error(), "run migrate") {
+		t.Errorf("a database without the schema: %v", err)
+	}
+	if _, err := migrations.Up(t.Context(), empty, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if err := check(empty); err != nil {
+		t.Errorf("migrated: %v", err)
+	}
+	wrong, err := url.Parse(empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong.User = url.UserPassword(wrong.User.Username(), "not-the-password")
+	if err := check(wrong.String()); !errors.Is(err, migrations.ErrUnusable) || !strings.Contains(err.Error(), "password authentication failed") {
+		t.Errorf("a wrong password: %v", err)
+	}
+	wrong.User = url.UserPassword(wrong.User.Username(), "demo")
+	wrong.Host = "127.0.0.1:1"
+	if err := check(wrong.String()); err != nil {
+		t.Errorf("nothing listening (a database not up yet): %v, want no error", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -573,5 +574,29 @@ func TestDispatcher_ExportsTheTimeOfDebeziumsNewestHeartbeat(t *testing.T) {
 	off := e.start("CAPTURE_HEARTBEAT_TOPIC=off")
 	if strings.Contains(proctest.Get(t, "http://"+off.admin+"/metrics"), "dispatcher_capture_heartbeat") {
 		t.Error("with CAPTURE_HEARTBEAT_TOPIC=off, the dispatcher exports dispatcher_capture_heartbeat_timestamp_seconds")
+	}
+}
+
+// A database the dispatcher cannot use, which waiting will not mend, stops it at start naming
+// DATABASE_URL: with a wrong password it took its partitions and failed every batch of them,
+// and without the schema it was even ready.
+func TestDispatcher_ADatabaseItCannotUseEndsItNamingTheVariable(t *testing.T) {
+	e := setup(t)
+	wrong, err := url.Parse(e.ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong.User = url.UserPassword(wrong.User.Username(), "not-the-password")
+	for _, tc := range []struct{ url, want string }{
+		{wrong.String(), "DATABASE_URL: the database cannot be used: failed to connect to"},
+		{stack.EmptyDatabase(t), "DATABASE_URL: the database cannot be used: its schema is at version 0"},
+	} {
+		d := e.launch("DATABASE_URL=" + tc.url)
+		if code := d.Wait(t, 60*time.Second); code != 1 {
+			t.Fatalf("exit code %d, want 1", code)
+		}
+		if out := d.Output(); !strings.Contains(out, tc.want) {
+			t.Errorf("the error does not say %q:\n%s", tc.want, out)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/pgstore"
 	"github.com/beacon/eventdispatch/internal/pguuid"
 	"github.com/beacon/eventdispatch/internal/recording"
+	"github.com/beacon/eventdispatch/migrations"
 )
 
 // pingTimeout bounds the database check behind /readyz, below a typical probe timeout.
@@ -37,8 +38,13 @@ const defaultPoolConns = 16
 // them ready instead of opening them while it waits (BENCHMARKS.md, "Eleventh round").
 const defaultPoolMinConns = 4
 
-// pool returns the process's connection pool to url, one per URL. It connects lazily: a
-// database that is not up yet is retried by the work, not fatal here.
+// checkWithin bounds the check of a database at start (migrations.Check).
+const checkWithin = 10 * time.Second
+
+// pool returns the process's connection pool to url, one per URL. A database that refuses
+// the credentials, does not exist or is not migrated stops the process here, naming
+// DATABASE_URL: with it, the process would take its share of the partitions and fail every
+// batch of them. One that is not up yet is retried by the work, not fatal here.
 func (s *System) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if p, ok := s.pools[url]; ok {
 		return p, nil
@@ -49,6 +55,12 @@ func (s *System) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	p, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	checkCtx, cancel := context.WithTimeout(ctx, checkWithin)
+	defer cancel()
+	if err := migrations.Check(checkCtx, p); err != nil {
+		p.Close()
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	if s.pools == nil {

@@ -39,6 +39,16 @@ func Pool(t testing.TB, url string, configure ...func(*pgxpool.Config)) *pgxpool
 // shared database's (a plan chosen from its statistics, or what a real truncate left).
 func FreshDatabase(t testing.TB) string {
 	t.Helper()
+	url := EmptyDatabase(t)
+	if _, err := migrations.Up(t.Context(), url, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("migrate %s: %v", url, err)
+	}
+	return url
+}
+
+// EmptyDatabase is FreshDatabase not migrated: no schema of the project's at all.
+func EmptyDatabase(t testing.TB) string {
+	t.Helper()
 	base := Require(t, Postgres).DatabaseURL
 	cfg, err := pgx.ParseConfig(base)
 	if err != nil {
@@ -67,9 +77,6 @@ func FreshDatabase(t testing.TB) string {
 	url := strings.Replace(base, "/"+cfg.Database+"?", "/"+name+"?", 1)
 	if url == base {
 		t.Fatalf("cannot name database %s in %s", name, base)
-	}
-	if _, err := migrations.Up(t.Context(), url, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatalf("migrate %s: %v", name, err)
 	}
 	return url
 }
