@@ -52,7 +52,7 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL st
 		Usage:          usage,
 		Metrics:        frontdoor.NewAdmissionMetrics(s.Registry),
 		Log:            s.Log,
-	})
+	}).WithDrainWait(min(frontdoor.DefaultDrainWait, s.ShutdownGrace()/4))
 	health := grpchealth.NewStaticChecker(elizav1connect.ElizaServiceName)
 	opts := frontdoor.Options{
 		Service: service, Health: health, Metrics: frontdoor.NewMetrics(s.Registry), Log: s.Log,

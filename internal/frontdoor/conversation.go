@@ -1,11 +1,13 @@
 package frontdoor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
@@ -145,6 +147,7 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	events := make(chan inbound[elizav1.QueueConversationRequest])
 	go receive(ctx, stream, events)
 	halfClosed, drain := false, s.drain
+	var giveUp <-chan time.Time // once draining: when to stop waiting for its answers
 	for {
 		if drain == nil && len(mine) == 0 {
 			return drained(q)
@@ -161,9 +164,10 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		case <-ctx.Done():
 			return ended(ctx)
 		case <-drain:
-			// The sentences sent from now on are not read, so not acknowledged: the client
-			// sends them again where it resumes.
-			drain, events = nil, nil
+			drain = nil
+			giveUp = time.After(cmp.Or(s.drainWait, DefaultDrainWait))
+		case <-giveUp:
+			return drained(q) // its answers come where it resumes
 		case ev := <-events:
 			if errors.Is(ev.err, io.EOF) {
 				halfClosed, events = true, nil
@@ -172,7 +176,13 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 			if ev.err != nil {
 				return ev.err
 			}
-			if err := queued(own(q.admit(ctx, info.ID, ev.msg.GetSentence()))); err != nil {
+			var a admission
+			if drain != nil {
+				a = own(q.admit(ctx, info.ID, ev.msg.GetSentence()))
+			} else { // draining: said so, for the client to send it again where it resumes
+				a = q.refuse(info.ID, ev.msg.GetSentence(), OutcomeDraining, elizav1.QueueConversationResponse_KIND_ERROR, TextDraining, uuid.Nil)
+			}
+			if err := queued(a); err != nil {
 				return err
 			}
 		case <-f.wake:

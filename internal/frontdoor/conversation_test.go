@@ -1019,8 +1019,13 @@ func TestDrain_EndsWatchesAtOnceAndQueuedStreamsOnceTheirAnswersAreSent(t *testi
 	if res, err := answered.Receive(); err == nil || !frontdoor.IsDraining(err) {
 		t.Fatalf("a stream with nothing of its own due: %+v %v, want it ended as draining", res, err)
 	}
-	// The waiting stream takes no more sentences, and ends once its own answer is sent.
+	// The waiting stream queues no more sentences: each is refused, said so to be sent again
+	// where the client resumes (they vanished without a word). It ends once its own answer is
+	// sent.
 	c.send(waiting, &elizav1.QueueConversationRequest{Sentence: "still there?"})
+	if got := short(c.receive(waiting)); got != "ERROR/0/"+frontdoor.TextDraining+"/still there?" {
+		t.Fatalf("a sentence sent after the drain: %s, want it refused as draining", got)
+	}
 	c.answer(0, "hi there")
 	if got := short(c.receive(waiting)); got != "REPLY/2/hi there/hello" {
 		t.Fatalf("waiting, after the drain: %s, want its answer", got)
@@ -1035,6 +1040,31 @@ func TestDrain_EndsWatchesAtOnceAndQueuedStreamsOnceTheirAnswersAreSent(t *testi
 	// alerts on.
 	if got, want := c.streamsEnded(), map[string]float64{frontdoor.EndDraining: 3, frontdoor.EndTranscriptUnavailable: 0}; !maps.Equal(got, want) {
 		t.Fatalf("streams ended by reason: %v, want %v", got, want)
+	}
+}
+
+// A draining stream whose own answers do not come within the drain's wait (a model slower
+// than the shutdown's grace, or none answering) ends with ErrDraining then: it waited out the
+// grace and was cut with it, without a word of resuming. Its answer comes where it resumes.
+func TestDrain_EndsAQueuedStreamWhoseAnswerIsLateWithinItsWait(t *testing.T) {
+	c := startConversations(t, time.Hour)
+	c.service.WithDrainWait(300 * time.Millisecond)
+	waiting := c.open()
+	c.send(waiting, &elizav1.QueueConversationRequest{Sentence: "hello"})
+	ack := c.receive(waiting)
+	c.service.Drain()
+	began := time.Now()
+	if res, err := waiting.Receive(); err == nil || !frontdoor.IsDraining(err) {
+		t.Fatalf("a stream whose answer does not come: %+v %v, want it ended as draining", res, err)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Fatalf("ended %s after the drain, want within its wait", took)
+	}
+	c.answer(0, "hi there")
+	resumed := c.open()
+	c.send(resumed, &elizav1.QueueConversationRequest{ConversationId: ack.GetConversationId(), ResumeAfter: 1})
+	if got := short(c.receive(resumed)); got != "REPLY/2/hi there/hello" {
+		t.Fatalf("resumed: %s, want the answer", got)
 	}
 }
 

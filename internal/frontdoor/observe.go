@@ -94,11 +94,14 @@ const (
 	// OutcomeNotFound: its conversation is unknown, has expired, or is not the one its client
 	// saw (SendRequest.after_serial).
 	OutcomeNotFound = "not_found"
+	// OutcomeDraining: sent on a QueueConversation stream after its front door began to shut
+	// down, and refused (TextDraining), for the client to send it again where it resumes.
+	OutcomeDraining = "draining"
 )
 
 // SentenceOutcomes lists every admission outcome.
 func SentenceOutcomes() []string {
-	return []string{OutcomeEnqueued, OutcomeQueueFull, OutcomeBusy, OutcomeOverQuota, OutcomeInvalid, OutcomeUnavailable, OutcomeLeft, OutcomeUnconfirmed, OutcomeNotFound}
+	return []string{OutcomeEnqueued, OutcomeQueueFull, OutcomeBusy, OutcomeOverQuota, OutcomeInvalid, OutcomeUnavailable, OutcomeLeft, OutcomeUnconfirmed, OutcomeNotFound, OutcomeDraining}
 }
 
 // AdmissionMetrics time the admission of a queued sentence, whole and stage by stage,

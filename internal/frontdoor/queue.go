@@ -26,6 +26,8 @@ const (
 	// undone: it may still be answered, on the conversation, under the job id it carries.
 	TextUnconfirmed = "not confirmed: this sentence may still be answered"
 	TextBusy        = "the server is busy, please try again later"
+	// TextDraining refuses a sentence sent on a stream whose front door is shutting down.
+	TextDraining = "not queued: the front door is shutting down; send it again where you resume the conversation"
 )
 
 // Jobs durably enqueues jobs: Enqueue returns nil only once the job is in the queue.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -27,6 +28,7 @@ type Service struct {
 	queue        *Queue
 	drain        chan struct{} // closed by Drain
 	drainOnce    sync.Once
+	drainWait    time.Duration // WithDrainWait
 }
 
 var _ elizav1connect.ElizaServiceHandler = (*Service)(nil)
@@ -42,11 +44,25 @@ func NewService(newResponder func() Responder) *Service {
 // for until its grace runs out (a Watch, or a QueueConversation the client keeps open, ends
 // only when the client leaves). Nothing of them is lost: the transcript holds every event,
 // and the client resumes on another front door. A Watch ends at once; a QueueConversation
-// takes no more sentences and ends once the answers to those it queued are sent. Both end
-// with ErrDraining. Say and Converse are not affected: a Converse conversation lives in its
+// queues no more sentences (each sent from then on is refused with TextDraining) and ends
+// once the answers to those it queued are sent, or, if they have not all come within
+// WithDrainWait's wait, then (they come on the resumed stream). Both end with ErrDraining,
+// before the shutdown's grace is out, rather than be cut with it. Say and Converse are not affected: a Converse conversation lives in its
 // stream, so it is left to finish within the grace.
 func (s *Service) Drain() {
 	s.drainOnce.Do(func() { close(s.drain) })
+}
+
+// DefaultDrainWait is how long a draining QueueConversation waits for the answers to its own
+// sentences unless WithDrainWait says.
+const DefaultDrainWait = 5 * time.Second
+
+// WithDrainWait sets how long a draining QueueConversation waits for the answers to its own
+// sentences before it ends: well within the shutdown's grace, which would otherwise cut the
+// stream without a word of resuming (a model slower than the grace, or none answering).
+func (s *Service) WithDrainWait(d time.Duration) *Service {
+	s.drainWait = d
+	return s
 }
 
 // Draining is closed once Drain has been called (Options.Drain).
