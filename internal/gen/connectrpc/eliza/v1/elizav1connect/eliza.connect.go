@@ -77,7 +77,8 @@ type ElizaServiceClient interface {
 	// (conversation_id) and the last serial the client saw (resume_after): the server then
 	// sends every event after it, in order and exactly once, then the new ones as they happen
 	// — including the answers to jobs queued on an earlier stream or another server. A first
-	// message without a sentence only attaches.
+	// message without a sentence only attaches, to a conversation the server has: one it does
+	// not know is NotFound (a sentence starts it).
 	//
 	// Watch streams the same responses, so that clients decode one message type.
 	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
@@ -209,7 +210,8 @@ type ElizaServiceHandler interface {
 	// (conversation_id) and the last serial the client saw (resume_after): the server then
 	// sends every event after it, in order and exactly once, then the new ones as they happen
 	// — including the answers to jobs queued on an earlier stream or another server. A first
-	// message without a sentence only attaches.
+	// message without a sentence only attaches, to a conversation the server has: one it does
+	// not know is NotFound (a sentence starts it).
 	//
 	// Watch streams the same responses, so that clients decode one message type.
 	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE

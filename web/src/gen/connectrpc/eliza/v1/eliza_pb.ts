@@ -161,8 +161,9 @@ export type QueueConversationRequest = Message<"connectrpc.eliza.v1.QueueConvers
   /**
    * The conversation, a UUID. Read from the first message only. Empty: the server starts a
    * new conversation and says its id in every response. A UUID the server does not know
-   * starts a conversation with that id (a client may choose its own; not the nil UUID). One
-   * idle past the server's TTL and not yet deleted is NotFound.
+   * starts a conversation with that id when the message has a sentence and resume_after is 0
+   * (a client may choose its own; not the nil UUID), and is NotFound otherwise. One idle past
+   * the server's TTL and not yet deleted is NotFound.
    *
    * @generated from field: string conversation_id = 2;
    */
@@ -469,7 +470,8 @@ export const ElizaService: GenService<{
    * (conversation_id) and the last serial the client saw (resume_after): the server then
    * sends every event after it, in order and exactly once, then the new ones as they happen
    * — including the answers to jobs queued on an earlier stream or another server. A first
-   * message without a sentence only attaches.
+   * message without a sentence only attaches, to a conversation the server has: one it does
+   * not know is NotFound (a sentence starts it).
    *
    * Watch streams the same responses, so that clients decode one message type.
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
