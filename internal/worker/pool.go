@@ -251,7 +251,11 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		return p.gone(log, serr)
 	}
 	if !recorded {
-		outcome = "already_answered" // another worker stored one first; the job has exactly one
+		// Another worker stored one first (the job redone after a rebalance): the job has
+		// exactly one, that one, and this outcome is dropped.
+		p.cfg.Metrics.jobs.WithLabelValues("already_answered").Inc()
+		log.Info("job answered already; this outcome was dropped", "serial", ev.Serial, "took", time.Since(start))
+		return err
 	}
 	p.cfg.Metrics.jobs.WithLabelValues(outcome).Inc()
 	log.Info("job answered", "serial", ev.Serial, "error", kind == transcript.Failed, "took", time.Since(start))

@@ -20,6 +20,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/kafkaqueue"
 	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/llm"
+	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/queue"
 	"github.com/beacon/eventdispatch/internal/transcript"
 	"github.com/beacon/eventdispatch/internal/worker"
@@ -48,6 +49,9 @@ type rig struct {
 	wrap func(worker.Transcript) worker.Transcript
 	// usage, when set, counts the model tokens of the members started after it is set.
 	usage worker.Usage
+	// logs is where the members log; reg has the last member's metrics.
+	logs proctest.Buffer
+	reg  *prometheus.Registry
 }
 
 func newRig(t *testing.T) *rig {
@@ -63,8 +67,9 @@ func newRig(t *testing.T) *rig {
 func (r *rig) member(model llm.Call, workers, contextTurns int, handleTimeout time.Duration) *running {
 	r.t.Helper()
 	dlq := r.bus.Writer(kafkabus.DeadLetterTopic(jobsTopic))
-	log := slog.New(slog.DiscardHandler)
-	metrics := worker.NewMetrics(prometheus.NewRegistry())
+	log := slog.New(slog.NewTextHandler(&r.logs, nil))
+	r.reg = prometheus.NewRegistry()
+	metrics := worker.NewMetrics(r.reg)
 	var store worker.Transcript = r.transcript
 	if r.wrap != nil {
 		store = r.wrap(store)
@@ -433,6 +438,37 @@ func TestPool_AJobWhoseOutcomeIsStoredIsNeitherAskedAgainNorAnsweredTwice(t *tes
 	}
 }
 
+// A job redone after a rebalance while its first worker still asked the model: the worker that
+// stores second finds the outcome stored, drops its own and says so (it logged "job answered"
+// for an answer thrown away).
+func TestPool_AnOutcomeStoredFirstByAnotherWorkerIsKeptAndOursDropped(t *testing.T) {
+	r := newRig(t)
+	conv := conversations(1)
+	jobs := r.enqueue(conv, 1)
+	model := func(ctx context.Context, req llm.Request) (llm.Response, error) {
+		// The other worker stores its answer while this one's call is out.
+		if _, _, err := r.transcript.Finish(ctx, conv[0], jobs[0].ID, jobs[0].Sentence, transcript.Reply, "the other worker's answer"); err != nil {
+			return llm.Response{}, err
+		}
+		return llm.Response{Text: "ours"}, nil
+	}
+	r.member(model, 1, 10, 5*time.Second)
+	r.waitCommittedPast(1)
+	if evs := r.events(conv[0]); len(evs) != 2 || evs[1].Text != "the other worker's answer" {
+		t.Fatalf("transcript %+v, want the accepted event and the other worker's answer", evs)
+	}
+	kafkatest.Eventually(t, 5*time.Second, func() bool {
+		return strings.Contains(r.logs.String(), "job answered already; this outcome was dropped")
+	},
+		func() string { return "the log does not say the outcome was dropped:\n" + r.logs.String() })
+	if strings.Contains(r.logs.String(), `msg="job answered" `) {
+		t.Errorf("the log says the job was answered:\n%s", r.logs.String())
+	}
+	if got := jobsCounted(t, r.reg, "already_answered"); got != 1 {
+		t.Errorf("worker_jobs_total{outcome=\"already_answered\"} = %v, want 1", got)
+	}
+}
+
 // A worker stored a job's failure and died before copying it to the dead-letter topic: the
 // job redone is not asked again, and is copied (the copy is there at least once).
 func TestPool_AJobWhoseFailureIsStoredIsCopiedToTheDeadLetterTopicWhenRedone(t *testing.T) {
@@ -702,4 +738,24 @@ func TestPool_BusyCountsTheConversationsWithJobsInHand(t *testing.T) {
 	if n := pool.Busy(); n != 0 {
 		t.Fatalf("every job answered: %d busy", n)
 	}
+}
+
+// jobsCounted reads worker_jobs_total{outcome} from reg.
+func jobsCounted(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if f.GetName() == "worker_jobs_total" && l.GetName() == "outcome" && l.GetValue() == outcome {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no worker_jobs_total{outcome=%q}", outcome)
+	return 0
 }
