@@ -87,7 +87,8 @@ func (w *CaptureWatch) Run(ctx context.Context, log *slog.Logger) {
 		case age > w.stalledAfter && !stalled:
 			args := []any{"for", age.Round(time.Second), "runbook", "docs/operations.md#capturestalled"}
 			if newest.IsZero() {
-				args = append(args, "last_heartbeat", "none since the dispatcher started")
+				args = append(args, "last_heartbeat", "none since the dispatcher started",
+					"check", "the topic is the connector's heartbeat topic (CAPTURE_HEARTBEAT_TOPIC), and the connector has heartbeat.interval.ms")
 			} else {
 				args = append(args, "last_heartbeat", newest)
 			}

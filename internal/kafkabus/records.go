@@ -13,17 +13,24 @@ import (
 
 // LastRecordTime returns the newest of the times of topic's partitions' last records (the
 // time each record's producer gave it), zero when the topic does not exist or holds no record.
-// It asks the first of brokers that answers for the partitions, then each partition's leader.
+// It asks brokers for the partitions, without creating the topic (a mistyped name is not made
+// a topic), then each partition's leader.
 func LastRecordTime(ctx context.Context, brokers []string, topic string) (time.Time, error) {
-	var d kafka.Dialer
-	partitions, err := partitionsOf(ctx, &d, brokers, topic)
-	if errors.Is(err, kafka.UnknownTopicOrPartition) {
-		return time.Time{}, nil
-	} else if err != nil {
-		return time.Time{}, err
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: &kafka.Transport{}}
+	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the partitions of %s: %w", topic, err)
 	}
+	if len(meta.Topics) != 1 || errors.Is(meta.Topics[0].Error, kafka.UnknownTopicOrPartition) {
+		return time.Time{}, nil
+	}
+	if err := meta.Topics[0].Error; err != nil {
+		return time.Time{}, fmt.Errorf("read the partitions of %s: %w", topic, err)
+	}
+	var d kafka.Dialer
 	var newest time.Time
-	for _, p := range partitions {
+	for _, p := range meta.Topics[0].Partitions {
 		at, err := lastRecordTimeOf(ctx, &d, p)
 		if err != nil {
 			return time.Time{}, err
@@ -33,25 +40,6 @@ func LastRecordTime(ctx context.Context, brokers []string, topic string) (time.T
 		}
 	}
 	return newest, nil
-}
-
-// partitionsOf asks the first of brokers that answers for topic's partitions.
-func partitionsOf(ctx context.Context, d *kafka.Dialer, brokers []string, topic string) ([]kafka.Partition, error) {
-	var errs []error
-	for _, broker := range brokers {
-		conn, err := d.DialContext(ctx, "tcp", broker)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		partitions, err := conn.ReadPartitions(topic)
-		_ = conn.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read the partitions of %s: %w", topic, err)
-		}
-		return partitions, nil
-	}
-	return nil, fmt.Errorf("read the partitions of %s: %w", topic, errors.Join(errs...))
 }
 
 // lastRecordTimeOf returns the time of partition p's last record, zero when it has none.

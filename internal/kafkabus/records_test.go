@@ -11,15 +11,26 @@ import (
 )
 
 // Zero for a topic that does not exist or holds nothing, else the newest of the times of its
-// partitions' last records, whichever partition that is in and whatever came before it.
+// partitions' last records, whichever partition that is in and whatever came before it. A
+// topic that does not exist is not created, even by a broker that creates topics on first
+// use (a mistyped CAPTURE_HEARTBEAT_TOPIC was).
 func TestLastRecordTime_IsTheNewestOfThePartitionsLastRecords(t *testing.T) {
 	const topic = "__debezium-heartbeat.test"
-	broker := kafkatest.StartWithoutAutoCreate(t, 3, topic)
+	broker := kafkatest.Start(t, 3, topic)
 	ctx := t.Context()
 	for _, name := range []string{topic, "missing"} {
 		at, err := kafkabus.LastRecordTime(ctx, broker.Addrs, name)
 		if err != nil || !at.IsZero() {
 			t.Fatalf("%s: %v, %v; want zero, nil", name, at, err)
+		}
+	}
+	meta, err := broker.Client.Metadata(ctx, &kafka.MetadataRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range meta.Topics {
+		if tp.Name == "missing" {
+			t.Fatal("reading a topic that does not exist created it")
 		}
 	}
 	base := time.Now().Truncate(time.Millisecond)
