@@ -2,8 +2,10 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/logging"
 )
 
@@ -46,7 +48,8 @@ type DispatcherSettings struct {
 // Validate checks the values, naming the variables that are wrong.
 func (s DispatcherSettings) Validate() error {
 	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), s.Groups.Validate(), validDatabaseURL(s.DatabaseURL, false),
-		s.Transcript.Validate(), s.Queue.Validate(), s.Signals.Validate(), s.Capture.Validate(), s.Conversations.Validate())
+		s.Transcript.Validate(), s.Queue.Validate(), s.Signals.Validate(), s.Capture.Validate(), s.Conversations.Validate(),
+		distinctTopics(s.Signals.Topic, s.Queue.Jobs, s.Capture.topic()))
 }
 
 // HeadbandSettings are cmd/headband's.
@@ -82,7 +85,29 @@ type StandaloneSettings struct {
 func (s StandaloneSettings) Validate() error {
 	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), s.Groups.Validate(), validDatabaseURL(s.DatabaseURL, true),
 		s.Transcript.Validate(), s.Queue.Validate(), s.FrontDoor.Validate(), validAuth(s.FrontDoor, s.DatabaseURL),
-		s.Signals.Validate(), s.Conversations.Validate(), s.Headband.Validate())
+		s.Signals.Validate(), s.Conversations.Validate(), s.Headband.Validate(), distinctTopics(s.Signals.Topic, s.Queue.Jobs, ""))
+}
+
+// distinctTopics refuses a signal topic, jobs topic and heartbeat topic (empty: none) of which
+// two are one, or one is another's dead-letter topic: the dispatcher would read one flow's
+// messages as another's.
+func distinctTopics(signals, jobs, heartbeat string) error {
+	taken := map[string]string{
+		signals: "SIGNAL_TOPIC", kafkabus.DeadLetterTopic(signals): "SIGNAL_TOPIC's dead-letter topic",
+	}
+	var errs []error
+	claim := func(variable, topic, what string) {
+		if other, ok := taken[topic]; ok {
+			errs = append(errs, fmt.Errorf("%s: %s %q is %s too: each flow needs topics of its own", variable, what, topic, other))
+		}
+		taken[topic] = variable
+	}
+	claim("JOBS_TOPIC", jobs, "the topic")
+	claim("JOBS_TOPIC", kafkabus.DeadLetterTopic(jobs), "its dead-letter topic")
+	if heartbeat != "" {
+		claim("CAPTURE_HEARTBEAT_TOPIC", heartbeat, "the topic")
+	}
+	return errors.Join(errs...)
 }
 
 // MigrateSettings are cmd/migrate's, a one-shot command with no admin port.

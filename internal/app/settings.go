@@ -198,6 +198,14 @@ type Capture struct {
 // for every variable, and means the default).
 const NoCaptureWatch = "off"
 
+// topic is the heartbeat topic to watch, empty for none.
+func (c Capture) topic() string {
+	if c.HeartbeatTopic == NoCaptureWatch {
+		return ""
+	}
+	return c.HeartbeatTopic
+}
+
 // Validate checks the values, naming the variable that is wrong.
 func (c Capture) Validate() error {
 	if c.HeartbeatTopic == NoCaptureWatch {

@@ -238,3 +238,24 @@ func TestCapture_IsATopicOrOff(t *testing.T) {
 		t.Errorf("an empty topic in the settings: %v, want it refused (the environment's empty value is the default)", err)
 	}
 }
+
+// The dispatcher's flows each need topics of their own: one topic for two (or a topic that is
+// another's dead-letter topic) had the dispatcher read one flow's messages as another's.
+func TestDispatcher_RefusesTopicsSharedByTwoFlows(t *testing.T) {
+	for _, tc := range []struct {
+		signals, jobs, heartbeat, want string
+	}{
+		{"s", "s", "__debezium-heartbeat.postgres", `JOBS_TOPIC: the topic "s" is SIGNAL_TOPIC too`},
+		{"s", "s.dlq", "__debezium-heartbeat.postgres", `JOBS_TOPIC: the topic "s.dlq" is SIGNAL_TOPIC's dead-letter topic too`},
+		{"j.dlq", "j", "__debezium-heartbeat.postgres", `JOBS_TOPIC: its dead-letter topic "j.dlq" is SIGNAL_TOPIC too`},
+		{"s", "j", "j", `CAPTURE_HEARTBEAT_TOPIC: the topic "j" is JOBS_TOPIC too`},
+		{"s", "j", "off", ""},
+	} {
+		cfg := app.DefaultDispatcher()
+		cfg.Signals.Topic, cfg.Queue.Jobs, cfg.Capture.HeartbeatTopic = tc.signals, tc.jobs, tc.heartbeat
+		err := cfg.Validate()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: %v, want %q", tc, err, tc.want)
+		}
+	}
+}

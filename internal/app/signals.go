@@ -131,11 +131,11 @@ func (s *System) AddSignals(cfg Signals, groups Groups, bus *kafkabus.Bus, store
 // dispatcher_capture_heartbeat_timestamp_seconds and the CaptureStalled alert; none when it is
 // NoCaptureWatch.
 func (s *System) AddCaptureWatch(cfg Capture, bus *kafkabus.Bus) {
-	if cfg.HeartbeatTopic == NoCaptureWatch {
+	if cfg.topic() == "" {
 		return
 	}
 	brokers := bus.Brokers()
-	w := dispatch.NewCaptureWatch(s.Registry, cfg.HeartbeatTopic, func(ctx context.Context, topic string) (time.Time, error) {
+	w := dispatch.NewCaptureWatch(s.Registry, cfg.topic(), func(ctx context.Context, topic string) (time.Time, error) {
 		return kafkabus.LastRecordTime(ctx, brokers, topic)
 	})
 	s.addWork(task("capture watch", func(ctx context.Context) error {
