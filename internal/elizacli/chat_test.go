@@ -319,7 +319,7 @@ func TestChat_ATokenRefusedOnSendIsSaidOnceAndEndsChat(t *testing.T) {
 	if code := r.wait(t); code != 1 || r.err.String() != "eliza: the server refused the caller (see above)\n" {
 		t.Fatalf("exit status %d and %q on stderr, want 1 and the refusal; printed:\n%s", code, r.err, r.out)
 	}
-	if got, want := r.out.String(), lines(`[not sent: unauthenticated: invalid token: "one"]`); got != want {
+	if got, want := r.out.String(), lines(`[not sent: unauthenticated: invalid token (give eliza one with --token or ELIZA_TOKEN): "one"]`); got != want {
 		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
 	}
 	if got := f.sends(); !slices.Equal(got, []string{"/one"}) {
@@ -706,5 +706,22 @@ func TestReadLine_ReadsLinesUpToMaxLine(t *testing.T) {
 		if text != want.text || !errors.Is(err, want.err) || (err == nil) != (want.err == nil) {
 			t.Fatalf("%.20q %v, want %.20q %v", text, err, want.text, want.err)
 		}
+	}
+}
+
+// A server that needs a token, asked without one: eliza says how to give it one, after the
+// server's own advice (which headers to send, for API clients).
+func TestChat_WithoutATokenSaysHowToGiveElizaOne(t *testing.T) {
+	f := newFake()
+	f.refuse = func(*elizav1.SendRequest) (*elizav1.SendResponse, error) {
+		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("this server needs a token"))
+	}
+	t.Setenv("ELIZA_TOKEN", "")
+	r := start(f.start(t), strings.NewReader("one\n"), "chat")
+	if code := r.wait(t); code != 1 {
+		t.Fatalf("exit status %d, want 1", code)
+	}
+	if want := `[not sent: unauthenticated: this server needs a token (give eliza one with --token or ELIZA_TOKEN): "one"]`; !strings.Contains(r.out.String(), want) {
+		t.Fatalf("chat printed:\n%s\nwant %s", r.out, want)
 	}
 }

@@ -185,6 +185,11 @@ func describe(err error, srv *server) error {
 		}
 		return fmt.Errorf("cannot reach %s: %s", srv.addr, ce.Message())
 	}
+	if ce.Code() == connect.CodeUnauthenticated && srv.token == "" {
+		// The server's advice is for API clients (which headers to send): eliza sends the
+		// token it is given.
+		return fmt.Errorf("%s: %s (give eliza one with --token or ELIZA_TOKEN)", ce.Code(), ce.Message())
+	}
 	return fmt.Errorf("%s: %s", ce.Code(), ce.Message())
 }
 
