@@ -145,13 +145,14 @@ type chat struct {
 
 	// place is the file of the saved conversation of this chat's token (statePath), or
 	// placeErr why there is none.
-	place    string
-	placeErr error
-	saveMu   sync.Mutex // held by save
-	mu       sync.Mutex
-	conv     string
-	last     uint64          // the last event printed
-	pending  map[string]bool // jobs enqueued whose outcome has not been printed
+	place      string
+	placeErr   error
+	saveMu     sync.Mutex // held by save
+	saveFailed bool       // the last save failed, and said so (under saveMu)
+	mu         sync.Mutex
+	conv       string
+	last       uint64          // the last event printed
+	pending    map[string]bool // jobs enqueued whose outcome has not been printed
 	// resumed are those of pending that the saved place said were due (due): not sentences
 	// of this chat, so they say nothing of the conversation being on the server.
 	resumed map[string]bool
@@ -731,18 +732,20 @@ func (c *chat) placeLocked() saved {
 	return s
 }
 
-// storePlace writes s, with saveMu held; a failure is said.
+// storePlace writes s, with saveMu held; a failure is said once, until a write succeeds again
+// (it was said after every event).
 func (c *chat) storePlace(s saved) {
 	if s.Conversation == "" {
 		return // given up meanwhile: the next conversation is saved when it starts
 	}
-	if c.placeErr != nil {
-		c.say("%v", c.placeErr)
-		return
+	err := c.placeErr
+	if err == nil {
+		err = store(c.place, s)
 	}
-	if err := store(c.place, s); err != nil {
-		c.say("%v", err)
+	if err != nil && !c.saveFailed {
+		c.say("%v; --resume will not find this conversation's place", err)
 	}
+	c.saveFailed = err != nil
 }
 
 // forgetSaved removes the saved place when it is conv's: a conversation the server no longer

@@ -725,3 +725,23 @@ func TestChat_WithoutATokenSaysHowToGiveElizaOne(t *testing.T) {
 		t.Fatalf("chat printed:\n%s\nwant %s", r.out, want)
 	}
 }
+
+// A place that cannot be saved is said once, not after every event.
+func TestChat_SaysOnceThatItCannotSaveItsPlace(t *testing.T) {
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_STATE_HOME", notADir)
+	f := newFake()
+	r := start(f.start(t), strings.NewReader("one\ntwo\n"), "chat")
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+	}
+	if n := strings.Count(r.out.String(), "--resume will not find this conversation's place"); n != 1 {
+		t.Fatalf("said %d times that the place cannot be kept, want once:\n%s", n, r.out)
+	}
+	if !strings.Contains(r.out.String(), "eliza: you said two") {
+		t.Fatalf("chat printed:\n%s", r.out)
+	}
+}
