@@ -73,7 +73,7 @@ func newDatabase() *database {
 // error.
 func idArgs(what string, n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
-		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+		if err := withUsage(cobra.ExactArgs(n))(cmd, args); err != nil {
 			return err
 		}
 		_, err := parseID(what, args[0])
@@ -108,7 +108,7 @@ func newClients(db *database) *cobra.Command {
 		Short: "Add a client and print its first token (once, alone on standard output)",
 		// The flags are checked before the database is reached, as every command's arguments.
 		Args: func(cmd *cobra.Command, args []string) error {
-			if err := cobra.NoArgs(cmd, args); err != nil {
+			if err := withUsage(cobra.NoArgs)(cmd, args); err != nil {
 				return err
 			}
 			if _, err := access.ParseTier(tier); err != nil {
@@ -143,7 +143,7 @@ func newClients(db *database) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the clients",
-		Args:  cobra.NoArgs,
+		Args:  withUsage(cobra.NoArgs),
 		RunE: db.withStore(func(cmd *cobra.Command, _ []string, s *access.Store) error {
 			cs, err := s.Clients(cmd.Context())
 			if err != nil {
@@ -196,7 +196,7 @@ func newClients(db *database) *cobra.Command {
 		Short: "Set a client's own limits (0, or a flag left out: the front door's default)",
 		Long: "limits sets all three of a client's limits at once: a flag left out, or 0, puts that limit back to the " +
 			"front door's default, so give every limit the client keeps. Requests and sentences are 1 to 2147483647.",
-		Args: cobra.ExactArgs(1),
+		Args: withUsage(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Checked before the database is reached, which would refuse a value out of its
 			// column's range with an error naming no flag.

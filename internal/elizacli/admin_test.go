@@ -57,6 +57,8 @@ func TestAdmin_BadArgumentsAreSaidBeforeTheDatabaseIsReached(t *testing.T) {
 		{[]string{"clients", "add", "--name", "a\tb"}, "eliza: --name: a client's name must not hold control characters: '\\t' at byte 1\n"},
 		{[]string{"clients", "add", "--name", strings.Repeat("é", 201)}, "eliza: --name: a client's name is at most 200 characters, not 201\n"},
 		{[]string{"clients", "tier", id, "gold"}, `eliza: tier "gold": want free or premium` + "\n"},
+		{[]string{"clients", "tier", id}, "eliza: accepts 2 arg(s), received 1 (usage: eliza clients tier ID free|premium)\n"},
+		{[]string{"clients", "add", "--name", "x", "extra"}, `eliza: unknown command "extra" for "eliza clients add" (usage: eliza clients add --name NAME [--tier free|premium] [--admin])` + "\n"},
 		{[]string{"clients", "tier", "not-an-id", "premium"}, `eliza: client "not-an-id" is not an id`},
 		{[]string{"clients", "disable", "not-an-id"}, `eliza: client "not-an-id" is not an id`},
 		{[]string{"tokens", "add", "not-an-id"}, `eliza: client "not-an-id" is not an id`},

@@ -49,7 +49,7 @@ func newChat(srv *server) *cobra.Command {
 			"status 1 when a line was not queued (refused, or not sent), an answer due will not come (its conversation " +
 			"was lost) or the waits ran out (2 minutes for answers, 10 s for the history); Ctrl-C, SIGINT or SIGTERM " +
 			"exits at once, with status 0. A token the server refuses ends chat at once, with status 1.",
-		Args: cobra.NoArgs,
+		Args: withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := &chat{srv: srv, changed: make(chan struct{}, 1), pending: map[string]bool{}, resumed: map[string]bool{},
 				done: map[string]bool{}, enqueued: map[string]uint64{}}

@@ -143,7 +143,7 @@ func newSay(srv *server) *cobra.Command {
 		Short: "Print ELIZA's answer to each sentence, one line each",
 		Long: "say sends each sentence to Say and prints the answer on a line of its own. " +
 			"It stops at the first failure, with a one-line error and exit status 1.",
-		Args: cobra.MinimumNArgs(1),
+		Args: withUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			client, err := srv.client()
 			if err != nil {
@@ -218,5 +218,16 @@ func refuseUnknownCommands(cmd *cobra.Command) {
 			err = fmt.Errorf("%w\n\nDid you mean this?\n\t%s", err, strings.Join(near, "\n\t"))
 		}
 		return err
+	}
+}
+
+// withUsage makes the argument count check's errors end with how the command is used: cobra's
+// own ("accepts 2 arg(s), received 1") named no argument.
+func withUsage(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return fmt.Errorf("%w (usage: %s)", err, strings.TrimSuffix(cmd.UseLine(), " [flags]"))
+		}
+		return nil
 	}
 }
