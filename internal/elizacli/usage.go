@@ -1,6 +1,7 @@
 package elizacli
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -37,6 +38,13 @@ func newUsage(srv *server) *cobra.Command {
 				if _, err := time.Parse(time.DateOnly, day.value); day.value != "" && err != nil {
 					return fmt.Errorf("%s %q is not a day (YYYY-MM-DD)", day.flag, day.value)
 				}
+			}
+			// Days as YYYY-MM-DD compare as text. (The server's own refusal names its fields.)
+			if first := cmp.Or(from, time.Now().UTC().Format(time.DateOnly)); to != "" && to < first {
+				if from == "" {
+					first = "today, UTC, when not given: " + first
+				}
+				return fmt.Errorf("--to (%s) is before --from (%s)", to, first)
 			}
 			c, err := srv.usageClient()
 			if err != nil {

@@ -61,3 +61,21 @@ func TestUsage_ADayThatIsNotOneIsSaidAsSuch(t *testing.T) {
 		}
 	}
 }
+
+// A range that ends before it begins is said by the flags' names, before the server is asked
+// (whose refusal names its request's fields, "to" and "from").
+func TestUsage_ARangeBackwardsIsSaidByItsFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--from", "2026-12-02", "--to", "2026-12-01"}, "eliza: --to (2026-12-01) is before --from (2026-12-02)\n"},
+		{[]string{"--to", "2000-01-01"}, "eliza: --to (2000-01-01) is before --from (today, UTC, when not given: "},
+	} {
+		var out, errs strings.Builder
+		code := Main(append([]string{"--addr", "127.0.0.1:1", "usage"}, tc.args...), strings.NewReader(""), &out, &errs)
+		if code != 1 || !strings.HasPrefix(errs.String(), tc.want) {
+			t.Errorf("usage %s: exit status %d, %q on stderr; want 1 and %q", strings.Join(tc.args, " "), code, errs.String(), tc.want)
+		}
+	}
+}
