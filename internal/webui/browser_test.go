@@ -525,6 +525,11 @@ func TestPage_FromAnotherOriginCallsSayOverConnectAndGRPCWeb(t *testing.T) {
 			if got := p.sayForm("I feel sad"); !got.bad || !strings.Contains(got.text, "cannot reach the server") {
 				t.Fatalf("Say from an origin not allowed: %+v, want the browser to refuse it", got)
 			}
+			// A server given without its scheme is http: it was taken as a path of the page's.
+			p.open(allowed.URL + "/?server=" + rpc + "&protocol=" + protocol)
+			if got := p.sayForm("I feel sad"); got.bad || got.text == "" {
+				t.Fatalf("Say with ?server= host:port alone: %+v, want an answer", got)
+			}
 		})
 	}
 }

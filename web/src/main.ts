@@ -47,7 +47,11 @@ function describe(err: unknown): string {
 
 function start(): void {
   const params = new URLSearchParams(window.location.search);
-  const baseUrl = (params.get("server") ?? window.location.origin).replace(/\/+$/, "");
+  // ?server=host:port without a scheme is taken as http://host:port: as it was, the browser
+  // read it as a path of the page's own server, and the calls failed there.
+  const given = params.get("server");
+  const server = given === null ? window.location.origin : /^[a-z][a-z0-9+.-]*:\/\//i.test(given) ? given : `http://${given}`;
+  const baseUrl = server.replace(/\/+$/, "");
   const protocol = params.get("protocol") === "grpc-web" ? "grpc-web" : "connect";
   const tokenKey = `eliza.token:${baseUrl}`;
   const storedToken = (): string => {
