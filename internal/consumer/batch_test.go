@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -156,14 +157,23 @@ func TestGroup_HandlesABatchThatRunsOutOfItsTimeoutInHalves(t *testing.T) {
 	cfg.HandleTimeout = 300 * time.Millisecond
 	b.produce(0, 8)
 	var j journal
+	last := newGate() // holds the last messages' part, to see the parts before it committed
+	defer last.open()
 	start(t, consumer.New(cfg, j.handler("a", func(ctx context.Context, _ int, msgs []kafka.Message) error {
-		if len(msgs) > 2 { // too slow for more than two at a time
-			<-ctx.Done()
+		// 100 ms a message: two fit the timeout, with too little room left to try four again.
+		select {
+		case <-time.After(time.Duration(len(msgs)) * 100 * time.Millisecond):
+		case <-ctx.Done():
 			return ctx.Err()
+		}
+		if msgs[len(msgs)-1].Offset == 7 {
+			last.wait()
 		}
 		return nil
 	})))
 
+	b.waitCommitted([partitions]int64{6, -1, -1}) // each part committed once handled
+	last.open()
 	b.waitCommitted([partitions]int64{8, -1, -1})
 	var handled []int64
 	for _, a := range j.where(succeeded) {
@@ -175,8 +185,36 @@ func TestGroup_HandlesABatchThatRunsOutOfItsTimeoutInHalves(t *testing.T) {
 	if !slices.Equal(handled, span(0, 8)) {
 		t.Errorf("handled %v, want each of offsets 0-7 once, in order", handled)
 	}
-	if slow := j.where(func(a attempt) bool { return a.err != nil }); len(slow) == 0 || len(slow) > 3 {
-		t.Errorf("%d attempts ran out of the timeout, want one for each halving: %+v", len(slow), slow)
+	if slow := j.where(func(a attempt) bool { return a.err != nil }); len(slow) == 0 || len(slow) > 2 {
+		t.Errorf("%d attempts ran out of the timeout, want one for each halving (8, then 4): %+v", len(slow), slow)
+	}
+}
+
+// A timeout that was not the batch's size (a database that hung once) halves the part that
+// met it, and the parts grow back as they are handled quickly: no run of one-message
+// transactions is left behind.
+func TestGroup_PartsGrowBackAfterATimeoutThatWasNotTheBatchsSize(t *testing.T) {
+	b := newBroker(t)
+	cfg := b.config()
+	cfg.HandleTimeout = 300 * time.Millisecond
+	b.produce(0, 8)
+	var j journal
+	var hung atomic.Bool
+	start(t, consumer.New(cfg, j.handler("a", func(ctx context.Context, _ int, msgs []kafka.Message) error {
+		if hung.CompareAndSwap(false, true) { // the first attempt, whatever its size
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	})))
+
+	b.waitCommitted([partitions]int64{8, -1, -1})
+	var sizes []int
+	for _, a := range j.where(succeeded) {
+		sizes = append(sizes, len(a.offsets))
+	}
+	if first := j.where(func(attempt) bool { return true })[0]; len(first.offsets) == 8 && !slices.Equal(sizes, []int{4, 4}) {
+		t.Errorf("parts handled %v after the batch of 8 timed out once, want [4 4]: halved once, then grown back", sizes)
 	}
 }
 

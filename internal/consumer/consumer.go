@@ -10,7 +10,9 @@
 // Two modes. In batch mode (New) each assigned partition's messages are read in order and
 // handed to a Handler in batches (up to BatchSize, gathered for at most Linger). A batch that
 // fails is retried with exponential backoff and jitter until it succeeds or the partition is
-// taken away; only then is offset+1 of its last message committed. In pipelined mode
+// taken away; only then is offset+1 of its last message committed. One whose attempt runs out
+// of HandleTimeout is handled in parts instead, halved until they are handled in time, each
+// committed once handled. In pipelined mode
 // (NewPipelined) messages go to a Processor as they arrive, up to BatchSize outstanding per
 // partition, finish in any order, and the group commits the lowest offset not yet finished.
 // Either way a crash, kill -9, rebalance or outage at any point redelivers at most the work not
@@ -52,7 +54,8 @@ import (
 
 // Handler does the work for a batch of one partition's messages, in offset order. It returns
 // nil only when the batch's effects are durable. It is called again with the same batch after
-// an error, and may see a batch again after a restart or rebalance. msgs is the group's to
+// an error, or with its first part after an attempt that ran out of HandleTimeout, and may see
+// a batch or part again after a restart or rebalance. msgs is the group's to
 // reuse once HandleBatch returns: a handler must not keep it, or its messages, past that.
 type Handler interface {
 	HandleBatch(ctx context.Context, partition int, msgs []kafka.Message) error

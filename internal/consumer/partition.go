@@ -88,9 +88,12 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 		// A batch whose attempt runs out of HandleTimeout is handled in halves, each committed
 		// once handled, down to one message: retried as it was, a batch too large to handle
 		// within the timeout (a recording of thousands of signals, say) would stop its
-		// partition for good.
+		// partition for good. A part handled in under a quarter of the timeout doubles the
+		// next, so that a timeout that was not the batch's size (a database that hung for a
+		// while) leaves no run of one-message transactions behind it.
 		for rest, n := batch, len(batch); len(rest) > 0; {
 			part := rest[:min(n, len(rest))]
+			began := time.Now()
 			err := g.handle(stop, a.ID, part, log)
 			if errors.Is(err, errTooSlow) {
 				n = len(part) / 2
@@ -107,6 +110,9 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 				pos.next.Store(next) // the lag counts from here, not from what is gathered ahead
 			}
 			rest = rest[len(part):]
+			if time.Since(began) < g.cfg.HandleTimeout/4 {
+				n = min(2*n, len(batch))
+			}
 			if stop.Err() != nil {
 				return
 			}

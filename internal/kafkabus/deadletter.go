@@ -152,8 +152,8 @@ type BatchFunc[T any] func(ctx context.Context, partition int, items []T) error
 // Batches wraps handle as a batch handler of raw messages (a consumer.Handler): each message
 // is decoded; those that cannot be are copied to the dead-letter topic and the rest go to
 // handle. The copies are durable before handle runs, and an error from either makes the
-// batch fail, to be retried whole, so nothing is skipped without a copy. A retried batch
-// does not copy its poison messages again (a long database outage would otherwise fill the
+// batch fail, to be retried (whole, or in parts), so nothing is skipped without a copy. A
+// retried batch, or a part of it, does not copy its poison messages again (a long database outage would otherwise fill the
 // dead-letter topic with copies of one message).
 func Batches[T any](d *DeadLetters, decode Decoder[T], handle BatchFunc[T]) *BatchHandler[T] {
 	return &BatchHandler[T]{dead: d, decode: decode, handle: handle, copied: map[int]int64{}}
