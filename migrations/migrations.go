@@ -116,6 +116,14 @@ func up(ctx context.Context, db *sql.DB, log *slog.Logger) (int64, error) {
 	return version, nil
 }
 
+// refusedForGood reports a server's refusal that waiting will not mend: the credentials
+// (28P01 invalid_password, 28000 invalid_authorization_specification) or the database
+// (3D000 invalid_catalog_name).
+func refusedForGood(err error) bool {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && (pgErr.Code == "28P01" || pgErr.Code == "28000" || pgErr.Code == "3D000")
+}
+
 // Latest is the version of the last migration embedded in this build: the schema it needs.
 func Latest() (int64, error) {
 	entries, err := files.ReadDir(".")
@@ -143,8 +151,10 @@ var ErrUnusable = errors.New("the database cannot be used")
 // Check returns an error wrapping ErrUnusable when the database pool connects to cannot be
 // used by this build, which waiting will not mend: its server refuses the credentials or
 // does not have the database, or its schema is behind this build's migrations (migrate has
-// not run). A database not up yet is no error: the work that needs it retries until it is.
-// A binary checks at start rather than take its share of the work and fail every batch of it.
+// not run). Anything else it could not tell (a database not up yet, shutting down, out of
+// connections in a rolling update) is returned as it is, not wrapping ErrUnusable: the work
+// that needs the database retries until it answers. A binary checks at start rather than take
+// its share of the work and fail every batch of it.
 func Check(ctx context.Context, pool *pgxpool.Pool) error {
 	latest, err := Latest()
 	if err != nil {
@@ -156,10 +166,10 @@ func Check(ctx context.Context, pool *pgxpool.Pool) error {
 		version, err = new(int64), nil
 	}
 	switch {
-	case err != nil && (notYetUp(err) || ctx.Err() != nil):
-		return nil
-	case err != nil:
+	case err != nil && refusedForGood(err):
 		return fmt.Errorf("%w: %w", ErrUnusable, err)
+	case err != nil:
+		return fmt.Errorf("check the database's schema: %w", err)
 	case version == nil || *version < latest:
 		at := int64(0)
 		if version != nil {

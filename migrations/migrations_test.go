@@ -3,6 +3,7 @@ package migrations_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/stack"
@@ -147,7 +149,23 @@ func TestCheck_RefusesADatabaseThisBuildCannotUse(t *testing.T) {
 	}
 	wrong.User = url.UserPassword(wrong.User.Username(), "demo")
 	wrong.Host = "127.0.0.1:1"
-	if err := check(wrong.String()); err != nil {
-		t.Errorf("nothing listening (a database not up yet): %v, want no error", err)
+	if err := check(wrong.String()); err == nil || errors.Is(err, migrations.ErrUnusable) {
+		t.Errorf("nothing listening (a database not up yet): %v, want an error that is not ErrUnusable", err)
+	}
+}
+
+// Only what waiting will not mend stops a binary at start: a server that is out of
+// connections in a rolling update (53300), shutting down or recovering (57P01, 57P02), or
+// starting (57P03) is waited for by the work, as is a role that may not read the version table
+// (42501, a grant being fixed).
+func TestCheck_OnlyRefusalsForGoodAreUnusable(t *testing.T) {
+	for code, forGood := range map[string]bool{
+		"28P01": true, "28000": true, "3D000": true,
+		"53300": false, "57P01": false, "57P02": false, "57P03": false, "42501": false, "08006": false,
+	} {
+		err := fmt.Errorf("connect: %w", &pgconn.PgError{Code: code})
+		if got := migrations.RefusedForGood(err); got != forGood {
+			t.Errorf("SQLSTATE %s: refused for good %t, want %t", code, got, forGood)
+		}
 	}
 }

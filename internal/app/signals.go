@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -59,9 +60,11 @@ func (s *System) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	checkCtx, cancel := context.WithTimeout(ctx, checkWithin)
 	defer cancel()
-	if err := migrations.Check(checkCtx, p); err != nil {
+	if err := migrations.Check(checkCtx, p); errors.Is(err, migrations.ErrUnusable) {
 		p.Close()
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	} else if err != nil {
+		s.Log.Warn("cannot check the database at start; going on, and retrying what needs it", "error", err)
 	}
 	if s.pools == nil {
 		s.pools = map[string]*pgxpool.Pool{}

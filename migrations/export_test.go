@@ -1,0 +1,4 @@
+package migrations
+
+// RefusedForGood is refusedForGood, for tests.
+var RefusedForGood = refusedForGood
