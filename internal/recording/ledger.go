@@ -58,6 +58,8 @@ type Ledger struct {
 	changed map[pair]bool
 	// judged is the slice of present signals Upsert judges a recording on, reused.
 	judged []Signal
+	// judgements counts Upsert's judgements of a recording on all its signals (tests).
+	judgements int
 }
 
 type pair struct{ recording, signal uuid.UUID }
@@ -192,7 +194,8 @@ func (o Outcome) Invalid() error {
 	return err
 }
 
-// Upsert applies a created, snapshot-read or updated signal to its pair, and judges its
+// Upsert applies a created, snapshot-read or updated signal to its pair, and, when the signal
+// can fill a role now (Rule.Qualifies: no other change can complete its recording), judges its
 // recording as of the change: on the recording's present signals, none of them truncated
 // between its own change and this one.
 //
@@ -226,6 +229,7 @@ func (l *Ledger) Upsert(s Signal, moved bool) Outcome {
 	// judged, it costs nothing however many signals the recording has (judging each change
 	// on all of them made a recording of 20,000 ppg rows cost the square of that).
 	if !st.Processed && l.rule.Qualifies(s) {
+		l.judgements++
 		// Evaluate keeps nothing of the slice: one serves every judgement.
 		l.judged = l.presentInto(l.judged[:0], st, s.Version)
 		if c, ok := l.rule.Evaluate(s.Recording, l.judged); ok {

@@ -461,6 +461,9 @@ func TestLedger_OnlyAChangeThatCanFillARoleCompletes(t *testing.T) {
 	if got := completions(l, others...); len(got) != 0 {
 		t.Fatalf("completed by signals that cannot fill the accelerometer's role: %+v", got)
 	}
+	if n := l.Judgements(); n != 1 { // the eeg's
+		t.Fatalf("%d judgements of the recording on all its signals, want 1: only a change that can fill a role is judged", n)
+	}
 	acc := sig(rec, "accelerometer", accChannels, next())
 	spoiled := acc
 	spoiled.Channels, spoiled.Version = []string{"x"}, next()
