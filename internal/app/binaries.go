@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/beacon/eventdispatch/internal/kafkabus"
@@ -85,29 +86,43 @@ type StandaloneSettings struct {
 func (s StandaloneSettings) Validate() error {
 	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), s.Groups.Validate(), validDatabaseURL(s.DatabaseURL, true),
 		s.Transcript.Validate(), s.Queue.Validate(), s.FrontDoor.Validate(), validAuth(s.FrontDoor, s.DatabaseURL),
-		s.Signals.Validate(), s.Conversations.Validate(), s.Headband.Validate(), distinctTopics(s.Signals.Topic, s.Queue.Jobs, ""))
+		s.Signals.Validate(), s.Conversations.Validate(), s.Headband.Validate(), distinctTopics(s.Signals.Topic, s.Queue.Jobs, ""),
+		kafkaDirNeedsDatabase(s.Kafka.Dir, s.DatabaseURL))
+}
+
+// kafkaDirNeedsDatabase refuses a broker kept on disk with the state in memory: after a
+// restart the broker's committed offsets would skip changes whose effects on the state were
+// lost with it, and its jobs name conversations the transcript lost.
+func kafkaDirNeedsDatabase(dir, databaseURL string) error {
+	if dir != "" && databaseURL == "" {
+		return errors.New("STANDALONE_KAFKA_DIR: needs DATABASE_URL: with the state in memory, a broker kept on disk would come back ahead of it")
+	}
+	return nil
 }
 
 // distinctTopics refuses a signal topic, jobs topic and heartbeat topic (empty: none) of which
 // two are one, or one is another's dead-letter topic: the dispatcher would read one flow's
-// messages as another's.
+// messages as another's. Names that differ only in '.' and '_' are one to Kafka.
 func distinctTopics(signals, jobs, heartbeat string) error {
+	key := func(topic string) string { return strings.ReplaceAll(topic, ".", "_") }
 	taken := map[string]string{
-		signals: "SIGNAL_TOPIC", kafkabus.DeadLetterTopic(signals): "SIGNAL_TOPIC's dead-letter topic",
+		key(signals): "SIGNAL_TOPIC", key(kafkabus.DeadLetterTopic(signals)): "SIGNAL_TOPIC's dead-letter topic",
 	}
-	var errs []error
-	claim := func(variable, topic, what string) {
-		if other, ok := taken[topic]; ok {
-			errs = append(errs, fmt.Errorf("%s: %s %q is %s too: each flow needs topics of its own", variable, what, topic, other))
+	claim := func(variable, topic, what string) error {
+		if other, ok := taken[key(topic)]; ok {
+			return fmt.Errorf("%s: %s %q is %s too: each flow needs topics of its own", variable, what, topic, other)
 		}
-		taken[topic] = variable
+		taken[key(topic)] = variable
+		return nil
 	}
-	claim("JOBS_TOPIC", jobs, "the topic")
-	claim("JOBS_TOPIC", kafkabus.DeadLetterTopic(jobs), "its dead-letter topic")
+	err := claim("JOBS_TOPIC", jobs, "the topic")
+	if err == nil {
+		err = claim("JOBS_TOPIC", kafkabus.DeadLetterTopic(jobs), "its dead-letter topic")
+	}
 	if heartbeat != "" {
-		claim("CAPTURE_HEARTBEAT_TOPIC", heartbeat, "the topic")
+		err = errors.Join(err, claim("CAPTURE_HEARTBEAT_TOPIC", heartbeat, "the topic"))
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // MigrateSettings are cmd/migrate's, a one-shot command with no admin port.

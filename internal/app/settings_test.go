@@ -250,6 +250,7 @@ func TestDispatcher_RefusesTopicsSharedByTwoFlows(t *testing.T) {
 		{"j.dlq", "j", "__debezium-heartbeat.postgres", `JOBS_TOPIC: its dead-letter topic "j.dlq" is SIGNAL_TOPIC too`},
 		{"s", "j", "j", `CAPTURE_HEARTBEAT_TOPIC: the topic "j" is JOBS_TOPIC too`},
 		{"s", "j", "off", ""},
+		{"a.b", "a_b", "off", `JOBS_TOPIC: the topic "a_b" is SIGNAL_TOPIC too`}, // one to Kafka
 	} {
 		cfg := app.DefaultDispatcher()
 		cfg.Signals.Topic, cfg.Queue.Jobs, cfg.Capture.HeartbeatTopic = tc.signals, tc.jobs, tc.heartbeat
@@ -257,5 +258,19 @@ func TestDispatcher_RefusesTopicsSharedByTwoFlows(t *testing.T) {
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%+v: %v, want %q", tc, err, tc.want)
 		}
+	}
+}
+
+// A broker kept on disk needs the state kept in a database: with it in memory, the broker
+// would come back ahead of it after a restart.
+func TestStandalone_RefusesABrokerOnDiskWithTheStateInMemory(t *testing.T) {
+	cfg := app.DefaultStandalone()
+	cfg.Kafka.Dir = t.TempDir()
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "STANDALONE_KAFKA_DIR: needs DATABASE_URL") {
+		t.Errorf("STANDALONE_KAFKA_DIR without DATABASE_URL: %v", err)
+	}
+	cfg.DatabaseURL = app.DefaultDatabaseURL
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("with DATABASE_URL: %v", err)
 	}
 }
