@@ -473,6 +473,14 @@ export const ElizaService: GenService<{
    * message without a sentence only attaches, to a conversation the server has: one it does
    * not know is NotFound (a sentence starts it).
    *
+   * A server shutting down ends the stream Unavailable, with a google.rpc.ErrorInfo of reason
+   * FRONT_DOOR_SHUTTING_DOWN and domain connectrpc.eliza.v1.ElizaService: once the answers to
+   * the stream's own sentences are sent, or after a short wait for them (they come where the
+   * client resumes). A sentence sent meanwhile is not queued: it is answered KIND_ERROR with
+   * no job_id and a text saying to send it again where the client resumes. The client
+   * resumes on another server with conversation_id and the last serial it received, and sends
+   * again what got neither KIND_ENQUEUED nor a refusal.
+   *
    * Watch streams the same responses, so that clients decode one message type.
    * buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
    *
