@@ -240,7 +240,11 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 	// its client's quota creates none.
 	done, refused, ok := q.pass(ctx, uuid.Nil, req.Msg.GetSentence())
 	if !ok {
-		return connect.NewResponse(&elizav1.SendResponse{ConversationId: req.Msg.GetConversationId(),
+		id := req.Msg.GetConversationId() // empty: none was started for it
+		if id != "" {
+			id = conv.String() // in the canonical form, as every other response has it
+		}
+		return connect.NewResponse(&elizav1.SendResponse{ConversationId: id,
 			Kind: refused.refusal.GetKind(), Sentence: refused.refusal.GetSentence()}), nil
 	}
 	queued := false

@@ -80,14 +80,14 @@ func TestQuotas_RefuseWithRetryInfoAndKeepTheStreamOpen(t *testing.T) {
 	// A Send refused by the quota starts no conversation: a client over its quota would
 	// otherwise make one each time it tried, kept for CONVERSATION_TTL.
 	named := uuid.New()
-	for _, id := range []string{"", named.String()} {
-		sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: id, Sentence: "five"}))
+	for given, want := range map[string]string{"": "", named.String(): named.String(), strings.ToUpper(named.String()): named.String()} {
+		sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: given, Sentence: "five"}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if m := sent.Msg; m.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || !strings.Contains(m.GetSentence(), "at most 2 sentences a minute") ||
-			m.GetConversationId() != id || m.GetSerial() != 0 {
-			t.Fatalf("a Send over the quota (conversation %q): %+v, want an error naming the quota and the conversation as given", id, m)
+			m.GetConversationId() != want || m.GetSerial() != 0 {
+			t.Fatalf("a Send over the quota (conversation %q): %+v, want an error naming the quota and the conversation as %q", given, m, want)
 		}
 	}
 	if _, err := c.store.Open(ctx(t), named, false, uuid.Nil); !errors.Is(err, transcript.ErrNotFound) {

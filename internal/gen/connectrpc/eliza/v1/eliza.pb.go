@@ -604,10 +604,13 @@ func (x *SendRequest) GetAfterSerial() uint64 {
 }
 
 // SendResponse says what became of the sentence: enqueued (an event, with its serial),
-// queue_full, or refused.
+// queue_full, or refused (KIND_ERROR: the queue unavailable, a quota, the server busy). A
+// sentence that is empty, too long or not UTF-8 is not answered with a SendResponse: the call
+// fails InvalidArgument, where a QueueConversation stream answers it KIND_ERROR and goes on.
 type SendResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The conversation, as given or as started.
+	// The conversation, as started, or as given, in the canonical form of a UUID (lower case,
+	// hyphenated).
 	ConversationId string `protobuf:"bytes,1,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
 	// The job the sentence became; empty when nothing was written to the queue for it. A
 	// refusal with a job id is as in QueueConversationResponse.Kind.KIND_ERROR.

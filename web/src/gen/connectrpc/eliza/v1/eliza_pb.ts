@@ -340,13 +340,16 @@ export const SendRequestSchema: GenMessage<SendRequest> = /*@__PURE__*/
 
 /**
  * SendResponse says what became of the sentence: enqueued (an event, with its serial),
- * queue_full, or refused.
+ * queue_full, or refused (KIND_ERROR: the queue unavailable, a quota, the server busy). A
+ * sentence that is empty, too long or not UTF-8 is not answered with a SendResponse: the call
+ * fails InvalidArgument, where a QueueConversation stream answers it KIND_ERROR and goes on.
  *
  * @generated from message connectrpc.eliza.v1.SendResponse
  */
 export type SendResponse = Message<"connectrpc.eliza.v1.SendResponse"> & {
   /**
-   * The conversation, as given or as started.
+   * The conversation, as started, or as given, in the canonical form of a UUID (lower case,
+   * hyphenated).
    *
    * @generated from field: string conversation_id = 1;
    */
