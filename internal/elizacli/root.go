@@ -130,7 +130,19 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	db := newDatabase()
 	root.AddCommand(newSay(srv), newChat(srv), newUsage(srv), newClients(db), newTokens(db))
-	// Cobra adds these when it runs; added now, they are groups like the others.
+	// Cobra adds these when it runs; added now, they are groups like the others. Its help
+	// command printed the main help for a command that is none, and exited 0.
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 || (len(args) > 0 && target == root) {
+				return fmt.Errorf("unknown help topic %q: `eliza help` lists the commands", strings.Join(args, " "))
+			}
+			return target.Help()
+		},
+	})
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	refuseUnknownCommands(root)

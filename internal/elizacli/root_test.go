@@ -86,3 +86,18 @@ func TestChat_ATokenIsSentTrimmed(t *testing.T) {
 		t.Errorf("Authorization %q, want \"Bearer secret\"", got)
 	}
 }
+
+// help names a command, or says it knows none: it printed the main help for any word, and
+// exited 0.
+func TestHelp_OfACommandThatIsNoneIsAnError(t *testing.T) {
+	var out, errs strings.Builder
+	if code := Main([]string{"help", "bogus"}, strings.NewReader(""), &out, &errs); code != 1 ||
+		errs.String() != "eliza: unknown help topic \"bogus\": `eliza help` lists the commands\n" {
+		t.Errorf("help bogus: exit status %d, %q on stderr", code, errs.String())
+	}
+	out.Reset()
+	if code := Main([]string{"help", "clients", "add"}, strings.NewReader(""), &out, &errs); code != 0 ||
+		!strings.Contains(out.String(), "eliza clients add --name NAME") {
+		t.Errorf("help clients add: exit status %d, printed %q", code, out.String())
+	}
+}
