@@ -136,6 +136,13 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	if pending != nil {
 		firstAdmission = own(<-pending)
 	}
+	// As a Watch's: where the conversation's history ends, before any event, so that a client
+	// resuming knows when it has caught up, and which of the sentences it sent before the
+	// break are there (their "enqueued" at or below it) before it sends any again.
+	stream.ResponseHeader().Set(HeaderLastSerial, strconv.FormatUint(max(f.watched, f.last), 10))
+	if err := stream.Send(nil); err != nil {
+		return lost(firstAdmission, err)
+	}
 	if err := f.replay(ctx, send); err != nil {
 		return lost(firstAdmission, err)
 	}
@@ -277,9 +284,9 @@ func (s *Service) Send(ctx context.Context, req *connect.Request[elizav1.SendReq
 	return connect.NewResponse(res), nil
 }
 
-// HeaderLastSerial is the response header of a Watch that holds the conversation's last serial
-// when the watch began: the events up to it are its history, those after it come as they are
-// appended. It is sent at once, before any event.
+// HeaderLastSerial is the response header of a Watch or a QueueConversation that holds the
+// conversation's last serial when the stream began to follow it: the events up to it are its
+// history, those after it come as they are appended. It is sent before any event.
 const HeaderLastSerial = "Eliza-Last-Serial"
 
 // Watch sends a conversation's events after after_serial, then each new one as it is

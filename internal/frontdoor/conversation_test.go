@@ -262,6 +262,11 @@ func TestQueueConversation_ResumeSendsTheRestExactlyOnceThenWhatHappens(t *testi
 			t.Fatalf("resumed: %s, want %s", got, want)
 		}
 	}
+	// Where the history ended when it resumed, as a Watch says: the client knows its "two"
+	// is there, and sends it not again.
+	if got := b.ResponseHeader().Get(frontdoor.HeaderLastSerial); got != "3" {
+		t.Fatalf("%s %q, want 3", frontdoor.HeaderLastSerial, got)
+	}
 	c.answer(1, "TWO")
 	if got := short(c.receive(b)); got != "REPLY/4/TWO/two" {
 		t.Fatalf("live after the replay: %s", got)

@@ -97,7 +97,9 @@ type ElizaServiceClient interface {
 	// Watch streams a conversation's events after after_serial, then the new ones as they
 	// happen, until the client goes away: the events QueueConversation sends, for clients
 	// that queue with Send. It ends NotFound when the conversation, idle past the server's
-	// TTL, is deleted (as does a QueueConversation stream).
+	// TTL, is deleted (as does a QueueConversation stream). Both send the response header
+	// Eliza-Last-Serial before any event: the conversation's last serial when the stream began
+	// to follow it, up to which the events are its history.
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	Watch(context.Context, *connect.Request[v1.WatchRequest]) (*connect.ServerStreamForClient[v1.QueueConversationResponse], error)
@@ -238,7 +240,9 @@ type ElizaServiceHandler interface {
 	// Watch streams a conversation's events after after_serial, then the new ones as they
 	// happen, until the client goes away: the events QueueConversation sends, for clients
 	// that queue with Send. It ends NotFound when the conversation, idle past the server's
-	// TTL, is deleted (as does a QueueConversation stream).
+	// TTL, is deleted (as does a QueueConversation stream). Both send the response header
+	// Eliza-Last-Serial before any event: the conversation's last serial when the stream began
+	// to follow it, up to which the events are its history.
 	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	Watch(context.Context, *connect.Request[v1.WatchRequest], *connect.ServerStream[v1.QueueConversationResponse]) error
