@@ -85,7 +85,11 @@ func EmbeddedKafkaDir(databaseURL string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%s\x00%s", cfg.Host, cfg.Port, cfg.Database, cfg.User))
+	host := cfg.Host
+	if host == "localhost" || host == "::1" {
+		host = "127.0.0.1" // one database, however this machine is named
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%s\x00%s", host, cfg.Port, cfg.Database, cfg.User))
 	return statedir.Path(filepath.Join("eventdispatch", "standalone-kafka-"+hex.EncodeToString(sum[:6])))
 }
 

@@ -28,6 +28,7 @@ func TestEmbeddedKafkaDir_IsTheDatabasesWhateverItsPassword(t *testing.T) {
 	for _, same := range []string{
 		"postgres://postgres:other@localhost:5432/beacon?sslmode=disable",
 		"host=localhost port=5432 dbname=beacon user=postgres password=demo sslmode=disable",
+		"postgres://postgres:demo@127.0.0.1:5432/beacon?sslmode=disable",
 	} {
 		if got := dir(same); got != base {
 			t.Errorf("%s: %s, want %s", same, got, base)
