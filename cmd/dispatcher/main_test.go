@@ -600,3 +600,26 @@ func TestDispatcher_ADatabaseItCannotUseEndsItNamingTheVariable(t *testing.T) {
 		}
 	}
 }
+
+// A database that cannot be checked at start (not up yet) is checked again until it can be:
+// one that came up unmigrated then ends the dispatcher, naming DATABASE_URL. It stayed ready
+// and failed every batch of its partitions.
+func TestDispatcher_ADatabaseUpUnmigratedAfterItsStartEndsIt(t *testing.T) {
+	e := setup(t)
+	empty, err := url.Parse(stack.EmptyDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := proctest.NewProxy(t, empty.Host)
+	proxy.Down()
+	empty.Host = proxy.Addr()
+	d := e.launch("DATABASE_URL=" + empty.String())
+	waitLog(t, d.Proc, "cannot check the database at start")
+	proxy.Up()
+	if code := d.Wait(t, 60*time.Second); code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	if out := d.Output(); !strings.Contains(out, "DATABASE_URL: the database cannot be used: its schema is at version 0") {
+		t.Errorf("the error does not say the schema is behind:\n%s", out)
+	}
+}

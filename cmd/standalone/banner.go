@@ -39,7 +39,7 @@ func (b banner) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, `
 eventdispatch standalone: front door, dispatcher and headband simulator in one process,
-on an embedded Kafka broker. No Postgres, Kafka or Debezium needed.
+on an embedded Kafka broker. No Kafka or Debezium needed, nor Postgres unless DATABASE_URL is set.
 
   front door   %[1]s  (Connect, gRPC, gRPC-Web; reflection on)
   chat page    %[8]s

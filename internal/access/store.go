@@ -61,8 +61,8 @@ func scanClient(row pgx.Row) (Client, error) {
 const MaxClientName = 200
 
 // CheckClientName refuses a name that is blank, longer than MaxClientName characters, or holds a
-// control character: a newline or a tab in a name would make `eliza clients list` show a row
-// that is not one.
+// control character or a line or paragraph separator: a newline or a tab in a name would make
+// `eliza clients list` show a row that is not one.
 func CheckClientName(name string) error {
 	switch n := utf8.RuneCountInString(name); {
 	case strings.TrimSpace(name) == "":
@@ -72,9 +72,10 @@ func CheckClientName(name string) error {
 	case !utf8.ValidString(name):
 		return errors.New("a client's name must be UTF-8 text")
 	}
-	if i := strings.IndexFunc(name, unicode.IsControl); i >= 0 {
+	// Line and paragraph separators end a line as a newline does.
+	if i := strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) }); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(name[i:])
-		return fmt.Errorf("a client's name must not hold control characters: %q at byte %d", r, i)
+		return fmt.Errorf("a client's name must not hold control characters or line breaks: %q at byte %d", r, i)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/pgstore"
 	"github.com/beacon/eventdispatch/internal/pguuid"
 	"github.com/beacon/eventdispatch/internal/recording"
+	"github.com/beacon/eventdispatch/internal/sleep"
 	"github.com/beacon/eventdispatch/migrations"
 )
 
@@ -64,7 +66,8 @@ func (s *System) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		p.Close()
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	} else if err != nil {
-		s.Log.Warn("cannot check the database at start; going on, and retrying what needs it", "error", err)
+		s.Log.Warn("cannot check the database at start; going on, and checking it again until it answers", "error", err)
+		s.addWork(task("database check", func(ctx context.Context) error { return recheck(ctx, p, s.Log) }))
 	}
 	if s.pools == nil {
 		s.pools = map[string]*pgxpool.Pool{}
@@ -145,4 +148,27 @@ func (s *System) AddCaptureWatch(cfg Capture, bus *kafkabus.Bus) {
 		w.Run(ctx, s.Log)
 		return nil
 	}))
+}
+
+// recheck checks the database at the other end of pool until it can tell (migrations.Check),
+// as pool does at start when it could not: a database that came up unmigrated ends the
+// process, naming DATABASE_URL, rather than fail every batch of the partitions it took, ready
+// all the while. One found usable is not checked again; recheck then returns when ctx ends.
+func recheck(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	for wait := time.Second; ; wait = min(2*wait, 10*time.Second) {
+		if sleep.For(ctx, wait) != nil {
+			return nil
+		}
+		checkCtx, cancel := context.WithTimeout(ctx, checkWithin)
+		err := migrations.Check(checkCtx, pool)
+		cancel()
+		switch {
+		case errors.Is(err, migrations.ErrUnusable):
+			return fmt.Errorf("DATABASE_URL: %w", err)
+		case err == nil:
+			log.Info("database checked: usable")
+			<-ctx.Done()
+			return nil
+		}
+	}
 }

@@ -212,6 +212,9 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 		case errors.Is(err, io.EOF):
 			return c.end(ctx)
 		case errors.Is(err, errLineTooLong):
+			c.mu.Lock()
+			c.unqueued++ // a line not queued, as one refused for its length
+			c.mu.Unlock()
 			c.say("%v", err)
 			continue
 		case err != nil:

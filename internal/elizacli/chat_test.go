@@ -679,8 +679,8 @@ func TestChat_SkipsALineFarTooLongAndReadsOn(t *testing.T) {
 	addr := f.start(t)
 	in := strings.NewReader("one\n" + strings.Repeat("x", 70000) + "\nthree\r\nlast without an end")
 	r := start(addr, in, "chat")
-	if code := r.wait(t); code != 0 {
-		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+	if code := r.wait(t); code != 1 || r.err.String() != "eliza: a line was not queued (see above)\n" {
+		t.Fatalf("exit status %d, %q; want 1, as for any line not queued; printed:\n%s", code, r.err, r.out)
 	}
 	for _, want := range []string{"[not sent: a line of more than 64 KiB, far longer than a sentence can be]\n",
 		"eliza: you said one\n", "eliza: you said three\n", "eliza: you said last without an end\n"} {
