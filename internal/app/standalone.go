@@ -38,10 +38,9 @@ func (s *System) StartEmbeddedKafka(ctx context.Context, cfg EmbeddedKafka, data
 	dir := cfg.Dir
 	if dir == "" && databaseURL != "" {
 		var err error
-		if dir, err = EmbeddedKafkaDir(databaseURL); err != nil {
+		if dir, err = EmbeddedKafkaDir(databaseURL); err != nil { // dir is "": in memory
 			// Not asked for by name: standalone runs on, as it did before it kept the broker.
 			s.Log.Warn("no directory for the embedded broker's data: it is kept in memory, and the jobs queued at exit are not answered after a restart; set STANDALONE_KAFKA_DIR", "error", err)
-			dir = ""
 		}
 	}
 	opts := []kfake.Opt{}

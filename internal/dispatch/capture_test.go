@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,8 +34,10 @@ func TestCaptureWatch_ExportsTheNewestHeartbeatAndLogsAStallOnce(t *testing.T) {
 	var mu sync.Mutex
 	var at time.Time // the topic's newest record, zero: none
 	var readErr error
+	var reads atomic.Int32
 	set := func(t time.Time, err error) { mu.Lock(); at, readErr = t, err; mu.Unlock() }
 	read := func(_ context.Context, topic string) (time.Time, error) {
+		reads.Add(1)
 		mu.Lock()
 		defer mu.Unlock()
 		if topic != "__debezium-heartbeat.postgres" {
@@ -78,7 +81,9 @@ func TestCaptureWatch_ExportsTheNewestHeartbeatAndLogsAStallOnce(t *testing.T) {
 	}
 	// The heartbeat read last grows old while the topic cannot be read: stalled again.
 	kafkatest.Eventually(t, 5*time.Second, func() bool { return count(stalled) == 2 }, logs.String)
-	time.Sleep(50 * time.Millisecond)
+	// A few more failing reads, each of which might have logged again.
+	more := reads.Load() + 3
+	kafkatest.Eventually(t, 5*time.Second, func() bool { return reads.Load() >= more }, func() string { return "the watch stopped reading" })
 	if n := count("cannot read Debezium's heartbeat topic"); n != 1 {
 		t.Errorf("the failing read was logged %d times, want once", n)
 	}
