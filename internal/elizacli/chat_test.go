@@ -710,19 +710,22 @@ func TestReadLine_ReadsLinesUpToMaxLine(t *testing.T) {
 }
 
 // A server that needs a token, asked without one: eliza says how to give it one, after the
-// server's own advice (which headers to send, for API clients).
+// server's own advice (which headers to send, for API clients); not to a caller who gave one,
+// on the command line or in ELIZA_TOKEN.
 func TestChat_WithoutATokenSaysHowToGiveElizaOne(t *testing.T) {
-	f := newFake()
-	f.refuse = func(*elizav1.SendRequest) (*elizav1.SendResponse, error) {
-		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("this server needs a token"))
-	}
-	t.Setenv("ELIZA_TOKEN", "")
-	r := start(f.start(t), strings.NewReader("one\n"), "chat")
-	if code := r.wait(t); code != 1 {
-		t.Fatalf("exit status %d, want 1", code)
-	}
-	if want := `[not sent: unauthenticated: this server needs a token (give eliza one with --token or ELIZA_TOKEN): "one"]`; !strings.Contains(r.out.String(), want) {
-		t.Fatalf("chat printed:\n%s\nwant %s", r.out, want)
+	for token, hint := range map[string]string{"": " (give eliza one with --token or ELIZA_TOKEN)", "eliza_revoked": ""} {
+		f := newFake()
+		f.refuse = func(*elizav1.SendRequest) (*elizav1.SendResponse, error) {
+			return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("this server needs a token"))
+		}
+		t.Setenv("ELIZA_TOKEN", token) // one given in the environment is given
+		r := start(f.start(t), strings.NewReader("one\n"), "chat")
+		if code := r.wait(t); code != 1 {
+			t.Fatalf("exit status %d, want 1", code)
+		}
+		if want := `[not sent: unauthenticated: this server needs a token` + hint + `: "one"]`; !strings.Contains(r.out.String(), want) {
+			t.Fatalf("with ELIZA_TOKEN %q chat printed:\n%s\nwant %s", token, r.out, want)
+		}
 	}
 }
 

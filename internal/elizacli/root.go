@@ -197,7 +197,7 @@ func describe(err error, srv *server) error {
 		}
 		return fmt.Errorf("cannot reach %s: %s", srv.addr, ce.Message())
 	}
-	if ce.Code() == connect.CodeUnauthenticated && srv.token == "" {
+	if ce.Code() == connect.CodeUnauthenticated && srv.bearer() == "" {
 		// The server's advice is for API clients (which headers to send): eliza sends the
 		// token it is given.
 		return fmt.Errorf("%s: %s (give eliza one with --token or ELIZA_TOKEN)", ce.Code(), ce.Message())
