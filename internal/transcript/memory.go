@@ -209,6 +209,34 @@ func (m *Memory) Waiting(_ context.Context, conversation uuid.UUID) ([]uuid.UUID
 	return jobs, nil
 }
 
+// Lost implements Store.
+func (m *Memory) Lost(_ context.Context, after time.Duration, batch int) ([]Job, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	type lost struct {
+		Job
+		reservedAt time.Time
+	}
+	var jobs []lost
+	for id := range m.convs {
+		c, err := m.conversation(id)
+		if err != nil {
+			continue
+		}
+		for job, j := range c.jobs {
+			if j.accepted != 0 && j.outcome == 0 && !j.refused && m.now().Sub(j.reservedAt) > after {
+				jobs = append(jobs, lost{Job{Conversation: id, ID: job, Sentence: j.sentence}, j.reservedAt})
+			}
+		}
+	}
+	slices.SortFunc(jobs, func(a, b lost) int { return a.reservedAt.Compare(b.reservedAt) })
+	out := make([]Job, 0, min(len(jobs), max(batch, 0)))
+	for _, j := range jobs[:min(len(jobs), max(batch, 0))] {
+		out = append(out, j.Job)
+	}
+	return out, nil
+}
+
 // Prepare implements Store.
 func (m *Memory) Prepare(_ context.Context, conversation, job uuid.UUID, sentence string, limit int) (Preparation, error) {
 	m.mu.Lock()

@@ -112,6 +112,12 @@ type Exchange struct {
 	Sentence, Answer string
 }
 
+// Job is a job of a conversation, as Lost lists it: what Finish needs to record its outcome.
+type Job struct {
+	Conversation, ID uuid.UUID
+	Sentence         string
+}
+
 // Preparation is what Prepare reads for a job.
 type Preparation struct {
 	// Outcome is the job's outcome event, nil while it has none. A job with an outcome must
@@ -195,6 +201,12 @@ type Store interface {
 	// Waiting returns the conversation's accepted jobs that have no outcome yet, in the
 	// order they were accepted.
 	Waiting(ctx context.Context, conversation uuid.UUID) ([]uuid.UUID, error)
+	// Lost returns at most batch accepted jobs that have had no outcome since their slot was
+	// taken (Reserve) more than after ago, oldest first, of live conversations only (neither
+	// refused jobs nor reservations never accepted). A worker should have answered them long
+	// before: they were lost on the way to one, and the dispatchers' sweep records an error
+	// for each with Finish (worker.FailLost).
+	Lost(ctx context.Context, after time.Duration, batch int) ([]Job, error)
 	// Prepare takes job for a worker and returns, in one call, what the worker needs before
 	// it answers: whether the job was refused, its outcome if it has one, and the
 	// conversation's answered exchanges before it. A job neither accepted nor refused yet (its

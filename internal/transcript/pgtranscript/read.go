@@ -113,6 +113,30 @@ func (s *Store) Waiting(ctx context.Context, conversation uuid.UUID) ([]uuid.UUI
 	return jobs, nil
 }
 
+// Lost implements transcript.Store. It reads the oldest entries of the index of open jobs by
+// the time their slot was taken (migration 00026), which holds only the jobs accepted and
+// not answered: a few at any time, whatever the number of jobs answered.
+func (s *Store) Lost(ctx context.Context, after time.Duration, batch int) ([]transcript.Job, error) {
+	if batch <= 0 {
+		return nil, nil
+	}
+	rows, _ := s.pool.Query(ctx, `
+		SELECT j.conversation, j.job, j.sentence FROM transcript.job j
+		JOIN transcript.conversation c ON c.id = j.conversation AND c.active_at >= now() - $3::interval
+		WHERE j.accepted_serial IS NOT NULL AND j.outcome_serial IS NULL AND j.refused_at IS NULL
+		  AND j.reserved_at < now() - $1::interval
+		ORDER BY j.reserved_at LIMIT $2`, interval(after), batch, s.ttl)
+	jobs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (transcript.Job, error) {
+		var j transcript.Job
+		err := row.Scan(&j.Conversation, &j.ID, &j.Sentence)
+		return j, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list lost jobs: %w", err)
+	}
+	return jobs, nil
+}
+
 // Events implements transcript.Store. A negative limit means no limit. The rows after the
 // one that fills transcript.PageBytes are read off the connection and not kept.
 func (s *Store) Events(ctx context.Context, conversation uuid.UUID, after uint64, limit int) ([]transcript.Event, error) {

@@ -88,6 +88,7 @@ func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 		{"FinishWithoutAcceptAppendsTheAcceptedEventFirst", h.finishWithoutAcceptAppendsAccepted},
 		{"PrepareReadsTheRecordedOutcome", h.prepareReadsTheRecordedOutcome},
 		{"WaitingListsAcceptedJobsWithoutOutcomeInAcceptedOrder", h.waitingListsAcceptedWithoutOutcome},
+		{"LostListsTheOldestAcceptedJobsLeftWithoutOutcome", h.lostListsAcceptedJobsLeftWithoutOutcome},
 		{"ConcurrentAcceptsAndFinishesKeepSerialsGaplessAndOneOutcomePerJob", h.concurrentAcceptsAndFinishes},
 		{"PrepareReadsTheRepliesAcceptedBeforeTheJobInAcceptedOrder", h.exchangesBeforeTheJob},
 		{"EventsAreThoseAfterASerialUpToALimit", h.eventsAfterUpToLimit},
