@@ -18,19 +18,13 @@ import (
 func LastRecordTime(ctx context.Context, brokers []string, topic string) (time.Time, error) {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: &kafka.Transport{}}
 	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
-	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	partitions, err := partitionsOf(ctx, client, topic)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("read the partitions of %s: %w", topic, err)
-	}
-	if len(meta.Topics) != 1 || errors.Is(meta.Topics[0].Error, kafka.UnknownTopicOrPartition) {
-		return time.Time{}, nil
-	}
-	if err := meta.Topics[0].Error; err != nil {
-		return time.Time{}, fmt.Errorf("read the partitions of %s: %w", topic, err)
+		return time.Time{}, err
 	}
 	var d kafka.Dialer
 	var newest time.Time
-	for _, p := range meta.Topics[0].Partitions {
+	for _, p := range partitions {
 		at, err := lastRecordTimeOf(ctx, &d, p)
 		if err != nil {
 			return time.Time{}, err
@@ -42,8 +36,92 @@ func LastRecordTime(ctx context.Context, brokers []string, topic string) (time.T
 	return newest, nil
 }
 
+// partitionsOf returns topic's partitions, none when it does not exist, asking without
+// creating it.
+func partitionsOf(ctx context.Context, client *kafka.Client, topic string) ([]kafka.Partition, error) {
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("read the partitions of %s: %w", topic, err)
+	}
+	if len(meta.Topics) != 1 || errors.Is(meta.Topics[0].Error, kafka.UnknownTopicOrPartition) {
+		return nil, nil
+	}
+	if err := meta.Topics[0].Error; err != nil {
+		return nil, fmt.Errorf("read the partitions of %s: %w", topic, err)
+	}
+	return meta.Topics[0].Partitions, nil
+}
+
 // lastRecordTimeOf returns the time of partition p's last record, zero when it has none.
 func lastRecordTimeOf(ctx context.Context, d *kafka.Dialer, p kafka.Partition) (time.Time, error) {
+	return recordTime(ctx, d, p, func(first, last int64) (int64, bool) { return last - 1, last > first })
+}
+
+// OldestUnread returns the time of the oldest record of topic that group has not committed
+// past (the time its producer gave it), zero when the group has read every record, or the
+// topic does not exist. A partition the group has never committed on is unread from its
+// first record, where the group starts. Like LastRecordTime, it creates no topic.
+func OldestUnread(ctx context.Context, brokers []string, group, topic string) (time.Time, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: &kafka.Transport{}}
+	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
+	partitions, err := partitionsOf(ctx, client, topic)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if len(partitions) == 0 {
+		return time.Time{}, nil
+	}
+	ids := make([]int, len(partitions))
+	for i, p := range partitions {
+		ids[i] = p.ID
+	}
+	fetched, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: ids}})
+	if err == nil {
+		err = fetched.Error
+	}
+	if errors.Is(err, kafka.GroupIdNotFound) { // a group that never committed, to some brokers
+		fetched, err = &kafka.OffsetFetchResponse{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the offsets group %s committed on %s: %w", group, topic, err)
+	}
+	committed := map[int]int64{}
+	for _, p := range fetched.Topics[topic] {
+		if p.Error != nil {
+			return time.Time{}, fmt.Errorf("read the offset group %s committed on %s/%d: %w", group, topic, p.Partition, p.Error)
+		}
+		committed[p.Partition] = p.CommittedOffset
+	}
+	var d kafka.Dialer
+	var oldest time.Time
+	for _, p := range partitions {
+		from, ok := committed[p.ID]
+		if !ok {
+			from = -1
+		}
+		at, err := recordTimeFrom(ctx, &d, p, from)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !at.IsZero() && (oldest.IsZero() || at.Before(oldest)) {
+			oldest = at
+		}
+	}
+	return oldest, nil
+}
+
+// recordTimeFrom returns the time of partition p's record at offset from, or at its first
+// when from is before it (or negative: none committed); zero when from is at its end.
+func recordTimeFrom(ctx context.Context, d *kafka.Dialer, p kafka.Partition, from int64) (time.Time, error) {
+	return recordTime(ctx, d, p, func(first, last int64) (int64, bool) {
+		from = max(from, first)
+		return from, from < last
+	})
+}
+
+// recordTime returns the time of partition p's record at the offset that at picks from its
+// first offset and its end, zero when at picks none.
+func recordTime(ctx context.Context, d *kafka.Dialer, p kafka.Partition, at func(first, last int64) (int64, bool)) (time.Time, error) {
 	conn, err := d.DialLeader(ctx, "tcp", net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port)), p.Topic, p.ID)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read %s/%d: %w", p.Topic, p.ID, err)
@@ -56,10 +134,11 @@ func lastRecordTimeOf(ctx context.Context, d *kafka.Dialer, p kafka.Partition) (
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read the offsets of %s/%d: %w", p.Topic, p.ID, err)
 	}
-	if last <= first {
+	offset, ok := at(first, last)
+	if !ok {
 		return time.Time{}, nil
 	}
-	if _, err := conn.Seek(last-1, kafka.SeekAbsolute); err != nil {
+	if _, err := conn.Seek(offset, kafka.SeekAbsolute); err != nil {
 		return time.Time{}, fmt.Errorf("seek %s/%d: %w", p.Topic, p.ID, err)
 	}
 	msg, err := conn.ReadMessage(1 << 20)

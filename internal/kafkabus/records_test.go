@@ -58,3 +58,47 @@ func TestLastRecordTime_IsTheNewestOfThePartitionsLastRecords(t *testing.T) {
 		t.Errorf("%v, want partition 1's %v", at, want)
 	}
 }
+
+// The oldest record a group has not committed past, over every partition: from the first
+// record of a partition it has never committed on, from its committed offset on the others,
+// and zero once it has committed past every record (or for a topic that does not exist).
+func TestOldestUnread_IsTheOldestRecordTheGroupHasNotCommittedPast(t *testing.T) {
+	const topic, group = "jobs.unread", "workers"
+	broker := kafkatest.Start(t, 3, topic)
+	ctx := t.Context()
+	base := time.Now().Truncate(time.Millisecond)
+	for partition, at := range [][]time.Time{{base.Add(-5 * time.Minute), base.Add(-4 * time.Minute)}, {base.Add(-3 * time.Minute)}} {
+		conn, err := kafka.DialLeader(ctx, "tcp", broker.Addrs[0], topic, partition)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range at {
+			if _, err := conn.WriteMessages(kafka.Message{Value: []byte(`{}`), Time: a}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = conn.Close()
+	}
+	for _, step := range []struct {
+		commit map[int]int64
+		want   time.Time
+	}{
+		{nil, base.Add(-5 * time.Minute)},
+		{map[int]int64{0: 1}, base.Add(-4 * time.Minute)},
+		{map[int]int64{0: 2}, base.Add(-3 * time.Minute)},
+		{map[int]int64{1: 1, 2: 0}, time.Time{}},
+	} {
+		if step.commit != nil {
+			if err := kafkabus.CommitOffsets(ctx, broker.Client, group, topic, step.commit); err != nil {
+				t.Fatal(err)
+			}
+		}
+		at, err := kafkabus.OldestUnread(ctx, broker.Addrs, group, topic)
+		if err != nil || !at.Equal(step.want) {
+			t.Fatalf("after commits %v: %v, %v; want %v", step.commit, at, err, step.want)
+		}
+	}
+	if at, err := kafkabus.OldestUnread(ctx, broker.Addrs, group, "missing"); err != nil || !at.IsZero() {
+		t.Fatalf("a topic that does not exist: %v, %v; want zero, nil", at, err)
+	}
+}
