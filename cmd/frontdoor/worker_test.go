@@ -209,12 +209,16 @@ func (q *queueSystem) jobOffsets(partition int, want ...string) map[string]int64
 	return offsets
 }
 
+// client is a Kafka client of the stack's brokers.
+func (q *queueSystem) client() *kafka.Client {
+	return &kafka.Client{Addr: kafka.TCP(q.ep.KafkaBrokers...), Timeout: 10 * time.Second}
+}
+
 // committed returns the dispatchers' committed offset of partition of the jobs topic: the
 // first job they have not finished; -1 when they have committed none.
 func (q *queueSystem) committed(partition int) int64 {
 	q.t.Helper()
-	client := &kafka.Client{Addr: kafka.TCP(q.ep.KafkaBrokers...), Timeout: 10 * time.Second}
-	res, err := client.OffsetFetch(q.t.Context(), &kafka.OffsetFetchRequest{GroupID: q.group, Topics: map[string][]int{q.jobs: {partition}}})
+	res, err := q.client().OffsetFetch(q.t.Context(), &kafka.OffsetFetchRequest{GroupID: q.group, Topics: map[string][]int{q.jobs: {partition}}})
 	if err == nil {
 		err = res.Error
 	}

@@ -21,7 +21,8 @@ import (
 // its model tokens in the Postgres at databaseURL, when set), failed and undecodable jobs
 // copied to JOBS_TOPIC.dlq; and the sweep that expires conversations idle longer than ttl
 // (CONVERSATION_TTL) and forgets them a ttl later, and deletes the token counts of jobs older
-// than ttl. The process is ready once it is in the group.
+// than ttl; and the sweep that fails the jobs lost on the way to a worker (sweepLost). The
+// process is ready once it is in the group.
 func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups Groups, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store, ttl time.Duration, databaseURL string) error {
 	model, err := s.newModel(cfg.Model)
 	if err != nil {
@@ -71,6 +72,15 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 		expire(ctx, store, calls, ttl, s.Log)
 		return nil
 	}))
+	s.addWork(task("lost jobs", func(ctx context.Context) error {
+		sweepLost(ctx, lostSweep{
+			store: store, after: cfg.LostAfter, metrics: metrics, log: s.Log,
+			unread: func(ctx context.Context) (time.Time, error) {
+				return kafkabus.OldestUnread(ctx, bus.Brokers(), cfg.GroupID, topics.Jobs)
+			},
+		})
+		return nil
+	}))
 	s.addReady(func(context.Context) error {
 		if !group.Joined() {
 			return fmt.Errorf("not in consumer group %s yet", cfg.GroupID)
@@ -101,6 +111,57 @@ func expire(ctx context.Context, store transcript.Store, calls callCounts, ttl t
 		if calls != nil {
 			sweep(ctx, log, "old token counts deleted", "cannot delete old token counts", func(ctx context.Context, batch int) (int, error) {
 				return calls.ForgetModelCalls(ctx, ttl, batch)
+			})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// lostSweep is what sweepLost needs.
+type lostSweep struct {
+	store worker.LostJobs
+	// after is LOST_JOB_AFTER.
+	after time.Duration
+	// unread returns the time of the oldest job the workers' group has not read (zero: none),
+	// kafkabus.OldestUnread.
+	unread  func(ctx context.Context) (time.Time, error)
+	metrics *worker.Metrics
+	log     *slog.Logger
+}
+
+// lostMargin is how long after a job's slot was taken its enqueueing may end: the front door's
+// ENQUEUE_TIMEOUT (5s by default) and its clock's difference from the broker's, with room.
+const lostMargin = time.Minute
+
+// sweepLost fails the jobs lost on the way to a worker (worker.FailLost) every quarter of
+// LOST_JOB_AFTER (at most every minute), until ctx is done. A job counts as lost once it is
+// older than LOST_JOB_AFTER and than everything the workers' group has yet to read, with
+// lostMargin to spare: the jobs of a backlog (the workers down for longer than LOST_JOB_AFTER,
+// or behind) are still to be answered, not lost. When Kafka cannot say what the group has
+// read, the sweep waits for it. Several replicas doing it at once only share the work: each
+// job's error is recorded once.
+func sweepLost(ctx context.Context, l lostSweep) {
+	tick := time.NewTicker(min(time.Minute, max(l.after/4, 100*time.Millisecond)))
+	defer tick.Stop()
+	blind := false // logged once until Kafka answers again
+	for {
+		oldest, err := l.unread(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !blind:
+			l.log.Warn("cannot tell which jobs the workers have read; not looking for lost jobs until it can", "error", err)
+			blind = true
+		case err == nil:
+			blind = false
+			after := l.after
+			if !oldest.IsZero() {
+				after = max(after, (time.Since(oldest) + lostMargin).Round(time.Second))
+			}
+			sweep(ctx, l.log, "lost jobs looked at", "cannot fail lost jobs", func(ctx context.Context, batch int) (int, error) {
+				return worker.FailLost(ctx, l.store, after, batch, l.metrics, l.log)
 			})
 		}
 		select {

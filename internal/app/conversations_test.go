@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -10,7 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beacon/eventdispatch/internal/kafkatest"
+	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/transcript"
+	"github.com/beacon/eventdispatch/internal/worker"
 )
 
 // forgetter is a callCounts that has expireBatch+1 old counts to forget.
@@ -59,5 +66,74 @@ func TestExpire_ForgetsTheTokenCountsOlderThanTheTTLInBatches(t *testing.T) {
 	want := fmt.Sprintf(`msg="old token counts deleted" rows=%d batches=2`, expireBatch+1)
 	if got := logged.String(); strings.Count(got, "old token counts deleted") != 1 || !strings.Contains(got, want) {
 		t.Errorf("logged:\n%s\nwant one line with %s", got, want)
+	}
+}
+
+// A job older than LOST_JOB_AFTER is failed as lost only once the workers' group has read
+// everything enqueued before it with lostMargin to spare: not while the group has a backlog
+// from before it, nor while Kafka cannot say (which is logged once).
+func TestSweepLost_FailsOnlyJobsOlderThanWhatTheWorkersHaveYetToRead(t *testing.T) {
+	const after = 40 * time.Millisecond
+	ctx := t.Context()
+	store := transcript.NewMemory(time.Hour)
+	conv := uuid.New()
+	if _, err := store.Open(ctx, conv, true, uuid.Nil); err != nil {
+		t.Fatal(err)
+	}
+	job := uuid.New()
+	if _, err := store.Accept(ctx, conv, job, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var unread time.Time
+	unreadErr := errors.New("no broker answers")
+	set := func(at time.Time, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		unread, unreadErr = at, err
+	}
+	logged := &proctest.Buffer{}
+	sweepCtx, cancel := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		sweepLost(sweepCtx, lostSweep{
+			store: store, after: after, metrics: worker.NewMetrics(prometheus.NewRegistry()),
+			log: slog.New(slog.NewTextHandler(logged, nil)),
+			unread: func(context.Context) (time.Time, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				return unread, unreadErr
+			},
+		})
+	}()
+	defer func() { cancel(); <-stopped }()
+	outcome := func() string {
+		evs, err := store.Events(ctx, conv, 1, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return ""
+		}
+		return evs[0].Text
+	}
+
+	time.Sleep(10 * after) // Kafka does not answer
+	if got := outcome(); got != "" {
+		t.Fatalf("failed while Kafka could not say what the workers read: %q", got)
+	}
+	if n := strings.Count(logged.String(), "cannot tell which jobs the workers have read"); n != 1 {
+		t.Fatalf("logged %d times that Kafka cannot say, want once:\n%s", n, logged.String())
+	}
+	set(time.Now().Add(-time.Second), nil) // a backlog from before the job
+	time.Sleep(10 * after)
+	if got := outcome(); got != "" {
+		t.Fatalf("failed while the workers had older jobs to read: %q", got)
+	}
+	set(time.Time{}, nil) // the workers have read everything
+	kafkatest.Eventually(t, 5*time.Second, func() bool { return outcome() != "" }, func() string { return "the lost job was not failed" })
+	if got, want := outcome(), worker.LostText(after); got != want {
+		t.Fatalf("outcome %q, want %q", got, want)
 	}
 }

@@ -60,7 +60,7 @@ func defaultSignals() Signals {
 func defaultCapture() Capture { return Capture{HeartbeatTopic: "__debezium-heartbeat.postgres"} }
 
 func defaultConversations() Conversations {
-	return Conversations{GroupID: "dispatcher-llm", Workers: 8, ContextTurns: 10, Model: Model{
+	return Conversations{GroupID: "dispatcher-llm", Workers: 8, ContextTurns: 10, LostAfter: 30 * time.Minute, Model: Model{
 		// OPENAI_MODEL and LLM_SYSTEM_PROMPT empty: llm.DefaultModel and llm.DefaultSystemPrompt.
 		Timeout: llm.DefaultTimeout, MaxAttempts: llm.DefaultMaxAttempts,
 		BreakerFailures: llm.DefaultBreakerFailures, BreakerCooldown: llm.DefaultBreakerCooldown, MaxJobAge: llm.DefaultMaxJobAge,

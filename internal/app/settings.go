@@ -221,13 +221,16 @@ type Conversations struct {
 	Workers int `env:"WORKERS"`
 	// ContextTurns is how many earlier turns of the conversation go to the model with a job.
 	ContextTurns int `env:"CONTEXT_TURNS"`
-	Model        Model
+	// LostAfter is how long after its enqueueing an accepted job without an outcome is taken
+	// for lost, once the workers have read everything enqueued before it (worker.FailLost).
+	LostAfter time.Duration `env:"LOST_JOB_AFTER"`
+	Model     Model
 }
 
 // Validate checks the values, naming the variable that is wrong.
 func (c Conversations) Validate() error {
 	return errors.Join(between("WORKERS", c.Workers, 1, 4096), atLeast("CONTEXT_TURNS", c.ContextTurns, 0),
-		nonEmpty("LLM_GROUP_ID", c.GroupID), c.Model.Validate())
+		nonEmpty("LLM_GROUP_ID", c.GroupID), positive("LOST_JOB_AFTER", c.LostAfter), c.Model.Validate())
 }
 
 // Model chooses the model that answers jobs and the policies between the queue and it.

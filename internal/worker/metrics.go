@@ -16,7 +16,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "worker_jobs_total",
-			Help: "Jobs ended, by outcome: answered, failed, already_answered (redone after its outcome was stored: no model call, no second reply), refused (the front door could not confirm it and said so: no model call, no outcome), expired (its conversation was gone: no outcome), or unstorable (the transcript store refused one of its values: no outcome, copied to the dead-letter topic).",
+			Help: "Jobs ended, by outcome: answered, failed, already_answered (redone after its outcome was stored: no model call, no second reply), refused (the front door could not confirm it and said so: no model call, no outcome), expired (its conversation was gone: no outcome), unstorable (the transcript store refused one of its values: no outcome, copied to the dead-letter topic), or lost (no worker had answered it LOST_JOB_AFTER after its enqueueing: the sweep recorded an error for it).",
 		}, []string{"outcome"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "worker_model_duration_seconds",
@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.jobs, m.duration, m.busy, m.deadLettered, m.tiers)
 	// Every outcome listed from the start, at zero: a rate or an increase over a series that
 	// appears with its first job misses that job (JobsAnsweredWithErrors, on failed).
-	for _, outcome := range []string{"answered", "failed", "already_answered", "refused", "expired", "unstorable"} {
+	for _, outcome := range []string{"answered", "failed", "already_answered", "refused", "expired", "unstorable", "lost"} {
 		m.jobs.WithLabelValues(outcome)
 	}
 	return m

@@ -13,7 +13,7 @@ import (
 func TestMetrics_EveryOutcomeIsListedAtZeroFromTheStart(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	worker.NewMetrics(reg)
-	if n, err := testutil.GatherAndCount(reg, "worker_jobs_total"); err != nil || n != 6 {
-		t.Fatalf("worker_jobs_total has %d series (%v), want its 6 outcomes", n, err)
+	if n, err := testutil.GatherAndCount(reg, "worker_jobs_total"); err != nil || n != 7 {
+		t.Fatalf("worker_jobs_total has %d series (%v), want its 7 outcomes", n, err)
 	}
 }

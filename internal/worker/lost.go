@@ -1,0 +1,57 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/beacon/eventdispatch/internal/transcript"
+)
+
+// LostText is the error recorded for a job that no worker answered within after of its
+// enqueueing (FailLost).
+func LostText(after time.Duration) string {
+	return fmt.Sprintf("no answer came within %s: the sentence may have been lost on its way to the assistant, please send it again", after)
+}
+
+// LostJobs is the part of the transcript store the sweep of lost jobs uses.
+type LostJobs interface {
+	Lost(ctx context.Context, after time.Duration, batch int) ([]transcript.Job, error)
+	Finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind transcript.Kind, text string) (transcript.Event, bool, error)
+}
+
+// FailLost records an error (LostText) for at most batch jobs accepted more than after ago
+// that still have no outcome, and returns how many it found. The front door told their
+// clients "enqueued" once Kafka had them, so they were lost after that, on the way to a
+// worker: their topic deleted or recreated, the workers' group moved past them, a standalone
+// process started on another STANDALONE_KAFKA_DIR. Without an outcome such a job would hold
+// its slot in its conversation's queue until the conversation expired, and its client would
+// wait for ever; the error tells the client, and Finish frees the slot. A job that was only
+// slow, and reaches a worker after all, finds the outcome and is not asked of the model
+// (Pool.answer). Each job failed is logged and counted as worker_jobs_total{outcome="lost"}.
+func FailLost(ctx context.Context, store LostJobs, after time.Duration, batch int, m *Metrics, log *slog.Logger) (int, error) {
+	jobs, err := store.Lost(ctx, after, batch)
+	if err != nil {
+		return 0, err
+	}
+	text := LostText(after)
+	for _, j := range jobs {
+		ev, recorded, err := store.Finish(ctx, j.Conversation, j.ID, j.Sentence, transcript.Failed, text)
+		switch {
+		case errors.Is(err, transcript.ErrNotFound) || errors.Is(err, transcript.ErrRefused):
+			continue // expired or refused since it was listed: nobody waits for it
+		case err != nil:
+			return 0, fmt.Errorf("record the failure of lost job %s: %w", j.ID, err)
+		case !recorded:
+			continue // a worker answered it since it was listed
+		}
+		m.jobs.WithLabelValues("lost").Inc()
+		log.Warn("job lost: no worker answered it in time; its client was told to send it again",
+			"job", j.ID, "conversation", j.Conversation, "serial", ev.Serial, "after", after)
+	}
+	return len(jobs), nil
+}
