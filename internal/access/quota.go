@@ -214,10 +214,13 @@ func roundUp(d time.Duration) time.Duration {
 	return max(time.Second, (d + time.Second - 1).Truncate(time.Second))
 }
 
-// exhausted is ResourceExhausted with a RetryInfo detail saying when to come back.
+// exhausted is ResourceExhausted with a RetryInfo detail saying when to come back: wait to
+// the millisecond, rounded up (the message rounds it to seconds, for a person; a program
+// that waited as long would wait up to a second more than it needs to).
 func exhausted(msg string, wait time.Duration) error {
 	err := connect.NewError(connect.CodeResourceExhausted, errors.New(msg))
-	if detail, derr := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(roundUp(wait))}); derr == nil {
+	delay := max(time.Millisecond, (wait + time.Millisecond - 1).Truncate(time.Millisecond))
+	if detail, derr := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(delay)}); derr == nil {
 		err.AddDetail(detail)
 	}
 	return err
