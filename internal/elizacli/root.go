@@ -44,8 +44,22 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 type server struct {
 	addr  string
 	tls   bool
-	token string
+	token givenString // --token
 }
+
+// givenString is a flag's string that knows whether it was given, so that a flag given as
+// "" is not taken for one not given.
+type givenString struct {
+	value string
+	given bool
+}
+
+func (g *givenString) String() string { return g.value }
+func (g *givenString) Set(v string) error {
+	g.value, g.given = v, true
+	return nil
+}
+func (g *givenString) Type() string { return "string" }
 
 // client returns an ElizaService client over the Connect protocol (plain HTTP/1.1 is enough
 // for Say, Send and Watch), with the system's roots under --tls.
@@ -70,7 +84,7 @@ func (s *server) base() (string, *http.Client, error) {
 		scheme = "https://"
 	}
 	token := s.bearer()
-	if err := checkToken(s.rawToken(), token); err != nil {
+	if err := checkToken(s.token.given || s.rawToken() != "", token); err != nil {
 		return "", nil, err
 	}
 	httpClient := http.DefaultClient
@@ -85,19 +99,20 @@ func (s *server) base() (string, *http.Client, error) {
 // ends keeps its \r), as the server reads it.
 func (s *server) bearer() string { return strings.TrimSpace(s.rawToken()) }
 
-// rawToken is the token as given: --token's, else ELIZA_TOKEN's.
+// rawToken is the token as given: --token's, even "", else ELIZA_TOKEN's.
 func (s *server) rawToken() string {
-	if s.token != "" {
-		return s.token
+	if s.token.given {
+		return s.token.value
 	}
 	return os.Getenv("ELIZA_TOKEN")
 }
 
 // checkToken refuses a token given that cannot be one: blank, or with a control character in
-// it, which no header can carry. Before, the first was sent as a malformed token, and the
-// second failed as "cannot reach" the server.
-func checkToken(raw, token string) error {
-	if raw != "" && token == "" {
+// it, which no header can carry. Before, the first was sent as a malformed token (or, given
+// as --token "", not at all: the call went without one), and the second failed as "cannot
+// reach" the server.
+func checkToken(given bool, token string) error {
+	if given && token == "" {
 		return errors.New("the token (--token or ELIZA_TOKEN) is blank")
 	}
 	if i := strings.IndexFunc(token, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
@@ -124,7 +139,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&srv.addr, "addr", srv.addr, "the front door, host:port (ELIZA_ADDR)")
 	root.PersistentFlags().BoolVar(&srv.tls, "tls", false, "use HTTPS, verified against the system's roots")
 	// No default shown from ELIZA_TOKEN: help must not print a secret.
-	root.PersistentFlags().StringVar(&srv.token, "token", "", "the client's token, sent as Authorization: Bearer (default: ELIZA_TOKEN)")
+	root.PersistentFlags().Var(&srv.token, "token", "the client's token, sent as Authorization: Bearer (default: ELIZA_TOKEN)")
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -22,6 +22,9 @@ func TestSay_WhatCannotBeSentIsSaidSo(t *testing.T) {
 		// A token no header can carry, or none at all: said so, not "cannot reach".
 		{[]string{"--token", "tok\x01en", "say", "hi"}, `eliza: the token (--token or ELIZA_TOKEN) has a control character ('\x01') in it`},
 		{[]string{"--token", "  ", "say", "hi"}, `eliza: the token (--token or ELIZA_TOKEN) is blank`},
+		// Given as "", it was taken for not given: the call went without a token.
+		{[]string{"--token", "", "say", "hi"}, `eliza: the token (--token or ELIZA_TOKEN) is blank`},
+		{[]string{"--token=", "say", "hi"}, `eliza: the token (--token or ELIZA_TOKEN) is blank`},
 	} {
 		r := start(addr, strings.NewReader(""), c.args...)
 		if code := r.wait(t); code != 1 || !strings.HasPrefix(r.err.String(), c.want) {
