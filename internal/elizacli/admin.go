@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -156,7 +157,7 @@ func newClients(db *database) *cobra.Command {
 				if c.Disabled() {
 					state = "disabled " + c.DisabledAt.UTC().Format(time.RFC3339)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%s\t%s\t%s\n", c.ID, c.Name, c.Tier, c.Admin, describeLimits(c.Limits),
+				fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%s\t%s\t%s\n", c.ID, shownName(c.Name), c.Tier, c.Admin, describeLimits(c.Limits),
 					c.CreatedAt.UTC().Format(time.RFC3339), state)
 			}
 			return w.Flush()
@@ -359,4 +360,14 @@ func describeLimits(l access.Limits) string {
 	}
 	return show(int64(l.RequestsPerSecond), "req/s") + ", " + show(int64(l.SentencesPerMinute), "sentences/min") + ", " +
 		show(l.TokensPerDay, "tokens/day")
+}
+
+// shownName is a client's name as the list prints it: quoted, escapes and all, when it is not
+// one that could be added now (access.CheckClientName), as a name with a line break or a tab
+// stored before names were checked, which would print as rows or columns of its own.
+func shownName(name string) string {
+	if access.CheckClientName(name) != nil {
+		return strconv.Quote(name)
+	}
+	return name
 }

@@ -131,3 +131,25 @@ func TestTokens_OfADisabledClientSaySo(t *testing.T) {
 		t.Fatalf("tokens list of a disabled client: exit status %d,\n%s\nwant its three tokens valid, but its client disabled", code, out)
 	}
 }
+
+// A name stored before names were checked, with a line break and tabs in it, is listed
+// quoted on its own row: printed as it was, it made rows and columns of its own (a fake
+// admin client, here).
+func TestClientsList_QuotesANameThatCouldNotBeAddedNow(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres)
+	pool := stack.Pool(t, ep.DatabaseURL)
+	var id string
+	name := "test old name\n00000000-dead-beef\tadmin-looking\tpremium\ttrue"
+	if err := pool.QueryRow(t.Context(), `INSERT INTO access.client (name) VALUES ($1) RETURNING id`, name).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DELETE FROM access.client WHERE id = $1`, id) })
+	code, out, errs := admin(t, ep.DatabaseURL, "clients", "list")
+	if code != 0 || strings.Contains(out, "\n00000000-dead-beef") {
+		t.Fatalf("clients list: exit status %d, %q,\n%s\nwant the name on its client's row", code, errs, out)
+	}
+	quoted := `"test old name\n00000000-dead-beef\tadmin-looking\tpremium\ttrue"`
+	if !strings.Contains(out, "\n"+id+"  "+quoted+"  ") {
+		t.Fatalf("clients list:\n%s\nwant the row of %s with its name quoted, %s", out, id, quoted)
+	}
+}
