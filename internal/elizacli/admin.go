@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
@@ -49,7 +50,8 @@ func (d *database) store(ctx context.Context) (*access.Store, func(), error) {
 	return access.NewStore(pool), pool.Close, nil
 }
 
-// withStore wraps a command's work with an open store.
+// withStore wraps a command's work with an open store. A table missing is a database the
+// migrations have not run on, and the error says so.
 func (d *database) withStore(f func(cmd *cobra.Command, args []string, s *access.Store) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		s, closeStore, err := d.store(cmd.Context())
@@ -57,9 +59,16 @@ func (d *database) withStore(f func(cmd *cobra.Command, args []string, s *access
 			return err
 		}
 		defer closeStore()
-		return f(cmd, args, s)
+		err = f(cmd, args, s)
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == undefinedTable {
+			return fmt.Errorf("%w: the database at DATABASE_URL is not migrated (run cmd/migrate on it: `DATABASE_URL=… go run ./cmd/migrate`)", err)
+		}
+		return err
 	}
 }
+
+// undefinedTable is the SQLSTATE of a table that does not exist.
+const undefinedTable = "42P01"
 
 func newDatabase() *database {
 	d := &database{url: app.DefaultDatabaseURL}

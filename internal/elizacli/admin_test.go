@@ -153,3 +153,12 @@ func TestClientsList_QuotesANameThatCouldNotBeAddedNow(t *testing.T) {
 		t.Fatalf("clients list:\n%s\nwant the row of %s with its name quoted, %s", out, id, quoted)
 	}
 }
+
+// On a database the migrations have not run on, a command says to run them, not only that a
+// relation does not exist.
+func TestAdmin_AnUnmigratedDatabaseIsSaidToBeSo(t *testing.T) {
+	code, _, errs := admin(t, stack.EmptyDatabase(t), "clients", "list")
+	if want := "the database at DATABASE_URL is not migrated (run cmd/migrate on it"; code != 1 || !strings.Contains(errs, want) {
+		t.Fatalf("clients list: exit status %d, %q; want 1 and %q", code, errs, want)
+	}
+}
