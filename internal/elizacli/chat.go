@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
@@ -379,13 +380,15 @@ func (c *chat) send(ctx context.Context, sentence string) {
 		// idle watch is not told): it is given up as the watch gives up one it finds gone, and
 		// this sentence starts a new one.
 		c.mu.Lock()
-		due := 0
-		if c.conv == conv {
+		due, told := 0, c.conv != conv // the watch found it gone first, and said so
+		if !told {
 			due = c.forgetLocked()
 		}
 		c.mu.Unlock()
 		c.notify()
-		c.say("conversation %s cannot be continued (%v)%s: %q starts a new conversation", conv, describe(err, c.srv), dueNote(due), sentence)
+		if !told {
+			c.say("conversation %s cannot be continued (%v)%s: %q starts a new conversation", conv, describe(err, c.srv), dueNote(due), sentence)
+		}
 		c.forgetSaved(conv)
 		c.send(ctx, sentence)
 		return
@@ -548,6 +551,10 @@ func (c *chat) watch(ctx context.Context) {
 			}
 			switch connect.CodeOf(err) {
 			case connect.CodeNotFound, connect.CodeInvalidArgument:
+				if broken { // the server is back, without the conversation
+					c.say("reconnected")
+					broken = false
+				}
 				if c.lost(conv, err) {
 					return
 				}
@@ -659,6 +666,29 @@ func (c *chat) lost(conv string, err error) bool {
 	return true
 }
 
+// shown is a text of the server's (a sentence anyone who knows the conversation's id may have
+// sent, a model's answer) as chat and say print it: its control characters but line breaks
+// and tabs written as Go escapes (\x1b), so that no text can move the cursor, change the
+// colours or the window's title, or hide what came before it, on the terminal that shows it.
+func shown(text string) string {
+	if !strings.ContainsFunc(text, escaped) {
+		return text
+	}
+	var b strings.Builder
+	for _, r := range text {
+		if escaped(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// escaped tells the characters that shown writes as escapes.
+func escaped(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }
+
 // print prints an event of conv once, in order, and saves the conversation's place before the
 // job counts as answered (so that chat does not exit with the place unsaved). Events of a
 // conversation chat has given up are not printed.
@@ -687,11 +717,11 @@ func (c *chat) print(conv string, ev *elizav1.QueueConversationResponse) {
 	c.mu.Unlock()
 	switch ev.GetKind() {
 	case elizav1.QueueConversationResponse_KIND_ENQUEUED:
-		fmt.Fprintf(c.out, "  enqueued: %s\n", ev.GetInReplyTo())
+		fmt.Fprintf(c.out, "  enqueued: %s\n", shown(ev.GetInReplyTo()))
 	case elizav1.QueueConversationResponse_KIND_REPLY:
-		fmt.Fprintf(c.out, "eliza: %s\n", ev.GetSentence())
+		fmt.Fprintf(c.out, "eliza: %s\n", shown(ev.GetSentence()))
 	default:
-		fmt.Fprintf(c.out, "error: %s (to %q)\n", ev.GetSentence(), ev.GetInReplyTo())
+		fmt.Fprintf(c.out, "error: %s (to %q)\n", shown(ev.GetSentence()), ev.GetInReplyTo())
 	}
 	c.save()
 	if ev.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {

@@ -154,6 +154,38 @@ func TestChat_ASentenceSentWhileTheConversationIsFoundGoneStartsANewOne(t *testi
 	}
 }
 
+// The same with a front door that refuses the Send (NotFound): the loss the watch announced is
+// not announced again for the sentence (it was, twice in a row), which is sent again.
+func TestChat_ASentenceRefusedAfterTheWatchFoundTheConversationGoneIsNotAnnouncedTwice(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	gone := "0b9a8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+	if err := store(savedAt(), saved{Conversation: gone, Serial: 9}); err != nil {
+		t.Fatal(err)
+	}
+	f := newFake()
+	r := newRun()
+	f.beforeSend = func(ctx context.Context, req *elizav1.SendRequest) {
+		if req.GetConversationId() == gone {
+			r.out.waitFor(ctx, "cannot be continued")
+		}
+	}
+	r.start(f.start(t), strings.NewReader("two\n"), "chat", "--resume")
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+	}
+	want := lines("[conversation "+gone+" (after event 9)]",
+		"[conversation "+gone+" cannot be continued (not_found: conversation "+gone+" is unknown or has expired): "+
+			"your next sentence starts a new conversation]",
+		"[conversation "+convID(1)+"]",
+		"  enqueued: two", "eliza: you said two")
+	if got := r.out.String(); got != want {
+		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
+	}
+	if got, want := f.sends(), []string{gone + "/two", "/two"}; !slices.Equal(got, want) {
+		t.Fatalf("sent %q, want %q", got, want)
+	}
+}
+
 // The saved conversation was held with another server: chat says so, in one line, and
 // continues it there (front doors sharing a database share its conversations).
 func TestChat_ResumeOnAnotherServerSaysSo(t *testing.T) {
@@ -746,5 +778,61 @@ func TestChat_SaysOnceThatItCannotSaveItsPlace(t *testing.T) {
 	}
 	if !strings.Contains(r.out.String(), "eliza: you said two") {
 		t.Fatalf("chat printed:\n%s", r.out)
+	}
+}
+
+// A sentence anyone who knows the conversation's id may send, and a model's answer, reach the
+// terminal with their control characters written as escapes: an escape sequence in them
+// changed the colours and the window's title of whoever followed the conversation. Line
+// breaks and tabs are printed as they are.
+func TestChat_ControlCharactersInEventsArePrintedAsEscapes(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	r := newRun()
+	r.start(newFake().start(t), strings.NewReader("x\x1b[31mred\x1b]0;title\x07\tand\u009b2J\n"), "chat")
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+	}
+	want := lines("[conversation "+convID(1)+"]",
+		`  enqueued: x\x1b[31mred\x1b]0;title\a`+"\t"+`and\u009b2J`,
+		`eliza: you said x\x1b[31mred\x1b]0;title\a`+"\t"+`and\u009b2J`)
+	if got := r.out.String(); got != want {
+		t.Fatalf("chat printed:\n%q\nwant:\n%q", got, want)
+	}
+}
+
+// A server back after a restart without the conversation chat follows: chat says it is back,
+// then that the conversation cannot be continued. It said the second only, and "[reconnected]"
+// never came.
+func TestChat_AServerBackWithoutTheConversationIsSaidToBeBack(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	addr := f.start(t)
+	in, typed, end := typing(t)
+	r := start(addr, in, "chat")
+	typed("one")
+	r.waitFor(t, "eliza: you said one\n")
+	var once sync.Once
+	f.beforeWatch = func(context.Context, *elizav1.WatchRequest) error {
+		refused := false
+		once.Do(func() { refused = true })
+		if refused { // still starting: chat loses the server for a moment
+			return connect.NewError(connect.CodeUnavailable, errors.New("restarting"))
+		}
+		return nil
+	}
+	f.restart()
+	r.waitFor(t, "cannot be continued")
+	end()
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
+	}
+	want := lines("[conversation "+convID(1)+"]",
+		"  enqueued: one", "eliza: you said one",
+		"[lost the server ("+addr+" is unavailable: restarting); reconnecting]",
+		"[reconnected]",
+		"[conversation "+convID(1)+" cannot be continued (not_found: conversation "+convID(1)+
+			" is unknown or has expired): your next sentence starts a new conversation]")
+	if got := r.out.String(); got != want {
+		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
 	}
 }

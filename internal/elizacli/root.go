@@ -184,7 +184,7 @@ func newSay(srv *server) *cobra.Command {
 				if err != nil {
 					return describe(err, srv)
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), res.Msg.GetSentence())
+				fmt.Fprintln(cmd.OutOrStdout(), shown(res.Msg.GetSentence()))
 			}
 			return nil
 		},
