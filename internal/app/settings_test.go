@@ -173,7 +173,16 @@ func TestREADME_ConfigurationTableMatchesWhatEachBinaryReads(t *testing.T) {
 		}
 	}
 	for binary, pkgs := range directReads {
+		var help strings.Builder
+		if settings, ok := app.Binaries()[binary]; ok {
+			if _, err := app.Usage(binary, settings, []string{"-h"}, &help); err != nil {
+				t.Fatal(err)
+			}
+		}
 		for _, v := range envReads(t, pkgs...) {
+			if binary != cli && !strings.Contains(help.String(), "  "+v+"  ") {
+				t.Errorf("%s -h does not list %s, which it reads", binary, v)
+			}
 			if readers[v] == nil {
 				readers[v] = map[string]bool{}
 			}

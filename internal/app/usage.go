@@ -8,6 +8,12 @@ import (
 	"github.com/beacon/eventdispatch/internal/config"
 )
 
+// readDirectly lists, by binary, the variables it reads outside its settings, as the packages
+// that read them (internal/statedir) say.
+var readDirectly = map[string][]config.Variable{
+	"standalone": {{Name: "XDG_STATE_HOME", Default: "~/.local/state"}},
+}
+
 // Usage answers a binary's command-line arguments, which none of the services takes: they
 // read their configuration from the environment. With no argument it returns done false, and
 // the binary runs. -h, -help, --help or help print what the binary reads, each variable with
@@ -22,7 +28,7 @@ func Usage(name string, settings any, args []string, out io.Writer) (done bool, 
 		fmt.Fprintf(out, "Usage: %s\n\n%s takes no arguments. It reads these environment variables (the README's\nConfiguration table says what each means); an empty value counts as unset:\n\n", name, name)
 		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(w, "  VARIABLE\tDEFAULT")
-		for _, v := range config.Variables(settings) {
+		for _, v := range append(config.Variables(settings), readDirectly[name]...) {
 			def := v.Default
 			if def == "" {
 				def = "(unset)"
