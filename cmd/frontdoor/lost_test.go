@@ -25,6 +25,11 @@ func TestQueueConversation_AJobLostOnTheWayToTheWorkersGetsAnErrorAndFreesItsSlo
 	if _, err := migrations.Up(t.Context(), db, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
+	// The topic first: the front door creates it in the background, and a sentence sent before
+	// that is "queue unavailable".
+	if err := kafkabus.New(kafkabus.Config{Brokers: q.ep.KafkaBrokers, Partitions: 3}).EnsureTopics(t.Context(), q.jobs); err != nil {
+		t.Fatal(err)
+	}
 	f := q.frontdoor("DATABASE_URL="+db, "QUEUE_LIMIT=1")
 	s := openQueue(t, f.rpc)
 	conv, lost := queueOn(t, s, "is anybody there?", 1)

@@ -133,43 +133,58 @@ type lostSweep struct {
 	log     *slog.Logger
 }
 
-// lostMargin is how long after a job's slot was taken its enqueueing may end: the front door's
-// ENQUEUE_TIMEOUT (5s by default) and its clock's difference from the broker's, with room.
+// lostMargin is how much older than the oldest job the workers have yet to read a job must
+// be to count as lost. The job's age is from its reservation, by Postgres's clock; the record's
+// time is the front door's clock when it wrote it, after the reservation by at most its
+// ENQUEUE_TIMEOUT (5s by default; at most 30s); the dispatcher's clock reads both. With the
+// clocks in step (NTP keeps them within milliseconds), a minute leaves room for all of it, and
+// for records of several front doors, which a partition holds in the order they arrived, not
+// of their times.
 const lostMargin = time.Minute
 
-// sweepLost fails the jobs lost on the way to a worker (worker.FailLost) every quarter of
-// LOST_JOB_AFTER (at most every minute), until ctx is done. A job counts as lost once it is
-// older than LOST_JOB_AFTER and than everything the workers' group has yet to read, with
+// unreadTimeout bounds one question to Kafka of what the workers have read.
+const unreadTimeout = 30 * time.Second
+
+// sweepLost fails the jobs lost on the way to a worker (worker.FailLost) every minute, or every
+// quarter of LOST_JOB_AFTER if that is shorter, until ctx is done. A job counts as lost once it
+// is older than LOST_JOB_AFTER and than everything the workers' group has yet to read, with
 // lostMargin to spare: the jobs of a backlog (the workers down for longer than LOST_JOB_AFTER,
-// or behind) are still to be answered, not lost. When Kafka cannot say what the group has
-// read, the sweep waits for it. Several replicas doing it at once only share the work: each
+// or behind) are still to be answered, not lost. What the group has read is asked again for
+// each batch, so that a long sweep does not go by an answer older than its batch. When Kafka
+// cannot say (or says it has no jobs topic, as a broker just restarted may), the sweep fails
+// nothing, and logs so, at most once a tick. Replicas sweeping at once do not conflict: each
 // job's error is recorded once.
 func sweepLost(ctx context.Context, l lostSweep) {
 	tick := time.NewTicker(min(time.Minute, max(l.after/4, 100*time.Millisecond)))
 	defer tick.Stop()
-	blind := false // logged once until Kafka answers again
 	for {
-		oldest, err := l.unread(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil && !blind:
-			l.log.Warn("cannot tell which jobs the workers have read; not looking for lost jobs until it can", "error", err)
-			blind = true
-		case err == nil:
-			blind = false
-			after := l.after
-			if !oldest.IsZero() {
-				after = max(after, (time.Since(oldest) + lostMargin).Round(time.Second))
+		sweep(ctx, l.log, "lost jobs looked at", "cannot look for lost jobs", func(ctx context.Context, batch int) (int, error) {
+			after, err := l.cutoff(ctx)
+			if err != nil {
+				return 0, err
 			}
-			sweep(ctx, l.log, "lost jobs looked at", "cannot fail lost jobs", func(ctx context.Context, batch int) (int, error) {
-				return worker.FailLost(ctx, l.store, after, batch, l.metrics, l.log)
-			})
-		}
+			return worker.FailLost(ctx, l.store, after, batch, l.metrics, l.log)
+		})
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 	}
+}
+
+// cutoff is how old a job without an outcome must be, now, to count as lost.
+func (l lostSweep) cutoff(ctx context.Context) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, unreadTimeout)
+	defer cancel()
+	oldest, err := l.unread(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("cannot tell which jobs the workers have read, so none is taken for lost: %w", err)
+	}
+	if oldest.IsZero() {
+		return l.after, nil
+	}
+	return max(l.after, (time.Since(oldest) + lostMargin).Round(time.Second)), nil
 }
 
 // sweep runs del in batches of expireBatch until one deletes fewer, then logs as done what

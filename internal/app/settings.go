@@ -129,7 +129,7 @@ func (f FrontDoor) Validate() error {
 	return errors.Join(
 		atLeast("QUEUE_LIMIT", f.QueueLimit, 1),
 		atLeast("MAX_INFLIGHT", f.MaxInflight, 1),
-		positive("ENQUEUE_TIMEOUT", f.EnqueueTimeout),
+		positive("ENQUEUE_TIMEOUT", f.EnqueueTimeout), atMost("ENQUEUE_TIMEOUT", f.EnqueueTimeout, maxEnqueueTimeout),
 		origins("CORS_ALLOWED_ORIGINS", f.CORSAllowedOrigins),
 		atLeast("QUOTA_REQUESTS_PER_SECOND", f.QuotaRequestsPerSecond, 0),
 		atLeast("QUOTA_SENTENCES_PER_MINUTE", f.QuotaSentencesPerMinute, 0),
@@ -139,6 +139,11 @@ func (f FrontDoor) Validate() error {
 		nonNegative("ANONYMOUS_TOKENS_PER_DAY", f.AnonymousTokensPerDay),
 	)
 }
+
+// maxEnqueueTimeout bounds ENQUEUE_TIMEOUT: the dispatchers take a job for lost only when it is
+// older by a minute than what their group has yet to read (lostMargin), which counts on the
+// job's write following its reservation by less than that.
+const maxEnqueueTimeout = 30 * time.Second
 
 // validAuth checks that tokens have somewhere to live: AUTH other than off needs the
 // Postgres at DATABASE_URL.
@@ -349,6 +354,13 @@ func atLeast(name string, n, least int) error {
 func between(name string, n, least, most int) error {
 	if n < least || n > most {
 		return fmt.Errorf("%s: %d is not between %d and %d", name, n, least, most)
+	}
+	return nil
+}
+
+func atMost(name string, d, most time.Duration) error {
+	if d > most {
+		return fmt.Errorf("%s: at most %s, got %s", name, most, d)
 	}
 	return nil
 }

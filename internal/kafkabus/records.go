@@ -57,10 +57,14 @@ func lastRecordTimeOf(ctx context.Context, d *kafka.Dialer, p kafka.Partition) (
 	return recordTime(ctx, d, p, func(first, last int64) (int64, bool) { return last - 1, last > first })
 }
 
+// ErrNoTopic is OldestUnread's error for a topic the brokers do not have.
+var ErrNoTopic = errors.New("no such topic")
+
 // OldestUnread returns the time of the oldest record of topic that group has not committed
-// past (the time its producer gave it), zero when the group has read every record, or the
-// topic does not exist. A partition the group has never committed on is unread from its
-// first record, where the group starts. Like LastRecordTime, it creates no topic.
+// past (the time its producer gave it), zero when the group has read every record. A
+// partition the group has never committed on is unread from its first record, where the group
+// starts. A topic the brokers say they do not have is ErrNoTopic, not "nothing unread": a
+// broker just restarted may say so of one it has. Like LastRecordTime, it creates no topic.
 func OldestUnread(ctx context.Context, brokers []string, group, topic string) (time.Time, error) {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: &kafka.Transport{}}
 	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
@@ -69,7 +73,7 @@ func OldestUnread(ctx context.Context, brokers []string, group, topic string) (t
 		return time.Time{}, err
 	}
 	if len(partitions) == 0 {
-		return time.Time{}, nil
+		return time.Time{}, fmt.Errorf("read the partitions of %s: %w", topic, ErrNoTopic)
 	}
 	ids := make([]int, len(partitions))
 	for i, p := range partitions {

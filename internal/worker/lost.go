@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -15,8 +16,13 @@ import (
 // LostText is the error recorded for a job that no worker answered within after of its
 // enqueueing (FailLost).
 func LostText(after time.Duration) string {
-	return fmt.Sprintf("no answer came within %s: the sentence may have been lost on its way to the assistant, please send it again", after)
+	return fmt.Sprintf(lostPrefix+"%s: the sentence may have been lost on its way to the assistant, please send it again", after)
 }
+
+const lostPrefix = "no answer came within "
+
+// failedAsLost tells whether an outcome's text is LostText's: FailLost's, not a worker's.
+func failedAsLost(text string) bool { return strings.HasPrefix(text, lostPrefix) }
 
 // LostJobs is the part of the transcript store the sweep of lost jobs uses.
 type LostJobs interface {
@@ -31,8 +37,8 @@ type LostJobs interface {
 // process started on another STANDALONE_KAFKA_DIR. Without an outcome such a job would hold
 // its slot in its conversation's queue until the conversation expired, and its client would
 // wait for ever; the error tells the client, and Finish frees the slot. A job that was only
-// slow, and reaches a worker after all, finds the outcome and is not asked of the model
-// (Pool.answer). Each job failed is logged and counted as worker_jobs_total{outcome="lost"}.
+// slow, and reaches a worker after all, finds the outcome and is neither asked of the model
+// nor copied to the dead-letter topic (Pool.answer). Each job failed is logged and counted as worker_jobs_total{outcome="lost"}.
 func FailLost(ctx context.Context, store LostJobs, after time.Duration, batch int, m *Metrics, log *slog.Logger) (int, error) {
 	jobs, err := store.Lost(ctx, after, batch)
 	if err != nil {

@@ -493,6 +493,36 @@ func TestPool_AJobWhoseFailureIsStoredIsCopiedToTheDeadLetterTopicWhenRedone(t *
 	}
 }
 
+// A job the sweep failed as lost that reaches a worker after all (it was only slow) is
+// neither asked of the model nor copied to the dead-letter topic, as a job failed by a worker
+// is: no worker failed it, and its client was told to send it again.
+func TestPool_AJobFailedAsLostThatReachesAWorkerIsNotAnsweredNorDeadLettered(t *testing.T) {
+	r := newRig(t)
+	conv := conversations(1)
+	jobs := r.enqueue(conv, 1)
+	if _, _, err := r.transcript.Finish(t.Context(), conv[0], jobs[0].ID, jobs[0].Sentence, transcript.Failed, worker.LostText(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	model := newEcho(0)
+	r.member(model.call, 2, 10, 5*time.Second)
+	r.waitCommittedPast(1)
+	if n := model.calls(); n != 0 {
+		t.Fatalf("the model was asked %d times for a job failed as lost", n)
+	}
+	ends, err := kafkabus.EndOffsets(t.Context(), r.broker.Client, kafkabus.DeadLetterTopic(jobsTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for partition, end := range ends {
+		if end != 0 {
+			t.Fatalf("the dead-letter topic has %d messages on partition %d, want none", end, partition)
+		}
+	}
+	if !strings.Contains(r.logs.String(), "job reached a worker after it was failed as lost") {
+		t.Errorf("the log does not say so:\n%s", r.logs.String())
+	}
+}
+
 // A model may answer with a NUL character, which no Postgres text holds: it is stored as
 // U+FFFD, rather than the outcome failing to be stored for ever.
 func TestPool_ANULInTheModelsAnswerIsStoredAsAReplacementCharacter(t *testing.T) {
