@@ -59,6 +59,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	// tell, and max across replicas skips NaN.
 	m.pending.Set(math.NaN())
 	reg.MustRegister(m.events, m.completed, m.deadLettered, m.ignored, m.batchDuration, m.failed, m.pending, m.incomplete)
+	// Every op a series from the start, at zero, so that a rate over the first deletes (or a
+	// truncate) counts them too.
+	for _, op := range []string{"c", "r", "u", "d", "t", "tombstone"} {
+		m.events.WithLabelValues(op)
+	}
 	return m
 }
 

@@ -42,6 +42,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, outcome := range []string{"answered", "failed", "already_answered", "refused", "expired", "unstorable", "lost"} {
 		m.jobs.WithLabelValues(outcome)
 	}
+	for _, tier := range []string{"free", "premium"} {
+		m.tiers.WithLabelValues(tier)
+	}
 	return m
 }
 

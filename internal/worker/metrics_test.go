@@ -16,4 +16,7 @@ func TestMetrics_EveryOutcomeIsListedAtZeroFromTheStart(t *testing.T) {
 	if n, err := testutil.GatherAndCount(reg, "worker_jobs_total"); err != nil || n != 7 {
 		t.Fatalf("worker_jobs_total has %d series (%v), want its 7 outcomes", n, err)
 	}
+	if n, err := testutil.GatherAndCount(reg, "worker_answers_by_tier_total"); err != nil || n != 2 {
+		t.Fatalf("worker_answers_by_tier_total has %d series (%v), want its 2 tiers", n, err)
+	}
 }
