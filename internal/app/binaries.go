@@ -50,7 +50,7 @@ type DispatcherSettings struct {
 func (s DispatcherSettings) Validate() error {
 	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), s.Groups.Validate(), validDatabaseURL(s.DatabaseURL, false),
 		s.Transcript.Validate(), s.Queue.Validate(), s.Signals.Validate(), s.Capture.Validate(), s.Conversations.Validate(),
-		distinctTopics(s.Signals.Topic, s.Queue.Jobs, s.Capture.topic()))
+		distinctTopics(s.Signals.Topic, s.Queue.Jobs, s.Capture.topic()), distinctGroups(s.Signals.GroupID, s.Conversations.GroupID))
 }
 
 // HeadbandSettings are cmd/headband's.
@@ -87,7 +87,7 @@ func (s StandaloneSettings) Validate() error {
 	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), s.Groups.Validate(), validDatabaseURL(s.DatabaseURL, true),
 		s.Transcript.Validate(), s.Queue.Validate(), s.FrontDoor.Validate(), validAuth(s.FrontDoor, s.DatabaseURL),
 		s.Signals.Validate(), s.Conversations.Validate(), s.Headband.Validate(), distinctTopics(s.Signals.Topic, s.Queue.Jobs, ""),
-		kafkaDirNeedsDatabase(s.Kafka.Dir, s.DatabaseURL))
+		distinctGroups(s.Signals.GroupID, s.Conversations.GroupID), kafkaDirNeedsDatabase(s.Kafka.Dir, s.DatabaseURL))
 }
 
 // kafkaDirNeedsDatabase refuses a broker kept on disk with the state in memory: after a
@@ -96,6 +96,16 @@ func (s StandaloneSettings) Validate() error {
 func kafkaDirNeedsDatabase(dir, databaseURL string) error {
 	if dir != "" && databaseURL == "" {
 		return errors.New("STANDALONE_KAFKA_DIR: needs DATABASE_URL: with the state in memory, a broker kept on disk would come back ahead of it")
+	}
+	return nil
+}
+
+// distinctGroups refuses one consumer group for the signals and the jobs: its members would
+// be two readers of two topics under one id, each rebalance of one a rebalance of the other,
+// and their kafka_consumer_joined{group} one series.
+func distinctGroups(signals, jobs string) error {
+	if signals == jobs {
+		return fmt.Errorf("GROUP_ID and LLM_GROUP_ID: both are %q; the signals and the jobs need a consumer group each", signals)
 	}
 	return nil
 }

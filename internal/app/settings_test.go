@@ -270,6 +270,19 @@ func TestDispatcher_RefusesTopicsSharedByTwoFlows(t *testing.T) {
 	}
 }
 
+// One consumer group for both flows is refused, by the dispatcher and by standalone: it was
+// taken, and each flow's rebalances were the other's.
+func TestSettings_RefuseOneConsumerGroupForBothFlows(t *testing.T) {
+	dispatcher, standalone := app.DefaultDispatcher(), app.DefaultStandalone()
+	dispatcher.Conversations.GroupID = dispatcher.Signals.GroupID
+	standalone.Conversations.GroupID = standalone.Signals.GroupID
+	for name, err := range map[string]error{"dispatcher": dispatcher.Validate(), "standalone": standalone.Validate()} {
+		if want := "GROUP_ID and LLM_GROUP_ID: both are"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", name, err, want)
+		}
+	}
+}
+
 // A broker kept on disk needs the state kept in a database: with it in memory, the broker
 // would come back ahead of it after a restart.
 func TestStandalone_RefusesABrokerOnDiskWithTheStateInMemory(t *testing.T) {

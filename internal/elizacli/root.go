@@ -76,7 +76,9 @@ func (s *server) base() (string, *http.Client, error) {
 	if strings.Contains(s.addr, "://") {
 		return "", nil, fmt.Errorf("server address %q (--addr or ELIZA_ADDR): give host:port, and --tls for HTTPS", s.addr)
 	}
-	if _, port, err := net.SplitHostPort(s.addr); err != nil || port == "" {
+	// A path, a query or user info after host:port was sent as part of every request's URL:
+	// "unimplemented: 404 Not Found" and the like, for a mistyped address.
+	if _, port, err := net.SplitHostPort(s.addr); err != nil || port == "" || strings.ContainsAny(s.addr, "/?#@ \t") {
 		return "", nil, fmt.Errorf("server address %q (--addr or ELIZA_ADDR): give host:port, such as %s", s.addr, DefaultAddr)
 	}
 	scheme := "http://"
