@@ -73,6 +73,8 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 		return nil
 	}))
 	s.addWork(task("lost jobs", func(ctx context.Context) error {
+		// Once the topic is there: a dispatcher's first start creates it (as the group does).
+		bus.AwaitTopics(ctx, s.Log, topics.Jobs)
 		sweepLost(ctx, lostSweep{
 			store: store, after: cfg.LostAfter, metrics: metrics, log: s.Log,
 			unread: func(ctx context.Context) (time.Time, error) {
@@ -159,11 +161,11 @@ func sweepLost(ctx context.Context, l lostSweep) {
 	defer tick.Stop()
 	for {
 		sweep(ctx, l.log, "lost jobs looked at", "cannot look for lost jobs", func(ctx context.Context, batch int) (int, error) {
-			after, err := l.cutoff(ctx)
+			olderThan, err := l.cutoff(ctx)
 			if err != nil {
 				return 0, err
 			}
-			return worker.FailLost(ctx, l.store, after, batch, l.metrics, l.log)
+			return worker.FailLost(ctx, l.store, olderThan, l.after, batch, l.metrics, l.log)
 		})
 		select {
 		case <-ctx.Done():

@@ -89,6 +89,7 @@ func TestSweepLost_FailsOnlyJobsOlderThanWhatTheWorkersHaveYetToRead(t *testing.
 	var mu sync.Mutex
 	var unread time.Time
 	unreadErr := errors.New("no broker answers")
+	asked := 0 // how often the sweep asked what the workers have read
 	set := func(at time.Time, err error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -105,11 +106,24 @@ func TestSweepLost_FailsOnlyJobsOlderThanWhatTheWorkersHaveYetToRead(t *testing.
 			unread: func(context.Context) (time.Time, error) {
 				mu.Lock()
 				defer mu.Unlock()
+				asked++
 				return unread, unreadErr
 			},
 		})
 	}()
 	defer func() { cancel(); <-stopped }()
+	// sweeps waits until the sweep has looked twice more (the first may have begun before).
+	sweeps := func() {
+		t.Helper()
+		mu.Lock()
+		from := asked
+		mu.Unlock()
+		kafkatest.Eventually(t, 5*time.Second, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return asked >= from+2
+		}, func() string { return "the sweep did not look again" })
+	}
 	outcome := func() string {
 		evs, err := store.Events(ctx, conv, 1, 10)
 		if err != nil {
@@ -121,7 +135,8 @@ func TestSweepLost_FailsOnlyJobsOlderThanWhatTheWorkersHaveYetToRead(t *testing.
 		return evs[0].Text
 	}
 
-	time.Sleep(10 * after) // Kafka does not answer
+	time.Sleep(2 * after) // the job is older than LOST_JOB_AFTER; Kafka does not answer
+	sweeps()
 	if got := outcome(); got != "" {
 		t.Fatalf("failed while Kafka could not say what the workers read: %q", got)
 	}
@@ -130,7 +145,7 @@ func TestSweepLost_FailsOnlyJobsOlderThanWhatTheWorkersHaveYetToRead(t *testing.
 	}
 	for _, backlog := range []time.Time{accepted.Add(-time.Second), accepted.Add(100 * time.Millisecond)} {
 		set(backlog, nil)
-		time.Sleep(10 * after)
+		sweeps()
 		if got := outcome(); got != "" {
 			t.Fatalf("failed while the workers had a job of %v to read, %v after this one's: %q", backlog, backlog.Sub(accepted), got)
 		}
@@ -139,5 +154,60 @@ func TestSweepLost_FailsOnlyJobsOlderThanWhatTheWorkersHaveYetToRead(t *testing.
 	kafkatest.Eventually(t, 5*time.Second, func() bool { return outcome() != "" }, func() string { return "the lost job was not failed" })
 	if got, want := outcome(), worker.LostText(after); got != want {
 		t.Fatalf("outcome %q, want %q", got, want)
+	}
+}
+
+// recordingLost is a store of one open job that records what the sweep asks of it.
+type recordingLost struct {
+	mu        sync.Mutex
+	olderThan []time.Duration
+	texts     []string
+	job       transcript.Job
+}
+
+func (r *recordingLost) Lost(_ context.Context, olderThan time.Duration, _ int) ([]transcript.Job, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.olderThan = append(r.olderThan, olderThan)
+	if len(r.texts) > 0 {
+		return nil, nil
+	}
+	return []transcript.Job{r.job}, nil
+}
+
+func (r *recordingLost) Finish(_ context.Context, conv, job uuid.UUID, _ string, _ transcript.Kind, text string) (transcript.Event, bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.texts = append(r.texts, text)
+	return transcript.Event{Conversation: conv, JobID: job, Serial: 2}, true, nil
+}
+
+// Behind a backlog, the sweep asks for jobs older than the backlog's oldest by lostMargin,
+// and tells their clients LOST_JOB_AFTER, not that age (it said "within 47m13s").
+func TestSweepLost_BehindABacklogAsksForOlderJobsAndSaysLostJobAfter(t *testing.T) {
+	const after = 30 * time.Minute
+	store := &recordingLost{job: transcript.Job{Conversation: uuid.New(), ID: uuid.New(), Sentence: "hello"}}
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		sweepLost(ctx, lostSweep{
+			store: store, after: after, metrics: worker.NewMetrics(prometheus.NewRegistry()), log: slog.New(slog.DiscardHandler),
+			unread: func(context.Context) (time.Time, error) { return time.Now().Add(-45 * time.Minute), nil },
+		})
+	}()
+	defer func() { cancel(); <-stopped }()
+	kafkatest.Eventually(t, 5*time.Second, func() bool {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return len(store.texts) > 0
+	}, func() string { return "the sweep recorded nothing" })
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if got := store.olderThan[0]; got < 46*time.Minute-time.Second || got > 46*time.Minute+time.Second {
+		t.Errorf("asked for jobs older than %s, want about 46m (the backlog's 45m and the margin's minute)", got)
+	}
+	if got, want := store.texts[0], worker.LostText(after); got != want {
+		t.Errorf("told %q, want %q", got, want)
 	}
 }

@@ -225,8 +225,11 @@ func TestSettings_NameEveryVariableThatIsWrong(t *testing.T) {
 	cfg.Queue.Jobs = "bad topic!"
 	cfg.Signals.Topic = strings.Repeat("s", 246)
 	cfg.Conversations.Model.BaseURL = "notaurl"
+	cfg.FrontDoor.EnqueueTimeout = time.Minute // over 30s, which the sweep of lost jobs counts on
+	cfg.Conversations.LostAfter = 0
 	err := cfg.Validate()
-	for _, name := range []string{"MAX_INFLIGHT", "BATCH_SIZE", "BATCH_BYTES", "LLM_RPM", "KAFKA_SESSION_TIMEOUT", "STANDALONE_KAFKA_ADDR", "HEADBAND_MAX_PAUSE", "JOBS_TOPIC", "SIGNAL_TOPIC", "OPENAI_BASE_URL"} {
+	for _, name := range []string{"MAX_INFLIGHT", "BATCH_SIZE", "BATCH_BYTES", "LLM_RPM", "KAFKA_SESSION_TIMEOUT", "STANDALONE_KAFKA_ADDR",
+		"HEADBAND_MAX_PAUSE", "JOBS_TOPIC", "SIGNAL_TOPIC", "OPENAI_BASE_URL", "ENQUEUE_TIMEOUT", "LOST_JOB_AFTER"} {
 		if err == nil || !strings.Contains(err.Error(), name+":") {
 			t.Errorf("error %v does not name %s", err, name)
 		}

@@ -6,12 +6,13 @@ import (
 	"text/tabwriter"
 
 	"github.com/beacon/eventdispatch/internal/config"
+	"github.com/beacon/eventdispatch/internal/statedir"
 )
 
 // readDirectly lists, by binary, the variables it reads outside its settings, as the packages
 // that read them (internal/statedir) say.
 var readDirectly = map[string][]config.Variable{
-	"standalone": {{Name: "XDG_STATE_HOME", Default: "~/.local/state"}},
+	"standalone": {{Name: statedir.Variable, Default: statedir.DefaultHome}},
 }
 
 // Usage answers a binary's command-line arguments, which none of the services takes: they

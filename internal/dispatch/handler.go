@@ -65,7 +65,7 @@ func (h *Handler) Handle(ctx context.Context, _ int, events []Event) error {
 	counts := map[string]int{} // events by op, counted only once the batch is durable
 	for _, ev := range events {
 		if ev.Tombstone {
-			counts["tombstone"]++
+			counts[tombstoneOp]++
 			continue
 		}
 		ch := ev.Change

@@ -4,6 +4,8 @@ import (
 	"math"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beacon/eventdispatch/internal/debezium"
 )
 
 // Metrics are the dispatcher's instruments for the signal flow.
@@ -61,11 +63,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.events, m.completed, m.deadLettered, m.ignored, m.batchDuration, m.failed, m.pending, m.incomplete)
 	// Every op a series from the start, at zero, so that a rate over the first deletes (or a
 	// truncate) counts them too.
-	for _, op := range []string{"c", "r", "u", "d", "t", "tombstone"} {
+	for _, op := range []string{string(debezium.OpCreate), string(debezium.OpRead), string(debezium.OpUpdate),
+		string(debezium.OpDelete), string(debezium.OpTruncate), tombstoneOp} {
 		m.events.WithLabelValues(op)
 	}
 	return m
 }
+
+// tombstoneOp is dispatcher_events_total's op for a tombstone, which has no Debezium op.
+const tombstoneOp = "tombstone"
 
 // DeadLettered counts the signal topic's messages copied to its dead-letter topic.
 func (m *Metrics) DeadLettered() prometheus.Counter { return m.deadLettered }

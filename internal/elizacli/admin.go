@@ -20,6 +20,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/app"
 	"github.com/beacon/eventdispatch/internal/pguuid"
+	"github.com/beacon/eventdispatch/migrations"
 )
 
 // The administration commands (clients, tokens) talk to the Postgres that the front doors
@@ -30,7 +31,7 @@ import (
 // database is where the administration commands find the clients and tokens.
 type database struct{ url string }
 
-func (d *database) store(ctx context.Context) (*access.Store, func(), error) {
+func (d *database) store(ctx context.Context) (*access.Store, *pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(d.url)
 	if err != nil {
 		return nil, nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -47,21 +48,24 @@ func (d *database) store(ctx context.Context) (*access.Store, func(), error) {
 		pool.Close()
 		return nil, nil, fmt.Errorf("cannot reach the database at DATABASE_URL: %w", err)
 	}
-	return access.NewStore(pool), pool.Close, nil
+	return access.NewStore(pool), pool, nil
 }
 
 // withStore wraps a command's work with an open store. A table missing is a database the
-// migrations have not run on, and the error says so.
+// migrations have not run on (or not all of them): the error is then what the binaries say of
+// such a database (migrations.Check), with the versions.
 func (d *database) withStore(f func(cmd *cobra.Command, args []string, s *access.Store) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		s, closeStore, err := d.store(cmd.Context())
+		s, pool, err := d.store(cmd.Context())
 		if err != nil {
 			return err
 		}
-		defer closeStore()
+		defer pool.Close()
 		err = f(cmd, args, s)
 		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == undefinedTable {
-			return fmt.Errorf("%w: the database at DATABASE_URL is not migrated (run cmd/migrate on it: `DATABASE_URL=… go run ./cmd/migrate`)", err)
+			if cerr := migrations.Check(cmd.Context(), pool); errors.Is(cerr, migrations.ErrUnusable) {
+				return fmt.Errorf("DATABASE_URL: %w", cerr)
+			}
 		}
 		return err
 	}

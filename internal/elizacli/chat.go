@@ -667,17 +667,21 @@ func (c *chat) lost(conv string, err error) bool {
 }
 
 // shown is a text of the server's (a sentence anyone who knows the conversation's id may have
-// sent, a model's answer) as chat and say print it: its control characters but line breaks
-// and tabs written as Go escapes (\x1b), so that no text can move the cursor, change the
-// colours or the window's title, or hide what came before it, on the terminal that shows it.
+// sent, a model's answer) as chat and say print it: its control characters, except line
+// breaks (\n, and \r\n as a model may end its lines) and tabs, and the characters that
+// reorder or break the text around them (bidirectional overrides and isolates, the line and
+// paragraph separators), written as Go escapes (\x1b, \u202e), so that no text can move the
+// cursor, change the colours or the window's title, or hide or reorder what came before it,
+// on the terminal that shows it.
 func shown(text string) string {
+	text = strings.ReplaceAll(text, "\r\n", "\n")
 	if !strings.ContainsFunc(text, escaped) {
 		return text
 	}
 	var b strings.Builder
 	for _, r := range text {
 		if escaped(r) {
-			q := strconv.QuoteRune(r)
+			q := strconv.QuoteRuneToASCII(r)
 			b.WriteString(q[1 : len(q)-1])
 			continue
 		}
@@ -687,7 +691,15 @@ func shown(text string) string {
 }
 
 // escaped tells the characters that shown writes as escapes.
-func escaped(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }
+func escaped(r rune) bool {
+	switch {
+	case r == '\n' || r == '\t':
+		return false
+	case unicode.IsControl(r):
+		return true
+	}
+	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x2028 || r == 0x2029
+}
 
 // print prints an event of conv once, in order, and saves the conversation's place before the
 // job counts as answered (so that chat does not exit with the place unsaved). Events of a

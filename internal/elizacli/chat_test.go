@@ -836,3 +836,18 @@ func TestChat_AServerBackWithoutTheConversationIsSaidToBeBack(t *testing.T) {
 		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// What shown leaves as it is, and what it escapes.
+func TestShown_EscapesWhatCouldDriveOrReorderTheTerminal(t *testing.T) {
+	for in, want := range map[string]string{
+		"line one\nline two\tand a tab":      "line one\nline two\tand a tab",
+		"a model's lines\r\nend in CRLF\r\n": "a model's lines\nend in CRLF\n",
+		"👩‍💻 שלום مرحبا":                     "👩‍💻 שלום مرحبا", // a ZWJ sequence, right-to-left text
+		"x\x1b[2Jy\rz\u0085":                 `x\x1b[2Jy\rz\u0085`,
+		"abc\u202edef\u2066g\u2069\u2028h":   `abc\u202edef\u2066g\u2069\u2028h`,
+	} {
+		if got := shown(in); got != want {
+			t.Errorf("shown(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

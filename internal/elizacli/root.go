@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"unicode"
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
@@ -78,7 +79,8 @@ func (s *server) base() (string, *http.Client, error) {
 	}
 	// A path, a query or user info after host:port was sent as part of every request's URL:
 	// "unimplemented: 404 Not Found" and the like, for a mistyped address.
-	if _, port, err := net.SplitHostPort(s.addr); err != nil || port == "" || strings.ContainsAny(s.addr, "/?#@ \t") {
+	if _, port, err := net.SplitHostPort(s.addr); err != nil || port == "" || strings.ContainsAny(s.addr, "/?#@") ||
+		strings.ContainsFunc(s.addr, unicode.IsSpace) {
 		return "", nil, fmt.Errorf("server address %q (--addr or ELIZA_ADDR): give host:port, such as %s", s.addr, DefaultAddr)
 	}
 	scheme := "http://"

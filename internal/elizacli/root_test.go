@@ -20,6 +20,7 @@ func TestSay_WhatCannotBeSentIsSaidSo(t *testing.T) {
 		{[]string{"--addr", "localhost", "say", "hi"}, `eliza: server address "localhost" (--addr or ELIZA_ADDR): give host:port`},
 		{[]string{"--addr", "localhost:8080/x", "say", "hi"}, `eliza: server address "localhost:8080/x" (--addr or ELIZA_ADDR): give host:port`},
 		{[]string{"--addr", "localhost:8080?x", "say", "hi"}, `eliza: server address "localhost:8080?x" (--addr or ELIZA_ADDR): give host:port`},
+		{[]string{"--addr", "localhost:8080\n", "say", "hi"}, `eliza: server address "localhost:8080\n" (--addr or ELIZA_ADDR): give host:port`},
 		{[]string{"say", "bad \xff"}, `eliza: "bad \xff": not UTF-8 text`},
 		// A token no header can carry, or none at all: said so, not "cannot reach".
 		{[]string{"--token", "tok\x01en", "say", "hi"}, `eliza: the token (--token or ELIZA_TOKEN) has a control character ('\x01') in it`},

@@ -10,6 +10,13 @@ import (
 	"path/filepath"
 )
 
+// Variable is the environment variable Path reads, and DefaultHome the state home without
+// it, as a binary's -h lists them.
+const (
+	Variable    = "XDG_STATE_HOME"
+	DefaultHome = "~/.local/state"
+)
+
 // Path returns name under the state home. A relative XDG_STATE_HOME is ignored, as the
 // specification asks: it would put the state wherever the binary happened to be started.
 func Path(name string) (string, error) {

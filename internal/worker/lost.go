@@ -30,7 +30,8 @@ type LostJobs interface {
 	Finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind transcript.Kind, text string) (transcript.Event, bool, error)
 }
 
-// FailLost records an error (LostText) for at most batch jobs accepted more than after ago
+// FailLost records an error (LostText of after, LOST_JOB_AFTER) for at most batch jobs
+// accepted more than olderThan ago (after, or more while the workers have older jobs to read)
 // that still have no outcome, and returns how many it found. The front door told their
 // clients "enqueued" once Kafka had them, so they were lost after that, on the way to a
 // worker: their topic deleted or recreated, the workers' group moved past them, a standalone
@@ -39,8 +40,8 @@ type LostJobs interface {
 // wait for ever; the error tells the client, and Finish frees the slot. A job that was only
 // slow, and reaches a worker after all, finds the outcome and is neither asked of the model
 // nor copied to the dead-letter topic (Pool.answer). Each job failed is logged and counted as worker_jobs_total{outcome="lost"}.
-func FailLost(ctx context.Context, store LostJobs, after time.Duration, batch int, m *Metrics, log *slog.Logger) (int, error) {
-	jobs, err := store.Lost(ctx, after, batch)
+func FailLost(ctx context.Context, store LostJobs, olderThan, after time.Duration, batch int, m *Metrics, log *slog.Logger) (int, error) {
+	jobs, err := store.Lost(ctx, olderThan, batch)
 	if err != nil {
 		return 0, err
 	}
@@ -57,7 +58,7 @@ func FailLost(ctx context.Context, store LostJobs, after time.Duration, batch in
 		}
 		m.jobs.WithLabelValues("lost").Inc()
 		log.Warn("job lost: no worker answered it in time; its client was told to send it again",
-			"job", j.ID, "conversation", j.Conversation, "serial", ev.Serial, "after", after)
+			"job", j.ID, "conversation", j.Conversation, "serial", ev.Serial, "older_than", olderThan)
 	}
 	return len(jobs), nil
 }

@@ -60,7 +60,7 @@ func TestFailLost_RecordsTheLostErrorForJobsLeftWithoutOutcome(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	var logged bytes.Buffer
-	n, err := worker.FailLost(ctx, staleList{store, listed}, after, 10, worker.NewMetrics(reg), slog.New(slog.NewTextHandler(&logged, nil)))
+	n, err := worker.FailLost(ctx, staleList{store, listed}, after, after, 10, worker.NewMetrics(reg), slog.New(slog.NewTextHandler(&logged, nil)))
 	if err != nil || n != 2 {
 		t.Fatalf("fail lost: %d, %v; want 2 looked at", n, err)
 	}
@@ -89,7 +89,12 @@ func TestFailLost_RecordsTheLostErrorForJobsLeftWithoutOutcome(t *testing.T) {
 	if err != nil || len(waiting) != 1 || waiting[0] != recent {
 		t.Errorf("waiting: %v, %v; want only the recent job %s", waiting, err, recent)
 	}
-	if again, err := worker.FailLost(ctx, store, after, 10, worker.NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler)); err != nil || again != 0 {
+	// Listed, then expired (or refused) before its error was recorded: nobody waits for it.
+	gone := transcript.Job{Conversation: uuid.New(), ID: uuid.New(), Sentence: "s"}
+	if n, err := worker.FailLost(ctx, staleList{store, []transcript.Job{gone}}, after, after, 10, worker.NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler)); err != nil || n != 1 {
+		t.Errorf("a job of a conversation gone: %d, %v; want 1 looked at and no error", n, err)
+	}
+	if again, err := worker.FailLost(ctx, store, after, after, 10, worker.NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler)); err != nil || again != 0 {
 		t.Errorf("a second sweep: %d, %v; want nothing left", again, err)
 	}
 }

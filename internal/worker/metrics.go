@@ -1,6 +1,10 @@
 package worker
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/beacon/eventdispatch/internal/access"
+)
 
 // Metrics are the worker pool's instruments.
 type Metrics struct {
@@ -42,8 +46,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, outcome := range []string{"answered", "failed", "already_answered", "refused", "expired", "unstorable", "lost"} {
 		m.jobs.WithLabelValues(outcome)
 	}
-	for _, tier := range []string{"free", "premium"} {
-		m.tiers.WithLabelValues(tier)
+	for _, tier := range []access.Tier{access.Free, access.Premium} {
+		m.tiers.WithLabelValues(string(tier))
 	}
 	return m
 }
