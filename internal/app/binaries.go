@@ -16,6 +16,16 @@ type Settings interface {
 	process() Process
 }
 
+// queued is the settings of a binary that puts jobs on JOBS_TOPIC or answers them: its
+// connections to the transcript name that topic (pgtranscript.SetQueue).
+type queued interface {
+	jobsTopic() string
+}
+
+func (s FrontDoorSettings) jobsTopic() string  { return s.Queue.Jobs }
+func (s DispatcherSettings) jobsTopic() string { return s.Queue.Jobs }
+func (s StandaloneSettings) jobsTopic() string { return s.Queue.Jobs }
+
 // FrontDoorSettings are cmd/frontdoor's.
 type FrontDoorSettings struct {
 	Process

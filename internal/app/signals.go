@@ -17,6 +17,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/pguuid"
 	"github.com/beacon/eventdispatch/internal/recording"
 	"github.com/beacon/eventdispatch/internal/sleep"
+	"github.com/beacon/eventdispatch/internal/transcript/pgtranscript"
 	"github.com/beacon/eventdispatch/migrations"
 )
 
@@ -52,7 +53,7 @@ func (s *System) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if p, ok := s.pools[url]; ok {
 		return p, nil
 	}
-	cfg, err := poolConfig(url)
+	cfg, err := poolConfig(url, s.queue)
 	if err != nil {
 		return nil, err
 	}
@@ -78,8 +79,10 @@ func (s *System) pool(ctx context.Context, url string) (*pgxpool.Pool, error) {
 }
 
 // poolConfig is url's pool configuration, with the process's defaults for the sizes the URL
-// does not give.
-func poolConfig(url string) (*pgxpool.Config, error) {
+// does not give, and its connections naming queue, the process's JOBS_TOPIC, when it has one:
+// the jobs they add are that topic's, and its sweep of lost jobs takes only those
+// (pgtranscript.SetQueue).
+func poolConfig(url, queue string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -94,6 +97,9 @@ func poolConfig(url string) (*pgxpool.Config, error) {
 		cfg.MinConns = min(defaultPoolMinConns, cfg.MaxConns)
 	}
 	cfg.AfterConnect = pguuid.AfterConnect
+	if queue != "" {
+		pgtranscript.SetQueue(&cfg.ConnConfig.Config, queue)
+	}
 	return cfg, nil
 }
 

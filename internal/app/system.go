@@ -39,6 +39,9 @@ type System struct {
 	closers   []func()
 	consumers *consumer.Metrics
 	pools     map[string]*pgxpool.Pool
+	// queue is the process's JOBS_TOPIC, which its connections to Postgres name, "" for a
+	// binary without one.
+	queue string
 }
 
 // Build adds a binary's parts to sys from its settings. Work that outlives Build belongs in
@@ -74,6 +77,9 @@ func run[S Settings](name string, defaults S, build Build[S]) error {
 	defer stop()
 
 	sys := &System{Log: log, Registry: admin.NewRegistry(), proc: proc}
+	if q, ok := any(cfg).(queued); ok {
+		sys.queue = q.jobsTopic()
+	}
 	defer sys.close(closeWithin)
 	if sys.adminLn, err = sys.Listen(ctx, "admin (ADMIN_ADDR)", proc.AdminAddr); err != nil {
 		return err

@@ -115,7 +115,8 @@ func (s *Store) Waiting(ctx context.Context, conversation uuid.UUID) ([]uuid.UUI
 
 // Lost implements transcript.Store. It reads the oldest entries of the index of open jobs by
 // the time their slot was taken (migration 00026), which holds only the jobs accepted and
-// not answered: a few at any time, whatever the number of jobs answered.
+// not answered: a few at any time, whatever the number of jobs answered. With a queue set on
+// its connections (SetQueue), only that queue's jobs, and those of no queue, are listed.
 func (s *Store) Lost(ctx context.Context, after time.Duration, batch int) ([]transcript.Job, error) {
 	if batch <= 0 {
 		return nil, nil
@@ -125,6 +126,8 @@ func (s *Store) Lost(ctx context.Context, after time.Duration, batch int) ([]tra
 		JOIN transcript.conversation c ON c.id = j.conversation AND c.active_at >= now() - $3::interval
 		WHERE j.accepted_serial IS NOT NULL AND j.outcome_serial IS NULL AND j.refused_at IS NULL
 		  AND j.reserved_at < now() - $1::interval
+		  AND (j.queue IS NULL OR j.queue = nullif(current_setting('`+QueueSetting+`', true), '')
+		       OR nullif(current_setting('`+QueueSetting+`', true), '') IS NULL)
 		ORDER BY j.reserved_at LIMIT $2`, interval(after), batch, s.ttl)
 	jobs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (transcript.Job, error) {
 		var j transcript.Job

@@ -35,6 +35,21 @@ type Store struct {
 
 var _ transcript.Store = (*Store)(nil)
 
+// QueueSetting is the setting that names a connection's jobs topic (its queue), which every
+// job the connection adds records (migration 00027), and by which Lost lists jobs.
+const QueueSetting = "transcript.queue"
+
+// SetQueue names the jobs topic of the connections made with cfg: the jobs they add are that
+// queue's, and a Store on them lists only that queue's lost jobs (and those of no queue). The
+// processes of one deployment share a topic; two on one database with topics of their own
+// each see only their own.
+func SetQueue(cfg *pgconn.Config, queue string) {
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams[QueueSetting] = queue
+}
+
 // New returns a Store on pool whose conversations expire after ttl without an append. The
 // listener connects with pool's settings.
 func New(pool *pgxpool.Pool, ttl time.Duration) *Store {

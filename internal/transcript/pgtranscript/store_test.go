@@ -1020,3 +1020,72 @@ func TestStore_AValueRefusedFailsItsOwnCallNotItsRound(t *testing.T) {
 		t.Fatalf("the Reserves ran in %d rounds, want two (the second run again one call at a time)", rounds-before)
 	}
 }
+
+// Two deployments on one database, each with its jobs topic (its queue, SetQueue): each one's
+// Lost lists its own lost jobs and those of no queue (added by a process from before
+// migration 00027), not the other's, which its sweep could not tell from a backlog. A store
+// of no queue lists them all, as before.
+func TestLost_ListsTheJobsOfItsOwnQueueAndOfNone(t *testing.T) {
+	base := newPool(t)
+	url := stack.Require(t, stack.Postgres).DatabaseURL
+	storeOf := func(queue string) *pgtranscript.Store {
+		cfg, err := pgxpool.ParseConfig(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if queue != "" {
+			pgtranscript.SetQueue(&cfg.ConnConfig.Config, queue)
+		}
+		pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		return pgtranscript.New(pool, time.Hour)
+	}
+	suffix := uuid.NewString()
+	a, b, none := storeOf("a."+suffix), storeOf("b."+suffix), storeOf("")
+	conv := conversation(t, none, base)
+	jobOf := map[*pgtranscript.Store]uuid.UUID{a: uuid.New(), b: uuid.New(), none: uuid.New()}
+	for s, job := range jobOf {
+		if err := s.Reserve(t.Context(), conv, job, "s", 10); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Accept(t.Context(), conv, job, "s"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := base.Exec(t.Context(), `UPDATE transcript.job SET reserved_at = reserved_at - interval '15 minutes' WHERE conversation = $1`, conv); err != nil {
+		t.Fatal(err)
+	}
+	listed := func(s *pgtranscript.Store) []uuid.UUID {
+		jobs, err := s.Lost(t.Context(), 10*time.Minute, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ours []uuid.UUID
+		for _, j := range jobs {
+			if j.Conversation == conv {
+				ours = append(ours, j.ID)
+			}
+		}
+		slices.SortFunc(ours, func(x, y uuid.UUID) int { return strings.Compare(x.String(), y.String()) })
+		return ours
+	}
+	sorted := func(ids ...uuid.UUID) []uuid.UUID {
+		slices.SortFunc(ids, func(x, y uuid.UUID) int { return strings.Compare(x.String(), y.String()) })
+		return ids
+	}
+	for name, c := range map[string]struct {
+		s    *pgtranscript.Store
+		want []uuid.UUID
+	}{
+		"queue a":  {a, sorted(jobOf[a], jobOf[none])},
+		"queue b":  {b, sorted(jobOf[b], jobOf[none])},
+		"no queue": {none, sorted(jobOf[a], jobOf[b], jobOf[none])},
+	} {
+		if got := listed(c.s); !slices.Equal(got, c.want) {
+			t.Errorf("%s lists %v, want %v", name, got, c.want)
+		}
+	}
+}
