@@ -73,8 +73,9 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 		return nil
 	}))
 	s.addWork(task("lost jobs", func(ctx context.Context) error {
-		// Once the topic is there: a dispatcher's first start creates it (as the group does).
-		bus.AwaitTopics(ctx, s.Log, topics.Jobs)
+		// Once the topic is there: a dispatcher's first start creates it. The group's task
+		// waits for it too, and says so while Kafka cannot be reached.
+		bus.AwaitTopics(ctx, slog.New(slog.DiscardHandler), topics.Jobs)
 		sweepLost(ctx, lostSweep{
 			store: store, after: cfg.LostAfter, metrics: metrics, log: s.Log,
 			unread: func(ctx context.Context) (time.Time, error) {

@@ -39,7 +39,8 @@ type LostJobs interface {
 // its slot in its conversation's queue until the conversation expired, and its client would
 // wait for ever; the error tells the client, and Finish frees the slot. A job that was only
 // slow, and reaches a worker after all, finds the outcome and is neither asked of the model
-// nor copied to the dead-letter topic (Pool.answer). Each job failed is logged and counted as worker_jobs_total{outcome="lost"}.
+// nor copied to the dead-letter topic (Pool.answer). Each job failed is logged and counted as
+// worker_jobs_total{outcome="lost"}.
 func FailLost(ctx context.Context, store LostJobs, olderThan, after time.Duration, batch int, m *Metrics, log *slog.Logger) (int, error) {
 	jobs, err := store.Lost(ctx, olderThan, batch)
 	if err != nil {
