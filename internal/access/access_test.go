@@ -614,25 +614,25 @@ func TestQuotas_ReturnedSentencesRefillTheAllowanceUpToItsLimit(t *testing.T) {
 		t.Fatalf("a sentence after one was given back: %s, want it admitted", why)
 	}
 	why := q.AdmitSentence(t.Context(), c)
-	if !strings.Contains(why, "at most 2 sentences a minute; try again in 30s") {
+	if !strings.Contains(why, "2 sentences a minute, in bursts of at most 2; try again in 30s") {
 		t.Fatalf("the next: %q, want a refusal naming the limit and about 30 s", why)
 	}
 }
 
-// A limit of one is said in the singular: "at most 1 sentence a minute".
+// A limit of one is said in the singular: "1 sentence a minute".
 func TestQuotas_ALimitOfOneIsSaidInTheSingular(t *testing.T) {
 	q := access.NewQuotas(access.QuotaConfig{Clients: access.Limits{RequestsPerSecond: 1, SentencesPerMinute: 1}}, nil, slog.New(slog.DiscardHandler))
 	c := access.Client{ID: uuid.New(), Tier: access.Free}
 	if err := q.AllowRequest(c); err != nil {
 		t.Fatalf("the first request: %v", err)
 	}
-	if err := q.AllowRequest(c); err == nil || !strings.Contains(err.Error(), "at most 1 request a second;") {
+	if err := q.AllowRequest(c); err == nil || !strings.Contains(err.Error(), "quota exceeded: 1 request a second, in bursts of at most 1;") {
 		t.Errorf("the second request: %v, want a refusal saying 1 request", err)
 	}
 	if why := q.AdmitSentence(t.Context(), c); why != "" {
 		t.Fatalf("the first sentence: %s", why)
 	}
-	if why := q.AdmitSentence(t.Context(), c); !strings.Contains(why, "at most 1 sentence a minute;") {
+	if why := q.AdmitSentence(t.Context(), c); !strings.Contains(why, "quota exceeded: 1 sentence a minute, in bursts of at most 1;") {
 		t.Errorf("the second sentence: %q, want a refusal saying 1 sentence", why)
 	}
 }

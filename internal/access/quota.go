@@ -142,7 +142,7 @@ func (q *Quotas) AllowRequest(c Client) error {
 		return nil
 	}
 	q.usage.Refused(c.ID, "requests")
-	return exhausted(fmt.Sprintf("quota exceeded: at most %s a second; try again in %s", count(limit, "request"), roundUp(wait)), wait)
+	return exhausted(fmt.Sprintf("quota exceeded: %s a second, in bursts of at most %d; try again in %s", count(limit, "request"), limit, roundUp(wait)), wait)
 }
 
 // AdmitSentence takes a queued sentence of c's per-minute allowance and, for a premium client,
@@ -163,7 +163,8 @@ func (q *Quotas) AdmitSentence(ctx context.Context, c Client) string {
 	}
 	if wait, ok := q.take(q.sentences, c.ID, l.SentencesPerMinute, time.Minute); !ok {
 		q.usage.Refused(c.ID, "sentences")
-		return fmt.Sprintf("quota exceeded: at most %s a minute; try again in %s", count(l.SentencesPerMinute, "sentence"), roundUp(wait))
+		return fmt.Sprintf("quota exceeded: %s a minute, in bursts of at most %d; try again in %s", count(l.SentencesPerMinute, "sentence"),
+			l.SentencesPerMinute, roundUp(wait))
 	}
 	return ""
 }

@@ -309,7 +309,7 @@ func TestChat_ALineRefusedFailsTheEndOfInput(t *testing.T) {
 				Sentence: "queue is full!"}, nil
 		case "quota":
 			return &elizav1.SendResponse{ConversationId: req.GetConversationId(), Kind: elizav1.QueueConversationResponse_KIND_ERROR,
-				Sentence: "quota exceeded: at most 1 sentence a minute; try again in 3s"}, nil
+				Sentence: "quota exceeded: 1 sentence a minute, in bursts of at most 1; try again in 3s"}, nil
 		case "lost":
 			return &elizav1.SendResponse{ConversationId: req.GetConversationId(), Kind: elizav1.QueueConversationResponse_KIND_ERROR,
 				Sentence: "queue unavailable", JobId: jobID(99)}, nil
@@ -331,7 +331,7 @@ func TestChat_ALineRefusedFailsTheEndOfInput(t *testing.T) {
 	want := lines(`[queue is full!: "full"]`,
 		"[conversation "+convID(1)+"]",
 		"  enqueued: one", "eliza: you said one",
-		`[quota exceeded: at most 1 sentence a minute; try again in 3s: "quota"]`,
+		`[quota exceeded: 1 sentence a minute, in bursts of at most 1; try again in 3s: "quota"]`,
 		`[queue unavailable (job `+jobID(99)+`): "lost"]`,
 		`[not sent: internal: boom: "broken"]`)
 	if got := r.out.String(); got != want {

@@ -40,7 +40,7 @@ func TestQuotas_RefuseWithRetryInfoAndKeepTheStreamOpen(t *testing.T) {
 		_, err = c.client.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{Sentence: "hello"}))
 	}
 	var ce *connect.Error
-	if !errors.As(err, &ce) || ce.Code() != connect.CodeResourceExhausted || !strings.Contains(ce.Message(), "at most 2 requests a second") {
+	if !errors.As(err, &ce) || ce.Code() != connect.CodeResourceExhausted || !strings.Contains(ce.Message(), "2 requests a second, in bursts of at most 2") {
 		t.Fatalf("the third Say within a second: %v, want ResourceExhausted naming the limit", err)
 	}
 	var retry *errdetails.RetryInfo
@@ -67,7 +67,7 @@ func TestQuotas_RefuseWithRetryInfoAndKeepTheStreamOpen(t *testing.T) {
 	}
 	c.send(s, &elizav1.QueueConversationRequest{Sentence: "three"})
 	res := c.receive(s)
-	if res.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || !strings.Contains(res.GetSentence(), "at most 2 sentences a minute") {
+	if res.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || !strings.Contains(res.GetSentence(), "2 sentences a minute, in bursts of at most 2") {
 		t.Fatalf("the third sentence in a minute: %s, want an error naming the quota", short(res))
 	}
 	c.send(s, &elizav1.QueueConversationRequest{Sentence: "four"})
@@ -86,7 +86,7 @@ func TestQuotas_RefuseWithRetryInfoAndKeepTheStreamOpen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m := sent.Msg; m.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || !strings.Contains(m.GetSentence(), "at most 2 sentences a minute") ||
+		if m := sent.Msg; m.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || !strings.Contains(m.GetSentence(), "2 sentences a minute, in bursts of at most 2") ||
 			m.GetConversationId() != want || m.GetSerial() != 0 {
 			t.Fatalf("a Send over the quota (conversation %q): %+v, want an error naming the quota and the conversation as %q", given, m, want)
 		}
@@ -145,7 +145,7 @@ func TestQuotas_CountSentencesQueuedNotTries(t *testing.T) {
 	expect("two", elizav1.QueueConversationResponse_KIND_ENQUEUED, frontdoor.TextEnqueued) // the third
 	c.answer(1, "answer")
 	c.receive(s)
-	expect("three", elizav1.QueueConversationResponse_KIND_ERROR, "at most 3 sentences a minute")
+	expect("three", elizav1.QueueConversationResponse_KIND_ERROR, "3 sentences a minute, in bursts of at most 3")
 	if n := len(c.jobs.all()); n != 2 {
 		t.Fatalf("%d jobs queued, want 2", n)
 	}
