@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/beacon/eventdispatch/internal/statedir"
 )
 
@@ -75,6 +77,11 @@ func load(path string) (s saved, ok bool, err error) {
 	}
 	if err := json.Unmarshal(b, &s); err != nil || s.Conversation == "" {
 		return saved{}, false, fmt.Errorf("%s is not a saved conversation (delete it to start afresh)", path)
+	}
+	// Edited by hand, or written by something else: an id that is not one was sent to the
+	// server, which refused it as InvalidArgument.
+	if _, err := uuid.Parse(s.Conversation); err != nil {
+		return saved{}, false, fmt.Errorf("%s is not a saved conversation: %q is not a conversation id (delete it to start afresh)", path, s.Conversation)
 	}
 	return s, true, nil
 }

@@ -1,9 +1,9 @@
 package elizacli
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -21,7 +21,7 @@ func TestStore_ChatsAtOnceEachReplaceTheFileWhole(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			for n := range 50 {
-				errs <- store(savedAt(), saved{Conversation: fmt.Sprintf("conversation-%d", i), Serial: uint64(n), Addr: "localhost:8080"})
+				errs <- store(savedAt(), saved{Conversation: convID(i), Serial: uint64(n), Addr: "localhost:8080"})
 			}
 		})
 	}
@@ -87,6 +87,7 @@ func TestStore_RemovesTheTemporaryFilesOfChatsKilledMidStore(t *testing.T) {
 // stored in between was lost.
 func TestUnstore_LeavesAnotherChatsPlace(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	lost, other, newer := convID(1), convID(2), convID(3)
 	check := func(when string, want string) {
 		t.Helper()
 		s, ok, err := load(savedAt())
@@ -98,7 +99,7 @@ func TestUnstore_LeavesAnotherChatsPlace(t *testing.T) {
 			t.Fatalf("%s: temporary files left: %v", when, left)
 		}
 	}
-	if err := unstore(savedAt(), "lost"); err != nil {
+	if err := unstore(savedAt(), lost); err != nil {
 		t.Fatalf("with nothing saved: %v", err)
 	}
 	mustStore := func(conv string) {
@@ -107,35 +108,35 @@ func TestUnstore_LeavesAnotherChatsPlace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mustStore("lost")
-	if err := unstore(savedAt(), "lost"); err != nil {
+	mustStore(lost)
+	if err := unstore(savedAt(), lost); err != nil {
 		t.Fatal(err)
 	}
 	check("its own", "")
-	mustStore("other")
-	if err := unstore(savedAt(), "lost"); err != nil {
+	mustStore(other)
+	if err := unstore(savedAt(), lost); err != nil {
 		t.Fatal(err)
 	}
-	check("another's", "other")
+	check("another's", other)
 
 	// On a file system without hard links, another's place is put back by renaming it.
 	link = func(string, string) error { return &os.LinkError{Op: "link", Err: syscall.EPERM} }
 	defer func() { link = os.Link }()
-	mustStore("other")
-	if err := unstore(savedAt(), "lost"); err != nil {
+	mustStore(other)
+	if err := unstore(savedAt(), lost); err != nil {
 		t.Fatal(err)
 	}
-	check("another's, without hard links", "other")
+	check("another's, without hard links", other)
 	link = os.Link
 
-	unstoreTaken = func() { mustStore("newer") }
+	unstoreTaken = func() { mustStore(newer) }
 	defer func() { unstoreTaken = nil }()
-	for _, conv := range []string{"lost", "other"} {
+	for _, conv := range []string{lost, other} {
 		mustStore(conv)
-		if err := unstore(savedAt(), "lost"); err != nil {
+		if err := unstore(savedAt(), lost); err != nil {
 			t.Fatal(err)
 		}
-		check("a place stored while it decided, over "+conv, "newer")
+		check("a place stored while it decided, over "+conv, newer)
 	}
 }
 
@@ -158,5 +159,27 @@ func TestStatePath_IgnoresARelativeXDGStateHome(t *testing.T) {
 	got, err := statePath("")
 	if want := filepath.Join(home, ".local", "state", "eliza", "conversation.json"); err != nil || got != want {
 		t.Errorf("statePath = %q, %v; want %q", got, err, want)
+	}
+}
+
+// A saved place whose id is not a conversation id (a file edited by hand) is said to be no
+// saved conversation, naming the file, before anything is sent: the id went to the server,
+// which refused it as InvalidArgument.
+func TestLoad_ASavedIdThatIsNotOneIsRefusedNamingTheFile(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	if err := os.MkdirAll(filepath.Dir(savedAt()), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(savedAt(), []byte(`{"conversation":"not-an-id","serial":2}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := newFake()
+	r := start(f.start(t), strings.NewReader(""), "chat", "--resume")
+	want := savedAt() + ` is not a saved conversation: "not-an-id" is not a conversation id`
+	if code := r.wait(t); code != 1 || !strings.Contains(r.err.String(), want) {
+		t.Fatalf("exit status %d, printed:\n%s%s\nwant 1 and %q", code, r.out, r.err, want)
+	}
+	if got := f.sends(); len(got) != 0 {
+		t.Fatalf("sent %q, want nothing", got)
 	}
 }
