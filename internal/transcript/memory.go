@@ -218,13 +218,14 @@ func (m *Memory) Lost(_ context.Context, after time.Duration, batch int) ([]Job,
 		reservedAt time.Time
 	}
 	var jobs []lost
+	now := m.now()
 	for id := range m.convs {
 		c, err := m.conversation(id)
 		if err != nil {
 			continue
 		}
 		for job, j := range c.jobs {
-			if j.accepted != 0 && j.outcome == 0 && !j.refused && m.now().Sub(j.reservedAt) > after {
+			if j.accepted != 0 && j.outcome == 0 && !j.refused && now.Sub(j.reservedAt) > after {
 				jobs = append(jobs, lost{Job{Conversation: id, ID: job, Sentence: j.sentence}, j.reservedAt})
 			}
 		}

@@ -1058,6 +1058,10 @@ func TestLost_ListsTheJobsOfItsOwnQueueAndOfNone(t *testing.T) {
 	if _, err := base.Exec(t.Context(), `UPDATE transcript.job SET reserved_at = reserved_at - interval '15 minutes' WHERE conversation = $1`, conv); err != nil {
 		t.Fatal(err)
 	}
+	sorted := func(ids ...uuid.UUID) []uuid.UUID {
+		slices.SortFunc(ids, func(x, y uuid.UUID) int { return strings.Compare(x.String(), y.String()) })
+		return ids
+	}
 	listed := func(s *pgtranscript.Store) []uuid.UUID {
 		jobs, err := s.Lost(t.Context(), 10*time.Minute, 1<<20)
 		if err != nil {
@@ -1069,12 +1073,7 @@ func TestLost_ListsTheJobsOfItsOwnQueueAndOfNone(t *testing.T) {
 				ours = append(ours, j.ID)
 			}
 		}
-		slices.SortFunc(ours, func(x, y uuid.UUID) int { return strings.Compare(x.String(), y.String()) })
-		return ours
-	}
-	sorted := func(ids ...uuid.UUID) []uuid.UUID {
-		slices.SortFunc(ids, func(x, y uuid.UUID) int { return strings.Compare(x.String(), y.String()) })
-		return ids
+		return sorted(ours...)
 	}
 	for name, c := range map[string]struct {
 		s    *pgtranscript.Store
