@@ -175,12 +175,13 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		return nil
 	}
 	if prep.Outcome != nil {
-		p.cfg.Metrics.jobs.WithLabelValues("already_answered").Inc()
 		if prep.Outcome.Kind == transcript.Failed && failedAsLost(prep.Outcome.Text) {
-			// Only slow after all: its client was told to send it again, which stands.
+			// Only slow after all: its client was told to send it again, which stands. The
+			// sweep counted it (outcome "lost"); counted again here, one job would be two.
 			log.Warn("job reached a worker after it was failed as lost; not answering it", "serial", prep.Outcome.Serial)
 			return nil
 		}
+		p.cfg.Metrics.jobs.WithLabelValues("already_answered").Inc()
 		log.Info("job already answered; not asking the model again", "serial", prep.Outcome.Serial)
 		if prep.Outcome.Kind == transcript.Failed {
 			// Its worker stored the failure and may have died before copying the job to the

@@ -495,7 +495,7 @@ func TestPool_AJobWhoseFailureIsStoredIsCopiedToTheDeadLetterTopicWhenRedone(t *
 
 // A job the sweep failed as lost that reaches a worker after all (it was only slow) is
 // neither asked of the model nor copied to the dead-letter topic, as a job failed by a worker
-// is: no worker failed it, and its client was told to send it again.
+// is: no worker failed it, and its client was told to send it again. Nor is it counted again.
 func TestPool_AJobFailedAsLostThatReachesAWorkerIsNotAnsweredNorDeadLettered(t *testing.T) {
 	r := newRig(t)
 	conv := conversations(1)
@@ -520,6 +520,10 @@ func TestPool_AJobFailedAsLostThatReachesAWorkerIsNotAnsweredNorDeadLettered(t *
 	}
 	if !strings.Contains(r.logs.String(), "job reached a worker after it was failed as lost") {
 		t.Errorf("the log does not say so:\n%s", r.logs.String())
+	}
+	// The sweep counted it as lost; a second count would make one job two.
+	if got := jobsCounted(t, r.reg, "already_answered"); got != 0 {
+		t.Errorf("worker_jobs_total{outcome=\"already_answered\"} = %v, want 0", got)
 	}
 }
 
