@@ -32,16 +32,12 @@ func TestChat_EventsPrintedBeforeSendAnswersAreNoRestart(t *testing.T) {
 		}
 	}
 	r.start(f.start(t), strings.NewReader("one\ntwo\nthree\n"), "chat")
-	if code := r.wait(t); code != 0 {
-		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
-	}
+	r.exits(t, 0)
 	want := lines("[conversation "+convID(1)+"]",
 		"  enqueued: one", "eliza: you said one",
 		"  enqueued: two", "eliza: you said two",
 		"  enqueued: three", "eliza: you said three")
-	if got := r.out.String(); got != want {
-		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
-	}
+	r.printed(t, want)
 	if s, ok, err := load(savedAt()); err != nil || !ok || s.Conversation != convID(1) || s.Serial != 6 {
 		t.Fatalf("saved %+v (%t, %v), want the conversation at serial 6", s, ok, err)
 	}
@@ -89,18 +85,14 @@ func TestChat_AConversationLostInARestartIsNotContinuedUnderItsId(t *testing.T) 
 			typed("two")
 			r.waitFor(t, "eliza: you said two\n")
 			end()
-			if code := r.wait(t); code != 0 {
-				t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
-			}
+			r.exits(t, 0)
 			want := lines("[conversation "+convID(1)+"]",
 				"  enqueued: one", "eliza: you said one",
 				"[lost the server ("+addr+" is unavailable: restarting); reconnecting]",
 				"[conversation "+convID(1)+" "+tc.said+": \"two\" starts a new conversation]",
 				"[conversation "+convID(2)+"]",
 				"  enqueued: two", "eliza: you said two")
-			if got := r.out.String(); got != want {
-				t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
-			}
+			r.printed(t, want)
 			if got, want := f.sends(), []string{"/one", convID(1) + "/two", "/two"}; !slices.Equal(got, want) {
 				t.Fatalf("sent %q, want %q", got, want)
 			}
@@ -141,18 +133,14 @@ func TestChat_ASentenceSentWhileTheConversationIsFoundGoneStartsANewOne(t *testi
 				}
 			}
 			r.start(f.start(t), strings.NewReader("two\nthree\n"), "chat", "--resume")
-			if code := r.wait(t); code != 0 {
-				t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
-			}
+			r.exits(t, 0)
 			want := lines("[conversation "+gone+" (after event 9)]",
 				"[conversation "+gone+" cannot be continued (not_found: conversation "+gone+" is unknown or has expired): "+
 					"your next sentence starts a new conversation]",
 				"[conversation "+convID(1)+"]",
 				"  enqueued: two", "eliza: you said two",
 				"  enqueued: three", "eliza: you said three")
-			if got := r.out.String(); got != want {
-				t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
-			}
+			r.printed(t, want)
 			if got, want := f.sends(), []string{gone + "/two", "/two", convID(1) + "/three"}; !slices.Equal(got, want) {
 				t.Fatalf("sent %q, want %q", got, want)
 			}
@@ -171,15 +159,11 @@ func TestChat_ResumeOnAnotherServerSaysSo(t *testing.T) {
 	}
 	addr := f.start(t)
 	r := start(addr, strings.NewReader("two\n"), "chat", "--resume")
-	if code := r.wait(t); code != 0 {
-		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
-	}
+	r.exits(t, 0)
 	want := lines("[conversation "+convID(7)+" was held with elsewhere:8080: "+addr+" has it only if it shares that server's conversations]",
 		"[conversation "+convID(7)+" (after event 2)]",
 		"  enqueued: two", "eliza: you said two")
-	if got := r.out.String(); got != want {
-		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
-	}
+	r.printed(t, want)
 	if s, ok, err := load(savedAt()); err != nil || !ok || s.Addr != addr || s.Serial != 4 {
 		t.Fatalf("saved %+v (%t, %v), want the conversation at serial 4, held with %s", s, ok, err, addr)
 	}
@@ -308,9 +292,7 @@ func TestChat_ALineRefusedFailsTheEndOfInput(t *testing.T) {
 		`[quota exceeded: 1 sentence a minute, in bursts of at most 1; try again in 3s: "quota"]`,
 		`[queue unavailable (job `+jobID(99)+`): "lost"]`,
 		`[not sent: internal: boom: "broken"]`)
-	if got := r.out.String(); got != want {
-		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
-	}
+	r.printed(t, want)
 }
 
 // The server refuses the caller's token on Send: chat says so once, for the line it could not
@@ -353,9 +335,7 @@ func TestChat_ATokenRefusedOnWatchIsSaidOnceAndEndsChat(t *testing.T) {
 	want := lines("[conversation "+convID(7)+" (after event 2)]",
 		"[the server refused to follow the conversation (permission_denied: the client is disabled): "+
 			"once this token's client is enabled again, `eliza chat --conversation "+convID(7)+"` continues it]")
-	if got := r.out.String(); got != want {
-		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
-	}
+	r.printed(t, want)
 }
 
 // A conversation that expired while its watch was quiet (the server does not end an idle
@@ -387,9 +367,7 @@ func TestChat_ASentenceToAConversationThatExpiredQuietlyStartsANewOne(t *testing
 			" is unknown or has expired): \"two\" starts a new conversation]",
 		"[conversation "+convID(2)+"]",
 		"  enqueued: two", "eliza: you said two")
-	if got := r.out.String(); got != want {
-		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
-	}
+	r.printed(t, want)
 	if s, ok, err := load(savedAt()); err != nil || !ok || s.Conversation != convID(2) {
 		t.Fatalf("saved %+v (%t, %v), want the new conversation", s, ok, err)
 	}
@@ -418,14 +396,10 @@ func TestChat_TheEndOfInputWaitsForTheHistoryAndItsAnswersDue(t *testing.T) {
 	default:
 	}
 	f.answer(convID(7), due, "s2")
-	if code := r.wait(t); code != 0 {
-		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
-	}
+	r.exits(t, 0)
 	want := lines("[conversation "+convID(7)+" (after event 0)]",
 		"  enqueued: s1", "eliza: you said s1", "  enqueued: s2", "  enqueued: another client's", "eliza: you said s2")
-	if got := r.out.String(); got != want {
-		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
-	}
+	r.printed(t, want)
 }
 
 // A front door from before it said where a conversation's history ends sends its headers
@@ -664,16 +638,12 @@ func TestChat_ResumesWhenItsFrontDoorShutsDownSayingOnlyThat(t *testing.T) {
 	typed("two")
 	r.waitFor(t, "eliza: you said two\n")
 	end()
-	if code := r.wait(t); code != 0 {
-		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
-	}
+	r.exits(t, 0)
 	want := lines("[conversation "+convID(1)+"]",
 		"  enqueued: one", "eliza: you said one",
 		"[lost the server ("+addr+" is shutting down); reconnecting]", "[reconnected]",
 		"  enqueued: two", "eliza: you said two")
-	if got := r.out.String(); got != want {
-		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
-	}
+	r.printed(t, want)
 }
 
 // A line from a pipe far longer than a sentence is said not sent, and the lines after it are
@@ -744,9 +714,7 @@ func TestChat_SaysOnceThatItCannotSaveItsPlace(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", notADir)
 	f := newFake()
 	r := start(f.start(t), strings.NewReader("one\ntwo\n"), "chat")
-	if code := r.wait(t); code != 0 {
-		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
-	}
+	r.exits(t, 0)
 	if n := strings.Count(r.out.String(), "--resume will not find this conversation's place"); n != 1 {
 		t.Fatalf("said %d times that the place cannot be kept, want once:\n%s", n, r.out)
 	}
@@ -763,15 +731,11 @@ func TestChat_ControlCharactersInEventsArePrintedAsEscapes(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	r := newRun()
 	r.start(newFake().start(t), strings.NewReader("x\x1b[31mred\x1b]0;title\x07\tand\u009b2J\n"), "chat")
-	if code := r.wait(t); code != 0 {
-		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
-	}
+	r.exits(t, 0)
 	want := lines("[conversation "+convID(1)+"]",
 		`  enqueued: x\x1b[31mred\x1b]0;title\a`+"\t"+`and\u009b2J`,
 		`eliza: you said x\x1b[31mred\x1b]0;title\a`+"\t"+`and\u009b2J`)
-	if got := r.out.String(); got != want {
-		t.Fatalf("chat printed:\n%q\nwant:\n%q", got, want)
-	}
+	r.printed(t, want)
 }
 
 // A server back after a restart without the conversation chat follows: chat says it is back,
@@ -797,18 +761,14 @@ func TestChat_AServerBackWithoutTheConversationIsSaidToBeBack(t *testing.T) {
 	f.restart()
 	r.waitFor(t, "cannot be continued")
 	end()
-	if code := r.wait(t); code != 0 {
-		t.Fatalf("exit status %d, want 0; printed:\n%s\n%s", code, r.out, r.err)
-	}
+	r.exits(t, 0)
 	want := lines("[conversation "+convID(1)+"]",
 		"  enqueued: one", "eliza: you said one",
 		"[lost the server ("+addr+" is unavailable: restarting); reconnecting]",
 		"[reconnected]",
 		"[conversation "+convID(1)+" cannot be continued (not_found: conversation "+convID(1)+
 			" is unknown or has expired): your next sentence starts a new conversation]")
-	if got := r.out.String(); got != want {
-		t.Fatalf("chat printed:\n%s\nwant:\n%s", got, want)
-	}
+	r.printed(t, want)
 }
 
 // What shown leaves as it is, and what it escapes.

@@ -341,6 +341,23 @@ func (r *run) wait(t *testing.T) int {
 	}
 }
 
+// exits waits for the run to end and fails the test unless its exit status is code.
+func (r *run) exits(t *testing.T, code int) {
+	t.Helper()
+	if got := r.wait(t); got != code {
+		t.Fatalf("exit status %d, want %d; printed:\n%s\n%s", got, code, r.out, r.err)
+	}
+}
+
+// printed fails the test unless the run printed want on standard output, quoted so that a
+// control character or a line end shows.
+func (r *run) printed(t *testing.T, want string) {
+	t.Helper()
+	if got := r.out.String(); got != want {
+		t.Fatalf("eliza printed:\n%q\nwant:\n%q", got, want)
+	}
+}
+
 // waitFor waits until the run has printed text on standard output.
 func (r *run) waitFor(t *testing.T, text string) {
 	t.Helper()
