@@ -370,6 +370,47 @@ func TestBadInput_GetsInvalidArgument(t *testing.T) {
 	}
 }
 
+// A JSON field the message does not have is refused, naming it: dropped, a misspelt
+// "conversationID" would start a new conversation. Half of a surrogate pair is said to be
+// that: protojson's own error was "proto: unexpected EOF". Both over POST and GET.
+func TestBadJSON_IsRefusedSayingWhy(t *testing.T) {
+	h := start(t)
+	for body, want := range map[string]string{
+		`{"sentense": "I feel happy."}`:                       `unknown field \"sentense\"`,
+		`{"sentence": "I feel \ud83d happy."}`:                "the JSON text's escape at byte 21 is half of a UTF-16 surrogate pair",
+		`{"sentence": "I feel happy.", "conversationID": ""}`: `unknown field \"conversationID\"`,
+	} {
+		post := func() (*http.Response, error) {
+			req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+"/connectrpc.eliza.v1.ElizaService/Say", strings.NewReader(body))
+			if err != nil {
+				return nil, err
+			}
+			req.Header.Set("Content-Type", "application/json")
+			return h.http1.Do(req)
+		}
+		get := func() (*http.Response, error) {
+			q := url.Values{"connect": {"v1"}, "encoding": {"json"}, "message": {body}}
+			return h.http1.Get(h.url + "/connectrpc.eliza.v1.ElizaService/Say?" + q.Encode())
+		}
+		for name, call := range map[string]func() (*http.Response, error){"POST": post, "GET": get} {
+			res, err := call()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(got), `"code":"invalid_argument"`) || !strings.Contains(string(got), want) {
+				t.Errorf("%s %s: %s %s; want 400, invalid_argument, %s", name, body, res.Status, got, want)
+			}
+		}
+	}
+	// The pair itself, and the fields the message has, still pass.
+	client := elizav1connect.NewElizaServiceClient(h.http1, h.url, connect.WithProtoJSON())
+	if _, err := client.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{Sentence: "I feel \U0001F600 happy."})); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestHugeMessage_IsRefusedBeforeBeingRead(t *testing.T) {
 	h := start(t)
 	client := elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())

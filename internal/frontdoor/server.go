@@ -67,13 +67,13 @@ func NewHandler(opts Options) http.Handler {
 	if opts.Auth != nil {
 		interceptors = append(interceptors, opts.Auth)
 	}
-	handlerOpts := []connect.HandlerOption{
+	handlerOpts := append(jsonCodecs(),
 		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(MaxMessageBytes),
 		connect.WithSendMaxBytes(MaxResponseBytes),
 		// Answers are a sentence or two: compressing them costs more CPU than it saves bytes.
 		connect.WithCompressMinBytes(compressMinBytes),
-	}
+	)
 	mux := http.NewServeMux()
 	mux.Handle(elizav1connect.NewElizaServiceHandler(opts.Service, handlerOpts...))
 	services := []string{elizav1connect.ElizaServiceName, grpchealth.HealthV1ServiceName}

@@ -1,0 +1,137 @@
+package frontdoor
+
+import (
+	"errors"
+	"fmt"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// strictJSON is the JSON codec of the front door's services: Connect's own, except that a
+// field the message does not have is refused (InvalidArgument, naming it) instead of dropped,
+// and that a string holding half of a UTF-16 surrogate pair is said to be that, not "proto:
+// unexpected EOF". Connect drops unknown fields so that a client built on a newer schema can
+// call an older server; here a hand-written JSON call is the more likely author of one, and a
+// field it misspells would be dropped in silence: "conversationID" for conversationId starts
+// a new conversation instead of continuing one, and "afterserial" skips the check of a Send's
+// place. The web page (built with this server's schema, and served by it) and the binary
+// protocols (grpcurl, the eliza CLI) are not affected.
+type strictJSON struct{ name string }
+
+// jsonCodecs replaces Connect's JSON codecs, under both of their names.
+func jsonCodecs() []connect.HandlerOption {
+	return []connect.HandlerOption{
+		connect.WithCodec(strictJSON{name: "json"}),
+		connect.WithCodec(strictJSON{name: "json; charset=utf-8"}),
+	}
+}
+
+func (c strictJSON) Name() string { return c.name }
+
+// IsBinary tells Connect that a GET request's message is JSON text, as its own codec's is.
+func (strictJSON) IsBinary() bool { return false }
+
+func (strictJSON) Marshal(message any) ([]byte, error) {
+	m, ok := message.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a protobuf message", message)
+	}
+	return protojson.Marshal(m)
+}
+
+// MarshalStable is Marshal: protojson writes fields in their numbers' order. (Connect's
+// clients call it for GET requests; this codec serves.)
+func (c strictJSON) MarshalStable(message any) ([]byte, error) { return c.Marshal(message) }
+
+func (strictJSON) Unmarshal(data []byte, message any) error {
+	m, ok := message.(proto.Message)
+	if !ok {
+		return fmt.Errorf("%T is not a protobuf message", message)
+	}
+	if len(data) == 0 {
+		return errors.New("an empty body is not a JSON object")
+	}
+	if err := protojson.Unmarshal(data, m); err != nil {
+		if at, found := loneSurrogate(data); found {
+			return fmt.Errorf("the JSON text's escape at byte %d is half of a UTF-16 surrogate pair without its other half, which is no character", at)
+		}
+		return err
+	}
+	return nil
+}
+
+// loneSurrogate finds, inside a JSON string of data, a \u escape of a surrogate (U+D800 to
+// U+DFFF) that is not one of a high-then-low pair, and returns its offset.
+func loneSurrogate(data []byte) (int, bool) {
+	inString := false
+	highAt := -1 // a high surrogate's escape just read, waiting for its low half
+	for i := 0; i < len(data); i++ {
+		b := data[i]
+		if !inString {
+			inString = b == '"'
+			continue
+		}
+		if b != '\\' {
+			if highAt >= 0 {
+				return highAt, true
+			}
+			inString = b != '"'
+			continue
+		}
+		if i+1 >= len(data) {
+			break
+		}
+		if data[i+1] != 'u' {
+			if highAt >= 0 {
+				return highAt, true
+			}
+			i++ // \" \\ \n and the like: one character
+			continue
+		}
+		r, ok := hex4(data[i+2:])
+		if !ok {
+			break // not an escape protojson accepts either: its error says so
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if highAt >= 0 {
+				return highAt, true
+			}
+			highAt = i
+		case r >= 0xDC00 && r < 0xE000:
+			if highAt < 0 {
+				return i, true
+			}
+			highAt = -1
+		default:
+			if highAt >= 0 {
+				return highAt, true
+			}
+		}
+		i += 5
+	}
+	return highAt, highAt >= 0
+}
+
+// hex4 reads four hexadecimal digits at the start of b.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
