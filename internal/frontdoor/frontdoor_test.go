@@ -356,7 +356,7 @@ func TestBadInput_GetsInvalidArgument(t *testing.T) {
 	protocols := map[string]connect.ClientOption{"connect": connect.WithProtoJSON(), "grpc": connect.WithGRPC(), "grpc-web": connect.WithGRPCWeb()}
 	for name, protocol := range protocols {
 		client := elizav1connect.NewElizaServiceClient(h.h2c, h.url, protocol)
-		for _, sentence := range []string{"", "   ", oversized, "bad\x00x"} {
+		for _, sentence := range []string{"", "   ", oversized, "bad\x00x", "\u200b\a", "\ufeff\u00a0"} {
 			_, err := client.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{Sentence: sentence}))
 			if connect.CodeOf(err) != connect.CodeInvalidArgument {
 				t.Errorf("%s: Say(%.10q...) = %v, want InvalidArgument", name, sentence, err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"connectrpc.com/connect"
 
@@ -32,6 +33,12 @@ func validateSentence(sentence string) error {
 	if strings.TrimSpace(sentence) == "" {
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("sentence is empty: say something"))
 	}
+	if !strings.ContainsFunc(sentence, visible) {
+		// A zero-width space, a byte-order mark or a bell would be queued, and a model asked
+		// about nothing.
+		return connect.NewError(connect.CodeInvalidArgument,
+			errors.New("sentence has no visible character (only spaces, control and format characters): say something"))
+	}
 	if len(sentence) > MaxSentenceBytes {
 		return connect.NewError(connect.CodeInvalidArgument,
 			fmt.Errorf("sentence is %d bytes long; the limit is %d", len(sentence), MaxSentenceBytes))
@@ -43,3 +50,6 @@ func validateSentence(sentence string) error {
 	}
 	return nil
 }
+
+// visible says whether r shows as something: a letter, mark, number, punctuation or symbol.
+func visible(r rune) bool { return unicode.IsGraphic(r) && !unicode.IsSpace(r) }
