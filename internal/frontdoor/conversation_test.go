@@ -647,6 +647,38 @@ func TestSendAndWatch_QueueAndFollowAConversationWithoutStreamingRequests(t *tes
 	}
 }
 
+// A Watch's request has its body's wait (BodyWait) only until that body has come: a Watch
+// follows its conversation for as long as its client likes, over HTTP/1.1 (where the wait is
+// the connection's read deadline) and HTTP/2.
+func TestWatch_OutlivesTheWaitForItsRequest(t *testing.T) {
+	const bodyWait = 100 * time.Millisecond
+	m := transcript.NewMemory(time.Hour)
+	c := startConversationsOn(t, m, m, func(o *frontdoor.Options) { o.BodyWait = bodyWait })
+	for n, tc := range []struct {
+		name   string
+		client *http.Client
+	}{{"HTTP/1.1", c.h.http1}, {"HTTP/2", c.h.h2c}} {
+		sent, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		watch, err := elizav1connect.NewElizaServiceClient(tc.client, c.h.url).Watch(ctx(t),
+			connect.NewRequest(&elizav1.WatchRequest{ConversationId: sent.Msg.GetConversationId()}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !watch.Receive() || short(watch.Msg()) != "ENQUEUED/1/enqueued/hello" {
+			t.Fatalf("%s: replay: %v", tc.name, watch.Err())
+		}
+		time.Sleep(5 * bodyWait)
+		c.answer(n, "hi")
+		if !watch.Receive() || short(watch.Msg()) != "REPLY/2/hi/hello" {
+			t.Fatalf("%s: the answer, %v after the Watch began: %v", tc.name, 5*bodyWait, watch.Err())
+		}
+		_ = watch.Close()
+	}
+}
+
 // A Watch says at once, in its response's headers and before any event, the conversation's
 // last serial when it began: where its history ends. A client following a conversation with
 // nothing new knows it has caught up without waiting for an event that may never come.

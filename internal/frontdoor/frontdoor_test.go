@@ -336,6 +336,63 @@ frontdoor_rpc_requests_total{code="unavailable",procedure="/connectrpc.eliza.v1.
 	}
 }
 
+// A request whose body has not all come within BodyWait of its start is given up, drain or
+// not, over HTTP/1.1 and HTTP/2 alike: a client sending a byte a minute, or its message
+// without ending its request, held the call for as long as it liked.
+func TestSay_ABodyThatDoesNotAllComeInTimeIsGivenUp(t *testing.T) {
+	const bodyWait = 200 * time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		client func(h *harness) *http.Client
+	}{
+		{"HTTP/1.1", func(h *harness) *http.Client { return h.http1 }},
+		{"HTTP/2", func(h *harness) *http.Client { return h.h2c }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
+				o.Drain, o.BodyWait = make(chan struct{}), bodyWait
+			})
+			body, sending := io.Pipe()
+			defer sending.Close()
+			req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+elizav1connect.ElizaServiceSayProcedure, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			began := time.Now()
+			answered := make(chan *http.Response, 1)
+			go func() {
+				res, err := tc.client(h).Do(req)
+				if err != nil {
+					t.Errorf("the slow Say: %v, want an answer", err)
+				}
+				answered <- res
+			}()
+			// A byte well within each wait, but not the whole body within all of it.
+			for _, b := range `{"sentence": "I feel` {
+				if _, err := io.WriteString(sending, string(b)); err != nil {
+					break
+				}
+				time.Sleep(bodyWait / 8)
+			}
+			var res *http.Response
+			select {
+			case res = <-answered:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("a Say whose body has not all come was still unanswered after %v, want it given up after %v", time.Since(began), bodyWait)
+			}
+			if res == nil {
+				return
+			}
+			defer res.Body.Close()
+			got, _ := io.ReadAll(res.Body)
+			if !strings.Contains(string(got), `"code":"deadline_exceeded"`) || !strings.Contains(string(got), "had not all come within 200ms") {
+				t.Fatalf("a Say whose body had not all come: %s %s, want deadline_exceeded saying so", res.Status, got)
+			}
+		})
+	}
+}
+
 func TestHealth_ReportsServing(t *testing.T) {
 	h := start(t)
 	client := grpchealth.NewClient(h.h2c, h.url, connect.WithGRPC())

@@ -51,8 +51,8 @@ type Options struct {
 	// client does not take what is written is given up after StuckWriteWait (its connection's
 	// writes are CutStuckConns's, on the server's listener).
 	Drain <-chan struct{}
-	// StuckWriteWait replaces the constant StuckWriteWait when set (tests).
-	StuckWriteWait time.Duration
+	// StuckWriteWait and BodyWait replace the constants of their names when set (tests).
+	StuckWriteWait, BodyWait time.Duration
 }
 
 // compressMinBytes is the smallest response worth compressing for a client that accepts it.
@@ -98,7 +98,7 @@ func NewHandler(opts Options) http.Handler {
 		// Reflection's one method streams requests; endOnDrain ends its streams.
 		return clientStreams(path) || strings.HasPrefix(path, v1Path) || strings.HasPrefix(path, alphaPath)
 	}
-	return withCORS(endStuckOnDrain(observe.unread(mux, procedureSet(procedures(unary, observed...))), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), streamsRequests, opts.Log), opts.AllowedOrigins)
+	return withCORS(endStuckOnDrain(observe.unread(mux, procedureSet(procedures(unary, observed...))), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), cmp.Or(opts.BodyWait, BodyWait), streamsRequests, opts.Log), opts.AllowedOrigins)
 }
 
 // unary and streaming say whether a method streams neither way, or either way.

@@ -2,6 +2,7 @@ package frontdoor
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -23,35 +24,43 @@ import (
 // lost: the transcript holds every event, and the client resumes elsewhere.
 const StuckWriteWait = 5 * time.Second
 
+// BodyWait is how long a request that does not stream requests (every procedure but Converse,
+// QueueConversation and reflection's) has for its body, at most 64 KiB, to come, drain or
+// not. A client that sends a byte a minute, or its message without ending its request, held
+// the call, its goroutines and its stream or connection for as long as it liked. A request
+// given up fails its call as DeadlineExceeded; a drain gives the rest of a body its own,
+// shorter wait (StuckWriteWait).
+const BodyWait = 30 * time.Second
+
 // endStuckOnDrain gives up, once drain is closed, each of h's responses whose write waits more
 // than wait for its client (see StuckWriteWait), and each request whose body has not all come
 // within wait of the drain, unless streamsRequests says its procedure streams requests (a
-// stream waiting for its client's next message is not stuck). A client that sends its request
+// stream waiting for its client's next message is not stuck). Such a request's body must also
+// all come within bodyWait of its start, drain or not (BodyWait). A client that sends its request
 // a byte a second would otherwise hold the shutdown as one that does not read. Until the drain
 // a write or a read waits as long as its client makes it; a call that is neither writing nor
 // reading is left alone, drain or not (a queued conversation waiting for its answers, a call
 // still being worked on). A request given up fails its call as Unavailable, which tells its
 // client to send it again elsewhere. Each response or request given up is logged on log (a
 // response's call's own log line, written after, may say only that the client disconnected).
-// A nil drain leaves h as it is.
-func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration, streamsRequests func(path string) bool, log *slog.Logger) http.Handler {
-	if drain == nil {
-		return h
-	}
+// A nil drain is one that never comes.
+func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait, bodyWait time.Duration, streamsRequests func(path string) bool, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var mu sync.Mutex
 	open := map[*stuckWriter]struct{}{} // the responses in progress, until drain is closed
-	go func() {
-		<-drain
-		mu.Lock()
-		defer mu.Unlock()
-		for sw := range open {
-			sw.drain()
-		}
-		open = nil
-	}()
+	if drain != nil {
+		go func() {
+			<-drain
+			mu.Lock()
+			defer mu.Unlock()
+			for sw := range open {
+				sw.drain()
+			}
+			open = nil
+		}()
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &stuckWriter{ResponseWriter: w, rc: http.NewResponseController(w), wait: wait, log: log, path: r.URL.Path}
 		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody && !streamsRequests(r.URL.Path) {
@@ -60,6 +69,8 @@ func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration, 
 			sw.bodyOpen = true
 			r = r.WithContext(r.Context())
 			r.Body = &stuckBody{ReadCloser: r.Body, w: sw}
+			sw.bodyWait, sw.bodyBy = bodyWait, time.Now().Add(bodyWait)
+			_ = sw.rc.SetReadDeadline(sw.bodyBy)
 		}
 		mu.Lock()
 		if open == nil {
@@ -83,8 +94,8 @@ func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait time.Duration, 
 var errBodyTooSlow = connect.NewError(connect.CodeUnavailable,
 	errors.New("the front door is shutting down, and the request's body had not all come in time: send it again, to another"))
 
-// stuckBody is a request's body whose rest, once the drain has begun, gets the wait of the
-// response w to come from the client.
+// stuckBody is a request's body whose rest must come within bodyWait of its start and, once
+// the drain has begun, within the wait of the response w.
 type stuckBody struct {
 	io.ReadCloser
 	w *stuckWriter
@@ -96,11 +107,13 @@ func (b *stuckBody) Read(p []byte) (int, error) {
 	switch {
 	case errors.Is(err, io.EOF):
 		b.w.bodyEnded()
-	case err != nil && b.w.readFailed(err):
-		// Said as the call's error, and to its client: a client that retries on Unavailable
-		// sends it again, to a front door that is not draining. The read's own error names the
-		// server's socket addresses.
-		err = errBodyTooSlow
+	case err != nil:
+		// Said as the call's error, and to its client: in a drain, a client that retries on
+		// Unavailable sends it again, to a front door that is not draining. The read's own
+		// error names the server's socket addresses.
+		if gaveUp := b.w.readFailed(err); gaveUp != nil {
+			err = gaveUp
+		}
 	}
 	return n, err
 }
@@ -125,7 +138,9 @@ type stuckWriter struct {
 	armed      time.Time // when the writes in progress were last given their deadline
 	gaveUp     bool      // a write failed past its deadline: said once
 	bodyOpen   bool      // the request's body (stuckBody) is not read to its end yet
-	readBy     bool      // the body has a read deadline (armReadLocked)
+	bodyWait   time.Duration
+	bodyBy     time.Time // when the body must have all come (bodyWait); zero once it has
+	readBy     bool      // the body has the drain's read deadline (armReadLocked)
 	readGaveUp bool      // a read failed past it: said once
 	finished   bool      // the handler has returned: rc may no longer be used
 }
@@ -141,12 +156,15 @@ func (s *stuckWriter) drain() {
 	s.armReadLocked()
 }
 
-// armReadLocked gives the rest of the request's body wait from now to come, once: a body sent
-// a byte at a time would have each read arrive in time. Call it with s.mu held.
+// armReadLocked gives the rest of the request's body wait from now to come, once, unless its
+// BodyWait ends sooner: a body sent a byte at a time would have each read arrive in time.
+// Call it with s.mu held.
 func (s *stuckWriter) armReadLocked() {
 	if s.bodyOpen && !s.readBy && !s.finished {
-		s.readBy = true
-		_ = s.rc.SetReadDeadline(time.Now().Add(s.wait))
+		if by := time.Now().Add(s.wait); by.Before(s.bodyBy) {
+			s.readBy = true
+			_ = s.rc.SetReadDeadline(by)
+		}
 	}
 }
 
@@ -170,25 +188,34 @@ func (s *stuckWriter) bodyEnded() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.bodyOpen = false
-	if s.readBy && !s.finished {
-		s.readBy = false
+	if !s.bodyBy.IsZero() && !s.finished {
+		s.readBy, s.bodyBy = false, time.Time{}
 		_ = s.rc.SetReadDeadline(time.Time{})
 	}
 }
 
-// readFailed is a read of the request's body failing with err, and reports whether it is the
-// body's deadline that failed it: the request given up, which is said once.
-func (s *stuckWriter) readFailed(err error) bool {
+// readFailed is a read of the request's body failing with err. When it is the body's deadline
+// that failed it, the request is given up, which is said once, and readFailed returns the
+// call's error: the drain's or BodyWait's, whichever deadline it was.
+func (s *stuckWriter) readFailed(err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.readBy || !errors.Is(err, os.ErrDeadlineExceeded) {
-		return false
+	if s.bodyBy.IsZero() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil
+	}
+	if s.readBy {
+		if !s.readGaveUp {
+			s.readGaveUp = true
+			s.log.Info("draining: gave up a request whose body had not all come within the wait", "path", s.path, "wait", s.wait, "error", err)
+		}
+		return errBodyTooSlow
 	}
 	if !s.readGaveUp {
 		s.readGaveUp = true
-		s.log.Info("draining: gave up a request whose body had not all come within the wait", "path", s.path, "wait", s.wait, "error", err)
+		s.log.Info("gave up a request whose body had not all come in time", "path", s.path, "wait", s.bodyWait, "error", err)
 	}
-	return true
+	return connect.NewError(connect.CodeDeadlineExceeded,
+		fmt.Errorf("the request's body had not all come within %s of its start: send it again, whole", s.bodyWait))
 }
 
 // returned is the handler returning: the response is no longer to be given deadlines.

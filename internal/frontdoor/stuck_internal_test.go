@@ -38,7 +38,7 @@ func TestCutStuckConns_GivesUpWhatIsWrittenAfterTheHandlerReturns(t *testing.T) 
 	srv, addr := serve(t, endStuckOnDrain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(body)
 		returned <- struct{}{}
-	}), drain, wait, func(string) bool { return false }, discard), func(ln net.Listener) net.Listener {
+	}), drain, wait, BodyWait, func(string) bool { return false }, discard), func(ln net.Listener) net.Listener {
 		return CutStuckConns(smallSendBuffers{ln}, drain, wait, slog.New(slog.NewTextHandler(&logged, nil)))
 	})
 
@@ -76,7 +76,7 @@ func TestEndStuckOnDrain_SaysWhichResponseItGaveUp(t *testing.T) {
 				return
 			}
 		}
-	}), drain, wait, func(string) bool { return false }, slog.New(slog.NewTextHandler(&logged, nil))),
+	}), drain, wait, BodyWait, func(string) bool { return false }, slog.New(slog.NewTextHandler(&logged, nil))),
 		func(ln net.Listener) net.Listener { return smallSendBuffers{ln} })
 	sendHTTP1(t, addr, "GET /big HTTP/1.1\r\nHost: %s\r\n\r\n")
 	<-writing
@@ -192,7 +192,7 @@ func TestEndStuckOnDrain_GivesUpARequestSentTooSlowly(t *testing.T) {
 				_, _ = io.Copy(io.Discard, r.Body)
 			})
 			var logged proctest.Buffer
-			srv, addr := serve(t, endStuckOnDrain(handler, drain, wait, func(path string) bool { return path == "/stream" },
+			srv, addr := serve(t, endStuckOnDrain(handler, drain, wait, BodyWait, func(path string) bool { return path == "/stream" },
 				slog.New(slog.NewTextHandler(&logged, nil))),
 				func(ln net.Listener) net.Listener { return CutStuckConns(ln, drain, wait, discard) })
 
@@ -277,7 +277,7 @@ func TestEndStuckOnDrain_AClientThatLeavesMidBodyIsNotGivenUp(t *testing.T) {
 		close(reading)
 		_, err := io.ReadAll(r.Body)
 		read <- err
-	}), drain, wait, func(string) bool { return false }, discard), func(ln net.Listener) net.Listener { return ln })
+	}), drain, wait, BodyWait, func(string) bool { return false }, discard), func(ln net.Listener) net.Listener { return ln })
 	conn := sendHTTP1(t, addr, "POST /leave HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\n\r\nabc")
 	<-reading // the request is the handler's: its client leaves in the middle of its body
 	_ = conn.Close()
@@ -347,7 +347,7 @@ func TestEndStuckOnDrain_LeavesAloneWhatIsNotStuck(t *testing.T) {
 	mux.HandleFunc("/refuse", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unsupported media type", http.StatusUnsupportedMediaType)
 	})
-	_, addr := serve(t, endStuckOnDrain(mux, drain, wait, func(string) bool { return false }, discard),
+	_, addr := serve(t, endStuckOnDrain(mux, drain, wait, BodyWait, func(string) bool { return false }, discard),
 		func(ln net.Listener) net.Listener { return CutStuckConns(ln, drain, wait, discard) })
 
 	refused := sendHTTP1(t, addr, "POST /refuse HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n")
