@@ -19,6 +19,10 @@ func LostText(after time.Duration) string {
 	return fmt.Sprintf(lostPrefix+"%s: the sentence may have been lost on its way to the assistant, please send it again", after)
 }
 
+// lostPrefix begins every LostText, and is how failedAsLost tells the outcomes FailLost stored
+// from a worker's failures, in the transcripts already written too: reword what follows it
+// freely, but never it, or the lost jobs of every transcript kept so far would be taken for
+// jobs a worker failed (dead-lettered if they reach a worker).
 const lostPrefix = "no answer came within "
 
 // failedAsLost tells whether an outcome's text is LostText's: FailLost's, not a worker's.
