@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -16,15 +15,7 @@ import (
 // place.
 func TestREADME_WhereThingsLiveNamesEveryPackage(t *testing.T) {
 	root := filepath.Join("..", "..")
-	b, err := os.ReadFile(filepath.Join(root, "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, table, ok := strings.Cut(string(b), "Where things live:\n")
-	if !ok {
-		t.Fatal(`README.md has no "Where things live:" table`)
-	}
-	table, _, _ = strings.Cut(table, "\n## ")
+	table := readmeAfter(t, "[docs/architecture.md](docs/architecture.md). Where things live:")
 	named := map[string][]string{} // a path named in the first cell: the row's other names
 	code := regexp.MustCompile("`([^`]+)`")
 	for line := range strings.SplitSeq(table, "\n") {

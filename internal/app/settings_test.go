@@ -26,18 +26,26 @@ type row struct {
 	readBy    map[string]bool
 }
 
-// configTable reads the table under "## Configuration" in the README.
-func configTable(t *testing.T) []row {
+// readmeAfter returns the README from just after the line start to the next section's
+// heading.
+func readmeAfter(t *testing.T, start string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(b), "\n## Configuration\n")
+	_, section, ok := strings.Cut(string(b), "\n"+start+"\n")
 	if !ok {
-		t.Fatal(`README.md has no "## Configuration" section`)
+		t.Fatalf("README.md has no line %q", start)
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
+	return section
+}
+
+// configTable reads the table under "## Configuration" in the README.
+func configTable(t *testing.T) []row {
+	t.Helper()
+	section := readmeAfter(t, "## Configuration")
 	binaries := append(slices.Collect(maps.Keys(app.Binaries())), cli)
 	code := regexp.MustCompile("`([A-Z][A-Z0-9_]*)`")
 	var rows []row

@@ -263,19 +263,44 @@ func TestReflection_AStreamHeldOpenEndsWhenTheServerDrains(t *testing.T) {
 		func() string { return "the reflection stream still answers after the server began to drain" })
 }
 
+// httpVersions are the harness's clients over each version of HTTP.
+var httpVersions = []struct {
+	name   string
+	client func(h *harness) *http.Client
+}{
+	{"HTTP/1.1", func(h *harness) *http.Client { return h.http1 }},
+	{"HTTP/2", func(h *harness) *http.Client { return h.h2c }},
+}
+
+// slowSay starts a Say in JSON through client whose body is what the test writes to sending;
+// answered gets its response (nil, the test failed, when none came).
+func slowSay(t *testing.T, client *http.Client, url string) (sending *io.PipeWriter, answered <-chan *http.Response) {
+	t.Helper()
+	body, sending := io.Pipe()
+	t.Cleanup(func() { _ = sending.Close() })
+	req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, url+elizav1connect.ElizaServiceSayProcedure, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res := make(chan *http.Response, 1)
+	go func() {
+		r, err := client.Do(req)
+		if err != nil {
+			t.Errorf("the slow Say: %v, want an answer", err)
+		}
+		res <- r
+	}()
+	return sending, res
+}
+
 // A request whose body has not all come soon after the server began to drain is given up as
 // Unavailable, the code on which clients send a call again elsewhere, over HTTP/1.1 and
 // HTTP/2 alike: it was deadline_exceeded (a client that retries only on Unavailable gave
 // up), with a message naming the server's socket addresses.
 func TestDrain_ASaySentTooSlowlyIsUnavailable(t *testing.T) {
 	const wait = 100 * time.Millisecond
-	for _, tc := range []struct {
-		name   string
-		client func(h *harness) *http.Client
-	}{
-		{"HTTP/1.1", func(h *harness) *http.Client { return h.http1 }},
-		{"HTTP/2", func(h *harness) *http.Client { return h.h2c }},
-	} {
+	for _, tc := range httpVersions {
 		t.Run(tc.name, func(t *testing.T) {
 			drain := make(chan struct{})
 			var logged proctest.Buffer
@@ -283,21 +308,7 @@ func TestDrain_ASaySentTooSlowlyIsUnavailable(t *testing.T) {
 				o.Drain, o.StuckWriteWait = drain, wait
 				o.Log = slog.New(slog.NewTextHandler(&logged, nil))
 			})
-			body, sending := io.Pipe()
-			defer sending.Close()
-			req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+elizav1connect.ElizaServiceSayProcedure, body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Content-Type", "application/json")
-			answered := make(chan *http.Response, 1)
-			go func() {
-				res, err := tc.client(h).Do(req)
-				if err != nil {
-					t.Errorf("the slow Say: %v, want an answer", err)
-				}
-				answered <- res
-			}()
+			sending, answered := slowSay(t, tc.client(h), h.url)
 			if _, err := io.WriteString(sending, `{"sentence": "I feel`); err != nil { // and no more, for now
 				t.Fatal(err)
 			}
@@ -341,33 +352,13 @@ frontdoor_rpc_requests_total{code="unavailable",procedure="/connectrpc.eliza.v1.
 // without ending its request, held the call for as long as it liked.
 func TestSay_ABodyThatDoesNotAllComeInTimeIsGivenUp(t *testing.T) {
 	const bodyWait = 200 * time.Millisecond
-	for _, tc := range []struct {
-		name   string
-		client func(h *harness) *http.Client
-	}{
-		{"HTTP/1.1", func(h *harness) *http.Client { return h.http1 }},
-		{"HTTP/2", func(h *harness) *http.Client { return h.h2c }},
-	} {
+	for _, tc := range httpVersions {
 		t.Run(tc.name, func(t *testing.T) {
 			h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
 				o.Drain, o.BodyWait = make(chan struct{}), bodyWait
 			})
-			body, sending := io.Pipe()
-			defer sending.Close()
-			req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+elizav1connect.ElizaServiceSayProcedure, body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Content-Type", "application/json")
 			began := time.Now()
-			answered := make(chan *http.Response, 1)
-			go func() {
-				res, err := tc.client(h).Do(req)
-				if err != nil {
-					t.Errorf("the slow Say: %v, want an answer", err)
-				}
-				answered <- res
-			}()
+			sending, answered := slowSay(t, tc.client(h), h.url)
 			// A byte well within each wait, but not the whole body within all of it.
 			for _, b := range `{"sentence": "I feel` {
 				if _, err := io.WriteString(sending, string(b)); err != nil {
