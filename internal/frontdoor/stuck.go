@@ -40,8 +40,8 @@ const BodyWait = 30 * time.Second
 // a byte a second would otherwise hold the shutdown as one that does not read. Until the drain
 // a write or a read waits as long as its client makes it; a call that is neither writing nor
 // reading is left alone, drain or not (a queued conversation waiting for its answers, a call
-// still being worked on). A request given up fails its call as Unavailable, which tells its
-// client to send it again elsewhere. Each response or request given up is logged on log (a
+// still being worked on). A request given up in a drain fails its call as Unavailable, which
+// tells its client to send it again elsewhere; one given up otherwise, as DeadlineExceeded. Each response or request given up is logged on log (a
 // response's call's own log line, written after, may say only that the client disconnected).
 // A nil drain is one that never comes.
 func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait, bodyWait time.Duration, streamsRequests func(path string) bool, log *slog.Logger) http.Handler {
@@ -134,15 +134,15 @@ type stuckWriter struct {
 
 	mu         sync.Mutex
 	draining   bool
-	writing    int       // writes and flushes in progress
-	armed      time.Time // when the writes in progress were last given their deadline
-	gaveUp     bool      // a write failed past its deadline: said once
-	bodyOpen   bool      // the request's body (stuckBody) is not read to its end yet
-	bodyWait   time.Duration
-	bodyBy     time.Time // when the body must have all come (bodyWait); zero once it has
-	readBy     bool      // the body has the drain's read deadline (armReadLocked)
-	readGaveUp bool      // a read failed past it: said once
-	finished   bool      // the handler has returned: rc may no longer be used
+	writing    int           // writes and flushes in progress
+	armed      time.Time     // when the writes in progress were last given their deadline
+	gaveUp     bool          // a write failed past its deadline: said once
+	bodyOpen   bool          // the request's body (stuckBody) is not read to its end yet
+	bodyWait   time.Duration // how long the body has to come, from the request's start
+	bodyBy     time.Time     // when the body must have all come; zero once it has
+	readBy     bool          // the body has the drain's read deadline (armReadLocked)
+	readGaveUp bool          // a read failed past it: said once
+	finished   bool          // the handler has returned: rc may no longer be used
 }
 
 // drain gives the writes in progress, and each one after, wait to be taken.
@@ -196,14 +196,14 @@ func (s *stuckWriter) bodyEnded() {
 
 // readFailed is a read of the request's body failing with err. When it is the body's deadline
 // that failed it, the request is given up, which is said once, and readFailed returns the
-// call's error: the drain's or BodyWait's, whichever deadline it was.
+// call's error: in a drain the drain's, whichever deadline it was, else BodyWait's.
 func (s *stuckWriter) readFailed(err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.bodyBy.IsZero() || !errors.Is(err, os.ErrDeadlineExceeded) {
 		return nil
 	}
-	if s.readBy {
+	if s.draining { // the drain's wait, or bodyWait's if sooner: either way, send it elsewhere
 		if !s.readGaveUp {
 			s.readGaveUp = true
 			s.log.Info("draining: gave up a request whose body had not all come within the wait", "path", s.path, "wait", s.wait, "error", err)
