@@ -105,7 +105,7 @@ func (h *Handler) apply(ctx context.Context, changes []recording.Change) error {
 	h.metrics.batchDuration.Observe(time.Since(start).Seconds())
 	h.metrics.ignored.Add(float64(res.Ignored))
 	for _, inv := range res.Invalid {
-		h.log.Warn("signal has invalid values and will never qualify",
+		h.log.Warn("signal has invalid values and does not qualify as it stands (an update that fixes it is judged again)",
 			"signal", inv.Signal.ID, "recording", inv.Signal.Recording, "sensor_type", inv.Signal.SensorType, "error", inv.Err)
 	}
 	// A backlog's batch completes a thousand recordings: their lines go out in one write.
