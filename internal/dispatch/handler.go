@@ -21,8 +21,10 @@ type Store interface {
 	// that become complete.
 	Apply(ctx context.Context, changes []recording.Change) (recording.Applied, error)
 	// Truncate records a truncate of the source table at version: every signal set before it
-	// counts as absent for changes after it.
-	Truncate(ctx context.Context, version int64) error
+	// counts as absent for changes after it. It reports whether the truncate is new to the
+	// store: one read again (a batch redelivered, a new consumer group reading the topic from
+	// its start) changes nothing.
+	Truncate(ctx context.Context, version int64) (recorded bool, err error)
 }
 
 // Event is one decoded message of the signal topic: a change, or a tombstone (the connector's
@@ -76,10 +78,15 @@ func (h *Handler) Handle(ctx context.Context, _ int, events []Event) error {
 				return err
 			}
 			changes = nil
-			if err := h.store.Truncate(ctx, ch.Source.LSN); err != nil {
+			recorded, err := h.store.Truncate(ctx, ch.Source.LSN)
+			if err != nil {
 				return err
 			}
-			h.log.Warn("datastore.signal was truncated: signals from before it no longer count", "lsn", ch.Source.LSN)
+			if recorded {
+				h.log.Warn("datastore.signal was truncated: signals from before it no longer count", "lsn", ch.Source.LSN)
+			} else {
+				h.log.Info("a truncate of datastore.signal read again, already recorded: nothing changes", "lsn", ch.Source.LSN)
+			}
 			continue
 		}
 		changes = appendChanges(changes, ch)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,9 +45,10 @@ func (s *store) Apply(_ context.Context, changes []recording.Change) (recording.
 	return recording.Applied{Completed: s.completes}, nil
 }
 
-func (s *store) Truncate(_ context.Context, version int64) error {
+func (s *store) Truncate(_ context.Context, version int64) (bool, error) {
+	known := slices.Contains(s.truncated, version)
 	s.truncated = append(s.truncated, version)
-	return s.err
+	return !known, s.err
 }
 
 func fixture(t *testing.T, path string) []byte {
@@ -162,6 +164,25 @@ func TestHandle_AppliesWhatCameBeforeATruncateFirst(t *testing.T) {
 	}
 	if len(st.applied) != 2 || len(st.truncated) != 1 {
 		t.Fatalf("applied %d batches and %d truncates, want 2 around 1", len(st.applied), len(st.truncated))
+	}
+}
+
+// A truncate is a warning when it is new, and said at info when it is read again (a batch
+// redelivered, a new consumer group reading the topic from its start): one that replayed the
+// topic's history warned of every truncate the table ever had, though nothing changed.
+func TestHandle_WarnsOfATruncateOnlyTheFirstTime(t *testing.T) {
+	st := &store{}
+	var logged strings.Builder
+	h := dispatch.NewHandler(st, dispatch.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(&logged, nil)))
+	for range 2 {
+		if err := handle(t, h, kafka.Message{Value: fixture(t, "scratch/truncate.json")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `level=WARN msg="datastore.signal was truncated`) ||
+		!strings.Contains(lines[1], `level=INFO msg="a truncate of datastore.signal read again, already recorded`) {
+		t.Fatalf("logged:\n%s\nwant a warning, then the same truncate said at info", logged.String())
 	}
 }
 

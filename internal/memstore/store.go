@@ -139,12 +139,12 @@ func (s *Store) seen(rec uuid.UUID, at time.Time) {
 
 // Truncate records a truncate of the source table at version: every signal set before it is
 // absent from then on (recording.Ledger.Truncate).
-func (s *Store) Truncate(_ context.Context, version int64) error {
+func (s *Store) Truncate(_ context.Context, version int64) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.ledger.Truncate(version)
+	recorded := s.ledger.Truncate(version)
 	s.forgetEmpty()
-	return nil
+	return recorded, nil
 }
 
 // Pending counts recordings seen and not yet complete.

@@ -15,23 +15,26 @@ import (
 // Truncate records a truncate of the source table at version: every signal set before it is
 // absent from then on (recording.Ledger.Truncate). The recordings left with no signal present
 // wait for nothing, and are no longer pending.
-func (s *Store) Truncate(ctx context.Context, version int64) error {
+func (s *Store) Truncate(ctx context.Context, version int64) (bool, error) {
+	recorded := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Wait for the batches in flight, which read the truncates before this one.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, truncateLock); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO dispatcher.signal_truncate (source_lsn) VALUES ($1) ON CONFLICT DO NOTHING`, version); err != nil {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO dispatcher.signal_truncate (source_lsn) VALUES ($1) ON CONFLICT DO NOTHING`, version)
+		if err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, forgetEmptyPending)
+		recorded = tag.RowsAffected() == 1
+		_, err = tx.Exec(ctx, forgetEmptyPending)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("apply truncate: %w", err)
+		return false, fmt.Errorf("apply truncate: %w", err)
 	}
-	return nil
+	return recorded, nil
 }
 
 // presentNow is the condition that a row of dispatcher.signal_state, s, is a signal present

@@ -239,7 +239,7 @@ func TestStore_ATruncateWaitsForTheBatchesInFlight(t *testing.T) {
 	}()
 	<-inside
 	truncated := make(chan error, 1)
-	go func() { truncated <- store.Truncate(t.Context(), 10) }()
+	go func() { _, err := store.Truncate(t.Context(), 10); truncated <- err }()
 	select {
 	case err := <-truncated:
 		t.Fatalf("the truncate returned (%v) while a batch that read no truncate was in flight", err)

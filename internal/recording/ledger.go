@@ -97,8 +97,13 @@ func (l *Ledger) LoadTruncates(positions ...int64) {
 
 // Truncate applies a truncate of the source table at version: every signal set before it is
 // gone from then on. The pairs keep their state: a recording judged at a change older than
-// the truncate (one another partition held back) still counts them.
-func (l *Ledger) Truncate(version int64) { l.LoadTruncates(version) }
+// the truncate (one another partition held back) still counts them. It reports whether the
+// ledger did not know of the truncate yet.
+func (l *Ledger) Truncate(version int64) bool {
+	_, known := slices.BinarySearch(l.truncates, version)
+	l.LoadTruncates(version)
+	return !known
+}
 
 // Recording returns the state of a recording, or nil if the ledger knows nothing of it.
 func (l *Ledger) Recording(recording uuid.UUID) *State {
