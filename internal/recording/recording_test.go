@@ -422,6 +422,15 @@ func TestValidate_TheSameForManyChannelsAsForFew(t *testing.T) {
 	}
 }
 
+// An empty channel name, which is also how a NULL element of the channels array decodes, is
+// said to be either: `malformed channel name ""` hid a NULL from whoever read the log.
+func TestValidate_SaysAnEmptyChannelNameMayBeANull(t *testing.T) {
+	s := recording.Signal{SensorType: "accelerometer", Channels: []string{"", "x", "y", "z"}, SampleType: "float32"}
+	if err := recording.Validate(s); err == nil || err.Error() != "an empty or NULL channel name" {
+		t.Fatalf("Validate: %v", err)
+	}
+}
+
 func BenchmarkLedger_ApplyNewRecordings(b *testing.B) {
 	const n = 1000
 	changes := make([]recording.Change, 0, 2*n)

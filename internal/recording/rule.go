@@ -117,6 +117,9 @@ func Validate(s Signal) error {
 	seen := make(map[string]bool, len(s.Channels))
 	for _, c := range s.Channels {
 		switch {
+		case c == "":
+			// The decoder reads a NULL element of the text[] as "" too.
+			problems = append(problems, errors.New("an empty or NULL channel name"))
 		case strings.TrimSpace(c) == "" || c != strings.TrimSpace(c):
 			problems = append(problems, fmt.Errorf("malformed channel name %q", c))
 		case seen[c]:
