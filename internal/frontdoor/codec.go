@@ -3,6 +3,7 @@ package frontdoor
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -16,8 +17,10 @@ import (
 // call an older server; here a hand-written JSON call is the more likely author of one, and a
 // field it misspells would be dropped in silence: "conversationID" for conversationId starts
 // a new conversation instead of continuing one, and "afterserial" skips the check of a Send's
-// place. The web page (built with this server's schema, and served by it) and the binary
-// protocols (grpcurl, the eliza CLI) are not affected.
+// place. The binary protocols (grpcurl, the eliza CLI) are not affected. The web page sends
+// JSON with the schema of the server that served it: a request field added to the protos
+// must reach every front door before a page that sends it does (a page loaded from a new
+// replica calling an old one, or pointed at an older server with ?server=).
 type strictJSON struct{ name string }
 
 // jsonCodecs replaces Connect's JSON codecs, under both of their names.
@@ -54,7 +57,9 @@ func (strictJSON) Unmarshal(data []byte, message any) error {
 		return errors.New("an empty body is not a JSON object")
 	}
 	if err := protojson.Unmarshal(data, m); err != nil {
-		if at, found := loneSurrogate(data); found {
+		// protojson reads a lone surrogate as the end of the text; an error it names otherwise
+		// (an unknown field before it) stands.
+		if at, found := loneSurrogate(data); found && !strings.Contains(err.Error(), "unknown field") {
 			return fmt.Errorf("the JSON text's escape at byte %d is half of a UTF-16 surrogate pair without its other half, which is no character", at)
 		}
 		return err

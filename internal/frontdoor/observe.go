@@ -244,9 +244,9 @@ func (o *observer) done(ctx context.Context, procedure string, start time.Time, 
 // outcome is how a call that ended with err is counted (its code) and logged (the level).
 func outcome(ctx context.Context, err error) (code string, level slog.Level) {
 	switch ended := callerEnded(ctx, err); {
-	case errors.Is(err, errBodyTooSlow):
-		// The front door shutting down, whatever became of the call's context since: over
-		// HTTP/1.1, the read given up ends it.
+	case errors.Is(err, errBodyTooSlow) || errors.Is(err, errBodyTooLong):
+		// The front door shutting down, or a body that did not come in time, whatever became
+		// of the call's context since: over HTTP/1.1, the read given up ends it.
 		return connect.CodeOf(err).String(), slog.LevelInfo
 	case ended == connect.CodeCanceled:
 		// The caller went away: how a client ends a Watch or a Converse it is done with, and
@@ -421,8 +421,10 @@ func (e *errorRecorder) err() (error, bool) {
 		}
 		message = body.Message
 	}
-	if code == errBodyTooSlow.Code() && message == errBodyTooSlow.Message() {
-		return errBodyTooSlow, true // as itself: the observer's log level depends on it
+	for _, known := range []*connect.Error{errBodyTooSlow, errBodyTooLong} {
+		if code == known.Code() && message == known.Message() {
+			return known, true // as itself: how the observer counts and logs it depends on it
+		}
 	}
 	return connect.NewError(code, errors.New(message)), true
 }

@@ -2,7 +2,6 @@ package frontdoor
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -28,8 +27,9 @@ const StuckWriteWait = 5 * time.Second
 // QueueConversation and reflection's) has for its body, at most 64 KiB, to come, drain or
 // not. A client that sends a byte a minute, or its message without ending its request, held
 // the call, its goroutines and its stream or connection for as long as it liked. A request
-// given up fails its call as DeadlineExceeded; a drain gives the rest of a body its own,
-// shorter wait (StuckWriteWait).
+// given up fails its call as DeadlineExceeded, or as Unavailable once the front door drains
+// (which gives the rest of a body its own, shorter wait, StuckWriteWait): its client should
+// then send it to another.
 const BodyWait = 30 * time.Second
 
 // endStuckOnDrain gives up, once drain is closed, each of h's responses whose write waits more
@@ -93,6 +93,11 @@ func endStuckOnDrain(h http.Handler, drain <-chan struct{}, wait, bodyWait time.
 // the drain.
 var errBodyTooSlow = connect.NewError(connect.CodeUnavailable,
 	errors.New("the front door is shutting down, and the request's body had not all come in time: send it again, to another"))
+
+// errBodyTooLong fails a call whose request's body had not all come within BodyWait of its
+// start (the log says which wait).
+var errBodyTooLong = connect.NewError(connect.CodeDeadlineExceeded,
+	errors.New("the request's body had not all come in time: send it again, whole"))
 
 // stuckBody is a request's body whose rest must come within bodyWait of its start and, once
 // the drain has begun, within the wait of the response w.
@@ -206,7 +211,11 @@ func (s *stuckWriter) readFailed(err error) error {
 	if s.draining { // the drain's wait, or bodyWait's if sooner: either way, send it elsewhere
 		if !s.readGaveUp {
 			s.readGaveUp = true
-			s.log.Info("draining: gave up a request whose body had not all come within the wait", "path", s.path, "wait", s.wait, "error", err)
+			wait := s.wait
+			if !s.readBy {
+				wait = s.bodyWait
+			}
+			s.log.Info("draining: gave up a request whose body had not all come within the wait", "path", s.path, "wait", wait, "error", err)
 		}
 		return errBodyTooSlow
 	}
@@ -214,8 +223,7 @@ func (s *stuckWriter) readFailed(err error) error {
 		s.readGaveUp = true
 		s.log.Info("gave up a request whose body had not all come in time", "path", s.path, "wait", s.bodyWait, "error", err)
 	}
-	return connect.NewError(connect.CodeDeadlineExceeded,
-		fmt.Errorf("the request's body had not all come within %s of its start: send it again, whole", s.bodyWait))
+	return errBodyTooLong
 }
 
 // returned is the handler returning: the response is no longer to be given deadlines.

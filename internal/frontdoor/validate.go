@@ -33,7 +33,7 @@ func validateSentence(sentence string) error {
 	if strings.TrimSpace(sentence) == "" {
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("sentence is empty: say something"))
 	}
-	if !strings.ContainsFunc(sentence, visible) {
+	if !strings.ContainsFunc(sentence, shows) {
 		// A zero-width space, a byte-order mark or a bell would be queued, and a model asked
 		// about nothing.
 		return connect.NewError(connect.CodeInvalidArgument,
@@ -51,5 +51,10 @@ func validateSentence(sentence string) error {
 	return nil
 }
 
-// visible says whether r shows as something: a letter, mark, number, punctuation or symbol.
-func visible(r rune) bool { return unicode.IsGraphic(r) && !unicode.IsSpace(r) }
+// shows says whether r is anything but a space, a control character or a format character
+// (zero-width, byte-order mark, bidirectional marks). Asked the other way round (is it a
+// letter, number, symbol…), a character newer than Go's Unicode tables, such as a new
+// emoji, would be refused.
+func shows(r rune) bool {
+	return !unicode.IsSpace(r) && !unicode.IsControl(r) && !unicode.Is(unicode.Cf, r)
+}

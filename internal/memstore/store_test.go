@@ -47,3 +47,13 @@ func signal(rec uuid.UUID, req recording.Requirement, version int64) recording.C
 		ID: uuid.New(), Recording: rec, SensorType: req.SensorType, Channels: req.Channels, SampleType: "float32", Version: version,
 	}}
 }
+
+// A truncate says whether it is new: the dispatcher warns of it only then.
+func TestStore_ATruncateSaysWhetherItIsNew(t *testing.T) {
+	store := memstore.New(recording.DefaultRule())
+	for i, want := range []bool{true, false} {
+		if recorded, err := store.Truncate(t.Context(), 10); err != nil || recorded != want {
+			t.Fatalf("truncate %d: recorded %v (%v), want %v", i+1, recorded, err, want)
+		}
+	}
+}
