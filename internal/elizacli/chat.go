@@ -160,7 +160,10 @@ type chat struct {
 	done    map[string]bool // jobs whose outcome has been printed (it may come before Send returns)
 	// enqueued holds the serial of each "enqueued" printed, by job: the watch often prints a
 	// sentence's before Send returns.
-	enqueued   map[string]uint64
+	enqueued map[string]uint64
+	// sentUpTo is the serial of the last "enqueued" a Send of this chat's conversation
+	// answered: a refusal is printed once the watch has printed it (awaitPrinted).
+	sentUpTo   uint64
 	unwatch    context.CancelFunc // ends the watch of conv; nil when there is none
 	unqueued   int                // lines not queued: refused, or not sent
 	unanswered int                // answers due that will not come: their conversation was lost
@@ -408,6 +411,7 @@ func (c *chat) send(ctx context.Context, sentence string) {
 	}
 	m := res.Msg
 	if m.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
+		c.awaitPrinted(ctx, conv)
 		c.mu.Lock()
 		c.unqueued++
 		c.mu.Unlock()
@@ -446,6 +450,7 @@ func (c *chat) send(ctx context.Context, sentence string) {
 	if !c.done[m.GetJobId()] {
 		c.pending[m.GetJobId()] = true
 	}
+	c.sentUpTo = max(c.sentUpTo, m.GetSerial())
 	c.conv = m.GetConversationId()
 	c.mu.Unlock()
 	if conv == "" {
@@ -482,9 +487,28 @@ func (c *chat) forgetLocked() (due int) {
 	c.unanswered += due
 	clear(c.pending)
 	clear(c.resumed)
-	c.conv, c.last = "", 0
+	c.conv, c.last, c.sentUpTo = "", 0, 0
 	c.unwatchLocked()
 	return due
+}
+
+// refusalWait bounds how long a refusal waits for the watch to print the sentences sent
+// before it.
+const refusalWait = time.Second
+
+// awaitPrinted waits, at most refusalWait, until the watch of conv has printed the "enqueued"
+// of every sentence this chat sent to it before: a line's refusal (Send's answer) printed
+// before an earlier line's "enqueued" (the watch's) reads as if the earlier line were refused.
+func (c *chat) awaitPrinted(ctx context.Context, conv string) {
+	deadline := time.Now().Add(refusalWait)
+	for {
+		c.mu.Lock()
+		caughtUp := c.conv != conv || c.last >= c.sentUpTo
+		c.mu.Unlock()
+		if caughtUp || time.Now().After(deadline) || sleep.For(ctx, 10*time.Millisecond) != nil {
+			return
+		}
+	}
 }
 
 // unwatchLocked ends the conversation's watch, if there is one, and with it the wait for the

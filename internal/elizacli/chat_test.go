@@ -295,6 +295,34 @@ func TestChat_ALineRefusedFailsTheEndOfInput(t *testing.T) {
 	r.printed(t, want)
 }
 
+// A line's refusal is printed after the "enqueued" of the lines sent before it, which the
+// watch prints: printed as Send answered, it came first whenever the watch was slower, and
+// read as if the earlier line had been refused.
+func TestChat_ARefusalIsPrintedAfterTheEarlierLinesEnqueued(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	f.refuse = func(req *elizav1.SendRequest) (*elizav1.SendResponse, error) {
+		if req.GetSentence() == "full" {
+			return &elizav1.SendResponse{ConversationId: req.GetConversationId(), Kind: elizav1.QueueConversationResponse_KIND_QUEUE_FULL,
+				Sentence: "queue is full!"}, nil
+		}
+		return nil, nil
+	}
+	f.beforeWatch = func(ctx context.Context, _ *elizav1.WatchRequest) error {
+		time.Sleep(300 * time.Millisecond) // the watch slower than the next Send
+		return nil
+	}
+	r := start(f.start(t), strings.NewReader("one\nfull\n"), "chat")
+	if code := r.wait(t); code != 1 {
+		t.Fatalf("exit status %d, want 1 (a line was not queued); printed:\n%s\n%s", code, r.out, r.err)
+	}
+	out := r.out.String()
+	enqueued, refused := strings.Index(out, "  enqueued: one\n"), strings.Index(out, `[queue is full!: "full"]`)
+	if enqueued < 0 || refused < enqueued {
+		t.Fatalf("chat printed:\n%s\nwant \"enqueued: one\" before the refusal of \"full\"", out)
+	}
+}
+
 // The server refuses the caller's token on Send: chat says so once, for the line it could not
 // send, and ends, rather than refusing every line after the same way.
 func TestChat_ATokenRefusedOnSendIsSaidOnceAndEndsChat(t *testing.T) {
