@@ -260,7 +260,7 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		// Another worker stored one first (the job redone after a rebalance): the job has
 		// exactly one, that one, and this outcome is dropped. (Or the sweep failed it as
 		// lost, which its cutoff keeps from a job still in a worker's hands, and counted it.)
-		if !(ev.Kind == transcript.Failed && failedAsLost(ev.Text)) {
+		if ev.Kind != transcript.Failed || !failedAsLost(ev.Text) {
 			p.cfg.Metrics.jobs.WithLabelValues("already_answered").Inc()
 		}
 		log.Info("job answered already; this outcome was dropped", "serial", ev.Serial, "took", time.Since(start))
