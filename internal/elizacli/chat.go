@@ -218,13 +218,17 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 		case errors.Is(err, errLineTooLong):
 			c.mu.Lock()
 			c.unqueued++ // a line not queued, as one refused for its length
+			conv := c.conv
 			c.mu.Unlock()
+			c.awaitPrinted(ctx, conv)
 			c.say("%v", err)
 			continue
 		case err != nil:
 			return err
 		}
-		if line = strings.TrimSpace(line); line != "" {
+		// A line of nothing but spaces, control and format characters (a zero-width space)
+		// is blank, as the server has it: skipped, not sent to be refused.
+		if line = strings.TrimSpace(line); !frontdoor.Blank(line) {
 			c.send(ctx, line)
 		}
 	}
@@ -371,6 +375,7 @@ func (c *chat) send(ctx context.Context, sentence string) {
 	if !utf8.ValidString(sentence) {
 		c.unqueued++
 		c.mu.Unlock()
+		c.awaitPrinted(ctx, conv)
 		c.say("not sent: %v: %q", errNotUTF8, sentence)
 		return
 	}
@@ -403,6 +408,7 @@ func (c *chat) send(ctx context.Context, sentence string) {
 		c.mu.Lock()
 		c.unqueued++
 		c.mu.Unlock()
+		c.awaitPrinted(ctx, conv)
 		c.say("not sent: %v: %q", describe(err, c.srv), sentence)
 		if refusesCaller(err) {
 			c.refuse()
@@ -497,8 +503,9 @@ func (c *chat) forgetLocked() (due int) {
 const refusalWait = time.Second
 
 // awaitPrinted waits, at most refusalWait, until the watch of conv has printed the "enqueued"
-// of every sentence this chat sent to it before: a line's refusal (Send's answer) printed
-// before an earlier line's "enqueued" (the watch's) reads as if the earlier line were refused.
+// of every sentence this chat sent to it before: a line's refusal (Send's answer, or chat's
+// own "not sent") printed before an earlier line's "enqueued" (the watch's) reads as if the
+// earlier line were refused.
 func (c *chat) awaitPrinted(ctx context.Context, conv string) {
 	deadline := time.Now().Add(refusalWait)
 	for {

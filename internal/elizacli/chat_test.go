@@ -323,6 +323,29 @@ func TestChat_ARefusalIsPrintedAfterTheEarlierLinesEnqueued(t *testing.T) {
 	}
 }
 
+// Chat's own "not sent" waits for the earlier lines' "enqueued" as a refusal does, and a line
+// of only a zero-width space is blank: skipped, as the server would refuse it as empty.
+func TestChat_ALineNotSentIsPrintedAfterTheEarlierLinesEnqueued(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	f.beforeWatch = func(ctx context.Context, _ *elizav1.WatchRequest) error {
+		time.Sleep(300 * time.Millisecond) // the watch slower than the next line
+		return nil
+	}
+	r := start(f.start(t), strings.NewReader("one\n\xff\xfe bad\n\u200b\u200e\n"), "chat")
+	if code := r.wait(t); code != 1 || r.err.String() != "eliza: a line was not queued (see above)\n" {
+		t.Fatalf("exit status %d and %q, want 1 for the one line not sent; printed:\n%s", code, r.err, r.out)
+	}
+	out := r.out.String()
+	enqueued, notSent := strings.Index(out, "  enqueued: one\n"), strings.Index(out, "[not sent: ")
+	if enqueued < 0 || notSent < enqueued || strings.Count(out, "[not sent: ") != 1 {
+		t.Fatalf("chat printed:\n%s\nwant \"enqueued: one\" before the one line not sent", out)
+	}
+	if got := f.sends(); len(got) != 1 {
+		t.Fatalf("sent %q, want only \"one\"", got)
+	}
+}
+
 // The server refuses the caller's token on Send: chat says so once, for the line it could not
 // send, and ends, rather than refusing every line after the same way.
 func TestChat_ATokenRefusedOnSendIsSaidOnceAndEndsChat(t *testing.T) {

@@ -33,7 +33,7 @@ func validateSentence(sentence string) error {
 	if strings.TrimSpace(sentence) == "" {
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("sentence is empty: say something"))
 	}
-	if !strings.ContainsFunc(sentence, shows) {
+	if Blank(sentence) {
 		// A zero-width space, a byte-order mark or a bell would be queued, and a model asked
 		// about nothing.
 		return connect.NewError(connect.CodeInvalidArgument,
@@ -50,6 +50,11 @@ func validateSentence(sentence string) error {
 	}
 	return nil
 }
+
+// Blank reports whether sentence has nothing to read: only spaces, control and format
+// characters, which the service refuses as empty. Clients that skip blank lines (the eliza
+// CLI) skip these too.
+func Blank(sentence string) bool { return !strings.ContainsFunc(sentence, shows) }
 
 // shows says whether r is anything but a space, a control character or a format character
 // (zero-width, byte-order mark, bidirectional marks). Asked the other way round (is it a

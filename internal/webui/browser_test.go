@@ -383,12 +383,15 @@ func TestPage_KeepsItsLogWhenItsConversationIsGone(t *testing.T) {
 	}
 }
 
-// An empty sentence is not sent (the server would refuse it), and one the server refuses for
-// what it says (too long) stays in its field to be mended, the refusal in the log.
+// An empty sentence is not sent (the server would refuse it), nor one of only invisible
+// characters (a zero-width space, which JavaScript's trim keeps), and one the server refuses
+// for what it says (too long) stays in its field to be mended, the refusal in the log.
 func TestPage_KeepsASentenceRefusedForWhatItSaysAndSendsNoEmptyOne(t *testing.T) {
 	p := browser(t)
 	p.open("http://" + standalone(t) + "/")
 	p.say("   ")
+	eval[bool](p, `(() => { document.getElementById("sentence").value = "\u200b\u200e "; return true; })()`)
+	p.run(chromedp.SendKeys(chromedp.ID("sentence"), kb.Enter))
 	long := strings.Repeat("a", 1100)
 	eval[bool](p, `(() => { document.getElementById("sentence").value = "`+long+`"; return true; })()`)
 	p.run(chromedp.SendKeys(chromedp.ID("sentence"), kb.Enter))

@@ -40,6 +40,12 @@ function fnv32(s: string): string {
 }
 
 /** A failed call in words: the server's own message when it answered, else that it was not reached. */
+// blank says whether text has nothing to read: only spaces, control and format characters
+// (a zero-width space), which the server refuses as empty (frontdoor.Blank).
+function blank(text: string): boolean {
+  return !/[^\s\p{Cc}\p{Cf}]/u.test(text);
+}
+
 function describe(err: unknown): string {
   const e = ConnectError.from(err);
   return refusedByServer(e.code) ? e.rawMessage : `cannot reach the server (${e.rawMessage})`;
@@ -110,7 +116,7 @@ function start(): void {
   element<HTMLFormElement>("send-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const text = sentence.value;
-    if (text.trim() === "") {
+    if (blank(text)) {
       sentence.focus(); // nothing to say: not sent, for the server to refuse
       return;
     }
