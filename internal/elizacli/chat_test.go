@@ -68,11 +68,7 @@ func TestChat_AConversationLostInARestartIsNotContinuedUnderItsId(t *testing.T) 
 				afters = append(afters, req.GetAfterSerial())
 				f.mu.Unlock()
 			}
-			addr := f.start(t)
-			in, typed, end := typing(t)
-			r := start(addr, in, "chat")
-			typed("one")
-			r.waitFor(t, "eliza: you said one\n")
+			addr, r, typed, end := chatting(t, f)
 			// Restarted, the server refuses the watch until chat has heard from Send.
 			f.beforeWatch = func(_ context.Context, req *elizav1.WatchRequest) error {
 				if !strings.Contains(r.out.String(), tc.said) {
@@ -401,11 +397,7 @@ func TestChat_ASentenceToAConversationThatExpiredQuietlyStartsANewOne(t *testing
 		}
 		return nil, nil
 	}
-	addr := f.start(t)
-	in, typed, end := typing(t)
-	r := start(addr, in, "chat")
-	typed("one")
-	r.waitFor(t, "eliza: you said one\n")
+	_, r, typed, end := chatting(t, f)
 	typed("two")
 	r.waitFor(t, "eliza: you said two\n")
 	end()
@@ -678,11 +670,7 @@ func TestScreenWidth_IsNeverZero(t *testing.T) {
 func TestChat_ResumesWhenItsFrontDoorShutsDownSayingOnlyThat(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	f := newFake()
-	addr := f.start(t)
-	in, typed, end := typing(t)
-	r := start(addr, in, "chat")
-	typed("one")
-	r.waitFor(t, "eliza: you said one\n")
+	addr, r, typed, end := chatting(t, f)
 	f.drain()
 	// Back as soon as the watch is, with nothing new to show.
 	r.waitFor(t, "[lost the server ("+addr+" is shutting down); reconnecting]\n[reconnected]\n")
@@ -795,11 +783,7 @@ func TestChat_ControlCharactersInEventsArePrintedAsEscapes(t *testing.T) {
 func TestChat_AServerBackWithoutTheConversationIsSaidToBeBack(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	f := newFake()
-	addr := f.start(t)
-	in, typed, end := typing(t)
-	r := start(addr, in, "chat")
-	typed("one")
-	r.waitFor(t, "eliza: you said one\n")
+	addr, r, _, end := chatting(t, f)
 	var once sync.Once
 	f.beforeWatch = func(context.Context, *elizav1.WatchRequest) error {
 		refused := false

@@ -368,6 +368,19 @@ func (r *run) waitFor(t *testing.T, text string) {
 	}
 }
 
+// chatting starts f and `eliza chat` on it, typed into, and has it say "one" and print its
+// answer: a conversation under way. It returns f's address, the run, and the functions typing
+// a line and ending the input.
+func chatting(t *testing.T, f *fakeEliza) (addr string, r *run, typed func(line string), end func()) {
+	t.Helper()
+	addr = f.start(t)
+	in, typed, end := typing(t)
+	r = start(addr, in, "chat")
+	typed("one")
+	r.waitFor(t, "eliza: you said one\n")
+	return addr, r, typed, end
+}
+
 // typing returns the input of a run, a function typing a line into it and one ending it.
 func typing(t *testing.T) (in io.Reader, typed func(line string), end func()) {
 	r, w := io.Pipe()

@@ -119,6 +119,21 @@ func (m *running) stop() {
 
 // enqueue queues each conversation's sentences as the front door does (a slot, the job on
 // Kafka, the accepted event), a round of one sentence per conversation at a time.
+// redone is a job whose outcome (kind, text) is stored, delivered to a member of two workers
+// on an echo model, as to the next owner of a job whose worker died before its commit. It
+// returns the job's conversation (one), the job and the model.
+func (r *rig) redone(t *testing.T, kind transcript.Kind, text string) ([]uuid.UUID, []queue.Job, *echo) {
+	t.Helper()
+	conv := conversations(1)
+	jobs := r.enqueue(conv, 1)
+	if _, _, err := r.transcript.Finish(t.Context(), conv[0], jobs[0].ID, jobs[0].Sentence, kind, text); err != nil {
+		t.Fatal(err)
+	}
+	model := newEcho(0)
+	r.member(model.call, 2, 10, 5*time.Second)
+	return conv, jobs, model
+}
+
 func (r *rig) enqueue(convs []uuid.UUID, each int) []queue.Job {
 	r.t.Helper()
 	w := r.bus.Writer(jobsTopic)
@@ -419,16 +434,10 @@ func TestPool_ADeclinedAnswerIsARefusalWhoseTokensAreCounted(t *testing.T) {
 }
 
 func TestPool_AJobWhoseOutcomeIsStoredIsNeitherAskedAgainNorAnsweredTwice(t *testing.T) {
-	r := newRig(t)
-	conv := conversations(1)
-	jobs := r.enqueue(conv, 1)
 	// A worker answered it and died before its commit: the outcome is stored, the job is
 	// delivered again.
-	if _, _, err := r.transcript.Finish(t.Context(), conv[0], jobs[0].ID, jobs[0].Sentence, transcript.Reply, "the first answer"); err != nil {
-		t.Fatal(err)
-	}
-	model := newEcho(0)
-	r.member(model.call, 2, 10, 5*time.Second)
+	r := newRig(t)
+	conv, _, model := r.redone(t, transcript.Reply, "the first answer")
 	r.waitCommittedPast(1)
 	if n := model.calls(); n != 0 {
 		t.Fatalf("the model was asked %d times for a job already answered", n)
@@ -473,13 +482,7 @@ func TestPool_AnOutcomeStoredFirstByAnotherWorkerIsKeptAndOursDropped(t *testing
 // job redone is not asked again, and is copied (the copy is there at least once).
 func TestPool_AJobWhoseFailureIsStoredIsCopiedToTheDeadLetterTopicWhenRedone(t *testing.T) {
 	r := newRig(t)
-	conv := conversations(1)
-	jobs := r.enqueue(conv, 1)
-	if _, _, err := r.transcript.Finish(t.Context(), conv[0], jobs[0].ID, jobs[0].Sentence, transcript.Failed, worker.FailedText); err != nil {
-		t.Fatal(err)
-	}
-	model := newEcho(0)
-	r.member(model.call, 2, 10, 5*time.Second)
+	conv, jobs, model := r.redone(t, transcript.Failed, worker.FailedText)
 	copies := r.broker.Read(kafkabus.DeadLetterTopic(jobsTopic), 1, 10*time.Second)
 	if len(copies) != 1 || !strings.Contains(string(copies[0].Value), jobs[0].ID.String()) {
 		t.Fatalf("dead letters %+v, want the job failed before", copies)
@@ -498,13 +501,7 @@ func TestPool_AJobWhoseFailureIsStoredIsCopiedToTheDeadLetterTopicWhenRedone(t *
 // is: no worker failed it, and its client was told to send it again. Nor is it counted again.
 func TestPool_AJobFailedAsLostThatReachesAWorkerIsNotAnsweredNorDeadLettered(t *testing.T) {
 	r := newRig(t)
-	conv := conversations(1)
-	jobs := r.enqueue(conv, 1)
-	if _, _, err := r.transcript.Finish(t.Context(), conv[0], jobs[0].ID, jobs[0].Sentence, transcript.Failed, worker.LostText(30*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	model := newEcho(0)
-	r.member(model.call, 2, 10, 5*time.Second)
+	_, _, model := r.redone(t, transcript.Failed, worker.LostText(30*time.Minute))
 	r.waitCommittedPast(1)
 	if n := model.calls(); n != 0 {
 		t.Fatalf("the model was asked %d times for a job failed as lost", n)
