@@ -187,7 +187,10 @@ func (g *Group) Joined() bool {
 // refused, from while Kafka was down) and cost another wait; a new ConsumerGroup attempts at
 // once. And kafka-go drops its member ID after a failed join, when leaving with it fails too
 // (Kafka is down); a restarted coordinator restores its members and would hold the next join
-// until that ID's session expired, so Run removes the ID itself before joining again.
+// until that ID's session expired, so Run removes the ID itself before joining again. While
+// the coordinator answers that it is loading the group (or moving), Run asks it again every
+// coordinatorRetry and does not join: a join could reach it just after the load, before the
+// ID is removed.
 func (g *Group) Run(ctx context.Context) error {
 	log := g.cfg.Log.With("group", g.cfg.GroupID, "topic", g.cfg.Topic)
 	cfg := g.groupConfig(log)
@@ -199,8 +202,21 @@ func (g *Group) Run(ctx context.Context) error {
 	var failures int     // failed joins in a row
 	var warned time.Time // when a failed join was last logged as a warning
 	for {
-		if abandoned != "" && g.leave(ctx, abandoned, log) {
-			abandoned = ""
+		if abandoned != "" {
+			gone, err := g.leave(ctx, abandoned, log)
+			switch {
+			case gone:
+				abandoned = ""
+			case coordinatorMoving(err):
+				// The coordinator is loading the group, or moving. A join sent now may reach it
+				// just after it has loaded the group, with the abandoned ID among the members it
+				// restored, and would wait that ID's session out (KAFKA_SESSION_TIMEOUT). Remove
+				// the ID first: ask again soon.
+				if sleep.For(ctx, coordinatorWait()) != nil {
+					return nil
+				}
+				continue
+			}
 		}
 		memberID, err := g.member(ctx, cfg, retry, log)
 		if ctx.Err() != nil {
@@ -223,7 +239,7 @@ func (g *Group) Run(ctx context.Context) error {
 			// being elected or is loading the group. Polling it is cheap, and backing off
 			// would add up to JoinBackoff to the rejoin for nothing.
 			retry.reset()
-			wait = coordinatorRetry/2 + rand.N(coordinatorRetry/2+1)
+			wait = coordinatorWait()
 		} else {
 			wait = retry.next()
 		}
@@ -241,6 +257,10 @@ func (g *Group) Run(ctx context.Context) error {
 // coordinatorRetry bounds the wait before the next join after a broker answered that the
 // group's coordinator is moving (coordinatorMoving).
 const coordinatorRetry = 100 * time.Millisecond
+
+// coordinatorWait is a wait before asking a coordinator that is moving again: at most
+// coordinatorRetry, at random from its upper half so that members do not ask together.
+func coordinatorWait() time.Duration { return coordinatorRetry/2 + rand.N(coordinatorRetry/2+1) }
 
 // coordinatorMoving reports whether a join failed because a live broker is electing or loading
 // the group's coordinator, as after a broker restarts or is unfenced: errors that Kafka's own
@@ -313,21 +333,22 @@ func (g *Group) member(ctx context.Context, cfg kafka.ConsumerGroupConfig, retry
 const leaveTimeout = 5 * time.Second
 
 // leave asks the coordinator to drop memberID, reporting whether the ID is now gone (removed,
-// or not a member). It uses connections of its own, so none broken in an outage is reused.
+// or not a member), and if not, why not. It uses connections of its own, so none broken in an
+// outage is reused.
 //
 // It looks before it leaves: a broker that has just restarted answers LeaveGroup without an
 // error that kafka-go reports while it is not yet the group's coordinator, or is still loading
 // the group, and then restores the member when it has loaded it. DescribeGroups does report
 // those states, so the ID counts as gone only once the loaded group is seen without it.
-func (g *Group) leave(ctx context.Context, memberID string, log *slog.Logger) bool {
+func (g *Group) leave(ctx context.Context, memberID string, log *slog.Logger) (gone bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
 	defer cancel()
 	transport := &kafka.Transport{}
 	defer transport.CloseIdleConnections()
 	client := &kafka.Client{Addr: kafka.TCP(g.cfg.Brokers...), Transport: transport}
-	notYet := func(err error) bool {
+	notYet := func(err error) (bool, error) {
 		log.Debug("cannot remove the member's previous ID from the group yet", "member", memberID, "error", err)
-		return false
+		return false, err
 	}
 	desc, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{g.cfg.GroupID}})
 	switch {
@@ -338,7 +359,7 @@ func (g *Group) leave(ctx context.Context, memberID string, log *slog.Logger) bo
 	case desc.Groups[0].Error != nil:
 		return notYet(desc.Groups[0].Error)
 	case !slices.ContainsFunc(desc.Groups[0].Members, func(m kafka.DescribeGroupsResponseMember) bool { return m.MemberID == memberID }):
-		return true
+		return true, nil
 	}
 	res, err := client.LeaveGroup(ctx, &kafka.LeaveGroupRequest{
 		GroupID: g.cfg.GroupID,
@@ -353,9 +374,9 @@ func (g *Group) leave(ctx context.Context, memberID string, log *slog.Logger) bo
 	switch {
 	case err == nil:
 		log.Info("removed the member's previous ID from the group", "member", memberID)
-		return true
+		return true, nil
 	case errors.Is(err, kafka.UnknownMemberId), errors.Is(err, kafka.GroupIdNotFound):
-		return true
+		return true, nil
 	default:
 		return notYet(err)
 	}

@@ -160,3 +160,58 @@ func TestGroup_RunEndsWhenTheBrokersRefuseItsSessionTimeout(t *testing.T) {
 		t.Fatal("Run still retrying 10s after the brokers refused its session timeout")
 	}
 }
+
+func TestGroup_RemovesItsPreviousIDBeforeJoiningAGroupJustLoaded(t *testing.T) {
+	b := newBroker(t)
+	cfg := b.config()
+	// Long enough that the member's previous ID, once abandoned, is still in the group when
+	// the coordinator has loaded it: a join that found it there would wait it out.
+	cfg.SessionTimeout = 8 * time.Second
+	g := consumer.New(cfg, handlerFunc(succeed))
+	m := start(t, g)
+	defer m.stop()
+	eventually(t, 10*time.Second, g.Joined, func() string { return "not Joined" })
+
+	// The coordinator starts loading the group, as a broker unfenced after a stall does:
+	// heartbeats, joins and descriptions of the group are refused. The load ends at a refused
+	// description after loadFor: the member's next join would reach a loaded group that still
+	// counts the member ID the heartbeats' refusal made it give up.
+	const loadFor = time.Second
+	start := time.Now()
+	var loadedAt atomic.Int64 // UnixNano; 0 while loading
+	refuse := func(key kmsg.Key, code int16) {
+		b.kfake.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
+			b.kfake.KeepControl()
+			if loadedAt.Load() != 0 {
+				return nil, nil, false
+			}
+			if key == kmsg.DescribeGroups && time.Since(start) > loadFor {
+				loadedAt.Store(time.Now().UnixNano())
+			}
+			res := req.ResponseKind()
+			switch r := res.(type) {
+			case *kmsg.HeartbeatResponse:
+				r.ErrorCode = code
+			case *kmsg.JoinGroupResponse:
+				r.ErrorCode = code
+			case *kmsg.DescribeGroupsResponse:
+				for _, id := range req.(*kmsg.DescribeGroupsRequest).Groups {
+					group := kmsg.NewDescribeGroupsResponseGroup()
+					group.Group, group.ErrorCode = id, code
+					r.Groups = append(r.Groups, group)
+				}
+			}
+			return res, nil, true
+		})
+	}
+	refuse(kmsg.Heartbeat, kerr.CoordinatorLoadInProgress.Code)
+	refuse(kmsg.JoinGroup, kerr.CoordinatorLoadInProgress.Code)
+	refuse(kmsg.DescribeGroups, kerr.CoordinatorLoadInProgress.Code)
+	eventually(t, 10*time.Second, func() bool { return loadedAt.Load() != 0 }, func() string { return "the group never described while loading" })
+	eventually(t, 10*time.Second, g.Joined, func() string { return "not Joined after the group was loaded" })
+	took := time.Since(time.Unix(0, loadedAt.Load()))
+	t.Logf("Joined %s after the coordinator's last refusal", took.Round(time.Millisecond))
+	if bound := time.Second; took > bound {
+		t.Errorf("Joined %s after the coordinator's last refusal, want within %s (its previous ID's session is %s)", took.Round(time.Millisecond), bound, cfg.SessionTimeout)
+	}
+}
