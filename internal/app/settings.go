@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -51,8 +52,12 @@ func (k Kafka) Bus() *kafkabus.Bus {
 // Validate checks the values, naming the variable that is wrong.
 func (k Kafka) Validate() error {
 	var errs []error
-	if len(k.Brokers) == 0 || strings.TrimSpace(k.Brokers[0]) == "" {
+	switch {
+	case len(k.Brokers) == 0 || len(k.Brokers) == 1 && k.Brokers[0] == "":
 		errs = append(errs, errors.New("KAFKA_BROKERS: no broker given"))
+	case slices.Contains(k.Brokers, ""):
+		errs = append(errs, fmt.Errorf("KAFKA_BROKERS: entry %d of %d is empty (a comma too many?)",
+			slices.Index(k.Brokers, "")+1, len(k.Brokers)))
 	}
 	return errors.Join(append(errs, between("KAFKA_TOPIC_PARTITIONS", k.Partitions, 1, 1000))...)
 }

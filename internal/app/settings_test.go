@@ -307,3 +307,25 @@ func TestStandalone_RefusesABrokerOnDiskWithTheStateInMemory(t *testing.T) {
 		t.Errorf("with DATABASE_URL: %v", err)
 	}
 }
+
+// KAFKA_BROKERS is read as people write it, spaces after the commas; an empty entry is
+// refused wherever it is, by its place, not taken for no broker at all.
+func TestKafkaBrokers_AreTrimmedAndAnEmptyOneIsNamed(t *testing.T) {
+	for _, c := range []struct{ value, want, err string }{
+		{value: "a:9092, b:9092 ", want: "a:9092 b:9092"},
+		{value: ",a:9092", err: "KAFKA_BROKERS: entry 1 of 2 is empty"},
+		{value: "a:9092, ", err: "KAFKA_BROKERS: entry 2 of 2 is empty"},
+		{value: " ", err: "KAFKA_BROKERS: no broker given"},
+	} {
+		t.Setenv("KAFKA_BROKERS", c.value)
+		cfg, err := config.Load(app.DefaultDispatcher())
+		switch {
+		case c.err == "" && err != nil:
+			t.Errorf("KAFKA_BROKERS=%q: %v", c.value, err)
+		case c.err == "" && strings.Join(cfg.Kafka.Brokers, " ") != c.want:
+			t.Errorf("KAFKA_BROKERS=%q read as %q, want %q", c.value, cfg.Kafka.Brokers, c.want)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("KAFKA_BROKERS=%q: error %v, want one saying %q", c.value, err, c.err)
+		}
+	}
+}

@@ -24,11 +24,13 @@ type Validator interface {
 }
 
 // Load returns defaults with every variable that is set (and not empty) in the environment
-// parsed over it, and, if T is a Validator, validated. Each problem in the returned error
+// parsed over it, the entries of its lists trimmed of spaces, and, if T is a Validator,
+// validated. Each problem in the returned error
 // starts with the variable's name, e.g. `SHUTDOWN_GRACE: time: invalid duration "soon"`.
 func Load[T any](defaults T) (T, error) {
 	cfg := defaults
 	err := env.Parse(&cfg)
+	trimLists(reflect.ValueOf(&cfg).Elem())
 	if err == nil {
 		if v, ok := any(cfg).(Validator); ok {
 			err = v.Validate()
@@ -51,6 +53,23 @@ func Load[T any](defaults T) (T, error) {
 		msgs = append(msgs, e.Error())
 	}
 	return cfg, errors.New(strings.Join(msgs, "; "))
+}
+
+// trimLists trims the surrounding spaces of each entry of every list v reads (a []string
+// field with an envSeparator), as people write them: "a:9092, b:9092". An entry left empty
+// stays, for the settings' Validate to refuse.
+func trimLists(v reflect.Value) {
+	for i := range v.NumField() {
+		f, fv := v.Type().Field(i), v.Field(i)
+		switch {
+		case fv.Kind() == reflect.Struct && f.IsExported():
+			trimLists(fv)
+		case fv.Kind() == reflect.Slice && f.Tag.Get("envSeparator") != "" && fv.Type().Elem().Kind() == reflect.String:
+			for j := range fv.Len() {
+				fv.Index(j).SetString(strings.TrimSpace(fv.Index(j).String()))
+			}
+		}
+	}
 }
 
 // envName finds the env tag of the field called field anywhere in t, or "".

@@ -110,3 +110,16 @@ func TestFormatDuration_WritesWhatPeopleWriteAndParsesBack(t *testing.T) {
 		}
 	}
 }
+
+// A list is written as people write lists: "a:1, b:2". Its entries lose their spaces; an
+// empty one stays, for Validate to refuse.
+func TestLoad_TrimsTheEntriesOfLists(t *testing.T) {
+	t.Setenv("TEST_BROKERS", " a:1 ,b:2,\t,c:3 ")
+	cfg, err := Load(defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(cfg.Brokers, "|"), "a:1|b:2||c:3"; got != want {
+		t.Fatalf("TEST_BROKERS read as %q, want %q", got, want)
+	}
+}
