@@ -50,6 +50,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	latest, err := migrations.Latest()
+	if err != nil {
+		return err
+	}
+	if version > latest {
+		// A newer release migrated it; this one's binaries run on it (a schema ahead is
+		// allowed for a rolling upgrade), so nothing is wrong, but it is not this build's.
+		log.Warn("database schema is newer than this migrate knows: nothing applied", "version", version, "known", latest)
+		return nil
+	}
 	log.Info("database schema is current", "version", version)
 	return nil
 }

@@ -1,11 +1,14 @@
 package main_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/beacon/eventdispatch/internal/proctest"
+	"github.com/beacon/eventdispatch/internal/stack"
+	"github.com/beacon/eventdispatch/migrations"
 )
 
 // builds are the binaries these tests start, built once for all of them.
@@ -34,5 +37,25 @@ func TestMigrate_ArgumentsAreRefusedAndHelpListsTheVariables(t *testing.T) {
 	p = proctest.StartArgs(t, bin, []string{"-h"}, nowhere)
 	if code := p.Wait(t, 10*time.Second); code != 0 || !strings.Contains(p.Output(), "MIGRATE_TIMEOUT") {
 		t.Fatalf("-h: exit code %d, printed:\n%s\nwant 0 and the variables", code, p.Output())
+	}
+}
+
+// A database a newer release has migrated is left as it is, and said to be newer than this
+// build, not "current": exit 0, as an older pod's init container runs during a rolling
+// upgrade.
+func TestMigrate_ASchemaNewerThanTheBuildIsSaidSo(t *testing.T) {
+	url := stack.FreshDatabase(t)
+	latest, err := migrations.Latest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stack.Pool(t, url)
+	if _, err := db.Exec(t.Context(), "INSERT INTO "+migrations.VersionTable+" (version_id, is_applied) VALUES ($1, true)", latest+1); err != nil {
+		t.Fatal(err)
+	}
+	p := proctest.Start(t, builds.Build(t, "./cmd/migrate"), "DATABASE_URL="+url)
+	want := fmt.Sprintf("database schema is newer than this migrate knows: nothing applied\" version=%d known=%d", latest+1, latest)
+	if code := p.Wait(t, 30*time.Second); code != 0 || !strings.Contains(p.Output(), want) || strings.Contains(p.Output(), "is current") {
+		t.Fatalf("exit code %d, printed:\n%s\nwant 0 and %q", code, p.Output(), want)
 	}
 }
