@@ -2,11 +2,13 @@
 // recording and inserts its eeg, accelerometer and ignore signals into datastore.signal one
 // row at a time, in shuffled order with random pauses, some dropped, as internal/headband
 // generates them and internal/headband/simulate schedules them. /metrics, /healthz and
-// /readyz (not ready while the database does not answer) are on ADMIN_ADDR.
+// /readyz (not ready while the database does not answer, or has no datastore.signal it may
+// insert into) are on ADMIN_ADDR.
 //
 // A database that is down is never fatal: inserts retry for HEADBAND_RETRY_FOR, then skip the
 // row. On SIGTERM or SIGINT it starts no more recordings, gives inserts in flight up to half of
-// SHUTDOWN_GRACE, and exits 0; it also exits 0 once HEADBAND_RECORDINGS recordings are done.
+// SHUTDOWN_GRACE, and exits 0; once HEADBAND_RECORDINGS recordings are done it exits 0, or 1
+// if it skipped a row that way.
 package main
 
 import (

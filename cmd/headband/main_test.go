@@ -323,3 +323,22 @@ func pgAddr(t *testing.T, databaseURL string) string {
 	}
 	return net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
 }
+
+// A run of HEADBAND_RECORDINGS whose rows did not land fails: against a database that answers
+// but was never migrated, /readyz says why, and the process exits 1 once the recordings are
+// done, saying how many signals it gave up on.
+func TestHeadband_ARunThatInsertedNothingFailsAndIsNotReady(t *testing.T) {
+	admin := proctest.FreeAddr(t)
+	p := proctest.Start(t, proctest.Build(t, "./cmd/headband"),
+		"DATABASE_URL="+stack.EmptyDatabase(t), "ADMIN_ADDR="+admin,
+		"HEADBAND_FAST=1", "HEADBAND_RECORDINGS=1", "HEADBAND_RETRY_FOR=2s", "HEADBAND_SEED="+strconv.Itoa(recoverySeed))
+	proctest.WaitHTTP(t, "http://"+admin+"/healthz", 20*time.Second)
+	if p.Exited() {
+		t.Log("ended before /readyz was asked")
+	} else if code := status(admin, "/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d with no datastore.signal, want 503", code)
+	}
+	if code := p.Wait(t, 60*time.Second); code != 1 || !strings.Contains(p.Output(), "gave up inserting signals") {
+		t.Fatalf("exit code %d, printed:\n%s\nwant 1 and the signals given up", code, p.Output())
+	}
+}

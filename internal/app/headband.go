@@ -55,11 +55,13 @@ func (s *System) AddHeadband(cfg Headband, w simulate.Writer, stopWhenDone bool)
 	}
 	s.Log.Info("simulating headband", attrs...)
 	s.addIntake(task("headband simulator", func(ctx context.Context) error {
-		sim.Run(ctx)
+		err := sim.Run(ctx)
 		if !stopWhenDone {
+			// Standalone's other parts go on; each signal given up was logged.
 			<-ctx.Done()
+			return nil
 		}
-		return nil
+		return err
 	}))
 	return seed
 }

@@ -164,3 +164,27 @@ func brief(s headband.Signal) headband.Signal {
 	s.Samples, s.Data = nil, s.Data[:min(8, len(s.Data))]
 	return s
 }
+
+// A database that answers but was not migrated is not ready: every insert would fail.
+func TestWriter_PingNeedsTheSignalTable(t *testing.T) {
+	for _, c := range []struct {
+		name, url string
+		ready     bool
+	}{
+		{"migrated", stack.FreshDatabase(t), true},
+		{"not migrated", stack.EmptyDatabase(t), false},
+	} {
+		w, err := pgwriter.Open(t.Context(), c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = w.Ping(t.Context())
+		w.Close()
+		switch {
+		case c.ready && err != nil:
+			t.Errorf("%s: Ping: %v", c.name, err)
+		case !c.ready && (err == nil || !strings.Contains(err.Error(), "datastore.signal does not exist")):
+			t.Errorf("%s: Ping: %v, want an error saying datastore.signal does not exist", c.name, err)
+		}
+	}
+}

@@ -15,7 +15,8 @@
 // is skipped (logged at error, counted with reason "error") and the recording goes on with
 // its next row. Errors the Writer marks permanent (a method Permanent() bool returning true,
 // e.g. a constraint violation) are not retried. A row whose ID is already present (a rerun
-// with the same seed) is skipped with reason "exists". Each attempt has AttemptTimeout.
+// with the same seed) is skipped with reason "exists". Each attempt has AttemptTimeout. Run
+// returns ErrGaveUp, with their number, when it skipped signals for an error.
 //
 // Shutdown. When Run's context is done no recording starts and no further row of a recording
 // in flight is inserted; pauses end at once. Inserts already executing get Grace to finish

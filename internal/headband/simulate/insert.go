@@ -59,6 +59,7 @@ func (s *Simulator) insert(stop, hard context.Context, log *slog.Logger, sig hea
 		log.Warn("insert abandoned on shutdown", "signal", sig.ID, "sensor_type", sig.SensorType, "error", err)
 	default:
 		s.m.skipped.WithLabelValues(sig.SensorType, SkipError).Inc()
+		s.givenUp.Add(1)
 		log.Error("gave up inserting signal", "signal", sig.ID, "sensor_type", sig.SensorType, "error", err)
 	}
 }

@@ -2,8 +2,11 @@ package simulate
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -51,6 +54,8 @@ type Simulator struct {
 	w   Writer
 	log *slog.Logger
 	m   *Metrics
+	// givenUp counts the signals whose inserts failed for good (SkipError), for Run's error.
+	givenUp atomic.Int64
 }
 
 // New returns a Simulator; cfg must be valid (see Config).
@@ -61,9 +66,15 @@ func New(cfg Config, src Source, w Writer, log *slog.Logger, m *Metrics) *Simula
 	return &Simulator{cfg: cfg, src: src, w: w, log: log, m: m}
 }
 
+// ErrGaveUp is Run's error when it gave up inserting signals: a run whose rows did not all
+// land, which its exit status should say.
+var ErrGaveUp = errors.New("gave up inserting signals")
+
 // Run starts recordings until ctx is done or cfg.Recordings have started, then waits for
-// the recordings in flight (see the package doc for shutdown) and returns.
-func (s *Simulator) Run(ctx context.Context) {
+// the recordings in flight (see the package doc for shutdown) and returns. Its error wraps
+// ErrGaveUp when the inserts of some signals failed past RetryFor, or for good; signals
+// abandoned on shutdown or already present are no error.
+func (s *Simulator) Run(ctx context.Context) error {
 	// hard outlives ctx by the grace period: inserts already executing run on it.
 	hard, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	defer abandon()
@@ -81,6 +92,10 @@ func (s *Simulator) Run(ctx context.Context) {
 	} else {
 		s.log.Info("all recordings done", "recordings", s.cfg.Recordings)
 	}
+	if n := s.givenUp.Load(); n > 0 {
+		return fmt.Errorf("%w: %d of them (each logged as \"gave up inserting signal\")", ErrGaveUp, n)
+	}
+	return nil
 }
 
 // start launches recordings on recs until it should stop.

@@ -3,8 +3,10 @@ package simulate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -89,21 +91,37 @@ func newSim(t *testing.T, cfg Config, maxPause time.Duration, w Writer) (*Simula
 	return New(cfg, headband.NewGenerator(seed, maxPause), w, slog.New(slog.DiscardHandler), m), m
 }
 
-// runWithin runs sim and fails the test if Run has not returned by the deadline.
+// runWithin runs sim and fails the test if Run has not returned by the deadline, or gave up
+// on a signal.
 func runWithin(ctx context.Context, t *testing.T, sim *Simulator, d time.Duration) time.Duration {
 	t.Helper()
+	took, err := runFor(ctx, t, sim, d)
+	if err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	return took
+}
+
+// runFor is runWithin returning Run's error.
+func runFor(ctx context.Context, t *testing.T, sim *Simulator, d time.Duration) (time.Duration, error) {
+	t.Helper()
 	start := time.Now()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sim.Run(ctx)
-	}()
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(ctx) }()
 	select {
-	case <-done:
-		return time.Since(start)
+	case err := <-done:
+		return time.Since(start), err
 	case <-time.After(d):
 		t.Fatalf("Run still running after %s", d)
-		return 0
+		return 0, nil
+	}
+}
+
+// gaveUp checks that Run's err says it gave up on n signals.
+func gaveUp(t *testing.T, err error, n int) {
+	t.Helper()
+	if !errors.Is(err, ErrGaveUp) || !strings.Contains(err.Error(), fmt.Sprintf(": %d of them", n)) {
+		t.Errorf("Run: %v, want ErrGaveUp for %d signals", err, n)
 	}
 }
 
@@ -220,9 +238,10 @@ func TestSimulator_RetriesTransientErrorsThenInserts(t *testing.T) {
 func TestSimulator_SkipsASignalWithoutRetryOnAPermanentError(t *testing.T) {
 	w := &fakeWriter{fail: func(context.Context, headband.Signal, int) error { return permanentErr{} }}
 	sim, m := newSim(t, fastConfig(5), 0, w)
-	runWithin(t.Context(), t, sim, 10*time.Second)
+	_, err := runFor(t.Context(), t, sim, 10*time.Second)
 
 	want, _ := expected(5)
+	gaveUp(t, err, len(want))
 	for _, s := range want {
 		if n := w.attempts[s.ID]; n != 1 {
 			t.Fatalf("signal %s tried %d times, want once", s.ID, n)
@@ -238,9 +257,10 @@ func TestSimulator_GivesUpOnASignalAfterRetryForAndGoesOn(t *testing.T) {
 	cfg := fastConfig(2)
 	cfg.RetryFor = 600 * time.Millisecond
 	sim, m := newSim(t, cfg, 0, w)
-	runWithin(t.Context(), t, sim, 20*time.Second)
+	_, err := runFor(t.Context(), t, sim, 20*time.Second)
 
 	want, _ := expected(2)
+	gaveUp(t, err, len(want))
 	for _, s := range want {
 		if n := w.attempts[s.ID]; n < 2 {
 			t.Fatalf("signal %s tried %d times, want retries", s.ID, n)
