@@ -38,13 +38,17 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	signalled, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	ctx, cancel := context.WithTimeout(signalled, cfg.Timeout)
 	defer cancel()
 
 	version, err := migrations.Up(ctx, cfg.DatabaseURL, log)
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	switch {
+	case signalled.Err() != nil && err != nil:
+		// Each migration is recorded once applied; the next run applies the rest.
+		return fmt.Errorf("interrupted (SIGTERM or SIGINT) before done: %w", err)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("not done within MIGRATE_TIMEOUT (%s): %w", config.FormatDuration(cfg.Timeout), err)
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package main_test
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,5 +58,21 @@ func TestMigrate_ASchemaNewerThanTheBuildIsSaidSo(t *testing.T) {
 	want := fmt.Sprintf("database schema is newer than this migrate knows: nothing applied\" version=%d known=%d", latest+1, latest)
 	if code := p.Wait(t, 30*time.Second); code != 0 || !strings.Contains(p.Output(), want) || strings.Contains(p.Output(), "is current") {
 		t.Fatalf("exit code %d, printed:\n%s\nwant 0 and %q", code, p.Output(), want)
+	}
+}
+
+// A migrate stopped while it waits for the database says it was stopped, not only why its
+// last try failed.
+func TestMigrate_AnInterruptedRunSaysSo(t *testing.T) {
+	p := proctest.Start(t, builds.Build(t, "./cmd/migrate"),
+		"DATABASE_URL=postgres://postgres:demo@"+proctest.SilentAddr(t)+"/beacon?sslmode=disable&connect_timeout=1")
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(p.Output(), "waiting for the database"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) || p.Exited() {
+			t.Fatalf("not waiting for the database; printed:\n%s", p.Output())
+		}
+	}
+	p.Signal(t, syscall.SIGTERM)
+	if code := p.Wait(t, 10*time.Second); code != 1 || !strings.Contains(p.Output(), "migrate: interrupted (SIGTERM or SIGINT) before done") {
+		t.Fatalf("exit code %d, printed:\n%s\nwant 1, saying it was interrupted", code, p.Output())
 	}
 }
