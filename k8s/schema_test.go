@@ -161,7 +161,7 @@ func strimziSchemas(t *testing.T) map[string]*jsonschema.Schema {
 
 // closeObjects returns a copy of an OpenAPI v3 schema in which every object that lists its
 // properties, and neither allows additional ones nor preserves unknown fields, rejects fields it
-// does not list. The API server would silently prune such fields (or reject them under strict
+// does not list (but within oneOf, anyOf and allOf, below). The API server would silently prune such fields (or reject them under strict
 // field validation); here they are errors, so a typo in a manifest is caught. metadata is left
 // open: the CRD does not describe it.
 func closeObjects(s map[string]any) map[string]any {
@@ -191,18 +191,9 @@ func closeObjects(s map[string]any) map[string]any {
 	if ap, ok := s["additionalProperties"].(map[string]any); ok {
 		out["additionalProperties"] = closeObjects(ap)
 	}
-	for _, key := range []string{"oneOf", "anyOf", "allOf"} {
-		if list, ok := s[key].([]any); ok {
-			nl := make([]any, len(list))
-			for i, e := range list {
-				if es, ok := e.(map[string]any); ok {
-					nl[i] = closeObjects(es)
-				} else {
-					nl[i] = e
-				}
-			}
-			out[key] = nl
-		}
-	}
+	// oneOf, anyOf and allOf are left as they are: in a CRD's structural schema their
+	// branches only validate fields the object's own properties declare (Strimzi's env
+	// entries: name and one of value or valueFrom), so closing a branch would refuse the
+	// fields declared beside it.
 	return out
 }
