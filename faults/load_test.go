@@ -259,13 +259,13 @@ func (s *system) kafkaServes() error {
 // probeDeadline bounds a probe: past it the scenario fails.
 const probeDeadline = 3 * time.Minute
 
-// probeRecording inserts a complete recording (the exercise's insert, retried until Postgres
+// probeRecording inserts a complete recording (the README's insert by hand, retried until Postgres
 // takes it) and returns when it has been processed, as time since healed.
 func (s *system) probeRecording(healed time.Time) time.Duration {
 	recording := uuid.New()
 	deadline := time.Now().Add(probeDeadline)
 	for {
-		_, err := s.db.Exec(context.Background(), stack.ExerciseInsert, recording)
+		_, err := s.db.Exec(context.Background(), stack.HandInsert, recording)
 		if err == nil {
 			break
 		}

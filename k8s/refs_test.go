@@ -452,7 +452,7 @@ func TestManifests_PostgresRunsLogicalReplication(t *testing.T) {
 	if m == nil {
 		t.Errorf("StatefulSet postgres: image %q is not the official postgres image with a version tag", ctr.Image)
 	} else if n, _ := strconv.Atoi(m[1]); n < 16 {
-		t.Errorf("StatefulSet postgres: PostgreSQL %d; use 16 or newer (the exercise's span literal needs digit underscores)", n)
+		t.Errorf("StatefulSet postgres: PostgreSQL %d; use 16 or newer (the README's span literal by hand, '[0,60_000_000_000)', needs digit underscores)", n)
 	}
 	args := strings.Join(ctr.Args, " ")
 	for _, want := range []string{"wal_level=logical", "max_replication_slots=", "max_wal_senders="} {

@@ -18,7 +18,7 @@ import (
 	"github.com/beacon/eventdispatch/migrations"
 )
 
-func TestUp_IsIdempotentAndAcceptsTheExerciseInsert(t *testing.T) {
+func TestUp_IsIdempotentAndAcceptsTheInsertByHand(t *testing.T) {
 	ep := stack.Require(t, stack.Postgres)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -44,9 +44,9 @@ func TestUp_IsIdempotentAndAcceptsTheExerciseInsert(t *testing.T) {
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // leave no rows behind
 
-	tag, err := tx.Exec(ctx, stack.ExerciseInsert, "6f1e0a52-2b53-4f7b-9d55-1f3c1c1f0a01")
+	tag, err := tx.Exec(ctx, stack.HandInsert, "6f1e0a52-2b53-4f7b-9d55-1f3c1c1f0a01")
 	if err != nil {
-		t.Fatalf("exercise insert: %v", err)
+		t.Fatalf("insert by hand: %v", err)
 	}
 	if tag.RowsAffected() != 2 {
 		t.Fatalf("inserted %d rows, want 2", tag.RowsAffected())

@@ -170,13 +170,13 @@ func (e *env) settle() {
 	e.waitProcessed(30*time.Second, marker)
 }
 
-func TestDispatcher_ProcessesTheExerciseInsertWithin10s(t *testing.T) {
+func TestDispatcher_ProcessesTheHandInsertWithin10s(t *testing.T) {
 	e := setup(t)
 	d := e.start()
 	defer e.stop(d)
 
 	rec := uuid.New()
-	_, err := e.db.Exec(t.Context(), stack.ExerciseInsert, rec)
+	_, err := e.db.Exec(t.Context(), stack.HandInsert, rec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
-func TestQueueConversation_ExerciseSessionWithASlowModel(t *testing.T) {
+func TestQueueConversation_TheREADMESessionWithASlowModel(t *testing.T) {
 	q := newQueueSystem(t)
 	_, model := q.model(fakeopenai.WithLatency(1500 * time.Millisecond))
 	f := q.frontdoor("QUEUE_LIMIT=3")

@@ -32,9 +32,9 @@ func defaultFrontDoor() FrontDoor {
 	return FrontDoor{Addr: ":8080", QueueLimit: 3, MaxInflight: 10000, EnqueueTimeout: 5 * time.Second, WebUI: true,
 		Auth: access.Optional, AnonymousTier: access.Premium,
 		QuotaRequestsPerSecond: 100, QuotaSentencesPerMinute: 600, QuotaTokensPerDay: 1_000_000,
-		// The anonymous caller is everyone without a token, together: modest, but not below the
-		// exercise's sessions. No daily token limit by default: ANONYMOUS_TIER=premium keeps
-		// the exercise's behaviour; production sets one, or ANONYMOUS_TIER=free.
+		// The anonymous caller is everyone without a token, together: modest, but not below a
+		// few grpcurl sessions. No daily token limit by default: with ANONYMOUS_TIER=premium a
+		// session without a token reaches the model; production sets one, or ANONYMOUS_TIER=free.
 		AnonymousRequestsPerSecond: 50, AnonymousSentencesPerMinute: 1200,
 	}
 }

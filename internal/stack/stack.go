@@ -176,10 +176,10 @@ func getJSON(ctx context.Context, url string, v any) error {
 	return json.NewDecoder(res.Body).Decode(v)
 }
 
-// ExerciseInsert is the exercise's manual insert of one complete recording (an eeg and an
+// HandInsert is the README's insert by hand of one complete recording (an eeg and an
 // accelerometer signal), with the span written as PostgreSQL 15 accepts it; $1 is the
 // recording's id.
-const ExerciseInsert = `
+const HandInsert = `
 	INSERT INTO datastore.signal (
 	    id, data, recording, span, sensor_label, sensor_type, channels, sample_unit,
 	    sample_resolution_in_unit, sample_offset_in_unit, sample_type, sample_rate
