@@ -72,6 +72,7 @@ const (
 	DefaultMaxBackoff     = 10 * time.Second
 	DefaultJoinBackoff    = time.Second
 	DefaultRebalanceDrain = 500 * time.Millisecond
+	DefaultJoinWarnEvery  = 30 * time.Second
 )
 
 // Config configures a Group. Zero values take the Default* constants above.
@@ -106,6 +107,9 @@ type Config struct {
 	// or refuses: the member rejoins within JoinBackoff (and a join's round trips) of Kafka
 	// answering again. No wait exceeds it.
 	JoinBackoff time.Duration
+	// JoinWarnEvery is how often failures to join, one after another, are logged as warnings:
+	// the first, then one every JoinWarnEvery; the others at debug level.
+	JoinWarnEvery time.Duration
 	// Metrics, if set, receive lag, commit and retry counts.
 	Metrics *Metrics
 	// Log receives rebalances, retries and errors.
@@ -136,6 +140,9 @@ func (c *Config) defaults() {
 	}
 	if c.JoinBackoff <= 0 {
 		c.JoinBackoff = DefaultJoinBackoff
+	}
+	if c.JoinWarnEvery <= 0 {
+		c.JoinWarnEvery = DefaultJoinWarnEvery
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -201,6 +208,16 @@ func (g *Group) Run(ctx context.Context) error {
 	var abandoned string // a member ID of ours that the coordinator may still count
 	var failures int     // failed joins in a row
 	var warned time.Time // when a failed join was last logged as a warning
+	// failed counts and logs a failed join, or attempt to, as a warning at the first and then
+	// every JoinWarnEvery, else at debug level.
+	failed := func(msg string, err error, wait time.Duration) {
+		failures++
+		level := slog.LevelDebug
+		if failures == 1 || time.Since(warned) >= g.cfg.JoinWarnEvery {
+			level, warned = slog.LevelWarn, time.Now()
+		}
+		log.Log(ctx, level, msg, "error", err, "failures", failures, "retry_in", wait)
+	}
 	for {
 		if abandoned != "" {
 			gone, err := g.leave(ctx, abandoned, log)
@@ -212,7 +229,10 @@ func (g *Group) Run(ctx context.Context) error {
 				// just after it has loaded the group, with the abandoned ID among the members it
 				// restored, and would wait that ID's session out (KAFKA_SESSION_TIMEOUT). Remove
 				// the ID first: ask again soon.
-				if sleep.For(ctx, coordinatorWait()) != nil {
+				g.leftAt.Store(0)
+				wait := coordinatorWait()
+				failed("cannot join consumer group yet: its coordinator is loading it or moving, and the member's previous ID must leave it first; retrying", err, wait)
+				if sleep.For(ctx, wait) != nil {
 					return nil
 				}
 				continue
@@ -232,7 +252,6 @@ func (g *Group) Run(ctx context.Context) error {
 			// group.max.session.timeout.ms exclude this member's timeout.
 			return fmt.Errorf("%w of %s: it must lie within their group.min.session.timeout.ms and group.max.session.timeout.ms: %w", ErrSessionTimeoutRefused, g.cfg.SessionTimeout, err)
 		}
-		failures++
 		var wait time.Duration
 		if coordinatorMoving(err) {
 			// The broker answered and asked to be asked again soon: its group coordinator is
@@ -243,11 +262,7 @@ func (g *Group) Run(ctx context.Context) error {
 		} else {
 			wait = retry.next()
 		}
-		level := slog.LevelDebug
-		if failures == 1 || time.Since(warned) >= joinWarnEvery {
-			level, warned = slog.LevelWarn, time.Now()
-		}
-		log.Log(ctx, level, "cannot join consumer group; retrying", "error", err, "failures", failures, "retry_in", wait)
+		failed("cannot join consumer group; retrying", err, wait)
 		if sleep.For(ctx, wait) != nil {
 			return nil
 		}
@@ -279,10 +294,6 @@ func (g *Group) heartbeatInterval() time.Duration {
 
 // maxHeartbeatInterval bounds how long a member takes to learn that its group is rebalancing.
 const maxHeartbeatInterval = 500 * time.Millisecond
-
-// joinWarnEvery is how often repeated join failures are logged as warnings; the others are
-// logged at debug level.
-const joinWarnEvery = 30 * time.Second
 
 // groupConfig is the kafka-go configuration of the member.
 func (g *Group) groupConfig(log *slog.Logger) kafka.ConsumerGroupConfig {

@@ -3,6 +3,7 @@ package consumer_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/kafkatest"
+	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
 // rejoinBound is the product target: a member is back in its group, consuming, within 2s of
@@ -213,5 +215,47 @@ func TestGroup_RemovesItsPreviousIDBeforeJoiningAGroupJustLoaded(t *testing.T) {
 	t.Logf("Joined %s after the coordinator's last refusal", took.Round(time.Millisecond))
 	if bound := time.Second; took > bound {
 		t.Errorf("Joined %s after the coordinator's last refusal, want within %s (its previous ID's session is %s)", took.Round(time.Millisecond), bound, cfg.SessionTimeout)
+	}
+}
+
+// While the coordinator goes on refusing to describe the group, the member, which must remove
+// its previous ID before it joins, says it cannot join, as a warning every JoinWarnEvery, as
+// failed joins do.
+func TestGroup_WarnsWhileItWaitsForTheCoordinatorToRemoveItsPreviousID(t *testing.T) {
+	b := newBroker(t)
+	var logged proctest.Buffer
+	cfg := b.config()
+	cfg.Log = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg.SessionTimeout = 8 * time.Second
+	cfg.JoinWarnEvery = time.Second // 30 s by default
+	g := consumer.New(cfg, handlerFunc(succeed))
+	m := start(t, g)
+	defer m.stop()
+	eventually(t, 10*time.Second, g.Joined, func() string { return "not Joined" })
+
+	// From now on the group's coordinator is never there (its partition has no leader, say).
+	for _, key := range []kmsg.Key{kmsg.Heartbeat, kmsg.JoinGroup, kmsg.DescribeGroups} {
+		b.kfake.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
+			b.kfake.KeepControl()
+			code := kerr.CoordinatorNotAvailable.Code
+			res := req.ResponseKind()
+			switch r := res.(type) {
+			case *kmsg.HeartbeatResponse:
+				r.ErrorCode = code
+			case *kmsg.JoinGroupResponse:
+				r.ErrorCode = code
+			case *kmsg.DescribeGroupsResponse:
+				group := kmsg.NewDescribeGroupsResponseGroup()
+				group.Group, group.ErrorCode = cfg.GroupID, code
+				r.Groups = append(r.Groups, group)
+			}
+			return res, nil, true
+		})
+	}
+	eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(logged.String(), "level=WARN msg=\"cannot join consumer group yet: its coordinator is loading it or moving")
+	}, func() string { return "no warning while the previous ID could not leave; logged:\n" + logged.String() })
+	if g.Joined() {
+		t.Error("Joined while its coordinator is gone")
 	}
 }
