@@ -48,7 +48,7 @@ func run() error {
 	case signalled.Err() != nil && err != nil:
 		// Each migration is recorded once applied; the next run applies the rest.
 		return fmt.Errorf("interrupted (SIGTERM or SIGINT) before done: %w", err)
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("not done within MIGRATE_TIMEOUT (%s): %w", config.FormatDuration(cfg.Timeout), err)
 	}
 	if err != nil {

@@ -71,9 +71,10 @@ func New(cfg Config, src Source, w Writer, log *slog.Logger, m *Metrics) *Simula
 var ErrGaveUp = errors.New("gave up inserting signals")
 
 // Run starts recordings until ctx is done or cfg.Recordings have started, then waits for
-// the recordings in flight (see the package doc for shutdown) and returns. Its error wraps
-// ErrGaveUp when the inserts of some signals failed past RetryFor, or for good; signals
-// abandoned on shutdown or already present are no error.
+// the recordings in flight (see the package doc for shutdown) and returns. When it returns
+// having started cfg.Recordings (ctx not done), its error wraps ErrGaveUp if the inserts of
+// some signals failed past RetryFor, or for good; a run stopped through ctx has no error (a
+// stop is not the run's failure, and each signal given up was logged).
 func (s *Simulator) Run(ctx context.Context) error {
 	// hard outlives ctx by the grace period: inserts already executing run on it.
 	hard, abandon := context.WithCancel(context.WithoutCancel(ctx))
@@ -89,9 +90,9 @@ func (s *Simulator) Run(ctx context.Context) error {
 	_ = recs.Wait() // players log their failures and never return one
 	if ctx.Err() != nil {
 		s.log.Info("recordings stopped", "reason", context.Cause(ctx))
-	} else {
-		s.log.Info("all recordings done", "recordings", s.cfg.Recordings)
+		return nil
 	}
+	s.log.Info("all recordings done", "recordings", s.cfg.Recordings)
 	if n := s.givenUp.Load(); n > 0 {
 		return fmt.Errorf("%w: %d of them (each logged as \"gave up inserting signal\")", ErrGaveUp, n)
 	}

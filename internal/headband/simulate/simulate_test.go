@@ -373,3 +373,22 @@ func skipped(m *Metrics, reason string) float64 {
 	}
 	return n
 }
+
+// A run stopped through its context is no failure, whatever it gave up on before: an unbounded
+// headband stopped by SIGTERM exits 0. (Each signal given up was logged and counted.)
+func TestSimulator_ARunStoppedAfterGivingUpHasNoError(t *testing.T) {
+	w := &fakeWriter{fail: func(context.Context, headband.Signal, int) error { return permanentErr{} }}
+	cfg := fastConfig(0) // until the context is done
+	sim, m := newSim(t, cfg, 0, w)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() {
+		for skipped(m, SkipError) == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	if _, err := runFor(ctx, t, sim, 10*time.Second); err != nil {
+		t.Fatalf("Run stopped through its context: %v, want no error", err)
+	}
+}
