@@ -24,6 +24,12 @@ import (
 
 func main() {
 	app.Main("standalone", app.DefaultStandalone(), func(ctx context.Context, sys *app.System, cfg app.StandaloneSettings) error {
+		// The database first: one that cannot be used stops standalone before the embedded
+		// broker makes its directory for it.
+		store, storeName, err := sys.OpenStandaloneStore(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return err
+		}
 		bus, kafkaAddr, kafkaDir, err := sys.StartEmbeddedKafka(ctx, cfg.Kafka, cfg.DatabaseURL)
 		if err != nil {
 			return err
@@ -31,10 +37,6 @@ func main() {
 		// The broker is new and empty: its topics exist before anything writes to them, so the
 		// first sentence, sent as soon as the port answers, is not refused.
 		if err := bus.EnsureTopics(ctx, cfg.Signals.Topic, cfg.Queue.Jobs); err != nil {
-			return err
-		}
-		store, storeName, err := sys.OpenStandaloneStore(ctx, cfg.DatabaseURL)
-		if err != nil {
 			return err
 		}
 		conversations, err := sys.OpenTranscript(ctx, cfg.DatabaseURL, cfg.Transcript)

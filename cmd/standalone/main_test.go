@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -330,5 +333,25 @@ func TestStandalone_WithADatabaseAnswersAfterARestartWhatItHadQueued(t *testing.
 	res, err := client.Send(t.Context(), connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: "one more", AfterSerial: 4}))
 	if err != nil || res.Msg.GetSerial() != 5 {
 		t.Fatalf("a sentence after the answers: %+v %v, want it enqueued as event 5", res, err)
+	}
+}
+
+// A database standalone cannot use stops it before its embedded broker makes a directory for
+// that database's jobs: nothing is left behind in the state home.
+func TestStandalone_AnUnusableDatabaseLeavesNoBrokerDirectory(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres)
+	u, err := url.Parse(ep.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/no_such_database_" + strconv.Itoa(os.Getpid())
+	state := t.TempDir()
+	s := start(t, builds.Build(t, "./cmd/standalone"), "XDG_STATE_HOME="+state, "DATABASE_URL="+u.String())
+	if code := s.Wait(t, 30*time.Second); code != 1 || !strings.Contains(s.Output(), "DATABASE_URL") {
+		t.Fatalf("exit code %d, printed:\n%s\nwant 1, naming DATABASE_URL", code, s.Output())
+	}
+	left, _ := filepath.Glob(filepath.Join(state, "eventdispatch", "standalone-kafka-*"))
+	if len(left) > 0 {
+		t.Errorf("left behind %v", left)
 	}
 }
