@@ -135,8 +135,8 @@ func TestFrontdoor_HelpListsTheVariablesAndOtherArgumentsAreRefused(t *testing.T
 		t.Fatalf("-h: exit code %d, printed:\n%s\nwant 0 and the variables, without starting", code, p.Output())
 	}
 	p = proctest.StartArgs(t, bin, []string{"--grace", "5s"}, "ADDR="+proctest.FreeAddr(t), "ADMIN_ADDR="+admin)
-	if code := p.Wait(t, 10*time.Second); code != 1 || !strings.Contains(p.Output(), "frontdoor: takes no arguments") {
-		t.Fatalf("--grace 5s: exit code %d, printed:\n%s\nwant 1, refused", code, p.Output())
+	if code := p.Wait(t, 10*time.Second); code != 2 || !strings.Contains(p.Output(), "frontdoor: takes no arguments") {
+		t.Fatalf("--grace 5s: exit code %d, printed:\n%s\nwant 2, refused", code, p.Output())
 	}
 }
 

@@ -25,7 +25,7 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "migrate:", err)
-		os.Exit(1)
+		os.Exit(app.ExitCode(err))
 	}
 }
 

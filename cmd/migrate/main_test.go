@@ -32,8 +32,8 @@ func TestMigrate_ArgumentsAreRefusedAndHelpListsTheVariables(t *testing.T) {
 	bin := builds.Build(t, "./cmd/migrate")
 	nowhere := "DATABASE_URL=postgres://nobody@127.0.0.1:1/none?connect_timeout=1"
 	p := proctest.StartArgs(t, bin, []string{"down"}, nowhere)
-	if code := p.Wait(t, 10*time.Second); code != 1 || !strings.Contains(p.Output(), `migrate: takes no arguments, got ["down"]`) {
-		t.Fatalf("down: exit code %d, printed:\n%s\nwant 1, refused", code, p.Output())
+	if code := p.Wait(t, 10*time.Second); code != 2 || !strings.Contains(p.Output(), `migrate: takes no arguments, got ["down"]`) {
+		t.Fatalf("down: exit code %d, printed:\n%s\nwant 2, refused", code, p.Output())
 	}
 	p = proctest.StartArgs(t, bin, []string{"-h"}, nowhere)
 	if code := p.Wait(t, 10*time.Second); code != 0 || !strings.Contains(p.Output(), "MIGRATE_TIMEOUT") {

@@ -51,7 +51,8 @@ type Build[S Settings] func(ctx context.Context, sys *System, cfg S) error
 // Main runs a binary and exits: it loads S from the environment over defaults (a bad value
 // stops it, naming the variable), sets up logging, opens the admin port, lets build add the
 // binary's parts, and runs them until SIGTERM or SIGINT (internal/lifecycle). It exits 0 after
-// a clean shutdown and 1 otherwise, with the reason on stderr prefixed by name.
+// a clean shutdown, 2 for arguments it does not take (ExitCode), and 1 otherwise, with the
+// reason on stderr prefixed by name.
 func Main[S Settings](name string, defaults S, build Build[S]) {
 	done, err := Usage(name, defaults, os.Args[1:], os.Stdout)
 	if err == nil && !done {
@@ -59,7 +60,7 @@ func Main[S Settings](name string, defaults S, build Build[S]) {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
-		os.Exit(1)
+		os.Exit(ExitCode(err))
 	}
 }
 

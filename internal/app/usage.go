@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -38,5 +39,18 @@ func Usage(name string, settings any, args []string, out io.Writer) (done bool, 
 		}
 		return true, w.Flush()
 	}
-	return false, fmt.Errorf("takes no arguments, got %q: it reads its configuration from the environment (%s -h lists the variables)", args, name)
+	return false, fmt.Errorf("%w, got %q: it reads its configuration from the environment (%s -h lists the variables)", ErrUsage, args, name)
+}
+
+// ErrUsage is Usage's error for arguments a binary does not take: a mistake in the command,
+// which exits 2 (ExitCode), as Go's flag package and most commands do.
+var ErrUsage = errors.New("takes no arguments")
+
+// ExitCode is the exit status of a binary that stopped with err (not nil): 2 for a command
+// used wrongly (ErrUsage), 1 for anything else.
+func ExitCode(err error) int {
+	if errors.Is(err, ErrUsage) {
+		return 2
+	}
+	return 1
 }

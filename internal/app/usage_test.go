@@ -23,8 +23,8 @@ func TestUsage_HelpListsTheVariablesAndAnythingElseIsRefused(t *testing.T) {
 	for _, args := range [][]string{{"down"}, {"status"}, {"--grace", "5s"}} {
 		out.Reset()
 		done, err := app.Usage("migrate", app.DefaultMigrate(), args, &out)
-		if done || err == nil || !strings.Contains(err.Error(), "takes no arguments") {
-			t.Fatalf("%q: done %t, err %v; want it refused", args, done, err)
+		if done || err == nil || !strings.Contains(err.Error(), "takes no arguments") || app.ExitCode(err) != 2 {
+			t.Fatalf("%q: done %t, err %v; want it refused, exit status 2", args, done, err)
 		}
 	}
 }
