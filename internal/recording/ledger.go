@@ -210,12 +210,15 @@ func (o Outcome) Invalid() error {
 //
 // With moved set, the change may have taken the signal from another recording without
 // saying which (an update whose event has no old row): every other recording's pair of the
-// signal older than the change is deleted at its position.
+// signal older than the change is deleted at its position, and the move is remembered as a
+// delete that did not say its recording is, so that an older change of the signal, read
+// later from another recording's partition, cannot put it back where it was.
 func (l *Ledger) Upsert(s Signal, moved bool) Outcome {
 	if moved {
 		// Whatever becomes of the change here (its recording may be processed, or the
 		// signal deleted since), the signal left where it was.
 		l.deleteElsewhere(s.ID, s.Recording, s.Version)
+		l.leftAt(s.ID, s.Version)
 	}
 	if blind, ok := l.recordings[uuid.Nil].lookup(s.ID); ok && blind.Version > s.Version {
 		// Deleted since, by a delete that did not say where from. (At the same position the
@@ -270,6 +273,17 @@ func (l *Ledger) Delete(recording, id uuid.UUID, version int64) Outcome {
 	}
 	l.change(st, tomb)
 	return Outcome{Changed: true, Signal: tomb}
+}
+
+// leftAt remembers that signal id was in no recording but the one a change at version named:
+// a tombstone in the nil recording, as a delete that does not say its recording leaves, which
+// Upsert checks. (A change of the signal at version itself is the one that moved it.)
+func (l *Ledger) leftAt(id uuid.UUID, version int64) {
+	st := l.state(uuid.Nil)
+	if old, known := st.Signals[id]; known && old.Version >= version {
+		return
+	}
+	l.change(st, Signal{ID: id, Recording: uuid.Nil, Version: version, Deleted: true})
 }
 
 // deleteElsewhere deletes signal id at version from every recording but keep whose pair of

@@ -505,3 +505,36 @@ func BenchmarkLedger_ApplyOneRecordingOfManySignals(b *testing.B) {
 		}
 	}
 }
+
+// An update without its old row (REPLICA IDENTITY DEFAULT) that moved a signal, read from
+// its new recording's partition before the signal's creation in the old one: the creation,
+// older than the move, does not put it back where it was, and the old recording does not
+// complete with it. Nor does a recording the signal passed through when two such moves are
+// read backwards.
+func TestLedger_AMoveReadAheadOfTheOldRecordingsChangesKeepsTheSignalOut(t *testing.T) {
+	r, q, z := uuid.New(), uuid.New(), uuid.New()
+	a := sig(r, "eeg", eegChannels, 1)
+	into := func(rec uuid.UUID, version int64) recording.Signal {
+		s := a
+		s.Recording, s.Version = rec, version
+		return s
+	}
+	l := recording.NewLedger(recording.DefaultRule())
+	l.Upsert(into(q, 3), true) // q's partition first
+	if out := l.Upsert(a, false); out.Changed {
+		t.Errorf("the creation in r at 1 applied after the move to q at 3: %+v", out.Signal)
+	}
+	if c := l.Upsert(sig(r, "accelerometer", accChannels, 4), false).Completed; c != nil {
+		t.Errorf("r completed with an eeg that had left it for q: %+v", *c)
+	}
+
+	l = recording.NewLedger(recording.DefaultRule())
+	l.Upsert(into(z, 5), true) // z's partition first
+	l.Upsert(into(q, 3), true)
+	if c := l.Upsert(sig(q, "accelerometer", accChannels, 6), false).Completed; c != nil {
+		t.Errorf("q completed at 6 with an eeg that had left it for z at 5: %+v", *c)
+	}
+	if c := l.Upsert(sig(z, "accelerometer", accChannels, 7), false).Completed; c == nil || c.EEGSignal != a.ID {
+		t.Errorf("z, which has the eeg, not completed by its accelerometer: %+v", c)
+	}
+}

@@ -242,6 +242,27 @@ func (h Harness[S]) blindDeleteFindsTheSignal(t *testing.T) {
 	}
 }
 
+// moveReadAheadKeepsTheSignalOut: an update without its old row (REPLICA IDENTITY DEFAULT)
+// moves an eeg signal from x to y, and y's partition is read before x's, which created it
+// there. The creation, older than the move, does not put the signal back in x: x does not
+// complete with it when an accelerometer comes, and y does.
+func (h Harness[S]) moveReadAheadKeepsTheSignalOut(t *testing.T) {
+	store := h.NewStore(t)
+	recs := h.recordings(t, 2)
+	x, y := recs[0], recs[1]
+	created := eeg(x, 1)
+	moved := created
+	moved.Signal.Recording, moved.Signal.Version, moved.Moved = y, 3, true
+	apply(t, store, moved)   // y's partition
+	apply(t, store, created) // x's, behind it
+	if got := completed(apply(t, store, accelerometer(x, 4))); len(got) != 0 {
+		t.Fatalf("completed %v: %s with an eeg signal that had left it for %s", got, x, y)
+	}
+	if got := completed(apply(t, store, accelerometer(y, 5))); !slices.Equal(got, []uuid.UUID{y}) {
+		t.Fatalf("completed %v, want %s, where the eeg signal is", got, y)
+	}
+}
+
 // movedIntoProcessedLeaves: an update without its old row (REPLICA IDENTITY DEFAULT) moves a
 // signal into a recording already processed. The signal leaves the recording it was in, which
 // is left with nothing to wait for, and cannot complete with it.

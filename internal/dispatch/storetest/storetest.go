@@ -85,6 +85,7 @@ func Run[S Store](t *testing.T, h Harness[S]) {
 		{"RecordingWhoseSignalsAllMovedAwayCompletesWhateverTheOrder", h.allMovedAwayCompletes},
 		{"DeleteThatDoesNotSayItsRecordingFindsTheSignal", h.blindDeleteFindsTheSignal},
 		{"UpdateThatMayHaveMovedTheSignalIntoAProcessedRecordingTakesItFromWhereItWas", h.movedIntoProcessedLeaves},
+		{"UpdateThatMayHaveMovedTheSignalReadBeforeItsCreationKeepsItOutOfTheOldRecording", h.moveReadAheadKeepsTheSignalOut},
 		{"InvalidSignalsAreReportedWhenTheyGoBad", h.invalidSignalsReportedWhenTheyGoBad},
 		{"TruncateForgetsEarlierSignalsOnly", h.truncateForgetsEarlierSignalsOnly},
 		{"TruncateReadEarlyForgetsNothingAnOlderChangeStillJudges", h.truncateReadEarly},
