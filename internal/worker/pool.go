@@ -175,6 +175,15 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		return nil
 	}
 	if prep.Outcome != nil {
+		// Its outcome's watchers may never have been woken: the worker that stored it may have
+		// died between the outcome's commit and the wake-up (pgtranscript's are two
+		// transactions). Finish again appends nothing and wakes them.
+		if err := p.retry(ctx, log, "wake the watchers of the stored outcome", func() error {
+			_, _, e := p.cfg.Transcript.Finish(ctx, job.ConversationID, job.ID, job.Sentence, prep.Outcome.Kind, prep.Outcome.Text)
+			return e
+		}); err != nil && !errors.Is(err, transcript.ErrNotFound) { // expired: nobody to wake
+			log.Warn("cannot wake the watchers of the job's stored outcome: they see it at their next event or resume", "error", err)
+		}
 		if prep.Outcome.Kind == transcript.Failed && failedAsLost(prep.Outcome.Text) {
 			// Only slow after all: its client was told to send it again, which stands. The
 			// sweep counted it (outcome "lost"); counted again here, one job would be two.

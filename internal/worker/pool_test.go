@@ -447,6 +447,33 @@ func TestPool_AJobWhoseOutcomeIsStoredIsNeitherAskedAgainNorAnsweredTwice(t *tes
 	}
 }
 
+// A worker stored a job's outcome and died before it woke the conversation's watchers (in
+// pgtranscript the wake-up is a transaction of its own): the job's next owner wakes them, so
+// a watcher that missed the wake-up shows the answer. (It waited for the conversation's next
+// event, and a half-closed stream never ended.)
+func TestPool_AJobRedoneWithItsOutcomeStoredWakesTheWatchers(t *testing.T) {
+	r := newRig(t)
+	conv := conversations(1)
+	jobs := r.enqueue(conv, 1)
+	if _, _, err := r.transcript.Finish(t.Context(), conv[0], jobs[0].ID, jobs[0].Sentence, transcript.Reply, "the first answer"); err != nil {
+		t.Fatal(err)
+	}
+	wake, _, stop, err := r.transcript.Watch(t.Context(), conv[0]) // after that outcome's wake-up
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	r.member(newEcho(0).call, 2, 10, 5*time.Second)
+	select {
+	case <-wake:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the redone job's watchers were not woken")
+	}
+	if evs := r.events(conv[0]); len(evs) != 2 {
+		t.Fatalf("transcript %+v, want the accepted event and the one answer", evs)
+	}
+}
+
 // A job redone after a rebalance while its first worker still asked the model: the worker that
 // stores second finds the outcome stored, drops its own and says so (it logged "job answered"
 // for an answer thrown away).
