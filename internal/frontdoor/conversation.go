@@ -377,8 +377,9 @@ func drained(q *Queue) error {
 	return ErrDraining
 }
 
-// unavailable logs a transcript failure and tells the client to come back; the conversation
-// is not lost, and a resume picks it up where the client left it. A failure because ctx
+// unavailable logs a transcript failure and tells the client to come back, naming the
+// conversation (a stream that started it may end before it said which); the conversation is
+// not lost, and a resume picks it up where the client left it. A failure because ctx
 // ended (the call's deadline, or its client leaving) is the caller's doing, and says so; one
 // because the conversation expired is NotFound.
 func unavailable(ctx context.Context, q *Queue, conv uuid.UUID, err error) error {
@@ -399,5 +400,6 @@ func unavailable(ctx context.Context, q *Queue, conv uuid.UUID, err error) error
 	}
 	q.Log.Warn("conversation stream ended: transcript unavailable", "error", err)
 	q.Metrics.streamEnded(EndTranscriptUnavailable)
-	return connect.NewError(connect.CodeUnavailable, errors.New("conversations are unavailable, please resume later"))
+	// The id, for a stream that started the conversation and ends before it could say so.
+	return connect.NewError(connect.CodeUnavailable, fmt.Errorf("conversations are unavailable: resume conversation %s later (its last serial received as resume_after)", conv))
 }

@@ -1135,6 +1135,32 @@ func TestWatch_ATranscriptThatCannotBeReadEndsTheStreamAsAFault(t *testing.T) {
 	}
 }
 
+// A stream that starts a conversation and cannot follow it ends Unavailable naming it: its
+// first sentence's job is enqueued, and without the id the client could neither resume for
+// the answer nor know the sentence was queued (it sent it again, into a new conversation).
+func TestQueueConversation_ANewConversationThatCannotBeFollowedIsNamedInTheError(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	c := startConversationsOn(t, m, unwatchable{m})
+	s := c.open()
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "hello"})
+	_, err := s.Receive()
+	jobs := c.jobs.all()
+	if len(jobs) != 1 {
+		t.Fatalf("%d jobs enqueued, want the first sentence's", len(jobs))
+	}
+	if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), "resume conversation "+jobs[0].ConversationID.String()+" later") {
+		t.Fatalf("stream ended with %v, want unavailable naming conversation %s", err, jobs[0].ConversationID)
+	}
+}
+
+// unwatchable is the in-memory transcript whose conversations cannot be watched, as
+// pgtranscript's while its listener reconnects for longer than the wait allows.
+type unwatchable struct{ *transcript.Memory }
+
+func (unwatchable) Watch(context.Context, uuid.UUID) (<-chan struct{}, uint64, func(), error) {
+	return nil, 0, nil, errors.New("waiting for the listener: context deadline exceeded")
+}
+
 // paging is the in-memory transcript that records how many bytes of text each read of
 // events returned.
 type paging struct {
