@@ -53,6 +53,13 @@ func FailLost(ctx context.Context, store LostJobs, olderThan, after time.Duratio
 	text := LostText(after)
 	for _, j := range jobs {
 		ev, recorded, err := store.Finish(ctx, j.Conversation, j.ID, j.Sentence, transcript.Failed, text)
+		if err != nil && !errors.Is(err, transcript.ErrNotFound) && !errors.Is(err, transcript.ErrRefused) {
+			// The failure may be stored and only its wake-up lost (pgtranscript's are two
+			// transactions), and the next sweep would not list the job again: asked again,
+			// Finish appends nothing and wakes. Stored by the first call, it is this sweep's.
+			ev, recorded, err = store.Finish(ctx, j.Conversation, j.ID, j.Sentence, transcript.Failed, text)
+			recorded = recorded || err == nil && ev.Kind == transcript.Failed && ev.Text == text
+		}
 		switch {
 		case errors.Is(err, transcript.ErrNotFound) || errors.Is(err, transcript.ErrRefused):
 			continue // expired or refused since it was listed: nobody waits for it

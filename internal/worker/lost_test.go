@@ -3,8 +3,10 @@ package worker_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,5 +98,56 @@ func TestFailLost_RecordsTheLostErrorForJobsLeftWithoutOutcome(t *testing.T) {
 	}
 	if again, err := worker.FailLost(ctx, store, after, after, 10, worker.NewMetrics(prometheus.NewRegistry()), slog.New(slog.DiscardHandler)); err != nil || again != 0 {
 		t.Errorf("a second sweep: %d, %v; want nothing left", again, err)
+	}
+}
+
+// wakeLost is the in-memory transcript whose first Finish stores its outcome and then fails,
+// as pgtranscript's does when the wake-up after the outcome's commit cannot be sent. Later
+// calls count.
+type wakeLost struct {
+	*transcript.Memory
+	failed   *atomic.Bool
+	finishes *atomic.Int32
+}
+
+func (w wakeLost) Finish(ctx context.Context, conv, job uuid.UUID, sentence string, kind transcript.Kind, text string) (transcript.Event, bool, error) {
+	w.finishes.Add(1)
+	ev, recorded, err := w.Memory.Finish(ctx, conv, job, sentence, kind, text)
+	if err == nil && w.failed.CompareAndSwap(false, true) {
+		return transcript.Event{}, false, errors.New("wake the watchers: connection reset")
+	}
+	return ev, recorded, err
+}
+
+// A sweep whose lost error is stored but whose wake-up failed asks again at once: the next
+// sweep would not list the job (it has an outcome), and its watchers would never hear of it.
+// It counts the job as lost, once.
+func TestFailLost_AFailureStoredWhoseWakeUpFailedIsWokenAndCounted(t *testing.T) {
+	ctx := t.Context()
+	mem := transcript.NewMemory(time.Hour)
+	conv, job := uuid.New(), uuid.New()
+	if _, err := mem.Open(ctx, conv, true, uuid.Nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := mem.Reserve(ctx, conv, job, "hello", 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mem.Accept(ctx, conv, job, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	var failed atomic.Bool
+	var finishes atomic.Int32
+	store := wakeLost{Memory: mem, failed: &failed, finishes: &finishes}
+	reg := prometheus.NewRegistry()
+	m := worker.NewMetrics(reg)
+	if _, err := worker.FailLost(ctx, store, 10*time.Millisecond, time.Minute, 10, m, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatalf("FailLost: %v", err)
+	}
+	if n := finishes.Load(); n != 2 {
+		t.Errorf("Finish called %d times, want 2: the wake-up asked again", n)
+	}
+	if n := jobsCounted(t, reg, "lost"); n != 1 {
+		t.Errorf("jobs counted lost: %v, want 1", n)
 	}
 }

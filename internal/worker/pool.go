@@ -249,8 +249,15 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	var ev transcript.Event
 	var recorded bool
 	store := func() error {
+		failedBefore := false // an attempt failed, perhaps after its outcome was stored
 		return p.retry(ctx, log, "store the outcome", func() (e error) {
 			ev, recorded, e = p.cfg.Transcript.Finish(ctx, job.ConversationID, job.ID, job.Sentence, kind, text)
+			if e == nil && !recorded && failedBefore && ev.Kind == kind && ev.Text == text {
+				// Stored by the attempt that failed after (its wake-up, in pgtranscript a
+				// transaction of its own): this worker's outcome, not another's.
+				recorded = true
+			}
+			failedBefore = failedBefore || e != nil
 			return e
 		})
 	}

@@ -474,6 +474,46 @@ func TestPool_AJobRedoneWithItsOutcomeStoredWakesTheWatchers(t *testing.T) {
 	}
 }
 
+// A worker whose outcome is stored but whose Finish failed after (its wake-up), asks again,
+// finds its own outcome and counts the job answered, not answered by another.
+func TestPool_AnOutcomeStoredBeforeItsWakeUpFailedIsCountedAnswered(t *testing.T) {
+	r := newRig(t)
+	var failed atomic.Bool
+	var finishes atomic.Int32
+	r.wrap = func(tr worker.Transcript) worker.Transcript {
+		return wakeLostPool{Transcript: tr, failed: &failed, finishes: &finishes}
+	}
+	conv := conversations(1)
+	r.enqueue(conv, 1)
+	r.member(newEcho(0).call, 2, 10, 5*time.Second)
+	r.waitCommittedPast(1)
+	if got := jobsCounted(t, r.reg, "answered"); got != 1 {
+		t.Errorf("worker_jobs_total{outcome=\"answered\"} = %v, want 1", got)
+	}
+	if got := jobsCounted(t, r.reg, "already_answered"); got != 0 {
+		t.Errorf("worker_jobs_total{outcome=\"already_answered\"} = %v, want 0", got)
+	}
+	if evs := r.events(conv[0]); len(evs) != 2 {
+		t.Fatalf("transcript %+v, want the accepted event and the one answer", evs)
+	}
+}
+
+// wakeLostPool is wakeLost for the pool's transcript.
+type wakeLostPool struct {
+	worker.Transcript
+	failed   *atomic.Bool
+	finishes *atomic.Int32
+}
+
+func (w wakeLostPool) Finish(ctx context.Context, conv, job uuid.UUID, sentence string, kind transcript.Kind, text string) (transcript.Event, bool, error) {
+	w.finishes.Add(1)
+	ev, recorded, err := w.Transcript.Finish(ctx, conv, job, sentence, kind, text)
+	if err == nil && w.failed.CompareAndSwap(false, true) {
+		return transcript.Event{}, false, errors.New("wake the watchers: connection reset")
+	}
+	return ev, recorded, err
+}
+
 // A job redone after a rebalance while its first worker still asked the model: the worker that
 // stores second finds the outcome stored, drops its own and says so (it logged "job answered"
 // for an answer thrown away).
