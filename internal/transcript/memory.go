@@ -134,6 +134,9 @@ func (m *Memory) Accept(_ context.Context, conversation, job uuid.UUID, sentence
 
 // Finish implements Store.
 func (m *Memory) Finish(_ context.Context, conversation, job uuid.UUID, sentence string, kind Kind, text string) (Event, bool, error) {
+	if err := CheckOutcome(job, kind); err != nil {
+		return Event{}, false, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, j, err := m.job(conversation, job, sentence)

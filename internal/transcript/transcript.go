@@ -25,6 +25,7 @@ package transcript
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 	"unicode/utf8"
 
@@ -144,6 +145,15 @@ var (
 	// of its range). Trying again fails again; the other calls of its round go on.
 	ErrInvalid = errors.New("the transcript store refused a value")
 )
+
+// CheckOutcome refuses, as ErrInvalid, a kind that Finish cannot record: only Reply and
+// Failed are outcomes. (A caller retrying its Finish stops at it.)
+func CheckOutcome(job uuid.UUID, kind Kind) error {
+	if kind != Reply && kind != Failed {
+		return fmt.Errorf("%w: finish job %s: %q is not an outcome", ErrInvalid, job, kind)
+	}
+	return nil
+}
 
 // Predates reports whether job, a job unknown to the conversation created at created, was
 // made for an earlier conversation under the same id: its id is a UUIDv7 (as the front

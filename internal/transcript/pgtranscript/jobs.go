@@ -47,8 +47,8 @@ func (s *Store) Accept(ctx context.Context, conversation, job uuid.UUID, sentenc
 // Finish implements transcript.Store. Finishes called together share a transaction and its
 // commit (finisher); each returns once its outcome's watchers are woken.
 func (s *Store) Finish(ctx context.Context, conversation, job uuid.UUID, sentence string, kind transcript.Kind, text string) (transcript.Event, bool, error) {
-	if kind != transcript.Reply && kind != transcript.Failed {
-		return transcript.Event{}, false, fmt.Errorf("finish job %s: %q is not an outcome", job, kind)
+	if err := transcript.CheckOutcome(job, kind); err != nil {
+		return transcript.Event{}, false, err
 	}
 	return s.finisher.finish(ctx, conversation, job, sentence, kind, text)
 }

@@ -1,6 +1,7 @@
 package transcripttest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -41,6 +42,22 @@ func (h Harness[S]) finishTwiceRecordsTheFirstOutcome(t *testing.T) {
 	}
 	if n := len(events(t, s, conv)); n != 2 {
 		t.Fatalf("%d events, want the accepted and the first outcome", n)
+	}
+}
+
+// finishRefusesWhatIsNotAnOutcome: Finish records a Reply or a Failed, nothing else, and says
+// so as ErrInvalid, which a retrying caller stops at; nothing is appended.
+func (h Harness[S]) finishRefusesWhatIsNotAnOutcome(t *testing.T) {
+	s, conv := h.storeWithConversation(t)
+	job := uuid.New()
+	accept(t, s, conv, job)
+	for _, kind := range []transcript.Kind{transcript.Accepted, transcript.Kind("shrug")} {
+		if _, recorded, err := s.Finish(t.Context(), conv, job, sentence(job), kind, "an outcome?"); !errors.Is(err, transcript.ErrInvalid) || recorded {
+			t.Fatalf("finish as %q: recorded %v, %v; want ErrInvalid", kind, recorded, err)
+		}
+	}
+	if n := len(events(t, s, conv)); n != 1 {
+		t.Fatalf("%d events, want the accepted one only", n)
 	}
 }
 

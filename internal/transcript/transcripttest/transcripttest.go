@@ -85,6 +85,7 @@ func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 		{"FinishFreesTheSlot", h.finishFreesTheSlot},
 		{"AcceptTwiceReturnsTheSameEvent", h.acceptTwiceReturnsTheSameEvent},
 		{"FinishTwiceRecordsTheFirstOutcomeOnly", h.finishTwiceRecordsTheFirstOutcome},
+		{"FinishRefusesWhatIsNotAnOutcome", h.finishRefusesWhatIsNotAnOutcome},
 		{"FinishWithoutAcceptAppendsTheAcceptedEventFirst", h.finishWithoutAcceptAppendsAccepted},
 		{"PrepareReadsTheRecordedOutcome", h.prepareReadsTheRecordedOutcome},
 		{"WaitingListsAcceptedJobsWithoutOutcomeInAcceptedOrder", h.waitingListsAcceptedWithoutOutcome},
