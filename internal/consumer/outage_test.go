@@ -181,34 +181,15 @@ func TestGroup_RemovesItsPreviousIDBeforeJoiningAGroupJustLoaded(t *testing.T) {
 	const loadFor = time.Second
 	start := time.Now()
 	var loadedAt atomic.Int64 // UnixNano; 0 while loading
-	refuse := func(key kmsg.Key, code int16) {
-		b.kfake.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
-			b.kfake.KeepControl()
-			if loadedAt.Load() != 0 {
-				return nil, nil, false
-			}
-			if key == kmsg.DescribeGroups && time.Since(start) > loadFor {
-				loadedAt.Store(time.Now().UnixNano())
-			}
-			res := req.ResponseKind()
-			switch r := res.(type) {
-			case *kmsg.HeartbeatResponse:
-				r.ErrorCode = code
-			case *kmsg.JoinGroupResponse:
-				r.ErrorCode = code
-			case *kmsg.DescribeGroupsResponse:
-				for _, id := range req.(*kmsg.DescribeGroupsRequest).Groups {
-					group := kmsg.NewDescribeGroupsResponseGroup()
-					group.Group, group.ErrorCode = id, code
-					r.Groups = append(r.Groups, group)
-				}
-			}
-			return res, nil, true
-		})
-	}
-	refuse(kmsg.Heartbeat, kerr.CoordinatorLoadInProgress.Code)
-	refuse(kmsg.JoinGroup, kerr.CoordinatorLoadInProgress.Code)
-	refuse(kmsg.DescribeGroups, kerr.CoordinatorLoadInProgress.Code)
+	refuseGroupRequests(b, kerr.CoordinatorLoadInProgress.Code, func(key kmsg.Key) bool {
+		if loadedAt.Load() != 0 {
+			return false
+		}
+		if key == kmsg.DescribeGroups && time.Since(start) > loadFor {
+			loadedAt.Store(time.Now().UnixNano())
+		}
+		return true
+	})
 	eventually(t, 10*time.Second, func() bool { return loadedAt.Load() != 0 }, func() string { return "the group never described while loading" })
 	eventually(t, 10*time.Second, g.Joined, func() string { return "not Joined after the group was loaded" })
 	took := time.Since(time.Unix(0, loadedAt.Load()))
@@ -234,10 +215,25 @@ func TestGroup_WarnsWhileItWaitsForTheCoordinatorToRemoveItsPreviousID(t *testin
 	eventually(t, 10*time.Second, g.Joined, func() string { return "not Joined" })
 
 	// From now on the group's coordinator is never there (its partition has no leader, say).
+	refuseGroupRequests(b, kerr.CoordinatorNotAvailable.Code, func(kmsg.Key) bool { return true })
+	eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(logged.String(), "level=WARN msg=\"cannot join consumer group yet: its coordinator is loading it or moving")
+	}, func() string { return "no warning while the previous ID could not leave; logged:\n" + logged.String() })
+	if g.Joined() {
+		t.Error("Joined while its coordinator is gone")
+	}
+}
+
+// refuseGroupRequests has b answer the group's heartbeats, joins and descriptions with the
+// error code while refusing(the request's key) says so, as a coordinator that is loading the
+// group, or gone, answers them; the others go to b as usual.
+func refuseGroupRequests(b *broker, code int16, refusing func(kmsg.Key) bool) {
 	for _, key := range []kmsg.Key{kmsg.Heartbeat, kmsg.JoinGroup, kmsg.DescribeGroups} {
 		b.kfake.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
 			b.kfake.KeepControl()
-			code := kerr.CoordinatorNotAvailable.Code
+			if !refusing(key) {
+				return nil, nil, false
+			}
 			res := req.ResponseKind()
 			switch r := res.(type) {
 			case *kmsg.HeartbeatResponse:
@@ -245,17 +241,13 @@ func TestGroup_WarnsWhileItWaitsForTheCoordinatorToRemoveItsPreviousID(t *testin
 			case *kmsg.JoinGroupResponse:
 				r.ErrorCode = code
 			case *kmsg.DescribeGroupsResponse:
-				group := kmsg.NewDescribeGroupsResponseGroup()
-				group.Group, group.ErrorCode = cfg.GroupID, code
-				r.Groups = append(r.Groups, group)
+				for _, id := range req.(*kmsg.DescribeGroupsRequest).Groups {
+					group := kmsg.NewDescribeGroupsResponseGroup()
+					group.Group, group.ErrorCode = id, code
+					r.Groups = append(r.Groups, group)
+				}
 			}
 			return res, nil, true
 		})
-	}
-	eventually(t, 10*time.Second, func() bool {
-		return strings.Contains(logged.String(), "level=WARN msg=\"cannot join consumer group yet: its coordinator is loading it or moving")
-	}, func() string { return "no warning while the previous ID could not leave; logged:\n" + logged.String() })
-	if g.Joined() {
-		t.Error("Joined while its coordinator is gone")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"connectrpc.com/connect"
 
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // The watch often prints a sentence's "enqueued", and even its answer, before Send's response
@@ -304,11 +306,13 @@ func TestChat_ARefusalIsPrintedAfterTheEarlierLinesEnqueued(t *testing.T) {
 		}
 		return nil, nil
 	}
+	var printed atomic.Pointer[run]
 	f.beforeWatch = func(ctx context.Context, _ *elizav1.WatchRequest) error {
-		time.Sleep(300 * time.Millisecond) // the watch slower than the next Send
+		heldUntilPrinted(ctx, &printed, `[queue is full!: "full"]`) // the watch slower than the next Send
 		return nil
 	}
 	r := start(f.start(t), strings.NewReader("one\nfull\n"), "chat")
+	printed.Store(r)
 	if code := r.wait(t); code != 1 {
 		t.Fatalf("exit status %d, want 1 (a line was not queued); printed:\n%s\n%s", code, r.out, r.err)
 	}
@@ -319,16 +323,34 @@ func TestChat_ARefusalIsPrintedAfterTheEarlierLinesEnqueued(t *testing.T) {
 	}
 }
 
+// heldUntilPrinted holds a watch, a peer slower than chat's next line, until the run (once
+// stored) has printed text, or 300 ms at most: chat printing a line's refusal before the
+// earlier lines' "enqueued" lets the watch go on at once, and shows in the order printed;
+// chat waiting for them, as it should, has the watch go on after 300 ms, well within chat's
+// wait (refusalWait, 1 s).
+func heldUntilPrinted(ctx context.Context, printed *atomic.Pointer[run], text string) {
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
+		if r := printed.Load(); r != nil && strings.Contains(r.out.String(), text) {
+			return
+		}
+		if sleep.For(ctx, 5*time.Millisecond) != nil {
+			return
+		}
+	}
+}
+
 // Chat's own "not sent" waits for the earlier lines' "enqueued" as a refusal does, and a line
 // of only a zero-width space is blank: skipped, as the server would refuse it as empty.
 func TestChat_ALineNotSentIsPrintedAfterTheEarlierLinesEnqueued(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	f := newFake()
+	var printed atomic.Pointer[run]
 	f.beforeWatch = func(ctx context.Context, _ *elizav1.WatchRequest) error {
-		time.Sleep(300 * time.Millisecond) // the watch slower than the next line
+		heldUntilPrinted(ctx, &printed, "[not sent: ") // the watch slower than the next line
 		return nil
 	}
 	r := start(f.start(t), strings.NewReader("one\n\xff\xfe bad\n\u200b\u200e\n"), "chat")
+	printed.Store(r)
 	if code := r.wait(t); code != 1 || r.err.String() != "eliza: a line was not queued (see above)\n" {
 		t.Fatalf("exit status %d and %q, want 1 for the one line not sent; printed:\n%s", code, r.err, r.out)
 	}

@@ -481,7 +481,7 @@ func TestPool_AnOutcomeStoredBeforeItsWakeUpFailedIsCountedAnswered(t *testing.T
 	var failed atomic.Bool
 	var finishes atomic.Int32
 	r.wrap = func(tr worker.Transcript) worker.Transcript {
-		return wakeLostPool{Transcript: tr, failed: &failed, finishes: &finishes}
+		return wakeLost{Memory: tr.(*transcript.Memory), failed: &failed, finishes: &finishes}
 	}
 	conv := conversations(1)
 	r.enqueue(conv, 1)
@@ -496,22 +496,6 @@ func TestPool_AnOutcomeStoredBeforeItsWakeUpFailedIsCountedAnswered(t *testing.T
 	if evs := r.events(conv[0]); len(evs) != 2 {
 		t.Fatalf("transcript %+v, want the accepted event and the one answer", evs)
 	}
-}
-
-// wakeLostPool is wakeLost for the pool's transcript.
-type wakeLostPool struct {
-	worker.Transcript
-	failed   *atomic.Bool
-	finishes *atomic.Int32
-}
-
-func (w wakeLostPool) Finish(ctx context.Context, conv, job uuid.UUID, sentence string, kind transcript.Kind, text string) (transcript.Event, bool, error) {
-	w.finishes.Add(1)
-	ev, recorded, err := w.Transcript.Finish(ctx, conv, job, sentence, kind, text)
-	if err == nil && w.failed.CompareAndSwap(false, true) {
-		return transcript.Event{}, false, errors.New("wake the watchers: connection reset")
-	}
-	return ev, recorded, err
 }
 
 // A job redone after a rebalance while its first worker still asked the model: the worker that
