@@ -4,13 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
 // EndOffsets returns, per partition of topic, the offset the next message will get. A topic
-// that does not exist yet has no history: the map is empty.
+// that does not exist yet has no history: the map is empty. A broker just started, or a
+// partition whose leader is being elected, answers with an error Kafka calls retriable ("Not
+// Leader For Partition", …): EndOffsets then asks again every 100 ms until ctx ends, and
+// returns that error if it ends first.
 func EndOffsets(ctx context.Context, client *kafka.Client, topic string) (map[int]int64, error) {
+	for {
+		ends, err := endOffsets(ctx, client, topic)
+		var kerr kafka.Error
+		if err == nil || !errors.As(err, &kerr) || !kerr.Temporary() {
+			return ends, err
+		}
+		if sleep.For(ctx, 100*time.Millisecond) != nil {
+			return nil, err
+		}
+	}
+}
+
+func endOffsets(ctx context.Context, client *kafka.Client, topic string) (map[int]int64, error) {
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
