@@ -7,9 +7,10 @@
 // recording's signals land on several partitions owned by different replicas. Durable shared
 // state makes all of these the same case. Each batch runs in one transaction that
 //
-//  1. takes truncateLock shared, then a transaction-scoped advisory lock per recording it
-//     touches, in sorted order (so two transactions never deadlock on them), which serialises
-//     work on a recording across partitions and replicas;
+//  1. takes truncateLock shared, then the blind lock (shared, or exclusive for a batch with
+//     changes that do not say their recording: see truncateLock), then a transaction-scoped
+//     advisory lock per recording it touches, in sorted order (so two transactions never
+//     deadlock on them), which serialises work on a recording across partitions and replicas;
 //  2. loads those recordings' signal states (one row per signal and recording it was in:
 //     migration 00024), whether they were processed, and the source table's truncates (1 and
 //     2 are sent together, in one round trip);
@@ -104,10 +105,11 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 			across = append(across, c.Signal.ID)
 		}
 	}
-	if len(across) > 0 {
+	blind := len(across) > 0
+	if blind {
 		// Only with REPLICA IDENTITY DEFAULT: find the recordings of these signals, so that
-		// they are locked and loaded too.
-		owners, err := s.owners(ctx, tx, across)
+		// they are locked and loaded too, once no other batch is in flight.
+		owners, err := lockBlindAndFindOwners(ctx, tx, across)
 		if err != nil {
 			return res, err
 		}
@@ -121,7 +123,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 	}
 	ledger := recording.NewLedger(s.rule)
 	ledger.TrackChanges()
-	stored, err := lockAndLoad(ctx, tx, ledger, recs, ids, len(across) > 0)
+	stored, err := lockAndLoad(ctx, tx, ledger, recs, ids, blind)
 	if err != nil {
 		return res, err
 	}
@@ -179,14 +181,32 @@ type pair struct{ recording, signal uuid.UUID }
 
 func pairOf(sg recording.Signal) pair { return pair{sg.Recording, sg.ID} }
 
-// owners returns the recordings that have a row of any of the signals ids.
-func (s *Store) owners(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]uuid.UUID, error) {
-	rows, err := tx.Query(ctx, `SELECT DISTINCT recording FROM dispatcher.signal_state WHERE signal = ANY($1) AND recording <> $2`, ids, uuid.Nil)
+// lockBlindAndFindOwners takes truncateLock shared and blindLock exclusive, then returns the
+// recordings that have a row of any of the signals ids, in one round trip. Once blindLock is
+// held no other batch is in flight, so the rows it reads are every batch's before this one,
+// and none can add one before this batch commits.
+func lockBlindAndFindOwners(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]uuid.UUID, error) {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 0)`, truncateLock)
+	b.Queue(`SELECT pg_advisory_xact_lock($1, 1)`, truncateLock)
+	b.Queue(`SELECT DISTINCT recording FROM dispatcher.signal_state WHERE signal = ANY($1) AND recording <> $2`, ids, uuid.Nil)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("lock out truncates: %w", err)
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("lock out other batches: %w", err)
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("find recordings of signals: %w", err)
 	}
 	recs, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 	if err != nil {
+		return nil, fmt.Errorf("find recordings of signals: %w", err)
+	}
+	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("find recordings of signals: %w", err)
 	}
 	return recs, nil
@@ -195,7 +215,8 @@ func (s *Store) owners(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]uuid.
 // outOfSharedMemory is the SQLSTATE of a full lock table (out_of_memory).
 const outOfSharedMemory = "53200"
 
-// lockAndLoad takes truncateLock shared, then a transaction-scoped advisory lock per
+// lockAndLoad takes truncateLock and blindLock shared, unless blind is set (the batch holds
+// them already: lockBlindAndFindOwners), then a transaction-scoped advisory lock per
 // recording of recs, and the nil recording's when blind is set (a delete that did not say its
 // recording writes its tombstone there), in ascending key order. Then it gives the ledger the
 // state of recs, the tombstones of the nil recording among ids, and the truncates' positions,
@@ -212,7 +233,10 @@ func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs,
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 0)`, truncateLock)
+	if !blind {
+		b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 0)`, truncateLock)
+		b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 1)`, truncateLock)
+	}
 	b.Queue(`SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, keys)
 	b.Queue(`
 		SELECT signal, recording, sensor_type, channels, sample_type, source_lsn, deleted
@@ -223,8 +247,13 @@ func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs,
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("lock out truncates: %w", err)
+	if !blind {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("lock out truncates: %w", err)
+		}
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("lock out batches with blind changes: %w", err)
+		}
 	}
 	if _, err := br.Exec(); err != nil {
 		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == outOfSharedMemory {
@@ -284,6 +313,15 @@ func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs,
 // recordings' one-key locks) that every batch holds shared and Truncate exclusive: a truncate
 // then waits for the batches that loaded the truncates before it, and its sweep of the
 // pending recordings sees what they wrote.
+//
+// With 1, it is the blind lock: every batch holds it shared, after truncateLock, and a batch
+// with blind changes exclusive. A blind change (only with REPLICA IDENTITY DEFAULT) is a delete
+// that does not say its recording, or an update that does not say where the signal was
+// (recording.Change.Moved); the batch must find the recordings that hold the signal before it
+// knows which recordings to lock. Held exclusive, the lock makes that lookup see every other
+// batch's signals, and keeps out a batch on another partition that would add the signal to a
+// recording between the lookup and this batch's commit, unseen by both. The deployed
+// connector's REPLICA IDENTITY FULL has no blind changes, so there batches never wait for it.
 const truncateLock int32 = 0x74727563 // "truc"
 
 // lockKey is the advisory lock of a recording: the first 8 bytes of its id.

@@ -394,3 +394,75 @@ func TestStore_ATruncateSaysWhetherItIsNew(t *testing.T) {
 		}
 	}
 }
+
+// Under REPLICA IDENTITY DEFAULT a delete does not say its recording, and may be read from
+// another partition than the signal's creation, by another batch at the same moment. The
+// delete's batch looks up which recordings hold the signal, then locks them. Here the test
+// holds the nil recording's lock (where the delete's tombstone goes), so that the delete's
+// batch stops after its lookup, and the creation's batch is started then. Had the creation
+// run meanwhile, unseen by the lookup, and not seen the tombstone not yet committed, the
+// signal would stay present in its recording for good, and could complete it.
+func TestStore_ABlindDeleteAndTheCreationOfItsSignalInAnotherBatchAtOnce(t *testing.T) {
+	pool := migratedPool(t) // a database of its own: the locks below are this test's alone
+	rule := recording.DefaultRule()
+	store := pgstore.New(pool, rule, pgstore.ProcessedRecordingWriter{})
+	rec := uuid.New()
+	created := signal(rec, rule.EEG, 1)
+	blind := recording.Change{Delete: true, At: time.Now(), Signal: recording.Signal{ID: created.Signal.ID, Version: 2}}
+
+	holder, err := pool.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Rollback(context.Background()) }()
+	if _, err := holder.Exec(t.Context(), `SELECT pg_advisory_xact_lock(0)`); err != nil { // lockKey(uuid.Nil)
+		t.Fatal(err)
+	}
+	waiting := func() int {
+		var n int
+		if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	deleted, createdDone := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := store.Apply(t.Context(), []recording.Change{blind}); deleted <- err }()
+	eventually(t, func() bool { return waiting() == 1 }, "the delete's batch never waited for the nil recording's lock")
+	go func() { _, err := store.Apply(t.Context(), []recording.Change{created}); createdDone <- err }()
+	// Either the creation waits too, or (without the blind lock) it commits unhindered.
+	eventually(t, func() bool { return waiting() == 2 || len(createdDone) == 1 }, "the creation's batch neither waited nor finished")
+	if err := holder.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, done := range []chan error{deleted, createdDone} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var present int
+	if err := pool.QueryRow(t.Context(), `SELECT count(*) FROM dispatcher.signal_state WHERE signal = $1 AND recording = $2 AND NOT deleted`,
+		created.Signal.ID, rec).Scan(&present); err != nil {
+		t.Fatal(err)
+	}
+	if present != 0 {
+		t.Fatal("the signal deleted after its creation is present in its recording")
+	}
+	// And the recording does not complete with it.
+	res, err := store.Apply(t.Context(), []recording.Change{signal(rec, rule.Accelerometer, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Completed) != 0 {
+		t.Fatalf("completed %+v with a deleted signal", res.Completed)
+	}
+}
+
+func eventually(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
