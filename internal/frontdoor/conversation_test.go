@@ -20,6 +20,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -31,6 +32,7 @@ import (
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 	"github.com/beacon/eventdispatch/internal/kafkatest"
+	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/queue"
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
@@ -1747,5 +1749,52 @@ func TestConversations_AConversationStartedByAClientIsNotFoundToAnyOther(t *test
 				}
 			}
 		}
+	}
+}
+
+// A stream whose client sends what cannot be read ends with connect's code for it (internal
+// for an envelope cut short or a compressed message without its compression named,
+// unimplemented for a server stream's request missing or repeated), as a unary call's does;
+// none of them is a fault of the server's, or logged as a warning.
+func TestLog_AStreamsMessageThatCannotBeReadIsNoWarning(t *testing.T) {
+	var logged proctest.Buffer
+	m := transcript.NewMemory(time.Hour)
+	c := startConversationsOn(t, m, m, func(o *frontdoor.Options) {
+		o.Log = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	watch := `{"conversationId":"` + uuid.NewString() + `"}`
+	envelope := func(msg string) string { return "\x00\x00\x00\x00" + string(rune(len(msg))) + msg }
+	for _, bad := range []struct{ procedure, contentType, body string }{
+		{elizav1connect.ElizaServiceConverseProcedure, "application/grpc", "\x00\x00\x00\x00\x05ab"},               // an envelope cut short
+		{elizav1connect.ElizaServiceConverseProcedure, "application/grpc", "\x01\x00\x00\x00\x02ab"},               // compressed, without grpc-encoding
+		{elizav1connect.ElizaServiceConverseProcedure, "application/connect+json", "\x00\x00\x00\x00\x09{}"},       // Connect's envelope cut short
+		{elizav1connect.ElizaServiceWatchProcedure, "application/connect+json", "\x00\x00\x00\x00\x09{}"},          // the request cut short
+		{elizav1connect.ElizaServiceWatchProcedure, "application/connect+json", ""},                                // no request
+		{elizav1connect.ElizaServiceWatchProcedure, "application/connect+json", envelope(watch) + envelope(watch)}, // two
+	} {
+		req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, c.h.url+bad.procedure, strings.NewReader(bad.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", bad.contentType)
+		res, err := c.h.h2c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		_ = res.Body.Close()
+	}
+	want := `
+# HELP frontdoor_rpc_requests_total RPCs handled, by procedure and Connect code (ok when there was no error).
+# TYPE frontdoor_rpc_requests_total counter
+frontdoor_rpc_requests_total{code="internal",procedure="/connectrpc.eliza.v1.ElizaService/Converse"} 3
+frontdoor_rpc_requests_total{code="internal",procedure="/connectrpc.eliza.v1.ElizaService/Watch"} 1
+frontdoor_rpc_requests_total{code="unimplemented",procedure="/connectrpc.eliza.v1.ElizaService/Watch"} 2
+`
+	if err := testutil.GatherAndCompare(c.h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logged.String(), "level=WARN") || strings.Count(logged.String(), "level=INFO msg=rpc") != 6 {
+		t.Fatalf("logged %q, want each call logged at info, none of them as a warning", logged.String())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -210,7 +211,7 @@ func (o *observer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		start := time.Now()
 		res, err := next(ctx, req)
-		o.done(ctx, req.Spec().Procedure, start, err)
+		o.done(ctx, req.Spec().Procedure, start, err, false)
 		return res, err
 	}
 }
@@ -226,16 +227,62 @@ func (o *observer) WrapStreamingHandler(next connect.StreamingHandlerFunc) conne
 		open.Inc()
 		defer open.Dec()
 		start := time.Now()
-		err := next(ctx, conn)
-		o.done(ctx, procedure, start, err)
+		read := &readConn{StreamingHandlerConn: conn}
+		err := next(ctx, read)
+		o.done(ctx, procedure, start, err, read.failedWith(err))
 		return err
 	}
 }
 
-func (o *observer) done(ctx context.Context, procedure string, start time.Time, err error) {
+// readConn is a stream's connection that notes the first error of reading its client's
+// messages other than their end (a message that cannot be read: an envelope cut short, a
+// compressed one without the compression named, one too large), and, for a server stream,
+// whether its one request was read.
+type readConn struct {
+	connect.StreamingHandlerConn
+	failed   atomic.Pointer[error]
+	messages atomic.Int32
+	ended    atomic.Bool
+}
+
+func (c *readConn) Receive(msg any) error {
+	err := c.StreamingHandlerConn.Receive(msg)
+	switch {
+	case err == nil:
+		c.messages.Add(1)
+	case errors.Is(err, io.EOF):
+		c.ended.Store(true)
+	default:
+		c.failed.CompareAndSwap(nil, &err)
+	}
+	return err
+}
+
+// failedWith reports whether err, the handler's, is the error of reading its client's
+// messages: one a Receive returned, or, on a server stream, any error before its one request
+// was read to its end (connect's own for none or more than one, "unary request has zero
+// messages", is unimplemented).
+func (c *readConn) failedWith(err error) bool {
+	if err == nil {
+		return false
+	}
+	if failed := c.failed.Load(); failed != nil && errors.Is(err, *failed) {
+		return true
+	}
+	return c.Spec().StreamType == connect.StreamTypeServer && (c.messages.Load() != 1 || !c.ended.Load())
+}
+
+// done counts, times and logs a call that ended with err. unreadable says that err is the
+// error of reading what the client sent: whatever its code (an envelope cut short is
+// internal, an unknown compression unimplemented), no fault of the server's, so logged at
+// info at most, as unread logs a unary call's.
+func (o *observer) done(ctx context.Context, procedure string, start time.Time, err error, unreadable bool) {
 	markObserved(ctx)
 	elapsed := time.Since(start)
 	code, level := outcome(ctx, err)
+	if unreadable {
+		level = min(level, slog.LevelInfo)
+	}
 	o.metrics.requests.WithLabelValues(procedure, code).Inc()
 	o.metrics.duration.WithLabelValues(procedure).Observe(elapsed.Seconds())
 	o.log.Log(ctx, level, "rpc", "procedure", procedure, "code", code, "took", elapsed, "error", err)
