@@ -26,6 +26,26 @@ func NewPipelined(cfg Config, p Processor) *Group {
 	return g
 }
 
+// stoppingKey is the context key of Stopping's channel.
+type stoppingKey struct{}
+
+// WithStopping returns ctx carrying stopped as what Stopping returns: how a pipelined
+// partition marks the contexts it hands its Processor.
+func WithStopping(ctx context.Context, stopped <-chan struct{}) context.Context {
+	return context.WithValue(ctx, stoppingKey{}, stopped)
+}
+
+// Stopping returns a channel closed once the pipelined partition that handed a Processor ctx
+// with its message has stopped taking messages: its generation ended (a rebalance) or the
+// group is shutting down. The work in hand goes on, and ctx is not cancelled; but work on the
+// message not begun by then is better not begun: its done would come too late to be
+// committed, so the partition's next owner reads the message again and does it too. Nil (never
+// closed) for a ctx no partition made.
+func Stopping(ctx context.Context) <-chan struct{} {
+	stopped, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
+	return stopped
+}
+
 // commitEvery is how often a pipelined partition commits what is done.
 const commitEvery = 200 * time.Millisecond
 
@@ -70,7 +90,8 @@ func (g *Group) pipelinePartition(ctx, stop context.Context, gen *kafka.Generati
 		}
 	}
 	// Work keeps running after a rebalance or shutdown begins: it is not cancelled with stop.
-	workCtx := context.WithoutCancel(stop)
+	// What has not begun by then may see that the partition stopped (Stopping).
+	workCtx := WithStopping(context.WithoutCancel(stop), stop.Done())
 	tick := time.NewTicker(commitEvery)
 	defer tick.Stop()
 	for msgs != nil {

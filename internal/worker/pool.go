@@ -31,6 +31,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/access"
+	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/llm"
 	"github.com/beacon/eventdispatch/internal/queue"
 	"github.com/beacon/eventdispatch/internal/sleep"
@@ -99,6 +100,7 @@ type Pool struct {
 }
 
 type task struct {
+	ctx  context.Context
 	job  queue.Job
 	done func(error)
 }
@@ -113,10 +115,10 @@ func NewPool(cfg Config) *Pool {
 func (p *Pool) Process(ctx context.Context, job queue.Job, done func(error)) {
 	p.mu.Lock()
 	waiting, running := p.queues[job.ConversationID]
-	p.queues[job.ConversationID] = append(waiting, task{job: job, done: done})
+	p.queues[job.ConversationID] = append(waiting, task{ctx: ctx, job: job, done: done})
 	p.mu.Unlock()
 	if !running {
-		p.wg.Go(func() { p.runConversation(ctx, job.ConversationID) })
+		p.wg.Go(func() { p.runConversation(job.ConversationID) })
 	}
 }
 
@@ -130,8 +132,11 @@ func (p *Pool) Busy() int {
 	return len(p.queues)
 }
 
-// runConversation answers a conversation's jobs in order until none is waiting.
-func (p *Pool) runConversation(ctx context.Context, conv uuid.UUID) {
+// runConversation answers a conversation's jobs in order until none is waiting. A job whose
+// partition has stopped taking jobs (a rebalance, or shutdown: consumer.Stopping) before its
+// turn is not begun, and its done is not called: uncommitted, it is the partition's next
+// owner's, which reads it again. Begun, it would be asked of the model twice, by both.
+func (p *Pool) runConversation(conv uuid.UUID) {
 	for {
 		p.mu.Lock()
 		tasks := p.queues[conv]
@@ -143,11 +148,25 @@ func (p *Pool) runConversation(ctx context.Context, conv uuid.UUID) {
 		t := tasks[0]
 		p.mu.Unlock()
 
-		t.done(p.answer(ctx, t.job))
+		if stopped(t.ctx) {
+			p.cfg.Log.Info("job not begun: its partition has stopped, and its next owner takes it", "job", t.job.ID, "conversation", conv)
+		} else {
+			t.done(p.answer(t.ctx, t.job))
+		}
 
 		p.mu.Lock()
 		p.queues[conv] = p.queues[conv][1:]
 		p.mu.Unlock()
+	}
+}
+
+// stopped reports whether the partition that handed the pool ctx's job has stopped.
+func stopped(ctx context.Context) bool {
+	select {
+	case <-consumer.Stopping(ctx):
+		return true
+	default:
+		return false
 	}
 }
 

@@ -841,3 +841,46 @@ func jobsCounted(t *testing.T, reg *prometheus.Registry, outcome string) float64
 	t.Fatalf("no worker_jobs_total{outcome=%q}", outcome)
 	return 0
 }
+
+// A member shutting down answers the job in hand, and does not begin the jobs of the same
+// conversation waiting behind it: its partition has stopped, so their done would come too late
+// to be committed, and the next member asks the model for them anyway.
+func TestPool_AMemberShuttingDownBeginsNoJobWaitingItsTurn(t *testing.T) {
+	r := newRig(t)
+	// Both jobs are on the topic before the member joins: its first fetch brings both, and the
+	// second waits its turn in the pool while the first's model call hangs.
+	jobs := r.enqueue(conversations(1), 2)
+	release := make(chan struct{})
+	var released sync.Once
+	unblock := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	inHand := make(chan struct{}, 1)
+	var calls atomic.Int32
+	first := r.member(func(context.Context, llm.Request) (llm.Response, error) {
+		if calls.Add(1) == 1 {
+			inHand <- struct{}{}
+			<-release // the first job's call outlives the member's group
+		}
+		return llm.Response{Text: "an answer"}, nil
+	}, 2, 10, 200*time.Millisecond)
+	select {
+	case <-inHand:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first job never reached the model")
+	}
+	first.leave()
+	unblock()
+	first.stop()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the model was asked %d times, want once: the second job was begun after its partition stopped", n)
+	}
+	if !strings.Contains(r.logs.String(), "job not begun: its partition has stopped") {
+		t.Errorf("no word of the job not begun; logged:\n%s", r.logs.String())
+	}
+	// The next member answers the second.
+	second := newEcho(0)
+	r.member(second.call, 2, 10, 5*time.Second)
+	if ev := r.outcomes(jobs)[jobs[1].ID]; ev.Kind != transcript.Reply || second.calls() != 1 {
+		t.Fatalf("the second job's outcome %+v after %d calls by the next member, want its answer", ev, second.calls())
+	}
+}
