@@ -52,6 +52,11 @@ func newChat(srv *server) *cobra.Command {
 			"exits at once, with status 0. A token the server refuses ends chat at once, with status 1.",
 		Args: withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Before the place saved for the token is looked for: a token that cannot be one
+			// has none, and --resume would say that instead.
+			if err := srv.checkToken(); err != nil {
+				return err
+			}
 			c := &chat{srv: srv, changed: make(chan struct{}, 1), pending: map[string]bool{}, resumed: map[string]bool{},
 				done: map[string]bool{}, enqueued: map[string]uint64{}}
 			c.place, c.placeErr = statePath(srv.bearer())

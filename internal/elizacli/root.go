@@ -87,10 +87,10 @@ func (s *server) base() (string, *http.Client, error) {
 	if s.tls {
 		scheme = "https://"
 	}
-	token := s.bearer()
-	if err := checkToken(s.token.given || s.rawToken() != "", token); err != nil {
+	if err := s.checkToken(); err != nil {
 		return "", nil, err
 	}
+	token := s.bearer()
 	httpClient := http.DefaultClient
 	if token != "" {
 		httpClient = &http.Client{Transport: access.WithHeader(http.DefaultTransport, "Authorization", "Bearer "+token)}
@@ -109,6 +109,11 @@ func (s *server) rawToken() string {
 		return s.token.value
 	}
 	return os.Getenv("ELIZA_TOKEN")
+}
+
+// checkToken refuses the token given, if it cannot be one (the function checkToken).
+func (s *server) checkToken() error {
+	return checkToken(s.token.given || s.rawToken() != "", s.bearer())
 }
 
 // checkToken refuses a token given that cannot be one: blank, or with a control character in

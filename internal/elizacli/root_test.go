@@ -28,6 +28,8 @@ func TestSay_WhatCannotBeSentIsSaidSo(t *testing.T) {
 		// Given as "", it was taken for not given: the call went without a token.
 		{[]string{"--token", "", "say", "hi"}, `eliza: the token (--token or ELIZA_TOKEN) is blank`},
 		{[]string{"--token=", "say", "hi"}, `eliza: the token (--token or ELIZA_TOKEN) is blank`},
+		// Before the place saved for it is looked for: it was "no conversation saved for this token".
+		{[]string{"--token", "a\tb", "chat", "--resume"}, `eliza: the token (--token or ELIZA_TOKEN) has a control character ('\t') in it`},
 	} {
 		r := start(addr, strings.NewReader(""), c.args...)
 		if code := r.wait(t); code != 1 || !strings.HasPrefix(r.err.String(), c.want) {
