@@ -124,6 +124,24 @@ func TestSay_AnswersHTTPGet(t *testing.T) {
 	}
 }
 
+// A GET whose message says it is base64 and is not is the client's error: InvalidArgument,
+// HTTP 400, as a body that cannot be read is. connect answered it with unknown, HTTP 500.
+func TestSay_AnHTTPGetWhoseMessageIsNotBase64IsInvalid(t *testing.T) {
+	h := start(t)
+	for _, msg := range []string{"!!!", "aGk", "aGk=x"} {
+		q := url.Values{"connect": {"v1"}, "encoding": {"proto"}, "base64": {"1"}, "message": {msg}}
+		res, err := h.http1.Get(h.url + elizav1connect.ElizaServiceSayProcedure + "?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"code":"invalid_argument"`) {
+			t.Errorf("message %q: got %s: %s, want 400 and invalid_argument", msg, res.Status, body)
+		}
+	}
+}
+
 func TestConverse_OverGRPCAnswersInTurnAndEndsAfterGoodbye(t *testing.T) {
 	h := start(t)
 	client := elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())

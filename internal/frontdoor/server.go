@@ -2,6 +2,8 @@ package frontdoor
 
 import (
 	"cmp"
+	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -98,7 +100,35 @@ func NewHandler(opts Options) http.Handler {
 		// Reflection's one method streams requests; endOnDrain ends its streams.
 		return clientStreams(path) || strings.HasPrefix(path, v1Path) || strings.HasPrefix(path, alphaPath)
 	}
-	return withCORS(endStuckOnDrain(observe.unread(mux, procedureSet(procedures(unary, observed...))), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), cmp.Or(opts.BodyWait, BodyWait), streamsRequests, opts.Log), opts.AllowedOrigins)
+	unaries := procedureSet(procedures(unary, observed...))
+	return withCORS(endStuckOnDrain(observe.unread(badGetMessage(mux, unaries), unaries), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), cmp.Or(opts.BodyWait, BodyWait), streamsRequests, opts.Log), opts.AllowedOrigins)
+}
+
+// getErrors writes the errors of badGetMessage as connect writes a Connect GET's.
+var getErrors = connect.NewErrorWriter()
+
+// badGetMessage answers a Connect GET of a unary procedure (unary says which paths are) whose
+// message is marked base64 (base64=1) and is not URL-safe base64 with InvalidArgument, as a
+// request body that cannot be read is: connect answers it with unknown (HTTP 500), as if the
+// server had failed. Everything else goes to h.
+func badGetMessage(h http.Handler, unary func(path string) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && unary(r.URL.Path) {
+			q := r.URL.Query()
+			if q.Get("base64") == "1" {
+				msg := q.Get("message")
+				enc := base64.URLEncoding // padded, or with no padding needed
+				if len(msg)%4 != 0 {
+					enc = base64.RawURLEncoding
+				}
+				if _, err := enc.DecodeString(msg); err != nil {
+					_ = getErrors.Write(w, r, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("message (base64=1) is not URL-safe base64: %w", err)))
+					return
+				}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // unary and streaming say whether a method streams neither way, or either way.
