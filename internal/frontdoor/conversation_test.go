@@ -739,6 +739,12 @@ func TestSendAndWatch_RefuseBadInput(t *testing.T) {
 	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: "x", Sentence: "hi"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
 		t.Fatalf("malformed id: %v", err)
 	}
+	// A long one is not sent back whole.
+	long := strings.Repeat("a", 2000)
+	_, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: long, Sentence: "hi"}))
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || len(err.Error()) > 200 || !strings.Contains(err.Error(), "(2000 bytes)") {
+		t.Fatalf("a 2,000-byte id: %v, want InvalidArgument saying its length and not all of it", err)
+	}
 	if _, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: uuid.Nil.String(), Sentence: "hi"})); connect.CodeOf(err) != connect.CodeInvalidArgument {
 		t.Fatalf("the nil UUID: %v", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -122,16 +124,27 @@ func parseConversation(id string, create bool) (uuid.UUID, error) {
 	case id != "":
 		conv, err := uuid.Parse(id)
 		if err != nil {
-			return uuid.Nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("conversation_id %q is not a UUID", id))
+			return uuid.Nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("conversation_id %s is not a UUID", quoteID(id)))
 		}
 		if conv == uuid.Nil {
-			return uuid.Nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("conversation_id %q is the nil UUID, which names no conversation", id))
+			return uuid.Nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("conversation_id %s is the nil UUID, which names no conversation", quoteID(id)))
 		}
 		return conv, nil
 	case !create:
 		return uuid.Nil, connect.NewError(connect.CodeInvalidArgument, errors.New("conversation_id is required"))
 	}
 	return uuid.New(), nil
+}
+
+// quoteID is id quoted for an error (and the log line of the call): a value far longer than
+// any form of a UUID (urn:uuid:…, 45 bytes) is cut, so that a request of up to
+// MaxMessageBytes is not sent back whole.
+func quoteID(id string) string {
+	const keep = 48
+	if len(id) <= keep {
+		return strconv.Quote(id)
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(strings.ToValidUTF8(id[:keep], "")), len(id))
 }
 
 // detached is a context for a step of admission that must run to its end whether or not the
