@@ -605,8 +605,12 @@ func TestPage_SendsItsTokenWhereTheServerRequiresOne(t *testing.T) {
 	if es := p.entries(); !strings.Contains(es[0].Text, "needs a token") {
 		t.Fatalf("without a token the page shows %+v, want the server's refusal", es)
 	}
+	// The sentence stays in its field, to be sent again once the token is set.
+	if kept := eval[string](p, `document.getElementById("sentence").value`); kept != "I feel sad" {
+		t.Fatalf("the field holds %q after the refusal for want of a token, want the sentence kept", kept)
+	}
 	p.saveToken(token)
-	p.say("I feel sad")
+	p.run(chromedp.SendKeys(chromedp.ID("sentence"), kb.Enter))
 	p.waitLog("reply", 1)
 	p.conversation(s)
 

@@ -174,8 +174,10 @@ export class Conversation {
         const hint = e.code === Code.Unauthenticated ? " (set your token below)" : "";
         this.show({ kind: "refused", text: `not sent: ${e.rawMessage}${hint}`, about: sentence });
         // Sent again as it is, it would be refused again; but a sentence refused for what it
-        // says (too long, say) is kept in its field to be mended.
-        return e.code !== Code.InvalidArgument;
+        // says (too long, say) is kept in its field to be mended, and one refused for its
+        // caller (no token, or one refused; the anonymous rate) to be sent again once the
+        // token is set or a moment has passed.
+        return !keptWhenRefused(e.code);
       }
       // Said in the log rather than on the status line, which tells of the conversation's
       // watch and would go on saying so after the server is back (with no conversation yet,
@@ -366,6 +368,19 @@ export class Conversation {
     } catch {
       // Storage full or disabled (private browsing): the page works, a reload starts afresh.
     }
+  }
+}
+
+/** Refusals after which the sentence stays in its field: refused for what it says, or for its caller. */
+function keptWhenRefused(code: Code): boolean {
+  switch (code) {
+    case Code.InvalidArgument:
+    case Code.Unauthenticated:
+    case Code.PermissionDenied:
+    case Code.ResourceExhausted:
+      return true;
+    default:
+      return false;
   }
 }
 
