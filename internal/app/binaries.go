@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -40,7 +41,8 @@ type FrontDoorSettings struct {
 // Validate checks the values, naming the variables that are wrong.
 func (s FrontDoorSettings) Validate() error {
 	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), validDatabaseURL(s.DatabaseURL, false), s.Transcript.Validate(),
-		s.Queue.Validate(), s.FrontDoor.Validate(), validAuth(s.FrontDoor, s.DatabaseURL))
+		s.Queue.Validate(), s.FrontDoor.Validate(), validAuth(s.FrontDoor, s.DatabaseURL),
+		distinctAddrs(listen{"ADDR", s.FrontDoor.Addr}, listen{"ADMIN_ADDR", s.AdminAddr}))
 }
 
 // DispatcherSettings are cmd/dispatcher's.
@@ -97,7 +99,31 @@ func (s StandaloneSettings) Validate() error {
 	return errors.Join(s.Process.Validate(), s.Kafka.Validate(), s.Groups.Validate(), validDatabaseURL(s.DatabaseURL, true),
 		s.Transcript.Validate(), s.Queue.Validate(), s.FrontDoor.Validate(), validAuth(s.FrontDoor, s.DatabaseURL),
 		s.Signals.Validate(), s.Conversations.Validate(), s.Headband.Validate(), distinctTopics(s.Signals.Topic, s.Queue.Jobs, ""),
-		distinctGroups(s.Signals.GroupID, s.Conversations.GroupID), kafkaDirNeedsDatabase(s.Kafka.Dir, s.DatabaseURL))
+		distinctGroups(s.Signals.GroupID, s.Conversations.GroupID), kafkaDirNeedsDatabase(s.Kafka.Dir, s.DatabaseURL),
+		distinctAddrs(listen{"ADDR", s.FrontDoor.Addr}, listen{"ADMIN_ADDR", s.AdminAddr}, listen{"STANDALONE_KAFKA_ADDR", s.Kafka.Addr}))
+}
+
+// listen is a listening address and the variable that sets it.
+type listen struct{ variable, addr string }
+
+// distinctAddrs refuses two of addrs that would listen on one port: the second listener
+// would fail to start, naming only itself ("address already in use"). A host left out, or a
+// wildcard one, takes the port on every address; port 0 is any free port.
+func distinctAddrs(addrs ...listen) error {
+	wildcard := func(host string) bool { return host == "" || host == "0.0.0.0" || host == "::" }
+	for i, a := range addrs {
+		hostA, portA, err := net.SplitHostPort(a.addr)
+		if err != nil || portA == "0" {
+			continue
+		}
+		for _, b := range addrs[:i] {
+			hostB, portB, err := net.SplitHostPort(b.addr)
+			if err == nil && portA == portB && (hostA == hostB || wildcard(hostA) || wildcard(hostB)) {
+				return fmt.Errorf("%s and %s: both listen on port %s (%q, %q)", b.variable, a.variable, portA, b.addr, a.addr)
+			}
+		}
+	}
+	return nil
 }
 
 // kafkaDirNeedsDatabase refuses a broker kept on disk with the state in memory: after a

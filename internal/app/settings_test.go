@@ -329,3 +329,22 @@ func TestKafkaBrokers_AreTrimmedAndAnEmptyOneIsNamed(t *testing.T) {
 		}
 	}
 }
+
+// Two of a process's listeners on one port are refused by both names: the second listener
+// failed to start, naming only itself ("listen for rpc (ADDR) … address already in use").
+func TestSettings_RefuseTwoListenersOnOnePort(t *testing.T) {
+	frontdoor, standalone := app.DefaultFrontDoor(), app.DefaultStandalone()
+	frontdoor.AdminAddr = frontdoor.FrontDoor.Addr
+	standalone.AdminAddr = "127.0.0.1" + standalone.FrontDoor.Addr[strings.LastIndex(standalone.FrontDoor.Addr, ":"):]
+	for name, err := range map[string]error{"frontdoor": frontdoor.Validate(), "standalone": standalone.Validate()} {
+		if want := "ADDR and ADMIN_ADDR: both listen on port"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", name, err, want)
+		}
+	}
+	// Another host's port of the same number is another listener.
+	frontdoor = app.DefaultFrontDoor()
+	frontdoor.FrontDoor.Addr, frontdoor.AdminAddr = "127.0.0.1:8080", "127.0.0.2:8080"
+	if err := frontdoor.Validate(); err != nil {
+		t.Errorf("two hosts, one port number: %v", err)
+	}
+}
