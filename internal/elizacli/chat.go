@@ -264,8 +264,9 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 		}
 		// Cancelable, so that closing the line editor ends a read in progress.
 		stdin := readline.NewCancelableStdin(f)
+		// History is saved by hand: a blank line (skipped, not sent) is not kept.
 		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", Stdin: stdin, Stdout: out, HistoryFile: history, HistoryLimit: 500,
-			FuncGetWidth: screenWidth})
+			DisableAutoSaveHistory: true, FuncGetWidth: screenWidth})
 		if err != nil {
 			_ = stdin.Close()
 			return nil, nil, nil, fmt.Errorf("terminal: %w", err)
@@ -285,6 +286,9 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 			line, err := rl.Readline()
 			if ctx.Err() != nil {
 				return "", ctx.Err()
+			}
+			if err == nil && !frontdoor.Blank(strings.TrimSpace(line)) {
+				_ = rl.SaveHistory(line) // not kept for the next run, at worst
 			}
 			return line, err
 		}
