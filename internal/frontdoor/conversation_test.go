@@ -1778,17 +1778,7 @@ func TestLog_AStreamsMessageThatCannotBeReadIsNoWarning(t *testing.T) {
 		{elizav1connect.ElizaServiceWatchProcedure, "application/connect+json", ""},                                // no request
 		{elizav1connect.ElizaServiceWatchProcedure, "application/connect+json", envelope(watch) + envelope(watch)}, // two
 	} {
-		req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, c.h.url+bad.procedure, strings.NewReader(bad.body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", bad.contentType)
-		res, err := c.h.h2c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		_ = res.Body.Close()
+		c.h.postRaw(t, bad.procedure, bad.contentType, bad.body)
 	}
 	want := `
 # HELP frontdoor_rpc_requests_total RPCs handled, by procedure and Connect code (ok when there was no error).

@@ -38,6 +38,23 @@ type harness struct {
 	metrics *prometheus.Registry
 }
 
+// postRaw posts body as contentType to the procedure's path over HTTP/2, as a client that
+// writes its requests by hand does, and reads the answer to its end.
+func (h *harness) postRaw(t *testing.T, procedure, contentType, body string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+procedure, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", contentType)
+	res, err := h.h2c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	_ = res.Body.Close()
+}
+
 func start(t *testing.T) *harness {
 	t.Helper()
 	return startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }))
@@ -532,17 +549,7 @@ func TestMetrics_CountCallsByProcedureAndCode(t *testing.T) {
 		{"application/grpc", "\x00\x00\x00\x00\x02\xff\xff"},           // gRPC: a trailers-only answer
 		{"application/grpc", "\x00\x00\x00\x00\x05ab"},                 // an envelope cut short: internal
 	} {
-		req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+elizav1connect.ElizaServiceSayProcedure, strings.NewReader(bad.body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", bad.contentType)
-		res, err := h.h2c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, res.Body)
-		_ = res.Body.Close()
+		h.postRaw(t, elizav1connect.ElizaServiceSayProcedure, bad.contentType, bad.body)
 	}
 	// A path that is no procedure is no call.
 	if res, err := h.http1.Post(h.url+"/connectrpc.eliza.v1.ElizaService/Nothing", "application/json", strings.NewReader("{}")); err == nil {
