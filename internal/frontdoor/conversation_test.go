@@ -1770,6 +1770,19 @@ func TestLog_AStreamsMessageThatCannotBeReadIsNoWarning(t *testing.T) {
 	})
 	watch := `{"conversationId":"` + uuid.NewString() + `"}`
 	envelope := func(msg string) string { return "\x00\x00\x00\x00" + string(rune(len(msg))) + msg }
+	// A compression connect does not know is refused before the handler runs.
+	req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, c.h.url+elizav1connect.ElizaServiceWatchProcedure, strings.NewReader(envelope(watch)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Grpc-Encoding", "br")
+	res, err := c.h.h2c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	_ = res.Body.Close()
 	for _, bad := range []struct{ procedure, contentType, body string }{
 		{elizav1connect.ElizaServiceConverseProcedure, "application/grpc", "\x00\x00\x00\x00\x05ab"},               // an envelope cut short
 		{elizav1connect.ElizaServiceConverseProcedure, "application/grpc", "\x01\x00\x00\x00\x02ab"},               // compressed, without grpc-encoding
@@ -1785,12 +1798,12 @@ func TestLog_AStreamsMessageThatCannotBeReadIsNoWarning(t *testing.T) {
 # TYPE frontdoor_rpc_requests_total counter
 frontdoor_rpc_requests_total{code="internal",procedure="/connectrpc.eliza.v1.ElizaService/Converse"} 3
 frontdoor_rpc_requests_total{code="internal",procedure="/connectrpc.eliza.v1.ElizaService/Watch"} 1
-frontdoor_rpc_requests_total{code="unimplemented",procedure="/connectrpc.eliza.v1.ElizaService/Watch"} 2
+frontdoor_rpc_requests_total{code="unimplemented",procedure="/connectrpc.eliza.v1.ElizaService/Watch"} 3
 `
 	if err := testutil.GatherAndCompare(c.h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total"); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(logged.String(), "level=WARN") || strings.Count(logged.String(), "level=INFO msg=rpc") != 6 {
+	if strings.Contains(logged.String(), "level=WARN") || strings.Count(logged.String(), "level=INFO msg=rpc") != 7 {
 		t.Fatalf("logged %q, want each call logged at info, none of them as a warning", logged.String())
 	}
 }

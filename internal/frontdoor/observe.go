@@ -355,15 +355,18 @@ func serverFault(err error) bool {
 // observedKey is the context key under which unread marks a call the observer saw.
 type observedKey struct{}
 
-// unread serves h, and counts and logs, as the observer does, each call of a unary procedure
-// (unary says which paths are) that the observer did not see: connect reads a unary call's
-// request before it runs the interceptors, so a call whose request could not be read
+// unread serves h, and counts and logs, as the observer does, each call of a procedure
+// (procedure says which paths are) that the observer did not see: connect reads a unary
+// call's request before it runs the interceptors, so a call whose request could not be read
 // (malformed, too large, its body given up by a drain) failed before them, and went uncounted
-// and unlogged. Its outcome is read from the error its response carries: gRPC's and
-// gRPC-Web's status headers, or a Connect error's JSON body.
-func (o *observer) unread(h http.Handler, unary func(path string) bool) http.Handler {
+// and unlogged; and it refuses a call of any kind whose compression it does not know before
+// them. Its outcome is read from the error its response carries: gRPC's and gRPC-Web's status
+// headers, or a Connect error's JSON body. (A streaming call over the Connect protocol that
+// connect refuses so carries its error in a stream's last message, which is not read here: it
+// stays uncounted.)
+func (o *observer) unread(h http.Handler, procedure func(path string) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !unary(r.URL.Path) {
+		if !procedure(r.URL.Path) {
 			h.ServeHTTP(w, r)
 			return
 		}

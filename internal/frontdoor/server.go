@@ -101,7 +101,8 @@ func NewHandler(opts Options) http.Handler {
 		return clientStreams(path) || strings.HasPrefix(path, v1Path) || strings.HasPrefix(path, alphaPath)
 	}
 	unaries := procedureSet(procedures(unary, observed...))
-	return withCORS(endStuckOnDrain(observe.unread(badGetMessage(mux, unaries), unaries), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), cmp.Or(opts.BodyWait, BodyWait), streamsRequests, opts.Log), opts.AllowedOrigins)
+	every := procedureSet(procedures(func(protoreflect.MethodDescriptor) bool { return true }, observed...))
+	return withCORS(endStuckOnDrain(observe.unread(badGetMessage(mux, unaries), every), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), cmp.Or(opts.BodyWait, BodyWait), streamsRequests, opts.Log), opts.AllowedOrigins)
 }
 
 // getErrors writes the errors of badGetMessage as connect writes a Connect GET's.
