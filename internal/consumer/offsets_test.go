@@ -19,10 +19,15 @@ func TestOffsets_CommitOnlyBelowTheLowestOutstanding(t *testing.T) {
 		{10, 13}, // 10 and 11 done: everything below 13 is finished
 		{13, 15}, // all done: commit past the last read
 	}
+	unfinished := 4
 	for _, s := range steps {
 		o.done(s.done)
 		if got, _ := o.committable(); got != s.want {
 			t.Fatalf("after %d done: committable %d, want %d", s.done, got, s.want)
+		}
+		// Those done behind one outstanding are not counted as unfinished.
+		if unfinished--; o.unfinished() != unfinished {
+			t.Fatalf("after %d done: %d unfinished, want %d", s.done, o.unfinished(), unfinished)
 		}
 	}
 	if !o.empty() {

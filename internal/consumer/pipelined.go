@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -26,24 +27,42 @@ func NewPipelined(cfg Config, p Processor) *Group {
 	return g
 }
 
-// stoppingKey is the context key of Stopping's channel.
+// stoppingKey is the context key of what Stopping and Release read.
 type stoppingKey struct{}
 
-// WithStopping returns ctx carrying stopped as what Stopping returns: how a pipelined
-// partition marks the contexts it hands its Processor.
-func WithStopping(ctx context.Context, stopped <-chan struct{}) context.Context {
-	return context.WithValue(ctx, stoppingKey{}, stopped)
+// stopping is what a pipelined partition puts in the context of each message it hands its
+// Processor.
+type stopping struct {
+	stopped <-chan struct{}
+	release func()
+}
+
+// WithStopping returns ctx carrying stopped, as Stopping returns it, and release, as Release
+// calls it: how a pipelined partition marks the context of each message it hands its
+// Processor.
+func WithStopping(ctx context.Context, stopped <-chan struct{}, release func()) context.Context {
+	return context.WithValue(ctx, stoppingKey{}, stopping{stopped: stopped, release: release})
 }
 
 // Stopping returns a channel closed once the pipelined partition that handed a Processor ctx
 // with its message has stopped taking messages: its generation ended (a rebalance) or the
 // group is shutting down. The work in hand goes on, and ctx is not cancelled; but work on the
 // message not begun by then is better not begun: its done would come too late to be
-// committed, so the partition's next owner reads the message again and does it too. Nil (never
-// closed) for a ctx no partition made.
+// committed, so the partition's next owner reads the message again and does it too. The
+// Processor then calls Release instead of done. Nil (never closed) for a ctx no partition
+// made.
 func Stopping(ctx context.Context) <-chan struct{} {
-	stopped, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
-	return stopped
+	s, _ := ctx.Value(stoppingKey{}).(stopping)
+	return s.stopped
+}
+
+// Release gives back the message of ctx without its work, once Stopping is closed, in place of
+// its done: the partition stops waiting for it, and commits nothing from it on (its next owner
+// reads it again). Nothing, for a ctx no partition made.
+func Release(ctx context.Context) {
+	if s, ok := ctx.Value(stoppingKey{}).(stopping); ok && s.release != nil {
+		s.release()
+	}
 }
 
 // commitEvery is how often a pipelined partition commits what is done.
@@ -55,6 +74,7 @@ func (g *Group) pipelinePartition(ctx, stop context.Context, gen *kafka.Generati
 	loopDone := make(chan struct{})
 	defer close(loopDone)
 	acks := make(chan int64, g.cfg.BatchSize)
+	released := make(chan int64, g.cfg.BatchSize) // messages given back undone (Release)
 	slots := make(chan struct{}, g.cfg.BatchSize)
 	msgs := make(chan kafka.Message)
 	fetchCtx, stopFetch := context.WithCancel(stop)
@@ -90,8 +110,9 @@ func (g *Group) pipelinePartition(ctx, stop context.Context, gen *kafka.Generati
 		}
 	}
 	// Work keeps running after a rebalance or shutdown begins: it is not cancelled with stop.
-	// What has not begun by then may see that the partition stopped (Stopping).
-	workCtx := WithStopping(context.WithoutCancel(stop), stop.Done())
+	// What has not begun by then may see that the partition stopped (Stopping), and give its
+	// message back (Release).
+	workCtx := context.WithoutCancel(stop)
 	tick := time.NewTicker(commitEvery)
 	defer tick.Stop()
 	for msgs != nil {
@@ -103,12 +124,17 @@ func (g *Group) pipelinePartition(ctx, stop context.Context, gen *kafka.Generati
 			}
 			pending.add(m.Offset)
 			offset := m.Offset
-			g.processor.Process(workCtx, m, func() {
-				select {
-				case acks <- offset:
-				case <-loopDone:
-				}
-			})
+			var once sync.Once // done or released, once
+			send := func(to chan<- int64) {
+				once.Do(func() {
+					select {
+					case to <- offset:
+					case <-loopDone:
+					}
+				})
+			}
+			msgCtx := WithStopping(workCtx, stop.Done(), func() { send(released) })
+			g.processor.Process(msgCtx, m, func() { send(acks) })
 		case off := <-acks:
 			pending.done(off)
 			<-slots
@@ -124,12 +150,15 @@ func (g *Group) pipelinePartition(ctx, stop context.Context, gen *kafka.Generati
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
-	for !pending.empty() {
+	given := 0 // messages given back undone (Release): nothing more comes of them
+	for pending.unfinished() > given {
 		select {
 		case off := <-acks:
 			pending.done(off)
+		case <-released:
+			given++
 		case <-deadline.C:
-			log.Warn("unfinished work left uncommitted; it will be redone", "outstanding", pending.outstanding(),
+			log.Warn("unfinished work left uncommitted; it will be redone", "outstanding", pending.unfinished()-given,
 				"waited", wait, "shutdown", ctx.Err() != nil)
 			commit()
 			return
@@ -174,5 +203,8 @@ func (o *offsets) committable() (int64, bool) {
 	return o.last + 1, true
 }
 
-func (o *offsets) empty() bool      { return len(o.order) == 0 }
-func (o *offsets) outstanding() int { return len(o.order) }
+func (o *offsets) empty() bool { return len(o.order) == 0 }
+
+// unfinished is how many offsets read are not done: those outstanding, less those done behind
+// one that is not.
+func (o *offsets) unfinished() int { return len(o.order) - len(o.finished) }

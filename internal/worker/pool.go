@@ -134,8 +134,9 @@ func (p *Pool) Busy() int {
 
 // runConversation answers a conversation's jobs in order until none is waiting. A job whose
 // partition has stopped taking jobs (a rebalance, or shutdown: consumer.Stopping) before its
-// turn is not begun, and its done is not called: uncommitted, it is the partition's next
-// owner's, which reads it again. Begun, it would be asked of the model twice, by both.
+// turn, or while it waits for a worker, is not begun: it is given back (consumer.Release), not
+// done, and stays uncommitted for the partition's next owner, which reads it again. Begun, it
+// would be asked of the model twice, by both.
 func (p *Pool) runConversation(conv uuid.UUID) {
 	for {
 		p.mu.Lock()
@@ -148,10 +149,17 @@ func (p *Pool) runConversation(conv uuid.UUID) {
 		t := tasks[0]
 		p.mu.Unlock()
 
+		var err error
 		if stopped(t.ctx) {
-			p.cfg.Log.Info("job not begun: its partition has stopped, and its next owner takes it", "job", t.job.ID, "conversation", conv)
+			err = errNotBegun
 		} else {
-			t.done(p.answer(t.ctx, t.job))
+			err = p.answer(t.ctx, t.job)
+		}
+		if errors.Is(err, errNotBegun) {
+			p.cfg.Log.Debug("job not begun: its partition has stopped, and its next owner takes it", "job", t.job.ID, "conversation", conv)
+			consumer.Release(t.ctx)
+		} else {
+			t.done(err)
 		}
 
 		p.mu.Lock()
@@ -159,6 +167,9 @@ func (p *Pool) runConversation(conv uuid.UUID) {
 		p.mu.Unlock()
 	}
 }
+
+// errNotBegun is answer's error for a job it did not begin, its partition having stopped.
+var errNotBegun = errors.New("not begun: its partition has stopped")
 
 // stopped reports whether the partition that handed the pool ctx's job has stopped.
 func stopped(ctx context.Context) bool {
@@ -230,8 +241,17 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		p.cfg.Metrics.tiers.WithLabelValues(string(access.Free)).Inc()
 		res, err = free(ctx, req)
 	} else {
+		// A worker may come free only after the partition stopped: then the job is not begun.
+		select {
+		case p.slots <- struct{}{}:
+		case <-consumer.Stopping(ctx):
+			return errNotBegun
+		}
+		if stopped(ctx) {
+			<-p.slots
+			return errNotBegun
+		}
 		p.cfg.Metrics.tiers.WithLabelValues(string(access.Premium)).Inc()
-		p.slots <- struct{}{}
 		p.cfg.Metrics.busy.Inc()
 		res, err = p.cfg.Model(ctx, req)
 		p.cfg.Metrics.busy.Dec()
