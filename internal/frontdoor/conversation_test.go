@@ -1807,3 +1807,37 @@ frontdoor_rpc_requests_total{code="unimplemented",procedure="/connectrpc.eliza.v
 		t.Fatalf("logged %q, want each call logged at info, none of them as a warning", logged.String())
 	}
 }
+
+// refuseStreams is an interceptor that refuses every stream as unavailable before its request
+// is read, as authentication does when it cannot check a token.
+type refuseStreams struct{ connect.Interceptor }
+
+func (refuseStreams) WrapStreamingHandler(connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(context.Context, connect.StreamingHandlerConn) error {
+		return connect.NewError(connect.CodeUnavailable, errors.New("cannot check the token right now"))
+	}
+}
+
+// A server stream that fails before its request is read, by the server's fault, is a warning
+// still: only what the client sent wrong is not.
+func TestLog_AServerStreamRefusedBeforeItsRequestIsReadIsTheServersFault(t *testing.T) {
+	var logged proctest.Buffer
+	m := transcript.NewMemory(time.Hour)
+	c := startConversationsOn(t, m, m, func(o *frontdoor.Options) {
+		o.Log = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		o.Auth = refuseStreams{connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc { return next })}
+	})
+	w, err := c.client.Watch(ctx(t), connect.NewRequest(&elizav1.WatchRequest{ConversationId: uuid.NewString()}))
+	if err == nil {
+		w.Receive()
+		err = w.Err()
+		_ = w.Close()
+	}
+	if connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("Watch: %v, want the interceptor's Unavailable", err)
+	}
+	kafkatest.Eventually(t, 5*time.Second, func() bool { return strings.Contains(logged.String(), "msg=rpc") }, logged.String)
+	if !strings.Contains(logged.String(), "level=WARN msg=rpc procedure=/connectrpc.eliza.v1.ElizaService/Watch code=unavailable") {
+		t.Fatalf("logged %q, want the call as a warning", logged.String())
+	}
+}

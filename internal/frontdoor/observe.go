@@ -259,9 +259,9 @@ func (c *readConn) Receive(msg any) error {
 }
 
 // failedWith reports whether err, the handler's, is the error of reading its client's
-// messages: one a Receive returned, or, on a server stream, any error before its one request
-// was read to its end (connect's own for none or more than one, "unary request has zero
-// messages", is unimplemented).
+// messages: one a Receive returned, or, on a server stream, connect's own for a request
+// missing or repeated ("unary request has zero messages", unimplemented). An error before
+// any Receive (a token that cannot be checked, say) is not one.
 func (c *readConn) failedWith(err error) bool {
 	if err == nil {
 		return false
@@ -269,7 +269,8 @@ func (c *readConn) failedWith(err error) bool {
 	if failed := c.failed.Load(); failed != nil && errors.Is(err, *failed) {
 		return true
 	}
-	return c.Spec().StreamType == connect.StreamTypeServer && (c.messages.Load() != 1 || !c.ended.Load())
+	n := c.messages.Load()
+	return c.Spec().StreamType == connect.StreamTypeServer && (n == 0 && c.ended.Load() || n > 1)
 }
 
 // done counts, times and logs a call that ended with err. unreadable says that err is the
