@@ -13,7 +13,8 @@
 //     deadlock on them), which serialises work on a recording across partitions and replicas;
 //  2. loads those recordings' signal states (one row per signal and recording it was in:
 //     migration 00024), whether they were processed, and the source table's truncates (1 and
-//     2 are sent together, in one round trip);
+//     2 are sent together, in one round trip; a batch with blind changes makes one more first,
+//     for its lookup under the blind lock);
 //  3. applies the changes in order with a recording.Ledger, which ignores anything no newer
 //     than what it has (redeliveries, replays after a crash);
 //  4. writes the changed signal states and tracks pending recordings, in one round trip (a
@@ -181,10 +182,10 @@ type pair struct{ recording, signal uuid.UUID }
 
 func pairOf(sg recording.Signal) pair { return pair{sg.Recording, sg.ID} }
 
-// lockBlindAndFindOwners takes truncateLock shared and blindLock exclusive, then returns the
-// recordings that have a row of any of the signals ids, in one round trip. Once blindLock is
-// held no other batch is in flight, so the rows it reads are every batch's before this one,
-// and none can add one before this batch commits.
+// lockBlindAndFindOwners takes truncateLock shared and the blind lock (truncateLock with 1)
+// exclusive, then returns the recordings that have a row of any of the signals ids, in one
+// round trip. Once the blind lock is held no other batch is in flight, so the rows it reads
+// are every batch's before this one, and none can add one before this batch commits.
 func lockBlindAndFindOwners(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]uuid.UUID, error) {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 0)`, truncateLock)
@@ -215,7 +216,7 @@ func lockBlindAndFindOwners(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]
 // outOfSharedMemory is the SQLSTATE of a full lock table (out_of_memory).
 const outOfSharedMemory = "53200"
 
-// lockAndLoad takes truncateLock and blindLock shared, unless blind is set (the batch holds
+// lockAndLoad takes truncateLock and the blind lock shared, unless blind is set (the batch holds
 // them already: lockBlindAndFindOwners), then a transaction-scoped advisory lock per
 // recording of recs, and the nil recording's when blind is set (a delete that did not say its
 // recording writes its tombstone there), in ascending key order. Then it gives the ledger the
