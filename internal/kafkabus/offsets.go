@@ -14,20 +14,30 @@ import (
 // EndOffsets returns, per partition of topic, the offset the next message will get. A topic
 // that does not exist yet has no history: the map is empty. A broker just started, or a
 // partition whose leader is being elected, answers with an error Kafka calls retriable ("Not
-// Leader For Partition", …): EndOffsets then asks again every 100 ms until ctx ends, and
-// returns that error if it ends first.
+// Leader For Partition", …): EndOffsets then asks again every 100 ms, for up to
+// endOffsetsRetryFor, and returns that error if ctx ends or the time runs out first.
 func EndOffsets(ctx context.Context, client *kafka.Client, topic string) (map[int]int64, error) {
+	giveUp := time.Now().Add(endOffsetsRetryFor)
+	var retriable error
 	for {
 		ends, err := endOffsets(ctx, client, topic)
+		if err != nil && retriable != nil && ctx.Err() != nil {
+			return nil, retriable // ended while it asked again: the broker's answer says why
+		}
 		var kerr kafka.Error
 		if err == nil || !errors.As(err, &kerr) || !kerr.Temporary() {
 			return ends, err
 		}
-		if sleep.For(ctx, 100*time.Millisecond) != nil {
+		retriable = err
+		if time.Now().After(giveUp) || sleep.For(ctx, 100*time.Millisecond) != nil {
 			return nil, err
 		}
 	}
 }
+
+// endOffsetsRetryFor bounds how long EndOffsets asks again: a partition without a leader
+// for longer is a fault to report, not a moment to wait out.
+const endOffsetsRetryFor = 30 * time.Second
 
 func endOffsets(ctx context.Context, client *kafka.Client, topic string) (map[int]int64, error) {
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
