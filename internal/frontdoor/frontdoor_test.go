@@ -145,7 +145,7 @@ func TestSay_AnswersHTTPGet(t *testing.T) {
 // HTTP 400, as a body that cannot be read is. connect answered it with unknown, HTTP 500.
 func TestSay_AnHTTPGetWhoseMessageIsNotBase64IsInvalid(t *testing.T) {
 	h := start(t)
-	for _, msg := range []string{"!!!", "aGk", "aGk=x"} {
+	for _, msg := range []string{"!!!", "aGk=x"} {
 		q := url.Values{"connect": {"v1"}, "encoding": {"proto"}, "base64": {"1"}, "message": {msg}}
 		res, err := h.http1.Get(h.url + elizav1connect.ElizaServiceSayProcedure + "?" + q.Encode())
 		if err != nil {
