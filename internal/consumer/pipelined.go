@@ -11,7 +11,8 @@ import (
 
 // Processor handles messages one at a time as they arrive, possibly many at once and finishing
 // in any order. Process must return quickly (hand the work to goroutines of its own) and call
-// done exactly once when the message's work is durable. The group commits the highest offset
+// done exactly once when the message's work is durable, or, for work not begun when the
+// partition stopped (Stopping), Release instead. The group commits the highest offset
 // below which every message is done, so a restart resumes at the lowest unfinished message:
 // it redoes that one and whatever after it had finished but could not be committed yet.
 type Processor interface {
