@@ -136,9 +136,9 @@ func parseConversation(id string, create bool) (uuid.UUID, error) {
 	return uuid.New(), nil
 }
 
-// quoteID is id quoted for an error (and the log line of the call): a value far longer than
-// any form of a UUID (urn:uuid:…, 45 bytes) is cut, so that a request of up to
-// MaxMessageBytes is not sent back whole.
+// quoteID is id (or another short value a request gives: a day) quoted for an error (and
+// the log line of the call): a value far longer than any form of a UUID (urn:uuid:…, 45 bytes)
+// is cut, so that a request of up to MaxMessageBytes is not sent back whole.
 func quoteID(id string) string {
 	const keep = 48
 	if len(id) <= keep {

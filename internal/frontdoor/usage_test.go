@@ -87,6 +87,14 @@ func TestGetUsage_AnswersTheCallerAndAdminsAboutOthers(t *testing.T) {
 	if records.client != other || records.from.Format("2006-01-02") != "2026-11-01" || records.to.Format("2006-01-02") != "2026-11-30" {
 		t.Fatalf("the admin's request read %s %s..%s", records.client, records.from, records.to)
 	}
+	// Long malformed values are not sent back whole.
+	long := strings.Repeat("x", 2000)
+	for _, req := range []*usagev1.GetUsageRequest{{ClientId: long}, {From: long}, {To: long}} {
+		_, err := usage(me).GetUsage(ctx(t), connect.NewRequest(req))
+		if connect.CodeOf(err) != connect.CodeInvalidArgument || len(err.Error()) > 200 || !strings.Contains(err.Error(), "(2000 bytes)") {
+			t.Errorf("%v: %v, want InvalidArgument saying the value's length and not all of it", req, err)
+		}
+	}
 }
 
 func TestGetUsage_WithAuthOffSaysTokensAreNotRead(t *testing.T) {
