@@ -293,6 +293,10 @@ func TestPage_SaysItIsReconnectingWhenItsFrontDoorShutsDown(t *testing.T) {
 	s.FrontDoor.Signal(t, syscall.SIGTERM)
 	s.FrontDoor.Wait(t, 10*time.Second)
 	p.waitStatus("offline")
+	// No server answers: the status says it cannot be reached.
+	if status := eval[string](p, `document.getElementById("status").textContent`); !strings.Contains(status, "Cannot reach the server") {
+		t.Fatalf("with no front door the status reads %q, want that the server cannot be reached", status)
+	}
 	s.StartFrontDoor()
 	p.waitStatus("online")
 	p.say("my mother hates me")
@@ -306,8 +310,9 @@ func TestPage_SaysItIsReconnectingWhenItsFrontDoorShutsDown(t *testing.T) {
 }
 
 // A watch the front door refuses because it cannot read the transcript (its Postgres out of
-// reach) is not "Connected": an error's headers carry no history's end. The page says it
-// cannot reach the server, keeps trying, and is connected again once Postgres answers.
+// reach) is not "Connected": an error's headers carry no history's end. The page says the
+// server cannot follow the conversation (not that it cannot reach it: it answered), keeps
+// trying, and is connected again once Postgres answers.
 func TestPage_AWatchRefusedForAnUnreachableTranscriptIsNotConnected(t *testing.T) {
 	ep := stack.Require(t, stack.Postgres, stack.Kafka)
 	u, err := url.Parse(ep.DatabaseURL)
@@ -335,6 +340,10 @@ func TestPage_AWatchRefusedForAnUnreachableTranscriptIsNotConnected(t *testing.T
 	}
 	if slices.Contains(seen, "online") || seen[len(seen)-1] != "offline" {
 		t.Fatalf("with the transcript out of reach the status went %v; want it never online, and offline", seen)
+	}
+	// The server was reached: the status says what it answered, not that it was out of reach.
+	if status := eval[string](p, `document.getElementById("status").textContent`); !strings.Contains(status, "The server cannot follow the conversation right now") {
+		t.Fatalf("with the transcript out of reach the status reads %q, want the server's answer", status)
 	}
 	pg.Up()
 	p.waitStatus("online")

@@ -281,10 +281,14 @@ export class Conversation {
           this.view.health("offline", `The server refused: ${e.rawMessage}. ${then}`);
           return;
         }
+        const retrying = `retrying in ${Math.round(wait / 100) / 10} s`;
         if (connected) {
           this.view.health("reconnecting", "Connection lost; reconnecting…");
+        } else if (answered(e)) {
+          // The server was reached, and said it could not (its database out of reach, say).
+          this.view.health("offline", `The server cannot follow the conversation right now (${e.rawMessage}); ${retrying}.`);
         } else {
-          this.view.health("offline", `Cannot reach the server (${e.rawMessage}); retrying in ${Math.round(wait / 100) / 10} s.`);
+          this.view.health("offline", `Cannot reach the server (${e.rawMessage}); ${retrying}.`);
         }
         connected = false;
       } finally {
@@ -369,6 +373,11 @@ export class Conversation {
       // Storage full or disabled (private browsing): the page works, a reload starts afresh.
     }
   }
+}
+
+/** Whether an error came in the server's answer (which has headers), not from failing to reach it. */
+function answered(e: ConnectError): boolean {
+  return !e.metadata.keys().next().done;
 }
 
 /** Refusals after which the sentence stays in its field: refused for what it says, or for its caller. */
