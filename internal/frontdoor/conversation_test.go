@@ -1771,18 +1771,7 @@ func TestLog_AStreamsMessageThatCannotBeReadIsNoWarning(t *testing.T) {
 	watch := `{"conversationId":"` + uuid.NewString() + `"}`
 	envelope := func(msg string) string { return "\x00\x00\x00\x00" + string(rune(len(msg))) + msg }
 	// A compression connect does not know is refused before the handler runs.
-	req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, c.h.url+elizav1connect.ElizaServiceWatchProcedure, strings.NewReader(envelope(watch)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/grpc")
-	req.Header.Set("Grpc-Encoding", "br")
-	res, err := c.h.h2c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	_ = res.Body.Close()
+	c.h.postRaw(t, elizav1connect.ElizaServiceWatchProcedure, "application/grpc", envelope(watch), "Grpc-Encoding", "br")
 	for _, bad := range []struct{ procedure, contentType, body string }{
 		{elizav1connect.ElizaServiceConverseProcedure, "application/grpc", "\x00\x00\x00\x00\x05ab"},               // an envelope cut short
 		{elizav1connect.ElizaServiceConverseProcedure, "application/grpc", "\x01\x00\x00\x00\x02ab"},               // compressed, without grpc-encoding

@@ -39,14 +39,18 @@ type harness struct {
 }
 
 // postRaw posts body as contentType to the procedure's path over HTTP/2, as a client that
-// writes its requests by hand does, and reads the answer to its end.
-func (h *harness) postRaw(t *testing.T, procedure, contentType, body string) {
+// writes its requests by hand does, with headers (name, value, …) besides, and reads the
+// answer to its end.
+func (h *harness) postRaw(t *testing.T, procedure, contentType, body string, headers ...string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+procedure, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", contentType)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	res, err := h.h2c.Do(req)
 	if err != nil {
 		t.Fatal(err)

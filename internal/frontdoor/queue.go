@@ -124,10 +124,10 @@ func parseConversation(id string, create bool) (uuid.UUID, error) {
 	case id != "":
 		conv, err := uuid.Parse(id)
 		if err != nil {
-			return uuid.Nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("conversation_id %s is not a UUID", quoteID(id)))
+			return uuid.Nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("conversation_id %s is not a UUID", quoteCut(id)))
 		}
 		if conv == uuid.Nil {
-			return uuid.Nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("conversation_id %s is the nil UUID, which names no conversation", quoteID(id)))
+			return uuid.Nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("conversation_id %s is the nil UUID, which names no conversation", quoteCut(id)))
 		}
 		return conv, nil
 	case !create:
@@ -136,15 +136,15 @@ func parseConversation(id string, create bool) (uuid.UUID, error) {
 	return uuid.New(), nil
 }
 
-// quoteID is id (or another short value a request gives: a day) quoted for an error (and
-// the log line of the call): a value far longer than any form of a UUID (urn:uuid:…, 45 bytes)
-// is cut, so that a request of up to MaxMessageBytes is not sent back whole.
-func quoteID(id string) string {
+// quoteCut is a short value a request gives (an id, a day) quoted for an error (and the log
+// line of the call): one far longer than any form of a UUID (urn:uuid:…, 45 bytes) is cut, so
+// that a request of up to MaxMessageBytes is not sent back whole.
+func quoteCut(v string) string {
 	const keep = 48
-	if len(id) <= keep {
-		return strconv.Quote(id)
+	if len(v) <= keep {
+		return strconv.Quote(v)
 	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(strings.ToValidUTF8(id[:keep], "")), len(id))
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(strings.ToValidUTF8(v[:keep], "")), len(v))
 }
 
 // detached is a context for a step of admission that must run to its end whether or not the

@@ -59,7 +59,7 @@ func (u *UsageService) GetUsage(ctx context.Context, req *connect.Request[usagev
 	if id := req.Msg.GetClientId(); id != "" {
 		parsed, err := uuid.Parse(id)
 		if err != nil {
-			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("client_id %s is not a UUID", quoteID(id)))
+			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("client_id %s is not a UUID", quoteCut(id)))
 		}
 		if parsed != caller.ID && !caller.Admin {
 			return nil, connect.NewError(connect.CodePermissionDenied, errors.New("only an admin client may read another client's usage"))
@@ -103,14 +103,14 @@ func usageRange(fromText, toText string, now time.Time) (time.Time, time.Time, e
 	if fromText != "" {
 		var err error
 		if from, err = time.Parse(dayLayout, fromText); err != nil {
-			return time.Time{}, time.Time{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("from %s is not a day (YYYY-MM-DD)", quoteID(fromText)))
+			return time.Time{}, time.Time{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("from %s is not a day (YYYY-MM-DD)", quoteCut(fromText)))
 		}
 	}
 	to := from
 	if toText != "" {
 		var err error
 		if to, err = time.Parse(dayLayout, toText); err != nil {
-			return time.Time{}, time.Time{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("to %s is not a day (YYYY-MM-DD)", quoteID(toText)))
+			return time.Time{}, time.Time{}, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("to %s is not a day (YYYY-MM-DD)", quoteCut(toText)))
 		}
 	}
 	switch {

@@ -188,16 +188,12 @@ func pairOf(sg recording.Signal) pair { return pair{sg.Recording, sg.ID} }
 // are every batch's before this one, and none can add one before this batch commits.
 func lockBlindAndFindOwners(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]uuid.UUID, error) {
 	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 0)`, truncateLock)
-	b.Queue(`SELECT pg_advisory_xact_lock($1, 1)`, truncateLock)
+	queueBatchLocks(b, true)
 	b.Queue(`SELECT DISTINCT recording FROM dispatcher.signal_state WHERE signal = ANY($1) AND recording <> $2`, ids, uuid.Nil)
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("lock out truncates: %w", err)
-	}
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("lock out other batches: %w", err)
+	if err := execBatchLocks(br); err != nil {
+		return nil, err
 	}
 	rows, err := br.Query()
 	if err != nil {
@@ -213,11 +209,33 @@ func lockBlindAndFindOwners(ctx context.Context, tx pgx.Tx, ids []uuid.UUID) ([]
 	return recs, nil
 }
 
+// queueBatchLocks queues the locks a batch takes before any other: truncateLock shared, then
+// the blind lock (truncateLock with 1), exclusive for a batch with blind changes.
+func queueBatchLocks(b *pgx.Batch, blind bool) {
+	b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 0)`, truncateLock)
+	if blind {
+		b.Queue(`SELECT pg_advisory_xact_lock($1, 1)`, truncateLock)
+	} else {
+		b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 1)`, truncateLock)
+	}
+}
+
+// execBatchLocks reads the results of queueBatchLocks's statements.
+func execBatchLocks(br pgx.BatchResults) error {
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("lock out truncates: %w", err)
+	}
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("take the blind lock: %w", err)
+	}
+	return nil
+}
+
 // outOfSharedMemory is the SQLSTATE of a full lock table (out_of_memory).
 const outOfSharedMemory = "53200"
 
-// lockAndLoad takes truncateLock and the blind lock shared, unless blind is set (the batch holds
-// them already: lockBlindAndFindOwners), then a transaction-scoped advisory lock per
+// lockAndLoad takes truncateLock and the blind lock shared (queueBatchLocks), unless blind is
+// set (the batch holds them already: lockBlindAndFindOwners), then a transaction-scoped advisory lock per
 // recording of recs, and the nil recording's when blind is set (a delete that did not say its
 // recording writes its tombstone there), in ascending key order. Then it gives the ledger the
 // state of recs, the tombstones of the nil recording among ids, and the truncates' positions,
@@ -235,8 +253,7 @@ func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs,
 	keys = slices.Compact(keys)
 	b := &pgx.Batch{}
 	if !blind {
-		b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 0)`, truncateLock)
-		b.Queue(`SELECT pg_advisory_xact_lock_shared($1, 1)`, truncateLock)
+		queueBatchLocks(b, false)
 	}
 	b.Queue(`SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k`, keys)
 	b.Queue(`
@@ -249,11 +266,8 @@ func lockAndLoad(ctx context.Context, tx pgx.Tx, ledger *recording.Ledger, recs,
 	defer br.Close()
 
 	if !blind {
-		if _, err := br.Exec(); err != nil {
-			return nil, fmt.Errorf("lock out truncates: %w", err)
-		}
-		if _, err := br.Exec(); err != nil {
-			return nil, fmt.Errorf("lock out batches with blind changes: %w", err)
+		if err := execBatchLocks(br); err != nil {
+			return nil, err
 		}
 	}
 	if _, err := br.Exec(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/beacon/eventdispatch/internal/dispatch/storetest"
+	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/pgstore"
 	"github.com/beacon/eventdispatch/internal/recording"
 	"github.com/beacon/eventdispatch/internal/stack"
@@ -427,10 +428,10 @@ func TestStore_ABlindDeleteAndTheCreationOfItsSignalInAnotherBatchAtOnce(t *test
 	}
 	deleted, createdDone := make(chan error, 1), make(chan error, 1)
 	go func() { _, err := store.Apply(t.Context(), []recording.Change{blind}); deleted <- err }()
-	eventually(t, func() bool { return waiting() == 1 }, "the delete's batch never waited for the nil recording's lock")
+	kafkatest.Eventually(t, 10*time.Second, func() bool { return waiting() == 1 }, func() string { return "the delete's batch never waited for the nil recording's lock" })
 	go func() { _, err := store.Apply(t.Context(), []recording.Change{created}); createdDone <- err }()
 	// Either the creation waits too, or (without the blind lock) it commits unhindered.
-	eventually(t, func() bool { return waiting() == 2 || len(createdDone) == 1 }, "the creation's batch neither waited nor finished")
+	kafkatest.Eventually(t, 10*time.Second, func() bool { return waiting() == 2 || len(createdDone) == 1 }, func() string { return "the creation's batch neither waited nor finished" })
 	if err := holder.Rollback(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -454,15 +455,5 @@ func TestStore_ABlindDeleteAndTheCreationOfItsSignalInAnotherBatchAtOnce(t *test
 	}
 	if len(res.Completed) != 0 {
 		t.Fatalf("completed %+v with a deleted signal", res.Completed)
-	}
-}
-
-func eventually(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatal(what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -149,13 +149,7 @@ func (p *Pool) runConversation(conv uuid.UUID) {
 		t := tasks[0]
 		p.mu.Unlock()
 
-		var err error
-		if stopped(t.ctx) {
-			err = errNotBegun
-		} else {
-			err = p.answer(t.ctx, t.job)
-		}
-		if errors.Is(err, errNotBegun) {
+		if err := p.answer(t.ctx, t.job); errors.Is(err, errNotBegun) {
 			p.cfg.Log.Debug("job not begun: its partition has stopped, and its next owner takes it", "job", t.job.ID, "conversation", conv)
 			consumer.Release(t.ctx)
 		} else {
@@ -182,8 +176,12 @@ func stopped(ctx context.Context) bool {
 }
 
 // answer asks the model unless the job already has an outcome or was refused, stores the
-// outcome, and returns the model's error, if any.
+// outcome, and returns the model's error, if any; or errNotBegun, for a job whose partition
+// stopped before its turn or while it waited for a worker.
 func (p *Pool) answer(ctx context.Context, job queue.Job) error {
+	if stopped(ctx) {
+		return errNotBegun
+	}
 	log := p.cfg.Log.With("job", job.ID, "conversation", job.ConversationID)
 	var prep transcript.Preparation
 	if err := p.retry(ctx, log, "read the conversation", func() (err error) {

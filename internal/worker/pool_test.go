@@ -856,26 +856,31 @@ func TestPool_AMemberShuttingDownBeginsNoJobWaitingItsTurnOrAWorker(t *testing.T
 	var released sync.Once
 	unblock := func() { released.Do(func() { close(release) }) }
 	t.Cleanup(unblock)
-	inHand := make(chan struct{}, 1)
+	inHand := make(chan context.Context, 1) // the first call's: it says when its partition stops
 	var calls atomic.Int32
 	const handleTimeout = 10 * time.Second
-	first := r.member(func(context.Context, llm.Request) (llm.Response, error) {
+	first := r.member(func(ctx context.Context, _ llm.Request) (llm.Response, error) {
 		if calls.Add(1) == 1 {
-			inHand <- struct{}{}
+			inHand <- ctx
 			<-release // the first job's call outlives the member's group
 		}
 		return llm.Response{Text: "an answer"}, nil
 	}, 1, 10, handleTimeout)
+	var callCtx context.Context
 	select {
-	case <-inHand:
+	case callCtx = <-inHand:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no job reached the model")
 	}
 	left := make(chan struct{})
 	go func() { first.leave(); close(left) }()
-	// The group closes at once, ending its generation: its partitions stop within
-	// milliseconds. Nothing the test can see says so before the member has left.
-	time.Sleep(500 * time.Millisecond)
+	// Once the generation has ended every partition of the member has stopped (one stop for
+	// all): the jobs waiting are then found not to be begun.
+	select {
+	case <-consumer.Stopping(callCtx):
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first job's partition never stopped")
+	}
 	unblock()
 	since := time.Now()
 	select {
