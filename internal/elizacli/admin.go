@@ -129,7 +129,7 @@ func newClients(db *database) *cobra.Command {
 				return err
 			}
 			if name == "" {
-				return errors.New("--name is required")
+				return usageError{errors.New("--name is required")}
 			}
 			if err := access.CheckClientName(strings.TrimSpace(name)); err != nil {
 				return fmt.Errorf("--name: %w", err)

@@ -49,27 +49,28 @@ func TestAdmin_BadArgumentsAreSaidBeforeTheDatabaseIsReached(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
+		code int // 2 for a command used wrongly
 	}{
-		{[]string{"clients", "add", "--name", "x", "--tier", "gold"}, `eliza: tier "gold": want free or premium` + "\n"},
-		{[]string{"clients", "add"}, "eliza: --name is required\n"},
-		{[]string{"clients", "add", "--name", "  "}, "eliza: --name: a client's name must not be blank\n"},
-		{[]string{"clients", "add", "--name", "probe\n00000000-dead-beef  admin  premium  true"}, "eliza: --name: a client's name must not hold control characters or line breaks: '\\n' at byte 5\n"},
-		{[]string{"clients", "add", "--name", "a\tb"}, "eliza: --name: a client's name must not hold control characters or line breaks: '\\t' at byte 1\n"},
-		{[]string{"clients", "add", "--name", "a\u2028b"}, "eliza: --name: a client's name must not hold control characters or line breaks: '\\u2028' at byte 1\n"},
-		{[]string{"clients", "add", "--name", strings.Repeat("é", 201)}, "eliza: --name: a client's name is at most 200 characters, not 201\n"},
-		{[]string{"clients", "tier", id, "gold"}, `eliza: tier "gold": want free or premium` + "\n"},
-		{[]string{"clients", "tier", id}, "eliza: accepts 2 arg(s), received 1 (usage: eliza clients tier ID free|premium)\n"},
-		{[]string{"clients", "add", "--name", "x", "extra"}, `eliza: unknown command "extra" for "eliza clients add" (usage: eliza clients add --name NAME [--tier free|premium] [--admin])` + "\n"},
-		{[]string{"clients", "tier", "not-an-id", "premium"}, `eliza: client "not-an-id" is not an id`},
-		{[]string{"clients", "disable", "not-an-id"}, `eliza: client "not-an-id" is not an id`},
-		{[]string{"tokens", "add", "not-an-id"}, `eliza: client "not-an-id" is not an id`},
-		{[]string{"tokens", "list", "not-an-id"}, `eliza: client "not-an-id" is not an id`},
-		{[]string{"tokens", "revoke", "not-an-id"}, "eliza: token \"not-an-id\" is not an id (a UUID, as `eliza tokens list CLIENT_ID` shows it)"},
-		{[]string{"clients", "enable", "not-an-id"}, "eliza: client \"not-an-id\" is not an id (a UUID, as `eliza clients list` shows it)"},
+		{[]string{"clients", "add", "--name", "x", "--tier", "gold"}, `eliza: tier "gold": want free or premium` + "\n", 1},
+		{[]string{"clients", "add"}, "eliza: --name is required\n", 2},
+		{[]string{"clients", "add", "--name", "  "}, "eliza: --name: a client's name must not be blank\n", 1},
+		{[]string{"clients", "add", "--name", "probe\n00000000-dead-beef  admin  premium  true"}, "eliza: --name: a client's name must not hold control characters or line breaks: '\\n' at byte 5\n", 1},
+		{[]string{"clients", "add", "--name", "a\tb"}, "eliza: --name: a client's name must not hold control characters or line breaks: '\\t' at byte 1\n", 1},
+		{[]string{"clients", "add", "--name", "a\u2028b"}, "eliza: --name: a client's name must not hold control characters or line breaks: '\\u2028' at byte 1\n", 1},
+		{[]string{"clients", "add", "--name", strings.Repeat("é", 201)}, "eliza: --name: a client's name is at most 200 characters, not 201\n", 1},
+		{[]string{"clients", "tier", id, "gold"}, `eliza: tier "gold": want free or premium` + "\n", 1},
+		{[]string{"clients", "tier", id}, "eliza: accepts 2 arg(s), received 1 (usage: eliza clients tier ID free|premium)\n", 2},
+		{[]string{"clients", "add", "--name", "x", "extra"}, `eliza: unknown command "extra" for "eliza clients add" (usage: eliza clients add --name NAME [--tier free|premium] [--admin])` + "\n", 2},
+		{[]string{"clients", "tier", "not-an-id", "premium"}, `eliza: client "not-an-id" is not an id`, 1},
+		{[]string{"clients", "disable", "not-an-id"}, `eliza: client "not-an-id" is not an id`, 1},
+		{[]string{"tokens", "add", "not-an-id"}, `eliza: client "not-an-id" is not an id`, 1},
+		{[]string{"tokens", "list", "not-an-id"}, `eliza: client "not-an-id" is not an id`, 1},
+		{[]string{"tokens", "revoke", "not-an-id"}, "eliza: token \"not-an-id\" is not an id (a UUID, as `eliza tokens list CLIENT_ID` shows it)", 1},
+		{[]string{"clients", "enable", "not-an-id"}, "eliza: client \"not-an-id\" is not an id (a UUID, as `eliza clients list` shows it)", 1},
 	} {
 		code, out, errs := admin(t, nowhere, tc.args...)
-		if code != 1 || out != "" || !strings.HasPrefix(errs, tc.want) {
-			t.Errorf("%s: exit status %d, %q, %q; want 1 and %q", strings.Join(tc.args, " "), code, out, errs, tc.want)
+		if code != tc.code || out != "" || !strings.HasPrefix(errs, tc.want) {
+			t.Errorf("%s: exit status %d, %q, %q; want %d and %q", strings.Join(tc.args, " "), code, out, errs, tc.code, tc.want)
 		}
 	}
 }

@@ -27,8 +27,11 @@ import (
 	"github.com/beacon/eventdispatch/internal/sleep"
 )
 
-// answerWait bounds how long chat waits, at the end of input, for the answers still due.
-const answerWait = 2 * time.Minute
+// answerWait bounds how long chat waits, at the end of input, for the answers still due:
+// longer than the dispatcher's default LLM_MAX_JOB_AGE (2m), so that the error a job it gives
+// up on gets (the assistant unavailable) is printed, not lost to the wait running out as it
+// comes.
+const answerWait = 3 * time.Minute
 
 // historyWait bounds how long chat waits, at the end of input, to hear where the history of a
 // conversation it continues ends (frontdoor.HeaderLastSerial): the server unreachable, or one
@@ -47,9 +50,11 @@ func newChat(srv *server) *cobra.Command {
 			"on the server it was held with unless --addr or ELIZA_ADDR names one; --conversation " +
 			"a given one (or starts one with that id). Ctrl-D (or the end of a pipe) prints the history of a conversation " +
 			"continued and waits for the answers still due (those saved when the last chat ended too), then exits, with " +
-			"status 1 when a line was not queued (refused, or not sent), an answer due will not come (its conversation " +
-			"was lost) or the waits ran out (2 minutes for answers, 10 s for the history); Ctrl-C, SIGINT or SIGTERM " +
-			"exits at once, with status 0. A token the server refuses ends chat at once, with status 1.",
+			"status 1 when a line was not queued (refused, or not sent), an answer due was an error or will not come (its " +
+			"conversation was lost), the conversation continued is not on the server and no line started another, or the " +
+			"waits ran out (3 minutes for answers, 10 s for the history); Ctrl-C, SIGINT or SIGTERM exits at once, with " +
+			"status 0. A token the server refuses ends chat at once, with status 1. --conversation takes the place " +
+			"--resume continues once a line is sent to it: printing a conversation leaves the place as it was.",
 		Args: withUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Before the place saved for the token is looked for: a token that cannot be one
@@ -58,11 +63,11 @@ func newChat(srv *server) *cobra.Command {
 				return err
 			}
 			c := &chat{srv: srv, changed: make(chan struct{}, 1), pending: map[string]bool{}, resumed: map[string]bool{},
-				done: map[string]bool{}, enqueued: map[string]uint64{}}
+				done: map[string]bool{}, errored: map[string]bool{}, enqueued: map[string]uint64{}}
 			c.place, c.placeErr = statePath(srv.bearer())
 			switch {
 			case conversation != "" && resume:
-				return errors.New("give --conversation or --resume, not both")
+				return usageError{errors.New("give --conversation or --resume, not both")}
 			case resume:
 				s, ok, err := c.load()
 				if err != nil {
@@ -74,7 +79,7 @@ func newChat(srv *server) *cobra.Command {
 				if !cmd.Flag("addr").Changed && os.Getenv("ELIZA_ADDR") == "" && s.Addr != "" {
 					srv.addr = s.Addr // no server named: the one it was held with
 				}
-				c.conv, c.last = s.Conversation, s.Serial
+				c.conv, c.last, c.asked, c.keep = s.Conversation, s.Serial, s.Conversation, true
 				c.due(s.Due)
 				c.heldElsewhere = elsewhere(s, srv)
 			case conversation != "":
@@ -84,9 +89,9 @@ func newChat(srv *server) *cobra.Command {
 				}
 				// As the server writes it (lower case, no braces or urn:uuid:), so that its
 				// events are found to be this conversation's.
-				c.conv = id.String()
+				c.conv, c.asked = id.String(), id.String()
 				if s, ok, _ := c.load(); ok && s.Conversation == c.conv {
-					c.last, c.heldElsewhere = s.Serial, elsewhere(s, srv)
+					c.last, c.heldElsewhere, c.keep = s.Serial, elsewhere(s, srv), true
 					c.due(s.Due)
 				}
 			}
@@ -163,6 +168,7 @@ type chat struct {
 	// of this chat, so they say nothing of the conversation being on the server.
 	resumed map[string]bool
 	done    map[string]bool // jobs whose outcome has been printed (it may come before Send returns)
+	errored map[string]bool // those of done whose outcome was an error
 	// enqueued holds the serial of each "enqueued" printed, by job: the watch often prints a
 	// sentence's before Send returns.
 	enqueued map[string]uint64
@@ -172,9 +178,19 @@ type chat struct {
 	unwatch    context.CancelFunc // ends the watch of conv; nil when there is none
 	unqueued   int                // lines not queued: refused, or not sent
 	unanswered int                // answers due that will not come: their conversation was lost
-	refused    bool               // the server refused the caller, and chat has said so: it ends (quit)
-	quit       context.CancelFunc // ends the wait for the next line
-	changed    chan struct{}      // a value after each event printed, or answers due given up (notify)
+	failed     int                // answers due that were errors
+	// asked is the conversation chat was started on (--resume, --conversation) until a
+	// sentence gets through, and missing whether the server did not have it: the end of input
+	// then fails, as a script printing a conversation should see.
+	asked   string
+	missing bool
+	// keep is whether the conversation takes the saved place (--resume's): it is the one
+	// saved, or this chat has sent it a sentence. A conversation only printed
+	// (--conversation, and no line) leaves the place of the last one held.
+	keep    bool
+	refused bool               // the server refused the caller, and chat has said so: it ends (quit)
+	quit    context.CancelFunc // ends the wait for the next line
+	changed chan struct{}      // a value after each event printed, or answers due given up (notify)
 	// catchingUp is set while chat, started on a conversation (--resume, --conversation), has
 	// not yet heard where its history ends; history is that serial, once heard: the end of
 	// input waits until the history is printed, and the answers due in it (historyWait at
@@ -464,9 +480,12 @@ func (c *chat) send(ctx context.Context, sentence string) {
 	}
 	if !c.done[m.GetJobId()] {
 		c.pending[m.GetJobId()] = true
+	} else if c.errored[m.GetJobId()] {
+		c.failed++ // printed before Send returned, so not yet counted as this chat's
 	}
 	c.sentUpTo = max(c.sentUpTo, m.GetSerial())
 	c.conv = m.GetConversationId()
+	c.asked, c.missing, c.keep = "", false, true
 	c.mu.Unlock()
 	if conv == "" {
 		c.say("conversation %s", m.GetConversationId())
@@ -682,6 +701,7 @@ func (c *chat) lost(conv string, err error) bool {
 	}
 	// Said before the state changes, under the lock: the end of input, which waits on that
 	// state, exits only once it is said.
+	c.missing = c.missing || conv == c.asked
 	switch {
 	case seen && c.heldElsewhere != "":
 		// Not on this server, but maybe still on the one it was held with: its saved place
@@ -765,6 +785,13 @@ func (c *chat) print(conv string, ev *elizav1.QueueConversationResponse) {
 		}
 	} else {
 		c.done[ev.GetJobId()] = true // printed below: not an answer due, though still pending
+		if ev.GetKind() == elizav1.QueueConversationResponse_KIND_ERROR {
+			c.errored[ev.GetJobId()] = true
+			// An answer due: not one of the history that came in it too, before this chat.
+			if c.pending[ev.GetJobId()] && (c.resumed[ev.GetJobId()] || ev.GetSerial() > c.history) {
+				c.failed++
+			}
+		}
 	}
 	c.mu.Unlock()
 	switch ev.GetKind() {
@@ -805,8 +832,12 @@ func (c *chat) save() {
 	c.storePlace(s)
 }
 
-// placeLocked is the conversation's place as save keeps it.
+// placeLocked is the conversation's place as save keeps it: none (no conversation) when the
+// conversation does not take the saved place (keep).
 func (c *chat) placeLocked() saved {
+	if !c.keep {
+		return saved{}
+	}
 	s := saved{Conversation: c.conv, Serial: c.last, Addr: c.srv.addr}
 	for job := range c.pending {
 		if !c.done[job] {
@@ -821,7 +852,7 @@ func (c *chat) placeLocked() saved {
 // (it was said after every event).
 func (c *chat) storePlace(s saved) {
 	if s.Conversation == "" {
-		return // given up meanwhile: the next conversation is saved when it starts
+		return // given up meanwhile (the next conversation is saved when it starts), or not kept
 	}
 	err := c.placeErr
 	if err == nil {
@@ -888,6 +919,13 @@ func (c *chat) end(ctx context.Context) error {
 		return fmt.Errorf("%d lines were not queued (see above)", c.unqueued)
 	case c.unanswered > 0:
 		return fmt.Errorf("%s due will not come (see above)", answers(c.unanswered))
+	case c.failed > 0:
+		if c.failed == 1 {
+			return errors.New("1 answer due was an error (see above)")
+		}
+		return fmt.Errorf("%d answers due were errors (see above)", c.failed)
+	case c.missing:
+		return fmt.Errorf("conversation %s is not on %s (see above)", c.asked, c.srv.addr)
 	}
 	return nil
 }

@@ -501,7 +501,7 @@ func TestChat_ResumeWaitsForTheAnswersDueWhenTheLastChatEnded(t *testing.T) {
 	f := newFake()
 	job := f.enqueue(convID(7), "s1")
 	addr := f.start(t)
-	c := &chat{srv: &server{addr: addr}, conv: convID(7), last: 1, pending: map[string]bool{job: true}, done: map[string]bool{}, place: savedAt()}
+	c := &chat{srv: &server{addr: addr}, conv: convID(7), last: 1, keep: true, pending: map[string]bool{job: true}, done: map[string]bool{}, place: savedAt()}
 	c.save()
 	if s, ok, err := load(savedAt()); err != nil || !ok || !slices.Equal(s.Due, []string{job}) {
 		t.Fatalf("saved %+v (%t, %v), want the job's answer due", s, ok, err)
@@ -525,7 +525,8 @@ func TestChat_ResumeWaitsForTheAnswersDueWhenTheLastChatEnded(t *testing.T) {
 
 // A conversation the server no longer has is said so before chat exits at the end of its
 // input, even when the input is empty. Before, the end of input often won the race: chat
-// exited with only its first line, as for a conversation with nothing new.
+// exited with only its first line, as for a conversation with nothing new. Chat then exits 1:
+// the conversation it was asked to continue is not there (it exited 0).
 func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 	for range 10 {
 		t.Setenv("XDG_STATE_HOME", t.TempDir())
@@ -533,9 +534,11 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 		if err := store(savedAt(), saved{Conversation: convID(9), Serial: 4}); err != nil {
 			t.Fatal(err)
 		}
-		r := start(f.start(t), strings.NewReader(""), "chat", "--resume")
-		if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "cannot be continued") {
-			t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0, saying the conversation cannot be continued", code, r.out, r.err)
+		addr := f.start(t)
+		r := start(addr, strings.NewReader(""), "chat", "--resume")
+		if code := r.wait(t); code != 1 || !strings.Contains(r.out.String(), "cannot be continued") ||
+			r.err.String() != "eliza: conversation "+convID(9)+" is not on "+addr+" (see above)\n" {
+			t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 1, saying the conversation cannot be continued", code, r.out, r.err)
 		}
 		// Not kept to be found lost again by the next --resume.
 		if s, ok, err := load(savedAt()); ok || err != nil {
@@ -559,8 +562,8 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 		t.Fatalf("saved %+v (%t, %v), want the conversation with nothing due", s, ok, err)
 	}
 	r = start(newFake().start(t), strings.NewReader(""), "chat", "--resume")
-	if code := r.wait(t); code != 0 || strings.Contains(r.out.String(), "will not come") {
-		t.Fatalf("the next --resume: exit status %d, printed:\n%s\n%s\nwant 0, with no answer due", code, r.out, r.err)
+	if code := r.wait(t); code != 1 || strings.Contains(r.out.String(), "will not come") || !strings.Contains(r.err.String(), "is not on") {
+		t.Fatalf("the next --resume: exit status %d, printed:\n%s\n%s\nwant 1 for the conversation missing, with no answer due", code, r.out, r.err)
 	}
 }
 
@@ -592,8 +595,8 @@ func TestChat_AGivenConversationNotOnTheServerLeavesAnotherSavedOneAlone(t *test
 		t.Fatal(err)
 	}
 	r := start(newFake().start(t), strings.NewReader(""), "chat", "--conversation", convID(4))
-	if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "is not on the server") {
-		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0, saying it is not on the server", code, r.out, r.err)
+	if code := r.wait(t); code != 1 || !strings.Contains(r.out.String(), "is not on the server") || !strings.Contains(r.err.String(), "is not on") {
+		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 1, saying it is not on the server", code, r.out, r.err)
 	}
 	if s, _, err := load(savedAt()); err != nil || s.Conversation != kept.Conversation || s.Serial != kept.Serial || !slices.Equal(s.Due, kept.Due) {
 		t.Fatalf("saved %+v (%v), want %+v left as it was", s, err, kept)
@@ -840,5 +843,55 @@ func TestShown_EscapesWhatCouldDriveOrReorderTheTerminal(t *testing.T) {
 		if got := shown(in); got != want {
 			t.Errorf("shown(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// An answer due that is an error (the model could not answer it) fails the end of input, as a
+// line not queued does: a script sees that a sentence went unanswered. It exited 0. An error
+// in the history of a conversation joined, answered before this chat, does not.
+func TestChat_AnAnswerDueThatIsAnErrorFailsTheEndOfInput(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	r := start(f.start(t), strings.NewReader(lines("hello", "fail this", "fail that")), "chat")
+	if code := r.wait(t); code != 1 || strings.Count(r.out.String(), "error: the assistant could not answer") != 2 ||
+		r.err.String() != "eliza: 2 answers due were errors (see above)\n" {
+		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 1 and the two errors counted", code, r.out, r.err)
+	}
+
+	f.mu.Lock()
+	f.appendLocked(convID(5), "fail before")
+	f.mu.Unlock()
+	r = start(f.start(t), strings.NewReader(lines("hello")), "chat", "--conversation", convID(5))
+	if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "error: the assistant could not answer") ||
+		!strings.Contains(r.out.String(), "eliza: you said hello") {
+		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0: the error was in the history", code, r.out, r.err)
+	}
+}
+
+// Printing a conversation (--conversation, and no line) leaves the place --resume continues
+// as it was: it took it, so that the next --resume continued the conversation printed, not the
+// last one held. A line sent to it makes it the one held.
+func TestChat_PrintingAConversationLeavesTheSavedPlaceAlone(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	f.add(convID(5), 2)
+	addr := f.start(t)
+	kept := saved{Conversation: convID(3), Serial: 6, Addr: addr, Due: []string{jobID(9)}}
+	if err := store(savedAt(), kept); err != nil {
+		t.Fatal(err)
+	}
+	r := start(addr, strings.NewReader(""), "chat", "--conversation", convID(5))
+	if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "eliza: you said s2") {
+		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0 and the conversation", code, r.out, r.err)
+	}
+	if s, _, err := load(savedAt()); err != nil || s.Conversation != kept.Conversation || s.Serial != kept.Serial || !slices.Equal(s.Due, kept.Due) {
+		t.Fatalf("saved %+v (%v) after printing another conversation, want %+v", s, err, kept)
+	}
+	r = start(addr, strings.NewReader(lines("hello")), "chat", "--conversation", convID(5))
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit status %d, printed:\n%s\n%s", code, r.out, r.err)
+	}
+	if s, _, err := load(savedAt()); err != nil || s.Conversation != convID(5) || s.Serial != 6 {
+		t.Fatalf("saved %+v (%v) after a line sent to it, want conversation %s at serial 6", s, err, convID(5))
 	}
 }

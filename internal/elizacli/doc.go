@@ -15,7 +15,10 @@
 // At the end of input (Ctrl-D, or the end of a pipe) it prints the history of a conversation
 // it continues (to the serial a Watch's Eliza-Last-Serial header names) and waits for the
 // answers still due, those the saved place kept from the last chat included, then exits (1
-// when the waits run out); Ctrl-C, SIGINT or SIGTERM exits at once.
+// when a line was not queued, an answer due was an error or will not come, the conversation
+// asked for is not on the server, or the waits run out); Ctrl-C, SIGINT or SIGTERM exits at
+// once. A command used wrongly (a flag or command that names nothing, a wrong number of
+// arguments) exits 2.
 //
 // The server is ELIZA_ADDR (host:port, default localhost:8080), plain HTTP unless --tls
 // (HTTPS, verified against the system's roots), with the token of --token or ELIZA_TOKEN sent

@@ -109,12 +109,17 @@ func (f *fakeEliza) add(id string, n int) {
 	}
 }
 
-// appendLocked queues sentence in conversation id and answers it: two events.
+// appendLocked queues sentence in conversation id and answers it: two events. A sentence
+// that begins with "fail" is answered with an error, as a model that could not answer it.
 func (f *fakeEliza) appendLocked(id, sentence string) (job string, serial uint64) {
 	f.njob++
 	job = jobID(f.njob)
 	serial = f.pushLocked(id, job, sentence, elizav1.QueueConversationResponse_KIND_ENQUEUED)
-	f.pushLocked(id, job, sentence, elizav1.QueueConversationResponse_KIND_REPLY)
+	outcome := elizav1.QueueConversationResponse_KIND_REPLY
+	if strings.HasPrefix(sentence, "fail") {
+		outcome = elizav1.QueueConversationResponse_KIND_ERROR
+	}
+	f.pushLocked(id, job, sentence, outcome)
 	return job, serial
 }
 
@@ -122,8 +127,11 @@ func (f *fakeEliza) appendLocked(id, sentence string) (job string, serial uint64
 // watches and returns its serial.
 func (f *fakeEliza) pushLocked(id, job, sentence string, kind elizav1.QueueConversationResponse_Kind) uint64 {
 	text := "enqueued"
-	if kind == elizav1.QueueConversationResponse_KIND_REPLY {
+	switch kind {
+	case elizav1.QueueConversationResponse_KIND_REPLY:
 		text = "you said " + sentence
+	case elizav1.QueueConversationResponse_KIND_ERROR:
+		text = "the assistant could not answer"
 	}
 	serial := uint64(len(f.convs[id])) + 1
 	f.convs[id] = append(f.convs[id], &elizav1.QueueConversationResponse{Kind: kind, Sentence: text,
@@ -319,9 +327,13 @@ type run struct {
 
 func newRun() *run { return &run{out: newScreen(), err: newScreen(), code: make(chan int, 1)} }
 
-// start runs eliza with args against addr, reading in; XDG_STATE_HOME is the test's to set.
+// start runs eliza with args against addr (none when ""), reading in; XDG_STATE_HOME is the
+// test's to set.
 func (r *run) start(addr string, in io.Reader, args ...string) *run {
-	go func() { r.code <- Main(append([]string{"--addr", addr}, args...), in, r.out, r.err) }()
+	if addr != "" {
+		args = append([]string{"--addr", addr}, args...)
+	}
+	go func() { r.code <- Main(args, in, r.out, r.err) }()
 	return r
 }
 

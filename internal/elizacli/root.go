@@ -16,6 +16,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/frontdoor"
@@ -36,10 +37,29 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(stderr, "eliza:", err)
-		return 1
+		return exitCode(err)
 	}
 	return 0
 }
+
+// exitCode is the exit status of a command that failed with err: 2 for one used wrongly
+// (usageError, or a flag that names nothing, lacks its value or has one of the wrong type), 1
+// for anything else.
+func exitCode(err error) int {
+	if errors.As(err, new(usageError)) || errors.As(err, new(*pflag.NotExistError)) || errors.As(err, new(*pflag.ValueRequiredError)) ||
+		errors.As(err, new(*pflag.InvalidValueError)) || errors.As(err, new(*pflag.InvalidSyntaxError)) {
+		return 2
+	}
+	return 1
+}
+
+// usageError is a command used wrongly, as eliza says it: a command that names nothing, a wrong
+// number of arguments, a flag required or flags that exclude each other. eliza exits 2 for
+// it (exitCode), as Go's flag package, the services and most commands do, and 1 for anything
+// else (a value refused, the server or the database refusing or unreachable).
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
 
 // server is how the subcommands reach the front door.
 type server struct {
@@ -153,7 +173,9 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	db := newDatabase()
-	root.AddCommand(newSay(srv), newChat(srv), newUsage(srv), newClients(db), newTokens(db))
+	clients, tokens := newClients(db), newTokens(db)
+	root.AddCommand(newSay(srv), newChat(srv), newUsage(srv), clients, tokens)
+	withoutServerFlags(root, clients, tokens)
 	// Cobra adds these when it runs; added now, they are groups like the others. Its help
 	// command printed the main help for a command that is none, and exited 0.
 	root.SetHelpCommand(&cobra.Command{
@@ -162,7 +184,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			target, rest, err := root.Find(args)
 			if err != nil || len(rest) > 0 || (len(args) > 0 && target == root) {
-				return fmt.Errorf("unknown help topic %q: `eliza help` lists the commands", strings.Join(args, " "))
+				return usageError{fmt.Errorf("unknown help topic %q: `eliza help` lists the commands", strings.Join(args, " "))}
 			}
 			return target.Help()
 		},
@@ -229,6 +251,34 @@ func describe(err error, srv *server) error {
 	return fmt.Errorf("%s: %s", ce.Code(), ce.Message())
 }
 
+// serverFlags are the root's flags that say which front door to call, and as whom.
+var serverFlags = []string{"addr", "tls", "token"}
+
+// withoutServerFlags makes the administration commands, and theirs, which reach Postgres and
+// no front door, leave serverFlags out of their help and refuse them: their help listed them,
+// and `eliza --addr prod:8080 clients list` listed the clients of DATABASE_URL's database.
+func withoutServerFlags(root *cobra.Command, cmds ...*cobra.Command) {
+	help := root.HelpFunc()
+	for _, cmd := range cmds {
+		cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+			for _, name := range serverFlags {
+				f := root.PersistentFlags().Lookup(name)
+				f.Hidden = true
+				defer func() { f.Hidden = false }()
+			}
+			help(c, args)
+		})
+		cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+			for _, name := range serverFlags {
+				if root.PersistentFlags().Lookup(name).Changed {
+					return usageError{fmt.Errorf("--%s is for the commands that call a front door (say, chat, usage): %s works on the Postgres at DATABASE_URL", name, c.CommandPath())}
+				}
+			}
+			return nil
+		}
+	}
+}
+
 // refuseUnknownCommands makes every command that only groups others (the root, clients,
 // tokens, completion) refuse a word that names none of them, suggesting those it is near, and
 // print its help when given none or "help". Cobra checks this only for the root, and not once
@@ -253,7 +303,7 @@ func refuseUnknownCommands(cmd *cobra.Command) {
 		if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
 			err = fmt.Errorf("%w\n\nDid you mean this?\n\t%s", err, strings.Join(near, "\n\t"))
 		}
-		return err
+		return usageError{err}
 	}
 }
 
@@ -262,7 +312,7 @@ func refuseUnknownCommands(cmd *cobra.Command) {
 func withUsage(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := check(cmd, args); err != nil {
-			return fmt.Errorf("%w (usage: %s)", err, strings.TrimSuffix(cmd.UseLine(), " [flags]"))
+			return usageError{fmt.Errorf("%w (usage: %s)", err, strings.TrimSuffix(cmd.UseLine(), " [flags]"))}
 		}
 		return nil
 	}

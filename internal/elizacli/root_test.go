@@ -38,10 +38,11 @@ func TestSay_WhatCannotBeSentIsSaidSo(t *testing.T) {
 	}
 }
 
-// A word or flag that names nothing is refused, naming it, with exit status 1: an unknown
-// flag before the command was taken to have the command as its value ("unknown command
-// hi"), and an unknown word after a group of commands printed the group's help and exited 0.
-// A group given nothing prints its help.
+// A word or flag that names nothing is refused, naming it, with exit status 2, as the
+// services and Go's flag package exit for a command used wrongly (it was 1): an unknown flag
+// before the command was taken to have the command as its value ("unknown command hi"), and
+// an unknown word after a group of commands printed the group's help and exited 0. A group
+// given nothing prints its help.
 func TestRoot_WhatNamesNothingIsRefusedNamingIt(t *testing.T) {
 	addr := newFake().start(t)
 	for _, c := range []struct {
@@ -49,18 +50,23 @@ func TestRoot_WhatNamesNothingIsRefusedNamingIt(t *testing.T) {
 		want string
 	}{
 		{[]string{"--bogus", "say", "hi"}, `eliza: unknown flag: --bogus`},
+		{[]string{"say", "--bogus", "hi"}, `eliza: unknown flag: --bogus`},
+		{[]string{"--tls=maybe", "say", "hi"}, `eliza: invalid argument "maybe" for "--tls" flag`},
+		{[]string{"say", "--addr"}, `eliza: flag needs an argument: --addr`},
+		{[]string{"say"}, `eliza: requires at least 1 arg(s), only received 0 (usage: eliza say SENTENCE...)`},
+		{[]string{"chat", "--resume", "--conversation", "x"}, `eliza: give --conversation or --resume, not both`},
 		{[]string{"bogus"}, `eliza: unknown command "bogus" for "eliza"`},
 		{[]string{"clients", "bogus"}, `eliza: unknown command "bogus" for "eliza clients"`},
 		{[]string{"completion", "bogus"}, `eliza: unknown command "bogus" for "eliza completion"`},
 		{[]string{"sya", "hi"}, "eliza: unknown command \"sya\" for \"eliza\"\n\nDid you mean this?\n\tsay\n"},
 	} {
-		r := start(addr, strings.NewReader(""), c.args...)
-		if code := r.wait(t); code != 1 || !strings.HasPrefix(r.err.String(), c.want) {
-			t.Errorf("%q: exit status %d, printed:\n%s%s\nwant 1 and %q", c.args, code, r.out, r.err, c.want)
+		r := start(serverOf(addr, c.args), strings.NewReader(""), c.args...)
+		if code := r.wait(t); code != 2 || !strings.HasPrefix(r.err.String(), c.want) {
+			t.Errorf("%q: exit status %d, printed:\n%s%s\nwant 2 and %q", c.args, code, r.out, r.err, c.want)
 		}
 	}
 	for _, args := range [][]string{{}, {"tokens"}, {"clients", "help"}, {"help", "clients"}, {"completion"}} {
-		r := start(addr, strings.NewReader(""), args...)
+		r := start(serverOf(addr, args), strings.NewReader(""), args...)
 		if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "Usage:") {
 			t.Errorf("%q: exit status %d, printed:\n%s%s\nwant 0 and the help", args, code, r.out, r.err)
 		}
@@ -99,7 +105,7 @@ func TestChat_ATokenIsSentTrimmed(t *testing.T) {
 // exited 0.
 func TestHelp_OfACommandThatIsNoneIsAnError(t *testing.T) {
 	var out, errs strings.Builder
-	if code := Main([]string{"help", "bogus"}, strings.NewReader(""), &out, &errs); code != 1 ||
+	if code := Main([]string{"help", "bogus"}, strings.NewReader(""), &out, &errs); code != 2 ||
 		errs.String() != "eliza: unknown help topic \"bogus\": `eliza help` lists the commands\n" {
 		t.Errorf("help bogus: exit status %d, %q on stderr", code, errs.String())
 	}
@@ -107,5 +113,38 @@ func TestHelp_OfACommandThatIsNoneIsAnError(t *testing.T) {
 	if code := Main([]string{"help", "clients", "add"}, strings.NewReader(""), &out, &errs); code != 0 ||
 		!strings.Contains(out.String(), "eliza clients add --name NAME") {
 		t.Errorf("help clients add: exit status %d, printed %q", code, out.String())
+	}
+}
+
+// serverOf is the server given to a run of args: none for the administration commands, which
+// refuse one (TestAdmin_TakesNoServerFlags).
+func serverOf(addr string, args []string) string {
+	if len(args) > 0 && (args[0] == "clients" || args[0] == "tokens") {
+		return ""
+	}
+	return addr
+}
+
+// The administration commands reach Postgres, not a front door: their help does not list the
+// flags that name a front door, and they refuse them (the help listed them, and `eliza --addr
+// prod:8080 clients list` listed the clients of DATABASE_URL's database).
+func TestAdmin_TakesNoServerFlags(t *testing.T) {
+	for _, args := range [][]string{{"clients", "-h"}, {"tokens", "add", "-h"}, {"help", "clients", "limits"}} {
+		var out, errs strings.Builder
+		if code := Main(args, strings.NewReader(""), &out, &errs); code != 0 || !strings.Contains(out.String(), "Usage:") ||
+			strings.Contains(out.String(), "--addr") || strings.Contains(out.String(), "--tls") || strings.Contains(out.String(), "--token string") {
+			t.Errorf("%q: exit status %d, printed:\n%s%s\nwant the help without the server's flags", args, code, out.String(), errs.String())
+		}
+	}
+	var out, errs strings.Builder
+	if Main([]string{"say", "-h"}, strings.NewReader(""), &out, &errs); !strings.Contains(out.String(), "--addr") {
+		t.Errorf("say -h after an administration command's help: printed\n%s\nwant --addr listed", out.String())
+	}
+	for _, args := range [][]string{{"--addr", "prod:8080", "clients", "list"}, {"tokens", "list", "--tls", "7d5e2c1a-3b4f-4c6d-8e9f-0a1b2c3d4e5f"}, {"--token=t", "clients"}} {
+		var out, errs strings.Builder
+		if code := Main(args, strings.NewReader(""), &out, &errs); code != 2 || out.Len() != 0 ||
+			!strings.Contains(errs.String(), "is for the commands that call a front door (say, chat, usage)") {
+			t.Errorf("%q: exit status %d, printed %q, %q; want 2 and the flag refused", args, code, out.String(), errs.String())
+		}
 	}
 }
