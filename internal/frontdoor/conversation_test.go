@@ -1770,8 +1770,11 @@ func TestLog_AStreamsMessageThatCannotBeReadIsNoWarning(t *testing.T) {
 	})
 	watch := `{"conversationId":"` + uuid.NewString() + `"}`
 	envelope := func(msg string) string { return "\x00\x00\x00\x00" + string(rune(len(msg))) + msg }
-	// A compression connect does not know is refused before the handler runs.
+	// A compression connect does not know is refused before the handler runs: over gRPC, its
+	// error is in the headers; over the Connect protocol, in the stream's end (which was not
+	// counted).
 	c.h.postRaw(t, elizav1connect.ElizaServiceWatchProcedure, "application/grpc", envelope(watch), "Grpc-Encoding", "br")
+	c.h.postRaw(t, elizav1connect.ElizaServiceWatchProcedure, "application/connect+json", envelope(watch), "Connect-Content-Encoding", "br")
 	for _, bad := range []struct{ procedure, contentType, body string }{
 		{elizav1connect.ElizaServiceConverseProcedure, "application/grpc", "\x00\x00\x00\x00\x05ab"},               // an envelope cut short
 		{elizav1connect.ElizaServiceConverseProcedure, "application/grpc", "\x01\x00\x00\x00\x02ab"},               // compressed, without grpc-encoding
@@ -1787,12 +1790,12 @@ func TestLog_AStreamsMessageThatCannotBeReadIsNoWarning(t *testing.T) {
 # TYPE frontdoor_rpc_requests_total counter
 frontdoor_rpc_requests_total{code="internal",procedure="/connectrpc.eliza.v1.ElizaService/Converse"} 3
 frontdoor_rpc_requests_total{code="internal",procedure="/connectrpc.eliza.v1.ElizaService/Watch"} 1
-frontdoor_rpc_requests_total{code="unimplemented",procedure="/connectrpc.eliza.v1.ElizaService/Watch"} 3
+frontdoor_rpc_requests_total{code="unimplemented",procedure="/connectrpc.eliza.v1.ElizaService/Watch"} 4
 `
 	if err := testutil.GatherAndCompare(c.h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total"); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(logged.String(), "level=WARN") || strings.Count(logged.String(), "level=INFO msg=rpc") != 7 {
+	if strings.Contains(logged.String(), "level=WARN") || strings.Count(logged.String(), "level=INFO msg=rpc") != 8 {
 		t.Fatalf("logged %q, want each call logged at info, none of them as a warning", logged.String())
 	}
 }

@@ -2,6 +2,7 @@ package frontdoor
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -362,9 +363,8 @@ type observedKey struct{}
 // (malformed, too large, its body given up by a drain) failed before them, and went uncounted
 // and unlogged; and it refuses a call of any kind whose compression it does not know before
 // them. Its outcome is read from the error its response carries: gRPC's and gRPC-Web's status
-// headers, or a Connect error's JSON body. (A streaming call over the Connect protocol that
-// connect refuses so carries its error in a stream's last message, which is not read here: it
-// stays uncounted.)
+// headers, a Connect error's JSON body, or, for a streaming call over the Connect protocol,
+// the end of the stream when it is the response's first message.
 func (o *observer) unread(h http.Handler, procedure func(path string) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !procedure(r.URL.Path) {
@@ -405,11 +405,15 @@ func markObserved(ctx context.Context) {
 const errorBodyBytes = 4 << 10
 
 // errorRecorder passes a response on, keeping its status and the start of its body when the
-// status says it is an error.
+// status says it is an error, or when the response is a Connect stream whose first message
+// ends it (which carries the stream's error, if there is one): a stream refused before its
+// handler. A stream whose handler sends a message first is not kept, whatever its length.
 type errorRecorder struct {
 	http.ResponseWriter
-	status int
-	body   []byte
+	status  int
+	body    []byte
+	written bool // the body has begun
+	ended   bool // the body is a Connect stream that begins with its end
 }
 
 func (e *errorRecorder) WriteHeader(status int) {
@@ -423,10 +427,45 @@ func (e *errorRecorder) Write(b []byte) (int, error) {
 	if e.status == 0 {
 		e.status = http.StatusOK
 	}
-	if e.status != http.StatusOK && len(e.body) < errorBodyBytes {
+	if !e.written && len(b) > 0 {
+		e.written = true
+		e.ended = e.status == http.StatusOK && b[0]&connectEndStream != 0 &&
+			strings.HasPrefix(e.Header().Get("Content-Type"), "application/connect+")
+	}
+	if (e.status != http.StatusOK || e.ended) && len(e.body) < errorBodyBytes {
 		e.body = append(e.body, b[:min(len(b), errorBodyBytes-len(e.body))]...)
 	}
 	return e.ResponseWriter.Write(b)
+}
+
+// connectEndStream and connectCompressed are the flags of a Connect stream's envelope that
+// mark the message ending the stream and one compressed.
+const (
+	connectCompressed = 0b01
+	connectEndStream  = 0b10
+)
+
+// connectStreamError reads the error of a Connect stream's end (its envelope: the flags, the
+// length, then JSON), and false when it carries none, is compressed, or is not all there.
+func connectStreamError(body []byte) (connect.Code, string, bool) {
+	if len(body) < 5 || body[0]&connectCompressed != 0 {
+		return 0, "", false
+	}
+	n := binary.BigEndian.Uint32(body[1:5])
+	if uint64(len(body)-5) < uint64(n) {
+		return 0, "", false
+	}
+	var end struct {
+		Error *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	var code connect.Code
+	if json.Unmarshal(body[5:5+n], &end) != nil || end.Error == nil || code.UnmarshalText([]byte(end.Error.Code)) != nil {
+		return 0, "", false
+	}
+	return code, end.Error.Message, true
 }
 
 // Flush is connect's, which asks for an http.Flusher.
@@ -459,6 +498,11 @@ func (e *errorRecorder) err() (error, bool) {
 		code = connect.Code(n)
 		if m, err := url.PathUnescape(message); err == nil { // gRPC percent-encodes it
 			message = m
+		}
+	case e.ended:
+		var ok bool
+		if code, message, ok = connectStreamError(e.body); !ok {
+			return nil, false
 		}
 	case e.status == http.StatusOK || e.status == 0:
 		return nil, false // a success is always observed: this is no call's
