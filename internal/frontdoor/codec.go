@@ -23,12 +23,57 @@ import (
 // replica calling an old one, or pointed at an older server with ?server=).
 type strictJSON struct{ name string }
 
-// jsonCodecs replaces Connect's JSON codecs, under both of their names.
-func jsonCodecs() []connect.HandlerOption {
+// codecs replaces Connect's codecs: its JSON ones, under both of their names (strictJSON), and
+// its binary one (binaryProto).
+func codecs() []connect.HandlerOption {
 	return []connect.HandlerOption{
 		connect.WithCodec(strictJSON{name: "json"}),
 		connect.WithCodec(strictJSON{name: "json; charset=utf-8"}),
+		connect.WithCodec(binaryProto{}),
 	}
+}
+
+// binaryProto is Connect's binary codec, except that a message that cannot be read is said
+// with the protobuf name of the message it is not ("not a connectrpc.eliza.v1.SayRequest"),
+// where Connect's named a Go type of this server's ("unmarshal into *elizav1.SayRequest"),
+// which means nothing to a client.
+type binaryProto struct{}
+
+func (binaryProto) Name() string   { return "proto" }
+func (binaryProto) IsBinary() bool { return true }
+
+func (binaryProto) Marshal(message any) ([]byte, error) {
+	return binaryProto{}.MarshalAppend(nil, message)
+}
+
+// MarshalAppend lets Connect marshal into a buffer of its pool, as it does with its own codec.
+func (binaryProto) MarshalAppend(dst []byte, message any) ([]byte, error) {
+	m, ok := message.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a protobuf message", message)
+	}
+	return proto.MarshalOptions{}.MarshalAppend(dst, m)
+}
+
+// MarshalStable writes fields in the same order for equal messages (Connect's clients call it
+// for GET requests; this codec serves).
+func (binaryProto) MarshalStable(message any) ([]byte, error) {
+	m, ok := message.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a protobuf message", message)
+	}
+	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
+}
+
+func (binaryProto) Unmarshal(data []byte, message any) error {
+	m, ok := message.(proto.Message)
+	if !ok {
+		return fmt.Errorf("%T is not a protobuf message", message)
+	}
+	if err := proto.Unmarshal(data, m); err != nil {
+		return fmt.Errorf("not a %s in protobuf's binary form: %w", m.ProtoReflect().Descriptor().FullName(), err)
+	}
+	return nil
 }
 
 func (c strictJSON) Name() string { return c.name }

@@ -512,6 +512,48 @@ func TestBadJSON_IsRefusedSayingWhy(t *testing.T) {
 	}
 }
 
+// A message that is not protobuf's binary form is refused naming the message it is not, as
+// the protos name it: it named a Go type of the server's ("*elizav1.SayRequest"). Over the
+// Connect protocol and gRPC alike; what can be read is still answered.
+func TestBadProtobuf_IsRefusedNamingTheMessage(t *testing.T) {
+	h := start(t)
+	const want = "not a connectrpc.eliza.v1.SayRequest in protobuf's binary form"
+	req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+"/connectrpc.eliza.v1.ElizaService/Say", strings.NewReader("\xff\xff"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/proto")
+	res, err := h.http1.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(got), want) || strings.Contains(string(got), "elizav1") {
+		t.Errorf("Connect: %s %s; want 400 and %q", res.Status, got, want)
+	}
+	req, err = http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+"/connectrpc.eliza.v1.ElizaService/Say", strings.NewReader("\x00\x00\x00\x00\x02\xff\xff"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	res, err = h.h2c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if msg, _ := url.PathUnescape(res.Header.Get("Grpc-Message") + res.Trailer.Get("Grpc-Message")); !strings.Contains(msg, want) {
+		t.Errorf("gRPC: grpc-message %q; want %q", msg, want)
+	}
+	for _, c := range []elizav1connect.ElizaServiceClient{elizav1connect.NewElizaServiceClient(h.http1, h.url),
+		elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC())} {
+		if _, err := c.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{Sentence: "I feel happy."})); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A sentence of one character that Go's Unicode tables do not know yet (an emoji of Unicode
 // 16) or of the private use area is a sentence: only spaces, control and format characters
 // make one empty.

@@ -69,7 +69,7 @@ func NewHandler(opts Options) http.Handler {
 	if opts.Auth != nil {
 		interceptors = append(interceptors, opts.Auth)
 	}
-	handlerOpts := append(jsonCodecs(),
+	handlerOpts := append(codecs(),
 		connect.WithInterceptors(interceptors...),
 		connect.WithReadMaxBytes(MaxMessageBytes),
 		connect.WithSendMaxBytes(MaxResponseBytes),
