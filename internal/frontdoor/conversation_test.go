@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -1769,7 +1770,9 @@ func TestLog_AStreamsMessageThatCannotBeReadIsNoWarning(t *testing.T) {
 		o.Log = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	watch := `{"conversationId":"` + uuid.NewString() + `"}`
-	envelope := func(msg string) string { return "\x00\x00\x00\x00" + string(rune(len(msg))) + msg }
+	envelope := func(msg string) string {
+		return string(binary.BigEndian.AppendUint32([]byte{0}, uint32(len(msg)))) + msg
+	}
 	// A compression connect does not know is refused before the handler runs: over gRPC, its
 	// error is in the headers; over the Connect protocol, in the stream's end (which was not
 	// counted).
