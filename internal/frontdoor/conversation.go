@@ -44,18 +44,28 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 	if err != nil {
 		return err
 	}
-	// Without a conversation_id the stream starts one, whatever the first sentence (a bad one
-	// is answered like any other); with one and no sentence it only attaches.
-	create := first.GetConversationId() == "" || (first.GetSentence() != "" && first.GetResumeAfter() == 0)
+	// Without a conversation_id the stream starts one; with one and no sentence it only
+	// attaches. A first sentence refused as it stands (blank, too long) starts none, as a
+	// Send's does not: the stream ends InvalidArgument unless the conversation is there
+	// already, which it then follows, the refusal its first event after the history.
 	if first.GetConversationId() == "" && first.GetResumeAfter() > 0 {
 		// Checked before a conversation is made: one whose id the client never learns.
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("resume_after needs the conversation_id of the conversation to resume"))
 	}
+	invalid := validateSentence(first.GetSentence())
+	if invalid != nil && first.GetConversationId() == "" {
+		q.Metrics.sentence(OutcomeInvalid)
+		return invalid
+	}
+	create := invalid == nil && first.GetResumeAfter() == 0
 	info, err := q.open(ctx, first.GetConversationId(), create)
 	if err == nil {
 		err = checkAfter(info, first.GetResumeAfter(), "resume_after")
 	}
 	if err != nil {
+		if invalid != nil && first.GetSentence() != "" && connect.CodeOf(err) == connect.CodeNotFound {
+			err = invalid // refused for itself, not for a conversation it did not start
+		}
 		if first.GetSentence() != "" {
 			q.countUnopened(ctx, err)
 		}

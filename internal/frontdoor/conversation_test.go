@@ -349,15 +349,39 @@ func TestQueueConversation_RefusesBadInputWithTheRightCode(t *testing.T) {
 			}
 		})
 	}
-	// A bad first sentence is answered like any other; the stream stays open in a new
-	// conversation.
+	// A first sentence refused as it stands starts no conversation, as a Send's does not (it
+	// started one, which its id then named and a Watch followed): without an id, or with one
+	// the server does not have, the stream ends InvalidArgument.
+	unknown := uuid.NewString()
+	for name, req := range map[string]*elizav1.QueueConversationRequest{
+		"nothing":               {},
+		"spaces":                {Sentence: "   "},
+		"too long":              {Sentence: strings.Repeat("a", frontdoor.MaxSentenceBytes+1)},
+		"spaces, an id unknown": {ConversationId: unknown, Sentence: " \u200b\t"},
+	} {
+		s := c.open()
+		c.send(s, req)
+		if res, err := s.Receive(); connect.CodeOf(err) != connect.CodeInvalidArgument {
+			t.Fatalf("a first sentence of %s: %+v, %v; want InvalidArgument", name, res, err)
+		}
+	}
 	s = c.open()
-	c.send(s, &elizav1.QueueConversationRequest{})
-	if res := c.receive(s); res.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || res.GetSerial() != 0 || res.GetConversationId() == "" {
-		t.Fatalf("an empty first sentence: %+v", res)
+	c.send(s, &elizav1.QueueConversationRequest{ConversationId: unknown})
+	if _, err := s.Receive(); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Fatalf("attaching to the id of a refused first sentence: %v, want NotFound: no conversation was started", err)
+	}
+	// On a conversation the server has, it is answered like any other, after the history, and
+	// the stream stays open.
+	s = c.open()
+	c.send(s, &elizav1.QueueConversationRequest{ConversationId: known.GetConversationId(), Sentence: "  "})
+	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/hello" {
+		t.Fatalf("the history first: %s", got)
+	}
+	if res := c.receive(s); res.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || res.GetSerial() != 0 || res.GetConversationId() != known.GetConversationId() {
+		t.Fatalf("a blank first sentence on a conversation: %+v", res)
 	}
 	c.send(s, &elizav1.QueueConversationRequest{Sentence: "now"})
-	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/now" {
+	if got := short(c.receive(s)); got != "ENQUEUED/2/enqueued/now" {
 		t.Fatalf("after it: %s", got)
 	}
 	// A client's own new id starts a conversation with that id.

@@ -30,12 +30,12 @@ const MaxResponseBytes = 4 << 20
 
 // validateSentence returns an InvalidArgument error a person can act on, or nil.
 func validateSentence(sentence string) error {
-	if strings.TrimSpace(sentence) == "" {
+	if sentence == "" {
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("sentence is empty: say something"))
 	}
 	if Blank(sentence) {
-		// A zero-width space, a byte-order mark or a bell would be queued, and a model asked
-		// about nothing.
+		// Spaces alone, or a zero-width space, a byte-order mark or a bell, would be queued,
+		// and a model asked about nothing. One message for all of them, as the rule is one.
 		return connect.NewError(connect.CodeInvalidArgument,
 			errors.New("sentence has no visible character (only spaces, control and format characters): say something"))
 	}

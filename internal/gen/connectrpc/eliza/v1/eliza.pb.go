@@ -375,7 +375,8 @@ type QueueConversationRequest struct {
 	// The conversation, a UUID. Read from the first message only. Empty: the server starts a
 	// new conversation and says its id in every response. A UUID the server does not know
 	// starts a conversation with that id when the message has a sentence and resume_after is 0
-	// (a client may choose its own; not the nil UUID), and is NotFound otherwise. One idle past
+	// (a client may choose its own; not the nil UUID), and is NotFound otherwise. A first
+	// sentence refused as it stands (blank, too long) starts none: InvalidArgument. One idle past
 	// the server's TTL and not yet deleted is NotFound.
 	ConversationId string `protobuf:"bytes,2,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
 	// The last serial the client has seen; the server sends the events after it first. Read

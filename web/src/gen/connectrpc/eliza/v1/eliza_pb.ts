@@ -162,7 +162,8 @@ export type QueueConversationRequest = Message<"connectrpc.eliza.v1.QueueConvers
    * The conversation, a UUID. Read from the first message only. Empty: the server starts a
    * new conversation and says its id in every response. A UUID the server does not know
    * starts a conversation with that id when the message has a sentence and resume_after is 0
-   * (a client may choose its own; not the nil UUID), and is NotFound otherwise. One idle past
+   * (a client may choose its own; not the nil UUID), and is NotFound otherwise. A first
+   * sentence refused as it stands (blank, too long) starts none: InvalidArgument. One idle past
    * the server's TTL and not yet deleted is NotFound.
    *
    * @generated from field: string conversation_id = 2;
