@@ -130,6 +130,22 @@ func TestRegister_DryRunNamesTheDifferingKeysAndChangesNothing(t *testing.T) {
 	}
 }
 
+// A dry run that cannot read Connect's config fails, saying so: it said "would register",
+// status 0, for a Connect that was not there. One that finds no connector says so.
+func TestRegister_DryRunFailsWhenConnectDoesNotAnswer(t *testing.T) {
+	fc := &fakeConnect{configAnswer: http.StatusServiceUnavailable}
+	out, err := registerAgainst(t, fc, true)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitFailed || !strings.Contains(ee.msg, "could not read the config of datastore-signal from Connect") ||
+		strings.Contains(out, "would register") || fc.puts != 0 {
+		t.Fatalf("error %v, %d PUTs, output:\n%s", err, fc.puts, out)
+	}
+	out, err = registerAgainst(t, &fakeConnect{}, true)
+	if err != nil || !strings.Contains(out, "datastore-signal is not registered") || !strings.Contains(out, "would register datastore-signal") {
+		t.Fatalf("error %v, output:\n%s", err, out)
+	}
+}
+
 func TestRegister_RestartsFailedPartsThenReportsAFailureThatStays(t *testing.T) {
 	fc := &fakeConnect{registered: fileConfig, status: taskFailed}
 	out, err := registerAgainst(t, fc, false)
@@ -160,6 +176,8 @@ type fakeConnect struct {
 	// status is the status answer once registered; "" means running.
 	status         string
 	puts, restarts int
+	// configAnswer, when set, is the status of every GET of the config: Connect failing.
+	configAnswer int
 }
 
 func (f *fakeConnect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -167,6 +185,10 @@ func (f *fakeConnect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	switch r.Method + " " + r.URL.Path {
 	case "GET /connectors/datastore-signal/config":
+		if f.configAnswer != 0 {
+			http.Error(w, `{"error_code":503,"message":"rebalancing"}`, f.configAnswer)
+			return
+		}
 		if f.registered == "" {
 			http.Error(w, `{"error_code":404,"message":"Connector datastore-signal not found"}`, http.StatusNotFound)
 			return

@@ -131,6 +131,23 @@ func (r *registrar) ensureConfig(ctx context.Context) (done, put bool, err error
 			r.say("%s is registered with a different config (%s)", r.spec.name, strings.Join(changed, ", "))
 		}
 		if r.dryRun {
+			switch {
+			case errors.Is(err, errNotFound):
+				r.say("%s is not registered", r.spec.name)
+			case err != nil:
+				// Connect unreachable, or rebalancing: what up would do is not known yet. (It
+				// said "would register", status 0, for a Connect that was not there.)
+				if ctx.Err() != nil {
+					return false, false, ctx.Err()
+				}
+				if !time.Now().Before(deadline) {
+					return false, false, failed("connector: could not read the config of %s from Connect (last answer: %v); see %s", r.spec.name, err, r.connectLog)
+				}
+				if !sleep(ctx, r.retryPause) {
+					return false, false, ctx.Err()
+				}
+				continue
+			}
 			r.say("would register %s from %s (dry run: nothing sent)", r.spec.name, r.spec.path)
 			return true, false, nil
 		}
