@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"slices"
@@ -32,9 +33,17 @@ type Process struct {
 
 func (p Process) process() Process { return p }
 
+// minShutdownGrace is the shortest SHUTDOWN_GRACE: a dispatcher's batch may take half of it
+// (consumer.Config.HandleTimeout), and one that cannot be applied in that is tried again for
+// ever: with 1ms, every batch of one change ran out of its time, and the partition stopped.
+const minShutdownGrace = time.Second
+
 // Validate checks the values, naming the variable that is wrong.
 func (p Process) Validate() error {
-	return positive("SHUTDOWN_GRACE", p.ShutdownGrace)
+	if p.ShutdownGrace < minShutdownGrace {
+		return fmt.Errorf("SHUTDOWN_GRACE: %s, at least %s (a dispatcher's batch may take half of it)", p.ShutdownGrace, minShutdownGrace)
+	}
+	return nil
 }
 
 // Kafka says how a process reaches Kafka and creates the topics it needs.
@@ -68,10 +77,17 @@ type Groups struct {
 	SessionTimeout time.Duration `env:"KAFKA_SESSION_TIMEOUT"`
 }
 
+// maxSessionTimeout is the longest session timeout the Kafka protocol carries: a 32-bit count
+// of milliseconds. Past it the client refused it without naming the variable.
+const maxSessionTimeout = math.MaxInt32 * time.Millisecond
+
 // Validate checks the values, naming the variable that is wrong.
 func (g Groups) Validate() error {
-	if g.SessionTimeout < 6*time.Second {
+	switch {
+	case g.SessionTimeout < 6*time.Second:
 		return fmt.Errorf("KAFKA_SESSION_TIMEOUT: %s is below Kafka's minimum of 6s", g.SessionTimeout)
+	case g.SessionTimeout > maxSessionTimeout:
+		return fmt.Errorf("KAFKA_SESSION_TIMEOUT: %s is above %s, the most Kafka's protocol can say (2^31-1 ms)", g.SessionTimeout, maxSessionTimeout)
 	}
 	return nil
 }
@@ -390,6 +406,8 @@ func topicName(name, topic string) error {
 		return fmt.Errorf("%s: must not be empty", name)
 	case topic == "." || topic == "..":
 		return fmt.Errorf("%s: %q is not a topic name Kafka accepts", name, topic)
+	case slices.Contains(kafkaInternalTopics, topic):
+		return fmt.Errorf("%s: %q is one of Kafka's own topics", name, topic)
 	case len(topic) > maxTopicName:
 		return fmt.Errorf("%s: %d characters, at most %d (its dead-letter topic adds .dlq)", name, len(topic), maxTopicName)
 	}
@@ -399,6 +417,10 @@ func topicName(name, topic string) error {
 	}
 	return nil
 }
+
+// kafkaInternalTopics are the topics Kafka keeps for itself: read as signals, a group copied
+// all of __consumer_offsets to a dead-letter topic.
+var kafkaInternalTopics = []string{"__consumer_offsets", "__transaction_state", "__share_group_state", "__cluster_metadata"}
 
 // topicRune reports whether r may be in a topic's name.
 func topicRune(r rune) bool {

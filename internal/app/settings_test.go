@@ -244,6 +244,31 @@ func TestSettings_NameEveryVariableThatIsWrong(t *testing.T) {
 	}
 }
 
+// Values the other checks let through and the process could not work with are refused,
+// naming the variable: a SHUTDOWN_GRACE too short for any batch (every batch ran out of its
+// time, and its partition stopped for good), a KAFKA_SESSION_TIMEOUT past what Kafka's
+// protocol carries (the client refused it, naming no variable), one of Kafka's own topics as
+// a flow's (a group copied all of __consumer_offsets to a dead-letter topic).
+func TestSettings_RefuseWhatTheProcessCouldNotWorkWith(t *testing.T) {
+	for name, set := range map[string]func(*app.DispatcherSettings){
+		"SHUTDOWN_GRACE: 1ms, at least 1s":                                func(s *app.DispatcherSettings) { s.ShutdownGrace = time.Millisecond },
+		"KAFKA_SESSION_TIMEOUT: 597h0m0s is above 596h31m23":              func(s *app.DispatcherSettings) { s.Groups.SessionTimeout = 597 * time.Hour },
+		`SIGNAL_TOPIC: "__consumer_offsets" is one of Kafka's own topics`: func(s *app.DispatcherSettings) { s.Signals.Topic = "__consumer_offsets" },
+		`JOBS_TOPIC: "__transaction_state" is one of Kafka's own topics`:  func(s *app.DispatcherSettings) { s.Queue.Jobs = "__transaction_state" },
+	} {
+		cfg := app.DefaultDispatcher()
+		set(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%v, want %q", err, name)
+		}
+	}
+	cfg := app.DefaultDispatcher()
+	cfg.ShutdownGrace, cfg.Groups.SessionTimeout = time.Second, 596*time.Hour
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("the bounds themselves: %v", err)
+	}
+}
+
 // CAPTURE_HEARTBEAT_TOPIC is a topic name, or off (empty is unset, so the default).
 func TestCapture_IsATopicOrOff(t *testing.T) {
 	for topic, ok := range map[string]bool{"__debezium-heartbeat.postgres": true, "off": true, "bad topic!": false, "..": false} {
