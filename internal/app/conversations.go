@@ -63,7 +63,11 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 			// The drain may have ended before the group did (an earlier stage took the
 			// grace): the pool is asked, not the race between the two.
 			if n := pool.Busy(); n > 0 {
-				s.Log.Warn("model calls still running at the shutdown deadline; their jobs will be redone", "conversations", n)
+				fate := "model calls still running at the shutdown deadline; their jobs will be redone"
+				if s.brokerInMemory {
+					fate = "model calls still running at the shutdown deadline; the broker is in memory, so their jobs are lost with the process"
+				}
+				s.Log.Warn(fate, "conversations", n)
 			}
 		}
 		return err

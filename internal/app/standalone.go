@@ -72,6 +72,7 @@ func (s *System) StartEmbeddedKafka(ctx context.Context, cfg EmbeddedKafka, data
 		return nil, nil, "", fmt.Errorf("embedded Kafka broker (STANDALONE_KAFKA_DIR %s): %w", dir, err)
 	}
 	s.OnClose(cluster.Close)
+	s.brokerInMemory = dir == ""
 	return kafkabus.New(kafkabus.Config{Brokers: []string{ln.Addr().String()}, Partitions: cfg.Partitions}), ln.Addr(), dir, nil
 }
 

@@ -42,6 +42,9 @@ type System struct {
 	// queue is the process's JOBS_TOPIC, which its connections to Postgres name, "" for a
 	// binary without one.
 	queue string
+	// brokerInMemory is set when the process's broker is its own, in memory (standalone's
+	// without a directory): work left uncommitted at exit is lost with it, not redone.
+	brokerInMemory bool
 }
 
 // Build adds a binary's parts to sys from its settings. Work that outlives Build belongs in
@@ -99,6 +102,9 @@ func run[S Settings](name string, defaults S, build Build[S]) error {
 				f()
 			}
 		},
+	}
+	if sys.brokerInMemory {
+		p.Unfinished = "unfinished work is lost with the process (the embedded broker is in memory)"
 	}
 	return p.Run(ctx, again)
 }
@@ -172,6 +178,7 @@ func (s *System) groupConfig(bus *kafkabus.Bus, groups Groups, group, topic stri
 		HandleTimeout:  s.ShutdownGrace() / 2,
 		Metrics:        s.consumers,
 		Log:            s.Log,
+		LostAtExit:     s.brokerInMemory,
 	}
 }
 

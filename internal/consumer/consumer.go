@@ -114,6 +114,9 @@ type Config struct {
 	Metrics *Metrics
 	// Log receives rebalances, retries and errors.
 	Log *slog.Logger
+	// LostAtExit says that the broker dies with the process (standalone's, in memory): work
+	// left uncommitted at shutdown is lost, not redone, and the log says so.
+	LostAtExit bool
 }
 
 func (c *Config) defaults() {

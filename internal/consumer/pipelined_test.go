@@ -3,7 +3,9 @@ package consumer_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/consumer"
+	"github.com/beacon/eventdispatch/internal/proctest"
 )
 
 // holder is a Processor that keeps every message's work unfinished until the test finishes
@@ -158,6 +161,27 @@ func TestPipelined_ARestartResumesAtTheLowestUnfinishedMessage(t *testing.T) {
 	defer mu.Unlock()
 	if want := []position{{0, 7}, {0, 8}, {0, 9}}; !slices.Equal(redone, want) {
 		t.Errorf("after the restart the processor got %v, want %v: from the lowest unfinished message on", redone, want)
+	}
+}
+
+// Work left uncommitted at shutdown is said to be redone, unless the broker dies with the
+// process (LostAtExit: standalone's, in memory), where nothing will redo it: it was said to be
+// redone there too.
+func TestPipelined_SaysWhatBecomesOfWorkLeftAtShutdown(t *testing.T) {
+	for lost, want := range map[bool]string{false: "it will be redone", true: "it is lost with the process"} {
+		b := newBroker(t)
+		b.produce(0, 1)
+		var logged proctest.Buffer
+		cfg := b.config()
+		cfg.HandleTimeout, cfg.LostAtExit = 200*time.Millisecond, lost
+		cfg.Log = slog.New(slog.NewTextHandler(&logged, nil))
+		h := newHolder(cfg.BatchSize)
+		m := start(t, consumer.NewPipelined(cfg, h))
+		h.waitReceived(t, 0, 1)
+		m.stop()
+		if !strings.Contains(logged.String(), "unfinished work left uncommitted") || !strings.Contains(logged.String(), want) {
+			t.Errorf("LostAtExit %t: logged %q, want it to say %q", lost, logged.String(), want)
+		}
 	}
 }
 

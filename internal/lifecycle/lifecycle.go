@@ -16,6 +16,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,6 +71,9 @@ type Process struct {
 	// Draining, if set, runs once when the shutdown begins, after /readyz has started to fail
 	// and before the first stage is stopped (gRPC health turns NOT_SERVING there, say).
 	Draining func()
+	// Unfinished says what becomes of the work in hand when the shutdown overruns Grace, for
+	// its error: "unfinished work will be redone" when empty.
+	Unfinished string
 }
 
 // Overrun is how long tasks may take to return once the drain context has ended.
@@ -158,8 +162,8 @@ func (p *Process) Run(ctx context.Context, again <-chan struct{}) error {
 			endDrain()
 			giveUp = time.After(Overrun)
 		case <-giveUp:
-			return errors.Join(append(errs, fmt.Errorf("shutdown took longer than SHUTDOWN_GRACE (%s); still running: %s; unfinished work will be redone",
-				p.Grace, stillRunning(running)))...)
+			return errors.Join(append(errs, fmt.Errorf("shutdown took longer than SHUTDOWN_GRACE (%s); still running: %s; %s",
+				p.Grace, stillRunning(running), cmp.Or(p.Unfinished, "unfinished work will be redone")))...)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
