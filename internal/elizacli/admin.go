@@ -122,7 +122,7 @@ func newClients(db *database) *cobra.Command {
 		Short: "Add a client and print its first token (once, alone on standard output)",
 		// The flags are checked before the database is reached, as every command's arguments.
 		Args: func(cmd *cobra.Command, args []string) error {
-			if err := withUsage(cobra.NoArgs)(cmd, args); err != nil {
+			if err := withUsage(noArgs)(cmd, args); err != nil {
 				return err
 			}
 			if _, err := access.ParseTier(tier); err != nil {
@@ -157,7 +157,7 @@ func newClients(db *database) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the clients",
-		Args:  withUsage(cobra.NoArgs),
+		Args:  withUsage(noArgs),
 		RunE: db.withStore(func(cmd *cobra.Command, _ []string, s *access.Store) error {
 			cs, err := s.Clients(cmd.Context())
 			if err != nil {

@@ -60,7 +60,7 @@ func TestAdmin_BadArgumentsAreSaidBeforeTheDatabaseIsReached(t *testing.T) {
 		{[]string{"clients", "add", "--name", strings.Repeat("é", 201)}, "eliza: --name: a client's name is at most 200 characters, not 201\n", 1},
 		{[]string{"clients", "tier", id, "gold"}, `eliza: tier "gold": want free or premium` + "\n", 1},
 		{[]string{"clients", "tier", id}, "eliza: accepts 2 arg(s), received 1 (usage: eliza clients tier ID free|premium)\n", 2},
-		{[]string{"clients", "add", "--name", "x", "extra"}, `eliza: unknown command "extra" for "eliza clients add" (usage: eliza clients add --name NAME [--tier free|premium] [--admin])` + "\n", 2},
+		{[]string{"clients", "add", "--name", "x", "extra"}, `eliza: unexpected argument "extra": eliza clients add takes none (usage: eliza clients add --name NAME [--tier free|premium] [--admin])` + "\n", 2},
 		{[]string{"clients", "tier", "not-an-id", "premium"}, `eliza: client "not-an-id" is not an id`, 1},
 		{[]string{"clients", "disable", "not-an-id"}, `eliza: client "not-an-id" is not an id`, 1},
 		{[]string{"tokens", "add", "not-an-id"}, `eliza: client "not-an-id" is not an id`, 1},

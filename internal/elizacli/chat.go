@@ -55,7 +55,7 @@ func newChat(srv *server) *cobra.Command {
 			"waits ran out (3 minutes for answers, 10 s for the history); Ctrl-C, SIGINT or SIGTERM exits at once, with " +
 			"status 0. A token the server refuses ends chat at once, with status 1. --conversation takes the place " +
 			"--resume continues once a line is sent to it: printing a conversation leaves the place as it was.",
-		Args: withUsage(cobra.NoArgs),
+		Args: withUsage(noArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Before the place saved for the token is looked for: a token that cannot be one
 			// has none, and --resume would say that instead.
@@ -913,19 +913,29 @@ func (c *chat) end(ctx context.Context) error {
 		return errRefused
 	case ctx.Err() != nil:
 		return nil // Ctrl-C, SIGINT or SIGTERM during the wait: chat leaves, with status 0
+	}
+	// Every reason, not only the first: a script's log says all that went wrong.
+	var why []string
+	switch {
 	case c.unqueued == 1:
-		return errors.New("a line was not queued (see above)")
+		why = append(why, "a line was not queued")
 	case c.unqueued > 1:
-		return fmt.Errorf("%d lines were not queued (see above)", c.unqueued)
-	case c.unanswered > 0:
-		return fmt.Errorf("%s due will not come (see above)", answers(c.unanswered))
-	case c.failed > 0:
-		if c.failed == 1 {
-			return errors.New("1 answer due was an error (see above)")
-		}
-		return fmt.Errorf("%d answers due were errors (see above)", c.failed)
-	case c.missing:
-		return fmt.Errorf("conversation %s is not on %s (see above)", c.asked, c.srv.addr)
+		why = append(why, fmt.Sprintf("%d lines were not queued", c.unqueued))
+	}
+	if c.unanswered > 0 {
+		why = append(why, answers(c.unanswered)+" due will not come")
+	}
+	switch {
+	case c.failed == 1:
+		why = append(why, "1 answer due was an error")
+	case c.failed > 1:
+		why = append(why, fmt.Sprintf("%d answers due were errors", c.failed))
+	}
+	if c.missing {
+		why = append(why, fmt.Sprintf("conversation %s is not on %s", c.asked, c.srv.addr))
+	}
+	if len(why) > 0 {
+		return errors.New(strings.Join(why, "; ") + " (see above)")
 	}
 	return nil
 }

@@ -552,9 +552,11 @@ func TestChat_ALostConversationIsSaidSoAtTheEndOfAnEmptyInput(t *testing.T) {
 	if err := store(savedAt(), saved{Conversation: convID(9), Due: []string{jobID(1)}}); err != nil {
 		t.Fatal(err)
 	}
-	r := start(newFake().start(t), strings.NewReader(""), "chat", "--resume")
+	addr := newFake().start(t)
+	r := start(addr, strings.NewReader(""), "chat", "--resume")
 	if code := r.wait(t); code != 1 || !strings.Contains(r.out.String(), "is not on the server") ||
-		!strings.Contains(r.out.String(), "1 answer due will not come") || !strings.Contains(r.err.String(), "1 answer due will not come (see above)") {
+		!strings.Contains(r.out.String(), "1 answer due will not come") ||
+		r.err.String() != "eliza: 1 answer due will not come; conversation "+convID(9)+" is not on "+addr+" (see above)\n" {
 		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 1, saying it is not on the server and the answer will not come", code, r.out, r.err)
 	}
 	// The answer said not to come is not due again at the next --resume, which then ends well.
@@ -847,14 +849,15 @@ func TestShown_EscapesWhatCouldDriveOrReorderTheTerminal(t *testing.T) {
 }
 
 // An answer due that is an error (the model could not answer it) fails the end of input, as a
-// line not queued does: a script sees that a sentence went unanswered. It exited 0. An error
+// line not queued does: a script sees that a sentence went unanswered. It exited 0. Every
+// reason is said, not only the first. An error
 // in the history of a conversation joined, answered before this chat, does not.
 func TestChat_AnAnswerDueThatIsAnErrorFailsTheEndOfInput(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	f := newFake()
-	r := start(f.start(t), strings.NewReader(lines("hello", "fail this", "fail that")), "chat")
+	r := start(f.start(t), strings.NewReader(lines("hello", "fail this", "bad \xff", "fail that")), "chat")
 	if code := r.wait(t); code != 1 || strings.Count(r.out.String(), "error: the assistant could not answer") != 2 ||
-		r.err.String() != "eliza: 2 answers due were errors (see above)\n" {
+		r.err.String() != "eliza: a line was not queued; 2 answers due were errors (see above)\n" {
 		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 1 and the two errors counted", code, r.out, r.err)
 	}
 

@@ -243,6 +243,10 @@ func describe(err error, srv *server) error {
 		}
 		return fmt.Errorf("cannot reach %s: %s", srv.addr, ce.Message())
 	}
+	if !connect.IsWireError(err) && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		// Connect names a response cut short a protocol error, internal, as if the server's.
+		return fmt.Errorf("the connection to %s broke (%s)", srv.addr, ce.Message())
+	}
 	if ce.Code() == connect.CodeUnauthenticated && srv.bearer() == "" {
 		// The server's advice is for API clients (which headers to send): eliza sends the
 		// token it is given.
@@ -305,6 +309,15 @@ func refuseUnknownCommands(cmd *cobra.Command) {
 		}
 		return usageError{err}
 	}
+}
+
+// noArgs refuses any argument, as one: cobra's own said "unknown command" of a word given to a
+// command that takes none.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected argument %q: %s takes none", args[0], cmd.CommandPath())
+	}
+	return nil
 }
 
 // withUsage makes the argument count check's errors end with how the command is used: cobra's

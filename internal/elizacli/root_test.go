@@ -1,8 +1,13 @@
 package elizacli
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
+
+	"connectrpc.com/connect"
 )
 
 // What cannot be sent is said as such, not as the server's answer: an address without a
@@ -146,5 +151,20 @@ func TestAdmin_TakesNoServerFlags(t *testing.T) {
 			!strings.Contains(errs.String(), "is for the commands that call a front door (say, chat, usage)") {
 			t.Errorf("%q: exit status %d, printed %q, %q; want 2 and the flag refused", args, code, out.String(), errs.String())
 		}
+	}
+}
+
+// A response cut short (the connection broken under a Watch) is said as that: connect calls
+// it an internal protocol error, which chat printed as the server's ("lost the server
+// (internal: protocol error: incomplete envelope: unexpected EOF)"). The server's own internal
+// errors stay as they are.
+func TestDescribe_AConnectionBrokenIsNotTheServersError(t *testing.T) {
+	srv := &server{addr: "example:8080"}
+	cut := connect.NewError(connect.CodeInternal, fmt.Errorf("protocol error: incomplete envelope: %w", io.ErrUnexpectedEOF))
+	if got := describe(cut, srv).Error(); got != "the connection to example:8080 broke (protocol error: incomplete envelope: unexpected EOF)" {
+		t.Errorf("a response cut short: %q", got)
+	}
+	if got := describe(connect.NewWireError(connect.CodeInternal, errors.New("boom")), srv).Error(); got != "internal: boom" {
+		t.Errorf("the server's internal error: %q", got)
 	}
 }

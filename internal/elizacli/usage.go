@@ -31,7 +31,7 @@ func newUsage(srv *server) *cobra.Command {
 		Long: "usage asks the front door (GetUsage) for the caller's usage per UTC day: calls by method and code, " +
 			"sentences queued, model calls and tokens, quota refusals. It needs a token (--token or ELIZA_TOKEN); " +
 			"an admin client may ask for another client's with --client.",
-		Args: withUsage(cobra.NoArgs),
+		Args: withUsage(noArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Said before the server is asked: it would first say whether the caller may ask.
 			for _, day := range []struct{ flag, value string }{{"--from", from}, {"--to", to}} {
