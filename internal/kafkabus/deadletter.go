@@ -90,9 +90,22 @@ func (d *DeadLetters) copyAll(ctx context.Context, msgs []poison) error {
 	d.copied.Add(float64(len(copies)))
 	for _, p := range msgs {
 		d.log.Error("message copied to the dead-letter topic", "topic", p.msg.Topic,
-			"partition", p.msg.Partition, "offset", p.msg.Offset, "error", p.cause)
+			"partition", p.msg.Partition, "offset", p.msg.Offset, "key", logKey(p.msg.Key), "error", p.cause)
 	}
 	return nil
+}
+
+// logKey is a message's key as the log shows it (which quotes what needs it): at most 512
+// bytes of it
+// (a job's is its conversation's id, a signal's its recording's, after the key's schema), so
+// that the copy's line can be found beside the lines that name the same conversation or
+// recording.
+func logKey(key []byte) string {
+	const most = 512
+	if len(key) > most {
+		return fmt.Sprintf("%s… (%d bytes)", key[:most], len(key))
+	}
+	return string(key)
 }
 
 func copyOf(m kafka.Message, cause error) kafka.Message {

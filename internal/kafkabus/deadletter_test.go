@@ -214,3 +214,23 @@ func TestBatches_APoisonMessageTooLargeToCopyIsCopiedWithoutItsValue(t *testing.
 		t.Fatalf("%d copies: %d whole, %d without the value, %d without the key either; want one of each", len(copies), whole, cut, keyless)
 	}
 }
+
+// A copy's log line names the message's key (a job's conversation, a signal's recording), cut
+// when long, so that it can be found beside the lines that name the same: it named only the
+// topic, partition and offset.
+func TestDeadLetters_LogTheKeyOfEachCopy(t *testing.T) {
+	var logged strings.Builder
+	dl := kafkabus.NewDeadLetters(&sink{}, prometheus.NewCounter(prometheus.CounterOpts{Name: "c", Help: "test"}),
+		slog.New(slog.NewTextHandler(&logged, nil)))
+	short := kafka.Message{Topic: "in", Key: []byte("0192a5e4-7c1d-7000-8000-000000000001"), Value: []byte("x")}
+	long := kafka.Message{Topic: "in", Key: []byte(strings.Repeat("k", 600)), Value: []byte("x")}
+	for _, m := range []kafka.Message{short, long} {
+		if err := dl.Copy(t.Context(), m, errors.New("bad")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !strings.Contains(logged.String(), `key=0192a5e4-7c1d-7000-8000-000000000001 `) ||
+		!strings.Contains(logged.String(), `key="`+strings.Repeat("k", 512)+`… (600 bytes)"`) || strings.Contains(logged.String(), strings.Repeat("k", 513)) {
+		t.Fatalf("logged %s", logged.String())
+	}
+}

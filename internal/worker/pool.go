@@ -320,7 +320,11 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		return err
 	}
 	p.cfg.Metrics.jobs.WithLabelValues(outcome).Inc()
-	log.Info("job answered", "serial", ev.Serial, "error", kind == transcript.Failed, "took", time.Since(start))
+	msg := "job answered"
+	if kind == transcript.Failed {
+		msg = "job answered with its error" // the client's error reply, logged above as failed
+	}
+	log.Info(msg, "serial", ev.Serial, "error", kind == transcript.Failed, "took", time.Since(start))
 	return err
 }
 
