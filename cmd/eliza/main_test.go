@@ -615,6 +615,38 @@ func TestClients_OnlyPremiumSentencesReachTheModel(t *testing.T) {
 	}
 }
 
+// Without a model API the offline responder answers a premium client's sentences too, and
+// that is no model call: GetUsage counted one (of no tokens) for each.
+func TestClients_TheOfflineResponderIsNoModelCall(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres, stack.Kafka)
+	s := proctest.StartConversations(t, &builds, ep, "eliza-offline", nil, []string{"AUTH=required"})
+	out, stderr := admin(t, ep, "clients", "add", "--name", "test offline premium", "--tier", "premium")
+	token, clientID := strings.TrimSpace(out), idIn.FindString(stderr)
+	t.Cleanup(func() {
+		if pool, err := pgxpool.New(context.Background(), ep.DatabaseURL); err == nil {
+			for _, table := range []string{"access.usage", "access.model_call", "access.daily_tokens"} {
+				_, _ = pool.Exec(context.Background(), `DELETE FROM `+table+` WHERE client = $1`, clientID)
+			}
+			_, _ = pool.Exec(context.Background(), `DELETE FROM access.client WHERE id = $1`, clientID)
+			pool.Close()
+		}
+	})
+	if out := chatOnce(t, s.RPC, token, "I feel premium"); !replyLine.MatchString(out) {
+		t.Fatalf("a premium client's sentence without a model API got, want the offline responder's answer:\n%s", out)
+	}
+	var usage string
+	kafkatest.Eventually(t, 10*time.Second, func() bool {
+		out, err := eliza(t, s.RPC, t.TempDir(), "--token", token, "usage").Output()
+		usage = string(out)
+		fields := strings.Fields(lastLine(usage))
+		// DAY QUEUED MODEL-CALLS PROMPT COMPLETION REFUSALS CALLS...
+		return err == nil && len(fields) > 6 && fields[1] == "1"
+	}, func() string { return "eliza usage does not show the sentence queued:\n" + usage })
+	if fields := strings.Fields(lastLine(usage)); fields[2] != "0" || fields[3] != "0" || fields[4] != "0" {
+		t.Fatalf("usage:\n%s\nwant no model call, no tokens", usage)
+	}
+}
+
 // lastLine is the last non-empty line of out.
 func lastLine(out string) string {
 	lines := strings.Split(strings.TrimSpace(out), "\n")

@@ -28,7 +28,10 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 	if err != nil {
 		return err
 	}
-	var usage worker.Usage // the model tokens each client spends, where there is a database to count them in
+	// usage counts the model calls and tokens each client spends, where there is a database
+	// to count them in and a model to spend them on: the offline responder, which answers
+	// premium jobs when no model API is configured, is no model call, and GetUsage said it was.
+	var usage worker.Usage
 	var calls callCounts
 	if databaseURL != "" {
 		pool, err := s.pool(ctx, databaseURL)
@@ -36,7 +39,10 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 			return err
 		}
 		counts := access.NewStore(pool)
-		usage, calls = counts, counts
+		calls = counts
+		if !cfg.Model.Offline() {
+			usage = counts
+		}
 	}
 	metrics := worker.NewMetrics(s.Registry)
 	dlqTopic := kafkabus.DeadLetterTopic(topics.Jobs)
