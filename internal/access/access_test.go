@@ -619,6 +619,34 @@ func TestQuotas_ReturnedSentencesRefillTheAllowanceUpToItsLimit(t *testing.T) {
 	}
 }
 
+// A client's limit changed keeps what its allowance holds, at most the new limit: a limit
+// changed back and forth gave a full new burst at each change.
+func TestQuotas_ALimitChangedKeepsWhatTheAllowanceHolds(t *testing.T) {
+	q := access.NewQuotas(access.QuotaConfig{Clients: access.Limits{SentencesPerMinute: 600}}, nil, slog.New(slog.DiscardHandler))
+	c := access.Client{ID: uuid.New(), Tier: access.Free, Limits: access.Limits{SentencesPerMinute: 2}}
+	admitted := func(n int) int {
+		got := 0
+		for range n {
+			if q.AdmitSentence(t.Context(), c) == "" {
+				got++
+			}
+		}
+		return got
+	}
+	if got := admitted(3); got != 2 {
+		t.Fatalf("%d of 3 admitted at 2 a minute, want 2", got)
+	}
+	c.Limits.SentencesPerMinute = 0 // back to the default, 600 a minute: 10 a second from now on
+	if got := admitted(5); got > 1 {
+		t.Fatalf("%d of 5 admitted at once after the limit was raised, want at most 1: the allowance was empty", got)
+	}
+	c.Limits.SentencesPerMinute = 2
+	time.Sleep(300 * time.Millisecond) // 3 at 10 a second; the new limit holds 2 of them
+	if got := admitted(3); got != 2 {
+		t.Fatalf("%d of 3 admitted after the limit went back to 2, want 2", got)
+	}
+}
+
 // A limit of one is said in the singular: "1 sentence a minute".
 func TestQuotas_ALimitOfOneIsSaidInTheSingular(t *testing.T) {
 	q := access.NewQuotas(access.QuotaConfig{Clients: access.Limits{RequestsPerSecond: 1, SentencesPerMinute: 1}}, nil, slog.New(slog.DiscardHandler))

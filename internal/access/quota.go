@@ -51,7 +51,7 @@ type Quotas struct {
 // request or a sentence takes one, and a sentence that was not queued after all gives its
 // one back (ReturnSentence). It is read and changed under Quotas.mu.
 type bucket struct {
-	limit  int     // per second or per minute, as configured: a change rebuilds the bucket
+	limit  int     // per second or per minute, as configured
 	rate   float64 // tokens a second
 	tokens float64
 	at     time.Time // when tokens was counted
@@ -108,9 +108,16 @@ func (q *Quotas) take(buckets map[uuid.UUID]*bucket, id uuid.UUID, limit int, pe
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	b, ok := buckets[id]
-	if !ok || b.limit != limit {
+	switch {
+	case !ok:
 		b = &bucket{limit: limit, rate: float64(limit) / period.Seconds(), tokens: float64(limit), at: now}
 		buckets[id] = b
+	case b.limit != limit:
+		// The client's limit changed: what the bucket holds stays, at most the new limit, and
+		// fills at the new rate from now. A new full bucket at each change let a client whose
+		// limit went back and forth send a whole burst again each time.
+		b.fill(now)
+		b.limit, b.rate, b.tokens = limit, float64(limit)/period.Seconds(), min(b.tokens, float64(limit))
 	}
 	b.fill(now)
 	if b.tokens < 1 {
