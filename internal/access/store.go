@@ -61,8 +61,9 @@ func scanClient(row pgx.Row) (Client, error) {
 const MaxClientName = 200
 
 // CheckClientName refuses a name that is blank, longer than MaxClientName characters, or holds a
-// control character or a line or paragraph separator: a newline or a tab in a name would make
-// `eliza clients list` show a row that is not one.
+// control character, a line or paragraph separator or a bidirectional override or isolate: a
+// newline or a tab in a name would make `eliza clients list` show a row that is not one, and
+// an override reorder the rest of its row.
 func CheckClientName(name string) error {
 	switch n := utf8.RuneCountInString(name); {
 	case strings.TrimSpace(name) == "":
@@ -76,6 +77,12 @@ func CheckClientName(name string) error {
 	if i := strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) }); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(name[i:])
 		return fmt.Errorf("a client's name must not hold control characters or line breaks: %q at byte %d", r, i)
+	}
+	// The bidirectional overrides and isolates reorder what follows them on a terminal: a
+	// name could make the rest of its line in `eliza clients list` read otherwise.
+	if i := strings.IndexFunc(name, func(r rune) bool { return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 }); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(name[i:])
+		return fmt.Errorf("a client's name must not hold characters that reorder text: %q at byte %d", r, i)
 	}
 	return nil
 }

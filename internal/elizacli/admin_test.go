@@ -57,6 +57,7 @@ func TestAdmin_BadArgumentsAreSaidBeforeTheDatabaseIsReached(t *testing.T) {
 		{[]string{"clients", "add", "--name", "probe\n00000000-dead-beef  admin  premium  true"}, "eliza: --name: a client's name must not hold control characters or line breaks: '\\n' at byte 5\n", 1},
 		{[]string{"clients", "add", "--name", "a\tb"}, "eliza: --name: a client's name must not hold control characters or line breaks: '\\t' at byte 1\n", 1},
 		{[]string{"clients", "add", "--name", "a\u2028b"}, "eliza: --name: a client's name must not hold control characters or line breaks: '\\u2028' at byte 1\n", 1},
+		{[]string{"clients", "add", "--name", "a\u202eb"}, "eliza: --name: a client's name must not hold characters that reorder text: '\\u202e' at byte 1\n", 1},
 		{[]string{"clients", "add", "--name", strings.Repeat("é", 201)}, "eliza: --name: a client's name is at most 200 characters, not 201\n", 1},
 		{[]string{"clients", "tier", id, "gold"}, `eliza: tier "gold": want free or premium` + "\n", 1},
 		{[]string{"clients", "tier", id}, "eliza: accepts 2 arg(s), received 1 (usage: eliza clients tier ID free|premium)\n", 2},
@@ -152,6 +153,14 @@ func TestClientsList_QuotesANameThatCouldNotBeAddedNow(t *testing.T) {
 	quoted := `"test old name\n00000000-dead-beef\tadmin-looking\tpremium\ttrue"`
 	if !strings.Contains(out, "\n"+id+"  "+quoted+"  ") {
 		t.Fatalf("clients list:\n%s\nwant the row of %s with its name quoted, %s", out, id, quoted)
+	}
+	// One with a right-to-left override, added before those were refused, would reorder the
+	// rest of its row on a terminal.
+	if err := pool.QueryRow(t.Context(), `UPDATE access.client SET name = $2 WHERE id = $1 RETURNING id`, id, "test \u202eevil").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ = admin(t, ep.DatabaseURL, "clients", "list"); code != 0 || strings.Contains(out, "\u202e") || !strings.Contains(out, `"test \u202eevil"`) {
+		t.Fatalf("clients list:\n%s\nwant the name with its override escaped", out)
 	}
 }
 
