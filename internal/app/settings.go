@@ -3,7 +3,6 @@ package app
 import (
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/url"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/beacon/eventdispatch/internal/access"
+	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/logging"
 	"github.com/beacon/eventdispatch/internal/pgstore"
@@ -40,8 +40,14 @@ const minShutdownGrace = time.Second
 
 // Validate checks the values, naming the variable that is wrong.
 func (p Process) Validate() error {
-	if p.ShutdownGrace < minShutdownGrace {
+	switch {
+	case p.ShutdownGrace < minShutdownGrace:
 		return fmt.Errorf("SHUTDOWN_GRACE: %s, at least %s (a dispatcher's batch may take half of it)", p.ShutdownGrace, minShutdownGrace)
+	case p.ShutdownGrace/2 > consumer.MaxHandleTimeout:
+		// A consumer's rebalance timeout is half of it and more: past it the client refused
+		// it, naming no variable.
+		return fmt.Errorf("SHUTDOWN_GRACE: %s, at most %s (half of it and more is a consumer group's rebalance timeout, which Kafka's client bounds)",
+			p.ShutdownGrace, 2*consumer.MaxHandleTimeout)
 	}
 	return nil
 }
@@ -77,17 +83,14 @@ type Groups struct {
 	SessionTimeout time.Duration `env:"KAFKA_SESSION_TIMEOUT"`
 }
 
-// maxSessionTimeout is the longest session timeout the Kafka protocol carries: a 32-bit count
-// of milliseconds. Past it the client refused it without naming the variable.
-const maxSessionTimeout = math.MaxInt32 * time.Millisecond
-
 // Validate checks the values, naming the variable that is wrong.
 func (g Groups) Validate() error {
 	switch {
 	case g.SessionTimeout < 6*time.Second:
 		return fmt.Errorf("KAFKA_SESSION_TIMEOUT: %s is below Kafka's minimum of 6s", g.SessionTimeout)
-	case g.SessionTimeout > maxSessionTimeout:
-		return fmt.Errorf("KAFKA_SESSION_TIMEOUT: %s is above %s, the most Kafka's protocol can say (2^31-1 ms)", g.SessionTimeout, maxSessionTimeout)
+	case g.SessionTimeout > consumer.MaxTimeout:
+		// Past it the client refused it, naming no variable.
+		return fmt.Errorf("KAFKA_SESSION_TIMEOUT: %s is above %s, the most Kafka's client can ask for", g.SessionTimeout, consumer.MaxTimeout)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/beacon/eventdispatch/internal/app"
 	"github.com/beacon/eventdispatch/internal/config"
+	"github.com/beacon/eventdispatch/internal/consumer"
 )
 
 // row is one line of the README's configuration table.
@@ -252,7 +254,8 @@ func TestSettings_NameEveryVariableThatIsWrong(t *testing.T) {
 func TestSettings_RefuseWhatTheProcessCouldNotWorkWith(t *testing.T) {
 	for name, set := range map[string]func(*app.DispatcherSettings){
 		"SHUTDOWN_GRACE: 1ms, at least 1s":                                func(s *app.DispatcherSettings) { s.ShutdownGrace = time.Millisecond },
-		"KAFKA_SESSION_TIMEOUT: 597h0m0s is above 596h31m23":              func(s *app.DispatcherSettings) { s.Groups.SessionTimeout = 597 * time.Hour },
+		"KAFKA_SESSION_TIMEOUT: 596h31m23.647s is above 596h31m23.646s":   func(s *app.DispatcherSettings) { s.Groups.SessionTimeout = math.MaxInt32 * time.Millisecond },
+		"SHUTDOWN_GRACE: 1194h0m0s, at most 1193h2m37.292s":               func(s *app.DispatcherSettings) { s.ShutdownGrace = 1194 * time.Hour },
 		`SIGNAL_TOPIC: "__consumer_offsets" is one of Kafka's own topics`: func(s *app.DispatcherSettings) { s.Signals.Topic = "__consumer_offsets" },
 		`JOBS_TOPIC: "__transaction_state" is one of Kafka's own topics`:  func(s *app.DispatcherSettings) { s.Queue.Jobs = "__transaction_state" },
 	} {
@@ -263,9 +266,13 @@ func TestSettings_RefuseWhatTheProcessCouldNotWorkWith(t *testing.T) {
 		}
 	}
 	cfg := app.DefaultDispatcher()
-	cfg.ShutdownGrace, cfg.Groups.SessionTimeout = time.Second, 596*time.Hour
+	cfg.ShutdownGrace, cfg.Groups.SessionTimeout = time.Second, consumer.MaxTimeout
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("the bounds themselves: %v", err)
+	}
+	cfg.ShutdownGrace = 2 * consumer.MaxHandleTimeout
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("the longest grace: %v", err)
 	}
 }
 

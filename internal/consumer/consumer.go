@@ -40,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -295,6 +296,18 @@ func (g *Group) heartbeatInterval() time.Duration {
 	return min(g.cfg.SessionTimeout/5, maxHeartbeatInterval)
 }
 
+// MaxTimeout is the longest session timeout, and rebalance timeout (HandleTimeout plus
+// rebalanceSlack), that a member can ask for: kafka-go refuses a count of milliseconds that
+// does not fit the protocol's 32 bits, less one.
+const MaxTimeout = (math.MaxInt32 - 1) * time.Millisecond
+
+// MaxHandleTimeout is the longest HandleTimeout: its rebalance timeout is MaxTimeout.
+const MaxHandleTimeout = MaxTimeout - rebalanceSlack
+
+// rebalanceSlack is what a member's rebalance timeout adds to HandleTimeout: the time to
+// rejoin after its work in hand is done.
+const rebalanceSlack = 5 * time.Second
+
 // maxHeartbeatInterval bounds how long a member takes to learn that its group is rebalancing.
 const maxHeartbeatInterval = 500 * time.Millisecond
 
@@ -308,7 +321,7 @@ func (g *Group) groupConfig(log *slog.Logger) kafka.ConsumerGroupConfig {
 		// Partitions added to the topic start a new generation that includes them.
 		WatchPartitionChanges: true,
 		SessionTimeout:        g.cfg.SessionTimeout,
-		RebalanceTimeout:      g.cfg.HandleTimeout + 5*time.Second,
+		RebalanceTimeout:      g.cfg.HandleTimeout + rebalanceSlack,
 		HeartbeatInterval:     g.heartbeatInterval(),
 		// Never waited out: Run replaces the ConsumerGroup after a failed join.
 		JoinGroupBackoff: g.cfg.JoinBackoff,
