@@ -63,7 +63,7 @@ func newChat(srv *server) *cobra.Command {
 				return err
 			}
 			c := &chat{srv: srv, changed: make(chan struct{}, 1), pending: map[string]bool{}, resumed: map[string]bool{},
-				done: map[string]bool{}, errored: map[string]bool{}, enqueued: map[string]uint64{}}
+				done: map[string]bool{}, errored: map[string]bool{}, sent: map[string]bool{}, failed: map[string]bool{}, enqueued: map[string]uint64{}}
 			c.place, c.placeErr = statePath(srv.bearer())
 			switch {
 			case conversation != "" && resume:
@@ -169,6 +169,7 @@ type chat struct {
 	resumed map[string]bool
 	done    map[string]bool // jobs whose outcome has been printed (it may come before Send returns)
 	errored map[string]bool // those of done whose outcome was an error
+	sent    map[string]bool // jobs this chat's sentences were queued as
 	// enqueued holds the serial of each "enqueued" printed, by job: the watch often prints a
 	// sentence's before Send returns.
 	enqueued map[string]uint64
@@ -178,7 +179,7 @@ type chat struct {
 	unwatch    context.CancelFunc // ends the watch of conv; nil when there is none
 	unqueued   int                // lines not queued: refused, or not sent
 	unanswered int                // answers due that will not come: their conversation was lost
-	failed     int                // answers due that were errors
+	failed     map[string]bool    // answers due that were errors: this chat's, or due when it began
 	// asked is the conversation chat was started on (--resume, --conversation) until a
 	// sentence gets through, and missing whether the server did not have it: the end of input
 	// then fails, as a script printing a conversation should see.
@@ -478,10 +479,11 @@ func (c *chat) send(ctx context.Context, sentence string) {
 		c.send(ctx, sentence)
 		return
 	}
+	c.sent[m.GetJobId()] = true
 	if !c.done[m.GetJobId()] {
 		c.pending[m.GetJobId()] = true
 	} else if c.errored[m.GetJobId()] {
-		c.failed++ // printed before Send returned, so not yet counted as this chat's
+		c.failed[m.GetJobId()] = true // printed before Send returned, so not yet known as this chat's
 	}
 	c.sentUpTo = max(c.sentUpTo, m.GetSerial())
 	c.conv = m.GetConversationId()
@@ -787,9 +789,11 @@ func (c *chat) print(conv string, ev *elizav1.QueueConversationResponse) {
 		c.done[ev.GetJobId()] = true // printed below: not an answer due, though still pending
 		if ev.GetKind() == elizav1.QueueConversationResponse_KIND_ERROR {
 			c.errored[ev.GetJobId()] = true
-			// An answer due: not one of the history that came in it too, before this chat.
-			if c.pending[ev.GetJobId()] && (c.resumed[ev.GetJobId()] || ev.GetSerial() > c.history) {
-				c.failed++
+			// An answer due: this chat's sentence's (whatever its serial: one sent before the
+			// watch heard where the history ends may be in it), or one due when it began, not
+			// one of the history that came in it too, before this chat.
+			if c.sent[ev.GetJobId()] || c.pending[ev.GetJobId()] && (c.resumed[ev.GetJobId()] || ev.GetSerial() > c.history) {
+				c.failed[ev.GetJobId()] = true
 			}
 		}
 	}
@@ -925,11 +929,11 @@ func (c *chat) end(ctx context.Context) error {
 	if c.unanswered > 0 {
 		why = append(why, answers(c.unanswered)+" due will not come")
 	}
-	switch {
-	case c.failed == 1:
+	switch n := len(c.failed); {
+	case n == 1:
 		why = append(why, "1 answer due was an error")
-	case c.failed > 1:
-		why = append(why, fmt.Sprintf("%d answers due were errors", c.failed))
+	case n > 1:
+		why = append(why, fmt.Sprintf("%d answers due were errors", n))
 	}
 	if c.missing {
 		why = append(why, fmt.Sprintf("conversation %s is not on %s", c.asked, c.srv.addr))
@@ -976,10 +980,16 @@ func (c *chat) drain(ctx context.Context) error {
 			clear(c.resumed)
 			c.mu.Unlock()
 			c.save()
-			if n == 0 {
-				return fmt.Errorf("the conversation's history was not all received after %s; `eliza chat --resume` shows it", answerWait)
+			c.mu.Lock()
+			again := "`eliza chat --resume`"
+			if !c.keep && c.conv != "" { // only printed: --resume continues another
+				again = "`eliza chat --conversation " + c.conv + "`"
 			}
-			return fmt.Errorf("%s still due after %s; `eliza chat --resume` shows them when they come", answers(n), answerWait)
+			c.mu.Unlock()
+			if n == 0 {
+				return fmt.Errorf("the conversation's history was not all received after %s; %s shows it", answerWait, again)
+			}
+			return fmt.Errorf("%s still due after %s; %s shows them when they come", answers(n), answerWait, again)
 		}
 	}
 }

@@ -871,6 +871,35 @@ func TestChat_AnAnswerDueThatIsAnErrorFailsTheEndOfInput(t *testing.T) {
 	}
 }
 
+// This chat's own sentence answered with an error counts, even when it falls in the history
+// the watch reads first: a watch that failed until the sentence was sent and answered. It was
+// taken for an error of the history, and chat exited 0.
+func TestChat_AnErrorToItsOwnSentenceInTheHistoryFailsTheEndOfInput(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	f.add(convID(5), 1)
+	var once sync.Once
+	f.beforeWatch = func(ctx context.Context, _ *elizav1.WatchRequest) error {
+		failed := false
+		once.Do(func() {
+			for len(f.sends()) == 0 && ctx.Err() == nil { // until the sentence is sent (and answered)
+				time.Sleep(5 * time.Millisecond)
+			}
+			time.Sleep(100 * time.Millisecond) // and Send has returned
+			failed = true
+		})
+		if failed {
+			return connect.NewError(connect.CodeUnavailable, errors.New("restarting"))
+		}
+		return nil
+	}
+	r := start(f.start(t), strings.NewReader(lines("fail this")), "chat", "--conversation", convID(5))
+	if code := r.wait(t); code != 1 || !strings.Contains(r.out.String(), "error: the assistant could not answer") ||
+		r.err.String() != "eliza: 1 answer due was an error (see above)\n" {
+		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 1 and the error counted", code, r.out, r.err)
+	}
+}
+
 // Printing a conversation (--conversation, and no line) leaves the place --resume continues
 // as it was: it took it, so that the next --resume continued the conversation printed, not the
 // last one held. A line sent to it makes it the one held.

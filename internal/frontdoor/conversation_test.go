@@ -343,7 +343,7 @@ func TestQueueConversation_RefusesBadInputWithTheRightCode(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			s := c.open()
-			c.send(s, tc.req)
+			_ = s.Send(tc.req) // io.EOF when the stream has ended already: its error comes from Receive
 			if _, err := s.Receive(); connect.CodeOf(err) != tc.code {
 				t.Fatalf("got %v, want %s", err, tc.code)
 			}
@@ -360,7 +360,7 @@ func TestQueueConversation_RefusesBadInputWithTheRightCode(t *testing.T) {
 		"spaces, an id unknown": {ConversationId: unknown, Sentence: " \u200b\t"},
 	} {
 		s := c.open()
-		c.send(s, req)
+		_ = s.Send(req) // io.EOF when the stream has ended already: its error comes from Receive
 		if res, err := s.Receive(); connect.CodeOf(err) != connect.CodeInvalidArgument {
 			t.Fatalf("a first sentence of %s: %+v, %v; want InvalidArgument", name, res, err)
 		}

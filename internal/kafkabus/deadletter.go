@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -103,7 +104,11 @@ func (d *DeadLetters) copyAll(ctx context.Context, msgs []poison) error {
 func logKey(key []byte) string {
 	const most = 512
 	if len(key) > most {
-		return fmt.Sprintf("%s… (%d bytes)", key[:most], len(key))
+		cut := most
+		for cut > 0 && !utf8.RuneStart(key[cut]) { // not inside a character
+			cut--
+		}
+		return fmt.Sprintf("%s… (%d bytes)", key[:cut], len(key))
 	}
 	return string(key)
 }
