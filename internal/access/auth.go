@@ -312,6 +312,9 @@ func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 			return err
 		}
 		ctx = admitted
+		if c, ok := ClientFrom(ctx); ok && cr.looked() {
+			i.a.streams.admitted(cr.hash, c.ID)
+		}
 		err = next(ctx, conn)
 		if cut := cutOff(ctx); cut != nil && ended(err) {
 			err = cut // the stream ended because its token was revoked or its client disabled

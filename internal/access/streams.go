@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // streams are the open streams (Watch, QueueConversation, Converse, Introduce) of callers with
@@ -15,9 +17,23 @@ type streams struct {
 	mu     sync.Mutex
 	next   uint64
 	byHash map[Hash]map[uint64]context.CancelCauseFunc
+	// clients holds the client of each token with streams open, once one of them is admitted:
+	// a revoked token is unknown to the database, and the log names its client from here.
+	clients map[Hash]uuid.UUID
 }
 
-func newStreams() *streams { return &streams{byHash: map[Hash]map[uint64]context.CancelCauseFunc{}} }
+func newStreams() *streams {
+	return &streams{byHash: map[Hash]map[uint64]context.CancelCauseFunc{}, clients: map[Hash]uuid.UUID{}}
+}
+
+// admitted notes the client of hash's streams, once one of them is admitted.
+func (s *streams) admitted(hash Hash, client uuid.UUID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byHash[hash] != nil {
+		s.clients[hash] = client
+	}
+}
 
 // refused is the cause a stream's context is cancelled with when its token no longer admits
 // it: err is the error the call ends with, as a new call with that token would be refused.
@@ -54,6 +70,7 @@ func (s *streams) follow(ctx context.Context, hash Hash) (context.Context, func(
 			delete(open, id)
 			if len(open) == 0 {
 				delete(s.byHash, hash)
+				delete(s.clients, hash)
 			}
 		}
 		s.mu.Unlock()
@@ -72,16 +89,18 @@ func (s *streams) tokens() []Hash {
 	return hs
 }
 
-// end ends every stream open with the token of hash, with err; it returns how many.
-func (s *streams) end(hash Hash, err error) int {
+// end ends every stream open with the token of hash, with err; it returns how many, and
+// their client, if one of them was admitted (uuid.Nil otherwise).
+func (s *streams) end(hash Hash, err error) (int, uuid.UUID) {
 	s.mu.Lock()
-	open := s.byHash[hash]
+	open, client := s.byHash[hash], s.clients[hash]
 	delete(s.byHash, hash)
+	delete(s.clients, hash)
 	s.mu.Unlock()
 	for _, cancel := range open {
 		cancel(refused{err})
 	}
-	return len(open)
+	return len(open), client
 }
 
 // recheckTimeout bounds one recheck's query.
@@ -136,11 +155,11 @@ func (a *Authenticator) recheck(ctx context.Context) {
 		st, ok := valid[h]
 		switch {
 		case !ok:
-			if n := a.streams.end(h, errInvalid()); n > 0 {
-				a.log.Info("streams ended: their token was revoked", "streams", n)
+			if n, client := a.streams.end(h, errInvalid()); n > 0 {
+				a.log.Info("streams ended: their token was revoked", "streams", n, "client", client)
 			}
 		case st.disabled:
-			if n := a.streams.end(h, errDisabled()); n > 0 {
+			if n, _ := a.streams.end(h, errDisabled()); n > 0 {
 				a.log.Info("streams ended: their client was disabled", "streams", n, "client", st.client)
 			}
 		}

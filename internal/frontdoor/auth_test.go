@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 	"github.com/beacon/eventdispatch/internal/kafkatest"
+	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/stack"
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
@@ -101,7 +103,13 @@ func (cs clients) add(tier access.Tier) (access.Client, string, access.Token) {
 // test ends, as a front door's does.
 func (cs clients) listening(mode access.Mode, anonymous access.Tier) *access.Authenticator {
 	cs.t.Helper()
-	auth := access.NewAuthenticator(mode, anonymous, cs.store, slog.New(slog.DiscardHandler))
+	return cs.listeningLogged(mode, anonymous, slog.New(slog.DiscardHandler))
+}
+
+// listeningLogged is listening with the authenticator logging to log.
+func (cs clients) listeningLogged(mode access.Mode, anonymous access.Tier, log *slog.Logger) *access.Authenticator {
+	cs.t.Helper()
+	auth := access.NewAuthenticator(mode, anonymous, cs.store, log)
 	listening, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- auth.Listen(listening) }()
@@ -192,10 +200,11 @@ func TestAuth_RefusesBadTokensOnEveryRPCAndProtocol(t *testing.T) {
 // refused. Other clients' streams and the anonymous caller's go on.
 func TestAuth_ARevokedTokenOrADisabledClientEndsItsOpenStreams(t *testing.T) {
 	cs := openClients(t)
-	_, revokedSecret, revokedToken := cs.add(access.Premium)
+	revokedClient, revokedSecret, revokedToken := cs.add(access.Premium)
 	disabled, disabledSecret, _ := cs.add(access.Premium)
 	_, keptSecret, _ := cs.add(access.Premium)
-	auth := cs.listening(access.Optional, access.Premium)
+	var logged proctest.Buffer
+	auth := cs.listeningLogged(access.Optional, access.Premium, slog.New(slog.NewTextHandler(&logged, nil)))
 	m := transcript.NewMemory(time.Hour)
 	c := startConversationsOn(t, m, m, func(o *frontdoor.Options) { o.Auth = auth.Interceptor() })
 
@@ -293,6 +302,14 @@ func TestAuth_ARevokedTokenOrADisabledClientEndsItsOpenStreams(t *testing.T) {
 			t.Errorf("%s: converse: %v", f.name, err)
 		} else if _, err := f.talk.Receive(); err != nil {
 			t.Errorf("%s: converse's answer: %v", f.name, err)
+		}
+	}
+	// The log names each ended stream's client, the revoked token's too, which the database
+	// no longer knows: it named none.
+	for _, want := range []string{`msg="streams ended: their token was revoked" streams=\d client=` + revokedClient.ID.String(),
+		`msg="streams ended: their client was disabled" streams=\d client=` + disabled.ID.String()} {
+		if !regexp.MustCompile(want).MatchString(logged.String()) {
+			t.Errorf("logged %s\nwant %s", logged.String(), want)
 		}
 	}
 }
