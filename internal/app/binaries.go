@@ -111,6 +111,13 @@ type listen struct{ variable, addr string }
 // wildcard one, takes the port on every address; port 0 is any free port.
 func distinctAddrs(addrs ...listen) error {
 	wildcard := func(host string) bool { return host == "" || host == "0.0.0.0" || host == "::" }
+	// localhost is where Go listens for it: the first of its addresses, 127.0.0.1.
+	named := func(host string) string {
+		if host == "localhost" {
+			return "127.0.0.1"
+		}
+		return host
+	}
 	for i, a := range addrs {
 		hostA, portA, err := net.SplitHostPort(a.addr)
 		if err != nil || portA == "0" {
@@ -118,7 +125,7 @@ func distinctAddrs(addrs ...listen) error {
 		}
 		for _, b := range addrs[:i] {
 			hostB, portB, err := net.SplitHostPort(b.addr)
-			if err == nil && portA == portB && (hostA == hostB || wildcard(hostA) || wildcard(hostB)) {
+			if err == nil && portA == portB && (named(hostA) == named(hostB) || wildcard(hostA) || wildcard(hostB)) {
 				return fmt.Errorf("%s and %s: both listen on port %s (%q, %q)", b.variable, a.variable, portA, b.addr, a.addr)
 			}
 		}

@@ -373,6 +373,12 @@ func TestSettings_RefuseTwoListenersOnOnePort(t *testing.T) {
 			t.Errorf("%s: %v, want %q", name, err, want)
 		}
 	}
+	// localhost is 127.0.0.1, where Go listens for it: it was taken for another host.
+	frontdoor = app.DefaultFrontDoor()
+	frontdoor.FrontDoor.Addr, frontdoor.AdminAddr = "localhost:8080", "127.0.0.1:8080"
+	if err := frontdoor.Validate(); err == nil || !strings.Contains(err.Error(), "ADDR and ADMIN_ADDR: both listen on port 8080") {
+		t.Errorf("localhost and 127.0.0.1, one port: %v, want it refused", err)
+	}
 	// Another host's port of the same number is another listener.
 	frontdoor = app.DefaultFrontDoor()
 	frontdoor.FrontDoor.Addr, frontdoor.AdminAddr = "127.0.0.1:8080", "127.0.0.2:8080"
