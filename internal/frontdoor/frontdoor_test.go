@@ -43,6 +43,13 @@ type harness struct {
 // answer to its end.
 func (h *harness) postRaw(t *testing.T, procedure, contentType, body string, headers ...string) {
 	t.Helper()
+	h.post(t, h.h2c, procedure, contentType, body, headers...)
+}
+
+// post is postRaw through client (h.http1 or h.h2c), returning the response, whose body it
+// has read to its end (and closed), and that body.
+func (h *harness) post(t *testing.T, client *http.Client, procedure, contentType, body string, headers ...string) (*http.Response, []byte) {
+	t.Helper()
 	req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+procedure, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -51,12 +58,16 @@ func (h *harness) postRaw(t *testing.T, procedure, contentType, body string, hea
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := h.h2c.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.Copy(io.Discard, res.Body)
+	got, err := io.ReadAll(res.Body)
 	_ = res.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, got
 }
 
 func start(t *testing.T) *harness {
@@ -105,18 +116,7 @@ func ctx(t *testing.T) context.Context {
 
 func TestSay_AnswersPlainJSONOverHTTP1(t *testing.T) {
 	h := start(t)
-	req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+"/connectrpc.eliza.v1.ElizaService/Say",
-		strings.NewReader(`{"sentence": "I feel happy."}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := h.http1.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
+	res, body := h.post(t, h.http1, elizav1connect.ElizaServiceSayProcedure, "application/json", `{"sentence": "I feel happy."}`)
 	if res.StatusCode != http.StatusOK || res.ProtoMajor != 1 {
 		t.Fatalf("got %s over HTTP/%d: %s", res.Status, res.ProtoMajor, body)
 	}
@@ -481,25 +481,21 @@ func TestBadJSON_IsRefusedSayingWhy(t *testing.T) {
 		`{"sentence": "I feel happy.", "conversationID": ""}`: `unknown field \"conversationID\"`,
 		`{"sentense": "x", "sentence": "\ud800"}`:             `unknown field \"sentense\"`,
 	} {
-		post := func() (*http.Response, error) {
-			req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+"/connectrpc.eliza.v1.ElizaService/Say", strings.NewReader(body))
-			if err != nil {
-				return nil, err
-			}
-			req.Header.Set("Content-Type", "application/json")
-			return h.http1.Do(req)
+		post := func() (*http.Response, []byte) {
+			return h.post(t, h.http1, elizav1connect.ElizaServiceSayProcedure, "application/json", body)
 		}
-		get := func() (*http.Response, error) {
+		get := func() (*http.Response, []byte) {
 			q := url.Values{"connect": {"v1"}, "encoding": {"json"}, "message": {body}}
-			return h.http1.Get(h.url + "/connectrpc.eliza.v1.ElizaService/Say?" + q.Encode())
-		}
-		for name, call := range map[string]func() (*http.Response, error){"POST": post, "GET": get} {
-			res, err := call()
+			res, err := h.http1.Get(h.url + elizav1connect.ElizaServiceSayProcedure + "?" + q.Encode())
 			if err != nil {
 				t.Fatal(err)
 			}
 			got, _ := io.ReadAll(res.Body)
 			res.Body.Close()
+			return res, got
+		}
+		for name, call := range map[string]func() (*http.Response, []byte){"POST": post, "GET": get} {
+			res, got := call()
 			if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(got), `"code":"invalid_argument"`) || !strings.Contains(string(got), want) {
 				t.Errorf("%s %s: %s %s; want 400, invalid_argument, %s", name, body, res.Status, got, want)
 			}
@@ -518,31 +514,11 @@ func TestBadJSON_IsRefusedSayingWhy(t *testing.T) {
 func TestBadProtobuf_IsRefusedNamingTheMessage(t *testing.T) {
 	h := start(t)
 	const want = "not a connectrpc.eliza.v1.SayRequest in protobuf's binary form"
-	req, err := http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+"/connectrpc.eliza.v1.ElizaService/Say", strings.NewReader("\xff\xff"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/proto")
-	res, err := h.http1.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	res, got := h.post(t, h.http1, elizav1connect.ElizaServiceSayProcedure, "application/proto", "\xff\xff")
 	if res.StatusCode != http.StatusBadRequest || !strings.Contains(string(got), want) || strings.Contains(string(got), "elizav1") {
 		t.Errorf("Connect: %s %s; want 400 and %q", res.Status, got, want)
 	}
-	req, err = http.NewRequestWithContext(ctx(t), http.MethodPost, h.url+"/connectrpc.eliza.v1.ElizaService/Say", strings.NewReader("\x00\x00\x00\x00\x02\xff\xff"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/grpc")
-	res, err = h.h2c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	res.Body.Close()
+	res, _ = h.post(t, h.h2c, elizav1connect.ElizaServiceSayProcedure, "application/grpc", "\x00\x00\x00\x00\x02\xff\xff")
 	if msg, _ := url.PathUnescape(res.Header.Get("Grpc-Message") + res.Trailer.Get("Grpc-Message")); !strings.Contains(msg, want) {
 		t.Errorf("gRPC: grpc-message %q; want %q", msg, want)
 	}

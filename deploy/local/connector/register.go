@@ -137,14 +137,8 @@ func (r *registrar) ensureConfig(ctx context.Context) (done, put bool, err error
 			case err != nil:
 				// Connect unreachable, or rebalancing: what up would do is not known yet. (It
 				// said "would register", status 0, for a Connect that was not there.)
-				if ctx.Err() != nil {
-					return false, false, ctx.Err()
-				}
-				if !time.Now().Before(deadline) {
-					return false, false, failed("connector: could not read the config of %s from Connect (last answer: %v); see %s", r.spec.name, err, r.connectLog)
-				}
-				if !sleep(ctx, r.retryPause) {
-					return false, false, ctx.Err()
+				if err := r.pauseToRetry(ctx, deadline, err, "could not read the config of "+r.spec.name+" from Connect"); err != nil {
+					return false, false, err
 				}
 				continue
 			}
@@ -161,16 +155,25 @@ func (r *registrar) ensureConfig(ctx context.Context) (done, put bool, err error
 		if errors.As(err, &he) && he.code/100 == 4 && he.code != 409 {
 			return false, false, failed("connector: Connect refused the config (HTTP %d): %s", he.code, he.message)
 		}
-		if ctx.Err() != nil {
-			return false, false, ctx.Err()
-		}
-		if !time.Now().Before(deadline) {
-			return false, false, failed("connector: could not register %s (last answer: %v); see %s", r.spec.name, err, r.connectLog)
-		}
-		if !sleep(ctx, r.retryPause) {
-			return false, false, ctx.Err()
+		if err := r.pauseToRetry(ctx, deadline, err, "could not register "+r.spec.name); err != nil {
+			return false, false, err
 		}
 	}
+}
+
+// pauseToRetry waits retryPause before the next try of what failed with err, or says why
+// there is none: ctx ended, or the deadline passed (failed: what gave up, and err).
+func (r *registrar) pauseToRetry(ctx context.Context, deadline time.Time, err error, gaveUp string) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if !time.Now().Before(deadline) {
+		return failed("connector: %s (last answer: %v); see %s", gaveUp, err, r.connectLog)
+	}
+	if !sleep(ctx, r.retryPause) {
+		return ctx.Err()
+	}
+	return nil
 }
 
 // awaitRunning polls the status until everything is RUNNING, something FAILED, or the
