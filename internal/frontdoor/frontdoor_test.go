@@ -70,6 +70,14 @@ func (h *harness) post(t *testing.T, client *http.Client, procedure, contentType
 	return res, got
 }
 
+// requestsCounted compares frontdoor_rpc_requests_total in reg with series, its lines in the
+// text format without their HELP and TYPE, and returns the difference (nil when none).
+func requestsCounted(reg prometheus.Gatherer, series string) error {
+	const header = "# HELP frontdoor_rpc_requests_total RPCs handled, by procedure and Connect code (ok when there was no error).\n" +
+		"# TYPE frontdoor_rpc_requests_total counter\n"
+	return testutil.GatherAndCompare(reg, strings.NewReader(header+strings.TrimPrefix(series, "\n")), "frontdoor_rpc_requests_total")
+}
+
 func start(t *testing.T) *harness {
 	t.Helper()
 	return startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }))
@@ -375,11 +383,9 @@ func TestDrain_ASaySentTooSlowlyIsUnavailable(t *testing.T) {
 				return fmt.Sprintf("logged %q, want the Say's call logged as unavailable, at info", logged.String())
 			})
 			want := `
-# HELP frontdoor_rpc_requests_total RPCs handled, by procedure and Connect code (ok when there was no error).
-# TYPE frontdoor_rpc_requests_total counter
 frontdoor_rpc_requests_total{code="unavailable",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
 `
-			if err := testutil.GatherAndCompare(h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total"); err != nil {
+			if err := requestsCounted(h.metrics, want); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -422,14 +428,12 @@ func TestSay_ABodyThatDoesNotAllComeInTimeIsGivenUp(t *testing.T) {
 			// Counted as what its client was told, also over HTTP/1.1, where the read given up
 			// ends the call's context, which otherwise reads as the caller gone (canceled).
 			want := `
-# HELP frontdoor_rpc_requests_total RPCs handled, by procedure and Connect code (ok when there was no error).
-# TYPE frontdoor_rpc_requests_total counter
 frontdoor_rpc_requests_total{code="deadline_exceeded",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
 `
 			kafkatest.Eventually(t, 2*time.Second, func() bool {
-				return testutil.GatherAndCompare(h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total") == nil
+				return requestsCounted(h.metrics, want) == nil
 			}, func() string {
-				err := testutil.GatherAndCompare(h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total")
+				err := requestsCounted(h.metrics, want)
 				return fmt.Sprintf("the Say given up is not counted as deadline_exceeded: %v", err)
 			})
 		})
@@ -579,13 +583,11 @@ func TestMetrics_CountCallsByProcedureAndCode(t *testing.T) {
 	}
 
 	want := `
-# HELP frontdoor_rpc_requests_total RPCs handled, by procedure and Connect code (ok when there was no error).
-# TYPE frontdoor_rpc_requests_total counter
 frontdoor_rpc_requests_total{code="internal",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
 frontdoor_rpc_requests_total{code="invalid_argument",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 4
 frontdoor_rpc_requests_total{code="ok",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
 `
-	if err := testutil.GatherAndCompare(h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total"); err != nil {
+	if err := requestsCounted(h.metrics, want); err != nil {
 		t.Fatal(err)
 	}
 	// The service's streams are listed at zero before any opens.
