@@ -35,6 +35,7 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:       g.cfg.Brokers,
+		Dialer:        readerDialer,
 		Topic:         g.cfg.Topic,
 		Partition:     a.ID,
 		MinBytes:      1,
