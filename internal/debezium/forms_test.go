@@ -159,6 +159,23 @@ func TestDecodeSignalChange_UnescapesStrings(t *testing.T) {
 	}
 }
 
+// An object key is matched on its value, escapes and all: "\u006fp" is op, "sensor_typé"
+// is a column of its own.
+func TestDecodeSignalChange_UnescapesKeys(t *testing.T) {
+	value := string(payloadOf(t, fixture(t, "events/datastore-signal/create-eeg.json")))
+	value = replaceOnce(t, value, `"op":"c"`, `"\u006fp":"c"`)
+	value = replaceOnce(t, value, `"sensor_label":"eeg"`, `"sensor_label":"eeg","sensor_typé":"x","sensor_type\u0020":"y"`)
+	for _, decode := range []func([]byte) (Change, error){DecodeSignalChange, DecodeRuleChange} {
+		ch, err := decode([]byte(value))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.Op != OpCreate || ch.After.SensorType != "eeg" {
+			t.Errorf("op %q, sensor_type %q; want c and eeg", ch.Op, ch.After.SensorType)
+		}
+	}
+}
+
 // A NULL among a row's channels (a text[] may hold NULLs) is data, not an undecodable event: it
 // reads as an empty name, so the signal is invalid and logged, not dead-lettered.
 func TestDecodeSignalChange_NullChannelReadsAsAnEmptyName(t *testing.T) {

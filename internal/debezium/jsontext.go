@@ -90,6 +90,9 @@ func stringBytes(b []byte) ([]byte, error) {
 
 // skipSpace returns the index of the first non-whitespace byte of b at or after i.
 func skipSpace(b []byte, i int) int {
+	if i < len(b) && b[i] > ' ' {
+		return i // the connector writes none
+	}
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}

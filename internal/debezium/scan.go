@@ -83,12 +83,12 @@ func (s *scanner) members(member func(key []byte) error) error {
 			return s.unexpected("where an object key begins")
 		}
 		start := s.i
-		end, err := s.stringToken()
+		end, plain, err := s.stringToken()
 		if err != nil {
 			return err
 		}
 		key := s.b[start+1 : end-1]
-		if !plainString(s.b[start:end]) {
+		if !plain {
 			var k string
 			if err := json.Unmarshal(s.b[start:end], &k); err != nil {
 				return s.notJSON("bad object key")
@@ -117,7 +117,7 @@ func (s *scanner) value() ([]byte, error) {
 	switch {
 	case c == '"':
 		var end int
-		if end, err = s.stringToken(); err == nil {
+		if end, _, err = s.stringToken(); err == nil {
 			s.i = end
 		}
 	case c == '{':
@@ -198,9 +198,11 @@ func (s *scanner) closeIf(closing byte) bool {
 // stringToken reads the string token at the scanner's position and returns the index just
 // past its closing quote, checking it on the way: no control characters, and only JSON's
 // escapes. Bytes above 0x7f pass, as encoding/json lets them (it replaces invalid UTF-8 when
-// it unquotes).
-func (s *scanner) stringToken() (int, error) {
+// it unquotes). plain reports what plainString would of the token: no escape and only ASCII,
+// so that its bytes between the quotes are its value.
+func (s *scanner) stringToken() (end int, plain bool, err error) {
 	b := s.b
+	plain = true
 	for j := s.i + 1; j < len(b); j++ {
 		c := b[j]
 		if !special[c] {
@@ -208,12 +210,16 @@ func (s *scanner) stringToken() (int, error) {
 		}
 		switch {
 		case c == '"':
-			return j + 1, nil
+			return j + 1, plain, nil
 		case c < 0x20:
 			s.i = j
-			return 0, s.notJSON("control character in a string")
+			return 0, false, s.notJSON("control character in a string")
+		case c >= 0x80:
+			plain = false
+			continue
 		}
-		if j++; j >= len(b) { // c == '\\'
+		plain = false // c == '\\'
+		if j++; j >= len(b) {
 			break
 		}
 		switch b[j] {
@@ -221,22 +227,25 @@ func (s *scanner) stringToken() (int, error) {
 		case 'u':
 			if j+4 >= len(b) || !isHex(b[j+1]) || !isHex(b[j+2]) || !isHex(b[j+3]) || !isHex(b[j+4]) {
 				s.i = j
-				return 0, s.notJSON(`bad \u escape in a string`)
+				return 0, false, s.notJSON(`bad \u escape in a string`)
 			}
 			j += 4
 		default:
 			s.i = j
-			return 0, s.notJSON("bad escape in a string")
+			return 0, false, s.notJSON("bad escape in a string")
 		}
 	}
 	s.i = len(b)
-	return 0, s.unexpected("in a string")
+	return 0, false, s.unexpected("in a string")
 }
 
-// special marks the bytes that end a run of ordinary string content: the quote, the
-// backslash and the control characters.
+// special marks the bytes that end a run of plain string content: the quote, the backslash,
+// the control characters and the bytes above ASCII.
 var special = func() (t [256]bool) {
 	for c := range 0x20 {
+		t[c] = true
+	}
+	for c := 0x80; c < 0x100; c++ {
 		t[c] = true
 	}
 	t['"'], t['\\'] = true, true
