@@ -15,9 +15,10 @@ import (
 // partition readers' system calls").
 const readBufferBytes = 256 << 10
 
-// readerDialer dials the partition readers' connections as kafka-go's default dialer does,
-// with reads buffered by readBufferBytes.
-var readerDialer = &kafka.Dialer{
+// ReaderDialer dials the partition readers' connections as kafka-go's default dialer does,
+// with reads buffered by readBufferBytes. It is exported for the benchmarks, which read a
+// backlog through it as well as through kafka-go's own.
+var ReaderDialer = &kafka.Dialer{
 	Timeout: 10 * time.Second, // kafka.DefaultDialer's
 	DialFunc: func(ctx context.Context, network, address string) (net.Conn, error) {
 		var d net.Dialer

@@ -41,7 +41,7 @@ func TestReaderDialer_ReadsTheSocketInLargePieces(t *testing.T) {
 		_, _ = c.Write(payload)
 	}()
 
-	conn, err := readerDialer.DialFunc(context.Background(), "tcp", ln.Addr().String())
+	conn, err := ReaderDialer.DialFunc(context.Background(), "tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestReaderDialer_KeepsReadDeadlines(t *testing.T) {
 			time.Sleep(2 * time.Second) // writes nothing
 		}
 	}()
-	conn, err := readerDialer.DialFunc(context.Background(), "tcp", ln.Addr().String())
+	conn, err := ReaderDialer.DialFunc(context.Background(), "tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}

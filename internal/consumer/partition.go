@@ -35,7 +35,7 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:       g.cfg.Brokers,
-		Dialer:        readerDialer,
+		Dialer:        ReaderDialer,
 		Topic:         g.cfg.Topic,
 		Partition:     a.ID,
 		MinBytes:      1,
