@@ -129,3 +129,41 @@ func TestObserver_LogsRefusedCredentialsAtInfo(t *testing.T) {
 			func() string { return "want " + want + " in the log:\n" + logs.String() })
 	}
 }
+
+// A client refused again and again gets an info line a second (RefusedLogEvery), with where
+// it called from; the refusals between go to debug, and the next info line counts them.
+func TestObserver_BoundsTheLinesOfRefusedCredentials(t *testing.T) {
+	var logs proctest.Buffer
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
+		o.Log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		o.Auth = refuse(connect.CodeUnauthenticated)
+	})
+	client := elizav1connect.NewElizaServiceClient(h.h2c, h.url)
+	say := func() {
+		t.Helper()
+		if _, err := client.Say(ctx(t), connect.NewRequest(&elizav1.SayRequest{Sentence: "hi"})); connect.CodeOf(err) != connect.CodeUnauthenticated {
+			t.Fatalf("Say: %v, want unauthenticated", err)
+		}
+	}
+	const line = "msg=rpc procedure=/connectrpc.eliza.v1.ElizaService/Say code=unauthenticated"
+	count := func(level string) int { return strings.Count(logs.String(), "level="+level+" "+line) }
+	start := time.Now()
+	for range 5 {
+		say()
+	}
+	if took := time.Since(start); took >= frontdoor.RefusedLogEvery {
+		t.Fatalf("five refused calls took %s, RefusedLogEvery or more: the test cannot tell the lines apart", took)
+	}
+	kafkatest.Eventually(t, 5*time.Second, func() bool { return count("INFO")+count("DEBUG") == 5 },
+		func() string { return "want five lines in the log:\n" + logs.String() })
+	if count("INFO") != 1 || !strings.Contains(logs.String(), "peer=127.0.0.1:") {
+		t.Fatalf("want one of the five at info, naming the peer; the log:\n%s", logs.String())
+	}
+	time.Sleep(frontdoor.RefusedLogEvery - time.Since(start))
+	say()
+	kafkatest.Eventually(t, 5*time.Second, func() bool { return count("INFO") == 2 },
+		func() string { return "want a second line at info once a second has passed:\n" + logs.String() })
+	if !strings.Contains(logs.String(), "refused_at_debug_since=4") {
+		t.Fatalf("want the second info line to count the four at debug; the log:\n%s", logs.String())
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -206,13 +207,41 @@ func (m *AdmissionMetrics) since(stage string, start time.Time) {
 type observer struct {
 	metrics *Metrics
 	log     *slog.Logger
+	refused refusedLines
+}
+
+// RefusedLogEvery is how often at most a call refused for its credentials is logged at info.
+// A client retrying a bad token, or someone guessing tokens, would otherwise write a line a
+// call: the calls between are logged at debug, counted in frontdoor_rpc_requests_total, and
+// the next info line says how many there were.
+const RefusedLogEvery = time.Second
+
+// refusedLines decides which refusals of credentials get their info line.
+type refusedLines struct {
+	mu       sync.Mutex
+	last     time.Time
+	unlogged int
+}
+
+// take reports whether a refusal at now gets an info line and, when it does, how many
+// refusals since the last one did not.
+func (r *refusedLines) take(now time.Time) (bool, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.last.IsZero() && now.Sub(r.last) < RefusedLogEvery {
+		r.unlogged++
+		return false, 0
+	}
+	n := r.unlogged
+	r.last, r.unlogged = now, 0
+	return true, n
 }
 
 func (o *observer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		start := time.Now()
 		res, err := next(ctx, req)
-		o.done(ctx, req.Spec().Procedure, start, err, false)
+		o.done(ctx, req.Spec().Procedure, req.Peer().Addr, start, err, false)
 		return res, err
 	}
 }
@@ -230,7 +259,7 @@ func (o *observer) WrapStreamingHandler(next connect.StreamingHandlerFunc) conne
 		start := time.Now()
 		read := &readConn{StreamingHandlerConn: conn}
 		err := next(ctx, read)
-		o.done(ctx, procedure, start, err, read.failedWith(err))
+		o.done(ctx, procedure, conn.Peer().Addr, start, err, read.failedWith(err))
 		return err
 	}
 }
@@ -278,45 +307,58 @@ func (c *readConn) failedWith(err error) bool {
 // error of reading what the client sent: whatever its code (an envelope cut short is
 // internal, an unknown compression unimplemented), no fault of the server's, so logged at
 // info at most, as unread logs a unary call's.
-func (o *observer) done(ctx context.Context, procedure string, start time.Time, err error, unreadable bool) {
+func (o *observer) done(ctx context.Context, procedure, peer string, start time.Time, err error, unreadable bool) {
 	markObserved(ctx)
 	elapsed := time.Since(start)
-	code, level := outcome(ctx, err)
+	code, level, credentials := outcome(ctx, err)
 	if unreadable {
 		level = min(level, slog.LevelInfo)
 	}
 	o.metrics.requests.WithLabelValues(procedure, code).Inc()
 	o.metrics.duration.WithLabelValues(procedure).Observe(elapsed.Seconds())
-	o.log.Log(ctx, level, "rpc", "procedure", procedure, "code", code, "took", elapsed, "error", err)
+	if !credentials {
+		o.log.Log(ctx, level, "rpc", "procedure", procedure, "code", code, "took", elapsed, "error", err)
+		return
+	}
+	// Where the call came from is the trail; the error names no token.
+	attrs := []any{"procedure", procedure, "code", code, "took", elapsed, "error", err, "peer", peer}
+	switch logged, unlogged := o.refused.take(time.Now()); {
+	case !logged:
+		level = slog.LevelDebug
+	case unlogged > 0:
+		attrs = append(attrs, "refused_at_debug_since", unlogged)
+	}
+	o.log.Log(ctx, level, "rpc", attrs...)
 }
 
-// outcome is how a call that ended with err is counted (its code) and logged (the level).
-func outcome(ctx context.Context, err error) (code string, level slog.Level) {
+// outcome is how a call that ended with err is counted (its code) and logged (the level), and
+// whether it was refused for its credentials.
+func outcome(ctx context.Context, err error) (code string, level slog.Level, credentials bool) {
 	switch ended := callerEnded(ctx, err); {
 	case errors.Is(err, errBodyTooSlow) || errors.Is(err, errBodyTooLong):
 		// The front door shutting down, or a body that did not come in time, whatever became
 		// of the call's context since: over HTTP/1.1, the read given up ends it.
-		return connect.CodeOf(err).String(), slog.LevelInfo
+		return connect.CodeOf(err).String(), slog.LevelInfo, false
 	case ended == connect.CodeCanceled:
 		// The caller went away: how a client ends a Watch or a Converse it is done with, and
 		// nothing the server did wrong (the handler's own error, if any, came of it).
-		return ended.String(), slog.LevelDebug
+		return ended.String(), slog.LevelDebug, false
 	case ended != 0:
 		// The caller's deadline passed: what the client sees, and worth a line, as a server
 		// too slow for its callers' deadlines looks like this.
-		return ended.String(), slog.LevelInfo
+		return ended.String(), slog.LevelInfo, false
 	case err == nil:
-		return "ok", slog.LevelDebug
+		return "ok", slog.LevelDebug, false
 	case errors.Is(err, ErrDraining):
-		return connect.CodeOf(err).String(), slog.LevelInfo // the front door shutting down, not a fault
+		return connect.CodeOf(err).String(), slog.LevelInfo, false // the front door shutting down, not a fault
 	case serverFault(err):
-		return connect.CodeOf(err).String(), slog.LevelWarn
+		return connect.CodeOf(err).String(), slog.LevelWarn, false
 	case connect.CodeOf(err) == connect.CodeUnauthenticated || connect.CodeOf(err) == connect.CodePermissionDenied:
 		// Credentials refused: a trail for whoever looks into a leaked or guessed token (the
-		// error names no token).
-		return connect.CodeOf(err).String(), slog.LevelInfo
+		// error names no token; done adds where the call came from, and bounds the lines).
+		return connect.CodeOf(err).String(), slog.LevelInfo, true
 	default:
-		return connect.CodeOf(err).String(), slog.LevelDebug
+		return connect.CodeOf(err).String(), slog.LevelDebug, false
 	}
 }
 
@@ -387,7 +429,7 @@ func (o *observer) unread(h http.Handler, procedure func(path string) bool) http
 		// calls the observer sees spend before it starts their clocks. Nor is it a fault of the
 		// server's, whatever its code: the server was reading what its client sent (a gRPC
 		// envelope cut short is internal, an unknown compression unimplemented).
-		code, level := outcome(ctx, err)
+		code, level, _ := outcome(ctx, err)
 		o.metrics.requests.WithLabelValues(r.URL.Path, code).Inc()
 		o.log.Log(ctx, min(level, slog.LevelInfo), "rpc", "procedure", r.URL.Path, "code", code, "took", time.Since(start), "error", err)
 	})
