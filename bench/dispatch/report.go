@@ -86,8 +86,8 @@ func (r report) writeThroughput(w io.Writer) {
 	fmt.Fprintf(w, "Topic %s, %d partitions, %s recordings × (eeg, accelerometer) create events rendered from the connector's captured events, %s (%.1f KB each on average), keyed by recording; produced in %s.\n\n",
 		b.Topic, backlogPartitions, benchkit.Thousands(int64(b.Recordings)), form, float64(b.Bytes)/float64(b.Events)/1000, b.Produce.Round(100*time.Millisecond))
 	t := benchkit.NewTable("reader, same topic, same run", "events/s", "time")
-	t.Add("bare kafka-go read loop (3 partition readers, no decode, no DB)", rate(b.Events, b.BareRead), benchkit.Seconds(b.BareRead, 2))
-	t.Add("  same, through the dispatcher's dialer (reads of 256 KiB)", rate(b.Events, b.BareReadBuffered), benchkit.Seconds(b.BareReadBuffered, 2))
+	t.Add("bare kafka-go read loop (3 partition readers, no decode, no DB; mean of 2)", rate(b.Events, b.BareRead), benchkit.Seconds(b.BareRead, 2))
+	t.Add("  same, through the dispatcher's dialer (reads of 256 KiB; mean of 2)", rate(b.Events, b.BareReadBuffered), benchkit.Seconds(b.BareReadBuffered, 2))
 	t.Add("dispatcher: ready → every event durable and committed", rate(b.Events, b.Drain), benchkit.Seconds(b.Drain, 2))
 	t.Add("dispatcher: process start → every event durable (incl. group join)", rate(b.Events, b.Startup+b.Drain), benchkit.Seconds(b.Startup+b.Drain, 2))
 	t.Write(w)

@@ -24,7 +24,7 @@ func (c *countingConn) Read(p []byte) (int, error) {
 }
 
 // A partition reader's connection is read in pieces of readBufferBytes, not in kafka-go's
-// 4 KiB: a fetch response of 1 MiB is four reads of the socket, not 256.
+// 4 KiB: a fetch response of 1 MiB is a few reads of the socket, not 256.
 func TestReaderDialer_ReadsTheSocketInLargePieces(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -64,9 +64,11 @@ func TestReaderDialer_ReadsTheSocketInLargePieces(t *testing.T) {
 	if !bytes.Equal(got, payload) {
 		t.Fatal("the bytes read are not the bytes written")
 	}
-	// A socket read may return less than asked (the sender's segments), so allow for some.
-	if most := 4 * len(payload) / readBufferBytes; counted.reads > most {
-		t.Errorf("%d reads of the socket for %d bytes, want at most %d", counted.reads, len(payload), most)
+	// A socket read may return less than asked (the sender's segments), so allow for some;
+	// through kafka-go's 4 KiB alone it would be 256 reads, and none through counted would
+	// mean the buffer was not read at all.
+	if counted.reads == 0 || counted.reads > 32 {
+		t.Errorf("%d reads of the socket for %d bytes, want 1 to 32", counted.reads, len(payload))
 	}
 }
 

@@ -159,19 +159,21 @@ func TestDecodeSignalChange_UnescapesStrings(t *testing.T) {
 	}
 }
 
-// An object key is matched on its value, escapes and all: "\u006fp" is op, "sensor_typé"
-// is a column of its own.
+// An object key is matched on its value, escapes and all: "\u006fp" is op and
+// "sensor_typ\u0065" is sensor_type (the later of the two counts), while "sensor_typé" and
+// "sensor_type\u0020" are columns of their own.
 func TestDecodeSignalChange_UnescapesKeys(t *testing.T) {
 	value := string(payloadOf(t, fixture(t, "events/datastore-signal/create-eeg.json")))
 	value = replaceOnce(t, value, `"op":"c"`, `"\u006fp":"c"`)
-	value = replaceOnce(t, value, `"sensor_label":"eeg"`, `"sensor_label":"eeg","sensor_typé":"x","sensor_type\u0020":"y"`)
+	value = replaceOnce(t, value, `"sensor_type":"eeg"`,
+		`"sensor_type":"eeg","sensor_typ\u0065":"escaped","sensor_typé":"x","sensor_type\u0020":"y"`)
 	for _, decode := range []func([]byte) (Change, error){DecodeSignalChange, DecodeRuleChange} {
 		ch, err := decode([]byte(value))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ch.Op != OpCreate || ch.After.SensorType != "eeg" {
-			t.Errorf("op %q, sensor_type %q; want c and eeg", ch.Op, ch.After.SensorType)
+		if ch.Op != OpCreate || ch.After.SensorType != "escaped" {
+			t.Errorf("op %q, sensor_type %q; want c and escaped", ch.Op, ch.After.SensorType)
 		}
 	}
 }

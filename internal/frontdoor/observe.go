@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -210,31 +211,69 @@ type observer struct {
 	refused refusedLines
 }
 
-// RefusedLogEvery is how often at most a call refused for its credentials is logged at info.
-// A client retrying a bad token, or someone guessing tokens, would otherwise write a line a
-// call: the calls between are logged at debug, counted in frontdoor_rpc_requests_total, and
-// the next info line says how many there were.
+// RefusedLogEvery is how often at most the calls of one address (its host, whatever the
+// port) refused for their credentials are logged at info. A client retrying a bad token, or
+// someone guessing tokens, would otherwise write a line a call: its calls between are logged
+// at debug, counted in frontdoor_rpc_requests_total, and its next info line says how many
+// there were. Other addresses keep their lines.
 const RefusedLogEvery = time.Second
 
-// refusedLines decides which refusals of credentials get their info line.
+// refusedHosts bounds the addresses refusedLines follows: past it, the hosts not yet
+// followed share one allowance.
+const refusedHosts = 1024
+
+// refusedLines decides which refusals of credentials get their info line, by host.
 type refusedLines struct {
-	mu       sync.Mutex
-	last     time.Time
-	unlogged int
+	mu    sync.Mutex
+	hosts map[string]*refusedHost
 }
 
-// take reports whether a refusal at now gets an info line and, when it does, how many
-// refusals since the last one did not.
-func (r *refusedLines) take(now time.Time) (bool, int) {
+type refusedHost struct {
+	last     time.Time // of its last info line
+	unlogged int       // refusals since, at debug
+}
+
+// take reports whether a refusal of a call from peer (host:port) at now gets an info line
+// and, when it does, how many of the host's refusals since its last one did not.
+func (r *refusedLines) take(peer string, now time.Time) (bool, int) {
+	host := peer
+	if h, _, err := net.SplitHostPort(peer); err == nil {
+		host = h
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.last.IsZero() && now.Sub(r.last) < RefusedLogEvery {
-		r.unlogged++
+	if r.hosts == nil {
+		r.hosts = map[string]*refusedHost{}
+	}
+	h := r.hosts[host]
+	if h == nil {
+		if len(r.hosts) >= refusedHosts {
+			r.forget(now)
+		}
+		if len(r.hosts) >= refusedHosts {
+			host = "" // every host not followed, together
+		}
+		if h = r.hosts[host]; h == nil {
+			h = &refusedHost{}
+			r.hosts[host] = h
+		}
+	}
+	if !h.last.IsZero() && now.Sub(h.last) < RefusedLogEvery {
+		h.unlogged++
 		return false, 0
 	}
-	n := r.unlogged
-	r.last, r.unlogged = now, 0
+	n := h.unlogged
+	h.last, h.unlogged = now, 0
 	return true, n
+}
+
+// forget drops the hosts whose next refusal would be logged at info with nothing to count.
+func (r *refusedLines) forget(now time.Time) {
+	for host, h := range r.hosts {
+		if h.unlogged == 0 && now.Sub(h.last) >= RefusedLogEvery {
+			delete(r.hosts, host)
+		}
+	}
 }
 
 func (o *observer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
@@ -322,7 +361,7 @@ func (o *observer) done(ctx context.Context, procedure, peer string, start time.
 	}
 	// Where the call came from is the trail; the error names no token.
 	attrs := []any{"procedure", procedure, "code", code, "took", elapsed, "error", err, "peer", peer}
-	switch logged, unlogged := o.refused.take(time.Now()); {
+	switch logged, unlogged := o.refused.take(peer, time.Now()); {
 	case !logged:
 		level = slog.LevelDebug
 	case unlogged > 0:
