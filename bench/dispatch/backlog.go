@@ -25,13 +25,14 @@ const backlogLag = 250
 
 // backlogResult is the outcome of the throughput phase.
 type backlogResult struct {
-	Topic             string
-	Events, Bytes     int64
-	Recordings        int
-	Produce, BareRead time.Duration
-	// BareRead is the mean of two bare loops, BareReadBuffered of two through the dispatcher's
-	// dialer (consumer.ReaderDialer), whose reads of the socket are larger than kafka-go's.
-	BareReadBuffered time.Duration
+	Topic         string
+	Events, Bytes int64
+	Recordings    int
+	Produce       time.Duration
+	// BareRead is the mean of two bare loops dialled as kafka-go does, BareReadBuffered of two
+	// through the dispatcher's dialer (consumer.ReaderDialer), whose reads of the socket are
+	// larger than kafka-go's.
+	BareRead, BareReadBuffered time.Duration
 	// SpeedBefore and SpeedAfter are the machine's speed (benchkit.MachineSpeed) just before
 	// the bare loop and just after the drain: the ratio of the two compares like with like
 	// only when they are close.
@@ -234,9 +235,9 @@ func (b *bench) drain(ctx context.Context, res *backlogResult) error {
 	waitCtx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	// The count is read every pollFar until the end is predicted within two of them, then
-	// every pollNear: the drain's end is known to within pollNear, where one fixed interval
-	// would add half of itself on average to a drain of a second (2.5 % at 50 ms), and read
-	// the metrics ten times as often all along.
+	// every pollNear, so the drain's end is known to within pollNear. Reading every pollFar
+	// throughout would add half of it on average to a drain of a second (2.5 % at 50 ms);
+	// reading every pollNear throughout would scrape the dispatcher ten times as often.
 	events := float64(res.Events)
 	var lastV float64
 	var lastAt time.Duration
