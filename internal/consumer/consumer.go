@@ -296,6 +296,16 @@ func (g *Group) heartbeatInterval() time.Duration {
 	return min(g.cfg.SessionTimeout/5, maxHeartbeatInterval)
 }
 
+// fate says what becomes of work left uncommitted when ctx, the member's, has ended or not:
+// redone, what a broker that outlives the process does, or lost with a broker that does not
+// (LostAtExit) once the process is shutting down.
+func (g *Group) fate(ctx context.Context, redone string) string {
+	if g.cfg.LostAtExit && ctx.Err() != nil {
+		return "the broker is in memory, so it is lost with the process"
+	}
+	return redone
+}
+
 // MaxTimeout is the longest session timeout, and rebalance timeout (HandleTimeout plus
 // rebalanceSlack), that a member can ask for: kafka-go refuses a count of milliseconds that
 // does not fit the protocol's 32 bits, less one.

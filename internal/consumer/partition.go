@@ -103,11 +103,7 @@ func (g *Group) consumePartition(ctx, genCtx context.Context, gen *kafka.Generat
 				continue
 			}
 			if err != nil {
-				fate := "batch abandoned uncommitted; it will be redelivered"
-				if g.cfg.LostAtExit && ctx.Err() != nil {
-					fate = "batch abandoned uncommitted; the broker is in memory, so it is lost with the process"
-				}
-				log.Warn(fate, "first_offset", part[0].Offset, "error", err)
+				log.Warn("batch abandoned uncommitted; "+g.fate(ctx, "it will be redelivered"), "first_offset", part[0].Offset, "error", err)
 				return
 			}
 			next := part[len(part)-1].Offset + 1

@@ -159,11 +159,7 @@ func (g *Group) pipelinePartition(ctx, stop context.Context, gen *kafka.Generati
 		case <-released:
 			given++
 		case <-deadline.C:
-			fate := "unfinished work left uncommitted; it will be redone"
-			if g.cfg.LostAtExit && ctx.Err() != nil {
-				fate = "unfinished work left uncommitted; the broker is in memory, so it is lost with the process"
-			}
-			log.Warn(fate, "outstanding", pending.unfinished()-given, "waited", wait, "shutdown", ctx.Err() != nil)
+			log.Warn("unfinished work left uncommitted; "+g.fate(ctx, "it will be redone"), "outstanding", pending.unfinished()-given, "waited", wait, "shutdown", ctx.Err() != nil)
 			commit()
 			return
 		}

@@ -48,9 +48,9 @@ func (binaryProto) Marshal(message any) ([]byte, error) {
 
 // MarshalAppend lets Connect marshal into a buffer of its pool, as it does with its own codec.
 func (binaryProto) MarshalAppend(dst []byte, message any) ([]byte, error) {
-	m, ok := message.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("%T is not a protobuf message", message)
+	m, err := protoMessage(message)
+	if err != nil {
+		return nil, err
 	}
 	return proto.MarshalOptions{}.MarshalAppend(dst, m)
 }
@@ -58,22 +58,31 @@ func (binaryProto) MarshalAppend(dst []byte, message any) ([]byte, error) {
 // MarshalStable writes fields in the same order for equal messages (Connect's clients call it
 // for GET requests; this codec serves).
 func (binaryProto) MarshalStable(message any) ([]byte, error) {
-	m, ok := message.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("%T is not a protobuf message", message)
+	m, err := protoMessage(message)
+	if err != nil {
+		return nil, err
 	}
 	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
 }
 
 func (binaryProto) Unmarshal(data []byte, message any) error {
-	m, ok := message.(proto.Message)
-	if !ok {
-		return fmt.Errorf("%T is not a protobuf message", message)
+	m, err := protoMessage(message)
+	if err != nil {
+		return err
 	}
 	if err := proto.Unmarshal(data, m); err != nil {
 		return fmt.Errorf("not a %s in protobuf's binary form: %w", m.ProtoReflect().Descriptor().FullName(), err)
 	}
 	return nil
+}
+
+// protoMessage is message as the protobuf message every message of this service is.
+func protoMessage(message any) (proto.Message, error) {
+	m, ok := message.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a protobuf message", message)
+	}
+	return m, nil
 }
 
 func (c strictJSON) Name() string { return c.name }
@@ -82,9 +91,9 @@ func (c strictJSON) Name() string { return c.name }
 func (strictJSON) IsBinary() bool { return false }
 
 func (strictJSON) Marshal(message any) ([]byte, error) {
-	m, ok := message.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("%T is not a protobuf message", message)
+	m, err := protoMessage(message)
+	if err != nil {
+		return nil, err
 	}
 	return protojson.Marshal(m)
 }
@@ -94,9 +103,9 @@ func (strictJSON) Marshal(message any) ([]byte, error) {
 func (c strictJSON) MarshalStable(message any) ([]byte, error) { return c.Marshal(message) }
 
 func (strictJSON) Unmarshal(data []byte, message any) error {
-	m, ok := message.(proto.Message)
-	if !ok {
-		return fmt.Errorf("%T is not a protobuf message", message)
+	m, err := protoMessage(message)
+	if err != nil {
+		return err
 	}
 	if len(data) == 0 {
 		return errors.New("an empty body is not a JSON object")

@@ -97,10 +97,9 @@ func (d *DeadLetters) copyAll(ctx context.Context, msgs []poison) error {
 }
 
 // logKey is a message's key as the log shows it (which quotes what needs it): at most 512
-// bytes of it
-// (a job's is its conversation's id, a signal's its recording's, after the key's schema), so
-// that the copy's line can be found beside the lines that name the same conversation or
-// recording.
+// bytes of it (a job's is its conversation's id, a signal's its recording's, after the key's
+// schema), so that the copy's line can be found beside the lines that name the same
+// conversation or recording.
 func logKey(key []byte) string {
 	const most = 512
 	if len(key) > most {
