@@ -21,6 +21,8 @@ import (
 // NULL column), Anonymous's for the caller without a token. A zero field is no limit.
 type QuotaConfig struct {
 	Clients, Anonymous Limits
+	// Now is the clock the allowances fill by; nil is time.Now. Tests set it.
+	Now func() time.Time
 }
 
 // spentTTL is how long a front door trusts the tokens it read as a client's spending today:
@@ -70,6 +72,9 @@ type spending struct {
 
 // NewQuotas returns Quotas with cfg's defaults; store may be nil (no daily token limit).
 func NewQuotas(cfg QuotaConfig, store *Store, log *slog.Logger) *Quotas {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Quotas{cfg: cfg, store: store, log: log,
 		requests: map[uuid.UUID]*bucket{}, sentences: map[uuid.UUID]*bucket{}, spent: map[uuid.UUID]spending{}}
 }
@@ -104,7 +109,7 @@ func (q *Quotas) take(buckets map[uuid.UUID]*bucket, id uuid.UUID, limit int, pe
 	if limit <= 0 {
 		return 0, true
 	}
-	now := time.Now()
+	now := q.cfg.Now()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	b, ok := buckets[id]
@@ -118,8 +123,9 @@ func (q *Quotas) take(buckets map[uuid.UUID]*bucket, id uuid.UUID, limit int, pe
 		// limit went back and forth send a whole burst again each time.
 		b.fill(now)
 		b.limit, b.rate, b.tokens = limit, float64(limit)/period.Seconds(), min(b.tokens, float64(limit))
+	default:
+		b.fill(now)
 	}
-	b.fill(now)
 	if b.tokens < 1 {
 		return time.Duration((1 - b.tokens) / b.rate * float64(time.Second)), false
 	}
@@ -135,7 +141,7 @@ func (q *Quotas) ReturnSentence(c Client) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if b, ok := q.sentences[c.ID]; ok {
-		b.fill(time.Now())
+		b.fill(q.cfg.Now())
 		b.tokens = min(float64(b.limit), b.tokens+1)
 	}
 }
@@ -165,7 +171,7 @@ func (q *Quotas) AdmitSentence(ctx context.Context, c Client) string {
 		case spent >= l.TokensPerDay:
 			q.usage.Refused(c.ID, "tokens")
 			return fmt.Sprintf("quota exceeded: today's model tokens (%d a day) are spent; they renew at 00:00 UTC, in %s",
-				l.TokensPerDay, roundUp(untilMidnightUTC(time.Now())))
+				l.TokensPerDay, roundUp(untilMidnightUTC(q.cfg.Now())))
 		}
 	}
 	if wait, ok := q.take(q.sentences, c.ID, l.SentencesPerMinute, time.Minute); !ok {
@@ -188,7 +194,7 @@ func (q *Quotas) spentToday(ctx context.Context, client uuid.UUID) (int64, error
 	q.mu.Lock()
 	s, ok := q.spent[client]
 	q.mu.Unlock()
-	if ok && time.Since(s.at) < spentTTL {
+	if ok && q.cfg.Now().Sub(s.at) < spentTTL {
 		return s.tokens, nil
 	}
 	// A client's streams admitting at once when the spending goes out of date read it once,
@@ -199,7 +205,7 @@ func (q *Quotas) spentToday(ctx context.Context, client uuid.UUID) (int64, error
 			return int64(0), err
 		}
 		q.mu.Lock()
-		q.spent[client] = spending{tokens: tokens, at: time.Now()}
+		q.spent[client] = spending{tokens: tokens, at: q.cfg.Now()}
 		q.mu.Unlock()
 		return tokens, nil
 	})
