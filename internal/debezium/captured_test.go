@@ -149,3 +149,31 @@ func TestDecodeSignalChange_RejectsCapturedUnboundedSpan(t *testing.T) {
 		}
 	}
 }
+
+// The connector's snapshot rows read the whole table at one position; its streamed changes
+// and its truncate do not, nor would a row of an incremental snapshot or a read that does not
+// say which snapshot it is from.
+func TestChange_ReadsTheWholeTableOnlyForAWholeSnapshotsRows(t *testing.T) {
+	for _, tt := range []struct {
+		file string
+		want bool
+	}{
+		{"snapshot-first-eeg.json", true},
+		{"snapshot-accelerometer.json", true},
+		{"create-eeg.json", false},
+		{"update-eeg.json", false},
+		{"delete-accelerometer.json", false},
+		{"truncate.json", false},
+	} {
+		if got := decodeFixture(t, "scratch-schemaless/"+tt.file).ReadsTheWholeTable(); got != tt.want {
+			t.Errorf("%s: ReadsTheWholeTable %v, want %v", tt.file, got, tt.want)
+		}
+	}
+	read := decodeFixture(t, "scratch-schemaless/snapshot-accelerometer.json")
+	for _, marker := range []string{"incremental", ""} {
+		read.Source.Snapshot = marker
+		if read.ReadsTheWholeTable() {
+			t.Errorf("a read with source.snapshot %q reads the whole table, want not", marker)
+		}
+	}
+}

@@ -46,8 +46,8 @@ type Source struct {
 	// Snapshot is source.snapshot as sent: "false" for streamed changes; for snapshot reads
 	// "first", "true" and "last" (first, middle and last row of the snapshot; seen on this
 	// stack), Debezium's "first_in_data_collection" and "last_in_data_collection" when a
-	// snapshot covers several tables, or "incremental"; "" if absent. It is passed on, not
-	// interpreted. All rows of one snapshot carry the same LSN, TxID and TsMs.
+	// snapshot covers several tables, or "incremental"; "" if absent (see
+	// Change.ReadsTheWholeTable). All rows of one snapshot carry the same LSN, TxID and TsMs.
 	Snapshot string
 	// Schema and Table name the captured table, as sent. The decoder does not insist on
 	// datastore.signal, so that a connector capturing a copy of the table decodes too.
@@ -125,3 +125,17 @@ var ErrTombstone = errors.New("debezium: tombstone (null message value)")
 // change event it can decode: not JSON, not a Debezium envelope, an unknown op, or a missing
 // or ill-typed field or column. Such a message will never decode; retrying does not help.
 var ErrMalformed = errors.New("debezium: malformed change event")
+
+// ReadsTheWholeTable reports whether c is a row read by a snapshot of the whole table at one
+// position, the initial snapshot or a blocking one (source.snapshot "first", "true", "last"
+// and the like): such a snapshot sends every row there is, each at the snapshot's LSN, before
+// any change streamed after it. A row of an incremental snapshot ("incremental") is not one:
+// its chunks are read between streamed changes, each at a position of its own. Nor is a read
+// that does not say (no source.snapshot).
+func (c Change) ReadsTheWholeTable() bool {
+	switch c.Source.Snapshot {
+	case "", "false", "incremental":
+		return false
+	}
+	return c.Op == OpRead
+}

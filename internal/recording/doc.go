@@ -17,7 +17,9 @@
 // older change never overwrites a newer one, so redelivered and replayed events are harmless.
 // A truncate of the source table is kept as a position: a signal set before it counts for a
 // change after it as absent, and for a change before it (read late, from a partition held
-// back) as it was.
+// back) as it was. A snapshot of the whole table read after a gap in the capture sends the
+// rows there are, not the gap's deletes: a recording swept for it (Ledger.Sweep) counts only
+// the signals the snapshot reads again, and what comes after.
 //
 // A recording is complete, and process_record runs, at the first change after which its
 // present signals fill both roles. When several signals then qualify for a role, the one with

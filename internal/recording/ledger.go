@@ -29,6 +29,8 @@ type State struct {
 	Signals map[uuid.UUID]Signal
 	// Processed is set once process_record has run for the recording.
 	Processed bool
+	// sweptAt is the position of the last snapshot the recording was swept for (Ledger.Sweep).
+	sweptAt int64
 }
 
 // Ledger holds the state of the recordings it was given or has seen. It is not safe for
@@ -362,6 +364,32 @@ func (l *Ledger) Apply(c Change) Outcome {
 		return l.Delete(c.Signal.Recording, c.Signal.ID, c.Signal.Version)
 	}
 	return l.Upsert(c.Signal, c.Moved)
+}
+
+// Sweep applies the start of a snapshot of the whole table at version to a recording whose
+// changes come through the partition the snapshot starts on (dispatch.Store.Snapshot): every
+// signal of it set before version is deleted just before it (at version-1, which no change
+// can have: WAL positions are 8-byte aligned), and the snapshot's own row of it, read next,
+// brings it back. A snapshot sends the rows there are, not the deletes that happened before
+// it: after a gap in the capture (a replication slot lost, then the table read again), a
+// signal deleted in the gap would otherwise still count, and complete its recording with a
+// row that no longer exists. A transaction in flight when the snapshot was taken is streamed
+// after it, with positions before it: what it inserted is applied as it comes, after the
+// sweep. A processed recording is left as it is (nothing can change its outcome), and a
+// recording is swept once for a snapshot: again, it would delete what such a transaction
+// brought since.
+func (l *Ledger) Sweep(recording uuid.UUID, version int64) {
+	st := l.recordings[recording]
+	if st == nil || st.Processed || st.sweptAt >= version {
+		return
+	}
+	st.sweptAt = version
+	for _, old := range st.Signals {
+		if !old.Deleted && old.Version < version {
+			old.Version, old.Deleted = version-1, true
+			l.change(st, old)
+		}
+	}
 }
 
 // Applied is what applying a batch of changes did.

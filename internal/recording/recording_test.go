@@ -538,3 +538,85 @@ func TestLedger_AMoveReadAheadOfTheOldRecordingsChangesKeepsTheSignalOut(t *test
 		t.Errorf("z, which has the eeg, not completed by its accelerometer: %+v", c)
 	}
 }
+
+// snapshotRead is a row a snapshot of the whole table read at version.
+func snapshotRead(s recording.Signal, version int64) recording.Change {
+	s.Version = version
+	return recording.Change{Signal: s}
+}
+
+// After a gap in the capture the table is read again by a snapshot, which sends the rows there
+// are and nothing of the deletes of the gap. Swept for it first (as the store does for every
+// recording of the snapshot's partition), a recording whose eeg the gap deleted is not
+// completed with it, neither when the snapshot reads its other row nor by a change streamed
+// after it; nor is one the snapshot does not read at all.
+func TestLedger_ASweptRecordingCountsOnlyWhatTheSnapshotReads(t *testing.T) {
+	read, unread := uuid.New(), uuid.New()
+	l := recording.NewLedger(recording.DefaultRule())
+	kept := sig(read, "ignore", []string{"a"}, 11)
+	completions(l, sig(read, "eeg", eegChannels, 10), kept, sig(unread, "eeg", eegChannels, 12)) // both eegs deleted in the gap
+	l.Sweep(read, 100)
+	l.Sweep(unread, 100)
+	if out := l.Apply(snapshotRead(kept, 100)); out.Completed != nil || !out.Changed {
+		t.Fatalf("the snapshot's read of the kept row: %+v, want it applied, completing nothing", out)
+	}
+	if got := l.Missing(read); !slices.Equal(got, []string{"eeg", "accelerometer"}) {
+		t.Fatalf("missing after the snapshot: %v, want eeg (deleted in the gap) and accelerometer", got)
+	}
+	if !l.Empty(unread) {
+		t.Fatal("the recording the snapshot did not read still has a signal present")
+	}
+	for _, rec := range []uuid.UUID{read, unread} {
+		if c := l.Apply(recording.Change{Signal: sig(rec, "accelerometer", accChannels, 120)}).Completed; c != nil {
+			t.Fatalf("an accelerometer streamed after the snapshot completed %s with the deleted eeg: %+v", rec, c)
+		}
+	}
+	eeg := sig(read, "eeg", eegChannels, 130)
+	if c := l.Apply(recording.Change{Signal: eeg}).Completed; c == nil || c.EEGSignal != eeg.ID {
+		t.Fatalf("a new eeg: completed %+v, want the recording with it", c)
+	}
+}
+
+// A snapshot reads a recording's rows one by one: whichever it reads first, the recording
+// completes once, at the last, with the rows read.
+func TestLedger_ASweptRecordingCompletesOnceWhateverTheSnapshotReadsFirst(t *testing.T) {
+	for _, eegFirst := range []bool{true, false} {
+		rec := uuid.New()
+		l := recording.NewLedger(recording.DefaultRule())
+		eeg := sig(rec, "eeg", eegChannels, 10) // captured before the gap
+		acc := sig(rec, "accelerometer", accChannels, 0)
+		completions(l, eeg)
+		l.Sweep(rec, 100)
+		order := []recording.Signal{acc, eeg}
+		if eegFirst {
+			order = []recording.Signal{eeg, acc}
+		}
+		var got []*recording.Complete
+		for _, s := range append(order, order...) { // and the batch redelivered
+			if c := l.Apply(snapshotRead(s, 100)).Completed; c != nil {
+				got = append(got, c)
+			}
+		}
+		if len(got) != 1 || got[0].EEGSignal != eeg.ID || got[0].AccelerometerSignal != acc.ID {
+			t.Errorf("eeg read first %v: completions %+v, want one, with both rows", eegFirst, got)
+		}
+	}
+}
+
+// A transaction in flight when the snapshot was taken is streamed after it, with positions
+// before it: what it inserted counts, and sweeping again for the same snapshot (a batch
+// redelivered) does not take it away.
+func TestLedger_ARowOfATransactionInFlightAtTheSnapshotCounts(t *testing.T) {
+	rec := uuid.New()
+	l := recording.NewLedger(recording.DefaultRule())
+	completions(l, sig(rec, "eeg", eegChannels, 11)) // deleted in the gap
+	l.Sweep(rec, 100)
+	inFlight := sig(rec, "eeg", eegChannels, 90)
+	if out := l.Apply(recording.Change{Signal: inFlight}); !out.Changed {
+		t.Fatalf("the in-flight transaction's eeg, streamed after the snapshot: ignored")
+	}
+	l.Sweep(rec, 100)
+	if c := l.Apply(recording.Change{Signal: sig(rec, "accelerometer", accChannels, 120)}).Completed; c == nil || c.EEGSignal != inFlight.ID {
+		t.Fatalf("completed %+v, want the recording with the in-flight transaction's eeg", c)
+	}
+}
