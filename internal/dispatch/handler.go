@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,9 +18,18 @@ import (
 
 // Store is the dispatcher's durable state (internal/pgstore in production).
 type Store interface {
-	// Apply applies changes in order, atomically, running process_record for recordings
-	// that become complete.
-	Apply(ctx context.Context, changes []recording.Change) (recording.Applied, error)
+	// Apply applies changes read from partition in order, atomically, running process_record
+	// for recordings that become complete. The store remembers which partition each pending
+	// recording's changes come through, for Snapshot.
+	Apply(ctx context.Context, partition int, changes []recording.Change) (recording.Applied, error)
+	// Snapshot records that a snapshot of the whole table at version begins on partition
+	// (debezium.Change.ReadsTheWholeTable), before its first row there is applied: every
+	// signal set before version, of the pending recordings whose changes come through
+	// partition, counts as absent from then on, unless the snapshot reads it again
+	// (recording.Ledger.Sweep). It reports whether the snapshot's start on partition is new to
+	// the store: one read again (a batch redelivered, a new consumer group) changes nothing,
+	// so that what came after it is not swept away.
+	Snapshot(ctx context.Context, partition int, version int64) (recorded bool, err error)
 	// Truncate records a truncate of the source table at version: every signal set before it
 	// counts as absent for changes after it. It reports whether the truncate is new to the
 	// store: one read again (a batch redelivered, a new consumer group reading the topic from
@@ -53,16 +63,21 @@ type Handler struct {
 	store   Store
 	metrics *Metrics
 	log     *slog.Logger
+
+	mu sync.Mutex
+	// snapshots holds, by partition, the position of the last snapshot whose start the store
+	// has recorded there, so that its rows in later batches do not ask again.
+	snapshots map[int]int64
 }
 
 // NewHandler returns a Handler applying changes to store.
 func NewHandler(store Store, metrics *Metrics, log *slog.Logger) *Handler {
-	return &Handler{store: store, metrics: metrics, log: log}
+	return &Handler{store: store, metrics: metrics, log: log, snapshots: map[int]int64{}}
 }
 
 // Handle applies one partition's events in order and returns nil once their effects are
 // durable; only then are they counted.
-func (h *Handler) Handle(ctx context.Context, _ int, events []Event) error {
+func (h *Handler) Handle(ctx context.Context, partition int, events []Event) error {
 	changes := make([]recording.Change, 0, len(events))
 	counts := map[string]int{} // events by op, counted only once the batch is durable
 	for _, ev := range events {
@@ -72,9 +87,19 @@ func (h *Handler) Handle(ctx context.Context, _ int, events []Event) error {
 		}
 		ch := ev.Change
 		counts[string(ch.Op)]++
+		if ch.ReadsTheWholeTable() && !h.snapshotStarted(partition, ch.Source.LSN) {
+			// Everything before the snapshot's first row must be applied before its start.
+			if err := h.apply(ctx, partition, changes); err != nil {
+				return err
+			}
+			changes = nil
+			if err := h.startSnapshot(ctx, partition, ch.Source.LSN); err != nil {
+				return err
+			}
+		}
 		if ch.Op == debezium.OpTruncate {
 			// Everything before the truncate must be applied before it.
-			if err := h.apply(ctx, changes); err != nil {
+			if err := h.apply(ctx, partition, changes); err != nil {
 				return err
 			}
 			changes = nil
@@ -91,7 +116,7 @@ func (h *Handler) Handle(ctx context.Context, _ int, events []Event) error {
 		}
 		changes = appendChanges(changes, ch)
 	}
-	if err := h.apply(ctx, changes); err != nil {
+	if err := h.apply(ctx, partition, changes); err != nil {
 		return err
 	}
 	for op, n := range counts {
@@ -100,12 +125,39 @@ func (h *Handler) Handle(ctx context.Context, _ int, events []Event) error {
 	return nil
 }
 
-func (h *Handler) apply(ctx context.Context, changes []recording.Change) error {
+// snapshotStarted reports whether the store has recorded the start of the snapshot at version
+// on partition, as far as this handler knows.
+func (h *Handler) snapshotStarted(partition int, version int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.snapshots[partition] >= version
+}
+
+// startSnapshot has the store record the start of the snapshot at version on partition.
+func (h *Handler) startSnapshot(ctx context.Context, partition int, version int64) error {
+	recorded, err := h.store.Snapshot(ctx, partition, version)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.snapshots[partition] = max(h.snapshots[partition], version)
+	h.mu.Unlock()
+	if recorded {
+		// At the connector's first start too, when there is nothing before it to sweep.
+		h.log.Info("a snapshot of datastore.signal begins on this partition: the signals of its pending recordings count again only as the snapshot reads them",
+			"partition", partition, "lsn", version)
+	} else {
+		h.log.Info("the start of a snapshot of datastore.signal read again, already recorded: nothing changes", "partition", partition, "lsn", version)
+	}
+	return nil
+}
+
+func (h *Handler) apply(ctx context.Context, partition int, changes []recording.Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
 	start := time.Now()
-	res, err := h.store.Apply(ctx, changes)
+	res, err := h.store.Apply(ctx, partition, changes)
 	if err != nil {
 		return err
 	}

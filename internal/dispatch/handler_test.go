@@ -35,14 +35,31 @@ type store struct {
 	truncated []int64
 	err       error
 	completes []recording.Complete // what each Apply reports completed
+	// calls lists Apply's and Snapshot's calls in order: "apply P N" (N changes), "snapshot P LSN".
+	calls     []string
+	snapshots map[int]int64
 }
 
-func (s *store) Apply(_ context.Context, changes []recording.Change) (recording.Applied, error) {
+func (s *store) Apply(_ context.Context, partition int, changes []recording.Change) (recording.Applied, error) {
 	if s.err != nil {
 		return recording.Applied{}, s.err
 	}
 	s.applied = append(s.applied, changes)
+	s.calls = append(s.calls, fmt.Sprintf("apply %d %d", partition, len(changes)))
 	return recording.Applied{Completed: s.completes}, nil
+}
+
+func (s *store) Snapshot(_ context.Context, partition int, version int64) (bool, error) {
+	if s.err != nil {
+		return false, s.err
+	}
+	s.calls = append(s.calls, fmt.Sprintf("snapshot %d %d", partition, version))
+	if s.snapshots == nil {
+		s.snapshots = map[int]int64{}
+	}
+	recorded := s.snapshots[partition] < version
+	s.snapshots[partition] = max(s.snapshots[partition], version)
+	return recorded, nil
 }
 
 func (s *store) Truncate(_ context.Context, version int64) (bool, error) {
@@ -364,5 +381,39 @@ func TestHandle_AnUpdateOfASignalsIDDeletesTheOldID(t *testing.T) {
 	}
 	if a := st.applied[0]; len(a) != 2 || a[0].Delete || a[1].Delete || a[0].Moved || !a[1].Moved {
 		t.Fatalf("applied %+v, want two upserts, the one without its before marked as maybe moved", a)
+	}
+}
+
+// The start of a snapshot on a partition reaches the store before its first row there, after
+// what came before it, and once: its rows in later batches do not announce it again, but a
+// handler that did not see it (a restarted process) does, and the store says it knew.
+func TestHandle_TheStartOfASnapshotReachesTheStoreBeforeItsRowsOnce(t *testing.T) {
+	msg := func(name string) kafka.Message {
+		return kafka.Message{Value: fixture(t, "scratch-schemaless/"+name)}
+	}
+	st := &store{}
+	h, _ := handler(st)
+	handleOn := func(h *dispatch.Handler, partition int, msgs ...kafka.Message) {
+		t.Helper()
+		events := make([]dispatch.Event, len(msgs))
+		for i, m := range msgs {
+			ev, err := dispatch.Decode(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			events[i] = ev
+		}
+		if err := h.Handle(t.Context(), partition, events); err != nil {
+			t.Fatal(err)
+		}
+	}
+	handleOn(h, 2, msg("create-eeg.json"), msg("snapshot-first-eeg.json"), msg("snapshot-accelerometer.json"))
+	handleOn(h, 2, msg("snapshot-accelerometer.json"))
+	handleOn(h, 1, msg("update-eeg.json"))
+	restarted, _ := handler(st)
+	handleOn(restarted, 2, msg("snapshot-accelerometer.json"))
+	want := []string{"apply 2 1", "snapshot 2 27036960", "apply 2 2", "apply 2 1", "apply 1 1", "snapshot 2 27036960", "apply 2 1"}
+	if !slices.Equal(st.calls, want) {
+		t.Fatalf("the store was called\n%s\nwant\n%s", strings.Join(st.calls, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -35,12 +35,16 @@ type Store struct {
 	processed map[uuid.UUID]recording.Complete
 	// order lists processed recordings in the order they completed.
 	order []uuid.UUID
-	now   func() time.Time
+	// snapshots holds, by partition, the position of the last snapshot whose start it recorded.
+	snapshots map[int]int64
+	now       func() time.Time
 }
 
 type pendingRecording struct {
 	firstSeen time.Time
 	reported  bool
+	// partition is the partition its changes come through (dispatch.Store.Snapshot).
+	partition int
 }
 
 // New returns an empty Store deciding completeness with rule.
@@ -49,13 +53,14 @@ func New(rule recording.Rule) *Store {
 		ledger:    recording.NewLedger(rule),
 		pending:   map[uuid.UUID]*pendingRecording{},
 		processed: map[uuid.UUID]recording.Complete{},
+		snapshots: map[int]int64{},
 		now:       time.Now,
 	}
 }
 
-// Apply applies changes in order, as one step, and records each recording that becomes
-// complete as processed (process_record's effect here). It never fails.
-func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.Applied, error) {
+// Apply applies changes read from partition in order, as one step, and records each
+// recording that becomes complete as processed (process_record's effect here). It never fails.
+func (s *Store) Apply(_ context.Context, partition int, changes []recording.Change) (recording.Applied, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var res recording.Applied
@@ -77,7 +82,7 @@ func (s *Store) Apply(_ context.Context, changes []recording.Change) (recording.
 			anywhere = true
 		}
 		if !c.Delete {
-			s.seen(c.Signal.Recording, c.At)
+			s.seen(c.Signal.Recording, partition, c.At)
 			if err := out.Invalid(); err != nil {
 				res.Invalid = append(res.Invalid, recording.Invalid{Signal: out.Signal, Err: err})
 			}
@@ -119,8 +124,9 @@ func (s *Store) forgetEmpty() {
 	}
 }
 
-// seen notes a signal of rec changed at at, if rec is not processed yet and has a signal.
-func (s *Store) seen(rec uuid.UUID, at time.Time) {
+// seen notes a signal of rec changed at at, read from partition, if rec is not processed yet
+// and has a signal.
+func (s *Store) seen(rec uuid.UUID, partition int, at time.Time) {
 	if rec == uuid.Nil {
 		return
 	}
@@ -129,12 +135,31 @@ func (s *Store) seen(rec uuid.UUID, at time.Time) {
 	}
 	p, ok := s.pending[rec]
 	if !ok {
-		s.pending[rec] = &pendingRecording{firstSeen: at}
+		s.pending[rec] = &pendingRecording{firstSeen: at, partition: partition}
 		return
 	}
+	p.partition = partition
 	if at.Before(p.firstSeen) {
 		p.firstSeen = at
 	}
+}
+
+// Snapshot implements dispatch.Store: the pending recordings of partition are swept for the
+// snapshot (recording.Ledger.Sweep), once.
+func (s *Store) Snapshot(_ context.Context, partition int, version int64) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.snapshots[partition] >= version {
+		return false, nil
+	}
+	s.snapshots[partition] = version
+	for rec, p := range s.pending {
+		if p.partition == partition {
+			s.ledger.Sweep(rec, version)
+		}
+	}
+	s.forgetEmpty()
+	return true, nil
 }
 
 // Truncate records a truncate of the source table at version: every signal set before it is

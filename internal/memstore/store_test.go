@@ -31,7 +31,7 @@ func TestStore_ProcessedListsRecordingsInTheOrderTheyCompleted(t *testing.T) {
 		signal(first, rule.EEG, 1), signal(second, rule.EEG, 2),
 		signal(second, rule.Accelerometer, 3), signal(first, rule.Accelerometer, 4),
 	} {
-		if _, err := store.Apply(t.Context(), []recording.Change{c}); err != nil {
+		if _, err := store.Apply(t.Context(), 0, []recording.Change{c}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -37,6 +37,43 @@ func (s *Store) Truncate(ctx context.Context, version int64) (bool, error) {
 	return recorded, nil
 }
 
+// Snapshot implements dispatch.Store: the signals of the pending recordings of partition set
+// before version are marked deleted just before it (recording.Ledger.Sweep), once for the
+// snapshot and the partition. Like Truncate, it waits for the batches in flight and holds the
+// others back while it sweeps.
+func (s *Store) Snapshot(ctx context.Context, partition int, version int64) (bool, error) {
+	recorded := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, truncateLock); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO dispatcher.signal_snapshot (kafka_partition, source_lsn)
+			SELECT $1, $2
+			WHERE NOT EXISTS (SELECT 1 FROM dispatcher.signal_snapshot WHERE kafka_partition = $1 AND source_lsn >= $2)`,
+			partition, version)
+		if err != nil {
+			return err
+		}
+		if recorded = tag.RowsAffected() == 1; !recorded {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE dispatcher.signal_state s SET deleted = true, source_lsn = $2::bigint - 1, updated_at = now()
+			FROM dispatcher.pending_recording p
+			WHERE p.kafka_partition = $1 AND s.recording = p.recording AND NOT s.deleted AND s.source_lsn < $2`,
+			partition, version); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, forgetEmptyPending)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("apply the start of a snapshot on partition %d: %w", partition, err)
+	}
+	return recorded, nil
+}
+
 // presentNow is the condition that a row of dispatcher.signal_state, s, is a signal present
 // now: not deleted, and set at or after the last truncate.
 const presentNow = `NOT s.deleted AND s.source_lsn >= (SELECT coalesce(max(source_lsn), -9223372036854775808) FROM dispatcher.signal_truncate)`

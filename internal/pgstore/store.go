@@ -77,12 +77,13 @@ func New(pool *pgxpool.Pool, rule recording.Rule, p Processor) *Store {
 // for as long as the connection keeps it.
 var applyTx = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL enable_seqscan = off"}
 
-// Apply applies changes, in order, in one transaction. On error nothing was applied.
-func (s *Store) Apply(ctx context.Context, changes []recording.Change) (recording.Applied, error) {
+// Apply applies changes read from partition, in order, in one transaction. On error nothing
+// was applied.
+func (s *Store) Apply(ctx context.Context, partition int, changes []recording.Change) (recording.Applied, error) {
 	var res recording.Applied
 	err := pgx.BeginTxFunc(ctx, s.pool, applyTx, func(tx pgx.Tx) error {
 		var err error
-		res, err = s.apply(ctx, tx, changes)
+		res, err = s.apply(ctx, tx, partition, changes)
 		return err
 	})
 	if err != nil {
@@ -91,7 +92,7 @@ func (s *Store) Apply(ctx context.Context, changes []recording.Change) (recordin
 	return res, nil
 }
 
-func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change) (recording.Applied, error) {
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, partition int, changes []recording.Change) (recording.Applied, error) {
 	var res recording.Applied
 	ids := make([]uuid.UUID, 0, len(changes))
 	recordings := make(map[uuid.UUID]bool, len(changes))
@@ -163,7 +164,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, changes []recording.Change
 	if err := saveSignals(writes, dirty); err != nil {
 		return res, err
 	}
-	trackPending(writes, ledger, recs, firstSeen, res.Completed)
+	trackPending(writes, ledger, partition, recs, firstSeen, res.Completed)
 	if writes.Len() > 0 {
 		if err := tx.SendBatch(ctx, writes).Close(); err != nil {
 			return res, fmt.Errorf("save signal state and pending recordings: %w", err)
@@ -391,10 +392,10 @@ func saveSignals(writes *pgx.Batch, dirty []recording.Signal) error {
 	return nil
 }
 
-// trackPending queues the writes that record recordings seen and not complete, and forget
-// completed ones and those of touched (the batch's recordings) left with no signal present,
-// which wait for nothing.
-func trackPending(writes *pgx.Batch, ledger *recording.Ledger, touched []uuid.UUID, firstSeen map[uuid.UUID]time.Time, completed []recording.Complete) {
+// trackPending queues the writes that record recordings seen and not complete, with the
+// partition their changes come through (for Snapshot), and forget completed ones and those of
+// touched (the batch's recordings) left with no signal present, which wait for nothing.
+func trackPending(writes *pgx.Batch, ledger *recording.Ledger, partition int, touched []uuid.UUID, firstSeen map[uuid.UUID]time.Time, completed []recording.Complete) {
 	var recs []uuid.UUID
 	var seen []time.Time
 	for rec, at := range firstSeen {
@@ -404,10 +405,11 @@ func trackPending(writes *pgx.Batch, ledger *recording.Ledger, touched []uuid.UU
 	}
 	if len(recs) > 0 {
 		writes.Queue(`
-			INSERT INTO dispatcher.pending_recording (recording, first_seen)
-			SELECT * FROM unnest($1::uuid[], $2::timestamptz[])
-			ON CONFLICT (recording) DO UPDATE SET first_seen = least(pending_recording.first_seen, EXCLUDED.first_seen)`,
-			recs, seen)
+			INSERT INTO dispatcher.pending_recording (recording, first_seen, kafka_partition)
+			SELECT r, at, $3 FROM unnest($1::uuid[], $2::timestamptz[]) AS u(r, at)
+			ON CONFLICT (recording) DO UPDATE SET first_seen = least(pending_recording.first_seen, EXCLUDED.first_seen),
+				kafka_partition = EXCLUDED.kafka_partition`,
+			recs, seen, partition)
 	}
 	var gone []uuid.UUID
 	for _, c := range completed {

@@ -55,7 +55,7 @@ func TestStore_FailedProcessRecordLeavesNothingAndTheRetryCompletes(t *testing.T
 	failing := pgstore.New(pool, rule, processorFunc(func(context.Context, pgx.Tx, []recording.Complete) error {
 		return errProcessRecord
 	}))
-	if _, err := failing.Apply(t.Context(), batch); !errors.Is(err, errProcessRecord) {
+	if _, err := failing.Apply(t.Context(), 0, batch); !errors.Is(err, errProcessRecord) {
 		t.Fatalf("apply with a failing process_record: %v, want %v", err, errProcessRecord)
 	}
 	var rows int
@@ -71,7 +71,7 @@ func TestStore_FailedProcessRecordLeavesNothingAndTheRetryCompletes(t *testing.T
 	}
 
 	working := pgstore.New(pool, rule, pgstore.ProcessedRecordingWriter{})
-	res, err := working.Apply(t.Context(), batch)
+	res, err := working.Apply(t.Context(), 0, batch)
 	if err != nil || len(res.Completed) != 1 {
 		t.Fatalf("redelivery: %+v %v", res, err)
 	}
@@ -91,7 +91,7 @@ func TestStore_KeepsNoRowsForSignalsOfRecordingsCompletedInTheirBatch(t *testing
 	store := pgstore.New(pool, rule, pgstore.ProcessedRecordingWriter{})
 	apply := func(changes ...recording.Change) recording.Applied {
 		t.Helper()
-		res, err := store.Apply(t.Context(), changes)
+		res, err := store.Apply(t.Context(), 0, changes)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +148,7 @@ func TestStore_ApplyFindsRowsThroughIndexesWhateverTheStatistics(t *testing.T) {
 	store := pgstore.New(pool, rule, spy)
 	// Two batches, so that the second loads what the first wrote.
 	for _, c := range []recording.Change{signal(rec, rule.EEG, 1), signal(rec, rule.Accelerometer, 2)} {
-		if _, err := store.Apply(t.Context(), []recording.Change{c}); err != nil {
+		if _, err := store.Apply(t.Context(), 0, []recording.Change{c}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -203,7 +203,7 @@ func TestStore_BatchesOfMaxBatchFromThreePartitionsHoldTheirLocksAtOnce(t *testi
 	defer cancel()
 	for _, batch := range batches {
 		g.Go(func() error {
-			res, err := store.Apply(ctx, batch)
+			res, err := store.Apply(ctx, 0, batch)
 			if err == nil && len(res.Completed) != 1 {
 				err = fmt.Errorf("completed %d recordings, want 1", len(res.Completed))
 			}
@@ -235,7 +235,7 @@ func TestStore_ATruncateWaitsForTheBatchesInFlight(t *testing.T) {
 	applied := make(chan error, 1)
 	go func() {
 		// waiting becomes pending; complete completes, so the batch stops in its processor.
-		_, err := store.Apply(t.Context(), []recording.Change{signal(waiting, rule.EEG, 1), signal(complete, rule.EEG, 2), signal(complete, rule.Accelerometer, 3)})
+		_, err := store.Apply(t.Context(), 0, []recording.Change{signal(waiting, rule.EEG, 1), signal(complete, rule.EEG, 2), signal(complete, rule.Accelerometer, 3)})
 		applied <- err
 	}()
 	<-inside
@@ -302,12 +302,12 @@ func TestStore_SavesEachSignalsStateAsItWas(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = pool.Exec(context.Background(), `DELETE FROM dispatcher.signal_state WHERE signal = $1`, unseen.Signal.ID)
 	})
-	if _, err := store.Apply(t.Context(), []recording.Change{odd, newer, unseen}); err != nil {
+	if _, err := store.Apply(t.Context(), 0, []recording.Change{odd, newer, unseen}); err != nil {
 		t.Fatal(err)
 	}
 	older := newer
 	older.Signal.SensorType, older.Signal.Version = "stale", 10
-	if _, err := store.Apply(t.Context(), []recording.Change{older}); err != nil {
+	if _, err := store.Apply(t.Context(), 0, []recording.Change{older}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -427,9 +427,9 @@ func TestStore_ABlindDeleteAndTheCreationOfItsSignalInAnotherBatchAtOnce(t *test
 		return n
 	}
 	deleted, createdDone := make(chan error, 1), make(chan error, 1)
-	go func() { _, err := store.Apply(t.Context(), []recording.Change{blind}); deleted <- err }()
+	go func() { _, err := store.Apply(t.Context(), 0, []recording.Change{blind}); deleted <- err }()
 	kafkatest.Eventually(t, 10*time.Second, func() bool { return waiting() == 1 }, func() string { return "the delete's batch never waited for the nil recording's lock" })
-	go func() { _, err := store.Apply(t.Context(), []recording.Change{created}); createdDone <- err }()
+	go func() { _, err := store.Apply(t.Context(), 0, []recording.Change{created}); createdDone <- err }()
 	// Either the creation waits too, or (without the blind lock) it commits unhindered.
 	kafkatest.Eventually(t, 10*time.Second, func() bool { return waiting() == 2 || len(createdDone) == 1 }, func() string { return "the creation's batch neither waited nor finished" })
 	if err := holder.Rollback(t.Context()); err != nil {
@@ -449,7 +449,7 @@ func TestStore_ABlindDeleteAndTheCreationOfItsSignalInAnotherBatchAtOnce(t *test
 		t.Fatal("the signal deleted after its creation is present in its recording")
 	}
 	// And the recording does not complete with it.
-	res, err := store.Apply(t.Context(), []recording.Change{signal(rec, rule.Accelerometer, 3)})
+	res, err := store.Apply(t.Context(), 0, []recording.Change{signal(rec, rule.Accelerometer, 3)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func (h Harness[S]) concurrentHalvesCompleteOnce(t *testing.T) {
 	for i, rec := range recs {
 		for _, c := range []recording.Change{eeg(rec, int64(2*i+1)), accelerometer(rec, int64(2*i+2))} {
 			wg.Go(func() {
-				res, err := store.Apply(t.Context(), []recording.Change{c})
+				res, err := store.Apply(t.Context(), 0, []recording.Change{c})
 				if err != nil {
 					t.Error(err)
 					return

@@ -87,6 +87,8 @@ func Run[S Store](t *testing.T, h Harness[S]) {
 		{"UpdateThatMayHaveMovedTheSignalIntoAProcessedRecordingTakesItFromWhereItWas", h.movedIntoProcessedLeaves},
 		{"UpdateThatMayHaveMovedTheSignalReadBeforeItsCreationKeepsItOutOfTheOldRecording", h.moveReadAheadKeepsTheSignalOut},
 		{"InvalidSignalsAreReportedWhenTheyGoBad", h.invalidSignalsReportedWhenTheyGoBad},
+		{"SnapshotAfterAGapTakesFromItsPartitionWhatItDoesNotRead", h.onOneStore(h.snapshotAfterAGap)},
+		{"ReopenedStoreAppliesTheStartOfASnapshotAlike", h.onReopenedStore(h.snapshotAfterAGap)},
 		{"TruncateForgetsEarlierSignalsOnly", h.truncateForgetsEarlierSignalsOnly},
 		{"TruncateReadEarlyForgetsNothingAnOlderChangeStillJudges", h.truncateReadEarly},
 		{"IncompleteRecordingsAreReportedOnceAndPendingCounted", h.incompleteReportedOnceAndPendingCounted},
@@ -177,9 +179,16 @@ func accelerometer(rec uuid.UUID, version int64) recording.Change {
 	return signal(rec, "accelerometer", accChannels, version)
 }
 
+// apply applies changes read from partition 0.
 func apply(t *testing.T, s Store, changes ...recording.Change) recording.Applied {
 	t.Helper()
-	res, err := s.Apply(t.Context(), changes)
+	return applyFrom(t, s, 0, changes...)
+}
+
+// applyFrom applies changes read from partition.
+func applyFrom(t *testing.T, s Store, partition int, changes ...recording.Change) recording.Applied {
+	t.Helper()
+	res, err := s.Apply(t.Context(), partition, changes)
 	if err != nil {
 		t.Fatalf("apply: %v", err)
 	}
