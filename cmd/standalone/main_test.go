@@ -26,6 +26,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 	usagev1 "github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1"
 	"github.com/beacon/eventdispatch/internal/gen/eventdispatch/usage/v1/usagev1connect"
+	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/proctest"
 	"github.com/beacon/eventdispatch/internal/stack"
 )
@@ -147,8 +148,39 @@ func TestStandalone_AnswersQueuesProcessesRecordingsAndStopsCleanly(t *testing.T
 	case <-time.After(5 * time.Second):
 		t.Error("the watch was not ended by the shutdown")
 	}
-	if strings.Contains(s.Output(), "still running at the shutdown deadline") {
-		t.Errorf("a shutdown with no model call running warned of model calls still running:\n%s", s.Output())
+	for _, warning := range []string{"still running at the shutdown deadline", "jobs left unanswered"} {
+		if strings.Contains(s.Output(), warning) {
+			t.Errorf("a shutdown with every job answered warned %q:\n%s", warning, s.Output())
+		}
+	}
+}
+
+// Its broker in memory, a standalone stopped with jobs queued says how many it loses: the one
+// a worker has in hand and those waiting their turn.
+func TestStandalone_SaysHowManyQueuedJobsItLosesAtExit(t *testing.T) {
+	url, _ := heldModel(t) // answers nothing
+	s := start(t, builds.Build(t, "./cmd/standalone"), "OPENAI_BASE_URL="+url, "OPENAI_API_KEY=test-key", "SHUTDOWN_GRACE=1s")
+	proctest.WaitHTTP(t, "http://"+s.admin+"/readyz", 30*time.Second)
+	client := elizav1connect.NewElizaServiceClient(http.DefaultClient, "http://"+s.rpc, connect.WithProtoJSON())
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	var conv string
+	for _, sentence := range []string{"one", "two", "three"} {
+		res, err := client.Send(ctx, connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: sentence}))
+		if err != nil || res.Msg.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
+			t.Fatalf("send %q: %+v %v", sentence, res, err)
+		}
+		conv = res.Msg.GetConversationId()
+	}
+	kafkatest.Eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(proctest.Get(t, "http://"+s.admin+"/metrics"), "worker_busy 1")
+	}, func() string { return "no worker took the first job" })
+	s.Signal(t, syscall.SIGTERM)
+	if code := s.Wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
+	}
+	if !regexp.MustCompile(`level=WARN msg="jobs left unanswered; the broker is in memory, so they are lost with the process" jobs=3`).MatchString(s.Output()) {
+		t.Fatalf("no warning of the 3 jobs lost:\n%s", s.Output())
 	}
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -76,6 +77,9 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 				s.Log.Warn(fate, "conversations", n)
 			}
 		}
+		if s.brokerInMemory {
+			s.warnUnanswered(ctx, bus, cfg.GroupID, topics.Jobs)
+		}
 		return err
 	}})
 	s.addWork(task("conversation expiry", func(ctx context.Context) error {
@@ -101,6 +105,21 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 		return nil
 	})
 	return nil
+}
+
+// warnUnanswered says how many jobs the workers' group left unanswered on topic, which an
+// embedded broker kept in memory loses with the process: those in hand at the end (logged
+// above) and those still waiting their turn.
+func (s *System) warnUnanswered(ctx context.Context, bus *kafkabus.Bus, group, topic string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeWithin)
+	defer cancel()
+	n, err := kafkabus.Unread(ctx, bus.Brokers(), group, topic)
+	switch {
+	case err != nil && !errors.Is(err, kafkabus.ErrNoTopic):
+		s.Log.Warn("cannot count the jobs left unanswered; the broker is in memory, so any are lost with the process", "error", err)
+	case n > 0:
+		s.Log.Warn("jobs left unanswered; the broker is in memory, so they are lost with the process", "jobs", n)
+	}
 }
 
 // expireBatch bounds one Expire of idle conversations, or one delete of old token counts.

@@ -66,14 +66,49 @@ var ErrNoTopic = errors.New("no such topic")
 // starts. A topic the brokers say they do not have is ErrNoTopic, not "nothing unread": a
 // broker just restarted may say so of one it has. Like LastRecordTime, it creates no topic.
 func OldestUnread(ctx context.Context, brokers []string, group, topic string) (time.Time, error) {
+	var d kafka.Dialer
+	var oldest time.Time
+	err := eachUnread(ctx, brokers, group, topic, func(p kafka.Partition, from int64) error {
+		at, err := recordTimeFrom(ctx, &d, p, from)
+		if !at.IsZero() && (oldest.IsZero() || at.Before(oldest)) {
+			oldest = at
+		}
+		return err
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	return oldest, nil
+}
+
+// Unread counts the records of topic that group has not committed past, as OldestUnread
+// reads them.
+func Unread(ctx context.Context, brokers []string, group, topic string) (int64, error) {
+	var d kafka.Dialer
+	var n int64
+	err := eachUnread(ctx, brokers, group, topic, func(p kafka.Partition, from int64) error {
+		conn, first, last, err := openPartition(ctx, &d, p)
+		if err != nil {
+			return err
+		}
+		_ = conn.Close()
+		n += max(0, last-max(from, first))
+		return nil
+	})
+	return n, err
+}
+
+// eachUnread calls f with each partition of topic and the offset group has committed on it
+// (-1 for none: unread from its first record).
+func eachUnread(ctx context.Context, brokers []string, group, topic string, f func(p kafka.Partition, from int64) error) error {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: &kafka.Transport{}}
 	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
 	partitions, err := partitionsOf(ctx, client, topic)
 	if err != nil {
-		return time.Time{}, err
+		return err
 	}
 	if len(partitions) == 0 {
-		return time.Time{}, fmt.Errorf("read the partitions of %s: %w", topic, ErrNoTopic)
+		return fmt.Errorf("read the partitions of %s: %w", topic, ErrNoTopic)
 	}
 	ids := make([]int, len(partitions))
 	for i, p := range partitions {
@@ -87,31 +122,25 @@ func OldestUnread(ctx context.Context, brokers []string, group, topic string) (t
 		fetched, err = &kafka.OffsetFetchResponse{}, nil
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("read the offsets group %s committed on %s: %w", group, topic, err)
+		return fmt.Errorf("read the offsets group %s committed on %s: %w", group, topic, err)
 	}
 	committed := map[int]int64{}
 	for _, p := range fetched.Topics[topic] {
 		if p.Error != nil {
-			return time.Time{}, fmt.Errorf("read the offset group %s committed on %s/%d: %w", group, topic, p.Partition, p.Error)
+			return fmt.Errorf("read the offset group %s committed on %s/%d: %w", group, topic, p.Partition, p.Error)
 		}
 		committed[p.Partition] = p.CommittedOffset
 	}
-	var d kafka.Dialer
-	var oldest time.Time
 	for _, p := range partitions {
 		from, ok := committed[p.ID]
 		if !ok {
 			from = -1
 		}
-		at, err := recordTimeFrom(ctx, &d, p, from)
-		if err != nil {
-			return time.Time{}, err
-		}
-		if !at.IsZero() && (oldest.IsZero() || at.Before(oldest)) {
-			oldest = at
+		if err := f(p, from); err != nil {
+			return err
 		}
 	}
-	return oldest, nil
+	return nil
 }
 
 // recordTimeFrom returns the time of partition p's record at offset from, or at its first
@@ -126,18 +155,11 @@ func recordTimeFrom(ctx context.Context, d *kafka.Dialer, p kafka.Partition, fro
 // recordTime returns the time of partition p's record at the offset that at picks from its
 // first offset and its end, zero when at picks none.
 func recordTime(ctx context.Context, d *kafka.Dialer, p kafka.Partition, at func(first, last int64) (int64, bool)) (time.Time, error) {
-	conn, err := d.DialLeader(ctx, "tcp", net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port)), p.Topic, p.ID)
+	conn, first, last, err := openPartition(ctx, d, p)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("read %s/%d: %w", p.Topic, p.ID, err)
+		return time.Time{}, err
 	}
 	defer conn.Close()
-	if deadline, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(deadline)
-	}
-	first, last, err := conn.ReadOffsets()
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read the offsets of %s/%d: %w", p.Topic, p.ID, err)
-	}
 	offset, ok := at(first, last)
 	if !ok {
 		return time.Time{}, nil
@@ -150,4 +172,21 @@ func recordTime(ctx context.Context, d *kafka.Dialer, p kafka.Partition, at func
 		return time.Time{}, fmt.Errorf("read %s/%d: %w", p.Topic, p.ID, err)
 	}
 	return msg.Time, nil
+}
+
+// openPartition connects to partition p's leader, within ctx's deadline, and reads its first
+// offset and its end. The caller closes the connection.
+func openPartition(ctx context.Context, d *kafka.Dialer, p kafka.Partition) (conn *kafka.Conn, first, last int64, err error) {
+	conn, err = d.DialLeader(ctx, "tcp", net.JoinHostPort(p.Leader.Host, strconv.Itoa(p.Leader.Port)), p.Topic, p.ID)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("read %s/%d: %w", p.Topic, p.ID, err)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	if first, last, err = conn.ReadOffsets(); err != nil {
+		_ = conn.Close()
+		return nil, 0, 0, fmt.Errorf("read the offsets of %s/%d: %w", p.Topic, p.ID, err)
+	}
+	return conn, first, last, nil
 }

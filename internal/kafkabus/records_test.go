@@ -63,7 +63,7 @@ func TestLastRecordTime_IsTheNewestOfThePartitionsLastRecords(t *testing.T) {
 // The oldest record a group has not committed past, over every partition: from the first
 // record of a partition it has never committed on, from its committed offset on the others,
 // and zero once it has committed past every record. A topic that does not exist is an error.
-func TestOldestUnread_IsTheOldestRecordTheGroupHasNotCommittedPast(t *testing.T) {
+func TestOldestUnread_IsTheOldestRecordTheGroupHasNotCommittedPastAndUnreadCountsThem(t *testing.T) {
 	const topic, group = "jobs.unread", "workers"
 	broker := kafkatest.Start(t, 3, topic)
 	ctx := t.Context()
@@ -83,11 +83,12 @@ func TestOldestUnread_IsTheOldestRecordTheGroupHasNotCommittedPast(t *testing.T)
 	for _, step := range []struct {
 		commit map[int]int64
 		want   time.Time
+		unread int64
 	}{
-		{nil, base.Add(-5 * time.Minute)},
-		{map[int]int64{0: 1}, base.Add(-4 * time.Minute)},
-		{map[int]int64{0: 2}, base.Add(-3 * time.Minute)},
-		{map[int]int64{1: 1, 2: 0}, time.Time{}},
+		{nil, base.Add(-5 * time.Minute), 3},
+		{map[int]int64{0: 1}, base.Add(-4 * time.Minute), 2},
+		{map[int]int64{0: 2}, base.Add(-3 * time.Minute), 1},
+		{map[int]int64{1: 1, 2: 0}, time.Time{}, 0},
 	} {
 		if step.commit != nil {
 			if err := kafkabus.CommitOffsets(ctx, broker.Client, group, topic, step.commit); err != nil {
@@ -97,6 +98,9 @@ func TestOldestUnread_IsTheOldestRecordTheGroupHasNotCommittedPast(t *testing.T)
 		at, err := kafkabus.OldestUnread(ctx, broker.Addrs, group, topic)
 		if err != nil || !at.Equal(step.want) {
 			t.Fatalf("after commits %v: %v, %v; want %v", step.commit, at, err, step.want)
+		}
+		if n, err := kafkabus.Unread(ctx, broker.Addrs, group, topic); err != nil || n != step.unread {
+			t.Fatalf("after commits %v: %d unread (%v), want %d", step.commit, n, err, step.unread)
 		}
 	}
 	if at, err := kafkabus.OldestUnread(ctx, broker.Addrs, group, "missing"); !errors.Is(err, kafkabus.ErrNoTopic) || !at.IsZero() {
