@@ -882,10 +882,14 @@ func TestChat_AnErrorToItsOwnSentenceInTheHistoryFailsTheEndOfInput(t *testing.T
 	f.beforeWatch = func(ctx context.Context, _ *elizav1.WatchRequest) error {
 		failed := false
 		once.Do(func() {
-			for len(f.sends()) == 0 && ctx.Err() == nil { // until the sentence is sent (and answered)
+			// Until the sentence is sent (and answered), and its Send has returned: chat then
+			// saves its place with the answer due.
+			for ctx.Err() == nil {
+				if s, _, err := load(savedAt()); err == nil && len(f.sends()) > 0 && len(s.Due) > 0 {
+					break
+				}
 				time.Sleep(5 * time.Millisecond)
 			}
-			time.Sleep(100 * time.Millisecond) // and Send has returned
 			failed = true
 		})
 		if failed {
