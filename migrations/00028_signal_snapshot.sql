@@ -11,8 +11,9 @@
 -- keyed by recording, so a partition's changes before the snapshot's first row on it are all
 -- of them before the snapshot, and its changes after that row (a transaction in flight when
 -- the snapshot was taken is streamed after it, with positions before it) are not swept. NULL
--- for a recording pending before this migration, until its next change: a snapshot does not
--- sweep it.
+-- for a recording pending before this migration, or made pending by a dispatcher older than it
+-- during a rolling update, until its next change: a snapshot does not sweep it. A sweep keeps
+-- the pending rows (first_seen, reported_at) for the snapshot's rows that bring signals back.
 ALTER TABLE dispatcher.pending_recording ADD COLUMN kafka_partition integer;
 CREATE INDEX pending_recording_partition_idx ON dispatcher.pending_recording (kafka_partition);
 
@@ -26,6 +27,6 @@ CREATE TABLE dispatcher.signal_snapshot (
 );
 
 -- +goose Down
--- The signals swept stay deleted: they were not read by the snapshot, so they no longer exist.
+-- The signals a sweep marked deleted stay so, and those the snapshot read again present.
 DROP TABLE dispatcher.signal_snapshot;
 ALTER TABLE dispatcher.pending_recording DROP COLUMN kafka_partition;

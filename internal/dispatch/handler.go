@@ -26,9 +26,11 @@ type Store interface {
 	// (debezium.Change.ReadsTheWholeTable), before its first row there is applied: every
 	// signal set before version, of the pending recordings whose changes come through
 	// partition, counts as absent from then on, unless the snapshot reads it again
-	// (recording.Ledger.Sweep). It reports whether the snapshot's start on partition is new to
-	// the store: one read again (a batch redelivered, a new consumer group) changes nothing,
-	// so that what came after it is not swept away.
+	// (recording.Ledger.Sweep). The recordings stay pending, their first signal's time kept,
+	// for the snapshot's rows that bring their signals back; one left with no signal present
+	// is neither counted nor reported (Watcher). It reports whether the snapshot's start on
+	// partition is new to the store: one read again (a batch redelivered, a new consumer
+	// group), or an older one, changes nothing, so that what came after it is not swept away.
 	Snapshot(ctx context.Context, partition int, version int64) (recorded bool, err error)
 	// Truncate records a truncate of the source table at version: every signal set before it
 	// counts as absent for changes after it. It reports whether the truncate is new to the

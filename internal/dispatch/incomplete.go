@@ -21,7 +21,10 @@ type StateStore interface {
 
 // Watcher is the part of the store the incomplete-recording report needs.
 type Watcher interface {
+	// Pending counts the recordings not complete yet that have a signal present.
 	Pending(ctx context.Context) (int64, error)
+	// ReportIncomplete returns those of them whose first signal is older than age, each once
+	// across replicas, with what each lacks.
 	ReportIncomplete(ctx context.Context, age time.Duration) ([]recording.Incomplete, error)
 }
 

@@ -145,7 +145,9 @@ func (s *Store) seen(rec uuid.UUID, partition int, at time.Time) {
 }
 
 // Snapshot implements dispatch.Store: the pending recordings of partition are swept for the
-// snapshot (recording.Ledger.Sweep), once.
+// snapshot (recording.Ledger.Sweep), once. They stay pending, with their first signal's time
+// and whether they were reported, for the snapshot's rows that bring their signals back; one
+// left with no signal present is neither counted nor reported.
 func (s *Store) Snapshot(_ context.Context, partition int, version int64) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -158,7 +160,6 @@ func (s *Store) Snapshot(_ context.Context, partition int, version int64) (bool,
 			s.ledger.Sweep(rec, version)
 		}
 	}
-	s.forgetEmpty()
 	return true, nil
 }
 
@@ -172,11 +173,17 @@ func (s *Store) Truncate(_ context.Context, version int64) (bool, error) {
 	return recorded, nil
 }
 
-// Pending counts recordings seen and not yet complete.
+// Pending counts recordings seen and not yet complete, with a signal present.
 func (s *Store) Pending(context.Context) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return int64(len(s.pending)), nil
+	n := 0
+	for rec := range s.pending {
+		if !s.ledger.Empty(rec) {
+			n++
+		}
+	}
+	return int64(n), nil
 }
 
 // ReportIncomplete returns, once each, the recordings whose first signal is older than age
@@ -187,7 +194,7 @@ func (s *Store) ReportIncomplete(_ context.Context, age time.Duration) ([]record
 	cutoff := s.now().Add(-age)
 	var out []recording.Incomplete
 	for rec, p := range s.pending {
-		if !p.reported && p.firstSeen.Before(cutoff) {
+		if !p.reported && p.firstSeen.Before(cutoff) && !s.ledger.Empty(rec) {
 			p.reported = true
 			out = append(out, recording.Incomplete{Recording: rec, FirstSeen: p.firstSeen, Missing: s.ledger.Missing(rec)})
 		}

@@ -40,7 +40,10 @@ func (s *Store) Truncate(ctx context.Context, version int64) (bool, error) {
 // Snapshot implements dispatch.Store: the signals of the pending recordings of partition set
 // before version are marked deleted just before it (recording.Ledger.Sweep), once for the
 // snapshot and the partition. Like Truncate, it waits for the batches in flight and holds the
-// others back while it sweeps.
+// others back while it sweeps. The recordings keep their pending rows, with their first
+// signal's time and whether they were reported, for the snapshot's rows that bring their
+// signals back; one left with no signal present is neither counted nor reported (Pending,
+// ReportIncomplete).
 func (s *Store) Snapshot(ctx context.Context, partition int, version int64) (bool, error) {
 	recorded := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -65,8 +68,7 @@ func (s *Store) Snapshot(ctx context.Context, partition int, version int64) (boo
 			partition, version); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, forgetEmptyPending)
-		return err
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("apply the start of a snapshot on partition %d: %w", partition, err)
@@ -78,10 +80,11 @@ func (s *Store) Snapshot(ctx context.Context, partition int, version int64) (boo
 // now: not deleted, and set at or after the last truncate.
 const presentNow = `NOT s.deleted AND s.source_lsn >= (SELECT coalesce(max(source_lsn), -9223372036854775808) FROM dispatcher.signal_truncate)`
 
+// hasPresent is the condition that the recording of a pending row, p, has a signal present.
+const hasPresent = `EXISTS (SELECT 1 FROM dispatcher.signal_state s WHERE s.recording = p.recording AND ` + presentNow + `)`
+
 // forgetEmptyPending deletes the pending rows of recordings with no signal present.
-const forgetEmptyPending = `
-	DELETE FROM dispatcher.pending_recording p
-	WHERE NOT EXISTS (SELECT 1 FROM dispatcher.signal_state s WHERE s.recording = p.recording AND ` + presentNow + `)`
+const forgetEmptyPending = `DELETE FROM dispatcher.pending_recording p WHERE NOT ` + hasPresent
 
 // ReportIncomplete returns, once each across all replicas, the recordings whose first signal
 // is older than age and that are still incomplete, with what each lacks. The claim and the
@@ -89,8 +92,8 @@ const forgetEmptyPending = `
 func (s *Store) ReportIncomplete(ctx context.Context, age time.Duration) ([]recording.Incomplete, error) {
 	rows, err := s.pool.Query(ctx, `
 		WITH claimed AS (
-			UPDATE dispatcher.pending_recording SET reported_at = now()
-			WHERE reported_at IS NULL AND first_seen < now() - make_interval(secs => $1::float8)
+			UPDATE dispatcher.pending_recording p SET reported_at = now()
+			WHERE reported_at IS NULL AND first_seen < now() - make_interval(secs => $1::float8) AND `+hasPresent+`
 			RETURNING recording, first_seen
 		)
 		SELECT c.recording, c.first_seen, s.signal IS NOT NULL,
@@ -133,10 +136,10 @@ func (s *Store) ReportIncomplete(ctx context.Context, age time.Duration) ([]reco
 	return out, nil
 }
 
-// Pending counts recordings seen and not yet complete.
+// Pending counts recordings seen and not yet complete, with a signal present.
 func (s *Store) Pending(ctx context.Context) (int64, error) {
 	var n int64
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM dispatcher.pending_recording`).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM dispatcher.pending_recording p WHERE `+hasPresent).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count pending recordings: %w", err)
 	}
 	return n, nil

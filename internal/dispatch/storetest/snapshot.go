@@ -12,46 +12,59 @@ import (
 
 // snapshotAfterAGap: after a gap in the capture the table is read again by a snapshot, which
 // sends the rows there are and nothing of the gap's deletes. Its start on a partition
-// (Store.Snapshot, on second: a restarted or other replica) takes from that partition's
-// pending recordings every signal it has not read yet, once:
+// (Store.Snapshot; on first, then read again on second: a restarted or other replica) takes
+// from that partition's pending recordings every signal it has not read yet, once:
 //   - a recording whose eeg the gap deleted is not completed with it, neither when the
 //     snapshot reads its other row nor by an accelerometer streamed after, whether the
 //     snapshot reads it at all or not;
 //   - one the gap completed is completed once by the snapshot's rows;
 //   - what a transaction in flight at the snapshot inserted (streamed after it, with a
-//     position before it) counts, and the snapshot's start read again does not sweep it away;
+//     position before it) counts, and the snapshot's start read again, or an older one read
+//     after it, does not sweep it away;
 //   - a pending recording of another partition, where the snapshot has not begun, keeps its
-//     signals.
+//     signals;
+//   - a recording the snapshot reads again keeps its first signal's time and is not reported
+//     incomplete a second time; one left with no signal is neither counted nor reported.
 //
 // The partitions are the subtest's own, so that no other recording of a shared store is swept.
 func (h Harness[S]) snapshotAfterAGap(t *testing.T, first, second S) {
 	const at = 100 // the snapshot's position, above every change before the gap
 	p := int(rand.Int32N(1 << 30))
 	other := p + 1
-	recs := h.recordings(t, 5)
-	read, unread, done, elsewhere, flight := recs[0], recs[1], recs[2], recs[3], recs[4]
-	kept := signal(read, "ppg", []string{"a"}, 11)
+	recs := h.recordings(t, 6)
+	read, unread, done, elsewhere, flight, gone := recs[0], recs[1], recs[2], recs[3], recs[4], recs[5]
+	before := pending(t, first)
+	kept := longAgo(signal(read, "ppg", []string{"a"}, 11))
 	doneEEG := eeg(done, 13)
-	applyFrom(t, first, p, eeg(read, 10), kept, eeg(unread, 12), doneEEG, eeg(flight, 15)) // the eegs of read, unread and flight deleted in the gap
+	// The eegs of read, unread, flight and gone are deleted in the gap.
+	applyFrom(t, first, p, longAgo(eeg(read, 10)), kept, eeg(unread, 12), doneEEG, eeg(flight, 15))
 	applyFrom(t, first, other, eeg(elsewhere, 14))
+	if got := reported(t, first, []uuid.UUID{read}); len(got) != 1 {
+		t.Fatalf("reported %+v before the gap, want the recording waiting long", got)
+	}
+	applyFrom(t, first, p, longAgo(eeg(gone, 16)))
 
-	snapshot := func(partition int, want bool) {
+	snapshot := func(s S, version int64, want bool) {
 		t.Helper()
-		if recorded, err := second.Snapshot(t.Context(), partition, at); err != nil || recorded != want {
-			t.Fatalf("snapshot at %d on partition %d: recorded %v (%v), want %v", at, partition, recorded, err, want)
+		if recorded, err := s.Snapshot(t.Context(), p, version); err != nil || recorded != want {
+			t.Fatalf("snapshot at %d on partition %d: recorded %v (%v), want %v", version, p, recorded, err, want)
 		}
 	}
 	readAgain := func(c recording.Change) recording.Change {
 		c.Signal.Version = at
 		return c
 	}
-	snapshot(p, true)
+	snapshot(first, at, true)
 	doneACC := accelerometer(done, at) // inserted in the gap
 	res := applyFrom(t, second, p, readAgain(kept), readAgain(doneEEG), doneACC)
 	if !slices.Equal(completed(res), []uuid.UUID{done}) {
 		t.Fatalf("the snapshot's rows completed %v, want only the recording the gap completed", completed(res))
 	}
-	snapshot(p, false)
+	if got := reported(t, second, recs); len(got) != 0 {
+		t.Fatalf("reported after the snapshot %+v, want none: one reported already, one with no signal", got)
+	}
+	h.checkPending(t, second, before+2, 2) // read and elsewhere
+	snapshot(second, at, false)
 	for _, rec := range []uuid.UUID{read, unread} {
 		if res := applyFrom(t, second, p, accelerometer(rec, 120)); len(res.Completed) != 0 {
 			t.Fatalf("an accelerometer streamed after the snapshot completed %s with the eeg deleted in the gap", rec)
@@ -62,7 +75,8 @@ func (h Harness[S]) snapshotAfterAGap(t *testing.T, first, second S) {
 	}
 	inFlight := eeg(flight, 90)
 	applyFrom(t, second, p, inFlight)
-	snapshot(p, false)
+	snapshot(second, at, false)
+	snapshot(second, at-50, false) // an older one, read after it
 	if res := applyFrom(t, second, p, accelerometer(flight, 123)); !slices.Equal(completed(res), []uuid.UUID{flight}) {
 		t.Fatalf("after the in-flight transaction's eeg, an accelerometer: completed %v, want the recording", completed(res))
 	}
@@ -71,8 +85,10 @@ func (h Harness[S]) snapshotAfterAGap(t *testing.T, first, second S) {
 		t.Fatalf("a new eeg: completed %v, want the recording", completed(res))
 	}
 	got := h.processed(t, second, recs...)
-	if _, ok := got[unread]; ok {
-		t.Errorf("the recording the snapshot did not read was processed: %+v", got[unread])
+	for _, rec := range []uuid.UUID{unread, gone} {
+		if _, ok := got[rec]; ok {
+			t.Errorf("recording %s, whose eeg the gap deleted, was processed: %+v", rec, got[rec])
+		}
 	}
 	for rec, eegID := range map[uuid.UUID]uuid.UUID{read: fresh.Signal.ID, flight: inFlight.Signal.ID, done: doneEEG.Signal.ID} {
 		if got[rec].EEGSignal != eegID {
