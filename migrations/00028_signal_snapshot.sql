@@ -13,7 +13,8 @@
 -- the snapshot was taken is streamed after it, with positions before it) are not swept. NULL
 -- for a recording pending before this migration, or made pending by a dispatcher older than it
 -- during a rolling update, until its next change: a snapshot does not sweep it. A sweep keeps
--- the pending rows (first_seen, reported_at) for the snapshot's rows that bring signals back.
+-- the pending rows (first_seen, reported_at) for the snapshot's rows that bring signals back,
+-- and those left with no signal are deleted once the partition's snapshot has been read.
 ALTER TABLE dispatcher.pending_recording ADD COLUMN kafka_partition integer;
 CREATE INDEX pending_recording_partition_idx ON dispatcher.pending_recording (kafka_partition);
 

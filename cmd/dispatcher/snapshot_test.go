@@ -233,12 +233,10 @@ func (c *ownCapture) remove() {
 	end := time.Now().Add(30 * time.Second)
 	var err error
 	for ctx.Err() == nil {
-		// An active slot cannot be dropped (the query fails); one that is gone drops nothing.
-		if _, err = c.db.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, c.slot); err == nil {
+		// A connection of its own, whatever became of the test's; an active slot cannot be
+		// dropped (the query fails), and one that is gone drops nothing.
+		if err = c.dropSlot(ctx, time.Now().After(end)); err == nil {
 			break
-		}
-		if time.Now().After(end) {
-			_, _ = c.db.Exec(ctx, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active`, c.slot)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -251,4 +249,19 @@ func (c *ownCapture) remove() {
 		}
 		_ = conn.Close()
 	}
+}
+
+// dropSlot drops the capture's replication slot, if it is there, on a connection of its own;
+// with terminate, it first ends the walsender that holds it.
+func (c *ownCapture) dropSlot(ctx context.Context, terminate bool) error {
+	conn, err := pgx.Connect(ctx, c.url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if terminate {
+		_, _ = conn.Exec(ctx, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active`, c.slot)
+	}
+	_, err = conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, c.slot)
+	return err
 }

@@ -28,10 +28,17 @@ type Store interface {
 	// partition, counts as absent from then on, unless the snapshot reads it again
 	// (recording.Ledger.Sweep). The recordings stay pending, their first signal's time kept,
 	// for the snapshot's rows that bring their signals back; one left with no signal present
-	// is neither counted nor reported (Watcher). It reports whether the snapshot's start on
-	// partition is new to the store: one read again (a batch redelivered, a new consumer
-	// group), or an older one, changes nothing, so that what came after it is not swept away.
+	// is neither counted nor reported (Watcher) until SnapshotRead. It reports whether the
+	// snapshot's start on partition is new to the store: one read again (a batch redelivered,
+	// a new consumer group), or an older one, changes nothing, so that what came after it is
+	// not swept away. It also forgets, as SnapshotRead does, what an earlier snapshot left on
+	// partition whose end was not said (a dispatcher stopped in between).
 	Snapshot(ctx context.Context, partition int, version int64) (recorded bool, err error)
+	// SnapshotRead says that the snapshot's rows on partition have all been applied (its
+	// first change after them is next): the pending recordings of partition still without a
+	// signal present were not read again, and wait for nothing. Saying it again does nothing
+	// more.
+	SnapshotRead(ctx context.Context, partition int) error
 	// Truncate records a truncate of the source table at version: every signal set before it
 	// counts as absent for changes after it. It reports whether the truncate is new to the
 	// store: one read again (a batch redelivered, a new consumer group reading the topic from
@@ -70,11 +77,14 @@ type Handler struct {
 	// snapshots holds, by partition, the position of the last snapshot whose start the store
 	// has recorded there, so that its rows in later batches do not ask again.
 	snapshots map[int]int64
+	// reading holds, by partition, the position of the snapshot whose rows are being applied
+	// there, until its first change after them (SnapshotRead).
+	reading map[int]int64
 }
 
 // NewHandler returns a Handler applying changes to store.
 func NewHandler(store Store, metrics *Metrics, log *slog.Logger) *Handler {
-	return &Handler{store: store, metrics: metrics, log: log, snapshots: map[int]int64{}}
+	return &Handler{store: store, metrics: metrics, log: log, snapshots: map[int]int64{}, reading: map[int]int64{}}
 }
 
 // Handle applies one partition's events in order and returns nil once their effects are
@@ -89,6 +99,19 @@ func (h *Handler) Handle(ctx context.Context, partition int, events []Event) err
 		}
 		ch := ev.Change
 		counts[string(ch.Op)]++
+		if at, ok := h.snapshotReading(partition); ok && (!ch.ReadsTheWholeTable() || ch.Source.LSN != at) {
+			// The snapshot's rows are all applied once what came before this change is.
+			if err := h.apply(ctx, partition, changes); err != nil {
+				return err
+			}
+			changes = nil
+			if err := h.store.SnapshotRead(ctx, partition); err != nil {
+				return err
+			}
+			h.mu.Lock()
+			delete(h.reading, partition)
+			h.mu.Unlock()
+		}
 		if ch.ReadsTheWholeTable() && !h.snapshotStarted(partition, ch.Source.LSN) {
 			// Everything before the snapshot's first row must be applied before its start.
 			if err := h.apply(ctx, partition, changes); err != nil {
@@ -135,6 +158,15 @@ func (h *Handler) snapshotStarted(partition int, version int64) bool {
 	return h.snapshots[partition] >= version
 }
 
+// snapshotReading returns the position of the snapshot whose rows are being applied on
+// partition, if any.
+func (h *Handler) snapshotReading(partition int) (int64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	at, ok := h.reading[partition]
+	return at, ok
+}
+
 // startSnapshot has the store record the start of the snapshot at version on partition.
 func (h *Handler) startSnapshot(ctx context.Context, partition int, version int64) error {
 	recorded, err := h.store.Snapshot(ctx, partition, version)
@@ -143,6 +175,7 @@ func (h *Handler) startSnapshot(ctx context.Context, partition int, version int6
 	}
 	h.mu.Lock()
 	h.snapshots[partition] = max(h.snapshots[partition], version)
+	h.reading[partition] = version
 	h.mu.Unlock()
 	if recorded {
 		// At the connector's first start too, when there is nothing before it to sweep.

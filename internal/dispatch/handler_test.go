@@ -62,6 +62,11 @@ func (s *store) Snapshot(_ context.Context, partition int, version int64) (bool,
 	return recorded, nil
 }
 
+func (s *store) SnapshotRead(_ context.Context, partition int) error {
+	s.calls = append(s.calls, fmt.Sprintf("read %d", partition))
+	return s.err
+}
+
 func (s *store) Truncate(_ context.Context, version int64) (bool, error) {
 	known := slices.Contains(s.truncated, version)
 	s.truncated = append(s.truncated, version)
@@ -386,7 +391,8 @@ func TestHandle_AnUpdateOfASignalsIDDeletesTheOldID(t *testing.T) {
 
 // The start of a snapshot on a partition reaches the store before its first row there, after
 // what came before it, and once: its rows in later batches do not announce it again, but a
-// handler that did not see it (a restarted process) does, and the store says it knew.
+// handler that did not see it (a restarted process) does, and the store says it knew. Its end
+// (SnapshotRead) reaches the store before the partition's first change after its rows.
 func TestHandle_TheStartOfASnapshotReachesTheStoreBeforeItsRowsOnce(t *testing.T) {
 	msg := func(name string) kafka.Message {
 		return kafka.Message{Value: fixture(t, "scratch-schemaless/"+name)}
@@ -410,9 +416,20 @@ func TestHandle_TheStartOfASnapshotReachesTheStoreBeforeItsRowsOnce(t *testing.T
 	handleOn(h, 2, msg("create-eeg.json"), msg("snapshot-first-eeg.json"), msg("snapshot-accelerometer.json"))
 	handleOn(h, 2, msg("snapshot-accelerometer.json"))
 	handleOn(h, 1, msg("update-eeg.json"))
+	handleOn(h, 2, msg("snapshot-accelerometer.json"), msg("update-eeg.json"), msg("create-eeg.json"))
+	handleOn(h, 2, msg("update-eeg.json"))
 	restarted, _ := handler(st)
 	handleOn(restarted, 2, msg("snapshot-accelerometer.json"))
-	want := []string{"apply 2 1", "snapshot 2 27036960", "apply 2 2", "apply 2 1", "apply 1 1", "snapshot 2 27036960", "apply 2 1"}
+	handleOn(restarted, 2, msg("update-eeg.json"))
+	want := []string{
+		"apply 2 1", "snapshot 2 27036960", "apply 2 2",
+		"apply 2 1",
+		"apply 1 1",
+		"apply 2 1", "read 2", "apply 2 2",
+		"apply 2 1",
+		"snapshot 2 27036960", "apply 2 1",
+		"read 2", "apply 2 1",
+	}
 	if !slices.Equal(st.calls, want) {
 		t.Fatalf("the store was called\n%s\nwant\n%s", strings.Join(st.calls, "\n"), strings.Join(want, "\n"))
 	}

@@ -147,7 +147,8 @@ func (s *Store) seen(rec uuid.UUID, partition int, at time.Time) {
 // Snapshot implements dispatch.Store: the pending recordings of partition are swept for the
 // snapshot (recording.Ledger.Sweep), once. They stay pending, with their first signal's time
 // and whether they were reported, for the snapshot's rows that bring their signals back; one
-// left with no signal present is neither counted nor reported.
+// left with no signal present is neither counted nor reported, and is forgotten by
+// SnapshotRead.
 func (s *Store) Snapshot(_ context.Context, partition int, version int64) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -155,12 +156,31 @@ func (s *Store) Snapshot(_ context.Context, partition int, version int64) (bool,
 		return false, nil
 	}
 	s.snapshots[partition] = version
+	s.forgetEmptyOf(partition) // an earlier snapshot's, whose end was not said
 	for rec, p := range s.pending {
 		if p.partition == partition {
 			s.ledger.Sweep(rec, version)
 		}
 	}
 	return true, nil
+}
+
+// SnapshotRead implements dispatch.Store: the pending recordings of partition left with no
+// signal present are forgotten.
+func (s *Store) SnapshotRead(_ context.Context, partition int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgetEmptyOf(partition)
+	return nil
+}
+
+// forgetEmptyOf forgets the pending recordings of partition none of whose signals is left.
+func (s *Store) forgetEmptyOf(partition int) {
+	for rec, p := range s.pending {
+		if p.partition == partition {
+			s.forgetIfEmpty(rec)
+		}
+	}
 }
 
 // Truncate records a truncate of the source table at version: every signal set before it is

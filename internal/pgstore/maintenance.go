@@ -43,7 +43,7 @@ func (s *Store) Truncate(ctx context.Context, version int64) (bool, error) {
 // others back while it sweeps. The recordings keep their pending rows, with their first
 // signal's time and whether they were reported, for the snapshot's rows that bring their
 // signals back; one left with no signal present is neither counted nor reported (Pending,
-// ReportIncomplete).
+// ReportIncomplete), and is forgotten by SnapshotRead.
 func (s *Store) Snapshot(ctx context.Context, partition int, version int64) (bool, error) {
 	recorded := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -61,6 +61,9 @@ func (s *Store) Snapshot(ctx context.Context, partition int, version int64) (boo
 		if recorded = tag.RowsAffected() == 1; !recorded {
 			return nil
 		}
+		if _, err := tx.Exec(ctx, forgetEmptyPendingOf, partition); err != nil {
+			return err // an earlier snapshot's, whose end was not said
+		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE dispatcher.signal_state s SET deleted = true, source_lsn = $2::bigint - 1, updated_at = now()
 			FROM dispatcher.pending_recording p
@@ -76,6 +79,15 @@ func (s *Store) Snapshot(ctx context.Context, partition int, version int64) (boo
 	return recorded, nil
 }
 
+// SnapshotRead implements dispatch.Store: the pending recordings of partition left with no
+// signal present are forgotten.
+func (s *Store) SnapshotRead(ctx context.Context, partition int) error {
+	if _, err := s.pool.Exec(ctx, forgetEmptyPendingOf, partition); err != nil {
+		return fmt.Errorf("forget the recordings a snapshot did not read again on partition %d: %w", partition, err)
+	}
+	return nil
+}
+
 // presentNow is the condition that a row of dispatcher.signal_state, s, is a signal present
 // now: not deleted, and set at or after the last truncate.
 const presentNow = `NOT s.deleted AND s.source_lsn >= (SELECT coalesce(max(source_lsn), -9223372036854775808) FROM dispatcher.signal_truncate)`
@@ -85,6 +97,9 @@ const hasPresent = `EXISTS (SELECT 1 FROM dispatcher.signal_state s WHERE s.reco
 
 // forgetEmptyPending deletes the pending rows of recordings with no signal present.
 const forgetEmptyPending = `DELETE FROM dispatcher.pending_recording p WHERE NOT ` + hasPresent
+
+// forgetEmptyPendingOf is forgetEmptyPending for the recordings of one partition ($1).
+const forgetEmptyPendingOf = forgetEmptyPending + ` AND p.kafka_partition = $1`
 
 // ReportIncomplete returns, once each across all replicas, the recordings whose first signal
 // is older than age and that are still incomplete, with what each lacks. The claim and the
