@@ -80,9 +80,18 @@ func (s *Store) Snapshot(ctx context.Context, partition int, version int64) (boo
 }
 
 // SnapshotRead implements dispatch.Store: the pending recordings of partition left with no
-// signal present are forgotten.
+// signal present are forgotten. Like Snapshot, it waits for the batches in flight (one on
+// another partition may be bringing a signal of such a recording, with primary-key keying)
+// and holds the others back meanwhile.
 func (s *Store) SnapshotRead(ctx context.Context, partition int) error {
-	if _, err := s.pool.Exec(ctx, forgetEmptyPendingOf, partition); err != nil {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, truncateLock); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, forgetEmptyPendingOf, partition)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("forget the recordings a snapshot did not read again on partition %d: %w", partition, err)
 	}
 	return nil
