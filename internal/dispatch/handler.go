@@ -92,6 +92,8 @@ func NewHandler(store Store, metrics *Metrics, log *slog.Logger) *Handler {
 func (h *Handler) Handle(ctx context.Context, partition int, events []Event) error {
 	changes := make([]recording.Change, 0, len(events))
 	counts := map[string]int{} // events by op, counted only once the batch is durable
+	// A partition's batches come one at a time: what its snapshot is doing is read once.
+	reading, isReading := h.snapshotReading(partition)
 	for _, ev := range events {
 		if ev.Tombstone {
 			counts[tombstoneOp]++
@@ -99,7 +101,8 @@ func (h *Handler) Handle(ctx context.Context, partition int, events []Event) err
 		}
 		ch := ev.Change
 		counts[string(ch.Op)]++
-		if at, ok := h.snapshotReading(partition); ok && (!ch.ReadsTheWholeTable() || ch.Source.LSN != at) {
+		whole := ch.ReadsTheWholeTable()
+		if isReading && (!whole || ch.Source.LSN != reading) {
 			// The snapshot's rows are all applied once what came before this change is.
 			if err := h.apply(ctx, partition, changes); err != nil {
 				return err
@@ -111,8 +114,9 @@ func (h *Handler) Handle(ctx context.Context, partition int, events []Event) err
 			h.mu.Lock()
 			delete(h.reading, partition)
 			h.mu.Unlock()
+			isReading = false
 		}
-		if ch.ReadsTheWholeTable() && !h.snapshotStarted(partition, ch.Source.LSN) {
+		if whole && !isReading && !h.snapshotStarted(partition, ch.Source.LSN) {
 			// Everything before the snapshot's first row must be applied before its start.
 			if err := h.apply(ctx, partition, changes); err != nil {
 				return err
@@ -121,6 +125,7 @@ func (h *Handler) Handle(ctx context.Context, partition int, events []Event) err
 			if err := h.startSnapshot(ctx, partition, ch.Source.LSN); err != nil {
 				return err
 			}
+			reading, isReading = ch.Source.LSN, true
 		}
 		if ch.Op == debezium.OpTruncate {
 			// Everything before the truncate must be applied before it.
