@@ -34,10 +34,11 @@ type Store interface {
 	// not swept away. It also forgets, as SnapshotRead does, what an earlier snapshot left on
 	// partition whose end was not said (a dispatcher stopped in between).
 	Snapshot(ctx context.Context, partition int, version int64) (recorded bool, err error)
-	// SnapshotRead says that the snapshot's rows on partition have all been applied (its
-	// first change after them is next): the pending recordings of partition still without a
-	// signal present were not read again, and wait for nothing. Saying it again does nothing
-	// more.
+	// SnapshotRead says that no snapshot's rows are left to apply on partition (its next
+	// change is not one): the pending recordings of partition still without a signal present
+	// were not read again, and wait for nothing. The handler says it at a partition's first
+	// change after a snapshot's rows, and at its first change in a process, in case the
+	// process before stopped in between. Saying it again does nothing more.
 	SnapshotRead(ctx context.Context, partition int) error
 	// Truncate records a truncate of the source table at version: every signal set before it
 	// counts as absent for changes after it. It reports whether the truncate is new to the
@@ -77,14 +78,14 @@ type Handler struct {
 	// snapshots holds, by partition, the position of the last snapshot whose start the store
 	// has recorded there, so that its rows in later batches do not ask again.
 	snapshots map[int]int64
-	// reading holds, by partition, the position of the snapshot whose rows are being applied
-	// there, until its first change after them (SnapshotRead).
-	reading map[int]int64
+	// settled holds the partitions whose every snapshot's end the store has been told of
+	// (SnapshotRead) since this process started.
+	settled map[int]bool
 }
 
 // NewHandler returns a Handler applying changes to store.
 func NewHandler(store Store, metrics *Metrics, log *slog.Logger) *Handler {
-	return &Handler{store: store, metrics: metrics, log: log, snapshots: map[int]int64{}, reading: map[int]int64{}}
+	return &Handler{store: store, metrics: metrics, log: log, snapshots: map[int]int64{}, settled: map[int]bool{}}
 }
 
 // Handle applies one partition's events in order and returns nil once their effects are
@@ -92,8 +93,8 @@ func NewHandler(store Store, metrics *Metrics, log *slog.Logger) *Handler {
 func (h *Handler) Handle(ctx context.Context, partition int, events []Event) error {
 	changes := make([]recording.Change, 0, len(events))
 	counts := map[string]int{} // events by op, counted only once the batch is durable
-	// A partition's batches come one at a time: what its snapshot is doing is read once.
-	reading, isReading := h.snapshotReading(partition)
+	// A partition's batches come one at a time: whether it is settled is read once.
+	settled := h.isSettled(partition)
 	for _, ev := range events {
 		if ev.Tombstone {
 			counts[tombstoneOp]++
@@ -102,8 +103,9 @@ func (h *Handler) Handle(ctx context.Context, partition int, events []Event) err
 		ch := ev.Change
 		counts[string(ch.Op)]++
 		whole := ch.ReadsTheWholeTable()
-		if isReading && (!whole || ch.Source.LSN != reading) {
-			// The snapshot's rows are all applied once what came before this change is.
+		if !whole && !settled {
+			// No snapshot's rows are left before this change: once what came before it is
+			// applied, the store is told.
 			if err := h.apply(ctx, partition, changes); err != nil {
 				return err
 			}
@@ -111,12 +113,10 @@ func (h *Handler) Handle(ctx context.Context, partition int, events []Event) err
 			if err := h.store.SnapshotRead(ctx, partition); err != nil {
 				return err
 			}
-			h.mu.Lock()
-			delete(h.reading, partition)
-			h.mu.Unlock()
-			isReading = false
+			h.setSettled(partition, true)
+			settled = true
 		}
-		if whole && !isReading && !h.snapshotStarted(partition, ch.Source.LSN) {
+		if whole && !h.snapshotStarted(partition, ch.Source.LSN) {
 			// Everything before the snapshot's first row must be applied before its start.
 			if err := h.apply(ctx, partition, changes); err != nil {
 				return err
@@ -125,7 +125,7 @@ func (h *Handler) Handle(ctx context.Context, partition int, events []Event) err
 			if err := h.startSnapshot(ctx, partition, ch.Source.LSN); err != nil {
 				return err
 			}
-			reading, isReading = ch.Source.LSN, true
+			settled = false
 		}
 		if ch.Op == debezium.OpTruncate {
 			// Everything before the truncate must be applied before it.
@@ -163,13 +163,18 @@ func (h *Handler) snapshotStarted(partition int, version int64) bool {
 	return h.snapshots[partition] >= version
 }
 
-// snapshotReading returns the position of the snapshot whose rows are being applied on
-// partition, if any.
-func (h *Handler) snapshotReading(partition int) (int64, bool) {
+// isSettled reports whether the store has been told that partition has no snapshot's rows
+// left to apply, since this process started or the partition's last snapshot began.
+func (h *Handler) isSettled(partition int) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	at, ok := h.reading[partition]
-	return at, ok
+	return h.settled[partition]
+}
+
+func (h *Handler) setSettled(partition int, settled bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.settled[partition] = settled
 }
 
 // startSnapshot has the store record the start of the snapshot at version on partition.
@@ -180,7 +185,7 @@ func (h *Handler) startSnapshot(ctx context.Context, partition int, version int6
 	}
 	h.mu.Lock()
 	h.snapshots[partition] = max(h.snapshots[partition], version)
-	h.reading[partition] = version
+	h.settled[partition] = false
 	h.mu.Unlock()
 	if recorded {
 		// At the connector's first start too, when there is nothing before it to sweep.

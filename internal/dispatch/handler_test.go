@@ -392,7 +392,8 @@ func TestHandle_AnUpdateOfASignalsIDDeletesTheOldID(t *testing.T) {
 // The start of a snapshot on a partition reaches the store before its first row there, after
 // what came before it, and once: its rows in later batches do not announce it again, but a
 // handler that did not see it (a restarted process) does, and the store says it knew. Its end
-// (SnapshotRead) reaches the store before the partition's first change after its rows.
+// (SnapshotRead) reaches the store before the partition's first change after its rows, and
+// before a partition's first change in a process, in case the one before stopped in between.
 func TestHandle_TheStartOfASnapshotReachesTheStoreBeforeItsRowsOnce(t *testing.T) {
 	msg := func(name string) kafka.Message {
 		return kafka.Message{Value: fixture(t, "scratch-schemaless/"+name)}
@@ -422,9 +423,9 @@ func TestHandle_TheStartOfASnapshotReachesTheStoreBeforeItsRowsOnce(t *testing.T
 	handleOn(restarted, 2, msg("snapshot-accelerometer.json"))
 	handleOn(restarted, 2, msg("update-eeg.json"))
 	want := []string{
-		"apply 2 1", "snapshot 2 27036960", "apply 2 2",
+		"read 2", "apply 2 1", "snapshot 2 27036960", "apply 2 2",
 		"apply 2 1",
-		"apply 1 1",
+		"read 1", "apply 1 1",
 		"apply 2 1", "read 2", "apply 2 2",
 		"apply 2 1",
 		"snapshot 2 27036960", "apply 2 1",

@@ -82,8 +82,17 @@ func (s *Store) Snapshot(ctx context.Context, partition int, version int64) (boo
 // SnapshotRead implements dispatch.Store: the pending recordings of partition left with no
 // signal present are forgotten. Like Snapshot, it waits for the batches in flight (one on
 // another partition may be bringing a signal of such a recording, with primary-key keying)
-// and holds the others back meanwhile.
+// and holds the others back meanwhile; but first it looks, without a lock, whether there is
+// any such recording: the handler says it at every partition's first change in a process,
+// where there is usually none, and the lock would hold every partition back for nothing.
 func (s *Store) SnapshotRead(ctx context.Context, partition int) error {
+	var some bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (`+emptyPendingOf+`)`, partition).Scan(&some); err != nil {
+		return fmt.Errorf("look for the recordings a snapshot did not read again on partition %d: %w", partition, err)
+	}
+	if !some {
+		return nil // none now, and none can be made but by this partition's next snapshot
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, truncateLock); err != nil {
 			return err
@@ -109,6 +118,9 @@ const forgetEmptyPending = `DELETE FROM dispatcher.pending_recording p WHERE NOT
 
 // forgetEmptyPendingOf is forgetEmptyPending for the recordings of one partition ($1).
 const forgetEmptyPendingOf = forgetEmptyPending + ` AND p.kafka_partition = $1`
+
+// emptyPendingOf selects the pending rows forgetEmptyPendingOf deletes.
+const emptyPendingOf = `SELECT 1 FROM dispatcher.pending_recording p WHERE NOT ` + hasPresent + ` AND p.kafka_partition = $1`
 
 // ReportIncomplete returns, once each across all replicas, the recordings whose first signal
 // is older than age and that are still incomplete, with what each lacks. The claim and the
