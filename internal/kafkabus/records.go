@@ -57,7 +57,7 @@ func lastRecordTimeOf(ctx context.Context, d *kafka.Dialer, p kafka.Partition) (
 	return recordTime(ctx, d, p, func(first, last int64) (int64, bool) { return last - 1, last > first })
 }
 
-// ErrNoTopic is OldestUnread's error for a topic the brokers do not have.
+// ErrNoTopic is OldestUnread's and Unread's error for a topic the brokers do not have.
 var ErrNoTopic = errors.New("no such topic")
 
 // OldestUnread returns the time of the oldest record of topic that group has not committed
