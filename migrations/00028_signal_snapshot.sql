@@ -15,8 +15,10 @@
 -- during a rolling update, until its next change: a snapshot does not sweep it. A sweep keeps
 -- the pending rows (first_seen, reported_at) for the snapshot's rows that bring signals back,
 -- and those left with no signal are deleted once the partition's snapshot has been read.
+-- Not indexed: only a snapshot's start and end read by it, a few times a snapshot, while every
+-- pending recording's row is written as its signals come (an index there cost a drain of a
+-- backlog's recordings a write more each).
 ALTER TABLE dispatcher.pending_recording ADD COLUMN kafka_partition integer;
-CREATE INDEX pending_recording_partition_idx ON dispatcher.pending_recording (kafka_partition);
 
 -- The starts of snapshots, by partition: a snapshot's rows read again (a batch redelivered, a
 -- new consumer group) must not sweep again what came after its start.
