@@ -15,9 +15,9 @@
 -- during a rolling update, until its next change: a snapshot does not sweep it. A sweep keeps
 -- the pending rows (first_seen, reported_at) for the snapshot's rows that bring signals back,
 -- and those left with no signal are deleted once the partition's snapshot has been read.
--- Not indexed: only a snapshot's start and end read by it, a few times a snapshot, while every
--- pending recording's row is written as its signals come (an index there cost a drain of a
--- backlog's recordings a write more each).
+-- Not indexed: only a snapshot's start and end read the column, a few times a snapshot, while
+-- every pending recording's row is written as its signals come, and an index would cost each
+-- of those writes one more.
 ALTER TABLE dispatcher.pending_recording ADD COLUMN kafka_partition integer;
 
 -- The starts of snapshots, by partition: a snapshot's rows read again (a batch redelivered, a
