@@ -74,18 +74,23 @@ type Handler struct {
 	metrics *Metrics
 	log     *slog.Logger
 
-	mu sync.Mutex
-	// snapshots holds, by partition, the position of the last snapshot whose start the store
-	// has recorded there, so that its rows in later batches do not ask again.
-	snapshots map[int]int64
-	// settled holds the partitions whose every snapshot's end the store has been told of
-	// (SnapshotRead) since this process started.
-	settled map[int]bool
+	mu        sync.Mutex
+	snapshots map[int]snapshotState // by partition
+}
+
+// snapshotState is what a Handler knows of a partition's snapshots.
+type snapshotState struct {
+	// started is the position of the last snapshot whose start the store has recorded, so
+	// that its rows in later batches do not ask again.
+	started int64
+	// settled is set once the store has been told that no snapshot's rows are left to apply
+	// (SnapshotRead), since that snapshot started or this process did.
+	settled bool
 }
 
 // NewHandler returns a Handler applying changes to store.
 func NewHandler(store Store, metrics *Metrics, log *slog.Logger) *Handler {
-	return &Handler{store: store, metrics: metrics, log: log, snapshots: map[int]int64{}, settled: map[int]bool{}}
+	return &Handler{store: store, metrics: metrics, log: log, snapshots: map[int]snapshotState{}}
 }
 
 // Handle applies one partition's events in order and returns nil once their effects are
@@ -93,8 +98,8 @@ func NewHandler(store Store, metrics *Metrics, log *slog.Logger) *Handler {
 func (h *Handler) Handle(ctx context.Context, partition int, events []Event) error {
 	changes := make([]recording.Change, 0, len(events))
 	counts := map[string]int{} // events by op, counted only once the batch is durable
-	// A partition's batches come one at a time: whether it is settled is read once.
-	settled := h.isSettled(partition)
+	// A partition's batches come one at a time: its snapshots' state is read once.
+	snap := h.snapshotState(partition)
 	for _, ev := range events {
 		if ev.Tombstone {
 			counts[tombstoneOp]++
@@ -103,7 +108,7 @@ func (h *Handler) Handle(ctx context.Context, partition int, events []Event) err
 		ch := ev.Change
 		counts[string(ch.Op)]++
 		whole := ch.ReadsTheWholeTable()
-		if !whole && !settled {
+		if !whole && !snap.settled {
 			// No snapshot's rows are left before this change: once what came before it is
 			// applied, the store is told.
 			if err := h.apply(ctx, partition, changes); err != nil {
@@ -113,10 +118,10 @@ func (h *Handler) Handle(ctx context.Context, partition int, events []Event) err
 			if err := h.store.SnapshotRead(ctx, partition); err != nil {
 				return err
 			}
-			h.setSettled(partition, true)
-			settled = true
+			snap.settled = true
+			h.setSnapshotState(partition, snap)
 		}
-		if whole && !h.snapshotStarted(partition, ch.Source.LSN) {
+		if whole && snap.started < ch.Source.LSN {
 			// Everything before the snapshot's first row must be applied before its start.
 			if err := h.apply(ctx, partition, changes); err != nil {
 				return err
@@ -125,7 +130,8 @@ func (h *Handler) Handle(ctx context.Context, partition int, events []Event) err
 			if err := h.startSnapshot(ctx, partition, ch.Source.LSN); err != nil {
 				return err
 			}
-			settled = false
+			snap = snapshotState{started: ch.Source.LSN}
+			h.setSnapshotState(partition, snap)
 		}
 		if ch.Op == debezium.OpTruncate {
 			// Everything before the truncate must be applied before it.
@@ -155,26 +161,16 @@ func (h *Handler) Handle(ctx context.Context, partition int, events []Event) err
 	return nil
 }
 
-// snapshotStarted reports whether the store has recorded the start of the snapshot at version
-// on partition, as far as this handler knows.
-func (h *Handler) snapshotStarted(partition int, version int64) bool {
+func (h *Handler) snapshotState(partition int) snapshotState {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.snapshots[partition] >= version
+	return h.snapshots[partition]
 }
 
-// isSettled reports whether the store has been told that partition has no snapshot's rows
-// left to apply, since this process started or the partition's last snapshot began.
-func (h *Handler) isSettled(partition int) bool {
+func (h *Handler) setSnapshotState(partition int, st snapshotState) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.settled[partition]
-}
-
-func (h *Handler) setSettled(partition int, settled bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.settled[partition] = settled
+	h.snapshots[partition] = st
 }
 
 // startSnapshot has the store record the start of the snapshot at version on partition.
@@ -183,10 +179,6 @@ func (h *Handler) startSnapshot(ctx context.Context, partition int, version int6
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	h.snapshots[partition] = max(h.snapshots[partition], version)
-	h.settled[partition] = false
-	h.mu.Unlock()
 	if recorded {
 		// At the connector's first start too, when there is nothing before it to sweep.
 		h.log.Info("a snapshot of datastore.signal begins on this partition: the signals of its pending recordings count again only as the snapshot reads them",

@@ -17,11 +17,8 @@ import (
 // wait for nothing, and are no longer pending.
 func (s *Store) Truncate(ctx context.Context, version int64) (bool, error) {
 	recorded := false
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// Wait for the batches in flight, which read the truncates before this one.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, truncateLock); err != nil {
-			return err
-		}
+	// Once the batches in flight, which read the truncates before this one, are done.
+	err := s.exclusively(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO dispatcher.signal_truncate (source_lsn) VALUES ($1) ON CONFLICT DO NOTHING`, version)
 		if err != nil {
@@ -37,6 +34,17 @@ func (s *Store) Truncate(ctx context.Context, version int64) (bool, error) {
 	return recorded, nil
 }
 
+// exclusively runs f in a transaction that holds truncateLock exclusive: it begins once the
+// batches in flight have committed, and holds back the others until it has.
+func (s *Store) exclusively(ctx context.Context, f func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, truncateLock); err != nil {
+			return err
+		}
+		return f(tx)
+	})
+}
+
 // Snapshot implements dispatch.Store: the signals of the pending recordings of partition set
 // before version are marked deleted just before it (recording.Ledger.Sweep), once for the
 // snapshot and the partition. Like Truncate, it waits for the batches in flight and holds the
@@ -46,10 +54,7 @@ func (s *Store) Truncate(ctx context.Context, version int64) (bool, error) {
 // ReportIncomplete), and is forgotten by SnapshotRead.
 func (s *Store) Snapshot(ctx context.Context, partition int, version int64) (bool, error) {
 	recorded := false
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, truncateLock); err != nil {
-			return err
-		}
+	err := s.exclusively(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO dispatcher.signal_snapshot (kafka_partition, source_lsn)
 			SELECT $1, $2
@@ -87,16 +92,13 @@ func (s *Store) Snapshot(ctx context.Context, partition int, version int64) (boo
 // where there is usually none, and the lock would hold every partition back for nothing.
 func (s *Store) SnapshotRead(ctx context.Context, partition int) error {
 	var some bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (`+emptyPendingOf+`)`, partition).Scan(&some); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 `+emptyPendingOf+`)`, partition).Scan(&some); err != nil {
 		return fmt.Errorf("look for the recordings a snapshot did not read again on partition %d: %w", partition, err)
 	}
 	if !some {
 		return nil // none now, and none can be made but by this partition's next snapshot
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, truncateLock); err != nil {
-			return err
-		}
+	err := s.exclusively(ctx, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, forgetEmptyPendingOf, partition)
 		return err
 	})
@@ -116,11 +118,12 @@ const hasPresent = `EXISTS (SELECT 1 FROM dispatcher.signal_state s WHERE s.reco
 // forgetEmptyPending deletes the pending rows of recordings with no signal present.
 const forgetEmptyPending = `DELETE FROM dispatcher.pending_recording p WHERE NOT ` + hasPresent
 
-// forgetEmptyPendingOf is forgetEmptyPending for the recordings of one partition ($1).
-const forgetEmptyPendingOf = forgetEmptyPending + ` AND p.kafka_partition = $1`
-
-// emptyPendingOf selects the pending rows forgetEmptyPendingOf deletes.
-const emptyPendingOf = `SELECT 1 FROM dispatcher.pending_recording p WHERE NOT ` + hasPresent + ` AND p.kafka_partition = $1`
+// emptyPendingOf is the pending rows of one partition ($1) whose recording has no signal
+// present; forgetEmptyPendingOf deletes them.
+const (
+	emptyPendingOf       = `FROM dispatcher.pending_recording p WHERE NOT ` + hasPresent + ` AND p.kafka_partition = $1`
+	forgetEmptyPendingOf = `DELETE ` + emptyPendingOf
+)
 
 // ReportIncomplete returns, once each across all replicas, the recordings whose first signal
 // is older than age and that are still incomplete, with what each lacks. The claim and the
