@@ -204,6 +204,36 @@ func TestStandalone_WithoutWebUIServesOnlyTheRPCs(t *testing.T) {
 	}
 }
 
+// grpcurl, the README's client, prints the drain's error with its details readable: it looks
+// their types up on its reflection stream once its call has ended, which the drain used to
+// have ended first (the details then came out as base64).
+func TestStandalone_GrpcurlReadsWhyAWatchEndedAtShutdown(t *testing.T) {
+	s := start(t, builds.Build(t, "./cmd/standalone"))
+	proctest.WaitHTTP(t, "http://"+s.admin+"/readyz", 30*time.Second)
+	client := elizav1connect.NewElizaServiceClient(http.DefaultClient, "http://"+s.rpc, connect.WithProtoJSON())
+	res, err := client.Send(t.Context(), connect.NewRequest(&elizav1.SendRequest{Sentence: "hello"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := proctest.StartArgs(t, builds.Build(t, "github.com/fullstorydev/grpcurl/cmd/grpcurl"), []string{
+		"-plaintext", "-v", "-d", `{"conversationId":"` + res.Msg.GetConversationId() + `"}`,
+		s.rpc, elizav1connect.ElizaServiceName + "/Watch",
+	})
+	kafkatest.Eventually(t, 10*time.Second, func() bool { return strings.Contains(watch.Output(), "Response headers received") },
+		func() string { return "grpcurl's Watch got no headers:\n" + watch.Output() })
+	s.Signal(t, syscall.SIGTERM)
+	if code := watch.Wait(t, 15*time.Second); code == 0 {
+		t.Fatalf("grpcurl exited 0 when the front door shut down:\n%s", watch.Output())
+	}
+	out := watch.Output()
+	if !strings.Contains(out, "Code: Unavailable") || !strings.Contains(out, `"reason": "FRONT_DOOR_SHUTTING_DOWN"`) {
+		t.Fatalf("grpcurl printed, want Unavailable with the reason readable:\n%s", out)
+	}
+	if code := s.Wait(t, 15*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
+	}
+}
+
 // heldModel starts a fake model that answers nothing until release is called, and returns its
 // URL and release.
 func heldModel(t *testing.T) (url string, release func()) {

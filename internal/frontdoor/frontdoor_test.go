@@ -296,7 +296,7 @@ func TestReflection_ListsElizaService(t *testing.T) {
 func TestReflection_AStreamHeldOpenEndsWhenTheServerDrains(t *testing.T) {
 	drain := make(chan struct{})
 	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
-		o.Drain = drain
+		o.Drain, o.ReflectionLinger = drain, 50*time.Millisecond
 	})
 	stream := grpcreflect.NewClient(h.h2c, h.url, connect.WithGRPC()).NewStream(ctx(t))
 	defer stream.Close()
@@ -308,6 +308,45 @@ func TestReflection_AStreamHeldOpenEndsWhenTheServerDrains(t *testing.T) {
 	// ends at the next.
 	kafkatest.Eventually(t, 5*time.Second, func() bool { _, err := stream.ListServices(); return err != nil },
 		func() string { return "the reflection stream still answers after the server began to drain" })
+}
+
+// grpcurl looks up the types of an error's details (the drain's ErrorInfo) on its reflection
+// stream once its call has ended: a draining server keeps the reflection streams until every
+// other call has ended, and for a while after.
+func TestReflection_AStreamOutlastsTheCallsOfADrain(t *testing.T) {
+	const linger = 500 * time.Millisecond
+	drain := make(chan struct{})
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }), func(o *frontdoor.Options) {
+		o.Drain, o.ReflectionLinger = drain, linger
+	})
+	stream := grpcreflect.NewClient(h.h2c, h.url, connect.WithGRPC()).NewStream(ctx(t))
+	defer stream.Close()
+	// A Converse is left to finish within the grace: the drain does not end it.
+	conversation := elizav1connect.NewElizaServiceClient(h.h2c, h.url, connect.WithGRPC()).Converse(ctx(t))
+	if err := conversation.Send(&elizav1.ConverseRequest{Sentence: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conversation.Receive(); err != nil {
+		t.Fatal(err)
+	}
+
+	close(drain)
+	time.Sleep(2 * linger)
+	if _, err := stream.ListServices(); err != nil {
+		t.Fatalf("the reflection stream ended while a call was still open: %v", err)
+	}
+	if err := conversation.CloseRequest(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conversation.Receive(); !errors.Is(err, io.EOF) {
+		t.Fatalf("the Converse ended with %v, want its end", err)
+	}
+	time.Sleep(linger / 4) // grpcurl asks once it has printed the call's end
+	if _, err := stream.FileContainingSymbol("google.rpc.ErrorInfo"); err != nil {
+		t.Fatalf("the reflection stream ended with the last call: %v", err)
+	}
+	kafkatest.Eventually(t, 5*time.Second, func() bool { _, err := stream.ListServices(); return err != nil },
+		func() string { return "the reflection stream still answers once every call has ended" })
 }
 
 // httpVersions are the harness's clients over each version of HTTP.

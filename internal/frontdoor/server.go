@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -49,12 +50,14 @@ type Options struct {
 	// (webui.Handler). Nil: those paths are 404.
 	Page http.Handler
 	// Drain, when set, is closed as the server starts to drain (Service.Draining): the
-	// reflection streams still open are ended then (see endOnDrain), and a response whose
+	// reflection streams still open are ended once every other call has (see endOnDrain),
+	// and a response whose
 	// client does not take what is written is given up after StuckWriteWait (its connection's
 	// writes are CutStuckConns's, on the server's listener).
 	Drain <-chan struct{}
-	// StuckWriteWait and BodyWait replace the constants of their names when set (tests).
-	StuckWriteWait, BodyWait time.Duration
+	// StuckWriteWait, BodyWait and ReflectionLinger replace the constants of their names
+	// when set (tests).
+	StuckWriteWait, BodyWait, ReflectionLinger time.Duration
 }
 
 // compressMinBytes is the smallest response worth compressing for a client that accepts it.
@@ -86,11 +89,14 @@ func NewHandler(opts Options) http.Handler {
 		observed = append(observed, usagev1.File_eventdispatch_usage_v1_usage_proto)
 	}
 
+	every := procedureSet(procedures(func(protoreflect.MethodDescriptor) bool { return true }, observed...))
+	calls := &openCalls{}
+	linger := cmp.Or(opts.ReflectionLinger, ReflectionLinger)
 	reflector := grpcreflect.NewStaticReflector(services...)
 	v1Path, v1 := grpcreflect.NewHandlerV1(reflector)
-	mux.Handle(v1Path, endOnDrain(v1, opts.Drain))
+	mux.Handle(v1Path, endOnDrain(v1, opts.Drain, calls, linger))
 	alphaPath, alpha := grpcreflect.NewHandlerV1Alpha(reflector)
-	mux.Handle(alphaPath, endOnDrain(alpha, opts.Drain))
+	mux.Handle(alphaPath, endOnDrain(alpha, opts.Drain, calls, linger))
 	mux.Handle(grpchealth.NewHandler(opts.Health))
 	if opts.Page != nil {
 		mux.Handle("/", opts.Page)
@@ -101,8 +107,7 @@ func NewHandler(opts Options) http.Handler {
 		return clientStreams(path) || strings.HasPrefix(path, v1Path) || strings.HasPrefix(path, alphaPath)
 	}
 	unaries := procedureSet(procedures(unary, observed...))
-	every := procedureSet(procedures(func(protoreflect.MethodDescriptor) bool { return true }, observed...))
-	return withCORS(endStuckOnDrain(observe.unread(badGetMessage(mux, unaries), every), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), cmp.Or(opts.BodyWait, BodyWait), streamsRequests, opts.Log), opts.AllowedOrigins)
+	return withCORS(endStuckOnDrain(observe.unread(badGetMessage(calls.counting(mux, every), unaries), every), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), cmp.Or(opts.BodyWait, BodyWait), streamsRequests, opts.Log), opts.AllowedOrigins)
 }
 
 // getErrors writes the errors of badGetMessage as connect writes a Connect GET's.
@@ -163,11 +168,17 @@ func procedures(is func(protoreflect.MethodDescriptor) bool, files ...protorefle
 	return paths
 }
 
-// endOnDrain ends h's requests still open when drain is closed, by closing their bodies: a
-// reflection stream waits for the client's next request, and its read then fails. grpcurl
-// holds its reflection stream open for the whole of its call, so a shutdown would otherwise
-// wait out its grace for any grpcurl still running. A nil drain leaves h as it is.
-func endOnDrain(h http.Handler, drain <-chan struct{}) http.Handler {
+// ReflectionLinger is how long the reflection streams outlast every other call once the
+// server drains. grpcurl holds its reflection stream open for the whole of its call, and when
+// the call ends with an error, looks up the types of the error's details on it (the drain's
+// ErrorInfo): ended with the drain's start, it printed them as base64.
+const ReflectionLinger = time.Second
+
+// endOnDrain ends h's requests still open once drain is closed and the service's calls
+// (calls) have all ended for linger, by closing their bodies: a reflection stream waits for
+// the client's next request, and its read then fails. Without it, a shutdown would wait out
+// its grace for any grpcurl still running. A nil drain leaves h as it is.
+func endOnDrain(h http.Handler, drain <-chan struct{}, calls *openCalls, linger time.Duration) http.Handler {
 	if drain == nil {
 		return h
 	}
@@ -177,12 +188,51 @@ func endOnDrain(h http.Handler, drain <-chan struct{}) http.Handler {
 		go func() {
 			select {
 			case <-drain:
-				_ = r.Body.Close()
 			case <-done:
+				return
+			}
+			if calls.awaitNone(linger, done) {
+				_ = r.Body.Close()
 			}
 		}()
 		h.ServeHTTP(w, r)
 	})
+}
+
+// openCalls counts the service's calls in progress: ElizaService's and UsageService's, not
+// reflection's or health's.
+type openCalls struct{ n atomic.Int64 }
+
+// counting counts h's requests whose path is one of the service's (of says which).
+func (c *openCalls) counting(h http.Handler, of func(path string) bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if of(r.URL.Path) {
+			c.n.Add(1)
+			defer c.n.Add(-1)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// awaitNone returns true once no call has been in progress for quiet, read every tenth of
+// it (it is asked only while the server drains), or false if stop is closed first.
+func (c *openCalls) awaitNone(quiet time.Duration, stop <-chan struct{}) bool {
+	step := max(quiet/10, time.Millisecond)
+	tick := time.NewTicker(step)
+	defer tick.Stop()
+	for none := time.Duration(0); none < quiet; {
+		select {
+		case <-stop:
+			return false
+		case <-tick.C:
+		}
+		if c.n.Load() == 0 {
+			none += step
+		} else {
+			none = 0
+		}
+	}
+	return true
 }
 
 // corsMaxAge is how long, in seconds, a browser may keep a preflight's answer.
