@@ -62,7 +62,12 @@ var ErrUnavailable error = unavailableError{}
 // the caller's context ends, or the job is MaxJobAge old, when it fails with ErrUnavailable.
 // A call let through as a probe that fails goes back to waiting the same way: in an outage
 // of many cool-downs a job is answered after it, or is unavailable at MaxJobAge, but never
-// fails for having been the probe.
+// fails for having been the probe. It leaves the next half-open to the other jobs waiting,
+// and probes again only if the breaker has not closed two cool-downs after its failure: a
+// job that the model fails whatever the moment (an input a proxy answers with a 5xx) would
+// otherwise be a probe of every cool-down, open the breaker again each time, and hold every
+// other job until it was MaxJobAge old. Once the others' probes have closed the breaker, its
+// calls count as any job's: they spend its attempts.
 // One breaker is created per Breaker call and shared by every Call the returned middleware
 // wraps. Place it inside Retry, so that each attempt is let through and counted on its own.
 func Breaker(cfg BreakerConfig) Middleware {
@@ -103,8 +108,18 @@ func (a *abandoned) Error() string { return a.err.Error() }
 
 func (b *breaker) wrap(next Call) Call {
 	return func(ctx context.Context, req Request) (Response, error) {
-		var deadline time.Time
+		var deadline, sitOut time.Time // sitOut: until when a job whose probe failed lets others probe
 		for {
+			if now := b.cfg.now(); now.Before(sitOut) && b.cb.State() != gobreaker.StateClosed {
+				if !now.Before(deadline) {
+					b.cfg.Metrics.jobUnavailable()
+					return Response{}, b.unavailable()
+				}
+				if err := b.await(ctx, min(b.poll(), sitOut.Sub(now), deadline.Sub(now))); err != nil {
+					return Response{}, fmt.Errorf("waiting for the model's circuit breaker to close: %w", err)
+				}
+				continue
+			}
 			// A call let through half-open is a probe (State moves an open breaker whose
 			// cool-down is over to half-open).
 			probe := b.cb.State() == gobreaker.StateHalfOpen
@@ -138,6 +153,9 @@ func (b *breaker) wrap(next Call) Call {
 			if !now.Before(deadline) {
 				b.cfg.Metrics.jobUnavailable()
 				return Response{}, b.unavailable()
+			}
+			if failedProbe {
+				sitOut = now.Add(2 * b.cfg.Cooldown)
 			}
 			if err := b.await(ctx, min(b.poll(), deadline.Sub(now))); err != nil {
 				return Response{}, fmt.Errorf("waiting for the model's circuit breaker to close: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -217,9 +218,89 @@ func TestBreaker_AFailedProbeOpensItAgainAndItsJobWaitsOn(t *testing.T) {
 	}
 }
 
+// A job whose probe failed leaves the next half-open to other jobs: alone, it probes again
+// two cool-downs after its failure, not one.
+func TestBreaker_AJobWhoseProbeFailedSitsOutTheNextHalfOpen(t *testing.T) {
+	const cooldown = 50 * time.Millisecond
+	var mu sync.Mutex
+	var calls []time.Time
+	model := func(context.Context, Request) (Response, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, time.Now())
+		return Response{}, status(500)
+	}
+	call := Chain(model, Breaker(BreakerConfig{Failures: 1, Cooldown: cooldown, Probes: 1, MaxJobAge: 5 * cooldown}))
+	_, _ = call(context.Background(), Request{}) // opens it
+	if _, err := call(context.Background(), Request{EnqueuedAt: time.Now()}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable at the job's age", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) < 3 {
+		t.Fatalf("model called %d times, want the failure that opened it and two probes", len(calls))
+	}
+	if gap := calls[2].Sub(calls[1]); gap < 2*cooldown-cooldown/5 {
+		t.Errorf("the job probed again %v after its failed probe, want two cool-downs (%v) later", gap, 2*cooldown)
+	}
+}
+
+// A job that the model fails whatever the moment (a proxy's 5xx for one input) opens the
+// breaker, and its probe fails: it leaves the next half-open to a job the model answers, which
+// closes the breaker, and then spends its own attempts, as any job in a closed breaker does.
+// Before, it was a probe of every cool-down and held every other job until its own age.
+func TestPolicy_AJobTheModelAlwaysFailsDoesNotHoldTheOthersBehindTheBreaker(t *testing.T) {
+	const cooldown = 200 * time.Millisecond
+	var mu sync.Mutex
+	var order []string
+	model := func(_ context.Context, req Request) (Response, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, req.Sentence)
+		if req.Sentence == "poison" {
+			return Response{}, status(500)
+		}
+		return Response{Text: "answer to " + req.Sentence}, nil
+	}
+	calls := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(order) }
+	call := NewPolicy(model, fastPolicy(PolicyConfig{
+		MaxAttempts: 3, BreakerFailures: 2, BreakerCooldown: cooldown, BreakerProbes: 1, MaxJobAge: time.Minute, Timeout: -1,
+	}), nil)
+	poisoned := make(chan error, 1)
+	go func() {
+		_, err := call(context.Background(), Request{Sentence: "poison", EnqueuedAt: time.Now()})
+		poisoned <- err
+	}()
+	// Two failures open the breaker; the third call is its probe, which fails.
+	kafkatest.Eventually(t, 5*time.Second, func() bool { return len(calls()) == 3 },
+		func() string {
+			return fmt.Sprintf("the model was called for %q, want three calls for the poison", calls())
+		})
+	start := time.Now()
+	resp, err := call(context.Background(), Request{Sentence: "hello", EnqueuedAt: start})
+	if err != nil || resp.Text != "answer to hello" {
+		t.Fatalf("the other job: %+v, %v; want it answered", resp, err)
+	}
+	if took := time.Since(start); took > 2*cooldown {
+		t.Errorf("the other job was answered after %v, want it to probe at the next half-open (within %v)", took, cooldown)
+	}
+	select {
+	case err := <-poisoned:
+		if !errors.Is(err, ErrExhausted) || !errors.Is(err, errAPI(500)) {
+			t.Errorf("the poison job ended with %v, want its attempts spent on the model's 500", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the poison job did not end once the breaker had closed")
+	}
+	if got, want := calls(), []string{"poison", "poison", "poison", "hello", "poison"}; !slices.Equal(got, want) {
+		t.Errorf("the model was called for %q, want %q", got, want)
+	}
+}
+
 // An outage of three cool-downs: a job queued before it is answered after it. It fails once
-// (which opens the breaker), then is the probe of each cool-down: had the failed probes cost
-// it attempts, its three would be spent before the model came back.
+// (which opens the breaker), then is the probe of every other cool-down (it sits out the
+// half-open after each probe that failed, for other jobs to probe): had the failed probes
+// cost it attempts, its three would be spent before the model came back.
 func TestPolicy_AnOutageOfThreeCooldownsFailsNoJob(t *testing.T) {
 	model := &scripted{fallback: status(503)}
 	cooldown := 100 * time.Millisecond
@@ -234,8 +315,8 @@ func TestPolicy_AnOutageOfThreeCooldownsFailsNoJob(t *testing.T) {
 	if err != nil || resp.Text != "answer to hello" {
 		t.Fatalf("a job queued before the outage: %+v, %v; want it answered after the outage", resp, err)
 	}
-	if n := model.count(); n != 5 {
-		t.Errorf("model called %d times, want the failure, three failed probes and the answer", n)
+	if n := model.count(); n != 4 {
+		t.Errorf("model called %d times, want the failure, two failed probes and the answer", n)
 	}
 }
 
