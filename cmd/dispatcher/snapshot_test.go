@@ -169,7 +169,15 @@ func (c *ownCapture) waitState(state string) {
 	c.t.Helper()
 	var last string
 	kafkatest.Eventually(c.t, 60*time.Second, func() bool {
-		res, err := http.Get(c.connectURL + "/connectors/" + c.name + "/status")
+		// Each read bounded, so that one Connect does not answer ends at the wait's bound.
+		ctx, cancel := context.WithTimeout(c.t.Context(), 10*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.connectURL+"/connectors/"+c.name+"/status", nil)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			last = err.Error()
 			return false
