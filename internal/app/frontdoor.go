@@ -60,6 +60,8 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL st
 		// Within the grace, however short (standalone's 5 s): a held connection is cut at
 		// twice the wait.
 		StuckWriteWait: min(frontdoor.StuckWriteWait, s.ShutdownGrace()/3),
+		// Within the grace too, beside what the stages after this one need of it.
+		ReflectionLinger: min(frontdoor.ReflectionLinger, s.ShutdownGrace()/5),
 	}
 	if cfg.WebUI {
 		opts.Page = webui.Handler()

@@ -169,7 +169,7 @@ func procedures(is func(protoreflect.MethodDescriptor) bool, files ...protorefle
 }
 
 // ReflectionLinger is how long the reflection streams outlast every other call once the
-// server drains. grpcurl holds its reflection stream open for the whole of its call, and when
+// server drains (at most a fifth of SHUTDOWN_GRACE in the binaries). grpcurl holds its reflection stream open for the whole of its call, and when
 // the call ends with an error, looks up the types of the error's details on it (the drain's
 // ErrorInfo): ended with the drain's start, it printed them as base64.
 const ReflectionLinger = time.Second
@@ -201,35 +201,36 @@ func endOnDrain(h http.Handler, drain <-chan struct{}, calls *openCalls, linger 
 
 // openCalls counts the service's calls in progress: ElizaService's and UsageService's, not
 // reflection's or health's.
-type openCalls struct{ n atomic.Int64 }
+type openCalls struct {
+	n       atomic.Int64
+	lastEnd atomic.Int64 // when the last call ended, in Unix nanoseconds
+}
 
 // counting counts h's requests whose path is one of the service's (of says which).
 func (c *openCalls) counting(h http.Handler, of func(path string) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if of(r.URL.Path) {
 			c.n.Add(1)
-			defer c.n.Add(-1)
+			defer func() {
+				c.lastEnd.Store(time.Now().UnixNano())
+				c.n.Add(-1)
+			}()
 		}
 		h.ServeHTTP(w, r)
 	})
 }
 
-// awaitNone returns true once no call has been in progress for quiet, read every tenth of
-// it (it is asked only while the server drains), or false if stop is closed first.
+// awaitNone returns true once no call has been in progress for quiet, or false if stop is
+// closed first. It looks every tenth of quiet: it is asked only while the server drains.
 func (c *openCalls) awaitNone(quiet time.Duration, stop <-chan struct{}) bool {
 	step := max(quiet/10, time.Millisecond)
 	tick := time.NewTicker(step)
 	defer tick.Stop()
-	for none := time.Duration(0); none < quiet; {
+	for c.n.Load() > 0 || time.Since(time.Unix(0, c.lastEnd.Load())) < quiet {
 		select {
 		case <-stop:
 			return false
 		case <-tick.C:
-		}
-		if c.n.Load() == 0 {
-			none += step
-		} else {
-			none = 0
 		}
 	}
 	return true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -62,12 +63,13 @@ var ErrUnavailable error = unavailableError{}
 // the caller's context ends, or the job is MaxJobAge old, when it fails with ErrUnavailable.
 // A call let through as a probe that fails goes back to waiting the same way: in an outage
 // of many cool-downs a job is answered after it, or is unavailable at MaxJobAge, but never
-// fails for having been the probe. It leaves the next half-open to the other jobs waiting,
-// and probes again only if the breaker has not closed two cool-downs after its failure: a
-// job that the model fails whatever the moment (an input a proxy answers with a 5xx) would
-// otherwise be a probe of every cool-down, open the breaker again each time, and hold every
-// other job until it was MaxJobAge old. Once the others' probes have closed the breaker, its
-// calls count as any job's: they spend its attempts.
+// fails for having been the probe. It then lets the other jobs probe first: it probes again
+// only while no other job waits for the breaker or calls the model. A job that the model fails
+// whatever the moment (an input a proxy answers with a 5xx) would otherwise take a probe slot
+// at every cool-down and, failing, open the breaker again before the jobs waiting behind it
+// were let through, holding them until it was MaxJobAge old. Now those jobs go first: in a busy
+// process they close the breaker, and its calls then spend its attempts as any job's do; in a
+// quiet one it opens it again at each cool-down, after the jobs that came meanwhile.
 // One breaker is created per Breaker call and shared by every Call the returned middleware
 // wraps. Place it inside Retry, so that each attempt is let through and counted on its own.
 func Breaker(cfg BreakerConfig) Middleware {
@@ -95,6 +97,10 @@ type breaker struct {
 	cfg BreakerConfig
 	cb  *gobreaker.CircuitBreaker[Response]
 
+	// active counts the calls in wrap, waiting or calling the model, but for those letting
+	// the others probe first.
+	active atomic.Int64
+
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced at every state change, to wake waiting calls
 	opened  time.Time     // when it last opened
@@ -108,17 +114,29 @@ func (a *abandoned) Error() string { return a.err.Error() }
 
 func (b *breaker) wrap(next Call) Call {
 	return func(ctx context.Context, req Request) (Response, error) {
-		var deadline, sitOut time.Time // sitOut: until when a job whose probe failed lets others probe
+		var deadline time.Time
+		yielding := false // after a failed probe: the other jobs probe first
+		b.active.Add(1)
+		defer func() {
+			if !yielding {
+				b.active.Add(-1)
+			}
+		}()
 		for {
-			if now := b.cfg.now(); now.Before(sitOut) && b.cb.State() != gobreaker.StateClosed {
-				if !now.Before(deadline) {
-					b.cfg.Metrics.jobUnavailable()
-					return Response{}, b.unavailable()
+			if yielding {
+				if b.cb.State() != gobreaker.StateClosed && b.active.Load() > 0 {
+					now := b.cfg.now()
+					if !now.Before(deadline) {
+						b.cfg.Metrics.jobUnavailable()
+						return Response{}, b.unavailable()
+					}
+					if err := b.await(ctx, min(b.poll(), deadline.Sub(now))); err != nil {
+						return Response{}, fmt.Errorf("waiting for the model's circuit breaker to close: %w", err)
+					}
+					continue
 				}
-				if err := b.await(ctx, min(b.poll(), sitOut.Sub(now), deadline.Sub(now))); err != nil {
-					return Response{}, fmt.Errorf("waiting for the model's circuit breaker to close: %w", err)
-				}
-				continue
+				yielding = false
+				b.active.Add(1)
 			}
 			// A call let through half-open is a probe (State moves an open breaker whose
 			// cool-down is over to half-open).
@@ -155,7 +173,8 @@ func (b *breaker) wrap(next Call) Call {
 				return Response{}, b.unavailable()
 			}
 			if failedProbe {
-				sitOut = now.Add(2 * b.cfg.Cooldown)
+				yielding = true
+				b.active.Add(-1)
 			}
 			if err := b.await(ctx, min(b.poll(), deadline.Sub(now))); err != nil {
 				return Response{}, fmt.Errorf("waiting for the model's circuit breaker to close: %w", err)

@@ -218,37 +218,59 @@ func TestBreaker_AFailedProbeOpensItAgainAndItsJobWaitsOn(t *testing.T) {
 	}
 }
 
-// A job whose probe failed leaves the next half-open to other jobs: alone, it probes again
-// two cool-downs after its failure, not one.
-func TestBreaker_AJobWhoseProbeFailedSitsOutTheNextHalfOpen(t *testing.T) {
+// A job whose probe failed does not call the model while another job waits for the breaker
+// or calls the model: the other probes first, however long its call takes.
+func TestBreaker_AJobWhoseProbeFailedLetsAnotherJobProbeFirst(t *testing.T) {
 	const cooldown = 50 * time.Millisecond
+	held := make(chan struct{})
 	var mu sync.Mutex
-	var calls []time.Time
-	model := func(context.Context, Request) (Response, error) {
+	var order []string
+	model := func(_ context.Context, req Request) (Response, error) {
 		mu.Lock()
-		defer mu.Unlock()
-		calls = append(calls, time.Now())
-		return Response{}, status(500)
+		order = append(order, req.Sentence)
+		mu.Unlock()
+		if req.Sentence == "poison" {
+			return Response{}, status(500)
+		}
+		<-held
+		return Response{Text: "answer to " + req.Sentence}, nil
 	}
-	call := Chain(model, Breaker(BreakerConfig{Failures: 1, Cooldown: cooldown, Probes: 1, MaxJobAge: 5 * cooldown}))
-	_, _ = call(context.Background(), Request{}) // opens it
-	if _, err := call(context.Background(), Request{EnqueuedAt: time.Now()}); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("err = %v, want ErrUnavailable at the job's age", err)
+	calls := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(order) }
+	call := Chain(model, Breaker(BreakerConfig{Failures: 1, Cooldown: cooldown, Probes: 2, MaxJobAge: time.Minute}))
+	_, _ = call(context.Background(), Request{Sentence: "poison"}) // opens it
+	poisonCtx, stopPoison := context.WithCancel(context.Background())
+	defer stopPoison()
+	go func() { _, _ = call(poisonCtx, Request{Sentence: "poison", EnqueuedAt: time.Now()}) }()
+	kafkatest.Eventually(t, 5*time.Second, func() bool { return len(calls()) == 2 },
+		func() string { return fmt.Sprintf("the model was called for %q, want the poison's probe", calls()) })
+	answered := make(chan error, 1)
+	go func() {
+		_, err := call(context.Background(), Request{Sentence: "hello", EnqueuedAt: time.Now()})
+		answered <- err
+	}()
+	kafkatest.Eventually(t, 5*time.Second, func() bool { return slices.Contains(calls(), "hello") },
+		func() string {
+			return fmt.Sprintf("the model was called for %q, want the other job let through", calls())
+		})
+	time.Sleep(4 * cooldown) // half-opens the breaker again, were it open
+	if got := calls(); !slices.Equal(got, []string{"poison", "poison", "hello"}) {
+		t.Fatalf("the model was called for %q while the other job's call lasted, want the poison's failure and probe, then the other job alone", got)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(calls) < 3 {
-		t.Fatalf("model called %d times, want the failure that opened it and two probes", len(calls))
+	close(held)
+	if err := <-answered; err != nil {
+		t.Fatalf("the other job: %v, want it answered", err)
 	}
-	if gap := calls[2].Sub(calls[1]); gap < 2*cooldown-cooldown/5 {
-		t.Errorf("the job probed again %v after its failed probe, want two cool-downs (%v) later", gap, 2*cooldown)
-	}
+	kafkatest.Eventually(t, 5*time.Second, func() bool { return len(calls()) == 4 },
+		func() string {
+			return fmt.Sprintf("the model was called for %q, want the poison to probe again once alone", calls())
+		})
 }
 
 // A job that the model fails whatever the moment (a proxy's 5xx for one input) opens the
-// breaker, and its probe fails: it leaves the next half-open to a job the model answers, which
-// closes the breaker, and then spends its own attempts, as any job in a closed breaker does.
-// Before, it was a probe of every cool-down and held every other job until its own age.
+// breaker, and its probe fails: it lets a job that came meanwhile probe first, which the model
+// answers, closing the breaker (one probe closes it here), and then spends its own attempts,
+// as any job in a closed breaker does. Before, it was a probe of every cool-down and held
+// every other job until its own age.
 func TestPolicy_AJobTheModelAlwaysFailsDoesNotHoldTheOthersBehindTheBreaker(t *testing.T) {
 	const cooldown = 200 * time.Millisecond
 	var mu sync.Mutex
@@ -282,7 +304,7 @@ func TestPolicy_AJobTheModelAlwaysFailsDoesNotHoldTheOthersBehindTheBreaker(t *t
 		t.Fatalf("the other job: %+v, %v; want it answered", resp, err)
 	}
 	if took := time.Since(start); took > 2*cooldown {
-		t.Errorf("the other job was answered after %v, want it to probe at the next half-open (within %v)", took, cooldown)
+		t.Errorf("the other job was answered after %v, want it to probe at the next half-open (within %v)", took, 2*cooldown)
 	}
 	select {
 	case err := <-poisoned:
@@ -297,10 +319,64 @@ func TestPolicy_AJobTheModelAlwaysFailsDoesNotHoldTheOthersBehindTheBreaker(t *t
 	}
 }
 
+// With the default three probes to close the breaker, and fewer jobs than that coming in a
+// cool-down, a job the model always fails opens the breaker again at each half-open: but only
+// after the jobs that came meanwhile have been let through, each answered at the first
+// half-open after it came.
+func TestPolicy_AJobTheModelAlwaysFailsProbesAfterTheJobsThatCameMeanwhile(t *testing.T) {
+	const cooldown = 200 * time.Millisecond
+	var mu sync.Mutex
+	var order []string
+	model := func(_ context.Context, req Request) (Response, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, req.Sentence)
+		if req.Sentence == "poison" {
+			return Response{}, status(500)
+		}
+		return Response{Text: "answer to " + req.Sentence}, nil
+	}
+	calls := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(order) }
+	call := NewPolicy(model, fastPolicy(PolicyConfig{
+		MaxAttempts: 3, BreakerFailures: 2, BreakerCooldown: cooldown, MaxJobAge: 8 * cooldown, Timeout: -1,
+	}), nil)
+	poisoned := make(chan error, 1)
+	go func() {
+		_, err := call(context.Background(), Request{Sentence: "poison", EnqueuedAt: time.Now()})
+		poisoned <- err
+	}()
+	for i, sentence := range []string{"hello", "again"} {
+		// Its two failures open the breaker and its probe fails (three calls); after the
+		// first job, its next probe, after that job's answer, fails again.
+		want := 3 + 2*i
+		kafkatest.Eventually(t, 5*time.Second, func() bool { return len(calls()) == want },
+			func() string { return fmt.Sprintf("the model was called for %q, want %d calls", calls(), want) })
+		start := time.Now()
+		resp, err := call(context.Background(), Request{Sentence: sentence, EnqueuedAt: start})
+		if err != nil || resp.Text != "answer to "+sentence {
+			t.Fatalf("job %q: %+v, %v; want it answered", sentence, resp, err)
+		}
+		if took := time.Since(start); took > 2*cooldown {
+			t.Errorf("job %q was answered after %v, want it let through at the next half-open (within %v)", sentence, took, 2*cooldown)
+		}
+	}
+	select {
+	case err := <-poisoned:
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("the poison job ended with %v, want it unavailable at its age", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the poison job did not end at its age")
+	}
+	if got := calls(); len(got) < 5 || !slices.Equal(got[:5], []string{"poison", "poison", "poison", "hello", "poison"}) || !slices.Contains(got, "again") {
+		t.Errorf("the model was called for %q, want the poison's two failures and probe, the first job, the poison's probe, and the second job later", got)
+	}
+}
+
 // An outage of three cool-downs: a job queued before it is answered after it. It fails once
-// (which opens the breaker), then is the probe of every other cool-down (it sits out the
-// half-open after each probe that failed, for other jobs to probe): had the failed probes
-// cost it attempts, its three would be spent before the model came back.
+// (which opens the breaker), then, with no other job waiting, is the probe of each
+// cool-down: had the failed probes cost it attempts, its three would be spent before the
+// model came back.
 func TestPolicy_AnOutageOfThreeCooldownsFailsNoJob(t *testing.T) {
 	model := &scripted{fallback: status(503)}
 	cooldown := 100 * time.Millisecond
@@ -315,8 +391,8 @@ func TestPolicy_AnOutageOfThreeCooldownsFailsNoJob(t *testing.T) {
 	if err != nil || resp.Text != "answer to hello" {
 		t.Fatalf("a job queued before the outage: %+v, %v; want it answered after the outage", resp, err)
 	}
-	if n := model.count(); n != 4 {
-		t.Errorf("model called %d times, want the failure, two failed probes and the answer", n)
+	if n := model.count(); n != 5 {
+		t.Errorf("model called %d times, want the failure, three failed probes and the answer", n)
 	}
 }
 
