@@ -85,7 +85,7 @@ func Breaker(cfg BreakerConfig) Middleware {
 		},
 		IsExcluded: func(err error) bool {
 			_, ok := errors.AsType[*abandoned](err)
-			return ok || isRateLimited(err)
+			return ok || isRateLimited(err) || errors.Is(err, ErrStopped) // no answer either way
 		},
 		OnStateChange: b.onStateChange,
 	})
@@ -124,7 +124,9 @@ func (b *breaker) wrap(next Call) Call {
 		}()
 		for {
 			if yielding {
-				if b.cb.State() != gobreaker.StateClosed && b.active.Load() > 0 {
+				// It waits with the others while the breaker is open, and once it half-opens,
+				// for as long as another job waits or calls.
+				if st := b.cb.State(); st == gobreaker.StateOpen || st == gobreaker.StateHalfOpen && b.active.Load() > 0 {
 					now := b.cfg.now()
 					if !now.Before(deadline) {
 						b.cfg.Metrics.jobUnavailable()
@@ -138,10 +140,11 @@ func (b *breaker) wrap(next Call) Call {
 				yielding = false
 				b.active.Add(1)
 			}
-			// A call let through half-open is a probe (State moves an open breaker whose
-			// cool-down is over to half-open).
-			probe := b.cb.State() == gobreaker.StateHalfOpen
+			probe := false
 			resp, err := b.cb.Execute(func() (Response, error) {
+				// Let through, a call is a probe unless the breaker is closed. (Asked before
+				// Execute, State might still say open where Execute finds the cool-down over.)
+				probe = b.cb.State() != gobreaker.StateClosed
 				resp, err := next(ctx, req)
 				if err != nil && ctx.Err() != nil {
 					return resp, &abandoned{err}
@@ -192,20 +195,22 @@ func (b *breaker) jobDeadline(req Request, now time.Time) time.Time {
 	return req.EnqueuedAt.Add(b.cfg.MaxJobAge)
 }
 
-// await sleeps for d, or until the breaker changes state or ctx ends. gobreaker moves from
-// open to half-open only when asked, so waiting calls poll; a state change (a probe closing
-// the breaker) wakes them at once.
+// await sleeps for d, or until the breaker changes state, ctx ends or its stop is closed
+// (WithStop). gobreaker moves from open to half-open only when asked, so waiting calls poll;
+// a state change (a probe closing the breaker) wakes them at once.
 func (b *breaker) await(ctx context.Context, d time.Duration) error {
 	b.mu.Lock()
 	changed := b.changed
 	b.mu.Unlock()
+	wait, done := waiting(ctx)
+	defer done()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-changed:
-	case <-ctx.Done():
-		return context.Cause(ctx)
+	case <-wait.Done():
+		return context.Cause(wait)
 	}
 	return nil
 }

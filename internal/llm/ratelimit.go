@@ -99,7 +99,7 @@ func (l *limiter) wait(ctx context.Context, req Request) error {
 		l.metrics.limited(0)
 		return nil
 	}
-	err := l.sleep(ctx, delay)
+	err := pause(ctx, l.sleep, delay)
 	// What it waited, not what it was to wait: a wait given up is not counted whole.
 	l.metrics.limited(min(l.now().Sub(now), delay))
 	if err != nil {

@@ -86,7 +86,7 @@ func Retry(cfg RetryConfig) Middleware {
 				if err == nil {
 					return resp, nil
 				}
-				if errors.Is(err, ErrUnavailable) {
+				if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrStopped) {
 					return Response{}, err
 				}
 				if ctx.Err() != nil {
@@ -109,7 +109,7 @@ func Retry(cfg RetryConfig) Middleware {
 					return Response{}, &RetryError{Attempts: attempt, Exhausted: true, Err: err, why: gaveUp.Error()}
 				}
 				cfg.Metrics.retried(reason)
-				if serr := cfg.sleep(ctx, wait); serr != nil {
+				if serr := pause(ctx, cfg.sleep, wait); serr != nil {
 					return Response{}, &RetryError{Attempts: attempt, Err: err, why: "caller stopped while waiting to retry", stop: serr}
 				}
 			}

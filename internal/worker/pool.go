@@ -177,7 +177,8 @@ func stopped(ctx context.Context) bool {
 
 // answer asks the model unless the job already has an outcome or was refused, stores the
 // outcome, and returns the model's error, if any; or errNotBegun, for a job whose partition
-// stopped before its turn or while it waited for a worker.
+// stopped before its turn, while it waited for a worker, or while it waited for the model's
+// rate limit, breaker or a retry (llm.WithStop).
 func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	if stopped(ctx) {
 		return errNotBegun
@@ -235,9 +236,15 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	start := time.Now()
 	var res llm.Response
 	var err error
+	// A job still waiting for the rate limit, the breaker or a retry when its partition stops
+	// is left to the partition's next owner, as one that has not reached a worker is.
+	modelCtx := llm.WithStop(ctx, consumer.Stopping(ctx))
 	if free := p.cfg.Free; free != nil && job.Tier == string(access.Free) {
 		p.cfg.Metrics.tiers.WithLabelValues(string(access.Free)).Inc()
-		res, err = free(ctx, req)
+		res, err = free(modelCtx, req)
+		if errors.Is(err, llm.ErrStopped) {
+			return errNotBegun
+		}
 	} else {
 		// A worker may come free only after the partition stopped: then the job is not begun.
 		select {
@@ -251,9 +258,12 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		}
 		p.cfg.Metrics.tiers.WithLabelValues(string(access.Premium)).Inc()
 		p.cfg.Metrics.busy.Inc()
-		res, err = p.cfg.Model(ctx, req)
+		res, err = p.cfg.Model(modelCtx, req)
 		p.cfg.Metrics.busy.Dec()
 		<-p.slots
+		if errors.Is(err, llm.ErrStopped) {
+			return errNotBegun
+		}
 		p.cfg.Metrics.duration.Observe(time.Since(start).Seconds())
 		if p.cfg.Usage != nil && (err == nil || res.PromptTokens+res.CompletionTokens > 0) {
 			// Also for an answer declined (llm.ErrDeclined), which the API billed.

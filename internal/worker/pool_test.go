@@ -842,6 +842,30 @@ func jobsCounted(t *testing.T, reg *prometheus.Registry, outcome string) float64
 	return 0
 }
 
+// A job waiting for the model's rate limit when its member shuts down is given back at once,
+// as one waiting for a worker is: the member does not wait for it until HandleTimeout, and the
+// next member answers it.
+func TestPool_AJobWaitingForTheRateLimitAtShutdownIsGivenBack(t *testing.T) {
+	r := newRig(t)
+	const handleTimeout = 10 * time.Second
+	model := newEcho(0)
+	// One call a minute: the first job's call is answered at once, the second's waits.
+	first := r.member(llm.Chain(model.call, llm.RateLimit(llm.RateLimitConfig{RPM: 1})), 2, 10, handleTimeout)
+	jobs := r.enqueue(conversations(2), 1)
+	kafkatest.Eventually(t, 10*time.Second, func() bool { return model.calls() == 1 },
+		func() string { return "the first job never reached the model" })
+	since := time.Now()
+	first.leave()
+	if took := time.Since(since); took > handleTimeout/2 {
+		t.Errorf("left %s after it was told to, want at once: the job waiting for the rate limit was waited for", took)
+	}
+	first.stop()
+	if model.calls() != 1 {
+		t.Fatalf("the model was asked %d times, want once: the waiting job reached it", model.calls())
+	}
+	r.answeredByNext(jobs, 1, "the job given back")
+}
+
 // A member shutting down answers the job in hand, and begins no other: not those of its
 // conversation waiting their turn, nor another conversation's waiting for a worker. Their
 // partitions have stopped, so their done would come too late to be committed, and the next
@@ -895,16 +919,22 @@ func TestPool_AMemberShuttingDownBeginsNoJobWaitingItsTurnOrAWorker(t *testing.T
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("the model was asked %d times, want once: a job was begun after its partition stopped", n)
 	}
-	// The next member answers the others.
-	second := newEcho(0)
-	r.member(second.call, 2, 10, 5*time.Second)
+	r.answeredByNext(jobs, 3, "every job but the first")
+}
+
+// answeredByNext starts the next member, whose model answers at once, and checks that every
+// one of jobs gets an answer and that it asks the model calls times (for what).
+func (r *rig) answeredByNext(jobs []queue.Job, calls int, what string) {
+	r.t.Helper()
+	next := newEcho(0)
+	r.member(next.call, 2, 10, 5*time.Second)
 	outcomes := r.outcomes(jobs)
 	for _, job := range jobs {
 		if ev := outcomes[job.ID]; ev.Kind != transcript.Reply {
-			t.Errorf("job %s: outcome %+v, want an answer", job.ID, ev)
+			r.t.Errorf("job %s: outcome %+v, want an answer", job.ID, ev)
 		}
 	}
-	if second.calls() != 3 {
-		t.Errorf("the next member asked the model %d times, want 3: every job but the first", second.calls())
+	if next.calls() != calls {
+		r.t.Errorf("the next member asked the model %d times, want %d: for %s", next.calls(), calls, what)
 	}
 }

@@ -1,0 +1,71 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// A call told to stop waiting (WithStop) ends with ErrStopped while it waits for the rate
+// limit, an open breaker or a retry's backoff, without calling the model again; and a stopped
+// call is not a success to a half-open breaker.
+func TestWithStop_EndsAWaitForTheRateLimitTheBreakerOrARetry(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		chain func(model Call) Call
+		fail  bool // the model fails
+	}{
+		{"rate limit", func(m Call) Call { return Chain(m, RateLimit(RateLimitConfig{RPM: 1})) }, false},
+		{"breaker", func(m Call) Call { return Chain(m, Breaker(BreakerConfig{Failures: 1, Cooldown: time.Minute})) }, true},
+		{"retry", func(m Call) Call {
+			return Chain(m, Retry(RetryConfig{MaxAttempts: 3, Base: time.Minute, Cap: time.Minute, jitter: func(d time.Duration) time.Duration { return d }}))
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			model := &scripted{}
+			if tc.fail {
+				model.setFallback(status(500))
+			}
+			call := tc.chain(model.call)
+			if tc.name != "retry" {
+				_, _ = call(context.Background(), Request{}) // spends the limit, or opens the breaker
+			}
+			stop := make(chan struct{})
+			time.AfterFunc(50*time.Millisecond, func() { close(stop) })
+			calls := model.count()
+			start := time.Now()
+			_, err := call(WithStop(context.Background(), stop), Request{Sentence: "hi", EnqueuedAt: time.Now()})
+			if !errors.Is(err, ErrStopped) {
+				t.Fatalf("err = %v, want ErrStopped", err)
+			}
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("stopped after %v, want soon after stop was closed", took)
+			}
+			if want := calls + map[bool]int{true: 1, false: 0}[tc.name == "retry"]; model.count() != want {
+				t.Errorf("the model was called %d times in all, want %d: a stopped wait called it", model.count(), want)
+			}
+		})
+	}
+}
+
+// A probe stopped while it waits for the rate limit says nothing of the model: the breaker
+// stays half-open, and the next call's answer closes it.
+func TestWithStop_AProbeStoppedIsNoSuccessToTheBreaker(t *testing.T) {
+	model := &scripted{errs: []error{status(500)}}
+	m := newTestMetrics(t)
+	call := Chain(model.call, Breaker(BreakerConfig{Failures: 1, Cooldown: 20 * time.Millisecond, Probes: 1, Metrics: m}),
+		RateLimit(RateLimitConfig{RPM: 1}))
+	_, _ = call(context.Background(), Request{}) // opens it, and spends the limit
+	time.Sleep(40 * time.Millisecond)            // half-open
+	stop := make(chan struct{})
+	time.AfterFunc(50*time.Millisecond, func() { close(stop) })
+	if _, err := call(WithStop(context.Background(), stop), Request{EnqueuedAt: time.Now()}); !errors.Is(err, ErrStopped) {
+		t.Fatalf("err = %v, want ErrStopped", err)
+	}
+	if state := testutil.ToFloat64(m.breakerState); state != 1 {
+		t.Errorf("llm_breaker_state = %v after a stopped probe, want 1 (half-open)", state)
+	}
+}
