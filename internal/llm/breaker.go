@@ -202,15 +202,15 @@ func (b *breaker) await(ctx context.Context, d time.Duration) error {
 	b.mu.Lock()
 	changed := b.changed
 	b.mu.Unlock()
-	wait, done := waiting(ctx)
-	defer done()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-changed:
-	case <-wait.Done():
-		return context.Cause(wait)
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-stopOf(ctx):
+		return ErrStopped
 	}
 	return nil
 }

@@ -3,6 +3,8 @@ package llm
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -58,6 +60,9 @@ type limiter struct {
 	metrics          *Metrics
 	now              func() time.Time
 	sleep            func(ctx context.Context, d time.Duration) error
+
+	mu   sync.Mutex
+	line []chan struct{} // the calls waiting their turn, first in line first; each closed at its turn
 }
 
 func newLimiter(cfg RateLimitConfig) *limiter {
@@ -80,8 +85,19 @@ func newLimiter(cfg RateLimitConfig) *limiter {
 	return l
 }
 
-// wait reserves one request and the call's tokens at once, then sleeps until both are due.
+// wait waits its turn in line, then reserves one request and the call's tokens at once and
+// sleeps until both are due. Only the first call in line holds a reservation: a call that
+// stops waiting gives back what it reserved whole (x/time/rate gives back whole only the
+// last reservation made), and the calls behind it move up. With every waiting call holding
+// one, the calls of a partition that stops, which all stop at once, gave back a fraction in
+// whatever order they woke, and the calls after them waited for reservations nobody used.
 func (l *limiter) wait(ctx context.Context, req Request) error {
+	start := l.now()
+	if err := l.awaitTurn(ctx); err != nil {
+		l.metrics.limited(l.now().Sub(start))
+		return fmt.Errorf("waiting for the model rate limit: %w", err)
+	}
+	defer l.leave()
 	now := l.now()
 	var reservations []*rate.Reservation
 	if l.requests != nil {
@@ -96,12 +112,12 @@ func (l *limiter) wait(ctx context.Context, req Request) error {
 		delay = max(delay, r.DelayFrom(now))
 	}
 	if delay == 0 {
-		l.metrics.limited(0)
+		l.metrics.limited(now.Sub(start))
 		return nil
 	}
 	err := pause(ctx, l.sleep, delay)
 	// What it waited, not what it was to wait: a wait given up is not counted whole.
-	l.metrics.limited(min(l.now().Sub(now), delay))
+	l.metrics.limited(now.Sub(start) + min(l.now().Sub(now), delay))
 	if err != nil {
 		for _, r := range reservations {
 			r.CancelAt(l.now())
@@ -109,4 +125,50 @@ func (l *limiter) wait(ctx context.Context, req Request) error {
 		return fmt.Errorf("waiting %s for the model rate limit: %w", delay.Round(time.Millisecond), err)
 	}
 	return nil
+}
+
+// awaitTurn puts the call in line and returns once it is first, or with why it stopped
+// waiting (ctx's end, or its stop: WithStop), out of line again.
+func (l *limiter) awaitTurn(ctx context.Context) error {
+	turn := make(chan struct{})
+	l.mu.Lock()
+	l.line = append(l.line, turn)
+	if len(l.line) == 1 {
+		close(turn)
+	}
+	l.mu.Unlock()
+	select {
+	case <-turn:
+		return nil
+	default:
+	}
+	wait, done := waiting(ctx)
+	defer done()
+	select {
+	case <-turn:
+		return nil
+	case <-wait.Done():
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-turn: // its turn came meanwhile: it is first, and passes it on
+		l.line = l.line[1:]
+		if len(l.line) > 0 {
+			close(l.line[0])
+		}
+	default:
+		l.line = slices.DeleteFunc(l.line, func(c chan struct{}) bool { return c == turn })
+	}
+	return context.Cause(wait)
+}
+
+// leave takes the first call out of line, and gives the next its turn.
+func (l *limiter) leave() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.line = l.line[1:]
+	if len(l.line) > 0 {
+		close(l.line[0])
+	}
 }

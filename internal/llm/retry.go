@@ -108,10 +108,10 @@ func Retry(cfg RetryConfig) Middleware {
 				if gaveUp != nil {
 					return Response{}, &RetryError{Attempts: attempt, Exhausted: true, Err: err, why: gaveUp.Error()}
 				}
-				cfg.Metrics.retried(reason)
 				if serr := pause(ctx, cfg.sleep, wait); serr != nil {
 					return Response{}, &RetryError{Attempts: attempt, Err: err, why: "caller stopped while waiting to retry", stop: serr}
 				}
+				cfg.Metrics.retried(reason)
 			}
 		}
 	}

@@ -22,14 +22,27 @@ func WithStop(ctx context.Context, stop <-chan struct{}) context.Context {
 	return context.WithValue(ctx, stopKey{}, stop)
 }
 
-// waiting returns the context of a wait of ctx's call: ctx, cancelled with ErrStopped as its
-// cause once ctx's stop (WithStop) is closed. Call done when the wait is over.
-func waiting(ctx context.Context) (wait context.Context, done func()) {
+// stopOf is ctx's stop (WithStop): nil, which never closes, when it has none.
+func stopOf(ctx context.Context) <-chan struct{} {
 	stop, _ := ctx.Value(stopKey{}).(<-chan struct{})
+	return stop
+}
+
+// waiting returns the context of a wait of ctx's call: ctx, cancelled with ErrStopped as its
+// cause once ctx's stop (WithStop) is closed, at once if it is already. Call done when the
+// wait is over.
+func waiting(ctx context.Context) (wait context.Context, done func()) {
+	stop := stopOf(ctx)
 	if stop == nil {
 		return ctx, func() {}
 	}
 	wait, cancel := context.WithCancelCause(ctx)
+	select {
+	case <-stop:
+		cancel(ErrStopped)
+		return wait, func() {}
+	default:
+	}
 	go func() {
 		select {
 		case <-stop:

@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,12 +53,12 @@ func TestWithStop_EndsAWaitForTheRateLimitTheBreakerOrARetry(t *testing.T) {
 }
 
 // A probe stopped while it waits for the rate limit says nothing of the model: the breaker
-// stays half-open, and the next call's answer closes it.
+// stays half-open, its probe's place free, and the next call's answer closes it.
 func TestWithStop_AProbeStoppedIsNoSuccessToTheBreaker(t *testing.T) {
 	model := &scripted{errs: []error{status(500)}}
 	m := newTestMetrics(t)
 	call := Chain(model.call, Breaker(BreakerConfig{Failures: 1, Cooldown: 20 * time.Millisecond, Probes: 1, Metrics: m}),
-		RateLimit(RateLimitConfig{RPM: 1}))
+		RateLimit(RateLimitConfig{RPM: 60})) // one a second
 	_, _ = call(context.Background(), Request{}) // opens it, and spends the limit
 	time.Sleep(40 * time.Millisecond)            // half-open
 	stop := make(chan struct{})
@@ -67,5 +68,40 @@ func TestWithStop_AProbeStoppedIsNoSuccessToTheBreaker(t *testing.T) {
 	}
 	if state := testutil.ToFloat64(m.breakerState); state != 1 {
 		t.Errorf("llm_breaker_state = %v after a stopped probe, want 1 (half-open)", state)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := call(ctx, Request{EnqueuedAt: time.Now()}); err != nil {
+		t.Fatalf("the next call: %v, want it let through as the probe", err)
+	}
+	if state := testutil.ToFloat64(m.breakerState); state != 0 {
+		t.Errorf("llm_breaker_state = %v after the next call's answer, want 0 (closed)", state)
+	}
+}
+
+// The calls of a partition that stops all stop waiting for the rate limit at once: they give
+// back what they reserved whatever order they wake in, so the next call waits for the limit
+// as if they had never been, not behind their reservations.
+func TestWithStop_CallsStoppedTogetherGiveBackTheirPlaceInTheRateLimit(t *testing.T) {
+	model := &scripted{}
+	call := Chain(model.call, RateLimit(RateLimitConfig{RPM: 60})) // one a second
+	_, _ = call(context.Background(), Request{})                   // spends the second's request
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if _, err := call(WithStop(context.Background(), stop), Request{}); !errors.Is(err, ErrStopped) {
+				t.Errorf("a waiting call: %v, want ErrStopped", err)
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond) // all twenty waiting, for 1 to 20 s
+	close(stop)
+	wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := call(ctx, Request{}); err != nil {
+		t.Fatalf("the next call after %v: %v, want it let through within about a second", time.Since(start), err)
 	}
 }

@@ -240,11 +240,11 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	// is left to the partition's next owner, as one that has not reached a worker is.
 	modelCtx := llm.WithStop(ctx, consumer.Stopping(ctx))
 	if free := p.cfg.Free; free != nil && job.Tier == string(access.Free) {
-		p.cfg.Metrics.tiers.WithLabelValues(string(access.Free)).Inc()
 		res, err = free(modelCtx, req)
 		if errors.Is(err, llm.ErrStopped) {
 			return errNotBegun
 		}
+		p.cfg.Metrics.tiers.WithLabelValues(string(access.Free)).Inc()
 	} else {
 		// A worker may come free only after the partition stopped: then the job is not begun.
 		select {
@@ -256,7 +256,6 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 			<-p.slots
 			return errNotBegun
 		}
-		p.cfg.Metrics.tiers.WithLabelValues(string(access.Premium)).Inc()
 		p.cfg.Metrics.busy.Inc()
 		res, err = p.cfg.Model(modelCtx, req)
 		p.cfg.Metrics.busy.Dec()
@@ -264,6 +263,7 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		if errors.Is(err, llm.ErrStopped) {
 			return errNotBegun
 		}
+		p.cfg.Metrics.tiers.WithLabelValues(string(access.Premium)).Inc()
 		p.cfg.Metrics.duration.Observe(time.Since(start).Seconds())
 		if p.cfg.Usage != nil && (err == nil || res.PromptTokens+res.CompletionTokens > 0) {
 			// Also for an answer declined (llm.ErrDeclined), which the API billed.

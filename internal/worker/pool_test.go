@@ -849,11 +849,18 @@ func TestPool_AJobWaitingForTheRateLimitAtShutdownIsGivenBack(t *testing.T) {
 	r := newRig(t)
 	const handleTimeout = 10 * time.Second
 	model := newEcho(0)
+	var calls atomic.Int32 // calls made, the one waiting for the rate limit included
+	counted := func(next llm.Call) llm.Call {
+		return func(ctx context.Context, req llm.Request) (llm.Response, error) {
+			calls.Add(1)
+			return next(ctx, req)
+		}
+	}
 	// One call a minute: the first job's call is answered at once, the second's waits.
-	first := r.member(llm.Chain(model.call, llm.RateLimit(llm.RateLimitConfig{RPM: 1})), 2, 10, handleTimeout)
+	first := r.member(llm.Chain(model.call, counted, llm.RateLimit(llm.RateLimitConfig{RPM: 1})), 2, 10, handleTimeout)
 	jobs := r.enqueue(conversations(2), 1)
-	kafkatest.Eventually(t, 10*time.Second, func() bool { return model.calls() == 1 },
-		func() string { return "the first job never reached the model" })
+	kafkatest.Eventually(t, 10*time.Second, func() bool { return model.calls() == 1 && calls.Load() == 2 },
+		func() string { return "the two jobs never reached the model's rate limit, and one the model" })
 	since := time.Now()
 	first.leave()
 	if took := time.Since(since); took > handleTimeout/2 {
