@@ -149,7 +149,12 @@ func (p *Pool) runConversation(conv uuid.UUID) {
 		t := tasks[0]
 		p.mu.Unlock()
 
-		if err := p.answer(t.ctx, t.job); errors.Is(err, errNotBegun) {
+		if err := p.answer(t.ctx, t.job); errors.Is(err, llm.ErrStopped) {
+			// With why it waited, and its failed attempt's error if it had one.
+			p.cfg.Log.Info("job given back: its partition stopped while it waited for the model, and its next owner takes it",
+				"job", t.job.ID, "conversation", conv, "error", err)
+			consumer.Release(t.ctx)
+		} else if errors.Is(err, errNotBegun) {
 			p.cfg.Log.Debug("job not begun: its partition has stopped, and its next owner takes it", "job", t.job.ID, "conversation", conv)
 			consumer.Release(t.ctx)
 		} else {
@@ -177,8 +182,9 @@ func stopped(ctx context.Context) bool {
 
 // answer asks the model unless the job already has an outcome or was refused, stores the
 // outcome, and returns the model's error, if any; or errNotBegun, for a job whose partition
-// stopped before its turn, while it waited for a worker, or while it waited for the model's
-// rate limit, breaker or a retry (llm.WithStop).
+// stopped before its turn or while it waited for a worker; or an error wrapping
+// llm.ErrStopped, for one whose partition stopped while it waited for the model's rate limit,
+// breaker or a retry (llm.WithStop). Neither has an outcome: its partition's next owner takes it.
 func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	if stopped(ctx) {
 		return errNotBegun
@@ -242,7 +248,7 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	if free := p.cfg.Free; free != nil && job.Tier == string(access.Free) {
 		res, err = free(modelCtx, req)
 		if errors.Is(err, llm.ErrStopped) {
-			return errNotBegun
+			return err
 		}
 		p.cfg.Metrics.tiers.WithLabelValues(string(access.Free)).Inc()
 	} else {
@@ -261,7 +267,7 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		p.cfg.Metrics.busy.Dec()
 		<-p.slots
 		if errors.Is(err, llm.ErrStopped) {
-			return errNotBegun
+			return err
 		}
 		p.cfg.Metrics.tiers.WithLabelValues(string(access.Premium)).Inc()
 		p.cfg.Metrics.duration.Observe(time.Since(start).Seconds())
