@@ -98,6 +98,14 @@ func (l *limiter) wait(ctx context.Context, req Request) error {
 		return fmt.Errorf("waiting for the model rate limit: %w", err)
 	}
 	defer l.leave()
+	// Its turn may come from a call stopped with it (the calls of a partition stop at once):
+	// the first gives back its reservation, and this one would then find no wait.
+	select {
+	case <-stopOf(ctx):
+		l.metrics.limited(l.now().Sub(start))
+		return fmt.Errorf("waiting for the model rate limit: %w", ErrStopped)
+	default:
+	}
 	now := l.now()
 	var reservations []*rate.Reservation
 	if l.requests != nil {

@@ -81,14 +81,20 @@ func Retry(cfg RetryConfig) Middleware {
 	cfg = cfg.withDefaults()
 	return func(next Call) Call {
 		return func(ctx context.Context, req Request) (Response, error) {
+			var last error // the attempt before's error
 			for attempt := 1; ; attempt++ {
 				resp, err := next(ctx, req)
 				if err == nil {
 					return resp, nil
 				}
+				if errors.Is(err, ErrStopped) && last != nil {
+					// Stopped before it was let through again: with the failure before.
+					return Response{}, &RetryError{Attempts: attempt - 1, Err: last, why: ErrStopped.Error(), stop: err}
+				}
 				if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrStopped) {
 					return Response{}, err
 				}
+				last = err
 				if ctx.Err() != nil {
 					return Response{}, &RetryError{Attempts: attempt, Err: err, why: "caller stopped", stop: context.Cause(ctx)}
 				}
@@ -109,7 +115,11 @@ func Retry(cfg RetryConfig) Middleware {
 					return Response{}, &RetryError{Attempts: attempt, Exhausted: true, Err: err, why: gaveUp.Error()}
 				}
 				if serr := pause(ctx, cfg.sleep, wait); serr != nil {
-					return Response{}, &RetryError{Attempts: attempt, Err: err, why: "caller stopped while waiting to retry", stop: serr}
+					why := "caller stopped while waiting to retry"
+					if errors.Is(serr, ErrStopped) {
+						why = ErrStopped.Error()
+					}
+					return Response{}, &RetryError{Attempts: attempt, Err: err, why: why, stop: serr}
 				}
 				cfg.Metrics.retried(reason)
 			}

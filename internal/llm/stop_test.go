@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,5 +104,54 @@ func TestWithStop_CallsStoppedTogetherGiveBackTheirPlaceInTheRateLimit(t *testin
 	start := time.Now()
 	if _, err := call(ctx, Request{}); err != nil {
 		t.Fatalf("the next call after %v: %v, want it let through within about a second", time.Since(start), err)
+	}
+}
+
+// The calls in line behind one stopped with them do not go to the model on the tokens it gives
+// back: a large call holds the token budget's reservation, twenty small ones wait behind it,
+// and the stop ends all of them.
+func TestWithStop_TheCallsInLineBehindAStoppedOneDoNotGoOnItsTokens(t *testing.T) {
+	model := &scripted{}
+	call := Chain(model.call, RateLimit(RateLimitConfig{TPM: 6000, Estimate: func(req Request) int {
+		if req.Sentence == "large" {
+			return 6000 // the whole bucket: a minute's tokens
+		}
+		return 10
+	}}))
+	_, _ = call(context.Background(), Request{Sentence: "large"}) // spends the bucket
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 21 {
+		wg.Go(func() {
+			sentence := "small"
+			if i == 0 {
+				sentence = "large" // first in line, holding the reservation
+			} else {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if _, err := call(WithStop(context.Background(), stop), Request{Sentence: sentence}); !errors.Is(err, ErrStopped) {
+				t.Errorf("a %s call waiting in line: %v, want ErrStopped", sentence, err)
+			}
+		})
+	}
+	time.Sleep(150 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if n := model.count(); n != 1 {
+		t.Errorf("the model was called %d times, want once: calls stopped in line went to it", n)
+	}
+}
+
+// A call stopped after a failed attempt, waiting to be let through again, says what failed:
+// the job given back is logged with it.
+func TestWithStop_ACallStoppedAfterAFailedAttemptKeepsItsFailure(t *testing.T) {
+	model := &scripted{fallback: status(500)}
+	call := Chain(model.call, Retry(RetryConfig{MaxAttempts: 3, Base: time.Millisecond, Cap: time.Millisecond}),
+		Breaker(BreakerConfig{Failures: 1, Cooldown: time.Minute}))
+	stop := make(chan struct{})
+	time.AfterFunc(50*time.Millisecond, func() { close(stop) })
+	_, err := call(WithStop(context.Background(), stop), Request{EnqueuedAt: time.Now()})
+	if !errors.Is(err, ErrStopped) || !errors.Is(err, errAPI(500)) || !strings.Contains(err.Error(), "500") {
+		t.Fatalf("err = %v, want ErrStopped with the first attempt's 500", err)
 	}
 }
