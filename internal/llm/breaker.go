@@ -145,6 +145,11 @@ func (b *breaker) wrap(next Call) Call {
 				// Let through, a call is a probe unless the breaker is closed. (Asked before
 				// Execute, State might still say open where Execute finds the cool-down over.)
 				probe = b.cb.State() != gobreaker.StateClosed
+				select {
+				case <-stopOf(ctx): // a wait (a retry's, or this breaker's) ended as the call was stopped
+					return Response{}, ErrStopped
+				default:
+				}
 				resp, err := next(ctx, req)
 				if err != nil && ctx.Err() != nil {
 					return resp, &abandoned{err}

@@ -155,3 +155,18 @@ func TestWithStop_ACallStoppedAfterAFailedAttemptKeepsItsFailure(t *testing.T) {
 		t.Fatalf("err = %v, want ErrStopped with the first attempt's 500", err)
 	}
 }
+
+// A call whose stop is closed by the time it would be sent is not sent, whatever wait it came
+// out of (a retry's timer and the stop can end together).
+func TestWithStop_ACallStoppedBeforeItIsSentIsNotSent(t *testing.T) {
+	model := &scripted{}
+	call := NewPolicy(model.call, PolicyConfig{Timeout: -1}, nil)
+	stop := make(chan struct{})
+	close(stop)
+	if _, err := call(WithStop(context.Background(), stop), Request{}); !errors.Is(err, ErrStopped) {
+		t.Fatalf("err = %v, want ErrStopped", err)
+	}
+	if n := model.count(); n != 0 {
+		t.Errorf("the model was called %d times, want none", n)
+	}
+}
