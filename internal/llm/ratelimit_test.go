@@ -178,3 +178,25 @@ func TestEstimateTokens_CountsPromptHistorySentAndAnswer(t *testing.T) {
 		t.Errorf("default estimate %d leaves no room for the answer", got)
 	}
 }
+
+// The wait recorded is the whole of it, the time in line behind other calls included: the
+// third of three calls at one a second waits a second in line and a second for its own turn.
+func TestRateLimit_RecordsTheTimeInLine(t *testing.T) {
+	m := newTestMetrics(t)
+	call := Chain(ok, RateLimit(RateLimitConfig{RPM: 60, Metrics: m})) // real time: one a second
+	if _, err := call(context.Background(), Request{}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, err := call(context.Background(), Request{}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if n, sum := histogram(t, m.limiterWait); n != 3 || sum < 2.8 {
+		t.Errorf("llm_ratelimit_wait_seconds count %d sum %v, want 3 and about 3 (1 s, and 1 s in line and 1 s)", n, sum)
+	}
+}

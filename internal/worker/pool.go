@@ -151,11 +151,11 @@ func (p *Pool) runConversation(conv uuid.UUID) {
 
 		if err := p.answer(t.ctx, t.job); errors.Is(err, llm.ErrStopped) {
 			// With why it waited, and its failed attempt's error if it had one.
-			p.cfg.Log.Info("job given back: its partition stopped while it waited for the model, and its next owner takes it",
+			p.cfg.Log.Info("job given back undone: its partition stopped while it waited for the model",
 				"job", t.job.ID, "conversation", conv, "error", err)
 			consumer.Release(t.ctx)
 		} else if errors.Is(err, errNotBegun) {
-			p.cfg.Log.Debug("job not begun: its partition has stopped, and its next owner takes it", "job", t.job.ID, "conversation", conv)
+			p.cfg.Log.Debug("job given back undone: its partition stopped before it began", "job", t.job.ID, "conversation", conv)
 			consumer.Release(t.ctx)
 		} else {
 			t.done(err)
@@ -184,7 +184,8 @@ func stopped(ctx context.Context) bool {
 // outcome, and returns the model's error, if any; or errNotBegun, for a job whose partition
 // stopped before its turn or while it waited for a worker; or an error wrapping
 // llm.ErrStopped, for one whose partition stopped while it waited for the model's rate limit,
-// breaker or a retry (llm.WithStop). Neither has an outcome: its partition's next owner takes it.
+// breaker or a retry (llm.WithStop). Neither has an outcome: whoever reads its partition next
+// takes it (in standalone with its broker in memory, no one after a shutdown).
 func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 	if stopped(ctx) {
 		return errNotBegun

@@ -870,7 +870,7 @@ func TestPool_AJobWaitingForTheRateLimitAtShutdownIsGivenBack(t *testing.T) {
 	if model.calls() != 1 {
 		t.Fatalf("the model was asked %d times, want once: the waiting job reached it", model.calls())
 	}
-	if !strings.Contains(r.logs.String(), `level=INFO msg="job given back: its partition stopped while it waited for the model, and its next owner takes it"`) ||
+	if !strings.Contains(r.logs.String(), `level=INFO msg="job given back undone: its partition stopped while it waited for the model"`) ||
 		!strings.Contains(r.logs.String(), "for the model rate limit: "+llm.ErrStopped.Error()) {
 		t.Errorf("the log does not say the job was given back, and why:\n%s", r.logs.String())
 	}
