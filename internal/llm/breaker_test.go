@@ -218,25 +218,42 @@ func TestBreaker_AFailedProbeOpensItAgainAndItsJobWaitsOn(t *testing.T) {
 	}
 }
 
+// poisoned is a model that fails every call for the sentence "poison" with a 500 and answers
+// the others, after hold is closed when it is set; calls lists the sentences it was called
+// for, in order.
+type poisoned struct {
+	hold  chan struct{}
+	mu    sync.Mutex
+	order []string
+}
+
+func (p *poisoned) call(_ context.Context, req Request) (Response, error) {
+	p.mu.Lock()
+	p.order = append(p.order, req.Sentence)
+	p.mu.Unlock()
+	if req.Sentence == "poison" {
+		return Response{}, status(500)
+	}
+	if p.hold != nil {
+		<-p.hold
+	}
+	return Response{Text: "answer to " + req.Sentence}, nil
+}
+
+func (p *poisoned) calls() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.order)
+}
+
 // A job whose probe failed does not call the model while another job waits for the breaker
 // or calls the model: the other probes first, however long its call takes.
 func TestBreaker_AJobWhoseProbeFailedLetsAnotherJobProbeFirst(t *testing.T) {
 	const cooldown = 50 * time.Millisecond
 	held := make(chan struct{})
-	var mu sync.Mutex
-	var order []string
-	model := func(_ context.Context, req Request) (Response, error) {
-		mu.Lock()
-		order = append(order, req.Sentence)
-		mu.Unlock()
-		if req.Sentence == "poison" {
-			return Response{}, status(500)
-		}
-		<-held
-		return Response{Text: "answer to " + req.Sentence}, nil
-	}
-	calls := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(order) }
-	call := Chain(model, Breaker(BreakerConfig{Failures: 1, Cooldown: cooldown, Probes: 2, MaxJobAge: time.Minute}))
+	model := &poisoned{hold: held}
+	calls := model.calls
+	call := Chain(model.call, Breaker(BreakerConfig{Failures: 1, Cooldown: cooldown, Probes: 2, MaxJobAge: time.Minute}))
 	_, _ = call(context.Background(), Request{Sentence: "poison"}) // opens it
 	poisonCtx, stopPoison := context.WithCancel(context.Background())
 	defer stopPoison()
@@ -273,19 +290,9 @@ func TestBreaker_AJobWhoseProbeFailedLetsAnotherJobProbeFirst(t *testing.T) {
 // every other job until its own age.
 func TestPolicy_AJobTheModelAlwaysFailsDoesNotHoldTheOthersBehindTheBreaker(t *testing.T) {
 	const cooldown = 200 * time.Millisecond
-	var mu sync.Mutex
-	var order []string
-	model := func(_ context.Context, req Request) (Response, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		order = append(order, req.Sentence)
-		if req.Sentence == "poison" {
-			return Response{}, status(500)
-		}
-		return Response{Text: "answer to " + req.Sentence}, nil
-	}
-	calls := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(order) }
-	call := NewPolicy(model, fastPolicy(PolicyConfig{
+	model := &poisoned{}
+	calls := model.calls
+	call := NewPolicy(model.call, fastPolicy(PolicyConfig{
 		MaxAttempts: 3, BreakerFailures: 2, BreakerCooldown: cooldown, BreakerProbes: 1, MaxJobAge: time.Minute, Timeout: -1,
 	}), nil)
 	poisoned := make(chan error, 1)
@@ -325,19 +332,9 @@ func TestPolicy_AJobTheModelAlwaysFailsDoesNotHoldTheOthersBehindTheBreaker(t *t
 // half-open after it came.
 func TestPolicy_AJobTheModelAlwaysFailsProbesAfterTheJobsThatCameMeanwhile(t *testing.T) {
 	const cooldown = 200 * time.Millisecond
-	var mu sync.Mutex
-	var order []string
-	model := func(_ context.Context, req Request) (Response, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		order = append(order, req.Sentence)
-		if req.Sentence == "poison" {
-			return Response{}, status(500)
-		}
-		return Response{Text: "answer to " + req.Sentence}, nil
-	}
-	calls := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(order) }
-	call := NewPolicy(model, fastPolicy(PolicyConfig{
+	model := &poisoned{}
+	calls := model.calls
+	call := NewPolicy(model.call, fastPolicy(PolicyConfig{
 		MaxAttempts: 3, BreakerFailures: 2, BreakerCooldown: cooldown, MaxJobAge: 8 * cooldown, Timeout: -1,
 	}), nil)
 	poisoned := make(chan error, 1)

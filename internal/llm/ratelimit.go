@@ -43,14 +43,16 @@ func RateLimit(cfg RateLimitConfig) Middleware {
 	if cfg.RPM <= 0 && cfg.TPM <= 0 {
 		return passThrough
 	}
-	l := newLimiter(cfg)
-	return func(next Call) Call {
-		return func(ctx context.Context, req Request) (Response, error) {
-			if err := l.wait(ctx, req); err != nil {
-				return Response{}, err
-			}
-			return next(ctx, req)
+	return newLimiter(cfg).wrap
+}
+
+// wrap is the middleware of RateLimit: next is called once l lets the call through.
+func (l *limiter) wrap(next Call) Call {
+	return func(ctx context.Context, req Request) (Response, error) {
+		if err := l.wait(ctx, req); err != nil {
+			return Response{}, err
 		}
+		return next(ctx, req)
 	}
 }
 
