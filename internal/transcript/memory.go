@@ -1,7 +1,6 @@
 package transcript
 
 import (
-	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -258,31 +257,23 @@ func (m *Memory) Prepare(_ context.Context, conversation, job uuid.UUID, sentenc
 	case j.accepted == 0:
 		j.accepted = m.append(c, conversation, Event{Kind: Accepted, JobID: job, Text: j.sentence})
 	}
-	return Preparation{Exchanges: c.exchangesBefore(j.accepted, limit)}, nil
+	return Preparation{Exchanges: c.answered(limit)}, nil
 }
 
-// exchangesBefore returns the answered exchanges accepted before serial, oldest first, at
+// answered returns the conversation's answered exchanges in the order of their replies, at
 // most the last limit (all when limit is negative).
-func (c *memConversation) exchangesBefore(before uint64, limit int) []Exchange {
-	type exchange struct {
-		accepted uint64
-		Exchange
-	}
-	var out []exchange
-	for _, j := range c.jobs {
-		if j.accepted != 0 && j.accepted < before && j.outcome != 0 && c.events[j.outcome-1].Kind == Reply {
-			out = append(out, exchange{j.accepted, Exchange{Sentence: j.sentence, Answer: c.events[j.outcome-1].Text}})
+func (c *memConversation) answered(limit int) []Exchange {
+	var out []Exchange
+	for _, ev := range slices.Backward(c.events) {
+		if limit >= 0 && len(out) == limit {
+			break
+		}
+		if j := c.jobs[ev.JobID]; ev.Kind == Reply && j != nil && j.outcome == ev.Serial {
+			out = append(out, Exchange{Sentence: j.sentence, Answer: ev.Text})
 		}
 	}
-	slices.SortFunc(out, func(a, b exchange) int { return cmp.Compare(a.accepted, b.accepted) })
-	if limit >= 0 && len(out) > limit {
-		out = out[len(out)-limit:]
-	}
-	var exchanges []Exchange
-	for _, e := range out {
-		exchanges = append(exchanges, e.Exchange)
-	}
-	return exchanges
+	slices.Reverse(out)
+	return out
 }
 
 // Events implements Store.

@@ -128,8 +128,11 @@ type Preparation struct {
 	// confirmed): it must not be answered, and Outcome and Exchanges are empty.
 	Refused bool
 	// Exchanges are the conversation's answered exchanges (a sentence and its Reply; failed
-	// jobs are left out) whose Accepted event comes before the job's, oldest first, at most
-	// the last max. Empty when the job has an outcome.
+	// jobs are left out) in the order of their replies, at most the last max: a
+	// conversation's jobs are answered one at a time in their queue's order, so these are the
+	// exchanges answered before the job, whichever order the Accepts of the jobs came in (two
+	// front doors at once, or an Accept made by the worker after one failed). Empty when the
+	// job has an outcome.
 	Exchanges []Exchange
 }
 

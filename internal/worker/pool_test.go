@@ -343,6 +343,63 @@ func TestPool_PutsEachJobToTheModelWithTheConversationSoFar(t *testing.T) {
 	}
 }
 
+// The workers answer a conversation's jobs in their queue's order, which need not be the order
+// their Accepts were recorded in: two front doors enqueueing for one conversation at once can
+// record them the other way round, and a job whose Accept failed after it was queued is
+// accepted by its worker, after the jobs queued behind it. Each job is still sent the
+// exchanges answered before it, in the order answered.
+func TestPool_PutsEachJobToTheModelWithTheExchangesAnsweredBeforeItWhateverItsAcceptsOrder(t *testing.T) {
+	r := newRig(t)
+	model := newEcho(0)
+	ctx := t.Context()
+	conv := uuid.New()
+	if _, err := r.transcript.Open(ctx, conv, true, uuid.Nil); err != nil {
+		t.Fatal(err)
+	}
+	w := r.bus.Writer(jobsTopic)
+	defer w.Close()
+	var jobs []queue.Job
+	for i := range 4 {
+		job := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: fmt.Sprint("sentence ", i), EnqueuedAt: time.Now()}
+		if err := r.transcript.Reserve(ctx, conv, job.ID, job.Sentence, 1000); err != nil {
+			t.Fatal(err)
+		}
+		if err := (kafkaqueue.Jobs{W: w}).Enqueue(ctx, job); err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, job)
+	}
+	for _, i := range []int{3, 2, 0} { // the second job's Accept failed: its worker makes it
+		if _, err := r.transcript.Accept(ctx, conv, jobs[i].ID, jobs[i].Sentence); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.member(model.call, 2, 10, 5*time.Second)
+	r.outcomes(jobs)
+
+	want := []string{
+		"[]",
+		"[sentence 0]",
+		"[sentence 0 sentence 1]",
+		"[sentence 0 sentence 1 sentence 2]",
+	}
+	reqs := model.seen[conv.String()]
+	if len(reqs) != len(want) {
+		t.Fatalf("%d model calls for %d jobs", len(reqs), len(want))
+	}
+	for i, req := range reqs {
+		var sentences []string
+		for _, turn := range req.History {
+			if turn.Role == "user" {
+				sentences = append(sentences, turn.Content)
+			}
+		}
+		if req.Sentence != jobs[i].Sentence || fmt.Sprint(sentences) != want[i] {
+			t.Errorf("call %d: %q with the earlier sentences %v, want %q with %s", i, req.Sentence, sentences, jobs[i].Sentence, want[i])
+		}
+	}
+}
+
 func TestPool_AnswersAFailedJobWithAnErrorAndKeepsACopyOfItAndOfUndecodableJobs(t *testing.T) {
 	r := newRig(t)
 	conv := conversations(3)

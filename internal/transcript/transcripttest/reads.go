@@ -10,37 +10,35 @@ import (
 	"github.com/beacon/eventdispatch/internal/transcript"
 )
 
-func (h Harness[S]) exchangesBeforeTheJob(t *testing.T) {
+func (h Harness[S]) exchangesAnsweredBeforeTheJob(t *testing.T) {
 	s, conv := h.storeWithConversation(t)
 	j := jobs(6)
 	for _, job := range j[:5] {
 		accept(t, s, conv, job)
 	}
-	answer(t, s, conv, j[1]) // answered out of order: exchanges follow the accepted order
-	answer(t, s, conv, j[0])
-	finish(t, s, conv, j[2], transcript.Failed, "sorry") // failed: left out
-	answer(t, s, conv, j[4])                             // j[3] is not answered yet
 	exchange := func(job uuid.UUID) transcript.Exchange {
 		return transcript.Exchange{Sentence: sentence(job), Answer: answerTo(job)}
 	}
-	for _, c := range []struct {
-		name string
-		job  uuid.UUID
-		max  int
-		want []transcript.Exchange
-	}{
-		{"before an accepted job", j[3], 10, []transcript.Exchange{exchange(j[0]), exchange(j[1])}},
-		{"none for a job that is answered (it is not asked again)", j[1], 10, nil},
-		{"the last max of them", j[3], 1, []transcript.Exchange{exchange(j[1])}},
-		{"before the first job", j[0], 10, nil},
-		{"for a job not accepted yet (Prepare accepts it), all", j[5], 10, []transcript.Exchange{exchange(j[0]), exchange(j[1]), exchange(j[4])}},
-		{"none wanted", j[5], 0, nil},
-	} {
-		p, err := s.Prepare(t.Context(), conv, c.job, sentence(c.job), c.max)
-		if err != nil || !slices.Equal(p.Exchanges, c.want) {
-			t.Errorf("%s: exchanges %v, %v; want %v", c.name, p.Exchanges, err, c.want)
+	prepared := func(name string, job uuid.UUID, max int, want ...transcript.Exchange) {
+		t.Helper()
+		p, err := s.Prepare(t.Context(), conv, job, sentence(job), max)
+		if err != nil || !slices.Equal(p.Exchanges, want) {
+			t.Errorf("%s: exchanges %v, %v; want %v", name, p.Exchanges, err, want)
 		}
 	}
+	prepared("before any answer", j[3], 10)
+	// Answered in another order than accepted, as when two front doors' Accepts commit in
+	// another order than their jobs were written to the queue, which the workers follow:
+	// the exchanges follow the answers.
+	answer(t, s, conv, j[1])
+	answer(t, s, conv, j[0])
+	finish(t, s, conv, j[2], transcript.Failed, "sorry") // failed: left out
+	answer(t, s, conv, j[4])                             // accepted after j[3], answered before it
+	prepared("every exchange answered so far, in the order answered", j[3], 10, exchange(j[1]), exchange(j[0]), exchange(j[4]))
+	prepared("the last max of them", j[3], 2, exchange(j[0]), exchange(j[4]))
+	prepared("none for a job that is answered (it is not asked again)", j[1], 10)
+	prepared("for a job not accepted yet (Prepare accepts it), the same", j[5], 10, exchange(j[1]), exchange(j[0]), exchange(j[4]))
+	prepared("none wanted", j[5], 0)
 }
 
 func (h Harness[S]) eventsAfterUpToLimit(t *testing.T) {

@@ -91,7 +91,7 @@ func Run[S transcript.Store](t *testing.T, h Harness[S]) {
 		{"WaitingListsAcceptedJobsWithoutOutcomeInAcceptedOrder", h.waitingListsAcceptedWithoutOutcome},
 		{"LostListsTheOldestAcceptedJobsLeftWithoutOutcome", h.lostListsAcceptedJobsLeftWithoutOutcome},
 		{"ConcurrentAcceptsAndFinishesKeepSerialsGaplessAndOneOutcomePerJob", h.concurrentAcceptsAndFinishes},
-		{"PrepareReadsTheRepliesAcceptedBeforeTheJobInAcceptedOrder", h.exchangesBeforeTheJob},
+		{"PrepareReadsTheRepliesAnsweredBeforeTheJobInTheOrderAnswered", h.exchangesAnsweredBeforeTheJob},
 		{"EventsAreThoseAfterASerialUpToALimit", h.eventsAfterUpToLimit},
 		{"EventsStopAtPageBytesWhateverTheLimit", h.eventsStopAtPageBytes},
 		{"WatchWakesForAnAppendAfterItReturned", h.watchWakesForAppends},
