@@ -1346,11 +1346,13 @@ func stuckH2Watch(t *testing.T, url, conv string) net.Conn {
 
 // slowReserve is the in-memory transcript whose reservations take a while (100 ms unless
 // set), and are made whether or not their caller still waits, as a round's are
-// (internal/rounds). Each one made is told on made.
+// (internal/rounds). Each one made is told on made. With lost set, each is made and then
+// fails with it, as a commit whose answer the connection lost.
 type slowReserve struct {
 	*transcript.Memory
 	takes time.Duration
 	made  chan struct{}
+	lost  error
 }
 
 func newSlowReserve(m *transcript.Memory, takes time.Duration) slowReserve {
@@ -1363,6 +1365,9 @@ func (s slowReserve) Reserve(ctx context.Context, conv, job uuid.UUID, sentence 
 	s.made <- struct{}{}
 	if ctx.Err() != nil {
 		return ctx.Err() // the caller stopped waiting; the reservation is made
+	}
+	if err == nil && s.lost != nil {
+		return s.lost
 	}
 	return err
 }
@@ -1451,6 +1456,29 @@ func TestSend_AReservationGivenUpOnLeavesNoSlotTaken(t *testing.T) {
 	slow.await(t, 3) // made after the front door gave them up and refused their jobs
 	if err := m.Reserve(t.Context(), open.ID, uuid.New(), "still room?", 3); err != nil {
 		t.Fatalf("a reservation after the ones given up on: %v, want room", err)
+	}
+}
+
+// A reservation made whose answer was lost (the connection broke as its round committed)
+// leaves no slot taken either: any failed Reserve may have been made, and its job is refused.
+// Before, only a Reserve given up on was, and such a reservation held its slot for its lease.
+func TestSend_AReservationMadeButFailedLeavesNoSlotTaken(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	lost := newSlowReserve(m, time.Millisecond)
+	lost.lost = errors.New("reserve a slot: conn closed")
+	c := startConversationsOn(t, m, lost)
+	open, err := m.Open(t.Context(), uuid.New(), true, uuid.Nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 { // the conversation's limit
+		res, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: open.ID.String(), Sentence: fmt.Sprint("lost ", i)}))
+		if err != nil || res.Msg.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || res.Msg.GetSentence() != frontdoor.TextUnavailable {
+			t.Fatalf("a send whose reservation failed: %v %v, want %q", res, err, frontdoor.TextUnavailable)
+		}
+	}
+	if err := m.Reserve(t.Context(), open.ID, uuid.New(), "still room?", 3); err != nil {
+		t.Fatalf("a reservation after the failed ones: %v, want room", err)
 	}
 }
 

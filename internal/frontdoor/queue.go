@@ -302,16 +302,15 @@ func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string
 		return q.goneFor(conv, sentence, uuid.Nil)
 	case err != nil:
 		log.Warn("cannot reserve a slot for a job", "error", err)
-		if errors.Is(err, context.DeadlineExceeded) {
-			// Given up on, the reservation may still be made with its round: refused first,
-			// the job holds no slot when it is.
-			undoCtx, cancelUndo := q.detached(ctx)
-			if _, _, err := q.Transcript.Refuse(undoCtx, conv, job.ID, sentence); err != nil {
-				log.Warn("cannot refuse a job whose slot may be reserved: its conversation may count it until the reservation's lease ends",
-					"job", job.ID, "error", err)
-			}
-			cancelUndo()
+		// Failed, the reservation may still be made: given up on, with its round, or
+		// committed with its answer lost with the connection. Refused first, the job holds no
+		// slot when it is.
+		undoCtx, cancelUndo := q.detached(ctx)
+		if _, _, err := q.Transcript.Refuse(undoCtx, conv, job.ID, sentence); err != nil {
+			log.Warn("cannot refuse a job whose slot may be reserved: its conversation may count it until the reservation's lease ends",
+				"job", job.ID, "error", err)
 		}
+		cancelUndo()
 		return refuse(OutcomeUnavailable, elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, uuid.Nil)
 	}
 	start = time.Now()
