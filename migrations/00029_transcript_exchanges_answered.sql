@@ -8,7 +8,10 @@
 -- that failed after the job was written, which the worker then makes itself. The job answered
 -- second was then sent without the exchange answered just before it, and a later job got the
 -- two in the wrong order. The answers' own serials are the order the model saw them in, and a
--- job's context is now the last p_limit exchanges answered, whatever its Accepted serial.
+-- job's context is now the last p_limit exchanges answered, whatever its Accepted serial, but
+-- for its own: prepare reads the job and its exchanges in two statements, and another worker
+-- redoing the job at a rebalance can record its answer in between (the accepted serial kept
+-- it out before).
 --
 -- transcript.answered reads them backward along job_unanswered_idx (00020: a conversation's
 -- jobs by outcome serial), so job_exchange_idx, which no other statement reads, is dropped:
@@ -21,7 +24,7 @@
 -- again, as goose does with a run cut short. The functions carry their settings of 00013 and
 -- 00019 (CREATE OR REPLACE resets them), stated with each so that no call finds one without.
 -- +goose StatementBegin
-CREATE OR REPLACE FUNCTION transcript.answered(p_conversation uuid, p_limit integer)
+CREATE OR REPLACE FUNCTION transcript.answered(p_conversation uuid, p_job uuid, p_limit integer)
 RETURNS TABLE (sentence text, answer text)
 LANGUAGE sql STABLE AS $$
     SELECT x.sentence, a.text
@@ -31,7 +34,7 @@ LANGUAGE sql STABLE AS $$
         WHERE e.conversation = x.conversation AND e.serial = x.outcome_serial AND e.kind = 'reply'
         OFFSET 0
     ) a
-    WHERE x.conversation = p_conversation AND x.outcome_serial IS NOT NULL
+    WHERE x.conversation = p_conversation AND x.outcome_serial IS NOT NULL AND x.job <> p_job
     ORDER BY x.outcome_serial DESC
     LIMIT p_limit
 $$;
@@ -76,7 +79,7 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY SELECT NULL::bigint, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz, x.sentence, x.answer
-    FROM transcript.answered(p_conversation, p_limit) x;
+    FROM transcript.answered(p_conversation, p_job, p_limit) x;
 END $$;
 -- +goose StatementEnd
 
@@ -114,7 +117,7 @@ BEGIN
                 NULL::text, NULL::timestamptz, NULL::text, NULL::text;
             RETURN QUERY SELECT item.k::integer, 'exchange'::text, NULL::bigint, NULL::text, NULL::uuid, NULL::text,
                 NULL::text, NULL::timestamptz, x.sentence, x.answer
-            FROM transcript.answered(item.c, item.l) x;
+            FROM transcript.answered(item.c, item.j, item.l) x;
         END IF;
     END LOOP;
 END $$;
@@ -227,4 +230,4 @@ BEGIN
     END LOOP;
 END $$;
 -- +goose StatementEnd
-DROP FUNCTION IF EXISTS transcript.answered(uuid, integer);
+DROP FUNCTION IF EXISTS transcript.answered(uuid, uuid, integer);

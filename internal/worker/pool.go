@@ -4,9 +4,9 @@
 // the conversation's transcript: the answer, or an error a person can read.
 //
 // Each job is put to the model with the conversation as it stands when the job runs — the
-// earlier sentences and their answers, in conversation order, from the transcript (at most
-// CONTEXT_TURNS turns) — not as it stood when the job was queued: three sentences queued back
-// to back are answered as a conversation, each seeing the answers before it.
+// earlier sentences and their answers, in the order they were answered, from the transcript
+// (at most CONTEXT_TURNS turns) — not as it stood when the job was queued: three sentences
+// queued back to back are answered as a conversation, each seeing the answers before it.
 //
 // Only once the outcome is stored is the job done, and only done jobs let the consumer commit
 // past them (internal/consumer's pipelined mode), so a worker that dies loses nothing: its
