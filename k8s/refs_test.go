@@ -461,25 +461,31 @@ func TestManifests_PostgresRunsLogicalReplication(t *testing.T) {
 		}
 	}
 	// The slot's WAL is capped, well within the volume: without a cap a slot whose Connect
-	// is gone keeps WAL until the disk is full.
-	m = walKeep.FindStringSubmatch(args)
-	if m == nil {
-		t.Fatalf("StatefulSet postgres: args %q lack -c max_slot_wal_keep_size=<n>MB|GB", args)
+	// is gone keeps WAL until the disk is full. The cap is enforced at checkpoints, so the WAL
+	// between two of them (max_wal_size, 1 GB unless set) comes on top of it.
+	size := func(setting string) int64 {
+		t.Helper()
+		m := regexp.MustCompile(setting + `=(\d+)(MB|GB)\b`).FindStringSubmatch(args)
+		if m == nil {
+			t.Fatalf("StatefulSet postgres: args %q lack -c %s=<n>MB|GB", args, setting)
+		}
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		if m[2] == "GB" {
+			return n << 30
+		}
+		return n << 20
 	}
-	keep, _ := strconv.ParseInt(m[1], 10, 64)
-	keep <<= 20
-	if m[2] == "GB" {
-		keep <<= 10
-	}
+	keep, between := size("max_slot_wal_keep_size"), size("max_wal_size")
 	if len(s.Spec.VolumeClaimTemplates) > 0 {
 		volume := s.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests.Storage().Value()
 		if keep <= 0 || 2*keep > volume {
-			t.Errorf("StatefulSet postgres: max_slot_wal_keep_size %s%s on a volume of %d bytes; want at most half of it", m[1], m[2], volume)
+			t.Errorf("StatefulSet postgres: max_slot_wal_keep_size of %d bytes on a volume of %d; want at most half of it", keep, volume)
+		}
+		if 4*(keep+between) > 3*volume {
+			t.Errorf("StatefulSet postgres: max_slot_wal_keep_size and max_wal_size come to %d bytes on a volume of %d; want at most three quarters of it", keep+between, volume)
 		}
 	}
 }
-
-var walKeep = regexp.MustCompile(`max_slot_wal_keep_size=(\d+)(MB|GB)\b`)
 
 // Addresses name a port their Service or Kafka listener serves, and the database URL the
 // database the Secret's other keys describe: a host right and a port or database wrong

@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"encoding/json"
+	"regexp"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -78,4 +79,23 @@ func (s skaffoldConfig) binaryOf() map[string]string {
 		out[a.Image] = a.Docker.BuildArgs["CMD"]
 	}
 	return out
+}
+
+// The Go images are built with the Go that go.mod asks for. The golang images do not download
+// a newer toolchain (GOTOOLCHAIN=local), so a floating tag (golang:1.26) already pulled into
+// minikube's daemon at an older patch fails the build with "go.mod requires go >= ...".
+func TestDockerfile_BuildsWithTheGoOfGoMod(t *testing.T) {
+	mod := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(readRepoFile(t, "go.mod"))
+	arg := regexp.MustCompile(`(?m)^ARG GO_VERSION=(\S+)$`).FindSubmatch(readRepoFile(t, "deploy/docker/go.Dockerfile"))
+	if mod == nil || arg == nil {
+		t.Fatalf("go.mod's go line %q or go.Dockerfile's ARG GO_VERSION %q not found", mod, arg)
+	}
+	if string(arg[1]) != string(mod[1]) {
+		t.Errorf("deploy/docker/go.Dockerfile builds with golang:%s; go.mod needs go %s: use that tag", arg[1], mod[1])
+	}
+	for _, a := range loadSkaffold(t).Build.Artifacts {
+		if v, ok := a.Docker.BuildArgs["GO_VERSION"]; ok {
+			t.Errorf("skaffold.yaml sets GO_VERSION=%s for %s; go.Dockerfile's default is go.mod's", v, a.Image)
+		}
+	}
 }
