@@ -3,6 +3,7 @@ package k8s
 import (
 	"encoding/json"
 	"regexp"
+	"strconv"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -81,21 +82,24 @@ func (s skaffoldConfig) binaryOf() map[string]string {
 	return out
 }
 
-// The Go images are built with the Go that go.mod asks for. The golang images do not download
-// a newer toolchain (GOTOOLCHAIN=local), so a floating tag (golang:1.26) already pulled into
-// minikube's daemon at an older patch fails the build with "go.mod requires go >= ...".
+// The Go images are built with the Go that go.mod asks for, or a later patch release of it.
+// The golang images do not download a newer toolchain (GOTOOLCHAIN=local), so a floating tag
+// (golang:1.26) already pulled into minikube's daemon at an older patch fails the build with
+// "go.mod requires go >= ...".
 func TestDockerfile_BuildsWithTheGoOfGoMod(t *testing.T) {
-	mod := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(readRepoFile(t, "go.mod"))
-	arg := regexp.MustCompile(`(?m)^ARG GO_VERSION=(\S+)$`).FindSubmatch(readRepoFile(t, "deploy/docker/go.Dockerfile"))
+	mod := regexp.MustCompile(`(?m)^go (\d+)\.(\d+)\.(\d+)$`).FindSubmatch(readRepoFile(t, "go.mod"))
+	arg := regexp.MustCompile(`(?m)^ARG GO_VERSION=(\d+)\.(\d+)\.(\d+)$`).FindSubmatch(readRepoFile(t, "deploy/docker/go.Dockerfile"))
 	if mod == nil || arg == nil {
-		t.Fatalf("go.mod's go line %q or go.Dockerfile's ARG GO_VERSION %q not found", mod, arg)
+		t.Fatalf("go.mod's go line %q or go.Dockerfile's ARG GO_VERSION %q is not a whole release (1.N.P)", mod, arg)
 	}
-	if string(arg[1]) != string(mod[1]) {
-		t.Errorf("deploy/docker/go.Dockerfile builds with golang:%s; go.mod needs go %s: use that tag", arg[1], mod[1])
+	patch := func(m [][]byte) int { n, _ := strconv.Atoi(string(m[3])); return n }
+	if string(arg[1]) != string(mod[1]) || string(arg[2]) != string(mod[2]) || patch(arg) < patch(mod) {
+		t.Errorf("deploy/docker/go.Dockerfile builds with golang:%s.%s.%s; go.mod needs go %s.%s.%s: use that release or a later patch of it",
+			arg[1], arg[2], arg[3], mod[1], mod[2], mod[3])
 	}
 	for _, a := range loadSkaffold(t).Build.Artifacts {
 		if v, ok := a.Docker.BuildArgs["GO_VERSION"]; ok {
-			t.Errorf("skaffold.yaml sets GO_VERSION=%s for %s; go.Dockerfile's default is go.mod's", v, a.Image)
+			t.Errorf("skaffold.yaml sets GO_VERSION=%s for %s; go.Dockerfile's default is the one checked here", v, a.Image)
 		}
 	}
 }

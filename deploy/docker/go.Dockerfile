@@ -5,9 +5,10 @@
 #
 # The binary is static (CGO_ENABLED=0), so the final image is distroless/static: no shell, no
 # package manager, a non-root user (65532), CA certificates and tzdata only.
-# go.mod's go version, which `go test ./k8s/` checks: the golang images do not download a
-# newer toolchain, so a floating tag pulled earlier at an older patch would fail the build.
-ARG GO_VERSION=1.26.7
+# go.mod's go version or a later patch of it (for its fixes), which `go test ./k8s/` checks:
+# the golang images do not download a newer toolchain, so a floating tag pulled earlier at an
+# older patch would fail the build.
+ARG GO_VERSION=1.26.8
 
 FROM golang:${GO_VERSION} AS build
 WORKDIR /src

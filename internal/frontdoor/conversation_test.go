@@ -1480,6 +1480,9 @@ func TestSend_AReservationMadeButFailedLeavesNoSlotTaken(t *testing.T) {
 	if err := m.Reserve(t.Context(), open.ID, uuid.New(), "still room?", 3); err != nil {
 		t.Fatalf("a reservation after the failed ones: %v, want room", err)
 	}
+	if written := c.jobs.all(); len(written) != 0 {
+		t.Fatalf("jobs written to the queue after a failed reservation: %v", written)
+	}
 }
 
 // A watch whose deadline passes ends with deadline_exceeded, the caller's doing, not as a

@@ -307,7 +307,7 @@ func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string
 		// slot when it is.
 		undoCtx, cancelUndo := q.detached(ctx)
 		if _, _, err := q.Transcript.Refuse(undoCtx, conv, job.ID, sentence); err != nil {
-			log.Warn("cannot refuse a job whose slot may be reserved: its conversation may count it until the reservation's lease ends",
+			log.Warn("cannot refuse a job whose reservation failed: if it was made after all, its conversation counts it until the reservation's lease ends",
 				"job", job.ID, "error", err)
 		}
 		cancelUndo()

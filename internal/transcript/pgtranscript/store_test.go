@@ -833,10 +833,10 @@ func TestFunctions_FindRowsThroughIndexesWhateverTheStatistics(t *testing.T) {
 
 // A job's earlier exchanges are read backward along job_unanswered_idx from the last answer,
 // one job and one event each, however long the conversation and whatever the statistics say
-// (migrations 00019 and 00029). The database is a new one,
-// analyzed while empty, as after many conversations expired: with a join of jobs and events,
-// the planner then matched each exchange's answer by scanning all of the conversation's
-// events (60 exchanges, 3 read: 354 events fetched instead of 3).
+// (migrations 00019 and 00029). The database is a new one, analyzed while empty, as after
+// many conversations expired: with a join of jobs and events, the planner then matched each
+// exchange's answer by scanning all of the conversation's events (60 exchanges, 3 read: 354
+// events fetched instead of 3).
 func TestPrepare_ReadsEachExchangeOnceWhateverTheStatistics(t *testing.T) {
 	url, db := freshConnection(t)
 	ctx := t.Context()
