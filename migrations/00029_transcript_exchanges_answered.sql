@@ -4,8 +4,9 @@
 -- runs. 00019 read the exchanges whose Accepted event came before the job's, in that order.
 -- But the Accepts of one conversation's jobs can commit in another order than their jobs were
 -- written to Kafka, which is the order the workers answer them in (one at a time, in their
--- partition's order): two front doors enqueueing for one conversation at once, or an Accept
--- that failed after the job was written, which the worker then makes itself. The job answered
+-- partition's order): sentences of one conversation sent at once, to one front door or two,
+-- whose Accepts come back in another order than their writes, or an Accept that failed after
+-- the job was written, which the worker then makes itself. The job answered
 -- second was then sent without the exchange answered just before it, and a later job got the
 -- two in the wrong order. The answers' own serials are the order the model saw them in, and a
 -- job's context is now the last p_limit exchanges answered, whatever its Accepted serial, but

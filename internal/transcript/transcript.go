@@ -130,9 +130,9 @@ type Preparation struct {
 	// Exchanges are the conversation's answered exchanges (a sentence and its Reply; failed
 	// jobs are left out) in the order of their replies, at most the last max: a
 	// conversation's jobs are answered one at a time in their queue's order, so these are the
-	// exchanges answered before the job, whichever order the Accepts of the jobs came in (two
-	// front doors at once, or an Accept made by the worker after one failed). Empty when the
-	// job has an outcome.
+	// exchanges answered before the job, whichever order the Accepts of the jobs came in
+	// (sentences sent at once, or an Accept made by the worker after one failed). Empty when
+	// the job has an outcome.
 	Exchanges []Exchange
 }
 

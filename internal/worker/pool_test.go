@@ -344,10 +344,10 @@ func TestPool_PutsEachJobToTheModelWithTheConversationSoFar(t *testing.T) {
 }
 
 // The workers answer a conversation's jobs in their queue's order, which need not be the order
-// their Accepts were recorded in: two front doors enqueueing for one conversation at once can
-// record them the other way round, and a job whose Accept failed after it was queued is
-// accepted by its worker, after the jobs queued behind it. Each job is still sent the
-// exchanges answered before it, in the order answered.
+// their Accepts were recorded in: sentences of one conversation sent at once, to one front
+// door or two, can record them the other way round, and a job whose Accept failed after it
+// was queued is accepted by its worker, after the jobs queued behind it. Each job is still
+// sent the exchanges answered before it, in the order answered.
 func TestPool_PutsEachJobToTheModelWithTheExchangesAnsweredBeforeItWhateverItsAcceptsOrder(t *testing.T) {
 	r := newRig(t)
 	model := newEcho(0)

@@ -27,9 +27,9 @@ func (h Harness[S]) exchangesAnsweredBeforeTheJob(t *testing.T) {
 		}
 	}
 	prepared("before any answer", j[3], 10)
-	// Answered in another order than accepted, as when two front doors' Accepts commit in
-	// another order than their jobs were written to the queue, which the workers follow:
-	// the exchanges follow the answers.
+	// Answered in another order than accepted, as when the Accepts of sentences sent at once
+	// commit in another order than their jobs were written to the queue, which the workers
+	// follow: the exchanges follow the answers.
 	answer(t, s, conv, j[1])
 	answer(t, s, conv, j[0])
 	finish(t, s, conv, j[2], transcript.Failed, "sorry") // failed: left out
