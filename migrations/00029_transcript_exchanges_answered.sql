@@ -6,11 +6,11 @@
 -- written to Kafka, which is the order the workers answer them in (one at a time, in their
 -- partition's order): sentences of one conversation sent at once, to one front door or two,
 -- whose Accepts come back in another order than their writes, or an Accept that failed after
--- the job was written, which the worker then makes itself. The job answered
--- second was then sent without the exchange answered just before it, and a later job got the
--- two in the wrong order. The answers' own serials are the order the model saw them in, and a
--- job's context is now the last p_limit exchanges answered, whatever its Accepted serial, but
--- for its own: prepare reads the job and its exchanges in two statements, and another worker
+-- the job was written, which the worker then makes itself. The job answered second was then
+-- sent without the exchange answered just before it, and a later job got the two in the
+-- wrong order. The answers' own serials are the order the model saw them in, and a job's
+-- context is now the last p_limit exchanges answered, whatever its Accepted serial, but for
+-- its own: prepare reads the job and its exchanges in two statements, and another worker
 -- redoing the job at a rebalance can record its answer in between (the accepted serial kept
 -- it out before).
 --
