@@ -1485,6 +1485,45 @@ func TestSend_AReservationMadeButFailedLeavesNoSlotTaken(t *testing.T) {
 	}
 }
 
+// unreachable is the in-memory transcript whose reservations fail before they are sent
+// (transcript.ErrNotSent), counting the Refuses it is asked for.
+type unreachable struct {
+	*transcript.Memory
+	refuses atomic.Int32
+}
+
+func (u *unreachable) Reserve(context.Context, uuid.UUID, uuid.UUID, string, int) error {
+	return fmt.Errorf("reserve a slot: %w: dial tcp: connection refused", transcript.ErrNotSent)
+}
+
+func (u *unreachable) Refuse(ctx context.Context, conv, job uuid.UUID, sentence string) (transcript.Event, bool, error) {
+	u.refuses.Add(1)
+	return u.Memory.Refuse(ctx, conv, job, sentence)
+}
+
+// A reservation that never reached the store (no connection to Postgres) has nothing to undo:
+// the sentence is refused as unavailable without a Refuse, which would be a second connection
+// attempt, and a second warning, for each sentence of an outage.
+func TestSend_AReservationNotSentIsNotUndone(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	store := &unreachable{Memory: m}
+	c := startConversationsOn(t, m, store)
+	open, err := m.Open(t.Context(), uuid.New(), true, uuid.Nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.client.Send(ctx(t), connect.NewRequest(&elizav1.SendRequest{ConversationId: open.ID.String(), Sentence: "anyone there?"}))
+	if err != nil || res.Msg.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || res.Msg.GetSentence() != frontdoor.TextUnavailable {
+		t.Fatalf("a send whose reservation was not sent: %v %v, want %q", res, err, frontdoor.TextUnavailable)
+	}
+	if n := store.refuses.Load(); n != 0 {
+		t.Fatalf("%d Refuses after a reservation that was not sent, want none", n)
+	}
+	if written := c.jobs.all(); len(written) != 0 {
+		t.Fatalf("jobs written to the queue after a failed reservation: %v", written)
+	}
+}
+
 // A watch whose deadline passes ends with deadline_exceeded, the caller's doing, not as a
 // fault of the server (unavailable) or as canceled.
 func TestWatch_ADeadlinePassedEndsItAsDeadlineExceeded(t *testing.T) {

@@ -300,6 +300,9 @@ func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string
 		return refuse(OutcomeQueueFull, elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextQueueFull, uuid.Nil)
 	case errors.Is(err, transcript.ErrNotFound):
 		return q.goneFor(conv, sentence, uuid.Nil)
+	case errors.Is(err, transcript.ErrNotSent):
+		log.Warn("cannot reserve a slot for a job", "error", err)
+		return refuse(OutcomeUnavailable, elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, uuid.Nil)
 	case err != nil:
 		log.Warn("cannot reserve a slot for a job", "error", err)
 		// Failed, the reservation may still be made: given up on, with its round, or

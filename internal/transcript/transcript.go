@@ -147,6 +147,9 @@ var (
 	// ErrInvalid: the store refused a value of the call (a text it cannot hold, a number out
 	// of its range). Trying again fails again; the other calls of its round go on.
 	ErrInvalid = errors.New("the transcript store refused a value")
+	// ErrNotSent: the call failed before anything of it reached the store (no connection
+	// could be made), so it recorded nothing, and nothing of it needs undoing.
+	ErrNotSent = errors.New("the transcript store could not be reached")
 )
 
 // CheckOutcome refuses, as ErrInvalid, a kind that Finish cannot record: only Reply and
@@ -194,7 +197,8 @@ type Store interface {
 	// Reserve takes a slot for job in conversation, or returns ErrFull when the conversation
 	// already has limit jobs without an outcome (reservations older than ReservationLease
 	// that were never accepted and refused jobs do not count). Reserving a job twice takes
-	// one slot.
+	// one slot. Any other error but ErrNotFound and ErrNotSent may come after the slot was
+	// taken (a commit whose answer was lost, a wait given up on): Refuse undoes it.
 	Reserve(ctx context.Context, conversation, job uuid.UUID, sentence string, limit int) error
 	// Refuse records that job's enqueueing could not be confirmed, unless the job is accepted
 	// already: a refused job frees its slot, Prepare reports it refused (however late it

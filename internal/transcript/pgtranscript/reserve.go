@@ -2,9 +2,11 @@ package pgtranscript
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -43,6 +45,10 @@ func newReserver(pool *pgxpool.Pool, ttl pgtype.Interval) *reserver {
 // transcript.ReservationLease unless its job is accepted).
 func (r *reserver) reserve(ctx context.Context, conversation, job uuid.UUID, sentence string, limit int) error {
 	outcome, err := r.rounds.Do(ctx, reservation{conversation: conversation, job: job, sentence: sentence, limit: limit})
+	if connect := (*pgconn.ConnectError)(nil); errors.As(err, &connect) {
+		// The round's statement had no connection to go on: nothing was reserved.
+		return fmt.Errorf("reserve a slot for job %s: %w: %w", job, transcript.ErrNotSent, err)
+	}
 	if err != nil {
 		return fmt.Errorf("reserve a slot for job %s: %w", job, err)
 	}

@@ -983,6 +983,22 @@ func TestPrepare_LeavesOutTheJobsOwnAnswerRecordedWhileItReads(t *testing.T) {
 	}
 }
 
+// A Reserve whose round found no connection to run on says that nothing was sent
+// (transcript.ErrNotSent): its caller has no reservation to undo. Nothing listens on the
+// address, so this needs no stack.
+func TestReserve_WithoutAConnectionSaysNothingWasSent(t *testing.T) {
+	pool, err := pgxpool.New(t.Context(), "postgres://nobody@127.0.0.1:1/nowhere?connect_timeout=2&sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := pgtranscript.New(pool, time.Hour)
+	err = s.Reserve(t.Context(), uuid.New(), uuid.New(), "hello", 3)
+	if !errors.Is(err, transcript.ErrNotSent) {
+		t.Fatalf("Reserve without a connection: %v, want ErrNotSent", err)
+	}
+}
+
 // freshConnection creates a database of its own for t (stack.FreshDatabase) and returns its URL and
 // a connection to it, closed when t ends.
 func freshConnection(t *testing.T) (string, *pgx.Conn) {
