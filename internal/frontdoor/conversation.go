@@ -81,10 +81,12 @@ func (s *Service) QueueConversation(ctx context.Context, stream *connect.BidiStr
 		go func() { pending <- q.admit(ctx, info.ID, first.GetSentence()) }()
 	}
 	// lost ends a stream that could not follow its conversation, err saying why, once the
-	// admission a of its last sentence is known. When the conversation is gone, a's refusal
-	// (which says so, or why the sentence was refused before) is sent first.
+	// admission a of its last sentence is known. a's refusal, if it has one, is sent first,
+	// whatever the transcript's fault: it has no serial, so a resume would not bring it, and
+	// the client would not learn what became of its sentence (the conversation gone, or the
+	// transcript down when the sentence came).
 	lost := func(a admission, err error) error {
-		if a.refusal != nil && errors.Is(err, transcript.ErrNotFound) {
+		if a.refusal != nil && ctx.Err() == nil {
 			_ = stream.Send(a.refusal)
 		}
 		return unavailable(ctx, q, info.ID, err)

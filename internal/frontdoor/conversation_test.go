@@ -1501,6 +1501,54 @@ func (u *unreachable) Refuse(ctx context.Context, conv, job uuid.UUID, sentence 
 	return u.Memory.Refuse(ctx, conv, job, sentence)
 }
 
+// outage is the in-memory transcript that, once down, cannot be reached: its reservations
+// are not sent, and its reads fail.
+type outage struct {
+	*transcript.Memory
+	down atomic.Bool
+}
+
+func (o *outage) Reserve(ctx context.Context, conv, job uuid.UUID, sentence string, limit int) error {
+	if o.down.Load() {
+		return fmt.Errorf("reserve a slot: %w: dial tcp: connection refused", transcript.ErrNotSent)
+	}
+	return o.Memory.Reserve(ctx, conv, job, sentence, limit)
+}
+
+func (o *outage) Events(ctx context.Context, conv uuid.UUID, after uint64, limit int) ([]transcript.Event, error) {
+	if o.down.Load() {
+		return nil, errors.New("read events: dial tcp: connection refused")
+	}
+	return o.Memory.Events(ctx, conv, after, limit)
+}
+
+// A sentence refused because the transcript is down, on a stream that then ends for the same
+// reason, is told its refusal before the stream ends: the refusal has no serial, and a resume
+// would not bring it. Before, only a conversation gone had its refusal sent, and the client
+// never learnt what became of the sentence.
+func TestQueueConversation_ASentenceRefusedInAnOutageIsToldBeforeTheStreamEnds(t *testing.T) {
+	m := transcript.NewMemory(time.Hour)
+	store := &outage{Memory: m}
+	c := startConversationsOn(t, m, store)
+	s := c.open()
+	c.send(s, &elizav1.QueueConversationRequest{Sentence: "hello"})
+	if got := short(c.receive(s)); got != "ENQUEUED/1/enqueued/hello" {
+		t.Fatalf("first: %s", got)
+	}
+	store.down.Store(true)
+	if err := s.Send(&elizav1.QueueConversationRequest{Sentence: "still there?"}); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	res := c.receive(s)
+	if res.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || res.GetInReplyTo() != "still there?" ||
+		res.GetSentence() != frontdoor.TextUnavailable || res.GetSerial() != 0 {
+		t.Fatalf("a sentence in the outage: %+v, want it refused as unavailable", res)
+	}
+	if _, err := s.Receive(); connect.CodeOf(err) != connect.CodeUnavailable {
+		t.Fatalf("the stream after it: %v, want it ended Unavailable", err)
+	}
+}
+
 // A reservation that never reached the store (no connection to Postgres) has nothing to undo:
 // the sentence is refused as unavailable without a Refuse, which would be a second connection
 // attempt, and a second warning, for each sentence of an outage.
