@@ -1485,27 +1485,17 @@ func TestSend_AReservationMadeButFailedLeavesNoSlotTaken(t *testing.T) {
 	}
 }
 
-// unreachable is the in-memory transcript whose reservations fail before they are sent
-// (transcript.ErrNotSent), counting the Refuses it is asked for.
-type unreachable struct {
+// outage is the in-memory transcript that, once down, cannot be reached: its reservations
+// are not sent, and its reads fail. It counts the Refuses it is asked for.
+type outage struct {
 	*transcript.Memory
+	down    atomic.Bool
 	refuses atomic.Int32
 }
 
-func (u *unreachable) Reserve(context.Context, uuid.UUID, uuid.UUID, string, int) error {
-	return fmt.Errorf("reserve a slot: %w: dial tcp: connection refused", transcript.ErrNotSent)
-}
-
-func (u *unreachable) Refuse(ctx context.Context, conv, job uuid.UUID, sentence string) (transcript.Event, bool, error) {
-	u.refuses.Add(1)
-	return u.Memory.Refuse(ctx, conv, job, sentence)
-}
-
-// outage is the in-memory transcript that, once down, cannot be reached: its reservations
-// are not sent, and its reads fail.
-type outage struct {
-	*transcript.Memory
-	down atomic.Bool
+func (o *outage) Refuse(ctx context.Context, conv, job uuid.UUID, sentence string) (transcript.Event, bool, error) {
+	o.refuses.Add(1)
+	return o.Memory.Refuse(ctx, conv, job, sentence)
 }
 
 func (o *outage) Reserve(ctx context.Context, conv, job uuid.UUID, sentence string, limit int) error {
@@ -1554,7 +1544,8 @@ func TestQueueConversation_ASentenceRefusedInAnOutageIsToldBeforeTheStreamEnds(t
 // attempt, and a second warning, for each sentence of an outage.
 func TestSend_AReservationNotSentIsNotUndone(t *testing.T) {
 	m := transcript.NewMemory(time.Hour)
-	store := &unreachable{Memory: m}
+	store := &outage{Memory: m}
+	store.down.Store(true)
 	c := startConversationsOn(t, m, store)
 	open, err := m.Open(t.Context(), uuid.New(), true, uuid.Nil)
 	if err != nil {

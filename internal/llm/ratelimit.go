@@ -163,10 +163,7 @@ func (l *limiter) awaitTurn(ctx context.Context) error {
 	defer l.mu.Unlock()
 	select {
 	case <-turn: // its turn came meanwhile: it is first, and passes it on
-		l.line = l.line[1:]
-		if len(l.line) > 0 {
-			close(l.line[0])
-		}
+		l.passTurn()
 	default:
 		l.line = slices.DeleteFunc(l.line, func(c chan struct{}) bool { return c == turn })
 	}
@@ -177,6 +174,11 @@ func (l *limiter) awaitTurn(ctx context.Context) error {
 func (l *limiter) leave() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.passTurn()
+}
+
+// passTurn takes the first call out of line and gives the next its turn; l.mu is held.
+func (l *limiter) passTurn() {
 	l.line = l.line[1:]
 	if len(l.line) > 0 {
 		close(l.line[0])

@@ -164,13 +164,14 @@ func TestWithStop_ACallWhoseTurnComesAfterItsStopIsNotLetThrough(t *testing.T) {
 }
 
 // A call stopped after a failed attempt, waiting to be let through again, says what failed:
-// the job given back is logged with it.
+// the job given back is logged with it. The stop comes as the retry's backoff ends, and the
+// breaker, opened by the failure, holds the call.
 func TestWithStop_ACallStoppedAfterAFailedAttemptKeepsItsFailure(t *testing.T) {
 	model := &scripted{fallback: status(500)}
-	call := Chain(model.call, Retry(RetryConfig{MaxAttempts: 3, Base: time.Millisecond, Cap: time.Millisecond}),
-		Breaker(BreakerConfig{Failures: 1, Cooldown: time.Minute}))
 	stop := make(chan struct{})
-	time.AfterFunc(50*time.Millisecond, func() { close(stop) })
+	backoffThenStop := func(context.Context, time.Duration) error { close(stop); return nil }
+	call := Chain(model.call, Retry(RetryConfig{MaxAttempts: 3, Base: time.Millisecond, Cap: time.Millisecond, sleep: backoffThenStop}),
+		Breaker(BreakerConfig{Failures: 1, Cooldown: time.Minute}))
 	_, err := call(WithStop(context.Background(), stop), Request{EnqueuedAt: time.Now()})
 	if !errors.Is(err, ErrStopped) || !errors.Is(err, errAPI(500)) || !strings.Contains(err.Error(), "500") {
 		t.Fatalf("err = %v, want ErrStopped with the first attempt's 500", err)

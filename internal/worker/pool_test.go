@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/consumer"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
@@ -145,13 +146,7 @@ func (r *rig) enqueue(convs []uuid.UUID, each int) []queue.Job {
 			if _, err := r.transcript.Open(ctx, conv, true, uuid.Nil); err != nil {
 				r.t.Fatal(err)
 			}
-			job := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: fmt.Sprint("sentence ", i), EnqueuedAt: time.Now(), Tier: r.tier}
-			if err := r.transcript.Reserve(ctx, conv, job.ID, job.Sentence, 1000); err != nil {
-				r.t.Fatal(err)
-			}
-			if err := (kafkaqueue.Jobs{W: w}).Enqueue(ctx, job); err != nil {
-				r.t.Fatal(err)
-			}
+			job := r.write(w, conv, fmt.Sprint("sentence ", i))
 			if _, err := r.transcript.Accept(ctx, conv, job.ID, job.Sentence); err != nil {
 				r.t.Fatal(err)
 			}
@@ -159,6 +154,20 @@ func (r *rig) enqueue(convs []uuid.UUID, each int) []queue.Job {
 		}
 	}
 	return jobs
+}
+
+// write reserves a job of sentence in conv and writes it to the jobs topic with w, as a front
+// door does before its Accept.
+func (r *rig) write(w *kafka.Writer, conv uuid.UUID, sentence string) queue.Job {
+	r.t.Helper()
+	job := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: sentence, EnqueuedAt: time.Now(), Tier: r.tier}
+	if err := r.transcript.Reserve(r.t.Context(), conv, job.ID, job.Sentence, 1000); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := (kafkaqueue.Jobs{W: w}).Enqueue(r.t.Context(), job); err != nil {
+		r.t.Fatal(err)
+	}
+	return job
 }
 
 func conversations(n int) []uuid.UUID {
@@ -360,14 +369,7 @@ func TestPool_PutsEachJobToTheModelWithTheExchangesAnsweredBeforeItWhateverItsAc
 	defer w.Close()
 	var jobs []queue.Job
 	for i := range 4 {
-		job := queue.Job{ID: uuid.New(), ConversationID: conv, Sentence: fmt.Sprint("sentence ", i), EnqueuedAt: time.Now()}
-		if err := r.transcript.Reserve(ctx, conv, job.ID, job.Sentence, 1000); err != nil {
-			t.Fatal(err)
-		}
-		if err := (kafkaqueue.Jobs{W: w}).Enqueue(ctx, job); err != nil {
-			t.Fatal(err)
-		}
-		jobs = append(jobs, job)
+		jobs = append(jobs, r.write(w, conv, fmt.Sprint("sentence ", i)))
 	}
 	for _, i := range []int{3, 2, 0} { // the second job's Accept failed: its worker makes it
 		if _, err := r.transcript.Accept(ctx, conv, jobs[i].ID, jobs[i].Sentence); err != nil {
