@@ -177,17 +177,12 @@ func TestKafkaTopics_ExistForEveryTopicTheServicesUse(t *testing.T) {
 	heartbeats := map[string]bool{}
 	for name, m := range c.Strimzi["KafkaConnector"] {
 		cfg, _ := strimziSpec(m)["config"].(map[string]any)
-		for _, table := range strings.Split(fmt.Sprint(cfg["table.include.list"]), ",") {
-			want[fmt.Sprint(cfg["topic.prefix"])+"."+strings.TrimSpace(table)] = "KafkaConnector " + name
+		tables, heartbeat := connectorTopics(cfg)
+		for _, topic := range tables {
+			want[topic] = "KafkaConnector " + name
 		}
-		// Debezium's heartbeat topic: topic.heartbeat.prefix (by default __debezium-heartbeat),
-		// a dot, topic.prefix; written only with heartbeat.interval.ms set.
-		if ms, _ := strconv.Atoi(fmt.Sprint(cfg["heartbeat.interval.ms"])); ms > 0 {
-			prefix := "__debezium-heartbeat"
-			if p, ok := cfg["topic.heartbeat.prefix"].(string); ok {
-				prefix = p
-			}
-			heartbeats[prefix+"."+fmt.Sprint(cfg["topic.prefix"])] = true
+		if heartbeat != "" {
+			heartbeats[heartbeat] = true
 		}
 	}
 	// A dispatcher watching a topic that no connector writes fires CaptureStalled for ever.
@@ -218,6 +213,145 @@ func TestKafkaTopics_ExistForEveryTopicTheServicesUse(t *testing.T) {
 			t.Errorf("KafkaTopic %s has %v partitions, fewer than the dispatcher's %d replicas", topic, p, dispatchers)
 		}
 	}
+}
+
+// Connect creates the topics a connector writes before its first record, and the topic
+// operator creates the KafkaTopics; either may come first, so both must make the same topic.
+// Left to the broker (no topic.creation.default.*), a topic written first has num.partitions
+// and is not compacted, and its KafkaTopic cannot make it fewer.
+func TestKafkaConnector_CreatesItsTopicsAsTheirKafkaTopicsSay(t *testing.T) {
+	c := loadCluster(t)
+	topics := map[string]map[string]any{} // topic -> its KafkaTopic's spec
+	for name, m := range c.Strimzi["KafkaTopic"] {
+		spec := strimziSpec(m)
+		if tn, ok := spec["topicName"].(string); ok {
+			name = tn
+		}
+		topics[name] = spec
+	}
+	if len(c.Strimzi["Kafka"]) != 1 {
+		t.Fatalf("want one Kafka in k8s/, found %d", len(c.Strimzi["Kafka"]))
+	}
+	var broker map[string]any
+	for _, k := range c.Strimzi["Kafka"] {
+		kafka, _ := strimziSpec(k)["kafka"].(map[string]any)
+		broker, _ = kafka["config"].(map[string]any)
+	}
+	brokerDefault := func(key, fallback string) string {
+		if v, ok := broker[key]; ok {
+			return configValue(v)
+		}
+		return fallback
+	}
+	for _, kc := range c.Strimzi["KafkaConnect"] {
+		cfg, _ := strimziSpec(kc)["config"].(map[string]any)
+		if v, ok := cfg["topic.creation.enable"]; ok && configValue(v) != "true" {
+			t.Errorf("KafkaConnect %s sets topic.creation.enable=%v; its connectors' topics are then the broker's to create", kc.Name, v)
+		}
+	}
+	if strings.Contains(string(readRepoFile(t, "deploy/local/kafka/connect-distributed.properties")), "topic.creation.enable=false") {
+		t.Errorf("deploy/local/kafka/connect-distributed.properties sets topic.creation.enable=false; its connector's topics are then the broker's to create")
+	}
+	for name, m := range c.Strimzi["KafkaConnector"] {
+		cfg, _ := strimziSpec(m)["config"].(map[string]any)
+		setting := func(key string) (string, bool) {
+			v, ok := cfg[key]
+			return configValue(v), ok
+		}
+		_, partitions := setting("topic.creation.default.partitions")
+		_, replicas := setting("topic.creation.default.replication.factor")
+		if !partitions || !replicas {
+			t.Errorf("KafkaConnector %s lacks topic.creation.default.partitions or .replication.factor: Connect does not create its topics, the broker does", name)
+			continue
+		}
+		tables, heartbeat := connectorTopics(cfg)
+		for _, topic := range append(tables, heartbeat) {
+			spec, ok := topics[topic]
+			if topic == "" || !ok {
+				continue // TestKafkaTopics_ExistForEveryTopicTheServicesUse
+			}
+			group := creationGroup(t, cfg, topic)
+			value := func(key, brokerKey, fallback string) string {
+				v, ok := setting("topic.creation." + group + "." + key)
+				if !ok {
+					v, ok = setting("topic.creation.default." + key)
+				}
+				if !ok || (v == "-1" && brokerKey != "") {
+					return brokerDefault(brokerKey, fallback)
+				}
+				return v
+			}
+			wantPartitions := brokerDefault("num.partitions", "1")
+			if p, ok := spec["partitions"]; ok {
+				wantPartitions = configValue(p)
+			}
+			if got := value("partitions", "num.partitions", "1"); got != wantPartitions {
+				t.Errorf("KafkaConnector %s creates %s with %s partitions (group %s), its KafkaTopic with %s", name, topic, got, group, wantPartitions)
+			}
+			wantReplicas := brokerDefault("default.replication.factor", "1")
+			if r, ok := spec["replicas"]; ok {
+				wantReplicas = configValue(r)
+			}
+			if got := value("replication.factor", "default.replication.factor", "1"); got != wantReplicas {
+				t.Errorf("KafkaConnector %s creates %s with %s replicas (group %s), its KafkaTopic with %s", name, topic, got, group, wantReplicas)
+			}
+			wantPolicy := "delete"
+			if tc, ok := spec["config"].(map[string]any); ok && tc["cleanup.policy"] != nil {
+				wantPolicy = configValue(tc["cleanup.policy"])
+			}
+			if got := value("cleanup.policy", "", "delete"); got != wantPolicy {
+				t.Errorf("KafkaConnector %s creates %s with cleanup.policy=%s (group %s), its KafkaTopic with %s", name, topic, got, group, wantPolicy)
+			}
+		}
+	}
+}
+
+// connectorTopics returns the topics a Debezium connector writes: one per captured table
+// (topic.prefix, a dot, the table), and its heartbeat topic (topic.heartbeat.prefix, by default
+// __debezium-heartbeat, a dot, topic.prefix), "" when heartbeat.interval.ms does not set one.
+func connectorTopics(cfg map[string]any) (tables []string, heartbeat string) {
+	prefix := fmt.Sprint(cfg["topic.prefix"])
+	for _, table := range strings.Split(fmt.Sprint(cfg["table.include.list"]), ",") {
+		tables = append(tables, prefix+"."+strings.TrimSpace(table))
+	}
+	if ms, _ := strconv.Atoi(fmt.Sprint(cfg["heartbeat.interval.ms"])); ms > 0 {
+		hp := "__debezium-heartbeat"
+		if p, ok := cfg["topic.heartbeat.prefix"].(string); ok {
+			hp = p
+		}
+		heartbeat = hp + "." + prefix
+	}
+	return tables, heartbeat
+}
+
+// creationGroup returns the topic creation group that Connect applies to topic: the first of
+// topic.creation.groups whose include list matches the whole name and whose exclude list does
+// not, or "default".
+func creationGroup(t *testing.T, cfg map[string]any, topic string) string {
+	t.Helper()
+	matches := func(key string) bool {
+		list, _ := cfg[key].(string)
+		for _, expr := range strings.Split(list, ",") {
+			if expr = strings.TrimSpace(expr); expr == "" {
+				continue
+			}
+			re, err := regexp.Compile("^(?:" + expr + ")$")
+			if err != nil {
+				t.Fatalf("%s: %v", key, err)
+			}
+			if re.MatchString(topic) {
+				return true
+			}
+		}
+		return false
+	}
+	groups, _ := cfg["topic.creation.groups"].(string)
+	for _, g := range strings.Split(groups, ",") {
+		if g = strings.TrimSpace(g); g != "" && matches("topic.creation."+g+".include") && !matches("topic.creation."+g+".exclude") {
+			return g
+		}
+	}
+	return "default"
 }
 
 func TestKafka_IsOneKRaftNodeOfKafka431(t *testing.T) {
