@@ -300,20 +300,19 @@ func (q *Queue) admitPassed(ctx context.Context, conv uuid.UUID, sentence string
 		return refuse(OutcomeQueueFull, elizav1.QueueConversationResponse_KIND_QUEUE_FULL, TextQueueFull, uuid.Nil)
 	case errors.Is(err, transcript.ErrNotFound):
 		return q.goneFor(conv, sentence, uuid.Nil)
-	case errors.Is(err, transcript.ErrNotSent):
-		log.Warn("cannot reserve a slot for a job", "error", err)
-		return refuse(OutcomeUnavailable, elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, uuid.Nil)
 	case err != nil:
 		log.Warn("cannot reserve a slot for a job", "error", err)
 		// Failed, the reservation may still be made: given up on, with its round, or
 		// committed with its answer lost with the connection. Refused first, the job holds no
-		// slot when it is.
-		undoCtx, cancelUndo := q.detached(ctx)
-		if _, _, err := q.Transcript.Refuse(undoCtx, conv, job.ID, sentence); err != nil {
-			log.Warn("cannot refuse a job whose reservation failed: if it was made after all, its conversation counts it until the reservation's lease ends",
-				"job", job.ID, "error", err)
+		// slot when it is. A reservation never sent (no connection) needs no undoing.
+		if !errors.Is(err, transcript.ErrNotSent) {
+			undoCtx, cancelUndo := q.detached(ctx)
+			if _, _, err := q.Transcript.Refuse(undoCtx, conv, job.ID, sentence); err != nil {
+				log.Warn("cannot refuse a job whose reservation failed: if it was made after all, its conversation counts it until the reservation's lease ends",
+					"job", job.ID, "error", err)
+			}
+			cancelUndo()
 		}
-		cancelUndo()
 		return refuse(OutcomeUnavailable, elizav1.QueueConversationResponse_KIND_ERROR, TextUnavailable, uuid.Nil)
 	}
 	start = time.Now()
