@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,9 +74,46 @@ func (h *harness) post(t *testing.T, client *http.Client, procedure, contentType
 // requestsCounted compares frontdoor_rpc_requests_total in reg with series, its lines in the
 // text format without their HELP and TYPE, and returns the difference (nil when none).
 func requestsCounted(reg prometheus.Gatherer, series string) error {
-	const header = "# HELP frontdoor_rpc_requests_total RPCs handled, by procedure and Connect code (ok when there was no error).\n" +
-		"# TYPE frontdoor_rpc_requests_total counter\n"
-	return testutil.GatherAndCompare(reg, strings.NewReader(header+strings.TrimPrefix(series, "\n")), "frontdoor_rpc_requests_total")
+	got, err := callsCounted(reg)
+	if err != nil {
+		return err
+	}
+	var want []string
+	for line := range strings.Lines(strings.TrimSpace(series)) {
+		want = append(want, strings.TrimSpace(line))
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("frontdoor_rpc_requests_total counted\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	return nil
+}
+
+// callsCounted returns the series of frontdoor_rpc_requests_total above zero, sorted, in the
+// text format's lines (the calls' codes at zero are there from the start).
+func callsCounted(reg prometheus.Gatherer) ([]string, error) {
+	families, err := reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	var got []string
+	for _, f := range families {
+		if f.GetName() != "frontdoor_rpc_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if m.GetCounter().GetValue() == 0 {
+				continue
+			}
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			got = append(got, fmt.Sprintf("frontdoor_rpc_requests_total{code=%q,procedure=%q} %v", labels["code"], labels["procedure"], m.GetCounter().GetValue()))
+		}
+	}
+	slices.Sort(got)
+	return got, nil
 }
 
 func start(t *testing.T) *harness {
@@ -629,6 +667,22 @@ frontdoor_rpc_requests_total{code="ok",procedure="/connectrpc.eliza.v1.ElizaServ
 	if err := requestsCounted(h.metrics, want); err != nil {
 		t.Fatal(err)
 	}
+	// Every procedure's successful calls are there from the start, at zero.
+	want = `
+# HELP frontdoor_rpc_requests_total RPCs handled, by procedure and Connect code (ok when there was no error).
+# TYPE frontdoor_rpc_requests_total counter
+frontdoor_rpc_requests_total{code="internal",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
+frontdoor_rpc_requests_total{code="invalid_argument",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 4
+frontdoor_rpc_requests_total{code="ok",procedure="/connectrpc.eliza.v1.ElizaService/Converse"} 0
+frontdoor_rpc_requests_total{code="ok",procedure="/connectrpc.eliza.v1.ElizaService/Introduce"} 0
+frontdoor_rpc_requests_total{code="ok",procedure="/connectrpc.eliza.v1.ElizaService/QueueConversation"} 0
+frontdoor_rpc_requests_total{code="ok",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
+frontdoor_rpc_requests_total{code="ok",procedure="/connectrpc.eliza.v1.ElizaService/Send"} 0
+frontdoor_rpc_requests_total{code="ok",procedure="/connectrpc.eliza.v1.ElizaService/Watch"} 0
+`
+	if err := testutil.GatherAndCompare(h.metrics, strings.NewReader(want), "frontdoor_rpc_requests_total"); err != nil {
+		t.Fatal(err)
+	}
 	// The service's streams are listed at zero before any opens.
 	want = `
 # HELP frontdoor_rpc_open_streams Streaming RPCs currently open, by procedure.
@@ -652,11 +706,15 @@ frontdoor_rpc_open_streams{procedure="/connectrpc.eliza.v1.ElizaService/Watch"} 
 	if err != nil {
 		t.Fatal(err)
 	}
+	timed := map[string]uint64{}
 	for _, f := range families {
 		if f.GetName() == "frontdoor_rpc_duration_seconds" {
-			if n := f.GetMetric()[0].GetHistogram().GetSampleCount(); n != 2 {
-				t.Fatalf("timed %d calls, want the 2 whose requests were read", n)
+			for _, m := range f.GetMetric() {
+				timed[m.GetLabel()[0].GetValue()] = m.GetHistogram().GetSampleCount()
 			}
 		}
+	}
+	if n, ok := timed[elizav1connect.ElizaServiceSayProcedure]; n != 2 || len(timed) != 6 || !ok {
+		t.Fatalf("timed %v, want Say's 2 calls whose requests were read, and each of the six procedures there from the start", timed)
 	}
 }

@@ -55,6 +55,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// served exports each procedure's successful calls and its times at zero, so that a rate
+// of them before the first call is 0, not nothing; its other codes appear with their first
+// call.
+func (m *Metrics) served(procedures []string) {
+	for _, procedure := range procedures {
+		m.requests.WithLabelValues(procedure, "ok")
+		m.duration.WithLabelValues(procedure)
+	}
+}
+
 // Stages of admitting a queued sentence, as AdmissionMetrics labels them.
 const (
 	// StageReserve takes the sentence's slot in its conversation (the transcript's Reserve).

@@ -89,7 +89,9 @@ func NewHandler(opts Options) http.Handler {
 		observed = append(observed, usagev1.File_eventdispatch_usage_v1_usage_proto)
 	}
 
-	every := procedureSet(procedures(func(protoreflect.MethodDescriptor) bool { return true }, observed...))
+	served := procedures(func(protoreflect.MethodDescriptor) bool { return true }, observed...)
+	opts.Metrics.served(served)
+	every := procedureSet(served)
 	calls := &openCalls{}
 	linger := cmp.Or(opts.ReflectionLinger, ReflectionLinger)
 	reflector := grpcreflect.NewStaticReflector(services...)
