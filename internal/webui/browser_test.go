@@ -231,6 +231,8 @@ func TestPage_AnswersEverySentenceAcrossAReloadAndSaysWhenTheQueueIsFull(t *test
 	if refused := before[slices.IndexFunc(before, func(e entry) bool { return e.Kind == "refused" })]; refused.Text != "queue is full!" {
 		t.Fatalf("the fourth sentence shows %q, want \"queue is full!\"", refused.Text)
 	}
+	// Not queued, it stays in its field to be sent again.
+	p.waitField("and my father")
 
 	p.run(chromedp.Reload(), ready)
 	p.waitLog("reply", 3)
@@ -745,6 +747,84 @@ func TestPage_RefusesATokenAHeaderCannotCarry(t *testing.T) {
 	}
 	p.say("I feel sad")
 	p.waitLog("reply", 1)
+}
+
+// Tabs of one browser share what the page keeps (its token, and each token's conversation),
+// and each follows what another changes: a tab whose token another cleared went on sending
+// with no token to the token's conversation, which lost it ("another client's"), and a tab
+// that went on sending to its conversation after another started a new one wrote the old one
+// back over it.
+func TestPage_TabsFollowTheTokenAndTheConversationAnotherTabChanges(t *testing.T) {
+	a := browser(t)
+	ep := stack.Require(t, stack.Postgres, stack.Kafka)
+	s := proctest.StartConversations(t, &builds, ep, "webui-tabs", nil, []string{"AUTH=optional", "ANONYMOUS_TIER=free"})
+	token := freeToken(t, ep)
+	url := "http://" + s.RPC + "/"
+
+	a.open(url)
+	a.say("I feel sad")
+	a.waitLog("reply", 1)
+	anonymous := a.conversation(s)
+	a.saveToken(token)
+	a.say("my mother hates me")
+	a.waitLog("reply", 1)
+	owned := a.conversation(s)
+
+	b := a.tab()
+	b.open(url)
+	b.waitShows("Conversation " + owned)
+	b.saveToken("")
+	b.waitShows("Conversation " + anonymous)
+	a.waitShows("Conversation " + anonymous)
+	a.say("I dream of trains")
+	a.waitLog("reply", 2) // the anonymous conversation's first answer, and this one
+	if notes := count(a.entries(), "note"); notes != 0 {
+		t.Fatalf("the first tab's log has %d notes, want none: %+v", notes, a.entries())
+	}
+
+	eval[bool](b, `(() => { document.getElementById("new-conversation").click(); return true; })()`)
+	b.say("and my father")
+	b.waitLog("reply", 1)
+	started := b.conversation(s)
+	a.waitShows("Conversation " + started)
+	a.say("I am tired")
+	a.waitLog("reply", 2)
+	b.run(chromedp.Reload(), ready)
+	b.waitShows("Conversation " + started)
+	b.waitLog("reply", 2)
+	checkOnce(t, b.entries())
+}
+
+// tab opens another tab of p's browser, which shares its storage; it is closed with the
+// browser.
+func (p *page) tab() *page {
+	p.t.Helper()
+	ctx, cancel := chromedp.NewContext(p.ctx)
+	p.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		p.t.Fatalf("open a tab: %v", err)
+	}
+	return &page{t: p.t, ctx: ctx}
+}
+
+// waitShows waits until the page names the conversation it shows as label.
+func (p *page) waitShows(label string) {
+	p.t.Helper()
+	var got string
+	kafkatest.Eventually(p.t, 10*time.Second, func() bool {
+		got = eval[string](p, `document.getElementById("conversation").textContent`)
+		return got == label
+	}, func() string { return fmt.Sprintf("the page shows %q, want %q", got, label) })
+}
+
+// waitField waits until the conversation's field holds text.
+func (p *page) waitField(text string) {
+	p.t.Helper()
+	var got string
+	kafkatest.Eventually(p.t, 10*time.Second, func() bool {
+		got = eval[string](p, `document.getElementById("sentence").value`)
+		return got == text
+	}, func() string { return fmt.Sprintf("the field holds %q, want %q", got, text) })
 }
 
 // saveToken types token into the page's token form and saves it; "" clears the token.

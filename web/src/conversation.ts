@@ -85,7 +85,7 @@ export class Conversation {
     }
   }
 
-  /** Queues a sentence; resolves to false when it was not sent (the caller keeps the text). */
+  /** Queues a sentence; resolves to false when it was not queued (the caller keeps the text). */
   send(sentence: string): Promise<boolean> {
     // One Send at a time: the first one creates the conversation the next ones belong to.
     const sent = this.sending.then(() => this.sendNow(sentence));
@@ -112,17 +112,45 @@ export class Conversation {
    * first again. The same key follows the conversation again (resume).
    */
   switchTo(key: string): void {
-    if (key === this.key) {
-      this.resume();
-      return;
-    }
+    this.afterSends(() => {
+      if (key === this.key) {
+        this.resume();
+        return;
+      }
+      this.key = key;
+      this.reload();
+    });
+  }
+
+  /**
+   * Follows what the storage now keeps under the key, when another tab changed it to another
+   * conversation (started a new one, or left it): as a reload would. The same conversation,
+   * written by a tab that shows it too, changes nothing.
+   */
+  moved(): void {
+    this.afterSends(() => {
+      if ((this.load()?.id ?? "") !== this.id) {
+        this.reload();
+      }
+    });
+  }
+
+  /**
+   * Runs change once the Sends on their way have their answers, and before the next ones: a
+   * Send answered after the conversation changed under it would take the change for its
+   * conversation lost, and send its sentence again to the other one.
+   */
+  private afterSends(change: () => void): void {
+    this.sending = this.sending.then(change, change);
+  }
+
+  /** Shows and follows what the storage keeps under the key, as a reload of the page would. */
+  private reload(): void {
     this.leave();
     this.entries = [];
     this.enqueuedAt.clear();
     this.view.clear();
-    this.key = key;
     this.restore();
-    this.view.conversation(this.id);
   }
 
   /** Leaves the conversation: the next sentence starts a new one. */
@@ -198,9 +226,11 @@ export class Conversation {
     }
     this.view.health("online", "Connected.");
     if (res.kind !== Kind.ENQUEUED) {
-      // Refusals are not events of the conversation: they are shown here, not watched.
+      // Refusals are not events of the conversation: they are shown here, not watched. The
+      // sentence stays in its field, to be sent again when the queue has room, the quota
+      // allows or the queue is back.
       this.show({ kind: "refused", text: res.sentence, about: sentence });
-      return true;
+      return false;
     }
     if (sentTo !== "" && res.serial !== 0n && res.serial <= this.last && this.enqueuedAt.get(res.jobId) !== res.serial) {
       // Serials only grow, and the event shown at this one was not this sentence's own

@@ -67,11 +67,16 @@ function start(): void {
       return "";
     }
   };
+  // The token this page's calls carry: the one its conversation was chosen for. The stored
+  // one can change under it (another tab saving or clearing its token), and a call sent with
+  // the other tab's token to this tab's conversation would find it another client's, or no
+  // one's; the page switches with it instead (below).
+  let token = storedToken();
   // Each token has a conversation of its own on the page (one started with a token is its
   // client's alone), kept under a key that a short hash of the token tells apart.
-  const conversationKey = (token: string): string =>
-    token === "" ? `eliza.conversation:${baseUrl}` : `eliza.conversation:${baseUrl}:${fnv32(token)}`;
-  const client = createClient(ElizaService, transport(baseUrl, protocol, storedToken));
+  const conversationKey = (t: string): string =>
+    t === "" ? `eliza.conversation:${baseUrl}` : `eliza.conversation:${baseUrl}:${fnv32(t)}`;
+  const client = createClient(ElizaService, transport(baseUrl, protocol, () => token));
   element("server").textContent = baseUrl;
   element("protocol").textContent = protocol === "grpc-web" ? "gRPC-Web" : "Connect";
 
@@ -109,7 +114,7 @@ function start(): void {
       },
     },
     window.localStorage,
-    conversationKey(storedToken()),
+    conversationKey(token),
   );
 
   const sentence = element<HTMLInputElement>("sentence");
@@ -174,37 +179,57 @@ function start(): void {
   const tokenInput = element<HTMLInputElement>("token");
   const tokenState = element("token-state");
   const showToken = () => {
-    tokenState.textContent = storedToken() === "" ? "No token: calls are anonymous." : "A token is saved for this server.";
+    tokenState.textContent = token === "" ? "No token: calls are anonymous." : "A token is saved for this server.";
   };
   element<HTMLFormElement>("token-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    const token = tokenInput.value.trim();
-    if (!/^[\x21-\x7e]*$/.test(token)) {
+    const entered = tokenInput.value.trim();
+    if (!/^[\x21-\x7e]*$/.test(entered)) {
       // A header carries only such characters: the browser would refuse every call, as if the
       // server could not be reached. (One pasted with a typographic "…" for its end, say.)
       tokenState.textContent = "Not saved: a token is letters, digits and punctuation of ASCII, as `eliza clients add` or `eliza tokens add` prints it (eliza_…).";
       return;
     }
     try {
-      if (token === "") {
+      if (entered === "") {
         window.localStorage.removeItem(tokenKey);
       } else {
-        window.localStorage.setItem(tokenKey, token);
+        window.localStorage.setItem(tokenKey, entered);
       }
     } catch {
       tokenState.textContent = "This browser does not keep the token (storage is disabled).";
       return;
     }
     tokenInput.value = "";
+    token = entered;
     showToken();
     // The token's own conversation; the same token's again (a watch refused for want of a
     // token tries again).
-    conversation.switchTo(conversationKey(storedToken()));
+    conversation.switchTo(conversationKey(token));
   });
-  if (storedToken() !== "") {
+  if (token !== "") {
     element<HTMLDetailsElement>("token-section").open = false;
   }
   showToken();
+  // Another tab of this page saved or cleared the token, or started or left the
+  // conversation: this one follows, so that every tab shows the conversation the browser
+  // keeps for the token, and none writes another's over it.
+  window.addEventListener("storage", (ev) => {
+    if (ev.storageArea !== window.localStorage) {
+      return;
+    }
+    if (ev.key === null || ev.key === tokenKey) {
+      const stored = storedToken();
+      if (stored !== token) {
+        token = stored;
+        showToken();
+        conversation.switchTo(conversationKey(token));
+      }
+    }
+    if (ev.key === null || ev.key === conversationKey(token)) {
+      conversation.moved();
+    }
+  });
 
   conversation.restore();
   document.body.dataset.ready = "true";
