@@ -810,21 +810,23 @@ func (p *page) tab() *page {
 // waitShows waits until the page names the conversation it shows as label.
 func (p *page) waitShows(label string) {
 	p.t.Helper()
-	var got string
-	kafkatest.Eventually(p.t, 10*time.Second, func() bool {
-		got = eval[string](p, `document.getElementById("conversation").textContent`)
-		return got == label
-	}, func() string { return fmt.Sprintf("the page shows %q, want %q", got, label) })
+	p.waitFor(`document.getElementById("conversation").textContent`, label)
 }
 
 // waitField waits until the conversation's field holds text.
 func (p *page) waitField(text string) {
 	p.t.Helper()
+	p.waitFor(`document.getElementById("sentence").value`, text)
+}
+
+// waitFor waits until a JavaScript expression's value on the page is want.
+func (p *page) waitFor(expression, want string) {
+	p.t.Helper()
 	var got string
 	kafkatest.Eventually(p.t, 10*time.Second, func() bool {
-		got = eval[string](p, `document.getElementById("sentence").value`)
-		return got == text
-	}, func() string { return fmt.Sprintf("the field holds %q, want %q", got, text) })
+		got = eval[string](p, expression)
+		return got == want
+	}, func() string { return fmt.Sprintf("%s is %q, want %q", expression, got, want) })
 }
 
 // saveToken types token into the page's token form and saves it; "" clears the token.
