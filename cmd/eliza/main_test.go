@@ -355,6 +355,51 @@ func TestChat_InATerminalWithoutASizeEditsAndLeavesOnCtrlC(t *testing.T) {
 	}
 }
 
+// Ctrl-Z under a parent that is no shell with job control (as under `script`, or here, sh
+// run by the test in a session of its own) leaves chat going: nothing could continue it.
+// The line editor's own Ctrl-Z sent SIGTSTP to the parent too and waited for a SIGCONT that
+// never came: chat froze, deaf to Ctrl-C.
+func TestChat_InATerminalCtrlZWithNoShellToContinueItGoesOn(t *testing.T) {
+	addr := server(t)
+	chat := eliza(t, addr, t.TempDir(), "chat")
+	cmd := exec.CommandContext(t.Context(), "sh", "-c", `"$@"; exit $?`, "sh", chat.Path, "chat")
+	cmd.Env = chat.Env
+	term := startTerminal(t, cmd)
+	term.waitFor(regexp.MustCompile(`> `), 1)
+	if _, err := term.tty.Write([]byte{0x1a}); err != nil { // Ctrl-Z
+		t.Fatal(err)
+	}
+	term.typeLine("I feel sad")
+	term.waitFor(answerOnScreen, 1)
+	term.ctrlD()
+}
+
+// Output to a file from a terminal reads plain lines, which the terminal echoes: line editing
+// echoed what was typed to the file, with the sequences that redraw the line, and nothing to
+// the terminal.
+func TestChat_FromATerminalToAFileWritesTheConversationAlone(t *testing.T) {
+	addr := server(t)
+	cmd := eliza(t, addr, t.TempDir(), "chat")
+	var printed proctest.Buffer
+	cmd.Stdout = &printed
+	term := startTerminal(t, cmd)
+	term.typeLine("I feel sad")
+	kafkatest.Eventually(t, 20*time.Second, func() bool { return answerOnScreen.MatchString(printed.String()) },
+		func() string { return fmt.Sprintf("the file holds %q, want an answer", printed.String()) })
+	if _, err := term.tty.Write([]byte{4}); err != nil { // Ctrl-D: the end of input
+		t.Fatal(err)
+	}
+	if err := exited(t, cmd, 10*time.Second, "after Ctrl-D", printed.String); err != nil {
+		t.Fatalf("chat after Ctrl-D: %v", err)
+	}
+	if out := printed.String(); strings.Contains(out, "\x1b") || strings.Contains(out, "> ") {
+		t.Errorf("the file holds %q, want the conversation without a prompt or control sequences", out)
+	}
+	if !strings.Contains(term.screen(), "I feel sad") {
+		t.Errorf("the terminal shows %q, want what was typed", term.screen())
+	}
+}
+
 // exited waits up to within for cmd, started, to end and returns what Wait did. A cmd still
 // running then is killed, and the test fails saying what it was still doing (still) and what
 // it had printed.

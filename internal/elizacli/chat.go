@@ -256,6 +256,12 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 }
 
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && readline.IsTerminal(int(f.Fd()))
+}
+
 // screenWidth is the terminal's width for the line editor, 80 columns when the terminal says
 // 0 (a pseudo-terminal given no size, as `script` from a pipe makes): at width 0 the editor
 // looped for ever on the first key that moved the cursor left, deaf to Ctrl-C.
@@ -267,11 +273,14 @@ func screenWidth() int {
 }
 
 // input returns a function reading one line at a time, a writer for everything printed and a
-// closer: line editing and history (kept across runs, beside the saved conversation) on a
-// terminal, plain lines otherwise (a pipe), read in a goroutine of their own so that ctx
-// (Ctrl-C) ends a wait for the next one.
+// closer: line editing and history (kept across runs, beside the saved conversation) when
+// both ends are a terminal, plain lines otherwise (a pipe), read in a goroutine of their own
+// so that ctx (Ctrl-C) ends a wait for the next one. Output to a file or a pipe from a
+// terminal is no place for line editing: it echoes what is typed, with the control sequences
+// that redraw the line, to the output and not the terminal, where the typing was then blind;
+// read as plain lines, the terminal echoes them itself.
 func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (string, error), print io.Writer, closeInput func(), err error) {
-	if f, ok := in.(*os.File); ok && readline.IsTerminal(int(f.Fd())) {
+	if f, ok := in.(*os.File); ok && readline.IsTerminal(int(f.Fd())) && isTerminal(out) {
 		history, err := historyPath()
 		if err != nil {
 			// As for the saved conversation, a place that cannot be written is said, and chat
@@ -282,8 +291,22 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 		// Cancelable, so that closing the line editor ends a read in progress.
 		stdin := readline.NewCancelableStdin(f)
 		// History is saved by hand: a blank line (skipped, not sent) is not kept.
-		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", Stdin: stdin, Stdout: out, HistoryFile: history, HistoryLimit: 500,
-			DisableAutoSaveHistory: true, FuncGetWidth: screenWidth})
+		var rl *readline.Instance
+		rl, err = readline.NewEx(&readline.Config{Prompt: "> ", Stdin: stdin, Stdout: out, HistoryFile: history, HistoryLimit: 500,
+			DisableAutoSaveHistory: true, FuncGetWidth: screenWidth,
+			// Ctrl-Z is chat's to handle: the editor's own sent SIGTSTP to chat's parent too,
+			// then waited for a SIGCONT. A parent that is no shell with job control (`script`,
+			// say) was stopped by it, or no SIGCONT ever came, and chat froze, deaf to Ctrl-C.
+			FuncFilterInputRune: func(r rune) (rune, bool) {
+				if r != readline.CharCtrlZ {
+					return r, true
+				}
+				rl.Clean()
+				_ = rl.Terminal.ExitRawMode()
+				suspend()
+				_ = rl.Terminal.EnterRawMode()
+				return r, false // the editor draws the line again
+			}})
 		if err != nil {
 			_ = stdin.Close()
 			return nil, nil, nil, fmt.Errorf("terminal: %w", err)
