@@ -431,7 +431,9 @@ func (c *chat) send(ctx context.Context, sentence string) {
 	c.mu.Unlock()
 	// With the last serial printed, a conversation swept away meanwhile is NotFound, not
 	// started again under its id.
-	res, err := c.client.Send(ctx, connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: sentence, AfterSerial: after}))
+	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	res, err := c.client.Send(callCtx, connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: sentence, AfterSerial: after}))
+	cancel()
 	if err != nil && conv != "" && connect.CodeOf(err) == connect.CodeNotFound {
 		// The conversation expired, or was swept away, while its watch had nothing to say (an
 		// idle watch is not told): it is given up as the watch gives up one it finds gone, and

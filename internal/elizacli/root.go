@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -211,7 +212,9 @@ func newSay(srv *server) *cobra.Command {
 				if !utf8.ValidString(sentence) {
 					return fmt.Errorf("%q: %w", sentence, errNotUTF8)
 				}
-				res, err := client.Say(cmd.Context(), connect.NewRequest(&elizav1.SayRequest{Sentence: sentence}))
+				ctx, cancel := context.WithTimeout(cmd.Context(), callTimeout)
+				res, err := client.Say(ctx, connect.NewRequest(&elizav1.SayRequest{Sentence: sentence}))
+				cancel()
 				if err != nil {
 					return describe(err, srv)
 				}
@@ -226,11 +229,19 @@ func newSay(srv *server) *cobra.Command {
 // could not be encoded, which connect reports as an internal error, as if the server's).
 var errNotUTF8 = errors.New("not UTF-8 text, which is all a sentence can be")
 
+// callTimeout is how long say and chat wait for the answer to one Say or Send: a server
+// that took the connection and never answered (frozen, or no front door) held them for ever,
+// saying nothing. A front door that works answers far sooner. A variable for the tests.
+var callTimeout = 30 * time.Second
+
 // describe turns an RPC error into the line a person reads.
 func describe(err error, srv *server) error {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
 		return err
+	}
+	if ce.Code() == connect.CodeDeadlineExceeded && !connect.IsWireError(err) {
+		return fmt.Errorf("no answer from %s within %v", srv.addr, callTimeout)
 	}
 	if ce.Code() == connect.CodeUnavailable {
 		switch {

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 )
@@ -166,5 +168,40 @@ func TestDescribe_AConnectionBrokenIsNotTheServersError(t *testing.T) {
 	}
 	if got := describe(connect.NewWireError(connect.CodeInternal, errors.New("boom")), srv).Error(); got != "internal: boom" {
 		t.Errorf("the server's internal error: %q", got)
+	}
+}
+
+// A server that takes the connection and never answers (frozen, or not a front door) is
+// given up on: say and chat waited for ever, saying nothing.
+func TestSayAndChat_GiveUpOnAServerThatNeverAnswers(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	was := callTimeout
+	callTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { callTimeout = was })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, conn) }() // read, never answer
+		}
+	}()
+	addr := ln.Addr().String()
+	want := fmt.Sprintf("no answer from %s within 300ms", addr)
+
+	r := start(addr, strings.NewReader(""), "say", "hi")
+	if code := r.wait(t); code != 1 || r.err.String() != "eliza: "+want+"\n" {
+		t.Errorf("say: exit status %d, printed:\n%s%s\nwant 1 and %q", code, r.out, r.err, want)
+	}
+	r = start(addr, strings.NewReader("hello\n"), "chat")
+	r.exits(t, 1)
+	if line := fmt.Sprintf("[not sent: %s: %q]", want, "hello"); !strings.Contains(r.out.String(), line) {
+		t.Errorf("chat printed:\n%s%s\nwant %q", r.out, r.err, line)
 	}
 }
