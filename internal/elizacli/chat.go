@@ -932,9 +932,7 @@ func (c *chat) due(jobs []string) {
 // was not queued (refused, or not sent), an answer due will not come (its conversation was
 // lost), or the server refused the caller, so that a script sees it.
 func (c *chat) end(ctx context.Context) error {
-	if err := c.drain(ctx); err != nil {
-		return err
-	}
+	drained := c.drain(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -963,10 +961,13 @@ func (c *chat) end(ctx context.Context) error {
 	if c.missing {
 		why = append(why, fmt.Sprintf("conversation %s is not on %s", c.asked, c.srv.addr))
 	}
-	if len(why) > 0 {
+	switch {
+	case len(why) > 0 && drained != nil:
+		return fmt.Errorf("%w; %s (see above)", drained, strings.Join(why, "; "))
+	case len(why) > 0:
 		return errors.New(strings.Join(why, "; ") + " (see above)")
 	}
-	return nil
+	return drained
 }
 
 // drain waits, at the end of input, until the history of the conversation chat started on is

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -490,6 +491,29 @@ func TestChat_AnOlderServerThatSaysNothingOfTheHistoryIsWaitedForABoundedTime(t 
 	r = start(f.start(t), strings.NewReader(""), "chat", "--resume")
 	if code := r.wait(t); code != 0 || !strings.Contains(r.out.String(), "  enqueued: s1") {
 		t.Fatalf("exit status %d, printed:\n%s\n%s\nwant 0 and the first new event", code, r.out, r.err)
+	}
+}
+
+// The end of input says every reason it fails, the history not heard among them: that one
+// alone was said, and "a line was not queued" was dropped.
+func TestChat_TheEndOfInputSaysTheHistoryNotHeardWithTheOtherReasons(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	defer func(w time.Duration) { historyWait = w }(historyWait)
+	historyWait = 300 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // nothing there: the watch and the line cannot reach it
+	if err := store(savedAt(), saved{Conversation: convID(7), Serial: 2}); err != nil {
+		t.Fatal(err)
+	}
+	r := start(addr, strings.NewReader("hello\n"), "chat", "--resume")
+	r.exits(t, 1)
+	if got := r.err.String(); !strings.Contains(got, "could not read the conversation's history within 300ms") ||
+		!strings.Contains(got, "; a line was not queued (see above)") {
+		t.Fatalf("printed:\n%s\n%s\nwant the history not heard and the line not queued, both", r.out, r.err)
 	}
 }
 
