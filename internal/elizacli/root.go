@@ -192,6 +192,13 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
+	// Cobra's completion commands refuse an argument with an error of their own, which exited
+	// 1 where every other argument too many exits 2.
+	if completion, _, err := root.Find([]string{"completion"}); err == nil && completion != root {
+		for _, shell := range completion.Commands() {
+			shell.Args = withUsage(noArgs)
+		}
+	}
 	refuseUnknownCommands(root)
 	return root
 }

@@ -65,6 +65,7 @@ func TestRoot_WhatNamesNothingIsRefusedNamingIt(t *testing.T) {
 		{[]string{"bogus"}, `eliza: unknown command "bogus" for "eliza"`},
 		{[]string{"clients", "bogus"}, `eliza: unknown command "bogus" for "eliza clients"`},
 		{[]string{"completion", "bogus"}, `eliza: unknown command "bogus" for "eliza completion"`},
+		{[]string{"completion", "bash", "extra"}, `eliza: unexpected argument "extra": eliza completion bash takes none (usage: eliza completion bash)`},
 		{[]string{"sya", "hi"}, "eliza: unknown command \"sya\" for \"eliza\"\n\nDid you mean this?\n\tsay\n"},
 	} {
 		r := start(serverOf(addr, c.args), strings.NewReader(""), c.args...)
