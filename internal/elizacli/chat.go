@@ -189,7 +189,10 @@ type chat struct {
 	// saved, or this chat has sent it a sentence. A conversation only printed
 	// (--conversation, and no line) leaves the place of the last one held.
 	keep    bool
-	refused bool               // the server refused the caller, and chat has said so: it ends (quit)
+	refused bool // the server refused the caller, and chat has said so: it ends (quit)
+	// away is whether chat has said it lost the server, and not yet that it is back: the watch
+	// says so when it reconnects, and a Send that finds the server back first says it too.
+	away    bool
 	quit    context.CancelFunc // ends the wait for the next line
 	changed chan struct{}      // a value after each event printed, or answers due given up (notify)
 	// catchingUp is set while chat, started on a conversation (--resume, --conversation), has
@@ -436,8 +439,10 @@ func (c *chat) send(ctx context.Context, sentence string) {
 	cancel()
 	if err != nil && conv != "" && connect.CodeOf(err) == connect.CodeNotFound {
 		// The conversation expired, or was swept away, while its watch had nothing to say (an
-		// idle watch is not told): it is given up as the watch gives up one it finds gone, and
-		// this sentence starts a new one.
+		// idle watch is not told), or the server came back without it before the watch, which
+		// had lost the server, came back itself: it is given up as the watch gives up one it
+		// finds gone, and this sentence starts a new one.
+		c.back()
 		c.mu.Lock()
 		due, told := 0, c.conv != conv // the watch found it gone first, and said so
 		if !told {
@@ -466,6 +471,7 @@ func (c *chat) send(ctx context.Context, sentence string) {
 		}
 		return
 	}
+	c.back() // the server answered
 	m := res.Msg
 	if m.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
 		c.awaitPrinted(ctx, conv)
@@ -596,7 +602,7 @@ func (c *chat) watch(ctx context.Context) {
 	ctx, c.unwatch = context.WithCancel(ctx)
 	c.mu.Unlock()
 	go func() {
-		wait, broken := 100*time.Millisecond, false
+		wait := 100 * time.Millisecond
 		for ctx.Err() == nil {
 			c.mu.Lock()
 			after := c.last
@@ -605,16 +611,12 @@ func (c *chat) watch(ctx context.Context) {
 			if err == nil {
 				header := stream.ResponseHeader()
 				c.caughtUpTo(conv, header)
-				if broken && header.Get(frontdoor.HeaderLastSerial) != "" {
+				if header.Get(frontdoor.HeaderLastSerial) != "" {
 					// The server sends it as the watch begins: back, even with nothing new to show.
-					c.say("reconnected")
-					broken = false
+					c.back()
 				}
 				for stream.Receive() {
-					if broken {
-						c.say("reconnected")
-						broken = false
-					}
+					c.back()
 					wait = 100 * time.Millisecond
 					c.print(conv, stream.Msg())
 				}
@@ -637,10 +639,7 @@ func (c *chat) watch(ctx context.Context) {
 			}
 			switch connect.CodeOf(err) {
 			case connect.CodeNotFound, connect.CodeInvalidArgument:
-				if broken { // the server is back, without the conversation
-					c.say("reconnected")
-					broken = false
-				}
+				c.back() // the server is back, without the conversation
 				if c.lost(conv, err) {
 					return
 				}
@@ -650,9 +649,12 @@ func (c *chat) watch(ctx context.Context) {
 				}
 				continue
 			}
-			if !broken {
+			c.mu.Lock()
+			gone := !c.away
+			c.away = true
+			c.mu.Unlock()
+			if gone {
 				c.say("lost the server (%v); reconnecting", describe(err, c.srv))
-				broken = true
 			}
 			if sleep.For(ctx, wait) != nil {
 				return
@@ -660,6 +662,17 @@ func (c *chat) watch(ctx context.Context) {
 			wait = min(2*wait, 5*time.Second)
 		}
 	}()
+}
+
+// back says that the server is back, once, when chat has said it lost it.
+func (c *chat) back() {
+	c.mu.Lock()
+	was := c.away
+	c.away = false
+	c.mu.Unlock()
+	if was {
+		c.say("reconnected")
+	}
 }
 
 // caughtUpTo records where the history of conv ends, as the first watch that the server

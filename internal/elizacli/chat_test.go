@@ -88,6 +88,7 @@ func TestChat_AConversationLostInARestartIsNotContinuedUnderItsId(t *testing.T) 
 			want := lines("[conversation "+convID(1)+"]",
 				"  enqueued: one", "eliza: you said one",
 				"[lost the server ("+addr+" is unavailable: restarting); reconnecting]",
+				"[reconnected]", // said by the Send that reached the server before the watch did
 				"[conversation "+convID(1)+" "+tc.said+": \"two\" starts a new conversation]",
 				"[conversation "+convID(2)+"]",
 				"  enqueued: two", "eliza: you said two")
