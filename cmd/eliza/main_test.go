@@ -374,6 +374,36 @@ func TestChat_InATerminalCtrlZWithNoShellToContinueItGoesOn(t *testing.T) {
 	term.ctrlD()
 }
 
+// Ctrl-Z at a shell with job control stops chat's whole job, a wrapper it runs under (sh -c,
+// make, go run) with it: the shell says it stopped and takes the terminal back, and fg
+// continues both. Stopping chat alone left the wrapper waiting and the shell without its
+// terminal.
+func TestChat_InATerminalCtrlZStopsItsJobUntilFg(t *testing.T) {
+	addr := server(t)
+	chat := eliza(t, addr, t.TempDir(), "chat")
+	shell := exec.CommandContext(t.Context(), "bash", "--norc", "--noprofile", "-i")
+	shell.Env = append(chat.Env, "PS1=shell$ ")
+	term := startTerminal(t, shell)
+	term.typeLine(fmt.Sprintf(`sh -c '%q chat; echo wrapper-done'`, chat.Path))
+	term.waitFor(regexp.MustCompile(`> `), 1)
+	if _, err := term.tty.Write([]byte{0x1a}); err != nil { // Ctrl-Z
+		t.Fatal(err)
+	}
+	term.waitFor(regexp.MustCompile(`Stopped\s+sh -c`), 1)
+	term.typeLine("fg")
+	term.typeLine("I feel sad")
+	term.waitFor(answerOnScreen, 1)
+	if _, err := term.tty.Write([]byte{4}); err != nil { // Ctrl-D: chat's end of input
+		t.Fatal(err)
+	}
+	term.waitFor(regexp.MustCompile(`wrapper-done`), 1)
+	term.waitFor(regexp.MustCompile(`shell\$ `), 3) // at the start, once stopped, once done
+	term.typeLine("exit")
+	if err := exited(t, shell, 10*time.Second, "after exit", term.screen); err != nil {
+		t.Fatalf("the shell: %v", err)
+	}
+}
+
 // Output to a file from a terminal reads plain lines, which the terminal echoes: line editing
 // echoed what was typed to the file, with the sequences that redraw the line, and nothing to
 // the terminal.

@@ -192,7 +192,10 @@ type chat struct {
 	refused bool // the server refused the caller, and chat has said so: it ends (quit)
 	// away is whether chat has said it lost the server, and not yet that it is back: the watch
 	// says so when it reconnects, and a Send that finds the server back first says it too.
+	// losses counts the times it said it lost it: a Send sent before the last of them that is
+	// answered after says nothing of the server now.
 	away    bool
+	losses  uint64
 	quit    context.CancelFunc // ends the wait for the next line
 	changed chan struct{}      // a value after each event printed, or answers due given up (notify)
 	// catchingUp is set while chat, started on a conversation (--resume, --conversation), has
@@ -423,7 +426,7 @@ func (c *chat) say(format string, args ...any) {
 // them would otherwise seem to be about the last sentence shown.
 func (c *chat) send(ctx context.Context, sentence string) {
 	c.mu.Lock()
-	conv, after := c.conv, c.last
+	conv, after, losses := c.conv, c.last, c.losses
 	if !utf8.ValidString(sentence) {
 		c.unqueued++
 		c.mu.Unlock()
@@ -434,15 +437,16 @@ func (c *chat) send(ctx context.Context, sentence string) {
 	c.mu.Unlock()
 	// With the last serial printed, a conversation swept away meanwhile is NotFound, not
 	// started again under its id.
-	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	callCtx, cancel := context.WithTimeout(ctx, sendTimeout)
 	res, err := c.client.Send(callCtx, connect.NewRequest(&elizav1.SendRequest{ConversationId: conv, Sentence: sentence, AfterSerial: after}))
 	cancel()
+	err = unanswered(err, sendTimeout, c.srv)
+	c.answered(losses, err)
 	if err != nil && conv != "" && connect.CodeOf(err) == connect.CodeNotFound {
 		// The conversation expired, or was swept away, while its watch had nothing to say (an
 		// idle watch is not told), or the server came back without it before the watch, which
 		// had lost the server, came back itself: it is given up as the watch gives up one it
 		// finds gone, and this sentence starts a new one.
-		c.back()
 		c.mu.Lock()
 		due, told := 0, c.conv != conv // the watch found it gone first, and said so
 		if !told {
@@ -471,7 +475,6 @@ func (c *chat) send(ctx context.Context, sentence string) {
 		}
 		return
 	}
-	c.back() // the server answered
 	m := res.Msg
 	if m.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
 		c.awaitPrinted(ctx, conv)
@@ -650,12 +653,12 @@ func (c *chat) watch(ctx context.Context) {
 				continue
 			}
 			c.mu.Lock()
-			gone := !c.away
-			c.away = true
-			c.mu.Unlock()
-			if gone {
+			if !c.away { // said under the lock, so that no "reconnected" comes before it
+				c.away = true
+				c.losses++
 				c.say("lost the server (%v); reconnecting", describe(err, c.srv))
 			}
+			c.mu.Unlock()
 			if sleep.For(ctx, wait) != nil {
 				return
 			}
@@ -664,14 +667,33 @@ func (c *chat) watch(ctx context.Context) {
 	}()
 }
 
-// back says that the server is back, once, when chat has said it lost it.
+// back says that the server is back, once, when chat has said it lost it: the watch heard
+// from it.
 func (c *chat) back() {
 	c.mu.Lock()
-	was := c.away
-	c.away = false
-	c.mu.Unlock()
-	if was {
+	defer c.mu.Unlock()
+	c.backLocked()
+}
+
+// backLocked is back with c.mu held.
+func (c *chat) backLocked() {
+	if c.away {
+		c.away = false
 		c.say("reconnected")
+	}
+}
+
+// answered is back for a Send sent when chat had said it lost the server losses times, and
+// answered (err nil, or the server's own error): one sent before the server was lost says
+// nothing of it now.
+func (c *chat) answered(losses uint64, err error) {
+	if err != nil && !connect.IsWireError(err) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.losses == losses {
+		c.backLocked()
 	}
 }
 

@@ -956,3 +956,21 @@ func TestChat_PrintingAConversationLeavesTheSavedPlaceAlone(t *testing.T) {
 		t.Fatalf("saved %+v (%v) after a line sent to it, want conversation %s at serial 6", s, err, convID(5))
 	}
 }
+
+// A Send says the server is back only when it was sent since chat said it lost it, and the
+// server answered it: one answered just before the server went away said "[reconnected]"
+// after "[lost the server …]", and none came when the server was back.
+func TestChat_OnlyASendSentSinceTheServerWasLostSaysItIsBack(t *testing.T) {
+	var out strings.Builder
+	c := &chat{out: &out, away: true, losses: 2}
+	c.answered(1, nil)                                                                         // sent before the last loss
+	c.answered(2, connect.NewError(connect.CodeUnavailable, errors.New("connection refused"))) // no answer
+	if out.String() != "" {
+		t.Fatalf("printed %q, want nothing yet", out.String())
+	}
+	c.answered(2, nil)
+	c.answered(2, nil)
+	if out.String() != "[reconnected]\n" {
+		t.Fatalf("printed %q, want one [reconnected]", out.String())
+	}
+}

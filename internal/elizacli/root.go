@@ -219,11 +219,11 @@ func newSay(srv *server) *cobra.Command {
 				if !utf8.ValidString(sentence) {
 					return fmt.Errorf("%q: %w", sentence, errNotUTF8)
 				}
-				ctx, cancel := context.WithTimeout(cmd.Context(), callTimeout)
+				ctx, cancel := context.WithTimeout(cmd.Context(), sayTimeout)
 				res, err := client.Say(ctx, connect.NewRequest(&elizav1.SayRequest{Sentence: sentence}))
 				cancel()
 				if err != nil {
-					return describe(err, srv)
+					return describe(unanswered(err, sayTimeout, srv), srv)
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), shown(res.Msg.GetSentence()))
 			}
@@ -236,19 +236,30 @@ func newSay(srv *server) *cobra.Command {
 // could not be encoded, which connect reports as an internal error, as if the server's).
 var errNotUTF8 = errors.New("not UTF-8 text, which is all a sentence can be")
 
-// callTimeout is how long say and chat wait for the answer to one Say or Send: a server
-// that took the connection and never answered (frozen, or no front door) held them for ever,
-// saying nothing. A front door that works answers far sooner. A variable for the tests.
-var callTimeout = 30 * time.Second
+// sayTimeout and sendTimeout are how long say waits for the answer to a Say, and chat to a
+// Send: a server that took the connection and never answered (frozen, or no front door) held
+// them for ever, saying nothing. A front door answers a Say at once, and a Send within its
+// bounds: a reservation round's 10 s, then ENQUEUE_TIMEOUT (at most 30 s) for the write, and
+// as long again to settle a write that failed. Variables for the tests.
+var (
+	sayTimeout  = 30 * time.Second
+	sendTimeout = 2 * time.Minute
+)
+
+// unanswered is err, or, when it is the call's own deadline of d running out, that the
+// server at srv did not answer within d.
+func unanswered(err error, d time.Duration, srv *server) error {
+	if connect.CodeOf(err) == connect.CodeDeadlineExceeded && !connect.IsWireError(err) {
+		return fmt.Errorf("no answer from %s within %v", srv.addr, d)
+	}
+	return err
+}
 
 // describe turns an RPC error into the line a person reads.
 func describe(err error, srv *server) error {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
 		return err
-	}
-	if ce.Code() == connect.CodeDeadlineExceeded && !connect.IsWireError(err) {
-		return fmt.Errorf("no answer from %s within %v", srv.addr, callTimeout)
 	}
 	if ce.Code() == connect.CodeUnavailable {
 		switch {

@@ -176,9 +176,9 @@ func TestDescribe_AConnectionBrokenIsNotTheServersError(t *testing.T) {
 // given up on: say and chat waited for ever, saying nothing.
 func TestSayAndChat_GiveUpOnAServerThatNeverAnswers(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
-	was := callTimeout
-	callTimeout = 300 * time.Millisecond
-	t.Cleanup(func() { callTimeout = was })
+	say, send := sayTimeout, sendTimeout
+	sayTimeout, sendTimeout = 300*time.Millisecond, 400*time.Millisecond
+	t.Cleanup(func() { sayTimeout, sendTimeout = say, send })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -195,11 +195,11 @@ func TestSayAndChat_GiveUpOnAServerThatNeverAnswers(t *testing.T) {
 	}()
 	addr := ln.Addr().String()
 	want := fmt.Sprintf("no answer from %s within 300ms", addr)
-
 	r := start(addr, strings.NewReader(""), "say", "hi")
 	if code := r.wait(t); code != 1 || r.err.String() != "eliza: "+want+"\n" {
 		t.Errorf("say: exit status %d, printed:\n%s%s\nwant 1 and %q", code, r.out, r.err, want)
 	}
+	want = fmt.Sprintf("no answer from %s within 400ms", addr)
 	r = start(addr, strings.NewReader("hello\n"), "chat")
 	r.exits(t, 1)
 	if line := fmt.Sprintf("[not sent: %s: %q]", want, "hello"); !strings.Contains(r.out.String(), line) {

@@ -57,6 +57,8 @@ export class Conversation {
   private following: AbortController | null = null;
   private wake: () => void = () => {};
   private sending: Promise<void> = Promise.resolve();
+  /** Another tab moved the key to another conversation: nothing is saved until this one follows (moved). */
+  private superseded = false;
   /** The serial of each recent "enqueued" shown, by job: the watch often shows a sentence's before its Send returns. */
   private enqueuedAt = new Map<string, bigint>();
 
@@ -111,8 +113,9 @@ export class Conversation {
    * and follows what key holds, or nothing until the next sentence. Switching back shows the
    * first again. The same key follows the conversation again (resume).
    */
-  switchTo(key: string): void {
+  switchTo(key: string, then?: () => void): void {
     this.afterSends(() => {
+      then?.();
       if (key === this.key) {
         this.resume();
         return;
@@ -128,9 +131,18 @@ export class Conversation {
    * written by a tab that shows it too, changes nothing.
    */
   moved(): void {
+    if ((this.load()?.id ?? "") === this.id) {
+      return;
+    }
+    // Until then, what this tab shows is not saved: the events of its Sends on their way
+    // would write the conversation it leaves back over the other tab's.
+    this.superseded = true;
     this.afterSends(() => {
+      this.superseded = false;
       if ((this.load()?.id ?? "") !== this.id) {
         this.reload();
+      } else {
+        this.save(); // written back meanwhile: what this tab showed since is kept
       }
     });
   }
@@ -138,10 +150,13 @@ export class Conversation {
   /**
    * Runs change once the Sends on their way have their answers, and before the next ones: a
    * Send answered after the conversation changed under it would take the change for its
-   * conversation lost, and send its sentence again to the other one.
+   * conversation lost, and send its sentence again to the other one. A change that throws
+   * leaves the Sends after it to go.
    */
   private afterSends(change: () => void): void {
-    this.sending = this.sending.then(change, change);
+    this.sending = this.sending.then(change).catch((err: unknown) => {
+      console.error("switching conversations:", err);
+    });
   }
 
   /** Shows and follows what the storage keeps under the key, as a reload of the page would. */
@@ -226,11 +241,13 @@ export class Conversation {
     }
     this.view.health("online", "Connected.");
     if (res.kind !== Kind.ENQUEUED) {
-      // Refusals are not events of the conversation: they are shown here, not watched. The
-      // sentence stays in its field, to be sent again when the queue has room, the quota
-      // allows or the queue is back.
+      // Refusals are not events of the conversation: they are shown here, not watched. A
+      // sentence not written to the queue (no job) stays in its field, to be sent again when
+      // the queue has room, the quota allows or the queue is back; one whose job was written
+      // ("not confirmed: this sentence may still be answered") may be answered yet, and sent
+      // again it could be answered twice.
       this.show({ kind: "refused", text: res.sentence, about: sentence });
-      return false;
+      return res.jobId !== "";
     }
     if (sentTo !== "" && res.serial !== 0n && res.serial <= this.last && this.enqueuedAt.get(res.jobId) !== res.serial) {
       // Serials only grow, and the event shown at this one was not this sentence's own
@@ -396,6 +413,9 @@ export class Conversation {
 
   /** Keeps the conversation's place and log; with no id, the log of one lost (lose). */
   private save(): void {
+    if (this.superseded) {
+      return;
+    }
     const saved: Saved = { id: this.id, serial: this.last.toString(), entries: this.entries };
     try {
       this.storage.setItem(this.key, JSON.stringify(saved));

@@ -201,12 +201,21 @@ function start(): void {
       return;
     }
     tokenInput.value = "";
-    token = entered;
-    showToken();
     // The token's own conversation; the same token's again (a watch refused for want of a
     // token tries again).
-    conversation.switchTo(conversationKey(token));
+    useToken(entered);
   });
+  // useToken shows and follows t's conversation from now on, and its calls carry t: once the
+  // Sends on their way have their answers, with the token they were sent with (a Send, or a
+  // watch reconnecting, with the new token and the old conversation would find it another
+  // client's).
+  const useToken = (t: string) => {
+    tokenState.textContent = "…";
+    conversation.switchTo(conversationKey(t), () => {
+      token = t;
+      showToken();
+    });
+  };
   if (token !== "") {
     element<HTMLDetailsElement>("token-section").open = false;
   }
@@ -219,12 +228,7 @@ function start(): void {
       return;
     }
     if (ev.key === null || ev.key === tokenKey) {
-      const stored = storedToken();
-      if (stored !== token) {
-        token = stored;
-        showToken();
-        conversation.switchTo(conversationKey(token));
-      }
+      useToken(storedToken());
     }
     if (ev.key === null || ev.key === conversationKey(token)) {
       conversation.moved();
