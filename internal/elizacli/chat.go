@@ -177,6 +177,7 @@ type chat struct {
 	// answered: a refusal is printed once the watch has printed it (awaitPrinted).
 	sentUpTo   uint64
 	unwatch    context.CancelFunc // ends the watch of conv; nil when there is none
+	watching   sync.WaitGroup     // the watches running: run waits for them, and their saves, to end
 	unqueued   int                // lines not queued: refused, or not sent
 	unanswered int                // answers due that will not come: their conversation was lost
 	failed     map[string]bool    // answers due that were errors: this chat's, or due when it began
@@ -221,6 +222,12 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer closeInput()
+	// Chat ends once its watches have: one still printing an event could otherwise save its
+	// place after chat returned (as the process exits, or as a test removes the directory).
+	defer func() {
+		cancel()
+		c.watching.Wait()
+	}()
 	c.out = print
 	if c.heldElsewhere != "" {
 		c.say("conversation %s was held with %s: %s has it only if it shares that server's conversations", c.conv, c.heldElsewhere, c.srv.addr)
@@ -604,7 +611,9 @@ func (c *chat) watch(ctx context.Context) {
 	conv := c.conv
 	ctx, c.unwatch = context.WithCancel(ctx)
 	c.mu.Unlock()
+	c.watching.Add(1)
 	go func() {
+		defer c.watching.Done()
 		wait := 100 * time.Millisecond
 		for ctx.Err() == nil {
 			c.mu.Lock()
