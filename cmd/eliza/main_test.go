@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -382,7 +383,7 @@ func TestChat_InATerminalCtrlZStopsItsJobUntilFg(t *testing.T) {
 	addr := server(t)
 	chat := eliza(t, addr, t.TempDir(), "chat")
 	shell := exec.CommandContext(t.Context(), "bash", "--norc", "--noprofile", "-i")
-	shell.Env = append(chat.Env, "PS1=shell$ ")
+	shell.Env = slices.Concat(chat.Env, []string{"PS1=shell$ "})
 	term := startTerminal(t, shell)
 	term.typeLine(fmt.Sprintf(`sh -c '%q chat; echo wrapper-done'`, chat.Path))
 	term.waitFor(regexp.MustCompile(`> `), 1)
