@@ -208,6 +208,9 @@ type chat struct {
 	reached    bool // a watch has had an answer from the server
 }
 
+// watchEnd bounds how long chat, ending, waits for its watches to end.
+const watchEnd = 2 * time.Second
+
 // errRefused ends chat once the server has refused the caller: every line after would be
 // refused the same, and chat has said why.
 var errRefused = errors.New("the server refused the caller (see above)")
@@ -222,11 +225,18 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer closeInput()
-	// Chat ends once its watches have: one still printing an event could otherwise save its
-	// place after chat returned (as the process exits, or as a test removes the directory).
+	// Chat ends once its watches have, or after watchEnd: one still printing an event could
+	// otherwise save its place after chat returned (as the process exits, or as a test
+	// removes the directory). A watch stuck writing to an output nobody reads (a pager left
+	// open) does not hold up Ctrl-C longer.
 	defer func() {
 		cancel()
-		c.watching.Wait()
+		ended := make(chan struct{})
+		go func() { c.watching.Wait(); close(ended) }()
+		select {
+		case <-ended:
+		case <-time.After(watchEnd):
+		}
 	}()
 	c.out = print
 	if c.heldElsewhere != "" {
@@ -696,8 +706,8 @@ func (c *chat) backLocked() {
 // answered (err nil, or the server's own error): one sent before the server was lost says
 // nothing of it now.
 func (c *chat) answered(losses uint64, err error) {
-	if err != nil && !connect.IsWireError(err) {
-		return
+	if err != nil && (!connect.IsWireError(err) || connect.CodeOf(err) == connect.CodeUnavailable) {
+		return // no answer, or the server's Unavailable, which is what the watch calls lost
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -963,14 +963,67 @@ func TestChat_PrintingAConversationLeavesTheSavedPlaceAlone(t *testing.T) {
 func TestChat_OnlyASendSentSinceTheServerWasLostSaysItIsBack(t *testing.T) {
 	var out strings.Builder
 	c := &chat{out: &out, away: true, losses: 2}
-	c.answered(1, nil)                                                                         // sent before the last loss
-	c.answered(2, connect.NewError(connect.CodeUnavailable, errors.New("connection refused"))) // no answer
+	c.answered(1, nil)                                                                                 // sent before the last loss
+	c.answered(2, connect.NewError(connect.CodeUnavailable, errors.New("connection refused")))         // no answer
+	c.answered(2, connect.NewWireError(connect.CodeUnavailable, errors.New("transcript unavailable"))) // what the watch calls lost
 	if out.String() != "" {
 		t.Fatalf("printed %q, want nothing yet", out.String())
 	}
-	c.answered(2, nil)
+	c.answered(2, connect.NewWireError(connect.CodeResourceExhausted, errors.New("quota exceeded"))) // an answer
 	c.answered(2, nil)
 	if out.String() != "[reconnected]\n" {
 		t.Fatalf("printed %q, want one [reconnected]", out.String())
 	}
+}
+
+// Ctrl-C leaves at once even when the watch is stuck writing to an output nobody reads (a
+// pager left open): chat waits watchEnd at most for it.
+func TestChat_CtrlCLeavesWhileTheWatchIsStuckWriting(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFake()
+	f.add(convID(7), 3)
+	if err := store(savedAt(), saved{Conversation: convID(7)}); err != nil {
+		t.Fatal(err)
+	}
+	// Never released: released, the watch would go on to save its place while the test's
+	// directory is removed. Its goroutine ends with the test's process.
+	out := &stuckAfter{first: make(chan struct{})}
+	in, _, _ := typing(t)
+	code := make(chan int, 1)
+	go func() { code <- Main([]string{"--addr", f.start(t), "chat", "--resume"}, in, out, io.Discard) }()
+	<-out.first // the watch is printing the history, and now stuck
+	time.Sleep(100 * time.Millisecond)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil { // held by Main's signal.NotifyContext
+		t.Fatal(err)
+	}
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("exit status %d after Ctrl-C, want 0", c)
+		}
+	case <-time.After(watchEnd + 3*time.Second):
+		t.Fatal("chat still running after Ctrl-C, its watch stuck writing")
+	}
+}
+
+// stuckAfter is an output that takes the first write (chat's own line on the conversation it
+// continues), then blocks every later one for ever.
+type stuckAfter struct {
+	mu     sync.Mutex
+	writes int
+	first  chan struct{}
+}
+
+func (s *stuckAfter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	s.writes++
+	n := s.writes
+	s.mu.Unlock()
+	if n == 2 {
+		close(s.first)
+	}
+	if n >= 2 {
+		select {}
+	}
+	return len(p), nil
 }

@@ -121,6 +121,7 @@ export class Conversation {
         return;
       }
       this.key = key;
+      this.superseded = false; // another tab's move of the key left behind is not this one's
       this.reload();
     });
   }
@@ -137,7 +138,11 @@ export class Conversation {
     // Until then, what this tab shows is not saved: the events of its Sends on their way
     // would write the conversation it leaves back over the other tab's.
     this.superseded = true;
+    const key = this.key;
     this.afterSends(() => {
+      if (this.key !== key) {
+        return; // switched to another key meanwhile (switchTo), which this move is not of
+      }
       this.superseded = false;
       if ((this.load()?.id ?? "") !== this.id) {
         this.reload();
@@ -241,13 +246,12 @@ export class Conversation {
     }
     this.view.health("online", "Connected.");
     if (res.kind !== Kind.ENQUEUED) {
-      // Refusals are not events of the conversation: they are shown here, not watched. A
-      // sentence not written to the queue (no job) stays in its field, to be sent again when
-      // the queue has room, the quota allows or the queue is back; one whose job was written
-      // ("not confirmed: this sentence may still be answered") may be answered yet, and sent
-      // again it could be answered twice.
+      // Refusals are not events of the conversation: they are shown here, not watched. The
+      // sentence stays in its field, to be sent again when the queue has room, the quota
+      // allows or the queue is back; but not one "not confirmed" (a job that may be answered
+      // yet, as the proto says of KIND_ERROR), which sent again could be answered twice.
       this.show({ kind: "refused", text: res.sentence, about: sentence });
-      return res.jobId !== "";
+      return res.jobId !== "" && res.sentence.startsWith("not confirmed");
     }
     if (sentTo !== "" && res.serial !== 0n && res.serial <= this.last && this.enqueuedAt.get(res.jobId) !== res.serial) {
       // Serials only grow, and the event shown at this one was not this sentence's own

@@ -210,7 +210,6 @@ function start(): void {
   // watch reconnecting, with the new token and the old conversation would find it another
   // client's).
   const useToken = (t: string) => {
-    tokenState.textContent = "…";
     conversation.switchTo(conversationKey(t), () => {
       token = t;
       showToken();
