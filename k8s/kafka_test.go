@@ -128,13 +128,8 @@ func (c *cluster) mayGetSecret(sa, ns, name string) bool {
 
 func TestKafkaTopics_ExistForEveryTopicTheServicesUse(t *testing.T) {
 	c, sk := loadCluster(t), loadSkaffold(t)
-	topics := map[string]manifest{}
+	topics := kafkaTopics(c)
 	for name, m := range c.Strimzi["KafkaTopic"] {
-		topicName := name
-		if tn, ok := strimziSpec(m)["topicName"].(string); ok {
-			topicName = tn
-		}
-		topics[topicName] = m
 		if _, ok := c.Strimzi["Kafka"][m.Labels["strimzi.io/cluster"]]; !ok {
 			t.Errorf("KafkaTopic %s: label strimzi.io/cluster=%q names no Kafka in k8s/", name, m.Labels["strimzi.io/cluster"])
 		}
@@ -221,14 +216,7 @@ func TestKafkaTopics_ExistForEveryTopicTheServicesUse(t *testing.T) {
 // and is not compacted, and its KafkaTopic cannot make it fewer.
 func TestKafkaConnector_CreatesItsTopicsAsTheirKafkaTopicsSay(t *testing.T) {
 	c := loadCluster(t)
-	topics := map[string]map[string]any{} // topic -> its KafkaTopic's spec
-	for name, m := range c.Strimzi["KafkaTopic"] {
-		spec := strimziSpec(m)
-		if tn, ok := spec["topicName"].(string); ok {
-			name = tn
-		}
-		topics[name] = spec
-	}
+	topics := kafkaTopics(c)
 	if len(c.Strimzi["Kafka"]) != 1 {
 		t.Fatalf("want one Kafka in k8s/, found %d", len(c.Strimzi["Kafka"]))
 	}
@@ -266,10 +254,11 @@ func TestKafkaConnector_CreatesItsTopicsAsTheirKafkaTopicsSay(t *testing.T) {
 		}
 		tables, heartbeat := connectorTopics(cfg)
 		for _, topic := range append(tables, heartbeat) {
-			spec, ok := topics[topic]
+			m, ok := topics[topic]
 			if topic == "" || !ok {
 				continue // TestKafkaTopics_ExistForEveryTopicTheServicesUse
 			}
+			spec := strimziSpec(m)
 			group := creationGroup(t, cfg, topic)
 			value := func(key, brokerKey, fallback string) string {
 				v, ok := setting("topic.creation." + group + "." + key)
@@ -304,6 +293,19 @@ func TestKafkaConnector_CreatesItsTopicsAsTheirKafkaTopicsSay(t *testing.T) {
 			}
 		}
 	}
+}
+
+// kafkaTopics returns the KafkaTopics in k8s/ by the name of their topic (spec.topicName, or
+// their own name).
+func kafkaTopics(c *cluster) map[string]manifest {
+	topics := map[string]manifest{}
+	for name, m := range c.Strimzi["KafkaTopic"] {
+		if tn, ok := strimziSpec(m)["topicName"].(string); ok {
+			name = tn
+		}
+		topics[name] = m
+	}
+	return topics
 }
 
 // connectorTopics returns the topics a Debezium connector writes: one per captured table

@@ -991,9 +991,10 @@ func TestChat_CtrlCLeavesWhileTheWatchIsStuckWriting(t *testing.T) {
 	in, _, _ := typing(t)
 	code := make(chan int, 1)
 	go func() { code <- Main([]string{"--addr", f.start(t), "chat", "--resume"}, in, out, io.Discard) }()
-	<-out.first // the watch is printing the history, and now stuck
-	time.Sleep(100 * time.Millisecond)
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil { // held by Main's signal.NotifyContext
+	// The watch is printing the history, and is stuck from its next write on. SIGINT is held
+	// by Main's signal.NotifyContext.
+	<-out.first
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -19,7 +19,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
-	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Metrics are the front door's Prometheus instruments. Create them once per registry.
@@ -47,21 +47,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"procedure"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.openStreams)
-	// The service's streams at zero from the start: a query before the first one opens finds
-	// 0, not nothing.
-	for _, procedure := range procedures(streaming, elizav1.File_connectrpc_eliza_v1_eliza_proto) {
-		m.openStreams.WithLabelValues(procedure)
-	}
 	return m
 }
 
-// served exports each procedure's successful calls and its times at zero, so that a rate
-// of them before the first call is 0, not nothing; its other codes appear with their first
-// call.
-func (m *Metrics) served(procedures []string) {
-	for _, procedure := range procedures {
+// served exports the files' procedures at zero, so that a query before the first call
+// finds 0, not nothing: each procedure's successful calls and its times (its other codes
+// appear with their first call), and each stream's count of those open.
+func (m *Metrics) served(files []protoreflect.FileDescriptor) {
+	for _, procedure := range procedures(anyMethod, files...) {
 		m.requests.WithLabelValues(procedure, "ok")
 		m.duration.WithLabelValues(procedure)
+	}
+	for _, procedure := range procedures(streaming, files...) {
+		m.openStreams.WithLabelValues(procedure)
 	}
 }
 

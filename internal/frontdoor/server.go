@@ -89,9 +89,8 @@ func NewHandler(opts Options) http.Handler {
 		observed = append(observed, usagev1.File_eventdispatch_usage_v1_usage_proto)
 	}
 
-	served := procedures(func(protoreflect.MethodDescriptor) bool { return true }, observed...)
-	opts.Metrics.served(served)
-	every := procedureSet(served)
+	opts.Metrics.served(observed)
+	every := procedureSet(procedures(anyMethod, observed...))
 	calls := &openCalls{}
 	linger := cmp.Or(opts.ReflectionLinger, ReflectionLinger)
 	reflector := grpcreflect.NewStaticReflector(services...)
@@ -144,6 +143,9 @@ func unary(m protoreflect.MethodDescriptor) bool { return !streaming(m) }
 func streaming(m protoreflect.MethodDescriptor) bool {
 	return m.IsStreamingClient() || m.IsStreamingServer()
 }
+
+// anyMethod is every method, for procedures.
+func anyMethod(protoreflect.MethodDescriptor) bool { return true }
 
 // procedureSet reports whether a path is one of paths.
 func procedureSet(paths []string) func(path string) bool {
