@@ -417,3 +417,18 @@ func TestStandalone_AnUnusableDatabaseLeavesNoBrokerDirectory(t *testing.T) {
 		t.Errorf("left behind %v", left)
 	}
 }
+
+// The exercise texts this product grew from run a command as `go run cmd/NAME/main.go`, which
+// builds that one file: a command whose package had a second file would fail so
+// ("undefined: banner"), though `go run ./cmd/NAME` works.
+func TestCommands_EachIsOneFileSoGoRunOfItsMainGoWorks(t *testing.T) {
+	files, err := filepath.Glob("../*/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") && filepath.Base(f) != "main.go" {
+			t.Errorf("%s: a command's code is its main.go alone, for `go run cmd/NAME/main.go`", f)
+		}
+	}
+}
