@@ -7,9 +7,13 @@ package admin
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,14 +55,55 @@ func NewHandler(gatherer prometheus.Gatherer, ready ReadyFunc) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/", notTheAPI)
 	return mux
 }
 
-// NewServer returns an HTTP/1.1 server for the admin handler with conservative timeouts.
+// notHere is what a call that was meant for the API is told: grpcurl or a client pointed at
+// the admin port by mistake (a port-forward of the wrong port) gets it at once, not a wait
+// for a connection that never speaks its protocol.
+const notHere = "this is the admin port, which serves /metrics, /healthz, /readyz and /debug/pprof/ " +
+	"over HTTP; the API (Connect, gRPC, gRPC-Web) is on the front door's RPC port, its ADDR (:8080 by default)"
+
+// notTheAPI answers every other request: a call in each of the API's protocols with that
+// protocol's error (failed_precondition: grpcurl would read "unimplemented" as a server without
+// reflection and not print the message), anything else with a 404 that says where the API is.
+func notTheAPI(w http.ResponseWriter, r *http.Request) {
+	ct := r.Header.Get("Content-Type")
+	switch {
+	case strings.HasPrefix(ct, "application/grpc"): // gRPC and gRPC-Web, trailers-only
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set("Grpc-Status", "9")
+		w.Header().Set("Grpc-Message", url.PathEscape(notHere))
+		w.WriteHeader(http.StatusOK)
+	case strings.HasPrefix(ct, "application/connect+"): // a Connect stream: its end message
+		w.Header().Set("Content-Type", ct)
+		end, _ := json.Marshal(map[string]any{"error": connectError})
+		w.Write(binary.BigEndian.AppendUint32([]byte{2}, uint32(len(end)))) //nolint:errcheck // the client went away
+		w.Write(end)                                                        //nolint:errcheck // the client went away
+	case r.Method == http.MethodPost && (ct == "application/json" || ct == "application/proto"): // unary Connect
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(connectError) //nolint:errcheck // the client went away
+	default:
+		http.Error(w, "404 not found: "+notHere, http.StatusNotFound)
+	}
+}
+
+// connectError is notHere in the Connect protocol's JSON.
+var connectError = map[string]string{"code": "failed_precondition", "message": notHere}
+
+// NewServer returns a server for the admin handler with conservative timeouts. It speaks
+// HTTP/1.1, and HTTP/2 without TLS too, only so that a gRPC client pointed here by mistake is
+// told so (notTheAPI) instead of waiting out its connect timeout.
 func NewServer(addr string, h http.Handler) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
+		Protocols:         &protocols,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
