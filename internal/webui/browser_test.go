@@ -3,6 +3,8 @@ package webui_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -545,6 +547,46 @@ func TestPage_FromAnotherOriginCallsSayOverConnectAndGRPCWeb(t *testing.T) {
 				t.Fatalf("Say with ?server= host:port alone: %+v, want an answer", got)
 			}
 		})
+	}
+}
+
+// The page gives up on a call the server does not answer, as `eliza chat` does: each call
+// carries its deadline (a Send 2 minutes, Say 30 s), so that the server ends it too, and past
+// it the page says the server did not answer, keeping the sentence. The server here answers at
+// once as a front door does when a deadline passes; the page's own timer is connect-web's.
+func TestPage_GivesUpOnACallTheServerDoesNotAnswer(t *testing.T) {
+	p := browser(t)
+	var mu sync.Mutex
+	deadlines := map[string]string{}
+	mux := http.NewServeMux()
+	mux.Handle("/", webui.Handler())
+	mux.HandleFunc("POST /connectrpc.eliza.v1.ElizaService/{method}", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		deadlines[r.PathValue("method")] = r.Header.Get("Connect-Timeout-Ms")
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusGatewayTimeout)
+		fmt.Fprint(w, `{"code":"deadline_exceeded","message":"the deadline passed"}`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	p.open(srv.URL + "/")
+
+	p.say("I feel sad")
+	p.waitLog("refused", 1)
+	if es := p.entries(); es[0].Text != "the server did not answer within 2 minutes; unless it shows as enqueued, send it again" {
+		t.Errorf("the log shows %+v, want that the server did not answer", es)
+	}
+	if kept := eval[string](p, `document.getElementById("sentence").value`); kept != "I feel sad" {
+		t.Errorf("the field holds %q, want the sentence kept", kept)
+	}
+	if got := p.sayForm("I feel sad"); !got.bad || got.text != "the server did not answer within 30 s" {
+		t.Errorf("Say shows %+v, want that the server did not answer", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := map[string]string{"Send": "120000", "Say": "30000"}; !maps.Equal(deadlines, want) {
+		t.Errorf("the calls' Connect-Timeout-Ms: %v, want %v", deadlines, want)
 	}
 }
 

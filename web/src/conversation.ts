@@ -47,6 +47,12 @@ const firstWaitMs = 500;
 const maxWaitMs = 10_000;
 /** A Watch that has not failed this long after opening is taken as connected. */
 const settleMs = 1_000;
+/**
+ * The longest a Send is waited for, as `eliza chat` waits: a front door that works answers
+ * within twice its ENQUEUE_TIMEOUT and its rounds' 10 s. Past it the call is given up, here and
+ * (by the deadline it carries) on the server.
+ */
+const sendTimeoutMs = 120_000;
 
 type Saved = { id: string; serial: string; entries: Entry[] };
 
@@ -207,7 +213,10 @@ export class Conversation {
     try {
       // afterSerial: a conversation swept away meanwhile is NotFound, not started again
       // under its id.
-      res = await this.client.send({ conversationId: sentTo, sentence, afterSerial: sentTo !== "" ? this.last : 0n });
+      res = await this.client.send(
+        { conversationId: sentTo, sentence, afterSerial: sentTo !== "" ? this.last : 0n },
+        { timeoutMs: sendTimeoutMs },
+      );
     } catch (err) {
       const e = ConnectError.from(err);
       if (e.code === Code.NotFound && sentTo !== "") {
@@ -231,11 +240,11 @@ export class Conversation {
       // watch and would go on saying so after the server is back (with no conversation yet,
       // nothing would change it); and not as unsent: the server may have queued it and the
       // answer been lost on the way back, when the watch shows its "enqueued" all the same.
-      this.show({
-        kind: "refused",
-        text: `the server could not be reached (${e.rawMessage}); unless it shows as enqueued, send it again`,
-        about: sentence,
-      });
+      const why =
+        e.code === Code.DeadlineExceeded
+          ? `the server did not answer within ${sendTimeoutMs / 60_000} minutes`
+          : `the server could not be reached (${e.rawMessage})`;
+      this.show({ kind: "refused", text: `${why}; unless it shows as enqueued, send it again`, about: sentence });
       return false;
     }
     if (sentTo !== "" && this.id !== sentTo) {

@@ -3,7 +3,7 @@
 // another one (whose CORS_ALLOWED_ORIGINS must then list this page's origin) and
 // `?protocol=grpc-web` switches the protocol.
 
-import { ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { ElizaService } from "./gen/connectrpc/eliza/v1/eliza_pb.js";
 import { Conversation, type Entry, type Health, refusedByServer } from "./conversation.js";
@@ -46,8 +46,14 @@ function blank(text: string): boolean {
   return !/[^\s\p{Cc}\p{Cf}]/u.test(text);
 }
 
+/** The longest Say, and Introduce's whole stream, are waited for. */
+const callTimeoutMs = 30_000;
+
 function describe(err: unknown): string {
   const e = ConnectError.from(err);
+  if (e.code === Code.DeadlineExceeded) {
+    return `the server did not answer within ${callTimeoutMs / 1000} s`;
+  }
   return refusedByServer(e.code) ? e.rawMessage : `cannot reach the server (${e.rawMessage})`;
 }
 
@@ -143,7 +149,7 @@ function start(): void {
     ev.preventDefault();
     sayAnswer.classList.remove("bad");
     sayAnswer.textContent = "…";
-    client.say({ sentence: sayInput.value }).then(
+    client.say({ sentence: sayInput.value }, { timeoutMs: callTimeoutMs }).then(
       (res) => {
         sayAnswer.textContent = res.sentence;
       },
@@ -162,7 +168,7 @@ function start(): void {
     introduction.replaceChildren();
     void (async () => {
       try {
-        for await (const res of client.introduce({ name: nameInput.value })) {
+        for await (const res of client.introduce({ name: nameInput.value }, { timeoutMs: callTimeoutMs })) {
           const li = document.createElement("li");
           li.textContent = res.sentence;
           introduction.append(li);
