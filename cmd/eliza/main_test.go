@@ -762,3 +762,25 @@ func TestChat_ARefusedCallerIsToldOnceAndChatFails(t *testing.T) {
 		t.Fatalf("chat with an unknown token: %v, want exit status 1 and the refusal said once:\n%s", err, screen.String())
 	}
 }
+
+// A byte that is not UTF-8 typed at a terminal (one set to Latin-1) is refused with its line,
+// as from a pipe: the line editor read it as U+FFFD, and chat sent that. A U+FFFD typed as
+// itself is text like any other.
+func TestChat_InATerminalRefusesALineTypedInAnotherEncoding(t *testing.T) {
+	term := startTerminal(t, eliza(t, server(t), t.TempDir(), "chat"))
+	term.waitFor(regexp.MustCompile(`> `), 1)
+	term.typeLine("caf\xe9 au lait")
+	term.waitFor(regexp.MustCompile(regexp.QuoteMeta("[not sent: \"caf\ufffd au lait\": not UTF-8 text, which is all a sentence can be (the terminal sent bytes that are not")), 1)
+	term.typeLine("caf\u00e9 \ufffd au lait")
+	term.waitFor(answerOnScreen, 1)
+	if n := strings.Count(term.screen(), "not sent"); n != 1 {
+		t.Errorf("%d lines not sent, want only the first:\n%q", n, term.screen())
+	}
+	if _, err := term.tty.Write([]byte{4}); err != nil { // Ctrl-D: the end of input
+		t.Fatal(err)
+	}
+	var exit *exec.ExitError
+	if err := exited(t, term.cmd, 10*time.Second, "after Ctrl-D", term.screen); !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("chat after Ctrl-D: %v, want exit status 1, for the line not sent", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -260,7 +261,7 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 			return nil
 		case errors.Is(err, io.EOF):
 			return c.end(ctx)
-		case errors.Is(err, errLineTooLong):
+		case errors.Is(err, errLineTooLong) || errors.Is(err, errTypedNotUTF8):
 			c.mu.Lock()
 			c.unqueued++ // a line not queued, as one refused for its length
 			conv := c.conv
@@ -311,8 +312,10 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 			fmt.Fprintf(out, "[%v: the lines typed are not kept for the next chat]\n", err)
 			history = ""
 		}
-		// Cancelable, so that closing the line editor ends a read in progress.
-		stdin := readline.NewCancelableStdin(f)
+		// Cancelable, so that closing the line editor ends a read in progress; watched for
+		// bytes that are not UTF-8, which the editor reads as U+FFFD.
+		stdin := &utf8Watch{ReadCloser: readline.NewCancelableStdin(f)}
+		var notUTF8 atomic.Bool // the line being edited had a byte that is not UTF-8 (set by the editor's goroutine)
 		// History is saved by hand: a blank line (skipped, not sent) is not kept.
 		var rl *readline.Instance
 		rl, err = readline.NewEx(&readline.Config{Prompt: "> ", Stdin: stdin, Stdout: out, HistoryFile: history, HistoryLimit: 500,
@@ -321,6 +324,9 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 			// then waited for a SIGCONT. A parent that is no shell with job control (`script`,
 			// say) was stopped by it, or no SIGCONT ever came, and chat froze, deaf to Ctrl-C.
 			FuncFilterInputRune: func(r rune) (rune, bool) {
+				if r == utf8.RuneError && stdin.took() {
+					notUTF8.Store(true)
+				}
 				if r != readline.CharCtrlZ {
 					return r, true
 				}
@@ -349,6 +355,11 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 			line, err := rl.Readline()
 			if ctx.Err() != nil {
 				return "", ctx.Err()
+			}
+			if notUTF8.Swap(false) && err == nil && strings.ContainsRune(line, utf8.RuneError) {
+				// Sent as the editor read it, the line would carry a U+FFFD for each such
+				// byte; as from a pipe, it is refused instead.
+				return "", fmt.Errorf("not sent: %q: %w", line, errTypedNotUTF8)
 			}
 			if err == nil && !frontdoor.Blank(strings.TrimSpace(line)) {
 				_ = rl.SaveHistory(line) // not kept for the next run, at worst
@@ -385,6 +396,48 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 		}
 	}
 	return next, &lockedWriter{w: out}, func() {}, nil
+}
+
+// errTypedNotUTF8 is a line typed at a terminal with bytes that are not UTF-8 (a terminal set
+// to Latin-1, say), which the line editor shows as U+FFFD: not sent, as from a pipe.
+var errTypedNotUTF8 = fmt.Errorf("%w (the terminal sent bytes that are not, shown as \uFFFD: is its encoding UTF-8?)", errNotUTF8)
+
+// utf8Watch notes, for each U+FFFD in its reader's bytes as a reader of runes
+// (bufio.Reader.ReadRune) decodes them, whether it was a byte that is not UTF-8 (each such
+// byte is a U+FFFD of its own) or a U+FFFD sent as itself; took says which the next one was.
+type utf8Watch struct {
+	io.ReadCloser
+	partial []byte // the start of a rune that the next read ends
+	mu      sync.Mutex
+	fffd    []bool // the U+FFFDs read and not yet taken, in order: true for a byte not UTF-8
+}
+
+func (w *utf8Watch) Read(p []byte) (int, error) {
+	n, err := w.ReadCloser.Read(p)
+	b := append(w.partial, p[:n]...)
+	for len(b) > 0 && utf8.FullRune(b) {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError {
+			w.mu.Lock()
+			w.fffd = append(w.fffd, size == 1)
+			w.mu.Unlock()
+		}
+		b = b[size:]
+	}
+	w.partial = append(w.partial[:0:0], b...)
+	return n, err
+}
+
+// took reports whether the next U+FFFD read was a byte that is not UTF-8.
+func (w *utf8Watch) took() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.fffd) == 0 {
+		return false
+	}
+	notUTF8 := w.fffd[0]
+	w.fffd = w.fffd[1:]
+	return notUTF8
 }
 
 // maxLine bounds a line read from a pipe: far longer than a sentence can be (the front door
