@@ -414,7 +414,8 @@ type utf8Watch struct {
 
 func (w *utf8Watch) Read(p []byte) (int, error) {
 	n, err := w.ReadCloser.Read(p)
-	b := append(w.partial, p[:n]...)
+	w.partial = append(w.partial, p[:n]...)
+	b := w.partial
 	for len(b) > 0 && utf8.FullRune(b) {
 		r, size := utf8.DecodeRune(b)
 		if r == utf8.RuneError {
