@@ -590,6 +590,72 @@ func TestPage_GivesUpOnACallTheServerDoesNotAnswer(t *testing.T) {
 	}
 }
 
+// A token saved while a Send is on its way is the page's at once for what belongs to no
+// conversation: it says so, and Say carries it; the conversation's calls take it once the
+// Send has its answer. A token refused by the form meanwhile stays said so: the switch, when
+// it comes, does not write the saved token's state over it.
+func TestPage_ATokenSavedWhileASendWaitsIsSaidAndUsedBySayAtOnce(t *testing.T) {
+	p := browser(t)
+	var mu sync.Mutex
+	var sends, says []string // the Authorization of each call
+	sendSeen, release := make(chan struct{}, 4), make(chan struct{})
+	mux := http.NewServeMux()
+	mux.Handle("/", webui.Handler())
+	mux.HandleFunc("POST /connectrpc.eliza.v1.ElizaService/Send", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		sends = append(sends, r.Header.Get("Authorization"))
+		mu.Unlock()
+		sendSeen <- struct{}{}
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"code":"unavailable","message":"held, then not queued"}`)
+	})
+	mux.HandleFunc("POST /connectrpc.eliza.v1.ElizaService/Say", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		says = append(says, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"sentence":"answered"}`)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	defer close(release)
+	p.open(srv.URL + "/")
+
+	p.say("I feel sad")
+	<-sendSeen
+	p.saveToken("eliza_new") // waits until the page says the token is saved
+	if got := p.sayForm("hello"); got.text != "answered" {
+		t.Fatalf("Say shows %+v, want the server's answer", got)
+	}
+	p.run(chromedp.SendKeys(chromedp.ID("token"), "eliza_new…"+kb.Enter))
+	notSaved := func() bool {
+		return strings.HasPrefix(eval[string](p, `document.getElementById("token-state").textContent`), "Not saved")
+	}
+	kafkatest.Eventually(t, 5*time.Second, notSaved, func() string { return "the form did not refuse the token" })
+
+	// Not queued, the sentence comes back to its field; then the page shows the new token's
+	// conversation (none yet), and the sentence sent again goes with the new token.
+	release <- struct{}{}
+	p.waitField("I feel sad")
+	p.run(chromedp.SendKeys(chromedp.ID("sentence"), kb.Enter))
+	<-sendSeen
+	release <- struct{}{}
+	p.waitLog("refused", 1)
+	if !notSaved() {
+		t.Errorf("the token's state says %q, want the form's refusal still", eval[string](p, `document.getElementById("token-state").textContent`))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"", "Bearer eliza_new"}; !slices.Equal(sends, want) {
+		t.Errorf("the Sends carried %q, want %q: the first sent before the token, the second after", sends, want)
+	}
+	if want := []string{"Bearer eliza_new"}; !slices.Equal(says, want) {
+		t.Errorf("Say carried %q, want %q while the Send waited", says, want)
+	}
+}
+
 type sayResult struct {
 	text string
 	bad  bool

@@ -83,6 +83,9 @@ function start(): void {
   const conversationKey = (t: string): string =>
     t === "" ? `eliza.conversation:${baseUrl}` : `eliza.conversation:${baseUrl}:${fnv32(t)}`;
   const client = createClient(ElizaService, transport(baseUrl, protocol, () => token));
+  // Say and Introduce belong to no conversation: they carry the token saved, from the moment
+  // it is saved, even while the conversation's switch waits for its Sends.
+  const calls = createClient(ElizaService, transport(baseUrl, protocol, storedToken));
   element("server").textContent = baseUrl;
   element("protocol").textContent = protocol === "grpc-web" ? "gRPC-Web" : "Connect";
 
@@ -149,7 +152,7 @@ function start(): void {
     ev.preventDefault();
     sayAnswer.classList.remove("bad");
     sayAnswer.textContent = "…";
-    client.say({ sentence: sayInput.value }, { timeoutMs: callTimeoutMs }).then(
+    calls.say({ sentence: sayInput.value }, { timeoutMs: callTimeoutMs }).then(
       (res) => {
         sayAnswer.textContent = res.sentence;
       },
@@ -168,7 +171,7 @@ function start(): void {
     introduction.replaceChildren();
     void (async () => {
       try {
-        for await (const res of client.introduce({ name: nameInput.value }, { timeoutMs: callTimeoutMs })) {
+        for await (const res of calls.introduce({ name: nameInput.value }, { timeoutMs: callTimeoutMs })) {
           const li = document.createElement("li");
           li.textContent = res.sentence;
           introduction.append(li);
@@ -184,8 +187,10 @@ function start(): void {
 
   const tokenInput = element<HTMLInputElement>("token");
   const tokenState = element("token-state");
-  const showToken = () => {
-    tokenState.textContent = token === "" ? "No token: calls are anonymous." : "A token is saved for this server.";
+  // What is saved, said as soon as it is (a switch still waiting for its Sends would write it
+  // later over what the form said meanwhile: a token not saved, say).
+  const showToken = (t: string) => {
+    tokenState.textContent = t === "" ? "No token: calls are anonymous." : "A token is saved for this server.";
   };
   element<HTMLFormElement>("token-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -207,6 +212,7 @@ function start(): void {
       return;
     }
     tokenInput.value = "";
+    showToken(entered);
     // The token's own conversation; the same token's again (a watch refused for want of a
     // token tries again).
     useToken(entered);
@@ -218,13 +224,12 @@ function start(): void {
   const useToken = (t: string) => {
     conversation.switchTo(conversationKey(t), () => {
       token = t;
-      showToken();
     });
   };
   if (token !== "") {
     element<HTMLDetailsElement>("token-section").open = false;
   }
-  showToken();
+  showToken(token);
   // Another tab of this page saved or cleared the token, or started or left the
   // conversation: this one follows, so that every tab shows the conversation the browser
   // keeps for the token, and none writes another's over it.
@@ -233,7 +238,9 @@ function start(): void {
       return;
     }
     if (ev.key === null || ev.key === tokenKey) {
-      useToken(storedToken());
+      const t = storedToken();
+      showToken(t);
+      useToken(t);
     }
     if (ev.key === null || ev.key === conversationKey(token)) {
       conversation.moved();
