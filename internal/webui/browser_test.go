@@ -625,7 +625,8 @@ func TestPage_ATokenSavedWhileASendWaitsIsSaidAndUsedBySayAtOnce(t *testing.T) {
 
 	p.say("I feel sad")
 	<-sendSeen
-	p.saveToken("eliza_new") // waits until the page says the token is saved
+	p.say("my mother hates me") // waits behind the first, and goes before the token's switch
+	p.saveToken("eliza_new")    // waits until the page says the token is saved
 	if got := p.sayForm("hello"); got.text != "answered" {
 		t.Fatalf("Say shows %+v, want the server's answer", got)
 	}
@@ -635,8 +636,11 @@ func TestPage_ATokenSavedWhileASendWaitsIsSaidAndUsedBySayAtOnce(t *testing.T) {
 	}
 	kafkatest.Eventually(t, 5*time.Second, notSaved, func() string { return "the form did not refuse the token" })
 
-	// Not queued, the sentence comes back to its field; then the page shows the new token's
-	// conversation (none yet), and the sentence sent again goes with the new token.
+	// Not queued, the first sentence comes back to its field; the second goes with the token
+	// it was sent under. Then the page shows the new token's conversation (none yet), and the
+	// sentence sent again goes with the new token.
+	release <- struct{}{}
+	<-sendSeen
 	release <- struct{}{}
 	p.waitField("I feel sad")
 	p.run(chromedp.SendKeys(chromedp.ID("sentence"), kb.Enter))
@@ -648,8 +652,8 @@ func TestPage_ATokenSavedWhileASendWaitsIsSaidAndUsedBySayAtOnce(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if want := []string{"", "Bearer eliza_new"}; !slices.Equal(sends, want) {
-		t.Errorf("the Sends carried %q, want %q: the first sent before the token, the second after", sends, want)
+	if want := []string{"", "", "Bearer eliza_new"}; !slices.Equal(sends, want) {
+		t.Errorf("the Sends carried %q, want %q: two sent before the token was saved, the third after", sends, want)
 	}
 	if want := []string{"Bearer eliza_new"}; !slices.Equal(says, want) {
 		t.Errorf("Say carried %q, want %q while the Send waited", says, want)
