@@ -269,19 +269,57 @@ func tokenOf(h http.Header) (token string, present bool, err error) {
 }
 
 // Interceptor authenticates every call of the handlers it is given to, applies the request
-// quota (WithQuotas), and puts the client in the call's context (ClientFrom).
-func (a *Authenticator) Interceptor() connect.Interceptor { return interceptor{a} }
+// quota (WithQuotas), and puts the client in the call's context (ClientFrom). A unary call
+// that its Gate admitted is not looked at again.
+func (a *Authenticator) Interceptor() Interceptor { return Interceptor{a} }
 
-type interceptor struct{ a *Authenticator }
+// Interceptor is the Authenticator's connect.Interceptor, with its Gate.
+type Interceptor struct{ a *Authenticator }
 
-func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+// Gate does for the unary calls of h (unary says which paths are) what the interceptor does,
+// before their requests are read: connect reads a unary call's message before it runs the
+// interceptors, so without it a caller with no valid token had its message read, and one
+// whose message could not be read was told that (InvalidArgument) rather than that its token
+// was refused. A call refused is answered here, in its own protocol; one admitted goes on to
+// h with its client in its context. Requests in no protocol connect knows go on to h, which
+// refuses them itself.
+func (i Interceptor) Gate(h http.Handler, unary func(path string) bool) http.Handler {
+	a := i.a
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !unary(r.URL.Path) || !refusals.IsSupported(r) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ctx, err := a.admit(r.Context(), r.URL.Path, a.credentialOf(r.Header))
+		if err != nil {
+			if r.ProtoMajor == 1 {
+				// Else net/http reads what is left of the body before it answers, to reuse
+				// the connection: the body of a caller refused.
+				w.Header().Set("Connection", "close")
+			}
+			_ = refusals.Write(w, r, err) // a client gone away is none to tell
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(ctx, gatedKey{}, true)))
+	})
+}
+
+// refusals writes Gate's errors as connect writes a handler's.
+var refusals = connect.NewErrorWriter()
+
+// gatedKey marks the context of a call Gate admitted.
+type gatedKey struct{}
+
+func (i Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		if req.Spec().IsClient {
 			return next(ctx, req)
 		}
-		ctx, err := i.a.admit(ctx, req.Spec().Procedure, i.a.credentialOf(req.Header()))
-		if err != nil {
-			return nil, err
+		if gated, _ := ctx.Value(gatedKey{}).(bool); !gated {
+			var err error
+			if ctx, err = i.a.admit(ctx, req.Spec().Procedure, i.a.credentialOf(req.Header())); err != nil {
+				return nil, err
+			}
 		}
 		res, err := next(ctx, req)
 		i.a.count(ctx, req.Spec().Procedure, err)
@@ -289,11 +327,11 @@ func (i interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	}
 }
 
-func (i interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+func (i Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return next
 }
 
-func (i interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+func (i Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		cr := i.a.credentialOf(conn.RequestHeader())
 		if cr.looked() {

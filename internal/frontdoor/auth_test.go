@@ -3,9 +3,11 @@ package frontdoor_test
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -345,5 +347,65 @@ func TestAuth_AStreamsSentencesAreAdmittedAsTheirClientIsNow(t *testing.T) {
 	jobs := c.jobs.all()
 	if len(jobs) != 2 || jobs[0].Tier != string(access.Premium) || jobs[1].Tier != string(access.Free) {
 		t.Fatalf("jobs %+v, want the first premium and the second free", jobs)
+	}
+}
+
+// A unary call's token is checked before its request is read, as a stream's is: a caller
+// without a valid token is refused while its body has not yet come (it had its message read
+// first), and one whose message cannot be read is told of its token, not of its message
+// (InvalidArgument, and uncounted in its client's usage). The refusal is counted as any call.
+func TestAuth_RefusesAUnaryCallsTokenBeforeReadingItsRequest(t *testing.T) {
+	cs := openClients(t)
+	_, valid, _ := cs.add(access.Premium)
+	unknown, _ := access.NewToken()
+	auth := access.NewAuthenticator(access.Optional, access.Free, cs.store, slog.New(slog.DiscardHandler))
+	var logged proctest.Buffer
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }),
+		func(o *frontdoor.Options) {
+			o.Auth = auth.Interceptor()
+			o.Log = slog.New(slog.NewTextHandler(&logged, nil))
+		})
+
+	for _, tc := range httpVersions {
+		for _, contentType := range []string{"application/json", "application/grpc"} {
+			sending, answered := slowSay(t, tc.client(h), h.url, "Content-Type", contentType, "Authorization", "Bearer "+unknown) // no body comes
+			var res *http.Response
+			select {
+			case res = <-answered:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s, %s: no answer while the body has not come, want the token refused at once", tc.name, contentType)
+			}
+			_ = sending.Close()
+			if res == nil {
+				continue
+			}
+			body, _ := io.ReadAll(res.Body)
+			_ = res.Body.Close()
+			code := res.Header.Get("Grpc-Status") + res.Trailer.Get("Grpc-Status") // trailers-only, or trailers
+			if contentType == "application/json" {
+				code = string(body)
+			}
+			if !strings.Contains(code, "unauthenticated") && code != "16" {
+				t.Errorf("%s, %s: %d %q (grpc-status %q), want unauthenticated", tc.name, contentType, res.StatusCode, body, code)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		token string
+		want  string
+	}{{unknown, `"code":"unauthenticated"`}, {valid, `"code":"invalid_argument"`}} {
+		res, body := h.post(t, h.h2c, elizav1connect.ElizaServiceSayProcedure, "application/json", `{"sentence": `, "Authorization", "Bearer "+tc.token)
+		if !strings.Contains(string(body), tc.want) {
+			t.Errorf("a message that cannot be read, with a token %s: %d %s, want %s", map[bool]string{true: "valid", false: "unknown"}[tc.token == valid], res.StatusCode, body, tc.want)
+		}
+	}
+	if err := requestsCounted(h.metrics, `
+		frontdoor_rpc_requests_total{code="invalid_argument",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 1
+		frontdoor_rpc_requests_total{code="unauthenticated",procedure="/connectrpc.eliza.v1.ElizaService/Say"} 5`); err != nil {
+		t.Error(err)
+	}
+	// The refusals' trail: where they came from, one info line a second for each host.
+	if !regexp.MustCompile(`level=INFO msg=rpc procedure=/connectrpc.eliza.v1.ElizaService/Say code=unauthenticated .* peer=127\.0\.0\.1:\d+`).MatchString(logged.String()) {
+		t.Errorf("the log:\n%s\nwant the refusal at info, with its peer", logged.String())
 	}
 }

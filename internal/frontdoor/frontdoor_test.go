@@ -396,9 +396,10 @@ var httpVersions = []struct {
 	{"HTTP/2", func(h *harness) *http.Client { return h.h2c }},
 }
 
-// slowSay starts a Say in JSON through client whose body is what the test writes to sending;
-// answered gets its response (nil, the test failed, when none came).
-func slowSay(t *testing.T, client *http.Client, url string) (sending *io.PipeWriter, answered <-chan *http.Response) {
+// slowSay starts a Say in JSON through client whose body is what the test writes to sending,
+// with headers (name, value, …; a Content-Type replaces JSON's) besides; answered gets its
+// response (nil, the test failed, when none came).
+func slowSay(t *testing.T, client *http.Client, url string, headers ...string) (sending *io.PipeWriter, answered <-chan *http.Response) {
 	t.Helper()
 	body, sending := io.Pipe()
 	t.Cleanup(func() { _ = sending.Close() })
@@ -407,6 +408,9 @@ func slowSay(t *testing.T, client *http.Client, url string) (sending *io.PipeWri
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	res := make(chan *http.Response, 1)
 	go func() {
 		r, err := client.Do(req)

@@ -357,12 +357,18 @@ func (c *readConn) failedWith(err error) bool {
 func (o *observer) done(ctx context.Context, procedure, peer string, start time.Time, err error, unreadable bool) {
 	markObserved(ctx)
 	elapsed := time.Since(start)
+	o.metrics.duration.WithLabelValues(procedure).Observe(elapsed.Seconds())
+	o.settled(ctx, procedure, peer, elapsed, err, unreadable)
+}
+
+// settled counts and logs a call that ended with err after elapsed: done's, and unread's,
+// which are counted but not timed.
+func (o *observer) settled(ctx context.Context, procedure, peer string, elapsed time.Duration, err error, unreadable bool) {
 	code, level, credentials := outcome(ctx, err)
 	if unreadable {
 		level = min(level, slog.LevelInfo)
 	}
 	o.metrics.requests.WithLabelValues(procedure, code).Inc()
-	o.metrics.duration.WithLabelValues(procedure).Observe(elapsed.Seconds())
 	if !credentials {
 		o.log.Log(ctx, level, "rpc", "procedure", procedure, "code", code, "took", elapsed, "error", err)
 		return
@@ -450,8 +456,8 @@ type observedKey struct{}
 // (procedure says which paths are) that the observer did not see: connect reads a unary
 // call's request before it runs the interceptors, so a call whose request could not be read
 // (malformed, too large, its body given up by a drain) failed before them, and went uncounted
-// and unlogged; and it refuses a call of any kind whose compression it does not know before
-// them. Its outcome is read from the error its response carries: gRPC's and gRPC-Web's status
+// and unlogged; it refuses a call of any kind whose compression it does not know before
+// them; and Auth's Gate refuses a unary call whose token it does not admit before them. Its outcome is read from the error its response carries: gRPC's and gRPC-Web's status
 // headers, a Connect error's JSON body, or, for a streaming call over the Connect protocol,
 // the end of the stream when it is the response's first message.
 func (o *observer) unread(h http.Handler, procedure func(path string) bool) http.Handler {
@@ -475,10 +481,10 @@ func (o *observer) unread(h http.Handler, procedure func(path string) bool) http
 		// Counted, not timed: its time is mostly its client's, sending the request, which the
 		// calls the observer sees spend before it starts their clocks. Nor is it a fault of the
 		// server's, whatever its code: the server was reading what its client sent (a gRPC
-		// envelope cut short is internal, an unknown compression unimplemented).
-		code, level, _ := outcome(ctx, err)
-		o.metrics.requests.WithLabelValues(r.URL.Path, code).Inc()
-		o.log.Log(ctx, min(level, slog.LevelInfo), "rpc", "procedure", r.URL.Path, "code", code, "took", time.Since(start), "error", err)
+		// envelope cut short is internal, an unknown compression unimplemented). A call refused
+		// for its token before its request was read (access.Interceptor.Gate) is logged as the
+		// observer logs one, with where it came from.
+		o.settled(ctx, r.URL.Path, r.RemoteAddr, time.Since(start), err, true)
 	})
 }
 

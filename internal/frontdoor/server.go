@@ -40,8 +40,10 @@ type Options struct {
 	// AllowedOrigins are the web origins whose pages may call the service (CORS); "*" allows
 	// any. Empty: no cross-origin access.
 	AllowedOrigins []string
-	// Auth, when set, authenticates every ElizaService call (access.Authenticator.Interceptor)
-	// and puts the client in its context. Reflection and health stay open.
+	// Auth, when set, authenticates every ElizaService and UsageService call
+	// (access.Authenticator.Interceptor) and puts the client in its context; when it is a
+	// Gatekeeper too, its Gate does so for unary calls before their requests are read.
+	// Reflection and health stay open.
 	Auth connect.Interceptor
 	// Usage, when set, serves eventdispatch.usage.v1.UsageService beside ElizaService, behind
 	// the same interceptors.
@@ -58,6 +60,13 @@ type Options struct {
 	// StuckWriteWait, BodyWait and ReflectionLinger replace the constants of their names
 	// when set (tests).
 	StuckWriteWait, BodyWait, ReflectionLinger time.Duration
+}
+
+// Gatekeeper is an Auth that also sees unary calls before connect reads their requests, as
+// HTTP middleware (access.Interceptor).
+type Gatekeeper interface {
+	// Gate serves h, refusing the unary calls (unary says which paths are) it does not admit.
+	Gate(h http.Handler, unary func(path string) bool) http.Handler
 }
 
 // compressMinBytes is the smallest response worth compressing for a client that accepts it.
@@ -108,7 +117,11 @@ func NewHandler(opts Options) http.Handler {
 		return clientStreams(path) || strings.HasPrefix(path, v1Path) || strings.HasPrefix(path, alphaPath)
 	}
 	unaries := procedureSet(procedures(unary, observed...))
-	return withCORS(endStuckOnDrain(observe.unread(badGetMessage(calls.counting(mux, every), unaries), every), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), cmp.Or(opts.BodyWait, BodyWait), streamsRequests, opts.Log), opts.AllowedOrigins)
+	var h http.Handler = badGetMessage(calls.counting(mux, every), unaries)
+	if gate, ok := opts.Auth.(Gatekeeper); ok {
+		h = gate.Gate(h, unaries) // inside unread, which counts and logs its refusals
+	}
+	return withCORS(endStuckOnDrain(observe.unread(h, every), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), cmp.Or(opts.BodyWait, BodyWait), streamsRequests, opts.Log), opts.AllowedOrigins)
 }
 
 // getErrors writes the errors of badGetMessage as connect writes a Connect GET's.
