@@ -310,6 +310,7 @@ var refusals = connect.NewErrorWriter()
 // gatedKey marks the context of a call Gate admitted.
 type gatedKey struct{}
 
+// WrapUnary admits a unary call its Gate did not, and counts its outcome in the client's usage.
 func (i Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		if req.Spec().IsClient {
@@ -327,10 +328,13 @@ func (i Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	}
 }
 
+// WrapStreamingClient leaves a client's calls alone.
 func (i Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
 	return next
 }
 
+// WrapStreamingHandler admits a stream, ends it when its token is revoked or its client
+// disabled, and counts its outcome in the client's usage.
 func (i Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		cr := i.a.credentialOf(conn.RequestHeader())

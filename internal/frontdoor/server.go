@@ -117,7 +117,7 @@ func NewHandler(opts Options) http.Handler {
 		return clientStreams(path) || strings.HasPrefix(path, v1Path) || strings.HasPrefix(path, alphaPath)
 	}
 	unaries := procedureSet(procedures(unary, observed...))
-	var h http.Handler = badGetMessage(calls.counting(mux, every), unaries)
+	h := badGetMessage(calls.counting(mux, every), unaries)
 	if gate, ok := opts.Auth.(Gatekeeper); ok {
 		h = gate.Gate(h, unaries) // inside unread, which counts and logs its refusals
 	}
