@@ -457,9 +457,10 @@ type observedKey struct{}
 // call's request before it runs the interceptors, so a call whose request could not be read
 // (malformed, too large, its body given up by a drain) failed before them, and went uncounted
 // and unlogged; it refuses a call of any kind whose compression it does not know before
-// them; and Auth's Gate refuses a unary call whose token it does not admit before them. Its outcome is read from the error its response carries: gRPC's and gRPC-Web's status
-// headers, a Connect error's JSON body, or, for a streaming call over the Connect protocol,
-// the end of the stream when it is the response's first message.
+// them; and Auth's Gate refuses a unary call whose token it does not admit before them. Its
+// outcome is read from the error its response carries: gRPC's and gRPC-Web's status headers,
+// a Connect error's JSON body, or, for a streaming call over the Connect protocol, the end of
+// the stream when it is the response's first message.
 func (o *observer) unread(h http.Handler, procedure func(path string) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !procedure(r.URL.Path) {
