@@ -620,7 +620,8 @@ func TestQuotas_ReturnedSentencesRefillTheAllowanceUpToItsLimit(t *testing.T) {
 }
 
 // A client's limit changed keeps what its allowance holds, at most the new limit: a limit
-// changed back and forth gave a full new burst at each change.
+// changed back and forth gave a full new burst at each change. The time since the last call
+// fills at the faster rate: a raised limit was refused as if it had not been.
 func TestQuotas_ALimitChangedKeepsWhatTheAllowanceHolds(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	q := access.NewQuotas(access.QuotaConfig{Clients: access.Limits{SentencesPerMinute: 600}, Now: func() time.Time { return now }},
@@ -646,6 +647,14 @@ func TestQuotas_ALimitChangedKeepsWhatTheAllowanceHolds(t *testing.T) {
 	now = now.Add(300 * time.Millisecond) // 3 at 10 a second; the new limit holds 2 of them
 	if got := admitted(3); got != 2 {
 		t.Fatalf("%d of 3 admitted after the limit went back to 2, want 2", got)
+	}
+	// Raised once the old limit was spent, and a while after: the time since the last sentence
+	// fills at the new rate, the faster. At the old one, 3 s held a tenth of a sentence, and the
+	// client was told to wait still.
+	now = now.Add(3 * time.Second)
+	c.Limits.SentencesPerMinute = 0 // 10 a second: 3 s hold 30
+	if got := admitted(5); got != 5 {
+		t.Fatalf("%d of 5 admitted 3 s after the limit was raised to 10 a second, want 5", got)
 	}
 }
 

@@ -118,11 +118,15 @@ func (q *Quotas) take(buckets map[uuid.UUID]*bucket, id uuid.UUID, limit int, pe
 		b = &bucket{limit: limit, rate: float64(limit) / period.Seconds(), tokens: float64(limit), at: now}
 		buckets[id] = b
 	case b.limit != limit:
-		// The client's limit changed: what the bucket holds stays, at most the new limit, and
-		// fills at the new rate from now. A new full bucket at each change let a client whose
-		// limit went back and forth send a whole burst again each time.
-		b.fill(now)
-		b.limit, b.rate, b.tokens = limit, float64(limit)/period.Seconds(), min(b.tokens, float64(limit))
+		// The client's limit changed: what the bucket holds stays, at most the new limit. The
+		// change came at some time since the bucket was last counted, which is not known: that
+		// time fills at the faster of the two rates, then the new rate goes on. (At the old
+		// rate, a client whose limit was raised after it spent the old one was refused at its
+		// next call, told to wait as the new rate counts; a new full bucket at each change let
+		// a client whose limit went back and forth send a whole burst again each time.)
+		rate := float64(limit) / period.Seconds()
+		b.tokens = min(float64(limit), b.tokens+now.Sub(b.at).Seconds()*max(b.rate, rate))
+		b.limit, b.rate, b.at = limit, rate, now
 	default:
 		b.fill(now)
 	}
