@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/beacon/eventdispatch/internal/rounds"
+	"github.com/beacon/eventdispatch/internal/visible"
 )
 
 // ErrNotFound is returned for a client or token id the store does not have.
@@ -66,8 +67,8 @@ const MaxClientName = 200
 // an override reorder the rest of its row.
 func CheckClientName(name string) error {
 	switch n := utf8.RuneCountInString(name); {
-	case strings.TrimSpace(name) == "":
-		return errors.New("a client's name must not be blank")
+	case visible.Blank(name):
+		return errors.New("a client's name must not be blank (nothing but spaces, control and format characters, such as zero-width spaces)")
 	case n > MaxClientName:
 		return fmt.Errorf("a client's name is at most %d characters, not %d", MaxClientName, n)
 	case !utf8.ValidString(name):

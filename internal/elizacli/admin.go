@@ -365,14 +365,17 @@ func checkLimits(l access.Limits) error {
 
 // describeLimits shows a client's own limits, "default" for those it does not set.
 func describeLimits(l access.Limits) string {
-	show := func(n int64, unit string) string {
-		if n == 0 {
-			return "default " + unit
+	show := func(n int64, one, units string) string {
+		switch n {
+		case 0:
+			return "default " + units
+		case 1:
+			return "1 " + one
 		}
-		return fmt.Sprintf("%d %s", n, unit)
+		return fmt.Sprintf("%d %s", n, units)
 	}
-	return show(int64(l.RequestsPerSecond), "req/s") + ", " + show(int64(l.SentencesPerMinute), "sentences/min") + ", " +
-		show(l.TokensPerDay, "tokens/day")
+	return show(int64(l.RequestsPerSecond), "req/s", "req/s") + ", " + show(int64(l.SentencesPerMinute), "sentence/min", "sentences/min") + ", " +
+		show(l.TokensPerDay, "token/day", "tokens/day")
 }
 
 // shownName is a client's name as the list prints it: quoted, escapes and all, when it is not

@@ -53,7 +53,11 @@ func TestAdmin_BadArgumentsAreSaidBeforeTheDatabaseIsReached(t *testing.T) {
 	}{
 		{[]string{"clients", "add", "--name", "x", "--tier", "gold"}, `eliza: tier "gold": want free or premium` + "\n", 1},
 		{[]string{"clients", "add"}, "eliza: --name is required\n", 2},
-		{[]string{"clients", "add", "--name", "  "}, "eliza: --name: a client's name must not be blank\n", 1},
+		{[]string{"clients", "add", "--name", "  "}, "eliza: --name: a client's name must not be blank (nothing but spaces, control and format characters, such as zero-width spaces)\n", 1},
+		{[]string{"clients", "add", "--name", "\u200b\u200b"}, "eliza: --name: a client's name must not be blank", 1},
+		{[]string{"clients", "limits", id, "--sentences-per-minute", "2147483648"}, "eliza: --sentences-per-minute 2147483648: give 1 to 2147483647", 1},
+		{[]string{"clients", "limits", id, "--tokens-per-day", "9223372036854775808"}, `eliza: invalid argument "9223372036854775808" for "--tokens-per-day" flag`, 1},
+		{[]string{"clients", "limits", id, "--tokens-per-day", "many"}, `eliza: invalid argument "many" for "--tokens-per-day" flag`, 2},
 		{[]string{"clients", "add", "--name", "probe\n00000000-dead-beef  admin  premium  true"}, "eliza: --name: a client's name must not hold control characters or line breaks: '\\n' at byte 5\n", 1},
 		{[]string{"clients", "add", "--name", "a\tb"}, "eliza: --name: a client's name must not hold control characters or line breaks: '\\t' at byte 1\n", 1},
 		{[]string{"clients", "add", "--name", "a\u2028b"}, "eliza: --name: a client's name must not hold control characters or line breaks: '\\u2028' at byte 1\n", 1},
@@ -98,6 +102,15 @@ func TestClientsLimits_KeepsTheLargestLimitsAndResetsThoseLeftOut(t *testing.T) 
 	want = "client " + id[1] + ": default req/s, default sentences/min, 50000 tokens/day\n"
 	if code != 0 || errs != want {
 		t.Fatalf("clients limits with one flag: exit status %d, %q; want 0 and %q", code, errs, want)
+	}
+	code, _, errs = admin(t, ep.DatabaseURL, "clients", "limits", id[1], "--sentences-per-minute", "1", "--tokens-per-day", "1")
+	want = "client " + id[1] + ": default req/s, 1 sentence/min, 1 token/day\n"
+	if code != 0 || errs != want {
+		t.Fatalf("clients limits of one: exit status %d, %q; want 0 and %q", code, errs, want)
+	}
+	code, _, errs = admin(t, ep.DatabaseURL, "clients", "limits", id[1], "--tokens-per-day", "50000")
+	if code != 0 {
+		t.Fatalf("clients limits with one flag again: exit status %d, %q", code, errs)
 	}
 	var rps, spm *int32
 	var tpd *int64

@@ -26,6 +26,7 @@ import (
 	elizav1 "github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1"
 	"github.com/beacon/eventdispatch/internal/gen/connectrpc/eliza/v1/elizav1connect"
 	"github.com/beacon/eventdispatch/internal/sleep"
+	"github.com/beacon/eventdispatch/internal/visible"
 )
 
 // answerWait bounds how long chat waits, at the end of input, for the answers still due:
@@ -274,7 +275,7 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 		}
 		// A line of nothing but spaces, control and format characters (a zero-width space)
 		// is blank, as the server has it: skipped, not sent to be refused.
-		if line = strings.TrimSpace(line); !frontdoor.Blank(line) {
+		if line = strings.TrimSpace(line); !visible.Blank(line) {
 			c.send(ctx, line)
 		}
 	}
@@ -361,7 +362,7 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 				// byte; as from a pipe, it is refused instead.
 				return "", fmt.Errorf("not sent: %q: %w", line, errTypedNotUTF8)
 			}
-			if err == nil && !frontdoor.Blank(strings.TrimSpace(line)) {
+			if err == nil && !visible.Blank(strings.TrimSpace(line)) {
 				_ = rl.SaveHistory(line) // not kept for the next run, at worst
 			}
 			return line, err

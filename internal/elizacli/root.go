@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -45,8 +46,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 // exitCode is the exit status of a command that failed with err: 2 for one used wrongly
 // (usageError, or a flag that names nothing, lacks its value or has one of the wrong type), 1
-// for anything else.
+// for anything else, a number too large for its flag among them, as one too large for what
+// it sets is (checkLimits).
 func exitCode(err error) int {
+	if errors.Is(err, strconv.ErrRange) {
+		return 1
+	}
 	if errors.As(err, new(usageError)) || errors.As(err, new(*pflag.NotExistError)) || errors.As(err, new(*pflag.ValueRequiredError)) ||
 		errors.As(err, new(*pflag.InvalidValueError)) || errors.As(err, new(*pflag.InvalidSyntaxError)) {
 		return 2

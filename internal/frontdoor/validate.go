@@ -3,12 +3,11 @@ package frontdoor
 import (
 	"errors"
 	"fmt"
-	"strings"
-	"unicode"
 
 	"connectrpc.com/connect"
 
 	"github.com/beacon/eventdispatch/internal/queue"
+	"github.com/beacon/eventdispatch/internal/visible"
 )
 
 // MaxSentenceBytes is the longest sentence, in bytes of UTF-8, that the service answers.
@@ -33,7 +32,7 @@ func validateSentence(sentence string) error {
 	if sentence == "" {
 		return connect.NewError(connect.CodeInvalidArgument, errors.New("sentence is empty: say something"))
 	}
-	if Blank(sentence) {
+	if visible.Blank(sentence) {
 		// Spaces alone, or a zero-width space, a byte-order mark or a bell, would be queued,
 		// and a model asked about nothing. One message for all of them, as the rule is one.
 		return connect.NewError(connect.CodeInvalidArgument,
@@ -51,15 +50,3 @@ func validateSentence(sentence string) error {
 	return nil
 }
 
-// Blank reports whether sentence has nothing to read: only spaces, control and format
-// characters, which the service refuses as empty. Clients that skip blank lines (the eliza
-// CLI) skip these too.
-func Blank(sentence string) bool { return !strings.ContainsFunc(sentence, shows) }
-
-// shows says whether r is anything but a space, a control character or a format character
-// (zero-width, byte-order mark, bidirectional marks). Asked the other way round (is it a
-// letter, number, symbol…), a character newer than Go's Unicode tables, such as a new
-// emoji, would be refused.
-func shows(r rune) bool {
-	return !unicode.IsSpace(r) && !unicode.IsControl(r) && !unicode.Is(unicode.Cf, r)
-}

@@ -41,7 +41,7 @@ function fnv32(s: string): string {
 
 /** A failed call in words: the server's own message when it answered, else that it was not reached. */
 // blank says whether text has nothing to read: only spaces, control and format characters
-// (a zero-width space), which the server refuses as empty (frontdoor.Blank).
+// (a zero-width space), which the server refuses as empty (internal/visible).
 function blank(text: string): boolean {
   return !/[^\s\p{Cc}\p{Cf}]/u.test(text);
 }
