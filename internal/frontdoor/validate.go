@@ -49,4 +49,3 @@ func validateSentence(sentence string) error {
 	}
 	return nil
 }
-
