@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/app"
 )
 
@@ -61,6 +62,7 @@ func main() {
 			rpc: rpcAddr, admin: sys.AdminAddr(), kafka: kafkaAddr, kafkaDir: kafkaDir, store: storeName, model: cfg.Conversations.Model.Describe(),
 			topics:   []string{cfg.Signals.Topic, cfg.Queue.Jobs},
 			interval: cfg.Headband.Interval, maxPause: cfg.Headband.MaxPause, fast: cfg.Headband.Fast, page: cfg.FrontDoor.WebUI,
+			tokens: cfg.FrontDoor.Auth == access.Required,
 		}.print(os.Stdout)
 		return nil
 	})
@@ -75,6 +77,7 @@ type banner struct {
 	interval, maxPause time.Duration
 	fast               bool // HEADBAND_FAST: recordings back to back, no pauses
 	page               bool // the chat page is served at the front door's "/"
+	tokens             bool // AUTH=required: every call needs a token
 }
 
 // schedule says when the simulated headband starts recordings.
@@ -91,6 +94,12 @@ func (b banner) print(w io.Writer) {
 	if b.page {
 		page = "http://" + rpc + "/  (open it in a browser)"
 	}
+	// Under AUTH=required the commands carry a token, which they would be refused without.
+	auth, curlAuth, needs := "", "", ""
+	if b.tokens {
+		auth, curlAuth = `-H "Authorization: Bearer $TOKEN" `, `--header "Authorization: Bearer $TOKEN" `
+		needs = "Every call needs a token (AUTH=required); make one with the same DATABASE_URL:\n  TOKEN=$(go run ./cmd/eliza clients add --name me)\n\n"
+	}
 	kept := "in memory, lost on exit"
 	if b.kafkaDir != "" {
 		kept = "kept in " + b.kafkaDir + " (STANDALONE_KAFKA_DIR)"
@@ -106,18 +115,18 @@ on an embedded Kafka broker. No Kafka or Debezium needed, nor Postgres unless DA
   recordings   %[5]s
   model        %[6]s
 
-Try:
-  curl --header "Content-Type: application/json" --data '{"sentence": "I feel happy."}' \
+%[10]sTry:
+  curl %[12]s--header "Content-Type: application/json" --data '{"sentence": "I feel happy."}' \
       http://%[1]s/connectrpc.eliza.v1.ElizaService/Say
-  go tool grpcurl -plaintext -d '@' %[1]s connectrpc.eliza.v1.ElizaService/Converse
-  go tool grpcurl -plaintext -d '@' %[1]s connectrpc.eliza.v1.ElizaService/QueueConversation
+  go tool grpcurl -plaintext %[11]s-d '@' %[1]s connectrpc.eliza.v1.ElizaService/Converse
+  go tool grpcurl -plaintext %[11]s-d '@' %[1]s connectrpc.eliza.v1.ElizaService/QueueConversation
       (type lines such as {"sentence":"I feel happy."}; Ctrl-D ends the input)
   curl -s http://%[2]s/metrics | grep dispatcher_recordings_completed_total
 
 The simulated headband %[7]s; the log shows
 "processing recording <uuid>" for each complete one. Ctrl-C stops everything.
 
-`, rpc, admin, b.kafka, strings.Join(b.topics, ", "), b.store, b.model, b.schedule(), page, kept)
+`, rpc, admin, b.kafka, strings.Join(b.topics, ", "), b.store, b.model, b.schedule(), page, kept, needs, auth, curlAuth)
 }
 
 // hostPort names a listener's address the way a client on this machine would dial it.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -430,5 +431,45 @@ func TestCommands_EachIsOneFileSoGoRunOfItsMainGoWorks(t *testing.T) {
 		if !strings.HasSuffix(f, "_test.go") && filepath.Base(f) != "main.go" {
 			t.Errorf("%s: a command's code is its main.go alone, for `go run cmd/NAME/main.go`", f)
 		}
+	}
+}
+
+// Under AUTH=required the banner's commands carry a token, and say how to make one: copied
+// from the banner, with the token `eliza clients add` printed, Say answers. (They had none,
+// and each was refused: "this server needs a token".)
+func TestStandalone_WhereTokensAreRequiredTheBannersCommandsCarryOne(t *testing.T) {
+	ep := stack.Require(t, stack.Postgres)
+	s := start(t, builds.Build(t, "./cmd/standalone"), "DATABASE_URL="+ep.DatabaseURL, "AUTH=required", "HEADBAND_RECORDINGS=1")
+	proctest.WaitHTTP(t, "http://"+s.admin+"/readyz", 30*time.Second)
+	banner := s.Output()
+	if !strings.Contains(banner, "TOKEN=$(go run ./cmd/eliza clients add --name me)") {
+		t.Errorf("the banner does not say how to make a token:\n%s", banner)
+	}
+	for line := range strings.Lines(banner) {
+		if (strings.Contains(line, "grpcurl") || strings.Contains(line, "curl --header")) && !strings.Contains(line, `"Authorization: Bearer $TOKEN"`) {
+			t.Errorf("a command without the token: %q", line)
+		}
+	}
+	say := regexp.MustCompile(`(?m)^  (curl .*\\)\n\s+(\S+/Say)$`).FindStringSubmatch(banner)
+	if say == nil {
+		t.Fatalf("no curl of Say in the banner:\n%s", banner)
+	}
+	add := exec.Command(builds.Build(t, "./cmd/eliza"), "clients", "add", "--name", "test "+t.Name())
+	add.Env = append(os.Environ(), "DATABASE_URL="+ep.DatabaseURL)
+	var made strings.Builder
+	add.Stderr = &made
+	token, err := add.Output()
+	if err != nil {
+		t.Fatalf("eliza clients add: %v\n%s", err, made.String())
+	}
+	pool := stack.Pool(t, ep.DatabaseURL)
+	if id := regexp.MustCompile(`client (\S+) `).FindStringSubmatch(made.String()); id != nil {
+		t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DELETE FROM access.client WHERE id = $1`, id[1]) })
+	}
+	curl := exec.Command("sh", "-c", strings.TrimSuffix(say[1], `\`)+" "+say[2])
+	curl.Env = append(os.Environ(), "TOKEN="+strings.TrimSpace(string(token)))
+	out, err := curl.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"sentence":`) {
+		t.Errorf("the banner's curl of Say with the token: %v\n%s\nwant an answer", err, out)
 	}
 }
