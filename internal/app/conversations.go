@@ -57,7 +57,9 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 	group := consumer.NewPipelined(s.groupConfig(bus, groups, cfg.GroupID, topics.Jobs, 4*cfg.Workers), kafkabus.Each(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), s.Log), worker.Decode, pool.Process))
 
 	s.addWork(lifecycle.Task{Name: "conversation group", Run: func(ctx, drain context.Context) error {
-		bus.AwaitTopics(ctx, s.Log, topics.Jobs, dlqTopic)
+		if _, err := bus.AwaitTopics(ctx, s.Log, "JOBS_TOPIC", topics.Jobs, dlqTopic); err != nil {
+			return err
+		}
 		err := groupErr(group.Run(ctx))
 		// Model calls the group stopped waiting for (HandleTimeout) may still finish and
 		// record their outcomes while the drain lasts. Their jobs are uncommitted either way,
@@ -89,7 +91,9 @@ func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups
 	s.addWork(task("lost jobs", func(ctx context.Context) error {
 		// Once the topic is there: a dispatcher's first start creates it. The group's task
 		// waits for it too, and says so while Kafka cannot be reached.
-		bus.AwaitTopics(ctx, slog.New(slog.DiscardHandler), topics.Jobs)
+		if _, err := bus.AwaitTopics(ctx, slog.New(slog.DiscardHandler), "JOBS_TOPIC", topics.Jobs); err != nil {
+			return err
+		}
 		sweepLost(ctx, lostSweep{
 			store: store, after: cfg.LostAfter, metrics: metrics, log: s.Log,
 			unread: func(ctx context.Context) (time.Time, error) {

@@ -82,7 +82,9 @@ func (s *System) AddFrontDoor(ctx context.Context, cfg FrontDoor, databaseURL st
 	// Jobs can be queued before any dispatcher has created the topic. (The task then idles:
 	// a task that returns stops the process.)
 	s.addWork(task("jobs topic", func(ctx context.Context) error {
-		bus.AwaitTopics(ctx, s.Log, topics.Jobs)
+		if _, err := bus.AwaitTopics(ctx, s.Log, "JOBS_TOPIC", topics.Jobs); err != nil {
+			return err
+		}
 		<-ctx.Done()
 		return nil
 	}))

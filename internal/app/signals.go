@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -119,7 +120,15 @@ func (s *System) AddSignals(cfg Signals, groups Groups, bus *kafkabus.Bus, store
 	group := consumer.New(cc, metrics.Counted(kafkabus.Batches(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), s.Log), dispatch.Decode, handler.Handle)))
 
 	s.addWork(task("signal group", func(ctx context.Context) error {
-		bus.AwaitTopics(ctx, s.Log, cfg.Topic, dlqTopic)
+		created, err := bus.AwaitTopics(ctx, s.Log, "SIGNAL_TOPIC", cfg.Topic, dlqTopic)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(created, cfg.Topic) {
+			// Normal on a stack's first start, before Debezium's first change; else a name
+			// mistyped, which would leave the group idle and ready, reading nothing.
+			s.Log.Info("SIGNAL_TOPIC did not exist, and nothing had written to it: if Debezium's connector writes to another topic, SIGNAL_TOPIC names the wrong one", "topic", cfg.Topic)
+		}
 		return groupErr(group.Run(ctx))
 	}))
 	s.addWork(task("incomplete-recording watch", func(ctx context.Context) error {

@@ -3,8 +3,11 @@ package kafkabus_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/proctest"
+	"github.com/beacon/eventdispatch/internal/stack"
 )
 
 func partitionsOf(t *testing.T, b *kafkatest.Broker, topic string) int {
@@ -46,7 +50,7 @@ func TestBus_AwaitTopicsReturnsWhenItsContextEndsWhileKafkaIsAway(t *testing.T) 
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	began := time.Now()
-	bus.AwaitTopics(ctx, slog.New(slog.DiscardHandler), "t")
+	_, _ = bus.AwaitTopics(ctx, slog.New(slog.DiscardHandler), "TOPIC", "t")
 	if took := time.Since(began); took > 3*time.Second {
 		t.Fatalf("AwaitTopics took %s to notice its context had ended", took)
 	}
@@ -89,7 +93,7 @@ func TestAwaitTopics_ASilentBrokerDoesNotHoldItPastItsContext(t *testing.T) {
 	go func() {
 		defer close(done)
 		kafkabus.New(kafkabus.Config{Brokers: []string{silent}, Partitions: 1}).
-			AwaitTopics(ctx, slog.New(slog.NewTextHandler(&logged, nil)), "silent")
+			AwaitTopics(ctx, slog.New(slog.NewTextHandler(&logged, nil)), "TOPIC", "silent")
 	}()
 	select {
 	case <-done:
@@ -99,5 +103,34 @@ func TestAwaitTopics_ASilentBrokerDoesNotHoldItPastItsContext(t *testing.T) {
 	// The check cut short by the context is the shutdown's doing, not Kafka's.
 	if logged.Len() > 0 {
 		t.Errorf("AwaitTopics warned when its context ended: %s", logged.String())
+	}
+}
+
+// A topic Kafka refuses, here one whose name collides with an existing topic's ('.' and '_'
+// are one to Kafka), stops AwaitTopics at once with the setting that named it: it was
+// retried every second, forever, as Kafka out of reach. The topics it creates are logged.
+func TestAwaitTopics_ATopicKafkaRefusesIsNotRetried(t *testing.T) {
+	ep := stack.Require(t, stack.Kafka)
+	base := fmt.Sprintf("await.refused.%d.%d", os.Getpid(), time.Now().UnixNano())
+	conn, err := kafka.Dial("tcp", ep.KafkaBrokers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.DeleteTopics(base); _ = conn.Close() })
+	bus := kafkabus.New(kafkabus.Config{Brokers: ep.KafkaBrokers, Partitions: 1})
+	var logged proctest.Buffer
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	created, err := bus.AwaitTopics(t.Context(), log, "SIGNAL_TOPIC", base)
+	if err != nil || len(created) != 1 || created[0] != base || !strings.Contains(logged.String(), "created topic") {
+		t.Fatalf("AwaitTopics of a new topic: %v, %v; logged %s; want it created, and said so", created, err, logged.String())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	created, err = bus.AwaitTopics(ctx, log, "SIGNAL_TOPIC", strings.ReplaceAll(base, ".", "_"))
+	if err == nil || ctx.Err() != nil || len(created) != 0 || !errors.Is(err, kafka.InvalidTopic) || !strings.HasPrefix(err.Error(), "SIGNAL_TOPIC: ") {
+		t.Fatalf("AwaitTopics of a colliding name: %v, %v (context: %v), want an Invalid Topic naming SIGNAL_TOPIC at once", created, err, ctx.Err())
+	}
+	if strings.Contains(logged.String(), "retrying") {
+		t.Errorf("the refusal was retried:\n%s", logged.String())
 	}
 }

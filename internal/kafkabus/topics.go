@@ -24,33 +24,56 @@ import (
 // calls on a connection take no context, and a broker that accepts connections and never
 // answers held a process's shutdown for the whole of its grace.
 func (b *Bus) EnsureTopics(ctx context.Context, topics ...string) error {
+	_, err := b.ensure(ctx, topics)
+	return err
+}
+
+// ensure is EnsureTopics, which also returns the topics it created, one at a time: a topic
+// refused stops it, after those before it.
+func (b *Bus) ensure(ctx context.Context, topics []string) (created []string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
 	defer cancel()
 	var d kafka.Dialer
 	conn, err := d.DialContext(ctx, "tcp", b.brokers[0])
 	if err != nil {
-		return fmt.Errorf("ensure topics: %w", err)
+		return nil, fmt.Errorf("ensure topics: %w", err)
 	}
 	defer conn.Close()
 	defer context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })()
 	controller, err := conn.Controller()
 	if err != nil {
-		return fmt.Errorf("ensure topics: find controller: %w", err)
+		return nil, fmt.Errorf("ensure topics: find controller: %w", err)
 	}
 	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(controller.Host, strconv.Itoa(controller.Port)))
 	if err != nil {
-		return fmt.Errorf("ensure topics: dial controller: %w", err)
+		return nil, fmt.Errorf("ensure topics: dial controller: %w", err)
 	}
 	defer cc.Close()
 	defer context.AfterFunc(ctx, func() { _ = cc.SetDeadline(time.Now()) })()
-	configs := make([]kafka.TopicConfig, len(topics))
-	for i, t := range topics {
-		configs[i] = kafka.TopicConfig{Topic: t, NumPartitions: b.partitions, ReplicationFactor: -1}
+	for _, t := range topics {
+		switch err := cc.CreateTopics(kafka.TopicConfig{Topic: t, NumPartitions: b.partitions, ReplicationFactor: -1}); {
+		case err == nil:
+			created = append(created, t)
+		case !errors.Is(err, kafka.TopicAlreadyExists):
+			if errors.Is(err, kafka.InvalidTopic) {
+				err = fmt.Errorf("%w (Kafka takes a name of at most 249 letters, digits, '.', '_' and '-', which is not an existing topic's with '.' and '_' taken as one)", err)
+			}
+			return created, fmt.Errorf("ensure topic %q: %w", t, err)
+		}
 	}
-	if err := cc.CreateTopics(configs...); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("ensure topics %v: %w", topics, err)
+	return created, awaitLeaders(ctx, conn, topics)
+}
+
+// refused reports whether err is Kafka refusing a topic as the settings name it: retried, it
+// would be refused again.
+func refused(err error) bool {
+	for _, code := range []kafka.Error{kafka.InvalidTopic, kafka.InvalidPartitionNumber, kafka.InvalidReplicationFactor,
+		kafka.InvalidReplicaAssignment, kafka.InvalidConfiguration, kafka.PolicyViolation} {
+		if errors.Is(err, code) {
+			return true
+		}
 	}
-	return awaitLeaders(ctx, conn, topics)
+	return false
 }
 
 // allLed reports whether each of topics has partitions, every one with a leader.
@@ -98,18 +121,29 @@ func awaitLeaders(ctx context.Context, conn *kafka.Conn, topics []string) error 
 	}
 }
 
-// AwaitTopics calls EnsureTopics until it succeeds or ctx is done, logging each failure: a
-// process may start before Kafka does.
-func (b *Bus) AwaitTopics(ctx context.Context, log *slog.Logger, topics ...string) {
+// AwaitTopics calls EnsureTopics until it succeeds or ctx is done, logging each failure (a
+// process may start before Kafka does) and each topic it creates, which it returns. A topic
+// Kafka refuses (an invalid name, one that collides with an existing topic's) is not retried:
+// the error, which names setting (the variable that named topics), is returned.
+func (b *Bus) AwaitTopics(ctx context.Context, log *slog.Logger, setting string, topics ...string) ([]string, error) {
 	const retryEvery = time.Second // as the consumer groups' joins: back within about a second
+	var all []string
 	for ctx.Err() == nil {
-		err := b.EnsureTopics(ctx, topics...)
-		if err == nil || ctx.Err() != nil {
-			return // a check cut short by ctx says nothing of Kafka
+		created, err := b.ensure(ctx, topics)
+		for _, t := range created {
+			log.Info("created topic", "topic", t, "partitions", b.partitions, "setting", setting)
 		}
-		log.Warn("cannot reach Kafka to check topics; retrying", "topics", topics, "error", err, "retry_in", retryEvery)
+		all = append(all, created...)
+		switch {
+		case err == nil || ctx.Err() != nil:
+			return all, nil // a check cut short by ctx says nothing of Kafka
+		case refused(err):
+			return all, fmt.Errorf("%s: %w", setting, err)
+		}
+		log.Warn("cannot make sure the topics exist; retrying", "topics", topics, "error", err, "retry_in", retryEvery)
 		if sleep.For(ctx, retryEvery) != nil {
-			return
+			break
 		}
 	}
+	return all, nil
 }
