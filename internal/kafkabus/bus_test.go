@@ -92,7 +92,7 @@ func TestAwaitTopics_ASilentBrokerDoesNotHoldItPastItsContext(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		kafkabus.New(kafkabus.Config{Brokers: []string{silent}, Partitions: 1}).
+		_, _ = kafkabus.New(kafkabus.Config{Brokers: []string{silent}, Partitions: 1}).
 			AwaitTopics(ctx, slog.New(slog.NewTextHandler(&logged, nil)), "TOPIC", "silent")
 	}()
 	select {
