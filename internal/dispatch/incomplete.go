@@ -24,9 +24,17 @@ type Watcher interface {
 	// Pending counts the recordings not complete yet that have a signal present.
 	Pending(ctx context.Context) (int64, error)
 	// ReportIncomplete returns those of them whose first signal is older than age, each once
-	// across replicas, with what each lacks.
-	ReportIncomplete(ctx context.Context, age time.Duration) ([]recording.Incomplete, error)
+	// across replicas, with what each lacks; but not while their partition is being applied
+	// (a change within quiet) and has not been applied age past their first signal, when the
+	// rest of their signals may be in the backlog.
+	ReportIncomplete(ctx context.Context, age, quiet time.Duration) ([]recording.Incomplete, error)
 }
+
+// quietAfter is how long a partition from which nothing was applied is taken as caught up, for
+// the report of incomplete recordings: a partition a dispatcher is catching up on has a batch
+// applied every few milliseconds; one whose batches fail for longer than this (Postgres out of
+// reach) is taken as caught up too, and its recordings are reported by the clock.
+func quietAfter(age time.Duration) time.Duration { return min(age, time.Minute) }
 
 // WatchIncomplete refreshes the pending gauge and logs, once each, recordings still
 // incomplete after age, until ctx is done. A late signal still completes them normally.
@@ -40,7 +48,7 @@ func WatchIncomplete(ctx context.Context, w Watcher, age time.Duration, m *Metri
 		} else if ctx.Err() == nil {
 			m.pending.Set(math.NaN()) // not known now: the last count would grow stale unseen
 		}
-		incomplete, err := w.ReportIncomplete(ctx, age)
+		incomplete, err := w.ReportIncomplete(ctx, age, quietAfter(age))
 		if err != nil && ctx.Err() == nil {
 			log.Warn("cannot check for incomplete recordings", "error", err)
 		}

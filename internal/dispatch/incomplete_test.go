@@ -28,7 +28,7 @@ func (c *counts) Pending(context.Context) (int64, error) {
 	return 4, err
 }
 
-func (c *counts) ReportIncomplete(context.Context, time.Duration) ([]recording.Incomplete, error) {
+func (c *counts) ReportIncomplete(context.Context, time.Duration, time.Duration) ([]recording.Incomplete, error) {
 	c.reported <- struct{}{}
 	return nil, nil
 }

@@ -37,8 +37,14 @@ type Store struct {
 	order []uuid.UUID
 	// snapshots holds, by partition, the position of the last snapshot whose start it recorded.
 	snapshots map[int]int64
-	now       func() time.Time
+	// progress holds, by partition, how far it has been applied (ReportIncomplete).
+	progress map[int]progress
+	now      func() time.Time
 }
+
+// progress is how far a partition has been applied: the newest commit time of a change
+// applied from it, and when.
+type progress struct{ sourceAt, appliedAt time.Time }
 
 type pendingRecording struct {
 	firstSeen time.Time
@@ -54,6 +60,7 @@ func New(rule recording.Rule) *Store {
 		pending:   map[uuid.UUID]*pendingRecording{},
 		processed: map[uuid.UUID]recording.Complete{},
 		snapshots: map[int]int64{},
+		progress:  map[int]progress{},
 		now:       time.Now,
 	}
 }
@@ -99,6 +106,7 @@ func (s *Store) Apply(_ context.Context, partition int, changes []recording.Chan
 	for rec := range left {
 		s.forgetIfEmpty(rec)
 	}
+	s.applied(partition, changes)
 	return res, nil
 }
 
@@ -206,15 +214,34 @@ func (s *Store) Pending(context.Context) (int64, error) {
 	return int64(n), nil
 }
 
+// applied notes how far partition has been applied: the newest commit time of changes, now.
+func (s *Store) applied(partition int, changes []recording.Change) {
+	g := s.progress[partition]
+	for _, c := range changes {
+		if c.At.After(g.sourceAt) {
+			g.sourceAt = c.At
+		}
+	}
+	if !g.sourceAt.IsZero() {
+		g.appliedAt = s.now()
+		s.progress[partition] = g
+	}
+}
+
 // ReportIncomplete returns, once each, the recordings whose first signal is older than age
-// and that are still incomplete, with what each lacks.
-func (s *Store) ReportIncomplete(_ context.Context, age time.Duration) ([]recording.Incomplete, error) {
+// and that are still incomplete, with what each lacks, but not those whose partition is being
+// applied (a change within quiet) and has not been applied age past their first signal, as
+// pgstore's.
+func (s *Store) ReportIncomplete(_ context.Context, age, quiet time.Duration) ([]recording.Incomplete, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cutoff := s.now().Add(-age)
+	now := s.now()
+	cutoff := now.Add(-age)
 	var out []recording.Incomplete
 	for rec, p := range s.pending {
-		if !p.reported && p.firstSeen.Before(cutoff) && !s.ledger.Empty(rec) {
+		g, ok := s.progress[p.partition]
+		behind := ok && g.sourceAt.Before(p.firstSeen.Add(age)) && g.appliedAt.After(now.Add(-quiet))
+		if !p.reported && p.firstSeen.Before(cutoff) && !behind && !s.ledger.Empty(rec) {
 			p.reported = true
 			out = append(out, recording.Incomplete{Recording: rec, FirstSeen: p.firstSeen, Missing: s.ledger.Missing(rec)})
 		}

@@ -126,13 +126,18 @@ const (
 )
 
 // ReportIncomplete returns, once each across all replicas, the recordings whose first signal
-// is older than age and that are still incomplete, with what each lacks. The claim and the
-// read of their signals are one statement.
-func (s *Store) ReportIncomplete(ctx context.Context, age time.Duration) ([]recording.Incomplete, error) {
+// is older than age and that are still incomplete, with what each lacks, but not those whose
+// partition is being applied (a change within quiet) and has not been applied age past their
+// first signal: the rest of their signals may be in the backlog still (partition_progress).
+// The claim and the read of their signals are one statement.
+func (s *Store) ReportIncomplete(ctx context.Context, age, quiet time.Duration) ([]recording.Incomplete, error) {
 	rows, err := s.pool.Query(ctx, `
 		WITH claimed AS (
 			UPDATE dispatcher.pending_recording p SET reported_at = now()
 			WHERE reported_at IS NULL AND first_seen < now() - make_interval(secs => $1::float8) AND `+hasPresent+`
+				AND NOT EXISTS (SELECT FROM dispatcher.partition_progress g WHERE g.kafka_partition = p.kafka_partition
+					AND g.source_at < p.first_seen + make_interval(secs => $1::float8)
+					AND g.applied_at > now() - make_interval(secs => $2::float8))
 			RETURNING recording, first_seen
 		)
 		SELECT c.recording, c.first_seen, s.signal IS NOT NULL,
@@ -140,7 +145,7 @@ func (s *Store) ReportIncomplete(ctx context.Context, age time.Duration) ([]reco
 			coalesce(s.sensor_type, ''), coalesce(s.channels, '{}'), coalesce(s.sample_type, '')
 		FROM claimed c
 		LEFT JOIN dispatcher.signal_state s ON s.recording = c.recording AND `+presentNow+`
-		ORDER BY c.first_seen, c.recording`, age.Seconds())
+		ORDER BY c.first_seen, c.recording`, age.Seconds(), quiet.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("report incomplete recordings: %w", err)
 	}

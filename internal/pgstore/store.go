@@ -165,6 +165,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, partition int, changes []r
 		return res, err
 	}
 	trackPending(writes, ledger, partition, recs, firstSeen, res.Completed)
+	trackProgress(writes, partition, changes)
 	if writes.Len() > 0 {
 		if err := tx.SendBatch(ctx, writes).Close(); err != nil {
 			return res, fmt.Errorf("save signal state and pending recordings: %w", err)
@@ -390,6 +391,25 @@ func saveSignals(writes *pgx.Batch, dirty []recording.Signal) error {
 			source_lsn = EXCLUDED.source_lsn, updated_at = now()
 		WHERE st.source_lsn < EXCLUDED.source_lsn`, string(doc))
 	return nil
+}
+
+// trackProgress notes in dispatcher.partition_progress how far partition has been applied:
+// the newest commit time of changes, now. ReportIncomplete reads it. Last of the batch's writes,
+// so that its row lock is held the least.
+func trackProgress(writes *pgx.Batch, partition int, changes []recording.Change) {
+	var newest time.Time
+	for _, c := range changes {
+		if c.At.After(newest) {
+			newest = c.At
+		}
+	}
+	if newest.IsZero() {
+		return
+	}
+	writes.Queue(`
+		INSERT INTO dispatcher.partition_progress AS g (kafka_partition, source_at) VALUES ($1, $2)
+		ON CONFLICT (kafka_partition) DO UPDATE SET source_at = greatest(g.source_at, EXCLUDED.source_at), applied_at = now()`,
+		partition, newest)
 }
 
 // trackPending queues the writes that record recordings seen and not complete, with the

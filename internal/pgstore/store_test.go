@@ -201,9 +201,9 @@ func TestStore_BatchesOfMaxBatchFromThreePartitionsHoldTheirLocksAtOnce(t *testi
 	g, ctx := errgroup.WithContext(t.Context())
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	for _, batch := range batches {
+	for p, batch := range batches {
 		g.Go(func() error {
-			res, err := store.Apply(ctx, 0, batch)
+			res, err := store.Apply(ctx, p, batch)
 			if err == nil && len(res.Completed) != 1 {
 				err = fmt.Errorf("completed %d recordings, want 1", len(res.Completed))
 			}

@@ -94,6 +94,7 @@ func Run[S Store](t *testing.T, h Harness[S]) {
 		{"IncompleteRecordingsAreReportedOnceAndPendingCounted", h.incompleteReportedOnceAndPendingCounted},
 		{"ProcessedRecordingIsNotPendingAgain", h.processedIsNotPendingAgain},
 		{"RecordingWhoseSignalChangesIDIsNotReportedAgain", h.renamedSignalKeepsItsRecordingsReport},
+		{"IncompleteIsNotReportedWhileItsPartitionIsBehind", h.incompleteWaitsForItsPartition},
 		{"RecordingWithNoSignalLeftIsNotPending", h.emptyIsNotPending},
 	}
 	for _, b := range behaviours {
