@@ -116,10 +116,10 @@ func up(ctx context.Context, db *sql.DB, log *slog.Logger) (int64, error) {
 	return version, nil
 }
 
-// refusedForGood reports a server's refusal that waiting will not mend: the credentials
+// RefusedForGood reports a server's refusal that waiting will not mend: the credentials
 // (28P01 invalid_password, 28000 invalid_authorization_specification) or the database
 // (3D000 invalid_catalog_name).
-func refusedForGood(err error) bool {
+func RefusedForGood(err error) bool {
 	pgErr, ok := errors.AsType[*pgconn.PgError](err)
 	return ok && (pgErr.Code == "28P01" || pgErr.Code == "28000" || pgErr.Code == "3D000")
 }
@@ -166,7 +166,7 @@ func Check(ctx context.Context, pool *pgxpool.Pool) error {
 		version, err = new(int64), nil
 	}
 	switch {
-	case err != nil && refusedForGood(err):
+	case err != nil && RefusedForGood(err):
 		return fmt.Errorf("%w: %w", ErrUnusable, err)
 	case err != nil:
 		return fmt.Errorf("check the database's schema: %w", err)

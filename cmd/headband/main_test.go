@@ -341,3 +341,19 @@ func TestHeadband_ARunThatInsertedNothingFailsAndIsNotReady(t *testing.T) {
 		t.Fatalf("exit code %d, printed:\n%s\nwant 1 and the signals given up", code, p.Output())
 	}
 }
+
+// A database that refuses the credentials stops the simulator at its start, naming
+// DATABASE_URL, as it stops the other binaries: each row was retried for HEADBAND_RETRY_FOR as
+// a passing fault, then given up, one after another (forever with HEADBAND_RECORDINGS=0).
+func TestHeadband_CredentialsTheDatabaseRefusesStopItAtStart(t *testing.T) {
+	u, err := url.Parse(stack.Require(t, stack.Postgres).DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), "not-the-password")
+	p := proctest.Start(t, proctest.Build(t, "./cmd/headband"),
+		"DATABASE_URL="+u.String(), "ADMIN_ADDR="+proctest.FreeAddr(t), "HEADBAND_FAST=1", "HEADBAND_RECORDINGS=0")
+	if code := p.Wait(t, 30*time.Second); code != 1 || !strings.Contains(p.Output(), "DATABASE_URL: the database cannot be used") {
+		t.Fatalf("exit code %d, printed:\n%s\nwant 1, naming DATABASE_URL", code, p.Output())
+	}
+}

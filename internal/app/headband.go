@@ -10,6 +10,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/headband/pgwriter"
 	"github.com/beacon/eventdispatch/internal/headband/simulate"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
+	"github.com/beacon/eventdispatch/migrations"
 )
 
 // OpenSignalTable returns the simulator's writer of datastore.signal rows in the Postgres at
@@ -18,6 +19,16 @@ func (s *System) OpenSignalTable(ctx context.Context, url string) (*pgwriter.Wri
 	w, err := pgwriter.Open(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	// A database that refuses the credentials or does not exist stops the simulator here, as
+	// it stops the other binaries (System.pool): each row was retried as a passing fault for
+	// HEADBAND_RETRY_FOR, then given up, one after another. One that is not up yet is left
+	// to the inserts' retries.
+	checkCtx, cancel := context.WithTimeout(ctx, checkWithin)
+	defer cancel()
+	if err := w.Ping(checkCtx); migrations.RefusedForGood(err) {
+		w.Close()
+		return nil, fmt.Errorf("DATABASE_URL: %w: %w", migrations.ErrUnusable, err)
 	}
 	s.OnClose(w.Close)
 	s.addReady(func(ctx context.Context) error {

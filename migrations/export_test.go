@@ -1,4 +1,0 @@
-package migrations
-
-// RefusedForGood is refusedForGood, for tests.
-var RefusedForGood = refusedForGood
