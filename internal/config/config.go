@@ -46,13 +46,33 @@ func Load[T any](defaults T) (T, error) {
 		var pe env.ParseError
 		if errors.As(e, &pe) {
 			if name := envName(reflect.TypeFor[T](), pe.Name); name != "" {
-				msgs = append(msgs, fmt.Sprintf("%s: %v", name, pe.Err))
+				msgs = append(msgs, fmt.Sprintf("%s: %v", name, plain(pe.Err)))
 				continue
 			}
 		}
 		msgs = append(msgs, e.Error())
 	}
 	return cfg, errors.New(strings.Join(msgs, "; "))
+}
+
+// plain says a number or a boolean that could not be read as a person would, not as strconv
+// does ("strconv.ParseBool: parsing \"yes\": invalid syntax").
+func plain(err error) error {
+	var num *strconv.NumError
+	if !errors.As(err, &num) {
+		return err
+	}
+	switch {
+	case num.Func == "ParseBool":
+		return fmt.Errorf("%q: want true or false", num.Num)
+	case errors.Is(num.Err, strconv.ErrRange):
+		return fmt.Errorf("%q: too large", num.Num)
+	case strings.HasPrefix(num.Func, "ParseInt") || strings.HasPrefix(num.Func, "ParseUint"):
+		return fmt.Errorf("%q: want a whole number", num.Num)
+	case num.Func == "ParseFloat":
+		return fmt.Errorf("%q: want a number", num.Num)
+	}
+	return err
 }
 
 // trimLists trims the surrounding spaces of each entry of every list v reads (a []string

@@ -14,6 +14,7 @@ type inner struct {
 type sample struct {
 	Grace   time.Duration `env:"TEST_GRACE"`
 	Count   int           `env:"TEST_COUNT"`
+	Fast    bool          `env:"TEST_FAST"`
 	Brokers []string      `env:"TEST_BROKERS" envSeparator:","`
 	Seed    *uint64       `env:"TEST_SEED"`
 	Inner   inner
@@ -60,6 +61,23 @@ func TestLoad_NamesTheVariableThatIsWrong(t *testing.T) {
 	}
 }
 
+// A number or a boolean that cannot be read is said as a person would say it, not as
+// strconv does ("strconv.ParseBool: parsing \"yes\": invalid syntax").
+func TestLoad_SaysWhatANumberOrABooleanShouldBe(t *testing.T) {
+	for _, tc := range []struct{ name, value, want string }{
+		{"TEST_FAST", "yes", `TEST_FAST: "yes": want true or false`},
+		{"TEST_COUNT", "many", `TEST_COUNT: "many": want a whole number`},
+		{"TEST_COUNT", "99999999999999999999", `TEST_COUNT: "99999999999999999999": too large`},
+	} {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			t.Setenv(tc.name, tc.value)
+			if _, err := Load(defaults()); err == nil || err.Error() != tc.want {
+				t.Errorf("%v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
 type checked struct {
 	Count int `env:"TEST_CHECKED_COUNT"`
 }
@@ -84,7 +102,7 @@ func TestLoad_ValidatesSettingsThatCanCheckThemselves(t *testing.T) {
 func TestVariables_ListsEachVariableOnceWithItsDefaultAsAnOperatorWritesIt(t *testing.T) {
 	got := Variables(defaults())
 	want := []Variable{
-		{"TEST_GRACE", "20s"}, {"TEST_COUNT", "3"}, {"TEST_BROKERS", "a:1,b:2"}, {"TEST_SEED", ""}, {"TEST_LEVEL", "info"},
+		{"TEST_GRACE", "20s"}, {"TEST_COUNT", "3"}, {"TEST_FAST", "false"}, {"TEST_BROKERS", "a:1,b:2"}, {"TEST_SEED", ""}, {"TEST_LEVEL", "info"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
