@@ -223,13 +223,17 @@ type Capture struct {
 	HeartbeatTopic string `env:"CAPTURE_HEARTBEAT_TOPIC"`
 }
 
-// NoCaptureWatch as CAPTURE_HEARTBEAT_TOPIC turns the watch off (an empty value is unset, as
-// for every variable, and means the default).
+// NoCaptureWatch as CAPTURE_HEARTBEAT_TOPIC, in any case (OFF, Off), turns the watch off (an
+// empty value is unset, as for every variable, and means the default). "OFF" was taken for a
+// topic's name, which nothing wrote to, and the watch warned after 3 minutes.
 const NoCaptureWatch = "off"
+
+// off reports whether the watch is turned off.
+func (c Capture) off() bool { return strings.EqualFold(c.HeartbeatTopic, NoCaptureWatch) }
 
 // topic is the heartbeat topic to watch, empty for none.
 func (c Capture) topic() string {
-	if c.HeartbeatTopic == NoCaptureWatch {
+	if c.off() {
 		return ""
 	}
 	return c.HeartbeatTopic
@@ -237,7 +241,7 @@ func (c Capture) topic() string {
 
 // Validate checks the values, naming the variable that is wrong.
 func (c Capture) Validate() error {
-	if c.HeartbeatTopic == NoCaptureWatch {
+	if c.off() {
 		return nil
 	}
 	return topicName("CAPTURE_HEARTBEAT_TOPIC", c.HeartbeatTopic)

@@ -284,6 +284,12 @@ func TestCapture_IsATopicOrOff(t *testing.T) {
 			t.Errorf("%q: %v", topic, err)
 		}
 	}
+	// Off in any case: "OFF" was watched as a topic, which nothing wrote to.
+	for _, off := range []string{"off", "OFF", "Off"} {
+		if got := (app.Capture{HeartbeatTopic: off}).Watched(); got != "" {
+			t.Errorf("%q watches %q, want no watch", off, got)
+		}
+	}
 	cfg := app.DefaultDispatcher()
 	cfg.Capture.HeartbeatTopic = ""
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "CAPTURE_HEARTBEAT_TOPIC:") {
