@@ -147,7 +147,8 @@ func (s *System) close(within time.Duration) {
 	select {
 	case <-done:
 	case <-time.After(within):
-		s.Log.Warn("resources not released at exit; exiting anyway", "waited", within)
+		// After "shut down cleanly": the work ended; a connection's close did not.
+		s.Log.Warn("the work ended, but connections (Kafka writers, Postgres pools) were not all closed in time; exiting anyway", "waited", within)
 	}
 }
 

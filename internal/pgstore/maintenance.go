@@ -93,7 +93,7 @@ func (s *Store) Snapshot(ctx context.Context, partition int, version int64) (boo
 func (s *Store) SnapshotRead(ctx context.Context, partition int) error {
 	var some bool
 	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 `+emptyPendingOf+`)`, partition).Scan(&some); err != nil {
-		return fmt.Errorf("look for the recordings a snapshot did not read again on partition %d: %w", partition, err)
+		return fmt.Errorf("look for pending recordings of partition %d with no signal left (at the partition's first change since the start, or a snapshot's end): %w", partition, err)
 	}
 	if !some {
 		return nil // none now, and none can be made but by this partition's next snapshot
@@ -103,7 +103,7 @@ func (s *Store) SnapshotRead(ctx context.Context, partition int) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("forget the recordings a snapshot did not read again on partition %d: %w", partition, err)
+		return fmt.Errorf("forget pending recordings of partition %d with no signal left (at the partition's first change since the start, or a snapshot's end): %w", partition, err)
 	}
 	return nil
 }
