@@ -50,7 +50,21 @@ func (b *Bus) ensure(ctx context.Context, topics []string) (created []string, er
 	}
 	defer cc.Close()
 	defer context.AfterFunc(ctx, func() { _ = cc.SetDeadline(time.Now()) })()
+	// The topics there are, read first: kafka-go's CreateTopics answers nil for a topic that
+	// exists, as for one it created. (A metadata request naming the topics could create them
+	// with the broker's defaults, where auto-creation is on.)
+	all, err := conn.ReadPartitions()
+	if err != nil {
+		return nil, fmt.Errorf("ensure topics: list the topics: %w", err)
+	}
+	exists := map[string]bool{}
+	for _, p := range all {
+		exists[p.Topic] = true
+	}
 	for _, t := range topics {
+		if exists[t] {
+			continue
+		}
 		switch err := cc.CreateTopics(kafka.TopicConfig{Topic: t, NumPartitions: b.partitions, ReplicationFactor: -1}); {
 		case err == nil:
 			created = append(created, t)
@@ -64,17 +78,10 @@ func (b *Bus) ensure(ctx context.Context, topics []string) (created []string, er
 	return created, awaitLeaders(ctx, conn, topics)
 }
 
-// refused reports whether err is Kafka refusing a topic as the settings name it: retried, it
-// would be refused again.
-func refused(err error) bool {
-	for _, code := range []kafka.Error{kafka.InvalidTopic, kafka.InvalidPartitionNumber, kafka.InvalidReplicationFactor,
-		kafka.InvalidReplicaAssignment, kafka.InvalidConfiguration, kafka.PolicyViolation} {
-		if errors.Is(err, code) {
-			return true
-		}
-	}
-	return false
-}
+// refused reports whether err is Kafka refusing a topic's name, as the settings give it:
+// retried, it would be refused again. (Other refusals may pass: a cluster starting refuses the
+// replication factor while its brokers register.)
+func refused(err error) bool { return errors.Is(err, kafka.InvalidTopic) }
 
 // allLed reports whether each of topics has partitions, every one with a leader.
 func allLed(partitions []kafka.Partition, topics []string) bool {
