@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,9 +114,10 @@ func (a *Authenticator) WithQuotas(q *Quotas, procedures ...string) *Authenticat
 	return a
 }
 
-// admit authenticates a call of procedure and applies its request quota.
-func (a *Authenticator) admit(ctx context.Context, procedure string, cr credential) (context.Context, error) {
-	c, err := a.authenticate(ctx, cr)
+// admit authenticates a call of procedure, its token looked up within lookup (ctx, or one
+// bounded more), and applies its request quota; the context returned is ctx's.
+func (a *Authenticator) admit(ctx, lookup context.Context, procedure string, cr credential) (context.Context, error) {
+	c, err := a.authenticate(lookup, cr)
 	if err != nil {
 		if c.ID != (uuid.UUID{}) { // a disabled client: its refused calls count in its usage too
 			a.count(WithClient(ctx, c), procedure, err)
@@ -290,18 +293,65 @@ func (i Interceptor) Gate(h http.Handler, unary func(path string) bool) http.Han
 			h.ServeHTTP(w, r)
 			return
 		}
-		ctx, err := a.admit(r.Context(), r.URL.Path, a.credentialOf(r.Header))
+		// Connect has not read the call's deadline yet: the lookup is bounded by it here, and
+		// by lookupTimeout (over HTTP/1.1 a client that hangs up while its body is unread is
+		// not noticed, and a database that does not answer held the call for pgx's minutes).
+		bound, theirs := lookupTimeout, false
+		if d, ok := callTimeout(r.Header); ok && d < bound {
+			bound, theirs = d, true
+		}
+		lookup, cancel := context.WithTimeout(r.Context(), bound)
+		ctx, err := a.admit(r.Context(), lookup, r.URL.Path, a.credentialOf(r.Header))
+		late := lookup.Err() == context.DeadlineExceeded
+		cancel()
 		if err != nil {
-			if r.ProtoMajor == 1 {
-				// Else net/http reads what is left of the body before it answers, to reuse
-				// the connection: the body of a caller refused.
-				w.Header().Set("Connection", "close")
+			if theirs && late {
+				err = connect.NewError(connect.CodeDeadlineExceeded, errors.New("the call's deadline passed while its token was checked"))
 			}
 			_ = refusals.Write(w, r, err) // a client gone away is none to tell
+			if r.ProtoMajor == 1 {
+				// Else net/http reads what is left of the body (up to 256 KiB) before it
+				// closes or reuses the connection: the body of a caller refused.
+				_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+			}
 			return
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(ctx, gatedKey{}, true)))
 	})
+}
+
+// lookupTimeout bounds Gate's check of a token, one indexed query when it is not cached: a
+// database that does not answer has the call refused as "cannot check the token right now".
+const lookupTimeout = 5 * time.Second
+
+// callTimeout reads the deadline a call's headers give, in the Connect protocol
+// (Connect-Timeout-Ms: milliseconds) or gRPC's and gRPC-Web's (grpc-timeout: up to 8 digits
+// and a unit, H, M, S, m, u or n), as connect reads it once the call is its.
+func callTimeout(h http.Header) (time.Duration, bool) {
+	if v := h.Get("Connect-Timeout-Ms"); v != "" {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms < 0 || len(v) > 10 {
+			return 0, false
+		}
+		return time.Duration(ms) * time.Millisecond, true
+	}
+	v := h.Get("Grpc-Timeout")
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v[:len(v)-1], 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	unit, ok := map[byte]time.Duration{'H': time.Hour, 'M': time.Minute, 'S': time.Second,
+		'm': time.Millisecond, 'u': time.Microsecond, 'n': time.Nanosecond}[v[len(v)-1]]
+	if !ok {
+		return 0, false
+	}
+	if n > int64(math.MaxInt64/unit) {
+		return math.MaxInt64, true // 99999999H: longer than a Duration holds
+	}
+	return time.Duration(n) * unit, true
 }
 
 // refusals writes Gate's errors as connect writes a handler's.
@@ -318,7 +368,7 @@ func (i Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		}
 		if gated, _ := ctx.Value(gatedKey{}).(bool); !gated {
 			var err error
-			if ctx, err = i.a.admit(ctx, req.Spec().Procedure, i.a.credentialOf(req.Header())); err != nil {
+			if ctx, err = i.a.admit(ctx, ctx, req.Spec().Procedure, i.a.credentialOf(req.Header())); err != nil {
 				return nil, err
 			}
 		}
@@ -346,7 +396,7 @@ func (i Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) con
 			defer stop()
 			ctx = context.WithValue(ctx, refreshKey{}, i.a.refresher(cr))
 		}
-		admitted, err := i.a.admit(ctx, conn.Spec().Procedure, cr)
+		admitted, err := i.a.admit(ctx, ctx, conn.Spec().Procedure, cr)
 		if err != nil {
 			if cut := cutOff(ctx); cut != nil {
 				return cut // ended while its token was looked up: not "cannot check the token"

@@ -3,8 +3,10 @@ package frontdoor_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -407,5 +409,79 @@ func TestAuth_RefusesAUnaryCallsTokenBeforeReadingItsRequest(t *testing.T) {
 	// The refusals' trail: where they came from, one info line a second for each host.
 	if !regexp.MustCompile(`level=INFO msg=rpc procedure=/connectrpc.eliza.v1.ElizaService/Say code=unauthenticated .* peer=127\.0\.0\.1:\d+`).MatchString(logged.String()) {
 		t.Errorf("the log:\n%s\nwant the refusal at info, with its peer", logged.String())
+	}
+}
+
+// A unary call's token is looked up within the call's own deadline, as connect would bound
+// the call once it had read it: against a database that never answers, a Say whose headers
+// give 300 ms is answered deadline_exceeded then, by the server, over HTTP/1.1 and HTTP/2, in
+// Connect's protocol and gRPC's. (Once the lookup ran before connect read the deadline, it
+// waited for the database as long as pgx would, minutes.)
+func TestAuth_AUnaryCallsTokenIsLookedUpWithinItsDeadline(t *testing.T) {
+	pool, err := pgxpool.New(t.Context(), "postgres://nobody@"+proctest.SilentAddr(t)+"/none?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	auth := access.NewAuthenticator(access.Required, access.Free, access.NewStore(pool), slog.New(slog.DiscardHandler))
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }),
+		func(o *frontdoor.Options) { o.Auth = auth.Interceptor() })
+	token, _ := access.NewToken()
+	for _, tc := range []struct {
+		name                      string
+		client                    *http.Client
+		contentType, body, header string
+		value                     string
+	}{
+		{"Connect, HTTP/1.1", h.http1, "application/json", `{"sentence":"hello"}`, "Connect-Timeout-Ms", "300"},
+		{"Connect, HTTP/2", h.h2c, "application/json", `{"sentence":"hello"}`, "Connect-Timeout-Ms", "300"},
+		{"gRPC", h.h2c, "application/grpc", "\x00\x00\x00\x00\x00", "Grpc-Timeout", "300m"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // the client's own, far later
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url+elizav1connect.ElizaServiceSayProcedure, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", tc.contentType)
+			req.Header.Set(tc.header, tc.value)
+			req.Header.Set("Authorization", "Bearer "+token)
+			began := time.Now()
+			res, err := tc.client.Do(req)
+			if err != nil {
+				t.Fatalf("no answer: %v after %s, want deadline_exceeded from the server at 300 ms", err, time.Since(began))
+			}
+			body, _ := io.ReadAll(res.Body)
+			_ = res.Body.Close()
+			got := string(body) + res.Header.Get("Grpc-Status") + res.Trailer.Get("Grpc-Status")
+			if !strings.Contains(got, "deadline_exceeded") && got != "4" {
+				t.Errorf("answered %d %q (grpc-status %q) after %s, want deadline_exceeded", res.StatusCode, body, got, time.Since(began))
+			}
+		})
+	}
+}
+
+// A unary call refused for its token over HTTP/1.1 has its connection closed after the
+// answer, its body unread: net/http read up to 256 KiB of it first, waiting for a body that
+// did not come.
+func TestAuth_ARefusedCallsBodyIsNotReadOverHTTP1(t *testing.T) {
+	auth := access.NewAuthenticator(access.Required, access.Free, nil, slog.New(slog.DiscardHandler))
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }),
+		func(o *frontdoor.Options) { o.Auth = auth.Interceptor() })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Headers that promise 200,000 bytes, and none of them.
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n", elizav1connect.ElizaServiceSayProcedure)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	answer, err := io.ReadAll(conn) // to the connection's end
+	if err != nil {
+		t.Fatalf("read the answer: %v (after %q): want the connection closed after it", err, answer)
+	}
+	if !strings.Contains(string(answer), "401 Unauthorized") || !strings.Contains(string(answer), "unauthenticated") {
+		t.Errorf("answer %q, want 401 unauthenticated", answer)
 	}
 }
