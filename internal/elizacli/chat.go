@@ -406,11 +406,39 @@ var errTypedNotUTF8 = fmt.Errorf("%w (the terminal sent bytes that are not, show
 // utf8Watch notes, for each U+FFFD in its reader's bytes as a reader of runes
 // (bufio.Reader.ReadRune) decodes them, whether it was a byte that is not UTF-8 (each such
 // byte is a U+FFFD of its own) or a U+FFFD sent as itself; took says which the next one was.
+// It follows the line editor's escape sequences: the rune that ends one after ESC [ or ESC O
+// is the editor's, never filtered, and a U+FFFD there is not noted (noted, it would have put
+// every later one out of step).
 type utf8Watch struct {
 	io.ReadCloser
 	partial []byte // the start of a rune that the next read ends
+	esc     escState
 	mu      sync.Mutex
 	fffd    []bool // the U+FFFDs read and not yet taken, in order: true for a byte not UTF-8
+}
+
+// escState is where a reader of keys is in an escape sequence.
+type escState int
+
+const (
+	plain    escState = iota
+	afterEsc          // ESC read
+	inKey             // ESC [ or ESC O read, and digits or ';' since: the next other rune ends it
+)
+
+// next is the state after r, and whether r is the editor's own, the end of a sequence.
+func (e escState) next(r rune) (escState, bool) {
+	switch {
+	case e == afterEsc && (r == '[' || r == 'O'):
+		return inKey, false
+	case e == inKey && (r == ';' || r >= '0' && r <= '9'):
+		return inKey, false
+	case e == inKey:
+		return plain, true
+	case r == 0x1b:
+		return afterEsc, false
+	}
+	return plain, false
 }
 
 func (w *utf8Watch) Read(p []byte) (int, error) {
@@ -419,7 +447,9 @@ func (w *utf8Watch) Read(p []byte) (int, error) {
 	b := w.partial
 	for len(b) > 0 && utf8.FullRune(b) {
 		r, size := utf8.DecodeRune(b)
-		if r == utf8.RuneError {
+		var ends bool
+		w.esc, ends = w.esc.next(r)
+		if r == utf8.RuneError && !ends {
 			w.mu.Lock()
 			w.fffd = append(w.fffd, size == 1)
 			w.mu.Unlock()
