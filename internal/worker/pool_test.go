@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,6 +54,9 @@ type rig struct {
 	// logs is where the members log; reg has the last member's metrics.
 	logs proctest.Buffer
 	reg  *prometheus.Registry
+	// sessionTimeout, when set, is the session timeout of the members started after it is
+	// set; 1 s otherwise.
+	sessionTimeout time.Duration
 }
 
 func newRig(t *testing.T) *rig {
@@ -81,7 +85,7 @@ func (r *rig) member(model llm.Call, workers, contextTurns int, handleTimeout ti
 	})
 	g := consumer.NewPipelined(consumer.Config{
 		Brokers: r.bus.Brokers(), GroupID: group, Topic: jobsTopic, BatchSize: 4 * workers,
-		SessionTimeout: time.Second, HandleTimeout: handleTimeout, MaxBackoff: 50 * time.Millisecond, Log: log,
+		SessionTimeout: cmp.Or(r.sessionTimeout, time.Second), HandleTimeout: handleTimeout, MaxBackoff: 50 * time.Millisecond, Log: log,
 	}, kafkabus.Each(kafkabus.NewDeadLetters(dlq, metrics.DeadLettered(), log), worker.Decode, pool.Process))
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &running{t: r.t, cancel: cancel, done: make(chan error, 1), finish: func() {
@@ -943,6 +947,10 @@ func TestPool_AJobWaitingForTheRateLimitAtShutdownIsGivenBack(t *testing.T) {
 // the job in hand is done, not after HandleTimeout.
 func TestPool_AMemberShuttingDownBeginsNoJobWaitingItsTurnOrAWorker(t *testing.T) {
 	r := newRig(t)
+	// A session long enough that a loaded machine's stall does not end the generation before
+	// the member leaves: its jobs would then be fetched again in the next, and begun there
+	// (CI saw the model asked 3 times once, with other tests running beside it).
+	r.sessionTimeout = 10 * time.Second
 	// The jobs are on the topic before the member joins: its first fetches bring them all, and
 	// with one worker all but one wait, behind it or for it, while the first's call hangs.
 	jobs := r.enqueue(conversations(2), 2)
