@@ -473,3 +473,22 @@ func TestStandalone_WhereTokensAreRequiredTheBannersCommandsCarryOne(t *testing.
 		t.Errorf("the banner's curl of Say with the token: %v\n%s\nwant an answer", err, out)
 	}
 }
+
+// The simulator drops some signals on purpose: standalone reports the recordings left
+// incomplete, by the dispatcher that owns their partitions once it has caught up with them,
+// and counts them, as the README says.
+func TestStandalone_ReportsTheRecordingsLeftIncomplete(t *testing.T) {
+	s := start(t, builds.Build(t, "./cmd/standalone"), "INCOMPLETE_AFTER=1s", "HEADBAND_MAX_PAUSE=10ms")
+	proctest.WaitHTTP(t, "http://"+s.admin+"/readyz", 30*time.Second)
+	deadline := time.Now().Add(60 * time.Second)
+	reported := regexp.MustCompile(`(?m)^dispatcher_incomplete_recordings_total ([1-9]\S*)$`)
+	for !reported.MatchString(proctest.Get(t, "http://"+s.admin+"/metrics")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no recording reported incomplete within a minute; the log:\n%s", s.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !regexp.MustCompile(`msg="recording still incomplete" recording=[0-9a-f-]{36} missing=\[`).MatchString(s.Output()) {
+		t.Errorf(`no "recording still incomplete" line, with what it misses, in the log:\n%s`, s.Output())
+	}
+}

@@ -132,7 +132,7 @@ func (s *System) AddSignals(cfg Signals, groups Groups, bus *kafkabus.Bus, store
 		return groupErr(group.Run(ctx))
 	}))
 	s.addWork(task("incomplete-recording watch", func(ctx context.Context) error {
-		dispatch.WatchIncomplete(ctx, store, cfg.IncompleteAfter, metrics, s.Log)
+		dispatch.WatchIncomplete(ctx, store, cfg.IncompleteAfter, group.Partitions, metrics, s.Log)
 		return nil
 	}))
 	s.addReady(func(ctx context.Context) error {

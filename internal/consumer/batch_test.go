@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -576,4 +577,40 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, partition string) (floa
 		}
 	}
 	return 0, false
+}
+
+// Partitions says which of its partitions a member owns and has caught up with: those it has
+// handled to their ends, not one whose batch is held, and none before it has joined.
+func TestGroup_PartitionsSaysWhichAreCaughtUp(t *testing.T) {
+	b := newBroker(t)
+	cfg := b.config()
+	b.produce(0, 10)
+	release := newGate()
+	defer release.open()
+	g := consumer.New(cfg, handlerFunc(func(_ context.Context, partition int, _ []kafka.Message) error {
+		if partition == 0 {
+			release.wait()
+		}
+		return nil
+	}))
+	if got := g.Partitions(); got != nil {
+		t.Fatalf("Partitions before joining: %v, want none", got)
+	}
+	start(t, g)
+	want := map[int]bool{0: false, 1: true, 2: true} // partition 0's batch is held
+	deadline := time.Now().Add(10 * time.Second)
+	for !maps.Equal(g.Partitions(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Partitions: %v, want %v", g.Partitions(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	release.open()
+	want[0] = true
+	for !maps.Equal(g.Partitions(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Partitions once partition 0's batch was let go: %v, want %v", g.Partitions(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -40,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -162,13 +163,21 @@ type Group struct {
 	handler   Handler   // batch mode (New)
 	processor Processor // pipelined mode (NewPipelined)
 	joined    atomic.Bool
-	leftAt    atomic.Int64 // when the last generation ended (unix ns); 0 after a failed join
+	// view holds, for the generation under way, each partition the member owns and whether
+	// it had nothing left to handle at the last reading of its lag (Partitions).
+	view struct {
+		sync.Mutex
+		gen        int32 // the generation it is of, -1 for none
+		partitions map[int]bool
+	}
+	leftAt atomic.Int64 // when the last generation ended (unix ns); 0 after a failed join
 }
 
 // New returns a Group that will hand batches to h.
 func New(cfg Config, h Handler) *Group {
 	cfg.defaults()
 	g := &Group{cfg: cfg, handler: h}
+	g.view.gen = -1
 	cfg.Metrics.track(cfg.GroupID, g.Joined)
 	return g
 }
@@ -436,9 +445,12 @@ func (g *Group) runGeneration(ctx context.Context, group *kafka.ConsumerGroup, g
 	done := make(chan struct{})
 	var finishing sync.WaitGroup
 	owned := make(map[int]*position, len(assigned))
+	unknown := make(map[int]bool, len(assigned)) // none caught up until its lag is read
 	for _, a := range assigned {
 		owned[a.ID] = newPosition(a.Offset)
+		unknown[a.ID] = false
 	}
+	g.see(gen.ID, unknown)
 	for _, a := range assigned {
 		finishing.Add(1)
 		gen.Start(func(genCtx context.Context) {
@@ -449,10 +461,10 @@ func (g *Group) runGeneration(ctx context.Context, group *kafka.ConsumerGroup, g
 			}
 		})
 	}
-	if g.cfg.Metrics != nil && len(owned) > 0 {
+	if len(owned) > 0 {
 		// Like every function Start runs, it returns only when the generation ends: one
 		// that returns ends the generation.
-		gen.Start(func(genCtx context.Context) { g.reportLag(genCtx, owned, log) })
+		gen.Start(func(genCtx context.Context) { g.reportLag(genCtx, gen.ID, owned, log) })
 	}
 	if len(assigned) == 0 {
 		// Hold the generation until it ends, so Next is not called in a loop.
@@ -471,7 +483,36 @@ func (g *Group) runGeneration(ctx context.Context, group *kafka.ConsumerGroup, g
 	}
 	g.leftAt.Store(time.Now().UnixNano())
 	g.joined.Store(false)
+	g.see(-1, nil)
 	log.Info("consumer group generation ended", "generation", gen.ID)
+}
+
+// Partitions returns the partitions the member owns in the generation under way, each with
+// whether it had nothing left to handle (its end reached and committed) at the last reading
+// of its lag, every second; none outside a generation. The report of incomplete recordings
+// goes by it: a partition not caught up may hold the rest of a recording's signals.
+func (g *Group) Partitions() map[int]bool {
+	g.view.Lock()
+	defer g.view.Unlock()
+	return maps.Clone(g.view.partitions)
+}
+
+// see sets the view of the partitions as generation gen starts (gen -1, and nil, as one
+// ends).
+func (g *Group) see(gen int32, partitions map[int]bool) {
+	g.view.Lock()
+	defer g.view.Unlock()
+	g.view.gen, g.view.partitions = gen, partitions
+}
+
+// seeLag sets the view of generation gen's partitions from a reading of their lag, unless
+// that generation has ended meanwhile.
+func (g *Group) seeLag(gen int32, partitions map[int]bool) {
+	g.view.Lock()
+	defer g.view.Unlock()
+	if gen == g.view.gen {
+		g.view.partitions = partitions
+	}
 }
 
 // backoffInitial is the first wait of a backoff.

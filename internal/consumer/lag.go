@@ -23,15 +23,18 @@ func newPosition(assigned int64) *position {
 	return p
 }
 
-// reportLag sets kafka_consumer_lag for each partition of owned, every lagEvery until the
-// generation ends, as the partition's end less its position: what has not been committed,
-// whether it is not fetched yet, in hand, or stuck in a batch that keeps failing (the ends are
-// asked of the broker, so the lag grows while nothing is handled). When the generation ends
-// the partitions' series are removed, so that a partition is reported by its owner only. It
-// needs Metrics, and returns only when the generation ends.
-func (g *Group) reportLag(genCtx context.Context, owned map[int]*position, log *slog.Logger) {
+// reportLag sets kafka_consumer_lag for each partition of owned (with Metrics), and which are
+// caught up (Partitions), every lagEvery until the generation ends, as the partition's end
+// less its position: what has not been committed, whether it is not fetched yet, in hand, or
+// stuck in a batch that keeps failing (the ends are asked of the broker, so the lag grows
+// while nothing is handled). When the generation ends the partitions' series are removed, so
+// that a partition is reported by its owner only. It returns only when the generation ends.
+func (g *Group) reportLag(genCtx context.Context, gen int32, owned map[int]*position, log *slog.Logger) {
 	m := g.cfg.Metrics
 	defer func() {
+		if m == nil {
+			return
+		}
 		for p := range owned {
 			m.lag.DeleteLabelValues(g.cfg.GroupID, g.cfg.Topic, partitionLabel(p))
 		}
@@ -43,7 +46,7 @@ func (g *Group) reportLag(genCtx context.Context, owned map[int]*position, log *
 	defer tick.Stop()
 	for {
 		ctx, cancel := context.WithTimeout(genCtx, lagEvery)
-		g.readLag(ctx, client, owned, log)
+		g.readLag(ctx, client, gen, owned, log)
 		cancel()
 		select {
 		case <-genCtx.Done():
@@ -55,7 +58,7 @@ func (g *Group) reportLag(genCtx context.Context, owned map[int]*position, log *
 
 // readLag asks the broker for the ends of the owned partitions (and the first offsets of those
 // whose position is not known yet) and sets their lag. A failed read leaves the last values.
-func (g *Group) readLag(ctx context.Context, client *kafka.Client, owned map[int]*position, log *slog.Logger) {
+func (g *Group) readLag(ctx context.Context, client *kafka.Client, gen int32, owned map[int]*position, log *slog.Logger) {
 	ends, err := g.offsetsOf(ctx, client, owned, kafka.LastOffset)
 	if err != nil {
 		log.Debug("cannot read the partitions' ends for the lag", "error", err)
@@ -76,11 +79,19 @@ func (g *Group) readLag(ctx context.Context, client *kafka.Client, owned map[int
 			unknown[p].next.CompareAndSwap(-1, first) // unless a commit came meanwhile
 		}
 	}
+	caughtUp := make(map[int]bool, len(owned))
+	for p := range owned {
+		caughtUp[p] = false
+	}
 	for p, end := range ends {
 		if next := owned[p].next.Load(); next >= 0 {
-			g.cfg.Metrics.lag.WithLabelValues(g.cfg.GroupID, g.cfg.Topic, partitionLabel(p)).Set(float64(max(end-next, 0)))
+			caughtUp[p] = next >= end
+			if g.cfg.Metrics != nil {
+				g.cfg.Metrics.lag.WithLabelValues(g.cfg.GroupID, g.cfg.Topic, partitionLabel(p)).Set(float64(max(end-next, 0)))
+			}
 		}
 	}
+	g.seeLag(gen, caughtUp)
 }
 
 // offsetsOf returns the first or last offset (at: kafka.FirstOffset or kafka.LastOffset) of

@@ -24,6 +24,7 @@ type Processor interface {
 func NewPipelined(cfg Config, p Processor) *Group {
 	cfg.defaults()
 	g := &Group{cfg: cfg, processor: p}
+	g.view.gen = -1
 	cfg.Metrics.track(cfg.GroupID, g.Joined)
 	return g
 }

@@ -24,21 +24,17 @@ type Watcher interface {
 	// Pending counts the recordings not complete yet that have a signal present.
 	Pending(ctx context.Context) (int64, error)
 	// ReportIncomplete returns those of them whose first signal is older than age, each once
-	// across replicas, with what each lacks; but not while their partition is being applied
-	// (a change within quiet) and has not been applied age past their first signal, when the
-	// rest of their signals may be in the backlog.
-	ReportIncomplete(ctx context.Context, age, quiet time.Duration) ([]recording.Incomplete, error)
+	// across replicas, with what each lacks: of partitions (those the caller owns, each with
+	// whether it is caught up, consumer.Group.Partitions), those that are caught up, or have
+	// been applied age past the recording's first signal. The rest of a recording's signals
+	// may be in a backlog the partition's owner has not reached.
+	ReportIncomplete(ctx context.Context, age time.Duration, partitions map[int]bool) ([]recording.Incomplete, error)
 }
 
-// quietAfter is how long a partition from which nothing was applied is taken as caught up, for
-// the report of incomplete recordings: a partition a dispatcher is catching up on has a batch
-// applied every few milliseconds; one whose batches fail for longer than this (Postgres out of
-// reach) is taken as caught up too, and its recordings are reported by the clock.
-func quietAfter(age time.Duration) time.Duration { return min(age, time.Minute) }
-
 // WatchIncomplete refreshes the pending gauge and logs, once each, recordings still
-// incomplete after age, until ctx is done. A late signal still completes them normally.
-func WatchIncomplete(ctx context.Context, w Watcher, age time.Duration, m *Metrics, log *slog.Logger) {
+// incomplete after age, until ctx is done, of the partitions this process owns (partitions:
+// those, each with whether it is caught up). A late signal still completes them normally.
+func WatchIncomplete(ctx context.Context, w Watcher, age time.Duration, partitions func() map[int]bool, m *Metrics, log *slog.Logger) {
 	every := min(max(age/10, time.Second), time.Minute)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -48,7 +44,7 @@ func WatchIncomplete(ctx context.Context, w Watcher, age time.Duration, m *Metri
 		} else if ctx.Err() == nil {
 			m.pending.Set(math.NaN()) // not known now: the last count would grow stale unseen
 		}
-		incomplete, err := w.ReportIncomplete(ctx, age, quietAfter(age))
+		incomplete, err := w.ReportIncomplete(ctx, age, partitions())
 		if err != nil && ctx.Err() == nil {
 			log.Warn("cannot check for incomplete recordings", "error", err)
 		}

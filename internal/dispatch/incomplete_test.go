@@ -28,7 +28,7 @@ func (c *counts) Pending(context.Context) (int64, error) {
 	return 4, err
 }
 
-func (c *counts) ReportIncomplete(context.Context, time.Duration, time.Duration) ([]recording.Incomplete, error) {
+func (c *counts) ReportIncomplete(context.Context, time.Duration, map[int]bool) ([]recording.Incomplete, error) {
 	c.reported <- struct{}{}
 	return nil, nil
 }
@@ -54,7 +54,7 @@ func TestWatchIncomplete_ThePendingGaugeIsNaNWhileTheCountCannotBeRead(t *testin
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		dispatch.WatchIncomplete(ctx, w, time.Millisecond, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		dispatch.WatchIncomplete(ctx, w, time.Millisecond, func() map[int]bool { return nil }, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	for i, want := range []float64{4, math.NaN(), 4} {
 		<-w.reported

@@ -37,14 +37,11 @@ type Store struct {
 	order []uuid.UUID
 	// snapshots holds, by partition, the position of the last snapshot whose start it recorded.
 	snapshots map[int]int64
-	// progress holds, by partition, how far it has been applied (ReportIncomplete).
-	progress map[int]progress
+	// progress holds, by partition, how far it has been applied: the newest commit time of a
+	// change applied from it (ReportIncomplete).
+	progress map[int]time.Time
 	now      func() time.Time
 }
-
-// progress is how far a partition has been applied: the newest commit time of a change
-// applied from it, and when.
-type progress struct{ sourceAt, appliedAt time.Time }
 
 type pendingRecording struct {
 	firstSeen time.Time
@@ -60,7 +57,7 @@ func New(rule recording.Rule) *Store {
 		pending:   map[uuid.UUID]*pendingRecording{},
 		processed: map[uuid.UUID]recording.Complete{},
 		snapshots: map[int]int64{},
-		progress:  map[int]progress{},
+		progress:  map[int]time.Time{},
 		now:       time.Now,
 	}
 }
@@ -214,34 +211,28 @@ func (s *Store) Pending(context.Context) (int64, error) {
 	return int64(n), nil
 }
 
-// applied notes how far partition has been applied: the newest commit time of changes, now.
+// applied notes how far partition has been applied: the newest commit time of changes.
 func (s *Store) applied(partition int, changes []recording.Change) {
-	g := s.progress[partition]
 	for _, c := range changes {
-		if c.At.After(g.sourceAt) {
-			g.sourceAt = c.At
+		if c.At.After(s.progress[partition]) {
+			s.progress[partition] = c.At
 		}
-	}
-	if !g.sourceAt.IsZero() {
-		g.appliedAt = s.now()
-		s.progress[partition] = g
 	}
 }
 
 // ReportIncomplete returns, once each, the recordings whose first signal is older than age
-// and that are still incomplete, with what each lacks, but not those whose partition is being
-// applied (a change within quiet) and has not been applied age past their first signal, as
-// pgstore's.
-func (s *Store) ReportIncomplete(_ context.Context, age, quiet time.Duration) ([]recording.Incomplete, error) {
+// and that are still incomplete, with what each lacks: those of partitions (the caller's,
+// each with whether it is caught up) that are caught up, or have been applied age past the
+// recording's first signal, as pgstore's.
+func (s *Store) ReportIncomplete(_ context.Context, age time.Duration, partitions map[int]bool) ([]recording.Incomplete, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
-	cutoff := now.Add(-age)
+	cutoff := s.now().Add(-age)
 	var out []recording.Incomplete
 	for rec, p := range s.pending {
-		g, ok := s.progress[p.partition]
-		behind := ok && g.sourceAt.Before(p.firstSeen.Add(age)) && g.appliedAt.After(now.Add(-quiet))
-		if !p.reported && p.firstSeen.Before(cutoff) && !behind && !s.ledger.Empty(rec) {
+		caughtUp, owned := partitions[p.partition]
+		judged := caughtUp || owned && !s.progress[p.partition].Before(p.firstSeen.Add(age))
+		if !p.reported && p.firstSeen.Before(cutoff) && judged && !s.ledger.Empty(rec) {
 			p.reported = true
 			out = append(out, recording.Incomplete{Recording: rec, FirstSeen: p.firstSeen, Missing: s.ledger.Missing(rec)})
 		}

@@ -126,18 +126,27 @@ const (
 )
 
 // ReportIncomplete returns, once each across all replicas, the recordings whose first signal
-// is older than age and that are still incomplete, with what each lacks, but not those whose
-// partition is being applied (a change within quiet) and has not been applied age past their
-// first signal: the rest of their signals may be in the backlog still (partition_progress).
-// The claim and the read of their signals are one statement.
-func (s *Store) ReportIncomplete(ctx context.Context, age, quiet time.Duration) ([]recording.Incomplete, error) {
+// is older than age and that are still incomplete, with what each lacks: those of partitions
+// (the caller's, each with whether it is caught up) that are caught up, or have been applied
+// age past the recording's first signal (partition_progress); the rest of a recording's
+// signals may be in the backlog of one that is neither. A recording whose partition is not
+// known (pending since before migration 00028) goes by the clock alone. The claim and the
+// read of their signals are one statement.
+func (s *Store) ReportIncomplete(ctx context.Context, age time.Duration, partitions map[int]bool) ([]recording.Incomplete, error) {
+	owned, caughtUp := []int32{}, []int32{}
+	for p, up := range partitions {
+		owned = append(owned, int32(p)) //nolint:gosec // a partition number
+		if up {
+			caughtUp = append(caughtUp, int32(p)) //nolint:gosec // a partition number
+		}
+	}
 	rows, err := s.pool.Query(ctx, `
 		WITH claimed AS (
 			UPDATE dispatcher.pending_recording p SET reported_at = now()
 			WHERE reported_at IS NULL AND first_seen < now() - make_interval(secs => $1::float8) AND `+hasPresent+`
-				AND NOT EXISTS (SELECT FROM dispatcher.partition_progress g WHERE g.kafka_partition = p.kafka_partition
-					AND g.source_at < p.first_seen + make_interval(secs => $1::float8)
-					AND g.applied_at > now() - make_interval(secs => $2::float8))
+				AND (p.kafka_partition IS NULL OR p.kafka_partition = ANY($3::integer[])
+					OR p.kafka_partition = ANY($2::integer[]) AND EXISTS (SELECT FROM dispatcher.partition_progress g
+						WHERE g.kafka_partition = p.kafka_partition AND g.source_at >= p.first_seen + make_interval(secs => $1::float8)))
 			RETURNING recording, first_seen
 		)
 		SELECT c.recording, c.first_seen, s.signal IS NOT NULL,
@@ -145,7 +154,7 @@ func (s *Store) ReportIncomplete(ctx context.Context, age, quiet time.Duration) 
 			coalesce(s.sensor_type, ''), coalesce(s.channels, '{}'), coalesce(s.sample_type, '')
 		FROM claimed c
 		LEFT JOIN dispatcher.signal_state s ON s.recording = c.recording AND `+presentNow+`
-		ORDER BY c.first_seen, c.recording`, age.Seconds(), quiet.Seconds())
+		ORDER BY c.first_seen, c.recording`, age.Seconds(), owned, caughtUp)
 	if err != nil {
 		return nil, fmt.Errorf("report incomplete recordings: %w", err)
 	}

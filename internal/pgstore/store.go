@@ -394,8 +394,8 @@ func saveSignals(writes *pgx.Batch, dirty []recording.Signal) error {
 }
 
 // trackProgress notes in dispatcher.partition_progress how far partition has been applied:
-// the newest commit time of changes, now. ReportIncomplete reads it. Last of the batch's writes,
-// so that its row lock is held the least.
+// the newest commit time of changes. ReportIncomplete reads it. Last of the batch's writes, so
+// that its row lock is held the least.
 func trackProgress(writes *pgx.Batch, partition int, changes []recording.Change) {
 	var newest time.Time
 	for _, c := range changes {
@@ -408,7 +408,7 @@ func trackProgress(writes *pgx.Batch, partition int, changes []recording.Change)
 	}
 	writes.Queue(`
 		INSERT INTO dispatcher.partition_progress AS g (kafka_partition, source_at) VALUES ($1, $2)
-		ON CONFLICT (kafka_partition) DO UPDATE SET source_at = greatest(g.source_at, EXCLUDED.source_at), applied_at = now()`,
+		ON CONFLICT (kafka_partition) DO UPDATE SET source_at = greatest(g.source_at, EXCLUDED.source_at)`,
 		partition, newest)
 }
 

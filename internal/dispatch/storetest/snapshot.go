@@ -41,7 +41,7 @@ func (h Harness[S]) snapshotAfterAGap(t *testing.T, first, second S) {
 	// The eegs of read, unread, flight and gone are deleted in the gap.
 	applyFrom(t, first, p, longAgo(eeg(read, 10)), kept, longAgo(eeg(unread, 12)), doneEEG, eeg(flight, 15))
 	applyFrom(t, first, other, eeg(elsewhere, 14))
-	if got := reported(t, first, []uuid.UUID{read, unread}); len(got) != 2 {
+	if got := reportedBy(t, first, []uuid.UUID{read, unread}, map[int]bool{p: true, other: true}); len(got) != 2 {
 		t.Fatalf("reported %+v before the gap, want the two recordings waiting long", got)
 	}
 	applyFrom(t, first, p, longAgo(eeg(gone, 16)))
@@ -62,7 +62,7 @@ func (h Harness[S]) snapshotAfterAGap(t *testing.T, first, second S) {
 	if !slices.Equal(completed(res), []uuid.UUID{done}) {
 		t.Fatalf("the snapshot's rows completed %v, want only the recording the gap completed", completed(res))
 	}
-	if got := reported(t, second, recs); len(got) != 0 {
+	if got := reportedBy(t, second, recs, map[int]bool{p: true, other: true}); len(got) != 0 {
 		t.Fatalf("reported after the snapshot %+v, want none: one reported already, one with no signal", got)
 	}
 	h.checkPending(t, second, before+2, 2) // read and elsewhere
@@ -75,7 +75,7 @@ func (h Harness[S]) snapshotAfterAGap(t *testing.T, first, second S) {
 			t.Fatalf("an accelerometer streamed after the snapshot completed %s with the eeg deleted in the gap", c.Signal.Recording)
 		}
 	}
-	if got := reported(t, second, recs); len(got) != 1 || got[0].Recording != unread {
+	if got := reportedBy(t, second, recs, map[int]bool{p: true, other: true}); len(got) != 1 || got[0].Recording != unread {
 		t.Fatalf("reported %+v, want the recording the snapshot did not read, waiting anew since its accelerometer", got)
 	}
 	if res := applyFrom(t, second, other, accelerometer(elsewhere, 122)); !slices.Equal(completed(res), []uuid.UUID{elsewhere}) {

@@ -124,38 +124,41 @@ func (h Harness[S]) emptyIsNotPending(t *testing.T) {
 	h.checkPending(t, store, before+2, 2)
 }
 
-// incompleteWaitsForItsPartition: a recording is not reported incomplete while its partition
-// is being applied (a change within quiet) and has not been applied incompleteAfter past its
-// first signal: the dispatchers are catching up on a backlog, which may hold the rest of its
-// signals. (It was reported, and the alert fired, although it was complete.) Once its
-// partition has been applied that far, or nothing has been applied from it within quiet, it
-// is. The partitions are the suite's own, far from any topic's.
+// incompleteWaitsForItsPartition: a recording is reported incomplete by the owner of its
+// partition, once that partition is caught up with, or has been applied incompleteAfter past
+// the recording's first signal; not while it has not, when the rest of its signals may be in
+// the backlog. (They were reported, and the alert fired, while the dispatchers caught up on a
+// backlog, although they were complete.) The partitions are the suite's own, far from any
+// topic's.
 func (h Harness[S]) incompleteWaitsForItsPartition(t *testing.T) {
 	store := h.NewStore(t)
 	recs := h.recordings(t, 3)
-	behind, quiet, later := recs[0], recs[1], recs[2]
-	const behindPartition, quietPartition = 9001, 9002
+	behind, caughtUp, later := recs[0], recs[1], recs[2]
+	const behindPartition, caughtUpPartition = 9001, 9002
 	first := longAgo(eeg(behind, 1))
 	applyFrom(t, store, behindPartition, first)
-	if got := reportedQuiet(t, store, recs, time.Hour); len(got) != 0 {
-		t.Fatalf("reported %v while its partition is applied no further than its first signal", got)
+	if got := reportedBy(t, store, recs, map[int]bool{behindPartition: false}); len(got) != 0 {
+		t.Fatalf("reported %v while its partition is behind, applied no further than its first signal", got)
 	}
-	// The partition applied past first signal + incompleteAfter: the rest is not in the
-	// backlog. The later recording is not old enough to report.
+	// The partition applied past first signal + incompleteAfter: the rest is not in its
+	// backlog. The later recording is not old enough to report. Only the partition's owner
+	// reports it.
 	next := eeg(later, 2)
 	next.At = first.At.Add(incompleteAfter + time.Hour)
 	applyFrom(t, store, behindPartition, next)
-	if got := reportedQuiet(t, store, recs, time.Hour); len(got) != 1 || got[0].Recording != behind {
+	if got := reportedBy(t, store, recs, map[int]bool{}); len(got) != 0 {
+		t.Fatalf("reported %v by a dispatcher that does not own its partition", got)
+	}
+	if got := reportedBy(t, store, recs, map[int]bool{behindPartition: false}); len(got) != 1 || got[0].Recording != behind {
 		t.Fatalf("reported %v once its partition was applied past it, want %s", got, behind)
 	}
 
-	applyFrom(t, store, quietPartition, longAgo(eeg(quiet, 3)))
-	if got := reportedQuiet(t, store, recs, time.Hour); len(got) != 0 {
-		t.Fatalf("reported %v while its partition was applied a moment ago", got)
+	applyFrom(t, store, caughtUpPartition, longAgo(eeg(caughtUp, 3)))
+	if got := reportedBy(t, store, recs, map[int]bool{caughtUpPartition: false}); len(got) != 0 {
+		t.Fatalf("reported %v while its partition is not caught up with", got)
 	}
-	time.Sleep(20 * time.Millisecond)
-	if got := reportedQuiet(t, store, recs, 10*time.Millisecond); len(got) != 1 || got[0].Recording != quiet {
-		t.Fatalf("reported %v once nothing had been applied from its partition within quiet, want %s", got, quiet)
+	if got := reportedBy(t, store, recs, map[int]bool{caughtUpPartition: true}); len(got) != 1 || got[0].Recording != caughtUp {
+		t.Fatalf("reported %v once its partition was caught up with, want %s", got, caughtUp)
 	}
 }
 
@@ -181,18 +184,21 @@ func (h Harness[S]) checkPending(t *testing.T, s S, want, own int64) {
 	}
 }
 
-// reported returns those of recs that ReportIncomplete reports now, every partition taken as
-// caught up (quiet 0).
+// reported returns those of recs that ReportIncomplete reports now, as the owner of the
+// partitions the suite applies from, caught up with each.
 func reported(t *testing.T, s Store, recs []uuid.UUID) []recording.Incomplete {
 	t.Helper()
-	return reportedQuiet(t, s, recs, 0)
+	caughtUp := map[int]bool{}
+	for p := range 10 {
+		caughtUp[p] = true
+	}
+	return reportedBy(t, s, recs, caughtUp)
 }
 
-// reportedQuiet is reported, a partition from which a change was applied within quiet taken
-// as being applied still.
-func reportedQuiet(t *testing.T, s Store, recs []uuid.UUID, quiet time.Duration) []recording.Incomplete {
+// reportedBy is reported, as the owner of partitions (each with whether it is caught up).
+func reportedBy(t *testing.T, s Store, recs []uuid.UUID, partitions map[int]bool) []recording.Incomplete {
 	t.Helper()
-	all, err := s.ReportIncomplete(t.Context(), incompleteAfter, quiet)
+	all, err := s.ReportIncomplete(t.Context(), incompleteAfter, partitions)
 	if err != nil {
 		t.Fatalf("report incomplete: %v", err)
 	}
