@@ -114,6 +114,9 @@ func (s *System) AddSignals(cfg Signals, groups Groups, bus *kafkabus.Bus, store
 	dlqTopic := kafkabus.DeadLetterTopic(cfg.Topic)
 	dlq := bus.Writer(dlqTopic)
 	s.OnClose(func() { _ = dlq.Close() })
+	if pg, ok := store.(*pgstore.Store); ok {
+		store = pg.ForGroup(cfg.GroupID) // its progress apart from other groups' on the database
+	}
 	handler := dispatch.NewHandler(store, metrics, s.Log)
 	cc := s.groupConfig(bus, groups, cfg.GroupID, cfg.Topic, cfg.BatchSize)
 	cc.Linger, cc.BatchBytes = cfg.BatchLinger, cfg.BatchBytes

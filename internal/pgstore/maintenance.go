@@ -146,7 +146,8 @@ func (s *Store) ReportIncomplete(ctx context.Context, age time.Duration, partiti
 			WHERE reported_at IS NULL AND first_seen < now() - make_interval(secs => $1::float8) AND `+hasPresent+`
 				AND (p.kafka_partition IS NULL OR p.kafka_partition = ANY($3::integer[])
 					OR p.kafka_partition = ANY($2::integer[]) AND EXISTS (SELECT FROM dispatcher.partition_progress g
-						WHERE g.kafka_partition = p.kafka_partition AND g.source_at >= p.first_seen + make_interval(secs => $1::float8)))
+						WHERE g.group_id = $4 AND g.kafka_partition = p.kafka_partition
+							AND g.source_at >= p.first_seen + make_interval(secs => $1::float8)))
 			RETURNING recording, first_seen
 		)
 		SELECT c.recording, c.first_seen, s.signal IS NOT NULL,
@@ -154,7 +155,7 @@ func (s *Store) ReportIncomplete(ctx context.Context, age time.Duration, partiti
 			coalesce(s.sensor_type, ''), coalesce(s.channels, '{}'), coalesce(s.sample_type, '')
 		FROM claimed c
 		LEFT JOIN dispatcher.signal_state s ON s.recording = c.recording AND `+presentNow+`
-		ORDER BY c.first_seen, c.recording`, age.Seconds(), owned, caughtUp)
+		ORDER BY c.first_seen, c.recording`, age.Seconds(), owned, caughtUp, s.group)
 	if err != nil {
 		return nil, fmt.Errorf("report incomplete recordings: %w", err)
 	}

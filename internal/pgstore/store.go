@@ -64,6 +64,16 @@ type Store struct {
 	pool      *pgxpool.Pool
 	rule      recording.Rule
 	processor Processor
+	// group is the consumer group whose progress the batches note (ForGroup).
+	group string
+}
+
+// ForGroup returns the Store for the batches of consumer group id: their progress through the
+// partitions is noted apart from another group's on the same database (partition_progress).
+func (s *Store) ForGroup(id string) *Store {
+	g := *s
+	g.group = id
+	return &g
 }
 
 // New returns a Store on pool deciding completeness with rule and processing with p.
@@ -165,7 +175,7 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, partition int, changes []r
 		return res, err
 	}
 	trackPending(writes, ledger, partition, recs, firstSeen, res.Completed)
-	trackProgress(writes, partition, changes)
+	trackProgress(writes, s.group, partition, changes)
 	if writes.Len() > 0 {
 		if err := tx.SendBatch(ctx, writes).Close(); err != nil {
 			return res, fmt.Errorf("save signal state and pending recordings: %w", err)
@@ -396,7 +406,7 @@ func saveSignals(writes *pgx.Batch, dirty []recording.Signal) error {
 // trackProgress notes in dispatcher.partition_progress how far partition has been applied:
 // the newest commit time of changes. ReportIncomplete reads it. Last of the batch's writes, so
 // that its row lock is held the least.
-func trackProgress(writes *pgx.Batch, partition int, changes []recording.Change) {
+func trackProgress(writes *pgx.Batch, group string, partition int, changes []recording.Change) {
 	var newest time.Time
 	for _, c := range changes {
 		if c.At.After(newest) {
@@ -407,9 +417,9 @@ func trackProgress(writes *pgx.Batch, partition int, changes []recording.Change)
 		return
 	}
 	writes.Queue(`
-		INSERT INTO dispatcher.partition_progress AS g (kafka_partition, source_at) VALUES ($1, $2)
-		ON CONFLICT (kafka_partition) DO UPDATE SET source_at = greatest(g.source_at, EXCLUDED.source_at)`,
-		partition, newest)
+		INSERT INTO dispatcher.partition_progress AS g (group_id, kafka_partition, source_at) VALUES ($1, $2, $3)
+		ON CONFLICT (group_id, kafka_partition) DO UPDATE SET source_at = greatest(g.source_at, EXCLUDED.source_at)`,
+		group, partition, newest)
 }
 
 // trackPending queues the writes that record recordings seen and not complete, with the

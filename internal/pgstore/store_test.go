@@ -457,3 +457,34 @@ func TestStore_ABlindDeleteAndTheCreationOfItsSignalInAnotherBatchAtOnce(t *test
 		t.Fatalf("completed %+v with a deleted signal", res.Completed)
 	}
 }
+
+// Each consumer group goes by its own progress through a partition: a group started afresh on
+// a database another has used (GROUP_ID changed, to read the topic again) does not report a
+// recording because the other group applied the partition far past it. (A probe's new group
+// reported a recording whose other signal it had not reached yet.)
+func TestStore_AGroupGoesByItsOwnProgressThroughAPartition(t *testing.T) {
+	pool := migratedPool(t)
+	rule := recording.DefaultRule()
+	const age, partition = time.Hour, 0
+	old, later := uuid.New(), uuid.New()
+	first := signal(old, rule.EEG, 1)
+	first.At = time.Now().Add(-3 * age)
+	next := signal(later, rule.EEG, 2)
+	next.At = time.Now().Add(-age / 2) // an hour and a half past first
+	ahead := pgstore.New(pool, rule, pgstore.ProcessedRecordingWriter{}).ForGroup("ahead")
+	if _, err := ahead.Apply(t.Context(), partition, []recording.Change{first, next}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := pgstore.New(pool, rule, pgstore.ProcessedRecordingWriter{}).ForGroup("fresh")
+	if _, err := fresh.Apply(t.Context(), partition, []recording.Change{first}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := fresh.ReportIncomplete(t.Context(), age, map[int]bool{partition: false})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("the fresh group, behind on its partition, reported %v (%v), want none: the other group's progress is not its", got, err)
+	}
+	got, err = ahead.ReportIncomplete(t.Context(), age, map[int]bool{partition: false})
+	if err != nil || len(got) != 1 || got[0].Recording != old {
+		t.Fatalf("the group ahead reported %v (%v), want %s", got, err, old)
+	}
+}
