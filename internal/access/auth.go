@@ -305,6 +305,9 @@ func (i Interceptor) Gate(h http.Handler, unary func(path string) bool) http.Han
 		late := lookup.Err() == context.DeadlineExceeded
 		cancel()
 		if err != nil {
+			if noted, ok := r.Context().Value(refusalNoteKey{}).(*atomic.Bool); ok {
+				noted.Store(true)
+			}
 			if theirs && late {
 				err = connect.NewError(connect.CodeDeadlineExceeded, errors.New("the call's deadline passed while its token was checked"))
 			}
@@ -353,6 +356,17 @@ func callTimeout(h http.Header) (time.Duration, bool) {
 	}
 	return time.Duration(n) * unit, true
 }
+
+// NoteRefusals returns ctx, in which Gate notes that it refused the call, and the function
+// that says whether it did: an observer of calls around Gate tells its refusals from calls
+// whose requests could not be read.
+func NoteRefusals(ctx context.Context) (context.Context, func() bool) {
+	var refused atomic.Bool
+	return context.WithValue(ctx, refusalNoteKey{}, &refused), refused.Load
+}
+
+// refusalNoteKey is the context key under which NoteRefusals puts its note.
+type refusalNoteKey struct{}
 
 // refusals writes Gate's errors as connect writes a handler's.
 var refusals = connect.NewErrorWriter()

@@ -71,6 +71,10 @@ const notHere = "this is the admin port, which serves /metrics, /healthz, /ready
 func notTheAPI(w http.ResponseWriter, r *http.Request) {
 	ct := r.Header.Get("Content-Type")
 	switch {
+	case r.URL.Path == "/metrics" || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || strings.HasPrefix(r.URL.Path, "/debug/pprof/"):
+		// The mux would say 405 for these, but for this handler of every other request.
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "405 method not allowed: "+r.URL.Path+" is read with GET", http.StatusMethodNotAllowed)
 	case strings.HasPrefix(ct, "application/grpc"): // gRPC and gRPC-Web, trailers-only
 		w.Header().Set("Content-Type", ct)
 		w.Header().Set("Grpc-Status", "9")

@@ -112,4 +112,13 @@ func TestServer_TellsAClientOfTheAPIThatThisIsTheAdminPort(t *testing.T) {
 	if res.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "the API (Connect, gRPC, gRPC-Web) is on the front door's RPC port") {
 		t.Errorf("GET of a procedure: %d %q, want 404 saying where the API is", res.StatusCode, body)
 	}
+	// The admin's own paths, with another method: 405, as the mux said before "/" took the rest.
+	res, err = httpClient.Post(base+"/metrics", "text/plain", strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") == "" {
+		t.Errorf("POST /metrics: %d (Allow %q), want 405 with Allow", res.StatusCode, res.Header.Get("Allow"))
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/beacon/eventdispatch/internal/access"
 	"github.com/beacon/eventdispatch/internal/eliza"
@@ -410,6 +411,33 @@ func TestAuth_RefusesAUnaryCallsTokenBeforeReadingItsRequest(t *testing.T) {
 	if !regexp.MustCompile(`level=INFO msg=rpc procedure=/connectrpc.eliza.v1.ElizaService/Say code=unauthenticated .* peer=127\.0\.0\.1:\d+`).MatchString(logged.String()) {
 		t.Errorf("the log:\n%s\nwant the refusal at info, with its peer", logged.String())
 	}
+	// Timed, as the interceptor's refusals were: the 5 refused before their requests were
+	// read; not the call whose message could not be read, which is counted only.
+	if n := durationCount(t, h.metrics, elizav1connect.ElizaServiceSayProcedure); n != 5 {
+		t.Errorf("frontdoor_rpc_duration_seconds counted %d Says, want the 5 refused for their tokens", n)
+	}
+}
+
+// durationCount is the count of frontdoor_rpc_duration_seconds for procedure.
+func durationCount(t *testing.T, reg prometheus.Gatherer, procedure string) uint64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "frontdoor_rpc_duration_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "procedure" && l.GetValue() == procedure {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // A unary call's token is looked up within the call's own deadline, as connect would bound

@@ -18,8 +18,9 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
-
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/beacon/eventdispatch/internal/access"
 )
 
 // Metrics are the front door's Prometheus instruments. Create them once per registry.
@@ -469,6 +470,7 @@ func (o *observer) unread(h http.Handler, procedure func(path string) bool) http
 		}
 		var observed atomic.Bool
 		ctx := context.WithValue(r.Context(), observedKey{}, &observed)
+		ctx, gated := access.NoteRefusals(ctx)
 		rec := &errorRecorder{ResponseWriter: w}
 		start := time.Now()
 		h.ServeHTTP(rec, r.WithContext(ctx))
@@ -479,12 +481,17 @@ func (o *observer) unread(h http.Handler, procedure func(path string) bool) http
 		if !ok {
 			return
 		}
+		if gated() {
+			// Refused for its token before its request was read (access.Interceptor.Gate):
+			// timed, its time the token's lookup, and logged as the observer logs a call, with
+			// where it came from, at warn when the token could not be checked.
+			o.done(ctx, r.URL.Path, r.RemoteAddr, start, err, false)
+			return
+		}
 		// Counted, not timed: its time is mostly its client's, sending the request, which the
 		// calls the observer sees spend before it starts their clocks. Nor is it a fault of the
 		// server's, whatever its code: the server was reading what its client sent (a gRPC
-		// envelope cut short is internal, an unknown compression unimplemented). A call refused
-		// for its token before its request was read (access.Interceptor.Gate) is logged as the
-		// observer logs one, with where it came from.
+		// envelope cut short is internal, an unknown compression unimplemented).
 		o.settled(ctx, r.URL.Path, r.RemoteAddr, time.Since(start), err, true)
 	})
 }
