@@ -55,7 +55,7 @@ func NewHandler(gatherer prometheus.Gatherer, ready ReadyFunc) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("/", notTheAPI)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { notTheAPI(mux, w, r) })
 	return mux
 }
 
@@ -65,14 +65,18 @@ func NewHandler(gatherer prometheus.Gatherer, ready ReadyFunc) http.Handler {
 const notHere = "this is the admin port, which serves /metrics, /healthz, /readyz and /debug/pprof/ " +
 	"over HTTP; the API (Connect, gRPC, gRPC-Web) is on the front door's RPC port, its ADDR (:8080 by default)"
 
-// notTheAPI answers every other request: a call in each of the API's protocols with that
-// protocol's error (failed_precondition: grpcurl would read "unimplemented" as a server without
-// reflection and not print the message), anything else with a 404 that says where the API is.
-func notTheAPI(w http.ResponseWriter, r *http.Request) {
+// notTheAPI answers every request mux has no other handler for: one of mux's own paths with
+// another method than GET with a 405 (which mux would say, but for this catch-all), a call in
+// each of the API's protocols with that protocol's error (failed_precondition: grpcurl would
+// read "unimplemented" as a server without reflection and not print the message), anything
+// else with a 404 that says where the API is.
+func notTheAPI(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	get := r.Clone(r.Context())
+	get.Method = http.MethodGet
+	_, served := mux.Handler(get)
 	ct := r.Header.Get("Content-Type")
 	switch {
-	case r.URL.Path == "/metrics" || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || strings.HasPrefix(r.URL.Path, "/debug/pprof/"):
-		// The mux would say 405 for these, but for this handler of every other request.
+	case served != "/":
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "405 method not allowed: "+r.URL.Path+" is read with GET", http.StatusMethodNotAllowed)
 	case strings.HasPrefix(ct, "application/grpc"): // gRPC and gRPC-Web, trailers-only

@@ -281,9 +281,9 @@ func (c *chat) run(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 }
 
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether v, chat's input or output, is a terminal.
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
 	return ok && readline.IsTerminal(int(f.Fd()))
 }
 
@@ -305,7 +305,7 @@ func screenWidth() int {
 // that redraw the line, to the output and not the terminal, where the typing was then blind;
 // read as plain lines, the terminal echoes them itself.
 func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (string, error), print io.Writer, closeInput func(), err error) {
-	if f, ok := in.(*os.File); ok && readline.IsTerminal(int(f.Fd())) && isTerminal(out) {
+	if isTerminal(in) && isTerminal(out) {
 		history, err := historyPath()
 		if err != nil {
 			// As for the saved conversation, a place that cannot be written is said, and chat
@@ -315,7 +315,7 @@ func input(ctx context.Context, in io.Reader, out io.Writer) (next func() (strin
 		}
 		// Cancelable, so that closing the line editor ends a read in progress; watched for
 		// bytes that are not UTF-8, which the editor reads as U+FFFD.
-		stdin := &utf8Watch{ReadCloser: readline.NewCancelableStdin(f)}
+		stdin := &utf8Watch{ReadCloser: readline.NewCancelableStdin(in.(*os.File))}
 		var notUTF8 atomic.Bool // the line being edited had a byte that is not UTF-8 (set by the editor's goroutine)
 		// History is saved by hand: a blank line (skipped, not sent) is not kept.
 		var rl *readline.Instance

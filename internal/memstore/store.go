@@ -213,10 +213,8 @@ func (s *Store) Pending(context.Context) (int64, error) {
 
 // applied notes how far partition has been applied: the newest commit time of changes.
 func (s *Store) applied(partition int, changes []recording.Change) {
-	for _, c := range changes {
-		if c.At.After(s.progress[partition]) {
-			s.progress[partition] = c.At
-		}
+	if newest := recording.Newest(changes); newest.After(s.progress[partition]) {
+		s.progress[partition] = newest
 	}
 }
 

@@ -407,12 +407,7 @@ func saveSignals(writes *pgx.Batch, dirty []recording.Signal) error {
 // the newest commit time of changes. ReportIncomplete reads it. Last of the batch's writes, so
 // that its row lock is held the least.
 func trackProgress(writes *pgx.Batch, group string, partition int, changes []recording.Change) {
-	var newest time.Time
-	for _, c := range changes {
-		if c.At.After(newest) {
-			newest = c.At
-		}
-	}
+	newest := recording.Newest(changes)
 	if newest.IsZero() {
 		return
 	}

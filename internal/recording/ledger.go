@@ -358,6 +358,18 @@ type Change struct {
 	At time.Time
 }
 
+// Newest is the latest commit time of changes, zero for none: how far a batch of them takes
+// its partition (the stores' partition progress).
+func Newest(changes []Change) time.Time {
+	var newest time.Time
+	for _, c := range changes {
+		if c.At.After(newest) {
+			newest = c.At
+		}
+	}
+	return newest
+}
+
 // Apply applies one change.
 func (l *Ledger) Apply(c Change) Outcome {
 	if c.Delete {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -618,5 +619,16 @@ func TestLedger_ARowOfATransactionInFlightAtTheSnapshotCounts(t *testing.T) {
 	l.Sweep(rec, 100)
 	if c := l.Apply(recording.Change{Signal: sig(rec, "accelerometer", accChannels, 120)}).Completed; c == nil || c.EEGSignal != inFlight.ID {
 		t.Fatalf("completed %+v, want the recording with the in-flight transaction's eeg", c)
+	}
+}
+
+func TestNewest_IsTheLatestCommitTimeOfTheChanges(t *testing.T) {
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	changes := []recording.Change{{At: at.Add(time.Second)}, {At: at.Add(3 * time.Second)}, {At: at}}
+	if got := recording.Newest(changes); !got.Equal(at.Add(3 * time.Second)) {
+		t.Errorf("Newest = %v, want %v", got, at.Add(3*time.Second))
+	}
+	if got := recording.Newest(nil); !got.IsZero() {
+		t.Errorf("Newest of none = %v, want zero", got)
 	}
 }

@@ -212,16 +212,16 @@ function start(): void {
       return;
     }
     tokenInput.value = "";
-    showToken(entered);
     // The token's own conversation; the same token's again (a watch refused for want of a
     // token tries again).
     useToken(entered);
   });
-  // useToken shows and follows t's conversation from now on, and its calls carry t: once the
-  // Sends on their way have their answers, with the token they were sent with (a Send, or a
-  // watch reconnecting, with the new token and the old conversation would find it another
-  // client's).
+  // useToken says that t is saved, at once, and shows and follows t's conversation from now on,
+  // its calls carrying t: once the Sends on their way have their answers, with the token they
+  // were sent with (a Send, or a watch reconnecting, with the new token and the old
+  // conversation would find it another client's).
   const useToken = (t: string) => {
+    showToken(t);
     conversation.switchTo(conversationKey(t), () => {
       token = t;
     });
@@ -238,9 +238,7 @@ function start(): void {
       return;
     }
     if (ev.key === null || ev.key === tokenKey) {
-      const t = storedToken();
-      showToken(t);
-      useToken(t);
+      useToken(storedToken());
     }
     if (ev.key === null || ev.key === conversationKey(token)) {
       conversation.moved();
