@@ -35,7 +35,7 @@ type PolicyConfig struct {
 	// MaxJobAge bounds how long a job waits for an open breaker before it fails with
 	// ErrUnavailable (LLM_MAX_JOB_AGE): 0 means 2m.
 	MaxJobAge time.Duration
-	// Log receives the breaker's changes of state; nil logs nothing.
+	// Log receives the breaker's changes of state, and each retry at debug; nil logs nothing.
 	Log *slog.Logger
 }
 
@@ -101,6 +101,7 @@ func NewPolicy(model Call, cfg PolicyConfig, m *Metrics) Call {
 			MaxWait:     cfg.MaxServerWait,
 			MaxJobAge:   maxJobAge(cfg.MaxJobAge),
 			Metrics:     m,
+			Log:         cfg.Log,
 		}),
 		Breaker(BreakerConfig{
 			Failures:  cfg.BreakerFailures,

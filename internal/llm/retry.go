@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -23,10 +24,16 @@ type RetryConfig struct {
 	MaxWait time.Duration
 	// MaxJobAge, when set, is a job's age budget from Request.EnqueuedAt: a wait the API asks
 	// for that would end past it ends the job at once with ErrUnavailable, whose message
-	// tells the client to come back later, rather than fail it after the wait.
+	// tells the client to come back later, rather than fail it after the wait. Only a wait
+	// longer than the retry's own would be (the backoff's bound, or after a 429 the rate
+	// limit's): a job already past its budget (from a backlog) is retried after a short wait
+	// the API asks for as after a failure that asks for none.
 	MaxJobAge time.Duration
 	// Metrics counts retries by reason; nil counts nothing.
 	Metrics *Metrics
+	// Log receives a line at debug for each retry (the job, the attempt, the wait and the
+	// failure before it); nil logs nothing.
+	Log *slog.Logger
 
 	// Test hooks; nil means the real clock, a timer and math/rand.
 	now    func() time.Time
@@ -114,6 +121,10 @@ func Retry(cfg RetryConfig) Middleware {
 				if gaveUp != nil {
 					return Response{}, &RetryError{Attempts: attempt, Exhausted: true, Err: err, why: gaveUp.Error()}
 				}
+				if cfg.Log != nil {
+					cfg.Log.DebugContext(ctx, "model call failed; retrying", "job", req.JobID, "conversation", req.ConversationID,
+						"attempt", attempt, "of", cfg.MaxAttempts, "wait", wait, "error", err)
+				}
 				if serr := pause(ctx, cfg.sleep, wait); serr != nil {
 					why := "caller stopped while waiting to retry"
 					if errors.Is(serr, ErrStopped) {
@@ -133,9 +144,21 @@ func Retry(cfg RetryConfig) Middleware {
 // caller's deadline.
 func (cfg RetryConfig) wait(ctx context.Context, n int, err error, req Request) (time.Duration, error) {
 	now := cfg.now()
-	wait := cfg.jitter(cfg.backoff(n))
-	if hint, ok := serverWait(err, now); ok {
-		if budget := req.EnqueuedAt.Add(cfg.MaxJobAge); cfg.MaxJobAge > 0 && !req.EnqueuedAt.IsZero() && now.Add(hint).After(budget) {
+	// A wait of 0 ("Retry-After: 0", a date past) asks for none: after a 429, the rate
+	// limit's floor applies, as when the API says nothing.
+	hint, asked := serverWait(err, now)
+	asked = asked && hint > 0
+	own := cfg.backoff(n) // the bound of the wait the retry chooses by itself
+	wait := cfg.jitter(own)
+	if isRateLimited(err) {
+		own = min(cfg.Cap, rateLimitBase<<n)
+		if !asked {
+			// Half the bound at least: a rate limit's window is a second or a minute.
+			wait = own/2 + cfg.jitter(own/2)
+		}
+	}
+	if asked {
+		if budget := req.EnqueuedAt.Add(cfg.MaxJobAge); hint > own && cfg.MaxJobAge > 0 && !req.EnqueuedAt.IsZero() && now.Add(hint).After(budget) {
 			return 0, fmt.Errorf("the API asked to wait %s, past the job's age budget (%s left of %s): %w",
 				hint, max(budget.Sub(now), 0).Round(time.Millisecond), cfg.MaxJobAge, ErrUnavailable)
 		}
@@ -143,10 +166,6 @@ func (cfg RetryConfig) wait(ctx context.Context, n int, err error, req Request) 
 			return 0, fmt.Errorf("the API asked to wait %s, longer than %s", hint, cfg.MaxWait)
 		}
 		wait = max(wait, hint)
-	} else if isRateLimited(err) {
-		// Half the bound at least: a rate limit's window is a second or a minute.
-		b := min(cfg.Cap, rateLimitBase<<n)
-		wait = b/2 + cfg.jitter(b/2)
 	}
 	if deadline, ok := ctx.Deadline(); ok && now.Add(wait).After(deadline) {
 		return 0, fmt.Errorf("waiting %s would pass the caller's deadline", wait.Round(time.Millisecond))

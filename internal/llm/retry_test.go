@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"syscall"
@@ -210,6 +211,69 @@ func TestRetry_AWaitPastTheJobsAgeBudgetEndsItAsUnavailable(t *testing.T) {
 	}
 	if n := counterValue(t, m.unavailable); n != 1 {
 		t.Errorf("llm_jobs_unavailable_total = %v, want 1: the job failed as unavailable", n)
+	}
+}
+
+// A job past its age budget already (it waited in a backlog) is retried after a short wait the
+// API asks for, as after a 429 that asks for none, which the retry would wait as long: only a
+// wait longer than the retry's own is refused for the budget. Before, a Retry-After of 1 s
+// failed it as unavailable where a bare 429 had it retried and answered.
+func TestRetry_AJobPastItsBudgetWaitsOutAShortWaitTheAPIAsksFor(t *testing.T) {
+	c := newClock()
+	cfg := fakeRetry(c, RetryConfig{MaxJobAge: 20 * time.Second})
+	old := Request{EnqueuedAt: c.now().Add(-24 * time.Second)}
+	for _, h := range []string{"Retry-After", "llm_provider-retry-after"} {
+		short := &scripted{errs: []error{status(429, h, "1")}}
+		if _, err := Chain(short.call, Retry(cfg))(context.Background(), old); err != nil || short.count() != 2 {
+			t.Errorf("%s: 1 on a job 24 s old of 20 s: %v after %d calls; want it answered after the wait", h, err, short.count())
+		}
+	}
+	if w := c.waits(); !slices.Equal(w, []time.Duration{time.Second, time.Second}) {
+		t.Errorf("waits = %v, want the second asked for, each time", w)
+	}
+	long := &scripted{errs: []error{status(429, "Retry-After", "5")}}
+	if _, err := Chain(long.call, Retry(cfg))(context.Background(), old); long.count() != 1 || !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Retry-After 5 on a job past its budget: %v after %d calls; want ErrUnavailable at once", err, long.count())
+	}
+	unavailable := &scripted{errs: []error{status(503, "Retry-After", "1")}}
+	if _, err := Chain(unavailable.call, Retry(cfg))(context.Background(), old); unavailable.count() != 1 || !errors.Is(err, ErrUnavailable) {
+		t.Errorf("503 with Retry-After 1 on a job past its budget: %v after %d calls; want ErrUnavailable (the retry's own wait is 200 ms)", err, unavailable.count())
+	}
+}
+
+// "Retry-After: 0" (as a proxy passes on an upstream's) asks for no wait: after a 429 the rate
+// limit's floor applies, as when nothing is asked. Before, four such 429s spent a job's
+// attempts in about a second.
+func TestRetry_A429WithRetryAfterZeroWaitsTheFloor(t *testing.T) {
+	c := newClock()
+	cfg := fakeRetry(c, RetryConfig{})
+	cfg.jitter = func(time.Duration) time.Duration { return 0 }
+	zero := status(429, "llm_provider-retry-after", "0")
+	model := &scripted{errs: []error{zero, zero, zero}}
+	if _, err := Chain(model.call, Retry(cfg))(context.Background(), Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if w := c.waits(); !slices.Equal(w, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}) {
+		t.Errorf("waits = %v, want at least [500ms 1s 2s]", w)
+	}
+}
+
+func TestRetry_LogsEachRetryAtDebug(t *testing.T) {
+	var logged strings.Builder
+	c := newClock()
+	cfg := fakeRetry(c, RetryConfig{Log: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	model := &scripted{errs: []error{status(429, "Retry-After", "3"), status(500)}}
+	if _, err := Chain(model.call, Retry(cfg))(context.Background(), Request{JobID: "j1", ConversationID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(logged.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("logged %q, want a line for each of the two retries", logged.String())
+	}
+	for i, want := range []string{"attempt=1 of=4 wait=3s error=\"model API answered 429", "attempt=2 of=4 wait=400ms error=\"model API answered 500"} {
+		if l := lines[i]; !strings.Contains(l, "level=DEBUG") || !strings.Contains(l, "job=j1 conversation=c1") || !strings.Contains(l, want) {
+			t.Errorf("line %d: %s\nwant the job, the conversation and %s", i+1, l, want)
+		}
 	}
 }
 

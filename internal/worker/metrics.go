@@ -33,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"tier"}),
 		busy: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "worker_busy",
-			Help: "Model calls in progress (at most WORKERS).",
+			Help: "Workers holding a job for the model: calling it, or waiting to (a retry's wait, the rate limit, an open breaker); at most WORKERS.",
 		}),
 		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "worker_dead_lettered_total",
