@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -491,4 +492,70 @@ func TestStandalone_ReportsTheRecordingsLeftIncomplete(t *testing.T) {
 	if !regexp.MustCompile(`msg="recording still incomplete" recording=[0-9a-f-]{36} missing=\[`).MatchString(s.Output()) {
 		t.Errorf(`no "recording still incomplete" line, with what it misses, in the log:\n%s`, s.Output())
 	}
+}
+
+// A key or a model the API refuses is the operator's to mend: the process says so at its
+// start, from the API's list of models, before any sentence; a sentence then sent is answered
+// "try again later", not that it cannot be answered, and its failure is logged as the
+// settings'. The API here answers as LiteLLM does without a database of keys: 400 "No
+// connected db." (type no_db_connection), where OpenAI answers 401.
+func TestStandalone_SaysAtStartThatTheModelAPIRefusesItsSettings(t *testing.T) {
+	var mu sync.Mutex
+	var asked []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"error":{"message":"No connected db.","type":"no_db_connection","param":null,"code":"400"}}`)
+	}))
+	defer api.Close()
+	s := start(t, builds.Build(t, "./cmd/standalone"), "OPENAI_BASE_URL="+api.URL+"/v1", "OPENAI_API_KEY=sk-wrong")
+	proctest.WaitHTTP(t, "http://"+s.admin+"/readyz", 30*time.Second)
+	kafkatest.Eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(s.Output(), `level=ERROR msg="the model API refuses this process's key (OPENAI_API_KEY)`)
+	}, func() string { return "no error at start for the key refused:\n" + s.Output() })
+	mu.Lock()
+	if !slices.Equal(asked, []string{"GET /v1/models"}) {
+		t.Errorf("the API was asked %v before any sentence, want its list of models alone", asked)
+	}
+	mu.Unlock()
+
+	client := elizav1connect.NewElizaServiceClient(http.DefaultClient, "http://"+s.rpc, connect.WithProtoJSON())
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	sent, err := client.Send(ctx, connect.NewRequest(&elizav1.SendRequest{Sentence: "I feel tired"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch, err := client.Watch(ctx, connect.NewRequest(&elizav1.WatchRequest{ConversationId: sent.Msg.GetConversationId()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close()
+	for watch.Receive() {
+		if ev := watch.Msg(); ev.GetKind() != elizav1.QueueConversationResponse_KIND_ENQUEUED {
+			if ev.GetKind() != elizav1.QueueConversationResponse_KIND_ERROR || ev.GetSentence() != "the assistant could not answer, please try again later" {
+				t.Errorf("the sentence's outcome: %v %q, want an error saying to try again later", ev.GetKind(), ev.GetSentence())
+			}
+			break
+		}
+	}
+	kafkatest.Eventually(t, 10*time.Second, func() bool {
+		return strings.Contains(s.Output(), `level=ERROR msg="job failed: the model API refuses this process's settings (OPENAI_BASE_URL, OPENAI_API_KEY or OPENAI_MODEL)"`)
+	}, func() string { return "the job's failure is not logged as the settings':\n" + s.Output() })
+}
+
+// A model the API does not list is said at start, with what it lists.
+func TestStandalone_SaysAtStartThatTheModelAPIDoesNotListItsModel(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"object":"list","data":[{"id":"gpt-5.4-mini"},{"id":"counsellor"}]}`)
+	}))
+	defer api.Close()
+	s := start(t, builds.Build(t, "./cmd/standalone"), "OPENAI_BASE_URL="+api.URL+"/v1", "OPENAI_API_KEY=sk-key", "OPENAI_MODEL=counseller")
+	kafkatest.Eventually(t, 30*time.Second, func() bool {
+		return strings.Contains(s.Output(), `level=WARN msg="the model API does not list OPENAI_MODEL: its calls will fail unless the API serves models it does not list" model=counseller listed="counsellor, gpt-5.4-mini"`)
+	}, func() string { return "no warning at start for the model not listed:\n" + s.Output() })
 }

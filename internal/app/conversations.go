@@ -25,7 +25,7 @@ import (
 // than ttl; and the sweep that fails the jobs lost on the way to a worker (sweepLost). The
 // process is ready once it is in the group.
 func (s *System) AddConversations(ctx context.Context, cfg Conversations, groups Groups, topics QueueTopics, bus *kafkabus.Bus, store transcript.Store, ttl time.Duration, databaseURL string) error {
-	model, err := s.newModel(cfg.Model)
+	model, err := s.newModel(ctx, cfg.Model)
 	if err != nil {
 		return err
 	}

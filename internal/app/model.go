@@ -2,10 +2,14 @@ package app
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/beacon/eventdispatch/internal/llm"
 )
@@ -13,7 +17,7 @@ import (
 // newModel returns what answers jobs: the offline ELIZA responder unless OPENAI_API_KEY or
 // OPENAI_BASE_URL is set, behind the policy chain (retries, breaker, rate limit, timeout),
 // built once so that every worker of the process shares one limiter and one breaker.
-func (s *System) newModel(m Model) (llm.Call, error) {
+func (s *System) newModel(ctx context.Context, m Model) (llm.Call, error) {
 	var call llm.Call
 	var estimate func(llm.Request) int // nil: llm's default, for the offline responder
 	if m.Offline() {
@@ -33,6 +37,7 @@ func (s *System) newModel(m Model) (llm.Call, error) {
 		if call, err = llm.NewOpenAI(api); err != nil {
 			return nil, fmt.Errorf("model: %w", err)
 		}
+		go s.checkModel(ctx, api)
 		// LLM_TPM counts what this config sends: its system prompt and all the history the
 		// worker gives, not the default prompt and ten turns.
 		estimate = api.EstimateTokens
@@ -42,6 +47,46 @@ func (s *System) newModel(m Model) (llm.Call, error) {
 		BreakerFailures: m.BreakerFailures, BreakerCooldown: m.BreakerCooldown, MaxJobAge: m.MaxJobAge,
 		MaxServerWait: m.MaxRetryWait, Log: s.Log,
 	}, llm.NewMetrics(s.Registry)), nil
+}
+
+// checkModelTimeout bounds checkModel's one request.
+const checkModelTimeout = 10 * time.Second
+
+// checkModel says in the log, once at start, whether the model API takes this process's
+// settings (llm.CheckModel: its list of models, no completion): a key it refuses, or a model
+// it does not list, is then there before the first sentence fails for it. It never stops the
+// process, whose calls go on being made, retried and broken off as the policies say: the API
+// may only be down for now, or serve models it does not list.
+func (s *System) checkModel(ctx context.Context, api llm.OpenAIConfig) {
+	ctx, cancel := context.WithTimeout(ctx, checkModelTimeout)
+	defer cancel()
+	c := llm.CheckModel(ctx, api)
+	base, model := cmp.Or(api.BaseURL, llm.DefaultBaseURL), cmp.Or(api.Model, llm.DefaultModel)
+	switch {
+	case c.Err == nil && c.Served:
+		s.Log.Info("the model API lists OPENAI_MODEL", "model", model)
+	case c.Err == nil:
+		s.Log.Warn("the model API does not list OPENAI_MODEL: its calls will fail unless the API serves models it does not list",
+			"model", model, "listed", clipped(c.Listed, 10))
+	case llm.NoList(c.Err):
+		s.Log.Info("the model API gives no list of models, so OPENAI_MODEL is not checked (should its calls answer 404 too, OPENAI_BASE_URL is not the API's root, such as …/v1)",
+			"base_url", base, "error", c.Err)
+	case llm.Misconfigured(c.Err):
+		s.Log.Error("the model API refuses this process's key (OPENAI_API_KEY): every sentence for the model will be answered with an error until it is mended",
+			"base_url", base, "error", c.Err)
+	case ctx.Err() != nil && errors.Is(c.Err, context.Canceled):
+		// Stopped before it could say: nothing to say.
+	default:
+		s.Log.Warn("cannot check the model API now (its calls retry, and its breaker opens, as for any failure)", "base_url", base, "error", c.Err)
+	}
+}
+
+// clipped returns the first n of ids, and how many more there were.
+func clipped(ids []string, n int) string {
+	if len(ids) <= n {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(ids[:n], ", "), len(ids)-n)
 }
 
 // Describe says in a phrase which model answers, for people (standalone mode's banner).

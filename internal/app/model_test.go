@@ -28,7 +28,7 @@ func TestNewModel_TheTokenBudgetCountsTheSystemPromptConfigured(t *testing.T) {
 	m.BaseURL, m.APIKey, m.TPM = url, "test-key", 3000
 	m.SystemPrompt = strings.Repeat("You are kind. ", 1500) // 21,000 bytes: about 5,250 tokens
 	sys := &System{Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()}
-	call, err := sys.newModel(m)
+	call, err := sys.newModel(t.Context(), m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,18 +116,45 @@ var ErrTimeout = errors.New("model call timed out")
 // RefusesTheRequest reports whether err is the API refusing the request itself (400, 413,
 // 422: too long for the model's context, a content policy; or ErrDeclined), which asking
 // again later does not mend, as against its key, its credit, its configuration (a 404: an
-// unknown model or base URL, which the operator mends) or its health.
+// unknown model or base URL, which the operator mends; see Misconfigured) or its health.
 func RefusesTheRequest(err error) bool {
 	if errors.Is(err, ErrDeclined) {
 		return true
 	}
 	se, ok := errors.AsType[*StatusError](err)
-	if !ok {
+	if !ok || Misconfigured(err) {
 		return false
 	}
 	switch se.Status {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
 		return true
+	}
+	return false
+}
+
+// Misconfigured reports whether err is the API refusing what the process was configured with
+// (OPENAI_BASE_URL, OPENAI_API_KEY, OPENAI_MODEL) rather than anything a request says: a 401
+// or 403 (the key), a 404 (the model or the base URL), or a 400 that says so. A proxy answers
+// 400 where OpenAI answers 404 or 401: LiteLLM says "Invalid model name passed in model=…"
+// for a model it does not serve, and, when it has no database of keys, "No connected db."
+// (type no_db_connection) for a key it does not know; others name the model parameter, or
+// model_not_found. Taken for the sentence's fault, every client was told that their sentence
+// could not be answered, each sentence in turn.
+func Misconfigured(err error) bool {
+	se, ok := errors.AsType[*StatusError](err)
+	if !ok {
+		return false
+	}
+	switch se.Status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		return true
+	case http.StatusBadRequest:
+		ae, ok := errors.AsType[*openai.Error](se.Err)
+		if !ok {
+			return false
+		}
+		return ae.Param == "model" || ae.Code == "model_not_found" || ae.Type == "model_not_found" ||
+			ae.Type == "no_db_connection" || strings.Contains(ae.Message, "Invalid model name")
 	}
 	return false
 }

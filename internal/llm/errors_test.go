@@ -80,3 +80,38 @@ func TestIsRetryable_TreatsAnAccountOutOfCreditAsPermanent(t *testing.T) {
 		t.Error("rate_limit_exceeded is not retryable")
 	}
 }
+
+// A 400 is the request's fault (the sentence too long, a content policy) unless it names the
+// process's settings: the client is then told to try again later, not that its sentence cannot
+// be answered, and the operator is the one to mend it.
+func TestRefusesTheRequest_TellsTheSentencesFaultFromTheSettings(t *testing.T) {
+	apiErr := func(status int, e openai.Error) error {
+		e.StatusCode = status
+		return &StatusError{Status: status, Err: &e}
+	}
+	for name, err := range map[string]error{
+		"LiteLLM, a model it does not serve": apiErr(400, openai.Error{Code: "400", Type: "invalid_request_error",
+			Message: "/chat/completions: Invalid model name passed in model=nosuchmodel. Call `/v1/models` to view available models for your key."}),
+		"LiteLLM, a key it cannot look up": apiErr(400, openai.Error{Code: "400", Type: "no_db_connection", Message: "No connected db."}),
+		"a 400 naming the model":           apiErr(400, openai.Error{Type: "invalid_request_error", Param: "model", Message: "unknown model"}),
+		"a 400 model_not_found":            apiErr(400, openai.Error{Code: "model_not_found"}),
+		"OpenAI, an unknown model":         apiErr(404, openai.Error{Code: "model_not_found"}),
+		"OpenAI, a wrong key":              apiErr(401, openai.Error{Code: "invalid_api_key"}),
+		"a key without the permission":     apiErr(403, openai.Error{}),
+	} {
+		if RefusesTheRequest(err) || !Misconfigured(err) || IsRetryable(err) {
+			t.Errorf("%s: RefusesTheRequest %v, Misconfigured %v, IsRetryable %v; want the settings' fault, not retried",
+				name, RefusesTheRequest(err), Misconfigured(err), IsRetryable(err))
+		}
+	}
+	for name, err := range map[string]error{
+		"too long for the context": apiErr(400, openai.Error{Code: "context_length_exceeded", Param: "messages", Type: "invalid_request_error"}),
+		"a content policy":         apiErr(400, openai.Error{Code: "content_policy_violation"}),
+		"a 400 of no JSON":         status(400),
+		"too large":                apiErr(413, openai.Error{}),
+	} {
+		if !RefusesTheRequest(err) || Misconfigured(err) {
+			t.Errorf("%s: RefusesTheRequest %v, Misconfigured %v; want the request's fault", name, RefusesTheRequest(err), Misconfigured(err))
+		}
+	}
+}

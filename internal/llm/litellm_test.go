@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -94,6 +95,31 @@ func TestOpenAI_ThroughARealProxy(t *testing.T) {
 	_, err = bad(ctx, Request{Sentence: "hi"})
 	if se, ok := errors.AsType[*StatusError](err); !ok || se.Status < 400 || se.Status >= 500 || se.Status == http.StatusTooManyRequests || IsRetryable(err) {
 		t.Errorf("a wrong key: err = %v, want a permanent 4xx", err)
+	}
+	// Nor is it the sentence's fault, nor one of a model LiteLLM does not serve (400 "Invalid
+	// model name"): the process's settings are, which the worker says to the operator and
+	// the client hears as "try again later".
+	if !Misconfigured(err) || RefusesTheRequest(err) {
+		t.Errorf("a wrong key: err = %v, want it taken for the settings' fault, not the request's", err)
+	}
+	unknown, err := NewOpenAI(OpenAIConfig{BaseURL: proxy, APIKey: "sk-proxy-key", Model: "nosuchmodel"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = unknown(ctx, Request{Sentence: "hi"}); !Misconfigured(err) || RefusesTheRequest(err) || IsRetryable(err) {
+		t.Errorf("a model LiteLLM does not serve: err = %v, want the settings' fault, not retried", err)
+	}
+
+	// The check at start: LiteLLM lists the names it serves to a key it knows, and refuses
+	// one it does not as it refuses its calls.
+	if c := CheckModel(ctx, OpenAIConfig{BaseURL: proxy, APIKey: "sk-proxy-key", Model: "counsellor"}); c.Err != nil || !c.Served || !slices.Equal(c.Listed, []string{"counsellor"}) {
+		t.Errorf("CheckModel through LiteLLM: %+v, want counsellor listed and served", c)
+	}
+	if c := CheckModel(ctx, OpenAIConfig{BaseURL: proxy, APIKey: "sk-proxy-key", Model: "nosuchmodel"}); c.Err != nil || c.Served {
+		t.Errorf("CheckModel of a model LiteLLM does not serve: %+v, want the list, and it not served", c)
+	}
+	if c := CheckModel(ctx, OpenAIConfig{BaseURL: proxy, APIKey: "sk-wrong", Model: "counsellor"}); !Misconfigured(c.Err) {
+		t.Errorf("CheckModel with a key LiteLLM does not know: %+v, want the settings' fault", c)
 	}
 	if n := upstream.Count(); n != 5 {
 		t.Errorf("the upstream saw %d requests, want 5: LiteLLM must not retry, nor pass on a call it refused", n)

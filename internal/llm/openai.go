@@ -69,30 +69,10 @@ type OpenAIConfig struct {
 // Transport failures and context errors come back as the HTTP client reported them.
 func NewOpenAI(cfg OpenAIConfig) (Call, error) {
 	cfg = cfg.withDefaults()
-	if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("model API base URL %q: want an absolute http(s) URL", cfg.BaseURL)
+	client, err := cfg.client()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.APIKey == "" && cfg.BaseURL == DefaultBaseURL {
-		return nil, errors.New("model API: an API key is required for the public OpenAI API")
-	}
-	opts := []option.RequestOption{
-		option.WithBaseURL(cfg.BaseURL),
-		option.WithAPIKey(cfg.APIKey),
-		option.WithMaxRetries(0),
-		option.WithMiddleware(limitBody),
-	}
-	if cfg.Organization != "" {
-		opts = append(opts, option.WithOrganization(cfg.Organization))
-	}
-	if cfg.Project != "" {
-		opts = append(opts, option.WithProject(cfg.Project))
-	}
-	opts = append(opts, option.WithHTTPClient(sameOrigin(cfg.HTTPClient, cfg.BaseURL)))
-	// These options alone, not openai.NewClient's: it would first take OPENAI_ORG_ID,
-	// OPENAI_PROJECT_ID, OPENAI_CUSTOM_HEADERS and more from the environment, behind the
-	// caller's back. Only Post is used, which needs nothing else of a Client.
-	client := openai.Client{Options: opts}
-
 	return func(ctx context.Context, req Request) (Response, error) {
 		body, err := json.Marshal(cfg.request(req))
 		if err != nil {
@@ -118,6 +98,33 @@ func NewOpenAI(cfg OpenAIConfig) (Call, error) {
 		}
 		return cc.answer()
 	}, nil
+}
+
+// client checks cfg (its defaults taken) and returns the SDK client that asks its API.
+func (cfg OpenAIConfig) client() (openai.Client, error) {
+	if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return openai.Client{}, fmt.Errorf("model API base URL %q: want an absolute http(s) URL", cfg.BaseURL)
+	}
+	if cfg.APIKey == "" && cfg.BaseURL == DefaultBaseURL {
+		return openai.Client{}, errors.New("model API: an API key is required for the public OpenAI API")
+	}
+	opts := []option.RequestOption{
+		option.WithBaseURL(cfg.BaseURL),
+		option.WithAPIKey(cfg.APIKey),
+		option.WithMaxRetries(0),
+		option.WithMiddleware(limitBody),
+	}
+	if cfg.Organization != "" {
+		opts = append(opts, option.WithOrganization(cfg.Organization))
+	}
+	if cfg.Project != "" {
+		opts = append(opts, option.WithProject(cfg.Project))
+	}
+	opts = append(opts, option.WithHTTPClient(sameOrigin(cfg.HTTPClient, cfg.BaseURL)))
+	// These options alone, not openai.NewClient's: it would first take OPENAI_ORG_ID,
+	// OPENAI_PROJECT_ID, OPENAI_CUSTOM_HEADERS and more from the environment, behind the
+	// caller's back. Only Post and Get are used, which need nothing else of a Client.
+	return openai.Client{Options: opts}, nil
 }
 
 // MaxBodyBytes is the most of an answer's body that a call reads, after decompression. An

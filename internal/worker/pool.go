@@ -298,7 +298,12 @@ func (p *Pool) answer(ctx context.Context, job queue.Job) error {
 		case llm.RefusesTheRequest(err):
 			text = RefusedText
 		}
-		log.Warn("job failed", "error", err)
+		if llm.Misconfigured(err) {
+			// Every job fails so until an operator mends it: not the client's doing.
+			log.Error("job failed: the model API refuses this process's settings (OPENAI_BASE_URL, OPENAI_API_KEY or OPENAI_MODEL)", "error", err)
+		} else {
+			log.Warn("job failed", "error", err)
+		}
 	}
 	var ev transcript.Event
 	var recorded bool
