@@ -36,6 +36,8 @@ export interface View {
   clear(): void;
   health(state: Health, text: string): void;
   conversation(id: string): void;
+  /** Offers a sentence again to be sent, one that may not have reached the server. */
+  unsent(sentence: string): void;
 }
 
 /** The most log entries kept across reloads; older ones are dropped first. */
@@ -54,7 +56,17 @@ const settleMs = 1_000;
  */
 const sendTimeoutMs = 120_000;
 
-type Saved = { id: string; serial: string; entries: Entry[] };
+/** The most of a sentence, or of a message about one, that the log shows and keeps. */
+const keptChars = 2_000;
+
+/**
+ * A new conversation whose first Send is on its way: its id, chosen by the page before the
+ * Send went, and the sentence. Kept with the log, so that a page left (reloaded, closed) before
+ * the Send came back finds the conversation the server may have started under that id.
+ */
+type Starting = { id: string; sentence: string };
+
+type Saved = { id: string; serial: string; entries: Entry[]; starting?: Starting };
 
 export class Conversation {
   private id = "";
@@ -67,6 +79,8 @@ export class Conversation {
   private superseded = false;
   /** The serial of each recent "enqueued" shown, by job: the watch often shows a sentence's before its Send returns. */
   private enqueuedAt = new Map<string, bigint>();
+  /** The conversation being started (Starting); until the server is seen to have it. */
+  private starting: Starting | null = null;
 
   constructor(
     private readonly client: Client<typeof ElizaService>,
@@ -84,6 +98,12 @@ export class Conversation {
     this.id = saved.id;
     this.last = BigInt(saved.serial);
     this.entries = saved.entries;
+    this.starting = validStarting(saved.starting);
+    if (this.id === "" && this.starting !== null) {
+      // Left while its first Send was on its way: followed, in case the server has it (a
+      // NotFound then offers its sentence again).
+      this.id = this.starting.id;
+    }
     for (const e of this.entries) {
       this.view.add(e);
     }
@@ -173,6 +193,7 @@ export class Conversation {
   /** Shows and follows what the storage keeps under the key, as a reload of the page would. */
   private reload(): void {
     this.leave();
+    this.starting = null;
     this.entries = [];
     this.enqueuedAt.clear();
     this.view.clear();
@@ -182,6 +203,7 @@ export class Conversation {
   /** Leaves the conversation: the next sentence starts a new one. */
   forget(): void {
     this.leave();
+    this.starting = null;
     this.entries = [];
     this.storage.removeItem(this.key);
     this.view.clear();
@@ -194,6 +216,7 @@ export class Conversation {
    */
   private lose(note: string): void {
     this.leave();
+    this.starting = null;
     this.show({ kind: "note", text: note }); // saved with the log, under no conversation
   }
 
@@ -207,18 +230,28 @@ export class Conversation {
     this.view.health("idle", "Ready.");
   }
 
-  private async sendNow(sentence: string): Promise<boolean> {
+  private async sendNow(sentence: string, fresh = false): Promise<boolean> {
     const sentTo = this.id;
+    if (sentTo === "") {
+      // A new conversation: its id is chosen here and kept before the Send goes (Starting).
+      this.starting = { id: this.starting?.id ?? newId(), sentence };
+      this.save();
+    }
     let res;
     try {
       // afterSerial: a conversation swept away meanwhile is NotFound, not started again
       // under its id.
       res = await this.client.send(
-        { conversationId: sentTo, sentence, afterSerial: sentTo !== "" ? this.last : 0n },
+        { conversationId: sentTo !== "" ? sentTo : (this.starting?.id ?? ""), sentence, afterSerial: sentTo !== "" ? this.last : 0n },
         { timeoutMs: sendTimeoutMs },
       );
     } catch (err) {
       const e = ConnectError.from(err);
+      if (e.code === Code.NotFound && sentTo === "" && !fresh) {
+        // The id kept from a start long ago has expired since: a new one.
+        this.starting = null;
+        return this.sendNow(sentence, true);
+      }
       if (e.code === Code.NotFound && sentTo !== "") {
         // The conversation expired, or was swept away, while the watch had nothing to say: the
         // sentence is kept for the next, which starts a new one.
@@ -254,6 +287,10 @@ export class Conversation {
       return this.sendNow(sentence);
     }
     this.view.health("online", "Connected.");
+    if (this.starting?.id === res.conversationId && res.conversationId !== "") {
+      this.starting = null; // the server has it
+      this.save();
+    }
     if (res.kind !== Kind.ENQUEUED) {
       // Refusals are not events of the conversation: they are shown here, not watched. The
       // sentence stays in its field, to be sent again when the queue has room, the quota
@@ -304,6 +341,10 @@ export class Conversation {
       const online = () => {
         connected = true;
         this.view.health("online", "Connected.");
+        if (this.starting?.id === this.id) {
+          this.starting = null; // the server has it
+          this.save();
+        }
       };
       const settled = setTimeout(online, settleMs);
       try {
@@ -329,6 +370,25 @@ export class Conversation {
           return;
         }
         const e = ConnectError.from(err);
+        if (e.code === Code.NotFound && this.starting?.id === this.id) {
+          // The page was left before its first Send came back, and the server has no such
+          // conversation: the Send did not get there. Its sentence is offered again, to start
+          // the conversation under the same id (so that, had it got there after all, it is
+          // not started twice) — once the Sends on their way have their answers, one of which
+          // may have started it meanwhile.
+          this.following = null;
+          this.afterSends(() => {
+            if (this.starting?.id !== this.id) {
+              this.follow();
+              return;
+            }
+            const { sentence } = this.starting;
+            this.leave();
+            this.show({ kind: "note", text: `“${sentence}” did not reach the server before the page was left: it is back in its field, to send again.` });
+            this.view.unsent(sentence);
+          });
+          return;
+        }
         if (e.code === Code.NotFound || e.code === Code.InvalidArgument) {
           this.lose(`That conversation cannot be continued (${e.rawMessage}). Your next sentence starts a new one.`);
           return;
@@ -398,6 +458,9 @@ export class Conversation {
   }
 
   private show(entry: Entry): void {
+    // A sentence pasted whole into the field may be megabytes (and is refused): shown and kept
+    // whole, a few filled the storage, after which nothing more was kept.
+    entry = { ...entry, text: clip(entry.text), ...(entry.about !== undefined && { about: clip(entry.about) }) };
     this.view.add(entry);
     // Kept with the events, notes too: after a reload, the note that a conversation was lost
     // still stands between its events and the next one's, whose serials start again at 1.
@@ -429,13 +492,49 @@ export class Conversation {
     if (this.superseded) {
       return;
     }
-    const saved: Saved = { id: this.id, serial: this.last.toString(), entries: this.entries };
-    try {
-      this.storage.setItem(this.key, JSON.stringify(saved));
-    } catch {
-      // Storage full or disabled (private browsing): the page works, a reload starts afresh.
+    // An id followed but not yet known to the server is kept as the conversation Starting.
+    const id = this.starting?.id === this.id ? "" : this.id;
+    for (let kept = this.entries.length; ; kept = Math.floor(kept / 2)) {
+      const saved: Saved = { id, serial: this.last.toString(), entries: this.entries.slice(this.entries.length - kept) };
+      if (this.starting !== null) {
+        saved.starting = this.starting;
+      }
+      try {
+        this.storage.setItem(this.key, JSON.stringify(saved));
+        return;
+      } catch {
+        // Storage full (other pages' too), or disabled (private browsing): the older half of
+        // the log goes, until what is left fits; with none, the page works, and a reload
+        // starts afresh.
+        if (kept === 0) {
+          return;
+        }
+      }
     }
   }
+}
+
+/** A Starting read back from storage, or null when there is none or it is not one. */
+function validStarting(s: unknown): Starting | null {
+  if (typeof s !== "object" || s === null) {
+    return null;
+  }
+  const { id, sentence } = s as Partial<Starting>;
+  return typeof id === "string" && id !== "" && typeof sentence === "string" ? { id, sentence } : null;
+}
+
+/** A random (version 4) UUID. crypto.randomUUID is only there on https and localhost pages. */
+function newId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** s, or its first keptChars characters and an ellipsis. */
+function clip(s: string): string {
+  return s.length <= keptChars ? s : `${s.slice(0, keptChars)}…`;
 }
 
 /** Whether an error came in the server's answer (which has headers), not from failing to reach it. */

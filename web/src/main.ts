@@ -92,6 +92,7 @@ function start(): void {
   const log = element<HTMLOListElement>("log");
   const status = element("status");
   const conversationLabel = element("conversation");
+  const sentence = element<HTMLInputElement>("sentence");
   const conversation = new Conversation(
     client,
     {
@@ -121,12 +122,16 @@ function start(): void {
       conversation(id: string) {
         conversationLabel.textContent = id === "" ? "No conversation yet." : `Conversation ${id}`;
       },
+      unsent(text: string) {
+        if (sentence.value === "") {
+          sentence.value = text;
+        }
+      },
     },
     window.localStorage,
     conversationKey(token),
   );
 
-  const sentence = element<HTMLInputElement>("sentence");
   element<HTMLFormElement>("send-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const text = sentence.value;
@@ -135,6 +140,7 @@ function start(): void {
       return;
     }
     sentence.value = "";
+    sentence.focus(); // after a click on Send too, so that typing goes on in the field
     void conversation.send(text).then((sent) => {
       if (!sent && sentence.value === "") {
         sentence.value = text; // not sent: keep it to send again
@@ -146,17 +152,30 @@ function start(): void {
     sentence.focus();
   });
 
+  // A form submitted again ends its call before: a late answer to it would otherwise take the
+  // place of the new one's (Say), or go into the new one's list (Introduce).
+  const inFlight = new Map<string, AbortController>();
+  const supersede = (form: string): AbortSignal => {
+    inFlight.get(form)?.abort();
+    const ctl = new AbortController();
+    inFlight.set(form, ctl);
+    return ctl.signal;
+  };
   const sayInput = element<HTMLInputElement>("say-sentence");
   const sayAnswer = element("say-answer");
   element<HTMLFormElement>("say-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     sayAnswer.classList.remove("bad");
     sayAnswer.textContent = "…";
-    calls.say({ sentence: sayInput.value }, { timeoutMs: callTimeoutMs }).then(
+    const signal = supersede("say");
+    calls.say({ sentence: sayInput.value }, { timeoutMs: callTimeoutMs, signal }).then(
       (res) => {
         sayAnswer.textContent = res.sentence;
       },
       (err: unknown) => {
+        if (signal.aborted) {
+          return; // another Say took its place
+        }
         sayAnswer.classList.add("bad");
         sayAnswer.textContent = describe(err);
       },
@@ -169,14 +188,18 @@ function start(): void {
     ev.preventDefault();
     introduction.classList.remove("bad");
     introduction.replaceChildren();
+    const signal = supersede("introduce");
     void (async () => {
       try {
-        for await (const res of calls.introduce({ name: nameInput.value }, { timeoutMs: callTimeoutMs })) {
+        for await (const res of calls.introduce({ name: nameInput.value }, { timeoutMs: callTimeoutMs, signal })) {
           const li = document.createElement("li");
           li.textContent = res.sentence;
           introduction.append(li);
         }
       } catch (err) {
+        if (signal.aborted) {
+          return; // another Introduce took its place
+        }
         const li = document.createElement("li");
         li.textContent = describe(err);
         introduction.classList.add("bad");
