@@ -406,6 +406,37 @@ func TestDispatcher_ASignalWhoseIDChangesCountsUnderItsNewIDOnly(t *testing.T) {
 	}
 }
 
+// An update that leaves a row the dispatcher cannot read (its id the nil UUID, which the
+// dispatcher keeps for a delete that did not say its recording) did away with the signal as it
+// was: the eeg stops counting, and the accelerometer leaves the recording incomplete until a
+// new eeg comes. Before, the update went to the dead-letter topic alone, the eeg went on
+// counting, and the recording was processed with a signal that was no longer there.
+func TestDispatcher_ASignalUpdatedIntoARowItCannotReadStopsCounting(t *testing.T) {
+	e := setup(t)
+	d := e.start()
+	defer e.stop(d)
+	rec := uuid.New()
+	eeg := e.insert(rec, "eeg", eegChannels)
+	if _, err := e.db.Exec(t.Context(), `UPDATE datastore.signal SET id = $1 WHERE id = $2`, uuid.Nil, eeg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := e.db.Exec(context.Background(), `DELETE FROM datastore.signal WHERE id = $1`, uuid.Nil); err != nil {
+			t.Error(err)
+		}
+	})
+	e.insert(rec, "accelerometer", accChannels)
+	waitLog(t, d.Proc, "an update left a row of datastore.signal that cannot be read: the signal as it was no longer counts")
+	e.settle()
+	if got := e.processed(rec); len(got) != 0 {
+		t.Fatalf("processed with an eeg updated into a row that cannot be read: %+v", got)
+	}
+	again := e.insert(rec, "eeg", eegChannels)
+	if got := e.waitProcessed(10*time.Second, rec); got[rec].eeg != again {
+		t.Fatalf("processed with eeg %s, want %s", got[rec].eeg, again)
+	}
+}
+
 // An update of a signal's recording changes its Kafka key, so Debezium sends a delete under
 // the old recording and a create under the new one, at one source position, on the two
 // recordings' partitions (the same one for some pairs, two for others). The signal then

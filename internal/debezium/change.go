@@ -110,9 +110,14 @@ type Change struct {
 	// is switched to REPLICA IDENTITY FULL, which makes Before a full, real row.
 	Before *Signal
 	// After is the row after the change: set for OpCreate, OpRead and OpUpdate, nil for
-	// OpDelete and OpTruncate.
-	After  *Signal
-	Source Source
+	// OpDelete and OpTruncate, and for an OpUpdate whose new row could not be read
+	// (Unreadable).
+	After *Signal
+	// Unreadable, for an OpUpdate, says why its new row could not be read (a nil UUID for its
+	// id, say): After is then nil, and Before, read as a delete's, is the row as it was, which
+	// the update did away with all the same.
+	Unreadable error
+	Source     Source
 	// TsMs is the envelope's ts_ms: when Debezium processed the change (0 if absent).
 	TsMs int64
 }

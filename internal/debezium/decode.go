@@ -37,9 +37,13 @@ var (
 //   - op must be one of the Op constants, and source must be present with a numeric lsn, the
 //     position consumers order changes by;
 //   - for OpCreate, OpRead and OpUpdate, after is required, with id, recording, sensor_type,
-//     channels and sample_type present, non-null and well-typed (uuids parsable and not the
-//     nil UUID; a NULL element of channels reads as ""); before, when present, is held to
-//     the same rules;
+//     channels and sample_type present and well-typed, id and recording not null (uuids
+//     parsable and not the nil UUID); a NULL sensor_type, channels or sample_type reads as
+//     empty, and a NULL element of channels as ""; before, when present, is held to the same
+//     rules;
+//   - but an OpUpdate whose after breaks them, and whose before gives the row's id (read as
+//     a delete's), is no error: its Change has After nil and says why in Unreadable, so that
+//     the row as it was stops counting;
 //   - for OpDelete, before is required with a valid id; its other columns are read
 //     best-effort because Debezium fills them with placeholders (see Change.Before); after
 //     is ignored;
@@ -191,6 +195,12 @@ func (env *wireEnvelope) change() (Change, error) {
 			return Change{}, fmt.Errorf("%w: op %q without after", ErrMalformed, env.op)
 		}
 		if ch.After, err = env.after.signal("after", false); err != nil {
+			if op == OpUpdate && env.hasBefore {
+				if before, berr := env.before.signal("before", true); berr == nil {
+					ch.Before, ch.Unreadable = before, err
+					return ch, nil
+				}
+			}
 			return Change{}, err
 		}
 		if env.hasBefore {

@@ -42,7 +42,10 @@ func TestDecodeSignalChange_RejectsHandMadeMalformedEvents(t *testing.T) {
 }
 
 // Every column the dispatcher cannot do without is checked for absence, null and type, in
-// after and in a full before.
+// after and in a full before. sensor_type, channels and sample_type may be NULL, as a table
+// whose NOT NULL was dropped has them: they read as empty. An update's after that breaks the
+// rules, its before good, is no error: the Change says why After could not be read, and keeps
+// Before, for the row as it was to stop counting.
 func TestDecodeSignalChange_RejectsRequiredColumnMissingNullOrIllTyped(t *testing.T) {
 	value := string(payloadOf(t, fixture(t, "events/scratch/update-eeg-replica-full.json")))
 	columns := map[string]string{ // column -> its value in the fixture's before and after
@@ -68,8 +71,24 @@ func TestDecodeSignalChange_RejectsRequiredColumnMissingNullOrIllTyped(t *testin
 				{"ill-typed", edit(`"` + column + `":{"v":1}`), "got object"},
 			} {
 				t.Run(row+"."+column+" "+c.name, func(t *testing.T) {
-					_, err := DecodeSignalChange([]byte(c.edited))
-					assertMalformed(t, err, row+"."+column, c.want)
+					ch, err := DecodeSignalChange([]byte(c.edited))
+					nullable := c.name == "null" && column != "id" && column != "recording"
+					switch {
+					case nullable:
+						if err != nil || ch.Unreadable != nil || ch.After == nil || ch.Before == nil {
+							t.Fatalf("got %+v, %v; want the row read, its NULL empty", ch, err)
+						}
+						if got := map[string]bool{"before": rowEmpty(ch.Before, column), "after": rowEmpty(ch.After, column)}; !got[row] || got[otherRow(row)] {
+							t.Errorf("%s empty in before and after: %v, want in %s alone", column, got, row)
+						}
+					case row == "after":
+						if err != nil || ch.After != nil || ch.Before == nil || ch.Before.ID.String() != "9d2f7a10-6b1c-4e8d-b3a2-5f4e3d2c1bf1" {
+							t.Fatalf("got %+v, %v; want no After, the Before, and why", ch, err)
+						}
+						assertMalformed(t, ch.Unreadable, row+"."+column, c.want)
+					default:
+						assertMalformed(t, err, row+"."+column, c.want)
+					}
 				})
 			}
 		}
@@ -133,4 +152,35 @@ func TestDecodeSignalChange_RejectsBrokenEnvelopes(t *testing.T) {
 			assertMalformed(t, err, tt.want)
 		})
 	}
+}
+
+// rowEmpty says whether s's column (one of the rule's that may be NULL) is empty.
+func rowEmpty(s *Signal, column string) bool {
+	switch column {
+	case "sensor_type":
+		return s.SensorType == ""
+	case "channels":
+		return s.Channels == nil
+	default:
+		return s.SampleType == ""
+	}
+}
+
+func otherRow(row string) string {
+	if row == "before" {
+		return "after"
+	}
+	return "before"
+}
+
+// A create, with no before, whose row breaks the rules stays malformed: there is no row as it
+// was to stop counting.
+func TestDecodeSignalChange_ACreateWhoseRowCannotBeReadIsMalformed(t *testing.T) {
+	value := string(payloadOf(t, fixture(t, "events/datastore-signal/create-eeg.json")))
+	edited := strings.Replace(value, `"id":"f1c7a5e0-0001-4d1e-8b2e-0000000000e1"`, `"id":"00000000-0000-0000-0000-000000000000"`, 1)
+	if edited == value {
+		t.Fatal("the fixture's id is not where the test looks for it")
+	}
+	_, err := DecodeSignalChange([]byte(edited))
+	assertMalformed(t, err, "after.id", "the nil UUID")
 }

@@ -106,9 +106,22 @@ func get[T any](r *rowReader, c *column[T], name string, required bool) T {
 	return zero
 }
 
+// nullable is get for a column that must be present (Debezium sends every column of the
+// table) but may be NULL, which reads as the zero value.
+func nullable[T any](r *rowReader, c *column[T], name string, required bool) T {
+	if required && c.presence == null && r.err == nil {
+		var zero T
+		return zero
+	}
+	return get(r, c, name, required)
+}
+
 // signal converts the row. In a full row (after, or before with REPLICA IDENTITY FULL) the
-// columns the dispatcher cannot do without are required: id, recording, sensor_type,
-// channels, sample_type. In a keyOnly row only id is.
+// columns the dispatcher cannot do without are required: id and recording present and not
+// NULL, sensor_type, channels and sample_type present. Those three the table declares NOT
+// NULL; one that is NULL all the same (the constraint dropped since) reads as empty: a signal
+// that does not qualify (recording.Validate), as it stands, rather than an event never
+// applied, which left what the row was before counting. In a keyOnly row only id is required.
 func (w *wireRow) signal(row string, keyOnly bool) (*Signal, error) {
 	r := rowReader{row: row, keyOnly: keyOnly}
 	full := !keyOnly
@@ -118,12 +131,12 @@ func (w *wireRow) signal(row string, keyOnly bool) (*Signal, error) {
 		Data:                   get(&r, &w.Data, "data", false),
 		Span:                   get(&r, &w.Span, "span", false),
 		SensorLabel:            get(&r, &w.SensorLabel, "sensor_label", false),
-		SensorType:             get(&r, &w.SensorType, "sensor_type", full),
-		Channels:               get(&r, &w.Channels, "channels", full),
+		SensorType:             nullable(&r, &w.SensorType, "sensor_type", full),
+		Channels:               nullable(&r, &w.Channels, "channels", full),
 		SampleUnit:             get(&r, &w.SampleUnit, "sample_unit", false),
 		SampleResolutionInUnit: get(&r, &w.SampleResolutionInUnit, "sample_resolution_in_unit", false),
 		SampleOffsetInUnit:     get(&r, &w.SampleOffsetInUnit, "sample_offset_in_unit", false),
-		SampleType:             get(&r, &w.SampleType, "sample_type", full),
+		SampleType:             nullable(&r, &w.SampleType, "sample_type", full),
 		SampleRate:             get(&r, &w.SampleRate, "sample_rate", false),
 		InsertedAt:             get(&r, &w.InsertedAt, "inserted_at", false),
 	}

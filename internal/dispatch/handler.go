@@ -150,6 +150,10 @@ func (h *Handler) Handle(ctx context.Context, partition int, events []Event) err
 			}
 			continue
 		}
+		if ch.Unreadable != nil {
+			h.log.Warn("an update left a row of datastore.signal that cannot be read: the signal as it was no longer counts",
+				"signal", ch.Before.ID, "recording", ch.Before.Recording, "lsn", ch.Source.LSN, "error", ch.Unreadable)
+		}
 		changes = appendChanges(changes, ch)
 	}
 	if err := h.apply(ctx, partition, changes); err != nil {
@@ -236,7 +240,10 @@ func appendChanges(changes []recording.Change, ch debezium.Change) []recording.C
 		// A placeholder row's recording is uuid.Nil: the delete did not say it.
 		return recording.Change{Delete: true, At: at, Signal: recording.Signal{ID: old.ID, Recording: old.Recording, Version: ch.Source.LSN}}
 	}
-	if ch.Op == debezium.OpDelete {
+	if ch.Op == debezium.OpDelete || ch.Unreadable != nil {
+		// An update whose new row cannot be read (debezium.Change.Unreadable) did away with
+		// the old one all the same: left counting, it completed a recording that its row no
+		// longer could.
 		return append(changes, deleted(ch.Before))
 	}
 	s := ch.After
