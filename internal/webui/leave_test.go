@@ -198,7 +198,9 @@ func TestPage_ASayOrIntroduceSubmittedAgainEndsTheOneBefore(t *testing.T) {
 	}
 	kafkatest.Eventually(t, 5*time.Second, func() bool {
 		return eval[string](p, `document.getElementById("say-answer").textContent`) == "answer to two"
-	}, func() string { return "Say shows " + eval[string](p, `document.getElementById("say-answer").textContent`) })
+	}, func() string {
+		return "Say shows " + eval[string](p, `document.getElementById("say-answer").textContent`)
+	})
 	time.Sleep(200 * time.Millisecond) // for anything late to be shown, were it to be
 	if got := eval[[]string](p, `[...document.querySelectorAll("#introduce-answer li")].map(li => li.textContent)`); strings.Join(got, "|") != "Hello, Bea|How are you?" {
 		t.Errorf("Introduce shows %q, want Bea's introduction alone", got)
