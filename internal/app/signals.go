@@ -135,7 +135,7 @@ func (s *System) AddSignals(cfg Signals, groups Groups, bus *kafkabus.Bus, store
 		return groupErr(group.Run(ctx))
 	}))
 	s.addWork(task("incomplete-recording watch", func(ctx context.Context) error {
-		dispatch.WatchIncomplete(ctx, store, cfg.IncompleteAfter, group.Partitions, metrics, s.Log)
+		dispatch.WatchIncomplete(ctx, store, cfg.IncompleteAfter, group.Partitions, s.captured, metrics, s.Log)
 		return nil
 	}))
 	s.addReady(func(ctx context.Context) error {
@@ -162,10 +162,20 @@ func (s *System) AddCaptureWatch(cfg Capture, bus *kafkabus.Bus) {
 	w := dispatch.NewCaptureWatch(s.Registry, cfg.topic(), func(ctx context.Context, topic string) (time.Time, error) {
 		return kafkabus.LastRecordTime(ctx, brokers, topic)
 	})
+	s.capture = w
 	s.addWork(task("capture watch", func(ctx context.Context) error {
 		w.Run(ctx, s.Log)
 		return nil
 	}))
+}
+
+// captured says when change capture was last seen running (dispatch.CaptureWatch.Newest),
+// zero without a capture watch.
+func (s *System) captured() time.Time {
+	if s.capture == nil {
+		return time.Time{}
+	}
+	return s.capture.Newest()
 }
 
 // recheck checks the database at the other end of pool until it can tell (migrations.Check),

@@ -16,6 +16,7 @@ import (
 	"github.com/beacon/eventdispatch/internal/admin"
 	"github.com/beacon/eventdispatch/internal/config"
 	"github.com/beacon/eventdispatch/internal/consumer"
+	"github.com/beacon/eventdispatch/internal/dispatch"
 	"github.com/beacon/eventdispatch/internal/httpserve"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/lifecycle"
@@ -45,6 +46,8 @@ type System struct {
 	// brokerInMemory is set when the process's broker is its own, in memory (standalone's
 	// without a directory): work left uncommitted at exit is lost with it, not redone.
 	brokerInMemory bool
+	// capture is the watch of Debezium's heartbeat (AddCaptureWatch), nil without one.
+	capture *dispatch.CaptureWatch
 }
 
 // Build adds a binary's parts to sys from its settings. Work that outlives Build belongs in

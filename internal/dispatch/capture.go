@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +34,17 @@ type CaptureWatch struct {
 	stalledAfter time.Duration
 	newest       prometheus.Gauge
 	started      time.Time
+	// newestRead is the newest heartbeat's time as Newest says it: Unix nanoseconds, 0 for none.
+	newestRead atomic.Int64
+}
+
+// Newest returns the time of the newest heartbeat read, when change capture was last seen
+// running; zero before the first (see WatchIncomplete).
+func (w *CaptureWatch) Newest() time.Time {
+	if n := w.newestRead.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // NewCaptureWatch registers the gauge with reg and returns a watch of topic that reads it with
@@ -78,6 +90,7 @@ func (w *CaptureWatch) Run(ctx context.Context, log *slog.Logger) {
 		if err == nil && at.After(newest) {
 			newest = at
 			w.newest.Set(float64(at.UnixNano()) / 1e9)
+			w.newestRead.Store(at.UnixNano())
 		}
 		since := newest
 		if since.IsZero() {

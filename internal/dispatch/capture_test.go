@@ -69,10 +69,16 @@ func TestCaptureWatch_ExportsTheNewestHeartbeatAndLogsAStallOnce(t *testing.T) {
 	if !strings.Contains(logs.String(), "none since the dispatcher started") {
 		t.Errorf("the stall does not say no heartbeat was read: %s", logs.String())
 	}
+	if n := w.Newest(); !n.IsZero() {
+		t.Errorf("Newest before any heartbeat: %v, want zero (the incomplete report then goes by the clock)", n)
+	}
 
 	beat := time.Now().Truncate(time.Millisecond)
 	set(beat, nil)
 	kafkatest.Eventually(t, 5*time.Second, func() bool { return near(heartbeatGauge(t, reg), beat) && count(again) == 1 }, logs.String)
+	if n := w.Newest(); !n.Equal(beat) {
+		t.Errorf("Newest: %v, want the heartbeat read, %v", n, beat)
+	}
 
 	set(time.Time{}, errors.New("broker unreachable"))
 	kafkatest.Eventually(t, 5*time.Second, func() bool { return count("cannot read Debezium's heartbeat topic") == 1 }, logs.String)

@@ -34,7 +34,14 @@ type Watcher interface {
 // WatchIncomplete refreshes the pending gauge and logs, once each, recordings still
 // incomplete after age, until ctx is done, of the partitions this process owns (partitions:
 // those, each with whether it is caught up). A late signal still completes them normally.
-func WatchIncomplete(ctx context.Context, w Watcher, age time.Duration, partitions func() map[int]bool, m *Metrics, log *slog.Logger) {
+//
+// captured says when change capture was last seen running (CaptureWatch.Newest; zero when it
+// is not known: no heartbeat read, or no capture watch). A partition caught up with Kafka is
+// not caught up with the table while capture stands still (a connector paused or failed, its
+// changes waiting in the replication slot): a recording is then reported only once capture
+// was seen running age past its first signal, that is with age lengthened by how long ago
+// it was last seen.
+func WatchIncomplete(ctx context.Context, w Watcher, age time.Duration, partitions func() map[int]bool, captured func() time.Time, m *Metrics, log *slog.Logger) {
 	every := min(max(age/10, time.Second), time.Minute)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -44,7 +51,11 @@ func WatchIncomplete(ctx context.Context, w Watcher, age time.Duration, partitio
 		} else if ctx.Err() == nil {
 			m.pending.Set(math.NaN()) // not known now: the last count would grow stale unseen
 		}
-		incomplete, err := w.ReportIncomplete(ctx, age, partitions())
+		wait := age
+		if at := captured(); !at.IsZero() {
+			wait += max(time.Since(at), 0)
+		}
+		incomplete, err := w.ReportIncomplete(ctx, wait, partitions())
 		if err != nil && ctx.Err() == nil {
 			log.Warn("cannot check for incomplete recordings", "error", err)
 		}

@@ -20,6 +20,7 @@ import (
 type counts struct {
 	results  []error // nil: 4 recordings pending
 	reported chan struct{}
+	ages     chan time.Duration // the age each report was asked with, when not nil
 }
 
 func (c *counts) Pending(context.Context) (int64, error) {
@@ -28,8 +29,11 @@ func (c *counts) Pending(context.Context) (int64, error) {
 	return 4, err
 }
 
-func (c *counts) ReportIncomplete(context.Context, time.Duration, map[int]bool) ([]recording.Incomplete, error) {
+func (c *counts) ReportIncomplete(_ context.Context, age time.Duration, _ map[int]bool) ([]recording.Incomplete, error) {
 	c.reported <- struct{}{}
+	if c.ages != nil {
+		c.ages <- age
+	}
 	return nil, nil
 }
 
@@ -54,7 +58,7 @@ func TestWatchIncomplete_ThePendingGaugeIsNaNWhileTheCountCannotBeRead(t *testin
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		dispatch.WatchIncomplete(ctx, w, time.Millisecond, func() map[int]bool { return nil }, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		dispatch.WatchIncomplete(ctx, w, time.Millisecond, func() map[int]bool { return nil }, func() time.Time { return time.Time{} }, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	for i, want := range []float64{4, math.NaN(), 4} {
 		<-w.reported
@@ -64,4 +68,40 @@ func TestWatchIncomplete_ThePendingGaugeIsNaNWhileTheCountCannotBeRead(t *testin
 	}
 	cancel()
 	<-done
+}
+
+// A partition caught up with Kafka is not caught up with the table while change capture stands
+// still (a connector paused, its changes waiting in the replication slot): the report waits
+// until capture was seen running INCOMPLETE_AFTER past a recording's first signal. Before, a
+// recording whose last signal was written while the connector was paused was reported
+// incomplete, though complete in the table. Without a heartbeat read (no capture watch, or none
+// yet), the report goes by INCOMPLETE_AFTER alone.
+func TestWatchIncomplete_WaitsForCaptureSeenRunningPastTheAge(t *testing.T) {
+	const age = time.Minute
+	for _, tt := range []struct {
+		name     string
+		captured time.Time
+		atLeast  time.Duration
+		atMost   time.Duration
+	}{
+		{"no heartbeat read", time.Time{}, age, age},
+		{"capture seen 80 s ago", time.Now().Add(-80 * time.Second), age + 80*time.Second, age + 90*time.Second},
+		{"a heartbeat from a clock ahead", time.Now().Add(time.Hour), age, age},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &counts{results: []error{nil, nil}, reported: make(chan struct{}, 2), ages: make(chan time.Duration, 2)}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				dispatch.WatchIncomplete(ctx, w, age, func() map[int]bool { return nil }, func() time.Time { return tt.captured },
+					dispatch.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			}()
+			if got := <-w.ages; got < tt.atLeast || got > tt.atMost {
+				t.Errorf("reported with an age of %v, want %v to %v", got, tt.atLeast, tt.atMost)
+			}
+			cancel()
+			<-done
+		})
+	}
 }
