@@ -90,10 +90,21 @@ func (d *DeadLetters) copyAll(ctx context.Context, msgs []poison) error {
 	}
 	d.copied.Add(float64(len(copies)))
 	for _, p := range msgs {
-		d.log.Error("message copied to the dead-letter topic", "topic", p.msg.Topic,
-			"partition", p.msg.Partition, "offset", p.msg.Offset, "key", logKey(p.msg.Key), "error", p.cause)
+		attrs := []any{"topic", p.msg.Topic, "partition", p.msg.Partition, "offset", p.msg.Offset, "key", logKey(p.msg.Key)}
+		if la, ok := errors.AsType[LogAttrs](p.cause); ok {
+			attrs = append(attrs, la.LogAttrs()...)
+		}
+		d.log.Error("message copied to the dead-letter topic", append(attrs, "error", p.cause)...)
 	}
 	return nil
+}
+
+// LogAttrs is implemented by the reasons of messages that say more of what failed than their
+// text: the attributes (key, value pairs, as slog takes them) go on the copy's log line, so
+// that a search by them finds it (a job's id, which its key, the conversation's, does not give).
+type LogAttrs interface {
+	error
+	LogAttrs() []any
 }
 
 // logKey is a message's key as the log shows it (which quotes what needs it): at most 512

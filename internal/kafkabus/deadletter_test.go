@@ -3,6 +3,7 @@ package kafkabus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -231,6 +232,26 @@ func TestDeadLetters_LogTheKeyOfEachCopy(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), `key=0192a5e4-7c1d-7000-8000-000000000001 `) ||
 		!strings.Contains(logged.String(), `key="`+strings.Repeat("k", 512)+`… (600 bytes)"`) || strings.Contains(logged.String(), strings.Repeat("k", 513)) {
+		t.Fatalf("logged %s", logged.String())
+	}
+}
+
+// reasonWithAttrs is a reason that names more than its text (kafkabus.LogAttrs).
+type reasonWithAttrs struct{ error }
+
+func (reasonWithAttrs) LogAttrs() []any { return []any{"job", "01a25339-95ae-7604-b222-fd57b629eed9"} }
+
+// A reason that says what failed (a job's id, which its key, the conversation's, does not give)
+// has it on the copy's log line, wrapped or not, so that a search by it finds the line.
+func TestDeadLetters_LogWhatTheReasonNames(t *testing.T) {
+	var logged strings.Builder
+	dl := kafkabus.NewDeadLetters(&sink{}, prometheus.NewCounter(prometheus.CounterOpts{Name: "c", Help: "test"}),
+		slog.New(slog.NewTextHandler(&logged, nil)))
+	cause := fmt.Errorf("answer: %w", reasonWithAttrs{errors.New("model API answered 400")})
+	if err := dl.Copy(t.Context(), kafka.Message{Topic: "in", Key: []byte("c1"), Value: []byte("x")}, cause); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logged.String(), ` key=c1 job=01a25339-95ae-7604-b222-fd57b629eed9 error="answer: model API answered 400"`) {
 		t.Fatalf("logged %s", logged.String())
 	}
 }

@@ -157,8 +157,10 @@ func (p *Pool) runConversation(conv uuid.UUID) {
 		} else if errors.Is(err, errNotBegun) {
 			p.cfg.Log.Debug("job given back undone: its partition stopped before it began", "job", t.job.ID, "conversation", conv)
 			consumer.Release(t.ctx)
+		} else if err != nil {
+			t.done(jobFailure{job: t.job.ID, err: err})
 		} else {
-			t.done(err)
+			t.done(nil)
 		}
 
 		p.mu.Lock()
@@ -166,6 +168,17 @@ func (p *Pool) runConversation(conv uuid.UUID) {
 		p.mu.Unlock()
 	}
 }
+
+// jobFailure is a failed job's reason for the dead-letter topic: its error, and its id for the
+// copy's log line (kafkabus.LogAttrs), whose key is the job's conversation.
+type jobFailure struct {
+	job uuid.UUID
+	err error
+}
+
+func (f jobFailure) Error() string   { return f.err.Error() }
+func (f jobFailure) Unwrap() error   { return f.err }
+func (f jobFailure) LogAttrs() []any { return []any{"job", f.job} }
 
 // errNotBegun is answer's error for a job it did not begin, its partition having stopped.
 var errNotBegun = errors.New("not begun: its partition has stopped")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -446,6 +447,12 @@ func TestPool_AnswersAFailedJobWithAnErrorAndKeepsACopyOfItAndOfUndecodableJobs(
 	}
 	if len(copies) != 3 || !reasons["model API answered 500"] {
 		t.Fatalf("dead letters %d with reasons %v, want the failed jobs' and the undecodable one's", len(copies), reasons)
+	}
+	// Each failed job's copy is logged with its id: its key is the conversation's.
+	for _, j := range jobs[1:] {
+		if !regexp.MustCompile(`msg="message copied to the dead-letter topic" .* key=` + j.ConversationID.String() + ` job=` + j.ID.String() + ` `).MatchString(r.logs.String()) {
+			t.Errorf("no dead-letter line naming job %s:\n%s", j.ID, r.logs.String())
+		}
 	}
 	r.waitCommittedPast(len(jobs) + 1)
 }
