@@ -149,17 +149,18 @@ func (p *Pool) runConversation(conv uuid.UUID) {
 		t := tasks[0]
 		p.mu.Unlock()
 
-		if err := p.answer(t.ctx, t.job); errors.Is(err, llm.ErrStopped) {
+		switch err := p.answer(t.ctx, t.job); {
+		case errors.Is(err, llm.ErrStopped):
 			// With why it waited, and its failed attempt's error if it had one.
 			p.cfg.Log.Info("job given back undone: its partition stopped while it waited for the model",
 				"job", t.job.ID, "conversation", conv, "error", err)
 			consumer.Release(t.ctx)
-		} else if errors.Is(err, errNotBegun) {
+		case errors.Is(err, errNotBegun):
 			p.cfg.Log.Debug("job given back undone: its partition stopped before it began", "job", t.job.ID, "conversation", conv)
 			consumer.Release(t.ctx)
-		} else if err != nil {
+		case err != nil:
 			t.done(jobFailure{job: t.job.ID, err: err})
-		} else {
+		default:
 			t.done(nil)
 		}
 
