@@ -113,9 +113,11 @@ type Change struct {
 	// OpDelete and OpTruncate, and for an OpUpdate whose new row could not be read
 	// (Unreadable).
 	After *Signal
-	// Unreadable, for an OpUpdate, says why its new row could not be read (a nil UUID for its
-	// id, say): After is then nil, and Before, read as a delete's, is the row as it was, which
-	// the update did away with all the same.
+	// Unreadable, for an OpUpdate, says why one of its rows could not be read (a nil UUID for
+	// its id, say). When it is the new row, After is nil, and Before, read as a delete's, is
+	// the row as it was, which the update did away with all the same. When it is the old row
+	// (an update undoing one into a row that could not be read), Before is nil and After is
+	// the row that now counts.
 	Unreadable error
 	Source     Source
 	// TsMs is the envelope's ts_ms: when Debezium processed the change (0 if absent).

@@ -43,7 +43,9 @@ var (
 //     rules;
 //   - but an OpUpdate whose after breaks them, and whose before gives the row's id (read as
 //     a delete's), is no error: its Change has After nil and says why in Unreadable, so that
-//     the row as it was stops counting;
+//     the row as it was stops counting; and an OpUpdate whose before breaks them and whose
+//     after keeps them has Before nil and says why in Unreadable, so that the row it leaves
+//     counts;
 //   - for OpDelete, before is required with a valid id; its other columns are read
 //     best-effort because Debezium fills them with placeholders (see Change.Before); after
 //     is ignored;
@@ -205,7 +207,12 @@ func (env *wireEnvelope) change() (Change, error) {
 		}
 		if env.hasBefore {
 			if ch.Before, err = env.before.signal("before", false); err != nil {
-				return Change{}, err
+				if op != OpUpdate {
+					return Change{}, err
+				}
+				// An update out of a row that could not be read (undoing one into it, say):
+				// the row it leaves counts, and the old one never did.
+				ch.Before, ch.Unreadable = nil, err
 			}
 		}
 	case OpDelete:

@@ -45,7 +45,9 @@ func TestDecodeSignalChange_RejectsHandMadeMalformedEvents(t *testing.T) {
 // after and in a full before. sensor_type, channels and sample_type may be NULL, as a table
 // whose NOT NULL was dropped has them: they read as empty. An update's after that breaks the
 // rules, its before good, is no error: the Change says why After could not be read, and keeps
-// Before, for the row as it was to stop counting.
+// Before, for the row as it was to stop counting. Nor is its before that breaks them, its
+// after good (an update undoing one into a row that could not be read): the Change keeps
+// After, the row that now counts.
 func TestDecodeSignalChange_RejectsRequiredColumnMissingNullOrIllTyped(t *testing.T) {
 	value := string(payloadOf(t, fixture(t, "events/scratch/update-eeg-replica-full.json")))
 	columns := map[string]string{ // column -> its value in the fixture's before and after
@@ -86,8 +88,11 @@ func TestDecodeSignalChange_RejectsRequiredColumnMissingNullOrIllTyped(t *testin
 							t.Fatalf("got %+v, %v; want no After, the Before, and why", ch, err)
 						}
 						assertMalformed(t, ch.Unreadable, row+"."+column, c.want)
-					default:
-						assertMalformed(t, err, row+"."+column, c.want)
+					default: // before
+						if err != nil || ch.Before != nil || ch.After == nil || ch.After.ID.String() != "9d2f7a10-6b1c-4e8d-b3a2-5f4e3d2c1bf1" {
+							t.Fatalf("got %+v, %v; want no Before, the After, and why", ch, err)
+						}
+						assertMalformed(t, ch.Unreadable, row+"."+column, c.want)
 					}
 				})
 			}

@@ -150,9 +150,13 @@ func (h *Handler) Handle(ctx context.Context, partition int, events []Event) err
 			}
 			continue
 		}
-		if ch.Unreadable != nil {
+		switch {
+		case ch.Unreadable != nil && ch.After == nil:
 			h.log.Warn("an update left a row of datastore.signal that cannot be read: the signal as it was no longer counts",
 				"signal", ch.Before.ID, "recording", ch.Before.Recording, "lsn", ch.Source.LSN, "error", ch.Unreadable)
+		case ch.Unreadable != nil:
+			h.log.Info("an update made a row of datastore.signal that could not be read readable: the signal counts",
+				"signal", ch.After.ID, "recording", ch.After.Recording, "lsn", ch.Source.LSN, "was", ch.Unreadable)
 		}
 		changes = appendChanges(changes, ch)
 	}
@@ -240,7 +244,7 @@ func appendChanges(changes []recording.Change, ch debezium.Change) []recording.C
 		// A placeholder row's recording is uuid.Nil: the delete did not say it.
 		return recording.Change{Delete: true, At: at, Signal: recording.Signal{ID: old.ID, Recording: old.Recording, Version: ch.Source.LSN}}
 	}
-	if ch.Op == debezium.OpDelete || ch.Unreadable != nil {
+	if ch.After == nil {
 		// An update whose new row cannot be read (debezium.Change.Unreadable) did away with
 		// the old one all the same: left counting, it completed a recording that its row no
 		// longer could.
@@ -251,7 +255,8 @@ func appendChanges(changes []recording.Change, ch debezium.Change) []recording.C
 	if ch.Op == debezium.OpUpdate {
 		switch b := ch.Before; {
 		case b == nil:
-			moved = true
+			// Unless its old row could not be read, which never counted anywhere.
+			moved = ch.Unreadable == nil
 		case b.ID != s.ID || b.Recording != s.Recording:
 			changes = append(changes, deleted(b))
 		}

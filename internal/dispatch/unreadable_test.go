@@ -49,7 +49,7 @@ func signalEvent(t *testing.T, file, op string, lsn int64, before, after map[str
 // counting: before, such an update was dead-lettered, the eeg it had been still counted, and
 // the recording was processed once its accelerometer came, its eeg gone. And a row made good
 // by an update completes its recording, where the update was dead-lettered too (its before,
-// with the NULL, was held to the rules).
+// with the NULL, was held to the rules), as does an update undone.
 func TestHandle_AnUpdateThatLeavesASignalUnusableStopsItCounting(t *testing.T) {
 	var logged bytes.Buffer
 	reg := prometheus.NewRegistry()
@@ -85,10 +85,23 @@ func TestHandle_AnUpdateThatLeavesASignalUnusableStopsItCounting(t *testing.T) {
 			if n := completed() - before; n != 0 {
 				t.Fatalf("%v recordings processed, want none: the eeg was made unusable before the accelerometer came", n)
 			}
+			// Undone, the update leaves the eeg as it was: it counts again, and completes the
+			// recording (the undo was dead-lettered, its before held to the rules).
+			if err := grouped(t, h, signalEvent(t, eeg, "u", 400, broken, withRec(good))); err != nil {
+				t.Fatal(err)
+			}
+			if n := completed() - before; n != 1 {
+				t.Fatalf("%v recordings processed once the update was undone, want 1", n)
+			}
 		})
 	}
-	if !strings.Contains(logged.String(), `msg="an update left a row of datastore.signal that cannot be read: the signal as it was no longer counts"`) {
-		t.Errorf("no warning for the rows that cannot be read:\n%s", logged.String())
+	for _, msg := range []string{
+		`msg="an update left a row of datastore.signal that cannot be read: the signal as it was no longer counts"`,
+		`msg="an update made a row of datastore.signal that could not be read readable: the signal counts"`,
+	} {
+		if !strings.Contains(logged.String(), msg) {
+			t.Errorf("no %s:\n%s", msg, logged.String())
+		}
 	}
 
 	// The eeg inserted with its channels NULL does not count, and the update that fixes it,
