@@ -144,18 +144,17 @@ func Retry(cfg RetryConfig) Middleware {
 // caller's deadline.
 func (cfg RetryConfig) wait(ctx context.Context, n int, err error, req Request) (time.Duration, error) {
 	now := cfg.now()
-	// A wait of 0 ("Retry-After: 0", a date past) asks for none: after a 429, the rate
-	// limit's floor applies, as when the API says nothing.
+	// A wait of 0 ("Retry-After: 0", a date past) asks for none. After a 429 the rate
+	// limit's floor applies whatever the API asked: a wait of a few milliseconds (OpenAI's
+	// x-ratelimit-reset-tokens) spent a job's attempts as fast as no wait did.
 	hint, asked := serverWait(err, now)
 	asked = asked && hint > 0
-	own := cfg.backoff(n) // the bound of the wait the retry chooses by itself
+	own := doubled(cfg.Base, n, cfg.Cap) // the bound of the wait the retry chooses by itself
 	wait := cfg.jitter(own)
 	if isRateLimited(err) {
-		own = min(cfg.Cap, rateLimitBase<<n)
-		if !asked {
-			// Half the bound at least: a rate limit's window is a second or a minute.
-			wait = own/2 + cfg.jitter(own/2)
-		}
+		own = doubled(rateLimitBase, n, cfg.Cap)
+		// Half the bound at least: a rate limit's window is a second or a minute.
+		wait = own/2 + cfg.jitter(own/2)
 	}
 	if asked {
 		if budget := req.EnqueuedAt.Add(cfg.MaxJobAge); hint > own && cfg.MaxJobAge > 0 && !req.EnqueuedAt.IsZero() && now.Add(hint).After(budget) {
@@ -173,22 +172,22 @@ func (cfg RetryConfig) wait(ctx context.Context, n int, err error, req Request) 
 	return wait, nil
 }
 
-// rateLimitBase bounds the first wait after a 429 that says nothing of how long to wait (no
-// Retry-After or the like), doubling with each retry up to Cap; the wait is at least half its
-// bound. With the backoff of other failures (200 ms, full jitter), a proxy's 429s spent every
+// rateLimitBase bounds the first wait after a 429, doubling with each retry up to Cap; the
+// wait is at least half its bound, or what the API asked if longer. With the backoff of other failures (200 ms, full jitter), a proxy's 429s spent every
 // attempt of a job in under a second, against a limit that had not moved.
 const rateLimitBase = time.Second
 
-// backoff is the upper bound of the jittered wait before retry n: min(Cap, Base·2^n).
-func (cfg RetryConfig) backoff(n int) time.Duration {
-	d := cfg.Base
+// doubled is min(limit, base·2^n), without overflow for any n (LLM_MAX_ATTEMPTS has no upper
+// bound).
+func doubled(base time.Duration, n int, limit time.Duration) time.Duration {
+	d := base
 	for range n {
-		if d >= cfg.Cap/2 {
-			return cfg.Cap
+		if d >= limit/2 {
+			return limit
 		}
 		d *= 2
 	}
-	return min(d, cfg.Cap)
+	return min(d, limit)
 }
 
 func (cfg RetryConfig) withDefaults() RetryConfig {

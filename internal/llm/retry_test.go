@@ -71,7 +71,8 @@ func TestRetry_WaitsAtLeastWhatTheAPIAskedFor(t *testing.T) {
 		{"Retry-After as date", status(503, "Retry-After", now.Add(3*time.Second).Format("Mon, 02 Jan 2006 15:04:05 GMT")), 3 * time.Second},
 		{"reset requests", status(429, "x-ratelimit-reset-requests", "6s"), 6 * time.Second},
 		{"reset tokens", status(429, "x-ratelimit-reset-tokens", "1.5s"), 1500 * time.Millisecond},
-		{"hint shorter than backoff keeps the backoff", status(429, "x-ratelimit-reset-requests", "20ms"), 200 * time.Millisecond},
+		{"hint shorter than backoff keeps the backoff", status(503, "x-ratelimit-reset-requests", "20ms"), 200 * time.Millisecond},
+		{"a 429's hint shorter than the floor keeps the floor", status(429, "x-ratelimit-reset-requests", "20ms"), time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,8 +153,8 @@ func TestRetry_FullJitterStaysWithinItsBounds(t *testing.T) {
 	cfg := RetryConfig{Base: 100 * time.Millisecond, Cap: time.Second}.withDefaults()
 	for n, limit := range []time.Duration{100, 200, 400, 800, 1000, 1000, 1000} {
 		limit *= time.Millisecond
-		if got := cfg.backoff(n); got != limit {
-			t.Errorf("backoff(%d) = %v, want %v", n, got, limit)
+		if got := doubled(cfg.Base, n, cfg.Cap); got != limit {
+			t.Errorf("doubled(Base, %d, Cap) = %v, want %v", n, got, limit)
 		}
 		low, high := limit, time.Duration(0)
 		for range 2000 {
@@ -168,8 +169,8 @@ func TestRetry_FullJitterStaysWithinItsBounds(t *testing.T) {
 			t.Errorf("jitter(%v) spread over [%v, %v], want nearly [0, %v)", limit, low, high, limit)
 		}
 	}
-	if got := cfg.backoff(200); got != time.Second {
-		t.Errorf("backoff(200) = %v, want the cap (no overflow)", got)
+	if got := doubled(cfg.Base, 200, cfg.Cap); got != time.Second {
+		t.Errorf("doubled(Base, 200, Cap) = %v, want the cap (no overflow)", got)
 	}
 }
 
@@ -255,6 +256,44 @@ func TestRetry_A429WithRetryAfterZeroWaitsTheFloor(t *testing.T) {
 	}
 	if w := c.waits(); !slices.Equal(w, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}) {
 		t.Errorf("waits = %v, want at least [500ms 1s 2s]", w)
+	}
+}
+
+// So does a 429 asking for a few milliseconds (OpenAI's x-ratelimit-reset-tokens says when
+// its tokens come back, 6ms say): before, its attempts were spent as fast.
+func TestRetry_A429AskingForLessThanTheFloorWaitsTheFloor(t *testing.T) {
+	c := newClock()
+	cfg := fakeRetry(c, RetryConfig{})
+	cfg.jitter = func(time.Duration) time.Duration { return 0 }
+	soon := status(429, "x-ratelimit-reset-tokens", "6ms")
+	model := &scripted{errs: []error{soon, soon, soon}}
+	if _, err := Chain(model.call, Retry(cfg))(context.Background(), Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if w := c.waits(); !slices.Equal(w, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}) {
+		t.Errorf("waits = %v, want at least [500ms 1s 2s]", w)
+	}
+}
+
+// LLM_MAX_ATTEMPTS has no upper bound: a 429's floor doubles to the cap and stays there.
+// Before, it overflowed from the 35th attempt on (a negative wait, then none).
+func TestRetry_ManyAttemptsAfter429sKeepTheCap(t *testing.T) {
+	c := newClock()
+	cfg := fakeRetry(c, RetryConfig{MaxAttempts: 70})
+	cfg.jitter = func(time.Duration) time.Duration { return 0 }
+	model := &scripted{fallback: status(429)}
+	if _, err := Chain(model.call, Retry(cfg))(context.Background(), Request{}); err == nil {
+		t.Fatal("no error after 70 429s")
+	}
+	w := c.waits()
+	if len(w) != 69 {
+		t.Fatalf("%d waits, want 69", len(w))
+	}
+	capped := cfg.withDefaults().Cap / 2
+	for i, d := range w[10:] {
+		if d != capped {
+			t.Fatalf("wait %d = %v, want %v (half the cap, the jitter none)", i+10, d, capped)
+		}
 	}
 }
 
