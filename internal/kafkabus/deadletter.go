@@ -90,10 +90,7 @@ func (d *DeadLetters) copyAll(ctx context.Context, msgs []poison) error {
 	}
 	d.copied.Add(float64(len(copies)))
 	for _, p := range msgs {
-		attrs := []any{"topic", p.msg.Topic, "partition", p.msg.Partition, "offset", p.msg.Offset, "key", logKey(p.msg.Key)}
-		if la, ok := errors.AsType[LogAttrs](p.cause); ok {
-			attrs = append(attrs, la.LogAttrs()...)
-		}
+		attrs := append([]any{"topic", p.msg.Topic, "partition", p.msg.Partition, "offset", p.msg.Offset, "key", logKey(p.msg.Key)}, reasonAttrs(p.cause)...)
 		d.log.Error("message copied to the dead-letter topic", append(attrs, "error", p.cause)...)
 	}
 	return nil
@@ -105,6 +102,14 @@ func (d *DeadLetters) copyAll(ctx context.Context, msgs []poison) error {
 type LogAttrs interface {
 	error
 	LogAttrs() []any
+}
+
+// reasonAttrs is what cause says of itself through LogAttrs, if anything.
+func reasonAttrs(cause error) []any {
+	if la, ok := errors.AsType[LogAttrs](cause); ok {
+		return la.LogAttrs()
+	}
+	return nil
 }
 
 // logKey is a message's key as the log shows it (which quotes what needs it): at most 512
@@ -267,7 +272,8 @@ func (p *EachProcessor[T]) Process(ctx context.Context, msg kafka.Message, done 
 
 func (p *EachProcessor[T]) copy(ctx context.Context, msg kafka.Message, cause error) {
 	if err := p.dead.Copy(ctx, msg, cause); err != nil {
-		p.dead.log.Error("message not copied to the dead-letter topic", "topic", msg.Topic,
-			"partition", msg.Partition, "offset", msg.Offset, "reason", cause, "error", err)
+		// With what the reason names: without a copy, this line is all there is of it.
+		attrs := append([]any{"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "key", logKey(msg.Key)}, reasonAttrs(cause)...)
+		p.dead.log.Error("message not copied to the dead-letter topic", append(attrs, "reason", cause, "error", err)...)
 	}
 }

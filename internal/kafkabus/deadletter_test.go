@@ -254,4 +254,14 @@ func TestDeadLetters_LogWhatTheReasonNames(t *testing.T) {
 	if !strings.Contains(logged.String(), ` key=c1 job=01a25339-95ae-7604-b222-fd57b629eed9 error="answer: model API answered 400"`) {
 		t.Fatalf("logged %s", logged.String())
 	}
+
+	// And so does the line of a copy that could not be written, which is all there is of it.
+	logged.Reset()
+	failing := kafkabus.NewDeadLetters(&sink{err: errors.New("broker down")}, prometheus.NewCounter(prometheus.CounterOpts{Name: "c", Help: "test"}),
+		slog.New(slog.NewTextHandler(&logged, nil)))
+	each := kafkabus.Each(failing, func(kafka.Message) (string, error) { return "", cause }, func(context.Context, string, func(error)) {})
+	each.Process(t.Context(), kafka.Message{Topic: "in", Key: []byte("c1"), Value: []byte("x")}, func() {})
+	if !strings.Contains(logged.String(), ` key=c1 job=01a25339-95ae-7604-b222-fd57b629eed9 reason="answer: model API answered 400"`) {
+		t.Fatalf("logged %s", logged.String())
+	}
 }
