@@ -71,8 +71,11 @@ func (s *System) checkModel(ctx context.Context, api llm.OpenAIConfig) {
 	case llm.NoList(c.Err):
 		s.Log.Info("the model API gives no list of models, so OPENAI_MODEL is not checked (should its calls answer 404 too, OPENAI_BASE_URL is not the API's root, such as …/v1)",
 			"base_url", base, "error", c.Err)
-	case llm.Misconfigured(c.Err):
+	case llm.KeyRefused(c.Err):
 		s.Log.Error("the model API refuses this process's key (OPENAI_API_KEY): every sentence for the model will be answered with an error until it is mended",
+			"base_url", base, "error", c.Err)
+	case llm.Misconfigured(c.Err):
+		s.Log.Warn("the model API refuses this process's key (OPENAI_API_KEY) its list of models: unless the key may call models without listing them (a restricted key), every sentence for the model will be answered with an error until it is mended",
 			"base_url", base, "error", c.Err)
 	case ctx.Err() != nil && errors.Is(c.Err, context.Canceled):
 		// Stopped before it could say: nothing to say.

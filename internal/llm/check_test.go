@@ -31,15 +31,18 @@ func TestCheckModel_SaysWhetherTheAPIListsTheModel(t *testing.T) {
 
 func TestCheckModel_TellsARefusedKeyFromAnAPIWithNoList(t *testing.T) {
 	for _, tt := range []struct {
-		name                  string
-		status                int
-		body                  string
-		misconfigured, noList bool
+		name                              string
+		status                            int
+		body                              string
+		misconfigured, noList, keyRefused bool
 	}{
-		{"OpenAI, a wrong key", 401, `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}`, true, false},
-		{"LiteLLM without a database, a key it does not know", 400, `{"error":{"message":"No connected db.","type":"no_db_connection","param":null,"code":"400"}}`, true, false},
-		{"a server of chat completions alone", 404, `404 page not found`, true, true},
-		{"a server down", 503, `{"error":{"message":"overloaded"}}`, false, false},
+		{"OpenAI, a wrong key", 401, `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}`, true, false, true},
+		{"OpenAI, a restricted key that may not list models", 401, `{"error":{"message":"You have insufficient permissions for this operation. Missing scopes: api.model.read.","type":"invalid_request_error","param":null,"code":null}}`, true, false, false},
+		{"LiteLLM, a key it does not know", 401, `{"error":{"message":"Authentication Error, Invalid proxy server token passed.","type":"auth_error","param":"None","code":"401"}}`, true, false, true},
+		{"LiteLLM without a database, a key it does not know", 400, `{"error":{"message":"No connected db.","type":"no_db_connection","param":null,"code":"400"}}`, true, false, true},
+		{"a proxy's 403 that says nothing", 403, `forbidden`, true, false, false},
+		{"a server of chat completions alone", 404, `404 page not found`, true, true, false},
+		{"a server down", 503, `{"error":{"message":"overloaded"}}`, false, false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -48,9 +51,9 @@ func TestCheckModel_TellsARefusedKeyFromAnAPIWithNoList(t *testing.T) {
 			}))
 			defer api.Close()
 			c := CheckModel(context.Background(), OpenAIConfig{BaseURL: api.URL, APIKey: "sk-key"})
-			if c.Err == nil || Misconfigured(c.Err) != tt.misconfigured || NoList(c.Err) != tt.noList || c.Listed != nil {
-				t.Errorf("got %+v (Misconfigured %v, NoList %v), want an error, Misconfigured %v, NoList %v",
-					c, Misconfigured(c.Err), NoList(c.Err), tt.misconfigured, tt.noList)
+			if c.Err == nil || Misconfigured(c.Err) != tt.misconfigured || NoList(c.Err) != tt.noList || KeyRefused(c.Err) != tt.keyRefused || c.Listed != nil {
+				t.Errorf("got %+v (Misconfigured %v, NoList %v, KeyRefused %v), want an error, Misconfigured %v, NoList %v, KeyRefused %v",
+					c, Misconfigured(c.Err), NoList(c.Err), KeyRefused(c.Err), tt.misconfigured, tt.noList, tt.keyRefused)
 			}
 		})
 	}

@@ -159,6 +159,23 @@ func Misconfigured(err error) bool {
 	return false
 }
 
+// KeyRefused reports whether err is the API saying that it does not take the key at all, for
+// every call: OpenAI's code invalid_api_key, LiteLLM's auth_error and no_db_connection (a
+// proxy without a database of keys knows none). A 401 or 403 that says neither may be a key
+// allowed some calls and not others (OpenAI's restricted keys: the list of models refused,
+// chat completions answered).
+func KeyRefused(err error) bool {
+	se, ok := errors.AsType[*StatusError](err)
+	if !ok {
+		return false
+	}
+	ae, ok := errors.AsType[*openai.Error](se.Err)
+	if !ok {
+		return false
+	}
+	return ae.Code == "invalid_api_key" || ae.Type == "auth_error" || ae.Type == "no_db_connection"
+}
+
 // IsRetryable reports whether trying the same request again may succeed: 408, 429 and 5xx
 // answers, per-call timeouts, connection failures and malformed answers. Everything else —
 // other 4xx answers (bad request, bad key, unknown model), a 429 whose code is
