@@ -105,6 +105,7 @@ func (w *CaptureWatch) Run(ctx context.Context, log *slog.Logger) {
 			} else {
 				args = append(args, "last_heartbeat", newest)
 			}
+			args = append(args, "meanwhile", "recordings are reported incomplete only by partitions applied past them, not by those caught up with Kafka")
 			log.Warn("no recent Debezium heartbeat: change capture may have stopped", args...)
 			stalled = true
 		case age <= w.stalledAfter && stalled:

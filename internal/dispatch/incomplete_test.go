@@ -20,7 +20,7 @@ import (
 type counts struct {
 	results  []error // nil: 4 recordings pending
 	reported chan struct{}
-	ages     chan time.Duration // the age each report was asked with, when not nil
+	ages     chan [2]time.Duration // the age and settled each report was asked with, when not nil
 }
 
 func (c *counts) Pending(context.Context) (int64, error) {
@@ -29,10 +29,10 @@ func (c *counts) Pending(context.Context) (int64, error) {
 	return 4, err
 }
 
-func (c *counts) ReportIncomplete(_ context.Context, age time.Duration, _ map[int]bool) ([]recording.Incomplete, error) {
+func (c *counts) ReportIncomplete(_ context.Context, age, settled time.Duration, _ map[int]bool) ([]recording.Incomplete, error) {
 	c.reported <- struct{}{}
 	if c.ages != nil {
-		c.ages <- age
+		c.ages <- [2]time.Duration{age, settled}
 	}
 	return nil, nil
 }
@@ -72,9 +72,10 @@ func TestWatchIncomplete_ThePendingGaugeIsNaNWhileTheCountCannotBeRead(t *testin
 
 // A partition caught up with Kafka is not caught up with the table while change capture stands
 // still (a connector paused, its changes waiting in the replication slot): the report waits
-// until capture was seen running INCOMPLETE_AFTER past a recording's first signal. Before, a
-// recording whose last signal was written while the connector was paused was reported
-// incomplete, though complete in the table. Without a heartbeat read (no capture watch, or none
+// until capture was seen running INCOMPLETE_AFTER past a recording's first signal, for the
+// recordings judged by their partition being caught up (not those whose partition was applied
+// past them). Before, a recording whose last signal was written while the connector was
+// paused was reported incomplete, though complete in the table. Without a heartbeat read (no capture watch, or none
 // yet), the report goes by INCOMPLETE_AFTER alone.
 func TestWatchIncomplete_WaitsForCaptureSeenRunningPastTheAge(t *testing.T) {
 	const age = time.Minute
@@ -89,7 +90,7 @@ func TestWatchIncomplete_WaitsForCaptureSeenRunningPastTheAge(t *testing.T) {
 		{"a heartbeat from a clock ahead", time.Now().Add(time.Hour), age, age},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w := &counts{results: []error{nil, nil}, reported: make(chan struct{}, 2), ages: make(chan time.Duration, 2)}
+			w := &counts{results: []error{nil, nil}, reported: make(chan struct{}, 2), ages: make(chan [2]time.Duration, 2)}
 			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan struct{})
 			go func() {
@@ -97,8 +98,12 @@ func TestWatchIncomplete_WaitsForCaptureSeenRunningPastTheAge(t *testing.T) {
 				dispatch.WatchIncomplete(ctx, w, age, func() map[int]bool { return nil }, func() time.Time { return tt.captured },
 					dispatch.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
 			}()
-			if got := <-w.ages; got < tt.atLeast || got > tt.atMost {
-				t.Errorf("reported with an age of %v, want %v to %v", got, tt.atLeast, tt.atMost)
+			got := <-w.ages
+			if got[0] != age {
+				t.Errorf("reported with an age of %v, want %v (a partition applied past it waits no more)", got[0], age)
+			}
+			if got[1] < tt.atLeast || got[1] > tt.atMost {
+				t.Errorf("reported with a settled age of %v, want %v to %v", got[1], tt.atLeast, tt.atMost)
 			}
 			cancel()
 			<-done
