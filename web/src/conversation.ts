@@ -36,8 +36,11 @@ export interface View {
   clear(): void;
   health(state: Health, text: string): void;
   conversation(id: string): void;
-  /** Offers a sentence again to be sent, one that may not have reached the server. */
-  unsent(sentence: string): void;
+  /**
+   * Offers a sentence again to be sent, one that may not have reached the server; returns
+   * whether it is in the field now (a field holding something else keeps it).
+   */
+  unsent(sentence: string): boolean;
 }
 
 /** The most log entries kept across reloads; older ones are dropped first. */
@@ -61,10 +64,13 @@ const keptChars = 2_000;
 
 /**
  * A new conversation whose first Send is on its way: its id, chosen by the page before the
- * Send went, and the sentence. Kept with the log, so that a page left (reloaded, closed) before
- * the Send came back finds the conversation the server may have started under that id.
+ * Send went, the sentence, and when the Send went (ms since the epoch). Kept with the log, so
+ * that a page left (reloaded, closed) before the Send came back finds the conversation the
+ * server may have started under that id. The sentence is "" when longer than keptChars (the
+ * server refuses such a one anyway): a sentence of megabytes made every save fail. A Starting
+ * saved before startedAt was kept reads as one that went long ago (0).
  */
-type Starting = { id: string; sentence: string };
+type Starting = { id: string; sentence: string; startedAt: number };
 
 type Saved = { id: string; serial: string; entries: Entry[]; starting?: Starting };
 
@@ -79,8 +85,14 @@ export class Conversation {
   private superseded = false;
   /** The serial of each recent "enqueued" shown, by job: the watch often shows a sentence's before its Send returns. */
   private enqueuedAt = new Map<string, bigint>();
-  /** The conversation being started (Starting); until the server is seen to have it. */
+  /** The conversation being started (Starting); until the server is seen to have it, or answers its Send. */
   private starting: Starting | null = null;
+  /**
+   * The id of a conversation whose first Send did not get there, its sentence offered again:
+   * the next new conversation is started under it, as its Send would have. Not saved: a
+   * reload does not offer the sentence again.
+   */
+  private offered = "";
 
   constructor(
     private readonly client: Client<typeof ElizaService>,
@@ -101,7 +113,7 @@ export class Conversation {
     this.starting = validStarting(saved.starting);
     if (this.id === "" && this.starting !== null) {
       // Left while its first Send was on its way: followed, in case the server has it (a
-      // NotFound then offers its sentence again).
+      // NotFound once the Send's time is up offers its sentence again).
       this.id = this.starting.id;
     }
     for (const e of this.entries) {
@@ -194,6 +206,7 @@ export class Conversation {
   private reload(): void {
     this.leave();
     this.starting = null;
+    this.offered = "";
     this.entries = [];
     this.enqueuedAt.clear();
     this.view.clear();
@@ -204,6 +217,7 @@ export class Conversation {
   forget(): void {
     this.leave();
     this.starting = null;
+    this.offered = "";
     this.entries = [];
     this.storage.removeItem(this.key);
     this.view.clear();
@@ -217,6 +231,7 @@ export class Conversation {
   private lose(note: string): void {
     this.leave();
     this.starting = null;
+    this.offered = "";
     this.show({ kind: "note", text: note }); // saved with the log, under no conversation
   }
 
@@ -232,21 +247,49 @@ export class Conversation {
 
   private async sendNow(sentence: string, fresh = false): Promise<boolean> {
     const sentTo = this.id;
+    // The id of the conversation this Send may start, kept (Starting) with when it went
+    // before it goes: until its timeout has passed, it may be on its way.
+    let starts = "";
+    let before = 0;
     if (sentTo === "") {
-      // A new conversation: its id is chosen here and kept before the Send goes (Starting).
-      this.starting = { id: this.starting?.id ?? newId(), sentence };
+      // A new conversation, its id chosen here.
+      starts = this.starting?.id ?? (this.offered || newId());
+      this.offered = "";
+      this.starting = { id: starts, sentence: sentence.length <= keptChars ? sentence : "", startedAt: Date.now() };
+      this.save();
+    } else if (this.starting?.id === sentTo) {
+      // Followed after a reload, its first Send not known to have got there: this one may
+      // start it too. The sentence offered again, should neither get there, stays the first's
+      // (what becomes of this one the log says, as of any Send).
+      starts = sentTo;
+      before = this.starting.startedAt;
+      this.starting = { ...this.starting, startedAt: Date.now() };
       this.save();
     }
+    // The server answered this Send: it is on its way no more. Unless it was the only one, or
+    // the server has the conversation now, the first Send's fate is as unknown as it was.
+    const settle = (started: boolean) => {
+      if (starts === "" || this.starting?.id !== starts) {
+        return; // left meanwhile (forget)
+      }
+      this.starting = started || sentTo === "" ? null : { ...this.starting, startedAt: before };
+      this.save();
+    };
     let res;
     try {
       // afterSerial: a conversation swept away meanwhile is NotFound, not started again
       // under its id.
       res = await this.client.send(
-        { conversationId: sentTo !== "" ? sentTo : (this.starting?.id ?? ""), sentence, afterSerial: sentTo !== "" ? this.last : 0n },
+        { conversationId: sentTo !== "" ? sentTo : starts, sentence, afterSerial: sentTo !== "" ? this.last : 0n },
         { timeoutMs: sendTimeoutMs },
       );
     } catch (err) {
       const e = ConnectError.from(err);
+      if (refusedByServer(e.code)) {
+        // It queued nothing. (Not so a call that failed on the way, or ran out of time: it
+        // may have got there.)
+        settle(false);
+      }
       if (e.code === Code.NotFound && sentTo === "" && !fresh) {
         // The id kept from a start long ago has expired since: a new one.
         this.starting = null;
@@ -280,6 +323,8 @@ export class Conversation {
       this.show({ kind: "refused", text: `${why}; unless it shows as enqueued, send it again`, about: sentence });
       return false;
     }
+    // A job (queued, or "not confirmed") is the conversation's.
+    settle(res.kind === Kind.ENQUEUED || res.jobId !== "");
     if (sentTo !== "" && this.id !== sentTo) {
       // The watch found the conversation gone while this Send was on its way, and a server
       // that lost it (a standalone one, restarted) started it again under the old id for
@@ -287,10 +332,6 @@ export class Conversation {
       return this.sendNow(sentence);
     }
     this.view.health("online", "Connected.");
-    if (this.starting?.id === res.conversationId && res.conversationId !== "") {
-      this.starting = null; // the server has it
-      this.save();
-    }
     if (res.kind !== Kind.ENQUEUED) {
       // Refusals are not events of the conversation: they are shown here, not watched. The
       // sentence stays in its field, to be sent again when the queue has room, the quota
@@ -325,8 +366,8 @@ export class Conversation {
 
   /** Follows the conversation until forget, reopening the Watch with backoff. */
   private follow(): void {
-    if (this.following !== null) {
-      return;
+    if (this.id === "" || this.following !== null) {
+      return; // no conversation (left meanwhile), or followed already
     }
     const ctl = new AbortController();
     this.following = ctl;
@@ -341,11 +382,18 @@ export class Conversation {
       const online = () => {
         connected = true;
         this.view.health("online", "Connected.");
+      };
+      // The server has the conversation: it said where its history ends, or sent an event.
+      const heard = () => {
+        online();
         if (this.starting?.id === this.id) {
-          this.starting = null; // the server has it
+          this.starting = null;
           this.save();
         }
       };
+      // Taken as connected after settleMs, but not as the server having the conversation: a
+      // slow server may yet answer NotFound, when the conversation being started did not get
+      // there.
       const settled = setTimeout(online, settleMs);
       try {
         // Connected once the headers come with where the history ends (a front door sends
@@ -353,10 +401,10 @@ export class Conversation {
         // door from before it sends its headers with its first event).
         const stream = this.client.watch(
           { conversationId: this.id, afterSerial: this.last },
-          { signal, onHeader: (h) => h.has("eliza-last-serial") && online() },
+          { signal, onHeader: (h) => h.has("eliza-last-serial") && heard() },
         );
         for await (const ev of stream) {
-          online();
+          heard();
           wait = firstWaitMs;
           this.event(ev);
         }
@@ -370,39 +418,31 @@ export class Conversation {
           return;
         }
         const e = ConnectError.from(err);
-        if (e.code === Code.NotFound && this.starting?.id === this.id) {
-          // The page was left before its first Send came back, and the server has no such
-          // conversation: the Send did not get there. Its sentence is offered again, to start
-          // the conversation under the same id (so that, had it got there after all, it is
-          // not started twice) — once the Sends on their way have their answers, one of which
-          // may have started it meanwhile.
+        const retrying = `retrying in ${Math.round(wait / 100) / 10} s`;
+        const starting = this.starting?.id === this.id ? this.starting : null;
+        if (e.code === Code.NotFound && starting !== null && Math.abs(Date.now() - starting.startedAt) < sendTimeoutMs) {
+          // The server has no such conversation yet, but its first Send may still be on its
+          // way: sent from another tab, or from this page just before a reload while the
+          // server was still at it. Looked for again until the Send's time is up (a clock set
+          // back meanwhile waits no longer than that either).
+          this.view.health("reconnecting", `The conversation is not on the server yet: its first sentence may be on its way; ${retrying}.`);
+        } else if (e.code === Code.NotFound && starting !== null) {
+          // The page was left before its first Send came back, the Send's time is up, and the
+          // server has no such conversation: the Send did not get there.
           this.following = null;
-          this.afterSends(() => {
-            if (this.starting?.id !== this.id) {
-              this.follow();
-              return;
-            }
-            const { sentence } = this.starting;
-            this.leave();
-            this.show({ kind: "note", text: `“${sentence}” did not reach the server before the page was left: it is back in its field, to send again.` });
-            this.view.unsent(sentence);
-          });
+          this.offerAgain(starting);
           return;
-        }
-        if (e.code === Code.NotFound || e.code === Code.InvalidArgument) {
+        } else if (e.code === Code.NotFound || e.code === Code.InvalidArgument) {
           this.lose(`That conversation cannot be continued (${e.rawMessage}). Your next sentence starts a new one.`);
           return;
-        }
-        if (e.code === Code.Unauthenticated || e.code === Code.PermissionDenied) {
+        } else if (e.code === Code.Unauthenticated || e.code === Code.PermissionDenied) {
           // Retrying will not help until the token changes (resume), or the client is enabled
           // again (the next Send that gets through).
           this.following = null;
           const then = e.code === Code.Unauthenticated ? "Set your token below." : "A sentence sent once it is enabled again follows the conversation.";
           this.view.health("offline", `The server refused: ${e.rawMessage}. ${then}`);
           return;
-        }
-        const retrying = `retrying in ${Math.round(wait / 100) / 10} s`;
-        if (connected) {
+        } else if (connected) {
           this.view.health("reconnecting", "Connection lost; reconnecting…");
         } else if (answered(e)) {
           // The server was reached, and said it could not (its database out of reach, say).
@@ -417,6 +457,41 @@ export class Conversation {
       await this.pause(wait, signal);
       wait = Math.min(2 * wait, maxWaitMs);
     }
+  }
+
+  /**
+   * Offers again the sentence of a conversation whose first Send did not get there, to start
+   * the conversation under the same id (so that, had it got there after all, it is not started
+   * twice): once the Sends on their way have their answers, one of which may have started it
+   * meanwhile. Nothing is done when the page has moved on meanwhile (another token's
+   * conversation, another tab's, or this one lost): the note and the sentence are not that
+   * one's.
+   */
+  private offerAgain(starting: Starting): void {
+    const { key, id } = this;
+    this.afterSends(() => {
+      if (this.key !== key || this.id !== id) {
+        return;
+      }
+      if (this.starting !== starting) {
+        // A Send started it meanwhile, or went to it (and may be on its way): followed again.
+        this.follow();
+        return;
+      }
+      this.leave();
+      this.starting = null; // saved with the note (show): a reload does not offer it again
+      this.offered = id;
+      const { sentence } = starting;
+      let text: string;
+      if (sentence === "") {
+        text = "Your sentence did not reach the server before the page was left, and was too long to be kept here: send it again.";
+      } else if (this.view.unsent(sentence)) {
+        text = `“${sentence}” did not reach the server before the page was left: it is back in its field, to send again.`;
+      } else {
+        text = `“${sentence}” did not reach the server before the page was left: send it again.`; // the field holds something else
+      }
+      this.show({ kind: "note", text });
+    });
   }
 
   /** Waits ms with up to a fifth more at random, or until a Send gets through. */
@@ -519,8 +594,11 @@ function validStarting(s: unknown): Starting | null {
   if (typeof s !== "object" || s === null) {
     return null;
   }
-  const { id, sentence } = s as Partial<Starting>;
-  return typeof id === "string" && id !== "" && typeof sentence === "string" ? { id, sentence } : null;
+  const { id, sentence, startedAt } = s as Partial<Starting>;
+  if (typeof id !== "string" || id === "" || typeof sentence !== "string") {
+    return null;
+  }
+  return { id, sentence, startedAt: typeof startedAt === "number" && Number.isFinite(startedAt) ? startedAt : 0 };
 }
 
 /** A random (version 4) UUID. crypto.randomUUID is only there on https and localhost pages. */

@@ -123,9 +123,11 @@ function start(): void {
         conversationLabel.textContent = id === "" ? "No conversation yet." : `Conversation ${id}`;
       },
       unsent(text: string) {
-        if (sentence.value === "") {
-          sentence.value = text;
+        if (sentence.value !== "") {
+          return false; // what is typed there stays
         }
+        sentence.value = text;
+        return true;
       },
     },
     window.localStorage,
