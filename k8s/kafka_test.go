@@ -172,12 +172,12 @@ func TestKafkaTopics_ExistForEveryTopicTheServicesUse(t *testing.T) {
 	heartbeats := map[string]bool{}
 	for name, m := range c.Strimzi["KafkaConnector"] {
 		cfg, _ := strimziSpec(m)["config"].(map[string]any)
-		tables, heartbeat := connectorTopics(cfg)
+		tables, beats := connectorTopics(cfg)
 		for _, topic := range tables {
 			want[topic] = "KafkaConnector " + name
 		}
-		if heartbeat != "" {
-			heartbeats[heartbeat] = true
+		for _, topic := range beats {
+			heartbeats[topic] = true
 		}
 	}
 	// A dispatcher watching a topic that no connector writes fires CaptureStalled for ever.
@@ -252,10 +252,10 @@ func TestKafkaConnector_CreatesItsTopicsAsTheirKafkaTopicsSay(t *testing.T) {
 			t.Errorf("KafkaConnector %s lacks topic.creation.default.partitions or .replication.factor: Connect does not create its topics, the broker does", name)
 			continue
 		}
-		tables, heartbeat := connectorTopics(cfg)
-		for _, topic := range append(tables, heartbeat) {
+		tables, beats := connectorTopics(cfg)
+		for _, topic := range append(tables, beats...) {
 			m, ok := topics[topic]
-			if topic == "" || !ok {
+			if !ok {
 				continue // TestKafkaTopics_ExistForEveryTopicTheServicesUse
 			}
 			spec := strimziSpec(m)
@@ -309,9 +309,12 @@ func kafkaTopics(c *cluster) map[string]manifest {
 }
 
 // connectorTopics returns the topics a Debezium connector writes: one per captured table
-// (topic.prefix, a dot, the table), and its heartbeat topic (topic.heartbeat.prefix, by default
-// __debezium-heartbeat, a dot, topic.prefix), "" when heartbeat.interval.ms does not set one.
-func connectorTopics(cfg map[string]any) (tables []string, heartbeat string) {
+// (topic.prefix, a dot, the table), and its heartbeat topics when heartbeat.interval.ms sets
+// them: its heartbeat records' (topic.heartbeat.prefix, by default __debezium-heartbeat, a
+// dot, topic.prefix), and its messages' (topic.prefix, ".message") when its
+// heartbeat.action.query writes a message of prefix "heartbeat" that
+// message.prefix.include.list lets through.
+func connectorTopics(cfg map[string]any) (tables, heartbeats []string) {
 	prefix := fmt.Sprint(cfg["topic.prefix"])
 	for _, table := range strings.Split(fmt.Sprint(cfg["table.include.list"]), ",") {
 		tables = append(tables, prefix+"."+strings.TrimSpace(table))
@@ -321,9 +324,14 @@ func connectorTopics(cfg map[string]any) (tables []string, heartbeat string) {
 		if p, ok := cfg["topic.heartbeat.prefix"].(string); ok {
 			hp = p
 		}
-		heartbeat = hp + "." + prefix
+		heartbeats = append(heartbeats, hp+"."+prefix)
+		query := fmt.Sprint(cfg["heartbeat.action.query"])
+		included := slices.Contains(strings.Split(fmt.Sprint(cfg["message.prefix.include.list"]), ","), "heartbeat")
+		if strings.Contains(query, "pg_logical_emit_message(") && strings.Contains(query, "'heartbeat'") && included {
+			heartbeats = append(heartbeats, prefix+".message")
+		}
 	}
-	return tables, heartbeat
+	return tables, heartbeats
 }
 
 // creationGroup returns the topic creation group that Connect applies to topic: the first of

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/beacon/eventdispatch/internal/debezium"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/kafkatest"
 	"github.com/beacon/eventdispatch/internal/proctest"
@@ -563,13 +564,19 @@ func TestDispatcher_ASessionTimeoutTheBrokersRefuseEndsItNamingTheVariable(t *te
 	}
 }
 
-// Against the stack's Debezium, which writes a heartbeat every 10 s: the dispatcher exports the
-// time of the heartbeat topic's newest record (not its own start, which the gauge holds until
-// it has read one), and follows the next ones; with CAPTURE_HEARTBEAT_TOPIC=off, nothing.
+// Against the stack's Debezium, whose connector writes a heartbeat message into the WAL every
+// 10 s: the dispatcher exports the database's time that the newest message holds, as it came
+// through capture to postgres.message (not the record's time, when Debezium wrote it to Kafka,
+// nor its own start, which the gauge holds until it has read one), and follows the next ones;
+// with CAPTURE_HEARTBEAT_TOPIC=off, nothing.
 func TestDispatcher_ExportsTheTimeOfDebeziumsNewestHeartbeat(t *testing.T) {
 	e := setup(t)
 	d := e.start()
-	const topic = "__debezium-heartbeat.postgres"
+	const topic = "postgres.message"
+	held := func(m kafka.Message) time.Time {
+		at, _ := debezium.CapturedAt(m.Value)
+		return at
+	}
 	gauge := func() time.Time {
 		m := regexp.MustCompile(`(?m)^dispatcher_capture_heartbeat_timestamp_seconds (\S+)$`).FindStringSubmatch(proctest.Get(t, "http://"+d.admin+"/metrics"))
 		if m == nil {
@@ -584,15 +591,18 @@ func TestDispatcher_ExportsTheTimeOfDebeziumsNewestHeartbeat(t *testing.T) {
 	var first, got, newest time.Time
 	kafkatest.Eventually(t, 30*time.Second, func() bool {
 		var err error
-		if newest, err = kafkabus.LastRecordTime(t.Context(), e.ep.KafkaBrokers, topic); err != nil {
+		if newest, err = kafkabus.LastRecordTimeBy(t.Context(), e.ep.KafkaBrokers, topic, held); err != nil {
 			t.Fatal(err)
 		}
 		got = gauge()
 		return !newest.IsZero() && got.Sub(newest).Abs() < time.Millisecond
 	}, func() string {
-		return fmt.Sprintf("the gauge says %v; the topic's newest heartbeat is %v", got, newest)
+		return fmt.Sprintf("the gauge says %v; the topic's newest heartbeat message holds %v", got, newest)
 	})
 	first = got
+	if written, err := kafkabus.LastRecordTime(t.Context(), e.ep.KafkaBrokers, topic); err != nil || !first.Before(written) {
+		t.Fatalf("the heartbeat message holds %v, its record was written at %v (%v): want the database's time, before Debezium wrote it", first, written, err)
+	}
 	if age := time.Since(first); age > 30*time.Second {
 		t.Fatalf("the newest heartbeat is %s old: is the stack's connector capturing?", age)
 	}

@@ -55,9 +55,9 @@ func defaultSignals() Signals {
 	}
 }
 
-// defaultCapture watches the heartbeat topic of the connector in deploy/local and k8s:
-// Debezium's topic.heartbeat.prefix, a dot, and its topic.prefix.
-func defaultCapture() Capture { return Capture{HeartbeatTopic: "__debezium-heartbeat.postgres"} }
+// defaultCapture watches the heartbeat messages of the connector in deploy/local and k8s
+// (heartbeat.action.query, message.prefix.include.list): its topic.prefix and ".message".
+func defaultCapture() Capture { return Capture{HeartbeatTopic: "postgres.message"} }
 
 func defaultConversations() Conversations {
 	return Conversations{GroupID: "dispatcher-llm", Workers: 8, ContextTurns: 10, LostAfter: 30 * time.Minute, Model: Model{

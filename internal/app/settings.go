@@ -217,9 +217,12 @@ func (s Signals) Validate() error {
 }
 
 // Capture is the dispatcher's watch of Debezium's heartbeat, which tells a quiet site from a
-// capture that stopped (dispatch.CaptureWatch).
+// capture that stopped, and says how far capture has got (dispatch.CaptureWatch).
 type Capture struct {
-	// HeartbeatTopic is Debezium's heartbeat topic, or NoCaptureWatch.
+	// HeartbeatTopic is the topic of the connector's heartbeat messages
+	// (<topic.prefix>.message: debezium.CapturedAt), or of Debezium's heartbeat records
+	// (__debezium-heartbeat.<topic.prefix>, whose records' times say only that capture runs),
+	// or NoCaptureWatch.
 	HeartbeatTopic string `env:"CAPTURE_HEARTBEAT_TOPIC"`
 }
 

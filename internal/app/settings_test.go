@@ -278,7 +278,7 @@ func TestSettings_RefuseWhatTheProcessCouldNotWorkWith(t *testing.T) {
 
 // CAPTURE_HEARTBEAT_TOPIC is a topic name, or off (empty is unset, so the default).
 func TestCapture_IsATopicOrOff(t *testing.T) {
-	for topic, ok := range map[string]bool{"__debezium-heartbeat.postgres": true, "off": true, "bad topic!": false, "..": false} {
+	for topic, ok := range map[string]bool{"postgres.message": true, "__debezium-heartbeat.postgres": true, "off": true, "bad topic!": false, "..": false} {
 		err := app.Capture{HeartbeatTopic: topic}.Validate()
 		if (err == nil) != ok || (err != nil && !strings.Contains(err.Error(), "CAPTURE_HEARTBEAT_TOPIC:")) {
 			t.Errorf("%q: %v", topic, err)

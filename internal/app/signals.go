@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/beacon/eventdispatch/internal/consumer"
+	"github.com/beacon/eventdispatch/internal/debezium"
 	"github.com/beacon/eventdispatch/internal/dispatch"
 	"github.com/beacon/eventdispatch/internal/kafkabus"
 	"github.com/beacon/eventdispatch/internal/pgstore"
@@ -151,16 +153,23 @@ func (s *System) AddSignals(cfg Signals, groups Groups, bus *kafkabus.Bus, store
 	})
 }
 
-// AddCaptureWatch adds the watch of Debezium's heartbeat topic (CAPTURE_HEARTBEAT_TOPIC), for
-// dispatcher_capture_heartbeat_timestamp_seconds and the CaptureStalled alert; none when it is
-// NoCaptureWatch.
+// AddCaptureWatch adds the watch of Debezium's heartbeat (CAPTURE_HEARTBEAT_TOPIC), for
+// dispatcher_capture_heartbeat_timestamp_seconds, the CaptureStalled alert and the wait of
+// the incomplete-recording report; none when it is NoCaptureWatch. A heartbeat message's time
+// is the one it holds (debezium.CapturedAt: how far capture has streamed the WAL), any other
+// record's its own (that capture ran then).
 func (s *System) AddCaptureWatch(cfg Capture, bus *kafkabus.Bus) {
 	if cfg.topic() == "" {
 		return
 	}
 	brokers := bus.Brokers()
 	w := dispatch.NewCaptureWatch(s.Registry, cfg.topic(), func(ctx context.Context, topic string) (time.Time, error) {
-		return kafkabus.LastRecordTime(ctx, brokers, topic)
+		return kafkabus.LastRecordTimeBy(ctx, brokers, topic, func(m kafka.Message) time.Time {
+			if at, ok := debezium.CapturedAt(m.Value); ok {
+				return at
+			}
+			return m.Time
+		})
 	})
 	s.capture = w
 	s.addWork(task("capture watch", func(ctx context.Context) error {

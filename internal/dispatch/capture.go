@@ -11,11 +11,13 @@ import (
 
 // A stopped capture looks like a quiet site: the connector's status can say RUNNING while it
 // captures nothing (a replication slot Postgres invalidated, a worker waiting for a rebalance),
-// no change event arrives, and every dispatcher alert stays silent. Debezium's heartbeat tells
-// the two apart: a task that streams writes a record to its heartbeat topic every
-// heartbeat.interval.ms (10 s in deploy/local and k8s), quiet site or not, and one that does not
-// stream writes none. The CaptureWatch reads that topic's newest record and exports its time,
-// which the CaptureStalled alert compares with the clock.
+// no change event arrives, and every dispatcher alert stays silent. A heartbeat tells the two
+// apart: every heartbeat.interval.ms (10 s in deploy/local and k8s) the connector's
+// heartbeat.action.query writes a message with the database's time into the WAL, quiet site or
+// not, and it reaches Kafka (topic postgres.message) once capture has streamed that far. The
+// CaptureWatch reads that topic's newest record and exports the time it holds
+// (debezium.CapturedAt; a record of Debezium's own heartbeat topic, by its time of writing,
+// which says only that capture runs), which the CaptureStalled alert compares with the clock.
 
 // CaptureEvery is how often a CaptureWatch reads the heartbeat topic.
 const CaptureEvery = 10 * time.Second
@@ -38,8 +40,8 @@ type CaptureWatch struct {
 	newestRead atomic.Int64
 }
 
-// Newest returns the time of the newest heartbeat read, when change capture was last seen
-// running; zero before the first (see WatchIncomplete).
+// Newest returns the time of the newest heartbeat read, as far as change capture was last seen
+// to have got; zero before the first (see WatchIncomplete).
 func (w *CaptureWatch) Newest() time.Time {
 	if n := w.newestRead.Load(); n != 0 {
 		return time.Unix(0, n)
@@ -56,7 +58,7 @@ func NewCaptureWatch(reg prometheus.Registerer, topic string, read func(ctx cont
 		topic: topic, read: read, every: CaptureEvery, stalledAfter: CaptureStalledAfter, started: time.Now(),
 		newest: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dispatcher_capture_heartbeat_timestamp_seconds",
-			Help: "Unix time of the newest record of Debezium's heartbeat topic (CAPTURE_HEARTBEAT_TOPIC), as this dispatcher last read it; the dispatcher's start while it has read none. Far behind the clock: Debezium captures nothing.",
+			Help: "Unix time of Debezium's newest heartbeat (CAPTURE_HEARTBEAT_TOPIC): the database's time its message holds, as far as capture has streamed, as this dispatcher last read it; the dispatcher's start while it has read none. Far behind the clock: Debezium captures nothing, or is far behind.",
 		}),
 	}
 	w.newest.Set(float64(w.started.UnixNano()) / 1e9)
@@ -101,7 +103,7 @@ func (w *CaptureWatch) Run(ctx context.Context, log *slog.Logger) {
 			args := []any{"for", age.Round(time.Second), "runbook", "docs/operations.md#capturestalled"}
 			if newest.IsZero() {
 				args = append(args, "last_heartbeat", "none since the dispatcher started",
-					"check", "the topic is the connector's heartbeat topic (CAPTURE_HEARTBEAT_TOPIC), and the connector has heartbeat.interval.ms")
+					"check", "the topic is the connector's heartbeat topic (CAPTURE_HEARTBEAT_TOPIC), and the connector has heartbeat.interval.ms, and for <topic.prefix>.message a heartbeat.action.query and message.prefix.include.list as deploy/local/debezium-connector.json's")
 			} else {
 				args = append(args, "last_heartbeat", newest)
 			}

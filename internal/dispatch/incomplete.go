@@ -39,8 +39,8 @@ type Watcher interface {
 // incomplete after age, until ctx is done, of the partitions this process owns (partitions:
 // those, each with whether it is caught up). A late signal still completes them normally.
 //
-// captured says when change capture was last seen running (CaptureWatch.Newest; zero when it
-// is not known: no heartbeat read, or no capture watch). A partition caught up with Kafka is
+// captured says how far change capture was last seen to have got (CaptureWatch.Newest; zero
+// when it is not known: no heartbeat read, or no capture watch). A partition caught up with Kafka is
 // not caught up with the table while capture stands still (a connector paused or failed, its
 // changes waiting in the replication slot): a recording judged by its partition being caught
 // up is then reported only once capture was seen running age past its first signal, that is

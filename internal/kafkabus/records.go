@@ -16,6 +16,12 @@ import (
 // It asks brokers for the partitions, without creating the topic (a mistyped name is not made
 // a topic), then each partition's leader.
 func LastRecordTime(ctx context.Context, brokers []string, topic string) (time.Time, error) {
+	return LastRecordTimeBy(ctx, brokers, topic, func(m kafka.Message) time.Time { return m.Time })
+}
+
+// LastRecordTimeBy is LastRecordTime with the time of each partition's last record as timeOf
+// says it (zero for none), such as a time the record's value holds.
+func LastRecordTimeBy(ctx context.Context, brokers []string, topic string, timeOf func(kafka.Message) time.Time) (time.Time, error) {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: &kafka.Transport{}}
 	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
 	partitions, err := partitionsOf(ctx, client, topic)
@@ -25,11 +31,14 @@ func LastRecordTime(ctx context.Context, brokers []string, topic string) (time.T
 	var d kafka.Dialer
 	var newest time.Time
 	for _, p := range partitions {
-		at, err := lastRecordTimeOf(ctx, &d, p)
+		msg, ok, err := record(ctx, &d, p, func(first, last int64) (int64, bool) { return last - 1, last > first })
 		if err != nil {
 			return time.Time{}, err
 		}
-		if at.After(newest) {
+		if !ok {
+			continue // no record
+		}
+		if at := timeOf(msg); at.After(newest) {
 			newest = at
 		}
 	}
@@ -50,11 +59,6 @@ func partitionsOf(ctx context.Context, client *kafka.Client, topic string) ([]ka
 		return nil, fmt.Errorf("read the partitions of %s: %w", topic, err)
 	}
 	return meta.Topics[0].Partitions, nil
-}
-
-// lastRecordTimeOf returns the time of partition p's last record, zero when it has none.
-func lastRecordTimeOf(ctx context.Context, d *kafka.Dialer, p kafka.Partition) (time.Time, error) {
-	return recordTime(ctx, d, p, func(first, last int64) (int64, bool) { return last - 1, last > first })
 }
 
 // ErrNoTopic is OldestUnread's and Unread's error for a topic the brokers do not have.
@@ -155,23 +159,30 @@ func recordTimeFrom(ctx context.Context, d *kafka.Dialer, p kafka.Partition, fro
 // recordTime returns the time of partition p's record at the offset that at picks from its
 // first offset and its end, zero when at picks none.
 func recordTime(ctx context.Context, d *kafka.Dialer, p kafka.Partition, at func(first, last int64) (int64, bool)) (time.Time, error) {
+	msg, _, err := record(ctx, d, p, at)
+	return msg.Time, err
+}
+
+// record returns partition p's record at the offset that at picks from its first offset and
+// its end, and false when at picks none.
+func record(ctx context.Context, d *kafka.Dialer, p kafka.Partition, at func(first, last int64) (int64, bool)) (kafka.Message, bool, error) {
 	conn, first, last, err := openPartition(ctx, d, p)
 	if err != nil {
-		return time.Time{}, err
+		return kafka.Message{}, false, err
 	}
 	defer conn.Close()
 	offset, ok := at(first, last)
 	if !ok {
-		return time.Time{}, nil
+		return kafka.Message{}, false, nil
 	}
 	if _, err := conn.Seek(offset, kafka.SeekAbsolute); err != nil {
-		return time.Time{}, fmt.Errorf("seek %s/%d: %w", p.Topic, p.ID, err)
+		return kafka.Message{}, false, fmt.Errorf("seek %s/%d: %w", p.Topic, p.ID, err)
 	}
 	msg, err := conn.ReadMessage(1 << 20)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("read %s/%d: %w", p.Topic, p.ID, err)
+		return kafka.Message{}, false, fmt.Errorf("read %s/%d: %w", p.Topic, p.ID, err)
 	}
-	return msg.Time, nil
+	return msg, true, nil
 }
 
 // openPartition connects to partition p's leader, within ctx's deadline, and reads its first
