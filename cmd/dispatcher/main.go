@@ -1,7 +1,8 @@
 // Command dispatcher runs two consumer groups. On SIGNAL_TOPIC (group GROUP_ID) it consumes
 // Debezium change events for datastore.signal and runs process_record exactly once (in effect)
-// for every recording whose signals are complete; it reads Debezium's heartbeat topic
-// (CAPTURE_HEARTBEAT_TOPIC) to tell a quiet site from a capture that stopped. On JOBS_TOPIC
+// for every recording whose signals are complete; it reads the connector's heartbeat
+// (CAPTURE_HEARTBEAT_TOPIC) to tell a quiet site from a capture that stopped or is far behind,
+// and to hold incomplete-recording reports while capture stands still. On JOBS_TOPIC
 // (group LLM_GROUP_ID) a pool of WORKERS answers queued conversation jobs with the model and
 // records each outcome in the conversation's transcript. Run as many replicas as the topics
 // have partitions.

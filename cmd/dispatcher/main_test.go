@@ -573,10 +573,7 @@ func TestDispatcher_ExportsTheTimeOfDebeziumsNewestHeartbeat(t *testing.T) {
 	e := setup(t)
 	d := e.start()
 	const topic = "postgres.message"
-	held := func(m kafka.Message) time.Time {
-		at, _ := debezium.CapturedAt(m.Value)
-		return at
-	}
+	held := func(m kafka.Message) (time.Time, error) { return debezium.CapturedAt(m.Value) }
 	gauge := func() time.Time {
 		m := regexp.MustCompile(`(?m)^dispatcher_capture_heartbeat_timestamp_seconds (\S+)$`).FindStringSubmatch(proctest.Get(t, "http://"+d.admin+"/metrics"))
 		if m == nil {

@@ -252,7 +252,9 @@ func (c *ownCapture) remove() {
 		c.t.Errorf("drop slot %s: %v", c.slot, err)
 	}
 	if conn, err := kafka.Dial("tcp", c.env.ep.KafkaBrokers[0]); err == nil {
-		if err := conn.DeleteTopics(c.topic, c.topic+".dlq", c.heartbeat); err != nil {
+		// With the topic of its heartbeat's messages, which its copy of the settings writes.
+		messages := strings.TrimSuffix(c.topic, ".datastore.signal") + ".message"
+		if err := conn.DeleteTopics(c.topic, c.topic+".dlq", c.heartbeat, messages); err != nil {
 			c.t.Logf("delete the topics of %s: %v", c.name, err)
 		}
 		_ = conn.Close()

@@ -164,12 +164,7 @@ func (s *System) AddCaptureWatch(cfg Capture, bus *kafkabus.Bus) {
 	}
 	brokers := bus.Brokers()
 	w := dispatch.NewCaptureWatch(s.Registry, cfg.topic(), func(ctx context.Context, topic string) (time.Time, error) {
-		return kafkabus.LastRecordTimeBy(ctx, brokers, topic, func(m kafka.Message) time.Time {
-			if at, ok := debezium.CapturedAt(m.Value); ok {
-				return at
-			}
-			return m.Time
-		})
+		return kafkabus.LastRecordTimeBy(ctx, brokers, topic, heartbeatTime)
 	})
 	s.capture = w
 	s.addWork(task("capture watch", func(ctx context.Context) error {
@@ -178,7 +173,33 @@ func (s *System) AddCaptureWatch(cfg Capture, bus *kafkabus.Bus) {
 	}))
 }
 
-// captured says when change capture was last seen running (dispatch.CaptureWatch.Newest),
+// heartbeatTime is the time of a record of CAPTURE_HEARTBEAT_TOPIC: a heartbeat message's own
+// (debezium.CapturedAt), or its record's for a record of Debezium's heartbeat topic. A message
+// it cannot read is an error, not its record's time, which would say capture had got as far as
+// the clock while it still streamed a backlog; so is a time over heartbeatAhead past its
+// record's (milliseconds taken for seconds), which would hold off CaptureStalled and the
+// incomplete-recording report's wait for good, the newest read never passed. A time a little
+// past its record's (the database's clock ahead of Connect's) is taken as the record's.
+func heartbeatTime(m kafka.Message) (time.Time, error) {
+	at, err := debezium.CapturedAt(m.Value)
+	switch {
+	case errors.Is(err, debezium.ErrNotAMessage):
+		return m.Time, nil
+	case err != nil:
+		return time.Time{}, fmt.Errorf("%s/%d at offset %d: %w", m.Topic, m.Partition, m.Offset, err)
+	case at.After(m.Time.Add(heartbeatAhead)):
+		return time.Time{}, fmt.Errorf("%s/%d at offset %d: a heartbeat message that says %s, %s after its record was written",
+			m.Topic, m.Partition, m.Offset, at.UTC().Format(time.RFC3339Nano), at.Sub(m.Time).Round(time.Second))
+	case at.After(m.Time):
+		return m.Time, nil
+	}
+	return at, nil
+}
+
+// heartbeatAhead is how far past its record's time a heartbeat message's may be (heartbeatTime).
+const heartbeatAhead = time.Minute
+
+// captured says how far change capture was last seen to have got (dispatch.CaptureWatch.Newest),
 // zero without a capture watch.
 func (s *System) captured() time.Time {
 	if s.capture == nil {

@@ -2,6 +2,8 @@ package debezium
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -12,20 +14,27 @@ import (
 // message.prefix.include.list lets through to topic <topic.prefix>.message.
 const HeartbeatPrefix = "heartbeat"
 
+// ErrNotAMessage is CapturedAt's error for a value that is not the change event of a logical
+// decoding message at all (a Debezium heartbeat record, say).
+var ErrNotAMessage = errors.New("debezium: not a logical decoding message")
+
 // CapturedAt reads a Kafka message value of the connector's message topic: a change event of
 // a logical decoding message (op "m", in either of JsonConverter's forms) whose prefix is
-// HeartbeatPrefix. It returns the time its content gives, the database's clock when the
-// message went into the WAL, and true; false for anything else.
+// HeartbeatPrefix, and returns the time its content gives, the database's clock when the
+// message went into the WAL. It returns ErrNotAMessage for a value that is no such event, and
+// another error for a message of another prefix, or whose content it cannot read.
 //
 // Such a message reaches Kafka only once capture has streamed the WAL up to it, so its time
-// says how far capture has got: every change committed before it has been captured. A
-// Debezium heartbeat record (topic __debezium-heartbeat.<topic.prefix>) says only that capture
-// runs: Debezium writes those while it still streams a backlog the replication slot kept.
+// says how far capture has got: every change committed before it has been captured and
+// handed to Kafka (written, unless Connect's producer still retries it, up to its
+// delivery.timeout.ms). A Debezium heartbeat record (topic __debezium-heartbeat.<topic.prefix>)
+// says only that capture runs: Debezium writes those while it still streams a backlog the
+// replication slot kept.
 //
 // The content is what the query wrote: seconds since the epoch, as extract(epoch FROM
 // now())::text gives them ("1796694778.968713"), or a timestamp with its zone in PostgreSQL's
 // ISO output, as now()::text does ("2026-12-08 01:52:58.968713+00").
-func CapturedAt(value []byte) (time.Time, bool) {
+func CapturedAt(value []byte) (time.Time, error) {
 	var ev struct {
 		Op      string          `json:"op"`
 		Payload json.RawMessage `json:"payload"`
@@ -35,15 +44,31 @@ func CapturedAt(value []byte) (time.Time, bool) {
 		} `json:"message"`
 	}
 	if json.Unmarshal(value, &ev) != nil {
-		return time.Time{}, false
+		return time.Time{}, ErrNotAMessage
 	}
 	if ev.Op == "" && len(ev.Payload) > 0 && ev.Payload[0] == '{' {
 		return CapturedAt(ev.Payload) // schemas enabled: {"schema": …, "payload": <event>}
 	}
-	if ev.Op != "m" || ev.Message == nil || ev.Message.Prefix != HeartbeatPrefix {
-		return time.Time{}, false
+	if ev.Op != "m" || ev.Message == nil {
+		return time.Time{}, ErrNotAMessage
 	}
-	return messageTime(strings.TrimSpace(string(ev.Message.Content)))
+	if ev.Message.Prefix != HeartbeatPrefix {
+		return time.Time{}, fmt.Errorf("a message of prefix %q, not %q", ev.Message.Prefix, HeartbeatPrefix)
+	}
+	content := strings.TrimSpace(string(ev.Message.Content))
+	at, ok := messageTime(content)
+	if !ok {
+		return time.Time{}, fmt.Errorf("a heartbeat message whose content %q is neither seconds since the epoch nor a timestamp with its zone", clip(content, 64))
+	}
+	return at, nil
+}
+
+// clip returns s cut to at most n bytes.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // messageTime parses a heartbeat message's content (CapturedAt).

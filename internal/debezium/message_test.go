@@ -2,6 +2,7 @@ package debezium
 
 import (
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -26,24 +27,37 @@ func TestCapturedAt_ReadsTheHeartbeatMessageOfTheRealConnector(t *testing.T) {
 		{"whole seconds", withContent("1796694778"), time.Unix(1796694778, 0)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := CapturedAt([]byte(tt.value))
-			if !ok || !got.Equal(tt.want) {
-				t.Errorf("CapturedAt = %v, %v; want %v", got, ok, tt.want)
+			got, err := CapturedAt([]byte(tt.value))
+			if err != nil || !got.Equal(tt.want) {
+				t.Errorf("CapturedAt = %v, %v; want %v", got, err, tt.want)
 			}
 		})
 	}
+	// Not a message at all: the caller may go by the record's time (Debezium's heartbeat
+	// topic).
 	for _, tt := range []struct{ name, value string }{
 		{"a Debezium heartbeat record", `{"ts_ms":1796694778968}`},
-		{"another prefix", strings.Replace(event, `"prefix":"heartbeat"`, `"prefix":"audit"`, 1)},
 		{"a change of a row", string(fixture(t, "events/datastore-signal/create-eeg.json"))},
-		{"content not a time", withContent("tomorrow")},
-		{"more than nanoseconds", withContent("1796694778.9687130001")},
 		{"not JSON", `{"op":"m"`},
 		{"null", `null`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got, ok := CapturedAt([]byte(tt.value)); ok {
-				t.Errorf("CapturedAt = %v, true; want false", got)
+			if got, err := CapturedAt([]byte(tt.value)); !errors.Is(err, ErrNotAMessage) {
+				t.Errorf("CapturedAt = %v, %v; want ErrNotAMessage", got, err)
+			}
+		})
+	}
+	// A message, but not a heartbeat it can read: an error of its own, which the caller must
+	// not take for a record of the heartbeat topic.
+	for _, tt := range []struct{ name, value, want string }{
+		{"another prefix", strings.Replace(event, `"prefix":"heartbeat"`, `"prefix":"audit"`, 1), `a message of prefix "audit"`},
+		{"content not a time", withContent("tomorrow"), `content "tomorrow" is neither`},
+		{"more than nanoseconds", withContent("1796694778.9687130001"), "is neither"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := CapturedAt([]byte(tt.value))
+			if err == nil || errors.Is(err, ErrNotAMessage) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("CapturedAt = %v, %v; want an error saying %q", got, err, tt.want)
 			}
 		})
 	}

@@ -26,13 +26,14 @@ type Watcher interface {
 	// ReportIncomplete returns those of them whose first signal is older than age, each once
 	// across replicas, with what each lacks: of partitions (those the caller owns, each with
 	// whether it is caught up, consumer.Group.Partitions), those that have been applied age
-	// past the recording's first signal, or that are caught up, then with the first signal
-	// older than settled (at least age; and so for a recording of no known partition). The
-	// rest of a recording's signals may be in a backlog the partition's owner has not reached,
-	// or, while change capture stands still, not in Kafka yet: a partition applied past a
-	// time has had every change committed before it, a partition caught up only what capture
-	// has sent.
-	ReportIncomplete(ctx context.Context, age, settled time.Duration, partitions map[int]bool) ([]recording.Incomplete, error)
+	// past the recording's first signal, or that are caught up, then once capture has been
+	// seen age past it (captured, CaptureWatch.Newest; zero: not known, and not waited for),
+	// as a recording of no known partition. The rest of a recording's signals may be in a
+	// backlog the partition's owner has not reached, or, while change capture stands still,
+	// not in Kafka yet: a partition applied past a time has had every change committed before
+	// it, a partition caught up only what capture has sent. Both compare commit times with
+	// commit times (the heartbeat's is the database's), not with another clock.
+	ReportIncomplete(ctx context.Context, age time.Duration, captured time.Time, partitions map[int]bool) ([]recording.Incomplete, error)
 }
 
 // WatchIncomplete refreshes the pending gauge and logs, once each, recordings still
@@ -40,11 +41,10 @@ type Watcher interface {
 // those, each with whether it is caught up). A late signal still completes them normally.
 //
 // captured says how far change capture was last seen to have got (CaptureWatch.Newest; zero
-// when it is not known: no heartbeat read, or no capture watch). A partition caught up with Kafka is
-// not caught up with the table while capture stands still (a connector paused or failed, its
-// changes waiting in the replication slot): a recording judged by its partition being caught
-// up is then reported only once capture was seen running age past its first signal, that is
-// with age lengthened by how long ago it was last seen (ReportIncomplete's settled). One
+// when it is not known: no heartbeat read, or no capture watch). A partition caught up with
+// Kafka is not caught up with the table while capture stands still (a connector paused or
+// failed, its changes waiting in the replication slot): a recording judged by its partition
+// being caught up is then reported only once capture was seen age past its first signal. One
 // whose partition was applied age past it needs no such wait.
 func WatchIncomplete(ctx context.Context, w Watcher, age time.Duration, partitions func() map[int]bool, captured func() time.Time, m *Metrics, log *slog.Logger) {
 	every := min(max(age/10, time.Second), time.Minute)
@@ -56,11 +56,7 @@ func WatchIncomplete(ctx context.Context, w Watcher, age time.Duration, partitio
 		} else if ctx.Err() == nil {
 			m.pending.Set(math.NaN()) // not known now: the last count would grow stale unseen
 		}
-		settled := age
-		if at := captured(); !at.IsZero() {
-			settled += max(time.Since(at), 0)
-		}
-		incomplete, err := w.ReportIncomplete(ctx, age, settled, partitions())
+		incomplete, err := w.ReportIncomplete(ctx, age, captured(), partitions())
 		if err != nil && ctx.Err() == nil {
 			log.Warn("cannot check for incomplete recordings", "error", err)
 		}

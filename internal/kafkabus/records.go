@@ -16,12 +16,13 @@ import (
 // It asks brokers for the partitions, without creating the topic (a mistyped name is not made
 // a topic), then each partition's leader.
 func LastRecordTime(ctx context.Context, brokers []string, topic string) (time.Time, error) {
-	return LastRecordTimeBy(ctx, brokers, topic, func(m kafka.Message) time.Time { return m.Time })
+	return LastRecordTimeBy(ctx, brokers, topic, func(m kafka.Message) (time.Time, error) { return m.Time, nil })
 }
 
 // LastRecordTimeBy is LastRecordTime with the time of each partition's last record as timeOf
-// says it (zero for none), such as a time the record's value holds.
-func LastRecordTimeBy(ctx context.Context, brokers []string, topic string, timeOf func(kafka.Message) time.Time) (time.Time, error) {
+// says it (zero for none), such as a time the record's value holds; its error is
+// LastRecordTimeBy's.
+func LastRecordTimeBy(ctx context.Context, brokers []string, topic string, timeOf func(kafka.Message) (time.Time, error)) (time.Time, error) {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: &kafka.Transport{}}
 	defer client.Transport.(*kafka.Transport).CloseIdleConnections()
 	partitions, err := partitionsOf(ctx, client, topic)
@@ -38,7 +39,11 @@ func LastRecordTimeBy(ctx context.Context, brokers []string, topic string, timeO
 		if !ok {
 			continue // no record
 		}
-		if at := timeOf(msg); at.After(newest) {
+		at, err := timeOf(msg)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if at.After(newest) {
 			newest = at
 		}
 	}

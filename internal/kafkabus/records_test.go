@@ -59,11 +59,11 @@ func TestLastRecordTime_IsTheNewestOfThePartitionsLastRecords(t *testing.T) {
 		t.Errorf("%v, want partition 1's %v", at, want)
 	}
 	// By another time of the record (one its value holds, say), for each last record alone.
-	at, err = kafkabus.LastRecordTimeBy(ctx, broker.Addrs, topic, func(m kafka.Message) time.Time {
+	at, err = kafkabus.LastRecordTimeBy(ctx, broker.Addrs, topic, func(m kafka.Message) (time.Time, error) {
 		if m.Partition == 2 {
-			return m.Time.Add(time.Hour)
+			return m.Time.Add(time.Hour), nil
 		}
-		return m.Time
+		return m.Time, nil
 	})
 	if want := base.Add(50 * time.Minute); err != nil || !at.Equal(want) {
 		t.Errorf("by a time of its own: %v, %v; want partition 2's last record's, %v", at, err, want)

@@ -221,15 +221,16 @@ func (s *Store) applied(partition int, changes []recording.Change) {
 // ReportIncomplete returns, once each, the recordings whose first signal is older than age
 // and that are still incomplete, with what each lacks: those of partitions (the caller's,
 // each with whether it is caught up) that have been applied age past the recording's first
-// signal, or that are caught up, the first signal then older than settled, as pgstore's.
-func (s *Store) ReportIncomplete(_ context.Context, age, settled time.Duration, partitions map[int]bool) ([]recording.Incomplete, error) {
+// signal, or that are caught up, capture then seen age past it (unless captured is zero), as
+// pgstore's.
+func (s *Store) ReportIncomplete(_ context.Context, age time.Duration, captured time.Time, partitions map[int]bool) ([]recording.Incomplete, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	var out []recording.Incomplete
 	for rec, p := range s.pending {
 		caughtUp, owned := partitions[p.partition]
-		judged := caughtUp && p.firstSeen.Before(now.Add(-settled)) ||
+		judged := caughtUp && (captured.IsZero() || !p.firstSeen.Add(age).After(captured)) ||
 			owned && !s.progress[p.partition].Before(p.firstSeen.Add(age))
 		if !p.reported && p.firstSeen.Before(now.Add(-age)) && judged && !s.ledger.Empty(rec) {
 			p.reported = true

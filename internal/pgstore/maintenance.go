@@ -128,12 +128,12 @@ const (
 // ReportIncomplete returns, once each across all replicas, the recordings whose first signal
 // is older than age and that are still incomplete, with what each lacks: those of partitions
 // (the caller's, each with whether it is caught up) that have been applied age past the
-// recording's first signal (partition_progress), or that are caught up, their first signal
-// then older than settled; the rest of a recording's signals may be in the backlog of one
-// that is neither, or not captured yet (dispatch.Watcher). A recording whose partition is not
-// known (pending since before migration 00028) goes by the clock alone, and settled. The claim and the
-// read of their signals are one statement.
-func (s *Store) ReportIncomplete(ctx context.Context, age, settled time.Duration, partitions map[int]bool) ([]recording.Incomplete, error) {
+// recording's first signal (partition_progress), or that are caught up, capture then seen age
+// past it (unless captured is zero); the rest of a recording's signals may be in the backlog
+// of one that is neither, or not captured yet (dispatch.Watcher). A recording whose partition
+// is not known (pending since before migration 00028) goes by the clock alone, and captured.
+// The claim and the read of their signals are one statement.
+func (s *Store) ReportIncomplete(ctx context.Context, age time.Duration, captured time.Time, partitions map[int]bool) ([]recording.Incomplete, error) {
 	owned, caughtUp := []int32{}, []int32{}
 	for p, up := range partitions {
 		owned = append(owned, int32(p)) //nolint:gosec // a partition number
@@ -141,12 +141,16 @@ func (s *Store) ReportIncomplete(ctx context.Context, age, settled time.Duration
 			caughtUp = append(caughtUp, int32(p)) //nolint:gosec // a partition number
 		}
 	}
+	var capturedArg *time.Time // NULL: not known, not waited for
+	if !captured.IsZero() {
+		capturedArg = &captured
+	}
 	rows, err := s.pool.Query(ctx, `
 		WITH claimed AS (
 			UPDATE dispatcher.pending_recording p SET reported_at = now()
 			WHERE reported_at IS NULL AND first_seen < now() - make_interval(secs => $1::float8) AND `+hasPresent+`
 				AND ((p.kafka_partition IS NULL OR p.kafka_partition = ANY($3::integer[]))
-						AND first_seen < now() - make_interval(secs => $5::float8)
+						AND ($5::timestamptz IS NULL OR p.first_seen + make_interval(secs => $1::float8) <= $5::timestamptz)
 					OR p.kafka_partition = ANY($2::integer[]) AND EXISTS (SELECT FROM dispatcher.partition_progress g
 						WHERE g.group_id = $4 AND g.kafka_partition = p.kafka_partition
 							AND g.source_at >= p.first_seen + make_interval(secs => $1::float8)))
@@ -157,7 +161,7 @@ func (s *Store) ReportIncomplete(ctx context.Context, age, settled time.Duration
 			coalesce(s.sensor_type, ''), coalesce(s.channels, '{}'), coalesce(s.sample_type, '')
 		FROM claimed c
 		LEFT JOIN dispatcher.signal_state s ON s.recording = c.recording AND `+presentNow+`
-		ORDER BY c.first_seen, c.recording`, age.Seconds(), owned, caughtUp, s.group, settled.Seconds())
+		ORDER BY c.first_seen, c.recording`, age.Seconds(), owned, caughtUp, s.group, capturedArg)
 	if err != nil {
 		return nil, fmt.Errorf("report incomplete recordings: %w", err)
 	}

@@ -479,11 +479,11 @@ func TestStore_AGroupGoesByItsOwnProgressThroughAPartition(t *testing.T) {
 	if _, err := fresh.Apply(t.Context(), partition, []recording.Change{first}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := fresh.ReportIncomplete(t.Context(), age, age, map[int]bool{partition: false})
+	got, err := fresh.ReportIncomplete(t.Context(), age, time.Time{}, map[int]bool{partition: false})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("the fresh group, behind on its partition, reported %v (%v), want none: the other group's progress is not its", got, err)
 	}
-	got, err = ahead.ReportIncomplete(t.Context(), age, age, map[int]bool{partition: false})
+	got, err = ahead.ReportIncomplete(t.Context(), age, time.Time{}, map[int]bool{partition: false})
 	if err != nil || len(got) != 1 || got[0].Recording != old {
 		t.Fatalf("the group ahead reported %v (%v), want %s", got, err, old)
 	}

@@ -149,23 +149,24 @@ func (h Harness[S]) incompleteWaitsForItsPartition(t *testing.T) {
 	if got := reportedBy(t, store, recs, map[int]bool{}); len(got) != 0 {
 		t.Fatalf("reported %v by a dispatcher that does not own its partition", got)
 	}
-	// Even with change capture not seen running since (settled past its age): what was
-	// applied was captured, and every change committed before it.
-	if got := reportedSettled(t, store, recs, map[int]bool{behindPartition: false}, 3*incompleteAfter); len(got) != 1 || got[0].Recording != behind {
+	// Even with change capture not seen past it: what was applied was captured, and every
+	// change committed before it.
+	if got := reportedCaptured(t, store, recs, map[int]bool{behindPartition: false}, first.At); len(got) != 1 || got[0].Recording != behind {
 		t.Fatalf("reported %v once its partition was applied past it, want %s", got, behind)
 	}
 
-	applyFrom(t, store, caughtUpPartition, longAgo(eeg(caughtUp, 3)))
+	caughtUpFirst := longAgo(eeg(caughtUp, 3))
+	applyFrom(t, store, caughtUpPartition, caughtUpFirst)
 	if got := reportedBy(t, store, recs, map[int]bool{caughtUpPartition: false}); len(got) != 0 {
 		t.Fatalf("reported %v while its partition is not caught up with", got)
 	}
-	// Caught up with Kafka while change capture stood still (settled past the first signal's
-	// age): the rest may not be in Kafka yet.
-	if got := reportedSettled(t, store, recs, map[int]bool{caughtUpPartition: true}, 3*incompleteAfter); len(got) != 0 {
-		t.Fatalf("reported %v by its caught-up partition with capture not seen running since", got)
+	// Caught up with Kafka while change capture stood still, seen not even incompleteAfter
+	// past the first signal: the rest may not be in Kafka yet.
+	if got := reportedCaptured(t, store, recs, map[int]bool{caughtUpPartition: true}, caughtUpFirst.At.Add(incompleteAfter-time.Second)); len(got) != 0 {
+		t.Fatalf("reported %v by its caught-up partition with capture not seen past it", got)
 	}
-	if got := reportedBy(t, store, recs, map[int]bool{caughtUpPartition: true}); len(got) != 1 || got[0].Recording != caughtUp {
-		t.Fatalf("reported %v once its partition was caught up with, want %s", got, caughtUp)
+	if got := reportedCaptured(t, store, recs, map[int]bool{caughtUpPartition: true}, caughtUpFirst.At.Add(incompleteAfter)); len(got) != 1 || got[0].Recording != caughtUp {
+		t.Fatalf("reported %v once its partition was caught up with and capture seen past it, want %s", got, caughtUp)
 	}
 }
 
@@ -205,14 +206,14 @@ func reported(t *testing.T, s Store, recs []uuid.UUID) []recording.Incomplete {
 // reportedBy is reported, as the owner of partitions (each with whether it is caught up).
 func reportedBy(t *testing.T, s Store, recs []uuid.UUID, partitions map[int]bool) []recording.Incomplete {
 	t.Helper()
-	return reportedSettled(t, s, recs, partitions, incompleteAfter)
+	return reportedCaptured(t, s, recs, partitions, time.Time{})
 }
 
-// reportedSettled is reportedBy with ReportIncomplete's settled (the wait of a recording
-// judged by its partition being caught up) as given.
-func reportedSettled(t *testing.T, s Store, recs []uuid.UUID, partitions map[int]bool, settled time.Duration) []recording.Incomplete {
+// reportedCaptured is reportedBy with change capture seen as far as captured (zero: not
+// known).
+func reportedCaptured(t *testing.T, s Store, recs []uuid.UUID, partitions map[int]bool, captured time.Time) []recording.Incomplete {
 	t.Helper()
-	all, err := s.ReportIncomplete(t.Context(), incompleteAfter, settled, partitions)
+	all, err := s.ReportIncomplete(t.Context(), incompleteAfter, captured, partitions)
 	if err != nil {
 		t.Fatalf("report incomplete: %v", err)
 	}
