@@ -132,6 +132,9 @@ func stringArray(b []byte) ([]string, error) {
 		if err != nil {
 			return fmt.Errorf("element %d: %w", len(out), err)
 		}
+		if javaArrayName(str) {
+			return fmt.Errorf("element %d: %q: a multi-dimensional array, which Debezium sends as the names of Java objects, not their strings", len(out), str)
+		}
 		out = append(out, str)
 		return nil
 	})
@@ -142,4 +145,20 @@ func stringArray(b []byte) ([]string, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// javaArrayName reports whether s is how Debezium writes each row of a multi-dimensional
+// text[] (a text[] column takes ARRAY[['a','b'],['c','d']]): the name of a Java array object,
+// "[Ljava.lang.String;@414478b", not its strings. Read as channel names, such a row made a
+// signal that silently did not qualify.
+func javaArrayName(s string) bool {
+	rest := strings.TrimLeft(s, "[")
+	if len(rest) == len(s) || !strings.HasPrefix(rest, "L") {
+		return false
+	}
+	_, hash, ok := strings.Cut(rest, ";@")
+	if !ok || hash == "" {
+		return false
+	}
+	return strings.Trim(hash, "0123456789abcdef") == "" // Java's identity hash, in hex
 }

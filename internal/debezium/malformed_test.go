@@ -189,3 +189,19 @@ func TestDecodeSignalChange_ACreateWhoseRowCannotBeReadIsMalformed(t *testing.T)
 	_, err := DecodeSignalChange([]byte(edited))
 	assertMalformed(t, err, "after.id", "the nil UUID")
 }
+
+// A text[] of two dimensions (the table's channels column takes ARRAY[['a','b'],['c','d']]):
+// the real connector sends each row as a Java object's name. It is malformed, saying so, where
+// its names were read as channels and the signal silently did not qualify.
+func TestDecodeSignalChange_RejectsAMultiDimensionalChannelsArray(t *testing.T) {
+	_, err := DecodeSignalChange(fixture(t, "events/multidimensional/create-eeg-channels-2d.json"))
+	assertMalformed(t, err, "after.channels", `element 0: "[Ljava.lang.String;@414478b": a multi-dimensional array`)
+	for s, want := range map[string]bool{
+		"[Ljava.lang.String;@414478b": true, "[[Ljava.lang.String;@1a": true,
+		"f7-o1": false, "[L;@": false, "[Lx;@xyz": false, "[x": false, "Lx;@1": false,
+	} {
+		if got := javaArrayName(s); got != want {
+			t.Errorf("javaArrayName(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
