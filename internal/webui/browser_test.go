@@ -907,6 +907,66 @@ func TestPage_TabsFollowTheTokenAndTheConversationAnotherTabChanges(t *testing.T
 	checkOnce(t, b.entries())
 }
 
+// What one tab shows and no other does (a refusal, here) is kept after another tab of the
+// conversation saves its log: each tab keeps the log whole, and before, the other tab's wrote
+// over the refusal, gone after a reload. It is kept where it was shown, between the events.
+func TestPage_KeepsWhatAnotherTabOfTheConversationShowed(t *testing.T) {
+	a := browser(t)
+	url := "http://" + standalone(t) + "/"
+	a.open(url)
+	a.say("I feel sad")
+	a.waitLog("reply", 1)
+	b := a.tab()
+	b.open(url)
+	b.waitShows(a.label())
+	b.waitLog("reply", 1)
+
+	eval[bool](a, `(() => { document.getElementById("sentence").value = "a".repeat(1500); return true; })()`)
+	a.run(chromedp.Click(chromedp.CSS(`#send-form button`)))
+	a.waitLog("refused", 1)
+	a.run(chromedp.Navigate("about:blank")) // its log saved last by the other tab
+	b.say("my mother hates me")
+	b.waitLog("reply", 2)
+
+	b.run(chromedp.Reload(), ready)
+	b.waitLog("reply", 2)
+	es := b.entries()
+	checkOnce(t, es)
+	var kinds []string
+	for _, e := range es {
+		kinds = append(kinds, e.Kind)
+	}
+	if want := []string{"enqueued", "reply", "refused", "enqueued", "reply"}; !slices.Equal(kinds, want) {
+		t.Fatalf("after a reload the log shows %+v, want %v: the other tab's refusal where it was shown", es, want)
+	}
+}
+
+// A log saved before its entries had ids is shown after a reload, and kept when the page
+// saves it again.
+func TestPage_ShowsALogSavedBeforeItsEntriesHadIds(t *testing.T) {
+	p := browser(t)
+	addr := standalone(t)
+	p.open("http://" + addr + "/")
+	eval[bool](p, fmt.Sprintf(`(() => {
+		localStorage.setItem("eliza.conversation:http://%s", JSON.stringify({id: "", serial: "0", entries: [
+			{kind: "enqueued", text: "I feel sad", serial: "1"},
+			{kind: "note", text: "That conversation cannot be continued."}]}));
+		return true; })()`, addr))
+	p.run(chromedp.Reload(), ready)
+	p.waitLog("note", 1)
+	p.say("my mother hates me")
+	p.waitLog("reply", 1)
+	p.run(chromedp.Reload(), ready)
+	p.waitLog("reply", 1)
+	var texts []string
+	for _, e := range p.entries() {
+		texts = append(texts, e.Kind+": "+e.Text)
+	}
+	if len(texts) != 4 || texts[0] != "enqueued: I feel sad" || texts[1] != "note: That conversation cannot be continued." || texts[2] != "enqueued: my mother hates me" {
+		t.Fatalf("after a reload the log shows %q, want the old log and the new conversation after it", texts)
+	}
+}
+
 // tab opens another tab of p's browser, which shares its storage; it is closed with the
 // browser.
 func (p *page) tab() *page {

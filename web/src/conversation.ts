@@ -14,6 +14,12 @@ import {
 
 /** One line of the conversation's log. */
 export type Entry = {
+  /**
+   * Tells the entry apart when another tab's saved log is merged into this one's (save): an
+   * event's is its conversation's id and serial, the same in every tab that shows it; a
+   * refusal's or a note's is random, shown by one tab only.
+   */
+  id: string;
   kind: "enqueued" | "reply" | "error" | "refused" | "note";
   text: string;
   /** The event's serial in the conversation; absent for what the server did not record. */
@@ -62,6 +68,9 @@ const sendTimeoutMs = 120_000;
 /** The most of a sentence, or of a message about one, that the log shows and keeps. */
 const keptChars = 2_000;
 
+/** What the status says while the browser has no network. */
+const offlineText = "You are offline; the conversation resumes when the connection is back.";
+
 /**
  * A new conversation whose first Send is on its way: its id, chosen by the page before the
  * Send went, the sentence, and when the Send went (ms since the epoch). Kept with the log, so
@@ -93,6 +102,11 @@ export class Conversation {
    * reload does not offer the sentence again.
    */
   private offered = "";
+  /**
+   * The browser said it lost its network (the window's offline), and not yet that it is back:
+   * the conversation is not followed meanwhile, as a Watch could only fail and back off.
+   */
+  private offline = false;
 
   constructor(
     private readonly client: Client<typeof ElizaService>,
@@ -135,6 +149,31 @@ export class Conversation {
       () => undefined,
     );
     return sent;
+  }
+
+  /**
+   * The browser lost its network: the watch stops, rather than failing and backing off until
+   * it gives up waiting longer than the network was gone, and the page says so. (Chromium ends
+   * its connections when the network changes, a Watch open then too.)
+   */
+  goneOffline(): void {
+    this.offline = true;
+    this.following?.abort();
+    this.following = null;
+    this.view.health("offline", offlineText);
+  }
+
+  /** The network is back: the conversation is followed again at once, not after a backoff. */
+  backOnline(): void {
+    if (!this.offline) {
+      return; // followed again already, by a Send that got through
+    }
+    this.offline = false;
+    if (this.id === "") {
+      this.view.health("idle", "Ready.");
+      return;
+    }
+    this.follow();
   }
 
   /** Follows the conversation again after the watch was refused (a token was missing). */
@@ -242,7 +281,7 @@ export class Conversation {
     this.id = "";
     this.last = 0n;
     this.view.conversation("");
-    this.view.health("idle", "Ready.");
+    this.view.health(this.offline ? "offline" : "idle", this.offline ? offlineText : "Ready.");
   }
 
   private async sendNow(sentence: string, fresh = false): Promise<boolean> {
@@ -325,6 +364,9 @@ export class Conversation {
     }
     // A job (queued, or "not confirmed") is the conversation's.
     settle(res.kind === Kind.ENQUEUED || res.jobId !== "");
+    // The server was reached, whatever the browser said of its network (a server on this
+    // machine, say): the conversation is followed (below).
+    this.offline = false;
     if (sentTo !== "" && this.id !== sentTo) {
       // The watch found the conversation gone while this Send was on its way, and a server
       // that lost it (a standalone one, restarted) started it again under the old id for
@@ -368,6 +410,10 @@ export class Conversation {
   private follow(): void {
     if (this.id === "" || this.following !== null) {
       return; // no conversation (left meanwhile), or followed already
+    }
+    if (this.offline) {
+      this.view.health("offline", offlineText); // followed once the network is back (backOnline)
+      return;
     }
     const ctl = new AbortController();
     this.following = ctl;
@@ -516,26 +562,32 @@ export class Conversation {
     }
     this.last = ev.serial;
     const serial = ev.serial.toString();
+    const id = `${this.id}:${serial}`; // the same in every tab that shows it
     switch (ev.kind) {
       case Kind.ENQUEUED:
         this.enqueuedAt.set(ev.jobId, ev.serial);
         if (this.enqueuedAt.size > keptEnqueued) {
           this.enqueuedAt.delete(this.enqueuedAt.keys().next().value as string); // the oldest
         }
-        this.show({ kind: "enqueued", text: ev.inReplyTo, serial });
+        this.show({ kind: "enqueued", text: ev.inReplyTo, serial, id });
         break;
       case Kind.REPLY:
-        this.show({ kind: "reply", text: ev.sentence, serial, about: ev.inReplyTo });
+        this.show({ kind: "reply", text: ev.sentence, serial, about: ev.inReplyTo, id });
         break;
       default:
-        this.show({ kind: "error", text: ev.sentence, serial, about: ev.inReplyTo });
+        this.show({ kind: "error", text: ev.sentence, serial, about: ev.inReplyTo, id });
     }
   }
 
-  private show(entry: Entry): void {
+  private show(shown: Omit<Entry, "id"> & { id?: string }): void {
     // A sentence pasted whole into the field may be megabytes (and is refused): shown and kept
     // whole, a few filled the storage, after which nothing more was kept.
-    entry = { ...entry, text: clip(entry.text), ...(entry.about !== undefined && { about: clip(entry.about) }) };
+    const entry: Entry = {
+      ...shown,
+      id: shown.id ?? newId(),
+      text: clip(shown.text),
+      ...(shown.about !== undefined && { about: clip(shown.about) }),
+    };
     this.view.add(entry);
     // Kept with the events, notes too: after a reload, the note that a conversation was lost
     // still stands between its events and the next one's, whose serials start again at 1.
@@ -556,6 +608,9 @@ export class Conversation {
       if (typeof saved.id !== "string" || !/^\d+$/.test(saved.serial) || !Array.isArray(saved.entries)) {
         return null;
       }
+      // Entries saved before they had ids are given ones by where they stand: every tab that
+      // reads the same log gives the same, until one saves them.
+      saved.entries = saved.entries.map((e, i) => (typeof e.id === "string" ? e : { ...e, id: `saved:${i}` }));
       return saved;
     } catch {
       return null; // unreadable: start afresh rather than not at all
@@ -569,8 +624,12 @@ export class Conversation {
     }
     // An id followed but not yet known to the server is kept as the conversation Starting.
     const id = this.starting?.id === this.id ? "" : this.id;
-    for (let kept = this.entries.length; ; kept = Math.floor(kept / 2)) {
-      const saved: Saved = { id, serial: this.last.toString(), entries: this.entries.slice(this.entries.length - kept) };
+    // Another tab of the conversation may have shown what this one has not (a refusal, a note)
+    // and saved it: kept, or this save would write it over.
+    const stored = this.load();
+    const entries = stored !== null && stored.id === id ? merge(this.entries, stored.entries) : this.entries;
+    for (let kept = entries.length; ; kept = Math.floor(kept / 2)) {
+      const saved: Saved = { id, serial: this.last.toString(), entries: entries.slice(entries.length - kept) };
       if (this.starting !== null) {
         saved.starting = this.starting;
       }
@@ -599,6 +658,35 @@ function validStarting(s: unknown): Starting | null {
     return null;
   }
   return { id, sentence, startedAt: typeof startedAt === "number" && Number.isFinite(startedAt) ? startedAt : 0 };
+}
+
+/**
+ * The log of mine with the refusals and notes of theirs (another tab's saved log of the same
+ * conversation) that it lacks, each after the entry it came after there that mine has too: in
+ * the order they were shown, near when. Events mine lacks are left out: shown after the
+ * serial saved with mine, they would be shown again after a reload (and this tab shows them
+ * itself when its watch gets to them). At most keptEntries, the oldest dropped.
+ */
+function merge(mine: Entry[], theirs: Entry[]): Entry[] {
+  const have = new Set(mine.map((e) => e.id));
+  // Theirs that mine lacks, by the id of the entry of mine they come after ("" for none).
+  const after = new Map<string, Entry[]>();
+  let anchor = "";
+  for (const e of theirs) {
+    if (have.has(e.id)) {
+      anchor = e.id;
+    } else if (e.serial === undefined) {
+      after.set(anchor, [...(after.get(anchor) ?? []), e]);
+    }
+  }
+  if (after.size === 0) {
+    return mine;
+  }
+  const merged = [...(after.get("") ?? [])];
+  for (const e of mine) {
+    merged.push(e, ...(after.get(e.id) ?? []));
+  }
+  return merged.slice(-keptEntries);
 }
 
 /** A random (version 4) UUID. crypto.randomUUID is only there on https and localhost pages. */

@@ -270,6 +270,17 @@ function start(): void {
     }
   });
 
+  // The browser says when its network goes and comes back: the page says so, rather than that
+  // the server cannot be reached, and follows the conversation again at once once it is back.
+  // (Only the changes: navigator.onLine read at the start can say offline on a machine whose
+  // only network is its own, where a server on it answers all the same.)
+  window.addEventListener("offline", () => {
+    conversation.goneOffline();
+  });
+  window.addEventListener("online", () => {
+    conversation.backOnline();
+  });
+
   conversation.restore();
   document.body.dataset.ready = "true";
 }
