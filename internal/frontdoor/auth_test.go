@@ -418,6 +418,30 @@ func TestAuth_RefusesAUnaryCallsTokenBeforeReadingItsRequest(t *testing.T) {
 	}
 }
 
+// A unary call in a codec the front door does not serve is answered 415, as connect answers
+// it, whatever its token: the gate answered 401 for a token it did not know, about a call that
+// could never be served (grpcurl's gRPC-Web text, say). One in a codec served, written in
+// another form of its content type, is still the gate's.
+func TestAuth_ACallInACodecNotServedIsUnsupportedWhateverItsToken(t *testing.T) {
+	cs := openClients(t)
+	unknown, _ := access.NewToken()
+	auth := access.NewAuthenticator(access.Optional, access.Free, cs.store, slog.New(slog.DiscardHandler))
+	h := startService(t, frontdoor.NewService(func() frontdoor.Responder { return eliza.New(seed) }),
+		func(o *frontdoor.Options) { o.Auth = auth.Interceptor() })
+	for contentType, want := range map[string]int{
+		"application/grpc-web-text":       http.StatusUnsupportedMediaType,
+		"application/xml":                 http.StatusUnsupportedMediaType,
+		"application/JSON;charset=UTF-8":  http.StatusUnauthorized,
+		"application/json; charset=utf-8": http.StatusUnauthorized,
+		"application/proto":               http.StatusUnauthorized,
+	} {
+		res, body := h.post(t, h.h2c, elizav1connect.ElizaServiceSayProcedure, contentType, `{"sentence": "hi"}`, "Authorization", "Bearer "+unknown)
+		if res.StatusCode != want {
+			t.Errorf("%s with a token not known: %d %s, want %d", contentType, res.StatusCode, body, want)
+		}
+	}
+}
+
 // durationCount is the count of frontdoor_rpc_duration_seconds for procedure.
 func durationCount(t *testing.T, reg prometheus.Gatherer, procedure string) uint64 {
 	t.Helper()

@@ -3,6 +3,8 @@ package frontdoor
 import (
 	"errors"
 	"fmt"
+	"mime"
+	"net/http"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -23,14 +25,74 @@ import (
 // replica calling an old one, or pointed at an older server with ?server=).
 type strictJSON struct{ name string }
 
-// codecs replaces Connect's codecs: its JSON ones, under both of their names (strictJSON), and
-// its binary one (binaryProto).
+// served are the front door's codecs, in place of Connect's: its JSON ones, under both of
+// their names (strictJSON), and its binary one (binaryProto).
+var served = []connect.Codec{strictJSON{name: "json"}, strictJSON{name: "json; charset=utf-8"}, binaryProto{}}
+
+// codecs are the handler options that serve the codecs served.
 func codecs() []connect.HandlerOption {
-	return []connect.HandlerOption{
-		connect.WithCodec(strictJSON{name: "json"}),
-		connect.WithCodec(strictJSON{name: "json; charset=utf-8"}),
-		connect.WithCodec(binaryProto{}),
+	opts := make([]connect.HandlerOption, len(served))
+	for i, c := range served {
+		opts[i] = connect.WithCodec(c)
 	}
+	return opts
+}
+
+// servedOnly sends a request to gated when its codec is one served, and to plain when not:
+// connect answers it 415 Unsupported Media Type (with the codecs it serves), where the gate
+// answered for its token first, 401 say, for a call that could never be served. A request
+// whose codec it cannot tell goes to gated, as before.
+func servedOnly(gated, plain http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if codec, ok := codecOf(r); ok && !servedCodecs[codec] {
+			plain.ServeHTTP(w, r)
+			return
+		}
+		gated.ServeHTTP(w, r)
+	})
+}
+
+// servedCodecs are the names of the codecs served.
+var servedCodecs = func() map[string]bool {
+	names := map[string]bool{}
+	for _, c := range served {
+		names[c.Name()] = true
+	}
+	return names
+}()
+
+// codecOf names the codec a request asks for, as connect reads it: a Connect GET's encoding
+// parameter; the suffix of gRPC's and gRPC-Web's content types (+json), proto without one;
+// the rest of a Connect content type after "application/" ("connect+" for its streams). The
+// content type is taken with its parameters in one form (a charset in lower case), and false
+// when it cannot be read.
+func codecOf(r *http.Request) (string, bool) {
+	if r.Method == http.MethodGet {
+		return r.URL.Query().Get("encoding"), true
+	}
+	base, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return "", false
+	}
+	if cs, ok := params["charset"]; ok {
+		params["charset"] = strings.ToLower(cs)
+	}
+	ct := mime.FormatMediaType(base, params)
+	for _, p := range []string{"application/grpc-web", "application/grpc"} {
+		if ct == p {
+			return "proto", true
+		}
+		if rest, ok := strings.CutPrefix(ct, p+"+"); ok {
+			return rest, true
+		}
+	}
+	if rest, ok := strings.CutPrefix(ct, "application/connect+"); ok {
+		return rest, true
+	}
+	if rest, ok := strings.CutPrefix(ct, "application/"); ok {
+		return rest, true
+	}
+	return "", false
 }
 
 // binaryProto is Connect's binary codec, except that a message that cannot be read is said

@@ -119,7 +119,7 @@ func NewHandler(opts Options) http.Handler {
 	unaries := procedureSet(procedures(unary, observed...))
 	h := badGetMessage(calls.counting(mux, every), unaries)
 	if gate, ok := opts.Auth.(Gatekeeper); ok {
-		h = gate.Gate(h, unaries) // inside unread, which counts and logs its refusals
+		h = servedOnly(gate.Gate(h, unaries), h) // inside unread, which counts and logs its refusals
 	}
 	return withCORS(endStuckOnDrain(observe.unread(h, every), opts.Drain, cmp.Or(opts.StuckWriteWait, StuckWriteWait), cmp.Or(opts.BodyWait, BodyWait), streamsRequests, opts.Log), opts.AllowedOrigins)
 }
