@@ -71,7 +71,6 @@ func NewCaptureWatch(reg prometheus.Registerer, topic string, read func(ctx cont
 // once when the topic cannot be read and once when it can again.
 func (w *CaptureWatch) Run(ctx context.Context, log *slog.Logger) {
 	log = log.With("topic", w.topic)
-	var newest time.Time
 	stalled, failing := false, false
 	tick := time.NewTicker(w.every)
 	defer tick.Stop()
@@ -89,11 +88,11 @@ func (w *CaptureWatch) Run(ctx context.Context, log *slog.Logger) {
 			log.Info("read Debezium's heartbeat topic again")
 			failing = false
 		}
-		if err == nil && at.After(newest) {
-			newest = at
+		if err == nil && at.After(w.Newest()) {
 			w.newest.Set(float64(at.UnixNano()) / 1e9)
 			w.newestRead.Store(at.UnixNano())
 		}
+		newest := w.Newest()
 		since := newest
 		if since.IsZero() {
 			since = w.started

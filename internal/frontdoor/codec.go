@@ -70,14 +70,17 @@ func codecOf(r *http.Request) (string, bool) {
 	if r.Method == http.MethodGet {
 		return r.URL.Query().Get("encoding"), true
 	}
-	base, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil {
-		return "", false
+	ct := r.Header.Get("Content-Type")
+	if strings.IndexFunc(ct, notPlain) >= 0 { // parameters, capitals: not in the one form yet
+		base, params, err := mime.ParseMediaType(ct)
+		if err != nil {
+			return "", false
+		}
+		if cs, ok := params["charset"]; ok {
+			params["charset"] = strings.ToLower(cs)
+		}
+		ct = mime.FormatMediaType(base, params)
 	}
-	if cs, ok := params["charset"]; ok {
-		params["charset"] = strings.ToLower(cs)
-	}
-	ct := mime.FormatMediaType(base, params)
 	for _, p := range []string{"application/grpc-web", "application/grpc"} {
 		if ct == p {
 			return "proto", true
@@ -93,6 +96,13 @@ func codecOf(r *http.Request) (string, bool) {
 		return rest, true
 	}
 	return "", false
+}
+
+// notPlain reports whether c has no place in a content type without parameters in lower case
+// ("application/grpc-web+proto"), as clients send nearly every call's: those are taken as
+// they are, without parsing them on every call.
+func notPlain(c rune) bool {
+	return (c < 'a' || c > 'z') && c != '/' && c != '+' && c != '-' && c != '.'
 }
 
 // binaryProto is Connect's binary codec, except that a message that cannot be read is said

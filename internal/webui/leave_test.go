@@ -174,18 +174,7 @@ func TestPage_ReloadedBeforeItsFirstSendCameBackShowsTheConversationItStarted(t 
 	id := receive(t, ids)
 
 	p.open("http://" + addr + "/")
-	p.waitLog("reply", 1)
-	es := p.entries()
-	checkOnce(t, es)
-	if es[0].Kind != "enqueued" || es[0].Text != "I feel sad" {
-		t.Errorf("the log shows %+v, want the sentence's enqueued first", es)
-	}
-	if label := p.label(); label != "Conversation "+id {
-		t.Errorf("the page shows %q, want the conversation its first Send started (%s)", label, id)
-	}
-	if field := p.field(); field != "" {
-		t.Errorf("the field holds %q: the sentence was queued, and is not to be sent again", field)
-	}
+	p.showsTheConversationStarted(t, id, "I feel sad")
 }
 
 // A page left before its first Send got to the server at all finds, once back (past the
@@ -258,18 +247,7 @@ func TestPage_ReloadedWhileItsFirstSendWasStillOnItsWayWaitsForIt(t *testing.T) 
 	id := receive(t, ids)
 
 	p.open("http://" + addr + "/")
-	p.waitLog("reply", 1)
-	es := p.entries()
-	checkOnce(t, es)
-	if es[0].Kind != "enqueued" || es[0].Text != "I feel sad" || count(es, "note") != 0 {
-		t.Errorf("the log shows %+v, want the sentence's enqueued first, and no note", es)
-	}
-	if label := p.label(); label != "Conversation "+id {
-		t.Errorf("the page shows %q, want the conversation its first Send started (%s)", label, id)
-	}
-	if field := p.field(); field != "" {
-		t.Errorf("the field holds %q: the sentence was queued, and is not to be sent again", field)
-	}
+	p.showsTheConversationStarted(t, id, "I feel sad")
 }
 
 // The sentence of a first Send that did not get there is not put over what the field holds
@@ -572,5 +550,24 @@ func TestPage_SendClickedKeepsTypingInTheFieldAndTheLogKeepsNoHugeSentence(t *te
 	stored := eval[int](p, `Object.keys(localStorage).filter(k => k.startsWith("eliza.conversation:")).reduce((n, k) => n + localStorage.getItem(k).length, 0)`)
 	if stored > 10_000 {
 		t.Errorf("the page keeps %d characters in its storage, want the refused sentence clipped", stored)
+	}
+}
+
+// showsTheConversationStarted checks, once its reply has come, that the page reloaded follows
+// the conversation id that its first Send of sentence started: the sentence's enqueued first,
+// each event once, no note, and the field empty (the sentence was queued, not to be sent again).
+func (p *page) showsTheConversationStarted(t *testing.T, id, sentence string) {
+	t.Helper()
+	p.waitLog("reply", 1)
+	es := p.entries()
+	checkOnce(t, es)
+	if es[0].Kind != "enqueued" || es[0].Text != sentence || count(es, "note") != 0 {
+		t.Errorf("the log shows %+v, want the sentence's enqueued first, and no note", es)
+	}
+	if label := p.label(); label != "Conversation "+id {
+		t.Errorf("the page shows %q, want the conversation its first Send started (%s)", label, id)
+	}
+	if field := p.field(); field != "" {
+		t.Errorf("the field holds %q: the sentence was queued, and is not to be sent again", field)
 	}
 }
